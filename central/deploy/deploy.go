@@ -1,0 +1,386 @@
+// Package deploy decides what central tells agents: the PROLOG answer with its
+// DOWNLOAD option, activation of packages at their info and fragment
+// locations, affectation of packages to computers, and the results agents
+// report back.
+//
+// State per (computer, package) lives in central/store; this package holds the
+// rules: lower priority numbers are delivered first, a package already in an
+// agent's history is not sent again unless forced, and a computer's site may
+// redirect fragment downloads to that site's relay (PACK_LOC).
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/shoal-project/shoal/central/packages"
+	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/proto"
+	"github.com/shoal-project/shoal/proto/ocs"
+)
+
+// ErrInvalid reports a request that does not make sense, such as an empty
+// affectation or a location with a scheme.
+var ErrInvalid = errors.New("invalid request")
+
+// ErrNotActive reports an affectation of a package that is not active.
+var ErrNotActive = errors.New("package is not active")
+
+// ErrUnavailable reports an activation whose availability check failed.
+var ErrUnavailable = errors.New("package is not available at the given locations")
+
+// Config holds the agent-facing timings. All of them are sent to OCS agents.
+type Config struct {
+	// PrologFreqHours is how often agents contact central (PROLOG_FREQ).
+	PrologFreqHours int `yaml:"prolog_freq_hours"`
+	// InventoryFrequencyDays: 0 asks for an inventory at every contact, n
+	// asks when the last one is older than n days, -1 never (OCS FREQUENCY).
+	InventoryFrequencyDays int `yaml:"inventory_frequency_days"`
+	// InventoryOnStartup is sent as INVENTORY_ON_STARTUP (Windows agents).
+	InventoryOnStartup bool `yaml:"inventory_on_startup"`
+	// Download holds the DOWNLOAD CONF values.
+	Download DownloadConfig `yaml:"download"`
+}
+
+// DownloadConfig is the OCS DOWNLOAD CONF block.
+type DownloadConfig struct {
+	Disabled             bool `yaml:"disabled"`
+	CycleLatency         int  `yaml:"cycle_latency"`          // seconds
+	FragLatency          int  `yaml:"frag_latency"`           // seconds
+	PeriodLatency        int  `yaml:"period_latency"`         // seconds
+	PeriodLength         int  `yaml:"period_length"`          // cycles
+	TimeoutDays          int  `yaml:"timeout_days"`           // days
+	ExecutionTimeoutMins int  `yaml:"execution_timeout_mins"` // minutes
+}
+
+func (c Config) withDefaults() Config {
+	if c.PrologFreqHours == 0 {
+		c.PrologFreqHours = 12
+	}
+	d := &c.Download
+	if d.CycleLatency == 0 {
+		d.CycleLatency = 60
+	}
+	if d.FragLatency == 0 {
+		d.FragLatency = 10
+	}
+	if d.PeriodLength == 0 {
+		d.PeriodLength = 10
+	}
+	if d.TimeoutDays == 0 {
+		d.TimeoutDays = 7
+	}
+	if d.ExecutionTimeoutMins == 0 {
+		d.ExecutionTimeoutMins = 120
+	}
+	return c
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	d := c.Download
+	switch {
+	case c.PrologFreqHours < 1:
+		return fmt.Errorf("deploy: prolog_freq_hours must be at least 1")
+	case c.InventoryFrequencyDays < -1:
+		return fmt.Errorf("deploy: inventory_frequency_days must be -1 or more")
+	case d.CycleLatency < 1 || d.FragLatency < 0 || d.PeriodLatency < 0 || d.PeriodLength < 1:
+		return fmt.Errorf("deploy: download latencies must be positive and period_length at least 1")
+	case d.TimeoutDays < 1:
+		// OCS agents abandon packages at once without a TIMEOUT.
+		return fmt.Errorf("deploy: download timeout_days must be at least 1")
+	}
+	return nil
+}
+
+// Locations are the default places packages are published when an admin
+// activates without naming any: host[:port]/path without a scheme, as OCS.
+type Locations struct {
+	InfoLoc string
+	PackLoc string
+}
+
+// Service applies the deployment rules on top of the store.
+type Service struct {
+	cfg      Config
+	store    *store.Store
+	builder  *packages.Builder
+	client   *http.Client
+	defaults Locations
+	log      *slog.Logger
+	now      func() time.Time
+}
+
+// New returns a Service. client is used for availability checks and must
+// trust central's CA.
+func New(cfg Config, st *store.Store, b *packages.Builder, client *http.Client, defaults Locations, logger *slog.Logger) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Service{cfg: cfg.withDefaults(), store: st, builder: b, client: client, defaults: defaults,
+		log: logger.With("component", "deploy"), now: time.Now}, nil
+}
+
+// Defaults returns the default publication locations.
+func (s *Service) Defaults() Locations { return s.defaults }
+
+// PrologRequest is what an agent's PROLOG tells central.
+type PrologRequest struct {
+	DeviceID  string
+	UserAgent string
+	Remote    netip.Addr
+}
+
+// Prolog answers an agent's PROLOG: SEND or STOP, and the packages waiting
+// for it, lowest priority number first. Advertised deployments become
+// "notified".
+func (s *Service) Prolog(ctx context.Context, req PrologRequest) (*ocs.PrologReply, error) {
+	now := s.now()
+	reply := &ocs.PrologReply{Response: "SEND", PrologFreq: s.cfg.PrologFreqHours}
+	if s.cfg.InventoryOnStartup {
+		reply.InventoryOnStartup = 1
+	}
+	id, known, err := s.store.TouchContact(ctx, req.DeviceID, req.UserAgent, now)
+	if err != nil {
+		return nil, fmt.Errorf("prolog: %w", err)
+	}
+	if s.cfg.InventoryFrequencyDays == -1 {
+		reply.Response = "STOP"
+		return reply, nil
+	}
+	var comp *store.Computer
+	if known {
+		comp, err = s.store.Computer(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("prolog: %w", err)
+		}
+		if comp.Revoked {
+			reply.Response = "STOP"
+			return reply, nil
+		}
+		if s.cfg.InventoryFrequencyDays > 0 && !comp.LastInventory.IsZero() &&
+			now.Sub(comp.LastInventory) < time.Duration(s.cfg.InventoryFrequencyDays)*24*time.Hour {
+			reply.Response = "STOP"
+		}
+	}
+	d := s.cfg.Download
+	opt := &ocs.DownloadOption{Conf: ocs.DownloadConf{
+		On: !d.Disabled, CycleLatency: d.CycleLatency, FragLatency: d.FragLatency,
+		PeriodLatency: d.PeriodLatency, PeriodLength: d.PeriodLength, Timeout: d.TimeoutDays,
+		ExecutionTimeout: d.ExecutionTimeoutMins,
+	}}
+	reply.Download = opt
+	if comp == nil || d.Disabled {
+		// A computer central has never inventoried has no affectations yet.
+		return reply, nil
+	}
+	pending, err := s.store.PendingForComputer(ctx, comp.ID, now)
+	if err != nil {
+		return nil, fmt.Errorf("prolog: %w", err)
+	}
+	packLocOverride := s.siteFragmentLocation(ctx, comp)
+	ids := make([]uint, 0, len(pending))
+	for _, p := range pending {
+		packLoc := p.Package.PackLoc
+		if packLocOverride != "" {
+			packLoc = packLocOverride
+		}
+		opt.Packs = append(opt.Packs, ocs.Pack{
+			ID: p.Package.ID, InfoLoc: p.Package.InfoLoc, PackLoc: packLoc,
+			CertPath: "INSTALL_PATH", CertFile: "INSTALL_PATH/cacert.pem", Force: p.Deployment.Force,
+		})
+		ids = append(ids, p.Deployment.ID)
+	}
+	if len(ids) > 0 {
+		if err := s.store.MarkNotified(ctx, ids, now); err != nil {
+			return nil, fmt.Errorf("prolog: %w", err)
+		}
+		s.log.Info("packages advertised", "device", req.DeviceID, "count", len(ids))
+	}
+	return reply, nil
+}
+
+func (s *Service) siteFragmentLocation(ctx context.Context, comp *store.Computer) string {
+	if comp.SiteID == nil {
+		return ""
+	}
+	site, err := s.store.Site(ctx, *comp.SiteID)
+	if err != nil {
+		return ""
+	}
+	return site.FragmentLocation
+}
+
+// Result records a QUERY=DOWNLOAD report. Reports for packages the computer
+// was never affected to are logged and ignored, as the reference server does.
+func (s *Service) Result(ctx context.Context, deviceID, packageID, code string) error {
+	comp, err := s.store.ComputerByDeviceID(ctx, deviceID)
+	if errors.Is(err, store.ErrNotFound) {
+		s.log.Warn("result from unknown computer", "device", deviceID, "package", packageID, "code", code)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("record result: %w", err)
+	}
+	err = s.store.RecordResult(ctx, comp.ID, packageID, code, s.now())
+	if errors.Is(err, store.ErrNotFound) {
+		s.log.Warn("result for a package not affected", "device", deviceID, "package", packageID, "code", code)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("record result: %w", err)
+	}
+	s.log.Info("deployment result", "device", deviceID, "package", packageID, "code", code)
+	return nil
+}
+
+var locRE = regexp.MustCompile(`^[A-Za-z0-9.\-\[\]:]+(/[A-Za-z0-9._~\-/]*)?$`)
+
+// CheckLocation validates an OCS location: host[:port]/path, no scheme.
+func CheckLocation(loc string) error {
+	if strings.Contains(loc, "://") {
+		return fmt.Errorf("location %q must not have a scheme (OCS agents add https:// themselves): %w", loc, ErrInvalid)
+	}
+	if !locRE.MatchString(loc) {
+		return fmt.Errorf("location %q is not host[:port]/path: %w", loc, ErrInvalid)
+	}
+	return nil
+}
+
+// ActivateRequest names where a package is published. Empty values take the
+// defaults (central itself).
+type ActivateRequest struct {
+	InfoLoc string `json:"info_loc"`
+	PackLoc string `json:"pack_loc"`
+	Proto   string `json:"proto"` // HTTP (default) or HTTPS, for fragments
+	// SkipCheck activates without the availability check; the report still says so.
+	SkipCheck bool `json:"skip_check"`
+}
+
+// Activate checks that the info file and every fragment can be fetched from
+// the given locations and match the signed manifest, then marks the package
+// active. A failed check returns the report and ErrUnavailable.
+func (s *Service) Activate(ctx context.Context, id string, req ActivateRequest) (*packages.CheckReport, error) {
+	if req.InfoLoc == "" {
+		req.InfoLoc = s.defaults.InfoLoc
+	}
+	if req.PackLoc == "" {
+		req.PackLoc = s.defaults.PackLoc
+	}
+	req.Proto = strings.ToUpper(req.Proto)
+	if req.Proto == "" {
+		req.Proto = "HTTP"
+	}
+	if req.Proto != "HTTP" && req.Proto != "HTTPS" {
+		return nil, fmt.Errorf("proto must be HTTP or HTTPS: %w", ErrInvalid)
+	}
+	for _, l := range []string{req.InfoLoc, req.PackLoc} {
+		if err := CheckLocation(l); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := s.store.Package(ctx, id); err != nil {
+		return nil, fmt.Errorf("activate %s: %w", id, err)
+	}
+	m, err := s.Manifest(id)
+	if err != nil {
+		return nil, fmt.Errorf("activate %s: %w", id, err)
+	}
+	report := &packages.CheckReport{OK: true}
+	if !req.SkipCheck {
+		report = packages.CheckAvailability(ctx, s.client, m, req.InfoLoc, req.PackLoc, strings.ToLower(req.Proto))
+		if !report.OK {
+			return report, fmt.Errorf("activate %s: %w", id, ErrUnavailable)
+		}
+	}
+	if err := s.store.SetPackageActivation(ctx, id, true, req.InfoLoc, req.PackLoc, req.Proto, s.now()); err != nil {
+		return nil, fmt.Errorf("activate %s: %w", id, err)
+	}
+	s.log.Info("package activated", "package", id, "info_loc", req.InfoLoc, "pack_loc", req.PackLoc)
+	return report, nil
+}
+
+// Deactivate stops advertising a package.
+func (s *Service) Deactivate(ctx context.Context, id string) error {
+	if err := s.store.SetPackageActivation(ctx, id, false, "", "", "", s.now()); err != nil {
+		return fmt.Errorf("deactivate %s: %w", id, err)
+	}
+	return nil
+}
+
+// Manifest reads and verifies a package's signed manifest from disk.
+func (s *Service) Manifest(id string) (*proto.Manifest, error) {
+	b, err := s.builder.ManifestBytes(id)
+	if err != nil {
+		return nil, err
+	}
+	return proto.VerifyManifest(b, s.builder.PublicKey(), id)
+}
+
+// AffectRequest selects computers by IDs or by an inventory search.
+type AffectRequest struct {
+	ComputerIDs []uint                `json:"computer_ids"`
+	Filter      *store.ComputerFilter `json:"filter"`
+	Force       bool                  `json:"force"`
+	// DryRun only counts the computers the request selects.
+	DryRun bool `json:"dry_run"`
+}
+
+// AffectResult tells how many computers were selected and how many new
+// deployments were created.
+type AffectResult struct {
+	Selected int `json:"selected"`
+	Created  int `json:"created"`
+}
+
+// maxAffect bounds one affectation request.
+const maxAffect = 100000
+
+// Affect assigns an active package to computers.
+func (s *Service) Affect(ctx context.Context, id string, req AffectRequest) (*AffectResult, error) {
+	pkg, err := s.store.Package(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("affect %s: %w", id, err)
+	}
+	ids := req.ComputerIDs
+	if req.Filter != nil {
+		f := *req.Filter
+		f.Limit, f.Offset = maxAffect, 0
+		comps, _, err := s.store.SearchComputers(ctx, f)
+		if err != nil {
+			return nil, fmt.Errorf("affect %s: %w", id, err)
+		}
+		for _, c := range comps {
+			ids = append(ids, c.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("affect %s: no computer selected: %w", id, ErrInvalid)
+	}
+	res := &AffectResult{Selected: len(ids)}
+	if req.DryRun {
+		return res, nil
+	}
+	if !pkg.Active {
+		return nil, fmt.Errorf("affect %s: %w", id, ErrNotActive)
+	}
+	for _, cid := range req.ComputerIDs {
+		if _, err := s.store.Computer(ctx, cid); err != nil {
+			return nil, fmt.Errorf("affect %s: computer %d: %w", id, cid, err)
+		}
+	}
+	res.Created, err = s.store.Affect(ctx, id, ids, req.Force)
+	if err != nil {
+		return nil, fmt.Errorf("affect %s: %w", id, err)
+	}
+	s.log.Info("package affected", "package", id, "selected", res.Selected, "created", res.Created)
+	return res, nil
+}

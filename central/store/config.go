@@ -1,0 +1,68 @@
+package store
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Drivers.
+const (
+	DriverSQLite   = "sqlite"
+	DriverPostgres = "postgres"
+)
+
+// Config selects and tunes the database.
+type Config struct {
+	// Driver is DriverSQLite (the default) or DriverPostgres.
+	Driver string `yaml:"driver"`
+	// DSN is the PostgreSQL connection string. For SQLite it optionally
+	// overrides the database file path (default <dataDir>/shoal.db); it is a
+	// plain path, not a URI.
+	DSN string `yaml:"dsn"`
+	// MaxOpenConns is the PostgreSQL pool size, or the SQLite read pool size
+	// (SQLite always has exactly one writer connection).
+	MaxOpenConns int `yaml:"max_open_conns"`
+}
+
+// Defaults.
+const (
+	defaultSQLiteReaders = 4
+	defaultPostgresConns = 16
+)
+
+// withDefaults returns a copy of c with zero fields set to their defaults.
+func (c Config) withDefaults() Config {
+	if c.Driver == "" {
+		c.Driver = DriverSQLite
+	}
+	if c.MaxOpenConns == 0 {
+		switch c.Driver {
+		case DriverPostgres:
+			c.MaxOpenConns = defaultPostgresConns
+		default:
+			c.MaxOpenConns = defaultSQLiteReaders
+		}
+	}
+	return c
+}
+
+// Validate reports whether c (after defaults) can be used.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	switch c.Driver {
+	case DriverSQLite:
+		if strings.HasPrefix(c.DSN, "file:") || strings.Contains(c.DSN, ":memory:") {
+			return fmt.Errorf("store config: sqlite dsn must be a file path: %w", ErrInvalid)
+		}
+	case DriverPostgres:
+		if c.DSN == "" {
+			return fmt.Errorf("store config: postgres needs a dsn: %w", ErrInvalid)
+		}
+	default:
+		return fmt.Errorf("store config: unknown driver %q: %w", c.Driver, ErrInvalid)
+	}
+	if c.MaxOpenConns < 0 {
+		return fmt.Errorf("store config: max_open_conns %d is negative: %w", c.MaxOpenConns, ErrInvalid)
+	}
+	return nil
+}

@@ -1,0 +1,194 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"gorm.io/gorm"
+)
+
+// ComputerFilter selects computers. Empty fields do not filter.
+type ComputerFilter struct {
+	// Name and OS match case-insensitively anywhere in the name / OS name.
+	Name string
+	OS   string
+	// Software matches case-insensitively anywhere in an installed
+	// software's name; SoftwareVersion, when set, must equal that
+	// software's version.
+	Software        string
+	SoftwareVersion string
+	// IP is an address (equal to the computer's IPAddr or to any of its
+	// network addresses) or a CIDR prefix containing one of them.
+	IP string
+	// Tag equals the computer's TAG account info.
+	Tag    string
+	SiteID *uint
+	IDs    []uint
+	// Limit defaults to 50 and is capped at 1000.
+	Limit, Offset int
+}
+
+// maxFilterIDs bounds ComputerFilter.IDs, which becomes one IN (...) list.
+const maxFilterIDs = 10000
+
+// likeContains returns a LIKE pattern matching s anywhere, lower-cased, with
+// the wildcards of s escaped by a backslash.
+func likeContains(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return "%" + r.Replace(strings.ToLower(s)) + "%"
+}
+
+// SearchComputers returns one page of the computers matching f, ordered by
+// name then ID, and the total number of matches.
+func (s *Store) SearchComputers(ctx context.Context, f ComputerFilter) ([]Computer, int64, error) {
+	limit, offset, err := pageArgs(f.Limit, f.Offset)
+	if err != nil {
+		return nil, 0, fmt.Errorf("search computers: %w", err)
+	}
+	if len(f.IDs) > maxFilterIDs {
+		return nil, 0, fmt.Errorf("search computers: %d ids, at most %d: %w", len(f.IDs), maxFilterIDs, ErrInvalid)
+	}
+	ipText := strings.TrimSpace(f.IP)
+	var prefix netip.Prefix
+	var exact netip.Addr
+	if ipText != "" {
+		if strings.Contains(ipText, "/") {
+			prefix, err = netip.ParsePrefix(ipText)
+			prefix = prefix.Masked()
+		} else {
+			exact, err = netip.ParseAddr(ipText)
+		}
+		if err != nil {
+			return nil, 0, fmt.Errorf("search computers: ip %q: %w", ipText, ErrInvalid)
+		}
+	}
+
+	db := s.read(ctx)
+	base := func() *gorm.DB {
+		q := db.Model(&Computer{})
+		if f.Name != "" {
+			q = q.Where(`LOWER(name) LIKE ? ESCAPE '\'`, likeContains(f.Name))
+		}
+		if f.OS != "" {
+			q = q.Where(`LOWER(os_name) LIKE ? ESCAPE '\'`, likeContains(f.OS))
+		}
+		if f.Software != "" || f.SoftwareVersion != "" {
+			sw := db.Model(&Software{}).Select("computer_id")
+			if f.Software != "" {
+				sw = sw.Where(`LOWER(name) LIKE ? ESCAPE '\'`, likeContains(f.Software))
+			}
+			if f.SoftwareVersion != "" {
+				sw = sw.Where("version = ?", f.SoftwareVersion)
+			}
+			q = q.Where("id IN (?)", sw)
+		}
+		if f.Tag != "" {
+			q = q.Where("id IN (?)", db.Model(&AccountInfo{}).Select("computer_id").
+				Where("key_name = ? AND key_value = ?", AccountTag, f.Tag))
+		}
+		if f.SiteID != nil {
+			q = q.Where("site_id = ?", *f.SiteID)
+		}
+		if len(f.IDs) > 0 {
+			q = q.Where("id IN ?", f.IDs)
+		}
+		if exact.IsValid() {
+			a := exact.String()
+			q = q.Where("(ip_addr = ? OR id IN (?))", a,
+				db.Model(&Network{}).Select("computer_id").Where("ip_address = ?", a))
+		}
+		return q
+	}
+
+	if prefix.IsValid() {
+		out, total, err := s.searchPrefix(db, base, prefix, limit, offset)
+		if err != nil {
+			return nil, 0, fmt.Errorf("search computers: %w", translate(err))
+		}
+		return out, total, nil
+	}
+
+	var total int64
+	if err := base().Count(&total).Error; err != nil {
+		return nil, 0, fmt.Errorf("search computers: %w", translate(err))
+	}
+	var out []Computer
+	if err := base().Order("name, id").Limit(limit).Offset(offset).Find(&out).Error; err != nil {
+		return nil, 0, fmt.Errorf("search computers: %w", translate(err))
+	}
+	return out, total, nil
+}
+
+// searchPrefix matches candidates against prefix in Go (portable across
+// backends), narrowing IPv4 candidates in SQL by their textual prefix.
+func (s *Store) searchPrefix(db *gorm.DB, base func() *gorm.DB, prefix netip.Prefix, limit, offset int) ([]Computer, int64, error) {
+	like := ""
+	if prefix.Addr().Is4() && prefix.Bits() >= 8 {
+		octets := strings.Split(prefix.Addr().String(), ".")
+		like = strings.Join(octets[:min(prefix.Bits()/8, 3)], ".") + ".%"
+	}
+	type cand struct {
+		ID     uint
+		Name   string
+		IPAddr string
+	}
+	var cands []cand
+	if err := base().Select("id, name, ip_addr").Find(&cands).Error; err != nil {
+		return nil, 0, err
+	}
+	type netRow struct {
+		ComputerID uint
+		IPAddress  string
+	}
+	var nets []netRow
+	nq := db.Model(&Network{}).Select("computer_id, ip_address").Where("computer_id IN (?)", base().Select("id"))
+	if like != "" {
+		nq = nq.Where("ip_address LIKE ?", like)
+	}
+	if err := nq.Find(&nets).Error; err != nil {
+		return nil, 0, err
+	}
+
+	contains := func(text string) bool {
+		a, err := netip.ParseAddr(strings.TrimSpace(text))
+		return err == nil && prefix.Contains(a.Unmap())
+	}
+	hit := make(map[uint]bool)
+	for _, n := range nets {
+		if contains(n.IPAddress) {
+			hit[n.ComputerID] = true
+		}
+	}
+	var matched []cand
+	for _, c := range cands {
+		if hit[c.ID] || contains(c.IPAddr) {
+			matched = append(matched, c)
+		}
+	}
+	slices.SortFunc(matched, func(a, b cand) int {
+		return cmp.Or(strings.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID))
+	})
+	total := int64(len(matched))
+	if offset >= len(matched) {
+		return nil, total, nil
+	}
+	page := matched[offset:min(offset+limit, len(matched))]
+	ids := make([]uint, len(page))
+	for i, c := range page {
+		ids[i] = c.ID
+	}
+	var rows []Computer
+	if err := db.Where("id IN ?", ids).Find(&rows).Error; err != nil {
+		return nil, 0, err
+	}
+	pos := make(map[uint]int, len(ids))
+	for i, id := range ids {
+		pos[id] = i
+	}
+	slices.SortFunc(rows, func(a, b Computer) int { return cmp.Compare(pos[a.ID], pos[b.ID]) })
+	return rows, total, nil
+}

@@ -1,0 +1,126 @@
+package store_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/central/store/storetest"
+)
+
+// searchFixture ingests five computers and returns their IDs by name.
+func searchFixture(t *testing.T, s *store.Store, siteID uint) map[string]uint {
+	t.Helper()
+	type machine struct {
+		name, os, ip, secondIP, tag string
+		softwares                   []store.Software
+		site                        bool
+	}
+	machines := []machine{
+		{name: "Alpha", os: "Debian GNU/Linux 12", ip: "10.1.2.3", tag: "paris",
+			softwares: []store.Software{{Name: "Firefox-ESR", Version: "115.5"}, {Name: "curl", Version: "7.88"}}, site: true},
+		{name: "bravo", os: "Debian GNU/Linux 11", ip: "10.1.200.4", secondIP: "192.168.7.9", tag: "paris",
+			softwares: []store.Software{{Name: "firefox", Version: "128.0"}}},
+		{name: "charlie", os: "Microsoft Windows 11 Pro", ip: "10.2.0.5", tag: "lyon",
+			softwares: []store.Software{{Name: "Mozilla Firefox (x64 en-US)", Version: "128.0"}, {Name: "100%_tool", Version: "1"}}},
+		{name: "delta", os: "Ubuntu 24.04", ip: "2001:db8::15", tag: "",
+			softwares: []store.Software{{Name: "curl", Version: "8.5"}}, site: true},
+		{name: "echo_1", os: "Debian GNU/Linux 12", ip: "172.16.0.1", tag: "lyon"},
+	}
+	ids := make(map[string]uint)
+	for i, m := range machines {
+		snap := storetest.Snapshot(devID(m.name, i), 0)
+		snap.Computer.Name = m.name
+		snap.Computer.OSName = m.os
+		snap.Computer.IPAddr = m.ip
+		snap.Networks = []store.Network{{Description: "eth0", IPAddress: m.ip, MACAddr: "52:54:00:00:00:0" + string(rune('1'+i))}}
+		if m.secondIP != "" {
+			snap.Networks = append(snap.Networks, store.Network{Description: "eth1", IPAddress: m.secondIP})
+		}
+		snap.Softwares = m.softwares
+		snap.AccountInfo = nil
+		if m.tag != "" {
+			snap.AccountInfo = []store.AccountInfo{{KeyName: store.AccountTag, KeyValue: m.tag}}
+		}
+		if m.site {
+			snap.Computer.SiteID = &siteID
+		}
+		ids[m.name] = mustIngest(t, s, snap).ComputerID
+	}
+	return ids
+}
+
+func TestSearchComputers(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, s *store.Store) {
+		site := &store.Site{Name: "hq"}
+		if err := s.CreateSite(t.Context(), site); err != nil {
+			t.Fatalf("CreateSite: %v", err)
+		}
+		ids := searchFixture(t, s, site.ID)
+		tests := []struct {
+			name      string
+			f         store.ComputerFilter
+			want      []string
+			wantTotal int64 // when it differs from len(want)
+		}{
+			{name: "all", f: store.ComputerFilter{}, want: []string{"Alpha", "bravo", "charlie", "delta", "echo_1"}},
+			{name: "name-case-insensitive", f: store.ComputerFilter{Name: "ALP"}, want: []string{"Alpha"}},
+			{name: "name-underscore-literal", f: store.ComputerFilter{Name: "o_"}, want: []string{"echo_1"}},
+			{name: "os", f: store.ComputerFilter{OS: "debian"}, want: []string{"Alpha", "bravo", "echo_1"}},
+			{name: "os-and-name", f: store.ComputerFilter{OS: "debian gnu/linux 12", Name: "a"}, want: []string{"Alpha"}},
+			{name: "software", f: store.ComputerFilter{Software: "firefox"}, want: []string{"Alpha", "bravo", "charlie"}},
+			{name: "software-version", f: store.ComputerFilter{Software: "FIREFOX", SoftwareVersion: "128.0"}, want: []string{"bravo", "charlie"}},
+			{name: "software-percent-literal", f: store.ComputerFilter{Software: "100%"}, want: []string{"charlie"}},
+			{name: "software-percent-not-wildcard", f: store.ComputerFilter{Software: "%fox"}, want: nil},
+			{name: "tag", f: store.ComputerFilter{Tag: "paris"}, want: []string{"Alpha", "bravo"}},
+			{name: "tag-exact", f: store.ComputerFilter{Tag: "par"}, want: nil},
+			{name: "ip-exact", f: store.ComputerFilter{IP: "10.2.0.5"}, want: []string{"charlie"}},
+			{name: "ip-secondary-network", f: store.ComputerFilter{IP: "192.168.7.9"}, want: []string{"bravo"}},
+			{name: "cidr-16", f: store.ComputerFilter{IP: "10.1.0.0/16"}, want: []string{"Alpha", "bravo"}},
+			{name: "cidr-unmasked-17", f: store.ComputerFilter{IP: "10.1.128.1/17"}, want: []string{"bravo"}},
+			{name: "cidr-8", f: store.ComputerFilter{IP: "10.0.0.0/8"}, want: []string{"Alpha", "bravo", "charlie"}},
+			{name: "cidr-4", f: store.ComputerFilter{IP: "0.0.0.0/1"}, want: []string{"Alpha", "bravo", "charlie"}},
+			{name: "cidr-secondary", f: store.ComputerFilter{IP: "192.168.0.0/16"}, want: []string{"bravo"}},
+			{name: "cidr-v6", f: store.ComputerFilter{IP: "2001:db8::/32"}, want: []string{"delta"}},
+			{name: "cidr-none", f: store.ComputerFilter{IP: "10.9.0.0/16"}, want: nil},
+			{name: "cidr-with-tag", f: store.ComputerFilter{IP: "10.0.0.0/8", Tag: "lyon"}, want: []string{"charlie"}},
+			{name: "cidr-paged", f: store.ComputerFilter{IP: "10.0.0.0/8", Limit: 1, Offset: 1}, want: []string{"bravo"}, wantTotal: 3},
+			{name: "cidr-offset-past-end", f: store.ComputerFilter{IP: "10.0.0.0/8", Offset: 10}, want: nil, wantTotal: 3},
+			{name: "site", f: store.ComputerFilter{SiteID: &site.ID}, want: []string{"Alpha", "delta"}},
+			{name: "ids", f: store.ComputerFilter{IDs: []uint{ids["charlie"], ids["echo_1"], 999999}}, want: []string{"charlie", "echo_1"}},
+			{name: "paged", f: store.ComputerFilter{Limit: 2, Offset: 2}, want: []string{"charlie", "delta"}, wantTotal: 5},
+			{name: "limit-capped", f: store.ComputerFilter{Limit: 5000}, want: []string{"Alpha", "bravo", "charlie", "delta", "echo_1"}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				got, total, err := s.SearchComputers(t.Context(), tt.f)
+				if err != nil {
+					t.Fatalf("SearchComputers: %v", err)
+				}
+				var names []string
+				for _, c := range got {
+					names = append(names, c.Name)
+				}
+				if diff := cmp.Diff(tt.want, names); diff != "" {
+					t.Errorf("names (-want +got):\n%s", diff)
+				}
+				wantTotal := tt.wantTotal
+				if wantTotal == 0 {
+					wantTotal = int64(len(tt.want))
+				}
+				if total != wantTotal {
+					t.Errorf("total = %d, want %d", total, wantTotal)
+				}
+			})
+		}
+
+		bad := []store.ComputerFilter{{IP: "10.1.2"}, {IP: "10.0.0.0/33"}, {Limit: -1}, {Offset: -5}}
+		for _, f := range bad {
+			if _, _, err := s.SearchComputers(t.Context(), f); !errors.Is(err, store.ErrInvalid) {
+				t.Errorf("SearchComputers(%+v) error = %v, want ErrInvalid", f, err)
+			}
+		}
+	})
+}

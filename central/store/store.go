@@ -1,0 +1,380 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/ncruces/go-sqlite3"
+	"github.com/ncruces/go-sqlite3/gormlite"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	gormlogger "gorm.io/gorm/logger"
+)
+
+// Sentinel errors. Every error a Store method returns for one of these
+// conditions wraps the matching sentinel.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("conflict")
+	ErrInvalid  = errors.New("invalid")
+)
+
+// DBFile is the SQLite file name inside the data directory.
+const DBFile = "shoal.db"
+
+const (
+	sqliteBusyTimeoutMS = 10000
+	batchSize           = 200
+	// inChunk bounds the number of parameters of one IN (...) list; both
+	// SQLite (32766) and PostgreSQL (65535) accept far more.
+	inChunk         = 500
+	maxWriteRetries = 5
+	slowQuery       = 500 * time.Millisecond
+)
+
+// Store is central's database. It is safe for concurrent use.
+type Store struct {
+	// w is the write pool (one connection on SQLite); r is the read pool.
+	// On PostgreSQL both point to the same *gorm.DB.
+	w, r   *gorm.DB
+	driver string
+	logger *slog.Logger
+
+	// siteMu owns siteCache.
+	siteMu    sync.Mutex
+	siteCache *siteIndex
+}
+
+// Open opens (creating if needed) the database described by cfg and
+// migrates the schema. For SQLite the file is <dataDir>/shoal.db (mode
+// 0600) unless cfg.DSN names another path.
+func Open(ctx context.Context, cfg Config, dataDir string, logger *slog.Logger) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	cfg = cfg.withDefaults()
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{driver: cfg.Driver, logger: logger.With("component", "store")}
+	var err error
+	switch cfg.Driver {
+	case DriverSQLite:
+		err = s.openSQLite(ctx, cfg, dataDir)
+	case DriverPostgres:
+		err = s.openPostgres(ctx, cfg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if err := s.w.WithContext(ctx).AutoMigrate(allModels()...); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open store: migrate: %w", err)
+	}
+	s.logger.Info("store open", "driver", cfg.Driver)
+	return s, nil
+}
+
+func (s *Store) gormConfig() *gorm.Config {
+	return &gorm.Config{
+		TranslateError:         true,
+		SkipDefaultTransaction: true,
+		// Relations are kept by the store's own transactions, so the schema
+		// carries no foreign keys and tables migrate in any order.
+		DisableForeignKeyConstraintWhenMigrating: true,
+		NowFunc:                                  func() time.Time { return time.Now().UTC() },
+		Logger:                                   &gormLog{logger: s.logger},
+	}
+}
+
+func (s *Store) openSQLite(ctx context.Context, cfg Config, dataDir string) error {
+	path := cfg.DSN
+	if path == "" {
+		if dataDir == "" {
+			return fmt.Errorf("sqlite: no data directory: %w", ErrInvalid)
+		}
+		path = filepath.Join(dataDir, DBFile)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Errorf("sqlite path: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+		return fmt.Errorf("sqlite dir: %w", err)
+	}
+	// Create the file ourselves so it gets mode 0600; SQLite gives the WAL
+	// and shm files the same mode.
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("sqlite file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("sqlite file: %w", err)
+	}
+	if err := os.Chmod(abs, 0o600); err != nil {
+		return fmt.Errorf("sqlite file: %w", err)
+	}
+
+	busy := fmt.Sprintf("_pragma=busy_timeout(%d)", sqliteBusyTimeoutMS)
+	// temp_store(memory) keeps statement journals (one per multi-row
+	// INSERT) off disk; a 32 MiB page cache keeps a whole inventory
+	// transaction from spilling.
+	writerDSN := sqliteURI(abs, busy, "_pragma=page_size(16384)", "_pragma=journal_mode(wal)", "_pragma=synchronous(normal)",
+		"_pragma=foreign_keys(on)", "_pragma=temp_store(memory)", "_pragma=cache_size(-32768)", "_txlock=immediate")
+	readerDSN := sqliteURI(abs, busy, "_pragma=foreign_keys(on)", "_pragma=query_only(1)", "_txlock=deferred")
+
+	s.w, err = gorm.Open(gormlite.Open(writerDSN), s.gormConfig())
+	if err != nil {
+		return fmt.Errorf("sqlite writer: %w", err)
+	}
+	wdb, err := s.w.DB()
+	if err != nil {
+		return fmt.Errorf("sqlite writer: %w", err)
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	wdb.SetConnMaxLifetime(0)
+	wdb.SetConnMaxIdleTime(0)
+	// The first connection switches the file to WAL before any reader opens.
+	if err := wdb.PingContext(ctx); err != nil {
+		wdb.Close()
+		return fmt.Errorf("sqlite writer: %w", err)
+	}
+
+	s.r, err = gorm.Open(gormlite.Open(readerDSN), s.gormConfig())
+	if err != nil {
+		wdb.Close()
+		return fmt.Errorf("sqlite reader: %w", err)
+	}
+	rdb, err := s.r.DB()
+	if err != nil {
+		wdb.Close()
+		return fmt.Errorf("sqlite reader: %w", err)
+	}
+	rdb.SetMaxOpenConns(cfg.MaxOpenConns)
+	rdb.SetMaxIdleConns(cfg.MaxOpenConns)
+	rdb.SetConnMaxIdleTime(5 * time.Minute)
+	return nil
+}
+
+// sqliteURI builds a file: URI for path with the given query parameters,
+// escaping the path.
+func sqliteURI(path string, params ...string) string {
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path)}
+	q := ""
+	for i, p := range params {
+		if i > 0 {
+			q += "&"
+		}
+		q += p
+	}
+	return u.String() + "?" + q
+}
+
+func (s *Store) openPostgres(ctx context.Context, cfg Config) error {
+	db, err := gorm.Open(postgres.Open(cfg.DSN), s.gormConfig())
+	if err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	sdb, err := db.DB()
+	if err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	sdb.SetMaxOpenConns(cfg.MaxOpenConns)
+	sdb.SetMaxIdleConns(cfg.MaxOpenConns)
+	sdb.SetConnMaxIdleTime(5 * time.Minute)
+	if err := sdb.PingContext(ctx); err != nil {
+		sdb.Close()
+		return fmt.Errorf("postgres: %w", err)
+	}
+	s.w, s.r = db, db
+	return nil
+}
+
+// Driver returns the configured driver name.
+func (s *Store) Driver() string { return s.driver }
+
+// Close closes the connection pools.
+func (s *Store) Close() error {
+	var errs []error
+	if s.r != nil && s.r != s.w {
+		if db, err := s.r.DB(); err == nil {
+			errs = append(errs, db.Close())
+		}
+	}
+	if s.w != nil {
+		if db, err := s.w.DB(); err == nil {
+			errs = append(errs, db.Close())
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	return nil
+}
+
+// Ping checks that both pools answer.
+func (s *Store) Ping(ctx context.Context) error {
+	for _, g := range []*gorm.DB{s.w, s.r} {
+		db, err := g.DB()
+		if err != nil {
+			return fmt.Errorf("ping store: %w", err)
+		}
+		if err := db.PingContext(ctx); err != nil {
+			return fmt.Errorf("ping store: %w", err)
+		}
+	}
+	return nil
+}
+
+// read returns the read pool bound to ctx.
+func (s *Store) read(ctx context.Context) *gorm.DB { return s.r.WithContext(ctx) }
+
+// write returns the write pool bound to ctx, for single statements.
+func (s *Store) write(ctx context.Context) *gorm.DB { return s.w.WithContext(ctx) }
+
+// tx runs fn in one write transaction, retrying busy and serialization
+// failures (and conflicts when retryConflict is set). fn must use only the
+// *gorm.DB it is given: on SQLite the write pool has one connection.
+func (s *Store) tx(ctx context.Context, retryConflict bool, fn func(tx *gorm.DB) error) error {
+	for attempt := 1; ; attempt++ {
+		err := translate(s.w.WithContext(ctx).Transaction(fn))
+		if err == nil {
+			return nil
+		}
+		if attempt >= maxWriteRetries || !retryable(err, retryConflict) || ctx.Err() != nil {
+			return err
+		}
+		s.logger.Debug("retrying write transaction", "attempt", attempt, "err", err)
+		t := time.NewTimer(time.Duration(attempt*attempt) * 5 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+}
+
+// translate maps gorm and driver errors onto the package sentinels. Errors
+// that already carry a sentinel pass through.
+func translate(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrConflict), errors.Is(err, ErrInvalid):
+		return err
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	case errors.Is(err, gorm.ErrDuplicatedKey):
+		return fmt.Errorf("%w: %w", ErrConflict, err)
+	}
+	return err
+}
+
+func retryable(err error, conflict bool) bool {
+	if conflict && errors.Is(err, ErrConflict) {
+		return true
+	}
+	if errors.Is(err, sqlite3.BUSY) || errors.Is(err, sqlite3.LOCKED) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "40001", "40P01": // serialization_failure, deadlock_detected
+			return true
+		}
+	}
+	return false
+}
+
+// gormLog routes gorm's logging into slog: slow statements at Warn, failed
+// statements at Debug (the store returns the error to its caller, who logs
+// it with context).
+type gormLog struct {
+	logger *slog.Logger
+}
+
+func (l *gormLog) LogMode(gormlogger.LogLevel) gormlogger.Interface { return l }
+
+func (l *gormLog) Info(ctx context.Context, msg string, args ...any) {
+	l.logger.DebugContext(ctx, fmt.Sprintf(msg, args...))
+}
+
+func (l *gormLog) Warn(ctx context.Context, msg string, args ...any) {
+	l.logger.WarnContext(ctx, fmt.Sprintf(msg, args...))
+}
+
+func (l *gormLog) Error(ctx context.Context, msg string, args ...any) {
+	l.logger.ErrorContext(ctx, fmt.Sprintf(msg, args...))
+}
+
+func (l *gormLog) Trace(ctx context.Context, begin time.Time, fc func() (string, int64), err error) {
+	elapsed := time.Since(begin)
+	switch {
+	case err != nil && !errors.Is(err, gorm.ErrRecordNotFound):
+		if l.logger.Enabled(ctx, slog.LevelDebug) {
+			sql, rows := fc()
+			l.logger.DebugContext(ctx, "sql failed", "sql", truncate(sql, 300), "rows", rows, "err", err)
+		}
+	case elapsed > slowQuery:
+		sql, rows := fc()
+		l.logger.WarnContext(ctx, "slow sql", "sql", truncate(sql, 300), "rows", rows, "elapsed", elapsed)
+	}
+}
+
+// ParamsFilter keeps statement parameters out of log lines.
+func (l *gormLog) ParamsFilter(_ context.Context, sql string, _ ...any) (string, []any) {
+	return sql, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// chunks splits ids into slices of at most inChunk elements.
+func chunks[T any](ids []T) [][]T {
+	var out [][]T
+	for len(ids) > inChunk {
+		out = append(out, ids[:inChunk])
+		ids = ids[inChunk:]
+	}
+	if len(ids) > 0 {
+		out = append(out, ids)
+	}
+	return out
+}
+
+// pageArgs applies the default and maximum page size.
+func pageArgs(limit, offset int) (int, int, error) {
+	if limit < 0 || offset < 0 {
+		return 0, 0, fmt.Errorf("page limit %d offset %d: %w", limit, offset, ErrInvalid)
+	}
+	if limit == 0 {
+		limit = 50
+	}
+	if limit > 1000 {
+		limit = 1000
+	}
+	return limit, offset, nil
+}
+
+// utc normalises a caller's timestamp so both backends store the same value.
+func utc(t time.Time) time.Time { return t.UTC() }
+
+func utcPtr(t time.Time) *time.Time {
+	u := t.UTC()
+	return &u
+}

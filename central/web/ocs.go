@@ -1,0 +1,110 @@
+package web
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/shoal-project/shoal/central/deploy"
+	"github.com/shoal-project/shoal/proto/ocs"
+)
+
+// knownAgents are the User-Agent name parts (before the last "_v") accepted
+// on the OCS endpoint, as the reference server's filter plus the agents that
+// speak the same protocol.
+var knownAgents = []string{
+	"OCS-NG_unified_unix_agent", "OCS-NG_WINDOWS_AGENT", "OCS-NG_windows_client",
+	"OCS-NG_windows_mobile_agent", "OCS-NG_iOS_agent", "OCS-NG_Android_agent",
+	"FusionInventory-Agent", "GLPI-Agent", "shoal-agent",
+}
+
+func (s *Server) checkUserAgent(ua string) error {
+	if s.cfg.AcceptAnyUserAgent {
+		return nil
+	}
+	if ua == "" || len(ua) > 256 {
+		return fmt.Errorf("missing or oversized User-Agent: %w", errBadRequest)
+	}
+	name := ua
+	if i := strings.LastIndex(ua, "_v"); i > 0 {
+		name = ua[:i]
+	}
+	for _, k := range knownAgents {
+		if strings.EqualFold(name, k) {
+			return nil
+		}
+	}
+	return fmt.Errorf("user agent %q is not an OCS-compatible agent: %w", ua, errBadRequest)
+}
+
+// handleOCS is the OCS communication endpoint. It reads the whole (bounded)
+// body, sniffs its encoding, dispatches on QUERY and answers in the encoding
+// the agent used.
+func (s *Server) handleOCS(c echo.Context) error {
+	req := c.Request()
+	ua := req.UserAgent()
+	if err := s.checkUserAgent(ua); err != nil {
+		return err
+	}
+	if req.ContentLength > s.cfg.MaxOCSBodyBytes {
+		return fmt.Errorf("body of %d bytes: %w", req.ContentLength, errTooLarge)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), req.Body, s.cfg.MaxOCSBodyBytes))
+	if err != nil {
+		return fmt.Errorf("read body: %w", err)
+	}
+	doc, enc, err := ocs.Decode(body, s.cfg.MaxOCSXMLBytes)
+	if err != nil {
+		return fmt.Errorf("decode body: %w", err)
+	}
+	env, err := ocs.ParseRequest(doc)
+	if err != nil {
+		return fmt.Errorf("parse request: %w", err)
+	}
+	ctx := req.Context()
+	remote, _ := netip.ParseAddr(c.RealIP())
+	var reply []byte
+	switch strings.ToUpper(env.Query) {
+	case "PROLOG":
+		r, err := s.deps.Deploy.Prolog(ctx, deploy.PrologRequest{DeviceID: env.DeviceID, UserAgent: ua, Remote: remote})
+		if err != nil {
+			return err
+		}
+		if reply, err = r.Marshal(); err != nil {
+			return fmt.Errorf("marshal prolog reply: %w", err)
+		}
+	case "INVENTORY":
+		inv, err := ocs.ParseInventory(doc)
+		if err != nil {
+			return fmt.Errorf("parse inventory: %w", err)
+		}
+		r, err := s.deps.Inventory.Ingest(ctx, inv, ua, remote)
+		if err != nil {
+			return err
+		}
+		if reply, err = r.Marshal(); err != nil {
+			return fmt.Errorf("marshal inventory reply: %w", err)
+		}
+	case "DOWNLOAD":
+		if err := s.deps.Deploy.Result(ctx, env.DeviceID, env.ID, env.Err); err != nil {
+			return err
+		}
+		return c.NoContent(http.StatusOK)
+	case "NOTIFY":
+		// IP change notices from Windows agents: acknowledged; the next
+		// inventory carries the new addresses.
+		return c.NoContent(http.StatusOK)
+	default:
+		return fmt.Errorf("unknown QUERY %q: %w", env.Query, errBadRequest)
+	}
+	out, err := ocs.Encode(enc, reply)
+	if err != nil {
+		return fmt.Errorf("encode reply: %w", err)
+	}
+	c.Response().Header().Set("Cache-Control", "no-cache")
+	return c.Blob(http.StatusOK, "application/x-compressed", out)
+}

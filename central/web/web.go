@@ -1,0 +1,235 @@
+// Package web is central's HTTP edge, built on echo: the OCS agent endpoint
+// (POST /ocsinventory), the package download tree (/download/<ID>/…), the CA
+// certificate (/cacert.pem) and the JSON REST API under /api/v1.
+//
+// Handlers return errors; one HTTPErrorHandler maps sentinel errors of the
+// lower packages to status codes and JSON bodies a person can read. Nothing
+// below this package knows about HTTP status codes.
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/shoal-project/shoal/central/deploy"
+	"github.com/shoal-project/shoal/central/inventory"
+	"github.com/shoal-project/shoal/central/packages"
+	"github.com/shoal-project/shoal/central/pki"
+	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/proto/ocs"
+)
+
+// Config holds the limits of the HTTP edge.
+type Config struct {
+	// MaxOCSBodyBytes bounds a compressed agent request body.
+	MaxOCSBodyBytes int64 `yaml:"max_ocs_body_bytes"`
+	// MaxOCSXMLBytes bounds the decompressed XML of an agent request.
+	MaxOCSXMLBytes int64 `yaml:"max_ocs_xml_bytes"`
+	// AcceptAnyUserAgent disables the agent User-Agent check.
+	AcceptAnyUserAgent bool `yaml:"accept_any_user_agent"`
+	// MaxAPIBodyBytes bounds JSON request bodies.
+	MaxAPIBodyBytes int64 `yaml:"max_api_body_bytes"`
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxOCSBodyBytes == 0 {
+		c.MaxOCSBodyBytes = 16 << 20
+	}
+	if c.MaxOCSXMLBytes == 0 {
+		c.MaxOCSXMLBytes = 32 << 20
+	}
+	if c.MaxAPIBodyBytes == 0 {
+		c.MaxAPIBodyBytes = 1 << 20
+	}
+	return c
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	if c.MaxOCSBodyBytes < 0 || c.MaxOCSXMLBytes < 0 || c.MaxAPIBodyBytes < 0 {
+		return fmt.Errorf("web: limits must not be negative")
+	}
+	return nil
+}
+
+// Deps are the services the edge calls.
+type Deps struct {
+	Store     *store.Store
+	Inventory *inventory.Service
+	Deploy    *deploy.Service
+	Packages  *packages.Builder
+	PKI       *pki.PKI
+	Admin     *pki.Admin
+}
+
+// Server builds the echo instances for the plain-HTTP and HTTPS listeners.
+type Server struct {
+	cfg      Config
+	deps     Deps
+	log      *slog.Logger
+	counters *Counters
+	idMu     sync.Mutex // guards lastID
+	lastID   int64
+}
+
+// New returns a Server.
+func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Server{cfg: cfg.withDefaults(), deps: deps, log: logger.With("component", "web"), counters: NewCounters()}, nil
+}
+
+// Counters returns the download counters.
+func (s *Server) Counters() *Counters { return s.counters }
+
+// HTTPHandler serves the plain-HTTP listener: OCS agent traffic, fragments
+// and the CA certificate. The API is never offered without TLS.
+func (s *Server) HTTPHandler() http.Handler {
+	e := s.newEcho()
+	s.routeAgents(e)
+	return e
+}
+
+// HTTPSHandler serves the TLS listener: everything on HTTP plus the API.
+func (s *Server) HTTPSHandler() http.Handler {
+	e := s.newEcho()
+	s.routeAgents(e)
+	s.routeAPI(e)
+	return e
+}
+
+func (s *Server) newEcho() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.errorHandler
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
+		DisableStackAll: true,
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			s.log.Error("panic in handler", "path", c.Path(), "err", err, "stack", string(stack))
+			return err
+		},
+	}))
+	e.Use(s.accessLog)
+	return e
+}
+
+func (s *Server) routeAgents(e *echo.Echo) {
+	e.POST("/ocsinventory", s.handleOCS)
+	e.POST("/ocsinventory/*", s.handleOCS)
+	e.GET("/download/:id/:file", s.handleDownload)
+	e.HEAD("/download/:id/:file", s.handleDownload)
+	e.GET("/cacert.pem", s.handleCACert)
+	e.GET("/healthz", s.handleHealth)
+}
+
+func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		lvl := slog.LevelDebug
+		if c.Response().Status >= 500 {
+			lvl = slog.LevelWarn
+		}
+		s.log.Log(c.Request().Context(), lvl, "request", "method", c.Request().Method, "path", c.Request().URL.Path,
+			"status", c.Response().Status, "bytes", c.Response().Size, "dur", time.Since(start), "remote", c.RealIP())
+		return nil
+	}
+}
+
+func (s *Server) handleCACert(c echo.Context) error {
+	c.Response().Header().Set("Content-Disposition", `attachment; filename="cacert.pem"`)
+	return c.Blob(http.StatusOK, "application/x-pem-file", s.deps.PKI.CAPEM)
+}
+
+func (s *Server) handleHealth(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	if err := s.deps.Store.Ping(ctx); err != nil {
+		return fmt.Errorf("health: %w", err)
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// apiError is the JSON body of every API error.
+type apiError struct {
+	Error  string   `json:"error"`
+	Detail []string `json:"detail,omitempty"`
+}
+
+// errUnauthorized and errForbidden are the edge's own sentinels.
+var (
+	errUnauthorized = errors.New("authentication required: send 'Authorization: Bearer <token>'")
+	errForbidden    = errors.New("this token is read-only")
+	errBadRequest   = errors.New("bad request")
+	errTooLarge     = errors.New("request body too large")
+)
+
+// statusOf maps an error to an HTTP status.
+func statusOf(err error) int {
+	var he *echo.HTTPError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &he):
+		return he.Code
+	case errors.Is(err, errUnauthorized):
+		return http.StatusUnauthorized
+	case errors.Is(err, errForbidden):
+		return http.StatusForbidden
+	case errors.Is(err, errTooLarge), errors.Is(err, ocs.ErrTooLarge), errors.Is(err, packages.ErrTooLarge), errors.As(err, &mbe):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, store.ErrConflict):
+		return http.StatusConflict
+	case errors.Is(err, deploy.ErrUnavailable):
+		return http.StatusUnprocessableEntity
+	case errors.Is(err, errBadRequest), errors.Is(err, ocs.ErrEncoding), errors.Is(err, ocs.ErrXML),
+		errors.Is(err, ocs.ErrDeviceID), errors.Is(err, ocs.ErrQuery), errors.Is(err, store.ErrInvalid),
+		errors.Is(err, packages.ErrInvalidSpec), errors.Is(err, deploy.ErrInvalid), errors.Is(err, deploy.ErrNotActive):
+		return http.StatusBadRequest
+	case errors.Is(err, context.Canceled):
+		return 499
+	}
+	return http.StatusInternalServerError
+}
+
+func (s *Server) errorHandler(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	code := statusOf(err)
+	msg := err.Error()
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		msg = fmt.Sprint(he.Message)
+	}
+	if code >= 500 {
+		s.log.Error("internal error", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
+		msg = "internal error; see the central log"
+	}
+	if code == http.StatusUnauthorized {
+		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="shoal"`)
+	}
+	if isOCS(c) || c.Request().Method == http.MethodHead {
+		_ = c.String(code, msg+"\n")
+		return
+	}
+	_ = c.JSON(code, apiError{Error: msg})
+}
+
+func isOCS(c echo.Context) bool {
+	p := c.Request().URL.Path
+	return len(p) >= len("/ocsinventory") && p[:len("/ocsinventory")] == "/ocsinventory"
+}

@@ -1,0 +1,400 @@
+package web
+
+import (
+	"bytes"
+	"compress/gzip"
+	"compress/zlib"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoal-project/shoal/central/deploy"
+	"github.com/shoal-project/shoal/central/inventory"
+	"github.com/shoal-project/shoal/central/packages"
+	"github.com/shoal-project/shoal/central/pki"
+	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/proto/ocs"
+)
+
+const (
+	testdata  = "../../proto/ocs/testdata/unix-agent-2.10.0/"
+	unixAgent = "OCS-NG_unified_unix_agent_v2.10.0"
+	password  = "web-test-password-123"
+)
+
+type env struct {
+	t     *testing.T
+	srv   *Server
+	http  http.Handler
+	https http.Handler
+	store *store.Store
+	token string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	dir := t.TempDir()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	pk, err := pki.Load(filepath.Join(dir, "pki"), pki.Config{}, nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, _, err := pki.LoadAdmin(dir, password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), store.Config{}, dir, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	b, err := packages.NewBuilder(packages.Config{Dir: filepath.Join(dir, "packages")}, pk.SigningKey, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dep, err := deploy.New(deploy.Config{}, st, b, http.DefaultClient, deploy.Locations{InfoLoc: "127.0.0.1:1/download", PackLoc: "127.0.0.1:1/download"}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(Config{MaxOCSBodyBytes: 1 << 20, MaxOCSXMLBytes: 4 << 20}, Deps{Store: st, Inventory: inventory.New(st, log), Deploy: dep, Packages: b, PKI: pk, Admin: admin}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, srv: srv, http: srv.HTTPHandler(), https: srv.HTTPSHandler(), store: st}
+	var tok tokenResponse
+	e.api("POST", "/api/v1/tokens", `{"name":"t"}`, "basic", http.StatusCreated, &tok)
+	e.token = tok.Token
+	return e
+}
+
+func readFile(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(testdata, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func (e *env) ocs(body []byte, ua string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest("POST", "/ocsinventory", bytes.NewReader(body))
+	req.Header.Set("User-Agent", ua)
+	req.Header.Set("Content-Type", "application/x-compress")
+	rec := httptest.NewRecorder()
+	e.http.ServeHTTP(rec, req)
+	return rec
+}
+
+// api sends an API request; auth is "basic", "token", "" or a literal token.
+func (e *env) api(method, path, body, auth string, want int, out any) *httptest.ResponseRecorder {
+	e.t.Helper()
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	switch auth {
+	case "basic":
+		req.SetBasicAuth("admin", password)
+	case "token":
+		req.Header.Set("Authorization", "Bearer "+e.token)
+	case "":
+	default:
+		req.Header.Set("Authorization", "Bearer "+auth)
+	}
+	rec := httptest.NewRecorder()
+	e.https.ServeHTTP(rec, req)
+	if rec.Code != want {
+		e.t.Fatalf("%s %s: status %d, want %d: %s", method, path, rec.Code, want, rec.Body)
+	}
+	if out != nil {
+		if err := json.Unmarshal(rec.Body.Bytes(), out); err != nil {
+			e.t.Fatalf("decode %s: %v", rec.Body, err)
+		}
+	}
+	return rec
+}
+
+func inflate(t *testing.T, b []byte) string {
+	t.Helper()
+	r, err := zlib.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("reply is not zlib: %v (%q)", err, b)
+	}
+	out, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
+
+func TestOCSCaptures(t *testing.T) {
+	e := newEnv(t)
+	rec := e.ocs(readFile(t, "prolog-request.zlib"), unixAgent)
+	if rec.Code != 200 {
+		t.Fatalf("prolog: %d %s", rec.Code, rec.Body)
+	}
+	reply := inflate(t, rec.Body.Bytes())
+	for _, want := range []string{"<RESPONSE>SEND</RESPONSE>", "<NAME>DOWNLOAD</NAME>", `TIMEOUT="7"`} {
+		if !strings.Contains(reply, want) {
+			t.Errorf("prolog reply lacks %s:\n%s", want, reply)
+		}
+	}
+	if ct := rec.Header().Get("Content-Type"); ct != "application/x-compressed" {
+		t.Errorf("content type %q", ct)
+	}
+
+	rec = e.ocs(readFile(t, "inventory-request.zlib"), unixAgent)
+	if rec.Code != 200 || !strings.Contains(inflate(t, rec.Body.Bytes()), "NO_ACCOUNT_UPDATE") {
+		t.Fatalf("inventory: %d %s", rec.Code, rec.Body)
+	}
+	var list struct {
+		Items []store.Computer `json:"items"`
+		Total int64            `json:"total"`
+	}
+	e.api("GET", "/api/v1/computers?name=vm", "", "token", 200, &list)
+	if list.Total != 1 || list.Items[0].DeviceID != "vm-2026-11-24-07-24-08" {
+		t.Fatalf("computers: %+v", list)
+	}
+	var detail store.ComputerDetail
+	e.api("GET", "/api/v1/computers/"+itoa(list.Items[0].ID), "", "token", 200, &detail)
+	inv, err := ocs.ParseInventory(readFile(t, "inventory-request.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(detail.Softwares) != len(inv.Softwares) || len(detail.Networks) != len(inv.Networks) {
+		t.Errorf("stored %d softwares / %d networks, sent %d / %d", len(detail.Softwares), len(detail.Networks), len(inv.Softwares), len(inv.Networks))
+	}
+
+	// A re-inventory with a TAG the server does not know: the server's
+	// (empty) account info wins and is pushed back.
+	rec = e.ocs(zlibBytes(readFile(t, "inventory-request-tag-history.xml")), unixAgent)
+	if rec.Code != 200 {
+		t.Fatalf("re-inventory: %d %s", rec.Code, rec.Body)
+	}
+	e.api("GET", "/api/v1/computers", "", "token", 200, &list)
+	if list.Total != 1 {
+		t.Fatalf("re-inventory created a second computer: %d", list.Total)
+	}
+
+	// Every captured download result is accepted with an empty 200.
+	files, _ := filepath.Glob(filepath.Join(testdata, "download-results", "*.zlib"))
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		rec := e.ocs(b, unixAgent)
+		if rec.Code != 200 || rec.Body.Len() != 0 {
+			t.Errorf("%s: %d %q", filepath.Base(f), rec.Code, rec.Body)
+		}
+	}
+}
+
+func itoa(n uint) string { return strconv.FormatUint(uint64(n), 10) }
+
+func zlibBytes(b []byte) []byte {
+	var buf bytes.Buffer
+	w := zlib.NewWriter(&buf)
+	_, _ = w.Write(b)
+	_ = w.Close()
+	return buf.Bytes()
+}
+
+func TestOCSEncodings(t *testing.T) {
+	e := newEnv(t)
+	plain := readFile(t, "prolog-request.xml")
+	var gz bytes.Buffer
+	w := gzip.NewWriter(&gz)
+	_, _ = w.Write(plain)
+	_ = w.Close()
+
+	rec := e.ocs(plain, unixAgent)
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "<RESPONSE>SEND</RESPONSE>") {
+		t.Errorf("plain request must get a plain answer: %d %q", rec.Code, rec.Body)
+	}
+	rec = e.ocs(gz.Bytes(), unixAgent)
+	if rec.Code != 200 {
+		t.Fatalf("gzip: %d", rec.Code)
+	}
+	r, err := gzip.NewReader(rec.Body)
+	if err != nil {
+		t.Fatalf("gzip request must get a gzip answer: %v", err)
+	}
+	b, _ := io.ReadAll(r)
+	if !strings.Contains(string(b), "SEND") {
+		t.Errorf("gzip answer %q", b)
+	}
+}
+
+func TestOCSBadInput(t *testing.T) {
+	e := newEnv(t)
+	good := readFile(t, "prolog-request.xml")
+	tests := []struct {
+		name string
+		body []byte
+		ua   string
+		want int
+	}{
+		{name: "empty", body: nil, ua: unixAgent, want: 400},
+		{name: "garbage", body: []byte("\x00\x01garbage"), ua: unixAgent, want: 400},
+		{name: "truncated_zlib", body: zlibBytes(good)[:20], ua: unixAgent, want: 400},
+		{name: "raw_deflate", body: zlibBytes(good)[2:], ua: unixAgent, want: 400},
+		{name: "malformed_xml", body: zlibBytes([]byte("<REQUEST><QUERY>PROLOG</QUERY>")), ua: unixAgent, want: 400},
+		{name: "doctype", body: zlibBytes([]byte(`<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><REQUEST><DEVICEID>a-2026-01-01-00-00-00</DEVICEID><QUERY>PROLOG</QUERY></REQUEST>`)), ua: unixAgent, want: 400},
+		{name: "bad_deviceid", body: zlibBytes([]byte("<REQUEST><DEVICEID>nope</DEVICEID><QUERY>PROLOG</QUERY></REQUEST>")), ua: unixAgent, want: 400},
+		{name: "unknown_query", body: zlibBytes([]byte("<REQUEST><DEVICEID>a-2026-01-01-00-00-00</DEVICEID><QUERY>SYSTEM</QUERY></REQUEST>")), ua: unixAgent, want: 400},
+		{name: "no_user_agent", body: zlibBytes(good), ua: "", want: 400},
+		{name: "foreign_user_agent", body: zlibBytes(good), ua: "curl/8.0", want: 400},
+		{name: "oversized_body", body: bytes.Repeat([]byte("x"), 2<<20), ua: unixAgent, want: 413},
+		{name: "zip_bomb", body: zlibBytes(bytes.Repeat([]byte(" "), 8<<20)), ua: unixAgent, want: 413},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := e.ocs(tt.body, tt.ua)
+			if rec.Code != tt.want {
+				t.Errorf("status %d, want %d: %s", rec.Code, tt.want, rec.Body)
+			}
+			if rec.Body.Len() == 0 {
+				t.Error("error answer has no message")
+			}
+		})
+	}
+	// The server still works after all that.
+	if rec := e.ocs(zlibBytes(good), unixAgent); rec.Code != 200 {
+		t.Fatalf("server broken after bad input: %d", rec.Code)
+	}
+}
+
+func TestAPIAuth(t *testing.T) {
+	e := newEnv(t)
+	e.api("GET", "/api/v1/packages", "", "", 401, nil)
+	e.api("GET", "/api/v1/packages", "", "shoal_forged", 401, nil)
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("GET", "/api/v1/packages", nil)
+	req.SetBasicAuth("admin", "wrong-password")
+	e.https.ServeHTTP(rec, req)
+	if rec.Code != 401 {
+		t.Errorf("wrong password: %d", rec.Code)
+	}
+	// The API is not served without TLS.
+	rec = httptest.NewRecorder()
+	e.http.ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/packages", nil))
+	if rec.Code != 404 {
+		t.Errorf("API on plain HTTP: %d, want 404", rec.Code)
+	}
+
+	var ro tokenResponse
+	e.api("POST", "/api/v1/tokens", `{"name":"viewer","role":"readonly"}`, "token", 201, &ro)
+	e.api("GET", "/api/v1/packages", "", ro.Token, 200, nil)
+	e.api("POST", "/api/v1/sites", `{"name":"x","cidrs":["10.0.0.0/8"]}`, ro.Token, 403, nil)
+	e.api("DELETE", "/api/v1/tokens/1", "", ro.Token, 403, nil)
+
+	e.api("DELETE", "/api/v1/tokens/"+itoa(ro.ID), "", "token", 204, nil)
+	e.api("GET", "/api/v1/packages", "", ro.Token, 401, nil)
+}
+
+func TestAPIBadInput(t *testing.T) {
+	e := newEnv(t)
+	var apiErr apiError
+	e.api("GET", "/api/v1/computers/abc", "", "token", 400, &apiErr)
+	if !strings.Contains(apiErr.Error, "positive integer") {
+		t.Errorf("error message %q", apiErr.Error)
+	}
+	e.api("GET", "/api/v1/computers/99", "", "token", 404, nil)
+	e.api("GET", "/api/v1/packages/../../etc", "", "token", 404, nil)
+	e.api("GET", "/api/v1/packages/12ab", "", "token", 400, nil)
+	e.api("POST", "/api/v1/sites", `{"name":"x","cidrs":["not-a-cidr"]}`, "token", 400, nil)
+	e.api("POST", "/api/v1/sites", `{"name":"x","fragment_location":"http://relay/download"}`, "token", 400, nil)
+	e.api("POST", "/api/v1/sites", `{"name":`, "token", 400, nil)
+	e.api("POST", "/api/v1/sites", `{"name":"x","bogus":1}`, "token", 400, nil)
+	e.api("GET", "/api/v1/computers?limit=0", "", "token", 400, nil)
+
+	rec := httptest.NewRecorder()
+	e.http.ServeHTTP(rec, httptest.NewRequest("GET", "/download/1/..%2f..%2fpki%2fca-key.pem", nil))
+	if rec.Code != 404 {
+		t.Errorf("traversal in download path: %d", rec.Code)
+	}
+}
+
+func upload(t *testing.T, e *env, fields map[string]string, payload []byte) *httptest.ResponseRecorder {
+	t.Helper()
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for k, v := range fields {
+		_ = mw.WriteField(k, v)
+	}
+	fw, _ := mw.CreateFormFile("file", "p.tar.gz")
+	_, _ = fw.Write(payload)
+	_ = mw.Close()
+	req := httptest.NewRequest("POST", "/api/v1/packages", &buf)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+e.token)
+	rec := httptest.NewRecorder()
+	e.https.ServeHTTP(rec, req)
+	return rec
+}
+
+func TestPackageLifecycle(t *testing.T) {
+	e := newEnv(t)
+	payload := bytes.Repeat([]byte("0123456789abcdef"), 200000) // 3.2 MB
+	rec := upload(t, e, map[string]string{"name": "app", "action": "EXECUTE", "command": "sh x.sh", "priority": "3", "fragments": "4"}, payload)
+	if rec.Code != 201 {
+		t.Fatalf("upload: %d %s", rec.Code, rec.Body)
+	}
+	var p store.Package
+	_ = json.Unmarshal(rec.Body.Bytes(), &p)
+	if p.OCSFragments != 4 || p.Size != int64(len(payload)) || p.Priority != 3 {
+		t.Fatalf("package %+v", p)
+	}
+	// Fragments are served with the counters running.
+	var got []byte
+	for i := 1; i <= 4; i++ {
+		rec := httptest.NewRecorder()
+		e.http.ServeHTTP(rec, httptest.NewRequest("GET", "/download/"+p.ID+"/"+p.ID+"-"+strconv.Itoa(i), nil))
+		if rec.Code != 200 {
+			t.Fatalf("fragment %d: %d", i, rec.Code)
+		}
+		got = append(got, rec.Body.Bytes()...)
+	}
+	if !bytes.Equal(got, payload) {
+		t.Fatal("fragments do not reassemble the upload")
+	}
+	if st := e.srv.Counters().Stats(p.ID); st.Fragments != 4 || st.Bytes != int64(len(payload)) {
+		t.Errorf("counters %+v", st)
+	}
+	var view struct {
+		Signature string `json:"signature_status"`
+	}
+	e.api("GET", "/api/v1/packages/"+p.ID, "", "token", 200, &view)
+	if view.Signature != "valid" {
+		t.Errorf("signature status %q", view.Signature)
+	}
+	// Affecting an inactive package is refused with a clear message.
+	var apiErr apiError
+	e.api("POST", "/api/v1/packages/"+p.ID+"/affect", `{"computer_ids":[1]}`, "token", 400, &apiErr)
+	if apiErr.Error == "" {
+		t.Error("no error message")
+	}
+	// Invalid specs are refused before anything is written.
+	bad := []map[string]string{
+		{"name": "x", "action": "EXECUTE"}, // no command
+		{"name": "x", "action": "STORE"},   // no path
+		{"name": "x", "action": "EXECUTE", "command": "c", "priority": "11"},
+		{"name": "x", "action": "DANCE", "command": "c"},
+		{"name": "x", "action": "EXECUTE", "command": "c", "platform": "AMIGA"},
+	}
+	for _, f := range bad {
+		if rec := upload(t, e, f, []byte("x")); rec.Code != 400 {
+			t.Errorf("spec %v: %d %s", f, rec.Code, rec.Body)
+		}
+	}
+	e.api("DELETE", "/api/v1/packages/"+p.ID, "", "token", 204, nil)
+	e.api("GET", "/api/v1/packages/"+p.ID, "", "token", 404, nil)
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Shoal's tests need when they are missing.
+# Safe to run again; does nothing when everything is present.
+set -euo pipefail
+
+need=()
+command -v ocsinventory-agent >/dev/null 2>&1 || need+=(ocsinventory-agent)
+# The OCS agent unpacks tar.gz packages with tar and zip ones with unzip.
+command -v unzip >/dev/null 2>&1 || need+=(unzip)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# go test -race needs cgo.
+command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
+
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then
+    SUDO=sudo
+  else
+    echo "test-deps: missing ${need[*]} and not root; install them with apt-get" >&2
+    exit 1
+  fi
+else
+  SUDO=
+fi
+echo "test-deps: installing ${need[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
