@@ -417,10 +417,14 @@ func (Setting) TableName() string { return "settings" }
 
 // allModels lists every model for AutoMigrate and CountRows.
 func allModels() []any {
-	return []any{
+	m := []any{
 		&Computer{}, &BIOS{}, &CPU{}, &Memory{}, &Storage{}, &Drive{},
 		&Network{}, &Software{}, &Controller{}, &AccountInfo{},
 		&DownloadHistory{}, &Site{}, &SiteCIDR{}, &Package{},
 		&Deployment{}, &DeploymentEvent{}, &APIToken{}, &Setting{},
 	}
+	// Models of later features live beside their queries.
+	m = append(m, agentModels()...)
+	m = append(m, uiModels()...)
+	return append(m, auditModels()...)
 }

@@ -1,0 +1,6 @@
+package store
+
+// auditModels lists the tables of the audit feature for migration.
+func auditModels() []any {
+	return nil
+}

@@ -1,0 +1,6 @@
+package store
+
+// uiModels lists the tables of the ui feature for migration.
+func uiModels() []any {
+	return nil
+}
