@@ -108,7 +108,11 @@ agents:
 		t.Fatal(err)
 	}
 	c := &Central{t: t, Dir: filepath.Join(dir, "data"), Password: adminPassword, log: &bytes.Buffer{}, done: make(chan error, 1)}
-	c.cmd = exec.Command(filepath.Join(binDir, "shoal-central"), "-config", cfgPath, "-log-level", "debug")
+	level := "debug" // request logs help when a test fails
+	if _, bench := t.(*testing.B); bench {
+		level = "warn"
+	}
+	c.cmd = exec.Command(filepath.Join(binDir, "shoal-central"), "-config", cfgPath, "-log-level", level)
 	c.cmd.Env = append(os.Environ(), "SHOAL_ADMIN_PASSWORD="+adminPassword)
 	c.cmd.Stdout, c.cmd.Stderr = c.log, c.log
 	if err := c.cmd.Start(); err != nil {

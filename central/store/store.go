@@ -87,6 +87,8 @@ func (s *Store) gormConfig() *gorm.Config {
 	return &gorm.Config{
 		TranslateError:         true,
 		SkipDefaultTransaction: true,
+		// Cached prepared statements: SQLite parsing dominated small queries.
+		PrepareStmt: true,
 		// Relations are kept by the store's own transactions, so the schema
 		// carries no foreign keys and tables migrate in any order.
 		DisableForeignKeyConstraintWhenMigrating: true,
@@ -129,7 +131,8 @@ func (s *Store) openSQLite(ctx context.Context, cfg Config, dataDir string) erro
 	// transaction from spilling.
 	writerDSN := sqliteURI(abs, busy, "_pragma=page_size(16384)", "_pragma=journal_mode(wal)", "_pragma=synchronous(normal)",
 		"_pragma=foreign_keys(on)", "_pragma=temp_store(memory)", "_pragma=cache_size(-32768)", "_txlock=immediate")
-	readerDSN := sqliteURI(abs, busy, "_pragma=foreign_keys(on)", "_pragma=query_only(1)", "_txlock=deferred")
+	readerDSN := sqliteURI(abs, busy, "_pragma=foreign_keys(on)", "_pragma=query_only(1)", "_pragma=cache_size(-8192)",
+		"_pragma=mmap_size(268435456)", "_txlock=deferred")
 
 	s.w, err = gorm.Open(gormlite.Open(writerDSN), s.gormConfig())
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"sync"
 )
 
 // Sentinel errors. Every error returned by this package wraps exactly one of
@@ -157,6 +158,19 @@ func inflate(r io.ReadCloser, max int64) ([]byte, error) {
 	return out, nil
 }
 
+// zlibWriters and gzipWriters recycle compressors: a new flate compressor
+// allocates about a megabyte, which dominated the cost of a PROLOG.
+var (
+	zlibWriters = sync.Pool{New: func() any {
+		w, _ := zlib.NewWriterLevel(nil, zlib.DefaultCompression)
+		return w
+	}}
+	gzipWriters = sync.Pool{New: func() any {
+		w, _ := gzip.NewWriterLevel(nil, gzip.DefaultCompression)
+		return w
+	}}
+)
+
 // Encode compresses xml in the given encoding. Replies must use the encoding
 // of the request they answer. For Plain the returned slice is xml itself.
 func Encode(enc Encoding, xml []byte) ([]byte, error) {
@@ -164,9 +178,15 @@ func Encode(enc Encoding, xml []byte) ([]byte, error) {
 	var w io.WriteCloser
 	switch enc {
 	case Zlib:
-		w = zlib.NewWriter(&buf)
+		zw := zlibWriters.Get().(*zlib.Writer)
+		defer zlibWriters.Put(zw)
+		zw.Reset(&buf)
+		w = zw
 	case Gzip:
-		w = gzip.NewWriter(&buf)
+		gw := gzipWriters.Get().(*gzip.Writer)
+		defer gzipWriters.Put(gw)
+		gw.Reset(&buf)
+		w = gw
 	case Plain:
 		return xml, nil
 	default:
