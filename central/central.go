@@ -127,14 +127,14 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, cfg.Database, cfg.DataDir, s.log.With("component", "store"))
+	st, err := store.Open(ctx, cfg.Database, cfg.DataDir, s.log)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	pcfg := cfg.Packages
 	pcfg.Dir = filepath.Join(cfg.DataDir, "packages")
-	builder, err := packages.NewBuilder(pcfg, pk.SigningKey, s.log.With("component", "packages"))
+	builder, err := packages.NewBuilder(pcfg, pk.SigningKey, s.log)
 	if err != nil {
 		return err
 	}
