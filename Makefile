@@ -45,7 +45,7 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 20s).
 	$(GO) test -run '^$$' -fuzz '^FuzzVerifyManifest$$' -fuzztime $(FUZZTIME) ./proto/
 
 itest: ## Run the integration tests (real binaries, the real OCS agent).
-	$(GO) test -tags integration -count=1 -timeout 15m -v ./itest/ 2>&1 | grep -vE '^=== (RUN|PAUSE|CONT)'; exit $${PIPESTATUS[0]}
+	$(GO) test -tags integration -count=1 -timeout 15m -v ./itest/ 2>&1 | grep --line-buffered -vE '^=== (RUN|PAUSE|CONT)'; exit $${PIPESTATUS[0]}
 
 bench: ## Run the benchmarks and print their numbers.
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2x ./proto/... ./central/...

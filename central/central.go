@@ -189,6 +189,7 @@ func (s *Server) Run(ctx context.Context) error {
 	defer os.Remove(filepath.Join(cfg.DataDir, RuntimeFile))
 
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return dep.Run(gctx) })
 	g.Go(func() error { return serve(plain.Serve(httpLn)) })
 	g.Go(func() error { return serve(secure.ServeTLS(httpsLn, "", "")) })
 	g.Go(func() error {

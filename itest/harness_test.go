@@ -299,8 +299,17 @@ func (a *OCSAgent) Run(extra ...string) (int, string) {
 	args = append(args, extra...)
 	logFile := filepath.Join(a.Base, fmt.Sprintf("agent-%d.log", time.Now().UnixNano()))
 	args = append(args, "--logfile="+logFile)
+	// The agent forks a download worker that outlives it and inherits its
+	// stdout and stderr: a file (not a pipe) lets Wait return when the
+	// agent itself exits.
+	out, err := os.Create(logFile + ".out")
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer out.Close()
 	cmd := exec.CommandContext(ctx, "ocsinventory-agent", args...)
-	out, err := cmd.CombinedOutput()
+	cmd.Stdout, cmd.Stderr = out, out
+	err = cmd.Run()
 	code := 0
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
@@ -308,8 +317,9 @@ func (a *OCSAgent) Run(extra ...string) (int, string) {
 	} else if err != nil {
 		a.t.Fatalf("run agent: %v", err)
 	}
+	ob, _ := os.ReadFile(logFile + ".out")
 	lb, _ := os.ReadFile(logFile)
-	return code, string(out) + string(lb)
+	return code, string(ob) + string(lb)
 }
 
 // workerPID returns the PID of the forked download worker, or 0.

@@ -117,6 +117,7 @@ type Service struct {
 	defaults Locations
 	log      *slog.Logger
 	now      func() time.Time
+	contacts *contactLog
 }
 
 // New returns a Service. client is used for availability checks and must
@@ -125,8 +126,9 @@ func New(cfg Config, st *store.Store, b *packages.Builder, client *http.Client, 
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	log := logger.With("component", "deploy")
 	return &Service{cfg: cfg.withDefaults(), store: st, builder: b, client: client, defaults: defaults,
-		log: logger.With("component", "deploy"), now: time.Now}, nil
+		log: log, now: time.Now, contacts: newContactLog(st, log)}, nil
 }
 
 // Defaults returns the default publication locations.
@@ -148,20 +150,20 @@ func (s *Service) Prolog(ctx context.Context, req PrologRequest) (*ocs.PrologRep
 	if s.cfg.InventoryOnStartup {
 		reply.InventoryOnStartup = 1
 	}
-	id, known, err := s.store.TouchContact(ctx, req.DeviceID, req.UserAgent, now)
-	if err != nil {
+	comp, err := s.store.ComputerByDeviceID(ctx, req.DeviceID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		comp = nil // first contact: the inventory creates the computer
+	case err != nil:
 		return nil, fmt.Errorf("prolog: %w", err)
+	default:
+		s.contacts.record(req.DeviceID, req.UserAgent, now)
 	}
 	if s.cfg.InventoryFrequencyDays == -1 {
 		reply.Response = "STOP"
 		return reply, nil
 	}
-	var comp *store.Computer
-	if known {
-		comp, err = s.store.Computer(ctx, id)
-		if err != nil {
-			return nil, fmt.Errorf("prolog: %w", err)
-		}
+	if comp != nil {
 		if comp.Revoked {
 			reply.Response = "STOP"
 			return reply, nil

@@ -298,3 +298,28 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestContactsWrittenBehind(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, Config{})
+	c := f.computer("pc4-2026-11-26-10-00-00")
+	at := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	f.svc.now = func() time.Time { return at }
+	if _, err := f.svc.Prolog(ctx, PrologRequest{DeviceID: c.DeviceID, UserAgent: "OCS-NG_WINDOWS_AGENT_v2.9"}); err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- f.svc.Run(runCtx) }()
+	cancel() // Run flushes what is pending when it stops.
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.st.Computer(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.LastContact.Equal(at) || got.UserAgent != "OCS-NG_WINDOWS_AGENT_v2.9" {
+		t.Fatalf("contact not recorded: last_contact %v, user agent %q", got.LastContact, got.UserAgent)
+	}
+}
