@@ -88,10 +88,11 @@ func Decode(body []byte, maxXML int64) ([]byte, Encoding, error) {
 	case len(body) == 0:
 		return nil, 0, fmt.Errorf("decode body: empty: %w", ErrEncoding)
 	case isZlib(body):
-		zr, err := zlib.NewReader(bytes.NewReader(body))
+		zr, err := getZlibReader(body)
 		if err != nil {
 			return nil, 0, fmt.Errorf("decode zlib body: %w: %w", ErrEncoding, err)
 		}
+		defer zlibReaders.Put(zr)
 		xml, err := inflate(zr, maxXML)
 		if err != nil {
 			return nil, 0, fmt.Errorf("decode zlib body: %w", err)
@@ -114,6 +115,19 @@ func Decode(body []byte, maxXML int64) ([]byte, Encoding, error) {
 		return body, Plain, nil
 	}
 	return nil, 0, fmt.Errorf("decode body: unknown encoding (first bytes % x): %w", body[:min(len(body), 4)], ErrEncoding)
+}
+
+// zlibReaders recycles decompressors (each holds ~40 KB of state).
+var zlibReaders sync.Pool
+
+func getZlibReader(body []byte) (io.ReadCloser, error) {
+	if zr, ok := zlibReaders.Get().(io.ReadCloser); ok {
+		if err := zr.(zlib.Resetter).Reset(bytes.NewReader(body), nil); err != nil {
+			return nil, err
+		}
+		return zr, nil
+	}
+	return zlib.NewReader(bytes.NewReader(body))
 }
 
 // isZlib reports whether b starts with a zlib header for deflate with a 32 KiB
