@@ -10,6 +10,8 @@ command -v unzip >/dev/null 2>&1 || need+=(unzip)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # go test -race needs cgo.
 command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
+# The store tests also run against a throw-away PostgreSQL server.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
