@@ -138,6 +138,11 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if n, err := builder.CleanTemp(time.Hour); err != nil {
+		s.log.Warn("clean unfinished uploads", "err", err)
+	} else if n > 0 {
+		s.log.Info("removed unfinished uploads", "count", n)
+	}
 
 	httpLn, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {

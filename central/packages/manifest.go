@@ -3,6 +3,7 @@ package packages
 import (
 	"crypto/ed25519"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -15,9 +16,17 @@ func (b *Builder) ManifestBytes(id string) ([]byte, error) {
 	if !proto.IsPackageID(id) {
 		return nil, fmt.Errorf("manifest of %q: %w", id, ErrInvalidID)
 	}
-	data, err := os.ReadFile(filepath.Join(b.Path(id), ManifestFile))
+	f, err := os.Open(filepath.Join(b.Path(id), ManifestFile))
 	if err != nil {
 		return nil, fmt.Errorf("manifest of %s: %w", id, err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, proto.MaxManifestBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("manifest of %s: %w", id, err)
+	}
+	if len(data) > proto.MaxManifestBytes {
+		return nil, fmt.Errorf("manifest of %s: over %d bytes: %w", id, proto.MaxManifestBytes, ErrTooLarge)
 	}
 	return data, nil
 }
