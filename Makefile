@@ -7,7 +7,7 @@ RUN_DIR   ?= .run
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/shoal-project/shoal/cmd/internal/run.Version=$(VERSION)
 export CGO_ENABLED = 0
-BINARIES  := central
+BINARIES  := shoal-central shoalctl
 FUZZTIME  ?= 20s
 
 .PHONY: help build run test unit itest fuzz lint fmt tidy bench lab clean test-deps
@@ -17,7 +17,7 @@ help: ## Show this help.
 
 build: ## Build every binary into bin/.
 	@mkdir -p $(BIN)
-	@for b in $(BINARIES); do $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/shoal-$$b ./cmd/$$b || exit 1; done
+	@for b in $(BINARIES); do $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/$$b ./cmd/$${b#shoal-} || exit 1; done
 
 run: build ## Start central with an embedded database in .run/ and print how to log in.
 	@mkdir -p $(RUN_DIR)

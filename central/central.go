@@ -168,6 +168,9 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := dep.LoadStoredConfig(ctx); err != nil {
+		return err
+	}
 	inv := inventory.New(st, s.log)
 	srv, err := web.New(cfg.HTTP, web.Deps{Store: st, Inventory: inv, Deploy: dep, Packages: builder, PKI: pk, Admin: admin}, s.log)
 	if err != nil {

@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 	binDir = dir
 	code := func() int {
 		defer os.RemoveAll(dir)
-		for _, name := range []string{"central"} {
+		for _, name := range []string{"central", "shoalctl"} {
 			cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "shoal-"+name), "../cmd/"+name)
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
@@ -252,7 +252,7 @@ func (c *Central) createPackage(spec PackageSpec, payload []byte) string {
 	req, _ := http.NewRequest("POST", c.HTTPSURL+"/api/v1/packages", &buf)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	var p struct {
-		ID string `json:"ID"`
+		ID string `json:"id"`
 	}
 	c.send(req, &p, http.StatusCreated, false)
 	if p.ID == "" {

@@ -47,18 +47,18 @@ func targz(t testing.TB, files map[string]string) []byte {
 func padding(n int) string { return strings.Repeat("shoal-padding-", n/14+1)[:n] }
 
 type computer struct {
-	ID       uint   `json:"ID"`
-	DeviceID string `json:"DeviceID"`
-	Name     string `json:"Name"`
-	OSName   string `json:"OSName"`
+	ID       uint   `json:"id"`
+	DeviceID string `json:"device_id"`
+	Name     string `json:"name"`
+	OSName   string `json:"os_name"`
 }
 
 type deployment struct {
-	ID         uint       `json:"ID"`
-	PackageID  string     `json:"PackageID"`
-	State      string     `json:"State"`
-	ResultCode string     `json:"ResultCode"`
-	FinishedAt *time.Time `json:"FinishedAt"`
+	ID         uint       `json:"id"`
+	PackageID  string     `json:"package_id"`
+	State      string     `json:"state"`
+	ResultCode string     `json:"result_code"`
+	FinishedAt *time.Time `json:"finished_at"`
 }
 
 type deploymentList struct {
@@ -132,14 +132,17 @@ func TestOCSAgentEndToEnd(t *testing.T) {
 	}
 	comp := comps[0]
 	var detail struct {
-		Softwares   []struct{ Name string } `json:"Softwares"`
-		AccountInfo []struct {
-			KeyName, KeyValue string
-		} `json:"AccountInfo"`
+		Softwares []struct {
+			Name string `json:"name"`
+		} `json:"softwares"`
+		AccountInfo map[string]string `json:"account_info"`
 	}
 	c.do("GET", fmt.Sprintf("/api/v1/computers/%d", comp.ID), nil, &detail, http.StatusOK)
 	if want := dpkgCount(t); len(detail.Softwares) != want {
 		t.Errorf("stored %d software rows, dpkg lists %d packages", len(detail.Softwares), want)
+	}
+	if detail.AccountInfo["TAG"] != "itest" {
+		t.Errorf("account info %v, want TAG=itest", detail.AccountInfo)
 	}
 	if len(c.computers("?tag=itest")) != 1 {
 		t.Errorf("search by TAG did not find the computer")

@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/shoal-project/shoal/central/packages"
@@ -110,6 +111,7 @@ type Locations struct {
 
 // Service applies the deployment rules on top of the store.
 type Service struct {
+	cfgMu    sync.RWMutex // guards cfg; read it with Config()
 	cfg      Config
 	store    *store.Store
 	builder  *packages.Builder
@@ -146,8 +148,9 @@ type PrologRequest struct {
 // "notified".
 func (s *Service) Prolog(ctx context.Context, req PrologRequest) (*ocs.PrologReply, error) {
 	now := s.now()
-	reply := &ocs.PrologReply{Response: "SEND", PrologFreq: s.cfg.PrologFreqHours}
-	if s.cfg.InventoryOnStartup {
+	cfg := s.Config()
+	reply := &ocs.PrologReply{Response: "SEND", PrologFreq: cfg.PrologFreqHours}
+	if cfg.InventoryOnStartup {
 		reply.InventoryOnStartup = 1
 	}
 	comp, err := s.store.ComputerByDeviceID(ctx, req.DeviceID)
@@ -159,7 +162,7 @@ func (s *Service) Prolog(ctx context.Context, req PrologRequest) (*ocs.PrologRep
 	default:
 		s.contacts.record(req.DeviceID, req.UserAgent, now)
 	}
-	if s.cfg.InventoryFrequencyDays == -1 {
+	if cfg.InventoryFrequencyDays == -1 {
 		reply.Response = "STOP"
 		return reply, nil
 	}
@@ -168,12 +171,12 @@ func (s *Service) Prolog(ctx context.Context, req PrologRequest) (*ocs.PrologRep
 			reply.Response = "STOP"
 			return reply, nil
 		}
-		if s.cfg.InventoryFrequencyDays > 0 && !comp.LastInventory.IsZero() &&
-			now.Sub(comp.LastInventory) < time.Duration(s.cfg.InventoryFrequencyDays)*24*time.Hour {
+		if cfg.InventoryFrequencyDays > 0 && !comp.LastInventory.IsZero() &&
+			now.Sub(comp.LastInventory) < time.Duration(cfg.InventoryFrequencyDays)*24*time.Hour {
 			reply.Response = "STOP"
 		}
 	}
-	d := s.cfg.Download
+	d := cfg.Download
 	opt := &ocs.DownloadOption{Conf: ocs.DownloadConf{
 		On: !d.Disabled, CycleLatency: d.CycleLatency, FragLatency: d.FragLatency,
 		PeriodLatency: d.PeriodLatency, PeriodLength: d.PeriodLength, Timeout: d.TimeoutDays,
@@ -320,11 +323,8 @@ func (s *Service) Deactivate(ctx context.Context, id string) error {
 
 // Manifest reads and verifies a package's signed manifest from disk.
 func (s *Service) Manifest(id string) (*proto.Manifest, error) {
-	b, err := s.builder.ManifestBytes(id)
-	if err != nil {
-		return nil, err
-	}
-	return proto.VerifyManifest(b, s.builder.PublicKey(), id)
+	m, _, err := s.builder.LoadManifest(id)
+	return m, err
 }
 
 // AffectRequest selects computers by IDs or by an inventory search.
@@ -354,15 +354,11 @@ func (s *Service) Affect(ctx context.Context, id string, req AffectRequest) (*Af
 	}
 	ids := req.ComputerIDs
 	if req.Filter != nil {
-		f := *req.Filter
-		f.Limit, f.Offset = maxAffect, 0
-		comps, _, err := s.store.SearchComputers(ctx, f)
+		found, err := s.store.FindComputerIDs(ctx, store.ComputerQuery{ComputerFilter: *req.Filter}, maxAffect)
 		if err != nil {
 			return nil, fmt.Errorf("affect %s: %w", id, err)
 		}
-		for _, c := range comps {
-			ids = append(ids, c.ID)
-		}
+		ids = append(ids, found...)
 	}
 	if len(ids) == 0 {
 		return nil, fmt.Errorf("affect %s: no computer selected: %w", id, ErrInvalid)

@@ -4,63 +4,132 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
-	"os"
+	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/shoal-project/shoal/central/deploy"
-	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/proto"
+	"github.com/shoal-project/shoal/proto/api"
 )
 
+// pageParams are the query parameters of every list.
+func pageParams() []param {
+	return []param{
+		{Name: "limit", Desc: "page size, 1..1000 (default 50)", Int: true},
+		{Name: "offset", Desc: "items to skip", Int: true},
+	}
+}
+
+func computerParams() []param {
+	desc := map[string]string{
+		api.QueryName: "part of the name, any case", api.QueryOS: "part of the OS name, any case",
+		api.QuerySoftware: "part of an installed software's name", api.QuerySoftwareVersion: "exact version of that software",
+		api.QueryIP: "an address or a CIDR prefix", api.QueryTag: "the OCS TAG", api.QuerySite: "site id",
+		api.QueryContactSince:  "last contact at or after: RFC 3339, a date, or a duration before now such as 24h",
+		api.QueryContactBefore: "last contact before: RFC 3339, a date, or a duration before now",
+	}
+	var out []param
+	for _, n := range api.ComputerFilterParams() {
+		out = append(out, param{Name: n, Desc: desc[n]})
+	}
+	return append(out, pageParams()...)
+}
+
+func deploymentParams() []param {
+	return []param{
+		{Name: "state", Desc: "one deployment state"},
+		{Name: "site", Desc: "site id of the computers, or 'none'"},
+	}
+}
+
+// apiRoutes is the REST API. openapi is the handler of the OpenAPI
+// document, which is built from this very table.
+func (s *Server) apiRoutes(openapi echo.HandlerFunc) []route {
+	with := slices.Concat[[]param]
+	return []route{
+		{Method: "GET", Path: "/server", Handler: s.serverInfo, Summary: "Central's identity, default locations and the caller", Tag: "server", Resp: api.ServerInfo{}, Status: 200},
+		{Method: "GET", Path: "/stats", Handler: s.stats, Summary: "Row counts and download counters", Tag: "server", Resp: api.Stats{}, Status: 200},
+		{Method: "GET", Path: "/dashboard", Handler: s.dashboard, Summary: "Counts, active deployments and recent failures", Tag: "server", Resp: api.Dashboard{}, Status: 200},
+		{Method: "GET", Path: "/openapi.json", Handler: openapi, Summary: "This document", Tag: "server", Resp: map[string]any{}, Status: 200},
+
+		{Method: "POST", Path: "/tokens", Handler: s.createToken, Summary: "Mint an API token (the secret is shown once)", Tag: "tokens", Body: api.TokenRequest{}, Resp: api.Token{}, Status: 201},
+		{Method: "GET", Path: "/tokens", Handler: s.listTokens, Summary: "List API tokens", Tag: "tokens", Resp: api.List[api.Token]{}, Status: 200},
+		{Method: "DELETE", Path: "/tokens/:id", Handler: s.revokeToken, Summary: "Revoke a token", Tag: "tokens", Status: 204},
+		{Method: "GET", Path: "/audit", Handler: s.listAudit, Summary: "The audit log, newest first", Tag: "audit",
+			Query: with([]param{{Name: "actor"}, {Name: "action", Desc: "an action, or a prefix ending in a dot (package.)"}, {Name: "target"},
+				{Name: "since", Desc: "RFC 3339, a date or a duration before now"}, {Name: "before"}}, pageParams()),
+			Resp: api.List[api.AuditEvent]{}, Status: 200},
+
+		{Method: "GET", Path: "/computers", Handler: s.listComputers, Summary: "Search computers", Tag: "computers", Query: computerParams(), Resp: api.List[api.Computer]{}, Status: 200},
+		{Method: "GET", Path: "/computers/:id", Handler: s.getComputer, Summary: "A computer's inventory and deployment history", Tag: "computers", Resp: api.ComputerDetail{}, Status: 200},
+		{Method: "DELETE", Path: "/computers/:id", Handler: s.deleteComputer, Summary: "Delete a computer and its deployments", Tag: "computers", Status: 204},
+
+		{Method: "GET", Path: "/packages", Handler: s.listPackages, Summary: "List packages, newest first", Tag: "packages", Query: pageParams(), Resp: api.List[api.Package]{}, Status: 200},
+		{Method: "POST", Path: "/packages", Handler: s.createPackage, Summary: "Create a package from an upload (streamed to disk)", Tag: "packages", Form: true, Resp: api.Package{}, Status: 201},
+		{Method: "GET", Path: "/packages/:id", Handler: s.getPackage, Summary: "A package with fragments, digests, signature status and counters", Tag: "packages", Resp: api.PackageDetail{}, Status: 200},
+		{Method: "DELETE", Path: "/packages/:id", Handler: s.deletePackage, Summary: "Delete a package, its files and deployments", Tag: "packages", Status: 204},
+		{Method: "GET", Path: "/packages/:id/manifest", Handler: s.getManifest, Summary: "The signed manifest as agents get it", Tag: "packages", Resp: proto.SignedManifest{}, Status: 200},
+		{Method: "POST", Path: "/packages/:id/activate", Handler: s.activatePackage, Summary: "Check availability and activate", Tag: "packages", Body: api.ActivateRequest{}, Resp: api.ActivateResult{}, Status: 200},
+		{Method: "POST", Path: "/packages/:id/deactivate", Handler: s.deactivatePackage, Summary: "Stop advertising a package", Tag: "packages", Status: 204},
+		{Method: "POST", Path: "/packages/:id/affect", Handler: s.affectPackage, Summary: "Assign to computers by id or search (dry_run counts)", Tag: "packages", Body: api.AffectRequest{}, Resp: api.AffectResult{}, Status: 200},
+		{Method: "GET", Path: "/packages/:id/deployments", Handler: s.listPackageDeployments, Summary: "A package's per-computer deployment rows", Tag: "deployments", Query: with(deploymentParams(), pageParams()), Resp: api.List[api.Deployment]{}, Status: 200},
+		{Method: "GET", Path: "/packages/:id/deployment-counts", Handler: s.packageCounts, Summary: "Deployments per state", Tag: "deployments", Query: deploymentParams()[1:], Resp: api.DeploymentCounts{}, Status: 200},
+		{Method: "GET", Path: "/packages/:id/completion", Handler: s.packageCompletion, Summary: "Finished deployments over time", Tag: "deployments",
+			Query: []param{{Name: "points", Desc: "number of points, 2..500 (default 50)", Int: true}}, Resp: api.CompletionSeries{}, Status: 200},
+		{Method: "GET", Path: "/packages/:id/bytes-by-site", Handler: s.packageBytes, Summary: "Bytes by source per site", Tag: "deployments", Resp: api.List[api.SiteBytes]{}, Status: 200},
+		{Method: "POST", Path: "/packages/:id/redeploy", Handler: s.bulkRedeploy, Summary: "Deploy again the selected deployments", Tag: "deployments", Body: api.BulkRequest{}, Resp: api.BulkResult{}, Status: 200},
+		{Method: "POST", Path: "/packages/:id/cancel", Handler: s.bulkCancel, Summary: "Cancel the selected unfinished deployments", Tag: "deployments", Body: api.BulkRequest{}, Resp: api.BulkResult{}, Status: 200},
+
+		{Method: "GET", Path: "/deployments", Handler: s.listDeployments, Summary: "Deployments of every package", Tag: "deployments",
+			Query: with([]param{{Name: "package", Desc: "package id"}, {Name: "computer", Desc: "computer id"}, {Name: "order", Desc: "'recent' for last change first"}}, deploymentParams(), pageParams()),
+			Resp:  api.List[api.Deployment]{}, Status: 200},
+		{Method: "GET", Path: "/deployments/:id", Handler: s.getDeployment, Summary: "A deployment and its events", Tag: "deployments", Resp: api.DeploymentDetail{}, Status: 200},
+		{Method: "POST", Path: "/deployments/:id/redeploy", Handler: s.redeploy, Summary: "Deploy again, even if installed", Tag: "deployments", Resp: api.DeploymentDetail{}, Status: 200},
+		{Method: "POST", Path: "/deployments/:id/cancel", Handler: s.cancel, Summary: "Cancel an unfinished deployment", Tag: "deployments", Resp: api.DeploymentDetail{}, Status: 200},
+
+		{Method: "GET", Path: "/sites", Handler: s.listSites, Summary: "List sites", Tag: "sites", Resp: api.List[api.Site]{}, Status: 200},
+		{Method: "POST", Path: "/sites", Handler: s.createSite, Summary: "Create a site", Tag: "sites", Body: api.SiteRequest{}, Resp: api.Site{}, Status: 201},
+		{Method: "GET", Path: "/sites/:id", Handler: s.getSite, Summary: "A site", Tag: "sites", Resp: api.Site{}, Status: 200},
+		{Method: "PUT", Path: "/sites/:id", Handler: s.updateSite, Summary: "Replace a site", Tag: "sites", Body: api.SiteRequest{}, Resp: api.Site{}, Status: 200},
+		{Method: "DELETE", Path: "/sites/:id", Handler: s.deleteSite, Summary: "Delete a site (its computers keep no site)", Tag: "sites", Status: 204},
+
+		{Method: "GET", Path: "/settings", Handler: s.getSettings, Summary: "Agent timings sent in PROLOG answers", Tag: "settings", Resp: api.Settings{}, Status: 200},
+		{Method: "PUT", Path: "/settings", Handler: s.putSettings, Summary: "Replace the agent timings (kept across restarts)", Tag: "settings", Body: api.Settings{}, Resp: api.Settings{}, Status: 200},
+	}
+}
+
 func (s *Server) routeAPI(e *echo.Echo) {
-	g := e.Group("/api/v1", s.authenticate)
-	g.GET("/server", s.serverInfo)
-	g.GET("/stats", s.stats)
-	g.POST("/tokens", s.createToken)
-	g.GET("/tokens", s.listTokens)
-	g.DELETE("/tokens/:id", s.revokeToken)
-
-	g.GET("/computers", s.listComputers)
-	g.GET("/computers/:id", s.getComputer)
-	g.DELETE("/computers/:id", s.deleteComputer)
-
-	g.GET("/packages", s.listPackages)
-	g.POST("/packages", s.createPackage)
-	g.GET("/packages/:id", s.getPackage)
-	g.DELETE("/packages/:id", s.deletePackage)
-	g.GET("/packages/:id/manifest", s.getManifest)
-	g.POST("/packages/:id/activate", s.activatePackage)
-	g.POST("/packages/:id/deactivate", s.deactivatePackage)
-	g.POST("/packages/:id/affect", s.affectPackage)
-	g.GET("/packages/:id/deployments", s.listPackageDeployments)
-
-	g.GET("/deployments", s.listDeployments)
-	g.GET("/deployments/:id", s.getDeployment)
-	g.POST("/deployments/:id/redeploy", s.redeploy)
-	g.POST("/deployments/:id/cancel", s.cancel)
-
-	g.GET("/sites", s.listSites)
-	g.POST("/sites", s.createSite)
-	g.GET("/sites/:id", s.getSite)
-	g.PUT("/sites/:id", s.updateSite)
-	g.DELETE("/sites/:id", s.deleteSite)
+	var doc []byte
+	openapi := func(c echo.Context) error {
+		if doc == nil {
+			return fmt.Errorf("openapi document is not built")
+		}
+		return c.JSONBlob(http.StatusOK, doc)
+	}
+	routes := s.apiRoutes(openapi)
+	g := e.Group(api.BasePath, s.authenticate)
+	for _, r := range routes {
+		g.Add(r.Method, r.Path, r.Handler)
+	}
+	var err error
+	if doc, err = openAPIDocument(routes); err != nil {
+		s.log.Error("build openapi document", "err", err)
+	}
 }
 
-// list is the envelope of every paginated answer.
-type list[T any] struct {
-	Items  []T   `json:"items"`
-	Total  int64 `json:"total"`
-	Limit  int   `json:"limit"`
-	Offset int   `json:"offset"`
-}
+// badRequestError marks an error as the client's fault while keeping its
+// message free of the sentinel's text.
+type badRequestError struct{ err error }
+
+func (e badRequestError) Error() string   { return e.err.Error() }
+func (e badRequestError) Unwrap() []error { return []error{e.err, errBadRequest} }
+
+func badRequest(err error) error { return badRequestError{err} }
 
 func (s *Server) bindJSON(c echo.Context, v any) error {
 	ct, _, _ := mime.ParseMediaType(c.Request().Header.Get("Content-Type"))
@@ -74,7 +143,7 @@ func (s *Server) bindJSON(c echo.Context, v any) error {
 		if errors.As(err, &mbe) {
 			return fmt.Errorf("JSON body: %w", errTooLarge)
 		}
-		return fmt.Errorf("invalid JSON body: %s: %w", err.Error(), errBadRequest)
+		return badRequest(fmt.Errorf("invalid JSON body: %w", err))
 	}
 	return nil
 }
@@ -110,67 +179,76 @@ func pagination(c echo.Context) (limit, offset int, err error) {
 	return limit, offset, nil
 }
 
-func (s *Server) serverInfo(c echo.Context) error {
-	return c.JSON(http.StatusOK, map[string]any{
-		"ca_fingerprint_sha256": s.deps.PKI.CAFingerprint(),
-		"manifest_key_id":       proto.KeyID(s.deps.PKI.SigningPublicKey()),
-		"manifest_public_key":   s.deps.PKI.SigningPublicKey(),
-		"protocol_version":      proto.ProtocolVersion,
-		"default_info_loc":      s.deps.Deploy.Defaults().InfoLoc,
-		"default_pack_loc":      s.deps.Deploy.Defaults().PackLoc,
-	})
-}
-
-// stats reports row counts and what central served from its download tree.
-func (s *Server) stats(c echo.Context) error {
-	rows, err := s.deps.Store.CountRows(c.Request().Context())
+// siteNames loads the names of all sites.
+func (s *Server) siteNames(c echo.Context) (siteNames, error) {
+	sites, err := s.deps.Store.ListSites(c.Request().Context())
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"rows": rows, "downloads": s.counters.All()})
+	out := make(siteNames, len(sites))
+	for _, st := range sites {
+		out[st.ID] = st.Name
+	}
+	return out, nil
 }
 
-// computerFilter reads the search parameters shared by listing and affectation.
-func computerFilter(c echo.Context) (store.ComputerFilter, error) {
-	f := store.ComputerFilter{
-		Name: c.QueryParam("name"), OS: c.QueryParam("os"), Software: c.QueryParam("software"),
-		SoftwareVersion: c.QueryParam("software_version"), IP: c.QueryParam("ip"), Tag: c.QueryParam("tag"),
+// computerQuery converts an API filter into the store's.
+func computerQuery(f api.ComputerFilter) store.ComputerQuery {
+	q := store.ComputerQuery{ComputerFilter: store.ComputerFilter{
+		Name: f.Name, OS: f.OS, Software: f.Software, SoftwareVersion: f.SoftwareVersion,
+		IP: f.IP, Tag: f.Tag, SiteID: f.SiteID,
+	}}
+	if f.ContactSince != nil {
+		q.ContactSince = *f.ContactSince
 	}
-	if v := c.QueryParam("site"); v != "" {
-		id, err := strconv.ParseUint(v, 10, 32)
-		if err != nil {
-			return f, fmt.Errorf("site must be a site id: %w", errBadRequest)
-		}
-		sid := uint(id)
-		f.SiteID = &sid
+	if f.ContactBefore != nil {
+		q.ContactBefore = *f.ContactBefore
 	}
-	var err error
-	f.Limit, f.Offset, err = pagination(c)
-	return f, err
+	return q
 }
 
 func (s *Server) listComputers(c echo.Context) error {
-	f, err := computerFilter(c)
+	f, err := api.ParseComputerFilter(c.QueryParams(), time.Now())
+	if err != nil {
+		return badRequest(err)
+	}
+	q := computerQuery(f)
+	if q.Limit, q.Offset, err = pagination(c); err != nil {
+		return err
+	}
+	items, total, err := s.deps.Store.FindComputers(c.Request().Context(), q)
 	if err != nil {
 		return err
 	}
-	items, total, err := s.deps.Store.SearchComputers(c.Request().Context(), f)
+	names, err := s.siteNames(c)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, list[store.Computer]{Items: items, Total: total, Limit: f.Limit, Offset: f.Offset})
+	return c.JSON(http.StatusOK, api.List[api.Computer]{Items: toAPIComputers(items, names), Total: total, Limit: q.Limit, Offset: q.Offset})
 }
+
+// maxHistory bounds the deployment history in a computer's detail.
+const maxHistory = 1000
 
 func (s *Server) getComputer(c echo.Context) error {
 	id, err := uintParam(c, "id")
 	if err != nil {
 		return err
 	}
-	d, err := s.deps.Store.ComputerDetail(c.Request().Context(), id)
+	ctx := c.Request().Context()
+	d, err := s.deps.Store.ComputerDetail(ctx, id)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, d)
+	deps, _, err := s.deps.Store.DeploymentRows(ctx, store.DeploymentRowFilter{ComputerID: id, Limit: maxHistory})
+	if err != nil {
+		return err
+	}
+	names, err := s.siteNames(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toAPIComputerDetail(d, deps, names))
 }
 
 func (s *Server) deleteComputer(c echo.Context) error {
@@ -178,456 +256,14 @@ func (s *Server) deleteComputer(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.deps.Store.DeleteComputer(c.Request().Context(), id); err != nil {
-		return err
-	}
-	s.audit(c, "computer.delete", fmt.Sprint(id))
-	return c.NoContent(http.StatusNoContent)
-}
-
-func (s *Server) listPackages(c echo.Context) error {
-	limit, offset, err := pagination(c)
-	if err != nil {
-		return err
-	}
-	items, total, err := s.deps.Store.ListPackages(c.Request().Context(), limit, offset)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, list[store.Package]{Items: items, Total: total, Limit: limit, Offset: offset})
-}
-
-type packageView struct {
-	store.Package
-	Deployments map[string]int64 `json:"deployments"`
-	Downloads   PackageStats     `json:"downloads"`
-	Manifest    *proto.Manifest  `json:"manifest,omitempty"`
-	Signature   string           `json:"signature_status"`
-}
-
-func (s *Server) getPackage(c echo.Context) error {
-	id, err := pkgParam(c)
-	if err != nil {
-		return err
-	}
 	ctx := c.Request().Context()
-	p, err := s.deps.Store.Package(ctx, id)
+	comp, err := s.deps.Store.Computer(ctx, id)
 	if err != nil {
 		return err
 	}
-	counts, err := s.deps.Store.DeploymentCounts(ctx, id)
-	if err != nil {
+	if err := s.deps.Store.DeleteComputer(ctx, id); err != nil {
 		return err
 	}
-	v := packageView{Package: *p, Deployments: counts, Downloads: s.counters.Stats(id), Signature: "valid"}
-	if v.Manifest, err = s.deps.Deploy.Manifest(id); err != nil {
-		v.Signature = "invalid: " + err.Error()
-	}
-	return c.JSON(http.StatusOK, v)
-}
-
-func (s *Server) getManifest(c echo.Context) error {
-	id, err := pkgParam(c)
-	if err != nil {
-		return err
-	}
-	b, err := s.deps.Packages.ManifestBytes(id)
-	if errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("package %s has no manifest: %w", id, store.ErrNotFound)
-	}
-	if err != nil {
-		return err
-	}
-	return c.Blob(http.StatusOK, "application/json", b)
-}
-
-func (s *Server) deletePackage(c echo.Context) error {
-	id, err := pkgParam(c)
-	if err != nil {
-		return err
-	}
-	ctx := c.Request().Context()
-	if _, err := s.deps.Store.Package(ctx, id); err != nil {
-		return err
-	}
-	if err := s.deps.Store.DeletePackage(ctx, id); err != nil {
-		return err
-	}
-	if err := s.deps.Packages.Delete(id); err != nil {
-		return err
-	}
-	s.audit(c, "package.delete", id)
-	return c.NoContent(http.StatusNoContent)
-}
-
-// newPackageID allocates an OCS package ID: the Unix time of creation, as the
-// OCS console does, bumped past the last one so two uploads in the same second
-// get distinct IDs.
-func (s *Server) newPackageID() string {
-	s.idMu.Lock()
-	defer s.idMu.Unlock()
-	id := time.Now().Unix()
-	if id <= s.lastID {
-		id = s.lastID + 1
-	}
-	s.lastID = id
-	return strconv.FormatInt(id, 10)
-}
-
-// createPackage streams a multipart upload ("file" part plus form fields) to
-// disk, builds the OCS layout and the signed manifest, and records the package.
-func (s *Server) createPackage(c echo.Context) error {
-	mr, err := c.Request().MultipartReader()
-	if err != nil {
-		return fmt.Errorf("send multipart/form-data with a 'file' part: %w", errBadRequest)
-	}
-	fields := map[string]string{}
-	var spooled string
-	defer func() {
-		if spooled != "" {
-			os.Remove(spooled)
-		}
-	}()
-	for {
-		part, err := mr.NextPart()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("read multipart body: %s: %w", err.Error(), errBadRequest)
-		}
-		name := part.FormName()
-		if name == "file" {
-			if spooled != "" {
-				return fmt.Errorf("only one file per package: %w", errBadRequest)
-			}
-			path, _, err := s.deps.Packages.Spool(part, 0)
-			if err != nil {
-				return fmt.Errorf("upload: %w", err)
-			}
-			spooled = path
-			if fields["name"] == "" && part.FileName() != "" {
-				fields["filename"] = part.FileName()
-			}
-			continue
-		}
-		if len(fields) > 64 {
-			return fmt.Errorf("too many form fields: %w", errBadRequest)
-		}
-		b, err := io.ReadAll(io.LimitReader(part, 64<<10+1))
-		if err != nil {
-			return fmt.Errorf("read field %s: %s: %w", name, err.Error(), errBadRequest)
-		}
-		if len(b) > 64<<10 {
-			return fmt.Errorf("field %s is too long: %w", name, errBadRequest)
-		}
-		fields[name] = string(b)
-	}
-	if spooled == "" {
-		return fmt.Errorf("the 'file' part is missing: %w", errBadRequest)
-	}
-	spec, err := specFromFields(fields)
-	if err != nil {
-		return err
-	}
-	spec.ID = s.newPackageID()
-	if err := spec.Validate(); err != nil {
-		return err
-	}
-	built, err := s.deps.Packages.Build(c.Request().Context(), spec, spooled)
-	if err != nil {
-		return fmt.Errorf("build package: %w", err)
-	}
-	p := packageModel(spec, built, proto.KeyID(s.deps.PKI.SigningPublicKey()))
-	if err := s.deps.Store.CreatePackage(c.Request().Context(), p); err != nil {
-		_ = s.deps.Packages.Delete(spec.ID)
-		return err
-	}
-	s.audit(c, "package.create", p.ID)
-	return c.JSON(http.StatusCreated, p)
-}
-
-func specFromFields(f map[string]string) (packages.Spec, error) {
-	atoi := func(k string, def int) (int, error) {
-		v := strings.TrimSpace(f[k])
-		if v == "" {
-			return def, nil
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return 0, fmt.Errorf("%s must be a number: %w", k, packages.ErrInvalidSpec)
-		}
-		return n, nil
-	}
-	boolean := func(k string) bool {
-		b, _ := strconv.ParseBool(strings.TrimSpace(f[k]))
-		return b
-	}
-	spec := packages.Spec{
-		Name: strings.TrimSpace(f["name"]), Description: f["description"],
-		Platform: strings.ToUpper(strings.TrimSpace(f["platform"])), Action: strings.ToUpper(strings.TrimSpace(f["action"])),
-		Command: f["command"], Path: f["path"], LaunchName: f["launch_name"],
-		NotifyUser: boolean("notify_user"), NotifyText: f["notify_text"], NotifyCountdown: f["notify_countdown"],
-		NotifyCanAbort: boolean("notify_can_abort"), NotifyCanDelay: boolean("notify_can_delay"),
-		NeedDoneAction: boolean("need_done_action"), NeedDoneActionText: f["need_done_action_text"],
-	}
-	if spec.Name == "" {
-		spec.Name = f["filename"]
-	}
-	if spec.Platform == "" {
-		spec.Platform = "LINUX"
-	}
-	if spec.Action == "RUN" {
-		spec.Action = "EXECUTE"
-	}
-	var err error
-	if spec.Priority, err = atoi("priority", 5); err != nil {
-		return spec, err
-	}
-	if spec.OCSFragments, err = atoi("fragments", 0); err != nil {
-		return spec, err
-	}
-	fs, err := atoi("fragment_size", 0)
-	if err != nil {
-		return spec, err
-	}
-	spec.OCSFragmentSize = int64(fs)
-	return spec, nil
-}
-
-func packageModel(spec packages.Spec, b *packages.Built, keyID string) *store.Package {
-	m := b.Manifest
-	return &store.Package{
-		ID: spec.ID, Name: spec.Name, Description: spec.Description, Platform: spec.Platform, Action: spec.Action,
-		Command: spec.Command, Path: spec.Path, LaunchName: spec.LaunchName, Priority: spec.Priority,
-		Size: b.Size, MD5: b.MD5, SHA256: b.SHA256, OCSFragments: b.OCSFragments,
-		FragmentSize: m.FragmentSize, ShoalFragments: len(m.Fragments),
-		NotifyUser: spec.NotifyUser, NotifyText: spec.NotifyText, NotifyCountdown: spec.NotifyCountdown,
-		NotifyCanAbort: spec.NotifyCanAbort, NotifyCanDelay: spec.NotifyCanDelay,
-		NeedDoneAction: spec.NeedDoneAction, NeedDoneActionText: spec.NeedDoneActionText,
-		ManifestKeyID: keyID, Proto: "HTTP",
-	}
-}
-
-func (s *Server) activatePackage(c echo.Context) error {
-	id, err := pkgParam(c)
-	if err != nil {
-		return err
-	}
-	var req deploy.ActivateRequest
-	if c.Request().ContentLength != 0 {
-		if err := s.bindJSON(c, &req); err != nil {
-			return err
-		}
-	}
-	report, err := s.deps.Deploy.Activate(c.Request().Context(), id, req)
-	if errors.Is(err, deploy.ErrUnavailable) {
-		return c.JSON(http.StatusUnprocessableEntity, map[string]any{
-			"error": "availability check failed; the package was not activated", "detail": report.Problems, "check": report})
-	}
-	if err != nil {
-		return err
-	}
-	s.audit(c, "package.activate", id)
-	p, err := s.deps.Store.Package(c.Request().Context(), id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, map[string]any{"package": p, "check": report})
-}
-
-func (s *Server) deactivatePackage(c echo.Context) error {
-	id, err := pkgParam(c)
-	if err != nil {
-		return err
-	}
-	if err := s.deps.Deploy.Deactivate(c.Request().Context(), id); err != nil {
-		return err
-	}
-	s.audit(c, "package.deactivate", id)
-	return c.NoContent(http.StatusNoContent)
-}
-
-func (s *Server) affectPackage(c echo.Context) error {
-	id, err := pkgParam(c)
-	if err != nil {
-		return err
-	}
-	var req deploy.AffectRequest
-	if err := s.bindJSON(c, &req); err != nil {
-		return err
-	}
-	res, err := s.deps.Deploy.Affect(c.Request().Context(), id, req)
-	if err != nil {
-		return err
-	}
-	if !req.DryRun {
-		s.audit(c, "package.affect", id)
-	}
-	return c.JSON(http.StatusOK, res)
-}
-
-func (s *Server) deploymentFilter(c echo.Context) (store.DeploymentFilter, error) {
-	f := store.DeploymentFilter{State: c.QueryParam("state"), PackageID: c.QueryParam("package")}
-	if v := c.QueryParam("computer"); v != "" {
-		id, err := strconv.ParseUint(v, 10, 32)
-		if err != nil {
-			return f, fmt.Errorf("computer must be a computer id: %w", errBadRequest)
-		}
-		f.ComputerID = uint(id)
-	}
-	var err error
-	f.Limit, f.Offset, err = pagination(c)
-	return f, err
-}
-
-func (s *Server) listDeployments(c echo.Context) error {
-	f, err := s.deploymentFilter(c)
-	if err != nil {
-		return err
-	}
-	items, total, err := s.deps.Store.ListDeployments(c.Request().Context(), f)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, list[store.Deployment]{Items: items, Total: total, Limit: f.Limit, Offset: f.Offset})
-}
-
-func (s *Server) listPackageDeployments(c echo.Context) error {
-	id, err := pkgParam(c)
-	if err != nil {
-		return err
-	}
-	c.QueryParams().Set("package", id)
-	return s.listDeployments(c)
-}
-
-func (s *Server) getDeployment(c echo.Context) error {
-	id, err := uintParam(c, "id")
-	if err != nil {
-		return err
-	}
-	ctx := c.Request().Context()
-	d, err := s.deps.Store.Deployment(ctx, id)
-	if err != nil {
-		return err
-	}
-	ev, err := s.deps.Store.DeploymentEvents(ctx, id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, map[string]any{"deployment": d, "events": ev})
-}
-
-func (s *Server) redeploy(c echo.Context) error {
-	id, err := uintParam(c, "id")
-	if err != nil {
-		return err
-	}
-	if err := s.deps.Store.Redeploy(c.Request().Context(), id); err != nil {
-		return err
-	}
-	s.audit(c, "deployment.redeploy", fmt.Sprint(id))
-	return s.getDeployment(c)
-}
-
-func (s *Server) cancel(c echo.Context) error {
-	id, err := uintParam(c, "id")
-	if err != nil {
-		return err
-	}
-	if err := s.deps.Store.Cancel(c.Request().Context(), id); err != nil {
-		return err
-	}
-	s.audit(c, "deployment.cancel", fmt.Sprint(id))
-	return s.getDeployment(c)
-}
-
-type siteRequest struct {
-	Name             string   `json:"name"`
-	Description      string   `json:"description"`
-	CIDRs            []string `json:"cidrs"`
-	FragmentLocation string   `json:"fragment_location"`
-}
-
-func (r siteRequest) model() (*store.Site, error) {
-	if r.FragmentLocation != "" {
-		if err := deploy.CheckLocation(r.FragmentLocation); err != nil {
-			return nil, err
-		}
-	}
-	site := &store.Site{Name: r.Name, Description: r.Description, FragmentLocation: r.FragmentLocation}
-	for _, c := range r.CIDRs {
-		site.CIDRs = append(site.CIDRs, store.SiteCIDR{CIDR: c})
-	}
-	return site, nil
-}
-
-func (s *Server) listSites(c echo.Context) error {
-	sites, err := s.deps.Store.ListSites(c.Request().Context())
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, map[string]any{"items": sites})
-}
-
-func (s *Server) createSite(c echo.Context) error {
-	var req siteRequest
-	if err := s.bindJSON(c, &req); err != nil {
-		return err
-	}
-	site, err := req.model()
-	if err != nil {
-		return err
-	}
-	if err := s.deps.Store.CreateSite(c.Request().Context(), site); err != nil {
-		return err
-	}
-	s.audit(c, "site.create", site.Name)
-	return c.JSON(http.StatusCreated, site)
-}
-
-func (s *Server) getSite(c echo.Context) error {
-	id, err := uintParam(c, "id")
-	if err != nil {
-		return err
-	}
-	site, err := s.deps.Store.Site(c.Request().Context(), id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, site)
-}
-
-func (s *Server) updateSite(c echo.Context) error {
-	id, err := uintParam(c, "id")
-	if err != nil {
-		return err
-	}
-	var req siteRequest
-	if err := s.bindJSON(c, &req); err != nil {
-		return err
-	}
-	site, err := req.model()
-	if err != nil {
-		return err
-	}
-	site.ID = id
-	if err := s.deps.Store.UpdateSite(c.Request().Context(), site); err != nil {
-		return err
-	}
-	s.audit(c, "site.update", site.Name)
-	return s.getSite(c)
-}
-
-func (s *Server) deleteSite(c echo.Context) error {
-	id, err := uintParam(c, "id")
-	if err != nil {
-		return err
-	}
-	if err := s.deps.Store.DeleteSite(c.Request().Context(), id); err != nil {
-		return err
-	}
-	s.audit(c, "site.delete", fmt.Sprint(id))
+	s.audit(c, "computer.delete", fmt.Sprint(id), comp.Name)
 	return c.NoContent(http.StatusNoContent)
 }

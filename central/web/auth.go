@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -13,12 +14,13 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/proto/api"
 )
 
 // Roles of API callers.
 const (
-	RoleAdmin    = "admin"
-	RoleReadOnly = "readonly"
+	RoleAdmin    = api.RoleAdmin
+	RoleReadOnly = api.RoleReadOnly
 )
 
 // tokenPrefix marks Shoal API tokens so that leaked ones are easy to find.
@@ -90,27 +92,12 @@ func (s *Server) principalOf(c echo.Context) (*principal, error) {
 	return nil, errUnauthorized
 }
 
-type tokenRequest struct {
-	Name      string `json:"name"`
-	Role      string `json:"role"`
-	ExpiresIn string `json:"expires_in"` // Go duration, e.g. "720h"; empty = no expiry
-}
-
-type tokenResponse struct {
-	ID        uint       `json:"id"`
-	Name      string     `json:"name"`
-	Role      string     `json:"role"`
-	Token     string     `json:"token,omitempty"`
-	ExpiresAt *time.Time `json:"expires_at,omitempty"`
-	LastUsed  *time.Time `json:"last_used,omitempty"`
-	Revoked   bool       `json:"revoked"`
-}
-
 func (s *Server) createToken(c echo.Context) error {
-	var req tokenRequest
+	var req api.TokenRequest
 	if err := s.bindJSON(c, &req); err != nil {
 		return err
 	}
+	req.Name = strings.TrimSpace(req.Name)
 	if req.Name == "" {
 		return fmt.Errorf("name is required: %w", errBadRequest)
 	}
@@ -136,8 +123,10 @@ func (s *Server) createToken(c echo.Context) error {
 	if err := s.deps.Store.CreateToken(c.Request().Context(), t); err != nil {
 		return err
 	}
-	s.audit(c, "token.create", t.Name)
-	return c.JSON(http.StatusCreated, tokenResponse{ID: t.ID, Name: t.Name, Role: t.Role, Token: tok, ExpiresAt: t.ExpiresAt})
+	s.audit(c, "token.create", t.Name, "role="+t.Role)
+	out := toAPIToken(t)
+	out.Token = tok
+	return c.JSON(http.StatusCreated, out)
 }
 
 func (s *Server) listTokens(c echo.Context) error {
@@ -145,11 +134,7 @@ func (s *Server) listTokens(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := make([]tokenResponse, 0, len(ts))
-	for _, t := range ts {
-		out = append(out, tokenResponse{ID: t.ID, Name: t.Name, Role: t.Role, ExpiresAt: t.ExpiresAt, LastUsed: t.LastUsed, Revoked: t.Revoked})
-	}
-	return c.JSON(http.StatusOK, map[string]any{"items": out})
+	return c.JSON(http.StatusOK, api.List[api.Token]{Items: convertAll(ts, toAPIToken), Total: int64(len(ts)), Limit: len(ts)})
 }
 
 func (s *Server) revokeToken(c echo.Context) error {
@@ -160,15 +145,26 @@ func (s *Server) revokeToken(c echo.Context) error {
 	if err := s.deps.Store.RevokeToken(c.Request().Context(), id); err != nil {
 		return err
 	}
-	s.audit(c, "token.revoke", fmt.Sprint(id))
+	s.audit(c, "token.revoke", fmt.Sprint(id), "")
 	return c.NoContent(http.StatusNoContent)
 }
 
-// audit logs an admin action with its author.
-func (s *Server) audit(c echo.Context, action, target string) {
+// auditTimeout bounds the write of one audit event.
+const auditTimeout = 5 * time.Second
+
+// audit records an admin action with its author in the audit log (and the
+// process log). The action has already happened, so a failed write is
+// logged, not returned; it is written even if the client went away.
+func (s *Server) audit(c echo.Context, action, target, detail string) {
 	who := "unknown"
 	if p, ok := c.Get("principal").(*principal); ok {
 		who = p.Name
 	}
-	s.log.Info("audit", "action", action, "target", target, "by", who, "remote", c.RealIP())
+	s.log.Info("audit", "action", action, "target", target, "by", who, "remote", c.RealIP(), "detail", detail)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), auditTimeout)
+	defer cancel()
+	err := s.deps.Store.RecordAudit(ctx, &store.AuditEvent{Actor: who, Action: action, Target: target, Detail: detail, Remote: c.RealIP()})
+	if err != nil {
+		s.log.Warn("audit event not recorded", "action", action, "target", target, "err", err)
+	}
 }

@@ -68,6 +68,8 @@ type Deps struct {
 	Packages  *packages.Builder
 	PKI       *pki.PKI
 	Admin     *pki.Admin
+	// UI is the admin web UI, mounted on the HTTPS listener when set.
+	UI interface{ Register(*echo.Echo) }
 }
 
 // Server builds the echo instances for the plain-HTTP and HTTPS listeners.
@@ -104,6 +106,9 @@ func (s *Server) HTTPSHandler() http.Handler {
 	e := s.newEcho()
 	s.routeAgents(e)
 	s.routeAPI(e)
+	if s.deps.UI != nil {
+		s.deps.UI.Register(e)
+	}
 	return e
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/proto/api"
 	"github.com/shoal-project/shoal/proto/ocs"
 )
 
@@ -71,7 +72,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, srv: srv, http: srv.HTTPHandler(), https: srv.HTTPSHandler(), store: st}
-	var tok tokenResponse
+	var tok api.Token
 	e.api("POST", "/api/v1/tokens", `{"name":"t"}`, "basic", http.StatusCreated, &tok)
 	e.token = tok.Token
 	return e
@@ -157,15 +158,12 @@ func TestOCSCaptures(t *testing.T) {
 	if rec.Code != 200 || !strings.Contains(inflate(t, rec.Body.Bytes()), "NO_ACCOUNT_UPDATE") {
 		t.Fatalf("inventory: %d %s", rec.Code, rec.Body)
 	}
-	var list struct {
-		Items []store.Computer `json:"items"`
-		Total int64            `json:"total"`
-	}
+	var list api.List[api.Computer]
 	e.api("GET", "/api/v1/computers?name=vm", "", "token", 200, &list)
 	if list.Total != 1 || list.Items[0].DeviceID != "vm-2026-11-24-07-24-08" {
 		t.Fatalf("computers: %+v", list)
 	}
-	var detail store.ComputerDetail
+	var detail api.ComputerDetail
 	e.api("GET", "/api/v1/computers/"+itoa(list.Items[0].ID), "", "token", 200, &detail)
 	inv, err := ocs.ParseInventory(readFile(t, "inventory-request.xml"))
 	if err != nil {
@@ -290,7 +288,7 @@ func TestAPIAuth(t *testing.T) {
 		t.Errorf("API on plain HTTP: %d, want 404", rec.Code)
 	}
 
-	var ro tokenResponse
+	var ro api.Token
 	e.api("POST", "/api/v1/tokens", `{"name":"viewer","role":"readonly"}`, "token", 201, &ro)
 	e.api("GET", "/api/v1/packages", "", ro.Token, 200, nil)
 	e.api("POST", "/api/v1/sites", `{"name":"x","cidrs":["10.0.0.0/8"]}`, ro.Token, 403, nil)
@@ -302,7 +300,7 @@ func TestAPIAuth(t *testing.T) {
 
 func TestAPIBadInput(t *testing.T) {
 	e := newEnv(t)
-	var apiErr apiError
+	var apiErr api.Error
 	e.api("GET", "/api/v1/computers/abc", "", "token", 400, &apiErr)
 	if !strings.Contains(apiErr.Error, "positive integer") {
 		t.Errorf("error message %q", apiErr.Error)
@@ -348,9 +346,9 @@ func TestPackageLifecycle(t *testing.T) {
 	if rec.Code != 201 {
 		t.Fatalf("upload: %d %s", rec.Code, rec.Body)
 	}
-	var p store.Package
+	var p api.Package
 	_ = json.Unmarshal(rec.Body.Bytes(), &p)
-	if p.OCSFragments != 4 || p.Size != int64(len(payload)) || p.Priority != 3 {
+	if p.OCSFragmentCount != 4 || p.Size != int64(len(payload)) || p.Priority != 3 {
 		t.Fatalf("package %+v", p)
 	}
 	// Fragments are served with the counters running.
@@ -369,15 +367,15 @@ func TestPackageLifecycle(t *testing.T) {
 	if st := e.srv.Counters().Stats(p.ID); st.Fragments != 4 || st.Bytes != int64(len(payload)) {
 		t.Errorf("counters %+v", st)
 	}
-	var view struct {
-		Signature string `json:"signature_status"`
-	}
+	var view api.PackageDetail
 	e.api("GET", "/api/v1/packages/"+p.ID, "", "token", 200, &view)
-	if view.Signature != "valid" {
-		t.Errorf("signature status %q", view.Signature)
+	if view.Signature.Status != api.SignatureValid || len(view.OCSFragments) != 4 || view.Downloads.Fragments != 4 ||
+		view.MD5 == "" || len(view.Fragments) != 4 {
+		t.Errorf("package detail: signature %+v, %d OCS fragments, %d Shoal fragments, downloads %+v",
+			view.Signature, len(view.OCSFragments), len(view.Fragments), view.Downloads)
 	}
 	// Affecting an inactive package is refused with a clear message.
-	var apiErr apiError
+	var apiErr api.Error
 	e.api("POST", "/api/v1/packages/"+p.ID+"/affect", `{"computer_ids":[1]}`, "token", 400, &apiErr)
 	if apiErr.Error == "" {
 		t.Error("no error message")

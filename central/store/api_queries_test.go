@@ -1,0 +1,219 @@
+package store_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/central/store/storetest"
+)
+
+// apiFixture ingests three computers with known contact times, two of them
+// in site "hq", affects package 100 to all of them and records results.
+func apiFixture(t *testing.T, s *store.Store) (siteID uint, ids []uint) {
+	t.Helper()
+	site := &store.Site{Name: "hq", CIDRs: []store.SiteCIDR{{CIDR: "10.9.0.0/16"}}}
+	if err := s.CreateSite(t.Context(), site); err != nil {
+		t.Fatalf("CreateSite: %v", err)
+	}
+	base := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	for i, m := range []struct {
+		name, ip string
+		site     bool
+		contact  time.Time
+	}{
+		{"ant", "10.9.0.1", true, base.Add(-48 * time.Hour)},
+		{"bee", "10.9.0.2", true, base.Add(-1 * time.Hour)},
+		{"cat", "192.168.1.3", false, base},
+	} {
+		snap := storetest.Snapshot(devID(m.name, i), 1)
+		snap.Computer.Name, snap.Computer.IPAddr = m.name, m.ip
+		snap.Networks = []store.Network{{Description: "eth0", IPAddress: m.ip}}
+		snap.Computer.LastInventory, snap.Computer.LastContact = m.contact, m.contact
+		if m.site {
+			snap.Computer.SiteID = &site.ID
+		}
+		ids = append(ids, mustIngest(t, s, snap).ComputerID)
+	}
+	createActive(t, s, "100", 5, true)
+	affect(t, s, "100", ids...)
+	ctx := t.Context()
+	if err := s.RecordProgress(ctx, ids[0], "100", store.Progress{State: store.StateDownloading, FragmentsDone: 1,
+		FragmentsTotal: 4, BytesPeer: 300, BytesRelay: 20, BytesCentral: 1}, base); err != nil {
+		t.Fatalf("RecordProgress: %v", err)
+	}
+	if err := s.RecordResult(ctx, ids[1], "100", "SUCCESS", base.Add(time.Minute)); err != nil {
+		t.Fatalf("RecordResult: %v", err)
+	}
+	if err := s.RecordResult(ctx, ids[2], "100", "ERR_BAD_DIGEST", base.Add(2*time.Minute)); err != nil {
+		t.Fatalf("RecordResult: %v", err)
+	}
+	return site.ID, ids
+}
+
+func TestFindComputers(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, s *store.Store) {
+		siteID, ids := apiFixture(t, s)
+		base := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+		tests := []struct {
+			name string
+			q    store.ComputerQuery
+			want []uint
+		}{
+			{name: "all", q: store.ComputerQuery{}, want: ids},
+			{name: "since", q: store.ComputerQuery{ContactSince: base.Add(-2 * time.Hour)}, want: ids[1:]},
+			{name: "before", q: store.ComputerQuery{ContactBefore: base.Add(-2 * time.Hour)}, want: ids[:1]},
+			{name: "window", q: store.ComputerQuery{ContactSince: base.Add(-2 * time.Hour), ContactBefore: base}, want: ids[1:2]},
+			{name: "since_and_site", q: store.ComputerQuery{ComputerFilter: store.ComputerFilter{SiteID: &siteID},
+				ContactSince: base.Add(-72 * time.Hour)}, want: ids[:2]},
+			{name: "since_and_cidr", q: store.ComputerQuery{ComputerFilter: store.ComputerFilter{IP: "10.9.0.0/24"},
+				ContactSince: base.Add(-2 * time.Hour)}, want: ids[1:2]},
+			{name: "since_and_name", q: store.ComputerQuery{ComputerFilter: store.ComputerFilter{Name: "CA"},
+				ContactSince: base.Add(-2 * time.Hour)}, want: ids[2:]},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				comps, total, err := s.FindComputers(t.Context(), tt.q)
+				if err != nil {
+					t.Fatalf("FindComputers: %v", err)
+				}
+				var got []uint
+				for _, c := range comps {
+					got = append(got, c.ID)
+				}
+				if diff := cmp.Diff(tt.want, got); diff != "" || total != int64(len(tt.want)) {
+					t.Errorf("FindComputers (-want +got):\n%s total %d", diff, total)
+				}
+				idList, err := s.FindComputerIDs(t.Context(), tt.q, 10)
+				if err != nil {
+					t.Fatalf("FindComputerIDs: %v", err)
+				}
+				if diff := cmp.Diff(tt.want, idList); diff != "" {
+					t.Errorf("FindComputerIDs (-want +got):\n%s", diff)
+				}
+			})
+		}
+		if _, err := s.FindComputerIDs(t.Context(), store.ComputerQuery{}, 2); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("FindComputerIDs over max: %v, want ErrInvalid", err)
+		}
+		if _, err := s.FindComputerIDs(t.Context(), store.ComputerQuery{ComputerFilter: store.ComputerFilter{IP: "10.9.0.0/8"}}, 1); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("FindComputerIDs by prefix over max: %v, want ErrInvalid", err)
+		}
+	})
+}
+
+func TestDeploymentRowsAndAggregates(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, s *store.Store) {
+		siteID, ids := apiFixture(t, s)
+		ctx := t.Context()
+		rows, total, err := s.DeploymentRows(ctx, store.DeploymentRowFilter{PackageID: "100", SiteID: &siteID})
+		if err != nil {
+			t.Fatalf("DeploymentRows: %v", err)
+		}
+		if total != 2 || len(rows) != 2 || rows[0].ComputerName != "ant" || rows[0].PackageName != "pkg 100" ||
+			rows[0].SiteID == nil || *rows[0].SiteID != siteID || rows[0].BytesPeer != 300 || rows[0].FragmentsTotal != 4 {
+			t.Fatalf("rows of site hq: total %d %+v", total, rows)
+		}
+		rows, _, err = s.DeploymentRows(ctx, store.DeploymentRowFilter{PackageID: "100", NoSite: true})
+		if err != nil || len(rows) != 1 || rows[0].ComputerID != ids[2] || rows[0].ResultCode != "ERR_BAD_DIGEST" {
+			t.Fatalf("rows without site: %+v, %v", rows, err)
+		}
+		rows, _, err = s.DeploymentRows(ctx, store.DeploymentRowFilter{State: store.StateError, Recent: true, Limit: 10})
+		if err != nil || len(rows) != 1 || rows[0].State != store.StateError {
+			t.Fatalf("recent failures: %+v, %v", rows, err)
+		}
+
+		counts, err := s.DeploymentRowCounts(ctx, store.DeploymentRowFilter{PackageID: "100", SiteID: &siteID})
+		if err != nil {
+			t.Fatalf("DeploymentRowCounts: %v", err)
+		}
+		if diff := cmp.Diff(map[string]int64{store.StateDownloading: 1, store.StateSuccess: 1}, counts); diff != "" {
+			t.Errorf("counts (-want +got):\n%s", diff)
+		}
+
+		done, err := s.Completions(ctx, "100")
+		if err != nil || len(done) != 2 || done[0].State != store.StateSuccess || done[1].State != store.StateError ||
+			!done[0].FinishedAt.Before(done[1].FinishedAt) {
+			t.Fatalf("Completions: %+v, %v", done, err)
+		}
+
+		bytes, err := s.BytesBySite(ctx, "100")
+		if err != nil {
+			t.Fatalf("BytesBySite: %v", err)
+		}
+		want := []store.SiteBytes{
+			{SiteID: nil, Deployments: 1},
+			{SiteID: &siteID, SiteName: "hq", Deployments: 2, BytesPeer: 300, BytesRelay: 20, BytesCentral: 1},
+		}
+		if diff := cmp.Diff(want, bytes); diff != "" {
+			t.Errorf("BytesBySite (-want +got):\n%s", diff)
+		}
+
+		perSite, err := s.ComputerCountsBySite(ctx)
+		if err != nil || perSite[siteID] != 2 {
+			t.Errorf("ComputerCountsBySite: %v, %v", perSite, err)
+		}
+
+		o, err := s.Overview(ctx)
+		if err != nil {
+			t.Fatalf("Overview: %v", err)
+		}
+		if o.Computers != 3 || o.Sites != 1 || o.Packages != 1 || o.ActivePackages != 1 || len(o.Active) != 1 ||
+			o.Active[0].Counts[store.StateDownloading] != 1 || o.DeploymentCounts[store.StateError] != 1 {
+			t.Errorf("Overview: %+v", o)
+		}
+	})
+}
+
+func TestAuditLog(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		for i, e := range []store.AuditEvent{
+			{Actor: "admin", Action: "package.create", Target: "1"},
+			{Actor: "token:ci", Action: "package.activate", Target: "1", Detail: "pack_loc=relay/download"},
+			{Actor: "admin", Action: "site.create", Target: "hq", Remote: "10.0.0.9"},
+		} {
+			e.At = base.Add(time.Duration(i) * time.Minute)
+			if err := s.RecordAudit(ctx, &e); err != nil {
+				t.Fatalf("RecordAudit: %v", err)
+			}
+		}
+		if err := s.RecordAudit(ctx, &store.AuditEvent{Action: "x"}); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("audit without actor: %v, want ErrInvalid", err)
+		}
+		tests := []struct {
+			name string
+			f    store.AuditFilter
+			want []string
+		}{
+			{name: "all_newest_first", f: store.AuditFilter{}, want: []string{"site.create", "package.activate", "package.create"}},
+			{name: "actor", f: store.AuditFilter{Actor: "admin"}, want: []string{"site.create", "package.create"}},
+			{name: "action_prefix", f: store.AuditFilter{Action: "package."}, want: []string{"package.activate", "package.create"}},
+			{name: "action_exact", f: store.AuditFilter{Action: "package"}, want: nil},
+			{name: "since", f: store.AuditFilter{Since: base.Add(time.Minute)}, want: []string{"site.create", "package.activate"}},
+			{name: "page", f: store.AuditFilter{Limit: 1, Offset: 1}, want: []string{"package.activate"}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				evs, total, err := s.ListAudit(ctx, tt.f)
+				if err != nil {
+					t.Fatalf("ListAudit: %v", err)
+				}
+				var got []string
+				for _, e := range evs {
+					got = append(got, e.Action)
+				}
+				if diff := cmp.Diff(tt.want, got); diff != "" {
+					t.Errorf("actions (-want +got):\n%s", diff)
+				}
+				if tt.f.Limit == 0 && total != int64(len(tt.want)) {
+					t.Errorf("total %d, want %d", total, len(tt.want))
+				}
+			})
+		}
+	})
+}

@@ -1,0 +1,447 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/shoal-project/shoal/central/deploy"
+	"github.com/shoal-project/shoal/central/packages"
+	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/proto"
+	"github.com/shoal-project/shoal/proto/api"
+)
+
+func (s *Server) listPackages(c echo.Context) error {
+	limit, offset, err := pagination(c)
+	if err != nil {
+		return err
+	}
+	items, total, err := s.deps.Store.ListPackages(c.Request().Context(), limit, offset)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, api.List[api.Package]{Items: convertAll(items, toAPIPackage), Total: total, Limit: limit, Offset: offset})
+}
+
+func (s *Server) getPackage(c echo.Context) error {
+	id, err := pkgParam(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	p, err := s.deps.Store.Package(ctx, id)
+	if err != nil {
+		return err
+	}
+	counts, err := s.deps.Store.DeploymentCounts(ctx, id)
+	if err != nil {
+		return err
+	}
+	v := api.PackageDetail{
+		Package: toAPIPackage(p), DeploymentCounts: counts, Downloads: toAPIDownloads(s.counters.Stats(id)),
+		Signature: api.Signature{Status: api.SignatureValid, KeyID: p.ManifestKeyID},
+		Fragments: []api.Fragment{}, OCSFragments: []api.Fragment{},
+	}
+	m, err := s.deps.Deploy.Manifest(id)
+	if err != nil {
+		v.Signature = api.Signature{Status: api.SignatureInvalid, KeyID: p.ManifestKeyID, Error: err.Error()}
+	} else {
+		v.Fragments, v.OCSFragments = toAPIFragments(m.Fragments), toAPIFragments(m.OCSFragments)
+	}
+	return c.JSON(http.StatusOK, v)
+}
+
+func (s *Server) getManifest(c echo.Context) error {
+	id, err := pkgParam(c)
+	if err != nil {
+		return err
+	}
+	b, err := s.deps.Packages.ManifestBytes(id)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("package %s has no manifest: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return err
+	}
+	return c.Blob(http.StatusOK, "application/json", b)
+}
+
+func (s *Server) deletePackage(c echo.Context) error {
+	id, err := pkgParam(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	p, err := s.deps.Store.Package(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := s.deps.Store.DeletePackage(ctx, id); err != nil {
+		return err
+	}
+	if err := s.deps.Packages.Delete(id); err != nil {
+		return err
+	}
+	s.audit(c, "package.delete", id, p.Name)
+	return c.NoContent(http.StatusNoContent)
+}
+
+// newPackageID allocates an OCS package ID: the Unix time of creation, as the
+// OCS console does, bumped past the last one so two uploads in the same second
+// get distinct IDs.
+func (s *Server) newPackageID() string {
+	s.idMu.Lock()
+	defer s.idMu.Unlock()
+	id := time.Now().Unix()
+	if id <= s.lastID {
+		id = s.lastID + 1
+	}
+	s.lastID = id
+	return strconv.FormatInt(id, 10)
+}
+
+// Bounds of the form fields of an upload.
+const (
+	maxFormFields     = 64
+	maxFormFieldBytes = 64 << 10
+)
+
+// createPackage streams a multipart upload (form fields plus a "file"
+// part) to disk without holding it in memory, builds the OCS layout and the
+// signed manifest, and records the package.
+func (s *Server) createPackage(c echo.Context) error {
+	mr, err := c.Request().MultipartReader()
+	if err != nil {
+		return fmt.Errorf("send multipart/form-data with a '%s' part: %w", api.FormFile, errBadRequest)
+	}
+	fields := map[string]string{}
+	var spooled string
+	defer func() {
+		if spooled != "" {
+			os.Remove(spooled)
+		}
+	}()
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return badRequest(fmt.Errorf("read multipart body: %w", err))
+		}
+		name := part.FormName()
+		if name == api.FormFile {
+			if spooled != "" {
+				return fmt.Errorf("only one file per package: %w", errBadRequest)
+			}
+			if part.FileName() != "" {
+				fields["filename"] = part.FileName()
+			}
+			// Fields sent before the file (as shoalctl does) are checked
+			// before the upload is spooled, so a bad spec fails fast.
+			if fields[api.FormAction] != "" {
+				spec, err := specFromFields(fields)
+				if err != nil {
+					return err
+				}
+				spec.ID = "1"
+				if err := spec.Validate(); err != nil {
+					return c.JSON(http.StatusBadRequest, specError(err))
+				}
+			}
+			path, _, err := s.deps.Packages.Spool(part, 0)
+			if err != nil {
+				return fmt.Errorf("upload: %w", err)
+			}
+			spooled = path
+			continue
+		}
+		if len(fields) > maxFormFields {
+			return fmt.Errorf("too many form fields: %w", errBadRequest)
+		}
+		b, err := io.ReadAll(io.LimitReader(part, maxFormFieldBytes+1))
+		if err != nil {
+			return badRequest(fmt.Errorf("read field %s: %w", name, err))
+		}
+		if len(b) > maxFormFieldBytes {
+			return fmt.Errorf("field %s is too long: %w", name, errBadRequest)
+		}
+		fields[name] = string(b)
+	}
+	if spooled == "" {
+		return fmt.Errorf("the '%s' part is missing: %w", api.FormFile, errBadRequest)
+	}
+	spec, err := specFromFields(fields)
+	if err != nil {
+		return err
+	}
+	spec.ID = s.newPackageID()
+	if err := spec.Validate(); err != nil {
+		return c.JSON(http.StatusBadRequest, specError(err))
+	}
+	built, err := s.deps.Packages.Build(c.Request().Context(), spec, spooled)
+	if err != nil {
+		return fmt.Errorf("build package: %w", err)
+	}
+	p := packageModel(spec, built, proto.KeyID(s.deps.PKI.SigningPublicKey()))
+	if err := s.deps.Store.CreatePackage(c.Request().Context(), p); err != nil {
+		_ = s.deps.Packages.Delete(spec.ID)
+		return err
+	}
+	s.audit(c, "package.create", p.ID, fmt.Sprintf("%s (%d bytes, %s)", p.Name, p.Size, p.Action))
+	return c.JSON(http.StatusCreated, toAPIPackage(p))
+}
+
+// specError lists the invalid fields of a package spec by their form name.
+func specError(err error) api.Error {
+	out := api.Error{Error: "the package is invalid", Fields: map[string]string{}}
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else {
+		errs = []error{err}
+	}
+	for _, e := range errs {
+		out.Detail = append(out.Detail, e.Error())
+		var fe *packages.FieldError
+		if errors.As(e, &fe) {
+			name := fe.Field
+			switch name {
+			case "ocs_fragments":
+				name = api.FormFragments
+			case "ocs_fragment_size":
+				name = api.FormFragmentSize
+			}
+			if _, seen := out.Fields[name]; !seen {
+				out.Fields[name] = fe.Problem
+			}
+		}
+	}
+	return out
+}
+
+func specFromFields(f map[string]string) (packages.Spec, error) {
+	atoi := func(k string, def int) (int, error) {
+		v := strings.TrimSpace(f[k])
+		if v == "" {
+			return def, nil
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return 0, badRequest(fmt.Errorf("%s must be a number, got %q", k, v))
+		}
+		return n, nil
+	}
+	boolean := func(k string) bool {
+		b, _ := strconv.ParseBool(strings.TrimSpace(f[k]))
+		return b
+	}
+	spec := packages.Spec{
+		Name: strings.TrimSpace(f[api.FormName]), Description: f[api.FormDescription],
+		Platform: strings.ToUpper(strings.TrimSpace(f[api.FormPlatform])), Action: strings.ToUpper(strings.TrimSpace(f[api.FormAction])),
+		Command: f[api.FormCommand], Path: f[api.FormPath], LaunchName: f[api.FormLaunchName],
+		NotifyUser: boolean(api.FormNotifyUser), NotifyText: f[api.FormNotifyText], NotifyCountdown: f[api.FormNotifyCountdown],
+		NotifyCanAbort: boolean(api.FormNotifyCanAbort), NotifyCanDelay: boolean(api.FormNotifyCanDelay),
+		NeedDoneAction: boolean(api.FormNeedDoneAction), NeedDoneActionText: f[api.FormNeedDoneActionText],
+	}
+	if spec.Name == "" {
+		spec.Name = f["filename"]
+	}
+	if spec.Platform == "" {
+		spec.Platform = proto.PlatformLinux
+	}
+	if spec.Action == "RUN" {
+		spec.Action = proto.ActionExecute
+	}
+	var err error
+	if spec.Priority, err = atoi(api.FormPriority, packages.DefaultPriority); err != nil {
+		return spec, err
+	}
+	if spec.OCSFragments, err = atoi(api.FormFragments, 0); err != nil {
+		return spec, err
+	}
+	fs, err := atoi(api.FormFragmentSize, 0)
+	if err != nil {
+		return spec, err
+	}
+	spec.OCSFragmentSize = int64(fs)
+	return spec, nil
+}
+
+func packageModel(spec packages.Spec, b *packages.Built, keyID string) *store.Package {
+	m := b.Manifest
+	return &store.Package{
+		ID: spec.ID, Name: spec.Name, Description: spec.Description, Platform: spec.Platform, Action: spec.Action,
+		Command: spec.Command, Path: spec.Path, LaunchName: spec.LaunchName, Priority: spec.Priority,
+		Size: b.Size, MD5: b.MD5, SHA256: b.SHA256, OCSFragments: b.OCSFragments,
+		FragmentSize: m.FragmentSize, ShoalFragments: len(m.Fragments),
+		NotifyUser: spec.NotifyUser, NotifyText: spec.NotifyText, NotifyCountdown: spec.NotifyCountdown,
+		NotifyCanAbort: spec.NotifyCanAbort, NotifyCanDelay: spec.NotifyCanDelay,
+		NeedDoneAction: spec.NeedDoneAction, NeedDoneActionText: spec.NeedDoneActionText,
+		ManifestKeyID: keyID, Proto: store.ProtoHTTP,
+	}
+}
+
+func (s *Server) activatePackage(c echo.Context) error {
+	id, err := pkgParam(c)
+	if err != nil {
+		return err
+	}
+	var req api.ActivateRequest
+	if c.Request().ContentLength != 0 {
+		if err := s.bindJSON(c, &req); err != nil {
+			return err
+		}
+	}
+	ctx := c.Request().Context()
+	report, err := s.deps.Deploy.Activate(ctx, id, deploy.ActivateRequest{
+		InfoLoc: req.InfoLoc, PackLoc: req.PackLoc, Proto: req.Proto, SkipCheck: req.SkipCheck})
+	if errors.Is(err, deploy.ErrUnavailable) && report != nil {
+		return c.JSON(http.StatusUnprocessableEntity, api.Error{
+			Error: "availability check failed; the package was not activated", Detail: report.Problems})
+	}
+	if err != nil {
+		return err
+	}
+	p, err := s.deps.Store.Package(ctx, id)
+	if err != nil {
+		return err
+	}
+	detail := "info_loc=" + p.InfoLoc + " pack_loc=" + p.PackLoc
+	if req.SkipCheck {
+		detail += " (availability check skipped)"
+	}
+	s.audit(c, "package.activate", id, detail)
+	return c.JSON(http.StatusOK, api.ActivateResult{Package: toAPIPackage(p), Check: toAPICheck(report, req.SkipCheck)})
+}
+
+func (s *Server) deactivatePackage(c echo.Context) error {
+	id, err := pkgParam(c)
+	if err != nil {
+		return err
+	}
+	if err := s.deps.Deploy.Deactivate(c.Request().Context(), id); err != nil {
+		return err
+	}
+	s.audit(c, "package.deactivate", id, "")
+	return c.NoContent(http.StatusNoContent)
+}
+
+// Bounds of one affectation: all computers, and those listed by ID.
+const (
+	maxAffect          = 100000
+	maxListedComputers = 10000
+)
+
+func (s *Server) affectPackage(c echo.Context) error {
+	id, err := pkgParam(c)
+	if err != nil {
+		return err
+	}
+	var req api.AffectRequest
+	if err := s.bindJSON(c, &req); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	p, err := s.deps.Store.Package(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !p.Active && !req.DryRun {
+		return fmt.Errorf("affect %s: activate it first: %w", id, deploy.ErrNotActive)
+	}
+	ids, err := s.selectComputers(ctx, req)
+	if err != nil {
+		return err
+	}
+	if req.DryRun {
+		return c.JSON(http.StatusOK, api.AffectResult{Selected: len(ids), DryRun: true})
+	}
+	res, err := s.deps.Deploy.Affect(ctx, id, deploy.AffectRequest{ComputerIDs: ids, Force: req.Force})
+	if err != nil {
+		return err
+	}
+	s.audit(c, "package.affect", id, fmt.Sprintf("%d computers selected, %d deployments created, force=%t", res.Selected, res.Created, req.Force))
+	return c.JSON(http.StatusOK, api.AffectResult{Selected: res.Selected, Created: res.Created})
+}
+
+// selectComputers returns the distinct computer IDs of an affectation: the
+// listed ones plus the search's.
+func (s *Server) selectComputers(ctx context.Context, req api.AffectRequest) ([]uint, error) {
+	if len(req.ComputerIDs) == 0 && req.Filter == nil {
+		return nil, fmt.Errorf("give computer_ids or a filter: %w", errBadRequest)
+	}
+	seen := map[uint]bool{}
+	var ids []uint
+	add := func(list []uint) {
+		for _, id := range list {
+			if !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+	}
+	add(req.ComputerIDs)
+	if len(ids) > 0 {
+		if len(ids) > maxListedComputers {
+			return nil, fmt.Errorf("at most %d computer_ids; use a filter for more: %w", maxListedComputers, errBadRequest)
+		}
+		found, err := s.deps.Store.FindComputerIDs(ctx, store.ComputerQuery{ComputerFilter: store.ComputerFilter{IDs: ids}}, len(ids))
+		if err != nil {
+			return nil, err
+		}
+		if missing := missingIDs(ids, found); len(missing) > 0 {
+			return nil, fmt.Errorf("no computer has id %s: %w", joinIDs(missing), store.ErrNotFound)
+		}
+	}
+	if req.Filter != nil {
+		found, err := s.deps.Store.FindComputerIDs(ctx, computerQuery(*req.Filter), maxAffect)
+		if err != nil {
+			return nil, err
+		}
+		add(found)
+	}
+	if len(ids) > maxAffect {
+		return nil, fmt.Errorf("%d computers selected, at most %d: %w", len(ids), maxAffect, errBadRequest)
+	}
+	return ids, nil
+}
+
+// missingIDs returns the IDs of want that are not in have (sorted).
+func missingIDs(want, have []uint) []uint {
+	in := make(map[uint]bool, len(have))
+	for _, id := range have {
+		in[id] = true
+	}
+	var out []uint
+	for _, id := range want {
+		if !in[id] {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// joinIDs prints at most ten IDs.
+func joinIDs(ids []uint) string {
+	parts := make([]string, 0, min(len(ids), 10)+1)
+	for i, id := range ids {
+		if i == 10 {
+			parts = append(parts, fmt.Sprintf("and %d more", len(ids)-10))
+			break
+		}
+		parts = append(parts, strconv.FormatUint(uint64(id), 10))
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,450 @@
+package web
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/labstack/echo/v4"
+
+	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/proto/api"
+)
+
+// inventory ingests the captured inventory of computer "vm" (192.0.2.2,
+// from the test remote 192.0.2.1) and returns its ID.
+func (e *env) inventory() uint {
+	e.t.Helper()
+	if rec := e.ocs(readFile(e.t, "inventory-request.zlib"), unixAgent); rec.Code != 200 {
+		e.t.Fatalf("inventory: %d %s", rec.Code, rec.Body)
+	}
+	var l api.List[api.Computer]
+	e.api("GET", "/api/v1/computers?name=vm", "", "token", 200, &l)
+	if len(l.Items) != 1 {
+		e.t.Fatalf("computers named vm: %+v", l)
+	}
+	return l.Items[0].ID
+}
+
+// uploadPackage uploads a small EXECUTE package and returns it.
+func (e *env) uploadPackage(name string) api.Package {
+	e.t.Helper()
+	rec := upload(e.t, e, map[string]string{"name": name, "action": "EXECUTE", "command": "true", "fragments": "2"}, []byte(strings.Repeat("x", 9000)))
+	if rec.Code != 201 {
+		e.t.Fatalf("upload: %d %s", rec.Code, rec.Body)
+	}
+	var p api.Package
+	if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
+		e.t.Fatal(err)
+	}
+	return p
+}
+
+func TestOpenAPICoversEveryRoute(t *testing.T) {
+	e := newEnv(t)
+	var doc struct {
+		OpenAPI    string                               `json:"openapi"`
+		Paths      map[string]map[string]map[string]any `json:"paths"`
+		Components struct {
+			Schemas map[string]map[string]any `json:"schemas"`
+		} `json:"components"`
+	}
+	rec := e.api("GET", "/api/v1/openapi.json", "", "token", 200, &doc)
+	if doc.OpenAPI != "3.0.3" {
+		t.Errorf("openapi version %q", doc.OpenAPI)
+	}
+	ec, ok := e.https.(*echo.Echo)
+	if !ok {
+		t.Fatalf("HTTPSHandler is a %T, not *echo.Echo", e.https)
+	}
+	n := 0
+	for _, r := range ec.Routes() {
+		// echo adds catch-all routes for a group's middleware.
+		if !strings.HasPrefix(r.Path, api.BasePath+"/") || r.Path == api.BasePath+"/*" {
+			continue
+		}
+		n++
+		p, _ := openAPIPath(strings.TrimPrefix(r.Path, api.BasePath))
+		if _, ok := doc.Paths[p][strings.ToLower(r.Method)]; !ok {
+			t.Errorf("route %s %s is not in the OpenAPI document", r.Method, r.Path)
+		}
+	}
+	if n < 30 {
+		t.Errorf("only %d API routes found", n)
+	}
+	ids := map[string]bool{}
+	for p, ops := range doc.Paths {
+		for m, op := range ops {
+			id, _ := op["operationId"].(string)
+			if id == "" || ids[id] {
+				t.Errorf("%s %s: operationId %q is empty or not unique", m, p, id)
+			}
+			ids[id] = true
+		}
+	}
+	// Every reference resolves, and every property name is snake_case.
+	for _, ref := range regexp.MustCompile(`"#/components/schemas/([A-Za-z]+)"`).FindAllStringSubmatch(rec.Body.String(), -1) {
+		if _, ok := doc.Components.Schemas[ref[1]]; !ok {
+			t.Errorf("dangling schema reference %s", ref[1])
+		}
+	}
+	snake := regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
+	for name, sch := range doc.Components.Schemas {
+		props, _ := sch["properties"].(map[string]any)
+		for p := range props {
+			if !snake.MatchString(p) {
+				t.Errorf("schema %s: property %q is not snake_case", name, p)
+			}
+		}
+	}
+	for _, want := range []string{"Computer", "ComputerDetail", "Package", "PackageDetail", "Deployment", "DeploymentEvent",
+		"Site", "Token", "AuditEvent", "ComputerList", "Error", "Settings"} {
+		if _, ok := doc.Components.Schemas[want]; !ok {
+			t.Errorf("schema %s missing", want)
+		}
+	}
+}
+
+func TestAPIWorkflow(t *testing.T) {
+	e := newEnv(t)
+	var site api.Site
+	e.api("POST", "/api/v1/sites", `{"name":"lab","cidrs":["192.0.2.0/24"],"fragment_location":"relay.lab:8080/download"}`, "token", 201, &site)
+	cid := e.inventory()
+
+	var detail api.ComputerDetail
+	e.api("GET", fmt.Sprintf("/api/v1/computers/%d", cid), "", "token", 200, &detail)
+	if detail.SiteName != "lab" || detail.OSName != "Debian GNU/Linux 12" || detail.BIOS == nil || len(detail.Softwares) == 0 ||
+		detail.LastContact == nil || detail.LastContact.Location() != time.UTC {
+		t.Errorf("computer detail: site %q os %q bios %v softwares %d last contact %v", detail.SiteName, detail.OSName,
+			detail.BIOS, len(detail.Softwares), detail.LastContact)
+	}
+
+	p := e.uploadPackage("wf")
+	// The default locations (127.0.0.1:1) serve nothing: 422 with the
+	// problems, and the package stays inactive.
+	var apiErr api.Error
+	e.api("POST", "/api/v1/packages/"+p.ID+"/activate", "", "token", 422, &apiErr)
+	if len(apiErr.Detail) == 0 || !strings.Contains(apiErr.Error, "availability") {
+		t.Errorf("failed activation: %+v", apiErr)
+	}
+	var act api.ActivateResult
+	e.api("POST", "/api/v1/packages/"+p.ID+"/activate", `{"skip_check":true}`, "token", 200, &act)
+	if !act.Package.Active || !act.Check.Skipped || act.Package.ActivatedAt == nil {
+		t.Errorf("activation: %+v", act)
+	}
+
+	var res api.AffectResult
+	e.api("POST", "/api/v1/packages/"+p.ID+"/affect", `{"filter":{"software":"curl","contact_since":"2000-01-01T00:00:00Z"},"dry_run":true}`, "token", 200, &res)
+	if diff := cmp.Diff(api.AffectResult{Selected: 1, DryRun: true}, res); diff != "" {
+		t.Errorf("dry run (-want +got):\n%s", diff)
+	}
+	if n := len(e.deployments("/api/v1/packages/" + p.ID + "/deployments").Items); n != 0 {
+		t.Fatalf("a dry run created %d deployments", n)
+	}
+	e.api("POST", "/api/v1/packages/"+p.ID+"/affect", `{"filter":{"name":"nomatch"}}`, "token", 400, nil)
+	e.api("POST", "/api/v1/packages/"+p.ID+"/affect", `{"filter":{"software":"curl"},"computer_ids":[`+itoa(cid)+`]}`, "token", 200, &res)
+	if diff := cmp.Diff(api.AffectResult{Selected: 1, Created: 1}, res); diff != "" {
+		t.Errorf("affect (-want +got):\n%s", diff)
+	}
+
+	siteQ := fmt.Sprintf("?site=%d", site.ID)
+	l := e.deployments("/api/v1/packages/" + p.ID + "/deployments" + siteQ)
+	if len(l.Items) != 1 || l.Items[0].ComputerName != "vm" || l.Items[0].SiteName != "lab" || l.Items[0].PackageName != "wf" ||
+		l.Items[0].State != api.StateWaiting {
+		t.Fatalf("deployments of site lab: %+v", l)
+	}
+	if n := len(e.deployments("/api/v1/packages/" + p.ID + "/deployments?site=none").Items); n != 0 {
+		t.Errorf("deployments without a site: %d, want 0", n)
+	}
+	if n := len(e.deployments("/api/v1/packages/" + p.ID + "/deployments?state=success").Items); n != 0 {
+		t.Errorf("successful deployments: %d, want 0", n)
+	}
+	e.api("GET", "/api/v1/packages/"+p.ID+"/deployments?state=bogus", "", "token", 400, nil)
+
+	// The agent reports a failure; counts, series and history follow.
+	if err := e.store.RecordResult(t.Context(), cid, p.ID, "ERR_EXECUTE", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	var counts api.DeploymentCounts
+	e.api("GET", "/api/v1/packages/"+p.ID+"/deployment-counts"+siteQ, "", "token", 200, &counts)
+	if diff := cmp.Diff(api.DeploymentCounts{PackageID: p.ID, Counts: map[string]int64{api.StateError: 1}, Total: 1, Finished: 1}, counts); diff != "" {
+		t.Errorf("counts (-want +got):\n%s", diff)
+	}
+	var series api.CompletionSeries
+	e.api("GET", "/api/v1/packages/"+p.ID+"/completion", "", "token", 200, &series)
+	if series.Total != 1 || len(series.Points) != 1 || series.Points[0].Error != 1 {
+		t.Errorf("completion series: %+v", series)
+	}
+	var bytes api.List[api.SiteBytes]
+	e.api("GET", "/api/v1/packages/"+p.ID+"/bytes-by-site", "", "token", 200, &bytes)
+	if len(bytes.Items) != 1 || bytes.Items[0].SiteName != "lab" || bytes.Items[0].Deployments != 1 {
+		t.Errorf("bytes by site: %+v", bytes)
+	}
+	var dash api.Dashboard
+	e.api("GET", "/api/v1/dashboard", "", "token", 200, &dash)
+	if dash.Computers != 1 || dash.ActivePackages != 1 || len(dash.RecentFailures) != 1 || dash.RecentFailures[0].ResultCode != "ERR_EXECUTE" {
+		t.Errorf("dashboard: %+v", dash)
+	}
+
+	// Bulk redeploy of the failed ones, then cancel one by one.
+	var bulk api.BulkResult
+	e.api("POST", "/api/v1/packages/"+p.ID+"/redeploy", `{"state":"error"}`, "token", 200, &bulk)
+	if bulk.Changed != 1 {
+		t.Errorf("bulk redeploy changed %d", bulk.Changed)
+	}
+	e.api("POST", "/api/v1/packages/"+p.ID+"/redeploy", `{}`, "token", 400, nil)
+	var dd api.DeploymentDetail
+	e.api("POST", fmt.Sprintf("/api/v1/deployments/%d/cancel", l.Items[0].ID), "", "token", 200, &dd)
+	if dd.Deployment.State != api.StateCancelled || len(dd.Events) < 4 {
+		t.Errorf("after cancel: %+v", dd)
+	}
+	e.api("GET", fmt.Sprintf("/api/v1/computers/%d", cid), "", "token", 200, &detail)
+	if len(detail.Deployments) != 1 || detail.Deployments[0].State != api.StateCancelled || detail.Deployments[0].PackageName != "wf" {
+		t.Errorf("computer history: %+v", detail.Deployments)
+	}
+
+	// Every change above is in the audit log, newest first, with its author.
+	var audit api.List[api.AuditEvent]
+	e.api("GET", "/api/v1/audit?limit=100", "", "token", 200, &audit)
+	var got []string
+	for _, a := range audit.Items {
+		if a.Actor == "" || a.At.IsZero() {
+			t.Errorf("audit event without actor or time: %+v", a)
+		}
+		got = append(got, a.Action)
+	}
+	want := []string{"deployment.cancel", "package.redeploy", "package.affect", "package.activate", "package.create", "site.create", "token.create"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("audit actions (-want +got):\n%s", diff)
+	}
+	e.api("GET", "/api/v1/audit?action=package.&actor=token:t", "", "token", 200, &audit)
+	if audit.Total != 4 {
+		t.Errorf("package actions by token:t: %d, want 4", audit.Total)
+	}
+	if audit.Items[0].Remote != "192.0.2.1" {
+		t.Errorf("audit remote %q", audit.Items[0].Remote)
+	}
+}
+
+func (e *env) deployments(path string) api.List[api.Deployment] {
+	e.t.Helper()
+	var l api.List[api.Deployment]
+	e.api("GET", path, "", "token", 200, &l)
+	return l
+}
+
+func TestComputerSearchAPI(t *testing.T) {
+	e := newEnv(t)
+	cid := e.inventory()
+	tests := []struct {
+		name  string
+		query string
+		want  []uint
+		code  int
+	}{
+		{name: "name", query: "name=VM", want: []uint{cid}},
+		{name: "os", query: "os=debian", want: []uint{cid}},
+		{name: "software_version", query: "software=curl&software_version=nope", want: nil},
+		{name: "cidr", query: "ip=192.0.2.0/24", want: []uint{cid}},
+		{name: "other_cidr", query: "ip=10.0.0.0/8", want: nil},
+		{name: "contact_since_duration", query: "contact_since=1h", want: []uint{cid}},
+		{name: "contact_before_duration", query: "contact_before=1h", want: nil},
+		{name: "contact_since_date", query: "contact_since=2000-01-01", want: []uint{cid}},
+		{name: "bad_time", query: "contact_since=yesterday", code: 400},
+		{name: "bad_site", query: "site=x", code: 400},
+		{name: "bad_ip", query: "ip=300.1.1.1", code: 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code := tt.code
+			if code == 0 {
+				code = 200
+			}
+			var l api.List[api.Computer]
+			var apiErr api.Error
+			var out any = &l
+			if code != 200 {
+				out = &apiErr
+			}
+			e.api("GET", "/api/v1/computers?"+tt.query, "", "token", code, out)
+			if code != 200 {
+				if apiErr.Error == "" || strings.Contains(apiErr.Error, "bad request") {
+					t.Errorf("error message %q", apiErr.Error)
+				}
+				return
+			}
+			var got []uint
+			for _, c := range l.Items {
+				got = append(got, c.ID)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" || l.Total != int64(len(tt.want)) {
+				t.Errorf("computers (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestSettingsAPI(t *testing.T) {
+	e := newEnv(t)
+	var s api.Settings
+	e.api("GET", "/api/v1/settings", "", "token", 200, &s)
+	if s.PrologFreqHours != 12 || s.Download.TimeoutDays != 7 {
+		t.Errorf("default settings: %+v", s)
+	}
+	s.PrologFreqHours, s.Download.CycleLatency = 2, 9
+	body, _ := json.Marshal(s)
+	var got api.Settings
+	e.api("PUT", "/api/v1/settings", string(body), "token", 200, &got)
+	if diff := cmp.Diff(s, got); diff != "" {
+		t.Errorf("PUT answer (-want +got):\n%s", diff)
+	}
+	// Agents get the new timings at their next PROLOG.
+	reply := inflate(t, e.ocs(readFile(t, "prolog-request.zlib"), unixAgent).Body.Bytes())
+	for _, want := range []string{"<PROLOG_FREQ>2</PROLOG_FREQ>", `CYCLE_LATENCY="9"`} {
+		if !strings.Contains(reply, want) {
+			t.Errorf("prolog reply lacks %s:\n%s", want, reply)
+		}
+	}
+	// The settings are stored for the next start.
+	var stored map[string]any
+	if found, err := e.store.GetSetting(t.Context(), "deploy.config", &stored); err != nil || !found {
+		t.Errorf("stored settings: found %v, %v", found, err)
+	}
+
+	var apiErr api.Error
+	e.api("PUT", "/api/v1/settings", `{"prolog_freq_hours":-3}`, "token", 400, &apiErr)
+	if !strings.Contains(apiErr.Error, "prolog_freq_hours") {
+		t.Errorf("error %q does not name the field", apiErr.Error)
+	}
+	var ro api.Token
+	e.api("POST", "/api/v1/tokens", `{"name":"viewer","role":"readonly"}`, "token", 201, &ro)
+	e.api("PUT", "/api/v1/settings", string(body), ro.Token, 403, nil)
+	e.api("GET", "/api/v1/settings", "", ro.Token, 200, &got)
+	if got.PrologFreqHours != 2 {
+		t.Errorf("settings after refused changes: %+v", got)
+	}
+}
+
+func TestPackageSpecErrors(t *testing.T) {
+	e := newEnv(t)
+	tests := []struct {
+		name   string
+		fields map[string]string
+		field  string
+	}{
+		{name: "no_command", fields: map[string]string{"name": "x", "action": "EXECUTE"}, field: "command"},
+		{name: "no_path", fields: map[string]string{"name": "x", "action": "STORE"}, field: "path"},
+		{name: "priority", fields: map[string]string{"name": "x", "action": "EXECUTE", "command": "c", "priority": "11"}, field: "priority"},
+		{name: "fragments", fields: map[string]string{"name": "x", "action": "EXECUTE", "command": "c", "fragments": "-1"}, field: "fragments"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := upload(t, e, tt.fields, []byte("x"))
+			var apiErr api.Error
+			if err := json.Unmarshal(rec.Body.Bytes(), &apiErr); err != nil || rec.Code != 400 {
+				t.Fatalf("%d %s", rec.Code, rec.Body)
+			}
+			if apiErr.Fields[tt.field] == "" {
+				t.Errorf("no error for field %s: %+v", tt.field, apiErr)
+			}
+		})
+	}
+	var l api.List[api.Package]
+	e.api("GET", "/api/v1/packages", "", "token", 200, &l)
+	if l.Total != 0 {
+		t.Errorf("invalid uploads left %d packages", l.Total)
+	}
+}
+
+func TestServerInfoAndTokens(t *testing.T) {
+	e := newEnv(t)
+	var info api.ServerInfo
+	e.api("GET", "/api/v1/server", "", "basic", 200, &info)
+	if info.Caller != (api.Principal{Name: "admin", Role: api.RoleAdmin}) || !strings.Contains(info.OCSAgentCommand, "--server=https://127.0.0.1:1/ocsinventory") ||
+		info.CAFingerprintSHA256 == "" {
+		t.Errorf("server info: %+v", info)
+	}
+	var tokens api.List[api.Token]
+	e.api("GET", "/api/v1/tokens", "", "token", 200, &tokens)
+	if tokens.Total != 1 || tokens.Items[0].Token != "" || tokens.Items[0].LastUsed == nil || tokens.Items[0].CreatedAt == nil {
+		t.Errorf("tokens: %+v", tokens)
+	}
+	// The raw answer uses snake_case and RFC 3339 times, never Go names.
+	rec := e.api("GET", "/api/v1/tokens", "", "token", 200, nil)
+	if strings.Contains(rec.Body.String(), `"ID"`) || !regexp.MustCompile(`"created_at":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z"`).MatchString(rec.Body.String()) {
+		t.Errorf("token list JSON: %s", rec.Body)
+	}
+}
+
+func TestCompletionPoints(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	done := []store.Completion{
+		{State: store.StateSuccess, FinishedAt: t0},
+		{State: store.StateError, FinishedAt: t0.Add(time.Minute)},
+		{State: store.StateSuccess, FinishedAt: t0.Add(2 * time.Minute)},
+		{State: store.StateCancelled, FinishedAt: t0.Add(4 * time.Minute)},
+	}
+	tests := []struct {
+		name string
+		done []store.Completion
+		n    int
+		want []api.CompletionPoint
+	}{
+		{name: "none", done: nil, n: 5, want: []api.CompletionPoint{}},
+		{name: "same_time", done: done[:1], n: 5, want: []api.CompletionPoint{{At: t0, Success: 1}}},
+		{name: "three_points", done: done, n: 3, want: []api.CompletionPoint{
+			{At: t0, Success: 1},
+			{At: t0.Add(2 * time.Minute), Success: 2, Error: 1},
+			{At: t0.Add(4 * time.Minute), Success: 2, Error: 1, Cancelled: 1},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, completionPoints(tt.done, tt.n)); diff != "" {
+				t.Errorf("points (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestReadOnlyCannotChangeAnything(t *testing.T) {
+	e := newEnv(t)
+	var ro api.Token
+	e.api("POST", "/api/v1/tokens", `{"name":"viewer","role":"readonly"}`, "token", 201, &ro)
+	ec := e.https.(*echo.Echo)
+	for _, r := range ec.Routes() {
+		if !strings.HasPrefix(r.Path, api.BasePath+"/") || r.Path == api.BasePath+"/*" || r.Method == http.MethodGet {
+			continue
+		}
+		path := strings.NewReplacer(":id", "1").Replace(r.Path)
+		req := httptest.NewRequest(r.Method, path, strings.NewReader("{}"))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+ro.Token)
+		rec := httptest.NewRecorder()
+		e.https.ServeHTTP(rec, req)
+		if rec.Code != http.StatusForbidden {
+			t.Errorf("read-only %s %s: %d, want 403", r.Method, path, rec.Code)
+		}
+	}
+}
+
+func TestAffectUnknownComputers(t *testing.T) {
+	e := newEnv(t)
+	cid := e.inventory()
+	p := e.uploadPackage("x")
+	e.api("POST", "/api/v1/packages/"+p.ID+"/activate", `{"skip_check":true}`, "token", 200, nil)
+	var apiErr api.Error
+	e.api("POST", "/api/v1/packages/"+p.ID+"/affect", fmt.Sprintf(`{"computer_ids":[%d,77,78],"dry_run":true}`, cid), "token", 404, &apiErr)
+	if apiErr.Error != "no computer has id 77, 78: not found" {
+		t.Errorf("error %q", apiErr.Error)
+	}
+	if n := len(e.deployments("/api/v1/deployments").Items); n != 0 {
+		t.Errorf("%d deployments created", n)
+	}
+}

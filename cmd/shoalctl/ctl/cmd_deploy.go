@@ -1,0 +1,158 @@
+package ctl
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shoal-project/shoal/proto/api"
+)
+
+// Status is what deploy status prints with -o json: the counts and one
+// page of per-computer rows.
+type Status struct {
+	Counts      api.DeploymentCounts     `json:"counts"`
+	Deployments api.List[api.Deployment] `json:"deployments"`
+	// Done is true when every deployment is final.
+	Done bool `json:"done"`
+}
+
+func runDeployStatus(ctx context.Context, c *cli, args []string) error {
+	set := c.flags("deploy status")
+	state := set.String("state", "", "only rows in this state: "+strings.Join(api.States(), ", "))
+	site := set.String("site", "", "only computers of this site id, or 'none'")
+	watch := set.Bool("watch", false, "refresh until every deployment is final (or Ctrl-C)")
+	interval := set.Duration("interval", 2*time.Second, "refresh period of --watch")
+	limit := set.Int("limit", 50, "rows to show, 1..1000")
+	pos, err := c.parse(set, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	id, err := pkgArg(pos[0])
+	if err != nil {
+		return err
+	}
+	if *interval < 100*time.Millisecond {
+		return &usageError{msg: "--interval must be at least 100ms"}
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	q := url.Values{"limit": {strconv.Itoa(*limit)}}
+	if *state != "" {
+		q.Set("state", *state)
+	}
+	cq := url.Values{}
+	if *site != "" {
+		q.Set("site", *site)
+		cq.Set("site", *site)
+	}
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for first := true; ; first = false {
+		select {
+		case <-ctx.Done():
+			return nil // Ctrl-C ends --watch normally
+		case <-t.C:
+		}
+		var st Status
+		if err := cl.Do(ctx, "GET", "/packages/"+id+"/deployment-counts", cq, nil, &st.Counts); err != nil {
+			if ctx.Err() != nil && !first {
+				return nil
+			}
+			return err
+		}
+		if err := cl.Do(ctx, "GET", "/packages/"+id+"/deployments", q, nil, &st.Deployments); err != nil {
+			if ctx.Err() != nil && !first {
+				return nil
+			}
+			return err
+		}
+		st.Done = st.Counts.Finished == st.Counts.Total
+		if err := c.printStatus(id, &st, *watch); err != nil {
+			return err
+		}
+		if !*watch || st.Done {
+			return nil
+		}
+		t.Reset(*interval)
+	}
+}
+
+func (c *cli) printStatus(id string, st *Status, watch bool) error {
+	if c.json() {
+		// One document per refresh: JSON lines with --watch.
+		if watch {
+			b, err := jsonLine(st)
+			if err != nil {
+				return err
+			}
+			_, err = c.io.Stdout.Write(b)
+			return err
+		}
+		return c.printJSON(st)
+	}
+	if watch && c.stdoutTTY() {
+		fmt.Fprint(c.io.Stdout, "\x1b[H\x1b[2J")
+	}
+	fmt.Fprintf(c.io.Stdout, "Package %s: %s  (%s)\n", id, countsLine(st.Counts.Counts), time.Now().Format("15:04:05"))
+	t := newTable(c.io.Stdout, "ID", "COMPUTER", "SITE", "STATE", "FRAGMENTS", "PEER", "RELAY", "CENTRAL", "RESULT", "LAST CHANGE")
+	for _, d := range st.Deployments.Items {
+		frags := "-"
+		if d.FragmentsTotal > 0 {
+			frags = fmt.Sprintf("%d/%d", d.FragmentsDone, d.FragmentsTotal)
+		}
+		t.row(d.ID, d.ComputerName, d.SiteName, d.State, frags, humanBytes(d.BytesPeer), humanBytes(d.BytesRelay),
+			humanBytes(d.BytesCentral), d.ResultCode, when(&d.UpdatedAt))
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if n := st.Deployments.Total - int64(len(st.Deployments.Items)); n > 0 {
+		fmt.Fprintf(c.io.Stdout, "(%d more rows; use --limit or --state)\n", n)
+	}
+	if watch && st.Done {
+		fmt.Fprintln(c.io.Stdout, "Every deployment is final.")
+	}
+	return nil
+}
+
+func runDeployRedeploy(ctx context.Context, c *cli, args []string) error {
+	return c.deploymentAction(ctx, "deploy redeploy", args, "/redeploy")
+}
+
+func runDeployCancel(ctx context.Context, c *cli, args []string) error {
+	return c.deploymentAction(ctx, "deploy cancel", args, "/cancel")
+}
+
+func (c *cli) deploymentAction(ctx context.Context, name string, args []string, suffix string) error {
+	set := c.flags(name)
+	pos, err := c.parse(set, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	id, err := strconv.ParseUint(pos[0], 10, 32)
+	if err != nil || id == 0 {
+		return &usageError{msg: fmt.Sprintf("deployment id must be a positive integer, not %q", pos[0])}
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	var d api.DeploymentDetail
+	if err := cl.Do(ctx, "POST", fmt.Sprintf("/deployments/%d%s", id, suffix), nil, nil, &d); err != nil {
+		return err
+	}
+	if c.json() {
+		return c.printJSON(d)
+	}
+	_, err = fmt.Fprintf(c.io.Stdout, "Deployment %d of package %s on %s is now %s.\n", d.Deployment.ID, d.Deployment.PackageID,
+		d.Deployment.ComputerName, d.Deployment.State)
+	return err
+}
