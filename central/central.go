@@ -27,6 +27,7 @@ import (
 	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/central/ui"
 	"github.com/shoal-project/shoal/central/web"
 )
 
@@ -48,6 +49,7 @@ type Config struct {
 	Packages packages.Config `yaml:"packages"`
 	Agents   deploy.Config   `yaml:"agents"`
 	HTTP     web.Config      `yaml:"http"`
+	UI       ui.Config       `yaml:"ui"`
 
 	// AdminPassword sets the admin password (from SHOAL_ADMIN_PASSWORD);
 	// empty generates one at first start.
@@ -78,7 +80,7 @@ func (c Config) Validate() error {
 	}
 	pc := c.Packages
 	pc.Dir = filepath.Join(c.DataDir, "packages")
-	errs = append(errs, c.TLS.Validate(), c.Database.Validate(), pc.Validate(), c.Agents.Validate(), c.HTTP.Validate())
+	errs = append(errs, c.TLS.Validate(), c.Database.Validate(), pc.Validate(), c.Agents.Validate(), c.HTTP.Validate(), c.UI.Validate())
 	return errors.Join(errs...)
 }
 
@@ -172,7 +174,11 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	inv := inventory.New(st, s.log)
-	srv, err := web.New(cfg.HTTP, web.Deps{Store: st, Inventory: inv, Deploy: dep, Packages: builder, PKI: pk, Admin: admin}, s.log)
+	adminUI, err := ui.New(cfg.UI, ui.Deps{Store: st, Deploy: dep, Packages: builder, PKI: pk, Admin: admin}, s.log)
+	if err != nil {
+		return err
+	}
+	srv, err := web.New(cfg.HTTP, web.Deps{Store: st, Inventory: inv, Deploy: dep, Packages: builder, PKI: pk, Admin: admin, UI: adminUI}, s.log)
 	if err != nil {
 		return err
 	}

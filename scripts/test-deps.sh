@@ -8,6 +8,8 @@ command -v ocsinventory-agent >/dev/null 2>&1 || need+=(ocsinventory-agent)
 # The OCS agent unpacks tar.gz packages with tar and zip ones with unzip.
 command -v unzip >/dev/null 2>&1 || need+=(unzip)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# The web UI browser tests drive headless Chromium.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # go test -race needs cgo.
 command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 # The store tests also run against a throw-away PostgreSQL server.

@@ -1,0 +1,446 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// This file holds what the admin web UI (central/ui) needs beyond the
+// queries it shares with the agents and the API: its users and sessions,
+// and the aggregates of the dashboard and the deployment status pages.
+
+var uiUserNameRE = regexp.MustCompile(`^[A-Za-z0-9._@-]{1,64}$`)
+
+// ValidUIUserName reports whether name may be used for a UI user: 1 to 64
+// letters, digits or ._@- characters.
+func ValidUIUserName(name string) bool { return uiUserNameRE.MatchString(name) }
+
+func validateUIUser(u *UIUser) error {
+	switch {
+	case !ValidUIUserName(u.Name):
+		return fmt.Errorf("user name %q must be 1 to 64 letters, digits or ._@-: %w", u.Name, ErrInvalid)
+	case u.Role != RoleAdmin && u.Role != RoleReadonly:
+		return fmt.Errorf("user %s: role %q: %w", u.Name, u.Role, ErrInvalid)
+	case u.PasswordHash == "":
+		return fmt.Errorf("user %s: no password hash: %w", u.Name, ErrInvalid)
+	}
+	return nil
+}
+
+// CreateUIUser inserts a UI user. A duplicate name gives ErrConflict.
+func (s *Store) CreateUIUser(ctx context.Context, u *UIUser) error {
+	if u == nil {
+		return fmt.Errorf("create ui user: nil user: %w", ErrInvalid)
+	}
+	if err := validateUIUser(u); err != nil {
+		return fmt.Errorf("create ui user: %w", err)
+	}
+	u.ID = 0
+	if err := s.write(ctx).Create(u).Error; err != nil {
+		return fmt.Errorf("create ui user %s: %w", u.Name, translate(err))
+	}
+	return nil
+}
+
+// UIUserByName returns the UI user with the given name.
+func (s *Store) UIUserByName(ctx context.Context, name string) (*UIUser, error) {
+	var u UIUser
+	if err := s.read(ctx).Where("name = ?", name).Take(&u).Error; err != nil {
+		return nil, fmt.Errorf("ui user %s: %w", name, translate(err))
+	}
+	return &u, nil
+}
+
+// UIUser returns the UI user with the given ID.
+func (s *Store) UIUser(ctx context.Context, id uint) (*UIUser, error) {
+	var u UIUser
+	if err := s.read(ctx).Where("id = ?", id).Take(&u).Error; err != nil {
+		return nil, fmt.Errorf("ui user %d: %w", id, translate(err))
+	}
+	return &u, nil
+}
+
+// ListUIUsers returns every UI user ordered by name.
+func (s *Store) ListUIUsers(ctx context.Context) ([]UIUser, error) {
+	var out []UIUser
+	if err := s.read(ctx).Order("name").Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("list ui users: %w", translate(err))
+	}
+	return out, nil
+}
+
+// UpdateUIUser sets the role of a UI user and, when passwordHash is not
+// empty, its password. The user's sessions are ended in the same
+// transaction, so a changed role or password takes effect at once.
+func (s *Store) UpdateUIUser(ctx context.Context, id uint, role, passwordHash string) error {
+	if role != RoleAdmin && role != RoleReadonly {
+		return fmt.Errorf("update ui user %d: role %q: %w", id, role, ErrInvalid)
+	}
+	err := s.tx(ctx, false, func(tx *gorm.DB) error {
+		var u UIUser
+		if err := tx.Where("id = ?", id).Take(&u).Error; err != nil {
+			return err
+		}
+		upd := map[string]any{"role": role, "updated_at": time.Now().UTC()}
+		if passwordHash != "" {
+			upd["password_hash"] = passwordHash
+		}
+		if err := tx.Model(&UIUser{}).Where("id = ?", id).Updates(upd).Error; err != nil {
+			return err
+		}
+		return tx.Where("user_name = ?", u.Name).Delete(&UISession{}).Error
+	})
+	if err != nil {
+		return fmt.Errorf("update ui user %d: %w", id, translate(err))
+	}
+	return nil
+}
+
+// DeleteUIUser deletes a UI user and its sessions and returns its name.
+func (s *Store) DeleteUIUser(ctx context.Context, id uint) (string, error) {
+	var name string
+	err := s.tx(ctx, false, func(tx *gorm.DB) error {
+		var u UIUser
+		if err := tx.Where("id = ?", id).Take(&u).Error; err != nil {
+			return err
+		}
+		name = u.Name
+		if err := tx.Where("user_name = ?", u.Name).Delete(&UISession{}).Error; err != nil {
+			return err
+		}
+		return tx.Where("id = ?", id).Delete(&UIUser{}).Error
+	})
+	if err != nil {
+		return "", fmt.Errorf("delete ui user %d: %w", id, translate(err))
+	}
+	return name, nil
+}
+
+// TouchUIUserLogin records a successful login.
+func (s *Store) TouchUIUserLogin(ctx context.Context, id uint, at time.Time) error {
+	if err := s.write(ctx).Model(&UIUser{}).Where("id = ?", id).Update("last_login", utc(at)).Error; err != nil {
+		return fmt.Errorf("touch ui user %d: %w", id, translate(err))
+	}
+	return nil
+}
+
+// CreateUISession stores a session. Hash must be the lower-case hex SHA-256
+// of the session cookie.
+func (s *Store) CreateUISession(ctx context.Context, sess *UISession) error {
+	switch {
+	case sess == nil:
+		return fmt.Errorf("create ui session: nil session: %w", ErrInvalid)
+	case !validHash(sess.Hash):
+		return fmt.Errorf("create ui session: hash is not lower-case hex sha256: %w", ErrInvalid)
+	case sess.UserName == "" || sess.CSRF == "":
+		return fmt.Errorf("create ui session: user and csrf token are required: %w", ErrInvalid)
+	case sess.Role != RoleAdmin && sess.Role != RoleReadonly:
+		return fmt.Errorf("create ui session: role %q: %w", sess.Role, ErrInvalid)
+	}
+	sess.ID = 0
+	sess.CreatedAt, sess.LastSeen, sess.ExpiresAt = utc(sess.CreatedAt), utc(sess.LastSeen), utc(sess.ExpiresAt)
+	if err := s.write(ctx).Create(sess).Error; err != nil {
+		return fmt.Errorf("create ui session: %w", translate(err))
+	}
+	return nil
+}
+
+// UISessionByHash returns the session with the given cookie hash, expired
+// or not.
+func (s *Store) UISessionByHash(ctx context.Context, hash string) (*UISession, error) {
+	var sess UISession
+	if err := s.read(ctx).Where("hash = ?", hash).Take(&sess).Error; err != nil {
+		return nil, fmt.Errorf("ui session: %w", translate(err))
+	}
+	return &sess, nil
+}
+
+// TouchUISession records activity on a session.
+func (s *Store) TouchUISession(ctx context.Context, id uint, at time.Time) error {
+	if err := s.write(ctx).Model(&UISession{}).Where("id = ?", id).Update("last_seen", utc(at)).Error; err != nil {
+		return fmt.Errorf("touch ui session %d: %w", id, translate(err))
+	}
+	return nil
+}
+
+// DeleteUISession ends the session with the given cookie hash; an unknown
+// hash is not an error.
+func (s *Store) DeleteUISession(ctx context.Context, hash string) error {
+	if err := s.write(ctx).Where("hash = ?", hash).Delete(&UISession{}).Error; err != nil {
+		return fmt.Errorf("delete ui session: %w", translate(err))
+	}
+	return nil
+}
+
+// PruneUISessions deletes the sessions that expired before now, or whose
+// last activity is before idleBefore, and returns how many.
+func (s *Store) PruneUISessions(ctx context.Context, now, idleBefore time.Time) (int64, error) {
+	r := s.write(ctx).Where("expires_at < ? OR last_seen < ?", utc(now), utc(idleBefore)).Delete(&UISession{})
+	if r.Error != nil {
+		return 0, fmt.Errorf("prune ui sessions: %w", translate(r.Error))
+	}
+	return r.RowsAffected, nil
+}
+
+// UICounts are the totals of the dashboard.
+type UICounts struct {
+	Computers, Sites, Packages, ActivePackages int64
+	// SeenSince counts the computers whose last contact is after the time
+	// given to UIDashboardCounts.
+	SeenSince int64
+}
+
+// UIDashboardCounts counts computers, sites and packages, and the computers
+// seen since the given time.
+func (s *Store) UIDashboardCounts(ctx context.Context, since time.Time) (*UICounts, error) {
+	db := s.read(ctx)
+	out := &UICounts{}
+	for _, c := range []struct {
+		q   *gorm.DB
+		dst *int64
+	}{
+		{db.Model(&Computer{}), &out.Computers},
+		{db.Model(&Site{}), &out.Sites},
+		{db.Model(&Package{}), &out.Packages},
+		{db.Model(&Package{}).Where("active = ?", true), &out.ActivePackages},
+		{db.Model(&Computer{}).Where("last_contact >= ?", utc(since)), &out.SeenSince},
+	} {
+		if err := c.q.Count(c.dst).Error; err != nil {
+			return nil, fmt.Errorf("dashboard counts: %w", translate(err))
+		}
+	}
+	return out, nil
+}
+
+// UIPackageStates is one package's deployments per state.
+type UIPackageStates struct {
+	PackageID   string
+	PackageName string
+	Active      bool
+	Counts      map[string]int64
+}
+
+// UIUnfinishedPackages returns, for every package that has at least one
+// unfinished deployment, its deployments per state, ordered by package ID.
+func (s *Store) UIUnfinishedPackages(ctx context.Context) ([]UIPackageStates, error) {
+	type row struct {
+		PackageID string
+		Name      string
+		Active    bool
+		State     string
+		N         int64
+	}
+	var rows []row
+	db := s.read(ctx)
+	unfinished := db.Model(&Deployment{}).Select("package_id").
+		Where("state NOT IN ?", []string{StateSuccess, StateError, StateCancelled})
+	err := db.Table("deployments").
+		Select("deployments.package_id AS package_id, packages.name AS name, packages.active AS active, deployments.state AS state, COUNT(*) AS n").
+		Joins("JOIN packages ON packages.id = deployments.package_id").
+		Where("deployments.package_id IN (?)", unfinished).
+		Group("deployments.package_id, packages.name, packages.active, deployments.state").Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("unfinished packages: %w", translate(err))
+	}
+	byID := map[string]*UIPackageStates{}
+	var out []*UIPackageStates
+	for _, r := range rows {
+		p := byID[r.PackageID]
+		if p == nil {
+			p = &UIPackageStates{PackageID: r.PackageID, PackageName: r.Name, Active: r.Active, Counts: map[string]int64{}}
+			byID[r.PackageID] = p
+			out = append(out, p)
+		}
+		p.Counts[r.State] = r.N
+	}
+	res := make([]UIPackageStates, len(out))
+	for i, p := range out {
+		res[i] = *p
+	}
+	slices.SortFunc(res, func(a, b UIPackageStates) int { return strings.Compare(a.PackageID, b.PackageID) })
+	return res, nil
+}
+
+// UIDeploymentRow is a deployment with the names the status pages show.
+type UIDeploymentRow struct {
+	Deployment
+	ComputerName string
+	SiteID       *uint
+	SiteName     string
+	PackageName  string
+}
+
+// UIDeploymentFilter selects deployment rows. Empty fields do not filter.
+type UIDeploymentFilter struct {
+	PackageID  string
+	ComputerID uint
+	State      string
+	// SiteID selects the computers of one site; NoSite those without one.
+	SiteID *uint
+	NoSite bool
+	// RecentFirst orders by last change, newest first; the default order is
+	// by computer name.
+	RecentFirst bool
+	// Limit defaults to 50 and is capped at 1000.
+	Limit, Offset int
+}
+
+func (f UIDeploymentFilter) scope(db *gorm.DB) *gorm.DB {
+	q := db.Table("deployments").
+		Joins("LEFT JOIN computers ON computers.id = deployments.computer_id").
+		Joins("LEFT JOIN sites ON sites.id = computers.site_id").
+		Joins("LEFT JOIN packages ON packages.id = deployments.package_id")
+	if f.PackageID != "" {
+		q = q.Where("deployments.package_id = ?", f.PackageID)
+	}
+	if f.ComputerID != 0 {
+		q = q.Where("deployments.computer_id = ?", f.ComputerID)
+	}
+	if f.State != "" {
+		q = q.Where("deployments.state = ?", f.State)
+	}
+	switch {
+	case f.NoSite:
+		q = q.Where("computers.site_id IS NULL")
+	case f.SiteID != nil:
+		q = q.Where("computers.site_id = ?", *f.SiteID)
+	}
+	return q
+}
+
+// UIDeploymentRows returns one page of deployment rows and the total number
+// of matches.
+func (s *Store) UIDeploymentRows(ctx context.Context, f UIDeploymentFilter) ([]UIDeploymentRow, int64, error) {
+	limit, offset, err := pageArgs(f.Limit, f.Offset)
+	if err != nil {
+		return nil, 0, fmt.Errorf("deployment rows: %w", err)
+	}
+	db := s.read(ctx)
+	var total int64
+	if err := f.scope(db).Count(&total).Error; err != nil {
+		return nil, 0, fmt.Errorf("deployment rows: %w", translate(err))
+	}
+	order := "computers.name, deployments.id"
+	if f.RecentFirst {
+		order = "deployments.updated_at DESC, deployments.id DESC"
+	}
+	var out []UIDeploymentRow
+	err = f.scope(db).Select("deployments.*, computers.name AS computer_name, computers.site_id AS site_id, " +
+		"sites.name AS site_name, packages.name AS package_name").
+		Order(order).Limit(limit).Offset(offset).Scan(&out).Error
+	if err != nil {
+		return nil, 0, fmt.Errorf("deployment rows: %w", translate(err))
+	}
+	return out, total, nil
+}
+
+// UIDeploymentStates counts the deployments f selects per state; f.State
+// and the page fields are ignored.
+func (s *Store) UIDeploymentStates(ctx context.Context, f UIDeploymentFilter) (map[string]int64, error) {
+	f.State = ""
+	type row struct {
+		State string
+		N     int64
+	}
+	var rows []row
+	if err := f.scope(s.read(ctx)).Select("deployments.state AS state, COUNT(*) AS n").
+		Group("deployments.state").Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("deployment states: %w", translate(err))
+	}
+	out := make(map[string]int64, len(rows))
+	for _, r := range rows {
+		out[r.State] = r.N
+	}
+	return out, nil
+}
+
+// UIFinish is when one deployment of a package reached a final state.
+type UIFinish struct {
+	State      string
+	FinishedAt time.Time
+}
+
+// UIFinishes returns the finish times of a package's finished deployments,
+// oldest first, and when its first deployment was created (zero when it has
+// none).
+func (s *Store) UIFinishes(ctx context.Context, packageID string) ([]UIFinish, time.Time, error) {
+	db := s.read(ctx)
+	var first []Deployment
+	if err := db.Where("package_id = ?", packageID).Order("created_at, id").Limit(1).Find(&first).Error; err != nil {
+		return nil, time.Time{}, fmt.Errorf("finishes %s: %w", packageID, translate(err))
+	}
+	if len(first) == 0 {
+		return nil, time.Time{}, nil
+	}
+	var deps []Deployment
+	err := db.Select("state, finished_at").
+		Where("package_id = ? AND state IN ? AND finished_at IS NOT NULL", packageID, []string{StateSuccess, StateError, StateCancelled}).
+		Order("finished_at, id").Find(&deps).Error
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("finishes %s: %w", packageID, translate(err))
+	}
+	out := make([]UIFinish, 0, len(deps))
+	for _, d := range deps {
+		out = append(out, UIFinish{State: d.State, FinishedAt: *d.FinishedAt})
+	}
+	return out, first[0].CreatedAt, nil
+}
+
+// UISiteBytes sums a package's bytes by source over the computers of one
+// site (SiteID nil: computers without a site).
+type UISiteBytes struct {
+	SiteID       *uint
+	SiteName     string
+	Deployments  int64
+	BytesPeer    int64
+	BytesRelay   int64
+	BytesCentral int64
+}
+
+// UIBytesBySite returns a package's bytes by source per site, the computers
+// without a site first, then by site name.
+func (s *Store) UIBytesBySite(ctx context.Context, packageID string) ([]UISiteBytes, error) {
+	var out []UISiteBytes
+	err := s.read(ctx).Table("deployments").
+		Select("computers.site_id AS site_id, sites.name AS site_name, COUNT(*) AS deployments, "+
+			"COALESCE(SUM(deployments.bytes_peer), 0) AS bytes_peer, COALESCE(SUM(deployments.bytes_relay), 0) AS bytes_relay, "+
+			"COALESCE(SUM(deployments.bytes_central), 0) AS bytes_central").
+		Joins("JOIN computers ON computers.id = deployments.computer_id").
+		Joins("LEFT JOIN sites ON sites.id = computers.site_id").
+		Where("deployments.package_id = ?", packageID).
+		Group("computers.site_id, sites.name").Scan(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("bytes by site %s: %w", packageID, translate(err))
+	}
+	slices.SortFunc(out, func(a, b UISiteBytes) int {
+		if (a.SiteID == nil) != (b.SiteID == nil) {
+			if a.SiteID == nil {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.SiteName, b.SiteName)
+	})
+	return out, nil
+}
+
+// UIComputerTags returns the TAG account info of the given computers.
+func (s *Store) UIComputerTags(ctx context.Context, ids []uint) (map[uint]string, error) {
+	out := make(map[uint]string, len(ids))
+	for _, chunk := range chunks(ids) {
+		var rows []AccountInfo
+		if err := s.read(ctx).Where("key_name = ? AND computer_id IN ?", AccountTag, chunk).Find(&rows).Error; err != nil {
+			return nil, fmt.Errorf("computer tags: %w", translate(err))
+		}
+		for _, r := range rows {
+			out[r.ComputerID] = r.KeyValue
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,507 @@
+package ui
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/shoal-project/shoal/central/deploy"
+	"github.com/shoal-project/shoal/central/pki"
+	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/central/web"
+	"github.com/shoal-project/shoal/proto"
+)
+
+// siteForm is the create or edit form of a site.
+type siteForm struct {
+	ID                                         uint
+	Name, Description, CIDRs, FragmentLocation string
+	Errors                                     map[string]string
+}
+
+// sitesView is the data of the sites page.
+type sitesView struct {
+	Sites     []store.Site
+	Computers map[uint]int64
+	Form      siteForm
+}
+
+func (u *UI) sitesView(c echo.Context, form siteForm) (*sitesView, error) {
+	ctx := c.Request().Context()
+	sites, err := u.deps.Store.ListSites(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v := &sitesView{Sites: sites, Computers: map[uint]int64{}, Form: form}
+	for _, s := range sites {
+		id := s.ID
+		_, n, err := u.deps.Store.SearchComputers(ctx, store.ComputerFilter{SiteID: &id, Limit: 1})
+		if err != nil {
+			return nil, err
+		}
+		v.Computers[s.ID] = n
+	}
+	return v, nil
+}
+
+func (u *UI) handleSites(c echo.Context) error {
+	v, err := u.sitesView(c, siteForm{Errors: map[string]string{}})
+	if err != nil {
+		return err
+	}
+	return u.render(c, http.StatusOK, "sites", "Sites", "sites", v)
+}
+
+// readSiteForm parses and checks the site form.
+func readSiteForm(c echo.Context) (siteForm, *store.Site) {
+	f := siteForm{
+		Name: strings.TrimSpace(c.FormValue("name")), Description: strings.TrimSpace(c.FormValue("description")),
+		CIDRs: c.FormValue("cidrs"), FragmentLocation: strings.TrimSpace(c.FormValue("fragment_location")),
+		Errors: map[string]string{},
+	}
+	site := &store.Site{Name: f.Name, Description: f.Description, FragmentLocation: f.FragmentLocation}
+	if f.Name == "" {
+		f.Errors["name"] = "Give the site a name."
+	}
+	var bad []string
+	for _, field := range strings.FieldsFunc(f.CIDRs, func(r rune) bool { return r == ',' || r == '\n' || r == '\r' || r == ' ' || r == '\t' }) {
+		if _, err := netip.ParsePrefix(field); err != nil {
+			bad = append(bad, field)
+			continue
+		}
+		site.CIDRs = append(site.CIDRs, store.SiteCIDR{CIDR: field})
+	}
+	if len(bad) > 0 {
+		f.Errors["cidrs"] = "Not a range (write them like 10.1.0.0/16): " + strings.Join(bad, ", ") + "."
+	}
+	if f.FragmentLocation != "" {
+		if err := deploy.CheckLocation(f.FragmentLocation); err != nil {
+			f.Errors["fragment_location"] = "Write host[:port]/path without http:// (OCS agents add the scheme), for example relay1:8080/download."
+		}
+	}
+	return f, site
+}
+
+func siteConflict(f *siteForm, err error) bool {
+	if !errors.Is(err, store.ErrConflict) {
+		return false
+	}
+	f.Errors["name"] = "Another site has this name, or one of these ranges already belongs to another site."
+	return true
+}
+
+func (u *UI) handleCreateSite(c echo.Context) error {
+	f, site := readSiteForm(c)
+	if len(f.Errors) == 0 {
+		err := u.deps.Store.CreateSite(c.Request().Context(), site)
+		if err == nil {
+			u.audit(c, "site.create", site.Name, fmt.Sprintf("%d ranges", len(site.CIDRs)))
+			return seeOther(c, uiPrefix+"/sites?done=saved")
+		}
+		if !siteConflict(&f, err) {
+			return err
+		}
+	}
+	v, err := u.sitesView(c, f)
+	if err != nil {
+		return err
+	}
+	return u.render(c, http.StatusBadRequest, "sites", "Sites", "sites", v)
+}
+
+func cidrText(s *store.Site) string {
+	var parts []string
+	for _, c := range s.CIDRs {
+		parts = append(parts, c.CIDR)
+	}
+	return strings.Join(parts, "\n")
+}
+
+func (u *UI) handleSite(c echo.Context) error {
+	id, err := idParam(c, "id")
+	if err != nil {
+		return err
+	}
+	s, err := u.deps.Store.Site(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	f := siteForm{ID: s.ID, Name: s.Name, Description: s.Description, CIDRs: cidrText(s), FragmentLocation: s.FragmentLocation, Errors: map[string]string{}}
+	return u.render(c, http.StatusOK, "site", s.Name, "sites", f)
+}
+
+func (u *UI) handleUpdateSite(c echo.Context) error {
+	id, err := idParam(c, "id")
+	if err != nil {
+		return err
+	}
+	f, site := readSiteForm(c)
+	f.ID, site.ID = id, id
+	if len(f.Errors) == 0 {
+		err := u.deps.Store.UpdateSite(c.Request().Context(), site)
+		if err == nil {
+			u.audit(c, "site.update", site.Name, fmt.Sprintf("%d ranges, fragment location %q", len(site.CIDRs), site.FragmentLocation))
+			return seeOther(c, uiPrefix+"/sites?done=saved")
+		}
+		if !siteConflict(&f, err) {
+			return err
+		}
+	}
+	return u.render(c, http.StatusBadRequest, "site", f.Name, "sites", f)
+}
+
+func (u *UI) handleDeleteSite(c echo.Context) error {
+	id, err := idParam(c, "id")
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	s, err := u.deps.Store.Site(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := u.deps.Store.DeleteSite(ctx, id); err != nil {
+		return err
+	}
+	u.audit(c, "site.delete", s.Name, "")
+	return seeOther(c, uiPrefix+"/sites?done=deleted")
+}
+
+// settingsView is the data of the settings page.
+type settingsView struct {
+	Cfg           deploy.Config
+	Form          map[string]string
+	Errors        map[string]string
+	Defaults      deploy.Locations
+	ServerURL     string
+	CAFingerprint string
+	KeyID         string
+}
+
+// settingsFields are the numeric agent timings of the settings form.
+var settingsFields = []string{"prolog_freq_hours", "inventory_frequency_days", "cycle_latency", "frag_latency",
+	"period_latency", "period_length", "timeout_days", "execution_timeout_mins"}
+
+func (u *UI) settingsView(c echo.Context) *settingsView {
+	cfg := u.deps.Deploy.Config()
+	d := cfg.Download
+	form := map[string]string{}
+	for k, n := range map[string]int{"prolog_freq_hours": cfg.PrologFreqHours, "inventory_frequency_days": cfg.InventoryFrequencyDays,
+		"cycle_latency": d.CycleLatency, "frag_latency": d.FragLatency, "period_latency": d.PeriodLatency,
+		"period_length": d.PeriodLength, "timeout_days": d.TimeoutDays, "execution_timeout_mins": d.ExecutionTimeoutMins} {
+		form[k] = strconv.Itoa(n)
+	}
+	if cfg.InventoryOnStartup {
+		form["inventory_on_startup"] = "on"
+	}
+	if d.Disabled {
+		form["download_disabled"] = "on"
+	}
+	server := strings.TrimSuffix(u.cfg.AgentServerURL, "/")
+	if server == "" {
+		server = "https://" + c.Request().Host
+	}
+	return &settingsView{Cfg: cfg, Form: form, Errors: map[string]string{}, Defaults: u.deps.Deploy.Defaults(),
+		ServerURL: server, CAFingerprint: u.deps.PKI.CAFingerprint(), KeyID: proto.KeyID(u.deps.PKI.SigningPublicKey())}
+}
+
+func (u *UI) handleSettings(c echo.Context) error {
+	return u.render(c, http.StatusOK, "settings", "Settings", "settings", u.settingsView(c))
+}
+
+func (u *UI) handleSaveSettings(c echo.Context) error {
+	v := u.settingsView(c)
+	vals := map[string]int{}
+	for _, k := range settingsFields {
+		raw := strings.TrimSpace(c.FormValue(k))
+		v.Form[k] = raw
+		n, err := strconv.Atoi(raw)
+		if err != nil {
+			v.Errors[k] = "Enter a whole number."
+		}
+		vals[k] = n
+	}
+	v.Form["inventory_on_startup"] = c.FormValue("inventory_on_startup")
+	v.Form["download_disabled"] = c.FormValue("download_disabled")
+	if len(v.Errors) == 0 {
+		cfg := deploy.Config{
+			PrologFreqHours: vals["prolog_freq_hours"], InventoryFrequencyDays: vals["inventory_frequency_days"],
+			InventoryOnStartup: v.Form["inventory_on_startup"] != "",
+			Download: deploy.DownloadConfig{
+				Disabled: v.Form["download_disabled"] != "", CycleLatency: vals["cycle_latency"], FragLatency: vals["frag_latency"],
+				PeriodLatency: vals["period_latency"], PeriodLength: vals["period_length"], TimeoutDays: vals["timeout_days"],
+				ExecutionTimeoutMins: vals["execution_timeout_mins"],
+			},
+		}
+		err := u.deps.Deploy.SaveConfig(c.Request().Context(), cfg)
+		if err == nil {
+			u.audit(c, "settings.update", "agents", fmt.Sprintf("prolog_freq_hours=%d download_disabled=%t", cfg.PrologFreqHours, cfg.Download.Disabled))
+			return seeOther(c, uiPrefix+"/settings?done=saved")
+		}
+		if !errors.Is(err, deploy.ErrInvalid) {
+			return err
+		}
+		v.Errors["form"] = settingsProblem(err)
+	}
+	return u.render(c, http.StatusBadRequest, "settings", "Settings", "settings", v)
+}
+
+// settingsProblem turns a deploy config error into a sentence.
+func settingsProblem(err error) string {
+	msg := err.Error()
+	if i := strings.LastIndex(msg, "deploy: "); i >= 0 {
+		msg = msg[i+len("deploy: "):]
+	}
+	return "These timings are not valid: " + msg + "."
+}
+
+// tokensView is the data of the API tokens page.
+type tokensView struct {
+	Tokens []store.APIToken
+	Form   map[string]string
+	Errors map[string]string
+	// Created is the secret of the token just created, shown once.
+	Created     string
+	CreatedName string
+	Now         time.Time
+}
+
+func (u *UI) tokensView(c echo.Context) (*tokensView, error) {
+	ts, err := u.deps.Store.ListTokens(c.Request().Context())
+	if err != nil {
+		return nil, err
+	}
+	return &tokensView{Tokens: ts, Form: map[string]string{"role": store.RoleReadonly}, Errors: map[string]string{}, Now: u.now()}, nil
+}
+
+func (u *UI) handleTokens(c echo.Context) error {
+	v, err := u.tokensView(c)
+	if err != nil {
+		return err
+	}
+	return u.render(c, http.StatusOK, "tokens", "API tokens", "tokens", v)
+}
+
+func (u *UI) handleCreateToken(c echo.Context) error {
+	name := strings.TrimSpace(c.FormValue("name"))
+	role := c.FormValue("role")
+	days := strings.TrimSpace(c.FormValue("expires_days"))
+	t := &store.APIToken{Name: name, Role: role}
+	errs := map[string]string{}
+	if name == "" {
+		errs["name"] = "Name the token after its user or script."
+	}
+	if role != store.RoleAdmin && role != store.RoleReadonly {
+		errs["role"] = "Choose admin or read-only."
+	}
+	if days != "" {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 1 || n > 3650 {
+			errs["expires_days"] = "Enter a number of days from 1 to 3650, or leave it empty for no expiry."
+		} else {
+			at := u.now().Add(time.Duration(n) * 24 * time.Hour)
+			t.ExpiresAt = &at
+		}
+	}
+	var secret string
+	if len(errs) == 0 {
+		tok, hash, err := web.NewToken()
+		if err != nil {
+			return err
+		}
+		t.Hash, secret = hash, tok
+		if err := u.deps.Store.CreateToken(c.Request().Context(), t); err != nil {
+			return err
+		}
+		u.audit(c, "token.create", t.Name, "role "+t.Role)
+	}
+	v, err := u.tokensView(c)
+	if err != nil {
+		return err
+	}
+	v.Form = map[string]string{"name": name, "role": role, "expires_days": days}
+	v.Errors = errs
+	if len(errs) > 0 {
+		return u.render(c, http.StatusBadRequest, "tokens", "API tokens", "tokens", v)
+	}
+	v.Form = map[string]string{"role": store.RoleReadonly}
+	v.Created, v.CreatedName = secret, t.Name
+	return u.render(c, http.StatusCreated, "tokens", "API tokens", "tokens", v)
+}
+
+func (u *UI) handleRevokeToken(c echo.Context) error {
+	id, err := idParam(c, "id")
+	if err != nil {
+		return err
+	}
+	if err := u.deps.Store.RevokeToken(c.Request().Context(), id); err != nil {
+		return err
+	}
+	u.audit(c, "token.revoke", strconv.FormatUint(uint64(id), 10), "")
+	return seeOther(c, uiPrefix+"/tokens?done=revoked")
+}
+
+// minPasswordLen is the shortest password a UI user may have.
+const minPasswordLen = 12
+
+// usersView is the data of the users page.
+type usersView struct {
+	AdminName string
+	Users     []store.UIUser
+	Form      map[string]string
+	Errors    map[string]string
+	// EditID is the user whose row shows the errors in Errors.
+	EditID uint
+}
+
+func (u *UI) usersView(c echo.Context) (*usersView, error) {
+	us, err := u.deps.Store.ListUIUsers(c.Request().Context())
+	if err != nil {
+		return nil, err
+	}
+	return &usersView{AdminName: pki.AdminUser, Users: us, Form: map[string]string{"role": store.RoleReadonly}, Errors: map[string]string{}}, nil
+}
+
+func (u *UI) handleUsers(c echo.Context) error {
+	v, err := u.usersView(c)
+	if err != nil {
+		return err
+	}
+	return u.render(c, http.StatusOK, "users", "Users", "users", v)
+}
+
+// checkPasswordFields validates a new password and its confirmation.
+func checkPasswordFields(pass, confirm string, errs map[string]string) {
+	switch {
+	case len(pass) < minPasswordLen:
+		errs["password"] = fmt.Sprintf("Use at least %d characters.", minPasswordLen)
+	case pass != confirm:
+		errs["confirm"] = "The two passwords differ."
+	}
+}
+
+func (u *UI) handleCreateUser(c echo.Context) error {
+	name := strings.TrimSpace(c.FormValue("name"))
+	role := c.FormValue("role")
+	pass, confirm := c.FormValue("password"), c.FormValue("confirm")
+	errs := map[string]string{}
+	switch {
+	case !store.ValidUIUserName(name):
+		errs["name"] = "Use 1 to 64 letters, digits or . _ @ -."
+	case strings.EqualFold(name, pki.AdminUser):
+		errs["name"] = "This name belongs to the built-in administrator."
+	}
+	if role != store.RoleAdmin && role != store.RoleReadonly {
+		errs["role"] = "Choose admin or read-only."
+	}
+	checkPasswordFields(pass, confirm, errs)
+	if len(errs) == 0 {
+		hash, err := bcrypt.GenerateFromPassword([]byte(pass), u.cfg.PasswordCost)
+		if err != nil {
+			return fmt.Errorf("hash password: %w", err)
+		}
+		err = u.deps.Store.CreateUIUser(c.Request().Context(), &store.UIUser{Name: name, Role: role, PasswordHash: string(hash)})
+		switch {
+		case err == nil:
+			u.audit(c, "user.create", name, "role "+role)
+			return seeOther(c, uiPrefix+"/users?done=saved")
+		case errors.Is(err, store.ErrConflict):
+			errs["name"] = "A user with this name exists."
+		default:
+			return err
+		}
+	}
+	v, err := u.usersView(c)
+	if err != nil {
+		return err
+	}
+	v.Form, v.Errors = map[string]string{"name": name, "role": role}, errs
+	return u.render(c, http.StatusBadRequest, "users", "Users", "users", v)
+}
+
+func (u *UI) handleUpdateUser(c echo.Context) error {
+	id, err := idParam(c, "id")
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	usr, err := u.deps.Store.UIUser(ctx, id)
+	if err != nil {
+		return err
+	}
+	role := c.FormValue("role")
+	pass, confirm := c.FormValue("password"), c.FormValue("confirm")
+	errs := map[string]string{}
+	if role != store.RoleAdmin && role != store.RoleReadonly {
+		errs["role"] = "Choose admin or read-only."
+	}
+	if pass != "" || confirm != "" {
+		checkPasswordFields(pass, confirm, errs)
+	}
+	if len(errs) == 0 {
+		hash := ""
+		if pass != "" {
+			b, err := bcrypt.GenerateFromPassword([]byte(pass), u.cfg.PasswordCost)
+			if err != nil {
+				return fmt.Errorf("hash password: %w", err)
+			}
+			hash = string(b)
+		}
+		if err := u.deps.Store.UpdateUIUser(ctx, id, role, hash); err != nil {
+			return err
+		}
+		detail := "role " + role
+		if hash != "" {
+			detail += ", password changed"
+		}
+		u.audit(c, "user.update", usr.Name, detail)
+		return seeOther(c, uiPrefix+"/users?done=saved")
+	}
+	v, err := u.usersView(c)
+	if err != nil {
+		return err
+	}
+	v.Errors, v.EditID = errs, id
+	return u.render(c, http.StatusBadRequest, "users", "Users", "users", v)
+}
+
+func (u *UI) handleDeleteUser(c echo.Context) error {
+	id, err := idParam(c, "id")
+	if err != nil {
+		return err
+	}
+	name, err := u.deps.Store.DeleteUIUser(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	u.audit(c, "user.delete", name, "")
+	return seeOther(c, uiPrefix+"/users?done=deleted")
+}
+
+// auditView is the data of the audit log page.
+type auditView struct {
+	Actor, Action string
+	Events        []store.AuditEvent
+	Pager         pager
+}
+
+func (u *UI) handleAudit(c echo.Context) error {
+	offset, err := offsetParam(c)
+	if err != nil {
+		return err
+	}
+	v := auditView{Actor: strings.TrimSpace(c.QueryParam("actor")), Action: strings.TrimSpace(c.QueryParam("action"))}
+	events, total, err := u.deps.Store.ListAudit(c.Request().Context(), store.AuditFilter{Actor: v.Actor, Action: v.Action, Limit: pageSize, Offset: offset})
+	if err != nil {
+		return err
+	}
+	v.Events, v.Pager = events, newPager(uiPrefix+"/audit", c.QueryParams(), total, offset, pageSize)
+	return u.render(c, http.StatusOK, "audit", "Audit log", "audit", v)
+}

@@ -1,0 +1,189 @@
+package ui
+
+import (
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/shoal-project/shoal/central/store"
+)
+
+// dashboardView is the data of the dashboard.
+type dashboardView struct {
+	Counts   *store.UICounts
+	Active   []packageProgress
+	Failures []store.UIDeploymentRow
+}
+
+// packageProgress is one package's deployments with its completion.
+type packageProgress struct {
+	store.UIPackageStates
+	Total, Done int64
+	Percent     int64
+}
+
+func progressOf(p store.UIPackageStates) packageProgress {
+	total, done := sumCounts(p.Counts), finishedCount(p.Counts)
+	return packageProgress{UIPackageStates: p, Total: total, Done: done, Percent: pct(done, total)}
+}
+
+func (u *UI) handleDashboard(c echo.Context) error {
+	ctx := c.Request().Context()
+	counts, err := u.deps.Store.UIDashboardCounts(ctx, u.now().Add(-24*time.Hour))
+	if err != nil {
+		return err
+	}
+	pkgs, err := u.deps.Store.UIUnfinishedPackages(ctx)
+	if err != nil {
+		return err
+	}
+	fails, _, err := u.deps.Store.UIDeploymentRows(ctx, store.UIDeploymentFilter{State: store.StateError, RecentFirst: true, Limit: 10})
+	if err != nil {
+		return err
+	}
+	v := dashboardView{Counts: counts, Failures: fails}
+	for _, p := range pkgs {
+		v.Active = append(v.Active, progressOf(p))
+	}
+	return u.render(c, http.StatusOK, "dashboard", "Dashboard", "dashboard", v)
+}
+
+// computerFilterForm is the search form of the computers list and of the
+// affect form.
+type computerFilterForm struct {
+	Name, OS, Software, IP, Site, Tag string
+	Errors                            map[string]string
+}
+
+func readComputerFilter(get func(string) string) computerFilterForm {
+	return computerFilterForm{
+		Name: strings.TrimSpace(get("name")), OS: strings.TrimSpace(get("os")),
+		Software: strings.TrimSpace(get("software")), IP: strings.TrimSpace(get("ip")),
+		Site: strings.TrimSpace(get("site")), Tag: strings.TrimSpace(get("tag")),
+		Errors: map[string]string{},
+	}
+}
+
+// Empty reports whether no criterion is set.
+func (f computerFilterForm) Empty() bool {
+	return f.Name == "" && f.OS == "" && f.Software == "" && f.IP == "" && f.Site == "" && f.Tag == ""
+}
+
+// filter validates the form, filling Errors, and returns the store filter.
+func (f *computerFilterForm) filter() (store.ComputerFilter, bool) {
+	sf := store.ComputerFilter{Name: f.Name, OS: f.OS, Software: f.Software, IP: f.IP, Tag: f.Tag}
+	if f.IP != "" {
+		var err error
+		if strings.Contains(f.IP, "/") {
+			_, err = netip.ParsePrefix(f.IP)
+		} else {
+			_, err = netip.ParseAddr(f.IP)
+		}
+		if err != nil {
+			f.Errors["ip"] = "Enter an address such as 10.1.2.3 or a subnet such as 10.1.0.0/16."
+		}
+	}
+	if f.Site != "" {
+		id, none, err := siteSelection(f.Site)
+		if err != nil || none {
+			f.Errors["site"] = "Choose a site from the list."
+		}
+		sf.SiteID = id
+	}
+	return sf, len(f.Errors) == 0
+}
+
+// computersView is the data of the computers list.
+type computersView struct {
+	Filter    computerFilterForm
+	Sites     []store.Site
+	SiteNames map[uint]string
+	Items     []store.Computer
+	Tags      map[uint]string
+	Pager     pager
+}
+
+func (u *UI) siteNames(c echo.Context) ([]store.Site, map[uint]string, error) {
+	sites, err := u.deps.Store.ListSites(c.Request().Context())
+	if err != nil {
+		return nil, nil, err
+	}
+	names := make(map[uint]string, len(sites))
+	for _, s := range sites {
+		names[s.ID] = s.Name
+	}
+	return sites, names, nil
+}
+
+func (u *UI) handleComputers(c echo.Context) error {
+	ctx := c.Request().Context()
+	v := computersView{Filter: readComputerFilter(c.QueryParam)}
+	var err error
+	if v.Sites, v.SiteNames, err = u.siteNames(c); err != nil {
+		return err
+	}
+	offset, err := offsetParam(c)
+	if err != nil {
+		return err
+	}
+	f, ok := v.Filter.filter()
+	code := http.StatusOK
+	if ok {
+		f.Limit, f.Offset = pageSize, offset
+		items, total, err := u.deps.Store.SearchComputers(ctx, f)
+		if err != nil {
+			return err
+		}
+		ids := make([]uint, len(items))
+		for i, it := range items {
+			ids[i] = it.ID
+		}
+		if v.Tags, err = u.deps.Store.UIComputerTags(ctx, ids); err != nil {
+			return err
+		}
+		v.Items = items
+		v.Pager = newPager(uiPrefix+"/computers", c.QueryParams(), total, offset, pageSize)
+	} else {
+		code = http.StatusBadRequest
+	}
+	return u.render(c, code, "computers", "Computers", "computers", v)
+}
+
+// computerView is the data of a computer's page.
+type computerView struct {
+	C           *store.ComputerDetail
+	SiteName    string
+	Tag         string
+	Deployments []store.UIDeploymentRow
+}
+
+func (u *UI) handleComputer(c echo.Context) error {
+	id, err := idParam(c, "id")
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	d, err := u.deps.Store.ComputerDetail(ctx, id)
+	if err != nil {
+		return err
+	}
+	rows, _, err := u.deps.Store.UIDeploymentRows(ctx, store.UIDeploymentFilter{ComputerID: id, RecentFirst: true, Limit: 1000})
+	if err != nil {
+		return err
+	}
+	v := computerView{C: d, Deployments: rows}
+	for _, a := range d.AccountInfo {
+		if a.KeyName == store.AccountTag {
+			v.Tag = a.KeyValue
+		}
+	}
+	if d.SiteID != nil {
+		if s, err := u.deps.Store.Site(ctx, *d.SiteID); err == nil {
+			v.SiteName = s.Name
+		}
+	}
+	return u.render(c, http.StatusOK, "computer", d.Name, "computers", v)
+}

@@ -1,0 +1,341 @@
+// Package ui is central's admin web UI: server-rendered html/template pages
+// on echo, with every asset (CSS, a little JavaScript, icons) embedded in the
+// binary. It is mounted on the HTTPS listener only.
+//
+// Sessions are server-side (store.UISession): the browser holds a random
+// cookie (HttpOnly, Secure, SameSite=Strict, __Host- prefixed) whose SHA-256
+// names the session row. Every state-changing request carries the session's
+// CSRF token (a hidden "_csrf" form field or the X-CSRF-Token header) and is
+// refused with 403 without it; read-only users are refused every
+// state-changing request. Logins are rate limited per client address and per
+// user name. There is no default password: the built-in administrator is
+// pki.Admin, and further users (admin or read-only) live in store.UIUser.
+//
+// Routes: /login and /logout, the pages under /ui/, and the embedded assets
+// under /static/. Handlers return errors; one middleware renders them as an
+// HTML page (or JSON for the live-refresh endpoints) with a message a person
+// can act on, never a stack trace.
+package ui
+
+import (
+	"context"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/shoal-project/shoal/central/deploy"
+	"github.com/shoal-project/shoal/central/packages"
+	"github.com/shoal-project/shoal/central/pki"
+	"github.com/shoal-project/shoal/central/store"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Config holds the UI's tunables.
+type Config struct {
+	// SessionTTL is the longest a login lasts (default 12h).
+	SessionTTL time.Duration `yaml:"session_ttl"`
+	// SessionIdle ends a session unused for this long (default 1h).
+	SessionIdle time.Duration `yaml:"session_idle"`
+	// LoginPerIPPerMinute bounds login attempts from one client address
+	// (default 20; the burst is the same number).
+	LoginPerIPPerMinute int `yaml:"login_per_ip_per_minute"`
+	// LoginPerUserPerMinute bounds login attempts for one user name
+	// (default 6).
+	LoginPerUserPerMinute int `yaml:"login_per_user_per_minute"`
+	// PasswordCost is the bcrypt cost of UI user passwords (default 10).
+	PasswordCost int `yaml:"password_cost"`
+	// RefreshSeconds is the live-refresh period of the status pages
+	// (default 3).
+	RefreshSeconds int `yaml:"refresh_seconds"`
+	// AgentServerURL is central's HTTPS URL as agents reach it, shown in the
+	// OCS agent command line. Empty uses the URL the browser used.
+	AgentServerURL string `yaml:"agent_server_url"`
+}
+
+func (c Config) withDefaults() Config {
+	if c.SessionTTL == 0 {
+		c.SessionTTL = 12 * time.Hour
+	}
+	if c.SessionIdle == 0 {
+		c.SessionIdle = time.Hour
+	}
+	if c.LoginPerIPPerMinute == 0 {
+		c.LoginPerIPPerMinute = 20
+	}
+	if c.LoginPerUserPerMinute == 0 {
+		c.LoginPerUserPerMinute = 6
+	}
+	if c.PasswordCost == 0 {
+		c.PasswordCost = bcrypt.DefaultCost
+	}
+	if c.RefreshSeconds == 0 {
+		c.RefreshSeconds = 3
+	}
+	return c
+}
+
+// Validate checks the configuration with its defaults applied.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	if c.SessionTTL < time.Minute || c.SessionIdle < time.Minute {
+		errs = append(errs, errors.New("session_ttl and session_idle must be at least 1m"))
+	}
+	if c.LoginPerIPPerMinute < 1 || c.LoginPerUserPerMinute < 1 {
+		errs = append(errs, errors.New("login rates must be at least 1 per minute"))
+	}
+	if c.PasswordCost < bcrypt.MinCost || c.PasswordCost > bcrypt.MaxCost {
+		errs = append(errs, fmt.Errorf("password_cost must be %d..%d", bcrypt.MinCost, bcrypt.MaxCost))
+	}
+	if c.RefreshSeconds < 1 {
+		errs = append(errs, errors.New("refresh_seconds must be at least 1"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("ui config: %w", err)
+	}
+	return nil
+}
+
+// Deps are the services the UI calls.
+type Deps struct {
+	Store    *store.Store
+	Deploy   *deploy.Service
+	Packages *packages.Builder
+	PKI      *pki.PKI
+	Admin    *pki.Admin
+}
+
+// UI serves the admin web UI.
+type UI struct {
+	cfg    Config
+	deps   Deps
+	log    *slog.Logger
+	pages  map[string]*template.Template
+	assets map[string]asset
+	now    func() time.Time
+
+	ipLimit, userLimit *limiter
+	// dummyHash is checked when a user does not exist, so that a wrong
+	// name costs as much time as a wrong password.
+	dummyHash []byte
+
+	// idMu guards lastID, the last package ID handed out.
+	idMu   sync.Mutex
+	lastID int64
+}
+
+// asset is one embedded static file.
+type asset struct {
+	body    []byte
+	version string // first hex digits of its SHA-256, for cache busting
+}
+
+// New parses the embedded templates and returns a UI. It starts nothing.
+func New(cfg Config, deps Deps, logger *slog.Logger) (*UI, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Store == nil || deps.Deploy == nil || deps.Packages == nil || deps.PKI == nil || deps.Admin == nil {
+		return nil, errors.New("ui: every dependency is required")
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	cfg = cfg.withDefaults()
+	u := &UI{cfg: cfg, deps: deps, log: logger.With("component", "ui"), now: time.Now}
+	u.ipLimit = newLimiter(cfg.LoginPerIPPerMinute)
+	u.userLimit = newLimiter(cfg.LoginPerUserPerMinute)
+	var err error
+	if u.dummyHash, err = bcrypt.GenerateFromPassword([]byte("shoal-no-such-user"), cfg.PasswordCost); err != nil {
+		return nil, fmt.Errorf("ui: %w", err)
+	}
+	if err := u.loadAssets(); err != nil {
+		return nil, err
+	}
+	if err := u.parseTemplates(); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+func (u *UI) loadAssets() error {
+	u.assets = map[string]asset{}
+	return fs.WalkDir(staticFS, "static", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := staticFS.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("ui: read asset %s: %w", path, err)
+		}
+		sum := sha256.Sum256(b)
+		u.assets[path[len("static/"):]] = asset{body: b, version: hex.EncodeToString(sum[:6])}
+		return nil
+	})
+}
+
+// pageNames are the templates under templates/ that render whole pages.
+var pageNames = []string{
+	"login", "error", "dashboard", "computers", "computer", "packages", "package_new", "package",
+	"affect", "status", "sites", "site", "settings", "tokens", "users", "audit",
+}
+
+func (u *UI) parseTemplates() error {
+	u.pages = map[string]*template.Template{}
+	for _, name := range pageNames {
+		t, err := template.New(name).Funcs(u.funcs()).ParseFS(templateFS,
+			"templates/layout.html", "templates/partials.html", "templates/"+name+".html")
+		if err != nil {
+			return fmt.Errorf("ui: parse template %s: %w", name, err)
+		}
+		u.pages[name] = t
+	}
+	return nil
+}
+
+// Paths of the UI.
+const (
+	loginPath  = "/login"
+	logoutPath = "/logout"
+	uiPrefix   = "/ui"
+	homePath   = uiPrefix + "/"
+	uploadPath = uiPrefix + "/packages"
+)
+
+// Register mounts the UI on e: "/" redirects to the dashboard, /login,
+// /logout, /static/* and every page under /ui/.
+func (u *UI) Register(e *echo.Echo) {
+	e.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusSeeOther, homePath) })
+	e.GET("/static/:file", u.handleStatic, u.secure)
+	e.HEAD("/static/:file", u.handleStatic, u.secure)
+	e.GET(loginPath, u.handleLoginForm, u.secure, u.htmlErrors)
+	e.POST(loginPath, u.handleLogin, u.secure, u.htmlErrors)
+	e.POST(logoutPath, u.handleLogout, u.secure, u.htmlErrors)
+
+	g := e.Group(uiPrefix, u.secure, u.htmlErrors, u.authenticate)
+	g.GET("", func(c echo.Context) error { return c.Redirect(http.StatusSeeOther, homePath) })
+	g.GET("/", u.handleDashboard)
+
+	g.GET("/computers", u.handleComputers)
+	g.GET("/computers/:id", u.handleComputer)
+
+	g.GET("/packages", u.handlePackages)
+	g.GET("/packages/new", u.handlePackageForm)
+	g.POST("/packages", u.handleUpload)
+	g.GET("/packages/:id", u.handlePackage)
+	g.POST("/packages/:id/activate", u.handleActivate)
+	g.POST("/packages/:id/deactivate", u.handleDeactivate)
+	g.POST("/packages/:id/delete", u.handleDeletePackage)
+	g.GET("/packages/:id/affect", u.handleAffectForm)
+	g.POST("/packages/:id/affect", u.handleAffect)
+	g.GET("/packages/:id/status", u.handleStatus)
+	g.GET("/packages/:id/status.json", u.handleStatusJSON)
+	g.POST("/deployments/:id/redeploy", u.handleRedeploy)
+	g.POST("/deployments/:id/cancel", u.handleCancel)
+
+	g.GET("/sites", u.handleSites)
+	g.POST("/sites", u.handleCreateSite)
+	g.GET("/sites/:id", u.handleSite)
+	g.POST("/sites/:id", u.handleUpdateSite)
+	g.POST("/sites/:id/delete", u.handleDeleteSite)
+
+	g.GET("/settings", u.handleSettings)
+	g.POST("/settings", u.handleSaveSettings)
+
+	g.GET("/tokens", u.handleTokens)
+	g.POST("/tokens", u.handleCreateToken)
+	g.POST("/tokens/:id/revoke", u.handleRevokeToken)
+
+	g.GET("/users", u.handleUsers)
+	g.POST("/users", u.handleCreateUser)
+	g.POST("/users/:id", u.handleUpdateUser)
+	g.POST("/users/:id/delete", u.handleDeleteUser)
+
+	g.GET("/audit", u.handleAudit)
+
+	g.Any("/*", func(echo.Context) error { return errPageNotFound })
+}
+
+// secure sets the security headers of every UI response.
+func (u *UI) secure(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
+			"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		return next(c)
+	}
+}
+
+func (u *UI) handleStatic(c echo.Context) error {
+	a, ok := u.assets[c.Param("file")]
+	if !ok {
+		return echo.NewHTTPError(http.StatusNotFound, "no such file")
+	}
+	ct := "application/octet-stream"
+	switch ext(c.Param("file")) {
+	case ".css":
+		ct = "text/css; charset=utf-8"
+	case ".js":
+		ct = "text/javascript; charset=utf-8"
+	case ".svg":
+		ct = "image/svg+xml"
+	}
+	h := c.Response().Header()
+	h.Set("ETag", `"`+a.version+`"`)
+	if c.QueryParam("v") == a.version {
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		h.Set("Cache-Control", "no-cache")
+	}
+	if c.Request().Header.Get("If-None-Match") == `"`+a.version+`"` {
+		return c.NoContent(http.StatusNotModified)
+	}
+	return c.Blob(http.StatusOK, ct, a.body)
+}
+
+func ext(name string) string {
+	for i := len(name) - 1; i >= 0 && name[i] != '/'; i-- {
+		if name[i] == '.' {
+			return name[i:]
+		}
+	}
+	return ""
+}
+
+// auditTimeout bounds the write of one audit event.
+const auditTimeout = 5 * time.Second
+
+// audit records an admin action in the audit log.
+func (u *UI) audit(c echo.Context, action, target, detail string) {
+	who := "unknown"
+	if s := sessionOf(c); s != nil {
+		who = s.UserName
+	}
+	remote := clientIP(c.Request())
+	u.log.Info("audit", "action", action, "target", target, "by", who, "remote", remote, "detail", detail)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), auditTimeout)
+	defer cancel()
+	err := u.deps.Store.RecordAudit(ctx, &store.AuditEvent{Actor: who, Action: action, Target: target, Detail: "web ui: " + detail, Remote: remote})
+	if err != nil {
+		u.log.Warn("audit event not recorded", "action", action, "target", target, "err", err)
+	}
+}
