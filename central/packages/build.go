@@ -34,6 +34,9 @@ type Builder struct {
 	// mu is held while a finished build is renamed into place, so that the
 	// existence check and the rename are one step.
 	mu sync.Mutex
+
+	idMu   sync.Mutex // guards lastID
+	lastID int64      // the last package ID NewID handed out
 }
 
 // Built describes a package that Build wrote.

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/shoal-project/shoal/proto"
@@ -616,5 +617,22 @@ func BenchmarkBuild64MiB(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
+	}
+}
+
+func TestNewIDUniqueAndSkipsExisting(t *testing.T) {
+	b := newTestBuilder(t)
+	fixed := time.Unix(1700000000, 0)
+	b.now = func() time.Time { return fixed }
+	if err := os.MkdirAll(b.Path("1700000000"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for range 5 {
+		id := b.NewID()
+		if seen[id] || id == "1700000000" {
+			t.Fatalf("NewID returned %s twice or an existing package", id)
+		}
+		seen[id] = true
 	}
 }

@@ -28,7 +28,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -135,9 +134,6 @@ type UI struct {
 	// name costs as much time as a wrong password.
 	dummyHash []byte
 
-	// idMu guards lastID, the last package ID handed out.
-	idMu   sync.Mutex
-	lastID int64
 }
 
 // asset is one embedded static file.

@@ -202,7 +202,7 @@ func (u *UI) handleUpload(c echo.Context) error {
 	if len(form.Errors) > 0 {
 		return u.uploadFailed(c, form)
 	}
-	spec.ID = u.newPackageID()
+	spec.ID = u.deps.Packages.NewID()
 	built, err := u.build(c, &spec, spooled)
 	var fe *packages.FieldError
 	if errors.As(err, &fe) {
@@ -238,7 +238,7 @@ func (u *UI) build(c echo.Context, spec *packages.Spec, src string) (*packages.B
 	for attempt := 0; ; attempt++ {
 		built, err := u.deps.Packages.Build(c.Request().Context(), *spec, src)
 		if errors.Is(err, packages.ErrExists) && attempt < 5 {
-			spec.ID = u.newPackageID()
+			spec.ID = u.deps.Packages.NewID()
 			continue
 		}
 		if err != nil {
@@ -246,19 +246,6 @@ func (u *UI) build(c echo.Context, spec *packages.Spec, src string) (*packages.B
 		}
 		return built, nil
 	}
-}
-
-// newPackageID allocates an OCS package ID: the Unix time, as the OCS
-// console does, bumped past the last one handed out.
-func (u *UI) newPackageID() string {
-	u.idMu.Lock()
-	defer u.idMu.Unlock()
-	id := u.now().Unix()
-	if id <= u.lastID {
-		id = u.lastID + 1
-	}
-	u.lastID = id
-	return strconv.FormatInt(id, 10)
 }
 
 func packageModel(spec packages.Spec, b *packages.Built, keyID string) *store.Package {

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -96,19 +95,6 @@ func (s *Server) deletePackage(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-// newPackageID allocates an OCS package ID: the Unix time of creation, as the
-// OCS console does, bumped past the last one so two uploads in the same second
-// get distinct IDs.
-func (s *Server) newPackageID() string {
-	s.idMu.Lock()
-	defer s.idMu.Unlock()
-	id := time.Now().Unix()
-	if id <= s.lastID {
-		id = s.lastID + 1
-	}
-	s.lastID = id
-	return strconv.FormatInt(id, 10)
-}
 
 // Bounds of the form fields of an upload.
 const (
@@ -185,7 +171,7 @@ func (s *Server) createPackage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	spec.ID = s.newPackageID()
+	spec.ID = s.deps.Packages.NewID()
 	if err := spec.Validate(); err != nil {
 		return c.JSON(http.StatusBadRequest, specError(err))
 	}

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -78,8 +77,6 @@ type Server struct {
 	deps     Deps
 	log      *slog.Logger
 	counters *Counters
-	idMu     sync.Mutex // guards lastID
-	lastID   int64
 }
 
 // New returns a Server.
