@@ -227,7 +227,8 @@ func serve(err error) error {
 
 func (s *Server) banner(rt Runtime, generated string) {
 	fmt.Fprintf(s.out, "\nShoal central is running.\n")
-	fmt.Fprintf(s.out, "  API and info files (HTTPS): %s/api/v1\n", rt.HTTPSURL)
+	fmt.Fprintf(s.out, "  Web UI:                     %s/  (trust the CA below, or accept the certificate warning)\n", rt.HTTPSURL)
+	fmt.Fprintf(s.out, "  REST API:                   %s/api/v1  (OpenAPI: %s/api/v1/openapi.json)\n", rt.HTTPSURL, rt.HTTPSURL)
 	fmt.Fprintf(s.out, "  OCS agents:                 --server=%s/ocsinventory --ca=%s\n", rt.HTTPSURL, rt.CAFile)
 	fmt.Fprintf(s.out, "                              (or plain HTTP: --server=%s/ocsinventory)\n", rt.HTTPURL)
 	fmt.Fprintf(s.out, "  CA certificate:             %s (also at %s/cacert.pem)\n", rt.CAFile, rt.HTTPURL)
