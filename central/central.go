@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/shoal-project/shoal/central/agentapi"
 	"github.com/shoal-project/shoal/central/deploy"
 	"github.com/shoal-project/shoal/central/inventory"
 	"github.com/shoal-project/shoal/central/packages"
@@ -50,6 +51,7 @@ type Config struct {
 	Agents   deploy.Config   `yaml:"agents"`
 	HTTP     web.Config      `yaml:"http"`
 	UI       ui.Config       `yaml:"ui"`
+	AgentAPI agentapi.Config `yaml:"agent_api"`
 
 	// AdminPassword sets the admin password (from SHOAL_ADMIN_PASSWORD);
 	// empty generates one at first start.
@@ -80,7 +82,7 @@ func (c Config) Validate() error {
 	}
 	pc := c.Packages
 	pc.Dir = filepath.Join(c.DataDir, "packages")
-	errs = append(errs, c.TLS.Validate(), c.Database.Validate(), pc.Validate(), c.Agents.Validate(), c.HTTP.Validate(), c.UI.Validate())
+	errs = append(errs, c.TLS.Validate(), c.Database.Validate(), pc.Validate(), c.Agents.Validate(), c.HTTP.Validate(), c.UI.Validate(), c.AgentAPI.Validate())
 	return errors.Join(errs...)
 }
 
@@ -178,7 +180,9 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	srv, err := web.New(cfg.HTTP, web.Deps{Store: st, Inventory: inv, Deploy: dep, Packages: builder, PKI: pk, Admin: admin, UI: adminUI}, s.log)
+	agents := agentapi.New(cfg.AgentAPI, st, dep, builder, pk, s.log)
+	srv, err := web.New(cfg.HTTP, web.Deps{Store: st, Inventory: inv, Deploy: dep, Packages: builder, PKI: pk, Admin: admin,
+		UI: adminUI, Agents: agents}, s.log)
 	if err != nil {
 		return err
 	}

@@ -133,7 +133,6 @@ type UI struct {
 	// dummyHash is checked when a user does not exist, so that a wrong
 	// name costs as much time as a wrong password.
 	dummyHash []byte
-
 }
 
 // asset is one embedded static file.

@@ -116,6 +116,10 @@ func (s *Server) routeAPI(e *echo.Echo) {
 	for _, r := range routes {
 		g.Add(r.Method, r.Path, r.Handler)
 	}
+	if s.deps.Agents != nil {
+		// Enrollment tokens and agent revocation, under the admin API.
+		s.deps.Agents.RegisterAdmin(g)
+	}
 	var err error
 	if doc, err = openAPIDocument(routes); err != nil {
 		s.log.Error("build openapi document", "err", err)

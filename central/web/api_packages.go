@@ -95,7 +95,6 @@ func (s *Server) deletePackage(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-
 // Bounds of the form fields of an upload.
 const (
 	maxFormFields     = 64

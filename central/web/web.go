@@ -23,6 +23,7 @@ import (
 	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/proto"
 	"github.com/shoal-project/shoal/proto/ocs"
 )
 
@@ -69,6 +70,13 @@ type Deps struct {
 	Admin     *pki.Admin
 	// UI is the admin web UI, mounted on the HTTPS listener when set.
 	UI interface{ Register(*echo.Echo) }
+	// Agents is the Shoal agent API, mounted at proto.AgentAPIPath on the
+	// HTTPS listener (agents authenticate with their own secret), with its
+	// admin routes under the authenticated /api/v1.
+	Agents interface {
+		Register(*echo.Group)
+		RegisterAdmin(*echo.Group)
+	}
 }
 
 // Server builds the echo instances for the plain-HTTP and HTTPS listeners.
@@ -103,6 +111,9 @@ func (s *Server) HTTPSHandler() http.Handler {
 	e := s.newEcho()
 	s.routeAgents(e)
 	s.routeAPI(e)
+	if s.deps.Agents != nil {
+		s.deps.Agents.Register(e.Group(proto.AgentAPIPath))
+	}
 	if s.deps.UI != nil {
 		s.deps.UI.Register(e)
 	}

@@ -1,0 +1,304 @@
+// Package agent is shoal-agent, Shoal's agent for Linux computers: it
+// enrolls with central, sends its inventory, long-polls central for
+// deployments, fetches and verifies their fragments, installs them and
+// reports every step.
+//
+// # State directory
+//
+//	identity.key     libp2p Ed25519 identity (peer ID), 0600
+//	ca.pem           central's CA, pinned at enrollment
+//	enrollment.json  computer and device ID, agent secret, pinned manifest
+//	                 key, signed peer record (0600)
+//	inventory.json   fingerprint and time of the last inventory sent
+//	jobs.json        the job queue, results not reported yet
+//	history.json     the local install history
+//	fragments/       the content-addressed fragment store
+//	work/<pkg>/      unpacked packages while they install
+//
+// # Trust
+//
+// Enrollment needs an enrollment token and central's CA (a file, or its
+// SHA-256 fingerprint, in which case the CA is downloaded and checked).
+// Central answers with a per-agent bearer secret (kept only as a hash by
+// central), its Ed25519 manifest key, which the agent pins, and a signed
+// peer record that the agent renews when two thirds of its lifetime have
+// passed. Every later call is HTTPS to central's CA only, with the secret.
+// A bearer secret rather than an mTLS client certificate keeps the agent
+// API usable behind TLS-terminating load balancers and needs no change to
+// central's listener; revocation is a flag on the computer, checked on
+// every call.
+package agent
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/shoal-project/shoal/agent/client"
+	"github.com/shoal-project/shoal/agent/fetch"
+	"github.com/shoal-project/shoal/agent/fragstore"
+	"github.com/shoal-project/shoal/agent/install"
+	"github.com/shoal-project/shoal/agent/internal/statefile"
+	"github.com/shoal-project/shoal/agent/inventory"
+	"github.com/shoal-project/shoal/agent/jobs"
+	"github.com/shoal-project/shoal/proto"
+)
+
+// Config is shoal-agent's configuration file.
+type Config struct {
+	// Server is central's HTTPS URL, e.g. https://central.example.org:8443.
+	Server string `yaml:"server"`
+	// StateDir holds the agent's identity, enrollment, jobs and fragments
+	// (default /var/lib/shoal-agent).
+	StateDir string `yaml:"state_dir"`
+	// Hostname replaces the system's host name in inventories and in the
+	// device ID (default: the system's).
+	Hostname string `yaml:"hostname"`
+
+	Enroll    EnrollConfig     `yaml:"enroll"`
+	Fetch     fetch.Config     `yaml:"fetch"`
+	Jobs      jobs.Config      `yaml:"jobs"`
+	Install   install.Config   `yaml:"install"`
+	Inventory inventory.Config `yaml:"inventory"`
+
+	// Version is the agent's build version, set by main.
+	Version string `yaml:"-"`
+}
+
+// EnrollConfig holds what enrollment needs. After enrolling, the token is
+// not used again and may be removed from the file.
+type EnrollConfig struct {
+	Token string `yaml:"token"`
+	// CAFile is central's CA certificate (PEM).
+	CAFile string `yaml:"ca_file"`
+	// CAFingerprint is the SHA-256 of central's CA certificate (hex), used
+	// to download and check it when CAFile is empty.
+	CAFingerprint string `yaml:"ca_fingerprint"`
+}
+
+func (c Config) withDefaults() Config {
+	if c.StateDir == "" {
+		c.StateDir = "/var/lib/shoal-agent"
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+	return c
+}
+
+// Validate checks the configuration and its parts.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	if c.Server != "" {
+		if u, err := url.Parse(c.Server); err != nil || u.Scheme != "https" || u.Host == "" {
+			errs = append(errs, fmt.Errorf("server %q: want https://host[:port]", c.Server))
+		}
+	}
+	if !filepath.IsAbs(c.StateDir) {
+		errs = append(errs, fmt.Errorf("state_dir %q must be absolute", c.StateDir))
+	}
+	errs = append(errs, c.Fetch.Validate(), c.Jobs.Validate(), c.Install.Validate(), c.Inventory.Validate())
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("agent config: %w", err)
+	}
+	return nil
+}
+
+// Agent is shoal-agent.
+type Agent struct {
+	cfg  Config
+	base *slog.Logger // Handed to the components, which name themselves.
+	log  *slog.Logger
+}
+
+// New checks cfg and returns an Agent; it starts nothing.
+func New(cfg Config, logger *slog.Logger) (*Agent, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Agent{cfg: cfg.withDefaults(), base: logger, log: logger.With("component", "agent")}, nil
+}
+
+// Run enrolls first if needed (and possible), then runs the job engine,
+// the inventory loop and the peer-record renewal until ctx ends.
+func (a *Agent) Run(ctx context.Context) error {
+	cfg := a.cfg
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
+	enr, err := loadEnrollment(cfg.StateDir)
+	if errors.Is(err, ErrNotEnrolled) && cfg.Enroll.Token != "" && cfg.Server != "" {
+		if err := Enroll(ctx, cfg, a.base); err != nil {
+			return err
+		}
+		enr, err = loadEnrollment(cfg.StateDir)
+	}
+	if err != nil {
+		return err
+	}
+	if cfg.Server != "" && cfg.Server != enr.Server {
+		a.log.Warn("config names another server than the one enrolled with; using the enrolled one", "config", cfg.Server, "enrolled", enr.Server)
+	}
+	caPEM, err := os.ReadFile(filepath.Join(cfg.StateDir, caFile))
+	if err != nil {
+		return fmt.Errorf("pinned CA: %w", err)
+	}
+	roots, err := poolFromPEM(caPEM)
+	if err != nil {
+		return fmt.Errorf("pinned CA: %w", err)
+	}
+	cl, err := client.New(enr.Server, roots, enr.Secret)
+	if err != nil {
+		return err
+	}
+	defer cl.CloseIdle()
+	store, err := fragstore.Open(filepath.Join(cfg.StateDir, "fragments"))
+	if err != nil {
+		return err
+	}
+	fetcher, err := fetch.New(cfg.Fetch, store, []fetch.Source{client.CentralSource{C: cl}}, a.base)
+	if err != nil {
+		return err
+	}
+	inst, err := install.New(cfg.Install, a.base)
+	if err != nil {
+		return err
+	}
+	invTrigger := make(chan struct{}, 1)
+	mgr, err := jobs.New(cfg.Jobs, jobs.Deps{
+		Central: cl, Reporter: cl, Fetcher: fetcher, Installer: inst, Store: store,
+		ManifestKey: ed25519.PublicKey(enr.ManifestKey), StateDir: cfg.StateDir,
+		OnInstalled: func() {
+			select {
+			case invTrigger <- struct{}{}:
+			default:
+			}
+		},
+	}, a.base)
+	if err != nil {
+		return err
+	}
+	a.log.Info("agent running", "server", enr.Server, "computer", enr.ComputerID, "device", enr.DeviceID, "peer", enr.PeerID,
+		"streams", fetcherStreams(cfg.Fetch))
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return mgr.Run(gctx) })
+	g.Go(func() error { return a.inventoryLoop(gctx, cl, mgr, invTrigger) })
+	g.Go(func() error { return a.renewLoop(gctx, cl, enr) })
+	err = g.Wait()
+	a.log.Info("agent stopped")
+	return err
+}
+
+func fetcherStreams(c fetch.Config) int {
+	if c.Streams == 0 {
+		return 4
+	}
+	return c.Streams
+}
+
+// inventoryMark remembers the last inventory sent.
+type inventoryMark struct {
+	Fingerprint string    `json:"fingerprint"`
+	SentAt      time.Time `json:"sent_at"`
+}
+
+func saveInventoryMark(dir, fp string, at time.Time, log *slog.Logger) {
+	if err := statefile.Write(filepath.Join(dir, "inventory.json"), inventoryMark{Fingerprint: fp, SentAt: at.UTC()}, 0o600); err != nil {
+		log.Warn("save inventory mark", "err", err)
+	}
+}
+
+// inventoryLoop sends the inventory when it changed, when the last one is
+// older than Interval, and after installs.
+func (a *Agent) inventoryLoop(ctx context.Context, cl *client.Client, mgr *jobs.Manager, trigger <-chan struct{}) error {
+	icfg := a.cfg.Inventory.WithDefaults()
+	col := inventory.New("/", a.cfg.Hostname, a.base)
+	var mark inventoryMark
+	if _, err := statefile.Read(filepath.Join(a.cfg.StateDir, "inventory.json"), &mark); err != nil {
+		a.log.Warn("read inventory mark", "err", err)
+	}
+	wait := time.Duration(0)
+	for {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		case <-trigger:
+			t.Stop()
+		}
+		wait = icfg.CheckInterval
+		inv := col.Collect(ctx)
+		inv.History = mgr.Installed()
+		fp := inventory.Fingerprint(inv)
+		if fp == mark.Fingerprint && time.Since(mark.SentAt) < icfg.Interval {
+			continue
+		}
+		inv.History = mgr.Installed() // As late as possible.
+		sctx, cancel := context.WithTimeout(ctx, time.Minute)
+		err := cl.Inventory(sctx, inv)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			a.log.Warn("send inventory", "err", err)
+			wait = min(wait, time.Minute)
+			continue
+		}
+		mark = inventoryMark{Fingerprint: fp, SentAt: time.Now().UTC()}
+		saveInventoryMark(a.cfg.StateDir, fp, mark.SentAt, a.log)
+		a.log.Info("inventory sent", "softwares", len(inv.Softwares), "history", len(inv.History), "problems", len(inv.Problems))
+	}
+}
+
+// renewLoop renews the peer record when two thirds of its lifetime have
+// passed, retrying failures with backoff (1 to 30 minutes).
+func (a *Agent) renewLoop(ctx context.Context, cl *client.Client, enr *enrollment) error {
+	key := ed25519.PublicKey(enr.ManifestKey)
+	var retry time.Duration
+	for {
+		wait := time.Minute // An invalid or expired record: renew soon.
+		if rec, err := proto.VerifyPeerRecord(enr.PeerRecord, key, time.Now()); err == nil {
+			wait = time.Until(enr.RecordAt.Add(rec.Expires.Sub(enr.RecordAt) * 2 / 3))
+		}
+		t := time.NewTimer(max(wait, retry))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		signed, err := cl.RenewPeerRecord(rctx)
+		cancel()
+		if err == nil {
+			_, err = proto.VerifyPeerRecord(*signed, key, time.Now())
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			retry = min(max(2*retry, time.Minute), 30*time.Minute)
+			a.log.Warn("renew peer record", "err", err, "retry_in", retry)
+			continue
+		}
+		retry = 0
+		rec, _ := proto.VerifyPeerRecord(*signed, key, time.Now())
+		enr.PeerRecord, enr.RecordAt, enr.Site = *signed, time.Now().UTC(), rec.Site
+		if err := enr.save(a.cfg.StateDir); err != nil {
+			a.log.Warn("save peer record", "err", err)
+		}
+		a.log.Info("peer record renewed", "site", rec.Site, "expires", rec.Expires)
+	}
+}

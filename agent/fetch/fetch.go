@@ -1,0 +1,308 @@
+// Package fetch downloads the fragments of a package into the agent's
+// fragment store: several streams in parallel, every fragment verified
+// against its CID while it streams, a bad or failed fragment fetched again
+// alone, and a restarted download resumed from the fragments already on
+// disk.
+//
+// Fragments come from Sources. Today the only one is central (agent/client);
+// relays and LAN peers (issue 7) plug in as more Sources, each labelled with
+// a Kind so that progress reports bytes by source.
+package fetch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
+
+	"github.com/shoal-project/shoal/agent/fragstore"
+	"github.com/shoal-project/shoal/proto"
+)
+
+// Kinds of sources, for bytes-by-source accounting.
+const (
+	KindCentral = "central"
+	KindRelay   = "relay"
+	KindPeer    = "peer"
+)
+
+// ErrFragment reports a fragment that could not be fetched and verified
+// within Config.MaxAttempts tries.
+var ErrFragment = errors.New("fetch: fragment failed")
+
+// Source is somewhere fragments can be read from.
+type Source interface {
+	// Kind is KindCentral, KindRelay or KindPeer.
+	Kind() string
+	// Fetch opens the bytes of fragment f of package pkg. The bytes are
+	// not trusted: the fetcher verifies them against f.CID.
+	Fetch(ctx context.Context, pkg string, f proto.Fragment) (io.ReadCloser, error)
+}
+
+// Config tunes the fetcher.
+type Config struct {
+	// Streams is the number of fragments fetched in parallel (default 4).
+	Streams int `yaml:"streams"`
+	// MaxAttempts bounds the tries per fragment (default 5).
+	MaxAttempts int `yaml:"max_attempts"`
+	// RateLimit caps the download rate in bytes per second; 0 is no cap.
+	RateLimit int64 `yaml:"rate_limit"`
+	// FragmentTimeout bounds one fragment request (default 2m).
+	FragmentTimeout time.Duration `yaml:"fragment_timeout"`
+}
+
+func (c Config) withDefaults() Config {
+	if c.Streams == 0 {
+		c.Streams = 4
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = 5
+	}
+	if c.FragmentTimeout == 0 {
+		c.FragmentTimeout = 2 * time.Minute
+	}
+	return c
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	switch {
+	case c.Streams < 1 || c.Streams > 64:
+		return fmt.Errorf("fetch: streams %d: want 1..64", c.Streams)
+	case c.MaxAttempts < 1:
+		return fmt.Errorf("fetch: max_attempts %d: want at least 1", c.MaxAttempts)
+	case c.RateLimit < 0:
+		return fmt.Errorf("fetch: rate_limit %d is negative", c.RateLimit)
+	case c.FragmentTimeout < time.Second:
+		return fmt.Errorf("fetch: fragment_timeout %s: want at least 1s", c.FragmentTimeout)
+	}
+	return nil
+}
+
+// Stats counts one download's progress. Its fields are updated by the
+// fetcher's streams and read by whoever reports progress.
+type Stats struct {
+	Done, Total    atomic.Int64
+	BytesCentral   atomic.Int64
+	BytesRelay     atomic.Int64
+	BytesPeer      atomic.Int64
+	BadFragments   atomic.Int64
+	FailedRequests atomic.Int64
+}
+
+func (s *Stats) bytesOf(kind string) *atomic.Int64 {
+	switch kind {
+	case KindRelay:
+		return &s.BytesRelay
+	case KindPeer:
+		return &s.BytesPeer
+	}
+	return &s.BytesCentral
+}
+
+// Fetcher downloads packages into a fragment store.
+type Fetcher struct {
+	cfg     Config
+	store   *fragstore.Store
+	sources []Source
+	limiter *rate.Limiter // nil without a rate cap; shared by all downloads
+	log     *slog.Logger
+}
+
+// burst is the rate limiter's bucket and the largest read.
+const burst = 256 << 10
+
+// New returns a Fetcher that reads from sources in order (the next one on
+// each retry).
+func New(cfg Config, st *fragstore.Store, sources []Source, logger *slog.Logger) (*Fetcher, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if len(sources) == 0 {
+		return nil, errors.New("fetch: no source")
+	}
+	f := &Fetcher{cfg: cfg.withDefaults(), store: st, sources: sources, log: logger.With("component", "fetch")}
+	if f.cfg.RateLimit > 0 {
+		f.limiter = rate.NewLimiter(rate.Limit(f.cfg.RateLimit), burst)
+	}
+	return f, nil
+}
+
+// Missing returns the fragments of m that are not in the store yet. Files
+// left by an earlier run are verified on the way and dropped when bad.
+func (f *Fetcher) Missing(m *proto.Manifest) ([]proto.Fragment, error) {
+	var out []proto.Fragment
+	for _, fr := range m.Fragments {
+		ok, err := f.store.Check(fr.CID, fr.Size)
+		if err != nil {
+			return nil, fmt.Errorf("resume %s: %w", m.PackageID, err)
+		}
+		if !ok {
+			out = append(out, fr)
+		}
+	}
+	return out, nil
+}
+
+// Fetch makes every fragment of m present and verified in the store,
+// updating st as it goes. It returns ctx's error when ctx ends, an error
+// wrapping ErrFragment when a fragment failed MaxAttempts times, and
+// syscall.ENOSPC at once when the disk is full.
+func (f *Fetcher) Fetch(ctx context.Context, m *proto.Manifest, st *Stats) error {
+	missing, err := f.Missing(m)
+	if err != nil {
+		return err
+	}
+	st.Total.Store(int64(len(m.Fragments)))
+	st.Done.Store(int64(len(m.Fragments) - len(missing)))
+	if len(missing) == 0 {
+		return nil
+	}
+	f.log.Info("fetching", "package", m.PackageID, "missing", len(missing), "total", len(m.Fragments), "streams", f.cfg.Streams)
+	work := make(chan proto.Fragment)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer close(work)
+		for _, fr := range missing {
+			select {
+			case work <- fr:
+			case <-gctx.Done():
+				return nil
+			}
+		}
+		return nil
+	})
+	// Each stream commits (fsync, rename) a fragment before it asks for
+	// the next one, so a kill -9 loses at most one fragment per stream.
+	for range min(f.cfg.Streams, len(missing)) {
+		g.Go(func() error {
+			buf := make([]byte, burst)
+			for fr := range work {
+				w, err := f.fetchOne(gctx, m.PackageID, fr, buf, st)
+				if err != nil {
+					return err
+				}
+				if err := w.Finish(); err != nil {
+					return err
+				}
+				st.Done.Add(1)
+			}
+			return nil
+		})
+	}
+	err = g.Wait()
+	if err == nil {
+		err = ctx.Err()
+	}
+	return err
+}
+
+// fetchOne fetches and verifies one fragment, trying the sources in turn.
+// It returns the verified fragment, still to be finished.
+func (f *Fetcher) fetchOne(ctx context.Context, pkg string, fr proto.Fragment, buf []byte, st *Stats) (*fragstore.Writer, error) {
+	var last error
+	for attempt := range f.cfg.MaxAttempts {
+		src := f.sources[attempt%len(f.sources)]
+		w, err := f.tryOne(ctx, src, pkg, fr, buf, st)
+		if err == nil {
+			return w, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if errors.Is(err, syscall.ENOSPC) {
+			return nil, fmt.Errorf("fetch fragment %s: %w", fr.CID, err)
+		}
+		last = err
+		if errors.Is(err, proto.ErrDigestMismatch) || errors.Is(err, fragstore.ErrSize) {
+			st.BadFragments.Add(1)
+			f.log.Warn("bad fragment, fetching it again", "package", pkg, "fragment", fr.Index, "source", src.Kind(), "err", err)
+		} else {
+			st.FailedRequests.Add(1)
+			f.log.Warn("fragment request failed", "package", pkg, "fragment", fr.Index, "source", src.Kind(), "attempt", attempt+1, "err", err)
+		}
+		delay := min(time.Duration(attempt)*500*time.Millisecond, 5*time.Second)
+		if delay > 0 {
+			t := time.NewTimer(delay)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil, ctx.Err()
+			case <-t.C:
+			}
+		}
+	}
+	return nil, fmt.Errorf("fetch fragment %d (%s) of %s after %d attempts: %w: %w", fr.Index, fr.CID, pkg, f.cfg.MaxAttempts, ErrFragment, last)
+}
+
+// fill reads into p until it is full, the reader ends or fails.
+func fill(r io.Reader, p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		m, err := r.Read(p[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// tryOne streams one fragment from src into a temporary file, hashing it
+// as it comes, and verifies it.
+func (f *Fetcher) tryOne(ctx context.Context, src Source, pkg string, fr proto.Fragment, buf []byte, st *Stats) (*fragstore.Writer, error) {
+	ctx, cancel := context.WithTimeout(ctx, f.cfg.FragmentTimeout)
+	defer cancel()
+	rc, err := src.Fetch(ctx, pkg, fr)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	w, err := f.store.Create(fr.CID, fr.Size)
+	if err != nil {
+		return nil, err
+	}
+	counter := st.bytesOf(src.Kind())
+	var got int64
+	for {
+		// One byte more than expected reveals an overlong answer.
+		n, rerr := fill(rc, buf[:min(int64(len(buf)), fr.Size-got+1)])
+		if n > 0 {
+			if f.limiter != nil {
+				if err := f.limiter.WaitN(ctx, n); err != nil {
+					w.Abort()
+					return nil, err
+				}
+			}
+			got += int64(n)
+			counter.Add(int64(n))
+			if got > fr.Size {
+				w.Abort()
+				return nil, fmt.Errorf("fragment %s: more than %d bytes: %w", fr.CID, fr.Size, fragstore.ErrSize)
+			}
+			if _, err := w.Write(buf[:n]); err != nil {
+				w.Abort()
+				return nil, err
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			w.Abort()
+			return nil, fmt.Errorf("read fragment %s: %w", fr.CID, rerr)
+		}
+	}
+	if err := w.Verify(); err != nil {
+		return nil, err
+	}
+	return w, nil
+}

@@ -1,0 +1,381 @@
+package jobs
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/shoal-project/shoal/agent/client"
+	"github.com/shoal-project/shoal/agent/fetch"
+	"github.com/shoal-project/shoal/agent/fragstore"
+	"github.com/shoal-project/shoal/agent/install"
+	"github.com/shoal-project/shoal/proto"
+	"github.com/shoal-project/shoal/proto/ocs"
+)
+
+const fragSize = 1024
+
+// fakeCentral hands out job lists pushed by the test and records reports.
+type fakeCentral struct {
+	lists     chan []proto.Job
+	manifests map[string][]byte
+	payloads  map[string][]byte
+
+	mu       sync.Mutex // guards the fields below
+	current  []proto.Job
+	results  []string // "pkg:code"
+	progress map[string]int
+	gates    map[string]chan struct{} // fragment requests of a package wait on its gate
+	requests map[string]int
+	finished map[string]bool // progress answers ErrFinished
+}
+
+func newFakeCentral() *fakeCentral {
+	return &fakeCentral{lists: make(chan []proto.Job, 8), manifests: map[string][]byte{}, payloads: map[string][]byte{},
+		progress: map[string]int{}, gates: map[string]chan struct{}{}, requests: map[string]int{}, finished: map[string]bool{}}
+}
+
+// Jobs answers like central: at once when tag is not the current list's,
+// else when the test pushes a new list.
+func (c *fakeCentral) Jobs(ctx context.Context, tag string, wait time.Duration) (*proto.JobsResponse, error) {
+	c.mu.Lock()
+	cur := c.current
+	c.mu.Unlock()
+	if tag != proto.JobsTag(cur) {
+		return &proto.JobsResponse{Jobs: cur, Tag: proto.JobsTag(cur)}, nil
+	}
+	select {
+	case l := <-c.lists:
+		c.mu.Lock()
+		c.current = l
+		c.mu.Unlock()
+		return &proto.JobsResponse{Jobs: l, Tag: proto.JobsTag(l)}, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (c *fakeCentral) Manifest(ctx context.Context, pkg string) ([]byte, error) {
+	b, ok := c.manifests[pkg]
+	if !ok {
+		return nil, client.ErrNotFound
+	}
+	return b, nil
+}
+
+func (c *fakeCentral) Progress(ctx context.Context, pkg string, p proto.Progress) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.progress[pkg]++
+	if c.finished[pkg] {
+		return client.ErrFinished
+	}
+	return nil
+}
+
+func (c *fakeCentral) Result(ctx context.Context, pkg string, r proto.Result) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.results = append(c.results, pkg+":"+r.Code)
+	// Like central, a finished deployment leaves the list.
+	var left []proto.Job
+	for _, j := range c.current {
+		if j.PackageID != pkg {
+			left = append(left, j)
+		}
+	}
+	c.current = left
+	return nil
+}
+
+func (c *fakeCentral) Kind() string { return fetch.KindCentral }
+
+func (c *fakeCentral) Fetch(ctx context.Context, pkg string, f proto.Fragment) (io.ReadCloser, error) {
+	c.mu.Lock()
+	gate := c.gates[pkg]
+	c.requests[pkg]++
+	c.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return io.NopCloser(bytes.NewReader(c.payloads[pkg][f.Offset : f.Offset+f.Size])), nil
+}
+
+func (c *fakeCentral) snapshot() (results []string, requests map[string]int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	req := map[string]int{}
+	for k, v := range c.requests {
+		req[k] = v
+	}
+	return append([]string(nil), c.results...), req
+}
+
+// add publishes a package of n fragments signed with key.
+func (c *fakeCentral) add(t *testing.T, key ed25519.PrivateKey, pkg string, n int) {
+	t.Helper()
+	data := make([]byte, n*fragSize)
+	var seed uint64
+	fmt.Sscan(pkg, &seed)
+	r := rand.New(rand.NewPCG(seed, 9))
+	for i := range data {
+		data[i] = byte(r.Uint32())
+	}
+	s, m5 := sha256.Sum256(data), md5.Sum(data)
+	man := &proto.Manifest{Version: proto.ProtocolVersion, PackageID: pkg, Name: "p" + pkg, Platform: proto.PlatformLinux,
+		Action: proto.ActionExecute, Command: "true", Size: int64(len(data)), SHA256: hex.EncodeToString(s[:]), MD5: hex.EncodeToString(m5[:]),
+		FragmentSize: fragSize, CreatedAt: time.Now(),
+		OCSFragments: []proto.Fragment{{Index: 0, Offset: 0, Size: int64(len(data)), CID: proto.FragmentCID(data).String()}}}
+	for i := range n {
+		b := data[i*fragSize : (i+1)*fragSize]
+		man.Fragments = append(man.Fragments, proto.Fragment{Index: i, Offset: int64(i * fragSize), Size: fragSize, CID: proto.FragmentCID(b).String()})
+	}
+	raw, err := proto.SignManifest(man, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.manifests[pkg], c.payloads[pkg] = raw, data
+}
+
+// fakeInstaller records the order of installs.
+type fakeInstaller struct {
+	mu    sync.Mutex // guards order
+	order []string
+}
+
+func (f *fakeInstaller) Install(ctx context.Context, m *proto.Manifest, payload io.ReaderAt, workDir string) (install.Outcome, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.order = append(f.order, m.PackageID)
+	zero := 0
+	return install.Outcome{Code: ocs.ResultSuccess, ExitCode: &zero}, nil
+}
+
+func (f *fakeInstaller) installs() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.order...)
+}
+
+type harness struct {
+	central *fakeCentral
+	inst    *fakeInstaller
+	key     ed25519.PrivateKey
+	dir     string
+	stop    func()
+}
+
+func start(t *testing.T, c *fakeCentral, key ed25519.PrivateKey, dir string) *harness {
+	t.Helper()
+	st, err := fragstore.Open(dir + "/fragments")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	f, err := fetch.New(fetch.Config{Streams: 2}, st, []fetch.Source{c}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst := &fakeInstaller{}
+	m, err := New(Config{ProgressInterval: 100 * time.Millisecond, SpaceMargin: 1}, Deps{
+		Central: c, Reporter: c, Fetcher: f, Installer: inst, Store: st,
+		ManifestKey: key.Public().(ed25519.PublicKey), StateDir: dir,
+	}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- m.Run(ctx) }()
+	h := &harness{central: c, inst: inst, key: key, dir: dir}
+	var once sync.Once
+	h.stop = func() { once.Do(func() { stopRun(t, cancel, errc) }) }
+	t.Cleanup(h.stop)
+	return h
+}
+
+func stopRun(t *testing.T, cancel context.CancelFunc, errc <-chan error) {
+	cancel()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("Run did not stop")
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func newKey(t *testing.T) ed25519.PrivateKey {
+	_, k, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func TestPriorityOrder(t *testing.T) {
+	key := newKey(t)
+	c := newFakeCentral()
+	for _, p := range []string{"10", "20", "30"} {
+		c.add(t, key, p, 3)
+	}
+	h := start(t, c, key, t.TempDir())
+	c.lists <- []proto.Job{{PackageID: "10", Priority: 7}, {PackageID: "20", Priority: 3}, {PackageID: "30", Priority: 5}}
+	waitFor(t, "three results", func() bool { r, _ := c.snapshot(); return len(r) == 3 })
+	if diff := cmp.Diff([]string{"20", "30", "10"}, h.inst.installs()); diff != "" {
+		t.Errorf("install order (-want +got):\n%s", diff)
+	}
+	results, requests := c.snapshot()
+	if diff := cmp.Diff([]string{"20:SUCCESS", "30:SUCCESS", "10:SUCCESS"}, results); diff != "" {
+		t.Errorf("results (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]int{"10": 3, "20": 3, "30": 3}, requests); diff != "" {
+		t.Errorf("fragment requests (-want +got):\n%s", diff)
+	}
+}
+
+func TestPreemption(t *testing.T) {
+	key := newKey(t)
+	c := newFakeCentral()
+	c.add(t, key, "100", 8)
+	c.add(t, key, "200", 2)
+	gate := make(chan struct{})
+	c.gates["100"] = gate
+	h := start(t, c, key, t.TempDir())
+
+	c.lists <- []proto.Job{{PackageID: "100", Priority: 8}}
+	waitFor(t, "the low-priority download to start", func() bool { _, r := c.snapshot(); return r["100"] >= 2 })
+	c.lists <- []proto.Job{{PackageID: "100", Priority: 8}, {PackageID: "200", Priority: 1}}
+	waitFor(t, "the high-priority result", func() bool { r, _ := c.snapshot(); return len(r) == 1 })
+	close(gate)
+	waitFor(t, "the low-priority result", func() bool { r, _ := c.snapshot(); return len(r) == 2 })
+	if diff := cmp.Diff([]string{"200", "100"}, h.inst.installs()); diff != "" {
+		t.Errorf("install order (-want +got):\n%s", diff)
+	}
+	_, req := c.snapshot()
+	// The two blocked requests of 100 were cancelled and asked again.
+	if req["100"] != 10 || req["200"] != 2 {
+		t.Errorf("fragment requests = %v, want 100:10 200:2", req)
+	}
+}
+
+func TestHistoryAndForce(t *testing.T) {
+	key := newKey(t)
+	dir := t.TempDir()
+	c := newFakeCentral()
+	c.add(t, key, "5", 1)
+	h := start(t, c, key, dir)
+	c.lists <- []proto.Job{{PackageID: "5"}}
+	waitFor(t, "first result", func() bool { r, _ := c.snapshot(); return len(r) == 1 })
+	h.stop()
+
+	// A new agent process with the same state directory: central lists the
+	// package again (its history was lost), then forces it.
+	h2 := start(t, c, key, dir)
+	c.lists <- []proto.Job{{PackageID: "5"}}
+	waitFor(t, "second result", func() bool { r, _ := c.snapshot(); return len(r) == 2 })
+	c.lists <- []proto.Job{{PackageID: "5", Force: true}}
+	waitFor(t, "third result", func() bool { r, _ := c.snapshot(); return len(r) == 3 })
+	results, _ := c.snapshot()
+	want := []string{"5:SUCCESS", "5:" + proto.ResultSuccessAlreadyInstalled, "5:SUCCESS"}
+	if diff := cmp.Diff(want, results); diff != "" {
+		t.Errorf("results (-want +got):\n%s", diff)
+	}
+	if got := append(h.inst.installs(), h2.inst.installs()...); len(got) != 2 {
+		t.Errorf("installs = %v, want two (first run and forced run)", got)
+	}
+	if diff := cmp.Diff([]string{"5"}, h2.manager(t).Installed()); diff != "" {
+		t.Errorf("installed (-want +got):\n%s", diff)
+	}
+}
+
+// manager reopens the history of the harness's state directory.
+func (h *harness) manager(t *testing.T) *Manager {
+	t.Helper()
+	m, err := New(Config{}, Deps{StateDir: h.dir}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestCancelledByCentral(t *testing.T) {
+	key := newKey(t)
+	c := newFakeCentral()
+	c.add(t, key, "7", 4)
+	c.add(t, key, "8", 1)
+	c.gates["7"] = make(chan struct{})
+	h := start(t, c, key, t.TempDir())
+	c.lists <- []proto.Job{{PackageID: "7"}}
+	waitFor(t, "download start", func() bool { _, r := c.snapshot(); return r["7"] >= 1 })
+	c.lists <- []proto.Job{{PackageID: "8"}}
+	waitFor(t, "result of 8", func() bool { r, _ := c.snapshot(); return len(r) == 1 })
+	if diff := cmp.Diff([]string{"8"}, h.inst.installs()); diff != "" {
+		t.Errorf("installs (-want +got):\n%s", diff)
+	}
+}
+
+func TestProgressFinishedStopsJob(t *testing.T) {
+	key := newKey(t)
+	c := newFakeCentral()
+	c.add(t, key, "9", 2)
+	c.gates["9"] = make(chan struct{})
+	c.finished["9"] = true
+	h := start(t, c, key, t.TempDir())
+	c.lists <- []proto.Job{{PackageID: "9"}}
+	waitFor(t, "a progress report", func() bool { c.mu.Lock(); defer c.mu.Unlock(); return c.progress["9"] >= 1 })
+	c.add(t, key, "10", 1)
+	c.lists <- []proto.Job{{PackageID: "9"}, {PackageID: "10", Priority: 9}}
+	waitFor(t, "result of 10", func() bool { r, _ := c.snapshot(); return len(r) == 1 })
+	if diff := cmp.Diff([]string{"10"}, h.inst.installs()); diff != "" {
+		t.Errorf("installs (-want +got):\n%s", diff)
+	}
+}
+
+func TestBadManifest(t *testing.T) {
+	key := newKey(t)
+	c := newFakeCentral()
+	c.add(t, key, "1", 1)
+	c.add(t, newKey(t), "2", 1) // Signed by another central.
+	c.add(t, key, "3", 1)
+	c.manifests["3"] = c.manifests["1"] // Valid signature, other package.
+	h := start(t, c, key, t.TempDir())
+	c.lists <- []proto.Job{{PackageID: "2"}, {PackageID: "3"}}
+	waitFor(t, "two results", func() bool { r, _ := c.snapshot(); return len(r) == 2 })
+	results, _ := c.snapshot()
+	want := []string{"2:" + proto.ResultErrBadSignature, "3:" + proto.ResultErrBadManifest}
+	if diff := cmp.Diff(want, results); diff != "" {
+		t.Errorf("results (-want +got):\n%s", diff)
+	}
+	if got := h.inst.installs(); len(got) != 0 {
+		t.Errorf("installed %v", got)
+	}
+}

@@ -1,0 +1,167 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/shoal-project/shoal/agent/client"
+	"github.com/shoal-project/shoal/agent/fetch"
+	"github.com/shoal-project/shoal/proto"
+	"github.com/shoal-project/shoal/proto/ocs"
+)
+
+// result builds a final result and records it in the history.
+func (m *Manager) result(pkg, code string, exit *int, detail string) *proto.Result {
+	if len(detail) > proto.MaxResultDetail {
+		detail = detail[len(detail)-proto.MaxResultDetail:]
+	}
+	r := proto.Result{Code: code, ExitCode: exit, Detail: detail}
+	if err := m.hist.record(pkg, r, m.now()); err != nil {
+		m.log.Error("record history", "package", pkg, "err", err)
+	}
+	return &r
+}
+
+// runJob runs one job: manifest, space check, fetch, whole-file digest,
+// install. It returns a result when the job is over, or an error when it
+// must run again later (preempted, cancelled, transient failure).
+func (m *Manager) runJob(ctx context.Context, r *running, j proto.Job) (*proto.Result, *proto.Manifest, error) {
+	pkg := j.PackageID
+	log := m.log.With("package", pkg)
+	raw, err := m.deps.Central.Manifest(ctx, pkg)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, context.Cause(ctx)
+		}
+		return nil, nil, fmt.Errorf("get manifest: %w", err)
+	}
+	man, err := proto.VerifyManifest(raw, m.deps.ManifestKey, pkg)
+	switch {
+	case errors.Is(err, proto.ErrBadSignature):
+		log.Error("manifest refused", "err", err)
+		return m.result(pkg, proto.ResultErrBadSignature, nil, "manifest refused: "+err.Error()), nil, nil
+	case err != nil:
+		log.Error("manifest refused", "err", err)
+		return m.result(pkg, proto.ResultErrBadManifest, nil, "manifest refused: "+err.Error()), nil, nil
+	case man.Platform != proto.PlatformLinux:
+		return m.result(pkg, ocs.ResultErrBadParam, nil, "package platform is "+man.Platform+", this agent runs Linux"), man, nil
+	}
+
+	missing, err := m.deps.Fetcher.Missing(man)
+	if err != nil {
+		return nil, man, err
+	}
+	var need int64
+	for _, f := range missing {
+		need += f.Size
+	}
+	need += man.Size + m.cfg.SpaceMargin // Unpacking needs about the size again.
+	if free, err := m.deps.Store.Free(); err == nil && free < need {
+		return m.result(pkg, ocs.ResultErrOutOfSpace, nil,
+			fmt.Sprintf("need %d bytes free in %s for the download and its unpacking, %d available", need, m.deps.Store.Dir(), free)), man, nil
+	}
+
+	var st fetch.Stats
+	st.Total.Store(int64(len(man.Fragments)))
+	st.Done.Store(int64(len(man.Fragments) - len(missing)))
+	stopProgress := m.reportProgress(ctx, r, pkg, &st)
+	start := time.Now()
+	err = m.deps.Fetcher.Fetch(ctx, man, &st)
+	stopProgress()
+	switch {
+	case ctx.Err() != nil:
+		return nil, man, context.Cause(ctx)
+	case errors.Is(err, syscall.ENOSPC):
+		return m.result(pkg, ocs.ResultErrOutOfSpace, nil, "disk full while downloading: "+err.Error()), man, nil
+	case err != nil:
+		return nil, man, fmt.Errorf("fetch: %w", err)
+	}
+	dur := time.Since(start)
+	log.Info("downloaded", "fragments", len(man.Fragments), "bytes_central", st.BytesCentral.Load(),
+		"bad_fragments", st.BadFragments.Load(), "dur", dur.Round(time.Millisecond))
+
+	if err := m.progress(ctx, pkg, proto.StateDownloaded, &st); errors.Is(err, client.ErrFinished) {
+		return nil, man, errCancelled
+	}
+	payload := m.deps.Store.NewReader(man.Fragments, man.Size)
+	defer payload.Close()
+	sum, err := payload.SHA256(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, man, context.Cause(ctx)
+		}
+		return nil, man, fmt.Errorf("whole-file digest: %w", err)
+	}
+	if sum != man.SHA256 {
+		for _, f := range man.Fragments {
+			_ = m.deps.Store.Remove(f.CID)
+		}
+		return m.result(pkg, ocs.ResultErrBadDigest, nil, fmt.Sprintf("whole-file sha256 %s, manifest says %s", sum, man.SHA256)), man, nil
+	}
+
+	if !r.beginInstall(ctx) {
+		return nil, man, context.Cause(ctx)
+	}
+	if err := m.progress(ctx, pkg, proto.StateRunning, &st); err != nil {
+		log.Warn("report running", "err", err)
+	}
+	work := filepath.Join(m.deps.StateDir, "work", pkg)
+	out, err := m.deps.Installer.Install(ctx, man, payload, work)
+	if rerr := os.RemoveAll(work); rerr != nil {
+		log.Warn("remove work dir", "err", rerr)
+	}
+	if err != nil {
+		return nil, man, err
+	}
+	return m.result(pkg, out.Code, out.ExitCode, out.Detail), man, nil
+}
+
+// progress sends one progress report in state (a proto.State* value).
+func (m *Manager) progress(ctx context.Context, pkg, state string, st *fetch.Stats) error {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	return m.deps.Reporter.Progress(ctx, pkg, proto.Progress{
+		State: state, FragmentsDone: int(st.Done.Load()), FragmentsTotal: int(st.Total.Load()),
+		BytesPeer: st.BytesPeer.Load(), BytesRelay: st.BytesRelay.Load(), BytesCentral: st.BytesCentral.Load(),
+	})
+}
+
+// reportProgress reports "downloading" now and every ProgressInterval until
+// the returned stop is called. Central answering that the deployment is
+// finished stops the run.
+func (m *Manager) reportProgress(ctx context.Context, r *running, pkg string, st *fetch.Stats) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(m.cfg.ProgressInterval)
+		defer t.Stop()
+		for {
+			err := m.progress(ctx, pkg, proto.StateDownloading, st)
+			if errors.Is(err, client.ErrFinished) {
+				m.log.Info("central says the deployment is over", "package", pkg)
+				r.stop(errCancelled)
+				return
+			}
+			if err != nil && ctx.Err() == nil {
+				m.log.Warn("report progress", "package", pkg, "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		wg.Wait()
+	}
+}

@@ -1,0 +1,312 @@
+package agentapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/shoal-project/shoal/central/deploy"
+	"github.com/shoal-project/shoal/central/packages"
+	"github.com/shoal-project/shoal/central/pki"
+	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/proto"
+)
+
+// Config tunes the agent API.
+type Config struct {
+	// MaxWait bounds a jobs long-poll (default 60s).
+	MaxWait time.Duration `yaml:"max_wait"`
+	// PollInterval is how often a held jobs request re-reads the database
+	// (default 500ms).
+	PollInterval time.Duration `yaml:"poll_interval"`
+	// PeerRecordTTL is the lifetime of a signed peer record (default 24h).
+	PeerRecordTTL time.Duration `yaml:"peer_record_ttl"`
+	// MaxBodyBytes bounds request bodies, inventories included (default 32 MiB).
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxWait == 0 {
+		c.MaxWait = time.Minute
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = 500 * time.Millisecond
+	}
+	if c.PeerRecordTTL == 0 {
+		c.PeerRecordTTL = 24 * time.Hour
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = 32 << 20
+	}
+	return c
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	switch {
+	case c.MaxWait < time.Second || c.MaxWait > 10*time.Minute:
+		return fmt.Errorf("agentapi: max_wait %s: want 1s..10m", c.MaxWait)
+	case c.PollInterval < 10*time.Millisecond || c.PollInterval > c.MaxWait:
+		return fmt.Errorf("agentapi: poll_interval %s: want 10ms..max_wait", c.PollInterval)
+	case c.PeerRecordTTL < time.Minute:
+		return fmt.Errorf("agentapi: peer_record_ttl %s: want at least 1m", c.PeerRecordTTL)
+	case c.MaxBodyBytes < 1<<20:
+		return fmt.Errorf("agentapi: max_body_bytes %d: want at least 1 MiB", c.MaxBodyBytes)
+	}
+	return nil
+}
+
+// Sentinel errors the handlers return; mapErrors turns them into statuses.
+var (
+	errUnauthorized = errors.New("unknown agent: send 'Authorization: Bearer <agent secret>' (enroll first)")
+	errRevoked      = errors.New("this computer is revoked")
+	errBadRequest   = errors.New("bad request")
+	errFinished     = errors.New("deployment is already finished")
+)
+
+// API serves the agent API.
+type API struct {
+	cfg      Config
+	store    *store.Store
+	deploy   *deploy.Service
+	builder  *packages.Builder
+	pki      *pki.PKI
+	log      *slog.Logger
+	now      func() time.Time
+	counters *counters
+	index    *fragIndexes
+}
+
+// New returns the agent API. An invalid cfg is replaced by the defaults
+// with a logged error; call cfg.Validate first to refuse it instead.
+func New(cfg Config, st *store.Store, dep *deploy.Service, b *packages.Builder, pk *pki.PKI, logger *slog.Logger) *API {
+	log := logger.With("component", "agentapi")
+	if err := cfg.Validate(); err != nil {
+		log.Error("invalid agent API config, using defaults", "err", err)
+		cfg = Config{}
+	}
+	return &API{cfg: cfg.withDefaults(), store: st, deploy: dep, builder: b, pki: pk, log: log, now: time.Now,
+		counters: newCounters(), index: &fragIndexes{m: map[string]*fragIndex{}}}
+}
+
+// Register adds the agent routes to g, which central mounts at
+// proto.AgentAPIPath on its HTTPS listener.
+func (a *API) Register(g *echo.Group) {
+	g.Use(a.mapErrors)
+	g.GET("/info", a.info)
+	g.POST("/enroll", a.enroll)
+	auth := g.Group("", a.authenticate)
+	auth.GET("/jobs", a.jobs)
+	auth.GET("/packages/:id/manifest", a.manifest)
+	auth.GET("/fragments/:id/:cid", a.fragment)
+	auth.POST("/deployments/:id/progress", a.progress)
+	auth.POST("/deployments/:id/result", a.result)
+	auth.POST("/inventory", a.inventory)
+	auth.POST("/peer-record", a.peerRecord)
+}
+
+// RegisterAdmin adds the admin routes to g, which central mounts under its
+// authenticated /api/v1 group.
+func (a *API) RegisterAdmin(g *echo.Group) {
+	ag := g.Group("/agents", a.mapErrors)
+	ag.POST("/enrollment-tokens", a.createToken)
+	ag.GET("/enrollment-tokens", a.listTokens)
+	ag.DELETE("/enrollment-tokens/:id", a.revokeToken)
+	ag.GET("", a.listAgents)
+	ag.GET("/fragment-stats", a.fragmentStats)
+	ag.POST("/:computer/revoke", a.revokeComputer(true))
+	ag.POST("/:computer/unrevoke", a.revokeComputer(false))
+}
+
+// statusOf maps an error to its HTTP status.
+func statusOf(err error) int {
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.Is(err, errUnauthorized):
+		return http.StatusUnauthorized
+	case errors.Is(err, errRevoked), errors.Is(err, store.ErrRevoked), errors.Is(err, store.ErrEnrollRefused):
+		return http.StatusForbidden
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, packages.ErrNotFound), errors.Is(err, packages.ErrInvalidID):
+		return http.StatusNotFound
+	case errors.Is(err, errFinished), errors.Is(err, store.ErrConflict):
+		return http.StatusConflict
+	case errors.As(err, &mbe):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, errBadRequest), errors.Is(err, store.ErrInvalid):
+		return http.StatusBadRequest
+	case errors.Is(err, context.Canceled):
+		return 499
+	}
+	return http.StatusInternalServerError
+}
+
+// mapErrors turns handler errors into *echo.HTTPError, so that whatever
+// error handler the echo instance has writes the right status.
+func (a *API) mapErrors(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		err := next(c)
+		if err == nil {
+			return nil
+		}
+		var he *echo.HTTPError
+		if errors.As(err, &he) {
+			return err
+		}
+		code := statusOf(err)
+		msg := err.Error()
+		if code >= 500 {
+			a.log.Error("agent API error", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
+			msg = "internal error; see the central log"
+		}
+		return echo.NewHTTPError(code, msg).SetInternal(err)
+	}
+}
+
+// agentKey is where authenticate stores the caller.
+const agentKey = "shoal.agent"
+
+// caller is an authenticated agent.
+type caller struct {
+	identity *store.AgentIdentity
+	computer *store.Computer
+}
+
+func hashSecret(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// authenticate accepts a known agent secret of a computer that is not
+// revoked.
+func (a *API) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Request().Header.Get("Authorization")
+		secret, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok || !strings.HasPrefix(secret, proto.AgentSecretPrefix) {
+			return errUnauthorized
+		}
+		id, comp, err := a.store.AgentBySecretHash(c.Request().Context(), hashSecret(strings.TrimSpace(secret)))
+		if errors.Is(err, store.ErrNotFound) {
+			return errUnauthorized
+		}
+		if err != nil {
+			return err
+		}
+		if comp.Revoked {
+			return errRevoked
+		}
+		c.Set(agentKey, &caller{identity: id, computer: comp})
+		return next(c)
+	}
+}
+
+func callerOf(c echo.Context) *caller {
+	cl, _ := c.Get(agentKey).(*caller)
+	return cl
+}
+
+// bindJSON decodes a bounded JSON body into v, refusing unknown fields.
+func (a *API) bindJSON(c echo.Context, v any) error {
+	ct, _, _ := mime.ParseMediaType(c.Request().Header.Get("Content-Type"))
+	if ct != "application/json" {
+		return fmt.Errorf("send a JSON body with Content-Type: application/json: %w", errBadRequest)
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, a.cfg.MaxBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return fmt.Errorf("JSON body: %w", err)
+		}
+		return fmt.Errorf("invalid JSON body: %w: %w", errBadRequest, err)
+	}
+	return nil
+}
+
+func pkgParam(c echo.Context) (string, error) {
+	id := c.Param("id")
+	if !proto.IsPackageID(id) {
+		return "", fmt.Errorf("package id must be digits, got %q: %w", id, errBadRequest)
+	}
+	return id, nil
+}
+
+func (a *API) info(c echo.Context) error {
+	return c.JSON(http.StatusOK, proto.AgentInfo{ProtocolVersion: proto.ProtocolVersion, ManifestKeyID: proto.KeyID(a.pki.SigningPublicKey())})
+}
+
+// manifest serves a package's signed manifest exactly as built; the agent
+// verifies it with the key it pinned.
+func (a *API) manifest(c echo.Context) error {
+	id, err := pkgParam(c)
+	if err != nil {
+		return err
+	}
+	b, err := a.builder.ManifestBytes(id)
+	if err != nil {
+		if errors.Is(err, packages.ErrInvalidID) || isNotExist(err) {
+			return fmt.Errorf("package %s has no manifest: %w", id, store.ErrNotFound)
+		}
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-cache")
+	return c.Blob(http.StatusOK, "application/json", b)
+}
+
+// copyBufs holds the buffers fragments are copied through.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
+// fragment serves one Shoal fragment by CID, read from the OCS fragment
+// files that hold its byte range.
+func (a *API) fragment(c echo.Context) error {
+	id, err := pkgParam(c)
+	if err != nil {
+		return err
+	}
+	cidStr := c.Param("cid")
+	if _, err := proto.ParseCID(cidStr); err != nil {
+		return fmt.Errorf("fragment %q: %w: %w", cidStr, errBadRequest, err)
+	}
+	idx, err := a.index.get(a, id)
+	if err != nil {
+		return err
+	}
+	fr, ok := idx.byCID[cidStr]
+	if !ok {
+		return fmt.Errorf("package %s has no fragment %s: %w", id, cidStr, store.ErrNotFound)
+	}
+	pc := a.counters.get(id)
+	pc.requests.Add(1)
+	w := c.Response()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", fmt.Sprint(fr.Size))
+	w.Header().Set("ETag", `"`+cidStr+`"`)
+	w.Header().Set("Cache-Control", "private, max-age=31536000, immutable")
+	w.WriteHeader(http.StatusOK)
+	if c.Request().Method == http.MethodHead {
+		return nil
+	}
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	n, err := idx.copyRange(w, a.builder.Path(id), fr.Offset, fr.Size, *bp)
+	pc.bytes.Add(n)
+	if err != nil {
+		// Headers are out: the agent sees a short body and retries.
+		a.log.Warn("serve fragment", "package", id, "fragment", fr.Index, "sent", n, "err", err)
+		return nil
+	}
+	pc.fragments.Add(1)
+	return nil
+}

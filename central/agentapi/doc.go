@@ -1,0 +1,47 @@
+// Package agentapi is central's side of the Shoal agent API: JSON over HTTPS
+// under proto.AgentAPIPath (/api/agent/v1), with the wire types of
+// proto/agent.go, plus the admin routes that manage enrollment tokens and
+// agents under the authenticated /api/v1.
+//
+// # Authentication
+//
+// POST /enroll is authenticated by an enrollment token (created by an admin,
+// limited in uses, revocable) and by a proof that the agent holds the
+// private key of the libp2p peer ID it claims. It returns a random bearer
+// secret, of which central stores only the SHA-256. Every other call sends
+// "Authorization: Bearer <secret>"; an unknown secret gets 401 and the
+// agent of a revoked computer gets 403 on every call.
+//
+// # Message flow
+//
+//	agent                                   central
+//	POST /enroll {token, device, peer, proof, inventory}
+//	                                        computer created or updated,
+//	                                        site from address, secret,
+//	                                        manifest key, signed peer record
+//	POST /inventory {AgentInventory}        stored like an OCS inventory
+//	                                        (Source "shoal")
+//	GET  /jobs?tag=T&wait=25s               held until the job list differs
+//	                                        from T (checked every 500 ms in
+//	                                        the database, so any central
+//	                                        instance answers), or wait ends
+//	GET  /packages/<id>/manifest            signed manifest, as built
+//	GET  /fragments/<id>/<cid>              one Shoal fragment, read from the
+//	                                        OCS fragment files on disk
+//	POST /deployments/<id>/progress         downloading/downloaded/running,
+//	                                        fragments x/y, bytes by source;
+//	                                        409 when the deployment is over
+//	POST /deployments/<id>/result           final code, exit code, output
+//	                                        tail (kept in the event detail)
+//	POST /peer-record                       a fresh signed peer record
+//	GET  /info                              protocol version, manifest key ID
+//
+// Admin routes (mounted by central under /api/v1 with its own auth):
+//
+//	POST   /agents/enrollment-tokens        {name, max_uses, expires_in}
+//	GET    /agents/enrollment-tokens
+//	DELETE /agents/enrollment-tokens/<id>   revoke
+//	GET    /agents                          enrolled agents
+//	POST   /agents/<computer>/revoke        and /unrevoke
+//	GET    /agents/fragment-stats           bytes of fragments served per package
+package agentapi

@@ -1,0 +1,168 @@
+package agentapi
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/proto"
+)
+
+func toJobs(pend []store.Pending) []proto.Job {
+	out := make([]proto.Job, 0, len(pend))
+	for _, p := range pend {
+		out = append(out, proto.Job{PackageID: p.Package.ID, Name: p.Package.Name, Priority: p.Package.Priority,
+			Force: p.Deployment.Force, State: p.Deployment.State})
+	}
+	return out
+}
+
+// jobs answers the computer's job list as soon as it differs from the one
+// the tag names, re-reading the database every PollInterval, or when wait
+// has passed. Waiting deployments that are answered become notified.
+func (a *API) jobs(c echo.Context) error {
+	cl := callerOf(c)
+	ctx := c.Request().Context()
+	var wait time.Duration
+	if v := c.QueryParam("wait"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return fmt.Errorf("wait must be a duration like 25s: %w", errBadRequest)
+		}
+		wait = min(d, a.cfg.MaxWait)
+	}
+	tag := c.QueryParam("tag")
+	start := a.now()
+	if err := a.store.TouchAgent(ctx, cl.computer.ID, start); err != nil {
+		a.log.Warn("touch agent", "computer", cl.computer.ID, "err", err)
+	}
+	deadline := start.Add(wait)
+	for i := 0; ; i++ {
+		pend, err := a.store.AgentJobs(ctx, cl.computer.ID, a.now())
+		if err != nil {
+			return err
+		}
+		jobs := toJobs(pend)
+		cur := proto.JobsTag(jobs)
+		answer := cur != tag || !a.now().Before(deadline)
+		// A held request must notice a revocation, at the latest when it
+		// answers.
+		if i > 0 && (answer || i%10 == 0) {
+			comp, err := a.store.Computer(ctx, cl.computer.ID)
+			if err != nil {
+				return err
+			}
+			if comp.Revoked {
+				return errRevoked
+			}
+		}
+		if answer {
+			var notify []uint
+			for _, p := range pend {
+				if p.Deployment.State == store.StateWaiting {
+					notify = append(notify, p.Deployment.ID)
+				}
+			}
+			if err := a.store.MarkNotified(ctx, notify, a.now()); err != nil {
+				return err
+			}
+			return c.JSON(http.StatusOK, proto.JobsResponse{Jobs: jobs, Tag: cur})
+		}
+		t := time.NewTimer(a.cfg.PollInterval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+var validState = map[string]bool{proto.StateDownloading: true, proto.StateDownloaded: true, proto.StateRunning: true}
+
+func (a *API) progress(c echo.Context) error {
+	id, err := pkgParam(c)
+	if err != nil {
+		return err
+	}
+	var p proto.Progress
+	if err := a.bindJSON(c, &p); err != nil {
+		return err
+	}
+	if !validState[p.State] {
+		return fmt.Errorf("state %q: want downloading, downloaded or running: %w", p.State, errBadRequest)
+	}
+	cl := callerOf(c)
+	err = a.store.RecordProgress(c.Request().Context(), cl.computer.ID, id, store.Progress{
+		State: p.State, FragmentsDone: p.FragmentsDone, FragmentsTotal: p.FragmentsTotal,
+		BytesPeer: p.BytesPeer, BytesRelay: p.BytesRelay, BytesCentral: p.BytesCentral,
+	}, a.now())
+	if errors.Is(err, store.ErrInvalid) {
+		// The state was checked above: the deployment is finished.
+		return fmt.Errorf("progress of %s: %w", id, errFinished)
+	}
+	if err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+var codeRE = regexp.MustCompile(`^[A-Z][A-Z0-9_]{0,63}$`)
+
+func (a *API) result(c echo.Context) error {
+	id, err := pkgParam(c)
+	if err != nil {
+		return err
+	}
+	var r proto.Result
+	if err := a.bindJSON(c, &r); err != nil {
+		return err
+	}
+	if !codeRE.MatchString(r.Code) {
+		return fmt.Errorf("code %q: want an OCS result code: %w", r.Code, errBadRequest)
+	}
+	detail := r.Detail
+	if len(detail) > proto.MaxResultDetail {
+		detail = "…" + detail[len(detail)-proto.MaxResultDetail:]
+	}
+	if r.ExitCode != nil && detail == "" {
+		detail = fmt.Sprintf("exit code %d", *r.ExitCode)
+	}
+	cl := callerOf(c)
+	if err := a.store.RecordAgentResult(c.Request().Context(), cl.computer.ID, id, r.Code, detail, a.now()); err != nil {
+		return err
+	}
+	a.log.Info("deployment result", "computer", cl.computer.ID, "device", cl.computer.DeviceID, "package", id, "code", r.Code, "exit_code", r.ExitCode)
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (a *API) inventory(c echo.Context) error {
+	var inv proto.AgentInventory
+	if err := a.bindJSON(c, &inv); err != nil {
+		return err
+	}
+	cl := callerOf(c)
+	ctx := c.Request().Context()
+	// A Shoal agent's history only grows, and a result recorded while
+	// this inventory was on its way must not be dropped: keep the union.
+	known, err := a.store.History(ctx, cl.computer.ID)
+	if err != nil {
+		return err
+	}
+	inv.History = append(inv.History, known...)
+	snap := snapshot(&inv, cl.computer.DeviceID, cl.identity.Version, a.now())
+	if site := a.siteOf(ctx, c.RealIP(), inv.IPAddr); site != nil {
+		snap.Computer.SiteID = &site.ID
+	}
+	res, err := a.store.IngestInventory(ctx, snap)
+	if err != nil {
+		return err
+	}
+	a.log.Info("inventory stored", "computer", res.ComputerID, "device", cl.computer.DeviceID, "softwares", len(snap.Softwares))
+	return c.NoContent(http.StatusNoContent)
+}

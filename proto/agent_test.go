@@ -1,0 +1,88 @@
+package proto
+
+import (
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestPeerRecordSignVerify(t *testing.T) {
+	_, key, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, other, _ := ed25519.GenerateKey(nil)
+	now := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	rec := PeerRecord{PeerID: "12D3KooWabc", DeviceID: "host-2026-11-26-10-00-00", Site: "paris", Expires: now.Add(time.Hour)}
+	signed, err := SignPeerRecord(rec, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := key.Public().(ed25519.PublicKey)
+
+	got, err := VerifyPeerRecord(signed, pub, now)
+	if err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	if diff := cmp.Diff(rec, *got); diff != "" {
+		t.Errorf("record (-want +got):\n%s", diff)
+	}
+
+	tampered := signed
+	tampered.Record = json.RawMessage(`{"peer_id":"12D3KooWabc","device_id":"host-2026-11-26-10-00-00","site":"lyon","expires":"2026-11-26T11:00:00Z"}`)
+	tests := []struct {
+		name    string
+		s       SignedPeerRecord
+		pub     ed25519.PublicKey
+		at      time.Time
+		wantErr error
+	}{
+		{name: "tampered", s: tampered, pub: pub, at: now, wantErr: ErrBadPeerRecord},
+		{name: "other-key", s: signed, pub: other.Public().(ed25519.PublicKey), at: now, wantErr: ErrBadPeerRecord},
+		{name: "short-key", s: signed, pub: pub[:5], at: now, wantErr: ErrBadPeerRecord},
+		{name: "expired", s: signed, pub: pub, at: now.Add(2 * time.Hour), wantErr: ErrPeerRecordExpired},
+		{name: "empty", s: SignedPeerRecord{}, pub: pub, at: now, wantErr: ErrBadPeerRecord},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := VerifyPeerRecord(tt.s, tt.pub, tt.at)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+		})
+	}
+
+	if _, err := SignPeerRecord(PeerRecord{PeerID: "x"}, key); !errors.Is(err, ErrBadPeerRecord) {
+		t.Errorf("incomplete record: err = %v, want ErrBadPeerRecord", err)
+	}
+}
+
+func TestJobsTag(t *testing.T) {
+	tests := []struct {
+		name string
+		jobs []Job
+		want string
+	}{
+		{name: "empty", jobs: nil, want: "v1:"},
+		{name: "two", jobs: []Job{{PackageID: "1"}, {PackageID: "22", Force: true}}, want: "v1:1,22!"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := JobsTag(tt.jobs); got != tt.want {
+				t.Errorf("JobsTag = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestEnrollProofBindsFields(t *testing.T) {
+	a := EnrollProof("t", "d", "p")
+	b := EnrollProof("t", "dp", "")
+	if string(a) == string(b) {
+		t.Error("proofs of different fields are equal")
+	}
+}
