@@ -7,7 +7,7 @@ RUN_DIR   ?= .run
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/shoal-project/shoal/cmd/internal/run.Version=$(VERSION)
 export CGO_ENABLED = 0
-BINARIES  := shoal-central shoal-agent shoalctl
+BINARIES  := shoal-central shoal-agent shoal-relay shoalctl
 FUZZTIME  ?= 20s
 
 .PHONY: help build run test unit itest fuzz lint fmt tidy bench lab clean test-deps

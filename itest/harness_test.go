@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 	binDir = dir
 	code := func() int {
 		defer os.RemoveAll(dir)
-		for _, name := range []string{"central", "shoalctl", "agent"} {
+		for _, name := range []string{"central", "shoalctl", "agent", "relay"} {
 			cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "shoal-"+name), "../cmd/"+name)
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr

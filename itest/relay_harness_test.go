@@ -1,0 +1,142 @@
+//go:build integration
+
+package itest
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Relay is a running shoal-relay process.
+type Relay struct {
+	t       testing.TB
+	Dir     string
+	HTTPURL string
+	cmd     *exec.Cmd
+	log     *bytes.Buffer
+	done    chan error
+}
+
+// RelayConfig is what startRelay writes into the relay's YAML.
+type RelayConfig struct {
+	Upstream, ManifestUpstream, CAFile string
+	ManifestKey                        []byte
+}
+
+// startRelay starts shoal-relay on a loopback port chosen by the OS and
+// waits for its relay.json. dir is its data directory (reuse it to test a
+// restart); empty means a new temporary one.
+func startRelay(t testing.TB, rc RelayConfig, dir string) *Relay {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	cfg := fmt.Sprintf("data_dir: %s\nhttp_addr: 127.0.0.1:0\nupstream: %s\nmanifest_upstream: %s\ncentral_ca_file: %s\nmanifest_public_key: %s\nfetch_timeout: 1m\n",
+		filepath.Join(dir, "data"), rc.Upstream, rc.ManifestUpstream, rc.CAFile, base64.StdEncoding.EncodeToString(rc.ManifestKey))
+	cfgPath := filepath.Join(dir, "relay.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	runtimeFile := filepath.Join(dir, "data", "relay.json")
+	os.Remove(runtimeFile)
+	r := &Relay{t: t, Dir: filepath.Join(dir, "data"), log: &bytes.Buffer{}, done: make(chan error, 1)}
+	r.cmd = exec.Command(filepath.Join(binDir, "shoal-relay"), "-config", cfgPath, "-log-level", "debug")
+	r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { r.done <- r.cmd.Wait() }()
+	t.Cleanup(r.stop)
+	waitFor(t, 30*time.Second, "relay.json", func() error {
+		select {
+		case err := <-r.done:
+			r.done <- err
+			t.Fatalf("relay exited: %v\n%s", err, r.log)
+		default:
+		}
+		b, err := os.ReadFile(runtimeFile)
+		if err != nil {
+			return err
+		}
+		var rt struct {
+			HTTPURL string `json:"http_url"`
+		}
+		if err := json.Unmarshal(b, &rt); err != nil {
+			return err
+		}
+		r.HTTPURL = rt.HTTPURL
+		return nil
+	})
+	return r
+}
+
+// Location is the relay's OCS fragment location (host:port/download).
+func (r *Relay) Location() string {
+	return strings.TrimPrefix(r.HTTPURL, "http://") + "/download"
+}
+
+// metrics returns the relay's /metrics counters by name.
+func (r *Relay) metrics() map[string]int64 {
+	r.t.Helper()
+	resp, err := http.Get(r.HTTPURL + "/metrics")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	out := map[string]int64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		var name string
+		var v int64
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		if n, _ := fmt.Sscan(line, &name, &v); n == 2 {
+			out[name] = v
+		}
+	}
+	return out
+}
+
+// stop sends SIGTERM and asserts a clean exit.
+func (r *Relay) stop() {
+	select {
+	case err := <-r.done:
+		r.done <- err
+		return
+	default:
+	}
+	_ = r.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-r.done:
+		r.done <- err
+		if err != nil {
+			r.t.Errorf("relay did not exit cleanly: %v\n%s", err, r.tail())
+		}
+	case <-time.After(20 * time.Second):
+		_ = r.cmd.Process.Kill()
+		r.t.Errorf("relay did not stop within 20s\n%s", r.tail())
+	}
+	if r.t.Failed() {
+		r.t.Logf("relay log:\n%s", r.tail())
+	}
+}
+
+func (r *Relay) tail() string {
+	s := r.log.String()
+	if len(s) > 6000 {
+		s = s[len(s)-6000:]
+	}
+	return s
+}
