@@ -1,0 +1,103 @@
+//go:build integration
+
+package itest
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/shoal-project/shoal/lab"
+)
+
+// TestBranchLab is the small variant of the branch lab (issue 8): one
+// branch of four agents behind a 50 Mbit/s uplink, an 8 MiB package, and
+// the scenarios that exist today (ocs-direct, and shoal-direct when
+// shoal-agent is built). It checks correctness only: the uplink is shaped,
+// every agent succeeds, each baseline moves N·S across the uplink (within
+// 10 %), and no namespace of the run is left behind.
+func TestBranchLab(t *testing.T) {
+	ctx := t.Context()
+	if err := lab.Available(ctx); err != nil {
+		if errors.Is(err, lab.ErrUnavailable) {
+			t.Skipf("branch lab skipped: %v", err)
+		}
+		t.Fatal(err)
+	}
+	if _, err := exec.LookPath("ocsinventory-agent"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("ocsinventory-agent is not installed (make test installs it)")
+		}
+		t.Skip("ocsinventory-agent is not installed; run `make test-deps`")
+	}
+	prefix := lab.DefaultPrefix()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		left, err := lab.Namespaces(ctx, prefix+"-")
+		if err != nil {
+			t.Errorf("list namespaces: %v", err)
+		}
+		if len(left) > 0 {
+			t.Errorf("namespaces left behind: %v", left)
+		}
+	})
+
+	const n, size, uplink = 4, 8 << 20, 50
+	scenarios := []string{"ocs-direct"}
+	if _, err := os.Stat(filepath.Join(binDir, "shoal-agent")); err == nil {
+		scenarios = append(scenarios, "shoal-direct")
+	}
+	cfg := lab.Config{SizeBytes: size, Agents: n, Branches: 1, UplinkMbit: uplink, Scenarios: scenarios,
+		OutDir: t.TempDir(), BinDir: binDir, Prefix: prefix, ScenarioTimeout: 3 * time.Minute}
+	l, err := lab.New(cfg, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo})), t.Output())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := l.Run(ctx)
+	if err != nil {
+		t.Fatalf("lab run: %v", err)
+	}
+	// The uplink really is shaped and delayed: TCP goodput is at most
+	// U·1448/1500, and the connect time holds the added round trip.
+	if got := rep.Params.MeasuredDownMbit; got < 0.8*uplink || got > uplink {
+		t.Errorf("uplink goodput %.1f Mbit/s, want 80–100 %% of %d", got, uplink)
+	}
+	if rtt := rep.Params.MeasuredRTTMs; rtt < 2*rep.Params.DelayMs {
+		t.Errorf("measured RTT %.1f ms, want at least the added %.0f ms", rtt, 2*rep.Params.DelayMs)
+	}
+	if len(rep.Scenarios) != len(scenarios) {
+		t.Fatalf("%d scenario results, want %d", len(rep.Scenarios), len(scenarios))
+	}
+	for _, r := range rep.Scenarios {
+		t.Run(r.Scenario, func(t *testing.T) {
+			if r.Status != lab.StatusOK || r.Succeeded != n || r.Failed+r.Unfinished != 0 {
+				t.Fatalf("status %s (%s), %d succeeded, %d failed, %d unfinished, codes %v",
+					r.Status, r.Reason, r.Succeeded, r.Failed, r.Unfinished, r.ResultCodes)
+			}
+			// Without relay or peers every agent fetches the whole package
+			// across the uplink: N·S, plus TCP/IP headers and protocol
+			// chatter; central's own counters agree.
+			if math.Abs(r.WANPerS-n) > 0.1*n {
+				t.Errorf("WAN bytes per branch %.3f·S, want %d·S ± 10 %% (%+v)", r.WANPerS, n, r.WAN)
+			}
+			if math.Abs(r.CentralPerS-n) > 0.1*n {
+				t.Errorf("central served %.3f·S, want %d·S ± 10 %%", r.CentralPerS, n)
+			}
+			if r.FirstFragment.N != n || r.Completion.N != n {
+				t.Errorf("first-fragment times for %d agents and completions for %d, want %d each", r.FirstFragment.N, r.Completion.N, n)
+			}
+		})
+	}
+	for _, f := range []string{"lab.json", "lab.md", "completion-cdf.svg"} {
+		if _, err := os.Stat(filepath.Join(cfg.OutDir, f)); err != nil {
+			t.Errorf("report file: %v", err)
+		}
+	}
+}

@@ -1,0 +1,74 @@
+package lab
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// ParseSize parses a byte count with an optional KiB, MiB or GiB suffix
+// ("64MiB", "8MiB", "524288").
+func ParseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}} {
+		if rest, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = strings.TrimSpace(rest), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseFloat(s, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("size %q: want a positive number with an optional KiB, MiB or GiB suffix", s)
+	}
+	return int64(n * float64(mult)), nil
+}
+
+// Flags are shoal-lab's command line: a Config plus the log level.
+type Flags struct {
+	Config   Config
+	LogLevel string
+}
+
+// ParseFlags parses shoal-lab's command line; usage and errors go to
+// stderr.
+func ParseFlags(args []string, stderr io.Writer) (*Flags, error) {
+	f := &Flags{}
+	c := &f.Config
+	fs := flag.NewFlagSet("shoal-lab", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	size := fs.String("size", "64MiB", "package size S (bytes, or with a KiB/MiB/GiB suffix)")
+	fs.IntVar(&c.Agents, "agents", 0, "agents per branch N (0: 4 for the direct baselines, 20 otherwise)")
+	fs.IntVar(&c.Branches, "branches", 2, "branch offices")
+	fs.Float64Var(&c.UplinkMbit, "uplink-mbit", 20, "uplink rate U of each branch, Mbit/s each way")
+	fs.DurationVar(&c.Delay, "delay", 30e6, "delay added to each direction of each uplink")
+	fs.Float64Var(&c.LossPct, "loss", 0, "packet loss on each uplink direction, percent")
+	fs.Float64Var(&c.LANMbit, "lan-mbit", 0, "LAN port rate, Mbit/s (0: unshaped)")
+	scen := fs.String("scenarios", strings.Join(ScenarioNames(), ","), "comma-separated scenarios to run")
+	fs.StringVar(&c.OutDir, "out", "lab-out", "output directory")
+	fs.StringVar(&c.BinDir, "bin", "bin", "directory of shoal-central (and shoal-agent, shoal-relay)")
+	fs.DurationVar(&c.ScenarioTimeout, "timeout", 0, "bound of one scenario (0: derived from S, N and U)")
+	fs.BoolVar(&c.KeepWork, "keep", false, "keep the work directory (logs, agent state) after a successful run")
+	fs.StringVar(&f.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	var err error
+	if c.SizeBytes, err = ParseSize(*size); err != nil {
+		return nil, err
+	}
+	for _, s := range strings.Split(*scen, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			c.Scenarios = append(c.Scenarios, s)
+		}
+	}
+	return f, c.Validate()
+}

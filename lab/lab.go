@@ -1,0 +1,403 @@
+package lab
+
+import (
+	"archive/tar"
+	"bufio"
+	"compress/gzip"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Config is one lab run. The zero value of a field takes its default.
+type Config struct {
+	// SizeBytes is the package size S (default 64 MiB).
+	SizeBytes int64 `yaml:"size_bytes"`
+	// Agents is N, agents per branch; 0 takes each scenario's default
+	// (20 for the relay and P2P scenarios; 4 for the direct baselines,
+	// whose N copies share the uplink, and the OCS agent is slow by design).
+	Agents int `yaml:"agents"`
+	// Branches is the number of branch offices (default 2).
+	Branches int `yaml:"branches"`
+	// UplinkMbit is U, each branch's uplink rate each way (default 20).
+	UplinkMbit float64 `yaml:"uplink_mbit"`
+	// Delay is added to each direction of every uplink (default 30 ms).
+	Delay time.Duration `yaml:"delay"`
+	// LossPct is the packet loss on every uplink, per direction, in percent.
+	LossPct float64 `yaml:"loss_pct"`
+	// LANMbit shapes the LAN ports; 0 leaves the LAN unshaped.
+	LANMbit float64 `yaml:"lan_mbit"`
+	// Scenarios to run, in this order (default all, see ScenarioNames).
+	Scenarios []string `yaml:"scenarios"`
+	// OutDir receives lab.json, lab.md, completion-cdf.svg and the work
+	// directory (default lab-out).
+	OutDir string `yaml:"out_dir"`
+	// BinDir holds shoal-central and, when they exist, shoal-agent and
+	// shoal-relay (default bin).
+	BinDir string `yaml:"bin_dir"`
+	// Prefix names the run's namespaces (default slab<pid>).
+	Prefix string `yaml:"prefix"`
+	// ScenarioTimeout bounds one scenario from affectation to the last
+	// agent; 0 derives it from S, N, U and the OCS timings.
+	ScenarioTimeout time.Duration `yaml:"scenario_timeout"`
+	// KeepWork keeps the work directory (logs, state) after a successful
+	// run; it is always kept after a failure.
+	KeepWork bool `yaml:"keep_work"`
+}
+
+func (c Config) withDefaults() Config {
+	if c.SizeBytes == 0 {
+		c.SizeBytes = 64 * MiB
+	}
+	if c.Branches == 0 {
+		c.Branches = 2
+	}
+	if c.UplinkMbit == 0 {
+		c.UplinkMbit = 20
+	}
+	if c.Delay == 0 {
+		c.Delay = 30 * time.Millisecond
+	}
+	if len(c.Scenarios) == 0 {
+		c.Scenarios = ScenarioNames()
+	}
+	if c.OutDir == "" {
+		c.OutDir = "lab-out"
+	}
+	if c.BinDir == "" {
+		c.BinDir = "bin"
+	}
+	if c.Prefix == "" {
+		c.Prefix = DefaultPrefix()
+	}
+	return c
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	if c.SizeBytes < 64*1024 {
+		errs = append(errs, fmt.Errorf("size %d bytes: want at least 64 KiB", c.SizeBytes))
+	}
+	if c.Agents < 0 || c.Agents > MaxAgents {
+		errs = append(errs, fmt.Errorf("agents %d: want 0..%d", c.Agents, MaxAgents))
+	}
+	if c.Branches < 1 || c.Branches > MaxBranches {
+		errs = append(errs, fmt.Errorf("branches %d: want 1..%d", c.Branches, MaxBranches))
+	}
+	if c.UplinkMbit < 0.1 || c.UplinkMbit > 10000 {
+		errs = append(errs, fmt.Errorf("uplink %g Mbit/s: want 0.1..10000", c.UplinkMbit))
+	}
+	if c.Delay < 0 || c.Delay > 2*time.Second {
+		errs = append(errs, fmt.Errorf("delay %v: want 0..2s", c.Delay))
+	}
+	if c.LossPct < 0 || c.LossPct > 50 {
+		errs = append(errs, fmt.Errorf("loss %g %%: want 0..50", c.LossPct))
+	}
+	if c.LANMbit < 0 {
+		errs = append(errs, fmt.Errorf("lan rate %g Mbit/s: want ≥ 0", c.LANMbit))
+	}
+	known := ScenarioNames()
+	for _, s := range c.Scenarios {
+		if !slices.Contains(known, s) {
+			errs = append(errs, fmt.Errorf("unknown scenario %q (known: %s)", s, strings.Join(known, ", ")))
+		}
+	}
+	if !strings.HasPrefix(c.Prefix, NamePrefix) || len(c.Prefix) > 40 {
+		errs = append(errs, fmt.Errorf("prefix %q: want %s… of at most 40 bytes", c.Prefix, NamePrefix))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("lab config: %w", err)
+	}
+	return nil
+}
+
+// scenario is one row of issue 8's scenario table.
+type scenario struct {
+	name   string
+	agents int      // default N per branch
+	needs  []string // binaries in BinDir
+	relay  bool     // the branches need a relay namespace
+	// skip is the reason given when a binary is missing or run is nil.
+	skip string
+	run  func(ctx context.Context, e *env, r *Result) error
+}
+
+// scenarios is the table, in the order of issue 8.
+func scenarios() []scenario {
+	return []scenario{
+		{name: "ocs-direct", agents: 4, run: runOCSDirect},
+		// Not in issue 8: Shoal agents without relay or peers, the
+		// baseline of the Shoal scenarios (N·S crosses the uplink).
+		{name: "shoal-direct", agents: 4, needs: []string{"shoal-agent"}, skip: "needs shoal-agent (cmd/agent)", run: runShoalDirect},
+		{name: "ocs-relay", agents: 4, needs: []string{"shoal-relay"}, relay: true, skip: "needs the relay (issue 6)"},
+		{name: "shoal-relay", agents: 20, needs: []string{"shoal-agent", "shoal-relay"}, relay: true, skip: "needs the relay (issue 6)"},
+		{name: "shoal-p2p", agents: 20, needs: []string{"shoal-agent"}, skip: "needs P2P (issue 7)"},
+		{name: "shoal-both", agents: 20, needs: []string{"shoal-agent", "shoal-relay"}, relay: true, skip: "needs the relay (issue 6) and P2P (issue 7)"},
+	}
+}
+
+// ScenarioNames lists the scenarios in order.
+func ScenarioNames() []string {
+	var names []string
+	for _, s := range scenarios() {
+		names = append(names, s.name)
+	}
+	return names
+}
+
+// Lab runs the scenarios of a Config.
+type Lab struct {
+	cfg Config
+	log *slog.Logger
+	out io.Writer
+}
+
+// New checks cfg. out receives the progress and the pass/fail summary.
+func New(cfg Config, logger *slog.Logger, out io.Writer) (*Lab, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Lab{cfg: cfg.withDefaults(), log: logger.With("component", "lab"), out: out}, nil
+}
+
+// env is what the scenarios of one run share.
+type env struct {
+	cfg     Config
+	log     *slog.Logger
+	out     io.Writer
+	topo    *Topology
+	central *central
+	payload string // the package file (tar.gz)
+	work    string
+	params  Params
+}
+
+// Run builds the lab, runs the scenarios, tears everything down and writes
+// the report into OutDir. The error is non-nil when the lab could not be
+// built or a scenario failed (missed goals are not errors).
+func (l *Lab) Run(ctx context.Context) (*Report, error) {
+	cfg := l.cfg
+	rep := &Report{Started: time.Now().UTC(), Host: hostInfo(ctx)}
+	rep.Params = Params{SizeBytes: cfg.SizeBytes, Branches: cfg.Branches, UplinkMbit: cfg.UplinkMbit,
+		DelayMs: float64(cfg.Delay) / float64(time.Millisecond), LossPct: cfg.LossPct, LANMbit: cfg.LANMbit,
+		FloorSeconds: float64(cfg.SizeBytes) * 8 / (cfg.UplinkMbit * 1e6)}
+	var todo []scenario
+	maxAgents, relay := 0, false
+	for _, s := range scenarios() {
+		if !slices.Contains(cfg.Scenarios, s.name) {
+			continue
+		}
+		r := &Result{Scenario: s.name, Agents: orDefault(cfg.Agents, s.agents), Branches: cfg.Branches}
+		rep.Scenarios = append(rep.Scenarios, r)
+		if reason := l.missing(s); reason != "" {
+			r.Status, r.Reason = StatusSkipped, reason
+			continue
+		}
+		todo = append(todo, s)
+		maxAgents, relay = max(maxAgents, r.Agents), relay || s.relay
+	}
+	err := l.runAll(ctx, rep, todo, maxAgents, relay)
+	if err != nil {
+		err = fmt.Errorf("lab: %w", err)
+	}
+	rep.Host.LoadAfter = loadavg()
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		rep.Host.LabCPUSeconds = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	}
+	for _, r := range rep.Scenarios {
+		if r.Status == "" {
+			r.Status, r.Reason = StatusFailed, "not run: the lab failed"
+		}
+		evaluate(r, rep.Params)
+	}
+	if werr := rep.Write(cfg.OutDir); werr != nil {
+		err = errors.Join(err, werr)
+	}
+	fmt.Fprintln(l.out)
+	rep.Summary(l.out)
+	fmt.Fprintf(l.out, "report: %s\n", filepath.Join(cfg.OutDir, "lab.md"))
+	return rep, err
+}
+
+func orDefault(a, b int) int {
+	if a != 0 {
+		return a
+	}
+	return b
+}
+
+// missing returns why scenario s cannot run here, or "".
+func (l *Lab) missing(s scenario) string {
+	if s.run == nil {
+		return s.skip
+	}
+	for _, b := range s.needs {
+		if _, err := os.Stat(filepath.Join(l.cfg.BinDir, b)); err != nil {
+			return s.skip
+		}
+	}
+	if s.name == "ocs-direct" || s.name == "ocs-relay" {
+		if _, err := exec.LookPath("ocsinventory-agent"); err != nil {
+			return "ocsinventory-agent is not installed (make test-deps)"
+		}
+	}
+	return ""
+}
+
+func (l *Lab) runAll(ctx context.Context, rep *Report, todo []scenario, agents int, relay bool) (err error) {
+	if len(todo) == 0 {
+		return nil
+	}
+	cfg := l.cfg
+	if err := Available(ctx); err != nil {
+		return err
+	}
+	bin := filepath.Join(cfg.BinDir, "shoal-central")
+	if _, err := os.Stat(bin); err != nil {
+		return fmt.Errorf("central binary (build it with make build): %w", err)
+	}
+	bin, _ = filepath.Abs(bin)
+	work, err := filepath.Abs(filepath.Join(cfg.OutDir, "work-"+cfg.Prefix))
+	if err != nil {
+		return fmt.Errorf("work dir: %w", err)
+	}
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return fmt.Errorf("create work dir: %w", err)
+	}
+	defer func() {
+		if err == nil && !cfg.KeepWork {
+			err = os.RemoveAll(work)
+		}
+	}()
+	fmt.Fprintf(l.out, "building the lab: %d branch(es) of %d agents, uplink %g Mbit/s, +%v each way, loss %g %%\n",
+		cfg.Branches, agents, cfg.UplinkMbit, cfg.Delay, cfg.LossPct)
+	topo, err := Build(ctx, TopologyConfig{Prefix: cfg.Prefix, Branches: cfg.Branches, AgentsPerBranch: agents, Relay: relay,
+		UplinkMbit: cfg.UplinkMbit, Delay: cfg.Delay, Loss: cfg.LossPct / 100, LANMbit: cfg.LANMbit}, l.log)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, topo.Close()) }()
+	c, err := startCentral(ctx, topo.DC, bin, filepath.Join(work, "central"), l.log)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, c.stop()) }()
+	if len(topo.Branches[0].Agents) > 0 {
+		addr := net.JoinHostPort(DCAddr.String(), strconv.Itoa(centralHTTPPort))
+		rtt, err := ProbeRTT(ctx, topo.Branches[0].Agents[0].NS, addr)
+		if err != nil {
+			return err
+		}
+		rep.Params.MeasuredRTTMs = float64(rtt.Microseconds()) / 1000
+		// Four seconds of the uplink's rate, to check the shaping.
+		rate, err := ProbeRate(ctx, topo.DC, topo.Branches[0].Agents[0].NS, DCAddr.String(), int64(cfg.UplinkMbit*1e6/8*4))
+		if err != nil {
+			return err
+		}
+		rep.Params.MeasuredDownMbit = rate
+		fmt.Fprintf(l.out, "uplink check: RTT %.1f ms, TCP goodput %.1f Mbit/s towards the branch\n", rep.Params.MeasuredRTTMs, rate)
+	}
+	payload := filepath.Join(work, "payload.tar.gz")
+	if err := writePayload(payload, cfg.SizeBytes); err != nil {
+		return err
+	}
+	e := &env{cfg: cfg, log: l.log, out: l.out, topo: topo, central: c, payload: payload, work: work, params: rep.Params}
+	var errs []error
+	defer func() { err = errors.Join(append(errs, err)...) }()
+	for _, s := range todo {
+		r := resultFor(rep, s.name)
+		fmt.Fprintf(l.out, "scenario %s: %d agents per branch\n", s.name, r.Agents)
+		start := time.Now()
+		if serr := s.run(ctx, e, r); serr != nil {
+			r.Status, r.Reason = StatusFailed, serr.Error()
+			l.log.Error("scenario failed", "scenario", s.name, "err", serr)
+			errs = append(errs, fmt.Errorf("scenario %s: %w", s.name, serr))
+		} else if r.Status == "" {
+			r.Status = StatusOK
+		}
+		r.DurationSeconds = time.Since(start).Seconds()
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted: %w", ctx.Err())
+		}
+	}
+	return nil
+}
+
+func resultFor(rep *Report, name string) *Result {
+	for _, r := range rep.Scenarios {
+		if r.Scenario == name {
+			return r
+		}
+	}
+	return nil
+}
+
+// writePayload writes a tar.gz holding payload.bin, size random bytes, so
+// that the package does not compress.
+func writePayload(path string, size int64) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("create payload: %w", err)
+	}
+	defer f.Close()
+	bw := bufio.NewWriterSize(f, 1<<20)
+	gz, err := gzip.NewWriterLevel(bw, gzip.NoCompression)
+	if err != nil {
+		return fmt.Errorf("payload gzip: %w", err)
+	}
+	tw := tar.NewWriter(gz)
+	if err := tw.WriteHeader(&tar.Header{Name: "payload.bin", Mode: 0o644, Size: size, ModTime: time.Now(), Typeflag: tar.TypeReg}); err != nil {
+		return fmt.Errorf("payload header: %w", err)
+	}
+	if _, err := io.CopyN(tw, rand.Reader, size); err != nil {
+		return fmt.Errorf("payload bytes: %w", err)
+	}
+	for _, c := range []io.Closer{tw, gz} {
+		if err := c.Close(); err != nil {
+			return fmt.Errorf("payload close: %w", err)
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("payload flush: %w", err)
+	}
+	return f.Close()
+}
+
+func hostInfo(ctx context.Context) HostInfo {
+	h := HostInfo{CPUs: runtime.NumCPU(), LoadBefore: loadavg()}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		h.Kernel = "Linux " + strings.TrimSpace(string(b))
+	}
+	if out, err := command(ctx, "dpkg-query", "-W", "-f", "${Version}", "ocsinventory-agent"); err == nil {
+		h.OCSAgentVer = string(out)
+	}
+	return h
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}

@@ -1,0 +1,367 @@
+package lab
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseSize(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    int64
+		wantErr bool
+	}{
+		{name: "bytes", in: "524288", want: 524288},
+		{name: "mib", in: "64MiB", want: 64 << 20},
+		{name: "short-m", in: "8M", want: 8 << 20},
+		{name: "gib", in: "1GiB", want: 1 << 30},
+		{name: "fraction", in: "1.5KiB", want: 1536},
+		{name: "empty", in: "", wantErr: true},
+		{name: "negative", in: "-1MiB", wantErr: true},
+		{name: "junk", in: "lots", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseSize(tt.in)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("ParseSize(%q) error %v, want error %v", tt.in, err, tt.wantErr)
+			}
+			if got != tt.want {
+				t.Errorf("ParseSize(%q) = %d, want %d", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestDist(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []float64
+		want Dist
+	}{
+		{name: "empty", in: nil, want: Dist{}},
+		{name: "one", in: []float64{3}, want: Dist{N: 1, P50: 3, P95: 3, Max: 3}},
+		{name: "four", in: []float64{4, 1, 3, 2}, want: Dist{N: 4, P50: 2, P95: 4, Max: 4}},
+		{name: "twenty", in: []float64{20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1},
+			want: Dist{N: 20, P50: 10, P95: 19, Max: 20}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, distOf(tt.in)); diff != "" {
+				t.Errorf("distOf(%v) (-want +got):\n%s", tt.in, diff)
+			}
+		})
+	}
+}
+
+func TestTBFArgs(t *testing.T) {
+	tests := []struct {
+		name string
+		mbit float64
+		rtt  time.Duration
+		want []string
+	}{
+		// 20 Mbit/s = 2.5 MB/s: BDP at 60 ms is 150,000 bytes, the queue
+		// twice that plus the 32 KiB burst.
+		{name: "default-wan", mbit: 20, rtt: 60 * time.Millisecond,
+			want: []string{"-n", "ns", "qdisc", "replace", "dev", "d", "root", "tbf", "rate", "20000000bit", "burst", "32768", "limit", "332768"}},
+		// A short path keeps a 128 KiB minimum queue.
+		{name: "lan", mbit: 100, rtt: time.Millisecond,
+			want: []string{"-n", "ns", "qdisc", "replace", "dev", "d", "root", "tbf", "rate", "100000000bit", "burst", "125000", "limit", "256072"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, tbfArgs("ns", "d", tt.mbit, tt.rtt)); diff != "" {
+				t.Errorf("tbfArgs (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestParseLinkStats(t *testing.T) {
+	in := `[{"ifindex":3,"ifname":"wb1","flags":["POINTOPOINT","UP"],"mtu":1500,"qdisc":"tbf",` +
+		`"stats64":{"rx":{"bytes":614385,"packets":9000,"errors":0},"tx":{"bytes":34802028,"packets":24000,"errors":0}}}]`
+	got, err := parseLinkStats([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(LinkBytes{RX: 614385, TX: 34802028}, got); diff != "" {
+		t.Errorf("parseLinkStats (-want +got):\n%s", diff)
+	}
+	if _, err := parseLinkStats([]byte(`[]`)); err == nil {
+		t.Error("parseLinkStats accepted an empty list")
+	}
+	if d := (LinkBytes{RX: 10, TX: 30}).Sub(LinkBytes{RX: 4, TX: 5}); d != (LinkBytes{RX: 6, TX: 25}) {
+		t.Errorf("Sub = %+v", d)
+	}
+}
+
+func TestParseStatCPU(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    float64
+		wantErr bool
+	}{
+		{name: "plain", in: "1234 (shoal-central) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 9 0 100 0 0",
+			want: 3},
+		{name: "spaces-in-comm", in: "77 (perl (worker) x) S 1 77 77 0 -1 0 0 0 0 0 7 3 0 0 20 0 1 0 0 0 0", want: 0.1},
+		{name: "short", in: "1 (x) S 1", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseStatCPU([]byte(tt.in))
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("error %v, want error %v", err, tt.wantErr)
+			}
+			if got != tt.want {
+				t.Errorf("cpu = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseNSLink(t *testing.T) {
+	if ino, ok := parseNSLink("net:[4026532281]"); !ok || ino != 4026532281 {
+		t.Errorf("parseNSLink = %d, %v", ino, ok)
+	}
+	if _, ok := parseNSLink("mnt:[1]"); ok {
+		t.Error("parseNSLink accepted a mount namespace")
+	}
+}
+
+func TestLeftoverRE(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		pid  string
+	}{
+		{name: "dc", in: "slab1234-dc", pid: "1234"},
+		{name: "agent", in: "slab99-b2a17", pid: "99"},
+		{name: "foreign", in: "slabby-dc"},
+		{name: "other-tool", in: "myns"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := leftoverRE.FindStringSubmatch(tt.in)
+			got := ""
+			if m != nil {
+				got = m[1]
+			}
+			if got != tt.pid {
+				t.Errorf("pid of %q = %q, want %q", tt.in, got, tt.pid)
+			}
+		})
+	}
+}
+
+func TestFirstFragment(t *testing.T) {
+	log := strings.Join([]string{
+		"[Thu Nov 26 18:58:43 2026][debug] Success downloading info file...",
+		"[Thu Nov 26 18:58:51 2026][debug] [download] Downloading 111-1",
+		"[Thu Nov  5 09:01:02 2026][debug] [download] Downloading 222-1",
+		"[Thu Nov  5 09:01:05 2026][debug] [download] Downloading 222-2",
+	}, "\n")
+	tests := []struct {
+		name    string
+		pkg     string
+		want    time.Time
+		wantErr error
+	}{
+		{name: "first", pkg: "111", want: time.Date(2026, 11, 26, 18, 58, 51, 0, time.Local)},
+		{name: "padded-day", pkg: "222", want: time.Date(2026, 11, 5, 9, 1, 2, 0, time.Local)},
+		{name: "absent", pkg: "333", wantErr: errNoFragment},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := firstFragment([]byte(log), tt.pkg)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("error %v, want %v", err, tt.wantErr)
+			}
+			if !got.Equal(tt.want) {
+				t.Errorf("first fragment at %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     Config
+		wantErr bool
+	}{
+		{name: "defaults", cfg: Config{}},
+		{name: "small", cfg: Config{SizeBytes: 8 << 20, Agents: 4, Branches: 1, UplinkMbit: 50, Scenarios: []string{"ocs-direct"}}},
+		{name: "unknown-scenario", cfg: Config{Scenarios: []string{"carrier-pigeon"}}, wantErr: true},
+		{name: "tiny-package", cfg: Config{SizeBytes: 10}, wantErr: true},
+		{name: "too-many-agents", cfg: Config{Agents: MaxAgents + 1}, wantErr: true},
+		{name: "foreign-prefix", cfg: Config{Prefix: "prod"}, wantErr: true},
+		{name: "loss", cfg: Config{LossPct: 80}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.cfg.Validate(); (err != nil) != tt.wantErr {
+				t.Errorf("Validate() = %v, want error %v", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	f, err := ParseFlags([]string{"-size", "8MiB", "-agents", "4", "-branches", "1", "-uplink-mbit", "50",
+		"-delay", "10ms", "-loss", "0.5", "-scenarios", "ocs-direct, shoal-p2p", "-out", "x"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{SizeBytes: 8 << 20, Agents: 4, Branches: 1, UplinkMbit: 50, Delay: 10 * time.Millisecond,
+		LossPct: 0.5, Scenarios: []string{"ocs-direct", "shoal-p2p"}, OutDir: "x", BinDir: "bin"}
+	if diff := cmp.Diff(want, f.Config); diff != "" {
+		t.Errorf("config (-want +got):\n%s", diff)
+	}
+	def, err := ParseFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(ScenarioNames(), def.Config.Scenarios); diff != "" {
+		t.Errorf("default scenarios (-want +got):\n%s", diff)
+	}
+	if _, err := ParseFlags([]string{"-scenarios", "nope"}, io.Discard); err == nil {
+		t.Error("ParseFlags accepted an unknown scenario")
+	}
+}
+
+func TestEvaluate(t *testing.T) {
+	p := Params{SizeBytes: 64 << 20, UplinkMbit: 20, FloorSeconds: 26.8}
+	five := 5.0
+	tests := []struct {
+		name string
+		r    Result
+		want []bool
+	}{
+		{name: "ocs-baseline", r: Result{Scenario: "ocs-direct", Status: StatusOK, Agents: 4, WANPerS: 4.15}, want: []bool{true}},
+		{name: "ocs-baseline-off", r: Result{Scenario: "ocs-direct", Status: StatusOK, Agents: 4, WANPerS: 2}, want: []bool{false}},
+		{name: "ocs-relay", r: Result{Scenario: "ocs-relay", Status: StatusOK, Agents: 4, WANPerS: 1.01}, want: []bool{true}},
+		{name: "shoal-good", r: Result{Scenario: "shoal-p2p", Status: StatusOK, Agents: 20, WANPerS: 1.015,
+			Completion: Dist{N: 20, P95: 80}, FirstFragment: Dist{N: 20, P95: 5}, LastDoneAfterWAN: &five},
+			want: []bool{true, true, true, true}},
+		{name: "shoal-slow", r: Result{Scenario: "shoal-both", Status: StatusOK, Agents: 20, WANPerS: 3,
+			Completion: Dist{N: 20, P95: 400}, FirstFragment: Dist{N: 20, P95: 90}},
+			want: []bool{false, false, false, false}},
+		{name: "shoal-baseline", r: Result{Scenario: "shoal-direct", Status: StatusOK, Agents: 4, WANPerS: 4.1,
+			FirstFragment: Dist{N: 8, P95: 2}}, want: []bool{true, true}},
+		{name: "skipped", r: Result{Scenario: "shoal-p2p", Status: StatusSkipped}, want: nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := tt.r
+			evaluate(&r, p)
+			var got []bool
+			for _, g := range r.Goals {
+				got = append(got, g.Pass)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("goal results (-want +got):\n%s\n%+v", diff, r.Goals)
+			}
+		})
+	}
+}
+
+func sampleReport() *Report {
+	return &Report{
+		Params: Params{SizeBytes: 64 << 20, Branches: 2, UplinkMbit: 20, DelayMs: 30, FloorSeconds: 26.8},
+		Scenarios: []*Result{
+			{Scenario: "ocs-direct", Status: StatusOK, Agents: 4, Branches: 2, Succeeded: 8, WANPerS: 4.1,
+				Completions: []float64{150, 160, 170, 171, 180, 182, 190, 200}, Completion: Dist{N: 8, P50: 171, P95: 200, Max: 200},
+				WAN: []BranchWAN{{Branch: 1, DownBytes: 4 << 26}, {Branch: 2, DownBytes: 4 << 26}}},
+			{Scenario: "shoal-p2p", Status: StatusSkipped, Reason: "needs P2P (issue 7)"},
+		},
+	}
+}
+
+func TestCDFIsWellFormedSVG(t *testing.T) {
+	var b bytes.Buffer
+	sampleReport().CDF(&b)
+	dec := xml.NewDecoder(&b)
+	lines := 0
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("chart is not well-formed XML: %v", err)
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "polyline" {
+			lines++
+		}
+	}
+	if lines != 1 {
+		t.Errorf("chart has %d CDF lines, want 1 (skipped scenarios have none)", lines)
+	}
+}
+
+func TestMarkdown(t *testing.T) {
+	var b bytes.Buffer
+	sampleReport().Markdown(&b)
+	for _, want := range []string{"| ocs-direct | ok | 4 × 2 | 8 / 0 | 4.10 |", "| shoal-p2p | skipped: needs P2P (issue 7) |", "floor S·8/U = 26.8 s"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("markdown lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+func TestNiceStep(t *testing.T) {
+	tests := []struct {
+		name string
+		span float64
+		n    int
+		want float64
+	}{
+		{name: "seconds", span: 210, n: 8, want: 50},
+		{name: "small", span: 1.3, n: 8, want: 0.2},
+		{name: "exact", span: 100, n: 10, want: 10},
+		{name: "zero", span: 0, n: 8, want: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := niceStep(tt.span, tt.n); got != tt.want {
+				t.Errorf("niceStep(%v, %d) = %v, want %v", tt.span, tt.n, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLogged(t *testing.T) {
+	log := strings.Join([]string{
+		`time=2026-11-26T19:10:49.356Z level=INFO msg="agent running" server=https://10.99.0.1:8443 computer=3`,
+		`time=2026-11-26T19:10:50.1Z level=INFO msg=fetching package=111 missing=8 total=8 streams=4`,
+		`time=2026-11-26T19:10:51.2Z level=INFO msg=fetching package=222 missing=8 total=8 streams=4`,
+	}, "\n")
+	tests := []struct {
+		name  string
+		msg   string
+		attrs []string
+		want  time.Time
+	}{
+		{name: "quoted-message", msg: "agent running", want: time.Date(2026, 11, 26, 19, 10, 49, 356e6, time.UTC)},
+		{name: "attribute", msg: "fetching", attrs: []string{"package=222"}, want: time.Date(2026, 11, 26, 19, 10, 51, 2e8, time.UTC)},
+		{name: "absent", msg: "fetching", attrs: []string{"package=333"}},
+		{name: "prefix-is-not-a-match", msg: "agent", want: time.Time{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := logged([]byte(log), tt.msg, tt.attrs...); !got.Equal(tt.want) {
+				t.Errorf("logged = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

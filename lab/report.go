@@ -1,0 +1,302 @@
+package lab
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// MiB is 2^20 bytes.
+const MiB = 1 << 20
+
+// Report is everything one run measured.
+type Report struct {
+	Started   time.Time `json:"started"`
+	Params    Params    `json:"params"`
+	Host      HostInfo  `json:"host"`
+	Scenarios []*Result `json:"scenarios"`
+}
+
+// Params are the run's parameters.
+type Params struct {
+	SizeBytes  int64   `json:"size_bytes"`
+	Branches   int     `json:"branches"`
+	UplinkMbit float64 `json:"uplink_mbit"`
+	// DelayMs is added to each direction of the uplink (RTT = 2·DelayMs).
+	DelayMs float64 `json:"delay_ms"`
+	LossPct float64 `json:"loss_pct"`
+	// LANMbit is 0 when the LAN is unshaped.
+	LANMbit float64 `json:"lan_mbit"`
+	// FloorSeconds is S·8/U, the time one copy needs on the uplink.
+	FloorSeconds float64 `json:"floor_seconds"`
+	// MeasuredRTTMs is a TCP connect from the first agent to central
+	// across the WAN: a check that the delay line works.
+	MeasuredRTTMs float64 `json:"measured_rtt_ms"`
+	// MeasuredDownMbit is the TCP goodput of a bulk transfer from central's
+	// namespace to the first agent before the scenarios: a check of the
+	// shaping (at most U·1448/1500 for full-size packets).
+	MeasuredDownMbit float64 `json:"measured_down_mbit"`
+}
+
+// HostInfo describes the machine, since every number depends on it.
+type HostInfo struct {
+	Kernel      string `json:"kernel"`
+	CPUs        int    `json:"cpus"`
+	LoadBefore  string `json:"load_before"`
+	LoadAfter   string `json:"load_after"`
+	OCSAgentVer string `json:"ocs_agent_version,omitempty"`
+	// LabCPUSeconds is the CPU the lab process itself used, mostly its
+	// delay lines; it competes with the measured processes.
+	LabCPUSeconds float64 `json:"lab_cpu_seconds"`
+}
+
+// Scenario states.
+const (
+	StatusOK      = "ok"
+	StatusFailed  = "failed"
+	StatusSkipped = "skipped"
+)
+
+// Result is one scenario's outcome.
+type Result struct {
+	Scenario string `json:"scenario"`
+	Status   string `json:"status"`
+	Reason   string `json:"reason,omitempty"`
+	// Agents is N, per branch.
+	Agents       int            `json:"agents_per_branch"`
+	Branches     int            `json:"branches"`
+	PackageID    string         `json:"package_id,omitempty"`
+	PackageBytes int64          `json:"package_bytes,omitempty"`
+	Fragments    int            `json:"fragments,omitempty"`
+	Succeeded    int            `json:"succeeded"`
+	Failed       int            `json:"failed"`
+	Unfinished   int            `json:"unfinished"`
+	ResultCodes  map[string]int `json:"result_codes,omitempty"`
+	// WAN is what crossed each branch uplink between affectation and the
+	// end of the scenario.
+	WAN []BranchWAN `json:"wan,omitempty"`
+	// WANPerS is the largest branch's downstream bytes ÷ S.
+	WANPerS float64 `json:"wan_per_s"`
+	// CentralServedBytes is central's download counter for the package;
+	// CentralPerS is it ÷ (S · branches), comparable with WANPerS.
+	CentralServedBytes int64   `json:"central_served_bytes"`
+	CentralPerS        float64 `json:"central_per_s"`
+	// FirstFragment is seconds from affectation to each agent's first
+	// fragment; Completion seconds from affectation to each agent's final
+	// state; CompletionRatio the same ÷ FloorSeconds.
+	FirstFragment   Dist      `json:"first_fragment"`
+	Completion      Dist      `json:"completion"`
+	CompletionRatio Dist      `json:"completion_ratio"`
+	Completions     []float64 `json:"completions"`
+	// LastDoneAfterWAN is how long after the last WAN byte the last agent
+	// finished (seconds; the last byte is found with 1 s resolution).
+	LastDoneAfterWAN *float64 `json:"last_done_after_wan,omitempty"`
+	BytesBySource    Sources  `json:"bytes_by_source"`
+	Central          ProcUse  `json:"central"`
+	AgentsUse        ProcUse  `json:"agents"`
+	Goals            []Goal   `json:"goals,omitempty"`
+	DurationSeconds  float64  `json:"duration_seconds"`
+}
+
+// BranchWAN is one branch uplink's traffic.
+type BranchWAN struct {
+	Branch    int     `json:"branch"`
+	DownBytes int64   `json:"down_bytes"`
+	UpBytes   int64   `json:"up_bytes"`
+	DownPerS  float64 `json:"down_per_s"`
+	// DownMbit is the mean downstream rate from affectation to the last
+	// sample that carried package bytes: a check of the shaping.
+	DownMbit float64 `json:"down_mbit"`
+}
+
+// Sources splits the bytes agents received by where they came from.
+type Sources struct {
+	Central int64 `json:"central"`
+	Relay   int64 `json:"relay"`
+	Peer    int64 `json:"peer"`
+}
+
+// ProcUse is CPU and memory of a role's processes during the scenario.
+type ProcUse struct {
+	CPUSeconds float64 `json:"cpu_seconds"`
+	PeakRSSMiB float64 `json:"peak_rss_mib"`
+	Processes  int     `json:"processes"`
+}
+
+// Goal is one target of issue 8 and whether the scenario met it.
+type Goal struct {
+	Name   string `json:"name"`
+	Target string `json:"target"`
+	Value  string `json:"value"`
+	Pass   bool   `json:"pass"`
+}
+
+// Dist summarises a sample.
+type Dist struct {
+	N   int     `json:"n"`
+	P50 float64 `json:"p50"`
+	P95 float64 `json:"p95"`
+	Max float64 `json:"max"`
+}
+
+// percentile returns the nearest-rank p-quantile (0 < p ≤ 1) of sorted.
+func percentile(sorted []float64, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(p*float64(len(sorted)))) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+// distOf summarises xs.
+func distOf(xs []float64) Dist {
+	s := slices.Sorted(slices.Values(xs))
+	if len(s) == 0 {
+		return Dist{}
+	}
+	return Dist{N: len(s), P50: percentile(s, 0.5), P95: percentile(s, 0.95), Max: s[len(s)-1]}
+}
+
+// evaluate fills r.Goals with the targets of issue 8 that apply to r.
+func evaluate(r *Result, p Params) {
+	if r.Status != StatusOK {
+		return
+	}
+	s := float64(p.SizeBytes)
+	baseline := strings.HasSuffix(r.Scenario, "-direct")
+	shoal := strings.HasPrefix(r.Scenario, "shoal-")
+	if baseline {
+		n := float64(r.Agents)
+		r.Goals = append(r.Goals, Goal{Name: "WAN bytes per branch (baseline)", Target: fmt.Sprintf("≈ N·S = %.0f·S (±10 %%)", n),
+			Value: fmt.Sprintf("%.2f·S", r.WANPerS), Pass: math.Abs(r.WANPerS-n) <= 0.1*n})
+	} else {
+		limit := 1.02*s + MiB
+		r.Goals = append(r.Goals, Goal{Name: "WAN bytes per branch", Target: "≤ 1.02·S + 1 MiB",
+			Value: fmt.Sprintf("%.3f·S", r.WANPerS), Pass: r.WANPerS*s <= limit})
+	}
+	if shoal {
+		r.Goals = append(r.Goals, Goal{Name: "affectation → first fragment p95", Target: "≤ 60 s",
+			Value: fmt.Sprintf("%.1f s", r.FirstFragment.P95), Pass: r.FirstFragment.N > 0 && r.FirstFragment.P95 <= 60})
+	}
+	if !shoal || baseline {
+		return
+	}
+	target := 1.15*p.FloorSeconds + 60
+	r.Goals = append(r.Goals, Goal{Name: "p95 completion", Target: fmt.Sprintf("≤ 1.15·S·8/U + 60 s = %.0f s", target),
+		Value: fmt.Sprintf("%.1f s", r.Completion.P95), Pass: r.Completion.N > 0 && r.Completion.P95 <= target})
+	g := Goal{Name: "last agent done after last WAN byte", Target: "≤ 30 s", Value: "unknown"}
+	if r.LastDoneAfterWAN != nil {
+		g.Value, g.Pass = fmt.Sprintf("%.1f s", *r.LastDoneAfterWAN), *r.LastDoneAfterWAN <= 30
+	}
+	r.Goals = append(r.Goals, g)
+}
+
+// Write writes lab.json, lab.md and completion-cdf.svg into dir.
+func (rep *Report) Write(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create output dir: %w", err)
+	}
+	js, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode report: %w", err)
+	}
+	var md strings.Builder
+	rep.Markdown(&md)
+	var svg strings.Builder
+	rep.CDF(&svg)
+	for name, b := range map[string][]byte{"lab.json": append(js, '\n'), "lab.md": []byte(md.String()), "completion-cdf.svg": []byte(svg.String())} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Markdown writes the report as markdown tables.
+func (rep *Report) Markdown(w io.Writer) {
+	p := rep.Params
+	fmt.Fprintf(w, "S = %.0f MiB, %d branch(es), uplink U = %g Mbit/s each way, +%g ms each way, loss %g %%, LAN %s; floor S·8/U = %.1f s.\n",
+		float64(p.SizeBytes)/MiB, p.Branches, p.UplinkMbit, p.DelayMs, p.LossPct, lanText(p.LANMbit), p.FloorSeconds)
+	fmt.Fprintf(w, "Uplink check before the scenarios: RTT %.1f ms (added %g ms), TCP goodput %.1f Mbit/s towards the branch.\n",
+		p.MeasuredRTTMs, 2*p.DelayMs, p.MeasuredDownMbit)
+	fmt.Fprintf(w, "Host: %s, %d CPUs, load %s before and %s after; the lab process (delay lines) used %.1f CPU-s.\n\n",
+		rep.Host.Kernel, rep.Host.CPUs, rep.Host.LoadBefore, rep.Host.LoadAfter, rep.Host.LabCPUSeconds)
+	fmt.Fprintln(w, "| Scenario | Status | N × branches | OK / failed | WAN ↓ per branch ÷ S | central served ÷ S | first fragment p95 | completion p50 / p95 / max | p95 ÷ floor | last done − last WAN byte | bytes central / relay / peer | central CPU · peak RSS | agents CPU · peak RSS |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	for _, r := range rep.Scenarios {
+		if r.Status == StatusSkipped {
+			fmt.Fprintf(w, "| %s | skipped: %s | | | | | | | | | | | |\n", r.Scenario, r.Reason)
+			continue
+		}
+		status := r.Status
+		if r.Reason != "" {
+			status += ": " + r.Reason
+		}
+		last := "–"
+		if r.LastDoneAfterWAN != nil {
+			last = fmt.Sprintf("%.0f s", *r.LastDoneAfterWAN)
+		}
+		fmt.Fprintf(w, "| %s | %s | %d × %d | %d / %d | %.2f | %.2f | %.0f s | %.0f / %.0f / %.0f s | %.2f | %s | %s / %s / %s | %.1f s · %.0f MiB | %.1f s · %.0f MiB |\n",
+			r.Scenario, status, r.Agents, r.Branches, r.Succeeded, r.Failed+r.Unfinished, r.WANPerS, r.CentralPerS,
+			r.FirstFragment.P95, r.Completion.P50, r.Completion.P95, r.Completion.Max, r.CompletionRatio.P95, last,
+			mib(r.BytesBySource.Central), mib(r.BytesBySource.Relay), mib(r.BytesBySource.Peer),
+			r.Central.CPUSeconds, r.Central.PeakRSSMiB, r.AgentsUse.CPUSeconds, r.AgentsUse.PeakRSSMiB)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| Scenario | Branch | WAN ↓ bytes | ÷ S | mean ↓ rate while busy | WAN ↑ bytes |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|")
+	for _, r := range rep.Scenarios {
+		for _, b := range r.WAN {
+			fmt.Fprintf(w, "| %s | %d | %d | %.3f | %.1f Mbit/s | %d |\n", r.Scenario, b.Branch, b.DownBytes, b.DownPerS, b.DownMbit, b.UpBytes)
+		}
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Goals of issue 8 (targets, not assertions):")
+	fmt.Fprintln(w)
+	for _, r := range rep.Scenarios {
+		for _, g := range r.Goals {
+			fmt.Fprintf(w, "- %s %s: %s — target %s, measured %s\n", passText(g.Pass), r.Scenario, g.Name, g.Target, g.Value)
+		}
+	}
+}
+
+// Summary writes one line per goal and per failed or skipped scenario.
+func (rep *Report) Summary(w io.Writer) {
+	for _, r := range rep.Scenarios {
+		switch r.Status {
+		case StatusSkipped:
+			fmt.Fprintf(w, "%-12s skipped: %s\n", r.Scenario, r.Reason)
+			continue
+		case StatusFailed:
+			fmt.Fprintf(w, "%-12s FAILED: %s\n", r.Scenario, r.Reason)
+		default:
+			fmt.Fprintf(w, "%-12s ok: %d agents succeeded, WAN %.2f·S per branch, completion p50 %.0f s, p95 %.0f s, max %.0f s\n",
+				r.Scenario, r.Succeeded, r.WANPerS, r.Completion.P50, r.Completion.P95, r.Completion.Max)
+		}
+		for _, g := range r.Goals {
+			fmt.Fprintf(w, "  %s %s: target %s, measured %s\n", passText(g.Pass), g.Name, g.Target, g.Value)
+		}
+	}
+}
+
+func passText(ok bool) string {
+	if ok {
+		return "PASS"
+	}
+	return "FAIL"
+}
+
+func lanText(mbit float64) string {
+	if mbit <= 0 {
+		return "unshaped"
+	}
+	return fmt.Sprintf("%g Mbit/s", mbit)
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/MiB) }

@@ -1,0 +1,261 @@
+package lab
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/shoal-project/shoal/proto/api"
+)
+
+// shoalAgent is one shoal-agent process in its host's namespace.
+type shoalAgent struct {
+	host Host
+	bin  string
+	dir  string
+	cmd  *exec.Cmd
+	done chan error
+}
+
+func (a *shoalAgent) config() string  { return filepath.Join(a.dir, "agent.yaml") }
+func (a *shoalAgent) logFile() string { return filepath.Join(a.dir, "agent.log") }
+
+// write writes the agent's config: central across the WAN, its own state
+// directory and host name, progress reported every second.
+func (a *shoalAgent) write(server string) error {
+	cfg := fmt.Sprintf("server: %s\nstate_dir: %s\nhostname: %s\njobs:\n  long_poll: 20s\n  progress_interval: 1s\n",
+		server, filepath.Join(a.dir, "state"), a.host.Name)
+	if err := os.WriteFile(a.config(), []byte(cfg), 0o600); err != nil {
+		return fmt.Errorf("agent %s config: %w", a.host.Name, err)
+	}
+	return nil
+}
+
+// enroll runs `shoal-agent enroll` inside the agent's namespace.
+func (a *shoalAgent) enroll(ctx context.Context, token, ca string) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ip", "netns", "exec", a.host.NS, a.bin, "enroll", "-config", a.config(),
+		"-token", token, "-ca", ca).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("enroll agent %s: %w: %s", a.host.Name, err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// start runs the agent in the background, logging to its log file.
+func (a *shoalAgent) start() error {
+	f, err := os.OpenFile(a.logFile(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("agent %s log: %w", a.host.Name, err)
+	}
+	defer f.Close()
+	a.cmd = exec.Command("ip", "netns", "exec", a.host.NS, a.bin, "-config", a.config(), "-log-level", "info")
+	a.cmd.Stdout, a.cmd.Stderr = f, f
+	if err := a.cmd.Start(); err != nil {
+		return fmt.Errorf("start agent %s: %w", a.host.Name, err)
+	}
+	a.done = make(chan error, 1)
+	go func() { a.done <- a.cmd.Wait() }()
+	return nil
+}
+
+// stop sends SIGTERM and waits up to 20 s, then kills.
+func (a *shoalAgent) stop() error {
+	if a.cmd == nil {
+		return nil
+	}
+	_ = a.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-a.done:
+		a.done <- err
+		if err != nil {
+			return fmt.Errorf("agent %s exit: %w", a.host.Name, err)
+		}
+		return nil
+	case <-time.After(20 * time.Second):
+		_ = a.cmd.Process.Kill()
+		return fmt.Errorf("agent %s did not stop within 20s", a.host.Name)
+	}
+}
+
+// logged returns the time of the first log line whose message is msg and
+// that carries all of attrs ("package=123"), or the zero time.
+func logged(log []byte, msg string, attrs ...string) time.Time {
+	sc := bufio.NewScanner(bytes.NewReader(log))
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.Contains(line, " msg="+msg+" ") && !strings.Contains(line, ` msg="`+msg+`"`) {
+			continue
+		}
+		ok := true
+		for _, a := range attrs {
+			ok = ok && strings.Contains(line, " "+a)
+		}
+		ts, _, found := strings.Cut(strings.TrimPrefix(line, "time="), " ")
+		if !ok || !found {
+			continue
+		}
+		if t, err := time.Parse(time.RFC3339Nano, ts); err == nil {
+			return t
+		}
+	}
+	return time.Time{}
+}
+
+// runShoalDirect runs Shoal agents that fetch the package from central
+// across the WAN, with neither relay nor peers: Shoal's own baseline.
+func runShoalDirect(ctx context.Context, e *env, r *Result) error {
+	name := e.cfg.Prefix + "-sd-"
+	bin, err := filepath.Abs(filepath.Join(e.cfg.BinDir, "shoal-agent"))
+	if err != nil {
+		return fmt.Errorf("agent binary: %w", err)
+	}
+	var agents []*shoalAgent
+	var spaces []string
+	for _, br := range e.topo.Branches {
+		for _, h := range br.Agents[:r.Agents] {
+			h.Name = name + h.Name
+			a := &shoalAgent{host: h, bin: bin, dir: filepath.Join(e.work, "shoal-direct", h.Name)}
+			if err := os.MkdirAll(a.dir, 0o755); err != nil {
+				return fmt.Errorf("agent dir: %w", err)
+			}
+			if err := a.write(e.central.HTTPSURL); err != nil {
+				return err
+			}
+			agents, spaces = append(agents, a), append(spaces, h.NS)
+		}
+	}
+	defer func() {
+		for _, a := range agents {
+			if err := a.stop(); err != nil {
+				e.log.Warn("stop agent", "err", err)
+			}
+		}
+		kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		for _, ns := range spaces {
+			if err := killNS(kctx, ns); err != nil {
+				e.log.Warn("sweep agent namespace", "netns", ns, "err", err)
+			}
+		}
+	}()
+	var tok struct {
+		Token string `json:"token"`
+	}
+	if err := e.central.call(ctx, "POST", "/agents/enrollment-tokens", nil,
+		map[string]any{"name": "lab-shoal-direct", "max_uses": len(agents)}, &tok); err != nil {
+		return fmt.Errorf("enrollment token: %w", err)
+	}
+	fmt.Fprintf(e.out, "  enrolling and starting %d Shoal agents\n", len(agents))
+	if err := forEach(ctx, len(agents), 8, func(ctx context.Context, i int) error {
+		if err := agents[i].enroll(ctx, tok.Token, e.central.CAFile); err != nil {
+			return err
+		}
+		return agents[i].start()
+	}); err != nil {
+		return err
+	}
+	if err := awaitLogs(ctx, agents, "agent running", time.Minute); err != nil {
+		return err
+	}
+	comps, err := e.central.computers(ctx, api.ComputerFilter{Name: name})
+	if err != nil {
+		return err
+	}
+	if len(comps) != len(agents) {
+		return fmt.Errorf("central lists %d computers named %s…, want %d", len(comps), name, len(agents))
+	}
+	p, err := e.createPackage(ctx, "shoal-direct")
+	if err != nil {
+		return err
+	}
+	r.PackageID, r.PackageBytes, r.Fragments = p.ID, p.Size, p.FragmentCount
+	w, err := e.startWatch(ctx, p.ID, spaces)
+	if err != nil {
+		return err
+	}
+	var res api.AffectResult
+	if err := e.central.call(ctx, "POST", "/packages/"+p.ID+"/affect", nil,
+		api.AffectRequest{Filter: &api.ComputerFilter{Name: name}}, &res); err != nil {
+		return fmt.Errorf("affect package %s: %w", p.ID, err)
+	}
+	w.t0 = time.Now()
+	if res.Created != len(agents) {
+		return fmt.Errorf("affect package %s: created %d deployments, want %d", p.ID, res.Created, len(agents))
+	}
+	fmt.Fprintf(e.out, "  package %s affected\n", p.ID)
+	timeout := e.cfg.ScenarioTimeout
+	if timeout == 0 {
+		timeout = time.Duration((120 + 3*float64(r.Agents)*e.params.FloorSeconds) * float64(time.Second))
+	}
+	deps, werr := w.await(ctx, len(agents), timeout)
+	firsts := make([]time.Time, len(agents))
+	for i, a := range agents {
+		if b, err := os.ReadFile(a.logFile()); err == nil {
+			firsts[i] = logged(b, "fetching", "package="+p.ID)
+		}
+	}
+	fragBytes, err := e.agentFragmentBytes(ctx, p.ID)
+	if err != nil {
+		return errors.Join(werr, err)
+	}
+	if err := w.finish(ctx, r, deps, firsts); err != nil {
+		return errors.Join(werr, err)
+	}
+	r.CentralServedBytes += fragBytes
+	r.CentralPerS = float64(r.CentralServedBytes) / (float64(e.cfg.SizeBytes) * float64(len(e.topo.Branches)))
+	if werr != nil {
+		return werr
+	}
+	if r.Succeeded != len(agents) {
+		return fmt.Errorf("%d of %d agents succeeded (codes %v)", r.Succeeded, len(agents), r.ResultCodes)
+	}
+	return nil
+}
+
+// agentFragmentBytes reads what central's agent API served of pkg: the
+// fragments Shoal agents fetch are counted apart from the OCS download
+// tree. The package is new, so nothing was counted before the scenario.
+func (e *env) agentFragmentBytes(ctx context.Context, pkg string) (int64, error) {
+	var m map[string]struct {
+		Bytes int64 `json:"bytes"`
+	}
+	if err := e.central.call(ctx, "GET", "/agents/fragment-stats", nil, nil, &m); err != nil {
+		return 0, fmt.Errorf("fragment stats: %w", err)
+	}
+	return m[pkg].Bytes, nil
+}
+
+// awaitLogs waits until every agent's log has a line with message msg.
+func awaitLogs(ctx context.Context, agents []*shoalAgent, msg string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		waiting := 0
+		for _, a := range agents {
+			if b, err := os.ReadFile(a.logFile()); err != nil || logged(b, msg).IsZero() {
+				waiting++
+			}
+		}
+		if waiting == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d agents did not log %q within %v", waiting, msg, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for agents: %w", ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

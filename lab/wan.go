@@ -1,0 +1,151 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// openTUN creates TUN device name inside namespace ns and returns its
+// file, opened non-blocking so that Close interrupts a pending Read. The
+// device lives as long as the file is open.
+func openTUN(ns, name string) (*os.File, error) {
+	if len(name) > 15 {
+		return nil, fmt.Errorf("tun name %q is longer than 15 bytes", name)
+	}
+	var f *os.File
+	err := inNetns(ns, func() error {
+		fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+		if err != nil {
+			return fmt.Errorf("open /dev/net/tun: %w", err)
+		}
+		ifr, err := unix.NewIfreq(name)
+		if err != nil {
+			unix.Close(fd)
+			return fmt.Errorf("tun name %q: %w", name, err)
+		}
+		ifr.SetUint16(unix.IFF_TUN | unix.IFF_NO_PI)
+		if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
+			unix.Close(fd)
+			return fmt.Errorf("create tun %s: %w", name, err)
+		}
+		f = os.NewFile(uintptr(fd), "tun:"+ns+"/"+name)
+		return nil
+	})
+	return f, err
+}
+
+// lineStats counts one direction of a delay line.
+type lineStats struct {
+	Packets  atomic.Int64
+	Bytes    atomic.Int64
+	Lost     atomic.Int64 // dropped on purpose (loss)
+	Overflow atomic.Int64 // dropped because the delay queue was full
+}
+
+// delayQueue bounds the packets held by one direction of a delay line.
+const delayQueue = 16384
+
+type delayed struct {
+	due time.Time
+	b   []byte
+}
+
+// delayLine forwards packets read from in to out after delay, dropping each
+// with probability loss. Its two goroutines own nothing shared but the
+// channel between them and the atomic stats.
+type delayLine struct {
+	in, out *os.File
+	delay   time.Duration
+	loss    float64
+	rng     *rand.Rand // used only by the reader goroutine
+	stats   lineStats
+}
+
+func newDelayLine(in, out *os.File, delay time.Duration, loss float64, seed uint64) *delayLine {
+	return &delayLine{in: in, out: out, delay: delay, loss: loss, rng: rand.New(rand.NewPCG(seed, 0x5f0a1))}
+}
+
+// run forwards until ctx ends or the files are closed.
+func (d *delayLine) run(ctx context.Context) error {
+	q := make(chan delayed, delayQueue)
+	wdone := make(chan error, 1)
+	go func() { wdone <- d.write(ctx, q) }()
+	err := d.read(q)
+	close(q)
+	werr := <-wdone
+	if errors.Is(err, os.ErrClosed) || ctx.Err() != nil {
+		err = nil
+	}
+	if errors.Is(werr, os.ErrClosed) {
+		werr = nil
+	}
+	return errors.Join(err, werr)
+}
+
+func (d *delayLine) read(q chan<- delayed) error {
+	buf := make([]byte, 65536)
+	for {
+		n, err := d.in.Read(buf)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", d.in.Name(), err)
+		}
+		if d.loss > 0 && d.rng.Float64() < d.loss {
+			d.stats.Lost.Add(1)
+			continue
+		}
+		select {
+		case q <- delayed{due: time.Now().Add(d.delay), b: append([]byte(nil), buf[:n]...)}:
+		default:
+			d.stats.Overflow.Add(1)
+		}
+	}
+}
+
+func (d *delayLine) write(ctx context.Context, q <-chan delayed) error {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for p := range q {
+		if wait := time.Until(p.due); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		if _, err := d.out.Write(p.b); err != nil {
+			// A packet the kernel refuses (for example while a device is
+			// going down) is lost, as on a real link; a closed file ends
+			// the line.
+			if errors.Is(err, os.ErrClosed) {
+				return err
+			}
+			continue
+		}
+		d.stats.Packets.Add(1)
+		d.stats.Bytes.Add(int64(len(p.b)))
+	}
+	return nil
+}
+
+// tbfArgs returns the tc arguments that shape dev's egress to rateMbit with
+// a queue that holds twice the bandwidth-delay product of the path (rtt is
+// the round trip the lab adds), so that TCP can fill the link without the
+// queue dropping everything.
+func tbfArgs(ns, dev string, rateMbit float64, rtt time.Duration) []string {
+	bytesPerSec := rateMbit * 1e6 / 8
+	burst := max(32*1024, int64(bytesPerSec/100)) // 10 ms of traffic
+	bdp := int64(bytesPerSec * rtt.Seconds())
+	limit := max(2*bdp, 128*1024) + burst
+	return []string{"-n", ns, "qdisc", "replace", "dev", dev, "root", "tbf",
+		"rate", strconv.FormatInt(int64(rateMbit*1e6), 10) + "bit",
+		"burst", strconv.FormatInt(burst, 10), "limit", strconv.FormatInt(limit, 10)}
+}

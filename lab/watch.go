@@ -1,0 +1,204 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/shoal-project/shoal/proto/api"
+)
+
+// wanQuiet is the downstream growth per sample below which the uplink
+// counts as idle (PROLOGs and results, not package bytes).
+const wanQuiet = 64 * 1024
+
+// watch measures one deployment from affectation to the last agent: it
+// samples the uplink counters, central's process and the agents'
+// processes about once a second. It is used by one goroutine.
+type watch struct {
+	e       *env
+	pkg     string
+	t0      time.Time
+	before  []LinkBytes
+	prev    []LinkBytes
+	lastWAN time.Time // last sample in which some uplink carried package bytes
+	cpu0    float64
+	peakKB  int64
+	served0 int64
+	agents  *procSampler
+	// fgCPU and fgPeakKB add processes the sampler may miss: foreground
+	// agent runs that were waited for.
+	fgCPU    float64
+	fgPeakKB int64
+}
+
+// startWatch takes the "before" snapshot; call it right before affecting.
+func (e *env) startWatch(ctx context.Context, pkg string, agentNS []string) (*watch, error) {
+	w := &watch{e: e, pkg: pkg}
+	var err error
+	if w.before, err = e.topo.AllUplinks(ctx); err != nil {
+		return nil, err
+	}
+	w.prev = w.before
+	ps, err := readProcStat(e.central.PID())
+	if err != nil {
+		return nil, err
+	}
+	w.cpu0, w.peakKB = ps.CPUSeconds, ps.RSSKB
+	st, err := e.central.downloads(ctx, pkg)
+	if err != nil {
+		return nil, err
+	}
+	w.served0 = st.Bytes
+	if w.agents, err = newProcSampler(agentNS); err != nil {
+		return nil, err
+	}
+	w.t0 = time.Now()
+	return w, nil
+}
+
+// sample records one round of counters.
+func (w *watch) sample(ctx context.Context) {
+	now := time.Now()
+	if cur, err := w.e.topo.AllUplinks(ctx); err == nil {
+		for i := range cur {
+			if cur[i].TX-w.prev[i].TX > wanQuiet {
+				w.lastWAN = now
+			}
+		}
+		w.prev = cur
+	}
+	if ps, err := readProcStat(w.e.central.PID()); err == nil {
+		w.peakKB = max(w.peakKB, ps.RSSKB)
+	}
+	w.agents.sample()
+}
+
+// isFinal reports whether a deployment state is final.
+func isFinal(state string) bool {
+	return state == "success" || state == "error" || state == "cancelled"
+}
+
+// await polls central until want deployments of the package are final or
+// timeout passes, sampling every second, and returns the deployments.
+func (w *watch) await(ctx context.Context, want int, timeout time.Duration) ([]api.Deployment, error) {
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	report := time.Now()
+	for {
+		w.sample(ctx)
+		deps, err := w.e.central.deployments(ctx, w.pkg)
+		if err != nil {
+			return nil, err
+		}
+		done := 0
+		for _, d := range deps {
+			if isFinal(d.State) {
+				done++
+			}
+		}
+		if done >= want {
+			return deps, nil
+		}
+		if time.Since(report) >= 15*time.Second {
+			report = time.Now()
+			fmt.Fprintf(w.e.out, "  %3.0f s: %d of %d agents done\n", time.Since(w.t0).Seconds(), done, want)
+		}
+		if time.Now().After(deadline) {
+			return deps, fmt.Errorf("%d of %d deployments final after %v", done, want, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return deps, fmt.Errorf("wait for deployments: %w", ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// finish takes the "after" snapshot and fills r. firsts are the agents'
+// first-fragment times (zero when unknown).
+func (w *watch) finish(ctx context.Context, r *Result, deps []api.Deployment, firsts []time.Time) error {
+	w.sample(ctx)
+	s := float64(w.e.cfg.SizeBytes)
+	after, err := w.e.topo.AllUplinks(ctx)
+	if err != nil {
+		return err
+	}
+	for i, br := range w.e.topo.Branches {
+		d := after[i].Sub(w.before[i])
+		bw := BranchWAN{Branch: br.Index, DownBytes: d.TX, UpBytes: d.RX, DownPerS: float64(d.TX) / s}
+		if busy := w.lastWAN.Sub(w.t0).Seconds(); busy > 0 {
+			bw.DownMbit = float64(d.TX) * 8 / busy / 1e6
+		}
+		r.WAN = append(r.WAN, bw)
+		r.WANPerS = max(r.WANPerS, bw.DownPerS)
+	}
+	st, err := w.e.central.downloads(ctx, w.pkg)
+	if err != nil {
+		return err
+	}
+	r.CentralServedBytes = st.Bytes - w.served0
+	r.CentralPerS = float64(r.CentralServedBytes) / (s * float64(len(w.e.topo.Branches)))
+	if ps, err := readProcStat(w.e.central.PID()); err == nil {
+		r.Central = ProcUse{CPUSeconds: ps.CPUSeconds - w.cpu0, PeakRSSMiB: float64(w.peakKB) / 1024, Processes: 1}
+	}
+	cpu, peak, n := w.agents.totals()
+	r.AgentsUse = ProcUse{CPUSeconds: cpu + w.fgCPU, PeakRSSMiB: float64(max(peak, w.fgPeakKB)) / 1024, Processes: n}
+
+	r.ResultCodes = map[string]int{}
+	var completions, ratios []float64
+	var lastDone time.Time
+	for _, d := range deps {
+		switch {
+		case d.State == "success":
+			r.Succeeded++
+		case isFinal(d.State):
+			r.Failed++
+		default:
+			r.Unfinished++
+		}
+		if d.ResultCode != "" {
+			r.ResultCodes[d.ResultCode]++
+		}
+		r.BytesBySource.Peer += d.BytesPeer
+		r.BytesBySource.Relay += d.BytesRelay
+		r.BytesBySource.Central += d.BytesCentral
+		if d.State == "success" && d.FinishedAt != nil {
+			sec := d.FinishedAt.Sub(w.t0).Seconds()
+			completions = append(completions, sec)
+			ratios = append(ratios, sec/w.e.params.FloorSeconds)
+			if d.FinishedAt.After(lastDone) {
+				lastDone = *d.FinishedAt
+			}
+		}
+	}
+	r.Completion, r.CompletionRatio = distOf(completions), distOf(ratios)
+	r.Completions = slices.Sorted(slices.Values(completions))
+	if !w.lastWAN.IsZero() && !lastDone.IsZero() {
+		v := max(0, lastDone.Sub(w.lastWAN).Seconds())
+		r.LastDoneAfterWAN = &v
+	}
+	var ff []float64
+	for _, t := range firsts {
+		if !t.IsZero() {
+			ff = append(ff, max(0, t.Sub(w.t0).Seconds()))
+		}
+	}
+	r.FirstFragment = distOf(ff)
+	return nil
+}
+
+// forEach runs fn for every index below n, at most limit at a time, and
+// joins the errors.
+func forEach(ctx context.Context, n, limit int, fn func(ctx context.Context, i int) error) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(limit)
+	for i := range n {
+		g.Go(func() error { return fn(gctx, i) })
+	}
+	return g.Wait()
+}
