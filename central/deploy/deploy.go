@@ -354,7 +354,7 @@ func (s *Service) Affect(ctx context.Context, id string, req AffectRequest) (*Af
 	}
 	ids := req.ComputerIDs
 	if req.Filter != nil {
-		found, err := s.store.FindComputerIDs(ctx, store.ComputerQuery{ComputerFilter: *req.Filter}, maxAffect)
+		found, err := s.store.FindComputerIDs(ctx, *req.Filter, maxAffect)
 		if err != nil {
 			return nil, fmt.Errorf("affect %s: %w", id, err)
 		}

@@ -12,56 +12,16 @@ import (
 	"gorm.io/gorm"
 )
 
-// This file holds the read queries of the admin REST API: computer search
-// with a last-contact window, deployment rows joined with their computer
+// This file holds the read queries of the admin REST API: computer IDs,
+// deployment rows joined with their computer
 // and package, and the aggregates of the status pages.
-
-// ComputerQuery is a ComputerFilter with a last-contact window. Zero times
-// do not filter; ContactSince is inclusive, ContactBefore exclusive.
-type ComputerQuery struct {
-	ComputerFilter
-	ContactSince  time.Time
-	ContactBefore time.Time
-}
-
-// FindComputers is SearchComputers with the last-contact window of q.
-func (s *Store) FindComputers(ctx context.Context, q ComputerQuery) ([]Computer, int64, error) {
-	if q.ContactSince.IsZero() && q.ContactBefore.IsZero() {
-		return s.SearchComputers(ctx, q.ComputerFilter)
-	}
-	limit, offset, err := pageArgs(q.Limit, q.Offset)
-	if err != nil {
-		return nil, 0, fmt.Errorf("find computers: %w", err)
-	}
-	db := s.read(ctx)
-	base, prefix, err := computerScope(db, q)
-	if err != nil {
-		return nil, 0, fmt.Errorf("find computers: %w", err)
-	}
-	if prefix.IsValid() {
-		out, total, err := s.searchPrefix(db, base, prefix, limit, offset)
-		if err != nil {
-			return nil, 0, fmt.Errorf("find computers: %w", translate(err))
-		}
-		return out, total, nil
-	}
-	var total int64
-	if err := base().Count(&total).Error; err != nil {
-		return nil, 0, fmt.Errorf("find computers: %w", translate(err))
-	}
-	var out []Computer
-	if err := base().Order("name, id").Limit(limit).Offset(offset).Find(&out).Error; err != nil {
-		return nil, 0, fmt.Errorf("find computers: %w", translate(err))
-	}
-	return out, total, nil
-}
 
 // FindComputerIDs returns the IDs of every computer q selects (its page
 // fields are ignored), in ascending order. More than max matches give
 // ErrInvalid.
-func (s *Store) FindComputerIDs(ctx context.Context, q ComputerQuery, max int) ([]uint, error) {
+func (s *Store) FindComputerIDs(ctx context.Context, f ComputerFilter, max int) ([]uint, error) {
 	db := s.read(ctx)
-	base, prefix, err := computerScope(db, q)
+	base, prefix, err := computerScope(db, f)
 	if err != nil {
 		return nil, fmt.Errorf("find computer ids: %w", err)
 	}
@@ -80,106 +40,16 @@ func (s *Store) FindComputerIDs(ctx context.Context, q ComputerQuery, max int) (
 	return ids, nil
 }
 
-// computerScope builds the query of q without paging. A CIDR in q.IP is
-// returned as prefix for the caller to match in Go (see searchPrefix).
-func computerScope(db *gorm.DB, q ComputerQuery) (func() *gorm.DB, netip.Prefix, error) {
-	f := q.ComputerFilter
-	var prefix netip.Prefix
-	var exact netip.Addr
-	if ipText := strings.TrimSpace(f.IP); ipText != "" {
-		var err error
-		if strings.Contains(ipText, "/") {
-			prefix, err = netip.ParsePrefix(ipText)
-			prefix = prefix.Masked()
-		} else {
-			exact, err = netip.ParseAddr(ipText)
-		}
-		if err != nil {
-			return nil, prefix, fmt.Errorf("ip %q: %w", ipText, ErrInvalid)
-		}
-	}
-	if len(f.IDs) > maxFilterIDs {
-		return nil, prefix, fmt.Errorf("%d ids, at most %d: %w", len(f.IDs), maxFilterIDs, ErrInvalid)
-	}
-	base := func() *gorm.DB {
-		c := db.Model(&Computer{})
-		if f.Name != "" {
-			c = c.Where(`LOWER(name) LIKE ? ESCAPE '\'`, likeContains(f.Name))
-		}
-		if f.OS != "" {
-			c = c.Where(`LOWER(os_name) LIKE ? ESCAPE '\'`, likeContains(f.OS))
-		}
-		if f.Software != "" || f.SoftwareVersion != "" {
-			sw := db.Model(&Software{}).Select("computer_id")
-			if f.Software != "" {
-				sw = sw.Where(`LOWER(name) LIKE ? ESCAPE '\'`, likeContains(f.Software))
-			}
-			if f.SoftwareVersion != "" {
-				sw = sw.Where("version = ?", f.SoftwareVersion)
-			}
-			c = c.Where("id IN (?)", sw)
-		}
-		if f.Tag != "" {
-			c = c.Where("id IN (?)", db.Model(&AccountInfo{}).Select("computer_id").
-				Where("key_name = ? AND key_value = ?", AccountTag, f.Tag))
-		}
-		if f.SiteID != nil {
-			c = c.Where("site_id = ?", *f.SiteID)
-		}
-		if len(f.IDs) > 0 {
-			c = c.Where("id IN ?", f.IDs)
-		}
-		if exact.IsValid() {
-			a := exact.String()
-			c = c.Where("(ip_addr = ? OR id IN (?))", a,
-				db.Model(&Network{}).Select("computer_id").Where("ip_address = ?", a))
-		}
-		if !q.ContactSince.IsZero() {
-			c = c.Where("last_contact >= ?", utc(q.ContactSince))
-		}
-		if !q.ContactBefore.IsZero() {
-			c = c.Where("last_contact < ?", utc(q.ContactBefore))
-		}
-		return c
-	}
-	return base, prefix, nil
-}
-
 // prefixIDs returns the IDs of the computers of base with an address in
 // prefix, ascending.
 func prefixIDs(db *gorm.DB, base func() *gorm.DB, prefix netip.Prefix) ([]uint, error) {
-	contains := func(text string) bool {
-		a, err := netip.ParseAddr(strings.TrimSpace(text))
-		return err == nil && prefix.Contains(a.Unmap())
-	}
-	type row struct {
-		ID     uint
-		IPAddr string
-	}
-	var cands []row
-	if err := base().Select("id, ip_addr").Find(&cands).Error; err != nil {
+	matched, err := prefixMatches(db, base, prefix)
+	if err != nil {
 		return nil, err
-	}
-	type netRow struct {
-		ComputerID uint
-		IPAddress  string
-	}
-	var nets []netRow
-	if err := db.Model(&Network{}).Select("computer_id, ip_address").
-		Where("computer_id IN (?)", base().Select("id")).Find(&nets).Error; err != nil {
-		return nil, err
-	}
-	hit := make(map[uint]bool)
-	for _, n := range nets {
-		if contains(n.IPAddress) {
-			hit[n.ComputerID] = true
-		}
 	}
 	var ids []uint
-	for _, c := range cands {
-		if hit[c.ID] || contains(c.IPAddr) {
-			ids = append(ids, c.ID)
-		}
+	for _, c := range matched {
+		ids = append(ids, c.ID)
 	}
 	slices.Sort(ids)
 	return ids, nil
@@ -189,8 +59,9 @@ func prefixIDs(db *gorm.DB, base func() *gorm.DB, prefix netip.Prefix) ([]uint, 
 type DeploymentRow struct {
 	Deployment
 	ComputerName string
-	// SiteID is the computer's site.
+	// SiteID and SiteName are the computer's site.
 	SiteID      *uint
+	SiteName    string
 	PackageName string
 }
 
@@ -206,6 +77,8 @@ type DeploymentRowFilter struct {
 	NoSite bool
 	// Recent orders by last change, newest first, instead of by ID.
 	Recent bool
+	// ByComputer orders by computer name instead of by ID (Recent wins).
+	ByComputer bool
 	// Limit defaults to 50 and is capped at 1000.
 	Limit, Offset int
 }
@@ -213,6 +86,7 @@ type DeploymentRowFilter struct {
 func (f DeploymentRowFilter) scope(db *gorm.DB) *gorm.DB {
 	q := db.Table("deployments").
 		Joins("LEFT JOIN computers ON computers.id = deployments.computer_id").
+		Joins("LEFT JOIN sites ON sites.id = computers.site_id").
 		Joins("LEFT JOIN packages ON packages.id = deployments.package_id")
 	if len(f.IDs) > 0 {
 		q = q.Where("deployments.id IN ?", f.IDs)
@@ -251,11 +125,15 @@ func (s *Store) DeploymentRows(ctx context.Context, f DeploymentRowFilter) ([]De
 		return nil, 0, fmt.Errorf("deployment rows: %w", translate(err))
 	}
 	order := "deployments.id"
-	if f.Recent {
+	switch {
+	case f.Recent:
 		order = "deployments.updated_at DESC, deployments.id DESC"
+	case f.ByComputer:
+		order = "computers.name, deployments.id"
 	}
 	var out []DeploymentRow
-	err = f.scope(db).Select("deployments.*, computers.name AS computer_name, computers.site_id AS site_id, packages.name AS package_name").
+	err = f.scope(db).Select("deployments.*, computers.name AS computer_name, computers.site_id AS site_id, " +
+		"sites.name AS site_name, packages.name AS package_name").
 		Order(order).Limit(limit).Offset(offset).Scan(&out).Error
 	if err != nil {
 		return nil, 0, fmt.Errorf("deployment rows: %w", translate(err))
@@ -300,6 +178,19 @@ func (s *Store) Completions(ctx context.Context, packageID string) ([]Completion
 		return nil, fmt.Errorf("completions %s: %w", packageID, translate(err))
 	}
 	return out, nil
+}
+
+// FirstDeploymentAt returns when a package's first deployment was created,
+// zero when it has none.
+func (s *Store) FirstDeploymentAt(ctx context.Context, packageID string) (time.Time, error) {
+	var first []Deployment
+	if err := s.read(ctx).Where("package_id = ?", packageID).Order("created_at, id").Limit(1).Find(&first).Error; err != nil {
+		return time.Time{}, fmt.Errorf("first deployment %s: %w", packageID, translate(err))
+	}
+	if len(first) == 0 {
+		return time.Time{}, nil
+	}
+	return first[0].CreatedAt, nil
 }
 
 // SiteBytes sums a package's bytes by source for the computers of one site

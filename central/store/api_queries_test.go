@@ -60,32 +60,32 @@ func TestFindComputers(t *testing.T) {
 		base := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 		tests := []struct {
 			name string
-			q    store.ComputerQuery
+			q    store.ComputerFilter
 			want []uint
 		}{
-			{name: "all", q: store.ComputerQuery{}, want: ids},
-			{name: "since", q: store.ComputerQuery{ContactSince: base.Add(-2 * time.Hour)}, want: ids[1:]},
-			{name: "before", q: store.ComputerQuery{ContactBefore: base.Add(-2 * time.Hour)}, want: ids[:1]},
-			{name: "window", q: store.ComputerQuery{ContactSince: base.Add(-2 * time.Hour), ContactBefore: base}, want: ids[1:2]},
-			{name: "since_and_site", q: store.ComputerQuery{ComputerFilter: store.ComputerFilter{SiteID: &siteID},
+			{name: "all", q: store.ComputerFilter{}, want: ids},
+			{name: "since", q: store.ComputerFilter{ContactSince: base.Add(-2 * time.Hour)}, want: ids[1:]},
+			{name: "before", q: store.ComputerFilter{ContactBefore: base.Add(-2 * time.Hour)}, want: ids[:1]},
+			{name: "window", q: store.ComputerFilter{ContactSince: base.Add(-2 * time.Hour), ContactBefore: base}, want: ids[1:2]},
+			{name: "since_and_site", q: store.ComputerFilter{SiteID: &siteID,
 				ContactSince: base.Add(-72 * time.Hour)}, want: ids[:2]},
-			{name: "since_and_cidr", q: store.ComputerQuery{ComputerFilter: store.ComputerFilter{IP: "10.9.0.0/24"},
+			{name: "since_and_cidr", q: store.ComputerFilter{IP: "10.9.0.0/24",
 				ContactSince: base.Add(-2 * time.Hour)}, want: ids[1:2]},
-			{name: "since_and_name", q: store.ComputerQuery{ComputerFilter: store.ComputerFilter{Name: "CA"},
+			{name: "since_and_name", q: store.ComputerFilter{Name: "CA",
 				ContactSince: base.Add(-2 * time.Hour)}, want: ids[2:]},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				comps, total, err := s.FindComputers(t.Context(), tt.q)
+				comps, total, err := s.SearchComputers(t.Context(), tt.q)
 				if err != nil {
-					t.Fatalf("FindComputers: %v", err)
+					t.Fatalf("SearchComputers: %v", err)
 				}
 				var got []uint
 				for _, c := range comps {
 					got = append(got, c.ID)
 				}
 				if diff := cmp.Diff(tt.want, got); diff != "" || total != int64(len(tt.want)) {
-					t.Errorf("FindComputers (-want +got):\n%s total %d", diff, total)
+					t.Errorf("SearchComputers (-want +got):\n%s total %d", diff, total)
 				}
 				idList, err := s.FindComputerIDs(t.Context(), tt.q, 10)
 				if err != nil {
@@ -96,10 +96,10 @@ func TestFindComputers(t *testing.T) {
 				}
 			})
 		}
-		if _, err := s.FindComputerIDs(t.Context(), store.ComputerQuery{}, 2); !errors.Is(err, store.ErrInvalid) {
+		if _, err := s.FindComputerIDs(t.Context(), store.ComputerFilter{}, 2); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("FindComputerIDs over max: %v, want ErrInvalid", err)
 		}
-		if _, err := s.FindComputerIDs(t.Context(), store.ComputerQuery{ComputerFilter: store.ComputerFilter{IP: "10.9.0.0/8"}}, 1); !errors.Is(err, store.ErrInvalid) {
+		if _, err := s.FindComputerIDs(t.Context(), store.ComputerFilter{IP: "10.9.0.0/8"}, 1); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("FindComputerIDs by prefix over max: %v, want ErrInvalid", err)
 		}
 	})
@@ -214,6 +214,85 @@ func TestAuditLog(t *testing.T) {
 					t.Errorf("total %d, want %d", total, len(tt.want))
 				}
 			})
+		}
+	})
+}
+
+func TestDeploymentRowsByComputer(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		site, ids, base := uiFixture(t, s)
+		tests := []struct {
+			name      string
+			f         store.DeploymentRowFilter
+			wantNames []string
+			wantSites []string
+		}{
+			{"package", store.DeploymentRowFilter{ByComputer: true, PackageID: "100"}, []string{"ant", "bee", "cat"}, []string{"hq", "hq", ""}},
+			{"state", store.DeploymentRowFilter{ByComputer: true, PackageID: "100", State: store.StateError}, []string{"cat"}, []string{""}},
+			{"site", store.DeploymentRowFilter{ByComputer: true, PackageID: "100", SiteID: &site}, []string{"ant", "bee"}, []string{"hq", "hq"}},
+			{"no-site", store.DeploymentRowFilter{ByComputer: true, PackageID: "100", NoSite: true}, []string{"cat"}, []string{""}},
+			{"computer", store.DeploymentRowFilter{ByComputer: true, ComputerID: ids[0]}, []string{"ant", "ant"}, []string{"hq", "hq"}},
+			{"page", store.DeploymentRowFilter{ByComputer: true, PackageID: "100", Limit: 1, Offset: 1}, []string{"bee"}, []string{"hq"}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				rows, _, err := s.DeploymentRows(ctx, tt.f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var names, sites []string
+				for _, r := range rows {
+					names, sites = append(names, r.ComputerName), append(sites, r.SiteName)
+				}
+				if diff := cmp.Diff(tt.wantNames, names); diff != "" {
+					t.Errorf("names (-want +got):\n%s", diff)
+				}
+				if diff := cmp.Diff(tt.wantSites, sites); diff != "" {
+					t.Errorf("sites (-want +got):\n%s", diff)
+				}
+			})
+		}
+		rows, total, err := s.DeploymentRows(ctx, store.DeploymentRowFilter{ByComputer: true, State: store.StateError, Recent: true})
+		if err != nil || total != 1 || rows[0].PackageName != "pkg 100" || rows[0].ResultCode != "ERR_BAD_DIGEST" {
+			t.Errorf("recent failures %+v (%d), %v", rows, total, err)
+		}
+		counts, err := s.DeploymentRowCounts(ctx, store.DeploymentRowFilter{ByComputer: true, PackageID: "100", SiteID: &site, State: "ignored"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(map[string]int64{store.StateDownloading: 1, store.StateSuccess: 1}, counts); diff != "" {
+			t.Errorf("states (-want +got):\n%s", diff)
+		}
+
+		finishes, err := s.Completions(ctx, "100")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []store.Completion{{State: store.StateSuccess, FinishedAt: base.Add(time.Minute)}, {State: store.StateError, FinishedAt: base.Add(2 * time.Minute)}}
+		if diff := cmp.Diff(want, finishes, cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) })); diff != "" {
+			t.Errorf("finishes (-want +got):\n%s", diff)
+		}
+		if start, err := s.FirstDeploymentAt(ctx, "100"); err != nil || start.IsZero() {
+			t.Errorf("no first deployment time: %v", err)
+		}
+		if f, err := s.Completions(ctx, "999"); err != nil || len(f) != 0 {
+			t.Errorf("finishes of an unknown package: %v %v", f, err)
+		}
+		if start, err := s.FirstDeploymentAt(ctx, "999"); err != nil || !start.IsZero() {
+			t.Errorf("first deployment of an unknown package: %v %v", start, err)
+		}
+
+		bytes, err := s.BytesBySite(ctx, "100")
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantBytes := []store.SiteBytes{
+			{SiteID: nil, Deployments: 1},
+			{SiteID: &site, SiteName: "hq", Deployments: 2, BytesPeer: 300, BytesRelay: 20, BytesCentral: 1},
+		}
+		if diff := cmp.Diff(wantBytes, bytes); diff != "" {
+			t.Errorf("bytes by site (-want +got):\n%s", diff)
 		}
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"gorm.io/gorm"
 )
@@ -28,6 +29,10 @@ type ComputerFilter struct {
 	Tag    string
 	SiteID *uint
 	IDs    []uint
+	// ContactSince (inclusive) and ContactBefore (exclusive) bound the last
+	// contact; zero times do not filter.
+	ContactSince  time.Time
+	ContactBefore time.Time
 	// Limit defaults to 50 and is capped at 1000.
 	Limit, Offset int
 }
@@ -49,61 +54,11 @@ func (s *Store) SearchComputers(ctx context.Context, f ComputerFilter) ([]Comput
 	if err != nil {
 		return nil, 0, fmt.Errorf("search computers: %w", err)
 	}
-	if len(f.IDs) > maxFilterIDs {
-		return nil, 0, fmt.Errorf("search computers: %d ids, at most %d: %w", len(f.IDs), maxFilterIDs, ErrInvalid)
-	}
-	ipText := strings.TrimSpace(f.IP)
-	var prefix netip.Prefix
-	var exact netip.Addr
-	if ipText != "" {
-		if strings.Contains(ipText, "/") {
-			prefix, err = netip.ParsePrefix(ipText)
-			prefix = prefix.Masked()
-		} else {
-			exact, err = netip.ParseAddr(ipText)
-		}
-		if err != nil {
-			return nil, 0, fmt.Errorf("search computers: ip %q: %w", ipText, ErrInvalid)
-		}
-	}
-
 	db := s.read(ctx)
-	base := func() *gorm.DB {
-		q := db.Model(&Computer{})
-		if f.Name != "" {
-			q = q.Where(`LOWER(name) LIKE ? ESCAPE '\'`, likeContains(f.Name))
-		}
-		if f.OS != "" {
-			q = q.Where(`LOWER(os_name) LIKE ? ESCAPE '\'`, likeContains(f.OS))
-		}
-		if f.Software != "" || f.SoftwareVersion != "" {
-			sw := db.Model(&Software{}).Select("computer_id")
-			if f.Software != "" {
-				sw = sw.Where(`LOWER(name) LIKE ? ESCAPE '\'`, likeContains(f.Software))
-			}
-			if f.SoftwareVersion != "" {
-				sw = sw.Where("version = ?", f.SoftwareVersion)
-			}
-			q = q.Where("id IN (?)", sw)
-		}
-		if f.Tag != "" {
-			q = q.Where("id IN (?)", db.Model(&AccountInfo{}).Select("computer_id").
-				Where("key_name = ? AND key_value = ?", AccountTag, f.Tag))
-		}
-		if f.SiteID != nil {
-			q = q.Where("site_id = ?", *f.SiteID)
-		}
-		if len(f.IDs) > 0 {
-			q = q.Where("id IN ?", f.IDs)
-		}
-		if exact.IsValid() {
-			a := exact.String()
-			q = q.Where("(ip_addr = ? OR id IN (?))", a,
-				db.Model(&Network{}).Select("computer_id").Where("ip_address = ?", a))
-		}
-		return q
+	base, prefix, err := computerScope(db, f)
+	if err != nil {
+		return nil, 0, fmt.Errorf("search computers: %w", err)
 	}
-
 	if prefix.IsValid() {
 		out, total, err := s.searchPrefix(db, base, prefix, limit, offset)
 		if err != nil {
@@ -123,22 +78,90 @@ func (s *Store) SearchComputers(ctx context.Context, f ComputerFilter) ([]Comput
 	return out, total, nil
 }
 
-// searchPrefix matches candidates against prefix in Go (portable across
-// backends), narrowing IPv4 candidates in SQL by their textual prefix.
-func (s *Store) searchPrefix(db *gorm.DB, base func() *gorm.DB, prefix netip.Prefix, limit, offset int) ([]Computer, int64, error) {
+// computerScope builds the query of f without paging. A CIDR in f.IP is
+// returned as prefix for the caller to match in Go (see searchPrefix).
+func computerScope(db *gorm.DB, f ComputerFilter) (func() *gorm.DB, netip.Prefix, error) {
+	var prefix netip.Prefix
+	var exact netip.Addr
+	if ipText := strings.TrimSpace(f.IP); ipText != "" {
+		var err error
+		if strings.Contains(ipText, "/") {
+			prefix, err = netip.ParsePrefix(ipText)
+			prefix = prefix.Masked()
+		} else {
+			exact, err = netip.ParseAddr(ipText)
+		}
+		if err != nil {
+			return nil, prefix, fmt.Errorf("ip %q: %w", ipText, ErrInvalid)
+		}
+	}
+	if len(f.IDs) > maxFilterIDs {
+		return nil, prefix, fmt.Errorf("%d ids, at most %d: %w", len(f.IDs), maxFilterIDs, ErrInvalid)
+	}
+	base := func() *gorm.DB {
+		c := db.Model(&Computer{})
+		if f.Name != "" {
+			c = c.Where(`LOWER(name) LIKE ? ESCAPE '\'`, likeContains(f.Name))
+		}
+		if f.OS != "" {
+			c = c.Where(`LOWER(os_name) LIKE ? ESCAPE '\'`, likeContains(f.OS))
+		}
+		if f.Software != "" || f.SoftwareVersion != "" {
+			sw := db.Model(&Software{}).Select("computer_id")
+			if f.Software != "" {
+				sw = sw.Where(`LOWER(name) LIKE ? ESCAPE '\'`, likeContains(f.Software))
+			}
+			if f.SoftwareVersion != "" {
+				sw = sw.Where("version = ?", f.SoftwareVersion)
+			}
+			c = c.Where("id IN (?)", sw)
+		}
+		if f.Tag != "" {
+			c = c.Where("id IN (?)", db.Model(&AccountInfo{}).Select("computer_id").
+				Where("key_name = ? AND key_value = ?", AccountTag, f.Tag))
+		}
+		if f.SiteID != nil {
+			c = c.Where("site_id = ?", *f.SiteID)
+		}
+		if len(f.IDs) > 0 {
+			c = c.Where("id IN ?", f.IDs)
+		}
+		if exact.IsValid() {
+			a := exact.String()
+			c = c.Where("(ip_addr = ? OR id IN (?))", a,
+				db.Model(&Network{}).Select("computer_id").Where("ip_address = ?", a))
+		}
+		if !f.ContactSince.IsZero() {
+			c = c.Where("last_contact >= ?", utc(f.ContactSince))
+		}
+		if !f.ContactBefore.IsZero() {
+			c = c.Where("last_contact < ?", utc(f.ContactBefore))
+		}
+		return c
+	}
+	return base, prefix, nil
+}
+
+// prefixCand is a computer matched by address prefix.
+type prefixCand struct {
+	ID     uint
+	Name   string
+	IPAddr string
+}
+
+// prefixMatches returns the computers of base with an address (their own
+// or one of their networks') in prefix, unordered. It matches candidates in
+// Go (portable across backends), narrowing network addresses in SQL by
+// their textual IPv4 prefix.
+func prefixMatches(db *gorm.DB, base func() *gorm.DB, prefix netip.Prefix) ([]prefixCand, error) {
 	like := ""
 	if prefix.Addr().Is4() && prefix.Bits() >= 8 {
 		octets := strings.Split(prefix.Addr().String(), ".")
 		like = strings.Join(octets[:min(prefix.Bits()/8, 3)], ".") + ".%"
 	}
-	type cand struct {
-		ID     uint
-		Name   string
-		IPAddr string
-	}
-	var cands []cand
+	var cands []prefixCand
 	if err := base().Select("id, name, ip_addr").Find(&cands).Error; err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	type netRow struct {
 		ComputerID uint
@@ -150,7 +173,7 @@ func (s *Store) searchPrefix(db *gorm.DB, base func() *gorm.DB, prefix netip.Pre
 		nq = nq.Where("ip_address LIKE ?", like)
 	}
 	if err := nq.Find(&nets).Error; err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 
 	contains := func(text string) bool {
@@ -163,13 +186,23 @@ func (s *Store) searchPrefix(db *gorm.DB, base func() *gorm.DB, prefix netip.Pre
 			hit[n.ComputerID] = true
 		}
 	}
-	var matched []cand
+	var matched []prefixCand
 	for _, c := range cands {
 		if hit[c.ID] || contains(c.IPAddr) {
 			matched = append(matched, c)
 		}
 	}
-	slices.SortFunc(matched, func(a, b cand) int {
+	return matched, nil
+}
+
+// searchPrefix returns one page of the computers of base with an address
+// in prefix, ordered by name then ID, and the number of matches.
+func (s *Store) searchPrefix(db *gorm.DB, base func() *gorm.DB, prefix netip.Prefix, limit, offset int) ([]Computer, int64, error) {
+	matched, err := prefixMatches(db, base, prefix)
+	if err != nil {
+		return nil, 0, err
+	}
+	slices.SortFunc(matched, func(a, b prefixCand) int {
 		return cmp.Or(strings.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID))
 	})
 	total := int64(len(matched))

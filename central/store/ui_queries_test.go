@@ -159,77 +159,7 @@ func uiFixture(t *testing.T, s *store.Store) (site uint, ids []uint, base time.T
 func TestUIDeploymentQueries(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
-		site, ids, base := uiFixture(t, s)
-		tests := []struct {
-			name      string
-			f         store.UIDeploymentFilter
-			wantNames []string
-			wantSites []string
-		}{
-			{"package", store.UIDeploymentFilter{PackageID: "100"}, []string{"ant", "bee", "cat"}, []string{"hq", "hq", ""}},
-			{"state", store.UIDeploymentFilter{PackageID: "100", State: store.StateError}, []string{"cat"}, []string{""}},
-			{"site", store.UIDeploymentFilter{PackageID: "100", SiteID: &site}, []string{"ant", "bee"}, []string{"hq", "hq"}},
-			{"no-site", store.UIDeploymentFilter{PackageID: "100", NoSite: true}, []string{"cat"}, []string{""}},
-			{"computer", store.UIDeploymentFilter{ComputerID: ids[0]}, []string{"ant", "ant"}, []string{"hq", "hq"}},
-			{"page", store.UIDeploymentFilter{PackageID: "100", Limit: 1, Offset: 1}, []string{"bee"}, []string{"hq"}},
-		}
-		for _, tt := range tests {
-			t.Run(tt.name, func(t *testing.T) {
-				rows, _, err := s.UIDeploymentRows(ctx, tt.f)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var names, sites []string
-				for _, r := range rows {
-					names, sites = append(names, r.ComputerName), append(sites, r.SiteName)
-				}
-				if diff := cmp.Diff(tt.wantNames, names); diff != "" {
-					t.Errorf("names (-want +got):\n%s", diff)
-				}
-				if diff := cmp.Diff(tt.wantSites, sites); diff != "" {
-					t.Errorf("sites (-want +got):\n%s", diff)
-				}
-			})
-		}
-		rows, total, err := s.UIDeploymentRows(ctx, store.UIDeploymentFilter{State: store.StateError, RecentFirst: true})
-		if err != nil || total != 1 || rows[0].PackageName != "pkg 100" || rows[0].ResultCode != "ERR_BAD_DIGEST" {
-			t.Errorf("recent failures %+v (%d), %v", rows, total, err)
-		}
-		counts, err := s.UIDeploymentStates(ctx, store.UIDeploymentFilter{PackageID: "100", SiteID: &site, State: "ignored"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if diff := cmp.Diff(map[string]int64{store.StateDownloading: 1, store.StateSuccess: 1}, counts); diff != "" {
-			t.Errorf("states (-want +got):\n%s", diff)
-		}
-
-		finishes, start, err := s.UIFinishes(ctx, "100")
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := []store.UIFinish{{State: store.StateSuccess, FinishedAt: base.Add(time.Minute)}, {State: store.StateError, FinishedAt: base.Add(2 * time.Minute)}}
-		if diff := cmp.Diff(want, finishes, cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) })); diff != "" {
-			t.Errorf("finishes (-want +got):\n%s", diff)
-		}
-		if start.IsZero() {
-			t.Error("no first deployment time")
-		}
-		if f, start, err := s.UIFinishes(ctx, "999"); err != nil || f != nil || !start.IsZero() {
-			t.Errorf("finishes of an unknown package: %v %v %v", f, start, err)
-		}
-
-		bytes, err := s.UIBytesBySite(ctx, "100")
-		if err != nil {
-			t.Fatal(err)
-		}
-		wantBytes := []store.UISiteBytes{
-			{SiteID: nil, Deployments: 1},
-			{SiteID: &site, SiteName: "hq", Deployments: 2, BytesPeer: 300, BytesRelay: 20, BytesCentral: 1},
-		}
-		if diff := cmp.Diff(wantBytes, bytes); diff != "" {
-			t.Errorf("bytes by site (-want +got):\n%s", diff)
-		}
-
+		_, ids, base := uiFixture(t, s)
 		pkgs, err := s.UIUnfinishedPackages(ctx)
 		if err != nil {
 			t.Fatal(err)

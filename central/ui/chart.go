@@ -19,7 +19,7 @@ const (
 // completionChart draws the finished deployments of a package over time as
 // two cumulative step lines (success, error or cancelled) against the
 // number of deployments, from the first affectation to now.
-func completionChart(finishes []store.UIFinish, start, now time.Time, total int64) template.HTML {
+func completionChart(finishes []store.Completion, start, now time.Time, total int64) template.HTML {
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" role="img" aria-labelledby="cc-title"><title id="cc-title">Finished deployments over time</title>`, chartW, chartH)
 	if start.IsZero() || total == 0 {
@@ -90,7 +90,7 @@ func completionChart(finishes []store.UIFinish, start, now time.Time, total int6
 
 // bytesChart draws, per site, the bytes the computers of a package got from
 // peers, relays and central as stacked horizontal bars.
-func bytesChart(sites []store.UISiteBytes) template.HTML {
+func bytesChart(sites []store.SiteBytes) template.HTML {
 	const rowH, labelW, barX, right = 30, 150, 160, 90
 	var top int64
 	for _, s := range sites {

@@ -223,7 +223,7 @@ func (b *browser) upload(fields map[string]string, payload []byte, csrfHeader, f
 		writeFields()
 	}
 	if payload != nil {
-		fw, err := mw.CreateFormFile(fileField, "payload.tar.gz")
+		fw, err := mw.CreateFormFile("file", "payload.tar.gz")
 		if err != nil {
 			b.t.Fatal(err)
 		}

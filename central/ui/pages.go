@@ -15,7 +15,7 @@ import (
 type dashboardView struct {
 	Counts   *store.UICounts
 	Active   []packageProgress
-	Failures []store.UIDeploymentRow
+	Failures []store.DeploymentRow
 }
 
 // packageProgress is one package's deployments with its completion.
@@ -40,7 +40,7 @@ func (u *UI) handleDashboard(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	fails, _, err := u.deps.Store.UIDeploymentRows(ctx, store.UIDeploymentFilter{State: store.StateError, RecentFirst: true, Limit: 10})
+	fails, _, err := u.deps.Store.DeploymentRows(ctx, store.DeploymentRowFilter{State: store.StateError, Recent: true, Limit: 10})
 	if err != nil {
 		return err
 	}
@@ -157,7 +157,7 @@ type computerView struct {
 	C           *store.ComputerDetail
 	SiteName    string
 	Tag         string
-	Deployments []store.UIDeploymentRow
+	Deployments []store.DeploymentRow
 }
 
 func (u *UI) handleComputer(c echo.Context) error {
@@ -170,7 +170,7 @@ func (u *UI) handleComputer(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	rows, _, err := u.deps.Store.UIDeploymentRows(ctx, store.UIDeploymentFilter{ComputerID: id, RecentFirst: true, Limit: 1000})
+	rows, _, err := u.deps.Store.DeploymentRows(ctx, store.DeploymentRowFilter{ComputerID: id, Recent: true, Limit: 1000})
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,7 @@ type statusView struct {
 	Sites      []store.Site
 	Counts     map[string]int64
 	Progress   packageProgress
-	Rows       []store.UIDeploymentRow
+	Rows       []store.DeploymentRow
 	Pager      pager
 	Completion template.HTML
 	Bytes      template.HTML
@@ -46,7 +46,7 @@ func (u *UI) statusView(c echo.Context) (*statusView, error) {
 	if v.State != "" && !validState(v.State) {
 		return nil, badInput("Unknown state %q.", v.State)
 	}
-	f := store.UIDeploymentFilter{PackageID: id, State: v.State}
+	f := store.DeploymentRowFilter{PackageID: id, State: v.State, ByComputer: true}
 	if f.SiteID, f.NoSite, err = siteSelection(v.Site); err != nil {
 		return nil, err
 	}
@@ -58,12 +58,12 @@ func (u *UI) statusView(c echo.Context) (*statusView, error) {
 	if v.Sites, err = u.deps.Store.ListSites(ctx); err != nil {
 		return nil, err
 	}
-	if v.Counts, err = u.deps.Store.UIDeploymentStates(ctx, f); err != nil {
+	if v.Counts, err = u.deps.Store.DeploymentRowCounts(ctx, f); err != nil {
 		return nil, err
 	}
 	v.Progress = progressOf(store.UIPackageStates{PackageID: id, PackageName: p.Name, Active: p.Active, Counts: v.Counts})
 	var total int64
-	if v.Rows, total, err = u.deps.Store.UIDeploymentRows(ctx, f); err != nil {
+	if v.Rows, total, err = u.deps.Store.DeploymentRows(ctx, f); err != nil {
 		return nil, err
 	}
 	path := uiPrefix + "/packages/" + id + "/status"
@@ -81,7 +81,11 @@ func (u *UI) statusView(c echo.Context) (*statusView, error) {
 		v.PollURL += "?" + keep.Encode()
 		v.Back += "?" + keep.Encode()
 	}
-	finishes, start, err := u.deps.Store.UIFinishes(ctx, id)
+	finishes, err := u.deps.Store.Completions(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	start, err := u.deps.Store.FirstDeploymentAt(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +95,7 @@ func (u *UI) statusView(c echo.Context) (*statusView, error) {
 	}
 	now := u.now()
 	v.Completion = completionChart(finishes, start, now, sumCounts(all))
-	bySite, err := u.deps.Store.UIBytesBySite(ctx, id)
+	bySite, err := u.deps.Store.BytesBySite(ctx, id)
 	if err != nil {
 		return nil, err
 	}

@@ -549,7 +549,7 @@ func TestRedeployAndCancel(t *testing.T) {
 	ctx := t.Context()
 	wantCode(t, "activate", b.post(uiPrefix+"/packages/"+id+"/activate", url.Values{"skip_check": {"on"}}, true), http.StatusSeeOther)
 	wantCode(t, "affect", b.post(uiPrefix+"/packages/"+id+"/affect", url.Values{"name": {"pc-1"}, "action": {"confirm"}}, true), http.StatusSeeOther)
-	rows, _, err := e.store.UIDeploymentRows(ctx, store.UIDeploymentFilter{PackageID: id})
+	rows, _, err := e.store.DeploymentRows(ctx, store.DeploymentRowFilter{PackageID: id})
 	if err != nil || len(rows) != 1 || rows[0].ComputerID != ids[0] {
 		t.Fatalf("deployments %+v, %v", rows, err)
 	}
@@ -605,7 +605,7 @@ func TestStaticAssets(t *testing.T) {
 
 func TestCharts(t *testing.T) {
 	start := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
-	finishes := []store.UIFinish{
+	finishes := []store.Completion{
 		{State: store.StateSuccess, FinishedAt: start.Add(10 * time.Minute)},
 		{State: store.StateError, FinishedAt: start.Add(20 * time.Minute)},
 		{State: store.StateSuccess, FinishedAt: start.Add(30 * time.Minute)},
@@ -618,7 +618,7 @@ func TestCharts(t *testing.T) {
 	}{
 		{"completion", string(completionChart(finishes, start, start.Add(time.Hour), 4)), []string{"c-ok", "c-bad", "4 affected", "10:00", "11:00 UTC"}},
 		{"completion-empty", string(completionChart(nil, time.Time{}, start, 0)), []string{"No deployment yet."}},
-		{"bytes", string(bytesChart([]store.UISiteBytes{{SiteName: "", BytesCentral: 10}, {SiteID: &one, SiteName: "lab <1>", BytesPeer: 30 << 20, BytesRelay: 10 << 20}})),
+		{"bytes", string(bytesChart([]store.SiteBytes{{SiteName: "", BytesCentral: 10}, {SiteID: &one, SiteName: "lab <1>", BytesPeer: 30 << 20, BytesRelay: 10 << 20}})),
 			[]string{"(no site)", "lab &lt;1&gt;", "40.0 MiB", "c-peer", "c-relay"}},
 		{"bytes-empty", string(bytesChart(nil)), []string{"No bytes by source reported yet"}},
 	}

@@ -3,7 +3,6 @@ package ui
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"strconv"
@@ -14,13 +13,6 @@ import (
 	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/proto"
-)
-
-// Bounds of the text fields of an upload.
-const (
-	maxUploadFields     = 64
-	maxUploadFieldBytes = 64 << 10
-	fileField           = "file"
 )
 
 // packageForm is the create-package form, its values and errors.
@@ -40,106 +32,78 @@ func (u *UI) handlePackageForm(c echo.Context) error {
 // readUpload streams a multipart upload: the text fields into a map and the
 // file part to a spool file on disk (never into memory). Unless the CSRF
 // header was already checked, the _csrf field must come before the file.
-func (u *UI) readUpload(c echo.Context) (fields map[string]string, spooled string, err error) {
+func (u *UI) readUpload(c echo.Context) (map[string]string, string, error) {
 	csrfOK, _ := c.Get("ui.csrf_ok").(bool)
 	want := sessionOf(c).CSRF
 	mr, err := c.Request().MultipartReader()
 	if err != nil {
 		return nil, "", badInput("Send the form as multipart/form-data with a file.")
 	}
-	fields = map[string]string{}
-	defer func() {
-		if err != nil && spooled != "" {
-			os.Remove(spooled)
-			spooled = ""
-		}
-	}()
-	for {
-		part, err := mr.NextPart()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, spooled, interrupted(err)
-		}
-		name := part.FormName()
-		if name == fileField {
-			if !csrfOK {
-				return nil, spooled, errCSRF
+	fields, spooled, err := packages.ReadUpload(mr, u.deps.Packages, packages.UploadHooks{
+		Field: func(name, value string) (bool, error) {
+			if name != csrfField {
+				return true, nil
 			}
-			if spooled != "" {
-				return nil, spooled, badInput("Upload one file per package.")
-			}
-			path, _, err := u.deps.Packages.Spool(part, 0)
-			if err != nil {
-				if errors.Is(err, packages.ErrTooLarge) {
-					return nil, "", &userError{msg: "The file is larger than central accepts (packages.max_upload_bytes).", err: err}
-				}
-				return nil, "", fmt.Errorf("upload: %w", err)
-			}
-			spooled = path
-			fields["filename"] = part.FileName()
-			continue
-		}
-		if len(fields) > maxUploadFields {
-			return nil, spooled, badInput("Too many form fields.")
-		}
-		b, err := io.ReadAll(io.LimitReader(part, maxUploadFieldBytes+1))
-		if err != nil {
-			return nil, spooled, interrupted(err)
-		}
-		if len(b) > maxUploadFieldBytes {
-			return nil, spooled, badInput("The field %s is too long.", name)
-		}
-		if name == csrfField {
-			if !equalTokens(string(b), want) {
-				return nil, spooled, errCSRF
+			if !equalTokens(value, want) {
+				return false, errCSRF
 			}
 			csrfOK = true
-			continue
-		}
-		fields[name] = string(b)
+			return false, nil
+		},
+		BeforeFile: func(map[string]string) error {
+			if !csrfOK {
+				return errCSRF
+			}
+			return nil
+		},
+	})
+	var ue *packages.UploadError
+	switch {
+	case errors.As(err, &ue):
+		return nil, "", uploadProblem(ue)
+	case errors.Is(err, packages.ErrTooLarge):
+		return nil, "", &userError{msg: "The file is larger than central accepts (packages.max_upload_bytes).", err: err}
+	case errors.Is(err, errCSRF):
+		return nil, "", errCSRF
+	case err != nil:
+		return nil, "", fmt.Errorf("upload: %w", err)
 	}
 	if !csrfOK {
-		return nil, spooled, errCSRF
+		if spooled != "" {
+			os.Remove(spooled)
+		}
+		return nil, "", errCSRF
 	}
 	return fields, spooled, nil
 }
 
-// interrupted reports an upload body that could not be read.
-func interrupted(err error) error {
-	return &userError{msg: "The upload was interrupted; send the file again.", err: fmt.Errorf("read upload: %w: %w", errBadRequest, err)}
+// uploadProblem presents a malformed upload body on the form.
+func uploadProblem(ue *packages.UploadError) error {
+	switch ue.Problem {
+	case packages.UploadInterrupted:
+		return &userError{msg: "The upload was interrupted; send the file again.", err: fmt.Errorf("read upload: %w: %w", errBadRequest, ue)}
+	case packages.UploadTooManyFields:
+		return badInput("Too many form fields.")
+	case packages.UploadFieldTooLong:
+		return badInput("The field %s is too long.", ue.Field)
+	default:
+		return badInput("Upload one file per package.")
+	}
 }
 
 // specFromForm converts the form fields into a package spec, recording
 // the fields that are not numbers in errs.
 func specFromForm(f map[string]string, errs map[string]string) packages.Spec {
-	num := func(k string, def int) int {
-		v := strings.TrimSpace(f[k])
-		if v == "" {
-			return def
+	spec, err := packages.SpecFromFields(f)
+	var list []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		list = j.Unwrap()
+	}
+	for _, e := range list {
+		var fe *packages.FieldError
+		if errors.As(e, &fe) {
+			errs[fe.Field] = "Enter a whole number."
 		}
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			errs[k] = "Enter a whole number."
-		}
-		return n
-	}
-	on := func(k string) bool { return f[k] != "" }
-	spec := packages.Spec{
-		Name: strings.TrimSpace(f["name"]), Description: f["description"],
-		Platform: strings.ToUpper(strings.TrimSpace(f["platform"])), Action: strings.ToUpper(strings.TrimSpace(f["action"])),
-		Command: strings.TrimSpace(f["command"]), Path: strings.TrimSpace(f["path"]), LaunchName: strings.TrimSpace(f["launch_name"]),
-		NotifyUser: on("notify_user"), NotifyText: f["notify_text"], NotifyCountdown: strings.TrimSpace(f["notify_countdown"]),
-		NotifyCanAbort: on("notify_can_abort"), NotifyCanDelay: on("notify_can_delay"),
-		NeedDoneAction: on("need_done_action"), NeedDoneActionText: f["need_done_action_text"],
-		Priority: num("priority", packages.DefaultPriority), OCSFragments: num("fragments", 0),
-	}
-	if spec.Name == "" {
-		spec.Name = f["filename"]
-	}
-	if spec.Platform == "" {
-		spec.Platform = proto.PlatformLinux
 	}
 	return spec
 }
@@ -212,7 +176,7 @@ func (u *UI) handleUpload(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p := packageModel(spec, built, proto.KeyID(u.deps.PKI.SigningPublicKey()))
+	p := store.PackageRecord(spec, built, proto.KeyID(u.deps.PKI.SigningPublicKey()))
 	if err := u.deps.Store.CreatePackage(c.Request().Context(), p); err != nil {
 		_ = u.deps.Packages.Delete(spec.ID)
 		return err
@@ -245,19 +209,5 @@ func (u *UI) build(c echo.Context, spec *packages.Spec, src string) (*packages.B
 			return nil, fmt.Errorf("build package: %w", err)
 		}
 		return built, nil
-	}
-}
-
-func packageModel(spec packages.Spec, b *packages.Built, keyID string) *store.Package {
-	m := b.Manifest
-	return &store.Package{
-		ID: spec.ID, Name: spec.Name, Description: spec.Description, Platform: spec.Platform, Action: spec.Action,
-		Command: spec.Command, Path: spec.Path, LaunchName: spec.LaunchName, Priority: spec.Priority,
-		Size: b.Size, MD5: b.MD5, SHA256: b.SHA256, OCSFragments: b.OCSFragments,
-		FragmentSize: m.FragmentSize, ShoalFragments: len(m.Fragments),
-		NotifyUser: spec.NotifyUser, NotifyText: spec.NotifyText, NotifyCountdown: spec.NotifyCountdown,
-		NotifyCanAbort: spec.NotifyCanAbort, NotifyCanDelay: spec.NotifyCanDelay,
-		NeedDoneAction: spec.NeedDoneAction, NeedDoneActionText: spec.NeedDoneActionText,
-		ManifestKeyID: keyID, Proto: store.ProtoHTTP,
 	}
 }

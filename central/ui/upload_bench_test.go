@@ -60,7 +60,7 @@ func BenchmarkUpload256MiB(b *testing.B) {
 			_ = mw.WriteField("action", "STORE")
 			_ = mw.WriteField("path", "/opt/big")
 			_ = mw.WriteField("fragments", "64")
-			fw, err := mw.CreateFormFile(fileField, "big.bin")
+			fw, err := mw.CreateFormFile("file", "big.bin")
 			if err == nil {
 				_, err = io.Copy(fw, &patternReader{n: size})
 			}

@@ -197,11 +197,11 @@ func (s *Server) siteNames(c echo.Context) (siteNames, error) {
 }
 
 // computerQuery converts an API filter into the store's.
-func computerQuery(f api.ComputerFilter) store.ComputerQuery {
-	q := store.ComputerQuery{ComputerFilter: store.ComputerFilter{
+func computerQuery(f api.ComputerFilter) store.ComputerFilter {
+	q := store.ComputerFilter{
 		Name: f.Name, OS: f.OS, Software: f.Software, SoftwareVersion: f.SoftwareVersion,
 		IP: f.IP, Tag: f.Tag, SiteID: f.SiteID,
-	}}
+	}
 	if f.ContactSince != nil {
 		q.ContactSince = *f.ContactSince
 	}
@@ -220,7 +220,7 @@ func (s *Server) listComputers(c echo.Context) error {
 	if q.Limit, q.Offset, err = pagination(c); err != nil {
 		return err
 	}
-	items, total, err := s.deps.Store.FindComputers(c.Request().Context(), q)
+	items, total, err := s.deps.Store.SearchComputers(c.Request().Context(), q)
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"slices"
@@ -95,11 +94,11 @@ func (s *Server) deletePackage(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-// Bounds of the form fields of an upload.
-const (
-	maxFormFields     = 64
-	maxFormFieldBytes = 64 << 10
-)
+// errSpecInvalid carries the invalid spec of an upload whose fields came
+// before its file.
+type errSpecInvalid struct{ err error }
+
+func (e *errSpecInvalid) Error() string { return e.err.Error() }
 
 // createPackage streams a multipart upload (form fields plus a "file"
 // part) to disk without holding it in memory, builds the OCS layout and the
@@ -109,59 +108,36 @@ func (s *Server) createPackage(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("send multipart/form-data with a '%s' part: %w", api.FormFile, errBadRequest)
 	}
-	fields := map[string]string{}
-	var spooled string
-	defer func() {
-		if spooled != "" {
-			os.Remove(spooled)
-		}
-	}()
-	for {
-		part, err := mr.NextPart()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return badRequest(fmt.Errorf("read multipart body: %w", err))
-		}
-		name := part.FormName()
-		if name == api.FormFile {
-			if spooled != "" {
-				return fmt.Errorf("only one file per package: %w", errBadRequest)
+	fields, spooled, err := packages.ReadUpload(mr, s.deps.Packages, packages.UploadHooks{
+		// Fields sent before the file (as shoalctl does) are checked
+		// before the upload is spooled, so a bad spec fails fast.
+		BeforeFile: func(fields map[string]string) error {
+			if fields[api.FormAction] == "" {
+				return nil
 			}
-			if part.FileName() != "" {
-				fields["filename"] = part.FileName()
-			}
-			// Fields sent before the file (as shoalctl does) are checked
-			// before the upload is spooled, so a bad spec fails fast.
-			if fields[api.FormAction] != "" {
-				spec, err := specFromFields(fields)
-				if err != nil {
-					return err
-				}
-				spec.ID = "1"
-				if err := spec.Validate(); err != nil {
-					return c.JSON(http.StatusBadRequest, specError(err))
-				}
-			}
-			path, _, err := s.deps.Packages.Spool(part, 0)
+			spec, err := specFromFields(fields)
 			if err != nil {
-				return fmt.Errorf("upload: %w", err)
+				return err
 			}
-			spooled = path
-			continue
-		}
-		if len(fields) > maxFormFields {
-			return fmt.Errorf("too many form fields: %w", errBadRequest)
-		}
-		b, err := io.ReadAll(io.LimitReader(part, maxFormFieldBytes+1))
-		if err != nil {
-			return badRequest(fmt.Errorf("read field %s: %w", name, err))
-		}
-		if len(b) > maxFormFieldBytes {
-			return fmt.Errorf("field %s is too long: %w", name, errBadRequest)
-		}
-		fields[name] = string(b)
+			spec.ID = "1"
+			if err := spec.Validate(); err != nil {
+				return &errSpecInvalid{err: err}
+			}
+			return nil
+		},
+	})
+	if spooled != "" {
+		defer os.Remove(spooled)
+	}
+	var invalid *errSpecInvalid
+	var ue *packages.UploadError
+	switch {
+	case errors.As(err, &invalid):
+		return c.JSON(http.StatusBadRequest, specError(invalid.err))
+	case errors.As(err, &ue):
+		return uploadProblem(ue)
+	case err != nil:
+		return fmt.Errorf("upload: %w", err)
 	}
 	if spooled == "" {
 		return fmt.Errorf("the '%s' part is missing: %w", api.FormFile, errBadRequest)
@@ -178,7 +154,7 @@ func (s *Server) createPackage(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("build package: %w", err)
 	}
-	p := packageModel(spec, built, proto.KeyID(s.deps.PKI.SigningPublicKey()))
+	p := store.PackageRecord(spec, built, proto.KeyID(s.deps.PKI.SigningPublicKey()))
 	if err := s.deps.Store.CreatePackage(c.Request().Context(), p); err != nil {
 		_ = s.deps.Packages.Delete(spec.ID)
 		return err
@@ -215,66 +191,35 @@ func specError(err error) api.Error {
 	return out
 }
 
-func specFromFields(f map[string]string) (packages.Spec, error) {
-	atoi := func(k string, def int) (int, error) {
-		v := strings.TrimSpace(f[k])
-		if v == "" {
-			return def, nil
+// uploadProblem presents a malformed upload body as a bad request.
+func uploadProblem(ue *packages.UploadError) error {
+	switch ue.Problem {
+	case packages.UploadInterrupted:
+		if ue.Field != "" {
+			return badRequest(fmt.Errorf("read field %s: %w", ue.Field, ue.Err))
 		}
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return 0, badRequest(fmt.Errorf("%s must be a number, got %q", k, v))
-		}
-		return n, nil
+		return badRequest(fmt.Errorf("read multipart body: %w", ue.Err))
+	case packages.UploadTooManyFields:
+		return fmt.Errorf("too many form fields: %w", errBadRequest)
+	case packages.UploadFieldTooLong:
+		return fmt.Errorf("field %s is too long: %w", ue.Field, errBadRequest)
+	default:
+		return fmt.Errorf("only one file per package: %w", errBadRequest)
 	}
-	boolean := func(k string) bool {
-		b, _ := strconv.ParseBool(strings.TrimSpace(f[k]))
-		return b
-	}
-	spec := packages.Spec{
-		Name: strings.TrimSpace(f[api.FormName]), Description: f[api.FormDescription],
-		Platform: strings.ToUpper(strings.TrimSpace(f[api.FormPlatform])), Action: strings.ToUpper(strings.TrimSpace(f[api.FormAction])),
-		Command: f[api.FormCommand], Path: f[api.FormPath], LaunchName: f[api.FormLaunchName],
-		NotifyUser: boolean(api.FormNotifyUser), NotifyText: f[api.FormNotifyText], NotifyCountdown: f[api.FormNotifyCountdown],
-		NotifyCanAbort: boolean(api.FormNotifyCanAbort), NotifyCanDelay: boolean(api.FormNotifyCanDelay),
-		NeedDoneAction: boolean(api.FormNeedDoneAction), NeedDoneActionText: f[api.FormNeedDoneActionText],
-	}
-	if spec.Name == "" {
-		spec.Name = f["filename"]
-	}
-	if spec.Platform == "" {
-		spec.Platform = proto.PlatformLinux
-	}
-	if spec.Action == "RUN" {
-		spec.Action = proto.ActionExecute
-	}
-	var err error
-	if spec.Priority, err = atoi(api.FormPriority, packages.DefaultPriority); err != nil {
-		return spec, err
-	}
-	if spec.OCSFragments, err = atoi(api.FormFragments, 0); err != nil {
-		return spec, err
-	}
-	fs, err := atoi(api.FormFragmentSize, 0)
-	if err != nil {
-		return spec, err
-	}
-	spec.OCSFragmentSize = int64(fs)
-	return spec, nil
 }
 
-func packageModel(spec packages.Spec, b *packages.Built, keyID string) *store.Package {
-	m := b.Manifest
-	return &store.Package{
-		ID: spec.ID, Name: spec.Name, Description: spec.Description, Platform: spec.Platform, Action: spec.Action,
-		Command: spec.Command, Path: spec.Path, LaunchName: spec.LaunchName, Priority: spec.Priority,
-		Size: b.Size, MD5: b.MD5, SHA256: b.SHA256, OCSFragments: b.OCSFragments,
-		FragmentSize: m.FragmentSize, ShoalFragments: len(m.Fragments),
-		NotifyUser: spec.NotifyUser, NotifyText: spec.NotifyText, NotifyCountdown: spec.NotifyCountdown,
-		NotifyCanAbort: spec.NotifyCanAbort, NotifyCanDelay: spec.NotifyCanDelay,
-		NeedDoneAction: spec.NeedDoneAction, NeedDoneActionText: spec.NeedDoneActionText,
-		ManifestKeyID: keyID, Proto: store.ProtoHTTP,
+// specFromFields is packages.SpecFromFields with the first field that is
+// not a number as a bad request.
+func specFromFields(f map[string]string) (packages.Spec, error) {
+	spec, err := packages.SpecFromFields(f)
+	if err != nil {
+		var fe *packages.FieldError
+		if errors.As(err, &fe) {
+			return spec, badRequest(fmt.Errorf("%s %s", fe.Field, fe.Problem))
+		}
+		return spec, badRequest(err)
 	}
+	return spec, nil
 }
 
 func (s *Server) activatePackage(c echo.Context) error {
@@ -381,7 +326,7 @@ func (s *Server) selectComputers(ctx context.Context, req api.AffectRequest) ([]
 		if len(ids) > maxListedComputers {
 			return nil, fmt.Errorf("at most %d computer_ids; use a filter for more: %w", maxListedComputers, errBadRequest)
 		}
-		found, err := s.deps.Store.FindComputerIDs(ctx, store.ComputerQuery{ComputerFilter: store.ComputerFilter{IDs: ids}}, len(ids))
+		found, err := s.deps.Store.FindComputerIDs(ctx, store.ComputerFilter{IDs: ids}, len(ids))
 		if err != nil {
 			return nil, err
 		}
