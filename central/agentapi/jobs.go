@@ -148,14 +148,11 @@ func (a *API) inventory(c echo.Context) error {
 	}
 	cl := callerOf(c)
 	ctx := c.Request().Context()
-	// A Shoal agent's history only grows, and a result recorded while
-	// this inventory was on its way must not be dropped: keep the union.
-	known, err := a.store.History(ctx, cl.computer.ID)
-	if err != nil {
-		return err
-	}
-	inv.History = append(inv.History, known...)
 	snap := snapshot(&inv, cl.computer.DeviceID, cl.identity.Version, a.now())
+	// A Shoal agent's history only grows, and a result recorded while
+	// this inventory was on its way must not be dropped: the store merges
+	// in the same transaction.
+	snap.KeepHistory = true
 	if site := a.siteOf(ctx, c.RealIP(), inv.IPAddr); site != nil {
 		snap.Computer.SiteID = &site.ID
 	}

@@ -28,6 +28,10 @@ type InventorySnapshot struct {
 	AccountInfo []AccountInfo
 	// History lists the package IDs the agent reports as installed.
 	History []string
+	// KeepHistory adds History to the stored history instead of replacing
+	// it, inside the ingest transaction: a Shoal agent's history only grows,
+	// and a result recorded while its inventory was on the way must stay.
+	KeepHistory bool
 	// OldDeviceID is the agent's previous DEVICEID (Windows OLD_DEVICEID).
 	// When it names another computer, that computer is merged into this one.
 	OldDeviceID string
@@ -258,6 +262,13 @@ func ingest(tx *gorm.DB, c Computer, snap *InventorySnapshot, sentAccount []Acco
 	}
 	res.ComputerID = c.ID
 
+	if snap.KeepHistory {
+		var stored []string
+		if err := tx.Model(&DownloadHistory{}).Where("computer_id = ?", c.ID).Pluck("package_id", &stored).Error; err != nil {
+			return nil, err
+		}
+		history = normalizeHistory(append(history, stored...))
+	}
 	hist := make([]DownloadHistory, len(history))
 	for i, id := range history {
 		hist[i].PackageID = id

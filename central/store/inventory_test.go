@@ -531,3 +531,39 @@ func TestConcurrentIngestTwoStores(t *testing.T) {
 		t.Errorf("rows = computers %d softwares %d, want 1 and 50", n["computers"], n["softwares"])
 	}
 }
+
+func TestIngestKeepHistoryMerges(t *testing.T) {
+	ctx := t.Context()
+	st := storetest.Open(t)
+	snap := storetest.Snapshot("keep-2026-11-26-10-00-00", 1)
+	snap.History = []string{"100"}
+	res, err := st.IngestInventory(ctx, snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		keep bool
+		sent []string
+		want string
+	}{
+		{name: "merge", keep: true, sent: []string{"200"}, want: "[100 200]"},
+		{name: "replace", keep: false, sent: []string{"300"}, want: "[300]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			snap := storetest.Snapshot("keep-2026-11-26-10-00-00", 1)
+			snap.History, snap.KeepHistory = tt.sent, tt.keep
+			if _, err := st.IngestInventory(ctx, snap); err != nil {
+				t.Fatal(err)
+			}
+			d, err := st.ComputerDetail(ctx, res.ComputerID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := fmt.Sprint(d.History); got != tt.want {
+				t.Fatalf("history %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
