@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/shoal-project/shoal/internal/testwait"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -54,17 +55,7 @@ func TestMain(m *testing.M) {
 // passes, then fails the test with the last error.
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for {
-		if err = cond(); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s: %v", timeout, what, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testwait.For(t, timeout, what, cond)
 }
 
 // Central is a running shoal-central process.

@@ -10,6 +10,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/shoal-project/shoal/internal/testwait"
+	"github.com/shoal-project/shoal/proto"
+	"github.com/shoal-project/shoal/proto/ocs"
 	"io"
 	"log/slog"
 	"net/http"
@@ -24,9 +27,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"go.yaml.in/yaml/v3"
-
-	"github.com/shoal-project/shoal/proto"
-	"github.com/shoal-project/shoal/proto/ocs"
 )
 
 const testPkg = "1700000000"
@@ -209,10 +209,12 @@ func TestSingleFlight(t *testing.T) {
 			codes[i] = resp.StatusCode
 		})
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for u.count(fragPath(2)) == 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	_ = testwait.Until(10*time.Second, func() error {
+		if u.count(fragPath(2)) == 0 {
+			return errors.New("no upstream fetch yet")
+		}
+		return nil
+	})
 	close(u.release)
 	wg.Wait()
 	for i, c := range codes {

@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"github.com/shoal-project/shoal/internal/testwait"
 	"io"
 	"log/slog"
 	"math/big"
@@ -76,17 +77,13 @@ func TestRunHTTPAndHTTPS(t *testing.T) {
 		}
 	}()
 	var rt RuntimeInfo
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testwait.For(t, 10*time.Second, "relay.json", func() error {
 		b, err := os.ReadFile(filepath.Join(dir, "data", "relay.json"))
-		if err == nil && json.Unmarshal(b, &rt) == nil {
-			break
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("relay.json not written: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return json.Unmarshal(b, &rt)
+	})
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	defer client.CloseIdleConnections()
 	for _, base := range []string{rt.HTTPURL, rt.HTTPSURL} {

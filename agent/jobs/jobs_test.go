@@ -7,7 +7,15 @@ import (
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"github.com/shoal-project/shoal/agent/client"
+	"github.com/shoal-project/shoal/agent/fetch"
+	"github.com/shoal-project/shoal/agent/fragstore"
+	"github.com/shoal-project/shoal/agent/install"
+	"github.com/shoal-project/shoal/internal/testwait"
+	"github.com/shoal-project/shoal/proto"
+	"github.com/shoal-project/shoal/proto/ocs"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -16,13 +24,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/shoal-project/shoal/agent/client"
-	"github.com/shoal-project/shoal/agent/fetch"
-	"github.com/shoal-project/shoal/agent/fragstore"
-	"github.com/shoal-project/shoal/agent/install"
-	"github.com/shoal-project/shoal/proto"
-	"github.com/shoal-project/shoal/proto/ocs"
 )
 
 const fragSize = 1024
@@ -224,13 +225,12 @@ func stopRun(t *testing.T, cancel context.CancelFunc, errc <-chan error) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+	testwait.For(t, 10*time.Second, what, func() error {
+		if !cond() {
+			return errors.New("not yet")
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func newKey(t *testing.T) ed25519.PrivateKey {

@@ -9,6 +9,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/shoal-project/shoal/agent"
+	"github.com/shoal-project/shoal/agent/client"
+	"github.com/shoal-project/shoal/central/agentapi"
+	"github.com/shoal-project/shoal/central/deploy"
+	"github.com/shoal-project/shoal/central/packages"
+	"github.com/shoal-project/shoal/central/pki"
+	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/central/store/storetest"
+	"github.com/shoal-project/shoal/internal/testwait"
+	"github.com/shoal-project/shoal/proto"
 	"io"
 	"log/slog"
 	"net/http"
@@ -20,16 +30,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-
-	"github.com/shoal-project/shoal/agent"
-	"github.com/shoal-project/shoal/agent/client"
-	"github.com/shoal-project/shoal/central/agentapi"
-	"github.com/shoal-project/shoal/central/deploy"
-	"github.com/shoal-project/shoal/central/packages"
-	"github.com/shoal-project/shoal/central/pki"
-	"github.com/shoal-project/shoal/central/store"
-	"github.com/shoal-project/shoal/central/store/storetest"
-	"github.com/shoal-project/shoal/proto"
 )
 
 // env is an in-process central: store, PKI, builder, deploy service and the
@@ -140,20 +140,19 @@ func (e *env) affect(pkg string, computerID uint) {
 
 func (e *env) waitDeployment(pkg string, computerID uint, state string) store.Deployment {
 	e.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	var got store.Deployment
+	testwait.For(e.t, 30*time.Second, "deployment of "+pkg+" in state "+state, func() error {
 		deps, _, err := e.store.ListDeployments(context.Background(), store.DeploymentFilter{PackageID: pkg, ComputerID: computerID})
 		if err != nil {
-			e.t.Fatal(err)
+			return err
 		}
-		if len(deps) == 1 && deps[0].State == state {
-			return deps[0]
+		if len(deps) != 1 || deps[0].State != state {
+			return fmt.Errorf("deployments %+v", deps)
 		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("deployment of %s: %+v, want state %s", pkg, deps, state)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		got = deps[0]
+		return nil
+	})
+	return got
 }
 
 func (e *env) lastEvent(d store.Deployment) store.DeploymentEvent {
