@@ -115,6 +115,9 @@ type JobsResponse struct {
 	Jobs []Job `json:"jobs"`
 	// Tag names this list; send it back to wait for the next change.
 	Tag string `json:"tag"`
+	// Site describes the agent's site: relays, tracker, gossip key. Nil
+	// when the agent has no site.
+	Site *SiteInfo `json:"site,omitempty"`
 }
 
 // JobsTag returns the tag of a job list: package IDs with a force marker in
