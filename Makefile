@@ -7,7 +7,7 @@ RUN_DIR   ?= .run
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/shoal-project/shoal/cmd/internal/run.Version=$(VERSION)
 export CGO_ENABLED = 0
-BINARIES  := shoal-central shoal-agent shoal-relay shoalctl
+BINARIES  := shoal-central shoal-agent shoal-relay shoal-tracker shoalctl
 # A count, not a duration: duration-based -fuzztime hits a Go 1.26 coordinator race that
 # fails with "context deadline exceeded" at the deadline (golang/go#75804, fixed in Go 1.27).
 FUZZTIME  ?= 200000x

@@ -30,6 +30,7 @@ import (
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/central/ui"
 	"github.com/shoal-project/shoal/central/web"
+	"github.com/shoal-project/shoal/tracker/embedded"
 )
 
 // Config is shoal-central's whole configuration file.
@@ -52,6 +53,9 @@ type Config struct {
 	HTTP     web.Config      `yaml:"http"`
 	UI       ui.Config       `yaml:"ui"`
 	AgentAPI agentapi.Config `yaml:"agent_api"`
+	// Tracker is the embedded tracker, served at <https>/tracker/v1
+	// (enabled by default).
+	Tracker embedded.Config `yaml:"tracker"`
 
 	// AdminPassword sets the admin password (from SHOAL_ADMIN_PASSWORD);
 	// empty generates one at first start.
@@ -82,7 +86,7 @@ func (c Config) Validate() error {
 	}
 	pc := c.Packages
 	pc.Dir = filepath.Join(c.DataDir, "packages")
-	errs = append(errs, c.TLS.Validate(), c.Database.Validate(), pc.Validate(), c.Agents.Validate(), c.HTTP.Validate(), c.UI.Validate(), c.AgentAPI.Validate())
+	errs = append(errs, c.TLS.Validate(), c.Database.Validate(), pc.Validate(), c.Agents.Validate(), c.HTTP.Validate(), c.UI.Validate(), c.AgentAPI.Validate(), c.Tracker.Validate())
 	return errors.Join(errs...)
 }
 
@@ -95,6 +99,8 @@ type Runtime struct {
 	CAFile   string `json:"ca_file"`
 	InfoLoc  string `json:"info_loc"`
 	PackLoc  string `json:"pack_loc"`
+	// TrackerURL is the embedded tracker's base URL; empty when disabled.
+	TrackerURL string `json:"tracker_url,omitempty"`
 }
 
 // RuntimeFile is the name of the runtime description in the data directory.
@@ -181,6 +187,10 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	agents := agentapi.New(cfg.AgentAPI, st, dep, builder, pk, s.log)
+	trk, err := embedded.New(cfg.Tracker, st, pk.SigningPublicKey(), s.log)
+	if err != nil {
+		return err
+	}
 	srv, err := web.New(cfg.HTTP, web.Deps{Store: st, Inventory: inv, Deploy: dep, Packages: builder, PKI: pk, Admin: admin,
 		UI: adminUI, Agents: agents}, s.log)
 	if err != nil {
@@ -189,7 +199,7 @@ func (s *Server) Run(ctx context.Context) error {
 	errLog := slog.NewLogLogger(s.log.With("component", "http").Handler(), slog.LevelWarn)
 	plain := &http.Server{Handler: srv.HTTPHandler(), ReadHeaderTimeout: 15 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: errLog}
 	secure := &http.Server{
-		Handler: srv.HTTPSHandler(), ReadHeaderTimeout: 15 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: errLog,
+		Handler: trk.Mount(srv.HTTPSHandler()), ReadHeaderTimeout: 15 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: errLog,
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{pk.ServerCert}, MinVersion: tls.VersionTLS12},
 	}
 
@@ -199,6 +209,7 @@ func (s *Server) Run(ctx context.Context) error {
 		HTTPSURL: "https://" + net.JoinHostPort(host, port(httpsLn.Addr())),
 		CAFile:   pk.Path(pki.CACertFile), InfoLoc: locs.InfoLoc, PackLoc: locs.PackLoc,
 	}
+	rt.TrackerURL = trk.URL(rt.HTTPSURL)
 	s.banner(rt, generated)
 	rtb, _ := json.MarshalIndent(rt, "", "  ")
 	if err := pki.WriteFileAtomic(filepath.Join(cfg.DataDir, RuntimeFile), rtb, 0o644); err != nil {
@@ -208,6 +219,7 @@ func (s *Server) Run(ctx context.Context) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return dep.Run(gctx) })
+	g.Go(func() error { return trk.Run(gctx) })
 	g.Go(func() error { return serve(plain.Serve(httpLn)) })
 	g.Go(func() error { return serve(secure.ServeTLS(httpsLn, "", "")) })
 	g.Go(func() error {
@@ -235,6 +247,9 @@ func (s *Server) banner(rt Runtime, generated string) {
 	fmt.Fprintf(s.out, "  REST API:                   %s/api/v1  (OpenAPI: %s/api/v1/openapi.json)\n", rt.HTTPSURL, rt.HTTPSURL)
 	fmt.Fprintf(s.out, "  OCS agents:                 --server=%s/ocsinventory --ca=%s\n", rt.HTTPSURL, rt.CAFile)
 	fmt.Fprintf(s.out, "                              (or plain HTTP: --server=%s/ocsinventory)\n", rt.HTTPURL)
+	if rt.TrackerURL != "" {
+		fmt.Fprintf(s.out, "  Tracker (embedded):         %s\n", rt.TrackerURL)
+	}
 	fmt.Fprintf(s.out, "  CA certificate:             %s (also at %s/cacert.pem)\n", rt.CAFile, rt.HTTPURL)
 	switch {
 	case generated != "":

@@ -28,6 +28,11 @@ func FragmentPath(pkg, cid string) string {
 // tree of central and relays.
 func ManifestPath(pkg string) string { return "/download/" + pkg + "/manifest.json" }
 
+// RelayDeviceIDPrefix starts the DeviceID of every relay's peer record
+// ("relay:<name>"). Agents cannot enroll with such a device ID, so a tracker
+// or peer can tell a relay's record from an agent's.
+const RelayDeviceIDPrefix = "relay:"
+
 // RelayEnrollProof is the message an enrolling relay signs with its
 // identity key.
 func RelayEnrollProof(token, name, peerID string) []byte {

@@ -1,6 +1,65 @@
-// Package tracker will hold the tracker: which peer of which site holds which
-// fragment, and the per-site WAN-owner leases that make a fragment cross a
-// branch uplink once. It runs inside central by default and as
-// shoal-tracker at scale. See docs/ARCHITECTURE.md, section 1; the
-// peer-to-peer issue builds it.
+// Package tracker is Shoal's tracker: which peer of which site holds which
+// fragments of which package, who the members of a site are, and the
+// per-site WAN-owner leases that make a fragment cross a branch uplink
+// once. It runs inside central by default (at <central HTTPS>/tracker/v1)
+// and as shoal-tracker at scale; agents and relays call it with Client.
+// The wire types are in proto/swarm.go.
+//
+// # Authentication
+//
+// Every request carries "Authorization: ShoalPeer <base64url(JSON
+// proto.TrackerAuth)>": the caller's central-signed peer record, the
+// request time and a signature by the caller's libp2p Ed25519 identity over
+// proto.TrackerAuthMessage(method, path and query as sent, time, body).
+// The tracker checks, in order: the record's signature with central's
+// manifest key and its expiry (401), the time within ±MaxSkew (401), the
+// identity signature with the key embedded in the record's peer ID (401),
+// the optional revocation hook (403) and that the record names a site
+// (403). The site comes only from the verified record: a peer announces
+// into, looks up and leases in its own site only. Announces must not go
+// back in time (a replayed older announce is refused with 409); other
+// requests are idempotent, so a replay within the skew window is harmless.
+//
+// # Message flow
+//
+//	POST /announce  TrackerAnnounce → TrackerAnnounceResponse{Interval, TTL}
+//	GET  /lookup?package=<ID>       → TrackerLookup
+//	POST /lease     TrackerLeaseRequest → TrackerLeaseResponse
+//
+// An announce replaces the caller's entry: its libp2p and gossip
+// addresses, its kind (peer or relay) and the full set of packages it holds
+// fragments of. An entry lives TTL (default 90s) after its last announce,
+// and never past its peer record's expiry; peers announce every Interval
+// (default 30s) and whenever their holdings change.
+//
+// A lookup answers the holders of the package in the caller's site, never
+// the caller itself: live relays first, then peers by the number of
+// fragments they hold, ties broken by a per-caller hash so that load
+// spreads; at most MaxPeers. It also lists up to MaxMembers site members
+// that gave a gossip address (most recently announced first), to seed
+// memberlist.
+//
+// A lease request asks to become the WAN owner of up to Max of the
+// fragments in Want. The tracker grants a fragment when no live entry of the
+// site holds it and no other peer has an unexpired lease on it; the
+// caller's own leases among Want are renewed first. A lease ends when
+// anyone in the site announces the fragment, when LeaseTTL (default 20s)
+// passes without renewal, or when its holder's entry expires (a dead agent):
+// the next asker gets it. When the site has a live relay entry the answer
+// is Relay=true and nothing is granted: the relay is the WAN owner.
+//
+// # Unknown peers and restarts
+//
+// The state lives in memory only. Lookups and leases from a caller without
+// a live entry are answered 410 Gone (ErrUnknownPeer through Client); the
+// rule for agents and relays is: on ErrUnknownPeer, announce at once, then
+// retry the call. A restarted tracker is therefore rebuilt within one
+// announce interval, and at once for every peer that is working.
+//
+// # Errors
+//
+// Errors are JSON {"error": "..."} with 400 (bad request), 401, 403, 409,
+// 410, 413 (body over MaxBodyBytes) or 503 (MaxEntries reached). Client
+// returns a *StatusError that errors.Is matches against the sentinel of its
+// status.
 package tracker

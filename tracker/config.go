@@ -1,0 +1,105 @@
+package tracker
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Config tunes the tracker. The zero value is usable: withDefaults fills
+// every field.
+type Config struct {
+	// TTL is how long an entry lives without an announce (default 90s).
+	TTL time.Duration `yaml:"ttl"`
+	// AnnounceInterval is the announce period the tracker asks peers for
+	// (default 30s); it must be well below TTL.
+	AnnounceInterval time.Duration `yaml:"announce_interval"`
+	// LeaseTTL is how long a WAN-owner lease lasts without being renewed
+	// (default 20s).
+	LeaseTTL time.Duration `yaml:"lease_ttl"`
+	// SweepInterval is how often Run drops expired entries and leases
+	// (default 5s). Expired state is never served even between sweeps.
+	SweepInterval time.Duration `yaml:"sweep_interval"`
+	// MaxSkew bounds the difference between a request's signed time and the
+	// tracker's clock (default 5m).
+	MaxSkew time.Duration `yaml:"max_skew"`
+	// MaxPeers bounds the holders in one lookup answer (default 50).
+	MaxPeers int `yaml:"max_peers"`
+	// MaxMembers bounds the site members in one lookup answer (default 32).
+	MaxMembers int `yaml:"max_members"`
+	// MaxPackages bounds the packages in one announce (default 1024).
+	MaxPackages int `yaml:"max_packages"`
+	// MaxFragments bounds a package's fragment count (default 1<<20, that
+	// is 1 TiB of 1 MiB fragments).
+	MaxFragments int `yaml:"max_fragments"`
+	// MaxLeaseGrant bounds the fragments granted by one lease request
+	// (default 64).
+	MaxLeaseGrant int `yaml:"max_lease_grant"`
+	// MaxEntries bounds the live entries of all sites together (default
+	// 200000); announces of new peers beyond it are refused.
+	MaxEntries int `yaml:"max_entries"`
+	// MaxBodyBytes bounds a request body (default 1 MiB).
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+}
+
+func (c Config) withDefaults() Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	defInt := func(n *int, v int) {
+		if *n == 0 {
+			*n = v
+		}
+	}
+	def(&c.TTL, 90*time.Second)
+	def(&c.AnnounceInterval, 30*time.Second)
+	def(&c.LeaseTTL, 20*time.Second)
+	def(&c.SweepInterval, 5*time.Second)
+	def(&c.MaxSkew, 5*time.Minute)
+	defInt(&c.MaxPeers, 50)
+	defInt(&c.MaxMembers, 32)
+	defInt(&c.MaxPackages, 1024)
+	defInt(&c.MaxFragments, 1<<20)
+	defInt(&c.MaxLeaseGrant, 64)
+	defInt(&c.MaxEntries, 200000)
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = 1 << 20
+	}
+	return c
+}
+
+// Validate checks the configuration after defaults.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	if c.TTL < 2*time.Second {
+		errs = append(errs, fmt.Errorf("tracker: ttl %s: want at least 2s", c.TTL))
+	}
+	if c.AnnounceInterval < time.Second || c.AnnounceInterval > c.TTL/2 {
+		errs = append(errs, fmt.Errorf("tracker: announce_interval %s: want 1s..ttl/2", c.AnnounceInterval))
+	}
+	if c.LeaseTTL < time.Second {
+		errs = append(errs, fmt.Errorf("tracker: lease_ttl %s: want at least 1s", c.LeaseTTL))
+	}
+	if c.SweepInterval < 10*time.Millisecond || c.SweepInterval > c.TTL {
+		errs = append(errs, fmt.Errorf("tracker: sweep_interval %s: want 10ms..ttl", c.SweepInterval))
+	}
+	if c.MaxSkew < time.Second {
+		errs = append(errs, fmt.Errorf("tracker: max_skew %s: want at least 1s", c.MaxSkew))
+	}
+	for _, n := range []struct {
+		name string
+		v    int
+	}{{"max_peers", c.MaxPeers}, {"max_members", c.MaxMembers}, {"max_packages", c.MaxPackages},
+		{"max_fragments", c.MaxFragments}, {"max_lease_grant", c.MaxLeaseGrant}, {"max_entries", c.MaxEntries}} {
+		if n.v < 1 {
+			errs = append(errs, fmt.Errorf("tracker: %s %d: want at least 1", n.name, n.v))
+		}
+	}
+	if c.MaxBodyBytes < 4<<10 {
+		errs = append(errs, fmt.Errorf("tracker: max_body_bytes %d: want at least 4 KiB", c.MaxBodyBytes))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,181 @@
+package tracker_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/shoal-project/shoal/proto"
+	"github.com/shoal-project/shoal/tracker"
+)
+
+func leaseReq(want []int, max int) proto.TrackerLeaseRequest {
+	return proto.TrackerLeaseRequest{PackageID: "p", Total: 8, Want: want, Max: max}
+}
+
+func TestLeaseGrantRenewRelease(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, tracker.Config{LeaseTTL: 20 * time.Second})
+		holder, b, c := e.peer("branch-a"), e.peer("branch-a"), e.peer("branch-a")
+		e.mustAnnounce(holder, peerAnnounce("10.0.0.1:1", holding("p", 8, 0)))
+		e.mustAnnounce(b, peerAnnounce("10.0.0.2:1"))
+		e.mustAnnounce(c, peerAnnounce("10.0.0.3:1"))
+		// Other sites have their own leases.
+		far := e.peer("branch-b")
+		e.mustAnnounce(far, peerAnnounce("10.1.0.1:1"))
+
+		steps := []struct {
+			name    string
+			do      func() (proto.TrackerLeaseResponse, int)
+			granted []int
+		}{
+			{"held-fragment-never-granted", func() (proto.TrackerLeaseResponse, int) { return e.lease(b, leaseReq([]int{0}, 4)) }, []int{}},
+			{"b-gets-up-to-max", func() (proto.TrackerLeaseResponse, int) { return e.lease(b, leaseReq([]int{3, 0, 1, 2}, 2)) }, []int{1, 2}},
+			{"c-gets-what-is-left", func() (proto.TrackerLeaseResponse, int) { return e.lease(c, leaseReq([]int{1, 2, 3}, 2)) }, []int{3}},
+			{"other-site-independent", func() (proto.TrackerLeaseResponse, int) { return e.lease(far, leaseReq([]int{0, 1}, 2)) }, []int{0, 1}},
+			{"b-renews-before-new", func() (proto.TrackerLeaseResponse, int) {
+				time.Sleep(15 * time.Second)
+				return e.lease(b, leaseReq([]int{4, 5, 2, 1}, 2))
+			}, []int{1, 2}},
+			{"c-lease-expired-b-takes-it", func() (proto.TrackerLeaseResponse, int) {
+				time.Sleep(10 * time.Second) // c's lease on 3 (25 s old) expired, b's (10 s) did not.
+				return e.lease(b, leaseReq([]int{3}, 1))
+			}, []int{3}},
+			{"c-blocked-by-b", func() (proto.TrackerLeaseResponse, int) { return e.lease(c, leaseReq([]int{1, 2, 3}, 3)) }, []int{}},
+			{"announce-releases", func() (proto.TrackerLeaseResponse, int) {
+				e.mustAnnounce(b, peerAnnounce("10.0.0.2:1", holding("p", 8, 1)))
+				return e.lease(c, leaseReq([]int{1, 2}, 2))
+			}, []int{}},
+			{"max-zero-means-one", func() (proto.TrackerLeaseResponse, int) { return e.lease(c, leaseReq([]int{6, 7}, 0)) }, []int{6}},
+		}
+		for _, s := range steps {
+			got, code := s.do()
+			if code != http.StatusOK {
+				t.Fatalf("%s: status %d", s.name, code)
+			}
+			if diff := cmp.Diff(s.granted, got.Granted); diff != "" {
+				t.Errorf("%s: granted (-want +got):\n%s", s.name, diff)
+			}
+			if got.TTL != 20 || got.Relay {
+				t.Errorf("%s: ttl %d relay %v", s.name, got.TTL, got.Relay)
+			}
+		}
+	})
+}
+
+// TestLeaseMovesWhenHolderDies: a lease outlives nothing of its holder;
+// when the holder's entry expires its leases go to the next asker.
+func TestLeaseMovesWhenHolderDies(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, tracker.Config{TTL: 10 * time.Second, AnnounceInterval: 5 * time.Second, LeaseTTL: time.Minute, SweepInterval: time.Second})
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- e.srv.Run(ctx) }()
+		owner, other := e.peer("branch-a"), e.peer("branch-a")
+		e.mustAnnounce(owner, peerAnnounce("10.0.0.1:1"))
+		e.mustAnnounce(other, peerAnnounce("10.0.0.2:1"))
+		if got, _ := e.lease(owner, leaseReq([]int{0, 1}, 2)); !cmp.Equal(got.Granted, []int{0, 1}) {
+			t.Fatalf("owner granted %v", got.Granted)
+		}
+		// owner is killed at 0 s (its entry lives until 10 s); other keeps
+		// announcing and asking.
+		time.Sleep(5 * time.Second)
+		e.mustAnnounce(other, peerAnnounce("10.0.0.2:1"))
+		if got, _ := e.lease(other, leaseReq([]int{0, 1}, 2)); len(got.Granted) != 0 {
+			t.Fatalf("lease moved while the owner was alive: %v", got.Granted)
+		}
+		time.Sleep(6 * time.Second)
+		got, _ := e.lease(other, leaseReq([]int{0, 1}, 2))
+		if diff := cmp.Diff([]int{0, 1}, got.Granted); diff != "" {
+			t.Errorf("after the owner's entry expired (-want +got):\n%s", diff)
+		}
+		if st := e.srv.Stats(); st.Entries != 1 || st.Leases != 2 {
+			t.Errorf("stats after sweep = %+v, want 1 entry and 2 leases", st)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run = %v", err)
+		}
+	})
+}
+
+func TestLeaseWithRelay(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, tracker.Config{TTL: 10 * time.Second, AnnounceInterval: 5 * time.Second})
+		relay, a := e.relay("branch-a"), e.peer("branch-a")
+		e.mustAnnounce(a, peerAnnounce("10.0.0.2:1"))
+		e.mustAnnounce(relay, proto.TrackerAnnounce{Kind: proto.HolderRelay, RelayURL: "http://10.0.0.9:8090"})
+		got, _ := e.lease(a, leaseReq([]int{0, 1}, 2))
+		if !got.Relay || len(got.Granted) != 0 {
+			t.Errorf("with a relay: %+v, want relay=true and nothing granted", got)
+		}
+		// The relay dies: leases are granted again.
+		time.Sleep(6 * time.Second)
+		e.mustAnnounce(a, peerAnnounce("10.0.0.2:1"))
+		time.Sleep(5 * time.Second)
+		got, _ = e.lease(a, leaseReq([]int{0, 1}, 2))
+		if got.Relay || !cmp.Equal(got.Granted, []int{0, 1}) {
+			t.Errorf("after the relay expired: %+v", got)
+		}
+	})
+}
+
+func TestEntryExpiry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, tracker.Config{})
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- e.srv.Run(ctx) }()
+		a, b := e.peer("branch-a"), e.peer("branch-a")
+		e.mustAnnounce(a, peerAnnounce("10.0.0.1:1", holding("p", 1, 0)))
+		e.mustAnnounce(b, peerAnnounce("10.0.0.2:1"))
+		// b announces every 30 s; a announced once.
+		for i := range 3 {
+			time.Sleep(30 * time.Second)
+			e.mustAnnounce(b, peerAnnounce("10.0.0.2:1"))
+			got, _ := e.lookup(b, "p")
+			wantPeers := 1
+			if i == 2 { // 90 s: a's TTL has passed.
+				wantPeers = 0
+			}
+			if len(got.Peers) != wantPeers || len(got.Members) != wantPeers {
+				t.Errorf("after %ds: %d holders, %d members, want %d", (i+1)*30, len(got.Peers), len(got.Members), wantPeers)
+			}
+		}
+		if code := e.announce(a, peerAnnounce("10.0.0.1:1")); code != http.StatusOK {
+			t.Errorf("expired peer announces again: status %d", code)
+		}
+		if _, code := e.lookup(a, "p"); code != http.StatusOK {
+			t.Errorf("re-announced peer lookup: status %d", code)
+		}
+		time.Sleep(100 * time.Second)
+		if st := e.srv.Stats(); st.Entries != 0 || st.Sites != 0 {
+			t.Errorf("stats after everyone expired: %+v", st)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run = %v", err)
+		}
+	})
+}
+
+func TestEntryBoundByRecordExpiry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, tracker.Config{})
+		short := e.central.NewIdentity(t, "branch-a", 30*time.Second)
+		b := e.peer("branch-a")
+		e.mustAnnounce(short, peerAnnounce("10.0.0.1:1", holding("p", 1, 0)))
+		e.mustAnnounce(b, peerAnnounce("10.0.0.2:1"))
+		time.Sleep(31 * time.Second)
+		if got, _ := e.lookup(b, "p"); len(got.Peers) != 0 {
+			t.Errorf("peer listed after its record expired: %v", peerIDs(got))
+		}
+		if code := e.announce(short, peerAnnounce("10.0.0.1:1")); code != http.StatusUnauthorized {
+			t.Errorf("announce with an expired record: status %d", code)
+		}
+	})
+}

@@ -1,0 +1,380 @@
+package tracker
+
+import (
+	"cmp"
+	"hash/fnv"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/shoal-project/shoal/proto"
+)
+
+// caller is a verified tracker caller: the peer and site of its
+// central-signed record and the signed time of its request.
+type caller struct {
+	PeerID   string
+	DeviceID string
+	Site     string
+	// RecordExpires bounds the caller's entry: past it the caller must
+	// authenticate with a renewed record anyway.
+	RecordExpires time.Time
+	// AuthTime is the request's signed Unix time.
+	AuthTime int64
+}
+
+// have is what an entry holds of one package. Bits is never modified once
+// stored, so answers may share it.
+type have struct {
+	total int
+	bits  proto.Bitfield
+	count int
+}
+
+// entry is one announcing peer or relay.
+type entry struct {
+	peerID     string
+	site       string
+	addrs      []string
+	gossipAddr string
+	kind       string
+	relayURL   string
+	pkgs       map[string]have
+	seen       time.Time
+	expires    time.Time
+	// authTime is the signed time of the last accepted announce; older
+	// announces (replays) are refused.
+	authTime int64
+}
+
+func (e *entry) live(now time.Time) bool { return now.Before(e.expires) }
+
+type leaseKey struct {
+	pkg  string
+	frag int
+}
+
+type lease struct {
+	peer    string
+	expires time.Time
+}
+
+// site is the state of one site.
+type site struct {
+	entries map[string]*entry
+	// byPkg indexes entries by the packages they hold.
+	byPkg  map[string]map[string]*entry
+	leases map[leaseKey]lease
+}
+
+func newSite() *site {
+	return &site{entries: map[string]*entry{}, byPkg: map[string]map[string]*entry{}, leases: map[leaseKey]lease{}}
+}
+
+// state is the tracker's whole memory. mu owns every field and everything
+// reachable from it; no method holds mu across I/O.
+type state struct {
+	cfg     Config
+	revoked func(peerID string) bool
+
+	mu       sync.Mutex
+	sites    map[string]*site
+	peerSite map[string]string // peer ID → site name of its entry
+}
+
+func newState(cfg Config, revoked func(string) bool) *state {
+	if revoked == nil {
+		revoked = func(string) bool { return false }
+	}
+	return &state{cfg: cfg, revoked: revoked, sites: map[string]*site{}, peerSite: map[string]string{}}
+}
+
+// announce replaces the caller's entry with a. a must be validated.
+func (st *state) announce(c caller, a proto.TrackerAnnounce, now time.Time) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if name, ok := st.peerSite[c.PeerID]; ok {
+		old := st.sites[name].entries[c.PeerID]
+		if c.AuthTime < old.authTime {
+			return ErrReplay
+		}
+		// A removal drops the old entry's leases; keep the ones of a peer
+		// that stays in its site and has not announced the fragment.
+		if name == c.Site {
+			st.reindex(st.sites[name], old, nil)
+		} else {
+			st.remove(st.sites[name], old)
+		}
+	} else if len(st.peerSite) >= st.cfg.MaxEntries {
+		return ErrFull
+	}
+	s := st.sites[c.Site]
+	if s == nil {
+		s = newSite()
+		st.sites[c.Site] = s
+	}
+	kind := a.Kind
+	if kind == "" {
+		kind = proto.HolderPeer
+	}
+	e := &entry{
+		peerID: c.PeerID, site: c.Site, addrs: a.Addrs, gossipAddr: a.GossipAddr, kind: kind, relayURL: a.RelayURL,
+		pkgs: make(map[string]have, len(a.Packages)), seen: now, expires: now.Add(st.cfg.TTL), authTime: c.AuthTime,
+	}
+	if !c.RecordExpires.IsZero() && c.RecordExpires.Before(e.expires) {
+		e.expires = c.RecordExpires
+	}
+	for _, p := range a.Packages {
+		e.pkgs[p.PackageID] = have{total: p.Total, bits: p.Have, count: p.Have.Count(p.Total)}
+	}
+	s.entries[c.PeerID] = e
+	st.peerSite[c.PeerID] = c.Site
+	st.reindex(s, nil, e)
+	// A lease ends when anyone in the site holds its fragment.
+	for k := range s.leases {
+		if h, ok := e.pkgs[k.pkg]; ok && h.bits.Has(k.frag) {
+			delete(s.leases, k)
+		}
+	}
+	return nil
+}
+
+// reindex removes old from and adds e to the package index of s.
+func (st *state) reindex(s *site, old, e *entry) {
+	if old != nil {
+		for pkg := range old.pkgs {
+			delete(s.byPkg[pkg], old.peerID)
+			if len(s.byPkg[pkg]) == 0 {
+				delete(s.byPkg, pkg)
+			}
+		}
+	}
+	if e != nil {
+		for pkg := range e.pkgs {
+			m := s.byPkg[pkg]
+			if m == nil {
+				m = map[string]*entry{}
+				s.byPkg[pkg] = m
+			}
+			m[e.peerID] = e
+		}
+	}
+}
+
+// remove drops e from s with its leases, which become free for another
+// peer: this is how a dead or stalled WAN owner's lease moves.
+func (st *state) remove(s *site, e *entry) {
+	st.reindex(s, e, nil)
+	delete(s.entries, e.peerID)
+	delete(st.peerSite, e.peerID)
+	for k, l := range s.leases {
+		if l.peer == e.peerID {
+			delete(s.leases, k)
+		}
+	}
+}
+
+// self returns the caller's live entry in its site, or ErrUnknownPeer.
+func (st *state) self(c caller, now time.Time) (*site, *entry, error) {
+	s := st.sites[c.Site]
+	if s == nil {
+		return nil, nil, ErrUnknownPeer
+	}
+	e := s.entries[c.PeerID]
+	if e == nil || !e.live(now) {
+		return nil, nil, ErrUnknownPeer
+	}
+	return s, e, nil
+}
+
+// lookup lists the holders of pkg in the caller's site, relays first, then
+// peers by fragments held, and the site's members.
+func (st *state) lookup(c caller, pkg string, now time.Time) (proto.TrackerLookup, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	out := proto.TrackerLookup{PackageID: pkg, Peers: []proto.TrackerPeer{}, Members: []proto.TrackerMember{}}
+	s, _, err := st.self(c, now)
+	if err != nil {
+		return out, err
+	}
+	type ranked struct {
+		e    *entry
+		h    have
+		tieb uint64
+	}
+	var hs []ranked
+	for id, e := range s.byPkg[pkg] {
+		if id == c.PeerID || !e.live(now) || st.revoked(id) {
+			continue
+		}
+		h := e.pkgs[pkg]
+		if h.count == 0 && e.kind != proto.HolderRelay {
+			continue
+		}
+		hs = append(hs, ranked{e: e, h: h, tieb: tiebreak(c.PeerID, id)})
+	}
+	slices.SortFunc(hs, func(a, b ranked) int {
+		ar, br := a.e.kind == proto.HolderRelay, b.e.kind == proto.HolderRelay
+		if ar != br {
+			if ar {
+				return -1
+			}
+			return 1
+		}
+		if n := cmp.Compare(b.h.count, a.h.count); n != 0 {
+			return n
+		}
+		return cmp.Compare(a.tieb, b.tieb)
+	})
+	for _, r := range hs[:min(len(hs), st.cfg.MaxPeers)] {
+		out.Peers = append(out.Peers, proto.TrackerPeer{PeerID: r.e.peerID, Addrs: r.e.addrs, Kind: r.e.kind,
+			RelayURL: r.e.relayURL, Have: r.h.bits, Total: r.h.total})
+	}
+	var ms []*entry
+	for id, e := range s.entries {
+		if id != c.PeerID && e.gossipAddr != "" && e.live(now) && !st.revoked(id) {
+			ms = append(ms, e)
+		}
+	}
+	// The most recently announced members are the likeliest alive.
+	slices.SortFunc(ms, func(a, b *entry) int {
+		if n := b.seen.Compare(a.seen); n != 0 {
+			return n
+		}
+		return cmp.Compare(a.peerID, b.peerID)
+	})
+	for _, e := range ms[:min(len(ms), st.cfg.MaxMembers)] {
+		out.Members = append(out.Members, proto.TrackerMember{PeerID: e.peerID, GossipAddr: e.gossipAddr})
+	}
+	return out, nil
+}
+
+// tiebreak orders equally good holders differently for each caller, so that
+// the same few peers are not everyone's first choice.
+func tiebreak(callerID, peerID string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(callerID))
+	h.Write([]byte{0})
+	h.Write([]byte(peerID))
+	return h.Sum64()
+}
+
+// lease grants WAN-owner leases (see TrackerLeaseResponse). req must be
+// validated.
+func (st *state) lease(c caller, req proto.TrackerLeaseRequest, now time.Time) (proto.TrackerLeaseResponse, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	out := proto.TrackerLeaseResponse{Granted: []int{}, TTL: int(st.cfg.LeaseTTL / time.Second)}
+	s, _, err := st.self(c, now)
+	if err != nil {
+		return out, err
+	}
+	for id, e := range s.entries {
+		if e.kind == proto.HolderRelay && e.live(now) && !st.revoked(id) {
+			out.Relay = true
+			return out, nil
+		}
+	}
+	held := proto.NewBitfield(req.Total)
+	for id, e := range s.byPkg[req.PackageID] {
+		if !e.live(now) || st.revoked(id) {
+			continue
+		}
+		bits := e.pkgs[req.PackageID].bits
+		for i := range min(len(bits), len(held)) {
+			held[i] |= bits[i]
+		}
+	}
+	free := func(i int) (mine, ok bool) {
+		if held.Has(i) {
+			return false, false
+		}
+		l, exists := s.leases[leaseKey{req.PackageID, i}]
+		switch {
+		case !exists || !now.Before(l.expires):
+			return false, true
+		case l.peer == c.PeerID:
+			return true, true
+		}
+		// The lessee's entry may have expired before the sweep ran.
+		o := s.entries[l.peer]
+		return false, o == nil || !o.live(now)
+	}
+	want := slices.Clone(req.Want)
+	slices.Sort(want)
+	want = slices.Compact(want)
+	limit := min(req.Max, st.cfg.MaxLeaseGrant)
+	if limit <= 0 {
+		limit = 1
+	}
+	granted := map[int]bool{}
+	// Renewals first, so a WAN owner keeps what it is fetching.
+	for pass := range 2 {
+		for _, i := range want {
+			if len(granted) == limit {
+				break
+			}
+			mine, ok := free(i)
+			if !ok || granted[i] || (pass == 0 && !mine) {
+				continue
+			}
+			granted[i] = true
+			s.leases[leaseKey{req.PackageID, i}] = lease{peer: c.PeerID, expires: now.Add(st.cfg.LeaseTTL)}
+		}
+	}
+	for _, i := range want {
+		if granted[i] {
+			out.Granted = append(out.Granted, i)
+		}
+	}
+	return out, nil
+}
+
+// sweep drops expired and revoked entries and expired leases, and reports
+// how many entries it dropped.
+func (st *state) sweep(now time.Time) (dropped int) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for name, s := range st.sites {
+		for id, e := range s.entries {
+			if !e.live(now) || st.revoked(id) {
+				st.remove(s, e)
+				dropped++
+			}
+		}
+		for k, l := range s.leases {
+			if !now.Before(l.expires) {
+				delete(s.leases, k)
+			}
+		}
+		if len(s.entries) == 0 && len(s.leases) == 0 {
+			delete(st.sites, name)
+		}
+	}
+	return dropped
+}
+
+// Stats counts the tracker's state.
+type Stats struct {
+	Sites   int `json:"sites"`
+	Entries int `json:"entries"`
+	Relays  int `json:"relays"`
+	Leases  int `json:"leases"`
+}
+
+func (st *state) stats() Stats {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	var out Stats
+	out.Sites = len(st.sites)
+	for _, s := range st.sites {
+		out.Entries += len(s.entries)
+		out.Leases += len(s.leases)
+		for _, e := range s.entries {
+			if e.kind == proto.HolderRelay {
+				out.Relays++
+			}
+		}
+	}
+	return out
+}
