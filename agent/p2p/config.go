@@ -1,0 +1,97 @@
+package p2p
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/multiformats/go-multiaddr"
+)
+
+// MaxFragmentSize bounds the size of one fragment on the wire (16 MiB). A
+// request for more is refused before any byte moves.
+const MaxFragmentSize = 16 << 20
+
+// MaxHeaderSize bounds an encoded message header (16 KiB); a longer length
+// prefix resets the stream.
+const MaxHeaderSize = 16 << 10
+
+// Config tunes a Node. The zero value is usable: withDefaults fills every
+// field.
+type Config struct {
+	// Listen are the libp2p listen multiaddrs (default /ip4/0.0.0.0/tcp/0).
+	Listen []string `yaml:"listen"`
+	// MaxInboundConns bounds inbound libp2p connections (default 256).
+	MaxInboundConns int `yaml:"max_inbound_conns"`
+	// MaxInboundStreams bounds open inbound fragment streams (default 64);
+	// streams beyond it are reset before their header is read.
+	MaxInboundStreams int `yaml:"max_inbound_streams"`
+	// MaxUploads bounds the fragments sent at the same time (default 8);
+	// a request beyond it is answered "busy".
+	MaxUploads int `yaml:"max_uploads"`
+	// UploadRate caps the bytes per second sent to all peers together;
+	// 0 is no cap.
+	UploadRate int64 `yaml:"upload_rate"`
+	// StreamTimeout bounds every read and write on a fragment stream
+	// (default 30s): a peer that stalls longer is reset.
+	StreamTimeout time.Duration `yaml:"stream_timeout"`
+	// DialTimeout bounds the TCP connect to a peer (default 2s).
+	DialTimeout time.Duration `yaml:"dial_timeout"`
+	// HandshakeTimeout bounds an outgoing connection's dial plus its TLS
+	// and muxer handshakes (default 5s). Inbound handshakes are bounded by
+	// libp2p's own accept timeout (15s).
+	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
+}
+
+func (c Config) withDefaults() Config {
+	if len(c.Listen) == 0 {
+		c.Listen = []string{"/ip4/0.0.0.0/tcp/0"}
+	}
+	if c.MaxInboundConns == 0 {
+		c.MaxInboundConns = 256
+	}
+	if c.MaxInboundStreams == 0 {
+		c.MaxInboundStreams = 64
+	}
+	if c.MaxUploads == 0 {
+		c.MaxUploads = 8
+	}
+	if c.StreamTimeout == 0 {
+		c.StreamTimeout = 30 * time.Second
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = 2 * time.Second
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = 5 * time.Second
+	}
+	return c
+}
+
+// Validate checks the configuration (after defaults).
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	for _, a := range c.Listen {
+		if _, err := multiaddr.NewMultiaddr(a); err != nil {
+			return fmt.Errorf("p2p: listen address %q: %w", a, err)
+		}
+	}
+	switch {
+	case c.MaxInboundConns < 1:
+		return fmt.Errorf("p2p: max_inbound_conns %d: want at least 1", c.MaxInboundConns)
+	case c.MaxInboundStreams < 1:
+		return fmt.Errorf("p2p: max_inbound_streams %d: want at least 1", c.MaxInboundStreams)
+	case c.MaxUploads < 1 || c.MaxUploads > c.MaxInboundStreams:
+		return fmt.Errorf("p2p: max_uploads %d: want 1..max_inbound_streams (%d)", c.MaxUploads, c.MaxInboundStreams)
+	case c.UploadRate < 0:
+		return fmt.Errorf("p2p: upload_rate %d is negative", c.UploadRate)
+	case c.UploadRate > 0 && c.UploadRate < chunkSize:
+		return fmt.Errorf("p2p: upload_rate %d: want 0 or at least %d bytes/s", c.UploadRate, chunkSize)
+	case c.StreamTimeout < 100*time.Millisecond:
+		return fmt.Errorf("p2p: stream_timeout %s: want at least 100ms", c.StreamTimeout)
+	case c.DialTimeout < 10*time.Millisecond:
+		return fmt.Errorf("p2p: dial_timeout %s: want at least 10ms", c.DialTimeout)
+	case c.HandshakeTimeout < c.DialTimeout:
+		return fmt.Errorf("p2p: handshake_timeout %s: want at least dial_timeout (%s)", c.HandshakeTimeout, c.DialTimeout)
+	}
+	return nil
+}

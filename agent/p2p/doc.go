@@ -1,0 +1,75 @@
+// Package p2p is the agent's LAN fragment exchange: a libp2p host (TCP +
+// TLS 1.3 + yamux) that serves verified fragments from the agent's
+// fragment store to the peers of its site, and fetches fragments from them
+// as fetch.Sources.
+//
+// # Trust
+//
+// libp2p's TLS handshake authenticates the remote peer ID (the hash of its
+// Ed25519 identity key). That alone proves nothing about the peer, so each
+// side also presents its central-signed proto.SignedPeerRecord, and the
+// other side accepts it only if
+//
+//   - central's pinned Ed25519 key signed it (proto.VerifyPeerRecord),
+//   - it has not expired,
+//   - it names the peer ID the connection authenticated (a record copied
+//     from another peer is useless without that peer's private key),
+//   - its site is ours, and
+//   - its peer ID is not in the site's revoked list (SetSite).
+//
+// Signature checks are cached by the SHA-256 of the record's bytes (key
+// ID, record, signature) for the life of the record; every other check is
+// made on every stream, so a revocation or a site change applies to the
+// next request. A server refuses a requester that fails with "forbidden";
+// a requester refuses the bytes of a server that fails (ErrUntrusted).
+// Neither side ever trusts fragment bytes: the fetcher verifies them
+// against their CID before it stores them (agent/fetch), and the server
+// sends only fragments its fragstore holds verified.
+//
+// # Message flow
+//
+// One fragment per stream of protocol /shoal/fragment/1.0.0
+// (proto.FragmentProtocol). Every header is a 4-byte big-endian length
+// (1..MaxHeaderSize, 16 KiB) followed by that many bytes of JSON; a longer
+// length resets the stream before anything else is read.
+//
+//	requester                                   server
+//	  | -- dial (2 s TCP, TLS + yamux) ------------> |
+//	  | -- open stream /shoal/fragment/1.0.0 ------> |
+//	  | -- request {record, package, cid, size} ---> |  hello and request in
+//	  |    (then CloseWrite)                         |  one header: one RTT
+//	  |                                              |  check record, size
+//	  |                                              |  (≤ 16 MiB), CID, store,
+//	  |                                              |  upload slot
+//	  | <-- response {status, size, record} -------- |
+//	  | <-- exactly size raw bytes (status ok) ----- |
+//	  |     check the server's record, read size     |
+//	  |     bytes, Close                             |  Close
+//
+// Status is ok, not_found, forbidden, busy or error; only ok is followed
+// by bytes, and only an ok response carries the server's record (a
+// refusal tells the requester nothing about the server). The requester
+// sends its record on every stream rather than once per connection: it is
+// a few hundred bytes against a fragment of up to 16 MiB, the server's
+// cache makes it cost one hash, and no per-connection state has to be kept
+// or expired. The requester maps refusals to ErrNotFound, ErrBusy and
+// ErrForbidden, and any other failure to ErrPeer.
+//
+// # Limits
+//
+// Every read and write of a stream runs under a deadline (StreamTimeout,
+// 30 s by default, refreshed per 256 KiB chunk), so a stalled peer costs
+// at most that long; any failure resets the stream, success closes it.
+// The resource manager caps inbound connections and inbound fragment
+// streams; at most MaxUploads fragments are sent at once (more are
+// answered "busy", the requester tries another peer) and UploadRate caps
+// their bytes per second.
+//
+// # Corrupt test builds
+//
+// For the "one agent serves corrupt or forged fragments" tests, a binary
+// built with `go build -tags shoalcorrupt` damages every fragment it
+// serves (corrupt_on.go; SHOAL_P2P_CORRUPT=flip|forge|off selects how).
+// Without the tag the hook does not exist, so no configuration can turn a
+// production binary into a corrupt one.
+package p2p

@@ -1,0 +1,156 @@
+package p2p
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+
+	"github.com/shoal-project/shoal/proto"
+)
+
+// chunkSize is the unit of reads, writes, deadline refreshes and the
+// upload rate limiter's burst.
+const chunkSize = 256 << 10
+
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
+
+// handle serves one inbound fragment stream.
+func (n *Node) handle(s network.Stream) {
+	n.hmu.Lock()
+	if n.closing {
+		n.hmu.Unlock()
+		s.Reset()
+		return
+	}
+	n.handlers.Add(1)
+	n.hmu.Unlock()
+	defer n.handlers.Done()
+
+	if n.inbound.Add(1) > int64(n.cfg.MaxInboundStreams) {
+		n.inbound.Add(-1)
+		s.Reset()
+		return
+	}
+	defer n.inbound.Add(-1)
+
+	remote := s.Conn().RemotePeer()
+	log := n.log.With("peer", remote.String())
+	if err := s.SetDeadline(time.Now().Add(n.cfg.StreamTimeout)); err != nil {
+		s.Reset()
+		return
+	}
+	var req request
+	if err := readHeader(s, &req); err != nil {
+		log.Debug("bad fragment request", "err", err)
+		n.countServe(remote.String(), statusError, 0)
+		s.Reset()
+		return
+	}
+	log = log.With("package", req.Package, "fragment", req.CID)
+
+	resp, release := n.admit(req, s, log)
+	if resp.Status != statusOK {
+		n.countServe(remote.String(), resp.Status, 0)
+		if err := writeHeader(s, resp); err != nil {
+			s.Reset()
+			return
+		}
+		s.Close()
+		return
+	}
+	defer release()
+	sent, err := n.send(s, req, resp)
+	if err != nil {
+		log.Debug("fragment upload failed", "sent", sent, "err", err)
+		n.countServe(remote.String(), statusError, sent)
+		s.Reset()
+		return
+	}
+	n.countServe(remote.String(), statusOK, sent)
+	s.Close()
+}
+
+// admit decides how to answer req. With status ok it holds an upload slot
+// that release frees.
+func (n *Node) admit(req request, s network.Stream, log *slog.Logger) (resp response, release func()) {
+	own, err := n.ownRecord()
+	if err != nil {
+		return response{Status: statusError, Message: "not ready to serve"}, nil
+	}
+	if _, err := n.checkPeer(req.Record, s.Conn().RemotePeer(), time.Now()); err != nil {
+		log.Warn("fragment request refused", "err", err)
+		return response{Status: statusForbidden, Message: refusalReason(err)}, nil
+	}
+	if req.Size <= 0 || req.Size > MaxFragmentSize {
+		return response{Status: statusError, Message: fmt.Sprintf("size %d out of range", req.Size)}, nil
+	}
+	if _, err := proto.ParseCID(req.CID); err != nil {
+		return response{Status: statusError, Message: "invalid cid"}, nil
+	}
+	ok, err := n.store.Check(req.CID, req.Size)
+	if err != nil {
+		log.Warn("check fragment", "err", err)
+		return response{Status: statusError, Message: "store error"}, nil
+	}
+	if !ok {
+		return response{Status: statusNotFound}, nil
+	}
+	select {
+	case n.uploads <- struct{}{}:
+	default:
+		return response{Status: statusBusy}, nil
+	}
+	return response{Status: statusOK, Size: req.Size, Record: &own}, func() { <-n.uploads }
+}
+
+// send writes the ok header and exactly req.Size bytes of the fragment,
+// refreshing the stream's deadline for every chunk. It returns the bytes
+// of fragment sent.
+func (n *Node) send(s network.Stream, req request, resp response) (int64, error) {
+	f, err := n.store.Open(req.CID)
+	if err != nil {
+		// Removed since Check: answer as if it had never been there.
+		if werr := writeHeader(s, response{Status: statusNotFound}); werr != nil {
+			return 0, werr
+		}
+		return 0, fmt.Errorf("open fragment: %w", err)
+	}
+	defer f.Close()
+	if err := writeHeader(s, resp); err != nil {
+		return 0, err
+	}
+	bp := chunkPool.Get().(*[]byte)
+	defer chunkPool.Put(bp)
+	buf := *bp
+	var sent int64
+	for sent < req.Size {
+		m, err := io.ReadFull(f, buf[:min(int64(len(buf)), req.Size-sent)])
+		if err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				err = fmt.Errorf("fragment shorter than %d bytes: %w", req.Size, io.ErrUnexpectedEOF)
+			}
+			return sent, fmt.Errorf("read fragment: %w", err)
+		}
+		if n.mangle != nil {
+			n.mangle(buf[:m], sent)
+		}
+		if n.limiter != nil {
+			if err := n.limiter.WaitN(n.ctx, m); err != nil {
+				return sent, fmt.Errorf("upload rate: %w", err)
+			}
+		}
+		if err := s.SetWriteDeadline(time.Now().Add(n.cfg.StreamTimeout)); err != nil {
+			return sent, fmt.Errorf("set deadline: %w", err)
+		}
+		if _, err := s.Write(buf[:m]); err != nil {
+			return sent, fmt.Errorf("write fragment: %w", err)
+		}
+		sent += int64(m)
+	}
+	return sent, nil
+}
