@@ -1,0 +1,369 @@
+package lan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/shoal-project/shoal/internal/testwait"
+)
+
+func TestJoinMetadataRoundTrip(t *testing.T) {
+	site := newTestSite(t, newTestCentral(t), "branch-a")
+	n0 := startNode(t, testConfig(), site.identity(t, "peer-0"), nil)
+	n1 := startNode(t, testConfig(), site.identity(t, "peer-1"), nil)
+	id2 := site.identity(t, "peer-2")
+	id2.Version = "v2.0.0-rc.1"
+	n2 := startNode(t, testConfig(), id2, nil)
+	n1.join(t, n0)
+	n2.join(t, n1)
+	waitMembers(t, 5*time.Second, n0, n1, n2)
+
+	want := []Member{
+		{PeerID: "peer-1", Site: "branch-a", Version: "v1.2.3", Addr: n1.LocalAddr()},
+		{PeerID: "peer-2", Site: "branch-a", Version: "v2.0.0-rc.1", Addr: n2.LocalAddr()},
+	}
+	if diff := cmp.Diff(want, n0.Members()); diff != "" {
+		t.Errorf("n0.Members() mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestJoinErrors(t *testing.T) {
+	site := newTestSite(t, newTestCentral(t), "a")
+	n0 := startNode(t, Config{Bind: "127.0.0.1:0", TCPTimeout: 500 * time.Millisecond}, site.identity(t, "peer-0"), nil)
+
+	// A lone node (no seeds, or only itself) is not an error.
+	if n, err := n0.Join(context.Background(), []string{n0.LocalAddr(), ""}); n != 0 || err != nil {
+		t.Errorf("Join(self) = %d, %v; want 0, nil", n, err)
+	}
+	if _, err := n0.Join(context.Background(), []string{"127.0.0.1:1"}); err == nil {
+		t.Error("Join(dead seed) = nil error")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := n0.Join(ctx, []string{"127.0.0.1:1"}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Join(canceled) = %v, want context.Canceled", err)
+	}
+}
+
+func TestWrongKeyCannotJoin(t *testing.T) {
+	site := newTestSite(t, newTestCentral(t), "a")
+	n0 := startNode(t, testConfig(), site.identity(t, "peer-0"), nil)
+	n1 := startNode(t, testConfig(), site.identity(t, "peer-1"), nil)
+	n1.join(t, n0)
+
+	// Same site, valid record, but a gossip key the site does not use.
+	bad := site.identity(t, "peer-intruder")
+	bad.GossipKey = newGossipKey(t)
+	nb := startNode(t, testConfig(), bad, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if n, err := nb.Join(ctx, []string{n0.LocalAddr(), n1.LocalAddr()}); err == nil {
+		t.Fatalf("Join with the wrong key = %d, nil; want an error", n)
+	}
+
+	// A good node joining afterwards proves gossip went on meanwhile.
+	n2 := startNode(t, testConfig(), site.identity(t, "peer-2"), nil)
+	n2.join(t, n1)
+	waitMembers(t, 5*time.Second, n0, n1, n2)
+	for _, n := range []*testNode{n0, n1, n2} {
+		if d := inTableFor(n.Cluster, "peer-intruder"); d != 0 {
+			t.Errorf("%s: memberlist lists the intruder", n.id.PeerID)
+		}
+	}
+	if got := nb.Members(); len(got) != 0 {
+		t.Errorf("intruder sees %v, want nobody", got)
+	}
+}
+
+func TestInvalidRecordNotAdmitted(t *testing.T) {
+	central := newTestCentral(t)
+	site := newTestSite(t, central, "a")
+	forger := newTestCentral(t)
+	tests := []struct {
+		name string
+		// identity returns the bad node's identity; mutate changes the
+		// cluster after New, bypassing its own checks as an attacker would.
+		identity func(t *testing.T) Identity
+		mutate   func(t *testing.T, c *Cluster)
+		// inTable: the node has the key and passes memberlist's checks,
+		// so it enters memberlist's table but must not become a member.
+		inTable bool
+		// validRecord: the record itself is fine (the metadata is not), so
+		// it may be cached; it must still admit no one.
+		validRecord bool
+	}{
+		{
+			name: "forged",
+			identity: func(t *testing.T) Identity {
+				id := site.identity(t, "peer-bad")
+				id.Record = forger.record(t, "peer-bad", "a", time.Now().Add(time.Hour))
+				return id
+			},
+			inTable: true,
+		},
+		{
+			name: "expired",
+			identity: func(t *testing.T) Identity {
+				id := site.identity(t, "peer-bad")
+				id.Record = central.record(t, "peer-bad", "a", time.Now().Add(-time.Minute))
+				return id
+			},
+			inTable: true,
+		},
+		{
+			name:     "record-of-other-site",
+			identity: func(t *testing.T) Identity { return site.identity(t, "peer-bad") },
+			mutate: func(t *testing.T, c *Cluster) {
+				c.own = central.record(t, "peer-bad", "b", time.Now().Add(time.Hour))
+			},
+			inTable: true,
+		},
+		{
+			name:     "record-of-other-peer",
+			identity: func(t *testing.T) Identity { return site.identity(t, "peer-bad") },
+			mutate: func(t *testing.T, c *Cluster) {
+				c.own = central.record(t, "peer-else", "a", time.Now().Add(time.Hour))
+			},
+			inTable: true,
+		},
+		{
+			name: "other-site-with-leaked-key",
+			identity: func(t *testing.T) Identity {
+				id := site.identity(t, "peer-bad")
+				id.Site = "b"
+				id.Record = central.record(t, "peer-bad", "b", time.Now().Add(time.Hour))
+				return id
+			},
+		},
+		{
+			name:     "metadata-names-other-site",
+			identity: func(t *testing.T) Identity { return site.identity(t, "peer-bad") },
+			mutate: func(t *testing.T, c *Cluster) {
+				m, err := (meta{PeerID: "peer-bad", Site: "b", Version: "x"}).encode()
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.meta = m
+			},
+			validRecord: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel() // Each case waits for the ask back-off; they share nothing.
+			n0 := startNode(t, testConfig(), site.identity(t, "peer-0"), nil)
+			n1 := startNode(t, testConfig(), site.identity(t, "peer-1"), nil)
+			n1.join(t, n0)
+			var mutate func(*Cluster)
+			if tt.mutate != nil {
+				mutate = func(c *Cluster) { tt.mutate(t, c) }
+			}
+			nb := startNode(t, testConfig(), tt.identity(t), mutate)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, joinErr := nb.Join(ctx, []string{n0.LocalAddr()})
+			if tt.inTable && joinErr != nil {
+				t.Fatalf("Join = %v, want memberlist to accept the node", joinErr)
+			}
+			n2 := startNode(t, testConfig(), site.identity(t, "peer-2"), nil)
+			n2.join(t, n1)
+			waitMembers(t, 5*time.Second, n0, n1, n2)
+			if tt.inTable {
+				// Wait until the honest nodes have had the bad node in
+				// their tables long enough to ask it for its record.
+				testwait.For(t, 10*time.Second, "bad node asked", func() error {
+					for _, n := range []*testNode{n0, n1, n2} {
+						if d := inTableFor(n.Cluster, "peer-bad"); d < askAfter+2*tickInterval {
+							return fmt.Errorf("%s has had peer-bad for %v", n.id.PeerID, d)
+						}
+					}
+					return nil
+				})
+			}
+			for _, n := range []*testNode{n0, n1, n2} {
+				if slices.Contains(memberIDs(n.Cluster), "peer-bad") {
+					t.Errorf("%s admits peer-bad", n.id.PeerID)
+				}
+				// A replayed valid record of another peer may be cached
+				// (it is that peer's), but it admits no one.
+				if !tt.validRecord && hasCachedRecord(n.Cluster, "peer-bad") {
+					t.Errorf("%s cached a bad record", n.id.PeerID)
+				}
+				if !tt.inTable && inTableFor(n.Cluster, "peer-bad") != 0 {
+					t.Errorf("%s: memberlist lists peer-bad", n.id.PeerID)
+				}
+			}
+		})
+	}
+}
+
+func TestRevokedRemoved(t *testing.T) {
+	site := newTestSite(t, newTestCentral(t), "a")
+	n0 := startNode(t, testConfig(), site.identity(t, "peer-0"), nil)
+	n1 := startNode(t, testConfig(), site.identity(t, "peer-1"), nil)
+	n2 := startNode(t, testConfig(), site.identity(t, "peer-2"), nil)
+	n1.join(t, n0)
+	n2.join(t, n0)
+	waitMembers(t, 5*time.Second, n0, n1, n2)
+
+	changes, stop := n0.Subscribe()
+	defer stop()
+	for _, n := range []*testNode{n0, n1} {
+		n.SetRevoked([]string{"peer-2"})
+	}
+	select {
+	case <-changes:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no change notification after SetRevoked")
+	}
+	for _, n := range []*testNode{n0, n1} {
+		if diff := cmp.Diff([]string{n.other(n0, n1)}, memberIDs(n.Cluster)); diff != "" {
+			t.Errorf("%s members (-want +got):\n%s", n.id.PeerID, diff)
+		}
+		if hasCachedRecord(n.Cluster, "peer-2") {
+			t.Errorf("%s still caches the revoked record", n.id.PeerID)
+		}
+	}
+	// A rejoin of the revoked node is refused, and its record is not
+	// taken back from gossip.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := n2.Join(ctx, []string{n0.LocalAddr()}); err != nil {
+		t.Fatalf("rejoin: %v", err)
+	}
+	if slices.Contains(memberIDs(n0.Cluster), "peer-2") || hasCachedRecord(n0.Cluster, "peer-2") {
+		t.Error("n0 took the revoked peer back")
+	}
+
+	// Lifting the revocation lets the record back in at the next exchange.
+	for _, n := range []*testNode{n0, n1} {
+		n.SetRevoked(nil)
+	}
+	n2.join(t, n0, n1)
+	waitMembers(t, 10*time.Second, n0, n1, n2)
+}
+
+// other returns the peer ID of whichever of a, b is not n.
+func (n *testNode) other(a, b *testNode) string {
+	if n == a {
+		return b.id.PeerID
+	}
+	return a.id.PeerID
+}
+
+func TestLeaveAndCrash(t *testing.T) {
+	site := newTestSite(t, newTestCentral(t), "a")
+	var nodes []*testNode
+	for i := range 4 {
+		nodes = append(nodes, startNode(t, testConfig(), site.identity(t, fmt.Sprintf("peer-%d", i)), nil))
+	}
+	for _, n := range nodes[1:] {
+		n.join(t, nodes[0])
+	}
+	waitMembers(t, 5*time.Second, nodes...)
+
+	changes, stop := nodes[0].Subscribe()
+	defer stop()
+	nodes[3].close(t) // Leave, then shutdown.
+	waitMembers(t, 3*time.Second, nodes[:3]...)
+	select {
+	case <-changes:
+	default:
+		t.Error("no change notification after a leave")
+	}
+
+	nodes[2].kill()
+	waitMembers(t, 10*time.Second, nodes[:2]...)
+}
+
+func TestRecordRenewalSpreads(t *testing.T) {
+	site := newTestSite(t, newTestCentral(t), "a")
+	n0 := startNode(t, testConfig(), site.identity(t, "peer-0"), nil)
+	n1 := startNode(t, testConfig(), site.identity(t, "peer-1"), nil)
+	n2 := startNode(t, testConfig(), site.identity(t, "peer-2"), nil)
+	n1.join(t, n0)
+	n2.join(t, n1)
+	waitMembers(t, 5*time.Second, n0, n1, n2)
+
+	later := time.Now().Add(3 * time.Hour).UTC().Truncate(time.Second)
+	if err := n2.SetRecord(site.central.record(t, "peer-2", "a", later)); err != nil {
+		t.Fatal(err)
+	}
+	if err := n2.SetRecord(site.central.record(t, "peer-other", "a", later)); err == nil {
+		t.Error("SetRecord accepted another peer's record")
+	}
+	testwait.For(t, 5*time.Second, "renewed record everywhere", func() error {
+		for _, n := range []*testNode{n0, n1} {
+			n.mu.Lock()
+			exp := n.records["peer-2"].rec.Expires
+			n.mu.Unlock()
+			if !exp.Equal(later) {
+				return fmt.Errorf("%s has peer-2 until %v", n.id.PeerID, exp)
+			}
+		}
+		return nil
+	})
+}
+
+func TestAskFallback(t *testing.T) {
+	// Push-pull is pushed far out, so only a direct ask can bring back a
+	// record that was lost after its gossip had ended.
+	cfg := Config{Bind: "127.0.0.1:0", PushPullInterval: time.Hour}
+	site := newTestSite(t, newTestCentral(t), "a")
+	n0 := startNode(t, cfg, site.identity(t, "peer-0"), nil)
+	n1 := startNode(t, cfg, site.identity(t, "peer-1"), nil)
+	n1.join(t, n0)
+	waitMembers(t, 5*time.Second, n0, n1)
+
+	n0.mu.Lock()
+	delete(n0.records, "peer-1")
+	n := n0.nodes["peer-1"]
+	n.since = time.Now().Add(-askAfter)
+	n0.nodes["peer-1"] = n
+	n0.recomputeLocked(time.Now())
+	n0.mu.Unlock()
+	if got := memberIDs(n0.Cluster); len(got) != 0 {
+		t.Fatalf("n0 members without the record = %v, want none", got)
+	}
+	waitMembers(t, 5*time.Second, n0, n1)
+}
+
+func TestKeyRotation(t *testing.T) {
+	site := newTestSite(t, newTestCentral(t), "a")
+	n0 := startNode(t, testConfig(), site.identity(t, "peer-0"), nil)
+	n1 := startNode(t, testConfig(), site.identity(t, "peer-1"), nil)
+	n1.join(t, n0)
+	waitMembers(t, 5*time.Second, n0, n1)
+
+	newKey := newGossipKey(t)
+	for _, n := range []*testNode{n0, n1} {
+		if err := n.SetKey(newKey); err != nil {
+			t.Fatal(err)
+		}
+		if err := n.SetKey(newKey); err != nil {
+			t.Fatalf("SetKey again: %v", err)
+		}
+	}
+	if err := n0.SetKey([]byte("short")); err == nil {
+		t.Error("SetKey(short) = nil")
+	}
+	id := site.identity(t, "peer-2")
+	id.GossipKey = newKey
+	n2 := startNode(t, testConfig(), id, nil)
+	n2.join(t, n0)
+	waitMembers(t, 5*time.Second, n0, n1, n2)
+
+	// A third key drops the first one from the keyring.
+	if err := n0.SetKey(newGossipKey(t)); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(n0.keyring.GetKeys()); got != 2 {
+		t.Errorf("keyring holds %d keys after two rotations, want 2", got)
+	}
+}
