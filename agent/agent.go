@@ -27,6 +27,16 @@
 // API usable behind TLS-terminating load balancers and needs no change to
 // central's listener; revocation is a flag on the computer, checked on
 // every call.
+//
+// # Downloads
+//
+// Every job list carries the agent's SiteInfo (site.go applies it): its
+// relays are asked before central (agent/fetch, with fallback reported in
+// the result), and when it names a tracker, downloads go through the swarm
+// scheduler (agent/swarm) over the libp2p node (agent/p2p), filtered by the
+// site's memberlist cluster (agent/lan), which starts once the gossip key
+// is known. P2P or LAN failing to start is logged, never fatal: the agent
+// then downloads from relays and central.
 package agent
 
 import (
@@ -49,7 +59,11 @@ import (
 	"github.com/shoal-project/shoal/agent/internal/statefile"
 	"github.com/shoal-project/shoal/agent/inventory"
 	"github.com/shoal-project/shoal/agent/jobs"
+	"github.com/shoal-project/shoal/agent/lan"
+	"github.com/shoal-project/shoal/agent/p2p"
+	"github.com/shoal-project/shoal/agent/swarm"
 	"github.com/shoal-project/shoal/proto"
+	"github.com/shoal-project/shoal/tracker"
 )
 
 // Config is shoal-agent's configuration file.
@@ -68,6 +82,12 @@ type Config struct {
 	Jobs      jobs.Config      `yaml:"jobs"`
 	Install   install.Config   `yaml:"install"`
 	Inventory inventory.Config `yaml:"inventory"`
+	// P2P is the libp2p node that serves and fetches fragments in the
+	// site; LAN the site's memberlist cluster; Swarm the P2P download
+	// scheduler. They work once central's job list names a tracker.
+	P2P   p2p.Config   `yaml:"p2p"`
+	LAN   lan.Config   `yaml:"lan"`
+	Swarm swarm.Config `yaml:"swarm"`
 
 	// Version is the agent's build version, set by main.
 	Version string `yaml:"-"`
@@ -106,7 +126,8 @@ func (c Config) Validate() error {
 	if !filepath.IsAbs(c.StateDir) {
 		errs = append(errs, fmt.Errorf("state_dir %q must be absolute", c.StateDir))
 	}
-	errs = append(errs, c.Fetch.Validate(), c.Jobs.Validate(), c.Install.Validate(), c.Inventory.Validate())
+	errs = append(errs, c.Fetch.Validate(), c.Jobs.Validate(), c.Install.Validate(), c.Inventory.Validate(),
+		c.P2P.Validate(), c.LAN.Validate(), c.Swarm.Validate())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("agent config: %w", err)
 	}
@@ -169,13 +190,31 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	key, err := loadIdentity(cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	node, err := p2p.New(cfg.P2P, key, a.base, p2p.Deps{Store: store, CentralKey: ed25519.PublicKey(enr.ManifestKey)})
+	if err != nil {
+		return err
+	}
+	if err := node.SetPeerRecord(enr.PeerRecord); err != nil {
+		a.log.Warn("peer record refused by p2p; serving peers after its renewal", "err", err)
+	}
+	st := newSite(a.base.With("component", "site"), fetcher, nil, node, tracker.NewSigner(key, enr.PeerRecord), roots, cfg.LAN, newIdentity(enr, cfg.Version))
+	sched, err := swarm.New(cfg.Swarm, swarm.Deps{Upstream: fetcher, Store: store, PeerSource: st.peerSource,
+		Alive: st.alive, Self: st.self, OnMembers: st.onMembers}, a.base)
+	if err != nil {
+		return err
+	}
+	st.sched = sched
 	inst, err := install.New(cfg.Install, a.base)
 	if err != nil {
 		return err
 	}
 	invTrigger := make(chan struct{}, 1)
 	mgr, err := jobs.New(cfg.Jobs, jobs.Deps{
-		Central: cl, Reporter: cl, Fetcher: fetcher, Installer: inst, Store: store,
+		Central: cl, Reporter: cl, Fetcher: sched, Installer: inst, Store: store, OnSite: st.apply,
 		ManifestKey: ed25519.PublicKey(enr.ManifestKey), StateDir: cfg.StateDir,
 		OnInstalled: func() {
 			select {
@@ -192,7 +231,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return mgr.Run(gctx) })
 	g.Go(func() error { return a.inventoryLoop(gctx, cl, mgr, invTrigger) })
-	g.Go(func() error { return a.renewLoop(gctx, cl, enr) })
+	g.Go(func() error { return a.renewLoop(gctx, cl, enr, st) })
+	g.Go(func() error { return st.runP2P(gctx) })
+	g.Go(func() error { return st.lanLoop(gctx) })
+	g.Go(func() error { return sched.Run(gctx) })
 	err = g.Wait()
 	a.log.Info("agent stopped")
 	return err
@@ -264,7 +306,7 @@ func (a *Agent) inventoryLoop(ctx context.Context, cl *client.Client, mgr *jobs.
 
 // renewLoop renews the peer record when two thirds of its lifetime have
 // passed, retrying failures with backoff (1 to 30 minutes).
-func (a *Agent) renewLoop(ctx context.Context, cl *client.Client, enr *enrollment) error {
+func (a *Agent) renewLoop(ctx context.Context, cl *client.Client, enr *enrollment, st *site) error {
 	key := ed25519.PublicKey(enr.ManifestKey)
 	var retry time.Duration
 	for {
@@ -296,6 +338,7 @@ func (a *Agent) renewLoop(ctx context.Context, cl *client.Client, enr *enrollmen
 		retry = 0
 		rec, _ := proto.VerifyPeerRecord(*signed, key, time.Now())
 		enr.PeerRecord, enr.RecordAt, enr.Site = *signed, time.Now().UTC(), rec.Site
+		st.setRecord(*signed)
 		if err := enr.save(a.cfg.StateDir); err != nil {
 			a.log.Warn("save peer record", "err", err)
 		}

@@ -4,9 +4,16 @@
 // alone, and a restarted download resumed from the fragments already on
 // disk.
 //
-// Fragments come from Sources. Today the only one is central (agent/client);
-// relays and LAN peers (issue 7) plug in as more Sources, each labelled with
-// a Kind so that progress reports bytes by source.
+// Fragments come from Sources, each labelled with a Kind so that progress
+// reports bytes by source. The Fetcher's own order is upstream: the site's
+// relays (SetRelays, from the latest job list) before its fixed sources
+// (central), one source per attempt, so a fragment a relay fails to give is
+// asked of central next. A relay that fails RelayFailures times in a row is
+// skipped for RelayCooloff, so a dead relay costs a few failed requests,
+// not a timeout per fragment. Every source that failed is remembered in the
+// download's Stats and named in its Summary, so a fallback is reported.
+// The swarm scheduler (agent/swarm) reuses TryOne for LAN peers and
+// FetchOne for upstream fragments.
 package fetch
 
 import (
@@ -15,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -56,6 +64,12 @@ type Config struct {
 	RateLimit int64 `yaml:"rate_limit"`
 	// FragmentTimeout bounds one fragment request (default 2m).
 	FragmentTimeout time.Duration `yaml:"fragment_timeout"`
+	// RelayFailures is the number of consecutive failed requests after
+	// which a relay is skipped (default 3).
+	RelayFailures int `yaml:"relay_failures"`
+	// RelayCooloff is how long a failing relay is skipped before it is
+	// tried again (default 1m).
+	RelayCooloff time.Duration `yaml:"relay_cooloff"`
 }
 
 func (c Config) withDefaults() Config {
@@ -67,6 +81,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.FragmentTimeout == 0 {
 		c.FragmentTimeout = 2 * time.Minute
+	}
+	if c.RelayFailures == 0 {
+		c.RelayFailures = 3
+	}
+	if c.RelayCooloff == 0 {
+		c.RelayCooloff = time.Minute
 	}
 	return c
 }
@@ -83,12 +103,17 @@ func (c Config) Validate() error {
 		return fmt.Errorf("fetch: rate_limit %d is negative", c.RateLimit)
 	case c.FragmentTimeout < time.Second:
 		return fmt.Errorf("fetch: fragment_timeout %s: want at least 1s", c.FragmentTimeout)
+	case c.RelayFailures < 1:
+		return fmt.Errorf("fetch: relay_failures %d: want at least 1", c.RelayFailures)
+	case c.RelayCooloff < time.Second:
+		return fmt.Errorf("fetch: relay_cooloff %s: want at least 1s", c.RelayCooloff)
 	}
 	return nil
 }
 
-// Stats counts one download's progress. Its fields are updated by the
-// fetcher's streams and read by whoever reports progress.
+// Stats counts one download's progress. Its counters are updated by the
+// fetcher's streams and read by whoever reports progress; its notes (source
+// failures, dropped peers, fallbacks) end up in the result's detail.
 type Stats struct {
 	Done, Total    atomic.Int64
 	BytesCentral   atomic.Int64
@@ -96,6 +121,12 @@ type Stats struct {
 	BytesPeer      atomic.Int64
 	BadFragments   atomic.Int64
 	FailedRequests atomic.Int64
+	// BadPeers counts peers dropped for sending a bad fragment.
+	BadPeers atomic.Int64
+
+	mu       sync.Mutex // guards notes and failures
+	notes    []string
+	failures []sourceFailure
 }
 
 func (s *Stats) bytesOf(kind string) *atomic.Int64 {
@@ -112,9 +143,10 @@ func (s *Stats) bytesOf(kind string) *atomic.Int64 {
 type Fetcher struct {
 	cfg     Config
 	store   *fragstore.Store
-	sources []Source
+	sources []Source      // fixed, after the relays
 	limiter *rate.Limiter // nil without a rate cap; shared by all downloads
 	log     *slog.Logger
+	relays  *relaySet
 }
 
 // burst is the rate limiter's bucket and the largest read.
@@ -129,7 +161,9 @@ func New(cfg Config, st *fragstore.Store, sources []Source, logger *slog.Logger)
 	if len(sources) == 0 {
 		return nil, errors.New("fetch: no source")
 	}
-	f := &Fetcher{cfg: cfg.withDefaults(), store: st, sources: sources, log: logger.With("component", "fetch")}
+	cfg = cfg.withDefaults()
+	f := &Fetcher{cfg: cfg, store: st, sources: sources, log: logger.With("component", "fetch")}
+	f.relays = newRelaySet(cfg.RelayFailures, cfg.RelayCooloff, f.log)
 	if f.cfg.RateLimit > 0 {
 		f.limiter = rate.NewLimiter(rate.Limit(f.cfg.RateLimit), burst)
 	}
@@ -205,13 +239,38 @@ func (f *Fetcher) Fetch(ctx context.Context, m *proto.Manifest, st *Stats) error
 	return err
 }
 
-// fetchOne fetches and verifies one fragment, trying the sources in turn.
-// It returns the verified fragment, still to be finished.
+// FetchOne fetches and verifies one fragment from upstream, trying the
+// relays that are not cooling off, then the fixed sources, one per attempt.
+// It returns the verified fragment, still to be finished (Finish) or
+// dropped (Abort). buf may be nil.
+func (f *Fetcher) FetchOne(ctx context.Context, pkg string, fr proto.Fragment, buf []byte, st *Stats) (*fragstore.Writer, error) {
+	return f.fetchOne(ctx, pkg, fr, buf, st)
+}
+
+// order returns the sources of the next attempts: usable relays first.
+func (f *Fetcher) order() []Source {
+	r := f.relays.usable(time.Now())
+	if len(r) == 0 {
+		return f.sources
+	}
+	return append(r, f.sources...)
+}
+
 func (f *Fetcher) fetchOne(ctx context.Context, pkg string, fr proto.Fragment, buf []byte, st *Stats) (*fragstore.Writer, error) {
+	if buf == nil {
+		buf = make([]byte, burst)
+	}
 	var last error
+	var srcs []Source
 	for attempt := range f.cfg.MaxAttempts {
-		src := f.sources[attempt%len(f.sources)]
+		if attempt%max(len(srcs), 1) == 0 {
+			srcs = f.order() // Again once every source had its turn.
+		}
+		src := srcs[attempt%len(srcs)]
 		w, err := f.tryOne(ctx, src, pkg, fr, buf, st)
+		if src.Kind() == KindRelay {
+			f.relays.report(src, err, ctx.Err() != nil)
+		}
 		if err == nil {
 			return w, nil
 		}
@@ -222,6 +281,7 @@ func (f *Fetcher) fetchOne(ctx context.Context, pkg string, fr proto.Fragment, b
 			return nil, fmt.Errorf("fetch fragment %s: %w", fr.CID, err)
 		}
 		last = err
+		st.sourceFailed(src, err)
 		if errors.Is(err, proto.ErrDigestMismatch) || errors.Is(err, fragstore.ErrSize) {
 			st.BadFragments.Add(1)
 			f.log.Warn("bad fragment, fetching it again", "package", pkg, "fragment", fr.Index, "source", src.Kind(), "err", err)
@@ -230,6 +290,9 @@ func (f *Fetcher) fetchOne(ctx context.Context, pkg string, fr proto.Fragment, b
 			f.log.Warn("fragment request failed", "package", pkg, "fragment", fr.Index, "source", src.Kind(), "attempt", attempt+1, "err", err)
 		}
 		delay := min(time.Duration(attempt)*500*time.Millisecond, 5*time.Second)
+		if src.Kind() == KindRelay && attempt == 0 {
+			delay = 0 // Fall back to central at once.
+		}
 		if delay > 0 {
 			t := time.NewTimer(delay)
 			select {
@@ -254,6 +317,25 @@ func fill(r io.Reader, p []byte) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// TryOne streams fragment fr of pkg from src into a temporary file of the
+// store, hashing it as it comes (bounded to fr.Size bytes, rate-capped),
+// counts the bytes under src's Kind in st, and verifies them. It returns
+// the verified fragment, still to be finished (Finish) or dropped (Abort);
+// bytes that do not match fr.CID give an error wrapping
+// proto.ErrDigestMismatch or fragstore.ErrSize. buf may be nil.
+func (f *Fetcher) TryOne(ctx context.Context, src Source, pkg string, fr proto.Fragment, buf []byte, st *Stats) (*fragstore.Writer, error) {
+	if buf == nil {
+		buf = make([]byte, burst)
+	}
+	return f.tryOne(ctx, src, pkg, fr, buf, st)
+}
+
+// IsBadData reports whether err from TryOne or FetchOne means the source
+// sent wrong bytes (as opposed to failing to send any).
+func IsBadData(err error) bool {
+	return errors.Is(err, proto.ErrDigestMismatch) || errors.Is(err, fragstore.ErrSize)
 }
 
 // tryOne streams one fragment from src into a temporary file, hashing it

@@ -139,6 +139,9 @@ type Deps struct {
 	StateDir string
 	// OnInstalled is called after every install (the inventory changed).
 	OnInstalled func()
+	// OnSite, when set, receives the site description of every job list
+	// (nil when the agent has no site): relays, tracker, gossip key.
+	OnSite func(*proto.SiteInfo)
 }
 
 // Errors that end a run without a result.

@@ -37,6 +37,8 @@ type fakeCentral struct {
 	mu       sync.Mutex // guards the fields below
 	current  []proto.Job
 	results  []string // "pkg:code"
+	details  []string // Result.Detail, in the order of results
+	site     *proto.SiteInfo
 	progress map[string]int
 	gates    map[string]chan struct{} // fragment requests of a package wait on its gate
 	requests map[string]int
@@ -52,17 +54,17 @@ func newFakeCentral() *fakeCentral {
 // else when the test pushes a new list.
 func (c *fakeCentral) Jobs(ctx context.Context, tag string, wait time.Duration) (*proto.JobsResponse, error) {
 	c.mu.Lock()
-	cur := c.current
+	cur, site := c.current, c.site
 	c.mu.Unlock()
 	if tag != proto.JobsTag(cur) {
-		return &proto.JobsResponse{Jobs: cur, Tag: proto.JobsTag(cur)}, nil
+		return &proto.JobsResponse{Jobs: cur, Tag: proto.JobsTag(cur), Site: site}, nil
 	}
 	select {
 	case l := <-c.lists:
 		c.mu.Lock()
 		c.current = l
 		c.mu.Unlock()
-		return &proto.JobsResponse{Jobs: l, Tag: proto.JobsTag(l)}, nil
+		return &proto.JobsResponse{Jobs: l, Tag: proto.JobsTag(l), Site: site}, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -90,6 +92,7 @@ func (c *fakeCentral) Result(ctx context.Context, pkg string, r proto.Result) er
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.results = append(c.results, pkg+":"+r.Code)
+	c.details = append(c.details, r.Detail)
 	// Like central, a finished deployment leaves the list.
 	var left []proto.Job
 	for _, j := range c.current {

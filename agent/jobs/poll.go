@@ -42,6 +42,9 @@ func (m *Manager) poll(ctx context.Context, out chan<- pollResult) error {
 			continue
 		}
 		backoff = time.Second
+		if m.deps.OnSite != nil {
+			m.deps.OnSite(resp.Site)
+		}
 		reply := make(chan string, 1)
 		select {
 		case out <- pollResult{jobs: resp.Jobs, sentAt: sent, reply: reply}:

@@ -80,11 +80,13 @@ func (m *Manager) runJob(ctx context.Context, r *running, j proto.Job) (*proto.R
 	case errors.Is(err, syscall.ENOSPC):
 		return m.result(pkg, ocs.ResultErrOutOfSpace, nil, "disk full while downloading: "+err.Error()), man, nil
 	case err != nil:
-		return nil, man, fmt.Errorf("fetch: %w", err)
+		return nil, man, fmt.Errorf("fetch (%s): %w", st.Summary(), err)
 	}
 	dur := time.Since(start)
-	log.Info("downloaded", "fragments", len(man.Fragments), "bytes_central", st.BytesCentral.Load(),
-		"bad_fragments", st.BadFragments.Load(), "dur", dur.Round(time.Millisecond))
+	summary := st.Summary()
+	log.Info("downloaded", "fragments", len(man.Fragments), "bytes_peer", st.BytesPeer.Load(), "bytes_relay", st.BytesRelay.Load(),
+		"bytes_central", st.BytesCentral.Load(), "bad_fragments", st.BadFragments.Load(), "bad_peers", st.BadPeers.Load(),
+		"dur", dur.Round(time.Millisecond), "summary", summary)
 
 	if err := m.progress(ctx, pkg, proto.StateDownloaded, &st); errors.Is(err, client.ErrFinished) {
 		return nil, man, errCancelled
@@ -102,7 +104,7 @@ func (m *Manager) runJob(ctx context.Context, r *running, j proto.Job) (*proto.R
 		for _, f := range man.Fragments {
 			_ = m.deps.Store.Remove(f.CID)
 		}
-		return m.result(pkg, ocs.ResultErrBadDigest, nil, fmt.Sprintf("whole-file sha256 %s, manifest says %s", sum, man.SHA256)), man, nil
+		return m.result(pkg, ocs.ResultErrBadDigest, nil, downloadDetail(summary, fmt.Sprintf("whole-file sha256 %s, manifest says %s", sum, man.SHA256))), man, nil
 	}
 
 	if !r.beginInstall(ctx) {
@@ -119,7 +121,24 @@ func (m *Manager) runJob(ctx context.Context, r *running, j proto.Job) (*proto.R
 	if err != nil {
 		return nil, man, err
 	}
-	return m.result(pkg, out.Code, out.ExitCode, out.Detail), man, nil
+	return m.result(pkg, out.Code, out.ExitCode, downloadDetail(summary, out.Detail)), man, nil
+}
+
+// downloadDetail puts the download summary (bytes by source, fallbacks,
+// dropped peers) in front of a result's detail; when the whole is too
+// long, the front of detail (the oldest command output) is cut.
+func downloadDetail(summary, detail string) string {
+	head := "download: " + summary
+	if len(head) > proto.MaxResultDetail/2 {
+		head = head[:proto.MaxResultDetail/2]
+	}
+	if detail == "" {
+		return head
+	}
+	if room := proto.MaxResultDetail - len(head) - 1; len(detail) > room {
+		detail = detail[len(detail)-room:]
+	}
+	return head + "\n" + detail
 }
 
 // progress sends one progress report in state (a proto.State* value).

@@ -1,0 +1,255 @@
+package agent
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/tls"
+	"crypto/x509"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shoal-project/shoal/agent/client"
+	"github.com/shoal-project/shoal/agent/fetch"
+	"github.com/shoal-project/shoal/agent/lan"
+	"github.com/shoal-project/shoal/agent/p2p"
+	"github.com/shoal-project/shoal/agent/swarm"
+	"github.com/shoal-project/shoal/proto"
+	"github.com/shoal-project/shoal/tracker"
+)
+
+// site applies the site description that comes with every job list to
+// the download components: the relays (fetch), the tracker (swarm), the
+// site and revocations (p2p) and the gossip key (lan). Its mutable state is
+// guarded by mu; the LAN cluster is created and run by lanLoop alone and
+// published through cluster.
+type site struct {
+	log      *slog.Logger
+	fetcher  *fetch.Fetcher
+	sched    *swarm.Scheduler
+	node     *p2p.Node
+	signer   *tracker.Signer
+	relayHC  *http.Client
+	trackHC  *http.Client
+	lanCfg   lan.Config
+	identity lan.Identity // PeerID, Version, Record, RecordKey; Site and key from SiteInfo
+
+	updates chan *proto.SiteInfo // latest for lanLoop (buffered, 1)
+	seeds   chan []string        // join requests for lanLoop (buffered, 1)
+	cluster atomic.Pointer[lan.Cluster]
+	p2pUp   atomic.Bool // node.Run is serving
+
+	mu         sync.Mutex // guards the fields below
+	relayURLs  []string
+	trackerURL string
+}
+
+func newSite(log *slog.Logger, f *fetch.Fetcher, s *swarm.Scheduler, n *p2p.Node, signer *tracker.Signer, roots *x509.CertPool,
+	lanCfg lan.Config, id lan.Identity) *site {
+	return &site{log: log, fetcher: f, sched: s, node: n, signer: signer, lanCfg: lanCfg, identity: id,
+		relayHC: client.NewRelayHTTPClient(roots),
+		trackHC: &http.Client{Transport: &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+			TLSClientConfig:     &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+			TLSHandshakeTimeout: 5 * time.Second, ResponseHeaderTimeout: 15 * time.Second, MaxIdleConnsPerHost: 4,
+		}},
+		updates: make(chan *proto.SiteInfo, 1), seeds: make(chan []string, 1)}
+}
+
+// apply takes the SiteInfo of a job list (nil: no site).
+func (s *site) apply(si *proto.SiteInfo) {
+	if si == nil {
+		si = &proto.SiteInfo{}
+	}
+	var urls []string
+	for _, r := range si.Relays {
+		urls = append(urls, r.URL)
+	}
+	s.mu.Lock()
+	relaysChanged := !slices.Equal(urls, s.relayURLs)
+	trackerChanged := si.TrackerURL != s.trackerURL
+	s.relayURLs, s.trackerURL = urls, si.TrackerURL
+	s.mu.Unlock()
+
+	if relaysChanged {
+		var srcs []fetch.Source
+		for _, u := range urls {
+			src, err := client.NewRelaySource(u, s.relayHC)
+			if err != nil {
+				s.log.Warn("unusable relay URL", "url", u, "err", err)
+				continue
+			}
+			srcs = append(srcs, src)
+		}
+		s.fetcher.SetRelays(srcs)
+		s.log.Info("site relays", "site", si.Name, "relays", urls)
+	}
+	if trackerChanged {
+		var tr swarm.Tracker
+		if si.TrackerURL != "" {
+			c, err := tracker.NewClient(si.TrackerURL, s.trackHC, s.signer)
+			if err != nil {
+				s.log.Warn("unusable tracker URL; no P2P", "url", si.TrackerURL, "err", err)
+			} else {
+				tr = c
+			}
+		}
+		s.sched.SetTracker(tr)
+		s.log.Info("site tracker", "site", si.Name, "tracker", si.TrackerURL)
+	}
+	s.node.SetSite(si.Name, si.RevokedPeers)
+	select {
+	case <-s.updates:
+	default:
+	}
+	s.updates <- si
+}
+
+// setRecord passes a renewed peer record to the components that present it.
+func (s *site) setRecord(rec proto.SignedPeerRecord) {
+	s.signer.SetRecord(rec)
+	if err := s.node.SetPeerRecord(rec); err != nil {
+		s.log.Warn("p2p peer record", "err", err)
+	}
+	if c := s.cluster.Load(); c != nil {
+		if err := c.SetRecord(rec); err != nil {
+			s.log.Warn("lan peer record", "err", err)
+		}
+	}
+}
+
+// runP2P runs the libp2p node. A node that cannot start leaves the agent
+// without peers (upstream through leases still works) rather than down.
+func (s *site) runP2P(ctx context.Context) error {
+	s.p2pUp.Store(true)
+	err := s.node.Run(ctx)
+	s.p2pUp.Store(false)
+	if err != nil && ctx.Err() == nil {
+		s.log.Error("p2p stopped; fetching without serving peers", "err", err)
+	}
+	return nil
+}
+
+// peerSource is the swarm's PeerSourceFunc.
+func (s *site) peerSource(peerID string, addrs []string) (fetch.Source, error) {
+	src, err := s.node.Source(peerID, addrs)
+	if err != nil {
+		return nil, err
+	}
+	return src, nil
+}
+
+// self is what the swarm announces.
+func (s *site) self() swarm.Self {
+	out := swarm.Self{PeerID: s.identity.PeerID, Addrs: s.node.Addrs()}
+	if c := s.cluster.Load(); c != nil {
+		out.GossipAddr = c.LocalAddr()
+	}
+	return out
+}
+
+// alive reports the LAN members, once the cluster runs.
+func (s *site) alive() (map[string]bool, bool) {
+	c := s.cluster.Load()
+	if c == nil {
+		return nil, false
+	}
+	select {
+	case <-c.Ready():
+	default:
+		return nil, false
+	}
+	out := map[string]bool{}
+	for _, m := range c.Members() {
+		out[m.PeerID] = true
+	}
+	return out, true
+}
+
+// onMembers hands the tracker's site members to lanLoop as join seeds
+// while this agent is alone in its cluster.
+func (s *site) onMembers(members []proto.TrackerMember) {
+	c := s.cluster.Load()
+	if c == nil || len(c.Members()) > 0 {
+		return
+	}
+	seeds := c.Seeds(members)
+	if len(seeds) == 0 {
+		return
+	}
+	select {
+	case s.seeds <- seeds:
+	default:
+	}
+}
+
+// lanLoop starts the site's memberlist cluster once a job list names the
+// site and its gossip key, then follows key rotations and revocations and
+// joins seeds. A cluster that cannot start (port taken, bad identity) is
+// logged and the agent goes on without LAN membership.
+func (s *site) lanLoop(ctx context.Context) error {
+	var c *lan.Cluster
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case seeds := <-s.seeds:
+			if c == nil {
+				continue
+			}
+			jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			n, err := c.Join(jctx, seeds)
+			cancel()
+			if err != nil {
+				s.log.Warn("lan join", "seeds", len(seeds), "err", err)
+			} else {
+				s.log.Info("lan joined", "seeds", n)
+			}
+		case si := <-s.updates:
+			if c != nil {
+				if si.Name != s.identity.Site && si.Name != "" {
+					s.log.Warn("site changed; LAN membership keeps the old site until restart", "old", s.identity.Site, "new", si.Name)
+				}
+				if len(si.GossipKey) > 0 {
+					if err := c.SetKey(si.GossipKey); err != nil {
+						s.log.Warn("lan key", "err", err)
+					}
+				}
+				c.SetRevoked(si.RevokedPeers)
+				continue
+			}
+			if si.Name == "" || len(si.GossipKey) == 0 {
+				continue
+			}
+			id := s.identity
+			id.Site, id.GossipKey = si.Name, si.GossipKey
+			nc, err := lan.New(s.lanCfg, s.log, id)
+			if err != nil {
+				s.log.Warn("no LAN membership", "site", si.Name, "err", err)
+				continue
+			}
+			nc.SetRevoked(si.RevokedPeers)
+			c = nc
+			s.identity.Site = si.Name
+			wg.Go(func() {
+				if err := c.Run(ctx); err != nil {
+					s.log.Error("lan stopped; going on without LAN membership", "err", err)
+					s.cluster.Store(nil)
+				}
+			})
+			s.cluster.Store(c)
+			s.sched.Kick() // Announce the gossip address.
+		}
+	}
+}
+
+// newIdentity is the LAN identity of the agent before its site is known.
+func newIdentity(enr *enrollment, version string) lan.Identity {
+	return lan.Identity{PeerID: enr.PeerID, Site: enr.Site, Version: version, Record: enr.PeerRecord, RecordKey: ed25519.PublicKey(enr.ManifestKey)}
+}

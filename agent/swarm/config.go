@@ -1,0 +1,118 @@
+package swarm
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Config tunes the swarm scheduler. Zero values take the defaults; a
+// negative EndgameFragments or HedgeFactor disables that mechanism.
+type Config struct {
+	// PeerStreams bounds the requests in flight to one peer (default 2).
+	PeerStreams int `yaml:"peer_streams"`
+	// MaxPeerRequests bounds the peer requests in flight (default 8).
+	MaxPeerRequests int `yaml:"max_peer_requests"`
+	// UpstreamStreams bounds the upstream (relay, central) requests in
+	// flight (default 4).
+	UpstreamStreams int `yaml:"upstream_streams"`
+	// EndgameFragments: once no more than this many fragments are
+	// missing and all are requested, each is also asked of other peers
+	// (default 4).
+	EndgameFragments int `yaml:"endgame_fragments"`
+	// EndgameCopies bounds the requests in flight for one fragment in
+	// endgame and hedging (default 2).
+	EndgameCopies int `yaml:"endgame_copies"`
+	// HedgeFactor: a peer request slower than HedgeFactor × the median
+	// fragment time (and HedgeMin) is also made to another peer
+	// (default 3).
+	HedgeFactor float64 `yaml:"hedge_factor"`
+	// HedgeMin is the least time before a request is hedged (default 1s).
+	HedgeMin time.Duration `yaml:"hedge_min"`
+	// AnnounceEvery: announce again after this many new fragments
+	// (default 8).
+	AnnounceEvery int `yaml:"announce_every"`
+	// AnnounceInterval is the announce period until the tracker names one
+	// (default 30s).
+	AnnounceInterval time.Duration `yaml:"announce_interval"`
+	// LeaseMax is the most fragments asked in one lease (default 8).
+	LeaseMax int `yaml:"lease_max"`
+	// LookupMin and LookupMax bound the re-lookup backoff while waiting
+	// for peers (defaults 1s and 10s).
+	LookupMin time.Duration `yaml:"lookup_min"`
+	LookupMax time.Duration `yaml:"lookup_max"`
+	// StallTimeout: after this long without a new fragment, look up and
+	// ask for leases again at once (default 10s).
+	StallTimeout time.Duration `yaml:"stall_timeout"`
+	// PeerFailures is the number of consecutive failures after which a
+	// peer is left alone for PeerCooloff (defaults 3 and 30s).
+	PeerFailures int           `yaml:"peer_failures"`
+	PeerCooloff  time.Duration `yaml:"peer_cooloff"`
+	// TrackerFailures is the number of consecutive failed tracker calls
+	// after which a download goes on without peers (default 3).
+	TrackerFailures int `yaml:"tracker_failures"`
+}
+
+func (c Config) withDefaults() Config {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defDur := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&c.PeerStreams, 2)
+	def(&c.MaxPeerRequests, 8)
+	def(&c.UpstreamStreams, 4)
+	def(&c.EndgameFragments, 4)
+	def(&c.EndgameCopies, 2)
+	def(&c.AnnounceEvery, 8)
+	def(&c.LeaseMax, 8)
+	def(&c.PeerFailures, 3)
+	def(&c.TrackerFailures, 3)
+	if c.HedgeFactor == 0 {
+		c.HedgeFactor = 3
+	}
+	defDur(&c.HedgeMin, time.Second)
+	defDur(&c.AnnounceInterval, 30*time.Second)
+	defDur(&c.LookupMin, time.Second)
+	defDur(&c.LookupMax, 10*time.Second)
+	defDur(&c.StallTimeout, 10*time.Second)
+	defDur(&c.PeerCooloff, 30*time.Second)
+	return c
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	for _, v := range []struct {
+		name string
+		v    int
+	}{{"peer_streams", c.PeerStreams}, {"max_peer_requests", c.MaxPeerRequests}, {"upstream_streams", c.UpstreamStreams},
+		{"endgame_copies", c.EndgameCopies}, {"announce_every", c.AnnounceEvery}, {"lease_max", c.LeaseMax},
+		{"peer_failures", c.PeerFailures}, {"tracker_failures", c.TrackerFailures}} {
+		if v.v < 1 {
+			errs = append(errs, fmt.Errorf("%s %d: want at least 1", v.name, v.v))
+		}
+	}
+	for _, v := range []struct {
+		name string
+		v    time.Duration
+	}{{"hedge_min", c.HedgeMin}, {"announce_interval", c.AnnounceInterval}, {"lookup_min", c.LookupMin},
+		{"lookup_max", c.LookupMax}, {"stall_timeout", c.StallTimeout}, {"peer_cooloff", c.PeerCooloff}} {
+		if v.v < 10*time.Millisecond {
+			errs = append(errs, fmt.Errorf("%s %s: want at least 10ms", v.name, v.v))
+		}
+	}
+	if c.LookupMax < c.LookupMin {
+		errs = append(errs, fmt.Errorf("lookup_max %s is below lookup_min %s", c.LookupMax, c.LookupMin))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("swarm: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,38 @@
+// Package swarm is the agent's peer-to-peer download scheduler: it fetches
+// a package's fragments from the peers of its site, rarest first, and lets
+// a fragment cross the WAN once per site.
+//
+// # Message flow
+//
+// For each download, one event loop owns the download's state; workers
+// only run one fragment request each and send back its outcome.
+//
+//  1. Announce the held fragments (a bitfield per package) to the tracker,
+//     then look up the package's holders in the site.
+//  2. Schedule: the needed fragment held by the fewest live peers first,
+//     to the free holder with the fewest requests in flight (PeerStreams
+//     per peer, MaxPeerRequests in all). LAN membership (agent/lan), when
+//     present, filters out peers the tracker still lists but that died.
+//  3. Fragments no live peer holds come from upstream (agent/fetch:
+//     relays, then central) only when the tracker granted this agent the
+//     WAN-owner lease for them, or when the lease answer says the site's
+//     relay is the owner. Otherwise the agent waits for the owner's copy,
+//     looking up again with backoff (LookupMin to LookupMax); after
+//     StallTimeout without a new fragment it asks for the lease again, so
+//     a lease moves when its owner dies.
+//  4. Every fragment is verified against its manifest CID while it
+//     streams (fetch.Fetcher.TryOne) before it is stored. A peer sending
+//     one bad fragment is dropped for the package, counted
+//     (Stats.BadPeers) and named in the result's detail.
+//  5. Endgame: once the last EndgameFragments are all requested, each is
+//     also asked of another peer; the first verified copy wins and the
+//     others are cancelled. Hedging does the same earlier for a request
+//     slower than HedgeFactor × the median fragment time.
+//  6. Every AnnounceEvery new fragments, and at the end, the agent
+//     announces again; Run announces on the tracker's interval so that the
+//     fragments are seeded after the install, until they are evicted.
+//
+// Without a tracker (no P2P in the site) or when the tracker cannot be
+// reached, a download is the plain fetcher's (relays, then central), and
+// the result's detail says so.
+package swarm

@@ -1,0 +1,569 @@
+package swarm
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/shoal-project/shoal/agent/fetch"
+	"github.com/shoal-project/shoal/agent/p2p"
+	"github.com/shoal-project/shoal/proto"
+)
+
+// tickInterval paces the download loop's maintenance: hedging, stall
+// detection, LAN membership, re-lookups and leases.
+const tickInterval = 100 * time.Millisecond
+
+// busyBackoff is how long a peer that answered "busy" is left alone.
+const busyBackoff = 500 * time.Millisecond
+
+// peerState is what a download knows of one peer.
+type peerState struct {
+	id        string
+	addrs     []string
+	src       fetch.Source // nil when no source could be made
+	have      proto.Bitfield
+	listed    bool // in the latest lookup
+	inflight  int
+	fails     int       // consecutive failures
+	downUntil time.Time // left alone until then
+	dropped   bool      // sent a bad fragment or has no valid record
+}
+
+// request is one fragment request in flight.
+type request struct {
+	idx       int
+	peer      *peerState // nil: upstream
+	cancel    context.CancelFunc
+	start     time.Time
+	hedged    bool // a copy was started because this one was slow
+	cancelled bool // cancelled by the loop (another copy won)
+}
+
+// outcome is a finished request.
+type outcome struct {
+	req *request
+	err error
+	dur time.Duration
+}
+
+// download is one package's swarm download. Its fields are owned by the
+// goroutine running run; workers only send outcomes.
+type download struct {
+	s   *Scheduler
+	cfg Config
+	tr  Tracker
+	m   *proto.Manifest
+	st  *fetch.Stats
+	log *slog.Logger
+
+	need       map[int]bool
+	peers      map[string]*peerState
+	alive      map[string]bool
+	aliveKnown bool
+	inflight   map[int][]*request
+	peerReqs   int
+	upReqs     int
+	leased     map[int]time.Time // granted until
+	relay      bool              // the site's relay is the WAN owner
+	durs       []time.Duration   // recent peer fragment times
+
+	done          chan outcome
+	wg            sync.WaitGroup
+	lastProgress  time.Time
+	sinceAnnounce int
+	nextLookup    time.Time
+	lookupWait    time.Duration
+	nextLease     time.Time
+	leaseGranting bool // the last lease answer granted something
+	trackerFails  int
+	lastTrackErr  error
+}
+
+func newDownload(s *Scheduler, tr Tracker, m *proto.Manifest, missing []proto.Fragment, st *fetch.Stats) *download {
+	d := &download{s: s, cfg: s.cfg, tr: tr, m: m, st: st, log: s.log.With("package", m.PackageID),
+		need: map[int]bool{}, peers: map[string]*peerState{}, inflight: map[int][]*request{}, leased: map[int]time.Time{},
+		done: make(chan outcome), lookupWait: s.cfg.LookupMin}
+	for _, f := range missing {
+		d.need[f.Index] = true
+	}
+	return d
+}
+
+// run fetches every missing fragment. It returns a *trackerDownError when the tracker cannot be reached.
+func (d *download) run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		d.drain()
+	}()
+	if err := d.s.announce(ctx, d.tr); err != nil {
+		return &trackerDownError{err: err}
+	}
+	now := time.Now()
+	d.lastProgress = now
+	if err := d.lookup(ctx, now); err != nil {
+		return &trackerDownError{err: err}
+	}
+	tick := time.NewTicker(tickInterval)
+	defer tick.Stop()
+	for {
+		if len(d.need) == 0 {
+			d.s.Kick()
+			return nil
+		}
+		now = time.Now()
+		if err := d.maintain(ctx, now); err != nil {
+			return err
+		}
+		d.schedule(ctx, now)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case o := <-d.done:
+			if err := d.handle(o, time.Now()); err != nil {
+				return err
+			}
+		case <-tick.C:
+		}
+	}
+}
+
+// drain waits for the workers after the loop cancelled them.
+func (d *download) drain() {
+	go func() {
+		d.wg.Wait()
+		close(d.done)
+	}()
+	for range d.done {
+	}
+}
+
+// usable reports whether p may be asked for fragments now.
+func (d *download) usable(p *peerState, now time.Time) bool {
+	if !p.listed || p.dropped || p.src == nil || now.Before(p.downUntil) {
+		return false
+	}
+	return !d.aliveKnown || d.alive[p.id]
+}
+
+// lookup refreshes the holders of the package.
+func (d *download) lookup(ctx context.Context, now time.Time) error {
+	lctx, cancel := context.WithTimeout(ctx, trackerTimeout)
+	resp, err := d.tr.Lookup(lctx, d.m.PackageID)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("lookup: %w", err)
+	}
+	var self string
+	if d.s.deps.Self != nil {
+		self = d.s.deps.Self().PeerID
+	}
+	for _, p := range d.peers {
+		p.listed = false
+	}
+	grew := false
+	n := len(d.m.Fragments)
+	for _, tp := range resp.Peers {
+		if tp.Kind == proto.HolderRelay || tp.PeerID == self || tp.Total != n || len(tp.Have) != (n+7)/8 {
+			continue
+		}
+		p := d.peers[tp.PeerID]
+		if p == nil {
+			p = &peerState{id: tp.PeerID}
+			d.peers[tp.PeerID] = p
+		}
+		if p.src == nil || !slices.Equal(p.addrs, tp.Addrs) {
+			p.addrs = slices.Clone(tp.Addrs)
+			p.src = nil
+			if d.s.deps.PeerSource != nil {
+				src, err := d.s.deps.PeerSource(tp.PeerID, tp.Addrs)
+				if err != nil {
+					d.log.Debug("unusable peer", "peer", tp.PeerID, "err", err)
+				} else {
+					p.src = src
+				}
+			}
+		}
+		for i := range d.need {
+			if tp.Have.Has(i) && !p.have.Has(i) {
+				grew = true
+			}
+		}
+		p.have = slices.Clone(tp.Have)
+		p.listed = true
+	}
+	if grew {
+		d.lookupWait = d.cfg.LookupMin
+	} else {
+		d.lookupWait = min(2*d.lookupWait, d.cfg.LookupMax)
+	}
+	d.nextLookup = now.Add(d.lookupWait)
+	if d.s.deps.OnMembers != nil && len(resp.Members) > 0 {
+		d.s.deps.OnMembers(resp.Members)
+	}
+	return nil
+}
+
+// trackerFailed counts a failed tracker call; too many in a row end the
+// swarm download.
+func (d *download) trackerFailed(err error) error {
+	d.trackerFails++
+	d.lastTrackErr = err
+	d.log.Warn("tracker call failed", "err", err, "failures", d.trackerFails)
+	if d.trackerFails >= d.cfg.TrackerFailures {
+		return &trackerDownError{err: err}
+	}
+	return nil
+}
+
+// maintain runs the timed work: membership, stall detection, re-lookups,
+// leases and hedging.
+func (d *download) maintain(ctx context.Context, now time.Time) error {
+	if d.s.deps.Alive != nil {
+		d.alive, d.aliveKnown = d.s.deps.Alive()
+	}
+	if now.Sub(d.lastProgress) >= d.cfg.StallTimeout {
+		d.log.Info("no progress; looking up and asking for leases again", "stalled", now.Sub(d.lastProgress).Round(time.Millisecond))
+		d.lastProgress = now
+		d.nextLookup, d.nextLease = now, now
+	}
+	if !now.Before(d.nextLookup) {
+		if err := d.lookup(ctx, now); err != nil {
+			d.nextLookup = now.Add(d.cfg.LookupMin)
+			if err := d.trackerFailed(err); err != nil {
+				return err
+			}
+		} else {
+			d.trackerFails = 0
+		}
+	}
+	if err := d.maybeLease(ctx, now); err != nil {
+		return err
+	}
+	d.hedge(ctx, now)
+	return nil
+}
+
+// avail returns, for every needed fragment, how many usable peers hold it.
+func (d *download) avail(now time.Time) map[int]int {
+	out := make(map[int]int, len(d.need))
+	for i := range d.need {
+		out[i] = 0
+	}
+	for _, p := range d.peers {
+		if !d.usable(p, now) {
+			continue
+		}
+		for i := range d.need {
+			if p.have.Has(i) {
+				out[i]++
+			}
+		}
+	}
+	return out
+}
+
+func (d *download) leasedNow(i int, now time.Time) bool {
+	until, ok := d.leased[i]
+	return ok && now.Before(until)
+}
+
+// maybeLease asks the tracker for the WAN-owner lease of the fragments no
+// usable peer holds: at first, whenever the last grant is used up while
+// the tracker was granting, and after a stall.
+func (d *download) maybeLease(ctx context.Context, now time.Time) error {
+	if d.relay {
+		return nil
+	}
+	av := d.avail(now)
+	var orphans []int
+	pending := 0
+	for i := range d.need {
+		switch {
+		case d.leasedNow(i, now):
+			pending++
+		case av[i] == 0 && len(d.inflight[i]) == 0:
+			orphans = append(orphans, i)
+		}
+	}
+	if len(orphans) == 0 {
+		return nil
+	}
+	if now.Before(d.nextLease) && !(d.leaseGranting && pending < d.cfg.UpstreamStreams) {
+		return nil
+	}
+	slices.Sort(orphans)
+	want := orphans
+	for i, reqs := range d.inflight { // Renew what we fetch.
+		for _, r := range reqs {
+			if r.peer == nil && !d.relay {
+				want = append(want, i)
+				break
+			}
+		}
+	}
+	lctx, cancel := context.WithTimeout(ctx, trackerTimeout)
+	resp, err := d.tr.Lease(lctx, proto.TrackerLeaseRequest{PackageID: d.m.PackageID, Total: len(d.m.Fragments), Want: want, Max: d.cfg.LeaseMax})
+	cancel()
+	d.nextLease = now.Add(d.cfg.StallTimeout)
+	if err != nil {
+		d.leaseGranting = false
+		return d.trackerFailed(fmt.Errorf("lease: %w", err))
+	}
+	d.trackerFails = 0
+	if resp.Relay {
+		d.relay = true
+		d.log.Info("the site's relay is the WAN owner; fetching what no peer holds from upstream")
+		return nil
+	}
+	ttl := time.Duration(resp.TTL) * time.Second
+	if ttl <= 0 {
+		ttl = d.cfg.StallTimeout
+	}
+	d.leaseGranting = false
+	for _, g := range resp.Granted {
+		if d.need[g] {
+			d.leased[g] = now.Add(ttl)
+			d.leaseGranting = true
+		}
+	}
+	d.log.Debug("lease", "asked", len(want), "granted", len(resp.Granted))
+	return nil
+}
+
+// schedule starts requests: rarest fragment first to a free peer holding
+// it, upstream for what no peer holds when leased (or relay-owned), and
+// duplicates in endgame.
+func (d *download) schedule(ctx context.Context, now time.Time) {
+	av := d.avail(now)
+	var cands []int
+	for i := range d.need {
+		if len(d.inflight[i]) == 0 {
+			cands = append(cands, i)
+		}
+	}
+	slices.SortFunc(cands, func(a, b int) int { return cmp.Or(cmp.Compare(av[a], av[b]), cmp.Compare(a, b)) })
+	for _, i := range cands {
+		if av[i] > 0 {
+			if d.peerReqs >= d.cfg.MaxPeerRequests {
+				continue
+			}
+			if p := d.freePeer(i, now, nil); p != nil {
+				d.start(ctx, i, p, now)
+			}
+			continue
+		}
+		if d.upReqs < d.cfg.UpstreamStreams && (d.relay || d.leasedNow(i, now)) {
+			d.start(ctx, i, nil, now)
+		}
+	}
+	if d.cfg.EndgameFragments <= 0 || len(d.need) > d.cfg.EndgameFragments {
+		return
+	}
+	for i := range d.need {
+		if len(d.inflight[i]) == 0 {
+			return // Not everything is requested yet.
+		}
+	}
+	idx := make([]int, 0, len(d.need))
+	for i := range d.need {
+		idx = append(idx, i)
+	}
+	slices.Sort(idx)
+	for _, i := range idx {
+		if len(d.inflight[i]) >= d.cfg.EndgameCopies || d.peerReqs >= d.cfg.MaxPeerRequests {
+			continue
+		}
+		if p := d.freePeer(i, now, d.inflight[i]); p != nil {
+			d.log.Debug("endgame: asking another peer too", "fragment", i, "peer", p.id)
+			d.start(ctx, i, p, now)
+		}
+	}
+}
+
+// freePeer returns the usable peer holding fragment i with a free stream
+// and the fewest requests in flight, not one already serving busy.
+func (d *download) freePeer(i int, now time.Time, busy []*request) *peerState {
+	var best *peerState
+	for _, p := range d.peers {
+		if !d.usable(p, now) || !p.have.Has(i) || p.inflight >= d.cfg.PeerStreams {
+			continue
+		}
+		if slices.ContainsFunc(busy, func(r *request) bool { return r.peer == p }) {
+			continue
+		}
+		if best == nil || cmp.Or(cmp.Compare(p.inflight, best.inflight), cmp.Compare(p.id, best.id)) < 0 {
+			best = p
+		}
+	}
+	return best
+}
+
+// hedge asks another peer for fragments whose only request is slower than
+// HedgeFactor × the median fragment time.
+func (d *download) hedge(ctx context.Context, now time.Time) {
+	if d.cfg.HedgeFactor <= 0 || len(d.durs) < 3 {
+		return
+	}
+	s := slices.Clone(d.durs)
+	slices.Sort(s)
+	limit := max(d.cfg.HedgeMin, time.Duration(float64(s[len(s)/2])*d.cfg.HedgeFactor))
+	for i, reqs := range d.inflight {
+		if len(reqs) != 1 || reqs[0].peer == nil || reqs[0].hedged || now.Sub(reqs[0].start) < limit || d.peerReqs >= d.cfg.MaxPeerRequests {
+			continue
+		}
+		if p := d.freePeer(i, now, reqs); p != nil {
+			reqs[0].hedged = true
+			d.log.Debug("hedging slow request", "fragment", i, "slow_peer", reqs[0].peer.id, "peer", p.id, "after", now.Sub(reqs[0].start))
+			d.start(ctx, i, p, now)
+		}
+	}
+}
+
+// start requests fragment i from p (nil: upstream) on a worker.
+func (d *download) start(ctx context.Context, i int, p *peerState, now time.Time) {
+	rctx, cancel := context.WithCancel(ctx)
+	r := &request{idx: i, peer: p, cancel: cancel, start: now}
+	d.inflight[i] = append(d.inflight[i], r)
+	if p != nil {
+		p.inflight++
+		d.peerReqs++
+	} else {
+		d.upReqs++
+	}
+	fr := d.m.Fragments[i]
+	pkg := d.m.PackageID
+	up := d.s.deps.Upstream
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		defer cancel()
+		bp := d.s.bufs.Get().(*[]byte)
+		defer d.s.bufs.Put(bp)
+		t0 := time.Now()
+		var err error
+		if p != nil {
+			w, terr := up.TryOne(rctx, p.src, pkg, fr, *bp, d.st)
+			if err = terr; err == nil {
+				err = w.Finish()
+			}
+		} else {
+			w, ferr := up.FetchOne(rctx, pkg, fr, *bp, d.st)
+			if err = ferr; err == nil {
+				err = w.Finish()
+			}
+		}
+		select {
+		case d.done <- outcome{req: r, err: err, dur: time.Since(t0)}:
+		case <-ctx.Done():
+		}
+	}()
+}
+
+// handle takes a finished request into account.
+func (d *download) handle(o outcome, now time.Time) error {
+	r := o.req
+	i := r.idx
+	d.inflight[i] = slices.DeleteFunc(d.inflight[i], func(x *request) bool { return x == r })
+	if len(d.inflight[i]) == 0 {
+		delete(d.inflight, i)
+	}
+	p := r.peer
+	if p != nil {
+		p.inflight--
+		d.peerReqs--
+	} else {
+		d.upReqs--
+	}
+	switch {
+	case o.err == nil:
+		if p != nil {
+			p.fails = 0
+			d.durs = append(d.durs, o.dur)
+			if len(d.durs) > 64 {
+				d.durs = d.durs[1:]
+			}
+		}
+		if !d.need[i] {
+			return nil // Another copy won first.
+		}
+		delete(d.need, i)
+		delete(d.leased, i)
+		d.st.Done.Add(1)
+		d.lastProgress = now
+		for _, other := range d.inflight[i] {
+			other.cancelled = true
+			other.cancel()
+		}
+		if d.sinceAnnounce++; d.sinceAnnounce >= d.cfg.AnnounceEvery {
+			d.sinceAnnounce = 0
+			d.s.Kick()
+		}
+		if p == nil && d.leaseGranting {
+			pending := false
+			for j := range d.leased {
+				pending = pending || d.need[j]
+			}
+			if !pending {
+				d.nextLease = now // Our grant is used up: ask for more.
+			}
+		}
+		return nil
+	case r.cancelled || (errors.Is(o.err, context.Canceled) && !d.need[i]):
+		return nil
+	case errors.Is(o.err, syscall.ENOSPC):
+		return fmt.Errorf("fetch fragment %d of %s: %w", i, d.m.PackageID, o.err)
+	case p == nil:
+		// FetchOne already tried every upstream source MaxAttempts times.
+		return fmt.Errorf("swarm upstream: %w", o.err)
+	case fetch.IsBadData(o.err):
+		d.drop(p, fmt.Sprintf("peer %s sent a bad fragment (%d) and was dropped for this package", p.id, i), o.err)
+		d.st.BadFragments.Add(1)
+		d.st.BadPeers.Add(1)
+	case errors.Is(o.err, p2p.ErrUntrusted):
+		d.drop(p, fmt.Sprintf("peer %s has no valid peer record for this site and was dropped", p.id), o.err)
+	case errors.Is(o.err, p2p.ErrNotFound):
+		if i/8 < len(p.have) {
+			p.have[i/8] &^= 0x80 >> (i % 8)
+		}
+	case errors.Is(o.err, p2p.ErrBusy):
+		p.downUntil = now.Add(busyBackoff)
+	case errors.Is(o.err, context.Canceled):
+		return nil
+	default:
+		d.st.FailedRequests.Add(1)
+		p.fails++
+		d.log.Debug("peer request failed", "peer", p.id, "fragment", i, "err", o.err)
+		if p.fails >= d.cfg.PeerFailures {
+			p.downUntil = now.Add(d.cfg.PeerCooloff)
+			p.fails = 0
+			d.log.Warn("peer failing; leaving it alone", "peer", p.id, "cooloff", d.cfg.PeerCooloff, "err", o.err)
+		}
+	}
+	return nil
+}
+
+// drop excludes p from the rest of this download and reports it.
+func (d *download) drop(p *peerState, line string, err error) {
+	if p.dropped {
+		return
+	}
+	p.dropped = true
+	d.log.Warn("peer dropped for this package", "peer", p.id, "err", err)
+	d.st.Note(line)
+	for _, reqs := range d.inflight {
+		for _, r := range reqs {
+			if r.peer == p {
+				r.cancelled = true
+				r.cancel()
+			}
+		}
+	}
+}

@@ -1,0 +1,132 @@
+package swarm_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shoal-project/shoal/agent/fetch"
+	"github.com/shoal-project/shoal/agent/fragstore"
+	"github.com/shoal-project/shoal/agent/p2p"
+	"github.com/shoal-project/shoal/agent/swarm"
+	"github.com/shoal-project/shoal/agent/swarm/swarmtest"
+	"github.com/shoal-project/shoal/proto"
+	"github.com/shoal-project/shoal/tracker"
+	"github.com/shoal-project/shoal/tracker/trackertest"
+)
+
+// storePeer serves the verified fragments of another agent's store, as
+// that agent's p2p node would.
+type storePeer struct {
+	store *fragstore.Store
+}
+
+func (storePeer) Kind() string { return fetch.KindPeer }
+
+func (p storePeer) Fetch(ctx context.Context, pkg string, f proto.Fragment) (io.ReadCloser, error) {
+	if ok, err := p.store.Check(f.CID, f.Size); err != nil || !ok {
+		return nil, p2p.ErrNotFound
+	}
+	return p.store.Open(f.CID)
+}
+
+// TestRealTrackerWANOnce runs three agents of one site against the real
+// tracker: every fragment leaves central exactly once, the rest moves
+// between the agents.
+func TestRealTrackerWANOnce(t *testing.T) {
+	const agents, n = 3, 40
+	central := trackertest.NewCentral(t)
+	srv, err := tracker.New(tracker.Config{}, slog.New(slog.DiscardHandler), tracker.Verifier{Key: central.Public()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	wg.Go(func() { _ = srv.Run(ctx) })
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+
+	data := payload(n*fragSize - 10)
+	m := manifestOf(data)
+	upstream := swarmtest.NewSource("central", fetch.KindCentral, data)
+	log := slog.New(slog.DiscardHandler)
+	stores := map[string]*fragstore.Store{}
+	var scheds []*swarm.Scheduler
+	var ids []*trackertest.Identity
+	for range agents {
+		id := central.NewIdentity(t, "branch", time.Hour)
+		st, err := fragstore.Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		stores[id.PeerID.String()] = st
+		ids = append(ids, id)
+	}
+	for _, id := range ids {
+		st := stores[id.PeerID.String()]
+		up, err := fetch.New(fetch.Config{}, st, []fetch.Source{upstream}, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		self := id.PeerID.String()
+		s, err := swarm.New(swarm.Config{LookupMin: 20 * time.Millisecond, LookupMax: 100 * time.Millisecond, StallTimeout: 2 * time.Second},
+			swarm.Deps{Upstream: up, Store: st,
+				PeerSource: func(peerID string, addrs []string) (fetch.Source, error) { return storePeer{stores[peerID]}, nil },
+				Self:       func() swarm.Self { return swarm.Self{PeerID: self, Addrs: []string{"/ip4/127.0.0.1/tcp/4001"}} }}, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc, err := tracker.NewClient(hs.URL, hs.Client(), tracker.NewSigner(id.Key, id.Record))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.SetTracker(tc)
+		wg.Go(func() { _ = s.Run(ctx) })
+		scheds = append(scheds, s)
+	}
+	stats := make([]fetch.Stats, agents)
+	errs := make([]error, agents)
+	var dl sync.WaitGroup
+	for i, s := range scheds {
+		dl.Go(func() { errs[i] = s.Fetch(ctx, m, &stats[i]) })
+	}
+	dl.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("agent %d: %v", i, err)
+		}
+	}
+	for _, st := range stores {
+		for _, f := range m.Fragments {
+			if ok, err := st.Check(f.CID, f.Size); err != nil || !ok {
+				t.Fatalf("fragment %d missing or bad (err %v)", f.Index, err)
+			}
+		}
+	}
+	seen := map[int]int{}
+	for _, i := range upstream.Requests() {
+		seen[i]++
+	}
+	for i := range n {
+		if seen[i] != 1 {
+			t.Errorf("fragment %d left central %d times, want once", i, seen[i])
+		}
+	}
+	var peerBytes int64
+	for i := range stats {
+		peerBytes += stats[i].BytesPeer.Load()
+		t.Logf("agent %d: %s", i, stats[i].Summary())
+	}
+	// Endgame duplicates may add up to a few fragments per agent.
+	if want := int64(agents-1) * int64(len(data)); peerBytes < want || peerBytes > want+agents*4*fragSize {
+		t.Errorf("bytes between peers %d, want %d plus at most the endgame copies", peerBytes, want)
+	}
+}
