@@ -208,6 +208,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	st.sched = sched
+	st.noSwarm = cfg.Swarm.Disabled
 	inst, err := install.New(cfg.Install, a.base)
 	if err != nil {
 		return err
@@ -232,8 +233,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	g.Go(func() error { return mgr.Run(gctx) })
 	g.Go(func() error { return a.inventoryLoop(gctx, cl, mgr, invTrigger) })
 	g.Go(func() error { return a.renewLoop(gctx, cl, enr, st) })
-	g.Go(func() error { return st.runP2P(gctx) })
-	g.Go(func() error { return st.lanLoop(gctx) })
+	if !cfg.Swarm.Disabled {
+		g.Go(func() error { return st.runP2P(gctx) })
+		g.Go(func() error { return st.lanLoop(gctx) })
+	}
 	g.Go(func() error { return sched.Run(gctx) })
 	err = g.Wait()
 	a.log.Info("agent stopped")

@@ -42,6 +42,7 @@ type site struct {
 	seeds   chan []string        // join requests for lanLoop (buffered, 1)
 	cluster atomic.Pointer[lan.Cluster]
 	p2pUp   atomic.Bool // node.Run is serving
+	noSwarm bool        // swarm.disabled: relays and central only
 
 	mu         sync.Mutex // guards the fields below
 	relayURLs  []string
@@ -71,6 +72,10 @@ func (s *site) apply(si *proto.SiteInfo) {
 	}
 	s.mu.Lock()
 	relaysChanged := !slices.Equal(urls, s.relayURLs)
+	if s.noSwarm {
+		// Peer sharing is off: no tracker, no LAN cluster.
+		si = &proto.SiteInfo{Name: si.Name, Relays: si.Relays, RevokedPeers: si.RevokedPeers}
+	}
 	trackerChanged := si.TrackerURL != s.trackerURL
 	s.relayURLs, s.trackerURL = urls, si.TrackerURL
 	s.mu.Unlock()

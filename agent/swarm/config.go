@@ -9,6 +9,10 @@ import (
 // Config tunes the swarm scheduler. Zero values take the defaults; a
 // negative EndgameFragments or HedgeFactor disables that mechanism.
 type Config struct {
+	// Disabled turns peer sharing off: the agent neither joins its site's
+	// tracker and LAN cluster nor serves peers, and fetches from relays
+	// and central only.
+	Disabled bool `yaml:"disabled"`
 	// PeerStreams bounds the requests in flight to one peer (default 2).
 	PeerStreams int `yaml:"peer_streams"`
 	// MaxPeerRequests bounds the peer requests in flight (default 8).
