@@ -179,3 +179,21 @@ func TestEntryBoundByRecordExpiry(t *testing.T) {
 		}
 	})
 }
+
+// TestLeaseExcludesDroppedHolder: a peer that dropped a holder for a bad
+// fragment can become the WAN owner of what only that holder claims.
+func TestLeaseExcludesDroppedHolder(t *testing.T) {
+	e := newEnv(t, tracker.Config{})
+	liar, b := e.peer("branch-a"), e.peer("branch-a")
+	e.mustAnnounce(liar, peerAnnounce("10.0.0.1:1", holding("p", 8, 0, 1, 2, 3, 4, 5, 6, 7)))
+	e.mustAnnounce(b, peerAnnounce("10.0.0.2:1"))
+	if got, _ := e.lease(b, leaseReq([]int{0, 1}, 2)); len(got.Granted) != 0 {
+		t.Fatalf("granted %v while a holder is trusted, want none", got.Granted)
+	}
+	req := leaseReq([]int{0, 1}, 2)
+	req.Exclude = []string{liar.PeerID.String()}
+	got, _ := e.lease(b, req)
+	if diff := cmp.Diff([]int{0, 1}, got.Granted); diff != "" {
+		t.Errorf("granted with the liar excluded (-want +got):\n%s", diff)
+	}
+}

@@ -191,6 +191,9 @@ func decodeStrict(body []byte, v any) error {
 	return nil
 }
 
+// maxExclude bounds TrackerLeaseRequest.Exclude.
+const maxExclude = 256
+
 func validPackageID(id string) error {
 	if id == "" || len(id) > maxPackageID || strings.ContainsAny(id, "/\\\x00") {
 		return fmt.Errorf("package ID %q: %w", id, ErrBadRequest)
@@ -249,6 +252,9 @@ func (s *Server) validLease(req proto.TrackerLeaseRequest) error {
 	}
 	if req.Total < 1 || req.Total > s.cfg.MaxFragments || len(req.Want) > req.Total {
 		return fmt.Errorf("lease: total %d with %d wanted: %w", req.Total, len(req.Want), ErrBadRequest)
+	}
+	if len(req.Exclude) > maxExclude {
+		return fmt.Errorf("lease: %d excluded peers, at most %d: %w", len(req.Exclude), maxExclude, ErrBadRequest)
 	}
 	for _, i := range req.Want {
 		if i < 0 || i >= req.Total {

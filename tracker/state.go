@@ -277,7 +277,7 @@ func (st *state) lease(c caller, req proto.TrackerLeaseRequest, now time.Time) (
 	}
 	held := proto.NewBitfield(req.Total)
 	for id, e := range s.byPkg[req.PackageID] {
-		if !e.live(now) || st.revoked(id) {
+		if !e.live(now) || st.revoked(id) || slices.Contains(req.Exclude, id) {
 			continue
 		}
 		bits := e.pkgs[req.PackageID].bits

@@ -310,7 +310,14 @@ func (d *download) maybeLease(ctx context.Context, now time.Time) error {
 		}
 	}
 	lctx, cancel := context.WithTimeout(ctx, trackerTimeout)
-	resp, err := d.tr.Lease(lctx, proto.TrackerLeaseRequest{PackageID: d.m.PackageID, Total: len(d.m.Fragments), Want: want, Max: d.cfg.LeaseMax})
+	var exclude []string
+	for id, p := range d.peers {
+		if p.dropped && len(exclude) < 256 {
+			exclude = append(exclude, id)
+		}
+	}
+	resp, err := d.tr.Lease(lctx, proto.TrackerLeaseRequest{PackageID: d.m.PackageID, Total: len(d.m.Fragments), Want: want,
+		Max: d.cfg.LeaseMax, Exclude: exclude})
 	cancel()
 	d.nextLease = now.Add(d.cfg.StallTimeout)
 	if err != nil {
