@@ -224,7 +224,7 @@ func (u *UI) handleLogin(c echo.Context) error {
 	}
 	now := u.now()
 	ip := clientIP(r)
-	if !u.ipLimit.allow(ip, now) || !u.userLimit.allow(strings.ToLower(user), now) {
+	if !u.ipLimit.Allow(ip, now) || !u.userLimit.Allow(strings.ToLower(user), now) {
 		u.log.Warn("login rate limited", "user", user, "remote", ip)
 		v.Errors["password"] = "Too many login attempts. Wait a minute and try again."
 		return u.renderLogin(c, http.StatusTooManyRequests, v)

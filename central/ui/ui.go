@@ -37,6 +37,7 @@ import (
 	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/internal/ratelimit"
 )
 
 //go:embed templates/*.html
@@ -129,7 +130,7 @@ type UI struct {
 	assets map[string]asset
 	now    func() time.Time
 
-	ipLimit, userLimit *limiter
+	ipLimit, userLimit *ratelimit.Keyed
 	// dummyHash is checked when a user does not exist, so that a wrong
 	// name costs as much time as a wrong password.
 	dummyHash []byte
@@ -154,8 +155,8 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*UI, error) {
 	}
 	cfg = cfg.withDefaults()
 	u := &UI{cfg: cfg, deps: deps, log: logger.With("component", "ui"), now: time.Now}
-	u.ipLimit = newLimiter(cfg.LoginPerIPPerMinute)
-	u.userLimit = newLimiter(cfg.LoginPerUserPerMinute)
+	u.ipLimit = ratelimit.New(cfg.LoginPerIPPerMinute)
+	u.userLimit = ratelimit.New(cfg.LoginPerUserPerMinute)
 	var err error
 	if u.dummyHash, err = bcrypt.GenerateFromPassword([]byte("shoal-no-such-user"), cfg.PasswordCost); err != nil {
 		return nil, fmt.Errorf("ui: %w", err)

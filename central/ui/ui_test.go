@@ -201,20 +201,6 @@ func TestLoginRateLimit(t *testing.T) {
 	wantCode(t, "a minute later", b.tryLogin("admin", adminPassword), http.StatusSeeOther)
 }
 
-func TestLimiterPrunes(t *testing.T) {
-	l := newLimiter(2)
-	now := time.Now()
-	for i := range limiterMaxKeys {
-		l.allow(fmt.Sprint(i), now)
-	}
-	if !l.allow("late", now.Add(2*time.Minute)) {
-		t.Fatal("a fresh key was limited")
-	}
-	if n := len(l.buckets); n != 1 {
-		t.Errorf("after pruning %d keys remain, want 1", n)
-	}
-}
-
 // seedPackage uploads a small package through the UI and returns its ID.
 func seedPackage(t *testing.T, e *env, b *browser) string {
 	t.Helper()

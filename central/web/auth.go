@@ -83,6 +83,11 @@ func (s *Server) principalOf(c echo.Context) (*principal, error) {
 		_ = s.deps.Store.TouchToken(c.Request().Context(), t.ID, time.Now())
 		return &principal{Name: "token:" + t.Name, Role: t.Role}, nil
 	case strings.HasPrefix(h, "Basic "):
+		// Each Basic attempt costs a bcrypt check: the same budget as the
+		// UI's login bounds guessing (and CPU) per client address.
+		if !s.basicLimit.Allow(c.RealIP(), time.Now()) {
+			return nil, errRateLimited
+		}
 		user, pass, ok := c.Request().BasicAuth()
 		if !ok || !s.deps.Admin.Check(user, pass) {
 			return nil, errUnauthorized

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/internal/ratelimit"
 	"github.com/shoal-project/shoal/proto"
 	"github.com/shoal-project/shoal/proto/ocs"
 )
@@ -37,6 +39,11 @@ type Config struct {
 	AcceptAnyUserAgent bool `yaml:"accept_any_user_agent"`
 	// MaxAPIBodyBytes bounds JSON request bodies.
 	MaxAPIBodyBytes int64 `yaml:"max_api_body_bytes"`
+	// TrustedProxies lists the address ranges (CIDR) of reverse proxies
+	// whose X-Forwarded-For header names the client. Empty: the client is
+	// the connection's peer, and forwarding headers are ignored, so that no
+	// client can pick its site or dodge the password rate limits.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 func (c Config) withDefaults() Config {
@@ -57,7 +64,25 @@ func (c Config) Validate() error {
 	if c.MaxOCSBodyBytes < 0 || c.MaxOCSXMLBytes < 0 || c.MaxAPIBodyBytes < 0 {
 		return fmt.Errorf("web: limits must not be negative")
 	}
+	for _, p := range c.TrustedProxies {
+		if _, _, err := net.ParseCIDR(p); err != nil {
+			return fmt.Errorf("web: trusted_proxies %q: %w", p, err)
+		}
+	}
 	return nil
+}
+
+// ipExtractor returns how the client address is read (see TrustedProxies).
+func (c Config) ipExtractor() echo.IPExtractor {
+	if len(c.TrustedProxies) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, p := range c.TrustedProxies {
+		_, n, _ := net.ParseCIDR(p)
+		opts = append(opts, echo.TrustIPRange(n))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
 }
 
 // Deps are the services the edge calls.
@@ -85,6 +110,8 @@ type Server struct {
 	deps     Deps
 	log      *slog.Logger
 	counters *Counters
+	// basicLimit bounds HTTP Basic attempts per client address.
+	basicLimit *ratelimit.Keyed
 }
 
 // New returns a Server.
@@ -92,7 +119,8 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg.withDefaults(), deps: deps, log: logger.With("component", "web"), counters: NewCounters()}, nil
+	return &Server{cfg: cfg.withDefaults(), deps: deps, log: logger.With("component", "web"), counters: NewCounters(),
+		basicLimit: ratelimit.New(basicPerMinute)}, nil
 }
 
 // Counters returns the download counters.
@@ -124,6 +152,7 @@ func (s *Server) newEcho() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
+	e.IPExtractor = s.cfg.ipExtractor()
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		DisableStackAll: true,
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
@@ -187,7 +216,11 @@ var (
 	errForbidden    = errors.New("this token is read-only")
 	errBadRequest   = errors.New("bad request")
 	errTooLarge     = errors.New("request body too large")
+	errRateLimited  = errors.New("too many password attempts from this address; wait a minute or use an API token")
 )
+
+// basicPerMinute bounds HTTP Basic attempts per client address a minute.
+const basicPerMinute = 30
 
 // statusOf maps an error to an HTTP status.
 func statusOf(err error) int {
@@ -200,6 +233,8 @@ func statusOf(err error) int {
 		return http.StatusUnauthorized
 	case errors.Is(err, errForbidden):
 		return http.StatusForbidden
+	case errors.Is(err, errRateLimited):
+		return http.StatusTooManyRequests
 	case errors.Is(err, errTooLarge), errors.Is(err, ocs.ErrTooLarge), errors.Is(err, packages.ErrTooLarge), errors.As(err, &mbe):
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, store.ErrNotFound):

@@ -396,3 +396,43 @@ func TestPackageLifecycle(t *testing.T) {
 	e.api("DELETE", "/api/v1/packages/"+p.ID, "", "token", 204, nil)
 	e.api("GET", "/api/v1/packages/"+p.ID, "", "token", 404, nil)
 }
+
+// TestAPIBasicRateLimit: password guesses over HTTP Basic are limited per
+// client address, and a forged X-Forwarded-For does not reset the budget.
+func TestAPIBasicRateLimit(t *testing.T) {
+	e := newEnv(t)
+	try := func(pass, xff string) int {
+		req := httptest.NewRequest("GET", "/api/v1/packages", nil)
+		req.SetBasicAuth("admin", pass)
+		if xff != "" {
+			req.Header.Set("X-Forwarded-For", xff)
+		}
+		rec := httptest.NewRecorder()
+		e.https.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	for i := range basicPerMinute {
+		if code := try("wrong", ""); code != http.StatusUnauthorized {
+			t.Fatalf("guess %d: status %d, want 401", i+1, code)
+		}
+	}
+	tests := []struct {
+		name string
+		pass string
+		xff  string
+		want int
+	}{
+		{"guess-over-budget", "wrong", "", http.StatusTooManyRequests},
+		{"right-password-also-waits", password, "", http.StatusTooManyRequests},
+		{"forged-forwarded-for", "wrong", "203.0.113.9", http.StatusTooManyRequests},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if code := try(tt.pass, tt.xff); code != tt.want {
+				t.Errorf("status %d, want %d", code, tt.want)
+			}
+		})
+	}
+	// Tokens are not limited.
+	e.api("GET", "/api/v1/packages", "", "token", http.StatusOK, nil)
+}

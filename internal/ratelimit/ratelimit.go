@@ -1,4 +1,6 @@
-package ui
+// Package ratelimit holds a token bucket per key (a client address or a
+// user name), used to slow down password guessing.
+package ratelimit
 
 import (
 	"sync"
@@ -7,13 +9,13 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// limiterMaxKeys bounds the keys a limiter remembers; past it, keys whose
+// MaxKeys bounds the keys a limiter remembers; past it, keys whose
 // bucket is full again are forgotten.
-const limiterMaxKeys = 10000
+const MaxKeys = 10000
 
-// limiter is a token bucket per key (a client address or a user name):
-// perMinute attempts a minute with a burst of the same size.
-type limiter struct {
+// Keyed is a token bucket per key: perMinute attempts a minute with a
+// burst of the same size.
+type Keyed struct {
 	perMinute int
 	// mu guards buckets.
 	mu      sync.Mutex
@@ -25,18 +27,19 @@ type bucket struct {
 	last time.Time
 }
 
-func newLimiter(perMinute int) *limiter {
-	return &limiter{perMinute: perMinute, buckets: map[string]*bucket{}}
+// New returns a Keyed limiter of perMinute attempts a minute per key.
+func New(perMinute int) *Keyed {
+	return &Keyed{perMinute: perMinute, buckets: map[string]*bucket{}}
 }
 
-// allow takes one token from key's bucket at now and reports whether there
+// Allow takes one token from key's bucket at now and reports whether there
 // was one.
-func (l *limiter) allow(key string, now time.Time) bool {
+func (l *Keyed) Allow(key string, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b := l.buckets[key]
 	if b == nil {
-		if len(l.buckets) >= limiterMaxKeys {
+		if len(l.buckets) >= MaxKeys {
 			l.prune(now)
 		}
 		b = &bucket{lim: rate.NewLimiter(rate.Every(time.Minute/time.Duration(l.perMinute)), l.perMinute)}
@@ -48,13 +51,13 @@ func (l *limiter) allow(key string, now time.Time) bool {
 
 // prune forgets the buckets that have refilled since their last use; when
 // none has, it forgets them all rather than grow without bound. l.mu is held.
-func (l *limiter) prune(now time.Time) {
+func (l *Keyed) prune(now time.Time) {
 	for k, b := range l.buckets {
 		if now.Sub(b.last) >= time.Minute {
 			delete(l.buckets, k)
 		}
 	}
-	if len(l.buckets) >= limiterMaxKeys {
+	if len(l.buckets) >= MaxKeys {
 		clear(l.buckets)
 	}
 }
