@@ -52,7 +52,9 @@ itest: ## Run the integration tests (real binaries, the real OCS agent, Chromium
 	SHOAL_UI_ARTIFACTS=$(ARTIFACTS)/ui $(GO) test -tags integration -count=1 -timeout 15m -v ./itest/ 2>&1 | grep --line-buffered -vE '^=== (RUN|PAUSE|CONT)'; exit $${PIPESTATUS[0]}
 
 bench: ## Run the benchmarks and print their numbers.
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2x ./proto/... ./central/...
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2x ./proto/... ./central/... ./tracker/...
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./agent/p2p/
+	$(GO) test -run 'TestMeasure20' -count 1 -v ./agent/lan/
 	$(GO) test -tags integration -run '^$$' -bench . -benchtime 1x -timeout 20m -v ./itest/
 
 LAB_OUT   ?= lab-out
