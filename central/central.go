@@ -210,6 +210,8 @@ func (s *Server) Run(ctx context.Context) error {
 		CAFile:   pk.Path(pki.CACertFile), InfoLoc: locs.InfoLoc, PackLoc: locs.PackLoc,
 	}
 	rt.TrackerURL = trk.URL(rt.HTTPSURL)
+	agents.SetTrackerURL(rt.TrackerURL)
+	agents.SetUpstreamURL(rt.HTTPURL)
 	s.banner(rt, generated)
 	rtb, _ := json.MarshalIndent(rt, "", "  ")
 	if err := pki.WriteFileAtomic(filepath.Join(cfg.DataDir, RuntimeFile), rtb, 0o644); err != nil {

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -87,6 +88,9 @@ type API struct {
 	now      func() time.Time
 	counters *counters
 	index    *fragIndexes
+	// trackerURL and upstreamURL (strings) are set once by central
+	// before it serves; see SetTrackerURL and SetUpstreamURL.
+	trackerURL, upstreamURL atomic.Value
 }
 
 // New returns the agent API. An invalid cfg is replaced by the defaults
@@ -115,6 +119,7 @@ func (a *API) Register(g *echo.Group) {
 	auth.POST("/deployments/:id/result", a.result)
 	auth.POST("/inventory", a.inventory)
 	auth.POST("/peer-record", a.peerRecord)
+	a.registerRelays(g)
 }
 
 // RegisterAdmin adds the admin routes to g, which central mounts under its

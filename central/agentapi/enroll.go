@@ -31,9 +31,10 @@ func randomSecret(prefix string) (string, error) {
 }
 
 // validDeviceID accepts what OCS agents send: printable ASCII without
-// spaces or slashes, at most 128 bytes.
+// spaces or slashes, at most 128 bytes, and never a relay's prefix (peer
+// records of relays are told apart by it).
 func validDeviceID(s string) bool {
-	if s == "" || len(s) > 128 {
+	if s == "" || len(s) > 128 || strings.HasPrefix(s, proto.RelayDeviceIDPrefix) {
 		return false
 	}
 	for i := 0; i < len(s); i++ {

@@ -71,7 +71,11 @@ func (a *API) jobs(c echo.Context) error {
 			if err := a.store.MarkNotified(ctx, notify, a.now()); err != nil {
 				return err
 			}
-			return c.JSON(http.StatusOK, proto.JobsResponse{Jobs: jobs, Tag: cur})
+			site, err := a.siteInfo(ctx, cl.computer.SiteID)
+			if err != nil {
+				return err
+			}
+			return c.JSON(http.StatusOK, proto.JobsResponse{Jobs: jobs, Tag: cur, Site: site})
 		}
 		t := time.NewTimer(a.cfg.PollInterval)
 		select {

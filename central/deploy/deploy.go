@@ -14,8 +14,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -191,7 +193,10 @@ func (s *Service) Prolog(ctx context.Context, req PrologRequest) (*ocs.PrologRep
 	if err != nil {
 		return nil, fmt.Errorf("prolog: %w", err)
 	}
-	packLocOverride := s.siteFragmentLocation(ctx, comp)
+	var packLocOverride string
+	if len(pending) > 0 {
+		packLocOverride = s.siteFragmentLocation(ctx, comp, now)
+	}
 	ids := make([]uint, 0, len(pending))
 	for _, p := range pending {
 		packLoc := p.Package.PackLoc
@@ -213,7 +218,10 @@ func (s *Service) Prolog(ctx context.Context, req PrologRequest) (*ocs.PrologRep
 	return reply, nil
 }
 
-func (s *Service) siteFragmentLocation(ctx context.Context, comp *store.Computer) string {
+// siteFragmentLocation is the PACK_LOC of the computer's site: the one an
+// admin set, else the site's live relay (it reported within
+// store.RelayStale), else "" (the package's own, central).
+func (s *Service) siteFragmentLocation(ctx context.Context, comp *store.Computer, now time.Time) string {
 	if comp.SiteID == nil {
 		return ""
 	}
@@ -221,7 +229,34 @@ func (s *Service) siteFragmentLocation(ctx context.Context, comp *store.Computer
 	if err != nil {
 		return ""
 	}
-	return site.FragmentLocation
+	if site.FragmentLocation != "" {
+		return site.FragmentLocation
+	}
+	relays, err := s.store.LiveRelays(ctx, site.ID, now.Add(-store.RelayStale))
+	if err != nil {
+		s.log.Warn("live relays", "site", site.Name, "err", err)
+		return ""
+	}
+	for _, r := range relays {
+		if loc := RelayLocation(r.HTTPURL); loc != "" {
+			return loc
+		}
+	}
+	return ""
+}
+
+// RelayLocation turns a relay's HTTP base URL into an OCS PACK_LOC
+// (host:port/download); "" when the URL is unusable.
+func RelayLocation(httpURL string) string {
+	u, err := url.Parse(httpURL)
+	if err != nil || u.Host == "" || u.Scheme != "http" {
+		return ""
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), "80")
+	}
+	return host + "/download"
 }
 
 // Result records a QUERY=DOWNLOAD report. Reports for packages the computer

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -321,5 +322,55 @@ func TestContactsWrittenBehind(t *testing.T) {
 	}
 	if !got.LastContact.Equal(at) || got.UserAgent != "OCS-NG_WINDOWS_AGENT_v2.9" {
 		t.Fatalf("contact not recorded: last_contact %v, user agent %q", got.LastContact, got.UserAgent)
+	}
+}
+
+// TestPrologRelayFragmentLocation: without an explicit fragment location,
+// a site's live relay becomes the PACK_LOC; a relay that stopped reporting
+// is not used.
+func TestPrologRelayFragmentLocation(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, Config{})
+	c := f.computer("branch-2026-11-26-10-00-00")
+	site := &store.Site{Name: "branch", CIDRs: []store.SiteCIDR{{CIDR: c.IPAddr + "/32"}}}
+	if err := f.st.CreateSite(ctx, site); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.SetComputerSite(ctx, c.ID, &site.ID); err != nil {
+		t.Fatal(err)
+	}
+	hash := strings.Repeat("b", 64)
+	if err := f.st.CreateEnrollmentToken(ctx, &store.EnrollmentToken{Name: "relays", Hash: hash}); err != nil {
+		t.Fatal(err)
+	}
+	relay := &store.Relay{Name: "r1", SiteID: site.ID, PeerID: "p1", SecretHash: strings.Repeat("a", 64), HTTPURL: "http://10.1.2.3:8090"}
+	if err := f.st.EnrollRelay(ctx, hash, relay, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	id := f.pkg(5, true)
+	if _, err := f.svc.Affect(ctx, id, AffectRequest{Filter: &store.ComputerFilter{Name: c.Name}}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		lastSeen time.Time
+		want     string
+	}{
+		{"live-relay", time.Now(), "10.1.2.3:8090/download"},
+		{"stale-relay", time.Now().Add(-store.RelayStale - time.Minute), "central:8080/download"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := f.st.TouchRelay(ctx, relay.ID, "", time.Time{}, tt.lastSeen); err != nil {
+				t.Fatal(err)
+			}
+			r, err := f.svc.Prolog(ctx, PrologRequest{DeviceID: c.DeviceID, Remote: netip.MustParseAddr(c.IPAddr)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(r.Download.Packs) != 1 || r.Download.Packs[0].PackLoc != tt.want {
+				t.Fatalf("packs %+v, want PACK_LOC %s", r.Download.Packs, tt.want)
+			}
+		})
 	}
 }

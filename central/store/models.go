@@ -426,5 +426,7 @@ func allModels() []any {
 	// Models of later features live beside their queries.
 	m = append(m, agentModels()...)
 	m = append(m, uiModels()...)
+	m = append(m, siteGossipModels()...)
+	m = append(m, relayModels()...)
 	return append(m, auditModels()...)
 }

@@ -101,6 +101,8 @@ type Deps struct {
 	Agents interface {
 		Register(*echo.Group)
 		RegisterAdmin(*echo.Group)
+		// RegisterPublic adds unauthenticated routes to both listeners.
+		RegisterPublic(*echo.Echo)
 	}
 }
 
@@ -171,6 +173,9 @@ func (s *Server) routeAgents(e *echo.Echo) {
 	e.HEAD("/download/:id/:file", s.handleDownload)
 	e.GET("/cacert.pem", s.handleCACert)
 	e.GET("/healthz", s.handleHealth)
+	if s.deps.Agents != nil {
+		s.deps.Agents.RegisterPublic(e)
+	}
 }
 
 func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {

@@ -1,0 +1,265 @@
+package agentapi
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/proto"
+)
+
+// relayKey is where authenticateRelay stores the calling relay.
+const relayKey = "shoal.relay"
+
+// relayCertDays is the lifetime of a relay's TLS certificate.
+const relayCertDays = 825
+
+var relayNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+
+// RegisterPublic adds the unauthenticated routes central serves on both
+// listeners: Shoal fragments by CID, for relays and agents (the bytes are
+// verified against the signed manifest by whoever receives them, like OCS
+// fragments).
+func (a *API) RegisterPublic(e *echo.Echo) {
+	e.GET(proto.FragmentPathPrefix+":id/:cid", a.fragment, a.mapErrors)
+	e.HEAD(proto.FragmentPathPrefix+":id/:cid", a.fragment, a.mapErrors)
+}
+
+// registerRelays adds the relay routes to the agent API group.
+func (a *API) registerRelays(g *echo.Group) {
+	g.POST("/relays/enroll", a.enrollRelay)
+	r := g.Group("/relay", a.authenticateRelay)
+	r.GET("/jobs", a.relayJobs)
+	r.POST("/report", a.relayReport)
+}
+
+// checkRelayIdentity verifies that the public key gives the peer ID and
+// signed the relay's enrollment proof.
+func checkRelayIdentity(req *proto.RelayEnrollRequest) error {
+	pub, err := crypto.UnmarshalPublicKey(req.PublicKey)
+	if err != nil {
+		return fmt.Errorf("public key: %w: %w", errBadRequest, err)
+	}
+	id, err := peer.Decode(req.PeerID)
+	if err != nil {
+		return fmt.Errorf("peer id %q: %w: %w", req.PeerID, errBadRequest, err)
+	}
+	if !id.MatchesPublicKey(pub) {
+		return fmt.Errorf("peer id %s does not match the public key: %w", req.PeerID, errBadRequest)
+	}
+	ok, err := pub.Verify(proto.RelayEnrollProof(req.Token, req.Name, req.PeerID), req.Proof)
+	if err != nil || !ok {
+		return fmt.Errorf("enrollment proof does not verify with the relay's key: %w", errBadRequest)
+	}
+	return nil
+}
+
+// relayHosts returns the names the relay's certificate covers.
+func relayHosts(req *proto.RelayEnrollRequest) ([]string, error) {
+	hosts := append([]string(nil), req.Hostnames...)
+	for _, raw := range []string{req.HTTPURL, req.HTTPSURL} {
+		if raw == "" {
+			continue
+		}
+		u, err := url.Parse(raw)
+		if err != nil || u.Hostname() == "" || (u.Scheme != "http" && u.Scheme != "https") || u.Path != "" && u.Path != "/" {
+			return nil, fmt.Errorf("relay URL %q: want http(s)://host:port: %w", raw, errBadRequest)
+		}
+		hosts = append(hosts, u.Hostname())
+	}
+	if len(hosts) == 0 || len(hosts) > 16 {
+		return nil, fmt.Errorf("relay needs 1 to 16 host names: %w", errBadRequest)
+	}
+	return hosts, nil
+}
+
+func (a *API) enrollRelay(c echo.Context) error {
+	var req proto.RelayEnrollRequest
+	if err := a.bindJSON(c, &req); err != nil {
+		return err
+	}
+	switch {
+	case !strings.HasPrefix(req.Token, proto.EnrollTokenPrefix):
+		return fmt.Errorf("enroll relay: %w", store.ErrEnrollRefused)
+	case !relayNameRE.MatchString(req.Name):
+		return fmt.Errorf("enroll relay: name %q: letters, digits, '.', '_' and '-' (at most 63): %w", req.Name, errBadRequest)
+	case req.HTTPURL == "":
+		return fmt.Errorf("enroll relay: http_url is required: %w", errBadRequest)
+	}
+	if err := checkRelayIdentity(&req); err != nil {
+		return fmt.Errorf("enroll relay: %w", err)
+	}
+	hosts, err := relayHosts(&req)
+	if err != nil {
+		return fmt.Errorf("enroll relay: %w", err)
+	}
+	ctx := c.Request().Context()
+	site, err := a.store.SiteByName(ctx, req.Site)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("enroll relay: site %q does not exist; create it first (Sites page or POST /api/v1/sites): %w", req.Site, errBadRequest)
+	}
+	if err != nil {
+		return err
+	}
+	now := a.now()
+	cert, key, err := a.pki.Issue(hosts, relayCertDays, now, x509.ExtKeyUsageServerAuth)
+	if err != nil {
+		return err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return fmt.Errorf("enroll relay: encode key: %w", err)
+	}
+	secret, err := randomSecret(proto.RelaySecretPrefix)
+	if err != nil {
+		return err
+	}
+	rec, err := a.relayRecord(req.PeerID, req.Name, site.Name)
+	if err != nil {
+		return err
+	}
+	r := &store.Relay{Name: req.Name, SiteID: site.ID, PeerID: req.PeerID, PublicKey: req.PublicKey, SecretHash: hashSecret(secret),
+		HTTPURL: strings.TrimRight(req.HTTPURL, "/"), HTTPSURL: strings.TrimRight(req.HTTPSURL, "/"), Version: req.Version,
+		RecordExpires: now.Add(a.cfg.PeerRecordTTL)}
+	if err := a.store.EnrollRelay(ctx, hashSecret(req.Token), r, now); err != nil {
+		a.log.Warn("relay enrollment refused", "relay", req.Name, "peer", req.PeerID, "remote", c.RealIP(), "err", err)
+		return err
+	}
+	a.log.Info("relay enrolled", "relay", req.Name, "site", site.Name, "url", r.HTTPURL, "peer", req.PeerID, "remote", c.RealIP())
+	pub := a.pki.SigningPublicKey()
+	return c.JSON(http.StatusOK, proto.RelayEnrollResponse{
+		RelayID: r.ID, Site: site.Name, Secret: secret, ManifestPublicKey: pub, ManifestKeyID: proto.KeyID(pub),
+		CACertPEM: a.pki.CAPEM, CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}),
+		KeyPEM:   pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
+		Upstream: loadString(&a.upstreamURL), PeerRecord: rec,
+	})
+}
+
+// relayRecord signs a relay's peer record: its device ID carries
+// proto.RelayDeviceIDPrefix, which agents cannot enroll with.
+func (a *API) relayRecord(peerID, name, site string) (proto.SignedPeerRecord, error) {
+	return proto.SignPeerRecord(proto.PeerRecord{PeerID: peerID, DeviceID: proto.RelayDeviceIDPrefix + name, Site: site,
+		Expires: a.now().Add(a.cfg.PeerRecordTTL)}, a.pki.SigningKey)
+}
+
+// authenticateRelay accepts the secret of an enrolled relay.
+func (a *API) authenticateRelay(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		secret, ok := strings.CutPrefix(c.Request().Header.Get("Authorization"), "Bearer ")
+		secret = strings.TrimSpace(secret)
+		if !ok || !strings.HasPrefix(secret, proto.RelaySecretPrefix) {
+			return errUnauthorized
+		}
+		r, err := a.store.RelayBySecretHash(c.Request().Context(), hashSecret(secret))
+		if errors.Is(err, store.ErrNotFound) {
+			return errUnauthorized
+		}
+		if err != nil {
+			return err
+		}
+		c.Set(relayKey, r)
+		return next(c)
+	}
+}
+
+// relayJobList builds a relay's job list.
+func (a *API) relayJobList(ctx context.Context, r *store.Relay) (proto.RelayJobs, error) {
+	var out proto.RelayJobs
+	pkgs, err := a.store.RelayPackages(ctx, r.SiteID)
+	if err != nil {
+		return out, err
+	}
+	out.Packages = make([]proto.RelayPackage, 0, len(pkgs))
+	for _, p := range pkgs {
+		out.Packages = append(out.Packages, proto.RelayPackage{PackageID: p.ID, Name: p.Name, Size: p.Size, Active: true})
+	}
+	if out.Purge, err = a.store.Purges(ctx, a.now().Add(-24*time.Hour)); err != nil {
+		return out, err
+	}
+	out.Tag = proto.RelayJobsTag(out.Packages, out.Purge)
+	return out, nil
+}
+
+// relayJobs answers a relay's job list as soon as it differs from the one
+// the tag names, or when wait has passed, like the agents' jobs.
+func (a *API) relayJobs(c echo.Context) error {
+	r := c.Get(relayKey).(*store.Relay)
+	ctx := c.Request().Context()
+	var wait time.Duration
+	if v := c.QueryParam("wait"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return fmt.Errorf("wait must be a duration like 25s: %w", errBadRequest)
+		}
+		wait = min(d, a.cfg.MaxWait)
+	}
+	tag := c.QueryParam("tag")
+	deadline := a.now().Add(wait)
+	for {
+		if err := a.store.TouchRelay(ctx, r.ID, "", time.Time{}, a.now()); err != nil {
+			return err
+		}
+		jobs, err := a.relayJobList(ctx, r)
+		if err != nil {
+			return err
+		}
+		if jobs.Tag != tag || !a.now().Before(deadline) {
+			siteID := r.SiteID
+			if jobs.Site, err = a.siteInfo(ctx, &siteID); err != nil {
+				return err
+			}
+			// Renew the peer record past two thirds of its life.
+			if left := r.RecordExpires.Sub(a.now()); left < a.cfg.PeerRecordTTL/3 {
+				rec, err := a.relayRecord(r.PeerID, r.Name, jobs.Site.Name)
+				if err != nil {
+					return err
+				}
+				if err := a.store.TouchRelay(ctx, r.ID, "", a.now().Add(a.cfg.PeerRecordTTL), a.now()); err != nil {
+					return err
+				}
+				jobs.PeerRecord = &rec
+			}
+			return c.JSON(http.StatusOK, jobs)
+		}
+		t := time.NewTimer(a.cfg.PollInterval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// relayReport stores a relay's counters and health.
+func (a *API) relayReport(c echo.Context) error {
+	r := c.Get(relayKey).(*store.Relay)
+	var rep proto.RelayReport
+	if err := a.bindJSON(c, &rep); err != nil {
+		return err
+	}
+	if len(rep.Packages) > 10000 || len(rep.Errors) > 100 {
+		return fmt.Errorf("relay report: too many packages or errors: %w", errBadRequest)
+	}
+	b, err := json.Marshal(rep)
+	if err != nil {
+		return fmt.Errorf("relay report: %w", err)
+	}
+	if err := a.store.TouchRelay(c.Request().Context(), r.ID, string(b), time.Time{}, a.now()); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}

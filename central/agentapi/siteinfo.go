@@ -1,0 +1,62 @@
+package agentapi
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/proto"
+)
+
+// SetTrackerURL sets the tracker URL agents are told (empty: no P2P).
+// Central calls it once it knows its HTTPS URL, before serving.
+func (a *API) SetTrackerURL(u string) { a.trackerURL.Store(u) }
+
+// SetUpstreamURL sets the base URL relays fetch fragments from when they
+// enroll (central's plain-HTTP URL).
+func (a *API) SetUpstreamURL(u string) { a.upstreamURL.Store(u) }
+
+func loadString(v interface{ Load() any }) string {
+	s, _ := v.Load().(string)
+	return s
+}
+
+// siteInfo describes the site of a computer to its agent: relays, tracker,
+// the site's gossip key and the peers no longer to trust. Nil without a
+// site.
+func (a *API) siteInfo(ctx context.Context, siteID *uint) (*proto.SiteInfo, error) {
+	if siteID == nil {
+		return nil, nil
+	}
+	site, err := a.store.Site(ctx, *siteID)
+	if err != nil {
+		return nil, fmt.Errorf("site info: %w", err)
+	}
+	key, err := a.store.GossipKey(ctx, site.ID)
+	if err != nil {
+		return nil, err
+	}
+	revoked, err := a.store.RevokedPeerIDs(ctx, a.now())
+	if err != nil {
+		return nil, err
+	}
+	relays, err := a.liveRelays(ctx, site.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &proto.SiteInfo{Name: site.Name, Relays: relays, TrackerURL: loadString(&a.trackerURL),
+		GossipKey: key, RevokedPeers: revoked}, nil
+}
+
+// liveRelays lists the relays of a site that reported recently.
+func (a *API) liveRelays(ctx context.Context, siteID uint) ([]proto.RelayRef, error) {
+	rs, err := a.store.LiveRelays(ctx, siteID, a.now().Add(-store.RelayStale))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]proto.RelayRef, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, proto.RelayRef{Name: r.Name, URL: r.HTTPURL, PeerID: r.PeerID})
+	}
+	return out, nil
+}
