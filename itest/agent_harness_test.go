@@ -182,8 +182,10 @@ type Agent struct {
 	Dir     string
 	Config  string
 	LogFile string
-	cmd     *exec.Cmd
-	done    chan error
+	// Bin overrides the shoal-agent binary (a test build) when set.
+	Bin  string
+	cmd  *exec.Cmd
+	done chan error
 }
 
 // newAgent writes an agent config for server (extraYAML is appended) and
@@ -223,7 +225,11 @@ func (ag *Agent) Start() {
 	if _, bench := ag.t.(*testing.B); bench {
 		level = "info"
 	}
-	ag.cmd = exec.Command(filepath.Join(binDir, "shoal-agent"), "-config", ag.Config, "-log-level", level)
+	bin := filepath.Join(binDir, "shoal-agent")
+	if ag.Bin != "" {
+		bin = ag.Bin
+	}
+	ag.cmd = exec.Command(bin, "-config", ag.Config, "-log-level", level)
 	ag.cmd.Stdout, ag.cmd.Stderr = f, f
 	if err := ag.cmd.Start(); err != nil {
 		ag.t.Fatal(err)
