@@ -36,6 +36,31 @@
 //	POST /peer-record                       a fresh signed peer record
 //	GET  /info                              protocol version, manifest key ID
 //
+// # Relays
+//
+// A shoal-relay enrolls like an agent, with a token and a proof over
+// proto.RelayEnrollProof, for an existing site. It gets a TLS certificate
+// from central's CA for the hosts of its URLs, a peer record whose device ID
+// is "relay:<name>", a bearer secret (proto.RelaySecretPrefix) and
+// central's plain-HTTP URL as its default upstream. Re-enrolling a name
+// replaces the relay; removing one (DELETE /api/v1/relays/<id>) stops its
+// secret at once and lists its peer ID as revoked until its record expires.
+//
+//	relay                                   central
+//	POST /relays/enroll {token, name, site, peer, proof, urls}
+//	GET  /relay/jobs?tag=T&wait=25s         packages with unfinished
+//	                                        deployments in the site (never
+//	                                        evicted, prefetched), purges, the
+//	                                        site's info, a renewed peer record
+//	                                        past 2/3 of its life
+//	POST /relay/report {RelayReport}        counters and health for the UI
+//
+// A relay that called within store.RelayStale is live: agents of its site
+// get it in JobsResponse.Site.Relays, and OCS agents of its site get
+// <relay host:port>/download as PACK_LOC unless the site names its own
+// fragment location. Fragments are public at proto.FragmentPath on both of
+// central's listeners (RegisterPublic), counted like the agent route.
+//
 // Admin routes (mounted by central under /api/v1 with its own auth):
 //
 //	POST   /agents/enrollment-tokens        {name, max_uses, expires_in}

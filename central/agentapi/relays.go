@@ -24,6 +24,10 @@ import (
 // relayKey is where authenticateRelay stores the calling relay.
 const relayKey = "shoal.relay"
 
+// relayTouchEvery is how often a held relay poll records the relay's
+// contact; well below store.RelayStale.
+const relayTouchEvery = 30 * time.Second
+
 // relayCertDays is the lifetime of a relay's TLS certificate.
 const relayCertDays = 825
 
@@ -139,6 +143,12 @@ func (a *API) enrollRelay(c echo.Context) error {
 		return err
 	}
 	a.log.Info("relay enrolled", "relay", req.Name, "site", site.Name, "url", r.HTTPURL, "peer", req.PeerID, "remote", c.RealIP())
+	// The enrollment is an admin-visible change of where a site's agents
+	// fetch from: it goes to the audit log.
+	if err := a.store.RecordAudit(ctx, &store.AuditEvent{Actor: "enrollment token", Action: "relay.enroll", Target: req.Name,
+		Detail: fmt.Sprintf("site=%s url=%s peer=%s version=%s", site.Name, r.HTTPURL, req.PeerID, req.Version), Remote: c.RealIP()}); err != nil {
+		a.log.Warn("audit event not recorded", "action", "relay.enroll", "relay", req.Name, "err", err)
+	}
 	pub := a.pki.SigningPublicKey()
 	return c.JSON(http.StatusOK, proto.RelayEnrollResponse{
 		RelayID: r.ID, Site: site.Name, Secret: secret, ManifestPublicKey: pub, ManifestKeyID: proto.KeyID(pub),
@@ -208,9 +218,15 @@ func (a *API) relayJobs(c echo.Context) error {
 	}
 	tag := c.QueryParam("tag")
 	deadline := a.now().Add(wait)
+	var touched time.Time
 	for {
-		if err := a.store.TouchRelay(ctx, r.ID, "", time.Time{}, a.now()); err != nil {
-			return err
+		// The relay is seen while it holds the poll; one write every
+		// relayTouchEvery keeps it live without a write per re-read.
+		if now := a.now(); now.Sub(touched) >= relayTouchEvery {
+			if err := a.store.TouchRelay(ctx, r.ID, "", time.Time{}, now); err != nil {
+				return err
+			}
+			touched = now
 		}
 		jobs, err := a.relayJobList(ctx, r)
 		if err != nil {

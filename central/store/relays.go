@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // RelayStale is how long after its last contact a relay is still used as
@@ -45,7 +46,41 @@ type RelayPurge struct {
 // TableName implements gorm's tabler.
 func (RelayPurge) TableName() string { return "relay_purges" }
 
-func relayModels() []any { return []any{&Relay{}, &RelayPurge{}} }
+// RelayRevocation keeps the peer ID of a deleted or replaced relay refused
+// until the peer record central signed for it expires.
+type RelayRevocation struct {
+	PeerID    string `gorm:"primaryKey"`
+	RelayName string
+	Expires   time.Time `gorm:"index"`
+}
+
+// TableName implements gorm's tabler.
+func (RelayRevocation) TableName() string { return "relay_revocations" }
+
+func relayModels() []any { return []any{&Relay{}, &RelayPurge{}, &RelayRevocation{}} }
+
+// revokeRelays deletes the relays matched by where and keeps their peer IDs
+// (except keep) refused until their records expire.
+func revokeRelays(tx *gorm.DB, keep string, now time.Time, where string, args ...any) (int64, error) {
+	var old []Relay
+	if err := tx.Where(where, args...).Find(&old).Error; err != nil {
+		return 0, err
+	}
+	for _, r := range old {
+		if r.PeerID == "" || r.PeerID == keep || !r.RecordExpires.After(now) {
+			continue
+		}
+		rev := RelayRevocation{PeerID: r.PeerID, RelayName: r.Name, Expires: utc(r.RecordExpires)}
+		if err := tx.Clauses(clause.OnConflict{UpdateAll: true}).Create(&rev).Error; err != nil {
+			return 0, err
+		}
+	}
+	if len(old) == 0 {
+		return 0, nil
+	}
+	res := tx.Where(where, args...).Delete(&Relay{})
+	return res.RowsAffected, res.Error
+}
 
 // EnrollRelay consumes one use of the enrollment token with hash tokenHash
 // (ErrEnrollRefused when it is not usable) and stores r, replacing the
@@ -67,7 +102,13 @@ func (s *Store) EnrollRelay(ctx context.Context, tokenHash string, r *Relay, now
 			Updates(map[string]any{"uses": gorm.Expr("uses + 1"), "last_used": now}).Error; err != nil {
 			return err
 		}
-		if err := tx.Where("name = ? OR peer_id = ?", r.Name, r.PeerID).Delete(&Relay{}).Error; err != nil {
+		// The relay replaced keeps its old identity refused (a relay
+		// re-enrolled after a compromise must not leave the old key
+		// usable); the new identity is trusted again.
+		if _, err := revokeRelays(tx, r.PeerID, now, "name = ? OR peer_id = ?", r.Name, r.PeerID); err != nil {
+			return err
+		}
+		if err := tx.Where("peer_id = ?", r.PeerID).Delete(&RelayRevocation{}).Error; err != nil {
 			return err
 		}
 		r.ID = 0
@@ -124,16 +165,41 @@ func (s *Store) Relays(ctx context.Context) ([]Relay, error) {
 	return out, nil
 }
 
-// DeleteRelay removes a relay; its secret stops working at once.
-func (s *Store) DeleteRelay(ctx context.Context, id uint) error {
-	r := s.write(ctx).Where("id = ?", id).Delete(&Relay{})
-	if r.Error != nil {
-		return fmt.Errorf("delete relay %d: %w", id, translate(r.Error))
+// Relay returns the relay with the given ID.
+func (s *Store) Relay(ctx context.Context, id uint) (*Relay, error) {
+	var r Relay
+	if err := s.read(ctx).Where("id = ?", id).Take(&r).Error; err != nil {
+		return nil, fmt.Errorf("relay %d: %w", id, translate(err))
 	}
-	if r.RowsAffected == 0 {
-		return fmt.Errorf("delete relay %d: %w", id, ErrNotFound)
+	return &r, nil
+}
+
+// DeleteRelay removes a relay: its secret stops working at once, its site
+// stops using it, and its peer ID stays refused (RevokedPeerIDs) until the
+// peer record central signed for it expires.
+func (s *Store) DeleteRelay(ctx context.Context, id uint, now time.Time) error {
+	err := s.tx(ctx, true, func(tx *gorm.DB) error {
+		n, err := revokeRelays(tx, "", utc(now), "id = ?", id)
+		if err == nil && n == 0 {
+			err = ErrNotFound
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("delete relay %d: %w", id, translate(err))
 	}
 	return nil
+}
+
+// RelayRevokedPeerIDs lists the peer IDs of deleted or replaced relays
+// whose peer records have not expired at now.
+func (s *Store) RelayRevokedPeerIDs(ctx context.Context, now time.Time) ([]string, error) {
+	var out []string
+	err := s.read(ctx).Model(&RelayRevocation{}).Where("expires > ?", utc(now)).Order("peer_id").Pluck("peer_id", &out).Error
+	if err != nil {
+		return nil, fmt.Errorf("revoked relay peer IDs: %w", translate(err))
+	}
+	return out, nil
 }
 
 // RelayPackage is a package a site's relay should hold.

@@ -10,7 +10,7 @@ import (
 // RevokedPeerIDs lists the peer IDs whose central-signed peer records must
 // no longer be honoured at now although they may not have expired: the
 // identities and unexpired peer records of revoked computers and of
-// computers that no longer exist. The tracker
+// computers that no longer exist, and of deleted relays. The tracker
 // refuses these peers.
 func (s *Store) RevokedPeerIDs(ctx context.Context, now time.Time) ([]string, error) {
 	db := s.read(ctx)
@@ -27,6 +27,12 @@ func (s *Store) RevokedPeerIDs(ctx context.Context, now time.Time) ([]string, er
 		return nil, fmt.Errorf("revoked peer IDs: %w", translate(err))
 	}
 	out := append(ids, recs...)
+	// Deleted or replaced relays (relays.go).
+	relays, err := s.RelayRevokedPeerIDs(ctx, now)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, relays...)
 	slices.Sort(out)
 	return slices.Compact(out), nil
 }

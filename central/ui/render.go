@@ -192,6 +192,7 @@ var flashes = map[string]string{
 	"cancelled":   "The deployment was cancelled.",
 	"saved":       "Saved.",
 	"revoked":     "The token was revoked.",
+	"purged":      "Every relay drops the package from its cache at its next poll.",
 }
 
 // seeOther redirects after a successful POST.

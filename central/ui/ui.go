@@ -189,7 +189,7 @@ func (u *UI) loadAssets() error {
 // pageNames are the templates under templates/ that render whole pages.
 var pageNames = []string{
 	"login", "error", "dashboard", "computers", "computer", "packages", "package_new", "package",
-	"affect", "status", "sites", "site", "settings", "tokens", "users", "audit",
+	"affect", "status", "sites", "site", "settings", "tokens", "users", "audit", "relays",
 }
 
 func (u *UI) parseTemplates() error {
@@ -264,6 +264,8 @@ func (u *UI) Register(e *echo.Echo) {
 	g.POST("/users/:id/delete", u.handleDeleteUser)
 
 	g.GET("/audit", u.handleAudit)
+
+	u.registerRelays(g)
 
 	g.Any("/*", func(echo.Context) error { return errPageNotFound })
 }

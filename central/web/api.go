@@ -98,6 +98,10 @@ func (s *Server) apiRoutes(openapi echo.HandlerFunc) []route {
 		{Method: "PUT", Path: "/sites/:id", Handler: s.updateSite, Summary: "Replace a site", Tag: "sites", Body: api.SiteRequest{}, Resp: api.Site{}, Status: 200},
 		{Method: "DELETE", Path: "/sites/:id", Handler: s.deleteSite, Summary: "Delete a site (its computers keep no site)", Tag: "sites", Status: 204},
 
+		{Method: "GET", Path: "/relays", Handler: s.listRelays, Summary: "Relays with their health and per-package counters", Tag: "relays", Resp: api.List[api.Relay]{}, Status: 200},
+		{Method: "DELETE", Path: "/relays/:id", Handler: s.deleteRelay, Summary: "Remove a relay (its secret and peer record stop working)", Tag: "relays", Status: 204},
+		{Method: "POST", Path: "/packages/:id/purge", Handler: s.purgePackage, Summary: "Drop a package from every relay's cache", Tag: "relays", Resp: api.PurgeResult{}, Status: 200},
+
 		{Method: "GET", Path: "/settings", Handler: s.getSettings, Summary: "Agent timings sent in PROLOG answers", Tag: "settings", Resp: api.Settings{}, Status: 200},
 		{Method: "PUT", Path: "/settings", Handler: s.putSettings, Summary: "Replace the agent timings (kept across restarts)", Tag: "settings", Body: api.Settings{}, Resp: api.Settings{}, Status: 200},
 	}

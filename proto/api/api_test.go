@@ -93,7 +93,7 @@ func TestSnakeCase(t *testing.T) {
 	types := []any{List[Computer]{}, Error{}, Principal{}, ServerInfo{}, Stats{}, Dashboard{}, Token{}, TokenRequest{},
 		AuditEvent{}, Site{}, SiteRequest{}, Settings{}, ComputerDetail{}, ComputerFilter{}, PackageDetail{},
 		PackageSpec{}, ActivateRequest{}, ActivateResult{}, AffectRequest{}, AffectResult{}, DeploymentDetail{},
-		DeploymentCounts{}, CompletionSeries{}, SiteBytes{}, BulkRequest{}, BulkResult{}}
+		DeploymentCounts{}, CompletionSeries{}, SiteBytes{}, BulkRequest{}, BulkResult{}, Relay{}, PurgeResult{}}
 	seen := map[reflect.Type]bool{}
 	var walk func(t *testing.T, typ reflect.Type)
 	walk = func(t *testing.T, typ reflect.Type) {

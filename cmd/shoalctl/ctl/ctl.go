@@ -100,6 +100,9 @@ func commands() []command {
 		{"sites create", "NAME --cidr CIDR... [--fragment-location host:port/path] [--description D]", "Create a site.", runSitesCreate},
 		{"sites update", "ID [--name N] [--cidr CIDR...] [--fragment-location L] [--description D]", "Change a site.", runSitesUpdate},
 		{"sites delete", "ID", "Delete a site.", runSitesDelete},
+		{"relays", "", "List relays: site, URL, online, disk, bytes from upstream and served, hit ratio.", runRelaysList},
+		{"relays delete", "ID", "Remove a relay (its site falls back to central).", runRelaysDelete},
+		{"package purge", "ID", "Drop a package from every relay's cache.", runPackagePurge},
 	}
 }
 

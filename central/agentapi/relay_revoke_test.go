@@ -1,0 +1,72 @@
+package agentapi_test
+
+import (
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/proto"
+)
+
+// TestRelayRecordRenewalAndRemoval: a relay's peer record is renewed with
+// its jobs past two thirds of its life; a removed relay loses its secret at
+// once and its peer ID is listed as revoked to the agents of its site.
+func TestRelayRecordRenewalAndRemoval(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	site := &store.Site{Name: "branch", CIDRs: []store.SiteCIDR{{CIDR: "10.9.0.0/16"}}}
+	if err := e.store.CreateSite(ctx, site); err != nil {
+		t.Fatal(err)
+	}
+	tok := e.token(0)
+	var enr proto.RelayEnrollResponse
+	req := relayRequest(t, tok, "r1", "branch")
+	e.call("POST", proto.AgentAPIPath+"/relays/enroll", req, &enr, http.StatusOK)
+
+	evs, _, err := e.store.ListAudit(ctx, store.AuditFilter{Action: "relay.enroll"})
+	if err != nil || len(evs) != 1 || evs[0].Target != "r1" {
+		t.Errorf("audit of the enrollment: %+v, %v", evs, err)
+	}
+
+	var jobs proto.RelayJobs
+	if code := e.relayCall(enr.Secret, "GET", "/relay/jobs", nil, &jobs); code != http.StatusOK || jobs.PeerRecord != nil {
+		t.Fatalf("fresh record renewed: %d %+v", code, jobs.PeerRecord)
+	}
+	// Six hours left of a 24-hour record: renew.
+	if err := e.store.TouchRelay(ctx, enr.RelayID, "", time.Now().Add(6*time.Hour), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if code := e.relayCall(enr.Secret, "GET", "/relay/jobs", nil, &jobs); code != http.StatusOK || jobs.PeerRecord == nil {
+		t.Fatalf("old record not renewed: %d", code)
+	}
+	rec, err := proto.VerifyPeerRecord(*jobs.PeerRecord, e.pki.SigningPublicKey(), time.Now())
+	if err != nil || rec.PeerID != req.PeerID || time.Until(rec.Expires) < 23*time.Hour {
+		t.Errorf("renewed record %+v: %v", rec, err)
+	}
+	r, err := e.store.Relay(ctx, enr.RelayID)
+	if err != nil || time.Until(r.RecordExpires) < 23*time.Hour {
+		t.Errorf("stored record expiry %v: %v", r.RecordExpires, err)
+	}
+
+	if err := e.store.DeleteRelay(ctx, enr.RelayID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if code := e.relayCall(enr.Secret, "GET", "/relay/jobs", nil, nil); code != http.StatusUnauthorized {
+		t.Errorf("removed relay's jobs: %d, want 401", code)
+	}
+	if code := e.relayCall(enr.Secret, "POST", "/relay/report", proto.RelayReport{}, nil); code != http.StatusUnauthorized {
+		t.Errorf("removed relay's report: %d, want 401", code)
+	}
+	// A second relay of the site sees the first one's peer ID revoked and
+	// no longer among the site's relays.
+	var enr2 proto.RelayEnrollResponse
+	e.call("POST", proto.AgentAPIPath+"/relays/enroll", relayRequest(t, tok, "r2", "branch"), &enr2, http.StatusOK)
+	if code := e.relayCall(enr2.Secret, "GET", "/relay/jobs", nil, &jobs); code != http.StatusOK {
+		t.Fatalf("jobs of r2: %d", code)
+	}
+	if jobs.Site == nil || !slices.Contains(jobs.Site.RevokedPeers, req.PeerID) || len(jobs.Site.Relays) != 1 || jobs.Site.Relays[0].Name != "r2" {
+		t.Errorf("site info after removal %+v", jobs.Site)
+	}
+}
