@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/shoal-project/shoal/proto"
 )
 
 // Relay is a running shoal-relay process.
@@ -139,4 +142,37 @@ func (r *Relay) tail() string {
 		s = s[len(s)-6000:]
 	}
 	return s
+}
+
+// shoalFragmentStats is one package's entry of GET
+// /api/v1/agents/fragment-stats: what central's public Shoal fragment
+// route (and the agents' route) served.
+type shoalFragmentStats struct {
+	Bytes     int64 `json:"bytes"`
+	Requests  int64 `json:"requests"`
+	Fragments int64 `json:"fragments"`
+}
+
+// fragmentStats returns central's Shoal fragment counters by package.
+func (c *Central) fragmentStats() map[string]shoalFragmentStats {
+	out := map[string]shoalFragmentStats{}
+	c.do("GET", "/api/v1/agents/fragment-stats", nil, &out, http.StatusOK)
+	return out
+}
+
+// manifestFragments returns the Shoal fragments of a package's manifest,
+// read from central's disk (so central's counters do not move) without
+// verifying it: the test only needs the CIDs.
+func manifestFragments(t testing.TB, c *Central, id string) []proto.Fragment {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(c.Dir, "packages", "download", id, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var signed proto.SignedManifest
+	var m proto.Manifest
+	if err := errors.Join(json.Unmarshal(b, &signed), json.Unmarshal(signed.Manifest, &m)); err != nil {
+		t.Fatal(err)
+	}
+	return m.Fragments
 }

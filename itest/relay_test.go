@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoal-project/shoal/proto"
 	"github.com/shoal-project/shoal/proto/api"
 )
 
@@ -50,9 +51,11 @@ func corruptingProxy(t *testing.T, target, path string) (*httptest.Server, *atom
 
 // TestRelayOCSAgents runs central, shoal-relay and three real OCS agents
 // (separate state directories, so three computers) in the relay's site:
-// every deployment succeeds, each fragment of a clean package leaves central
-// exactly once, and a fragment corrupted once on the way from central is
-// rejected by the relay, fetched again, and still delivered.
+// every deployment succeeds, each Shoal fragment of a clean package leaves
+// central exactly once (central's Shoal-fragment counters) and no OCS
+// fragment does (the relay composes them), and a fragment corrupted once
+// on the way from central is rejected by the relay, fetched again, and
+// still delivered.
 func TestRelayOCSAgents(t *testing.T) {
 	c := startCentral(t, "")
 	var info api.ServerInfo
@@ -70,7 +73,9 @@ func TestRelayOCSAgents(t *testing.T) {
 	clean := c.createPackage(pkgSpec("clean"), payload(1))
 	corrupt := c.createPackage(pkgSpec("corrupt"), payload(2))
 
-	proxy, flipped := corruptingProxy(t, c.HTTPURL, fmt.Sprintf("/download/%s/%s-2", corrupt, corrupt))
+	// The relay pulls 1 MiB Shoal fragments by CID; these packages have one.
+	corruptFrags := manifestFragments(t, c, corrupt)
+	proxy, flipped := corruptingProxy(t, c.HTTPURL, proto.FragmentPath(corrupt, corruptFrags[0].CID))
 	rc := RelayConfig{Upstream: proxy.URL, ManifestUpstream: c.HTTPSURL, CAFile: c.CAFile, ManifestKey: info.ManifestPublicKey}
 	relayDir := t.TempDir()
 	relay := startRelay(t, rc, relayDir)
@@ -135,23 +140,12 @@ func TestRelayOCSAgents(t *testing.T) {
 
 	var stats api.Stats
 	c.do("GET", "/api/v1/stats", nil, &stats, http.StatusOK)
+	shoalStats := c.fragmentStats()
 	for _, tt := range []struct {
-		id        string
-		fragments int64
-	}{{clean, 4}, {corrupt, 5}} {
+		id   string
+		sent int64 // Shoal fragments central sent: the corrupted one twice.
+	}{{clean, int64(len(manifestFragments(t, c, clean)))}, {corrupt, int64(len(corruptFrags)) + 1}} {
 		dir := filepath.Join(c.Dir, "packages", "download", tt.id)
-		var fragBytes, size int64
-		for n := 1; n <= 4; n++ {
-			st, err := os.Stat(filepath.Join(dir, fmt.Sprintf("%s-%d", tt.id, n)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			size += st.Size()
-			if n == 2 && tt.id == corrupt {
-				fragBytes += st.Size() // Sent twice: once corrupted by the proxy.
-			}
-		}
-		fragBytes += size
 		infoSt, err := os.Stat(filepath.Join(dir, "info"))
 		if err != nil {
 			t.Fatal(err)
@@ -160,21 +154,29 @@ func TestRelayOCSAgents(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// No OCS fragment leaves central: agents read only the info file
+		// from central (INFO_LOC) and the relay the manifest, once.
 		got := stats.Downloads[tt.id]
-		// Agents read info from central (INFO_LOC); the relay reads the
-		// manifest once.
-		wantBytes := fragBytes + got.Info*infoSt.Size() + manSt.Size()
-		if got.Fragments != tt.fragments || got.Bytes != wantBytes {
-			t.Errorf("package %s left central as %d fragment files and %d bytes, want %d and %d (payload %d): %+v",
-				tt.id, got.Fragments, got.Bytes, tt.fragments, wantBytes, size, got)
+		if got.Fragments != 0 || got.Bytes != got.Info*infoSt.Size()+manSt.Size() {
+			t.Errorf("package %s: central's OCS download counters %+v, want no fragment", tt.id, got)
+		}
+		var size int64
+		for _, f := range manifestFragments(t, c, tt.id) {
+			size += f.Size
+		}
+		sh := shoalStats[tt.id]
+		wantBytes := size + (tt.sent-int64(len(manifestFragments(t, c, tt.id))))*corruptFrags[0].Size
+		if sh.Fragments != tt.sent || sh.Bytes != wantBytes {
+			t.Errorf("package %s left central as %d Shoal fragments and %d bytes, want %d and %d: %+v",
+				tt.id, sh.Fragments, sh.Bytes, tt.sent, wantBytes, sh)
 		}
 	}
 	if flipped.Load() != 1 {
 		t.Errorf("the proxy corrupted %d answers, want 1", flipped.Load())
 	}
 	m := relay.metrics()
-	if m["shoal_relay_corrupt_total"] != 1 || m["shoal_relay_misses_total"] != 9 {
-		t.Errorf("relay metrics %v, want 1 corrupt answer and 9 upstream fragment fetches", m)
+	if m["shoal_relay_corrupt_total"] != 1 || m["shoal_relay_misses_total"] != 3 {
+		t.Errorf("relay metrics %v, want 1 corrupt answer and 3 upstream fragment fetches (one per package, one refetch)", m)
 	}
 	if !strings.Contains(relay.log.String(), "upstream fragment rejected") {
 		t.Errorf("relay log does not report the corrupt fragment")
@@ -202,11 +204,10 @@ func TestRelayOCSAgents(t *testing.T) {
 			}
 		}
 	}
-	var after api.Stats
-	c.do("GET", "/api/v1/stats", nil, &after, http.StatusOK)
+	after := c.fragmentStats()
 	for _, id := range []string{clean, corrupt} {
-		if after.Downloads[id] != stats.Downloads[id] {
-			t.Errorf("package %s: central served more after the relay restart: %+v, before %+v", id, after.Downloads[id], stats.Downloads[id])
+		if after[id] != shoalStats[id] {
+			t.Errorf("package %s: central served more after the relay restart: %+v, before %+v", id, after[id], shoalStats[id])
 		}
 	}
 	if m := relay.metrics(); m["shoal_relay_misses_total"] != 0 || m["shoal_relay_hits_total"] != 8 {

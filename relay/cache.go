@@ -8,8 +8,9 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/shoal-project/shoal/agent/fragstore"
 	"github.com/shoal-project/shoal/proto"
@@ -25,6 +26,9 @@ var (
 	// ErrCorrupt reports upstream bytes that do not match the signed
 	// manifest; they were discarded.
 	ErrCorrupt = errors.New("relay: upstream sent corrupt data")
+	// ErrQuota reports a full cache that no eviction can free (every
+	// fragment belongs to an active package or is being served).
+	ErrQuota = errors.New("relay: cache quota full")
 )
 
 // maxInfoBytes bounds an info file.
@@ -57,24 +61,28 @@ func (r *Relay) get(ctx context.Context, base, path string) (*http.Response, con
 	return nil, nil, fmt.Errorf("fetch %s: status %d: %w", path, resp.StatusCode, err)
 }
 
+// cachedManifest returns the verified manifest of id if it is in memory.
+func (r *Relay) cachedManifest(id string) (*proto.Manifest, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m, ok := r.manifests[id]
+	return m, ok
+}
+
 // manifest returns the verified manifest of package id: from memory, from
 // disk (verified again), or fetched once from upstream.
 func (r *Relay) manifest(ctx context.Context, id string) (*proto.Manifest, error) {
-	r.mu.Lock()
-	m, ok := r.manifests[id]
-	r.mu.Unlock()
-	if ok {
+	if m, ok := r.cachedManifest(id); ok {
 		return m, nil
 	}
 	v, err, _ := r.flight.Do("manifest/"+id, func() (any, error) {
-		path := filepath.Join(r.cfg.DataDir, "manifests", id+".json")
-		if b, err := os.ReadFile(path); err == nil {
+		if b, err := os.ReadFile(r.manifestPath(id)); err == nil {
 			if m, err := proto.VerifyManifest(b, r.pub, id); err == nil {
 				return m, nil
 			}
 			r.log.Warn("cached manifest does not verify; fetching again", "package", id)
 		}
-		resp, cancel, err := r.get(context.WithoutCancel(ctx), r.cfg.ManifestUpstream, "/download/"+id+"/manifest.json")
+		resp, cancel, err := r.get(context.WithoutCancel(ctx), r.cfg.ManifestUpstream, proto.ManifestPath(id))
 		if err != nil {
 			return nil, err
 		}
@@ -84,14 +92,14 @@ func (r *Relay) manifest(ctx context.Context, id string) (*proto.Manifest, error
 		if err != nil {
 			return nil, fmt.Errorf("fetch manifest %s: %w: %w", id, ErrUpstream, err)
 		}
-		r.stats.upstreamBytes.Add(int64(len(b)))
+		r.stats.upstream(id, int64(len(b)))
 		m, err := proto.VerifyManifest(b, r.pub, id)
 		if err != nil {
-			r.stats.corrupt.Add(1)
-			r.log.Error("upstream manifest rejected", "package", id, "err", err)
+			r.stats.corruptEvent(id)
+			r.recordError("upstream manifest rejected, package "+id, err)
 			return nil, fmt.Errorf("fetch manifest %s: %w: %w", id, ErrCorrupt, err)
 		}
-		if err := writeFileAtomic(path, b); err != nil {
+		if err := writeFileAtomic(r.manifestPath(id), b); err != nil {
 			return nil, fmt.Errorf("store manifest %s: %w", id, err)
 		}
 		return m, nil
@@ -99,46 +107,84 @@ func (r *Relay) manifest(ctx context.Context, id string) (*proto.Manifest, error
 	if err != nil {
 		return nil, err
 	}
-	m = v.(*proto.Manifest)
+	m := v.(*proto.Manifest)
 	r.mu.Lock()
 	r.manifests[id] = m
 	r.mu.Unlock()
 	return m, nil
 }
 
-// fragment makes sure the OCS fragment <id>-<n> is in the store and returns
-// its manifest entry. hit reports whether it was there already.
-func (r *Relay) fragment(ctx context.Context, id string, n int) (f proto.Fragment, hit bool, err error) {
-	m, err := r.manifest(ctx, id)
-	if err != nil {
-		return proto.Fragment{}, false, err
-	}
-	f, ok := m.OCSFragment(n)
-	if !ok {
-		return proto.Fragment{}, false, fmt.Errorf("package %s has no fragment %d: %w", id, n, ErrNotFound)
-	}
-	if ok, err := r.store.Check(f.CID, f.Size); err != nil {
-		return f, false, fmt.Errorf("check fragment %s: %w", f.CID, err)
-	} else if ok {
-		return f, true, nil
-	}
-	_, err, _ = r.flight.Do("fragment/"+f.CID, func() (any, error) {
-		return nil, r.fetchFragment(context.WithoutCancel(ctx), id, n, f)
-	})
-	return f, false, err
+// has reports whether a verified copy of cid is on disk, and marks it used.
+func (r *Relay) has(cid string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.have[cid]
+	return ok
 }
 
-// fetchFragment streams one OCS fragment from upstream into the store,
-// verifying it against f.CID.
-func (r *Relay) fetchFragment(ctx context.Context, id string, n int, f proto.Fragment) error {
-	// A concurrent flight may have stored it between Check and Do.
-	if ok, err := r.store.Check(f.CID, f.Size); err == nil && ok {
+func (r *Relay) touch(cid string) {
+	r.mu.Lock()
+	if _, ok := r.have[cid]; ok {
+		r.lastUse[cid] = time.Now()
+	}
+	r.mu.Unlock()
+}
+
+// ensure makes sure the Shoal fragment f of package pkg is verified on
+// disk: at once when it is, else after one upstream fetch that concurrent
+// callers share (single-flight by CID). fetched reports whether this call
+// needed the upstream.
+func (r *Relay) ensure(ctx context.Context, pkg string, f proto.Fragment) (fetched bool, err error) {
+	if r.has(f.CID) {
+		r.touch(f.CID)
+		return false, nil
+	}
+	// A file left by an earlier process is trusted once it hashes right.
+	if ok, err := r.store.Check(f.CID, f.Size); err != nil {
+		return false, fmt.Errorf("check fragment %s: %w", f.CID, err)
+	} else if ok {
+		r.addHave(f.CID, f.Size, false)
+		return false, nil
+	}
+	_, err, _ = r.flight.Do("fragment/"+f.CID, func() (any, error) {
+		return nil, r.fetch(context.WithoutCancel(ctx), pkg, f)
+	})
+	return true, err
+}
+
+// fetch streams one Shoal fragment from upstream into the store through
+// the WAN limiter, verifying it against f.CID. A full disk (ENOSPC) evicts
+// and retries once.
+func (r *Relay) fetch(ctx context.Context, pkg string, f proto.Fragment) error {
+	if r.has(f.CID) { // Stored by a flight that ended between has and Do.
 		return nil
 	}
-	r.stats.misses.Add(1)
-	path := fmt.Sprintf("/download/%s/%s-%d", id, id, n)
-	resp, cancel, err := r.get(ctx, r.cfg.Upstream, path)
+	select {
+	case r.fetches <- struct{}{}:
+		defer func() { <-r.fetches }()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if err := r.reserve(f.Size); err != nil {
+		return fmt.Errorf("fetch fragment %s: %w", f.CID, err)
+	}
+	defer r.unreserve(f.Size)
+	err := r.fetchOnce(ctx, pkg, f)
+	if errors.Is(err, syscall.ENOSPC) {
+		r.recordError("disk full, evicting", err)
+		if ferr := r.freeBytes(f.Size); ferr != nil {
+			return fmt.Errorf("fetch fragment %s: %w", f.CID, errors.Join(err, ferr))
+		}
+		err = r.fetchOnce(ctx, pkg, f)
+	}
+	return err
+}
+
+func (r *Relay) fetchOnce(ctx context.Context, pkg string, f proto.Fragment) error {
+	r.stats.miss(pkg)
+	resp, cancel, err := r.get(ctx, r.cfg.Upstream, proto.FragmentPath(pkg, f.CID))
 	if err != nil {
+		r.recordError("fetch fragment "+f.CID, err)
 		return err
 	}
 	defer cancel()
@@ -147,46 +193,49 @@ func (r *Relay) fetchFragment(ctx context.Context, id string, n int, f proto.Fra
 	if err != nil {
 		return fmt.Errorf("fetch fragment %s: %w", f.CID, err)
 	}
-	got, err := io.Copy(w, io.LimitReader(resp.Body, f.Size+1))
-	r.stats.upstreamBytes.Add(got)
+	got, err := io.Copy(w, io.LimitReader(r.wan.reader(ctx, resp.Body), f.Size+1))
+	r.stats.upstream(pkg, got)
 	if err != nil {
 		w.Abort()
-		if errors.Is(err, fragstore.ErrSize) {
-			r.corruptEvent(id, n, f, err)
+		switch {
+		case errors.Is(err, fragstore.ErrSize):
+			r.corruptEvent(pkg, f, err)
 			return fmt.Errorf("fetch fragment %s: %w: %w", f.CID, ErrCorrupt, err)
+		case errors.Is(err, syscall.ENOSPC):
+			return fmt.Errorf("fetch fragment %s: %w", f.CID, err)
 		}
+		r.recordError("fetch fragment "+f.CID, err)
 		return fmt.Errorf("fetch fragment %s: %w: %w", f.CID, ErrUpstream, err)
 	}
 	if err := w.Verify(); err != nil {
-		r.corruptEvent(id, n, f, err)
+		r.corruptEvent(pkg, f, err)
 		return fmt.Errorf("fetch fragment %s: %w: %w", f.CID, ErrCorrupt, err)
 	}
 	if err := w.Finish(); err != nil {
 		return fmt.Errorf("fetch fragment %s: %w", f.CID, err)
 	}
-	r.log.Info("fragment cached", "package", id, "fragment", f.CID, "n", n, "bytes", f.Size)
+	r.addHave(f.CID, f.Size, true)
+	r.log.Debug("fragment cached", "package", pkg, "fragment", f.CID, "bytes", f.Size)
 	return nil
 }
 
-func (r *Relay) corruptEvent(id string, n int, f proto.Fragment, err error) {
-	r.stats.corrupt.Add(1)
-	r.log.Error("upstream fragment rejected, not cached", "package", id, "fragment", f.CID, "n", n, "err", err)
+func (r *Relay) corruptEvent(pkg string, f proto.Fragment, err error) {
+	r.stats.corruptEvent(pkg)
+	r.log.Error("upstream fragment rejected, not cached", "package", pkg, "fragment", f.CID, "err", err)
+	r.recordError("upstream fragment rejected, package "+pkg, err)
 }
 
 // info returns the package's info file, cached after it was checked
 // against the verified manifest.
 func (r *Relay) info(ctx context.Context, id string) ([]byte, error) {
-	path := filepath.Join(r.cfg.DataDir, "info", id)
 	m, err := r.manifest(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if b, err := os.ReadFile(path); err == nil && checkInfo(b, m) == nil {
-		r.stats.hits.Add(1)
+	if b, err := os.ReadFile(r.infoPath(id)); err == nil && checkInfo(b, m) == nil {
 		return b, nil
 	}
 	v, err, _ := r.flight.Do("info/"+id, func() (any, error) {
-		r.stats.misses.Add(1)
 		resp, cancel, err := r.get(context.WithoutCancel(ctx), r.cfg.Upstream, "/download/"+id+"/info")
 		if err != nil {
 			return nil, err
@@ -197,13 +246,13 @@ func (r *Relay) info(ctx context.Context, id string) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("fetch info %s: %w: %w", id, ErrUpstream, err)
 		}
-		r.stats.upstreamBytes.Add(int64(len(b)))
+		r.stats.upstream(id, int64(len(b)))
 		if err := checkInfo(b, m); err != nil {
-			r.stats.corrupt.Add(1)
-			r.log.Error("upstream info file rejected", "package", id, "err", err)
+			r.stats.corruptEvent(id)
+			r.recordError("upstream info file rejected, package "+id, err)
 			return nil, fmt.Errorf("fetch info %s: %w: %w", id, ErrCorrupt, err)
 		}
-		if err := writeFileAtomic(path, b); err != nil {
+		if err := writeFileAtomic(r.infoPath(id), b); err != nil {
 			return nil, fmt.Errorf("store info %s: %w", id, err)
 		}
 		return b, nil
@@ -236,4 +285,17 @@ func checkInfo(b []byte, m *proto.Manifest) error {
 		return fmt.Errorf("check info: DIGEST %q, manifest %q", info.Digest, wantDigest)
 	}
 	return nil
+}
+
+// covering returns the fragments of frags (in order, covering the file)
+// that overlap [off, off+size).
+func covering(frags []proto.Fragment, off, size int64) []proto.Fragment {
+	var out []proto.Fragment
+	end := off + size
+	for _, f := range frags {
+		if f.Offset < end && f.Offset+f.Size > off {
+			out = append(out, f)
+		}
+	}
+	return out
 }

@@ -1,31 +1,58 @@
 // Package relay is shoal-relay, the branch LAN cache: it fetches each
-// fragment over the WAN once, verifies it against the CID of the signed
-// manifest, and serves the branch's OCS agents over HTTP with exactly
-// central's download paths. See docs/ARCHITECTURE.md, section 1.
+// 1 MiB Shoal fragment over the WAN once, verifies it against the CID of
+// the signed manifest, and serves the branch's OCS agents (exactly
+// central's download paths) and Shoal agents (fragments by CID). See
+// docs/ARCHITECTURE.md, section 1.
 //
-// # Message flow (OCS agents)
+// # Storage
 //
-// Central sends the site's fragment location (host:port/path of the relay)
-// as PACK_LOC to the agents of the relay's site. An agent then asks the
-// relay for GET /download/<ID>/info and GET /download/<ID>/<ID>-<n>.
+// The relay stores only verified Shoal fragments (manifest.Fragments, by
+// CID, in an agent/fragstore), the signed manifests and the info files.
+// An OCS fragment <ID>-<n> is the byte range [Offset, Offset+Size) of
+// OCSFragments[n-1], streamed out of the Shoal fragments covering it, so
+// each byte crosses the WAN once whatever the agent kind.
+//
+// # Message flow
 //
 //  1. On the first request for a package the relay fetches
 //     <upstream>/download/<ID>/manifest.json once, verifies its Ed25519
-//     signature with the pinned manifest public key and keeps it on disk.
-//  2. A fragment <ID>-<n> is looked up in the fragment store by the CID of
-//     OCSFragments[n-1]. On a miss, one upstream fetch runs (concurrent
-//     requests for the same CID wait for it, single-flight); the bytes are
-//     hashed while they are written to a temporary file, checked against
-//     the CID, fsynced and renamed into place. Only then is the fragment
-//     served. Bytes that do not match are discarded, the event is logged
-//     and counted, the client gets 502, and the next request fetches again.
+//     signature with the pinned manifest key and keeps it on disk.
+//  2. A missing Shoal fragment is fetched from
+//     <upstream>/shoal/v1/fragments/<ID>/<CID> (central, or a parent relay:
+//     a relay serves the same paths). Concurrent requests share one fetch
+//     (single-flight by CID); the bytes go through the WAN limiter, are
+//     hashed while written to a temporary file, checked, fsynced and
+//     renamed into place. Bytes that do not match are discarded, counted
+//     and reported, the client gets 502, and the next request refetches.
+//     The first fragment of a response is verified before any header is
+//     sent; a later failure cuts the connection, so nothing unverified is
+//     ever served.
 //  3. The info file is fetched once and cached after its ID, FRAGS and
 //     DIGEST were checked against the verified manifest.
 //
-// The cache survives a restart: on start every cached fragment of every
-// cached manifest is hashed again, and a damaged one is removed (and
-// fetched again on the next request).
+// # Enrolled relays
 //
-// Counters (hits, misses, bytes from upstream, bytes served, corrupt
-// upstream answers) are served as Prometheus text on /metrics.
+// `shoal-relay enroll` registers the relay with central (identity key,
+// proof, CA pinning) and keeps central's answer in the data directory. An
+// enrolled relay long-polls GET /api/agent/v1/relay/jobs: it prefetches
+// every active package at once (Parallel fetches at a time; verified
+// fragments survive a crash, so a restart resumes), purges what central
+// lists, and adopts renewed peer records. It POSTs a report (per-package
+// counters, disk use, quota, evictions, WAN cap, recent errors) every
+// ReportInterval and after each prefetch; calls to central back off with
+// jitter.
+//
+// # Limits
+//
+// All upstream reads share one token bucket (wan.rate_mbit, optional
+// time-of-day windows); LAN serving is not capped. With cache.quota_bytes
+// the least recently used fragments of inactive packages are evicted;
+// fragments of active packages and fragments being served never are. When
+// nothing can be freed the relay answers 507. ENOSPC evicts and retries
+// once.
+//
+// The cache survives a restart: on start every cached fragment of every
+// cached manifest is hashed again; damaged and orphan files are removed.
+// Counters are served as Prometheus text on /metrics (totals and per
+// package), health as JSON on /healthz.
 package relay

@@ -26,21 +26,24 @@ import (
 	"github.com/shoal-project/shoal/proto"
 )
 
-// Config configures a relay. It is the whole YAML file of shoal-relay.
+// Config configures a relay. It is the whole YAML file of shoal-relay. An
+// enrolled relay (shoal-relay enroll) takes its upstream, manifest key and
+// TLS certificate from its enrollment when these are left empty.
 type Config struct {
 	// DataDir holds the fragment store, cached manifests and info files,
-	// and relay.json (the URLs the relay listens on).
+	// the enrollment, and relay.json (the URLs the relay listens on).
 	DataDir string `yaml:"data_dir"`
-	// HTTPAddr is the plain-HTTP listen address for OCS agents.
+	// HTTPAddr is the plain-HTTP listen address for agents; empty means
+	// the port of the enrolled URL, else ":8090".
 	HTTPAddr string `yaml:"http_addr"`
 	// HTTPSAddr, when set, also serves the same paths over TLS with
-	// TLSCertFile and TLSKeyFile (PEM).
+	// TLSCertFile and TLSKeyFile (PEM), or the enrollment's certificate.
+	// Empty means the port of the enrolled HTTPS URL, if any.
 	HTTPSAddr   string `yaml:"https_addr"`
 	TLSCertFile string `yaml:"tls_cert_file"`
 	TLSKeyFile  string `yaml:"tls_key_file"`
-	// Upstream is the base URL (scheme://host:port) of central's download
-	// tree, usually central's plain-HTTP URL: fragments and info files are
-	// fetched from <Upstream>/download/<ID>/….
+	// Upstream is the base URL (scheme://host:port) fragments and info
+	// files are fetched from: central's plain-HTTP URL or a parent relay.
 	Upstream string `yaml:"upstream"`
 	// ManifestUpstream is the base URL manifests are fetched from; empty
 	// means Upstream. Manifests are signed, so any scheme is safe.
@@ -53,6 +56,29 @@ type Config struct {
 	ManifestPublicKey string `yaml:"manifest_public_key"`
 	// FetchTimeout bounds one upstream request.
 	FetchTimeout time.Duration `yaml:"fetch_timeout"`
+	// Parallel bounds the upstream fragment fetches running at once
+	// (prefetch and pull-through together); default 4.
+	Parallel int `yaml:"parallel"`
+	// ReportInterval is how often an enrolled relay reports to central;
+	// default 30s.
+	ReportInterval time.Duration `yaml:"report_interval"`
+	// PollWait is the long-poll wait of the relay's job requests; default
+	// 25s.
+	PollWait time.Duration `yaml:"poll_wait"`
+	// Cache bounds the fragment store.
+	Cache CacheConfig `yaml:"cache"`
+	// WAN caps upstream transfers.
+	WAN WANConfig `yaml:"wan"`
+	// Version is the build version, reported to central (not YAML).
+	Version string `yaml:"-"`
+}
+
+// CacheConfig bounds the cache.
+type CacheConfig struct {
+	// QuotaBytes is the most the fragment store may hold (0: no quota).
+	// Least recently used fragments of inactive packages are evicted
+	// first; fragments of active packages never.
+	QuotaBytes int64 `yaml:"quota_bytes"`
 }
 
 func (c Config) withDefaults() Config {
@@ -65,32 +91,53 @@ func (c Config) withDefaults() Config {
 	if c.FetchTimeout == 0 {
 		c.FetchTimeout = 5 * time.Minute
 	}
+	if c.Parallel == 0 {
+		c.Parallel = 4
+	}
+	if c.ReportInterval == 0 {
+		c.ReportInterval = 30 * time.Second
+	}
+	if c.PollWait == 0 {
+		c.PollWait = 25 * time.Second
+	}
 	return c
 }
 
-// Validate reports configuration errors.
+// Validate reports configuration errors. Upstream and the manifest key may
+// be empty here: an enrollment can supply them (New checks).
 func (c Config) Validate() error {
 	var errs []error
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data_dir is empty"))
 	}
-	for name, u := range map[string]string{"upstream": c.Upstream, "manifest_upstream": c.ManifestUpstream} {
-		if u == "" && name == "manifest_upstream" {
+	for _, u := range []struct{ name, v string }{{"upstream", c.Upstream}, {"manifest_upstream", c.ManifestUpstream}} {
+		if u.v == "" {
 			continue
 		}
-		p, err := url.Parse(u)
+		p, err := url.Parse(u.v)
 		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			errs = append(errs, fmt.Errorf("%s %q: want http(s)://host[:port]", name, u))
+			errs = append(errs, fmt.Errorf("%s %q: want http(s)://host[:port]", u.name, u.v))
 		}
 	}
-	if _, err := c.publicKey(); err != nil {
+	if c.ManifestPublicKey != "" {
+		if _, err := c.publicKey(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		errs = append(errs, errors.New("tls_cert_file and tls_key_file go together"))
+	}
+	if c.FetchTimeout < 0 || c.ReportInterval < 0 || c.PollWait < 0 {
+		errs = append(errs, errors.New("fetch_timeout, report_interval and poll_wait must not be negative"))
+	}
+	if c.Parallel < 0 || c.Parallel > 64 {
+		errs = append(errs, fmt.Errorf("parallel %d: want 1 to 64", c.Parallel))
+	}
+	if c.Cache.QuotaBytes < 0 {
+		errs = append(errs, errors.New("cache.quota_bytes is negative"))
+	}
+	if err := c.WAN.validate(); err != nil {
 		errs = append(errs, err)
-	}
-	if c.HTTPSAddr != "" && (c.TLSCertFile == "" || c.TLSKeyFile == "") {
-		errs = append(errs, errors.New("https_addr needs tls_cert_file and tls_key_file"))
-	}
-	if c.FetchTimeout < 0 {
-		errs = append(errs, errors.New("fetch_timeout is negative"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("relay config: %w", err)
@@ -109,18 +156,36 @@ func (c Config) publicKey() (ed25519.PublicKey, error) {
 	return ed25519.PublicKey(b), nil
 }
 
-// Relay is a pull-through, verifying cache of central's download tree.
+// Relay is a pull-through, verifying cache of central's fragments that
+// serves them in the OCS download layout and by CID.
 type Relay struct {
-	cfg    Config
-	log    *slog.Logger
-	pub    ed25519.PublicKey
-	client *http.Client
-	store  *fragstore.Store
-	flight singleflight.Group
-	stats  counters
+	cfg     Config
+	log     *slog.Logger
+	pub     ed25519.PublicKey
+	client  *http.Client // upstream
+	central *http.Client // enrolled relays: central's agent API
+	enr     *enrollment  // nil when not enrolled
+	cert    *tls.Certificate
+	store   *fragstore.Store
+	flight  singleflight.Group
+	stats   *stats
+	wan     *wan
+	fetches chan struct{} // semaphore of upstream fragment fetches
+	kick    chan struct{} // asks the report loop for a report now
+	started time.Time
 
-	mu        sync.Mutex                 // guards manifests
-	manifests map[string]*proto.Manifest // package ID -> verified manifest
+	mu          sync.Mutex                 // guards the fields below
+	manifests   map[string]*proto.Manifest // package ID -> verified manifest
+	have        map[string]int64           // CID -> size of verified fragments on disk
+	lastUse     map[string]time.Time       // CID -> last time served or stored
+	used        int64                      // bytes of fragment files on disk
+	reserved    int64                      // bytes of fetches under way
+	active      map[string]bool            // packages central marked active
+	pinned      map[string]int             // CID -> requests serving it now
+	prefetching map[string]bool            // packages with a prefetch under way
+	errs        []string                   // recent errors, newest last
+	checked     bool                       // the start-up cache check finished
+	reportErr   string                     // last report failure, "" after a success
 }
 
 // RuntimeInfo is written to <data_dir>/relay.json once the relay listens.
@@ -129,25 +194,49 @@ type RuntimeInfo struct {
 	HTTPSURL string `json:"https_url,omitempty"`
 }
 
-// New builds a relay from cfg. It opens the fragment store but starts
-// nothing.
+// ErrNotConfigured reports a relay with neither an enrollment nor an
+// upstream and manifest key in its configuration.
+var ErrNotConfigured = errors.New("relay: no upstream or manifest key; run `shoal-relay enroll` or set upstream and manifest_public_key")
+
+// New builds a relay from cfg and the enrollment in its data directory,
+// if any. It opens the fragment store but starts nothing.
 func New(cfg Config, log *slog.Logger) (*Relay, error) {
-	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	enr, err := loadEnrollment(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("new relay: %w", err)
+	}
+	cfg = cfg.withEnrollment(enr).withDefaults()
+	if cfg.Upstream == "" || cfg.ManifestPublicKey == "" {
+		return nil, ErrNotConfigured
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	pub, _ := cfg.publicKey()
-	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if cfg.CentralCAFile != "" {
-		pem, err := os.ReadFile(cfg.CentralCAFile)
+	roots, err := upstreamRoots(cfg, enr)
+	if err != nil {
+		return nil, fmt.Errorf("new relay: %w", err)
+	}
+	var cert *tls.Certificate
+	switch {
+	case cfg.TLSCertFile != "":
+		c, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("new relay: %w", err)
+			return nil, fmt.Errorf("new relay: tls: %w", err)
 		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("new relay: %s holds no PEM certificate", cfg.CentralCAFile)
+		cert = &c
+	case enr != nil && len(enr.CertPEM) > 0:
+		c, err := tls.X509KeyPair(enr.CertPEM, enr.KeyPEM)
+		if err != nil {
+			return nil, fmt.Errorf("new relay: enrolled tls certificate: %w", err)
 		}
-		tlsCfg.RootCAs = pool
+		cert = &c
+	}
+	if cfg.HTTPSAddr != "" && cert == nil {
+		return nil, errors.New("relay config: https_addr needs tls_cert_file and tls_key_file, or an enrollment")
 	}
 	st, err := fragstore.Open(filepath.Join(cfg.DataDir, "fragments"))
 	if err != nil {
@@ -159,22 +248,82 @@ func New(cfg Config, log *slog.Logger) (*Relay, error) {
 		}
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = tlsCfg
-	return &Relay{
-		cfg: cfg, log: log.With("component", "relay"), pub: pub, store: st,
-		client:    &http.Client{Transport: tr},
-		manifests: map[string]*proto.Manifest{},
-	}, nil
+	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}
+	tr.MaxIdleConnsPerHost = 16
+	r := &Relay{
+		cfg: cfg, log: log.With("component", "relay"), pub: pub, store: st, enr: enr, cert: cert,
+		client: &http.Client{Transport: tr}, stats: newStats(), wan: newWAN(cfg.WAN, time.Now),
+		fetches: make(chan struct{}, cfg.Parallel), kick: make(chan struct{}, 1),
+		manifests: map[string]*proto.Manifest{}, have: map[string]int64{}, lastUse: map[string]time.Time{},
+		active: map[string]bool{}, pinned: map[string]int{}, prefetching: map[string]bool{},
+	}
+	if enr != nil {
+		ctr := http.DefaultTransport.(*http.Transport).Clone()
+		ctr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}
+		r.central = &http.Client{Transport: ctr}
+	}
+	return r, nil
 }
 
-// Run serves until ctx is cancelled, then shuts the listeners down.
-func (r *Relay) Run(ctx context.Context) error {
-	var cert tls.Certificate
-	if r.cfg.HTTPSAddr != "" {
-		var err error
-		if cert, err = tls.LoadX509KeyPair(r.cfg.TLSCertFile, r.cfg.TLSKeyFile); err != nil {
-			return fmt.Errorf("relay tls: %w", err)
+// withEnrollment fills what the configuration leaves empty from e.
+func (c Config) withEnrollment(e *enrollment) Config {
+	if e == nil {
+		return c
+	}
+	if c.Upstream == "" {
+		c.Upstream = e.Upstream
+	}
+	if c.ManifestPublicKey == "" {
+		c.ManifestPublicKey = base64.StdEncoding.EncodeToString(e.ManifestPublicKey)
+	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = portAddr(e.HTTPURL)
+	}
+	if c.HTTPSAddr == "" && e.HTTPSURL != "" {
+		c.HTTPSAddr = portAddr(e.HTTPSURL)
+	}
+	return c
+}
+
+// portAddr returns ":port" of a URL, or "" without an explicit port.
+func portAddr(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Port() == "" {
+		return ""
+	}
+	return ":" + u.Port()
+}
+
+func upstreamRoots(cfg Config, enr *enrollment) (*x509.CertPool, error) {
+	var pems [][]byte
+	if cfg.CentralCAFile != "" {
+		b, err := os.ReadFile(cfg.CentralCAFile)
+		if err != nil {
+			return nil, err
 		}
+		pems = append(pems, b)
+	}
+	if enr != nil && len(enr.CACertPEM) > 0 {
+		pems = append(pems, enr.CACertPEM)
+	}
+	if len(pems) == 0 {
+		return nil, nil
+	}
+	pool := x509.NewCertPool()
+	for _, b := range pems {
+		if !pool.AppendCertsFromPEM(b) {
+			return nil, errors.New("central CA holds no PEM certificate")
+		}
+	}
+	return pool, nil
+}
+
+// Run serves until ctx is cancelled, then shuts the listeners down. An
+// enrolled relay also polls central for jobs and reports to it.
+func (r *Relay) Run(ctx context.Context) error {
+	r.started = time.Now()
+	if err := r.initUsage(); err != nil {
+		return err
 	}
 	ln, err := net.Listen("tcp", r.cfg.HTTPAddr)
 	if err != nil {
@@ -189,7 +338,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			return fmt.Errorf("relay listen: %w", err)
 		}
 		rt.HTTPSURL = "https://" + tln.Addr().String()
-		listeners = append(listeners, tls.NewListener(tln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}))
+		listeners = append(listeners, tls.NewListener(tln, &tls.Config{Certificates: []tls.Certificate{*r.cert}, MinVersion: tls.VersionTLS12}))
 	}
 	closeAll := func() {
 		for _, l := range listeners {
@@ -201,18 +350,26 @@ func (r *Relay) Run(ctx context.Context) error {
 		closeAll()
 		return fmt.Errorf("relay runtime file: %w", err)
 	}
-	r.log.Info("relay listening", "http", rt.HTTPURL, "https", rt.HTTPSURL, "upstream", r.cfg.Upstream)
+	r.log.Info("relay listening", "http", rt.HTTPURL, "https", rt.HTTPSURL, "upstream", r.cfg.Upstream,
+		"enrolled", r.enr != nil, "quota", r.cfg.Cache.QuotaBytes, "wan_mbit", r.cfg.WAN.RateMbit)
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		good, bad, err := r.verifyCache(ctx)
 		if err != nil && ctx.Err() == nil {
-			r.log.Warn("cache check failed", "err", err)
+			r.recordError("cache check failed", err)
 		}
+		r.mu.Lock()
+		r.checked = true
+		r.mu.Unlock()
 		r.log.Info("cache checked", "good", good, "removed", bad)
 		return nil
 	})
+	if r.enr != nil {
+		g.Go(func() error { return r.controlLoop(ctx) })
+		g.Go(func() error { return r.reportLoop(ctx) })
+	}
 	for _, l := range listeners {
-		srv := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 30 * time.Second,
+		srv := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 			ErrorLog: slog.NewLogLogger(r.log.Handler(), slog.LevelWarn)}
 		g.Go(func() error {
 			if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -230,14 +387,39 @@ func (r *Relay) Run(ctx context.Context) error {
 			return nil
 		})
 	}
-	return g.Wait()
+	err = g.Wait()
+	r.client.CloseIdleConnections()
+	if r.central != nil {
+		r.central.CloseIdleConnections()
+	}
+	return err
 }
+
+// recordError logs a problem and keeps it for the next report.
+func (r *Relay) recordError(msg string, err error) {
+	r.log.Warn(msg, "err", err)
+	line := time.Now().UTC().Format(time.RFC3339) + " " + msg + ": " + err.Error()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.errs = append(r.errs, line)
+	if len(r.errs) > maxErrors {
+		r.errs = r.errs[len(r.errs)-maxErrors:]
+	}
+}
+
+// maxErrors bounds the recent errors kept for reports.
+const maxErrors = 20
 
 // writeFileAtomic writes b to a temporary file, fsyncs it and renames it
 // to name.
 func writeFileAtomic(name string, b []byte) error {
 	f, err := os.CreateTemp(filepath.Dir(name), filepath.Base(name)+".*.part")
 	if err != nil {
+		return err
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		os.Remove(f.Name())
 		return err
 	}
 	if _, err := f.Write(b); err != nil {
@@ -265,14 +447,6 @@ func (r *Relay) manifestPath(id string) string {
 	return filepath.Join(r.cfg.DataDir, "manifests", id+".json")
 }
 
-// serveFile serves a file of the data directory.
-func (r *Relay) serveFile(w http.ResponseWriter, req *http.Request, name, ctype string) error {
-	f, err := os.Open(name)
-	if err != nil {
-		return fmt.Errorf("serve %s: %w", filepath.Base(name), err)
-	}
-	defer f.Close()
-	w.Header().Set("Content-Type", ctype)
-	r.serveContent(w, req, f, time.Time{})
-	return nil
+func (r *Relay) infoPath(id string) string {
+	return filepath.Join(r.cfg.DataDir, "info", id)
 }

@@ -3,16 +3,10 @@ package relay
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/md5"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/shoal-project/shoal/internal/testwait"
-	"github.com/shoal-project/shoal/proto"
-	"github.com/shoal-project/shoal/proto/ocs"
 	"io"
 	"log/slog"
 	"net/http"
@@ -21,99 +15,40 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/shoal-project/shoal/internal/testwait"
+	"github.com/shoal-project/shoal/proto"
+	"github.com/shoal-project/shoal/relay/relaytest"
 )
 
 const testPkg = "1700000000"
 
-// upstream is a fake central download tree for one package.
-type upstream struct {
-	pub      ed25519.PublicKey
-	payload  []byte
-	frags    [][]byte
-	manifest []byte
-	info     []byte
-	srv      *httptest.Server
-
-	requests sync.Map     // path -> *atomic.Int64
-	corrupt  atomic.Int64 // fragment answers still to corrupt
-	release  chan struct{}
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
 }
 
-func newUpstream(t *testing.T, size int, nFrags int) *upstream {
+func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// newTestRelay builds a relay on dir pulling from c (not enrolled) and
+// serves its handler.
+func newTestRelay(t *testing.T, c *relaytest.Central, dir string, edit func(*Config)) (*Relay, *httptest.Server) {
 	t.Helper()
-	pub, key, err := ed25519.GenerateKey(rand.Reader)
+	cfg := Config{DataDir: dir, Upstream: c.HTTP.URL, ManifestPublicKey: base64.StdEncoding.EncodeToString(c.Pub)}
+	if edit != nil {
+		edit(&cfg)
+	}
+	r, err := New(cfg, discard())
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := &upstream{pub: pub, payload: make([]byte, size)}
-	rand.Read(u.payload)
-	sha, md := sha256.Sum256(u.payload), md5.Sum(u.payload)
-	m := &proto.Manifest{Version: proto.ProtocolVersion, PackageID: testPkg, Name: "t", Platform: proto.PlatformLinux,
-		Action: proto.ActionExecute, Command: "true", Priority: 5, Size: int64(size), SHA256: hex.EncodeToString(sha[:]),
-		MD5: hex.EncodeToString(md[:]), FragmentSize: int64(size), CreatedAt: time.Now().UTC()}
-	m.Fragments = []proto.Fragment{{Size: int64(size), CID: proto.FragmentCID(u.payload).String()}}
-	per := (size + nFrags - 1) / nFrags
-	for off := 0; off < size; off += per {
-		b := u.payload[off:min(off+per, size)]
-		u.frags = append(u.frags, b)
-		m.OCSFragments = append(m.OCSFragments, proto.Fragment{Index: len(m.OCSFragments), Offset: int64(off),
-			Size: int64(len(b)), CID: proto.FragmentCID(b).String()})
-	}
-	if u.manifest, err = proto.SignManifest(m, key); err != nil {
-		t.Fatal(err)
-	}
-	info := &ocs.Info{ID: testPkg, Pri: 5, Act: ocs.ActExecute, Digest: m.MD5, Frags: len(u.frags), Command: "true"}
-	if u.info, err = info.Marshal(); err != nil {
-		t.Fatal(err)
-	}
-	u.srv = httptest.NewServer(http.HandlerFunc(u.serve))
-	t.Cleanup(u.srv.Close)
-	return u
-}
-
-func (u *upstream) count(path string) int64 {
-	v, _ := u.requests.LoadOrStore(path, new(atomic.Int64))
-	return v.(*atomic.Int64).Load()
-}
-
-func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
-	v, _ := u.requests.LoadOrStore(r.URL.Path, new(atomic.Int64))
-	v.(*atomic.Int64).Add(1)
-	if u.release != nil {
-		<-u.release
-	}
-	prefix := "/download/" + testPkg + "/"
-	switch file := strings.TrimPrefix(r.URL.Path, prefix); {
-	case file == "manifest.json":
-		w.Write(u.manifest)
-	case file == "info":
-		w.Write(u.info)
-	default:
-		for i, b := range u.frags {
-			if file == fmt.Sprintf("%s-%d", testPkg, i+1) {
-				if u.corrupt.Add(-1) >= 0 {
-					b = append([]byte(nil), b...)
-					b[len(b)/2] ^= 0xff
-				}
-				w.Write(b)
-				return
-			}
-		}
-		http.NotFound(w, r)
-	}
-}
-
-func newTestRelay(t *testing.T, u *upstream, dir string) (*Relay, *httptest.Server) {
-	t.Helper()
-	r, err := New(Config{DataDir: dir, Upstream: u.srv.URL, ManifestPublicKey: base64.StdEncoding.EncodeToString(u.pub)},
-		slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
+	if err := r.initUsage(); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(r.Handler())
@@ -135,72 +70,135 @@ func fetch(t *testing.T, url string) (int, []byte) {
 	return resp.StatusCode, b
 }
 
-func fragPath(n int) string { return fmt.Sprintf("/download/%s/%s-%d", testPkg, testPkg, n) }
+func ocsPath(id string, n int) string { return fmt.Sprintf("/download/%s/%s-%d", id, id, n) }
 
+func ocsBytes(p *relaytest.Package, n int) []byte {
+	f := p.Manifest.OCSFragments[n-1]
+	return p.Payload[f.Offset : f.Offset+f.Size]
+}
+
+// TestPullThrough serves OCS fragments whose byte ranges cross Shoal
+// fragment boundaries, Shoal fragments by CID and the manifest; every
+// Shoal fragment leaves upstream once, and a restarted relay serves from
+// disk.
 func TestPullThrough(t *testing.T) {
-	u := newUpstream(t, 100_000, 3)
-	r, srv := newTestRelay(t, u, t.TempDir())
-	for round := 0; round < 2; round++ {
-		for i, want := range u.frags {
-			code, got := fetch(t, srv.URL+fragPath(i+1))
-			if code != http.StatusOK || !cmp.Equal(got, want) {
-				t.Fatalf("round %d fragment %d: status %d, %d bytes, want 200 and the fragment", round, i+1, code, len(got))
+	c := relaytest.New(t)
+	p := c.AddPackage(t, testPkg, randomBytes(300_000), 64<<10, 3) // 5 Shoal fragments, 3 OCS fragments.
+	r, srv := newTestRelay(t, c, t.TempDir(), nil)
+	for round := range 2 {
+		for n := 1; n <= 3; n++ {
+			code, got := fetch(t, srv.URL+ocsPath(testPkg, n))
+			if code != http.StatusOK || !cmp.Equal(got, ocsBytes(p, n)) {
+				t.Fatalf("round %d OCS fragment %d: status %d, %d bytes, want 200 and the range", round, n, code, len(got))
 			}
 		}
-		code, got := fetch(t, srv.URL+"/download/"+testPkg+"/info")
-		if code != http.StatusOK || string(got) != string(u.info) {
+		for _, f := range p.Manifest.Fragments {
+			code, got := fetch(t, srv.URL+proto.FragmentPath(testPkg, f.CID))
+			if code != http.StatusOK || !cmp.Equal(got, p.Payload[f.Offset:f.Offset+f.Size]) {
+				t.Fatalf("round %d Shoal fragment %d: status %d", round, f.Index, code)
+			}
+		}
+		if code, got := fetch(t, srv.URL+"/download/"+testPkg+"/info"); code != http.StatusOK || string(got) != string(p.Info) {
 			t.Fatalf("info: status %d, %q", code, got)
 		}
-	}
-	for i := range u.frags {
-		if n := u.count(fragPath(i + 1)); n != 1 {
-			t.Errorf("fragment %d fetched from upstream %d times, want 1", i+1, n)
+		if code, got := fetch(t, srv.URL+proto.ManifestPath(testPkg)); code != http.StatusOK || string(got) != string(p.Signed) {
+			t.Fatalf("manifest: status %d", code)
 		}
 	}
-	for _, p := range []string{"/download/" + testPkg + "/manifest.json", "/download/" + testPkg + "/info"} {
-		if n := u.count(p); n != 1 {
-			t.Errorf("%s fetched from upstream %d times, want 1", p, n)
+	for _, f := range p.Manifest.Fragments {
+		if n := c.Count(proto.FragmentPath(testPkg, f.CID)); n != 1 {
+			t.Errorf("Shoal fragment %d fetched from upstream %d times, want 1", f.Index, n)
+		}
+	}
+	for _, path := range []string{proto.ManifestPath(testPkg), "/download/" + testPkg + "/info"} {
+		if n := c.Count(path); n != 1 {
+			t.Errorf("%s fetched from upstream %d times, want 1", path, n)
 		}
 	}
 	st := r.Stats()
-	wantUp := int64(len(u.payload) + len(u.manifest) + len(u.info))
-	want := Stats{Hits: 4, Misses: 4, UpstreamBytes: wantUp, ServedBytes: 2 * int64(len(u.payload)+len(u.info))}
-	if diff := cmp.Diff(want, st); diff != "" {
-		t.Errorf("stats (-want +got):\n%s", diff)
+	wantUp := int64(len(p.Payload) + len(p.Signed) + len(p.Info))
+	if st.UpstreamBytes != wantUp || st.Misses != 5 || st.Corrupt != 0 {
+		t.Errorf("stats %+v, want %d upstream bytes and 5 misses", st, wantUp)
 	}
 	code, body := fetch(t, srv.URL+"/metrics")
-	if code != http.StatusOK || !strings.Contains(string(body), fmt.Sprintf("shoal_relay_upstream_bytes_total %d\n", wantUp)) {
-		t.Errorf("metrics: %d\n%s", code, body)
+	for _, want := range []string{fmt.Sprintf("shoal_relay_upstream_bytes_total %d\n", wantUp),
+		fmt.Sprintf("shoal_relay_package_cached_bytes{package=%q} %d\n", testPkg, len(p.Payload)),
+		fmt.Sprintf("shoal_relay_package_complete{package=%q} 1\n", testPkg)} {
+		if code != http.StatusOK || !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q:\n%s", want, body)
+		}
 	}
 
 	// A new relay on the same directory (a restart) serves from disk.
-	_, srv2 := newTestRelay(t, u, r.cfg.DataDir)
-	for i, want := range u.frags {
-		if code, got := fetch(t, srv2.URL+fragPath(i+1)); code != http.StatusOK || !cmp.Equal(got, want) {
-			t.Fatalf("after restart fragment %d: status %d", i+1, code)
+	r2, srv2 := newTestRelay(t, c, r.cfg.DataDir, nil)
+	if good, bad, err := r2.verifyCache(context.Background()); err != nil || good != 5 || bad != 0 {
+		t.Fatalf("verifyCache = %d, %d, %v; want 5 good", good, bad, err)
+	}
+	for n := 1; n <= 3; n++ {
+		if code, got := fetch(t, srv2.URL+ocsPath(testPkg, n)); code != http.StatusOK || !cmp.Equal(got, ocsBytes(p, n)) {
+			t.Fatalf("after restart OCS fragment %d: status %d", n, code)
 		}
 	}
-	if code, _ := fetch(t, srv2.URL+"/download/"+testPkg+"/info"); code != http.StatusOK {
-		t.Fatalf("after restart info: status %d", code)
+	if n := c.FragmentRequests(testPkg); n != 5 {
+		t.Errorf("after restart: %d fragment requests upstream, want 5", n)
 	}
-	for _, p := range []string{fragPath(1), "/download/" + testPkg + "/manifest.json", "/download/" + testPkg + "/info"} {
-		if n := u.count(p); n != 1 {
-			t.Errorf("after restart %s fetched from upstream %d times, want 1", p, n)
-		}
+	if st := r2.Stats(); st.Hits != 3 || st.Misses != 0 {
+		t.Errorf("restarted relay stats %+v, want 3 hits, no miss", st)
+	}
+}
+
+// TestOCSRanges checks Range and HEAD requests on an OCS fragment that
+// spans several Shoal fragments.
+func TestOCSRanges(t *testing.T) {
+	c := relaytest.New(t)
+	p := c.AddPackage(t, testPkg, randomBytes(200_000), 16<<10, 2)
+	_, srv := newTestRelay(t, c, t.TempDir(), nil)
+	whole := ocsBytes(p, 2)
+	tests := []struct {
+		name, method, rng string
+		code              int
+		want              []byte
+	}{
+		{name: "across-boundaries", method: "GET", rng: "bytes=10-70000", code: http.StatusPartialContent, want: whole[10:70001]},
+		{name: "suffix", method: "GET", rng: "bytes=-5", code: http.StatusPartialContent, want: whole[len(whole)-5:]},
+		{name: "whole", method: "GET", code: http.StatusOK, want: whole},
+		{name: "head", method: "HEAD", code: http.StatusOK, want: []byte{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, srv.URL+ocsPath(testPkg, 2), nil)
+			if tt.rng != "" {
+				req.Header.Set("Range", tt.rng)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.code || !cmp.Equal(got, tt.want) {
+				t.Errorf("status %d, %d bytes; want %d, %d bytes", resp.StatusCode, len(got), tt.code, len(tt.want))
+			}
+			if tt.method == "HEAD" && resp.ContentLength != int64(len(whole)) {
+				t.Errorf("HEAD Content-Length %d, want %d", resp.ContentLength, len(whole))
+			}
+		})
 	}
 }
 
 func TestSingleFlight(t *testing.T) {
-	u := newUpstream(t, 50_000, 2)
-	_, srv := newTestRelay(t, u, t.TempDir())
-	fetch(t, srv.URL+"/download/"+testPkg+"/manifest.json") // Manifest first, so only fragments wait below.
-	u.release = make(chan struct{})
+	c := relaytest.New(t)
+	p := c.AddPackage(t, testPkg, randomBytes(100_000), 32<<10, 2)
+	_, srv := newTestRelay(t, c, t.TempDir(), nil)
+	fetch(t, srv.URL+proto.ManifestPath(testPkg)) // Manifest first, so only fragments wait below.
+	release := c.Hold()
+	defer release()
 	const clients = 8
 	var wg sync.WaitGroup
 	codes := make([]int, clients)
 	for i := range clients {
 		wg.Go(func() {
-			resp, err := http.Get(srv.URL + fragPath(2))
+			resp, err := http.Get(srv.URL + ocsPath(testPkg, 2))
 			if err != nil {
 				return
 			}
@@ -209,78 +207,79 @@ func TestSingleFlight(t *testing.T) {
 			codes[i] = resp.StatusCode
 		})
 	}
-	_ = testwait.Until(10*time.Second, func() error {
-		if u.count(fragPath(2)) == 0 {
-			return errors.New("no upstream fetch yet")
+	testwait.For(t, 10*time.Second, "an upstream fetch", func() error {
+		if c.FragmentRequests(testPkg) == 0 {
+			return errors.New("none yet")
 		}
 		return nil
 	})
-	close(u.release)
+	release()
 	wg.Wait()
-	for i, c := range codes {
-		if c != http.StatusOK {
-			t.Errorf("client %d: status %d", i, c)
+	for i, code := range codes {
+		if code != http.StatusOK {
+			t.Errorf("client %d: status %d", i, code)
 		}
 	}
-	if n := u.count(fragPath(2)); n != 1 {
-		t.Errorf("upstream fetches for one fragment and %d clients: %d, want 1", clients, n)
+	for _, f := range covering(p.Manifest.Fragments, p.Manifest.OCSFragments[1].Offset, p.Manifest.OCSFragments[1].Size) {
+		if n := c.Count(proto.FragmentPath(testPkg, f.CID)); n != 1 {
+			t.Errorf("fragment %d: %d upstream fetches for %d clients, want 1", f.Index, n, clients)
+		}
 	}
 }
 
 func TestCorruptUpstream(t *testing.T) {
-	u := newUpstream(t, 30_000, 3)
-	r, srv := newTestRelay(t, u, t.TempDir())
-	u.corrupt.Store(1)
-	if code, _ := fetch(t, srv.URL+fragPath(1)); code != http.StatusBadGateway {
+	c := relaytest.New(t)
+	p := c.AddPackage(t, testPkg, randomBytes(30_000), 16<<10, 3)
+	r, srv := newTestRelay(t, c, t.TempDir(), nil)
+	f := p.Manifest.Fragments[0]
+	c.Corrupt(proto.FragmentPath(testPkg, f.CID), 1)
+	if code, _ := fetch(t, srv.URL+ocsPath(testPkg, 1)); code != http.StatusBadGateway {
 		t.Fatalf("corrupt upstream: status %d, want 502", code)
 	}
-	f := mustManifest(t, r).OCSFragments[0]
-	if _, err := os.Stat(filepath.Join(r.store.Dir(), f.CID[len(f.CID)-2:], f.CID)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(r.fragmentFile(f.CID)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("corrupt fragment stored: %v", err)
 	}
-	if code, got := fetch(t, srv.URL+fragPath(1)); code != http.StatusOK || !cmp.Equal(got, u.frags[0]) {
+	if code, got := fetch(t, srv.URL+ocsPath(testPkg, 1)); code != http.StatusOK || !cmp.Equal(got, ocsBytes(p, 1)) {
 		t.Fatalf("retry: status %d", code)
 	}
-	if n := u.count(fragPath(1)); n != 2 {
+	if n := c.Count(proto.FragmentPath(testPkg, f.CID)); n != 2 {
 		t.Errorf("upstream fetches: %d, want 2", n)
 	}
-	if c := r.Stats().Corrupt; c != 1 {
-		t.Errorf("corrupt counter %d, want 1", c)
+	if st := r.PackageStats(testPkg); st.Corrupt != 1 {
+		t.Errorf("corrupt counter %d, want 1", st.Corrupt)
 	}
-}
-
-func mustManifest(t *testing.T, r *Relay) *proto.Manifest {
-	t.Helper()
-	m, err := r.manifest(context.Background(), testPkg)
-	if err != nil {
-		t.Fatal(err)
+	if rep := r.Report(); len(rep.Errors) != 1 || !strings.Contains(rep.Errors[0], "rejected") {
+		t.Errorf("report errors %q, want the rejected fragment", rep.Errors)
 	}
-	return m
 }
 
 func TestRejects(t *testing.T) {
-	u := newUpstream(t, 10_000, 2)
-	good := u.info
-	_, srv := newTestRelay(t, u, t.TempDir())
+	c := relaytest.New(t)
+	p := c.AddPackage(t, testPkg, randomBytes(10_000), 4096, 2)
+	_, srv := newTestRelay(t, c, t.TempDir(), nil)
+	other := proto.FragmentCID([]byte("not in the package")).String()
 	tests := []struct {
 		name string
 		path string
 		info []byte
 		want int
 	}{
-		{name: "fragment-out-of-range", path: fragPath(3), want: http.StatusNotFound},
-		{name: "fragment-zero", path: fragPath(0), want: http.StatusNotFound},
+		{name: "fragment-out-of-range", path: ocsPath(testPkg, 3), want: http.StatusNotFound},
+		{name: "fragment-zero", path: ocsPath(testPkg, 0), want: http.StatusNotFound},
 		{name: "other-package-name", path: "/download/" + testPkg + "/1-1", want: http.StatusNotFound},
 		{name: "unknown-package", path: "/download/42/42-1", want: http.StatusNotFound},
 		{name: "bad-file", path: "/download/" + testPkg + "/..", want: http.StatusNotFound},
+		{name: "cid-not-in-manifest", path: proto.FragmentPath(testPkg, other), want: http.StatusNotFound},
+		{name: "cid-garbage", path: proto.FragmentPath(testPkg, "x"), want: http.StatusNotFound},
+		{name: "cid-good", path: proto.FragmentPath(testPkg, p.Manifest.Fragments[1].CID), want: http.StatusOK},
 		{name: "info-wrong-frags", path: "/download/" + testPkg + "/info",
-			info: []byte(strings.Replace(string(good), `FRAGS="2"`, `FRAGS="3"`, 1)), want: http.StatusBadGateway},
-		{name: "info-good", path: "/download/" + testPkg + "/info", info: good, want: http.StatusOK},
+			info: []byte(strings.Replace(string(p.Info), `FRAGS="2"`, `FRAGS="3"`, 1)), want: http.StatusBadGateway},
+		{name: "info-good", path: "/download/" + testPkg + "/info", info: p.Info, want: http.StatusOK},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if tt.info != nil {
-				u.info = tt.info
+				p.Info = tt.info
 			}
 			if code, body := fetch(t, srv.URL+tt.path); code != tt.want {
 				t.Errorf("GET %s: status %d, want %d: %s", tt.path, code, tt.want, body)
@@ -290,15 +289,17 @@ func TestRejects(t *testing.T) {
 }
 
 func TestBadManifestKey(t *testing.T) {
-	u := newUpstream(t, 10_000, 1)
+	c := relaytest.New(t)
+	p := c.AddPackage(t, testPkg, randomBytes(10_000), 4096, 1)
 	other, _, _ := ed25519.GenerateKey(rand.Reader)
-	u.pub = other
-	_, srv := newTestRelay(t, u, t.TempDir())
-	if code, _ := fetch(t, srv.URL+fragPath(1)); code != http.StatusBadGateway {
+	_, srv := newTestRelay(t, c, t.TempDir(), func(cfg *Config) {
+		cfg.ManifestPublicKey = base64.StdEncoding.EncodeToString(other)
+	})
+	if code, _ := fetch(t, srv.URL+ocsPath(testPkg, 1)); code != http.StatusBadGateway {
 		t.Errorf("manifest signed by another key: status %d, want 502", code)
 	}
-	if n := u.count(fragPath(1)); n != 0 {
-		t.Errorf("fragment fetched %d times without a verified manifest", n)
+	if n := c.FragmentRequests(p.ID); n != 0 {
+		t.Errorf("fragments fetched %d times without a verified manifest", n)
 	}
 }
 
@@ -316,7 +317,7 @@ func TestExampleConfig(t *testing.T) {
 	if err := cfg.withDefaults().Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if cfg.FetchTimeout != 5*time.Minute || cfg.HTTPAddr != ":8090" {
+	if cfg.FetchTimeout != 5*time.Minute || cfg.HTTPAddr != ":8090" || len(cfg.WAN.Windows) != 1 {
 		t.Errorf("decoded %+v", cfg)
 	}
 }
@@ -329,10 +330,13 @@ func TestValidate(t *testing.T) {
 		ok   bool
 	}{
 		{name: "ok", cfg: Config{DataDir: "d", Upstream: "http://c", ManifestPublicKey: key}, ok: true},
+		{name: "enrolled-empty-upstream", cfg: Config{DataDir: "d"}, ok: true},
 		{name: "no-data-dir", cfg: Config{Upstream: "http://c", ManifestPublicKey: key}},
 		{name: "bad-upstream", cfg: Config{DataDir: "d", Upstream: "c:80", ManifestPublicKey: key}},
 		{name: "short-key", cfg: Config{DataDir: "d", Upstream: "http://c", ManifestPublicKey: "AAAA"}},
-		{name: "no-key", cfg: Config{DataDir: "d", Upstream: "http://c"}},
+		{name: "bad-window", cfg: Config{DataDir: "d", WAN: WANConfig{Windows: []WANWindow{{From: "25:00", To: "06:00"}}}}},
+		{name: "negative-quota", cfg: Config{DataDir: "d", Cache: CacheConfig{QuotaBytes: -1}}},
+		{name: "cert-without-key", cfg: Config{DataDir: "d", TLSCertFile: "c.pem"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -341,40 +345,54 @@ func TestValidate(t *testing.T) {
 			}
 		})
 	}
+	if _, err := New(Config{DataDir: t.TempDir()}, discard()); !errors.Is(err, ErrNotConfigured) {
+		t.Errorf("New without enrollment or upstream: %v, want ErrNotConfigured", err)
+	}
 }
 
 func TestDamagedCache(t *testing.T) {
-	u := newUpstream(t, 30_000, 3)
-	r, srv := newTestRelay(t, u, t.TempDir())
-	for i := range u.frags {
-		fetch(t, srv.URL+fragPath(i+1))
+	c := relaytest.New(t)
+	p := c.AddPackage(t, testPkg, randomBytes(30_000), 10_000, 3)
+	r, srv := newTestRelay(t, c, t.TempDir(), nil)
+	for n := 1; n <= 3; n++ {
+		fetch(t, srv.URL+ocsPath(testPkg, n))
 	}
-	// Damage fragment 2 on disk, as a crash or a bad disk would.
-	f := mustManifest(t, r).OCSFragments[1]
-	name := filepath.Join(r.store.Dir(), f.CID[len(f.CID)-2:], f.CID)
-	b, err := os.ReadFile(name)
+	// Damage fragment 2 on disk, as a crash or a bad disk would, and
+	// leave an orphan no manifest lists.
+	f := p.Manifest.Fragments[1]
+	b, err := os.ReadFile(r.fragmentFile(f.CID))
 	if err != nil {
 		t.Fatal(err)
 	}
 	b[0] ^= 0xff
-	if err := os.WriteFile(name, b, 0o600); err != nil {
+	if err := os.WriteFile(r.fragmentFile(f.CID), b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r2, srv2 := newTestRelay(t, u, r.cfg.DataDir)
+	orphan := proto.FragmentCID([]byte("orphan")).String()
+	os.MkdirAll(filepath.Dir(r.fragmentFile(orphan)), 0o700)
+	if err := os.WriteFile(r.fragmentFile(orphan), []byte("orphan"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r2, srv2 := newTestRelay(t, c, r.cfg.DataDir, nil)
 	good, bad, err := r2.verifyCache(context.Background())
 	if err != nil || good != 2 || bad != 1 {
 		t.Fatalf("verifyCache = %d good, %d bad, %v; want 2, 1, nil", good, bad, err)
 	}
-	if _, err := os.Stat(name); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("damaged fragment still on disk: %v", err)
+	for _, cid := range []string{f.CID, orphan} {
+		if _, err := os.Stat(r2.fragmentFile(cid)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s still on disk: %v", cid, err)
+		}
 	}
-	if code, got := fetch(t, srv2.URL+fragPath(2)); code != http.StatusOK || !cmp.Equal(got, u.frags[1]) {
+	if r2.used != 20_000 {
+		t.Errorf("bytes on disk after the check: %d, want 20000", r2.used)
+	}
+	if code, got := fetch(t, srv2.URL+ocsPath(testPkg, 2)); code != http.StatusOK || !cmp.Equal(got, ocsBytes(p, 2)) {
 		t.Fatalf("damaged fragment: status %d", code)
 	}
-	want := map[string]int64{fragPath(1): 1, fragPath(2): 2, fragPath(3): 1}
-	for p, n := range want {
-		if got := u.count(p); got != n {
-			t.Errorf("%s fetched %d times, want %d", p, got, n)
+	want := []int64{1, 2, 1}
+	for i, f := range p.Manifest.Fragments {
+		if got := c.Count(proto.FragmentPath(testPkg, f.CID)); got != want[i] {
+			t.Errorf("fragment %d fetched %d times, want %d", i, got, want[i])
 		}
 	}
 }

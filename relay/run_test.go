@@ -11,7 +11,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"github.com/shoal-project/shoal/internal/testwait"
 	"io"
 	"log/slog"
 	"math/big"
@@ -23,6 +22,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/shoal-project/shoal/internal/testwait"
+	"github.com/shoal-project/shoal/relay/relaytest"
 )
 
 // writeSelfSigned writes a self-signed certificate for 127.0.0.1 and its
@@ -58,12 +60,13 @@ func writeSelfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *
 }
 
 func TestRunHTTPAndHTTPS(t *testing.T) {
-	u := newUpstream(t, 20_000, 2)
+	c := relaytest.New(t)
+	p := c.AddPackage(t, testPkg, randomBytes(20_000), 8192, 2)
 	dir := t.TempDir()
 	certFile, keyFile, pool := writeSelfSigned(t, dir)
 	r, err := New(Config{DataDir: filepath.Join(dir, "data"), HTTPAddr: "127.0.0.1:0", HTTPSAddr: "127.0.0.1:0",
-		TLSCertFile: certFile, TLSKeyFile: keyFile, Upstream: u.srv.URL,
-		ManifestPublicKey: base64.StdEncoding.EncodeToString(u.pub)}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		TLSCertFile: certFile, TLSKeyFile: keyFile, Upstream: c.HTTP.URL,
+		ManifestPublicKey: base64.StdEncoding.EncodeToString(c.Pub)}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +90,7 @@ func TestRunHTTPAndHTTPS(t *testing.T) {
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	defer client.CloseIdleConnections()
 	for _, base := range []string{rt.HTTPURL, rt.HTTPSURL} {
-		resp, err := client.Get(base + fragPath(2))
+		resp, err := client.Get(base + ocsPath(testPkg, 2))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,11 +99,11 @@ func TestRunHTTPAndHTTPS(t *testing.T) {
 		if err != nil || resp.StatusCode != http.StatusOK {
 			t.Fatalf("GET %s: status %d, %v", base, resp.StatusCode, err)
 		}
-		if diff := cmp.Diff(u.frags[1], got); diff != "" {
+		if diff := cmp.Diff(ocsBytes(p, 2), got); diff != "" {
 			t.Errorf("GET %s: body differs", base)
 		}
 	}
-	if n := u.count(fragPath(2)); n != 1 {
-		t.Errorf("upstream fetches %d, want 1", n)
+	if n := c.FragmentRequests(testPkg); n != 2 {
+		t.Errorf("upstream fetches %d, want 2 (the fragments covering <ID>-2, once)", n)
 	}
 }

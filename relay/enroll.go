@@ -1,0 +1,330 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/shoal-project/shoal/proto"
+)
+
+// Files in the data directory written by enrolling.
+const (
+	identityFile   = "identity.key"
+	enrollmentFile = "enrollment.json"
+)
+
+// enrollment is what enrolling left in the data directory (mode 0600: it
+// holds the relay's secret and TLS key).
+type enrollment struct {
+	Server            string                 `json:"server"`
+	Name              string                 `json:"name"`
+	Site              string                 `json:"site"`
+	RelayID           uint                   `json:"relay_id"`
+	PeerID            string                 `json:"peer_id"`
+	Secret            string                 `json:"secret"`
+	ManifestPublicKey []byte                 `json:"manifest_public_key"`
+	ManifestKeyID     string                 `json:"manifest_key_id"`
+	CACertPEM         []byte                 `json:"ca_cert_pem"`
+	CertPEM           []byte                 `json:"cert_pem"`
+	KeyPEM            []byte                 `json:"key_pem"`
+	Upstream          string                 `json:"upstream"`
+	HTTPURL           string                 `json:"http_url"`
+	HTTPSURL          string                 `json:"https_url,omitempty"`
+	PeerRecord        proto.SignedPeerRecord `json:"peer_record"`
+	EnrolledAt        time.Time              `json:"enrolled_at"`
+}
+
+// loadEnrollment returns the enrollment in dir, nil when there is none.
+func loadEnrollment(dir string) (*enrollment, error) {
+	b, err := os.ReadFile(filepath.Join(dir, enrollmentFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load enrollment: %w", err)
+	}
+	var e enrollment
+	if err := json.Unmarshal(b, &e); err != nil {
+		return nil, fmt.Errorf("load enrollment: %w", err)
+	}
+	if len(e.ManifestPublicKey) != ed25519.PublicKeySize || e.Secret == "" || e.Server == "" {
+		return nil, fmt.Errorf("load enrollment: %s is incomplete; enroll again", enrollmentFile)
+	}
+	return &e, nil
+}
+
+func (e *enrollment) save(dir string) error {
+	b, err := json.MarshalIndent(e, "", "  ")
+	if err != nil {
+		return fmt.Errorf("save enrollment: %w", err)
+	}
+	if err := writeFileAtomic(filepath.Join(dir, enrollmentFile), b); err != nil {
+		return fmt.Errorf("save enrollment: %w", err)
+	}
+	return nil
+}
+
+// loadIdentity returns the relay's libp2p identity key, creating it (mode
+// 0600) on first use.
+func loadIdentity(dir string) (crypto.PrivKey, error) {
+	path := filepath.Join(dir, identityFile)
+	b, err := os.ReadFile(path)
+	if err == nil {
+		k, err := crypto.UnmarshalPrivateKey(b)
+		if err != nil {
+			return nil, fmt.Errorf("load identity %s: %w", path, err)
+		}
+		return k, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("load identity: %w", err)
+	}
+	k, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generate identity: %w", err)
+	}
+	raw, err := crypto.MarshalPrivateKey(k)
+	if err != nil {
+		return nil, fmt.Errorf("encode identity: %w", err)
+	}
+	if err := writeFileAtomic(path, raw); err != nil {
+		return nil, fmt.Errorf("save identity: %w", err)
+	}
+	return k, nil
+}
+
+// EnrollOptions are the arguments of `shoal-relay enroll`.
+type EnrollOptions struct {
+	// Server is central's https:// URL.
+	Server string
+	Token  string
+	Site   string
+	// Name identifies the relay; empty means the host name.
+	Name string
+	// HTTPURL and HTTPSURL are where the branch reaches the relay.
+	HTTPURL  string
+	HTTPSURL string
+	// Hostnames are extra names for the TLS certificate.
+	Hostnames []string
+	// CAFile or CAFingerprint pins central's CA.
+	CAFile        string
+	CAFingerprint string
+}
+
+// EnrollFlags registers the enroll flags on fs. The caller parses fs.
+func EnrollFlags(fs *flag.FlagSet) *EnrollOptions {
+	o := &EnrollOptions{}
+	fs.StringVar(&o.Server, "server", "", "central's https:// URL")
+	fs.StringVar(&o.Token, "token", "", "enrollment token")
+	fs.StringVar(&o.Site, "site", "", "name of the site the relay serves")
+	fs.StringVar(&o.Name, "name", "", "relay name (default: host name)")
+	fs.StringVar(&o.HTTPURL, "url", "", "http://host:port where the branch reaches the relay")
+	fs.StringVar(&o.HTTPSURL, "https-url", "", "optional https://host:port of the relay")
+	fs.Func("hostname", "extra DNS name or IP for the relay's certificate (repeatable)", func(s string) error {
+		o.Hostnames = append(o.Hostnames, s)
+		return nil
+	})
+	fs.StringVar(&o.CAFile, "ca", "", "central's CA certificate file")
+	fs.StringVar(&o.CAFingerprint, "ca-fingerprint", "", "SHA-256 of central's CA certificate, instead of -ca")
+	return o
+}
+
+func (o *EnrollOptions) validate() error {
+	var errs []error
+	if !strings.HasPrefix(o.Server, "https://") {
+		errs = append(errs, errors.New("-server must be central's https:// URL"))
+	}
+	if o.Token == "" || o.Site == "" || o.HTTPURL == "" {
+		errs = append(errs, errors.New("-token, -site and -url are required"))
+	}
+	if (o.CAFile == "") == (o.CAFingerprint == "") {
+		errs = append(errs, errors.New("give central's CA with -ca FILE or -ca-fingerprint SHA256"))
+	}
+	return errors.Join(errs...)
+}
+
+// Enroll registers the relay with central: it creates the identity key on
+// first use, pins central's CA, proves the key, and saves central's answer
+// (secret, CA, TLS certificate and key, manifest key, upstream, site, id,
+// peer record) in the data directory. Enrolling again keeps the identity.
+func Enroll(ctx context.Context, cfg Config, o EnrollOptions, log *slog.Logger) error {
+	if cfg.DataDir == "" {
+		return errors.New("enroll: no data directory (data_dir or -data-dir)")
+	}
+	if o.Name == "" {
+		o.Name, _ = os.Hostname()
+	}
+	if err := o.validate(); err != nil {
+		return fmt.Errorf("enroll: %w", err)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("enroll: data dir: %w", err)
+	}
+	var caPEM []byte
+	var err error
+	if o.CAFile != "" {
+		caPEM, err = os.ReadFile(o.CAFile)
+	} else {
+		caPEM, err = fetchCA(ctx, o.Server, o.CAFingerprint)
+	}
+	if err != nil {
+		return fmt.Errorf("enroll: CA: %w", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(caPEM) {
+		return errors.New("enroll: CA: no PEM certificate")
+	}
+	key, err := loadIdentity(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	pid, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		return fmt.Errorf("enroll: peer id: %w", err)
+	}
+	pub, err := crypto.MarshalPublicKey(key.GetPublic())
+	if err != nil {
+		return fmt.Errorf("enroll: public key: %w", err)
+	}
+	proof, err := key.Sign(proto.RelayEnrollProof(o.Token, o.Name, pid.String()))
+	if err != nil {
+		return fmt.Errorf("enroll: sign proof: %w", err)
+	}
+	req := proto.RelayEnrollRequest{Token: o.Token, Name: o.Name, Site: o.Site, PeerID: pid.String(), PublicKey: pub,
+		Proof: proof, HTTPURL: strings.TrimRight(o.HTTPURL, "/"), HTTPSURL: strings.TrimRight(o.HTTPSURL, "/"),
+		Hostnames: o.Hostnames, Version: cfg.Version}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}}
+	defer client.CloseIdleConnections()
+	var resp proto.RelayEnrollResponse
+	if err := callJSON(ctx, client, http.MethodPost, strings.TrimRight(o.Server, "/")+proto.AgentAPIPath+"/relays/enroll", "", req, &resp); err != nil {
+		return fmt.Errorf("enroll: %w", err)
+	}
+	mk := ed25519.PublicKey(resp.ManifestPublicKey)
+	if len(mk) != ed25519.PublicKeySize || proto.KeyID(mk) != resp.ManifestKeyID || resp.Secret == "" {
+		return errors.New("enroll: central sent an unusable manifest key or no secret")
+	}
+	if _, err := proto.VerifyPeerRecord(resp.PeerRecord, mk, time.Now()); err != nil {
+		return fmt.Errorf("enroll: peer record: %w", err)
+	}
+	if _, err := tls.X509KeyPair(resp.CertPEM, resp.KeyPEM); err != nil {
+		return fmt.Errorf("enroll: relay certificate: %w", err)
+	}
+	e := &enrollment{Server: strings.TrimRight(o.Server, "/"), Name: o.Name, Site: resp.Site, RelayID: resp.RelayID,
+		PeerID: pid.String(), Secret: resp.Secret, ManifestPublicKey: mk, ManifestKeyID: resp.ManifestKeyID,
+		CACertPEM: caPEM, CertPEM: resp.CertPEM, KeyPEM: resp.KeyPEM, Upstream: resp.Upstream,
+		HTTPURL: req.HTTPURL, HTTPSURL: req.HTTPSURL, PeerRecord: resp.PeerRecord, EnrolledAt: time.Now().UTC()}
+	if e.Upstream == "" {
+		e.Upstream = e.Server
+	}
+	if err := e.save(cfg.DataDir); err != nil {
+		return err
+	}
+	log.Info("relay enrolled", "component", "relay", "server", e.Server, "relay", e.Name, "id", e.RelayID,
+		"site", e.Site, "peer", e.PeerID, "upstream", e.Upstream)
+	return nil
+}
+
+// callJSON sends in (if not nil) as JSON and decodes a 2xx answer into out
+// (if not nil). secret, when set, goes in the Authorization header.
+func callJSON(ctx context.Context, c *http.Client, method, url, secret string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", method, url, err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, url, err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if secret != "" {
+		req.Header.Set("Authorization", "Bearer "+secret)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, url, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		return &StatusError{Code: resp.StatusCode, Body: string(bytes.TrimSpace(b[:min(len(b), 512)]))}
+	}
+	if out != nil && resp.StatusCode != http.StatusNoContent {
+		if err := json.Unmarshal(b, out); err != nil {
+			return fmt.Errorf("%s %s: decode: %w", method, url, err)
+		}
+	}
+	return nil
+}
+
+// StatusError is a non-2xx answer from central.
+type StatusError struct {
+	Code int
+	Body string
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("central answered %d %s: %s", e.Code, http.StatusText(e.Code), e.Body)
+}
+
+// fetchCA downloads central's CA certificate without trusting the
+// connection and accepts it only if its SHA-256 is fingerprint.
+func fetchCA(ctx context.Context, server, fingerprint string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // Checked by fingerprint below.
+	defer tr.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(server, "/")+"/cacert.pem", nil)
+	if err != nil {
+		return nil, fmt.Errorf("fetch CA: %w", err)
+	}
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("fetch CA: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return nil, fmt.Errorf("fetch CA: %w", err)
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return nil, errors.New("fetch CA: answer is not a PEM certificate")
+	}
+	sum := sha256.Sum256(block.Bytes)
+	want := strings.ToLower(strings.ReplaceAll(fingerprint, ":", ""))
+	if hex.EncodeToString(sum[:]) != want {
+		return nil, fmt.Errorf("fetch CA: fingerprint %s does not match the expected %s", hex.EncodeToString(sum[:]), want)
+	}
+	return b, nil
+}
