@@ -74,15 +74,17 @@ func checkRelayIdentity(req *proto.RelayEnrollRequest) error {
 // relayHosts returns the names the relay's certificate covers.
 func relayHosts(req *proto.RelayEnrollRequest) ([]string, error) {
 	hosts := append([]string(nil), req.Hostnames...)
-	for _, raw := range []string{req.HTTPURL, req.HTTPSURL} {
-		if raw == "" {
+	// http_url becomes OCS agents' PACK_LOC, which is plain HTTP; the
+	// HTTPS URL is the TLS listener the issued certificate is for.
+	for _, u := range []struct{ raw, scheme string }{{req.HTTPURL, "http"}, {req.HTTPSURL, "https"}} {
+		if u.raw == "" {
 			continue
 		}
-		u, err := url.Parse(raw)
-		if err != nil || u.Hostname() == "" || (u.Scheme != "http" && u.Scheme != "https") || u.Path != "" && u.Path != "/" {
-			return nil, fmt.Errorf("relay URL %q: want http(s)://host:port: %w", raw, errBadRequest)
+		p, err := url.Parse(u.raw)
+		if err != nil || p.Hostname() == "" || p.Scheme != u.scheme || p.Path != "" && p.Path != "/" || p.RawQuery != "" || p.User != nil {
+			return nil, fmt.Errorf("relay URL %q: want %s://host:port: %w", u.raw, u.scheme, errBadRequest)
 		}
-		hosts = append(hosts, u.Hostname())
+		hosts = append(hosts, p.Hostname())
 	}
 	if len(hosts) == 0 || len(hosts) > 16 {
 		return nil, fmt.Errorf("relay needs 1 to 16 host names: %w", errBadRequest)

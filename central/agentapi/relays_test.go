@@ -81,6 +81,21 @@ func TestRelayEnrollJobsReport(t *testing.T) {
 			r.Proof[0] ^= 1
 			return r
 		}, http.StatusBadRequest},
+		{"https-as-http-url", func() proto.RelayEnrollRequest {
+			r := relayRequest(t, tok, "r1", "branch")
+			r.HTTPURL = "https://10.9.0.2:8443"
+			return r
+		}, http.StatusBadRequest},
+		{"http-as-https-url", func() proto.RelayEnrollRequest {
+			r := relayRequest(t, tok, "r1", "branch")
+			r.HTTPSURL = "http://10.9.0.2:8443"
+			return r
+		}, http.StatusBadRequest},
+		{"url-with-path", func() proto.RelayEnrollRequest {
+			r := relayRequest(t, tok, "r1", "branch")
+			r.HTTPURL = "http://10.9.0.2:8090/download"
+			return r
+		}, http.StatusBadRequest},
 		{"bad-token", func() proto.RelayEnrollRequest {
 			return relayRequest(t, proto.EnrollTokenPrefix+"nope", "r1", "branch")
 		}, http.StatusForbidden},

@@ -219,8 +219,10 @@ func (s *Service) Prolog(ctx context.Context, req PrologRequest) (*ocs.PrologRep
 }
 
 // siteFragmentLocation is the PACK_LOC of the computer's site: the one an
-// admin set, else the site's live relay (it reported within
-// store.RelayStale), else "" (the package's own, central).
+// admin set, else one of the site's live relays (they reported within
+// store.RelayStale), else "" (the package's own, central). A site with
+// several live relays spreads its computers over them, each computer
+// staying on the same relay while the set of live relays is unchanged.
 func (s *Service) siteFragmentLocation(ctx context.Context, comp *store.Computer, now time.Time) string {
 	if comp.SiteID == nil {
 		return ""
@@ -237,12 +239,16 @@ func (s *Service) siteFragmentLocation(ctx context.Context, comp *store.Computer
 		s.log.Warn("live relays", "site", site.Name, "err", err)
 		return ""
 	}
+	locs := make([]string, 0, len(relays))
 	for _, r := range relays {
 		if loc := RelayLocation(r.HTTPURL); loc != "" {
-			return loc
+			locs = append(locs, loc)
 		}
 	}
-	return ""
+	if len(locs) == 0 {
+		return ""
+	}
+	return locs[comp.ID%uint(len(locs))]
 }
 
 // RelayLocation turns a relay's HTTP base URL into an OCS PACK_LOC

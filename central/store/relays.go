@@ -82,24 +82,31 @@ func revokeRelays(tx *gorm.DB, keep string, now time.Time, where string, args ..
 	return res.RowsAffected, res.Error
 }
 
+// useEnrollmentToken consumes one use of the enrollment token with hash
+// tokenHash inside tx, with the checks of EnrollAgent: ErrEnrollRefused
+// when the token is unknown, revoked, expired or used up.
+func useEnrollmentToken(tx *gorm.DB, tokenHash string, now time.Time) error {
+	var tok EnrollmentToken
+	if err := tx.Where("hash = ?", tokenHash).Take(&tok).Error; err != nil {
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return ErrEnrollRefused
+		}
+		return err
+	}
+	if !tok.Usable(now) {
+		return ErrEnrollRefused
+	}
+	return tx.Model(&EnrollmentToken{}).Where("id = ?", tok.ID).
+		Updates(map[string]any{"uses": gorm.Expr("uses + 1"), "last_used": now}).Error
+}
+
 // EnrollRelay consumes one use of the enrollment token with hash tokenHash
 // (ErrEnrollRefused when it is not usable) and stores r, replacing the
 // relay of the same name (a re-enrolled relay gets a new secret).
 func (s *Store) EnrollRelay(ctx context.Context, tokenHash string, r *Relay, now time.Time) error {
 	now = utc(now)
 	err := s.tx(ctx, true, func(tx *gorm.DB) error {
-		var tok EnrollmentToken
-		if err := tx.Where("hash = ?", tokenHash).Take(&tok).Error; err != nil {
-			if errors.Is(err, gorm.ErrRecordNotFound) {
-				return ErrEnrollRefused
-			}
-			return err
-		}
-		if !tok.Usable(now) {
-			return ErrEnrollRefused
-		}
-		if err := tx.Model(&EnrollmentToken{}).Where("id = ?", tok.ID).
-			Updates(map[string]any{"uses": gorm.Expr("uses + 1"), "last_used": now}).Error; err != nil {
+		if err := useEnrollmentToken(tx, tokenHash, now); err != nil {
 			return err
 		}
 		// The relay replaced keeps its old identity refused (a relay
@@ -216,8 +223,7 @@ func (s *Store) RelayPackages(ctx context.Context, siteID uint) ([]RelayPackage,
 	var out []RelayPackage
 	db := s.read(ctx)
 	comps := db.Model(&Computer{}).Select("id").Where("site_id = ?", siteID)
-	pkgs := db.Model(&Deployment{}).Select("package_id").Where("computer_id IN (?) AND state IN ?", comps,
-		[]string{StateWaiting, StateNotified, StateDownloading, StateDownloaded, StateRunning})
+	pkgs := db.Model(&Deployment{}).Select("package_id").Where("computer_id IN (?) AND state IN ?", comps, unfinishedStates)
 	err := db.Model(&Package{}).Select("id, name, size").Where("id IN (?)", pkgs).Order("id").Scan(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("relay packages of site %d: %w", siteID, translate(err))
@@ -251,4 +257,31 @@ func (s *Store) SiteByName(ctx context.Context, name string) (*Site, error) {
 		return nil, fmt.Errorf("site %q: %w", name, translate(err))
 	}
 	return &site, nil
+}
+
+// unfinishedStates are the deployment states a relay keeps a package for.
+var unfinishedStates = []string{StateWaiting, StateNotified, StateDownloading, StateDownloaded, StateRunning}
+
+// RelaysKeeping counts the relays whose site still has unfinished
+// deployments of package id: they ignore a purge of it until those finish
+// (the package is active for them, see RelayPackages).
+func (s *Store) RelaysKeeping(ctx context.Context, id string) (int64, error) {
+	db := s.read(ctx)
+	sites := db.Model(&Computer{}).Select("site_id").Where("site_id IS NOT NULL AND id IN (?)",
+		db.Model(&Deployment{}).Select("computer_id").Where("package_id = ? AND state IN ?", id, unfinishedStates))
+	var n int64
+	if err := db.Model(&Relay{}).Where("site_id IN (?)", sites).Count(&n).Error; err != nil {
+		return 0, fmt.Errorf("relays keeping %s: %w", id, translate(err))
+	}
+	return n, nil
+}
+
+// deleteSiteRelays removes the relays of a site being deleted (a relay
+// serves one site; without it nobody is sent to the relay) and the site's
+// gossip key. Their peer IDs stay refused until their records expire.
+func deleteSiteRelays(tx *gorm.DB, siteID uint, now time.Time) error {
+	if _, err := revokeRelays(tx, "", utc(now), "site_id = ?", siteID); err != nil {
+		return err
+	}
+	return tx.Where("site_id = ?", siteID).Delete(&SiteGossipKey{}).Error
 }

@@ -170,5 +170,78 @@ func TestRelayPackagesAndPurges(t *testing.T) {
 		if purges, err = s.Purges(ctx, now.Add(time.Hour)); err != nil || len(purges) != 0 {
 			t.Errorf("Purges after the window = %v, %v", purges, err)
 		}
+
+		// Two relays in the site, none in the other: a purge of 101 (active
+		// in the site) is kept by both, 102 (finished) and 103 (active in
+		// a site without relay) by none.
+		tok := &store.EnrollmentToken{Name: "relays", Hash: hexHash("keeping")}
+		if err := s.CreateEnrollmentToken(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		enrollRelay(t, s, tok.Hash, "ra", "peer-a", site.ID, now)
+		enrollRelay(t, s, tok.Hash, "rb", "peer-b", site.ID, now)
+		tests := []struct {
+			name string
+			pkg  string
+			want int64
+		}{
+			{"active-in-relay-site", "101", 2},
+			{"finished", "102", 0},
+			{"active-elsewhere", "103", 0},
+			{"unknown", "999", 0},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				n, err := s.RelaysKeeping(ctx, tt.pkg)
+				if err != nil || n != tt.want {
+					t.Errorf("RelaysKeeping(%s) = %d, %v; want %d", tt.pkg, n, err, tt.want)
+				}
+			})
+		}
+	})
+}
+
+// TestDeleteSiteRemovesRelays: deleting a site removes its relays (their
+// secrets stop working, their peer IDs stay refused) and its gossip key,
+// and leaves the relays of other sites alone.
+func TestDeleteSiteRemovesRelays(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		now := time.Now()
+		gone := &store.Site{Name: "gone"}
+		kept := &store.Site{Name: "kept"}
+		for _, st := range []*store.Site{gone, kept} {
+			if err := s.CreateSite(ctx, st); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tok := &store.EnrollmentToken{Name: "relays", Hash: hexHash("site-delete")}
+		if err := s.CreateEnrollmentToken(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		rg := enrollRelay(t, s, tok.Hash, "rg", "peer-g", gone.ID, now)
+		enrollRelay(t, s, tok.Hash, "rk", "peer-k", kept.ID, now)
+		key, err := s.GossipKey(ctx, gone.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteSite(ctx, gone.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.RelayBySecretHash(ctx, rg.SecretHash); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("secret of a relay of the deleted site: %v, want not found", err)
+		}
+		all, err := s.Relays(ctx)
+		if err != nil || !cmp.Equal(relayNames(all), []string{"rk"}) {
+			t.Errorf("relays after the site's deletion = %v, %v", relayNames(all), err)
+		}
+		if revoked, err := s.RelayRevokedPeerIDs(ctx, now); err != nil || !cmp.Equal(revoked, []string{"peer-g"}) {
+			t.Errorf("RelayRevokedPeerIDs = %v, %v", revoked, err)
+		}
+		// A site created again under the same ID gets a new key.
+		again, err := s.GossipKey(ctx, gone.ID)
+		if err != nil || cmp.Equal(again, key) {
+			t.Errorf("gossip key after the site's deletion: same %t, %v", cmp.Equal(again, key), err)
+		}
 	})
 }

@@ -162,6 +162,9 @@ func (s *Store) DeleteSite(ctx context.Context, id uint) error {
 		if err := tx.Model(&Computer{}).Where("site_id = ?", id).Update("site_id", nil).Error; err != nil {
 			return err
 		}
+		if err := deleteSiteRelays(tx, id, time.Now()); err != nil { // relays.go
+			return err
+		}
 		r := tx.Where("id = ?", id).Delete(&Site{})
 		if r.Error != nil {
 			return r.Error

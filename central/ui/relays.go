@@ -126,6 +126,13 @@ func (u *UI) handlePurgePackage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	u.audit(c, "package.purge", id, fmt.Sprintf("from %d relay(s)", len(relays)))
+	kept, err := u.deps.Store.RelaysKeeping(ctx, id)
+	if err != nil {
+		return err
+	}
+	u.audit(c, "package.purge", id, fmt.Sprintf("from %d relay(s), %d keep it for unfinished deployments", len(relays), kept))
+	if kept > 0 {
+		return seeOther(c, uiPrefix+"/packages/"+id+"?done=purged-kept")
+	}
 	return seeOther(c, uiPrefix+"/packages/"+id+"?done=purged")
 }

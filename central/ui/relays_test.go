@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/central/store/storetest"
 )
 
 // seedRelays enrolls two relays of a new site "branch": "live" reporting
@@ -81,7 +82,7 @@ func TestPurgeFromRelays(t *testing.T) {
 	e := newEnv(t, Config{})
 	b := e.browser()
 	b.login("admin", adminPassword)
-	seedRelays(t, e)
+	live, _ := seedRelays(t, e)
 	id := seedPackage(t, e, b)
 	purge := uiPrefix + "/packages/" + id + "/purge"
 	wantBody(t, "package page", b.get(uiPrefix+"/packages/"+id), `action="`+purge+`"`, "Purge from relays")
@@ -111,6 +112,27 @@ func TestPurgeFromRelays(t *testing.T) {
 		t.Errorf("audit of the purge: %+v, %v", evs, err)
 	}
 	wantCode(t, "purge of an unknown package", b.post(uiPrefix+"/packages/99999/purge", nil, true), http.StatusNotFound)
+
+	// A package with unfinished deployments in the relays' site is kept by
+	// them: the admin is told so.
+	ctx := t.Context()
+	res, err := e.store.IngestInventory(ctx, storetest.Snapshot("branch-ws-2026-11-26-10-00-00", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.SetComputerSite(ctx, res.ComputerID, &live.SiteID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.Affect(ctx, id, []uint{res.ComputerID}, false); err != nil {
+		t.Fatal(err)
+	}
+	pr := b.post(purge, nil, true)
+	wantCode(t, "purge of an active package", pr, http.StatusSeeOther)
+	loc := pr.header.Get("Location")
+	if !strings.HasSuffix(loc, "?done=purged-kept") {
+		t.Fatalf("purge of an active package redirects to %q", loc)
+	}
+	wantBody(t, "after purge of an active package", b.get(loc), "they keep it until those finish")
 
 	// A read-only user sees the relays but cannot remove or purge.
 	r := b.post(uiPrefix+"/users", url.Values{"name": {"viewer"}, "role": {"readonly"},

@@ -193,6 +193,7 @@ var flashes = map[string]string{
 	"saved":       "Saved.",
 	"revoked":     "The token was revoked.",
 	"purged":      "Every relay drops the package from its cache at its next poll.",
+	"purged-kept": "Relays drop the package from their cache at their next poll, except relays of sites where it still has unfinished deployments: they keep it until those finish.",
 }
 
 // seeOther redirects after a successful POST.

@@ -55,6 +55,10 @@ func (s *Server) purgePackage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.audit(c, "package.purge", id, fmt.Sprintf("from %d relay(s)", len(relays)))
-	return c.JSON(http.StatusOK, api.PurgeResult{PackageID: id, Relays: len(relays)})
+	kept, err := s.deps.Store.RelaysKeeping(ctx, id)
+	if err != nil {
+		return err
+	}
+	s.audit(c, "package.purge", id, fmt.Sprintf("from %d relay(s), %d keep it for unfinished deployments", len(relays), kept))
+	return c.JSON(http.StatusOK, api.PurgeResult{PackageID: id, Relays: len(relays), Kept: int(kept)})
 }

@@ -52,7 +52,7 @@ func TestAPIRelays(t *testing.T) {
 	p := e.uploadPackage("purged")
 	var res api.PurgeResult
 	e.api("POST", "/api/v1/packages/"+p.ID+"/purge", "", "token", http.StatusOK, &res)
-	if res.Relays != 1 || res.PackageID != p.ID {
+	if res.Relays != 1 || res.Kept != 0 || res.PackageID != p.ID {
 		t.Errorf("purge %+v", res)
 	}
 	if ids, err := e.store.Purges(ctx, now.Add(-time.Minute)); err != nil || !cmp.Equal(ids, []string{p.ID}) {

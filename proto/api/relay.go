@@ -62,4 +62,9 @@ type PurgeResult struct {
 	PackageID string `json:"package_id"`
 	// Relays is the number of relays that will be told.
 	Relays int `json:"relays"`
+	// Kept is how many of them keep the package anyway because their
+	// site still has unfinished deployments of it; they drop it at their
+	// first poll after those finish if that is within a day of the purge,
+	// else their cache evicts it like any inactive package.
+	Kept int `json:"kept"`
 }
