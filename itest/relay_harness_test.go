@@ -47,6 +47,13 @@ func startRelay(t testing.TB, rc RelayConfig, dir string) *Relay {
 	}
 	cfg := fmt.Sprintf("data_dir: %s\nhttp_addr: 127.0.0.1:0\nupstream: %s\nmanifest_upstream: %s\ncentral_ca_file: %s\nmanifest_public_key: %s\nfetch_timeout: 1m\n",
 		filepath.Join(dir, "data"), rc.Upstream, rc.ManifestUpstream, rc.CAFile, base64.StdEncoding.EncodeToString(rc.ManifestKey))
+	return startRelayYAML(t, cfg, dir)
+}
+
+// startRelayYAML starts shoal-relay with the config cfg, whose data_dir
+// must be <dir>/data, and waits for its relay.json.
+func startRelayYAML(t testing.TB, cfg, dir string) *Relay {
+	t.Helper()
 	cfgPath := filepath.Join(dir, "relay.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

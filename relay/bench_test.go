@@ -148,11 +148,16 @@ func BenchmarkRelayServe1GiB(b *testing.B) {
 }
 
 // BenchmarkRelayWANCap50Mbit prefetches through a 50 Mbit/s cap and
-// measures the upstream rate in 2 s windows.
+// measures the upstream rate in 10 s windows (three full windows, the
+// issue's ±5 % target); SHOAL_BENCH_WAN_WINDOW sets a shorter window.
 func BenchmarkRelayWANCap50Mbit(b *testing.B) {
-	const window = 2 * time.Second
+	window := 10 * time.Second
+	if v, err := time.ParseDuration(os.Getenv("SHOAL_BENCH_WAN_WINDOW")); err == nil && v > 0 {
+		window = v
+	}
 	c := relaytest.New(b)
-	payload := make([]byte, 50_000_000) // 8 s at 50 Mbit/s.
+	// Three windows and a little more at 50 Mbit/s.
+	payload := make([]byte, int(3.2*window.Seconds()*50e6/8))
 	rand.NewChaCha8([32]byte{2}).Read(payload)
 	p := c.AddPackage(b, testPkg, payload, 1<<20, 1)
 	for b.Loop() {
@@ -191,8 +196,8 @@ func BenchmarkRelayWANCap50Mbit(b *testing.B) {
 		avg := float64(len(payload)) * 8 / took.Seconds() / 1e6
 		b.ReportMetric(avg, "Mbit/s")
 		b.ReportMetric(worst*100, "worst-window-dev-%")
-		fmt.Printf("wan cap 50 Mbit/s: %d bytes in %v = %.2f Mbit/s overall; 2 s windows [%s] Mbit/s; worst window %.1f %%\n",
-			len(payload), took.Round(time.Millisecond), avg, strings.Join(rates, " "), worst*100)
+		fmt.Printf("wan cap 50 Mbit/s: %d bytes in %v = %.2f Mbit/s overall; %v windows [%s] Mbit/s; worst window %.1f %% (target ±5 %%)\n",
+			len(payload), took.Round(time.Millisecond), avg, window, strings.Join(rates, " "), worst*100)
 	}
 }
 

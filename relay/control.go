@@ -226,7 +226,7 @@ func (r *Relay) sendReport(ctx context.Context) error {
 
 // Report builds the relay's report for central.
 func (r *Relay) Report() proto.RelayReport {
-	rep := proto.RelayReport{Version: r.cfg.Version, StartedAt: r.started.Unix(), DiskQuota: r.cfg.Cache.QuotaBytes,
+	rep := proto.RelayReport{Version: r.cfg.Version, StartedAt: r.started.Unix(), DiskQuota: int64(r.cfg.Cache.QuotaBytes),
 		WANRateBits: int64(r.wan.current()), Evictions: r.stats.evictions.Load()}
 	for _, id := range r.packageIDs() {
 		s := r.PackageStats(id)

@@ -45,8 +45,10 @@
 // # Limits
 //
 // All upstream reads share one token bucket (wan.rate_mbit, optional
-// time-of-day windows); LAN serving is not capped. With cache.quota_bytes
-// the least recently used fragments of inactive packages are evicted;
+// time-of-day windows, optionally on some days of the week, evaluated in
+// local time at every read); LAN serving is not capped unless
+// lan.rate_mbit is set. With cache.quota_bytes (bytes or "20GiB") the
+// least recently used fragments of inactive packages are evicted;
 // fragments of active packages and fragments being served never are. When
 // nothing can be freed the relay answers 507. ENOSPC evicts and retries
 // once.

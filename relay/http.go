@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
 
 	"github.com/shoal-project/shoal/proto"
 )
@@ -147,7 +148,7 @@ func (r *Relay) serveOCS(w http.ResponseWriter, req *http.Request, id string, n 
 		r.serveContent(w, req, id, io.NewSectionReader(lr, of.Offset, of.Size))
 		return nil
 	}
-	cw := &countingWriter{ResponseWriter: w}
+	cw := r.lanWriter(ctx, w)
 	defer func() { r.stats.served(id, cw.n) }()
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("Content-Length", strconv.FormatInt(of.Size, 10))
@@ -287,7 +288,7 @@ func (r *Relay) serveFragment(w http.ResponseWriter, req *http.Request) error {
 }
 
 func (r *Relay) serveContent(w http.ResponseWriter, req *http.Request, pkg string, content io.ReadSeeker) {
-	cw := &countingWriter{ResponseWriter: w}
+	cw := r.lanWriter(req.Context(), w)
 	w.Header().Set("Cache-Control", "no-cache")
 	http.ServeContent(cw, req, "", time.Time{}, content)
 	r.stats.served(pkg, cw.n)
@@ -306,31 +307,56 @@ type Health struct {
 func (r *Relay) serveHealth(w http.ResponseWriter, _ *http.Request) {
 	r.mu.Lock()
 	h := Health{Status: "ok", Enrolled: r.enr != nil, CacheChecked: r.checked, CacheBytes: r.used,
-		QuotaBytes: r.cfg.Cache.QuotaBytes, LastReportError: r.reportErr}
+		QuotaBytes: int64(r.cfg.Cache.QuotaBytes), LastReportError: r.reportErr}
 	r.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(h)
 }
 
-// countingWriter counts body bytes and keeps the sendfile path.
+// lanWriter wraps w to count body bytes and, with lan.rate_mbit, to
+// share the LAN cap.
+func (r *Relay) lanWriter(ctx context.Context, w http.ResponseWriter) *countingWriter {
+	return &countingWriter{ResponseWriter: w, ctx: ctx, lim: r.lan}
+}
+
+// countingWriter counts body bytes and keeps the sendfile path when no
+// LAN cap is set; with one, every write waits for its tokens.
 type countingWriter struct {
 	http.ResponseWriter
-	n int64
+	ctx context.Context
+	lim *rate.Limiter // nil: uncapped
+	n   int64
 }
 
 func (w *countingWriter) Write(p []byte) (int, error) {
-	n, err := w.ResponseWriter.Write(p)
-	w.n += int64(n)
-	return n, err
+	if w.lim == nil {
+		n, err := w.ResponseWriter.Write(p)
+		w.n += int64(n)
+		return n, err
+	}
+	done := 0
+	for len(p) > 0 {
+		chunk := p[:min(len(p), lanBurst)]
+		if err := w.lim.WaitN(w.ctx, len(chunk)); err != nil {
+			return done, fmt.Errorf("lan limiter: %w", err)
+		}
+		n, err := w.ResponseWriter.Write(chunk)
+		w.n += int64(n)
+		done += n
+		if err != nil {
+			return done, err
+		}
+		p = p[n:]
+	}
+	return done, nil
 }
 
 func (w *countingWriter) ReadFrom(src io.Reader) (int64, error) {
-	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok && w.lim == nil {
 		n, err := rf.ReadFrom(src)
 		w.n += n
 		return n, err
 	}
-	n, err := io.Copy(struct{ io.Writer }{w.ResponseWriter}, src)
-	w.n += n
-	return n, err
+	// Through Write, which counts (and waits for the LAN cap).
+	return io.Copy(struct{ io.Writer }{w}, src)
 }

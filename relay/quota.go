@@ -47,7 +47,7 @@ func (r *Relay) addHave(cid string, size int64, stored bool) {
 // even after evicting every evictable fragment. Callers check before they
 // send anything, so a full cache is a clean 507.
 func (r *Relay) canHold(need int64) error {
-	q := r.cfg.Cache.QuotaBytes
+	q := int64(r.cfg.Cache.QuotaBytes)
 	if q == 0 || need == 0 {
 		return nil
 	}
@@ -104,7 +104,7 @@ func (r *Relay) pin(cids []string) func() {
 func (r *Relay) reserve(size int64) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	q := r.cfg.Cache.QuotaBytes
+	q := int64(r.cfg.Cache.QuotaBytes)
 	if q > 0 {
 		if over := r.used + r.reserved + size - q; over > 0 {
 			freed := r.evictLocked(over)

@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/singleflight"
+	"golang.org/x/time/rate"
 
 	"github.com/shoal-project/shoal/agent/fragstore"
 	"github.com/shoal-project/shoal/proto"
@@ -69,16 +70,19 @@ type Config struct {
 	Cache CacheConfig `yaml:"cache"`
 	// WAN caps upstream transfers.
 	WAN WANConfig `yaml:"wan"`
+	// LAN optionally caps serving agents and child relays.
+	LAN LANConfig `yaml:"lan"`
 	// Version is the build version, reported to central (not YAML).
 	Version string `yaml:"-"`
 }
 
 // CacheConfig bounds the cache.
 type CacheConfig struct {
-	// QuotaBytes is the most the fragment store may hold (0: no quota).
+	// QuotaBytes is the most the fragment store may hold (0: no quota),
+	// in bytes or with a unit ("20GiB").
 	// Least recently used fragments of inactive packages are evicted
 	// first; fragments of active packages never.
-	QuotaBytes int64 `yaml:"quota_bytes"`
+	QuotaBytes ByteSize `yaml:"quota_bytes"`
 }
 
 func (c Config) withDefaults() Config {
@@ -136,6 +140,9 @@ func (c Config) Validate() error {
 	if c.Cache.QuotaBytes < 0 {
 		errs = append(errs, errors.New("cache.quota_bytes is negative"))
 	}
+	if c.LAN.RateMbit < 0 {
+		errs = append(errs, errors.New("lan.rate_mbit is negative"))
+	}
 	if err := c.WAN.validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -170,6 +177,7 @@ type Relay struct {
 	flight  singleflight.Group
 	stats   *stats
 	wan     *wan
+	lan     *rate.Limiter // nil: LAN serving uncapped
 	fetches chan struct{} // semaphore of upstream fragment fetches
 	kick    chan struct{} // asks the report loop for a report now
 	started time.Time
@@ -252,7 +260,7 @@ func New(cfg Config, log *slog.Logger) (*Relay, error) {
 	tr.MaxIdleConnsPerHost = 16
 	r := &Relay{
 		cfg: cfg, log: log.With("component", "relay"), pub: pub, store: st, enr: enr, cert: cert,
-		client: &http.Client{Transport: tr}, stats: newStats(), wan: newWAN(cfg.WAN, time.Now),
+		client: &http.Client{Transport: tr}, stats: newStats(), wan: newWAN(cfg.WAN, time.Now), lan: newLAN(cfg.LAN),
 		fetches: make(chan struct{}, cfg.Parallel), kick: make(chan struct{}, 1),
 		manifests: map[string]*proto.Manifest{}, have: map[string]int64{}, lastUse: map[string]time.Time{},
 		active: map[string]bool{}, pinned: map[string]int{}, prefetching: map[string]bool{},

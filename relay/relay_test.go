@@ -317,7 +317,7 @@ func TestExampleConfig(t *testing.T) {
 	if err := cfg.withDefaults().Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if cfg.FetchTimeout != 5*time.Minute || cfg.HTTPAddr != ":8090" || len(cfg.WAN.Windows) != 1 {
+	if cfg.FetchTimeout != 5*time.Minute || cfg.HTTPAddr != ":8090" || len(cfg.WAN.Windows) != 2 {
 		t.Errorf("decoded %+v", cfg)
 	}
 }
@@ -336,6 +336,8 @@ func TestValidate(t *testing.T) {
 		{name: "short-key", cfg: Config{DataDir: "d", Upstream: "http://c", ManifestPublicKey: "AAAA"}},
 		{name: "bad-window", cfg: Config{DataDir: "d", WAN: WANConfig{Windows: []WANWindow{{From: "25:00", To: "06:00"}}}}},
 		{name: "negative-quota", cfg: Config{DataDir: "d", Cache: CacheConfig{QuotaBytes: -1}}},
+		{name: "bad-day", cfg: Config{DataDir: "d", WAN: WANConfig{Windows: []WANWindow{{From: "22:00", To: "06:00", Days: []string{"mo"}}}}}},
+		{name: "negative-lan", cfg: Config{DataDir: "d", LAN: LANConfig{RateMbit: -1}}},
 		{name: "cert-without-key", cfg: Config{DataDir: "d", TLSCertFile: "c.pem"}},
 	}
 	for _, tt := range tests {

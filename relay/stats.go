@@ -103,7 +103,7 @@ func (r *Relay) packageIDs() []string {
 func (r *Relay) serveMetrics(w http.ResponseWriter, _ *http.Request) {
 	s := r.Stats()
 	r.mu.Lock()
-	used, quota := r.used, r.cfg.Cache.QuotaBytes
+	used, quota := r.used, int64(r.cfg.Cache.QuotaBytes)
 	r.mu.Unlock()
 	var b strings.Builder
 	metric := func(name, typ, help string) {

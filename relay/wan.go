@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,11 +24,41 @@ type WANConfig struct {
 }
 
 // WANWindow is a daily time range with its own cap. From after To wraps
-// past midnight ("22:00" to "06:00").
+// past midnight ("22:00" to "06:00"); From equal to To is the whole day.
 type WANWindow struct {
-	From     string  `yaml:"from"`
-	To       string  `yaml:"to"`
-	RateMbit float64 `yaml:"rate_mbit"`
+	From string `yaml:"from"`
+	To   string `yaml:"to"`
+	// Days, when set, limits the window to these days of the week ("mon",
+	// "tuesday", …). A window that wraps past midnight belongs to the day
+	// it starts: {from: "22:00", to: "06:00", days: [fri]} runs from
+	// Friday 22:00 to Saturday 06:00.
+	Days     []string `yaml:"days"`
+	RateMbit float64  `yaml:"rate_mbit"`
+}
+
+// parseDay returns the weekday of a name such as "mon" or "Monday".
+func parseDay(s string) (time.Weekday, error) {
+	l := strings.ToLower(strings.TrimSpace(s))
+	for d := time.Sunday; d <= time.Saturday; d++ {
+		name := strings.ToLower(d.String())
+		if len(l) >= 3 && strings.HasPrefix(name, l) {
+			return d, nil
+		}
+	}
+	return 0, fmt.Errorf("day %q: want mon, tue, wed, thu, fri, sat or sun", s)
+}
+
+// onDay reports whether the window runs on day d (every day without Days).
+func (w WANWindow) onDay(d time.Weekday) bool {
+	if len(w.Days) == 0 {
+		return true
+	}
+	for _, s := range w.Days {
+		if wd, err := parseDay(s); err == nil && wd == d {
+			return true
+		}
+	}
+	return false
 }
 
 func (c WANConfig) validate() error {
@@ -44,6 +75,11 @@ func (c WANConfig) validate() error {
 		if w.RateMbit < 0 {
 			errs = append(errs, fmt.Errorf("wan.windows[%d]: rate_mbit is negative", i))
 		}
+		for _, d := range w.Days {
+			if _, err := parseDay(d); err != nil {
+				errs = append(errs, fmt.Errorf("wan.windows[%d]: %w", i, err))
+			}
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -57,21 +93,47 @@ func clockMinutes(s string) (int, error) {
 	return t.Hour()*60 + t.Minute(), nil
 }
 
-// bitsAt returns the cap in bit/s at t (0: none).
+// bitsAt returns the cap in bit/s at t (0: none), in t's location (the
+// relay passes local time).
 func (c WANConfig) bitsAt(t time.Time) float64 {
 	m := t.Hour()*60 + t.Minute()
 	for _, w := range c.Windows {
 		from, _ := clockMinutes(w.From)
 		to, _ := clockMinutes(w.To)
-		in := from <= m && m < to
-		if from > to {
-			in = m >= from || m < to
+		day := t.Weekday()
+		var in bool
+		switch {
+		case from < to:
+			in = from <= m && m < to
+		case from == to:
+			in = true
+		case m >= from:
+			in = true
+		case m < to:
+			in, day = true, (day+6)%7 // The window started yesterday.
 		}
-		if in {
+		if in && w.onDay(day) {
 			return w.RateMbit * 1e6
 		}
 	}
 	return c.RateMbit * 1e6
+}
+
+// LANConfig optionally caps serving the branch (all clients together).
+type LANConfig struct {
+	// RateMbit is the cap in Mbit/s (0, the default: none).
+	RateMbit float64 `yaml:"rate_mbit"`
+}
+
+// lanBurst is the LAN limiter's bucket: writes are cut to this size.
+const lanBurst = 64 << 10
+
+// newLAN returns the LAN limiter, nil without a cap.
+func newLAN(c LANConfig) *rate.Limiter {
+	if c.RateMbit <= 0 {
+		return nil
+	}
+	return rate.NewLimiter(rate.Limit(c.RateMbit*1e6/8), lanBurst)
 }
 
 // wanBurst is the limiter's bucket: reads are cut to this size.
