@@ -1,6 +1,7 @@
 package proto
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
@@ -212,11 +213,20 @@ func VerifyPeerRecord(s SignedPeerRecord, pub ed25519.PublicKey, now time.Time) 
 	if len(pub) != ed25519.PublicKeySize {
 		return nil, fmt.Errorf("verify peer record: public key has %d bytes: %w", len(pub), ErrBadPeerRecord)
 	}
-	if s.KeyID != KeyID(pub) || len(s.Record) == 0 || !ed25519.Verify(pub, s.Record, s.Signature) {
+	// The signer signs compact JSON (json.Marshal). A record kept in a
+	// file written with indentation has its raw bytes re-indented, so the
+	// bytes are compacted again before the check; compacting compact JSON
+	// changes nothing.
+	raw := s.Record
+	var buf bytes.Buffer
+	if json.Compact(&buf, raw) == nil {
+		raw = buf.Bytes()
+	}
+	if s.KeyID != KeyID(pub) || len(raw) == 0 || !ed25519.Verify(pub, raw, s.Signature) {
 		return nil, fmt.Errorf("verify peer record: signature: %w", ErrBadPeerRecord)
 	}
 	var r PeerRecord
-	if err := json.Unmarshal(s.Record, &r); err != nil {
+	if err := json.Unmarshal(raw, &r); err != nil {
 		return nil, fmt.Errorf("verify peer record: parse: %w: %w", ErrBadPeerRecord, err)
 	}
 	if r.PeerID == "" || r.DeviceID == "" || r.Expires.IsZero() {

@@ -1,6 +1,7 @@
 package proto
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
@@ -84,5 +85,34 @@ func TestEnrollProofBindsFields(t *testing.T) {
 	b := EnrollProof("t", "dp", "")
 	if string(a) == string(b) {
 		t.Error("proofs of different fields are equal")
+	}
+}
+
+// TestPeerRecordSurvivesIndentation: a signed record kept in a file
+// written with json.MarshalIndent (its raw record re-indented) still
+// verifies, and an altered one still does not.
+func TestPeerRecordSurvivesIndentation(t *testing.T) {
+	_, key, _ := ed25519.GenerateKey(nil)
+	s, err := SignPeerRecord(PeerRecord{PeerID: "p", DeviceID: "d", Site: "s", Expires: time.Now().Add(time.Hour)}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back SignedPeerRecord
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(back.Record, s.Record) {
+		t.Fatal("indentation left the record bytes alone; the test proves nothing")
+	}
+	if _, err := VerifyPeerRecord(back, key.Public().(ed25519.PublicKey), time.Now()); err != nil {
+		t.Errorf("indented record: %v", err)
+	}
+	back.Record = bytes.Replace(back.Record, []byte(`"s"`), []byte(`"x"`), 1)
+	if _, err := VerifyPeerRecord(back, key.Public().(ed25519.PublicKey), time.Now()); err == nil {
+		t.Error("altered indented record verified")
 	}
 }
