@@ -14,8 +14,7 @@
 //	                 uplink wb<b> per branch, 10.99.<b>.1 peer 10.99.<b>.2
 //	<prefix>-b<b>    branch b's router: uplink up0 10.99.<b>.2 peer 10.99.<b>.1,
 //	                 LAN bridge lan0 10.98.<b>.1/24 with one port p<i> per host
-//	<prefix>-b<b>r   the branch relay (a hook: no relay binary exists yet),
-//	                 10.98.<b>.2
+//	<prefix>-b<b>r   the branch relay (shoal-relay on :8090), 10.98.<b>.2
 //	<prefix>-b<b>a<i> agent i of branch b, 10.98.<b>.<10+i> on eth0
 //
 // Routes name only lab addresses (10.98.0.0/16 and 10.99.0.0/16); no
@@ -44,6 +43,17 @@
 // their own state. ocs-direct runs the real Debian ocsinventory-agent in
 // each agent namespace against central across the shaped WAN; shoal-direct
 // (not in issue 8) does the same with shoal-agent, without relay or peers.
-// The relay and P2P scenarios are listed and skipped until they exist.
+//
+// The relay and P2P scenarios first create one central site per branch
+// (<scenario>-b<b>, CIDR the branch LAN) so that the agents and the relay of
+// a branch share a site, and delete the sites at the end. A relay scenario
+// starts a fresh shoal-relay per branch: enrolled with central
+// (`shoal-relay enroll`), which then names it as the site's fragment
+// location and to the site's Shoal agents; a relay binary without the
+// enroll command is configured by hand (upstream, manifest key, the site's
+// fragment_location), which serves OCS agents only. ocs-relay runs OCS
+// agents behind the relay, shoal-relay Shoal agents, shoal-p2p Shoal agents
+// with LAN peers and no relay, shoal-both both. Relays, agents and their
+// namespaces are stopped and swept at the end of each scenario.
 // docs/LAB.md describes the measurements.
 package lab

@@ -132,6 +132,7 @@ type scenario struct {
 	agents int      // default N per branch
 	needs  []string // binaries in BinDir
 	relay  bool     // the branches need a relay namespace
+	p2p    bool     // the agents must share fragments on the LAN
 	// skip is the reason given when a binary is missing or run is nil.
 	skip string
 	run  func(ctx context.Context, e *env, r *Result) error
@@ -144,10 +145,10 @@ func scenarios() []scenario {
 		// Not in issue 8: Shoal agents without relay or peers, the
 		// baseline of the Shoal scenarios (N·S crosses the uplink).
 		{name: "shoal-direct", agents: 4, needs: []string{"shoal-agent"}, skip: "needs shoal-agent (cmd/agent)", run: runShoalDirect},
-		{name: "ocs-relay", agents: 4, needs: []string{"shoal-relay"}, relay: true, skip: "needs the relay (issue 6)"},
-		{name: "shoal-relay", agents: 20, needs: []string{"shoal-agent", "shoal-relay"}, relay: true, skip: "needs the relay (issue 6)"},
-		{name: "shoal-p2p", agents: 20, needs: []string{"shoal-agent"}, skip: "needs P2P (issue 7)"},
-		{name: "shoal-both", agents: 20, needs: []string{"shoal-agent", "shoal-relay"}, relay: true, skip: "needs the relay (issue 6) and P2P (issue 7)"},
+		{name: "ocs-relay", agents: 4, needs: []string{"shoal-relay"}, relay: true, skip: "needs shoal-relay (cmd/relay)", run: runOCSRelay},
+		{name: "shoal-relay", agents: 20, needs: []string{"shoal-agent", "shoal-relay"}, relay: true, skip: "needs shoal-agent and shoal-relay", run: runShoalRelay},
+		{name: "shoal-p2p", agents: 20, needs: []string{"shoal-agent"}, p2p: true, skip: "needs shoal-agent (cmd/agent)", run: runShoalP2P},
+		{name: "shoal-both", agents: 20, needs: []string{"shoal-agent", "shoal-relay"}, relay: true, p2p: true, skip: "needs shoal-agent and shoal-relay", run: runShoalBoth},
 	}
 }
 
@@ -251,6 +252,12 @@ func (l *Lab) missing(s scenario) string {
 		if _, err := os.Stat(filepath.Join(l.cfg.BinDir, b)); err != nil {
 			return s.skip
 		}
+	}
+	if s.relay && strings.HasPrefix(s.name, "shoal-") && !relayCanEnroll(context.Background(), filepath.Join(l.cfg.BinDir, "shoal-relay")) {
+		return "shoal-relay has no enroll command: central cannot name the relay to Shoal agents (issue 6)"
+	}
+	if s.p2p && !agentHasP2P(filepath.Join(l.cfg.BinDir, "shoal-agent")) {
+		return "shoal-agent is built without LAN peers (no memberlist in it; issue 7)"
 	}
 	if s.name == "ocs-direct" || s.name == "ocs-relay" {
 		if _, err := exec.LookPath("ocsinventory-agent"); err != nil {

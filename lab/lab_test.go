@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/shoal-project/shoal/proto/api"
 )
 
 func TestParseSize(t *testing.T) {
@@ -249,11 +251,12 @@ func TestEvaluate(t *testing.T) {
 	}{
 		{name: "ocs-baseline", r: Result{Scenario: "ocs-direct", Status: StatusOK, Agents: 4, WANPerS: 4.15}, want: []bool{true}},
 		{name: "ocs-baseline-off", r: Result{Scenario: "ocs-direct", Status: StatusOK, Agents: 4, WANPerS: 2}, want: []bool{false}},
-		{name: "ocs-relay", r: Result{Scenario: "ocs-relay", Status: StatusOK, Agents: 4, WANPerS: 1.01}, want: []bool{true}},
-		{name: "shoal-good", r: Result{Scenario: "shoal-p2p", Status: StatusOK, Agents: 20, WANPerS: 1.015,
+		{name: "ocs-relay", r: Result{Scenario: "ocs-relay", Status: StatusOK, Agents: 4, WANPerS: 1.036, WANPayloadPerS: 1.0}, want: []bool{true}},
+		{name: "ocs-relay-two-copies", r: Result{Scenario: "ocs-relay", Status: StatusOK, Agents: 4, WANPerS: 2.07, WANPayloadPerS: 2.0}, want: []bool{false}},
+		{name: "shoal-good", r: Result{Scenario: "shoal-p2p", Status: StatusOK, Agents: 20, WANPerS: 1.05, WANPayloadPerS: 1.015,
 			Completion: Dist{N: 20, P95: 80}, FirstFragment: Dist{N: 20, P95: 5}, LastDoneAfterWAN: &five},
 			want: []bool{true, true, true, true}},
-		{name: "shoal-slow", r: Result{Scenario: "shoal-both", Status: StatusOK, Agents: 20, WANPerS: 3,
+		{name: "shoal-slow", r: Result{Scenario: "shoal-both", Status: StatusOK, Agents: 20, WANPerS: 3, WANPayloadPerS: 2.9,
 			Completion: Dist{N: 20, P95: 400}, FirstFragment: Dist{N: 20, P95: 90}},
 			want: []bool{false, false, false, false}},
 		{name: "shoal-baseline", r: Result{Scenario: "shoal-direct", Status: StatusOK, Agents: 4, WANPerS: 4.1,
@@ -361,6 +364,47 @@ func TestLogged(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := logged([]byte(log), tt.msg, tt.attrs...); !got.Equal(tt.want) {
 				t.Errorf("logged = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseMetrics(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want map[string]float64
+	}{
+		{name: "plain", in: "# HELP x y\n# TYPE x counter\nshoal_relay_upstream_bytes_total 8388608\nshoal_relay_hits_total 3\n",
+			want: map[string]float64{"shoal_relay_upstream_bytes_total": 8388608, "shoal_relay_hits_total": 3}},
+		{name: "labels-summed", in: "bytes{package=\"1\"} 10\nbytes{package=\"2\"} 5\n", want: map[string]float64{"bytes": 15}},
+		{name: "garbage-skipped", in: "no-value\nx notanumber\n\ny 1e3\n", want: map[string]float64{"y": 1000}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, parseMetrics([]byte(tt.in))); diff != "" {
+				t.Errorf("parseMetrics (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestCheckSites(t *testing.T) {
+	one, two, other := uint(1), uint(2), uint(9)
+	sites := []labSite{{ID: one, Name: "s-b1"}, {ID: two, Name: "s-b2"}}
+	tests := []struct {
+		name    string
+		comps   []api.Computer
+		wantErr bool
+	}{
+		{name: "all-in-sites", comps: []api.Computer{{Name: "a", SiteID: &one}, {Name: "b", SiteID: &two}}},
+		{name: "no-site", comps: []api.Computer{{Name: "a", SiteID: &one}, {Name: "b"}}, wantErr: true},
+		{name: "other-site", comps: []api.Computer{{Name: "a", SiteID: &other}}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := checkSites(tt.comps, sites); (err != nil) != tt.wantErr {
+				t.Errorf("checkSites: error %v, want error %v", err, tt.wantErr)
 			}
 		})
 	}

@@ -57,8 +57,14 @@ func (e *env) ocsTimeout(n int) time.Duration {
 	if e.cfg.ScenarioTimeout > 0 {
 		return e.cfg.ScenarioTimeout
 	}
+	return e.ocsTimeoutCopies(n)
+}
+
+// ocsTimeoutCopies is ocsTimeout when copies of the package cross the
+// uplink.
+func (e *env) ocsTimeoutCopies(copies int) time.Duration {
 	perAgent := float64(fragmentsFor(e.cfg.SizeBytes)) * 2.5
-	wire := float64(n) * e.params.FloorSeconds * 1.2
+	wire := float64(copies) * e.params.FloorSeconds * 1.2
 	return time.Duration((120 + 2*(perAgent+wire)) * float64(time.Second))
 }
 
@@ -82,8 +88,31 @@ func (e *env) ocsAgents(scenario, short string, n int) ([]*ocsAgent, error) {
 // runOCSDirect is scenario 1: the real OCS agent in every agent namespace
 // fetches the package from central across the shaped WAN.
 func runOCSDirect(ctx context.Context, e *env, r *Result) error {
-	tag := e.cfg.Prefix + "-ocs-direct"
-	agents, err := e.ocsAgents("ocs-direct", "od", r.Agents)
+	return runOCS(ctx, e, r, "ocs-direct", "od", false)
+}
+
+// runOCSRelay is scenario 2: the same agents in a site per branch whose
+// fragment location is the branch relay.
+func runOCSRelay(ctx context.Context, e *env, r *Result) error {
+	return runOCS(ctx, e, r, "ocs-relay", "or", true)
+}
+
+// runOCS runs real OCS agents (short prefixes their host names); with
+// relay, each branch gets a site and a fresh relay first, so that the
+// agents' first inventory puts them in the site and their PACK_LOC points
+// to the relay.
+func runOCS(ctx context.Context, e *env, r *Result, scenario, short string, relay bool) error {
+	tag := e.cfg.Prefix + "-" + scenario
+	bs := &branchSetup{}
+	defer func() { e.teardown(ctx, bs) }()
+	if relay {
+		var err error
+		if bs, err = e.setupBranches(ctx, scenario, true, false); err != nil {
+			return err
+		}
+		r.RelayMode = bs.mode
+	}
+	agents, err := e.ocsAgents(scenario, short, r.Agents)
 	if err != nil {
 		return err
 	}
@@ -108,13 +137,21 @@ func runOCSDirect(ctx context.Context, e *env, r *Result) error {
 	if len(comps) != len(agents) {
 		return fmt.Errorf("central lists %d computers tagged %s, want %d", len(comps), tag, len(agents))
 	}
-	p, err := e.createPackage(ctx, "ocs-direct")
+	if relay {
+		if err := checkSites(comps, bs.sites); err != nil {
+			return err
+		}
+	}
+	w, err := e.startWatch(ctx, spaces, bs.relays)
+	if err != nil {
+		return err
+	}
+	p, err := e.createPackage(ctx, scenario)
 	if err != nil {
 		return err
 	}
 	r.PackageID, r.PackageBytes, r.Fragments = p.ID, p.Size, p.OCSFragmentCount
-	w, err := e.startWatch(ctx, p.ID, spaces)
-	if err != nil {
+	if err := w.begin(ctx, p.ID); err != nil {
 		return err
 	}
 	if err := e.affect(ctx, p.ID, tag, len(agents)); err != nil {
@@ -131,7 +168,12 @@ func runOCSDirect(ctx context.Context, e *env, r *Result) error {
 		w.fgCPU += a.cpu
 		w.fgPeakKB = max(w.fgPeakKB, a.maxRSSKB)
 	}
-	deps, werr := w.await(ctx, len(agents), e.ocsTimeout(r.Agents))
+	timeout := e.ocsTimeout(r.Agents)
+	if relay && e.cfg.ScenarioTimeout == 0 {
+		// One copy crosses the uplink; the agents' fragment sleeps remain.
+		timeout = e.ocsTimeoutCopies(1)
+	}
+	deps, werr := w.await(ctx, len(agents), timeout)
 	firsts := make([]time.Time, len(agents))
 	for i, a := range agents {
 		b, err := os.ReadFile(a.logFile())
@@ -145,7 +187,17 @@ func runOCSDirect(ctx context.Context, e *env, r *Result) error {
 	if err := w.finish(ctx, r, deps, firsts); err != nil {
 		return errors.Join(werr, err)
 	}
+	// OCS agents report no bytes: what central served went to the agents
+	// directly, except what the relays fetched; the relays served the rest.
 	r.BytesBySource = Sources{Central: r.CentralServedBytes}
+	if len(bs.relays) > 0 {
+		up, served, err := e.relayCounters(ctx, bs.relays)
+		if err != nil {
+			e.log.Warn("relay counters", "err", err)
+		}
+		r.RelayUpstreamBytes, r.RelayServedBytes = up, served
+		r.BytesBySource = Sources{Central: max(0, r.CentralServedBytes-up), Relay: served}
+	}
 	if werr != nil {
 		return werr
 	}

@@ -30,9 +30,9 @@ func (a *shoalAgent) logFile() string { return filepath.Join(a.dir, "agent.log")
 
 // write writes the agent's config: central across the WAN, its own state
 // directory and host name, progress reported every second.
-func (a *shoalAgent) write(server string) error {
+func (a *shoalAgent) write(server, extra string) error {
 	cfg := fmt.Sprintf("server: %s\nstate_dir: %s\nhostname: %s\njobs:\n  long_poll: 20s\n  progress_interval: 1s\n",
-		server, filepath.Join(a.dir, "state"), a.host.Name)
+		server, filepath.Join(a.dir, "state"), a.host.Name) + extra
 	if err := os.WriteFile(a.config(), []byte(cfg), 0o600); err != nil {
 		return fmt.Errorf("agent %s config: %w", a.host.Name, err)
 	}
@@ -112,24 +112,59 @@ func logged(log []byte, msg string, attrs ...string) time.Time {
 	return time.Time{}
 }
 
-// runShoalDirect runs Shoal agents that fetch the package from central
-// across the WAN, with neither relay nor peers: Shoal's own baseline.
+// shoalMode is what a Shoal scenario puts on the branches.
+type shoalMode struct {
+	scenario string
+	short    string // host name prefix, such as "sd"
+	// sites gives every branch a site (needed for relays and peers);
+	// relay starts a relay per branch; p2p lets agents share on the LAN.
+	sites, relay, p2p bool
+}
+
 func runShoalDirect(ctx context.Context, e *env, r *Result) error {
-	name := e.cfg.Prefix + "-sd-"
+	return runShoal(ctx, e, r, shoalMode{scenario: "shoal-direct", short: "sd"})
+}
+
+func runShoalRelay(ctx context.Context, e *env, r *Result) error {
+	return runShoal(ctx, e, r, shoalMode{scenario: "shoal-relay", short: "sr", sites: true, relay: true})
+}
+
+func runShoalP2P(ctx context.Context, e *env, r *Result) error {
+	return runShoal(ctx, e, r, shoalMode{scenario: "shoal-p2p", short: "sp", sites: true, p2p: true})
+}
+
+func runShoalBoth(ctx context.Context, e *env, r *Result) error {
+	return runShoal(ctx, e, r, shoalMode{scenario: "shoal-both", short: "sb", sites: true, relay: true, p2p: true})
+}
+
+// runShoal runs one Shoal scenario: fresh agents in every agent namespace
+// (and, per mode, sites, relays and LAN peers) deploy one new package.
+// shoal-direct is Shoal's own baseline: no site, so neither relay nor
+// peers, every agent fetches from central across the WAN.
+func runShoal(ctx context.Context, e *env, r *Result, m shoalMode) error {
+	name := e.cfg.Prefix + "-" + m.short + "-"
 	bin, err := filepath.Abs(filepath.Join(e.cfg.BinDir, "shoal-agent"))
 	if err != nil {
 		return fmt.Errorf("agent binary: %w", err)
+	}
+	bs := &branchSetup{}
+	defer func() { e.teardown(ctx, bs) }()
+	if m.sites {
+		if bs, err = e.setupBranches(ctx, m.scenario, m.relay, true); err != nil {
+			return err
+		}
+		r.RelayMode = bs.mode
 	}
 	var agents []*shoalAgent
 	var spaces []string
 	for _, br := range e.topo.Branches {
 		for _, h := range br.Agents[:r.Agents] {
 			h.Name = name + h.Name
-			a := &shoalAgent{host: h, bin: bin, dir: filepath.Join(e.work, "shoal-direct", h.Name)}
+			a := &shoalAgent{host: h, bin: bin, dir: filepath.Join(e.work, m.scenario, h.Name)}
 			if err := os.MkdirAll(a.dir, 0o755); err != nil {
 				return fmt.Errorf("agent dir: %w", err)
 			}
-			if err := a.write(e.central.HTTPSURL); err != nil {
+			if err := a.write(e.central.HTTPSURL, agentYAML(m)); err != nil {
 				return err
 			}
 			agents, spaces = append(agents, a), append(spaces, h.NS)
@@ -153,7 +188,7 @@ func runShoalDirect(ctx context.Context, e *env, r *Result) error {
 		Token string `json:"token"`
 	}
 	if err := e.central.call(ctx, "POST", "/agents/enrollment-tokens", nil,
-		map[string]any{"name": "lab-shoal-direct", "max_uses": len(agents)}, &tok); err != nil {
+		map[string]any{"name": "lab-" + m.scenario, "max_uses": len(agents)}, &tok); err != nil {
 		return fmt.Errorf("enrollment token: %w", err)
 	}
 	fmt.Fprintf(e.out, "  enrolling and starting %d Shoal agents\n", len(agents))
@@ -165,7 +200,7 @@ func runShoalDirect(ctx context.Context, e *env, r *Result) error {
 	}); err != nil {
 		return err
 	}
-	if err := awaitLogs(ctx, agents, "agent running", time.Minute); err != nil {
+	if err := awaitLogs(ctx, agents, "agent running", 2*time.Minute); err != nil {
 		return err
 	}
 	comps, err := e.central.computers(ctx, api.ComputerFilter{Name: name})
@@ -175,13 +210,21 @@ func runShoalDirect(ctx context.Context, e *env, r *Result) error {
 	if len(comps) != len(agents) {
 		return fmt.Errorf("central lists %d computers named %s…, want %d", len(comps), name, len(agents))
 	}
-	p, err := e.createPackage(ctx, "shoal-direct")
+	if m.sites {
+		if err := checkSites(comps, bs.sites); err != nil {
+			return err
+		}
+	}
+	w, err := e.startWatch(ctx, spaces, bs.relays)
+	if err != nil {
+		return err
+	}
+	p, err := e.createPackage(ctx, m.scenario)
 	if err != nil {
 		return err
 	}
 	r.PackageID, r.PackageBytes, r.Fragments = p.ID, p.Size, p.FragmentCount
-	w, err := e.startWatch(ctx, p.ID, spaces)
-	if err != nil {
+	if err := w.begin(ctx, p.ID); err != nil {
 		return err
 	}
 	var res api.AffectResult
@@ -194,15 +237,16 @@ func runShoalDirect(ctx context.Context, e *env, r *Result) error {
 		return fmt.Errorf("affect package %s: created %d deployments, want %d", p.ID, res.Created, len(agents))
 	}
 	fmt.Fprintf(e.out, "  package %s affected\n", p.ID)
-	timeout := e.cfg.ScenarioTimeout
-	if timeout == 0 {
-		timeout = time.Duration((120 + 3*float64(r.Agents)*e.params.FloorSeconds) * float64(time.Second))
-	}
-	deps, werr := w.await(ctx, len(agents), timeout)
+	deps, werr := w.await(ctx, len(agents), e.shoalTimeout(m, r.Agents))
 	firsts := make([]time.Time, len(agents))
 	for i, a := range agents {
 		if b, err := os.ReadFile(a.logFile()); err == nil {
+			// The plain fetcher logs "fetching", the swarm scheduler
+			// "fetching from the swarm".
 			firsts[i] = logged(b, "fetching", "package="+p.ID)
+			if firsts[i].IsZero() {
+				firsts[i] = logged(b, "fetching from the swarm", "package="+p.ID)
+			}
 		}
 	}
 	fragBytes, err := e.agentFragmentBytes(ctx, p.ID)
@@ -214,11 +258,66 @@ func runShoalDirect(ctx context.Context, e *env, r *Result) error {
 	}
 	r.CentralServedBytes += fragBytes
 	r.CentralPerS = float64(r.CentralServedBytes) / (float64(e.cfg.SizeBytes) * float64(len(e.topo.Branches)))
+	if len(bs.relays) > 0 {
+		var err error
+		if r.RelayUpstreamBytes, r.RelayServedBytes, err = e.relayCounters(ctx, bs.relays); err != nil {
+			e.log.Warn("relay counters", "err", err)
+		}
+	}
 	if werr != nil {
 		return werr
 	}
 	if r.Succeeded != len(agents) {
 		return fmt.Errorf("%d of %d agents succeeded (codes %v)", r.Succeeded, len(agents), r.ResultCodes)
+	}
+	return nil
+}
+
+// shoalTimeout bounds a Shoal scenario from affectation to the last agent:
+// the direct baseline moves N copies over the uplink; with a relay or
+// peers about one copy should cross, so a few floors are plenty (and a
+// scenario that needs more has missed its goals anyway).
+func (e *env) shoalTimeout(m shoalMode, n int) time.Duration {
+	if e.cfg.ScenarioTimeout > 0 {
+		return e.cfg.ScenarioTimeout
+	}
+	copies := float64(n)
+	if m.relay || m.p2p {
+		copies = 4
+	}
+	return time.Duration((120 + 3*copies*e.params.FloorSeconds) * float64(time.Second))
+}
+
+// agentYAML is the scenario-specific part of a Shoal agent's config. The
+// agent's libp2p and memberlist defaults (all addresses, fixed memberlist
+// port) suit the lab: each agent has its own namespace, so fixed ports do
+// not collide. Peers need a site with a tracker; without a site (the
+// direct baseline) the agent has no peers. Scenarios without peers turn
+// peer sharing off, so that a site's tracker does not make shoal-relay
+// measure relay and peers.
+func agentYAML(m shoalMode) string {
+	if !m.p2p {
+		return "swarm:\n  disabled: true\n"
+	}
+	return ""
+}
+
+// checkSites checks that central put every computer into its branch's
+// site; otherwise neither the site's relay nor its peers would be used.
+func checkSites(comps []api.Computer, sites []labSite) error {
+	ids := map[uint]bool{}
+	for _, s := range sites {
+		ids[s.ID] = true
+	}
+	var bad []string
+	for _, c := range comps {
+		if c.SiteID == nil || !ids[*c.SiteID] {
+			bad = append(bad, c.Name)
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%d of %d computers are not in their branch's site (central assigns it from the address): %s",
+			len(bad), len(comps), strings.Join(bad[:min(len(bad), 5)], ", "))
 	}
 	return nil
 }

@@ -33,31 +33,52 @@ type watch struct {
 	// agent runs that were waited for.
 	fgCPU    float64
 	fgPeakKB int64
+	// relays are the branch relays of the scenario; relayPeakKB is the
+	// largest RSS sampled of any of them.
+	relays      []*labRelay
+	relayPeakKB int64
 }
 
-// startWatch takes the "before" snapshot; call it right before affecting.
-func (e *env) startWatch(ctx context.Context, pkg string, agentNS []string) (*watch, error) {
-	w := &watch{e: e, pkg: pkg}
+// startWatch takes the uplink snapshot and starts following the agents'
+// and relays' processes. Call it before the package is created: a relay
+// may prefetch a package as soon as it is activated. begin completes the
+// snapshot once the package exists.
+func (e *env) startWatch(ctx context.Context, agentNS []string, relays []*labRelay) (*watch, error) {
+	w := &watch{e: e, relays: relays}
 	var err error
 	if w.before, err = e.topo.AllUplinks(ctx); err != nil {
 		return nil, err
 	}
 	w.prev = w.before
-	ps, err := readProcStat(e.central.PID())
-	if err != nil {
-		return nil, err
+	for _, r := range relays {
+		ps, err := readProcStat(r.PID())
+		if err != nil {
+			return nil, fmt.Errorf("relay %s: %w", r.host.Name, err)
+		}
+		r.cpu0, w.relayPeakKB = ps.CPUSeconds, max(w.relayPeakKB, ps.RSSKB)
 	}
-	w.cpu0, w.peakKB = ps.CPUSeconds, ps.RSSKB
-	st, err := e.central.downloads(ctx, pkg)
-	if err != nil {
-		return nil, err
-	}
-	w.served0 = st.Bytes
 	if w.agents, err = newProcSampler(agentNS); err != nil {
 		return nil, err
 	}
 	w.t0 = time.Now()
 	return w, nil
+}
+
+// begin records central's CPU and download counters for package pkg; call
+// it right before affecting.
+func (w *watch) begin(ctx context.Context, pkg string) error {
+	w.pkg = pkg
+	ps, err := readProcStat(w.e.central.PID())
+	if err != nil {
+		return err
+	}
+	w.cpu0, w.peakKB = ps.CPUSeconds, ps.RSSKB
+	st, err := w.e.central.downloads(ctx, pkg)
+	if err != nil {
+		return err
+	}
+	w.served0 = st.Bytes
+	return nil
 }
 
 // sample records one round of counters.
@@ -73,6 +94,11 @@ func (w *watch) sample(ctx context.Context) {
 	}
 	if ps, err := readProcStat(w.e.central.PID()); err == nil {
 		w.peakKB = max(w.peakKB, ps.RSSKB)
+	}
+	for _, r := range w.relays {
+		if ps, err := readProcStat(r.PID()); err == nil {
+			w.relayPeakKB = max(w.relayPeakKB, ps.RSSKB, ps.HWMKB)
+		}
 	}
 	w.agents.sample()
 }
@@ -136,6 +162,7 @@ func (w *watch) finish(ctx context.Context, r *Result, deps []api.Deployment, fi
 		}
 		r.WAN = append(r.WAN, bw)
 		r.WANPerS = max(r.WANPerS, bw.DownPerS)
+		r.WANPayloadPerS = max(r.WANPayloadPerS, bw.DownPerS*WireShare)
 	}
 	st, err := w.e.central.downloads(ctx, w.pkg)
 	if err != nil {
@@ -145,6 +172,14 @@ func (w *watch) finish(ctx context.Context, r *Result, deps []api.Deployment, fi
 	r.CentralPerS = float64(r.CentralServedBytes) / (s * float64(len(w.e.topo.Branches)))
 	if ps, err := readProcStat(w.e.central.PID()); err == nil {
 		r.Central = ProcUse{CPUSeconds: ps.CPUSeconds - w.cpu0, PeakRSSMiB: float64(w.peakKB) / 1024, Processes: 1}
+	}
+	if len(w.relays) > 0 {
+		r.Relay = ProcUse{PeakRSSMiB: float64(w.relayPeakKB) / 1024, Processes: len(w.relays)}
+		for _, rl := range w.relays {
+			if ps, err := readProcStat(rl.PID()); err == nil {
+				r.Relay.CPUSeconds += ps.CPUSeconds - rl.cpu0
+			}
+		}
 	}
 	cpu, peak, n := w.agents.totals()
 	r.AgentsUse = ProcUse{CPUSeconds: cpu + w.fgCPU, PeakRSSMiB: float64(max(peak, w.fgPeakKB)) / 1024, Processes: n}
