@@ -56,12 +56,13 @@ import (
 	"github.com/shoal-project/shoal/agent/fetch"
 	"github.com/shoal-project/shoal/agent/fragstore"
 	"github.com/shoal-project/shoal/agent/install"
-	"github.com/shoal-project/shoal/agent/internal/statefile"
 	"github.com/shoal-project/shoal/agent/inventory"
 	"github.com/shoal-project/shoal/agent/jobs"
 	"github.com/shoal-project/shoal/agent/lan"
 	"github.com/shoal-project/shoal/agent/p2p"
 	"github.com/shoal-project/shoal/agent/swarm"
+	"github.com/shoal-project/shoal/internal/enroll"
+	"github.com/shoal-project/shoal/internal/statefile"
 	"github.com/shoal-project/shoal/proto"
 	"github.com/shoal-project/shoal/tracker"
 )
@@ -190,7 +191,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	key, err := loadIdentity(cfg.StateDir)
+	key, err := enroll.LoadIdentity(filepath.Join(cfg.StateDir, identityFile))
 	if err != nil {
 		return err
 	}

@@ -3,30 +3,23 @@ package agent
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/shoal-project/shoal/agent/client"
-	"github.com/shoal-project/shoal/agent/internal/statefile"
 	"github.com/shoal-project/shoal/agent/inventory"
 	"github.com/shoal-project/shoal/agent/jobs"
+	"github.com/shoal-project/shoal/internal/enroll"
+	"github.com/shoal-project/shoal/internal/statefile"
 	"github.com/shoal-project/shoal/proto"
 )
 
@@ -74,73 +67,12 @@ func (e *enrollment) save(dir string) error {
 	return statefile.Write(filepath.Join(dir, enrollmentFile), e, 0o600)
 }
 
-// loadIdentity returns the agent's libp2p identity key, creating it on
-// first use.
-func loadIdentity(dir string) (crypto.PrivKey, error) {
-	path := filepath.Join(dir, identityFile)
-	b, err := os.ReadFile(path)
-	if err == nil {
-		k, err := crypto.UnmarshalPrivateKey(b)
-		if err != nil {
-			return nil, fmt.Errorf("load identity %s: %w", path, err)
-		}
-		return k, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("load identity: %w", err)
-	}
-	k, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("generate identity: %w", err)
-	}
-	raw, err := crypto.MarshalPrivateKey(k)
-	if err != nil {
-		return nil, fmt.Errorf("encode identity: %w", err)
-	}
-	if err := statefile.WriteBytes(path, raw, 0o600); err != nil {
-		return nil, err
-	}
-	return k, nil
-}
-
 func poolFromPEM(b []byte) (*x509.CertPool, error) {
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(b) {
 		return nil, errors.New("no certificate in CA file")
 	}
 	return pool, nil
-}
-
-// fetchCA downloads central's CA certificate without trusting the
-// connection and accepts it only if its SHA-256 is fingerprint.
-func fetchCA(ctx context.Context, server, fingerprint string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // Checked by fingerprint below.
-	defer tr.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(server, "/")+"/cacert.pem", nil)
-	if err != nil {
-		return nil, fmt.Errorf("fetch CA: %w", err)
-	}
-	resp, err := (&http.Client{Transport: tr}).Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("fetch CA: %w", err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err != nil {
-		return nil, fmt.Errorf("fetch CA: %w", err)
-	}
-	block, _ := pem.Decode(b)
-	if block == nil {
-		return nil, errors.New("fetch CA: answer is not a PEM certificate")
-	}
-	sum := sha256.Sum256(block.Bytes)
-	want := strings.ToLower(strings.ReplaceAll(fingerprint, ":", ""))
-	if hex.EncodeToString(sum[:]) != want {
-		return nil, fmt.Errorf("fetch CA: fingerprint %s does not match the expected %s", hex.EncodeToString(sum[:]), want)
-	}
-	return b, nil
 }
 
 // deviceID builds an OCS-style device ID: hostname-YYYY-MM-DD-HH-MM-SS.
@@ -171,7 +103,7 @@ func Enroll(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	case cfg.Enroll.CAFile != "":
 		caPEM, err = os.ReadFile(cfg.Enroll.CAFile)
 	case cfg.Enroll.CAFingerprint != "":
-		caPEM, err = fetchCA(ctx, cfg.Server, cfg.Enroll.CAFingerprint)
+		caPEM, err = enroll.FetchCA(ctx, cfg.Server, cfg.Enroll.CAFingerprint)
 	default:
 		caPEM, err = os.ReadFile(filepath.Join(cfg.StateDir, caFile))
 		if errors.Is(err, fs.ErrNotExist) {
@@ -185,7 +117,7 @@ func Enroll(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("enroll: CA: %w", err)
 	}
-	key, err := loadIdentity(cfg.StateDir)
+	key, err := enroll.LoadIdentity(filepath.Join(cfg.StateDir, identityFile))
 	if err != nil {
 		return err
 	}

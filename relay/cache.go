@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/shoal-project/shoal/agent/fragstore"
+	"github.com/shoal-project/shoal/internal/statefile"
 	"github.com/shoal-project/shoal/proto"
 	"github.com/shoal-project/shoal/proto/ocs"
 )
@@ -99,7 +100,7 @@ func (r *Relay) manifest(ctx context.Context, id string) (*proto.Manifest, error
 			r.recordError("upstream manifest rejected, package "+id, err)
 			return nil, fmt.Errorf("fetch manifest %s: %w: %w", id, ErrCorrupt, err)
 		}
-		if err := writeFileAtomic(r.manifestPath(id), b); err != nil {
+		if err := statefile.WriteBytes(r.manifestPath(id), b, 0o600); err != nil {
 			return nil, fmt.Errorf("store manifest %s: %w", id, err)
 		}
 		return m, nil
@@ -252,7 +253,7 @@ func (r *Relay) info(ctx context.Context, id string) ([]byte, error) {
 			r.recordError("upstream info file rejected, package "+id, err)
 			return nil, fmt.Errorf("fetch info %s: %w: %w", id, ErrCorrupt, err)
 		}
-		if err := writeFileAtomic(r.infoPath(id), b); err != nil {
+		if err := statefile.WriteBytes(r.infoPath(id), b, 0o600); err != nil {
 			return nil, fmt.Errorf("store info %s: %w", id, err)
 		}
 		return b, nil

@@ -23,7 +23,7 @@ import (
 
 // enroll enrolls a relay in dir with the fake central, pinning its CA by
 // file.
-func enroll(t *testing.T, c *relaytest.Central, dir string) {
+func enrollAt(t *testing.T, c *relaytest.Central, dir string) {
 	t.Helper()
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(ca, c.CAPEM(), 0o600); err != nil {
@@ -134,7 +134,7 @@ func TestControlLoop(t *testing.T) {
 	a := c.AddPackage(t, "1700000001", append(randomBytes(8192*5), shared...), 8192, 2)
 	b := c.AddPackage(t, "1700000002", append(randomBytes(8192*2), shared...), 8192, 1)
 	dir := t.TempDir()
-	enroll(t, c, dir)
+	enrollAt(t, c, dir)
 	r, _ := runRelay(t, dir, nil)
 	c.SetJobs([]proto.RelayPackage{{PackageID: a.ID, Active: true}, {PackageID: b.ID, Active: true}}, nil)
 	testwait.For(t, 20*time.Second, "a report with both packages complete", func() error {
@@ -202,7 +202,7 @@ func TestPrefetchResume(t *testing.T) {
 	c := relaytest.New(t)
 	p := c.AddPackage(t, testPkg, randomBytes(40*16384), 16384, 4)
 	dir := t.TempDir()
-	enroll(t, c, dir)
+	enrollAt(t, c, dir)
 	slow := func(cfg *Config) { cfg.WAN.RateMbit = 1; cfg.Parallel = 2 } // 40 fragments take ~5 s.
 	_, stop := runRelay(t, dir, slow)
 	c.SetJobs([]proto.RelayPackage{{PackageID: testPkg, Active: true}}, nil)

@@ -4,13 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -26,6 +22,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/shoal-project/shoal/internal/enroll"
+	"github.com/shoal-project/shoal/internal/statefile"
 	"github.com/shoal-project/shoal/proto"
 )
 
@@ -80,39 +78,10 @@ func (e *enrollment) save(dir string) error {
 	if err != nil {
 		return fmt.Errorf("save enrollment: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, enrollmentFile), b); err != nil {
+	if err := statefile.WriteBytes(filepath.Join(dir, enrollmentFile), b, 0o600); err != nil {
 		return fmt.Errorf("save enrollment: %w", err)
 	}
 	return nil
-}
-
-// loadIdentity returns the relay's libp2p identity key, creating it (mode
-// 0600) on first use.
-func loadIdentity(dir string) (crypto.PrivKey, error) {
-	path := filepath.Join(dir, identityFile)
-	b, err := os.ReadFile(path)
-	if err == nil {
-		k, err := crypto.UnmarshalPrivateKey(b)
-		if err != nil {
-			return nil, fmt.Errorf("load identity %s: %w", path, err)
-		}
-		return k, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("load identity: %w", err)
-	}
-	k, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("generate identity: %w", err)
-	}
-	raw, err := crypto.MarshalPrivateKey(k)
-	if err != nil {
-		return nil, fmt.Errorf("encode identity: %w", err)
-	}
-	if err := writeFileAtomic(path, raw); err != nil {
-		return nil, fmt.Errorf("save identity: %w", err)
-	}
-	return k, nil
 }
 
 // EnrollOptions are the arguments of `shoal-relay enroll`.
@@ -187,7 +156,7 @@ func Enroll(ctx context.Context, cfg Config, o EnrollOptions, log *slog.Logger) 
 	if o.CAFile != "" {
 		caPEM, err = os.ReadFile(o.CAFile)
 	} else {
-		caPEM, err = fetchCA(ctx, o.Server, o.CAFingerprint)
+		caPEM, err = enroll.FetchCA(ctx, o.Server, o.CAFingerprint)
 	}
 	if err != nil {
 		return fmt.Errorf("enroll: CA: %w", err)
@@ -196,7 +165,7 @@ func Enroll(ctx context.Context, cfg Config, o EnrollOptions, log *slog.Logger) 
 	if !roots.AppendCertsFromPEM(caPEM) {
 		return errors.New("enroll: CA: no PEM certificate")
 	}
-	key, err := loadIdentity(cfg.DataDir)
+	key, err := enroll.LoadIdentity(filepath.Join(cfg.DataDir, identityFile))
 	if err != nil {
 		return err
 	}
@@ -295,36 +264,4 @@ type StatusError struct {
 
 func (e *StatusError) Error() string {
 	return fmt.Sprintf("central answered %d %s: %s", e.Code, http.StatusText(e.Code), e.Body)
-}
-
-// fetchCA downloads central's CA certificate without trusting the
-// connection and accepts it only if its SHA-256 is fingerprint.
-func fetchCA(ctx context.Context, server, fingerprint string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // Checked by fingerprint below.
-	defer tr.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(server, "/")+"/cacert.pem", nil)
-	if err != nil {
-		return nil, fmt.Errorf("fetch CA: %w", err)
-	}
-	resp, err := (&http.Client{Transport: tr}).Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("fetch CA: %w", err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err != nil {
-		return nil, fmt.Errorf("fetch CA: %w", err)
-	}
-	block, _ := pem.Decode(b)
-	if block == nil {
-		return nil, errors.New("fetch CA: answer is not a PEM certificate")
-	}
-	sum := sha256.Sum256(block.Bytes)
-	want := strings.ToLower(strings.ReplaceAll(fingerprint, ":", ""))
-	if hex.EncodeToString(sum[:]) != want {
-		return nil, fmt.Errorf("fetch CA: fingerprint %s does not match the expected %s", hex.EncodeToString(sum[:]), want)
-	}
-	return b, nil
 }

@@ -24,6 +24,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/shoal-project/shoal/agent/fragstore"
+	"github.com/shoal-project/shoal/internal/statefile"
 	"github.com/shoal-project/shoal/proto"
 )
 
@@ -354,7 +355,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		}
 	}
 	b, _ := json.Marshal(rt)
-	if err := writeFileAtomic(filepath.Join(r.cfg.DataDir, "relay.json"), b); err != nil {
+	if err := statefile.WriteBytes(filepath.Join(r.cfg.DataDir, "relay.json"), b, 0o644); err != nil {
 		closeAll()
 		return fmt.Errorf("relay runtime file: %w", err)
 	}
@@ -417,39 +418,6 @@ func (r *Relay) recordError(msg string, err error) {
 
 // maxErrors bounds the recent errors kept for reports.
 const maxErrors = 20
-
-// writeFileAtomic writes b to a temporary file, fsyncs it and renames it
-// to name.
-func writeFileAtomic(name string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(name), filepath.Base(name)+".*.part")
-	if err != nil {
-		return err
-	}
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	if err := os.Rename(f.Name(), name); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return nil
-}
 
 func (r *Relay) manifestPath(id string) string {
 	return filepath.Join(r.cfg.DataDir, "manifests", id+".json")

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/shoal-project/shoal/agent/internal/statefile"
+	"github.com/shoal-project/shoal/internal/statefile"
 	"github.com/shoal-project/shoal/proto"
 )
 

@@ -51,7 +51,7 @@ import (
 	"github.com/shoal-project/shoal/agent/fetch"
 	"github.com/shoal-project/shoal/agent/fragstore"
 	"github.com/shoal-project/shoal/agent/install"
-	"github.com/shoal-project/shoal/agent/internal/statefile"
+	"github.com/shoal-project/shoal/internal/statefile"
 	"github.com/shoal-project/shoal/proto"
 	"github.com/shoal-project/shoal/proto/ocs"
 )

@@ -48,18 +48,25 @@ func validDeviceID(s string) bool {
 // checkIdentity verifies that the request's public key gives its peer ID
 // and signed the enrollment proof.
 func checkIdentity(req *proto.EnrollRequest) error {
-	pub, err := crypto.UnmarshalPublicKey(req.PublicKey)
+	return verifyIdentity(req.PublicKey, req.PeerID, proto.EnrollProof(req.Token, req.DeviceID, req.PeerID), req.Proof)
+}
+
+// verifyIdentity checks that a libp2p public key (protobuf encoding) gives
+// peerID and signed msg with proof: the caller holds the key of the peer
+// ID it enrolls.
+func verifyIdentity(publicKey []byte, peerID string, msg, proof []byte) error {
+	pub, err := crypto.UnmarshalPublicKey(publicKey)
 	if err != nil {
 		return fmt.Errorf("public key: %w: %w", errBadRequest, err)
 	}
-	want, err := peer.Decode(req.PeerID)
+	want, err := peer.Decode(peerID)
 	if err != nil {
-		return fmt.Errorf("peer id %q: %w: %w", req.PeerID, errBadRequest, err)
+		return fmt.Errorf("peer id %q: %w: %w", peerID, errBadRequest, err)
 	}
 	if !want.MatchesPublicKey(pub) {
-		return fmt.Errorf("peer id %s does not match the public key: %w", req.PeerID, errBadRequest)
+		return fmt.Errorf("peer id %s does not match the public key: %w", peerID, errBadRequest)
 	}
-	ok, err := pub.Verify(proto.EnrollProof(req.Token, req.DeviceID, req.PeerID), req.Proof)
+	ok, err := pub.Verify(msg, proof)
 	if err != nil || !ok {
 		return fmt.Errorf("enrollment proof does not verify with the peer's key: %w", errBadRequest)
 	}

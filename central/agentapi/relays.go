@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/proto"
@@ -53,22 +51,7 @@ func (a *API) registerRelays(g *echo.Group) {
 // checkRelayIdentity verifies that the public key gives the peer ID and
 // signed the relay's enrollment proof.
 func checkRelayIdentity(req *proto.RelayEnrollRequest) error {
-	pub, err := crypto.UnmarshalPublicKey(req.PublicKey)
-	if err != nil {
-		return fmt.Errorf("public key: %w: %w", errBadRequest, err)
-	}
-	id, err := peer.Decode(req.PeerID)
-	if err != nil {
-		return fmt.Errorf("peer id %q: %w: %w", req.PeerID, errBadRequest, err)
-	}
-	if !id.MatchesPublicKey(pub) {
-		return fmt.Errorf("peer id %s does not match the public key: %w", req.PeerID, errBadRequest)
-	}
-	ok, err := pub.Verify(proto.RelayEnrollProof(req.Token, req.Name, req.PeerID), req.Proof)
-	if err != nil || !ok {
-		return fmt.Errorf("enrollment proof does not verify with the relay's key: %w", errBadRequest)
-	}
-	return nil
+	return verifyIdentity(req.PublicKey, req.PeerID, proto.RelayEnrollProof(req.Token, req.Name, req.PeerID), req.Proof)
 }
 
 // relayHosts returns the names the relay's certificate covers.

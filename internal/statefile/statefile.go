@@ -1,6 +1,6 @@
-// Package statefile reads and writes the agent's small JSON state files
-// atomically: a temporary file in the same directory, fsync, rename, so a
-// crash leaves either the old or the new content.
+// Package statefile reads and writes small JSON state files (agents',
+// relays') atomically: a temporary file in the same directory, fsync,
+// rename, so a crash leaves either the old or the new content.
 package statefile
 
 import (
