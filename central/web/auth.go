@@ -85,7 +85,7 @@ func (s *Server) principalOf(c echo.Context) (*principal, error) {
 	case strings.HasPrefix(h, "Basic "):
 		// Each Basic attempt costs a bcrypt check: the same budget as the
 		// UI's login bounds guessing (and CPU) per client address.
-		if !s.basicLimit.Allow(c.RealIP(), time.Now()) {
+		if !s.basicLimit.Allow(c.RealIP(), s.now()) {
 			return nil, errRateLimited
 		}
 		user, pass, ok := c.Request().BasicAuth()

@@ -114,6 +114,8 @@ type Server struct {
 	counters *Counters
 	// basicLimit bounds HTTP Basic attempts per client address.
 	basicLimit *ratelimit.Keyed
+	// now is the clock of the rate limit (tests fix it).
+	now func() time.Time
 }
 
 // New returns a Server.
@@ -122,7 +124,7 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	return &Server{cfg: cfg.withDefaults(), deps: deps, log: logger.With("component", "web"), counters: NewCounters(),
-		basicLimit: ratelimit.New(basicPerMinute)}, nil
+		basicLimit: ratelimit.New(basicPerMinute), now: time.Now}, nil
 }
 
 // Counters returns the download counters.
