@@ -82,7 +82,7 @@ func TestClientServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(&proto.TrackerLeaseResponse{Granted: []int{1}, TTL: 20}, lr); diff != "" {
+	if diff := cmp.Diff(&proto.TrackerLeaseResponse{Granted: []int{1}, TTL: 60}, lr); diff != "" {
 		t.Errorf("lease (-want +got):\n%s", diff)
 	}
 

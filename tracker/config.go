@@ -15,7 +15,9 @@ type Config struct {
 	// (default 30s); it must be well below TTL.
 	AnnounceInterval time.Duration `yaml:"announce_interval"`
 	// LeaseTTL is how long a WAN-owner lease lasts without being renewed
-	// (default 20s).
+	// (default 60s). A dead owner's leases move earlier, when its entry
+	// expires; a live owner behind a busy uplink needs time to finish,
+	// or its fragments cross the WAN twice.
 	LeaseTTL time.Duration `yaml:"lease_ttl"`
 	// SweepInterval is how often Run drops expired entries and leases
 	// (default 5s). Expired state is never served even between sweeps.
@@ -55,7 +57,7 @@ func (c Config) withDefaults() Config {
 	}
 	def(&c.TTL, 90*time.Second)
 	def(&c.AnnounceInterval, 30*time.Second)
-	def(&c.LeaseTTL, 20*time.Second)
+	def(&c.LeaseTTL, 60*time.Second)
 	def(&c.SweepInterval, 5*time.Second)
 	def(&c.MaxSkew, 5*time.Minute)
 	defInt(&c.MaxPeers, 50)

@@ -43,7 +43,7 @@
 // fragments in Want. The tracker grants a fragment when no live entry of the
 // site holds it and no other peer has an unexpired lease on it; the
 // caller's own leases among Want are renewed first. A lease ends when
-// anyone in the site announces the fragment, when LeaseTTL (default 20s)
+// anyone in the site announces the fragment, when LeaseTTL (default 60s)
 // passes without renewal, or when its holder's entry expires (a dead agent):
 // the next asker gets it. When the site has a live relay entry the answer
 // is Relay=true and nothing is granted: the relay is the WAN owner.
