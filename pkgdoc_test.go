@@ -53,10 +53,12 @@ func TestPackageDocs(t *testing.T) {
 	}
 }
 
-// TestLeanBinaries keeps gorm, echo and the web assets out of the agent and
-// relay binaries, which run on every managed computer and branch box.
+// TestLeanBinaries keeps gorm, echo and central's code out of the agent and
+// relay binaries, which run on every managed computer and branch box, of
+// the standalone tracker (whose package agents link) and of shoalctl, a
+// thin API client.
 func TestLeanBinaries(t *testing.T) {
-	for _, cmd := range []string{"./cmd/agent", "./cmd/relay"} {
+	for _, cmd := range []string{"./cmd/agent", "./cmd/relay", "./cmd/tracker", "./cmd/shoalctl"} {
 		if _, err := os.Stat(cmd); err != nil {
 			continue
 		}
@@ -66,7 +68,7 @@ func TestLeanBinaries(t *testing.T) {
 		}
 		for _, dep := range strings.Fields(string(out)) {
 			if strings.HasPrefix(dep, "gorm.io/") || strings.HasPrefix(dep, "github.com/labstack/echo") ||
-				strings.Contains(dep, "/central/") {
+				strings.Contains(dep, "/shoal/central") {
 				t.Errorf("%s links %s", cmd, dep)
 			}
 		}
