@@ -40,6 +40,14 @@ type Config struct {
 	// and muxer handshakes (default 5s). Inbound handshakes are bounded by
 	// libp2p's own accept timeout (15s).
 	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
+	// PullTimeout bounds how long a node that pulls missing fragments
+	// from upstream (a relay, Deps.Pull) waits for one before answering
+	// "busy" (default 2m). The pull goes on for the next request.
+	PullTimeout time.Duration `yaml:"pull_timeout"`
+	// RelayWait bounds how long a fetch from a relay (RelaySource) waits
+	// for the answer while the relay pulls the fragment from upstream
+	// (default 2m30s, above a relay's PullTimeout).
+	RelayWait time.Duration `yaml:"relay_wait"`
 }
 
 func (c Config) withDefaults() Config {
@@ -63,6 +71,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.HandshakeTimeout == 0 {
 		c.HandshakeTimeout = 5 * time.Second
+	}
+	if c.PullTimeout == 0 {
+		c.PullTimeout = 2 * time.Minute
+	}
+	if c.RelayWait == 0 {
+		c.RelayWait = 150 * time.Second
 	}
 	return c
 }
@@ -92,6 +106,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("p2p: dial_timeout %s: want at least 10ms", c.DialTimeout)
 	case c.HandshakeTimeout < c.DialTimeout:
 		return fmt.Errorf("p2p: handshake_timeout %s: want at least dial_timeout (%s)", c.HandshakeTimeout, c.DialTimeout)
+	case c.PullTimeout < 100*time.Millisecond:
+		return fmt.Errorf("p2p: pull_timeout %s: want at least 100ms", c.PullTimeout)
+	case c.RelayWait < c.StreamTimeout:
+		return fmt.Errorf("p2p: relay_wait %s: want at least stream_timeout (%s)", c.RelayWait, c.StreamTimeout)
 	}
 	return nil
 }

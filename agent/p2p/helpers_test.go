@@ -77,6 +77,13 @@ type testNode struct {
 // stopped (and checked to stop cleanly) at the end of the test.
 func startNode(t testing.TB, c *central, cfg Config) *testNode {
 	t.Helper()
+	return startNodeDeps(t, c, cfg, Deps{})
+}
+
+// startNodeDeps is startNode with hooks (Pull, Served) set in deps; the
+// store and central key are filled in.
+func startNodeDeps(t testing.TB, c *central, cfg Config, deps Deps) *testNode {
+	t.Helper()
 	st, err := fragstore.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +92,8 @@ func startNode(t testing.TB, c *central, cfg Config) *testNode {
 	if cfg.Listen == nil {
 		cfg.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
 	}
-	n, err := New(cfg, key, testLogger(t), Deps{Store: st, CentralKey: c.pub})
+	deps.Store, deps.CentralKey = st, c.pub
+	n, err := New(cfg, key, testLogger(t), deps)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,6 +58,22 @@ type Deps struct {
 	// CentralKey is central's Ed25519 key pinned at enrollment; it signs
 	// every peer record.
 	CentralKey ed25519.PublicKey
+	// Pull, when set, is asked for a fragment the store lacks before the
+	// node answers: a relay fetches it from upstream, verifies and stores
+	// it, so that a branch agent's request is a pull-through. It is called
+	// only for peers with a valid record of the site, with a context that
+	// ends after Config.PullTimeout; an error wrapping ErrNotFound (the
+	// package or fragment is unknown) is answered "not found", the
+	// context's end "busy", anything else an error.
+	Pull func(ctx context.Context, pkg, cid string, size int64) error
+	// Served, when set, is told of every fragment served whole: its
+	// package, CID and bytes, and whether Pull fetched it for this request
+	// (a relay's per-package counters and LRU).
+	Served func(pkg, cid string, bytes int64, pulled bool)
+	// Limiter, when set, caps the bytes served instead of
+	// Config.UploadRate, so that a relay's LAN cap covers its HTTP and
+	// libp2p serving together.
+	Limiter *rate.Limiter
 }
 
 // Node is a libp2p host that serves verified fragments to the peers of its
@@ -69,6 +85,8 @@ type Node struct {
 	log     *slog.Logger
 	store   fragments
 	central ed25519.PublicKey
+	pull    func(ctx context.Context, pkg, cid string, size int64) error
+	served  func(pkg, cid string, bytes int64, pulled bool)
 	limiter *rate.Limiter // nil without an upload cap
 	uploads chan struct{} // upload slots, a semaphore
 	inbound atomic.Int64  // open inbound fragment streams
@@ -118,6 +136,8 @@ func New(cfg Config, key crypto.PrivKey, logger *slog.Logger, deps Deps) (*Node,
 		log:     logger.With("component", "p2p"),
 		store:   deps.Store,
 		central: deps.CentralKey,
+		pull:    deps.Pull,
+		served:  deps.Served,
 		uploads: make(chan struct{}, cfg.MaxUploads),
 		ready:   make(chan struct{}),
 		done:    make(chan struct{}),
@@ -125,7 +145,10 @@ func New(cfg Config, key crypto.PrivKey, logger *slog.Logger, deps Deps) (*Node,
 		cache:   map[[32]byte]proto.PeerRecord{},
 		stats:   Stats{Peers: map[string]PeerStats{}},
 	}
-	if cfg.UploadRate > 0 {
+	switch {
+	case deps.Limiter != nil:
+		n.limiter = deps.Limiter
+	case cfg.UploadRate > 0:
 		n.limiter = rate.NewLimiter(rate.Limit(cfg.UploadRate), chunkSize)
 	}
 	n.mangle = corruptHook(n.log)

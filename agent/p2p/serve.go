@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
+	"golang.org/x/time/rate"
 
 	"github.com/shoal-project/shoal/proto"
 )
@@ -53,7 +55,7 @@ func (n *Node) handle(s network.Stream) {
 	}
 	log = log.With("package", req.Package, "fragment", req.CID)
 
-	resp, release := n.admit(req, s, log)
+	resp, pulled, release := n.admit(req, s, log)
 	if resp.Status != statusOK {
 		n.countServe(remote.String(), resp.Status, 0)
 		if err := writeHeader(s, resp); err != nil {
@@ -72,40 +74,80 @@ func (n *Node) handle(s network.Stream) {
 		return
 	}
 	n.countServe(remote.String(), statusOK, sent)
+	if n.served != nil {
+		n.served(req.Package, req.CID, sent, pulled)
+	}
 	s.Close()
 }
 
 // admit decides how to answer req. With status ok it holds an upload slot
-// that release frees.
-func (n *Node) admit(req request, s network.Stream, log *slog.Logger) (resp response, release func()) {
+// that release frees; pulled says Deps.Pull fetched the fragment.
+func (n *Node) admit(req request, s network.Stream, log *slog.Logger) (resp response, pulled bool, release func()) {
 	own, err := n.ownRecord()
 	if err != nil {
-		return response{Status: statusError, Message: "not ready to serve"}, nil
+		return response{Status: statusError, Message: "not ready to serve"}, false, nil
 	}
 	if _, err := n.checkPeer(req.Record, s.Conn().RemotePeer(), time.Now()); err != nil {
 		log.Warn("fragment request refused", "err", err)
-		return response{Status: statusForbidden, Message: refusalReason(err)}, nil
+		return response{Status: statusForbidden, Message: refusalReason(err)}, false, nil
 	}
 	if req.Size <= 0 || req.Size > MaxFragmentSize {
-		return response{Status: statusError, Message: fmt.Sprintf("size %d out of range", req.Size)}, nil
+		return response{Status: statusError, Message: fmt.Sprintf("size %d out of range", req.Size)}, false, nil
 	}
 	if _, err := proto.ParseCID(req.CID); err != nil {
-		return response{Status: statusError, Message: "invalid cid"}, nil
+		return response{Status: statusError, Message: "invalid cid"}, false, nil
 	}
 	ok, err := n.store.Check(req.CID, req.Size)
 	if err != nil {
 		log.Warn("check fragment", "err", err)
-		return response{Status: statusError, Message: "store error"}, nil
+		return response{Status: statusError, Message: "store error"}, false, nil
+	}
+	if !ok && n.pull != nil {
+		if resp, ok := n.pullFragment(req, s, log); !ok {
+			return resp, false, nil
+		}
+		ok, pulled = true, true
 	}
 	if !ok {
-		return response{Status: statusNotFound}, nil
+		return response{Status: statusNotFound}, false, nil
 	}
 	select {
 	case n.uploads <- struct{}{}:
 	default:
-		return response{Status: statusBusy}, nil
+		return response{Status: statusBusy}, false, nil
 	}
-	return response{Status: statusOK, Size: req.Size, Record: &own}, func() { <-n.uploads }
+	return response{Status: statusOK, Size: req.Size, Record: &own}, pulled, func() { <-n.uploads }
+}
+
+// pullFragment asks Deps.Pull for a fragment the store lacks, keeping the
+// stream open meanwhile. pulled reports whether the fragment is now in
+// the store; otherwise resp is the answer.
+func (n *Node) pullFragment(req request, s network.Stream, log *slog.Logger) (resp response, pulled bool) {
+	if err := s.SetDeadline(time.Now().Add(n.cfg.PullTimeout + n.cfg.StreamTimeout)); err != nil {
+		return response{Status: statusError, Message: "stream error"}, false
+	}
+	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.PullTimeout)
+	err := n.pull(ctx, req.Package, req.CID, req.Size)
+	cancel()
+	if serr := s.SetDeadline(time.Now().Add(n.cfg.StreamTimeout)); serr != nil {
+		return response{Status: statusError, Message: "stream error"}, false
+	}
+	switch {
+	case err == nil:
+		ok, cerr := n.store.Check(req.CID, req.Size)
+		if cerr != nil || !ok {
+			log.Warn("pulled fragment missing from the store", "err", cerr)
+			return response{Status: statusNotFound}, false
+		}
+		return response{}, true
+	case errors.Is(err, ErrNotFound):
+		return response{Status: statusNotFound}, false
+	case errors.Is(err, context.DeadlineExceeded) && n.ctx.Err() == nil:
+		log.Info("upstream slower than pull_timeout; answered busy", "timeout", n.cfg.PullTimeout)
+		return response{Status: statusBusy}, false
+	}
+	log.Warn("pull from upstream failed", "err", err)
+	return response{Status: statusError, Message: "upstream failed"}, false
 }
 
 // send writes the ok header and exactly req.Size bytes of the fragment,
@@ -140,7 +182,7 @@ func (n *Node) send(s network.Stream, req request, resp response) (int64, error)
 			n.mangle(buf[:m], sent)
 		}
 		if n.limiter != nil {
-			if err := n.limiter.WaitN(n.ctx, m); err != nil {
+			if err := waitN(n.ctx, n.limiter, m); err != nil {
 				return sent, fmt.Errorf("upload rate: %w", err)
 			}
 		}
@@ -153,4 +195,20 @@ func (n *Node) send(s network.Stream, req request, resp response) (int64, error)
 		sent += int64(m)
 	}
 	return sent, nil
+}
+
+// waitN waits for n tokens of l, in pieces no larger than its burst.
+func waitN(ctx context.Context, l *rate.Limiter, n int) error {
+	b := l.Burst()
+	if b <= 0 {
+		return l.WaitN(ctx, n) // An infinite limit allows any n.
+	}
+	for n > 0 {
+		k := min(n, b)
+		if err := l.WaitN(ctx, k); err != nil {
+			return err
+		}
+		n -= k
+	}
+	return nil
 }

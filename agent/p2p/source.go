@@ -16,11 +16,15 @@ import (
 )
 
 // PeerSource fetches fragments from one peer of the site. It implements
-// fetch.Source with Kind fetch.KindPeer.
+// fetch.Source with Kind fetch.KindPeer, or fetch.KindRelay for a relay's
+// libp2p listener (RelaySource).
 type PeerSource struct {
 	n     *Node
 	id    peer.ID
 	addrs []multiaddr.Multiaddr
+	kind  string
+	name  string        // "peer <id>" or "relay <name>"
+	wait  time.Duration // answer wait; 0: StreamTimeout
 }
 
 var _ fetch.Source = (*PeerSource)(nil)
@@ -39,17 +43,34 @@ func (n *Node) Source(peerID string, addrs []string) (*PeerSource, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &PeerSource{n: n, id: id, addrs: mas}, nil
+	return &PeerSource{n: n, id: id, addrs: mas, kind: fetch.KindPeer, name: "peer " + id.String()}, nil
 }
 
-// Kind returns fetch.KindPeer.
-func (s *PeerSource) Kind() string { return fetch.KindPeer }
+// RelaySource returns a fetch.Source for the site's relay peerID (named
+// name in reports) at addrs. A relay pulls a fragment it lacks from
+// upstream before it answers, so the answer is awaited for
+// Config.RelayWait rather than StreamTimeout; the bytes count as relay
+// bytes.
+func (n *Node) RelaySource(name, peerID string, addrs []string) (*PeerSource, error) {
+	s, err := n.Source(peerID, addrs)
+	if err != nil {
+		return nil, err
+	}
+	if name == "" {
+		name = peerID
+	}
+	s.kind, s.name, s.wait = fetch.KindRelay, "relay "+name+" (libp2p)", n.cfg.RelayWait
+	return s, nil
+}
+
+// Kind returns fetch.KindPeer, or fetch.KindRelay for a RelaySource.
+func (s *PeerSource) Kind() string { return s.kind }
 
 // PeerID returns the peer the source fetches from.
 func (s *PeerSource) PeerID() string { return s.id.String() }
 
-// String names the source in logs.
-func (s *PeerSource) String() string { return "peer " + s.id.String() }
+// String names the source in logs and reports.
+func (s *PeerSource) String() string { return s.name }
 
 // Fetch asks the peer for fragment f of package pkg. It dials the peer if
 // needed (DialTimeout for TCP, HandshakeTimeout for the whole connection
@@ -101,6 +122,11 @@ func (s *PeerSource) Fetch(ctx context.Context, pkg string, f proto.Fragment) (i
 	}
 	if err := st.CloseWrite(); err != nil {
 		return fail(err)
+	}
+	if s.wait > 0 {
+		if err := st.SetReadDeadline(time.Now().Add(s.wait)); err != nil {
+			return fail(err)
+		}
 	}
 	var resp response
 	if err := readHeader(st, &resp); err != nil {

@@ -30,6 +30,7 @@ type peerState struct {
 	src       fetch.Source // nil when no source could be made
 	have      proto.Bitfield
 	listed    bool // in the latest lookup
+	relay     bool // the site's relay: not a LAN member
 	inflight  int
 	fails     int       // consecutive failures
 	downUntil time.Time // left alone until then
@@ -150,7 +151,7 @@ func (d *download) usable(p *peerState, now time.Time) bool {
 	if !p.listed || p.dropped || p.src == nil || now.Before(p.downUntil) {
 		return false
 	}
-	return !d.aliveKnown || d.alive[p.id]
+	return p.relay || !d.aliveKnown || d.alive[p.id]
 }
 
 // lookup refreshes the holders of the package.
@@ -171,7 +172,12 @@ func (d *download) lookup(ctx context.Context, now time.Time) error {
 	grew := false
 	n := len(d.m.Fragments)
 	for _, tp := range resp.Peers {
-		if tp.Kind == proto.HolderRelay || tp.PeerID == self || tp.Total != n || len(tp.Have) != (n+7)/8 {
+		relay := tp.Kind == proto.HolderRelay
+		mk := d.s.deps.PeerSource
+		if relay {
+			mk = d.s.deps.RelaySource
+		}
+		if (relay && mk == nil) || tp.PeerID == self || tp.Total != n || len(tp.Have) != (n+7)/8 {
 			continue
 		}
 		p := d.peers[tp.PeerID]
@@ -179,11 +185,11 @@ func (d *download) lookup(ctx context.Context, now time.Time) error {
 			p = &peerState{id: tp.PeerID}
 			d.peers[tp.PeerID] = p
 		}
-		if p.src == nil || !slices.Equal(p.addrs, tp.Addrs) {
+		if p.src == nil || p.relay != relay || !slices.Equal(p.addrs, tp.Addrs) {
 			p.addrs = slices.Clone(tp.Addrs)
-			p.src = nil
-			if d.s.deps.PeerSource != nil {
-				src, err := d.s.deps.PeerSource(tp.PeerID, tp.Addrs)
+			p.src, p.relay = nil, relay
+			if mk != nil {
+				src, err := mk(tp.PeerID, tp.Addrs)
 				if err != nil {
 					d.log.Debug("unusable peer", "peer", tp.PeerID, "err", err)
 				} else {

@@ -45,6 +45,12 @@ type Deps struct {
 	// PeerSource makes peer sources; nil means no peers (upstream only,
 	// through leases).
 	PeerSource PeerSourceFunc
+	// RelaySource makes sources for the site's relays that lookups list
+	// (agent/p2p Node.RelaySource, Kind fetch.KindRelay): a relay is then
+	// asked like a peer for what it holds, and it is not expected in LAN
+	// membership. Nil: relays in lookups are ignored (the fetcher still
+	// reaches them upstream).
+	RelaySource PeerSourceFunc
 	// Alive returns the peers LAN membership (agent/lan) sees alive; known
 	// is false while there is no membership to ask. Nil: every peer the
 	// tracker lists is used.

@@ -1,0 +1,86 @@
+package swarm_test
+
+import (
+	"log/slog"
+	"testing"
+	"testing/synctest"
+
+	"github.com/shoal-project/shoal/agent/fetch"
+	"github.com/shoal-project/shoal/agent/fragstore"
+	"github.com/shoal-project/shoal/agent/swarm"
+	"github.com/shoal-project/shoal/agent/swarm/swarmtest"
+	"github.com/shoal-project/shoal/proto"
+)
+
+// TestRelayInLookup: a relay the tracker lists is asked like a peer for
+// the fragments it holds, although it is not a LAN member; what nobody
+// holds comes from upstream without a lease because the relay owns the
+// WAN. Without a RelaySource the relay entry is ignored.
+func TestRelayInLookup(t *testing.T) {
+	const n = 16
+	for _, withRelaySource := range []bool{true, false} {
+		name := "relay-source"
+		if !withRelaySource {
+			name = "no-relay-source"
+		}
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				data := payload(n*fragSize - 100)
+				m := manifestOf(data)
+				relaySrc := swarmtest.NewSource("relay-1", fetch.KindRelay, data)
+				peer := swarmtest.NewSource("peerA", fetch.KindPeer, data)
+				relayEntry := proto.TrackerPeer{PeerID: "relay-1", Addrs: []string{"/ip4/10.0.0.9/tcp/4011"}, Kind: proto.HolderRelay,
+					RelayURL: "http://10.0.0.9:8090", Have: swarmtest.Have(n, swarmtest.Range(0, 12)...), Total: n}
+				tr := swarmtest.NewTracker(relayEntry, swarmtest.Peer("peerA", n, swarmtest.Have(n, 0, 1)))
+				tr.SetGrant(func(proto.TrackerLeaseRequest) proto.TrackerLeaseResponse {
+					return proto.TrackerLeaseResponse{Relay: true}
+				})
+				store, err := fragstore.Open(t.TempDir())
+				if err != nil {
+					t.Fatal(err)
+				}
+				central := swarmtest.NewSource("central", fetch.KindCentral, data)
+				log := slog.New(slog.DiscardHandler)
+				up, err := fetch.New(fetch.Config{MaxAttempts: 2}, store, []fetch.Source{central}, log)
+				if err != nil {
+					t.Fatal(err)
+				}
+				deps := swarm.Deps{Upstream: up, Store: store, PeerSource: swarmtest.Peers(peer),
+					// LAN membership knows peerA only: the relay is no member.
+					Alive: func() (map[string]bool, bool) { return map[string]bool{"peerA": true}, true },
+					Self:  func() swarm.Self { return swarm.Self{PeerID: "me"} }}
+				if withRelaySource {
+					deps.RelaySource = swarmtest.Peers(relaySrc)
+				}
+				s, err := swarm.New(swarm.Config{}, deps, log)
+				if err != nil {
+					t.Fatal(err)
+				}
+				s.SetTracker(tr)
+				e := &env{data: data, m: m, store: store, tracker: tr, upstream: central, sched: s}
+				st, err := e.fetch(t)
+				if err != nil {
+					t.Fatalf("Fetch: %v", err)
+				}
+				e.checkStored(t)
+				fromRelay := len(relaySrc.Served())
+				fromCentral := len(central.Served())
+				if withRelaySource {
+					// 12 held by the relay (2 of them also by peerA), 4 from upstream.
+					if fromRelay+len(peer.Served()) != 12 || fromRelay < 10 || fromCentral != 4 {
+						t.Errorf("relay served %d, peerA %d, central %d: want the relay's 12 from relay and peer, 4 upstream",
+							fromRelay, len(peer.Served()), fromCentral)
+					}
+					if st.BytesRelay.Load() == 0 {
+						t.Error("bytes from the relay counted as something else")
+					}
+				} else if fromRelay != 0 || fromCentral != n-len(peer.Served()) {
+					t.Errorf("without RelaySource the relay served %d, central %d, peer %d", fromRelay, fromCentral, len(peer.Served()))
+				}
+				if l := tr.Leases(); len(l) != 1 {
+					t.Errorf("%d lease requests; after the answer names the relay as WAN owner there is none", len(l))
+				}
+			})
+		})
+	}
+}
