@@ -45,7 +45,7 @@ type site struct {
 	noSwarm bool        // swarm.disabled: relays and central only
 
 	mu         sync.Mutex // guards the fields below
-	relayURLs  []string
+	relays     []proto.RelayRef
 	trackerURL string
 }
 
@@ -66,32 +66,21 @@ func (s *site) apply(si *proto.SiteInfo) {
 	if si == nil {
 		si = &proto.SiteInfo{}
 	}
-	var urls []string
-	for _, r := range si.Relays {
-		urls = append(urls, r.URL)
-	}
 	s.mu.Lock()
-	relaysChanged := !slices.Equal(urls, s.relayURLs)
+	relaysChanged := !slices.EqualFunc(si.Relays, s.relays, func(a, b proto.RelayRef) bool {
+		return a.Name == b.Name && a.URL == b.URL && a.PeerID == b.PeerID && slices.Equal(a.Addrs, b.Addrs)
+	})
 	if s.noSwarm {
 		// Peer sharing is off: no tracker, no LAN cluster.
 		si = &proto.SiteInfo{Name: si.Name, Relays: si.Relays, RevokedPeers: si.RevokedPeers}
 	}
 	trackerChanged := si.TrackerURL != s.trackerURL
-	s.relayURLs, s.trackerURL = urls, si.TrackerURL
+	s.relays, s.trackerURL = slices.Clone(si.Relays), si.TrackerURL
+	noSwarm := s.noSwarm
 	s.mu.Unlock()
 
 	if relaysChanged {
-		var srcs []fetch.Source
-		for _, u := range urls {
-			src, err := client.NewRelaySource(u, s.relayHC)
-			if err != nil {
-				s.log.Warn("unusable relay URL", "url", u, "err", err)
-				continue
-			}
-			srcs = append(srcs, src)
-		}
-		s.fetcher.SetRelays(srcs)
-		s.log.Info("site relays", "site", si.Name, "relays", urls)
+		s.fetcher.SetRelays(s.relaySources(si.Relays, !noSwarm))
 	}
 	if trackerChanged {
 		var tr swarm.Tracker
@@ -112,6 +101,34 @@ func (s *site) apply(si *proto.SiteInfo) {
 	default:
 	}
 	s.updates <- si
+}
+
+// relaySources returns the fetch sources of the site's relays: each
+// relay's libp2p listener first (when p2p runs and the relay reported
+// addresses), then its HTTP URL, so a relay whose libp2p port is blocked
+// still serves over HTTP before central is asked.
+func (s *site) relaySources(relays []proto.RelayRef, p2pOn bool) []fetch.Source {
+	var srcs []fetch.Source
+	var names []string
+	for _, r := range relays {
+		if p2pOn && r.PeerID != "" && len(r.Addrs) > 0 {
+			if src, err := s.node.RelaySource(r.Name, r.PeerID, r.Addrs); err != nil {
+				s.log.Warn("unusable relay libp2p address", "relay", r.Name, "addrs", r.Addrs, "err", err)
+			} else {
+				srcs = append(srcs, src)
+				names = append(names, src.String())
+			}
+		}
+		src, err := client.NewRelaySource(r.URL, s.relayHC)
+		if err != nil {
+			s.log.Warn("unusable relay URL", "relay", r.Name, "url", r.URL, "err", err)
+			continue
+		}
+		srcs = append(srcs, src)
+		names = append(names, src.String())
+	}
+	s.log.Info("site relays", "relays", names)
+	return srcs
 }
 
 // setRecord passes a renewed peer record to the components that present it.
@@ -142,6 +159,24 @@ func (s *site) runP2P(ctx context.Context) error {
 // peerSource is the swarm's PeerSourceFunc.
 func (s *site) peerSource(peerID string, addrs []string) (fetch.Source, error) {
 	src, err := s.node.Source(peerID, addrs)
+	if err != nil {
+		return nil, err
+	}
+	return src, nil
+}
+
+// relaySource is the swarm's RelaySource: a relay listed by the tracker,
+// named as central names it when it is one of the site's relays.
+func (s *site) relaySource(peerID string, addrs []string) (fetch.Source, error) {
+	name := peerID
+	s.mu.Lock()
+	for _, r := range s.relays {
+		if r.PeerID == peerID {
+			name = r.Name
+		}
+	}
+	s.mu.Unlock()
+	src, err := s.node.RelaySource(name, peerID, addrs)
 	if err != nil {
 		return nil, err
 	}

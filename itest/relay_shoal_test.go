@@ -113,7 +113,7 @@ func enrollRelay(t *testing.T, c *Central, a *AgentAPI, site, name, extra string
 	if err != nil {
 		t.Fatalf("shoal-relay enroll: %v\n%s", err, out)
 	}
-	cfg := fmt.Sprintf("data_dir: %s\nhttp_addr: 127.0.0.1:%d\nreport_interval: 1s\npoll_wait: 5s\nfetch_timeout: 1m\n%s",
+	cfg := fmt.Sprintf("data_dir: %s\nhttp_addr: 127.0.0.1:%d\nreport_interval: 1s\npoll_wait: 5s\nfetch_timeout: 1m\np2p:\n  listen: [/ip4/127.0.0.1/tcp/0]\n%s",
 		filepath.Join(dir, "data"), port, extra)
 	return &enrolledRelay{Relay: startRelayYAML(t, cfg, dir), dir: dir, yaml: cfg}
 }
@@ -212,6 +212,57 @@ func TestRelayShoalAgents(t *testing.T) {
 	if !strings.Contains(last, "relay "+relay.HTTPURL) || !strings.Contains(last, "from central") {
 		t.Errorf("result detail %q does not report the relay fallback", last)
 	}
+}
+
+// TestRelayShoalAgentsLibp2p: Shoal agents with peer sharing on fetch
+// from their site's enrolled relay over libp2p (central passes the relay's
+// libp2p addresses; the tracker names the relay the WAN owner): no byte
+// from central, one copy left central, and the relay served nothing of the
+// package over HTTP.
+func TestRelayShoalAgentsLibp2p(t *testing.T) {
+	c := startCentral(t, "")
+	a := startAgentAPI(t, c)
+	loopbackSite(t, c)
+	relay := enrollRelay(t, c, a, "loopback", "relay-1", "")
+	var agents []*Agent
+	var ids []uint
+	for i := range 3 {
+		name := fmt.Sprintf("p2prelay-%02d", i)
+		ag := newAgent(t, a, name, a.URL, p2pYAML)
+		ag.Start()
+		agents, ids = append(agents, ag), append(ids, a.computerOf(name))
+	}
+	for _, ag := range agents {
+		waitFor(t, 30*time.Second, ag.Name+" to learn its relay's libp2p address", func() error {
+			if ag.logLine("site relays", "relay-1 (libp2p)") == "" {
+				return fmt.Errorf("no libp2p relay source in the log yet")
+			}
+			return nil
+		})
+	}
+	pkg := c.publishFile(PackageSpec{"name": "viarelay-p2p", "action": "EXECUTE", "priority": "5", "command": "true"},
+		randomTarGz(t, 8<<20, 62))
+	size := c.packageSize(pkg)
+	c.affectAll(pkg, ids)
+	var fromRelay int64
+	for _, d := range c.waitAllSuccess(pkg, ids, 2*time.Minute) {
+		// Endgame duplicates count too: relay+peers may exceed the size.
+		if d.BytesCentral != 0 || d.BytesRelay+d.BytesPeer < size {
+			t.Errorf("computer %d: %d bytes from the relay, %d from peers, %d from central; want relay+peers >= %d, central 0",
+				d.ComputerID, d.BytesRelay, d.BytesPeer, d.BytesCentral, size)
+		}
+		fromRelay += d.BytesRelay
+	}
+	if got := a.fragmentStats(pkg).Bytes; got != size {
+		t.Errorf("central served %d bytes of the package, want exactly one copy (%d)", got, size)
+	}
+	p2pServed := relay.metrics()["shoal_relay_p2p_served_bytes_total"]
+	served := relay.pkgMetric("shoal_relay_package_served_bytes_total", pkg)
+	if fromRelay == 0 || p2pServed == 0 || served != p2pServed {
+		t.Errorf("agents got %d bytes from the relay; it served %d bytes of the package, %d over libp2p: want all over libp2p",
+			fromRelay, served, p2pServed)
+	}
+	t.Logf("8 MiB to 3 agents: %d bytes from the relay over libp2p, the rest from peers", p2pServed)
 }
 
 // TestRelayPrefetchKillResume: a relay killed with SIGKILL in the middle of

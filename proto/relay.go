@@ -152,11 +152,24 @@ type RelayReport struct {
 	Packages    []RelayPackageStats `json:"packages"`
 	// Errors lists recent problems for the admin (bounded).
 	Errors []string `json:"errors,omitempty"`
+	// P2PAddrs are the libp2p multiaddrs the relay serves Shoal agents
+	// on (empty: libp2p off); at most MaxRelayAddrs.
+	P2PAddrs []string `json:"p2p_addrs,omitempty"`
+	// P2PServed counts the fragment bytes served over libp2p since start
+	// (the per-package counters include them).
+	P2PServed int64 `json:"p2p_served,omitempty"`
 }
+
+// MaxRelayAddrs bounds the libp2p addresses of a relay report.
+const MaxRelayAddrs = 16
 
 // RelayRef names a relay to the agents of its site.
 type RelayRef struct {
 	Name   string `json:"name"`
 	URL    string `json:"url"`
 	PeerID string `json:"peer_id,omitempty"`
+	// Addrs are the relay's libp2p listen multiaddrs (no /p2p part), as
+	// it last reported them; Shoal agents fetch over libp2p first and
+	// over URL when these fail. Empty: HTTP only.
+	Addrs []string `json:"addrs,omitempty"`
 }

@@ -32,6 +32,9 @@ var (
 	ErrQuota = errors.New("relay: cache quota full")
 )
 
+// errStopped reports a fetch asked for after Run returned.
+var errStopped = errors.New("relay: stopped")
+
 // maxInfoBytes bounds an info file.
 const maxInfoBytes = 64 << 10
 
@@ -147,10 +150,25 @@ func (r *Relay) ensure(ctx context.Context, pkg string, f proto.Fragment) (fetch
 		r.addHave(f.CID, f.Size, false)
 		return false, nil
 	}
-	_, err, _ = r.flight.Do("fragment/"+f.CID, func() (any, error) {
-		return nil, r.fetch(context.WithoutCancel(ctx), pkg, f)
+	// The fetch outlives a caller that gives up: the next one finds it.
+	fctx := context.WithoutCancel(ctx)
+	ch := r.flight.DoChan("fragment/"+f.CID, func() (any, error) {
+		r.flightsMu.Lock()
+		if r.stopped {
+			r.flightsMu.Unlock()
+			return nil, errStopped
+		}
+		r.flights.Add(1)
+		r.flightsMu.Unlock()
+		defer r.flights.Done()
+		return nil, r.fetch(fctx, pkg, f)
 	})
-	return true, err
+	select {
+	case res := <-ch:
+		return true, res.Err
+	case <-ctx.Done():
+		return true, fmt.Errorf("fetch fragment %s: %w", f.CID, ctx.Err())
+	}
 }
 
 // fetch streams one Shoal fragment from upstream into the store through

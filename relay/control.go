@@ -107,6 +107,7 @@ func (r *Relay) applyJobs(ctx context.Context, jobs *proto.RelayJobs, wg *sync.W
 	if jobs.PeerRecord != nil {
 		r.adoptPeerRecord(*jobs.PeerRecord)
 	}
+	r.applySite(jobs.Site)
 	for id := range active {
 		r.mu.Lock()
 		running := r.prefetching[id]
@@ -141,6 +142,12 @@ func (r *Relay) adoptPeerRecord(rec proto.SignedPeerRecord) {
 	r.enr.PeerRecord = rec
 	e := *r.enr
 	r.mu.Unlock()
+	if r.node != nil {
+		if err := r.node.SetPeerRecord(rec); err != nil {
+			r.recordError("renewed peer record refused by p2p", err)
+		}
+		r.signer.SetRecord(rec)
+	}
 	if err := e.save(r.cfg.DataDir); err != nil {
 		r.recordError("save renewed peer record", err)
 		return
@@ -237,6 +244,7 @@ func (r *Relay) Report() proto.RelayReport {
 		}
 		rep.Packages = append(rep.Packages, ps)
 	}
+	rep.P2PAddrs, rep.P2PServed = r.p2pAddrs(), r.p2pServed.Load()
 	r.mu.Lock()
 	rep.DiskUsed = r.used
 	rep.Errors = append([]string(nil), r.errs...)

@@ -41,6 +41,7 @@ func (r *Relay) addHave(cid string, size int64, stored bool) {
 	}
 	r.have[cid] = size
 	r.lastUse[cid] = time.Now()
+	r.kickTracker()
 }
 
 // canHold reports ErrQuota when need more bytes cannot fit under the quota
@@ -213,6 +214,7 @@ func (r *Relay) purge(id string) error {
 		}
 	}
 	r.log.Info("package purged", "package", id, "fragments", removed)
+	r.kickTracker()
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("purge %s: %w", id, err)
 	}

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -24,8 +25,10 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/shoal-project/shoal/agent/fragstore"
+	"github.com/shoal-project/shoal/agent/p2p"
 	"github.com/shoal-project/shoal/internal/statefile"
 	"github.com/shoal-project/shoal/proto"
+	"github.com/shoal-project/shoal/tracker"
 )
 
 // Config configures a relay. It is the whole YAML file of shoal-relay. An
@@ -73,6 +76,8 @@ type Config struct {
 	WAN WANConfig `yaml:"wan"`
 	// LAN optionally caps serving agents and child relays.
 	LAN LANConfig `yaml:"lan"`
+	// P2P is the libp2p listener of an enrolled relay for Shoal agents.
+	P2P P2PConfig `yaml:"p2p"`
 	// Version is the build version, reported to central (not YAML).
 	Version string `yaml:"-"`
 }
@@ -147,6 +152,9 @@ func (c Config) Validate() error {
 	if err := c.WAN.validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.P2P.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("relay config: %w", err)
 	}
@@ -182,6 +190,19 @@ type Relay struct {
 	fetches chan struct{} // semaphore of upstream fragment fetches
 	kick    chan struct{} // asks the report loop for a report now
 	started time.Time
+	// flights counts upstream fragment fetches, which finish even when
+	// every caller gave up (bounded by fetch_timeout), so that a stopped
+	// relay wastes no WAN bytes; Run returns after them.
+	flights   sync.WaitGroup
+	flightsMu sync.Mutex // guards stopped and the Add side of flights
+	stopped   bool       // Run has returned: no new upstream fetch
+
+	// libp2p (enrolled relays unless p2p.disabled; nil otherwise).
+	node        *p2p.Node
+	signer      *tracker.Signer
+	site        atomic.Pointer[proto.SiteInfo] // from the latest job list
+	trackerKick chan struct{}                  // asks the tracker loop to announce now
+	p2pServed   atomic.Int64                   // fragment bytes served over libp2p
 
 	mu          sync.Mutex                 // guards the fields below
 	manifests   map[string]*proto.Manifest // package ID -> verified manifest
@@ -262,7 +283,7 @@ func New(cfg Config, log *slog.Logger) (*Relay, error) {
 	r := &Relay{
 		cfg: cfg, log: log.With("component", "relay"), pub: pub, store: st, enr: enr, cert: cert,
 		client: &http.Client{Transport: tr}, stats: newStats(), wan: newWAN(cfg.WAN, time.Now), lan: newLAN(cfg.LAN),
-		fetches: make(chan struct{}, cfg.Parallel), kick: make(chan struct{}, 1),
+		fetches: make(chan struct{}, cfg.Parallel), kick: make(chan struct{}, 1), trackerKick: make(chan struct{}, 1),
 		manifests: map[string]*proto.Manifest{}, have: map[string]int64{}, lastUse: map[string]time.Time{},
 		active: map[string]bool{}, pinned: map[string]int{}, prefetching: map[string]bool{},
 	}
@@ -270,6 +291,11 @@ func New(cfg Config, log *slog.Logger) (*Relay, error) {
 		ctr := http.DefaultTransport.(*http.Transport).Clone()
 		ctr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}
 		r.central = &http.Client{Transport: ctr}
+		if !cfg.P2P.Disabled {
+			if err := r.newNode(); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return r, nil
 }
@@ -331,6 +357,12 @@ func upstreamRoots(cfg Config, enr *enrollment) (*x509.CertPool, error) {
 // enrolled relay also polls central for jobs and reports to it.
 func (r *Relay) Run(ctx context.Context) error {
 	r.started = time.Now()
+	defer func() {
+		r.flightsMu.Lock()
+		r.stopped = true
+		r.flightsMu.Unlock()
+		r.flights.Wait()
+	}()
 	if err := r.initUsage(); err != nil {
 		return err
 	}
@@ -376,6 +408,19 @@ func (r *Relay) Run(ctx context.Context) error {
 	if r.enr != nil {
 		g.Go(func() error { return r.controlLoop(ctx) })
 		g.Go(func() error { return r.reportLoop(ctx) })
+	}
+	if r.node != nil {
+		g.Go(func() error { return r.node.Run(ctx) })
+		g.Go(func() error { return r.trackerLoop(ctx) })
+		g.Go(func() error {
+			select {
+			case <-r.node.Ready():
+				r.log.Info("serving Shoal agents over libp2p", "peer", r.enr.PeerID, "addrs", r.p2pAddrs())
+				r.kickReport() // Central passes the addresses to the site's agents.
+			case <-ctx.Done():
+			}
+			return nil
+		})
 	}
 	for _, l := range listeners {
 		srv := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,

@@ -117,6 +117,7 @@ func (r *Relay) serveMetrics(w http.ResponseWriter, _ *http.Request) {
 		{"shoal_relay_misses_total", "counter", "Upstream fragment fetches started.", s.Misses},
 		{"shoal_relay_upstream_bytes_total", "counter", "Bytes read from upstream.", s.UpstreamBytes},
 		{"shoal_relay_served_bytes_total", "counter", "Body bytes sent to clients.", s.ServedBytes},
+		{"shoal_relay_p2p_served_bytes_total", "counter", "Fragment bytes sent to Shoal agents over libp2p (included in served).", r.p2pServed.Load()},
 		{"shoal_relay_corrupt_total", "counter", "Upstream answers rejected by verification.", s.Corrupt},
 		{"shoal_relay_evictions_total", "counter", "Fragments evicted by the quota.", r.stats.evictions.Load()},
 		{"shoal_relay_cache_bytes", "gauge", "Bytes of fragments on disk.", used},

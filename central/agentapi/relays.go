@@ -255,6 +255,9 @@ func (a *API) relayReport(c echo.Context) error {
 	if len(rep.Packages) > 10000 || len(rep.Errors) > 100 {
 		return fmt.Errorf("relay report: too many packages or errors: %w", errBadRequest)
 	}
+	if err := validRelayAddrs(rep.P2PAddrs); err != nil {
+		return err
+	}
 	b, err := json.Marshal(rep)
 	if err != nil {
 		return fmt.Errorf("relay report: %w", err)
@@ -263,4 +266,21 @@ func (a *API) relayReport(c echo.Context) error {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+// maxRelayAddrLen bounds one libp2p address of a relay report.
+const maxRelayAddrLen = 256
+
+// validRelayAddrs checks the libp2p addresses of a relay report: they are
+// passed to the site's agents, which parse them again.
+func validRelayAddrs(addrs []string) error {
+	if len(addrs) > proto.MaxRelayAddrs {
+		return fmt.Errorf("relay report: %d p2p addresses, at most %d: %w", len(addrs), proto.MaxRelayAddrs, errBadRequest)
+	}
+	for _, a := range addrs {
+		if len(a) > maxRelayAddrLen || !strings.HasPrefix(a, "/") || strings.ContainsAny(a, " \t\r\n") {
+			return fmt.Errorf("relay report: p2p address %.40q is not a multiaddr: %w", a, errBadRequest)
+		}
+	}
+	return nil
 }

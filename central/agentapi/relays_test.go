@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -163,13 +164,31 @@ func TestRelayEnrollJobsReport(t *testing.T) {
 		t.Fatal("held relay jobs did not answer the affectation")
 	}
 
-	report := proto.RelayReport{Version: "test", DiskUsed: 123, Packages: []proto.RelayPackageStats{{PackageID: "200", BytesUpstream: 10, BytesServed: 30}}}
+	addrs := []string{"/ip4/10.9.0.2/tcp/4011"}
+	report := proto.RelayReport{Version: "test", DiskUsed: 123, Packages: []proto.RelayPackageStats{{PackageID: "200", BytesUpstream: 10, BytesServed: 30}},
+		P2PAddrs: addrs}
 	if code := e.relayCall(enr.Secret, "POST", "/relay/report", report, nil); code != http.StatusNoContent {
 		t.Errorf("report: %d", code)
 	}
 	rs, err := e.store.Relays(ctx)
 	if err != nil || len(rs) != 1 || !strings.Contains(rs[0].LastReport, `"bytes_served":30`) {
 		t.Errorf("stored relays %+v: %v", rs, err)
+	}
+	// The site's agents learn the relay's libp2p addresses.
+	if code := e.relayCall(enr.Secret, "GET", "/relay/jobs", nil, &jobs); code != http.StatusOK {
+		t.Fatalf("relay jobs: %d", code)
+	}
+	if got := jobs.Site.Relays; len(got) != 1 || got[0].PeerID != req.PeerID || !slices.Equal(got[0].Addrs, addrs) {
+		t.Errorf("site relays after the report: %+v, want peer %s at %v", got, req.PeerID, addrs)
+	}
+	for name, bad := range map[string][]string{
+		"not-multiaddr": {"http://10.9.0.2:4011"},
+		"too-long":      {"/ip4/10.9.0.2/tcp/4011/" + strings.Repeat("x", 300)},
+		"too-many":      slices.Repeat([]string{"/ip4/10.9.0.2/tcp/4011"}, proto.MaxRelayAddrs+1),
+	} {
+		if code := e.relayCall(enr.Secret, "POST", "/relay/report", proto.RelayReport{P2PAddrs: bad}, nil); code != http.StatusBadRequest {
+			t.Errorf("report with %s p2p addresses: %d, want 400", name, code)
+		}
 	}
 
 	// Re-enrolling the name replaces the relay: the old secret stops.

@@ -2,6 +2,7 @@ package agentapi
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/shoal-project/shoal/central/store"
@@ -56,7 +57,12 @@ func (a *API) liveRelays(ctx context.Context, siteID uint) ([]proto.RelayRef, er
 	}
 	out := make([]proto.RelayRef, 0, len(rs))
 	for _, r := range rs {
-		out = append(out, proto.RelayRef{Name: r.Name, URL: r.HTTPURL, PeerID: r.PeerID})
+		ref := proto.RelayRef{Name: r.Name, URL: r.HTTPURL, PeerID: r.PeerID}
+		var rep proto.RelayReport
+		if r.LastReport != "" && json.Unmarshal([]byte(r.LastReport), &rep) == nil && validRelayAddrs(rep.P2PAddrs) == nil {
+			ref.Addrs = rep.P2PAddrs
+		}
+		out = append(out, ref)
 	}
 	return out, nil
 }

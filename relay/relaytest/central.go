@@ -64,6 +64,7 @@ type Central struct {
 	enrolls  []proto.RelayEnrollRequest
 	secret   string
 	renew    *proto.SignedPeerRecord
+	site     *proto.SiteInfo
 }
 
 // New starts a fake central; t.Cleanup stops it.
@@ -181,9 +182,33 @@ func (c *Central) Hold() (release func()) {
 func (c *Central) SetJobs(pkgs []proto.RelayPackage, purge []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.jobs = proto.RelayJobs{Packages: pkgs, Purge: purge, Tag: proto.RelayJobsTag(pkgs, purge)}
+	c.jobs = proto.RelayJobs{Packages: pkgs, Purge: purge, Tag: proto.RelayJobsTag(pkgs, purge), Site: c.site}
 	close(c.changed)
 	c.changed = make(chan struct{})
+}
+
+// SetSite sets the site description of the next job lists (tracker URL,
+// revoked peers).
+func (c *Central) SetSite(si *proto.SiteInfo) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.site = si
+	c.jobs.Site = si
+	c.jobs.Tag += "+site"
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+// SignRecord signs a peer record for an agent of site, as central does at
+// enrollment.
+func (c *Central) SignRecord(t testing.TB, peerID, site string, expires time.Time) proto.SignedPeerRecord {
+	t.Helper()
+	rec, err := proto.SignPeerRecord(proto.PeerRecord{PeerID: peerID, DeviceID: "agent-" + peerID[len(peerID)-6:], Site: site,
+		Expires: expires}, c.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
 }
 
 // RenewPeerRecord makes the next jobs answer carry a fresh peer record for
