@@ -263,6 +263,31 @@ func TestRelayShoalAgentsLibp2p(t *testing.T) {
 			fromRelay, served, p2pServed)
 	}
 	t.Logf("8 MiB to 3 agents: %d bytes from the relay over libp2p, the rest from peers", p2pServed)
+
+	// The relay dies while the tracker still names it the WAN owner: the
+	// agents exclude it once it fails and share one copy from central
+	// through leases; results name the fallback.
+	relay.kill()
+	next := c.publishFile(PackageSpec{"name": "relay-dead", "action": "EXECUTE", "priority": "5", "command": "true"},
+		randomTarGz(t, 8<<20, 63))
+	nsize := c.packageSize(next)
+	c.affectAll(next, ids)
+	named := 0
+	for _, d := range c.waitAllSuccess(next, ids, 3*time.Minute) {
+		var detail api.DeploymentDetail
+		c.do("GET", fmt.Sprintf("/api/v1/deployments/%d", d.ID), nil, &detail, http.StatusOK)
+		if last := detail.Events[len(detail.Events)-1].Detail; strings.Contains(last, "relay relay-1") {
+			named++
+		}
+	}
+	if named == 0 {
+		t.Error("no result names the dead relay")
+	}
+	copies := float64(a.fragmentStats(next).Bytes) / float64(nsize)
+	if copies > 1.5 {
+		t.Errorf("with the relay dead central served %.2f copies, want about one", copies)
+	}
+	t.Logf("relay dead: central served %.3f copies of 8 MiB to 3 agents", copies)
 }
 
 // TestRelayPrefetchKillResume: a relay killed with SIGKILL in the middle of

@@ -130,9 +130,10 @@ type TrackerLeaseRequest struct {
 	Total     int    `json:"total"`
 	Want      []int  `json:"want"`
 	Max       int    `json:"max"`
-	// Exclude names peers the caller dropped (they sent a bad fragment):
-	// their holdings do not count, so the caller can become the WAN owner
-	// of fragments only they claim to hold. At most 256.
+	// Exclude names peers the caller dropped (they sent a bad fragment)
+	// and relays it cannot reach: their holdings do not count, so the
+	// caller can become the WAN owner of fragments only they claim to
+	// hold, and an excluded relay is not the WAN owner. At most 256.
 	Exclude []string `json:"exclude,omitempty"`
 }
 

@@ -113,6 +113,13 @@ func TestLeaseWithRelay(t *testing.T) {
 		if !got.Relay || len(got.Granted) != 0 {
 			t.Errorf("with a relay: %+v, want relay=true and nothing granted", got)
 		}
+		// A peer that cannot reach the relay excludes it and gets leases.
+		req := leaseReq([]int{0, 1}, 2)
+		req.Exclude = []string{relay.PeerID.String()}
+		got, _ = e.lease(a, req)
+		if got.Relay || !cmp.Equal(got.Granted, []int{0, 1}) {
+			t.Errorf("relay excluded: %+v, want leases", got)
+		}
 		// The relay dies: leases are granted again.
 		time.Sleep(6 * time.Second)
 		e.mustAnnounce(a, peerAnnounce("10.0.0.2:1"))

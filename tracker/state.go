@@ -270,7 +270,7 @@ func (st *state) lease(c caller, req proto.TrackerLeaseRequest, now time.Time) (
 		return out, err
 	}
 	for id, e := range s.entries {
-		if e.kind == proto.HolderRelay && e.live(now) && !st.revoked(id) {
+		if e.kind == proto.HolderRelay && e.live(now) && !st.revoked(id) && !slices.Contains(req.Exclude, id) {
 			out.Relay = true
 			return out, nil
 		}

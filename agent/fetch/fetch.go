@@ -247,6 +247,9 @@ func (f *Fetcher) FetchOne(ctx context.Context, pkg string, fr proto.Fragment, b
 	return f.fetchOne(ctx, pkg, fr, buf, st)
 }
 
+// MaxAttempts returns the tries per fragment (Config.MaxAttempts).
+func (f *Fetcher) MaxAttempts() int { return f.cfg.MaxAttempts }
+
 // order returns the sources of the next attempts: usable relays first.
 func (f *Fetcher) order() []Source {
 	r := f.relays.usable(time.Now())

@@ -1,11 +1,17 @@
 package fetch
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
+
+	"github.com/shoal-project/shoal/agent/fragstore"
+	"github.com/shoal-project/shoal/proto"
 )
 
 // SetRelays replaces the site's relays, tried before the fixed sources.
@@ -15,6 +21,53 @@ func (f *Fetcher) SetRelays(relays []Source) { f.relays.set(relays) }
 
 // HasRelays reports whether relays are configured (cooling off or not).
 func (f *Fetcher) HasRelays() bool { return f.relays.count() > 0 }
+
+// ErrNoRelay reports that no relay is usable now (none configured, or all
+// cooling off after failures).
+var ErrNoRelay = errors.New("fetch: no usable relay")
+
+// FetchFromRelays fetches and verifies one fragment from the site's relays
+// only, each usable one once, in order. The swarm uses it while a relay is
+// the site's WAN owner: a relay that fails must not send the agent to
+// central on its own (every agent of the site would fetch the fragment
+// from central then), but back to WAN-owner leases. It returns ErrNoRelay
+// when no relay is usable.
+func (f *Fetcher) FetchFromRelays(ctx context.Context, pkg string, fr proto.Fragment, buf []byte, st *Stats) (*fragstore.Writer, error) {
+	if buf == nil {
+		buf = make([]byte, burst)
+	}
+	relays := f.relays.usable(time.Now())
+	if len(relays) == 0 {
+		return nil, ErrNoRelay
+	}
+	var errs []error
+	for _, src := range relays {
+		w, err := f.tryOne(ctx, src, pkg, fr, buf, st)
+		f.relays.report(src, err, ctx.Err() != nil)
+		if err == nil {
+			return w, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if errors.Is(err, syscall.ENOSPC) {
+			return nil, fmt.Errorf("fetch fragment %s: %w", fr.CID, err)
+		}
+		st.sourceFailed(src, err)
+		if IsBadData(err) {
+			st.BadFragments.Add(1)
+		} else {
+			st.FailedRequests.Add(1)
+		}
+		f.log.Warn("fragment request to relay failed", "package", pkg, "fragment", fr.Index, "relay", Name(src), "err", err)
+		errs = append(errs, err)
+	}
+	return nil, fmt.Errorf("fetch fragment %d (%s) of %s from relays: %w", fr.Index, fr.CID, pkg, errors.Join(errs...))
+}
+
+// DownRelays returns the relays skipped now: they failed RelayFailures
+// times in a row and are cooling off.
+func (f *Fetcher) DownRelays() []Source { return f.relays.down(time.Now()) }
 
 // Name returns how src is named in logs and reports: its String method
 // when it has one, else its Kind.
@@ -72,6 +125,19 @@ func (r *relaySet) usable(now time.Time) []Source {
 	var out []Source
 	for _, s := range r.relays {
 		if h := r.health[Name(s)]; h == nil || !now.Before(h.downUntil) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// down returns the relays cooling off at now.
+func (r *relaySet) down(now time.Time) []Source {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []Source
+	for _, s := range r.relays {
+		if h := r.health[Name(s)]; h != nil && now.Before(h.downUntil) {
 			out = append(out, s)
 		}
 	}

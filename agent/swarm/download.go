@@ -41,6 +41,7 @@ type peerState struct {
 type request struct {
 	idx       int
 	peer      *peerState // nil: upstream
+	relayOnly bool       // upstream from the site's relays only (relay-owned WAN)
 	cancel    context.CancelFunc
 	start     time.Time
 	hedged    bool // a copy was started because this one was slow
@@ -73,6 +74,8 @@ type download struct {
 	upReqs     int
 	leased     map[int]time.Time // granted until
 	relay      bool              // the site's relay is the WAN owner
+	relayDown  map[string]bool   // relays (peer IDs) found unreachable: excluded from leases
+	relayFails map[int]int       // failed relay-only requests per fragment
 	durs       []time.Duration   // recent peer fragment times
 
 	done          chan outcome
@@ -89,7 +92,7 @@ type download struct {
 
 func newDownload(s *Scheduler, tr Tracker, m *proto.Manifest, missing []proto.Fragment, st *fetch.Stats) *download {
 	d := &download{s: s, cfg: s.cfg, tr: tr, m: m, st: st, log: s.log.With("package", m.PackageID),
-		need: map[int]bool{}, peers: map[string]*peerState{}, inflight: map[int][]*request{}, leased: map[int]time.Time{},
+		need: map[int]bool{}, peers: map[string]*peerState{}, inflight: map[int][]*request{}, leased: map[int]time.Time{}, relayDown: map[string]bool{}, relayFails: map[int]int{},
 		done: make(chan outcome), lookupWait: s.cfg.LookupMin}
 	for _, f := range missing {
 		d.need[f.Index] = true
@@ -285,7 +288,7 @@ func (d *download) leasedNow(i int, now time.Time) bool {
 // usable peer holds: at first, whenever the last grant is used up while
 // the tracker was granting, and after a stall.
 func (d *download) maybeLease(ctx context.Context, now time.Time) error {
-	if d.relay {
+	if d.relay && !d.relayGone(now) {
 		return nil
 	}
 	av := d.avail(now)
@@ -322,6 +325,11 @@ func (d *download) maybeLease(ctx context.Context, now time.Time) error {
 			exclude = append(exclude, id)
 		}
 	}
+	for id := range d.relayDown {
+		if len(exclude) < 256 && !slices.Contains(exclude, id) {
+			exclude = append(exclude, id)
+		}
+	}
 	resp, err := d.tr.Lease(lctx, proto.TrackerLeaseRequest{PackageID: d.m.PackageID, Total: len(d.m.Fragments), Want: want,
 		Max: d.cfg.LeaseMax, Exclude: exclude})
 	cancel()
@@ -349,6 +357,29 @@ func (d *download) maybeLease(ctx context.Context, now time.Time) error {
 	}
 	d.log.Debug("lease", "asked", len(want), "granted", len(resp.Granted))
 	return nil
+}
+
+// relayGone reports whether a relay the upstream fetcher reaches over
+// libp2p has newly gone down (it failed RelayFailures times in a row):
+// then the relay no longer counts as the WAN owner for this download, and
+// leases are asked for at once with the relay excluded, so that the site
+// fetches what nobody holds once from central rather than once per agent.
+func (d *download) relayGone(now time.Time) bool {
+	grew := false
+	for _, src := range d.s.deps.Upstream.DownRelays() {
+		p, ok := src.(interface{ PeerID() string })
+		if !ok || d.relayDown[p.PeerID()] {
+			continue
+		}
+		d.relayDown[p.PeerID()] = true
+		grew = true
+		d.log.Warn("the site's relay is unreachable; back to WAN-owner leases without it", "relay", fetch.Name(src))
+	}
+	if grew {
+		d.relay = false
+		d.nextLease = now
+	}
+	return grew
 }
 
 // schedule starts requests: rarest fragment first to a free peer holding
@@ -443,7 +474,12 @@ func (d *download) hedge(ctx context.Context, now time.Time) {
 // start requests fragment i from p (nil: upstream) on a worker.
 func (d *download) start(ctx context.Context, i int, p *peerState, now time.Time) {
 	rctx, cancel := context.WithCancel(ctx)
-	r := &request{idx: i, peer: p, cancel: cancel, start: now}
+	// While the relay owns the WAN, upstream means the relay: a failure
+	// comes back here (relayGone) instead of going to central. A fragment
+	// the relay failed MaxAttempts times may go to central.
+	up := d.s.deps.Upstream
+	relayOnly := p == nil && d.relay && up.HasRelays() && d.relayFails[i] < up.MaxAttempts()
+	r := &request{idx: i, peer: p, cancel: cancel, start: now, relayOnly: relayOnly}
 	d.inflight[i] = append(d.inflight[i], r)
 	if p != nil {
 		p.inflight++
@@ -453,7 +489,6 @@ func (d *download) start(ctx context.Context, i int, p *peerState, now time.Time
 	}
 	fr := d.m.Fragments[i]
 	pkg := d.m.PackageID
-	up := d.s.deps.Upstream
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
@@ -468,7 +503,11 @@ func (d *download) start(ctx context.Context, i int, p *peerState, now time.Time
 				err = w.Finish()
 			}
 		} else {
-			w, ferr := up.FetchOne(rctx, pkg, fr, *bp, d.st)
+			fetchUp := up.FetchOne
+			if relayOnly {
+				fetchUp = up.FetchFromRelays
+			}
+			w, ferr := fetchUp(rctx, pkg, fr, *bp, d.st)
 			if err = ferr; err == nil {
 				err = w.Finish()
 			}
@@ -533,6 +572,10 @@ func (d *download) handle(o outcome, now time.Time) error {
 		return nil
 	case errors.Is(o.err, syscall.ENOSPC):
 		return fmt.Errorf("fetch fragment %d of %s: %w", i, d.m.PackageID, o.err)
+	case p == nil && r.relayOnly:
+		// Asked again; relayGone ends relay mode once the relay is down.
+		d.relayFails[i]++
+		d.log.Debug("relay request failed", "fragment", i, "err", o.err)
 	case p == nil:
 		// FetchOne already tried every upstream source MaxAttempts times.
 		return fmt.Errorf("swarm upstream: %w", o.err)

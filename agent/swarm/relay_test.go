@@ -1,9 +1,12 @@
 package swarm_test
 
 import (
+	"errors"
 	"log/slog"
+	"slices"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/shoal-project/shoal/agent/fetch"
 	"github.com/shoal-project/shoal/agent/fragstore"
@@ -83,4 +86,60 @@ func TestRelayInLookup(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestRelayUnreachable: the tracker names the site's relay the WAN owner,
+// but this agent cannot reach it: once the fetcher gives up on the relay,
+// the download excludes it from its lease requests and fetches what
+// nobody holds from central through leases.
+func TestRelayUnreachable(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const n = 40
+		data := payload(n*fragSize - 100)
+		m := manifestOf(data)
+		relaySrc := swarmtest.NewSource("relay-1", fetch.KindRelay, data)
+		relaySrc.SetFail(errors.New("connection refused"))
+		tr := swarmtest.NewTracker()
+		granted := 0
+		tr.SetGrant(func(req proto.TrackerLeaseRequest) proto.TrackerLeaseResponse {
+			if !slices.Contains(req.Exclude, "relay-1") {
+				return proto.TrackerLeaseResponse{Relay: true}
+			}
+			g := req.Want[:min(len(req.Want), req.Max)]
+			granted += len(g)
+			return proto.TrackerLeaseResponse{Granted: g, TTL: 60}
+		})
+		store, err := fragstore.Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		central := swarmtest.NewSource("central", fetch.KindCentral, data)
+		central.SetDelay(func(int) time.Duration { return 50 * time.Millisecond }) // A WAN: ticks pass.
+		log := slog.New(slog.DiscardHandler)
+		up, err := fetch.New(fetch.Config{MaxAttempts: 3, RelayFailures: 2}, store, []fetch.Source{central}, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		up.SetRelays([]fetch.Source{relaySrc})
+		s, err := swarm.New(swarm.Config{}, swarm.Deps{Upstream: up, Store: store, Self: func() swarm.Self { return swarm.Self{PeerID: "me"} }}, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.SetTracker(tr)
+		e := &env{data: data, m: m, store: store, tracker: tr, upstream: central, sched: s}
+		if _, err := e.fetch(t); err != nil {
+			t.Fatalf("Fetch: %v", err)
+		}
+		e.checkStored(t)
+		excluded := false
+		for _, l := range tr.Leases() {
+			excluded = excluded || slices.Contains(l.Exclude, "relay-1")
+		}
+		if !excluded || granted == 0 {
+			t.Errorf("lease requests excluded the relay: %t, fragments granted %d; want the rest fetched through leases", excluded, granted)
+		}
+		if got := len(central.Served()); got != n {
+			t.Errorf("central served %d fragments, want each of the %d once", got, n)
+		}
+	})
 }

@@ -222,6 +222,9 @@ func (s *Source) Kind() string { return s.kind }
 // String names the source.
 func (s *Source) String() string { return s.kind + " " + s.id }
 
+// PeerID returns the source's ID, as agent/p2p sources name their peer.
+func (s *Source) PeerID() string { return s.id }
+
 // ID returns the source's name (a peer ID for peers).
 func (s *Source) ID() string { return s.id }
 
