@@ -1,8 +1,8 @@
 // Package relay is shoal-relay, the branch LAN cache: it fetches each
 // 1 MiB Shoal fragment over the WAN once, verifies it against the CID of
 // the signed manifest, and serves the branch's OCS agents (exactly
-// central's download paths) and Shoal agents (fragments by CID). See
-// docs/ARCHITECTURE.md, section 1.
+// central's download paths) and Shoal agents (fragments by CID, over
+// libp2p or HTTP). See docs/ARCHITECTURE.md, section 1.
 //
 // # Storage
 //
@@ -41,6 +41,20 @@
 // counters, disk use, quota, evictions, WAN cap, recent errors) every
 // ReportInterval and after each prefetch; calls to central back off with
 // jitter.
+//
+// # Shoal agents over libp2p
+//
+// Unless p2p.disabled, an enrolled relay also runs an agent/p2p node with
+// its enrolled identity and peer record on the same verified store: the
+// site's agents (valid, unrevoked records of the relay's site only) fetch
+// fragments by CID over /shoal/fragment/1.0.0, and a fragment the relay
+// lacks is pulled through exactly like an HTTP request (single-flight,
+// verified before it is stored, "busy" after p2p.pull_timeout). The relay
+// reports its libp2p addresses to central, which passes them to the site's
+// agents (SiteInfo.Relays), and announces itself to the site's tracker as
+// kind relay with the fragments it holds (on the tracker's interval and
+// within a second of a change): lookups list it first, and lease answers
+// name it the WAN owner, so agents fetch what no peer holds from it.
 //
 // # Limits
 //

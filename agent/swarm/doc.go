@@ -16,10 +16,15 @@
 //  3. Fragments no live peer holds come from upstream (agent/fetch:
 //     relays, then central) only when the tracker granted this agent the
 //     WAN-owner lease for them, or when the lease answer says the site's
-//     relay is the owner. Otherwise the agent waits for the owner's copy,
-//     looking up again with backoff (LookupMin to LookupMax); after
+//     relay is the owner: then from the relays alone (the relay pulls
+//     through), and a relay the fetcher gives up on is excluded from the
+//     next lease requests, so the site falls back to leases rather than
+//     every agent to central. Otherwise the agent waits for the owner's
+//     copy, looking up again with backoff (LookupMin to LookupMax); after
 //     StallTimeout without a new fragment it asks for the lease again, so
-//     a lease moves when its owner dies.
+//     a lease moves when its owner dies. A relay the tracker lists is also
+//     asked like a peer for the fragments it holds (Deps.RelaySource),
+//     whether or not it is a LAN member.
 //  4. Every fragment is verified against its manifest CID while it
 //     streams (fetch.Fetcher.TryOne) before it is stored. A peer sending
 //     one bad fragment is dropped for the package, counted
