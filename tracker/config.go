@@ -27,7 +27,8 @@ type Config struct {
 	MaxSkew time.Duration `yaml:"max_skew"`
 	// MaxPeers bounds the holders in one lookup answer (default 50).
 	MaxPeers int `yaml:"max_peers"`
-	// MaxMembers bounds the site members in one lookup answer (default 32).
+	// MaxMembers bounds the site members in one lookup answer (default 8:
+	// they only seed memberlist, and every lookup carries them).
 	MaxMembers int `yaml:"max_members"`
 	// MaxPackages bounds the packages in one announce (default 1024).
 	MaxPackages int `yaml:"max_packages"`
@@ -61,7 +62,7 @@ func (c Config) withDefaults() Config {
 	def(&c.SweepInterval, 5*time.Second)
 	def(&c.MaxSkew, 5*time.Minute)
 	defInt(&c.MaxPeers, 50)
-	defInt(&c.MaxMembers, 32)
+	defInt(&c.MaxMembers, 8)
 	defInt(&c.MaxPackages, 1024)
 	defInt(&c.MaxFragments, 1<<20)
 	defInt(&c.MaxLeaseGrant, 64)

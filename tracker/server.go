@@ -2,6 +2,7 @@ package tracker
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
@@ -158,7 +159,7 @@ func (s *Server) serveLookup(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, c, err)
 		return
 	}
-	writeJSON(w, out)
+	writeJSONCompressed(w, r, out)
 }
 
 func (s *Server) serveLease(w http.ResponseWriter, r *http.Request) {
@@ -308,4 +309,38 @@ func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// gzipMin is the smallest answer worth compressing.
+const gzipMin = 1 << 10
+
+// writeJSONCompressed is writeJSON, gzip-compressed when the client
+// accepts it and the answer is large (lookups, sent every few seconds by
+// every downloading agent over the branch uplink; Go clients ask for gzip
+// and decompress transparently).
+func writeJSONCompressed(w http.ResponseWriter, r *http.Request, v any) {
+	b, err := json.Marshal(v)
+	if err != nil || len(b) < gzipMin || !acceptsGzip(r) {
+		writeJSON(w, v)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Encoding", "gzip")
+	w.Header().Add("Vary", "Accept-Encoding")
+	zw, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
+	_, _ = zw.Write(b)
+	_ = zw.Close()
+}
+
+// acceptsGzip reports whether the request's Accept-Encoding allows gzip.
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(coding), "gzip") {
+			q := strings.ReplaceAll(strings.TrimSpace(params), " ", "")
+			return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
+		}
+	}
+	return false
 }

@@ -1,8 +1,12 @@
 package tracker_test
 
 import (
+	"compress/gzip"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -260,4 +264,57 @@ func TestTrackerFull(t *testing.T) {
 		t.Errorf("announce beyond max_entries: status %d", code)
 	}
 	e.mustAnnounce(a, peerAnnounce("")) // known peers still refresh.
+}
+
+// TestLookupCompressed: a large lookup answer is gzip-compressed for a
+// client that accepts it, and the Go client decodes it transparently.
+func TestLookupCompressed(t *testing.T) {
+	e := newEnv(t, tracker.Config{})
+	const n = 30
+	var ids []*trackertest.Identity
+	for i := range n {
+		id := e.peer("branch-a")
+		e.mustAnnounce(id, peerAnnounce(fmt.Sprintf("10.0.0.%d:7946", i+1), holding("p", 64, 0, 1, 2, i)))
+		ids = append(ids, id)
+	}
+	me := ids[0]
+	uri := "/lookup?package=p"
+	r := httptest.NewRequest(http.MethodGet, uri, nil)
+	r.Header.Set("Authorization", authHeader(t, me.Key, me.Record, http.MethodGet, uri, time.Now().Unix(), nil))
+	r.Header.Set("Accept-Encoding", "gzip")
+	w := httptest.NewRecorder()
+	e.h.ServeHTTP(w, r)
+	if w.Code != http.StatusOK || w.Header().Get("Content-Encoding") != "gzip" {
+		t.Fatalf("lookup: status %d, encoding %q; want 200 gzip", w.Code, w.Header().Get("Content-Encoding"))
+	}
+	zipped := w.Body.Len()
+	zr, err := gzip.NewReader(w.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var l proto.TrackerLookup
+	if err := json.Unmarshal(plain, &l); err != nil || len(l.Peers) != n-1 {
+		t.Fatalf("decoded lookup: %d peers, %v; want %d", len(l.Peers), err, n-1)
+	}
+	t.Logf("lookup of %d holders: %d bytes, %d gzipped", n-1, len(plain), zipped)
+
+	// Without Accept-Encoding: plain JSON.
+	if got, code := e.lookup(me, "p"); code != http.StatusOK || len(got.Peers) != n-1 {
+		t.Errorf("plain lookup: status %d, %d peers", code, len(got.Peers))
+	}
+	// The real client over HTTP asks for gzip and decodes it.
+	srv := httptest.NewServer(e.h)
+	defer srv.Close()
+	c, err := tracker.NewClient(srv.URL, nil, tracker.NewSigner(me.Key, me.Record))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Lookup(t.Context(), "p")
+	if err != nil || len(got.Peers) != n-1 || len(got.Members) != 8 {
+		t.Errorf("client lookup: %v; %d peers, %d members (want %d and the default 8)", err, len(got.Peers), len(got.Members), n-1)
+	}
 }
