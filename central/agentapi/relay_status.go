@@ -63,6 +63,7 @@ func RelayStatus(r *store.Relay, siteName string, now time.Time) api.Relay {
 	}
 	out.DiskUsed, out.DiskQuota, out.WANRateBits, out.Evictions = rep.DiskUsed, rep.DiskQuota, rep.WANRateBits, rep.Evictions
 	out.Errors = rep.Errors
+	out.P2PAddrs, out.P2PServed = rep.P2PAddrs, rep.P2PServed
 	for _, p := range rep.Packages {
 		s := api.RelayPackageStats{
 			PackageID: p.PackageID, BytesUpstream: p.BytesUpstream, BytesServed: p.BytesServed, Hits: p.Hits,

@@ -39,7 +39,7 @@ func seedRelays(t *testing.T, e *env) (live, silent *store.Relay) {
 	live, silent = enroll("live"), enroll("silent")
 	report := `{"version":"1.2.3","disk_used":1048576,"disk_quota":4194304,"wan_rate_bits":50000000,"evictions":2,` +
 		`"packages":[{"package_id":"42","bytes_upstream":1000,"bytes_served":3000,"hits":2,"misses":1,"corrupt_upstream":1,"cached_bytes":1000,"complete":true}],` +
-		`"errors":["upstream <b>timeout</b>"]}`
+		`"errors":["upstream <b>timeout</b>"],"p2p_addrs":["/ip4/10.1.0.2/tcp/4011"],"p2p_served":2048}`
 	if err := e.store.TouchRelay(ctx, live.ID, report, time.Time{}, now); err != nil {
 		t.Fatal(err)
 	}
@@ -61,6 +61,7 @@ func TestRelaysPage(t *testing.T) {
 	wantBody(t, "relays page", r, `aria-current="page">Relays`, "live", "silent", `<span class="state ok">online</span>`,
 		`<span class="state bad">offline</span>`, "http://live.branch:8090", "1.2.3", "50 Mbit/s", "25%", "2 evictions",
 		"3.0×", "66 %", "1 corrupt fragment(s)", `href="/ui/packages/42"`, "upstream &lt;b&gt;timeout&lt;/b&gt;",
+		"<code>/ip4/10.1.0.2/tcp/4011</code>", "2.0 KiB served over libp2p", "HTTP only (no libp2p address reported)",
 		fmt.Sprintf(`action="/ui/relays/%d/delete"`, live.ID))
 
 	// Removing a relay needs the session's CSRF token.

@@ -33,6 +33,11 @@ type Relay struct {
 	Packages []RelayPackageStats `json:"packages"`
 	// Errors are the relay's recent problems.
 	Errors []string `json:"errors,omitempty"`
+	// P2PAddrs are the libp2p addresses the relay serves Shoal agents on
+	// (empty: libp2p off, HTTP only); P2PServed the fragment bytes served
+	// over libp2p since it started (included in the served totals).
+	P2PAddrs  []string `json:"p2p_addrs,omitempty"`
+	P2PServed int64    `json:"p2p_served"`
 }
 
 // RelayPackageStats counts one package at a relay since the relay started.
