@@ -13,10 +13,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/shoal-project/shoal/agent/p2p"
 	"github.com/shoal-project/shoal/proto"
 	"github.com/shoal-project/shoal/relay/relaytest"
 )
@@ -214,4 +216,78 @@ func newServer(b *testing.B, r *Relay) string {
 	srv := httptest.NewServer(r.Handler())
 	b.Cleanup(srv.Close)
 	return srv.URL
+}
+
+// BenchmarkRelayServeLibp2p1GiB: 20 Shoal agents' libp2p nodes each read
+// a cached 1 GiB package (1,024 fragments of 1 MiB, two streams per
+// agent, as the swarm's PeerStreams) from an enrolled relay's libp2p
+// listener on loopback. Bytes are counted, not hashed, as in the HTTP
+// benchmark. CPU and RSS are the whole test process (21 libp2p hosts).
+func BenchmarkRelayServeLibp2p1GiB(b *testing.B) {
+	const size, clients, streams = 1 << 30, 20, 2
+	c := relaytest.New(b)
+	dir := b.TempDir()
+	enrollTB(b, c, dir)
+	r, err := New(Config{DataDir: dir, HTTPAddr: "127.0.0.1:0",
+		P2P: P2PConfig{Config: p2p.Config{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, MaxUploads: 64}}}, discard())
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := fillStore(b, r, testPkg, size, 16)
+	c.AddManifest(b, m)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	wg.Go(func() {
+		if err := r.node.Run(ctx); err != nil {
+			b.Error(err)
+		}
+	})
+	<-r.node.Ready()
+	var srcs []*p2p.PeerSource
+	for range clients {
+		a := startAgentNode(b, c, "branch")
+		src, err := a.node.RelaySource("relay1", r.enr.PeerID, r.node.Addrs())
+		if err != nil {
+			b.Fatal(err)
+		}
+		srcs = append(srcs, src)
+	}
+	os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
+	for b.Loop() {
+		cpu0, start := cpuSeconds(), time.Now()
+		var cw sync.WaitGroup
+		var total atomic.Int64
+		for _, src := range srcs {
+			for s := range streams {
+				cw.Go(func() {
+					for i := s; i < len(m.Fragments); i += streams {
+						rc, err := src.Fetch(ctx, testPkg, m.Fragments[i])
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						k, _ := io.Copy(io.Discard, rc)
+						rc.Close()
+						total.Add(k)
+					}
+				})
+			}
+		}
+		cw.Wait()
+		took := time.Since(start)
+		if total.Load() != clients*size {
+			b.Fatalf("clients read %d bytes, want %d", total.Load(), int64(clients)*size)
+		}
+		mbs := float64(total.Load()) / took.Seconds() / 1e6
+		b.ReportMetric(mbs, "MB/s")
+		b.ReportMetric(cpuSeconds()-cpu0, "cpu-s")
+		fmt.Printf("relay serve over libp2p: %d agents x 1 GiB in %v: %.0f MB/s aggregate, %.1f CPU-s (process, 21 hosts)\n",
+			clients, took.Round(time.Millisecond), mbs, cpuSeconds()-cpu0)
+	}
+	b.ReportMetric(float64(vmHWM())/1024, "peak-RSS-MiB")
+	fmt.Printf("relay serve over libp2p: peak RSS %.1f MiB (process, 21 hosts)\n", float64(vmHWM())/1024)
 }

@@ -23,7 +23,10 @@ import (
 
 // enroll enrolls a relay in dir with the fake central, pinning its CA by
 // file.
-func enrollAt(t *testing.T, c *relaytest.Central, dir string) {
+func enrollAt(t *testing.T, c *relaytest.Central, dir string) { enrollTB(t, c, dir) }
+
+// enrollTB enrolls a relay in dir with c, for tests and benchmarks.
+func enrollTB(t testing.TB, c *relaytest.Central, dir string) {
 	t.Helper()
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(ca, c.CAPEM(), 0o600); err != nil {

@@ -31,7 +31,7 @@ type testAgent struct {
 	signer *tracker.Signer
 }
 
-func startAgentNode(t *testing.T, c *relaytest.Central, site string) *testAgent {
+func startAgentNode(t testing.TB, c *relaytest.Central, site string) *testAgent {
 	t.Helper()
 	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
 	if err != nil {
