@@ -204,7 +204,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	st := newSite(a.base.With("component", "site"), fetcher, nil, node, tracker.NewSigner(key, enr.PeerRecord), roots, cfg.LAN, newIdentity(enr, cfg.Version))
 	sched, err := swarm.New(cfg.Swarm, swarm.Deps{Upstream: fetcher, Store: store, PeerSource: st.peerSource,
-		RelaySource: st.relaySource, Alive: st.alive, Self: st.self, OnMembers: st.onMembers}, a.base)
+		RelaySource: st.relaySource, Alive: st.alive, Self: st.self, OnMembers: st.onMembers,
+		SeedFile: filepath.Join(cfg.StateDir, "seeding.json")}, a.base)
 	if err != nil {
 		return err
 	}

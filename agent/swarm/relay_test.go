@@ -1,9 +1,13 @@
 package swarm_test
 
 import (
+	"context"
 	"errors"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -140,6 +144,76 @@ func TestRelayUnreachable(t *testing.T) {
 		}
 		if got := len(central.Served()); got != n {
 			t.Errorf("central served %d fragments, want each of the %d once", got, n)
+		}
+	})
+}
+
+// TestSeedingSurvivesRestart: a scheduler that downloaded a package and is
+// created again on the same store and seed file (an agent restarted after
+// the install) announces the package's fragments at once; once they are
+// evicted it forgets the package, also in the file.
+func TestSeedingSurvivesRestart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const n = 6
+		data := payload(n*fragSize - 10)
+		m := manifestOf(data)
+		store, err := fragstore.Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		seed := filepath.Join(t.TempDir(), "seeding.json")
+		central := swarmtest.NewSource("central", fetch.KindCentral, data)
+		log := slog.New(slog.DiscardHandler)
+		newSched := func(tr *swarmtest.Tracker) *swarm.Scheduler {
+			up, err := fetch.New(fetch.Config{}, store, []fetch.Source{central}, log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := swarm.New(swarm.Config{}, swarm.Deps{Upstream: up, Store: store, SeedFile: seed,
+				Self: func() swarm.Self { return swarm.Self{PeerID: "me"} }}, log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.SetTracker(tr)
+			return s
+		}
+		tr1 := swarmtest.NewTracker()
+		tr1.SetGrant(grantOnly(swarmtest.Range(0, n)...))
+		e := &env{data: data, m: m, store: store, tracker: tr1, upstream: central, sched: newSched(tr1)}
+		if _, err := e.fetch(t); err != nil {
+			t.Fatalf("Fetch: %v", err)
+		}
+		if fi, err := os.Stat(seed); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("seed file: %v (mode %v), want 0600", err, fi)
+		}
+
+		// Restart: the new scheduler announces the package without a download.
+		tr2 := swarmtest.NewTracker()
+		s2 := newSched(tr2)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { _ = s2.Run(ctx); close(done) }()
+		synctest.Wait()
+		anns := tr2.Announces()
+		if len(anns) == 0 || len(anns[0].Packages) != 1 || anns[0].Packages[0].PackageID != m.PackageID || anns[0].Packages[0].Have.Count(n) != n {
+			t.Fatalf("announces after the restart: %+v; want package %s with all %d fragments", anns, m.PackageID, n)
+		}
+		// Evicted: the next announce drops the package and the file forgets it.
+		for _, f := range m.Fragments {
+			if err := store.Remove(f.CID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s2.Kick()
+		synctest.Wait()
+		anns = tr2.Announces()
+		if last := anns[len(anns)-1]; len(last.Packages) != 0 {
+			t.Errorf("announce after eviction: %+v, want no package", last.Packages)
+		}
+		cancel()
+		<-done
+		if b, err := os.ReadFile(seed); err != nil || strings.Contains(string(b), m.PackageID) {
+			t.Errorf("seed file after eviction: %s, %v; want the package gone", b, err)
 		}
 	})
 }

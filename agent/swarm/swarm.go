@@ -11,6 +11,7 @@ import (
 
 	"github.com/shoal-project/shoal/agent/fetch"
 	"github.com/shoal-project/shoal/agent/fragstore"
+	"github.com/shoal-project/shoal/internal/statefile"
 	"github.com/shoal-project/shoal/proto"
 )
 
@@ -60,6 +61,10 @@ type Deps struct {
 	// OnMembers, when set, receives the site members of every lookup
 	// (seeds for memberlist).
 	OnMembers func([]proto.TrackerMember)
+	// SeedFile, when set, keeps the manifests of the packages the agent
+	// seeds (JSON, mode 0600), so that a restarted agent (a reboot after
+	// an install) offers its fragments to the site again at once.
+	SeedFile string
 }
 
 // trackerDownError ends a swarm download that cannot reach the tracker;
@@ -101,7 +106,35 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Scheduler, error) {
 	s := &Scheduler{cfg: cfg, deps: deps, log: logger.With("component", "swarm"), kick: make(chan struct{}, 1),
 		held: map[string]*proto.Manifest{}, active: map[string]int{}, interval: cfg.AnnounceInterval}
 	s.bufs.New = func() any { b := make([]byte, 256<<10); return &b }
+	if deps.SeedFile != "" {
+		var mans []*proto.Manifest
+		if _, err := statefile.Read(deps.SeedFile, &mans); err != nil {
+			// Losing the list costs seeding until the next download, not
+			// the agent.
+			s.log.Warn("seeded packages not restored", "file", deps.SeedFile, "err", err)
+		}
+		for _, m := range mans {
+			if m != nil && m.PackageID != "" && len(m.Fragments) > 0 {
+				s.held[m.PackageID] = m
+			}
+		}
+	}
 	return s, nil
+}
+
+// saveHeld writes the held manifests to the seed file; s.mu must be held.
+func (s *Scheduler) saveHeldLocked() {
+	if s.deps.SeedFile == "" {
+		return
+	}
+	mans := make([]*proto.Manifest, 0, len(s.held))
+	for _, m := range s.held {
+		mans = append(mans, m)
+	}
+	sort.Slice(mans, func(i, j int) bool { return mans[i].PackageID < mans[j].PackageID })
+	if err := statefile.Write(s.deps.SeedFile, mans, 0o600); err != nil {
+		s.log.Warn("save seeded packages", "file", s.deps.SeedFile, "err", err)
+	}
 }
 
 // SetTracker sets the site's tracker client (from the job list's
@@ -172,8 +205,12 @@ func (s *Scheduler) Fetch(ctx context.Context, m *proto.Manifest, st *fetch.Stat
 // current bitfield) while it runs and seeded afterwards.
 func (s *Scheduler) begin(m *proto.Manifest) {
 	s.mu.Lock()
+	_, known := s.held[m.PackageID]
 	s.held[m.PackageID] = m
 	s.active[m.PackageID]++
+	if !known {
+		s.saveHeldLocked()
+	}
 	s.mu.Unlock()
 }
 
@@ -266,6 +303,7 @@ func (s *Scheduler) announce(ctx context.Context, tr Tracker) error {
 				delete(s.held, p)
 			}
 		}
+		s.saveHeldLocked()
 		s.mu.Unlock()
 	}
 	actx, cancel := context.WithTimeout(ctx, trackerTimeout)
