@@ -270,28 +270,11 @@ func (f *Fetcher) fetchOne(ctx context.Context, pkg string, fr proto.Fragment, b
 			srcs = f.order() // Again once every source had its turn.
 		}
 		src := srcs[attempt%len(srcs)]
-		w, err := f.tryOne(ctx, src, pkg, fr, buf, st)
-		if src.Kind() == KindRelay {
-			f.relays.report(src, err, ctx.Err() != nil)
-		}
-		if err == nil {
-			return w, nil
-		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		if errors.Is(err, syscall.ENOSPC) {
-			return nil, fmt.Errorf("fetch fragment %s: %w", fr.CID, err)
+		w, stop, err := f.attempt(ctx, src, pkg, fr, buf, st, attempt)
+		if stop {
+			return w, err
 		}
 		last = err
-		st.sourceFailed(src, err)
-		if errors.Is(err, proto.ErrDigestMismatch) || errors.Is(err, fragstore.ErrSize) {
-			st.BadFragments.Add(1)
-			f.log.Warn("bad fragment, fetching it again", "package", pkg, "fragment", fr.Index, "source", src.Kind(), "err", err)
-		} else {
-			st.FailedRequests.Add(1)
-			f.log.Warn("fragment request failed", "package", pkg, "fragment", fr.Index, "source", src.Kind(), "attempt", attempt+1, "err", err)
-		}
 		delay := min(time.Duration(attempt)*500*time.Millisecond, 5*time.Second)
 		if src.Kind() == KindRelay && attempt == 0 {
 			delay = 0 // Fall back to central at once.
@@ -307,6 +290,33 @@ func (f *Fetcher) fetchOne(ctx context.Context, pkg string, fr proto.Fragment, b
 		}
 	}
 	return nil, fmt.Errorf("fetch fragment %d (%s) of %s after %d attempts: %w: %w", fr.Index, fr.CID, pkg, f.cfg.MaxAttempts, ErrFragment, last)
+}
+
+// attempt asks src once for fragment fr and records the outcome: the
+// relay's health, the download's stats and a log line. stop reports that
+// the caller is done, with w or err: success, cancellation or a full disk.
+func (f *Fetcher) attempt(ctx context.Context, src Source, pkg string, fr proto.Fragment, buf []byte, st *Stats, n int) (w *fragstore.Writer, stop bool, err error) {
+	w, err = f.tryOne(ctx, src, pkg, fr, buf, st)
+	if src.Kind() == KindRelay {
+		f.relays.report(src, err, ctx.Err() != nil)
+	}
+	switch {
+	case err == nil:
+		return w, true, nil
+	case ctx.Err() != nil:
+		return nil, true, ctx.Err()
+	case errors.Is(err, syscall.ENOSPC):
+		return nil, true, fmt.Errorf("fetch fragment %s: %w", fr.CID, err)
+	}
+	st.sourceFailed(src, err)
+	if IsBadData(err) {
+		st.BadFragments.Add(1)
+		f.log.Warn("bad fragment, fetching it again", "package", pkg, "fragment", fr.Index, "source", Name(src), "err", err)
+	} else {
+		st.FailedRequests.Add(1)
+		f.log.Warn("fragment request failed", "package", pkg, "fragment", fr.Index, "source", Name(src), "attempt", n+1, "err", err)
+	}
+	return nil, false, err
 }
 
 // fill reads into p until it is full, the reader ends or fails.

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/shoal-project/shoal/agent/fragstore"
@@ -41,25 +40,11 @@ func (f *Fetcher) FetchFromRelays(ctx context.Context, pkg string, fr proto.Frag
 		return nil, ErrNoRelay
 	}
 	var errs []error
-	for _, src := range relays {
-		w, err := f.tryOne(ctx, src, pkg, fr, buf, st)
-		f.relays.report(src, err, ctx.Err() != nil)
-		if err == nil {
-			return w, nil
+	for i, src := range relays {
+		w, stop, err := f.attempt(ctx, src, pkg, fr, buf, st, i)
+		if stop {
+			return w, err
 		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		if errors.Is(err, syscall.ENOSPC) {
-			return nil, fmt.Errorf("fetch fragment %s: %w", fr.CID, err)
-		}
-		st.sourceFailed(src, err)
-		if IsBadData(err) {
-			st.BadFragments.Add(1)
-		} else {
-			st.FailedRequests.Add(1)
-		}
-		f.log.Warn("fragment request to relay failed", "package", pkg, "fragment", fr.Index, "relay", Name(src), "err", err)
 		errs = append(errs, err)
 	}
 	return nil, fmt.Errorf("fetch fragment %d (%s) of %s from relays: %w", fr.Index, fr.CID, pkg, errors.Join(errs...))
