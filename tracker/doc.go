@@ -14,8 +14,10 @@
 // The tracker checks, in order: the record's signature with central's
 // manifest key and its expiry (401), the time within ±MaxSkew (401), the
 // identity signature with the key embedded in the record's peer ID (401),
-// the optional revocation hook (403) and that the record names a site
-// (403). The site comes only from the verified record: a peer announces
+// the optional revocation hook (403: central's embedded tracker reads the
+// database; shoal-tracker polls central's signed list at
+// proto.RevokedPeersPath with central_url, see RevocationFeed) and that
+// the record names a site (403). The site comes only from the verified record: a peer announces
 // into, looks up and leases in its own site only. Announces must not go
 // back in time (a replayed older announce is refused with 409); other
 // requests are idempotent, so a replay within the skew window is harmless.

@@ -3,6 +3,7 @@ package tracker
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
@@ -11,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -35,6 +37,16 @@ type StandaloneConfig struct {
 	// <data_dir>/pki/manifest-signing-pub.pem).
 	ManifestPublicKey     string `yaml:"manifest_public_key"`
 	ManifestPublicKeyFile string `yaml:"manifest_public_key_file"`
+	// CentralURL is central's base URL (https://central:8443): the
+	// tracker polls its signed revocation list there, so that revoked or
+	// deleted computers lose access before their peer records expire.
+	// Empty: no revocations (a warning at start).
+	CentralURL string `yaml:"central_url"`
+	// CentralCAFile is central's CA certificate (PEM) for an https
+	// central_url.
+	CentralCAFile string `yaml:"central_ca_file"`
+	// RevocationsInterval is how often the list is polled (default 10s).
+	RevocationsInterval time.Duration `yaml:"revocations_interval"`
 
 	Tracker Config `yaml:"tracker"`
 }
@@ -42,6 +54,9 @@ type StandaloneConfig struct {
 func (c StandaloneConfig) withDefaults() StandaloneConfig {
 	if c.Listen == "" {
 		c.Listen = ":8460"
+	}
+	if c.RevocationsInterval == 0 {
+		c.RevocationsInterval = 10 * time.Second
 	}
 	return c
 }
@@ -59,6 +74,14 @@ func (c StandaloneConfig) Validate() error {
 	}
 	if (c.ManifestPublicKey == "") == (c.ManifestPublicKeyFile == "") {
 		errs = append(errs, errors.New("tracker: set exactly one of manifest_public_key and manifest_public_key_file"))
+	}
+	if c.CentralURL != "" {
+		if u, err := url.Parse(c.CentralURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("tracker: central_url %q: want http(s)://host[:port]", c.CentralURL))
+		}
+	}
+	if c.RevocationsInterval < time.Second {
+		errs = append(errs, fmt.Errorf("tracker: revocations_interval %s: want at least 1s", c.RevocationsInterval))
 	}
 	return errors.Join(append(errs, c.Tracker.Validate())...)
 }
@@ -91,9 +114,10 @@ func ParsePublicKey(s string) (ed25519.PublicKey, error) {
 // Standalone is shoal-tracker: the tracker on its own listener at
 // proto.TrackerPathPrefix, with /healthz.
 type Standalone struct {
-	cfg StandaloneConfig
-	log *slog.Logger
-	srv *Server
+	cfg  StandaloneConfig
+	log  *slog.Logger
+	srv  *Server
+	feed *RevocationFeed // nil without central_url
 }
 
 // NewStandalone checks cfg, reads the key and returns the service.
@@ -114,11 +138,49 @@ func NewStandalone(cfg StandaloneConfig, logger *slog.Logger) (*Standalone, erro
 	if err != nil {
 		return nil, err
 	}
-	srv, err := New(cfg.Tracker, logger, Verifier{Key: key})
-	if err != nil {
+	st := &Standalone{cfg: cfg, log: logger.With("component", "shoal-tracker")}
+	ver := Verifier{Key: key}
+	if cfg.CentralURL != "" {
+		hc, err := centralClient(cfg.CentralCAFile)
+		if err != nil {
+			return nil, err
+		}
+		st.feed = NewRevocationFeed(strings.TrimRight(cfg.CentralURL, "/")+proto.RevokedPeersPath, hc, key, cfg.RevocationsInterval, logger)
+		ver.Revoked = st.feed.Revoked
+	}
+	if st.srv, err = New(cfg.Tracker, logger, ver); err != nil {
 		return nil, err
 	}
-	return &Standalone{cfg: cfg, log: logger.With("component", "shoal-tracker"), srv: srv}, nil
+	return st, nil
+}
+
+// centralClient returns the HTTP client for central, trusting caFile when
+// set (else the system roots).
+func centralClient(caFile string) (*http.Client, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil
+	if caFile != "" {
+		b, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("central CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("central CA %s holds no PEM certificate", caFile)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return &http.Client{Transport: tr}, nil
+}
+
+// PollRevocations fetches central's revocation list now (the service also
+// polls it every revocations_interval). Without central_url it does
+// nothing.
+func (s *Standalone) PollRevocations(ctx context.Context) error {
+	if s.feed == nil {
+		return nil
+	}
+	return s.feed.Poll(ctx)
 }
 
 // Run listens and serves until ctx ends, then shuts down.
@@ -145,6 +207,11 @@ func (s *Standalone) Serve(ctx context.Context, ln net.Listener) error {
 	s.log.Info("tracker running", "url", scheme+"://"+ln.Addr().String()+proto.TrackerPathPrefix)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.srv.Run(gctx) })
+	if s.feed != nil {
+		g.Go(func() error { return s.feed.Run(gctx) })
+	} else {
+		s.log.Warn("no central_url: revoked peers keep tracker access until their peer records expire")
+	}
 	g.Go(func() error {
 		var err error
 		if s.cfg.TLSCert != "" {

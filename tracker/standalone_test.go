@@ -2,18 +2,25 @@ package tracker_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/shoal-project/shoal/internal/testwait"
+	"github.com/shoal-project/shoal/proto"
 	"github.com/shoal-project/shoal/tracker"
 	"github.com/shoal-project/shoal/tracker/trackertest"
 )
@@ -55,6 +62,9 @@ func TestStandaloneConfigValidate(t *testing.T) {
 		{"two-keys", tracker.StandaloneConfig{ManifestPublicKey: "x", ManifestPublicKeyFile: "y"}, false},
 		{"half-tls", tracker.StandaloneConfig{ManifestPublicKey: "x", TLSCert: "c"}, false},
 		{"bad-listen", tracker.StandaloneConfig{ManifestPublicKey: "x", Listen: "nope"}, false},
+		{"central-url", tracker.StandaloneConfig{ManifestPublicKey: "x", CentralURL: "https://central:8443"}, true},
+		{"bad-central-url", tracker.StandaloneConfig{ManifestPublicKey: "x", CentralURL: "central:8443"}, false},
+		{"fast-revocations", tracker.StandaloneConfig{ManifestPublicKey: "x", RevocationsInterval: time.Millisecond}, false},
 		{"bad-ttl", tracker.StandaloneConfig{ManifestPublicKey: "x", Tracker: tracker.Config{TTL: time.Second}}, false},
 		{"interval-over-half-ttl", tracker.StandaloneConfig{ManifestPublicKey: "x", Tracker: tracker.Config{TTL: 10 * time.Second, AnnounceInterval: 6 * time.Second}}, false},
 	}
@@ -106,5 +116,89 @@ func TestStandalone(t *testing.T) {
 	}
 	if _, err := net.Dial("tcp", ln.Addr().String()); err == nil {
 		t.Error("listener still open after shutdown")
+	}
+}
+
+// TestStandaloneRevocations: a standalone tracker polls central's signed
+// revocation list; a revoked peer is refused from the next poll on, a list
+// signed by another key or older than the one in force changes nothing.
+func TestStandaloneRevocations(t *testing.T) {
+	central := trackertest.NewCentral(t)
+	a, b := central.NewIdentity(t, "branch-a", time.Hour), central.NewIdentity(t, "branch-a", time.Hour)
+	_, otherKey, _ := ed25519.GenerateKey(nil)
+	var mu sync.Mutex
+	var answer proto.SignedRevocationList
+	serve := func(key ed25519.PrivateKey, issued time.Time, peers ...string) {
+		t.Helper()
+		s, err := proto.SignRevocationList(proto.RevocationList{Issued: issued, Peers: peers}, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		answer = s
+		mu.Unlock()
+	}
+	now := time.Now()
+	serve(central.Key, now)
+	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != proto.RevokedPeersPath {
+			http.NotFound(w, r)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		json.NewEncoder(w).Encode(answer)
+	}))
+	defer fake.Close()
+	st, err := tracker.NewStandalone(tracker.StandaloneConfig{ManifestPublicKey: base64.StdEncoding.EncodeToString(central.Public()),
+		CentralURL: fake.URL, RevocationsInterval: time.Second}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- st.Serve(ctx, ln) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve = %v", err)
+		}
+	}()
+	base := "http://" + ln.Addr().String() + "/tracker/v1"
+	ca, _ := newClient(t, base, a)
+	cb, _ := newClient(t, base, b)
+	announce := func(c *tracker.Client) error {
+		_, err := c.Announce(t.Context(), peerAnnounce("10.0.0.1:1", holding("p", 1, 0)))
+		return err
+	}
+	if err := announce(ca); err != nil {
+		t.Fatalf("announce before any revocation: %v", err)
+	}
+	serve(central.Key, now.Add(time.Second), a.PeerID.String())
+	testwait.For(t, 10*time.Second, "the revoked peer refused", func() error {
+		if err := announce(ca); !errors.Is(err, tracker.ErrRevoked) {
+			return fmt.Errorf("announce of the revoked peer: %v", err)
+		}
+		return nil
+	})
+	if err := announce(cb); err != nil {
+		t.Errorf("announce of another peer: %v", err)
+	}
+	// A forged list and a replayed older one leave the revocation in force.
+	for _, bad := range []struct {
+		key    ed25519.PrivateKey
+		issued time.Time
+	}{{otherKey, now.Add(time.Hour)}, {central.Key, now}} {
+		serve(bad.key, bad.issued)
+		if err := st.PollRevocations(t.Context()); err == nil {
+			t.Errorf("list signed by the %s key issued %s adopted", map[bool]string{true: "central", false: "other"}[bad.key.Equal(central.Key)], bad.issued)
+		}
+		if err := announce(ca); !errors.Is(err, tracker.ErrRevoked) {
+			t.Errorf("revoked peer after a bad list: %v", err)
+		}
 	}
 }

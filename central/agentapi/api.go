@@ -88,6 +88,7 @@ type API struct {
 	now      func() time.Time
 	counters *counters
 	index    *fragIndexes
+	revCache revocationCache // the signed list of revokedPeers
 	// trackerURL and upstreamURL (strings) are set once by central
 	// before it serves; see SetTrackerURL and SetUpstreamURL.
 	trackerURL, upstreamURL atomic.Value

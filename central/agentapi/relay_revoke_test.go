@@ -1,13 +1,20 @@
 package agentapi_test
 
 import (
+	"crypto/ed25519"
+	"errors"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/labstack/echo/v4"
+
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/proto"
+	"github.com/shoal-project/shoal/tracker"
 )
 
 // TestRelayRecordRenewalAndRemoval: a relay's peer record is renewed with
@@ -68,5 +75,24 @@ func TestRelayRecordRenewalAndRemoval(t *testing.T) {
 	}
 	if jobs.Site == nil || !slices.Contains(jobs.Site.RevokedPeers, req.PeerID) || len(jobs.Site.Relays) != 1 || jobs.Site.Relays[0].Name != "r2" {
 		t.Errorf("site info after removal %+v", jobs.Site)
+	}
+
+	// Trackers run apart from central read the same revocations from the
+	// signed list on the public listeners.
+	pub := echo.New()
+	e.api.RegisterPublic(pub)
+	srv := httptest.NewServer(pub)
+	defer srv.Close()
+	feed := tracker.NewRevocationFeed(srv.URL+proto.RevokedPeersPath, srv.Client(), e.pki.SigningPublicKey(), time.Second, slog.New(slog.DiscardHandler))
+	if err := feed.Poll(ctx); err != nil {
+		t.Fatalf("poll the revocation list: %v", err)
+	}
+	if !feed.Revoked(req.PeerID) || feed.Revoked("12D3KooWNotRevoked") {
+		t.Errorf("revocation list: removed relay revoked %t", feed.Revoked(req.PeerID))
+	}
+	_, otherKey, _ := ed25519.GenerateKey(nil)
+	wrong := tracker.NewRevocationFeed(srv.URL+proto.RevokedPeersPath, srv.Client(), otherKey.Public().(ed25519.PublicKey), time.Second, slog.New(slog.DiscardHandler))
+	if err := wrong.Poll(ctx); !errors.Is(err, proto.ErrBadRevocationList) {
+		t.Errorf("list checked with another key: %v, want ErrBadRevocationList", err)
 	}
 }

@@ -38,6 +38,7 @@ var relayNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 func (a *API) RegisterPublic(e *echo.Echo) {
 	e.GET(proto.FragmentPathPrefix+":id/:cid", a.fragment, a.mapErrors)
 	e.HEAD(proto.FragmentPathPrefix+":id/:cid", a.fragment, a.mapErrors)
+	e.GET(proto.RevokedPeersPath, a.revokedPeers, a.mapErrors)
 }
 
 // registerRelays adds the relay routes to the agent API group.
