@@ -182,11 +182,29 @@ func (a *API) relayJobList(ctx context.Context, r *store.Relay) (proto.RelayJobs
 	for _, p := range pkgs {
 		out.Packages = append(out.Packages, proto.RelayPackage{PackageID: p.ID, Name: p.Name, Size: p.Size, Active: true})
 	}
-	if out.Purge, err = a.store.Purges(ctx, a.now().Add(-24*time.Hour)); err != nil {
+	if out.Purge, err = a.store.Purges(ctx, purgesSince(r, a.now())); err != nil {
 		return out, err
 	}
 	out.Tag = proto.RelayJobsTag(out.Packages, out.Purge)
 	return out, nil
+}
+
+// purgeWindow is how long a purge is sent to relays that poll regularly.
+const purgeWindow = 24 * time.Hour
+
+// purgesSince is the oldest purge request a relay's job list carries: the
+// last day's, and all since the relay was last seen (an hour of margin)
+// when it was away longer, so that a relay offline for days still drops
+// what was purged meanwhile. r is the relay as read before this poll
+// touched it.
+func purgesSince(r *store.Relay, now time.Time) time.Time {
+	since := now.Add(-purgeWindow)
+	if r.LastSeen != nil {
+		if seen := r.LastSeen.Add(-time.Hour); seen.Before(since) {
+			since = seen
+		}
+	}
+	return since
 }
 
 // relayJobs answers a relay's job list as soon as it differs from the one

@@ -211,3 +211,39 @@ func TestAgentCannotEnrollAsRelay(t *testing.T) {
 	e.call("POST", proto.AgentAPIPath+"/enroll", proto.EnrollRequest{Token: tok, DeviceID: dev, PeerID: id.String(), PublicKey: pub,
 		Proof: proof, Inventory: &proto.AgentInventory{Hostname: "x"}}, nil, http.StatusBadRequest)
 }
+
+// TestRelayPurgesAfterAbsence: a relay polling regularly is sent the last
+// day's purges; one that was away for days is sent every purge asked since
+// it was last seen, once.
+func TestRelayPurgesAfterAbsence(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	if err := e.store.CreateSite(ctx, &store.Site{Name: "branch", CIDRs: []store.SiteCIDR{{CIDR: "10.9.0.0/16"}}}); err != nil {
+		t.Fatal(err)
+	}
+	var enr proto.RelayEnrollResponse
+	e.call("POST", proto.AgentAPIPath+"/relays/enroll", relayRequest(t, e.token(0), "r1", "branch"), &enr, http.StatusOK)
+	now := time.Now()
+	if err := e.store.RequestPurge(ctx, "300", now.Add(-48*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.RequestPurge(ctx, "301", now.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.TouchRelay(ctx, enr.RelayID, "", time.Time{}, now.Add(-72*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	var jobs proto.RelayJobs
+	if code := e.relayCall(enr.Secret, "GET", "/relay/jobs", nil, &jobs); code != http.StatusOK {
+		t.Fatalf("jobs: %d", code)
+	}
+	if !slices.Equal(jobs.Purge, []string{"300", "301"}) {
+		t.Errorf("purges after three days away: %v, want 300 and 301", jobs.Purge)
+	}
+	if code := e.relayCall(enr.Secret, "GET", "/relay/jobs", nil, &jobs); code != http.StatusOK {
+		t.Fatalf("jobs: %d", code)
+	}
+	if !slices.Equal(jobs.Purge, []string{"301"}) {
+		t.Errorf("purges of a relay seen just now: %v, want the last day's (301)", jobs.Purge)
+	}
+}
