@@ -42,7 +42,8 @@ type Config struct {
 	// LeaseMax is the most fragments asked in one lease (default 8).
 	LeaseMax int `yaml:"lease_max"`
 	// LookupMin and LookupMax bound the re-lookup backoff while waiting
-	// for peers (defaults 1s and 10s).
+	// for peers (defaults 1s and 10s); a download that has enough to ask
+	// of its peers looks up every LookupMax only.
 	LookupMin time.Duration `yaml:"lookup_min"`
 	LookupMax time.Duration `yaml:"lookup_max"`
 	// StallTimeout: after this long without a new fragment, look up and

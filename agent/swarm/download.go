@@ -82,8 +82,9 @@ type download struct {
 	wg            sync.WaitGroup
 	lastProgress  time.Time
 	sinceAnnounce int
-	nextLookup    time.Time
-	lookupWait    time.Duration
+	nextLookup    time.Time     // the periodic refresh (LookupMax), or sooner after an error or a stall
+	lastLookup    time.Time     // the last lookup that answered
+	lookupWait    time.Duration // how soon a starved download looks up again
 	nextLease     time.Time
 	leaseGranting bool // the last lease answer granted something
 	trackerFails  int
@@ -213,7 +214,9 @@ func (d *download) lookup(ctx context.Context, now time.Time) error {
 	} else {
 		d.lookupWait = min(2*d.lookupWait, d.cfg.LookupMax)
 	}
-	d.nextLookup = now.Add(d.lookupWait)
+	// A download with enough to ask of its peers refreshes every
+	// LookupMax; maintain looks up sooner once it starves.
+	d.lastLookup, d.nextLookup = now, now.Add(d.cfg.LookupMax)
 	if d.s.deps.OnMembers != nil && len(resp.Members) > 0 {
 		d.s.deps.OnMembers(resp.Members)
 	}
@@ -243,7 +246,7 @@ func (d *download) maintain(ctx context.Context, now time.Time) error {
 		d.lastProgress = now
 		d.nextLookup, d.nextLease = now, now
 	}
-	if !now.Before(d.nextLookup) {
+	if !now.Before(d.nextLookup) || (now.Sub(d.lastLookup) >= d.lookupWait && d.starved(now)) {
 		if err := d.lookup(ctx, now); err != nil {
 			d.nextLookup = now.Add(d.cfg.LookupMin)
 			if err := d.trackerFailed(err); err != nil {
@@ -258,6 +261,31 @@ func (d *download) maintain(ctx context.Context, now time.Time) error {
 	}
 	d.hedge(ctx, now)
 	return nil
+}
+
+// starved reports whether the download waits for news from the tracker:
+// it has a free request slot, and no needed fragment that nobody is
+// fetching is held by a usable peer, while some are needed. Only then is
+// a lookup worth its bytes on the branch uplink; a download with known
+// work (even if its peers are busy), or with everything in flight, looks
+// up every LookupMax.
+func (d *download) starved(now time.Time) bool {
+	if d.peerReqs >= d.cfg.MaxPeerRequests {
+		return false
+	}
+	waiting := false
+	for i := range d.need {
+		if len(d.inflight[i]) > 0 {
+			continue
+		}
+		for _, p := range d.peers {
+			if p.have.Has(i) && d.usable(p, now) {
+				return false
+			}
+		}
+		waiting = true
+	}
+	return waiting
 }
 
 // avail returns, for every needed fragment, how many usable peers hold it.

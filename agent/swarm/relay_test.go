@@ -217,3 +217,28 @@ func TestSeedingSurvivesRestart(t *testing.T) {
 		}
 	})
 }
+
+// TestBusyDownloadLooksUpRarely: while peers hold more than the download
+// can ask at once, it does not look up again (every lookup crosses the
+// branch uplink); one that waits for a fragment nobody holds does.
+func TestBusyDownloadLooksUpRarely(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const n = 64
+		all := swarmtest.Range(0, n)
+		e := newSwarm(t, n, swarm.Config{}, map[string][]int{"peerA": all, "peerB": all, "peerC": all})
+		for _, p := range e.peers {
+			p.SetDelay(func(int) time.Duration { return 300 * time.Millisecond })
+		}
+		lookups := 0
+		e.tracker.SetOnLookup(func(k int) { lookups = k })
+		start := time.Now()
+		if _, err := e.fetch(t); err != nil {
+			t.Fatalf("Fetch: %v", err)
+		}
+		e.checkStored(t)
+		took := time.Since(start)
+		if lookups > 1 {
+			t.Errorf("%d lookups in %s while every slot had work, want 1", lookups, took)
+		}
+	})
+}
