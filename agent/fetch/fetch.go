@@ -41,6 +41,12 @@ const (
 	KindPeer    = "peer"
 )
 
+// ErrBusy is wrapped by a source's error when the source is alive but
+// cannot answer now (a peer at its upload limit, a relay still fetching
+// the fragment from upstream). It does not count against a relay's
+// health.
+var ErrBusy = errors.New("fetch: source busy")
+
 // ErrFragment reports a fragment that could not be fetched and verified
 // within Config.MaxAttempts tries.
 var ErrFragment = errors.New("fetch: fragment failed")
@@ -298,7 +304,8 @@ func (f *Fetcher) fetchOne(ctx context.Context, pkg string, fr proto.Fragment, b
 func (f *Fetcher) attempt(ctx context.Context, src Source, pkg string, fr proto.Fragment, buf []byte, st *Stats, n int) (w *fragstore.Writer, stop bool, err error) {
 	w, err = f.tryOne(ctx, src, pkg, fr, buf, st)
 	if src.Kind() == KindRelay {
-		f.relays.report(src, err, ctx.Err() != nil)
+		// A busy relay is alive: it says nothing about its health.
+		f.relays.report(src, err, ctx.Err() != nil || errors.Is(err, ErrBusy))
 	}
 	switch {
 	case err == nil:
@@ -307,6 +314,10 @@ func (f *Fetcher) attempt(ctx context.Context, src Source, pkg string, fr proto.
 		return nil, true, ctx.Err()
 	case errors.Is(err, syscall.ENOSPC):
 		return nil, true, fmt.Errorf("fetch fragment %s: %w", fr.CID, err)
+	}
+	if errors.Is(err, ErrBusy) {
+		f.log.Debug("source busy", "package", pkg, "fragment", fr.Index, "source", Name(src))
+		return nil, false, err
 	}
 	st.sourceFailed(src, err)
 	if IsBadData(err) {

@@ -18,6 +18,7 @@ import (
 	"github.com/multiformats/go-multiaddr"
 	"golang.org/x/time/rate"
 
+	"github.com/shoal-project/shoal/agent/fetch"
 	"github.com/shoal-project/shoal/proto"
 )
 
@@ -26,8 +27,10 @@ import (
 var (
 	// ErrNotFound: the peer does not hold the fragment (any more).
 	ErrNotFound = errors.New("p2p: peer does not have the fragment")
-	// ErrBusy: the peer is at its upload limit; ask again later or elsewhere.
-	ErrBusy = errors.New("p2p: peer is busy")
+	// ErrBusy: the peer is at its upload limit, or a relay is still
+	// pulling the fragment from upstream; ask again later or elsewhere.
+	// It wraps fetch.ErrBusy: the source is alive.
+	ErrBusy = fmt.Errorf("p2p: peer is busy: %w", fetch.ErrBusy)
 	// ErrForbidden: the peer refused our peer record (expired, revoked,
 	// other site); renewing the record may help.
 	ErrForbidden = errors.New("p2p: peer refused our peer record")

@@ -76,6 +76,7 @@ type download struct {
 	relay      bool              // the site's relay is the WAN owner
 	relayDown  map[string]bool   // relays (peer IDs) found unreachable: excluded from leases
 	relayFails map[int]int       // failed relay-only requests per fragment
+	relayBusy  time.Time         // a relay answered busy: no relay-only request before then
 	durs       []time.Duration   // recent peer fragment times
 
 	done          chan outcome
@@ -432,7 +433,7 @@ func (d *download) schedule(ctx context.Context, now time.Time) {
 			}
 			continue
 		}
-		if d.upReqs < d.cfg.UpstreamStreams && (d.relay || d.leasedNow(i, now)) {
+		if d.upReqs < d.cfg.UpstreamStreams && ((d.relay && !now.Before(d.relayBusy)) || d.leasedNow(i, now)) {
 			d.start(ctx, i, nil, now)
 		}
 	}
@@ -602,7 +603,13 @@ func (d *download) handle(o outcome, now time.Time) error {
 		return fmt.Errorf("fetch fragment %d of %s: %w", i, d.m.PackageID, o.err)
 	case p == nil && r.relayOnly:
 		// Asked again; relayGone ends relay mode once the relay is down.
-		d.relayFails[i]++
+		// A relay busy fetching the fragment upstream is waited for: going
+		// to central would cross the WAN twice.
+		if errors.Is(o.err, fetch.ErrBusy) {
+			d.relayBusy = now.Add(busyBackoff)
+		} else {
+			d.relayFails[i]++
+		}
 		d.log.Debug("relay request failed", "fragment", i, "err", o.err)
 	case p == nil:
 		// FetchOne already tried every upstream source MaxAttempts times.

@@ -8,12 +8,14 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/shoal-project/shoal/agent/fetch"
 	"github.com/shoal-project/shoal/agent/fragstore"
+	"github.com/shoal-project/shoal/agent/p2p"
 	"github.com/shoal-project/shoal/agent/swarm"
 	"github.com/shoal-project/shoal/agent/swarm/swarmtest"
 	"github.com/shoal-project/shoal/proto"
@@ -239,6 +241,63 @@ func TestBusyDownloadLooksUpRarely(t *testing.T) {
 		took := time.Since(start)
 		if lookups > 1 {
 			t.Errorf("%d lookups in %s while every slot had work, want 1", lookups, took)
+		}
+	})
+}
+
+// TestRelayBusyIsWaitedFor: a relay that answers "busy" (still pulling the
+// fragment from upstream, or at its upload limit) is asked again after a
+// pause, not given up: central is never asked and no lease is taken.
+func TestRelayBusyIsWaitedFor(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const n = 8
+		data := payload(n*fragSize - 100)
+		m := manifestOf(data)
+		relaySrc := swarmtest.NewSource("relay-1", fetch.KindRelay, data)
+		relaySrc.SetFail(p2p.ErrBusy)
+		var busy atomic.Int64
+		relaySrc.SetOnRequest(func(string, int) {
+			if busy.Add(1) == 12 {
+				relaySrc.SetFail(nil)
+			}
+		})
+		tr := swarmtest.NewTracker()
+		tr.SetGrant(func(req proto.TrackerLeaseRequest) proto.TrackerLeaseResponse {
+			if slices.Contains(req.Exclude, "relay-1") {
+				return proto.TrackerLeaseResponse{Granted: req.Want[:min(len(req.Want), req.Max)], TTL: 60}
+			}
+			return proto.TrackerLeaseResponse{Relay: true}
+		})
+		store, err := fragstore.Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		central := swarmtest.NewSource("central", fetch.KindCentral, data)
+		log := slog.New(slog.DiscardHandler)
+		up, err := fetch.New(fetch.Config{RelayFailures: 2}, store, []fetch.Source{central}, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		up.SetRelays([]fetch.Source{relaySrc})
+		s, err := swarm.New(swarm.Config{}, swarm.Deps{Upstream: up, Store: store, Self: func() swarm.Self { return swarm.Self{PeerID: "me"} }}, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.SetTracker(tr)
+		e := &env{data: data, m: m, store: store, tracker: tr, upstream: central, sched: s}
+		st, err := e.fetch(t)
+		if err != nil {
+			t.Fatalf("Fetch: %v", err)
+		}
+		e.checkStored(t)
+		if got := len(central.Requests()); got != 0 || len(up.DownRelays()) != 0 {
+			t.Errorf("central asked %d times, relays down %v: a busy relay was given up", got, up.DownRelays())
+		}
+		if got := len(relaySrc.Served()); got != n || st.BytesRelay.Load() != int64(len(data)) {
+			t.Errorf("relay served %d fragments (%d bytes), want all %d", got, st.BytesRelay.Load(), n)
+		}
+		for _, note := range st.Notes() {
+			t.Errorf("result note %q: a busy relay is not a failure", note)
 		}
 	})
 }
