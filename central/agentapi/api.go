@@ -124,9 +124,10 @@ func (a *API) Register(g *echo.Group) {
 }
 
 // RegisterAdmin adds the admin routes to g, which central mounts under its
-// authenticated /api/v1 group.
-func (a *API) RegisterAdmin(g *echo.Group) {
-	ag := g.Group("/agents", a.mapErrors)
+// authenticated /api/v1 group; m run around them (central audits the
+// changes they make).
+func (a *API) RegisterAdmin(g *echo.Group, m ...echo.MiddlewareFunc) {
+	ag := g.Group("/agents", append(m, a.mapErrors)...)
 	ag.POST("/enrollment-tokens", a.createToken)
 	ag.GET("/enrollment-tokens", a.listTokens)
 	ag.DELETE("/enrollment-tokens/:id", a.revokeToken)

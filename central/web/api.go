@@ -121,8 +121,9 @@ func (s *Server) routeAPI(e *echo.Echo) {
 		g.Add(r.Method, r.Path, r.Handler)
 	}
 	if s.deps.Agents != nil {
-		// Enrollment tokens and agent revocation, under the admin API.
-		s.deps.Agents.RegisterAdmin(g)
+		// Enrollment tokens and agent revocation, under the admin API,
+		// audited like the rest.
+		s.deps.Agents.RegisterAdmin(g, s.auditChanges)
 	}
 	var err error
 	if doc, err = openAPIDocument(routes); err != nil {

@@ -154,6 +154,52 @@ func (s *Server) revokeToken(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
+// auditChanges audits every successful change made through routes that
+// another package handles (the agent API's admin routes): the action is
+// named after the route, the target is its last parameter.
+func (s *Server) auditChanges(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		err := next(c)
+		m := c.Request().Method
+		if err != nil || m == http.MethodGet || m == http.MethodHead || c.Response().Status >= 300 {
+			return err
+		}
+		target := ""
+		if vals := c.ParamValues(); len(vals) > 0 {
+			target = vals[len(vals)-1]
+		}
+		s.audit(c, auditActionOf(m, strings.TrimPrefix(c.Path(), api.BasePath)), target, "")
+		return nil
+	}
+}
+
+// auditActionOf names a change by its route's static segments and what it
+// does: "POST /agents/enrollment-tokens" is "agents.enrollment-tokens.create",
+// "DELETE /agents/enrollment-tokens/:id" is
+// "agents.enrollment-tokens.delete", and an action on an item, "POST
+// /agents/:computer/revoke", is "agents.revoke".
+func auditActionOf(method, path string) string {
+	segs := strings.Split(strings.Trim(path, "/"), "/")
+	var parts []string
+	for _, p := range segs {
+		if p != "" && !strings.HasPrefix(p, ":") {
+			parts = append(parts, p)
+		}
+	}
+	n := len(segs)
+	switch {
+	case method == http.MethodPost && n > 1 && strings.HasPrefix(segs[n-2], ":"):
+		// An action on an item, named by its last segment.
+	case method == http.MethodPost:
+		parts = append(parts, "create")
+	case method == http.MethodDelete:
+		parts = append(parts, "delete")
+	default:
+		parts = append(parts, strings.ToLower(method))
+	}
+	return strings.Join(parts, ".")
+}
+
 // auditTimeout bounds the write of one audit event.
 const auditTimeout = 5 * time.Second
 

@@ -100,7 +100,7 @@ type Deps struct {
 	// admin routes under the authenticated /api/v1.
 	Agents interface {
 		Register(*echo.Group)
-		RegisterAdmin(*echo.Group)
+		RegisterAdmin(*echo.Group, ...echo.MiddlewareFunc)
 		// RegisterPublic adds unauthenticated routes to both listeners.
 		RegisterPublic(*echo.Echo)
 	}

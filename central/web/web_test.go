@@ -45,6 +45,12 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvDeps(t, nil)
+}
+
+// newEnvDeps is newEnv with edit applied to the server's dependencies.
+func newEnvDeps(t *testing.T, edit func(*Deps)) *env {
+	t.Helper()
 	dir := t.TempDir()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	pk, err := pki.Load(filepath.Join(dir, "pki"), pki.Config{}, nil, time.Now())
@@ -68,7 +74,11 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(Config{MaxOCSBodyBytes: 1 << 20, MaxOCSXMLBytes: 4 << 20}, Deps{Store: st, Inventory: inventory.New(st, log), Deploy: dep, Packages: b, PKI: pk, Admin: admin}, log)
+	deps := Deps{Store: st, Inventory: inventory.New(st, log), Deploy: dep, Packages: b, PKI: pk, Admin: admin}
+	if edit != nil {
+		edit(&deps)
+	}
+	srv, err := New(Config{MaxOCSBodyBytes: 1 << 20, MaxOCSXMLBytes: 4 << 20}, deps, log)
 	if err != nil {
 		t.Fatal(err)
 	}
