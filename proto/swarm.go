@@ -14,6 +14,7 @@ import (
 //	POST <tracker>/announce  TrackerAnnounce → TrackerAnnounceResponse
 //	GET  <tracker>/lookup?package=<ID>       → TrackerLookup
 //	POST <tracker>/lease     TrackerLeaseRequest → TrackerLeaseResponse
+//	POST <tracker>/leave     {} → {} (drop the caller's entry and leases now)
 //
 // Every request carries "Authorization: ShoalPeer <base64url(JSON
 // TrackerAuth)>": the caller's central-signed peer record (it names the

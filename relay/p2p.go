@@ -217,12 +217,24 @@ func (r *Relay) trackerLoop(ctx context.Context) error {
 		return nil
 	}
 	var (
-		client   *tracker.Client
-		url      string
-		interval = 30 * time.Second
-		fails    int
-		last     time.Time
+		client    *tracker.Client
+		url       string
+		interval  = 30 * time.Second
+		fails     int
+		last      time.Time
+		announced bool
 	)
+	defer func() {
+		// Stopping: agents stop counting on this relay at once instead of
+		// when its entry expires.
+		if client != nil && announced {
+			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+			if err := client.Leave(lctx); err != nil {
+				r.log.Warn("tracker leave", "err", err)
+			}
+			cancel()
+		}
+	}()
 	for {
 		if si := r.site.Load(); si != nil && si.TrackerURL != url {
 			url, client = si.TrackerURL, nil
@@ -252,7 +264,7 @@ func (r *Relay) trackerLoop(ctx context.Context) error {
 					r.recordError("tracker announce", err)
 				}
 			default:
-				fails = 0
+				fails, announced = 0, true
 				if resp.Interval > 0 {
 					interval = max(time.Duration(resp.Interval)*time.Second, 5*time.Second)
 				}

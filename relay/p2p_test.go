@@ -113,7 +113,7 @@ func TestRelayServesOverLibp2p(t *testing.T) {
 
 	dir := t.TempDir()
 	enrollAt(t, c, dir)
-	r, _ := runRelay(t, dir, func(cfg *Config) { cfg.P2P.Listen = []string{"/ip4/127.0.0.1/tcp/0"} })
+	r, stopRelay := runRelay(t, dir, func(cfg *Config) { cfg.P2P.Listen = []string{"/ip4/127.0.0.1/tcp/0"} })
 	var addrs []string
 	testwait.For(t, 10*time.Second, "a report with the relay's libp2p addresses", func() error {
 		rep := c.Reports()
@@ -224,5 +224,15 @@ func TestRelayServesOverLibp2p(t *testing.T) {
 	}
 	if n := c.FragmentRequests(testPkg); n != before {
 		t.Errorf("refused requests made %d upstream fetches", n-before)
+	}
+
+	// A relay that stops leaves the tracker: the site gets leases at once.
+	stopRelay()
+	if _, err := tc.Announce(ctx, proto.TrackerAnnounce{Addrs: agent.node.Addrs(), Packages: []proto.PackageHave{}}); err != nil {
+		t.Fatal(err)
+	}
+	lease, err = tc.Lease(ctx, proto.TrackerLeaseRequest{PackageID: testPkg, Total: frags, Want: []int{0}, Max: 1})
+	if err != nil || lease.Relay || len(lease.Granted) != 1 {
+		t.Errorf("lease after the relay stopped: %+v, %v; want a lease, no relay", lease, err)
 	}
 }

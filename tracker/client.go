@@ -80,6 +80,17 @@ func (c *Client) Lease(ctx context.Context, req proto.TrackerLeaseRequest) (*pro
 	return &out, nil
 }
 
+// Leave drops the caller's entry and leases at once; a peer or relay
+// calls it when it stops, so that the site does not wait for the entry to
+// expire.
+func (c *Client) Leave(ctx context.Context) error {
+	var out struct{}
+	if err := c.do(ctx, http.MethodPost, "/leave", struct{}{}, &out); err != nil {
+		return fmt.Errorf("tracker leave: %w", err)
+	}
+	return nil
+}
+
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc

@@ -27,6 +27,7 @@
 //	POST /announce  TrackerAnnounce → TrackerAnnounceResponse{Interval, TTL}
 //	GET  /lookup?package=<ID>       → TrackerLookup
 //	POST /lease     TrackerLeaseRequest → TrackerLeaseResponse
+//	POST /leave     {} → {}: the caller's entry and leases go at once
 //
 // An announce replaces the caller's entry: its libp2p and gossip
 // addresses, its kind (peer or relay) and the full set of packages it holds

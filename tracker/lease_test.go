@@ -204,3 +204,49 @@ func TestLeaseExcludesDroppedHolder(t *testing.T) {
 		t.Errorf("granted with the liar excluded (-want +got):\n%s", diff)
 	}
 }
+
+// TestLeave: a relay or peer that leaves stops counting at once: the
+// relay is no longer the WAN owner, a leaver's leases go to the next
+// asker, and a leave older than the last announce is a replay.
+func TestLeave(t *testing.T) {
+	e := newEnv(t, tracker.Config{})
+	relay, a, b := e.relay("branch-a"), e.peer("branch-a"), e.peer("branch-a")
+	e.mustAnnounce(relay, proto.TrackerAnnounce{Kind: proto.HolderRelay, RelayURL: "http://10.0.0.9:8090"})
+	e.mustAnnounce(a, peerAnnounce("10.0.0.2:1"))
+	e.mustAnnounce(b, peerAnnounce("10.0.0.3:1"))
+	if got, _ := e.lease(a, leaseReq([]int{0, 1}, 2)); !got.Relay {
+		t.Fatalf("with a live relay: %+v", got)
+	}
+	if code := e.call(relay, http.MethodPost, "/leave", struct{}{}, nil); code != http.StatusOK {
+		t.Fatalf("relay leave: %d", code)
+	}
+	if got, _ := e.lease(a, leaseReq([]int{0, 1}, 2)); got.Relay || !cmp.Equal(got.Granted, []int{0, 1}) {
+		t.Errorf("after the relay left: %+v, want leases", got)
+	}
+	if got, _ := e.lease(b, leaseReq([]int{0, 1}, 2)); len(got.Granted) != 0 {
+		t.Errorf("b got %v while a holds the leases", got.Granted)
+	}
+	if code := e.call(a, http.MethodPost, "/leave", struct{}{}, nil); code != http.StatusOK {
+		t.Fatalf("peer leave: %d", code)
+	}
+	if got, _ := e.lease(b, leaseReq([]int{0, 1}, 2)); !cmp.Equal(got.Granted, []int{0, 1}) {
+		t.Errorf("after a left, b got %v, want its leases", got.Granted)
+	}
+	if _, code := e.lookup(a, "p"); code != http.StatusGone {
+		t.Errorf("lookup by a peer that left: %d, want 410 (announce again)", code)
+	}
+	// Leaving twice is fine; a leave signed before the last announce is not.
+	if code := e.call(a, http.MethodPost, "/leave", struct{}{}, nil); code != http.StatusOK {
+		t.Errorf("second leave: %d", code)
+	}
+	old := time.Now().Add(-time.Minute).Unix()
+	e.mustAnnounce(b, peerAnnounce("10.0.0.3:1"))
+	body := []byte("{}")
+	code, _ := e.raw(http.MethodPost, "/leave", authHeader(t, b.Key, b.Record, http.MethodPost, "/leave", old, body), body)
+	if code != http.StatusConflict {
+		t.Errorf("replayed older leave: %d, want 409", code)
+	}
+	if _, code := e.lookup(b, "p"); code != http.StatusOK {
+		t.Errorf("b after a replayed leave: %d, want still there", code)
+	}
+}

@@ -99,6 +99,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /announce", s.serveAnnounce)
 	mux.HandleFunc("GET /lookup", s.serveLookup)
 	mux.HandleFunc("POST /lease", s.serveLease)
+	mux.HandleFunc("POST /leave", s.serveLeave)
 	return mux
 }
 
@@ -181,6 +182,19 @@ func (s *Server) serveLease(w http.ResponseWriter, r *http.Request) {
 		s.log.Debug("lease", "peer", c.PeerID, "site", c.Site, "package", req.PackageID, "fragments", out.Granted)
 	}
 	writeJSON(w, out)
+}
+
+func (s *Server) serveLeave(w http.ResponseWriter, r *http.Request) {
+	c, _, err := s.authenticate(w, r)
+	if err == nil {
+		err = s.state.leave(c)
+	}
+	if err != nil {
+		s.writeError(w, r, c, err)
+		return
+	}
+	s.log.Debug("leave", "peer", c.PeerID, "site", c.Site)
+	writeJSON(w, struct{}{})
 }
 
 func decodeStrict(body []byte, v any) error {

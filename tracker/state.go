@@ -139,6 +139,28 @@ func (st *state) announce(c caller, a proto.TrackerAnnounce, now time.Time) erro
 	return nil
 }
 
+// leave drops the caller's entry and its leases at once, as if it had
+// expired: a peer or relay that stops says so. A leave older than the
+// caller's last announce is a replay (ErrReplay); leaving twice is fine.
+func (st *state) leave(c caller) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	name, ok := st.peerSite[c.PeerID]
+	if !ok || name != c.Site {
+		return nil
+	}
+	s := st.sites[name]
+	e := s.entries[c.PeerID]
+	if c.AuthTime < e.authTime {
+		return ErrReplay
+	}
+	st.remove(s, e)
+	if len(s.entries) == 0 && len(s.leases) == 0 {
+		delete(st.sites, name)
+	}
+	return nil
+}
+
 // reindex removes old from and adds e to the package index of s.
 func (st *state) reindex(s *site, old, e *entry) {
 	if old != nil {

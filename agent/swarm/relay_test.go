@@ -214,6 +214,9 @@ func TestSeedingSurvivesRestart(t *testing.T) {
 		}
 		cancel()
 		<-done
+		if tr2.Leaves() != 1 {
+			t.Errorf("the stopped scheduler left the tracker %d times, want 1", tr2.Leaves())
+		}
 		if b, err := os.ReadFile(seed); err != nil || strings.Contains(string(b), m.PackageID) {
 			t.Errorf("seed file after eviction: %s, %v; want the package gone", b, err)
 		}

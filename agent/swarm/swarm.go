@@ -227,6 +227,7 @@ func (s *Scheduler) end(pkg string) {
 // kicked, until ctx ends.
 func (s *Scheduler) Run(ctx context.Context) error {
 	var retry time.Duration
+	defer s.leave(ctx)
 	for {
 		s.mu.Lock()
 		wait := s.interval
@@ -257,6 +258,20 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			continue
 		}
 		retry = 0
+	}
+}
+
+// leave tells the tracker, when the agent stops, that its fragments are
+// gone from the site now rather than when its entry expires.
+func (s *Scheduler) leave(ctx context.Context) {
+	tr, ok := s.currentTracker().(interface{ Leave(context.Context) error })
+	if !ok || tr == nil {
+		return
+	}
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+	defer cancel()
+	if err := tr.Leave(lctx); err != nil {
+		s.log.Debug("tracker leave", "err", err)
 	}
 }
 

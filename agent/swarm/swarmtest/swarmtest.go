@@ -47,6 +47,7 @@ type Tracker struct {
 	onLookup  func(n int)
 	fail      error
 	announces []proto.TrackerAnnounce
+	leaves    int
 	leases    []proto.TrackerLeaseRequest
 	lookups   int
 }
@@ -119,6 +120,21 @@ func (t *Tracker) Lookup(ctx context.Context, pkg string) (*proto.TrackerLookup,
 		out.Peers = append(out.Peers, p)
 	}
 	return out, nil
+}
+
+// Leave records that the agent left (tracker.Client's Leave).
+func (t *Tracker) Leave(ctx context.Context) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.leaves++
+	return nil
+}
+
+// Leaves returns how many times the agent left.
+func (t *Tracker) Leaves() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.leaves
 }
 
 // Lease implements swarm.Tracker.
