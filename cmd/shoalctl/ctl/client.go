@@ -215,6 +215,37 @@ func (c *Client) Do(ctx context.Context, method, path string, q url.Values, in, 
 	return nil
 }
 
+// call opens a client, sends it one request like Client.Do and closes it.
+func (c *cli) call(ctx context.Context, method, path string, q url.Values, in, out any) error {
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	return cl.Do(ctx, method, path, q, in, out)
+}
+
+// show gets path with the query q into out and prints out: as JSON with
+// -o json, and otherwise with text.
+func (c *cli) show(ctx context.Context, path string, q url.Values, out any, text func() error) error {
+	if err := c.call(ctx, "GET", path, q, nil, out); err != nil {
+		return err
+	}
+	if c.json() {
+		return c.printJSON(out)
+	}
+	return text()
+}
+
+// act sends method to path, without a body and ignoring the answer, and
+// then reports v and the sentence of format and args like report.
+func (c *cli) act(ctx context.Context, method, path string, v any, format string, args ...any) error {
+	if err := c.call(ctx, method, path, nil, nil, nil); err != nil {
+		return err
+	}
+	return c.report(v, format, args...)
+}
+
 // transportError explains a failed round trip.
 func (c *Client) transportError(ctx context.Context, err error) error {
 	var ua x509.UnknownAuthorityError

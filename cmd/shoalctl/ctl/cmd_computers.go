@@ -2,28 +2,11 @@ package ctl
 
 import (
 	"context"
-	"encoding/json"
+	"flag"
 	"fmt"
-	"strconv"
 
 	"github.com/shoal-project/shoal/proto/api"
 )
-
-func jsonLine(v any) ([]byte, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("encode output: %w", err)
-	}
-	return append(b, '\n'), nil
-}
-
-func idArg(s, what string) (uint, error) {
-	n, err := strconv.ParseUint(s, 10, 32)
-	if err != nil || n == 0 {
-		return 0, &usageError{msg: fmt.Sprintf("%s id must be a positive integer, not %q", what, s)}
-	}
-	return uint(n), nil
-}
 
 func runComputers(ctx context.Context, c *cli, args []string) error {
 	set := c.flags("computers")
@@ -40,50 +23,30 @@ func runComputers(ctx context.Context, c *cli, args []string) error {
 	for k, v := range page(*limit, *offset) {
 		q[k] = v
 	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
 	var l api.List[api.Computer]
-	if err := cl.Do(ctx, "GET", "/computers", q, nil, &l); err != nil {
-		return err
-	}
-	if c.json() {
-		return c.printJSON(l)
-	}
-	t := newTable(c.io.Stdout, "ID", "NAME", "OS", "IP", "SITE", "LAST CONTACT")
-	for _, m := range l.Items {
-		t.row(m.ID, m.Name, m.OSName, m.IPAddr, m.SiteName, when(m.LastContact))
-	}
-	if err := t.flush(); err != nil {
-		return err
-	}
-	return c.more(len(l.Items), l.Offset, l.Total)
+	return c.show(ctx, "/computers", q, &l, func() error {
+		t := newTable(c.io.Stdout, "ID", "NAME", "OS", "IP", "SITE", "LAST CONTACT")
+		for _, m := range l.Items {
+			t.row(m.ID, m.Name, m.OSName, m.IPAddr, m.SiteName, when(m.LastContact))
+		}
+		if err := t.flush(); err != nil {
+			return err
+		}
+		return c.more(len(l.Items), l.Offset, l.Total)
+	})
 }
 
 func runComputerShow(ctx context.Context, c *cli, args []string) error {
-	set := c.flags("computers show")
-	pos, err := c.parse(set, args, 1, 1)
+	id, err := c.parseID(c.flags("computers show"), args, "computer")
 	if err != nil {
 		return err
 	}
-	id, err := idArg(pos[0], "computer")
-	if err != nil {
-		return err
-	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
 	var d api.ComputerDetail
-	if err := cl.Do(ctx, "GET", fmt.Sprintf("/computers/%d", id), nil, nil, &d); err != nil {
-		return err
-	}
-	if c.json() {
-		return c.printJSON(d)
-	}
+	return c.show(ctx, fmt.Sprintf("/computers/%d", id), nil, &d, func() error { return c.printComputer(&d) })
+}
+
+// printComputer prints a computer's summary and its deployments.
+func (c *cli) printComputer(d *api.ComputerDetail) error {
 	t := newTable(c.io.Stdout)
 	for _, kv := range [][2]any{
 		{"ID", d.ID}, {"Name", d.Name}, {"Device ID", d.DeviceID}, {"OS", d.OSName + " " + d.OSVersion},
@@ -105,35 +68,27 @@ func runComputerShow(ctx context.Context, c *cli, args []string) error {
 }
 
 func runSitesList(ctx context.Context, c *cli, args []string) error {
-	set := c.flags("sites list")
-	if _, err := c.parse(set, args, 0, 0); err != nil {
+	if _, err := c.parse(c.flags("sites list"), args, 0, 0); err != nil {
 		return err
 	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
 	var l api.List[api.Site]
-	if err := cl.Do(ctx, "GET", "/sites", nil, nil, &l); err != nil {
-		return err
-	}
-	if c.json() {
-		return c.printJSON(l)
-	}
-	t := newTable(c.io.Stdout, "ID", "NAME", "CIDRS", "FRAGMENT LOCATION", "COMPUTERS")
-	for _, s := range l.Items {
-		t.row(s.ID, s.Name, (*stringList)(&s.CIDRs).String(), s.FragmentLocation, s.Computers)
-	}
-	return t.flush()
+	return c.show(ctx, "/sites", nil, &l, func() error {
+		t := newTable(c.io.Stdout, "ID", "NAME", "CIDRS", "FRAGMENT LOCATION", "COMPUTERS")
+		for _, s := range l.Items {
+			t.row(s.ID, s.Name, (*stringList)(&s.CIDRs).String(), s.FragmentLocation, s.Computers)
+		}
+		return t.flush()
+	})
 }
 
+// siteFlags are the options of sites create and sites update.
 type siteFlags struct {
 	name, description, location *string
 	cidrs                       stringList
 }
 
-func addSiteFlags(c *cli, cmd string) (*siteFlags, func(args []string, minPos, maxPos int) ([]string, error)) {
+// addSiteFlags returns the flags of the site command cmd.
+func addSiteFlags(c *cli, cmd string) (*siteFlags, *flag.FlagSet) {
 	set := c.flags(cmd)
 	f := &siteFlags{
 		name:        set.String("name", "", "site name"),
@@ -141,20 +96,17 @@ func addSiteFlags(c *cli, cmd string) (*siteFlags, func(args []string, minPos, m
 		location:    set.String("fragment-location", "", "where the site's OCS agents fetch fragments, host[:port]/path"),
 	}
 	set.Var(&f.cidrs, "cidr", "CIDR range (repeat or comma-separate)")
-	return f, func(args []string, minPos, maxPos int) ([]string, error) { return c.parse(set, args, minPos, maxPos) }
+	return f, set
 }
 
+// printSite reports that a site was created or updated, as verb says.
 func (c *cli) printSite(s *api.Site, verb string) error {
-	if c.json() {
-		return c.printJSON(s)
-	}
-	_, err := fmt.Fprintf(c.io.Stdout, "%s site %d %s: %s\n", verb, s.ID, s.Name, (*stringList)(&s.CIDRs).String())
-	return err
+	return c.report(s, "%s site %d %s: %s\n", verb, s.ID, s.Name, (*stringList)(&s.CIDRs).String())
 }
 
 func runSitesCreate(ctx context.Context, c *cli, args []string) error {
-	f, parse := addSiteFlags(c, "sites create")
-	pos, err := parse(args, 0, 1)
+	f, set := addSiteFlags(c, "sites create")
+	pos, err := c.parse(set, args, 0, 1)
 	if err != nil {
 		return err
 	}
@@ -165,25 +117,16 @@ func runSitesCreate(ctx context.Context, c *cli, args []string) error {
 	if req.Name == "" {
 		return &usageError{msg: "a site needs a name"}
 	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
 	var s api.Site
-	if err := cl.Do(ctx, "POST", "/sites", nil, req, &s); err != nil {
+	if err := c.call(ctx, "POST", "/sites", nil, req, &s); err != nil {
 		return err
 	}
 	return c.printSite(&s, "Created")
 }
 
 func runSitesUpdate(ctx context.Context, c *cli, args []string) error {
-	f, parse := addSiteFlags(c, "sites update")
-	pos, err := parse(args, 1, 1)
-	if err != nil {
-		return err
-	}
-	id, err := idArg(pos[0], "site")
+	f, set := addSiteFlags(c, "sites update")
+	id, err := c.parseID(set, args, "site")
 	if err != nil {
 		return err
 	}
@@ -217,26 +160,9 @@ func runSitesUpdate(ctx context.Context, c *cli, args []string) error {
 }
 
 func runSitesDelete(ctx context.Context, c *cli, args []string) error {
-	set := c.flags("sites delete")
-	pos, err := c.parse(set, args, 1, 1)
+	id, err := c.parseID(c.flags("sites delete"), args, "site")
 	if err != nil {
 		return err
 	}
-	id, err := idArg(pos[0], "site")
-	if err != nil {
-		return err
-	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	if err := cl.Do(ctx, "DELETE", fmt.Sprintf("/sites/%d", id), nil, nil, nil); err != nil {
-		return err
-	}
-	if c.json() {
-		return c.printJSON(map[string]uint{"site_id": id})
-	}
-	_, err = fmt.Fprintf(c.io.Stdout, "Deleted site %d.\n", id)
-	return err
+	return c.act(ctx, "DELETE", fmt.Sprintf("/sites/%d", id), map[string]uint{"site_id": id}, "Deleted site %d.\n", id)
 }

@@ -27,11 +27,7 @@ func runDeployStatus(ctx context.Context, c *cli, args []string) error {
 	watch := set.Bool("watch", false, "refresh until every deployment is final (or Ctrl-C)")
 	interval := set.Duration("interval", 2*time.Second, "refresh period of --watch")
 	limit := set.Int("limit", 50, "rows to show, 1..1000")
-	pos, err := c.parse(set, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	id, err := pkgArg(pos[0])
+	id, err := c.parsePackage(set, args)
 	if err != nil {
 		return err
 	}
@@ -130,29 +126,17 @@ func runDeployCancel(ctx context.Context, c *cli, args []string) error {
 	return c.deploymentAction(ctx, "deploy cancel", args, "/cancel")
 }
 
+// deploymentAction runs the command name, which posts to a deployment's
+// path plus suffix and prints the deployment it becomes.
 func (c *cli) deploymentAction(ctx context.Context, name string, args []string, suffix string) error {
-	set := c.flags(name)
-	pos, err := c.parse(set, args, 1, 1)
+	id, err := c.parseID(c.flags(name), args, "deployment")
 	if err != nil {
 		return err
 	}
-	id, err := strconv.ParseUint(pos[0], 10, 32)
-	if err != nil || id == 0 {
-		return &usageError{msg: fmt.Sprintf("deployment id must be a positive integer, not %q", pos[0])}
-	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
 	var d api.DeploymentDetail
-	if err := cl.Do(ctx, "POST", fmt.Sprintf("/deployments/%d%s", id, suffix), nil, nil, &d); err != nil {
+	if err := c.call(ctx, "POST", fmt.Sprintf("/deployments/%d%s", id, suffix), nil, nil, &d); err != nil {
 		return err
 	}
-	if c.json() {
-		return c.printJSON(d)
-	}
-	_, err = fmt.Fprintf(c.io.Stdout, "Deployment %d of package %s on %s is now %s.\n", d.Deployment.ID, d.Deployment.PackageID,
+	return c.report(d, "Deployment %d of package %s on %s is now %s.\n", d.Deployment.ID, d.Deployment.PackageID,
 		d.Deployment.ComputerName, d.Deployment.State)
-	return err
 }

@@ -13,13 +13,6 @@ import (
 	"github.com/shoal-project/shoal/proto/api"
 )
 
-func pkgArg(s string) (string, error) {
-	if s == "" || strings.Trim(s, "0123456789") != "" {
-		return "", &usageError{msg: fmt.Sprintf("package id must be digits, not %q", s)}
-	}
-	return s, nil
-}
-
 func runPackageCreate(ctx context.Context, c *cli, args []string) error {
 	set := c.flags("package create")
 	var spec api.PackageSpec
@@ -81,28 +74,20 @@ func runPackageList(ctx context.Context, c *cli, args []string) error {
 	if _, err := c.parse(set, args, 0, 0); err != nil {
 		return err
 	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
 	var l api.List[api.Package]
-	if err := cl.Do(ctx, "GET", "/packages", page(*limit, *offset), nil, &l); err != nil {
-		return err
-	}
-	if c.json() {
-		return c.printJSON(l)
-	}
-	t := newTable(c.io.Stdout, "ID", "NAME", "ACTION", "PRIORITY", "SIZE", "OCS FRAGMENTS", "ACTIVE", "CREATED")
-	for _, p := range l.Items {
-		t.row(p.ID, p.Name, p.Action, p.Priority, humanBytes(p.Size), p.OCSFragmentCount, yesNo(p.Active), when(&p.CreatedAt))
-	}
-	if err := t.flush(); err != nil {
-		return err
-	}
-	return c.more(len(l.Items), l.Offset, l.Total)
+	return c.show(ctx, "/packages", page(*limit, *offset), &l, func() error {
+		t := newTable(c.io.Stdout, "ID", "NAME", "ACTION", "PRIORITY", "SIZE", "OCS FRAGMENTS", "ACTIVE", "CREATED")
+		for _, p := range l.Items {
+			t.row(p.ID, p.Name, p.Action, p.Priority, humanBytes(p.Size), p.OCSFragmentCount, yesNo(p.Active), when(&p.CreatedAt))
+		}
+		if err := t.flush(); err != nil {
+			return err
+		}
+		return c.more(len(l.Items), l.Offset, l.Total)
+	})
 }
 
+// page returns the query parameters of one page of a list.
 func page(limit, offset int) url.Values {
 	return url.Values{"limit": {strconv.Itoa(limit)}, "offset": {strconv.Itoa(offset)}}
 }
@@ -117,27 +102,16 @@ func (c *cli) more(shown, offset int, total int64) error {
 }
 
 func runPackageShow(ctx context.Context, c *cli, args []string) error {
-	set := c.flags("package show")
-	pos, err := c.parse(set, args, 1, 1)
+	id, err := c.parsePackage(c.flags("package show"), args)
 	if err != nil {
 		return err
 	}
-	id, err := pkgArg(pos[0])
-	if err != nil {
-		return err
-	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
 	var p api.PackageDetail
-	if err := cl.Do(ctx, "GET", "/packages/"+id, nil, nil, &p); err != nil {
-		return err
-	}
-	if c.json() {
-		return c.printJSON(p)
-	}
+	return c.show(ctx, "/packages/"+id, nil, &p, func() error { return c.printPackage(&p) })
+}
+
+// printPackage prints a package's details as a two-column table.
+func (c *cli) printPackage(p *api.PackageDetail) error {
 	t := newTable(c.io.Stdout)
 	action := p.Action + " " + p.Command + p.Path + p.LaunchName
 	sig := p.Signature.Status
@@ -184,29 +158,14 @@ func runPackageDeactivate(ctx context.Context, c *cli, args []string) error {
 	return c.packageAction(ctx, "package deactivate", args, "POST", "/deactivate", "Deactivated package %s.\n")
 }
 
+// packageAction runs the command name, which sends method to the package's
+// path plus suffix and says done, a format of the package ID.
 func (c *cli) packageAction(ctx context.Context, name string, args []string, method, suffix, done string) error {
-	set := c.flags(name)
-	pos, err := c.parse(set, args, 1, 1)
+	id, err := c.parsePackage(c.flags(name), args)
 	if err != nil {
 		return err
 	}
-	id, err := pkgArg(pos[0])
-	if err != nil {
-		return err
-	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	if err := cl.Do(ctx, method, "/packages/"+id+suffix, nil, nil, nil); err != nil {
-		return err
-	}
-	if c.json() {
-		return c.printJSON(map[string]string{"package_id": id})
-	}
-	_, err = fmt.Fprintf(c.io.Stdout, done, id)
-	return err
+	return c.act(ctx, method, "/packages/"+id+suffix, map[string]string{"package_id": id}, done, id)
 }
 
 // activateTimeout bounds an activation: central fetches every fragment.
@@ -219,11 +178,7 @@ func runPackageActivate(ctx context.Context, c *cli, args []string) error {
 	set.StringVar(&req.PackLoc, "pack-loc", "", "where agents fetch fragments, host[:port]/path (default: central)")
 	set.StringVar(&req.Proto, "proto", "", "fragment protocol: HTTP (default) or HTTPS")
 	set.BoolVar(&req.SkipCheck, "skip-check", false, "activate without the availability check")
-	pos, err := c.parse(set, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	id, err := pkgArg(pos[0])
+	id, err := c.parsePackage(set, args)
 	if err != nil {
 		return err
 	}
@@ -251,16 +206,12 @@ func runPackageActivate(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	if c.json() {
-		return c.printJSON(res)
-	}
 	check := fmt.Sprintf("passed: info file and %d fragments fetched and verified", res.Check.FragmentsChecked)
 	if res.Check.Skipped {
 		check = "skipped"
 	}
-	_, err = fmt.Fprintf(c.io.Stdout, "Activated package %s (%s).\n  info location: %s\n  pack location: %s (%s)\n  availability check: %s\n",
+	return c.report(res, "Activated package %s (%s).\n  info location: %s\n  pack location: %s (%s)\n  availability check: %s\n",
 		id, res.Package.Name, res.Package.InfoLoc, res.Package.PackLoc, res.Package.Proto, check)
-	return err
 }
 
 // filterFlags registers the inventory search flags; values() returns them
@@ -313,11 +264,7 @@ func runPackageAffect(ctx context.Context, c *cli, args []string) error {
 	filter := addFilterFlags(set)
 	dry := set.Bool("dry-run", false, "only count the computers selected")
 	force := set.Bool("force", false, "deploy again where already done or installed")
-	pos, err := c.parse(set, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	id, err := pkgArg(pos[0])
+	id, err := c.parsePackage(set, args)
 	if err != nil {
 		return err
 	}
@@ -328,22 +275,12 @@ func runPackageAffect(ctx context.Context, c *cli, args []string) error {
 	if len(req.ComputerIDs) == 0 && req.Filter == nil {
 		return &usageError{msg: "select computers with --computer or a search flag (--name, --os, --software, --ip, --tag, …)"}
 	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
 	var res api.AffectResult
-	if err := cl.Do(ctx, "POST", "/packages/"+id+"/affect", nil, req, &res); err != nil {
+	if err := c.call(ctx, "POST", "/packages/"+id+"/affect", nil, req, &res); err != nil {
 		return err
-	}
-	if c.json() {
-		return c.printJSON(res)
 	}
 	if res.DryRun {
-		_, err = fmt.Fprintf(c.io.Stdout, "%d computers selected (dry run: nothing changed).\n", res.Selected)
-		return err
+		return c.report(res, "%d computers selected (dry run: nothing changed).\n", res.Selected)
 	}
-	_, err = fmt.Fprintf(c.io.Stdout, "%d computers selected, %d deployments created.\n", res.Selected, res.Created)
-	return err
+	return c.report(res, "%d computers selected, %d deployments created.\n", res.Selected, res.Created)
 }

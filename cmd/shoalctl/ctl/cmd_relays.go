@@ -12,24 +12,17 @@ import (
 // counters, remove one, and purge a package from every relay.
 
 func runRelaysList(ctx context.Context, c *cli, args []string) error {
-	set := c.flags("relays")
-	if _, err := c.parse(set, args, 0, 0); err != nil {
+	if _, err := c.parse(c.flags("relays"), args, 0, 0); err != nil {
 		return err
 	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
 	var l api.List[api.Relay]
-	if err := cl.Do(ctx, "GET", "/relays", nil, nil, &l); err != nil {
-		return err
-	}
-	if c.json() {
-		return c.printJSON(l)
-	}
+	return c.show(ctx, "/relays", nil, &l, func() error { return c.printRelays(l.Items) })
+}
+
+// printRelays prints relays as a table.
+func (c *cli) printRelays(relays []api.Relay) error {
 	t := newTable(c.io.Stdout, "ID", "NAME", "SITE", "URL", "ONLINE", "LAST SEEN", "DISK", "UPSTREAM", "SERVED", "HIT RATIO", "VERSION")
-	for _, r := range l.Items {
+	for _, r := range relays {
 		disk := humanBytes(r.DiskUsed)
 		if r.DiskQuota > 0 {
 			disk += " / " + humanBytes(r.DiskQuota)
@@ -45,52 +38,21 @@ func runRelaysList(ctx context.Context, c *cli, args []string) error {
 }
 
 func runRelaysDelete(ctx context.Context, c *cli, args []string) error {
-	set := c.flags("relays delete")
-	pos, err := c.parse(set, args, 1, 1)
+	id, err := c.parseID(c.flags("relays delete"), args, "relay")
 	if err != nil {
 		return err
 	}
-	id, err := idArg(pos[0], "relay")
-	if err != nil {
-		return err
-	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	if err := cl.Do(ctx, "DELETE", fmt.Sprintf("/relays/%d", id), nil, nil, nil); err != nil {
-		return err
-	}
-	if c.json() {
-		return c.printJSON(map[string]uint{"relay_id": id})
-	}
-	_, err = fmt.Fprintf(c.io.Stdout, "Removed relay %d.\n", id)
-	return err
+	return c.act(ctx, "DELETE", fmt.Sprintf("/relays/%d", id), map[string]uint{"relay_id": id}, "Removed relay %d.\n", id)
 }
 
 func runPackagePurge(ctx context.Context, c *cli, args []string) error {
-	set := c.flags("package purge")
-	pos, err := c.parse(set, args, 1, 1)
+	id, err := c.parsePackage(c.flags("package purge"), args)
 	if err != nil {
 		return err
 	}
-	id, err := pkgArg(pos[0])
-	if err != nil {
-		return err
-	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
 	var res api.PurgeResult
-	if err := cl.Do(ctx, "POST", "/packages/"+id+"/purge", nil, nil, &res); err != nil {
+	if err := c.call(ctx, "POST", "/packages/"+id+"/purge", nil, nil, &res); err != nil {
 		return err
 	}
-	if c.json() {
-		return c.printJSON(res)
-	}
-	_, err = fmt.Fprintf(c.io.Stdout, "Package %s will be dropped by %d relay(s) at their next poll.\n", id, res.Relays)
-	return err
+	return c.report(res, "Package %s will be dropped by %d relay(s) at their next poll.\n", id, res.Relays)
 }

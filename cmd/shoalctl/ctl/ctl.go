@@ -21,6 +21,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -257,6 +258,43 @@ func (c *cli) parse(fs *flag.FlagSet, args []string, minPos, maxPos int) ([]stri
 		return nil, &usageError{msg: fmt.Sprintf("-o must be table or json, not %q", c.g.output)}
 	}
 	return pos, nil
+}
+
+// parseID parses a command line whose one argument is the ID of a what,
+// such as a site, and returns that ID.
+func (c *cli) parseID(fs *flag.FlagSet, args []string, what string) (uint, error) {
+	pos, err := c.parse(fs, args, 1, 1)
+	if err != nil {
+		return 0, err
+	}
+	return idArg(pos[0], what)
+}
+
+// parsePackage parses a command line whose one argument is a package ID
+// and returns that ID.
+func (c *cli) parsePackage(fs *flag.FlagSet, args []string) (string, error) {
+	pos, err := c.parse(fs, args, 1, 1)
+	if err != nil {
+		return "", err
+	}
+	return pkgArg(pos[0])
+}
+
+// idArg checks the ID of a what, a positive integer.
+func idArg(s, what string) (uint, error) {
+	n, err := strconv.ParseUint(s, 10, 32)
+	if err != nil || n == 0 {
+		return 0, &usageError{msg: fmt.Sprintf("%s id must be a positive integer, not %q", what, s)}
+	}
+	return uint(n), nil
+}
+
+// pkgArg checks a package ID, which is all digits.
+func pkgArg(s string) (string, error) {
+	if s == "" || strings.Trim(s, "0123456789") != "" {
+		return "", &usageError{msg: fmt.Sprintf("package id must be digits, not %q", s)}
+	}
+	return s, nil
 }
 
 func (c *cli) json() bool { return c.g.output == "json" }

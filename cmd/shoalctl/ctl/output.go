@@ -9,12 +9,32 @@ import (
 	"time"
 )
 
+// printJSON writes v to stdout as indented JSON.
 func (c *cli) printJSON(v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode output: %w", err)
 	}
 	_, err = c.io.Stdout.Write(append(b, '\n'))
+	return err
+}
+
+// jsonLine encodes v as one line of JSON.
+func jsonLine(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encode output: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
+// report prints v as JSON with -o json, and otherwise the sentence that
+// format makes of args.
+func (c *cli) report(v any, format string, args ...any) error {
+	if c.json() {
+		return c.printJSON(v)
+	}
+	_, err := fmt.Fprintf(c.io.Stdout, format, args...)
 	return err
 }
 
