@@ -94,6 +94,35 @@ func TestRelayInLookup(t *testing.T) {
 	}
 }
 
+// relayOwnerEnv is one agent's download of n fragments in a site whose
+// tracker answers leases with grant, with the relay source relaySrc known
+// to the fetcher (SiteInfo.Relays) and central behind it.
+func relayOwnerEnv(t *testing.T, n int, fcfg fetch.Config, grant func(proto.TrackerLeaseRequest) proto.TrackerLeaseResponse,
+	relay func(data []byte) *swarmtest.Source) (*env, *fetch.Fetcher, *swarmtest.Source) {
+	t.Helper()
+	data := payload(n*fragSize - 100)
+	relaySrc := relay(data)
+	tr := swarmtest.NewTracker()
+	tr.SetGrant(grant)
+	store, err := fragstore.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	central := swarmtest.NewSource("central", fetch.KindCentral, data)
+	log := slog.New(slog.DiscardHandler)
+	up, err := fetch.New(fcfg, store, []fetch.Source{central}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up.SetRelays([]fetch.Source{relaySrc})
+	s, err := swarm.New(swarm.Config{}, swarm.Deps{Upstream: up, Store: store, Self: func() swarm.Self { return swarm.Self{PeerID: "me"} }}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetTracker(tr)
+	return &env{data: data, m: manifestOf(data), store: store, tracker: tr, upstream: central, sched: s}, up, relaySrc
+}
+
 // TestRelayUnreachable: the tracker names the site's relay the WAN owner,
 // but this agent cannot reach it: once the fetcher gives up on the relay,
 // the download excludes it from its lease requests and fetches what
@@ -101,50 +130,32 @@ func TestRelayInLookup(t *testing.T) {
 func TestRelayUnreachable(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const n = 40
-		data := payload(n*fragSize - 100)
-		m := manifestOf(data)
-		relaySrc := swarmtest.NewSource("relay-1", fetch.KindRelay, data)
-		relaySrc.SetFail(errors.New("connection refused"))
-		tr := swarmtest.NewTracker()
 		granted := 0
-		tr.SetGrant(func(req proto.TrackerLeaseRequest) proto.TrackerLeaseResponse {
+		e, _, _ := relayOwnerEnv(t, n, fetch.Config{MaxAttempts: 3, RelayFailures: 2}, func(req proto.TrackerLeaseRequest) proto.TrackerLeaseResponse {
 			if !slices.Contains(req.Exclude, "relay-1") {
 				return proto.TrackerLeaseResponse{Relay: true}
 			}
 			g := req.Want[:min(len(req.Want), req.Max)]
 			granted += len(g)
 			return proto.TrackerLeaseResponse{Granted: g, TTL: 60}
+		}, func(data []byte) *swarmtest.Source {
+			src := swarmtest.NewSource("relay-1", fetch.KindRelay, data)
+			src.SetFail(errors.New("connection refused"))
+			return src
 		})
-		store, err := fragstore.Open(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		central := swarmtest.NewSource("central", fetch.KindCentral, data)
-		central.SetDelay(func(int) time.Duration { return 50 * time.Millisecond }) // A WAN: ticks pass.
-		log := slog.New(slog.DiscardHandler)
-		up, err := fetch.New(fetch.Config{MaxAttempts: 3, RelayFailures: 2}, store, []fetch.Source{central}, log)
-		if err != nil {
-			t.Fatal(err)
-		}
-		up.SetRelays([]fetch.Source{relaySrc})
-		s, err := swarm.New(swarm.Config{}, swarm.Deps{Upstream: up, Store: store, Self: func() swarm.Self { return swarm.Self{PeerID: "me"} }}, log)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.SetTracker(tr)
-		e := &env{data: data, m: m, store: store, tracker: tr, upstream: central, sched: s}
+		e.upstream.SetDelay(func(int) time.Duration { return 50 * time.Millisecond }) // A WAN: ticks pass.
 		if _, err := e.fetch(t); err != nil {
 			t.Fatalf("Fetch: %v", err)
 		}
 		e.checkStored(t)
 		excluded := false
-		for _, l := range tr.Leases() {
+		for _, l := range e.tracker.Leases() {
 			excluded = excluded || slices.Contains(l.Exclude, "relay-1")
 		}
 		if !excluded || granted == 0 {
 			t.Errorf("lease requests excluded the relay: %t, fragments granted %d; want the rest fetched through leases", excluded, granted)
 		}
-		if got := len(central.Served()); got != n {
+		if got := len(e.upstream.Served()); got != n {
 			t.Errorf("central served %d fragments, want each of the %d once", got, n)
 		}
 	})
@@ -254,49 +265,31 @@ func TestBusyDownloadLooksUpRarely(t *testing.T) {
 func TestRelayBusyIsWaitedFor(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const n = 8
-		data := payload(n*fragSize - 100)
-		m := manifestOf(data)
-		relaySrc := swarmtest.NewSource("relay-1", fetch.KindRelay, data)
-		relaySrc.SetFail(p2p.ErrBusy)
-		var busy atomic.Int64
-		relaySrc.SetOnRequest(func(string, int) {
-			if busy.Add(1) == 12 {
-				relaySrc.SetFail(nil)
-			}
-		})
-		tr := swarmtest.NewTracker()
-		tr.SetGrant(func(req proto.TrackerLeaseRequest) proto.TrackerLeaseResponse {
+		e, up, relaySrc := relayOwnerEnv(t, n, fetch.Config{RelayFailures: 2}, func(req proto.TrackerLeaseRequest) proto.TrackerLeaseResponse {
 			if slices.Contains(req.Exclude, "relay-1") {
 				return proto.TrackerLeaseResponse{Granted: req.Want[:min(len(req.Want), req.Max)], TTL: 60}
 			}
 			return proto.TrackerLeaseResponse{Relay: true}
+		}, func(data []byte) *swarmtest.Source {
+			src := swarmtest.NewSource("relay-1", fetch.KindRelay, data)
+			src.SetFail(p2p.ErrBusy)
+			var busy atomic.Int64
+			src.SetOnRequest(func(string, int) {
+				if busy.Add(1) == 12 {
+					src.SetFail(nil)
+				}
+			})
+			return src
 		})
-		store, err := fragstore.Open(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		central := swarmtest.NewSource("central", fetch.KindCentral, data)
-		log := slog.New(slog.DiscardHandler)
-		up, err := fetch.New(fetch.Config{RelayFailures: 2}, store, []fetch.Source{central}, log)
-		if err != nil {
-			t.Fatal(err)
-		}
-		up.SetRelays([]fetch.Source{relaySrc})
-		s, err := swarm.New(swarm.Config{}, swarm.Deps{Upstream: up, Store: store, Self: func() swarm.Self { return swarm.Self{PeerID: "me"} }}, log)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.SetTracker(tr)
-		e := &env{data: data, m: m, store: store, tracker: tr, upstream: central, sched: s}
 		st, err := e.fetch(t)
 		if err != nil {
 			t.Fatalf("Fetch: %v", err)
 		}
 		e.checkStored(t)
-		if got := len(central.Requests()); got != 0 || len(up.DownRelays()) != 0 {
+		if got := len(e.upstream.Requests()); got != 0 || len(up.DownRelays()) != 0 {
 			t.Errorf("central asked %d times, relays down %v: a busy relay was given up", got, up.DownRelays())
 		}
-		if got := len(relaySrc.Served()); got != n || st.BytesRelay.Load() != int64(len(data)) {
+		if got := len(relaySrc.Served()); got != n || st.BytesRelay.Load() != int64(len(e.data)) {
 			t.Errorf("relay served %d fragments (%d bytes), want all %d", got, st.BytesRelay.Load(), n)
 		}
 		for _, note := range st.Notes() {
