@@ -77,6 +77,33 @@ func TestStandaloneConfigValidate(t *testing.T) {
 	}
 }
 
+// serveStandalone runs shoal-tracker's service with cfg on a loopback
+// port; stop shuts it down and returns what Serve returned.
+func serveStandalone(t *testing.T, cfg tracker.StandaloneConfig) (st *tracker.Standalone, ln net.Listener, stop func() error) {
+	t.Helper()
+	st, err := tracker.NewStandalone(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- st.Serve(ctx, ln) }()
+	var once sync.Once
+	var serveErr error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			serveErr = <-done
+		})
+		return serveErr
+	}
+	t.Cleanup(func() { _ = stop() }) // Also when the test stops early.
+	return st, ln, stop
+}
+
 func TestStandalone(t *testing.T) {
 	central := trackertest.NewCentral(t)
 	der, _ := x509.MarshalPKIXPublicKey(central.Public())
@@ -84,17 +111,7 @@ func TestStandalone(t *testing.T) {
 	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	st, err := tracker.NewStandalone(tracker.StandaloneConfig{ManifestPublicKeyFile: keyFile}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- st.Serve(ctx, ln) }()
+	_, ln, stop := serveStandalone(t, tracker.StandaloneConfig{ManifestPublicKeyFile: keyFile})
 	base := "http://" + ln.Addr().String()
 	c, _ := newClient(t, base+"/tracker/v1", central.NewIdentity(t, "branch-a", time.Hour))
 	if _, err := c.Announce(t.Context(), peerAnnounce("10.0.0.1:1", holding("p", 1, 0))); err != nil {
@@ -110,8 +127,7 @@ func TestStandalone(t *testing.T) {
 	if err != nil || stats != (tracker.Stats{Sites: 1, Entries: 1}) {
 		t.Errorf("healthz = %+v, %v", stats, err)
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Errorf("Serve = %v", err)
 	}
 	if _, err := net.Dial("tcp", ln.Addr().String()); err == nil {
@@ -150,21 +166,10 @@ func TestStandaloneRevocations(t *testing.T) {
 		json.NewEncoder(w).Encode(answer)
 	}))
 	defer fake.Close()
-	st, err := tracker.NewStandalone(tracker.StandaloneConfig{ManifestPublicKey: base64.StdEncoding.EncodeToString(central.Public()),
-		CentralURL: fake.URL, RevocationsInterval: time.Second}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- st.Serve(ctx, ln) }()
+	st, ln, stop := serveStandalone(t, tracker.StandaloneConfig{ManifestPublicKey: base64.StdEncoding.EncodeToString(central.Public()),
+		CentralURL: fake.URL, RevocationsInterval: time.Second})
 	defer func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("Serve = %v", err)
 		}
 	}()
