@@ -302,13 +302,18 @@ type Health struct {
 	CacheBytes      int64  `json:"cache_bytes"`
 	QuotaBytes      int64  `json:"quota_bytes"`
 	LastReportError string `json:"last_report_error,omitempty"`
+	// P2PAddrs are the libp2p addresses Shoal agents are told (empty:
+	// libp2p off); LastTrackerError the last failed tracker announce.
+	P2PAddrs         []string `json:"p2p_addrs,omitempty"`
+	LastTrackerError string   `json:"last_tracker_error,omitempty"`
 }
 
 func (r *Relay) serveHealth(w http.ResponseWriter, _ *http.Request) {
 	r.mu.Lock()
 	h := Health{Status: "ok", Enrolled: r.enr != nil, CacheChecked: r.checked, CacheBytes: r.used,
-		QuotaBytes: int64(r.cfg.Cache.QuotaBytes), LastReportError: r.reportErr}
+		QuotaBytes: int64(r.cfg.Cache.QuotaBytes), LastReportError: r.reportErr, LastTrackerError: r.trackerErr}
 	r.mu.Unlock()
+	h.P2PAddrs = r.p2pAddrs()
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(h)
 }

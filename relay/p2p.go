@@ -258,12 +258,18 @@ func (r *Relay) trackerLoop(ctx context.Context) error {
 			case ctx.Err() != nil:
 				return nil
 			case err != nil:
+				r.mu.Lock()
+				r.trackerErr = err.Error()
+				r.mu.Unlock()
 				fails++
 				wait = min(backoff(fails), interval)
 				if fails == 1 || fails%10 == 0 {
 					r.recordError("tracker announce", err)
 				}
 			default:
+				r.mu.Lock()
+				r.trackerErr = ""
+				r.mu.Unlock()
 				fails, announced = 0, true
 				if resp.Interval > 0 {
 					interval = max(time.Duration(resp.Interval)*time.Second, 5*time.Second)

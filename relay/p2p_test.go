@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -124,6 +125,13 @@ func TestRelayServesOverLibp2p(t *testing.T) {
 		return nil
 	})
 	relayID := r.enr.PeerID
+	testwait.For(t, 10*time.Second, "healthz to show the libp2p addresses and no tracker error", func() error {
+		h := getHealth(t, r)
+		if len(h.P2PAddrs) == 0 || h.LastTrackerError != "" {
+			return fmt.Errorf("health %+v", h)
+		}
+		return nil
+	})
 
 	agent := startAgentNode(t, c, "branch")
 	src, err := agent.node.RelaySource("relay1", relayID, addrs)
@@ -235,4 +243,16 @@ func TestRelayServesOverLibp2p(t *testing.T) {
 	if err != nil || lease.Relay || len(lease.Granted) != 1 {
 		t.Errorf("lease after the relay stopped: %+v, %v; want a lease, no relay", lease, err)
 	}
+}
+
+// getHealth reads the relay's /healthz through its handler.
+func getHealth(t *testing.T, r *Relay) Health {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	r.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+	var h Health
+	if err := json.Unmarshal(rec.Body.Bytes(), &h); err != nil {
+		t.Fatalf("healthz %q: %v", rec.Body.String(), err)
+	}
+	return h
 }

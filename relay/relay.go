@@ -216,6 +216,7 @@ type Relay struct {
 	errs        []string                   // recent errors, newest last
 	checked     bool                       // the start-up cache check finished
 	reportErr   string                     // last report failure, "" after a success
+	trackerErr  string                     // last tracker announce failure, "" after a success
 }
 
 // RuntimeInfo is written to <data_dir>/relay.json once the relay listens.
