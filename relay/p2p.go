@@ -254,22 +254,17 @@ func (r *Relay) trackerLoop(ctx context.Context) error {
 			resp, err := client.Announce(actx, r.announcement())
 			cancel()
 			last = time.Now()
-			switch {
-			case ctx.Err() != nil:
+			if ctx.Err() != nil {
 				return nil
-			case err != nil:
-				r.mu.Lock()
-				r.trackerErr = err.Error()
-				r.mu.Unlock()
+			}
+			r.setTrackerErr(err)
+			if err != nil {
 				fails++
 				wait = min(backoff(fails), interval)
 				if fails == 1 || fails%10 == 0 {
 					r.recordError("tracker announce", err)
 				}
-			default:
-				r.mu.Lock()
-				r.trackerErr = ""
-				r.mu.Unlock()
+			} else {
 				fails, announced = 0, true
 				if resp.Interval > 0 {
 					interval = max(time.Duration(resp.Interval)*time.Second, 5*time.Second)
@@ -290,4 +285,16 @@ func (r *Relay) trackerLoop(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// setTrackerErr keeps the last announce failure for /healthz (nil: the
+// last announce went through).
+func (r *Relay) setTrackerErr(err error) {
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	r.mu.Lock()
+	r.trackerErr = msg
+	r.mu.Unlock()
 }
