@@ -5,10 +5,12 @@
 package enroll
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
@@ -70,18 +72,58 @@ func FetchCA(ctx context.Context, server, fingerprint string) ([]byte, error) {
 		return nil, fmt.Errorf("fetch CA: %w", err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("fetch CA: %s answered %s", req.URL, resp.Status)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxCABytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("fetch CA: %w", err)
 	}
-	block, _ := pem.Decode(b)
-	if block == nil {
-		return nil, errors.New("fetch CA: answer is not a PEM certificate")
+	if len(b) > maxCABytes {
+		return nil, fmt.Errorf("fetch CA: answer is larger than %d bytes: %w", maxCABytes, ErrCANotPinned)
+	}
+	pinned, err := PinCA(b, fingerprint)
+	if err != nil {
+		return nil, fmt.Errorf("fetch CA: %w", err)
+	}
+	return pinned, nil
+}
+
+// maxCABytes bounds the answer of <server>/cacert.pem.
+const maxCABytes = 64 << 10
+
+// ErrCANotPinned reports a CA answer that is not exactly the one
+// certificate whose fingerprint the admin gave.
+var ErrCANotPinned = errors.New("CA certificate does not match the pinned fingerprint")
+
+// PinCA accepts body only if it is exactly one PEM certificate whose
+// SHA-256 is fingerprint (hex, colons allowed), with nothing but
+// whitespace around it, and returns that certificate re-encoded. Anything
+// else that came over the untrusted connection (a second certificate, a
+// PEM header, trailing data) would otherwise be trusted along with the
+// pinned one.
+func PinCA(body []byte, fingerprint string) ([]byte, error) {
+	want := strings.ToLower(strings.ReplaceAll(strings.TrimSpace(fingerprint), ":", ""))
+	if len(want) != 2*sha256.Size {
+		return nil, fmt.Errorf("fingerprint %q is not a SHA-256 in hex: %w", fingerprint, ErrCANotPinned)
+	}
+	block, rest := pem.Decode(body)
+	if block == nil || block.Type != "CERTIFICATE" || len(block.Headers) != 0 {
+		return nil, fmt.Errorf("answer is not one PEM certificate: %w", ErrCANotPinned)
+	}
+	if len(bytes.TrimSpace(rest)) != 0 {
+		return nil, fmt.Errorf("answer has %d bytes after the certificate (another certificate or trailing data): %w", len(bytes.TrimSpace(rest)), ErrCANotPinned)
 	}
 	sum := sha256.Sum256(block.Bytes)
-	want := strings.ToLower(strings.ReplaceAll(fingerprint, ":", ""))
-	if hex.EncodeToString(sum[:]) != want {
-		return nil, fmt.Errorf("fetch CA: fingerprint %s does not match the expected %s", hex.EncodeToString(sum[:]), want)
+	if got := hex.EncodeToString(sum[:]); got != want {
+		return nil, fmt.Errorf("fingerprint %s does not match the expected %s: %w", got, want, ErrCANotPinned)
 	}
-	return b, nil
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("pinned certificate does not parse: %w: %w", ErrCANotPinned, err)
+	}
+	if !cert.IsCA {
+		return nil, fmt.Errorf("pinned certificate %q is not a CA: %w", cert.Subject.CommonName, ErrCANotPinned)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), nil
 }
