@@ -148,6 +148,9 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if _, err := builder.ResignManifests(ctx); err != nil {
+		s.log.Warn("re-sign manifests", "err", err)
+	}
 	if n, err := builder.CleanTemp(time.Hour); err != nil {
 		s.log.Warn("clean unfinished uploads", "err", err)
 	} else if n > 0 {

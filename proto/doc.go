@@ -26,11 +26,15 @@
 //
 //	{"manifest": {…exact signed bytes…}, "key_id": "…", "signature": "base64"}
 //
-// The Ed25519 signature covers the exact bytes of the "manifest" value, so a
-// verifier never re-encodes before checking. [VerifyManifest] checks the
-// signature first, then parses the manifest, validates it (contiguous
-// fragments, sizes, CIDs) and finally checks the package ID the caller asked
-// for. An agent pins central's public key at enrollment and rejects any
+// The Ed25519 signature covers [ManifestSignContext] ("shoal-manifest-v2"
+// and a zero byte) followed by the exact bytes of the "manifest" value, so a
+// verifier never re-encodes before checking, and a signature central's key
+// made for another kind of message never verifies as a manifest.
+// [VerifyManifest] checks the signature first, then parses the manifest,
+// validates it (contiguous fragments, sizes, CIDs) and finally checks the
+// package ID the caller asked for. The manifest carries every field of the
+// package's OCS info file, so a relay builds the info file it serves from
+// the verified manifest (proto/ocs InfoFromManifest). An agent pins central's public key at enrollment and rejects any
 // manifest that fails one of these steps.
 //
 // # Flow
@@ -46,4 +50,8 @@ package proto
 // peers. History:
 //
 //	1: 2026-11-26: initial manifest and fragment CIDs
-const ProtocolVersion = 1
+//	2: 2026-12-04: manifests carry every OCS info file field (fragment_proto,
+//	   notify) and are signed behind the "shoal-manifest-v2\x00" context;
+//	   relays build the info file from the manifest. Version 1 manifests no
+//	   longer verify; central re-signs them at start.
+const ProtocolVersion = 2

@@ -38,6 +38,22 @@ const (
 	MaxPackageIDLen = 19
 	// MaxPriority is the lowest OCS priority; 0 is the highest.
 	MaxPriority = 10
+	// MinManifestVersion is the oldest manifest version accepted: version 2
+	// added the OCS info file fields (FragmentProto, Notify) and the
+	// domain-separated signature.
+	MinManifestVersion = 2
+)
+
+// ManifestSignContext prefixes the bytes a manifest signature covers, so
+// that a signature made by central's key for another kind of message (a
+// peer record, a revocation list) can never pass as a manifest signature.
+const ManifestSignContext = "shoal-manifest-v2\x00"
+
+// Fragment protocols of the OCS info file (PROTO), the scheme OCS agents
+// use for fragment URLs.
+const (
+	FragmentProtoHTTP  = "HTTP"
+	FragmentProtoHTTPS = "HTTPS"
 )
 
 // Sentinel errors of manifest signing and verification.
@@ -100,10 +116,29 @@ type Manifest struct {
 	OCSFragments []Fragment `json:"ocs_fragments"`
 	// CreatedAt is when central built the package.
 	CreatedAt time.Time `json:"created_at"`
+	// FragmentProto is the info file's PROTO: FragmentProtoHTTP or
+	// FragmentProtoHTTPS.
+	FragmentProto string `json:"fragment_proto"`
+	// Notify holds the info file's user dialog fields.
+	Notify Notify `json:"notify"`
+}
+
+// Notify holds the NOTIFY_* and NEED_DONE_ACTION* fields of an OCS info
+// file. Only the Windows agent shows these dialogs, but they are signed like
+// every other field, so a relay serves exactly what central built.
+type Notify struct {
+	User           bool   `json:"user,omitempty"`
+	Text           string `json:"text,omitempty"`
+	Countdown      string `json:"countdown,omitempty"` // Seconds, digits only.
+	CanAbort       bool   `json:"can_abort,omitempty"`
+	CanDelay       bool   `json:"can_delay,omitempty"`
+	DoneAction     bool   `json:"done_action,omitempty"`
+	DoneActionText string `json:"done_action_text,omitempty"`
 }
 
 // SignedManifest is the envelope stored as manifest.json and sent to
-// agents. Signature is the Ed25519 signature of the exact bytes of Manifest.
+// agents. Signature is the Ed25519 signature of ManifestSignContext followed
+// by the exact bytes of Manifest.
 type SignedManifest struct {
 	Manifest  json.RawMessage `json:"manifest"`
 	KeyID     string          `json:"key_id"`
@@ -126,8 +161,8 @@ const maxProblems = 8
 // [ErrManifestInvalid].
 func (m *Manifest) Validate() error {
 	v := &validator{}
-	if m.Version < 1 || m.Version > ProtocolVersion {
-		v.addf("version %d not supported (want 1..%d)", m.Version, ProtocolVersion)
+	if m.Version < MinManifestVersion || m.Version > ProtocolVersion {
+		v.addf("version %d not supported (want %d..%d)", m.Version, MinManifestVersion, ProtocolVersion)
 	}
 	if !IsPackageID(m.PackageID) {
 		v.addf("package_id %q: want 1..%d digits", m.PackageID, MaxPackageIDLen)
@@ -170,6 +205,15 @@ func (m *Manifest) Validate() error {
 	}
 	if m.CreatedAt.IsZero() {
 		v.addf("created_at is zero")
+	}
+	if m.FragmentProto != FragmentProtoHTTP && m.FragmentProto != FragmentProtoHTTPS {
+		v.addf("fragment_proto %q: want HTTP or HTTPS", m.FragmentProto)
+	}
+	for _, c := range m.Notify.Countdown {
+		if c < '0' || c > '9' {
+			v.addf("notify countdown %q: want digits", m.Notify.Countdown)
+			break
+		}
 	}
 	if m.FragmentSize <= 0 {
 		v.addf("fragment_size %d: want > 0", m.FragmentSize)
@@ -299,7 +343,7 @@ func SignManifest(m *Manifest, key ed25519.PrivateKey) ([]byte, error) {
 	out, err := json.Marshal(SignedManifest{
 		Manifest:  raw, // Already compact and HTML-escaped, so Marshal copies it unchanged.
 		KeyID:     KeyID(pub),
-		Signature: ed25519.Sign(key, raw),
+		Signature: ed25519.Sign(key, ManifestMessage(raw)),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sign manifest: encode envelope: %w", err)
@@ -307,8 +351,16 @@ func SignManifest(m *Manifest, key ed25519.PrivateKey) ([]byte, error) {
 	return out, nil
 }
 
+// ManifestMessage returns the bytes a manifest signature covers:
+// ManifestSignContext followed by raw, the exact manifest JSON.
+func ManifestMessage(raw []byte) []byte {
+	msg := make([]byte, 0, len(ManifestSignContext)+len(raw))
+	return append(append(msg, ManifestSignContext...), raw...)
+}
+
 // VerifyManifest checks a signed manifest in this order: the envelope
 // parses, the key ID and the Ed25519 signature over the exact manifest bytes
+// (behind ManifestSignContext)
 // match pub ([ErrBadSignature]), the manifest parses and validates
 // ([ErrManifestInvalid]), and it is for wantPackageID
 // ([ErrManifestMismatch]). Nothing from the manifest is trusted before the
@@ -327,7 +379,7 @@ func VerifyManifest(data []byte, pub ed25519.PublicKey, wantPackageID string) (*
 	if want := KeyID(pub); sm.KeyID != want {
 		return nil, fmt.Errorf("verify manifest: signed by key %q, want %q: %w", sm.KeyID, want, ErrBadSignature)
 	}
-	if len(sm.Manifest) == 0 || !ed25519.Verify(pub, sm.Manifest, sm.Signature) {
+	if len(sm.Manifest) == 0 || !ed25519.Verify(pub, ManifestMessage(sm.Manifest), sm.Signature) {
 		return nil, fmt.Errorf("verify manifest: key %q: %w", sm.KeyID, ErrBadSignature)
 	}
 	var m Manifest

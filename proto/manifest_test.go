@@ -57,20 +57,22 @@ func testManifest(t testing.TB, id string, data []byte, fragSize int64, ocsN int
 	s := sha256.Sum256(data)
 	m := md5.Sum(data)
 	return &Manifest{
-		Version:      ProtocolVersion,
-		PackageID:    id,
-		Name:         "firefox",
-		Platform:     PlatformLinux,
-		Action:       ActionExecute,
-		Command:      "sh install.sh",
-		Priority:     5,
-		Size:         size,
-		SHA256:       hex.EncodeToString(s[:]),
-		MD5:          hex.EncodeToString(m[:]),
-		FragmentSize: fragSize,
-		Fragments:    cutFragments(data, shoal),
-		OCSFragments: cutFragments(data, ocs),
-		CreatedAt:    time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC),
+		Version:       ProtocolVersion,
+		PackageID:     id,
+		Name:          "firefox",
+		Platform:      PlatformLinux,
+		Action:        ActionExecute,
+		Command:       "sh install.sh",
+		Priority:      5,
+		Size:          size,
+		SHA256:        hex.EncodeToString(s[:]),
+		MD5:           hex.EncodeToString(m[:]),
+		FragmentSize:  fragSize,
+		Fragments:     cutFragments(data, shoal),
+		OCSFragments:  cutFragments(data, ocs),
+		CreatedAt:     time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC),
+		FragmentProto: FragmentProtoHTTP,
+		Notify:        Notify{User: true, Text: "Firefox <new> & \"better\"", Countdown: "30", CanDelay: true},
 	}
 }
 
@@ -194,7 +196,7 @@ func signRaw(t *testing.T, key ed25519.PrivateKey, m *Manifest) []byte {
 		t.Fatal(err)
 	}
 	pub := key.Public().(ed25519.PublicKey)
-	b, err := json.Marshal(SignedManifest{Manifest: raw, KeyID: KeyID(pub), Signature: ed25519.Sign(key, raw)})
+	b, err := json.Marshal(SignedManifest{Manifest: raw, KeyID: KeyID(pub), Signature: ed25519.Sign(key, ManifestMessage(raw))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,6 +234,11 @@ func TestManifestValidate(t *testing.T) {
 		{name: "package-id-traversal", mutate: func(m *Manifest) { m.PackageID = "../1" }},
 		{name: "package-id-too-long", mutate: func(m *Manifest) { m.PackageID = "12345678901234567890" }},
 		{name: "version-zero", mutate: func(m *Manifest) { m.Version = 0 }},
+		{name: "version-one", mutate: func(m *Manifest) { m.Version = 1 }},
+		{name: "fragment-proto-empty", mutate: func(m *Manifest) { m.FragmentProto = "" }},
+		{name: "fragment-proto-ftp", mutate: func(m *Manifest) { m.FragmentProto = "FTP" }},
+		{name: "fragment-proto-https", mutate: func(m *Manifest) { m.FragmentProto = FragmentProtoHTTPS }, ok: true},
+		{name: "notify-countdown-letters", mutate: func(m *Manifest) { m.Notify.Countdown = "1;rm" }},
 		{name: "version-future", mutate: func(m *Manifest) { m.Version = ProtocolVersion + 1 }},
 		{name: "no-name", mutate: func(m *Manifest) { m.Name = "" }},
 		{name: "bad-platform", mutate: func(m *Manifest) { m.Platform = "linux" }},
@@ -268,6 +275,46 @@ func TestManifestValidate(t *testing.T) {
 			}
 			if _, err := VerifyManifest(signRaw(t, key, m), pub, m.PackageID); !errors.Is(err, ErrManifestInvalid) {
 				t.Errorf("VerifyManifest = %v, want ErrManifestInvalid", err)
+			}
+		})
+	}
+}
+
+// TestManifestDomainSeparation signs manifest bytes the way other messages
+// of central's key would be signed (no context, or another context) and
+// checks that none verifies as a manifest.
+func TestManifestDomainSeparation(t *testing.T) {
+	key := testKey(1)
+	pub := key.Public().(ed25519.PublicKey)
+	raw, err := json.Marshal(testManifest(t, "1700000001", testData(3000), 1024, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		msg  []byte
+		ok   bool
+	}{
+		{name: "no-context-v1", msg: raw},
+		{name: "peer-record-context", msg: append([]byte("shoal-peer-record-v1\x00"), raw...)},
+		{name: "context-without-separator", msg: append([]byte("shoal-manifest-v2"), raw...)},
+		{name: "manifest-context", msg: ManifestMessage(raw), ok: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data, err := json.Marshal(SignedManifest{Manifest: raw, KeyID: KeyID(pub), Signature: ed25519.Sign(key, tt.msg)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = VerifyManifest(data, pub, "1700000001")
+			if tt.ok {
+				if err != nil {
+					t.Fatalf("VerifyManifest: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrBadSignature) {
+				t.Fatalf("VerifyManifest = %v, want ErrBadSignature", err)
 			}
 		})
 	}

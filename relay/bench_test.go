@@ -30,7 +30,7 @@ func fillStore(b *testing.B, r *Relay, id string, size int64, nOCS int) *proto.M
 	const frag = 1 << 20
 	m := &proto.Manifest{Version: proto.ProtocolVersion, PackageID: id, Name: "bench", Platform: proto.PlatformLinux,
 		Action: proto.ActionStore, Path: "/tmp", Priority: 5, Size: size, SHA256: strings.Repeat("0", 64), MD5: strings.Repeat("0", 32),
-		FragmentSize: frag, CreatedAt: time.Now().UTC()}
+		FragmentSize: frag, CreatedAt: time.Now().UTC(), FragmentProto: proto.FragmentProtoHTTP}
 	per := size / int64(nOCS)
 	rng := rand.NewChaCha8([32]byte{1})
 	buf := make([]byte, frag)

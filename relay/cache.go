@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -34,9 +33,6 @@ var (
 
 // errStopped reports a fetch asked for after Run returned.
 var errStopped = errors.New("relay: stopped")
-
-// maxInfoBytes bounds an info file.
-const maxInfoBytes = 64 << 10
 
 // get fetches base+path with the fetch timeout and returns the response of
 // a 200 answer. The caller closes the body and must call cancel.
@@ -244,66 +240,20 @@ func (r *Relay) corruptEvent(pkg string, f proto.Fragment, err error) {
 	r.recordError("upstream fragment rejected, package "+pkg, err)
 }
 
-// info returns the package's info file, cached after it was checked
-// against the verified manifest.
+// info returns the package's OCS info file, built from its verified
+// manifest: the relay never serves an info file it fetched, so no field an
+// OCS agent acts on (ACT, COMMAND, PATH, NAME, DIGEST, FRAGS, PRI, PROTO,
+// NOTIFY_*) can be rewritten between central and the relay.
 func (r *Relay) info(ctx context.Context, id string) ([]byte, error) {
 	m, err := r.manifest(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if b, err := os.ReadFile(r.infoPath(id)); err == nil && checkInfo(b, m) == nil {
-		return b, nil
-	}
-	v, err, _ := r.flight.Do("info/"+id, func() (any, error) {
-		resp, cancel, err := r.get(context.WithoutCancel(ctx), r.cfg.Upstream, "/download/"+id+"/info")
-		if err != nil {
-			return nil, err
-		}
-		defer cancel()
-		defer resp.Body.Close()
-		b, err := io.ReadAll(io.LimitReader(resp.Body, maxInfoBytes+1))
-		if err != nil {
-			return nil, fmt.Errorf("fetch info %s: %w: %w", id, ErrUpstream, err)
-		}
-		r.stats.upstream(id, int64(len(b)))
-		if err := checkInfo(b, m); err != nil {
-			r.stats.corruptEvent(id)
-			r.recordError("upstream info file rejected, package "+id, err)
-			return nil, fmt.Errorf("fetch info %s: %w: %w", id, ErrCorrupt, err)
-		}
-		if err := statefile.WriteBytes(r.infoPath(id), b, 0o600); err != nil {
-			return nil, fmt.Errorf("store info %s: %w", id, err)
-		}
-		return b, nil
-	})
+	b, err := ocs.InfoFromManifest(m).Marshal()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("build info %s: %w", id, err)
 	}
-	return v.([]byte), nil
-}
-
-// checkInfo compares an info file's ID, FRAGS and DIGEST with the manifest.
-func checkInfo(b []byte, m *proto.Manifest) error {
-	if len(b) > maxInfoBytes {
-		return fmt.Errorf("info file larger than %d bytes", maxInfoBytes)
-	}
-	info, err := ocs.ParseInfo(bytes.TrimSpace(b))
-	if err != nil {
-		return fmt.Errorf("check info: %w", err)
-	}
-	wantDigest := m.MD5
-	if m.Size == 0 {
-		wantDigest = ""
-	}
-	switch {
-	case info.ID != m.PackageID:
-		return fmt.Errorf("check info: ID %q, manifest %q", info.ID, m.PackageID)
-	case info.Frags != len(m.OCSFragments):
-		return fmt.Errorf("check info: FRAGS %d, manifest %d", info.Frags, len(m.OCSFragments))
-	case !strings.EqualFold(info.Digest, wantDigest):
-		return fmt.Errorf("check info: DIGEST %q, manifest %q", info.Digest, wantDigest)
-	}
-	return nil
+	return b, nil
 }
 
 // covering returns the fragments of frags (in order, covering the file)

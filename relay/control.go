@@ -2,7 +2,6 @@ package relay
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -155,8 +154,8 @@ func (r *Relay) adoptPeerRecord(rec proto.SignedPeerRecord) {
 	r.log.Info("peer record renewed", "peer", pr.PeerID, "expires", pr.Expires)
 }
 
-// prefetch fetches every missing fragment of an active package (and its
-// info file, for OCS agents), Parallel at a time. Verified fragments on
+// prefetch fetches every missing fragment of an active package, Parallel
+// at a time (the info file is built from the manifest when asked for). Verified fragments on
 // disk are kept, so a prefetch cut by a crash resumes where it stopped.
 func (r *Relay) prefetch(ctx context.Context, id string) {
 	m, err := r.manifest(ctx, id)
@@ -177,9 +176,6 @@ func (r *Relay) prefetch(ctx context.Context, id string) {
 		}
 		r.log.Info("prefetch done", "package", id, "bytes", m.Size, "dur", time.Since(start).Round(time.Millisecond))
 		r.kickReport()
-	}
-	if _, err := r.info(ctx, id); err != nil && !errors.Is(err, ErrNotFound) && ctx.Err() == nil {
-		r.recordError("prefetch info "+id, err)
 	}
 }
 

@@ -7,7 +7,7 @@
 // # Storage
 //
 // The relay stores only verified Shoal fragments (manifest.Fragments, by
-// CID, in an agent/fragstore), the signed manifests and the info files.
+// CID, in an agent/fragstore) and the signed manifests.
 // An OCS fragment <ID>-<n> is the byte range [Offset, Offset+Size) of
 // OCSFragments[n-1], streamed out of the Shoal fragments covering it, so
 // each byte crosses the WAN once whatever the agent kind.
@@ -27,8 +27,11 @@
 //     The first fragment of a response is verified before any header is
 //     sent; a later failure cuts the connection, so nothing unverified is
 //     ever served.
-//  3. The info file is fetched once and cached after its ID, FRAGS and
-//     DIGEST were checked against the verified manifest.
+//  3. The info file is never fetched: the relay builds it from the verified
+//     manifest (ocs.InfoFromManifest), which signs every field an OCS agent
+//     acts on (ACT, COMMAND/PATH/NAME, DIGEST, FRAGS, PRI, PROTO, NOTIFY_*),
+//     so nothing on the WAN path can rewrite it. Manifests are signed and
+//     fragments content-addressed, so a plain-HTTP upstream is safe.
 //
 // # Enrolled relays
 //

@@ -35,7 +35,7 @@ import (
 // enrolled relay (shoal-relay enroll) takes its upstream, manifest key and
 // TLS certificate from its enrollment when these are left empty.
 type Config struct {
-	// DataDir holds the fragment store, cached manifests and info files,
+	// DataDir holds the fragment store, cached manifests,
 	// the enrollment, and relay.json (the URLs the relay listens on).
 	DataDir string `yaml:"data_dir"`
 	// HTTPAddr is the plain-HTTP listen address for agents; empty means
@@ -47,8 +47,10 @@ type Config struct {
 	HTTPSAddr   string `yaml:"https_addr"`
 	TLSCertFile string `yaml:"tls_cert_file"`
 	TLSKeyFile  string `yaml:"tls_key_file"`
-	// Upstream is the base URL (scheme://host:port) fragments and info
-	// files are fetched from: central's plain-HTTP URL or a parent relay.
+	// Upstream is the base URL (scheme://host:port) fragments are fetched
+	// from: central's plain-HTTP URL or a parent relay. Fragments are
+	// verified against their CIDs and info files are built from the signed
+	// manifest, so plain HTTP carries nothing the relay trusts.
 	Upstream string `yaml:"upstream"`
 	// ManifestUpstream is the base URL manifests are fetched from; empty
 	// means Upstream. Manifests are signed, so any scheme is safe.
@@ -273,7 +275,7 @@ func New(cfg Config, log *slog.Logger) (*Relay, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new relay: %w", err)
 	}
-	for _, d := range []string{"manifests", "info"} {
+	for _, d := range []string{"manifests"} {
 		if err := os.MkdirAll(filepath.Join(cfg.DataDir, d), 0o700); err != nil {
 			return nil, fmt.Errorf("new relay: %w", err)
 		}
@@ -469,6 +471,8 @@ func (r *Relay) manifestPath(id string) string {
 	return filepath.Join(r.cfg.DataDir, "manifests", id+".json")
 }
 
+// infoPath is where relays before protocol version 2 cached info files;
+// purge and the start-up scan still remove them.
 func (r *Relay) infoPath(id string) string {
 	return filepath.Join(r.cfg.DataDir, "info", id)
 }

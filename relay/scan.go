@@ -33,11 +33,16 @@ func (r *Relay) verifyCache(ctx context.Context) (good, bad int, err error) {
 			return good, bad, fmt.Errorf("verify cache: %w", err)
 		}
 		m, err := proto.VerifyManifest(b, r.pub, id)
+		os.Remove(r.infoPath(id)) // Left by a relay before protocol version 2.
 		if err != nil {
-			r.log.Warn("cached manifest does not verify; removed", "package", id, "err", err)
-			os.Remove(r.manifestPath(id))
-			os.Remove(r.infoPath(id))
-			continue
+			// Signed before an upgrade (central re-signs at start) or
+			// damaged: the upstream's copy keeps the fragments in use.
+			r.log.Warn("cached manifest does not verify; fetching it again", "package", id, "err", err)
+			if m, err = r.manifest(ctx, id); err != nil {
+				r.log.Warn("cached manifest does not verify; removed", "package", id, "err", err)
+				os.Remove(r.manifestPath(id))
+				continue
+			}
 		}
 		r.mu.Lock()
 		if _, ok := r.manifests[id]; !ok {

@@ -37,7 +37,8 @@ type Limits struct {
 // which must be an empty directory private to the caller. Every entry is
 // checked before it is written: its name must be relative without ".."
 // elements, no entry may be written through a symlink, a symlink must point
-// inside dst, a hard link must name a regular file already extracted, and
+// inside dst even when resolved through the other links (checked as each is
+// created and again for all at the end), a hard link must name a regular file already extracted, and
 // devices and FIFOs are refused. On error dst holds a partial extraction
 // that the caller deletes; nothing is ever written outside dst.
 func Unpack(ra io.ReaderAt, size int64, dst string, lim Limits) error {
@@ -46,13 +47,22 @@ func Unpack(ra io.ReaderAt, size int64, dst string, lim Limits) error {
 		return fmt.Errorf("unpack: read header: %w", err)
 	}
 	u := &unpacker{root: dst, lim: lim}
+	var err error
 	switch {
 	case bytes.Equal(magic[:], []byte("PK\x03\x04")), bytes.Equal(magic[:], []byte("PK\x05\x06")):
-		return u.zip(ra, size)
+		err = u.zip(ra, size)
 	case magic[0] == 0x1f && magic[1] == 0x8b:
-		return u.targz(io.NewSectionReader(ra, 0, size))
+		err = u.targz(io.NewSectionReader(ra, 0, size))
+	default:
+		return fmt.Errorf("unpack: %w", ErrNotArchive)
 	}
-	return fmt.Errorf("unpack: %w", ErrNotArchive)
+	if err != nil {
+		return err
+	}
+	if err := u.checkLinks(); err != nil {
+		return fmt.Errorf("unpack: %w", err)
+	}
+	return nil
 }
 
 type unpacker struct {
@@ -175,14 +185,16 @@ func (u *unpacker) file(rel string, mode fs.FileMode, r io.Reader) error {
 }
 
 func (u *unpacker) symlink(rel, linkTarget string) error {
-	if linkTarget == "" || strings.HasPrefix(linkTarget, "/") || strings.ContainsRune(linkTarget, 0) {
-		return fmt.Errorf("symlink %q -> %q: absolute or empty target: %w", rel, linkTarget, ErrUnsafeArchive)
+	if linkTarget == "" || strings.HasPrefix(linkTarget, "/") || strings.ContainsAny(linkTarget, "\x00\\") {
+		return fmt.Errorf("symlink %q -> %q: absolute or empty target, or NUL or backslash in it: %w", rel, linkTarget, ErrUnsafeArchive)
 	}
-	// Parents are never symlinks (see parent), so the lexical resolution
-	// is the real one.
-	resolved := path.Join(path.Dir(rel), linkTarget)
-	if resolved == ".." || strings.HasPrefix(resolved, "../") {
-		return fmt.Errorf("symlink %q -> %q escapes the package: %w", rel, linkTarget, ErrUnsafeArchive)
+	// The link's own parents are never symlinks (see parent), but its
+	// target may go through links extracted before ("a -> ." then
+	// "b -> a/.."): resolve it through them. Links extracted later can
+	// still change what this one names; Unpack checks every link again
+	// at the end.
+	if err := u.resolve(path.Dir(rel), linkTarget); err != nil {
+		return fmt.Errorf("symlink %q -> %q: %w", rel, linkTarget, err)
 	}
 	p, err := u.target(rel)
 	if err != nil {
@@ -192,6 +204,95 @@ func (u *unpacker) symlink(rel, linkTarget string) error {
 		return fmt.Errorf("symlink %s: %w", rel, err)
 	}
 	return nil
+}
+
+// maxLinkHops bounds the symlinks followed to resolve one link, like the
+// kernel's limit (40 on Linux).
+const maxLinkHops = 40
+
+// resolve follows target, the target of a symlink in directory dir (both
+// slash-separated and relative to root), element by element through the
+// symlinks already in root, as the kernel would, and fails with
+// ErrUnsafeArchive when it leaves root at any step, uses an absolute
+// target, or follows more than maxLinkHops links. Elements that do not
+// exist (yet) are taken literally.
+func (u *unpacker) resolve(dir, target string) error {
+	var cur []string // The resolved path so far, relative to root.
+	if dir != "." && dir != "" {
+		cur = strings.Split(dir, "/")
+	}
+	todo := strings.Split(target, "/")
+	for hops := 0; len(todo) > 0; {
+		el := todo[0]
+		todo = todo[1:]
+		switch el {
+		case "", ".":
+			continue
+		case "..":
+			if len(cur) == 0 {
+				return fmt.Errorf("resolves outside the package: %w", ErrUnsafeArchive)
+			}
+			cur = cur[:len(cur)-1]
+			continue
+		}
+		next := append(cur[:len(cur):len(cur)], el)
+		p := filepath.Join(u.root, filepath.FromSlash(strings.Join(next, "/")))
+		fi, err := os.Lstat(p)
+		if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+			cur = next
+			continue
+		}
+		if hops++; hops > maxLinkHops {
+			return fmt.Errorf("more than %d links to follow: %w", maxLinkHops, ErrUnsafeArchive)
+		}
+		t, err := os.Readlink(p)
+		if err != nil {
+			return fmt.Errorf("read link %s: %w", strings.Join(next, "/"), err)
+		}
+		if t == "" || strings.HasPrefix(t, "/") || strings.ContainsAny(t, "\x00\\") {
+			return fmt.Errorf("goes through %s -> %q: %w", strings.Join(next, "/"), t, ErrUnsafeArchive)
+		}
+		// The link's target is relative to its directory, which is cur.
+		todo = append(strings.Split(t, "/"), todo...)
+	}
+	return nil
+}
+
+// checkLinks resolves every symlink in root again once all are in place,
+// since a later link can change where an earlier one points ("b -> c/.."
+// then "c -> ."). A link that resolves outside root is removed and
+// reported.
+func (u *unpacker) checkLinks() error {
+	var bad []string // Links that escape, as full paths.
+	var errs []error
+	err := filepath.WalkDir(u.root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.Type()&fs.ModeSymlink == 0 {
+			return err
+		}
+		rel, err := filepath.Rel(u.root, p)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		t, err := os.Readlink(p)
+		if err != nil {
+			return err
+		}
+		if err := u.resolve(path.Dir(rel), t); err != nil {
+			bad = append(bad, p)
+			errs = append(errs, fmt.Errorf("symlink %q -> %q: %w", rel, t, err))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("check links: %w", err)
+	}
+	for _, p := range bad {
+		if err := os.Remove(p); err != nil {
+			errs = append(errs, fmt.Errorf("remove escaping link: %w", err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (u *unpacker) hardlink(rel, linkName string) error {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -223,5 +224,75 @@ func TestUnpackLimitsAndFormats(t *testing.T) {
 				t.Fatalf("Unpack = %v, want %v", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestUnpackSymlinkChains feeds archives whose links each look harmless
+// alone but chain through earlier (or later) links to a path outside the
+// extraction directory, such as "a -> ." then "b -> a/..". Each is refused
+// with ErrUnsafeArchive, nothing is written outside, and no link left in
+// dst resolves outside it. Chains that stay inside are accepted.
+func TestUnpackSymlinkChains(t *testing.T) {
+	file := entry{name: "file.txt", body: "inside"}
+	tests := []struct {
+		name    string
+		entries []entry
+		ok      bool
+	}{
+		{name: "dot-then-dotdot", entries: []entry{{name: "a", kind: "symlink", link: "."}, {name: "b", kind: "symlink", link: "a/.."}}},
+		{name: "dotdot-before-dot", entries: []entry{{name: "b", kind: "symlink", link: "c/.."}, {name: "c", kind: "symlink", link: "."}}},
+		{name: "repeated-dot", entries: []entry{{name: "a", kind: "symlink", link: "."}, {name: "b", kind: "symlink", link: "a/a/a/../x"}}},
+		{name: "link-to-link", entries: []entry{{name: "a", kind: "symlink", link: "."}, {name: "b", kind: "symlink", link: "a"},
+			{name: "c", kind: "symlink", link: "b/./.."}}},
+		{name: "subdir-up-link", entries: []entry{{name: "d/", kind: "dir"}, {name: "d/x", kind: "symlink", link: ".."},
+			{name: "y", kind: "symlink", link: "d/x/../outside"}}},
+		{name: "in-subdir", entries: []entry{{name: "d/", kind: "dir"}, {name: "d/a", kind: "symlink", link: "."},
+			{name: "d/b", kind: "symlink", link: "a/../.."}}},
+		{name: "loop", entries: []entry{{name: "l1", kind: "symlink", link: "l2"}, {name: "l2", kind: "symlink", link: "l1"}}},
+		{name: "backslash", entries: []entry{{name: "w", kind: "symlink", link: `..\..\outside`}}},
+		{name: "chain-inside", ok: true, entries: []entry{file, {name: "a", kind: "symlink", link: "."},
+			{name: "b", kind: "symlink", link: "a/a/file.txt"}, {name: "d/", kind: "dir"}, {name: "d/up", kind: "symlink", link: ".."},
+			{name: "c", kind: "symlink", link: "d/up/d/up/file.txt"}}},
+	}
+	for _, tt := range tests {
+		for format, build := range map[string]func(*testing.T, []entry) []byte{"targz": targzOf, "zip": zipOf} {
+			t.Run(tt.name+"/"+format, func(t *testing.T) {
+				root := t.TempDir()
+				dst := filepath.Join(root, "a", "b", "dst")
+				if err := os.MkdirAll(dst, 0o700); err != nil {
+					t.Fatal(err)
+				}
+				data := build(t, tt.entries)
+				err := Unpack(bytes.NewReader(data), int64(len(data)), dst, Limits{})
+				if tt.ok {
+					if err != nil {
+						t.Fatalf("Unpack: %v", err)
+					}
+					if b, err := os.ReadFile(filepath.Join(dst, "c")); err != nil || string(b) != "inside" {
+						t.Errorf("c: %q, %v", b, err)
+					}
+				} else if !errors.Is(err, ErrUnsafeArchive) {
+					t.Fatalf("Unpack = %v, want ErrUnsafeArchive", err)
+				} else {
+					t.Logf("refused: %v", err)
+				}
+				if got := tree(t, root); !onlyUnder(got, "a/b/dst/") {
+					t.Errorf("files outside dst: %v", got)
+				}
+				filepath.WalkDir(dst, func(p string, d fs.DirEntry, err error) error {
+					if err != nil || d.Type()&fs.ModeSymlink == 0 {
+						return err
+					}
+					real, err := filepath.EvalSymlinks(p)
+					if err != nil {
+						return nil // Dangling or a loop: it names nothing.
+					}
+					if real != dst && !strings.HasPrefix(real, dst+string(filepath.Separator)) {
+						t.Errorf("link %s resolves outside dst, to %s", p, real)
+					}
+					return nil
+				})
+			})
+		}
 	}
 }

@@ -144,7 +144,7 @@ func (c *fakeCentral) add(t *testing.T, key ed25519.PrivateKey, pkg string, n in
 	s, m5 := sha256.Sum256(data), md5.Sum(data)
 	man := &proto.Manifest{Version: proto.ProtocolVersion, PackageID: pkg, Name: "p" + pkg, Platform: proto.PlatformLinux,
 		Action: proto.ActionExecute, Command: "true", Size: int64(len(data)), SHA256: hex.EncodeToString(s[:]), MD5: hex.EncodeToString(m5[:]),
-		FragmentSize: fragSize, CreatedAt: time.Now(),
+		FragmentSize: fragSize, CreatedAt: time.Now(), FragmentProto: proto.FragmentProtoHTTP,
 		OCSFragments: []proto.Fragment{{Index: 0, Offset: 0, Size: int64(len(data)), CID: proto.FragmentCID(data).String()}}}
 	for i := range n {
 		b := data[i*fragSize : (i+1)*fragSize]

@@ -72,6 +72,24 @@ func (x *fragIndexes) get(a *API, pkg string) (*fragIndex, error) {
 	return idx, nil
 }
 
+// publicFragment is the anonymous fragment route: it serves only published
+// packages (active, or being checked for activation), since package IDs are
+// guessable timestamps; an inactive package answers 404 like a missing one.
+// Enrolled agents fetch through the authenticated route, relays prefetch
+// only the active packages central lists.
+func (a *API) publicFragment(c echo.Context) error {
+	id, err := pkgParam(c)
+	if err != nil {
+		return err
+	}
+	if ok, err := a.deploy.Published(c.Request().Context(), id); err != nil {
+		return fmt.Errorf("fragment of %s: %w", id, err)
+	} else if !ok {
+		return fmt.Errorf("package %s is not active: %w", id, store.ErrNotFound)
+	}
+	return a.fragment(c)
+}
+
 // copyRange writes size bytes starting at off of the package to w, reading
 // the OCS fragment files in dir that cover them.
 func (x *fragIndex) copyRange(w io.Writer, dir string, off, size int64, buf []byte) (int64, error) {

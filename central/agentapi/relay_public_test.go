@@ -2,6 +2,7 @@ package agentapi_test
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/shoal-project/shoal/central/agentapi"
+	"github.com/shoal-project/shoal/central/deploy"
 	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/proto"
 )
@@ -82,5 +84,47 @@ func TestPublicFragmentRoute(t *testing.T) {
 	want := agentapi.FragmentStats{Bytes: int64(len(payload)), Requests: int64(len(m.Fragments)) + 1, Fragments: int64(len(m.Fragments))}
 	if diff := cmp.Diff(want, e.api.FragmentStats()["300"]); diff != "" {
 		t.Errorf("fragment stats (-want +got):\n%s", diff)
+	}
+}
+
+// TestPublicFragmentRouteInactive asks the anonymous fragment route for a
+// fragment of a package that is built but not active (IDs are guessable
+// timestamps): 404, nothing counted. Once active it is served.
+func TestPublicFragmentRouteInactive(t *testing.T) {
+	e := newEnv(t)
+	e.publish(packages.Spec{ID: "301", Name: "app", Platform: "LINUX", Action: "STORE", Path: "/tmp/x", Priority: 5},
+		bytes.Repeat([]byte("inactive "), 1000))
+	m, err := e.deploy.Manifest("301")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := echo.New()
+	e.api.RegisterPublic(pub)
+	srv := httptest.NewServer(pub)
+	t.Cleanup(srv.Close)
+	get := func() int {
+		t.Helper()
+		resp, err := srv.Client().Get(srv.URL + proto.FragmentPath("301", m.Fragments[0].CID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	ctx := context.Background()
+	if err := e.deploy.Deactivate(ctx, "301"); err != nil {
+		t.Fatal(err)
+	}
+	if code := get(); code != http.StatusNotFound {
+		t.Errorf("inactive package: %d, want 404", code)
+	}
+	if st := e.api.FragmentStats()["301"]; st.Requests != 0 || st.Bytes != 0 {
+		t.Errorf("inactive package counted: %+v", st)
+	}
+	if _, err := e.deploy.Activate(ctx, "301", deploy.ActivateRequest{SkipCheck: true}); err != nil {
+		t.Fatal(err)
+	}
+	if code := get(); code != http.StatusOK {
+		t.Errorf("active package: %d, want 200", code)
 	}
 }

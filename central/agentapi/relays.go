@@ -34,10 +34,10 @@ var relayNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 // RegisterPublic adds the unauthenticated routes central serves on both
 // listeners: Shoal fragments by CID, for relays and agents (the bytes are
 // verified against the signed manifest by whoever receives them, like OCS
-// fragments).
+// fragments), of published packages only (see publicFragment).
 func (a *API) RegisterPublic(e *echo.Echo) {
-	e.GET(proto.FragmentPathPrefix+":id/:cid", a.fragment, a.mapErrors)
-	e.HEAD(proto.FragmentPathPrefix+":id/:cid", a.fragment, a.mapErrors)
+	e.GET(proto.FragmentPathPrefix+":id/:cid", a.publicFragment, a.mapErrors)
+	e.HEAD(proto.FragmentPathPrefix+":id/:cid", a.publicFragment, a.mapErrors)
 	e.GET(proto.RevokedPeersPath, a.revokedPeers, a.mapErrors)
 }
 

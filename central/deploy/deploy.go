@@ -122,6 +122,7 @@ type Service struct {
 	log      *slog.Logger
 	now      func() time.Time
 	contacts *contactLog
+	checks   checking // packages whose availability check runs now
 }
 
 // New returns a Service. client is used for availability checks and must
@@ -342,6 +343,8 @@ func (s *Service) Activate(ctx context.Context, id string, req ActivateRequest) 
 	}
 	report := &packages.CheckReport{OK: true}
 	if !req.SkipCheck {
+		end := s.checks.begin(id) // The check reads the anonymous routes.
+		defer end()
 		report = packages.CheckAvailability(ctx, s.client, m, req.InfoLoc, req.PackLoc, strings.ToLower(req.Proto))
 		if !report.OK {
 			return report, fmt.Errorf("activate %s: %w", id, ErrUnavailable)

@@ -214,28 +214,34 @@ func (b *Builder) build(ctx context.Context, spec Spec, in io.Reader, size int64
 
 	command, path, launchName := spec.actionFields()
 	m := &proto.Manifest{
-		Version:      proto.ProtocolVersion,
-		PackageID:    spec.ID,
-		Name:         spec.Name,
-		Platform:     spec.Platform,
-		Action:       spec.Action,
-		Command:      command,
-		Path:         path,
-		LaunchName:   launchName,
-		Priority:     spec.Priority,
-		Size:         size,
-		SHA256:       hexSum(shah),
-		MD5:          hexSum(md5h),
-		FragmentSize: b.cfg.FragmentSize,
-		Fragments:    shoalCut.frags,
-		OCSFragments: ocsCut.frags,
-		CreatedAt:    b.now().UTC().Truncate(time.Second),
+		Version:       proto.ProtocolVersion,
+		PackageID:     spec.ID,
+		Name:          spec.Name,
+		Platform:      spec.Platform,
+		Action:        spec.Action,
+		Command:       command,
+		Path:          path,
+		LaunchName:    launchName,
+		Priority:      spec.Priority,
+		Size:          size,
+		SHA256:        hexSum(shah),
+		MD5:           hexSum(md5h),
+		FragmentSize:  b.cfg.FragmentSize,
+		Fragments:     shoalCut.frags,
+		OCSFragments:  ocsCut.frags,
+		CreatedAt:     b.now().UTC().Truncate(time.Second),
+		FragmentProto: spec.fragmentProto(),
+		Notify: proto.Notify{User: spec.NotifyUser, Text: spec.NotifyText, Countdown: spec.NotifyCountdown,
+			CanAbort: spec.NotifyCanAbort, CanDelay: spec.NotifyCanDelay,
+			DoneAction: spec.NeedDoneAction, DoneActionText: spec.NeedDoneActionText},
 	}
 	signed, err := proto.SignManifest(m, b.signer)
 	if err != nil {
 		return nil, err
 	}
-	info, err := infoFor(spec, m).Marshal()
+	// The info file holds nothing the manifest does not sign, so a relay
+	// can build the same bytes from the manifest alone.
+	info, err := ocs.InfoFromManifest(m).Marshal()
 	if err != nil {
 		return nil, fmt.Errorf("encode info: %w", err)
 	}
@@ -254,34 +260,6 @@ func (b *Builder) build(ctx context.Context, spec Spec, in io.Reader, size int64
 		Manifest:      m,
 		ManifestBytes: signed,
 	}, nil
-}
-
-// infoFor returns the OCS info file of a package.
-func infoFor(spec Spec, m *proto.Manifest) *ocs.Info {
-	digest := m.MD5
-	if m.Size == 0 {
-		digest = "" // As the console writes it for a package without payload.
-	}
-	return &ocs.Info{
-		ID:                 m.PackageID,
-		Pri:                m.Priority,
-		Act:                m.Action,
-		Digest:             digest,
-		Proto:              spec.fragmentProto(),
-		Frags:              len(m.OCSFragments),
-		DigestAlgo:         "MD5",
-		DigestEncode:       "Hexa",
-		Path:               m.Path,
-		Name:               m.LaunchName,
-		Command:            m.Command,
-		NotifyUser:         spec.NotifyUser,
-		NotifyText:         spec.NotifyText,
-		NotifyCountdown:    spec.NotifyCountdown,
-		NotifyCanAbort:     spec.NotifyCanAbort,
-		NotifyCanDelay:     spec.NotifyCanDelay,
-		NeedDoneAction:     spec.NeedDoneAction,
-		NeedDoneActionText: spec.NeedDoneActionText,
-	}
 }
 
 // install renames the finished build tmp to final, unless the context is

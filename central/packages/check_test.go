@@ -84,6 +84,14 @@ func TestCheckAvailability(t *testing.T) {
 			replaceInFile(t, filepath.Join(p.b.Path(p.m.PackageID), InfoFile), `ID="1700000003"`, `ID="1700000004"`)
 			return p.m, hostOf(p.tlsSrv) + "/download", hostOf(p.plainSrv) + "/download", "http"
 		}, wantProblems: []string{"ID is"}, wantChecked: 3},
+		{name: "info-command-rewritten", setup: func(t *testing.T, p *servedPackage) (*proto.Manifest, string, string, string) {
+			replaceInFile(t, filepath.Join(p.b.Path(p.m.PackageID), InfoFile), `COMMAND="sh install.sh"`, `COMMAND="sh evil.sh"`)
+			return p.m, hostOf(p.tlsSrv) + "/download", hostOf(p.plainSrv) + "/download", "http"
+		}, wantProblems: []string{`COMMAND is "sh evil.sh", want "sh install.sh"`}, wantChecked: 3},
+		{name: "info-notify-added", setup: func(t *testing.T, p *servedPackage) (*proto.Manifest, string, string, string) {
+			replaceInFile(t, filepath.Join(p.b.Path(p.m.PackageID), InfoFile), `NOTIFY_TEXT=""`, `NOTIFY_TEXT="call 555"`)
+			return p.m, hostOf(p.tlsSrv) + "/download", hostOf(p.plainSrv) + "/download", "http"
+		}, wantProblems: []string{"NOTIFY_TEXT is"}, wantChecked: 3},
 		{name: "location-with-scheme", setup: func(t *testing.T, p *servedPackage) (*proto.Manifest, string, string, string) {
 			return p.m, "https://" + hostOf(p.tlsSrv), "", "http"
 		}, wantProblems: []string{"info location", "fragment location"}},

@@ -145,40 +145,67 @@ func (b *Builder) VerifyOnDisk(id string) (*CheckReport, error) {
 	return r.finish(), nil
 }
 
-// checkInfo parses an info file and compares it with the manifest. scheme,
-// when set, is the fragment scheme the caller will use.
+// checkInfo compares every field of an info file an OCS agent reads with
+// the info file the manifest describes (ocs.InfoFromManifest), and PROTO
+// with scheme when scheme is not empty.
 func checkInfo(r *CheckReport, data []byte, m *proto.Manifest, scheme string) {
 	info, err := ocs.ParseInfo(data)
 	if err != nil {
 		r.addErr("info "+r.InfoURL, err)
 		return
 	}
-	wantDigest := m.MD5
-	if m.Size == 0 {
-		wantDigest = ""
+	for _, p := range infoMismatch(info, m) {
+		r.addf("info %s: %s", r.InfoURL, p)
 	}
-	type field struct {
-		name      string
-		got, want any
-	}
-	fields := []field{
-		{"ID", info.ID, m.PackageID},
-		{"FRAGS", info.Frags, len(m.OCSFragments)},
-		{"DIGEST", info.Digest, wantDigest},
-		{"DIGEST_ALGO", info.DigestAlgo, "MD5"},
-		{"DIGEST_ENCODE", strings.ToLower(info.DigestEncode), "hexa"},
-		{"PRI", info.Pri, m.Priority},
-		{"ACT", info.Act, m.Action},
-	}
-	if scheme != "" {
-		fields = append(fields, field{"PROTO", strings.ToLower(info.Proto), scheme})
-	}
-	for _, f := range fields {
-		if f.got != f.want {
-			r.addf("info %s: %s is %q, want %q", r.InfoURL, f.name, fmt.Sprint(f.got), fmt.Sprint(f.want))
-		}
+	if got := strings.ToLower(orHTTP(info.Proto)); scheme != "" && got != scheme {
+		r.addf("info %s: PROTO is %q, want %q", r.InfoURL, got, scheme)
 	}
 }
+
+// infoMismatch lists the fields of info that differ from the info file of
+// manifest m, one "NAME is X, want Y" sentence each; nil means they agree.
+func infoMismatch(info *ocs.Info, m *proto.Manifest) []string {
+	want := ocs.InfoFromManifest(m)
+	fields := []struct {
+		name      string
+		got, want any
+	}{
+		{"ID", info.ID, want.ID},
+		{"FRAGS", info.Frags, want.Frags},
+		{"DIGEST", info.Digest, want.Digest},
+		{"DIGEST_ALGO", orDefault(info.DigestAlgo, "MD5"), want.DigestAlgo},
+		{"DIGEST_ENCODE", strings.ToLower(orDefault(info.DigestEncode, "Hexa")), strings.ToLower(want.DigestEncode)},
+		{"PRI", info.Pri, want.Pri},
+		{"ACT", info.Act, want.Act},
+		{"PROTO", strings.ToUpper(orHTTP(info.Proto)), want.Proto},
+		{"COMMAND", info.Command, want.Command},
+		{"PATH", info.Path, want.Path},
+		{"NAME", info.Name, want.Name},
+		{"NOTIFY_USER", info.NotifyUser, want.NotifyUser},
+		{"NOTIFY_TEXT", info.NotifyText, want.NotifyText},
+		{"NOTIFY_COUNTDOWN", info.NotifyCountdown, want.NotifyCountdown},
+		{"NOTIFY_CAN_ABORT", info.NotifyCanAbort, want.NotifyCanAbort},
+		{"NOTIFY_CAN_DELAY", info.NotifyCanDelay, want.NotifyCanDelay},
+		{"NEED_DONE_ACTION", info.NeedDoneAction, want.NeedDoneAction},
+		{"NEED_DONE_ACTION_TEXT", info.NeedDoneActionText, want.NeedDoneActionText},
+	}
+	var out []string
+	for _, f := range fields {
+		if f.got != f.want {
+			out = append(out, fmt.Sprintf("%s is %q, want %q", f.name, fmt.Sprint(f.got), fmt.Sprint(f.want)))
+		}
+	}
+	return out
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+func orHTTP(v string) string { return orDefault(v, proto.FragmentProtoHTTP) }
 
 func fragmentSizes(frags []proto.Fragment) []int64 {
 	sizes := make([]int64, len(frags))

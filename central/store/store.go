@@ -112,16 +112,13 @@ func (s *Store) openSQLite(ctx context.Context, cfg Config, dataDir string) erro
 	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
 		return fmt.Errorf("sqlite dir: %w", err)
 	}
-	// Create the file ourselves so it gets mode 0600; SQLite gives the WAL
-	// and shm files the same mode.
-	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return fmt.Errorf("sqlite file: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("sqlite file: %w", err)
-	}
-	if err := os.Chmod(abs, 0o600); err != nil {
+	// Create the database and its -wal and -shm files ourselves so they
+	// get mode 0600: the SQLite VFS creates files 0666 minus the umask
+	// (0644 usually), and the WAL holds recent rows (token hashes,
+	// inventory) in clear. An empty WAL or shm file is valid for SQLite.
+	// The writer connection stays open, so SQLite does not delete and
+	// recreate them while the store is open.
+	if err := createPrivate(abs, abs+"-wal", abs+"-shm"); err != nil {
 		return fmt.Errorf("sqlite file: %w", err)
 	}
 
@@ -151,6 +148,11 @@ func (s *Store) openSQLite(ctx context.Context, cfg Config, dataDir string) erro
 		wdb.Close()
 		return fmt.Errorf("sqlite writer: %w", err)
 	}
+	// In case SQLite replaced a file between our creation and its open.
+	if err := createPrivate(abs+"-wal", abs+"-shm"); err != nil {
+		wdb.Close()
+		return fmt.Errorf("sqlite file: %w", err)
+	}
 
 	s.r, err = gorm.Open(gormlite.Open(readerDSN), s.gormConfig())
 	if err != nil {
@@ -165,6 +167,25 @@ func (s *Store) openSQLite(ctx context.Context, cfg Config, dataDir string) erro
 	rdb.SetMaxOpenConns(cfg.MaxOpenConns)
 	rdb.SetMaxIdleConns(cfg.MaxOpenConns)
 	rdb.SetConnMaxIdleTime(5 * time.Minute)
+	return nil
+}
+
+// createPrivate creates each file that does not exist with mode 0600 and
+// sets an existing one (left by an older version) to 0600.
+func createPrivate(paths ...string) error {
+	for _, p := range paths {
+		f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return err
+		}
+		err = f.Chmod(0o600)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -108,12 +108,20 @@ func (w *countingWriter) ReadFrom(r io.Reader) (int64, error) {
 
 // handleDownload serves the OCS download tree: /download/<ID>/info,
 // /download/<ID>/<ID>-<n> and /download/<ID>/manifest.json. Only these names
-// are served, so no request can leave the package directory.
+// are served, so no request can leave the package directory, and only for
+// published packages (deploy.Service.Published: active, or being checked
+// for activation): the route is anonymous and package IDs are guessable
+// timestamps, so an inactive package answers 404 like a missing one.
 func (s *Server) handleDownload(c echo.Context) error {
 	id, file := c.Param("id"), c.Param("file")
 	if !packageIDRE.MatchString(id) || !fileRE.MatchString(file) ||
 		(strings.Contains(file, "-") && !strings.HasPrefix(file, id+"-")) {
 		return fmt.Errorf("no such package file: %w", store.ErrNotFound)
+	}
+	if ok, err := s.deps.Deploy.Published(c.Request().Context(), id); err != nil {
+		return fmt.Errorf("download %s: %w", id, err)
+	} else if !ok {
+		return fmt.Errorf("package %s is not active: %w", id, store.ErrNotFound)
 	}
 	path := filepath.Join(s.deps.Packages.Path(id), file)
 	f, err := os.Open(path)

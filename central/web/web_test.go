@@ -362,7 +362,8 @@ func TestPackageLifecycle(t *testing.T) {
 	if p.OCSFragmentCount != 4 || p.Size != int64(len(payload)) || p.Priority != 3 {
 		t.Fatalf("package %+v", p)
 	}
-	// Fragments are served with the counters running.
+	// Fragments of the active package are served with the counters running.
+	e.api("POST", "/api/v1/packages/"+p.ID+"/activate", `{"skip_check":true}`, "token", 200, nil)
 	var got []byte
 	for i := 1; i <= 4; i++ {
 		rec := httptest.NewRecorder()
@@ -386,6 +387,7 @@ func TestPackageLifecycle(t *testing.T) {
 			view.Signature, len(view.OCSFragments), len(view.Fragments), view.Downloads)
 	}
 	// Affecting an inactive package is refused with a clear message.
+	e.api("POST", "/api/v1/packages/"+p.ID+"/deactivate", "", "token", 204, nil)
 	var apiErr api.Error
 	e.api("POST", "/api/v1/packages/"+p.ID+"/affect", `{"computer_ids":[1]}`, "token", 400, &apiErr)
 	if apiErr.Error == "" {

@@ -2,8 +2,9 @@
 // spoken by unmodified OCS agents (Unix agent 2.10, Windows agent 2.x) to the
 // communication server that Shoal's central replaces. It only encodes and
 // decodes; what to answer is decided by central. It uses the standard
-// library only. The protocol is described in docs/ocs-protocol.md; section
-// numbers (§) below refer to it.
+// library only, and proto for the signed manifest that InfoFromManifest
+// turns into an info file. The protocol is described in
+// docs/ocs-protocol.md; section numbers (§) below refer to it.
 //
 // # Message flow
 //

@@ -106,7 +106,7 @@ func (c *Central) AddPackage(t testing.TB, id string, payload []byte, fragSize i
 	sha, md := sha256.Sum256(payload), md5.Sum(payload)
 	m := &proto.Manifest{Version: proto.ProtocolVersion, PackageID: id, Name: "pkg" + id, Platform: proto.PlatformLinux,
 		Action: proto.ActionExecute, Command: "true", Priority: 5, Size: size, SHA256: hex.EncodeToString(sha[:]),
-		MD5: hex.EncodeToString(md[:]), FragmentSize: fragSize, CreatedAt: time.Now().UTC()}
+		MD5: hex.EncodeToString(md[:]), FragmentSize: fragSize, CreatedAt: time.Now().UTC(), FragmentProto: proto.FragmentProtoHTTP}
 	p := &Package{ID: id, Payload: payload, Manifest: m, frags: map[string][]byte{}}
 	for off := int64(0); off < size; off += fragSize {
 		b := payload[off:min(off+fragSize, size)]
@@ -124,14 +124,21 @@ func (c *Central) AddPackage(t testing.TB, id string, payload []byte, fragSize i
 	if p.Signed, err = proto.SignManifest(m, c.key); err != nil {
 		t.Fatal(err)
 	}
-	info := &ocs.Info{ID: id, Pri: 5, Act: ocs.ActExecute, Digest: m.MD5, Frags: len(m.OCSFragments), Command: "true"}
-	if p.Info, err = info.Marshal(); err != nil {
+	if p.Info, err = ocs.InfoFromManifest(m).Marshal(); err != nil {
 		t.Fatal(err)
 	}
 	c.mu.Lock()
 	c.pkgs[id] = p
 	c.mu.Unlock()
 	return p
+}
+
+// SetInfo makes the fake serve info as the info file of package id, as a
+// man in the middle on the WAN path would.
+func (c *Central) SetInfo(id string, info []byte) {
+	c.mu.Lock()
+	c.pkgs[id].Info = info
+	c.mu.Unlock()
 }
 
 // Count returns how many requests path received.
