@@ -48,6 +48,12 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
+	return newEnvConfig(t, agentapi.Config{PollInterval: 50 * time.Millisecond})
+}
+
+// newEnvConfig is newEnv with the agent API's configuration.
+func newEnvConfig(t testing.TB, cfg agentapi.Config) *env {
+	t.Helper()
 	dir := t.TempDir()
 	log := storetest.Logger(t)
 	pk, err := pki.Load(filepath.Join(dir, "pki"), pki.Config{}, nil, time.Now())
@@ -63,7 +69,7 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api := agentapi.New(agentapi.Config{PollInterval: 50 * time.Millisecond}, st, dep, b, pk, log)
+	api := agentapi.New(cfg, st, dep, b, pk, log)
 	e := echo.New()
 	api.Register(e.Group(proto.AgentAPIPath))
 	api.RegisterAdmin(e.Group("/api/v1"))

@@ -1,0 +1,112 @@
+package agentapi_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoal-project/shoal/agent/client"
+	"github.com/shoal-project/shoal/central/agentapi"
+	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/internal/testwait"
+	"github.com/shoal-project/shoal/proto"
+)
+
+// computerOf returns the computer ID of the enrolled agent name.
+func (e *env) computerOf(name string) uint {
+	e.t.Helper()
+	var agents struct {
+		Items []agentapi.AgentInfo `json:"items"`
+	}
+	e.call("GET", "/api/v1/agents", nil, &agents, http.StatusOK)
+	for _, a := range agents.Items {
+		if strings.HasPrefix(a.DeviceID, name+"-") {
+			return a.ComputerID
+		}
+	}
+	e.t.Fatalf("agent %s not listed", name)
+	return 0
+}
+
+// siteOf returns the SiteInfo of cl's next job list.
+func siteOf(t *testing.T, cl *client.Client) *proto.SiteInfo {
+	t.Helper()
+	jobs, err := cl.Jobs(context.Background(), "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jobs.Site == nil {
+		t.Fatal("job list without site")
+	}
+	return jobs.Site
+}
+
+func hasKey(keys [][]byte, k []byte) bool {
+	for _, x := range keys {
+		if bytes.Equal(x, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestRevocationRotatesGossipKey revokes one agent of a site: the site's
+// other agents are handed a new gossip key at once (while still sending
+// with the old one), switch to it one overlap window later, and stop being
+// handed the old key — the only one the revoked agent holds — two windows
+// after the revocation. The revoked agent gets nothing more.
+func TestRevocationRotatesGossipKey(t *testing.T) {
+	overlap := 2 * time.Second
+	e := newEnvConfig(t, agentapi.Config{PollInterval: 50 * time.Millisecond, MaxWait: time.Second,
+		GossipKeyOverlap: overlap, GossipKeyRotation: time.Hour})
+	site := &store.Site{Name: "loopback", CIDRs: []store.SiteCIDR{{CIDR: "127.0.0.0/8"}}}
+	if err := e.store.CreateSite(context.Background(), site); err != nil {
+		t.Fatal(err)
+	}
+	member, revoked := e.agentClient("member"), e.agentClient("revoked")
+	old := siteOf(t, member)
+	if len(old.GossipKey) != store.GossipKeySize || len(old.GossipKeys) != 0 {
+		t.Fatalf("site before revocation: key of %d bytes, %d others", len(old.GossipKey), len(old.GossipKeys))
+	}
+	if got := siteOf(t, revoked); !bytes.Equal(got.GossipKey, old.GossipKey) {
+		t.Fatal("two agents of one site got different keys")
+	}
+	start := time.Now()
+	e.call("POST", fmt.Sprintf("/api/v1/agents/%d/revoke", e.computerOf("revoked")), nil, nil, http.StatusNoContent)
+
+	next := siteOf(t, member)
+	if !bytes.Equal(next.GossipKey, old.GossipKey) || len(next.GossipKeys) != 1 || bytes.Equal(next.GossipKeys[0], old.GossipKey) {
+		t.Fatalf("right after the revocation: want the old key primary and one new key beside it, got %d others (same primary %t)",
+			len(next.GossipKeys), bytes.Equal(next.GossipKey, old.GossipKey))
+	}
+	newKey := next.GossipKeys[0]
+	if _, err := revoked.Jobs(context.Background(), "", 0); !errors.Is(err, client.ErrRevoked) {
+		t.Fatalf("revoked agent's job list: %v, want ErrRevoked", err)
+	}
+
+	testwait.For(t, 10*time.Second, "new key primary", func() error {
+		si := siteOf(t, member)
+		if !bytes.Equal(si.GossipKey, newKey) {
+			return errors.New("old key still primary")
+		}
+		if time.Since(start) < overlap-time.Second {
+			t.Errorf("new key primary after %s, before the overlap window of %s", time.Since(start), overlap)
+		}
+		return nil
+	})
+	testwait.For(t, 10*time.Second, "old key dropped", func() error {
+		si := siteOf(t, member)
+		if hasKey(si.GossipKeys, old.GossipKey) || bytes.Equal(si.GossipKey, old.GossipKey) {
+			return errors.New("old key still handed out")
+		}
+		if !bytes.Equal(si.GossipKey, newKey) || len(si.GossipKeys) != 0 {
+			return fmt.Errorf("ring of %d others, new key primary %t", len(si.GossipKeys), bytes.Equal(si.GossipKey, newKey))
+		}
+		return nil
+	})
+}
