@@ -187,6 +187,13 @@ func targz(t testing.TB, files map[string]string) []byte {
 // startAgent enrolls an agent and runs it until the test ends.
 func (e *env) startAgent(name, token string) (cfg agent.Config, computerID uint) {
 	e.t.Helper()
+	return e.startAgentWith(name, token, nil)
+}
+
+// startAgentWith is startAgent with edit applied to the agent's
+// configuration.
+func (e *env) startAgentWith(name, token string, edit func(*agent.Config)) (cfg agent.Config, computerID uint) {
+	e.t.Helper()
 	log := slog.New(slog.NewTextHandler(testLog{e.t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	cfg = agent.Config{
 		Server: e.srv.URL, StateDir: filepath.Join(e.t.TempDir(), "state"), Hostname: name,
@@ -194,6 +201,9 @@ func (e *env) startAgent(name, token string) (cfg agent.Config, computerID uint)
 	}
 	cfg.Jobs.LongPoll = 5 * time.Second
 	cfg.Jobs.ProgressInterval = 200 * time.Millisecond
+	if edit != nil {
+		edit(&cfg)
+	}
 	if err := agent.Enroll(context.Background(), cfg, log); err != nil {
 		e.t.Fatal(err)
 	}

@@ -3,13 +3,17 @@ package agentapi_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/shoal-project/shoal/agent"
 	"github.com/shoal-project/shoal/agent/client"
 	"github.com/shoal-project/shoal/central/agentapi"
 	"github.com/shoal-project/shoal/central/store"
@@ -106,6 +110,30 @@ func TestRevocationRotatesGossipKey(t *testing.T) {
 		}
 		if !bytes.Equal(si.GossipKey, newKey) || len(si.GossipKeys) != 0 {
 			return fmt.Errorf("ring of %d others, new key primary %t", len(si.GossipKeys), bytes.Equal(si.GossipKey, newKey))
+		}
+		return nil
+	})
+}
+
+// TestSkewedAgentClockStatus runs an agent whose clock is two hours ahead
+// against central: it measures the offset from central's answers and
+// reports it, with a warning, in its clock status file.
+func TestSkewedAgentClockStatus(t *testing.T) {
+	e := newEnv(t)
+	cfg, _ := e.startAgentWith("skewed", e.token(1), func(c *agent.Config) {
+		c.Clock = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	})
+	testwait.For(t, 15*time.Second, "the clock status file", func() error {
+		var st agent.ClockStatus
+		b, err := os.ReadFile(filepath.Join(cfg.StateDir, agent.ClockStatusFile))
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(b, &st); err != nil {
+			return err
+		}
+		if st.OffsetSeconds > -7198 || st.OffsetSeconds < -7202 || st.Warning == "" {
+			return fmt.Errorf("clock status %+v", st)
 		}
 		return nil
 	})
