@@ -10,6 +10,8 @@
 //	enrollment.json  computer and device ID, agent secret, pinned manifest
 //	                 key, signed peer record (0600)
 //	inventory.json   fingerprint and time of the last inventory sent
+//	clock.json       the clock's offset from central, with a warning when
+//	                 it is more than five minutes (ClockStatus)
 //	jobs.json        the job queue, results not reported yet
 //	history.json     the local install history
 //	fragments/       the content-addressed fragment store

@@ -38,8 +38,9 @@ type Config struct {
 	// GossipKeyRotation is how long a site's gossip key stays current
 	// before it is replaced (default 24h); revocations replace it at once.
 	GossipKeyRotation time.Duration `yaml:"gossip_key_rotation"`
-	// GossipKeyOverlap is the rotation window (default 10m, at least twice
-	// max_wait, so that every agent has had a job list within it): a new
+	// GossipKeyOverlap is the rotation window (default 10m or twice
+	// max_wait, at least twice max_wait, so that every agent has had a job
+	// list within it): a new
 	// key is handed out one window before members send with it, and the
 	// old one is still accepted for two windows after the rotation.
 	GossipKeyOverlap time.Duration `yaml:"gossip_key_overlap"`
@@ -58,11 +59,11 @@ func (c Config) withDefaults() Config {
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 32 << 20
 	}
-	if c.GossipKeyRotation == 0 {
-		c.GossipKeyRotation = 24 * time.Hour
-	}
 	if c.GossipKeyOverlap == 0 {
-		c.GossipKeyOverlap = 10 * time.Minute
+		c.GossipKeyOverlap = max(10*time.Minute, 2*c.MaxWait)
+	}
+	if c.GossipKeyRotation == 0 {
+		c.GossipKeyRotation = max(24*time.Hour, 4*c.GossipKeyOverlap)
 	}
 	return c
 }

@@ -138,3 +138,24 @@ func TestSkewedAgentClockStatus(t *testing.T) {
 		return nil
 	})
 }
+
+func TestGossipKeyConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  agentapi.Config
+		ok   bool
+	}{
+		{name: "defaults", cfg: agentapi.Config{}, ok: true},
+		{name: "defaults_follow_max_wait", cfg: agentapi.Config{MaxWait: 10 * time.Minute}, ok: true},
+		{name: "overlap_below_two_polls", cfg: agentapi.Config{MaxWait: time.Minute, GossipKeyOverlap: time.Minute}, ok: false},
+		{name: "rotation_below_four_overlaps", cfg: agentapi.Config{GossipKeyOverlap: 10 * time.Minute, GossipKeyRotation: 30 * time.Minute}, ok: false},
+		{name: "short_for_tests", cfg: agentapi.Config{MaxWait: time.Second, GossipKeyOverlap: 2 * time.Second, GossipKeyRotation: 8 * time.Second}, ok: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.cfg.Validate(); (err == nil) != tt.ok {
+				t.Errorf("Validate = %v, want ok %t", err, tt.ok)
+			}
+		})
+	}
+}
