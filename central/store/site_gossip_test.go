@@ -131,3 +131,72 @@ func TestDeleteRelayRotatesGossipKey(t *testing.T) {
 		}
 	})
 }
+
+// TestComputerChangesRotateGossipKey: revoking, moving or deleting a
+// computer whose Shoal agent holds its site's gossip key rotates the key;
+// changes that take no key away leave it alone.
+func TestComputerChangesRotateGossipKey(t *testing.T) {
+	tests := []struct {
+		name   string
+		agent  bool // the computer has a Shoal agent (a peer record)
+		change func(s *store.Store, id, other uint) error
+		rotate bool
+	}{
+		{name: "revoke_agent", agent: true, rotate: true,
+			change: func(s *store.Store, id, _ uint) error { return s.SetComputerRevoked(t.Context(), id, true) }},
+		{name: "unrevoke_agent", agent: true, rotate: false,
+			change: func(s *store.Store, id, _ uint) error { return s.SetComputerRevoked(t.Context(), id, false) }},
+		{name: "revoke_without_peer_record", agent: false, rotate: false,
+			change: func(s *store.Store, id, _ uint) error { return s.SetComputerRevoked(t.Context(), id, true) }},
+		{name: "move_agent", agent: true, rotate: true,
+			change: func(s *store.Store, id, other uint) error { return s.SetComputerSite(t.Context(), id, &other) }},
+		{name: "unassign_agent", agent: true, rotate: true,
+			change: func(s *store.Store, id, _ uint) error { return s.SetComputerSite(t.Context(), id, nil) }},
+		{name: "delete_agent", agent: true, rotate: true,
+			change: func(s *store.Store, id, _ uint) error { return s.DeleteComputer(t.Context(), id) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := storetest.Open(t)
+			ctx := t.Context()
+			now := time.Now()
+			site, other := &store.Site{Name: "a"}, &store.Site{Name: "b"}
+			for _, st := range []*store.Site{site, other} {
+				if err := s.CreateSite(ctx, st); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tok := &store.EnrollmentToken{Name: "t", Hash: hexHash("t")}
+			if err := s.CreateEnrollmentToken(ctx, tok); err != nil {
+				t.Fatal(err)
+			}
+			res, err := s.EnrollAgent(ctx, tok.Hash, storetest.Snapshot("pc-2026-01-01-00-00-00", 1),
+				&store.AgentIdentity{PeerID: "peer-pc", SecretHash: hexHash("s")}, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := res.ComputerID
+			if err := s.SetComputerSite(ctx, id, &site.ID); err != nil {
+				t.Fatal(err)
+			}
+			if tt.agent {
+				if err := s.SavePeerRecord(ctx, &store.AgentPeerRecord{ComputerID: id, PeerID: "peer-pc", Site: "a",
+					Expires: now.Add(time.Hour), Signed: []byte("{}")}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			n := keyNames{}
+			n.ring(t, s, site.ID, now)
+			if err := tt.change(s, id, other.ID); err != nil {
+				t.Fatal(err)
+			}
+			want := ring{Primary: "A"}
+			if tt.rotate {
+				want.Others = []string{"B"}
+			}
+			if d := cmp.Diff(want, n.ring(t, s, site.ID, now.Add(time.Second))); d != "" {
+				t.Errorf("ring of the computer's site (-want +got):\n%s", d)
+			}
+		})
+	}
+}
