@@ -54,6 +54,13 @@ func newEnv(t testing.TB) *env {
 // newEnvConfig is newEnv with the agent API's configuration.
 func newEnvConfig(t testing.TB, cfg agentapi.Config) *env {
 	t.Helper()
+	return newEnvWith(t, cfg, nil)
+}
+
+// newEnvWith is newEnvConfig with mount wrapping central's handler (an
+// embedded tracker), when set.
+func newEnvWith(t testing.TB, cfg agentapi.Config, mount func(next http.Handler, pk *pki.PKI, st *store.Store) http.Handler) *env {
+	t.Helper()
 	dir := t.TempDir()
 	log := storetest.Logger(t)
 	pk, err := pki.Load(filepath.Join(dir, "pki"), pki.Config{}, nil, time.Now())
@@ -73,7 +80,11 @@ func newEnvConfig(t testing.TB, cfg agentapi.Config) *env {
 	e := echo.New()
 	api.Register(e.Group(proto.AgentAPIPath))
 	api.RegisterAdmin(e.Group("/api/v1"))
-	srv := httptest.NewUnstartedServer(e)
+	var h http.Handler = e
+	if mount != nil {
+		h = mount(e, pk, st)
+	}
+	srv := httptest.NewUnstartedServer(h)
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{pk.ServerCert}}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,9 +17,11 @@ import (
 	"github.com/shoal-project/shoal/agent"
 	"github.com/shoal-project/shoal/agent/client"
 	"github.com/shoal-project/shoal/central/agentapi"
+	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/internal/testwait"
 	"github.com/shoal-project/shoal/proto"
+	"github.com/shoal-project/shoal/tracker/embedded"
 )
 
 // computerOf returns the computer ID of the enrolled agent name.
@@ -158,4 +161,46 @@ func TestGossipKeyConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSkewedAgentUsesTracker runs a real agent whose clock is two hours
+// ahead against central with its embedded tracker: the agent measures the
+// offset from central's answers and its announces are accepted (before
+// the fix every tracker call was refused as two hours off).
+func TestSkewedAgentUsesTracker(t *testing.T) {
+	var trk *embedded.Tracker
+	mount := func(next http.Handler, pk *pki.PKI, st *store.Store) http.Handler {
+		var err error
+		trk, err = embedded.New(embedded.Config{}, st, pk.SigningPublicKey(), slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- trk.Run(ctx) }()
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("tracker Run: %v", err)
+			}
+		})
+		return trk.Mount(next)
+	}
+	e := newEnvWith(t, agentapi.Config{PollInterval: 50 * time.Millisecond}, mount)
+	e.api.SetTrackerURL(trk.URL(e.srv.URL))
+	site := &store.Site{Name: "loopback", CIDRs: []store.SiteCIDR{{CIDR: "127.0.0.0/8"}}}
+	if err := e.store.CreateSite(context.Background(), site); err != nil {
+		t.Fatal(err)
+	}
+	e.startAgentWith("skewed", e.token(1), func(c *agent.Config) {
+		c.Clock = func() time.Time { return time.Now().Add(2 * time.Hour) }
+		c.P2P.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+		c.LAN.Bind = "127.0.0.1:0"
+	})
+	testwait.For(t, 20*time.Second, "the skewed agent's announce accepted", func() error {
+		if s := trk.Stats(); s.Entries != 1 {
+			return fmt.Errorf("tracker stats %+v", s)
+		}
+		return nil
+	})
 }
