@@ -10,6 +10,8 @@
 //	enrollment.json  computer and device ID, agent secret, pinned manifest
 //	                 key, signed peer record (0600)
 //	inventory.json   fingerprint and time of the last inventory sent
+//	clock.json       the clock's offset from central, with a warning when
+//	                 it is more than five minutes (ClockStatus)
 //	jobs.json        the job queue, results not reported yet
 //	history.json     the local install history
 //	fragments/       the content-addressed fragment store
@@ -62,6 +64,7 @@ import (
 	"github.com/shoal-project/shoal/agent/p2p"
 	"github.com/shoal-project/shoal/agent/swarm"
 	"github.com/shoal-project/shoal/internal/enroll"
+	"github.com/shoal-project/shoal/internal/skew"
 	"github.com/shoal-project/shoal/internal/statefile"
 	"github.com/shoal-project/shoal/proto"
 	"github.com/shoal-project/shoal/tracker"
@@ -92,6 +95,8 @@ type Config struct {
 
 	// Version is the agent's build version, set by main.
 	Version string `yaml:"-"`
+	// Clock is the local clock (nil: time.Now); tests set a skewed one.
+	Clock func() time.Time `yaml:"-"`
 }
 
 // EnrollConfig holds what enrollment needs. After enrolling, the token is
@@ -183,6 +188,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	defer cl.CloseIdle()
+	clock := skew.New(cfg.Clock, a.base)
+	clock.OnChange(func(s skew.Status) { writeClockStatus(cfg.StateDir, s, a.log) })
+	cl.MeasureClock(clock)
 	store, err := fragstore.Open(filepath.Join(cfg.StateDir, "fragments"))
 	if err != nil {
 		return err
@@ -195,14 +203,16 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	node, err := p2p.New(cfg.P2P, key, a.base, p2p.Deps{Store: store, CentralKey: ed25519.PublicKey(enr.ManifestKey)})
+	node, err := p2p.New(cfg.P2P, key, a.base, p2p.Deps{Store: store, CentralKey: ed25519.PublicKey(enr.ManifestKey), Now: cfg.Clock})
 	if err != nil {
 		return err
 	}
 	if err := node.SetPeerRecord(enr.PeerRecord); err != nil {
 		a.log.Warn("peer record refused by p2p; serving peers after its renewal", "err", err)
 	}
-	st := newSite(a.base.With("component", "site"), fetcher, nil, node, tracker.NewSigner(key, enr.PeerRecord), roots, cfg.LAN, newIdentity(enr, cfg.Version))
+	signer := tracker.NewSigner(key, enr.PeerRecord)
+	signer.SetClock(clock.Now)
+	st := newSite(a.base.With("component", "site"), fetcher, nil, node, signer, roots, cfg.LAN, newIdentity(enr, cfg.Version))
 	sched, err := swarm.New(cfg.Swarm, swarm.Deps{Upstream: fetcher, Store: store, PeerSource: st.peerSource,
 		RelaySource: st.relaySource, Alive: st.alive, Self: st.self, OnMembers: st.onMembers,
 		SeedFile: filepath.Join(cfg.StateDir, "seeding.json")}, a.base)
@@ -250,6 +260,29 @@ func fetcherStreams(c fetch.Config) int {
 		return 4
 	}
 	return c.Streams
+}
+
+// ClockStatusFile (in the state directory) reports the clock's offset from
+// central, written when it is first measured and when it changes.
+const ClockStatusFile = "clock.json"
+
+// ClockStatus is the content of ClockStatusFile.
+type ClockStatus struct {
+	// OffsetSeconds is central's clock minus ours.
+	OffsetSeconds int64 `json:"offset_seconds"`
+	// Warning is set when the offset is larger than skew.WarnOffset.
+	Warning    string    `json:"warning,omitempty"`
+	MeasuredAt time.Time `json:"measured_at"`
+}
+
+func writeClockStatus(dir string, s skew.Status, log *slog.Logger) {
+	cs := ClockStatus{OffsetSeconds: int64(s.Offset.Round(time.Second) / time.Second), MeasuredAt: s.At.UTC()}
+	if s.Large() {
+		cs.Warning = fmt.Sprintf("local clock is %s off central's (limit %s); fix the time source", s.Offset.Round(time.Second), skew.WarnOffset)
+	}
+	if err := statefile.Write(filepath.Join(dir, ClockStatusFile), cs, 0o600); err != nil {
+		log.Warn("save clock status", "err", err)
+	}
 }
 
 // inventoryMark remembers the last inventory sent.

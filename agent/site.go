@@ -257,8 +257,8 @@ func (s *site) lanLoop(ctx context.Context) error {
 					s.log.Warn("site changed; LAN membership keeps the old site until restart", "old", s.identity.Site, "new", si.Name)
 				}
 				if len(si.GossipKey) > 0 {
-					if err := c.SetKey(si.GossipKey); err != nil {
-						s.log.Warn("lan key", "err", err)
+					if err := c.SetKeys(si.GossipKey, si.GossipKeys); err != nil {
+						s.log.Warn("lan keys", "err", err)
 					}
 				}
 				c.SetRevoked(si.RevokedPeers)
@@ -268,7 +268,7 @@ func (s *site) lanLoop(ctx context.Context) error {
 				continue
 			}
 			id := s.identity
-			id.Site, id.GossipKey = si.Name, si.GossipKey
+			id.Site, id.GossipKey, id.GossipKeys = si.Name, si.GossipKey, si.GossipKeys
 			nc, err := lan.New(s.lanCfg, s.log, id)
 			if err != nil {
 				s.log.Warn("no LAN membership", "site", si.Name, "err", err)

@@ -45,8 +45,14 @@ type SiteInfo struct {
 	Relays []RelayRef `json:"relays,omitempty"`
 	// TrackerURL is the tracker's base URL (…/tracker/v1); empty: no P2P.
 	TrackerURL string `json:"tracker_url,omitempty"`
-	// GossipKey is the site's 32-byte memberlist encryption key.
+	// GossipKey is the site's 32-byte memberlist encryption key: the one
+	// members send with.
 	GossipKey []byte `json:"gossip_key,omitempty"`
+	// GossipKeys are the site's other keys members still accept while a
+	// rotation is under way (the next key, handed out before it is used,
+	// and the previous ones, until every member has switched). A member's
+	// keyring is GossipKey plus these, nothing else.
+	GossipKeys [][]byte `json:"gossip_keys,omitempty"`
 	// RevokedPeers are peer IDs whose records must no longer be honoured
 	// although they have not expired yet.
 	RevokedPeers []string `json:"revoked_peers,omitempty"`

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
 
+	"github.com/shoal-project/shoal/internal/skew"
 	"github.com/shoal-project/shoal/proto"
 )
 
@@ -306,6 +307,11 @@ type Health struct {
 	// libp2p off); LastTrackerError the last failed tracker announce.
 	P2PAddrs         []string `json:"p2p_addrs,omitempty"`
 	LastTrackerError string   `json:"last_tracker_error,omitempty"`
+	// ClockOffsetSeconds is central's clock minus the relay's, measured
+	// from central's answers (absent before the first); ClockWarning is
+	// set when it is larger than skew.WarnOffset.
+	ClockOffsetSeconds *int64 `json:"clock_offset_seconds,omitempty"`
+	ClockWarning       string `json:"clock_warning,omitempty"`
 }
 
 func (r *Relay) serveHealth(w http.ResponseWriter, _ *http.Request) {
@@ -314,6 +320,13 @@ func (r *Relay) serveHealth(w http.ResponseWriter, _ *http.Request) {
 		QuotaBytes: int64(r.cfg.Cache.QuotaBytes), LastReportError: r.reportErr, LastTrackerError: r.trackerErr}
 	r.mu.Unlock()
 	h.P2PAddrs = r.p2pAddrs()
+	if cs := r.clock.Status(); cs.Measured {
+		off := int64(cs.Offset.Round(time.Second) / time.Second)
+		h.ClockOffsetSeconds = &off
+		if cs.Large() {
+			h.ClockWarning = fmt.Sprintf("clock is %s off central's (limit %s); fix the time source", cs.Offset.Round(time.Second), skew.WarnOffset)
+		}
+	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(h)
 }

@@ -79,7 +79,7 @@ func (r *Relay) newNode() error {
 	}
 	node, err := p2p.New(r.cfg.P2P.withDefaults().Config, key, r.log, p2p.Deps{
 		Store: r.store, CentralKey: r.enr.ManifestPublicKey,
-		Pull: r.pullFragment, Served: r.servedP2P, Limiter: r.lan,
+		Pull: r.pullFragment, Served: r.servedP2P, Limiter: r.lan, Now: r.cfg.Clock,
 	})
 	if err != nil {
 		return fmt.Errorf("relay p2p: %w", err)
@@ -89,6 +89,7 @@ func (r *Relay) newNode() error {
 		r.log.Warn("peer record refused; serving over libp2p after its renewal", "err", err)
 	}
 	r.node, r.signer = node, tracker.NewSigner(key, r.enr.PeerRecord)
+	r.signer.SetClock(r.clock.Now) // Tracker requests in central's time.
 	return nil
 }
 

@@ -26,6 +26,7 @@ import (
 
 	"github.com/shoal-project/shoal/agent/fragstore"
 	"github.com/shoal-project/shoal/agent/p2p"
+	"github.com/shoal-project/shoal/internal/skew"
 	"github.com/shoal-project/shoal/internal/statefile"
 	"github.com/shoal-project/shoal/proto"
 	"github.com/shoal-project/shoal/tracker"
@@ -82,6 +83,8 @@ type Config struct {
 	P2P P2PConfig `yaml:"p2p"`
 	// Version is the build version, reported to central (not YAML).
 	Version string `yaml:"-"`
+	// Clock is the local clock (nil: time.Now); tests set a skewed one.
+	Clock func() time.Time `yaml:"-"`
 }
 
 // CacheConfig bounds the cache.
@@ -182,6 +185,7 @@ type Relay struct {
 	pub     ed25519.PublicKey
 	client  *http.Client // upstream
 	central *http.Client // enrolled relays: central's agent API
+	clock   *skew.Clock  // offset from central, measured by central's answers
 	enr     *enrollment  // nil when not enrolled
 	cert    *tls.Certificate
 	store   *fragstore.Store
@@ -290,10 +294,11 @@ func New(cfg Config, log *slog.Logger) (*Relay, error) {
 		manifests: map[string]*proto.Manifest{}, have: map[string]int64{}, lastUse: map[string]time.Time{},
 		active: map[string]bool{}, pinned: map[string]int{}, prefetching: map[string]bool{},
 	}
+	r.clock = skew.New(cfg.Clock, r.log)
 	if enr != nil {
 		ctr := http.DefaultTransport.(*http.Transport).Clone()
 		ctr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}
-		r.central = &http.Client{Transport: ctr}
+		r.central = &http.Client{Transport: r.clock.Transport(ctr)}
 		if !cfg.P2P.Disabled {
 			if err := r.newNode(); err != nil {
 				return nil, err

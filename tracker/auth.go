@@ -80,8 +80,9 @@ func (v Verifier) authenticate(header, method, pathAndQuery string, body []byte,
 type Signer struct {
 	key crypto.PrivKey
 
-	mu  sync.RWMutex // guards rec
+	mu  sync.RWMutex // guards rec and now
 	rec proto.SignedPeerRecord
+	now func() time.Time
 }
 
 // NewSigner returns a Signer for key and its record rec.
@@ -94,6 +95,27 @@ func (s *Signer) SetRecord(rec proto.SignedPeerRecord) {
 	s.mu.Lock()
 	s.rec = rec
 	s.mu.Unlock()
+}
+
+// SetClock makes now the time requests are signed with (default
+// time.Now). Agents and relays pass central's time as they measured it
+// (skew.Clock.Now), because the tracker refuses requests whose time is
+// more than a few minutes off its own.
+func (s *Signer) SetClock(now func() time.Time) {
+	s.mu.Lock()
+	s.now = now
+	s.mu.Unlock()
+}
+
+// Now is the time requests are signed with.
+func (s *Signer) Now() time.Time {
+	s.mu.RLock()
+	now := s.now
+	s.mu.RUnlock()
+	if now == nil {
+		return time.Now()
+	}
+	return now()
 }
 
 // Record returns the current peer record.

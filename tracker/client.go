@@ -108,7 +108,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	if err != nil {
 		return err
 	}
-	auth, err := c.signer.Authorization(method, req.URL.RequestURI(), body, time.Now())
+	auth, err := c.signer.Authorization(method, req.URL.RequestURI(), body, c.signer.Now())
 	if err != nil {
 		return err
 	}

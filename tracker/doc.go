@@ -21,6 +21,10 @@
 // into, looks up and leases in its own site only. Announces must not go
 // back in time (a replayed older announce is refused with 409); other
 // requests are idempotent, so a replay within the skew window is harmless.
+// Agents and relays sign with central's time, not their own: they measure
+// their offset from the Date of central's answers (internal/skew,
+// Signer.SetClock), so a peer whose clock is off still gets its calls
+// accepted (and warns in its log and status).
 //
 // # Message flow
 //

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/shoal-project/shoal/agent/fetch"
+	"github.com/shoal-project/shoal/internal/skew"
 	"github.com/shoal-project/shoal/proto"
 )
 
@@ -74,6 +75,13 @@ func New(server string, roots *x509.CertPool, secret string) (*Client, error) {
 		ReadBufferSize:    64 << 10,
 	}
 	return &Client{base: u.String() + proto.AgentAPIPath, secret: secret, hc: &http.Client{Transport: tr}}, nil
+}
+
+// MeasureClock makes every answer of central feed clk (its Date header):
+// the agent signs tracker requests in central's time. Call it before the
+// client is used.
+func (c *Client) MeasureClock(clk *skew.Clock) {
+	c.hc.Transport = clk.Transport(c.hc.Transport)
 }
 
 // CloseIdle closes idle connections.

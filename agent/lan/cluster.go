@@ -120,7 +120,11 @@ func New(cfg Config, logger *slog.Logger, id Identity) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lan: %w", err)
 	}
-	keyring, err := memberlist.NewKeyring(nil, slices.Clone(id.GossipKey))
+	var others [][]byte
+	for _, k := range id.GossipKeys {
+		others = append(others, slices.Clone(k))
+	}
+	keyring, err := memberlist.NewKeyring(others, slices.Clone(id.GossipKey))
 	if err != nil {
 		return nil, fmt.Errorf("lan: keyring: %w", err)
 	}
@@ -385,31 +389,46 @@ func (c *Cluster) SetRecord(s proto.SignedPeerRecord) error {
 	return nil
 }
 
-// SetKey makes key the site's primary gossip key. The previous primary is
-// kept for decryption so that members that have not rotated yet are still
-// understood; older keys are removed.
-func (c *Cluster) SetKey(key []byte) error {
-	if len(key) != gossipKeySize {
-		return fmt.Errorf("lan: set key: %d bytes, want %d", len(key), gossipKeySize)
+// SetKeys makes the keyring exactly the site's keys as central hands them
+// out: primary, the key this node sends with, and others, the keys it
+// still accepts (the next key before the site switches to it, the previous
+// ones until every member has). Keys central no longer hands out are
+// removed, so a node that holds only those is cut off. memberlist's
+// keyring takes its own lock; SetKeys may run while memberlist does.
+func (c *Cluster) SetKeys(primary []byte, others [][]byte) error {
+	if len(primary) != gossipKeySize {
+		return fmt.Errorf("lan: set keys: primary key of %d bytes, want %d", len(primary), gossipKeySize)
 	}
-	prev := c.keyring.GetPrimaryKey()
-	if bytes.Equal(prev, key) {
-		return nil
-	}
-	if err := c.keyring.AddKey(slices.Clone(key)); err != nil {
-		return fmt.Errorf("lan: set key: %w", err)
-	}
-	if err := c.keyring.UseKey(key); err != nil {
-		return fmt.Errorf("lan: set key: %w", err)
-	}
-	for _, k := range c.keyring.GetKeys() {
-		if !bytes.Equal(k, key) && !bytes.Equal(k, prev) {
-			if err := c.keyring.RemoveKey(k); err != nil {
-				return fmt.Errorf("lan: set key: %w", err)
-			}
+	for _, k := range others {
+		if len(k) != gossipKeySize {
+			return fmt.Errorf("lan: set keys: key of %d bytes, want %d", len(k), gossipKeySize)
 		}
 	}
-	c.log.Info("lan gossip key rotated")
+	want := append([][]byte{primary}, others...)
+	have := c.keyring.GetKeys()
+	changed := !bytes.Equal(c.keyring.GetPrimaryKey(), primary)
+	for _, k := range want {
+		if !slices.ContainsFunc(have, func(h []byte) bool { return bytes.Equal(h, k) }) {
+			if err := c.keyring.AddKey(slices.Clone(k)); err != nil {
+				return fmt.Errorf("lan: set keys: %w", err)
+			}
+			changed = true
+		}
+	}
+	if err := c.keyring.UseKey(primary); err != nil {
+		return fmt.Errorf("lan: set keys: %w", err)
+	}
+	for _, k := range have {
+		if !slices.ContainsFunc(want, func(w []byte) bool { return bytes.Equal(w, k) }) {
+			if err := c.keyring.RemoveKey(k); err != nil {
+				return fmt.Errorf("lan: set keys: %w", err)
+			}
+			changed = true
+		}
+	}
+	if changed {
+		c.log.Info("lan gossip keys changed", "keys", len(want))
+	}
 	return nil
 }
 

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -334,36 +336,120 @@ func TestAskFallback(t *testing.T) {
 	waitMembers(t, 5*time.Second, n0, n1)
 }
 
+// TestKeyRotation rotates a site's key the way central hands it out
+// (central/store GossipRingKey): the new key beside the old one, then the
+// new key primary, then the old one gone, each step reaching the members
+// one by one. The members never lose each other; a member that holds only
+// the old key (a revoked agent, which gets no job lists) is cut off once
+// the others send with the new key, and cannot join again after the
+// overlap window, when they no longer hold the old key.
 func TestKeyRotation(t *testing.T) {
 	site := newTestSite(t, newTestCentral(t), "a")
+	var nodes []*testNode
+	for i := range 3 {
+		nodes = append(nodes, startNode(t, testConfig(), site.identity(t, fmt.Sprintf("peer-%d", i)), nil))
+	}
+	old := startNode(t, testConfig(), site.identity(t, "peer-old"), nil)
+	for _, n := range append(nodes[1:], old) {
+		n.join(t, nodes[0])
+	}
+	waitMembers(t, 5*time.Second, append(slices.Clone(nodes), old)...)
+
+	// Watch the members: none may lose sight of another during the
+	// rotation.
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	lost := make(chan string, 16)
+	for _, n := range nodes {
+		ch, unsub := n.Subscribe()
+		wg.Go(func() {
+			defer unsub()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-ch:
+				}
+				got := memberIDs(n.Cluster)
+				for _, o := range nodes {
+					if o != n && !slices.Contains(got, o.id.PeerID) {
+						select {
+						case lost <- fmt.Sprintf("%s lost %s (sees %v)", n.id.PeerID, o.id.PeerID, got):
+						default:
+						}
+					}
+				}
+			}
+		})
+	}
+	defer func() {
+		close(stop)
+		wg.Wait()
+		close(lost)
+		for l := range lost {
+			t.Errorf("member lost during the rotation: %s", l)
+		}
+	}()
+
+	k0, k1 := site.gossipKey, newGossipKey(t)
+	setKeys := func(n *testNode, primary []byte, others ...[]byte) {
+		t.Helper()
+		if err := n.SetKeys(primary, others); err != nil {
+			t.Fatalf("%s: SetKeys: %v", n.id.PeerID, err)
+		}
+	}
+	// Phase 1: the new key is handed out beside the old one.
+	for _, n := range nodes {
+		setKeys(n, k0, k1)
+		waitMembers(t, 5*time.Second, append(slices.Clone(nodes), old)...)
+	}
+	// Phase 2: one window later, members send with the new key, one by
+	// one. The old-key-only node stops understanding them and is
+	// declared dead.
+	for _, n := range nodes {
+		setKeys(n, k1, k0)
+		setKeys(n, k1, k0) // Idempotent.
+	}
+	waitMembers(t, 15*time.Second, nodes...)
+	// Phase 3: two windows after the rotation, the old key is gone.
+	for _, n := range nodes {
+		setKeys(n, k1)
+		if got := len(n.keyring.GetKeys()); got != 1 {
+			t.Errorf("%s: keyring holds %d keys, want 1", n.id.PeerID, got)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := old.Join(ctx, []string{nodes[1].LocalAddr()}); err == nil {
+		t.Error("a node with only the old key joined after the rotation")
+	}
+	waitMembers(t, 5*time.Second, nodes...)
+
+	if err := nodes[0].SetKeys([]byte("short"), nil); err == nil {
+		t.Error("SetKeys(short) = nil")
+	}
+	if err := nodes[0].SetKeys(k1, [][]byte{[]byte("short")}); err == nil {
+		t.Error("SetKeys(k1, short) = nil")
+	}
+}
+
+// TestNewWithKeyRing starts a node with the primary key and another one,
+// as an agent does in the middle of a rotation: it joins members still
+// sending with the other key.
+func TestNewWithKeyRing(t *testing.T) {
+	site := newTestSite(t, newTestCentral(t), "a")
 	n0 := startNode(t, testConfig(), site.identity(t, "peer-0"), nil)
-	n1 := startNode(t, testConfig(), site.identity(t, "peer-1"), nil)
-	n1.join(t, n0)
-	waitMembers(t, 5*time.Second, n0, n1)
-
-	newKey := newGossipKey(t)
-	for _, n := range []*testNode{n0, n1} {
-		if err := n.SetKey(newKey); err != nil {
-			t.Fatal(err)
-		}
-		if err := n.SetKey(newKey); err != nil {
-			t.Fatalf("SetKey again: %v", err)
-		}
-	}
-	if err := n0.SetKey([]byte("short")); err == nil {
-		t.Error("SetKey(short) = nil")
-	}
-	id := site.identity(t, "peer-2")
-	id.GossipKey = newKey
-	n2 := startNode(t, testConfig(), id, nil)
-	n2.join(t, n0)
-	waitMembers(t, 5*time.Second, n0, n1, n2)
-
-	// A third key drops the first one from the keyring.
-	if err := n0.SetKey(newGossipKey(t)); err != nil {
+	id := site.identity(t, "peer-1")
+	id.GossipKey, id.GossipKeys = newGossipKey(t), [][]byte{site.gossipKey}
+	n1 := startNode(t, testConfig(), id, nil)
+	if err := n0.SetKeys(site.gossipKey, [][]byte{id.GossipKey}); err != nil {
 		t.Fatal(err)
 	}
-	if got := len(n0.keyring.GetKeys()); got != 2 {
-		t.Errorf("keyring holds %d keys after two rotations, want 2", got)
+	n1.join(t, n0)
+	waitMembers(t, 5*time.Second, n0, n1)
+	bad := site.identity(t, "peer-2")
+	bad.GossipKeys = [][]byte{[]byte("short")}
+	if _, err := New(testConfig(), slog.New(slog.DiscardHandler), bad); err == nil {
+		t.Error("New with a short other key = nil")
 	}
 }

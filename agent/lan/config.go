@@ -178,8 +178,12 @@ type Identity struct {
 	Record proto.SignedPeerRecord
 	// RecordKey is central's Ed25519 key that signs peer records.
 	RecordKey ed25519.PublicKey
-	// GossipKey is the site's 32-byte memberlist key (AES-256-GCM).
+	// GossipKey is the site's 32-byte memberlist key (AES-256-GCM), the
+	// one this node sends with.
 	GossipKey []byte
+	// GossipKeys are the site's other keys this node accepts during a
+	// rotation (SiteInfo.GossipKeys).
+	GossipKeys [][]byte
 }
 
 // validate checks id, including that its own record names PeerID and Site
@@ -198,6 +202,11 @@ func (id Identity) validate() error {
 	}
 	if len(id.GossipKey) != gossipKeySize {
 		errs = append(errs, fmt.Errorf("gossip key has %d bytes, want %d", len(id.GossipKey), gossipKeySize))
+	}
+	for _, k := range id.GossipKeys {
+		if len(k) != gossipKeySize {
+			errs = append(errs, fmt.Errorf("other gossip key has %d bytes, want %d", len(k), gossipKeySize))
+		}
 	}
 	if _, err := (meta{PeerID: id.PeerID, Site: id.Site, Version: id.Version}).encode(); err != nil {
 		errs = append(errs, err)

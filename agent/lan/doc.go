@@ -9,8 +9,16 @@
 // traffic, UDP and TCP, is encrypted and authenticated with it
 // (AES-256-GCM, unencrypted messages refused), and labelled "shoal/<site>"
 // so clusters of different sites never mix. A node without the key cannot
-// take part at all: its join fails and nobody lists it. SetKey rotates the
-// key, keeping the previous one for decryption while the site catches up.
+// take part at all: its join fails and nobody lists it.
+//
+// Central rotates a site's key when one of its computers or relays is
+// revoked or moved, and on a schedule, and hands out a key ring:
+// SiteInfo.GossipKey (send with it) and SiteInfo.GossipKeys (accept them
+// too). SetKeys makes the memberlist keyring exactly that ring. The new key
+// is handed out one overlap window before members send with it, and the
+// old one stays accepted until every member has switched, so the members
+// re-key without a partition; a node holding only the old key is cut off
+// once the members send with the new one and cannot join after the window.
 //
 // The memberlist node name is the agent's libp2p peer ID. The node
 // metadata is exactly {peer ID, site, version}: a version byte, then three

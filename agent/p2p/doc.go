@@ -6,7 +6,10 @@
 // # Trust
 //
 // libp2p's TLS handshake authenticates the remote peer ID (the hash of its
-// Ed25519 identity key). That alone proves nothing about the peer, so each
+// Ed25519 identity key). The handshake is libp2p's own (/tls/1.0.0,
+// interoperable), but the self-signed certificate is valid from a day
+// before the local clock (tlssec.go) instead of libp2p's hour, so a peer
+// whose clock is hours ahead is not refused as "not yet valid". That alone proves nothing about the peer, so each
 // side also presents its central-signed proto.SignedPeerRecord, and the
 // other side accepts it only if
 //

@@ -185,7 +185,11 @@ func fetchBytes(ctx context.Context, src *PeerSource, f proto.Fragment) ([]byte,
 func rawHost(t testing.TB) (host.Host, crypto.PrivKey) {
 	t.Helper()
 	key, _ := newKey(t)
-	h, err := newHost(Config{Listen: []string{"/ip4/127.0.0.1/tcp/0"}}.withDefaults(), key)
+	tmpl, err := certTemplate(time.Now(), certBackdate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := newHost(Config{Listen: []string{"/ip4/127.0.0.1/tcp/0"}}.withDefaults(), key, tmpl)
 	if err != nil {
 		t.Fatal(err)
 	}

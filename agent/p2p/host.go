@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"crypto/x509"
 	"fmt"
 
 	"github.com/libp2p/go-libp2p"
@@ -19,7 +20,9 @@ import (
 // cfg.Listen with TCP + TLS + yamux only (TLS measured 1.24× faster than
 // Noise on loopback, dependencies.md §2b), no relay, no metrics, and a
 // resource manager that caps inbound connections and fragment streams.
-func newHost(cfg Config, key crypto.PrivKey) (host.Host, error) {
+// tmpl is the TLS identity certificate's template (certTemplate), whose
+// wide validity lets peers with skewed clocks connect.
+func newHost(cfg Config, key crypto.PrivKey, tmpl *x509.Certificate) (host.Host, error) {
 	scaled := rcmgr.DefaultLimits.AutoScale()
 	partial := rcmgr.PartialLimitConfig{
 		System: rcmgr.ResourceLimits{
@@ -39,7 +42,7 @@ func newHost(cfg Config, key crypto.PrivKey) (host.Host, error) {
 		libp2p.Identity(key),
 		libp2p.ListenAddrStrings(cfg.Listen...),
 		libp2p.Transport(tcp.NewTCPTransport, tcp.WithConnectionTimeout(cfg.DialTimeout)),
-		libp2p.Security(libp2ptls.ID, libp2ptls.New),
+		libp2p.Security(libp2ptls.ID, newTLSTransport(tmpl)),
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
 		libp2p.ResourceManager(rm),
 		libp2p.WithDialTimeout(cfg.HandshakeTimeout),

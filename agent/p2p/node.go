@@ -77,6 +77,9 @@ type Deps struct {
 	// Config.UploadRate, so that a relay's LAN cap covers its HTTP and
 	// libp2p serving together.
 	Limiter *rate.Limiter
+	// Now, when set, is the local clock the TLS identity certificate's
+	// validity is computed from (default time.Now); tests set a skewed one.
+	Now func() time.Time
 }
 
 // Node is a libp2p host that serves verified fragments to the peers of its
@@ -90,9 +93,10 @@ type Node struct {
 	central ed25519.PublicKey
 	pull    func(ctx context.Context, pkg, cid string, size int64) error
 	served  func(pkg, cid string, bytes int64, pulled bool)
-	limiter *rate.Limiter // nil without an upload cap
-	uploads chan struct{} // upload slots, a semaphore
-	inbound atomic.Int64  // open inbound fragment streams
+	limiter *rate.Limiter    // nil without an upload cap
+	now     func() time.Time // local clock for the TLS certificate
+	uploads chan struct{}    // upload slots, a semaphore
+	inbound atomic.Int64     // open inbound fragment streams
 	// mangle, when set, alters bytes as they are served: only test code
 	// and the shoalcorrupt build tag set it (corrupt_on.go).
 	mangle func(p []byte, off int64)
@@ -154,6 +158,10 @@ func New(cfg Config, key crypto.PrivKey, logger *slog.Logger, deps Deps) (*Node,
 	case cfg.UploadRate > 0:
 		n.limiter = rate.NewLimiter(rate.Limit(cfg.UploadRate), chunkSize)
 	}
+	n.now = deps.Now
+	if n.now == nil {
+		n.now = time.Now
+	}
 	n.mangle = corruptHook(n.log)
 	return n, nil
 }
@@ -201,7 +209,11 @@ func (n *Node) Run(ctx context.Context) error {
 		return errors.New("p2p: node already ran")
 	}
 	defer close(n.done)
-	h, err := newHost(n.cfg, n.key)
+	tmpl, err := certTemplate(n.now(), certBackdate)
+	if err != nil {
+		return err
+	}
+	h, err := newHost(n.cfg, n.key, tmpl)
 	if err != nil {
 		return err
 	}

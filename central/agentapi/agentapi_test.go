@@ -48,6 +48,19 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
+	return newEnvConfig(t, agentapi.Config{PollInterval: 50 * time.Millisecond})
+}
+
+// newEnvConfig is newEnv with the agent API's configuration.
+func newEnvConfig(t testing.TB, cfg agentapi.Config) *env {
+	t.Helper()
+	return newEnvWith(t, cfg, nil)
+}
+
+// newEnvWith is newEnvConfig with mount wrapping central's handler (an
+// embedded tracker), when set.
+func newEnvWith(t testing.TB, cfg agentapi.Config, mount func(next http.Handler, pk *pki.PKI, st *store.Store) http.Handler) *env {
+	t.Helper()
 	dir := t.TempDir()
 	log := storetest.Logger(t)
 	pk, err := pki.Load(filepath.Join(dir, "pki"), pki.Config{}, nil, time.Now())
@@ -63,11 +76,15 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api := agentapi.New(agentapi.Config{PollInterval: 50 * time.Millisecond}, st, dep, b, pk, log)
+	api := agentapi.New(cfg, st, dep, b, pk, log)
 	e := echo.New()
 	api.Register(e.Group(proto.AgentAPIPath))
 	api.RegisterAdmin(e.Group("/api/v1"))
-	srv := httptest.NewUnstartedServer(e)
+	var h http.Handler = e
+	if mount != nil {
+		h = mount(e, pk, st)
+	}
+	srv := httptest.NewUnstartedServer(h)
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{pk.ServerCert}}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
@@ -181,6 +198,13 @@ func targz(t testing.TB, files map[string]string) []byte {
 // startAgent enrolls an agent and runs it until the test ends.
 func (e *env) startAgent(name, token string) (cfg agent.Config, computerID uint) {
 	e.t.Helper()
+	return e.startAgentWith(name, token, nil)
+}
+
+// startAgentWith is startAgent with edit applied to the agent's
+// configuration.
+func (e *env) startAgentWith(name, token string, edit func(*agent.Config)) (cfg agent.Config, computerID uint) {
+	e.t.Helper()
 	log := slog.New(slog.NewTextHandler(testLog{e.t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	cfg = agent.Config{
 		Server: e.srv.URL, StateDir: filepath.Join(e.t.TempDir(), "state"), Hostname: name,
@@ -188,6 +212,9 @@ func (e *env) startAgent(name, token string) (cfg agent.Config, computerID uint)
 	}
 	cfg.Jobs.LongPoll = 5 * time.Second
 	cfg.Jobs.ProgressInterval = 200 * time.Millisecond
+	if edit != nil {
+		edit(&cfg)
+	}
 	if err := agent.Enroll(context.Background(), cfg, log); err != nil {
 		e.t.Fatal(err)
 	}

@@ -35,6 +35,15 @@ type Config struct {
 	PeerRecordTTL time.Duration `yaml:"peer_record_ttl"`
 	// MaxBodyBytes bounds request bodies, inventories included (default 32 MiB).
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// GossipKeyRotation is how long a site's gossip key stays current
+	// before it is replaced (default 24h); revocations replace it at once.
+	GossipKeyRotation time.Duration `yaml:"gossip_key_rotation"`
+	// GossipKeyOverlap is the rotation window (default 10m or twice
+	// max_wait, at least twice max_wait, so that every agent has had a job
+	// list within it): a new
+	// key is handed out one window before members send with it, and the
+	// old one is still accepted for two windows after the rotation.
+	GossipKeyOverlap time.Duration `yaml:"gossip_key_overlap"`
 }
 
 func (c Config) withDefaults() Config {
@@ -49,6 +58,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 32 << 20
+	}
+	if c.GossipKeyOverlap == 0 {
+		c.GossipKeyOverlap = max(10*time.Minute, 2*c.MaxWait)
+	}
+	if c.GossipKeyRotation == 0 {
+		c.GossipKeyRotation = max(24*time.Hour, 4*c.GossipKeyOverlap)
 	}
 	return c
 }
@@ -65,6 +80,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("agentapi: peer_record_ttl %s: want at least 1m", c.PeerRecordTTL)
 	case c.MaxBodyBytes < 1<<20:
 		return fmt.Errorf("agentapi: max_body_bytes %d: want at least 1 MiB", c.MaxBodyBytes)
+	case c.GossipKeyOverlap < 2*c.MaxWait:
+		return fmt.Errorf("agentapi: gossip_key_overlap %s: want at least twice max_wait (%s)", c.GossipKeyOverlap, 2*c.MaxWait)
+	case c.GossipKeyRotation < 4*c.GossipKeyOverlap:
+		return fmt.Errorf("agentapi: gossip_key_rotation %s: want at least 4 times gossip_key_overlap (%s)", c.GossipKeyRotation, 4*c.GossipKeyOverlap)
 	}
 	return nil
 }

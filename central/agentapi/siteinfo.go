@@ -23,8 +23,8 @@ func loadString(v interface{ Load() any }) string {
 }
 
 // siteInfo describes the site of a computer to its agent: relays, tracker,
-// the site's gossip key and the peers no longer to trust. Nil without a
-// site.
+// the site's gossip key ring and the peers no longer to trust. Nil without
+// a site.
 func (a *API) siteInfo(ctx context.Context, siteID *uint) (*proto.SiteInfo, error) {
 	if siteID == nil {
 		return nil, nil
@@ -33,7 +33,8 @@ func (a *API) siteInfo(ctx context.Context, siteID *uint) (*proto.SiteInfo, erro
 	if err != nil {
 		return nil, fmt.Errorf("site info: %w", err)
 	}
-	key, err := a.store.GossipKey(ctx, site.ID)
+	key, others, err := a.store.GossipKeys(ctx, site.ID, a.now(),
+		store.GossipKeyPolicy{Rotation: a.cfg.GossipKeyRotation, Overlap: a.cfg.GossipKeyOverlap})
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +47,7 @@ func (a *API) siteInfo(ctx context.Context, siteID *uint) (*proto.SiteInfo, erro
 		return nil, err
 	}
 	return &proto.SiteInfo{Name: site.Name, Relays: relays, TrackerURL: loadString(&a.trackerURL),
-		GossipKey: key, RevokedPeers: revoked}, nil
+		GossipKey: key, GossipKeys: others, RevokedPeers: revoked}, nil
 }
 
 // liveRelays lists the relays of a site that reported recently.

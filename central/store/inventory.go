@@ -370,6 +370,10 @@ func mergeComputer(tx *gorm.DB, target, dup *Computer) error {
 
 // deleteComputerRows deletes a computer and everything that refers to it.
 func deleteComputerRows(tx *gorm.DB, id uint) error {
+	// Its agent knew the site's gossip key (site_gossip.go).
+	if err := rotateAgentSiteKeys(tx, time.Now(), "id = ?", id); err != nil {
+		return err
+	}
 	models := append(slices.Clone(childModels), &AccountInfo{}, &DownloadHistory{})
 	for _, m := range models {
 		if err := tx.Where("computer_id = ?", id).Delete(m).Error; err != nil {
@@ -512,7 +516,8 @@ func (s *Store) DeleteComputer(ctx context.Context, id uint) error {
 }
 
 // SetComputerSite assigns a computer to a site, or to none when siteID is
-// nil.
+// nil. Moving a computer with a Shoal agent out of a site rotates that
+// site's gossip key.
 func (s *Store) SetComputerSite(ctx context.Context, id uint, siteID *uint) error {
 	err := s.tx(ctx, false, func(tx *gorm.DB) error {
 		if siteID != nil {
@@ -523,6 +528,11 @@ func (s *Store) SetComputerSite(ctx context.Context, id uint, siteID *uint) erro
 			if n == 0 {
 				return fmt.Errorf("site %d: %w", *siteID, ErrNotFound)
 			}
+			if err := rotateAgentSiteKeys(tx, time.Now(), "id = ? AND site_id <> ?", id, *siteID); err != nil {
+				return err
+			}
+		} else if err := rotateAgentSiteKeys(tx, time.Now(), "id = ?", id); err != nil {
+			return err
 		}
 		r := tx.Model(&Computer{}).Where("id = ?", id).Update("site_id", siteID)
 		if r.Error != nil {
@@ -539,14 +549,24 @@ func (s *Store) SetComputerSite(ctx context.Context, id uint, siteID *uint) erro
 	return nil
 }
 
-// SetComputerRevoked marks a computer as revoked (or not).
+// SetComputerRevoked marks a computer as revoked (or not). Revoking a
+// computer with a Shoal agent rotates its site's gossip key.
 func (s *Store) SetComputerRevoked(ctx context.Context, id uint, revoked bool) error {
-	r := s.write(ctx).Model(&Computer{}).Where("id = ?", id).Update("revoked", revoked)
-	if r.Error != nil {
-		return fmt.Errorf("revoke computer %d: %w", id, translate(r.Error))
-	}
-	if r.RowsAffected == 0 {
-		return fmt.Errorf("revoke computer %d: %w", id, ErrNotFound)
+	err := s.tx(ctx, true, func(tx *gorm.DB) error {
+		r := tx.Model(&Computer{}).Where("id = ?", id).Update("revoked", revoked)
+		if r.Error != nil {
+			return r.Error
+		}
+		if r.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		if !revoked {
+			return nil
+		}
+		return rotateAgentSiteKeys(tx, time.Now(), "id = ?", id)
+	})
+	if err != nil {
+		return fmt.Errorf("revoke computer %d: %w", id, translate(err))
 	}
 	return nil
 }

@@ -78,6 +78,16 @@ func revokeRelays(tx *gorm.DB, keep string, now time.Time, where string, args ..
 	if len(old) == 0 {
 		return 0, nil
 	}
+	// The relays were told their site's gossip key (site_gossip.go).
+	sites := map[uint]bool{}
+	for _, r := range old {
+		if !sites[r.SiteID] {
+			sites[r.SiteID] = true
+			if err := rotateGossipKeyTx(tx, r.SiteID, now); err != nil {
+				return 0, err
+			}
+		}
+	}
 	res := tx.Where(where, args...).Delete(&Relay{})
 	return res.RowsAffected, res.Error
 }
@@ -283,5 +293,5 @@ func deleteSiteRelays(tx *gorm.DB, siteID uint, now time.Time) error {
 	if _, err := revokeRelays(tx, "", utc(now), "site_id = ?", siteID); err != nil {
 		return err
 	}
-	return tx.Where("site_id = ?", siteID).Delete(&SiteGossipKey{}).Error
+	return deleteSiteGossipKeys(tx, siteID)
 }

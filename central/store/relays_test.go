@@ -221,7 +221,7 @@ func TestDeleteSiteRemovesRelays(t *testing.T) {
 		}
 		rg := enrollRelay(t, s, tok.Hash, "rg", "peer-g", gone.ID, now)
 		enrollRelay(t, s, tok.Hash, "rk", "peer-k", kept.ID, now)
-		key, err := s.GossipKey(ctx, gone.ID)
+		key, _, err := s.GossipKeys(ctx, gone.ID, now, testKeyPolicy)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -239,7 +239,7 @@ func TestDeleteSiteRemovesRelays(t *testing.T) {
 			t.Errorf("RelayRevokedPeerIDs = %v, %v", revoked, err)
 		}
 		// A site created again under the same ID gets a new key.
-		again, err := s.GossipKey(ctx, gone.ID)
+		again, _, err := s.GossipKeys(ctx, gone.ID, now, testKeyPolicy)
 		if err != nil || cmp.Equal(again, key) {
 			t.Errorf("gossip key after the site's deletion: same %t, %v", cmp.Equal(again, key), err)
 		}
