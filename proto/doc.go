@@ -46,4 +46,8 @@ package proto
 // peers. History:
 //
 //	1: 2026-11-26: initial manifest and fragment CIDs
-const ProtocolVersion = 1
+//	2: 2026-12-04: peer records carry a signed role ("agent" or "relay") and
+//	   an issue time, and are signed over "shoal-peer-record-v2\x00" + the
+//	   record bytes; version 1 records (role told by a "relay:" device ID)
+//	   no longer verify, and their holders renew them
+const ProtocolVersion = 2

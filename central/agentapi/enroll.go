@@ -103,9 +103,13 @@ func (a *API) siteName(ctx context.Context, siteID *uint) string {
 	return s.Name
 }
 
-// signPeerRecord signs and stores a fresh peer record for a computer.
+// signPeerRecord signs and stores a fresh peer record for a computer with
+// a Shoal agent identity. Its role is always proto.RoleAgent: only a relay
+// enrollment (relayRecord) yields a relay's record, whatever the device ID.
 func (a *API) signPeerRecord(ctx context.Context, computerID uint, peerID, deviceID, site string) (proto.SignedPeerRecord, error) {
-	rec := proto.PeerRecord{PeerID: peerID, DeviceID: deviceID, Site: site, Expires: a.now().Add(a.cfg.PeerRecordTTL)}
+	now := a.now()
+	rec := proto.PeerRecord{PeerID: peerID, DeviceID: deviceID, Site: site, Role: proto.RoleAgent, Issued: now,
+		Expires: now.Add(a.cfg.PeerRecordTTL)}
 	signed, err := proto.SignPeerRecord(rec, a.pki.SigningKey)
 	if err != nil {
 		return signed, err
