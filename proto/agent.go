@@ -45,6 +45,13 @@ var (
 	ErrPeerRecordExpired = errors.New("proto: peer record expired")
 )
 
+// ReservedDeviceID reports whether a device ID starts with a prefix that
+// only central assigns (RelayDeviceIDPrefix): no agent, Shoal or OCS, may
+// enroll, inventory or be renamed under such an ID.
+func ReservedDeviceID(id string) bool {
+	return strings.HasPrefix(strings.ToLower(strings.TrimSpace(id)), RelayDeviceIDPrefix)
+}
+
 // EnrollRequest is POST /enroll, the only agent call without an agent
 // secret: the enrollment token authenticates it.
 type EnrollRequest struct {
