@@ -31,10 +31,10 @@ func randomSecret(prefix string) (string, error) {
 }
 
 // validDeviceID accepts what OCS agents send: printable ASCII without
-// spaces or slashes, at most 128 bytes, and never a relay's prefix (peer
-// records of relays are told apart by it).
+// spaces or slashes, at most 128 bytes, and never a reserved prefix
+// (proto.ReservedDeviceID: a relay's label).
 func validDeviceID(s string) bool {
-	if s == "" || len(s) > 128 || strings.HasPrefix(s, proto.RelayDeviceIDPrefix) {
+	if s == "" || len(s) > 128 || proto.ReservedDeviceID(s) {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
