@@ -165,7 +165,7 @@ func (a *API) enroll(c echo.Context) error {
 		a.log.Warn("enrollment refused", "device", req.DeviceID, "peer", req.PeerID, "remote", c.RealIP(), "err", err)
 		if errors.Is(err, store.ErrAlreadyEnrolled) {
 			// A takeover attempt with a valid token: worth an admin's look.
-			a.audit(ctx, "enrollment token", "agent.enroll.refused", req.DeviceID,
+			a.auditEnrollment(ctx, "enrollment token", "agent.enroll.refused", req.DeviceID,
 				fmt.Sprintf("peer=%s: computer enrolled with another identity key", req.PeerID), c.RealIP())
 		}
 		return fmt.Errorf("enroll: %w", err)
@@ -185,7 +185,7 @@ func (a *API) enroll(c echo.Context) error {
 	if tok, err := a.store.EnrollmentTokenByID(ctx, ident.TokenID); err == nil {
 		actor += " " + strconv.Quote(tok.Name)
 	}
-	a.audit(ctx, actor, "agent.enroll", comp.DeviceID, fmt.Sprintf("computer=%d peer=%s site=%s created=%t version=%s",
+	a.auditEnrollment(ctx, actor, "agent.enroll", comp.DeviceID, fmt.Sprintf("computer=%d peer=%s site=%s created=%t version=%s",
 		comp.ID, req.PeerID, siteName, res.Created, req.AgentVersion), c.RealIP())
 	pub := a.pki.SigningPublicKey()
 	return c.JSON(http.StatusOK, proto.EnrollResponse{
@@ -194,9 +194,9 @@ func (a *API) enroll(c echo.Context) error {
 	})
 }
 
-// audit records an event in the audit log; a failure is logged, not
-// returned: the action it describes has happened.
-func (a *API) audit(ctx context.Context, actor, action, target, detail, remote string) {
+// auditEnrollment records an enrollment event in the audit log; a failure
+// is logged, not returned: the action it describes has happened.
+func (a *API) auditEnrollment(ctx context.Context, actor, action, target, detail, remote string) {
 	if err := a.store.RecordAudit(ctx, &store.AuditEvent{Actor: actor, Action: action, Target: target, Detail: detail,
 		Remote: remote}); err != nil {
 		a.log.Warn("audit event not recorded", "action", action, "target", target, "err", err)
