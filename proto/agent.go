@@ -45,6 +45,13 @@ var (
 	ErrPeerRecordExpired = errors.New("proto: peer record expired")
 )
 
+// ReservedDeviceID reports whether a device ID starts with a prefix that
+// only central assigns (RelayDeviceIDPrefix): no agent, Shoal or OCS, may
+// enroll, inventory or be renamed under such an ID.
+func ReservedDeviceID(id string) bool {
+	return strings.HasPrefix(strings.ToLower(strings.TrimSpace(id)), RelayDeviceIDPrefix)
+}
+
 // EnrollRequest is POST /enroll, the only agent call without an agent
 // secret: the enrollment token authenticates it.
 type EnrollRequest struct {
@@ -170,45 +177,84 @@ type Result struct {
 // MaxResultDetail bounds Result.Detail; central truncates longer ones.
 const MaxResultDetail = 8 << 10
 
-// PeerRecord binds an agent's libp2p peer ID to its device and site until
-// Expires. Central signs it; peers and relays serve fragments only to
-// holders of a valid record for their own site.
+// Peer roles: the Role of a PeerRecord, set by central from the enrolled
+// identity (an agent enrollment or a relay enrollment), never from inventory
+// data such as the device ID.
+const (
+	RoleAgent = "agent"
+	RoleRelay = "relay"
+)
+
+// MaxPeerRecordSkew is how far in the future a peer record's Issued time may
+// lie before VerifyPeerRecord refuses it: a day, so that a verifier whose
+// clock is behind central's by hours still accepts fresh records, while a
+// record dated far ahead (a forged clock on central, or a replay meant to
+// outlive a key change) is refused.
+const MaxPeerRecordSkew = 24 * time.Hour
+
+// peerRecordContext starts the signed bytes of a peer record, so that a
+// signature made by central's key over another message (a manifest, a
+// revocation list) never verifies as a peer record.
+const peerRecordContext = "shoal-peer-record-v2\x00"
+
+// PeerRecord binds a peer's libp2p peer ID to its device, site and role
+// from Issued until Expires. Central signs it; peers and relays serve
+// fragments only to holders of a valid record for their own site, and the
+// tracker grants a site's WAN ownership only to a record with RoleRelay.
 type PeerRecord struct {
-	PeerID   string    `json:"peer_id"`
-	DeviceID string    `json:"device_id"`
-	Site     string    `json:"site"`
-	Expires  time.Time `json:"expires"`
+	PeerID   string `json:"peer_id"`
+	DeviceID string `json:"device_id"`
+	Site     string `json:"site"`
+	// Role is RoleAgent or RoleRelay.
+	Role    string    `json:"role"`
+	Issued  time.Time `json:"issued"`
+	Expires time.Time `json:"expires"`
 }
 
+// IsRelay reports whether central signed the record for an enrolled relay.
+func (r *PeerRecord) IsRelay() bool { return r.Role == RoleRelay }
+
+// peerRecordMessage is what central's key signs for a record's bytes.
+func peerRecordMessage(raw []byte) []byte {
+	return append([]byte(peerRecordContext), raw...)
+}
+
+func validRole(role string) bool { return role == RoleAgent || role == RoleRelay }
+
 // SignedPeerRecord is a PeerRecord with central's Ed25519 signature over
-// the exact bytes of Record.
+// the context "shoal-peer-record-v2\x00" followed by the exact bytes of
+// Record.
 type SignedPeerRecord struct {
 	Record    json.RawMessage `json:"record"`
 	KeyID     string          `json:"key_id"`
 	Signature []byte          `json:"signature"`
 }
 
-// SignPeerRecord encodes r and signs it with key.
+// SignPeerRecord encodes r and signs it with key. PeerID, DeviceID, Role,
+// Issued and Expires are required.
 func SignPeerRecord(r PeerRecord, key ed25519.PrivateKey) (SignedPeerRecord, error) {
 	if len(key) != ed25519.PrivateKeySize {
 		return SignedPeerRecord{}, fmt.Errorf("sign peer record: private key has %d bytes, want %d", len(key), ed25519.PrivateKeySize)
 	}
-	if r.PeerID == "" || r.DeviceID == "" || r.Expires.IsZero() {
-		return SignedPeerRecord{}, fmt.Errorf("sign peer record: peer_id, device_id and expires are required: %w", ErrBadPeerRecord)
+	if r.PeerID == "" || r.DeviceID == "" || r.Expires.IsZero() || r.Issued.IsZero() || !validRole(r.Role) {
+		return SignedPeerRecord{}, fmt.Errorf("sign peer record: peer_id, device_id, role, issued and expires are required: %w", ErrBadPeerRecord)
 	}
+	r.Issued = r.Issued.UTC().Truncate(time.Second)
 	r.Expires = r.Expires.UTC().Truncate(time.Second)
 	raw, err := json.Marshal(r)
 	if err != nil {
 		return SignedPeerRecord{}, fmt.Errorf("sign peer record: encode: %w", err)
 	}
 	pub := key.Public().(ed25519.PublicKey)
-	return SignedPeerRecord{Record: raw, KeyID: KeyID(pub), Signature: ed25519.Sign(key, raw)}, nil
+	return SignedPeerRecord{Record: raw, KeyID: KeyID(pub), Signature: ed25519.Sign(key, peerRecordMessage(raw))}, nil
 }
 
 // VerifyPeerRecord checks the signature of s with pub, parses the record
-// and checks that it has not expired at now. An expired record is returned
-// with an error wrapping ErrPeerRecordExpired; every other failure wraps
-// ErrBadPeerRecord.
+// and checks that it is valid at now: issued no more than MaxPeerRecordSkew
+// after now, and not expired. An expired record is returned with an error
+// wrapping ErrPeerRecordExpired; every other failure wraps ErrBadPeerRecord.
+// Records signed before protocol version 2 (no context, no role) do not
+// verify; their holders renew them.
 func VerifyPeerRecord(s SignedPeerRecord, pub ed25519.PublicKey, now time.Time) (*PeerRecord, error) {
 	if len(pub) != ed25519.PublicKeySize {
 		return nil, fmt.Errorf("verify peer record: public key has %d bytes: %w", len(pub), ErrBadPeerRecord)
@@ -222,15 +268,19 @@ func VerifyPeerRecord(s SignedPeerRecord, pub ed25519.PublicKey, now time.Time) 
 	if json.Compact(&buf, raw) == nil {
 		raw = buf.Bytes()
 	}
-	if s.KeyID != KeyID(pub) || len(raw) == 0 || !ed25519.Verify(pub, raw, s.Signature) {
+	if s.KeyID != KeyID(pub) || len(raw) == 0 || !ed25519.Verify(pub, peerRecordMessage(raw), s.Signature) {
 		return nil, fmt.Errorf("verify peer record: signature: %w", ErrBadPeerRecord)
 	}
 	var r PeerRecord
 	if err := json.Unmarshal(raw, &r); err != nil {
 		return nil, fmt.Errorf("verify peer record: parse: %w: %w", ErrBadPeerRecord, err)
 	}
-	if r.PeerID == "" || r.DeviceID == "" || r.Expires.IsZero() {
+	if r.PeerID == "" || r.DeviceID == "" || r.Expires.IsZero() || r.Issued.IsZero() || !validRole(r.Role) {
 		return nil, fmt.Errorf("verify peer record: incomplete: %w", ErrBadPeerRecord)
+	}
+	if r.Issued.After(now.Add(MaxPeerRecordSkew)) {
+		return nil, fmt.Errorf("verify peer record: issued at %s, more than %s in the future: %w",
+			r.Issued.Format(time.RFC3339), MaxPeerRecordSkew, ErrBadPeerRecord)
 	}
 	if !now.Before(r.Expires) {
 		return &r, fmt.Errorf("verify peer record: expired at %s: %w", r.Expires.Format(time.RFC3339), ErrPeerRecordExpired)

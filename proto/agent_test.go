@@ -18,7 +18,7 @@ func TestPeerRecordSignVerify(t *testing.T) {
 	}
 	_, other, _ := ed25519.GenerateKey(nil)
 	now := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
-	rec := PeerRecord{PeerID: "12D3KooWabc", DeviceID: "host-2026-11-26-10-00-00", Site: "paris", Expires: now.Add(time.Hour)}
+	rec := PeerRecord{PeerID: "12D3KooWabc", DeviceID: "host-2026-11-26-10-00-00", Site: "paris", Role: RoleAgent, Issued: now, Expires: now.Add(time.Hour)}
 	signed, err := SignPeerRecord(rec, key)
 	if err != nil {
 		t.Fatal(err)
@@ -34,7 +34,25 @@ func TestPeerRecordSignVerify(t *testing.T) {
 	}
 
 	tampered := signed
-	tampered.Record = json.RawMessage(`{"peer_id":"12D3KooWabc","device_id":"host-2026-11-26-10-00-00","site":"lyon","expires":"2026-11-26T11:00:00Z"}`)
+	tampered.Record = json.RawMessage(`{"peer_id":"12D3KooWabc","device_id":"host-2026-11-26-10-00-00","site":"lyon","role":"agent","issued":"2026-11-26T10:00:00Z","expires":"2026-11-26T11:00:00Z"}`)
+	// A relay role cannot be added to an agent's record.
+	promoted := signed
+	promoted.Record = bytes.Replace(signed.Record, []byte(`"role":"agent"`), []byte(`"role":"relay"`), 1)
+	// A version 1 record: signed over the bare bytes, no role.
+	v1raw := []byte(`{"peer_id":"12D3KooWabc","device_id":"relay:r1","site":"paris","expires":"2026-11-26T11:00:00Z"}`)
+	v1 := SignedPeerRecord{Record: v1raw, KeyID: KeyID(pub), Signature: ed25519.Sign(key, v1raw)}
+	// The same bytes signed over the v2 context but without a role.
+	noRole := SignedPeerRecord{Record: v1raw, KeyID: KeyID(pub), Signature: ed25519.Sign(key, peerRecordMessage(v1raw))}
+	future, err := SignPeerRecord(PeerRecord{PeerID: "p", DeviceID: "d", Role: RoleAgent, Issued: now.Add(MaxPeerRecordSkew + time.Minute),
+		Expires: now.Add(MaxPeerRecordSkew + time.Hour)}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nearFuture, err := SignPeerRecord(PeerRecord{PeerID: "p", DeviceID: "d", Role: RoleRelay, Issued: now.Add(MaxPeerRecordSkew - time.Minute),
+		Expires: now.Add(MaxPeerRecordSkew + time.Hour)}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name    string
 		s       SignedPeerRecord
@@ -47,11 +65,16 @@ func TestPeerRecordSignVerify(t *testing.T) {
 		{name: "short-key", s: signed, pub: pub[:5], at: now, wantErr: ErrBadPeerRecord},
 		{name: "expired", s: signed, pub: pub, at: now.Add(2 * time.Hour), wantErr: ErrPeerRecordExpired},
 		{name: "empty", s: SignedPeerRecord{}, pub: pub, at: now, wantErr: ErrBadPeerRecord},
+		{name: "role-promoted", s: promoted, pub: pub, at: now, wantErr: ErrBadPeerRecord},
+		{name: "version-1", s: v1, pub: pub, at: now, wantErr: ErrBadPeerRecord},
+		{name: "no-role", s: noRole, pub: pub, at: now, wantErr: ErrBadPeerRecord},
+		{name: "issued-beyond-skew", s: future, pub: pub, at: now, wantErr: ErrBadPeerRecord},
+		{name: "issued-within-skew", s: nearFuture, pub: pub, at: now, wantErr: nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := VerifyPeerRecord(tt.s, tt.pub, tt.at)
-			if !errors.Is(err, tt.wantErr) {
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
 				t.Fatalf("err = %v, want %v", err, tt.wantErr)
 			}
 		})
@@ -59,6 +82,9 @@ func TestPeerRecordSignVerify(t *testing.T) {
 
 	if _, err := SignPeerRecord(PeerRecord{PeerID: "x"}, key); !errors.Is(err, ErrBadPeerRecord) {
 		t.Errorf("incomplete record: err = %v, want ErrBadPeerRecord", err)
+	}
+	if _, err := SignPeerRecord(PeerRecord{PeerID: "x", DeviceID: "d", Role: "admin", Issued: now, Expires: now.Add(time.Hour)}, key); !errors.Is(err, ErrBadPeerRecord) {
+		t.Errorf("unknown role: err = %v, want ErrBadPeerRecord", err)
 	}
 }
 
@@ -93,7 +119,7 @@ func TestEnrollProofBindsFields(t *testing.T) {
 // verifies, and an altered one still does not.
 func TestPeerRecordSurvivesIndentation(t *testing.T) {
 	_, key, _ := ed25519.GenerateKey(nil)
-	s, err := SignPeerRecord(PeerRecord{PeerID: "p", DeviceID: "d", Site: "s", Expires: time.Now().Add(time.Hour)}, key)
+	s, err := SignPeerRecord(PeerRecord{PeerID: "p", DeviceID: "d", Site: "s", Role: RoleAgent, Issued: time.Now(), Expires: time.Now().Add(time.Hour)}, key)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,5 +53,9 @@ package proto
 //	2: 2026-12-04: manifests carry every OCS info file field (fragment_proto,
 //	   notify) and are signed behind the "shoal-manifest-v2\x00" context;
 //	   relays build the info file from the manifest. Version 1 manifests no
-//	   longer verify; central re-signs them at start.
+//	   longer verify; central re-signs them at start. Peer records carry a
+//	   signed role ("agent" or "relay") and an issue time, and are signed
+//	   over "shoal-peer-record-v2\x00" + the record bytes; version 1 records
+//	   (role told by a "relay:" device ID) no longer verify, and their
+//	   holders renew them.
 const ProtocolVersion = 2

@@ -29,8 +29,9 @@ func FragmentPath(pkg, cid string) string {
 func ManifestPath(pkg string) string { return "/download/" + pkg + "/manifest.json" }
 
 // RelayDeviceIDPrefix starts the DeviceID of every relay's peer record
-// ("relay:<name>"). Agents cannot enroll with such a device ID, so a tracker
-// or peer can tell a relay's record from an agent's.
+// ("relay:<name>"), a readable label. It is reserved (ReservedDeviceID): no
+// agent may enroll or inventory under it. A relay's record is told from an
+// agent's by its signed Role, never by this prefix.
 const RelayDeviceIDPrefix = "relay:"
 
 // RelayEnrollProof is the message an enrolling relay signs with its

@@ -24,7 +24,7 @@ func TestRevocationList(t *testing.T) {
 	if err != nil || !l.Issued.Equal(now) || !slices.Equal(l.Peers, []string{"12D3KooWa", "12D3KooWb"}) {
 		t.Fatalf("verify = %+v, %v", l, err)
 	}
-	rec, err := SignPeerRecord(PeerRecord{PeerID: "12D3KooWa", DeviceID: "d", Site: "s", Expires: now.Add(time.Hour)}, key)
+	rec, err := SignPeerRecord(PeerRecord{PeerID: "12D3KooWa", DeviceID: "d", Site: "s", Role: RoleAgent, Issued: now, Expires: now.Add(time.Hour)}, key)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,7 +71,7 @@ func (v Verifier) authenticate(header, method, pathAndQuery string, body []byte,
 	if rec.Site == "" {
 		return caller{}, fmt.Errorf("authorization: peer %s: %w", rec.PeerID, ErrNoSite)
 	}
-	return caller{PeerID: rec.PeerID, DeviceID: rec.DeviceID, Site: rec.Site, RecordExpires: rec.Expires, AuthTime: a.Time}, nil
+	return caller{PeerID: rec.PeerID, DeviceID: rec.DeviceID, Site: rec.Site, Relay: rec.IsRelay(), RecordExpires: rec.Expires, AuthTime: a.Time}, nil
 }
 
 // Signer holds a peer's libp2p identity key and its current central-signed

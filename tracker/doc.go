@@ -35,7 +35,8 @@
 //
 // An announce replaces the caller's entry: its libp2p and gossip
 // addresses, its kind (peer or relay) and the full set of packages it holds
-// fragments of. An entry lives TTL (default 90s) after its last announce,
+// fragments of. Kind relay needs a peer record central signed with the relay
+// role (proto.RoleRelay); the device ID proves nothing. An entry lives TTL (default 90s) after its last announce,
 // and never past its peer record's expiry; peers announce every Interval
 // (default 30s) and whenever their holdings change.
 //

@@ -129,9 +129,10 @@ func (s *Server) serveAnnounce(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		var a proto.TrackerAnnounce
 		if err = decodeStrict(body, &a); err == nil {
-			if err = s.validAnnounce(&a); err == nil && a.Kind == proto.HolderRelay && !strings.HasPrefix(c.DeviceID, proto.RelayDeviceIDPrefix) {
-				// Only a record central signed for an enrolled relay
-				// may take the site's WAN ownership.
+			if err = s.validAnnounce(&a); err == nil && a.Kind == proto.HolderRelay && !c.Relay {
+				// Only a record central signed with the relay role (an
+				// enrolled relay) may take the site's WAN ownership; a
+				// "relay:" device ID alone proves nothing.
 				err = fmt.Errorf("announce: kind relay needs a relay's peer record: %w", ErrBadRequest)
 			}
 			if err == nil {

@@ -318,3 +318,36 @@ func TestLookupCompressed(t *testing.T) {
 		t.Errorf("client lookup: %v; %d peers, %d members (want %d and the default 8)", err, len(got.Peers), len(got.Members), n-1)
 	}
 }
+
+// TestRelayRoleFromSignedField performs attack 3 of issue 13 at the
+// tracker: an agent whose record carries a "relay:" device ID (as an
+// anonymous OCS rename once produced) but the agent role announces as a
+// relay. The tracker refuses it and the site's lookup shows no relay; only a
+// record signed with the relay role may announce as one, whatever its
+// device ID.
+func TestRelayRoleFromSignedField(t *testing.T) {
+	e := newEnv(t, tracker.Config{})
+	const site = "branch-a"
+	mallory := e.peer(site)
+	mallory.Record = e.central.Sign(t, proto.PeerRecord{PeerID: mallory.PeerID.String(), DeviceID: proto.RelayDeviceIDPrefix + "r1-2026-12-04-10-00-00",
+		Site: site, Role: proto.RoleAgent, Expires: time.Now().Add(time.Hour)})
+	relay := e.peer(site)
+	relay.Record = e.central.Sign(t, proto.PeerRecord{PeerID: relay.PeerID.String(), DeviceID: "any-name", Site: site, Role: proto.RoleRelay,
+		Expires: time.Now().Add(time.Hour)})
+	watcher := e.peer(site)
+	e.mustAnnounce(watcher, peerAnnounce(""))
+	claim := proto.TrackerAnnounce{Kind: proto.HolderRelay, RelayURL: "http://10.0.0.66:8090", Packages: []proto.PackageHave{holding("p", 4, 0, 1, 2, 3)}}
+
+	if code := e.announce(mallory, claim); code != http.StatusBadRequest {
+		t.Fatalf("relay announce with an agent's record: status %d, want %d", code, http.StatusBadRequest)
+	}
+	got, code := e.lookup(watcher, "p")
+	if code != http.StatusOK || len(got.Peers) != 0 {
+		t.Fatalf("after the refused announce: lookup %d %+v, want no holder", code, got.Peers)
+	}
+	e.mustAnnounce(relay, proto.TrackerAnnounce{Kind: proto.HolderRelay, RelayURL: "http://10.0.0.9:8090", Packages: []proto.PackageHave{holding("p", 4, 0)}})
+	got, _ = e.lookup(watcher, "p")
+	if len(got.Peers) != 1 || got.Peers[0].Kind != proto.HolderRelay || got.Peers[0].PeerID != relay.PeerID.String() {
+		t.Errorf("relay role record: lookup %+v, want the relay", got.Peers)
+	}
+}

@@ -16,6 +16,9 @@ type caller struct {
 	PeerID   string
 	DeviceID string
 	Site     string
+	// Relay is true for a record central signed with proto.RoleRelay
+	// (an enrolled relay); the device ID says nothing about the role.
+	Relay bool
 	// RecordExpires bounds the caller's entry: past it the caller must
 	// authenticate with a renewed record anyway.
 	RecordExpires time.Time

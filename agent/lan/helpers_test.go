@@ -31,7 +31,7 @@ func newTestCentral(t *testing.T) testCentral {
 
 func (c testCentral) record(t *testing.T, peerID, site string, expires time.Time) proto.SignedPeerRecord {
 	t.Helper()
-	s, err := proto.SignPeerRecord(proto.PeerRecord{PeerID: peerID, DeviceID: "dev-" + peerID, Site: site, Expires: expires}, c.key)
+	s, err := proto.SignPeerRecord(proto.PeerRecord{PeerID: peerID, DeviceID: "dev-" + peerID, Site: site, Role: proto.RoleAgent, Issued: time.Now(), Expires: expires}, c.key)
 	if err != nil {
 		t.Fatal(err)
 	}

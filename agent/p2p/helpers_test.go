@@ -42,7 +42,7 @@ func (c *central) record(t testing.TB, id peer.ID, site string, ttl time.Duratio
 	t.Helper()
 	rec, err := proto.SignPeerRecord(proto.PeerRecord{
 		PeerID: id.String(), DeviceID: "dev-" + id.String()[len(id.String())-6:], Site: site,
-		Expires: time.Now().Add(ttl),
+		Role: proto.RoleAgent, Issued: time.Now(), Expires: time.Now().Add(ttl),
 	}, c.priv)
 	if err != nil {
 		t.Fatal(err)

@@ -375,7 +375,7 @@ func TestRevokedAndTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec.Site != "loopback" || !strings.HasPrefix(rec.DeviceID, "rev-host-") || rec.Expires.Before(time.Now().Add(23*time.Hour)) {
+	if rec.Site != "loopback" || rec.Role != proto.RoleAgent || !strings.HasPrefix(rec.DeviceID, "rev-host-") || rec.Expires.Before(time.Now().Add(23*time.Hour)) {
 		t.Errorf("renewed peer record %+v", rec)
 	}
 	e.call("POST", fmt.Sprintf("/api/v1/agents/%d/revoke", cid), nil, nil, http.StatusNoContent)

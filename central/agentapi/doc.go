@@ -12,12 +12,24 @@
 // "Authorization: Bearer <secret>"; an unknown secret gets 401 and the
 // agent of a revoked computer gets 403 on every call.
 //
+// A computer enrolled once stays bound to its identity key: enrolling it
+// again (its device ID) with another key gets 409 (store.ErrAlreadyEnrolled)
+// and is audited; the same key may enroll again, and after an admin deletes
+// the computer any key may. The duplicate rule (name, serial, MAC) never
+// hands an enrolled computer to another enrollment or inventory. Every
+// enrollment is audited ("agent.enroll", with its token).
+//
+// An agent's site is the site of its connection address, else the one it
+// has (an earlier connection's or an admin's choice); the address it
+// reports in its inventory is never used, since the site decides its
+// gossip key and peer record.
+//
 // # Message flow
 //
 //	agent                                   central
 //	POST /enroll {token, device, peer, proof, inventory}
 //	                                        computer created or updated,
-//	                                        site from address, secret,
+//	                                        site from the connection, secret,
 //	                                        manifest key, signed peer record
 //	POST /inventory {AgentInventory}        stored like an OCS inventory
 //	                                        (Source "shoal")
@@ -40,8 +52,8 @@
 //
 // A shoal-relay enrolls like an agent, with a token and a proof over
 // proto.RelayEnrollProof, for an existing site. It gets a TLS certificate
-// from central's CA for the hosts of its URLs, a peer record whose device ID
-// is "relay:<name>", a bearer secret (proto.RelaySecretPrefix) and
+// from central's CA for the hosts of its URLs, a peer record with the relay
+// role (proto.RoleRelay; device ID "relay:<name>"), a bearer secret (proto.RelaySecretPrefix) and
 // central's plain-HTTP URL as its default upstream. Re-enrolling a name
 // replaces the relay; removing one (DELETE /api/v1/relays/<id>) stops its
 // secret at once and lists its peer ID as revoked until its record expires.

@@ -31,10 +31,10 @@ func randomSecret(prefix string) (string, error) {
 }
 
 // validDeviceID accepts what OCS agents send: printable ASCII without
-// spaces or slashes, at most 128 bytes, and never a relay's prefix (peer
-// records of relays are told apart by it).
+// spaces or slashes, at most 128 bytes, and never a reserved prefix
+// (proto.ReservedDeviceID: a relay's label).
 func validDeviceID(s string) bool {
-	if s == "" || len(s) > 128 || strings.HasPrefix(s, proto.RelayDeviceIDPrefix) {
+	if s == "" || len(s) > 128 || proto.ReservedDeviceID(s) {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -73,21 +73,22 @@ func verifyIdentity(publicKey []byte, peerID string, msg, proof []byte) error {
 	return nil
 }
 
-// siteOf picks the site of the connection's address, else of the address
-// the inventory reports.
-func (a *API) siteOf(ctx context.Context, remote, reported string) *store.Site {
-	for _, s := range []string{remote, reported} {
-		ip, err := netip.ParseAddr(strings.TrimSpace(s))
-		if err != nil {
-			continue
-		}
-		site, err := a.store.SiteForIP(ctx, ip.Unmap())
-		if err == nil {
-			return site
-		}
-		if !errors.Is(err, store.ErrNotFound) {
-			a.log.Warn("site lookup", "addr", s, "err", err)
-		}
+// siteOf picks the site of the connection's address. The address an agent
+// reports in its inventory is never used: it is the agent's word, and the
+// site decides which gossip key and peer record it gets. When no site
+// matches, the computer keeps the site it has (from an earlier connection
+// or an admin's decision), or none.
+func (a *API) siteOf(ctx context.Context, remote string) *store.Site {
+	ip, err := netip.ParseAddr(strings.TrimSpace(remote))
+	if err != nil {
+		return nil
+	}
+	site, err := a.store.SiteForIP(ctx, ip.Unmap())
+	if err == nil {
+		return site
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		a.log.Warn("site lookup", "addr", remote, "err", err)
 	}
 	return nil
 }
@@ -103,9 +104,13 @@ func (a *API) siteName(ctx context.Context, siteID *uint) string {
 	return s.Name
 }
 
-// signPeerRecord signs and stores a fresh peer record for a computer.
+// signPeerRecord signs and stores a fresh peer record for a computer with
+// a Shoal agent identity. Its role is always proto.RoleAgent: only a relay
+// enrollment (relayRecord) yields a relay's record, whatever the device ID.
 func (a *API) signPeerRecord(ctx context.Context, computerID uint, peerID, deviceID, site string) (proto.SignedPeerRecord, error) {
-	rec := proto.PeerRecord{PeerID: peerID, DeviceID: deviceID, Site: site, Expires: a.now().Add(a.cfg.PeerRecordTTL)}
+	now := a.now()
+	rec := proto.PeerRecord{PeerID: peerID, DeviceID: deviceID, Site: site, Role: proto.RoleAgent, Issued: now,
+		Expires: now.Add(a.cfg.PeerRecordTTL)}
 	signed, err := proto.SignPeerRecord(rec, a.pki.SigningKey)
 	if err != nil {
 		return signed, err
@@ -146,7 +151,7 @@ func (a *API) enroll(c echo.Context) error {
 		req.Inventory.History = append(req.Inventory.History, known...)
 	}
 	snap := snapshot(req.Inventory, req.DeviceID, req.AgentVersion, now)
-	site := a.siteOf(ctx, c.RealIP(), req.Inventory.IPAddr)
+	site := a.siteOf(ctx, c.RealIP())
 	if site != nil {
 		snap.Computer.SiteID = &site.ID
 	}
@@ -158,6 +163,11 @@ func (a *API) enroll(c echo.Context) error {
 	res, err := a.store.EnrollAgent(ctx, hashSecret(req.Token), snap, ident, now)
 	if err != nil {
 		a.log.Warn("enrollment refused", "device", req.DeviceID, "peer", req.PeerID, "remote", c.RealIP(), "err", err)
+		if errors.Is(err, store.ErrAlreadyEnrolled) {
+			// A takeover attempt with a valid token: worth an admin's look.
+			a.auditEnrollment(ctx, "enrollment token", "agent.enroll.refused", req.DeviceID,
+				fmt.Sprintf("peer=%s: computer enrolled with another identity key", req.PeerID), c.RealIP())
+		}
 		return fmt.Errorf("enroll: %w", err)
 	}
 	comp, err := a.store.Computer(ctx, res.ComputerID)
@@ -171,11 +181,26 @@ func (a *API) enroll(c echo.Context) error {
 	}
 	a.log.Info("agent enrolled", "computer", comp.ID, "device", comp.DeviceID, "peer", req.PeerID, "site", siteName,
 		"created", res.Created, "remote", c.RealIP())
+	actor := fmt.Sprintf("enrollment token %d", ident.TokenID)
+	if tok, err := a.store.EnrollmentTokenByID(ctx, ident.TokenID); err == nil {
+		actor += " " + strconv.Quote(tok.Name)
+	}
+	a.auditEnrollment(ctx, actor, "agent.enroll", comp.DeviceID, fmt.Sprintf("computer=%d peer=%s site=%s created=%t version=%s",
+		comp.ID, req.PeerID, siteName, res.Created, req.AgentVersion), c.RealIP())
 	pub := a.pki.SigningPublicKey()
 	return c.JSON(http.StatusOK, proto.EnrollResponse{
 		ComputerID: comp.ID, DeviceID: comp.DeviceID, Site: siteName, Secret: secret,
 		ManifestPublicKey: pub, ManifestKeyID: proto.KeyID(pub), PeerRecord: rec,
 	})
+}
+
+// auditEnrollment records an enrollment event in the audit log; a failure
+// is logged, not returned: the action it describes has happened.
+func (a *API) auditEnrollment(ctx context.Context, actor, action, target, detail, remote string) {
+	if err := a.store.RecordAudit(ctx, &store.AuditEvent{Actor: actor, Action: action, Target: target, Detail: detail,
+		Remote: remote}); err != nil {
+		a.log.Warn("audit event not recorded", "action", action, "target", target, "err", err)
+	}
 }
 
 func (a *API) peerRecord(c echo.Context) error {

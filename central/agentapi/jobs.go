@@ -157,7 +157,7 @@ func (a *API) inventory(c echo.Context) error {
 	// this inventory was on its way must not be dropped: the store merges
 	// in the same transaction.
 	snap.KeepHistory = true
-	if site := a.siteOf(ctx, c.RealIP(), inv.IPAddr); site != nil {
+	if site := a.siteOf(ctx, c.RealIP()); site != nil {
 		snap.Computer.SiteID = &site.ID
 	}
 	res, err := a.store.IngestInventory(ctx, snap)

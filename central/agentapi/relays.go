@@ -144,11 +144,13 @@ func (a *API) enrollRelay(c echo.Context) error {
 	})
 }
 
-// relayRecord signs a relay's peer record: its device ID carries
-// proto.RelayDeviceIDPrefix, which agents cannot enroll with.
+// relayRecord signs a relay's peer record: the only place central signs
+// proto.RoleRelay, the role the tracker reads to grant WAN ownership. The
+// device ID "relay:<name>" is only a readable label.
 func (a *API) relayRecord(peerID, name, site string) (proto.SignedPeerRecord, error) {
+	now := a.now()
 	return proto.SignPeerRecord(proto.PeerRecord{PeerID: peerID, DeviceID: proto.RelayDeviceIDPrefix + name, Site: site,
-		Expires: a.now().Add(a.cfg.PeerRecordTTL)}, a.pki.SigningKey)
+		Role: proto.RoleRelay, Issued: now, Expires: now.Add(a.cfg.PeerRecordTTL)}, a.pki.SigningKey)
 }
 
 // authenticateRelay accepts the secret of an enrolled relay.

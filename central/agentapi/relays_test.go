@@ -122,7 +122,7 @@ func TestRelayEnrollJobsReport(t *testing.T) {
 		t.Errorf("relay certificate does not verify for its address: %v", err)
 	}
 	rec, err := proto.VerifyPeerRecord(enr.PeerRecord, e.pki.SigningPublicKey(), time.Now())
-	if err != nil || rec.DeviceID != proto.RelayDeviceIDPrefix+"r1" || rec.Site != "branch" || rec.PeerID != req.PeerID {
+	if err != nil || rec.DeviceID != proto.RelayDeviceIDPrefix+"r1" || rec.Role != proto.RoleRelay || rec.Site != "branch" || rec.PeerID != req.PeerID {
 		t.Errorf("peer record %+v: %v", rec, err)
 	}
 

@@ -35,6 +35,9 @@ func (s *Service) Ingest(ctx context.Context, inv *ocs.Inventory, userAgent stri
 	snap := Snapshot(inv, s.now())
 	snap.Computer.UserAgent = userAgent
 	snap.Computer.Source = store.SourceOCS
+	// The OCS endpoint is anonymous: the store refuses reserved device
+	// IDs and computers with a Shoal agent identity.
+	snap.Anonymous, snap.Remote = true, remote.String()
 	if site := s.siteOf(ctx, remote, inv.Hardware.IPAddr); site != nil {
 		snap.Computer.SiteID = &site.ID
 	}

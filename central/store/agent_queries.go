@@ -20,6 +20,10 @@ var (
 	ErrEnrollRefused = errors.New("store: enrollment token refused")
 	// ErrRevoked reports a computer an admin revoked.
 	ErrRevoked = errors.New("store: computer revoked")
+	// ErrAlreadyEnrolled reports an enrollment that claims a computer
+	// enrolled with another identity key. Only the current key may enroll
+	// it again; an admin deletes the computer to let a new key enroll.
+	ErrAlreadyEnrolled = fmt.Errorf("store: computer is enrolled with another identity key (delete it to enroll anew): %w", ErrConflict)
 )
 
 // activeStates are the deployment states a Shoal agent is working on.
@@ -76,8 +80,10 @@ func (s *Store) RevokeEnrollmentToken(ctx context.Context, id uint) error {
 // the token with hash tokenHash (ErrEnrollRefused when it is not usable),
 // ingests snap like IngestInventory (the computer is created or found by
 // device ID or the duplicate rule), refuses a revoked computer
-// (ErrRevoked), and stores ident for the computer, replacing an earlier
-// identity of the same computer or peer ID.
+// (ErrRevoked) and a computer enrolled with another peer ID
+// (ErrAlreadyEnrolled: the caller proved possession of ident's key, so the
+// same peer ID proves the current key), and stores ident for the computer,
+// replacing an earlier identity of the same computer or peer ID.
 func (s *Store) EnrollAgent(ctx context.Context, tokenHash string, snap *InventorySnapshot, ident *AgentIdentity, now time.Time) (*IngestResult, error) {
 	if snap == nil || ident == nil {
 		return nil, fmt.Errorf("enroll agent: nil snapshot or identity: %w", ErrInvalid)
@@ -105,7 +111,15 @@ func (s *Store) EnrollAgent(ctx context.Context, tokenHash string, snap *Invento
 		if !tok.Usable(now) {
 			return ErrEnrollRefused
 		}
-		var err error
+		var cur []AgentIdentity
+		err := tx.Where("computer_id IN (?)", tx.Model(&Computer{}).Select("id").Where("device_id = ?", c.DeviceID)).
+			Limit(1).Find(&cur).Error
+		if err != nil {
+			return err
+		}
+		if len(cur) == 1 && cur[0].PeerID != ident.PeerID {
+			return fmt.Errorf("computer %d (peer %s): %w", cur[0].ComputerID, cur[0].PeerID, ErrAlreadyEnrolled)
+		}
 		if res, err = ingest(tx, c, snap, sentAccount, history); err != nil {
 			return err
 		}
@@ -136,6 +150,15 @@ func (s *Store) EnrollAgent(ctx context.Context, tokenHash string, snap *Invento
 		return nil, fmt.Errorf("enroll agent %s: %w", c.DeviceID, translate(err))
 	}
 	return res, nil
+}
+
+// EnrollmentTokenByID returns the enrollment token with the given ID.
+func (s *Store) EnrollmentTokenByID(ctx context.Context, id uint) (*EnrollmentToken, error) {
+	var t EnrollmentToken
+	if err := s.read(ctx).Where("id = ?", id).Take(&t).Error; err != nil {
+		return nil, fmt.Errorf("enrollment token %d: %w", id, translate(err))
+	}
+	return &t, nil
 }
 
 // AgentBySecretHash returns the identity whose secret hashes to hash and

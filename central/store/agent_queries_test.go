@@ -56,8 +56,16 @@ func TestEnrollmentTokens(t *testing.T) {
 		if err := s.CreateEnrollmentToken(ctx, open); err != nil {
 			t.Fatal(err)
 		}
-		// Enrolling again replaces the identity of the computer.
-		if err := enroll("a-2026-01-01-00-00-00", "peerA2", "sa2", open.Hash); err != nil {
+		// Another key cannot take over the enrolled computer (issue 13,
+		// attack 4); the computer's identity and secret stay.
+		if err := enroll("a-2026-01-01-00-00-00", "peerA2", "sx", open.Hash); !errors.Is(err, store.ErrAlreadyEnrolled) || !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("re-enrollment with another key: %v, want ErrAlreadyEnrolled", err)
+		}
+		if id, _, err := s.AgentBySecretHash(ctx, hexHash("sa")); err != nil || id.PeerID != "peerA" {
+			t.Fatalf("after a refused takeover: identity %+v, %v; want peerA's", id, err)
+		}
+		// Enrolling again with the same key replaces the secret.
+		if err := enroll("a-2026-01-01-00-00-00", "peerA", "sa2", open.Hash); err != nil {
 			t.Fatalf("re-enrollment: %v", err)
 		}
 		if _, _, err := s.AgentBySecretHash(ctx, hexHash("sa")); !errors.Is(err, store.ErrNotFound) {
@@ -67,7 +75,7 @@ func TestEnrollmentTokens(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if id.PeerID != "peerA2" || comp.DeviceID != "a-2026-01-01-00-00-00" || comp.Source != store.SourceShoal {
+		if id.PeerID != "peerA" || comp.DeviceID != "a-2026-01-01-00-00-00" || comp.Source != store.SourceShoal {
 			t.Errorf("identity %+v computer %s source %s", id, comp.DeviceID, comp.Source)
 		}
 		agents, err := s.ListAgents(ctx)
@@ -78,7 +86,7 @@ func TestEnrollmentTokens(t *testing.T) {
 		if err := s.SetComputerRevoked(ctx, comp.ID, true); err != nil {
 			t.Fatal(err)
 		}
-		if err := enroll("a-2026-01-01-00-00-00", "peerA3", "sa3", open.Hash); !errors.Is(err, store.ErrRevoked) {
+		if err := enroll("a-2026-01-01-00-00-00", "peerA", "sa3", open.Hash); !errors.Is(err, store.ErrRevoked) {
 			t.Errorf("enrolling a revoked computer: %v, want ErrRevoked", err)
 		}
 

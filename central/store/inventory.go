@@ -4,13 +4,21 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/shoal-project/shoal/proto"
 )
+
+// ErrShoalManaged reports an anonymous (OCS) inventory or request that
+// names a computer with a Shoal agent identity: only that agent, with its
+// own secret, may change it.
+var ErrShoalManaged = errors.New("store: computer is managed by a Shoal agent")
 
 // InventorySnapshot is one full inventory of a computer as central/inventory
 // hands it to the store. The ID and ComputerID fields of the rows are
@@ -35,6 +43,13 @@ type InventorySnapshot struct {
 	// OldDeviceID is the agent's previous DEVICEID (Windows OLD_DEVICEID).
 	// When it names another computer, that computer is merged into this one.
 	OldDeviceID string
+	// Anonymous marks an inventory from the unauthenticated OCS endpoint:
+	// a device ID (or OldDeviceID) with a reserved prefix is refused
+	// (ErrInvalid), and one naming a computer with a Shoal agent identity
+	// is refused (ErrShoalManaged), with nothing stored.
+	Anonymous bool
+	// Remote is the client address, kept in the audit events of merges.
+	Remote string
 }
 
 // IngestResult describes what IngestInventory did.
@@ -182,7 +197,9 @@ func normalizeHistory(ids []string) []string {
 // The computer is found by DeviceID, else by the duplicate rule (same name,
 // case-insensitive, same Serial and same FirstMAC, all non-empty) or by
 // snap.OldDeviceID; a duplicate found that way keeps its ID and takes the
-// new DeviceID. When a DeviceID match and a different duplicate both exist,
+// new DeviceID. A computer with a Shoal agent identity is never a
+// duplicate: it is never renamed, merged or deleted by another inventory.
+// Each computer a merge deletes is recorded in the audit log. When a DeviceID match and a different duplicate both exist,
 // the duplicate's deployments (and account info, if the match has none) are
 // moved to the match and the duplicate is deleted. The computer row is then
 // updated, every inventory table and the download history are replaced, and
@@ -214,9 +231,21 @@ func (s *Store) IngestInventory(ctx context.Context, snap *InventorySnapshot) (*
 
 func ingest(tx *gorm.DB, c Computer, snap *InventorySnapshot, sentAccount []AccountInfo, history []string) (*IngestResult, error) {
 	res := &IngestResult{}
+	if snap.Anonymous && (proto.ReservedDeviceID(c.DeviceID) || proto.ReservedDeviceID(snap.OldDeviceID)) {
+		return nil, fmt.Errorf("device id %q: reserved prefix: %w", c.DeviceID, ErrInvalid)
+	}
 	var found []Computer
 	if err := tx.Where("device_id = ?", c.DeviceID).Limit(1).Find(&found).Error; err != nil {
 		return nil, err
+	}
+	if snap.Anonymous && len(found) == 1 {
+		managed, err := hasIdentity(tx, found[0].ID)
+		if err != nil {
+			return nil, err
+		}
+		if managed {
+			return nil, fmt.Errorf("computer %d: %w", found[0].ID, ErrShoalManaged)
+		}
 	}
 	dups, err := findDuplicates(tx, c, snap.OldDeviceID)
 	if err != nil {
@@ -232,11 +261,24 @@ func ingest(tx *gorm.DB, c Computer, snap *InventorySnapshot, sentAccount []Acco
 		dups = dups[1:]
 		res.PreviousDeviceID = target.DeviceID
 	}
+	// A Shoal agent's site comes from its connection address or an
+	// admin's decision, never from a computer it absorbs or takes over,
+	// whose site an anonymous OCS inventory may have chosen by its
+	// reported address.
+	shoal := c.Source == SourceShoal
+	keepSite := target != nil && (!shoal || target.Source == SourceShoal)
 	for i := range dups {
-		if err := mergeComputer(tx, target, &dups[i]); err != nil {
+		if err := mergeComputer(tx, target, &dups[i], !shoal); err != nil {
 			return nil, err
 		}
 		res.MergedFrom = append(res.MergedFrom, dups[i].ID)
+		if err := tx.Create(&AuditEvent{At: time.Now().UTC(), Actor: "inventory " + c.Source, Action: "computer.merge",
+			Target: fmt.Sprintf("%d", dups[i].ID),
+			Detail: cut(fmt.Sprintf("computer %d %q (device %s) deleted: merged into computer %d (device %s) by the duplicate rule",
+				dups[i].ID, dups[i].Name, dups[i].DeviceID, target.ID, c.DeviceID), maxAuditDetail),
+			Remote: cut(snap.Remote, maxAuditField)}).Error; err != nil {
+			return nil, err
+		}
 	}
 
 	if target == nil {
@@ -253,7 +295,7 @@ func ingest(tx *gorm.DB, c Computer, snap *InventorySnapshot, sentAccount []Acco
 			c.FirstSeen = c.LastInventory
 		}
 		c.Revoked = target.Revoked
-		if c.SiteID == nil {
+		if c.SiteID == nil && keepSite {
 			c.SiteID = target.SiteID
 		}
 		if err := tx.Save(&c).Error; err != nil {
@@ -310,13 +352,24 @@ func ingest(tx *gorm.DB, c Computer, snap *InventorySnapshot, sentAccount []Acco
 	return res, nil
 }
 
+// hasIdentity reports whether a computer has a Shoal agent identity.
+func hasIdentity(tx *gorm.DB, computerID uint) (bool, error) {
+	var n int64
+	if err := tx.Model(&AgentIdentity{}).Where("computer_id = ?", computerID).Count(&n).Error; err != nil {
+		return false, err
+	}
+	return n > 0, nil
+}
+
 // findDuplicates returns the other computers that the duplicate rule or
-// oldDeviceID designate, oldest first.
+// oldDeviceID designate, oldest first. Computers with a Shoal agent
+// identity are never duplicates: only their agent changes them.
 func findDuplicates(tx *gorm.DB, c Computer, oldDeviceID string) ([]Computer, error) {
 	var dups []Computer
+	managed := tx.Model(&AgentIdentity{}).Select("computer_id")
 	if c.Name != "" && c.Serial != "" && c.FirstMAC != "" {
-		err := tx.Where("LOWER(name) = LOWER(?) AND serial = ? AND first_mac = ? AND device_id <> ?",
-			c.Name, c.Serial, c.FirstMAC, c.DeviceID).Order("id").Find(&dups).Error
+		err := tx.Where("LOWER(name) = LOWER(?) AND serial = ? AND first_mac = ? AND device_id <> ? AND id NOT IN (?)",
+			c.Name, c.Serial, c.FirstMAC, c.DeviceID, managed).Order("id").Find(&dups).Error
 		if err != nil {
 			return nil, err
 		}
@@ -324,7 +377,7 @@ func findDuplicates(tx *gorm.DB, c Computer, oldDeviceID string) ([]Computer, er
 	oldDeviceID = strings.TrimSpace(oldDeviceID)
 	if oldDeviceID != "" && oldDeviceID != c.DeviceID {
 		var old []Computer
-		if err := tx.Where("device_id = ?", oldDeviceID).Limit(1).Find(&old).Error; err != nil {
+		if err := tx.Where("device_id = ? AND id NOT IN (?)", oldDeviceID, managed).Limit(1).Find(&old).Error; err != nil {
 			return nil, err
 		}
 		if len(old) == 1 && !slices.ContainsFunc(dups, func(d Computer) bool { return d.ID == old[0].ID }) {
@@ -337,8 +390,9 @@ func findDuplicates(tx *gorm.DB, c Computer, oldDeviceID string) ([]Computer, er
 
 // mergeComputer moves dup's deployments (and account info when target has
 // none) to target, then deletes dup. Where both have a deployment of the
-// same package, target's is kept.
-func mergeComputer(tx *gorm.DB, target, dup *Computer) error {
+// same package, target's is kept. With inheritSite, a target without a
+// site takes dup's.
+func mergeComputer(tx *gorm.DB, target, dup *Computer, inheritSite bool) error {
 	same := tx.Model(&Deployment{}).Select("package_id").Where("computer_id = ?", target.ID)
 	dupIDs := tx.Model(&Deployment{}).Select("id").Where("computer_id = ? AND package_id IN (?)", dup.ID, same)
 	if err := tx.Where("deployment_id IN (?)", dupIDs).Delete(&DeploymentEvent{}).Error; err != nil {
@@ -359,7 +413,7 @@ func mergeComputer(tx *gorm.DB, target, dup *Computer) error {
 			return err
 		}
 	}
-	if target.SiteID == nil && dup.SiteID != nil {
+	if inheritSite && target.SiteID == nil && dup.SiteID != nil {
 		target.SiteID = dup.SiteID
 	}
 	if !dup.FirstSeen.IsZero() && (target.FirstSeen.IsZero() || dup.FirstSeen.Before(target.FirstSeen)) {
@@ -411,6 +465,18 @@ func (s *Store) TouchContact(ctx context.Context, deviceID, userAgent string, at
 		return 0, false, nil
 	}
 	return ids[0], true, nil
+}
+
+// ShoalManaged reports whether the computer with deviceID has a Shoal
+// agent identity; an unknown device ID is not managed.
+func (s *Store) ShoalManaged(ctx context.Context, deviceID string) (bool, error) {
+	var n int64
+	err := s.read(ctx).Model(&AgentIdentity{}).
+		Where("computer_id IN (?)", s.read(ctx).Model(&Computer{}).Select("id").Where("device_id = ?", deviceID)).Count(&n).Error
+	if err != nil {
+		return false, fmt.Errorf("shoal managed %s: %w", deviceID, translate(err))
+	}
+	return n > 0, nil
 }
 
 // ComputerByDeviceID returns the computer with the given DeviceID.

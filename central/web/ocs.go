@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/shoal-project/shoal/central/deploy"
+	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/proto"
 	"github.com/shoal-project/shoal/proto/ocs"
 )
 
@@ -41,6 +44,62 @@ func (s *Server) checkUserAgent(ua string) error {
 	return fmt.Errorf("user agent %q is not an OCS-compatible agent: %w", ua, errBadRequest)
 }
 
+// checkOCSDevice refuses an anonymous OCS request whose DEVICEID (or the
+// inventory's OLD_DEVICEID) carries a prefix only central assigns
+// (proto.ReservedDeviceID: 400), or names a computer with a Shoal agent
+// identity (403, logged and audited): PROLOG, INVENTORY, DOWNLOAD results
+// and NOTIFY may touch only computers no Shoal agent manages. The store
+// checks the inventory again inside its transaction.
+func (s *Server) checkOCSDevice(ctx context.Context, deviceID string, inv *ocs.Inventory, ua, remote string) error {
+	ids := []string{deviceID}
+	if inv != nil && strings.TrimSpace(inv.OldDeviceID) != "" {
+		ids = append(ids, strings.TrimSpace(inv.OldDeviceID))
+	}
+	for _, id := range ids {
+		if proto.ReservedDeviceID(id) {
+			s.log.Warn("ocs request refused: reserved device id", "device", id, "remote", remote, "user_agent", ua)
+			return fmt.Errorf("device id %q uses a reserved prefix: %w", id, errBadRequest)
+		}
+	}
+	for _, id := range ids {
+		managed, err := s.deps.Store.ShoalManaged(ctx, id)
+		if err != nil {
+			return err
+		}
+		if !managed {
+			continue
+		}
+		s.log.Warn("ocs request refused: computer has a shoal agent identity", "device", id, "remote", remote, "user_agent", ua)
+		if err := s.deps.Store.RecordAudit(ctx, &store.AuditEvent{Actor: "anonymous ocs client", Action: "ocs.refused", Target: id,
+			Detail: "OCS request naming a computer managed by a Shoal agent", Remote: remote}); err != nil {
+			s.log.Warn("audit event not recorded", "action", "ocs.refused", "device", id, "err", err)
+		}
+		return fmt.Errorf("device %s: %w", id, store.ErrShoalManaged)
+	}
+	return nil
+}
+
+// checkOCSRows refuses an inventory with more rows in a section than the
+// configured caps.
+func (s *Server) checkOCSRows(inv *ocs.Inventory) error {
+	if n := len(inv.Softwares); n > s.cfg.MaxOCSSoftwares {
+		return fmt.Errorf("inventory has %d SOFTWARES rows, more than %d: %w", n, s.cfg.MaxOCSSoftwares, errTooLarge)
+	}
+	for _, sec := range []struct {
+		name string
+		n    int
+	}{
+		{"CPUS", len(inv.CPUs)}, {"MEMORIES", len(inv.Memories)}, {"STORAGES", len(inv.Storages)},
+		{"DRIVES", len(inv.Drives)}, {"NETWORKS", len(inv.Networks)}, {"CONTROLLERS", len(inv.Controllers)},
+		{"ACCOUNTINFO", len(inv.AccountInfo)}, {"DOWNLOAD/HISTORY", len(inv.History)},
+	} {
+		if sec.n > s.cfg.MaxOCSRows {
+			return fmt.Errorf("inventory has %d %s rows, more than %d: %w", sec.n, sec.name, s.cfg.MaxOCSRows, errTooLarge)
+		}
+	}
+	return nil
+}
+
 // handleOCS is the OCS communication endpoint. It reads the whole (bounded)
 // body, sniffs its encoding, dispatches on QUERY and answers in the encoding
 // the agent used.
@@ -69,6 +128,15 @@ func (s *Server) handleOCS(c echo.Context) error {
 	}
 	ctx := req.Context()
 	remote, _ := netip.ParseAddr(c.RealIP())
+	if err := s.checkOCSDevice(ctx, env.DeviceID, inv, ua, c.RealIP()); err != nil {
+		return err
+	}
+	if inv != nil {
+		if err := s.checkOCSRows(inv); err != nil {
+			s.log.Warn("ocs inventory refused", "device", env.DeviceID, "remote", c.RealIP(), "err", err)
+			return err
+		}
+	}
 	var reply []byte
 	switch strings.ToUpper(env.Query) {
 	case "PROLOG":

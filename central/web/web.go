@@ -35,6 +35,13 @@ type Config struct {
 	MaxOCSBodyBytes int64 `yaml:"max_ocs_body_bytes"`
 	// MaxOCSXMLBytes bounds the decompressed XML of an agent request.
 	MaxOCSXMLBytes int64 `yaml:"max_ocs_xml_bytes"`
+	// MaxOCSSoftwares bounds the SOFTWARES rows of one OCS inventory
+	// (default 20000); MaxOCSRows bounds every other repeated section
+	// (CPUS, MEMORIES, STORAGES, DRIVES, NETWORKS, CONTROLLERS,
+	// ACCOUNTINFO, DOWNLOAD/HISTORY; default 2000). An inventory above
+	// either is refused with 413 and nothing is stored.
+	MaxOCSSoftwares int `yaml:"max_ocs_softwares"`
+	MaxOCSRows      int `yaml:"max_ocs_rows"`
 	// AcceptAnyUserAgent disables the agent User-Agent check.
 	AcceptAnyUserAgent bool `yaml:"accept_any_user_agent"`
 	// MaxAPIBodyBytes bounds JSON request bodies.
@@ -56,12 +63,18 @@ func (c Config) withDefaults() Config {
 	if c.MaxAPIBodyBytes == 0 {
 		c.MaxAPIBodyBytes = 1 << 20
 	}
+	if c.MaxOCSSoftwares == 0 {
+		c.MaxOCSSoftwares = 20000
+	}
+	if c.MaxOCSRows == 0 {
+		c.MaxOCSRows = 2000
+	}
 	return c
 }
 
 // Validate checks the configuration.
 func (c Config) Validate() error {
-	if c.MaxOCSBodyBytes < 0 || c.MaxOCSXMLBytes < 0 || c.MaxAPIBodyBytes < 0 {
+	if c.MaxOCSBodyBytes < 0 || c.MaxOCSXMLBytes < 0 || c.MaxAPIBodyBytes < 0 || c.MaxOCSSoftwares < 0 || c.MaxOCSRows < 0 {
 		return fmt.Errorf("web: limits must not be negative")
 	}
 	for _, p := range c.TrustedProxies {
@@ -238,7 +251,7 @@ func statusOf(err error) int {
 		return he.Code
 	case errors.Is(err, errUnauthorized):
 		return http.StatusUnauthorized
-	case errors.Is(err, errForbidden):
+	case errors.Is(err, errForbidden), errors.Is(err, store.ErrShoalManaged):
 		return http.StatusForbidden
 	case errors.Is(err, errRateLimited):
 		return http.StatusTooManyRequests

@@ -211,7 +211,7 @@ func (c *Central) SetSite(si *proto.SiteInfo) {
 func (c *Central) SignRecord(t testing.TB, peerID, site string, expires time.Time) proto.SignedPeerRecord {
 	t.Helper()
 	rec, err := proto.SignPeerRecord(proto.PeerRecord{PeerID: peerID, DeviceID: "agent-" + peerID[len(peerID)-6:], Site: site,
-		Expires: expires}, c.key)
+		Role: proto.RoleAgent, Issued: time.Now(), Expires: expires}, c.key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +226,7 @@ func (c *Central) RenewPeerRecord(t testing.TB, expires time.Time) proto.SignedP
 	defer c.mu.Unlock()
 	e := c.enrolls[len(c.enrolls)-1]
 	rec, err := proto.SignPeerRecord(proto.PeerRecord{PeerID: e.PeerID, DeviceID: proto.RelayDeviceIDPrefix + e.Name,
-		Site: e.Site, Expires: expires}, c.key)
+		Site: e.Site, Role: proto.RoleRelay, Issued: time.Now(), Expires: expires}, c.key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +329,7 @@ func (c *Central) serveEnroll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec, err := proto.SignPeerRecord(proto.PeerRecord{PeerID: req.PeerID, DeviceID: proto.RelayDeviceIDPrefix + req.Name,
-		Site: req.Site, Expires: time.Now().Add(time.Hour)}, c.key)
+		Site: req.Site, Role: proto.RoleRelay, Issued: time.Now(), Expires: time.Now().Add(time.Hour)}, c.key)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return

@@ -56,19 +56,27 @@ func (c *Central) NewIdentity(t testing.TB, site string, ttl time.Duration) *Ide
 	return ident
 }
 
-// NewRelayIdentity returns a relay of site: its record's device ID has
-// proto.RelayDeviceIDPrefix, as central signs them for enrolled relays.
+// NewRelayIdentity returns a relay of site: its record has
+// proto.RoleRelay (and a "relay:" device ID), as central signs them for
+// enrolled relays.
 func (c *Central) NewRelayIdentity(t testing.TB, site string, ttl time.Duration) *Identity {
 	t.Helper()
 	ident := c.NewIdentity(t, site, ttl)
 	ident.Record = c.Sign(t, proto.PeerRecord{PeerID: ident.PeerID.String(), DeviceID: proto.RelayDeviceIDPrefix + ident.PeerID.String()[:12],
-		Site: site, Expires: time.Now().Add(ttl)})
+		Site: site, Role: proto.RoleRelay, Expires: time.Now().Add(ttl)})
 	return ident
 }
 
-// Sign signs an arbitrary record, for tests that need odd ones.
+// Sign signs an arbitrary record, for tests that need odd ones. An empty
+// Role becomes proto.RoleAgent and a zero Issued the current time.
 func (c *Central) Sign(t testing.TB, r proto.PeerRecord) proto.SignedPeerRecord {
 	t.Helper()
+	if r.Role == "" {
+		r.Role = proto.RoleAgent
+	}
+	if r.Issued.IsZero() {
+		r.Issued = time.Now()
+	}
 	s, err := proto.SignPeerRecord(r, c.Key)
 	if err != nil {
 		t.Fatal(err)
