@@ -48,9 +48,15 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
+	return newEnvPKI(t, pki.Config{})
+}
+
+// newEnvPKI is newEnv with central's certificate configured by pc.
+func newEnvPKI(t testing.TB, pc pki.Config) *env {
+	t.Helper()
 	dir := t.TempDir()
 	log := storetest.Logger(t)
-	pk, err := pki.Load(filepath.Join(dir, "pki"), pki.Config{}, nil, time.Now())
+	pk, err := pki.Load(filepath.Join(dir, "pki"), pc, nil, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,6 +112,15 @@ func (e *env) token(maxUses int) string {
 	e.t.Helper()
 	var tok agentapi.TokenInfo
 	e.call("POST", "/api/v1/agents/enrollment-tokens", map[string]any{"name": "test", "max_uses": maxUses}, &tok, http.StatusCreated)
+	return tok.Token
+}
+
+// relayToken mints a relay token for relay name of site.
+func (e *env) relayToken(site, name string) string {
+	e.t.Helper()
+	var tok agentapi.TokenInfo
+	e.call("POST", "/api/v1/agents/enrollment-tokens", map[string]any{"name": "relay " + name, "kind": "relay", "site": site, "relay_name": name},
+		&tok, http.StatusCreated)
 	return tok.Token
 }
 

@@ -147,7 +147,7 @@ func statusOf(err error) int {
 		return http.StatusForbidden
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, packages.ErrNotFound), errors.Is(err, packages.ErrInvalidID):
 		return http.StatusNotFound
-	case errors.Is(err, errFinished), errors.Is(err, store.ErrConflict):
+	case errors.Is(err, errFinished), errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrRelayExists):
 		return http.StatusConflict
 	case errors.As(err, &mbe):
 		return http.StatusRequestEntityTooLarge
