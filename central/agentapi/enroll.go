@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/proto"
 )
@@ -211,8 +212,8 @@ func (a *API) checkAgentToken(c echo.Context, token, deviceID string) error {
 	return err
 }
 
-// tokenRequest creates an enrollment token.
-type tokenRequest struct {
+// TokenRequest creates an enrollment token.
+type TokenRequest struct {
 	Name string `json:"name"`
 	// Kind is "agent" (the default: any number of agents, any site) or
 	// "relay" (one relay, named RelayName, of Site).
@@ -270,51 +271,55 @@ func EnrollCommand(info TokenInfo, tok string) string {
 	return "shoal-agent enroll --server https://<central>:<https-port> --token " + tok + " --ca-fingerprint " + info.CAFingerprint
 }
 
-func (a *API) createToken(c echo.Context) error {
-	var req tokenRequest
-	if err := a.bindJSON(c, &req); err != nil {
-		return err
-	}
+// ErrBadTokenRequest reports an enrollment token request MintToken
+// refuses; its message says why.
+var ErrBadTokenRequest = fmt.Errorf("enrollment token: %w", errBadRequest)
+
+// MintToken creates the enrollment token req asks for: an agent token, or
+// a relay token bound to an existing site and a relay name (single use
+// unless req says otherwise). It returns the token's description with the
+// token itself and its enroll command (shown once), and the detail of its
+// audit event: kind, site, relay name, uses and expiry.
+func MintToken(ctx context.Context, st *store.Store, pk *pki.PKI, req TokenRequest, now time.Time) (TokenInfo, string, error) {
 	if strings.TrimSpace(req.Name) == "" || req.MaxUses < 0 {
-		return fmt.Errorf("name is required and max_uses must not be negative: %w", errBadRequest)
+		return TokenInfo{}, "", fmt.Errorf("name is required and max_uses must not be negative: %w", ErrBadTokenRequest)
 	}
-	ctx := c.Request().Context()
 	t := &store.EnrollmentToken{Name: req.Name, Kind: req.Kind, MaxUses: req.MaxUses}
 	switch req.Kind {
 	case "", store.TokenKindAgent:
 		if req.Site != "" || req.RelayName != "" {
-			return fmt.Errorf("an agent token takes no site or relay_name (agents get their site from their address); use kind relay: %w", errBadRequest)
+			return TokenInfo{}, "", fmt.Errorf("an agent token takes no site or relay_name (agents get their site from their address); use kind relay: %w", ErrBadTokenRequest)
 		}
 	case store.TokenKindRelay:
 		if !relayNameRE.MatchString(req.RelayName) {
-			return fmt.Errorf("a relay token needs relay_name: letters, digits, '.', '_' and '-' (at most 63), got %q: %w", req.RelayName, errBadRequest)
+			return TokenInfo{}, "", fmt.Errorf("a relay token needs relay_name: letters, digits, '.', '_' and '-' (at most 63), got %q: %w", req.RelayName, ErrBadTokenRequest)
 		}
-		site, err := a.store.SiteByName(ctx, req.Site)
+		site, err := st.SiteByName(ctx, req.Site)
 		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("a relay token needs an existing site; site %q does not exist: %w", req.Site, errBadRequest)
+			return TokenInfo{}, "", fmt.Errorf("a relay token needs an existing site; site %q does not exist: %w", req.Site, ErrBadTokenRequest)
 		}
 		if err != nil {
-			return err
+			return TokenInfo{}, "", err
 		}
 		t.SiteID, t.RelayName = &site.ID, req.RelayName
 	default:
-		return fmt.Errorf("kind must be %q or %q, got %q: %w", store.TokenKindAgent, store.TokenKindRelay, req.Kind, errBadRequest)
+		return TokenInfo{}, "", fmt.Errorf("kind must be %q or %q, got %q: %w", store.TokenKindAgent, store.TokenKindRelay, req.Kind, ErrBadTokenRequest)
 	}
-	tok, err := randomSecret(proto.EnrollTokenPrefix)
-	if err != nil {
-		return err
-	}
-	t.Hash = hashSecret(tok)
 	if req.ExpiresIn != "" {
 		d, err := time.ParseDuration(req.ExpiresIn)
 		if err != nil || d <= 0 {
-			return fmt.Errorf("expires_in must be a positive duration like 168h: %w", errBadRequest)
+			return TokenInfo{}, "", fmt.Errorf("expires_in must be a positive duration like 168h: %w", ErrBadTokenRequest)
 		}
-		at := a.now().Add(d)
+		at := now.Add(d)
 		t.ExpiresAt = &at
 	}
-	if err := a.store.CreateEnrollmentToken(ctx, t); err != nil {
-		return err
+	tok, err := randomSecret(proto.EnrollTokenPrefix)
+	if err != nil {
+		return TokenInfo{}, "", err
+	}
+	t.Hash = hashSecret(tok)
+	if err := st.CreateEnrollmentToken(ctx, t); err != nil {
+		return TokenInfo{}, "", err
 	}
 	info := tokenInfo(*t, req.Site)
 	expires := "never"
@@ -322,12 +327,24 @@ func (a *API) createToken(c echo.Context) error {
 		expires = t.ExpiresAt.UTC().Format(time.RFC3339)
 	}
 	detail := fmt.Sprintf("id=%d kind=%s site=%s relay=%s max_uses=%d expires=%s", t.ID, info.Kind, info.Site, info.RelayName, t.MaxUses, expires)
-	c.Set(AuditTargetKey, t.Name)
-	c.Set(AuditDetailKey, detail)
-	a.log.Info("enrollment token created", "target", t.Name, "detail", detail, "remote", c.RealIP())
 	info.Token = tok
-	info.CAFingerprint = a.pki.CAFingerprint()
+	info.CAFingerprint = pk.CAFingerprint()
 	info.EnrollCommand = EnrollCommand(info, tok)
+	return info, detail, nil
+}
+
+func (a *API) createToken(c echo.Context) error {
+	var req TokenRequest
+	if err := a.bindJSON(c, &req); err != nil {
+		return err
+	}
+	info, detail, err := MintToken(c.Request().Context(), a.store, a.pki, req, a.now())
+	if err != nil {
+		return err
+	}
+	c.Set(AuditTargetKey, info.Name)
+	c.Set(AuditDetailKey, detail)
+	a.log.Info("enrollment token created", "target", info.Name, "detail", detail, "remote", c.RealIP())
 	return c.JSON(http.StatusCreated, info)
 }
 
