@@ -3,8 +3,11 @@
 package itest
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -72,4 +75,47 @@ func TestRelayEnrollAttacks(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestRelayHTTPSChain: an enrolled relay serves its certificate with the
+// relay CA, so a client that trusts only central's root (an OCS agent's
+// cacert.pem, a Shoal agent) verifies it for the relay's address; the
+// chain runs leaf, relay CA, root.
+func TestRelayHTTPSChain(t *testing.T) {
+	c := startCentral(t, "")
+	a := startAgentAPI(t, c)
+	loopbackSite(t, c)
+	dir := t.TempDir()
+	httpPort, httpsPort := freePort(t), freePort(t)
+	out, err := exec.Command(filepath.Join(binDir, "shoal-relay"), "enroll", "-server", a.URL, "-token", a.relayToken("loopback", "relay-tls"),
+		"-ca", c.CAFile, "-site", "loopback", "-name", "relay-tls", "-url", fmt.Sprintf("http://127.0.0.1:%d", httpPort),
+		"-https-url", fmt.Sprintf("https://127.0.0.1:%d", httpsPort), "-data-dir", filepath.Join(dir, "data")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("shoal-relay enroll: %v\n%s", err, out)
+	}
+	startRelayYAML(t, fmt.Sprintf("data_dir: %s\nhttp_addr: 127.0.0.1:%d\nhttps_addr: 127.0.0.1:%d\nreport_interval: 1s\npoll_wait: 5s\np2p:\n  listen: [/ip4/127.0.0.1/tcp/0]\n",
+		filepath.Join(dir, "data"), httpPort, httpsPort), dir)
+	caPEM, err := os.ReadFile(c.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(caPEM) {
+		t.Fatal("no CA in central's ca file")
+	}
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	defer hc.CloseIdleConnections()
+	var state *tls.ConnectionState
+	waitFor(t, 20*time.Second, "the relay's HTTPS listener", func() error {
+		resp, err := hc.Get(fmt.Sprintf("https://127.0.0.1:%d/healthz", httpsPort))
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		state = resp.TLS
+		return nil
+	})
+	if len(state.VerifiedChains) == 0 || len(state.VerifiedChains[0]) != 3 || state.VerifiedChains[0][1].Subject.CommonName != "Shoal Relay CA" {
+		t.Errorf("verified chain %v, want leaf, relay CA, root", state.VerifiedChains)
+	}
 }
