@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoal-project/shoal/central/agentapi"
 	"github.com/shoal-project/shoal/proto/api"
 )
 
@@ -117,5 +118,35 @@ func TestRelayHTTPSChain(t *testing.T) {
 	})
 	if len(state.VerifiedChains) == 0 || len(state.VerifiedChains[0]) != 3 || state.VerifiedChains[0][1].Subject.CommonName != "Shoal Relay CA" {
 		t.Errorf("verified chain %v, want leaf, relay CA, root", state.VerifiedChains)
+	}
+}
+
+// TestRelayPrintedEnrollCommand runs the enroll command central prints for
+// a relay token (its placeholders filled in) with the real binary: the
+// relay enrolls into the token's site under the token's name.
+func TestRelayPrintedEnrollCommand(t *testing.T) {
+	c := startCentral(t, "")
+	a := startAgentAPI(t, c)
+	loopbackSite(t, c)
+	var tok agentapi.TokenInfo
+	a.adminDo("POST", "/agents/enrollment-tokens", map[string]any{"name": "printed", "kind": "relay", "site": "loopback", "relay_name": "relay-p"},
+		&tok, http.StatusCreated)
+	cmd := strings.NewReplacer("https://<central>:<https-port>", a.URL,
+		"http://<relay-host>:<port>", fmt.Sprintf("http://127.0.0.1:%d", freePort(t))).Replace(tok.EnrollCommand)
+	if strings.ContainsAny(cmd, "<>") {
+		t.Fatalf("placeholders left in %q", cmd)
+	}
+	args := strings.Fields(cmd)
+	if args[0] != "shoal-relay" {
+		t.Fatalf("printed command %q does not run shoal-relay", cmd)
+	}
+	args = append(args[1:], "-data-dir", filepath.Join(t.TempDir(), "data"))
+	if out, err := exec.Command(filepath.Join(binDir, "shoal-relay"), args...).CombinedOutput(); err != nil {
+		t.Fatalf("printed command %q: %v\n%s", cmd, err, out)
+	}
+	var relays api.List[api.Relay]
+	c.do("GET", "/api/v1/relays", nil, &relays, http.StatusOK)
+	if len(relays.Items) != 1 || relays.Items[0].Name != "relay-p" || relays.Items[0].SiteName != "loopback" {
+		t.Errorf("relays %+v, want relay-p of site loopback", relays.Items)
 	}
 }
