@@ -208,7 +208,7 @@ func (a *API) checkAgentToken(c echo.Context, token, deviceID string) error {
 	}
 	err = fmt.Errorf("enroll: %s enrolls relay %q only; agents enroll with an agent token: %w", tokenLabel(tok), tok.RelayName, store.ErrTokenKind)
 	a.log.Warn("enrollment refused", "device", deviceID, "remote", c.RealIP(), "token", tokenLabel(tok), "err", err)
-	a.recordAudit(c, &store.AuditEvent{Actor: tokenLabel(tok), Action: "agent.enroll.refused", Target: deviceID, Detail: "reason=" + err.Error()})
+	a.auditRefusal(c, tok, &store.AuditEvent{Actor: tokenLabel(tok), Action: "agent.enroll.refused", Target: deviceID, Detail: "reason=" + err.Error()})
 	return err
 }
 

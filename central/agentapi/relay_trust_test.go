@@ -271,3 +271,26 @@ func TestRelayTokenCreation(t *testing.T) {
 		t.Errorf("audit target of the enrollment: %+v", evs)
 	}
 }
+
+// TestRefusalAuditsBounded: a holder of a real token who retries a refused
+// relay enrollment gets each attempt refused, but fills the audit log with
+// at most ten events a minute.
+func TestRefusalAuditsBounded(t *testing.T) {
+	e := newEnv(t)
+	if err := e.store.CreateSite(t.Context(), &store.Site{Name: "branch"}); err != nil {
+		t.Fatal(err)
+	}
+	tok := e.token(0)
+	for i := range 15 {
+		if code, body := e.post("/relays/enroll", relayRequest(t, tok, "r1", "branch")); code != http.StatusForbidden {
+			t.Fatalf("attempt %d: %d %s, want 403", i, code, body)
+		}
+	}
+	evs, _, err := e.store.ListAudit(t.Context(), store.AuditFilter{Action: "relay.enroll.refused"})
+	if err != nil || len(evs) != 10 {
+		t.Errorf("audit events of 15 refusals: %d, %v; want 10", len(evs), err)
+	}
+	if rs, err := e.store.Relays(t.Context()); err != nil || len(rs) != 0 {
+		t.Errorf("relays %+v, %v", rs, err)
+	}
+}

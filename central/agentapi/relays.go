@@ -95,10 +95,24 @@ func (a *API) refuseRelay(c echo.Context, req *proto.RelayEnrollRequest, tok *st
 	a.log.Warn("relay enrollment refused", "relay", req.Name, "site", req.Site, "peer", req.PeerID, "remote", c.RealIP(),
 		"token", tokenLabel(tok), "err", err)
 	if tok != nil {
-		a.recordAudit(c, &store.AuditEvent{Actor: tokenLabel(tok), Action: "relay.enroll.refused", Target: req.Name,
+		a.auditRefusal(c, tok, &store.AuditEvent{Actor: tokenLabel(tok), Action: "relay.enroll.refused", Target: req.Name,
 			Detail: fmt.Sprintf("site=%s url=%s peer=%s reason=%s", req.Site, req.HTTPURL, req.PeerID, err.Error())})
 	}
 	return err
+}
+
+// refusalAuditsPerMinute bounds the audit events of refused enrollments
+// per token; past it refusals are only logged.
+const refusalAuditsPerMinute = 10
+
+// auditRefusal records a refused enrollment with a known token, at most
+// refusalAuditsPerMinute a minute per token.
+func (a *API) auditRefusal(c echo.Context, tok *store.EnrollmentToken, e *store.AuditEvent) {
+	if !a.refusals.Allow(fmt.Sprint(tok.ID), a.now()) {
+		a.log.Warn("audit of a refused enrollment skipped: too many with this token", "token", tokenLabel(tok), "action", e.Action, "target", e.Target)
+		return
+	}
+	a.recordAudit(c, e)
 }
 
 // tokenLabel names an enrollment token for logs and the audit log.
