@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -376,19 +375,24 @@ func (c *Central) affectTo(pkg string, computerID uint) {
 }
 
 // tlsProxy is a reverse proxy to target with a certificate from central's
-// CA; tamper may change each fragment response.
+// relay CA (loopback names are not excluded from it); tamper may change
+// each fragment response.
 type tlsProxy struct {
 	*httptest.Server
 }
 
 func newTLSProxy(t testing.TB, a *AgentAPI, target string, handler func(target string, w http.ResponseWriter, r *http.Request)) *tlsProxy {
 	t.Helper()
-	cert, key, err := a.pki.Issue([]string{"127.0.0.1", "localhost"}, 1, time.Now(), x509.ExtKeyUsageServerAuth)
+	_, chain, key, err := a.pki.IssueRelay([]string{"127.0.0.1", "localhost"}, 1, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.X509KeyPair(chain, key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler(target, w, r) }))
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}}}
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{pair}}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	return &tlsProxy{Server: srv}

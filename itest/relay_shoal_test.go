@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoal-project/shoal/central/agentapi"
 	"github.com/shoal-project/shoal/proto"
 	"github.com/shoal-project/shoal/proto/api"
 )
@@ -96,6 +97,15 @@ func verifiedFragments(t *testing.T, dataDir string) map[string]bool {
 	return out
 }
 
+// relayToken mints a relay token (single use) for relay name of site.
+func (a *AgentAPI) relayToken(site, name string) string {
+	a.t.Helper()
+	var tok agentapi.TokenInfo
+	a.adminDo("POST", "/agents/enrollment-tokens", map[string]any{"name": "itest relay " + name, "kind": "relay", "site": site, "relay_name": name},
+		&tok, http.StatusCreated)
+	return tok.Token
+}
+
 // enrolledRelay is a relay enrolled with `shoal-relay enroll` into a site.
 type enrolledRelay struct {
 	*Relay
@@ -108,7 +118,7 @@ func enrollRelay(t *testing.T, c *Central, a *AgentAPI, site, name, extra string
 	t.Helper()
 	dir := t.TempDir()
 	port := freePort(t)
-	out, err := exec.Command(filepath.Join(binDir, "shoal-relay"), "enroll", "-server", a.URL, "-token", a.token(1), "-ca", c.CAFile,
+	out, err := exec.Command(filepath.Join(binDir, "shoal-relay"), "enroll", "-server", a.URL, "-token", a.relayToken(site, name), "-ca", c.CAFile,
 		"-site", site, "-name", name, "-url", fmt.Sprintf("http://127.0.0.1:%d", port), "-data-dir", filepath.Join(dir, "data")).CombinedOutput()
 	if err != nil {
 		t.Fatalf("shoal-relay enroll: %v\n%s", err, out)

@@ -309,14 +309,16 @@ func (e *env) setupBranches(ctx context.Context, scenario string, relay, shoalAg
 			return bs, fmt.Errorf("server info: %w", err)
 		}
 	} else {
-		var tok struct {
-			Token string `json:"token"`
-		}
-		if err := e.central.call(ctx, "POST", "/agents/enrollment-tokens", nil,
-			map[string]any{"name": "lab-" + scenario + "-relays", "max_uses": len(bs.relays)}, &tok); err != nil {
-			return bs, fmt.Errorf("relay enrollment token: %w", err)
-		}
 		for i, r := range bs.relays {
+			// Each relay gets its own relay token, bound to its site and
+			// name (an agent token cannot enroll a relay).
+			var tok struct {
+				Token string `json:"token"`
+			}
+			if err := e.central.call(ctx, "POST", "/agents/enrollment-tokens", nil, map[string]any{"name": "lab-" + scenario + "-" + r.host.Name,
+				"kind": "relay", "site": bs.sites[i].Name, "relay_name": r.host.Name}, &tok); err != nil {
+				return bs, fmt.Errorf("relay enrollment token: %w", err)
+			}
 			if err := r.enroll(ctx, e.central.HTTPSURL, tok.Token, bs.sites[i].Name, e.central.CAFile); err != nil {
 				return bs, err
 			}

@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,11 +93,10 @@ type EnrollOptions struct {
 	Site   string
 	// Name identifies the relay; empty means the host name.
 	Name string
-	// HTTPURL and HTTPSURL are where the branch reaches the relay.
+	// HTTPURL and HTTPSURL are where the branch reaches the relay; the
+	// hosts of these URLs are the only names of its TLS certificate.
 	HTTPURL  string
 	HTTPSURL string
-	// Hostnames are extra names for the TLS certificate.
-	Hostnames []string
 	// CAFile or CAFingerprint pins central's CA.
 	CAFile        string
 	CAFingerprint string
@@ -111,10 +111,6 @@ func EnrollFlags(fs *flag.FlagSet) *EnrollOptions {
 	fs.StringVar(&o.Name, "name", "", "relay name (default: host name)")
 	fs.StringVar(&o.HTTPURL, "url", "", "http://host:port where the branch reaches the relay")
 	fs.StringVar(&o.HTTPSURL, "https-url", "", "optional https://host:port of the relay")
-	fs.Func("hostname", "extra DNS name or IP for the relay's certificate (repeatable)", func(s string) error {
-		o.Hostnames = append(o.Hostnames, s)
-		return nil
-	})
 	fs.StringVar(&o.CAFile, "ca", "", "central's CA certificate file")
 	fs.StringVar(&o.CAFingerprint, "ca-fingerprint", "", "SHA-256 of central's CA certificate, instead of -ca")
 	return o
@@ -183,7 +179,7 @@ func Enroll(ctx context.Context, cfg Config, o EnrollOptions, log *slog.Logger) 
 	}
 	req := proto.RelayEnrollRequest{Token: o.Token, Name: o.Name, Site: o.Site, PeerID: pid.String(), PublicKey: pub,
 		Proof: proof, HTTPURL: strings.TrimRight(o.HTTPURL, "/"), HTTPSURL: strings.TrimRight(o.HTTPSURL, "/"),
-		Hostnames: o.Hostnames, Version: cfg.Version}
+		Version: cfg.Version}
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}}
 	defer client.CloseIdleConnections()
 	var resp proto.RelayEnrollResponse
@@ -197,7 +193,7 @@ func Enroll(ctx context.Context, cfg Config, o EnrollOptions, log *slog.Logger) 
 	if _, err := proto.VerifyPeerRecord(resp.PeerRecord, mk, time.Now()); err != nil {
 		return fmt.Errorf("enroll: peer record: %w", err)
 	}
-	if _, err := tls.X509KeyPair(resp.CertPEM, resp.KeyPEM); err != nil {
+	if err := checkRelayCert(resp.CertPEM, resp.KeyPEM, roots, req.HTTPURL, req.HTTPSURL); err != nil {
 		return fmt.Errorf("enroll: relay certificate: %w", err)
 	}
 	e := &enrollment{Server: strings.TrimRight(o.Server, "/"), Name: o.Name, Site: resp.Site, RelayID: resp.RelayID,
@@ -212,6 +208,37 @@ func Enroll(ctx context.Context, cfg Config, o EnrollOptions, log *slog.Logger) 
 	}
 	log.Info("relay enrolled", "component", "relay", "server", e.Server, "relay", e.Name, "id", e.RelayID,
 		"site", e.Site, "peer", e.PeerID, "upstream", e.Upstream)
+	return nil
+}
+
+// checkRelayCert checks the certificate chain central issued: it matches
+// the key, and chains to the pinned root (through the relay CA it carries)
+// for the host of each of the relay's URLs.
+func checkRelayCert(chainPEM, keyPEM []byte, roots *x509.CertPool, urls ...string) error {
+	pair, err := tls.X509KeyPair(chainPEM, keyPEM)
+	if err != nil {
+		return err
+	}
+	inter := x509.NewCertPool()
+	for _, der := range pair.Certificate[1:] {
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			return err
+		}
+		inter.AddCert(c)
+	}
+	for _, raw := range urls {
+		if raw == "" {
+			continue
+		}
+		u, err := url.Parse(raw)
+		if err != nil {
+			return err
+		}
+		if _, err := pair.Leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, DNSName: u.Hostname()}); err != nil {
+			return fmt.Errorf("for %s: %w", u.Hostname(), err)
+		}
+	}
 	return nil
 }
 

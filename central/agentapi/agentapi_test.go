@@ -57,13 +57,25 @@ func newEnvConfig(t testing.TB, cfg agentapi.Config) *env {
 	return newEnvWith(t, cfg, nil)
 }
 
+// newEnvPKI is newEnv with central's certificate configured by pc.
+func newEnvPKI(t testing.TB, pc pki.Config) *env {
+	t.Helper()
+	return newEnvFull(t, agentapi.Config{PollInterval: 50 * time.Millisecond}, pc, nil)
+}
+
 // newEnvWith is newEnvConfig with mount wrapping central's handler (an
 // embedded tracker), when set.
 func newEnvWith(t testing.TB, cfg agentapi.Config, mount func(next http.Handler, pk *pki.PKI, st *store.Store) http.Handler) *env {
 	t.Helper()
+	return newEnvFull(t, cfg, pki.Config{}, mount)
+}
+
+// newEnvFull builds the environment from every setting.
+func newEnvFull(t testing.TB, cfg agentapi.Config, pc pki.Config, mount func(next http.Handler, pk *pki.PKI, st *store.Store) http.Handler) *env {
+	t.Helper()
 	dir := t.TempDir()
 	log := storetest.Logger(t)
-	pk, err := pki.Load(filepath.Join(dir, "pki"), pki.Config{}, nil, time.Now())
+	pk, err := pki.Load(filepath.Join(dir, "pki"), pc, nil, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,6 +135,15 @@ func (e *env) token(maxUses int) string {
 	e.t.Helper()
 	var tok agentapi.TokenInfo
 	e.call("POST", "/api/v1/agents/enrollment-tokens", map[string]any{"name": "test", "max_uses": maxUses}, &tok, http.StatusCreated)
+	return tok.Token
+}
+
+// relayToken mints a relay token for relay name of site.
+func (e *env) relayToken(site, name string) string {
+	e.t.Helper()
+	var tok agentapi.TokenInfo
+	e.call("POST", "/api/v1/agents/enrollment-tokens", map[string]any{"name": "relay " + name, "kind": "relay", "site": site, "relay_name": name},
+		&tok, http.StatusCreated)
 	return tok.Token
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/internal/ratelimit"
 	"github.com/shoal-project/shoal/proto"
 )
 
@@ -106,6 +107,9 @@ type API struct {
 	log      *slog.Logger
 	now      func() time.Time
 	counters *counters
+	// refusals bounds the audit events of refused enrollments per token
+	// (a holder of a real token must not fill the audit log).
+	refusals *ratelimit.Keyed
 	index    *fragIndexes
 	revCache revocationCache // the signed list of revokedPeers
 	// trackerURL and upstreamURL (strings) are set once by central
@@ -122,7 +126,7 @@ func New(cfg Config, st *store.Store, dep *deploy.Service, b *packages.Builder, 
 		cfg = Config{}
 	}
 	return &API{cfg: cfg.withDefaults(), store: st, deploy: dep, builder: b, pki: pk, log: log, now: time.Now,
-		counters: newCounters(), index: &fragIndexes{m: map[string]*fragIndex{}}}
+		counters: newCounters(), index: &fragIndexes{m: map[string]*fragIndex{}}, refusals: ratelimit.New(refusalAuditsPerMinute)}
 }
 
 // Register adds the agent routes to g, which central mounts at
@@ -166,7 +170,7 @@ func statusOf(err error) int {
 		return http.StatusForbidden
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, packages.ErrNotFound), errors.Is(err, packages.ErrInvalidID):
 		return http.StatusNotFound
-	case errors.Is(err, errFinished), errors.Is(err, store.ErrConflict):
+	case errors.Is(err, errFinished), errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrRelayExists):
 		return http.StatusConflict
 	case errors.As(err, &mbe):
 		return http.StatusRequestEntityTooLarge

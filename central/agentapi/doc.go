@@ -50,13 +50,19 @@
 //
 // # Relays
 //
-// A shoal-relay enrolls like an agent, with a token and a proof over
-// proto.RelayEnrollProof, for an existing site. It gets a TLS certificate
-// from central's CA for the hosts of its URLs, a peer record with the relay
-// role (proto.RoleRelay; device ID "relay:<name>"), a bearer secret (proto.RelaySecretPrefix) and
-// central's plain-HTTP URL as its default upstream. Re-enrolling a name
-// replaces the relay; removing one (DELETE /api/v1/relays/<id>) stops its
-// secret at once and lists its peer ID as revoked until its record expires.
+// A shoal-relay enrolls with a relay token (kind "relay"), which an admin
+// mints for one relay name of one existing site (single use by default),
+// and a proof over proto.RelayEnrollProof. An agent token never enrolls a
+// relay, nor a relay token an agent. The relay gets a TLS certificate for
+// exactly the hosts of its URLs from central's relay CA (pki.IssueRelay:
+// an intermediate name-constrained to exclude central's names; wildcards
+// and central's names are refused), a peer record with the relay
+// role (proto.RoleRelay; device ID "relay:<name>"), a bearer secret (proto.RelaySecretPrefix) and central's
+// plain-HTTP URL as its default upstream. A name (or peer ID) that is
+// enrolled is refused (409) until an admin removes that relay (DELETE
+// /api/v1/relays/<id>), which stops its secret at once and lists its peer
+// ID as revoked until its record expires. Enrollments and refusals with a
+// known token are audited, naming the token.
 //
 //	relay                                   central
 //	POST /relays/enroll {token, name, site, peer, proof, urls}
@@ -75,7 +81,8 @@
 //
 // Admin routes (mounted by central under /api/v1 with its own auth):
 //
-//	POST   /agents/enrollment-tokens        {name, max_uses, expires_in}
+//	POST   /agents/enrollment-tokens        {name, kind, site, relay_name,
+//	                                        max_uses, expires_in}
 //	GET    /agents/enrollment-tokens
 //	DELETE /agents/enrollment-tokens/<id>   revoke
 //	GET    /agents                          enrolled agents

@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/proto"
 )
@@ -141,6 +142,9 @@ func (a *API) enroll(c echo.Context) error {
 		return fmt.Errorf("enroll: %w", err)
 	}
 	ctx := c.Request().Context()
+	if err := a.checkAgentToken(c, req.Token, req.DeviceID); err != nil {
+		return err
+	}
 	now := a.now()
 	if comp, err := a.store.ComputerByDeviceID(ctx, req.DeviceID); err == nil {
 		// Enrolling again keeps central's history (see inventory).
@@ -213,10 +217,37 @@ func (a *API) peerRecord(c echo.Context) error {
 	return c.JSON(http.StatusOK, rec)
 }
 
-// tokenRequest creates an enrollment token.
-type tokenRequest struct {
+// checkAgentToken refuses a relay token presented to enroll an agent
+// (logged and audited, nothing changed). Unknown or unusable tokens are
+// left to store.EnrollAgent.
+func (a *API) checkAgentToken(c echo.Context, token, deviceID string) error {
+	tok, err := a.store.EnrollmentTokenByHash(c.Request().Context(), hashSecret(token))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if tok.KindOrAgent() == store.TokenKindAgent {
+		return nil
+	}
+	err = fmt.Errorf("enroll: %s enrolls relay %q only; agents enroll with an agent token: %w", tokenLabel(tok), tok.RelayName, store.ErrTokenKind)
+	a.log.Warn("enrollment refused", "device", deviceID, "remote", c.RealIP(), "token", tokenLabel(tok), "err", err)
+	a.auditRefusal(c, tok, &store.AuditEvent{Actor: tokenLabel(tok), Action: "agent.enroll.refused", Target: deviceID, Detail: "reason=" + err.Error()})
+	return err
+}
+
+// TokenRequest creates an enrollment token.
+type TokenRequest struct {
 	Name string `json:"name"`
-	// MaxUses bounds enrollments with the token; 0 is no limit.
+	// Kind is "agent" (the default: any number of agents, any site) or
+	// "relay" (one relay, named RelayName, of Site).
+	Kind string `json:"kind,omitempty"`
+	// Site and RelayName bind a relay token; agent tokens have neither.
+	Site      string `json:"site,omitempty"`
+	RelayName string `json:"relay_name,omitempty"`
+	// MaxUses bounds enrollments with the token; 0 is no limit for an
+	// agent token and one enrollment for a relay token.
 	MaxUses int `json:"max_uses"`
 	// ExpiresIn is a Go duration such as "168h"; empty is no expiry.
 	ExpiresIn string `json:"expires_in"`
@@ -227,61 +258,142 @@ type tokenRequest struct {
 type TokenInfo struct {
 	ID        uint       `json:"id"`
 	Name      string     `json:"name"`
+	Kind      string     `json:"kind"`
+	Site      string     `json:"site,omitempty"`
+	RelayName string     `json:"relay_name,omitempty"`
 	Token     string     `json:"token,omitempty"`
 	MaxUses   int        `json:"max_uses"`
 	Uses      int        `json:"uses"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	LastUsed  *time.Time `json:"last_used,omitempty"`
 	Revoked   bool       `json:"revoked"`
-	// CAFingerprint and EnrollCommand help to enroll an agent.
+	// CAFingerprint and EnrollCommand help to enroll an agent or the
+	// relay (the placeholders in <> are to be filled in).
 	CAFingerprint string `json:"ca_fingerprint_sha256,omitempty"`
 	EnrollCommand string `json:"enroll_command,omitempty"`
 }
 
-func tokenInfo(t store.EnrollmentToken) TokenInfo {
-	return TokenInfo{ID: t.ID, Name: t.Name, MaxUses: t.MaxUses, Uses: t.Uses, ExpiresAt: t.ExpiresAt, LastUsed: t.LastUsed, Revoked: t.Revoked}
+// tokenInfo describes t; site is the name of its site, if any.
+func tokenInfo(t store.EnrollmentToken, site string) TokenInfo {
+	return TokenInfo{ID: t.ID, Name: t.Name, Kind: t.KindOrAgent(), Site: site, RelayName: t.RelayName, MaxUses: t.MaxUses, Uses: t.Uses,
+		ExpiresAt: t.ExpiresAt, LastUsed: t.LastUsed, Revoked: t.Revoked}
 }
 
-func (a *API) createToken(c echo.Context) error {
-	var req tokenRequest
-	if err := a.bindJSON(c, &req); err != nil {
-		return err
+// Keys under which an admin handler leaves the target and detail of its
+// audit event for the middleware that records it (central/web
+// auditChanges).
+const (
+	AuditTargetKey = "shoal.audit.target"
+	AuditDetailKey = "shoal.audit.detail"
+)
+
+// EnrollCommand is the command that enrolls with token tok of info's kind.
+func EnrollCommand(info TokenInfo, tok string) string {
+	if info.Kind == store.TokenKindRelay {
+		return "shoal-relay enroll -server https://<central>:<https-port> -token " + tok + " -site " + info.Site + " -name " + info.RelayName +
+			" -url http://<relay-host>:<port> -ca-fingerprint " + info.CAFingerprint
 	}
+	return "shoal-agent enroll --server https://<central>:<https-port> --token " + tok + " --ca-fingerprint " + info.CAFingerprint
+}
+
+// ErrBadTokenRequest reports an enrollment token request MintToken
+// refuses; its message says why.
+var ErrBadTokenRequest = fmt.Errorf("enrollment token: %w", errBadRequest)
+
+// MintToken creates the enrollment token req asks for: an agent token, or
+// a relay token bound to an existing site and a relay name (single use
+// unless req says otherwise). It returns the token's description with the
+// token itself and its enroll command (shown once), and the detail of its
+// audit event: kind, site, relay name, uses and expiry.
+func MintToken(ctx context.Context, st *store.Store, pk *pki.PKI, req TokenRequest, now time.Time) (TokenInfo, string, error) {
 	if strings.TrimSpace(req.Name) == "" || req.MaxUses < 0 {
-		return fmt.Errorf("name is required and max_uses must not be negative: %w", errBadRequest)
+		return TokenInfo{}, "", fmt.Errorf("name is required and max_uses must not be negative: %w", ErrBadTokenRequest)
 	}
-	tok, err := randomSecret(proto.EnrollTokenPrefix)
-	if err != nil {
-		return err
+	t := &store.EnrollmentToken{Name: req.Name, Kind: req.Kind, MaxUses: req.MaxUses}
+	switch req.Kind {
+	case "", store.TokenKindAgent:
+		if req.Site != "" || req.RelayName != "" {
+			return TokenInfo{}, "", fmt.Errorf("an agent token takes no site or relay_name (agents get their site from their address); use kind relay: %w", ErrBadTokenRequest)
+		}
+	case store.TokenKindRelay:
+		if !relayNameRE.MatchString(req.RelayName) {
+			return TokenInfo{}, "", fmt.Errorf("a relay token needs relay_name: letters, digits, '.', '_' and '-' (at most 63), got %q: %w", req.RelayName, ErrBadTokenRequest)
+		}
+		site, err := st.SiteByName(ctx, req.Site)
+		if errors.Is(err, store.ErrNotFound) {
+			return TokenInfo{}, "", fmt.Errorf("a relay token needs an existing site; site %q does not exist: %w", req.Site, ErrBadTokenRequest)
+		}
+		if err != nil {
+			return TokenInfo{}, "", err
+		}
+		t.SiteID, t.RelayName = &site.ID, req.RelayName
+	default:
+		return TokenInfo{}, "", fmt.Errorf("kind must be %q or %q, got %q: %w", store.TokenKindAgent, store.TokenKindRelay, req.Kind, ErrBadTokenRequest)
 	}
-	t := &store.EnrollmentToken{Name: req.Name, Hash: hashSecret(tok), MaxUses: req.MaxUses}
 	if req.ExpiresIn != "" {
 		d, err := time.ParseDuration(req.ExpiresIn)
 		if err != nil || d <= 0 {
-			return fmt.Errorf("expires_in must be a positive duration like 168h: %w", errBadRequest)
+			return TokenInfo{}, "", fmt.Errorf("expires_in must be a positive duration like 168h: %w", ErrBadTokenRequest)
 		}
-		at := a.now().Add(d)
+		at := now.Add(d)
 		t.ExpiresAt = &at
 	}
-	if err := a.store.CreateEnrollmentToken(c.Request().Context(), t); err != nil {
+	tok, err := randomSecret(proto.EnrollTokenPrefix)
+	if err != nil {
+		return TokenInfo{}, "", err
+	}
+	t.Hash = hashSecret(tok)
+	if err := st.CreateEnrollmentToken(ctx, t); err != nil {
+		return TokenInfo{}, "", err
+	}
+	info := tokenInfo(*t, req.Site)
+	expires := "never"
+	if t.ExpiresAt != nil {
+		expires = t.ExpiresAt.UTC().Format(time.RFC3339)
+	}
+	detail := fmt.Sprintf("id=%d kind=%s site=%s relay=%s max_uses=%d expires=%s", t.ID, info.Kind, info.Site, info.RelayName, t.MaxUses, expires)
+	info.Token = tok
+	info.CAFingerprint = pk.CAFingerprint()
+	info.EnrollCommand = EnrollCommand(info, tok)
+	return info, detail, nil
+}
+
+func (a *API) createToken(c echo.Context) error {
+	var req TokenRequest
+	if err := a.bindJSON(c, &req); err != nil {
 		return err
 	}
-	a.log.Info("audit", "action", "enrollment-token.create", "target", t.Name, "max_uses", t.MaxUses, "remote", c.RealIP())
-	info := tokenInfo(*t)
-	info.Token = tok
-	info.CAFingerprint = a.pki.CAFingerprint()
-	info.EnrollCommand = "shoal-agent enroll --server https://<central>:<https-port> --token " + tok + " --ca-fingerprint " + info.CAFingerprint
+	info, detail, err := MintToken(c.Request().Context(), a.store, a.pki, req, a.now())
+	if err != nil {
+		return err
+	}
+	c.Set(AuditTargetKey, info.Name)
+	c.Set(AuditDetailKey, detail)
+	a.log.Info("enrollment token created", "target", info.Name, "detail", detail, "remote", c.RealIP())
 	return c.JSON(http.StatusCreated, info)
 }
 
 func (a *API) listTokens(c echo.Context) error {
-	ts, err := a.store.ListEnrollmentTokens(c.Request().Context())
+	ctx := c.Request().Context()
+	ts, err := a.store.ListEnrollmentTokens(ctx)
 	if err != nil {
 		return err
 	}
+	sites, err := a.store.ListSites(ctx)
+	if err != nil {
+		return err
+	}
+	names := make(map[uint]string, len(sites))
+	for _, s := range sites {
+		names[s.ID] = s.Name
+	}
 	out := make([]TokenInfo, 0, len(ts))
 	for _, t := range ts {
-		out = append(out, tokenInfo(t))
+		site := ""
+		if t.SiteID != nil {
+			site = names[*t.SiteID]
+		}
+		out = append(out, tokenInfo(t, site))
 	}
 	return c.JSON(http.StatusOK, map[string]any{"items": out})
 }

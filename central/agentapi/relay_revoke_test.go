@@ -27,9 +27,8 @@ func TestRelayRecordRenewalAndRemoval(t *testing.T) {
 	if err := e.store.CreateSite(ctx, site); err != nil {
 		t.Fatal(err)
 	}
-	tok := e.token(0)
 	var enr proto.RelayEnrollResponse
-	req := relayRequest(t, tok, "r1", "branch")
+	req := relayRequest(t, e.relayToken("branch", "r1"), "r1", "branch")
 	e.call("POST", proto.AgentAPIPath+"/relays/enroll", req, &enr, http.StatusOK)
 
 	evs, _, err := e.store.ListAudit(ctx, store.AuditFilter{Action: "relay.enroll"})
@@ -69,7 +68,7 @@ func TestRelayRecordRenewalAndRemoval(t *testing.T) {
 	// A second relay of the site sees the first one's peer ID revoked and
 	// no longer among the site's relays.
 	var enr2 proto.RelayEnrollResponse
-	e.call("POST", proto.AgentAPIPath+"/relays/enroll", relayRequest(t, tok, "r2", "branch"), &enr2, http.StatusOK)
+	e.call("POST", proto.AgentAPIPath+"/relays/enroll", relayRequest(t, e.relayToken("branch", "r2"), "r2", "branch"), &enr2, http.StatusOK)
 	if code := e.relayCall(enr2.Secret, "GET", "/relay/jobs", nil, &jobs); code != http.StatusOK {
 		t.Fatalf("jobs of r2: %d", code)
 	}

@@ -2,19 +2,19 @@ package agentapi
 
 import (
 	"context"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/proto"
 )
@@ -55,9 +55,14 @@ func checkRelayIdentity(req *proto.RelayEnrollRequest) error {
 	return verifyIdentity(req.PublicKey, req.PeerID, proto.RelayEnrollProof(req.Token, req.Name, req.PeerID), req.Proof)
 }
 
-// relayHosts returns the names the relay's certificate covers.
+// relayHosts returns the names the relay's certificate covers: the hosts
+// of its own URLs, nothing else. req.Hostnames may only repeat them (older
+// relays send them); any other name is refused, so that a relay token can
+// never yield a certificate for central's names, a wildcard or an
+// unrelated domain (pki.IssueRelay refuses central's names and wildcards
+// in the URLs themselves).
 func relayHosts(req *proto.RelayEnrollRequest) ([]string, error) {
-	hosts := append([]string(nil), req.Hostnames...)
+	var hosts []string
 	// http_url becomes OCS agents' PACK_LOC, which is plain HTTP; the
 	// HTTPS URL is the TLS listener the issued certificate is for.
 	for _, u := range []struct{ raw, scheme string }{{req.HTTPURL, "http"}, {req.HTTPSURL, "https"}} {
@@ -68,14 +73,73 @@ func relayHosts(req *proto.RelayEnrollRequest) ([]string, error) {
 		if err != nil || p.Hostname() == "" || p.Scheme != u.scheme || p.Path != "" && p.Path != "/" || p.RawQuery != "" || p.User != nil {
 			return nil, fmt.Errorf("relay URL %q: want %s://host:port: %w", u.raw, u.scheme, errBadRequest)
 		}
-		hosts = append(hosts, p.Hostname())
+		if h := strings.ToLower(p.Hostname()); !slices.Contains(hosts, h) {
+			hosts = append(hosts, h)
+		}
 	}
-	if len(hosts) == 0 || len(hosts) > 16 {
-		return nil, fmt.Errorf("relay needs 1 to 16 host names: %w", errBadRequest)
+	if len(req.Hostnames) > 2 {
+		return nil, fmt.Errorf("relay asks for %d host names; its certificate carries only the hosts of http_url and https_url: %w", len(req.Hostnames), errBadRequest)
+	}
+	for _, h := range req.Hostnames {
+		if !slices.Contains(hosts, strings.ToLower(h)) {
+			return nil, fmt.Errorf("host name %q is not the host of http_url or https_url; a relay certificate carries only those: %w", h, errBadRequest)
+		}
 	}
 	return hosts, nil
 }
 
+// refuseRelay logs a refused relay enrollment and, when the token is known
+// (tok not nil: whoever sent it holds a real token), records it in the
+// audit log naming the token. It returns err.
+func (a *API) refuseRelay(c echo.Context, req *proto.RelayEnrollRequest, tok *store.EnrollmentToken, err error) error {
+	a.log.Warn("relay enrollment refused", "relay", req.Name, "site", req.Site, "peer", req.PeerID, "remote", c.RealIP(),
+		"token", tokenLabel(tok), "err", err)
+	if tok != nil {
+		a.auditRefusal(c, tok, &store.AuditEvent{Actor: tokenLabel(tok), Action: "relay.enroll.refused", Target: req.Name,
+			Detail: fmt.Sprintf("site=%s url=%s peer=%s reason=%s", req.Site, req.HTTPURL, req.PeerID, err.Error())})
+	}
+	return err
+}
+
+// refusalAuditsPerMinute bounds the audit events of refused enrollments
+// per token; past it refusals are only logged.
+const refusalAuditsPerMinute = 10
+
+// auditRefusal records a refused enrollment with a known token, at most
+// refusalAuditsPerMinute a minute per token.
+func (a *API) auditRefusal(c echo.Context, tok *store.EnrollmentToken, e *store.AuditEvent) {
+	if !a.refusals.Allow(fmt.Sprint(tok.ID), a.now()) {
+		a.log.Warn("audit of a refused enrollment skipped: too many with this token", "token", tokenLabel(tok), "action", e.Action, "target", e.Target)
+		return
+	}
+	a.recordAudit(c, e)
+}
+
+// tokenLabel names an enrollment token for logs and the audit log.
+func tokenLabel(tok *store.EnrollmentToken) string {
+	if tok == nil {
+		return "unknown enrollment token"
+	}
+	return fmt.Sprintf("%s enrollment token %q (#%d)", tok.KindOrAgent(), tok.Name, tok.ID)
+}
+
+// auditTimeout bounds the write of one audit event.
+const auditTimeout = 5 * time.Second
+
+// recordAudit writes e (from the request's client) to the audit log; a
+// failure is logged, not returned: what it records has already happened.
+func (a *API) recordAudit(c echo.Context, e *store.AuditEvent) {
+	e.Remote = c.RealIP()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), auditTimeout)
+	defer cancel()
+	if err := a.store.RecordAudit(ctx, e); err != nil {
+		a.log.Warn("audit event not recorded", "action", e.Action, "target", e.Target, "err", err)
+	}
+}
+
+// enrollRelay enrolls a relay with a relay token bound to its site and
+// name (see store.EnrollRelay). Every refusal is logged, audited when the
+// token is known, and changes nothing.
 func (a *API) enrollRelay(c echo.Context) error {
 	var req proto.RelayEnrollRequest
 	if err := a.bindJSON(c, &req); err != nil {
@@ -89,29 +153,48 @@ func (a *API) enrollRelay(c echo.Context) error {
 	case req.HTTPURL == "":
 		return fmt.Errorf("enroll relay: http_url is required: %w", errBadRequest)
 	}
+	ctx := c.Request().Context()
+	tok, err := a.store.EnrollmentTokenByHash(ctx, hashSecret(req.Token))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return a.refuseRelay(c, &req, nil, fmt.Errorf("enroll relay: %w", store.ErrEnrollRefused))
+	case err != nil:
+		return err
+	}
 	if err := checkRelayIdentity(&req); err != nil {
-		return fmt.Errorf("enroll relay: %w", err)
+		return a.refuseRelay(c, &req, tok, fmt.Errorf("enroll relay: %w", err))
+	}
+	// The store checks the token again inside its transaction; checking
+	// here first refuses before a certificate is made, with a clear reason.
+	if tok.KindOrAgent() != store.TokenKindRelay {
+		return a.refuseRelay(c, &req, tok, fmt.Errorf("enroll relay: %s is not a relay token; an admin mints one for this relay (POST /api/v1/agents/enrollment-tokens with kind relay, site and relay_name): %w",
+			tokenLabel(tok), store.ErrTokenKind))
+	}
+	if !tok.Usable(a.now()) {
+		return a.refuseRelay(c, &req, tok, fmt.Errorf("enroll relay: %s is revoked, expired or used up: %w", tokenLabel(tok), store.ErrEnrollRefused))
 	}
 	hosts, err := relayHosts(&req)
 	if err != nil {
-		return fmt.Errorf("enroll relay: %w", err)
+		return a.refuseRelay(c, &req, tok, fmt.Errorf("enroll relay: %w", err))
 	}
-	ctx := c.Request().Context()
 	site, err := a.store.SiteByName(ctx, req.Site)
 	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("enroll relay: site %q does not exist; create it first (Sites page or POST /api/v1/sites): %w", req.Site, errBadRequest)
+		return a.refuseRelay(c, &req, tok, fmt.Errorf("enroll relay: site %q does not exist; create it first (Sites page or POST /api/v1/sites): %w", req.Site, errBadRequest))
 	}
 	if err != nil {
 		return err
+	}
+	if tok.SiteID == nil || *tok.SiteID != site.ID || tok.RelayName != req.Name {
+		return a.refuseRelay(c, &req, tok, fmt.Errorf("enroll relay: %s enrolls relay %q of another site, not relay %q of site %s: %w",
+			tokenLabel(tok), tok.RelayName, req.Name, site.Name, store.ErrTokenTarget))
 	}
 	now := a.now()
-	cert, key, err := a.pki.Issue(hosts, relayCertDays, now, x509.ExtKeyUsageServerAuth)
+	_, certPEM, keyPEM, err := a.pki.IssueRelay(hosts, relayCertDays, now)
+	if errors.Is(err, pki.ErrNameRefused) {
+		return a.refuseRelay(c, &req, tok, fmt.Errorf("enroll relay: %w: %w", errBadRequest, err))
+	}
 	if err != nil {
 		return err
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return fmt.Errorf("enroll relay: encode key: %w", err)
 	}
 	secret, err := randomSecret(proto.RelaySecretPrefix)
 	if err != nil {
@@ -125,21 +208,21 @@ func (a *API) enrollRelay(c echo.Context) error {
 		HTTPURL: strings.TrimRight(req.HTTPURL, "/"), HTTPSURL: strings.TrimRight(req.HTTPSURL, "/"), Version: req.Version,
 		RecordExpires: now.Add(a.cfg.PeerRecordTTL)}
 	if err := a.store.EnrollRelay(ctx, hashSecret(req.Token), r, now); err != nil {
-		a.log.Warn("relay enrollment refused", "relay", req.Name, "peer", req.PeerID, "remote", c.RealIP(), "err", err)
-		return err
+		if errors.Is(err, store.ErrRelayExists) {
+			err = fmt.Errorf("%w (an admin removes it on the Relays page, with DELETE /api/v1/relays/ID or shoalctl relays delete ID)", err)
+		}
+		return a.refuseRelay(c, &req, tok, err)
 	}
-	a.log.Info("relay enrolled", "relay", req.Name, "site", site.Name, "url", r.HTTPURL, "peer", req.PeerID, "remote", c.RealIP())
+	a.log.Info("relay enrolled", "relay", req.Name, "site", site.Name, "url", r.HTTPURL, "peer", req.PeerID, "token", tokenLabel(tok), "remote", c.RealIP())
 	// The enrollment is an admin-visible change of where a site's agents
-	// fetch from: it goes to the audit log.
-	if err := a.store.RecordAudit(ctx, &store.AuditEvent{Actor: "enrollment token", Action: "relay.enroll", Target: req.Name,
-		Detail: fmt.Sprintf("site=%s url=%s peer=%s version=%s", site.Name, r.HTTPURL, req.PeerID, req.Version), Remote: c.RealIP()}); err != nil {
-		a.log.Warn("audit event not recorded", "action", "relay.enroll", "relay", req.Name, "err", err)
-	}
+	// fetch from: it goes to the audit log, naming the token used.
+	a.recordAudit(c, &store.AuditEvent{Actor: tokenLabel(tok), Action: "relay.enroll", Target: req.Name,
+		Detail: fmt.Sprintf("token_id=%d token=%q site=%s url=%s https_url=%s hosts=%s peer=%s version=%s",
+			tok.ID, tok.Name, site.Name, r.HTTPURL, r.HTTPSURL, strings.Join(hosts, ","), req.PeerID, req.Version)})
 	pub := a.pki.SigningPublicKey()
 	return c.JSON(http.StatusOK, proto.RelayEnrollResponse{
 		RelayID: r.ID, Site: site.Name, Secret: secret, ManifestPublicKey: pub, ManifestKeyID: proto.KeyID(pub),
-		CACertPEM: a.pki.CAPEM, CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}),
-		KeyPEM:   pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
+		CACertPEM: a.pki.CAPEM, CertPEM: certPEM, KeyPEM: keyPEM,
 		Upstream: loadString(&a.upstreamURL), PeerRecord: rec,
 	})
 }

@@ -339,14 +339,8 @@ func TestPrologRelayFragmentLocation(t *testing.T) {
 	if err := f.st.SetComputerSite(ctx, c.ID, &site.ID); err != nil {
 		t.Fatal(err)
 	}
-	hash := strings.Repeat("b", 64)
-	if err := f.st.CreateEnrollmentToken(ctx, &store.EnrollmentToken{Name: "relays", Hash: hash}); err != nil {
-		t.Fatal(err)
-	}
 	relay := &store.Relay{Name: "r1", SiteID: site.ID, PeerID: "p1", SecretHash: strings.Repeat("a", 64), HTTPURL: "http://10.1.2.3:8090"}
-	if err := f.st.EnrollRelay(ctx, hash, relay, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	storetest.EnrollRelay(t, f.st, relay, time.Now())
 	id := f.pkg(5, true)
 	if _, err := f.svc.Affect(ctx, id, AffectRequest{Filter: &store.ComputerFilter{Name: c.Name}}); err != nil {
 		t.Fatal(err)

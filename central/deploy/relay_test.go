@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/central/store/storetest"
 )
 
 // TestPrologSpreadsOverLiveRelays: a site with several live relays sends
@@ -31,10 +32,6 @@ func TestPrologSpreadsOverLiveRelays(t *testing.T) {
 		}
 		comps = append(comps, c)
 	}
-	hash := strings.Repeat("c", 64)
-	if err := f.st.CreateEnrollmentToken(ctx, &store.EnrollmentToken{Name: "relays", Hash: hash}); err != nil {
-		t.Fatal(err)
-	}
 	relays := []struct {
 		name, url string
 		seen      time.Time
@@ -45,9 +42,7 @@ func TestPrologSpreadsOverLiveRelays(t *testing.T) {
 	}
 	for i, rr := range relays {
 		r := &store.Relay{Name: rr.name, SiteID: site.ID, PeerID: "p" + rr.name, SecretHash: strings.Repeat(string(rune('d'+i)), 64), HTTPURL: rr.url}
-		if err := f.st.EnrollRelay(ctx, hash, r, time.Now()); err != nil {
-			t.Fatal(err)
-		}
+		storetest.EnrollRelay(t, f.st, r, time.Now())
 		if err := f.st.TouchRelay(ctx, r.ID, "", time.Time{}, rr.seen); err != nil {
 			t.Fatal(err)
 		}

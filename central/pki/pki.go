@@ -78,6 +78,14 @@ type PKI struct {
 	CAPEM      []byte
 	ServerCert tls.Certificate
 	SigningKey ed25519.PrivateKey
+	// RelayCAPEM is the relay CA (see relayca.go); relayCA and relayCAKey
+	// sign relay certificates, excludedDNS and excludedIPs are central's
+	// names it excludes.
+	RelayCAPEM  []byte
+	relayCA     *x509.Certificate
+	relayCAKey  crypto.Signer
+	excludedDNS []string
+	excludedIPs []net.IP
 }
 
 // Load loads or creates every secret in dir. hostAddrs are added to the
@@ -99,6 +107,9 @@ func Load(dir string, cfg Config, hostAddrs []string, now time.Time) (*PKI, erro
 	}
 	names := wantedNames(cfg.Names, hostAddrs)
 	if err := p.loadServer(names, cfg.ValidityDays, now); err != nil {
+		return nil, err
+	}
+	if err := p.loadRelayCA(names, now); err != nil {
 		return nil, err
 	}
 	key, err := loadOrCreateSigningKey(dir)
@@ -208,7 +219,7 @@ func (p *PKI) loadServer(names []string, days int, now time.Time) error {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("pki: server certificate: %w", errors.Join(ErrBadKey, err))
 	}
-	cert, key, err := p.Issue(names, days, now, x509.ExtKeyUsageServerAuth)
+	cert, key, err := issue(names, days, now, p.CACert, p.caKey, x509.ExtKeyUsageServerAuth)
 	if err != nil {
 		return err
 	}
@@ -227,9 +238,10 @@ func (p *PKI) loadServer(names []string, days int, now time.Time) error {
 	return nil
 }
 
-// Issue signs a new leaf certificate for names (DNS names or IP addresses)
-// with the CA. Relays use it when they enroll.
-func (p *PKI) Issue(names []string, days int, now time.Time, usage ...x509.ExtKeyUsage) (*x509.Certificate, crypto.Signer, error) {
+// issue signs a new leaf certificate for names (DNS names or IP addresses)
+// with the CA ca (central's own server certificate) or the relay CA (see
+// IssueRelay). The certificate never outlives its issuer.
+func issue(names []string, days int, now time.Time, ca *x509.Certificate, caKey crypto.Signer, usage ...x509.ExtKeyUsage) (*x509.Certificate, crypto.Signer, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, fmt.Errorf("pki: generate key: %w", err)
@@ -246,6 +258,9 @@ func (p *PKI) Issue(names []string, days int, now time.Time, usage ...x509.ExtKe
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  usage,
 	}
+	if tmpl.NotAfter.After(ca.NotAfter) {
+		tmpl.NotAfter = ca.NotAfter
+	}
 	for _, n := range names {
 		if ip := net.ParseIP(n); ip != nil {
 			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
@@ -253,7 +268,7 @@ func (p *PKI) Issue(names []string, days int, now time.Time, usage ...x509.ExtKe
 			tmpl.DNSNames = append(tmpl.DNSNames, n)
 		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.CACert, key.Public(), p.caKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caKey)
 	if err != nil {
 		return nil, nil, fmt.Errorf("pki: sign certificate: %w", err)
 	}

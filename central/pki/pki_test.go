@@ -131,3 +131,119 @@ func TestAdmin(t *testing.T) {
 		t.Fatal("initial password file kept after the password was set from the environment")
 	}
 }
+
+// TestRelayCA: relay certificates come from a name-constrained
+// intermediate; a certificate for central's names is refused, and even
+// one signed by the relay CA's key by mistake does not verify for central
+// against the root that OCS agents trust.
+func TestRelayCA(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	p, err := Load(dir, Config{Names: []string{"central.corp.example"}}, []string{"10.1.2.3"}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(filepath.Join(dir, relayCAKeyFile))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("relay CA key: %v, %v; want mode 0600", st, err)
+	}
+	if p.RelayCA().Equal(p.CACert) || p.RelayCA().CheckSignatureFrom(p.CACert) != nil || !p.RelayCA().MaxPathLenZero {
+		t.Fatal("relay CA is not an intermediate of the root with path length 0")
+	}
+	roots := p.CAPool()
+	inter := x509.NewCertPool()
+	inter.AddCert(p.RelayCA())
+
+	leaf, chain, keyPEM, err := p.IssueRelay([]string{"relay1.branch.example", "10.9.0.2", "127.0.0.1"}, 825, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tls.X509KeyPair(chain, keyPEM); err != nil {
+		t.Fatalf("relay chain and key: %v", err)
+	}
+	for _, n := range []string{"relay1.branch.example", "10.9.0.2", "127.0.0.1"} {
+		chains, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, DNSName: n})
+		if err != nil {
+			t.Errorf("relay certificate for %s: %v", n, err)
+		} else if len(chains[0]) != 3 {
+			t.Errorf("relay certificate chain has %d certificates, want leaf, relay CA, root", len(chains[0]))
+		}
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, DNSName: "relay1.branch.example"}); err == nil {
+		t.Error("relay certificate verifies without the relay CA: it was signed by the root")
+	}
+
+	tests := []struct {
+		name string
+		host string
+	}{
+		{"central-name", "central.corp.example"},
+		{"central-name-case", "Central.Corp.Example"},
+		{"central-subdomain", "www.central.corp.example"},
+		{"central-address", "10.1.2.3"},
+		{"wildcard", "*.corp.example"},
+		{"wildcard-label", "a*.corp.example"},
+		{"empty-label", "a..example"},
+		{"unspecified", "0.0.0.0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, _, _, err := p.IssueRelay([]string{"relay1.branch.example", tt.host}, 825, now); !errors.Is(err, ErrNameRefused) {
+				t.Errorf("IssueRelay(%q) = %v, want ErrNameRefused", tt.host, err)
+			}
+		})
+	}
+
+	// Mis-issued: the relay CA's key signs central's names directly.
+	forged, _, err := issue([]string{"central.corp.example", "10.1.2.3"}, 825, now, p.relayCA, p.relayCAKey, x509.ExtKeyUsageServerAuth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"central.corp.example", "10.1.2.3"} {
+		_, err := forged.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, DNSName: n})
+		var inv x509.CertificateInvalidError
+		if !errors.As(err, &inv) || inv.Reason != x509.CANotAuthorizedForThisName {
+			t.Errorf("forged certificate for %s: %v, want a name constraint violation", n, err)
+		}
+	}
+}
+
+// TestRelayCAMigration: a data directory without a relay CA gets one at
+// the next start, and a new central name makes a new relay CA excluding it.
+func TestRelayCAMigration(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	p1, err := Load(dir, Config{Names: []string{"central.example"}}, nil, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{RelayCACertFile, relayCAKeyFile} {
+		if err := os.Remove(filepath.Join(dir, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p2, err := Load(dir, Config{Names: []string{"central.example"}}, nil, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p2.RelayCA() == nil || p2.CAFingerprint() != p1.CAFingerprint() {
+		t.Fatal("restart without a relay CA did not create one under the same root")
+	}
+	p3, err := Load(dir, Config{Names: []string{"central.example"}}, nil, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p3.RelayCA().Equal(p2.RelayCA()) {
+		t.Error("a restart with the same names replaced the relay CA")
+	}
+	p4, err := Load(dir, Config{Names: []string{"central.example", "new.example"}}, nil, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p4.RelayCA().Equal(p2.RelayCA()) {
+		t.Fatal("a new central name kept a relay CA that does not exclude it")
+	}
+	if _, _, _, err := p4.IssueRelay([]string{"new.example"}, 825, now); !errors.Is(err, ErrNameRefused) {
+		t.Errorf("IssueRelay(new central name) = %v, want ErrNameRefused", err)
+	}
+}

@@ -2,12 +2,28 @@ package store
 
 import "time"
 
-// EnrollmentToken lets Shoal agents enroll. Hash is the lower-case hex
-// SHA-256 of the token; the token itself is never stored.
+// Kinds of enrollment token: each enrolls only its own kind of peer.
+const (
+	// TokenKindAgent enrolls Shoal agents (any number, any site).
+	TokenKindAgent = "agent"
+	// TokenKindRelay enrolls one relay: the one named RelayName, for the
+	// site SiteID.
+	TokenKindRelay = "relay"
+)
+
+// EnrollmentToken lets Shoal agents or one relay enroll. Hash is the
+// lower-case hex SHA-256 of the token; the token itself is never stored.
 type EnrollmentToken struct {
 	ID   uint   `gorm:"primaryKey"`
 	Name string `gorm:"not null"`
 	Hash string `gorm:"uniqueIndex;not null"`
+	// Kind is TokenKindAgent or TokenKindRelay; tokens made before kinds
+	// existed are agent tokens.
+	Kind string `gorm:"not null;default:agent"`
+	// SiteID and RelayName bind a relay token to the one relay it may
+	// enroll; both are empty for agent tokens.
+	SiteID    *uint
+	RelayName string
 	// MaxUses bounds the enrollments; 0 means no limit.
 	MaxUses   int
 	Uses      int
@@ -20,7 +36,15 @@ type EnrollmentToken struct {
 // TableName implements gorm's tabler.
 func (EnrollmentToken) TableName() string { return "enrollment_tokens" }
 
-// Usable reports whether the token may enroll one more agent at now.
+// KindOrAgent returns the token's kind, TokenKindAgent when it has none.
+func (t EnrollmentToken) KindOrAgent() string {
+	if t.Kind == "" {
+		return TokenKindAgent
+	}
+	return t.Kind
+}
+
+// Usable reports whether the token may enroll one more peer at now.
 func (t EnrollmentToken) Usable(now time.Time) bool {
 	switch {
 	case t.Revoked:

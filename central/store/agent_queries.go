@@ -24,18 +24,45 @@ var (
 	// enrolled with another identity key. Only the current key may enroll
 	// it again; an admin deletes the computer to let a new key enroll.
 	ErrAlreadyEnrolled = fmt.Errorf("store: computer is enrolled with another identity key (delete it to enroll anew): %w", ErrConflict)
+	// ErrTokenKind reports a usable token of the wrong kind: an agent
+	// token presented to enroll a relay or the reverse. It is also an
+	// ErrEnrollRefused.
+	ErrTokenKind = fmt.Errorf("enrollment token is of another kind: %w", ErrEnrollRefused)
+	// ErrTokenTarget reports a relay token presented for another site or
+	// relay name than the one it is bound to. It is also an
+	// ErrEnrollRefused.
+	ErrTokenTarget = fmt.Errorf("relay token is bound to another site or relay name: %w", ErrEnrollRefused)
 )
 
 // activeStates are the deployment states a Shoal agent is working on.
 var activeStates = []string{StateDownloading, StateDownloaded, StateRunning}
 
 // CreateEnrollmentToken stores an enrollment token. Hash must be the
-// lower-case hex SHA-256 of the token.
+// lower-case hex SHA-256 of the token. An empty Kind is TokenKindAgent. A
+// relay token needs an existing site and a relay name, and is single use
+// unless MaxUses says otherwise (it never has unlimited uses).
 func (s *Store) CreateEnrollmentToken(ctx context.Context, t *EnrollmentToken) error {
 	if t == nil {
 		return fmt.Errorf("create enrollment token: nil token: %w", ErrInvalid)
 	}
 	t.Name = strings.TrimSpace(t.Name)
+	t.Kind = t.KindOrAgent()
+	t.RelayName = strings.TrimSpace(t.RelayName)
+	switch t.Kind {
+	case TokenKindAgent:
+		if t.SiteID != nil || t.RelayName != "" {
+			return fmt.Errorf("create enrollment token %s: an agent token has no site or relay name: %w", t.Name, ErrInvalid)
+		}
+	case TokenKindRelay:
+		if t.SiteID == nil || t.RelayName == "" {
+			return fmt.Errorf("create enrollment token %s: a relay token needs a site and a relay name: %w", t.Name, ErrInvalid)
+		}
+		if t.MaxUses == 0 {
+			t.MaxUses = 1
+		}
+	default:
+		return fmt.Errorf("create enrollment token %s: kind %q is neither %q nor %q: %w", t.Name, t.Kind, TokenKindAgent, TokenKindRelay, ErrInvalid)
+	}
 	switch {
 	case t.Name == "":
 		return fmt.Errorf("create enrollment token: name is empty: %w", ErrInvalid)
@@ -48,10 +75,28 @@ func (s *Store) CreateEnrollmentToken(ctx context.Context, t *EnrollmentToken) e
 		t.ExpiresAt = utcPtr(*t.ExpiresAt)
 	}
 	t.ID, t.Uses, t.LastUsed = 0, 0, nil
-	if err := s.write(ctx).Create(t).Error; err != nil {
+	err := s.tx(ctx, true, func(tx *gorm.DB) error {
+		if t.SiteID != nil {
+			if err := tx.Where("id = ?", *t.SiteID).Take(&Site{}).Error; err != nil {
+				return err
+			}
+		}
+		return tx.Create(t).Error
+	})
+	if err != nil {
 		return fmt.Errorf("create enrollment token %s: %w", t.Name, translate(err))
 	}
 	return nil
+}
+
+// EnrollmentTokenByHash returns the enrollment token whose hash is h,
+// whether usable or not.
+func (s *Store) EnrollmentTokenByHash(ctx context.Context, h string) (*EnrollmentToken, error) {
+	var t EnrollmentToken
+	if err := s.read(ctx).Where("hash = ?", h).Take(&t).Error; err != nil {
+		return nil, fmt.Errorf("enrollment token by hash: %w", translate(err))
+	}
+	return &t, nil
 }
 
 // ListEnrollmentTokens returns every enrollment token ordered by ID.

@@ -92,10 +92,15 @@ func revokeRelays(tx *gorm.DB, keep string, now time.Time, where string, args ..
 	return res.RowsAffected, res.Error
 }
 
-// useEnrollmentToken consumes one use of the enrollment token with hash
-// tokenHash inside tx, with the checks of EnrollAgent: ErrEnrollRefused
-// when the token is unknown, revoked, expired or used up.
-func useEnrollmentToken(tx *gorm.DB, tokenHash string, now time.Time) error {
+// ErrRelayExists reports an enrollment under the name (or peer ID) of a
+// relay that is still enrolled: an admin removes that relay first.
+var ErrRelayExists = errors.New("store: relay already enrolled")
+
+// useRelayToken consumes one use of the relay token with hash tokenHash
+// for relay r inside tx: ErrEnrollRefused when the token is unknown,
+// revoked, expired or used up, ErrTokenKind when it is an agent token,
+// ErrTokenTarget when it is bound to another site or relay name.
+func useRelayToken(tx *gorm.DB, tokenHash string, r *Relay, now time.Time) error {
 	var tok EnrollmentToken
 	if err := tx.Where("hash = ?", tokenHash).Take(&tok).Error; err != nil {
 		if errors.Is(err, gorm.ErrRecordNotFound) {
@@ -103,28 +108,39 @@ func useEnrollmentToken(tx *gorm.DB, tokenHash string, now time.Time) error {
 		}
 		return err
 	}
-	if !tok.Usable(now) {
+	switch {
+	case !tok.Usable(now):
 		return ErrEnrollRefused
+	case tok.KindOrAgent() != TokenKindRelay:
+		return fmt.Errorf("token %q is an %s token, not a relay token: %w", tok.Name, tok.KindOrAgent(), ErrTokenKind)
+	case tok.SiteID == nil || *tok.SiteID != r.SiteID || tok.RelayName != r.Name:
+		return fmt.Errorf("token %q enrolls relay %q of another site or name: %w", tok.Name, tok.RelayName, ErrTokenTarget)
 	}
 	return tx.Model(&EnrollmentToken{}).Where("id = ?", tok.ID).
 		Updates(map[string]any{"uses": gorm.Expr("uses + 1"), "last_used": now}).Error
 }
 
-// EnrollRelay consumes one use of the enrollment token with hash tokenHash
-// (ErrEnrollRefused when it is not usable) and stores r, replacing the
-// relay of the same name (a re-enrolled relay gets a new secret).
+// EnrollRelay consumes one use of the relay token with hash tokenHash and
+// stores r. The token must be a relay token bound to r's site and name
+// (see useRelayToken). A relay of the same name or peer ID that is still
+// enrolled is never replaced: ErrRelayExists, until an admin removes it
+// (DeleteRelay). A refusal changes nothing, not even the token's uses.
 func (s *Store) EnrollRelay(ctx context.Context, tokenHash string, r *Relay, now time.Time) error {
 	now = utc(now)
 	err := s.tx(ctx, true, func(tx *gorm.DB) error {
-		if err := useEnrollmentToken(tx, tokenHash, now); err != nil {
+		if err := useRelayToken(tx, tokenHash, r, now); err != nil {
 			return err
 		}
-		// The relay replaced keeps its old identity refused (a relay
-		// re-enrolled after a compromise must not leave the old key
-		// usable); the new identity is trusted again.
-		if _, err := revokeRelays(tx, r.PeerID, now, "name = ? OR peer_id = ?", r.Name, r.PeerID); err != nil {
+		var old Relay
+		err := tx.Where("name = ? OR peer_id = ?", r.Name, r.PeerID).Take(&old).Error
+		if err == nil {
+			return fmt.Errorf("relay %s (peer %s) is enrolled; remove relay %s first, then enroll again: %w", old.Name, old.PeerID, old.Name, ErrRelayExists)
+		}
+		if !errors.Is(err, gorm.ErrRecordNotFound) {
 			return err
 		}
+		// A removed relay's peer ID stays refused; enrolling it again
+		// with a new relay token (an admin's decision) trusts it again.
 		if err := tx.Where("peer_id = ?", r.PeerID).Delete(&RelayRevocation{}).Error; err != nil {
 			return err
 		}

@@ -11,14 +11,12 @@ import (
 	"github.com/shoal-project/shoal/central/store/storetest"
 )
 
-// enrollRelay enrolls a relay of site with token hash tok.
-func enrollRelay(t *testing.T, s *store.Store, tok, name, peer string, site uint, now time.Time) *store.Relay {
+// enrollRelay enrolls a relay of site with a relay token minted for it.
+func enrollRelay(t *testing.T, s *store.Store, name, peer string, site uint, now time.Time) *store.Relay {
 	t.Helper()
 	r := &store.Relay{Name: name, SiteID: site, PeerID: peer, SecretHash: hexHash("secret " + name + peer),
 		HTTPURL: "http://" + name + ":8090", RecordExpires: now.Add(24 * time.Hour)}
-	if err := s.EnrollRelay(t.Context(), tok, r, now); err != nil {
-		t.Fatalf("EnrollRelay(%s): %v", name, err)
-	}
+	storetest.EnrollRelay(t, s, r, now)
 	return r
 }
 
@@ -38,40 +36,12 @@ func TestRelayEnrollment(t *testing.T) {
 		if err := s.CreateSite(ctx, site); err != nil {
 			t.Fatal(err)
 		}
-		tok := &store.EnrollmentToken{Name: "relays", Hash: hexHash("relays"), MaxUses: 3}
-		if err := s.CreateEnrollmentToken(ctx, tok); err != nil {
-			t.Fatal(err)
-		}
-
-		r1 := enrollRelay(t, s, tok.Hash, "r1", "peer1", site.ID, now)
+		r1 := enrollRelay(t, s, "r1", "peer1", site.ID, now)
 		got, err := s.RelayBySecretHash(ctx, r1.SecretHash)
 		if err != nil || got.Name != "r1" || got.SiteID != site.ID || got.LastSeen == nil {
 			t.Fatalf("RelayBySecretHash = %+v, %v", got, err)
 		}
-
-		// Re-enrolling the name with a new identity replaces the relay:
-		// the old secret stops, the old peer ID is refused.
-		r1b := enrollRelay(t, s, tok.Hash, "r1", "peer1b", site.ID, now)
-		if _, err := s.RelayBySecretHash(ctx, r1.SecretHash); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("old secret after re-enrollment: %v, want not found", err)
-		}
-		if got, err := s.Relay(ctx, r1b.ID); err != nil || got.PeerID != "peer1b" {
-			t.Errorf("Relay(%d) = %+v, %v", r1b.ID, got, err)
-		}
-		revoked, err := s.RevokedPeerIDs(ctx, now)
-		if err != nil || !cmp.Equal(revoked, []string{"peer1"}) {
-			t.Errorf("RevokedPeerIDs = %v, %v; want [peer1]", revoked, err)
-		}
-
-		r2 := enrollRelay(t, s, tok.Hash, "r2", "peer2", site.ID, now)
-		// The token's three uses are spent.
-		err = s.EnrollRelay(ctx, tok.Hash, &store.Relay{Name: "r3", SiteID: site.ID, PeerID: "peer3", SecretHash: hexHash("s3")}, now)
-		if !errors.Is(err, store.ErrEnrollRefused) {
-			t.Errorf("fourth enrollment: %v, want ErrEnrollRefused", err)
-		}
-		if err := s.EnrollRelay(ctx, hexHash("nope"), &store.Relay{Name: "r4", PeerID: "p4", SecretHash: hexHash("s4")}, now); !errors.Is(err, store.ErrEnrollRefused) {
-			t.Errorf("unknown token: %v, want ErrEnrollRefused", err)
-		}
+		r2 := enrollRelay(t, s, "r2", "peer2", site.ID, now)
 
 		// Staleness: r2 stopped reporting three minutes ago.
 		if err := s.TouchRelay(ctx, r2.ID, `{"disk_used":5}`, time.Time{}, now.Add(-3*time.Minute)); err != nil {
@@ -107,8 +77,8 @@ func TestRelayEnrollment(t *testing.T) {
 		if err := s.DeleteRelay(ctx, r2.ID, now); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("second delete: %v, want not found", err)
 		}
-		revoked, err = s.RevokedPeerIDs(ctx, now)
-		if err != nil || !cmp.Equal(revoked, []string{"peer1", "peer2"}) {
+		revoked, err := s.RevokedPeerIDs(ctx, now)
+		if err != nil || !cmp.Equal(revoked, []string{"peer2"}) {
 			t.Errorf("RevokedPeerIDs after delete = %v, %v", revoked, err)
 		}
 		// Once the records have expired the revocations no longer matter.
@@ -174,12 +144,8 @@ func TestRelayPackagesAndPurges(t *testing.T) {
 		// Two relays in the site, none in the other: a purge of 101 (active
 		// in the site) is kept by both, 102 (finished) and 103 (active in
 		// a site without relay) by none.
-		tok := &store.EnrollmentToken{Name: "relays", Hash: hexHash("keeping")}
-		if err := s.CreateEnrollmentToken(ctx, tok); err != nil {
-			t.Fatal(err)
-		}
-		enrollRelay(t, s, tok.Hash, "ra", "peer-a", site.ID, now)
-		enrollRelay(t, s, tok.Hash, "rb", "peer-b", site.ID, now)
+		enrollRelay(t, s, "ra", "peer-a", site.ID, now)
+		enrollRelay(t, s, "rb", "peer-b", site.ID, now)
 		tests := []struct {
 			name string
 			pkg  string
@@ -215,12 +181,8 @@ func TestDeleteSiteRemovesRelays(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		tok := &store.EnrollmentToken{Name: "relays", Hash: hexHash("site-delete")}
-		if err := s.CreateEnrollmentToken(ctx, tok); err != nil {
-			t.Fatal(err)
-		}
-		rg := enrollRelay(t, s, tok.Hash, "rg", "peer-g", gone.ID, now)
-		enrollRelay(t, s, tok.Hash, "rk", "peer-k", kept.ID, now)
+		rg := enrollRelay(t, s, "rg", "peer-g", gone.ID, now)
+		enrollRelay(t, s, "rk", "peer-k", kept.ID, now)
 		key, _, err := s.GossipKeys(ctx, gone.ID, now, testKeyPolicy)
 		if err != nil {
 			t.Fatal(err)
@@ -244,4 +206,111 @@ func TestDeleteSiteRemovesRelays(t *testing.T) {
 			t.Errorf("gossip key after the site's deletion: same %t, %v", cmp.Equal(again, key), err)
 		}
 	})
+}
+
+// TestRelayTokenRefusals: a relay enrolls only with a usable relay token
+// bound to its site and name, never over a relay still enrolled; each
+// refusal leaves the relays and the token's uses as they were.
+func TestRelayTokenRefusals(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		now := time.Now()
+		siteA := &store.Site{Name: "a"}
+		siteB := &store.Site{Name: "b"}
+		for _, st := range []*store.Site{siteA, siteB} {
+			if err := s.CreateSite(ctx, st); err != nil {
+				t.Fatal(err)
+			}
+		}
+		legit := enrollRelay(t, s, "ra", "peer-a", siteA.ID, now)
+		agentTok := &store.EnrollmentToken{Name: "agents", Hash: hexHash("agents")}
+		relayTok := &store.EnrollmentToken{Name: "relay rb", Hash: hexHash("rb"), Kind: store.TokenKindRelay, SiteID: &siteA.ID, RelayName: "rb"}
+		takeover := &store.EnrollmentToken{Name: "relay ra", Hash: hexHash("ra"), Kind: store.TokenKindRelay, SiteID: &siteA.ID, RelayName: "ra"}
+		for _, tok := range []*store.EnrollmentToken{agentTok, relayTok, takeover} {
+			if err := s.CreateEnrollmentToken(ctx, tok); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if relayTok.MaxUses != 1 {
+			t.Errorf("relay token MaxUses = %d, want single use by default", relayTok.MaxUses)
+		}
+		tests := []struct {
+			name    string
+			hash    string
+			relay   store.Relay
+			wantErr error
+		}{
+			{"agent-token", agentTok.Hash, store.Relay{Name: "rb", SiteID: siteA.ID, PeerID: "p-b"}, store.ErrTokenKind},
+			{"other-site", relayTok.Hash, store.Relay{Name: "rb", SiteID: siteB.ID, PeerID: "p-b"}, store.ErrTokenTarget},
+			{"other-name", relayTok.Hash, store.Relay{Name: "rc", SiteID: siteA.ID, PeerID: "p-b"}, store.ErrTokenTarget},
+			{"existing-name", takeover.Hash, store.Relay{Name: "ra", SiteID: siteA.ID, PeerID: "p-evil"}, store.ErrRelayExists},
+			{"existing-peer", relayTok.Hash, store.Relay{Name: "rb", SiteID: siteA.ID, PeerID: "peer-a"}, store.ErrRelayExists},
+			{"unknown-token", hexHash("nope"), store.Relay{Name: "rb", SiteID: siteA.ID, PeerID: "p-b"}, store.ErrEnrollRefused},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				r := tt.relay
+				r.SecretHash = hexHash("secret " + tt.name)
+				if err := s.EnrollRelay(ctx, tt.hash, &r, now); !errors.Is(err, tt.wantErr) {
+					t.Fatalf("EnrollRelay = %v, want %v", err, tt.wantErr)
+				}
+				all, err := s.Relays(ctx)
+				if err != nil || len(all) != 1 || all[0].PeerID != "peer-a" || all[0].SecretHash != legit.SecretHash {
+					t.Errorf("relays after the refusal = %+v, %v; want only the legitimate ra", all, err)
+				}
+				toks, err := s.ListEnrollmentTokens(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, tok := range toks {
+					if tok.Uses != 0 && tok.RelayName != "ra" {
+						t.Errorf("token %s used %d times by a refusal", tok.Name, tok.Uses)
+					}
+				}
+			})
+		}
+		if revoked, err := s.RevokedPeerIDs(ctx, now); err != nil || len(revoked) != 0 {
+			t.Errorf("RevokedPeerIDs = %v, %v; the legitimate relay must not be revoked", revoked, err)
+		}
+		// Once removed by an admin, the name may be enrolled again.
+		if err := s.DeleteRelay(ctx, legit.ID, now); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.EnrollRelay(ctx, takeover.Hash, &store.Relay{Name: "ra", SiteID: siteA.ID, PeerID: "p-new", SecretHash: hexHash("new")}, now); err != nil {
+			t.Errorf("enroll after removal: %v", err)
+		}
+	})
+}
+
+func TestCreateRelayToken(t *testing.T) {
+	s := storetest.Open(t)
+	ctx := t.Context()
+	site := &store.Site{Name: "a"}
+	if err := s.CreateSite(ctx, site); err != nil {
+		t.Fatal(err)
+	}
+	missing := site.ID + 100
+	tests := []struct {
+		name    string
+		tok     store.EnrollmentToken
+		wantErr error
+	}{
+		{"relay-without-site", store.EnrollmentToken{Kind: store.TokenKindRelay, RelayName: "r"}, store.ErrInvalid},
+		{"relay-without-name", store.EnrollmentToken{Kind: store.TokenKindRelay, SiteID: &site.ID}, store.ErrInvalid},
+		{"relay-unknown-site", store.EnrollmentToken{Kind: store.TokenKindRelay, SiteID: &missing, RelayName: "r"}, store.ErrNotFound},
+		{"agent-with-site", store.EnrollmentToken{SiteID: &site.ID}, store.ErrInvalid},
+		{"bad-kind", store.EnrollmentToken{Kind: "admin"}, store.ErrInvalid},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tok := tt.tok
+			tok.Name, tok.Hash = tt.name, hexHash(tt.name+string(rune('a'+i)))
+			if err := s.CreateEnrollmentToken(ctx, &tok); !errors.Is(err, tt.wantErr) {
+				t.Errorf("CreateEnrollmentToken = %v, want %v", err, tt.wantErr)
+			}
+		})
+	}
+	if toks, err := s.ListEnrollmentTokens(ctx); err != nil || len(toks) != 0 {
+		t.Errorf("tokens after refusals = %+v, %v", toks, err)
+	}
 }

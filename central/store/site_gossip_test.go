@@ -112,11 +112,7 @@ func TestDeleteRelayRotatesGossipKey(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		tok := &store.EnrollmentToken{Name: "relays", Hash: hexHash("rotate")}
-		if err := s.CreateEnrollmentToken(ctx, tok); err != nil {
-			t.Fatal(err)
-		}
-		r := enrollRelay(t, s, tok.Hash, "ra", "peer-a", a.ID, now)
+		r := enrollRelay(t, s, "ra", "peer-a", a.ID, now)
 		n := keyNames{}
 		n.ring(t, s, a.ID, now)
 		n.ring(t, s, b.ID, now)

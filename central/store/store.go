@@ -79,6 +79,16 @@ func Open(ctx context.Context, cfg Config, dataDir string, logger *slog.Logger) 
 		s.Close()
 		return nil, fmt.Errorf("open store: migrate: %w", err)
 	}
+	// A SQLite reader connection opened before a migration changed a
+	// table fails its first query of that table (SQLITE_MISUSE): drop the
+	// idle readers so that every read runs on a connection opened after.
+	if s.r != nil && s.r != s.w {
+		if rdb, err := s.r.DB(); err == nil {
+			n := cfg.MaxOpenConns
+			rdb.SetMaxIdleConns(0)
+			rdb.SetMaxIdleConns(n)
+		}
+	}
 	s.logger.Info("store open", "driver", cfg.Driver)
 	return s, nil
 }

@@ -1,9 +1,11 @@
 package ui
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -20,6 +22,12 @@ type relaysView struct {
 	Relays []relayRow
 	// Stale is how long a silent relay stays in use.
 	Stale string
+	// Sites, Form and Errors fill the relay token form; Created is the
+	// token just minted (shown once).
+	Sites   []store.Site
+	Form    map[string]string
+	Errors  map[string]string
+	Created *agentapi.TokenInfo
 }
 
 // relayRow is one relay with its counters formatted for the page.
@@ -42,6 +50,7 @@ type relayPackageRow struct {
 
 func (u *UI) registerRelays(g *echo.Group) {
 	g.GET("/relays", u.handleRelays)
+	g.POST("/relays/token", u.handleRelayToken)
 	g.POST("/relays/:id/delete", u.handleDeleteRelay)
 	g.POST("/packages/:id/purge", u.handlePurgePackage)
 }
@@ -75,11 +84,25 @@ func bitRate(bits int64) string {
 }
 
 func (u *UI) handleRelays(c echo.Context) error {
-	relays, err := agentapi.RelayStatuses(c.Request().Context(), u.deps.Store, u.now())
+	v, err := u.relaysView(c)
 	if err != nil {
 		return err
 	}
-	v := relaysView{Stale: store.RelayStale.String()}
+	return u.render(c, http.StatusOK, "relays", "Relays", "relays", v)
+}
+
+// relaysView reads the relays and sites for the Relays page.
+func (u *UI) relaysView(c echo.Context) (*relaysView, error) {
+	ctx := c.Request().Context()
+	relays, err := agentapi.RelayStatuses(ctx, u.deps.Store, u.now())
+	if err != nil {
+		return nil, err
+	}
+	sites, err := u.deps.Store.ListSites(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v := &relaysView{Stale: store.RelayStale.String(), Sites: sites, Form: map[string]string{"expires_hours": "24"}, Errors: map[string]string{}}
 	for _, r := range relays {
 		row := relayRow{Relay: r, WANCap: bitRate(r.WANRateBits), HitRatio: hitRatio(r.Totals), Saving: saving(r.Totals)}
 		if r.DiskQuota > 0 {
@@ -90,7 +113,37 @@ func (u *UI) handleRelays(c echo.Context) error {
 		}
 		v.Relays = append(v.Relays, row)
 	}
-	return u.render(c, http.StatusOK, "relays", "Relays", "relays", v)
+	return v, nil
+}
+
+// handleRelayToken mints the single-use token that enrolls one relay,
+// bound to its site and name, and shows it once with its command.
+func (u *UI) handleRelayToken(c echo.Context) error {
+	site, name := c.FormValue("site"), strings.TrimSpace(c.FormValue("name"))
+	hours := strings.TrimSpace(c.FormValue("expires_hours"))
+	v, err := u.relaysView(c)
+	if err != nil {
+		return err
+	}
+	v.Form = map[string]string{"site": site, "name": name, "expires_hours": hours}
+	n, err := strconv.Atoi(hours)
+	if err != nil || n < 1 || n > 24*30 {
+		v.Errors["expires_hours"] = "Enter a number of hours from 1 to 720."
+		return u.render(c, http.StatusBadRequest, "relays", "Relays", "relays", v)
+	}
+	info, detail, err := agentapi.MintToken(c.Request().Context(), u.deps.Store, u.deps.PKI,
+		agentapi.TokenRequest{Name: "relay " + name, Kind: store.TokenKindRelay, Site: site, RelayName: name, ExpiresIn: fmt.Sprintf("%dh", n)}, u.now())
+	if errors.Is(err, agentapi.ErrBadTokenRequest) {
+		v.Errors["name"] = err.Error()
+		return u.render(c, http.StatusBadRequest, "relays", "Relays", "relays", v)
+	}
+	if err != nil {
+		return err
+	}
+	u.audit(c, "agents.enrollment-tokens.create", info.Name, detail)
+	v.Form = map[string]string{"expires_hours": "24"}
+	v.Created = &info
+	return u.render(c, http.StatusCreated, "relays", "Relays", "relays", v)
 }
 
 func (u *UI) handleDeleteRelay(c echo.Context) error {

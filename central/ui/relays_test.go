@@ -23,17 +23,11 @@ func seedRelays(t *testing.T, e *env) (live, silent *store.Relay) {
 	if err := e.store.CreateSite(ctx, site); err != nil {
 		t.Fatal(err)
 	}
-	tok := &store.EnrollmentToken{Name: "relays", Hash: strings.Repeat("c", 64)}
-	if err := e.store.CreateEnrollmentToken(ctx, tok); err != nil {
-		t.Fatal(err)
-	}
 	now := time.Now()
 	enroll := func(name string) *store.Relay {
 		r := &store.Relay{Name: name, SiteID: site.ID, PeerID: "peer-" + name, SecretHash: strings.Repeat(name[:1], 64),
 			HTTPURL: "http://" + name + ".branch:8090", RecordExpires: now.Add(time.Hour)}
-		if err := e.store.EnrollRelay(ctx, tok.Hash, r, now); err != nil {
-			t.Fatal(err)
-		}
+		storetest.EnrollRelay(t, e.store, r, now)
 		return r
 	}
 	live, silent = enroll("live"), enroll("silent")

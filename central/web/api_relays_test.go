@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/central/store/storetest"
 	"github.com/shoal-project/shoal/proto/api"
 )
 
@@ -18,16 +19,10 @@ func TestAPIRelays(t *testing.T) {
 	if err := e.store.CreateSite(ctx, site); err != nil {
 		t.Fatal(err)
 	}
-	tok := &store.EnrollmentToken{Name: "relays", Hash: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}
-	if err := e.store.CreateEnrollmentToken(ctx, tok); err != nil {
-		t.Fatal(err)
-	}
 	now := time.Now()
 	r := &store.Relay{Name: "r1", SiteID: site.ID, PeerID: "peer1", SecretHash: "aa", HTTPURL: "http://10.9.0.2:8090",
 		RecordExpires: now.Add(time.Hour)}
-	if err := e.store.EnrollRelay(ctx, tok.Hash, r, now); err != nil {
-		t.Fatal(err)
-	}
+	storetest.EnrollRelay(t, e.store, r, now)
 	report := `{"version":"v9","started_at":1700000000,"disk_used":300,"disk_quota":1000,"wan_rate_bits":50000000,` +
 		`"packages":[{"package_id":"7","bytes_upstream":100,"bytes_served":300,"hits":2,"misses":1,"cached_bytes":100,"complete":true}]}`
 	if err := e.store.TouchRelay(ctx, r.ID, report, time.Time{}, now); err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/shoal-project/shoal/central/agentapi"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/proto/api"
 )
@@ -168,7 +169,13 @@ func (s *Server) auditChanges(next echo.HandlerFunc) echo.HandlerFunc {
 		if vals := c.ParamValues(); len(vals) > 0 {
 			target = vals[len(vals)-1]
 		}
-		s.audit(c, auditActionOf(m, strings.TrimPrefix(c.Path(), api.BasePath)), target, "")
+		// The handler may name its target and detail (what an
+		// enrollment token may enroll).
+		if v, ok := c.Get(agentapi.AuditTargetKey).(string); ok {
+			target = v
+		}
+		detail, _ := c.Get(agentapi.AuditDetailKey).(string)
+		s.audit(c, auditActionOf(m, strings.TrimPrefix(c.Path(), api.BasePath)), target, detail)
 		return nil
 	}
 }

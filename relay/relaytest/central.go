@@ -323,7 +323,7 @@ func (c *Central) serveEnroll(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad proof", http.StatusBadRequest)
 		return
 	}
-	certPEM, keyPEM, err := selfSigned()
+	certPEM, keyPEM, err := c.relayCert()
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
@@ -381,9 +381,10 @@ func (c *Central) serveReport(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// selfSigned returns a certificate and key for 127.0.0.1 (the relay's TLS
-// certificate in enrollment answers).
-func selfSigned() (certPEM, keyPEM []byte, err error) {
+// relayCert returns a certificate for 127.0.0.1 signed by the TLS
+// server's certificate (the CA relays pin), and its key: the relay's TLS
+// certificate in enrollment answers.
+func (c *Central) relayCert() (certPEM, keyPEM []byte, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, err
@@ -391,7 +392,7 @@ func selfSigned() (certPEM, keyPEM []byte, err error) {
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "relay"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.TLS.Certificate(), &key.PublicKey, c.TLS.TLS.Certificates[0].PrivateKey)
 	if err != nil {
 		return nil, nil, err
 	}

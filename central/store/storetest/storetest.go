@@ -193,3 +193,23 @@ func Snapshot(deviceID string, softwares int) *store.InventorySnapshot {
 	}
 	return snap
 }
+
+// EnrollRelay enrolls r as an admin would let it: it mints a single-use
+// relay token bound to r's site and name, then enrolls r with it. It fails
+// the test on any error.
+func EnrollRelay(t testing.TB, s *store.Store, r *store.Relay, now time.Time) {
+	t.Helper()
+	var raw [16]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		t.Fatal(err)
+	}
+	hash := hex.EncodeToString(append(raw[:], raw[:]...))
+	site := r.SiteID
+	tok := &store.EnrollmentToken{Name: "relay " + r.Name, Hash: hash, Kind: store.TokenKindRelay, SiteID: &site, RelayName: r.Name}
+	if err := s.CreateEnrollmentToken(context.Background(), tok); err != nil {
+		t.Fatalf("storetest: relay token for %s: %v", r.Name, err)
+	}
+	if err := s.EnrollRelay(context.Background(), hash, r, now); err != nil {
+		t.Fatalf("storetest: enroll relay %s: %v", r.Name, err)
+	}
+}

@@ -9,7 +9,42 @@ import (
 )
 
 // This file holds the relay commands: list relays with their health and
-// counters, remove one, and purge a package from every relay.
+// counters, mint the token that enrolls one, remove one, and purge a
+// package from every relay.
+
+// relayToken is central's answer to a relay token's creation (the agent
+// API's TokenInfo; only what shoalctl prints).
+type relayToken struct {
+	ID            uint   `json:"id"`
+	Name          string `json:"name"`
+	Kind          string `json:"kind"`
+	Site          string `json:"site"`
+	RelayName     string `json:"relay_name"`
+	Token         string `json:"token"`
+	MaxUses       int    `json:"max_uses"`
+	CAFingerprint string `json:"ca_fingerprint_sha256"`
+	EnrollCommand string `json:"enroll_command"`
+}
+
+func runRelaysToken(ctx context.Context, c *cli, args []string) error {
+	fs := c.flags("relays token")
+	site := fs.String("site", "", "site the relay serves (required)")
+	name := fs.String("name", "", "the relay's name, as given to shoal-relay enroll -name (required)")
+	expires := fs.String("expires", "24h", "validity of the token, a duration like 24h")
+	if _, err := c.parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	if *site == "" || *name == "" {
+		return &usageError{msg: "a relay token needs --site and --name"}
+	}
+	req := map[string]any{"name": "relay " + *name, "kind": "relay", "site": *site, "relay_name": *name, "expires_in": *expires}
+	var tok relayToken
+	if err := c.call(ctx, "POST", "/agents/enrollment-tokens", nil, req, &tok); err != nil {
+		return err
+	}
+	return c.report(tok, "Relay token for relay %s of site %s (single use, shown only once):\n  %s\nOn the relay, run:\n  %s\n",
+		tok.RelayName, tok.Site, tok.Token, tok.EnrollCommand)
+}
 
 func runRelaysList(ctx context.Context, c *cli, args []string) error {
 	if _, err := c.parse(c.flags("relays"), args, 0, 0); err != nil {

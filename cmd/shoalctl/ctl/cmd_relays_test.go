@@ -1,6 +1,7 @@
 package ctl
 
 import (
+	"encoding/json"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,15 @@ func TestRelayCommands(t *testing.T) {
 			HTTPURL: "http://10.9.0.2:8090", Online: true, LastSeen: &seen, DiskUsed: 2048, DiskQuota: 4096, Version: "v1",
 			Totals: api.RelayPackageStats{BytesUpstream: 1024, BytesServed: 3072, Hits: 3, Misses: 1}}}, Total: 1})
 	})
+	f.mux.HandleFunc("POST /api/v1/agents/enrollment-tokens", func(w http.ResponseWriter, r *http.Request) {
+		var req map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req["kind"] != "relay" || req["site"] != "branch" || req["relay_name"] != "r9" {
+			writeJSON(w, 400, map[string]string{"message": "bad relay token request"})
+			return
+		}
+		writeJSON(w, 201, map[string]any{"id": 4, "kind": "relay", "site": "branch", "relay_name": "r9", "token": "shoalenroll_x", "max_uses": 1,
+			"enroll_command": "shoal-relay enroll -server https://<central>:<https-port> -token shoalenroll_x -site branch -name r9"})
+	})
 	f.mux.HandleFunc("DELETE /api/v1/relays/3", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	f.mux.HandleFunc("POST /api/v1/packages/12/purge", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, api.PurgeResult{PackageID: "12", Relays: 2})
@@ -31,6 +41,8 @@ func TestRelayCommands(t *testing.T) {
 		{"list", []string{"relays"}, []string{"branch-relay", "branch", "http://10.9.0.2:8090", "yes", "2.0 KiB / 4.0 KiB", "1.0 KiB", "3.0 KiB", "75%"}},
 		{"list-json", []string{"relays", "-o", "json"}, []string{`"name": "branch-relay"`, `"bytes_served": 3072`}},
 		{"delete", []string{"relays", "delete", "3"}, []string{"Removed relay 3."}},
+		{"token", []string{"relays", "token", "--site", "branch", "--name", "r9"},
+			[]string{"relay r9 of site branch", "shoalenroll_x", "shoal-relay enroll -server https://<central>:<https-port> -token shoalenroll_x -site branch -name r9"}},
 		{"purge", []string{"package", "purge", "12"}, []string{"dropped by 2 relay(s)"}},
 	}
 	for _, tt := range tests {

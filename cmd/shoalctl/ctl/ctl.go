@@ -102,6 +102,8 @@ func commands() []command {
 		{"sites update", "ID [--name N] [--cidr CIDR...] [--fragment-location L] [--description D]", "Change a site.", runSitesUpdate},
 		{"sites delete", "ID", "Delete a site.", runSitesDelete},
 		{"relays", "", "List relays: site, URL, online, disk, bytes from upstream and served, hit ratio.", runRelaysList},
+		{"relays token", "--site SITE --name NAME [--expires 24h]",
+			"Mint the single-use token that enrolls relay NAME for SITE, and print its shoal-relay enroll command.", runRelaysToken},
 		{"relays delete", "ID", "Remove a relay (its site falls back to central).", runRelaysDelete},
 		{"package purge", "ID", "Drop a package from every relay's cache.", runPackagePurge},
 	}

@@ -1,0 +1,66 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"testing"
+
+	_ "github.com/ncruces/go-sqlite3/driver"
+
+	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/central/store/storetest"
+)
+
+// TestEnrollmentTokenKindMigration: a database from before token kinds
+// (its token table without the kind, site_id and relay_name columns)
+// opens, its first read of the table works (no reader connection from
+// before the migration is used), and its tokens become agent tokens: they
+// never enroll a relay.
+func TestEnrollmentTokenKindMigration(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s, err := store.Open(ctx, store.Config{}, dir, storetest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateEnrollmentToken(ctx, &store.EnrollmentToken{Name: "old", Hash: hexHash("old")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, store.DBFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"ALTER TABLE enrollment_tokens DROP COLUMN kind",
+		"ALTER TABLE enrollment_tokens DROP COLUMN site_id",
+		"ALTER TABLE enrollment_tokens DROP COLUMN relay_name",
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = store.Open(ctx, store.Config{}, dir, storetest.Logger(t))
+	if err != nil {
+		t.Fatalf("open the old database: %v", err)
+	}
+	defer s.Close()
+	toks, err := s.ListEnrollmentTokens(ctx)
+	if err != nil || len(toks) != 1 || toks[0].Kind != store.TokenKindAgent || toks[0].SiteID != nil {
+		t.Fatalf("tokens after migration %+v, %v; want one agent token", toks, err)
+	}
+	site := &store.Site{Name: "branch"}
+	if err := s.CreateSite(ctx, site); err != nil {
+		t.Fatal(err)
+	}
+	err = s.EnrollRelay(ctx, hexHash("old"), &store.Relay{Name: "r1", SiteID: site.ID, PeerID: "p1", SecretHash: hexHash("s1")}, toks[0].CreatedAt)
+	if err == nil {
+		t.Error("an old (agent) token enrolled a relay")
+	}
+}
