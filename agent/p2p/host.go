@@ -40,7 +40,7 @@ func newHost(cfg Config, key crypto.PrivKey) (host.Host, error) {
 		libp2p.ListenAddrStrings(cfg.Listen...),
 		libp2p.Transport(tcp.NewTCPTransport, tcp.WithConnectionTimeout(cfg.DialTimeout)),
 		libp2p.Security(libp2ptls.ID, libp2ptls.New),
-		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		libp2p.Muxer(yamux.ID, muxer(cfg)),
 		libp2p.ResourceManager(rm),
 		libp2p.WithDialTimeout(cfg.HandshakeTimeout),
 		libp2p.UserAgent("shoal-agent"),
