@@ -409,7 +409,12 @@ func (d *download) maybeLease(ctx context.Context, now time.Time) error {
 			d.leaseGranting = true
 		}
 	}
-	d.log.Debug("lease", "asked", len(want), "granted", len(resp.Granted))
+	if d.leaseGranting {
+		// The lab (-slow-owner) finds the WAN owners by this line.
+		d.log.Info("WAN-owner lease granted", "asked", len(want), "granted", len(resp.Granted))
+	} else {
+		d.log.Debug("lease", "asked", len(want), "granted", len(resp.Granted))
+	}
 	return nil
 }
 
