@@ -55,7 +55,8 @@ type Config struct {
 	// ProgressMin (defaults 8 and 5s); StallTimeout while fewer than three
 	// fragments came from peers. A peer that is late (and whose progress
 	// does not promise to finish within half a bound more) is cancelled
-	// and left alone for PeerCooloff, and the fragment goes to another
+	// and left alone for PeerCooloff (as is a peer answering only "busy"
+	// for three bounds), and the fragment goes to another
 	// holder, the relay, or (excluding the late peer from lease requests)
 	// a WAN-owner lease. A negative ProgressFactor disables the bound.
 	ProgressFactor float64       `yaml:"progress_factor"`

@@ -39,7 +39,7 @@
 //     median measured peer rate (at least ProgressMin; StallTimeout before
 //     there is a measure), and whose bytes so far do not promise to end
 //     within half that bound, is cancelled; so is a peer that answers
-//     "busy" for longer than the bound. The peer is left alone for
+//     only "busy" for three bounds. The peer is left alone for
 //     PeerCooloff (doubled each time it is too slow), like a peer that
 //     fails PeerFailures times. Peers left alone, dropped, or gone from
 //     LAN membership for StallTimeout are excluded from lease requests:

@@ -25,6 +25,10 @@ const tickInterval = 100 * time.Millisecond
 // busyBackoff is how long a peer that answered "busy" is left alone.
 const busyBackoff = 500 * time.Millisecond
 
+// busyBounds: a peer answering only "busy" for this many progress bounds
+// is too slow.
+const busyBounds = 3
+
 // peerState is what a download knows of one peer.
 type peerState struct {
 	id        string
@@ -663,11 +667,12 @@ func (d *download) handle(o outcome, now time.Time) error {
 		}
 	case errors.Is(o.err, p2p.ErrBusy):
 		// A peer whose upload slots stay taken delivers nothing to us
-		// either: busy for longer than a fragment's bound is too slow.
+		// either: busy for longer than busyBounds fragment bounds is too
+		// slow. (A popular fresh WAN owner is busy for a few seconds.)
 		p.downUntil = now.Add(busyBackoff)
 		if p.busySince.IsZero() {
 			p.busySince = now
-		} else if b := d.progressBound(d.m.Fragments[i].Size); b > 0 && now.Sub(p.busySince) >= b {
+		} else if b := busyBounds * d.progressBound(d.m.Fragments[i].Size); b > 0 && now.Sub(p.busySince) >= b {
 			d.tooSlow(p, now, "busy", "fragment", i, "for", now.Sub(p.busySince).Round(time.Millisecond), "bound", b.Round(time.Millisecond))
 		}
 	case errors.Is(o.err, context.Canceled):
