@@ -52,13 +52,14 @@ type Config struct {
 	// ProgressFactor and ProgressMin bound how long a peer may take to
 	// deliver one fragment: ProgressFactor × the fragment's size at the
 	// median rate measured from this download's peers, at least
-	// ProgressMin (defaults 8 and 5s); StallTimeout while fewer than three
-	// fragments came from peers. A peer that is late (and whose progress
-	// does not promise to finish within half a bound more) is cancelled
-	// and left alone for PeerCooloff (as is a peer answering only "busy"
-	// for three bounds), and the fragment goes to another
-	// holder, the relay, or (excluding the late peer from lease requests)
-	// a WAN-owner lease. A negative ProgressFactor disables the bound.
+	// ProgressMin (defaults 8 and 5s); the larger of ProgressMin and
+	// StallTimeout while fewer than three fragments came from peers. A
+	// peer that is late (and whose progress does not promise to finish
+	// within half a bound more) is cancelled and left alone for
+	// PeerCooloff (as is a peer answering only "busy" for three bounds),
+	// and the fragment goes to another holder, the relay, or (excluding
+	// the late peer from lease requests) a WAN-owner lease. A negative
+	// ProgressFactor disables the bound.
 	ProgressFactor float64       `yaml:"progress_factor"`
 	ProgressMin    time.Duration `yaml:"progress_min"`
 	// PeerFailures is the number of consecutive failures after which a
