@@ -59,7 +59,9 @@
 // are at most MaxExtraCopies (default 2) per fragment, so agents that lie
 // about their peers cannot make a fragment cross the uplink more than
 // 1+MaxExtraCopies times. An extra lease that expires undelivered moves to
-// the next asker without counting again.
+// the next asker without counting again. A holder an extra lease bypassed
+// keeps its own leases but gets no new ones for two LeaseTTLs: what it
+// fetched, its peers could not get from it.
 //
 // # Unknown peers and restarts
 //

@@ -257,7 +257,8 @@ func TestLeave(t *testing.T) {
 // (it delivers too slowly or sent bad data) stops counting, so its
 // fragment is leased again; a lease that is never delivered moves without
 // counting, and agents that exclude every holder cannot send one fragment
-// over the WAN more than 1+MaxExtraCopies times.
+// over the WAN more than 1+MaxExtraCopies times. A bypassed holder gets
+// no new leases for two lease TTLs.
 func TestLeaseBypassesExcludedHolderBounded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, tracker.Config{LeaseTTL: 20 * time.Second, MaxExtraCopies: 2})
@@ -281,6 +282,7 @@ func TestLeaseBypassesExcludedHolderBounded(t *testing.T) {
 			{"owner-counts", func() (proto.TrackerLeaseResponse, int) { return e.lease(a, excluding()) }, []int{}},
 			{"slow-owner-excluded", func() (proto.TrackerLeaseResponse, int) { return e.lease(a, excluding(owner)) }, []int{0}},
 			{"one-lessee-at-a-time", func() (proto.TrackerLeaseResponse, int) { return e.lease(b, excluding(owner)) }, []int{}},
+			{"bypassed-owner-gets-no-new-lease", func() (proto.TrackerLeaseResponse, int) { return e.lease(owner, leaseReq([]int{5}, 1)) }, []int{}},
 			{"undelivered-lease-moves", func() (proto.TrackerLeaseResponse, int) {
 				time.Sleep(25 * time.Second) // a's lease expired; a never announced fragment 0.
 				return e.lease(b, excluding(owner))
@@ -299,6 +301,10 @@ func TestLeaseBypassesExcludedHolderBounded(t *testing.T) {
 				r.Want = []int{1}
 				return e.lease(d, r)
 			}, []int{1}},
+			{"ban-ends-after-two-lease-ttls", func() (proto.TrackerLeaseResponse, int) {
+				time.Sleep(45 * time.Second) // Bypassed again at 25 s: banned until 65 s.
+				return e.lease(owner, leaseReq([]int{5}, 1))
+			}, []int{5}},
 		}
 		for _, s := range steps {
 			got, code := s.do()

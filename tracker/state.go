@@ -77,11 +77,14 @@ type site struct {
 	leases map[leaseKey]lease
 	// extras is kept while anyone in the site holds the package.
 	extras map[leaseKey]*extra
+	// slow are the peers an extra lease bypassed, until when they get no
+	// new leases: what they fetch, their peers could not get from them.
+	slow map[string]time.Time
 }
 
 func newSite() *site {
 	return &site{entries: map[string]*entry{}, byPkg: map[string]map[string]*entry{}, leases: map[leaseKey]lease{},
-		extras: map[leaseKey]*extra{}}
+		extras: map[leaseKey]*extra{}, slow: map[string]time.Time{}}
 }
 
 // state is the tracker's whole memory. mu owns every field and everything
@@ -349,8 +352,15 @@ func (st *state) lease(c caller, req proto.TrackerLeaseRequest, now time.Time) (
 		limit = 1
 	}
 	granted := map[int]bool{}
+	// A peer others could not get fragments from keeps (renews) its
+	// leases but gets no new ones for a while: its copies would cross the
+	// WAN twice.
+	passes := 2
+	if until, ok := s.slow[c.PeerID]; ok && now.Before(until) {
+		passes = 1
+	}
 	// Renewals first, so a WAN owner keeps what it is fetching.
-	for pass := range 2 {
+	for pass := range passes {
 		for _, i := range want {
 			if len(granted) == limit {
 				break
@@ -373,6 +383,10 @@ func (st *state) lease(c caller, req proto.TrackerLeaseRequest, now time.Time) (
 	}
 	return out, nil
 }
+
+// slowLeaseBan × LeaseTTL is how long a peer that an extra lease bypassed
+// gets no new leases.
+const slowLeaseBan = 2
 
 // extraCopy decides whether the caller may fetch fragment i over the WAN
 // although live holders it excluded announce it, and counts the copy: at
@@ -406,6 +420,7 @@ func (st *state) extraCopy(s *site, c caller, req proto.TrackerLeaseRequest, i i
 	}
 	for _, id := range fresh {
 		x.bypassed[id] = true
+		s.slow[id] = now.Add(slowLeaseBan * st.cfg.LeaseTTL)
 	}
 	x.n++
 	x.lessee = c.PeerID
@@ -433,6 +448,11 @@ func (st *state) sweep(now time.Time) (dropped int) {
 		for k := range s.extras {
 			if len(s.byPkg[k.pkg]) == 0 {
 				delete(s.extras, k)
+			}
+		}
+		for id, until := range s.slow {
+			if !now.Before(until) || s.entries[id] == nil {
+				delete(s.slow, id)
 			}
 		}
 		if len(s.entries) == 0 && len(s.leases) == 0 {

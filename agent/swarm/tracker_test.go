@@ -148,7 +148,8 @@ func (silentPeer) Fetch(ctx context.Context, pkg string, f proto.Fragment) (io.R
 // and holds them, but delivers nothing to its peers. Against the real
 // tracker every agent still finishes: the others exclude the owner, one
 // of them gets the lease, and each of those fragments crosses the WAN
-// once more (the price), every other fragment once.
+// once more (the price), never more than max_extra_copies more times, and
+// the owner gets no new leases once it was bypassed.
 func TestRealTrackerSlowOwner(t *testing.T) {
 	const agents, n, owned = 4, 24, 6
 	central := trackertest.NewCentral(t)
@@ -169,6 +170,8 @@ func TestRealTrackerSlowOwner(t *testing.T) {
 	data := payload(n*fragSize - 10)
 	m := manifestOf(data)
 	upstream := swarmtest.NewSource("central", fetch.KindCentral, data)
+	// A WAN: each fragment takes a while, so leases spread over the agents.
+	upstream.SetDelay(func(int) time.Duration { return 100 * time.Millisecond })
 	log := slog.New(slog.DiscardHandler)
 	stores := map[string]*fragstore.Store{}
 	var ids []*trackertest.Identity
@@ -207,7 +210,7 @@ func TestRealTrackerSlowOwner(t *testing.T) {
 		}
 		self := id.PeerID.String()
 		s, err := swarm.New(swarm.Config{LookupMin: 20 * time.Millisecond, LookupMax: 100 * time.Millisecond, StallTimeout: 2 * time.Second,
-			ProgressMin: 300 * time.Millisecond},
+			ProgressMin: time.Second},
 			swarm.Deps{Upstream: up, Store: st,
 				PeerSource: func(peerID string, addrs []string) (fetch.Source, error) {
 					if peerID == owner {
@@ -268,12 +271,26 @@ func TestRealTrackerSlowOwner(t *testing.T) {
 	for _, i := range upstream.Requests() {
 		seen[i]++
 	}
+	extra := 0
 	for i := range n {
-		// Once more than the owner's own copy for what the owner holds
-		// (its first six, and those it became the WAN owner of).
-		if (i < owned && seen[i] != 1) || seen[i] < 1 || seen[i] > 2 {
-			t.Errorf("fragment %d left central %d times, want once (1 or 2 times for those the owner leased)", i, seen[i])
+		// The owner's six crossed once before the test. A fragment crosses
+		// again when the owner (or, on a loaded machine, a lessee) is too
+		// slow for an agent: never more than the tracker's default
+		// max_extra_copies (2) more times.
+		if seen[i] < 1 || seen[i] > 3 {
+			t.Errorf("fragment %d left central %d times, want 1 to 3 (one copy plus at most 2 extra)", i, seen[i])
 		}
+		extra += seen[i] - 1
+		if i < owned {
+			extra++
+		}
+	}
+	t.Logf("%d extra WAN copies of %d fragments", extra, n)
+	// The owner's own six, and its first lease grant (LeaseMax, 8): once
+	// an extra lease bypassed it, the tracker grants it no new leases. Two
+	// more allow for a lessee that a loaded machine makes late.
+	if limit := owned + 8 + 2; extra > limit {
+		t.Errorf("%d extra WAN copies, want at most %d", extra, limit)
 	}
 	for i := range stats {
 		t.Logf("agent %d: %s", i, stats[i].Summary())
