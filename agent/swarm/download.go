@@ -174,9 +174,14 @@ func (d *download) usable(p *peerState, now time.Time) bool {
 // excluded reports whether the tracker should not count p as a holder
 // when it leases fragments to us: p sent bad data, is left alone for
 // failing or being too slow, or has not been a live LAN member for
-// StallTimeout. Progress, not the tracker's liveness, decides.
+// StallTimeout. Progress, not the tracker's liveness, decides. A relay
+// is excluded only once the fetcher gives up on it (relayGone), since it
+// also pulls what it lacks through from upstream.
 func (d *download) excluded(p *peerState, now time.Time) bool {
-	return p.dropped || now.Before(p.coolUntil) || (!p.goneSince.IsZero() && now.Sub(p.goneSince) >= d.cfg.StallTimeout)
+	if p.dropped {
+		return true
+	}
+	return !p.relay && (now.Before(p.coolUntil) || (!p.goneSince.IsZero() && now.Sub(p.goneSince) >= d.cfg.StallTimeout))
 }
 
 // lookup refreshes the holders of the package.
@@ -670,6 +675,9 @@ func (d *download) handle(o outcome, now time.Time) error {
 		// either: busy for longer than busyBounds fragment bounds is too
 		// slow. (A popular fresh WAN owner is busy for a few seconds.)
 		p.downUntil = now.Add(busyBackoff)
+		if p.relay {
+			break // A relay is busy while it pulls from upstream.
+		}
 		if p.busySince.IsZero() {
 			p.busySince = now
 		} else if b := busyBounds * d.progressBound(d.m.Fragments[i].Size); b > 0 && now.Sub(p.busySince) >= b {
