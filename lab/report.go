@@ -292,6 +292,9 @@ func (rep *Report) Markdown(w io.Writer) {
 			fmt.Fprintf(w, "Relays of %s (%s): %s from upstream, %s served to the branch LANs.\n",
 				r.Scenario, r.RelayMode, mib(r.RelayUpstreamBytes), mib(r.RelayServedBytes))
 		}
+		if r.SlowRateKbit > 0 {
+			fmt.Fprintf(w, "%s: %s.\n", r.Scenario, slowLine(r))
+		}
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Goals of issue 8 (targets, not assertions):")
