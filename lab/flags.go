@@ -53,6 +53,9 @@ func ParseFlags(args []string, stderr io.Writer) (*Flags, error) {
 	fs.StringVar(&c.OutDir, "out", "lab-out", "output directory")
 	fs.StringVar(&c.BinDir, "bin", "bin", "directory of shoal-central (and shoal-agent, shoal-relay)")
 	fs.DurationVar(&c.ScenarioTimeout, "timeout", 0, "bound of one scenario (0: derived from S, N and U)")
+	fs.IntVar(&c.SlowPeers, "slow-peers", 0, "agents per branch whose LAN egress is throttled in shoal-p2p and shoal-both")
+	slowRate := fs.String("slow-rate", "512kbit", "rate of the slow peers (tc style: 512kbit, 2mbit; a number is kbit/s)")
+	fs.BoolVar(&c.SlowOwner, "slow-owner", false, "throttle the agents that become WAN owners (at least one per branch)")
 	fs.BoolVar(&c.KeepWork, "keep", false, "keep the work directory (logs, agent state) after a successful run")
 	fs.StringVar(&f.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
@@ -64,6 +67,11 @@ func ParseFlags(args []string, stderr io.Writer) (*Flags, error) {
 	var err error
 	if c.SizeBytes, err = ParseSize(*size); err != nil {
 		return nil, err
+	}
+	if c.SlowPeers > 0 || c.SlowOwner {
+		if c.SlowRateKbit, err = ParseRate(*slowRate); err != nil {
+			return nil, err
+		}
 	}
 	for _, s := range strings.Split(*scen, ",") {
 		if s = strings.TrimSpace(s); s != "" {

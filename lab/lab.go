@@ -53,6 +53,14 @@ type Config struct {
 	// ScenarioTimeout bounds one scenario from affectation to the last
 	// agent; 0 derives it from S, N, U and the OCS timings.
 	ScenarioTimeout time.Duration `yaml:"scenario_timeout"`
+	// SlowPeers throttles the LAN port egress of that many agents per
+	// branch in the scenarios whose agents share fragments (shoal-p2p,
+	// shoal-both) to SlowRateKbit (default 512 kbit/s), as a busy or weak
+	// laptop; with SlowOwner they are the first agents of each branch
+	// that the tracker makes WAN owners, throttled when they log it.
+	SlowPeers    int     `yaml:"slow_peers"`
+	SlowRateKbit float64 `yaml:"slow_rate_kbit"`
+	SlowOwner    bool    `yaml:"slow_owner"`
 	// KeepWork keeps the work directory (logs, state) after a successful
 	// run; it is always kept after a failure.
 	KeepWork bool `yaml:"keep_work"`
@@ -83,6 +91,12 @@ func (c Config) withDefaults() Config {
 	if c.Prefix == "" {
 		c.Prefix = DefaultPrefix()
 	}
+	if c.SlowOwner && c.SlowPeers == 0 {
+		c.SlowPeers = 1
+	}
+	if c.SlowPeers > 0 && c.SlowRateKbit == 0 {
+		c.SlowRateKbit = 512
+	}
 	return c
 }
 
@@ -107,6 +121,12 @@ func (c Config) Validate() error {
 	}
 	if c.LossPct < 0 || c.LossPct > 50 {
 		errs = append(errs, fmt.Errorf("loss %g %%: want 0..50", c.LossPct))
+	}
+	if c.SlowPeers < 0 || c.SlowPeers > MaxAgents {
+		errs = append(errs, fmt.Errorf("slow peers %d: want 0..%d", c.SlowPeers, MaxAgents))
+	}
+	if c.SlowRateKbit < 0 || (c.SlowPeers > 0 && c.SlowRateKbit < 8) {
+		errs = append(errs, fmt.Errorf("slow rate %g kbit/s: want at least 8", c.SlowRateKbit))
 	}
 	if c.LANMbit < 0 {
 		errs = append(errs, fmt.Errorf("lan rate %g Mbit/s: want ≥ 0", c.LANMbit))

@@ -109,11 +109,16 @@ type Result struct {
 	// RelayMode says how the relays were set up (RelayEnrolled or
 	// RelayByHand); RelayUpstreamBytes and RelayServedBytes are their
 	// /metrics counters summed over the branches (each relay is fresh).
-	RelayMode          string  `json:"relay_mode,omitempty"`
-	RelayUpstreamBytes int64   `json:"relay_upstream_bytes,omitempty"`
-	RelayServedBytes   int64   `json:"relay_served_bytes,omitempty"`
-	Goals              []Goal  `json:"goals,omitempty"`
-	DurationSeconds    float64 `json:"duration_seconds"`
+	RelayMode          string `json:"relay_mode,omitempty"`
+	RelayUpstreamBytes int64  `json:"relay_upstream_bytes,omitempty"`
+	RelayServedBytes   int64  `json:"relay_served_bytes,omitempty"`
+	// SlowPeers are the agents whose LAN egress was throttled to
+	// SlowRateKbit; SlowOwner says they were chosen as WAN owners.
+	SlowPeers       []string `json:"slow_peers,omitempty"`
+	SlowRateKbit    float64  `json:"slow_rate_kbit,omitempty"`
+	SlowOwner       bool     `json:"slow_owner,omitempty"`
+	Goals           []Goal   `json:"goals,omitempty"`
+	DurationSeconds float64  `json:"duration_seconds"`
 }
 
 // BranchWAN is one branch uplink's traffic.
@@ -287,6 +292,9 @@ func (rep *Report) Markdown(w io.Writer) {
 			fmt.Fprintf(w, "Relays of %s (%s): %s from upstream, %s served to the branch LANs.\n",
 				r.Scenario, r.RelayMode, mib(r.RelayUpstreamBytes), mib(r.RelayServedBytes))
 		}
+		if r.SlowRateKbit > 0 {
+			fmt.Fprintf(w, "%s: %s.\n", r.Scenario, slowLine(r))
+		}
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Goals of issue 8 (targets, not assertions):")
@@ -311,10 +319,28 @@ func (rep *Report) Summary(w io.Writer) {
 			fmt.Fprintf(w, "%-12s ok: %d agents succeeded, WAN %.2f·S per branch, completion p50 %.0f s, p95 %.0f s, max %.0f s\n",
 				r.Scenario, r.Succeeded, r.WANPerS, r.Completion.P50, r.Completion.P95, r.Completion.Max)
 		}
+		if r.SlowRateKbit > 0 {
+			fmt.Fprintf(w, "  %s\n", slowLine(r))
+		}
 		for _, g := range r.Goals {
 			fmt.Fprintf(w, "  %s %s: target %s, measured %s\n", passText(g.Pass), g.Name, g.Target, g.Value)
 		}
 	}
+}
+
+// slowLine is the slow-peer result line: compare its p95 with a run
+// without slow peers (goal: ≤ 1.3×) and its WAN with 1.05·S.
+func slowLine(r *Result) string {
+	who := "first agents"
+	if r.SlowOwner {
+		who = "WAN owners"
+	}
+	hosts := strings.Join(r.SlowPeers, ", ")
+	if hosts == "" {
+		hosts = "none throttled"
+	}
+	return fmt.Sprintf("slow peers (%s at %g kbit/s): %s; %d of %d agents succeeded, completion p95 %.1f s, WAN %.3f·S payload per branch",
+		who, r.SlowRateKbit, hosts, r.Succeeded, r.Succeeded+r.Failed+r.Unfinished, r.Completion.P95, r.WANPayloadPerS)
 }
 
 func passText(ok bool) string {

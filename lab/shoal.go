@@ -157,7 +157,8 @@ func runShoal(ctx context.Context, e *env, r *Result, m shoalMode) error {
 	}
 	var agents []*shoalAgent
 	var spaces []string
-	for _, br := range e.topo.Branches {
+	byBranch := make([][]*shoalAgent, len(e.topo.Branches))
+	for b, br := range e.topo.Branches {
 		for _, h := range br.Agents[:r.Agents] {
 			h.Name = name + h.Name
 			a := &shoalAgent{host: h, bin: bin, dir: filepath.Join(e.work, m.scenario, h.Name)}
@@ -168,6 +169,26 @@ func runShoal(ctx context.Context, e *env, r *Result, m shoalMode) error {
 				return err
 			}
 			agents, spaces = append(agents, a), append(spaces, h.NS)
+			byBranch[b] = append(byBranch[b], a)
+		}
+	}
+	slow := &throttler{plan: planSlow(e.cfg, m, r.Agents), lanMbit: e.cfg.LANMbit}
+	if slow.plan.perBranch > 0 {
+		r.SlowRateKbit, r.SlowOwner = slow.plan.kbit, slow.plan.owners
+		defer func() {
+			r.SlowPeers = slow.hosts()
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			if err := slow.restore(rctx); err != nil {
+				e.log.Warn("restore slow peers", "err", err)
+			}
+		}()
+		for _, agents := range byBranch {
+			for _, i := range slow.plan.static() {
+				if err := slow.throttle(ctx, agents[i].host); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	defer func() {
@@ -236,6 +257,17 @@ func runShoal(ctx context.Context, e *env, r *Result, m shoalMode) error {
 	if res.Created != len(agents) {
 		return fmt.Errorf("affect package %s: created %d deployments, want %d", p.ID, res.Created, len(agents))
 	}
+	if slow.plan.owners {
+		octx, stop := context.WithCancel(ctx)
+		owners := make(chan error, 1)
+		go func() { owners <- slow.watchOwners(octx, byBranch) }()
+		defer func() {
+			stop()
+			if err := <-owners; err != nil {
+				e.log.Warn("throttle WAN owners", "err", err)
+			}
+		}()
+	}
 	fmt.Fprintf(e.out, "  package %s affected\n", p.ID)
 	deps, werr := w.await(ctx, len(agents), e.shoalTimeout(m, r.Agents))
 	firsts := make([]time.Time, len(agents))
@@ -266,6 +298,9 @@ func runShoal(ctx context.Context, e *env, r *Result, m shoalMode) error {
 	}
 	if werr != nil {
 		return werr
+	}
+	if slow.plan.perBranch > 0 {
+		r.Goals = append(r.Goals, slowGoal(r, len(agents)))
 	}
 	if r.Succeeded != len(agents) {
 		return fmt.Errorf("%d of %d agents succeeded (codes %v)", r.Succeeded, len(agents), r.ResultCodes)

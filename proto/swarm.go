@@ -137,10 +137,13 @@ type TrackerLeaseRequest struct {
 	Total     int    `json:"total"`
 	Want      []int  `json:"want"`
 	Max       int    `json:"max"`
-	// Exclude names peers the caller dropped (they sent a bad fragment)
-	// and relays it cannot reach: their holdings do not count, so the
-	// caller can become the WAN owner of fragments only they claim to
-	// hold, and an excluded relay is not the WAN owner. At most 256.
+	// Exclude names the peers the caller cannot get fragments from (they
+	// sent a bad fragment, fail, deliver too slowly or left the LAN
+	// membership) and relays it cannot reach: their holdings do not
+	// count, so the caller can become the WAN owner of fragments only
+	// they hold, and an excluded relay is not the WAN owner. The tracker
+	// grants at most max_extra_copies such leases per fragment. At most
+	// 256.
 	Exclude []string `json:"exclude,omitempty"`
 }
 

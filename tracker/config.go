@@ -38,6 +38,15 @@ type Config struct {
 	// MaxLeaseGrant bounds the fragments granted by one lease request
 	// (default 64).
 	MaxLeaseGrant int `yaml:"max_lease_grant"`
+	// MaxExtraCopies bounds the extra WAN copies of one fragment per site
+	// (default 2): leases granted for a fragment that live holders
+	// announce, because the requester excluded every one of them (it
+	// cannot get the fragment from them: they sent bad data or deliver
+	// too slowly). Each such lease also needs an excluded holder not
+	// excluded before for that fragment, so that agents lying about
+	// their peers cannot send a fragment over the WAN more than
+	// 1+MaxExtraCopies times. A negative value allows none.
+	MaxExtraCopies int `yaml:"max_extra_copies"`
 	// MaxEntries bounds the live entries of all sites together (default
 	// 200000); announces of new peers beyond it are refused.
 	MaxEntries int `yaml:"max_entries"`
@@ -67,6 +76,7 @@ func (c Config) withDefaults() Config {
 	defInt(&c.MaxFragments, 1<<20)
 	defInt(&c.MaxLeaseGrant, 64)
 	defInt(&c.MaxEntries, 200000)
+	defInt(&c.MaxExtraCopies, 2)
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 1 << 20
 	}

@@ -2,6 +2,7 @@ package tracker_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"testing"
 	"testing/synctest"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/shoal-project/shoal/proto"
 	"github.com/shoal-project/shoal/tracker"
+	"github.com/shoal-project/shoal/tracker/trackertest"
 )
 
 func leaseReq(want []int, max int) proto.TrackerLeaseRequest {
@@ -249,4 +251,69 @@ func TestLeave(t *testing.T) {
 	if _, code := e.lookup(b, "p"); code != http.StatusOK {
 		t.Errorf("b after a replayed leave: %d, want still there", code)
 	}
+}
+
+// TestLeaseBypassesExcludedHolderBounded: a holder the requesters exclude
+// (it delivers too slowly or sent bad data) stops counting, so its
+// fragment is leased again; a lease that is never delivered moves without
+// counting, and agents that exclude every holder cannot send one fragment
+// over the WAN more than 1+MaxExtraCopies times. A bypassed holder gets
+// no new leases for two lease TTLs.
+func TestLeaseBypassesExcludedHolderBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, tracker.Config{LeaseTTL: 20 * time.Second, MaxExtraCopies: 2})
+		owner, a, b, c, d := e.peer("branch-a"), e.peer("branch-a"), e.peer("branch-a"), e.peer("branch-a"), e.peer("branch-a")
+		e.mustAnnounce(owner, peerAnnounce("10.0.0.1:1", holding("p", 8, 0, 1)))
+		for i, id := range []*trackertest.Identity{a, b, c, d} {
+			e.mustAnnounce(id, peerAnnounce(fmt.Sprintf("10.0.0.%d:1", i+2)))
+		}
+		excluding := func(ids ...*trackertest.Identity) proto.TrackerLeaseRequest {
+			r := leaseReq([]int{0}, 1)
+			for _, id := range ids {
+				r.Exclude = append(r.Exclude, id.PeerID.String())
+			}
+			return r
+		}
+		steps := []struct {
+			name    string
+			do      func() (proto.TrackerLeaseResponse, int)
+			granted []int
+		}{
+			{"owner-counts", func() (proto.TrackerLeaseResponse, int) { return e.lease(a, excluding()) }, []int{}},
+			{"slow-owner-excluded", func() (proto.TrackerLeaseResponse, int) { return e.lease(a, excluding(owner)) }, []int{0}},
+			{"one-lessee-at-a-time", func() (proto.TrackerLeaseResponse, int) { return e.lease(b, excluding(owner)) }, []int{}},
+			{"bypassed-owner-gets-no-new-lease", func() (proto.TrackerLeaseResponse, int) { return e.lease(owner, leaseReq([]int{5}, 1)) }, []int{}},
+			{"undelivered-lease-moves", func() (proto.TrackerLeaseResponse, int) {
+				time.Sleep(25 * time.Second) // a's lease expired; a never announced fragment 0.
+				return e.lease(b, excluding(owner))
+			}, []int{0}},
+			{"copy-counts-as-holder", func() (proto.TrackerLeaseResponse, int) {
+				e.mustAnnounce(b, peerAnnounce("10.0.0.3:1", holding("p", 8, 0)))
+				return e.lease(c, excluding(owner))
+			}, []int{}},
+			{"second-extra-copy", func() (proto.TrackerLeaseResponse, int) { return e.lease(c, excluding(owner, b)) }, []int{0}},
+			{"cap-reached", func() (proto.TrackerLeaseResponse, int) {
+				e.mustAnnounce(c, peerAnnounce("10.0.0.4:1", holding("p", 8, 0)))
+				return e.lease(d, excluding(owner, b, c))
+			}, []int{}},
+			{"other-fragment-own-budget", func() (proto.TrackerLeaseResponse, int) {
+				r := excluding(owner)
+				r.Want = []int{1}
+				return e.lease(d, r)
+			}, []int{1}},
+			{"ban-ends-after-two-lease-ttls", func() (proto.TrackerLeaseResponse, int) {
+				time.Sleep(45 * time.Second) // Bypassed again at 25 s: banned until 65 s.
+				return e.lease(owner, leaseReq([]int{5}, 1))
+			}, []int{5}},
+		}
+		for _, s := range steps {
+			got, code := s.do()
+			if code != http.StatusOK {
+				t.Fatalf("%s: status %d", s.name, code)
+			}
+			if diff := cmp.Diff(s.granted, got.Granted); diff != "" {
+				t.Errorf("%s: granted (-want +got):\n%s", s.name, diff)
+			}
+		}
+	})
 }

@@ -62,16 +62,32 @@ type lease struct {
 	expires time.Time
 }
 
+// extra counts the leases granted for one fragment past its live holders
+// (see Config.MaxExtraCopies).
+type extra struct {
+	n int
+	// bypassed are the holders excluded by the requesters of those leases.
+	bypassed map[string]bool
+	// lessee got the last of them.
+	lessee string
+}
+
 // site is the state of one site.
 type site struct {
 	entries map[string]*entry
 	// byPkg indexes entries by the packages they hold.
 	byPkg  map[string]map[string]*entry
 	leases map[leaseKey]lease
+	// extras is kept while anyone in the site holds the package.
+	extras map[leaseKey]*extra
+	// slow are the peers an extra lease bypassed, until when they get no
+	// new leases: what they fetch, their peers could not get from them.
+	slow map[string]time.Time
 }
 
 func newSite() *site {
-	return &site{entries: map[string]*entry{}, byPkg: map[string]map[string]*entry{}, leases: map[leaseKey]lease{}}
+	return &site{entries: map[string]*entry{}, byPkg: map[string]map[string]*entry{}, leases: map[leaseKey]lease{},
+		extras: map[leaseKey]*extra{}, slow: map[string]time.Time{}}
 }
 
 // state is the tracker's whole memory. mu owns every field and everything
@@ -300,14 +316,20 @@ func (st *state) lease(c caller, req proto.TrackerLeaseRequest, now time.Time) (
 			return out, nil
 		}
 	}
-	held := proto.NewBitfield(req.Total)
+	// held: fragments a holder the caller can use announces; excl: those
+	// only holders it excluded announce.
+	held, excl := proto.NewBitfield(req.Total), proto.NewBitfield(req.Total)
 	for id, e := range s.byPkg[req.PackageID] {
-		if !e.live(now) || st.revoked(id) || slices.Contains(req.Exclude, id) {
+		if !e.live(now) || st.revoked(id) {
 			continue
 		}
+		dst := held
+		if slices.Contains(req.Exclude, id) {
+			dst = excl
+		}
 		bits := e.pkgs[req.PackageID].bits
-		for i := range min(len(bits), len(held)) {
-			held[i] |= bits[i]
+		for i := range min(len(bits), len(dst)) {
+			dst[i] |= bits[i]
 		}
 	}
 	free := func(i int) (mine, ok bool) {
@@ -333,14 +355,24 @@ func (st *state) lease(c caller, req proto.TrackerLeaseRequest, now time.Time) (
 		limit = 1
 	}
 	granted := map[int]bool{}
+	// A peer others could not get fragments from keeps (renews) its
+	// leases but gets no new ones for a while: its copies would cross the
+	// WAN twice.
+	passes := 2
+	if until, ok := s.slow[c.PeerID]; ok && now.Before(until) {
+		passes = 1
+	}
 	// Renewals first, so a WAN owner keeps what it is fetching.
-	for pass := range 2 {
+	for pass := range passes {
 		for _, i := range want {
 			if len(granted) == limit {
 				break
 			}
 			mine, ok := free(i)
 			if !ok || granted[i] || (pass == 0 && !mine) {
+				continue
+			}
+			if !mine && excl.Has(i) && !st.extraCopy(s, c, req, i, now) {
 				continue
 			}
 			granted[i] = true
@@ -353,6 +385,50 @@ func (st *state) lease(c caller, req proto.TrackerLeaseRequest, now time.Time) (
 		}
 	}
 	return out, nil
+}
+
+// slowLeaseBan × LeaseTTL is how long a peer that an extra lease bypassed
+// gets no new leases.
+const slowLeaseBan = 2
+
+// extraCopy decides whether the caller may fetch fragment i over the WAN
+// although live holders it excluded announce it, and counts the copy: at
+// most Config.MaxExtraCopies per fragment, and each needs an excluded
+// holder that no earlier extra copy of i bypassed.
+func (st *state) extraCopy(s *site, c caller, req proto.TrackerLeaseRequest, i int, now time.Time) bool {
+	k := leaseKey{req.PackageID, i}
+	x := s.extras[k]
+	if x == nil {
+		x = &extra{bypassed: map[string]bool{}}
+	}
+	// A lessee that lost its lease without announcing the fragment made no
+	// copy: its lease goes to the caller without counting again.
+	if x.lessee != "" {
+		if o := s.entries[x.lessee]; o == nil || !o.live(now) || !o.pkgs[req.PackageID].bits.Has(i) {
+			x.lessee = c.PeerID
+			return true
+		}
+	}
+	if x.n >= st.cfg.MaxExtraCopies {
+		return false
+	}
+	var fresh []string
+	for id, e := range s.byPkg[req.PackageID] {
+		if e.live(now) && !st.revoked(id) && e.pkgs[req.PackageID].bits.Has(i) && !x.bypassed[id] {
+			fresh = append(fresh, id) // Excluded by the caller: held does not have i.
+		}
+	}
+	if len(fresh) == 0 {
+		return false
+	}
+	for _, id := range fresh {
+		x.bypassed[id] = true
+		s.slow[id] = now.Add(slowLeaseBan * st.cfg.LeaseTTL)
+	}
+	x.n++
+	x.lessee = c.PeerID
+	s.extras[k] = x
+	return true
 }
 
 // sweep drops expired and revoked entries and expired leases, and reports
@@ -370,6 +446,16 @@ func (st *state) sweep(now time.Time) (dropped int) {
 		for k, l := range s.leases {
 			if !now.Before(l.expires) {
 				delete(s.leases, k)
+			}
+		}
+		for k := range s.extras {
+			if len(s.byPkg[k.pkg]) == 0 {
+				delete(s.extras, k)
+			}
+		}
+		for id, until := range s.slow {
+			if !now.Before(until) || s.entries[id] == nil {
+				delete(s.slow, id)
 			}
 		}
 		if len(s.entries) == 0 && len(s.leases) == 0 {

@@ -32,8 +32,17 @@ type Config struct {
 	// 0 is no cap.
 	UploadRate int64 `yaml:"upload_rate"`
 	// StreamTimeout bounds every read and write on a fragment stream
-	// (default 30s): a peer that stalls longer is reset.
+	// (default 30s): a peer that stalls longer is reset. Writes of
+	// fragment bytes get StreamTimeout plus their size at MinPeerRate.
 	StreamTimeout time.Duration `yaml:"stream_timeout"`
+	// MinPeerRate is the slowest rate, in bytes per second, at which a
+	// peer's link is still served rather than cut (default 32 KiB/s, that
+	// is 256 kbit/s): write deadlines, and how long the connection's
+	// muxer waits for a write to the socket (its kernel send buffer of up
+	// to sendBufferMax bytes drains at this rate), are derived from it.
+	// The downloader, not the connection, decides whether a slow peer is
+	// worth waiting for (agent/swarm's progress bound).
+	MinPeerRate int64 `yaml:"min_peer_rate"`
 	// DialTimeout bounds the TCP connect to a peer (default 2s).
 	DialTimeout time.Duration `yaml:"dial_timeout"`
 	// HandshakeTimeout bounds an outgoing connection's dial plus its TLS
@@ -65,6 +74,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.StreamTimeout == 0 {
 		c.StreamTimeout = 30 * time.Second
+	}
+	if c.MinPeerRate == 0 {
+		c.MinPeerRate = 32 << 10
 	}
 	if c.DialTimeout == 0 {
 		c.DialTimeout = 2 * time.Second
@@ -102,6 +114,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("p2p: upload_rate %d: want 0 or at least %d bytes/s", c.UploadRate, chunkSize)
 	case c.StreamTimeout < 100*time.Millisecond:
 		return fmt.Errorf("p2p: stream_timeout %s: want at least 100ms", c.StreamTimeout)
+	case c.MinPeerRate < 1<<10:
+		return fmt.Errorf("p2p: min_peer_rate %d: want at least 1024 bytes/s", c.MinPeerRate)
 	case c.DialTimeout < 10*time.Millisecond:
 		return fmt.Errorf("p2p: dial_timeout %s: want at least 10ms", c.DialTimeout)
 	case c.HandshakeTimeout < c.DialTimeout:
@@ -113,3 +127,20 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
+
+// sendBufferMax is the most a kernel buffers on one TCP connection before
+// a write blocks (Linux's default tcp_wmem maximum is 4 MiB).
+const sendBufferMax = 4 << 20
+
+// writeTimeout bounds a write of size bytes: StreamTimeout plus the time
+// the bytes take at MinPeerRate. cfg must have its defaults.
+func (c Config) writeTimeout(size int64) time.Duration {
+	return c.StreamTimeout + time.Duration(float64(size)/float64(c.MinPeerRate)*float64(time.Second))
+}
+
+// connWriteTimeout bounds how long the muxer waits for one write to the
+// connection, and for a keep-alive answer queued behind a full send
+// buffer, before it closes the connection: yamux's 10s default resets
+// every stream of a peer behind a 512 kbit/s link, whose send buffer
+// takes over a minute to drain.
+func (c Config) connWriteTimeout() time.Duration { return c.writeTimeout(sendBufferMax) }

@@ -15,9 +15,13 @@ import (
 	"github.com/shoal-project/shoal/proto"
 )
 
-// chunkSize is the unit of reads, writes, deadline refreshes and the
-// upload rate limiter's burst.
+// chunkSize is the unit of reads and the upload rate limiter's burst.
 const chunkSize = 256 << 10
+
+// writePiece is the unit of writes: each gets its own deadline
+// (Config.writeTimeout), so that a slow link moves on with every piece
+// rather than having to carry a whole chunk within one deadline.
+const writePiece = 64 << 10
 
 var chunkPool = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
 
@@ -151,7 +155,7 @@ func (n *Node) pullFragment(req request, s network.Stream, log *slog.Logger) (re
 }
 
 // send writes the ok header and exactly req.Size bytes of the fragment,
-// refreshing the stream's deadline for every chunk. It returns the bytes
+// refreshing the stream's write deadline for every piece. It returns the bytes
 // of fragment sent.
 func (n *Node) send(s network.Stream, req request, resp response) (int64, error) {
 	f, err := n.store.Open(req.CID)
@@ -186,13 +190,17 @@ func (n *Node) send(s network.Stream, req request, resp response) (int64, error)
 				return sent, fmt.Errorf("upload rate: %w", err)
 			}
 		}
-		if err := s.SetWriteDeadline(time.Now().Add(n.cfg.StreamTimeout)); err != nil {
-			return sent, fmt.Errorf("set deadline: %w", err)
+		for off := 0; off < m; {
+			k := min(m-off, writePiece)
+			if err := s.SetWriteDeadline(time.Now().Add(n.cfg.writeTimeout(int64(k)))); err != nil {
+				return sent, fmt.Errorf("set deadline: %w", err)
+			}
+			if _, err := s.Write(buf[off : off+k]); err != nil {
+				return sent, fmt.Errorf("write fragment: %w", err)
+			}
+			off += k
+			sent += int64(k)
 		}
-		if _, err := s.Write(buf[:m]); err != nil {
-			return sent, fmt.Errorf("write fragment: %w", err)
-		}
-		sent += int64(m)
 	}
 	return sent, nil
 }

@@ -49,6 +49,19 @@ type Config struct {
 	// StallTimeout: after this long without a new fragment, look up and
 	// ask for leases again at once (default 10s).
 	StallTimeout time.Duration `yaml:"stall_timeout"`
+	// ProgressFactor and ProgressMin bound how long a peer may take to
+	// deliver one fragment: ProgressFactor × the fragment's size at the
+	// median rate measured from this download's peers, at least
+	// ProgressMin (defaults 8 and 5s); the larger of ProgressMin and
+	// StallTimeout while fewer than three fragments came from peers. A
+	// peer that is late (and whose progress does not promise to finish
+	// within half a bound more) is cancelled and left alone for
+	// PeerCooloff (as is a peer answering only "busy" for three bounds),
+	// and the fragment goes to another holder, the relay, or (excluding
+	// the late peer from lease requests) a WAN-owner lease. A negative
+	// ProgressFactor disables the bound.
+	ProgressFactor float64       `yaml:"progress_factor"`
+	ProgressMin    time.Duration `yaml:"progress_min"`
 	// PeerFailures is the number of consecutive failures after which a
 	// peer is left alone for PeerCooloff (defaults 3 and 30s).
 	PeerFailures int           `yaml:"peer_failures"`
@@ -81,6 +94,10 @@ func (c Config) withDefaults() Config {
 	if c.HedgeFactor == 0 {
 		c.HedgeFactor = 3
 	}
+	if c.ProgressFactor == 0 {
+		c.ProgressFactor = 8
+	}
+	defDur(&c.ProgressMin, 5*time.Second)
 	defDur(&c.HedgeMin, time.Second)
 	defDur(&c.AnnounceInterval, 30*time.Second)
 	defDur(&c.LookupMin, time.Second)
@@ -108,7 +125,8 @@ func (c Config) Validate() error {
 		name string
 		v    time.Duration
 	}{{"hedge_min", c.HedgeMin}, {"announce_interval", c.AnnounceInterval}, {"lookup_min", c.LookupMin},
-		{"lookup_max", c.LookupMax}, {"stall_timeout", c.StallTimeout}, {"peer_cooloff", c.PeerCooloff}} {
+		{"lookup_max", c.LookupMax}, {"stall_timeout", c.StallTimeout}, {"peer_cooloff", c.PeerCooloff},
+		{"progress_min", c.ProgressMin}} {
 		if v.v < 10*time.Millisecond {
 			errs = append(errs, fmt.Errorf("%s %s: want at least 10ms", v.name, v.v))
 		}

@@ -34,7 +34,20 @@
 //     also asked of another peer; the first verified copy wins and the
 //     others are cancelled. Hedging does the same earlier for a request
 //     slower than HedgeFactor × the median fragment time.
-//  6. Every AnnounceEvery new fragments, and at the end, the agent
+//  6. Progress, not liveness, decides: a peer request that has not
+//     delivered its fragment within ProgressFactor × its size at the
+//     median measured peer rate (at least ProgressMin; StallTimeout before
+//     there is a measure), and whose bytes so far do not promise to end
+//     within half that bound, is cancelled; so is a peer that answers
+//     only "busy" for three bounds. The peer is left alone for
+//     PeerCooloff (doubled each time it is too slow), like a peer that
+//     fails PeerFailures times. Peers left alone, dropped, or gone from
+//     LAN membership for StallTimeout are excluded from lease requests:
+//     the tracker then leases what only they hold to this agent (at most
+//     its max_extra_copies more WAN copies per fragment), and with a
+//     relay owning the WAN the fragment comes from the relay. A stalled
+//     request so goes upstream when no second holder exists.
+//  7. Every AnnounceEvery new fragments, and at the end, the agent
 //     announces again; Run announces on the tracker's interval so that the
 //     fragments are seeded after the install, until they are evicted.
 //

@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -23,6 +25,10 @@ const tickInterval = 100 * time.Millisecond
 // busyBackoff is how long a peer that answered "busy" is left alone.
 const busyBackoff = 500 * time.Millisecond
 
+// busyBounds: a peer answering only "busy" for this many progress bounds
+// is too slow.
+const busyBounds = 3
+
 // peerState is what a download knows of one peer.
 type peerState struct {
 	id        string
@@ -33,7 +39,11 @@ type peerState struct {
 	relay     bool // the site's relay: not a LAN member
 	inflight  int
 	fails     int       // consecutive failures
-	downUntil time.Time // left alone until then
+	downUntil time.Time // busy: left alone until then
+	coolUntil time.Time // failing or too slow: left alone, and excluded from leases, until then
+	slow      int       // times it was too slow; each doubles the next cool-off
+	goneSince time.Time // listed but not a live LAN member since then (zero: alive)
+	busySince time.Time // answering busy, with nothing delivered, since then (zero: not busy)
 	dropped   bool      // sent a bad fragment or has no valid record
 }
 
@@ -44,8 +54,9 @@ type request struct {
 	relayOnly bool       // upstream from the site's relays only (relay-owned WAN)
 	cancel    context.CancelFunc
 	start     time.Time
-	hedged    bool // a copy was started because this one was slow
-	cancelled bool // cancelled by the loop (another copy won)
+	got       *atomic.Int64 // bytes delivered so far (peer requests)
+	hedged    bool          // a copy was started because this one was slow
+	cancelled bool          // cancelled by the loop (another copy won, or too slow)
 }
 
 // outcome is a finished request.
@@ -78,6 +89,7 @@ type download struct {
 	relayFails map[int]int       // failed relay-only requests per fragment
 	relayBusy  time.Time         // a relay answered busy: no relay-only request before then
 	durs       []time.Duration   // recent peer fragment times
+	rates      []float64         // recent peer fragment rates, bytes per second
 
 	done          chan outcome
 	wg            sync.WaitGroup
@@ -153,10 +165,23 @@ func (d *download) drain() {
 
 // usable reports whether p may be asked for fragments now.
 func (d *download) usable(p *peerState, now time.Time) bool {
-	if !p.listed || p.dropped || p.src == nil || now.Before(p.downUntil) {
+	if !p.listed || p.dropped || p.src == nil || now.Before(p.downUntil) || now.Before(p.coolUntil) {
 		return false
 	}
 	return p.relay || !d.aliveKnown || d.alive[p.id]
+}
+
+// excluded reports whether the tracker should not count p as a holder
+// when it leases fragments to us: p sent bad data, is left alone for
+// failing or being too slow, or has not been a live LAN member for
+// StallTimeout. Progress, not the tracker's liveness, decides. A relay
+// is excluded only once the fetcher gives up on it (relayGone), since it
+// also pulls what it lacks through from upstream.
+func (d *download) excluded(p *peerState, now time.Time) bool {
+	if p.dropped {
+		return true
+	}
+	return !p.relay && (now.Before(p.coolUntil) || (!p.goneSince.IsZero() && now.Sub(p.goneSince) >= d.cfg.StallTimeout))
 }
 
 // lookup refreshes the holders of the package.
@@ -242,6 +267,15 @@ func (d *download) maintain(ctx context.Context, now time.Time) error {
 	if d.s.deps.Alive != nil {
 		d.alive, d.aliveKnown = d.s.deps.Alive()
 	}
+	for _, p := range d.peers {
+		switch {
+		case p.relay || !d.aliveKnown || d.alive[p.id]:
+			p.goneSince = time.Time{}
+		case p.goneSince.IsZero():
+			p.goneSince = now
+		}
+	}
+	d.checkProgress(now)
 	if now.Sub(d.lastProgress) >= d.cfg.StallTimeout {
 		d.log.Info("no progress; looking up and asking for leases again", "stalled", now.Sub(d.lastProgress).Round(time.Millisecond))
 		d.lastProgress = now
@@ -350,7 +384,7 @@ func (d *download) maybeLease(ctx context.Context, now time.Time) error {
 	lctx, cancel := context.WithTimeout(ctx, trackerTimeout)
 	var exclude []string
 	for id, p := range d.peers {
-		if p.dropped && len(exclude) < 256 {
+		if d.excluded(p, now) && len(exclude) < 256 {
 			exclude = append(exclude, id)
 		}
 	}
@@ -384,7 +418,12 @@ func (d *download) maybeLease(ctx context.Context, now time.Time) error {
 			d.leaseGranting = true
 		}
 	}
-	d.log.Debug("lease", "asked", len(want), "granted", len(resp.Granted))
+	if d.leaseGranting {
+		// The lab (-slow-owner) finds the WAN owners by this line.
+		d.log.Info("WAN-owner lease granted", "asked", len(want), "granted", len(resp.Granted))
+	} else {
+		d.log.Debug("lease", "asked", len(want), "granted", len(resp.Granted))
+	}
 	return nil
 }
 
@@ -508,7 +547,7 @@ func (d *download) start(ctx context.Context, i int, p *peerState, now time.Time
 	// the relay failed MaxAttempts times may go to central.
 	up := d.s.deps.Upstream
 	relayOnly := p == nil && d.relay && up.HasRelays() && d.relayFails[i] < up.MaxAttempts()
-	r := &request{idx: i, peer: p, cancel: cancel, start: now, relayOnly: relayOnly}
+	r := &request{idx: i, peer: p, cancel: cancel, start: now, relayOnly: relayOnly, got: new(atomic.Int64)}
 	d.inflight[i] = append(d.inflight[i], r)
 	if p != nil {
 		p.inflight++
@@ -527,7 +566,7 @@ func (d *download) start(ctx context.Context, i int, p *peerState, now time.Time
 		t0 := time.Now()
 		var err error
 		if p != nil {
-			w, terr := up.TryOne(rctx, p.src, pkg, fr, *bp, d.st)
+			w, terr := up.TryOne(rctx, progressSource{p.src, r.got}, pkg, fr, *bp, d.st)
 			if err = terr; err == nil {
 				err = w.Finish()
 			}
@@ -567,9 +606,16 @@ func (d *download) handle(o outcome, now time.Time) error {
 	case o.err == nil:
 		if p != nil {
 			p.fails = 0
+			p.busySince = time.Time{}
 			d.durs = append(d.durs, o.dur)
 			if len(d.durs) > 64 {
 				d.durs = d.durs[1:]
+			}
+			if o.dur > 0 {
+				d.rates = append(d.rates, float64(d.m.Fragments[i].Size)/o.dur.Seconds())
+				if len(d.rates) > 64 {
+					d.rates = d.rates[1:]
+				}
 			}
 		}
 		if !d.need[i] {
@@ -625,7 +671,18 @@ func (d *download) handle(o outcome, now time.Time) error {
 			p.have[i/8] &^= 0x80 >> (i % 8)
 		}
 	case errors.Is(o.err, p2p.ErrBusy):
+		// A peer whose upload slots stay taken delivers nothing to us
+		// either: busy for longer than busyBounds fragment bounds is too
+		// slow. (A popular fresh WAN owner is busy for a few seconds.)
 		p.downUntil = now.Add(busyBackoff)
+		if p.relay {
+			break // A relay is busy while it pulls from upstream.
+		}
+		if p.busySince.IsZero() {
+			p.busySince = now
+		} else if b := busyBounds * d.progressBound(d.m.Fragments[i].Size); b > 0 && now.Sub(p.busySince) >= b {
+			d.tooSlow(p, now, "busy", "fragment", i, "for", now.Sub(p.busySince).Round(time.Millisecond), "bound", b.Round(time.Millisecond))
+		}
 	case errors.Is(o.err, context.Canceled):
 		return nil
 	default:
@@ -633,8 +690,9 @@ func (d *download) handle(o outcome, now time.Time) error {
 		p.fails++
 		d.log.Debug("peer request failed", "peer", p.id, "fragment", i, "err", o.err)
 		if p.fails >= d.cfg.PeerFailures {
-			p.downUntil = now.Add(d.cfg.PeerCooloff)
+			p.coolUntil = now.Add(d.cfg.PeerCooloff)
 			p.fails = 0
+			d.nextLease = now
 			d.log.Warn("peer failing; leaving it alone", "peer", p.id, "cooloff", d.cfg.PeerCooloff, "err", o.err)
 		}
 	}
@@ -657,4 +715,96 @@ func (d *download) drop(p *peerState, line string, err error) {
 			}
 		}
 	}
+}
+
+// progressBound is how long a peer may take to deliver a fragment of size
+// bytes (0: no bound): ProgressFactor × size at the median measured peer
+// rate, at least ProgressMin, or StallTimeout before there is a measure.
+func (d *download) progressBound(size int64) time.Duration {
+	if d.cfg.ProgressFactor < 0 {
+		return 0
+	}
+	if len(d.rates) < 3 {
+		return max(d.cfg.ProgressMin, d.cfg.StallTimeout)
+	}
+	r := slices.Clone(d.rates)
+	slices.Sort(r)
+	med := r[len(r)/2]
+	return max(d.cfg.ProgressMin, time.Duration(d.cfg.ProgressFactor*float64(size)/med*float64(time.Second)))
+}
+
+// checkProgress cancels peer requests past their progress bound whose
+// bytes so far do not promise to finish within half a bound more. The
+// peer is left alone (and excluded from leases) for PeerCooloff, doubled
+// for each time it was too slow, so that its fragments come from another
+// holder, the relay, or a WAN-owner lease.
+func (d *download) checkProgress(now time.Time) {
+	for _, reqs := range d.inflight {
+		for _, r := range reqs {
+			p := r.peer
+			if p == nil || r.cancelled || p.relay {
+				continue
+			}
+			size := d.m.Fragments[r.idx].Size
+			bound := d.progressBound(size)
+			el := now.Sub(r.start)
+			if bound <= 0 || el < bound {
+				continue
+			}
+			got := r.got.Load()
+			if got > 0 && time.Duration(float64(el)*float64(size-got)/float64(got)) <= bound/2 {
+				continue
+			}
+			r.cancelled = true
+			r.cancel()
+			d.st.FailedRequests.Add(1)
+			if now.Before(p.coolUntil) {
+				continue // Already found slow in this pass.
+			}
+			d.tooSlow(p, now, "late", "fragment", r.idx, "bytes", got, "of", size, "after", el.Round(time.Millisecond),
+				"bound", bound.Round(time.Millisecond))
+		}
+	}
+}
+
+// tooSlow leaves p alone, and excluded from lease requests, for
+// PeerCooloff doubled for each earlier time (up to 16 times), and asks
+// for leases at once.
+func (d *download) tooSlow(p *peerState, now time.Time, why string, args ...any) {
+	cool := d.cfg.PeerCooloff << min(p.slow, 4)
+	p.slow++
+	p.coolUntil = now.Add(cool)
+	p.fails = 0
+	p.busySince = time.Time{}
+	d.nextLease = now
+	d.log.Warn("peer too slow; leaving it alone and getting its fragments elsewhere",
+		append([]any{"peer", p.id, "why", why, "cooloff", cool}, args...)...)
+}
+
+// progressSource counts the bytes a source delivers.
+type progressSource struct {
+	fetch.Source
+	got *atomic.Int64
+}
+
+func (s progressSource) Fetch(ctx context.Context, pkg string, f proto.Fragment) (io.ReadCloser, error) {
+	rc, err := s.Source.Fetch(ctx, pkg, f)
+	if err != nil {
+		return nil, err
+	}
+	return &progressReader{ReadCloser: rc, got: s.got}, nil
+}
+
+// String names the wrapped source.
+func (s progressSource) String() string { return fetch.Name(s.Source) }
+
+type progressReader struct {
+	io.ReadCloser
+	got *atomic.Int64
+}
+
+func (r *progressReader) Read(b []byte) (int, error) {
+	n, err := r.ReadCloser.Read(b)
+	r.got.Add(int64(n))
+	return n, err
 }

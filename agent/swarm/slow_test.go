@@ -1,0 +1,197 @@
+package swarm_test
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/shoal-project/shoal/agent/fetch"
+	"github.com/shoal-project/shoal/agent/fragstore"
+	"github.com/shoal-project/shoal/agent/p2p"
+	"github.com/shoal-project/shoal/agent/swarm"
+	"github.com/shoal-project/shoal/agent/swarm/swarmtest"
+	"github.com/shoal-project/shoal/proto"
+)
+
+// grantExcluding grants idx, as the tracker does, only to a request that
+// excludes holder: while the holder counts, it is the fragments' owner.
+func grantExcluding(holder string, idx ...int) func(req proto.TrackerLeaseRequest) proto.TrackerLeaseResponse {
+	return func(req proto.TrackerLeaseRequest) proto.TrackerLeaseResponse {
+		if !slices.Contains(req.Exclude, holder) {
+			return proto.TrackerLeaseResponse{Granted: []int{}, TTL: 60}
+		}
+		return grantOnly(idx...)(req)
+	}
+}
+
+// TestSlowOwnerExcluded: the only holder of fragments 4-7 (their WAN
+// owner) delivers nothing, answers busy for ever, or fails every request. Progress decides: the
+// download leaves it alone, excludes it from its lease requests, gets the
+// lease and fetches the four fragments from upstream once, instead of
+// waiting for the owner forever.
+func TestSlowOwnerExcluded(t *testing.T) {
+	tests := []struct {
+		name      string
+		owner     func(s *swarmtest.Source)
+		wantAfter time.Duration // the least time the download takes
+		within    time.Duration
+	}{
+		{name: "delivers-nothing", owner: func(s *swarmtest.Source) { s.SetHold(func(int) bool { return true }) },
+			wantAfter: time.Second, within: 3 * time.Second},
+		{name: "always-busy", owner: func(s *swarmtest.Source) { s.SetFail(fmt.Errorf("upload slots taken: %w", p2p.ErrBusy)) },
+			wantAfter: 3 * time.Second, within: 5 * time.Second},
+		{name: "fails-every-request", owner: func(s *swarmtest.Source) { s.SetFail(errors.New("connection reset by peer")) },
+			within: 3 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				const n = 8
+				e := newSwarm(t, n, swarm.Config{ProgressMin: time.Second, StallTimeout: 10 * time.Second}, map[string][]int{
+					"owner": swarmtest.Range(4, 8),
+					"peerA": swarmtest.Range(0, 4),
+				})
+				owner, peerA := e.peers[0], e.peers[1]
+				peerA.SetDelay(func(int) time.Duration { return 10 * time.Millisecond })
+				tt.owner(owner)
+				e.tracker.SetGrant(grantExcluding("owner", 4, 5, 6, 7))
+				start := time.Now()
+				if _, err := e.fetch(t); err != nil {
+					t.Fatalf("Fetch: %v", err)
+				}
+				took := time.Since(start)
+				e.checkStored(t)
+				if took < tt.wantAfter || took > tt.within {
+					t.Errorf("took %s, want %s..%s (the progress bound, not the stall timeout)", took, tt.wantAfter, tt.within)
+				}
+				up := e.upstream.Requests()
+				slices.Sort(up)
+				if diff := cmp.Diff([]int{4, 5, 6, 7}, up); diff != "" {
+					t.Errorf("upstream requests (-want +got):\n%s", diff)
+				}
+				if got := owner.Served(); len(got) != 0 {
+					t.Errorf("owner served %v, want nothing", got)
+				}
+				excluded := false
+				for _, l := range e.tracker.Leases() {
+					excluded = excluded || slices.Contains(l.Exclude, "owner")
+				}
+				if !excluded {
+					t.Errorf("no lease request excluded the owner: %+v", e.tracker.Leases())
+				}
+			})
+		})
+	}
+}
+
+// TestSlowHolderHedgedToRelay: the site's relay owns the WAN and the only
+// peer holding fragments 0-3 delivers nothing. No second holder exists,
+// so once the peer is past its bound those fragments come from the relay
+// (which fetches them once for the site), not from central.
+func TestSlowHolderHedgedToRelay(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const n = 8
+		data := payload(n*fragSize - 100)
+		relaySrc := swarmtest.NewSource("relay-1", fetch.KindRelay, data)
+		slow := swarmtest.NewSource("slow", fetch.KindPeer, data)
+		slow.SetHold(func(int) bool { return true })
+		tr := swarmtest.NewTracker(swarmtest.Peer("slow", n, swarmtest.Have(n, 0, 1, 2, 3)))
+		tr.SetGrant(func(proto.TrackerLeaseRequest) proto.TrackerLeaseResponse {
+			return proto.TrackerLeaseResponse{Relay: true}
+		})
+		store, err := fragstore.Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		central := swarmtest.NewSource("central", fetch.KindCentral, data)
+		log := slog.New(slog.DiscardHandler)
+		up, err := fetch.New(fetch.Config{}, store, []fetch.Source{central}, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		up.SetRelays([]fetch.Source{relaySrc})
+		s, err := swarm.New(swarm.Config{ProgressMin: time.Second, StallTimeout: 2 * time.Second},
+			swarm.Deps{Upstream: up, Store: store, PeerSource: swarmtest.Peers(slow), Self: func() swarm.Self { return swarm.Self{PeerID: "me"} }}, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.SetTracker(tr)
+		e := &env{data: data, m: manifestOf(data), store: store, tracker: tr, upstream: central, sched: s}
+		start := time.Now()
+		if _, err := e.fetch(t); err != nil {
+			t.Fatalf("Fetch: %v", err)
+		}
+		e.checkStored(t)
+		if took := time.Since(start); took > 5*time.Second {
+			t.Errorf("took %s, want the slow peer given up after its bound (2s)", took)
+		}
+		got := relaySrc.Served()
+		slices.Sort(got)
+		if diff := cmp.Diff(swarmtest.Range(0, n), got); diff != "" {
+			t.Errorf("relay served (-want +got):\n%s", diff)
+		}
+		if c := central.Requests(); len(c) != 0 {
+			t.Errorf("central was asked for %v, want nothing (the relay owns the WAN)", c)
+		}
+		if got := slow.Cancelled(); len(got) == 0 {
+			t.Error("no request to the slow peer was cancelled")
+		}
+	})
+}
+
+// TestDeadMemberExcluded: the tracker still lists the only holder of
+// fragments 4-7, but LAN membership has seen it dead: after StallTimeout
+// it no longer counts for this download's lease requests, so the lease
+// moves here instead of the download waiting for its tracker entry to
+// expire.
+func TestDeadMemberExcluded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const n = 8
+		data := payload(n*fragSize - 100)
+		peers := withData(data, peerSources("gone", "peerA"))
+		tr := swarmtest.NewTracker(swarmtest.Peer("gone", n, swarmtest.Have(n, 4, 5, 6, 7)),
+			swarmtest.Peer("peerA", n, swarmtest.Have(n, 0, 1, 2, 3)))
+		tr.SetGrant(grantExcluding("gone", 4, 5, 6, 7))
+		store, err := fragstore.Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		central := swarmtest.NewSource("central", fetch.KindCentral, data)
+		log := slog.New(slog.DiscardHandler)
+		up, err := fetch.New(fetch.Config{}, store, []fetch.Source{central}, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := swarm.New(swarm.Config{StallTimeout: 3 * time.Second}, swarm.Deps{Upstream: up, Store: store,
+			PeerSource: swarmtest.Peers(peers...),
+			Alive:      func() (map[string]bool, bool) { return map[string]bool{"peerA": true}, true },
+			Self:       func() swarm.Self { return swarm.Self{PeerID: "me"} }}, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.SetTracker(tr)
+		e := &env{data: data, m: manifestOf(data), store: store, tracker: tr, upstream: central, sched: s}
+		start := time.Now()
+		if _, err := e.fetch(t); err != nil {
+			t.Fatalf("Fetch: %v", err)
+		}
+		e.checkStored(t)
+		if took := time.Since(start); took < 3*time.Second || took > 8*time.Second {
+			t.Errorf("took %s, want StallTimeout (3s) and not much more", took)
+		}
+		up4 := central.Requests()
+		slices.Sort(up4)
+		if diff := cmp.Diff([]int{4, 5, 6, 7}, up4); diff != "" {
+			t.Errorf("central requests (-want +got):\n%s", diff)
+		}
+		if got := peers[0].Requests(); len(got) != 0 {
+			t.Errorf("the dead member got requests %v", got)
+		}
+	})
+}
