@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/internal/ratelimit"
 )
 
 // Cookie names. The __Host- prefix makes browsers insist on Secure, Path=/
@@ -57,16 +57,6 @@ func hashToken(tok string) string {
 
 func equalTokens(a, b string) bool {
 	return a != "" && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
-}
-
-// clientIP is the address of the TCP peer. Forwarding headers are ignored:
-// they would let a client pick its own rate-limit bucket.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 func setCookie(c echo.Context, name, value string, maxAge int) {
@@ -223,15 +213,29 @@ func (u *UI) handleLogin(c echo.Context) error {
 		return u.renderLogin(c, http.StatusBadRequest, v)
 	}
 	now := u.now()
-	ip := clientIP(r)
-	if !u.ipLimit.Allow(ip, now) || !u.userLimit.Allow(strings.ToLower(user), now) {
+	ip := clientIP(c)
+	switch d := u.logins.Check(ip, user, u.knownGood(c, user, now), now); d.Verdict {
+	case ratelimit.ClientLimited:
 		u.log.Warn("login rate limited", "user", user, "remote", ip)
+		if d.First {
+			u.auditLogin(c, actionLockout, user, "too many attempts from this address", false, now)
+		}
 		v.Errors["password"] = "Too many login attempts. Wait a minute and try again."
+		return u.renderLogin(c, http.StatusTooManyRequests, v)
+	case ratelimit.UserBackoff:
+		u.log.Warn("login held back: too many attempts for this user", "user", user, "remote", ip)
+		if d.First {
+			u.auditLogin(c, actionLockout, user, "too many attempts for this user from unknown browsers; "+
+				"only browsers that logged in as this user before may try now", true, now)
+		}
+		v.Errors["password"] = "Too many login attempts for this user. Wait a few minutes, " +
+			"or log in from a browser you used before."
 		return u.renderLogin(c, http.StatusTooManyRequests, v)
 	}
 	role, userID, ok := u.checkPassword(c, user, pass)
 	if !ok {
 		u.log.Info("login failed", "user", user, "remote", ip)
+		u.auditLogin(c, actionLoginFailed, user, "wrong user name or password", false, now)
 		v.Errors["password"] = "Wrong user name or password."
 		return u.renderLogin(c, http.StatusUnauthorized, v)
 	}
@@ -258,6 +262,7 @@ func (u *UI) handleLogin(c echo.Context) error {
 	}
 	setCookie(c, sessionCookie, tok, int(u.cfg.SessionTTL/time.Second))
 	setCookie(c, loginCookie, "", -1)
+	u.setKnown(c, user, now)
 	c.Set("ui.session", sess)
 	u.audit(c, "ui.login", user, "role "+role)
 	return seeOther(c, v.Next)

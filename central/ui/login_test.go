@@ -1,0 +1,167 @@
+package ui
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/shoal-project/shoal/central/store"
+)
+
+// auditCount counts the audit rows of action.
+func auditCount(t *testing.T, e *env, action string) int64 {
+	t.Helper()
+	_, n, err := e.store.ListAudit(t.Context(), store.AuditFilter{Action: action, Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// sessionCount counts the UI sessions.
+func sessionCount(t *testing.T, e *env) int64 {
+	t.Helper()
+	rows, err := e.store.CountRows(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows["ui_sessions"]
+}
+
+// TestGuessingFromOneAddressDoesNotLockOutTheAdmin: an attacker guessing
+// the admin password from one address is refused after a few guesses; the
+// admin, from another address and a browser that never logged in, gets in.
+func TestGuessingFromOneAddressDoesNotLockOutTheAdmin(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.setClock(time.Now()) // frozen: no token comes back during the test
+	attacker := e.browser()
+	attacker.from = "203.0.113.66"
+	var codes []int
+	for range 20 {
+		codes = append(codes, attacker.tryLogin("admin", "guess").code)
+	}
+	limit := e.ui.cfg.LoginPerUserPerMinute
+	for i, code := range codes {
+		want := http.StatusUnauthorized
+		if i >= limit {
+			want = http.StatusTooManyRequests
+		}
+		if code != want {
+			t.Fatalf("guess %d: status %d, want %d (all: %v)", i+1, code, want, codes)
+		}
+	}
+	if n := sessionCount(t, e); n != 0 {
+		t.Fatalf("%d sessions after the attack, want 0", n)
+	}
+	if n := auditCount(t, e, actionLoginFailed); n != int64(limit) {
+		t.Errorf("%d failed logins audited, want %d", n, limit)
+	}
+	if n := auditCount(t, e, actionLockout); n != 1 {
+		t.Errorf("%d lock-outs audited, want 1 (one per lock-out)", n)
+	}
+	events, _, err := e.store.ListAudit(t.Context(), store.AuditFilter{Action: actionLockout})
+	if err != nil || len(events) != 1 || events[0].Remote != "203.0.113.66" || events[0].Target != "admin" {
+		t.Errorf("lock-out audit rows %+v (err %v), want one for admin from 203.0.113.66", events, err)
+	}
+
+	admin := e.browser()
+	admin.from = "198.51.100.10"
+	admin.login("admin", adminPassword)
+	wantCode(t, "admin's page", admin.get(homePath), http.StatusOK)
+}
+
+// TestBackoffAcrossAddresses: guesses from many addresses set off the
+// per-user back-off, which then refuses even the right password from a
+// browser that never logged in, lets the admin's own browser in, and lets
+// the whole botnet through only at the back-off's rate.
+func TestBackoffAcrossAddresses(t *testing.T) {
+	e := newEnv(t, Config{})
+	start := time.Now()
+	e.setClock(start)
+	cfg := e.ui.cfg
+
+	own := e.browser() // the admin's browser: logged in before
+	own.from = "192.0.2.10"
+	own.login("admin", adminPassword)
+	r := own.post(uiPrefix+"/users", url.Values{"name": {"viewer"}, "role": {"readonly"},
+		"password": {"viewer-password-1"}, "confirm": {"viewer-password-1"}}, true)
+	wantCode(t, "create read-only user", r, http.StatusSeeOther)
+	wantCode(t, "logout", own.post(logoutPath, nil, true), http.StatusSeeOther)
+
+	addr := 0
+	guess := func(pass string) int {
+		addr++
+		b := e.browser()
+		b.from = fmt.Sprintf("10.%d.%d.%d", addr>>16&255, addr>>8&255, addr&255)
+		return b.tryLogin("admin", pass).code
+	}
+	// The back-off's burst is spent by guesses from as many addresses,
+	// one guess each; the admin's first login above spent one too (the
+	// browser was not known good yet).
+	allowed := 0
+	for guess("guess") == http.StatusUnauthorized {
+		allowed++
+		if allowed > cfg.LoginBackoffBurst {
+			break
+		}
+	}
+	if allowed != cfg.LoginBackoffBurst-1 {
+		t.Fatalf("held back after %d guesses from distinct addresses, want %d", allowed, cfg.LoginBackoffBurst-1)
+	}
+	tests := []struct {
+		name     string
+		browser  func() *browser
+		pass     string
+		wantCode int
+	}{
+		{"fresh-browser-right-password", func() *browser { b := e.browser(); b.from = "10.200.0.1"; return b }, adminPassword, http.StatusTooManyRequests},
+		{"fresh-browser-wrong-password", func() *browser { b := e.browser(); b.from = "10.200.0.2"; return b }, "guess", http.StatusTooManyRequests},
+		{"forged-known-cookie", func() *browser {
+			b := e.browser()
+			b.from = "10.200.0.3"
+			u, _ := url.Parse(e.srv.URL)
+			b.c.Jar.SetCookies(u, []*http.Cookie{{Name: knownCookie, Value: e.ui.knownValue("admin", start.Add(time.Hour)) + "x"}})
+			return b
+		}, adminPassword, http.StatusTooManyRequests},
+		{"known-good-for-another-user", func() *browser {
+			b := e.browser()
+			b.from = "10.200.0.4"
+			b.login("viewer", "viewer-password-1")
+			wantCode(t, "viewer logout", b.post(logoutPath, nil, true), http.StatusSeeOther)
+			return b
+		}, adminPassword, http.StatusTooManyRequests},
+		{"admins-own-browser-new-address", func() *browser { own.from = "192.0.2.99"; return own }, adminPassword, http.StatusSeeOther},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := tt.browser().tryLogin("admin", tt.pass)
+			wantCode(t, "login", r, tt.wantCode)
+			if tt.wantCode == http.StatusTooManyRequests {
+				wantBody(t, "login", r, "log in from a browser you used before")
+			}
+		})
+	}
+	if n := auditCount(t, e, actionLockout); n != 1 {
+		t.Errorf("%d lock-outs audited, want 1 (one per lock-out)", n)
+	}
+	if n := auditCount(t, e, actionLoginFailed); n > authAuditPerMinute {
+		t.Errorf("%d failed logins audited in a minute, bound %d", n, authAuditPerMinute)
+	}
+
+	// A minute later the botnet gets the back-off's rate, not more.
+	e.setClock(start.Add(time.Minute))
+	allowed = 0
+	for guess("guess") == http.StatusUnauthorized {
+		allowed++
+		if allowed > cfg.LoginBackoffPerMinute {
+			break
+		}
+	}
+	if allowed != cfg.LoginBackoffPerMinute {
+		t.Errorf("%d guesses from distinct addresses in the next minute, want %d", allowed, cfg.LoginBackoffPerMinute)
+	}
+	t.Logf("per-user back-off: %d guesses at once, then %d a minute from any number of addresses",
+		cfg.LoginBackoffBurst, cfg.LoginBackoffPerMinute)
+}
