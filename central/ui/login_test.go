@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/shoal-project/shoal/central/store"
 )
 
@@ -164,4 +166,35 @@ func TestBackoffAcrossAddresses(t *testing.T) {
 	}
 	t.Logf("per-user back-off: %d guesses at once, then %d a minute from any number of addresses",
 		cfg.LoginBackoffBurst, cfg.LoginBackoffPerMinute)
+}
+
+// TestCSRFTokenInQueryRefused sends the right CSRF token in the query string
+// only: refused, nothing changed.
+func TestCSRFTokenInQueryRefused(t *testing.T) {
+	e := newEnv(t, Config{})
+	b := e.browser()
+	b.login("admin", adminPassword)
+	before, err := e.store.CountRows(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := "?" + url.Values{csrfField: {b.csrf}}.Encode()
+	site := url.Values{"name": {"hq"}, "cidrs": {"10.1.0.0/16"}}
+	wantCode(t, "create site, token in the query", b.post(uiPrefix+"/sites"+q, site, false), http.StatusForbidden)
+	wantCode(t, "logout, token in the query", b.post(logoutPath+q, nil, false), http.StatusForbidden)
+	after, err := e.store.CountRows(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(before, after); diff != "" {
+		t.Errorf("refused requests changed rows (-before +after):\n%s", diff)
+	}
+	wantCode(t, "still logged in", b.get(homePath), http.StatusOK)
+
+	// The login form's token in the query string is refused too.
+	fresh := e.browser()
+	fresh.get(loginPath)
+	r := fresh.post(loginPath+"?"+url.Values{csrfField: {fresh.csrf}}.Encode(),
+		url.Values{"user": {"admin"}, "password": {adminPassword}}, false)
+	wantCode(t, "login, token in the query", r, http.StatusForbidden)
 }

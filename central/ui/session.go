@@ -102,7 +102,8 @@ func safeMethod(m string) bool {
 }
 
 // checkCSRF verifies the token of a state-changing request: the
-// X-CSRF-Token header, or the _csrf field of a url-encoded form. A
+// X-CSRF-Token header, or the _csrf field of a url-encoded form body (not
+// the query string). A
 // multipart upload without the header is checked by its handler, which
 // must find the _csrf part before the file (see readUpload).
 func (u *UI) checkCSRF(c echo.Context, want string) error {
@@ -122,11 +123,18 @@ func (u *UI) checkCSRF(c echo.Context, want string) error {
 		return nil
 	}
 	r.Body = http.MaxBytesReader(c.Response(), r.Body, maxFormBytes)
-	if !equalTokens(c.FormValue(csrfField), want) {
+	if !equalTokens(formCSRF(r), want) {
 		return errCSRF
 	}
 	c.Set("ui.csrf_ok", true)
 	return nil
+}
+
+// formCSRF is the _csrf field of the request body, never of the query
+// string: a token in a URL leaks through logs, history and Referer, and a
+// link could carry one.
+func formCSRF(r *http.Request) string {
+	return r.PostFormValue(csrfField)
 }
 
 // session returns the valid session named by the request's cookie, or nil.
@@ -197,7 +205,7 @@ func (u *UI) handleLogin(c echo.Context) error {
 	r := c.Request()
 	r.Body = http.MaxBytesReader(c.Response(), r.Body, maxFormBytes)
 	ck, err := c.Cookie(loginCookie)
-	if err != nil || !equalTokens(c.FormValue(csrfField), ck.Value) {
+	if err != nil || !equalTokens(formCSRF(r), ck.Value) {
 		return errCSRF
 	}
 	user := strings.TrimSpace(c.FormValue("user"))
@@ -296,7 +304,7 @@ func (u *UI) handleLogout(c echo.Context) error {
 	if sess != nil {
 		r := c.Request()
 		r.Body = http.MaxBytesReader(c.Response(), r.Body, maxFormBytes)
-		if !equalTokens(c.FormValue(csrfField), sess.CSRF) && !equalTokens(r.Header.Get(csrfHeader), sess.CSRF) {
+		if !equalTokens(formCSRF(r), sess.CSRF) && !equalTokens(r.Header.Get(csrfHeader), sess.CSRF) {
 			return errCSRF
 		}
 		if err := u.deps.Store.DeleteUISession(r.Context(), sess.Hash); err != nil {
