@@ -155,7 +155,22 @@ func (s *Server) HTTPSHandler() http.Handler {
 	if s.deps.UI != nil {
 		s.deps.UI.Register(e)
 	}
+	e.Pre(hsts)
 	return e
+}
+
+// hstsValue tells browsers to reach central over HTTPS only, for a year. No
+// includeSubDomains: central's name may share a domain with plain services.
+const hstsValue = "max-age=31536000"
+
+// hsts sets Strict-Transport-Security on every answer of the TLS listener
+// (never on the plain listener, which OCS agents need as it is).
+// It runs before routing, so errors and unknown paths carry it too.
+func hsts(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set("Strict-Transport-Security", hstsValue)
+		return next(c)
+	}
 }
 
 func (s *Server) newEcho() *echo.Echo {
