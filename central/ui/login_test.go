@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -197,4 +198,65 @@ func TestCSRFTokenInQueryRefused(t *testing.T) {
 	r := fresh.post(loginPath+"?"+url.Values{csrfField: {fresh.csrf}}.Encode(),
 		url.Values{"user": {"admin"}, "password": {adminPassword}}, false)
 	wantCode(t, "login, token in the query", r, http.StatusForbidden)
+}
+
+// TestPasswordChangeEndsOtherSessions: a user logged in twice changes the
+// password in one session; the other session is over (redirect to the
+// login form, 401 for a change) and the one that made the change goes on.
+// An admin changing someone's password ends all of that user's sessions.
+func TestPasswordChangeEndsOtherSessions(t *testing.T) {
+	e := newEnv(t, Config{})
+	admin := e.browser()
+	admin.login("admin", adminPassword)
+	r := admin.post(uiPrefix+"/users", url.Values{"name": {"alice"}, "role": {"admin"},
+		"password": {"alice-password-1"}, "confirm": {"alice-password-1"}}, true)
+	wantCode(t, "create alice", r, http.StatusSeeOther)
+	alice, err := e.store.UIUserByName(t.Context(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	userPath := fmt.Sprintf("%s/users/%d", uiPrefix, alice.ID)
+
+	laptop, stolen := e.browser(), e.browser()
+	laptop.login("alice", "alice-password-1")
+	stolen.login("alice", "alice-password-1")
+	r = laptop.post(userPath, url.Values{"role": {"admin"}, "password": {"alice-password-2"}, "confirm": {"alice-password-2"}}, true)
+	wantCode(t, "change own password", r, http.StatusSeeOther)
+
+	wantCode(t, "the changing session goes on", laptop.get(homePath), http.StatusOK)
+	r = stolen.get(homePath)
+	wantCode(t, "the other session", r, http.StatusSeeOther)
+	if loc := r.header.Get("Location"); !strings.HasPrefix(loc, loginPath) {
+		t.Errorf("the other session is sent to %q, want the login form", loc)
+	}
+	before, err := e.store.CountRows(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = stolen.post(uiPrefix+"/sites", url.Values{"name": {"evil"}, "cidrs": {"10.9.0.0/16"}}, true)
+	wantCode(t, "a change from the other session", r, http.StatusUnauthorized)
+	after, err := e.store.CountRows(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(before, after); diff != "" {
+		t.Errorf("the ended session changed rows (-before +after):\n%s", diff)
+	}
+	wantCode(t, "old password", stolen.tryLogin("alice", "alice-password-1"), http.StatusUnauthorized)
+
+	// The admin resets alice's password: both of her sessions end, the
+	// admin's does not.
+	stolen.login("alice", "alice-password-2")
+	r = admin.post(userPath, url.Values{"role": {"admin"}, "password": {"alice-password-3"}, "confirm": {"alice-password-3"}}, true)
+	wantCode(t, "admin resets alice's password", r, http.StatusSeeOther)
+	wantCode(t, "alice's laptop", laptop.get(homePath), http.StatusSeeOther)
+	wantCode(t, "alice's other browser", stolen.get(homePath), http.StatusSeeOther)
+	wantCode(t, "the admin's session", admin.get(homePath), http.StatusOK)
+
+	// A session kept through its own change takes the new role.
+	laptop.login("alice", "alice-password-3")
+	wantCode(t, "alice demotes herself", laptop.post(userPath, url.Values{"role": {"readonly"}}, true), http.StatusSeeOther)
+	laptop.get(homePath)
+	r = laptop.post(uiPrefix+"/sites", url.Values{"name": {"x"}, "cidrs": {"10.8.0.0/16"}}, true)
+	wantCode(t, "a change after the demotion", r, http.StatusForbidden)
 }
