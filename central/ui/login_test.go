@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
 )
 
@@ -259,4 +260,25 @@ func TestPasswordChangeEndsOtherSessions(t *testing.T) {
 	laptop.get(homePath)
 	r = laptop.post(uiPrefix+"/sites", url.Values{"name": {"x"}, "cidrs": {"10.8.0.0/16"}}, true)
 	wantCode(t, "a change after the demotion", r, http.StatusForbidden)
+}
+
+// TestAdminPasswordChangeEndsSessions: central restarts with a new
+// SHOAL_ADMIN_PASSWORD; the built-in administrator's sessions opened with
+// the old one are over, a login with the new one works.
+func TestAdminPasswordChangeEndsSessions(t *testing.T) {
+	e := newEnv(t, Config{})
+	old := e.browser()
+	old.login("admin", adminPassword)
+	// What the restart does: the credential is set anew (with its change
+	// time) and the UI is built on the same database.
+	admin, _, err := pki.LoadAdmin(t.TempDir(), "admin-password-after-restart")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.ui.deps.Admin = admin
+	wantCode(t, "session from before the change", old.get(homePath), http.StatusSeeOther)
+	wantCode(t, "old password", e.browser().tryLogin("admin", adminPassword), http.StatusUnauthorized)
+	fresh := e.browser()
+	fresh.login("admin", "admin-password-after-restart")
+	wantCode(t, "session after the change", fresh.get(homePath), http.StatusOK)
 }

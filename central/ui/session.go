@@ -152,7 +152,10 @@ func (u *UI) session(c echo.Context) (*store.UISession, error) {
 		return nil, err
 	}
 	now := u.now()
-	if now.After(sess.ExpiresAt) || now.Sub(sess.LastSeen) > u.cfg.SessionIdle {
+	// A session of the built-in administrator opened before its password
+	// was last set (SHOAL_ADMIN_PASSWORD at a restart) is over.
+	stale := sess.UserName == u.deps.Admin.User && sess.CreatedAt.Before(u.deps.Admin.Changed)
+	if stale || now.After(sess.ExpiresAt) || now.Sub(sess.LastSeen) > u.cfg.SessionIdle {
 		if err := u.deps.Store.DeleteUISession(ctx, sess.Hash); err != nil {
 			u.log.Warn("delete expired session", "err", err)
 		}
