@@ -7,9 +7,15 @@
 // names the session row. Every state-changing request carries the session's
 // CSRF token (a hidden "_csrf" form field or the X-CSRF-Token header) and is
 // refused with 403 without it; read-only users are refused every
-// state-changing request. Logins are rate limited per client address and per
-// user name. There is no default password: the built-in administrator is
-// pki.Admin, and further users (admin or read-only) live in store.UIUser.
+// state-changing request; the token is read from the form body or the
+// header, never from the query string. Logins pass a guard (login.go): a
+// limit per client address, a limit per address and user name, and a
+// per-user back-off that browsers which logged in as that user before (a
+// signed cookie) skip, so that guessing from one address never locks a user
+// out. Failed logins and lock-outs are audited, boundedly. Changing a
+// user's password ends that user's other sessions. There is no default
+// password: the built-in administrator is pki.Admin, and further users
+// (admin or read-only) live in store.UIUser.
 //
 // Routes: /login and /logout, the pages under /ui/, and the embedded assets
 // under /static/. Handlers return errors; one middleware renders them as an
