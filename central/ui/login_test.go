@@ -81,7 +81,9 @@ func TestGuessingFromOneAddressDoesNotLockOutTheAdmin(t *testing.T) {
 // browser that never logged in, lets the admin's own browser in, and lets
 // the whole botnet through only at the back-off's rate.
 func TestBackoffAcrossAddresses(t *testing.T) {
-	e := newEnv(t, Config{})
+	// A small back-off: each guess at the admin costs a bcrypt check, slow
+	// under the race detector.
+	e := newEnv(t, Config{LoginPerUserPerMinute: 3, LoginBackoffPerMinute: 4, LoginBackoffBurst: 10})
 	start := time.Now()
 	e.setClock(start)
 	cfg := e.ui.cfg
@@ -165,6 +167,9 @@ func TestBackoffAcrossAddresses(t *testing.T) {
 	}
 	if allowed != cfg.LoginBackoffPerMinute {
 		t.Errorf("%d guesses from distinct addresses in the next minute, want %d", allowed, cfg.LoginBackoffPerMinute)
+	}
+	if n := auditCount(t, e, actionLockout); n != 1 {
+		t.Errorf("%d lock-outs audited, want 1: the attack kept the back-off on, one lock-out", n)
 	}
 	t.Logf("per-user back-off: %d guesses at once, then %d a minute from any number of addresses",
 		cfg.LoginBackoffBurst, cfg.LoginBackoffPerMinute)

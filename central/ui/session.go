@@ -103,9 +103,9 @@ func safeMethod(m string) bool {
 
 // checkCSRF verifies the token of a state-changing request: the
 // X-CSRF-Token header, or the _csrf field of a url-encoded form body (not
-// the query string). A
-// multipart upload without the header is checked by its handler, which
-// must find the _csrf part before the file (see readUpload).
+// the query string). A multipart upload without the header is checked by
+// its handler, which must find the _csrf part before the file (see
+// readUpload).
 func (u *UI) checkCSRF(c echo.Context, want string) error {
 	r := c.Request()
 	if h := r.Header.Get(csrfHeader); h != "" {

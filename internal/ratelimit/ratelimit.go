@@ -29,8 +29,9 @@ type Keyed struct {
 type bucket struct {
 	lim  *rate.Limiter
 	last time.Time
-	// refused is set while the bucket refuses, so that the first refusal
-	// of an episode can be told apart (and audited once).
+	// refused is set from a refusal until the bucket is full again, so
+	// that the first refusal of an episode can be told apart (and audited
+	// once, however long an attacker keeps it empty).
 	refused bool
 }
 
@@ -54,8 +55,8 @@ func (l *Keyed) Allow(key string, now time.Time) bool {
 }
 
 // Take takes one token from key's bucket at now. ok reports whether there
-// was one; first is set on a refusal that follows an allowed call (or a
-// fresh key): the start of a lock-out episode.
+// was one; first is set on the first refusal since the bucket was last full:
+// the start of a lock-out episode.
 func (l *Keyed) Take(key string, now time.Time) (ok, first bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -68,8 +69,10 @@ func (l *Keyed) Take(key string, now time.Time) (ok, first bool) {
 		l.buckets[key] = b
 	}
 	b.last = now
-	if b.lim.AllowN(now, 1) {
+	if b.refused && b.lim.TokensAt(now) >= float64(l.burst) {
 		b.refused = false
+	}
+	if b.lim.AllowN(now, 1) {
 		return true, false
 	}
 	first = !b.refused

@@ -72,8 +72,11 @@ func TestTakeReportsFirstRefusal(t *testing.T) {
 		{"burst-2", 0, true, false},
 		{"first-refusal", 0, false, true},
 		{"still-refused", time.Second, false, false},
-		{"refilled", time.Minute, true, false},
-		{"new-episode", time.Minute, false, true},
+		{"one-token-back", time.Minute, true, false},
+		{"same-episode", time.Minute, false, false},
+		{"full-again", 4 * time.Minute, true, false},
+		{"burst-again", 4 * time.Minute, true, false},
+		{"new-episode", 4 * time.Minute, false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
