@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/shoal-project/shoal/central/deploy"
 	"github.com/shoal-project/shoal/central/packages"
@@ -50,6 +51,11 @@ func newEnv(t testing.TB, cfg Config) *env {
 	}
 	admin, _, err := pki.LoadAdmin(dir, adminPassword)
 	if err != nil {
+		t.Fatal(err)
+	}
+	// The cheapest bcrypt cost: the login tests check the admin password
+	// dozens of times, slow at the default cost under the race detector.
+	if admin.Hash, err = bcrypt.GenerateFromPassword([]byte(adminPassword), bcrypt.MinCost); err != nil {
 		t.Fatal(err)
 	}
 	st := storetest.Open(t)

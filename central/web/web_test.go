@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/shoal-project/shoal/central/deploy"
 	"github.com/shoal-project/shoal/central/inventory"
 	"github.com/shoal-project/shoal/central/packages"
@@ -60,6 +62,11 @@ func newEnvDeps(t *testing.T, edit func(*Deps)) *env {
 	}
 	admin, _, err := pki.LoadAdmin(dir, password)
 	if err != nil {
+		t.Fatal(err)
+	}
+	// The cheapest bcrypt cost: the login tests check the admin password
+	// dozens of times, slow at the default cost under the race detector.
+	if admin.Hash, err = bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost); err != nil {
 		t.Fatal(err)
 	}
 	st, err := store.Open(context.Background(), store.Config{}, dir, log)
