@@ -287,3 +287,33 @@ func TestAdminPasswordChangeEndsSessions(t *testing.T) {
 	fresh.login("admin", "admin-password-after-restart")
 	wantCode(t, "session after the change", fresh.get(homePath), http.StatusOK)
 }
+
+// TestFailedLoginAuditBounded: a flood of failed logins from many addresses
+// writes at most authAuditPerMinute audit rows a minute; the next row says
+// how many were left out.
+func TestFailedLoginAuditBounded(t *testing.T) {
+	e := newEnv(t, Config{})
+	start := time.Now()
+	e.setClock(start)
+	const flood = 3 * authAuditPerMinute
+	for i := range flood {
+		b := e.browser()
+		b.from = fmt.Sprintf("10.3.%d.%d", i/256, i%256)
+		wantCode(t, "guess", b.tryLogin(fmt.Sprintf("user%d", i), "guess"), http.StatusUnauthorized)
+	}
+	if n := auditCount(t, e, actionLoginFailed); n != authAuditPerMinute {
+		t.Fatalf("%d failed logins audited, want %d", n, authAuditPerMinute)
+	}
+	e.setClock(start.Add(time.Minute))
+	b := e.browser()
+	b.from = "10.4.0.1"
+	wantCode(t, "guess a minute later", b.tryLogin("late", "guess"), http.StatusUnauthorized)
+	events, _, err := e.store.ListAudit(t.Context(), store.AuditFilter{Action: actionLoginFailed, Target: "late"})
+	if err != nil || len(events) != 1 {
+		t.Fatalf("audit rows of the late guess: %+v (err %v), want 1", events, err)
+	}
+	want := fmt.Sprintf("(%d earlier failed logins or lock-outs not recorded one by one)", flood-authAuditPerMinute)
+	if !strings.Contains(events[0].Detail, want) || events[0].Remote != "10.4.0.1" {
+		t.Errorf("late row %+v, want detail with %q from 10.4.0.1", events[0], want)
+	}
+}
