@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -31,6 +32,9 @@ var ErrWeakPassword = errors.New("pki: admin password must have at least 12 char
 type Admin struct {
 	User string `json:"user"`
 	Hash []byte `json:"hash"`
+	// Changed is when the password was set (zero in files written before
+	// it was recorded). Sessions opened before it are over.
+	Changed time.Time `json:"changed,omitzero"`
 }
 
 // LoadAdmin loads the admin credential from dir, creating it at first start.
@@ -68,7 +72,7 @@ func LoadAdmin(dir, envPassword string) (a *Admin, generated string, err error) 
 	if err != nil {
 		return nil, "", fmt.Errorf("pki: hash password: %w", err)
 	}
-	a = &Admin{User: AdminUser, Hash: hash}
+	a = &Admin{User: AdminUser, Hash: hash, Changed: time.Now().UTC()}
 	out, err := json.Marshal(a)
 	if err != nil {
 		return nil, "", fmt.Errorf("pki: encode admin credential: %w", err)

@@ -79,6 +79,13 @@ func (s *Store) ListUIUsers(ctx context.Context) ([]UIUser, error) {
 // empty, its password. The user's sessions are ended in the same
 // transaction, so a changed role or password takes effect at once.
 func (s *Store) UpdateUIUser(ctx context.Context, id uint, role, passwordHash string) error {
+	return s.UpdateUIUserKeeping(ctx, id, role, passwordHash, "")
+}
+
+// UpdateUIUserKeeping is UpdateUIUser that keeps the session whose hash is
+// keepSession (the session making the change, when it is the user's own),
+// with the new role; every other session of the user ends.
+func (s *Store) UpdateUIUserKeeping(ctx context.Context, id uint, role, passwordHash, keepSession string) error {
 	if role != RoleAdmin && role != RoleReadonly {
 		return fmt.Errorf("update ui user %d: role %q: %w", id, role, ErrInvalid)
 	}
@@ -94,7 +101,10 @@ func (s *Store) UpdateUIUser(ctx context.Context, id uint, role, passwordHash st
 		if err := tx.Model(&UIUser{}).Where("id = ?", id).Updates(upd).Error; err != nil {
 			return err
 		}
-		return tx.Where("user_name = ?", u.Name).Delete(&UISession{}).Error
+		if err := tx.Model(&UISession{}).Where("user_name = ? AND hash = ?", u.Name, keepSession).Update("role", role).Error; err != nil {
+			return err
+		}
+		return tx.Where("user_name = ? AND hash <> ?", u.Name, keepSession).Delete(&UISession{}).Error
 	})
 	if err != nil {
 		return fmt.Errorf("update ui user %d: %w", id, translate(err))

@@ -454,7 +454,10 @@ func (u *UI) handleUpdateUser(c echo.Context) error {
 			}
 			hash = string(b)
 		}
-		if err := u.deps.Store.UpdateUIUser(ctx, id, role, hash); err != nil {
+		// Every session of the user ends but the one making the change,
+		// when it is the user's own: a new password shuts out whoever
+		// logged in with the old one.
+		if err := u.deps.Store.UpdateUIUserKeeping(ctx, id, role, hash, sessionOf(c).Hash); err != nil {
 			return err
 		}
 		detail := "role " + role

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/shoal-project/shoal/central/deploy"
 	"github.com/shoal-project/shoal/central/packages"
@@ -52,6 +53,11 @@ func newEnv(t testing.TB, cfg Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The cheapest bcrypt cost: the login tests check the admin password
+	// dozens of times, slow at the default cost under the race detector.
+	if admin.Hash, err = bcrypt.GenerateFromPassword([]byte(adminPassword), bcrypt.MinCost); err != nil {
+		t.Fatal(err)
+	}
 	st := storetest.Open(t)
 	b, err := packages.NewBuilder(packages.Config{Dir: filepath.Join(dir, "packages"), DefaultOCSFragmentSize: 4 << 10, FragmentSize: 4 << 10}, pk.SigningKey, log)
 	if err != nil {
@@ -82,6 +88,9 @@ func newEnv(t testing.TB, cfg Config) *env {
 	e := &env{t: t, ui: u, store: st, builder: b, dep: dep}
 	u.now = e.now
 	ec := echo.New()
+	// As central with http.trusted_proxies: a loopback proxy names the
+	// client in X-Forwarded-For (see browser.from).
+	ec.IPExtractor = echo.ExtractIPFromXFFHeader(echo.TrustLoopback(true))
 	u.Register(ec)
 	e.srv = httptest.NewTLSServer(ec)
 	t.Cleanup(e.srv.Close)
@@ -111,6 +120,9 @@ type browser struct {
 	e    *env
 	c    *http.Client
 	csrf string
+	// from is the client address a trusted proxy reports for this
+	// browser; empty is the loopback peer itself.
+	from string
 }
 
 func (e *env) browser() *browser {
@@ -136,6 +148,9 @@ type response struct {
 
 func (b *browser) do(req *http.Request) response {
 	b.t.Helper()
+	if b.from != "" {
+		req.Header.Set("X-Forwarded-For", b.from)
+	}
 	res, err := b.c.Do(req)
 	if err != nil {
 		b.t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/internal/ratelimit"
 )
 
 // Cookie names. The __Host- prefix makes browsers insist on Secure, Path=/
@@ -57,16 +57,6 @@ func hashToken(tok string) string {
 
 func equalTokens(a, b string) bool {
 	return a != "" && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
-}
-
-// clientIP is the address of the TCP peer. Forwarding headers are ignored:
-// they would let a client pick its own rate-limit bucket.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 func setCookie(c echo.Context, name, value string, maxAge int) {
@@ -112,9 +102,10 @@ func safeMethod(m string) bool {
 }
 
 // checkCSRF verifies the token of a state-changing request: the
-// X-CSRF-Token header, or the _csrf field of a url-encoded form. A
-// multipart upload without the header is checked by its handler, which
-// must find the _csrf part before the file (see readUpload).
+// X-CSRF-Token header, or the _csrf field of a url-encoded form body (not
+// the query string). A multipart upload without the header is checked by
+// its handler, which must find the _csrf part before the file (see
+// readUpload).
 func (u *UI) checkCSRF(c echo.Context, want string) error {
 	r := c.Request()
 	if h := r.Header.Get(csrfHeader); h != "" {
@@ -132,11 +123,18 @@ func (u *UI) checkCSRF(c echo.Context, want string) error {
 		return nil
 	}
 	r.Body = http.MaxBytesReader(c.Response(), r.Body, maxFormBytes)
-	if !equalTokens(c.FormValue(csrfField), want) {
+	if !equalTokens(formCSRF(r), want) {
 		return errCSRF
 	}
 	c.Set("ui.csrf_ok", true)
 	return nil
+}
+
+// formCSRF is the _csrf field of the request body, never of the query
+// string: a token in a URL leaks through logs, history and Referer, and a
+// link could carry one.
+func formCSRF(r *http.Request) string {
+	return r.PostFormValue(csrfField)
 }
 
 // session returns the valid session named by the request's cookie, or nil.
@@ -154,7 +152,10 @@ func (u *UI) session(c echo.Context) (*store.UISession, error) {
 		return nil, err
 	}
 	now := u.now()
-	if now.After(sess.ExpiresAt) || now.Sub(sess.LastSeen) > u.cfg.SessionIdle {
+	// A session of the built-in administrator opened before its password
+	// was last set (SHOAL_ADMIN_PASSWORD at a restart) is over.
+	stale := sess.UserName == u.deps.Admin.User && sess.CreatedAt.Before(u.deps.Admin.Changed)
+	if stale || now.After(sess.ExpiresAt) || now.Sub(sess.LastSeen) > u.cfg.SessionIdle {
 		if err := u.deps.Store.DeleteUISession(ctx, sess.Hash); err != nil {
 			u.log.Warn("delete expired session", "err", err)
 		}
@@ -207,7 +208,7 @@ func (u *UI) handleLogin(c echo.Context) error {
 	r := c.Request()
 	r.Body = http.MaxBytesReader(c.Response(), r.Body, maxFormBytes)
 	ck, err := c.Cookie(loginCookie)
-	if err != nil || !equalTokens(c.FormValue(csrfField), ck.Value) {
+	if err != nil || !equalTokens(formCSRF(r), ck.Value) {
 		return errCSRF
 	}
 	user := strings.TrimSpace(c.FormValue("user"))
@@ -223,15 +224,29 @@ func (u *UI) handleLogin(c echo.Context) error {
 		return u.renderLogin(c, http.StatusBadRequest, v)
 	}
 	now := u.now()
-	ip := clientIP(r)
-	if !u.ipLimit.Allow(ip, now) || !u.userLimit.Allow(strings.ToLower(user), now) {
+	ip := clientIP(c)
+	switch d := u.logins.Check(ip, user, u.knownGood(c, user, now), now); d.Verdict {
+	case ratelimit.ClientLimited:
 		u.log.Warn("login rate limited", "user", user, "remote", ip)
+		if d.First {
+			u.auditLogin(c, actionLockout, user, "too many attempts from this address", false, now)
+		}
 		v.Errors["password"] = "Too many login attempts. Wait a minute and try again."
+		return u.renderLogin(c, http.StatusTooManyRequests, v)
+	case ratelimit.UserBackoff:
+		u.log.Warn("login held back: too many attempts for this user", "user", user, "remote", ip)
+		if d.First {
+			u.auditLogin(c, actionLockout, user, "too many attempts for this user from unknown browsers; "+
+				"only browsers that logged in as this user before may try now", true, now)
+		}
+		v.Errors["password"] = "Too many login attempts for this user. Wait a few minutes, " +
+			"or log in from a browser you used before."
 		return u.renderLogin(c, http.StatusTooManyRequests, v)
 	}
 	role, userID, ok := u.checkPassword(c, user, pass)
 	if !ok {
 		u.log.Info("login failed", "user", user, "remote", ip)
+		u.auditLogin(c, actionLoginFailed, user, "wrong user name or password", false, now)
 		v.Errors["password"] = "Wrong user name or password."
 		return u.renderLogin(c, http.StatusUnauthorized, v)
 	}
@@ -258,6 +273,7 @@ func (u *UI) handleLogin(c echo.Context) error {
 	}
 	setCookie(c, sessionCookie, tok, int(u.cfg.SessionTTL/time.Second))
 	setCookie(c, loginCookie, "", -1)
+	u.setKnown(c, user, now)
 	c.Set("ui.session", sess)
 	u.audit(c, "ui.login", user, "role "+role)
 	return seeOther(c, v.Next)
@@ -291,7 +307,7 @@ func (u *UI) handleLogout(c echo.Context) error {
 	if sess != nil {
 		r := c.Request()
 		r.Body = http.MaxBytesReader(c.Response(), r.Body, maxFormBytes)
-		if !equalTokens(c.FormValue(csrfField), sess.CSRF) && !equalTokens(r.Header.Get(csrfHeader), sess.CSRF) {
+		if !equalTokens(formCSRF(r), sess.CSRF) && !equalTokens(r.Header.Get(csrfHeader), sess.CSRF) {
 			return errCSRF
 		}
 		if err := u.deps.Store.DeleteUISession(r.Context(), sess.Hash); err != nil {

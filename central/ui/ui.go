@@ -7,9 +7,15 @@
 // names the session row. Every state-changing request carries the session's
 // CSRF token (a hidden "_csrf" form field or the X-CSRF-Token header) and is
 // refused with 403 without it; read-only users are refused every
-// state-changing request. Logins are rate limited per client address and per
-// user name. There is no default password: the built-in administrator is
-// pki.Admin, and further users (admin or read-only) live in store.UIUser.
+// state-changing request; the token is read from the form body or the
+// header, never from the query string. Logins pass a guard (login.go): a
+// limit per client address, a limit per address and user name, and a
+// per-user back-off that browsers which logged in as that user before (a
+// signed cookie) skip, so that guessing from one address never locks a user
+// out. Failed logins and lock-outs are audited, boundedly. Changing a
+// user's password ends that user's other sessions. There is no default
+// password: the built-in administrator is pki.Admin, and further users
+// (admin or read-only) live in store.UIUser.
 //
 // Routes: /login and /logout, the pages under /ui/, and the embedded assets
 // under /static/. Handlers return errors; one middleware renders them as an
@@ -52,12 +58,22 @@ type Config struct {
 	SessionTTL time.Duration `yaml:"session_ttl"`
 	// SessionIdle ends a session unused for this long (default 1h).
 	SessionIdle time.Duration `yaml:"session_idle"`
-	// LoginPerIPPerMinute bounds login attempts from one client address
-	// (default 20; the burst is the same number).
+	// LoginPerIPPerMinute bounds login attempts from one client address,
+	// whatever the user name (default 20; the burst is the same number).
+	// The address honours http.trusted_proxies.
 	LoginPerIPPerMinute int `yaml:"login_per_ip_per_minute"`
-	// LoginPerUserPerMinute bounds login attempts for one user name
-	// (default 6).
+	// LoginPerUserPerMinute bounds login attempts for one user name from
+	// one client address (default 6): that client is refused, the user is
+	// not locked out.
 	LoginPerUserPerMinute int `yaml:"login_per_user_per_minute"`
+	// LoginBackoffPerMinute is the per-user back-off: login attempts for one
+	// user name from all the browsers that never logged in as that user,
+	// together (default twice LoginPerUserPerMinute, at least that). A
+	// browser that logged in as the user before is not held back by it.
+	LoginBackoffPerMinute int `yaml:"login_backoff_per_minute"`
+	// LoginBackoffBurst is the burst of the per-user back-off (default five
+	// minutes of LoginBackoffPerMinute).
+	LoginBackoffBurst int `yaml:"login_backoff_burst"`
 	// PasswordCost is the bcrypt cost of UI user passwords (default 10).
 	PasswordCost int `yaml:"password_cost"`
 	// RefreshSeconds is the live-refresh period of the status pages
@@ -81,6 +97,12 @@ func (c Config) withDefaults() Config {
 	if c.LoginPerUserPerMinute == 0 {
 		c.LoginPerUserPerMinute = 6
 	}
+	if c.LoginBackoffPerMinute == 0 {
+		c.LoginBackoffPerMinute = 2 * c.LoginPerUserPerMinute
+	}
+	if c.LoginBackoffBurst == 0 {
+		c.LoginBackoffBurst = 5 * c.LoginBackoffPerMinute
+	}
 	if c.PasswordCost == 0 {
 		c.PasswordCost = bcrypt.DefaultCost
 	}
@@ -97,8 +119,8 @@ func (c Config) Validate() error {
 	if c.SessionTTL < time.Minute || c.SessionIdle < time.Minute {
 		errs = append(errs, errors.New("session_ttl and session_idle must be at least 1m"))
 	}
-	if c.LoginPerIPPerMinute < 1 || c.LoginPerUserPerMinute < 1 {
-		errs = append(errs, errors.New("login rates must be at least 1 per minute"))
+	if err := c.loginConfig().Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.PasswordCost < bcrypt.MinCost || c.PasswordCost > bcrypt.MaxCost {
 		errs = append(errs, fmt.Errorf("password_cost must be %d..%d", bcrypt.MinCost, bcrypt.MaxCost))
@@ -110,6 +132,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("ui config: %w", err)
 	}
 	return nil
+}
+
+// loginConfig is the login guard's configuration.
+func (c Config) loginConfig() ratelimit.LoginConfig {
+	return ratelimit.LoginConfig{PerClient: c.LoginPerIPPerMinute, PerClientUser: c.LoginPerUserPerMinute,
+		PerUser: c.LoginBackoffPerMinute, PerUserBurst: c.LoginBackoffBurst}
 }
 
 // Deps are the services the UI calls.
@@ -130,7 +158,12 @@ type UI struct {
 	assets map[string]asset
 	now    func() time.Time
 
-	ipLimit, userLimit *ratelimit.Keyed
+	// logins guards every password check (see login.go); authAudit bounds
+	// the audit rows of failed logins.
+	logins    *ratelimit.Logins
+	authAudit *ratelimit.Sampler
+	// knownKey signs the cookie of known-good browsers.
+	knownKey []byte
 	// dummyHash is checked when a user does not exist, so that a wrong
 	// name costs as much time as a wrong password.
 	dummyHash []byte
@@ -155,9 +188,12 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*UI, error) {
 	}
 	cfg = cfg.withDefaults()
 	u := &UI{cfg: cfg, deps: deps, log: logger.With("component", "ui"), now: time.Now}
-	u.ipLimit = ratelimit.New(cfg.LoginPerIPPerMinute)
-	u.userLimit = ratelimit.New(cfg.LoginPerUserPerMinute)
+	u.logins = ratelimit.NewLogins(cfg.loginConfig())
+	u.authAudit = ratelimit.NewSampler(authAuditPerMinute)
 	var err error
+	if u.knownKey, err = knownKey(deps.PKI.SigningKey.Seed()); err != nil {
+		return nil, fmt.Errorf("ui: %w", err)
+	}
 	if u.dummyHash, err = bcrypt.GenerateFromPassword([]byte("shoal-no-such-user"), cfg.PasswordCost); err != nil {
 		return nil, fmt.Errorf("ui: %w", err)
 	}
@@ -328,7 +364,7 @@ func (u *UI) audit(c echo.Context, action, target, detail string) {
 	if s := sessionOf(c); s != nil {
 		who = s.UserName
 	}
-	remote := clientIP(c.Request())
+	remote := clientIP(c)
 	u.log.Info("audit", "action", action, "target", target, "by", who, "remote", remote, "detail", detail)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), auditTimeout)
 	defer cancel()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/shoal-project/shoal/central/agentapi"
 	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/internal/ratelimit"
 	"github.com/shoal-project/shoal/proto/api"
 )
 
@@ -84,18 +85,64 @@ func (s *Server) principalOf(c echo.Context) (*principal, error) {
 		_ = s.deps.Store.TouchToken(c.Request().Context(), t.ID, time.Now())
 		return &principal{Name: "token:" + t.Name, Role: t.Role}, nil
 	case strings.HasPrefix(h, "Basic "):
-		// Each Basic attempt costs a bcrypt check: the same budget as the
-		// UI's login bounds guessing (and CPU) per client address.
-		if !s.basicLimit.Allow(c.RealIP(), s.now()) {
-			return nil, errRateLimited
-		}
-		user, pass, ok := c.Request().BasicAuth()
-		if !ok || !s.deps.Admin.Check(user, pass) {
-			return nil, errUnauthorized
-		}
-		return &principal{Name: user, Role: RoleAdmin}, nil
+		return s.basicPrincipal(c)
 	}
 	return nil, errUnauthorized
+}
+
+// basicPrincipal checks the admin credential of HTTP Basic. Each attempt
+// costs a bcrypt check, so it first passes basicGuard, like the UI's login:
+// per client address (c.RealIP honours trusted_proxies), per address and
+// user, and per user for addresses that never authenticated as that user.
+func (s *Server) basicPrincipal(c echo.Context) (*principal, error) {
+	user, pass, ok := c.Request().BasicAuth()
+	if !ok {
+		return nil, errUnauthorized
+	}
+	now, ip := s.now(), c.RealIP()
+	knownKey := ratelimit.UserKey(user) + "\x00" + ip
+	switch d := s.basicGuard.Check(ip, user, s.basicKnown.Has(knownKey, now), now); d.Verdict {
+	case ratelimit.ClientLimited:
+		if d.First {
+			s.auditAuth(c, "api.login.lockout", user, "too many password attempts from this address", false, now)
+		}
+		return nil, errRateLimited
+	case ratelimit.UserBackoff:
+		if d.First {
+			s.auditAuth(c, "api.login.lockout", user, "too many password attempts for this user from unknown addresses; "+
+				"only addresses that authenticated as this user before may try now", true, now)
+		}
+		return nil, errUserBackoff
+	}
+	if !s.deps.Admin.Check(user, pass) {
+		s.auditAuth(c, "api.login.failed", user, "wrong user name or password (HTTP Basic)", false, now)
+		return nil, errUnauthorized
+	}
+	s.basicKnown.Add(knownKey, now)
+	return &principal{Name: user, Role: RoleAdmin}, nil
+}
+
+// auditAuth records a failed password check or a lock-out, by "anonymous".
+// Rows are bounded: the start of a per-user back-off is always recorded
+// (one row per lock-out); failures and per-client lock-outs share
+// authAudit, and a row says how many were left out before it.
+func (s *Server) auditAuth(c echo.Context, action, user, detail string, always bool, now time.Time) {
+	if !always {
+		ok, dropped := s.authAudit.Take(now)
+		if !ok {
+			return
+		}
+		if dropped > 0 {
+			detail += fmt.Sprintf(" (%d earlier failures or lock-outs not recorded one by one)", dropped)
+		}
+	}
+	s.log.Info("audit", "action", action, "target", user, "by", "anonymous", "remote", c.RealIP(), "detail", detail)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), auditTimeout)
+	defer cancel()
+	err := s.deps.Store.RecordAudit(ctx, &store.AuditEvent{Actor: "anonymous", Action: action, Target: user, Detail: detail, Remote: c.RealIP()})
+	if err != nil {
+		s.log.Warn("audit event not recorded", "action", action, "target", user, "err", err)
+	}
 }
 
 func (s *Server) createToken(c echo.Context) error {

@@ -125,8 +125,13 @@ type Server struct {
 	deps     Deps
 	log      *slog.Logger
 	counters *Counters
-	// basicLimit bounds HTTP Basic attempts per client address.
-	basicLimit *ratelimit.Keyed
+	// basicGuard bounds HTTP Basic attempts per client address, per client
+	// address and user, and per user for addresses not in basicKnown (the
+	// user and address pairs that authenticated before); authAudit bounds
+	// the audit rows of failures. See auth.go.
+	basicGuard *ratelimit.Logins
+	basicKnown *ratelimit.Known
+	authAudit  *ratelimit.Sampler
 	// now is the clock of the rate limit (tests fix it).
 	now func() time.Time
 }
@@ -137,7 +142,8 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	return &Server{cfg: cfg.withDefaults(), deps: deps, log: logger.With("component", "web"), counters: NewCounters(),
-		basicLimit: ratelimit.New(basicPerMinute), now: time.Now}, nil
+		basicGuard: ratelimit.NewLogins(basicLogins), basicKnown: ratelimit.NewKnown(basicKnownTTL),
+		authAudit: ratelimit.NewSampler(authAuditPerMinute), now: time.Now}, nil
 }
 
 // Counters returns the download counters.
@@ -162,7 +168,22 @@ func (s *Server) HTTPSHandler() http.Handler {
 	if s.deps.UI != nil {
 		s.deps.UI.Register(e)
 	}
+	e.Pre(hsts)
 	return e
+}
+
+// hstsValue tells browsers to reach central over HTTPS only, for a year. No
+// includeSubDomains: central's name may share a domain with plain services.
+const hstsValue = "max-age=31536000"
+
+// hsts sets Strict-Transport-Security on every answer of the TLS listener
+// (never on the plain listener, which OCS agents need as it is).
+// It runs before routing, so errors and unknown paths carry it too.
+func hsts(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set("Strict-Transport-Security", hstsValue)
+		return next(c)
+	}
 }
 
 func (s *Server) newEcho() *echo.Echo {
@@ -237,10 +258,24 @@ var (
 	errBadRequest   = errors.New("bad request")
 	errTooLarge     = errors.New("request body too large")
 	errRateLimited  = errors.New("too many password attempts from this address; wait a minute or use an API token")
+	errUserBackoff  = errors.New("too many password attempts for this user from unknown addresses; wait a few minutes, " +
+		"use an address you authenticated from before, or use an API token")
 )
 
-// basicPerMinute bounds HTTP Basic attempts per client address a minute.
-const basicPerMinute = 30
+// basicLogins bounds HTTP Basic attempts a minute: 30 from one client
+// address, 10 for one user from one address (that client is refused, the
+// user is not locked out), and a per-user back-off of 20 (burst 100) shared
+// by the addresses the user never authenticated from.
+var basicLogins = ratelimit.LoginConfig{PerClient: 30, PerClientUser: 10, PerUser: 20, PerUserBurst: 100}
+
+const (
+	// basicKnownTTL is how long an address stays known good for a user
+	// after it authenticated with the password.
+	basicKnownTTL = 90 * 24 * time.Hour
+	// authAuditPerMinute bounds the audit rows of failed Basic attempts
+	// and per-client lock-outs; the rows past it are counted in the next.
+	authAuditPerMinute = 30
+)
 
 // statusOf maps an error to an HTTP status.
 func statusOf(err error) int {
@@ -253,7 +288,7 @@ func statusOf(err error) int {
 		return http.StatusUnauthorized
 	case errors.Is(err, errForbidden), errors.Is(err, store.ErrShoalManaged):
 		return http.StatusForbidden
-	case errors.Is(err, errRateLimited):
+	case errors.Is(err, errRateLimited), errors.Is(err, errUserBackoff):
 		return http.StatusTooManyRequests
 	case errors.Is(err, errTooLarge), errors.Is(err, ocs.ErrTooLarge), errors.Is(err, packages.ErrTooLarge), errors.As(err, &mbe):
 		return http.StatusRequestEntityTooLarge

@@ -6,6 +6,7 @@ import (
 	"compress/zlib"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime/multipart"
@@ -17,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/shoal-project/shoal/central/deploy"
 	"github.com/shoal-project/shoal/central/inventory"
@@ -59,6 +62,11 @@ func newEnvDeps(t *testing.T, edit func(*Deps)) *env {
 	}
 	admin, _, err := pki.LoadAdmin(dir, password)
 	if err != nil {
+		t.Fatal(err)
+	}
+	// The cheapest bcrypt cost: the login tests check the admin password
+	// dozens of times, slow at the default cost under the race detector.
+	if admin.Hash, err = bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost); err != nil {
 		t.Fatal(err)
 	}
 	st, err := store.Open(context.Background(), store.Config{}, dir, log)
@@ -410,13 +418,17 @@ func TestPackageLifecycle(t *testing.T) {
 	e.api("GET", "/api/v1/packages/"+p.ID, "", "token", 404, nil)
 }
 
-// TestAPIBasicRateLimit: password guesses over HTTP Basic are limited per
-// client address, and a forged X-Forwarded-For does not reset the budget.
+// TestAPIBasicRateLimit: password guesses over HTTP Basic from one address
+// are refused after a few, even with a forged X-Forwarded-For, without
+// locking the admin out from another address; guesses from many addresses
+// set off the per-user back-off, which an address the admin authenticated
+// from before still passes. Failures and lock-outs are audited, boundedly.
 func TestAPIBasicRateLimit(t *testing.T) {
-	e := newEnv(t)
-	try := func(pass, xff string) int {
+	e := newEnv(t) // its setup authenticated the admin from 192.0.2.1
+	try := func(pass, remote, xff string) int {
 		req := httptest.NewRequest("GET", "/api/v1/packages", nil)
 		req.SetBasicAuth("admin", pass)
+		req.RemoteAddr = remote + ":4321"
 		if xff != "" {
 			req.Header.Set("X-Forwarded-For", xff)
 		}
@@ -428,28 +440,68 @@ func TestAPIBasicRateLimit(t *testing.T) {
 	// slow bcrypt is under the race detector.
 	at := time.Now()
 	e.srv.now = func() time.Time { return at }
-	e.srv.basicLimit = ratelimit.New(basicPerMinute)
-	for i := range basicPerMinute {
-		if code := try("wrong", ""); code != http.StatusUnauthorized {
+	// The production budgets but a smaller back-off burst: each guess at
+	// the admin costs a bcrypt check, slow under the race detector.
+	cfg := basicLogins
+	cfg.PerUserBurst = 2 * cfg.PerClientUser
+	e.srv.basicGuard = ratelimit.NewLogins(cfg)
+	e.srv.authAudit = ratelimit.NewSampler(authAuditPerMinute)
+	const attacker = "203.0.113.66"
+	for i := range cfg.PerClientUser {
+		if code := try("wrong", attacker, ""); code != http.StatusUnauthorized {
 			t.Fatalf("guess %d: status %d, want 401", i+1, code)
 		}
 	}
 	tests := []struct {
-		name string
-		pass string
-		xff  string
-		want int
+		name   string
+		pass   string
+		remote string
+		xff    string
+		want   int
 	}{
-		{"guess-over-budget", "wrong", "", http.StatusTooManyRequests},
-		{"right-password-also-waits", password, "", http.StatusTooManyRequests},
-		{"forged-forwarded-for", "wrong", "203.0.113.9", http.StatusTooManyRequests},
+		{"guess-over-budget", "wrong", attacker, "", http.StatusTooManyRequests},
+		{"right-password-also-waits", password, attacker, "", http.StatusTooManyRequests},
+		{"forged-forwarded-for", "wrong", attacker, "198.51.100.9", http.StatusTooManyRequests},
+		{"admin-from-another-address", password, "198.51.100.10", "", http.StatusOK},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if code := try(tt.pass, tt.xff); code != tt.want {
+			if code := try(tt.pass, tt.remote, tt.xff); code != tt.want {
 				t.Errorf("status %d, want %d", code, tt.want)
 			}
 		})
+	}
+
+	// Many addresses, one guess each: the back-off's burst, less the
+	// admin's login from a new address above, then 429.
+	allowed := 0
+	for n := 1; try("wrong", fmt.Sprintf("10.0.%d.%d", n>>8, n&255), "") == http.StatusUnauthorized; n++ {
+		allowed++
+		if allowed > cfg.PerUserBurst {
+			break
+		}
+	}
+	if want := cfg.PerUserBurst - cfg.PerClientUser - 1; allowed != want {
+		t.Errorf("%d guesses from distinct addresses allowed, want %d", allowed, want)
+	}
+	if code := try(password, "10.1.0.1", ""); code != http.StatusTooManyRequests {
+		t.Errorf("right password from a new address during the back-off: status %d, want 429", code)
+	}
+	if code := try(password, "198.51.100.10", ""); code != http.StatusOK {
+		t.Errorf("right password from a known-good address during the back-off: status %d, want 200", code)
+	}
+	count := func(action string) int64 {
+		_, n, err := e.store.ListAudit(t.Context(), store.AuditFilter{Action: action, Limit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := count("api.login.failed"); n > authAuditPerMinute || n == 0 {
+		t.Errorf("%d failed Basic attempts audited, want 1..%d", n, authAuditPerMinute)
+	}
+	if n := count("api.login.lockout"); n != 2 {
+		t.Errorf("%d lock-outs audited, want 2 (the attacker's address, then the user's back-off)", n)
 	}
 	// Tokens are not limited.
 	e.api("GET", "/api/v1/packages", "", "token", http.StatusOK, nil)
