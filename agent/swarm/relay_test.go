@@ -75,8 +75,11 @@ func TestRelayInLookup(t *testing.T) {
 				fromRelay := len(relaySrc.Served())
 				fromCentral := len(central.Served())
 				if withRelaySource {
-					// 12 held by the relay (2 of them also by peerA), 4 from upstream.
-					if fromRelay+len(peer.Served()) != 12 || fromRelay < 10 || fromCentral != 4 {
+					// 12 held by the relay (2 of them also by peerA), 4 from
+					// upstream. Endgame may ask the relay and peerA for the
+					// same last fragment, so the two may serve more than 12
+					// between them, but none of the 12 comes from upstream.
+					if fromRelay+len(peer.Served()) < 12 || fromRelay < 10 || fromCentral != 4 {
 						t.Errorf("relay served %d, peerA %d, central %d: want the relay's 12 from relay and peer, 4 upstream",
 							fromRelay, len(peer.Served()), fromCentral)
 					}
