@@ -48,6 +48,12 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
+	return newEnvWith(t, agentapi.Config{PollInterval: 50 * time.Millisecond})
+}
+
+// newEnvWith is newEnv with the agent API configured by cfg.
+func newEnvWith(t testing.TB, cfg agentapi.Config) *env {
+	t.Helper()
 	dir := t.TempDir()
 	log := storetest.Logger(t)
 	pk, err := pki.Load(filepath.Join(dir, "pki"), pki.Config{}, nil, time.Now())
@@ -63,7 +69,7 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api := agentapi.New(agentapi.Config{PollInterval: 50 * time.Millisecond}, st, dep, b, pk, log)
+	api := agentapi.New(cfg, st, dep, b, pk, log)
 	e := echo.New()
 	api.Register(e.Group(proto.AgentAPIPath))
 	api.RegisterAdmin(e.Group("/api/v1"))
@@ -86,6 +92,17 @@ func (e *env) call(method, path string, in, out any, want int) {
 	}
 	req, _ := http.NewRequest(method, e.srv.URL+path, body)
 	req.Header.Set("Content-Type", "application/json")
+	// Like the real clients, enrollments carry their token in the header too.
+	switch r := in.(type) {
+	case proto.EnrollRequest:
+		req.Header.Set("Authorization", "Bearer "+r.Token)
+	case *proto.EnrollRequest:
+		req.Header.Set("Authorization", "Bearer "+r.Token)
+	case proto.RelayEnrollRequest:
+		req.Header.Set("Authorization", "Bearer "+r.Token)
+	case *proto.RelayEnrollRequest:
+		req.Header.Set("Authorization", "Bearer "+r.Token)
+	}
 	resp, err := e.http.Do(req)
 	if err != nil {
 		e.t.Fatal(err)

@@ -124,6 +124,9 @@ func (a *API) enroll(c echo.Context) error {
 	if err := a.bindJSON(c, &req); err != nil {
 		return err
 	}
+	if err := sameEnrollToken(c, req.Token); err != nil {
+		return err
+	}
 	switch {
 	case !strings.HasPrefix(req.Token, proto.EnrollTokenPrefix):
 		return fmt.Errorf("enroll: %w", store.ErrEnrollRefused)
