@@ -20,6 +20,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/shoal-project/shoal/central/deploy"
+	"github.com/shoal-project/shoal/central/inventory"
 	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
@@ -200,7 +201,7 @@ func statusOf(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, errFinished), errors.Is(err, store.ErrConflict):
 		return http.StatusConflict
-	case errors.As(err, &mbe), errors.Is(err, errTooLarge):
+	case errors.As(err, &mbe), errors.Is(err, errTooLarge), errors.Is(err, inventory.ErrFieldTooLong):
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, gate.ErrBusy):
 		return http.StatusServiceUnavailable

@@ -148,7 +148,10 @@ func (a *API) enroll(c echo.Context) error {
 		}
 		req.Inventory.History = append(req.Inventory.History, known...)
 	}
-	snap := snapshot(req.Inventory, req.DeviceID, req.AgentVersion, now)
+	snap, err := a.boundedSnapshot(req.Inventory, req.DeviceID, req.AgentVersion, now)
+	if err != nil {
+		return err
+	}
 	site := a.siteOf(ctx, c.RealIP(), req.Inventory.IPAddr)
 	if site != nil {
 		snap.Computer.SiteID = &site.ID

@@ -14,6 +14,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -24,6 +26,7 @@ import (
 	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/internal/gate"
 	"github.com/shoal-project/shoal/internal/ratelimit"
 	"github.com/shoal-project/shoal/proto"
 	"github.com/shoal-project/shoal/proto/ocs"
@@ -37,7 +40,25 @@ type Config struct {
 	MaxOCSXMLBytes int64 `yaml:"max_ocs_xml_bytes"`
 	// AcceptAnyUserAgent disables the agent User-Agent check.
 	AcceptAnyUserAgent bool `yaml:"accept_any_user_agent"`
-	// MaxAPIBodyBytes bounds JSON request bodies.
+	// MaxOCSDepth bounds element nesting in an agent request (default 16).
+	MaxOCSDepth int `yaml:"max_ocs_depth"`
+	// MaxOCSElements bounds the elements of an agent request (default
+	// 200,000: about 15,000 software entries).
+	MaxOCSElements int `yaml:"max_ocs_elements"`
+	// OCSConcurrency bounds the agent requests decoded at once (default
+	// 2 × GOMAXPROCS); the others wait up to BusyWait, then get 503 with
+	// Retry-After. Peak memory of the OCS endpoint is about
+	// OCSConcurrency × (MaxOCSBodyBytes + 2 × MaxOCSXMLBytes).
+	OCSConcurrency int `yaml:"ocs_concurrency"`
+	// UploadConcurrency bounds the package uploads streamed at once
+	// (default 4).
+	UploadConcurrency int `yaml:"upload_concurrency"`
+	// BusyWait is how long a request waits for a free OCS or upload slot
+	// (default 2s).
+	BusyWait time.Duration `yaml:"busy_wait"`
+	// MaxAPIBodyBytes bounds every other request body: REST API JSON, UI
+	// forms (default 1 MiB). Package uploads are bounded by
+	// packages.max_upload_bytes instead.
 	MaxAPIBodyBytes int64 `yaml:"max_api_body_bytes"`
 	// TrustedProxies lists the address ranges (CIDR) of reverse proxies
 	// whose X-Forwarded-For header names the client. Empty: the client is
@@ -56,13 +77,35 @@ func (c Config) withDefaults() Config {
 	if c.MaxAPIBodyBytes == 0 {
 		c.MaxAPIBodyBytes = 1 << 20
 	}
+	if c.MaxOCSDepth == 0 {
+		c.MaxOCSDepth = ocs.DefaultMaxDepth
+	}
+	if c.MaxOCSElements == 0 {
+		c.MaxOCSElements = ocs.DefaultMaxElements
+	}
+	if c.OCSConcurrency == 0 {
+		c.OCSConcurrency = 2 * runtime.GOMAXPROCS(0)
+	}
+	if c.UploadConcurrency == 0 {
+		c.UploadConcurrency = 4
+	}
+	if c.BusyWait == 0 {
+		c.BusyWait = 2 * time.Second
+	}
 	return c
 }
 
 // Validate checks the configuration.
 func (c Config) Validate() error {
-	if c.MaxOCSBodyBytes < 0 || c.MaxOCSXMLBytes < 0 || c.MaxAPIBodyBytes < 0 {
+	if c.MaxOCSBodyBytes < 0 || c.MaxOCSXMLBytes < 0 || c.MaxAPIBodyBytes < 0 || c.MaxOCSElements < 0 ||
+		c.OCSConcurrency < 0 || c.UploadConcurrency < 0 || c.BusyWait < 0 {
 		return fmt.Errorf("web: limits must not be negative")
+	}
+	if err := (ocs.Limits{MaxDepth: c.MaxOCSDepth, MaxElements: c.MaxOCSElements}).Validate(); err != nil {
+		return fmt.Errorf("web: %w", err)
+	}
+	if c.OCSConcurrency > 1024 || c.UploadConcurrency > 1024 || c.BusyWait > time.Minute {
+		return fmt.Errorf("web: ocs_concurrency and upload_concurrency want at most 1024, busy_wait at most 1m")
 	}
 	for _, p := range c.TrustedProxies {
 		if _, _, err := net.ParseCIDR(p); err != nil {
@@ -116,6 +159,9 @@ type Server struct {
 	basicLimit *ratelimit.Keyed
 	// now is the clock of the rate limit (tests fix it).
 	now func() time.Time
+	// ocsGate and uploadGate bound the OCS requests and the uploads
+	// processed at once.
+	ocsGate, uploadGate *gate.Gate
 }
 
 // New returns a Server.
@@ -123,8 +169,11 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg.withDefaults(), deps: deps, log: logger.With("component", "web"), counters: NewCounters(),
-		basicLimit: ratelimit.New(basicPerMinute), now: time.Now}, nil
+	cfg = cfg.withDefaults()
+	return &Server{cfg: cfg, deps: deps, log: logger.With("component", "web"), counters: NewCounters(),
+		basicLimit: ratelimit.New(basicPerMinute), now: time.Now,
+		ocsGate:    gate.New("ocs", cfg.OCSConcurrency, cfg.BusyWait),
+		uploadGate: gate.New("upload", cfg.UploadConcurrency, cfg.BusyWait)}, nil
 }
 
 // Counters returns the download counters.
@@ -165,6 +214,7 @@ func (s *Server) newEcho() *echo.Echo {
 		},
 	}))
 	e.Use(s.accessLog)
+	e.Use(s.limitBody)
 	return e
 }
 
@@ -242,7 +292,10 @@ func statusOf(err error) int {
 		return http.StatusForbidden
 	case errors.Is(err, errRateLimited):
 		return http.StatusTooManyRequests
-	case errors.Is(err, errTooLarge), errors.Is(err, ocs.ErrTooLarge), errors.Is(err, packages.ErrTooLarge), errors.As(err, &mbe):
+	case errors.Is(err, gate.ErrBusy):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, errTooLarge), errors.Is(err, ocs.ErrTooLarge), errors.Is(err, packages.ErrTooLarge), errors.As(err, &mbe),
+		errors.Is(err, inventory.ErrFieldTooLong):
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, store.ErrNotFound):
 		return http.StatusNotFound
@@ -276,6 +329,9 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	}
 	if code == http.StatusUnauthorized {
 		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="shoal"`)
+	}
+	if code == http.StatusServiceUnavailable {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(s.ocsGate.RetryAfter()))
 	}
 	if isOCS(c) || c.Request().Method == http.MethodHead {
 		_ = c.String(code, msg+"\n")
