@@ -2,11 +2,16 @@ package web
 
 import (
 	"fmt"
+	"log"
+	"net"
 	"net/http"
+	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/shoal-project/shoal/internal/connlimit"
 	"github.com/shoal-project/shoal/proto"
 	"github.com/shoal-project/shoal/proto/api"
 )
@@ -52,6 +57,9 @@ func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 			req.Body = http.MaxBytesReader(c.Response(), req.Body, limit)
 		}
 		if upload {
+			// An upload may take longer than read_timeout; it gets
+			// transfer_timeout for its body.
+			_ = http.NewResponseController(c.Response().Writer).SetReadDeadline(time.Now().Add(s.cfg.TransferTimeout))
 			release, err := s.uploadGate.Enter(req.Context())
 			if err != nil {
 				return err
@@ -60,4 +68,39 @@ func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
+}
+
+// transferDeadline gives a package file download transfer_timeout to be
+// written instead of write_timeout (a large OCS fragment to a slow branch).
+func (s *Server) transferDeadline(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		_ = http.NewResponseController(c.Response().Writer).SetWriteDeadline(time.Now().Add(s.cfg.TransferTimeout))
+		return next(c)
+	}
+}
+
+// NewHTTPServer returns an http.Server for h with the edge's timeouts.
+func (s *Server) NewHTTPServer(h http.Handler, errLog *log.Logger) *http.Server {
+	return &http.Server{Handler: h, ErrorLog: errLog, ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout: s.cfg.ReadTimeout, WriteTimeout: s.cfg.WriteTimeout, IdleTimeout: s.cfg.IdleTimeout}
+}
+
+// LimitListener caps the connections of ln per client address and in
+// total (max_conns_per_client, max_conns); trusted proxies count only
+// towards the total.
+func (s *Server) LimitListener(ln net.Listener) *connlimit.Listener {
+	var proxies []netip.Prefix
+	for _, p := range s.cfg.TrustedProxies {
+		if pf, err := netip.ParsePrefix(p); err == nil {
+			proxies = append(proxies, pf.Masked())
+		}
+	}
+	return connlimit.New(ln, s.cfg.MaxConnsPerClient, s.cfg.MaxConns, func(a netip.Addr) bool {
+		for _, p := range proxies {
+			if p.Contains(a) {
+				return true
+			}
+		}
+		return false
+	})
 }

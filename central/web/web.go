@@ -60,6 +60,28 @@ type Config struct {
 	// forms (default 1 MiB). Package uploads are bounded by
 	// packages.max_upload_bytes instead.
 	MaxAPIBodyBytes int64 `yaml:"max_api_body_bytes"`
+	// ReadHeaderTimeout bounds reading a request's headers (default 15s).
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// ReadTimeout bounds reading a whole request, body included (default
+	// 2m): a client trickling a body is cut off when it passes. Upload
+	// routes get TransferTimeout instead.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds writing an answer, counted from the end of the
+	// request headers (default 30m, longer than any jobs long-poll).
+	// Package downloads (/download/) get TransferTimeout instead.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// IdleTimeout closes a keep-alive connection idle that long (default
+	// 2m).
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// TransferTimeout bounds one package upload or one package file
+	// download (default 2h).
+	TransferTimeout time.Duration `yaml:"transfer_timeout"`
+	// MaxConnsPerClient caps the open connections of one client address on
+	// each listener (default 64); trusted proxies are exempt. A connection
+	// over the cap is closed at once.
+	MaxConnsPerClient int `yaml:"max_conns_per_client"`
+	// MaxConns caps the open connections of each listener (default 4096).
+	MaxConns int `yaml:"max_conns"`
 	// TrustedProxies lists the address ranges (CIDR) of reverse proxies
 	// whose X-Forwarded-For header names the client. Empty: the client is
 	// the connection's peer, and forwarding headers are ignored, so that no
@@ -92,8 +114,32 @@ func (c Config) withDefaults() Config {
 	if c.BusyWait == 0 {
 		c.BusyWait = 2 * time.Second
 	}
+	if c.ReadHeaderTimeout == 0 {
+		c.ReadHeaderTimeout = 15 * time.Second
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = 2 * time.Minute
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 30 * time.Minute
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 2 * time.Minute
+	}
+	if c.TransferTimeout == 0 {
+		c.TransferTimeout = 2 * time.Hour
+	}
+	if c.MaxConnsPerClient == 0 {
+		c.MaxConnsPerClient = 64
+	}
+	if c.MaxConns == 0 {
+		c.MaxConns = 4096
+	}
 	return c
 }
+
+// WithDefaults returns c with every unset limit at its default.
+func (c Config) WithDefaults() Config { return c.withDefaults() }
 
 // Validate checks the configuration.
 func (c Config) Validate() error {
@@ -106,6 +152,18 @@ func (c Config) Validate() error {
 	}
 	if c.OCSConcurrency > 1024 || c.UploadConcurrency > 1024 || c.BusyWait > time.Minute {
 		return fmt.Errorf("web: ocs_concurrency and upload_concurrency want at most 1024, busy_wait at most 1m")
+	}
+	d := c.withDefaults()
+	switch {
+	case d.ReadHeaderTimeout < 0 || d.ReadTimeout < 0 || d.WriteTimeout < 0 || d.IdleTimeout < 0 || d.TransferTimeout < 0 ||
+		d.MaxConnsPerClient < 0 || d.MaxConns < 0:
+		return fmt.Errorf("web: timeouts and connection caps must not be negative")
+	case d.ReadHeaderTimeout > d.ReadTimeout:
+		return fmt.Errorf("web: read_header_timeout %s over read_timeout %s", d.ReadHeaderTimeout, d.ReadTimeout)
+	case d.TransferTimeout < d.ReadTimeout || d.TransferTimeout < d.WriteTimeout:
+		return fmt.Errorf("web: transfer_timeout %s: want at least read_timeout and write_timeout", d.TransferTimeout)
+	case d.MaxConnsPerClient > d.MaxConns:
+		return fmt.Errorf("web: max_conns_per_client %d over max_conns %d", d.MaxConnsPerClient, d.MaxConns)
 	}
 	for _, p := range c.TrustedProxies {
 		if _, _, err := net.ParseCIDR(p); err != nil {
@@ -221,7 +279,7 @@ func (s *Server) newEcho() *echo.Echo {
 func (s *Server) routeAgents(e *echo.Echo) {
 	e.POST("/ocsinventory", s.handleOCS)
 	e.POST("/ocsinventory/*", s.handleOCS)
-	e.GET("/download/:id/:file", s.handleDownload)
+	e.GET("/download/:id/:file", s.handleDownload, s.transferDeadline)
 	e.HEAD("/download/:id/:file", s.handleDownload)
 	e.GET("/cacert.pem", s.handleCACert)
 	e.GET("/healthz", s.handleHealth)
