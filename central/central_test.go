@@ -2,6 +2,7 @@ package central
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/shoal-project/shoal/central/web"
 	"github.com/shoal-project/shoal/internal/testwait"
@@ -189,5 +192,26 @@ func TestWriteTimeoutMustCoverLongPoll(t *testing.T) {
 	cfg := Config{HTTP: web.Config{WriteTimeout: 30 * time.Second}}
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "agent_api.max_wait") {
 		t.Fatalf("Validate: %v, want a write_timeout error", err)
+	}
+}
+
+// TestExampleConfig decodes docs/central.example.yaml strictly, as the
+// binary does, and checks that it is valid.
+func TestExampleConfig(t *testing.T) {
+	b, err := os.ReadFile("../docs/central.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg Config
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("validate: %v", err)
+	}
+	if cfg.HTTP.MaxConnsPerClient != 64 || cfg.HTTP.ReadTimeout != 2*time.Minute || cfg.AgentAPI.MaxEnrollBodyBytes != 4<<20 {
+		t.Errorf("example does not show the defaults: %+v", cfg.HTTP)
 	}
 }

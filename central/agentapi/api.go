@@ -230,7 +230,7 @@ func (a *API) mapErrors(next echo.HandlerFunc) echo.HandlerFunc {
 		if code == http.StatusServiceUnavailable {
 			c.Response().Header().Set("Retry-After", strconv.Itoa(a.ingest.RetryAfter()))
 		}
-		if code >= 500 {
+		if code >= 500 && code != http.StatusServiceUnavailable {
 			a.log.Error("agent API error", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
 			msg = "internal error; see the central log"
 		}

@@ -381,7 +381,7 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	if errors.As(err, &he) {
 		msg = fmt.Sprint(he.Message)
 	}
-	if code >= 500 {
+	if code >= 500 && code != http.StatusServiceUnavailable {
 		s.log.Error("internal error", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
 		msg = "internal error; see the central log"
 	}

@@ -13,7 +13,7 @@ import (
 )
 
 // ErrBusy reports that every slot stayed taken for the whole wait.
-var ErrBusy = errors.New("server busy")
+var ErrBusy = errors.New("server busy, retry later")
 
 // Gate is a counting semaphore with a bounded wait. The channel owns the
 // state: a token in it is a taken slot.
