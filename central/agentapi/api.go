@@ -71,7 +71,7 @@ func (c Config) withDefaults() Config {
 		c.MaxBodyBytes = 32 << 20
 	}
 	if c.MaxEnrollBodyBytes == 0 {
-		c.MaxEnrollBodyBytes = 4 << 20
+		c.MaxEnrollBodyBytes = min(4<<20, c.MaxBodyBytes)
 	}
 	if c.MaxRelayEnrollBodyBytes == 0 {
 		c.MaxRelayEnrollBodyBytes = 64 << 10

@@ -127,7 +127,7 @@ func (c Config) withDefaults() Config {
 		c.IdleTimeout = 2 * time.Minute
 	}
 	if c.TransferTimeout == 0 {
-		c.TransferTimeout = 2 * time.Hour
+		c.TransferTimeout = max(2*time.Hour, c.ReadTimeout, c.WriteTimeout)
 	}
 	if c.MaxConnsPerClient == 0 {
 		c.MaxConnsPerClient = 64
