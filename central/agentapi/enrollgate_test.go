@@ -203,3 +203,19 @@ func TestEnrollBusyAnswers503(t *testing.T) {
 	}
 	e.nothingEnrolled("pc2-2026-01-01-00-00-00")
 }
+
+// TestEnrollLongHostnameRefused: an identifying inventory field over its
+// bound refuses the enrollment (413) and stores nothing.
+func TestEnrollLongHostnameRefused(t *testing.T) {
+	e := newEnv(t)
+	tok := e.token(0)
+	dev := "pc1-2026-01-01-00-00-00"
+	req := enrollRequest(t, tok, dev)
+	req.Inventory.Hostname = strings.Repeat("h", 1<<20)
+	b, _ := json.Marshal(req)
+	rec := e.serve(proto.AgentAPIPath+"/enroll", "Bearer "+tok, bytes.NewReader(b), int64(len(b)))
+	if rec.Code != http.StatusRequestEntityTooLarge || !strings.Contains(rec.Body.String(), "Computer.Name is 1048576 bytes") {
+		t.Fatalf("status %d: %s, want 413 naming Computer.Name", rec.Code, rec.Body)
+	}
+	e.nothingEnrolled(dev)
+}
