@@ -13,7 +13,7 @@ BINARIES  := shoal-central shoal-agent shoal-relay shoal-tracker shoalctl
 FUZZTIME  ?= 200000x
 ARTIFACTS ?= $(CURDIR)/.artifacts
 
-.PHONY: help build run test unit itest fuzz lint fmt tidy bench lab clean test-deps
+.PHONY: help build run test unit itest fuzz lint fmt tidy bench bench-attacks lab clean test-deps
 
 help: ## Show this help.
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ bench: ## Run the benchmarks and print their numbers.
 	$(GO) test -run 'TestMeasure20' -count 1 -v ./agent/lan/
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 10m ./relay/
 	$(GO) test -tags integration -run '^$$' -bench . -benchtime 1x -timeout 20m -v ./itest/
+
+bench-attacks: ## Peak RSS and worst latency of central under 64 parallel hostile bodies of each kind (also part of bench).
+	$(GO) test -tags integration -run '^$$' -bench BenchmarkAttackBodies -benchtime 1x -timeout 20m -v ./itest/
 
 LAB_OUT   ?= lab-out
 LAB_FLAGS ?=

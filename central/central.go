@@ -87,6 +87,14 @@ func (c Config) Validate() error {
 	pc := c.Packages
 	pc.Dir = filepath.Join(c.DataDir, "packages")
 	errs = append(errs, c.TLS.Validate(), c.Database.Validate(), pc.Validate(), c.Agents.Validate(), c.HTTP.Validate(), c.UI.Validate(), c.AgentAPI.Validate(), c.Tracker.Validate())
+	// A jobs long-poll must end well within the write timeout.
+	maxWait := c.AgentAPI.MaxWait
+	if maxWait == 0 {
+		maxWait = time.Minute
+	}
+	if wt := c.HTTP.WithDefaults().WriteTimeout; wt < maxWait+30*time.Second {
+		errs = append(errs, fmt.Errorf("http.write_timeout %s: want at least agent_api.max_wait (%s) + 30s", wt, maxWait))
+	}
 	return errors.Join(errs...)
 }
 
@@ -200,11 +208,12 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	errLog := slog.NewLogLogger(s.log.With("component", "http").Handler(), slog.LevelWarn)
-	plain := &http.Server{Handler: srv.HTTPHandler(), ReadHeaderTimeout: 15 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: errLog}
-	secure := &http.Server{
-		Handler: trk.Mount(srv.HTTPSHandler()), ReadHeaderTimeout: 15 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: errLog,
-		TLSConfig: &tls.Config{Certificates: []tls.Certificate{pk.ServerCert}, MinVersion: tls.VersionTLS12},
-	}
+	// Both servers have read, write and idle timeouts (http.*_timeout;
+	// uploads and package downloads extend theirs per request) and cap the
+	// connections of each client (http.max_conns_per_client).
+	plain := srv.NewHTTPServer(srv.HTTPHandler(), errLog)
+	secure := srv.NewHTTPServer(trk.Mount(srv.HTTPSHandler()), errLog)
+	secure.TLSConfig = &tls.Config{Certificates: []tls.Certificate{pk.ServerCert}, MinVersion: tls.VersionTLS12}
 
 	rt := Runtime{
 		PID:      os.Getpid(),
@@ -225,8 +234,8 @@ func (s *Server) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return dep.Run(gctx) })
 	g.Go(func() error { return trk.Run(gctx) })
-	g.Go(func() error { return serve(plain.Serve(httpLn)) })
-	g.Go(func() error { return serve(secure.ServeTLS(httpsLn, "", "")) })
+	g.Go(func() error { return serve(plain.Serve(srv.LimitListener(httpLn))) })
+	g.Go(func() error { return serve(secure.ServeTLS(srv.LimitListener(httpsLn), "", "")) })
 	g.Go(func() error {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -160,6 +160,7 @@ func (c *Central) stop() {
 	_ = c.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-c.done:
+		c.done <- err // a second stop (cleanup after an explicit stop) returns at once
 		if err != nil {
 			c.t.Errorf("central did not exit cleanly: %v\n%s", err, c.tail())
 		}

@@ -183,7 +183,9 @@ func Enroll(ctx context.Context, cfg Config, o EnrollOptions, log *slog.Logger) 
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}}
 	defer client.CloseIdleConnections()
 	var resp proto.RelayEnrollResponse
-	if err := callJSON(ctx, client, http.MethodPost, strings.TrimRight(o.Server, "/")+proto.AgentAPIPath+"/relays/enroll", "", req, &resp); err != nil {
+	// The token also goes in the Authorization header: central checks it
+	// there before it reads the body.
+	if err := callJSON(ctx, client, http.MethodPost, strings.TrimRight(o.Server, "/")+proto.AgentAPIPath+"/relays/enroll", o.Token, req, &resp); err != nil {
 		return fmt.Errorf("enroll: %w", err)
 	}
 	mk := ed25519.PublicKey(resp.ManifestPublicKey)

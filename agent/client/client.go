@@ -176,11 +176,22 @@ func (c *Client) Info(ctx context.Context) (*proto.AgentInfo, error) {
 	return &out, nil
 }
 
-// Enroll enrolls the agent.
+// Enroll enrolls the agent. The token goes in the Authorization header too:
+// central checks it there before it reads the body.
 func (c *Client) Enroll(ctx context.Context, req *proto.EnrollRequest) (*proto.EnrollResponse, error) {
-	var out proto.EnrollResponse
-	if err := c.call(ctx, http.MethodPost, "/enroll", req, &out); err != nil {
+	hr, err := c.newRequest(ctx, http.MethodPost, "/enroll", req)
+	if err != nil {
 		return nil, err
+	}
+	hr.Header.Set("Authorization", "Bearer "+req.Token)
+	resp, err := c.do(hr)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out proto.EnrollResponse
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&out); err != nil {
+		return nil, fmt.Errorf("POST /enroll: decode answer: %w", err)
 	}
 	return &out, nil
 }

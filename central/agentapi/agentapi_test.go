@@ -115,6 +115,17 @@ func (e *env) call(method, path string, in, out any, want int) {
 	}
 	req, _ := http.NewRequest(method, e.srv.URL+path, body)
 	req.Header.Set("Content-Type", "application/json")
+	// Like the real clients, enrollments carry their token in the header too.
+	switch r := in.(type) {
+	case proto.EnrollRequest:
+		req.Header.Set("Authorization", "Bearer "+r.Token)
+	case *proto.EnrollRequest:
+		req.Header.Set("Authorization", "Bearer "+r.Token)
+	case proto.RelayEnrollRequest:
+		req.Header.Set("Authorization", "Bearer "+r.Token)
+	case *proto.RelayEnrollRequest:
+		req.Header.Set("Authorization", "Bearer "+r.Token)
+	}
 	resp, err := e.http.Do(req)
 	if err != nil {
 		e.t.Fatal(err)

@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,9 +20,11 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/shoal-project/shoal/central/deploy"
+	"github.com/shoal-project/shoal/central/inventory"
 	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/internal/gate"
 	"github.com/shoal-project/shoal/internal/ratelimit"
 	"github.com/shoal-project/shoal/proto"
 )
@@ -34,7 +38,8 @@ type Config struct {
 	PollInterval time.Duration `yaml:"poll_interval"`
 	// PeerRecordTTL is the lifetime of a signed peer record (default 24h).
 	PeerRecordTTL time.Duration `yaml:"peer_record_ttl"`
-	// MaxBodyBytes bounds request bodies, inventories included (default 32 MiB).
+	// MaxBodyBytes bounds an inventory body (default 32 MiB, room for the
+	// 100,000 software rows one inventory may carry).
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// GossipKeyRotation is how long a site's gossip key stays current
 	// before it is replaced (default 24h); revocations replace it at once.
@@ -45,6 +50,21 @@ type Config struct {
 	// key is handed out one window before members send with it, and the
 	// old one is still accepted for two windows after the rotation.
 	GossipKeyOverlap time.Duration `yaml:"gossip_key_overlap"`
+	// MaxEnrollBodyBytes bounds an agent enrollment, which carries an
+	// inventory (default 4 MiB; a desktop with 765 packages sends 213 KB).
+	MaxEnrollBodyBytes int64 `yaml:"max_enroll_body_bytes"`
+	// MaxRelayEnrollBodyBytes bounds a relay enrollment (default 64 KiB).
+	MaxRelayEnrollBodyBytes int64 `yaml:"max_relay_enroll_body_bytes"`
+	// MaxSmallBodyBytes bounds every other body: progress, results, peer
+	// record renewals, relay reports (default 64 KiB).
+	MaxSmallBodyBytes int64 `yaml:"max_small_body_bytes"`
+	// IngestConcurrency bounds the enrollments and inventories decoded at
+	// once (default 2 × GOMAXPROCS); the others wait up to BusyWait, then
+	// get 503 with Retry-After.
+	IngestConcurrency int `yaml:"ingest_concurrency"`
+	// BusyWait is how long a request waits for a free ingest slot
+	// (default 2s).
+	BusyWait time.Duration `yaml:"busy_wait"`
 }
 
 func (c Config) withDefaults() Config {
@@ -66,6 +86,21 @@ func (c Config) withDefaults() Config {
 	if c.GossipKeyRotation == 0 {
 		c.GossipKeyRotation = max(24*time.Hour, 4*c.GossipKeyOverlap)
 	}
+	if c.MaxEnrollBodyBytes == 0 {
+		c.MaxEnrollBodyBytes = min(4<<20, c.MaxBodyBytes)
+	}
+	if c.MaxRelayEnrollBodyBytes == 0 {
+		c.MaxRelayEnrollBodyBytes = 64 << 10
+	}
+	if c.MaxSmallBodyBytes == 0 {
+		c.MaxSmallBodyBytes = 64 << 10
+	}
+	if c.IngestConcurrency == 0 {
+		c.IngestConcurrency = 2 * runtime.GOMAXPROCS(0)
+	}
+	if c.BusyWait == 0 {
+		c.BusyWait = 2 * time.Second
+	}
 	return c
 }
 
@@ -85,6 +120,16 @@ func (c Config) Validate() error {
 		return fmt.Errorf("agentapi: gossip_key_overlap %s: want at least twice max_wait (%s)", c.GossipKeyOverlap, 2*c.MaxWait)
 	case c.GossipKeyRotation < 4*c.GossipKeyOverlap:
 		return fmt.Errorf("agentapi: gossip_key_rotation %s: want at least 4 times gossip_key_overlap (%s)", c.GossipKeyRotation, 4*c.GossipKeyOverlap)
+	case c.MaxEnrollBodyBytes < 64<<10 || c.MaxEnrollBodyBytes > c.MaxBodyBytes:
+		return fmt.Errorf("agentapi: max_enroll_body_bytes %d: want 64 KiB..max_body_bytes", c.MaxEnrollBodyBytes)
+	case c.MaxRelayEnrollBodyBytes < 4<<10 || c.MaxRelayEnrollBodyBytes > 16<<20:
+		return fmt.Errorf("agentapi: max_relay_enroll_body_bytes %d: want 4 KiB..16 MiB", c.MaxRelayEnrollBodyBytes)
+	case c.MaxSmallBodyBytes < 4<<10 || c.MaxSmallBodyBytes > 16<<20:
+		return fmt.Errorf("agentapi: max_small_body_bytes %d: want 4 KiB..16 MiB", c.MaxSmallBodyBytes)
+	case c.IngestConcurrency < 1 || c.IngestConcurrency > 1024:
+		return fmt.Errorf("agentapi: ingest_concurrency %d: want 1..1024", c.IngestConcurrency)
+	case c.BusyWait < 0 || c.BusyWait > time.Minute:
+		return fmt.Errorf("agentapi: busy_wait %s: want 0..1m", c.BusyWait)
 	}
 	return nil
 }
@@ -112,6 +157,8 @@ type API struct {
 	refusals *ratelimit.Keyed
 	index    *fragIndexes
 	revCache revocationCache // the signed list of revokedPeers
+	// ingest bounds the enrollments and inventories decoded at once.
+	ingest *gate.Gate
 	// trackerURL and upstreamURL (strings) are set once by central
 	// before it serves; see SetTrackerURL and SetUpstreamURL.
 	trackerURL, upstreamURL atomic.Value
@@ -125,8 +172,10 @@ func New(cfg Config, st *store.Store, dep *deploy.Service, b *packages.Builder, 
 		log.Error("invalid agent API config, using defaults", "err", err)
 		cfg = Config{}
 	}
-	return &API{cfg: cfg.withDefaults(), store: st, deploy: dep, builder: b, pki: pk, log: log, now: time.Now,
-		counters: newCounters(), index: &fragIndexes{m: map[string]*fragIndex{}}, refusals: ratelimit.New(refusalAuditsPerMinute)}
+	cfg = cfg.withDefaults()
+	return &API{cfg: cfg, store: st, deploy: dep, builder: b, pki: pk, log: log, now: time.Now,
+		counters: newCounters(), index: &fragIndexes{m: map[string]*fragIndex{}}, refusals: ratelimit.New(refusalAuditsPerMinute),
+		ingest: gate.New("agent ingest", cfg.IngestConcurrency, cfg.BusyWait)}
 }
 
 // Register adds the agent routes to g, which central mounts at
@@ -134,15 +183,16 @@ func New(cfg Config, st *store.Store, dep *deploy.Service, b *packages.Builder, 
 func (a *API) Register(g *echo.Group) {
 	g.Use(a.mapErrors)
 	g.GET("/info", a.info)
-	g.POST("/enroll", a.enroll)
+	g.POST("/enroll", a.enroll, a.enrollGate(a.cfg.MaxEnrollBodyBytes))
 	auth := g.Group("", a.authenticate)
+	small := a.limitBody(a.cfg.MaxSmallBodyBytes)
 	auth.GET("/jobs", a.jobs)
 	auth.GET("/packages/:id/manifest", a.manifest)
 	auth.GET("/fragments/:id/:cid", a.fragment)
-	auth.POST("/deployments/:id/progress", a.progress)
-	auth.POST("/deployments/:id/result", a.result)
-	auth.POST("/inventory", a.inventory)
-	auth.POST("/peer-record", a.peerRecord)
+	auth.POST("/deployments/:id/progress", a.progress, small)
+	auth.POST("/deployments/:id/result", a.result, small)
+	auth.POST("/inventory", a.inventory, a.limitBody(a.cfg.MaxBodyBytes), a.ingestSlot)
+	auth.POST("/peer-record", a.peerRecord, small)
 	a.registerRelays(g)
 }
 
@@ -164,16 +214,20 @@ func (a *API) RegisterAdmin(g *echo.Group, m ...echo.MiddlewareFunc) {
 func statusOf(err error) int {
 	var mbe *http.MaxBytesError
 	switch {
-	case errors.Is(err, errUnauthorized):
+	case errors.Is(err, errUnauthorized), errors.Is(err, errNoEnrollToken):
 		return http.StatusUnauthorized
+	case errors.Is(err, errTokenMismatch):
+		return http.StatusForbidden
 	case errors.Is(err, errRevoked), errors.Is(err, store.ErrRevoked), errors.Is(err, store.ErrEnrollRefused):
 		return http.StatusForbidden
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, packages.ErrNotFound), errors.Is(err, packages.ErrInvalidID):
 		return http.StatusNotFound
 	case errors.Is(err, errFinished), errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrRelayExists):
 		return http.StatusConflict
-	case errors.As(err, &mbe):
+	case errors.As(err, &mbe), errors.Is(err, errTooLarge), errors.Is(err, inventory.ErrFieldTooLong):
 		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, gate.ErrBusy):
+		return http.StatusServiceUnavailable
 	case errors.Is(err, errBadRequest), errors.Is(err, store.ErrInvalid):
 		return http.StatusBadRequest
 	case errors.Is(err, context.Canceled):
@@ -196,7 +250,10 @@ func (a *API) mapErrors(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		code := statusOf(err)
 		msg := err.Error()
-		if code >= 500 {
+		if code == http.StatusServiceUnavailable {
+			c.Response().Header().Set("Retry-After", strconv.Itoa(a.ingest.RetryAfter()))
+		}
+		if code >= 500 && code != http.StatusServiceUnavailable {
 			a.log.Error("agent API error", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
 			msg = "internal error; see the central log"
 		}

@@ -130,6 +130,9 @@ func (a *API) enroll(c echo.Context) error {
 	if err := a.bindJSON(c, &req); err != nil {
 		return err
 	}
+	if err := sameEnrollToken(c, req.Token); err != nil {
+		return err
+	}
 	switch {
 	case !strings.HasPrefix(req.Token, proto.EnrollTokenPrefix):
 		return fmt.Errorf("enroll: %w", store.ErrEnrollRefused)
@@ -154,7 +157,10 @@ func (a *API) enroll(c echo.Context) error {
 		}
 		req.Inventory.History = append(req.Inventory.History, known...)
 	}
-	snap := snapshot(req.Inventory, req.DeviceID, req.AgentVersion, now)
+	snap, err := a.boundedSnapshot(req.Inventory, req.DeviceID, req.AgentVersion, now)
+	if err != nil {
+		return err
+	}
 	site := a.siteOf(ctx, c.RealIP())
 	if site != nil {
 		snap.Computer.SiteID = &site.ID

@@ -1,10 +1,12 @@
 package agentapi
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/shoal-project/shoal/central/inventory"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/proto"
 )
@@ -27,6 +29,21 @@ func capped[T any](s []T, n int) []T {
 		return s[:n]
 	}
 	return s
+}
+
+// boundedSnapshot is snapshot with inventory.Bound applied: an identifying
+// field over its bound refuses the inventory, a long text is cut (logged).
+func (a *API) boundedSnapshot(inv *proto.AgentInventory, deviceID, version string, now time.Time) (*store.InventorySnapshot, error) {
+	snap := snapshot(inv, deviceID, version, now)
+	cut, err := inventory.Bound(snap)
+	if err != nil {
+		a.log.Warn("inventory refused", "device", deviceID, "err", err)
+		return nil, fmt.Errorf("inventory: %w", err)
+	}
+	if len(cut) > 0 {
+		a.log.Warn("inventory fields cut", "device", deviceID, "fields", cut, "max_bytes", inventory.MaxTextBytes)
+	}
+	return snap, nil
 }
 
 // snapshot converts a Shoal inventory into the store's records, the same

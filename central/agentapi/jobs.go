@@ -152,7 +152,10 @@ func (a *API) inventory(c echo.Context) error {
 	}
 	cl := callerOf(c)
 	ctx := c.Request().Context()
-	snap := snapshot(&inv, cl.computer.DeviceID, cl.identity.Version, a.now())
+	snap, err := a.boundedSnapshot(&inv, cl.computer.DeviceID, cl.identity.Version, a.now())
+	if err != nil {
+		return err
+	}
 	// A Shoal agent's history only grows, and a result recorded while
 	// this inventory was on its way must not be dropped: the store merges
 	// in the same transaction.

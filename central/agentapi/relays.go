@@ -43,10 +43,10 @@ func (a *API) RegisterPublic(e *echo.Echo) {
 
 // registerRelays adds the relay routes to the agent API group.
 func (a *API) registerRelays(g *echo.Group) {
-	g.POST("/relays/enroll", a.enrollRelay)
+	g.POST("/relays/enroll", a.enrollRelay, a.enrollGate(a.cfg.MaxRelayEnrollBodyBytes))
 	r := g.Group("/relay", a.authenticateRelay)
 	r.GET("/jobs", a.relayJobs)
-	r.POST("/report", a.relayReport)
+	r.POST("/report", a.relayReport, a.limitBody(a.cfg.MaxSmallBodyBytes))
 }
 
 // checkRelayIdentity verifies that the public key gives the peer ID and
@@ -143,6 +143,9 @@ func (a *API) recordAudit(c echo.Context, e *store.AuditEvent) {
 func (a *API) enrollRelay(c echo.Context) error {
 	var req proto.RelayEnrollRequest
 	if err := a.bindJSON(c, &req); err != nil {
+		return err
+	}
+	if err := sameEnrollToken(c, req.Token); err != nil {
 		return err
 	}
 	switch {

@@ -33,6 +33,9 @@ func New(st *store.Store, logger *slog.Logger) *Service {
 // returns only after the inventory is committed.
 func (s *Service) Ingest(ctx context.Context, inv *ocs.Inventory, userAgent string, remote netip.Addr) (*ocs.InventoryReply, error) {
 	snap := Snapshot(inv, s.now())
+	if err := s.bound(snap); err != nil {
+		return nil, fmt.Errorf("ingest inventory of %s: %w", inv.DeviceID, err)
+	}
 	snap.Computer.UserAgent = userAgent
 	snap.Computer.Source = store.SourceOCS
 	// The OCS endpoint is anonymous: the store refuses reserved device
@@ -52,6 +55,19 @@ func (s *Service) Ingest(ctx context.Context, inv *ocs.Inventory, userAgent stri
 		reply.AccountInfo = append(reply.AccountInfo, ocs.AccountInfo{KeyName: a.KeyName, KeyValue: a.KeyValue})
 	}
 	return reply, nil
+}
+
+// bound applies Bound to snap and logs what it refused or cut.
+func (s *Service) bound(snap *store.InventorySnapshot) error {
+	cut, err := Bound(snap)
+	if err != nil {
+		s.log.Warn("inventory refused", "device", snap.Computer.DeviceID, "err", err)
+		return err
+	}
+	if len(cut) > 0 {
+		s.log.Warn("inventory fields cut", "device", snap.Computer.DeviceID, "fields", cut, "max_bytes", MaxTextBytes)
+	}
+	return nil
 }
 
 // siteOf finds the site of the connection's address, else of the address the

@@ -174,3 +174,22 @@ func SpecFromFields(f map[string]string) (spec Spec, err error) {
 	}
 	return spec, errors.Join(errs...)
 }
+
+// MaxUploadBody is the largest multipart upload body b accepts: the file
+// (Config.MaxUploadBytes) plus room for the text fields and the part
+// headers. The HTTP edge refuses a larger Content-Length before it reads a
+// byte, so an over-limit upload never reaches the disk.
+func (b *Builder) MaxUploadBody() int64 {
+	return b.cfg.MaxUploadBytes + MaxUploadFields*MaxUploadFieldBytes + 1<<20
+}
+
+// CheckUploadLength refuses a declared body length over MaxUploadBody
+// with ErrTooLarge; -1 (unknown, chunked) passes, and the spooler's own
+// limit stops such a body.
+func (b *Builder) CheckUploadLength(n int64) error {
+	if n > b.MaxUploadBody() {
+		return fmt.Errorf("upload of %d bytes, at most %d (packages.max_upload_bytes %d plus the form): %w",
+			n, b.MaxUploadBody(), b.cfg.MaxUploadBytes, ErrTooLarge)
+	}
+	return nil
+}

@@ -109,10 +109,14 @@ func (s *Server) handleOCS(c echo.Context) error {
 	if err := s.checkUserAgent(ua); err != nil {
 		return err
 	}
-	if req.ContentLength > s.cfg.MaxOCSBodyBytes {
-		return fmt.Errorf("body of %d bytes: %w", req.ContentLength, errTooLarge)
+	// limitBody bounded the body; the gate bounds how many are read,
+	// inflated and parsed at once.
+	release, err := s.ocsGate.Enter(req.Context())
+	if err != nil {
+		return err
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), req.Body, s.cfg.MaxOCSBodyBytes))
+	defer release()
+	body, err := io.ReadAll(req.Body)
 	if err != nil {
 		return fmt.Errorf("read body: %w", err)
 	}
@@ -122,7 +126,7 @@ func (s *Server) handleOCS(c echo.Context) error {
 	}
 	// One pass over the document: the envelope, and the inventory when
 	// QUERY=INVENTORY (a 300 KB inventory costs a few ms to parse).
-	env, inv, err := ocs.Parse(doc)
+	env, inv, err := ocs.ParseLimited(doc, ocs.Limits{MaxDepth: s.cfg.MaxOCSDepth, MaxElements: s.cfg.MaxOCSElements})
 	if err != nil {
 		return fmt.Errorf("parse request: %w", err)
 	}

@@ -14,6 +14,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -24,6 +26,7 @@ import (
 	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/internal/gate"
 	"github.com/shoal-project/shoal/internal/ratelimit"
 	"github.com/shoal-project/shoal/proto"
 	"github.com/shoal-project/shoal/proto/ocs"
@@ -44,8 +47,48 @@ type Config struct {
 	MaxOCSRows      int `yaml:"max_ocs_rows"`
 	// AcceptAnyUserAgent disables the agent User-Agent check.
 	AcceptAnyUserAgent bool `yaml:"accept_any_user_agent"`
-	// MaxAPIBodyBytes bounds JSON request bodies.
+	// MaxOCSDepth bounds element nesting in an agent request (default 16).
+	MaxOCSDepth int `yaml:"max_ocs_depth"`
+	// MaxOCSElements bounds the elements of an agent request (default
+	// 200,000: about 15,000 software entries).
+	MaxOCSElements int `yaml:"max_ocs_elements"`
+	// OCSConcurrency bounds the agent requests decoded at once (default
+	// 2 × GOMAXPROCS); the others wait up to BusyWait, then get 503 with
+	// Retry-After. Peak memory of the OCS endpoint is about
+	// OCSConcurrency × (MaxOCSBodyBytes + 2 × MaxOCSXMLBytes).
+	OCSConcurrency int `yaml:"ocs_concurrency"`
+	// UploadConcurrency bounds the package uploads streamed at once
+	// (default 4).
+	UploadConcurrency int `yaml:"upload_concurrency"`
+	// BusyWait is how long a request waits for a free OCS or upload slot
+	// (default 2s).
+	BusyWait time.Duration `yaml:"busy_wait"`
+	// MaxAPIBodyBytes bounds every other request body: REST API JSON, UI
+	// forms (default 1 MiB). Package uploads are bounded by
+	// packages.max_upload_bytes instead.
 	MaxAPIBodyBytes int64 `yaml:"max_api_body_bytes"`
+	// ReadHeaderTimeout bounds reading a request's headers (default 15s).
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// ReadTimeout bounds reading a whole request, body included (default
+	// 2m): a client trickling a body is cut off when it passes. Upload
+	// routes get TransferTimeout instead.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds writing an answer, counted from the end of the
+	// request headers (default 30m, longer than any jobs long-poll).
+	// Package downloads (/download/) get TransferTimeout instead.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// IdleTimeout closes a keep-alive connection idle that long (default
+	// 2m).
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// TransferTimeout bounds one package upload or one package file
+	// download (default 2h).
+	TransferTimeout time.Duration `yaml:"transfer_timeout"`
+	// MaxConnsPerClient caps the open connections of one client address on
+	// each listener (default 64); trusted proxies are exempt. A connection
+	// over the cap is closed at once.
+	MaxConnsPerClient int `yaml:"max_conns_per_client"`
+	// MaxConns caps the open connections of each listener (default 4096).
+	MaxConns int `yaml:"max_conns"`
 	// TrustedProxies lists the address ranges (CIDR) of reverse proxies
 	// whose X-Forwarded-For header names the client. Empty: the client is
 	// the connection's peer, and forwarding headers are ignored, so that no
@@ -69,13 +112,71 @@ func (c Config) withDefaults() Config {
 	if c.MaxOCSRows == 0 {
 		c.MaxOCSRows = 2000
 	}
+	if c.MaxOCSDepth == 0 {
+		c.MaxOCSDepth = ocs.DefaultMaxDepth
+	}
+	if c.MaxOCSElements == 0 {
+		c.MaxOCSElements = ocs.DefaultMaxElements
+	}
+	if c.OCSConcurrency == 0 {
+		c.OCSConcurrency = 2 * runtime.GOMAXPROCS(0)
+	}
+	if c.UploadConcurrency == 0 {
+		c.UploadConcurrency = 4
+	}
+	if c.BusyWait == 0 {
+		c.BusyWait = 2 * time.Second
+	}
+	if c.ReadHeaderTimeout == 0 {
+		c.ReadHeaderTimeout = 15 * time.Second
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = 2 * time.Minute
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 30 * time.Minute
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 2 * time.Minute
+	}
+	if c.TransferTimeout == 0 {
+		c.TransferTimeout = max(2*time.Hour, c.ReadTimeout, c.WriteTimeout)
+	}
+	if c.MaxConnsPerClient == 0 {
+		c.MaxConnsPerClient = 64
+	}
+	if c.MaxConns == 0 {
+		c.MaxConns = 4096
+	}
 	return c
 }
 
+// WithDefaults returns c with every unset limit at its default.
+func (c Config) WithDefaults() Config { return c.withDefaults() }
+
 // Validate checks the configuration.
 func (c Config) Validate() error {
-	if c.MaxOCSBodyBytes < 0 || c.MaxOCSXMLBytes < 0 || c.MaxAPIBodyBytes < 0 || c.MaxOCSSoftwares < 0 || c.MaxOCSRows < 0 {
+	if c.MaxOCSBodyBytes < 0 || c.MaxOCSXMLBytes < 0 || c.MaxAPIBodyBytes < 0 || c.MaxOCSSoftwares < 0 || c.MaxOCSRows < 0 ||
+		c.MaxOCSElements < 0 || c.OCSConcurrency < 0 || c.UploadConcurrency < 0 || c.BusyWait < 0 {
 		return fmt.Errorf("web: limits must not be negative")
+	}
+	if err := (ocs.Limits{MaxDepth: c.MaxOCSDepth, MaxElements: c.MaxOCSElements}).Validate(); err != nil {
+		return fmt.Errorf("web: %w", err)
+	}
+	if c.OCSConcurrency > 1024 || c.UploadConcurrency > 1024 || c.BusyWait > time.Minute {
+		return fmt.Errorf("web: ocs_concurrency and upload_concurrency want at most 1024, busy_wait at most 1m")
+	}
+	d := c.withDefaults()
+	switch {
+	case d.ReadHeaderTimeout < 0 || d.ReadTimeout < 0 || d.WriteTimeout < 0 || d.IdleTimeout < 0 || d.TransferTimeout < 0 ||
+		d.MaxConnsPerClient < 0 || d.MaxConns < 0:
+		return fmt.Errorf("web: timeouts and connection caps must not be negative")
+	case d.ReadHeaderTimeout > d.ReadTimeout:
+		return fmt.Errorf("web: read_header_timeout %s over read_timeout %s", d.ReadHeaderTimeout, d.ReadTimeout)
+	case d.TransferTimeout < d.ReadTimeout || d.TransferTimeout < d.WriteTimeout:
+		return fmt.Errorf("web: transfer_timeout %s: want at least read_timeout and write_timeout", d.TransferTimeout)
+	case d.MaxConnsPerClient > d.MaxConns:
+		return fmt.Errorf("web: max_conns_per_client %d over max_conns %d", d.MaxConnsPerClient, d.MaxConns)
 	}
 	for _, p := range c.TrustedProxies {
 		if _, _, err := net.ParseCIDR(p); err != nil {
@@ -134,6 +235,9 @@ type Server struct {
 	authAudit  *ratelimit.Sampler
 	// now is the clock of the rate limit (tests fix it).
 	now func() time.Time
+	// ocsGate and uploadGate bound the OCS requests and the uploads
+	// processed at once.
+	ocsGate, uploadGate *gate.Gate
 }
 
 // New returns a Server.
@@ -141,9 +245,12 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg.withDefaults(), deps: deps, log: logger.With("component", "web"), counters: NewCounters(),
+	cfg = cfg.withDefaults()
+	return &Server{cfg: cfg, deps: deps, log: logger.With("component", "web"), counters: NewCounters(),
 		basicGuard: ratelimit.NewLogins(basicLogins), basicKnown: ratelimit.NewKnown(basicKnownTTL),
-		authAudit: ratelimit.NewSampler(authAuditPerMinute), now: time.Now}, nil
+		authAudit: ratelimit.NewSampler(authAuditPerMinute), now: time.Now,
+		ocsGate:    gate.New("ocs", cfg.OCSConcurrency, cfg.BusyWait),
+		uploadGate: gate.New("upload", cfg.UploadConcurrency, cfg.BusyWait)}, nil
 }
 
 // Counters returns the download counters.
@@ -199,13 +306,14 @@ func (s *Server) newEcho() *echo.Echo {
 		},
 	}))
 	e.Use(s.accessLog)
+	e.Use(s.limitBody)
 	return e
 }
 
 func (s *Server) routeAgents(e *echo.Echo) {
 	e.POST("/ocsinventory", s.handleOCS)
 	e.POST("/ocsinventory/*", s.handleOCS)
-	e.GET("/download/:id/:file", s.handleDownload)
+	e.GET("/download/:id/:file", s.handleDownload, s.transferDeadline)
 	e.HEAD("/download/:id/:file", s.handleDownload)
 	e.GET("/cacert.pem", s.handleCACert)
 	e.GET("/healthz", s.handleHealth)
@@ -290,7 +398,10 @@ func statusOf(err error) int {
 		return http.StatusForbidden
 	case errors.Is(err, errRateLimited), errors.Is(err, errUserBackoff):
 		return http.StatusTooManyRequests
-	case errors.Is(err, errTooLarge), errors.Is(err, ocs.ErrTooLarge), errors.Is(err, packages.ErrTooLarge), errors.As(err, &mbe):
+	case errors.Is(err, gate.ErrBusy):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, errTooLarge), errors.Is(err, ocs.ErrTooLarge), errors.Is(err, packages.ErrTooLarge), errors.As(err, &mbe),
+		errors.Is(err, inventory.ErrFieldTooLong):
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, store.ErrNotFound):
 		return http.StatusNotFound
@@ -318,12 +429,15 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	if errors.As(err, &he) {
 		msg = fmt.Sprint(he.Message)
 	}
-	if code >= 500 {
+	if code >= 500 && code != http.StatusServiceUnavailable {
 		s.log.Error("internal error", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
 		msg = "internal error; see the central log"
 	}
 	if code == http.StatusUnauthorized {
 		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="shoal"`)
+	}
+	if code == http.StatusServiceUnavailable {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(s.ocsGate.RetryAfter()))
 	}
 	if isOCS(c) || c.Request().Method == http.MethodHead {
 		_ = c.String(code, msg+"\n")

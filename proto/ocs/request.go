@@ -40,7 +40,7 @@ type Request struct {
 // query is checked, UPDATE included. Declared charsets ISO-8859-1,
 // Windows-1252 and ISO-8859-15 are converted to UTF-8.
 func ParseRequest(doc []byte) (*Request, error) {
-	req, _, err := parse(doc, false)
+	req, _, err := parse(doc, false, Limits{})
 	if err != nil {
 		return nil, fmt.Errorf("parse request: %w", err)
 	}
@@ -51,7 +51,7 @@ func ParseRequest(doc []byte) (*Request, error) {
 // rules as ParseRequest. Inventory.DeviceID is the envelope's DEVICEID. It
 // does not check that QUERY is INVENTORY (a --local .ocs file parses too).
 func ParseInventory(doc []byte) (*Inventory, error) {
-	_, inv, err := parse(doc, true)
+	_, inv, err := parse(doc, true, Limits{})
 	if err != nil {
 		return nil, fmt.Errorf("parse inventory: %w", err)
 	}
@@ -62,7 +62,13 @@ func ParseInventory(doc []byte) (*Inventory, error) {
 // single pass over the document. inv is nil for other queries. Use it in the
 // request handler instead of ParseRequest followed by ParseInventory.
 func Parse(doc []byte) (req *Request, inv *Inventory, err error) {
-	req, inv, err = parse(doc, true)
+	return ParseLimited(doc, Limits{})
+}
+
+// ParseLimited is Parse with explicit Limits (zero fields take the
+// defaults). A document past a limit is ErrTooLarge.
+func ParseLimited(doc []byte, lim Limits) (req *Request, inv *Inventory, err error) {
+	req, inv, err = parse(doc, true, lim)
 	if err != nil {
 		return nil, nil, fmt.Errorf("parse request: %w", err)
 	}
@@ -114,8 +120,8 @@ func (e *envelope) request() *Request {
 
 // parse walks a REQUEST document once. With withInventory it also builds the
 // inventory from CONTENT; otherwise CONTENT is only scanned for DEVICEID.
-func parse(doc []byte, withInventory bool) (*Request, *Inventory, error) {
-	r := newReader(doc)
+func parse(doc []byte, withInventory bool, lim Limits) (*Request, *Inventory, error) {
+	r := newReader(doc, lim)
 	root, err := r.root("REQUEST")
 	if err != nil {
 		return nil, nil, err

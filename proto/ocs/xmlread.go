@@ -16,19 +16,26 @@ import (
 // end tags match, which saves about 15% over Token on large
 // inventories. It rejects every directive, so a DOCTYPE (and with it any
 // entity declaration, the XXE vector) never reaches the caller.
+//
+// It also enforces Limits: a start tag deeper than MaxDepth or past
+// MaxElements ends the walk with ErrTooLarge at once, so a small compressed
+// body of millions of nested or repeated elements costs neither memory nor
+// time.
 type reader struct {
-	d       *xml.Decoder
-	stack   []xml.Name // open elements
-	scratch []byte     // text being collected by text
+	d        *xml.Decoder
+	stack    []xml.Name // open elements
+	scratch  []byte     // text being collected by text
+	lim      Limits
+	elements int // start tags seen
 }
 
-func newReader(doc []byte) *reader {
+func newReader(doc []byte, lim Limits) *reader {
 	d := xml.NewDecoder(bytes.NewReader(sanitize(doc)))
 	d.CharsetReader = charsetReader
 	// Agents and consoles sometimes write HTML entities (&nbsp;, &eacute;)
 	// into text; strict mode would reject them.
 	d.Entity = xml.HTMLEntity
-	return &reader{d: d}
+	return &reader{d: d, lim: lim.withDefaults()}
 }
 
 // depth returns the number of open elements.
@@ -53,6 +60,13 @@ func (r *reader) next() (xml.Token, error) {
 	}
 	switch t := tok.(type) {
 	case xml.StartElement:
+		r.elements++
+		switch {
+		case len(r.stack) >= r.lim.MaxDepth:
+			return nil, fmt.Errorf("elements nested deeper than %d: %w", r.lim.MaxDepth, ErrTooLarge)
+		case r.elements > r.lim.MaxElements:
+			return nil, fmt.Errorf("more than %d elements: %w", r.lim.MaxElements, ErrTooLarge)
+		}
 		r.stack = append(r.stack, t.Name)
 	case xml.EndElement:
 		if len(r.stack) == 0 {
@@ -222,7 +236,7 @@ type node struct {
 
 // parseTree parses a whole short document whose root must be named root.
 func parseTree(doc []byte, root string) (*node, error) {
-	r := newReader(doc)
+	r := newReader(doc, Limits{})
 	start, err := r.root(root)
 	if err != nil {
 		return nil, err
