@@ -70,6 +70,9 @@ func (r *Relay) pollJobs(ctx context.Context, tag string) (*proto.RelayJobs, err
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.PollWait+time.Minute)
 	defer cancel()
 	q := url.Values{"wait": {r.cfg.PollWait.String()}, "tag": {tag}}
+	if !r.recordValid() {
+		q.Set("renew", "1")
+	}
 	var jobs proto.RelayJobs
 	if err := callJSON(ctx, r.central, http.MethodGet, r.enr.Server+proto.AgentAPIPath+"/relay/jobs?"+q.Encode(),
 		r.enr.Secret, nil, &jobs); err != nil {
@@ -124,6 +127,18 @@ func (r *Relay) applyJobs(ctx context.Context, jobs *proto.RelayJobs, wg *sync.W
 			r.prefetch(ctx, id)
 		})
 	}
+}
+
+// recordValid reports whether the relay's peer record verifies with
+// central's key: a record signed in an older format (before protocol
+// version 2) does not, and the relay then asks central for a new one
+// instead of waiting for the old one's renewal time.
+func (r *Relay) recordValid() bool {
+	r.mu.Lock()
+	rec := r.enr.PeerRecord
+	r.mu.Unlock()
+	_, err := proto.VerifyPeerRecord(rec, r.enr.ManifestPublicKey, time.Now())
+	return err == nil
 }
 
 // adoptPeerRecord checks a renewed peer record and saves it.

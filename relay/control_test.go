@@ -383,3 +383,35 @@ func TestHealthz(t *testing.T) {
 		t.Errorf("healthz %d %s (%v)", code, body, err)
 	}
 }
+
+// TestStaleRecordRenewed: a relay whose saved peer record no longer
+// verifies (as one signed before protocol version 2 after an upgrade)
+// asks central for a new one on its first poll instead of waiting up to
+// two thirds of the record's life, and saves what it gets.
+func TestStaleRecordRenewed(t *testing.T) {
+	c := relaytest.New(t)
+	dir := t.TempDir()
+	enrollAt(t, c, dir)
+	e, err := loadEnrollment(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.PeerRecord.Signature[0] ^= 0xff
+	if err := e.save(dir); err != nil {
+		t.Fatal(err)
+	}
+	runRelay(t, dir, nil)
+	testwait.For(t, 10*time.Second, "a renewed record that verifies", func() error {
+		e, err := loadEnrollment(dir)
+		if err != nil {
+			return err
+		}
+		if _, err := proto.VerifyPeerRecord(e.PeerRecord, c.Pub, time.Now()); err != nil {
+			return err
+		}
+		return nil
+	})
+	if n := c.RenewalsAsked(); n != 1 {
+		t.Errorf("relay asked for a new record %d times, want once", n)
+	}
+}

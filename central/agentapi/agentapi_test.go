@@ -105,17 +105,9 @@ func newEnvFull(t testing.TB, cfg agentapi.Config, pc pki.Config, mount func(nex
 	return &env{t: t, dir: dir, store: st, pki: pk, builder: b, deploy: dep, api: api, srv: srv, http: hc}
 }
 
-// call sends an admin request and decodes the answer.
-func (e *env) call(method, path string, in, out any, want int) {
-	e.t.Helper()
-	var body io.Reader
-	if in != nil {
-		b, _ := json.Marshal(in)
-		body = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, e.srv.URL+path, body)
-	req.Header.Set("Content-Type", "application/json")
-	// Like the real clients, enrollments carry their token in the header too.
+// setEnrollToken puts the token of an enrollment request in the
+// Authorization header too, like the real clients.
+func setEnrollToken(req *http.Request, in any) {
 	switch r := in.(type) {
 	case proto.EnrollRequest:
 		req.Header.Set("Authorization", "Bearer "+r.Token)
@@ -126,6 +118,19 @@ func (e *env) call(method, path string, in, out any, want int) {
 	case *proto.RelayEnrollRequest:
 		req.Header.Set("Authorization", "Bearer "+r.Token)
 	}
+}
+
+// call sends an admin request and decodes the answer.
+func (e *env) call(method, path string, in, out any, want int) {
+	e.t.Helper()
+	var body io.Reader
+	if in != nil {
+		b, _ := json.Marshal(in)
+		body = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, e.srv.URL+path, body)
+	req.Header.Set("Content-Type", "application/json")
+	setEnrollToken(req, in)
 	resp, err := e.http.Do(req)
 	if err != nil {
 		e.t.Fatal(err)

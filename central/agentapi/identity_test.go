@@ -1,12 +1,10 @@
 package agentapi_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -61,21 +59,15 @@ func (e *env) enrollRaw(token, deviceID string, id identity, inv *proto.AgentInv
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	body, _ := json.Marshal(proto.EnrollRequest{Token: token, DeviceID: deviceID, PeerID: id.id.String(), PublicKey: pub,
+	code, b := e.post("/enroll", proto.EnrollRequest{Token: token, DeviceID: deviceID, PeerID: id.id.String(), PublicKey: pub,
 		Proof: proof, AgentVersion: "test", Inventory: inv})
-	resp, err := e.http.Post(e.srv.URL+proto.AgentAPIPath+"/enroll", "application/json", bytes.NewReader(body))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
 	var out proto.EnrollResponse
-	if resp.StatusCode == http.StatusOK {
-		if err := json.Unmarshal(b, &out); err != nil {
+	if code == http.StatusOK {
+		if err := json.Unmarshal([]byte(b), &out); err != nil {
 			e.t.Fatal(err)
 		}
 	}
-	return resp.StatusCode, out, string(b)
+	return code, out, b
 }
 
 func (e *env) secretClient(secret string) *client.Client {

@@ -55,6 +55,20 @@ func TestRelayRecordRenewalAndRemoval(t *testing.T) {
 	if err != nil || time.Until(r.RecordExpires) < 23*time.Hour {
 		t.Errorf("stored record expiry %v: %v", r.RecordExpires, err)
 	}
+	// A relay whose record no longer verifies (signed before protocol
+	// version 2) asks with renew=1 and gets a new one at once, even on a
+	// long poll whose tag has not changed.
+	start := time.Now()
+	var renewed proto.RelayJobs
+	if code := e.relayCall(enr.Secret, "GET", "/relay/jobs?renew=1&wait=20s&tag="+jobs.Tag, nil, &renewed); code != http.StatusOK || renewed.PeerRecord == nil {
+		t.Fatalf("renew=1: %d, record %v", code, renewed.PeerRecord)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("renew=1 answered after %s; want at once", d)
+	}
+	if rec, err := proto.VerifyPeerRecord(*renewed.PeerRecord, e.pki.SigningPublicKey(), time.Now()); err != nil || rec.Role != proto.RoleRelay {
+		t.Errorf("record on request %+v: %v", rec, err)
+	}
 
 	if err := e.store.DeleteRelay(ctx, enr.RelayID, time.Now()); err != nil {
 		t.Fatal(err)

@@ -31,12 +31,19 @@ const (
 	centralIP   = "10.1.2.3"
 )
 
-// post sends an unauthenticated JSON request to the agent API and returns
-// the status and body.
+// post sends an unauthenticated JSON request to the agent API (an
+// enrollment with its token in the header, like the real clients) and
+// returns the status and body.
 func (e *env) post(path string, in any) (int, string) {
 	e.t.Helper()
 	b, _ := json.Marshal(in)
-	resp, err := e.http.Post(e.srv.URL+proto.AgentAPIPath+path, "application/json", bytes.NewReader(b))
+	req, err := http.NewRequest(http.MethodPost, e.srv.URL+proto.AgentAPIPath+path, bytes.NewReader(b))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	setEnrollToken(req, in)
+	resp, err := e.http.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}

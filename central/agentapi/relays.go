@@ -309,6 +309,9 @@ func (a *API) relayJobs(c echo.Context) error {
 		wait = min(d, a.cfg.MaxWait)
 	}
 	tag := c.QueryParam("tag")
+	// A relay whose record no longer verifies (one signed in an older
+	// format, or by a key since replaced) asks for a new one at once.
+	renew := c.QueryParam("renew") == "1"
 	deadline := a.now().Add(wait)
 	var touched time.Time
 	for {
@@ -324,13 +327,14 @@ func (a *API) relayJobs(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		if jobs.Tag != tag || !a.now().Before(deadline) {
+		if jobs.Tag != tag || renew || !a.now().Before(deadline) {
 			siteID := r.SiteID
 			if jobs.Site, err = a.siteInfo(ctx, &siteID); err != nil {
 				return err
 			}
-			// Renew the peer record past two thirds of its life.
-			if left := r.RecordExpires.Sub(a.now()); left < a.cfg.PeerRecordTTL/3 {
+			// Renew the peer record past two thirds of its life, or when
+			// the relay asks.
+			if left := r.RecordExpires.Sub(a.now()); renew || left < a.cfg.PeerRecordTTL/3 {
 				rec, err := a.relayRecord(r.PeerID, r.Name, jobs.Site.Name)
 				if err != nil {
 					return err

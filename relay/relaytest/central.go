@@ -64,6 +64,7 @@ type Central struct {
 	enrolls  []proto.RelayEnrollRequest
 	secret   string
 	renew    *proto.SignedPeerRecord
+	asked    int // jobs polls with renew=1
 	site     *proto.SiteInfo
 }
 
@@ -237,6 +238,13 @@ func (c *Central) RenewPeerRecord(t testing.TB, expires time.Time) proto.SignedP
 	return rec
 }
 
+// RenewalsAsked returns how many job polls asked for a new peer record.
+func (c *Central) RenewalsAsked() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.asked
+}
+
 // Reports returns the reports received so far.
 func (c *Central) Reports() []proto.RelayReport {
 	c.mu.Lock()
@@ -344,6 +352,23 @@ func (c *Central) serveEnroll(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Central) serveJobs(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Query().Get("renew") == "1" {
+		// Like central: a relay asking for a new record gets one at once.
+		c.mu.Lock()
+		c.asked++
+		jobs := c.jobs
+		e := c.enrolls[len(c.enrolls)-1]
+		rec, err := proto.SignPeerRecord(proto.PeerRecord{PeerID: e.PeerID, DeviceID: proto.RelayDeviceIDPrefix + e.Name,
+			Site: e.Site, Role: proto.RoleRelay, Issued: time.Now(), Expires: time.Now().Add(24 * time.Hour)}, c.key)
+		c.mu.Unlock()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		jobs.PeerRecord = &rec
+		json.NewEncoder(w).Encode(jobs)
+		return
+	}
 	wait, _ := time.ParseDuration(r.URL.Query().Get("wait"))
 	t := time.NewTimer(wait)
 	defer t.Stop()
