@@ -54,7 +54,13 @@ func TestOCSAgentCannotTouchShoalComputer(t *testing.T) {
 	}
 	body, _ := json.Marshal(proto.EnrollRequest{Token: tok, DeviceID: dev, PeerID: pid.String(), PublicKey: pub, Proof: proof,
 		AgentVersion: "itest", Inventory: &proto.AgentInventory{Hostname: host, OSName: "Debian", Arch: "x86_64"}})
-	resp, err := c.client.Post(a.URL+proto.AgentAPIPath+"/enroll", "application/json", bytes.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, a.URL+proto.AgentAPIPath+"/enroll", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+tok) // Like shoal-agent: checked before the body is read.
+	resp, err := c.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
