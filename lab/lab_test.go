@@ -208,6 +208,9 @@ func TestConfigValidate(t *testing.T) {
 		{name: "too-many-agents", cfg: Config{Agents: MaxAgents + 1}, wantErr: true},
 		{name: "foreign-prefix", cfg: Config{Prefix: "prod"}, wantErr: true},
 		{name: "loss", cfg: Config{LossPct: 80}, wantErr: true},
+		{name: "bbr", cfg: Config{CC: CCBBR}},
+		{name: "cubic", cfg: Config{CC: "cubic"}, wantErr: true},
+		{name: "unshaped-lan", cfg: Config{LANMbit: -1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -225,7 +228,7 @@ func TestParseFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{SizeBytes: 8 << 20, Agents: 4, Branches: 1, UplinkMbit: 50, Delay: 10 * time.Millisecond,
-		LossPct: 0.5, Scenarios: []string{"ocs-direct", "shoal-p2p"}, OutDir: "x", BinDir: "bin"}
+		LossPct: 0.5, LANMbit: 100, CC: "reno", Scenarios: []string{"ocs-direct", "shoal-p2p"}, OutDir: "x", BinDir: "bin"}
 	if diff := cmp.Diff(want, f.Config); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
 	}
@@ -236,8 +239,38 @@ func TestParseFlags(t *testing.T) {
 	if diff := cmp.Diff(ScenarioNames(), def.Config.Scenarios); diff != "" {
 		t.Errorf("default scenarios (-want +got):\n%s", diff)
 	}
-	if _, err := ParseFlags([]string{"-scenarios", "nope"}, io.Discard); err == nil {
-		t.Error("ParseFlags accepted an unknown scenario")
+	if def.Config.CC != CCReno || def.Config.lanMbit() != 100 {
+		t.Errorf("defaults: congestion control %q, LAN %g Mbit/s; want reno and 100", def.Config.CC, def.Config.lanMbit())
+	}
+	for _, bad := range [][]string{{"-scenarios", "nope"}, {"-cc", "cubic"}, {"-lan-mbit", "-5"}} {
+		if _, err := ParseFlags(bad, io.Discard); err == nil {
+			t.Errorf("ParseFlags accepted %q", bad)
+		}
+	}
+}
+
+func TestParseFlagsLANAndCC(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantLAN float64 // Config.lanMbit(): 0 is unshaped
+		wantCC  string
+	}{
+		{name: "defaults", args: nil, wantLAN: 100, wantCC: "reno"},
+		{name: "unshaped", args: []string{"-lan-mbit", "0"}, wantLAN: 0, wantCC: "reno"},
+		{name: "gigabit-bbr", args: []string{"-lan-mbit", "1000", "-cc", "bbr"}, wantLAN: 1000, wantCC: "bbr"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := ParseFlags(tt.args, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := f.Config.withDefaults()
+			if c.lanMbit() != tt.wantLAN || c.CC != tt.wantCC {
+				t.Errorf("LAN %g Mbit/s, congestion control %q; want %g and %q", c.lanMbit(), c.CC, tt.wantLAN, tt.wantCC)
+			}
+		})
 	}
 }
 
@@ -280,7 +313,7 @@ func TestEvaluate(t *testing.T) {
 
 func sampleReport() *Report {
 	return &Report{
-		Params: Params{SizeBytes: 64 << 20, Branches: 2, UplinkMbit: 20, DelayMs: 30, FloorSeconds: 26.8},
+		Params: Params{SizeBytes: 64 << 20, Branches: 2, UplinkMbit: 20, DelayMs: 30, FloorSeconds: 26.8, LANMbit: 100, CC: "reno"},
 		Scenarios: []*Result{
 			{Scenario: "ocs-direct", Status: StatusOK, Agents: 4, Branches: 2, Succeeded: 8, WANPerS: 4.1,
 				Completions: []float64{150, 160, 170, 171, 180, 182, 190, 200}, Completion: Dist{N: 8, P50: 171, P95: 200, Max: 200},
@@ -315,7 +348,8 @@ func TestCDFIsWellFormedSVG(t *testing.T) {
 func TestMarkdown(t *testing.T) {
 	var b bytes.Buffer
 	sampleReport().Markdown(&b)
-	for _, want := range []string{"| ocs-direct | ok | 4 × 2 | 8 / 0 | 4.10 |", "| shoal-p2p | skipped: needs P2P (issue 7) |", "floor S·8/U = 26.8 s"} {
+	for _, want := range []string{"| ocs-direct | ok | 4 × 2 | 8 / 0 | 4.10 |", "| shoal-p2p | skipped: needs P2P (issue 7) |", "floor S·8/U = 26.8 s",
+		"LAN 100 Mbit/s, TCP congestion control reno"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("markdown lacks %q:\n%s", want, b.String())
 		}

@@ -33,6 +33,8 @@ type Params struct {
 	LossPct float64 `json:"loss_pct"`
 	// LANMbit is 0 when the LAN is unshaped.
 	LANMbit float64 `json:"lan_mbit"`
+	// CC is the TCP congestion control of every namespace (reno or bbr).
+	CC string `json:"cc"`
 	// FloorSeconds is S·8/U, the time one copy needs on the uplink.
 	FloorSeconds float64 `json:"floor_seconds"`
 	// MeasuredRTTMs is a TCP connect from the first agent to central
@@ -247,8 +249,8 @@ func (rep *Report) Write(dir string) error {
 // Markdown writes the report as markdown tables.
 func (rep *Report) Markdown(w io.Writer) {
 	p := rep.Params
-	fmt.Fprintf(w, "S = %.0f MiB, %d branch(es), uplink U = %g Mbit/s each way, +%g ms each way, loss %g %%, LAN %s; floor S·8/U = %.1f s.\n",
-		float64(p.SizeBytes)/MiB, p.Branches, p.UplinkMbit, p.DelayMs, p.LossPct, lanText(p.LANMbit), p.FloorSeconds)
+	fmt.Fprintf(w, "S = %.0f MiB, %d branch(es), uplink U = %g Mbit/s each way, +%g ms each way, loss %g %%, LAN %s, TCP congestion control %s; floor S·8/U = %.1f s.\n",
+		float64(p.SizeBytes)/MiB, p.Branches, p.UplinkMbit, p.DelayMs, p.LossPct, lanText(p.LANMbit), p.CC, p.FloorSeconds)
 	fmt.Fprintf(w, "Uplink check before the scenarios: RTT %.1f ms (added %g ms), TCP goodput %.1f Mbit/s towards the branch.\n",
 		p.MeasuredRTTMs, 2*p.DelayMs, p.MeasuredDownMbit)
 	fmt.Fprintf(w, "Host: %s, %d CPUs, load %s before and %s after; the lab process (delay lines) used %.1f CPU-s.\n\n",
@@ -308,6 +310,9 @@ func (rep *Report) Markdown(w io.Writer) {
 
 // Summary writes one line per goal and per failed or skipped scenario.
 func (rep *Report) Summary(w io.Writer) {
+	p := rep.Params
+	fmt.Fprintf(w, "TCP congestion control %s, LAN %s, uplink %g Mbit/s, +%g ms each way, loss %g %%\n",
+		p.CC, lanText(p.LANMbit), p.UplinkMbit, p.DelayMs, p.LossPct)
 	for _, r := range rep.Scenarios {
 		switch r.Status {
 		case StatusSkipped:

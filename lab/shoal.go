@@ -172,7 +172,7 @@ func runShoal(ctx context.Context, e *env, r *Result, m shoalMode) error {
 			byBranch[b] = append(byBranch[b], a)
 		}
 	}
-	slow := &throttler{plan: planSlow(e.cfg, m, r.Agents), lanMbit: e.cfg.LANMbit}
+	slow := &throttler{plan: planSlow(e.cfg, m, r.Agents), lanMbit: e.cfg.lanMbit()}
 	if slow.plan.perBranch > 0 {
 		r.SlowRateKbit, r.SlowOwner = slow.plan.kbit, slow.plan.owners
 		defer func() {
