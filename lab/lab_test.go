@@ -277,23 +277,29 @@ func TestParseFlagsLANAndCC(t *testing.T) {
 func TestEvaluate(t *testing.T) {
 	p := Params{SizeBytes: 64 << 20, UplinkMbit: 20, FloorSeconds: 26.8}
 	five := 5.0
+	good := Result{Scenario: "shoal-p2p", Status: StatusOK, Agents: 20, Branches: 1, Succeeded: 20, WANPerS: 1.05, WANPayloadPerS: 1.015,
+		Completion: Dist{N: 20, P95: 80}, FirstFragment: Dist{N: 20, P95: 5}, LastDoneAfterWAN: &five}
+	oneFailed := good
+	oneFailed.Succeeded = 19
+	failed := good
+	failed.Status, failed.Reason = StatusFailed, "20 of 20 deployments final after 3m0s"
 	tests := []struct {
 		name string
 		r    Result
-		want []bool
+		want []bool // the first goal is "every agent succeeds"
 	}{
-		{name: "ocs-baseline", r: Result{Scenario: "ocs-direct", Status: StatusOK, Agents: 4, WANPerS: 4.15}, want: []bool{true}},
-		{name: "ocs-baseline-off", r: Result{Scenario: "ocs-direct", Status: StatusOK, Agents: 4, WANPerS: 2}, want: []bool{false}},
-		{name: "ocs-relay", r: Result{Scenario: "ocs-relay", Status: StatusOK, Agents: 4, WANPerS: 1.036, WANPayloadPerS: 1.0}, want: []bool{true}},
-		{name: "ocs-relay-two-copies", r: Result{Scenario: "ocs-relay", Status: StatusOK, Agents: 4, WANPerS: 2.07, WANPayloadPerS: 2.0}, want: []bool{false}},
-		{name: "shoal-good", r: Result{Scenario: "shoal-p2p", Status: StatusOK, Agents: 20, WANPerS: 1.05, WANPayloadPerS: 1.015,
-			Completion: Dist{N: 20, P95: 80}, FirstFragment: Dist{N: 20, P95: 5}, LastDoneAfterWAN: &five},
-			want: []bool{true, true, true, true}},
-		{name: "shoal-slow", r: Result{Scenario: "shoal-both", Status: StatusOK, Agents: 20, WANPerS: 3, WANPayloadPerS: 2.9,
+		{name: "ocs-baseline", r: Result{Scenario: "ocs-direct", Status: StatusOK, Agents: 4, Branches: 1, Succeeded: 4, WANPerS: 4.15}, want: []bool{true, true}},
+		{name: "ocs-baseline-off", r: Result{Scenario: "ocs-direct", Status: StatusOK, Agents: 4, Branches: 1, Succeeded: 4, WANPerS: 2}, want: []bool{true, false}},
+		{name: "ocs-relay", r: Result{Scenario: "ocs-relay", Status: StatusOK, Agents: 4, Branches: 2, Succeeded: 8, WANPerS: 1.036, WANPayloadPerS: 1.0}, want: []bool{true, true}},
+		{name: "ocs-relay-two-copies", r: Result{Scenario: "ocs-relay", Status: StatusOK, Agents: 4, Branches: 1, Succeeded: 4, WANPerS: 2.07, WANPayloadPerS: 2.0}, want: []bool{true, false}},
+		{name: "shoal-good", r: good, want: []bool{true, true, true, true, true}},
+		{name: "shoal-one-agent-failed", r: oneFailed, want: []bool{false, true, true, true, true}},
+		{name: "shoal-failed-scenario", r: failed, want: []bool{false, false, false, false, false}},
+		{name: "shoal-slow", r: Result{Scenario: "shoal-both", Status: StatusOK, Agents: 20, Branches: 1, Succeeded: 20, WANPerS: 3, WANPayloadPerS: 2.9,
 			Completion: Dist{N: 20, P95: 400}, FirstFragment: Dist{N: 20, P95: 90}},
-			want: []bool{false, false, false, false}},
-		{name: "shoal-baseline", r: Result{Scenario: "shoal-direct", Status: StatusOK, Agents: 4, WANPerS: 4.1,
-			FirstFragment: Dist{N: 8, P95: 2}}, want: []bool{true, true}},
+			want: []bool{true, false, false, false, false}},
+		{name: "shoal-baseline", r: Result{Scenario: "shoal-direct", Status: StatusOK, Agents: 4, Branches: 2, Succeeded: 8, WANPerS: 4.1,
+			FirstFragment: Dist{N: 8, P95: 2}}, want: []bool{true, true, true}},
 		{name: "skipped", r: Result{Scenario: "shoal-p2p", Status: StatusSkipped}, want: nil},
 	}
 	for _, tt := range tests {
@@ -441,5 +447,50 @@ func TestCheckSites(t *testing.T) {
 				t.Errorf("checkSites: error %v, want error %v", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+func TestVerdict(t *testing.T) {
+	pass := Goal{Name: "p95 completion", Pass: true}
+	fail := Goal{Name: "p95 completion"}
+	tests := []struct {
+		name    string
+		results []*Result
+		wantErr bool
+	}{
+		{name: "all-pass", results: []*Result{{Scenario: "shoal-p2p", Status: StatusOK, Goals: []Goal{pass}}}},
+		{name: "skipped-only", results: []*Result{{Scenario: "shoal-p2p", Status: StatusSkipped}}},
+		{name: "goal-failed", results: []*Result{{Scenario: "shoal-p2p", Status: StatusOK, Goals: []Goal{pass, fail}}}, wantErr: true},
+		{name: "scenario-failed", results: []*Result{{Scenario: "shoal-p2p", Status: StatusFailed}}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := (&Report{Scenarios: tt.results}).Verdict()
+			if (err != nil) != tt.wantErr {
+				t.Errorf("Verdict() = %v, want error %v", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestCompletionTimesCountFailuresAsTimeout(t *testing.T) {
+	t0 := time.Date(2026, 12, 4, 20, 0, 0, 0, time.UTC)
+	at := func(sec int) *time.Time { v := t0.Add(time.Duration(sec) * time.Second); return &v }
+	deps := []api.Deployment{
+		{State: "success", FinishedAt: at(30)},
+		{State: "success", FinishedAt: at(40)},
+		{State: "error", FinishedAt: at(5)}, // failed fast: not a 5 s completion
+		{State: "downloading"},              // timed out
+	}
+	got := completionTimes(deps, t0, 180*time.Second)
+	if diff := cmp.Diff([]float64{30, 40, 180, 180}, got); diff != "" {
+		t.Errorf("completion times (-want +got):\n%s", diff)
+	}
+	if d := distOf(got); d.N != 4 || d.P95 != 180 || d.P50 != 40 {
+		t.Errorf("distribution %+v, want N 4, p50 40, p95 180", d)
+	}
+	ff := firstFragmentTimes([]time.Time{*at(2), {}}, t0, 180*time.Second)
+	if diff := cmp.Diff([]float64{2, 180}, ff); diff != "" {
+		t.Errorf("first-fragment times (-want +got):\n%s", diff)
 	}
 }

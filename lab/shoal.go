@@ -296,11 +296,11 @@ func runShoal(ctx context.Context, e *env, r *Result, m shoalMode) error {
 			e.log.Warn("relay counters", "err", err)
 		}
 	}
-	if werr != nil {
-		return werr
-	}
 	if slow.plan.perBranch > 0 {
 		r.Goals = append(r.Goals, slowGoal(r, len(agents)))
+	}
+	if werr != nil {
+		return werr
 	}
 	if r.Succeeded != len(agents) {
 		return fmt.Errorf("%d of %d agents succeeded (codes %v)", r.Succeeded, len(agents), r.ResultCodes)

@@ -37,6 +37,9 @@ type watch struct {
 	// largest RSS sampled of any of them.
 	relays      []*labRelay
 	relayPeakKB int64
+	// timeout is await's bound: what a deployment that failed or did not
+	// finish counts as in the completion statistics.
+	timeout time.Duration
 }
 
 // startWatch takes the uplink snapshot and starts following the agents'
@@ -111,6 +114,7 @@ func isFinal(state string) bool {
 // await polls central until want deployments of the package are final or
 // timeout passes, sampling every second, and returns the deployments.
 func (w *watch) await(ctx context.Context, want int, timeout time.Duration) ([]api.Deployment, error) {
+	w.timeout = timeout
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -146,7 +150,10 @@ func (w *watch) await(ctx context.Context, want int, timeout time.Duration) ([]a
 }
 
 // finish takes the "after" snapshot and fills r. firsts are the agents'
-// first-fragment times (zero when unknown).
+// first-fragment times (zero when unknown). A deployment that failed or
+// did not finish counts as the scenario's timeout in the completion
+// statistics, and an agent without a first fragment as the timeout in
+// the first-fragment statistics: a failure must not shorten a tail.
 func (w *watch) finish(ctx context.Context, r *Result, deps []api.Deployment, firsts []time.Time) error {
 	w.sample(ctx)
 	s := float64(w.e.cfg.SizeBytes)
@@ -185,7 +192,6 @@ func (w *watch) finish(ctx context.Context, r *Result, deps []api.Deployment, fi
 	r.AgentsUse = ProcUse{CPUSeconds: cpu + w.fgCPU, PeakRSSMiB: float64(max(peak, w.fgPeakKB)) / 1024, Processes: n}
 
 	r.ResultCodes = map[string]int{}
-	var completions, ratios []float64
 	var lastDone time.Time
 	for _, d := range deps {
 		switch {
@@ -202,14 +208,14 @@ func (w *watch) finish(ctx context.Context, r *Result, deps []api.Deployment, fi
 		r.BytesBySource.Peer += d.BytesPeer
 		r.BytesBySource.Relay += d.BytesRelay
 		r.BytesBySource.Central += d.BytesCentral
-		if d.State == "success" && d.FinishedAt != nil {
-			sec := d.FinishedAt.Sub(w.t0).Seconds()
-			completions = append(completions, sec)
-			ratios = append(ratios, sec/w.e.params.FloorSeconds)
-			if d.FinishedAt.After(lastDone) {
-				lastDone = *d.FinishedAt
-			}
+		if d.State == "success" && d.FinishedAt != nil && d.FinishedAt.After(lastDone) {
+			lastDone = *d.FinishedAt
 		}
+	}
+	completions := completionTimes(deps, w.t0, w.timeout)
+	ratios := make([]float64, len(completions))
+	for i, c := range completions {
+		ratios[i] = c / w.e.params.FloorSeconds
 	}
 	r.Completion, r.CompletionRatio = distOf(completions), distOf(ratios)
 	r.Completions = slices.Sorted(slices.Values(completions))
@@ -217,14 +223,37 @@ func (w *watch) finish(ctx context.Context, r *Result, deps []api.Deployment, fi
 		v := max(0, lastDone.Sub(w.lastWAN).Seconds())
 		r.LastDoneAfterWAN = &v
 	}
-	var ff []float64
-	for _, t := range firsts {
-		if !t.IsZero() {
-			ff = append(ff, max(0, t.Sub(w.t0).Seconds()))
+	r.FirstFragment = distOf(firstFragmentTimes(firsts, w.t0, w.timeout))
+	return nil
+}
+
+// completionTimes returns, per deployment, the seconds from t0 to its
+// success; a deployment that failed, is not final or has no finish time
+// counts as timeout.
+func completionTimes(deps []api.Deployment, t0 time.Time, timeout time.Duration) []float64 {
+	out := make([]float64, 0, len(deps))
+	for _, d := range deps {
+		if d.State == "success" && d.FinishedAt != nil {
+			out = append(out, max(0, d.FinishedAt.Sub(t0).Seconds()))
+		} else {
+			out = append(out, timeout.Seconds())
 		}
 	}
-	r.FirstFragment = distOf(ff)
-	return nil
+	return out
+}
+
+// firstFragmentTimes returns, per agent, the seconds from t0 to its first
+// stored fragment; an agent without one counts as timeout.
+func firstFragmentTimes(firsts []time.Time, t0 time.Time, timeout time.Duration) []float64 {
+	out := make([]float64, 0, len(firsts))
+	for _, t := range firsts {
+		if t.IsZero() {
+			out = append(out, timeout.Seconds())
+		} else {
+			out = append(out, max(0, t.Sub(t0).Seconds()))
+		}
+	}
+	return out
 }
 
 // forEach runs fn for every index below n, at most limit at a time, and
