@@ -365,6 +365,9 @@ func (l *Lab) runAll(ctx context.Context, rep *Report, todo []scenario, agents i
 		}
 		rep.Params.MeasuredDownMbit = rate
 		fmt.Fprintf(l.out, "uplink check: RTT %.1f ms, TCP goodput %.1f Mbit/s towards the branch\n", rep.Params.MeasuredRTTMs, rate)
+		if err := checkUplink(rate, cfg.UplinkMbit); err != nil {
+			return err
+		}
 	}
 	payload := filepath.Join(work, "payload.tar.gz")
 	if err := writePayload(payload, cfg.SizeBytes); err != nil {

@@ -494,3 +494,26 @@ func TestCompletionTimesCountFailuresAsTimeout(t *testing.T) {
 		t.Errorf("first-fragment times (-want +got):\n%s", diff)
 	}
 }
+
+func TestCheckUplink(t *testing.T) {
+	tests := []struct {
+		name     string
+		measured float64
+		wantErr  bool
+	}{
+		{name: "perfect-shaper", measured: 20 * WireShare},
+		{name: "a-little-low", measured: 18},
+		{name: "just-inside", measured: 20 * WireShare * 0.91},
+		{name: "half-rate", measured: 10, wantErr: true},
+		{name: "lossy-single-stream", measured: 6.7, wantErr: true},
+		{name: "unshaped", measured: 900, wantErr: true},
+		{name: "too-fast", measured: 20 * WireShare * 1.11, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := checkUplink(tt.measured, 20); (err != nil) != tt.wantErr {
+				t.Errorf("checkUplink(%g, 20) = %v, want error %v", tt.measured, err, tt.wantErr)
+			}
+		})
+	}
+}
