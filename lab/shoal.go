@@ -281,15 +281,9 @@ func runShoal(ctx context.Context, e *env, r *Result, m shoalMode) error {
 			}
 		}
 	}
-	fragBytes, err := e.agentFragmentBytes(ctx, p.ID)
-	if err != nil {
-		return errors.Join(werr, err)
-	}
 	if err := w.finish(ctx, r, deps, firsts); err != nil {
 		return errors.Join(werr, err)
 	}
-	r.CentralServedBytes += fragBytes
-	r.CentralPerS = float64(r.CentralServedBytes) / (float64(e.cfg.SizeBytes) * float64(len(e.topo.Branches)))
 	if len(bs.relays) > 0 {
 		var err error
 		if r.RelayUpstreamBytes, r.RelayServedBytes, err = e.relayCounters(ctx, bs.relays); err != nil {
@@ -355,19 +349,6 @@ func checkSites(comps []api.Computer, sites []labSite) error {
 			len(bad), len(comps), strings.Join(bad[:min(len(bad), 5)], ", "))
 	}
 	return nil
-}
-
-// agentFragmentBytes reads what central's agent API served of pkg: the
-// fragments Shoal agents fetch are counted apart from the OCS download
-// tree. The package is new, so nothing was counted before the scenario.
-func (e *env) agentFragmentBytes(ctx context.Context, pkg string) (int64, error) {
-	var m map[string]struct {
-		Bytes int64 `json:"bytes"`
-	}
-	if err := e.central.call(ctx, "GET", "/agents/fragment-stats", nil, nil, &m); err != nil {
-		return 0, fmt.Errorf("fragment stats: %w", err)
-	}
-	return m[pkg].Bytes, nil
 }
 
 // awaitLogs waits until every agent's log has a line with message msg.

@@ -67,7 +67,7 @@ func (e *env) startWatch(ctx context.Context, agentNS []string, relays []*labRel
 	return w, nil
 }
 
-// begin records central's CPU and download counters for package pkg; call
+// begin records central's CPU and served-bytes counters for package pkg; call
 // it right before affecting.
 func (w *watch) begin(ctx context.Context, pkg string) error {
 	w.pkg = pkg
@@ -76,11 +76,9 @@ func (w *watch) begin(ctx context.Context, pkg string) error {
 		return err
 	}
 	w.cpu0, w.peakKB = ps.CPUSeconds, ps.RSSKB
-	st, err := w.e.central.downloads(ctx, pkg)
-	if err != nil {
+	if w.served0, err = w.e.central.servedBytes(ctx, pkg); err != nil {
 		return err
 	}
-	w.served0 = st.Bytes
 	return nil
 }
 
@@ -171,11 +169,11 @@ func (w *watch) finish(ctx context.Context, r *Result, deps []api.Deployment, fi
 		r.WANPerS = max(r.WANPerS, bw.DownPerS)
 		r.WANPayloadPerS = max(r.WANPayloadPerS, bw.DownPerS*WireShare)
 	}
-	st, err := w.e.central.downloads(ctx, w.pkg)
+	served, err := w.e.central.servedBytes(ctx, w.pkg)
 	if err != nil {
 		return err
 	}
-	r.CentralServedBytes = st.Bytes - w.served0
+	r.CentralServedBytes = served - w.served0
 	r.CentralPerS = float64(r.CentralServedBytes) / (s * float64(len(w.e.topo.Branches)))
 	if ps, err := readProcStat(w.e.central.PID()); err == nil {
 		r.Central = ProcUse{CPUSeconds: ps.CPUSeconds - w.cpu0, PeakRSSMiB: float64(w.peakKB) / 1024, Processes: 1}
