@@ -388,6 +388,8 @@ func TestLogged(t *testing.T) {
 		`time=2026-11-26T19:10:49.356Z level=INFO msg="agent running" server=https://10.99.0.1:8443 computer=3`,
 		`time=2026-11-26T19:10:50.1Z level=INFO msg=fetching package=111 missing=8 total=8 streams=4`,
 		`time=2026-11-26T19:10:51.2Z level=INFO msg=fetching package=222 missing=8 total=8 streams=4`,
+		`time=2026-11-26T19:10:52.5Z level=INFO msg="first fragment stored" package=1111 fragment=0`,
+		`time=2026-11-26T19:10:53.5Z level=INFO msg="first fragment stored" component=swarm package=111 fragment=3`,
 	}, "\n")
 	tests := []struct {
 		name  string
@@ -399,6 +401,7 @@ func TestLogged(t *testing.T) {
 		{name: "attribute", msg: "fetching", attrs: []string{"package=222"}, want: time.Date(2026, 11, 26, 19, 10, 51, 2e8, time.UTC)},
 		{name: "absent", msg: "fetching", attrs: []string{"package=333"}},
 		{name: "prefix-is-not-a-match", msg: "agent", want: time.Time{}},
+		{name: "attribute-prefix-is-not-a-match", msg: "first fragment stored", attrs: []string{"package=11"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -406,6 +409,13 @@ func TestLogged(t *testing.T) {
 				t.Errorf("logged = %v, want %v", got, tt.want)
 			}
 		})
+	}
+	// First fragment is the first one stored, not the "fetching" line.
+	if got, want := firstStored([]byte(log), "111"), time.Date(2026, 11, 26, 19, 10, 53, 5e8, time.UTC); !got.Equal(want) {
+		t.Errorf("firstStored(111) = %v, want %v", got, want)
+	}
+	if got := firstStored([]byte(log), "222"); !got.IsZero() {
+		t.Errorf("firstStored(222) = %v, want none: that agent only started to fetch", got)
 	}
 }
 

@@ -99,7 +99,7 @@ func logged(log []byte, msg string, attrs ...string) time.Time {
 		}
 		ok := true
 		for _, a := range attrs {
-			ok = ok && strings.Contains(line, " "+a)
+			ok = ok && (strings.Contains(line, " "+a+" ") || strings.HasSuffix(line, " "+a))
 		}
 		ts, _, found := strings.Cut(strings.TrimPrefix(line, "time="), " ")
 		if !ok || !found {
@@ -110,6 +110,14 @@ func logged(log []byte, msg string, attrs ...string) time.Time {
 		}
 	}
 	return time.Time{}
+}
+
+// firstStored returns when a Shoal agent stored its first verified
+// fragment of package pkg, from its log (the plain fetcher and the swarm
+// scheduler both log "first fragment stored"), or the zero time. Starting
+// to fetch is not a fragment.
+func firstStored(log []byte, pkg string) time.Time {
+	return logged(log, "first fragment stored", "package="+pkg)
 }
 
 // shoalMode is what a Shoal scenario puts on the branches.
@@ -273,12 +281,7 @@ func runShoal(ctx context.Context, e *env, r *Result, m shoalMode) error {
 	firsts := make([]time.Time, len(agents))
 	for i, a := range agents {
 		if b, err := os.ReadFile(a.logFile()); err == nil {
-			// The plain fetcher logs "fetching", the swarm scheduler
-			// "fetching from the swarm".
-			firsts[i] = logged(b, "fetching", "package="+p.ID)
-			if firsts[i].IsZero() {
-				firsts[i] = logged(b, "fetching from the swarm", "package="+p.ID)
-			}
+			firsts[i] = firstStored(b, p.ID)
 		}
 	}
 	if err := w.finish(ctx, r, deps, firsts); err != nil {
