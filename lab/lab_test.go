@@ -527,3 +527,42 @@ func TestCheckUplink(t *testing.T) {
 		})
 	}
 }
+
+func TestBranchPayload(t *testing.T) {
+	branches := []*Branch{
+		{Index: 1, Agents: []Host{{Name: "b1a01"}, {Name: "b1a02"}}},
+		{Index: 2, Agents: []Host{{Name: "b2a01"}, {Name: "b2a02"}}},
+	}
+	deps := []api.Deployment{
+		{ComputerName: "slab9-sb-b1a01", BytesCentral: 100, BytesRelay: 5000, BytesPeer: 7000},
+		{ComputerName: "slab9-sb-b1a02", BytesCentral: 20},
+		{ComputerName: "slab9-sb-b2a01", BytesCentral: 3},
+		{ComputerName: "or-b2a02"}, // an OCS agent counts nothing
+		{ComputerName: "elsewhere", BytesCentral: 1 << 30},
+	}
+	got := branchPayload(branches, deps, map[int]int64{1: 1000, 2: 64})
+	if diff := cmp.Diff([]int64{1120, 67}, got); diff != "" {
+		t.Errorf("payload by branch (-want +got):\n%s", diff)
+	}
+}
+
+func TestPayloadPerS(t *testing.T) {
+	tests := []struct {
+		name        string
+		wan         []BranchWAN
+		centralPerS float64
+		want        float64
+	}{
+		{name: "receivers-larger", wan: []BranchWAN{{PayloadPerS: 1.01}, {PayloadPerS: 1.2}}, centralPerS: 1.1, want: 1.2},
+		// OCS agents report nothing: central's counter decides.
+		{name: "receivers-silent", wan: []BranchWAN{{PayloadPerS: 0}}, centralPerS: 4.0, want: 4.0},
+		{name: "nothing", want: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := payloadPerS(tt.wan, tt.centralPerS); got != tt.want {
+				t.Errorf("payloadPerS = %g, want %g", got, tt.want)
+			}
+		})
+	}
+}

@@ -85,8 +85,10 @@ type Result struct {
 	WAN []BranchWAN `json:"wan,omitempty"`
 	// WANPerS is the largest branch's downstream bytes ÷ S.
 	WANPerS float64 `json:"wan_per_s"`
-	// WANPayloadPerS is WANPerS without the TCP/IP headers of full-size
-	// segments (WireShare): the package bytes the goal of issue 8 counts.
+	// WANPayloadPerS is the package bytes per branch ÷ S that the goal of
+	// issue 8 counts, measured by application counters: the largest of
+	// each branch's receivers (agents' bytes from central, the relay's
+	// upstream bytes) and central's served bytes per branch (CentralPerS).
 	WANPayloadPerS float64 `json:"wan_payload_per_s"`
 	// CentralServedBytes is central's download counter for the package;
 	// CentralPerS is it ÷ (S · branches), comparable with WANPerS.
@@ -132,6 +134,10 @@ type BranchWAN struct {
 	// DownMbit is the mean downstream rate from affectation to the last
 	// sample that carried package bytes: a check of the shaping.
 	DownMbit float64 `json:"down_mbit"`
+	// PayloadBytes is what the branch's agents and relay counted as
+	// received from central (0 for OCS agents, which count nothing).
+	PayloadBytes int64   `json:"payload_bytes"`
+	PayloadPerS  float64 `json:"payload_per_s"`
 }
 
 // Sources splits the bytes agents received by where they came from.
@@ -214,10 +220,10 @@ func evaluate(r *Result, p Params) {
 	} else {
 		// The uplink counters count IP packets: one copy of S costs
 		// about 1.036·S on the wire, more than the 2 % the goal allows,
-		// so the goal is checked on the payload (headers of full-size
-		// segments removed) and the raw ratio is shown beside it.
+		// so the goal is checked on the package bytes the application
+		// counters measured and the wire ratio is shown beside it.
 		limit := 1.02*s + MiB
-		r.Goals = append(r.Goals, Goal{Name: "WAN bytes per branch", Target: "≤ 1.02·S + 1 MiB (TCP payload)",
+		r.Goals = append(r.Goals, Goal{Name: "WAN bytes per branch", Target: "≤ 1.02·S + 1 MiB (payload, application counters)",
 			Value: fmt.Sprintf("%.3f·S payload (%.3f·S on the wire)", r.WANPayloadPerS, r.WANPerS), Pass: r.WANPayloadPerS*s <= limit})
 	}
 	if shoal {
@@ -293,11 +299,11 @@ func (rep *Report) Markdown(w io.Writer) {
 			r.Central.CPUSeconds, r.Central.PeakRSSMiB, relay, r.AgentsUse.CPUSeconds, r.AgentsUse.PeakRSSMiB)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| Scenario | Branch | WAN ↓ bytes | ÷ S | mean ↓ rate while busy | WAN ↑ bytes |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| Scenario | Branch | WAN ↓ bytes | ÷ S | payload received (agents + relay) ÷ S | mean ↓ rate while busy | WAN ↑ bytes |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
 	for _, r := range rep.Scenarios {
 		for _, b := range r.WAN {
-			fmt.Fprintf(w, "| %s | %d | %d | %.3f | %.1f Mbit/s | %d |\n", r.Scenario, b.Branch, b.DownBytes, b.DownPerS, b.DownMbit, b.UpBytes)
+			fmt.Fprintf(w, "| %s | %d | %d | %.3f | %.3f | %.1f Mbit/s | %d |\n", r.Scenario, b.Branch, b.DownBytes, b.DownPerS, b.PayloadPerS, b.DownMbit, b.UpBytes)
 		}
 	}
 	fmt.Fprintln(w)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -159,15 +160,16 @@ func (w *watch) finish(ctx context.Context, r *Result, deps []api.Deployment, fi
 	if err != nil {
 		return err
 	}
+	payload := branchPayload(w.e.topo.Branches, deps, w.relayUpstream(ctx))
 	for i, br := range w.e.topo.Branches {
 		d := after[i].Sub(w.before[i])
-		bw := BranchWAN{Branch: br.Index, DownBytes: d.TX, UpBytes: d.RX, DownPerS: float64(d.TX) / s}
+		bw := BranchWAN{Branch: br.Index, DownBytes: d.TX, UpBytes: d.RX, DownPerS: float64(d.TX) / s,
+			PayloadBytes: payload[i], PayloadPerS: float64(payload[i]) / s}
 		if busy := w.lastWAN.Sub(w.t0).Seconds(); busy > 0 {
 			bw.DownMbit = float64(d.TX) * 8 / busy / 1e6
 		}
 		r.WAN = append(r.WAN, bw)
 		r.WANPerS = max(r.WANPerS, bw.DownPerS)
-		r.WANPayloadPerS = max(r.WANPayloadPerS, bw.DownPerS*WireShare)
 	}
 	served, err := w.e.central.servedBytes(ctx, w.pkg)
 	if err != nil {
@@ -175,6 +177,7 @@ func (w *watch) finish(ctx context.Context, r *Result, deps []api.Deployment, fi
 	}
 	r.CentralServedBytes = served - w.served0
 	r.CentralPerS = float64(r.CentralServedBytes) / (s * float64(len(w.e.topo.Branches)))
+	r.WANPayloadPerS = payloadPerS(r.WAN, r.CentralPerS)
 	if ps, err := readProcStat(w.e.central.PID()); err == nil {
 		r.Central = ProcUse{CPUSeconds: ps.CPUSeconds - w.cpu0, PeakRSSMiB: float64(w.peakKB) / 1024, Processes: 1}
 	}
@@ -223,6 +226,54 @@ func (w *watch) finish(ctx context.Context, r *Result, deps []api.Deployment, fi
 	}
 	r.FirstFragment = distOf(firstFragmentTimes(firsts, w.t0, w.timeout))
 	return nil
+}
+
+// relayUpstream reads each relay's upstream counter (the package bytes it
+// received from central), by branch index; a relay that does not answer
+// is left out, and its branch's payload then rests on central's counter.
+func (w *watch) relayUpstream(ctx context.Context) map[int]int64 {
+	up := map[int]int64{}
+	for _, rl := range w.relays {
+		m, err := rl.metrics(ctx)
+		if err != nil {
+			w.e.log.Warn("relay counters", "relay", rl.host.Name, "err", err)
+			continue
+		}
+		up[rl.branch] += int64(m["shoal_relay_upstream_bytes_total"])
+	}
+	return up
+}
+
+// branchPayload returns the package bytes each branch received across its
+// uplink by the receivers' application counters: its agents' bytes from
+// central (by computer name: lab hosts are named …-<host>) and its relay's
+// upstream bytes (relayUp, by branch index). OCS agents count nothing.
+func branchPayload(branches []*Branch, deps []api.Deployment, relayUp map[int]int64) []int64 {
+	out := make([]int64, len(branches))
+	for i, br := range branches {
+		out[i] = relayUp[br.Index]
+		for _, d := range deps {
+			for _, h := range br.Agents {
+				if strings.HasSuffix(d.ComputerName, "-"+h.Name) {
+					out[i] += d.BytesCentral
+				}
+			}
+		}
+	}
+	return out
+}
+
+// payloadPerS is the package bytes per branch ÷ S that the WAN goal
+// counts: the largest branch by the receivers' counters, or central's
+// served bytes per branch (the sender's counter) when that is larger, so
+// that a receiver that did not report (OCS agents, a failed agent) does not
+// shrink the number.
+func payloadPerS(wan []BranchWAN, centralPerS float64) float64 {
+	v := centralPerS
+	for _, b := range wan {
+		v = max(v, b.PayloadPerS)
+	}
+	return v
 }
 
 // completionTimes returns, per deployment, the seconds from t0 to its
