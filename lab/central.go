@@ -308,3 +308,21 @@ func (c *central) downloads(ctx context.Context, pkg string) (api.DownloadStats,
 	}
 	return st.Downloads[pkg], nil
 }
+
+// servedBytes is everything central's application counters say it served
+// of package pkg: its OCS download tree (OCS agents, relays configured by
+// hand) plus its agent API's fragments (Shoal agents, and enrolled relays,
+// which pull through the agent API).
+func (c *central) servedBytes(ctx context.Context, pkg string) (int64, error) {
+	st, err := c.downloads(ctx, pkg)
+	if err != nil {
+		return 0, err
+	}
+	var frags map[string]struct {
+		Bytes int64 `json:"bytes"`
+	}
+	if err := c.call(ctx, "GET", "/agents/fragment-stats", nil, nil, &frags); err != nil {
+		return 0, fmt.Errorf("fragment stats: %w", err)
+	}
+	return st.Bytes + frags[pkg].Bytes, nil
+}

@@ -48,7 +48,8 @@ func ParseFlags(args []string, stderr io.Writer) (*Flags, error) {
 	fs.Float64Var(&c.UplinkMbit, "uplink-mbit", 20, "uplink rate U of each branch, Mbit/s each way")
 	fs.DurationVar(&c.Delay, "delay", 30e6, "delay added to each direction of each uplink")
 	fs.Float64Var(&c.LossPct, "loss", 0, "packet loss on each uplink direction, percent")
-	fs.Float64Var(&c.LANMbit, "lan-mbit", 0, "LAN port rate, Mbit/s (0: unshaped)")
+	lan := fs.Float64("lan-mbit", DefaultLANMbit, "LAN port rate, Mbit/s (0: unshaped)")
+	fs.StringVar(&c.CC, "cc", CCReno, "TCP congestion control in every namespace: reno or bbr")
 	scen := fs.String("scenarios", strings.Join(ScenarioNames(), ","), "comma-separated scenarios to run")
 	fs.StringVar(&c.OutDir, "out", "lab-out", "output directory")
 	fs.StringVar(&c.BinDir, "bin", "bin", "directory of shoal-central (and shoal-agent, shoal-relay)")
@@ -63,6 +64,13 @@ func ParseFlags(args []string, stderr io.Writer) (*Flags, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if *lan < 0 {
+		return nil, fmt.Errorf("lan rate %g Mbit/s: want ≥ 0 (0: unshaped)", *lan)
+	}
+	c.LANMbit = *lan
+	if c.LANMbit == 0 {
+		c.LANMbit = -1 // Config's zero value is the default rate
 	}
 	var err error
 	if c.SizeBytes, err = ParseSize(*size); err != nil {

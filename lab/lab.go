@@ -38,8 +38,13 @@ type Config struct {
 	Delay time.Duration `yaml:"delay"`
 	// LossPct is the packet loss on every uplink, per direction, in percent.
 	LossPct float64 `yaml:"loss_pct"`
-	// LANMbit shapes the LAN ports; 0 leaves the LAN unshaped.
+	// LANMbit shapes the LAN ports (default 100 Mbit/s, a switch port);
+	// a negative value leaves the LAN unshaped.
 	LANMbit float64 `yaml:"lan_mbit"`
+	// CC is the TCP congestion control of every namespace, "reno" (the
+	// default: the closest to the CUBIC of branch offices that namespaces
+	// here allow) or "bbr".
+	CC string `yaml:"cc"`
 	// Scenarios to run, in this order (default all, see ScenarioNames).
 	Scenarios []string `yaml:"scenarios"`
 	// OutDir receives lab.json, lab.md, completion-cdf.svg and the work
@@ -66,6 +71,18 @@ type Config struct {
 	KeepWork bool `yaml:"keep_work"`
 }
 
+// DefaultLANMbit is the default LAN port rate: a 100 Mbit/s switch port.
+const DefaultLANMbit = 100
+
+// Congestion controls the lab can set in its namespaces.
+const (
+	CCReno = "reno"
+	CCBBR  = "bbr"
+)
+
+// lanMbit is the LAN port rate, 0 when the LAN is unshaped.
+func (c Config) lanMbit() float64 { return max(0, c.LANMbit) }
+
 func (c Config) withDefaults() Config {
 	if c.SizeBytes == 0 {
 		c.SizeBytes = 64 * MiB
@@ -78,6 +95,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Delay == 0 {
 		c.Delay = 30 * time.Millisecond
+	}
+	if c.LANMbit == 0 {
+		c.LANMbit = DefaultLANMbit
+	}
+	if c.CC == "" {
+		c.CC = CCReno
 	}
 	if len(c.Scenarios) == 0 {
 		c.Scenarios = ScenarioNames()
@@ -128,8 +151,11 @@ func (c Config) Validate() error {
 	if c.SlowRateKbit < 0 || (c.SlowPeers > 0 && c.SlowRateKbit < 8) {
 		errs = append(errs, fmt.Errorf("slow rate %g kbit/s: want at least 8", c.SlowRateKbit))
 	}
-	if c.LANMbit < 0 {
-		errs = append(errs, fmt.Errorf("lan rate %g Mbit/s: want ≥ 0", c.LANMbit))
+	if c.LANMbit > 100000 {
+		errs = append(errs, fmt.Errorf("lan rate %g Mbit/s: want at most 100000", c.LANMbit))
+	}
+	if c.CC != CCReno && c.CC != CCBBR {
+		errs = append(errs, fmt.Errorf("congestion control %q: want %s or %s", c.CC, CCReno, CCBBR))
 	}
 	known := ScenarioNames()
 	for _, s := range c.Scenarios {
@@ -215,7 +241,7 @@ func (l *Lab) Run(ctx context.Context) (*Report, error) {
 	cfg := l.cfg
 	rep := &Report{Started: time.Now().UTC(), Host: hostInfo(ctx)}
 	rep.Params = Params{SizeBytes: cfg.SizeBytes, Branches: cfg.Branches, UplinkMbit: cfg.UplinkMbit,
-		DelayMs: float64(cfg.Delay) / float64(time.Millisecond), LossPct: cfg.LossPct, LANMbit: cfg.LANMbit,
+		DelayMs: float64(cfg.Delay) / float64(time.Millisecond), LossPct: cfg.LossPct, LANMbit: cfg.lanMbit(), CC: cfg.CC,
 		FloorSeconds: float64(cfg.SizeBytes) * 8 / (cfg.UplinkMbit * 1e6)}
 	var todo []scenario
 	maxAgents, relay := 0, false
@@ -312,10 +338,10 @@ func (l *Lab) runAll(ctx context.Context, rep *Report, todo []scenario, agents i
 			err = os.RemoveAll(work)
 		}
 	}()
-	fmt.Fprintf(l.out, "building the lab: %d branch(es) of %d agents, uplink %g Mbit/s, +%v each way, loss %g %%\n",
-		cfg.Branches, agents, cfg.UplinkMbit, cfg.Delay, cfg.LossPct)
+	fmt.Fprintf(l.out, "building the lab: %d branch(es) of %d agents, uplink %g Mbit/s, +%v each way, loss %g %%, LAN %s, TCP %s\n",
+		cfg.Branches, agents, cfg.UplinkMbit, cfg.Delay, cfg.LossPct, lanText(cfg.lanMbit()), cfg.CC)
 	topo, err := Build(ctx, TopologyConfig{Prefix: cfg.Prefix, Branches: cfg.Branches, AgentsPerBranch: agents, Relay: relay,
-		UplinkMbit: cfg.UplinkMbit, Delay: cfg.Delay, Loss: cfg.LossPct / 100, LANMbit: cfg.LANMbit}, l.log)
+		UplinkMbit: cfg.UplinkMbit, Delay: cfg.Delay, Loss: cfg.LossPct / 100, LANMbit: cfg.lanMbit(), CC: cfg.CC}, l.log)
 	if err != nil {
 		return err
 	}
@@ -339,6 +365,9 @@ func (l *Lab) runAll(ctx context.Context, rep *Report, todo []scenario, agents i
 		}
 		rep.Params.MeasuredDownMbit = rate
 		fmt.Fprintf(l.out, "uplink check: RTT %.1f ms, TCP goodput %.1f Mbit/s towards the branch\n", rep.Params.MeasuredRTTMs, rate)
+		if err := checkUplink(rate, cfg.UplinkMbit); err != nil {
+			return err
+		}
 	}
 	payload := filepath.Join(work, "payload.tar.gz")
 	if err := writePayload(payload, cfg.SizeBytes); err != nil {

@@ -208,6 +208,9 @@ func TestConfigValidate(t *testing.T) {
 		{name: "too-many-agents", cfg: Config{Agents: MaxAgents + 1}, wantErr: true},
 		{name: "foreign-prefix", cfg: Config{Prefix: "prod"}, wantErr: true},
 		{name: "loss", cfg: Config{LossPct: 80}, wantErr: true},
+		{name: "bbr", cfg: Config{CC: CCBBR}},
+		{name: "cubic", cfg: Config{CC: "cubic"}, wantErr: true},
+		{name: "unshaped-lan", cfg: Config{LANMbit: -1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -225,7 +228,7 @@ func TestParseFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{SizeBytes: 8 << 20, Agents: 4, Branches: 1, UplinkMbit: 50, Delay: 10 * time.Millisecond,
-		LossPct: 0.5, Scenarios: []string{"ocs-direct", "shoal-p2p"}, OutDir: "x", BinDir: "bin"}
+		LossPct: 0.5, LANMbit: 100, CC: "reno", Scenarios: []string{"ocs-direct", "shoal-p2p"}, OutDir: "x", BinDir: "bin"}
 	if diff := cmp.Diff(want, f.Config); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
 	}
@@ -236,31 +239,67 @@ func TestParseFlags(t *testing.T) {
 	if diff := cmp.Diff(ScenarioNames(), def.Config.Scenarios); diff != "" {
 		t.Errorf("default scenarios (-want +got):\n%s", diff)
 	}
-	if _, err := ParseFlags([]string{"-scenarios", "nope"}, io.Discard); err == nil {
-		t.Error("ParseFlags accepted an unknown scenario")
+	if def.Config.CC != CCReno || def.Config.lanMbit() != 100 {
+		t.Errorf("defaults: congestion control %q, LAN %g Mbit/s; want reno and 100", def.Config.CC, def.Config.lanMbit())
+	}
+	for _, bad := range [][]string{{"-scenarios", "nope"}, {"-cc", "cubic"}, {"-lan-mbit", "-5"}} {
+		if _, err := ParseFlags(bad, io.Discard); err == nil {
+			t.Errorf("ParseFlags accepted %q", bad)
+		}
+	}
+}
+
+func TestParseFlagsLANAndCC(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantLAN float64 // Config.lanMbit(): 0 is unshaped
+		wantCC  string
+	}{
+		{name: "defaults", args: nil, wantLAN: 100, wantCC: "reno"},
+		{name: "unshaped", args: []string{"-lan-mbit", "0"}, wantLAN: 0, wantCC: "reno"},
+		{name: "gigabit-bbr", args: []string{"-lan-mbit", "1000", "-cc", "bbr"}, wantLAN: 1000, wantCC: "bbr"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := ParseFlags(tt.args, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := f.Config.withDefaults()
+			if c.lanMbit() != tt.wantLAN || c.CC != tt.wantCC {
+				t.Errorf("LAN %g Mbit/s, congestion control %q; want %g and %q", c.lanMbit(), c.CC, tt.wantLAN, tt.wantCC)
+			}
+		})
 	}
 }
 
 func TestEvaluate(t *testing.T) {
 	p := Params{SizeBytes: 64 << 20, UplinkMbit: 20, FloorSeconds: 26.8}
 	five := 5.0
+	good := Result{Scenario: "shoal-p2p", Status: StatusOK, Agents: 20, Branches: 1, Succeeded: 20, WANPerS: 1.05, WANPayloadPerS: 1.015,
+		Completion: Dist{N: 20, P95: 80}, FirstFragment: Dist{N: 20, P95: 5}, LastDoneAfterWAN: &five}
+	oneFailed := good
+	oneFailed.Succeeded = 19
+	failed := good
+	failed.Status, failed.Reason = StatusFailed, "20 of 20 deployments final after 3m0s"
 	tests := []struct {
 		name string
 		r    Result
-		want []bool
+		want []bool // the first goal is "every agent succeeds"
 	}{
-		{name: "ocs-baseline", r: Result{Scenario: "ocs-direct", Status: StatusOK, Agents: 4, WANPerS: 4.15}, want: []bool{true}},
-		{name: "ocs-baseline-off", r: Result{Scenario: "ocs-direct", Status: StatusOK, Agents: 4, WANPerS: 2}, want: []bool{false}},
-		{name: "ocs-relay", r: Result{Scenario: "ocs-relay", Status: StatusOK, Agents: 4, WANPerS: 1.036, WANPayloadPerS: 1.0}, want: []bool{true}},
-		{name: "ocs-relay-two-copies", r: Result{Scenario: "ocs-relay", Status: StatusOK, Agents: 4, WANPerS: 2.07, WANPayloadPerS: 2.0}, want: []bool{false}},
-		{name: "shoal-good", r: Result{Scenario: "shoal-p2p", Status: StatusOK, Agents: 20, WANPerS: 1.05, WANPayloadPerS: 1.015,
-			Completion: Dist{N: 20, P95: 80}, FirstFragment: Dist{N: 20, P95: 5}, LastDoneAfterWAN: &five},
-			want: []bool{true, true, true, true}},
-		{name: "shoal-slow", r: Result{Scenario: "shoal-both", Status: StatusOK, Agents: 20, WANPerS: 3, WANPayloadPerS: 2.9,
+		{name: "ocs-baseline", r: Result{Scenario: "ocs-direct", Status: StatusOK, Agents: 4, Branches: 1, Succeeded: 4, WANPerS: 4.15}, want: []bool{true, true}},
+		{name: "ocs-baseline-off", r: Result{Scenario: "ocs-direct", Status: StatusOK, Agents: 4, Branches: 1, Succeeded: 4, WANPerS: 2}, want: []bool{true, false}},
+		{name: "ocs-relay", r: Result{Scenario: "ocs-relay", Status: StatusOK, Agents: 4, Branches: 2, Succeeded: 8, WANPerS: 1.036, WANPayloadPerS: 1.0}, want: []bool{true, true}},
+		{name: "ocs-relay-two-copies", r: Result{Scenario: "ocs-relay", Status: StatusOK, Agents: 4, Branches: 1, Succeeded: 4, WANPerS: 2.07, WANPayloadPerS: 2.0}, want: []bool{true, false}},
+		{name: "shoal-good", r: good, want: []bool{true, true, true, true, true}},
+		{name: "shoal-one-agent-failed", r: oneFailed, want: []bool{false, true, true, true, true}},
+		{name: "shoal-failed-scenario", r: failed, want: []bool{false, false, false, false, false}},
+		{name: "shoal-slow", r: Result{Scenario: "shoal-both", Status: StatusOK, Agents: 20, Branches: 1, Succeeded: 20, WANPerS: 3, WANPayloadPerS: 2.9,
 			Completion: Dist{N: 20, P95: 400}, FirstFragment: Dist{N: 20, P95: 90}},
-			want: []bool{false, false, false, false}},
-		{name: "shoal-baseline", r: Result{Scenario: "shoal-direct", Status: StatusOK, Agents: 4, WANPerS: 4.1,
-			FirstFragment: Dist{N: 8, P95: 2}}, want: []bool{true, true}},
+			want: []bool{true, false, false, false, false}},
+		{name: "shoal-baseline", r: Result{Scenario: "shoal-direct", Status: StatusOK, Agents: 4, Branches: 2, Succeeded: 8, WANPerS: 4.1,
+			FirstFragment: Dist{N: 8, P95: 2}}, want: []bool{true, true, true}},
 		{name: "skipped", r: Result{Scenario: "shoal-p2p", Status: StatusSkipped}, want: nil},
 	}
 	for _, tt := range tests {
@@ -280,7 +319,7 @@ func TestEvaluate(t *testing.T) {
 
 func sampleReport() *Report {
 	return &Report{
-		Params: Params{SizeBytes: 64 << 20, Branches: 2, UplinkMbit: 20, DelayMs: 30, FloorSeconds: 26.8},
+		Params: Params{SizeBytes: 64 << 20, Branches: 2, UplinkMbit: 20, DelayMs: 30, FloorSeconds: 26.8, LANMbit: 100, CC: "reno"},
 		Scenarios: []*Result{
 			{Scenario: "ocs-direct", Status: StatusOK, Agents: 4, Branches: 2, Succeeded: 8, WANPerS: 4.1,
 				Completions: []float64{150, 160, 170, 171, 180, 182, 190, 200}, Completion: Dist{N: 8, P50: 171, P95: 200, Max: 200},
@@ -315,7 +354,8 @@ func TestCDFIsWellFormedSVG(t *testing.T) {
 func TestMarkdown(t *testing.T) {
 	var b bytes.Buffer
 	sampleReport().Markdown(&b)
-	for _, want := range []string{"| ocs-direct | ok | 4 × 2 | 8 / 0 | 4.10 |", "| shoal-p2p | skipped: needs P2P (issue 7) |", "floor S·8/U = 26.8 s"} {
+	for _, want := range []string{"| ocs-direct | ok | 4 × 2 | 8 / 0 | 4.10 |", "| shoal-p2p | skipped: needs P2P (issue 7) |", "floor S·8/U = 26.8 s",
+		"LAN 100 Mbit/s, TCP congestion control reno"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("markdown lacks %q:\n%s", want, b.String())
 		}
@@ -348,6 +388,8 @@ func TestLogged(t *testing.T) {
 		`time=2026-11-26T19:10:49.356Z level=INFO msg="agent running" server=https://10.99.0.1:8443 computer=3`,
 		`time=2026-11-26T19:10:50.1Z level=INFO msg=fetching package=111 missing=8 total=8 streams=4`,
 		`time=2026-11-26T19:10:51.2Z level=INFO msg=fetching package=222 missing=8 total=8 streams=4`,
+		`time=2026-11-26T19:10:52.5Z level=INFO msg="first fragment stored" package=1111 fragment=0`,
+		`time=2026-11-26T19:10:53.5Z level=INFO msg="first fragment stored" component=swarm package=111 fragment=3`,
 	}, "\n")
 	tests := []struct {
 		name  string
@@ -359,6 +401,7 @@ func TestLogged(t *testing.T) {
 		{name: "attribute", msg: "fetching", attrs: []string{"package=222"}, want: time.Date(2026, 11, 26, 19, 10, 51, 2e8, time.UTC)},
 		{name: "absent", msg: "fetching", attrs: []string{"package=333"}},
 		{name: "prefix-is-not-a-match", msg: "agent", want: time.Time{}},
+		{name: "attribute-prefix-is-not-a-match", msg: "first fragment stored", attrs: []string{"package=11"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -366,6 +409,13 @@ func TestLogged(t *testing.T) {
 				t.Errorf("logged = %v, want %v", got, tt.want)
 			}
 		})
+	}
+	// First fragment is the first one stored, not the "fetching" line.
+	if got, want := firstStored([]byte(log), "111"), time.Date(2026, 11, 26, 19, 10, 53, 5e8, time.UTC); !got.Equal(want) {
+		t.Errorf("firstStored(111) = %v, want %v", got, want)
+	}
+	if got := firstStored([]byte(log), "222"); !got.IsZero() {
+		t.Errorf("firstStored(222) = %v, want none: that agent only started to fetch", got)
 	}
 }
 
@@ -405,6 +455,113 @@ func TestCheckSites(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if err := checkSites(tt.comps, sites); (err != nil) != tt.wantErr {
 				t.Errorf("checkSites: error %v, want error %v", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestVerdict(t *testing.T) {
+	pass := Goal{Name: "p95 completion", Pass: true}
+	fail := Goal{Name: "p95 completion"}
+	tests := []struct {
+		name    string
+		results []*Result
+		wantErr bool
+	}{
+		{name: "all-pass", results: []*Result{{Scenario: "shoal-p2p", Status: StatusOK, Goals: []Goal{pass}}}},
+		{name: "skipped-only", results: []*Result{{Scenario: "shoal-p2p", Status: StatusSkipped}}},
+		{name: "goal-failed", results: []*Result{{Scenario: "shoal-p2p", Status: StatusOK, Goals: []Goal{pass, fail}}}, wantErr: true},
+		{name: "scenario-failed", results: []*Result{{Scenario: "shoal-p2p", Status: StatusFailed}}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := (&Report{Scenarios: tt.results}).Verdict()
+			if (err != nil) != tt.wantErr {
+				t.Errorf("Verdict() = %v, want error %v", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestCompletionTimesCountFailuresAsTimeout(t *testing.T) {
+	t0 := time.Date(2026, 12, 4, 20, 0, 0, 0, time.UTC)
+	at := func(sec int) *time.Time { v := t0.Add(time.Duration(sec) * time.Second); return &v }
+	deps := []api.Deployment{
+		{State: "success", FinishedAt: at(30)},
+		{State: "success", FinishedAt: at(40)},
+		{State: "error", FinishedAt: at(5)}, // failed fast: not a 5 s completion
+		{State: "downloading"},              // timed out
+	}
+	got := completionTimes(deps, t0, 180*time.Second)
+	if diff := cmp.Diff([]float64{30, 40, 180, 180}, got); diff != "" {
+		t.Errorf("completion times (-want +got):\n%s", diff)
+	}
+	if d := distOf(got); d.N != 4 || d.P95 != 180 || d.P50 != 40 {
+		t.Errorf("distribution %+v, want N 4, p50 40, p95 180", d)
+	}
+	ff := firstFragmentTimes([]time.Time{*at(2), {}}, t0, 180*time.Second)
+	if diff := cmp.Diff([]float64{2, 180}, ff); diff != "" {
+		t.Errorf("first-fragment times (-want +got):\n%s", diff)
+	}
+}
+
+func TestCheckUplink(t *testing.T) {
+	tests := []struct {
+		name     string
+		measured float64
+		wantErr  bool
+	}{
+		{name: "perfect-shaper", measured: 20 * WireShare},
+		{name: "a-little-low", measured: 18},
+		{name: "just-inside", measured: 20 * WireShare * 0.91},
+		{name: "half-rate", measured: 10, wantErr: true},
+		{name: "lossy-single-stream", measured: 6.7, wantErr: true},
+		{name: "unshaped", measured: 900, wantErr: true},
+		{name: "too-fast", measured: 20 * WireShare * 1.11, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := checkUplink(tt.measured, 20); (err != nil) != tt.wantErr {
+				t.Errorf("checkUplink(%g, 20) = %v, want error %v", tt.measured, err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestBranchPayload(t *testing.T) {
+	branches := []*Branch{
+		{Index: 1, Agents: []Host{{Name: "b1a01"}, {Name: "b1a02"}}},
+		{Index: 2, Agents: []Host{{Name: "b2a01"}, {Name: "b2a02"}}},
+	}
+	deps := []api.Deployment{
+		{ComputerName: "slab9-sb-b1a01", BytesCentral: 100, BytesRelay: 5000, BytesPeer: 7000},
+		{ComputerName: "slab9-sb-b1a02", BytesCentral: 20},
+		{ComputerName: "slab9-sb-b2a01", BytesCentral: 3},
+		{ComputerName: "or-b2a02"}, // an OCS agent counts nothing
+		{ComputerName: "elsewhere", BytesCentral: 1 << 30},
+	}
+	got := branchPayload(branches, deps, map[int]int64{1: 1000, 2: 64})
+	if diff := cmp.Diff([]int64{1120, 67}, got); diff != "" {
+		t.Errorf("payload by branch (-want +got):\n%s", diff)
+	}
+}
+
+func TestPayloadPerS(t *testing.T) {
+	tests := []struct {
+		name        string
+		wan         []BranchWAN
+		centralPerS float64
+		want        float64
+	}{
+		{name: "receivers-larger", wan: []BranchWAN{{PayloadPerS: 1.01}, {PayloadPerS: 1.2}}, centralPerS: 1.1, want: 1.2},
+		// OCS agents report nothing: central's counter decides.
+		{name: "receivers-silent", wan: []BranchWAN{{PayloadPerS: 0}}, centralPerS: 4.0, want: 4.0},
+		{name: "nothing", want: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := payloadPerS(tt.wan, tt.centralPerS); got != tt.want {
+				t.Errorf("payloadPerS = %g, want %g", got, tt.want)
 			}
 		})
 	}

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"slices"
+	"syscall"
 	"time"
 )
 
@@ -34,7 +36,10 @@ func ProbeRTT(ctx context.Context, ns, addr string) (time.Duration, error) {
 
 // ProbeRate sends n bytes over TCP from namespace from (listening on
 // addr's host) to namespace to and returns the goodput in Mbit/s over the
-// last three quarters of the transfer, after TCP's slow start.
+// last three quarters of the transfer, after TCP's slow start. The sender
+// uses BBR when the kernel has it, whatever the namespaces' congestion
+// control: the probe checks the shaper, and a loss-based congestion
+// control on a lossy uplink would measure the loss instead.
 func ProbeRate(ctx context.Context, from, to string, host string, n int64) (float64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
@@ -55,6 +60,7 @@ func ProbeRate(ctx context.Context, from, to string, host string, n int64) (floa
 			return
 		}
 		defer c.Close()
+		setCongestion(c, CCBBR)
 		_ = c.SetDeadline(time.Now().Add(2 * time.Minute))
 		_, err = io.CopyN(c, zeros{}, n)
 		sent <- err
@@ -93,6 +99,38 @@ func ProbeRate(ctx context.Context, from, to string, host string, n int64) (floa
 		return 0, fmt.Errorf("probe rate: received %d of %d bytes", got, n)
 	}
 	return float64(got-n/4) * 8 / end.Sub(mark).Seconds() / 1e6, nil
+}
+
+// setCongestion sets a TCP connection's congestion control, where the
+// kernel allows it; otherwise the connection keeps its namespace's.
+func setCongestion(c net.Conn, cc string) {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return
+	}
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = raw.Control(func(fd uintptr) {
+		_ = syscall.SetsockoptString(int(fd), syscall.IPPROTO_TCP, syscall.TCP_CONGESTION, cc)
+	})
+}
+
+// UplinkTolerance is how far the uplink check's goodput may be from the
+// rate a perfect shaper gives TCP payload, U·WireShare, before the lab
+// refuses to run: its numbers would describe another uplink.
+const UplinkTolerance = 0.10
+
+// checkUplink decides the uplink check: measured goodput (Mbit/s) against
+// configured rate U.
+func checkUplink(measured, uplink float64) error {
+	want := uplink * WireShare
+	if math.Abs(measured-want) > UplinkTolerance*want {
+		return fmt.Errorf("uplink check: TCP goodput %.1f Mbit/s towards the branch, want U·1448/1500 = %.1f Mbit/s ± %.0f %%: the shaping does not hold (a loaded host, or a broken delay line)",
+			measured, want, UplinkTolerance*100)
+	}
+	return nil
 }
 
 // zeros is an endless reader of zero bytes.

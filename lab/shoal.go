@@ -99,7 +99,7 @@ func logged(log []byte, msg string, attrs ...string) time.Time {
 		}
 		ok := true
 		for _, a := range attrs {
-			ok = ok && strings.Contains(line, " "+a)
+			ok = ok && (strings.Contains(line, " "+a+" ") || strings.HasSuffix(line, " "+a))
 		}
 		ts, _, found := strings.Cut(strings.TrimPrefix(line, "time="), " ")
 		if !ok || !found {
@@ -110,6 +110,14 @@ func logged(log []byte, msg string, attrs ...string) time.Time {
 		}
 	}
 	return time.Time{}
+}
+
+// firstStored returns when a Shoal agent stored its first verified
+// fragment of package pkg, from its log (the plain fetcher and the swarm
+// scheduler both log "first fragment stored"), or the zero time. Starting
+// to fetch is not a fragment.
+func firstStored(log []byte, pkg string) time.Time {
+	return logged(log, "first fragment stored", "package="+pkg)
 }
 
 // shoalMode is what a Shoal scenario puts on the branches.
@@ -172,7 +180,7 @@ func runShoal(ctx context.Context, e *env, r *Result, m shoalMode) error {
 			byBranch[b] = append(byBranch[b], a)
 		}
 	}
-	slow := &throttler{plan: planSlow(e.cfg, m, r.Agents), lanMbit: e.cfg.LANMbit}
+	slow := &throttler{plan: planSlow(e.cfg, m, r.Agents), lanMbit: e.cfg.lanMbit()}
 	if slow.plan.perBranch > 0 {
 		r.SlowRateKbit, r.SlowOwner = slow.plan.kbit, slow.plan.owners
 		defer func() {
@@ -273,34 +281,23 @@ func runShoal(ctx context.Context, e *env, r *Result, m shoalMode) error {
 	firsts := make([]time.Time, len(agents))
 	for i, a := range agents {
 		if b, err := os.ReadFile(a.logFile()); err == nil {
-			// The plain fetcher logs "fetching", the swarm scheduler
-			// "fetching from the swarm".
-			firsts[i] = logged(b, "fetching", "package="+p.ID)
-			if firsts[i].IsZero() {
-				firsts[i] = logged(b, "fetching from the swarm", "package="+p.ID)
-			}
+			firsts[i] = firstStored(b, p.ID)
 		}
-	}
-	fragBytes, err := e.agentFragmentBytes(ctx, p.ID)
-	if err != nil {
-		return errors.Join(werr, err)
 	}
 	if err := w.finish(ctx, r, deps, firsts); err != nil {
 		return errors.Join(werr, err)
 	}
-	r.CentralServedBytes += fragBytes
-	r.CentralPerS = float64(r.CentralServedBytes) / (float64(e.cfg.SizeBytes) * float64(len(e.topo.Branches)))
 	if len(bs.relays) > 0 {
 		var err error
 		if r.RelayUpstreamBytes, r.RelayServedBytes, err = e.relayCounters(ctx, bs.relays); err != nil {
 			e.log.Warn("relay counters", "err", err)
 		}
 	}
-	if werr != nil {
-		return werr
-	}
 	if slow.plan.perBranch > 0 {
 		r.Goals = append(r.Goals, slowGoal(r, len(agents)))
+	}
+	if werr != nil {
+		return werr
 	}
 	if r.Succeeded != len(agents) {
 		return fmt.Errorf("%d of %d agents succeeded (codes %v)", r.Succeeded, len(agents), r.ResultCodes)
@@ -355,19 +352,6 @@ func checkSites(comps []api.Computer, sites []labSite) error {
 			len(bad), len(comps), strings.Join(bad[:min(len(bad), 5)], ", "))
 	}
 	return nil
-}
-
-// agentFragmentBytes reads what central's agent API served of pkg: the
-// fragments Shoal agents fetch are counted apart from the OCS download
-// tree. The package is new, so nothing was counted before the scenario.
-func (e *env) agentFragmentBytes(ctx context.Context, pkg string) (int64, error) {
-	var m map[string]struct {
-		Bytes int64 `json:"bytes"`
-	}
-	if err := e.central.call(ctx, "GET", "/agents/fragment-stats", nil, nil, &m); err != nil {
-		return 0, fmt.Errorf("fragment stats: %w", err)
-	}
-	return m[pkg].Bytes, nil
 }
 
 // awaitLogs waits until every agent's log has a line with message msg.

@@ -8,7 +8,9 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -54,6 +56,9 @@ type TopologyConfig struct {
 	Loss float64
 	// LANMbit shapes each LAN port both ways; 0 leaves the LAN unshaped.
 	LANMbit float64
+	// CC is the TCP congestion control set in every namespace; "" keeps
+	// the host's default.
+	CC string
 }
 
 // Host is one namespace on a branch LAN.
@@ -131,10 +136,28 @@ func (t *Topology) addNS(ctx context.Context, name string, router bool) error {
 			return err
 		}
 	}
+	if t.cfg.CC != "" {
+		if err := setCC(ctx, name, t.cfg.CC); err != nil {
+			return err
+		}
+	}
 	if router {
 		return sysctl(ctx, name, "net.ipv4.ip_forward", "1")
 	}
 	return nil
+}
+
+// setCC sets namespace ns's TCP congestion control to cc, after checking
+// that the kernel offers it (a module such as tcp_bbr may be missing).
+func setCC(ctx context.Context, ns, cc string) error {
+	out, err := command(ctx, "ip", "netns", "exec", ns, "sysctl", "-n", "net.ipv4.tcp_available_congestion_control")
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(strings.Fields(string(out)), cc) {
+		return fmt.Errorf("congestion control %s is not available (have: %s; load tcp_%s)", cc, strings.TrimSpace(string(out)), cc)
+	}
+	return sysctl(ctx, ns, "net.ipv4.tcp_congestion_control", cc)
 }
 
 // do runs a list of `ip` argument lists in order.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -37,6 +38,9 @@ type watch struct {
 	// largest RSS sampled of any of them.
 	relays      []*labRelay
 	relayPeakKB int64
+	// timeout is await's bound: what a deployment that failed or did not
+	// finish counts as in the completion statistics.
+	timeout time.Duration
 }
 
 // startWatch takes the uplink snapshot and starts following the agents'
@@ -64,7 +68,7 @@ func (e *env) startWatch(ctx context.Context, agentNS []string, relays []*labRel
 	return w, nil
 }
 
-// begin records central's CPU and download counters for package pkg; call
+// begin records central's CPU and served-bytes counters for package pkg; call
 // it right before affecting.
 func (w *watch) begin(ctx context.Context, pkg string) error {
 	w.pkg = pkg
@@ -73,11 +77,9 @@ func (w *watch) begin(ctx context.Context, pkg string) error {
 		return err
 	}
 	w.cpu0, w.peakKB = ps.CPUSeconds, ps.RSSKB
-	st, err := w.e.central.downloads(ctx, pkg)
-	if err != nil {
+	if w.served0, err = w.e.central.servedBytes(ctx, pkg); err != nil {
 		return err
 	}
-	w.served0 = st.Bytes
 	return nil
 }
 
@@ -111,6 +113,7 @@ func isFinal(state string) bool {
 // await polls central until want deployments of the package are final or
 // timeout passes, sampling every second, and returns the deployments.
 func (w *watch) await(ctx context.Context, want int, timeout time.Duration) ([]api.Deployment, error) {
+	w.timeout = timeout
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -146,7 +149,10 @@ func (w *watch) await(ctx context.Context, want int, timeout time.Duration) ([]a
 }
 
 // finish takes the "after" snapshot and fills r. firsts are the agents'
-// first-fragment times (zero when unknown).
+// first-fragment times (zero when unknown). A deployment that failed or
+// did not finish counts as the scenario's timeout in the completion
+// statistics, and an agent without a first fragment as the timeout in
+// the first-fragment statistics: a failure must not shorten a tail.
 func (w *watch) finish(ctx context.Context, r *Result, deps []api.Deployment, firsts []time.Time) error {
 	w.sample(ctx)
 	s := float64(w.e.cfg.SizeBytes)
@@ -154,22 +160,24 @@ func (w *watch) finish(ctx context.Context, r *Result, deps []api.Deployment, fi
 	if err != nil {
 		return err
 	}
+	payload := branchPayload(w.e.topo.Branches, deps, w.relayUpstream(ctx))
 	for i, br := range w.e.topo.Branches {
 		d := after[i].Sub(w.before[i])
-		bw := BranchWAN{Branch: br.Index, DownBytes: d.TX, UpBytes: d.RX, DownPerS: float64(d.TX) / s}
+		bw := BranchWAN{Branch: br.Index, DownBytes: d.TX, UpBytes: d.RX, DownPerS: float64(d.TX) / s,
+			PayloadBytes: payload[i], PayloadPerS: float64(payload[i]) / s}
 		if busy := w.lastWAN.Sub(w.t0).Seconds(); busy > 0 {
 			bw.DownMbit = float64(d.TX) * 8 / busy / 1e6
 		}
 		r.WAN = append(r.WAN, bw)
 		r.WANPerS = max(r.WANPerS, bw.DownPerS)
-		r.WANPayloadPerS = max(r.WANPayloadPerS, bw.DownPerS*WireShare)
 	}
-	st, err := w.e.central.downloads(ctx, w.pkg)
+	served, err := w.e.central.servedBytes(ctx, w.pkg)
 	if err != nil {
 		return err
 	}
-	r.CentralServedBytes = st.Bytes - w.served0
+	r.CentralServedBytes = served - w.served0
 	r.CentralPerS = float64(r.CentralServedBytes) / (s * float64(len(w.e.topo.Branches)))
+	r.WANPayloadPerS = payloadPerS(r.WAN, r.CentralPerS)
 	if ps, err := readProcStat(w.e.central.PID()); err == nil {
 		r.Central = ProcUse{CPUSeconds: ps.CPUSeconds - w.cpu0, PeakRSSMiB: float64(w.peakKB) / 1024, Processes: 1}
 	}
@@ -185,7 +193,6 @@ func (w *watch) finish(ctx context.Context, r *Result, deps []api.Deployment, fi
 	r.AgentsUse = ProcUse{CPUSeconds: cpu + w.fgCPU, PeakRSSMiB: float64(max(peak, w.fgPeakKB)) / 1024, Processes: n}
 
 	r.ResultCodes = map[string]int{}
-	var completions, ratios []float64
 	var lastDone time.Time
 	for _, d := range deps {
 		switch {
@@ -202,14 +209,14 @@ func (w *watch) finish(ctx context.Context, r *Result, deps []api.Deployment, fi
 		r.BytesBySource.Peer += d.BytesPeer
 		r.BytesBySource.Relay += d.BytesRelay
 		r.BytesBySource.Central += d.BytesCentral
-		if d.State == "success" && d.FinishedAt != nil {
-			sec := d.FinishedAt.Sub(w.t0).Seconds()
-			completions = append(completions, sec)
-			ratios = append(ratios, sec/w.e.params.FloorSeconds)
-			if d.FinishedAt.After(lastDone) {
-				lastDone = *d.FinishedAt
-			}
+		if d.State == "success" && d.FinishedAt != nil && d.FinishedAt.After(lastDone) {
+			lastDone = *d.FinishedAt
 		}
+	}
+	completions := completionTimes(deps, w.t0, w.timeout)
+	ratios := make([]float64, len(completions))
+	for i, c := range completions {
+		ratios[i] = c / w.e.params.FloorSeconds
 	}
 	r.Completion, r.CompletionRatio = distOf(completions), distOf(ratios)
 	r.Completions = slices.Sorted(slices.Values(completions))
@@ -217,14 +224,85 @@ func (w *watch) finish(ctx context.Context, r *Result, deps []api.Deployment, fi
 		v := max(0, lastDone.Sub(w.lastWAN).Seconds())
 		r.LastDoneAfterWAN = &v
 	}
-	var ff []float64
-	for _, t := range firsts {
-		if !t.IsZero() {
-			ff = append(ff, max(0, t.Sub(w.t0).Seconds()))
+	r.FirstFragment = distOf(firstFragmentTimes(firsts, w.t0, w.timeout))
+	return nil
+}
+
+// relayUpstream reads each relay's upstream counter (the package bytes it
+// received from central), by branch index; a relay that does not answer
+// is left out, and its branch's payload then rests on central's counter.
+func (w *watch) relayUpstream(ctx context.Context) map[int]int64 {
+	up := map[int]int64{}
+	for _, rl := range w.relays {
+		m, err := rl.metrics(ctx)
+		if err != nil {
+			w.e.log.Warn("relay counters", "relay", rl.host.Name, "err", err)
+			continue
+		}
+		up[rl.branch] += int64(m["shoal_relay_upstream_bytes_total"])
+	}
+	return up
+}
+
+// branchPayload returns the package bytes each branch received across its
+// uplink by the receivers' application counters: its agents' bytes from
+// central (by computer name: lab hosts are named …-<host>) and its relay's
+// upstream bytes (relayUp, by branch index). OCS agents count nothing.
+func branchPayload(branches []*Branch, deps []api.Deployment, relayUp map[int]int64) []int64 {
+	out := make([]int64, len(branches))
+	for i, br := range branches {
+		out[i] = relayUp[br.Index]
+		for _, d := range deps {
+			for _, h := range br.Agents {
+				if strings.HasSuffix(d.ComputerName, "-"+h.Name) {
+					out[i] += d.BytesCentral
+				}
+			}
 		}
 	}
-	r.FirstFragment = distOf(ff)
-	return nil
+	return out
+}
+
+// payloadPerS is the package bytes per branch ÷ S that the WAN goal
+// counts: the largest branch by the receivers' counters, or central's
+// served bytes per branch (the sender's counter) when that is larger, so
+// that a receiver that did not report (OCS agents, a failed agent) does not
+// shrink the number.
+func payloadPerS(wan []BranchWAN, centralPerS float64) float64 {
+	v := centralPerS
+	for _, b := range wan {
+		v = max(v, b.PayloadPerS)
+	}
+	return v
+}
+
+// completionTimes returns, per deployment, the seconds from t0 to its
+// success; a deployment that failed, is not final or has no finish time
+// counts as timeout.
+func completionTimes(deps []api.Deployment, t0 time.Time, timeout time.Duration) []float64 {
+	out := make([]float64, 0, len(deps))
+	for _, d := range deps {
+		if d.State == "success" && d.FinishedAt != nil {
+			out = append(out, max(0, d.FinishedAt.Sub(t0).Seconds()))
+		} else {
+			out = append(out, timeout.Seconds())
+		}
+	}
+	return out
+}
+
+// firstFragmentTimes returns, per agent, the seconds from t0 to its first
+// stored fragment; an agent without one counts as timeout.
+func firstFragmentTimes(firsts []time.Time, t0 time.Time, timeout time.Duration) []float64 {
+	out := make([]float64, 0, len(firsts))
+	for _, t := range firsts {
+		if t.IsZero() {
+			out = append(out, timeout.Seconds())
+		} else {
+			out = append(out, max(0, t.Sub(t0).Seconds()))
+		}
+	}
+	return out
 }
 
 // forEach runs fn for every index below n, at most limit at a time, and

@@ -129,10 +129,22 @@ type Stats struct {
 	FailedRequests atomic.Int64
 	// BadPeers counts peers dropped for sending a bad fragment.
 	BadPeers atomic.Int64
+	// firstStored is set by the first Stored call.
+	firstStored atomic.Bool
 
 	mu       sync.Mutex // guards notes and failures
 	notes    []string
 	failures []sourceFailure
+}
+
+// Stored counts a verified fragment committed to the store and logs the
+// first one of the run ("first fragment stored"): the lab measures the
+// time to the first fragment from that line. log should carry the package.
+func (s *Stats) Stored(log *slog.Logger, fragment int) {
+	s.Done.Add(1)
+	if s.firstStored.CompareAndSwap(false, true) {
+		log.Info("first fragment stored", "fragment", fragment)
+	}
 }
 
 func (s *Stats) bytesOf(kind string) *atomic.Int64 {
@@ -207,6 +219,7 @@ func (f *Fetcher) Fetch(ctx context.Context, m *proto.Manifest, st *Stats) error
 		return nil
 	}
 	f.log.Info("fetching", "package", m.PackageID, "missing", len(missing), "total", len(m.Fragments), "streams", f.cfg.Streams)
+	plog := f.log.With("package", m.PackageID)
 	work := make(chan proto.Fragment)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -233,7 +246,7 @@ func (f *Fetcher) Fetch(ctx context.Context, m *proto.Manifest, st *Stats) error
 				if err := w.Finish(); err != nil {
 					return err
 				}
-				st.Done.Add(1)
+				st.Stored(plog, fr.Index)
 			}
 			return nil
 		})

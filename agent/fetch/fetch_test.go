@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -283,6 +284,75 @@ func TestConfigValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if err := tt.cfg.Validate(); (err == nil) != tt.ok {
 				t.Errorf("Validate = %v, want ok %v", err, tt.ok)
+			}
+		})
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the log handler's writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestFetchLogsFirstStoredFragment checks the line the branch lab measures
+// "first fragment" by: once per run, with the package, and only for a
+// verified fragment committed to the store, not for a request or a corrupt
+// answer.
+func TestFetchLogsFirstStoredFragment(t *testing.T) {
+	data := payload(3000)
+	m := manifestOf(data, 1000)
+	tests := []struct {
+		name    string
+		corrupt map[int]int
+		wantErr bool
+		want    int
+	}{
+		{name: "clean", want: 1},
+		{name: "first-answer-corrupt", corrupt: map[int]int{0: 1, 1: 1, 2: 1}, want: 1},
+		{name: "never-verified", corrupt: map[int]int{0: 100, 1: 100, 2: 100}, wantErr: true, want: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := newSource(KindCentral, data)
+			for k, v := range tt.corrupt {
+				src.corrupt[k] = v
+			}
+			st, err := fragstore.Open(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var logs syncBuffer
+			f, err := New(Config{Streams: 3, MaxAttempts: 2}, st, []Source{src}, slog.New(slog.NewTextHandler(&logs, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Fetch(t.Context(), m, &Stats{}); (err != nil) != tt.wantErr {
+				t.Fatalf("Fetch() = %v, want error %v", err, tt.wantErr)
+			}
+			got := 0
+			for _, line := range strings.Split(logs.String(), "\n") {
+				if strings.Contains(line, `msg="first fragment stored"`) {
+					got++
+					if !strings.Contains(line, " package=42") {
+						t.Errorf("line lacks the package: %s", line)
+					}
+				}
+			}
+			if got != tt.want {
+				t.Errorf("%d \"first fragment stored\" lines, want %d:\n%s", got, tt.want, logs.String())
 			}
 		})
 	}

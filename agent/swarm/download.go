@@ -623,7 +623,7 @@ func (d *download) handle(o outcome, now time.Time) error {
 		}
 		delete(d.need, i)
 		delete(d.leased, i)
-		d.st.Done.Add(1)
+		d.st.Stored(d.log, i)
 		d.lastProgress = now
 		for _, other := range d.inflight[i] {
 			other.cancelled = true

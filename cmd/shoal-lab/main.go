@@ -36,7 +36,11 @@ func main() {
 	defer cancel()
 	l, err := lab.New(f.Config, log, os.Stdout)
 	if err == nil {
-		_, err = l.Run(ctx)
+		var rep *lab.Report
+		// A failed scenario or a missed goal is a failed run.
+		if rep, err = l.Run(ctx); err == nil {
+			err = rep.Verdict()
+		}
 	}
 	if err != nil {
 		cancel()
