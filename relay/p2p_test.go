@@ -158,10 +158,15 @@ func TestRelayServesOverLibp2p(t *testing.T) {
 			t.Errorf("fragment %d fetched from upstream %d times, want 1", f.Index, n)
 		}
 	}
-	st := r.PackageStats(testPkg)
-	if st.Misses != frags || st.Hits != frags || st.ServedBytes != 2*int64(len(p.Payload)) {
-		t.Errorf("package stats %+v: want %d misses, %d hits, %d bytes served", st, frags, frags, 2*len(p.Payload))
-	}
+	// The relay counts a fragment once its stream is done, which may be
+	// just after the agent has read the last byte.
+	testwait.For(t, 10*time.Second, "the relay's package stats", func() error {
+		st := r.PackageStats(testPkg)
+		if st.Misses != frags || st.Hits != frags || st.ServedBytes != 2*int64(len(p.Payload)) {
+			return fmt.Errorf("package stats %+v: want %d misses, %d hits, %d bytes served", st, frags, frags, 2*len(p.Payload))
+		}
+		return nil
+	})
 	testwait.For(t, 10*time.Second, "the report to count libp2p bytes", func() error {
 		rep := c.Reports()
 		if got := rep[len(rep)-1].P2PServed; got != 2*int64(len(p.Payload)) {
