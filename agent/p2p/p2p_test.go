@@ -221,10 +221,13 @@ func TestBusy(t *testing.T) {
 		_, err := fetchBytes(context.Background(), src, f)
 		return err
 	})
-	st := server.Stats()
-	if st.Busy < 1 || st.Served < 1 {
-		t.Errorf("server stats busy=%d served=%d, want both ≥ 1", st.Busy, st.Served)
-	}
+	// The server counts after closing the stream: poll.
+	testwait.For(t, 5*time.Second, "server stats", func() error {
+		if st := server.Stats(); st.Busy < 1 || st.Served < 1 {
+			return fmt.Errorf("server stats busy=%d served=%d, want both ≥ 1", st.Busy, st.Served)
+		}
+		return nil
+	})
 }
 
 func TestCorruptServer(t *testing.T) {

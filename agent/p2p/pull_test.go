@@ -13,6 +13,7 @@ import (
 
 	"github.com/shoal-project/shoal/agent/fetch"
 	"github.com/shoal-project/shoal/agent/fragstore"
+	"github.com/shoal-project/shoal/internal/testwait"
 	"github.com/shoal-project/shoal/proto"
 )
 
@@ -105,15 +106,18 @@ func TestRelayPullThrough(t *testing.T) {
 			t.Fatal("relay served other bytes")
 		}
 	}
-	if n, hits := u.pulls.Load(), u.hits.Load(); n != 1 || hits != 1 {
-		t.Errorf("upstream pulled %d times, %d hits; want 1 and 1 (the second request is a hit)", n, hits)
-	}
-	u.mu.Lock()
-	served := u.served["pkg-1"]
-	u.mu.Unlock()
-	if served != 2*f.Size {
-		t.Errorf("Served counted %d bytes for pkg-1, want %d", served, 2*f.Size)
-	}
+	// The Served hook runs once a stream is done, which may be just
+	// after the fetcher has read the last byte.
+	testwait.For(t, 10*time.Second, "the Served hook for both requests", func() error {
+		u.mu.Lock()
+		served := u.served["pkg-1"]
+		u.mu.Unlock()
+		if n, hits := u.pulls.Load(), u.hits.Load(); n != 1 || hits != 1 || served != 2*f.Size {
+			return fmt.Errorf("upstream pulled %d times, %d hits, Served counted %d bytes; want 1, 1 (the second request is a hit) and %d",
+				n, hits, served, 2*f.Size)
+		}
+		return nil
+	})
 
 	// A plain peer (no Pull hook) answers "not found" without asking anyone.
 	plain := startNode(t, c, Config{})
