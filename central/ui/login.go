@@ -103,12 +103,9 @@ func clientIP(c echo.Context) string {
 // failed logins and per-client lock-outs share authAuditPerMinute.
 func (u *UI) auditLogin(c echo.Context, action, user, detail string, always bool, now time.Time) {
 	if !always {
-		ok, dropped := u.authAudit.Take(now)
-		if !ok {
+		var ok bool
+		if detail, ok = u.authAudit.Annotate(now, detail, "failed logins or lock-outs"); !ok {
 			return
-		}
-		if dropped > 0 {
-			detail += fmt.Sprintf(" (%d earlier failed logins or lock-outs not recorded one by one)", dropped)
 		}
 	}
 	remote := clientIP(c)

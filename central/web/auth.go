@@ -128,12 +128,9 @@ func (s *Server) basicPrincipal(c echo.Context) (*principal, error) {
 // authAudit, and a row says how many were left out before it.
 func (s *Server) auditAuth(c echo.Context, action, user, detail string, always bool, now time.Time) {
 	if !always {
-		ok, dropped := s.authAudit.Take(now)
-		if !ok {
+		var ok bool
+		if detail, ok = s.authAudit.Annotate(now, detail, "failures or lock-outs"); !ok {
 			return
-		}
-		if dropped > 0 {
-			detail += fmt.Sprintf(" (%d earlier failures or lock-outs not recorded one by one)", dropped)
 		}
 	}
 	s.log.Info("audit", "action", action, "target", user, "by", "anonymous", "remote", c.RealIP(), "detail", detail)

@@ -141,6 +141,17 @@ func (s *Sampler) Take(now time.Time) (ok bool, dropped int) {
 	return true, dropped
 }
 
+// Annotate decides like Take whether an event at now may be recorded and
+// returns its detail, followed by how many events (what they are, e.g.
+// "failed logins or lock-outs") were left out before it, if any.
+func (s *Sampler) Annotate(now time.Time, detail, what string) (string, bool) {
+	ok, dropped := s.Take(now)
+	if ok && dropped > 0 {
+		detail += fmt.Sprintf(" (%d earlier %s not recorded one by one)", dropped, what)
+	}
+	return detail, ok
+}
+
 // Known remembers keys (a user name and a client address) for a while,
 // bounded to MaxKeys: the clients known good for a user.
 type Known struct {
