@@ -7,7 +7,7 @@
 // # Storage
 //
 // The relay stores only verified Shoal fragments (manifest.Fragments, by
-// CID, in an agent/fragstore) and the signed manifests.
+// CID, in an internal/fragstore) and the signed manifests.
 // An OCS fragment <ID>-<n> is the byte range [Offset, Offset+Size) of
 // OCSFragments[n-1], streamed out of the Shoal fragments covering it, so
 // each byte crosses the WAN once whatever the agent kind.
