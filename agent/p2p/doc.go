@@ -1,7 +1,7 @@
 // Package p2p is the agent's LAN fragment exchange: a libp2p host (TCP +
 // TLS 1.3 + yamux) that serves verified fragments from the agent's
 // fragment store to the peers of its site, and fetches fragments from them
-// as fetch.Sources.
+// as fragment sources (internal/source).
 //
 // # Trust
 //
