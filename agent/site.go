@@ -16,8 +16,8 @@ import (
 	"github.com/shoal-project/shoal/agent/client"
 	"github.com/shoal-project/shoal/agent/fetch"
 	"github.com/shoal-project/shoal/agent/lan"
-	"github.com/shoal-project/shoal/agent/p2p"
 	"github.com/shoal-project/shoal/agent/swarm"
+	"github.com/shoal-project/shoal/internal/p2p"
 	"github.com/shoal-project/shoal/proto"
 	"github.com/shoal-project/shoal/tracker"
 )

@@ -12,8 +12,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multiaddr"
 
-	"github.com/shoal-project/shoal/agent/p2p"
 	"github.com/shoal-project/shoal/internal/enroll"
+	"github.com/shoal-project/shoal/internal/p2p"
 	"github.com/shoal-project/shoal/proto"
 	"github.com/shoal-project/shoal/tracker"
 )

@@ -18,8 +18,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/shoal-project/shoal/agent/p2p"
 	"github.com/shoal-project/shoal/internal/fragstore"
+	"github.com/shoal-project/shoal/internal/p2p"
 	"github.com/shoal-project/shoal/internal/testwait"
 	"github.com/shoal-project/shoal/proto"
 	"github.com/shoal-project/shoal/relay/relaytest"

@@ -24,8 +24,8 @@ import (
 	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
 
-	"github.com/shoal-project/shoal/agent/p2p"
 	"github.com/shoal-project/shoal/internal/fragstore"
+	"github.com/shoal-project/shoal/internal/p2p"
 	"github.com/shoal-project/shoal/internal/skew"
 	"github.com/shoal-project/shoal/internal/statefile"
 	"github.com/shoal-project/shoal/proto"
