@@ -35,7 +35,7 @@
 // Every job list carries the agent's SiteInfo (site.go applies it): its
 // relays are asked before central (agent/fetch, with fallback reported in
 // the result), and when it names a tracker, downloads go through the swarm
-// scheduler (agent/swarm) over the libp2p node (agent/p2p), filtered by the
+// scheduler (agent/swarm) over the libp2p node (internal/p2p), filtered by the
 // site's memberlist cluster (agent/lan), which starts once the gossip key
 // is known. P2P or LAN failing to start is logged, never fatal: the agent
 // then downloads from relays and central.

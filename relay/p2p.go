@@ -19,7 +19,7 @@ import (
 )
 
 // P2PConfig configures the libp2p listener an enrolled relay serves the
-// site's Shoal agents on (the fragment protocol of agent/p2p, with
+// site's Shoal agents on (the fragment protocol of internal/p2p, with
 // pull-through), and its entry in the site's tracker.
 type P2PConfig struct {
 	// Disabled turns libp2p off: Shoal agents then fetch over HTTP.
