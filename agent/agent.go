@@ -66,8 +66,8 @@ import (
 	"github.com/shoal-project/shoal/internal/p2p"
 	"github.com/shoal-project/shoal/internal/skew"
 	"github.com/shoal-project/shoal/internal/statefile"
+	"github.com/shoal-project/shoal/internal/trackerclient"
 	"github.com/shoal-project/shoal/proto"
-	"github.com/shoal-project/shoal/tracker"
 )
 
 // Config is shoal-agent's configuration file.
@@ -210,7 +210,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := node.SetPeerRecord(enr.PeerRecord); err != nil {
 		a.log.Warn("peer record refused by p2p; serving peers after its renewal", "err", err)
 	}
-	signer := tracker.NewSigner(key, enr.PeerRecord)
+	signer := trackerclient.NewSigner(key, enr.PeerRecord)
 	signer.SetClock(clock.Now)
 	st := newSite(a.base.With("component", "site"), fetcher, nil, node, signer, roots, cfg.LAN, newIdentity(enr, cfg.Version))
 	sched, err := swarm.New(cfg.Swarm, swarm.Deps{Upstream: fetcher, Store: store, PeerSource: st.peerSource,

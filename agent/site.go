@@ -18,8 +18,8 @@ import (
 	"github.com/shoal-project/shoal/agent/lan"
 	"github.com/shoal-project/shoal/agent/swarm"
 	"github.com/shoal-project/shoal/internal/p2p"
+	"github.com/shoal-project/shoal/internal/trackerclient"
 	"github.com/shoal-project/shoal/proto"
-	"github.com/shoal-project/shoal/tracker"
 )
 
 // site applies the site description that comes with every job list to
@@ -32,7 +32,7 @@ type site struct {
 	fetcher  *fetch.Fetcher
 	sched    *swarm.Scheduler
 	node     *p2p.Node
-	signer   *tracker.Signer
+	signer   *trackerclient.Signer
 	relayHC  *http.Client
 	trackHC  *http.Client
 	lanCfg   lan.Config
@@ -49,7 +49,7 @@ type site struct {
 	trackerURL string
 }
 
-func newSite(log *slog.Logger, f *fetch.Fetcher, s *swarm.Scheduler, n *p2p.Node, signer *tracker.Signer, roots *x509.CertPool,
+func newSite(log *slog.Logger, f *fetch.Fetcher, s *swarm.Scheduler, n *p2p.Node, signer *trackerclient.Signer, roots *x509.CertPool,
 	lanCfg lan.Config, id lan.Identity) *site {
 	return &site{log: log, fetcher: f, sched: s, node: n, signer: signer, lanCfg: lanCfg, identity: id,
 		relayHC: client.NewRelayHTTPClient(roots),
@@ -85,7 +85,7 @@ func (s *site) apply(si *proto.SiteInfo) {
 	if trackerChanged {
 		var tr swarm.Tracker
 		if si.TrackerURL != "" {
-			c, err := tracker.NewClient(si.TrackerURL, s.trackHC, s.signer)
+			c, err := trackerclient.NewClient(si.TrackerURL, s.trackHC, s.signer)
 			if err != nil {
 				s.log.Warn("unusable tracker URL; no P2P", "url", si.TrackerURL, "err", err)
 			} else {

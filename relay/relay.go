@@ -28,8 +28,8 @@ import (
 	"github.com/shoal-project/shoal/internal/p2p"
 	"github.com/shoal-project/shoal/internal/skew"
 	"github.com/shoal-project/shoal/internal/statefile"
+	"github.com/shoal-project/shoal/internal/trackerclient"
 	"github.com/shoal-project/shoal/proto"
-	"github.com/shoal-project/shoal/tracker"
 )
 
 // Config configures a relay. It is the whole YAML file of shoal-relay. An
@@ -205,7 +205,7 @@ type Relay struct {
 
 	// libp2p (enrolled relays unless p2p.disabled; nil otherwise).
 	node        *p2p.Node
-	signer      *tracker.Signer
+	signer      *trackerclient.Signer
 	site        atomic.Pointer[proto.SiteInfo] // from the latest job list
 	trackerKick chan struct{}                  // asks the tracker loop to announce now
 	p2pServed   atomic.Int64                   // fragment bytes served over libp2p

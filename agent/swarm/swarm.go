@@ -15,7 +15,7 @@ import (
 	"github.com/shoal-project/shoal/proto"
 )
 
-// Tracker is the part of the tracker client (tracker.Client) the scheduler
+// Tracker is the part of the tracker client (trackerclient.Client) the scheduler
 // uses.
 type Tracker interface {
 	Announce(ctx context.Context, a proto.TrackerAnnounce) (*proto.TrackerAnnounceResponse, error)

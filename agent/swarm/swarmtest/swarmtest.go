@@ -122,7 +122,7 @@ func (t *Tracker) Lookup(ctx context.Context, pkg string) (*proto.TrackerLookup,
 	return out, nil
 }
 
-// Leave records that the agent left (tracker.Client's Leave).
+// Leave records that the agent left (trackerclient.Client's Leave).
 func (t *Tracker) Leave(ctx context.Context) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
