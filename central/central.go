@@ -30,6 +30,7 @@ import (
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/central/ui"
 	"github.com/shoal-project/shoal/central/web"
+	"github.com/shoal-project/shoal/internal/statefile"
 	"github.com/shoal-project/shoal/tracker/embedded"
 )
 
@@ -226,7 +227,7 @@ func (s *Server) Run(ctx context.Context) error {
 	agents.SetUpstreamURL(rt.HTTPURL)
 	s.banner(rt, generated)
 	rtb, _ := json.MarshalIndent(rt, "", "  ")
-	if err := pki.WriteFileAtomic(filepath.Join(cfg.DataDir, RuntimeFile), rtb, 0o644); err != nil {
+	if err := statefile.WriteBytes(filepath.Join(cfg.DataDir, RuntimeFile), rtb, 0o644); err != nil {
 		return err
 	}
 	defer os.Remove(filepath.Join(cfg.DataDir, RuntimeFile))
