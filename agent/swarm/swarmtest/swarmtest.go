@@ -238,7 +238,7 @@ func (s *Source) Kind() string { return s.kind }
 // String names the source.
 func (s *Source) String() string { return s.kind + " " + s.id }
 
-// PeerID returns the source's ID, as agent/p2p sources name their peer.
+// PeerID returns the source's ID, as internal/p2p sources name their peer.
 func (s *Source) PeerID() string { return s.id }
 
 // ID returns the source's name (a peer ID for peers).
