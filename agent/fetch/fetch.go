@@ -31,6 +31,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/shoal-project/shoal/agent/fragstore"
+	"github.com/shoal-project/shoal/internal/upstream"
 	"github.com/shoal-project/shoal/proto"
 )
 
@@ -62,8 +63,15 @@ type Source interface {
 
 // Config tunes the fetcher.
 type Config struct {
-	// Streams is the number of fragments fetched in parallel (default 4).
+	// Streams is the number of fragments fetched in parallel from
+	// upstream (relays, central) to start with, and the fewest (default
+	// 4). More are added while they raise the measured goodput
+	// (internal/upstream), up to MaxStreams: on a long lossy uplink one
+	// TCP stream moves a fraction of the link's rate.
 	Streams int `yaml:"streams"`
+	// MaxStreams is the most upstream fragments in parallel (default 24,
+	// or Streams when larger).
+	MaxStreams int `yaml:"max_streams"`
 	// MaxAttempts bounds the tries per fragment (default 5).
 	MaxAttempts int `yaml:"max_attempts"`
 	// RateLimit caps the download rate in bytes per second; 0 is no cap.
@@ -81,6 +89,9 @@ type Config struct {
 func (c Config) withDefaults() Config {
 	if c.Streams == 0 {
 		c.Streams = 4
+	}
+	if c.MaxStreams == 0 {
+		c.MaxStreams = max(24, c.Streams)
 	}
 	if c.MaxAttempts == 0 {
 		c.MaxAttempts = 5
@@ -103,6 +114,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.Streams < 1 || c.Streams > 64:
 		return fmt.Errorf("fetch: streams %d: want 1..64", c.Streams)
+	case c.MaxStreams < c.Streams || c.MaxStreams > 256:
+		return fmt.Errorf("fetch: max_streams %d: want streams (%d) to 256", c.MaxStreams, c.Streams)
 	case c.MaxAttempts < 1:
 		return fmt.Errorf("fetch: max_attempts %d: want at least 1", c.MaxAttempts)
 	case c.RateLimit < 0:
@@ -161,8 +174,9 @@ func (s *Stats) bytesOf(kind string) *atomic.Int64 {
 type Fetcher struct {
 	cfg     Config
 	store   *fragstore.Store
-	sources []Source      // fixed, after the relays
-	limiter *rate.Limiter // nil without a rate cap; shared by all downloads
+	sources []Source          // fixed, after the relays
+	limiter *rate.Limiter     // nil without a rate cap; shared by all downloads
+	streams *upstream.Streams // upstream fragments in flight, sized by goodput; shared by all downloads
 	log     *slog.Logger
 	relays  *relaySet
 }
@@ -185,6 +199,8 @@ func New(cfg Config, st *fragstore.Store, sources []Source, logger *slog.Logger)
 	if f.cfg.RateLimit > 0 {
 		f.limiter = rate.NewLimiter(rate.Limit(f.cfg.RateLimit), burst)
 	}
+	f.streams = upstream.New(upstream.Config{Min: cfg.Streams, Max: cfg.MaxStreams,
+		Cap: func() float64 { return float64(cfg.RateLimit) }}, f.log)
 	return f, nil
 }
 
@@ -218,7 +234,7 @@ func (f *Fetcher) Fetch(ctx context.Context, m *proto.Manifest, st *Stats) error
 	if len(missing) == 0 {
 		return nil
 	}
-	f.log.Info("fetching", "package", m.PackageID, "missing", len(missing), "total", len(m.Fragments), "streams", f.cfg.Streams)
+	f.log.Info("fetching", "package", m.PackageID, "missing", len(missing), "total", len(m.Fragments), "streams", f.streams.Limit())
 	plog := f.log.With("package", m.PackageID)
 	work := make(chan proto.Fragment)
 	g, gctx := errgroup.WithContext(ctx)
@@ -235,11 +251,15 @@ func (f *Fetcher) Fetch(ctx context.Context, m *proto.Manifest, st *Stats) error
 	})
 	// Each stream commits (fsync, rename) a fragment before it asks for
 	// the next one, so a kill -9 loses at most one fragment per stream.
-	for range min(f.cfg.Streams, len(missing)) {
+	// Workers beyond the streams' current limit wait for a slot.
+	for range min(f.cfg.MaxStreams, len(missing)) {
 		g.Go(func() error {
-			buf := make([]byte, burst)
+			var buf []byte
 			for fr := range work {
-				w, err := f.fetchOne(gctx, m.PackageID, fr, buf, st)
+				if buf == nil {
+					buf = make([]byte, burst)
+				}
+				w, err := f.FetchOne(gctx, m.PackageID, fr, buf, st)
 				if err != nil {
 					return err
 				}
@@ -261,10 +281,20 @@ func (f *Fetcher) Fetch(ctx context.Context, m *proto.Manifest, st *Stats) error
 // FetchOne fetches and verifies one fragment from upstream, trying the
 // relays that are not cooling off, then the fixed sources, one per attempt.
 // It returns the verified fragment, still to be finished (Finish) or
-// dropped (Abort). buf may be nil.
+// dropped (Abort). buf may be nil. It waits for one of the upstream
+// streams (StreamLimit) first.
 func (f *Fetcher) FetchOne(ctx context.Context, pkg string, fr proto.Fragment, buf []byte, st *Stats) (*fragstore.Writer, error) {
+	if err := f.streams.Acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer f.streams.Release()
 	return f.fetchOne(ctx, pkg, fr, buf, st)
 }
+
+// StreamLimit returns how many upstream fragments may be in flight now:
+// from Config.Streams, grown while more raise the measured goodput, up to
+// Config.MaxStreams. FetchOne calls beyond it wait.
+func (f *Fetcher) StreamLimit() int { return f.streams.Limit() }
 
 // MaxAttempts returns the tries per fragment (Config.MaxAttempts).
 func (f *Fetcher) MaxAttempts() int { return f.cfg.MaxAttempts }
@@ -390,6 +420,7 @@ func (f *Fetcher) tryOne(ctx context.Context, src Source, pkg string, fr proto.F
 		return nil, err
 	}
 	counter := st.bytesOf(src.Kind())
+	up := src.Kind() != KindPeer // goodput of the upstream streams
 	var got int64
 	for {
 		// One byte more than expected reveals an overlong answer.
@@ -403,6 +434,9 @@ func (f *Fetcher) tryOne(ctx context.Context, src Source, pkg string, fr proto.F
 			}
 			got += int64(n)
 			counter.Add(int64(n))
+			if up {
+				f.streams.Add(int64(n))
+			}
 			if got > fr.Size {
 				w.Abort()
 				return nil, fmt.Errorf("fragment %s: more than %d bytes: %w", fr.CID, fr.Size, fragstore.ErrSize)

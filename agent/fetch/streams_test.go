@@ -1,0 +1,81 @@
+package fetch
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/shoal-project/shoal/proto"
+)
+
+// cappedSource is central behind a long lossy uplink: every request (one
+// TCP stream) moves at most 320 KiB/s, however many run at once.
+type cappedSource struct {
+	data []byte
+
+	mu           sync.Mutex // guards active and peak
+	active, peak int
+}
+
+func (s *cappedSource) Kind() string { return KindCentral }
+
+func (s *cappedSource) Fetch(_ context.Context, _ string, f proto.Fragment) (io.ReadCloser, error) {
+	s.mu.Lock()
+	s.active++
+	s.peak = max(s.peak, s.active)
+	s.mu.Unlock()
+	return &cappedReader{s: s, r: bytes.NewReader(s.data[f.Offset : f.Offset+f.Size])}, nil
+}
+
+type cappedReader struct {
+	s *cappedSource
+	r *bytes.Reader
+}
+
+func (c *cappedReader) Read(p []byte) (int, error) {
+	if c.r.Len() == 0 {
+		return 0, io.EOF
+	}
+	time.Sleep(50 * time.Millisecond) // 16 KiB per 50 ms of the bubble's clock
+	return c.r.Read(p[:min(len(p), 16<<10)])
+}
+
+func (c *cappedReader) Close() error {
+	c.s.mu.Lock()
+	c.s.active--
+	c.s.mu.Unlock()
+	return nil
+}
+
+// TestFetchGrowsStreams: when each stream is capped (a lossy long uplink),
+// the fetcher adds streams beyond Config.Streams, up to MaxStreams, because
+// more streams raise the goodput.
+func TestFetchGrowsStreams(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		data := payload(256 << 15) // 256 fragments of 32 KiB: 8 MiB
+		m := manifestOf(data, 32<<10)
+		src := &cappedSource{data: data}
+		f, st := newFetcher(t, Config{Streams: 4, MaxStreams: 16}, src)
+		start := time.Now()
+		if err := f.Fetch(t.Context(), m, &Stats{}); err != nil {
+			t.Fatal(err)
+		}
+		took := time.Since(start)
+		checkAll(t, st, m, data)
+		t.Logf("8 MiB in %v of the bubble's clock; streams now %d, at most %d at once", took, f.StreamLimit(), src.peak)
+		if src.peak <= 4 || f.StreamLimit() <= 4 {
+			t.Errorf("%d requests at once, limit %d: want more than streams (4)", src.peak, f.StreamLimit())
+		}
+		if src.peak > 16 {
+			t.Errorf("%d requests at once: want at most max_streams (16)", src.peak)
+		}
+		// At a fixed 4 streams, 8 MiB at 320 KiB/s each takes 6.4 s.
+		if took > 5500*time.Millisecond {
+			t.Errorf("took %v: the streams did not grow", took)
+		}
+	})
+}
