@@ -63,14 +63,17 @@ type Source interface {
 
 // Config tunes the fetcher.
 type Config struct {
-	// Streams is the number of fragments fetched in parallel from
-	// upstream (relays, central) to start with, and the fewest (default
-	// 4). More are added while they raise the measured goodput
-	// (internal/upstream), up to MaxStreams: on a long lossy uplink one
-	// TCP stream moves a fraction of the link's rate.
+	// Streams is the number of fragments fetched in parallel (default
+	// 4). Without a usable relay (the agent fetches across the WAN from
+	// central) it is where the count starts, and the fewest: more are
+	// added while they raise the measured goodput (internal/upstream), up
+	// to MaxStreams, because on a long lossy uplink one TCP stream moves
+	// a fraction of the link's rate. From a relay on the LAN the count
+	// stays at Streams: there more streams would only take the relay's
+	// port from the branch's other agents.
 	Streams int `yaml:"streams"`
-	// MaxStreams is the most upstream fragments in parallel (default 24,
-	// or Streams when larger).
+	// MaxStreams is the most fragments in parallel from central (default
+	// 24, or Streams when larger).
 	MaxStreams int `yaml:"max_streams"`
 	// MaxAttempts bounds the tries per fragment (default 5).
 	MaxAttempts int `yaml:"max_attempts"`
@@ -234,7 +237,13 @@ func (f *Fetcher) Fetch(ctx context.Context, m *proto.Manifest, st *Stats) error
 	if len(missing) == 0 {
 		return nil
 	}
-	f.log.Info("fetching", "package", m.PackageID, "missing", len(missing), "total", len(m.Fragments), "streams", f.streams.Limit())
+	// Across the WAN (no usable relay) the streams adapt to the goodput.
+	wan := len(f.relays.usable(time.Now())) == 0
+	workers := f.cfg.Streams
+	if wan {
+		workers = f.cfg.MaxStreams
+	}
+	f.log.Info("fetching", "package", m.PackageID, "missing", len(missing), "total", len(m.Fragments), "streams", f.StreamLimit(), "adaptive", wan)
 	plog := f.log.With("package", m.PackageID)
 	work := make(chan proto.Fragment)
 	g, gctx := errgroup.WithContext(ctx)
@@ -251,15 +260,15 @@ func (f *Fetcher) Fetch(ctx context.Context, m *proto.Manifest, st *Stats) error
 	})
 	// Each stream commits (fsync, rename) a fragment before it asks for
 	// the next one, so a kill -9 loses at most one fragment per stream.
-	// Workers beyond the streams' current limit wait for a slot.
-	for range min(f.cfg.MaxStreams, len(missing)) {
+	// Workers beyond the WAN streams' current limit wait for a slot.
+	for range min(workers, len(missing)) {
 		g.Go(func() error {
 			var buf []byte
 			for fr := range work {
 				if buf == nil {
 					buf = make([]byte, burst)
 				}
-				w, err := f.FetchOne(gctx, m.PackageID, fr, buf, st)
+				w, err := f.fetchOneOf(gctx, wan, m.PackageID, fr, buf, st)
 				if err != nil {
 					return err
 				}
@@ -281,19 +290,27 @@ func (f *Fetcher) Fetch(ctx context.Context, m *proto.Manifest, st *Stats) error
 // FetchOne fetches and verifies one fragment from upstream, trying the
 // relays that are not cooling off, then the fixed sources, one per attempt.
 // It returns the verified fragment, still to be finished (Finish) or
-// dropped (Abort). buf may be nil. It waits for one of the upstream
-// streams (StreamLimit) first.
+// dropped (Abort). buf may be nil. Without a usable relay it first waits
+// for one of the WAN streams (StreamLimit).
 func (f *Fetcher) FetchOne(ctx context.Context, pkg string, fr proto.Fragment, buf []byte, st *Stats) (*fragstore.Writer, error) {
-	if err := f.streams.Acquire(ctx); err != nil {
-		return nil, err
+	return f.fetchOneOf(ctx, len(f.relays.usable(time.Now())) == 0, pkg, fr, buf, st)
+}
+
+// fetchOneOf is fetchOne, on one of the WAN streams when wan is set.
+func (f *Fetcher) fetchOneOf(ctx context.Context, wan bool, pkg string, fr proto.Fragment, buf []byte, st *Stats) (*fragstore.Writer, error) {
+	if wan {
+		if err := f.streams.Acquire(ctx); err != nil {
+			return nil, err
+		}
+		defer f.streams.Release()
 	}
-	defer f.streams.Release()
 	return f.fetchOne(ctx, pkg, fr, buf, st)
 }
 
-// StreamLimit returns how many upstream fragments may be in flight now:
-// from Config.Streams, grown while more raise the measured goodput, up to
-// Config.MaxStreams. FetchOne calls beyond it wait.
+// StreamLimit returns how many fragments may come from central at once
+// now: from Config.Streams, grown while more raise the measured goodput,
+// up to Config.MaxStreams. FetchOne calls beyond it wait, when no relay is
+// usable.
 func (f *Fetcher) StreamLimit() int { return f.streams.Limit() }
 
 // MaxAttempts returns the tries per fragment (Config.MaxAttempts).
@@ -420,7 +437,7 @@ func (f *Fetcher) tryOne(ctx context.Context, src Source, pkg string, fr proto.F
 		return nil, err
 	}
 	counter := st.bytesOf(src.Kind())
-	up := src.Kind() != KindPeer // goodput of the upstream streams
+	wan := src.Kind() == KindCentral // goodput of the WAN streams
 	var got int64
 	for {
 		// One byte more than expected reveals an overlong answer.
@@ -434,7 +451,7 @@ func (f *Fetcher) tryOne(ctx context.Context, src Source, pkg string, fr proto.F
 			}
 			got += int64(n)
 			counter.Add(int64(n))
-			if up {
+			if wan {
 				f.streams.Add(int64(n))
 			}
 			if got > fr.Size {

@@ -15,13 +15,19 @@ import (
 // cappedSource is central behind a long lossy uplink: every request (one
 // TCP stream) moves at most 320 KiB/s, however many run at once.
 type cappedSource struct {
+	kind string // "" is KindCentral
 	data []byte
 
 	mu           sync.Mutex // guards active and peak
 	active, peak int
 }
 
-func (s *cappedSource) Kind() string { return KindCentral }
+func (s *cappedSource) Kind() string {
+	if s.kind == "" {
+		return KindCentral
+	}
+	return s.kind
+}
 
 func (s *cappedSource) Fetch(_ context.Context, _ string, f proto.Fragment) (io.ReadCloser, error) {
 	s.mu.Lock()
@@ -76,6 +82,30 @@ func TestFetchGrowsStreams(t *testing.T) {
 		// At a fixed 4 streams, 8 MiB at 320 KiB/s each takes 6.4 s.
 		if took > 5500*time.Millisecond {
 			t.Errorf("took %v: the streams did not grow", took)
+		}
+	})
+}
+
+// TestFetchFromRelayKeepsStreams: from a relay on the LAN the fetcher keeps
+// Config.Streams, since more streams would only take the relay's port from
+// the branch's other agents.
+func TestFetchFromRelayKeepsStreams(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		data := payload(128 << 15)
+		m := manifestOf(data, 32<<10)
+		relay := &cappedSource{kind: KindRelay, data: data}
+		f, st := newFetcher(t, Config{Streams: 4, MaxStreams: 16}, newSource(KindCentral, data))
+		f.SetRelays([]Source{relay})
+		var stats Stats
+		if err := f.Fetch(t.Context(), m, &stats); err != nil {
+			t.Fatal(err)
+		}
+		checkAll(t, st, m, data)
+		if relay.peak != 4 || f.StreamLimit() != 4 {
+			t.Errorf("%d requests at once to the relay, limit %d: want 4 and 4", relay.peak, f.StreamLimit())
+		}
+		if got := stats.BytesRelay.Load(); got != int64(len(data)) {
+			t.Errorf("%d bytes from the relay, want %d", got, len(data))
 		}
 	})
 }

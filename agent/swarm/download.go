@@ -809,9 +809,13 @@ func (r *progressReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// upStreams bounds the upstream requests in flight: UpstreamStreams, or
-// more when the upstream fetcher measured that more streams raise its
-// goodput (a long lossy uplink; see internal/upstream).
+// upStreams bounds the upstream requests in flight: UpstreamStreams, or,
+// when this agent fetches across the WAN (not from the site's relay), more
+// when the upstream fetcher measured that more streams raise its goodput
+// (a long lossy uplink; see internal/upstream).
 func (d *download) upStreams() int {
+	if d.relay || d.s.deps.Upstream.HasRelays() {
+		return d.cfg.UpstreamStreams
+	}
 	return max(d.cfg.UpstreamStreams, d.s.deps.Upstream.StreamLimit())
 }
