@@ -18,6 +18,9 @@ const mbitps = 1e6 / 8 // bytes per second of 1 Mbit/s
 // limit of a lossy long path), all of them together at most rate.
 type link struct {
 	perStream, rate float64 // bytes/s
+	// slowStart doubles perStream for this long from the start: fresh
+	// connections before their first loss.
+	slowStart time.Duration
 }
 
 // result is what a simulated download saw.
@@ -36,7 +39,8 @@ func simulate(t *testing.T, cfg Config, l link, workers int, dur time.Duration) 
 		ctx, cancel := context.WithCancel(t.Context())
 		var active atomic.Int64
 		var late atomic.Int64 // bytes in the last 10 s
-		end := time.Now().Add(dur)
+		begin := time.Now()
+		end := begin.Add(dur)
 		var wg sync.WaitGroup
 		for range workers {
 			wg.Go(func() {
@@ -47,7 +51,11 @@ func simulate(t *testing.T, cfg Config, l link, workers int, dur time.Duration) 
 					active.Add(1)
 					for left := float64(1 << 20); left > 0 && ctx.Err() == nil; {
 						time.Sleep(50 * time.Millisecond)
-						rate := min(l.perStream, l.rate/float64(active.Load()))
+						per := l.perStream
+						if time.Since(begin) < l.slowStart {
+							per *= 2
+						}
+						rate := min(per, l.rate/float64(active.Load()))
 						n := min(left, rate*0.05)
 						left -= n
 						s.Add(int64(n))
@@ -82,22 +90,26 @@ func TestStreamsFillLossyLink(t *testing.T) {
 		minShare          float64 // of the link's rate, over the last 10 s
 	}{
 		// 16 Mbit/s, 80 ms RTT, 1 % loss, Reno: 1.77 Mbit/s per stream.
-		{name: "reno-lossy", cfg: Config{Min: 4, Max: 24}, link: link{1.77 * mbitps, 16 * mbitps}, workers: 24,
+		{name: "reno-lossy", cfg: Config{Min: 4, Max: 24}, link: link{perStream: 1.77 * mbitps, rate: 16 * mbitps}, workers: 24,
+			minFinal: 9, maxPeak: 24, minShare: 0.9},
+		// The first window after the start is inflated by slow start (4
+		// streams look like 8): it must not become the base.
+		{name: "slow-start", cfg: Config{Min: 4, Max: 24}, link: link{perStream: 1.77 * mbitps, rate: 16 * mbitps, slowStart: 2100 * time.Millisecond}, workers: 24,
 			minFinal: 9, maxPeak: 24, minShare: 0.9},
 		// One stream fills a clean link: a probe never pays.
-		{name: "clean", cfg: Config{Min: 4, Max: 24}, link: link{100 * mbitps, 16 * mbitps}, workers: 24,
+		{name: "clean", cfg: Config{Min: 4, Max: 24}, link: link{perStream: 100 * mbitps, rate: 16 * mbitps}, workers: 24,
 			minFinal: 4, maxPeak: 6, minShare: 0.95},
 		// Lossier still: 0.9 Mbit/s per stream needs about 18.
-		{name: "very-lossy", cfg: Config{Min: 4, Max: 32}, link: link{0.9 * mbitps, 16 * mbitps}, workers: 32,
+		{name: "very-lossy", cfg: Config{Min: 4, Max: 32}, link: link{perStream: 0.9 * mbitps, rate: 16 * mbitps}, workers: 32,
 			minFinal: 16, maxPeak: 32, minShare: 0.9},
 		// The max bounds it.
-		{name: "max", cfg: Config{Min: 2, Max: 6}, link: link{1 * mbitps, 16 * mbitps}, workers: 24,
+		{name: "max", cfg: Config{Min: 2, Max: 6}, link: link{perStream: 1 * mbitps, rate: 16 * mbitps}, workers: 24,
 			minFinal: 6, maxPeak: 6, minShare: 6.0 / 16 * 0.95},
 		// The WAN rate limiter's cap (8 Mbit/s) stops the growth.
 		{name: "wan-cap", cfg: Config{Min: 2, Max: 24, Cap: func() float64 { return 8 * mbitps }},
-			link: link{1.77 * mbitps, 8 * mbitps}, workers: 24, minFinal: 5, maxPeak: 7, minShare: 0.9},
+			link: link{perStream: 1.77 * mbitps, rate: 8 * mbitps}, workers: 24, minFinal: 5, maxPeak: 7, minShare: 0.9},
 		// Two workers never fill four slots: nothing to decide.
-		{name: "no-demand", cfg: Config{Min: 4, Max: 24}, link: link{1.77 * mbitps, 16 * mbitps}, workers: 2,
+		{name: "no-demand", cfg: Config{Min: 4, Max: 24}, link: link{perStream: 1.77 * mbitps, rate: 16 * mbitps}, workers: 2,
 			minFinal: 4, maxPeak: 4, minShare: 2 * 1.77 / 16 * 0.95},
 	}
 	for _, tt := range tests {
@@ -116,7 +128,8 @@ func TestStreamsFillLossyLink(t *testing.T) {
 }
 
 // TestStreamsGrowQuickly: a lossy link is filled within a few windows, not
-// minutes (a 48 MiB package takes 25 s at 16 Mbit/s).
+// minutes (a 48 MiB package takes 25 s at 16 Mbit/s), although the first
+// window, in slow start, shows twice the rate the streams then keep.
 func TestStreamsGrowQuickly(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := New(Config{Min: 4, Max: 24}, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -133,7 +146,11 @@ func TestStreamsGrowQuickly(t *testing.T) {
 				held++
 			}
 			time.Sleep(100 * time.Millisecond)
-			s.Add(int64(float64(min(held, 9)) * 1.77 * mbitps / 10)) // 16 Mbit/s fill at 9
+			n := float64(min(held, 9)) * 1.77 * mbitps / 10 // 16 Mbit/s fill at 9
+			if time.Since(start) < 2100*time.Millisecond {
+				n *= 2 // Slow start of the fresh connections.
+			}
+			s.Add(int64(n))
 		}
 		if got := s.Limit(); got < 9 {
 			t.Errorf("after 10 s: %d streams, want ≥ 9", got)
