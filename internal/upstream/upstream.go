@@ -9,11 +9,12 @@
 // Streams is a counting semaphore whose size follows the measured goodput:
 // a hill climber over fixed windows. Each window in which every slot was
 // busy (the demand was there) yields the goodput at the current size,
-// except the first one after an idle spell: fresh TCP connections run in
-// slow start until their first loss, and on a lossy long link that first
-// window shows about twice the rate the same streams keep afterwards (seen
-// in the branch lab: 13 Mbit/s from 4 Reno streams, which then settled at
-// 7), a base no probe could beat. The
+// except the first two after an idle spell: fresh TCP connections start
+// with a burst (slow start, then a queue to drain), and on a lossy long
+// link the first seconds show up to twice the rate the same streams keep
+// afterwards (seen in the branch lab: 13.9 Mbit/s from 6 Reno streams at
+// 80 ms and 1 % loss, which then settled at 9), a base no probe could
+// beat. The
 // size then grows by half (at least one stream) and the next window says
 // whether that paid: goodput up by more than MinGain keeps the step and
 // grows again; anything less reverts to the previous size, which is held
@@ -90,6 +91,9 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// warmup is how many saturated windows after an idle spell decide nothing.
+const warmup = 2
+
 // saturated is the share of the window's slot-time that must have been in
 // use (or waited for) for the window to decide.
 const saturated = 0.9
@@ -115,7 +119,7 @@ type Streams struct {
 	base      float64 // goodput at the size before a probe, bytes/s
 	probeFrom int     // size before the pending probe; 0: no probe pending
 	hold      int     // windows to wait before the next probe
-	warm      bool    // a deciding window passed since the last idle spell
+	warm      int     // saturated windows since the last idle spell
 	good      float64 // goodput of the last deciding window, bytes/s
 }
 
@@ -222,7 +226,7 @@ func (s *Streams) tickLocked(now time.Time) {
 		// Nothing happened for a while: the window says nothing about
 		// the current traffic, a pending probe is stale, and the next
 		// window starts fresh connections again.
-		s.probeFrom, s.warm = 0, false
+		s.probeFrom, s.warm = 0, 0
 		s.resetLocked(now)
 		return
 	}
@@ -234,8 +238,8 @@ func (s *Streams) tickLocked(now time.Time) {
 		s.probeFrom = 0 // Too little demand to tell; keep the size.
 		return
 	}
-	if !s.warm {
-		s.warm = true // Slow start inflates it; see the package comment.
+	if s.warm < warmup {
+		s.warm++ // Slow start inflates it; see the package comment.
 		return
 	}
 	s.decideLocked(g)
