@@ -120,6 +120,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Parallel == 0 {
 		c.Parallel = 12
+		if c.MaxParallel > 0 {
+			c.Parallel = min(c.Parallel, c.MaxParallel)
+		}
 	}
 	if c.MaxParallel == 0 {
 		c.MaxParallel = max(24, c.Parallel)

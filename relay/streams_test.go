@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -155,4 +156,33 @@ func TestUpstreamStreamsGrow(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+func TestParallelConfig(t *testing.T) {
+	tests := []struct {
+		name        string
+		cfg         Config
+		ok          bool
+		start, most int
+	}{
+		{name: "defaults", cfg: Config{}, ok: true, start: 12, most: 24},
+		{name: "old-parallel", cfg: Config{Parallel: 4}, ok: true, start: 4, most: 24},
+		{name: "small-max", cfg: Config{MaxParallel: 8}, ok: true, start: 8, most: 8},
+		{name: "large-parallel", cfg: Config{Parallel: 32}, ok: true, start: 32, most: 32},
+		{name: "max-below-parallel", cfg: Config{Parallel: 16, MaxParallel: 8}},
+		{name: "huge-max", cfg: Config{MaxParallel: 1000}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.cfg.DataDir = t.TempDir()
+			c := tt.cfg.withDefaults()
+			err := errors.Join(tt.cfg.Validate(), c.Validate())
+			if (err == nil) != tt.ok {
+				t.Fatalf("Validate = %v, want ok %v", err, tt.ok)
+			}
+			if tt.ok && (c.Parallel != tt.start || c.MaxParallel != tt.most) {
+				t.Errorf("parallel %d, max_parallel %d; want %d, %d", c.Parallel, c.MaxParallel, tt.start, tt.most)
+			}
+		})
+	}
 }

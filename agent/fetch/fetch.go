@@ -92,6 +92,9 @@ type Config struct {
 func (c Config) withDefaults() Config {
 	if c.Streams == 0 {
 		c.Streams = 4
+		if c.MaxStreams > 0 {
+			c.Streams = min(c.Streams, c.MaxStreams)
+		}
 	}
 	if c.MaxStreams == 0 {
 		c.MaxStreams = max(24, c.Streams)
