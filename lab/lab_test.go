@@ -566,3 +566,31 @@ func TestPayloadPerS(t *testing.T) {
 		})
 	}
 }
+
+// TestUplinkLine: the summary states the least utilised branch's uplink
+// utilisation and, for relay-only scenarios, the relay's LAN floor.
+func TestUplinkLine(t *testing.T) {
+	p := Params{UplinkMbit: 16, FloorSeconds: 25.2, LANMbit: 100}
+	tests := []struct {
+		name string
+		r    Result
+		want string
+	}{
+		{name: "relay", r: Result{Scenario: "shoal-relay", LANFloorSeconds: 48.3, Completion: Dist{P95: 58},
+			CompletionRatio: Dist{P95: 2.3}, WAN: []BranchWAN{
+				{Branch: 1, PayloadBytes: 48 << 20, BusySeconds: 30, Utilisation: 0.84},
+				{Branch: 2, PayloadBytes: 48 << 20, BusySeconds: 33, Utilisation: 0.76}}},
+			want: "uplink utilisation 76 % (payload 48 MiB in 33 s busy at 16 Mbit/s), p95 2.30 × floor (25.2 s), LAN floor 48.3 s (N·S through the relay's 100 Mbit/s port: p95 1.20 × it)"},
+		{name: "p2p", r: Result{Scenario: "shoal-p2p", CompletionRatio: Dist{P95: 1.6},
+			WAN: []BranchWAN{{Branch: 1, PayloadBytes: 48 << 20, BusySeconds: 29, Utilisation: 0.87}}},
+			want: "uplink utilisation 87 % (payload 48 MiB in 29 s busy at 16 Mbit/s), p95 1.60 × floor (25.2 s)"},
+		{name: "no-busy-sample", r: Result{Scenario: "shoal-p2p", WAN: []BranchWAN{{Branch: 1}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := uplinkLine(&tt.r, p); got != tt.want {
+				t.Errorf("uplinkLine:\n got %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -127,7 +127,9 @@ func (r *labRelay) start() error {
 		return fmt.Errorf("relay %s log: %w", r.host.Name, err)
 	}
 	defer f.Close()
-	r.cmd = exec.Command("ip", "netns", "exec", r.host.NS, r.bin, "-config", r.config(), "-log-level", "info")
+	// Debug: the relay's log then shows each fragment cached and every
+	// change of its upstream stream count (issue 21), a few lines a second.
+	r.cmd = exec.Command("ip", "netns", "exec", r.host.NS, r.bin, "-config", r.config(), "-log-level", "debug")
 	r.cmd.Stdout, r.cmd.Stderr = f, f
 	if err := r.cmd.Start(); err != nil {
 		return fmt.Errorf("start relay %s: %w", r.host.Name, err)

@@ -116,6 +116,11 @@ type Result struct {
 	RelayMode          string `json:"relay_mode,omitempty"`
 	RelayUpstreamBytes int64  `json:"relay_upstream_bytes,omitempty"`
 	RelayServedBytes   int64  `json:"relay_served_bytes,omitempty"`
+	// LANFloorSeconds is N·S·8 ÷ the LAN rate: the least time one relay
+	// needs to send every agent of its branch a copy through its LAN port
+	// (relay-only scenarios on a shaped LAN; 0 otherwise). A p95 near it
+	// is bound by the relay's port, not the uplink.
+	LANFloorSeconds float64 `json:"lan_floor_seconds,omitempty"`
 	// SlowPeers are the agents whose LAN egress was throttled to
 	// SlowRateKbit; SlowOwner says they were chosen as WAN owners.
 	SlowPeers       []string `json:"slow_peers,omitempty"`
@@ -138,6 +143,13 @@ type BranchWAN struct {
 	// received from central (0 for OCS agents, which count nothing).
 	PayloadBytes int64   `json:"payload_bytes"`
 	PayloadPerS  float64 `json:"payload_per_s"`
+	// BusySeconds is how long the uplink carried package bytes (from the
+	// sample interval of the first busy sample to the last, 1 s
+	// resolution); Utilisation is PayloadBytes ÷ (U · BusySeconds), the
+	// share of the uplink the deployment used while it used it (issue 21
+	// asks ≥ 0.9 under 1 % loss).
+	BusySeconds float64 `json:"busy_seconds,omitempty"`
+	Utilisation float64 `json:"uplink_utilisation,omitempty"`
 }
 
 // Sources splits the bytes agents received by where they came from.
@@ -299,11 +311,12 @@ func (rep *Report) Markdown(w io.Writer) {
 			r.Central.CPUSeconds, r.Central.PeakRSSMiB, relay, r.AgentsUse.CPUSeconds, r.AgentsUse.PeakRSSMiB)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| Scenario | Branch | WAN ↓ bytes | ÷ S | payload received (agents + relay) ÷ S | mean ↓ rate while busy | WAN ↑ bytes |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| Scenario | Branch | WAN ↓ bytes | ÷ S | payload received (agents + relay) ÷ S | mean ↓ rate while busy | uplink busy · utilisation (payload ÷ U·busy) | WAN ↑ bytes |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
 	for _, r := range rep.Scenarios {
 		for _, b := range r.WAN {
-			fmt.Fprintf(w, "| %s | %d | %d | %.3f | %.3f | %.1f Mbit/s | %d |\n", r.Scenario, b.Branch, b.DownBytes, b.DownPerS, b.PayloadPerS, b.DownMbit, b.UpBytes)
+			fmt.Fprintf(w, "| %s | %d | %d | %.3f | %.3f | %.1f Mbit/s | %.0f s · %.0f %% | %d |\n", r.Scenario, b.Branch, b.DownBytes, b.DownPerS,
+				b.PayloadPerS, b.DownMbit, b.BusySeconds, b.Utilisation*100, b.UpBytes)
 		}
 	}
 	fmt.Fprintln(w)
@@ -344,6 +357,11 @@ func (rep *Report) Summary(w io.Writer) {
 		}
 		if r.SlowRateKbit > 0 {
 			fmt.Fprintf(w, "  %s\n", slowLine(r))
+		}
+		if r.Status != StatusFailed {
+			if l := uplinkLine(r, p); l != "" {
+				fmt.Fprintf(w, "  %s\n", l)
+			}
 		}
 		for _, g := range r.Goals {
 			fmt.Fprintf(w, "  %s %s: target %s, measured %s\n", passText(g.Pass), g.Name, g.Target, g.Value)
@@ -401,3 +419,25 @@ func lanText(mbit float64) string {
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/MiB) }
+
+// uplinkLine says how much of the uplink the scenario used while it was
+// busy (the least utilised branch), the p95 against the floor, and, for
+// relay-only scenarios on a shaped LAN, the relay's LAN floor.
+func uplinkLine(r *Result, p Params) string {
+	var worst *BranchWAN
+	for i := range r.WAN {
+		if b := &r.WAN[i]; b.BusySeconds > 0 && (worst == nil || b.Utilisation < worst.Utilisation) {
+			worst = b
+		}
+	}
+	if worst == nil {
+		return ""
+	}
+	l := fmt.Sprintf("uplink utilisation %.0f %% (payload %s in %.0f s busy at %g Mbit/s), p95 %.2f × floor (%.1f s)",
+		worst.Utilisation*100, mib(worst.PayloadBytes), worst.BusySeconds, p.UplinkMbit, r.CompletionRatio.P95, p.FloorSeconds)
+	if r.LANFloorSeconds > 0 {
+		l += fmt.Sprintf(", LAN floor %.1f s (N·S through the relay's %g Mbit/s port: p95 %.2f × it)",
+			r.LANFloorSeconds, p.LANMbit, r.Completion.P95/r.LANFloorSeconds)
+	}
+	return l
+}

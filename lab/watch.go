@@ -26,10 +26,15 @@ type watch struct {
 	before  []LinkBytes
 	prev    []LinkBytes
 	lastWAN time.Time // last sample in which some uplink carried package bytes
-	cpu0    float64
-	peakKB  int64
-	served0 int64
-	agents  *procSampler
+	// busyFrom and busyTo bound, per branch, the samples in which its
+	// uplink carried package bytes: from the sample before the first
+	// (the interval it covers) to the last; prevAt is the last sample.
+	busyFrom, busyTo []time.Time
+	prevAt           time.Time
+	cpu0             float64
+	peakKB           int64
+	served0          int64
+	agents           *procSampler
 	// fgCPU and fgPeakKB add processes the sampler may miss: foreground
 	// agent runs that were waited for.
 	fgCPU    float64
@@ -65,6 +70,8 @@ func (e *env) startWatch(ctx context.Context, agentNS []string, relays []*labRel
 		return nil, err
 	}
 	w.t0 = time.Now()
+	w.prevAt = w.t0
+	w.busyFrom, w.busyTo = make([]time.Time, len(w.before)), make([]time.Time, len(w.before))
 	return w, nil
 }
 
@@ -90,9 +97,14 @@ func (w *watch) sample(ctx context.Context) {
 		for i := range cur {
 			if cur[i].TX-w.prev[i].TX > wanQuiet {
 				w.lastWAN = now
+				if w.busyFrom[i].IsZero() {
+					w.busyFrom[i] = w.prevAt
+				}
+				w.busyTo[i] = now
 			}
 		}
 		w.prev = cur
+		w.prevAt = now
 	}
 	if ps, err := readProcStat(w.e.central.PID()); err == nil {
 		w.peakKB = max(w.peakKB, ps.RSSKB)
@@ -168,6 +180,10 @@ func (w *watch) finish(ctx context.Context, r *Result, deps []api.Deployment, fi
 		if busy := w.lastWAN.Sub(w.t0).Seconds(); busy > 0 {
 			bw.DownMbit = float64(d.TX) * 8 / busy / 1e6
 		}
+		if busy := w.busyTo[i].Sub(w.busyFrom[i]).Seconds(); !w.busyFrom[i].IsZero() && busy > 0 {
+			bw.BusySeconds = busy
+			bw.Utilisation = float64(payload[i]) * 8 / (w.e.params.UplinkMbit * 1e6 * busy)
+		}
 		r.WAN = append(r.WAN, bw)
 		r.WANPerS = max(r.WANPerS, bw.DownPerS)
 	}
@@ -178,6 +194,9 @@ func (w *watch) finish(ctx context.Context, r *Result, deps []api.Deployment, fi
 	r.CentralServedBytes = served - w.served0
 	r.CentralPerS = float64(r.CentralServedBytes) / (s * float64(len(w.e.topo.Branches)))
 	r.WANPayloadPerS = payloadPerS(r.WAN, r.CentralPerS)
+	if lan := w.e.params.LANMbit; lan > 0 && relayOnly(r.Scenario) {
+		r.LANFloorSeconds = float64(r.Agents) * s * 8 / (lan * 1e6)
+	}
 	if ps, err := readProcStat(w.e.central.PID()); err == nil {
 		r.Central = ProcUse{CPUSeconds: ps.CPUSeconds - w.cpu0, PeakRSSMiB: float64(w.peakKB) / 1024, Processes: 1}
 	}
@@ -314,4 +333,10 @@ func forEach(ctx context.Context, n, limit int, fn func(ctx context.Context, i i
 		g.Go(func() error { return fn(gctx, i) })
 	}
 	return g.Wait()
+}
+
+// relayOnly reports whether every agent of the scenario gets the package
+// from its branch relay alone, through the relay's one LAN port.
+func relayOnly(scenario string) bool {
+	return scenario == "shoal-relay" || scenario == "ocs-relay"
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/shoal-project/shoal/internal/fragstore"
 	"github.com/shoal-project/shoal/internal/statefile"
+	"github.com/shoal-project/shoal/internal/upstream"
 	"github.com/shoal-project/shoal/proto"
 	"github.com/shoal-project/shoal/proto/ocs"
 )
@@ -175,12 +176,10 @@ func (r *Relay) fetch(ctx context.Context, pkg string, f proto.Fragment) error {
 	if r.has(f.CID) { // Stored by a flight that ended between has and Do.
 		return nil
 	}
-	select {
-	case r.fetches <- struct{}{}:
-		defer func() { <-r.fetches }()
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := r.fetches.Acquire(ctx); err != nil {
+		return err
 	}
+	defer r.fetches.Release()
 	if err := r.reserve(f.Size); err != nil {
 		return fmt.Errorf("fetch fragment %s: %w", f.CID, err)
 	}
@@ -209,7 +208,7 @@ func (r *Relay) fetchOnce(ctx context.Context, pkg string, f proto.Fragment) err
 	if err != nil {
 		return fmt.Errorf("fetch fragment %s: %w", f.CID, err)
 	}
-	got, err := io.Copy(w, io.LimitReader(r.wan.reader(ctx, resp.Body), f.Size+1))
+	got, err := io.Copy(w, io.LimitReader(r.wan.reader(ctx, &goodputReader{r: resp.Body, s: r.fetches}), f.Size+1))
 	r.stats.upstream(pkg, got)
 	if err != nil {
 		w.Abort()
@@ -268,4 +267,17 @@ func covering(frags []proto.Fragment, off, size int64) []proto.Fragment {
 		}
 	}
 	return out
+}
+
+// goodputReader counts the bytes of an upstream body for the stream
+// controller.
+type goodputReader struct {
+	r io.Reader
+	s *upstream.Streams
+}
+
+func (g *goodputReader) Read(p []byte) (int, error) {
+	n, err := g.r.Read(p)
+	g.s.Add(int64(n))
+	return n, err
 }

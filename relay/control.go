@@ -169,8 +169,8 @@ func (r *Relay) adoptPeerRecord(rec proto.SignedPeerRecord) {
 	r.log.Info("peer record renewed", "peer", pr.PeerID, "expires", pr.Expires)
 }
 
-// prefetch fetches every missing fragment of an active package, Parallel
-// at a time (the info file is built from the manifest when asked for). Verified fragments on
+// prefetch fetches every missing fragment of an active package, as many
+// at a time as the fetch semaphore allows (the info file is built from the manifest when asked for). Verified fragments on
 // disk are kept, so a prefetch cut by a crash resumes where it stopped.
 func (r *Relay) prefetch(ctx context.Context, id string) {
 	m, err := r.manifest(ctx, id)

@@ -187,12 +187,13 @@ func (r *Relay) copyFragment(ctx context.Context, w io.Writer, pkg string, f pro
 	return err
 }
 
-// fetchAll makes sure every fragment of frags is on disk, Parallel at a
-// time (the fetch semaphore bounds the whole relay). It returns the first
+// fetchAll makes sure every fragment of frags is on disk, as many at a
+// time as the fetch semaphore allows (it bounds the whole relay and grows
+// from Parallel to MaxParallel with the goodput). It returns the first
 // error.
 func (r *Relay) fetchAll(ctx context.Context, pkg string, frags []proto.Fragment) error {
 	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(r.cfg.Parallel)
+	g.SetLimit(r.cfg.MaxParallel)
 	for _, f := range frags {
 		if ctx.Err() != nil {
 			break

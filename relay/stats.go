@@ -123,6 +123,7 @@ func (r *Relay) serveMetrics(w http.ResponseWriter, _ *http.Request) {
 		{"shoal_relay_cache_bytes", "gauge", "Bytes of fragments on disk.", used},
 		{"shoal_relay_cache_quota_bytes", "gauge", "Cache quota in bytes (0: none).", quota},
 		{"shoal_relay_wan_rate_bits", "gauge", "Current upstream cap in bit/s (0: none).", int64(r.wan.current())},
+		{"shoal_relay_upstream_streams", "gauge", "Upstream fragment fetches allowed at once now (grows with the measured goodput).", int64(r.fetches.Limit())},
 	} {
 		metric(m.name, m.typ, m.help)
 		fmt.Fprintf(&b, "%s %d\n", m.name, m.v)

@@ -32,6 +32,7 @@ import (
 
 	"github.com/shoal-project/shoal/internal/fragstore"
 	"github.com/shoal-project/shoal/internal/source"
+	"github.com/shoal-project/shoal/internal/upstream"
 	"github.com/shoal-project/shoal/proto"
 )
 
@@ -57,8 +58,18 @@ type Source = source.Source
 
 // Config tunes the fetcher.
 type Config struct {
-	// Streams is the number of fragments fetched in parallel (default 4).
+	// Streams is the number of fragments fetched in parallel (default
+	// 4). Without a usable relay (the agent fetches across the WAN from
+	// central) it is where the count starts, and the fewest: more are
+	// added while they raise the measured goodput (internal/upstream), up
+	// to MaxStreams, because on a long lossy uplink one TCP stream moves
+	// a fraction of the link's rate. From a relay on the LAN the count
+	// stays at Streams: there more streams would only take the relay's
+	// port from the branch's other agents.
 	Streams int `yaml:"streams"`
+	// MaxStreams is the most fragments in parallel from central (default
+	// 24, or Streams when larger).
+	MaxStreams int `yaml:"max_streams"`
 	// MaxAttempts bounds the tries per fragment (default 5).
 	MaxAttempts int `yaml:"max_attempts"`
 	// RateLimit caps the download rate in bytes per second; 0 is no cap.
@@ -76,6 +87,12 @@ type Config struct {
 func (c Config) withDefaults() Config {
 	if c.Streams == 0 {
 		c.Streams = 4
+		if c.MaxStreams > 0 {
+			c.Streams = min(c.Streams, c.MaxStreams)
+		}
+	}
+	if c.MaxStreams == 0 {
+		c.MaxStreams = max(24, c.Streams)
 	}
 	if c.MaxAttempts == 0 {
 		c.MaxAttempts = 5
@@ -98,6 +115,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.Streams < 1 || c.Streams > 64:
 		return fmt.Errorf("fetch: streams %d: want 1..64", c.Streams)
+	case c.MaxStreams < c.Streams || c.MaxStreams > 256:
+		return fmt.Errorf("fetch: max_streams %d: want streams (%d) to 256", c.MaxStreams, c.Streams)
 	case c.MaxAttempts < 1:
 		return fmt.Errorf("fetch: max_attempts %d: want at least 1", c.MaxAttempts)
 	case c.RateLimit < 0:
@@ -156,8 +175,9 @@ func (s *Stats) bytesOf(kind string) *atomic.Int64 {
 type Fetcher struct {
 	cfg     Config
 	store   *fragstore.Store
-	sources []Source      // fixed, after the relays
-	limiter *rate.Limiter // nil without a rate cap; shared by all downloads
+	sources []Source          // fixed, after the relays
+	limiter *rate.Limiter     // nil without a rate cap; shared by all downloads
+	streams *upstream.Streams // upstream fragments in flight, sized by goodput; shared by all downloads
 	log     *slog.Logger
 	relays  *relaySet
 }
@@ -180,6 +200,8 @@ func New(cfg Config, st *fragstore.Store, sources []Source, logger *slog.Logger)
 	if f.cfg.RateLimit > 0 {
 		f.limiter = rate.NewLimiter(rate.Limit(f.cfg.RateLimit), burst)
 	}
+	f.streams = upstream.New(upstream.Config{Min: cfg.Streams, Max: cfg.MaxStreams,
+		Cap: func() float64 { return float64(cfg.RateLimit) }}, f.log)
 	return f, nil
 }
 
@@ -213,7 +235,13 @@ func (f *Fetcher) Fetch(ctx context.Context, m *proto.Manifest, st *Stats) error
 	if len(missing) == 0 {
 		return nil
 	}
-	f.log.Info("fetching", "package", m.PackageID, "missing", len(missing), "total", len(m.Fragments), "streams", f.cfg.Streams)
+	// Across the WAN (no usable relay) the streams adapt to the goodput.
+	wan := len(f.relays.usable(time.Now())) == 0
+	workers := f.cfg.Streams
+	if wan {
+		workers = f.cfg.MaxStreams
+	}
+	f.log.Info("fetching", "package", m.PackageID, "missing", len(missing), "total", len(m.Fragments), "streams", f.StreamLimit(), "adaptive", wan)
 	plog := f.log.With("package", m.PackageID)
 	work := make(chan proto.Fragment)
 	g, gctx := errgroup.WithContext(ctx)
@@ -230,11 +258,15 @@ func (f *Fetcher) Fetch(ctx context.Context, m *proto.Manifest, st *Stats) error
 	})
 	// Each stream commits (fsync, rename) a fragment before it asks for
 	// the next one, so a kill -9 loses at most one fragment per stream.
-	for range min(f.cfg.Streams, len(missing)) {
+	// Workers beyond the WAN streams' current limit wait for a slot.
+	for range min(workers, len(missing)) {
 		g.Go(func() error {
-			buf := make([]byte, burst)
+			var buf []byte
 			for fr := range work {
-				w, err := f.fetchOne(gctx, m.PackageID, fr, buf, st)
+				if buf == nil {
+					buf = make([]byte, burst)
+				}
+				w, err := f.fetchOneOf(gctx, wan, m.PackageID, fr, buf, st)
 				if err != nil {
 					return err
 				}
@@ -256,10 +288,28 @@ func (f *Fetcher) Fetch(ctx context.Context, m *proto.Manifest, st *Stats) error
 // FetchOne fetches and verifies one fragment from upstream, trying the
 // relays that are not cooling off, then the fixed sources, one per attempt.
 // It returns the verified fragment, still to be finished (Finish) or
-// dropped (Abort). buf may be nil.
+// dropped (Abort). buf may be nil. Without a usable relay it first waits
+// for one of the WAN streams (StreamLimit).
 func (f *Fetcher) FetchOne(ctx context.Context, pkg string, fr proto.Fragment, buf []byte, st *Stats) (*fragstore.Writer, error) {
+	return f.fetchOneOf(ctx, len(f.relays.usable(time.Now())) == 0, pkg, fr, buf, st)
+}
+
+// fetchOneOf is fetchOne, on one of the WAN streams when wan is set.
+func (f *Fetcher) fetchOneOf(ctx context.Context, wan bool, pkg string, fr proto.Fragment, buf []byte, st *Stats) (*fragstore.Writer, error) {
+	if wan {
+		if err := f.streams.Acquire(ctx); err != nil {
+			return nil, err
+		}
+		defer f.streams.Release()
+	}
 	return f.fetchOne(ctx, pkg, fr, buf, st)
 }
+
+// StreamLimit returns how many fragments may come from central at once
+// now: from Config.Streams, grown while more raise the measured goodput,
+// up to Config.MaxStreams. FetchOne calls beyond it wait, when no relay is
+// usable.
+func (f *Fetcher) StreamLimit() int { return f.streams.Limit() }
 
 // MaxAttempts returns the tries per fragment (Config.MaxAttempts).
 func (f *Fetcher) MaxAttempts() int { return f.cfg.MaxAttempts }
@@ -385,6 +435,7 @@ func (f *Fetcher) tryOne(ctx context.Context, src Source, pkg string, fr proto.F
 		return nil, err
 	}
 	counter := st.bytesOf(src.Kind())
+	wan := src.Kind() == KindCentral // goodput of the WAN streams
 	var got int64
 	for {
 		// One byte more than expected reveals an overlong answer.
@@ -398,6 +449,9 @@ func (f *Fetcher) tryOne(ctx context.Context, src Source, pkg string, fr proto.F
 			}
 			got += int64(n)
 			counter.Add(int64(n))
+			if wan {
+				f.streams.Add(int64(n))
+			}
 			if got > fr.Size {
 				w.Abort()
 				return nil, fmt.Errorf("fragment %s: more than %d bytes: %w", fr.CID, fr.Size, fragstore.ErrSize)

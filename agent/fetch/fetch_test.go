@@ -279,6 +279,9 @@ func TestConfigValidate(t *testing.T) {
 		{name: "too-many-streams", cfg: Config{Streams: 100}},
 		{name: "negative-rate", cfg: Config{RateLimit: -1}},
 		{name: "short-timeout", cfg: Config{FragmentTimeout: time.Millisecond}},
+		{name: "small-max-streams", cfg: Config{MaxStreams: 2}, ok: true},
+		{name: "max-below-streams", cfg: Config{Streams: 8, MaxStreams: 4}},
+		{name: "huge-max-streams", cfg: Config{MaxStreams: 1000}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -18,7 +18,8 @@ type Config struct {
 	// MaxPeerRequests bounds the peer requests in flight (default 8).
 	MaxPeerRequests int `yaml:"max_peer_requests"`
 	// UpstreamStreams bounds the upstream (relay, central) requests in
-	// flight (default 4).
+	// flight (default 4), unless the upstream fetcher measured that more
+	// raise its goodput (fetch.Config.MaxStreams bounds them then).
 	UpstreamStreams int `yaml:"upstream_streams"`
 	// EndgameFragments: once no more than this many fragments are
 	// missing and all are requested, each is also asked of other peers

@@ -368,7 +368,7 @@ func (d *download) maybeLease(ctx context.Context, now time.Time) error {
 	if len(orphans) == 0 {
 		return nil
 	}
-	if now.Before(d.nextLease) && !(d.leaseGranting && pending < d.cfg.UpstreamStreams) {
+	if now.Before(d.nextLease) && !(d.leaseGranting && pending < d.upStreams()) {
 		return nil
 	}
 	slices.Sort(orphans)
@@ -472,7 +472,7 @@ func (d *download) schedule(ctx context.Context, now time.Time) {
 			}
 			continue
 		}
-		if d.upReqs < d.cfg.UpstreamStreams && ((d.relay && !now.Before(d.relayBusy)) || d.leasedNow(i, now)) {
+		if d.upReqs < d.upStreams() && ((d.relay && !now.Before(d.relayBusy)) || d.leasedNow(i, now)) {
 			d.start(ctx, i, nil, now)
 		}
 	}
@@ -807,4 +807,15 @@ func (r *progressReader) Read(b []byte) (int, error) {
 	n, err := r.ReadCloser.Read(b)
 	r.got.Add(int64(n))
 	return n, err
+}
+
+// upStreams bounds the upstream requests in flight: UpstreamStreams, or,
+// when this agent fetches across the WAN (not from the site's relay), more
+// when the upstream fetcher measured that more streams raise its goodput
+// (a long lossy uplink; see internal/upstream).
+func (d *download) upStreams() int {
+	if d.relay || d.s.deps.Upstream.HasRelays() {
+		return d.cfg.UpstreamStreams
+	}
+	return max(d.cfg.UpstreamStreams, d.s.deps.Upstream.StreamLimit())
 }
