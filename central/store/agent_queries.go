@@ -314,38 +314,13 @@ func (s *Store) AgentJobs(ctx context.Context, computerID uint, now time.Time) (
 	return out, nil
 }
 
-// RecordAgentResult is RecordResult for Shoal agents: it also stores detail
-// (the error or the command's output tail) in the deployment event and, for
-// a SUCCESS* code, adds the package to the computer's download history.
-func (s *Store) RecordAgentResult(ctx context.Context, computerID uint, packageID, code, detail string, at time.Time) error {
-	code = strings.TrimSpace(code)
-	if code == "" {
-		code = CodeUnknown
-	}
-	at = utc(at)
-	state := ResultState(code)
-	err := s.tx(ctx, false, func(tx *gorm.DB) error {
-		var d Deployment
-		if err := tx.Where("computer_id = ? AND package_id = ?", computerID, packageID).Take(&d).Error; err != nil {
-			return err
-		}
-		err := tx.Model(&Deployment{}).Where("id = ?", d.ID).Updates(map[string]any{
-			"state": state, "result_code": code, "finished_at": at, "force": false,
-		}).Error
-		if err != nil {
-			return err
-		}
-		if state == StateSuccess {
-			err := tx.Clauses(clause.OnConflict{DoNothing: true}).
-				Create(&DownloadHistory{ComputerID: computerID, PackageID: packageID}).Error
-			if err != nil {
-				return err
-			}
-		}
-		return addEvents(tx, []DeploymentEvent{{DeploymentID: d.ID, At: at, FromState: d.State, ToState: state, Code: code, Detail: detail}})
-	})
+// AddHistory adds a package to a computer's download history; a package
+// already there is left as it is.
+func (s *Store) AddHistory(ctx context.Context, computerID uint, packageID string) error {
+	err := s.write(ctx).Clauses(clause.OnConflict{DoNothing: true}).
+		Create(&DownloadHistory{ComputerID: computerID, PackageID: packageID}).Error
 	if err != nil {
-		return fmt.Errorf("record agent result computer %d package %s: %w", computerID, packageID, translate(err))
+		return fmt.Errorf("add package %s to the history of computer %d: %w", packageID, computerID, translate(err))
 	}
 	return nil
 }

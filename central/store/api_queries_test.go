@@ -40,17 +40,10 @@ func apiFixture(t *testing.T, s *store.Store) (siteID uint, ids []uint) {
 	}
 	createActive(t, s, "100", 5, true)
 	affect(t, s, "100", ids...)
-	ctx := t.Context()
-	if err := s.RecordProgress(ctx, ids[0], "100", store.Progress{State: store.StateDownloading, FragmentsDone: 1,
-		FragmentsTotal: 4, BytesPeer: 300, BytesRelay: 20, BytesCentral: 1}, base); err != nil {
-		t.Fatalf("RecordProgress: %v", err)
-	}
-	if err := s.RecordResult(ctx, ids[1], "100", "SUCCESS", base.Add(time.Minute)); err != nil {
-		t.Fatalf("RecordResult: %v", err)
-	}
-	if err := s.RecordResult(ctx, ids[2], "100", "ERR_BAD_DIGEST", base.Add(2*time.Minute)); err != nil {
-		t.Fatalf("RecordResult: %v", err)
-	}
+	progress(t, s, ids[0], "100", store.Progress{State: store.StateDownloading, FragmentsDone: 1,
+		FragmentsTotal: 4, BytesPeer: 300, BytesRelay: 20, BytesCentral: 1}, base)
+	finish(t, s, ids[1], "100", store.StateSuccess, "SUCCESS", base.Add(time.Minute))
+	finish(t, s, ids[2], "100", store.StateError, "ERR_BAD_DIGEST", base.Add(2*time.Minute))
 	return site.ID, ids
 }
 

@@ -39,5 +39,7 @@
 // Write transactions that may race on a unique key (inventory ingest of the
 // same DEVICEID from two central instances on PostgreSQL) are retried a few
 // times on ErrConflict, SQLITE_BUSY and PostgreSQL serialization failures.
-// The site cache used by SiteForIP is owned by Store.siteMu.
+// The site cache used by SiteForIP is owned by its mutex (siteCache.mu).
+// Tx runs a function in one write transaction with a Store bound to it,
+// so that a service composes the narrow methods into one atomic change.
 package store

@@ -116,9 +116,7 @@ func TestRelayPackagesAndPurges(t *testing.T) {
 		affect(t, s, "102", comp["in"])
 		affect(t, s, "103", comp["out"])
 		// 102 is finished in the site: the relay no longer has to keep it.
-		if err := s.RecordResult(ctx, comp["in"], "102", "SUCCESS", time.Now()); err != nil {
-			t.Fatal(err)
-		}
+		finish(t, s, comp["in"], "102", store.StateSuccess, "SUCCESS", time.Now())
 		got, err := s.RelayPackages(ctx, site.ID)
 		if err != nil {
 			t.Fatal(err)

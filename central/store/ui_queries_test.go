@@ -143,16 +143,10 @@ func uiFixture(t *testing.T, s *store.Store) (site uint, ids []uint, base time.T
 	createActive(t, s, "200", 5, false)
 	affect(t, s, "100", ids...)
 	affect(t, s, "200", ids[0])
-	if err := s.RecordProgress(ctx, ids[0], "100", store.Progress{State: store.StateDownloading, FragmentsDone: 1,
-		FragmentsTotal: 4, BytesPeer: 300, BytesRelay: 20, BytesCentral: 1}, base); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.RecordResult(ctx, ids[1], "100", "SUCCESS", base.Add(time.Minute)); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.RecordResult(ctx, ids[2], "100", "ERR_BAD_DIGEST", base.Add(2*time.Minute)); err != nil {
-		t.Fatal(err)
-	}
+	progress(t, s, ids[0], "100", store.Progress{State: store.StateDownloading, FragmentsDone: 1,
+		FragmentsTotal: 4, BytesPeer: 300, BytesRelay: 20, BytesCentral: 1}, base)
+	finish(t, s, ids[1], "100", store.StateSuccess, "SUCCESS", base.Add(time.Minute))
+	finish(t, s, ids[2], "100", store.StateError, "ERR_BAD_DIGEST", base.Add(2*time.Minute))
 	return hq.ID, ids, base
 }
 
