@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/shoal-project/shoal/central/deploy"
+	"github.com/shoal-project/shoal/central/inventory"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/proto"
 )
@@ -164,7 +165,7 @@ func (a *API) inventory(c echo.Context) error {
 	if site := a.siteOf(ctx, c.RealIP()); site != nil {
 		snap.Computer.SiteID = &site.ID
 	}
-	res, err := a.store.IngestInventory(ctx, snap)
+	res, err := inventory.Record(ctx, a.store, snap)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/shoal-project/shoal/central/inventory"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/central/store/storetest"
 )
@@ -30,7 +31,7 @@ func devID(host string, n int) string {
 
 func mustIngest(t *testing.T, s *store.Store, snap *store.InventorySnapshot) *store.IngestResult {
 	t.Helper()
-	res, err := s.IngestInventory(t.Context(), snap)
+	res, err := inventory.Record(t.Context(), s, snap)
 	if err != nil {
 		t.Fatalf("IngestInventory(%s): %v", snap.Computer.DeviceID, err)
 	}
@@ -331,7 +332,7 @@ func TestAgentJobsAndResult(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, s *store.Store) {
 		svc := newService(t, s)
 		ctx := t.Context()
-		res, err := s.IngestInventory(ctx, storetest.Snapshot("h-2026-01-01-00-00-00", 1))
+		res, err := inventory.Record(ctx, s, storetest.Snapshot("h-2026-01-01-00-00-00", 1))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -121,80 +121,54 @@ func (s *Store) RevokeEnrollmentToken(ctx context.Context, id uint) error {
 	return nil
 }
 
-// EnrollAgent enrolls an agent in one transaction: it consumes one use of
-// the token with hash tokenHash (ErrEnrollRefused when it is not usable),
-// ingests snap like IngestInventory (the computer is created or found by
-// device ID or the duplicate rule), refuses a revoked computer
-// (ErrRevoked) and a computer enrolled with another peer ID
-// (ErrAlreadyEnrolled: the caller proved possession of ident's key, so the
-// same peer ID proves the current key), and stores ident for the computer,
-// replacing an earlier identity of the same computer or peer ID.
-func (s *Store) EnrollAgent(ctx context.Context, tokenHash string, snap *InventorySnapshot, ident *AgentIdentity, now time.Time) (*IngestResult, error) {
-	if snap == nil || ident == nil {
-		return nil, fmt.Errorf("enroll agent: nil snapshot or identity: %w", ErrInvalid)
-	}
-	if ident.PeerID == "" || !validHash(ident.SecretHash) {
-		return nil, fmt.Errorf("enroll agent: identity needs a peer id and a secret hash: %w", ErrInvalid)
-	}
-	snap.Computer.Source = SourceShoal
-	c, err := normalizeComputer(snap)
+// UseEnrollmentToken counts one use of an enrollment token at now.
+func (s *Store) UseEnrollmentToken(ctx context.Context, id uint, now time.Time) error {
+	err := s.write(ctx).Model(&EnrollmentToken{}).Where("id = ?", id).
+		Updates(map[string]any{"uses": gorm.Expr("uses + 1"), "last_used": utc(now)}).Error
 	if err != nil {
-		return nil, fmt.Errorf("enroll agent: %w", err)
+		return fmt.Errorf("use enrollment token %d: %w", id, translate(err))
 	}
-	sentAccount := normalizeAccount(snap.AccountInfo)
-	history := normalizeHistory(snap.History)
-	now = utc(now)
-	var res *IngestResult
-	err = s.tx(ctx, true, func(tx *gorm.DB) error {
-		var tok EnrollmentToken
-		if err := tx.Where("hash = ?", tokenHash).Take(&tok).Error; err != nil {
-			if errors.Is(err, gorm.ErrRecordNotFound) {
-				return ErrEnrollRefused
-			}
+	return nil
+}
+
+// AgentIdentityOfDevice returns the agent identity of the computer with
+// deviceID; ErrNotFound when there is none.
+func (s *Store) AgentIdentityOfDevice(ctx context.Context, deviceID string) (*AgentIdentity, error) {
+	db := s.read(ctx)
+	var id AgentIdentity
+	err := db.Where("computer_id IN (?)", db.Model(&Computer{}).Select("id").Where("device_id = ?", deviceID)).Take(&id).Error
+	if err != nil {
+		return nil, fmt.Errorf("agent identity of %s: %w", deviceID, translate(err))
+	}
+	return &id, nil
+}
+
+// ReplaceAgentIdentity stores id, deleting the earlier identity of the same
+// computer or peer ID; id.ID is set.
+func (s *Store) ReplaceAgentIdentity(ctx context.Context, id *AgentIdentity) error {
+	if err := id.Validate(); err != nil {
+		return fmt.Errorf("replace agent identity: %w", err)
+	}
+	err := s.tx(ctx, false, func(tx *gorm.DB) error {
+		if err := tx.Where("computer_id = ? OR peer_id = ?", id.ComputerID, id.PeerID).Delete(&AgentIdentity{}).Error; err != nil {
 			return err
 		}
-		if !tok.Usable(now) {
-			return ErrEnrollRefused
-		}
-		var cur []AgentIdentity
-		err := tx.Where("computer_id IN (?)", tx.Model(&Computer{}).Select("id").Where("device_id = ?", c.DeviceID)).
-			Limit(1).Find(&cur).Error
-		if err != nil {
-			return err
-		}
-		if len(cur) == 1 && cur[0].PeerID != ident.PeerID {
-			return fmt.Errorf("computer %d (peer %s): %w", cur[0].ComputerID, cur[0].PeerID, ErrAlreadyEnrolled)
-		}
-		if res, err = ingest(tx, c, snap, sentAccount, history); err != nil {
-			return err
-		}
-		var comp Computer
-		if err := tx.Where("id = ?", res.ComputerID).Take(&comp).Error; err != nil {
-			return err
-		}
-		if comp.Revoked {
-			return ErrRevoked
-		}
-		if err := tx.Model(&EnrollmentToken{}).Where("id = ?", tok.ID).
-			Updates(map[string]any{"uses": gorm.Expr("uses + 1"), "last_used": now}).Error; err != nil {
-			return err
-		}
-		if err := tx.Where("computer_id = ? OR peer_id = ?", res.ComputerID, ident.PeerID).Delete(&AgentIdentity{}).Error; err != nil {
-			return err
-		}
-		id := *ident
-		id.ID, id.ComputerID, id.DeviceID, id.TokenID = 0, res.ComputerID, comp.DeviceID, tok.ID
-		id.EnrolledAt, id.LastSeen = now, now
-		if err := tx.Create(&id).Error; err != nil {
-			return err
-		}
-		*ident = id
-		return nil
+		id.ID = 0
+		return tx.Create(id).Error
 	})
 	if err != nil {
-		return nil, fmt.Errorf("enroll agent %s: %w", c.DeviceID, translate(err))
+		return fmt.Errorf("replace agent identity of computer %d: %w", id.ComputerID, err)
 	}
-	return res, nil
+	return nil
+}
+
+// Validate reports an identity without a peer ID or a lower-case hex
+// SHA-256 secret hash (ErrInvalid).
+func (id *AgentIdentity) Validate() error {
+	if id.PeerID == "" || !validHash(id.SecretHash) {
+		return fmt.Errorf("identity needs a peer id and a secret hash: %w", ErrInvalid)
+	}
+	return nil
 }
 
 // EnrollmentTokenByID returns the enrollment token with the given ID.

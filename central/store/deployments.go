@@ -310,6 +310,45 @@ func (s *Store) ResetDeployment(ctx context.Context, id uint) error {
 	return nil
 }
 
+// DeploymentsOf returns a computer's deployments ordered by ID.
+func (s *Store) DeploymentsOf(ctx context.Context, computerID uint) ([]Deployment, error) {
+	var out []Deployment
+	if err := s.read(ctx).Where("computer_id = ?", computerID).Order("id").Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("deployments of computer %d: %w", computerID, translate(err))
+	}
+	return out, nil
+}
+
+// DeleteDeployments deletes deployments and their events.
+func (s *Store) DeleteDeployments(ctx context.Context, ids []uint) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	err := s.tx(ctx, false, func(tx *gorm.DB) error {
+		for _, chunk := range chunks(ids) {
+			if err := tx.Where("deployment_id IN ?", chunk).Delete(&DeploymentEvent{}).Error; err != nil {
+				return err
+			}
+			if err := tx.Where("id IN ?", chunk).Delete(&Deployment{}).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("delete deployments: %w", err)
+	}
+	return nil
+}
+
+// MoveDeployments gives every deployment of computer from to computer to.
+func (s *Store) MoveDeployments(ctx context.Context, from, to uint) error {
+	if err := s.write(ctx).Model(&Deployment{}).Where("computer_id = ?", from).Update("computer_id", to).Error; err != nil {
+		return fmt.Errorf("move deployments of computer %d to %d: %w", from, to, translate(err))
+	}
+	return nil
+}
+
 // Progress is a Shoal agent's report on a running deployment.
 type Progress struct {
 	// State is StateDownloading, StateDownloaded or StateRunning.

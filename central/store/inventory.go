@@ -1,18 +1,14 @@
 package store
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"gorm.io/gorm"
-
-	"github.com/shoal-project/shoal/proto"
 )
 
 // ErrShoalManaged reports an anonymous (OCS) inventory or request that
@@ -52,7 +48,7 @@ type InventorySnapshot struct {
 	Remote string
 }
 
-// IngestResult describes what IngestInventory did.
+// IngestResult describes what an inventory ingest (central/inventory.Record) did.
 type IngestResult struct {
 	ComputerID uint
 	// Created is true when a new computer row was inserted.
@@ -108,318 +104,100 @@ func replaceRows[T any, P owned[T]](tx *gorm.DB, computerID uint, rows []T) erro
 	return tx.CreateInBatches(cp, batchSize).Error
 }
 
-// normalizeComputer fills the derived fields of c from the snapshot.
-func normalizeComputer(snap *InventorySnapshot) (Computer, error) {
-	c := snap.Computer
-	c.DeviceID = strings.TrimSpace(c.DeviceID)
-	if c.DeviceID == "" {
-		return c, fmt.Errorf("empty device id: %w", ErrInvalid)
+// CreateComputer inserts a computer row; c.ID is set.
+func (s *Store) CreateComputer(ctx context.Context, c *Computer) error {
+	if err := s.write(ctx).Create(c).Error; err != nil {
+		return fmt.Errorf("create computer %s: %w", c.DeviceID, translate(err))
 	}
-	c.Name = strings.TrimSpace(c.Name)
-	if c.Serial == "" {
-		c.Serial = snap.BIOS.SystemSerial
-	}
-	c.Serial = strings.TrimSpace(c.Serial)
-	if c.FirstMAC == "" {
-		for _, n := range snap.Networks {
-			if m := strings.TrimSpace(n.MACAddr); m != "" {
-				c.FirstMAC = m
-				break
-			}
-		}
-	}
-	c.FirstMAC = strings.ToLower(strings.TrimSpace(c.FirstMAC))
-	if c.Source == "" {
-		c.Source = SourceOCS
-	}
-	now := time.Now().UTC()
-	if c.LastInventory.IsZero() {
-		c.LastInventory = now
-	}
-	if c.LastContact.IsZero() {
-		c.LastContact = c.LastInventory
-	}
-	c.LastInventory, c.LastContact = utc(c.LastInventory), utc(c.LastContact)
-	c.ID = 0
-	return c, nil
+	return nil
 }
 
-// normalizeAccount trims key names, drops empty ones and keeps the last
-// value of a repeated key, ordered by key name.
-func normalizeAccount(in []AccountInfo) []AccountInfo {
-	m := make(map[string]string, len(in))
-	for _, a := range in {
-		k := strings.TrimSpace(a.KeyName)
-		if k == "" {
-			continue
-		}
-		m[k] = a.KeyValue
+// SaveComputer writes every field of an existing computer row.
+func (s *Store) SaveComputer(ctx context.Context, c *Computer) error {
+	if err := s.write(ctx).Save(c).Error; err != nil {
+		return fmt.Errorf("save computer %d: %w", c.ID, translate(err))
 	}
-	out := make([]AccountInfo, 0, len(m))
-	for k, v := range m {
-		out = append(out, AccountInfo{KeyName: k, KeyValue: v})
-	}
-	slices.SortFunc(out, func(a, b AccountInfo) int { return strings.Compare(a.KeyName, b.KeyName) })
-	return out
+	return nil
 }
 
-func accountDiffers(stored, sent []AccountInfo) bool {
-	if len(stored) != len(sent) {
-		return true
-	}
-	m := make(map[string]string, len(sent))
-	for _, a := range sent {
-		m[a.KeyName] = a.KeyValue
-	}
-	for _, a := range stored {
-		v, ok := m[a.KeyName]
-		if !ok || v != a.KeyValue {
-			return true
-		}
-	}
-	return false
-}
-
-func normalizeHistory(ids []string) []string {
-	out := make([]string, 0, len(ids))
-	for _, id := range ids {
-		if id = strings.TrimSpace(id); id != "" {
-			out = append(out, id)
-		}
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
-}
-
-// IngestInventory stores a full inventory in one transaction and returns
-// after the commit.
-//
-// The computer is found by DeviceID, else by the duplicate rule (same name,
-// case-insensitive, same Serial and same FirstMAC, all non-empty) or by
-// snap.OldDeviceID; a duplicate found that way keeps its ID and takes the
-// new DeviceID. A computer with a Shoal agent identity is never a
-// duplicate: it is never renamed, merged or deleted by another inventory.
-// Each computer a merge deletes is recorded in the audit log. When a DeviceID match and a different duplicate both exist,
-// the duplicate's deployments (and account info, if the match has none) are
-// moved to the match and the duplicate is deleted. The computer row is then
-// updated, every inventory table and the download history are replaced, and
-// account info follows the OCS rule: a new computer (or one without stored
-// account info) stores what the agent sent; otherwise the server wins and
-// AccountUpdate reports a difference. Deployments are not touched.
-func (s *Store) IngestInventory(ctx context.Context, snap *InventorySnapshot) (*IngestResult, error) {
-	if snap == nil {
-		return nil, fmt.Errorf("ingest inventory: nil snapshot: %w", ErrInvalid)
-	}
-	c, err := normalizeComputer(snap)
-	if err != nil {
-		return nil, fmt.Errorf("ingest inventory: %w", err)
-	}
-	sentAccount := normalizeAccount(snap.AccountInfo)
-	history := normalizeHistory(snap.History)
-
-	var res *IngestResult
-	err = s.tx(ctx, true, func(tx *gorm.DB) error {
-		var err error
-		res, err = ingest(tx, c, snap, sentAccount, history)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("ingest inventory %s: %w", c.DeviceID, err)
-	}
-	return res, nil
-}
-
-func ingest(tx *gorm.DB, c Computer, snap *InventorySnapshot, sentAccount []AccountInfo, history []string) (*IngestResult, error) {
-	res := &IngestResult{}
-	if snap.Anonymous && (proto.ReservedDeviceID(c.DeviceID) || proto.ReservedDeviceID(snap.OldDeviceID)) {
-		return nil, fmt.Errorf("device id %q: reserved prefix: %w", c.DeviceID, ErrInvalid)
-	}
-	var found []Computer
-	if err := tx.Where("device_id = ?", c.DeviceID).Limit(1).Find(&found).Error; err != nil {
-		return nil, err
-	}
-	if snap.Anonymous && len(found) == 1 {
-		managed, err := hasIdentity(tx, found[0].ID)
-		if err != nil {
-			return nil, err
-		}
-		if managed {
-			return nil, fmt.Errorf("computer %d: %w", found[0].ID, ErrShoalManaged)
-		}
-	}
-	dups, err := findDuplicates(tx, c, snap.OldDeviceID)
-	if err != nil {
-		return nil, err
-	}
-
-	var target *Computer
-	switch {
-	case len(found) == 1:
-		target = &found[0]
-	case len(dups) > 0:
-		target = &dups[0]
-		dups = dups[1:]
-		res.PreviousDeviceID = target.DeviceID
-	}
-	// A Shoal agent's site comes from its connection address or an
-	// admin's decision, never from a computer it absorbs or takes over,
-	// whose site an anonymous OCS inventory may have chosen by its
-	// reported address.
-	shoal := c.Source == SourceShoal
-	keepSite := target != nil && (!shoal || target.Source == SourceShoal)
-	for i := range dups {
-		if err := mergeComputer(tx, target, &dups[i], !shoal); err != nil {
-			return nil, err
-		}
-		res.MergedFrom = append(res.MergedFrom, dups[i].ID)
-		if err := tx.Create(&AuditEvent{At: time.Now().UTC(), Actor: "inventory " + c.Source, Action: "computer.merge",
-			Target: fmt.Sprintf("%d", dups[i].ID),
-			Detail: cut(fmt.Sprintf("computer %d %q (device %s) deleted: merged into computer %d (device %s) by the duplicate rule",
-				dups[i].ID, dups[i].Name, dups[i].DeviceID, target.ID, c.DeviceID), maxAuditDetail),
-			Remote: cut(snap.Remote, maxAuditField)}).Error; err != nil {
-			return nil, err
-		}
-	}
-
-	if target == nil {
-		c.FirstSeen = c.LastInventory
-		if err := tx.Create(&c).Error; err != nil {
-			return nil, err
-		}
-		res.Created = true
-	} else {
-		c.ID = target.ID
-		c.CreatedAt = target.CreatedAt
-		c.FirstSeen = target.FirstSeen
-		if c.FirstSeen.IsZero() || c.LastInventory.Before(c.FirstSeen) {
-			c.FirstSeen = c.LastInventory
-		}
-		c.Revoked = target.Revoked
-		if c.SiteID == nil && keepSite {
-			c.SiteID = target.SiteID
-		}
-		if err := tx.Save(&c).Error; err != nil {
-			return nil, err
-		}
-	}
-	res.ComputerID = c.ID
-
-	if snap.KeepHistory {
-		var stored []string
-		if err := tx.Model(&DownloadHistory{}).Where("computer_id = ?", c.ID).Pluck("package_id", &stored).Error; err != nil {
-			return nil, err
-		}
-		history = normalizeHistory(append(history, stored...))
-	}
+// ReplaceInventory replaces a computer's inventory tables (BIOS, CPUs,
+// memories, storages, drives, networks, softwares, controllers) with the
+// rows of snap, and its download history with history.
+func (s *Store) ReplaceInventory(ctx context.Context, computerID uint, snap *InventorySnapshot, history []string) error {
 	hist := make([]DownloadHistory, len(history))
 	for i, id := range history {
 		hist[i].PackageID = id
 	}
-	for _, replace := range []func() error{
-		func() error { return replaceRows(tx, c.ID, []BIOS{snap.BIOS}) },
-		func() error { return replaceRows(tx, c.ID, snap.CPUs) },
-		func() error { return replaceRows(tx, c.ID, snap.Memories) },
-		func() error { return replaceRows(tx, c.ID, snap.Storages) },
-		func() error { return replaceRows(tx, c.ID, snap.Drives) },
-		func() error { return replaceRows(tx, c.ID, snap.Networks) },
-		func() error { return replaceRows(tx, c.ID, snap.Softwares) },
-		func() error { return replaceRows(tx, c.ID, snap.Controllers) },
-		func() error { return replaceRows(tx, c.ID, hist) },
-	} {
-		if err := replace(); err != nil {
-			return nil, err
+	err := s.tx(ctx, false, func(tx *gorm.DB) error {
+		for _, replace := range []func() error{
+			func() error { return replaceRows(tx, computerID, []BIOS{snap.BIOS}) },
+			func() error { return replaceRows(tx, computerID, snap.CPUs) },
+			func() error { return replaceRows(tx, computerID, snap.Memories) },
+			func() error { return replaceRows(tx, computerID, snap.Storages) },
+			func() error { return replaceRows(tx, computerID, snap.Drives) },
+			func() error { return replaceRows(tx, computerID, snap.Networks) },
+			func() error { return replaceRows(tx, computerID, snap.Softwares) },
+			func() error { return replaceRows(tx, computerID, snap.Controllers) },
+			func() error { return replaceRows(tx, computerID, hist) },
+		} {
+			if err := replace(); err != nil {
+				return err
+			}
 		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("replace inventory of computer %d: %w", computerID, err)
 	}
-
-	var stored []AccountInfo
-	if !res.Created {
-		if err := tx.Where("computer_id = ?", c.ID).Order("key_name").Find(&stored).Error; err != nil {
-			return nil, err
-		}
-	}
-	if len(stored) == 0 {
-		if err := replaceRows(tx, c.ID, sentAccount); err != nil {
-			return nil, err
-		}
-		stored = slices.Clone(sentAccount)
-		for i := range stored {
-			stored[i].ComputerID = c.ID
-		}
-	} else {
-		res.AccountUpdate = accountDiffers(stored, sentAccount)
-	}
-	res.AccountInfo = stored
-	return res, nil
+	return nil
 }
 
-// hasIdentity reports whether a computer has a Shoal agent identity.
-func hasIdentity(tx *gorm.DB, computerID uint) (bool, error) {
+// AccountInfoOf returns a computer's account info ordered by key name.
+func (s *Store) AccountInfoOf(ctx context.Context, computerID uint) ([]AccountInfo, error) {
+	var out []AccountInfo
+	if err := s.read(ctx).Where("computer_id = ?", computerID).Order("key_name").Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("account info of computer %d: %w", computerID, translate(err))
+	}
+	return out, nil
+}
+
+// ReplaceAccountInfo replaces a computer's account info with copies of rows.
+func (s *Store) ReplaceAccountInfo(ctx context.Context, computerID uint, rows []AccountInfo) error {
+	if err := replaceRows(s.write(ctx), computerID, rows); err != nil {
+		return fmt.Errorf("replace account info of computer %d: %w", computerID, translate(err))
+	}
+	return nil
+}
+
+// MoveAccountInfo gives computer from's account info to computer to.
+func (s *Store) MoveAccountInfo(ctx context.Context, from, to uint) error {
+	if err := s.write(ctx).Model(&AccountInfo{}).Where("computer_id = ?", from).Update("computer_id", to).Error; err != nil {
+		return fmt.Errorf("move account info of computer %d to %d: %w", from, to, translate(err))
+	}
+	return nil
+}
+
+// HasAgentIdentity reports whether a computer has a Shoal agent identity.
+func (s *Store) HasAgentIdentity(ctx context.Context, computerID uint) (bool, error) {
 	var n int64
-	if err := tx.Model(&AgentIdentity{}).Where("computer_id = ?", computerID).Count(&n).Error; err != nil {
-		return false, err
+	if err := s.read(ctx).Model(&AgentIdentity{}).Where("computer_id = ?", computerID).Count(&n).Error; err != nil {
+		return false, fmt.Errorf("agent identity of computer %d: %w", computerID, translate(err))
 	}
 	return n > 0, nil
 }
 
-// findDuplicates returns the other computers that the duplicate rule or
-// oldDeviceID designate, oldest first. Computers with a Shoal agent
-// identity are never duplicates: only their agent changes them.
-func findDuplicates(tx *gorm.DB, c Computer, oldDeviceID string) ([]Computer, error) {
-	var dups []Computer
-	managed := tx.Model(&AgentIdentity{}).Select("computer_id")
-	if c.Name != "" && c.Serial != "" && c.FirstMAC != "" {
-		err := tx.Where("LOWER(name) = LOWER(?) AND serial = ? AND first_mac = ? AND device_id <> ? AND id NOT IN (?)",
-			c.Name, c.Serial, c.FirstMAC, c.DeviceID, managed).Order("id").Find(&dups).Error
-		if err != nil {
-			return nil, err
-		}
+// ComputersLike returns the computers without a Shoal agent identity whose
+// name (case-insensitive), serial and first MAC equal the given ones, other
+// than the one with device ID exceptDeviceID, oldest first.
+func (s *Store) ComputersLike(ctx context.Context, name, serial, firstMAC, exceptDeviceID string) ([]Computer, error) {
+	db := s.read(ctx)
+	var out []Computer
+	err := db.Where("LOWER(name) = LOWER(?) AND serial = ? AND first_mac = ? AND device_id <> ? AND id NOT IN (?)",
+		name, serial, firstMAC, exceptDeviceID, db.Model(&AgentIdentity{}).Select("computer_id")).Order("id").Find(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("computers like %q: %w", name, translate(err))
 	}
-	oldDeviceID = strings.TrimSpace(oldDeviceID)
-	if oldDeviceID != "" && oldDeviceID != c.DeviceID {
-		var old []Computer
-		if err := tx.Where("device_id = ? AND id NOT IN (?)", oldDeviceID, managed).Limit(1).Find(&old).Error; err != nil {
-			return nil, err
-		}
-		if len(old) == 1 && !slices.ContainsFunc(dups, func(d Computer) bool { return d.ID == old[0].ID }) {
-			dups = append(dups, old[0])
-			slices.SortFunc(dups, func(a, b Computer) int { return cmp.Compare(a.ID, b.ID) })
-		}
-	}
-	return dups, nil
-}
-
-// mergeComputer moves dup's deployments (and account info when target has
-// none) to target, then deletes dup. Where both have a deployment of the
-// same package, target's is kept. With inheritSite, a target without a
-// site takes dup's.
-func mergeComputer(tx *gorm.DB, target, dup *Computer, inheritSite bool) error {
-	same := tx.Model(&Deployment{}).Select("package_id").Where("computer_id = ?", target.ID)
-	dupIDs := tx.Model(&Deployment{}).Select("id").Where("computer_id = ? AND package_id IN (?)", dup.ID, same)
-	if err := tx.Where("deployment_id IN (?)", dupIDs).Delete(&DeploymentEvent{}).Error; err != nil {
-		return err
-	}
-	if err := tx.Where("computer_id = ? AND package_id IN (?)", dup.ID, same).Delete(&Deployment{}).Error; err != nil {
-		return err
-	}
-	if err := tx.Model(&Deployment{}).Where("computer_id = ?", dup.ID).Update("computer_id", target.ID).Error; err != nil {
-		return err
-	}
-	var n int64
-	if err := tx.Model(&AccountInfo{}).Where("computer_id = ?", target.ID).Count(&n).Error; err != nil {
-		return err
-	}
-	if n == 0 {
-		if err := tx.Model(&AccountInfo{}).Where("computer_id = ?", dup.ID).Update("computer_id", target.ID).Error; err != nil {
-			return err
-		}
-	}
-	if inheritSite && target.SiteID == nil && dup.SiteID != nil {
-		target.SiteID = dup.SiteID
-	}
-	if !dup.FirstSeen.IsZero() && (target.FirstSeen.IsZero() || dup.FirstSeen.Before(target.FirstSeen)) {
-		target.FirstSeen = dup.FirstSeen
-	}
-	return deleteComputerRows(tx, dup.ID)
+	return out, nil
 }
 
 // deleteComputerRows deletes a computer and everything that refers to it.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/shoal-project/shoal/central/inventory"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/central/store/storetest"
 )
@@ -100,7 +101,7 @@ func TestRelayPackagesAndPurges(t *testing.T) {
 		}
 		comp := map[string]uint{}
 		for name, siteID := range map[string]uint{"in": site.ID, "out": other.ID} {
-			res, err := s.IngestInventory(ctx, storetest.Snapshot(name+"-2026-01-01-00-00-00", 1))
+			res, err := inventory.Record(ctx, s, storetest.Snapshot(name+"-2026-01-01-00-00-00", 1))
 			if err != nil {
 				t.Fatal(err)
 			}

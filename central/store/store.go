@@ -321,6 +321,15 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Store) error) error {
 	})
 }
 
+// TxRetryConflicts is Tx that also retries fn on ErrConflict, for writes
+// that may race another writer on a unique key (two inventories of one new
+// computer).
+func (s *Store) TxRetryConflicts(ctx context.Context, fn func(tx *Store) error) error {
+	return s.tx(ctx, true, func(db *gorm.DB) error {
+		return fn(&Store{w: db, r: db, driver: s.driver, logger: s.logger, inTx: true, sites: s.sites})
+	})
+}
+
 // translate maps gorm and driver errors onto the package sentinels. Errors
 // that already carry a sentinel pass through.
 func translate(err error) error {

@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/shoal-project/shoal/central/deploy"
+	"github.com/shoal-project/shoal/central/inventory"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/central/store/storetest"
 )
@@ -316,7 +317,7 @@ func seedComputers(t *testing.T, e *env) []uint {
 		if i < 2 {
 			snap.Computer.SiteID = &site.ID
 		}
-		res, err := e.store.IngestInventory(ctx, snap)
+		res, err := inventory.Record(ctx, e.store, snap)
 		if err != nil {
 			t.Fatal(err)
 		}
