@@ -1,9 +1,11 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -466,5 +468,51 @@ func (s *Store) DeploymentCounts(ctx context.Context, packageID string) (map[str
 	for _, r := range rows {
 		out[r.State] = r.N
 	}
+	return out, nil
+}
+
+// activeStates are the deployment states a Shoal agent is working on.
+var activeStates = []string{StateDownloading, StateDownloaded, StateRunning}
+
+// AgentJobs returns what a Shoal agent should be working on: the pending
+// deployments of PendingForComputer (same history rule) plus those it has
+// started (downloading, downloaded, running), all of active packages,
+// ordered by package priority then package ID.
+func (s *Store) AgentJobs(ctx context.Context, computerID uint, now time.Time) ([]Pending, error) {
+	out, err := s.PendingForComputer(ctx, computerID, now)
+	if err != nil {
+		return nil, fmt.Errorf("agent jobs: %w", err)
+	}
+	db := s.read(ctx)
+	var deps []Deployment
+	err = db.Model(&Deployment{}).
+		Joins("JOIN packages ON packages.id = deployments.package_id").
+		Where("deployments.computer_id = ? AND deployments.state IN ? AND packages.active = ?", computerID, activeStates, true).
+		Find(&deps).Error
+	if err != nil {
+		return nil, fmt.Errorf("agent jobs %d: %w", computerID, translate(err))
+	}
+	if len(deps) > 0 {
+		ids := make([]string, len(deps))
+		for i, d := range deps {
+			ids[i] = d.PackageID
+		}
+		var pkgs []Package
+		if err := db.Where("id IN ?", ids).Find(&pkgs).Error; err != nil {
+			return nil, fmt.Errorf("agent jobs %d: %w", computerID, translate(err))
+		}
+		byID := make(map[string]Package, len(pkgs))
+		for _, p := range pkgs {
+			byID[p.ID] = p
+		}
+		for _, d := range deps {
+			if p, ok := byID[d.PackageID]; ok {
+				out = append(out, Pending{Deployment: d, Package: p})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b Pending) int {
+		return cmp.Or(cmp.Compare(a.Package.Priority, b.Package.Priority), strings.Compare(a.Package.ID, b.Package.ID))
+	})
 	return out, nil
 }

@@ -444,3 +444,18 @@ func utcPtr(t time.Time) *time.Time {
 	u := t.UTC()
 	return &u
 }
+
+// CountRows returns the number of rows of every table, keyed by table name.
+func (s *Store) CountRows(ctx context.Context) (map[string]int64, error) {
+	out := make(map[string]int64)
+	db := s.read(ctx)
+	for _, m := range allModels() {
+		table := m.(interface{ TableName() string }).TableName()
+		var n int64
+		if err := db.Model(m).Count(&n).Error; err != nil {
+			return nil, fmt.Errorf("count rows %s: %w", table, translate(err))
+		}
+		out[table] = n
+	}
+	return out, nil
+}
