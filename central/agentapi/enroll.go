@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/shoal-project/shoal/central/inventory"
 	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/proto"
@@ -170,7 +171,7 @@ func (a *API) enroll(c echo.Context) error {
 		return err
 	}
 	ident := &store.AgentIdentity{PeerID: req.PeerID, PublicKey: req.PublicKey, SecretHash: hashSecret(secret), Version: req.AgentVersion}
-	res, err := a.store.EnrollAgent(ctx, hashSecret(req.Token), snap, ident, now)
+	res, err := inventory.EnrollAgent(ctx, a.store, hashSecret(req.Token), snap, ident, now)
 	if err != nil {
 		a.log.Warn("enrollment refused", "device", req.DeviceID, "peer", req.PeerID, "remote", c.RealIP(), "err", err)
 		if errors.Is(err, store.ErrAlreadyEnrolled) {
@@ -225,7 +226,7 @@ func (a *API) peerRecord(c echo.Context) error {
 
 // checkAgentToken refuses a relay token presented to enroll an agent
 // (logged and audited, nothing changed). Unknown or unusable tokens are
-// left to store.EnrollAgent.
+// left to inventory.EnrollAgent.
 func (a *API) checkAgentToken(c echo.Context, token, deviceID string) error {
 	tok, err := a.store.EnrollmentTokenByHash(c.Request().Context(), hashSecret(token))
 	if errors.Is(err, store.ErrNotFound) {

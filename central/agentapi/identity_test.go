@@ -16,6 +16,7 @@ import (
 
 	"github.com/shoal-project/shoal/agent/client"
 	"github.com/shoal-project/shoal/central/agentapi"
+	"github.com/shoal-project/shoal/central/inventory"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/proto"
 )
@@ -208,7 +209,7 @@ func TestSiteFromConnectionOnly(t *testing.T) {
 	ocsSnap := &store.InventorySnapshot{Anonymous: true, Computer: store.Computer{DeviceID: "mallory-2026-12-01-10-00-00", Name: "mallory",
 		Source: store.SourceOCS, SiteID: &branchB.ID}, BIOS: store.BIOS{SystemSerial: inv.BIOS.SystemSerial},
 		Networks: []store.Network{{MACAddr: inv.Networks[0].MAC}}}
-	if _, err := e.store.IngestInventory(ctx, ocsSnap); err != nil {
+	if _, err := inventory.Record(ctx, e.store, ocsSnap); err != nil {
 		t.Fatal(err)
 	}
 

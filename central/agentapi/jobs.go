@@ -9,6 +9,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/shoal-project/shoal/central/deploy"
+	"github.com/shoal-project/shoal/central/inventory"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/proto"
 )
@@ -102,7 +104,7 @@ func (a *API) progress(c echo.Context) error {
 		return fmt.Errorf("state %q: want downloading, downloaded or running: %w", p.State, errBadRequest)
 	}
 	cl := callerOf(c)
-	err = a.store.RecordProgress(c.Request().Context(), cl.computer.ID, id, store.Progress{
+	err = a.deploy.RecordProgress(c.Request().Context(), cl.computer.ID, id, store.Progress{
 		State: p.State, FragmentsDone: p.FragmentsDone, FragmentsTotal: p.FragmentsTotal,
 		BytesPeer: p.BytesPeer, BytesRelay: p.BytesRelay, BytesCentral: p.BytesCentral,
 	}, a.now())
@@ -138,7 +140,7 @@ func (a *API) result(c echo.Context) error {
 		detail = fmt.Sprintf("exit code %d", *r.ExitCode)
 	}
 	cl := callerOf(c)
-	if err := a.store.RecordAgentResult(c.Request().Context(), cl.computer.ID, id, r.Code, detail, a.now()); err != nil {
+	if err := a.deploy.RecordResult(c.Request().Context(), deploy.Report{ComputerID: cl.computer.ID, PackageID: id, Code: r.Code, Detail: detail, AddHistory: true, At: a.now()}); err != nil {
 		return err
 	}
 	a.log.Info("deployment result", "computer", cl.computer.ID, "device", cl.computer.DeviceID, "package", id, "code", r.Code, "exit_code", r.ExitCode)
@@ -163,7 +165,7 @@ func (a *API) inventory(c echo.Context) error {
 	if site := a.siteOf(ctx, c.RealIP()); site != nil {
 		snap.Computer.SiteID = &site.ID
 	}
-	res, err := a.store.IngestInventory(ctx, snap)
+	res, err := inventory.Record(ctx, a.store, snap)
 	if err != nil {
 		return err
 	}

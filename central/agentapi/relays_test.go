@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/shoal-project/shoal/central/inventory"
 	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/central/store/storetest"
@@ -160,7 +161,7 @@ func TestRelayEnrollJobsReport(t *testing.T) {
 	e.publish(packages.Spec{ID: "200", Name: "app", Platform: "LINUX", Action: "STORE", Path: "/tmp/x", Priority: 5}, []byte("payload of the relay test"))
 	snap := storetest.Snapshot("ws-2026-11-26-10-00-00", 1)
 	snap.Computer.SiteID = &site.ID
-	res, err := e.store.IngestInventory(ctx, snap)
+	res, err := inventory.Record(ctx, e.store, snap)
 	if err != nil {
 		t.Fatal(err)
 	}

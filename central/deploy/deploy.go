@@ -6,7 +6,9 @@
 // State per (computer, package) lives in central/store; this package holds the
 // rules: lower priority numbers are delivered first, a package already in an
 // agent's history is not sent again unless forced, and a computer's site may
-// redirect fragment downloads to that site's relay (PACK_LOC).
+// redirect fragment downloads to that site's relay (PACK_LOC). The deployment
+// state machine, and the one result recorder that both the Shoal agent API
+// and the OCS QUERY=DOWNLOAD report use, are in results.go.
 package deploy
 
 import (
@@ -277,7 +279,7 @@ func (s *Service) Result(ctx context.Context, deviceID, packageID, code string) 
 	if err != nil {
 		return fmt.Errorf("record result: %w", err)
 	}
-	err = s.store.RecordResult(ctx, comp.ID, packageID, code, s.now())
+	err = s.RecordResult(ctx, Report{ComputerID: comp.ID, PackageID: packageID, Code: code, At: s.now()})
 	if errors.Is(err, store.ErrNotFound) {
 		s.log.Warn("result for a package not affected", "device", deviceID, "package", packageID, "code", code)
 		return nil

@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/shoal-project/shoal/central/inventory"
 	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/central/store/storetest"
@@ -78,7 +79,7 @@ func (f *fixture) pkg(priority int, active bool) string {
 
 func (f *fixture) computer(deviceID string) *store.Computer {
 	f.t.Helper()
-	res, err := f.st.IngestInventory(context.Background(), storetest.Snapshot(deviceID, 3))
+	res, err := inventory.Record(context.Background(), f.st, storetest.Snapshot(deviceID, 3))
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -202,7 +203,7 @@ func TestPrologFrequencyAndRevocation(t *testing.T) {
 	}
 	snap := storetest.Snapshot(c.DeviceID, 3)
 	snap.Computer.LastInventory = time.Now()
-	if _, err := f.st.IngestInventory(ctx, snap); err != nil {
+	if _, err := inventory.Record(ctx, f.st, snap); err != nil {
 		t.Fatal(err)
 	}
 	if resp, _ := packIDs(t, f, c.DeviceID); resp != "STOP" {

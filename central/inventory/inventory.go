@@ -1,7 +1,10 @@
 // Package inventory turns agent inventories into central's records: it maps
 // the OCS wire sections onto the store's normalized tables, picks the
 // computer's site from its address, and answers with the account info the
-// agent must adopt.
+// agent must adopt. Record (record.go) holds the rules of every inventory,
+// OCS or Shoal: finding the computer by device ID, the duplicate rule and
+// the merge of duplicates, and the account info rule; EnrollAgent runs them
+// inside a Shoal agent's enrollment.
 package inventory
 
 import (
@@ -44,7 +47,7 @@ func (s *Service) Ingest(ctx context.Context, inv *ocs.Inventory, userAgent stri
 	if site := s.siteOf(ctx, remote, inv.Hardware.IPAddr); site != nil {
 		snap.Computer.SiteID = &site.ID
 	}
-	res, err := s.store.IngestInventory(ctx, snap)
+	res, err := Record(ctx, s.store, snap)
 	if err != nil {
 		return nil, fmt.Errorf("ingest inventory of %s: %w", inv.DeviceID, err)
 	}

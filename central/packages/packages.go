@@ -11,8 +11,8 @@
 //
 // Everything is written into a temporary directory under <Dir>/tmp and renamed
 // into place at the end, so a package directory is either complete or absent.
-// The package imports neither gorm nor echo: the store and the HTTP layers
-// call it and keep the catalog rows themselves.
+// Record converts a built upload into the catalog row that central/store
+// persists; the package itself uses neither gorm nor echo.
 package packages
 
 import (

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoal-project/shoal/central/inventory"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/central/store/storetest"
 )
@@ -57,7 +58,7 @@ func benchIngest(b *testing.B, s *store.Store, existing bool) {
 	const pool = 64
 	if existing {
 		for i := range pool {
-			if _, err := s.IngestInventory(b.Context(), benchSnapshot(tmpl, int64(i))); err != nil {
+			if _, err := inventory.Record(b.Context(), s, benchSnapshot(tmpl, int64(i))); err != nil {
 				b.Fatalf("IngestInventory: %v", err)
 			}
 		}
@@ -74,7 +75,7 @@ func benchIngest(b *testing.B, s *store.Store, existing bool) {
 			} else {
 				i += pool
 			}
-			if _, err := s.IngestInventory(b.Context(), benchSnapshot(tmpl, i)); err != nil {
+			if _, err := inventory.Record(b.Context(), s, benchSnapshot(tmpl, i)); err != nil {
 				b.Errorf("IngestInventory: %v", err)
 				return
 			}

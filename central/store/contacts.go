@@ -39,3 +39,26 @@ func (s *Store) TouchContacts(ctx context.Context, contacts []Contact) error {
 	}
 	return nil
 }
+
+// TouchContact records a PROLOG contact with one UPDATE. known is false (and
+// err nil) when no computer has deviceID. An empty userAgent leaves the
+// stored one.
+func (s *Store) TouchContact(ctx context.Context, deviceID, userAgent string, at time.Time) (uint, bool, error) {
+	at = utc(at)
+	var ids []uint
+	var err error
+	if userAgent == "" {
+		err = s.write(ctx).Raw("UPDATE computers SET last_contact = ? WHERE device_id = ? RETURNING id",
+			at, deviceID).Scan(&ids).Error
+	} else {
+		err = s.write(ctx).Raw("UPDATE computers SET last_contact = ?, user_agent = ? WHERE device_id = ? RETURNING id",
+			at, userAgent, deviceID).Scan(&ids).Error
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("touch contact %s: %w", deviceID, translate(err))
+	}
+	if len(ids) == 0 {
+		return 0, false, nil
+	}
+	return ids[0], true, nil
+}

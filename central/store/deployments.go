@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -22,16 +23,6 @@ const (
 
 // pendingStates are the states in which a deployment is advertised.
 var pendingStates = []string{StateWaiting, StateNotified}
-
-// ResultState classifies a raw OCS result code: any SUCCESS* is
-// StateSuccess, everything else (ERR_*, EXIT_CODE_*, UNKNOWN_CODE) is
-// StateError.
-func ResultState(code string) string {
-	if strings.HasPrefix(code, "SUCCESS") {
-		return StateSuccess
-	}
-	return StateError
-}
 
 // resetFields returns a deployment to waiting with Force set.
 func resetFields() map[string]any {
@@ -279,31 +270,83 @@ func (s *Store) MarkNotified(ctx context.Context, deploymentIDs []uint, at time.
 	return nil
 }
 
-// RecordResult stores an agent's result for (computer, package): the raw
-// code (UNKNOWN_CODE when empty), the state by ResultState, the finish time,
-// and clears Force. It gives ErrNotFound when there is no such deployment.
-func (s *Store) RecordResult(ctx context.Context, computerID uint, packageID, code string, at time.Time) error {
-	code = strings.TrimSpace(code)
-	if code == "" {
-		code = CodeUnknown
+// DeploymentFor returns the deployment of a package on a computer.
+func (s *Store) DeploymentFor(ctx context.Context, computerID uint, packageID string) (*Deployment, error) {
+	var d Deployment
+	if err := s.read(ctx).Where("computer_id = ? AND package_id = ?", computerID, packageID).Take(&d).Error; err != nil {
+		return nil, fmt.Errorf("deployment of package %s on computer %d: %w", packageID, computerID, translate(err))
 	}
-	at = utc(at)
-	state := ResultState(code)
+	return &d, nil
+}
+
+// FinishDeployment stores a deployment's final state, result code and
+// finish time, and clears its Force flag.
+func (s *Store) FinishDeployment(ctx context.Context, id uint, state, code string, at time.Time) error {
+	err := s.write(ctx).Model(&Deployment{}).Where("id = ?", id).Updates(map[string]any{
+		"state": state, "result_code": code, "finished_at": utc(at), "force": false,
+	}).Error
+	if err != nil {
+		return fmt.Errorf("finish deployment %d: %w", id, translate(err))
+	}
+	return nil
+}
+
+// CancelDeployment stores a deployment as cancelled at at and clears its
+// Force flag; its result code is left as it is.
+func (s *Store) CancelDeployment(ctx context.Context, id uint, at time.Time) error {
+	err := s.write(ctx).Model(&Deployment{}).Where("id = ?", id).Updates(map[string]any{
+		"state": StateCancelled, "finished_at": utc(at), "force": false,
+	}).Error
+	if err != nil {
+		return fmt.Errorf("cancel deployment %d: %w", id, translate(err))
+	}
+	return nil
+}
+
+// ResetDeployment puts a deployment back to waiting with Force set and its
+// result, times and counters cleared.
+func (s *Store) ResetDeployment(ctx context.Context, id uint) error {
+	if err := s.write(ctx).Model(&Deployment{}).Where("id = ?", id).Updates(resetFields()).Error; err != nil {
+		return fmt.Errorf("reset deployment %d: %w", id, translate(err))
+	}
+	return nil
+}
+
+// DeploymentsOf returns a computer's deployments ordered by ID.
+func (s *Store) DeploymentsOf(ctx context.Context, computerID uint) ([]Deployment, error) {
+	var out []Deployment
+	if err := s.read(ctx).Where("computer_id = ?", computerID).Order("id").Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("deployments of computer %d: %w", computerID, translate(err))
+	}
+	return out, nil
+}
+
+// DeleteDeployments deletes deployments and their events.
+func (s *Store) DeleteDeployments(ctx context.Context, ids []uint) error {
+	if len(ids) == 0 {
+		return nil
+	}
 	err := s.tx(ctx, false, func(tx *gorm.DB) error {
-		var d Deployment
-		if err := tx.Where("computer_id = ? AND package_id = ?", computerID, packageID).Take(&d).Error; err != nil {
-			return err
+		for _, chunk := range chunks(ids) {
+			if err := tx.Where("deployment_id IN ?", chunk).Delete(&DeploymentEvent{}).Error; err != nil {
+				return err
+			}
+			if err := tx.Where("id IN ?", chunk).Delete(&Deployment{}).Error; err != nil {
+				return err
+			}
 		}
-		err := tx.Model(&Deployment{}).Where("id = ?", d.ID).Updates(map[string]any{
-			"state": state, "result_code": code, "finished_at": at, "force": false,
-		}).Error
-		if err != nil {
-			return err
-		}
-		return addEvents(tx, []DeploymentEvent{{DeploymentID: d.ID, At: at, FromState: d.State, ToState: state, Code: code}})
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("record result computer %d package %s: %w", computerID, packageID, translate(err))
+		return fmt.Errorf("delete deployments: %w", err)
+	}
+	return nil
+}
+
+// MoveDeployments gives every deployment of computer from to computer to.
+func (s *Store) MoveDeployments(ctx context.Context, from, to uint) error {
+	if err := s.write(ctx).Model(&Deployment{}).Where("computer_id = ?", from).Update("computer_id", to).Error; err != nil {
+		return fmt.Errorf("move deployments of computer %d to %d: %w", from, to, translate(err))
 	}
 	return nil
 }
@@ -319,88 +362,22 @@ type Progress struct {
 	BytesCentral   int64
 }
 
-// RecordProgress stores a progress report for (computer, package). An event
-// is written only when the state changes. A finished deployment gives
-// ErrInvalid: the agent should stop.
-func (s *Store) RecordProgress(ctx context.Context, computerID uint, packageID string, p Progress, at time.Time) error {
-	switch p.State {
-	case StateDownloading, StateDownloaded, StateRunning:
-	default:
-		return fmt.Errorf("record progress: state %q: %w", p.State, ErrInvalid)
-	}
-	if p.FragmentsDone < 0 || p.FragmentsTotal < 0 || p.BytesPeer < 0 || p.BytesRelay < 0 || p.BytesCentral < 0 {
-		return fmt.Errorf("record progress: negative counter: %w", ErrInvalid)
-	}
-	at = utc(at)
-	err := s.tx(ctx, false, func(tx *gorm.DB) error {
-		var d Deployment
-		if err := tx.Where("computer_id = ? AND package_id = ?", computerID, packageID).Take(&d).Error; err != nil {
-			return err
-		}
-		if d.Finished() {
-			return fmt.Errorf("deployment %d is %s: %w", d.ID, d.State, ErrInvalid)
-		}
-		err := tx.Model(&Deployment{}).Where("id = ?", d.ID).Updates(map[string]any{
-			"state": p.State, "fragments_done": p.FragmentsDone, "fragments_total": p.FragmentsTotal,
-			"bytes_peer": p.BytesPeer, "bytes_relay": p.BytesRelay, "bytes_central": p.BytesCentral,
-		}).Error
-		if err != nil || d.State == p.State {
-			return err
-		}
-		return addEvents(tx, []DeploymentEvent{{DeploymentID: d.ID, At: at, FromState: d.State, ToState: p.State, Code: EventProgress}})
-	})
+// SaveProgress stores a deployment's state and progress counters.
+func (s *Store) SaveProgress(ctx context.Context, id uint, p Progress) error {
+	err := s.write(ctx).Model(&Deployment{}).Where("id = ?", id).Updates(map[string]any{
+		"state": p.State, "fragments_done": p.FragmentsDone, "fragments_total": p.FragmentsTotal,
+		"bytes_peer": p.BytesPeer, "bytes_relay": p.BytesRelay, "bytes_central": p.BytesCentral,
+	}).Error
 	if err != nil {
-		return fmt.Errorf("record progress computer %d package %s: %w", computerID, packageID, translate(err))
+		return fmt.Errorf("save progress of deployment %d: %w", id, translate(err))
 	}
 	return nil
 }
 
-// Redeploy puts a deployment back to waiting with Force set, so it is
-// advertised again even if the package is in the history.
-func (s *Store) Redeploy(ctx context.Context, deploymentID uint) error {
-	now := time.Now().UTC()
-	err := s.tx(ctx, false, func(tx *gorm.DB) error {
-		var d Deployment
-		if err := tx.Where("id = ?", deploymentID).Take(&d).Error; err != nil {
-			return err
-		}
-		if err := tx.Model(&Deployment{}).Where("id = ?", d.ID).Updates(resetFields()).Error; err != nil {
-			return err
-		}
-		return addEvents(tx, []DeploymentEvent{{DeploymentID: d.ID, At: now, FromState: d.State, ToState: StateWaiting, Code: EventRedeploy}})
-	})
-	if err != nil {
-		return fmt.Errorf("redeploy %d: %w", deploymentID, translate(err))
-	}
-	return nil
-}
-
-// Cancel moves a deployment to cancelled; it is never advertised again
-// (until Redeploy or a forced Affect). Cancelling a cancelled deployment does
-// nothing; cancelling one that succeeded or failed gives ErrInvalid.
-func (s *Store) Cancel(ctx context.Context, deploymentID uint) error {
-	now := time.Now().UTC()
-	err := s.tx(ctx, false, func(tx *gorm.DB) error {
-		var d Deployment
-		if err := tx.Where("id = ?", deploymentID).Take(&d).Error; err != nil {
-			return err
-		}
-		switch d.State {
-		case StateCancelled:
-			return nil
-		case StateSuccess, StateError:
-			return fmt.Errorf("deployment is %s: %w", d.State, ErrInvalid)
-		}
-		err := tx.Model(&Deployment{}).Where("id = ?", d.ID).Updates(map[string]any{
-			"state": StateCancelled, "finished_at": now, "force": false,
-		}).Error
-		if err != nil {
-			return err
-		}
-		return addEvents(tx, []DeploymentEvent{{DeploymentID: d.ID, At: now, FromState: d.State, ToState: StateCancelled, Code: EventCancelled}})
-	})
-	if err != nil {
-		return fmt.Errorf("cancel deployment %d: %w", deploymentID, translate(err))
+// AddDeploymentEvents appends events to deployments' event logs.
+func (s *Store) AddDeploymentEvents(ctx context.Context, events ...DeploymentEvent) error {
+	if err := addEvents(s.write(ctx), events); err != nil {
+		return fmt.Errorf("add deployment events: %w", translate(err))
 	}
 	return nil
 }
@@ -491,5 +468,51 @@ func (s *Store) DeploymentCounts(ctx context.Context, packageID string) (map[str
 	for _, r := range rows {
 		out[r.State] = r.N
 	}
+	return out, nil
+}
+
+// activeStates are the deployment states a Shoal agent is working on.
+var activeStates = []string{StateDownloading, StateDownloaded, StateRunning}
+
+// AgentJobs returns what a Shoal agent should be working on: the pending
+// deployments of PendingForComputer (same history rule) plus those it has
+// started (downloading, downloaded, running), all of active packages,
+// ordered by package priority then package ID.
+func (s *Store) AgentJobs(ctx context.Context, computerID uint, now time.Time) ([]Pending, error) {
+	out, err := s.PendingForComputer(ctx, computerID, now)
+	if err != nil {
+		return nil, fmt.Errorf("agent jobs: %w", err)
+	}
+	db := s.read(ctx)
+	var deps []Deployment
+	err = db.Model(&Deployment{}).
+		Joins("JOIN packages ON packages.id = deployments.package_id").
+		Where("deployments.computer_id = ? AND deployments.state IN ? AND packages.active = ?", computerID, activeStates, true).
+		Find(&deps).Error
+	if err != nil {
+		return nil, fmt.Errorf("agent jobs %d: %w", computerID, translate(err))
+	}
+	if len(deps) > 0 {
+		ids := make([]string, len(deps))
+		for i, d := range deps {
+			ids[i] = d.PackageID
+		}
+		var pkgs []Package
+		if err := db.Where("id IN ?", ids).Find(&pkgs).Error; err != nil {
+			return nil, fmt.Errorf("agent jobs %d: %w", computerID, translate(err))
+		}
+		byID := make(map[string]Package, len(pkgs))
+		for _, p := range pkgs {
+			byID[p.ID] = p
+		}
+		for _, d := range deps {
+			if p, ok := byID[d.PackageID]; ok {
+				out = append(out, Pending{Deployment: d, Package: p})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b Pending) int {
+		return cmp.Or(cmp.Compare(a.Package.Priority, b.Package.Priority), strings.Compare(a.Package.ID, b.Package.ID))
+	})
 	return out, nil
 }

@@ -7,6 +7,14 @@
 // return the sentinel errors ErrNotFound, ErrConflict and ErrInvalid instead
 // of gorm or driver errors.
 //
+// The store is persistence only, one file per entity (computers.go,
+// inventory.go, deployments.go, agents.go, enrollment_tokens.go, …). The
+// rules that decide what to write live in the services: the deployment
+// state machine and result recorder in central/deploy, the duplicate rule
+// and merge of computers in central/inventory. They compose the store's
+// narrow methods in one transaction through Tx, whose *Store argument runs
+// every method in that transaction; no gorm type leaves this package.
+//
 // # Backends
 //
 // The default backend is an embedded SQLite file (<dataDir>/shoal.db, mode
@@ -39,5 +47,7 @@
 // Write transactions that may race on a unique key (inventory ingest of the
 // same DEVICEID from two central instances on PostgreSQL) are retried a few
 // times on ErrConflict, SQLITE_BUSY and PostgreSQL serialization failures.
-// The site cache used by SiteForIP is owned by Store.siteMu.
+// The site cache used by SiteForIP is owned by its mutex (siteCache.mu).
+// Tx runs a function in one write transaction with a Store bound to it,
+// so that a service composes the narrow methods into one atomic change.
 package store

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/shoal-project/shoal/central/inventory"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/central/store/storetest"
 )
@@ -100,7 +101,7 @@ func TestRelayPackagesAndPurges(t *testing.T) {
 		}
 		comp := map[string]uint{}
 		for name, siteID := range map[string]uint{"in": site.ID, "out": other.ID} {
-			res, err := s.IngestInventory(ctx, storetest.Snapshot(name+"-2026-01-01-00-00-00", 1))
+			res, err := inventory.Record(ctx, s, storetest.Snapshot(name+"-2026-01-01-00-00-00", 1))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -116,9 +117,7 @@ func TestRelayPackagesAndPurges(t *testing.T) {
 		affect(t, s, "102", comp["in"])
 		affect(t, s, "103", comp["out"])
 		// 102 is finished in the site: the relay no longer has to keep it.
-		if err := s.RecordResult(ctx, comp["in"], "102", "SUCCESS", time.Now()); err != nil {
-			t.Fatal(err)
-		}
+		finish(t, s, comp["in"], "102", store.StateSuccess, "SUCCESS", time.Now())
 		got, err := s.RelayPackages(ctx, site.ID)
 		if err != nil {
 			t.Fatal(err)

@@ -225,3 +225,42 @@ func (s *Store) searchPrefix(db *gorm.DB, base func() *gorm.DB, prefix netip.Pre
 	slices.SortFunc(rows, func(a, b Computer) int { return cmp.Compare(pos[a.ID], pos[b.ID]) })
 	return rows, total, nil
 }
+
+// FindComputerIDs returns the IDs of every computer q selects (its page
+// fields are ignored), in ascending order. More than max matches give
+// ErrInvalid.
+func (s *Store) FindComputerIDs(ctx context.Context, f ComputerFilter, max int) ([]uint, error) {
+	db := s.read(ctx)
+	base, prefix, err := computerScope(db, f)
+	if err != nil {
+		return nil, fmt.Errorf("find computer ids: %w", err)
+	}
+	var ids []uint
+	if prefix.IsValid() {
+		ids, err = prefixIDs(db, base, prefix)
+	} else {
+		err = base().Order("id").Limit(max+1).Pluck("id", &ids).Error
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find computer ids: %w", translate(err))
+	}
+	if len(ids) > max {
+		return nil, fmt.Errorf("find computer ids: more than %d computers match; narrow the search: %w", max, ErrInvalid)
+	}
+	return ids, nil
+}
+
+// prefixIDs returns the IDs of the computers of base with an address in
+// prefix, ascending.
+func prefixIDs(db *gorm.DB, base func() *gorm.DB, prefix netip.Prefix) ([]uint, error) {
+	matched, err := prefixMatches(db, base, prefix)
+	if err != nil {
+		return nil, err
+	}
+	var ids []uint
+	for _, c := range matched {
+		ids = append(ids, c.ID)
+	}
+	slices.Sort(ids)
+	return ids, nil
+}

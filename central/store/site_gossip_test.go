@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/shoal-project/shoal/central/inventory"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/central/store/storetest"
 )
@@ -166,7 +167,7 @@ func TestComputerChangesRotateGossipKey(t *testing.T) {
 			if err := s.CreateEnrollmentToken(ctx, tok); err != nil {
 				t.Fatal(err)
 			}
-			res, err := s.EnrollAgent(ctx, tok.Hash, storetest.Snapshot("pc-2026-01-01-00-00-00", 1),
+			res, err := inventory.EnrollAgent(ctx, s, tok.Hash, storetest.Snapshot("pc-2026-01-01-00-00-00", 1),
 				&store.AgentIdentity{PeerID: "peer-pc", SecretHash: hexHash("s")}, now)
 			if err != nil {
 				t.Fatal(err)

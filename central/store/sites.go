@@ -71,9 +71,9 @@ func insertCIDRs(tx *gorm.DB, site *Site) error {
 }
 
 func (s *Store) invalidateSites() {
-	s.siteMu.Lock()
-	s.siteCache = nil
-	s.siteMu.Unlock()
+	s.sites.mu.Lock()
+	s.sites.idx = nil
+	s.sites.mu.Unlock()
 }
 
 // CreateSite inserts a site and its CIDRs. A duplicate name, or a CIDR that
@@ -189,7 +189,7 @@ func (s *Store) SiteForIP(ctx context.Context, ip netip.Addr) (*Site, error) {
 	if !ip.IsValid() {
 		return nil, fmt.Errorf("site for ip: invalid address: %w", ErrInvalid)
 	}
-	idx, err := s.sites(ctx)
+	idx, err := s.siteIndex(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("site for ip %s: %w", ip, err)
 	}
@@ -204,13 +204,13 @@ func (s *Store) SiteForIP(ctx context.Context, ip netip.Addr) (*Site, error) {
 	return nil, fmt.Errorf("site for ip %s: %w", ip, ErrNotFound)
 }
 
-// sites returns the cached site index, loading it when missing or stale.
-// The lock is held while loading so that concurrent misses load once.
-func (s *Store) sites(ctx context.Context) (*siteIndex, error) {
-	s.siteMu.Lock()
-	defer s.siteMu.Unlock()
-	if s.siteCache != nil && time.Since(s.siteCache.loaded) < siteCacheTTL {
-		return s.siteCache, nil
+// siteIndex returns the cached site index, loading it when missing or
+// stale. The lock is held while loading so that concurrent misses load once.
+func (s *Store) siteIndex(ctx context.Context) (*siteIndex, error) {
+	s.sites.mu.Lock()
+	defer s.sites.mu.Unlock()
+	if s.sites.idx != nil && time.Since(s.sites.idx.loaded) < siteCacheTTL {
+		return s.sites.idx, nil
 	}
 	sites, err := s.ListSites(ctx)
 	if err != nil {
@@ -230,6 +230,6 @@ func (s *Store) sites(ctx context.Context) (*siteIndex, error) {
 	slices.SortStableFunc(idx.entries, func(a, b siteEntry) int {
 		return cmp.Or(cmp.Compare(b.prefix.Bits(), a.prefix.Bits()), cmp.Compare(sites[a.site].ID, sites[b.site].ID))
 	})
-	s.siteCache = idx
+	s.sites.idx = idx
 	return idx, nil
 }

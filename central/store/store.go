@@ -48,9 +48,17 @@ type Store struct {
 	driver string
 	logger *slog.Logger
 
-	// siteMu owns siteCache.
-	siteMu    sync.Mutex
-	siteCache *siteIndex
+	// inTx marks a Store that Tx hands to its function: w and r are then
+	// the transaction, and tx runs its function in it directly.
+	inTx bool
+	// sites is shared by a Store and the transaction Stores made from it.
+	sites *siteCache
+}
+
+// siteCache holds the site index that SiteForIP reads.
+type siteCache struct {
+	mu  sync.Mutex // owns idx
+	idx *siteIndex
 }
 
 // Open opens (creating if needed) the database described by cfg and
@@ -64,7 +72,7 @@ func Open(ctx context.Context, cfg Config, dataDir string, logger *slog.Logger) 
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{driver: cfg.Driver, logger: logger.With("component", "store")}
+	s := &Store{driver: cfg.Driver, logger: logger.With("component", "store"), sites: &siteCache{}}
 	var err error
 	switch cfg.Driver {
 	case DriverSQLite:
@@ -279,6 +287,9 @@ func (s *Store) write(ctx context.Context) *gorm.DB { return s.w.WithContext(ctx
 // failures (and conflicts when retryConflict is set). fn must use only the
 // *gorm.DB it is given: on SQLite the write pool has one connection.
 func (s *Store) tx(ctx context.Context, retryConflict bool, fn func(tx *gorm.DB) error) error {
+	if s.inTx {
+		return translate(fn(s.w.WithContext(ctx)))
+	}
 	for attempt := 1; ; attempt++ {
 		err := translate(s.w.WithContext(ctx).Transaction(fn))
 		if err == nil {
@@ -296,6 +307,27 @@ func (s *Store) tx(ctx context.Context, retryConflict bool, fn func(tx *gorm.DB)
 		case <-t.C:
 		}
 	}
+}
+
+// Tx runs fn in one write transaction with a Store whose methods all run
+// in that transaction; fn's error rolls it back. Busy and serialization
+// failures are retried, so fn may run more than once and must not keep
+// state across runs. Inside fn, use only tx: on SQLite the write pool has
+// one connection, and a method of the outer Store would wait for it. A Tx
+// inside fn runs in the same transaction.
+func (s *Store) Tx(ctx context.Context, fn func(tx *Store) error) error {
+	return s.tx(ctx, false, func(db *gorm.DB) error {
+		return fn(&Store{w: db, r: db, driver: s.driver, logger: s.logger, inTx: true, sites: s.sites})
+	})
+}
+
+// TxRetryConflicts is Tx that also retries fn on ErrConflict, for writes
+// that may race another writer on a unique key (two inventories of one new
+// computer).
+func (s *Store) TxRetryConflicts(ctx context.Context, fn func(tx *Store) error) error {
+	return s.tx(ctx, true, func(db *gorm.DB) error {
+		return fn(&Store{w: db, r: db, driver: s.driver, logger: s.logger, inTx: true, sites: s.sites})
+	})
 }
 
 // translate maps gorm and driver errors onto the package sentinels. Errors
@@ -411,4 +443,19 @@ func utc(t time.Time) time.Time { return t.UTC() }
 func utcPtr(t time.Time) *time.Time {
 	u := t.UTC()
 	return &u
+}
+
+// CountRows returns the number of rows of every table, keyed by table name.
+func (s *Store) CountRows(ctx context.Context) (map[string]int64, error) {
+	out := make(map[string]int64)
+	db := s.read(ctx)
+	for _, m := range allModels() {
+		table := m.(interface{ TableName() string }).TableName()
+		var n int64
+		if err := db.Model(m).Count(&n).Error; err != nil {
+			return nil, fmt.Errorf("count rows %s: %w", table, translate(err))
+		}
+		out[table] = n
+	}
+	return out, nil
 }

@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/shoal-project/shoal/central/inventory"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/central/store/storetest"
 )
@@ -40,7 +41,7 @@ func TestSQLiteFilesPrivate(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}
-		if _, err := s.IngestInventory(ctx, storetest.Snapshot("pc-"+state, 3)); err != nil {
+		if _, err := inventory.Record(ctx, s, storetest.Snapshot("pc-"+state, 3)); err != nil {
 			t.Fatalf("IngestInventory: %v", err)
 		}
 		check(state)

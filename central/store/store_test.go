@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/shoal-project/shoal/central/inventory"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/central/store/storetest"
 )
@@ -20,7 +21,7 @@ func TestOpenSQLiteFile(t *testing.T) {
 	if err := s.Ping(ctx); err != nil {
 		t.Fatalf("Ping: %v", err)
 	}
-	res, err := s.IngestInventory(ctx, storetest.Snapshot("pc-2026-01-01-00-00-00", 3))
+	res, err := inventory.Record(ctx, s, storetest.Snapshot("pc-2026-01-01-00-00-00", 3))
 	if err != nil {
 		t.Fatalf("IngestInventory: %v", err)
 	}
@@ -91,7 +92,7 @@ func TestOpenRejectsBadConfig(t *testing.T) {
 
 func TestCountRows(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, s *store.Store) {
-		if _, err := s.IngestInventory(t.Context(), storetest.Snapshot("pc-2026-01-01-00-00-00", 7)); err != nil {
+		if _, err := inventory.Record(t.Context(), s, storetest.Snapshot("pc-2026-01-01-00-00-00", 7)); err != nil {
 			t.Fatalf("IngestInventory: %v", err)
 		}
 		got, err := s.CountRows(t.Context())

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/shoal-project/shoal/central/inventory"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/central/store/storetest"
 )
@@ -111,7 +112,7 @@ func TestPurgeFromRelays(t *testing.T) {
 	// A package with unfinished deployments in the relays' site is kept by
 	// them: the admin is told so.
 	ctx := t.Context()
-	res, err := e.store.IngestInventory(ctx, storetest.Snapshot("branch-ws-2026-11-26-10-00-00", 1))
+	res, err := inventory.Record(ctx, e.store, storetest.Snapshot("branch-ws-2026-11-26-10-00-00", 1))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -174,12 +174,12 @@ func (u *UI) deploymentAction(c echo.Context, action string, do func(id uint) er
 
 func (u *UI) handleRedeploy(c echo.Context) error {
 	return u.deploymentAction(c, "deployment.redeploy", func(id uint) error {
-		return u.deps.Store.Redeploy(c.Request().Context(), id)
+		return u.deps.Deploy.Redeploy(c.Request().Context(), id)
 	}, "redeploy")
 }
 
 func (u *UI) handleCancel(c echo.Context) error {
 	return u.deploymentAction(c, "deployment.cancel", func(id uint) error {
-		return u.deps.Store.Cancel(c.Request().Context(), id)
+		return u.deps.Deploy.Cancel(c.Request().Context(), id)
 	}, "cancelled")
 }

@@ -16,6 +16,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/shoal-project/shoal/central/deploy"
+	"github.com/shoal-project/shoal/central/inventory"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/central/store/storetest"
 )
@@ -315,7 +317,7 @@ func seedComputers(t *testing.T, e *env) []uint {
 		if i < 2 {
 			snap.Computer.SiteID = &site.ID
 		}
-		res, err := e.store.IngestInventory(ctx, snap)
+		res, err := inventory.Record(ctx, e.store, snap)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -333,13 +335,13 @@ func TestEveryPageRenders(t *testing.T) {
 	ctx := t.Context()
 	wantCode(t, "activate", b.post(uiPrefix+"/packages/"+id+"/activate", url.Values{"skip_check": {"on"}}, true), http.StatusSeeOther)
 	wantCode(t, "affect", b.post(uiPrefix+"/packages/"+id+"/affect", url.Values{"os": {"debian"}, "action": {"confirm"}}, true), http.StatusSeeOther)
-	if err := e.store.RecordResult(ctx, ids[0], id, "SUCCESS", time.Now()); err != nil {
+	if err := e.dep.RecordResult(ctx, deploy.Report{ComputerID: ids[0], PackageID: id, Code: "SUCCESS", At: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.store.RecordResult(ctx, ids[2], id, "ERR_BAD_DIGEST", time.Now()); err != nil {
+	if err := e.dep.RecordResult(ctx, deploy.Report{ComputerID: ids[2], PackageID: id, Code: "ERR_BAD_DIGEST", At: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.store.RecordProgress(ctx, ids[1], id, store.Progress{State: store.StateDownloading, FragmentsDone: 2, FragmentsTotal: 7,
+	if err := e.dep.RecordProgress(ctx, ids[1], id, store.Progress{State: store.StateDownloading, FragmentsDone: 2, FragmentsTotal: 7,
 		BytesPeer: 3 << 20, BytesRelay: 1 << 20, BytesCentral: 512 << 10}, time.Now()); err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/shoal-project/shoal/central/packages"
-	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/proto"
 )
 
@@ -176,7 +175,7 @@ func (u *UI) handleUpload(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p := store.PackageRecord(spec, built, proto.KeyID(u.deps.PKI.SigningPublicKey()))
+	p := packages.Record(spec, built, proto.KeyID(u.deps.PKI.SigningPublicKey()))
 	if err := u.deps.Store.CreatePackage(c.Request().Context(), p); err != nil {
 		_ = u.deps.Packages.Delete(spec.ID)
 		return err

@@ -258,7 +258,7 @@ func (s *Server) redeploy(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.deps.Store.Redeploy(c.Request().Context(), id); err != nil {
+	if err := s.deps.Deploy.Redeploy(c.Request().Context(), id); err != nil {
 		return err
 	}
 	s.audit(c, "deployment.redeploy", fmt.Sprint(id), "")
@@ -270,7 +270,7 @@ func (s *Server) cancel(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.deps.Store.Cancel(c.Request().Context(), id); err != nil {
+	if err := s.deps.Deploy.Cancel(c.Request().Context(), id); err != nil {
 		return err
 	}
 	s.audit(c, "deployment.cancel", fmt.Sprint(id), "")
@@ -319,7 +319,7 @@ func (s *Server) bulkRedeploy(c echo.Context) error {
 		return err
 	}
 	for _, r := range rows {
-		if err := s.deps.Store.Redeploy(c.Request().Context(), r.ID); err != nil {
+		if err := s.deps.Deploy.Redeploy(c.Request().Context(), r.ID); err != nil {
 			return err
 		}
 	}
@@ -337,7 +337,7 @@ func (s *Server) bulkCancel(c echo.Context) error {
 		if r.Finished() {
 			continue
 		}
-		if err := s.deps.Store.Cancel(c.Request().Context(), r.ID); err != nil {
+		if err := s.deps.Deploy.Cancel(c.Request().Context(), r.ID); err != nil {
 			return err
 		}
 		changed++

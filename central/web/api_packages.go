@@ -154,7 +154,7 @@ func (s *Server) createPackage(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("build package: %w", err)
 	}
-	p := store.PackageRecord(spec, built, proto.KeyID(s.deps.PKI.SigningPublicKey()))
+	p := packages.Record(spec, built, proto.KeyID(s.deps.PKI.SigningPublicKey()))
 	if err := s.deps.Store.CreatePackage(c.Request().Context(), p); err != nil {
 		_ = s.deps.Packages.Delete(spec.ID)
 		return err

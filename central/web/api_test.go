@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/labstack/echo/v4"
 
+	"github.com/shoal-project/shoal/central/deploy"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/proto/api"
 )
@@ -168,7 +169,7 @@ func TestAPIWorkflow(t *testing.T) {
 	e.api("GET", "/api/v1/packages/"+p.ID+"/deployments?state=bogus", "", "token", 400, nil)
 
 	// The agent reports a failure; counts, series and history follow.
-	if err := e.store.RecordResult(t.Context(), cid, p.ID, "ERR_EXECUTE", time.Now()); err != nil {
+	if err := e.srv.deps.Deploy.RecordResult(t.Context(), deploy.Report{ComputerID: cid, PackageID: p.ID, Code: "ERR_EXECUTE", At: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	var counts api.DeploymentCounts

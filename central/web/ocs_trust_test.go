@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/shoal-project/shoal/central/inventory"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/central/store/storetest"
 	"github.com/shoal-project/shoal/proto/ocs"
@@ -33,7 +34,7 @@ func shoalVictim(t *testing.T, e *env, deviceID string) (*store.InventorySnapsho
 		t.Fatal(err)
 	}
 	snap := storetest.Snapshot(deviceID, 3)
-	res, err := e.store.EnrollAgent(ctx, tok.Hash, storetest.Snapshot(deviceID, 3),
+	res, err := inventory.EnrollAgent(ctx, e.store, tok.Hash, storetest.Snapshot(deviceID, 3),
 		&store.AgentIdentity{PeerID: "12D3KooWvictim" + deviceID[:4], SecretHash: hexSHA("secret-" + deviceID)}, time.Now())
 	if err != nil {
 		t.Fatal(err)

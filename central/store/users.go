@@ -4,16 +4,10 @@ import (
 	"context"
 	"fmt"
 	"regexp"
-	"slices"
-	"strings"
 	"time"
 
 	"gorm.io/gorm"
 )
-
-// This file holds what the admin web UI (central/ui) needs beyond the
-// queries it shares with the agents and the API: its users and sessions,
-// and the aggregates of the dashboard and the deployment status pages.
 
 var uiUserNameRE = regexp.MustCompile(`^[A-Za-z0-9._@-]{1,64}$`)
 
@@ -196,98 +190,4 @@ func (s *Store) PruneUISessions(ctx context.Context, now, idleBefore time.Time) 
 		return 0, fmt.Errorf("prune ui sessions: %w", translate(r.Error))
 	}
 	return r.RowsAffected, nil
-}
-
-// UICounts are the totals of the dashboard.
-type UICounts struct {
-	Computers, Sites, Packages, ActivePackages int64
-	// SeenSince counts the computers whose last contact is after the time
-	// given to UIDashboardCounts.
-	SeenSince int64
-}
-
-// UIDashboardCounts counts computers, sites and packages, and the computers
-// seen since the given time.
-func (s *Store) UIDashboardCounts(ctx context.Context, since time.Time) (*UICounts, error) {
-	db := s.read(ctx)
-	out := &UICounts{}
-	for _, c := range []struct {
-		q   *gorm.DB
-		dst *int64
-	}{
-		{db.Model(&Computer{}), &out.Computers},
-		{db.Model(&Site{}), &out.Sites},
-		{db.Model(&Package{}), &out.Packages},
-		{db.Model(&Package{}).Where("active = ?", true), &out.ActivePackages},
-		{db.Model(&Computer{}).Where("last_contact >= ?", utc(since)), &out.SeenSince},
-	} {
-		if err := c.q.Count(c.dst).Error; err != nil {
-			return nil, fmt.Errorf("dashboard counts: %w", translate(err))
-		}
-	}
-	return out, nil
-}
-
-// UIPackageStates is one package's deployments per state.
-type UIPackageStates struct {
-	PackageID   string
-	PackageName string
-	Active      bool
-	Counts      map[string]int64
-}
-
-// UIUnfinishedPackages returns, for every package that has at least one
-// unfinished deployment, its deployments per state, ordered by package ID.
-func (s *Store) UIUnfinishedPackages(ctx context.Context) ([]UIPackageStates, error) {
-	type row struct {
-		PackageID string
-		Name      string
-		Active    bool
-		State     string
-		N         int64
-	}
-	var rows []row
-	db := s.read(ctx)
-	unfinished := db.Model(&Deployment{}).Select("package_id").
-		Where("state NOT IN ?", []string{StateSuccess, StateError, StateCancelled})
-	err := db.Table("deployments").
-		Select("deployments.package_id AS package_id, packages.name AS name, packages.active AS active, deployments.state AS state, COUNT(*) AS n").
-		Joins("JOIN packages ON packages.id = deployments.package_id").
-		Where("deployments.package_id IN (?)", unfinished).
-		Group("deployments.package_id, packages.name, packages.active, deployments.state").Scan(&rows).Error
-	if err != nil {
-		return nil, fmt.Errorf("unfinished packages: %w", translate(err))
-	}
-	byID := map[string]*UIPackageStates{}
-	var out []*UIPackageStates
-	for _, r := range rows {
-		p := byID[r.PackageID]
-		if p == nil {
-			p = &UIPackageStates{PackageID: r.PackageID, PackageName: r.Name, Active: r.Active, Counts: map[string]int64{}}
-			byID[r.PackageID] = p
-			out = append(out, p)
-		}
-		p.Counts[r.State] = r.N
-	}
-	res := make([]UIPackageStates, len(out))
-	for i, p := range out {
-		res[i] = *p
-	}
-	slices.SortFunc(res, func(a, b UIPackageStates) int { return strings.Compare(a.PackageID, b.PackageID) })
-	return res, nil
-}
-
-// UIComputerTags returns the TAG account info of the given computers.
-func (s *Store) UIComputerTags(ctx context.Context, ids []uint) (map[uint]string, error) {
-	out := make(map[uint]string, len(ids))
-	for _, chunk := range chunks(ids) {
-		var rows []AccountInfo
-		if err := s.read(ctx).Where("key_name = ? AND computer_id IN ?", AccountTag, chunk).Find(&rows).Error; err != nil {
-			return nil, fmt.Errorf("computer tags: %w", translate(err))
-		}
-		for _, r := range rows {
-			out[r.ComputerID] = r.KeyValue
-		}
-	}
-	return out, nil
 }

@@ -40,17 +40,10 @@ func apiFixture(t *testing.T, s *store.Store) (siteID uint, ids []uint) {
 	}
 	createActive(t, s, "100", 5, true)
 	affect(t, s, "100", ids...)
-	ctx := t.Context()
-	if err := s.RecordProgress(ctx, ids[0], "100", store.Progress{State: store.StateDownloading, FragmentsDone: 1,
-		FragmentsTotal: 4, BytesPeer: 300, BytesRelay: 20, BytesCentral: 1}, base); err != nil {
-		t.Fatalf("RecordProgress: %v", err)
-	}
-	if err := s.RecordResult(ctx, ids[1], "100", "SUCCESS", base.Add(time.Minute)); err != nil {
-		t.Fatalf("RecordResult: %v", err)
-	}
-	if err := s.RecordResult(ctx, ids[2], "100", "ERR_BAD_DIGEST", base.Add(2*time.Minute)); err != nil {
-		t.Fatalf("RecordResult: %v", err)
-	}
+	progress(t, s, ids[0], "100", store.Progress{State: store.StateDownloading, FragmentsDone: 1,
+		FragmentsTotal: 4, BytesPeer: 300, BytesRelay: 20, BytesCentral: 1}, base)
+	finish(t, s, ids[1], "100", store.StateSuccess, "SUCCESS", base.Add(time.Minute))
+	finish(t, s, ids[2], "100", store.StateError, "ERR_BAD_DIGEST", base.Add(2*time.Minute))
 	return site.ID, ids
 }
 
@@ -168,56 +161,6 @@ func TestDeploymentRowsAndAggregates(t *testing.T) {
 	})
 }
 
-func TestAuditLog(t *testing.T) {
-	storetest.ForEachBackend(t, func(t *testing.T, s *store.Store) {
-		ctx := t.Context()
-		base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-		for i, e := range []store.AuditEvent{
-			{Actor: "admin", Action: "package.create", Target: "1"},
-			{Actor: "token:ci", Action: "package.activate", Target: "1", Detail: "pack_loc=relay/download"},
-			{Actor: "admin", Action: "site.create", Target: "hq", Remote: "10.0.0.9"},
-		} {
-			e.At = base.Add(time.Duration(i) * time.Minute)
-			if err := s.RecordAudit(ctx, &e); err != nil {
-				t.Fatalf("RecordAudit: %v", err)
-			}
-		}
-		if err := s.RecordAudit(ctx, &store.AuditEvent{Action: "x"}); !errors.Is(err, store.ErrInvalid) {
-			t.Errorf("audit without actor: %v, want ErrInvalid", err)
-		}
-		tests := []struct {
-			name string
-			f    store.AuditFilter
-			want []string
-		}{
-			{name: "all_newest_first", f: store.AuditFilter{}, want: []string{"site.create", "package.activate", "package.create"}},
-			{name: "actor", f: store.AuditFilter{Actor: "admin"}, want: []string{"site.create", "package.create"}},
-			{name: "action_prefix", f: store.AuditFilter{Action: "package."}, want: []string{"package.activate", "package.create"}},
-			{name: "action_exact", f: store.AuditFilter{Action: "package"}, want: nil},
-			{name: "since", f: store.AuditFilter{Since: base.Add(time.Minute)}, want: []string{"site.create", "package.activate"}},
-			{name: "page", f: store.AuditFilter{Limit: 1, Offset: 1}, want: []string{"package.activate"}},
-		}
-		for _, tt := range tests {
-			t.Run(tt.name, func(t *testing.T) {
-				evs, total, err := s.ListAudit(ctx, tt.f)
-				if err != nil {
-					t.Fatalf("ListAudit: %v", err)
-				}
-				var got []string
-				for _, e := range evs {
-					got = append(got, e.Action)
-				}
-				if diff := cmp.Diff(tt.want, got); diff != "" {
-					t.Errorf("actions (-want +got):\n%s", diff)
-				}
-				if tt.f.Limit == 0 && total != int64(len(tt.want)) {
-					t.Errorf("total %d, want %d", total, len(tt.want))
-				}
-			})
-		}
-	})
-}
-
 func TestDeploymentRowsByComputer(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, s *store.Store) {
 		ctx := t.Context()
@@ -293,6 +236,67 @@ func TestDeploymentRowsByComputer(t *testing.T) {
 		}
 		if diff := cmp.Diff(wantBytes, bytes); diff != "" {
 			t.Errorf("bytes by site (-want +got):\n%s", diff)
+		}
+	})
+}
+
+// uiFixture ingests ant and bee in site "hq" and cat without a site,
+// affects package 100 to all three and 200 to ant, and records progress
+// and results.
+func uiFixture(t *testing.T, s *store.Store) (site uint, ids []uint, base time.Time) {
+	t.Helper()
+	ctx := t.Context()
+	hq := &store.Site{Name: "hq", CIDRs: []store.SiteCIDR{{CIDR: "10.9.0.0/16"}}}
+	if err := s.CreateSite(ctx, hq); err != nil {
+		t.Fatal(err)
+	}
+	base = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	for i, name := range []string{"ant", "bee", "cat"} {
+		snap := storetest.Snapshot(devID(name, i), 1)
+		snap.Computer.Name = name
+		snap.Computer.LastContact = base.Add(-time.Duration(i) * 24 * time.Hour)
+		if i < 2 {
+			snap.Computer.SiteID = &hq.ID
+		}
+		ids = append(ids, mustIngest(t, s, snap).ComputerID)
+	}
+	createActive(t, s, "100", 5, true)
+	createActive(t, s, "200", 5, false)
+	affect(t, s, "100", ids...)
+	affect(t, s, "200", ids[0])
+	progress(t, s, ids[0], "100", store.Progress{State: store.StateDownloading, FragmentsDone: 1,
+		FragmentsTotal: 4, BytesPeer: 300, BytesRelay: 20, BytesCentral: 1}, base)
+	finish(t, s, ids[1], "100", store.StateSuccess, "SUCCESS", base.Add(time.Minute))
+	finish(t, s, ids[2], "100", store.StateError, "ERR_BAD_DIGEST", base.Add(2*time.Minute))
+	return hq.ID, ids, base
+}
+
+func TestUIDeploymentQueries(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		_, ids, base := uiFixture(t, s)
+		pkgs, err := s.UIUnfinishedPackages(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantPkgs := []store.UIPackageStates{
+			{PackageID: "100", PackageName: "pkg 100", Active: true, Counts: map[string]int64{store.StateDownloading: 1, store.StateSuccess: 1, store.StateError: 1}},
+			{PackageID: "200", PackageName: "pkg 200", Counts: map[string]int64{store.StateWaiting: 1}},
+		}
+		if diff := cmp.Diff(wantPkgs, pkgs); diff != "" {
+			t.Errorf("unfinished packages (-want +got):\n%s", diff)
+		}
+
+		c, err := s.UIDashboardCounts(ctx, base.Add(-36*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(&store.UICounts{Computers: 3, Sites: 1, Packages: 2, ActivePackages: 1, SeenSince: 2}, c); diff != "" {
+			t.Errorf("counts (-want +got):\n%s", diff)
+		}
+		tags, err := s.UIComputerTags(ctx, ids)
+		if err != nil || len(tags) != 3 || tags[ids[0]] != "lab" {
+			t.Errorf("tags %v, %v", tags, err)
 		}
 	})
 }

@@ -1,6 +1,8 @@
-package store_test
+package inventory_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/shoal-project/shoal/central/inventory"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/central/store/storetest"
 )
@@ -21,7 +24,7 @@ func devID(host string, n int) string {
 
 func mustIngest(t *testing.T, s *store.Store, snap *store.InventorySnapshot) *store.IngestResult {
 	t.Helper()
-	res, err := s.IngestInventory(t.Context(), snap)
+	res, err := inventory.Record(t.Context(), s, snap)
 	if err != nil {
 		t.Fatalf("IngestInventory(%s): %v", snap.Computer.DeviceID, err)
 	}
@@ -37,12 +40,9 @@ func mustCount(t *testing.T, s *store.Store) map[string]int64 {
 	return n
 }
 
-func accountPairs(in []store.AccountInfo) map[string]string {
-	out := make(map[string]string, len(in))
-	for _, a := range in {
-		out[a.KeyName] = a.KeyValue
-	}
-	return out
+func hexHash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }
 
 func TestIngestCreates(t *testing.T) {
@@ -110,7 +110,7 @@ func TestIngestRejectsBadSnapshot(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := s.IngestInventory(t.Context(), tt.snap); !errors.Is(err, store.ErrInvalid) {
+			if _, err := inventory.Record(t.Context(), s, tt.snap); !errors.Is(err, store.ErrInvalid) {
 				t.Errorf("IngestInventory error = %v, want ErrInvalid", err)
 			}
 		})
@@ -373,7 +373,7 @@ func TestConcurrentIngest(t *testing.T) {
 				errs := make(chan error, tt.workers)
 				for i := range tt.workers {
 					wg.Go(func() {
-						_, err := s.IngestInventory(t.Context(), storetest.Snapshot(tt.deviceID(i), 100))
+						_, err := inventory.Record(t.Context(), s, storetest.Snapshot(tt.deviceID(i), 100))
 						errs <- err
 					})
 				}
@@ -388,109 +388,6 @@ func TestConcurrentIngest(t *testing.T) {
 				if n["computers"] != tt.computers || n["softwares"] != 100*tt.computers || n["bios"] != tt.computers {
 					t.Errorf("rows = computers %d softwares %d bios %d, want %d, %d, %d",
 						n["computers"], n["softwares"], n["bios"], tt.computers, 100*tt.computers, tt.computers)
-				}
-			})
-		}
-	})
-}
-
-func TestTouchContact(t *testing.T) {
-	storetest.ForEachBackend(t, func(t *testing.T, s *store.Store) {
-		at := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
-		if id, known, err := s.TouchContact(t.Context(), devID("ghost", 1), "agent", at); err != nil || known || id != 0 {
-			t.Fatalf("TouchContact(unknown) = %d, %v, %v; want 0, false, nil", id, known, err)
-		}
-		res := mustIngest(t, s, storetest.Snapshot(devID("pc", 1), 1))
-		tests := []struct {
-			name, ua, wantUA string
-		}{
-			{name: "with-user-agent", ua: "OCS-NG_unified_unix_agent_v2.10.1", wantUA: "OCS-NG_unified_unix_agent_v2.10.1"},
-			{name: "empty-user-agent-keeps", ua: "", wantUA: "OCS-NG_unified_unix_agent_v2.10.1"},
-		}
-		for _, tt := range tests {
-			t.Run(tt.name, func(t *testing.T) {
-				at = at.Add(time.Minute)
-				id, known, err := s.TouchContact(t.Context(), devID("pc", 1), tt.ua, at)
-				if err != nil || !known || id != res.ComputerID {
-					t.Fatalf("TouchContact = %d, %v, %v; want %d, true, nil", id, known, err, res.ComputerID)
-				}
-				c, err := s.Computer(t.Context(), id)
-				if err != nil {
-					t.Fatalf("Computer: %v", err)
-				}
-				if !c.LastContact.Equal(at) || c.UserAgent != tt.wantUA {
-					t.Errorf("LastContact %v UserAgent %q, want %v %q", c.LastContact, c.UserAgent, at, tt.wantUA)
-				}
-			})
-		}
-	})
-}
-
-func TestDeleteComputer(t *testing.T) {
-	storetest.ForEachBackend(t, func(t *testing.T, s *store.Store) {
-		snap := storetest.Snapshot(devID("pc", 1), 10)
-		snap.History = []string{"5"}
-		res := mustIngest(t, s, snap)
-		keep := mustIngest(t, s, storetest.Snapshot(devID("keep", 2), 3))
-		if err := s.CreatePackage(t.Context(), &store.Package{ID: "5", Name: "five"}); err != nil {
-			t.Fatalf("CreatePackage: %v", err)
-		}
-		affect(t, s, "5", res.ComputerID, keep.ComputerID)
-		if err := s.DeleteComputer(t.Context(), res.ComputerID); err != nil {
-			t.Fatalf("DeleteComputer: %v", err)
-		}
-		n := mustCount(t, s)
-		want := map[string]int64{"computers": 1, "softwares": 3, "download_histories": 0, "account_infos": 1,
-			"deployments": 1, "deployment_events": 1, "bios": 1, "networks": 2}
-		for table, w := range want {
-			if n[table] != w {
-				t.Errorf("rows in %s = %d, want %d", table, n[table], w)
-			}
-		}
-		if err := s.DeleteComputer(t.Context(), res.ComputerID); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("second DeleteComputer = %v, want ErrNotFound", err)
-		}
-		if _, err := s.ComputerDetail(t.Context(), res.ComputerID); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("ComputerDetail after delete = %v, want ErrNotFound", err)
-		}
-	})
-}
-
-func TestSetComputerSite(t *testing.T) {
-	storetest.ForEachBackend(t, func(t *testing.T, s *store.Store) {
-		res := mustIngest(t, s, storetest.Snapshot(devID("pc", 1), 1))
-		site := &store.Site{Name: "lyon"}
-		if err := s.CreateSite(t.Context(), site); err != nil {
-			t.Fatalf("CreateSite: %v", err)
-		}
-		missing := site.ID + 100
-		tests := []struct {
-			name    string
-			id      uint
-			site    *uint
-			wantErr error
-			want    *uint
-		}{
-			{name: "set", id: res.ComputerID, site: &site.ID, want: &site.ID},
-			{name: "clear", id: res.ComputerID, site: nil, want: nil},
-			{name: "unknown-site", id: res.ComputerID, site: &missing, wantErr: store.ErrNotFound},
-			{name: "unknown-computer", id: res.ComputerID + 100, site: &site.ID, wantErr: store.ErrNotFound},
-		}
-		for _, tt := range tests {
-			t.Run(tt.name, func(t *testing.T) {
-				err := s.SetComputerSite(t.Context(), tt.id, tt.site)
-				if !errors.Is(err, tt.wantErr) {
-					t.Fatalf("SetComputerSite = %v, want %v", err, tt.wantErr)
-				}
-				if tt.wantErr != nil {
-					return
-				}
-				c, err := s.Computer(t.Context(), tt.id)
-				if err != nil {
-					t.Fatalf("Computer: %v", err)
-				}
-				if diff := cmp.Diff(tt.want, c.SiteID); diff != "" {
-					t.Errorf("SiteID (-want +got):\n%s", diff)
 				}
 			})
 		}
@@ -515,7 +412,7 @@ func TestConcurrentIngestTwoStores(t *testing.T) {
 	errs := make(chan error, 16)
 	for i := range 16 {
 		wg.Go(func() {
-			_, err := stores[i%2].IngestInventory(t.Context(), storetest.Snapshot(devID("twin", 1), 50))
+			_, err := inventory.Record(t.Context(), stores[i%2], storetest.Snapshot(devID("twin", 1), 50))
 			errs <- err
 		})
 	}
@@ -537,7 +434,7 @@ func TestIngestKeepHistoryMerges(t *testing.T) {
 	st := storetest.Open(t)
 	snap := storetest.Snapshot("keep-2026-11-26-10-00-00", 1)
 	snap.History = []string{"100"}
-	res, err := st.IngestInventory(ctx, snap)
+	res, err := inventory.Record(ctx, st, snap)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -554,7 +451,7 @@ func TestIngestKeepHistoryMerges(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			snap := storetest.Snapshot("keep-2026-11-26-10-00-00", 1)
 			snap.History, snap.KeepHistory = tt.sent, tt.keep
-			if _, err := st.IngestInventory(ctx, snap); err != nil {
+			if _, err := inventory.Record(ctx, st, snap); err != nil {
 				t.Fatal(err)
 			}
 			d, err := st.ComputerDetail(ctx, res.ComputerID)
@@ -566,4 +463,198 @@ func TestIngestKeepHistoryMerges(t *testing.T) {
 			}
 		})
 	}
+}
+
+func accountPairs(in []store.AccountInfo) map[string]string {
+	out := make(map[string]string, len(in))
+	for _, a := range in {
+		out[a.KeyName] = a.KeyValue
+	}
+	return out
+}
+
+// TestShoalComputersOutOfReach: inside the ingest transaction (behind the
+// OCS edge's own check), an anonymous inventory naming a Shoal agent's
+// computer, or carrying a reserved device ID, is refused with nothing
+// stored; and no inventory, anonymous or a Shoal agent's, merges, renames
+// or deletes a Shoal computer through the duplicate rule.
+func TestShoalComputersOutOfReach(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		tok := &store.EnrollmentToken{Name: "t", Hash: hexHash("t")}
+		if err := s.CreateEnrollmentToken(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		const dev = "victim-2026-01-01-00-00-00"
+		victim, err := inventory.EnrollAgent(ctx, s, tok.Hash, storetest.Snapshot(dev, 2), &store.AgentIdentity{PeerID: "pv", SecretHash: hexHash("sv")}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rowsBefore, err := s.CountRows(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		same := storetest.Snapshot(dev, 5)
+		same.Anonymous = true
+		reserved := storetest.Snapshot("relay:r1-2026-01-01-00-00-00", 1)
+		reserved.Anonymous = true
+		oldID := storetest.Snapshot("other-2026-01-01-00-00-00", 1)
+		oldID.Anonymous, oldID.OldDeviceID = true, "relay:r1"
+		tests := []struct {
+			name string
+			snap *store.InventorySnapshot
+			want error
+		}{
+			{name: "same-device-id", snap: same, want: store.ErrShoalManaged},
+			{name: "reserved-device-id", snap: reserved, want: store.ErrInvalid},
+			{name: "reserved-old-device-id", snap: oldID, want: store.ErrInvalid},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				if _, err := inventory.Record(ctx, s, tt.snap); !errors.Is(err, tt.want) {
+					t.Fatalf("ingest: %v, want %v", err, tt.want)
+				}
+				rows, err := s.CountRows(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(rowsBefore, rows); diff != "" {
+					t.Errorf("a refused ingest changed rows (-before +after):\n%s", diff)
+				}
+			})
+		}
+		if managed, err := s.ShoalManaged(ctx, dev); err != nil || !managed {
+			t.Errorf("ShoalManaged(%s) = %t, %v", dev, managed, err)
+		}
+
+		// Another Shoal agent (and an OCS inventory) with the victim's
+		// name, serial and MAC under their own device IDs.
+		thief := storetest.Snapshot(dev, 1)
+		thief.Computer.DeviceID = "thief-2026-01-02-00-00-00"
+		thief.Computer.Name = storetest.Snapshot(dev, 1).Computer.Name
+		res, err := inventory.EnrollAgent(ctx, s, tok.Hash, thief, &store.AgentIdentity{PeerID: "pt", SecretHash: hexHash("st")}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		again := storetest.Snapshot(dev, 1)
+		again.Computer.DeviceID = "thief-2026-01-02-00-00-00"
+		again.Computer.Source = store.SourceShoal
+		if res2, err := inventory.Record(ctx, s, again); err != nil || len(res2.MergedFrom) != 0 {
+			t.Fatalf("thief's inventory: %+v %v", res2, err)
+		}
+		anon := storetest.Snapshot(dev, 1)
+		anon.Computer.DeviceID, anon.Anonymous = "anon-2026-01-02-00-00-00", true
+		if res3, err := inventory.Record(ctx, s, anon); err != nil || res3.PreviousDeviceID != "" || !res3.Created {
+			t.Fatalf("anonymous duplicate: %+v %v", res3, err)
+		}
+		c, err := s.Computer(ctx, victim.ComputerID)
+		if err != nil || c.DeviceID != dev || res.ComputerID == victim.ComputerID {
+			t.Errorf("victim after duplicates: %+v %v (thief computer %d)", c, err, res.ComputerID)
+		}
+		if rev, err := s.RevokedPeerIDs(ctx, time.Now()); err != nil || len(rev) != 0 {
+			t.Errorf("revoked peers: %v %v", rev, err)
+		}
+	})
+}
+
+func TestEnrollmentTokens(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		now := time.Now()
+		tok := &store.EnrollmentToken{Name: "lab", Hash: hexHash("tok"), MaxUses: 2}
+		if err := s.CreateEnrollmentToken(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		for _, bad := range []*store.EnrollmentToken{{Name: "", Hash: hexHash("x")}, {Name: "x", Hash: "nothex"}, {Name: "x", Hash: hexHash("y"), MaxUses: -1}} {
+			if err := s.CreateEnrollmentToken(ctx, bad); !errors.Is(err, store.ErrInvalid) {
+				t.Errorf("CreateEnrollmentToken(%+v) = %v, want ErrInvalid", bad, err)
+			}
+		}
+		enroll := func(device, peer, secret, tokenHash string) error {
+			_, err := inventory.EnrollAgent(ctx, s, tokenHash, storetest.Snapshot(device, 2),
+				&store.AgentIdentity{PeerID: peer, SecretHash: hexHash(secret)}, now)
+			return err
+		}
+		if err := enroll("a-2026-01-01-00-00-00", "peerA", "sa", tok.Hash); err != nil {
+			t.Fatalf("first enrollment: %v", err)
+		}
+		if err := enroll("b-2026-01-01-00-00-00", "peerB", "sb", tok.Hash); err != nil {
+			t.Fatalf("second enrollment: %v", err)
+		}
+		if err := enroll("c-2026-01-01-00-00-00", "peerC", "sc", tok.Hash); !errors.Is(err, store.ErrEnrollRefused) {
+			t.Fatalf("third enrollment with a 2-use token: %v, want ErrEnrollRefused", err)
+		}
+		if err := enroll("c-2026-01-01-00-00-00", "peerC", "sc", hexHash("unknown")); !errors.Is(err, store.ErrEnrollRefused) {
+			t.Fatalf("unknown token: %v, want ErrEnrollRefused", err)
+		}
+		if _, err := s.ComputerByDeviceID(ctx, "c-2026-01-01-00-00-00"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("a refused enrollment created a computer: %v", err)
+		}
+
+		open := &store.EnrollmentToken{Name: "open", Hash: hexHash("open")}
+		if err := s.CreateEnrollmentToken(ctx, open); err != nil {
+			t.Fatal(err)
+		}
+		// Another key cannot take over the enrolled computer (issue 13,
+		// attack 4); the computer's identity and secret stay.
+		if err := enroll("a-2026-01-01-00-00-00", "peerA2", "sx", open.Hash); !errors.Is(err, store.ErrAlreadyEnrolled) || !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("re-enrollment with another key: %v, want ErrAlreadyEnrolled", err)
+		}
+		if id, _, err := s.AgentBySecretHash(ctx, hexHash("sa")); err != nil || id.PeerID != "peerA" {
+			t.Fatalf("after a refused takeover: identity %+v, %v; want peerA's", id, err)
+		}
+		// Enrolling again with the same key replaces the secret.
+		if err := enroll("a-2026-01-01-00-00-00", "peerA", "sa2", open.Hash); err != nil {
+			t.Fatalf("re-enrollment: %v", err)
+		}
+		if _, _, err := s.AgentBySecretHash(ctx, hexHash("sa")); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("old secret still valid: %v", err)
+		}
+		id, comp, err := s.AgentBySecretHash(ctx, hexHash("sa2"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id.PeerID != "peerA" || comp.DeviceID != "a-2026-01-01-00-00-00" || comp.Source != store.SourceShoal {
+			t.Errorf("identity %+v computer %s source %s", id, comp.DeviceID, comp.Source)
+		}
+		agents, err := s.ListAgents(ctx)
+		if err != nil || len(agents) != 2 {
+			t.Errorf("ListAgents = %d agents, %v; want 2", len(agents), err)
+		}
+
+		if err := s.SetComputerRevoked(ctx, comp.ID, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := enroll("a-2026-01-01-00-00-00", "peerA", "sa3", open.Hash); !errors.Is(err, store.ErrRevoked) {
+			t.Errorf("enrolling a revoked computer: %v, want ErrRevoked", err)
+		}
+
+		if err := s.RevokeEnrollmentToken(ctx, open.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := enroll("d-2026-01-01-00-00-00", "peerD", "sd", open.Hash); !errors.Is(err, store.ErrEnrollRefused) {
+			t.Errorf("revoked token: %v, want ErrEnrollRefused", err)
+		}
+		toks, err := s.ListEnrollmentTokens(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var uses []int
+		for _, tk := range toks {
+			uses = append(uses, tk.Uses)
+		}
+		if diff := cmp.Diff([]int{2, 1}, uses); diff != "" {
+			t.Errorf("token uses (-want +got):\n%s", diff)
+		}
+	})
+}
+
+func affect(t *testing.T, s *store.Store, pkg string, ids ...uint) int {
+	t.Helper()
+	n, err := s.Affect(t.Context(), pkg, ids, false)
+	if err != nil {
+		t.Fatalf("Affect(%s, %v): %v", pkg, ids, err)
+	}
+	return n
 }

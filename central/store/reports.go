@@ -4,56 +4,12 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"net/netip"
 	"slices"
 	"strings"
 	"time"
 
 	"gorm.io/gorm"
 )
-
-// This file holds the read queries of the admin REST API: computer IDs,
-// deployment rows joined with their computer
-// and package, and the aggregates of the status pages.
-
-// FindComputerIDs returns the IDs of every computer q selects (its page
-// fields are ignored), in ascending order. More than max matches give
-// ErrInvalid.
-func (s *Store) FindComputerIDs(ctx context.Context, f ComputerFilter, max int) ([]uint, error) {
-	db := s.read(ctx)
-	base, prefix, err := computerScope(db, f)
-	if err != nil {
-		return nil, fmt.Errorf("find computer ids: %w", err)
-	}
-	var ids []uint
-	if prefix.IsValid() {
-		ids, err = prefixIDs(db, base, prefix)
-	} else {
-		err = base().Order("id").Limit(max+1).Pluck("id", &ids).Error
-	}
-	if err != nil {
-		return nil, fmt.Errorf("find computer ids: %w", translate(err))
-	}
-	if len(ids) > max {
-		return nil, fmt.Errorf("find computer ids: more than %d computers match; narrow the search: %w", max, ErrInvalid)
-	}
-	return ids, nil
-}
-
-// prefixIDs returns the IDs of the computers of base with an address in
-// prefix, ascending.
-func prefixIDs(db *gorm.DB, base func() *gorm.DB, prefix netip.Prefix) ([]uint, error) {
-	matched, err := prefixMatches(db, base, prefix)
-	if err != nil {
-		return nil, err
-	}
-	var ids []uint
-	for _, c := range matched {
-		ids = append(ids, c.ID)
-	}
-	slices.Sort(ids)
-	return ids, nil
-}
 
 // DeploymentRow is a deployment with the names the status pages show.
 type DeploymentRow struct {
@@ -319,4 +275,98 @@ func (s *Store) Overview(ctx context.Context) (*Overview, error) {
 	}
 	slices.SortFunc(o.Active, func(a, b PackageCounts) int { return cmp.Compare(a.PackageID, b.PackageID) })
 	return o, nil
+}
+
+// UICounts are the totals of the dashboard.
+type UICounts struct {
+	Computers, Sites, Packages, ActivePackages int64
+	// SeenSince counts the computers whose last contact is after the time
+	// given to UIDashboardCounts.
+	SeenSince int64
+}
+
+// UIDashboardCounts counts computers, sites and packages, and the computers
+// seen since the given time.
+func (s *Store) UIDashboardCounts(ctx context.Context, since time.Time) (*UICounts, error) {
+	db := s.read(ctx)
+	out := &UICounts{}
+	for _, c := range []struct {
+		q   *gorm.DB
+		dst *int64
+	}{
+		{db.Model(&Computer{}), &out.Computers},
+		{db.Model(&Site{}), &out.Sites},
+		{db.Model(&Package{}), &out.Packages},
+		{db.Model(&Package{}).Where("active = ?", true), &out.ActivePackages},
+		{db.Model(&Computer{}).Where("last_contact >= ?", utc(since)), &out.SeenSince},
+	} {
+		if err := c.q.Count(c.dst).Error; err != nil {
+			return nil, fmt.Errorf("dashboard counts: %w", translate(err))
+		}
+	}
+	return out, nil
+}
+
+// UIPackageStates is one package's deployments per state.
+type UIPackageStates struct {
+	PackageID   string
+	PackageName string
+	Active      bool
+	Counts      map[string]int64
+}
+
+// UIUnfinishedPackages returns, for every package that has at least one
+// unfinished deployment, its deployments per state, ordered by package ID.
+func (s *Store) UIUnfinishedPackages(ctx context.Context) ([]UIPackageStates, error) {
+	type row struct {
+		PackageID string
+		Name      string
+		Active    bool
+		State     string
+		N         int64
+	}
+	var rows []row
+	db := s.read(ctx)
+	unfinished := db.Model(&Deployment{}).Select("package_id").
+		Where("state NOT IN ?", []string{StateSuccess, StateError, StateCancelled})
+	err := db.Table("deployments").
+		Select("deployments.package_id AS package_id, packages.name AS name, packages.active AS active, deployments.state AS state, COUNT(*) AS n").
+		Joins("JOIN packages ON packages.id = deployments.package_id").
+		Where("deployments.package_id IN (?)", unfinished).
+		Group("deployments.package_id, packages.name, packages.active, deployments.state").Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("unfinished packages: %w", translate(err))
+	}
+	byID := map[string]*UIPackageStates{}
+	var out []*UIPackageStates
+	for _, r := range rows {
+		p := byID[r.PackageID]
+		if p == nil {
+			p = &UIPackageStates{PackageID: r.PackageID, PackageName: r.Name, Active: r.Active, Counts: map[string]int64{}}
+			byID[r.PackageID] = p
+			out = append(out, p)
+		}
+		p.Counts[r.State] = r.N
+	}
+	res := make([]UIPackageStates, len(out))
+	for i, p := range out {
+		res[i] = *p
+	}
+	slices.SortFunc(res, func(a, b UIPackageStates) int { return strings.Compare(a.PackageID, b.PackageID) })
+	return res, nil
+}
+
+// UIComputerTags returns the TAG account info of the given computers.
+func (s *Store) UIComputerTags(ctx context.Context, ids []uint) (map[uint]string, error) {
+	out := make(map[uint]string, len(ids))
+	for _, chunk := range chunks(ids) {
+		var rows []AccountInfo
+		if err := s.read(ctx).Where("key_name = ? AND computer_id IN ?", AccountTag, chunk).Find(&rows).Error; err != nil {
+			return nil, fmt.Errorf("computer tags: %w", translate(err))
+		}
+		for _, r := range rows {
+			out[r.ComputerID] = r.KeyValue
+		}
+	}
+	return out, nil
 }

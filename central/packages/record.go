@@ -1,12 +1,13 @@
-package store
+package packages
 
-import "github.com/shoal-project/shoal/central/packages"
+import "github.com/shoal-project/shoal/central/store"
 
-// PackageRecord is the package row of a built upload: spec as given, the
-// sizes and digests of b, and the ID of the key that signed its manifest.
-func PackageRecord(spec packages.Spec, b *packages.Built, keyID string) *Package {
+// Record is the catalog row the store persists for a built upload: spec as
+// given, the sizes and digests of b, and the ID of the key that signed its
+// manifest.
+func Record(spec Spec, b *Built, keyID string) *store.Package {
 	m := b.Manifest
-	return &Package{
+	return &store.Package{
 		ID: spec.ID, Name: spec.Name, Description: spec.Description, Platform: spec.Platform, Action: spec.Action,
 		Command: spec.Command, Path: spec.Path, LaunchName: spec.LaunchName, Priority: spec.Priority,
 		Size: b.Size, MD5: b.MD5, SHA256: b.SHA256, OCSFragments: b.OCSFragments,
@@ -14,6 +15,6 @@ func PackageRecord(spec packages.Spec, b *packages.Built, keyID string) *Package
 		NotifyUser: spec.NotifyUser, NotifyText: spec.NotifyText, NotifyCountdown: spec.NotifyCountdown,
 		NotifyCanAbort: spec.NotifyCanAbort, NotifyCanDelay: spec.NotifyCanDelay,
 		NeedDoneAction: spec.NeedDoneAction, NeedDoneActionText: spec.NeedDoneActionText,
-		ManifestKeyID: keyID, Proto: ProtoHTTP,
+		ManifestKeyID: keyID, Proto: store.ProtoHTTP,
 	}
 }

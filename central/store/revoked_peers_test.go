@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/shoal-project/shoal/central/inventory"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/central/store/storetest"
 )
@@ -20,7 +21,7 @@ func TestRevokedPeerIDs(t *testing.T) {
 		}
 		computer := map[string]uint{}
 		for _, name := range []string{"a", "b", "c"} {
-			res, err := s.EnrollAgent(ctx, tok.Hash, storetest.Snapshot(name+"-2026-01-01-00-00-00", 1),
+			res, err := inventory.EnrollAgent(ctx, s, tok.Hash, storetest.Snapshot(name+"-2026-01-01-00-00-00", 1),
 				&store.AgentIdentity{PeerID: "peer" + name, SecretHash: hexHash("s" + name)}, now)
 			if err != nil {
 				t.Fatal(err)

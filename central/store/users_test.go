@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/central/store/storetest"
 )
@@ -115,73 +113,6 @@ func TestUISessions(t *testing.T) {
 		}
 		if _, err := s.UISessionByHash(ctx, uiHash("a")); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("deleted session: %v", err)
-		}
-	})
-}
-
-// uiFixture ingests ant and bee in site "hq" and cat without a site,
-// affects package 100 to all three and 200 to ant, and records progress
-// and results.
-func uiFixture(t *testing.T, s *store.Store) (site uint, ids []uint, base time.Time) {
-	t.Helper()
-	ctx := t.Context()
-	hq := &store.Site{Name: "hq", CIDRs: []store.SiteCIDR{{CIDR: "10.9.0.0/16"}}}
-	if err := s.CreateSite(ctx, hq); err != nil {
-		t.Fatal(err)
-	}
-	base = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
-	for i, name := range []string{"ant", "bee", "cat"} {
-		snap := storetest.Snapshot(devID(name, i), 1)
-		snap.Computer.Name = name
-		snap.Computer.LastContact = base.Add(-time.Duration(i) * 24 * time.Hour)
-		if i < 2 {
-			snap.Computer.SiteID = &hq.ID
-		}
-		ids = append(ids, mustIngest(t, s, snap).ComputerID)
-	}
-	createActive(t, s, "100", 5, true)
-	createActive(t, s, "200", 5, false)
-	affect(t, s, "100", ids...)
-	affect(t, s, "200", ids[0])
-	if err := s.RecordProgress(ctx, ids[0], "100", store.Progress{State: store.StateDownloading, FragmentsDone: 1,
-		FragmentsTotal: 4, BytesPeer: 300, BytesRelay: 20, BytesCentral: 1}, base); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.RecordResult(ctx, ids[1], "100", "SUCCESS", base.Add(time.Minute)); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.RecordResult(ctx, ids[2], "100", "ERR_BAD_DIGEST", base.Add(2*time.Minute)); err != nil {
-		t.Fatal(err)
-	}
-	return hq.ID, ids, base
-}
-
-func TestUIDeploymentQueries(t *testing.T) {
-	storetest.ForEachBackend(t, func(t *testing.T, s *store.Store) {
-		ctx := t.Context()
-		_, ids, base := uiFixture(t, s)
-		pkgs, err := s.UIUnfinishedPackages(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		wantPkgs := []store.UIPackageStates{
-			{PackageID: "100", PackageName: "pkg 100", Active: true, Counts: map[string]int64{store.StateDownloading: 1, store.StateSuccess: 1, store.StateError: 1}},
-			{PackageID: "200", PackageName: "pkg 200", Counts: map[string]int64{store.StateWaiting: 1}},
-		}
-		if diff := cmp.Diff(wantPkgs, pkgs); diff != "" {
-			t.Errorf("unfinished packages (-want +got):\n%s", diff)
-		}
-
-		c, err := s.UIDashboardCounts(ctx, base.Add(-36*time.Hour))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if diff := cmp.Diff(&store.UICounts{Computers: 3, Sites: 1, Packages: 2, ActivePackages: 1, SeenSince: 2}, c); diff != "" {
-			t.Errorf("counts (-want +got):\n%s", diff)
-		}
-		tags, err := s.UIComputerTags(ctx, ids)
-		if err != nil || len(tags) != 3 || tags[ids[0]] != "lab" {
-			t.Errorf("tags %v, %v", tags, err)
 		}
 	})
 }
