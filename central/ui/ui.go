@@ -112,6 +112,9 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// WithDefaults returns c with every unset field at its default.
+func (c Config) WithDefaults() Config { return c.withDefaults() }
+
 // Validate checks the configuration with its defaults applied.
 func (c Config) Validate() error {
 	c = c.withDefaults()
