@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	adminops "github.com/shoal-project/shoal/central/admin"
 	"github.com/shoal-project/shoal/central/agentapi"
 	"github.com/shoal-project/shoal/central/deploy"
 	"github.com/shoal-project/shoal/central/inventory"
@@ -193,7 +194,8 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	inv := inventory.New(st, s.log)
-	adminUI, err := ui.New(cfg.UI, ui.Deps{Store: st, Deploy: dep, Packages: builder, PKI: pk, Admin: admin}, s.log)
+	ops := adminops.New(adminops.Deps{Store: st, Deploy: dep, Packages: builder, PKI: pk}, s.log)
+	adminUI, err := ui.New(cfg.UI, ui.Deps{Store: st, Deploy: dep, Packages: builder, PKI: pk, Admin: admin, Ops: ops}, s.log)
 	if err != nil {
 		return err
 	}
@@ -203,7 +205,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	srv, err := web.New(cfg.HTTP, web.Deps{Store: st, Inventory: inv, Deploy: dep, Packages: builder, PKI: pk, Admin: admin,
-		UI: adminUI, Agents: agents}, s.log)
+		Ops: ops, UI: adminUI, Agents: agents}, s.log)
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/shoal-project/shoal/internal/errkind"
 )
 
 // File names inside the data directory.
@@ -40,7 +42,7 @@ const (
 )
 
 // ErrBadKey reports a key or certificate file that exists but cannot be used.
-var ErrBadKey = errors.New("pki: unusable key or certificate")
+var ErrBadKey = errkind.New(errkind.Invalid, "pki: unusable key or certificate")
 
 // Config lists the names and addresses the server certificate must cover.
 type Config struct {

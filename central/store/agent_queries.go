@@ -11,15 +11,17 @@ import (
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+
+	"github.com/shoal-project/shoal/internal/errkind"
 )
 
 // Sentinel errors of the agent feature.
 var (
 	// ErrEnrollRefused reports an enrollment token that is unknown,
 	// revoked, expired or used up.
-	ErrEnrollRefused = errors.New("store: enrollment token refused")
+	ErrEnrollRefused = errkind.New(errkind.Forbidden, "store: enrollment token refused")
 	// ErrRevoked reports a computer an admin revoked.
-	ErrRevoked = errors.New("store: computer revoked")
+	ErrRevoked = errkind.New(errkind.Forbidden, "store: computer revoked")
 	// ErrAlreadyEnrolled reports an enrollment that claims a computer
 	// enrolled with another identity key. Only the current key may enroll
 	// it again; an admin deletes the computer to let a new key enroll.

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -12,13 +11,14 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/shoal-project/shoal/internal/errkind"
 	"github.com/shoal-project/shoal/proto"
 )
 
 // ErrShoalManaged reports an anonymous (OCS) inventory or request that
 // names a computer with a Shoal agent identity: only that agent, with its
 // own secret, may change it.
-var ErrShoalManaged = errors.New("store: computer is managed by a Shoal agent")
+var ErrShoalManaged = errkind.New(errkind.Forbidden, "store: computer is managed by a Shoal agent")
 
 // InventorySnapshot is one full inventory of a computer as central/inventory
 // hands it to the store. The ID and ComputerID fields of the rows are
