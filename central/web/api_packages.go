@@ -126,6 +126,9 @@ func (s *Server) createPackage(c echo.Context) error {
 	case errors.As(err, &invalid):
 		return c.JSON(http.StatusBadRequest, specError(invalid.err))
 	case errors.As(err, &ue):
+		if ue.Problem == packages.UploadInterrupted {
+			s.log.Info("upload interrupted by the client", "remote", c.RealIP(), "err", ue.Err)
+		}
 		return uploadProblem(ue)
 	case err != nil:
 		return fmt.Errorf("upload: %w", err)
