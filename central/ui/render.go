@@ -11,7 +11,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/shoal-project/shoal/central/httperr"
-	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/internal/errkind"
 )
@@ -54,7 +53,7 @@ func message(err error, code int) string {
 		return ue.msg
 	case errors.As(err, &he):
 		return fmt.Sprint(he.Message)
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, packages.ErrNotFound), errors.Is(err, errPageNotFound):
+	case errors.Is(err, errkind.NotFound):
 		return "Not found: " + strings.TrimSuffix(err.Error(), ": not found")
 	}
 	msg := err.Error()
