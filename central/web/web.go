@@ -2,9 +2,11 @@
 // (POST /ocsinventory), the package download tree (/download/<ID>/…), the CA
 // certificate (/cacert.pem) and the JSON REST API under /api/v1.
 //
-// Handlers return errors; one HTTPErrorHandler maps sentinel errors of the
-// lower packages to status codes and JSON bodies a person can read. Nothing
-// below this package knows about HTTP status codes.
+// Handlers return errors; one HTTPErrorHandler maps them, by their kind
+// (central/httperr, shared with the other edges), to status codes and JSON
+// bodies a person can read. Nothing below the edges knows about HTTP status
+// codes. The audited admin operations are central/admin's; the handlers
+// here only read requests and present results.
 package web
 
 import (
