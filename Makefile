@@ -53,7 +53,7 @@ itest: ## Run the integration tests (real binaries, the real OCS agent, Chromium
 
 bench: ## Run the benchmarks and print their numbers.
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2x ./proto/... ./central/... ./tracker/...
-	$(GO) test -run '^$$' -bench . -benchtime 1x ./agent/p2p/
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./internal/p2p/
 	$(GO) test -run 'TestMeasure20' -count 1 -v ./agent/lan/
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 10m ./relay/
 	$(GO) test -tags integration -run '^$$' -bench . -benchtime 1x -timeout 20m -v ./itest/

@@ -55,8 +55,8 @@ func TestPackageDocs(t *testing.T) {
 
 // TestLeanBinaries keeps gorm, echo and central's code out of the agent and
 // relay binaries, which run on every managed computer and branch box, of
-// the standalone tracker (whose package agents link) and of shoalctl, a
-// thin API client.
+// the standalone tracker and of shoalctl, a thin API client. It has no
+// exceptions; TestRoleImports (imports_test.go) keeps the roles apart.
 func TestLeanBinaries(t *testing.T) {
 	for _, cmd := range []string{"./cmd/agent", "./cmd/relay", "./cmd/tracker", "./cmd/shoalctl"} {
 		if _, err := os.Stat(cmd); err != nil {

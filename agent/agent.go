@@ -35,7 +35,7 @@
 // Every job list carries the agent's SiteInfo (site.go applies it): its
 // relays are asked before central (agent/fetch, with fallback reported in
 // the result), and when it names a tracker, downloads go through the swarm
-// scheduler (agent/swarm) over the libp2p node (agent/p2p), filtered by the
+// scheduler (agent/swarm) over the libp2p node (internal/p2p), filtered by the
 // site's memberlist cluster (agent/lan), which starts once the gossip key
 // is known. P2P or LAN failing to start is logged, never fatal: the agent
 // then downloads from relays and central.
@@ -56,18 +56,18 @@ import (
 
 	"github.com/shoal-project/shoal/agent/client"
 	"github.com/shoal-project/shoal/agent/fetch"
-	"github.com/shoal-project/shoal/agent/fragstore"
 	"github.com/shoal-project/shoal/agent/install"
 	"github.com/shoal-project/shoal/agent/inventory"
 	"github.com/shoal-project/shoal/agent/jobs"
 	"github.com/shoal-project/shoal/agent/lan"
-	"github.com/shoal-project/shoal/agent/p2p"
 	"github.com/shoal-project/shoal/agent/swarm"
 	"github.com/shoal-project/shoal/internal/enroll"
+	"github.com/shoal-project/shoal/internal/fragstore"
+	"github.com/shoal-project/shoal/internal/p2p"
 	"github.com/shoal-project/shoal/internal/skew"
 	"github.com/shoal-project/shoal/internal/statefile"
+	"github.com/shoal-project/shoal/internal/trackerclient"
 	"github.com/shoal-project/shoal/proto"
-	"github.com/shoal-project/shoal/tracker"
 )
 
 // Config is shoal-agent's configuration file.
@@ -140,90 +140,105 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Agent is shoal-agent.
+// Agent is shoal-agent. New builds its parts from the enrollment in the
+// state directory; Run supervises them.
 type Agent struct {
 	cfg  Config
 	base *slog.Logger // Handed to the components, which name themselves.
 	log  *slog.Logger
+	p    *parts // nil until enrolled: Run enrolls first, then builds
 }
 
-// New checks cfg and returns an Agent; it starts nothing.
+// parts are the agent's components, each built from those before it.
+type parts struct {
+	enr        *enrollment
+	cl         *client.Client
+	sched      *swarm.Scheduler
+	site       *site
+	mgr        *jobs.Manager
+	invTrigger chan struct{} // asks inventoryLoop for an inventory (buffered, 1)
+}
+
+// New checks cfg and builds the agent from the enrollment in its state
+// directory; it starts nothing. A state directory without an enrollment
+// is ErrNotEnrolled, unless cfg can enroll (enroll.token and server): Run
+// then enrolls before it builds.
 func New(cfg Config, logger *slog.Logger) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Agent{cfg: cfg.withDefaults(), base: logger, log: logger.With("component", "agent")}, nil
-}
-
-// Run enrolls first if needed (and possible), then runs the job engine,
-// the inventory loop and the peer-record renewal until ctx ends.
-func (a *Agent) Run(ctx context.Context) error {
-	cfg := a.cfg
-	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
-		return fmt.Errorf("state dir: %w", err)
+	a := &Agent{cfg: cfg.withDefaults(), base: logger, log: logger.With("component", "agent")}
+	if err := os.MkdirAll(a.cfg.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("state dir: %w", err)
 	}
-	enr, err := loadEnrollment(cfg.StateDir)
-	if errors.Is(err, ErrNotEnrolled) && cfg.Enroll.Token != "" && cfg.Server != "" {
-		if err := Enroll(ctx, cfg, a.base); err != nil {
-			return err
-		}
-		enr, err = loadEnrollment(cfg.StateDir)
+	enr, err := loadEnrollment(a.cfg.StateDir)
+	if errors.Is(err, ErrNotEnrolled) && a.cfg.Enroll.Token != "" && a.cfg.Server != "" {
+		return a, nil
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
+	if a.p, err = a.build(enr); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// build makes the agent's components from its enrollment, in order: the
+// central client, the fragment store and fetcher, the p2p node, the swarm
+// scheduler (over the site's peers), the site and the job engine.
+func (a *Agent) build(enr *enrollment) (*parts, error) {
+	cfg := a.cfg
 	if cfg.Server != "" && cfg.Server != enr.Server {
 		a.log.Warn("config names another server than the one enrolled with; using the enrolled one", "config", cfg.Server, "enrolled", enr.Server)
 	}
 	caPEM, err := os.ReadFile(filepath.Join(cfg.StateDir, caFile))
 	if err != nil {
-		return fmt.Errorf("pinned CA: %w", err)
+		return nil, fmt.Errorf("pinned CA: %w", err)
 	}
 	roots, err := poolFromPEM(caPEM)
 	if err != nil {
-		return fmt.Errorf("pinned CA: %w", err)
+		return nil, fmt.Errorf("pinned CA: %w", err)
 	}
 	cl, err := client.New(enr.Server, roots, enr.Secret)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer cl.CloseIdle()
 	clock := skew.New(cfg.Clock, a.base)
 	clock.OnChange(func(s skew.Status) { writeClockStatus(cfg.StateDir, s, a.log) })
 	cl.MeasureClock(clock)
 	store, err := fragstore.Open(filepath.Join(cfg.StateDir, "fragments"))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	fetcher, err := fetch.New(cfg.Fetch, store, []fetch.Source{client.CentralSource{C: cl}}, a.base)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	key, err := enroll.LoadIdentity(filepath.Join(cfg.StateDir, identityFile))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	node, err := p2p.New(cfg.P2P, key, a.base, p2p.Deps{Store: store, CentralKey: ed25519.PublicKey(enr.ManifestKey), Now: cfg.Clock})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := node.SetPeerRecord(enr.PeerRecord); err != nil {
 		a.log.Warn("peer record refused by p2p; serving peers after its renewal", "err", err)
 	}
-	signer := tracker.NewSigner(key, enr.PeerRecord)
+	signer := trackerclient.NewSigner(key, enr.PeerRecord)
 	signer.SetClock(clock.Now)
-	st := newSite(a.base.With("component", "site"), fetcher, nil, node, signer, roots, cfg.LAN, newIdentity(enr, cfg.Version))
-	sched, err := swarm.New(cfg.Swarm, swarm.Deps{Upstream: fetcher, Store: store, PeerSource: st.peerSource,
-		RelaySource: st.relaySource, Alive: st.alive, Self: st.self, OnMembers: st.onMembers,
+	pe := newPeers(node, enr.PeerID)
+	sched, err := swarm.New(cfg.Swarm, swarm.Deps{Upstream: fetcher, Store: store, PeerSource: pe.peerSource,
+		RelaySource: pe.relaySource, Alive: pe.alive, Self: pe.self, OnMembers: pe.onMembers,
 		SeedFile: filepath.Join(cfg.StateDir, "seeding.json")}, a.base)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	st.sched = sched
-	st.noSwarm = cfg.Swarm.Disabled
+	st := newSite(a.base.With("component", "site"), fetcher, sched, node, pe, signer, roots, cfg.LAN, newIdentity(enr, cfg.Version), cfg.Swarm.Disabled)
 	inst, err := install.New(cfg.Install, a.base)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	invTrigger := make(chan struct{}, 1)
 	mgr, err := jobs.New(cfg.Jobs, jobs.Deps{
@@ -237,20 +252,41 @@ func (a *Agent) Run(ctx context.Context) error {
 		},
 	}, a.base)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	a.log.Info("agent running", "server", enr.Server, "computer", enr.ComputerID, "device", enr.DeviceID, "peer", enr.PeerID,
-		"streams", fetcherStreams(cfg.Fetch))
+	return &parts{enr: enr, cl: cl, sched: sched, site: st, mgr: mgr, invTrigger: invTrigger}, nil
+}
+
+// Run enrolls first if New could not build (and cfg can enroll), then
+// supervises the job engine, the inventory loop, the peer-record renewal,
+// the p2p node, the LAN cluster and the swarm scheduler until ctx ends.
+func (a *Agent) Run(ctx context.Context) error {
+	if a.p == nil {
+		if err := Enroll(ctx, a.cfg, a.base); err != nil {
+			return err
+		}
+		enr, err := loadEnrollment(a.cfg.StateDir)
+		if err != nil {
+			return err
+		}
+		if a.p, err = a.build(enr); err != nil {
+			return err
+		}
+	}
+	p := a.p
+	defer p.cl.CloseIdle()
+	a.log.Info("agent running", "server", p.enr.Server, "computer", p.enr.ComputerID, "device", p.enr.DeviceID, "peer", p.enr.PeerID,
+		"streams", fetcherStreams(a.cfg.Fetch))
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return mgr.Run(gctx) })
-	g.Go(func() error { return a.inventoryLoop(gctx, cl, mgr, invTrigger) })
-	g.Go(func() error { return a.renewLoop(gctx, cl, enr, st) })
-	if !cfg.Swarm.Disabled {
-		g.Go(func() error { return st.runP2P(gctx) })
-		g.Go(func() error { return st.lanLoop(gctx) })
+	g.Go(func() error { return p.mgr.Run(gctx) })
+	g.Go(func() error { return a.inventoryLoop(gctx, p.cl, p.mgr, p.invTrigger) })
+	g.Go(func() error { return a.renewLoop(gctx, p.cl, p.enr, p.site) })
+	if !a.cfg.Swarm.Disabled {
+		g.Go(func() error { return p.site.runP2P(gctx) })
+		g.Go(func() error { return p.site.lanLoop(gctx) })
 	}
-	g.Go(func() error { return sched.Run(gctx) })
-	err = g.Wait()
+	g.Go(func() error { return p.sched.Run(gctx) })
+	err := g.Wait()
 	a.log.Info("agent stopped")
 	return err
 }

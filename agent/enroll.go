@@ -12,9 +12,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/peer"
-
 	"github.com/shoal-project/shoal/agent/client"
 	"github.com/shoal-project/shoal/agent/inventory"
 	"github.com/shoal-project/shoal/agent/jobs"
@@ -97,14 +94,8 @@ func Enroll(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return fmt.Errorf("enroll: state dir: %w", err)
 	}
-	var caPEM []byte
-	var err error
-	switch {
-	case cfg.Enroll.CAFile != "":
-		caPEM, err = os.ReadFile(cfg.Enroll.CAFile)
-	case cfg.Enroll.CAFingerprint != "":
-		caPEM, err = enroll.FetchCA(ctx, cfg.Server, cfg.Enroll.CAFingerprint)
-	default:
+	caPEM, err := enroll.CA(ctx, cfg.Server, cfg.Enroll.CAFile, cfg.Enroll.CAFingerprint)
+	if errors.Is(err, enroll.ErrNoCA) {
 		caPEM, err = os.ReadFile(filepath.Join(cfg.StateDir, caFile))
 		if errors.Is(err, fs.ErrNotExist) {
 			return errors.New("enroll: give central's CA with --ca FILE or --ca-fingerprint SHA256")
@@ -113,62 +104,52 @@ func Enroll(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("enroll: CA: %w", err)
 	}
-	roots, err := poolFromPEM(caPEM)
-	if err != nil {
-		return fmt.Errorf("enroll: CA: %w", err)
-	}
-	key, err := enroll.LoadIdentity(filepath.Join(cfg.StateDir, identityFile))
-	if err != nil {
-		return err
-	}
-	pid, err := peer.IDFromPrivateKey(key)
-	if err != nil {
-		return fmt.Errorf("enroll: peer id: %w", err)
-	}
-	pub, err := crypto.MarshalPublicKey(key.GetPublic())
-	if err != nil {
-		return fmt.Errorf("enroll: public key: %w", err)
-	}
-	inv := inventory.New("/", cfg.Hostname, logger).Collect(ctx)
-	inv.History, _ = jobs.Installed(cfg.StateDir)
-	dev := deviceID(inv.Hostname, time.Now())
-	if old, err := loadEnrollment(cfg.StateDir); err == nil {
-		dev = old.DeviceID
-	}
-	proof, err := key.Sign(proto.EnrollProof(cfg.Enroll.Token, dev, pid.String()))
-	if err != nil {
-		return fmt.Errorf("enroll: sign proof: %w", err)
-	}
-	cl, err := client.New(cfg.Server, roots, "")
-	if err != nil {
-		return err
-	}
-	defer cl.CloseIdle()
-	resp, err := cl.Enroll(ctx, &proto.EnrollRequest{
-		Token: cfg.Enroll.Token, DeviceID: dev, PeerID: pid.String(), PublicKey: pub, Proof: proof,
-		AgentVersion: cfg.Version, Inventory: inv,
+	var (
+		inv *proto.AgentInventory // sent with the request
+		now time.Time             // when the enrollment was saved
+	)
+	id, resp, err := enroll.Run(ctx, enroll.Steps[*proto.EnrollResponse]{
+		CAPEM:        caPEM,
+		IdentityFile: filepath.Join(cfg.StateDir, identityFile),
+		Post: func(ctx context.Context, roots *x509.CertPool, id enroll.Identity) (*proto.EnrollResponse, error) {
+			inv = inventory.New("/", cfg.Hostname, logger).Collect(ctx)
+			inv.History, _ = jobs.Installed(cfg.StateDir)
+			dev := deviceID(inv.Hostname, time.Now())
+			if old, err := loadEnrollment(cfg.StateDir); err == nil {
+				dev = old.DeviceID
+			}
+			proof, err := id.Sign(proto.EnrollProof(cfg.Enroll.Token, dev, id.PeerID))
+			if err != nil {
+				return nil, err
+			}
+			cl, err := client.New(cfg.Server, roots, "")
+			if err != nil {
+				return nil, err
+			}
+			defer cl.CloseIdle()
+			return cl.Enroll(ctx, &proto.EnrollRequest{
+				Token: cfg.Enroll.Token, DeviceID: dev, PeerID: id.PeerID, PublicKey: id.PublicKey, Proof: proof,
+				AgentVersion: cfg.Version, Inventory: inv,
+			})
+		},
+		Answer: func(r *proto.EnrollResponse) enroll.Answer {
+			return enroll.Answer{ManifestPublicKey: r.ManifestPublicKey, ManifestKeyID: r.ManifestKeyID, PeerRecord: r.PeerRecord}
+		},
+		Save: func(id enroll.Identity, mk ed25519.PublicKey, resp *proto.EnrollResponse) error {
+			if err := statefile.WriteBytes(filepath.Join(cfg.StateDir, caFile), caPEM, 0o644); err != nil {
+				return err
+			}
+			now = time.Now().UTC()
+			e := &enrollment{Server: cfg.Server, ComputerID: resp.ComputerID, DeviceID: resp.DeviceID, PeerID: id.PeerID, Site: resp.Site,
+				Secret: resp.Secret, ManifestKey: mk, ManifestKeyID: resp.ManifestKeyID, PeerRecord: resp.PeerRecord, RecordAt: now, EnrolledAt: now}
+			return e.save(cfg.StateDir)
+		},
 	})
 	if err != nil {
-		return fmt.Errorf("enroll: %w", err)
-	}
-	mk := ed25519.PublicKey(resp.ManifestPublicKey)
-	if len(mk) != ed25519.PublicKeySize || proto.KeyID(mk) != resp.ManifestKeyID {
-		return errors.New("enroll: central sent an unusable manifest key")
-	}
-	if _, err := proto.VerifyPeerRecord(resp.PeerRecord, mk, time.Now()); err != nil {
-		return fmt.Errorf("enroll: peer record: %w", err)
-	}
-	if err := statefile.WriteBytes(filepath.Join(cfg.StateDir, caFile), caPEM, 0o644); err != nil {
-		return err
-	}
-	now := time.Now().UTC()
-	e := &enrollment{Server: cfg.Server, ComputerID: resp.ComputerID, DeviceID: resp.DeviceID, PeerID: pid.String(), Site: resp.Site,
-		Secret: resp.Secret, ManifestKey: mk, ManifestKeyID: resp.ManifestKeyID, PeerRecord: resp.PeerRecord, RecordAt: now, EnrolledAt: now}
-	if err := e.save(cfg.StateDir); err != nil {
 		return err
 	}
 	// The enrollment carried this inventory; the loop need not resend it.
 	saveInventoryMark(cfg.StateDir, inventory.Fingerprint(inv), now, logger)
-	logger.Info("enrolled", "component", "agent", "server", cfg.Server, "computer", resp.ComputerID, "device", resp.DeviceID, "peer", pid.String(), "site", resp.Site)
+	logger.Info("enrolled", "component", "agent", "server", cfg.Server, "computer", resp.ComputerID, "device", resp.DeviceID, "peer", id.PeerID, "site", resp.Site)
 	return nil
 }

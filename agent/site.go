@@ -16,49 +16,82 @@ import (
 	"github.com/shoal-project/shoal/agent/client"
 	"github.com/shoal-project/shoal/agent/fetch"
 	"github.com/shoal-project/shoal/agent/lan"
-	"github.com/shoal-project/shoal/agent/p2p"
 	"github.com/shoal-project/shoal/agent/swarm"
+	"github.com/shoal-project/shoal/internal/p2p"
+	"github.com/shoal-project/shoal/internal/trackerclient"
 	"github.com/shoal-project/shoal/proto"
-	"github.com/shoal-project/shoal/tracker"
 )
 
+// peers answers the swarm scheduler's questions about the site's peers:
+// how to reach one (over the p2p node), who is alive (the LAN cluster),
+// what to announce and which members to join. The scheduler is built from
+// it, and the site keeps it up to date (relays, cluster); it knows neither.
+type peers struct {
+	node    *p2p.Node
+	peerID  string
+	cluster atomic.Pointer[lan.Cluster] // set and cleared by site.lanLoop
+	seeds   chan []string               // join requests for site.lanLoop (buffered, 1)
+
+	mu     sync.Mutex // guards relays
+	relays []proto.RelayRef
+}
+
+func newPeers(n *p2p.Node, peerID string) *peers {
+	return &peers{node: n, peerID: peerID, seeds: make(chan []string, 1)}
+}
+
+// setRelays records the site's relays and reports whether they changed.
+func (p *peers) setRelays(relays []proto.RelayRef) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	changed := !slices.EqualFunc(relays, p.relays, func(a, b proto.RelayRef) bool {
+		return a.Name == b.Name && a.URL == b.URL && a.PeerID == b.PeerID && slices.Equal(a.Addrs, b.Addrs)
+	})
+	p.relays = slices.Clone(relays)
+	return changed
+}
+
+// swarmControl is the part of the swarm scheduler the site drives.
+type swarmControl interface {
+	SetTracker(swarm.Tracker)
+	Kick()
+}
+
 // site applies the site description that comes with every job list to
-// the download components: the relays (fetch), the tracker (swarm), the
-// site and revocations (p2p) and the gossip key (lan). Its mutable state is
-// guarded by mu; the LAN cluster is created and run by lanLoop alone and
-// published through cluster.
+// the download components: the relays (fetch, peers), the tracker (swarm),
+// the site and revocations (p2p) and the gossip key (lan). Its mutable
+// state is guarded by mu; the LAN cluster is created and run by lanLoop
+// alone and published through peers.cluster.
 type site struct {
 	log      *slog.Logger
 	fetcher  *fetch.Fetcher
-	sched    *swarm.Scheduler
+	sched    swarmControl
 	node     *p2p.Node
-	signer   *tracker.Signer
+	peers    *peers
+	signer   *trackerclient.Signer
 	relayHC  *http.Client
 	trackHC  *http.Client
 	lanCfg   lan.Config
 	identity lan.Identity // PeerID, Version, Record, RecordKey; Site and key from SiteInfo
+	noSwarm  bool         // swarm.disabled: relays and central only
 
 	updates chan *proto.SiteInfo // latest for lanLoop (buffered, 1)
-	seeds   chan []string        // join requests for lanLoop (buffered, 1)
-	cluster atomic.Pointer[lan.Cluster]
-	p2pUp   atomic.Bool // node.Run is serving
-	noSwarm bool        // swarm.disabled: relays and central only
+	p2pUp   atomic.Bool          // node.Run is serving
 
 	mu         sync.Mutex // guards the fields below
-	relays     []proto.RelayRef
 	trackerURL string
 }
 
-func newSite(log *slog.Logger, f *fetch.Fetcher, s *swarm.Scheduler, n *p2p.Node, signer *tracker.Signer, roots *x509.CertPool,
-	lanCfg lan.Config, id lan.Identity) *site {
-	return &site{log: log, fetcher: f, sched: s, node: n, signer: signer, lanCfg: lanCfg, identity: id,
+func newSite(log *slog.Logger, f *fetch.Fetcher, sched swarmControl, n *p2p.Node, pe *peers, signer *trackerclient.Signer, roots *x509.CertPool,
+	lanCfg lan.Config, id lan.Identity, noSwarm bool) *site {
+	return &site{log: log, fetcher: f, sched: sched, node: n, peers: pe, signer: signer, lanCfg: lanCfg, identity: id, noSwarm: noSwarm,
 		relayHC: client.NewRelayHTTPClient(roots),
 		trackHC: &http.Client{Transport: &http.Transport{
 			DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 			TLSClientConfig:     &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
 			TLSHandshakeTimeout: 5 * time.Second, ResponseHeaderTimeout: 15 * time.Second, MaxIdleConnsPerHost: 4,
 		}},
-		updates: make(chan *proto.SiteInfo, 1), seeds: make(chan []string, 1)}
+		updates: make(chan *proto.SiteInfo, 1)}
 }
 
 // apply takes the SiteInfo of a job list (nil: no site).
@@ -67,15 +100,13 @@ func (s *site) apply(si *proto.SiteInfo) {
 		si = &proto.SiteInfo{}
 	}
 	s.mu.Lock()
-	relaysChanged := !slices.EqualFunc(si.Relays, s.relays, func(a, b proto.RelayRef) bool {
-		return a.Name == b.Name && a.URL == b.URL && a.PeerID == b.PeerID && slices.Equal(a.Addrs, b.Addrs)
-	})
+	relaysChanged := s.peers.setRelays(si.Relays)
 	if s.noSwarm {
 		// Peer sharing is off: no tracker, no LAN cluster.
 		si = &proto.SiteInfo{Name: si.Name, Relays: si.Relays, RevokedPeers: si.RevokedPeers}
 	}
 	trackerChanged := si.TrackerURL != s.trackerURL
-	s.relays, s.trackerURL = slices.Clone(si.Relays), si.TrackerURL
+	s.trackerURL = si.TrackerURL
 	noSwarm := s.noSwarm
 	s.mu.Unlock()
 
@@ -85,7 +116,7 @@ func (s *site) apply(si *proto.SiteInfo) {
 	if trackerChanged {
 		var tr swarm.Tracker
 		if si.TrackerURL != "" {
-			c, err := tracker.NewClient(si.TrackerURL, s.trackHC, s.signer)
+			c, err := trackerclient.NewClient(si.TrackerURL, s.trackHC, s.signer)
 			if err != nil {
 				s.log.Warn("unusable tracker URL; no P2P", "url", si.TrackerURL, "err", err)
 			} else {
@@ -137,7 +168,7 @@ func (s *site) setRecord(rec proto.SignedPeerRecord) {
 	if err := s.node.SetPeerRecord(rec); err != nil {
 		s.log.Warn("p2p peer record", "err", err)
 	}
-	if c := s.cluster.Load(); c != nil {
+	if c := s.peers.cluster.Load(); c != nil {
 		if err := c.SetRecord(rec); err != nil {
 			s.log.Warn("lan peer record", "err", err)
 		}
@@ -157,8 +188,8 @@ func (s *site) runP2P(ctx context.Context) error {
 }
 
 // peerSource is the swarm's PeerSourceFunc.
-func (s *site) peerSource(peerID string, addrs []string) (fetch.Source, error) {
-	src, err := s.node.Source(peerID, addrs)
+func (p *peers) peerSource(peerID string, addrs []string) (fetch.Source, error) {
+	src, err := p.node.Source(peerID, addrs)
 	if err != nil {
 		return nil, err
 	}
@@ -167,16 +198,16 @@ func (s *site) peerSource(peerID string, addrs []string) (fetch.Source, error) {
 
 // relaySource is the swarm's RelaySource: a relay listed by the tracker,
 // named as central names it when it is one of the site's relays.
-func (s *site) relaySource(peerID string, addrs []string) (fetch.Source, error) {
+func (p *peers) relaySource(peerID string, addrs []string) (fetch.Source, error) {
 	name := peerID
-	s.mu.Lock()
-	for _, r := range s.relays {
+	p.mu.Lock()
+	for _, r := range p.relays {
 		if r.PeerID == peerID {
 			name = r.Name
 		}
 	}
-	s.mu.Unlock()
-	src, err := s.node.RelaySource(name, peerID, addrs)
+	p.mu.Unlock()
+	src, err := p.node.RelaySource(name, peerID, addrs)
 	if err != nil {
 		return nil, err
 	}
@@ -184,17 +215,17 @@ func (s *site) relaySource(peerID string, addrs []string) (fetch.Source, error) 
 }
 
 // self is what the swarm announces.
-func (s *site) self() swarm.Self {
-	out := swarm.Self{PeerID: s.identity.PeerID, Addrs: s.node.Addrs()}
-	if c := s.cluster.Load(); c != nil {
+func (p *peers) self() swarm.Self {
+	out := swarm.Self{PeerID: p.peerID, Addrs: p.node.Addrs()}
+	if c := p.cluster.Load(); c != nil {
 		out.GossipAddr = c.LocalAddr()
 	}
 	return out
 }
 
 // alive reports the LAN members, once the cluster runs.
-func (s *site) alive() (map[string]bool, bool) {
-	c := s.cluster.Load()
+func (p *peers) alive() (map[string]bool, bool) {
+	c := p.cluster.Load()
 	if c == nil {
 		return nil, false
 	}
@@ -212,8 +243,8 @@ func (s *site) alive() (map[string]bool, bool) {
 
 // onMembers hands the tracker's site members to lanLoop as join seeds
 // while this agent is alone in its cluster.
-func (s *site) onMembers(members []proto.TrackerMember) {
-	c := s.cluster.Load()
+func (p *peers) onMembers(members []proto.TrackerMember) {
+	c := p.cluster.Load()
 	if c == nil || len(c.Members()) > 0 {
 		return
 	}
@@ -222,7 +253,7 @@ func (s *site) onMembers(members []proto.TrackerMember) {
 		return
 	}
 	select {
-	case s.seeds <- seeds:
+	case p.seeds <- seeds:
 	default:
 	}
 }
@@ -239,7 +270,7 @@ func (s *site) lanLoop(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case seeds := <-s.seeds:
+		case seeds := <-s.peers.seeds:
 			if c == nil {
 				continue
 			}
@@ -280,10 +311,10 @@ func (s *site) lanLoop(ctx context.Context) error {
 			wg.Go(func() {
 				if err := c.Run(ctx); err != nil {
 					s.log.Error("lan stopped; going on without LAN membership", "err", err)
-					s.cluster.Store(nil)
+					s.peers.cluster.Store(nil)
 				}
 			})
-			s.cluster.Store(c)
+			s.peers.cluster.Store(c)
 			s.sched.Kick() // Announce the gossip address.
 		}
 	}

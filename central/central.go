@@ -31,6 +31,7 @@ import (
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/central/ui"
 	"github.com/shoal-project/shoal/central/web"
+	"github.com/shoal-project/shoal/internal/statefile"
 	"github.com/shoal-project/shoal/tracker/embedded"
 )
 
@@ -266,7 +267,7 @@ func (s *Server) Run(ctx context.Context) error {
 	s.banner(s.rt, s.generated)
 	rtb, _ := json.MarshalIndent(s.rt, "", "  ")
 	rtPath := filepath.Join(s.cfg.DataDir, RuntimeFile)
-	if err := pki.WriteFileAtomic(rtPath, rtb, 0o644); err != nil {
+	if err := statefile.WriteBytes(rtPath, rtb, 0o644); err != nil {
 		return err
 	}
 	defer os.Remove(rtPath)

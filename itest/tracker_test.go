@@ -20,6 +20,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 
+	"github.com/shoal-project/shoal/internal/trackerclient"
 	"github.com/shoal-project/shoal/proto"
 	"github.com/shoal-project/shoal/proto/api"
 	"github.com/shoal-project/shoal/tracker"
@@ -27,7 +28,7 @@ import (
 
 // trackerClient builds a tracker client from an enrolled agent's state
 // directory: its libp2p identity and its central-signed peer record.
-func trackerClient(t *testing.T, ag *Agent, baseURL string, hc *http.Client) (*tracker.Client, proto.PeerRecord) {
+func trackerClient(t *testing.T, ag *Agent, baseURL string, hc *http.Client) (*trackerclient.Client, proto.PeerRecord) {
 	t.Helper()
 	state := filepath.Join(ag.Dir, "state")
 	raw, err := os.ReadFile(filepath.Join(state, "identity.key"))
@@ -52,7 +53,7 @@ func trackerClient(t *testing.T, ag *Agent, baseURL string, hc *http.Client) (*t
 	if err := json.Unmarshal(enr.PeerRecord.Record, &rec); err != nil {
 		t.Fatal(err)
 	}
-	c, err := tracker.NewClient(baseURL, hc, tracker.NewSigner(key, enr.PeerRecord))
+	c, err := trackerclient.NewClient(baseURL, hc, trackerclient.NewSigner(key, enr.PeerRecord))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +91,7 @@ func TestTrackerEmbeddedAndStandalone(t *testing.T) {
 	}
 	have := proto.NewBitfield(3)
 	have.Set(1)
-	exercise := func(name string, c1, c2 *tracker.Client) {
+	exercise := func(name string, c1, c2 *trackerclient.Client) {
 		t.Helper()
 		ctx := t.Context()
 		if _, err := c1.Lookup(ctx, "pkg"); !errors.Is(err, tracker.ErrUnknownPeer) {

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-project/shoal/agent/p2p"
+	"github.com/shoal-project/shoal/internal/p2p"
 	"github.com/shoal-project/shoal/proto"
 	"github.com/shoal-project/shoal/relay/relaytest"
 )

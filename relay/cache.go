@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/shoal-project/shoal/agent/fragstore"
+	"github.com/shoal-project/shoal/internal/fragstore"
 	"github.com/shoal-project/shoal/internal/statefile"
 	"github.com/shoal-project/shoal/proto"
 	"github.com/shoal-project/shoal/proto/ocs"
@@ -82,7 +82,7 @@ func (r *Relay) manifest(ctx context.Context, id string) (*proto.Manifest, error
 			}
 			r.log.Warn("cached manifest does not verify; fetching again", "package", id)
 		}
-		resp, cancel, err := r.get(context.WithoutCancel(ctx), r.cfg.ManifestUpstream, proto.ManifestPath(id))
+		resp, cancel, err := r.get(r.life, r.cfg.ManifestUpstream, proto.ManifestPath(id))
 		if err != nil {
 			return nil, err
 		}
@@ -146,8 +146,9 @@ func (r *Relay) ensure(ctx context.Context, pkg string, f proto.Fragment) (fetch
 		r.addHave(f.CID, f.Size, false)
 		return false, nil
 	}
-	// The fetch outlives a caller that gives up: the next one finds it.
-	fctx := context.WithoutCancel(ctx)
+	// The fetch outlives a caller that gives up (the next one finds it),
+	// not the relay: it runs under the relay's lifetime.
+	fctx := r.life
 	ch := r.flight.DoChan("fragment/"+f.CID, func() (any, error) {
 		r.flightsMu.Lock()
 		if r.stopped {

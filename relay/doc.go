@@ -7,7 +7,7 @@
 // # Storage
 //
 // The relay stores only verified Shoal fragments (manifest.Fragments, by
-// CID, in an agent/fragstore) and the signed manifests.
+// CID, in an internal/fragstore) and the signed manifests.
 // An OCS fragment <ID>-<n> is the byte range [Offset, Offset+Size) of
 // OCSFragments[n-1], streamed out of the Shoal fragments covering it, so
 // each byte crosses the WAN once whatever the agent kind.
@@ -47,7 +47,7 @@
 //
 // # Shoal agents over libp2p
 //
-// Unless p2p.disabled, an enrolled relay also runs an agent/p2p node with
+// Unless p2p.disabled, an enrolled relay also runs an internal/p2p node with
 // its enrolled identity and peer record on the same verified store: the
 // site's agents (valid, unrevoked records of the relay's site only) fetch
 // fragments by CID over /shoal/fragment/1.0.0, and a fragment the relay

@@ -20,9 +20,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/peer"
-
 	"github.com/shoal-project/shoal/internal/enroll"
 	"github.com/shoal-project/shoal/internal/statefile"
 	"github.com/shoal-project/shoal/proto"
@@ -147,65 +144,57 @@ func Enroll(ctx context.Context, cfg Config, o EnrollOptions, log *slog.Logger) 
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("enroll: data dir: %w", err)
 	}
-	var caPEM []byte
-	var err error
-	if o.CAFile != "" {
-		caPEM, err = os.ReadFile(o.CAFile)
-	} else {
-		caPEM, err = enroll.FetchCA(ctx, o.Server, o.CAFingerprint)
-	}
+	httpURL, httpsURL := strings.TrimRight(o.HTTPURL, "/"), strings.TrimRight(o.HTTPSURL, "/")
+	caPEM, err := enroll.CA(ctx, o.Server, o.CAFile, o.CAFingerprint)
 	if err != nil {
 		return fmt.Errorf("enroll: CA: %w", err)
 	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(caPEM) {
-		return errors.New("enroll: CA: no PEM certificate")
-	}
-	key, err := enroll.LoadIdentity(filepath.Join(cfg.DataDir, identityFile))
+	var e *enrollment
+	_, _, err = enroll.Run(ctx, enroll.Steps[*proto.RelayEnrollResponse]{
+		CAPEM:        caPEM,
+		IdentityFile: filepath.Join(cfg.DataDir, identityFile),
+		Post: func(ctx context.Context, roots *x509.CertPool, id enroll.Identity) (*proto.RelayEnrollResponse, error) {
+			proof, err := id.Sign(proto.RelayEnrollProof(o.Token, o.Name, id.PeerID))
+			if err != nil {
+				return nil, err
+			}
+			req := proto.RelayEnrollRequest{Token: o.Token, Name: o.Name, Site: o.Site, PeerID: id.PeerID, PublicKey: id.PublicKey,
+				Proof: proof, HTTPURL: httpURL, HTTPSURL: httpsURL,
+				Version: cfg.Version}
+			client := enroll.HTTPClient(roots)
+			defer client.CloseIdleConnections()
+			var resp proto.RelayEnrollResponse
+			// The token also goes in the Authorization header: central checks it
+			// there before it reads the body.
+			if err := callJSON(ctx, client, http.MethodPost, strings.TrimRight(o.Server, "/")+proto.AgentAPIPath+"/relays/enroll", o.Token, req, &resp); err != nil {
+				return nil, err
+			}
+			return &resp, nil
+		},
+		Answer: func(r *proto.RelayEnrollResponse) enroll.Answer {
+			return enroll.Answer{ManifestPublicKey: r.ManifestPublicKey, ManifestKeyID: r.ManifestKeyID, PeerRecord: r.PeerRecord}
+		},
+		Check: func(roots *x509.CertPool, resp *proto.RelayEnrollResponse) error {
+			if resp.Secret == "" {
+				return errors.New("central sent no secret")
+			}
+			if err := checkRelayCert(resp.CertPEM, resp.KeyPEM, roots, httpURL, httpsURL); err != nil {
+				return fmt.Errorf("relay certificate: %w", err)
+			}
+			return nil
+		},
+		Save: func(id enroll.Identity, mk ed25519.PublicKey, resp *proto.RelayEnrollResponse) error {
+			e = &enrollment{Server: strings.TrimRight(o.Server, "/"), Name: o.Name, Site: resp.Site, RelayID: resp.RelayID,
+				PeerID: id.PeerID, Secret: resp.Secret, ManifestPublicKey: mk, ManifestKeyID: resp.ManifestKeyID,
+				CACertPEM: caPEM, CertPEM: resp.CertPEM, KeyPEM: resp.KeyPEM, Upstream: resp.Upstream,
+				HTTPURL: httpURL, HTTPSURL: httpsURL, PeerRecord: resp.PeerRecord, EnrolledAt: time.Now().UTC()}
+			if e.Upstream == "" {
+				e.Upstream = e.Server
+			}
+			return e.save(cfg.DataDir)
+		},
+	})
 	if err != nil {
-		return err
-	}
-	pid, err := peer.IDFromPrivateKey(key)
-	if err != nil {
-		return fmt.Errorf("enroll: peer id: %w", err)
-	}
-	pub, err := crypto.MarshalPublicKey(key.GetPublic())
-	if err != nil {
-		return fmt.Errorf("enroll: public key: %w", err)
-	}
-	proof, err := key.Sign(proto.RelayEnrollProof(o.Token, o.Name, pid.String()))
-	if err != nil {
-		return fmt.Errorf("enroll: sign proof: %w", err)
-	}
-	req := proto.RelayEnrollRequest{Token: o.Token, Name: o.Name, Site: o.Site, PeerID: pid.String(), PublicKey: pub,
-		Proof: proof, HTTPURL: strings.TrimRight(o.HTTPURL, "/"), HTTPSURL: strings.TrimRight(o.HTTPSURL, "/"),
-		Version: cfg.Version}
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}}
-	defer client.CloseIdleConnections()
-	var resp proto.RelayEnrollResponse
-	// The token also goes in the Authorization header: central checks it
-	// there before it reads the body.
-	if err := callJSON(ctx, client, http.MethodPost, strings.TrimRight(o.Server, "/")+proto.AgentAPIPath+"/relays/enroll", o.Token, req, &resp); err != nil {
-		return fmt.Errorf("enroll: %w", err)
-	}
-	mk := ed25519.PublicKey(resp.ManifestPublicKey)
-	if len(mk) != ed25519.PublicKeySize || proto.KeyID(mk) != resp.ManifestKeyID || resp.Secret == "" {
-		return errors.New("enroll: central sent an unusable manifest key or no secret")
-	}
-	if _, err := proto.VerifyPeerRecord(resp.PeerRecord, mk, time.Now()); err != nil {
-		return fmt.Errorf("enroll: peer record: %w", err)
-	}
-	if err := checkRelayCert(resp.CertPEM, resp.KeyPEM, roots, req.HTTPURL, req.HTTPSURL); err != nil {
-		return fmt.Errorf("enroll: relay certificate: %w", err)
-	}
-	e := &enrollment{Server: strings.TrimRight(o.Server, "/"), Name: o.Name, Site: resp.Site, RelayID: resp.RelayID,
-		PeerID: pid.String(), Secret: resp.Secret, ManifestPublicKey: mk, ManifestKeyID: resp.ManifestKeyID,
-		CACertPEM: caPEM, CertPEM: resp.CertPEM, KeyPEM: resp.KeyPEM, Upstream: resp.Upstream,
-		HTTPURL: req.HTTPURL, HTTPSURL: req.HTTPSURL, PeerRecord: resp.PeerRecord, EnrolledAt: time.Now().UTC()}
-	if e.Upstream == "" {
-		e.Upstream = e.Server
-	}
-	if err := e.save(cfg.DataDir); err != nil {
 		return err
 	}
 	log.Info("relay enrolled", "component", "relay", "server", e.Server, "relay", e.Name, "id", e.RelayID,

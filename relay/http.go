@@ -135,7 +135,7 @@ func (r *Relay) serveOCS(w http.ResponseWriter, req *http.Request, id string, n 
 	}
 	if len(cover) > 1 && !hit {
 		// Fetch ahead; the stream below waits for each fragment in turn.
-		go r.fetchAll(context.WithoutCancel(ctx), id, cover[1:])
+		go r.fetchAll(r.life, id, cover[1:])
 	}
 	if _, err := r.ensure(ctx, id, cover[0]); err != nil {
 		return err

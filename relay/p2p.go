@@ -12,14 +12,14 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multiaddr"
 
-	"github.com/shoal-project/shoal/agent/p2p"
 	"github.com/shoal-project/shoal/internal/enroll"
+	"github.com/shoal-project/shoal/internal/p2p"
+	"github.com/shoal-project/shoal/internal/trackerclient"
 	"github.com/shoal-project/shoal/proto"
-	"github.com/shoal-project/shoal/tracker"
 )
 
 // P2PConfig configures the libp2p listener an enrolled relay serves the
-// site's Shoal agents on (the fragment protocol of agent/p2p, with
+// site's Shoal agents on (the fragment protocol of internal/p2p, with
 // pull-through), and its entry in the site's tracker.
 type P2PConfig struct {
 	// Disabled turns libp2p off: Shoal agents then fetch over HTTP.
@@ -88,7 +88,7 @@ func (r *Relay) newNode() error {
 	if err := node.SetPeerRecord(r.enr.PeerRecord); err != nil {
 		r.log.Warn("peer record refused; serving over libp2p after its renewal", "err", err)
 	}
-	r.node, r.signer = node, tracker.NewSigner(key, r.enr.PeerRecord)
+	r.node, r.signer = node, trackerclient.NewSigner(key, r.enr.PeerRecord)
 	r.signer.SetClock(r.clock.Now) // Tracker requests in central's time.
 	return nil
 }
@@ -218,7 +218,7 @@ func (r *Relay) trackerLoop(ctx context.Context) error {
 		return nil
 	}
 	var (
-		client    *tracker.Client
+		client    *trackerclient.Client
 		url       string
 		interval  = 30 * time.Second
 		fails     int
@@ -240,7 +240,7 @@ func (r *Relay) trackerLoop(ctx context.Context) error {
 		if si := r.site.Load(); si != nil && si.TrackerURL != url {
 			url, client = si.TrackerURL, nil
 			if url != "" {
-				c, err := tracker.NewClient(url, r.central, r.signer)
+				c, err := trackerclient.NewClient(url, r.central, r.signer)
 				if err != nil {
 					r.recordError("tracker", err)
 				} else {
@@ -251,7 +251,7 @@ func (r *Relay) trackerLoop(ctx context.Context) error {
 		}
 		wait := interval
 		if client != nil {
-			actx, cancel := context.WithTimeout(ctx, tracker.DefaultTimeout)
+			actx, cancel := context.WithTimeout(ctx, trackerclient.DefaultTimeout)
 			resp, err := client.Announce(actx, r.announcement())
 			cancel()
 			last = time.Now()

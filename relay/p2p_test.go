@@ -18,9 +18,10 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/shoal-project/shoal/agent/fragstore"
-	"github.com/shoal-project/shoal/agent/p2p"
+	"github.com/shoal-project/shoal/internal/fragstore"
+	"github.com/shoal-project/shoal/internal/p2p"
 	"github.com/shoal-project/shoal/internal/testwait"
+	"github.com/shoal-project/shoal/internal/trackerclient"
 	"github.com/shoal-project/shoal/proto"
 	"github.com/shoal-project/shoal/relay/relaytest"
 	"github.com/shoal-project/shoal/tracker"
@@ -29,7 +30,7 @@ import (
 // testAgent is a Shoal agent's libp2p node and tracker client in site.
 type testAgent struct {
 	node   *p2p.Node
-	signer *tracker.Signer
+	signer *trackerclient.Signer
 }
 
 func startAgentNode(t testing.TB, c *relaytest.Central, site string) *testAgent {
@@ -69,7 +70,7 @@ func startAgentNode(t testing.TB, c *relaytest.Central, site string) *testAgent 
 		}
 		return nil
 	})
-	return &testAgent{node: n, signer: tracker.NewSigner(key, rec)}
+	return &testAgent{node: n, signer: trackerclient.NewSigner(key, rec)}
 }
 
 func fetchVerified(ctx context.Context, src *p2p.PeerSource, pkg string, f proto.Fragment) ([]byte, error) {
@@ -177,7 +178,7 @@ func TestRelayServesOverLibp2p(t *testing.T) {
 
 	// The tracker lists the relay first, with what it holds; a lease
 	// answer names it the WAN owner.
-	tc, err := tracker.NewClient(ts.URL, nil, agent.signer)
+	tc, err := trackerclient.NewClient(ts.URL, nil, agent.signer)
 	if err != nil {
 		t.Fatal(err)
 	}

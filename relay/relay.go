@@ -24,12 +24,12 @@ import (
 	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
 
-	"github.com/shoal-project/shoal/agent/fragstore"
-	"github.com/shoal-project/shoal/agent/p2p"
+	"github.com/shoal-project/shoal/internal/fragstore"
+	"github.com/shoal-project/shoal/internal/p2p"
 	"github.com/shoal-project/shoal/internal/skew"
 	"github.com/shoal-project/shoal/internal/statefile"
+	"github.com/shoal-project/shoal/internal/trackerclient"
 	"github.com/shoal-project/shoal/proto"
-	"github.com/shoal-project/shoal/tracker"
 )
 
 // Config configures a relay. It is the whole YAML file of shoal-relay. An
@@ -64,6 +64,10 @@ type Config struct {
 	ManifestPublicKey string `yaml:"manifest_public_key"`
 	// FetchTimeout bounds one upstream request.
 	FetchTimeout time.Duration `yaml:"fetch_timeout"`
+	// ShutdownGrace bounds a stop: once Run's context is done, open
+	// requests and upstream fetches get this long to finish, then they are
+	// cancelled; default 10s, at most 1h.
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
 	// Parallel bounds the upstream fragment fetches running at once
 	// (prefetch and pull-through together); default 4.
 	Parallel int `yaml:"parallel"`
@@ -106,6 +110,9 @@ func (c Config) withDefaults() Config {
 	if c.FetchTimeout == 0 {
 		c.FetchTimeout = 5 * time.Minute
 	}
+	if c.ShutdownGrace == 0 {
+		c.ShutdownGrace = 10 * time.Second
+	}
 	if c.Parallel == 0 {
 		c.Parallel = 4
 	}
@@ -144,6 +151,9 @@ func (c Config) Validate() error {
 	}
 	if c.FetchTimeout < 0 || c.ReportInterval < 0 || c.PollWait < 0 {
 		errs = append(errs, errors.New("fetch_timeout, report_interval and poll_wait must not be negative"))
+	}
+	if c.ShutdownGrace < 0 || c.ShutdownGrace > time.Hour {
+		errs = append(errs, fmt.Errorf("shutdown_grace %s: want 0 (default 10s) to 1h", c.ShutdownGrace))
 	}
 	if c.Parallel < 0 || c.Parallel > 64 {
 		errs = append(errs, fmt.Errorf("parallel %d: want 1 to 64", c.Parallel))
@@ -196,16 +206,24 @@ type Relay struct {
 	fetches chan struct{} // semaphore of upstream fragment fetches
 	kick    chan struct{} // asks the report loop for a report now
 	started time.Time
+	// life is the relay's lifetime: upstream fetches run under it rather
+	// than under the request that started them, so that one finishes for
+	// the next asker when its first caller gives up. Run cancels it
+	// (stopLife) ShutdownGrace after its context is done, or when it
+	// returns.
+	life     context.Context
+	stopLife context.CancelFunc
 	// flights counts upstream fragment fetches, which finish even when
-	// every caller gave up (bounded by fetch_timeout), so that a stopped
-	// relay wastes no WAN bytes; Run returns after them.
+	// every caller gave up (bounded by fetch_timeout and, once Run is
+	// stopping, by shutdown_grace), so that a stopped relay wastes no WAN
+	// bytes; Run returns after them.
 	flights   sync.WaitGroup
 	flightsMu sync.Mutex // guards stopped and the Add side of flights
 	stopped   bool       // Run has returned: no new upstream fetch
 
 	// libp2p (enrolled relays unless p2p.disabled; nil otherwise).
 	node        *p2p.Node
-	signer      *tracker.Signer
+	signer      *trackerclient.Signer
 	site        atomic.Pointer[proto.SiteInfo] // from the latest job list
 	trackerKick chan struct{}                  // asks the tracker loop to announce now
 	p2pServed   atomic.Int64                   // fragment bytes served over libp2p
@@ -294,6 +312,7 @@ func New(cfg Config, log *slog.Logger) (*Relay, error) {
 		manifests: map[string]*proto.Manifest{}, have: map[string]int64{}, lastUse: map[string]time.Time{},
 		active: map[string]bool{}, pinned: map[string]int{}, prefetching: map[string]bool{},
 	}
+	r.life, r.stopLife = context.WithCancel(context.Background())
 	r.clock = skew.New(cfg.Clock, r.log)
 	if enr != nil {
 		ctr := http.DefaultTransport.(*http.Transport).Clone()
@@ -362,15 +381,13 @@ func upstreamRoots(cfg Config, enr *enrollment) (*x509.CertPool, error) {
 }
 
 // Run serves until ctx is cancelled, then shuts the listeners down. An
-// enrolled relay also polls central for jobs and reports to it.
+// enrolled relay also polls central for jobs and reports to it. Stopping
+// takes at most about ShutdownGrace: open requests and upstream fetches
+// get that long to finish, then they are cancelled. A relay runs once.
 func (r *Relay) Run(ctx context.Context) error {
 	r.started = time.Now()
-	defer func() {
-		r.flightsMu.Lock()
-		r.stopped = true
-		r.flightsMu.Unlock()
-		r.flights.Wait()
-	}()
+	defer r.stopLife()
+	defer r.land()
 	if err := r.initUsage(); err != nil {
 		return err
 	}
@@ -402,6 +419,17 @@ func (r *Relay) Run(ctx context.Context) error {
 	r.log.Info("relay listening", "http", rt.HTTPURL, "https", rt.HTTPSURL, "upstream", r.cfg.Upstream,
 		"enrolled", r.enr != nil, "quota", r.cfg.Cache.QuotaBytes, "wan_mbit", r.cfg.WAN.RateMbit)
 	g, ctx := errgroup.WithContext(ctx)
+	finished := make(chan struct{}) // closed once everything below stopped
+	graceDone := make(chan struct{})
+	go func() {
+		defer close(graceDone)
+		r.graceWatch(ctx, finished)
+	}()
+	defer func() {
+		r.land()
+		close(finished)
+		<-graceDone
+	}()
 	g.Go(func() error {
 		good, bad, err := r.verifyCache(ctx)
 		if err != nil && ctx.Err() == nil {
@@ -431,8 +459,11 @@ func (r *Relay) Run(ctx context.Context) error {
 		})
 	}
 	for _, l := range listeners {
+		// Requests live under the relay's lifetime, so the end of the
+		// shutdown grace cancels those still open.
 		srv := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
-			ErrorLog: slog.NewLogLogger(r.log.Handler(), slog.LevelWarn)}
+			ErrorLog:    slog.NewLogLogger(r.log.Handler(), slog.LevelWarn),
+			BaseContext: func(net.Listener) context.Context { return r.life }}
 		g.Go(func() error {
 			if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("relay serve: %w", err)
@@ -441,9 +472,13 @@ func (r *Relay) Run(ctx context.Context) error {
 		})
 		g.Go(func() error {
 			<-ctx.Done()
-			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := srv.Shutdown(sctx); err != nil {
+			// Open requests have until the grace ends (r.life), then their
+			// connections are closed.
+			err := srv.Shutdown(r.life)
+			if err != nil && r.life.Err() != nil {
+				err = srv.Close()
+			}
+			if err != nil {
 				return fmt.Errorf("relay shutdown: %w", err)
 			}
 			return nil
@@ -455,6 +490,34 @@ func (r *Relay) Run(ctx context.Context) error {
 		r.central.CloseIdleConnections()
 	}
 	return err
+}
+
+// land refuses new upstream fetches and waits for those under way; it is
+// called as Run returns.
+func (r *Relay) land() {
+	r.flightsMu.Lock()
+	r.stopped = true
+	r.flightsMu.Unlock()
+	r.flights.Wait()
+}
+
+// graceWatch cancels the relay's lifetime ShutdownGrace after ctx is done,
+// unless Run finished first (finished closed): open requests and upstream
+// fetches then stop at once instead of running for up to fetch_timeout.
+func (r *Relay) graceWatch(ctx context.Context, finished <-chan struct{}) {
+	select {
+	case <-finished:
+		return
+	case <-ctx.Done():
+	}
+	t := time.NewTimer(r.cfg.ShutdownGrace)
+	defer t.Stop()
+	select {
+	case <-finished:
+	case <-t.C:
+		r.log.Warn("shutdown grace passed; cancelling open requests and upstream fetches", "grace", r.cfg.ShutdownGrace)
+		r.stopLife()
+	}
 }
 
 // recordError logs a problem and keeps it for the next report.

@@ -313,7 +313,7 @@ func TestExampleConfig(t *testing.T) {
 	if err := cfg.withDefaults().Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if cfg.FetchTimeout != 5*time.Minute || cfg.HTTPAddr != ":8090" || len(cfg.WAN.Windows) != 2 {
+	if cfg.FetchTimeout != 5*time.Minute || cfg.ShutdownGrace != 10*time.Second || cfg.HTTPAddr != ":8090" || len(cfg.WAN.Windows) != 2 {
 		t.Errorf("decoded %+v", cfg)
 	}
 }
@@ -335,6 +335,8 @@ func TestValidate(t *testing.T) {
 		{name: "bad-day", cfg: Config{DataDir: "d", WAN: WANConfig{Windows: []WANWindow{{From: "22:00", To: "06:00", Days: []string{"mo"}}}}}},
 		{name: "negative-lan", cfg: Config{DataDir: "d", LAN: LANConfig{RateMbit: -1}}},
 		{name: "cert-without-key", cfg: Config{DataDir: "d", TLSCertFile: "c.pem"}},
+		{name: "negative-grace", cfg: Config{DataDir: "d", ShutdownGrace: -time.Second}},
+		{name: "grace-over-an-hour", cfg: Config{DataDir: "d", ShutdownGrace: 2 * time.Hour}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

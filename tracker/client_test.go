@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/shoal-project/shoal/internal/trackerclient"
 	"github.com/shoal-project/shoal/proto"
 	"github.com/shoal-project/shoal/tracker"
 	"github.com/shoal-project/shoal/tracker/trackertest"
@@ -32,10 +33,10 @@ func serve(t *testing.T, central *trackertest.Central, revoked func(string) bool
 	return srv, ts.URL + proto.TrackerPathPrefix
 }
 
-func newClient(t *testing.T, url string, id *trackertest.Identity) (*tracker.Client, *tracker.Signer) {
+func newClient(t *testing.T, url string, id *trackertest.Identity) (*trackerclient.Client, *trackerclient.Signer) {
 	t.Helper()
-	s := tracker.NewSigner(id.Key, id.Record)
-	c, err := tracker.NewClient(url, nil, s)
+	s := trackerclient.NewSigner(id.Key, id.Record)
+	c, err := trackerclient.NewClient(url, nil, s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +130,7 @@ func TestNewClientRejectsBadURL(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := tracker.NewClient(tt.url, nil, tracker.NewSigner(id.Key, id.Record)); err == nil {
+			if _, err := trackerclient.NewClient(tt.url, nil, trackerclient.NewSigner(id.Key, id.Record)); err == nil {
 				t.Errorf("NewClient(%q) succeeded", tt.url)
 			}
 		})

@@ -23,7 +23,7 @@
 // requests are idempotent, so a replay within the skew window is harmless.
 // Agents and relays sign with central's time, not their own: they measure
 // their offset from the Date of central's answers (internal/skew,
-// Signer.SetClock), so a peer whose clock is off still gets its calls
+// trackerclient Signer.SetClock), so a peer whose clock is off still gets its calls
 // accepted (and warns in its log and status).
 //
 // # Message flow
@@ -71,7 +71,7 @@
 // # Unknown peers and restarts
 //
 // The state lives in memory only. Lookups and leases from a caller without
-// a live entry are answered 410 Gone (ErrUnknownPeer through Client); the
+// a live entry are answered 410 Gone (ErrUnknownPeer through trackerclient.Client); the
 // rule for agents and relays is: on ErrUnknownPeer, announce at once, then
 // retry the call. A restarted tracker is therefore rebuilt within one
 // announce interval, and at once for every peer that is working.
@@ -79,7 +79,7 @@
 // # Errors
 //
 // Errors are JSON {"error": "..."} with 400 (bad request), 401, 403, 409,
-// 410, 413 (body over MaxBodyBytes) or 503 (MaxEntries reached). Client
-// returns a *StatusError that errors.Is matches against the sentinel of its
+// 410, 413 (body over MaxBodyBytes) or 503 (MaxEntries reached). The client
+// (internal/trackerclient) returns a *StatusError that errors.Is matches against the sentinel of its
 // status.
 package tracker

@@ -19,6 +19,9 @@ import (
 // peer IDs).
 const maxRevocationList = 8 << 20
 
+// pollTimeout bounds one fetch of the revocation list.
+const pollTimeout = 15 * time.Second
+
 // RevocationFeed keeps central's signed revocation list for a tracker run
 // apart from central (central's embedded tracker reads its database). It
 // polls proto.RevokedPeersPath, verifies the list with central's manifest
@@ -93,7 +96,7 @@ func (f *RevocationFeed) Run(ctx context.Context) error {
 
 // Poll fetches, verifies and adopts the list once.
 func (f *RevocationFeed) Poll(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, DefaultTimeout)
+	ctx, cancel := context.WithTimeout(ctx, pollTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.url, nil)
 	if err != nil {

@@ -18,29 +18,31 @@ import (
 
 	"github.com/multiformats/go-multiaddr"
 
+	"github.com/shoal-project/shoal/internal/trackerclient"
 	"github.com/shoal-project/shoal/proto"
 )
 
 // Sentinel errors. The HTTP edge (writeError) maps them to statuses and
-// the Client maps the statuses back.
+// the client (internal/trackerclient) maps the statuses back; they are the
+// client's sentinels, so that errors.Is matches on both sides.
 var (
 	// ErrUnauthorized: missing or malformed credentials, a peer record
 	// that does not verify or has expired, a bad identity signature or a
 	// request time too far off (401).
-	ErrUnauthorized = errors.New("tracker: unauthorized")
+	ErrUnauthorized = trackerclient.ErrUnauthorized
 	// ErrRevoked: central revoked the caller (403).
-	ErrRevoked = errors.New("tracker: peer revoked")
+	ErrRevoked = trackerclient.ErrRevoked
 	// ErrNoSite: the caller's record names no site, so it has no swarm (403).
-	ErrNoSite = errors.New("tracker: peer has no site")
+	ErrNoSite = trackerclient.ErrNoSite
 	// ErrUnknownPeer: the caller has no live entry (it never announced, its
 	// entry expired or the tracker restarted). Announce, then retry (410).
-	ErrUnknownPeer = errors.New("tracker: unknown peer: announce first")
+	ErrUnknownPeer = trackerclient.ErrUnknownPeer
 	// ErrReplay: an announce older than the caller's last one (409).
-	ErrReplay = errors.New("tracker: announce older than the last one")
+	ErrReplay = trackerclient.ErrReplay
 	// ErrBadRequest: an invalid request (400).
-	ErrBadRequest = errors.New("tracker: bad request")
+	ErrBadRequest = trackerclient.ErrBadRequest
 	// ErrFull: the tracker holds MaxEntries entries (503).
-	ErrFull = errors.New("tracker: too many peers")
+	ErrFull = trackerclient.ErrFull
 )
 
 // Limits of announced values.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/shoal-project/shoal/internal/trackerclient"
 	"github.com/shoal-project/shoal/proto"
 	"github.com/shoal-project/shoal/tracker"
 	"github.com/shoal-project/shoal/tracker/trackertest"
@@ -309,7 +310,7 @@ func TestLookupCompressed(t *testing.T) {
 	// The real client over HTTP asks for gzip and decodes it.
 	srv := httptest.NewServer(e.h)
 	defer srv.Close()
-	c, err := tracker.NewClient(srv.URL, nil, tracker.NewSigner(me.Key, me.Record))
+	c, err := trackerclient.NewClient(srv.URL, nil, trackerclient.NewSigner(me.Key, me.Record))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/shoal-project/shoal/internal/testwait"
+	"github.com/shoal-project/shoal/internal/trackerclient"
 	"github.com/shoal-project/shoal/proto"
 	"github.com/shoal-project/shoal/tracker"
 	"github.com/shoal-project/shoal/tracker/trackertest"
@@ -176,7 +177,7 @@ func TestStandaloneRevocations(t *testing.T) {
 	base := "http://" + ln.Addr().String() + "/tracker/v1"
 	ca, _ := newClient(t, base, a)
 	cb, _ := newClient(t, base, b)
-	announce := func(c *tracker.Client) error {
+	announce := func(c *trackerclient.Client) error {
 		_, err := c.Announce(t.Context(), peerAnnounce("10.0.0.1:1", holding("p", 1, 0)))
 		return err
 	}

@@ -30,35 +30,30 @@ import (
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
 
-	"github.com/shoal-project/shoal/agent/fragstore"
+	"github.com/shoal-project/shoal/internal/fragstore"
+	"github.com/shoal-project/shoal/internal/source"
 	"github.com/shoal-project/shoal/proto"
 )
 
-// Kinds of sources, for bytes-by-source accounting.
+// Kinds of sources, for bytes-by-source accounting (see internal/source).
 const (
-	KindCentral = "central"
-	KindRelay   = "relay"
-	KindPeer    = "peer"
+	KindCentral = source.KindCentral
+	KindRelay   = source.KindRelay
+	KindPeer    = source.KindPeer
 )
 
 // ErrBusy is wrapped by a source's error when the source is alive but
 // cannot answer now (a peer at its upload limit, a relay still fetching
 // the fragment from upstream). It does not count against a relay's
-// health.
-var ErrBusy = errors.New("fetch: source busy")
+// health. It is source.ErrBusy.
+var ErrBusy = source.ErrBusy
 
 // ErrFragment reports a fragment that could not be fetched and verified
 // within Config.MaxAttempts tries.
 var ErrFragment = errors.New("fetch: fragment failed")
 
-// Source is somewhere fragments can be read from.
-type Source interface {
-	// Kind is KindCentral, KindRelay or KindPeer.
-	Kind() string
-	// Fetch opens the bytes of fragment f of package pkg. The bytes are
-	// not trusted: the fetcher verifies them against f.CID.
-	Fetch(ctx context.Context, pkg string, f proto.Fragment) (io.ReadCloser, error)
-}
+// Source is somewhere fragments can be read from (source.Source).
+type Source = source.Source
 
 // Config tunes the fetcher.
 type Config struct {

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/shoal-project/shoal/agent/fragstore"
+	"github.com/shoal-project/shoal/internal/fragstore"
 	"github.com/shoal-project/shoal/proto"
 )
 

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/shoal-project/shoal/agent/fetch"
-	"github.com/shoal-project/shoal/agent/p2p"
+	"github.com/shoal-project/shoal/internal/p2p"
 	"github.com/shoal-project/shoal/proto"
 )
 

@@ -10,12 +10,12 @@ import (
 	"time"
 
 	"github.com/shoal-project/shoal/agent/fetch"
-	"github.com/shoal-project/shoal/agent/fragstore"
+	"github.com/shoal-project/shoal/internal/fragstore"
 	"github.com/shoal-project/shoal/internal/statefile"
 	"github.com/shoal-project/shoal/proto"
 )
 
-// Tracker is the part of the tracker client (tracker.Client) the scheduler
+// Tracker is the part of the tracker client (trackerclient.Client) the scheduler
 // uses.
 type Tracker interface {
 	Announce(ctx context.Context, a proto.TrackerAnnounce) (*proto.TrackerAnnounceResponse, error)
@@ -24,7 +24,7 @@ type Tracker interface {
 }
 
 // PeerSourceFunc returns a fragment source for a peer of the site (the
-// agent wires agent/p2p Node.Source); its Kind is fetch.KindPeer.
+// agent wires internal/p2p Node.Source); its Kind is fetch.KindPeer.
 type PeerSourceFunc func(peerID string, addrs []string) (fetch.Source, error)
 
 // Self is what the agent announces about itself.
@@ -47,7 +47,7 @@ type Deps struct {
 	// through leases).
 	PeerSource PeerSourceFunc
 	// RelaySource makes sources for the site's relays that lookups list
-	// (agent/p2p Node.RelaySource, Kind fetch.KindRelay): a relay is then
+	// (internal/p2p Node.RelaySource, Kind fetch.KindRelay): a relay is then
 	// asked like a peer for what it holds, and it is not expected in LAN
 	// membership. Nil: relays in lookups are ignored (the fetcher still
 	// reaches them upstream).

@@ -11,11 +11,12 @@ import (
 	"time"
 
 	"github.com/shoal-project/shoal/agent/fetch"
-	"github.com/shoal-project/shoal/agent/fragstore"
-	"github.com/shoal-project/shoal/agent/p2p"
 	"github.com/shoal-project/shoal/agent/swarm"
 	"github.com/shoal-project/shoal/agent/swarm/swarmtest"
+	"github.com/shoal-project/shoal/internal/fragstore"
+	"github.com/shoal-project/shoal/internal/p2p"
 	"github.com/shoal-project/shoal/internal/testwait"
+	"github.com/shoal-project/shoal/internal/trackerclient"
 	"github.com/shoal-project/shoal/proto"
 	"github.com/shoal-project/shoal/tracker"
 	"github.com/shoal-project/shoal/tracker/trackertest"
@@ -86,7 +87,7 @@ func TestRealTrackerWANOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tc, err := tracker.NewClient(hs.URL, hs.Client(), tracker.NewSigner(id.Key, id.Record))
+		tc, err := trackerclient.NewClient(hs.URL, hs.Client(), trackerclient.NewSigner(id.Key, id.Record))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -201,7 +202,7 @@ func TestRealTrackerSlowOwner(t *testing.T) {
 		}
 	}
 	var scheds []*swarm.Scheduler
-	var clients []*tracker.Client
+	var clients []*trackerclient.Client
 	for _, id := range ids {
 		st := stores[id.PeerID.String()]
 		up, err := fetch.New(fetch.Config{}, st, []fetch.Source{upstream}, log)
@@ -222,7 +223,7 @@ func TestRealTrackerSlowOwner(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tc, err := tracker.NewClient(hs.URL, hs.Client(), tracker.NewSigner(id.Key, id.Record))
+		tc, err := trackerclient.NewClient(hs.URL, hs.Client(), trackerclient.NewSigner(id.Key, id.Record))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,8 +12,8 @@ import (
 
 	"github.com/shoal-project/shoal/agent/client"
 	"github.com/shoal-project/shoal/agent/fetch"
-	"github.com/shoal-project/shoal/agent/fragstore"
 	"github.com/shoal-project/shoal/central/packages"
+	"github.com/shoal-project/shoal/internal/fragstore"
 	"github.com/shoal-project/shoal/proto"
 )
 

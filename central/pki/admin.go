@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/shoal-project/shoal/internal/errkind"
+	"github.com/shoal-project/shoal/internal/statefile"
 )
 
 const (
@@ -80,13 +81,13 @@ func LoadAdmin(dir, envPassword string) (a *Admin, generated string, err error) 
 		return nil, "", fmt.Errorf("pki: encode admin credential: %w", err)
 	}
 	if generated != "" {
-		if err := WriteFileAtomic(filepath.Join(dir, InitialPasswordFile), []byte(generated+"\n"), 0o600); err != nil {
+		if err := statefile.WriteBytes(filepath.Join(dir, InitialPasswordFile), []byte(generated+"\n"), 0o600); err != nil {
 			return nil, "", err
 		}
 	} else {
 		_ = os.Remove(filepath.Join(dir, InitialPasswordFile))
 	}
-	if err := WriteFileAtomic(path, out, 0o600); err != nil {
+	if err := statefile.WriteBytes(path, out, 0o600); err != nil {
 		return nil, "", err
 	}
 	return a, generated, nil

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/shoal-project/shoal/internal/errkind"
+	"github.com/shoal-project/shoal/internal/statefile"
 )
 
 // File names inside the data directory.
@@ -206,7 +207,7 @@ func (p *PKI) createCA(certPath, keyPath string, now time.Time) error {
 		return err
 	}
 	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	if err := WriteFileAtomic(certPath, certPEM, 0o644); err != nil {
+	if err := statefile.WriteBytes(certPath, certPEM, 0o644); err != nil {
 		return err
 	}
 	p.CACert, p.caKey, p.CAPEM = cert, key, certPEM
@@ -232,7 +233,7 @@ func (p *PKI) loadServer(names []string, days int, now time.Time) error {
 		return err
 	}
 	chain := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), p.CAPEM...)
-	if err := WriteFileAtomic(certPath, chain, 0o644); err != nil {
+	if err := statefile.WriteBytes(certPath, chain, 0o644); err != nil {
 		return err
 	}
 	pair, err = tls.LoadX509KeyPair(certPath, keyPath)
@@ -318,7 +319,7 @@ func loadOrCreateSigningKey(dir string) (ed25519.PrivateKey, error) {
 		return nil, fmt.Errorf("pki: marshal public key: %w", err)
 	}
 	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})
-	if err := WriteFileAtomic(filepath.Join(dir, SigningPubFile), pubPEM, 0o644); err != nil {
+	if err := statefile.WriteBytes(filepath.Join(dir, SigningPubFile), pubPEM, 0o644); err != nil {
 		return nil, err
 	}
 	return priv, nil
@@ -349,7 +350,7 @@ func writeKey(path string, key crypto.Signer) error {
 	if err != nil {
 		return fmt.Errorf("pki: marshal key: %w", err)
 	}
-	return WriteFileAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+	return statefile.WriteBytes(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
 }
 
 func parseCertPEM(b []byte) (*x509.Certificate, error) {
@@ -371,34 +372,4 @@ func randomSerial() *big.Int {
 		return big.NewInt(time.Now().UnixNano())
 	}
 	return n
-}
-
-// WriteFileAtomic writes data to path through a temporary file in the same
-// directory, fsyncs it and renames it into place with the given mode.
-func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/shoal-project/shoal/internal/errkind"
+	"github.com/shoal-project/shoal/internal/statefile"
 )
 
 // Files of the relay CA, an intermediate signed by central's CA.
@@ -141,7 +142,7 @@ func (p *PKI) loadRelayCA(names []string, now time.Time) error {
 		return err
 	}
 	certPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	if err := WriteFileAtomic(certPath, certPEM, 0o644); err != nil {
+	if err := statefile.WriteBytes(certPath, certPEM, 0o644); err != nil {
 		return err
 	}
 	p.relayCA, p.relayCAKey, p.RelayCAPEM = cert, key, certPEM

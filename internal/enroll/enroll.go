@@ -1,7 +1,10 @@
 // Package enroll holds what shoal-agent and shoal-relay share to enroll
-// with central: a libp2p identity key kept on disk, and central's CA
+// with central: a libp2p identity key kept on disk, central's CA
 // certificate fetched over an untrusted connection and pinned by its
-// SHA-256 fingerprint.
+// SHA-256 fingerprint, and the flow itself (Run): trust the CA, load the
+// identity, post the role's token-bearing request, verify the answer's
+// manifest key and peer record, save the enrollment. Each role passes its
+// own request, checks and state as Steps.
 package enroll
 
 import (

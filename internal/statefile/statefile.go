@@ -1,6 +1,9 @@
-// Package statefile reads and writes small JSON state files (agents',
-// relays') atomically: a temporary file in the same directory, fsync,
-// rename, so a crash leaves either the old or the new content.
+// Package statefile reads and writes small state files atomically: a
+// temporary file in the same directory with the file's mode, fsync,
+// rename, fsync of the directory, so a crash leaves either the old or the
+// new content. It is the one atomic file writer of the repository: the
+// agent's and relay's state, central's keys, certificates and runtime
+// file, and shoalctl's config.
 package statefile
 
 import (

@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/shoal-project/shoal/internal/testwait"
+	"github.com/shoal-project/shoal/internal/trackerclient"
 	"github.com/shoal-project/shoal/proto"
 	"github.com/shoal-project/shoal/tracker"
 	"github.com/shoal-project/shoal/tracker/embedded"
@@ -106,7 +107,7 @@ func TestEmbedded(t *testing.T) {
 	}
 
 	id := central.NewIdentity(t, "branch-a", time.Hour)
-	c, err := tracker.NewClient(trk.URL(ts.URL), nil, tracker.NewSigner(id.Key, id.Record))
+	c, err := trackerclient.NewClient(trk.URL(ts.URL), nil, trackerclient.NewSigner(id.Key, id.Record))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shoal-project/shoal/internal/skew"
+	"github.com/shoal-project/shoal/internal/trackerclient"
 	"github.com/shoal-project/shoal/proto"
 	"github.com/shoal-project/shoal/tracker"
 	"github.com/shoal-project/shoal/tracker/embedded"
@@ -45,9 +46,9 @@ func TestSkewedPeerAfterMeasuringCentral(t *testing.T) {
 
 	clock := skew.New(func() time.Time { return time.Now().Add(2 * time.Hour) }, slog.New(slog.DiscardHandler))
 	id := central.NewIdentity(t, "branch-a", 24*time.Hour)
-	signer := tracker.NewSigner(id.Key, id.Record)
+	signer := trackerclient.NewSigner(id.Key, id.Record)
 	signer.SetClock(clock.Now)
-	c, err := tracker.NewClient(trk.URL(ts.URL), nil, signer)
+	c, err := trackerclient.NewClient(trk.URL(ts.URL), nil, signer)
 	if err != nil {
 		t.Fatal(err)
 	}

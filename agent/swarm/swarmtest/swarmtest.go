@@ -122,7 +122,7 @@ func (t *Tracker) Lookup(ctx context.Context, pkg string) (*proto.TrackerLookup,
 	return out, nil
 }
 
-// Leave records that the agent left (tracker.Client's Leave).
+// Leave records that the agent left (trackerclient.Client's Leave).
 func (t *Tracker) Leave(ctx context.Context) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -238,7 +238,7 @@ func (s *Source) Kind() string { return s.kind }
 // String names the source.
 func (s *Source) String() string { return s.kind + " " + s.id }
 
-// PeerID returns the source's ID, as agent/p2p sources name their peer.
+// PeerID returns the source's ID, as internal/p2p sources name their peer.
 func (s *Source) PeerID() string { return s.id }
 
 // ID returns the source's name (a peer ID for peers).

@@ -1,4 +1,10 @@
-package tracker
+// Package trackerclient is the client side of the tracker protocol
+// (tracker/doc.go): Client calls a tracker for one peer, Signer signs its
+// requests with the peer's libp2p identity key and central-signed peer
+// record, and StatusError maps the tracker's error answers to the
+// sentinels the tracker server returns. Agents and relays use it; it sits
+// apart from the server so that neither links the tracker's state.
+package trackerclient
 
 import (
 	"bytes"
@@ -129,7 +135,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return fmt.Errorf("answer larger than %d bytes", maxAnswer)
 	}
 	if resp.StatusCode != http.StatusOK {
-		var eb errorBody
+		var eb struct {
+			Error string `json:"error"`
+		}
 		_ = json.Unmarshal(b, &eb)
 		return &StatusError{Code: resp.StatusCode, Message: eb.Error}
 	}

@@ -11,12 +11,12 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multiaddr"
 
-	"github.com/shoal-project/shoal/agent/fetch"
+	"github.com/shoal-project/shoal/internal/source"
 	"github.com/shoal-project/shoal/proto"
 )
 
 // PeerSource fetches fragments from one peer of the site. It implements
-// fetch.Source with Kind fetch.KindPeer, or fetch.KindRelay for a relay's
+// source.Source with Kind source.KindPeer, or source.KindRelay for a relay's
 // libp2p listener (RelaySource).
 type PeerSource struct {
 	n     *Node
@@ -27,9 +27,9 @@ type PeerSource struct {
 	wait  time.Duration // answer wait; 0: StreamTimeout
 }
 
-var _ fetch.Source = (*PeerSource)(nil)
+var _ source.Source = (*PeerSource)(nil)
 
-// Source returns a fetch.Source for the peer peerID, reachable at addrs
+// Source returns a source.Source for the peer peerID, reachable at addrs
 // (multiaddrs as the tracker lists them; a /p2p part must name peerID).
 func (n *Node) Source(peerID string, addrs []string) (*PeerSource, error) {
 	id, err := peer.Decode(peerID)
@@ -43,10 +43,10 @@ func (n *Node) Source(peerID string, addrs []string) (*PeerSource, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &PeerSource{n: n, id: id, addrs: mas, kind: fetch.KindPeer, name: "peer " + id.String()}, nil
+	return &PeerSource{n: n, id: id, addrs: mas, kind: source.KindPeer, name: "peer " + id.String()}, nil
 }
 
-// RelaySource returns a fetch.Source for the site's relay peerID (named
+// RelaySource returns a source.Source for the site's relay peerID (named
 // name in reports) at addrs. A relay pulls a fragment it lacks from
 // upstream before it answers, so the answer is awaited for
 // Config.RelayWait rather than StreamTimeout; the bytes count as relay
@@ -59,11 +59,11 @@ func (n *Node) RelaySource(name, peerID string, addrs []string) (*PeerSource, er
 	if name == "" {
 		name = peerID
 	}
-	s.kind, s.name, s.wait = fetch.KindRelay, "relay "+name+" (libp2p)", n.cfg.RelayWait
+	s.kind, s.name, s.wait = source.KindRelay, "relay "+name+" (libp2p)", n.cfg.RelayWait
 	return s, nil
 }
 
-// Kind returns fetch.KindPeer, or fetch.KindRelay for a RelaySource.
+// Kind returns source.KindPeer, or source.KindRelay for a RelaySource.
 func (s *PeerSource) Kind() string { return s.kind }
 
 // PeerID returns the peer the source fetches from.

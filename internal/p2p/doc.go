@@ -1,7 +1,8 @@
-// Package p2p is the agent's LAN fragment exchange: a libp2p host (TCP +
-// TLS 1.3 + yamux) that serves verified fragments from the agent's
-// fragment store to the peers of its site, and fetches fragments from them
-// as fetch.Sources.
+// Package p2p is the LAN fragment exchange of agents and relays: a libp2p
+// host (TCP + TLS 1.3 + yamux) that serves verified fragments from the
+// node's fragment store to the peers of its site, and fetches fragments
+// from them as fragment sources (internal/source). It is neutral: the
+// agent and the relay both run a Node, and it imports neither.
 //
 // # Trust
 //

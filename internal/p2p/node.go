@@ -18,7 +18,7 @@ import (
 	"github.com/multiformats/go-multiaddr"
 	"golang.org/x/time/rate"
 
-	"github.com/shoal-project/shoal/agent/fetch"
+	"github.com/shoal-project/shoal/internal/source"
 	"github.com/shoal-project/shoal/proto"
 )
 
@@ -29,8 +29,8 @@ var (
 	ErrNotFound = errors.New("p2p: peer does not have the fragment")
 	// ErrBusy: the peer is at its upload limit, or a relay is still
 	// pulling the fragment from upstream; ask again later or elsewhere.
-	// It wraps fetch.ErrBusy: the source is alive.
-	ErrBusy = fmt.Errorf("p2p: peer is busy: %w", fetch.ErrBusy)
+	// It wraps source.ErrBusy: the source is alive.
+	ErrBusy = fmt.Errorf("p2p: peer is busy: %w", source.ErrBusy)
 	// ErrForbidden: the peer refused our peer record (expired, revoked,
 	// other site); renewing the record may help.
 	ErrForbidden = errors.New("p2p: peer refused our peer record")
