@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	adminops "github.com/shoal-project/shoal/central/admin"
 	"github.com/shoal-project/shoal/central/agentapi"
 	"github.com/shoal-project/shoal/central/deploy"
 	"github.com/shoal-project/shoal/central/inventory"
@@ -115,25 +116,55 @@ type Runtime struct {
 // RuntimeFile is the name of the runtime description in the data directory.
 const RuntimeFile = "central.json"
 
-// Server is shoal-central.
+// Server is shoal-central. New builds it: it opens the data directory
+// (PKI, database, package tree), binds both listeners, so that the
+// default locations name the ports really used, and wires the services
+// and the HTTP edges. Run supervises: it serves, runs the background
+// loops, and on return shuts everything down and releases what New opened.
 type Server struct {
 	cfg Config
 	log *slog.Logger
 	out io.Writer
+
+	// Built by New, released by Run (or close, when New fails).
+	st              *store.Store
+	httpLn, httpsLn net.Listener
+
+	pk        *pki.PKI
+	builder   *packages.Builder
+	dep       *deploy.Service
+	trk       *embedded.Tracker
+	web       *web.Server
+	agents    *agentapi.API
+	rt        Runtime
+	generated string // the admin password generated at first start
 }
 
-// New checks cfg and returns a Server. out receives the human start-up
-// banner (URLs, CA file, first admin password); it may be io.Discard.
+// buildTimeout bounds what New does with the database (opening,
+// migrating, loading the stored settings).
+const buildTimeout = 5 * time.Minute
+
+// New checks cfg and builds a Server; out receives the human start-up
+// banner (URLs, CA file, first admin password) and may be io.Discard. It
+// starts no goroutine. Call Run to serve: the listeners and the database
+// New opened are released when Run returns.
 func New(cfg Config, logger *slog.Logger, out io.Writer) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("central config: %w", err)
 	}
-	return &Server{cfg: cfg.withDefaults(), log: logger, out: out}, nil
+	s := &Server{cfg: cfg.withDefaults(), log: logger, out: out}
+	if err := s.build(); err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
 }
 
-// Run serves until ctx is cancelled.
-func (s *Server) Run(ctx context.Context) error {
+// build opens the state, binds the listeners and wires services and edges.
+func (s *Server) build() error {
 	cfg := s.cfg
+	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+	defer cancel()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
@@ -142,111 +173,133 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.pk = pk
 	admin, generated, err := pki.LoadAdmin(cfg.DataDir, cfg.AdminPassword)
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, cfg.Database, cfg.DataDir, s.log)
-	if err != nil {
+	s.generated = generated
+	if s.st, err = store.Open(ctx, cfg.Database, cfg.DataDir, s.log); err != nil {
 		return err
 	}
-	defer st.Close()
 	pcfg := cfg.Packages
 	pcfg.Dir = filepath.Join(cfg.DataDir, "packages")
-	builder, err := packages.NewBuilder(pcfg, pk.SigningKey, s.log)
-	if err != nil {
+	if s.builder, err = packages.NewBuilder(pcfg, pk.SigningKey, s.log); err != nil {
 		return err
 	}
-	if _, err := builder.ResignManifests(ctx); err != nil {
-		s.log.Warn("re-sign manifests", "err", err)
-	}
-	if n, err := builder.CleanTemp(time.Hour); err != nil {
-		s.log.Warn("clean unfinished uploads", "err", err)
-	} else if n > 0 {
-		s.log.Info("removed unfinished uploads", "count", n)
-	}
-
-	httpLn, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
+	if s.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return fmt.Errorf("listen http: %w", err)
 	}
-	defer httpLn.Close()
-	httpsLn, err := net.Listen("tcp", cfg.HTTPSAddr)
-	if err != nil {
+	if s.httpsLn, err = net.Listen("tcp", cfg.HTTPSAddr); err != nil {
 		return fmt.Errorf("listen https: %w", err)
 	}
-	defer httpsLn.Close()
-
-	host := publicHost(cfg.PublicHost, httpsLn.Addr(), hostAddrs)
+	host := publicHost(cfg.PublicHost, s.httpsLn.Addr(), hostAddrs)
 	locs := deploy.Locations{
-		InfoLoc: net.JoinHostPort(host, port(httpsLn.Addr())) + "/download",
-		PackLoc: net.JoinHostPort(host, port(httpLn.Addr())) + "/download",
+		InfoLoc: net.JoinHostPort(host, port(s.httpsLn.Addr())) + "/download",
+		PackLoc: net.JoinHostPort(host, port(s.httpLn.Addr())) + "/download",
 	}
+
+	// Services.
 	checkClient := &http.Client{
 		Timeout:   5 * time.Minute,
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pk.CAPool(), MinVersion: tls.VersionTLS12}, ResponseHeaderTimeout: 30 * time.Second},
 	}
-	dep, err := deploy.New(cfg.Agents, st, builder, checkClient, locs, s.log)
+	if s.dep, err = deploy.New(cfg.Agents, s.st, s.builder, checkClient, locs, s.log); err != nil {
+		return err
+	}
+	if err := s.dep.LoadStoredConfig(ctx); err != nil {
+		return err
+	}
+	inv := inventory.New(s.st, s.log)
+	ops := adminops.New(adminops.Deps{Store: s.st, Deploy: s.dep, Packages: s.builder, PKI: pk}, s.log)
+	if s.trk, err = embedded.New(cfg.Tracker, s.st, pk.SigningPublicKey(), s.log); err != nil {
+		return err
+	}
+
+	// Edges.
+	adminUI, err := ui.New(cfg.UI, ui.Deps{Store: s.st, Deploy: s.dep, Packages: s.builder, PKI: pk, Admin: admin, Ops: ops}, s.log)
 	if err != nil {
 		return err
 	}
-	if err := dep.LoadStoredConfig(ctx); err != nil {
+	s.agents = agentapi.New(cfg.AgentAPI, s.st, s.dep, s.builder, pk, s.log)
+	if s.web, err = web.New(cfg.HTTP, web.Deps{Store: s.st, Inventory: inv, Deploy: s.dep, Packages: s.builder, PKI: pk, Admin: admin,
+		Ops: ops, UI: adminUI, Agents: s.agents}, s.log); err != nil {
 		return err
 	}
-	inv := inventory.New(st, s.log)
-	adminUI, err := ui.New(cfg.UI, ui.Deps{Store: st, Deploy: dep, Packages: builder, PKI: pk, Admin: admin}, s.log)
-	if err != nil {
-		return err
+
+	s.rt = Runtime{
+		PID:      os.Getpid(),
+		HTTPURL:  "http://" + net.JoinHostPort(host, port(s.httpLn.Addr())),
+		HTTPSURL: "https://" + net.JoinHostPort(host, port(s.httpsLn.Addr())),
+		CAFile:   pk.Path(pki.CACertFile), InfoLoc: locs.InfoLoc, PackLoc: locs.PackLoc,
 	}
-	agents := agentapi.New(cfg.AgentAPI, st, dep, builder, pk, s.log)
-	trk, err := embedded.New(cfg.Tracker, st, pk.SigningPublicKey(), s.log)
-	if err != nil {
-		return err
+	s.rt.TrackerURL = s.trk.URL(s.rt.HTTPSURL)
+	s.agents.SetTrackerURL(s.rt.TrackerURL)
+	s.agents.SetUpstreamURL(s.rt.HTTPURL)
+	return nil
+}
+
+// close releases what build opened; it is safe on a partial build.
+func (s *Server) close() {
+	for _, ln := range []net.Listener{s.httpLn, s.httpsLn} {
+		if ln != nil {
+			ln.Close()
+		}
 	}
-	srv, err := web.New(cfg.HTTP, web.Deps{Store: st, Inventory: inv, Deploy: dep, Packages: builder, PKI: pk, Admin: admin,
-		UI: adminUI, Agents: agents}, s.log)
-	if err != nil {
-		return err
+	if s.st != nil {
+		s.st.Close()
 	}
+}
+
+// Run serves until ctx is cancelled, then shuts down and releases what New
+// opened.
+func (s *Server) Run(ctx context.Context) error {
+	defer s.close()
+	s.tidyPackages(ctx)
 	errLog := slog.NewLogLogger(s.log.With("component", "http").Handler(), slog.LevelWarn)
 	// Both servers have read, write and idle timeouts (http.*_timeout;
 	// uploads and package downloads extend theirs per request) and cap the
 	// connections of each client (http.max_conns_per_client).
-	plain := srv.NewHTTPServer(srv.HTTPHandler(), errLog)
-	secure := srv.NewHTTPServer(trk.Mount(srv.HTTPSHandler()), errLog)
-	secure.TLSConfig = &tls.Config{Certificates: []tls.Certificate{pk.ServerCert}, MinVersion: tls.VersionTLS12}
+	plain := s.web.NewHTTPServer(s.web.HTTPHandler(), errLog)
+	secure := s.web.NewHTTPServer(s.trk.Mount(s.web.HTTPSHandler()), errLog)
+	secure.TLSConfig = &tls.Config{Certificates: []tls.Certificate{s.pk.ServerCert}, MinVersion: tls.VersionTLS12}
 
-	rt := Runtime{
-		PID:      os.Getpid(),
-		HTTPURL:  "http://" + net.JoinHostPort(host, port(httpLn.Addr())),
-		HTTPSURL: "https://" + net.JoinHostPort(host, port(httpsLn.Addr())),
-		CAFile:   pk.Path(pki.CACertFile), InfoLoc: locs.InfoLoc, PackLoc: locs.PackLoc,
-	}
-	rt.TrackerURL = trk.URL(rt.HTTPSURL)
-	agents.SetTrackerURL(rt.TrackerURL)
-	agents.SetUpstreamURL(rt.HTTPURL)
-	s.banner(rt, generated)
-	rtb, _ := json.MarshalIndent(rt, "", "  ")
-	if err := statefile.WriteBytes(filepath.Join(cfg.DataDir, RuntimeFile), rtb, 0o644); err != nil {
+	s.banner(s.rt, s.generated)
+	rtb, _ := json.MarshalIndent(s.rt, "", "  ")
+	rtPath := filepath.Join(s.cfg.DataDir, RuntimeFile)
+	if err := statefile.WriteBytes(rtPath, rtb, 0o644); err != nil {
 		return err
 	}
-	defer os.Remove(filepath.Join(cfg.DataDir, RuntimeFile))
+	defer os.Remove(rtPath)
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return dep.Run(gctx) })
-	g.Go(func() error { return trk.Run(gctx) })
-	g.Go(func() error { return serve(plain.Serve(srv.LimitListener(httpLn))) })
-	g.Go(func() error { return serve(secure.ServeTLS(srv.LimitListener(httpsLn), "", "")) })
+	g.Go(func() error { return s.dep.Run(gctx) })
+	g.Go(func() error { return s.trk.Run(gctx) })
+	g.Go(func() error { return serve(plain.Serve(s.web.LimitListener(s.httpLn))) })
+	g.Go(func() error { return serve(secure.ServeTLS(s.web.LimitListener(s.httpsLn), "", "")) })
 	g.Go(func() error {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		return errors.Join(plain.Shutdown(sctx), secure.Shutdown(sctx))
 	})
-	s.log.Info("central running", "http", httpLn.Addr().String(), "https", httpsLn.Addr().String(), "data_dir", cfg.DataDir)
-	err = g.Wait()
+	s.log.Info("central running", "http", s.httpLn.Addr().String(), "https", s.httpsLn.Addr().String(), "data_dir", s.cfg.DataDir)
+	err := g.Wait()
 	s.log.Info("central stopped")
 	return err
+}
+
+// tidyPackages re-signs the manifests signed with an older key and removes
+// the uploads a previous run left unfinished.
+func (s *Server) tidyPackages(ctx context.Context) {
+	if _, err := s.builder.ResignManifests(ctx); err != nil {
+		s.log.Warn("re-sign manifests", "err", err)
+	}
+	if n, err := s.builder.CleanTemp(time.Hour); err != nil {
+		s.log.Warn("clean unfinished uploads", "err", err)
+	} else if n > 0 {
+		s.log.Info("removed unfinished uploads", "count", n)
+	}
 }
 
 func serve(err error) error {

@@ -1,9 +1,6 @@
 package agentapi
 
 import (
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,11 +16,13 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/shoal-project/shoal/central/auth"
 	"github.com/shoal-project/shoal/central/deploy"
-	"github.com/shoal-project/shoal/central/inventory"
+	"github.com/shoal-project/shoal/central/httperr"
 	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/internal/errkind"
 	"github.com/shoal-project/shoal/internal/gate"
 	"github.com/shoal-project/shoal/internal/ratelimit"
 	"github.com/shoal-project/shoal/proto"
@@ -104,6 +103,9 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// WithDefaults returns c with every unset field at its default.
+func (c Config) WithDefaults() Config { return c.withDefaults() }
+
 // Validate checks the configuration.
 func (c Config) Validate() error {
 	c = c.withDefaults()
@@ -134,12 +136,13 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Sentinel errors the handlers return; mapErrors turns them into statuses.
+// Sentinel errors the handlers return; mapErrors turns them into statuses
+// (httperr.Status, by their kind).
 var (
-	errUnauthorized = errors.New("unknown agent: send 'Authorization: Bearer <agent secret>' (enroll first)")
-	errRevoked      = errors.New("this computer is revoked")
-	errBadRequest   = errors.New("bad request")
-	errFinished     = errors.New("deployment is already finished")
+	errUnauthorized = errkind.New(errkind.Unauthenticated, "unknown agent: send 'Authorization: Bearer <agent secret>' (enroll first)")
+	errRevoked      = errkind.New(errkind.Forbidden, "this computer is revoked")
+	errBadRequest   = errkind.New(errkind.Invalid, "bad request")
+	errFinished     = errkind.New(errkind.Conflict, "deployment is already finished")
 )
 
 // API serves the agent API.
@@ -211,30 +214,7 @@ func (a *API) RegisterAdmin(g *echo.Group, m ...echo.MiddlewareFunc) {
 }
 
 // statusOf maps an error to its HTTP status.
-func statusOf(err error) int {
-	var mbe *http.MaxBytesError
-	switch {
-	case errors.Is(err, errUnauthorized), errors.Is(err, errNoEnrollToken):
-		return http.StatusUnauthorized
-	case errors.Is(err, errTokenMismatch):
-		return http.StatusForbidden
-	case errors.Is(err, errRevoked), errors.Is(err, store.ErrRevoked), errors.Is(err, store.ErrEnrollRefused):
-		return http.StatusForbidden
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, packages.ErrNotFound), errors.Is(err, packages.ErrInvalidID):
-		return http.StatusNotFound
-	case errors.Is(err, errFinished), errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrRelayExists):
-		return http.StatusConflict
-	case errors.As(err, &mbe), errors.Is(err, errTooLarge), errors.Is(err, inventory.ErrFieldTooLong):
-		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, gate.ErrBusy):
-		return http.StatusServiceUnavailable
-	case errors.Is(err, errBadRequest), errors.Is(err, store.ErrInvalid):
-		return http.StatusBadRequest
-	case errors.Is(err, context.Canceled):
-		return 499
-	}
-	return http.StatusInternalServerError
-}
+func statusOf(err error) int { return httperr.Status(err) }
 
 // mapErrors turns handler errors into *echo.HTTPError, so that whatever
 // error handler the echo instance has writes the right status.
@@ -270,10 +250,7 @@ type caller struct {
 	computer *store.Computer
 }
 
-func hashSecret(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:])
-}
+func hashSecret(s string) string { return auth.HashSecret(s) }
 
 // authenticate accepts a known agent secret of a computer that is not
 // revoked.

@@ -2,8 +2,6 @@ package agentapi
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,20 +15,15 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/shoal-project/shoal/central/audit"
+	"github.com/shoal-project/shoal/central/auth"
 	"github.com/shoal-project/shoal/central/inventory"
-	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/proto"
 )
 
 // randomSecret returns prefix followed by 32 random bytes in base64url.
-func randomSecret(prefix string) (string, error) {
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("generate secret: %w", err)
-	}
-	return prefix + base64.RawURLEncoding.EncodeToString(b[:]), nil
-}
+func randomSecret(prefix string) (string, error) { return auth.NewSecret(prefix) }
 
 // validDeviceID accepts what OCS agents send: printable ASCII without
 // spaces or slashes, at most 128 bytes, and never a reserved prefix
@@ -244,138 +237,17 @@ func (a *API) checkAgentToken(c echo.Context, token, deviceID string) error {
 	return err
 }
 
-// TokenRequest creates an enrollment token.
-type TokenRequest struct {
-	Name string `json:"name"`
-	// Kind is "agent" (the default: any number of agents, any site) or
-	// "relay" (one relay, named RelayName, of Site).
-	Kind string `json:"kind,omitempty"`
-	// Site and RelayName bind a relay token; agent tokens have neither.
-	Site      string `json:"site,omitempty"`
-	RelayName string `json:"relay_name,omitempty"`
-	// MaxUses bounds enrollments with the token; 0 is no limit for an
-	// agent token and one enrollment for a relay token.
-	MaxUses int `json:"max_uses"`
-	// ExpiresIn is a Go duration such as "168h"; empty is no expiry.
-	ExpiresIn string `json:"expires_in"`
-}
-
-// TokenInfo describes an enrollment token. Token is set only in the answer
-// that creates it.
-type TokenInfo struct {
-	ID        uint       `json:"id"`
-	Name      string     `json:"name"`
-	Kind      string     `json:"kind"`
-	Site      string     `json:"site,omitempty"`
-	RelayName string     `json:"relay_name,omitempty"`
-	Token     string     `json:"token,omitempty"`
-	MaxUses   int        `json:"max_uses"`
-	Uses      int        `json:"uses"`
-	ExpiresAt *time.Time `json:"expires_at,omitempty"`
-	LastUsed  *time.Time `json:"last_used,omitempty"`
-	Revoked   bool       `json:"revoked"`
-	// CAFingerprint and EnrollCommand help to enroll an agent or the
-	// relay (the placeholders in <> are to be filled in).
-	CAFingerprint string `json:"ca_fingerprint_sha256,omitempty"`
-	EnrollCommand string `json:"enroll_command,omitempty"`
-}
-
-// tokenInfo describes t; site is the name of its site, if any.
-func tokenInfo(t store.EnrollmentToken, site string) TokenInfo {
-	return TokenInfo{ID: t.ID, Name: t.Name, Kind: t.KindOrAgent(), Site: site, RelayName: t.RelayName, MaxUses: t.MaxUses, Uses: t.Uses,
-		ExpiresAt: t.ExpiresAt, LastUsed: t.LastUsed, Revoked: t.Revoked}
-}
-
-// Keys under which an admin handler leaves the target and detail of its
-// audit event for the middleware that records it (central/web
-// auditChanges).
-const (
-	AuditTargetKey = "shoal.audit.target"
-	AuditDetailKey = "shoal.audit.detail"
-)
-
-// EnrollCommand is the command that enrolls with token tok of info's kind.
-func EnrollCommand(info TokenInfo, tok string) string {
-	if info.Kind == store.TokenKindRelay {
-		return "shoal-relay enroll -server https://<central>:<https-port> -token " + tok + " -site " + info.Site + " -name " + info.RelayName +
-			" -url http://<relay-host>:<port> -ca-fingerprint " + info.CAFingerprint
-	}
-	return "shoal-agent enroll --server https://<central>:<https-port> --token " + tok + " --ca-fingerprint " + info.CAFingerprint
-}
-
-// ErrBadTokenRequest reports an enrollment token request MintToken
-// refuses; its message says why.
-var ErrBadTokenRequest = fmt.Errorf("enrollment token: %w", errBadRequest)
-
-// MintToken creates the enrollment token req asks for: an agent token, or
-// a relay token bound to an existing site and a relay name (single use
-// unless req says otherwise). It returns the token's description with the
-// token itself and its enroll command (shown once), and the detail of its
-// audit event: kind, site, relay name, uses and expiry.
-func MintToken(ctx context.Context, st *store.Store, pk *pki.PKI, req TokenRequest, now time.Time) (TokenInfo, string, error) {
-	if strings.TrimSpace(req.Name) == "" || req.MaxUses < 0 {
-		return TokenInfo{}, "", fmt.Errorf("name is required and max_uses must not be negative: %w", ErrBadTokenRequest)
-	}
-	t := &store.EnrollmentToken{Name: req.Name, Kind: req.Kind, MaxUses: req.MaxUses}
-	switch req.Kind {
-	case "", store.TokenKindAgent:
-		if req.Site != "" || req.RelayName != "" {
-			return TokenInfo{}, "", fmt.Errorf("an agent token takes no site or relay_name (agents get their site from their address); use kind relay: %w", ErrBadTokenRequest)
-		}
-	case store.TokenKindRelay:
-		if !relayNameRE.MatchString(req.RelayName) {
-			return TokenInfo{}, "", fmt.Errorf("a relay token needs relay_name: letters, digits, '.', '_' and '-' (at most 63), got %q: %w", req.RelayName, ErrBadTokenRequest)
-		}
-		site, err := st.SiteByName(ctx, req.Site)
-		if errors.Is(err, store.ErrNotFound) {
-			return TokenInfo{}, "", fmt.Errorf("a relay token needs an existing site; site %q does not exist: %w", req.Site, ErrBadTokenRequest)
-		}
-		if err != nil {
-			return TokenInfo{}, "", err
-		}
-		t.SiteID, t.RelayName = &site.ID, req.RelayName
-	default:
-		return TokenInfo{}, "", fmt.Errorf("kind must be %q or %q, got %q: %w", store.TokenKindAgent, store.TokenKindRelay, req.Kind, ErrBadTokenRequest)
-	}
-	if req.ExpiresIn != "" {
-		d, err := time.ParseDuration(req.ExpiresIn)
-		if err != nil || d <= 0 {
-			return TokenInfo{}, "", fmt.Errorf("expires_in must be a positive duration like 168h: %w", ErrBadTokenRequest)
-		}
-		at := now.Add(d)
-		t.ExpiresAt = &at
-	}
-	tok, err := randomSecret(proto.EnrollTokenPrefix)
-	if err != nil {
-		return TokenInfo{}, "", err
-	}
-	t.Hash = hashSecret(tok)
-	if err := st.CreateEnrollmentToken(ctx, t); err != nil {
-		return TokenInfo{}, "", err
-	}
-	info := tokenInfo(*t, req.Site)
-	expires := "never"
-	if t.ExpiresAt != nil {
-		expires = t.ExpiresAt.UTC().Format(time.RFC3339)
-	}
-	detail := fmt.Sprintf("id=%d kind=%s site=%s relay=%s max_uses=%d expires=%s", t.ID, info.Kind, info.Site, info.RelayName, t.MaxUses, expires)
-	info.Token = tok
-	info.CAFingerprint = pk.CAFingerprint()
-	info.EnrollCommand = EnrollCommand(info, tok)
-	return info, detail, nil
-}
-
 func (a *API) createToken(c echo.Context) error {
-	var req TokenRequest
+	var req auth.TokenRequest
 	if err := a.bindJSON(c, &req); err != nil {
 		return err
 	}
-	info, detail, err := MintToken(c.Request().Context(), a.store, a.pki, req, a.now())
+	info, detail, err := auth.MintToken(c.Request().Context(), a.store, a.pki, req, a.now())
 	if err != nil {
 		return err
 	}
-	c.Set(AuditTargetKey, info.Name)
-	c.Set(AuditDetailKey, detail)
+	c.Set(audit.TargetKey, info.Name)
+	c.Set(audit.DetailKey, detail)
 	a.log.Info("enrollment token created", "target", info.Name, "detail", detail, "remote", c.RealIP())
 	return c.JSON(http.StatusCreated, info)
 }
@@ -394,13 +266,13 @@ func (a *API) listTokens(c echo.Context) error {
 	for _, s := range sites {
 		names[s.ID] = s.Name
 	}
-	out := make([]TokenInfo, 0, len(ts))
+	out := make([]auth.TokenInfo, 0, len(ts))
 	for _, t := range ts {
 		site := ""
 		if t.SiteID != nil {
 			site = names[*t.SiteID]
 		}
-		out = append(out, tokenInfo(t, site))
+		out = append(out, auth.Info(t, site))
 	}
 	return c.JSON(http.StatusOK, map[string]any{"items": out})
 }
@@ -461,3 +333,10 @@ func (a *API) revokeComputer(revoked bool) echo.HandlerFunc {
 		return c.NoContent(http.StatusNoContent)
 	}
 }
+
+// TokenRequest and TokenInfo are the body and answer of the enrollment
+// token routes (see auth.MintToken).
+type (
+	TokenRequest = auth.TokenRequest
+	TokenInfo    = auth.TokenInfo
+)

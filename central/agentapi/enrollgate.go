@@ -2,21 +2,21 @@ package agentapi
 
 import (
 	"crypto/subtle"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/shoal-project/shoal/internal/errkind"
 	"github.com/shoal-project/shoal/proto"
 )
 
 // Errors of the request gates below.
 var (
-	errNoEnrollToken = errors.New("enroll: send the enrollment token as 'Authorization: Bearer <token>'")
-	errTokenMismatch = errors.New("enroll: the token in the body differs from the Authorization header")
-	errTooLarge      = errors.New("request body too large")
+	errNoEnrollToken = errkind.New(errkind.Unauthenticated, "enroll: send the enrollment token as 'Authorization: Bearer <token>'")
+	errTokenMismatch = errkind.New(errkind.Forbidden, "enroll: the token in the body differs from the Authorization header")
+	errTooLarge      = errkind.New(errkind.TooLarge, "request body too large")
 )
 
 // enrollTokenKey is where enrollGate stores the checked token.

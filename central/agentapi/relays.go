@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/shoal-project/shoal/central/auth"
 	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/proto"
@@ -28,8 +28,6 @@ const relayTouchEvery = 30 * time.Second
 
 // relayCertDays is the lifetime of a relay's TLS certificate.
 const relayCertDays = 825
-
-var relayNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
 // RegisterPublic adds the unauthenticated routes central serves on both
 // listeners: Shoal fragments by CID, for relays and agents (the bytes are
@@ -151,7 +149,7 @@ func (a *API) enrollRelay(c echo.Context) error {
 	switch {
 	case !strings.HasPrefix(req.Token, proto.EnrollTokenPrefix):
 		return fmt.Errorf("enroll relay: %w", store.ErrEnrollRefused)
-	case !relayNameRE.MatchString(req.Name):
+	case !auth.ValidRelayName(req.Name):
 		return fmt.Errorf("enroll relay: name %q: letters, digits, '.', '_' and '-' (at most 63): %w", req.Name, errBadRequest)
 	case req.HTTPURL == "":
 		return fmt.Errorf("enroll relay: http_url is required: %w", errBadRequest)

@@ -27,19 +27,20 @@ import (
 
 	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/internal/errkind"
 	"github.com/shoal-project/shoal/proto"
 	"github.com/shoal-project/shoal/proto/ocs"
 )
 
 // ErrInvalid reports a request that does not make sense, such as an empty
 // affectation or a location with a scheme.
-var ErrInvalid = errors.New("invalid request")
+var ErrInvalid = errkind.New(errkind.Invalid, "invalid request")
 
 // ErrNotActive reports an affectation of a package that is not active.
-var ErrNotActive = errors.New("package is not active")
+var ErrNotActive = errkind.New(errkind.Invalid, "package is not active")
 
 // ErrUnavailable reports an activation whose availability check failed.
-var ErrUnavailable = errors.New("package is not available at the given locations")
+var ErrUnavailable = errkind.New(errkind.Unprocessable, "package is not available at the given locations")
 
 // Config holds the agent-facing timings. All of them are sent to OCS agents.
 type Config struct {
@@ -87,6 +88,9 @@ func (c Config) withDefaults() Config {
 	}
 	return c
 }
+
+// WithDefaults returns c with every unset field at its default.
+func (c Config) WithDefaults() Config { return c.withDefaults() }
 
 // Validate checks the configuration.
 func (c Config) Validate() error {

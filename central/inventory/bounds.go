@@ -1,12 +1,12 @@
 package inventory
 
 import (
-	"errors"
 	"fmt"
 	"reflect"
 	"unicode/utf8"
 
 	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/internal/errkind"
 )
 
 // Length bounds of the stored inventory fields. An inventory comes from an
@@ -24,7 +24,7 @@ const (
 )
 
 // ErrFieldTooLong reports an identifying field over MaxNameBytes.
-var ErrFieldTooLong = errors.New("inventory field too long")
+var ErrFieldTooLong = errkind.New(errkind.TooLarge, "inventory field too long")
 
 // identityFields are the fields refused, not cut, when over MaxNameBytes
 // (the struct name, a dot, the field name).

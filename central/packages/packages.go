@@ -19,20 +19,22 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/shoal-project/shoal/internal/errkind"
 )
 
 // Sentinel errors.
 var (
 	// ErrInvalidSpec reports a package specification that cannot be built.
-	ErrInvalidSpec = errors.New("packages: invalid spec")
+	ErrInvalidSpec = errkind.New(errkind.Invalid, "packages: invalid spec")
 	// ErrInvalidID reports a package ID that is not all digits.
-	ErrInvalidID = errors.New("packages: invalid package id")
+	ErrInvalidID = errkind.New(errkind.Invalid, "packages: invalid package id")
 	// ErrTooLarge reports an upload over the size limit.
-	ErrTooLarge = errors.New("packages: upload too large")
+	ErrTooLarge = errkind.New(errkind.TooLarge, "packages: upload too large")
 	// ErrExists reports a package directory that already exists.
-	ErrExists = errors.New("packages: package already exists")
+	ErrExists = errkind.New(errkind.Conflict, "packages: package already exists")
 	// ErrNotFound reports a package that is not on disk.
-	ErrNotFound = errors.New("packages: package not found")
+	ErrNotFound = errkind.New(errkind.NotFound, "packages: package not found")
 )
 
 // File names inside a package directory.
@@ -99,6 +101,9 @@ func (c Config) withDefaults() Config {
 	}
 	return c
 }
+
+// WithDefaults returns c with every unset field at its default.
+func (c Config) WithDefaults() Config { return c.withDefaults() }
 
 // Validate checks the configuration with its defaults applied.
 func (c Config) Validate() error {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"mime/multipart"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -57,6 +58,21 @@ func (e *UploadError) Error() string {
 
 func (e *UploadError) Unwrap() error { return e.Err }
 
+// bodyReader remembers the error reading the request body returned, to
+// tell a client that went away from a disk that failed.
+type bodyReader struct {
+	r   io.Reader
+	err error
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		b.err = err
+	}
+	return n, err
+}
+
 // UploadHooks let a caller check an upload while it streams. Nil hooks do
 // nothing.
 type UploadHooks struct {
@@ -101,7 +117,14 @@ func ReadUpload(mr *multipart.Reader, b *Builder, hooks UploadHooks) (fields map
 					return nil, spooled, err
 				}
 			}
-			path, _, err := b.Spool(part, 0)
+			body := &bodyReader{r: part}
+			path, _, err := b.Spool(body, 0)
+			var mbe *http.MaxBytesError
+			if err != nil && body.err != nil && !errors.As(body.err, &mbe) {
+				// The client went away or sent a body cut short: its
+				// problem, not the disk's.
+				return nil, spooled, &UploadError{Problem: UploadInterrupted, Err: body.err}
+			}
 			if err != nil {
 				return nil, spooled, fmt.Errorf("spool upload: %w", err)
 			}

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/shoal-project/shoal/internal/errkind"
 	"github.com/shoal-project/shoal/internal/statefile"
 )
 
@@ -28,7 +29,7 @@ const (
 )
 
 // ErrWeakPassword is returned when the configured admin password is too short.
-var ErrWeakPassword = errors.New("pki: admin password must have at least 12 characters")
+var ErrWeakPassword = errkind.New(errkind.Invalid, "pki: admin password must have at least 12 characters")
 
 // Admin is the built-in administrator credential. Only a bcrypt hash is kept.
 type Admin struct {

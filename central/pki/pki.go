@@ -28,6 +28,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shoal-project/shoal/internal/errkind"
 	"github.com/shoal-project/shoal/internal/statefile"
 )
 
@@ -42,7 +43,7 @@ const (
 )
 
 // ErrBadKey reports a key or certificate file that exists but cannot be used.
-var ErrBadKey = errors.New("pki: unusable key or certificate")
+var ErrBadKey = errkind.New(errkind.Invalid, "pki: unusable key or certificate")
 
 // Config lists the names and addresses the server certificate must cover.
 type Config struct {
@@ -58,6 +59,9 @@ func (c Config) withDefaults() Config {
 	}
 	return c
 }
+
+// WithDefaults returns c with every unset field at its default.
+func (c Config) WithDefaults() Config { return c.withDefaults() }
 
 // Validate checks the configuration.
 func (c Config) Validate() error {

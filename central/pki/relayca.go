@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shoal-project/shoal/internal/errkind"
 	"github.com/shoal-project/shoal/internal/statefile"
 )
 
@@ -30,7 +31,7 @@ const relayCAYears = 5
 
 // ErrNameRefused reports a host name a relay certificate may not carry: a
 // wildcard, a malformed name, or one of central's own names.
-var ErrNameRefused = errors.New("pki: host name refused for a relay certificate")
+var ErrNameRefused = errkind.New(errkind.Invalid, "pki: host name refused for a relay certificate")
 
 // The relay CA issues every certificate central hands to relays. It is
 // name-constrained (critical extension) to exclude central's own DNS

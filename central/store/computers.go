@@ -3,18 +3,19 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/shoal-project/shoal/internal/errkind"
 )
 
 // ErrShoalManaged reports an anonymous (OCS) inventory or request that
 // names a computer with a Shoal agent identity: only that agent, with its
 // own secret, may change it.
-var ErrShoalManaged = errors.New("store: computer is managed by a Shoal agent")
+var ErrShoalManaged = errkind.New(errkind.Forbidden, "store: computer is managed by a Shoal agent")
 
 // CreateComputer inserts a computer row; c.ID is set.
 func (s *Store) CreateComputer(ctx context.Context, c *Computer) error {

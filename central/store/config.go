@@ -46,6 +46,9 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// WithDefaults returns c with every unset field at its default.
+func (c Config) WithDefaults() Config { return c.withDefaults() }
+
 // Validate reports whether c (after defaults) can be used.
 func (c Config) Validate() error {
 	c = c.withDefaults()

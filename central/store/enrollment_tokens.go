@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/shoal-project/shoal/internal/errkind"
 )
 
 // CheckEnrollmentToken reports whether the enrollment token with hash
@@ -32,9 +34,9 @@ func (s *Store) CheckEnrollmentToken(ctx context.Context, tokenHash string, now 
 var (
 	// ErrEnrollRefused reports an enrollment token that is unknown,
 	// revoked, expired or used up.
-	ErrEnrollRefused = errors.New("store: enrollment token refused")
+	ErrEnrollRefused = errkind.New(errkind.Forbidden, "store: enrollment token refused")
 	// ErrRevoked reports a computer an admin revoked.
-	ErrRevoked = errors.New("store: computer revoked")
+	ErrRevoked = errkind.New(errkind.Forbidden, "store: computer revoked")
 	// ErrAlreadyEnrolled reports an enrollment that claims a computer
 	// enrolled with another identity key. Only the current key may enroll
 	// it again; an admin deletes the computer to let a new key enroll.

@@ -8,6 +8,8 @@ import (
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+
+	"github.com/shoal-project/shoal/internal/errkind"
 )
 
 // RelayStale is how long after its last contact a relay is still used as
@@ -94,7 +96,7 @@ func revokeRelays(tx *gorm.DB, keep string, now time.Time, where string, args ..
 
 // ErrRelayExists reports an enrollment under the name (or peer ID) of a
 // relay that is still enrolled: an admin removes that relay first.
-var ErrRelayExists = errors.New("store: relay already enrolled")
+var ErrRelayExists = errkind.New(errkind.Conflict, "store: relay already enrolled")
 
 // useRelayToken consumes one use of the relay token with hash tokenHash
 // for relay r inside tx: ErrEnrollRefused when the token is unknown,

@@ -17,14 +17,16 @@ import (
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	gormlogger "gorm.io/gorm/logger"
+
+	"github.com/shoal-project/shoal/internal/errkind"
 )
 
 // Sentinel errors. Every error a Store method returns for one of these
 // conditions wraps the matching sentinel.
 var (
-	ErrNotFound = errors.New("not found")
-	ErrConflict = errors.New("conflict")
-	ErrInvalid  = errors.New("invalid")
+	ErrNotFound = errkind.New(errkind.NotFound, "not found")
+	ErrConflict = errkind.New(errkind.Conflict, "conflict")
+	ErrInvalid  = errkind.New(errkind.Invalid, "invalid")
 )
 
 // DBFile is the SQLite file name inside the data directory.

@@ -15,7 +15,6 @@ import (
 	"github.com/shoal-project/shoal/central/deploy"
 	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
-	"github.com/shoal-project/shoal/central/web"
 	"github.com/shoal-project/shoal/proto"
 )
 
@@ -100,9 +99,8 @@ func siteConflict(f *siteForm, err error) bool {
 func (u *UI) handleCreateSite(c echo.Context) error {
 	f, site := readSiteForm(c)
 	if len(f.Errors) == 0 {
-		err := u.deps.Store.CreateSite(c.Request().Context(), site)
+		err := u.deps.Ops.CreateSite(c.Request().Context(), u.actor(c), site)
 		if err == nil {
-			u.audit(c, "site.create", site.Name, fmt.Sprintf("%d ranges", len(site.CIDRs)))
 			return seeOther(c, uiPrefix+"/sites?done=saved")
 		}
 		if !siteConflict(&f, err) {
@@ -145,9 +143,8 @@ func (u *UI) handleUpdateSite(c echo.Context) error {
 	f, site := readSiteForm(c)
 	f.ID, site.ID = id, id
 	if len(f.Errors) == 0 {
-		err := u.deps.Store.UpdateSite(c.Request().Context(), site)
+		err := u.deps.Ops.UpdateSite(c.Request().Context(), u.actor(c), site)
 		if err == nil {
-			u.audit(c, "site.update", site.Name, fmt.Sprintf("%d ranges, fragment location %q", len(site.CIDRs), site.FragmentLocation))
 			return seeOther(c, uiPrefix+"/sites?done=saved")
 		}
 		if !siteConflict(&f, err) {
@@ -162,15 +159,9 @@ func (u *UI) handleDeleteSite(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	s, err := u.deps.Store.Site(ctx, id)
-	if err != nil {
+	if err := u.deps.Ops.DeleteSite(c.Request().Context(), u.actor(c), id); err != nil {
 		return err
 	}
-	if err := u.deps.Store.DeleteSite(ctx, id); err != nil {
-		return err
-	}
-	u.audit(c, "site.delete", s.Name, "")
 	return seeOther(c, uiPrefix+"/sites?done=deleted")
 }
 
@@ -240,9 +231,8 @@ func (u *UI) handleSaveSettings(c echo.Context) error {
 				ExecutionTimeoutMins: vals["execution_timeout_mins"],
 			},
 		}
-		err := u.deps.Deploy.SaveConfig(c.Request().Context(), cfg)
+		err := u.deps.Ops.SaveSettings(c.Request().Context(), u.actor(c), cfg)
 		if err == nil {
-			u.audit(c, "settings.update", "agents", fmt.Sprintf("prolog_freq_hours=%d download_disabled=%t", cfg.PrologFreqHours, cfg.Download.Disabled))
 			return seeOther(c, uiPrefix+"/settings?done=saved")
 		}
 		if !errors.Is(err, deploy.ErrInvalid) {
@@ -293,8 +283,8 @@ func (u *UI) handleCreateToken(c echo.Context) error {
 	name := strings.TrimSpace(c.FormValue("name"))
 	role := c.FormValue("role")
 	days := strings.TrimSpace(c.FormValue("expires_days"))
-	t := &store.APIToken{Name: name, Role: role}
 	errs := map[string]string{}
+	var ttl time.Duration
 	if name == "" {
 		errs["name"] = "Name the token after its user or script."
 	}
@@ -306,21 +296,15 @@ func (u *UI) handleCreateToken(c echo.Context) error {
 		if err != nil || n < 1 || n > 3650 {
 			errs["expires_days"] = "Enter a number of days from 1 to 3650, or leave it empty for no expiry."
 		} else {
-			at := u.now().Add(time.Duration(n) * 24 * time.Hour)
-			t.ExpiresAt = &at
+			ttl = time.Duration(n) * 24 * time.Hour
 		}
 	}
 	var secret string
 	if len(errs) == 0 {
-		tok, hash, err := web.NewToken()
-		if err != nil {
+		var err error
+		if secret, _, err = u.deps.Ops.CreateAPIToken(c.Request().Context(), u.actor(c), name, role, ttl); err != nil {
 			return err
 		}
-		t.Hash, secret = hash, tok
-		if err := u.deps.Store.CreateToken(c.Request().Context(), t); err != nil {
-			return err
-		}
-		u.audit(c, "token.create", t.Name, "role "+t.Role)
 	}
 	v, err := u.tokensView(c)
 	if err != nil {
@@ -332,7 +316,7 @@ func (u *UI) handleCreateToken(c echo.Context) error {
 		return u.render(c, http.StatusBadRequest, "tokens", "API tokens", "tokens", v)
 	}
 	v.Form = map[string]string{"role": store.RoleReadonly}
-	v.Created, v.CreatedName = secret, t.Name
+	v.Created, v.CreatedName = secret, name
 	return u.render(c, http.StatusCreated, "tokens", "API tokens", "tokens", v)
 }
 
@@ -341,10 +325,9 @@ func (u *UI) handleRevokeToken(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := u.deps.Store.RevokeToken(c.Request().Context(), id); err != nil {
+	if err := u.deps.Ops.RevokeAPIToken(c.Request().Context(), u.actor(c), id); err != nil {
 		return err
 	}
-	u.audit(c, "token.revoke", strconv.FormatUint(uint64(id), 10), "")
 	return seeOther(c, uiPrefix+"/tokens?done=revoked")
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"golang.org/x/crypto/bcrypt"
 
+	adminops "github.com/shoal-project/shoal/central/admin"
 	"github.com/shoal-project/shoal/central/deploy"
 	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/central/pki"
@@ -81,11 +82,13 @@ func newEnv(t testing.TB, cfg Config) *env {
 	if cfg.PasswordCost == 0 {
 		cfg.PasswordCost = 4
 	}
-	u, err := New(cfg, Deps{Store: st, Deploy: dep, Packages: b, PKI: pk, Admin: admin}, log)
+	e := &env{t: t, store: st, builder: b, dep: dep}
+	ops := adminops.New(adminops.Deps{Store: st, Deploy: dep, Packages: b, PKI: pk, Now: e.now}, log)
+	u, err := New(cfg, Deps{Store: st, Deploy: dep, Packages: b, PKI: pk, Admin: admin, Ops: ops}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, ui: u, store: st, builder: b, dep: dep}
+	e.ui = u
 	u.now = e.now
 	ec := echo.New()
 	// As central with http.trusted_proxies: a loopback proxy names the

@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"context"
 	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -14,7 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/central/audit"
 	"github.com/shoal-project/shoal/internal/ratelimit"
 )
 
@@ -108,13 +107,5 @@ func (u *UI) auditLogin(c echo.Context, action, user, detail string, always bool
 			return
 		}
 	}
-	remote := clientIP(c)
-	u.log.Info("audit", "action", action, "target", user, "by", "anonymous", "remote", remote, "detail", detail)
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), auditTimeout)
-	defer cancel()
-	err := u.deps.Store.RecordAudit(ctx, &store.AuditEvent{Actor: "anonymous", Action: action, Target: user,
-		Detail: "web ui: " + detail, Remote: remote})
-	if err != nil {
-		u.log.Warn("audit event not recorded", "action", action, "target", user, "err", err)
-	}
+	u.deps.Ops.Record(c.Request().Context(), audit.Actor{Name: "anonymous", Remote: clientIP(c), Via: "web ui"}, action, user, detail)
 }

@@ -140,17 +140,14 @@ func (u *UI) handleActivate(c echo.Context) error {
 	report := (*packages.CheckReport)(nil)
 	code := http.StatusBadRequest
 	if len(form.Errors) == 0 {
-		report, err = u.deps.Deploy.Activate(c.Request().Context(), id, deploy.ActivateRequest{
+		_, report, err = u.deps.Ops.ActivatePackage(c.Request().Context(), u.actor(c), id, deploy.ActivateRequest{
 			InfoLoc: form.InfoLoc, PackLoc: form.PackLoc, Proto: form.Proto, SkipCheck: form.SkipCheck})
 		switch {
 		case err == nil:
-			detail := fmt.Sprintf("info_loc=%s pack_loc=%s", form.InfoLoc, form.PackLoc)
 			skipped := ""
 			if form.SkipCheck {
-				detail += " (availability check skipped)"
 				skipped = "&skipped=1"
 			}
-			u.audit(c, "package.activate", id, detail)
 			return seeOther(c, fmt.Sprintf("%s/packages/%s?done=activated&checked=%d%s", uiPrefix, id, report.FragmentsChecked, skipped))
 		case errors.Is(err, deploy.ErrUnavailable) && report != nil:
 			code = http.StatusUnprocessableEntity
@@ -173,10 +170,9 @@ func (u *UI) handleDeactivate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := u.deps.Deploy.Deactivate(c.Request().Context(), id); err != nil {
+	if err := u.deps.Ops.DeactivatePackage(c.Request().Context(), u.actor(c), id); err != nil {
 		return err
 	}
-	u.audit(c, "package.deactivate", id, "")
 	return seeOther(c, uiPrefix+"/packages/"+id+"?done=deactivated")
 }
 
@@ -185,18 +181,9 @@ func (u *UI) handleDeletePackage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	p, err := u.deps.Store.Package(ctx, id)
-	if err != nil {
+	if err := u.deps.Ops.DeletePackage(c.Request().Context(), u.actor(c), id); err != nil {
 		return err
 	}
-	if err := u.deps.Store.DeletePackage(ctx, id); err != nil {
-		return err
-	}
-	if err := u.deps.Packages.Delete(id); err != nil && !errors.Is(err, packages.ErrNotFound) {
-		return err
-	}
-	u.audit(c, "package.delete", id, p.Name)
 	return seeOther(c, uiPrefix+"/packages?done=deleted")
 }
 
@@ -280,11 +267,9 @@ func (u *UI) handleAffect(c echo.Context) error {
 	if !p.Active {
 		return &userError{msg: "Activate the package before affecting it to computers.", err: deploy.ErrNotActive}
 	}
-	res, err := u.deps.Deploy.Affect(ctx, id, deploy.AffectRequest{ComputerIDs: ids, Force: v.Force})
-	if err != nil {
+	if _, err := u.deps.Ops.AffectPackage(ctx, u.actor(c), id, ids, v.Force); err != nil {
 		return err
 	}
-	u.audit(c, "package.affect", id, fmt.Sprintf("%d computers selected, %d deployments created, force=%t", res.Selected, res.Created, v.Force))
 	return seeOther(c, uiPrefix+"/packages/"+id+"/status?done=affected")
 }
 

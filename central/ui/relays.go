@@ -9,7 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/shoal-project/shoal/central/agentapi"
+	"github.com/shoal-project/shoal/central/auth"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/proto/api"
 )
@@ -27,7 +27,7 @@ type relaysView struct {
 	Sites   []store.Site
 	Form    map[string]string
 	Errors  map[string]string
-	Created *agentapi.TokenInfo
+	Created *auth.TokenInfo
 }
 
 // relayRow is one relay with its counters formatted for the page.
@@ -94,7 +94,7 @@ func (u *UI) handleRelays(c echo.Context) error {
 // relaysView reads the relays and sites for the Relays page.
 func (u *UI) relaysView(c echo.Context) (*relaysView, error) {
 	ctx := c.Request().Context()
-	relays, err := agentapi.RelayStatuses(ctx, u.deps.Store, u.now())
+	relays, err := u.deps.Ops.Relays(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -131,16 +131,15 @@ func (u *UI) handleRelayToken(c echo.Context) error {
 		v.Errors["expires_hours"] = "Enter a number of hours from 1 to 720."
 		return u.render(c, http.StatusBadRequest, "relays", "Relays", "relays", v)
 	}
-	info, detail, err := agentapi.MintToken(c.Request().Context(), u.deps.Store, u.deps.PKI,
-		agentapi.TokenRequest{Name: "relay " + name, Kind: store.TokenKindRelay, Site: site, RelayName: name, ExpiresIn: fmt.Sprintf("%dh", n)}, u.now())
-	if errors.Is(err, agentapi.ErrBadTokenRequest) {
+	info, err := u.deps.Ops.MintEnrollmentToken(c.Request().Context(), u.actor(c),
+		auth.TokenRequest{Name: "relay " + name, Kind: store.TokenKindRelay, Site: site, RelayName: name, ExpiresIn: fmt.Sprintf("%dh", n)})
+	if errors.Is(err, auth.ErrBadTokenRequest) {
 		v.Errors["name"] = err.Error()
 		return u.render(c, http.StatusBadRequest, "relays", "Relays", "relays", v)
 	}
 	if err != nil {
 		return err
 	}
-	u.audit(c, "agents.enrollment-tokens.create", info.Name, detail)
 	v.Form = map[string]string{"expires_hours": "24"}
 	v.Created = &info
 	return u.render(c, http.StatusCreated, "relays", "Relays", "relays", v)
@@ -151,15 +150,9 @@ func (u *UI) handleDeleteRelay(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	r, err := u.deps.Store.Relay(ctx, id)
-	if err != nil {
+	if err := u.deps.Ops.DeleteRelay(c.Request().Context(), u.actor(c), id); err != nil {
 		return err
 	}
-	if err := u.deps.Store.DeleteRelay(ctx, id, u.now()); err != nil {
-		return err
-	}
-	u.audit(c, "relay.delete", r.Name, fmt.Sprintf("peer=%s url=%s", r.PeerID, r.HTTPURL))
 	return seeOther(c, uiPrefix+"/relays?done=deleted")
 }
 
@@ -168,23 +161,11 @@ func (u *UI) handlePurgePackage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	if _, err := u.deps.Store.Package(ctx, id); err != nil {
-		return err
-	}
-	if err := u.deps.Store.RequestPurge(ctx, id, u.now()); err != nil {
-		return err
-	}
-	relays, err := u.deps.Store.Relays(ctx)
+	res, err := u.deps.Ops.PurgePackage(c.Request().Context(), u.actor(c), id)
 	if err != nil {
 		return err
 	}
-	kept, err := u.deps.Store.RelaysKeeping(ctx, id)
-	if err != nil {
-		return err
-	}
-	u.audit(c, "package.purge", id, fmt.Sprintf("from %d relay(s), %d keep it for unfinished deployments", len(relays), kept))
-	if kept > 0 {
+	if res.Kept > 0 {
 		return seeOther(c, uiPrefix+"/packages/"+id+"?done=purged-kept")
 	}
 	return seeOther(c, uiPrefix+"/packages/"+id+"?done=purged")

@@ -2,7 +2,6 @@ package ui
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"html/template"
@@ -11,20 +10,19 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/shoal-project/shoal/central/deploy"
-	"github.com/shoal-project/shoal/central/packages"
+	"github.com/shoal-project/shoal/central/httperr"
 	"github.com/shoal-project/shoal/central/store"
-	"github.com/shoal-project/shoal/proto"
+	"github.com/shoal-project/shoal/internal/errkind"
 )
 
 // The UI's own sentinel errors.
 var (
-	errBadRequest   = errors.New("bad request")
-	errForbidden    = errors.New("read-only users cannot change anything")
-	errCSRF         = errors.New("the form has expired or did not come from this site; reload the page and try again")
-	errUnauthorized = errors.New("log in first")
-	errPageNotFound = errors.New("there is no such page")
-	errTooMany      = errors.New("too many login attempts; wait a minute and try again")
+	errBadRequest   = errkind.New(errkind.Invalid, "bad request")
+	errForbidden    = errkind.New(errkind.Forbidden, "read-only users cannot change anything")
+	errCSRF         = errkind.New(errkind.Forbidden, "the form has expired or did not come from this site; reload the page and try again")
+	errUnauthorized = errkind.New(errkind.Unauthenticated, "log in first")
+	errPageNotFound = errkind.New(errkind.NotFound, "there is no such page")
+	errTooMany      = errkind.New(errkind.RateLimited, "too many login attempts; wait a minute and try again")
 )
 
 // userError is an error whose message is meant for the person using the UI.
@@ -42,35 +40,7 @@ func badInput(format string, args ...any) error {
 }
 
 // statusOf maps an error to an HTTP status.
-func statusOf(err error) int {
-	var he *echo.HTTPError
-	var mbe *http.MaxBytesError
-	switch {
-	case errors.As(err, &he):
-		return he.Code
-	case errors.Is(err, errUnauthorized):
-		return http.StatusUnauthorized
-	case errors.Is(err, errForbidden), errors.Is(err, errCSRF):
-		return http.StatusForbidden
-	case errors.Is(err, errTooMany):
-		return http.StatusTooManyRequests
-	case errors.Is(err, errPageNotFound), errors.Is(err, store.ErrNotFound), errors.Is(err, packages.ErrNotFound):
-		return http.StatusNotFound
-	case errors.Is(err, packages.ErrTooLarge), errors.As(err, &mbe):
-		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, store.ErrConflict), errors.Is(err, packages.ErrExists):
-		return http.StatusConflict
-	case errors.Is(err, deploy.ErrUnavailable):
-		return http.StatusUnprocessableEntity
-	case errors.Is(err, errBadRequest), errors.Is(err, store.ErrInvalid), errors.Is(err, deploy.ErrInvalid),
-		errors.Is(err, deploy.ErrNotActive), errors.Is(err, packages.ErrInvalidSpec), errors.Is(err, packages.ErrInvalidID),
-		errors.Is(err, proto.ErrManifestInvalid):
-		return http.StatusBadRequest
-	case errors.Is(err, context.Canceled):
-		return 499
-	}
-	return http.StatusInternalServerError
-}
+func statusOf(err error) int { return httperr.Status(err) }
 
 // message returns what the user is told about err.
 func message(err error, code int) string {
@@ -83,7 +53,7 @@ func message(err error, code int) string {
 		return ue.msg
 	case errors.As(err, &he):
 		return fmt.Sprint(he.Message)
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, packages.ErrNotFound), errors.Is(err, errPageNotFound):
+	case errors.Is(err, errkind.NotFound):
 		return "Not found: " + strings.TrimSuffix(err.Error(), ": not found")
 	}
 	msg := err.Error()

@@ -24,7 +24,6 @@
 package ui
 
 import (
-	"context"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -39,6 +38,8 @@ import (
 	"github.com/labstack/echo/v4"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/shoal-project/shoal/central/admin"
+	"github.com/shoal-project/shoal/central/audit"
 	"github.com/shoal-project/shoal/central/deploy"
 	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/central/pki"
@@ -112,6 +113,9 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// WithDefaults returns c with every unset field at its default.
+func (c Config) WithDefaults() Config { return c.withDefaults() }
+
 // Validate checks the configuration with its defaults applied.
 func (c Config) Validate() error {
 	c = c.withDefaults()
@@ -147,6 +151,8 @@ type Deps struct {
 	Packages *packages.Builder
 	PKI      *pki.PKI
 	Admin    *pki.Admin
+	// Ops carries out the audited admin operations.
+	Ops *admin.Service
 }
 
 // UI serves the admin web UI.
@@ -180,7 +186,7 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*UI, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if deps.Store == nil || deps.Deploy == nil || deps.Packages == nil || deps.PKI == nil || deps.Admin == nil {
+	if deps.Store == nil || deps.Deploy == nil || deps.Packages == nil || deps.PKI == nil || deps.Admin == nil || deps.Ops == nil {
 		return nil, errors.New("ui: every dependency is required")
 	}
 	if logger == nil {
@@ -355,21 +361,16 @@ func ext(name string) string {
 	return ""
 }
 
-// auditTimeout bounds the write of one audit event.
-const auditTimeout = 5 * time.Second
-
 // audit records an admin action in the audit log.
-func (u *UI) audit(c echo.Context, action, target, detail string) {
+// actor is who makes the request's change, through the UI.
+func (u *UI) actor(c echo.Context) audit.Actor {
 	who := "unknown"
 	if s := sessionOf(c); s != nil {
 		who = s.UserName
 	}
-	remote := clientIP(c)
-	u.log.Info("audit", "action", action, "target", target, "by", who, "remote", remote, "detail", detail)
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), auditTimeout)
-	defer cancel()
-	err := u.deps.Store.RecordAudit(ctx, &store.AuditEvent{Actor: who, Action: action, Target: target, Detail: "web ui: " + detail, Remote: remote})
-	if err != nil {
-		u.log.Warn("audit event not recorded", "action", action, "target", target, "err", err)
-	}
+	return audit.Actor{Name: who, Remote: clientIP(c), Via: "web ui"}
+}
+
+func (u *UI) audit(c echo.Context, action, target, detail string) {
+	u.deps.Ops.Record(c.Request().Context(), u.actor(c), action, target, detail)
 }

@@ -59,6 +59,9 @@ func (u *UI) readUpload(c echo.Context) (map[string]string, string, error) {
 	var ue *packages.UploadError
 	switch {
 	case errors.As(err, &ue):
+		if ue.Problem == packages.UploadInterrupted {
+			u.log.Info("upload interrupted by the client", "remote", clientIP(c), "err", ue.Err)
+		}
 		return nil, "", uploadProblem(ue)
 	case errors.Is(err, packages.ErrTooLarge):
 		return nil, "", &userError{msg: "The file is larger than central accepts (packages.max_upload_bytes).", err: err}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/shoal-project/shoal/central/deploy"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/proto"
 	"github.com/shoal-project/shoal/proto/api"
@@ -52,17 +51,12 @@ func (s *Server) stats(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-func siteModel(r api.SiteRequest) (*store.Site, error) {
-	if r.FragmentLocation != "" {
-		if err := deploy.CheckLocation(r.FragmentLocation); err != nil {
-			return nil, err
-		}
-	}
+func siteModel(r api.SiteRequest) *store.Site {
 	site := &store.Site{Name: r.Name, Description: r.Description, FragmentLocation: r.FragmentLocation}
 	for _, c := range r.CIDRs {
 		site.CIDRs = append(site.CIDRs, store.SiteCIDR{CIDR: c})
 	}
-	return site, nil
+	return site
 }
 
 func (s *Server) listSites(c echo.Context) error {
@@ -100,23 +94,11 @@ func (s *Server) createSite(c echo.Context) error {
 	if err := s.bindJSON(c, &req); err != nil {
 		return err
 	}
-	site, err := siteModel(req)
-	if err != nil {
+	site := siteModel(req)
+	if err := s.deps.Ops.CreateSite(c.Request().Context(), s.actor(c), site); err != nil {
 		return err
 	}
-	if err := s.deps.Store.CreateSite(c.Request().Context(), site); err != nil {
-		return err
-	}
-	s.audit(c, "site.create", site.Name, siteDetail(site))
 	return s.siteAnswer(c, http.StatusCreated, site.ID)
-}
-
-func siteDetail(site *store.Site) string {
-	cidrs := make([]string, len(site.CIDRs))
-	for i, c := range site.CIDRs {
-		cidrs[i] = c.CIDR
-	}
-	return fmt.Sprintf("cidrs=%s fragment_location=%s", strings.Join(cidrs, ","), site.FragmentLocation)
 }
 
 func (s *Server) getSite(c echo.Context) error {
@@ -136,15 +118,11 @@ func (s *Server) updateSite(c echo.Context) error {
 	if err := s.bindJSON(c, &req); err != nil {
 		return err
 	}
-	site, err := siteModel(req)
-	if err != nil {
-		return err
-	}
+	site := siteModel(req)
 	site.ID = id
-	if err := s.deps.Store.UpdateSite(c.Request().Context(), site); err != nil {
+	if err := s.deps.Ops.UpdateSite(c.Request().Context(), s.actor(c), site); err != nil {
 		return err
 	}
-	s.audit(c, "site.update", site.Name, siteDetail(site))
 	return s.siteAnswer(c, http.StatusOK, id)
 }
 
@@ -153,15 +131,9 @@ func (s *Server) deleteSite(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	site, err := s.deps.Store.Site(ctx, id)
-	if err != nil {
+	if err := s.deps.Ops.DeleteSite(c.Request().Context(), s.actor(c), id); err != nil {
 		return err
 	}
-	if err := s.deps.Store.DeleteSite(ctx, id); err != nil {
-		return err
-	}
-	s.audit(c, "site.delete", site.Name, "")
 	return c.NoContent(http.StatusNoContent)
 }
 
@@ -174,12 +146,10 @@ func (s *Server) putSettings(c echo.Context) error {
 	if err := s.bindJSON(c, &req); err != nil {
 		return err
 	}
-	if err := s.deps.Deploy.SaveConfig(c.Request().Context(), fromAPISettings(req)); err != nil {
+	if err := s.deps.Ops.SaveSettings(c.Request().Context(), s.actor(c), fromAPISettings(req)); err != nil {
 		return err
 	}
-	now := toAPISettings(s.deps.Deploy.Config())
-	s.audit(c, "settings.update", "agents", fmt.Sprintf("prolog_freq_hours=%d download_disabled=%t", now.PrologFreqHours, now.Download.Disabled))
-	return c.JSON(http.StatusOK, now)
+	return c.JSON(http.StatusOK, toAPISettings(s.deps.Deploy.Config()))
 }
 
 func (s *Server) listAudit(c echo.Context) error {

@@ -79,18 +79,9 @@ func (s *Server) deletePackage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	p, err := s.deps.Store.Package(ctx, id)
-	if err != nil {
+	if err := s.deps.Ops.DeletePackage(c.Request().Context(), s.actor(c), id); err != nil {
 		return err
 	}
-	if err := s.deps.Store.DeletePackage(ctx, id); err != nil {
-		return err
-	}
-	if err := s.deps.Packages.Delete(id); err != nil {
-		return err
-	}
-	s.audit(c, "package.delete", id, p.Name)
 	return c.NoContent(http.StatusNoContent)
 }
 
@@ -135,6 +126,9 @@ func (s *Server) createPackage(c echo.Context) error {
 	case errors.As(err, &invalid):
 		return c.JSON(http.StatusBadRequest, specError(invalid.err))
 	case errors.As(err, &ue):
+		if ue.Problem == packages.UploadInterrupted {
+			s.log.Info("upload interrupted by the client", "remote", c.RealIP(), "err", ue.Err)
+		}
 		return uploadProblem(ue)
 	case err != nil:
 		return fmt.Errorf("upload: %w", err)
@@ -233,8 +227,7 @@ func (s *Server) activatePackage(c echo.Context) error {
 			return err
 		}
 	}
-	ctx := c.Request().Context()
-	report, err := s.deps.Deploy.Activate(ctx, id, deploy.ActivateRequest{
+	p, report, err := s.deps.Ops.ActivatePackage(c.Request().Context(), s.actor(c), id, deploy.ActivateRequest{
 		InfoLoc: req.InfoLoc, PackLoc: req.PackLoc, Proto: req.Proto, SkipCheck: req.SkipCheck})
 	if errors.Is(err, deploy.ErrUnavailable) && report != nil {
 		return c.JSON(http.StatusUnprocessableEntity, api.Error{
@@ -243,15 +236,6 @@ func (s *Server) activatePackage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := s.deps.Store.Package(ctx, id)
-	if err != nil {
-		return err
-	}
-	detail := "info_loc=" + p.InfoLoc + " pack_loc=" + p.PackLoc
-	if req.SkipCheck {
-		detail += " (availability check skipped)"
-	}
-	s.audit(c, "package.activate", id, detail)
 	return c.JSON(http.StatusOK, api.ActivateResult{Package: toAPIPackage(p), Check: toAPICheck(report, req.SkipCheck)})
 }
 
@@ -260,10 +244,9 @@ func (s *Server) deactivatePackage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.deps.Deploy.Deactivate(c.Request().Context(), id); err != nil {
+	if err := s.deps.Ops.DeactivatePackage(c.Request().Context(), s.actor(c), id); err != nil {
 		return err
 	}
-	s.audit(c, "package.deactivate", id, "")
 	return c.NoContent(http.StatusNoContent)
 }
 
@@ -287,6 +270,8 @@ func (s *Server) affectPackage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// Refuse an inactive package before checking the computers, as the
+	// operation itself would.
 	if !p.Active && !req.DryRun {
 		return fmt.Errorf("affect %s: activate it first: %w", id, deploy.ErrNotActive)
 	}
@@ -297,11 +282,10 @@ func (s *Server) affectPackage(c echo.Context) error {
 	if req.DryRun {
 		return c.JSON(http.StatusOK, api.AffectResult{Selected: len(ids), DryRun: true})
 	}
-	res, err := s.deps.Deploy.Affect(ctx, id, deploy.AffectRequest{ComputerIDs: ids, Force: req.Force})
+	res, err := s.deps.Ops.AffectPackage(ctx, s.actor(c), id, ids, req.Force)
 	if err != nil {
 		return err
 	}
-	s.audit(c, "package.affect", id, fmt.Sprintf("%d computers selected, %d deployments created, force=%t", res.Selected, res.Created, req.Force))
 	return c.JSON(http.StatusOK, api.AffectResult{Selected: res.Selected, Created: res.Created})
 }
 

@@ -1,11 +1,6 @@
 package web
 
 import (
-	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"strings"
@@ -13,8 +8,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/shoal-project/shoal/central/agentapi"
-	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/central/audit"
+	"github.com/shoal-project/shoal/central/auth"
 	"github.com/shoal-project/shoal/internal/ratelimit"
 	"github.com/shoal-project/shoal/proto/api"
 )
@@ -26,7 +21,7 @@ const (
 )
 
 // tokenPrefix marks Shoal API tokens so that leaked ones are easy to find.
-const tokenPrefix = "shoal_"
+const tokenPrefix = auth.APITokenPrefix
 
 type principalKey struct{}
 
@@ -36,21 +31,8 @@ type principal struct {
 	Role string
 }
 
-// NewToken returns a fresh random API token and the hash central stores.
-func NewToken() (token, hash string, err error) {
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", "", fmt.Errorf("generate token: %w", err)
-	}
-	token = tokenPrefix + base64.RawURLEncoding.EncodeToString(b[:])
-	return token, HashToken(token), nil
-}
-
 // HashToken is how tokens are stored: SHA-256, hex.
-func HashToken(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
-}
+func HashToken(token string) string { return auth.HashSecret(token) }
 
 // authenticate accepts a Bearer API token, or the admin credential with HTTP
 // Basic (so the admin can mint the first token). Read-only callers may only
@@ -133,13 +115,7 @@ func (s *Server) auditAuth(c echo.Context, action, user, detail string, always b
 			return
 		}
 	}
-	s.log.Info("audit", "action", action, "target", user, "by", "anonymous", "remote", c.RealIP(), "detail", detail)
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), auditTimeout)
-	defer cancel()
-	err := s.deps.Store.RecordAudit(ctx, &store.AuditEvent{Actor: "anonymous", Action: action, Target: user, Detail: detail, Remote: c.RealIP()})
-	if err != nil {
-		s.log.Warn("audit event not recorded", "action", action, "target", user, "err", err)
-	}
+	s.deps.Ops.Record(c.Request().Context(), audit.Actor{Name: "anonymous", Remote: c.RealIP()}, action, user, detail)
 }
 
 func (s *Server) createToken(c echo.Context) error {
@@ -147,33 +123,21 @@ func (s *Server) createToken(c echo.Context) error {
 	if err := s.bindJSON(c, &req); err != nil {
 		return err
 	}
-	req.Name = strings.TrimSpace(req.Name)
-	if req.Name == "" {
-		return fmt.Errorf("name is required: %w", errBadRequest)
-	}
 	if req.Role == "" {
 		req.Role = RoleAdmin
 	}
-	if req.Role != RoleAdmin && req.Role != RoleReadOnly {
-		return fmt.Errorf("role must be %q or %q: %w", RoleAdmin, RoleReadOnly, errBadRequest)
-	}
-	tok, hash, err := NewToken()
-	if err != nil {
-		return err
-	}
-	t := &store.APIToken{Name: req.Name, Hash: hash, Role: req.Role}
+	var ttl time.Duration
 	if req.ExpiresIn != "" {
 		d, err := time.ParseDuration(req.ExpiresIn)
 		if err != nil || d <= 0 {
 			return fmt.Errorf("expires_in must be a positive duration like 720h: %w", errBadRequest)
 		}
-		at := time.Now().Add(d)
-		t.ExpiresAt = &at
+		ttl = d
 	}
-	if err := s.deps.Store.CreateToken(c.Request().Context(), t); err != nil {
+	tok, t, err := s.deps.Ops.CreateAPIToken(c.Request().Context(), s.actor(c), req.Name, req.Role, ttl)
+	if err != nil {
 		return err
 	}
-	s.audit(c, "token.create", t.Name, "role="+t.Role)
 	out := toAPIToken(t)
 	out.Token = tok
 	return c.JSON(http.StatusCreated, out)
@@ -192,10 +156,9 @@ func (s *Server) revokeToken(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.deps.Store.RevokeToken(c.Request().Context(), id); err != nil {
+	if err := s.deps.Ops.RevokeAPIToken(c.Request().Context(), s.actor(c), id); err != nil {
 		return err
 	}
-	s.audit(c, "token.revoke", fmt.Sprint(id), "")
 	return c.NoContent(http.StatusNoContent)
 }
 
@@ -215,10 +178,10 @@ func (s *Server) auditChanges(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		// The handler may name its target and detail (what an
 		// enrollment token may enroll).
-		if v, ok := c.Get(agentapi.AuditTargetKey).(string); ok {
+		if v, ok := c.Get(audit.TargetKey).(string); ok {
 			target = v
 		}
-		detail, _ := c.Get(agentapi.AuditDetailKey).(string)
+		detail, _ := c.Get(audit.DetailKey).(string)
 		s.audit(c, auditActionOf(m, strings.TrimPrefix(c.Path(), api.BasePath)), target, detail)
 		return nil
 	}
@@ -251,22 +214,18 @@ func auditActionOf(method, path string) string {
 	return strings.Join(parts, ".")
 }
 
-// auditTimeout bounds the write of one audit event.
-const auditTimeout = 5 * time.Second
-
 // audit records an admin action with its author in the audit log (and the
 // process log). The action has already happened, so a failed write is
 // logged, not returned; it is written even if the client went away.
-func (s *Server) audit(c echo.Context, action, target, detail string) {
+// actor is who makes the request's change.
+func (s *Server) actor(c echo.Context) audit.Actor {
 	who := "unknown"
 	if p, ok := c.Get("principal").(*principal); ok {
 		who = p.Name
 	}
-	s.log.Info("audit", "action", action, "target", target, "by", who, "remote", c.RealIP(), "detail", detail)
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), auditTimeout)
-	defer cancel()
-	err := s.deps.Store.RecordAudit(ctx, &store.AuditEvent{Actor: who, Action: action, Target: target, Detail: detail, Remote: c.RealIP()})
-	if err != nil {
-		s.log.Warn("audit event not recorded", "action", action, "target", target, "err", err)
-	}
+	return audit.Actor{Name: who, Remote: c.RealIP()}
+}
+
+func (s *Server) audit(c echo.Context, action, target, detail string) {
+	s.deps.Ops.Record(c.Request().Context(), s.actor(c), action, target, detail)
 }

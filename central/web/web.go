@@ -2,9 +2,11 @@
 // (POST /ocsinventory), the package download tree (/download/<ID>/…), the CA
 // certificate (/cacert.pem) and the JSON REST API under /api/v1.
 //
-// Handlers return errors; one HTTPErrorHandler maps sentinel errors of the
-// lower packages to status codes and JSON bodies a person can read. Nothing
-// below this package knows about HTTP status codes.
+// Handlers return errors; one HTTPErrorHandler maps them, by their kind
+// (central/httperr, shared with the other edges), to status codes and JSON
+// bodies a person can read. Nothing below the edges knows about HTTP status
+// codes. The audited admin operations are central/admin's; the handlers
+// here only read requests and present results.
 package web
 
 import (
@@ -21,11 +23,14 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/shoal-project/shoal/central/admin"
 	"github.com/shoal-project/shoal/central/deploy"
+	"github.com/shoal-project/shoal/central/httperr"
 	"github.com/shoal-project/shoal/central/inventory"
 	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/internal/errkind"
 	"github.com/shoal-project/shoal/internal/gate"
 	"github.com/shoal-project/shoal/internal/ratelimit"
 	"github.com/shoal-project/shoal/proto"
@@ -207,6 +212,8 @@ type Deps struct {
 	Packages  *packages.Builder
 	PKI       *pki.PKI
 	Admin     *pki.Admin
+	// Ops carries out the audited admin operations.
+	Ops *admin.Service
 	// UI is the admin web UI, mounted on the HTTPS listener when set.
 	UI interface{ Register(*echo.Echo) }
 	// Agents is the Shoal agent API, mounted at proto.AgentAPIPath on the
@@ -361,12 +368,12 @@ type apiError struct {
 
 // errUnauthorized and errForbidden are the edge's own sentinels.
 var (
-	errUnauthorized = errors.New("authentication required: send 'Authorization: Bearer <token>'")
-	errForbidden    = errors.New("this token is read-only")
-	errBadRequest   = errors.New("bad request")
-	errTooLarge     = errors.New("request body too large")
-	errRateLimited  = errors.New("too many password attempts from this address; wait a minute or use an API token")
-	errUserBackoff  = errors.New("too many password attempts for this user from unknown addresses; wait a few minutes, " +
+	errUnauthorized = errkind.New(errkind.Unauthenticated, "authentication required: send 'Authorization: Bearer <token>'")
+	errForbidden    = errkind.New(errkind.Forbidden, "this token is read-only")
+	errBadRequest   = errkind.New(errkind.Invalid, "bad request")
+	errTooLarge     = errkind.New(errkind.TooLarge, "request body too large")
+	errRateLimited  = errkind.New(errkind.RateLimited, "too many password attempts from this address; wait a minute or use an API token")
+	errUserBackoff  = errkind.New(errkind.RateLimited, "too many password attempts for this user from unknown addresses; wait a few minutes, "+
 		"use an address you authenticated from before, or use an API token")
 )
 
@@ -386,38 +393,7 @@ const (
 )
 
 // statusOf maps an error to an HTTP status.
-func statusOf(err error) int {
-	var he *echo.HTTPError
-	var mbe *http.MaxBytesError
-	switch {
-	case errors.As(err, &he):
-		return he.Code
-	case errors.Is(err, errUnauthorized):
-		return http.StatusUnauthorized
-	case errors.Is(err, errForbidden), errors.Is(err, store.ErrShoalManaged):
-		return http.StatusForbidden
-	case errors.Is(err, errRateLimited), errors.Is(err, errUserBackoff):
-		return http.StatusTooManyRequests
-	case errors.Is(err, gate.ErrBusy):
-		return http.StatusServiceUnavailable
-	case errors.Is(err, errTooLarge), errors.Is(err, ocs.ErrTooLarge), errors.Is(err, packages.ErrTooLarge), errors.As(err, &mbe),
-		errors.Is(err, inventory.ErrFieldTooLong):
-		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, store.ErrNotFound):
-		return http.StatusNotFound
-	case errors.Is(err, store.ErrConflict):
-		return http.StatusConflict
-	case errors.Is(err, deploy.ErrUnavailable):
-		return http.StatusUnprocessableEntity
-	case errors.Is(err, errBadRequest), errors.Is(err, ocs.ErrEncoding), errors.Is(err, ocs.ErrXML),
-		errors.Is(err, ocs.ErrDeviceID), errors.Is(err, ocs.ErrQuery), errors.Is(err, store.ErrInvalid),
-		errors.Is(err, packages.ErrInvalidSpec), errors.Is(err, deploy.ErrInvalid), errors.Is(err, deploy.ErrNotActive):
-		return http.StatusBadRequest
-	case errors.Is(err, context.Canceled):
-		return 499
-	}
-	return http.StatusInternalServerError
-}
+func statusOf(err error) int { return httperr.Status(err) }
 
 func (s *Server) errorHandler(err error, c echo.Context) {
 	if c.Response().Committed {

@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	adminops "github.com/shoal-project/shoal/central/admin"
 	"github.com/shoal-project/shoal/central/deploy"
 	"github.com/shoal-project/shoal/central/inventory"
 	"github.com/shoal-project/shoal/central/packages"
@@ -85,6 +86,9 @@ func newEnvDeps(t *testing.T, edit func(*Deps)) *env {
 	deps := Deps{Store: st, Inventory: inventory.New(st, log), Deploy: dep, Packages: b, PKI: pk, Admin: admin}
 	if edit != nil {
 		edit(&deps)
+	}
+	if deps.Ops == nil {
+		deps.Ops = adminops.New(adminops.Deps{Store: deps.Store, Deploy: deps.Deploy, Packages: deps.Packages, PKI: deps.PKI}, log)
 	}
 	srv, err := New(Config{MaxOCSBodyBytes: 1 << 20, MaxOCSXMLBytes: 4 << 20}, deps, log)
 	if err != nil {

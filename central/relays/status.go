@@ -1,4 +1,6 @@
-package agentapi
+// Package relays is central's view of its branch relays for the admin edges:
+// their health and counters from their last report.
+package relays
 
 import (
 	"context"
@@ -11,10 +13,10 @@ import (
 	"github.com/shoal-project/shoal/proto/api"
 )
 
-// RelayStatuses lists every relay with the health and counters of its last
+// Statuses lists every relay with the health and counters of its last
 // report, for the admin API and UI. A relay is online when it called
 // central within store.RelayStale of now.
-func RelayStatuses(ctx context.Context, st *store.Store, now time.Time) ([]api.Relay, error) {
+func Statuses(ctx context.Context, st *store.Store, now time.Time) ([]api.Relay, error) {
 	relays, err := st.Relays(ctx)
 	if err != nil {
 		return nil, err
@@ -29,14 +31,14 @@ func RelayStatuses(ctx context.Context, st *store.Store, now time.Time) ([]api.R
 	}
 	out := make([]api.Relay, 0, len(relays))
 	for i := range relays {
-		out = append(out, RelayStatus(&relays[i], names[relays[i].SiteID], now))
+		out = append(out, Status(&relays[i], names[relays[i].SiteID], now))
 	}
 	return out, nil
 }
 
-// RelayStatus converts a stored relay and its last report. A report that
+// Status converts a stored relay and its last report. A report that
 // does not decode is shown as an error of the relay.
-func RelayStatus(r *store.Relay, siteName string, now time.Time) api.Relay {
+func Status(r *store.Relay, siteName string, now time.Time) api.Relay {
 	out := api.Relay{
 		ID: r.ID, Name: r.Name, SiteID: r.SiteID, SiteName: siteName, PeerID: r.PeerID, HTTPURL: r.HTTPURL,
 		HTTPSURL: r.HTTPSURL, Version: r.Version, Enrolled: r.CreatedAt.UTC(), Packages: []api.RelayPackageStats{},
