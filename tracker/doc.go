@@ -56,6 +56,15 @@
 // the next asker gets it. When the site has a live relay entry the answer
 // is Relay=true and nothing is granted: the relay is the WAN owner.
 //
+// New leases need credit (LeaseCredit, default 2): while another peer of
+// the site announces the package without holding all of it, a caller is
+// granted new fragments only while its unexpired leases plus the
+// fragments it alone announces are fewer than LeaseCredit; renewals are
+// not bounded, and HeldBack in the answer says to ask again soon. A WAN
+// owner whose fragments its peers copy within seconds keeps getting
+// leases; one that cannot upload (a slow laptop) stalls at LeaseCredit
+// fragments, and those are all its site must fetch again.
+//
 // Progress, not liveness, decides who holds a fragment: entries named in
 // the request's Exclude (the caller cannot get fragments from them: bad
 // data, failures, too slow) do not count as holders. Such an extra lease,
