@@ -215,6 +215,11 @@ func evaluate(r *Result, p Params) {
 	total := r.Agents * max(r.Branches, 1)
 	r.Goals = append(r.Goals, Goal{Name: "every agent succeeds", Target: fmt.Sprintf("%d of %d", total, total),
 		Value: fmt.Sprintf("%d of %d", r.Succeeded, total), Pass: r.Succeeded == total})
+	if r.SlowRateKbit > 0 {
+		// Issue 21's goals for slow peers (slowGoals) replace the WAN and
+		// time goals of issue 8.
+		return
+	}
 	s := float64(p.SizeBytes)
 	baseline := strings.HasSuffix(r.Scenario, "-direct")
 	shoal := strings.HasPrefix(r.Scenario, "shoal-")
