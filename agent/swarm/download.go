@@ -414,9 +414,12 @@ func (d *download) maybeLease(ctx context.Context, now time.Time) error {
 	if ttl <= 0 {
 		ttl = d.cfg.StallTimeout
 	}
-	granted := false
+	granted, fresh := false, 0
 	for _, g := range resp.Granted {
 		if d.need[g] {
+			if !d.leasedNow(g, now) {
+				fresh++
+			}
 			d.leased[g] = now.Add(ttl)
 			granted = true
 		}
@@ -426,11 +429,11 @@ func (d *download) maybeLease(ctx context.Context, now time.Time) error {
 		// What we fetched is not copied yet: ask again soon, it will be.
 		d.nextLease = now.Add(d.cfg.LookupMin)
 	}
-	if granted {
+	if fresh > 0 {
 		// The lab (-slow-owner) finds the WAN owners by this line.
-		d.log.Info("WAN-owner lease granted", "asked", len(want), "granted", len(resp.Granted))
+		d.log.Info("WAN-owner lease granted", "asked", len(want), "granted", len(resp.Granted), "new", fresh)
 	} else {
-		d.log.Debug("lease", "asked", len(want), "granted", len(resp.Granted))
+		d.log.Debug("lease", "asked", len(want), "granted", len(resp.Granted), "held_back", resp.HeldBack)
 	}
 	return nil
 }
