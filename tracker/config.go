@@ -54,8 +54,9 @@ type Config struct {
 	// the site lacks them) are fewer. A peer whose fragments its site
 	// copies within seconds keeps getting leases; one that cannot upload
 	// (a slow laptop) stalls at LeaseCredit fragments, which are all its
-	// site must fetch again over the WAN. Renewals are not bounded. A
-	// negative value disables the bound.
+	// site must fetch again over the WAN. Renewals and extra copies
+	// (MaxExtraCopies) are not bounded. A negative value disables the
+	// bound.
 	LeaseCredit int `yaml:"lease_credit"`
 	// MaxEntries bounds the live entries of all sites together (default
 	// 200000); announces of new peers beyond it are refused.

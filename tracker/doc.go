@@ -60,7 +60,8 @@
 // the site announces the package without holding all of it, a caller is
 // granted new fragments only while its unexpired leases plus the
 // fragments it alone announces are fewer than LeaseCredit; renewals are
-// not bounded, and HeldBack in the answer says to ask again soon. A WAN
+// not bounded, nor are extra copies (below): the site waits for them.
+// HeldBack in the answer says to ask again soon. A WAN
 // owner whose fragments its peers copy within seconds keeps getting
 // leases; one that cannot upload (a slow laptop) stalls at LeaseCredit
 // fragments, and those are all its site must fetch again.

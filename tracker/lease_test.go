@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -377,6 +378,27 @@ func TestLeaseCredit(t *testing.T) {
 			if got.HeldBack != s.heldBack {
 				t.Errorf("%s: held back %v, want %v", s.name, got.HeldBack, s.heldBack)
 			}
+		}
+	})
+}
+
+// TestLeaseCreditExtraCopy: a fragment only an excluded holder has is
+// what the site waits for; its extra copy needs no credit.
+func TestLeaseCreditExtraCopy(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, tracker.Config{LeaseTTL: 20 * time.Second, LeaseCredit: 2})
+		slow, a, b := e.peer("branch-a"), e.peer("branch-a"), e.peer("branch-a")
+		e.mustAnnounce(slow, peerAnnounce("10.0.0.1:1", holding("p", 8, 5)))
+		e.mustAnnounce(a, peerAnnounce("10.0.0.2:1", holding("p", 8)))
+		e.mustAnnounce(b, peerAnnounce("10.0.0.3:1", holding("p", 8)))
+		if got, _ := e.lease(a, leaseReq([]int{0, 1, 2}, 8)); !slices.Equal(got.Granted, []int{0, 1}) || !got.HeldBack {
+			t.Fatalf("first lease: %+v, want 0 and 1 granted, held back", got)
+		}
+		r := leaseReq([]int{0, 1, 2, 5}, 8)
+		r.Exclude = []string{slow.PeerID.String()}
+		got, code := e.lease(a, r)
+		if code != http.StatusOK || !slices.Equal(got.Granted, []int{0, 1, 5}) || !got.HeldBack {
+			t.Errorf("lease excluding the slow holder: %d %+v, want 0, 1 (renewed) and 5 (extra copy), 2 held back", code, got)
 		}
 	})
 }

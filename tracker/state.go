@@ -376,9 +376,11 @@ func (st *state) lease(c caller, req proto.TrackerLeaseRequest, now time.Time) (
 			if !ok || granted[i] || (pass == 0 && !mine) {
 				continue
 			}
-			if !mine && bounded && owed >= st.cfg.LeaseCredit {
+			// An extra copy (only excluded holders have i) is what its
+			// peers wait for: it needs no credit.
+			if !mine && !excl.Has(i) && bounded && owed >= st.cfg.LeaseCredit {
 				out.HeldBack = true
-				break
+				continue
 			}
 			if !mine && excl.Has(i) && !st.extraCopy(s, c, req, i, now) {
 				continue
