@@ -640,10 +640,10 @@ func (d *download) handle(o outcome, now time.Time) error {
 			other.cancelled = true
 			other.cancel()
 		}
-		// A WAN owner's fragment, and the first copy of one, are announced
-		// at once: the tracker gives the owner new leases only once its
-		// site copied what it fetched (lease_credit).
-		if d.sinceAnnounce++; d.sinceAnnounce >= d.cfg.AnnounceEvery || (p == nil && !d.relay) || (p != nil && d.holders(i) <= 1) {
+		// Without a relay, a WAN owner's fragment and the first copy of
+		// one are announced at once: the tracker gives the owner new
+		// leases only once its site copied what it fetched (lease_credit).
+		if d.sinceAnnounce++; d.sinceAnnounce >= d.cfg.AnnounceEvery || (!d.relay && (p == nil || d.holders(i) <= 1)) {
 			d.sinceAnnounce = 0
 			d.s.Kick()
 		}

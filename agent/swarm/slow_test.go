@@ -265,3 +265,35 @@ func TestLeaseCreditHeldBack(t *testing.T) {
 		}
 	})
 }
+
+// TestFirstCopyAnnounced: a fragment copied from its only holder (a WAN
+// owner waiting for its lease credit) is announced at once; one that two
+// peers hold waits for AnnounceEvery.
+func TestFirstCopyAnnounced(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		holders map[string][]int
+		min     int
+		max     int
+	}{
+		{"only-holder", map[string][]int{"owner": swarmtest.Range(0, 8)}, 8, 100},
+		{"two-holders", map[string][]int{"peerA": swarmtest.Range(0, 8), "peerB": swarmtest.Range(0, 8)}, 1, 4},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				const n = 8
+				e := newSwarm(t, n, swarm.Config{PeerStreams: 1, MaxPeerRequests: 1}, tt.holders)
+				for _, p := range e.peers {
+					p.SetDelay(func(int) time.Duration { return 100 * time.Millisecond })
+				}
+				if _, err := e.fetch(t); err != nil {
+					t.Fatalf("Fetch: %v", err)
+				}
+				e.checkStored(t)
+				if got := len(e.tracker.Announces()); got < tt.min || got > tt.max {
+					t.Errorf("%d announces, want %d..%d", got, tt.min, tt.max)
+				}
+			})
+		})
+	}
+}
