@@ -277,7 +277,7 @@ func TestFirstCopyAnnounced(t *testing.T) {
 		max     int
 	}{
 		{"only-holder", map[string][]int{"owner": swarmtest.Range(0, 8)}, 8, 100},
-		{"two-holders", map[string][]int{"peerA": swarmtest.Range(0, 8), "peerB": swarmtest.Range(0, 8)}, 1, 4},
+		{"two-holders", map[string][]int{"peerA": swarmtest.Range(0, 8), "peerB": swarmtest.Range(0, 8)}, 1, 5},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
