@@ -402,3 +402,45 @@ func TestLeaseCreditExtraCopy(t *testing.T) {
 		}
 	})
 }
+
+// TestLeaseTakenFromExcludedLessee: a fragment that a live peer leases
+// but its peers excluded (it is too slow to deliver what it fetches) is
+// leased to them as an extra copy, which bans the slow lessee from new
+// leases; it cannot take the lease back.
+func TestLeaseTakenFromExcludedLessee(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, tracker.Config{LeaseTTL: 20 * time.Second, LeaseCredit: 2, MaxExtraCopies: 1})
+		slow, a, b := e.peer("branch-a"), e.peer("branch-a"), e.peer("branch-a")
+		for i, id := range []*trackertest.Identity{slow, a, b} {
+			e.mustAnnounce(id, peerAnnounce(fmt.Sprintf("10.0.0.%d:1", i+1), holding("p", 8)))
+		}
+		excluding := func(want []int, ids ...*trackertest.Identity) proto.TrackerLeaseRequest {
+			r := leaseReq(want, 8)
+			for _, id := range ids {
+				r.Exclude = append(r.Exclude, id.PeerID.String())
+			}
+			return r
+		}
+		steps := []struct {
+			name    string
+			who     *trackertest.Identity
+			req     proto.TrackerLeaseRequest
+			granted []int
+		}{
+			{"slow-leases", slow, leaseReq([]int{6, 7}, 8), []int{6, 7}},
+			{"lease-counts-for-others", a, leaseReq([]int{6}, 8), []int{}},
+			{"excluded-lessee-loses-it", a, excluding([]int{6}, slow), []int{6}},
+			{"slow-keeps-the-other-no-new", slow, leaseReq([]int{6, 7, 0}, 8), []int{7}},
+			{"one-extra-copy-per-fragment", b, excluding([]int{6}, slow, a), []int{}},
+		}
+		for _, st := range steps {
+			got, code := e.lease(st.who, st.req)
+			if code != http.StatusOK {
+				t.Fatalf("%s: status %d", st.name, code)
+			}
+			if diff := cmp.Diff(st.granted, got.Granted); diff != "" {
+				t.Errorf("%s: granted (-want +got):\n%s", st.name, diff)
+			}
+		}
+	})
+}
