@@ -49,9 +49,10 @@ type Config struct {
 	MaxExtraCopies int `yaml:"max_extra_copies"`
 	// LeaseCredit bounds the fragments of a package a peer may have
 	// leased or hold alone (default 2): the tracker grants it new leases
-	// only while its unexpired leases plus the fragments it announces
-	// that no other entry of the site holds yet (while another peer of
-	// the site lacks them) are fewer. A peer whose fragments its site
+	// only while its unexpired leases (while another live peer is in its
+	// site) plus the fragments it announces that no other entry of the
+	// site holds yet (while another peer announces the package without
+	// them) are fewer. A peer whose fragments its site
 	// copies within seconds keeps getting leases; one that cannot upload
 	// (a slow laptop) stalls at LeaseCredit fragments, which are all its
 	// site must fetch again over the WAN. Renewals and extra copies

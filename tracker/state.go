@@ -411,10 +411,11 @@ func (st *state) lease(c caller, req proto.TrackerLeaseRequest, now time.Time) (
 }
 
 // owed counts the fragments of pkg that peer must see copied in its site
-// before it gets new leases, while another peer of the site announces the
-// package without holding all of it: the peer's unexpired leases, and the
-// fragments it announces that no other entry holds. A peer alone with the
-// package is not bounded (false).
+// before it gets new leases: its unexpired leases, while another live peer
+// is in its site (it may ask for the package any moment), and the
+// fragments it announces that no other entry holds, while another peer
+// announces the package without holding all of it. A peer alone in its
+// site is not bounded (false).
 func (st *state) owed(s *site, peer, pkg string, now time.Time) (int, bool) {
 	mine := s.entries[peer].pkgs[pkg]
 	others := proto.NewBitfield(mine.total)
@@ -429,7 +430,14 @@ func (st *state) owed(s *site, peer, pkg string, now time.Time) (int, bool) {
 			others[i] |= h.bits[i]
 		}
 	}
-	if !needer {
+	company := needer
+	for id, o := range s.entries {
+		if company {
+			break
+		}
+		company = id != peer && o.kind != proto.HolderRelay && o.live(now) && !st.revoked(id)
+	}
+	if !company {
 		return 0, false
 	}
 	n := 0
@@ -438,9 +446,11 @@ func (st *state) owed(s *site, peer, pkg string, now time.Time) (int, bool) {
 			n++
 		}
 	}
-	for i := range mine.total {
-		if mine.bits.Has(i) && !others.Has(i) {
-			n++
+	if needer {
+		for i := range mine.total {
+			if mine.bits.Has(i) && !others.Has(i) {
+				n++
+			}
 		}
 	}
 	return n, true
