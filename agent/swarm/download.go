@@ -184,26 +184,6 @@ func (d *download) excluded(p *peerState, now time.Time) bool {
 	return !p.relay && (now.Before(p.coolUntil) || (!p.goneSince.IsZero() && now.Sub(p.goneSince) >= d.cfg.StallTimeout))
 }
 
-// cooledSlow reports whether p is left alone for being too slow.
-func (d *download) cooledSlow(p *peerState, now time.Time) bool {
-	return !p.relay && !p.dropped && p.slow > 0 && now.Before(p.coolUntil)
-}
-
-// slowSelf reports whether more than half of the listed LAN peers (at
-// least two) are left alone for being too slow.
-func (d *download) slowSelf(now time.Time) bool {
-	listed, slow := 0, 0
-	for _, p := range d.peers {
-		if p.listed && !p.relay {
-			listed++
-			if d.cooledSlow(p, now) {
-				slow++
-			}
-		}
-	}
-	return slow >= 2 && 2*slow > listed
-}
-
 // lookup refreshes the holders of the package.
 func (d *download) lookup(ctx context.Context, now time.Time) error {
 	lctx, cancel := context.WithTimeout(ctx, trackerTimeout)
@@ -406,12 +386,8 @@ func (d *download) maybeLease(ctx context.Context, now time.Time) error {
 	}
 	lctx, cancel := context.WithTimeout(ctx, trackerTimeout)
 	var exclude []string
-	// When most of our LAN peers seem too slow, the slow one is us (our
-	// own link, whose ACKs queue behind our uploads): excluding them would
-	// take their fragments and leases over the WAN again.
-	slowSelf := d.slowSelf(now)
 	for id, p := range d.peers {
-		if d.excluded(p, now) && !(slowSelf && d.cooledSlow(p, now)) && len(exclude) < 256 {
+		if d.excluded(p, now) && len(exclude) < 256 {
 			exclude = append(exclude, id)
 		}
 	}

@@ -1,7 +1,6 @@
 package swarm_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -297,51 +296,4 @@ func TestFirstCopyAnnounced(t *testing.T) {
 			})
 		})
 	}
-}
-
-// TestSlowSelfExcludesNobody: when most of its peers seem too slow, the
-// slow one is the agent (its own link): it stops excluding them from its
-// lease requests, so it cannot take their fragments and leases over the
-// WAN again, and gets everything from them once its link clears.
-func TestSlowSelfExcludesNobody(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		const n = 8
-		all := swarmtest.Range(0, n)
-		e := newSwarm(t, n, swarm.Config{ProgressMin: time.Second, StallTimeout: 3 * time.Second, PeerStreams: 1},
-			map[string][]int{"peerA": all, "peerB": all, "peerC": all})
-		// Nothing comes from the peers for 20 s (our link is jammed), then
-		// everything does.
-		start := time.Now()
-		for _, p := range e.peers {
-			p.SetHold(func(int) bool { return time.Since(start) < 20*time.Second })
-		}
-		e.tracker.SetGrant(func(req proto.TrackerLeaseRequest) proto.TrackerLeaseResponse {
-			if len(req.Exclude) == 0 {
-				return proto.TrackerLeaseResponse{Granted: []int{}, TTL: 60}
-			}
-			return grantOnly(all...)(req)
-		})
-		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-		defer cancel()
-		var wg sync.WaitGroup
-		wg.Go(func() { _ = e.sched.Run(ctx) })
-		var st fetch.Stats
-		err := e.sched.Fetch(ctx, e.m, &st)
-		cancel()
-		wg.Wait()
-		if err != nil {
-			t.Fatalf("Fetch: %v", err)
-		}
-		e.checkStored(t)
-		most := 0
-		for _, l := range e.tracker.Leases() {
-			most = max(most, len(l.Exclude))
-		}
-		if most > 1 {
-			t.Errorf("lease requests excluded up to %d peers, want at most 1 (the first found slow, then none)", most)
-		}
-		if up := e.upstream.Requests(); len(up) != 0 {
-			t.Errorf("fetched %v upstream, want everything from the peers", up)
-		}
-	})
 }
