@@ -333,9 +333,8 @@ func (st *state) lease(c caller, req proto.TrackerLeaseRequest, now time.Time) (
 		}
 	}
 	// free reports whether i may be leased to the caller, and names the
-	// live lessee of i that the caller excluded and an extra copy already
-	// bypassed: its lease is taken over like an excluded holder's
-	// fragment (an extra copy).
+	// live lessee of i that the caller excluded: its lease is taken over
+	// like an excluded holder's fragment (an extra copy).
 	free := func(i int) (mine, ok bool, lessee string) {
 		if held.Has(i) {
 			return false, false, ""
@@ -352,9 +351,7 @@ func (st *state) lease(c caller, req proto.TrackerLeaseRequest, now time.Time) (
 		if o == nil || !o.live(now) {
 			return false, true, ""
 		}
-		// Only from a peer an extra copy already bypassed: a peer that just
-		// seems slow to one requester keeps what it is fetching.
-		if until, banned := s.slow[l.peer]; banned && now.Before(until) && slices.Contains(req.Exclude, l.peer) {
+		if slices.Contains(req.Exclude, l.peer) {
 			return false, true, l.peer
 		}
 		return false, false, ""
