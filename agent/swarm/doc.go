@@ -46,9 +46,7 @@
 //     the tracker then leases what only they hold to this agent (at most
 //     its max_extra_copies more WAN copies per fragment), and with a
 //     relay owning the WAN the fragment comes from the relay. A stalled
-//     request so goes upstream when no second holder exists. A WAN-owner
-//     fetch whose lease is not renewed (its peers excluded the agent and
-//     took the fragment over) is cancelled.
+//     request so goes upstream when no second holder exists.
 //  7. Every AnnounceEvery new fragments, for every fragment it fetched as
 //     WAN owner or copied first (no other listed peer held it), and at
 //     the end, the agent announces again: the tracker grants a WAN owner

@@ -424,22 +424,6 @@ func (d *download) maybeLease(ctx context.Context, now time.Time) error {
 			granted = true
 		}
 	}
-	// A fetch whose lease was not renewed lost it (its peers excluded us
-	// and the tracker leased the fragment to one of them): stop crossing
-	// the WAN for it.
-	for i, reqs := range d.inflight {
-		if slices.Contains(resp.Granted, i) {
-			continue
-		}
-		for _, r := range reqs {
-			if r.peer == nil && !d.relay && !r.cancelled {
-				r.cancelled = true
-				r.cancel()
-				delete(d.leased, i)
-				d.log.Info("WAN-owner lease lost; fetch cancelled", "fragment", i)
-			}
-		}
-	}
 	d.leaseGranting = granted && !resp.HeldBack
 	if resp.HeldBack {
 		// What we fetched is not copied yet: ask again soon, it will be.

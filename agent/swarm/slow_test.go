@@ -297,35 +297,3 @@ func TestFirstCopyAnnounced(t *testing.T) {
 		})
 	}
 }
-
-// TestLostLeaseCancelsFetch: a WAN-owner fetch whose lease the tracker
-// does not renew (its peers excluded the agent and took the fragment
-// over) is cancelled rather than crossing the WAN a second time.
-func TestLostLeaseCancelsFetch(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		const n = 3
-		e := newSwarm(t, n, swarm.Config{}, map[string][]int{})
-		e.upstream.SetDelay(func(int) time.Duration { return time.Second })
-		var mu sync.Mutex
-		calls := 0
-		e.tracker.SetGrant(func(req proto.TrackerLeaseRequest) proto.TrackerLeaseResponse {
-			mu.Lock()
-			defer mu.Unlock()
-			calls++
-			switch calls {
-			case 1:
-				return grantOnly(0)(req)
-			case 2:
-				return proto.TrackerLeaseResponse{Granted: []int{}, TTL: 60} // 0 was taken over.
-			}
-			return grantOnly(0, 1, 2)(req)
-		})
-		if _, err := e.fetch(t); err != nil {
-			t.Fatalf("Fetch: %v", err)
-		}
-		e.checkStored(t)
-		if got := e.upstream.Cancelled(); !slices.Contains(got, 0) {
-			t.Errorf("cancelled upstream requests %v, want fragment 0's", got)
-		}
-	})
-}
