@@ -332,29 +332,20 @@ func (st *state) lease(c caller, req proto.TrackerLeaseRequest, now time.Time) (
 			dst[i] |= bits[i]
 		}
 	}
-	// free reports whether i may be leased to the caller, and names the
-	// live lessee of i that the caller excluded: its lease is taken over
-	// like an excluded holder's fragment (an extra copy).
-	free := func(i int) (mine, ok bool, lessee string) {
+	free := func(i int) (mine, ok bool) {
 		if held.Has(i) {
-			return false, false, ""
+			return false, false
 		}
 		l, exists := s.leases[leaseKey{req.PackageID, i}]
 		switch {
 		case !exists || !now.Before(l.expires):
-			return false, true, ""
+			return false, true
 		case l.peer == c.PeerID:
-			return true, true, ""
+			return true, true
 		}
 		// The lessee's entry may have expired before the sweep ran.
 		o := s.entries[l.peer]
-		if o == nil || !o.live(now) {
-			return false, true, ""
-		}
-		if slices.Contains(req.Exclude, l.peer) {
-			return false, true, l.peer
-		}
-		return false, false, ""
+		return false, o == nil || !o.live(now)
 	}
 	want := slices.Clone(req.Want)
 	slices.Sort(want)
@@ -381,18 +372,17 @@ func (st *state) lease(c caller, req proto.TrackerLeaseRequest, now time.Time) (
 			if len(granted) == limit {
 				break
 			}
-			mine, ok, lessee := free(i)
+			mine, ok := free(i)
 			if !ok || granted[i] || (pass == 0 && !mine) {
 				continue
 			}
-			// An extra copy (only excluded holders have or lease i) is
-			// what its peers wait for: it needs no credit.
-			extra := excl.Has(i) || lessee != ""
-			if !mine && !extra && bounded && owed >= st.cfg.LeaseCredit {
+			// An extra copy (only excluded holders have i) is what its
+			// peers wait for: it needs no credit.
+			if !mine && !excl.Has(i) && bounded && owed >= st.cfg.LeaseCredit {
 				out.HeldBack = true
 				continue
 			}
-			if !mine && extra && !st.extraCopy(s, c, req, i, lessee, now) {
+			if !mine && excl.Has(i) && !st.extraCopy(s, c, req, i, now) {
 				continue
 			}
 			if !mine {
@@ -461,20 +451,18 @@ func (st *state) owed(s *site, peer, pkg string, now time.Time) (int, bool) {
 const slowLeaseBan = 2
 
 // extraCopy decides whether the caller may fetch fragment i over the WAN
-// although live holders it excluded announce it, or a live peer it
-// excluded (lessee, "" for none) leases it, and counts the copy: at most
-// Config.MaxExtraCopies per fragment, and each needs an excluded holder or
-// lessee that no earlier extra copy of i bypassed.
-func (st *state) extraCopy(s *site, c caller, req proto.TrackerLeaseRequest, i int, lessee string, now time.Time) bool {
+// although live holders it excluded announce it, and counts the copy: at
+// most Config.MaxExtraCopies per fragment, and each needs an excluded
+// holder that no earlier extra copy of i bypassed.
+func (st *state) extraCopy(s *site, c caller, req proto.TrackerLeaseRequest, i int, now time.Time) bool {
 	k := leaseKey{req.PackageID, i}
 	x := s.extras[k]
 	if x == nil {
 		x = &extra{bypassed: map[string]bool{}}
 	}
 	// A lessee that lost its lease without announcing the fragment made no
-	// copy: its lease goes to the caller without counting again. A live
-	// lease taken over always counts.
-	if x.lessee != "" && lessee == "" {
+	// copy: its lease goes to the caller without counting again.
+	if x.lessee != "" {
 		if o := s.entries[x.lessee]; o == nil || !o.live(now) || !o.pkgs[req.PackageID].bits.Has(i) {
 			x.lessee = c.PeerID
 			return true
@@ -488,9 +476,6 @@ func (st *state) extraCopy(s *site, c caller, req proto.TrackerLeaseRequest, i i
 		if e.live(now) && !st.revoked(id) && e.pkgs[req.PackageID].bits.Has(i) && !x.bypassed[id] {
 			fresh = append(fresh, id) // Excluded by the caller: held does not have i.
 		}
-	}
-	if lessee != "" && !x.bypassed[lessee] && !slices.Contains(fresh, lessee) {
-		fresh = append(fresh, lessee)
 	}
 	if len(fresh) == 0 {
 		return false
