@@ -69,15 +69,15 @@
 //
 // Progress, not liveness, decides who holds a fragment: entries named in
 // the request's Exclude (the caller cannot get fragments from them: bad
-// data, failures, too slow) do not count as holders, nor as lessees. Such
-// an extra lease, for a fragment that only excluded live entries hold or
-// lease, needs an excluded holder or lessee that no earlier extra lease of
-// that fragment bypassed, and there are at most MaxExtraCopies (default 2)
-// per fragment, so agents that lie about their peers cannot make a fragment
-// cross the uplink more than 1+MaxExtraCopies times. An extra lease that
-// expires undelivered moves to the next asker without counting again. A
-// holder an extra lease bypassed keeps its own leases but gets no new ones
-// for two LeaseTTLs: what it fetched, its peers could not get from it.
+// data, failures, too slow) do not count as holders. Such an extra lease,
+// for a fragment that only excluded live entries hold, needs an excluded
+// holder that no earlier extra lease of that fragment bypassed, and there
+// are at most MaxExtraCopies (default 2) per fragment, so agents that lie
+// about their peers cannot make a fragment cross the uplink more than
+// 1+MaxExtraCopies times. An extra lease that expires undelivered moves to
+// the next asker without counting again. A holder an extra lease bypassed
+// keeps its own leases but gets no new ones for two LeaseTTLs: what it
+// fetched, its peers could not get from it.
 //
 // # Unknown peers and restarts
 //
