@@ -151,6 +151,9 @@ func (s *Streams) Goodput() float64 {
 // Acquire waits for a slot or ctx's end. Each successful Acquire needs one
 // Release.
 func (s *Streams) Acquire(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	s.tickLocked(time.Now())
 	if s.inUse < s.limit && len(s.waiters) == 0 {
@@ -163,6 +166,12 @@ func (s *Streams) Acquire(ctx context.Context) error {
 	s.mu.Unlock()
 	select {
 	case <-ch:
+		if err := ctx.Err(); err != nil {
+			// Granted and cancelled at once (select picks either): a
+			// cancelled caller must not start a request.
+			s.Release()
+			return err
+		}
 		return nil
 	case <-ctx.Done():
 		s.mu.Lock()

@@ -185,6 +185,38 @@ func TestAcquireCancelled(t *testing.T) {
 	})
 }
 
+// TestAcquireGrantedAndCancelled: a waiter whose slot is granted as its
+// context ends must not start a request (select picks either ready case),
+// and the slot goes to the next waiter.
+func TestAcquireGrantedAndCancelled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := New(Config{Min: 1, Max: 1}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		if err := s.Acquire(ctx); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Acquire with a cancelled context and a free slot: %v, want canceled", err)
+		}
+		for range 50 {
+			if err := s.Acquire(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan error, 1)
+			go func() { done <- s.Acquire(ctx) }()
+			synctest.Wait()
+			cancel()
+			s.Release()
+			if err := <-done; !errors.Is(err, context.Canceled) {
+				t.Fatalf("Acquire granted and cancelled at once: %v, want canceled", err)
+			}
+			if err := s.Acquire(t.Context()); err != nil {
+				t.Fatalf("the slot was not handed on: %v", err)
+			}
+			s.Release()
+		}
+	})
+}
+
 func TestConfigValidate(t *testing.T) {
 	tests := []struct {
 		name string
