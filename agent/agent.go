@@ -47,6 +47,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -368,14 +369,30 @@ func (a *Agent) inventoryLoop(ctx context.Context, cl *client.Client, mgr *jobs.
 			if ctx.Err() != nil {
 				return nil
 			}
-			a.log.Warn("send inventory", "err", err)
-			wait = min(wait, time.Minute)
+			wait = inventoryRetry(err, wait)
+			a.log.Warn("send inventory", "err", err, "retry_in", wait.Round(time.Second))
 			continue
 		}
 		mark = inventoryMark{Fingerprint: fp, SentAt: time.Now().UTC()}
 		saveInventoryMark(a.cfg.StateDir, fp, mark.SentAt, a.log)
 		a.log.Info("inventory sent", "softwares", len(inv.Softwares), "history", len(inv.History), "problems", len(inv.Problems))
 	}
+}
+
+// inventoryRetry is the wait before sending an inventory again after err:
+// at least central's Retry-After when it gave one (a busy central), up to
+// half as long again; else half to all of a minute (of the check interval
+// when shorter). The jitter keeps the agents a busy central turned away
+// from coming back at once.
+func inventoryRetry(err error, check time.Duration) time.Duration {
+	if ra, ok := client.RetryAfter(err); ok {
+		return ra + rand.N(ra/2+1)
+	}
+	d := min(check, time.Minute)
+	if d <= time.Second {
+		return d
+	}
+	return d/2 + rand.N(d/2)
 }
 
 // renewLoop renews the peer record when two thirds of its lifetime have

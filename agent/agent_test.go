@@ -2,12 +2,15 @@ package agent
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"os"
 	"testing"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/shoal-project/shoal/agent/client"
 	"github.com/shoal-project/shoal/agent/fetch"
 )
 
@@ -60,5 +63,30 @@ func TestDeviceID(t *testing.T) {
 	}
 	if got := deviceID("", at); got != "shoal-agent-2026-11-26-09-08-07" {
 		t.Errorf("deviceID without host name = %q", got)
+	}
+}
+
+// TestInventoryRetry: after a busy central's 503 the agent waits at least
+// its Retry-After (and at most half as long again); after other errors, a
+// jittered half to all of a minute, or of a shorter check interval.
+func TestInventoryRetry(t *testing.T) {
+	busy := fmt.Errorf("POST /inventory: %w", &client.StatusError{Code: 503, RetryAfter: 20 * time.Second})
+	other := errors.New("dial: connection refused")
+	seen := map[time.Duration]bool{}
+	for range 200 {
+		if d := inventoryRetry(busy, time.Hour); d < 20*time.Second || d > 30*time.Second {
+			t.Fatalf("after Retry-After 20s: wait %v, want 20s to 30s", d)
+		}
+		d := inventoryRetry(other, time.Hour)
+		if d < 30*time.Second || d >= time.Minute {
+			t.Fatalf("after a network error: wait %v, want 30s to 1m", d)
+		}
+		seen[d] = true
+		if d := inventoryRetry(other, 10*time.Second); d < 5*time.Second || d >= 10*time.Second {
+			t.Fatalf("with a 10s check interval: wait %v, want 5s to 10s", d)
+		}
+	}
+	if len(seen) < 100 {
+		t.Errorf("only %d distinct waits in 200: no jitter", len(seen))
 	}
 }

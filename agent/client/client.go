@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,6 +42,19 @@ var (
 type StatusError struct {
 	Code int
 	Msg  string
+	// RetryAfter is the answer's Retry-After in seconds (0: none), as
+	// central sends with 503 when it is busy.
+	RetryAfter time.Duration
+}
+
+// RetryAfter returns how long central asked err's caller to wait before
+// trying again (its Retry-After), and whether it did.
+func RetryAfter(err error) (time.Duration, bool) {
+	var se *StatusError
+	if errors.As(err, &se) && se.RetryAfter > 0 {
+		return se.RetryAfter, true
+	}
+	return 0, false
 }
 
 func (e *StatusError) Error() string {
@@ -141,7 +155,11 @@ func (c *Client) do(req *http.Request) (*http.Response, error) {
 	case http.StatusConflict:
 		sentinel = ErrFinished
 	default:
-		return nil, fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, &StatusError{Code: resp.StatusCode, Msg: msg})
+		se := &StatusError{Code: resp.StatusCode, Msg: msg}
+		if n, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("Retry-After"))); err == nil && n > 0 {
+			se.RetryAfter = time.Duration(min(n, 3600)) * time.Second
+		}
+		return nil, fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, se)
 	}
 	return nil, fmt.Errorf("%s %s: %s: %w", req.Method, req.URL.Path, msg, sentinel)
 }
