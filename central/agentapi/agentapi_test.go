@@ -187,7 +187,7 @@ func (e *env) publish(spec packages.Spec, payload []byte) {
 
 func (e *env) affect(pkg string, computerID uint) {
 	e.t.Helper()
-	if _, err := e.store.Affect(context.Background(), pkg, []uint{computerID}, false); err != nil {
+	if _, err := e.deploy.AffectComputers(context.Background(), pkg, []uint{computerID}, false); err != nil {
 		e.t.Fatal(err)
 	}
 }

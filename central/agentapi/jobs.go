@@ -45,7 +45,7 @@ func (a *API) jobs(c echo.Context) error {
 	}
 	deadline := start.Add(wait)
 	for i := 0; ; i++ {
-		pend, err := a.store.AgentJobs(ctx, cl.computer.ID, a.now())
+		pend, err := a.deploy.AgentJobs(ctx, cl.computer.ID, a.now())
 		if err != nil {
 			return err
 		}
@@ -70,7 +70,7 @@ func (a *API) jobs(c echo.Context) error {
 					notify = append(notify, p.Deployment.ID)
 				}
 			}
-			if err := a.store.MarkNotified(ctx, notify, a.now()); err != nil {
+			if err := a.deploy.MarkNotified(ctx, notify, a.now()); err != nil {
 				return err
 			}
 			site, err := a.siteInfo(ctx, cl.computer.SiteID)

@@ -3,12 +3,14 @@
 // locations, affectation of packages to computers, and the results agents
 // report back.
 //
-// State per (computer, package) lives in central/store; this package holds the
-// rules: lower priority numbers are delivered first, a package already in an
-// agent's history is not sent again unless forced, and a computer's site may
-// redirect fragment downloads to that site's relay (PACK_LOC). The deployment
-// state machine, and the one result recorder that both the Shoal agent API
-// and the OCS QUERY=DOWNLOAD report use, are in results.go.
+// State per (computer, package) lives in central/store, which only persists
+// it; this package holds the rules: lower priority numbers are delivered
+// first, a package already in an agent's history is not sent again unless
+// forced, a forced affectation re-opens finished deployments, and a
+// computer's site may redirect fragment downloads to that site's relay
+// (PACK_LOC). The deployment state machine, and the one result recorder that
+// both the Shoal agent API and the OCS QUERY=DOWNLOAD report use, are in
+// results.go; affectation, pending deployments and notification in affect.go.
 package deploy
 
 import (
@@ -196,7 +198,7 @@ func (s *Service) Prolog(ctx context.Context, req PrologRequest) (*ocs.PrologRep
 		// A computer central has never inventoried has no affectations yet.
 		return reply, nil
 	}
-	pending, err := s.store.PendingForComputer(ctx, comp.ID, now)
+	pending, err := s.PendingForComputer(ctx, comp.ID, now)
 	if err != nil {
 		return nil, fmt.Errorf("prolog: %w", err)
 	}
@@ -217,7 +219,7 @@ func (s *Service) Prolog(ctx context.Context, req PrologRequest) (*ocs.PrologRep
 		ids = append(ids, p.Deployment.ID)
 	}
 	if len(ids) > 0 {
-		if err := s.store.MarkNotified(ctx, ids, now); err != nil {
+		if err := s.MarkNotified(ctx, ids, now); err != nil {
 			return nil, fmt.Errorf("prolog: %w", err)
 		}
 		s.log.Info("packages advertised", "device", req.DeviceID, "count", len(ids))
@@ -425,7 +427,7 @@ func (s *Service) Affect(ctx context.Context, id string, req AffectRequest) (*Af
 			return nil, fmt.Errorf("affect %s: computer %d: %w", id, cid, err)
 		}
 	}
-	res.Created, err = s.store.Affect(ctx, id, ids, req.Force)
+	res.Created, err = s.AffectComputers(ctx, id, ids, req.Force)
 	if err != nil {
 		return nil, fmt.Errorf("affect %s: %w", id, err)
 	}

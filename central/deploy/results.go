@@ -9,12 +9,15 @@ import (
 	"github.com/shoal-project/shoal/central/store"
 )
 
-// The deployment state machine. A deployment is created waiting (Affect);
-// the store moves it from waiting to notified when it is advertised, and
-// from waiting or notified to success when its package is already in the
-// computer's history. The transitions agents and admins cause are decided
-// here, by next:
+// The deployment state machine. A deployment is created waiting
+// (AffectComputers). Every transition is decided here, by next:
 //
+//	notify    waiting              → notified (advertised to the agent)
+//	          any other state      → unchanged, nothing written
+//	installed waiting or notified  → success (package already in the history)
+//	          any other state      → unchanged, nothing written
+//	force     finished             → waiting (re-affected with force)
+//	          any other state      → unchanged (Force set)
 //	result    any state            → success (SUCCESS* code) or error
 //	progress  not finished         → downloading, downloaded or running
 //	          finished             → refused (store.ErrInvalid)
@@ -25,6 +28,8 @@ import (
 //
 // A result is accepted in every state, cancelled included: the agent ran the
 // package whatever central decided since, and the result says what happened.
+// The rules that pick the deployments an event applies to (a forced
+// affectation, a package already in the history) are in affect.go.
 
 // event is what happens to a deployment.
 type event struct {
@@ -40,6 +45,9 @@ const (
 	evProgress
 	evCancel
 	evRedeploy
+	evNotify
+	evInstalled
+	evForce
 )
 
 // next returns the state a deployment in state from moves to on ev, or an
@@ -70,6 +78,21 @@ func next(from string, ev event) (string, error) {
 		return store.StateCancelled, nil
 	case evRedeploy:
 		return store.StateWaiting, nil
+	case evNotify:
+		if from == store.StateWaiting {
+			return store.StateNotified, nil
+		}
+		return from, nil
+	case evInstalled:
+		if from == store.StateWaiting || from == store.StateNotified {
+			return store.StateSuccess, nil
+		}
+		return from, nil
+	case evForce:
+		if finished {
+			return store.StateWaiting, nil
+		}
+		return from, nil
 	}
 	return "", fmt.Errorf("event %d: %w", ev.kind, store.ErrInvalid)
 }

@@ -40,7 +40,7 @@ func mustIngest(t *testing.T, s *store.Store, snap *store.InventorySnapshot) *st
 
 func affect(t *testing.T, s *store.Store, pkg string, ids ...uint) int {
 	t.Helper()
-	n, err := s.Affect(t.Context(), pkg, ids, false)
+	n, err := newService(t, s).AffectComputers(t.Context(), pkg, ids, false)
 	if err != nil {
 		t.Fatalf("Affect(%s, %v): %v", pkg, ids, err)
 	}
@@ -62,7 +62,7 @@ func createActive(t *testing.T, s *store.Store, id string, priority int, active 
 
 func pendingIDs(t *testing.T, s *store.Store, computerID uint) []string {
 	t.Helper()
-	p, err := s.PendingForComputer(t.Context(), computerID, time.Now())
+	p, err := newService(t, s).PendingForComputer(t.Context(), computerID, time.Now())
 	if err != nil {
 		t.Fatalf("PendingForComputer: %v", err)
 	}
@@ -130,7 +130,7 @@ func TestDeploymentLifecycle(t *testing.T) {
 			t.Fatalf("pending by priority (-want +got):\n%s", diff)
 		}
 
-		pend, err := s.PendingForComputer(ctx, c, time.Now())
+		pend, err := svc.PendingForComputer(ctx, c, time.Now())
 		if err != nil {
 			t.Fatalf("PendingForComputer: %v", err)
 		}
@@ -139,10 +139,10 @@ func TestDeploymentLifecycle(t *testing.T) {
 			ids = append(ids, p.Deployment.ID)
 		}
 		at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
-		if err := s.MarkNotified(ctx, ids, at); err != nil {
+		if err := svc.MarkNotified(ctx, ids, at); err != nil {
 			t.Fatalf("MarkNotified: %v", err)
 		}
-		if err := s.MarkNotified(ctx, ids, at.Add(time.Hour)); err != nil {
+		if err := svc.MarkNotified(ctx, ids, at.Add(time.Hour)); err != nil {
 			t.Fatalf("MarkNotified again: %v", err)
 		}
 		d := deploymentOf(t, s, c, "1700000001")
@@ -255,7 +255,7 @@ func TestPendingHistoryExclusion(t *testing.T) {
 			t.Errorf("installed deployment = %s %s, want success %s", d.State, d.ResultCode, store.CodeAlreadyInHistory)
 		}
 
-		n, err := s.Affect(ctx, "1700000001", []uint{c}, true)
+		n, err := svc.AffectComputers(ctx, "1700000001", []uint{c}, true)
 		if err != nil || n != 1 {
 			t.Fatalf("forced Affect = %d, %v; want 1, nil", n, err)
 		}
@@ -347,7 +347,7 @@ func TestAgentJobsAndResult(t *testing.T) {
 		if err := svc.RecordProgress(ctx, cid, "300", store.Progress{State: store.StateDownloading, FragmentsTotal: 3}, time.Now()); err != nil {
 			t.Fatal(err)
 		}
-		jobs, err := s.AgentJobs(ctx, cid, time.Now())
+		jobs, err := svc.AgentJobs(ctx, cid, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -652,9 +652,9 @@ func TestEnrollmentTokens(t *testing.T) {
 
 func affect(t *testing.T, s *store.Store, pkg string, ids ...uint) int {
 	t.Helper()
-	n, err := s.Affect(t.Context(), pkg, ids, false)
+	deps, err := s.CreateDeployments(t.Context(), pkg, ids, false, time.Now())
 	if err != nil {
-		t.Fatalf("Affect(%s, %v): %v", pkg, ids, err)
+		t.Fatalf("CreateDeployments(%s, %v): %v", pkg, ids, err)
 	}
-	return n
+	return len(deps)
 }

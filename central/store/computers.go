@@ -78,6 +78,21 @@ func (s *Store) ComputerByDeviceID(ctx context.Context, deviceID string) (*Compu
 	return &c, nil
 }
 
+// ExistingComputerIDs returns those of ids that name a computer, in no
+// particular order.
+func (s *Store) ExistingComputerIDs(ctx context.Context, ids []uint) ([]uint, error) {
+	db := s.read(ctx)
+	var out []uint
+	for _, chunk := range chunks(ids) {
+		var known []uint
+		if err := db.Model(&Computer{}).Where("id IN ?", chunk).Pluck("id", &known).Error; err != nil {
+			return nil, fmt.Errorf("existing computers: %w", translate(err))
+		}
+		out = append(out, known...)
+	}
+	return out, nil
+}
+
 // Computer returns the computer with the given ID.
 func (s *Store) Computer(ctx context.Context, id uint) (*Computer, error) {
 	var c Computer

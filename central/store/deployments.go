@@ -1,17 +1,14 @@
 package store
 
 import (
-	"cmp"
 	"context"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"gorm.io/gorm"
 )
 
-// Event codes the store writes besides agent result codes.
+// Event codes of deployment events besides agent result codes.
 const (
 	EventAffected  = "AFFECTED"
 	EventForced    = "FORCED"
@@ -20,9 +17,6 @@ const (
 	EventCancelled = "CANCELLED"
 	EventProgress  = "PROGRESS"
 )
-
-// pendingStates are the states in which a deployment is advertised.
-var pendingStates = []string{StateWaiting, StateNotified}
 
 // resetFields returns a deployment to waiting with Force set.
 func resetFields() map[string]any {
@@ -41,103 +35,104 @@ func addEvents(tx *gorm.DB, events []DeploymentEvent) error {
 	return tx.CreateInBatches(events, batchSize).Error
 }
 
-// Affect assigns a package to computers. It is idempotent: computers that
-// already have a deployment of the package keep it as it is, unless force is
-// set, in which case finished deployments (success, error, cancelled) go
-// back to waiting and every deployment gets Force (it ignores the history).
-// created counts the deployments created or changed. Unknown package or
-// computer IDs give ErrNotFound and change nothing.
-func (s *Store) Affect(ctx context.Context, packageID string, computerIDs []uint, force bool) (int, error) {
-	ids := slices.Clone(computerIDs)
-	slices.Sort(ids)
-	ids = slices.Compact(ids)
-	now := time.Now().UTC()
-	changed := 0
+// CreateDeployments creates a waiting deployment of packageID on each of
+// computerIDs, with the given Force, each with an AFFECTED event at at, and
+// returns them with their IDs. A computer that already has a deployment of
+// the package gives ErrConflict. Whether to create them is central/deploy's
+// decision (AffectComputers); tests use it to set up deployments.
+func (s *Store) CreateDeployments(ctx context.Context, packageID string, computerIDs []uint, force bool, at time.Time) ([]Deployment, error) {
+	if len(computerIDs) == 0 {
+		return nil, nil
+	}
+	at = utc(at)
+	deps := make([]Deployment, len(computerIDs))
+	for i, id := range computerIDs {
+		deps[i] = Deployment{ComputerID: id, PackageID: packageID, State: StateWaiting, Force: force}
+	}
 	err := s.tx(ctx, false, func(tx *gorm.DB) error {
-		changed = 0
-		var n int64
-		if err := tx.Model(&Package{}).Where("id = ?", packageID).Count(&n).Error; err != nil {
+		for i := range deps {
+			deps[i].ID = 0
+		}
+		if err := tx.CreateInBatches(deps, batchSize).Error; err != nil {
 			return err
 		}
-		if n == 0 {
-			return fmt.Errorf("package %s: %w", packageID, ErrNotFound)
+		events := make([]DeploymentEvent, len(deps))
+		for i, d := range deps {
+			events[i] = DeploymentEvent{DeploymentID: d.ID, At: at, ToState: StateWaiting, Code: EventAffected}
 		}
-		for _, chunk := range chunks(ids) {
-			c, err := affectChunk(tx, packageID, chunk, force, now)
-			if err != nil {
-				return err
-			}
-			changed += c
-		}
-		return nil
+		return addEvents(tx, events)
 	})
 	if err != nil {
-		return 0, fmt.Errorf("affect package %s: %w", packageID, err)
+		return nil, fmt.Errorf("create deployments of package %s: %w", packageID, translate(err))
 	}
-	return changed, nil
+	return deps, nil
 }
 
-func affectChunk(tx *gorm.DB, packageID string, ids []uint, force bool, now time.Time) (int, error) {
-	var known []uint
-	if err := tx.Model(&Computer{}).Where("id IN ?", ids).Pluck("id", &known).Error; err != nil {
-		return 0, err
+// DeploymentsOfPackage returns the deployments of a package on the given
+// computers, in no particular order.
+func (s *Store) DeploymentsOfPackage(ctx context.Context, packageID string, computerIDs []uint) ([]Deployment, error) {
+	db := s.read(ctx)
+	var out []Deployment
+	for _, chunk := range chunks(computerIDs) {
+		var deps []Deployment
+		if err := db.Where("package_id = ? AND computer_id IN ?", packageID, chunk).Find(&deps).Error; err != nil {
+			return nil, fmt.Errorf("deployments of package %s: %w", packageID, translate(err))
+		}
+		out = append(out, deps...)
 	}
-	if len(known) != len(ids) {
-		for _, id := range ids {
-			if !slices.Contains(known, id) {
-				return 0, fmt.Errorf("computer %d: %w", id, ErrNotFound)
-			}
+	return out, nil
+}
+
+// DeploymentsByID returns the deployments with the given IDs, in no
+// particular order; unknown IDs are left out.
+func (s *Store) DeploymentsByID(ctx context.Context, ids []uint) ([]Deployment, error) {
+	db := s.read(ctx)
+	var out []Deployment
+	for _, chunk := range chunks(ids) {
+		var deps []Deployment
+		if err := db.Where("id IN ?", chunk).Find(&deps).Error; err != nil {
+			return nil, fmt.Errorf("deployments by id: %w", translate(err))
+		}
+		out = append(out, deps...)
+	}
+	return out, nil
+}
+
+// ComputerDeployments returns a computer's deployments in the given states
+// whose package is active, each with its package, ordered by package
+// priority (lower first) then package ID.
+func (s *Store) ComputerDeployments(ctx context.Context, computerID uint, states ...string) ([]Pending, error) {
+	db := s.read(ctx)
+	var deps []Deployment
+	err := db.Model(&Deployment{}).
+		Joins("JOIN packages ON packages.id = deployments.package_id").
+		Where("deployments.computer_id = ? AND deployments.state IN ? AND packages.active = ?", computerID, states, true).
+		Order("packages.priority, packages.id").Find(&deps).Error
+	if err != nil {
+		return nil, fmt.Errorf("deployments of computer %d: %w", computerID, translate(err))
+	}
+	if len(deps) == 0 {
+		return nil, nil
+	}
+	pkgIDs := make([]string, len(deps))
+	for i, d := range deps {
+		pkgIDs[i] = d.PackageID
+	}
+	var pkgs []Package
+	if err := db.Where("id IN ?", pkgIDs).Find(&pkgs).Error; err != nil {
+		return nil, fmt.Errorf("deployments of computer %d: %w", computerID, translate(err))
+	}
+	byID := make(map[string]Package, len(pkgs))
+	for _, p := range pkgs {
+		byID[p.ID] = p
+	}
+	out := make([]Pending, 0, len(deps))
+	for _, d := range deps {
+		if p, ok := byID[d.PackageID]; ok {
+			out = append(out, Pending{Deployment: d, Package: p})
 		}
 	}
-	var existing []Deployment
-	if err := tx.Where("package_id = ? AND computer_id IN ?", packageID, ids).Find(&existing).Error; err != nil {
-		return 0, err
-	}
-	has := make(map[uint]bool, len(existing))
-	var reset, forced []uint
-	var events []DeploymentEvent
-	for _, d := range existing {
-		has[d.ComputerID] = true
-		switch {
-		case !force:
-		case d.Finished():
-			reset = append(reset, d.ID)
-			events = append(events, DeploymentEvent{DeploymentID: d.ID, At: now, FromState: d.State,
-				ToState: StateWaiting, Code: EventForced, Detail: "re-affected with force"})
-		case !d.Force:
-			forced = append(forced, d.ID)
-			events = append(events, DeploymentEvent{DeploymentID: d.ID, At: now, FromState: d.State,
-				ToState: d.State, Code: EventForced, Detail: "force set"})
-		}
-	}
-	var fresh []Deployment
-	for _, id := range ids {
-		if !has[id] {
-			fresh = append(fresh, Deployment{ComputerID: id, PackageID: packageID, State: StateWaiting, Force: force})
-		}
-	}
-	if len(fresh) > 0 {
-		if err := tx.CreateInBatches(fresh, batchSize).Error; err != nil {
-			return 0, err
-		}
-	}
-	for _, d := range fresh {
-		events = append(events, DeploymentEvent{DeploymentID: d.ID, At: now, ToState: StateWaiting, Code: EventAffected})
-	}
-	if len(reset) > 0 {
-		if err := tx.Model(&Deployment{}).Where("id IN ?", reset).Updates(resetFields()).Error; err != nil {
-			return 0, err
-		}
-	}
-	if len(forced) > 0 {
-		if err := tx.Model(&Deployment{}).Where("id IN ?", forced).Update("force", true).Error; err != nil {
-			return 0, err
-		}
-	}
-	if err := addEvents(tx, events); err != nil {
-		return 0, err
-	}
-	return len(fresh) + len(reset) + len(forced), nil
+	return out, nil
 }
 
 // Pending is a deployment to advertise, with its package.
@@ -146,126 +141,28 @@ type Pending struct {
 	Package    Package
 }
 
-// PendingForComputer returns the deployments to advertise to a computer:
-// those of active packages in state waiting or notified, ordered by package
-// priority (lower first) then package ID. A deployment whose package is in
-// the computer's download history and that is not forced is not returned;
-// it is marked success with code SUCCESS_ALREADY_IN_HISTORY at now.
-func (s *Store) PendingForComputer(ctx context.Context, computerID uint, now time.Time) ([]Pending, error) {
-	now = utc(now)
-	db := s.read(ctx)
-	var deps []Deployment
-	err := db.Model(&Deployment{}).
-		Joins("JOIN packages ON packages.id = deployments.package_id").
-		Where("deployments.computer_id = ? AND deployments.state IN ? AND packages.active = ?", computerID, pendingStates, true).
-		Order("packages.priority, packages.id").Find(&deps).Error
-	if err != nil {
-		return nil, fmt.Errorf("pending for computer %d: %w", computerID, translate(err))
-	}
-	if len(deps) == 0 {
-		return nil, nil
-	}
-	var history []string
-	if err := db.Model(&DownloadHistory{}).Where("computer_id = ?", computerID).Pluck("package_id", &history).Error; err != nil {
-		return nil, fmt.Errorf("pending for computer %d: %w", computerID, translate(err))
-	}
-	pkgIDs := make([]string, 0, len(deps))
-	var installed []uint
-	kept := deps[:0]
-	for _, d := range deps {
-		if !d.Force && slices.Contains(history, d.PackageID) {
-			installed = append(installed, d.ID)
-			continue
-		}
-		kept = append(kept, d)
-		pkgIDs = append(pkgIDs, d.PackageID)
-	}
-	if len(installed) > 0 {
-		if err := s.markInstalled(ctx, installed, now); err != nil {
-			return nil, fmt.Errorf("pending for computer %d: %w", computerID, err)
-		}
-	}
-	if len(kept) == 0 {
-		return nil, nil
-	}
-	var pkgs []Package
-	if err := db.Where("id IN ?", pkgIDs).Find(&pkgs).Error; err != nil {
-		return nil, fmt.Errorf("pending for computer %d: %w", computerID, translate(err))
-	}
-	byID := make(map[string]Package, len(pkgs))
-	for _, p := range pkgs {
-		byID[p.ID] = p
-	}
-	out := make([]Pending, 0, len(kept))
-	for _, d := range kept {
-		if p, ok := byID[d.PackageID]; ok {
-			out = append(out, Pending{Deployment: d, Package: p})
-		}
-	}
-	return out, nil
-}
-
-// markInstalled closes deployments whose package is already in the history,
-// unless they changed (or were forced) since they were read.
-func (s *Store) markInstalled(ctx context.Context, ids []uint, now time.Time) error {
-	return s.tx(ctx, false, func(tx *gorm.DB) error {
-		var deps []Deployment
-		err := tx.Where("id IN ? AND state IN ? AND force = ?", ids, pendingStates, false).Find(&deps).Error
-		if err != nil || len(deps) == 0 {
-			return err
-		}
-		ids := make([]uint, len(deps))
-		events := make([]DeploymentEvent, len(deps))
-		for i, d := range deps {
-			ids[i] = d.ID
-			events[i] = DeploymentEvent{DeploymentID: d.ID, At: now, FromState: d.State,
-				ToState: StateSuccess, Code: CodeAlreadyInHistory, Detail: "package in the computer's download history"}
-		}
-		err = tx.Model(&Deployment{}).Where("id IN ?", ids).Updates(map[string]any{
-			"state": StateSuccess, "result_code": CodeAlreadyInHistory, "finished_at": now,
+// NotifyDeployments stores deployments as notified at at and counts an
+// attempt for each.
+func (s *Store) NotifyDeployments(ctx context.Context, ids []uint, at time.Time) error {
+	db := s.write(ctx)
+	for _, chunk := range chunks(ids) {
+		err := db.Model(&Deployment{}).Where("id IN ?", chunk).Updates(map[string]any{
+			"state": StateNotified, "notified_at": utc(at), "attempts": gorm.Expr("attempts + 1"),
 		}).Error
 		if err != nil {
-			return err
+			return fmt.Errorf("notify deployments: %w", translate(err))
 		}
-		return addEvents(tx, events)
-	})
+	}
+	return nil
 }
 
-// MarkNotified moves waiting deployments to notified (counting an attempt
-// and writing an event). Deployments in any other state, and unknown IDs,
-// are left alone.
-func (s *Store) MarkNotified(ctx context.Context, deploymentIDs []uint, at time.Time) error {
-	if len(deploymentIDs) == 0 {
-		return nil
-	}
-	at = utc(at)
-	err := s.tx(ctx, false, func(tx *gorm.DB) error {
-		for _, chunk := range chunks(deploymentIDs) {
-			var ids []uint
-			if err := tx.Model(&Deployment{}).Where("id IN ? AND state = ?", chunk, StateWaiting).Pluck("id", &ids).Error; err != nil {
-				return err
-			}
-			if len(ids) == 0 {
-				continue
-			}
-			err := tx.Model(&Deployment{}).Where("id IN ?", ids).Updates(map[string]any{
-				"state": StateNotified, "notified_at": at, "attempts": gorm.Expr("attempts + 1"),
-			}).Error
-			if err != nil {
-				return err
-			}
-			events := make([]DeploymentEvent, len(ids))
-			for i, id := range ids {
-				events[i] = DeploymentEvent{DeploymentID: id, At: at, FromState: StateWaiting, ToState: StateNotified, Code: EventNotified}
-			}
-			if err := addEvents(tx, events); err != nil {
-				return err
-			}
+// SetDeploymentsForce sets Force on deployments.
+func (s *Store) SetDeploymentsForce(ctx context.Context, ids []uint) error {
+	db := s.write(ctx)
+	for _, chunk := range chunks(ids) {
+		if err := db.Model(&Deployment{}).Where("id IN ?", chunk).Update("force", true).Error; err != nil {
+			return fmt.Errorf("force deployments: %w", translate(err))
 		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("mark notified: %w", err)
 	}
 	return nil
 }
@@ -308,6 +205,17 @@ func (s *Store) CancelDeployment(ctx context.Context, id uint, at time.Time) err
 func (s *Store) ResetDeployment(ctx context.Context, id uint) error {
 	if err := s.write(ctx).Model(&Deployment{}).Where("id = ?", id).Updates(resetFields()).Error; err != nil {
 		return fmt.Errorf("reset deployment %d: %w", id, translate(err))
+	}
+	return nil
+}
+
+// ResetDeployments is ResetDeployment for several deployments.
+func (s *Store) ResetDeployments(ctx context.Context, ids []uint) error {
+	db := s.write(ctx)
+	for _, chunk := range chunks(ids) {
+		if err := db.Model(&Deployment{}).Where("id IN ?", chunk).Updates(resetFields()).Error; err != nil {
+			return fmt.Errorf("reset deployments: %w", translate(err))
+		}
 	}
 	return nil
 }
@@ -468,51 +376,5 @@ func (s *Store) DeploymentCounts(ctx context.Context, packageID string) (map[str
 	for _, r := range rows {
 		out[r.State] = r.N
 	}
-	return out, nil
-}
-
-// activeStates are the deployment states a Shoal agent is working on.
-var activeStates = []string{StateDownloading, StateDownloaded, StateRunning}
-
-// AgentJobs returns what a Shoal agent should be working on: the pending
-// deployments of PendingForComputer (same history rule) plus those it has
-// started (downloading, downloaded, running), all of active packages,
-// ordered by package priority then package ID.
-func (s *Store) AgentJobs(ctx context.Context, computerID uint, now time.Time) ([]Pending, error) {
-	out, err := s.PendingForComputer(ctx, computerID, now)
-	if err != nil {
-		return nil, fmt.Errorf("agent jobs: %w", err)
-	}
-	db := s.read(ctx)
-	var deps []Deployment
-	err = db.Model(&Deployment{}).
-		Joins("JOIN packages ON packages.id = deployments.package_id").
-		Where("deployments.computer_id = ? AND deployments.state IN ? AND packages.active = ?", computerID, activeStates, true).
-		Find(&deps).Error
-	if err != nil {
-		return nil, fmt.Errorf("agent jobs %d: %w", computerID, translate(err))
-	}
-	if len(deps) > 0 {
-		ids := make([]string, len(deps))
-		for i, d := range deps {
-			ids[i] = d.PackageID
-		}
-		var pkgs []Package
-		if err := db.Where("id IN ?", ids).Find(&pkgs).Error; err != nil {
-			return nil, fmt.Errorf("agent jobs %d: %w", computerID, translate(err))
-		}
-		byID := make(map[string]Package, len(pkgs))
-		for _, p := range pkgs {
-			byID[p.ID] = p
-		}
-		for _, d := range deps {
-			if p, ok := byID[d.PackageID]; ok {
-				out = append(out, Pending{Deployment: d, Package: p})
-			}
-		}
-	}
-	slices.SortFunc(out, func(a, b Pending) int {
-		return cmp.Or(cmp.Compare(a.Package.Priority, b.Package.Priority), strings.Compare(a.Package.ID, b.Package.ID))
-	})
 	return out, nil
 }

@@ -12,11 +12,11 @@ import (
 
 func affect(t *testing.T, s *store.Store, pkg string, ids ...uint) int {
 	t.Helper()
-	n, err := s.Affect(t.Context(), pkg, ids, false)
+	deps, err := s.CreateDeployments(t.Context(), pkg, ids, false, time.Now())
 	if err != nil {
-		t.Fatalf("Affect(%s, %v): %v", pkg, ids, err)
+		t.Fatalf("CreateDeployments(%s, %v): %v", pkg, ids, err)
 	}
-	return n
+	return len(deps)
 }
 
 func createActive(t *testing.T, s *store.Store, id string, priority int, active bool) {
@@ -32,22 +32,6 @@ func createActive(t *testing.T, s *store.Store, id string, priority int, active 
 	}
 }
 
-func pendingIDs(t *testing.T, s *store.Store, computerID uint) []string {
-	t.Helper()
-	p, err := s.PendingForComputer(t.Context(), computerID, time.Now())
-	if err != nil {
-		t.Fatalf("PendingForComputer: %v", err)
-	}
-	var out []string
-	for _, x := range p {
-		if x.Package.ID != x.Deployment.PackageID {
-			t.Errorf("pending package %s joined with deployment of %s", x.Package.ID, x.Deployment.PackageID)
-		}
-		out = append(out, x.Package.ID)
-	}
-	return out
-}
-
 func deploymentOf(t *testing.T, s *store.Store, computerID uint, pkg string) store.Deployment {
 	t.Helper()
 	deps, _, err := s.ListDeployments(t.Context(), store.DeploymentFilter{ComputerID: computerID, PackageID: pkg})
@@ -57,32 +41,9 @@ func deploymentOf(t *testing.T, s *store.Store, computerID uint, pkg string) sto
 	return deps[0]
 }
 
-func TestAffectErrors(t *testing.T) {
-	storetest.ForEachBackend(t, func(t *testing.T, s *store.Store) {
-		c := mustIngest(t, s, storetest.Snapshot(devID("pc", 1), 1)).ComputerID
-		createActive(t, s, "42", 5, true)
-		tests := []struct {
-			name string
-			pkg  string
-			ids  []uint
-		}{
-			{name: "unknown-package", pkg: "43", ids: []uint{c}},
-			{name: "unknown-computer", pkg: "42", ids: []uint{c, c + 1000}},
-		}
-		for _, tt := range tests {
-			t.Run(tt.name, func(t *testing.T) {
-				if _, err := s.Affect(t.Context(), tt.pkg, tt.ids, false); !errors.Is(err, store.ErrNotFound) {
-					t.Errorf("Affect = %v, want ErrNotFound", err)
-				}
-			})
-		}
-		if n := mustCount(t, s)["deployments"]; n != 0 {
-			t.Errorf("failed Affect left %d deployments", n)
-		}
-	})
-}
-
-func TestAffectMany(t *testing.T) {
+// TestCreateDeploymentsMany creates more deployments than one IN list
+// holds; a second deployment of the package on a computer is a conflict.
+func TestCreateDeploymentsMany(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, s *store.Store) {
 		var ids []uint
 		for i := range 600 {
@@ -90,8 +51,8 @@ func TestAffectMany(t *testing.T) {
 			ids = append(ids, mustIngest(t, s, snap).ComputerID)
 		}
 		createActive(t, s, "7", 5, true)
-		if n, err := s.Affect(t.Context(), "7", ids, false); err != nil || n != len(ids) {
-			t.Fatalf("Affect = %d, %v; want %d", n, err, len(ids))
+		if deps, err := s.CreateDeployments(t.Context(), "7", ids, false, time.Now()); err != nil || len(deps) != len(ids) {
+			t.Fatalf("CreateDeployments = %d, %v; want %d", len(deps), err, len(ids))
 		}
 		counts, err := s.DeploymentCounts(t.Context(), "7")
 		if err != nil {
@@ -102,6 +63,17 @@ func TestAffectMany(t *testing.T) {
 		}
 		if n := mustCount(t, s)["deployment_events"]; n != int64(len(ids)) {
 			t.Errorf("events = %d, want %d", n, len(ids))
+		}
+		if _, err := s.CreateDeployments(t.Context(), "7", ids[:1], true, time.Now()); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("second CreateDeployments = %v, want ErrConflict", err)
+		}
+		got, err := s.DeploymentsOfPackage(t.Context(), "7", ids)
+		if err != nil || len(got) != len(ids) {
+			t.Errorf("DeploymentsOfPackage = %d, %v; want %d", len(got), err, len(ids))
+		}
+		known, err := s.ExistingComputerIDs(t.Context(), append(ids, ids[len(ids)-1]+1000))
+		if err != nil || len(known) != len(ids) {
+			t.Errorf("ExistingComputerIDs = %d, %v; want %d", len(known), err, len(ids))
 		}
 	})
 }

@@ -10,7 +10,8 @@
 // The store is persistence only, one file per entity (computers.go,
 // inventory.go, deployments.go, agents.go, enrollment_tokens.go, …). The
 // rules that decide what to write live in the services: the deployment
-// state machine and result recorder in central/deploy, the duplicate rule
+// state machine, result recorder, affectation (force) rule, history rule
+// and notification in central/deploy, the duplicate rule
 // and merge of computers in central/inventory. They compose the store's
 // narrow methods in one transaction through Tx, whose *Store argument runs
 // every method in that transaction; no gorm type leaves this package.

@@ -119,7 +119,7 @@ func TestPurgeFromRelays(t *testing.T) {
 	if err := e.store.SetComputerSite(ctx, res.ComputerID, &live.SiteID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.store.Affect(ctx, id, []uint{res.ComputerID}, false); err != nil {
+	if _, err := e.dep.AffectComputers(ctx, id, []uint{res.ComputerID}, false); err != nil {
 		t.Fatal(err)
 	}
 	pr := b.post(purge, nil, true)

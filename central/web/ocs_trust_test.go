@@ -42,7 +42,7 @@ func shoalVictim(t *testing.T, e *env, deviceID string) (*store.InventorySnapsho
 	if err := e.store.CreatePackage(ctx, &store.Package{ID: "1700000007", Name: "p", Priority: 5, Active: true}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.store.Affect(ctx, "1700000007", []uint{res.ComputerID}, false); err != nil {
+	if _, err := e.store.CreateDeployments(ctx, "1700000007", []uint{res.ComputerID}, false, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	return snap, res.ComputerID
