@@ -2,7 +2,6 @@ package deploy
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -10,8 +9,15 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/shoal-project/shoal/central/inventory"
+	"github.com/shoal-project/shoal/central/inventory/inventorytest"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/central/store/storetest"
+)
+
+// Helpers shared with the other central tests (inventorytest).
+var (
+	devID      = inventorytest.DevID
+	mustIngest = inventorytest.MustIngest
 )
 
 // newService returns a Service on s that records results; it checks no
@@ -23,19 +29,6 @@ func newService(t *testing.T, s *store.Store) *Service {
 		t.Fatal(err)
 	}
 	return svc
-}
-
-func devID(host string, n int) string {
-	return fmt.Sprintf("%s-2026-11-%02d-07-24-08", host, n%28+1)
-}
-
-func mustIngest(t *testing.T, s *store.Store, snap *store.InventorySnapshot) *store.IngestResult {
-	t.Helper()
-	res, err := inventory.Record(t.Context(), s, snap)
-	if err != nil {
-		t.Fatalf("IngestInventory(%s): %v", snap.Computer.DeviceID, err)
-	}
-	return res
 }
 
 func affect(t *testing.T, s *store.Store, pkg string, ids ...uint) int {

@@ -14,31 +14,17 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/shoal-project/shoal/central/inventory"
+	"github.com/shoal-project/shoal/central/inventory/inventorytest"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/central/store/storetest"
 )
 
-func devID(host string, n int) string {
-	return fmt.Sprintf("%s-2026-11-%02d-07-24-08", host, n%28+1)
-}
-
-func mustIngest(t *testing.T, s *store.Store, snap *store.InventorySnapshot) *store.IngestResult {
-	t.Helper()
-	res, err := inventory.Record(t.Context(), s, snap)
-	if err != nil {
-		t.Fatalf("IngestInventory(%s): %v", snap.Computer.DeviceID, err)
-	}
-	return res
-}
-
-func mustCount(t *testing.T, s *store.Store) map[string]int64 {
-	t.Helper()
-	n, err := s.CountRows(t.Context())
-	if err != nil {
-		t.Fatalf("CountRows: %v", err)
-	}
-	return n
-}
+// Helpers shared with the other central tests (inventorytest).
+var (
+	devID      = inventorytest.DevID
+	mustIngest = inventorytest.MustIngest
+	mustCount  = inventorytest.MustCount
+)
 
 func hexHash(s string) string {
 	sum := sha256.Sum256([]byte(s))
