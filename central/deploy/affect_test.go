@@ -100,12 +100,12 @@ func TestAffectComputersErrors(t *testing.T) {
 		if err := svc.RecordResult(t.Context(), Report{ComputerID: c, PackageID: "42", Code: "SUCCESS", At: time.Now()}); err != nil {
 			t.Fatal(err)
 		}
-		before := deploymentOf(t, s, c, "42")
+		before := storetest.DeploymentOf(t, s, c, "42")
 		events := rowCount(t, s, "deployment_events")
 		if _, err := svc.AffectComputers(t.Context(), "42", []uint{c, c + 1000}, true); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("forced AffectComputers = %v, want ErrNotFound", err)
 		}
-		if diff := cmp.Diff(before, deploymentOf(t, s, c, "42")); diff != "" {
+		if diff := cmp.Diff(before, storetest.DeploymentOf(t, s, c, "42")); diff != "" {
 			t.Errorf("refused forced affectation changed the deployment (-before +after):\n%s", diff)
 		}
 		if n := rowCount(t, s, "deployment_events"); n != events {
@@ -132,7 +132,7 @@ func TestAffectComputersForce(t *testing.T) {
 			t.Fatalf("affect = %d, want %d", n, len(ids)-1)
 		}
 		at := time.Now()
-		if err := svc.MarkNotified(ctx, []uint{deploymentOf(t, s, byState[store.StateNotified], "50").ID}, at); err != nil {
+		if err := svc.MarkNotified(ctx, []uint{storetest.DeploymentOf(t, s, byState[store.StateNotified], "50").ID}, at); err != nil {
 			t.Fatal(err)
 		}
 		if err := svc.RecordProgress(ctx, byState[store.StateDownloading], "50", store.Progress{State: store.StateDownloading}, at); err != nil {
@@ -143,7 +143,7 @@ func TestAffectComputersForce(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if err := svc.Cancel(ctx, deploymentOf(t, s, byState[store.StateCancelled], "50").ID); err != nil {
+		if err := svc.Cancel(ctx, storetest.DeploymentOf(t, s, byState[store.StateCancelled], "50").ID); err != nil {
 			t.Fatal(err)
 		}
 
@@ -152,11 +152,11 @@ func TestAffectComputersForce(t *testing.T) {
 			t.Fatalf("AffectComputers = %d, %v; want 1, nil", n, err)
 		}
 		for _, st := range states[:len(states)-1] {
-			if d := deploymentOf(t, s, byState[st], "50"); d.State != st || d.Force {
+			if d := storetest.DeploymentOf(t, s, byState[st], "50"); d.State != st || d.Force {
 				t.Errorf("unforced affectation changed the %s deployment: %+v", st, d)
 			}
 		}
-		if d := deploymentOf(t, s, byState["none"], "50"); d.State != store.StateWaiting || d.Force {
+		if d := storetest.DeploymentOf(t, s, byState["none"], "50"); d.State != store.StateWaiting || d.Force {
 			t.Errorf("new deployment: %+v, want waiting without force", d)
 		}
 
@@ -174,7 +174,7 @@ func TestAffectComputersForce(t *testing.T) {
 			case "none":
 				want = store.StateWaiting
 			}
-			d := deploymentOf(t, s, byState[st], "50")
+			d := storetest.DeploymentOf(t, s, byState[st], "50")
 			if d.State != want || !d.Force || d.ResultCode != "" || d.FinishedAt != nil {
 				t.Errorf("forced %s deployment: %+v, want %s with force and no result", st, d, want)
 			}
@@ -244,13 +244,13 @@ func TestMarkNotifiedOnlyWaiting(t *testing.T) {
 		if err := svc.RecordResult(ctx, Report{ComputerID: ids[2], PackageID: "60", Code: "SUCCESS", At: at}); err != nil {
 			t.Fatal(err)
 		}
-		if err := svc.Cancel(ctx, deploymentOf(t, s, ids[3], "60").ID); err != nil {
+		if err := svc.Cancel(ctx, storetest.DeploymentOf(t, s, ids[3], "60").ID); err != nil {
 			t.Fatal(err)
 		}
 		var depIDs []uint
 		before := map[uint]store.Deployment{}
 		for _, c := range ids {
-			d := deploymentOf(t, s, c, "60")
+			d := storetest.DeploymentOf(t, s, c, "60")
 			depIDs = append(depIDs, d.ID)
 			before[c] = d
 		}
@@ -266,7 +266,7 @@ func TestMarkNotifiedOnlyWaiting(t *testing.T) {
 		if n := rowCount(t, s, "deployment_events"); n != events+1 {
 			t.Errorf("events = %d, want %d (one notification)", n, events+1)
 		}
-		d := deploymentOf(t, s, ids[0], "60")
+		d := storetest.DeploymentOf(t, s, ids[0], "60")
 		if d.State != store.StateNotified || d.Attempts != 1 || d.NotifiedAt == nil || !d.NotifiedAt.Equal(at) {
 			t.Errorf("waiting deployment after notify: %+v, want notified once at %v", d, at)
 		}
@@ -274,7 +274,7 @@ func TestMarkNotifiedOnlyWaiting(t *testing.T) {
 			t.Errorf("notify event %+v", ev)
 		}
 		for _, c := range ids[1:] {
-			if diff := cmp.Diff(before[c], deploymentOf(t, s, c, "60")); diff != "" {
+			if diff := cmp.Diff(before[c], storetest.DeploymentOf(t, s, c, "60")); diff != "" {
 				t.Errorf("MarkNotified changed a %s deployment (-before +after):\n%s", before[c].State, diff)
 			}
 		}
@@ -301,7 +301,7 @@ func TestPendingAlreadyInHistory(t *testing.T) {
 			t.Fatalf("forced AffectComputers = %d, %v", n, err)
 		}
 		at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
-		if err := svc.MarkNotified(ctx, []uint{deploymentOf(t, s, c, "73").ID}, at); err != nil {
+		if err := svc.MarkNotified(ctx, []uint{storetest.DeploymentOf(t, s, c, "73").ID}, at); err != nil {
 			t.Fatal(err)
 		}
 		if err := svc.RecordProgress(ctx, c, "74", store.Progress{State: store.StateDownloading}, at); err != nil {
@@ -322,7 +322,7 @@ func TestPendingAlreadyInHistory(t *testing.T) {
 			t.Errorf("pending (-want +got):\n%s", diff)
 		}
 		for p, from := range map[string]string{"71": store.StateWaiting, "73": store.StateNotified} {
-			d := deploymentOf(t, s, c, p)
+			d := storetest.DeploymentOf(t, s, c, p)
 			if d.State != store.StateSuccess || d.ResultCode != store.CodeAlreadyInHistory || d.FinishedAt == nil || !d.FinishedAt.Equal(at.Add(time.Hour)) {
 				t.Errorf("deployment of %s in the history: %+v", p, d)
 			}
@@ -332,20 +332,20 @@ func TestPendingAlreadyInHistory(t *testing.T) {
 			}
 		}
 		for p, want := range map[string]string{"74": store.StateDownloading, "75": store.StateWaiting} {
-			if d := deploymentOf(t, s, c, p); d.State != want {
+			if d := storetest.DeploymentOf(t, s, c, p); d.State != want {
 				t.Errorf("deployment of %s = %s, want %s", p, d.State, want)
 			}
 		}
 
 		// A deployment forced or started since it was read is not closed.
-		forced, started := deploymentOf(t, s, c, "72"), deploymentOf(t, s, c, "74")
+		forced, started := storetest.DeploymentOf(t, s, c, "72"), storetest.DeploymentOf(t, s, c, "74")
 		if err := svc.markInstalled(ctx, []uint{forced.ID, started.ID, 999999}, at); err != nil {
 			t.Fatalf("markInstalled: %v", err)
 		}
-		if diff := cmp.Diff(forced, deploymentOf(t, s, c, "72")); diff != "" {
+		if diff := cmp.Diff(forced, storetest.DeploymentOf(t, s, c, "72")); diff != "" {
 			t.Errorf("markInstalled closed a forced deployment (-before +after):\n%s", diff)
 		}
-		if diff := cmp.Diff(started, deploymentOf(t, s, c, "74")); diff != "" {
+		if diff := cmp.Diff(started, storetest.DeploymentOf(t, s, c, "74")); diff != "" {
 			t.Errorf("markInstalled closed a started deployment (-before +after):\n%s", diff)
 		}
 

@@ -69,15 +69,6 @@ func pendingIDs(t *testing.T, s *store.Store, computerID uint) []string {
 	return out
 }
 
-func deploymentOf(t *testing.T, s *store.Store, computerID uint, pkg string) store.Deployment {
-	t.Helper()
-	deps, _, err := s.ListDeployments(t.Context(), store.DeploymentFilter{ComputerID: computerID, PackageID: pkg})
-	if err != nil || len(deps) != 1 {
-		t.Fatalf("ListDeployments(%d, %s) = %v, %v; want one", computerID, pkg, deps, err)
-	}
-	return deps[0]
-}
-
 func TestResultState(t *testing.T) {
 	tests := []struct {
 		code, want string
@@ -138,7 +129,7 @@ func TestDeploymentLifecycle(t *testing.T) {
 		if err := svc.MarkNotified(ctx, ids, at.Add(time.Hour)); err != nil {
 			t.Fatalf("MarkNotified again: %v", err)
 		}
-		d := deploymentOf(t, s, c, "1700000001")
+		d := storetest.DeploymentOf(t, s, c, "1700000001")
 		if d.State != store.StateNotified || d.Attempts != 1 || d.NotifiedAt == nil || !d.NotifiedAt.Equal(at) {
 			t.Errorf("after notify: %+v, want notified once at %v", d, at)
 		}
@@ -158,7 +149,7 @@ func TestDeploymentLifecycle(t *testing.T) {
 			if err := svc.RecordResult(ctx, Report{ComputerID: c, PackageID: r.pkg, Code: r.code, At: at.Add(2 * time.Hour)}); err != nil {
 				t.Fatalf("RecordResult(%s): %v", r.pkg, err)
 			}
-			d := deploymentOf(t, s, c, r.pkg)
+			d := storetest.DeploymentOf(t, s, c, r.pkg)
 			if d.State != r.wantState || d.ResultCode != r.wantCode || d.FinishedAt == nil {
 				t.Errorf("after result %q: state %s code %s finished %v; want %s %s", r.code, d.State, d.ResultCode, d.FinishedAt, r.wantState, r.wantCode)
 			}
@@ -170,11 +161,11 @@ func TestDeploymentLifecycle(t *testing.T) {
 			t.Errorf("RecordResult(unknown) = %v, want ErrNotFound", err)
 		}
 
-		failed := deploymentOf(t, s, c, "1700000005")
+		failed := storetest.DeploymentOf(t, s, c, "1700000005")
 		if err := svc.Redeploy(ctx, failed.ID); err != nil {
 			t.Fatalf("Redeploy: %v", err)
 		}
-		d = deploymentOf(t, s, c, "1700000005")
+		d = storetest.DeploymentOf(t, s, c, "1700000005")
 		if d.State != store.StateWaiting || !d.Force || d.ResultCode != "" || d.FinishedAt != nil {
 			t.Errorf("after redeploy: %+v", d)
 		}
@@ -190,7 +181,7 @@ func TestDeploymentLifecycle(t *testing.T) {
 		if got := pendingIDs(t, s, c); len(got) != 0 {
 			t.Errorf("pending after cancel = %v, want none", got)
 		}
-		if err := svc.Cancel(ctx, deploymentOf(t, s, c, "1700000001").ID); !errors.Is(err, store.ErrInvalid) {
+		if err := svc.Cancel(ctx, storetest.DeploymentOf(t, s, c, "1700000001").ID); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("Cancel(success) = %v, want ErrInvalid", err)
 		}
 		if err := svc.Redeploy(ctx, 999999); !errors.Is(err, store.ErrNotFound) {
@@ -243,7 +234,7 @@ func TestPendingHistoryExclusion(t *testing.T) {
 		if diff := cmp.Diff([]string{"1700000002"}, pendingIDs(t, s, c)); diff != "" {
 			t.Errorf("pending (-want +got):\n%s", diff)
 		}
-		d := deploymentOf(t, s, c, "1700000001")
+		d := storetest.DeploymentOf(t, s, c, "1700000001")
 		if d.State != store.StateSuccess || d.ResultCode != store.CodeAlreadyInHistory {
 			t.Errorf("installed deployment = %s %s, want success %s", d.State, d.ResultCode, store.CodeAlreadyInHistory)
 		}
@@ -252,7 +243,7 @@ func TestPendingHistoryExclusion(t *testing.T) {
 		if err != nil || n != 1 {
 			t.Fatalf("forced Affect = %d, %v; want 1, nil", n, err)
 		}
-		d = deploymentOf(t, s, c, "1700000001")
+		d = storetest.DeploymentOf(t, s, c, "1700000001")
 		if d.State != store.StateWaiting || !d.Force || d.ResultCode != "" {
 			t.Errorf("after forced affect: %+v", d)
 		}
@@ -262,7 +253,7 @@ func TestPendingHistoryExclusion(t *testing.T) {
 		if err := svc.RecordResult(ctx, Report{ComputerID: c, PackageID: "1700000001", Code: "SUCCESS", At: time.Now()}); err != nil {
 			t.Fatalf("RecordResult: %v", err)
 		}
-		if d := deploymentOf(t, s, c, "1700000001"); d.Force {
+		if d := storetest.DeploymentOf(t, s, c, "1700000001"); d.Force {
 			t.Errorf("Force still set after result: %+v", d)
 		}
 	})
@@ -295,7 +286,7 @@ func TestRecordProgress(t *testing.T) {
 				if tt.wantErr != nil {
 					return
 				}
-				d := deploymentOf(t, s, c, "9")
+				d := storetest.DeploymentOf(t, s, c, "9")
 				got := store.Progress{State: d.State, FragmentsDone: d.FragmentsDone, FragmentsTotal: d.FragmentsTotal,
 					BytesPeer: d.BytesPeer, BytesRelay: d.BytesRelay, BytesCentral: d.BytesCentral}
 				if diff := cmp.Diff(tt.p, got); diff != "" {
@@ -303,7 +294,7 @@ func TestRecordProgress(t *testing.T) {
 				}
 			})
 		}
-		d := deploymentOf(t, s, c, "9")
+		d := storetest.DeploymentOf(t, s, c, "9")
 		events, err := s.DeploymentEvents(t.Context(), d.ID)
 		if err != nil {
 			t.Fatalf("DeploymentEvents: %v", err)
@@ -361,7 +352,7 @@ func TestAgentJobsAndResult(t *testing.T) {
 		if err := svc.RecordResult(ctx, Report{ComputerID: cid, PackageID: "999", Code: "SUCCESS", Detail: "", AddHistory: true, At: time.Now()}); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("result for an unknown deployment: %v, want ErrNotFound", err)
 		}
-		d := deploymentOf(t, s, cid, "300")
+		d := storetest.DeploymentOf(t, s, cid, "300")
 		evs, err := s.DeploymentEvents(ctx, d.ID)
 		if err != nil {
 			t.Fatal(err)
@@ -380,7 +371,7 @@ func TestAgentJobsAndResult(t *testing.T) {
 		if h, err := s.History(ctx, cid); err != nil || !cmp.Equal(h, []string{"300"}) {
 			t.Errorf("History = %v, %v", h, err)
 		}
-		if d := deploymentOf(t, s, cid, "200"); d.State != store.StateError || d.ResultCode != "EXIT_CODE_3" {
+		if d := storetest.DeploymentOf(t, s, cid, "200"); d.State != store.StateError || d.ResultCode != "EXIT_CODE_3" {
 			t.Errorf("failed deployment: %s %s", d.State, d.ResultCode)
 		}
 	})
@@ -442,7 +433,7 @@ func TestRefusedTransitionsChangeNothing(t *testing.T) {
 	if err := svc.RecordResult(ctx, Report{ComputerID: c, PackageID: "9", Code: "ERR_EXECUTE", Detail: "boom", At: at}); err != nil {
 		t.Fatal(err)
 	}
-	before := deploymentOf(t, s, c, "9")
+	before := storetest.DeploymentOf(t, s, c, "9")
 	evBefore, err := s.DeploymentEvents(ctx, before.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -453,7 +444,7 @@ func TestRefusedTransitionsChangeNothing(t *testing.T) {
 	if err := svc.RecordProgress(ctx, c, "9", store.Progress{State: store.StateRunning}, at); !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("RecordProgress(error) = %v, want ErrInvalid", err)
 	}
-	after := deploymentOf(t, s, c, "9")
+	after := storetest.DeploymentOf(t, s, c, "9")
 	if diff := cmp.Diff(before, after); diff != "" {
 		t.Errorf("deployment changed by refused transitions (-before +after):\n%s", diff)
 	}
@@ -493,7 +484,7 @@ func TestResultHistory(t *testing.T) {
 		t.Errorf("History = %v, %v; want [2]", h, err)
 	}
 	for _, id := range []string{"1", "2"} {
-		if d := deploymentOf(t, s, c, id); d.State != store.StateSuccess || d.Force {
+		if d := storetest.DeploymentOf(t, s, c, id); d.State != store.StateSuccess || d.Force {
 			t.Errorf("deployment of %s: %s force %v, want success without force", id, d.State, d.Force)
 		}
 	}

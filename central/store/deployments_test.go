@@ -32,15 +32,6 @@ func createActive(t *testing.T, s *store.Store, id string, priority int, active 
 	}
 }
 
-func deploymentOf(t *testing.T, s *store.Store, computerID uint, pkg string) store.Deployment {
-	t.Helper()
-	deps, _, err := s.ListDeployments(t.Context(), store.DeploymentFilter{ComputerID: computerID, PackageID: pkg})
-	if err != nil || len(deps) != 1 {
-		t.Fatalf("ListDeployments(%d, %s) = %v, %v; want one", computerID, pkg, deps, err)
-	}
-	return deps[0]
-}
-
 // TestCreateDeploymentsMany creates more deployments than one IN list
 // holds; a second deployment of the package on a computer is a conflict.
 func TestCreateDeploymentsMany(t *testing.T) {

@@ -213,3 +213,14 @@ func EnrollRelay(t testing.TB, s *store.Store, r *store.Relay, now time.Time) {
 		t.Fatalf("storetest: enroll relay %s: %v", r.Name, err)
 	}
 }
+
+// DeploymentOf returns the one deployment of pkg on computerID, failing
+// the test unless there is exactly one.
+func DeploymentOf(t testing.TB, s *store.Store, computerID uint, pkg string) store.Deployment {
+	t.Helper()
+	deps, _, err := s.ListDeployments(t.Context(), store.DeploymentFilter{ComputerID: computerID, PackageID: pkg})
+	if err != nil || len(deps) != 1 {
+		t.Fatalf("ListDeployments(%d, %s) = %v, %v; want one", computerID, pkg, deps, err)
+	}
+	return deps[0]
+}
