@@ -26,6 +26,7 @@ import (
 	"github.com/shoal-project/shoal/central/agentapi"
 	"github.com/shoal-project/shoal/central/deploy"
 	"github.com/shoal-project/shoal/central/inventory"
+	"github.com/shoal-project/shoal/central/ocsapi"
 	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
@@ -52,7 +53,7 @@ type Config struct {
 	Database store.Config    `yaml:"database"`
 	Packages packages.Config `yaml:"packages"`
 	Agents   deploy.Config   `yaml:"agents"`
-	HTTP     web.Config      `yaml:"http"`
+	HTTP     HTTPConfig      `yaml:"http"`
 	UI       ui.Config       `yaml:"ui"`
 	AgentAPI agentapi.Config `yaml:"agent_api"`
 	// Tracker is the embedded tracker, served at <https>/tracker/v1
@@ -62,6 +63,32 @@ type Config struct {
 	// AdminPassword sets the admin password (from SHOAL_ADMIN_PASSWORD);
 	// empty generates one at first start.
 	AdminPassword string `yaml:"-"`
+}
+
+// HTTPConfig is the http: section: the limits of the listeners and the web
+// edge (web.Config) and those of the OCS endpoint (ocsapi.Config), their
+// keys side by side.
+type HTTPConfig struct {
+	web.Config `yaml:",inline"`
+	OCS        ocsapi.Config `yaml:",inline"`
+}
+
+// WithDefaults returns c with every unset limit at its default.
+func (c HTTPConfig) WithDefaults() HTTPConfig {
+	c.Config = c.Config.WithDefaults()
+	c.OCS = c.ocs().WithDefaults()
+	return c
+}
+
+// Validate checks both parts.
+func (c HTTPConfig) Validate() error { return errors.Join(c.Config.Validate(), c.ocs().Validate()) }
+
+// ocs is the OCS edge's configuration, with busy_wait, shared with the
+// uploads.
+func (c HTTPConfig) ocs() ocsapi.Config {
+	o := c.OCS
+	o.BusyWait = c.BusyWait
+	return o
 }
 
 func (c Config) withDefaults() Config {
@@ -222,8 +249,12 @@ func (s *Server) build() error {
 		return err
 	}
 	s.agents = agentapi.New(cfg.AgentAPI, s.st, s.dep, s.builder, pk, s.log)
-	if s.web, err = web.New(cfg.HTTP, web.Deps{Store: s.st, Inventory: inv, Deploy: s.dep, Packages: s.builder, PKI: pk, Admin: admin,
-		Ops: ops, UI: adminUI, Agents: s.agents}, s.log); err != nil {
+	ocsEdge, err := ocsapi.New(cfg.HTTP.ocs(), ocsapi.Deps{Store: s.st, Inventory: inv, Deploy: s.dep}, s.log)
+	if err != nil {
+		return err
+	}
+	if s.web, err = web.New(cfg.HTTP.Config, web.Deps{Store: s.st, Deploy: s.dep, Packages: s.builder, PKI: pk, Admin: admin,
+		Ops: ops, OCS: ocsEdge, UI: adminUI, Agents: s.agents}, s.log); err != nil {
 		return err
 	}
 

@@ -30,7 +30,7 @@ func startCentral(t *testing.T, httpCfg web.Config) Runtime {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := Config{DataDir: dir, HTTPAddr: "127.0.0.1:0", HTTPSAddr: "127.0.0.1:0", PublicHost: "127.0.0.1",
-		HTTP: httpCfg, AdminPassword: "central-test-password-1"}
+		HTTP: HTTPConfig{Config: httpCfg}, AdminPassword: "central-test-password-1"}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv, err := New(cfg, log, io.Discard)
 	if err != nil {
@@ -189,7 +189,7 @@ func TestConnectionsPerClientCapped(t *testing.T) {
 }
 
 func TestWriteTimeoutMustCoverLongPoll(t *testing.T) {
-	cfg := Config{HTTP: web.Config{WriteTimeout: 30 * time.Second}}
+	cfg := Config{HTTP: HTTPConfig{Config: web.Config{WriteTimeout: 30 * time.Second}}}
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "agent_api.max_wait") {
 		t.Fatalf("Validate: %v, want a write_timeout error", err)
 	}

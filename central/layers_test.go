@@ -15,7 +15,7 @@ const mod = "github.com/shoal-project/shoal/"
 
 // edges are central's HTTP edges: each reads requests and calls services,
 // and none may import another.
-var edges = []string{mod + "central/ui", mod + "central/web", mod + "central/agentapi"}
+var edges = []string{mod + "central/ui", mod + "central/web", mod + "central/agentapi", mod + "central/ocsapi"}
 
 // edgeSupport may be imported by edges only (the error → status mapping).
 var edgeSupport = []string{mod + "central/httperr"}

@@ -16,14 +16,20 @@ import (
 	"github.com/shoal-project/shoal/central/deploy"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/proto/api"
+	"github.com/shoal-project/shoal/proto/ocs"
 )
 
 // inventory ingests the captured inventory of computer "vm" (192.0.2.2,
-// from the test remote 192.0.2.1) and returns its ID.
+// from the test remote 192.0.2.1), as the OCS edge would, and returns its
+// ID.
 func (e *env) inventory() uint {
 	e.t.Helper()
-	if rec := e.ocs(readFile(e.t, "inventory-request.zlib"), unixAgent); rec.Code != 200 {
-		e.t.Fatalf("inventory: %d %s", rec.Code, rec.Body)
+	inv, err := ocs.ParseInventory(readFile(e.t, "inventory-request.xml"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.inv.Ingest(e.t.Context(), inv, unixAgent, ocsRemote); err != nil {
+		e.t.Fatalf("inventory: %v", err)
 	}
 	var l api.List[api.Computer]
 	e.api("GET", "/api/v1/computers?name=vm", "", "token", 200, &l)
@@ -306,7 +312,19 @@ func TestSettingsAPI(t *testing.T) {
 		t.Errorf("PUT answer (-want +got):\n%s", diff)
 	}
 	// Agents get the new timings at their next PROLOG.
-	reply := inflate(t, e.ocs(readFile(t, "prolog-request.zlib"), unixAgent).Body.Bytes())
+	req, err := ocs.ParseRequest(readFile(t, "prolog-request.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.srv.deps.Deploy.Prolog(t.Context(), deploy.PrologRequest{DeviceID: req.DeviceID, UserAgent: unixAgent, Remote: ocsRemote})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := r.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply := string(b)
 	for _, want := range []string{"<PROLOG_FREQ>2</PROLOG_FREQ>", `CYCLE_LATENCY="9"`} {
 		if !strings.Contains(reply, want) {
 			t.Errorf("prolog reply lacks %s:\n%s", want, reply)

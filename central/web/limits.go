@@ -30,13 +30,14 @@ var uploadRoutes = map[string]bool{
 // off at the limit and its reader fails with *http.MaxBytesError (413).
 // Upload routes also take an upload slot.
 //
-// The agent API (under proto.AgentAPIPath) bounds its own routes, each
-// with its own limit, so it is left alone here.
+// The agent API (under proto.AgentAPIPath) and the OCS endpoint
+// (central/ocsapi) bound their own routes, each with its own limit, so they
+// are left alone here.
 func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
 		route := c.Path()
-		if strings.HasPrefix(route, proto.AgentAPIPath+"/") {
+		if strings.HasPrefix(route, proto.AgentAPIPath+"/") || route == "/ocsinventory" || route == "/ocsinventory/*" {
 			return next(c)
 		}
 		limit, what := s.cfg.MaxAPIBodyBytes, "http.max_api_body_bytes"
@@ -47,8 +48,6 @@ func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 				return err
 			}
 			limit = s.deps.Packages.MaxUploadBody()
-		case route == "/ocsinventory" || route == "/ocsinventory/*":
-			limit, what = s.cfg.MaxOCSBodyBytes, "http.max_ocs_body_bytes"
 		}
 		if req.ContentLength > limit {
 			return fmt.Errorf("body of %d bytes, at most %d on this route (%s): %w", req.ContentLength, limit, what, errTooLarge)

@@ -1,6 +1,8 @@
-// Package web is central's HTTP edge, built on echo: the OCS agent endpoint
-// (POST /ocsinventory), the package download tree (/download/<ID>/…), the CA
-// certificate (/cacert.pem) and the JSON REST API under /api/v1.
+// Package web is central's HTTP edge, built on echo: the package download
+// tree (/download/<ID>/…), the CA certificate (/cacert.pem) and the JSON
+// REST API under /api/v1. It builds the echo instances of both listeners
+// and mounts the other edges on them through small interfaces (Deps.OCS,
+// Deps.UI, Deps.Agents) that central fills.
 //
 // Handlers return errors; one HTTPErrorHandler maps them, by their kind
 // (central/httperr, shared with the other edges), to status codes and JSON
@@ -16,7 +18,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime"
 	"strconv"
 	"time"
 
@@ -26,7 +27,6 @@ import (
 	"github.com/shoal-project/shoal/central/admin"
 	"github.com/shoal-project/shoal/central/deploy"
 	"github.com/shoal-project/shoal/central/httperr"
-	"github.com/shoal-project/shoal/central/inventory"
 	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
@@ -34,39 +34,15 @@ import (
 	"github.com/shoal-project/shoal/internal/gate"
 	"github.com/shoal-project/shoal/internal/ratelimit"
 	"github.com/shoal-project/shoal/proto"
-	"github.com/shoal-project/shoal/proto/ocs"
 )
 
 // Config holds the limits of the HTTP edge.
 type Config struct {
-	// MaxOCSBodyBytes bounds a compressed agent request body.
-	MaxOCSBodyBytes int64 `yaml:"max_ocs_body_bytes"`
-	// MaxOCSXMLBytes bounds the decompressed XML of an agent request.
-	MaxOCSXMLBytes int64 `yaml:"max_ocs_xml_bytes"`
-	// MaxOCSSoftwares bounds the SOFTWARES rows of one OCS inventory
-	// (default 20000); MaxOCSRows bounds every other repeated section
-	// (CPUS, MEMORIES, STORAGES, DRIVES, NETWORKS, CONTROLLERS,
-	// ACCOUNTINFO, DOWNLOAD/HISTORY; default 2000). An inventory above
-	// either is refused with 413 and nothing is stored.
-	MaxOCSSoftwares int `yaml:"max_ocs_softwares"`
-	MaxOCSRows      int `yaml:"max_ocs_rows"`
-	// AcceptAnyUserAgent disables the agent User-Agent check.
-	AcceptAnyUserAgent bool `yaml:"accept_any_user_agent"`
-	// MaxOCSDepth bounds element nesting in an agent request (default 16).
-	MaxOCSDepth int `yaml:"max_ocs_depth"`
-	// MaxOCSElements bounds the elements of an agent request (default
-	// 200,000: about 15,000 software entries).
-	MaxOCSElements int `yaml:"max_ocs_elements"`
-	// OCSConcurrency bounds the agent requests decoded at once (default
-	// 2 × GOMAXPROCS); the others wait up to BusyWait, then get 503 with
-	// Retry-After. Peak memory of the OCS endpoint is about
-	// OCSConcurrency × (MaxOCSBodyBytes + 2 × MaxOCSXMLBytes).
-	OCSConcurrency int `yaml:"ocs_concurrency"`
 	// UploadConcurrency bounds the package uploads streamed at once
 	// (default 4).
 	UploadConcurrency int `yaml:"upload_concurrency"`
 	// BusyWait is how long a request waits for a free OCS or upload slot
-	// (default 2s).
+	// (default 2s); central passes it on to the OCS edge.
 	BusyWait time.Duration `yaml:"busy_wait"`
 	// MaxAPIBodyBytes bounds every other request body: REST API JSON, UI
 	// forms (default 1 MiB). Package uploads are bounded by
@@ -102,29 +78,8 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
-	if c.MaxOCSBodyBytes == 0 {
-		c.MaxOCSBodyBytes = 16 << 20
-	}
-	if c.MaxOCSXMLBytes == 0 {
-		c.MaxOCSXMLBytes = 32 << 20
-	}
 	if c.MaxAPIBodyBytes == 0 {
 		c.MaxAPIBodyBytes = 1 << 20
-	}
-	if c.MaxOCSSoftwares == 0 {
-		c.MaxOCSSoftwares = 20000
-	}
-	if c.MaxOCSRows == 0 {
-		c.MaxOCSRows = 2000
-	}
-	if c.MaxOCSDepth == 0 {
-		c.MaxOCSDepth = ocs.DefaultMaxDepth
-	}
-	if c.MaxOCSElements == 0 {
-		c.MaxOCSElements = ocs.DefaultMaxElements
-	}
-	if c.OCSConcurrency == 0 {
-		c.OCSConcurrency = 2 * runtime.GOMAXPROCS(0)
 	}
 	if c.UploadConcurrency == 0 {
 		c.UploadConcurrency = 4
@@ -161,15 +116,11 @@ func (c Config) WithDefaults() Config { return c.withDefaults() }
 
 // Validate checks the configuration.
 func (c Config) Validate() error {
-	if c.MaxOCSBodyBytes < 0 || c.MaxOCSXMLBytes < 0 || c.MaxAPIBodyBytes < 0 || c.MaxOCSSoftwares < 0 || c.MaxOCSRows < 0 ||
-		c.MaxOCSElements < 0 || c.OCSConcurrency < 0 || c.UploadConcurrency < 0 || c.BusyWait < 0 {
+	if c.MaxAPIBodyBytes < 0 || c.UploadConcurrency < 0 || c.BusyWait < 0 {
 		return fmt.Errorf("web: limits must not be negative")
 	}
-	if err := (ocs.Limits{MaxDepth: c.MaxOCSDepth, MaxElements: c.MaxOCSElements}).Validate(); err != nil {
-		return fmt.Errorf("web: %w", err)
-	}
-	if c.OCSConcurrency > 1024 || c.UploadConcurrency > 1024 || c.BusyWait > time.Minute {
-		return fmt.Errorf("web: ocs_concurrency and upload_concurrency want at most 1024, busy_wait at most 1m")
+	if c.UploadConcurrency > 1024 || c.BusyWait > time.Minute {
+		return fmt.Errorf("web: upload_concurrency wants at most 1024, busy_wait at most 1m")
 	}
 	d := c.withDefaults()
 	switch {
@@ -206,14 +157,16 @@ func (c Config) ipExtractor() echo.IPExtractor {
 
 // Deps are the services the edge calls.
 type Deps struct {
-	Store     *store.Store
-	Inventory *inventory.Service
-	Deploy    *deploy.Service
-	Packages  *packages.Builder
-	PKI       *pki.PKI
-	Admin     *pki.Admin
+	Store    *store.Store
+	Deploy   *deploy.Service
+	Packages *packages.Builder
+	PKI      *pki.PKI
+	Admin    *pki.Admin
 	// Ops carries out the audited admin operations.
 	Ops *admin.Service
+	// OCS is the OCS agent endpoint (central/ocsapi), mounted on both
+	// listeners when set; it bounds its own request bodies.
+	OCS interface{ Register(*echo.Echo) }
 	// UI is the admin web UI, mounted on the HTTPS listener when set.
 	UI interface{ Register(*echo.Echo) }
 	// Agents is the Shoal agent API, mounted at proto.AgentAPIPath on the
@@ -242,9 +195,8 @@ type Server struct {
 	authAudit  *ratelimit.Sampler
 	// now is the clock of the rate limit (tests fix it).
 	now func() time.Time
-	// ocsGate and uploadGate bound the OCS requests and the uploads
-	// processed at once.
-	ocsGate, uploadGate *gate.Gate
+	// uploadGate bounds the uploads processed at once.
+	uploadGate *gate.Gate
 }
 
 // New returns a Server.
@@ -256,14 +208,13 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 	return &Server{cfg: cfg, deps: deps, log: logger.With("component", "web"), counters: NewCounters(),
 		basicGuard: ratelimit.NewLogins(basicLogins), basicKnown: ratelimit.NewKnown(basicKnownTTL),
 		authAudit: ratelimit.NewSampler(authAuditPerMinute), now: time.Now,
-		ocsGate:    gate.New("ocs", cfg.OCSConcurrency, cfg.BusyWait),
 		uploadGate: gate.New("upload", cfg.UploadConcurrency, cfg.BusyWait)}, nil
 }
 
 // Counters returns the download counters.
 func (s *Server) Counters() *Counters { return s.counters }
 
-// HTTPHandler serves the plain-HTTP listener: OCS agent traffic, fragments
+// HTTPHandler serves the plain-HTTP listener: OCS agent traffic (Deps.OCS), fragments
 // and the CA certificate. The API is never offered without TLS.
 func (s *Server) HTTPHandler() http.Handler {
 	e := s.newEcho()
@@ -318,8 +269,9 @@ func (s *Server) newEcho() *echo.Echo {
 }
 
 func (s *Server) routeAgents(e *echo.Echo) {
-	e.POST("/ocsinventory", s.handleOCS)
-	e.POST("/ocsinventory/*", s.handleOCS)
+	if s.deps.OCS != nil {
+		s.deps.OCS.Register(e)
+	}
 	e.GET("/download/:id/:file", s.handleDownload, s.transferDeadline)
 	e.HEAD("/download/:id/:file", s.handleDownload)
 	e.GET("/cacert.pem", s.handleCACert)
@@ -412,8 +364,8 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	if code == http.StatusUnauthorized {
 		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="shoal"`)
 	}
-	if code == http.StatusServiceUnavailable {
-		c.Response().Header().Set("Retry-After", strconv.Itoa(s.ocsGate.RetryAfter()))
+	if code == http.StatusServiceUnavailable && c.Response().Header().Get("Retry-After") == "" {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(s.uploadGate.RetryAfter()))
 	}
 	if isOCS(c) || c.Request().Method == http.MethodHead {
 		_ = c.String(code, msg+"\n")
@@ -422,6 +374,8 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	_ = c.JSON(code, apiError{Error: msg})
 }
 
+// isOCS tells the OCS endpoint's paths, answered in plain text (the OCS
+// edge answers its handlers' errors itself; routing errors come here).
 func isOCS(c echo.Context) bool {
 	p := c.Request().URL.Path
 	return len(p) >= len("/ocsinventory") && p[:len("/ocsinventory")] == "/ocsinventory"

@@ -2,8 +2,6 @@ package web
 
 import (
 	"bytes"
-	"compress/gzip"
-	"compress/zlib"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,6 +10,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -29,7 +28,6 @@ import (
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/internal/ratelimit"
 	"github.com/shoal-project/shoal/proto/api"
-	"github.com/shoal-project/shoal/proto/ocs"
 )
 
 const (
@@ -44,6 +42,8 @@ type env struct {
 	http  http.Handler
 	https http.Handler
 	store *store.Store
+	// inv stands in for the OCS edge, to inventory computers.
+	inv   *inventory.Service
 	token string
 }
 
@@ -83,18 +83,18 @@ func newEnvDeps(t *testing.T, edit func(*Deps)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deps := Deps{Store: st, Inventory: inventory.New(st, log), Deploy: dep, Packages: b, PKI: pk, Admin: admin}
+	deps := Deps{Store: st, Deploy: dep, Packages: b, PKI: pk, Admin: admin}
 	if edit != nil {
 		edit(&deps)
 	}
 	if deps.Ops == nil {
 		deps.Ops = adminops.New(adminops.Deps{Store: deps.Store, Deploy: deps.Deploy, Packages: deps.Packages, PKI: deps.PKI}, log)
 	}
-	srv, err := New(Config{MaxOCSBodyBytes: 1 << 20, MaxOCSXMLBytes: 4 << 20}, deps, log)
+	srv, err := New(Config{}, deps, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, srv: srv, http: srv.HTTPHandler(), https: srv.HTTPSHandler(), store: st}
+	e := &env{t: t, srv: srv, http: srv.HTTPHandler(), https: srv.HTTPSHandler(), store: st, inv: inventory.New(st, log)}
 	var tok api.Token
 	e.api("POST", "/api/v1/tokens", `{"name":"t"}`, "basic", http.StatusCreated, &tok)
 	e.token = tok.Token
@@ -110,14 +110,8 @@ func readFile(t *testing.T, name string) []byte {
 	return b
 }
 
-func (e *env) ocs(body []byte, ua string) *httptest.ResponseRecorder {
-	req := httptest.NewRequest("POST", "/ocsinventory", bytes.NewReader(body))
-	req.Header.Set("User-Agent", ua)
-	req.Header.Set("Content-Type", "application/x-compress")
-	rec := httptest.NewRecorder()
-	e.http.ServeHTTP(rec, req)
-	return rec
-}
+// ocsRemote is the client address of httptest requests.
+var ocsRemote = netip.MustParseAddr("192.0.2.1")
 
 // api sends an API request; auth is "basic", "token", "" or a literal token.
 func (e *env) api(method, path, body, auth string, want int, out any) *httptest.ResponseRecorder {
@@ -148,150 +142,7 @@ func (e *env) api(method, path, body, auth string, want int, out any) *httptest.
 	return rec
 }
 
-func inflate(t *testing.T, b []byte) string {
-	t.Helper()
-	r, err := zlib.NewReader(bytes.NewReader(b))
-	if err != nil {
-		t.Fatalf("reply is not zlib: %v (%q)", err, b)
-	}
-	out, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(out)
-}
-
-func TestOCSCaptures(t *testing.T) {
-	e := newEnv(t)
-	rec := e.ocs(readFile(t, "prolog-request.zlib"), unixAgent)
-	if rec.Code != 200 {
-		t.Fatalf("prolog: %d %s", rec.Code, rec.Body)
-	}
-	reply := inflate(t, rec.Body.Bytes())
-	for _, want := range []string{"<RESPONSE>SEND</RESPONSE>", "<NAME>DOWNLOAD</NAME>", `TIMEOUT="7"`} {
-		if !strings.Contains(reply, want) {
-			t.Errorf("prolog reply lacks %s:\n%s", want, reply)
-		}
-	}
-	if ct := rec.Header().Get("Content-Type"); ct != "application/x-compressed" {
-		t.Errorf("content type %q", ct)
-	}
-
-	rec = e.ocs(readFile(t, "inventory-request.zlib"), unixAgent)
-	if rec.Code != 200 || !strings.Contains(inflate(t, rec.Body.Bytes()), "NO_ACCOUNT_UPDATE") {
-		t.Fatalf("inventory: %d %s", rec.Code, rec.Body)
-	}
-	var list api.List[api.Computer]
-	e.api("GET", "/api/v1/computers?name=vm", "", "token", 200, &list)
-	if list.Total != 1 || list.Items[0].DeviceID != "vm-2026-11-24-07-24-08" {
-		t.Fatalf("computers: %+v", list)
-	}
-	var detail api.ComputerDetail
-	e.api("GET", "/api/v1/computers/"+itoa(list.Items[0].ID), "", "token", 200, &detail)
-	inv, err := ocs.ParseInventory(readFile(t, "inventory-request.xml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(detail.Softwares) != len(inv.Softwares) || len(detail.Networks) != len(inv.Networks) {
-		t.Errorf("stored %d softwares / %d networks, sent %d / %d", len(detail.Softwares), len(detail.Networks), len(inv.Softwares), len(inv.Networks))
-	}
-
-	// A re-inventory with a TAG the server does not know: the server's
-	// (empty) account info wins and is pushed back.
-	rec = e.ocs(zlibBytes(readFile(t, "inventory-request-tag-history.xml")), unixAgent)
-	if rec.Code != 200 {
-		t.Fatalf("re-inventory: %d %s", rec.Code, rec.Body)
-	}
-	e.api("GET", "/api/v1/computers", "", "token", 200, &list)
-	if list.Total != 1 {
-		t.Fatalf("re-inventory created a second computer: %d", list.Total)
-	}
-
-	// Every captured download result is accepted with an empty 200.
-	files, _ := filepath.Glob(filepath.Join(testdata, "download-results", "*.zlib"))
-	for _, f := range files {
-		b, _ := os.ReadFile(f)
-		rec := e.ocs(b, unixAgent)
-		if rec.Code != 200 || rec.Body.Len() != 0 {
-			t.Errorf("%s: %d %q", filepath.Base(f), rec.Code, rec.Body)
-		}
-	}
-}
-
 func itoa(n uint) string { return strconv.FormatUint(uint64(n), 10) }
-
-func zlibBytes(b []byte) []byte {
-	var buf bytes.Buffer
-	w := zlib.NewWriter(&buf)
-	_, _ = w.Write(b)
-	_ = w.Close()
-	return buf.Bytes()
-}
-
-func TestOCSEncodings(t *testing.T) {
-	e := newEnv(t)
-	plain := readFile(t, "prolog-request.xml")
-	var gz bytes.Buffer
-	w := gzip.NewWriter(&gz)
-	_, _ = w.Write(plain)
-	_ = w.Close()
-
-	rec := e.ocs(plain, unixAgent)
-	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "<RESPONSE>SEND</RESPONSE>") {
-		t.Errorf("plain request must get a plain answer: %d %q", rec.Code, rec.Body)
-	}
-	rec = e.ocs(gz.Bytes(), unixAgent)
-	if rec.Code != 200 {
-		t.Fatalf("gzip: %d", rec.Code)
-	}
-	r, err := gzip.NewReader(rec.Body)
-	if err != nil {
-		t.Fatalf("gzip request must get a gzip answer: %v", err)
-	}
-	b, _ := io.ReadAll(r)
-	if !strings.Contains(string(b), "SEND") {
-		t.Errorf("gzip answer %q", b)
-	}
-}
-
-func TestOCSBadInput(t *testing.T) {
-	e := newEnv(t)
-	good := readFile(t, "prolog-request.xml")
-	tests := []struct {
-		name string
-		body []byte
-		ua   string
-		want int
-	}{
-		{name: "empty", body: nil, ua: unixAgent, want: 400},
-		{name: "garbage", body: []byte("\x00\x01garbage"), ua: unixAgent, want: 400},
-		{name: "truncated_zlib", body: zlibBytes(good)[:20], ua: unixAgent, want: 400},
-		{name: "raw_deflate", body: zlibBytes(good)[2:], ua: unixAgent, want: 400},
-		{name: "malformed_xml", body: zlibBytes([]byte("<REQUEST><QUERY>PROLOG</QUERY>")), ua: unixAgent, want: 400},
-		{name: "doctype", body: zlibBytes([]byte(`<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><REQUEST><DEVICEID>a-2026-01-01-00-00-00</DEVICEID><QUERY>PROLOG</QUERY></REQUEST>`)), ua: unixAgent, want: 400},
-		{name: "bad_deviceid", body: zlibBytes([]byte("<REQUEST><DEVICEID>nope</DEVICEID><QUERY>PROLOG</QUERY></REQUEST>")), ua: unixAgent, want: 400},
-		{name: "unknown_query", body: zlibBytes([]byte("<REQUEST><DEVICEID>a-2026-01-01-00-00-00</DEVICEID><QUERY>SYSTEM</QUERY></REQUEST>")), ua: unixAgent, want: 400},
-		{name: "no_user_agent", body: zlibBytes(good), ua: "", want: 400},
-		{name: "foreign_user_agent", body: zlibBytes(good), ua: "curl/8.0", want: 400},
-		{name: "oversized_body", body: bytes.Repeat([]byte("x"), 2<<20), ua: unixAgent, want: 413},
-		{name: "zip_bomb", body: zlibBytes(bytes.Repeat([]byte(" "), 8<<20)), ua: unixAgent, want: 413},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			rec := e.ocs(tt.body, tt.ua)
-			if rec.Code != tt.want {
-				t.Errorf("status %d, want %d: %s", rec.Code, tt.want, rec.Body)
-			}
-			if rec.Body.Len() == 0 {
-				t.Error("error answer has no message")
-			}
-		})
-	}
-	// The server still works after all that.
-	if rec := e.ocs(zlibBytes(good), unixAgent); rec.Code != 200 {
-		t.Fatalf("server broken after bad input: %d", rec.Code)
-	}
-}
 
 func TestAPIAuth(t *testing.T) {
 	e := newEnv(t)

@@ -1,4 +1,4 @@
-package web
+package ocsapi
 
 import (
 	"context"
@@ -111,7 +111,7 @@ func (s *Server) handleOCS(c echo.Context) error {
 	}
 	// limitBody bounded the body; the gate bounds how many are read,
 	// inflated and parsed at once.
-	release, err := s.ocsGate.Enter(req.Context())
+	release, err := s.gate.Enter(req.Context())
 	if err != nil {
 		return err
 	}
