@@ -7,10 +7,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/shoal-project/shoal/central/packages"
+	"github.com/shoal-project/shoal/internal/testwait"
 	"github.com/shoal-project/shoal/proto"
 )
 
@@ -80,8 +82,12 @@ func TestFragmentRange(t *testing.T) {
 		})
 	}
 	// Only whole fragments count as fragments served: the three answered
-	// whole ones.
-	if got := e.api.FragmentStats()["310"].Fragments; got != 3 {
-		t.Errorf("fragments served: %d, want 3", got)
-	}
+	// whole ones (counted once the handler returns, after the client read
+	// the body).
+	testwait.For(t, 5*time.Second, "the fragment counter", func() error {
+		if got := e.api.FragmentStats()["310"].Fragments; got != 3 {
+			return fmt.Errorf("fragments served: %d, want 3", got)
+		}
+		return nil
+	})
 }
