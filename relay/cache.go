@@ -136,6 +136,11 @@ func (r *Relay) touch(cid string) {
 // callers share (single-flight by CID). fetched reports whether this call
 // needed the upstream.
 func (r *Relay) ensure(ctx context.Context, pkg string, f proto.Fragment) (fetched bool, err error) {
+	return r.ensureWith(ctx, pkg, f, func(fctx context.Context) error { return r.fetch(fctx, pkg, f) })
+}
+
+// ensureWith is ensure with the fetch the flight runs when it starts one.
+func (r *Relay) ensureWith(ctx context.Context, pkg string, f proto.Fragment, fetch func(context.Context) error) (fetched bool, err error) {
 	if r.has(f.CID) {
 		r.touch(f.CID)
 		return false, nil
@@ -159,7 +164,7 @@ func (r *Relay) ensure(ctx context.Context, pkg string, f proto.Fragment) (fetch
 		r.flights.Add(1)
 		r.flightsMu.Unlock()
 		defer r.flights.Done()
-		return nil, r.fetch(fctx, pkg, f)
+		return nil, fetch(fctx)
 	})
 	select {
 	case res := <-ch:
@@ -175,6 +180,13 @@ func (r *Relay) ensure(ctx context.Context, pkg string, f proto.Fragment) (fetch
 func (r *Relay) fetch(ctx context.Context, pkg string, f proto.Fragment) error {
 	if r.has(f.CID) { // Stored by a flight that ended between has and Do.
 		return nil
+	}
+	if n := r.spareSlots(f); n > 0 {
+		err := r.fetchExact(ctx, pkg, f, n)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		r.log.Warn("fragment fetch in ranges failed; fetching it whole", "package", pkg, "fragment", f.CID, "err", err)
 	}
 	if err := r.fetches.Acquire(ctx); err != nil {
 		return err

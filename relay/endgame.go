@@ -29,7 +29,10 @@ import (
 // and verifies the whole fragment's CID before it is stored: nothing
 // unverified is stored or served. Any failed range, and a fragment that
 // does not verify once ranges were in it, makes the owner fetch the whole
-// fragment again in one piece.
+// fragment again in one piece. At the other end, a fragment whose fetch
+// starts while slots are free and nobody waits (the first of a package)
+// is fetched in exact ranges, one per free slot (spareSlots, fetchExact):
+// no response is cut there.
 
 const (
 	// minRange is the smallest byte range handed to an idle stream: below
@@ -39,6 +42,10 @@ const (
 	// the endgame, so that the caller that fetches the next fragment (a
 	// prefetch worker whose fetch just ended) takes it first.
 	lendDelay = 100 * time.Millisecond
+	// minSplitWait is how long the rest of a range must take at its
+	// stream's rate to be split: a fast stream's tail is over before a new
+	// connection would bring anything.
+	minSplitWait = time.Second
 )
 
 // errAbandoned stops a range whose fragment's fetch failed or ended.
@@ -69,16 +76,25 @@ type assembly struct {
 // from bufStart.
 type chunk struct {
 	start, end, pos int64
+	t0              time.Time // when the chunk's fetch started
 	buf             []byte
 	bufStart        int64
 	done            chan struct{} // closed when the chunk is read or failed
 	err             error         // set before done is closed
 }
 
+// rangesOff reports whether byte ranges are not to be used: the upstream
+// ignores them, or a WAN cap is on. Under a cap the limiter, not the
+// streams, sets the rate, and a response cut at a split would leave its
+// rest in the socket buffers the slow reader keeps full: sent for nothing.
+func (r *Relay) rangesOff() bool {
+	return r.endgame.noRanges.Load() || r.wan.current() > 0
+}
+
 // register makes a fetch of f available to idle streams; the owner's chunk
 // covers the whole fragment.
 func (g *endgame) register(pkg string, f proto.Fragment) *assembly {
-	a := &assembly{pkg: pkg, f: f, chunks: []*chunk{{end: f.Size, done: make(chan struct{})}}}
+	a := &assembly{pkg: pkg, f: f, chunks: []*chunk{{end: f.Size, t0: time.Now(), done: make(chan struct{})}}}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.assemblies == nil {
@@ -108,12 +124,13 @@ func (g *endgame) split() (*assembly, *chunk) {
 		ba   *assembly
 		bc   *chunk
 		best int64
+		now  = time.Now()
 	)
 	for _, a := range g.assemblies {
 		a.mu.Lock()
 		if !a.failed {
 			for _, c := range a.chunks {
-				if left := c.end - c.pos; c.err == nil && left > best {
+				if left := c.end - c.pos; c.err == nil && left > best && c.slow(left, now) {
 					ba, bc, best = a, c, left
 				}
 			}
@@ -129,7 +146,7 @@ func (g *endgame) split() (*assembly, *chunk) {
 		return nil, nil
 	}
 	at := bc.pos + (bc.end-bc.pos)/2
-	nc := &chunk{start: at, end: bc.end, pos: at, bufStart: at, done: make(chan struct{})}
+	nc := &chunk{start: at, end: bc.end, pos: at, bufStart: at, t0: time.Now(), done: make(chan struct{})}
 	if bc.buf != nil {
 		nc.buf = bc.buf[at-bc.bufStart : bc.end-bc.bufStart]
 	} else {
@@ -143,6 +160,19 @@ func (g *endgame) split() (*assembly, *chunk) {
 		}
 	}
 	return ba, nc
+}
+
+// slow reports whether the left bytes of c take longer than minSplitWait
+// at the rate c moved so far (a chunk that moved nothing yet counts as
+// slow): splitting a fast stream saves little and its cut response wastes
+// what the upstream had buffered. Called with the assembly's lock held.
+func (c *chunk) slow(left int64, now time.Time) bool {
+	el := now.Sub(c.t0).Seconds()
+	got := float64(c.pos - c.start)
+	if got <= 0 || el <= 0 {
+		return true
+	}
+	return float64(left)/(got/el) > minSplitWait.Seconds()
 }
 
 // next returns the chunk that starts at off, once it exists.
@@ -228,7 +258,7 @@ func (r *Relay) lendLater() {
 // lend starts a range fetch on every free slot while some fetch under way
 // has a range worth splitting.
 func (r *Relay) lend() {
-	if r.endgame.noRanges.Load() {
+	if r.rangesOff() {
 		return
 	}
 	for {
@@ -345,4 +375,85 @@ func (r *Relay) fetchSplit(ctx context.Context, pkg string, f proto.Fragment, bo
 		off = c.end
 	}
 	return !whole, nil
+}
+
+// spareSlots takes the fetch slots free while nobody waits for one (all
+// of them when a package starts, some when the count just grew), at most
+// one per minRange of f, for a fetch of f in exact byte ranges, one per
+// slot: the branch has the fragment after a fraction of the time one
+// stream takes for it (5 s for 1 MiB at 1.6 Mbit/s), and exact ranges cut
+// no response, so the upstream sends nothing for nothing. It returns 0,
+// holding nothing, when fewer than two are free or f is too small.
+func (r *Relay) spareSlots(f proto.Fragment) int {
+	if r.rangesOff() || f.Size < 2*minRange {
+		return 0
+	}
+	n := 0
+	for int64(n) < f.Size/minRange && r.fetches.TryAcquire() {
+		n++
+	}
+	if n < 2 {
+		for range n {
+			r.fetches.Release()
+		}
+		return 0
+	}
+	return n
+}
+
+// fetchExact fetches f in n byte ranges over the n fetch slots the caller
+// holds, releasing each with its range, then verifies and stores the whole.
+func (r *Relay) fetchExact(ctx context.Context, pkg string, f proto.Fragment, n int) error {
+	if r.has(f.CID) {
+		for range n {
+			r.fetches.Release()
+		}
+		return nil
+	}
+	if err := r.reserve(f.Size); err != nil {
+		for range n {
+			r.fetches.Release()
+		}
+		return fmt.Errorf("fetch fragment %s: %w", f.CID, err)
+	}
+	defer r.unreserve(f.Size)
+	r.stats.miss(pkg)
+	buf := make([]byte, f.Size)
+	a := &assembly{pkg: pkg, f: f}
+	var (
+		wg   sync.WaitGroup
+		errs = make([]error, n)
+	)
+	for i := range n {
+		lo, hi := f.Size*int64(i)/int64(n), f.Size*int64(i+1)/int64(n)
+		c := &chunk{start: lo, end: hi, pos: lo, buf: buf[lo:hi], bufStart: lo}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer r.fetches.Release() // Its slot goes to the next fragment.
+			errs[i] = r.fetchRange(ctx, a, c)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	w, err := r.store.Create(f.CID, f.Size)
+	if err != nil {
+		return fmt.Errorf("fetch fragment %s: %w", f.CID, err)
+	}
+	if _, err := w.Write(buf); err != nil {
+		w.Abort()
+		return fmt.Errorf("fetch fragment %s: %w", f.CID, err)
+	}
+	if err := w.Verify(); err != nil {
+		r.corruptEvent(pkg, f, err)
+		return fmt.Errorf("fetch fragment %s: %w: %w", f.CID, ErrCorrupt, err)
+	}
+	if err := w.Finish(); err != nil {
+		return fmt.Errorf("fetch fragment %s: %w", f.CID, err)
+	}
+	r.addHave(f.CID, f.Size, true)
+	r.log.Debug("fragment cached", "package", pkg, "fragment", f.CID, "bytes", f.Size, "ranges", n)
+	return nil
 }

@@ -130,8 +130,10 @@ func TestUpstreamEndgameRanges(t *testing.T) {
 	checkCached(t, r, p)
 	whole, ranges := up.counts()
 	t.Logf("2 MiB in %v: %d whole requests, %d ranges", took.Round(time.Millisecond), whole, ranges)
-	if whole != len(m.Fragments) || ranges < len(m.Fragments) {
-		t.Errorf("%d whole requests, %d ranges: want %d whole and at least one range per fragment", whole, ranges, len(m.Fragments))
+	// The first fragment comes in exact ranges over the 8 free streams, the
+	// others (queued meanwhile) whole, then split.
+	if whole >= len(m.Fragments) || ranges < len(m.Fragments) {
+		t.Errorf("%d whole requests, %d ranges: want fewer than %d whole and at least one range per fragment", whole, ranges, len(m.Fragments))
 	}
 	// One stream per fragment: 4 s; split over 8 streams: about 2.
 	if took > 3500*time.Millisecond {
@@ -163,11 +165,75 @@ func TestUpstreamEndgameCorruptRange(t *testing.T) {
 	}
 	checkCached(t, r, p)
 	whole, ranges := up.counts()
-	if ranges == 0 || whole != 2 {
-		t.Errorf("%d whole requests, %d ranges: want a split fetch, then one whole", whole, ranges)
+	if ranges == 0 || whole != 1 {
+		t.Errorf("%d whole requests, %d ranges: want a fetch in ranges, then one whole", whole, ranges)
 	}
 	if st := r.stats.total.corrupt.Load(); st != 1 {
 		t.Errorf("%d corrupt events, want 1", st)
+	}
+}
+
+// TestFirstFragmentInRanges: a fragment fetched while streams are free
+// (the first of a package) comes in exact byte ranges over all of them (no response cut, so the
+// upstream sends nothing for nothing), so that the branch has a verified
+// fragment long before one stream could bring it.
+func TestFirstFragmentInRanges(t *testing.T) {
+	c := relaytest.New(t)
+	p := c.AddPackage(t, testPkg, randomBytes(512<<10), 512<<10, 1) // one fragment of 512 KiB
+	up := newRangeCapped(t, p, 128<<10, false)                      // 4 s on one stream
+	r, _ := newTestRelay(t, c, t.TempDir(), func(cfg *Config) {
+		cfg.Upstream, cfg.Parallel, cfg.MaxParallel = up.srv.URL, 8, 8
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	m, err := r.manifest(ctx, testPkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := r.fetchAll(ctx, testPkg, m.Fragments); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	checkCached(t, r, p)
+	whole, ranges := up.counts()
+	t.Logf("512 KiB in %v: %d whole requests, %d ranges", took.Round(time.Millisecond), whole, ranges)
+	if whole != 0 || ranges != 8 {
+		t.Errorf("%d whole requests, %d ranges: want 8 ranges, one per stream", whole, ranges)
+	}
+	if took > 2*time.Second {
+		t.Errorf("took %v: want well under the 4 s of one stream", took)
+	}
+	// Every slot is back.
+	for range 8 {
+		if !r.fetches.TryAcquire() {
+			t.Fatal("a fetch slot was not released")
+		}
+	}
+}
+
+// TestNoRangesUnderWANCap: with a WAN cap the limiter sets the rate, and a
+// cut response would leave its rest in buffers: fragments come whole.
+func TestNoRangesUnderWANCap(t *testing.T) {
+	c := relaytest.New(t)
+	p := c.AddPackage(t, testPkg, randomBytes(2*512<<10), 512<<10, 1)
+	up := newRangeCapped(t, p, 1<<20, false)
+	r, _ := newTestRelay(t, c, t.TempDir(), func(cfg *Config) {
+		cfg.Upstream, cfg.Parallel, cfg.MaxParallel = up.srv.URL, 8, 8
+		cfg.WAN.RateMbit = 16
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	m, err := r.manifest(ctx, testPkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.fetchAll(ctx, testPkg, m.Fragments); err != nil {
+		t.Fatal(err)
+	}
+	checkCached(t, r, p)
+	if whole, ranges := up.counts(); whole != len(m.Fragments) || ranges != 0 {
+		t.Errorf("%d whole requests, %d ranges: want %d whole, no range", whole, ranges, len(m.Fragments))
 	}
 }
 
