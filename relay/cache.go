@@ -136,6 +136,11 @@ func (r *Relay) touch(cid string) {
 // callers share (single-flight by CID). fetched reports whether this call
 // needed the upstream.
 func (r *Relay) ensure(ctx context.Context, pkg string, f proto.Fragment) (fetched bool, err error) {
+	return r.ensureWith(ctx, pkg, f, func(fctx context.Context) error { return r.fetch(fctx, pkg, f) })
+}
+
+// ensureWith is ensure with the fetch the flight runs when it starts one.
+func (r *Relay) ensureWith(ctx context.Context, pkg string, f proto.Fragment, fetch func(context.Context) error) (fetched bool, err error) {
 	if r.has(f.CID) {
 		r.touch(f.CID)
 		return false, nil
@@ -159,7 +164,7 @@ func (r *Relay) ensure(ctx context.Context, pkg string, f proto.Fragment) (fetch
 		r.flights.Add(1)
 		r.flightsMu.Unlock()
 		defer r.flights.Done()
-		return nil, r.fetch(fctx, pkg, f)
+		return nil, fetch(fctx)
 	})
 	select {
 	case res := <-ch:
@@ -176,6 +181,13 @@ func (r *Relay) fetch(ctx context.Context, pkg string, f proto.Fragment) error {
 	if r.has(f.CID) { // Stored by a flight that ended between has and Do.
 		return nil
 	}
+	if n := r.spareSlots(f); n > 0 {
+		err := r.fetchExact(ctx, pkg, f, n)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		r.log.Warn("fragment fetch in ranges failed; fetching it whole", "package", pkg, "fragment", f.CID, "err", err)
+	}
 	if err := r.fetches.Acquire(ctx); err != nil {
 		return err
 	}
@@ -184,18 +196,30 @@ func (r *Relay) fetch(ctx context.Context, pkg string, f proto.Fragment) error {
 		return fmt.Errorf("fetch fragment %s: %w", f.CID, err)
 	}
 	defer r.unreserve(f.Size)
-	err := r.fetchOnce(ctx, pkg, f)
+	defer r.lendLater() // The slot, once free, may help the last fragments.
+	err := r.fetchOnce(ctx, pkg, f, true)
+	if errors.Is(err, errSplitFailed) {
+		// A range failed or the assembled fragment did not verify: once
+		// more in one piece.
+		err = r.fetchOnce(ctx, pkg, f, false)
+	}
 	if errors.Is(err, syscall.ENOSPC) {
 		r.recordError("disk full, evicting", err)
 		if ferr := r.freeBytes(f.Size); ferr != nil {
 			return fmt.Errorf("fetch fragment %s: %w", f.CID, errors.Join(err, ferr))
 		}
-		err = r.fetchOnce(ctx, pkg, f)
+		err = r.fetchOnce(ctx, pkg, f, false)
 	}
 	return err
 }
 
-func (r *Relay) fetchOnce(ctx context.Context, pkg string, f proto.Fragment) error {
+// errSplitFailed reports a fetch split into ranges that failed or did not
+// verify; the fragment is then fetched whole.
+var errSplitFailed = errors.New("relay: fetch in ranges failed")
+
+// fetchOnce fetches f once; with splittable, idle streams may take ranges
+// of it (see endgame.go).
+func (r *Relay) fetchOnce(ctx context.Context, pkg string, f proto.Fragment, splittable bool) error {
 	r.stats.miss(pkg)
 	resp, cancel, err := r.get(ctx, r.cfg.Upstream, proto.FragmentPath(pkg, f.CID))
 	if err != nil {
@@ -208,8 +232,20 @@ func (r *Relay) fetchOnce(ctx context.Context, pkg string, f proto.Fragment) err
 	if err != nil {
 		return fmt.Errorf("fetch fragment %s: %w", f.CID, err)
 	}
-	got, err := io.Copy(w, io.LimitReader(r.wan.reader(ctx, &goodputReader{r: resp.Body, s: r.fetches}), f.Size+1))
-	r.stats.upstream(pkg, got)
+	var split bool
+	if splittable && !r.endgame.noRanges.Load() {
+		r.lendLater() // Slots idle already (fewer fragments than streams).
+		split, err = r.fetchSplit(ctx, pkg, f, resp.Body, w)
+	} else {
+		var got int64
+		got, err = io.Copy(w, io.LimitReader(r.wan.reader(ctx, &goodputReader{r: resp.Body, s: r.fetches}), f.Size+1))
+		r.stats.upstream(pkg, got)
+	}
+	if err != nil && split && !errors.Is(err, syscall.ENOSPC) && ctx.Err() == nil {
+		w.Abort()
+		r.log.Warn("fragment fetch in ranges failed; fetching it whole", "package", pkg, "fragment", f.CID, "err", err)
+		return fmt.Errorf("fetch fragment %s: %w: %w", f.CID, errSplitFailed, err)
+	}
 	if err != nil {
 		w.Abort()
 		switch {
@@ -224,6 +260,9 @@ func (r *Relay) fetchOnce(ctx context.Context, pkg string, f proto.Fragment) err
 	}
 	if err := w.Verify(); err != nil {
 		r.corruptEvent(pkg, f, err)
+		if split {
+			return fmt.Errorf("fetch fragment %s: %w: %w: %w", f.CID, errSplitFailed, ErrCorrupt, err)
+		}
 		return fmt.Errorf("fetch fragment %s: %w: %w", f.CID, ErrCorrupt, err)
 	}
 	if err := w.Finish(); err != nil {

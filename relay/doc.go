@@ -39,7 +39,10 @@
 // proof, CA pinning) and keeps central's answer in the data directory. An
 // enrolled relay long-polls GET /api/agent/v1/relay/jobs: it prefetches
 // every active package at once (Parallel fetches at a time to start with,
-// more while more raise the goodput, up to MaxParallel; verified fragments
+// more while more raise the goodput, up to MaxParallel; the first
+// fragment comes in byte ranges over all the streams, and once fewer
+// fragments remain than streams, idle streams fetch byte ranges of the
+// last ones, assembled and verified whole (endgame.go); verified fragments
 // survive a crash, so a restart resumes), purges what central
 // lists, and adopts renewed peer records. It POSTs a report (per-package
 // counters, disk use, quota, evictions, WAN cap, recent errors) every

@@ -225,6 +225,7 @@ type Relay struct {
 	wan     *wan
 	lan     *rate.Limiter     // nil: LAN serving uncapped
 	fetches *upstream.Streams // semaphore of upstream fragment fetches, sized by goodput
+	endgame endgame           // fetches whose ranges idle streams may take
 	kick    chan struct{}     // asks the report loop for a report now
 	started time.Time
 	// life is the relay's lifetime: upstream fetches run under it rather

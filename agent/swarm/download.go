@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -102,12 +103,16 @@ type download struct {
 	leaseGranting bool // the last lease answer granted something
 	trackerFails  int
 	lastTrackErr  error
+	// rank orders fragments equally rare, a random order per download:
+	// agents that all start at fragment 0 ask the relay (or the first
+	// holder) for the same fragments at once and have nothing to trade.
+	rank []int
 }
 
 func newDownload(s *Scheduler, tr Tracker, m *proto.Manifest, missing []proto.Fragment, st *fetch.Stats) *download {
 	d := &download{s: s, cfg: s.cfg, tr: tr, m: m, st: st, log: s.log.With("package", m.PackageID),
 		need: map[int]bool{}, peers: map[string]*peerState{}, inflight: map[int][]*request{}, leased: map[int]time.Time{}, relayDown: map[string]bool{}, relayFails: map[int]int{},
-		done: make(chan outcome), lookupWait: s.cfg.LookupMin}
+		done: make(chan outcome), lookupWait: s.cfg.LookupMin, rank: rand.Perm(len(m.Fragments))}
 	for _, f := range missing {
 		d.need[f.Index] = true
 	}
@@ -472,7 +477,7 @@ func (d *download) schedule(ctx context.Context, now time.Time) {
 			cands = append(cands, i)
 		}
 	}
-	slices.SortFunc(cands, func(a, b int) int { return cmp.Or(cmp.Compare(av[a], av[b]), cmp.Compare(a, b)) })
+	slices.SortFunc(cands, func(a, b int) int { return cmp.Or(cmp.Compare(av[a], av[b]), cmp.Compare(d.rank[a], d.rank[b])) })
 	for _, i := range cands {
 		if av[i] > 0 {
 			if d.peerReqs >= d.cfg.MaxPeerRequests {
@@ -512,7 +517,9 @@ func (d *download) schedule(ctx context.Context, now time.Time) {
 }
 
 // freePeer returns the usable peer holding fragment i with a free stream
-// and the fewest requests in flight, not one already serving busy.
+// and the fewest requests in flight, not one already serving busy. A peer
+// comes before the site's relay: the relay's one LAN port serves the whole
+// branch, a peer's serves the few that ask it.
 func (d *download) freePeer(i int, now time.Time, busy []*request) *peerState {
 	var best *peerState
 	for _, p := range d.peers {
@@ -522,11 +529,22 @@ func (d *download) freePeer(i int, now time.Time, busy []*request) *peerState {
 		if slices.ContainsFunc(busy, func(r *request) bool { return r.peer == p }) {
 			continue
 		}
-		if best == nil || cmp.Or(cmp.Compare(p.inflight, best.inflight), cmp.Compare(p.id, best.id)) < 0 {
+		if best == nil || cmp.Or(cmpRelay(p, best), cmp.Compare(p.inflight, best.inflight), cmp.Compare(p.id, best.id)) < 0 {
 			best = p
 		}
 	}
 	return best
+}
+
+// cmpRelay orders peers before relays.
+func cmpRelay(a, b *peerState) int {
+	switch {
+	case a.relay == b.relay:
+		return 0
+	case b.relay:
+		return -1
+	}
+	return 1
 }
 
 // hedge asks another peer for fragments whose only request is slower than

@@ -300,3 +300,44 @@ func TestRelayBusyIsWaitedFor(t *testing.T) {
 		}
 	})
 }
+
+// TestPeerBeforeRelay: a fragment both a peer and the site's relay hold is
+// asked of the peer while it has a free stream: the relay's one LAN port
+// serves the whole branch.
+func TestPeerBeforeRelay(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const n = 16
+		data := payload(n*fragSize - 100)
+		relaySrc := swarmtest.NewSource("relay-1", fetch.KindRelay, data)
+		peer := swarmtest.NewSource("peerA", fetch.KindPeer, data)
+		relayEntry := proto.TrackerPeer{PeerID: "relay-1", Addrs: []string{"/ip4/10.0.0.9/tcp/4011"}, Kind: proto.HolderRelay,
+			RelayURL: "http://10.0.0.9:8090", Have: swarmtest.Have(n, swarmtest.Range(0, n)...), Total: n}
+		tr := swarmtest.NewTracker(relayEntry, swarmtest.Peer("peerA", n, swarmtest.Have(n, swarmtest.Range(0, n)...)))
+		store, err := fragstore.Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		central := swarmtest.NewSource("central", fetch.KindCentral, data)
+		log := slog.New(slog.DiscardHandler)
+		up, err := fetch.New(fetch.Config{MaxAttempts: 2}, store, []fetch.Source{central}, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		deps := swarm.Deps{Upstream: up, Store: store, PeerSource: swarmtest.Peers(peer), RelaySource: swarmtest.Peers(relaySrc),
+			Self: func() swarm.Self { return swarm.Self{PeerID: "me"} }}
+		// Two requests at most, both of which peerA's two streams take.
+		s, err := swarm.New(swarm.Config{PeerStreams: 2, MaxPeerRequests: 2, EndgameFragments: -1, HedgeFactor: -1}, deps, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.SetTracker(tr)
+		e := &env{data: data, m: manifestOf(data), store: store, tracker: tr, upstream: central, sched: s}
+		if _, err := e.fetch(t); err != nil {
+			t.Fatalf("Fetch: %v", err)
+		}
+		e.checkStored(t)
+		if got, rel := len(peer.Served()), len(relaySrc.Served()); got != n || rel != 0 {
+			t.Errorf("peerA served %d, the relay %d: want all %d from the peer", got, rel, n)
+		}
+	})
+}

@@ -355,22 +355,78 @@ func (a *API) fragment(c echo.Context) error {
 	pc.requests.Add(1)
 	w := c.Response()
 	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Length", fmt.Sprint(fr.Size))
 	w.Header().Set("ETag", `"`+cidStr+`"`)
 	w.Header().Set("Cache-Control", "private, max-age=31536000, immutable")
-	w.WriteHeader(http.StatusOK)
+	w.Header().Set("Accept-Ranges", "bytes")
+	// A relay or WAN owner fetching the last fragments of a package splits
+	// them into byte ranges over its idle streams; it verifies the whole
+	// fragment's CID, so a range is served like the whole.
+	off, size, status := int64(0), fr.Size, http.StatusOK
+	if rs := c.Request().Header.Get("Range"); rs != "" {
+		start, end, ok := parseRange(rs, fr.Size)
+		switch {
+		case !ok:
+			// Not one satisfiable byte range: the whole fragment (RFC 9110
+			// allows ignoring a Range it does not support).
+		case start >= fr.Size || end < start:
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", fr.Size))
+			return c.NoContent(http.StatusRequestedRangeNotSatisfiable)
+		default:
+			off, size, status = start, end-start+1, http.StatusPartialContent
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end, fr.Size))
+		}
+	}
+	w.Header().Set("Content-Length", fmt.Sprint(size))
+	w.WriteHeader(status)
 	if c.Request().Method == http.MethodHead {
 		return nil
 	}
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
-	n, err := idx.copyRange(w, a.builder.Path(id), fr.Offset, fr.Size, *bp)
+	n, err := idx.copyRange(w, a.builder.Path(id), fr.Offset+off, size, *bp)
 	pc.bytes.Add(n)
 	if err != nil {
 		// Headers are out: the agent sees a short body and retries.
 		a.log.Warn("serve fragment", "package", id, "fragment", fr.Index, "sent", n, "err", err)
 		return nil
 	}
-	pc.fragments.Add(1)
+	if status == http.StatusOK {
+		pc.fragments.Add(1)
+	}
 	return nil
+}
+
+// parseRange parses a Range header of one byte range ("bytes=a-b",
+// "bytes=a-", "bytes=-n") of a body of size bytes into the first and last
+// byte offsets, the last clamped to the body. ok is false for anything
+// else (several ranges, another unit, bad syntax); a range starting at or
+// after size comes back as is for the caller to answer 416.
+func parseRange(h string, size int64) (start, end int64, ok bool) {
+	spec, found := strings.CutPrefix(h, "bytes=")
+	if !found || strings.Contains(spec, ",") {
+		return 0, 0, false
+	}
+	first, last, found := strings.Cut(strings.TrimSpace(spec), "-")
+	if !found {
+		return 0, 0, false
+	}
+	if first == "" { // Suffix: the last n bytes.
+		n, err := strconv.ParseInt(last, 10, 64)
+		if err != nil || n <= 0 {
+			return 0, 0, false
+		}
+		return max(size-n, 0), size - 1, true
+	}
+	start, err := strconv.ParseInt(first, 10, 64)
+	if err != nil || start < 0 {
+		return 0, 0, false
+	}
+	end = size - 1
+	if last != "" {
+		if end, err = strconv.ParseInt(last, 10, 64); err != nil || end < start {
+			return 0, 0, false
+		}
+		end = min(end, size-1)
+	}
+	return start, end, true
 }

@@ -192,7 +192,28 @@ func (s *Streams) Acquire(ctx context.Context) error {
 	}
 }
 
-// Release frees a slot taken by Acquire.
+// TryAcquire takes a slot only if one is free and nobody waits for one:
+// spare capacity, which the relay lends to the last fragments of a package
+// (byte ranges over idle streams). Each true needs one Release.
+func (s *Streams) TryAcquire() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tickLocked(time.Now())
+	if s.inUse < s.limit && len(s.waiters) == 0 {
+		s.inUse++
+		return true
+	}
+	return false
+}
+
+// Waiting reports whether a caller waits for a slot.
+func (s *Streams) Waiting() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.waiters) > 0
+}
+
+// Release frees a slot taken by Acquire or TryAcquire.
 func (s *Streams) Release() {
 	s.mu.Lock()
 	defer s.mu.Unlock()

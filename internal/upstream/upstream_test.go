@@ -217,6 +217,41 @@ func TestAcquireGrantedAndCancelled(t *testing.T) {
 	})
 }
 
+// TestTryAcquire: spare slots are lent only while nobody waits for one.
+func TestTryAcquire(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := New(Config{Min: 2, Max: 2}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if !s.TryAcquire() {
+			t.Fatal("TryAcquire on an idle semaphore: false")
+		}
+		if err := s.Acquire(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if s.TryAcquire() {
+			t.Fatal("TryAcquire on a full semaphore: true")
+		}
+		done := make(chan error, 1)
+		go func() { done <- s.Acquire(t.Context()) }()
+		synctest.Wait()
+		if !s.Waiting() {
+			t.Fatal("Waiting: false with a caller in Acquire")
+		}
+		s.Release()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if s.Waiting() {
+			t.Fatal("Waiting: true after the waiter got its slot")
+		}
+		s.Release()
+		if !s.TryAcquire() {
+			t.Fatal("TryAcquire with a free slot: false")
+		}
+		s.Release()
+		s.Release()
+	})
+}
+
 func TestConfigValidate(t *testing.T) {
 	tests := []struct {
 		name string
