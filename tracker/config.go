@@ -51,9 +51,9 @@ type Config struct {
 	// leased or hold alone (default 2): the tracker grants it new leases
 	// only while its unexpired leases (while another peer of its site
 	// announces the package without all of it, or another live peer is in
-	// its site during the package's first 15 s there) plus the fragments
-	// it announces that no other entry of the site holds yet (while
-	// another peer announces the package without them) are fewer. A peer whose fragments its site
+	// its site during the package's first 15 s there) plus the fragments it announces that no other entry of the
+	// site holds yet (while another peer announces the package without
+	// them) are fewer. A peer whose fragments its site
 	// copies within seconds keeps getting leases; one that cannot upload
 	// (a slow laptop) stalls at LeaseCredit fragments, which are all its
 	// site must fetch again over the WAN. Renewals and extra copies
