@@ -49,9 +49,8 @@ type Config struct {
 	MaxExtraCopies int `yaml:"max_extra_copies"`
 	// LeaseCredit bounds the fragments of a package a peer may have
 	// leased or hold alone (default 2): the tracker grants it new leases
-	// only while its unexpired leases (while another peer of its site
-	// announces the package without all of it, or another live peer is in
-	// its site during the package's first 15 s there) plus the fragments it announces that no other entry of the
+	// only while its unexpired leases (while another live peer is in its
+	// site) plus the fragments it announces that no other entry of the
 	// site holds yet (while another peer announces the package without
 	// them) are fewer. A peer whose fragments its site
 	// copies within seconds keeps getting leases; one that cannot upload

@@ -57,9 +57,8 @@
 // is Relay=true and nothing is granted: the relay is the WAN owner.
 //
 // New leases need credit (LeaseCredit, default 2): a caller is granted new
-// fragments only while its unexpired leases (counted while another peer
-// announces the package without all of it, and during the package's first
-// 15 s in the site while another live peer is there) plus the fragments it alone announces (counted while
+// fragments only while its unexpired leases (counted while another live
+// peer is in its site) plus the fragments it alone announces (counted while
 // another peer announces the package without them) are fewer than
 // LeaseCredit; a peer alone in its site is not bounded. Renewals are not
 // bounded, nor are extra copies (below): the site waits for them. HeldBack

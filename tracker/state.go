@@ -83,14 +83,11 @@ type site struct {
 	// slow are the peers an extra lease bypassed, until when they get no
 	// new leases: what they fetch, their peers could not get from them.
 	slow map[string]time.Time
-	// since is when each package was first announced in the site, kept
-	// while anyone holds it (creditStart).
-	since map[string]time.Time
 }
 
 func newSite() *site {
 	return &site{entries: map[string]*entry{}, byPkg: map[string]map[string]*entry{}, leases: map[leaseKey]lease{},
-		extras: map[leaseKey]*extra{}, slow: map[string]time.Time{}, since: map[string]time.Time{}}
+		extras: map[leaseKey]*extra{}, slow: map[string]time.Time{}}
 }
 
 // state is the tracker's whole memory. mu owns every field and everything
@@ -152,11 +149,6 @@ func (st *state) announce(c caller, a proto.TrackerAnnounce, now time.Time) erro
 	s.entries[c.PeerID] = e
 	st.peerSite[c.PeerID] = c.Site
 	st.reindex(s, nil, e)
-	for pkg := range e.pkgs {
-		if _, ok := s.since[pkg]; !ok {
-			s.since[pkg] = now
-		}
-	}
 	// A lease ends when anyone in the site holds its fragment.
 	for k := range s.leases {
 		if h, ok := e.pkgs[k.pkg]; ok && h.bits.Has(k.frag) {
@@ -409,10 +401,8 @@ func (st *state) lease(c caller, req proto.TrackerLeaseRequest, now time.Time) (
 }
 
 // owed counts the fragments of pkg that peer must see copied in its site
-// before it gets new leases: its unexpired leases, while another peer
-// announces the package without holding all of it or, for creditStart
-// after the package's first announce in the site, while another live peer
-// is there (it may ask for the package any moment); and the
+// before it gets new leases: its unexpired leases, while another live peer
+// is in its site (it may ask for the package any moment), and the
 // fragments it announces that no other entry holds, while another peer
 // announces the package without holding all of it. A peer alone in its
 // site is not bounded (false).
@@ -430,15 +420,9 @@ func (st *state) owed(s *site, peer, pkg string, now time.Time) (int, bool) {
 			others[i] |= h.bits[i]
 		}
 	}
-	// Company without needers bounds a peer only while the package is new
-	// in the site: its peers learn of a deployment within seconds, and the
-	// first to ask must not take a full batch before they announce it.
-	// Later, a peer deploying alone is not held to LeaseCredit fetches.
-	start := s.since[pkg]
-	early := start.IsZero() || now.Before(start.Add(creditStart))
 	company := needer
 	for id, o := range s.entries {
-		if company || !early {
+		if company {
 			break
 		}
 		company = id != peer && o.kind != proto.HolderRelay && o.live(now) && !st.revoked(id)
@@ -461,11 +445,6 @@ func (st *state) owed(s *site, peer, pkg string, now time.Time) (int, bool) {
 	}
 	return n, true
 }
-
-// creditStart is how long after a package's first announce in a site a
-// peer with live company there is bounded by LeaseCredit although no peer
-// has announced needing the package yet.
-const creditStart = 15 * time.Second
 
 // slowLeaseBan × LeaseTTL is how long a peer that an extra lease bypassed
 // gets no new leases.
@@ -531,11 +510,6 @@ func (st *state) sweep(now time.Time) (dropped int) {
 		for k := range s.extras {
 			if len(s.byPkg[k.pkg]) == 0 {
 				delete(s.extras, k)
-			}
-		}
-		for pkg := range s.since {
-			if len(s.byPkg[pkg]) == 0 {
-				delete(s.since, pkg)
 			}
 		}
 		for id, until := range s.slow {
