@@ -362,10 +362,6 @@ func (st *state) lease(c caller, req proto.TrackerLeaseRequest, now time.Time) (
 	if until, ok := s.slow[c.PeerID]; ok && now.Before(until) {
 		passes = 1
 	}
-	// New leases need credit: what the caller leased or holds alone must
-	// be copied by its site first (Config.LeaseCredit).
-	owed, bounded := st.owed(s, c.PeerID, req.PackageID, now)
-	bounded = bounded && st.cfg.LeaseCredit > 0
 	// Renewals first, so a WAN owner keeps what it is fetching.
 	for pass := range passes {
 		for _, i := range want {
@@ -376,17 +372,8 @@ func (st *state) lease(c caller, req proto.TrackerLeaseRequest, now time.Time) (
 			if !ok || granted[i] || (pass == 0 && !mine) {
 				continue
 			}
-			// An extra copy (only excluded holders have i) is what its
-			// peers wait for: it needs no credit.
-			if !mine && !excl.Has(i) && bounded && owed >= st.cfg.LeaseCredit {
-				out.HeldBack = true
-				continue
-			}
 			if !mine && excl.Has(i) && !st.extraCopy(s, c, req, i, now) {
 				continue
-			}
-			if !mine {
-				owed++
 			}
 			granted[i] = true
 			s.leases[leaseKey{req.PackageID, i}] = lease{peer: c.PeerID, expires: now.Add(st.cfg.LeaseTTL)}
@@ -398,52 +385,6 @@ func (st *state) lease(c caller, req proto.TrackerLeaseRequest, now time.Time) (
 		}
 	}
 	return out, nil
-}
-
-// owed counts the fragments of pkg that peer must see copied in its site
-// before it gets new leases: its unexpired leases, while another live peer
-// is in its site (it may ask for the package any moment), and the
-// fragments it announces that no other entry holds, while another peer
-// announces the package without holding all of it. A peer alone in its
-// site is not bounded (false).
-func (st *state) owed(s *site, peer, pkg string, now time.Time) (int, bool) {
-	mine := s.entries[peer].pkgs[pkg]
-	others := proto.NewBitfield(mine.total)
-	needer := false
-	for id, o := range s.byPkg[pkg] {
-		if id == peer || !o.live(now) || st.revoked(id) {
-			continue
-		}
-		h := o.pkgs[pkg]
-		needer = needer || (o.kind != proto.HolderRelay && h.count < h.total)
-		for i := range min(len(h.bits), len(others)) {
-			others[i] |= h.bits[i]
-		}
-	}
-	company := needer
-	for id, o := range s.entries {
-		if company {
-			break
-		}
-		company = id != peer && o.kind != proto.HolderRelay && o.live(now) && !st.revoked(id)
-	}
-	if !company {
-		return 0, false
-	}
-	n := 0
-	for k, l := range s.leases {
-		if k.pkg == pkg && l.peer == peer && now.Before(l.expires) {
-			n++
-		}
-	}
-	if needer {
-		for i := range mine.total {
-			if mine.bits.Has(i) && !others.Has(i) {
-				n++
-			}
-		}
-	}
-	return n, true
 }
 
 // slowLeaseBan × LeaseTTL is how long a peer that an extra lease bypassed

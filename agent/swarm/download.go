@@ -240,13 +240,10 @@ func (d *download) lookup(ctx context.Context, now time.Time) error {
 		p.have = slices.Clone(tp.Have)
 		p.listed = true
 	}
-	// A starved download waits for its site's WAN owners, whose leases
-	// need their fragments copied (tracker lease_credit): it looks again
-	// within 2 × LookupMin.
 	if grew {
 		d.lookupWait = d.cfg.LookupMin
 	} else {
-		d.lookupWait = min(2*d.lookupWait, d.cfg.LookupMax, 2*d.cfg.LookupMin)
+		d.lookupWait = min(2*d.lookupWait, d.cfg.LookupMax)
 	}
 	// A download with enough to ask of its peers refreshes every
 	// LookupMax; maintain looks up sooner once it starves.
@@ -419,26 +416,18 @@ func (d *download) maybeLease(ctx context.Context, now time.Time) error {
 	if ttl <= 0 {
 		ttl = d.cfg.StallTimeout
 	}
-	granted, fresh := false, 0
+	d.leaseGranting = false
 	for _, g := range resp.Granted {
 		if d.need[g] {
-			if !d.leasedNow(g, now) {
-				fresh++
-			}
 			d.leased[g] = now.Add(ttl)
-			granted = true
+			d.leaseGranting = true
 		}
 	}
-	d.leaseGranting = granted && !resp.HeldBack
-	if resp.HeldBack {
-		// What we fetched is not copied yet: ask again soon, it will be.
-		d.nextLease = now.Add(d.cfg.LookupMin)
-	}
-	if fresh > 0 {
+	if d.leaseGranting {
 		// The lab (-slow-owner) finds the WAN owners by this line.
-		d.log.Info("WAN-owner lease granted", "asked", len(want), "granted", len(resp.Granted), "new", fresh)
+		d.log.Info("WAN-owner lease granted", "asked", len(want), "granted", len(resp.Granted))
 	} else {
-		d.log.Debug("lease", "asked", len(want), "granted", len(resp.Granted), "held_back", resp.HeldBack)
+		d.log.Debug("lease", "asked", len(want), "granted", len(resp.Granted))
 	}
 	return nil
 }
@@ -658,10 +647,7 @@ func (d *download) handle(o outcome, now time.Time) error {
 			other.cancelled = true
 			other.cancel()
 		}
-		// Without a relay, a WAN owner's fragment and the first copy of
-		// one are announced at once: the tracker gives the owner new
-		// leases only once its site copied what it fetched (lease_credit).
-		if d.sinceAnnounce++; d.sinceAnnounce >= d.cfg.AnnounceEvery || (!d.relay && (p == nil || d.holders(i) <= 1)) {
+		if d.sinceAnnounce++; d.sinceAnnounce >= d.cfg.AnnounceEvery {
 			d.sinceAnnounce = 0
 			d.s.Kick()
 		}
@@ -731,17 +717,6 @@ func (d *download) handle(o outcome, now time.Time) error {
 	return nil
 }
 
-// holders counts the listed peers (not relays) holding fragment i.
-func (d *download) holders(i int) int {
-	n := 0
-	for _, p := range d.peers {
-		if p.listed && !p.relay && p.have.Has(i) {
-			n++
-		}
-	}
-	return n
-}
-
 // drop excludes p from the rest of this download and reports it.
 func (d *download) drop(p *peerState, line string, err error) {
 	if p.dropped {
@@ -762,15 +737,13 @@ func (d *download) drop(p *peerState, line string, err error) {
 
 // progressBound is how long a peer may take to deliver a fragment of size
 // bytes (0: no bound): ProgressFactor × size at the median measured peer
-// rate, at least ProgressMin, or ProgressMin before there is a measure.
+// rate, at least ProgressMin, or StallTimeout before there is a measure.
 func (d *download) progressBound(size int64) time.Duration {
 	if d.cfg.ProgressFactor < 0 {
 		return 0
 	}
 	if len(d.rates) < 3 {
-		// A holder that owns fragments nobody else has must be found out
-		// early: its site fetches them again, and the sooner the better.
-		return d.cfg.ProgressMin
+		return max(d.cfg.ProgressMin, d.cfg.StallTimeout)
 	}
 	r := slices.Clone(d.rates)
 	slices.Sort(r)
