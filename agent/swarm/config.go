@@ -18,8 +18,7 @@ type Config struct {
 	// MaxPeerRequests bounds the peer requests in flight (default 8).
 	MaxPeerRequests int `yaml:"max_peer_requests"`
 	// UpstreamStreams bounds the upstream (relay, central) requests in
-	// flight (default 4), unless the upstream fetcher measured that more
-	// raise its goodput (fetch.Config.MaxStreams bounds them then).
+	// flight (default 4).
 	UpstreamStreams int `yaml:"upstream_streams"`
 	// EndgameFragments: once no more than this many fragments are
 	// missing and all are requested, each is also asked of other peers
