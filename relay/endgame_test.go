@@ -116,17 +116,7 @@ func TestUpstreamEndgameRanges(t *testing.T) {
 	r, _ := newTestRelay(t, c, t.TempDir(), func(cfg *Config) {
 		cfg.Upstream, cfg.Parallel, cfg.MaxParallel = up.srv.URL, 8, 8
 	})
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	m, err := r.manifest(ctx, testPkg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	if err := r.fetchAll(ctx, testPkg, m.Fragments); err != nil {
-		t.Fatal(err)
-	}
-	took := time.Since(start)
+	m, took := fetchTimed(t, r)
 	checkCached(t, r, p)
 	whole, ranges := up.counts()
 	t.Logf("2 MiB in %v: %d whole requests, %d ranges", took.Round(time.Millisecond), whole, ranges)
@@ -184,17 +174,7 @@ func TestFirstFragmentInRanges(t *testing.T) {
 	r, _ := newTestRelay(t, c, t.TempDir(), func(cfg *Config) {
 		cfg.Upstream, cfg.Parallel, cfg.MaxParallel = up.srv.URL, 8, 8
 	})
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	m, err := r.manifest(ctx, testPkg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	if err := r.fetchAll(ctx, testPkg, m.Fragments); err != nil {
-		t.Fatal(err)
-	}
-	took := time.Since(start)
+	_, took := fetchTimed(t, r)
 	checkCached(t, r, p)
 	whole, ranges := up.counts()
 	t.Logf("512 KiB in %v: %d whole requests, %d ranges", took.Round(time.Millisecond), whole, ranges)

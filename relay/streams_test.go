@@ -122,17 +122,7 @@ func TestUpstreamStreamsGrow(t *testing.T) {
 	r.fetches = upstream.New(upstream.Config{Min: 4, Max: 16, Window: 200 * time.Millisecond,
 		Cap: func() float64 { return r.wan.current() / 8 }}, r.log)
 
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	m, err := r.manifest(ctx, testPkg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	if err := r.fetchAll(ctx, testPkg, m.Fragments); err != nil {
-		t.Fatal(err)
-	}
-	took := time.Since(start)
+	m, took := fetchTimed(t, r)
 	for _, f := range m.Fragments {
 		if !r.has(f.CID) {
 			t.Fatalf("fragment %d not cached", f.Index)
@@ -193,4 +183,21 @@ func TestParallelConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fetchTimed fetches every fragment of testPkg through r's upstream, as a
+// prefetch does, and returns the manifest and how long the fragments took.
+func fetchTimed(t *testing.T, r *Relay) (*proto.Manifest, time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	m, err := r.manifest(ctx, testPkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := r.fetchAll(ctx, testPkg, m.Fragments); err != nil {
+		t.Fatal(err)
+	}
+	return m, time.Since(start)
 }
