@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,28 +19,9 @@ import (
 
 	"github.com/shoal-project/shoal/central/agentapi"
 	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/internal/testbody"
 	"github.com/shoal-project/shoal/proto"
 )
-
-// countingBody is an endless request body that counts the bytes the server
-// read from it, so a test can show a body was refused unread.
-type countingBody struct {
-	read atomic.Int64
-	left int64
-}
-
-func (b *countingBody) Read(p []byte) (int, error) {
-	if b.left <= 0 {
-		return 0, io.EOF
-	}
-	n := int(min(int64(len(p)), b.left))
-	for i := range n {
-		p[i] = ' '
-	}
-	b.left -= int64(n)
-	b.read.Add(int64(n))
-	return n, nil
-}
 
 // enrollRequest returns a valid agent enrollment with token.
 func enrollRequest(t *testing.T, token, device string) proto.EnrollRequest {
@@ -125,7 +105,7 @@ func TestEnrollRefusedBeforeBodyIsRead(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			body := &countingBody{left: huge}
+			body := testbody.New(huge)
 			rec := e.serve(proto.AgentAPIPath+tt.path, tt.auth, body, tt.length)
 			if rec.Code != tt.want {
 				t.Fatalf("status %d, want %d: %s", rec.Code, tt.want, rec.Body)
@@ -133,7 +113,7 @@ func TestEnrollRefusedBeforeBodyIsRead(t *testing.T) {
 			if !strings.Contains(rec.Body.String(), tt.wantBody) {
 				t.Errorf("answer %q does not say %q", rec.Body, tt.wantBody)
 			}
-			if got := body.read.Load(); got > tt.maxRead {
+			if got := body.Consumed(); got > tt.maxRead {
 				t.Errorf("handler read %d bytes of the body, want at most %d", got, tt.maxRead)
 			}
 			e.nothingEnrolled("pc1-2026-01-01-00-00-00")

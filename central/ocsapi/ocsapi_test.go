@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/internal/gate"
+	"github.com/shoal-project/shoal/internal/testbody"
 	"github.com/shoal-project/shoal/proto/ocs"
 )
 
@@ -123,32 +123,12 @@ func zlibBytes(b []byte) []byte {
 	return buf.Bytes()
 }
 
-// countingBody is a request body of left spaces that counts the bytes the
-// server read, so a test can show a body was refused unread.
-type countingBody struct {
-	read atomic.Int64
-	left int64
-}
-
-func (b *countingBody) Read(p []byte) (int, error) {
-	if b.left <= 0 {
-		return 0, io.EOF
-	}
-	n := int(min(int64(len(p)), b.left))
-	for i := range n {
-		p[i] = ' '
-	}
-	b.left -= int64(n)
-	b.read.Add(int64(n))
-	return n, nil
-}
-
 // TestOCSBodyOverLimitRefusedUnread: a declared length over
 // http.max_ocs_body_bytes is refused with 413 before the handler reads a
 // byte (the OCS case of web's TestOverLimitBodiesRefusedUnread).
 func TestOCSBodyOverLimitRefusedUnread(t *testing.T) {
 	e := newEnv(t)
-	body := &countingBody{left: 2 << 20}
+	body := testbody.New(2 << 20)
 	req := httptest.NewRequest(http.MethodPost, "/ocsinventory", body)
 	req.ContentLength = 2 << 20
 	req.Header.Set("User-Agent", unixAgent)
@@ -157,7 +137,7 @@ func TestOCSBodyOverLimitRefusedUnread(t *testing.T) {
 	if rec.Code != http.StatusRequestEntityTooLarge || !strings.Contains(rec.Body.String(), "http.max_ocs_body_bytes") {
 		t.Fatalf("status %d %q, want 413 naming http.max_ocs_body_bytes", rec.Code, rec.Body)
 	}
-	if n := body.read.Load(); n != 0 {
+	if n := body.Consumed(); n != 0 {
 		t.Errorf("handler read %d bytes", n)
 	}
 }

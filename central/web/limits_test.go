@@ -9,31 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/shoal-project/shoal/central/packages"
+	"github.com/shoal-project/shoal/internal/testbody"
 )
-
-// countingBody is a request body of left spaces that counts the bytes the
-// server read, so a test can show a body was refused unread.
-type countingBody struct {
-	read atomic.Int64
-	left int64
-}
-
-func (b *countingBody) Read(p []byte) (int, error) {
-	if b.left <= 0 {
-		return 0, io.EOF
-	}
-	n := int(min(int64(len(p)), b.left))
-	for i := range n {
-		p[i] = ' '
-	}
-	b.left -= int64(n)
-	b.read.Add(int64(n))
-	return n, nil
-}
 
 // TestOverLimitBodiesRefusedUnread: a declared length over a route's limit
 // is refused with 413 before the handler reads a byte: a JSON API route,
@@ -63,7 +43,7 @@ func TestOverLimitBodiesRefusedUnread(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			body := &countingBody{left: tt.length}
+			body := testbody.New(tt.length)
 			req := httptest.NewRequest(http.MethodPost, tt.path, body)
 			req.ContentLength = tt.length
 			req.Header.Set("User-Agent", unixAgent)
@@ -76,7 +56,7 @@ func TestOverLimitBodiesRefusedUnread(t *testing.T) {
 			if rec.Code != http.StatusRequestEntityTooLarge || !strings.Contains(rec.Body.String(), tt.wantMsg) {
 				t.Fatalf("status %d %q, want 413 naming %s", rec.Code, rec.Body, tt.wantMsg)
 			}
-			if n := body.read.Load(); n != 0 {
+			if n := body.Consumed(); n != 0 {
 				t.Errorf("handler read %d bytes", n)
 			}
 		})
