@@ -257,7 +257,9 @@ func TestAgentKillResume(t *testing.T) {
 	c := startCentral(t, "")
 	a := startAgentAPI(t, c)
 	const streams = 4
-	ag := newAgent(t, a, "shoal-kill", a.URL, fmt.Sprintf("fetch:\n  streams: %d\n  rate_limit: %d\n", streams, 16<<20))
+	// max_streams pins the adaptive stream count: at most `streams`
+	// fragments are in flight when the agent is killed.
+	ag := newAgent(t, a, "shoal-kill", a.URL, fmt.Sprintf("fetch:\n  streams: %d\n  max_streams: %d\n  rate_limit: %d\n", streams, streams, 16<<20))
 	cid := a.computerOf("shoal-kill")
 	payload := targz(t, map[string]string{"random.bin": string(randomBytes(64<<20, 3))})
 	id := c.publish(PackageSpec{"name": "big", "action": "EXECUTE", "priority": "5", "command": "true"}, payload)
