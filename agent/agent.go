@@ -109,6 +109,9 @@ type EnrollConfig struct {
 	// CAFingerprint is the SHA-256 of central's CA certificate (hex), used
 	// to download and check it when CAFile is empty.
 	CAFingerprint string `yaml:"ca_fingerprint"`
+	// Force enrolls a state directory that is already enrolled
+	// (shoal-agent enroll -force); never from the file.
+	Force bool `yaml:"-"`
 }
 
 func (c Config) withDefaults() Config {
@@ -175,6 +178,9 @@ func New(cfg Config, logger *slog.Logger) (*Agent, error) {
 	enr, err := loadEnrollment(a.cfg.StateDir)
 	if errors.Is(err, ErrNotEnrolled) && a.cfg.Enroll.Token != "" && a.cfg.Server != "" {
 		return a, nil
+	}
+	if errors.Is(err, ErrNotEnrolled) {
+		return nil, fmt.Errorf("state_dir %s: %w", a.cfg.StateDir, err)
 	}
 	if err != nil {
 		return nil, err
@@ -261,6 +267,9 @@ func (a *Agent) build(enr *enrollment) (*parts, error) {
 // Run enrolls first if New could not build (and cfg can enroll), then
 // supervises the job engine, the inventory loop, the peer-record renewal,
 // the p2p node, the LAN cluster and the swarm scheduler until ctx ends.
+// When the state directory is enrolled again under it (shoal-agent enroll
+// -force), Run stops these parts and builds them again from the new
+// enrollment.
 func (a *Agent) Run(ctx context.Context) error {
 	if a.p == nil {
 		if err := Enroll(ctx, a.cfg, a.base); err != nil {
@@ -274,14 +283,33 @@ func (a *Agent) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	p := a.p
+	for {
+		err := a.runParts(ctx, a.p)
+		if !errors.Is(err, errReenrolled) {
+			return err
+		}
+		enr, err := loadEnrollment(a.cfg.StateDir)
+		if err != nil {
+			return fmt.Errorf("reload enrollment: %w", err)
+		}
+		if a.p, err = a.build(enr); err != nil {
+			return fmt.Errorf("reload enrollment: %w", err)
+		}
+	}
+}
+
+// runParts supervises one build of the agent's parts until ctx ends or
+// the state directory is enrolled again (errReenrolled).
+func (a *Agent) runParts(ctx context.Context, p *parts) error {
 	defer p.cl.CloseIdle()
 	a.log.Info("agent running", "server", p.enr.Server, "computer", p.enr.ComputerID, "device", p.enr.DeviceID, "peer", p.enr.PeerID,
 		"streams", fetcherStreams(a.cfg.Fetch))
+	cur := *p.enr // before renewLoop writes to p.enr
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return p.mgr.Run(gctx) })
 	g.Go(func() error { return a.inventoryLoop(gctx, p.cl, p.mgr, p.invTrigger) })
 	g.Go(func() error { return a.renewLoop(gctx, p.cl, p.enr, p.site) })
+	g.Go(func() error { return a.watchEnrollment(gctx, cur) })
 	if !a.cfg.Swarm.Disabled {
 		g.Go(func() error { return p.site.runP2P(gctx) })
 		g.Go(func() error { return p.site.lanLoop(gctx) })

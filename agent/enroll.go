@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/shoal-project/shoal/agent/client"
@@ -27,8 +28,45 @@ const (
 	enrollmentFile = "enrollment.json"
 )
 
-// ErrNotEnrolled reports a state directory without an enrollment.
-var ErrNotEnrolled = errors.New("agent: not enrolled; run `shoal-agent enroll --server URL --token TOKEN --ca FILE` or set enroll.token")
+// ErrNotEnrolled reports a state directory without an enrollment;
+// EnrollCommand tells how to enroll it.
+var ErrNotEnrolled = errors.New("agent: not enrolled")
+
+// ErrEnrolled reports a state directory that is already enrolled: enrolling
+// it again replaces the secret a running agent there uses.
+var ErrEnrolled = errors.New("agent: state directory already enrolled")
+
+// EnrollCommand returns the shoal-agent enroll command line that enrolls
+// the state directory of cfg, read from the config file at configPath
+// (empty: none). What neither cfg nor the file gives is a placeholder in
+// angle brackets: <TOKEN> always, <CENTRAL> and <CA-FILE> when missing.
+func EnrollCommand(cfg Config, configPath string) string {
+	cfg = cfg.withDefaults()
+	args := []string{"shoal-agent", "enroll"}
+	if configPath != "" {
+		if abs, err := filepath.Abs(configPath); err == nil {
+			configPath = abs
+		}
+		args = append(args, "-config", shellQuote(configPath))
+	}
+	args = append(args, "-state-dir", shellQuote(cfg.StateDir))
+	if cfg.Server == "" {
+		args = append(args, "-server", "https://<CENTRAL>:8443")
+	}
+	args = append(args, "-token", "<TOKEN>")
+	if cfg.Enroll.CAFile == "" && cfg.Enroll.CAFingerprint == "" {
+		args = append(args, "-ca", "<CA-FILE>")
+	}
+	return strings.Join(args, " ")
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+:=@,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
 
 // enrollment is what enrolling left in the state directory.
 type enrollment struct {
@@ -90,6 +128,11 @@ func Enroll(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	if cfg.Enroll.Token == "" {
 		return errors.New("enroll: no enrollment token")
+	}
+	if old, err := loadEnrollment(cfg.StateDir); err == nil && !cfg.Enroll.Force {
+		return fmt.Errorf("enroll: %s is enrolled as computer %d with %s since %s: %w; enrolling again replaces the secret "+
+			"the agent running there uses (it reloads the new one within seconds): add -force to do it",
+			cfg.StateDir, old.ComputerID, old.Server, old.EnrolledAt.Format(time.RFC3339), ErrEnrolled)
 	}
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return fmt.Errorf("enroll: state dir: %w", err)

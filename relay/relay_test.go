@@ -313,7 +313,7 @@ func TestExampleConfig(t *testing.T) {
 	if err := cfg.withDefaults().Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if cfg.FetchTimeout != 5*time.Minute || cfg.ShutdownGrace != 10*time.Second || cfg.HTTPAddr != ":8090" || len(cfg.WAN.Windows) != 2 {
+	if cfg.FetchTimeout != 5*time.Minute || cfg.ShutdownGrace != 10*time.Second || cfg.HTTPAddr != "" || cfg.Upstream != "" || cfg.ManifestPublicKey != "" || cfg.CentralCAFile != "" || len(cfg.WAN.Windows) != 2 {
 		t.Errorf("decoded %+v", cfg)
 	}
 }

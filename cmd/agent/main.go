@@ -15,18 +15,18 @@ import (
 
 func main() {
 	cfg := agent.Config{Version: run.Version}
-	if len(os.Args) > 1 && os.Args[1] == "enroll" {
-		if err := enroll(&cfg, os.Args[2:]); err != nil && !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(os.Stderr, "shoal-agent enroll: %v\n", err)
-			os.Exit(1)
-		}
-		return
-	}
-	run.Main("shoal-agent", &cfg, nil, func(ctx context.Context, f *run.Flags, log *slog.Logger) error {
+	cmd := run.Command{Name: "shoal-agent", DirFlag: "state-dir",
+		Summary: "Shoal's agent: inventory, deployments pushed by central, fragments from relays and peers.",
+		Subcommands: []run.Subcommand{{Name: "enroll", Summary: "enroll this computer with central (once, before the agent runs)",
+			Run: func(args []string) error { return enroll(&cfg, args) }}}}
+	cmd.Main(&cfg, func(ctx context.Context, f *run.Flags, log *slog.Logger) error {
 		if f.DataDir != "" {
 			cfg.StateDir = f.DataDir
 		}
 		a, err := agent.New(cfg, log)
+		if errors.Is(err, agent.ErrNotEnrolled) {
+			fmt.Fprintf(os.Stderr, "shoal-agent: not enrolled. Enroll this computer with:\n\n  %s\n\n", agent.EnrollCommand(cfg, f.Config))
+		}
 		if err != nil {
 			return err
 		}
@@ -36,12 +36,16 @@ func main() {
 
 func enroll(cfg *agent.Config, args []string) error {
 	fs := flag.NewFlagSet("shoal-agent enroll", flag.ContinueOnError)
-	conf, level := fs.String("config", "", "YAML config file"), fs.String("log-level", "info", "log level")
-	dataDir, server := fs.String("data-dir", "", "state directory"), fs.String("server", "", "central's https:// URL")
+	conf, level := fs.String("config", "", "YAML config file (the agent's own, for its state_dir and server)"), fs.String("log-level", "info", "log level")
+	stateDir, server := fs.String("state-dir", "", "override the config's state_dir (default /var/lib/shoal-agent)"), fs.String("server", "", "central's https:// URL")
 	token, ca, fp := fs.String("token", "", "enrollment token"), fs.String("ca", "", "central's CA certificate file"),
-		fs.String("ca-fingerprint", "", "SHA-256 of central's CA certificate, instead of --ca")
+		fs.String("ca-fingerprint", "", "SHA-256 of central's CA certificate, instead of -ca")
+	fs.BoolVar(&cfg.Enroll.Force, "force", false, "enroll a state directory that is already enrolled (a running agent reloads it)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	log, err := run.Logger(os.Stderr, *level, false)
 	if err == nil {
@@ -50,7 +54,7 @@ func enroll(cfg *agent.Config, args []string) error {
 	if err != nil {
 		return err
 	}
-	for dst, v := range map[*string]string{&cfg.StateDir: *dataDir, &cfg.Server: *server, &cfg.Enroll.Token: *token,
+	for dst, v := range map[*string]string{&cfg.StateDir: *stateDir, &cfg.Server: *server, &cfg.Enroll.Token: *token,
 		&cfg.Enroll.CAFile: *ca, &cfg.Enroll.CAFingerprint: *fp} {
 		if v != "" {
 			*dst = v

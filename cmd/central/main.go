@@ -12,7 +12,9 @@ import (
 
 func main() {
 	var cfg central.Config
-	run.Main("shoal-central", &cfg, []string{"http", "https"}, func(ctx context.Context, f *run.Flags, log *slog.Logger) error {
+	cmd := run.Command{Name: "shoal-central", Listen: []string{"http", "https"},
+		Summary: "Shoal's central server: inventory, packages, deployments, REST API, web UI, OCS endpoint, CA."}
+	cmd.Main(&cfg, func(ctx context.Context, f *run.Flags, log *slog.Logger) error {
 		if v := *f.Listen["http"]; v != "" {
 			cfg.HTTPAddr = v
 		}

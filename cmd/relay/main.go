@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -16,14 +15,11 @@ import (
 
 func main() {
 	cfg := relay.Config{Version: run.Version}
-	if len(os.Args) > 1 && os.Args[1] == "enroll" {
-		if err := enroll(&cfg, os.Args[2:]); err != nil && !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(os.Stderr, "shoal-relay enroll: %v\n", err)
-			os.Exit(1)
-		}
-		return
-	}
-	run.Main("shoal-relay", &cfg, []string{"http"}, func(ctx context.Context, f *run.Flags, log *slog.Logger) error {
+	cmd := run.Command{Name: "shoal-relay", Listen: []string{"http"},
+		Summary: "Shoal's branch LAN cache: each fragment crosses the WAN once, for OCS and Shoal agents.",
+		Subcommands: []run.Subcommand{{Name: "enroll", Summary: "register this relay with central for a site (once, before it runs)",
+			Run: func(args []string) error { return enroll(&cfg, args) }}}}
+	cmd.Main(&cfg, func(ctx context.Context, f *run.Flags, log *slog.Logger) error {
 		if f.DataDir != "" {
 			cfg.DataDir = f.DataDir
 		}
@@ -45,6 +41,9 @@ func enroll(cfg *relay.Config, args []string) error {
 	opts := relay.EnrollFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	log, err := run.Logger(os.Stderr, *level, false)
 	if err == nil {

@@ -12,7 +12,9 @@ import (
 
 func main() {
 	var cfg tracker.StandaloneConfig
-	run.Main("shoal-tracker", &cfg, []string{"http"}, func(ctx context.Context, f *run.Flags, log *slog.Logger) error {
+	cmd := run.Command{Name: "shoal-tracker", Listen: []string{"http"},
+		Summary: "Shoal's tracker on its own (central embeds one): which peer of a site holds which fragment."}
+	cmd.Main(&cfg, func(ctx context.Context, f *run.Flags, log *slog.Logger) error {
 		if v := *f.Listen["http"]; v != "" {
 			cfg.Listen = v
 		}

@@ -75,3 +75,20 @@ func TestLogger(t *testing.T) {
 		t.Fatal("want error for bad level")
 	}
 }
+
+func TestUsageListsSubcommands(t *testing.T) {
+	c := Command{Name: "shoal-x", Summary: "does x.", DirFlag: "state-dir", Listen: []string{"http"},
+		Subcommands: []Subcommand{{Name: "enroll", Summary: "enroll it"}, {Name: "other", Summary: "other thing"}}}
+	var out bytes.Buffer
+	if _, err := c.Parse([]string{"-h"}, &out); err == nil {
+		t.Fatal("-h: no error")
+	}
+	for _, want := range []string{"shoal-x: does x.", "\n  enroll     enroll it\n", "\n  other      other thing\n", "-state-dir", "-http-addr"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("usage lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "-data-dir") {
+		t.Errorf("usage names -data-dir besides -state-dir:\n%s", out.String())
+	}
+}
