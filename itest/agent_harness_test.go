@@ -182,7 +182,9 @@ type Agent struct {
 	Config  string
 	LogFile string
 	// Bin overrides the shoal-agent binary (a test build) when set.
-	Bin  string
+	Bin string
+	// Args are appended to the agent's command line.
+	Args []string
 	cmd  *exec.Cmd
 	done chan error
 }
@@ -228,7 +230,7 @@ func (ag *Agent) Start() {
 	if ag.Bin != "" {
 		bin = ag.Bin
 	}
-	ag.cmd = exec.Command(bin, "-config", ag.Config, "-log-level", level)
+	ag.cmd = exec.Command(bin, append([]string{"-config", ag.Config, "-log-level", level}, ag.Args...)...)
 	ag.cmd.Stdout, ag.cmd.Stderr = f, f
 	if err := ag.cmd.Start(); err != nil {
 		ag.t.Fatal(err)

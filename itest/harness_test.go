@@ -37,7 +37,7 @@ func TestMain(m *testing.M) {
 	binDir = dir
 	code := func() int {
 		defer os.RemoveAll(dir)
-		for _, name := range []string{"central", "shoalctl", "agent", "relay"} {
+		for _, name := range []string{"central", "shoalctl", "agent", "relay", "tracker"} {
 			cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "shoal-"+name), "../cmd/"+name)
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
@@ -45,6 +45,11 @@ func TestMain(m *testing.M) {
 				fmt.Fprintln(os.Stderr, "build", name, err)
 				return 1
 			}
+		}
+		// As make build names it, for commands run exactly as printed.
+		if err := os.Symlink("shoal-shoalctl", filepath.Join(dir, "shoalctl")); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
 		}
 		return m.Run()
 	}()

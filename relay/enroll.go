@@ -133,7 +133,7 @@ func (o *EnrollOptions) validate() error {
 // peer record) in the data directory. Enrolling again keeps the identity.
 func Enroll(ctx context.Context, cfg Config, o EnrollOptions, log *slog.Logger) error {
 	if cfg.DataDir == "" {
-		return errors.New("enroll: no data directory (data_dir or -data-dir)")
+		cfg.DataDir = DefaultDataDir
 	}
 	if o.Name == "" {
 		o.Name, _ = os.Hostname()

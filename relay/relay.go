@@ -38,7 +38,8 @@ import (
 // TLS certificate from its enrollment when these are left empty.
 type Config struct {
 	// DataDir holds the fragment store, cached manifests,
-	// the enrollment, and relay.json (the URLs the relay listens on).
+	// the enrollment, and relay.json (the URLs the relay listens on);
+	// default /var/lib/shoal-relay, for shoal-relay enroll as for the relay.
 	DataDir string `yaml:"data_dir"`
 	// HTTPAddr is the plain-HTTP listen address for agents; empty means
 	// the port of the enrolled URL, else ":8090".
@@ -112,7 +113,13 @@ type CacheConfig struct {
 	QuotaBytes ByteSize `yaml:"quota_bytes"`
 }
 
+// DefaultDataDir is the data directory when the config and -data-dir name none.
+const DefaultDataDir = "/var/lib/shoal-relay"
+
 func (c Config) withDefaults() Config {
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
 	if c.HTTPAddr == "" {
 		c.HTTPAddr = ":8090"
 	}
@@ -147,9 +154,6 @@ func (c Config) withDefaults() Config {
 // be empty here: an enrollment can supply them (New checks).
 func (c Config) Validate() error {
 	var errs []error
-	if c.DataDir == "" {
-		errs = append(errs, errors.New("data_dir is empty"))
-	}
 	for _, u := range []struct{ name, v string }{{"upstream", c.Upstream}, {"manifest_upstream", c.ManifestUpstream}} {
 		if u.v == "" {
 			continue
@@ -278,6 +282,9 @@ var ErrNotConfigured = errors.New("relay: no upstream or manifest key; run `shoa
 // New builds a relay from cfg and the enrollment in its data directory,
 // if any. It opens the fragment store but starts nothing.
 func New(cfg Config, log *slog.Logger) (*Relay, error) {
+	if cfg.DataDir == "" {
+		cfg.DataDir = DefaultDataDir
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

@@ -327,7 +327,7 @@ func TestValidate(t *testing.T) {
 	}{
 		{name: "ok", cfg: Config{DataDir: "d", Upstream: "http://c", ManifestPublicKey: key}, ok: true},
 		{name: "enrolled-empty-upstream", cfg: Config{DataDir: "d"}, ok: true},
-		{name: "no-data-dir", cfg: Config{Upstream: "http://c", ManifestPublicKey: key}},
+		{name: "no-data-dir-is-the-default", cfg: Config{Upstream: "http://c", ManifestPublicKey: key}, ok: true},
 		{name: "bad-upstream", cfg: Config{DataDir: "d", Upstream: "c:80", ManifestPublicKey: key}},
 		{name: "short-key", cfg: Config{DataDir: "d", Upstream: "http://c", ManifestPublicKey: "AAAA"}},
 		{name: "bad-window", cfg: Config{DataDir: "d", WAN: WANConfig{Windows: []WANWindow{{From: "25:00", To: "06:00"}}}}},

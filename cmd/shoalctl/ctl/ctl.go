@@ -130,6 +130,7 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 	}
 	// Global flags may come first: shoalctl -o json package list.
 	fs := c.flags("shoalctl")
+	fs.Usage = func() {} // -h prints the commands below instead
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			c.usage(c.io.Stdout)

@@ -1,0 +1,338 @@
+//go:build integration
+
+package itest
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/shoal-project/shoal/proto/api"
+)
+
+// This file runs what a new admin reads, exactly as printed or shipped:
+// each binary's -h and the subcommands it lists, the enroll command
+// shoal-agent prints when it is not enrolled, and the example configs of
+// agent/dist, relay/dist and docs, started with no edits (issue 15).
+
+// runPrinted runs a command line as a shell would, with the test binaries
+// first on PATH under the names make build gives them, and returns its exit
+// code and combined output.
+func runPrinted(t *testing.T, line string, extraEnv ...string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "sh", "-c", line)
+	cmd.Env = append(os.Environ(), append([]string{"PATH=" + binDir + ":" + os.Getenv("PATH")}, extraEnv...)...)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		return ee.ExitCode(), string(out)
+	case err != nil:
+		t.Fatalf("%s: %v", line, err)
+	}
+	return 0, string(out)
+}
+
+// helpCommands returns the name and summary of each line of the Commands:
+// section of a -h output.
+func helpCommands(out string) map[string]string {
+	cmds := map[string]string{}
+	in := false
+	line := regexp.MustCompile(`^  (\S+(?: \S+)*)\s{2,}(\S.*)$`)
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		switch {
+		case strings.TrimSpace(sc.Text()) == "Commands:":
+			in = true
+		case in && strings.TrimSpace(sc.Text()) == "":
+			in = false
+		case in:
+			if m := line.FindStringSubmatch(sc.Text()); m != nil {
+				cmds[m[1]] = m[2]
+			}
+		}
+	}
+	return cmds
+}
+
+// TestBinaryHelpListsSubcommands runs each binary's -h: it exits 0, says
+// what the binary is, lists every subcommand on one line with a summary,
+// and each listed subcommand's own -h works as printed.
+func TestBinaryHelpListsSubcommands(t *testing.T) {
+	tests := []struct {
+		bin  string
+		want []string // subcommands that must be listed
+	}{
+		{bin: "shoal-agent", want: []string{"enroll"}},
+		{bin: "shoal-relay", want: []string{"enroll"}},
+		{bin: "shoal-central"},
+		{bin: "shoal-tracker"},
+		{bin: "shoalctl", want: []string{"login", "logout", "package create", "package affect", "deploy status", "computers",
+			"computers show", "sites create", "relays", "relays token", "relays delete"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.bin, func(t *testing.T) {
+			code, out := runPrinted(t, tt.bin+" -h")
+			if code != 0 {
+				t.Fatalf("%s -h: exit %d\n%s", tt.bin, code, out)
+			}
+			if first, _, _ := strings.Cut(out, "\n"); !strings.HasPrefix(first, tt.bin+": ") || len(first) < len(tt.bin)+20 {
+				t.Errorf("%s -h: first line %q does not say what the binary is", tt.bin, first)
+			}
+			cmds := helpCommands(out)
+			for _, w := range tt.want {
+				if cmds[w] == "" {
+					t.Errorf("%s -h does not list %q on its own line:\n%s", tt.bin, w, out)
+				}
+			}
+			if len(tt.want) == 0 && len(cmds) > 0 {
+				t.Errorf("%s -h lists commands %v it does not have", tt.bin, cmds)
+			}
+			if tt.bin != "shoalctl" && !strings.Contains(out, "-config") {
+				t.Errorf("%s -h lists no flags:\n%s", tt.bin, out)
+			}
+			for name := range cmds {
+				if code, sub := runPrinted(t, tt.bin+" "+name+" -h"); code != 0 || !strings.Contains(sub, "-") {
+					t.Errorf("%s %s -h: exit %d\n%s", tt.bin, name, code, sub)
+				}
+			}
+		})
+	}
+}
+
+// startCentralExample starts shoal-central with docs/central.example.yaml
+// as shipped, overriding only what flags may: the data directory and the
+// listen addresses.
+func TestCentralExampleConfigStarts(t *testing.T) {
+	example, err := filepath.Abs("../docs/central.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(filepath.Join(binDir, "shoal-central"), "-config", example, "-data-dir", dir,
+		"-http-addr", "127.0.0.1:0", "-https-addr", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "SHOAL_ADMIN_PASSWORD="+adminPassword)
+	var log strings.Builder
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	waitFor(t, 60*time.Second, "central.json", func() error {
+		select {
+		case err := <-done:
+			t.Fatalf("central exited: %v\n%s", err, log.String())
+		default:
+		}
+		_, err := os.Stat(filepath.Join(dir, "central.json"))
+		return err
+	})
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("central with the example config did not exit cleanly: %v\n%s", err, log.String())
+		}
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("central did not stop\n%s", log.String())
+	}
+}
+
+// TestAgentEnrollHintAndExampleConfig starts shoal-agent with
+// agent/dist/agent.example.yaml as shipped on an empty state directory,
+// runs the enroll command it prints (filling in only the placeholders),
+// and starts it again with the same file: it runs. Enrolling the same
+// state directory again is refused without -force; with -force, the
+// running agent reloads the new enrollment by itself and still installs
+// what is affected to it.
+func TestAgentEnrollHintAndExampleConfig(t *testing.T) {
+	c := startCentral(t, "")
+	a := startAgentAPI(t, c)
+	example, err := filepath.Abs("../agent/dist/agent.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+
+	code, out := runPrinted(t, fmt.Sprintf("shoal-agent -config %s -state-dir %s", example, state))
+	if code == 0 {
+		t.Fatalf("shoal-agent on an empty state directory exited 0:\n%s", out)
+	}
+	var hint string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "  shoal-agent enroll ") {
+			hint = strings.TrimSpace(l)
+		}
+	}
+	want := fmt.Sprintf("shoal-agent enroll -config %s -state-dir %s -server https://<CENTRAL>:8443 -token <TOKEN> -ca <CA-FILE>", example, state)
+	if hint != want {
+		t.Fatalf("not-enrolled hint\n  %q\nwant\n  %q\nin:\n%s", hint, want, out)
+	}
+	fill := func(tok string) string {
+		return strings.NewReplacer("https://<CENTRAL>:8443", a.URL, "<TOKEN>", tok, "<CA-FILE>", c.CAFile).Replace(hint)
+	}
+	if code, out := runPrinted(t, fill(a.token(1))); code != 0 {
+		t.Fatalf("the printed enroll command failed: exit %d\n%s", code, out)
+	}
+
+	host, _ := os.Hostname()
+	ag := &Agent{t: t, Name: host, Dir: dir, Config: example, LogFile: filepath.Join(dir, "agent.log"), Args: []string{"-state-dir", state}}
+	ag.Start()
+	waitFor(t, 30*time.Second, "agent running", func() error {
+		if ag.logLine("agent running") == "" {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	cid := a.computerOf(host)
+
+	// Enrolling again without -force: refused, and the agent keeps running.
+	code, out = runPrinted(t, fill(a.token(1)))
+	if code == 0 || !strings.Contains(out, "-force") {
+		t.Fatalf("enrolling an enrolled state directory without -force: exit %d, want a refusal naming -force:\n%s", code, out)
+	}
+	secret := readSecret(t, state)
+	if code, out := runPrinted(t, fill(a.token(1))+" -force"); code != 0 {
+		t.Fatalf("enroll -force: exit %d\n%s", code, out)
+	}
+	if readSecret(t, state) == secret {
+		t.Fatal("enroll -force kept the old secret")
+	}
+	waitFor(t, 30*time.Second, "the running agent to reload its enrollment", func() error {
+		if ag.logLine("state directory enrolled again") == "" {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	out2 := t.TempDir()
+	pkg := c.publish(PackageSpec{"name": "after-reenroll", "action": "EXECUTE", "priority": "5", "fragments": "2",
+		"command": "sh run.sh " + filepath.Join(out2, "ran.txt")},
+		targz(t, map[string]string{"run.sh": "#!/bin/sh\necho ran > \"$1\"\n", "pad.bin": string(randomBytes(200<<10, 7))}))
+	c.affectTo(pkg, cid)
+	c.waitState(pkg, "success", 60*time.Second)
+	if ag.logLine("central refuses this agent") != "" {
+		t.Errorf("the agent ran with a replaced secret:\n%s", ag.tail())
+	}
+	ag.Stop()
+}
+
+// readSecret returns the agent secret in a state directory.
+func readSecret(t *testing.T, state string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(state, "enrollment.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`"secret":\s*"([^"]+)"`).FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("no secret in %s", b)
+	}
+	return string(m[1])
+}
+
+// TestRelayExampleConfigAfterEnrollment enrolls a relay with the shoalctl
+// and shoal-relay commands the README shows, then starts shoal-relay with
+// relay/dist/relay.example.yaml as shipped (only -data-dir given, the same
+// as at enrollment): it listens on the enrolled URL, takes upstream, CA and
+// manifest key from the enrollment, and serves a package's info file.
+func TestRelayExampleConfigAfterEnrollment(t *testing.T) {
+	c := startCentral(t, "")
+	a := startAgentAPI(t, c)
+	home := t.TempDir()
+	ctl := newCtl(t, home)
+	ctl.ok(nil, "login", "--server", c.HTTPSURL, "--ca", c.CAFile, "--token", c.Token)
+	ctl.ok(nil, "sites", "create", "branch-12", "--cidr", "10.12.0.0/16")
+	var tok relayTokenAnswer
+	ctl.ok(&tok, "-o", "json", "relays", "token", "--site", "branch-12", "--name", "relay-12")
+	if tok.Token == "" {
+		t.Fatalf("shoalctl relays token: no token in %+v", tok)
+	}
+	example, err := filepath.Abs("../relay/dist/relay.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(t.TempDir(), "relay")
+	url := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	enroll := fmt.Sprintf("shoal-relay enroll -server %s -token %s -ca %s -site branch-12 -name relay-12 -url %s -data-dir %s",
+		a.URL, tok.Token, c.CAFile, url, data)
+	if code, out := runPrinted(t, enroll); code != 0 {
+		t.Fatalf("%s: exit %d\n%s", enroll, code, out)
+	}
+
+	cmd := exec.Command(filepath.Join(binDir, "shoal-relay"), "-config", example, "-data-dir", data)
+	var log strings.Builder
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("relay did not exit cleanly: %v\n%s", err, log.String())
+			}
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Errorf("relay did not stop\n%s", log.String())
+		}
+	}
+	t.Cleanup(stop)
+	pkg := c.publish(PackageSpec{"name": "via-relay", "action": "STORE", "priority": "5", "path": "/tmp/none"},
+		targz(t, map[string]string{"a.txt": "relayed\n"}))
+	waitFor(t, 30*time.Second, "the relay to serve the info file", func() error {
+		select {
+		case err := <-done:
+			done <- err
+			t.Fatalf("relay with the example config exited: %v\n%s", err, log.String())
+		default:
+		}
+		resp, err := http.Get(url + "/download/" + pkg + "/info")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	})
+	var relays api.List[api.Relay]
+	waitFor(t, 60*time.Second, "central to see the relay online", func() error {
+		c.do("GET", "/api/v1/relays", nil, &relays, http.StatusOK)
+		if !slices.ContainsFunc(relays.Items, func(r api.Relay) bool { return r.Name == "relay-12" && r.Online }) {
+			return fmt.Errorf("relays %+v", relays.Items)
+		}
+		return nil
+	})
+	stop()
+}
+
+// relayTokenAnswer is what shoalctl relays token -o json prints.
+type relayTokenAnswer struct {
+	Token         string `json:"token"`
+	EnrollCommand string `json:"enroll_command"`
+}
