@@ -336,3 +336,32 @@ type relayTokenAnswer struct {
 	Token         string `json:"token"`
 	EnrollCommand string `json:"enroll_command"`
 }
+
+// TestErrorTextsForAdmins checks what central and shoalctl say to an admin
+// who mistypes: a wrong password in shoalctl login gets a hint about the
+// password (not "run 'shoalctl login'"), and REST answers for IDs that do
+// not exist say what is missing without gorm's "record not found".
+func TestErrorTextsForAdmins(t *testing.T) {
+	c := startCentral(t, "")
+	ctl := newCtl(t, t.TempDir())
+	code, out, errOut := ctl.run([]string{"SHOAL_PASSWORD=not-the-password"}, "login", "--server", c.HTTPSURL, "--ca", c.CAFile)
+	if code == 0 || !strings.Contains(errOut, `hint: wrong password for user "admin"`) || strings.Contains(errOut, "run 'shoalctl login'") {
+		t.Errorf("shoalctl login with a wrong password: exit %d, want the wrong-password hint:\n%s%s", code, out, errOut)
+	}
+	ctl.ok(nil, "login", "--server", c.HTTPSURL, "--ca", c.CAFile, "--token", c.Token)
+	for _, args := range [][]string{{"package", "show", "999"}, {"computers", "show", "999"}, {"package", "activate", "999"},
+		{"deploy", "status", "999"}, {"deploy", "cancel", "999"}, {"sites", "delete", "999"}, {"relays", "delete", "999"}} {
+		code, out, errOut := ctl.run(nil, args...)
+		if code == 0 || strings.Contains(out+errOut, "record not found") || !strings.Contains(errOut, "404") {
+			t.Errorf("shoalctl %s: exit %d, want a 404 without \"record not found\":\n%s%s", strings.Join(args, " "), code, out, errOut)
+		}
+	}
+	for _, p := range []string{"/api/v1/packages/999", "/api/v1/computers/999", "/api/v1/deployments/999", "/api/v1/packages/999/deployments"} {
+		req, _ := http.NewRequest("GET", c.HTTPSURL+p, nil)
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+		body := string(c.send(req, nil, http.StatusNotFound, false))
+		if strings.Contains(body, "record not found") || !strings.Contains(body, "not found") {
+			t.Errorf("GET %s: %s", p, body)
+		}
+	}
+}

@@ -341,7 +341,9 @@ func translate(err error) error {
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrConflict), errors.Is(err, ErrInvalid):
 		return err
 	case errors.Is(err, gorm.ErrRecordNotFound):
-		return fmt.Errorf("%w: %w", ErrNotFound, err)
+		// Only the sentinel: gorm's "record not found" would reach API
+		// answers as "not found: record not found".
+		return ErrNotFound
 	case errors.Is(err, gorm.ErrDuplicatedKey):
 		return fmt.Errorf("%w: %w", ErrConflict, err)
 	}

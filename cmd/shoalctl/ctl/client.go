@@ -130,6 +130,8 @@ func (c *Client) authorize(req *http.Request) {
 type APIError struct {
 	Status int
 	Body   api.Error
+	// Hint replaces the hint that follows from Status, when set.
+	Hint string
 }
 
 func (e *APIError) Error() string {
@@ -149,10 +151,12 @@ func (e *APIError) Error() string {
 		}
 	}
 	fmt.Fprintf(&b, " (HTTP %d)", e.Status)
-	switch e.Status {
-	case http.StatusUnauthorized:
+	switch {
+	case e.Hint != "":
+		b.WriteString("\nhint: " + e.Hint)
+	case e.Status == http.StatusUnauthorized:
 		b.WriteString("\nhint: run 'shoalctl login', or pass --token")
-	case http.StatusForbidden:
+	case e.Status == http.StatusForbidden:
 		b.WriteString("\nhint: this needs an admin token")
 	}
 	return b.String()

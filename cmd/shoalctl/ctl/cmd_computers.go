@@ -51,7 +51,7 @@ func (c *cli) printComputer(d *api.ComputerDetail) error {
 	for _, kv := range [][2]any{
 		{"ID", d.ID}, {"Name", d.Name}, {"Device ID", d.DeviceID}, {"OS", d.OSName + " " + d.OSVersion},
 		{"IP", d.IPAddr}, {"Site", d.SiteName}, {"CPUs", fmt.Sprintf("%d x %s", d.ProcessorCount, d.ProcessorType)},
-		{"Memory", fmt.Sprintf("%d MB", d.MemoryMB)}, {"Software", fmt.Sprintf("%d packages", len(d.Softwares))},
+		{"Memory", fmt.Sprintf("%d MB", d.MemoryMB)}, {"Software", plural(len(d.Softwares), "package")},
 		{"TAG", d.AccountInfo["TAG"]}, {"Last inventory", when(d.LastInventory)}, {"Last contact", when(d.LastContact)},
 	} {
 		t.row(fmt.Sprint(kv[0])+":", kv[1])

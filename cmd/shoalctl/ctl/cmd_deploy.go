@@ -110,7 +110,7 @@ func (c *cli) printStatus(id string, st *Status, watch bool) error {
 		return err
 	}
 	if n := st.Deployments.Total - int64(len(st.Deployments.Items)); n > 0 {
-		fmt.Fprintf(c.io.Stdout, "(%d more rows; use --limit or --state)\n", n)
+		fmt.Fprintf(c.io.Stdout, "(%s more; use --limit or --state)\n", plural(n, "row"))
 	}
 	if watch && st.Done {
 		fmt.Fprintln(c.io.Stdout, "Every deployment is final.")

@@ -126,8 +126,8 @@ func (c *cli) printPackage(p *api.PackageDetail) error {
 		{"Active", yesNo(p.Active)}, {"Info location", p.InfoLoc}, {"Pack location", p.PackLoc},
 		{"Activated", when(p.ActivatedAt)}, {"Created", when(&p.CreatedAt)},
 		{"Deployments", countsLine(p.DeploymentCounts)},
-		{"Served by central", fmt.Sprintf("%s in %d requests, %d fragments, %d info files",
-			humanBytes(p.Downloads.Bytes), p.Downloads.Requests, p.Downloads.Fragments, p.Downloads.Info)},
+		{"Served by central", fmt.Sprintf("%s in %s, %s, %s",
+			humanBytes(p.Downloads.Bytes), plural(p.Downloads.Requests, "request"), plural(p.Downloads.Fragments, "fragment"), plural(p.Downloads.Info, "info file"))},
 	} {
 		t.row(fmt.Sprint(kv[0])+":", kv[1])
 	}
@@ -206,7 +206,7 @@ func runPackageActivate(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	check := fmt.Sprintf("passed: info file and %d fragments fetched and verified", res.Check.FragmentsChecked)
+	check := "passed: info file and " + plural(res.Check.FragmentsChecked, "fragment") + " fetched and verified"
 	if res.Check.Skipped {
 		check = "skipped"
 	}
@@ -280,7 +280,7 @@ func runPackageAffect(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	if res.DryRun {
-		return c.report(res, "%d computers selected (dry run: nothing changed).\n", res.Selected)
+		return c.report(res, "%s selected (dry run: nothing changed).\n", plural(res.Selected, "computer"))
 	}
-	return c.report(res, "%d computers selected, %d deployments created.\n", res.Selected, res.Created)
+	return c.report(res, "%s selected, %s created.\n", plural(res.Selected, "computer"), plural(res.Created, "deployment"))
 }

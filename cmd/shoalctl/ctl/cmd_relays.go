@@ -89,5 +89,5 @@ func runPackagePurge(ctx context.Context, c *cli, args []string) error {
 	if err := c.call(ctx, "POST", "/packages/"+id+"/purge", nil, nil, &res); err != nil {
 		return err
 	}
-	return c.report(res, "Package %s will be dropped by %d relay(s) at their next poll.\n", id, res.Relays)
+	return c.report(res, "Package %s will be dropped by %s at the next poll.\n", id, plural(res.Relays, "relay"))
 }

@@ -43,7 +43,7 @@ func TestRelayCommands(t *testing.T) {
 		{"delete", []string{"relays", "delete", "3"}, []string{"Removed relay 3."}},
 		{"token", []string{"relays", "token", "--site", "branch", "--name", "r9"},
 			[]string{"relay r9 of site branch", "shoalenroll_x", "shoal-relay enroll -server https://<central>:<https-port> -token shoalenroll_x -site branch -name r9"}},
-		{"purge", []string{"package", "purge", "12"}, []string{"dropped by 2 relay(s)"}},
+		{"purge", []string{"package", "purge", "12"}, []string{"dropped by 2 relays at the next poll"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

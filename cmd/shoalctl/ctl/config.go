@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -180,6 +181,11 @@ func runLogin(ctx context.Context, c *cli, args []string) error {
 		cl.user, cl.pass = *user, pass
 		var tok api.Token
 		if err := cl.Do(ctx, "POST", "/tokens", nil, req, &tok); err != nil {
+			var ae *APIError
+			if errors.As(err, &ae) && ae.Status == http.StatusUnauthorized {
+				ae.Hint = fmt.Sprintf("wrong password for user %q: type it again, or set %s; central printed the first admin "+
+					"password once and keeps it in <data_dir>/initial-admin-password until that file is deleted", *user, EnvPassword)
+			}
 			return fmt.Errorf("mint a token: %w", err)
 		}
 		cl.user, cl.pass = "", ""
@@ -188,6 +194,11 @@ func runLogin(ctx context.Context, c *cli, args []string) error {
 	}
 	var info api.ServerInfo
 	if err := cl.Do(ctx, "GET", "/server", nil, nil, &info); err != nil {
+		var ae *APIError
+		if errors.As(err, &ae) && ae.Status == http.StatusUnauthorized {
+			ae.Hint = "central does not accept this token (wrong, expired or revoked): pass another --token, or log in " +
+				"without one to mint a token with the admin password"
+		}
 		return fmt.Errorf("check the token: %w", err)
 	}
 	if err := saveConfig(path, cfg); err != nil {

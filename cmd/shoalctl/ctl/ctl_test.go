@@ -170,8 +170,9 @@ func TestLoginSavesToken(t *testing.T) {
 		t.Fatalf("login without a password or terminal: exit %d: %s", code, errOut)
 	}
 	env[EnvPassword] = "wrong"
-	if code, _, errOut := run(t, env, "login", "--server", f.srv.URL, "--ca", f.caFile); code != exitError || !strings.Contains(errOut, "shoalctl login") {
-		t.Fatalf("login with a wrong password: exit %d: %s", code, errOut)
+	if code, _, errOut := run(t, env, "login", "--server", f.srv.URL, "--ca", f.caFile); code != exitError ||
+		!strings.Contains(errOut, `hint: wrong password for user "admin"`) || strings.Contains(errOut, "run 'shoalctl login'") {
+		t.Fatalf("login with a wrong password: exit %d, want the wrong-password hint: %s", code, errOut)
 	}
 	env[EnvPassword] = "s3cret-password"
 	code, out, errOut := run(t, env, "login", "--server", f.srv.URL, "--ca", f.caFile)
@@ -384,6 +385,31 @@ func TestProgressBarLines(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
 	if len(lines) != 11 || !strings.HasPrefix(lines[10], "upload 100%") {
 		t.Errorf("want 11 lines from 0%% to 100%%:\n%s", b.String())
+	}
+	if !strings.HasSuffix(lines[10], "central is building and signing…") || strings.Contains(lines[10], "ETA") {
+		t.Errorf("at 100 %%, want what central is doing instead of an ETA: %q", lines[10])
+	}
+}
+
+func TestPlural(t *testing.T) {
+	tests := []struct {
+		name string
+		n    int
+		noun string
+		want string
+	}{
+		{name: "zero", n: 0, noun: "computer", want: "0 computers"},
+		{name: "one", n: 1, noun: "computer", want: "1 computer"},
+		{name: "two", n: 2, noun: "deployment", want: "2 deployments"},
+		{name: "irregular", n: 3, noun: "entry|entries", want: "3 entries"},
+		{name: "irregular-one", n: 1, noun: "entry|entries", want: "1 entry"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := plural(tt.n, tt.noun); got != tt.want {
+				t.Errorf("plural(%d, %q) = %q, want %q", tt.n, tt.noun, got, tt.want)
+			}
+		})
 	}
 }
 

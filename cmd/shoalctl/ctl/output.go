@@ -101,3 +101,16 @@ func yesNo(b bool) string {
 	}
 	return "no"
 }
+
+// plural writes n and noun, with an s unless n is 1: "1 computer",
+// "2 computers". Nouns with another plural pass it after a "|": "entry|entries".
+func plural[N ~int | ~int64 | ~uint](n N, noun string) string {
+	one, many, ok := strings.Cut(noun, "|")
+	if !ok {
+		many = one + "s"
+	}
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}

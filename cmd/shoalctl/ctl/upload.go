@@ -212,6 +212,11 @@ func (p *progressBar) update(done, total int64) {
 		eta = time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second).String()
 	}
 	line := fmt.Sprintf("upload %3d%%  %s / %s  %s/s  ETA %s", pct, humanBytes(done), humanBytes(total), humanBytes(int64(rate)), eta)
+	if done >= total {
+		// Central answers once it has cut, hashed and signed the package,
+		// which takes a while for a large one.
+		line = fmt.Sprintf("upload %3d%%  %s / %s  %s/s  uploaded; central is building and signing…", pct, humanBytes(done), humanBytes(total), humanBytes(int64(rate)))
+	}
 	if p.tty {
 		const width = 30
 		fill := pct * width / 100
