@@ -20,7 +20,8 @@ help: ## Show this help.
 
 build: ## Build every binary into bin/.
 	@mkdir -p $(BIN)
-	@for b in $(BINARIES); do $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/$$b ./cmd/$${b#shoal-} || exit 1; done
+	@echo "make build: building $(BINARIES) into $(BIN)/ (the first build takes minutes)…"
+	@for b in $(BINARIES); do echo "  $(BIN)/$$b"; $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/$$b ./cmd/$${b#shoal-} || exit 1; done
 
 run: build ## Start central with an embedded database in .run/ and print how to log in.
 	@mkdir -p $(RUN_DIR)
@@ -29,6 +30,7 @@ run: build ## Start central with an embedded database in .run/ and print how to 
 	  'http_addr: 127.0.0.1:8080' \
 	  'https_addr: 127.0.0.1:8443' \
 	  'public_host: 127.0.0.1' > $(RUN_DIR)/central.yaml
+	@echo "make run: starting central with $(RUN_DIR)/central.yaml; it stays in the foreground (Ctrl-C stops it)…"
 	$(BIN)/shoal-central -config $(RUN_DIR)/central.yaml
 
 test-deps: ## Install the Debian packages the tests need (ocsinventory-agent, …) if missing.

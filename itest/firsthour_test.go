@@ -365,3 +365,115 @@ func TestErrorTextsForAdmins(t *testing.T) {
 		}
 	}
 }
+
+// readmeBlock returns the README's sh code block that contains marker,
+// with the quick start's addresses and paths replaced by the test's:
+// central's URL and CA file, the binaries built for the tests, and the
+// shipped example configs by absolute path.
+func readmeBlock(t *testing.T, marker string, repl ...string) string {
+	t.Helper()
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, part := range strings.Split(string(b), "```sh\n")[1:] {
+		block, _, _ := strings.Cut(part, "```")
+		if strings.Contains(block, marker) {
+			return strings.NewReplacer(append(repl, "bin/shoal", binDir+"/shoal", "relay/dist/", root+"/relay/dist/",
+				"agent/dist/", root+"/agent/dist/")...).Replace(block)
+		}
+	}
+	t.Fatalf("README.md has no sh block with %q", marker)
+	return ""
+}
+
+// TestReadmeAffectOneComputerByID runs the README's block that affects a
+// package to one computer by its ID, on a computer the real OCS agent
+// inventoried.
+func TestReadmeAffectOneComputerByID(t *testing.T) {
+	c := startCentral(t, "")
+	ocs := newOCSAgent(t, c.HTTPSURL+"/ocsinventory", c.CAFile)
+	if code, log := ocs.Run(); code != 0 {
+		t.Fatalf("ocsinventory-agent: exit %d\n%s", code, log)
+	}
+	c.publish(PackageSpec{"name": "one-computer", "action": "STORE", "priority": "5", "path": t.TempDir()},
+		targz(t, map[string]string{"a.txt": "one\n"}))
+	home := t.TempDir()
+	newCtl(t, home).ok(nil, "login", "--server", c.HTTPSURL, "--ca", c.CAFile, "--token", c.Token)
+	block := readmeBlock(t, `--computer "$ID"`)
+	code, out := runPrinted(t, "set -e\n"+block, "HOME="+home)
+	if code != 0 || !strings.Contains(out, "1 computer selected, 1 deployment created.") {
+		t.Fatalf("README block\n%s\nexit %d:\n%s", block, code, out)
+	}
+}
+
+// TestReadmeRelaySection runs the README's relay block: create the site,
+// mint the relay token, enroll, then start the relay with the shipped
+// example config, which serves the branch once started. Only the data
+// directory is moved into the test's, with the -data-dir the README
+// names, given to both relay commands.
+func TestReadmeRelaySection(t *testing.T) {
+	c := startCentral(t, "")
+	home := t.TempDir()
+	newCtl(t, home).ok(nil, "login", "--server", c.HTTPSURL, "--ca", c.CAFile, "--token", c.Token)
+	data := filepath.Join(t.TempDir(), "relay")
+	url := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	block := readmeBlock(t, "bin/shoal-relay enroll",
+		"https://127.0.0.1:8443", c.HTTPSURL, `"$PWD/.run/central/pki/ca.pem"`, c.CAFile, "http://127.0.0.1:8090", url,
+		"bin/shoal-relay enroll", binDir+"/shoal-relay enroll -data-dir "+data, "bin/shoal-relay -config", binDir+"/shoal-relay -data-dir "+data+" -config")
+	var setup, start []string
+	for _, l := range strings.Split(block, "\n") {
+		if strings.Contains(l, "shoal-relay -data-dir") {
+			start = append(start, l)
+		} else {
+			setup = append(setup, l)
+		}
+	}
+	if len(start) != 1 {
+		t.Fatalf("README relay block starts the relay %d times:\n%s", len(start), block)
+	}
+	if code, out := runPrinted(t, "set -e\n"+strings.Join(setup, "\n"), "HOME="+home); code != 0 {
+		t.Fatalf("README relay block\n%s\nexit %d:\n%s", block, code, out)
+	}
+	cmd := exec.Command("sh", "-c", "exec "+start[0])
+	var log strings.Builder
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("relay did not exit cleanly: %v\n%s", err, log.String())
+			}
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Errorf("relay did not stop\n%s", log.String())
+		}
+	}()
+	waitFor(t, 30*time.Second, "the relay of the README to serve", func() error {
+		select {
+		case err := <-done:
+			done <- err
+			t.Fatalf("relay exited: %v\n%s", err, log.String())
+		default:
+		}
+		resp, err := http.Get(url + "/healthz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	})
+}

@@ -91,7 +91,7 @@ func TestWebUIEndToEnd(t *testing.T) {
 	// fragment from central before the package goes live.
 	br.do("activate", 2*time.Minute, chromedp.Click(chromedp.CSS("#activate button.primary")),
 		chromedp.WaitVisible(chromedp.CSS(".flash.ok")))
-	if got := br.text(".flash.ok"); !strings.Contains(got, "fetched the info file and 3 fragment(s)") {
+	if got := br.text(".flash.ok"); !strings.Contains(got, "fetched the info file and 3 fragments") {
 		t.Errorf("activation result %q", got)
 	}
 	br.shot("package-activated")

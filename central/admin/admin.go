@@ -125,7 +125,7 @@ func (s *Service) AffectPackage(ctx context.Context, who audit.Actor, id string,
 	if err != nil {
 		return nil, err
 	}
-	s.audit.Record(ctx, who, "package.affect", id, fmt.Sprintf("%d computers selected, %d deployments created, force=%t", res.Selected, res.Created, force))
+	s.audit.Record(ctx, who, "package.affect", id, fmt.Sprintf("%s selected, %s created, force=%t", plural(res.Selected, "computer"), plural(res.Created, "deployment"), force))
 	return res, nil
 }
 
@@ -152,7 +152,7 @@ func (s *Service) PurgePackage(ctx context.Context, who audit.Actor, id string) 
 	if err != nil {
 		return PurgeResult{}, err
 	}
-	s.audit.Record(ctx, who, "package.purge", id, fmt.Sprintf("from %d relay(s), %d keep it for unfinished deployments", len(rs), kept))
+	s.audit.Record(ctx, who, "package.purge", id, fmt.Sprintf("from %s, %d keep it for unfinished deployments", plural(len(rs), "relay"), kept))
 	return PurgeResult{Relays: len(rs), Kept: int(kept)}, nil
 }
 
@@ -291,4 +291,12 @@ func (s *Service) SaveSettings(ctx context.Context, who audit.Actor, cfg deploy.
 	now := s.deploy.Config()
 	s.audit.Record(ctx, who, "settings.update", "agents", fmt.Sprintf("prolog_freq_hours=%d download_disabled=%t", now.PrologFreqHours, now.Download.Disabled))
 	return nil
+}
+
+// plural writes n and noun, with an s unless n is 1 ("1 computer").
+func plural[N ~int | ~int64](n N, noun string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, noun)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -124,7 +124,7 @@ func TestPurgeUsesTheClock(t *testing.T) {
 			t.Errorf("purges since %s: %v, want %d", tt.since, ids, tt.want)
 		}
 	}
-	if evs := e.audits(t, "package.purge"); len(evs) != 1 || !strings.Contains(evs[0].Detail, "from 0 relay(s)") {
+	if evs := e.audits(t, "package.purge"); len(evs) != 1 || !strings.Contains(evs[0].Detail, "from 0 relays") {
 		t.Errorf("audit %+v", evs)
 	}
 }

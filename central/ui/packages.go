@@ -109,7 +109,7 @@ func (u *UI) handlePackage(c echo.Context) error {
 		return err
 	}
 	if n, err := strconv.Atoi(c.QueryParam("checked")); err == nil && n >= 0 {
-		v.Checked = fmt.Sprintf("The availability check fetched the info file and %d fragment(s) from the chosen locations; all match the signed manifest.", n)
+		v.Checked = fmt.Sprintf("The availability check fetched the info file and %d fragment%s from the chosen locations; all match the signed manifest.", n, pluralS(n))
 		if c.QueryParam("skipped") == "1" {
 			v.Checked = "The package was activated without the availability check."
 		}
@@ -294,4 +294,12 @@ func (u *UI) selectComputers(c echo.Context, f store.ComputerFilter) ([]uint, er
 			return ids, nil
 		}
 	}
+}
+
+// pluralS is the s of a plural noun after n: "1 fragment", "3 fragments".
+func pluralS[N ~int | ~int64](n N) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }

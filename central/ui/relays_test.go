@@ -55,7 +55,7 @@ func TestRelaysPage(t *testing.T) {
 	wantCode(t, "relays page", r, http.StatusOK)
 	wantBody(t, "relays page", r, `aria-current="page">Relays`, "live", "silent", `<span class="state ok">online</span>`,
 		`<span class="state bad">offline</span>`, "http://live.branch:8090", "1.2.3", "50 Mbit/s", "25%", "2 evictions",
-		"3.0×", "66 %", "1 corrupt fragment(s)", `href="/ui/packages/42"`, "upstream &lt;b&gt;timeout&lt;/b&gt;",
+		"3.0×", "66 %", "1 corrupt fragment from upstream", `href="/ui/packages/42"`, "upstream &lt;b&gt;timeout&lt;/b&gt;",
 		"<code>/ip4/10.1.0.2/tcp/4011</code>", "2.0 KiB served over libp2p", "HTTP only (no libp2p address reported)",
 		fmt.Sprintf(`action="/ui/relays/%d/delete"`, live.ID))
 
@@ -104,7 +104,7 @@ func TestPurgeFromRelays(t *testing.T) {
 	}
 	wantBody(t, "after purge", b.get(uiPrefix+"/packages/"+id+"?done=purged"), "drops the package from its cache")
 	evs, _, err := e.store.ListAudit(t.Context(), store.AuditFilter{Action: "package.purge"})
-	if err != nil || len(evs) != 1 || evs[0].Target != id || !strings.Contains(evs[0].Detail, "2 relay(s)") {
+	if err != nil || len(evs) != 1 || evs[0].Target != id || !strings.Contains(evs[0].Detail, "2 relays") {
 		t.Errorf("audit of the purge: %+v, %v", evs, err)
 	}
 	wantCode(t, "purge of an unknown package", b.post(uiPrefix+"/packages/99999/purge", nil, true), http.StatusNotFound)

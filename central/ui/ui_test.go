@@ -281,7 +281,7 @@ func TestUploadActivateAffect(t *testing.T) {
 	r = b.post(uiPrefix+"/packages/"+id+"/activate", url.Values{}, true)
 	wantCode(t, "activate", r, http.StatusSeeOther)
 	r = b.get(r.header.Get("Location"))
-	wantBody(t, "activated", r, "The package is active.", "fetched the info file and 3 fragment(s)")
+	wantBody(t, "activated", r, "The package is active.", "fetched the info file and 3 fragments")
 
 	// Preview, then confirm.
 	r = b.post(uiPrefix+"/packages/"+id+"/affect", url.Values{"name": {"pc-"}, "site": {"abc"}}, true)

@@ -431,3 +431,15 @@ func TestHumanBytes(t *testing.T) {
 		})
 	}
 }
+
+func TestAffectSaysOneComputer(t *testing.T) {
+	f := newFake(t)
+	f.mux.HandleFunc("POST /api/v1/packages/3/affect", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, map[string]any{"selected": 1, "created": 1})
+	})
+	env := map[string]string{EnvServer: f.srv.URL, EnvCA: f.caFile, EnvToken: "t", EnvConfig: filepath.Join(t.TempDir(), "c.json")}
+	code, out, errOut := run(t, env, "package", "affect", "3", "--computer", "4")
+	if code != exitOK || out != "1 computer selected, 1 deployment created.\n" {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
