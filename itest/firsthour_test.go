@@ -477,3 +477,93 @@ func TestReadmeRelaySection(t *testing.T) {
 		return nil
 	})
 }
+
+// TestReadmeAgentSection runs the README's Shoal agent block (after the
+// API block's CA, API and H, which it uses): mint a token, enroll, start
+// the agent with the shipped example config; it runs. Only the state
+// directory is moved into the test's, with the -state-dir the README
+// names, given to both commands.
+func TestReadmeAgentSection(t *testing.T) {
+	c := startCentral(t, "")
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	api := readmeBlock(t, "H=\"Authorization: Bearer $TOKEN\"", "https://127.0.0.1:8443", c.HTTPSURL, ".run/central/pki/ca.pem", c.CAFile)
+	var prelude []string
+	for _, l := range strings.Split(api, "\n") {
+		if strings.HasPrefix(l, "CA=") || strings.HasPrefix(l, "H=") {
+			prelude = append(prelude, l)
+		}
+	}
+	block := readmeBlock(t, "bin/shoal-agent enroll",
+		"https://127.0.0.1:8443", c.HTTPSURL, `"$PWD/.run/central/pki/ca.pem"`, c.CAFile,
+		"bin/shoal-agent enroll", binDir+"/shoal-agent enroll -state-dir "+state, "bin/shoal-agent -config", binDir+"/shoal-agent -state-dir "+state+" -config")
+	var setup, start []string
+	for _, l := range strings.Split(block, "\n") {
+		if strings.Contains(l, "shoal-agent -state-dir") {
+			start = append(start, l)
+		} else {
+			setup = append(setup, l)
+		}
+	}
+	if len(prelude) != 2 || len(start) != 1 {
+		t.Fatalf("README: API prelude %q, agent starts %q", prelude, start)
+	}
+	script := "set -e\nTOKEN=" + c.Token + "\n" + strings.Join(prelude, "\n") + "\n" + strings.Join(setup, "\n")
+	if code, out := runPrinted(t, script); code != 0 {
+		t.Fatalf("README agent block\n%s\nexit %d:\n%s", script, code, out)
+	}
+	host, _ := os.Hostname()
+	ag := &Agent{t: t, Name: host, Dir: dir, Config: filepath.Join(dir, "unused"), LogFile: filepath.Join(dir, "agent.log")}
+	f, err := os.Create(ag.LogFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ag.cmd = exec.Command("sh", "-c", "exec "+start[0])
+	ag.cmd.Stdout, ag.cmd.Stderr = f, f
+	if err := ag.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	ag.done = make(chan error, 1)
+	go func() { ag.done <- ag.cmd.Wait() }()
+	t.Cleanup(ag.Stop)
+	waitFor(t, 30*time.Second, "the README's agent to run", func() error {
+		select {
+		case err := <-ag.done:
+			ag.done <- err
+			t.Fatalf("agent exited: %v\n%s", err, ag.tail())
+		default:
+		}
+		if ag.logLine("agent running") == "" {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+}
+
+// TestMakeBuildSaysWhatItDoes runs make build (which make run starts
+// with): before any compiler output it says what it builds and where,
+// and the five binaries are then in that directory.
+func TestMakeBuildSaysWhatItDoes(t *testing.T) {
+	bin := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "make", "--no-print-directory", "build", "BIN="+bin)
+	cmd.Dir = ".."
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("make build: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if !strings.HasPrefix(lines[0], "make build: building shoal-central shoal-agent shoal-relay shoal-tracker shoalctl into "+bin+"/") {
+		t.Errorf("make build begins with %q, want what it builds", lines[0])
+	}
+	for _, b := range []string{"shoal-central", "shoal-agent", "shoal-relay", "shoal-tracker", "shoalctl"} {
+		if !slices.Contains(lines, "  "+bin+"/"+b) {
+			t.Errorf("make build did not say it builds %s:\n%s", b, out)
+		}
+		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
+			t.Errorf("make build: %v", err)
+		}
+	}
+}
