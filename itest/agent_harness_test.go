@@ -206,9 +206,11 @@ func newAgent(t testing.TB, a *AgentAPI, name, server, extraYAML string) *Agent 
 	return ag
 }
 
-// runAgentEnroll runs `shoal-agent enroll` with a config file.
-func runAgentEnroll(config, token, caFile string) error {
-	out, err := exec.Command(filepath.Join(binDir, "shoal-agent"), "enroll", "-config", config, "--token", token, "--ca", caFile).CombinedOutput()
+// runAgentEnroll runs `shoal-agent enroll` with a config file; extra is
+// appended (-force).
+func runAgentEnroll(config, token, caFile string, extra ...string) error {
+	args := append([]string{"enroll", "-config", config, "--token", token, "--ca", caFile}, extra...)
+	out, err := exec.Command(filepath.Join(binDir, "shoal-agent"), args...).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("%w: %s", err, out)
 	}

@@ -459,7 +459,8 @@ func TestAgentRevoked(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "again.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf("server: %s\nstate_dir: %s\nhostname: shoal-revoked\n", a.URL, filepath.Join(ag.Dir, "state"))), 0o600)
 	ag.Stop()
-	if err := runAgentEnroll(cfg, a.token(1), c.CAFile); err == nil || !strings.Contains(err.Error(), "refused") {
+	// -force: the state directory is enrolled; central must still refuse.
+	if err := runAgentEnroll(cfg, a.token(1), c.CAFile, "-force"); err == nil || !strings.Contains(err.Error(), "refused") {
 		t.Errorf("re-enrolling a revoked computer: %v, want a refusal", err)
 	}
 }
