@@ -46,6 +46,11 @@ type peerState struct {
 	goneSince time.Time // listed but not a live LAN member since then (zero: alive)
 	busySince time.Time // answering busy, with nothing delivered, since then (zero: not busy)
 	dropped   bool      // sent a bad fragment or has no valid record
+	watched   bool      // a have session to it was asked for
+	pushed    bool      // it claimed fragments over a have session
+	pushHave  proto.Bitfield
+	refuted   proto.Bitfield // answered "not found" for these
+	lies      int            // pushed claims it answered "not found" for
 }
 
 // request is one fragment request in flight.
@@ -92,6 +97,9 @@ type download struct {
 	durs       []time.Duration   // recent peer fragment times
 	rates      []float64         // recent peer fragment rates, bytes per second
 
+	board   *board // have claims from the site's peers
+	watched int    // have sessions asked for
+
 	done          chan outcome
 	wg            sync.WaitGroup
 	lastProgress  time.Time
@@ -112,7 +120,7 @@ type download struct {
 func newDownload(s *Scheduler, tr Tracker, m *proto.Manifest, missing []proto.Fragment, st *fetch.Stats) *download {
 	d := &download{s: s, cfg: s.cfg, tr: tr, m: m, st: st, log: s.log.With("package", m.PackageID),
 		need: map[int]bool{}, peers: map[string]*peerState{}, inflight: map[int][]*request{}, leased: map[int]time.Time{}, relayDown: map[string]bool{}, relayFails: map[int]int{},
-		done: make(chan outcome), lookupWait: s.cfg.LookupMin, rank: rand.Perm(len(m.Fragments))}
+		done: make(chan outcome), lookupWait: s.cfg.LookupMin, rank: rand.Perm(len(m.Fragments)), board: s.openBoard(m.PackageID)}
 	for _, f := range missing {
 		d.need[f.Index] = true
 	}
@@ -125,6 +133,7 @@ func (d *download) run(ctx context.Context) error {
 	defer func() {
 		cancel()
 		d.drain()
+		d.s.closeBoard(d.m.PackageID, d.board)
 	}()
 	if err := d.s.announce(ctx, d.tr); err != nil {
 		return &trackerDownError{err: err}
@@ -142,6 +151,7 @@ func (d *download) run(ctx context.Context) error {
 			return nil
 		}
 		now = time.Now()
+		d.takeClaims(now)
 		if err := d.maintain(ctx, now); err != nil {
 			return err
 		}
@@ -154,6 +164,7 @@ func (d *download) run(ctx context.Context) error {
 				return err
 			}
 		case <-tick.C:
+		case <-d.board.wake:
 		}
 	}
 }
@@ -170,7 +181,7 @@ func (d *download) drain() {
 
 // usable reports whether p may be asked for fragments now.
 func (d *download) usable(p *peerState, now time.Time) bool {
-	if !p.listed || p.dropped || p.src == nil || now.Before(p.downUntil) || now.Before(p.coolUntil) {
+	if !(p.listed || p.pushed) || p.dropped || p.src == nil || now.Before(p.downUntil) || now.Before(p.coolUntil) {
 		return false
 	}
 	return p.relay || !d.aliveKnown || d.alive[p.id]
@@ -237,9 +248,10 @@ func (d *download) lookup(ctx context.Context, now time.Time) error {
 				grew = true
 			}
 		}
-		p.have = slices.Clone(tp.Have)
+		p.setHave(tp.Have)
 		p.listed = true
 	}
+	d.watch(ctx)
 	if grew {
 		d.lookupWait = d.cfg.LookupMin
 	} else {
@@ -642,6 +654,9 @@ func (d *download) handle(o outcome, now time.Time) error {
 		delete(d.need, i)
 		delete(d.leased, i)
 		d.st.Stored(d.log, i)
+		if d.s.deps.Haves != nil {
+			d.s.deps.Haves.PublishHave(d.m.PackageID, i)
+		}
 		d.lastProgress = now
 		for _, other := range d.inflight[i] {
 			other.cancelled = true
@@ -685,8 +700,8 @@ func (d *download) handle(o outcome, now time.Time) error {
 	case errors.Is(o.err, p2p.ErrUntrusted):
 		d.drop(p, fmt.Sprintf("peer %s has no valid peer record for this site and was dropped", p.id), o.err)
 	case errors.Is(o.err, p2p.ErrNotFound):
-		if i/8 < len(p.have) {
-			p.have[i/8] &^= 0x80 >> (i % 8)
+		if line := p.notFound(i, len(d.m.Fragments)); line != "" {
+			d.drop(p, line, o.err)
 		}
 	case errors.Is(o.err, p2p.ErrBusy):
 		// A peer whose upload slots stay taken delivers nothing to us
