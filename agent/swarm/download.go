@@ -99,6 +99,7 @@ type download struct {
 
 	board   *board // have claims from the site's peers
 	watched int    // have sessions asked for
+	pushers int    // peers with a have session up (they claimed, maybe nothing)
 
 	done          chan outcome
 	wg            sync.WaitGroup
@@ -298,7 +299,7 @@ func (d *download) maintain(ctx context.Context, now time.Time) error {
 		d.lastProgress = now
 		d.nextLookup, d.nextLease = now, now
 	}
-	if !now.Before(d.nextLookup) || (d.watched == 0 && now.Sub(d.lastLookup) >= d.lookupWait && d.starved(now)) {
+	if !now.Before(d.nextLookup) || (d.pushers == 0 && now.Sub(d.lastLookup) >= d.lookupWait && d.starved(now)) {
 		if err := d.lookup(ctx, now); err != nil {
 			d.nextLookup = now.Add(d.cfg.LookupMin)
 			if err := d.trackerFailed(err); err != nil {
@@ -320,9 +321,10 @@ func (d *download) maintain(ctx context.Context, now time.Time) error {
 // fetching is held by a usable peer, while some are needed. Only then is
 // a lookup worth its bytes on the branch uplink; a download with known
 // work (even if its peers are busy), or with everything in flight, looks
-// up every LookupMax. So does a download with have sessions: its peers
-// tell it what they store as they store it, and peers that start later
-// open sessions to it.
+// up every LookupMax. So does a download with a have session up (a peer
+// sent it its bitfield): its peers tell it what they store as they store
+// it, and peers that start later open sessions to it. Peers that do not
+// speak the have protocol (older versions) leave it to lookups.
 func (d *download) starved(now time.Time) bool {
 	if d.peerReqs >= d.cfg.MaxPeerRequests {
 		return false

@@ -157,7 +157,10 @@ func (d *download) takeClaims(now time.Time) {
 		if p.relay {
 			continue
 		}
-		p.pushed = true
+		if !p.pushed {
+			p.pushed = true
+			d.pushers++
+		}
 		if len(p.have) != (n+7)/8 {
 			p.have = proto.NewBitfield(n)
 		}

@@ -151,3 +151,55 @@ func sorted(s []int) []int {
 	slices.Sort(s)
 	return s
 }
+
+// TestHaveSessionsQuietLookups: a starved download with a have session up
+// (the peer sent its bitfield, empty) waits for pushes and does not look
+// up; one whose peers never answer a session (older versions) looks up
+// with backoff as before.
+func TestHaveSessionsQuietLookups(t *testing.T) {
+	tests := []struct {
+		name     string
+		session  bool
+		min, max int // lookups before the fragments appear at 9 s
+	}{
+		{name: "session-up", session: true, min: 1, max: 1},
+		{name: "no-session", session: false, min: 3, max: 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				const n = 4
+				e := newSwarm(t, n, swarm.Config{LookupMin: time.Second, LookupMax: 10 * time.Second, StallTimeout: 20 * time.Second},
+					map[string][]int{"a": nil})
+				var mu sync.Mutex
+				before := 0
+				e.tracker.SetOnLookup(func(k int) {
+					mu.Lock()
+					before = max(before, k)
+					mu.Unlock()
+				})
+				var wg sync.WaitGroup
+				defer wg.Wait()
+				wg.Go(func() {
+					time.Sleep(100 * time.Millisecond)
+					if tt.session {
+						e.sched.Claim("42", "a", nil, nil)
+					}
+					time.Sleep(9 * time.Second)
+					mu.Lock()
+					got := before
+					mu.Unlock()
+					if got < tt.min || got > tt.max {
+						t.Errorf("%d lookups in 9 s, want %d to %d", got, tt.min, tt.max)
+					}
+					e.tracker.SetHave("a", swarmtest.Have(n, swarmtest.Range(0, n)...))
+					e.sched.Claim("42", "a", nil, swarmtest.Range(0, n))
+				})
+				if _, err := e.fetch(t); err != nil {
+					t.Fatalf("Fetch: %v", err)
+				}
+				e.checkStored(t)
+			})
+		})
+	}
+}

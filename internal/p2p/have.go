@@ -40,8 +40,8 @@ type Haves interface {
 	// false when it neither fetches nor seeds pkg.
 	Local(pkg string, total int) (have proto.Bitfield, ok bool)
 	// Claim tells that peerID (reachable at addrs, as it says) claims to
-	// hold the fragments idx of pkg: all it holds when a session starts,
-	// then each new one. A claim is a hint: the bytes are verified
+	// hold the fragments idx of pkg: all it holds when a session starts
+	// (possibly none: the session is up), then each new one. A claim is a hint: the bytes are verified
 	// against their CID when fetched, and a peer that claims what it does
 	// not serve answers "not found".
 	Claim(pkg, peerID string, addrs []string, idx []int)
@@ -411,9 +411,9 @@ func (n *Node) exchange(ctx context.Context, sess *haveSession, s network.Stream
 	n.hvMu.Unlock()
 	peerID := sess.key.id.String()
 	pkg := sess.key.pkg
-	if idx := n.claim(sess, bitIndexes(first, sess.total)); len(idx) > 0 {
-		haves.Claim(pkg, peerID, addrs, idx)
-	}
+	// The first claim goes out even when empty: it tells that the
+	// session is up.
+	haves.Claim(pkg, peerID, addrs, n.claim(sess, bitIndexes(first, sess.total)))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { s.Close() })
