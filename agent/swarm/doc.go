@@ -27,9 +27,10 @@
 //     through), and a relay the fetcher gives up on is excluded from the
 //     next lease requests, so the site falls back to leases rather than
 //     every agent to central. Otherwise the agent waits for the owner's
-//     copy, which the owner's have sessions announce once it is stored,
-//     also looking up again with backoff (LookupMin to LookupMax) while
-//     it has nothing to ask of its peers, every LookupMax otherwise; after
+//     copy, which the owner's have sessions announce once it is stored.
+//     It looks up again every LookupMax, and sooner, with backoff
+//     (LookupMin to LookupMax), only while it has nothing to ask of its
+//     peers and no have session is up (peers without the protocol); after
 //     StallTimeout without a new fragment it asks for the lease again, so
 //     a lease moves when its owner dies. A relay the tracker lists is also
 //     asked like a peer for the fragments it holds (Deps.RelaySource),
