@@ -237,11 +237,12 @@ func (a *Agent) build(enr *enrollment) (*parts, error) {
 	signer.SetClock(clock.Now)
 	pe := newPeers(node, enr.PeerID)
 	sched, err := swarm.New(cfg.Swarm, swarm.Deps{Upstream: fetcher, Store: store, PeerSource: pe.peerSource,
-		RelaySource: pe.relaySource, Alive: pe.alive, Self: pe.self, OnMembers: pe.onMembers,
+		RelaySource: pe.relaySource, Alive: pe.alive, Self: pe.self, OnMembers: pe.onMembers, Haves: node,
 		SeedFile: filepath.Join(cfg.StateDir, "seeding.json")}, a.base)
 	if err != nil {
 		return nil, err
 	}
+	node.SetHaves(sched)
 	st := newSite(a.base.With("component", "site"), fetcher, sched, node, pe, signer, roots, cfg.LAN, newIdentity(enr, cfg.Version), cfg.Swarm.Disabled)
 	inst, err := install.New(cfg.Install, a.base)
 	if err != nil {

@@ -25,6 +25,11 @@ import (
 // FragmentProtocol is the libp2p protocol ID of the LAN fragment exchange.
 const FragmentProtocol = "/shoal/fragment/1.0.0"
 
+// HaveProtocol is the libp2p protocol ID of the LAN have exchange: one
+// long-lived stream per peer and package over which both sides push the
+// fragments they store (internal/p2p, have.go).
+const HaveProtocol = "/shoal/have/1.0.0"
+
 // TrackerPathPrefix is where central mounts its embedded tracker.
 const TrackerPathPrefix = "/tracker/v1"
 

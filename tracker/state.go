@@ -229,7 +229,8 @@ func (st *state) self(c caller, now time.Time) (*site, *entry, error) {
 }
 
 // lookup lists the holders of pkg in the caller's site, relays first, then
-// peers by fragments held, and the site's members.
+// peers by fragments held (those fetching it and holding nothing yet
+// last), and the site's members.
 func (st *state) lookup(c caller, pkg string, now time.Time) (proto.TrackerLookup, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -248,10 +249,10 @@ func (st *state) lookup(c caller, pkg string, now time.Time) (proto.TrackerLooku
 		if id == c.PeerID || !e.live(now) || st.revoked(id) {
 			continue
 		}
+		// Peers that fetch the package and hold nothing yet are listed
+		// too, after every holder: the caller opens have sessions to
+		// them, and they push each fragment as they store it.
 		h := e.pkgs[pkg]
-		if h.count == 0 && e.kind != proto.HolderRelay {
-			continue
-		}
 		hs = append(hs, ranked{e: e, h: h, tieb: tiebreak(c.PeerID, id)})
 	}
 	slices.SortFunc(hs, func(a, b ranked) int {

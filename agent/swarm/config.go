@@ -66,6 +66,10 @@ type Config struct {
 	// peer is left alone for PeerCooloff (defaults 3 and 30s).
 	PeerFailures int           `yaml:"peer_failures"`
 	PeerCooloff  time.Duration `yaml:"peer_cooloff"`
+	// HavePeers bounds the have sessions a download opens to the peers
+	// its lookups list (default 32; -1: none). Peers that open one to us
+	// come on top; each side pushes the fragments it stores to the other.
+	HavePeers int `yaml:"have_peers"`
 	// TrackerFailures is the number of consecutive failed tracker calls
 	// after which a download goes on without peers (default 3).
 	TrackerFailures int `yaml:"tracker_failures"`
@@ -91,6 +95,7 @@ func (c Config) withDefaults() Config {
 	def(&c.LeaseMax, 8)
 	def(&c.PeerFailures, 3)
 	def(&c.TrackerFailures, 3)
+	def(&c.HavePeers, 32)
 	if c.HedgeFactor == 0 {
 		c.HedgeFactor = 3
 	}

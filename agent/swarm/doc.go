@@ -8,7 +8,14 @@
 // only run one fragment request each and send back its outcome.
 //
 //  1. Announce the held fragments (a bitfield per package) to the tracker,
-//     then look up the package's holders in the site.
+//     then look up the package's holders in the site (and the peers
+//     fetching it that hold nothing yet), and open a have session
+//     (internal/p2p, /shoal/have/1.0.0) to up to HavePeers of them. Peers
+//     that look up later open theirs to us. Over a session both sides
+//     push every fragment they store as they store it (Deps.Haves,
+//     Scheduler.Claim), so availability is learned as it happens; lookups
+//     are left for bootstrapping, for peers beyond the sessions and for
+//     leases.
 //  2. Schedule: the needed fragment held by the fewest live peers first,
 //     to the free holder with the fewest requests in flight (PeerStreams
 //     per peer, MaxPeerRequests in all). LAN membership (agent/lan), when
@@ -20,8 +27,10 @@
 //     through), and a relay the fetcher gives up on is excluded from the
 //     next lease requests, so the site falls back to leases rather than
 //     every agent to central. Otherwise the agent waits for the owner's
-//     copy, looking up again with backoff (LookupMin to LookupMax) while
-//     it has nothing to ask of its peers, every LookupMax otherwise; after
+//     copy, which the owner's have sessions announce once it is stored.
+//     It looks up again every LookupMax, and sooner, with backoff
+//     (LookupMin to LookupMax), only while it has nothing to ask of its
+//     peers and no have session is up (peers without the protocol); after
 //     StallTimeout without a new fragment it asks for the lease again, so
 //     a lease moves when its owner dies. A relay the tracker lists is also
 //     asked like a peer for the fragments it holds (Deps.RelaySource),
@@ -47,7 +56,12 @@
 //     its max_extra_copies more WAN copies per fragment), and with a
 //     relay owning the WAN the fragment comes from the relay. A stalled
 //     request so goes upstream when no second holder exists.
-//  7. Every AnnounceEvery new fragments, and at the end, the agent
+//  7. Every fragment stored is pushed at once to the package's have
+//     sessions (to the peers that do not claim it). A peer's claims are
+//     hints: a claimed fragment is asked of it, verified like any other,
+//     and a peer that answers "not found" for a fragment it pushed no
+//     longer counts for it; three such and it is dropped for the package.
+//     Every AnnounceEvery new fragments, and at the end, the agent
 //     announces again; Run announces on the tracker's interval so that the
 //     fragments are seeded after the install, until they are evicted.
 //

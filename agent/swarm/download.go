@@ -46,6 +46,11 @@ type peerState struct {
 	goneSince time.Time // listed but not a live LAN member since then (zero: alive)
 	busySince time.Time // answering busy, with nothing delivered, since then (zero: not busy)
 	dropped   bool      // sent a bad fragment or has no valid record
+	watched   bool      // a have session to it was asked for
+	pushed    bool      // it claimed fragments over a have session
+	pushHave  proto.Bitfield
+	refuted   proto.Bitfield // answered "not found" for these
+	lies      int            // pushed claims it answered "not found" for
 }
 
 // request is one fragment request in flight.
@@ -92,6 +97,10 @@ type download struct {
 	durs       []time.Duration   // recent peer fragment times
 	rates      []float64         // recent peer fragment rates, bytes per second
 
+	board   *board // have claims from the site's peers
+	watched int    // have sessions asked for
+	pushers int    // peers with a have session up (they claimed, maybe nothing)
+
 	done          chan outcome
 	wg            sync.WaitGroup
 	lastProgress  time.Time
@@ -112,7 +121,7 @@ type download struct {
 func newDownload(s *Scheduler, tr Tracker, m *proto.Manifest, missing []proto.Fragment, st *fetch.Stats) *download {
 	d := &download{s: s, cfg: s.cfg, tr: tr, m: m, st: st, log: s.log.With("package", m.PackageID),
 		need: map[int]bool{}, peers: map[string]*peerState{}, inflight: map[int][]*request{}, leased: map[int]time.Time{}, relayDown: map[string]bool{}, relayFails: map[int]int{},
-		done: make(chan outcome), lookupWait: s.cfg.LookupMin, rank: rand.Perm(len(m.Fragments))}
+		done: make(chan outcome), lookupWait: s.cfg.LookupMin, rank: rand.Perm(len(m.Fragments)), board: s.openBoard(m.PackageID)}
 	for _, f := range missing {
 		d.need[f.Index] = true
 	}
@@ -125,6 +134,7 @@ func (d *download) run(ctx context.Context) error {
 	defer func() {
 		cancel()
 		d.drain()
+		d.s.closeBoard(d.m.PackageID, d.board)
 	}()
 	if err := d.s.announce(ctx, d.tr); err != nil {
 		return &trackerDownError{err: err}
@@ -142,6 +152,7 @@ func (d *download) run(ctx context.Context) error {
 			return nil
 		}
 		now = time.Now()
+		d.takeClaims(now)
 		if err := d.maintain(ctx, now); err != nil {
 			return err
 		}
@@ -154,6 +165,7 @@ func (d *download) run(ctx context.Context) error {
 				return err
 			}
 		case <-tick.C:
+		case <-d.board.wake:
 		}
 	}
 }
@@ -170,7 +182,7 @@ func (d *download) drain() {
 
 // usable reports whether p may be asked for fragments now.
 func (d *download) usable(p *peerState, now time.Time) bool {
-	if !p.listed || p.dropped || p.src == nil || now.Before(p.downUntil) || now.Before(p.coolUntil) {
+	if !(p.listed || p.pushed) || p.dropped || p.src == nil || now.Before(p.downUntil) || now.Before(p.coolUntil) {
 		return false
 	}
 	return p.relay || !d.aliveKnown || d.alive[p.id]
@@ -237,9 +249,10 @@ func (d *download) lookup(ctx context.Context, now time.Time) error {
 				grew = true
 			}
 		}
-		p.have = slices.Clone(tp.Have)
+		p.setHave(tp.Have)
 		p.listed = true
 	}
+	d.watch(ctx)
 	if grew {
 		d.lookupWait = d.cfg.LookupMin
 	} else {
@@ -286,7 +299,7 @@ func (d *download) maintain(ctx context.Context, now time.Time) error {
 		d.lastProgress = now
 		d.nextLookup, d.nextLease = now, now
 	}
-	if !now.Before(d.nextLookup) || (now.Sub(d.lastLookup) >= d.lookupWait && d.starved(now)) {
+	if !now.Before(d.nextLookup) || (d.pushers == 0 && now.Sub(d.lastLookup) >= d.lookupWait && d.starved(now)) {
 		if err := d.lookup(ctx, now); err != nil {
 			d.nextLookup = now.Add(d.cfg.LookupMin)
 			if err := d.trackerFailed(err); err != nil {
@@ -308,7 +321,10 @@ func (d *download) maintain(ctx context.Context, now time.Time) error {
 // fetching is held by a usable peer, while some are needed. Only then is
 // a lookup worth its bytes on the branch uplink; a download with known
 // work (even if its peers are busy), or with everything in flight, looks
-// up every LookupMax.
+// up every LookupMax. So does a download with a have session up (a peer
+// sent it its bitfield): its peers tell it what they store as they store
+// it, and peers that start later open sessions to it. Peers that do not
+// speak the have protocol (older versions) leave it to lookups.
 func (d *download) starved(now time.Time) bool {
 	if d.peerReqs >= d.cfg.MaxPeerRequests {
 		return false
@@ -642,6 +658,9 @@ func (d *download) handle(o outcome, now time.Time) error {
 		delete(d.need, i)
 		delete(d.leased, i)
 		d.st.Stored(d.log, i)
+		if d.s.deps.Haves != nil {
+			d.s.deps.Haves.PublishHave(d.m.PackageID, i)
+		}
 		d.lastProgress = now
 		for _, other := range d.inflight[i] {
 			other.cancelled = true
@@ -685,8 +704,8 @@ func (d *download) handle(o outcome, now time.Time) error {
 	case errors.Is(o.err, p2p.ErrUntrusted):
 		d.drop(p, fmt.Sprintf("peer %s has no valid peer record for this site and was dropped", p.id), o.err)
 	case errors.Is(o.err, p2p.ErrNotFound):
-		if i/8 < len(p.have) {
-			p.have[i/8] &^= 0x80 >> (i % 8)
+		if line := p.notFound(i, len(d.m.Fragments)); line != "" {
+			d.drop(p, line, o.err)
 		}
 	case errors.Is(o.err, p2p.ErrBusy):
 		// A peer whose upload slots stay taken delivers nothing to us

@@ -27,6 +27,15 @@ type Tracker interface {
 // agent wires internal/p2p Node.Source); its Kind is fetch.KindPeer.
 type PeerSourceFunc func(peerID string, addrs []string) (fetch.Source, error)
 
+// HaveNet is the have exchange with the site's peers (internal/p2p Node's
+// have sessions): sessions opened to peers a lookup lists, and this
+// agent's new fragments pushed to every session of the package. Peers'
+// claims come back through Scheduler.Claim.
+type HaveNet interface {
+	WatchHaves(ctx context.Context, pkg string, total int, peerID string, addrs []string) error
+	PublishHave(pkg string, idx int)
+}
+
 // Self is what the agent announces about itself.
 type Self struct {
 	PeerID string
@@ -61,6 +70,11 @@ type Deps struct {
 	// OnMembers, when set, receives the site members of every lookup
 	// (seeds for memberlist).
 	OnMembers func([]proto.TrackerMember)
+	// Haves, when set, pushes and receives fragment availability as it
+	// happens (the agent wires its p2p node and calls the node's SetHaves
+	// with the Scheduler); without it peers learn of fragments only from
+	// lookups.
+	Haves HaveNet
 	// SeedFile, when set, keeps the manifests of the packages the agent
 	// seeds (JSON, mode 0600), so that a restarted agent (a reboot after
 	// an install) offers its fragments to the site again at once.
@@ -87,6 +101,9 @@ type Scheduler struct {
 
 	annMu sync.Mutex // serializes announces
 
+	boardMu sync.Mutex                     // guards boards
+	boards  map[string]map[*board]struct{} // the running downloads' have claims, by package
+
 	mu       sync.Mutex // guards tracker, held, active, interval
 	tracker  Tracker
 	held     map[string]*proto.Manifest
@@ -104,7 +121,7 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Scheduler, error) {
 	}
 	cfg = cfg.withDefaults()
 	s := &Scheduler{cfg: cfg, deps: deps, log: logger.With("component", "swarm"), kick: make(chan struct{}, 1),
-		held: map[string]*proto.Manifest{}, active: map[string]int{}, interval: cfg.AnnounceInterval}
+		held: map[string]*proto.Manifest{}, active: map[string]int{}, interval: cfg.AnnounceInterval, boards: map[string]map[*board]struct{}{}}
 	s.bufs.New = func() any { b := make([]byte, 256<<10); return &b }
 	if deps.SeedFile != "" {
 		var mans []*proto.Manifest

@@ -52,13 +52,14 @@ type env struct {
 	tracker  *swarmtest.Tracker
 	upstream *swarmtest.Source
 	peers    []*swarmtest.Source
+	haves    *swarmtest.HaveNet
 	sched    *swarm.Scheduler
 }
 
 func newEnv(t *testing.T, n int, cfg swarm.Config, tr *swarmtest.Tracker, peers ...*swarmtest.Source) *env {
 	t.Helper()
 	data := payload(n*fragSize - 100)
-	e := &env{data: data, m: manifestOf(data), tracker: tr, peers: peers}
+	e := &env{data: data, m: manifestOf(data), tracker: tr, peers: peers, haves: &swarmtest.HaveNet{}}
 	var err error
 	if e.store, err = fragstore.Open(t.TempDir()); err != nil {
 		t.Fatal(err)
@@ -70,7 +71,7 @@ func newEnv(t *testing.T, n int, cfg swarm.Config, tr *swarmtest.Tracker, peers 
 		t.Fatal(err)
 	}
 	e.sched, err = swarm.New(cfg, swarm.Deps{Upstream: up, Store: e.store, PeerSource: swarmtest.Peers(peers...),
-		Self: func() swarm.Self { return swarm.Self{PeerID: "me"} }}, log)
+		Self: func() swarm.Self { return swarm.Self{PeerID: "me"} }, Haves: e.haves}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

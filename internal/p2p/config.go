@@ -57,6 +57,14 @@ type Config struct {
 	// for the answer while the relay pulls the fragment from upstream
 	// (default 2m30s, above a relay's PullTimeout).
 	RelayWait time.Duration `yaml:"relay_wait"`
+	// MaxHaveStreams bounds the inbound have streams (HaveProtocol), one
+	// per peer and package (default 256); more are reset unread.
+	MaxHaveStreams int `yaml:"max_have_streams"`
+	// HaveRate bounds the have messages a peer may send on one stream, per
+	// second (default 50, with a burst of twice that); a peer that sends
+	// more is cut off (its stream reset) for that package. An honest peer
+	// sends one message per batch of fragments it stored.
+	HaveRate int `yaml:"have_rate"`
 }
 
 func (c Config) withDefaults() Config {
@@ -90,6 +98,12 @@ func (c Config) withDefaults() Config {
 	if c.RelayWait == 0 {
 		c.RelayWait = 150 * time.Second
 	}
+	if c.MaxHaveStreams == 0 {
+		c.MaxHaveStreams = 256
+	}
+	if c.HaveRate == 0 {
+		c.HaveRate = 50
+	}
 	return c
 }
 
@@ -122,6 +136,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("p2p: handshake_timeout %s: want at least dial_timeout (%s)", c.HandshakeTimeout, c.DialTimeout)
 	case c.PullTimeout < 100*time.Millisecond:
 		return fmt.Errorf("p2p: pull_timeout %s: want at least 100ms", c.PullTimeout)
+	case c.MaxHaveStreams < 1:
+		return fmt.Errorf("p2p: max_have_streams %d: want at least 1", c.MaxHaveStreams)
+	case c.HaveRate < 1:
+		return fmt.Errorf("p2p: have_rate %d: want at least 1", c.HaveRate)
 	case c.RelayWait < c.StreamTimeout:
 		return fmt.Errorf("p2p: relay_wait %s: want at least stream_timeout (%s)", c.RelayWait, c.StreamTimeout)
 	}

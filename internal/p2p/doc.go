@@ -59,6 +59,40 @@
 // or expired. The requester maps refusals to ErrNotFound, ErrBusy and
 // ErrForbidden, and any other failure to ErrPeer.
 //
+// # Have sessions
+//
+// Peers learn of each other's new fragments as they are stored, not from
+// tracker lookups: a downloader (agent/swarm) opens one long-lived stream
+// of protocol /shoal/have/1.0.0 (proto.HaveProtocol) per peer and package
+// (WatchHaves) to the peers a lookup lists, and both sides push what they
+// store (PublishHave). Frames are the same length-prefixed JSON headers:
+//
+//	opener                                        acceptor
+//	  | -- hello {record, package, total, -------> |  check record (as for
+//	  |          have bitfield, listen addrs}      |  fragments), bounds,
+//	  |                                            |  Haves.Local(package)
+//	  | <-- reply {status, record, have} --------- |  ok, or forbidden,
+//	  |     check the acceptor's record            |  not_interested, error
+//	  | <-> {have: [indexes]} either way ---------> |  each side's new
+//	  |     (empty every StreamTimeout/3: alive)   |  fragments, coalesced
+//	  |     Close when the opener's download ends  |
+//
+// Both bitfields and every later message go to Haves.Claim. A peer is
+// told of a fragment once, and only if it does not claim it already. A
+// claim is only a hint for the scheduler: it never lets bytes in, since
+// every fragment fetched is verified against its CID from the signed
+// manifest, and a peer that claims what it does not serve answers "not
+// found" (agent/swarm drops a peer whose pushed claims prove false three
+// times). Trust is the fragment protocol's: both records are checked, so
+// only members of the site with valid, unrevoked records exchange claims.
+//
+// Bounds: at most MaxHaveStreams inbound have streams (the resource
+// manager and a counter), a hello of at most MaxHaveTotal fragments and 16
+// addresses, indexes in range, and HaveRate messages a second per stream
+// (burst twice that); a peer past any of them is cut off (reset), and the
+// downloader bounds the claims it has not read yet. An outbound session
+// that fails is not opened again for 30 s.
+//
 // # Limits
 //
 // Every read and write of a stream runs under a deadline (StreamTimeout,

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	mrand "math/rand/v2"
+	"os"
 	"testing"
 	"time"
 
@@ -64,6 +65,9 @@ func newKey(t testing.TB) (crypto.PrivKey, peer.ID) {
 }
 
 func testLogger(t testing.TB) *slog.Logger {
+	if os.Getenv("P2P_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 

@@ -32,6 +32,7 @@ func newHost(cfg Config, key crypto.PrivKey, tmpl *x509.Certificate) (host.Host,
 		},
 		Protocol: map[protocol.ID]rcmgr.ResourceLimits{
 			proto.FragmentProtocol: {StreamsInbound: rcmgr.LimitVal(cfg.MaxInboundStreams)},
+			proto.HaveProtocol:     {StreamsInbound: rcmgr.LimitVal(cfg.MaxHaveStreams)},
 		},
 	}
 	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(partial.Build(scaled)))

@@ -111,6 +111,14 @@ type Node struct {
 	closing  bool
 	handlers sync.WaitGroup
 
+	haveIn atomic.Int64 // open inbound have streams
+
+	hvMu     sync.Mutex // guards the have sessions (have.go)
+	haves    Haves
+	hv       map[haveKey]*haveSession
+	hvPkg    map[string]map[*haveSession]struct{}
+	hvFailed map[haveKey]time.Time // outbound sessions not to open again before then
+
 	mu      sync.Mutex // guards everything below
 	site    string
 	revoked map[string]bool
@@ -219,11 +227,13 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	n.host, n.ctx = h, ctx
 	h.SetStreamHandler(proto.FragmentProtocol, n.handle)
+	h.SetStreamHandler(proto.HaveProtocol, n.handleHave)
 	close(n.ready)
 	n.log.Info("p2p listening", "peer", n.id.String(), "addrs", n.Addrs())
 	<-ctx.Done()
 
 	h.RemoveStreamHandler(proto.FragmentProtocol)
+	h.RemoveStreamHandler(proto.HaveProtocol)
 	n.hmu.Lock()
 	n.closing = true
 	n.hmu.Unlock()

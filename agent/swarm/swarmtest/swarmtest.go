@@ -333,3 +333,48 @@ func Peers(srcs ...*Source) func(peerID string, addrs []string) (fetch.Source, e
 func Peer(id string, total int, have proto.Bitfield) proto.TrackerPeer {
 	return proto.TrackerPeer{PeerID: id, Addrs: []string{"/ip4/127.0.0.1/tcp/4001"}, Kind: proto.HolderPeer, Have: have, Total: total}
 }
+
+// Lookups returns how many lookups were answered or refused.
+func (t *Tracker) Lookups() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.lookups
+}
+
+// HaveNet is an in-memory have exchange (swarm.HaveNet): it records the
+// sessions asked for and the fragments published. Tests deliver peers'
+// claims with the scheduler's Claim.
+type HaveNet struct {
+	mu        sync.Mutex // guards everything
+	watched   []string
+	published []int
+}
+
+// WatchHaves implements swarm.HaveNet.
+func (h *HaveNet) WatchHaves(ctx context.Context, pkg string, total int, peerID string, addrs []string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.watched = append(h.watched, peerID)
+	return nil
+}
+
+// PublishHave implements swarm.HaveNet.
+func (h *HaveNet) PublishHave(pkg string, idx int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.published = append(h.published, idx)
+}
+
+// Watched returns the peers sessions were asked for, in order.
+func (h *HaveNet) Watched() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.watched)
+}
+
+// Published returns the fragments published, in order.
+func (h *HaveNet) Published() []int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.published)
+}
