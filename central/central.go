@@ -32,6 +32,7 @@ import (
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/central/ui"
 	"github.com/shoal-project/shoal/central/web"
+	"github.com/shoal-project/shoal/internal/metrics"
 	"github.com/shoal-project/shoal/internal/statefile"
 	"github.com/shoal-project/shoal/tracker/embedded"
 )
@@ -165,6 +166,7 @@ type Server struct {
 	agents    *agentapi.API
 	rt        Runtime
 	generated string // the admin password generated at first start
+	metrics   *metrics.Central
 }
 
 // buildTimeout bounds what New does with the database (opening,
@@ -209,6 +211,10 @@ func (s *Server) build() error {
 	if s.st, err = store.Open(ctx, cfg.Database, cfg.DataDir, s.log); err != nil {
 		return err
 	}
+	reg := s.newMetrics()
+	if err := s.st.ObserveQueries(s.metrics.Query); err != nil {
+		return err
+	}
 	pcfg := cfg.Packages
 	pcfg.Dir = filepath.Join(cfg.DataDir, "packages")
 	if s.builder, err = packages.NewBuilder(pcfg, pk.SigningKey, s.log); err != nil {
@@ -234,6 +240,7 @@ func (s *Server) build() error {
 	if s.dep, err = deploy.New(cfg.Agents, s.st, s.builder, checkClient, locs, s.log); err != nil {
 		return err
 	}
+	s.dep.SetMetrics(s.metrics)
 	if err := s.dep.LoadStoredConfig(ctx); err != nil {
 		return err
 	}
@@ -242,6 +249,9 @@ func (s *Server) build() error {
 	if s.trk, err = embedded.New(cfg.Tracker, s.st, pk.SigningPublicKey(), s.log); err != nil {
 		return err
 	}
+	if tm := s.trk.Metrics(); tm != nil {
+		reg.MustRegister(tm)
+	}
 
 	// Edges.
 	adminUI, err := ui.New(cfg.UI, ui.Deps{Store: s.st, Deploy: s.dep, Packages: s.builder, PKI: pk, Admin: admin, Ops: ops}, s.log)
@@ -249,12 +259,13 @@ func (s *Server) build() error {
 		return err
 	}
 	s.agents = agentapi.New(cfg.AgentAPI, s.st, s.dep, s.builder, pk, s.log)
-	ocsEdge, err := ocsapi.New(cfg.HTTP.ocs(), ocsapi.Deps{Store: s.st, Inventory: inv, Deploy: s.dep}, s.log)
+	s.agents.SetMetrics(s.metrics)
+	ocsEdge, err := ocsapi.New(cfg.HTTP.ocs(), ocsapi.Deps{Store: s.st, Inventory: inv, Deploy: s.dep, Metrics: s.metrics}, s.log)
 	if err != nil {
 		return err
 	}
 	if s.web, err = web.New(cfg.HTTP.Config, web.Deps{Store: s.st, Deploy: s.dep, Packages: s.builder, PKI: pk, Admin: admin,
-		Ops: ops, OCS: ocsEdge, UI: adminUI, Agents: s.agents}, s.log); err != nil {
+		Ops: ops, OCS: ocsEdge, UI: adminUI, Agents: s.agents, Metrics: metrics.Handler(reg, s.log)}, s.log); err != nil {
 		return err
 	}
 

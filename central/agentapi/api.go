@@ -24,6 +24,7 @@ import (
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/internal/errkind"
 	"github.com/shoal-project/shoal/internal/gate"
+	"github.com/shoal-project/shoal/internal/metrics"
 	"github.com/shoal-project/shoal/internal/ratelimit"
 	"github.com/shoal-project/shoal/proto"
 )
@@ -165,6 +166,8 @@ type API struct {
 	// trackerURL and upstreamURL (strings) are set once by central
 	// before it serves; see SetTrackerURL and SetUpstreamURL.
 	trackerURL, upstreamURL atomic.Value
+	// metrics is set once by central before it serves (SetMetrics).
+	metrics *metrics.Central
 }
 
 // New returns the agent API. An invalid cfg is replaced by the defaults

@@ -178,6 +178,9 @@ type Deps struct {
 		// RegisterPublic adds unauthenticated routes to both listeners.
 		RegisterPublic(*echo.Echo)
 	}
+	// Metrics serves Prometheus metrics at /metrics on the HTTPS listener,
+	// behind API authentication, when set.
+	Metrics http.Handler
 }
 
 // Server builds the echo instances for the plain-HTTP and HTTPS listeners.
@@ -227,6 +230,7 @@ func (s *Server) HTTPSHandler() http.Handler {
 	e := s.newEcho()
 	s.routeAgents(e)
 	s.routeAPI(e)
+	s.routeMetrics(e)
 	if s.deps.Agents != nil {
 		s.deps.Agents.Register(e.Group(proto.AgentAPIPath))
 	}
