@@ -72,17 +72,23 @@ type Config struct {
 type HTTPConfig struct {
 	web.Config `yaml:",inline"`
 	OCS        ocsapi.Config `yaml:",inline"`
+	// Drain is how the replica leaves on SIGTERM (drain_delay,
+	// drain_timeout).
+	Drain DrainConfig `yaml:",inline"`
 }
 
 // WithDefaults returns c with every unset limit at its default.
 func (c HTTPConfig) WithDefaults() HTTPConfig {
 	c.Config = c.Config.WithDefaults()
 	c.OCS = c.ocs().WithDefaults()
+	c.Drain = c.Drain.withDefaults()
 	return c
 }
 
-// Validate checks both parts.
-func (c HTTPConfig) Validate() error { return errors.Join(c.Config.Validate(), c.ocs().Validate()) }
+// Validate checks every part.
+func (c HTTPConfig) Validate() error {
+	return errors.Join(c.Config.Validate(), c.ocs().Validate(), c.Drain.Validate())
+}
 
 // ocs is the OCS edge's configuration, with busy_wait, shared with the
 // uploads.
@@ -167,6 +173,8 @@ type Server struct {
 	rt        Runtime
 	generated string // the admin password generated at first start
 	metrics   *metrics.Central
+	ready     *readiness
+	inflight  inflight // requests being handled, for drain
 }
 
 // buildTimeout bounds what New does with the database (opening,
@@ -264,8 +272,9 @@ func (s *Server) build() error {
 	if err != nil {
 		return err
 	}
+	s.ready = &readiness{st: s.st, builder: s.builder, metrics: s.metrics, log: s.log.With("component", "readyz")}
 	if s.web, err = web.New(cfg.HTTP.Config, web.Deps{Store: s.st, Deploy: s.dep, Packages: s.builder, PKI: pk, Admin: admin,
-		Ops: ops, OCS: ocsEdge, UI: adminUI, Agents: s.agents, Metrics: metrics.Handler(reg, s.log)}, s.log); err != nil {
+		Ops: ops, OCS: ocsEdge, UI: adminUI, Agents: s.agents, Metrics: metrics.Handler(reg, s.log), Ready: s.ready.ready}, s.log); err != nil {
 		return err
 	}
 
@@ -302,8 +311,8 @@ func (s *Server) Run(ctx context.Context) error {
 	// Both servers have read, write and idle timeouts (http.*_timeout;
 	// uploads and package downloads extend theirs per request) and cap the
 	// connections of each client (http.max_conns_per_client).
-	plain := s.web.NewHTTPServer(s.web.HTTPHandler(), errLog)
-	secure := s.web.NewHTTPServer(s.trk.Mount(s.web.HTTPSHandler()), errLog)
+	plain := s.web.NewHTTPServer(s.inflight.wrap(s.web.HTTPHandler()), errLog)
+	secure := s.web.NewHTTPServer(s.inflight.wrap(s.trk.Mount(s.web.HTTPSHandler())), errLog)
 	secure.TLSConfig = &tls.Config{Certificates: []tls.Certificate{s.pk.ServerCert}, MinVersion: tls.VersionTLS12}
 
 	s.banner(s.rt, s.generated)
@@ -321,10 +330,9 @@ func (s *Server) Run(ctx context.Context) error {
 	g.Go(func() error { return serve(secure.ServeTLS(s.web.LimitListener(s.httpsLn), "", "")) })
 	g.Go(func() error {
 		<-gctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		return errors.Join(plain.Shutdown(sctx), secure.Shutdown(sctx))
+		return s.drain(plain, secure)
 	})
+	s.metrics.SetReady(true)
 	s.log.Info("central running", "http", s.httpLn.Addr().String(), "https", s.httpsLn.Addr().String(), "data_dir", s.cfg.DataDir)
 	err := g.Wait()
 	s.log.Info("central stopped")

@@ -168,6 +168,9 @@ type API struct {
 	trackerURL, upstreamURL atomic.Value
 	// metrics is set once by central before it serves (SetMetrics).
 	metrics *metrics.Central
+	// draining is closed by Drain.
+	draining  chan struct{}
+	drainOnce sync.Once
 }
 
 // New returns the agent API. An invalid cfg is replaced by the defaults
@@ -181,7 +184,7 @@ func New(cfg Config, st *store.Store, dep *deploy.Service, b *packages.Builder, 
 	cfg = cfg.withDefaults()
 	return &API{cfg: cfg, store: st, deploy: dep, builder: b, pki: pk, log: log, now: time.Now,
 		counters: newCounters(), index: &fragIndexes{m: map[string]*fragIndex{}}, refusals: ratelimit.New(refusalAuditsPerMinute),
-		ingest: gate.New("agent ingest", cfg.IngestConcurrency, cfg.BusyWait)}
+		ingest: gate.New("agent ingest", cfg.IngestConcurrency, cfg.BusyWait), draining: make(chan struct{})}
 }
 
 // Register adds the agent routes to g, which central mounts at

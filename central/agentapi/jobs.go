@@ -87,6 +87,9 @@ func (a *API) jobs(c echo.Context) error {
 		case <-ctx.Done():
 			t.Stop()
 			return ctx.Err()
+		case <-a.draining:
+			t.Stop()
+			return errDraining
 		case <-t.C:
 		}
 	}
