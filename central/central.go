@@ -32,6 +32,7 @@ import (
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/central/ui"
 	"github.com/shoal-project/shoal/central/web"
+	"github.com/shoal-project/shoal/internal/metrics"
 	"github.com/shoal-project/shoal/internal/statefile"
 	"github.com/shoal-project/shoal/tracker/embedded"
 )
@@ -71,17 +72,23 @@ type Config struct {
 type HTTPConfig struct {
 	web.Config `yaml:",inline"`
 	OCS        ocsapi.Config `yaml:",inline"`
+	// Drain is how the replica leaves on SIGTERM (drain_delay,
+	// drain_timeout).
+	Drain DrainConfig `yaml:",inline"`
 }
 
 // WithDefaults returns c with every unset limit at its default.
 func (c HTTPConfig) WithDefaults() HTTPConfig {
 	c.Config = c.Config.WithDefaults()
 	c.OCS = c.ocs().WithDefaults()
+	c.Drain = c.Drain.withDefaults()
 	return c
 }
 
-// Validate checks both parts.
-func (c HTTPConfig) Validate() error { return errors.Join(c.Config.Validate(), c.ocs().Validate()) }
+// Validate checks every part.
+func (c HTTPConfig) Validate() error {
+	return errors.Join(c.Config.Validate(), c.ocs().Validate(), c.Drain.Validate())
+}
 
 // ocs is the OCS edge's configuration, with busy_wait, shared with the
 // uploads.
@@ -165,6 +172,9 @@ type Server struct {
 	agents    *agentapi.API
 	rt        Runtime
 	generated string // the admin password generated at first start
+	metrics   *metrics.Central
+	ready     *readiness
+	inflight  inflight // requests being handled, for drain
 }
 
 // buildTimeout bounds what New does with the database (opening,
@@ -209,6 +219,10 @@ func (s *Server) build() error {
 	if s.st, err = store.Open(ctx, cfg.Database, cfg.DataDir, s.log); err != nil {
 		return err
 	}
+	reg := s.newMetrics()
+	if err := s.st.ObserveQueries(s.metrics.Query); err != nil {
+		return err
+	}
 	pcfg := cfg.Packages
 	pcfg.Dir = filepath.Join(cfg.DataDir, "packages")
 	if s.builder, err = packages.NewBuilder(pcfg, pk.SigningKey, s.log); err != nil {
@@ -234,6 +248,7 @@ func (s *Server) build() error {
 	if s.dep, err = deploy.New(cfg.Agents, s.st, s.builder, checkClient, locs, s.log); err != nil {
 		return err
 	}
+	s.dep.SetMetrics(s.metrics)
 	if err := s.dep.LoadStoredConfig(ctx); err != nil {
 		return err
 	}
@@ -242,6 +257,9 @@ func (s *Server) build() error {
 	if s.trk, err = embedded.New(cfg.Tracker, s.st, pk.SigningPublicKey(), s.log); err != nil {
 		return err
 	}
+	if tm := s.trk.Metrics(); tm != nil {
+		reg.MustRegister(tm)
+	}
 
 	// Edges.
 	adminUI, err := ui.New(cfg.UI, ui.Deps{Store: s.st, Deploy: s.dep, Packages: s.builder, PKI: pk, Admin: admin, Ops: ops}, s.log)
@@ -249,12 +267,14 @@ func (s *Server) build() error {
 		return err
 	}
 	s.agents = agentapi.New(cfg.AgentAPI, s.st, s.dep, s.builder, pk, s.log)
-	ocsEdge, err := ocsapi.New(cfg.HTTP.ocs(), ocsapi.Deps{Store: s.st, Inventory: inv, Deploy: s.dep}, s.log)
+	s.agents.SetMetrics(s.metrics)
+	ocsEdge, err := ocsapi.New(cfg.HTTP.ocs(), ocsapi.Deps{Store: s.st, Inventory: inv, Deploy: s.dep, Metrics: s.metrics}, s.log)
 	if err != nil {
 		return err
 	}
+	s.ready = &readiness{st: s.st, builder: s.builder, metrics: s.metrics, log: s.log.With("component", "readyz")}
 	if s.web, err = web.New(cfg.HTTP.Config, web.Deps{Store: s.st, Deploy: s.dep, Packages: s.builder, PKI: pk, Admin: admin,
-		Ops: ops, OCS: ocsEdge, UI: adminUI, Agents: s.agents}, s.log); err != nil {
+		Ops: ops, OCS: ocsEdge, UI: adminUI, Agents: s.agents, Metrics: metrics.Handler(reg, s.log), Ready: s.ready.ready}, s.log); err != nil {
 		return err
 	}
 
@@ -291,8 +311,8 @@ func (s *Server) Run(ctx context.Context) error {
 	// Both servers have read, write and idle timeouts (http.*_timeout;
 	// uploads and package downloads extend theirs per request) and cap the
 	// connections of each client (http.max_conns_per_client).
-	plain := s.web.NewHTTPServer(s.web.HTTPHandler(), errLog)
-	secure := s.web.NewHTTPServer(s.trk.Mount(s.web.HTTPSHandler()), errLog)
+	plain := s.web.NewHTTPServer(s.inflight.wrap(s.web.HTTPHandler()), errLog)
+	secure := s.web.NewHTTPServer(s.inflight.wrap(s.trk.Mount(s.web.HTTPSHandler())), errLog)
 	secure.TLSConfig = &tls.Config{Certificates: []tls.Certificate{s.pk.ServerCert}, MinVersion: tls.VersionTLS12}
 
 	s.banner(s.rt, s.generated)
@@ -310,10 +330,9 @@ func (s *Server) Run(ctx context.Context) error {
 	g.Go(func() error { return serve(secure.ServeTLS(s.web.LimitListener(s.httpsLn), "", "")) })
 	g.Go(func() error {
 		<-gctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		return errors.Join(plain.Shutdown(sctx), secure.Shutdown(sctx))
+		return s.drain(plain, secure)
 	})
+	s.metrics.SetReady(true)
 	s.log.Info("central running", "http", s.httpLn.Addr().String(), "https", s.httpsLn.Addr().String(), "data_dir", s.cfg.DataDir)
 	err := g.Wait()
 	s.log.Info("central stopped")

@@ -108,12 +108,12 @@ func (r *Relay) metrics() map[string]int64 {
 	out := map[string]int64{}
 	for _, line := range strings.Split(string(b), "\n") {
 		var name string
-		var v int64
+		var v float64 // client_golang writes large values as 8.388608e+06
 		if strings.HasPrefix(line, "#") {
 			continue
 		}
 		if n, _ := fmt.Sscan(line, &name, &v); n == 2 {
-			out[name] = v
+			out[name] = int64(v)
 		}
 	}
 	return out

@@ -76,8 +76,9 @@
 //
 // The cache survives a restart: on start every cached fragment of every
 // cached manifest is hashed again; damaged and orphan files are removed.
-// Counters are served as Prometheus text on /metrics (totals and per
-// package), health as JSON on /healthz, with the clock's offset from
+// Counters are served on /metrics through prometheus/client_golang
+// (internal/metrics names them: totals, per package, and the Go
+// runtime's), health as JSON on /healthz, with the clock's offset from
 // central (measured from the Date of central's answers) and a warning
 // when it is larger than five minutes.
 package relay

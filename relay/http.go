@@ -29,7 +29,7 @@ func (r *Relay) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /download/{id}/{file}", r.handle(r.serveDownload))
 	mux.HandleFunc("GET "+proto.FragmentPathPrefix+"{pkg}/{cid}", r.handle(r.serveFragment))
-	mux.HandleFunc("GET /metrics", r.serveMetrics)
+	mux.Handle("GET /metrics", r.metricsHandler())
 	mux.HandleFunc("GET /healthz", r.serveHealth)
 	return mux
 }

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -122,11 +123,14 @@ func TestPullThrough(t *testing.T) {
 		t.Errorf("stats %+v, want %d upstream bytes and 5 misses", st, wantUp)
 	}
 	code, body := fetch(t, srv.URL+"/metrics")
-	for _, want := range []string{fmt.Sprintf("shoal_relay_upstream_bytes_total %d\n", wantUp),
-		fmt.Sprintf("shoal_relay_package_cached_bytes{package=%q} %d\n", testPkg, len(p.Payload)),
-		fmt.Sprintf("shoal_relay_package_complete{package=%q} 1\n", testPkg)} {
-		if code != http.StatusOK || !strings.Contains(string(body), want) {
-			t.Errorf("metrics lack %q:\n%s", want, body)
+	for _, want := range []struct {
+		series string
+		v      int64
+	}{{"shoal_relay_upstream_bytes_total", wantUp},
+		{fmt.Sprintf("shoal_relay_package_cached_bytes{package=%q}", testPkg), int64(len(p.Payload))},
+		{fmt.Sprintf("shoal_relay_package_complete{package=%q}", testPkg), 1}} {
+		if v, ok := metricValue(body, want.series); code != http.StatusOK || !ok || v != want.v {
+			t.Errorf("metrics: %s = %d (found %v), want %d:\n%s", want.series, v, ok, want.v, body)
 		}
 	}
 
@@ -395,4 +399,19 @@ func TestDamagedCache(t *testing.T) {
 			t.Errorf("fragment %d fetched %d times, want %d", i, got, want[i])
 		}
 	}
+}
+
+// metricValue reads one series ("name" or "name{labels}") from a
+// Prometheus text answer; client_golang writes large values in exponent
+// form (8.388608e+06).
+func metricValue(body []byte, series string) (int64, bool) {
+	for _, line := range strings.Split(string(body), "\n") {
+		name, val, ok := strings.Cut(line, " ")
+		if !ok || name != series {
+			continue
+		}
+		f, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
+		return int64(f), err == nil
+	}
+	return 0, false
 }

@@ -1,13 +1,12 @@
 package relay
 
 import (
-	"fmt"
-	"io"
 	"net/http"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/shoal-project/shoal/internal/metrics"
 )
 
 // pkgCounters count one package (or the total); each field is atomic.
@@ -100,74 +99,31 @@ func (r *Relay) packageIDs() []string {
 	return out
 }
 
-func (r *Relay) serveMetrics(w http.ResponseWriter, _ *http.Request) {
+// metricsSnapshot is what /metrics reports (internal/metrics names it).
+func (r *Relay) metricsSnapshot() metrics.RelaySnapshot {
 	s := r.Stats()
 	r.mu.Lock()
 	used, quota := r.used, int64(r.cfg.Cache.QuotaBytes)
 	r.mu.Unlock()
-	var b strings.Builder
-	metric := func(name, typ, help string) {
-		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
-	}
-	for _, m := range []struct {
-		name, typ, help string
-		v               int64
-	}{
-		{"shoal_relay_hits_total", "counter", "Requests answered from the cache.", s.Hits},
-		{"shoal_relay_misses_total", "counter", "Upstream fragment fetches started.", s.Misses},
-		{"shoal_relay_upstream_bytes_total", "counter", "Bytes read from upstream.", s.UpstreamBytes},
-		{"shoal_relay_served_bytes_total", "counter", "Body bytes sent to clients.", s.ServedBytes},
-		{"shoal_relay_p2p_served_bytes_total", "counter", "Fragment bytes sent to Shoal agents over libp2p (included in served).", r.p2pServed.Load()},
-		{"shoal_relay_corrupt_total", "counter", "Upstream answers rejected by verification.", s.Corrupt},
-		{"shoal_relay_evictions_total", "counter", "Fragments evicted by the quota.", r.stats.evictions.Load()},
-		{"shoal_relay_cache_bytes", "gauge", "Bytes of fragments on disk.", used},
-		{"shoal_relay_cache_quota_bytes", "gauge", "Cache quota in bytes (0: none).", quota},
-		{"shoal_relay_wan_rate_bits", "gauge", "Current upstream cap in bit/s (0: none).", int64(r.wan.current())},
-		{"shoal_relay_upstream_streams", "gauge", "Upstream fragment fetches allowed at once now (grows with the measured goodput).", int64(r.fetches.Limit())},
-	} {
-		metric(m.name, m.typ, m.help)
-		fmt.Fprintf(&b, "%s %d\n", m.name, m.v)
-	}
-	ids := r.packageIDs()
-	type row struct {
-		id string
-		s  Stats
-		c  int64
-		ok bool
-	}
-	rows := make([]row, 0, len(ids))
-	for _, id := range ids {
-		rw := row{id: id, s: r.PackageStats(id)}
+	out := metrics.RelaySnapshot{Hits: s.Hits, Misses: s.Misses, UpstreamBytes: s.UpstreamBytes, ServedBytes: s.ServedBytes,
+		P2PServedBytes: r.p2pServed.Load(), Corrupt: s.Corrupt, Evictions: r.stats.evictions.Load(),
+		CacheBytes: used, CacheQuotaBytes: quota, WANRateBits: int64(r.wan.current()), UpstreamStreams: int64(r.fetches.Limit())}
+	for _, id := range r.packageIDs() {
+		ps := r.PackageStats(id)
+		p := metrics.RelayPackage{ID: id, Hits: ps.Hits, Misses: ps.Misses, UpstreamBytes: ps.UpstreamBytes,
+			ServedBytes: ps.ServedBytes, Corrupt: ps.Corrupt}
 		if m, ok := r.cachedManifest(id); ok {
-			rw.c, rw.ok = r.cacheStatus(m)
+			p.CachedBytes, p.Complete = r.cacheStatus(m)
 		}
-		rows = append(rows, rw)
+		out.Packages = append(out.Packages, p)
 	}
-	for _, m := range []struct {
-		name, typ, help string
-		v               func(row) int64
-	}{
-		{"shoal_relay_package_hits_total", "counter", "Requests answered from the cache, per package.", func(x row) int64 { return x.s.Hits }},
-		{"shoal_relay_package_misses_total", "counter", "Upstream fragment fetches, per package.", func(x row) int64 { return x.s.Misses }},
-		{"shoal_relay_package_upstream_bytes_total", "counter", "Bytes read from upstream, per package.", func(x row) int64 { return x.s.UpstreamBytes }},
-		{"shoal_relay_package_served_bytes_total", "counter", "Body bytes sent to clients, per package.", func(x row) int64 { return x.s.ServedBytes }},
-		{"shoal_relay_package_corrupt_total", "counter", "Upstream answers rejected, per package.", func(x row) int64 { return x.s.Corrupt }},
-		{"shoal_relay_package_cached_bytes", "gauge", "Bytes of the package's fragments held.", func(x row) int64 { return x.c }},
-		{"shoal_relay_package_complete", "gauge", "1 when every fragment of the package is held.", func(x row) int64 {
-			if x.ok {
-				return 1
-			}
-			return 0
-		}},
-	} {
-		if len(rows) == 0 {
-			break
-		}
-		metric(m.name, m.typ, m.help)
-		for _, x := range rows {
-			fmt.Fprintf(&b, "%s{package=%q} %d\n", m.name, x.id, m.v(x))
-		}
-	}
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	io.WriteString(w, b.String())
+	return out
+}
+
+// metricsHandler serves the relay's counters (shoal_relay_*) and the Go
+// runtime's on /metrics, through prometheus/client_golang.
+func (r *Relay) metricsHandler() http.Handler {
+	reg := metrics.NewRegistry()
+	reg.MustRegister(metrics.NewRelay(r.metricsSnapshot))
+	return metrics.Handler(reg, r.log)
 }

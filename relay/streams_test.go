@@ -149,8 +149,8 @@ func TestUpstreamStreamsGrow(t *testing.T) {
 	}
 	testwait.For(t, 5*time.Second, "the stream count in /metrics", func() error {
 		_, b := fetch(t, srv.URL+"/metrics")
-		if want := fmt.Sprintf("shoal_relay_upstream_streams %d\n", r.fetches.Limit()); !strings.Contains(string(b), want) {
-			return fmt.Errorf("no %q in /metrics", strings.TrimSpace(want))
+		if v, ok := metricValue(b, "shoal_relay_upstream_streams"); !ok || v != int64(r.fetches.Limit()) {
+			return fmt.Errorf("shoal_relay_upstream_streams %d (found %v) in /metrics, want %d", v, ok, r.fetches.Limit())
 		}
 		return nil
 	})

@@ -18,6 +18,7 @@ import (
 
 	"github.com/multiformats/go-multiaddr"
 
+	"github.com/shoal-project/shoal/internal/metrics"
 	"github.com/shoal-project/shoal/internal/trackerclient"
 	"github.com/shoal-project/shoal/proto"
 )
@@ -54,10 +55,11 @@ const (
 
 // Server is the tracker.
 type Server struct {
-	cfg   Config
-	log   *slog.Logger
-	ver   Verifier
-	state *state
+	cfg     Config
+	log     *slog.Logger
+	ver     Verifier
+	state   *state
+	metrics *metrics.Tracker
 }
 
 // New checks cfg and v and returns a tracker. It starts nothing; Run
@@ -70,7 +72,8 @@ func New(cfg Config, logger *slog.Logger, v Verifier) (*Server, error) {
 		return nil, fmt.Errorf("tracker: peer record key has %d bytes, want %d", len(v.Key), ed25519.PublicKeySize)
 	}
 	cfg = cfg.withDefaults()
-	return &Server{cfg: cfg, log: logger.With("component", "tracker"), ver: v, state: newState(cfg, v.Revoked)}, nil
+	st := newState(cfg, v.Revoked)
+	return &Server{cfg: cfg, log: logger.With("component", "tracker"), ver: v, state: st, metrics: metrics.NewTracker(st.siteStats)}, nil
 }
 
 // Run drops expired entries and leases every SweepInterval until ctx ends.
@@ -98,10 +101,10 @@ func (s *Server) Stats() Stats { return s.state.stats() }
 // prefix is part of what is signed.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /announce", s.serveAnnounce)
-	mux.HandleFunc("GET /lookup", s.serveLookup)
-	mux.HandleFunc("POST /lease", s.serveLease)
-	mux.HandleFunc("POST /leave", s.serveLeave)
+	mux.HandleFunc("POST /announce", s.metrics.Instrument("announce", s.serveAnnounce))
+	mux.HandleFunc("GET /lookup", s.metrics.Instrument("lookup", s.serveLookup))
+	mux.HandleFunc("POST /lease", s.metrics.Instrument("lease", s.serveLease))
+	mux.HandleFunc("POST /leave", s.metrics.Instrument("leave", s.serveLeave))
 	return mux
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/shoal-project/shoal/internal/metrics"
 	"github.com/shoal-project/shoal/proto"
 )
 
@@ -112,7 +113,8 @@ func ParsePublicKey(s string) (ed25519.PublicKey, error) {
 }
 
 // Standalone is shoal-tracker: the tracker on its own listener at
-// proto.TrackerPathPrefix, with /healthz.
+// proto.TrackerPathPrefix, with /healthz and /metrics (Prometheus,
+// unauthenticated like /healthz: counts per site, no peer identities).
 type Standalone struct {
 	cfg  StandaloneConfig
 	log  *slog.Logger
@@ -197,6 +199,9 @@ func (s *Standalone) Serve(ctx context.Context, ln net.Listener) error {
 	mux := http.NewServeMux()
 	mux.Handle(proto.TrackerPathPrefix+"/", http.StripPrefix(proto.TrackerPathPrefix, s.srv.Handler()))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, s.srv.Stats()) })
+	reg := metrics.NewRegistry()
+	reg.MustRegister(s.srv.Metrics())
+	mux.Handle("GET /metrics", metrics.Handler(reg, s.log))
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}

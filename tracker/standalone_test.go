@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoal-project/shoal/internal/metrics/metricstest"
 	"github.com/shoal-project/shoal/internal/testwait"
 	"github.com/shoal-project/shoal/internal/trackerclient"
 	"github.com/shoal-project/shoal/proto"
@@ -127,6 +128,17 @@ func TestStandalone(t *testing.T) {
 	resp.Body.Close()
 	if err != nil || stats != (tracker.Stats{Sites: 1, Entries: 1}) {
 		t.Errorf("healthz = %+v, %v", stats, err)
+	}
+	code, m := metricstest.Scrape(t, nil, base+"/metrics", "")
+	for series, want := range map[string]float64{
+		`shoal_tracker_peers{site="branch-a"}`:                   1,
+		`shoal_tracker_relays{site="branch-a"}`:                  0,
+		`shoal_tracker_leases{site="branch-a"}`:                  0,
+		`shoal_tracker_requests_total{code="200",op="announce"}`: 1,
+	} {
+		if v, ok := m[series]; code != http.StatusOK || !ok || v != want {
+			t.Errorf("/metrics (status %d): %s = %v (found %v), want %v", code, series, v, ok, want)
+		}
 	}
 	if err := stop(); err != nil {
 		t.Errorf("Serve = %v", err)

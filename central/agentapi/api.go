@@ -24,6 +24,7 @@ import (
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/internal/errkind"
 	"github.com/shoal-project/shoal/internal/gate"
+	"github.com/shoal-project/shoal/internal/metrics"
 	"github.com/shoal-project/shoal/internal/ratelimit"
 	"github.com/shoal-project/shoal/proto"
 )
@@ -165,6 +166,11 @@ type API struct {
 	// trackerURL and upstreamURL (strings) are set once by central
 	// before it serves; see SetTrackerURL and SetUpstreamURL.
 	trackerURL, upstreamURL atomic.Value
+	// metrics is set once by central before it serves (SetMetrics).
+	metrics *metrics.Central
+	// draining is closed by Drain.
+	draining  chan struct{}
+	drainOnce sync.Once
 }
 
 // New returns the agent API. An invalid cfg is replaced by the defaults
@@ -178,7 +184,7 @@ func New(cfg Config, st *store.Store, dep *deploy.Service, b *packages.Builder, 
 	cfg = cfg.withDefaults()
 	return &API{cfg: cfg, store: st, deploy: dep, builder: b, pki: pk, log: log, now: time.Now,
 		counters: newCounters(), index: &fragIndexes{m: map[string]*fragIndex{}}, refusals: ratelimit.New(refusalAuditsPerMinute),
-		ingest: gate.New("agent ingest", cfg.IngestConcurrency, cfg.BusyWait)}
+		ingest: gate.New("agent ingest", cfg.IngestConcurrency, cfg.BusyWait), draining: make(chan struct{})}
 }
 
 // Register adds the agent routes to g, which central mounts at

@@ -44,6 +44,9 @@ func (a *API) jobs(c echo.Context) error {
 		a.log.Warn("touch agent", "computer", cl.computer.ID, "err", err)
 	}
 	deadline := start.Add(wait)
+	if wait > 0 {
+		defer a.metrics.LongPoll()()
+	}
 	for i := 0; ; i++ {
 		pend, err := a.deploy.AgentJobs(ctx, cl.computer.ID, a.now())
 		if err != nil {
@@ -84,6 +87,9 @@ func (a *API) jobs(c echo.Context) error {
 		case <-ctx.Done():
 			t.Stop()
 			return ctx.Err()
+		case <-a.draining:
+			t.Stop()
+			return errDraining
 		case <-t.C:
 		}
 	}
@@ -165,10 +171,12 @@ func (a *API) inventory(c echo.Context) error {
 	if site := a.siteOf(ctx, c.RealIP()); site != nil {
 		snap.Computer.SiteID = &site.ID
 	}
+	began := time.Now()
 	res, err := inventory.Record(ctx, a.store, snap)
 	if err != nil {
 		return err
 	}
+	a.metrics.Ingest("shoal", time.Since(began))
 	a.log.Info("inventory stored", "computer", res.ComputerID, "device", cl.computer.DeviceID, "softwares", len(snap.Softwares))
 	return c.NoContent(http.StatusNoContent)
 }

@@ -349,6 +349,9 @@ func (a *API) relayJobs(c echo.Context) error {
 		case <-ctx.Done():
 			t.Stop()
 			return ctx.Err()
+		case <-a.draining:
+			t.Stop()
+			return errDraining
 		case <-t.C:
 		}
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/internal/errkind"
+	"github.com/shoal-project/shoal/internal/metrics"
 	"github.com/shoal-project/shoal/proto"
 	"github.com/shoal-project/shoal/proto/ocs"
 )
@@ -130,7 +131,8 @@ type Service struct {
 	log      *slog.Logger
 	now      func() time.Time
 	contacts *contactLog
-	checks   checking // packages whose availability check runs now
+	checks   checking         // packages whose availability check runs now
+	metrics  *metrics.Central // set once before serving (SetMetrics)
 }
 
 // New returns a Service. client is used for availability checks and must

@@ -136,12 +136,13 @@ func (s *Service) RecordResult(ctx context.Context, r Report) error {
 		code = store.CodeUnknown
 	}
 	at := r.At.UTC()
+	var state string
 	err := s.store.Tx(ctx, func(tx *store.Store) error {
 		d, err := tx.DeploymentFor(ctx, r.ComputerID, r.PackageID)
 		if err != nil {
 			return err
 		}
-		state, err := next(d.State, event{kind: evResult, code: code})
+		state, err = next(d.State, event{kind: evResult, code: code})
 		if err != nil {
 			return err
 		}
@@ -159,6 +160,7 @@ func (s *Service) RecordResult(ctx context.Context, r Report) error {
 	if err != nil {
 		return fmt.Errorf("record result computer %d package %s: %w", r.ComputerID, r.PackageID, err)
 	}
+	s.metrics.Result(state)
 	return nil
 }
 

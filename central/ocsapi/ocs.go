@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -141,6 +142,11 @@ func (s *Server) handleOCS(c echo.Context) error {
 			return err
 		}
 	}
+	if kind := strings.ToLower(env.Query); ocsKinds[kind] {
+		c.Set(kindKey, kind)
+	} else {
+		c.Set(kindKey, "other")
+	}
 	var reply []byte
 	switch strings.ToUpper(env.Query) {
 	case "PROLOG":
@@ -155,10 +161,12 @@ func (s *Server) handleOCS(c echo.Context) error {
 		if inv == nil {
 			return fmt.Errorf("inventory without CONTENT: %w", errBadRequest)
 		}
+		start := time.Now()
 		r, err := s.deps.Inventory.Ingest(ctx, inv, ua, remote)
 		if err != nil {
 			return err
 		}
+		s.deps.Metrics.Ingest("ocs", time.Since(start))
 		if reply, err = r.Marshal(); err != nil {
 			return fmt.Errorf("marshal inventory reply: %w", err)
 		}

@@ -28,6 +28,7 @@ import (
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/internal/errkind"
 	"github.com/shoal-project/shoal/internal/gate"
+	"github.com/shoal-project/shoal/internal/metrics"
 	"github.com/shoal-project/shoal/proto/ocs"
 )
 
@@ -111,6 +112,9 @@ type Deps struct {
 	Store     *store.Store
 	Inventory *inventory.Service
 	Deploy    *deploy.Service
+	// Metrics counts requests by kind and status and times inventory
+	// ingest; nil counts nothing.
+	Metrics *metrics.Central
 }
 
 // Server serves the OCS endpoint.
@@ -134,8 +138,34 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 
 // Register adds the OCS routes to e (each listener's echo instance).
 func (s *Server) Register(e *echo.Echo) {
-	e.POST("/ocsinventory", s.handleOCS, s.answerErrors, s.limitBody)
-	e.POST("/ocsinventory/*", s.handleOCS, s.answerErrors, s.limitBody)
+	e.POST("/ocsinventory", s.handleOCS, s.observe, s.answerErrors, s.limitBody)
+	e.POST("/ocsinventory/*", s.handleOCS, s.observe, s.answerErrors, s.limitBody)
+}
+
+// kindKey is where handleOCS notes the request's QUERY for observe.
+const kindKey = "shoal.ocs_kind"
+
+// ocsKinds are the QUERY values counted by name; others count as "other",
+// requests refused before their QUERY was read as "unknown".
+var ocsKinds = map[string]bool{"prolog": true, "inventory": true, "download": true, "notify": true}
+
+// observe counts each answered request by kind and status, with its
+// duration (Deps.Metrics).
+func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		kind, _ := c.Get(kindKey).(string)
+		if kind == "" {
+			kind = "unknown"
+		}
+		code := c.Response().Status
+		if err != nil && !c.Response().Committed {
+			code = httperr.Status(err)
+		}
+		s.deps.Metrics.OCSRequest(kind, code, time.Since(start))
+		return err
+	}
 }
 
 // The edge's own sentinels.

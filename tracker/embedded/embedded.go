@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/shoal-project/shoal/internal/metrics"
 	"github.com/shoal-project/shoal/proto"
 	"github.com/shoal-project/shoal/tracker"
 )
@@ -166,4 +167,13 @@ func (t *Tracker) Stats() tracker.Stats {
 		return tracker.Stats{}
 	}
 	return t.srv.Stats()
+}
+
+// Metrics returns the tracker's metrics for central's registry, or nil
+// when the tracker is disabled.
+func (t *Tracker) Metrics() *metrics.Tracker {
+	if t == nil {
+		return nil
+	}
+	return t.srv.Metrics()
 }
