@@ -20,8 +20,8 @@
 //     through), and a relay the fetcher gives up on is excluded from the
 //     next lease requests, so the site falls back to leases rather than
 //     every agent to central. Otherwise the agent waits for the owner's
-//     copy, looking up again with backoff (LookupMin to LookupMax) while
-//     it has nothing to ask of its peers, every LookupMax otherwise; after
+//     copy, looking up again with backoff (LookupMin to 2 × LookupMin)
+//     while it has nothing to ask of its peers, every LookupMax otherwise; after
 //     StallTimeout without a new fragment it asks for the lease again, so
 //     a lease moves when its owner dies. A relay the tracker lists is also
 //     asked like a peer for the fragments it holds (Deps.RelaySource),
@@ -36,7 +36,7 @@
 //     slower than HedgeFactor × the median fragment time.
 //  6. Progress, not liveness, decides: a peer request that has not
 //     delivered its fragment within ProgressFactor × its size at the
-//     median measured peer rate (at least ProgressMin; StallTimeout before
+//     median measured peer rate (at least ProgressMin; ProgressMin before
 //     there is a measure), and whose bytes so far do not promise to end
 //     within half that bound, is cancelled; so is a peer that answers
 //     only "busy" for three bounds. The peer is left alone for
@@ -47,8 +47,12 @@
 //     its max_extra_copies more WAN copies per fragment), and with a
 //     relay owning the WAN the fragment comes from the relay. A stalled
 //     request so goes upstream when no second holder exists.
-//  7. Every AnnounceEvery new fragments, and at the end, the agent
-//     announces again; Run announces on the tracker's interval so that the
+//  7. Every AnnounceEvery new fragments, for every fragment it fetched as
+//     WAN owner or copied first (no other listed peer held it), and at
+//     the end, the agent announces again: the tracker grants a WAN owner
+//     new leases only once its site copied what it fetched (lease_credit),
+//     and says HeldBack meanwhile, when the agent asks again within
+//     LookupMin. Run announces on the tracker's interval so that the
 //     fragments are seeded after the install, until they are evicted.
 //
 // Without a tracker (no P2P in the site) or when the tracker cannot be

@@ -240,10 +240,13 @@ func (d *download) lookup(ctx context.Context, now time.Time) error {
 		p.have = slices.Clone(tp.Have)
 		p.listed = true
 	}
+	// A starved download waits for its site's WAN owners, whose leases
+	// need their fragments copied (tracker lease_credit): it looks again
+	// within 2 × LookupMin.
 	if grew {
 		d.lookupWait = d.cfg.LookupMin
 	} else {
-		d.lookupWait = min(2*d.lookupWait, d.cfg.LookupMax)
+		d.lookupWait = min(2*d.lookupWait, d.cfg.LookupMax, 2*d.cfg.LookupMin)
 	}
 	// A download with enough to ask of its peers refreshes every
 	// LookupMax; maintain looks up sooner once it starves.
@@ -416,18 +419,26 @@ func (d *download) maybeLease(ctx context.Context, now time.Time) error {
 	if ttl <= 0 {
 		ttl = d.cfg.StallTimeout
 	}
-	d.leaseGranting = false
+	granted, fresh := false, 0
 	for _, g := range resp.Granted {
 		if d.need[g] {
+			if !d.leasedNow(g, now) {
+				fresh++
+			}
 			d.leased[g] = now.Add(ttl)
-			d.leaseGranting = true
+			granted = true
 		}
 	}
-	if d.leaseGranting {
+	d.leaseGranting = granted && !resp.HeldBack
+	if resp.HeldBack {
+		// What we fetched is not copied yet: ask again soon, it will be.
+		d.nextLease = now.Add(d.cfg.LookupMin)
+	}
+	if fresh > 0 {
 		// The lab (-slow-owner) finds the WAN owners by this line.
-		d.log.Info("WAN-owner lease granted", "asked", len(want), "granted", len(resp.Granted))
+		d.log.Info("WAN-owner lease granted", "asked", len(want), "granted", len(resp.Granted), "new", fresh)
 	} else {
-		d.log.Debug("lease", "asked", len(want), "granted", len(resp.Granted))
+		d.log.Debug("lease", "asked", len(want), "granted", len(resp.Granted), "held_back", resp.HeldBack)
 	}
 	return nil
 }
@@ -647,7 +658,10 @@ func (d *download) handle(o outcome, now time.Time) error {
 			other.cancelled = true
 			other.cancel()
 		}
-		if d.sinceAnnounce++; d.sinceAnnounce >= d.cfg.AnnounceEvery {
+		// Without a relay, a WAN owner's fragment and the first copy of
+		// one are announced at once: the tracker gives the owner new
+		// leases only once its site copied what it fetched (lease_credit).
+		if d.sinceAnnounce++; d.sinceAnnounce >= d.cfg.AnnounceEvery || (!d.relay && (p == nil || d.holders(i) <= 1)) {
 			d.sinceAnnounce = 0
 			d.s.Kick()
 		}
@@ -717,6 +731,17 @@ func (d *download) handle(o outcome, now time.Time) error {
 	return nil
 }
 
+// holders counts the listed peers (not relays) holding fragment i.
+func (d *download) holders(i int) int {
+	n := 0
+	for _, p := range d.peers {
+		if p.listed && !p.relay && p.have.Has(i) {
+			n++
+		}
+	}
+	return n
+}
+
 // drop excludes p from the rest of this download and reports it.
 func (d *download) drop(p *peerState, line string, err error) {
 	if p.dropped {
@@ -737,13 +762,15 @@ func (d *download) drop(p *peerState, line string, err error) {
 
 // progressBound is how long a peer may take to deliver a fragment of size
 // bytes (0: no bound): ProgressFactor × size at the median measured peer
-// rate, at least ProgressMin, or StallTimeout before there is a measure.
+// rate, at least ProgressMin, or ProgressMin before there is a measure.
 func (d *download) progressBound(size int64) time.Duration {
 	if d.cfg.ProgressFactor < 0 {
 		return 0
 	}
 	if len(d.rates) < 3 {
-		return max(d.cfg.ProgressMin, d.cfg.StallTimeout)
+		// A holder that owns fragments nobody else has must be found out
+		// early: its site fetches them again, and the sooner the better.
+		return d.cfg.ProgressMin
 	}
 	r := slices.Clone(d.rates)
 	slices.Sort(r)
