@@ -436,9 +436,9 @@ func (d *download) maybeLease(ctx context.Context, now time.Time) error {
 	}
 	if fresh > 0 {
 		// The lab (-slow-owner) finds the WAN owners by this line.
-		d.log.Info("WAN-owner lease granted", "asked", len(want), "granted", len(resp.Granted), "new", fresh)
+		d.log.Info("WAN-owner lease granted", "asked", len(want), "granted", len(resp.Granted), "new", fresh, "fragments", resp.Granted)
 	} else {
-		d.log.Debug("lease", "asked", len(want), "granted", len(resp.Granted), "held_back", resp.HeldBack)
+		d.log.Debug("lease", "asked", len(want), "granted", len(resp.Granted), "held_back", resp.HeldBack, "want", want, "exclude", len(exclude))
 	}
 	return nil
 }
@@ -784,6 +784,22 @@ func (d *download) progressBound(size int64) time.Duration {
 // for each time it was too slow, so that its fragments come from another
 // holder, the relay, or a WAN-owner lease.
 func (d *download) checkProgress(now time.Time) {
+	// best is the fastest rate of a request in flight for rateAge at
+	// least, per peer: a late request from a peer that delivers at least
+	// 1/ourLinkShare of the fastest other peer's rate is late because of
+	// our own link (its bytes share it with every other request), not
+	// because of that peer. (A younger request's rate is noise.)
+	best := map[*peerState]float64{}
+	for _, reqs := range d.inflight {
+		for _, r := range reqs {
+			if r.peer == nil || r.cancelled {
+				continue
+			}
+			if el := now.Sub(r.start); el >= rateAge {
+				best[r.peer] = max(best[r.peer], float64(r.got.Load())/el.Seconds())
+			}
+		}
+	}
 	for _, reqs := range d.inflight {
 		for _, r := range reqs {
 			p := r.peer
@@ -800,6 +816,9 @@ func (d *download) checkProgress(now time.Time) {
 			if got > 0 && time.Duration(float64(el)*float64(size-got)/float64(got)) <= bound/2 {
 				continue
 			}
+			if d.ourLink(p, float64(got)/el.Seconds(), best) {
+				continue
+			}
 			r.cancelled = true
 			r.cancel()
 			d.st.FailedRequests.Add(1)
@@ -810,6 +829,31 @@ func (d *download) checkProgress(now time.Time) {
 				"bound", bound.Round(time.Millisecond))
 		}
 	}
+}
+
+// ourLinkShare: a peer delivering at least 1/ourLinkShare of the rate of
+// the fastest other peer in flight is not too slow (see ourLink).
+const ourLinkShare = 4
+
+// rateAge is how long a request must have run for its rate to count in
+// ourLink.
+const rateAge = time.Second
+
+// ourLink reports whether a late request from p, at rate bytes per second,
+// is late because of our own link: another peer's request in flight is not
+// more than ourLinkShare times faster. A peer that is the only one we ask
+// is judged by the bound alone.
+func (d *download) ourLink(p *peerState, rate float64, best map[*peerState]float64) bool {
+	if rate <= 0 {
+		return false
+	}
+	fastest := 0.0
+	for q, r := range best {
+		if q != p {
+			fastest = max(fastest, r)
+		}
+	}
+	return fastest > 0 && rate*ourLinkShare >= fastest
 }
 
 // tooSlow leaves p alone, and excluded from lease requests, for

@@ -297,3 +297,44 @@ func TestFirstCopyAnnounced(t *testing.T) {
 		})
 	}
 }
+
+// TestOwnLinkNotBlamed: progress is judged against the other peers. When
+// every peer delivers at the same slow rate (our own link is the limit),
+// no request is cancelled as late and nothing goes upstream; when one peer
+// is ten times slower than the other, its late requests are cancelled and
+// its fragments come from the faster one.
+func TestOwnLinkNotBlamed(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		rateA    float64
+		rateB    float64
+		wantLate bool
+	}{
+		// A fragment takes 3 s from either: three progress bounds.
+		{"same-rate", fragSize / 3, fragSize / 3, false},
+		// 0.8 s from peerA, 8 s from peerB.
+		{"ten-times-slower", fragSize / 0.8, fragSize / 8, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				const n = 8
+				e := newSwarm(t, n, swarm.Config{ProgressMin: time.Second, StallTimeout: 30 * time.Second, HedgeFactor: -1},
+					map[string][]int{"peerA": swarmtest.Range(0, n), "peerB": swarmtest.Range(0, n)})
+				peerA, peerB := e.peers[0], e.peers[1]
+				peerA.SetRate(tt.rateA)
+				peerB.SetRate(tt.rateB)
+				st, err := e.fetch(t)
+				if err != nil {
+					t.Fatalf("Fetch: %v", err)
+				}
+				e.checkStored(t)
+				if up := e.upstream.Requests(); len(up) != 0 {
+					t.Errorf("upstream requests %v, want none", up)
+				}
+				if late := st.FailedRequests.Load() > 0; late != tt.wantLate {
+					t.Errorf("requests cancelled as late: %d, want some: %v", st.FailedRequests.Load(), tt.wantLate)
+				}
+			})
+		})
+	}
+}
