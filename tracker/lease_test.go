@@ -422,3 +422,51 @@ func TestLeaseCreditExtraCopy(t *testing.T) {
 		}
 	})
 }
+
+// TestLeaseTakenOverFromSlowOwner: a lease held by a live peer that an
+// extra copy already bypassed (it is slow to its site), and that the
+// caller excludes, moves to the caller as an extra copy: the site does not
+// wait for the slow owner's fetch. A lessee nobody bypassed, or one the
+// caller does not exclude, keeps its lease.
+func TestLeaseTakenOverFromSlowOwner(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, tracker.Config{LeaseTTL: 20 * time.Second, MaxExtraCopies: 2, LeaseCredit: -1})
+		owner, a, b := e.peer("branch-a"), e.peer("branch-a"), e.peer("branch-a")
+		e.mustAnnounce(owner, peerAnnounce("10.0.0.1:1", holding("p", 8)))
+		e.mustAnnounce(a, peerAnnounce("10.0.0.2:1", holding("p", 8)))
+		e.mustAnnounce(b, peerAnnounce("10.0.0.3:1", holding("p", 8)))
+		excluding := func(want int, ids ...*trackertest.Identity) proto.TrackerLeaseRequest {
+			r := leaseReq([]int{want}, 1)
+			for _, id := range ids {
+				r.Exclude = append(r.Exclude, id.PeerID.String())
+			}
+			return r
+		}
+		steps := []struct {
+			name    string
+			do      func() (proto.TrackerLeaseResponse, int)
+			granted []int
+		}{
+			{"owner-leases-0-and-1", func() (proto.TrackerLeaseResponse, int) { return e.lease(owner, leaseReq([]int{0, 1}, 2)) }, []int{0, 1}},
+			{"not-bypassed-keeps-its-lease", func() (proto.TrackerLeaseResponse, int) { return e.lease(a, excluding(0, owner)) }, []int{}},
+			{"owner-fetched-1-bypassed", func() (proto.TrackerLeaseResponse, int) {
+				e.mustAnnounce(owner, peerAnnounce("10.0.0.1:1", holding("p", 8, 1)))
+				return e.lease(a, excluding(1, owner))
+			}, []int{1}},
+			{"not-excluded-keeps-its-lease", func() (proto.TrackerLeaseResponse, int) { return e.lease(b, excluding(0)) }, []int{}},
+			{"slow-owner-lease-taken-over", func() (proto.TrackerLeaseResponse, int) { return e.lease(b, excluding(0, owner)) }, []int{0}},
+			{"owner-renewal-refused", func() (proto.TrackerLeaseResponse, int) { return e.lease(owner, leaseReq([]int{0}, 1)) }, []int{}},
+			{"taker-renews", func() (proto.TrackerLeaseResponse, int) { return e.lease(b, excluding(0, owner)) }, []int{0}},
+			{"taker-keeps-it-from-others", func() (proto.TrackerLeaseResponse, int) { return e.lease(a, excluding(0, owner)) }, []int{}},
+		}
+		for _, s := range steps {
+			got, code := s.do()
+			if code != http.StatusOK {
+				t.Fatalf("%s: status %d", s.name, code)
+			}
+			if diff := cmp.Diff(s.granted, got.Granted); diff != "" {
+				t.Errorf("%s: granted (-want +got):\n%s", s.name, diff)
+			}
+		}
+	})
+}

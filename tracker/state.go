@@ -340,20 +340,30 @@ func (st *state) lease(c caller, req proto.TrackerLeaseRequest, now time.Time) (
 			dst[i] |= bits[i]
 		}
 	}
-	free := func(i int) (mine, ok bool) {
+	// free reports whether fragment i may be leased to the caller: mine
+	// when the caller holds its lease, past when another live peer does
+	// that the caller excluded and that an extra copy already bypassed
+	// (s.slow): the site does not wait for a slow owner's fetch, and the
+	// lease moves as an extra copy.
+	free := func(i int) (mine, past, ok bool) {
 		if held.Has(i) {
-			return false, false
+			return false, false, false
 		}
 		l, exists := s.leases[leaseKey{req.PackageID, i}]
 		switch {
 		case !exists || !now.Before(l.expires):
-			return false, true
+			return false, false, true
 		case l.peer == c.PeerID:
-			return true, true
+			return true, false, true
 		}
 		// The lessee's entry may have expired before the sweep ran.
 		o := s.entries[l.peer]
-		return false, o == nil || !o.live(now)
+		if o == nil || !o.live(now) {
+			return false, false, true
+		}
+		until, slow := s.slow[l.peer]
+		past = slow && now.Before(until) && slices.Contains(req.Exclude, l.peer)
+		return false, past, past
 	}
 	want := slices.Clone(req.Want)
 	slices.Sort(want)
@@ -380,17 +390,19 @@ func (st *state) lease(c caller, req proto.TrackerLeaseRequest, now time.Time) (
 			if len(granted) == limit {
 				break
 			}
-			mine, ok := free(i)
+			mine, past, ok := free(i)
 			if !ok || granted[i] || (pass == 0 && !mine) {
 				continue
 			}
-			// An extra copy (only excluded holders have i) is what its
-			// peers wait for: it needs no credit.
-			if !mine && !excl.Has(i) && bounded && owed >= st.cfg.LeaseCredit {
+			// An extra copy (only excluded holders have i, or an excluded
+			// slow peer leases it) is what its peers wait for: it needs
+			// no credit.
+			extra := excl.Has(i) || past
+			if !mine && !extra && bounded && owed >= st.cfg.LeaseCredit {
 				out.HeldBack = true
 				continue
 			}
-			if !mine && excl.Has(i) && !st.extraCopy(s, c, req, i, now) {
+			if !mine && extra && !st.extraCopy(s, c, req, i, now) {
 				continue
 			}
 			if !mine {
@@ -497,6 +509,12 @@ func (st *state) extraCopy(s *site, c caller, req proto.TrackerLeaseRequest, i i
 		if e.live(now) && !st.revoked(id) && e.pkgs[req.PackageID].bits.Has(i) && !x.bypassed[id] {
 			fresh = append(fresh, id) // Excluded by the caller: held does not have i.
 		}
+	}
+	// A lease taken over from an excluded slow peer (see lease) bypasses
+	// that lessee.
+	if l, ok := s.leases[k]; ok && l.peer != c.PeerID && now.Before(l.expires) && !x.bypassed[l.peer] &&
+		!slices.Contains(fresh, l.peer) && slices.Contains(req.Exclude, l.peer) {
+		fresh = append(fresh, l.peer)
 	}
 	if len(fresh) == 0 {
 		return false
