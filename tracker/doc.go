@@ -78,7 +78,9 @@
 // 1+MaxExtraCopies times. An extra lease that expires undelivered moves to
 // the next asker without counting again. A holder an extra lease bypassed
 // keeps its own leases but gets no new ones for two LeaseTTLs: what it
-// fetched, its peers could not get from it.
+// fetched, its peers could not get from it. During that ban, a lease it
+// holds is taken over by a caller that excludes it, as an extra copy that
+// bypasses it: its site does not wait for a slow owner's own WAN fetch.
 //
 // # Unknown peers and restarts
 //

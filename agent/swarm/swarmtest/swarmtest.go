@@ -184,7 +184,7 @@ type Source struct {
 	delay func(i int) time.Duration
 	// hold, when it returns true for a request, blocks it until its
 	// context ends.
-	hold      func(i int) bool
+	hold func(i int) bool
 	// rate paces the bytes of every fragment served (0: all at once), in
 	// bytes per second.
 	rate      float64
