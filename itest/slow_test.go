@@ -72,13 +72,15 @@ func TestP2PSlowWANOwner(t *testing.T) {
 		}
 	}
 	egress := a.fragmentStats(pkg).Bytes
-	limit := int64(1.3*float64(size)) + 1<<20
+	// Lease credit (2) bounds what the slow owner fetches before its peers
+	// copy it; each such fragment crosses the WAN at most 1+2 times.
+	limit := int64(1.2*float64(size)) + 1<<20
 	t.Logf("%d agents, %.0f MiB, slow WAN owner: all done in %v; %d agents left the owner alone; central egress %.2f·S (limit %.2f·S)",
 		n, float64(size)/(1<<20), took.Round(time.Millisecond), leftAlone, float64(egress)/float64(size), float64(limit)/float64(size))
 	if leftAlone == 0 {
 		t.Errorf("no agent left the slow owner %s alone", owner)
 	}
 	if egress > limit {
-		t.Errorf("central served %d bytes of the package, want <= 1.3 × %d + 1 MiB = %d", egress, size, limit)
+		t.Errorf("central served %d bytes of the package, want <= 1.2 × %d + 1 MiB = %d", egress, size, limit)
 	}
 }

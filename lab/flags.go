@@ -57,6 +57,7 @@ func ParseFlags(args []string, stderr io.Writer) (*Flags, error) {
 	fs.IntVar(&c.SlowPeers, "slow-peers", 0, "agents per branch whose LAN egress is throttled in shoal-p2p and shoal-both")
 	slowRate := fs.String("slow-rate", "512kbit", "rate of the slow peers (tc style: 512kbit, 2mbit; a number is kbit/s)")
 	fs.BoolVar(&c.SlowOwner, "slow-owner", false, "throttle the agents that become WAN owners (at least one per branch)")
+	fs.Float64Var(&c.BaselineP95, "baseline-p95", 0, "completion p95 (s) of the same run without slow peers, for the slow-peer goal (≤ 1.3×)")
 	fs.BoolVar(&c.KeepWork, "keep", false, "keep the work directory (logs, agent state) after a successful run")
 	fs.StringVar(&f.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {

@@ -66,6 +66,10 @@ type Config struct {
 	SlowPeers    int     `yaml:"slow_peers"`
 	SlowRateKbit float64 `yaml:"slow_rate_kbit"`
 	SlowOwner    bool    `yaml:"slow_owner"`
+	// BaselineP95 is the completion p95 (seconds) of the same scenario
+	// without slow peers: the goal of issue 21 wants the other agents'
+	// p95 within 1.3 × it (0: not given, the goal fails).
+	BaselineP95 float64 `yaml:"baseline_p95"`
 	// KeepWork keeps the work directory (logs, state) after a successful
 	// run; it is always kept after a failure.
 	KeepWork bool `yaml:"keep_work"`
@@ -147,6 +151,9 @@ func (c Config) Validate() error {
 	}
 	if c.SlowPeers < 0 || c.SlowPeers > MaxAgents {
 		errs = append(errs, fmt.Errorf("slow peers %d: want 0..%d", c.SlowPeers, MaxAgents))
+	}
+	if c.BaselineP95 < 0 {
+		errs = append(errs, fmt.Errorf("baseline p95 %g s: want ≥ 0", c.BaselineP95))
 	}
 	if c.SlowRateKbit < 0 || (c.SlowPeers > 0 && c.SlowRateKbit < 8) {
 		errs = append(errs, fmt.Errorf("slow rate %g kbit/s: want at least 8", c.SlowRateKbit))

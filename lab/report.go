@@ -128,6 +128,11 @@ type Result struct {
 	SlowOwner       bool     `json:"slow_owner,omitempty"`
 	Goals           []Goal   `json:"goals,omitempty"`
 	DurationSeconds float64  `json:"duration_seconds"`
+
+	// OthersCompletion is the completion of the agents not throttled,
+	// SlowCompletions the throttled agents' (seconds, as Completion).
+	OthersCompletion Dist      `json:"others_completion,omitzero"`
+	SlowCompletions  []float64 `json:"slow_completions,omitempty"`
 }
 
 // BranchWAN is one branch uplink's traffic.
@@ -222,6 +227,11 @@ func evaluate(r *Result, p Params) {
 	total := r.Agents * max(r.Branches, 1)
 	r.Goals = append(r.Goals, Goal{Name: "every agent succeeds", Target: fmt.Sprintf("%d of %d", total, total),
 		Value: fmt.Sprintf("%d of %d", r.Succeeded, total), Pass: r.Succeeded == total})
+	if r.SlowRateKbit > 0 {
+		// Issue 21's goals for slow peers (slowGoals) replace the WAN and
+		// time goals of issue 8.
+		return
+	}
 	s := float64(p.SizeBytes)
 	baseline := strings.HasSuffix(r.Scenario, "-direct")
 	shoal := strings.HasPrefix(r.Scenario, "shoal-")
@@ -400,8 +410,13 @@ func slowLine(r *Result) string {
 	if hosts == "" {
 		hosts = "none throttled"
 	}
-	return fmt.Sprintf("slow peers (%s at %g kbit/s): %s; %d of %d agents succeeded, completion p95 %.1f s, WAN %.3f·S payload per branch",
-		who, r.SlowRateKbit, hosts, r.Succeeded, r.Succeeded+r.Failed+r.Unfinished, r.Completion.P95, r.WANPayloadPerS)
+	slow := make([]string, 0, len(r.SlowCompletions))
+	for _, c := range r.SlowCompletions {
+		slow = append(slow, fmt.Sprintf("%.1f s", c))
+	}
+	return fmt.Sprintf("slow peers (%s at %g kbit/s): %s (done at %s); %d of %d agents succeeded, completion p95 %.1f s, of the others %.1f s, WAN %.3f·S payload per branch",
+		who, r.SlowRateKbit, hosts, strings.Join(slow, ", "), r.Succeeded, r.Succeeded+r.Failed+r.Unfinished, r.Completion.P95,
+		r.OthersCompletion.P95, r.WANPayloadPerS)
 }
 
 func passText(ok bool) string {

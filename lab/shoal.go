@@ -294,7 +294,7 @@ func runShoal(ctx context.Context, e *env, r *Result, m shoalMode) error {
 		}
 	}
 	if slow.plan.perBranch > 0 {
-		r.Goals = append(r.Goals, slowGoal(r, len(agents)))
+		r.Goals = append(r.Goals, slowGoals(r, deps, slow.hosts(), w.t0, w.timeout, e.cfg.BaselineP95)...)
 	}
 	if werr != nil {
 		return werr

@@ -2,10 +2,14 @@ package lab
 
 import (
 	"io"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/shoal-project/shoal/proto/api"
 )
 
 func TestParseRate(t *testing.T) {
@@ -97,7 +101,34 @@ func TestSlowTC(t *testing.T) {
 			t.Errorf("slow line %q lacks %q", line, s)
 		}
 	}
-	if g := slowGoal(r, 12); g.Pass {
-		t.Errorf("goal %+v passes with a failed agent", g)
+	t0 := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	at := func(sec int) *time.Time { t := t0.Add(time.Duration(sec) * time.Second); return &t }
+	deps := []api.Deployment{{ComputerName: "b0a01", State: "success", FinishedAt: at(20)},
+		{ComputerName: "b0a02", State: "success", FinishedAt: at(30)},
+		{ComputerName: "b0a03", State: "success", FinishedAt: at(80)}}
+	for _, c := range []struct {
+		name      string
+		succeeded int
+		wan       float64
+		baseline  float64
+		pass      []bool
+	}{
+		{"met", 3, 1.04, 25, []bool{true, true}},
+		{"others-too-slow", 3, 1.04, 20, []bool{false, true}},
+		{"no-baseline", 3, 1.04, 0, []bool{false, true}},
+		{"wan", 3, 1.06, 25, []bool{true, false}},
+	} {
+		r := &Result{Succeeded: c.succeeded, WANPayloadPerS: c.wan}
+		goals := slowGoals(r, deps, []string{"b0a03"}, t0, time.Minute, c.baseline)
+		var pass []bool
+		for _, g := range goals {
+			pass = append(pass, g.Pass)
+		}
+		if !slices.Equal(pass, c.pass) {
+			t.Errorf("%s: goals %+v, want pass %v", c.name, goals, c.pass)
+		}
+		if r.OthersCompletion.P95 != 30 || !slices.Equal(r.SlowCompletions, []float64{80}) {
+			t.Errorf("%s: others %+v, slow %v; want p95 30 s, slow [80]", c.name, r.OthersCompletion, r.SlowCompletions)
+		}
 	}
 }

@@ -157,10 +157,15 @@ type TrackerLeaseRequest struct {
 // Fragments someone in the site holds or another peer leases are not
 // granted. Relay is true when the site has a live relay: the relay is the
 // WAN owner and agents fetch what no peer holds from it, without leases.
+//
+// HeldBack is true when the tracker granted fewer than asked because the
+// caller already has as many fragments leased or alone in its site as it
+// may (tracker lease_credit): ask again once the site copied them.
 type TrackerLeaseResponse struct {
-	Granted []int `json:"granted"`
-	TTL     int   `json:"ttl"`
-	Relay   bool  `json:"relay,omitempty"`
+	Granted  []int `json:"granted"`
+	TTL      int   `json:"ttl"`
+	Relay    bool  `json:"relay,omitempty"`
+	HeldBack bool  `json:"held_back,omitempty"`
 }
 
 // Bitfield is a set of fragment indexes, bit i of byte i/8 (MSB first).

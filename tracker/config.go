@@ -47,6 +47,19 @@ type Config struct {
 	// their peers cannot send a fragment over the WAN more than
 	// 1+MaxExtraCopies times. A negative value allows none.
 	MaxExtraCopies int `yaml:"max_extra_copies"`
+	// LeaseCredit bounds the fragments of a package a peer may have
+	// leased or hold alone (default 2): the tracker grants it new leases
+	// only while its unexpired leases (while another peer of its site
+	// announces the package without all of it, or another live peer is in
+	// its site during the package's first 15 s there) plus the fragments
+	// it announces that no other entry of the site holds yet (while
+	// another peer announces the package without them) are fewer. A peer whose fragments its site
+	// copies within seconds keeps getting leases; one that cannot upload
+	// (a slow laptop) stalls at LeaseCredit fragments, which are all its
+	// site must fetch again over the WAN. Renewals and extra copies
+	// (MaxExtraCopies) are not bounded. A negative value disables the
+	// bound.
+	LeaseCredit int `yaml:"lease_credit"`
 	// MaxEntries bounds the live entries of all sites together (default
 	// 200000); announces of new peers beyond it are refused.
 	MaxEntries int `yaml:"max_entries"`
@@ -77,6 +90,7 @@ func (c Config) withDefaults() Config {
 	defInt(&c.MaxLeaseGrant, 64)
 	defInt(&c.MaxEntries, 200000)
 	defInt(&c.MaxExtraCopies, 2)
+	defInt(&c.LeaseCredit, 2)
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 1 << 20
 	}

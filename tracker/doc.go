@@ -56,6 +56,18 @@
 // the next asker gets it. When the site has a live relay entry the answer
 // is Relay=true and nothing is granted: the relay is the WAN owner.
 //
+// New leases need credit (LeaseCredit, default 2): a caller is granted new
+// fragments only while its unexpired leases (counted while another peer
+// announces the package without all of it, and during the package's first
+// 15 s in the site while another live peer is there) plus the fragments it alone announces (counted while
+// another peer announces the package without them) are fewer than
+// LeaseCredit; a peer alone in its site is not bounded. Renewals are not
+// bounded, nor are extra copies (below): the site waits for them. HeldBack
+// in the answer says to ask again soon. A WAN owner whose fragments its
+// peers copy within seconds keeps getting leases; one that cannot upload (a
+// slow laptop) stalls at LeaseCredit fragments, and those are all its site
+// must fetch again.
+//
 // Progress, not liveness, decides who holds a fragment: entries named in
 // the request's Exclude (the caller cannot get fragments from them: bad
 // data, failures, too slow) do not count as holders. Such an extra lease,
@@ -66,7 +78,9 @@
 // 1+MaxExtraCopies times. An extra lease that expires undelivered moves to
 // the next asker without counting again. A holder an extra lease bypassed
 // keeps its own leases but gets no new ones for two LeaseTTLs: what it
-// fetched, its peers could not get from it.
+// fetched, its peers could not get from it. During that ban, a lease it
+// holds is taken over by a caller that excludes it, as an extra copy that
+// bypasses it: its site does not wait for a slow owner's own WAN fetch.
 //
 // # Unknown peers and restarts
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -21,7 +22,8 @@ func leaseReq(want []int, max int) proto.TrackerLeaseRequest {
 
 func TestLeaseGrantRenewRelease(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		e := newEnv(t, tracker.Config{LeaseTTL: 20 * time.Second})
+		// Without credit: TestLeaseCredit tests it.
+		e := newEnv(t, tracker.Config{LeaseTTL: 20 * time.Second, LeaseCredit: -1})
 		holder, b, c := e.peer("branch-a"), e.peer("branch-a"), e.peer("branch-a")
 		e.mustAnnounce(holder, peerAnnounce("10.0.0.1:1", holding("p", 8, 0)))
 		e.mustAnnounce(b, peerAnnounce("10.0.0.2:1"))
@@ -305,6 +307,157 @@ func TestLeaseBypassesExcludedHolderBounded(t *testing.T) {
 				time.Sleep(45 * time.Second) // Bypassed again at 25 s: banned until 65 s.
 				return e.lease(owner, leaseReq([]int{5}, 1))
 			}, []int{5}},
+		}
+		for _, s := range steps {
+			got, code := s.do()
+			if code != http.StatusOK {
+				t.Fatalf("%s: status %d", s.name, code)
+			}
+			if diff := cmp.Diff(s.granted, got.Granted); diff != "" {
+				t.Errorf("%s: granted (-want +got):\n%s", s.name, diff)
+			}
+		}
+	})
+}
+
+// TestLeaseCredit: a peer gets new leases only while its unexpired leases
+// plus the fragments it alone holds (while others of its site lack them)
+// are fewer than LeaseCredit; renewals are not bounded, a copy by another
+// peer gives the credit back, and a peer alone in its site is not bounded;
+// one whose peers have not asked for the package yet is, by its leases,
+// while the package is new in the site (15 s), and not after.
+func TestLeaseCredit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, tracker.Config{LeaseTTL: 20 * time.Second, LeaseCredit: 2})
+		owner, a, b := e.peer("branch-a"), e.peer("branch-a"), e.peer("branch-a")
+		e.mustAnnounce(owner, peerAnnounce("10.0.0.1:1", holding("p", 8)))
+		e.mustAnnounce(a, peerAnnounce("10.0.0.2:1", holding("p", 8)))
+		e.mustAnnounce(b, peerAnnounce("10.0.0.3:1", holding("p", 8)))
+		alone := e.peer("branch-b")
+		e.mustAnnounce(alone, peerAnnounce("10.1.0.1:1", holding("p", 8)))
+		// In branch-c, first asks before its peer announced the package.
+		// (They announce at their step: the package is new there then.)
+		first, later := e.peer("branch-c"), e.peer("branch-c")
+		all := []int{0, 1, 2, 3, 4, 5, 6, 7}
+
+		steps := []struct {
+			name     string
+			do       func() (proto.TrackerLeaseResponse, int)
+			granted  []int
+			heldBack bool
+		}{
+			{"first-grant-bounded", func() (proto.TrackerLeaseResponse, int) { return e.lease(owner, leaseReq(all, 8)) }, []int{0, 1}, true},
+			{"renewals-not-bounded", func() (proto.TrackerLeaseResponse, int) { return e.lease(owner, leaseReq(all, 8)) }, []int{0, 1}, true},
+			{"others-still-get-credit", func() (proto.TrackerLeaseResponse, int) { return e.lease(a, leaseReq(all, 1)) }, []int{2}, false},
+			{"fetched-but-not-copied-still-owed", func() (proto.TrackerLeaseResponse, int) {
+				e.mustAnnounce(owner, peerAnnounce("10.0.0.1:1", holding("p", 8, 0)))
+				return e.lease(owner, leaseReq([]int{1, 3, 4}, 8))
+			}, []int{1}, true},
+			{"copy-gives-credit-back", func() (proto.TrackerLeaseResponse, int) {
+				e.mustAnnounce(b, peerAnnounce("10.0.0.3:1", holding("p", 8, 0)))
+				return e.lease(owner, leaseReq([]int{1, 3, 4}, 8))
+			}, []int{1, 3}, true},
+			{"expired-leases-free-credit", func() (proto.TrackerLeaseResponse, int) {
+				time.Sleep(25 * time.Second)
+				return e.lease(owner, leaseReq([]int{5, 6, 7}, 8))
+			}, []int{5, 6}, true},
+			{"complete-site-owes-nothing", func() (proto.TrackerLeaseResponse, int) {
+				// Fragment 7 alone at owner: owed while a and b lack it.
+				time.Sleep(25 * time.Second)
+				e.mustAnnounce(owner, peerAnnounce("10.0.0.1:1", holding("p", 8, 0, 7)))
+				e.mustAnnounce(a, peerAnnounce("10.0.0.2:1", holding("p", 8, 0, 1, 2, 3, 4, 5, 6)))
+				e.mustAnnounce(b, peerAnnounce("10.0.0.3:1", holding("p", 8, 0, 1, 2, 3, 4, 5, 6)))
+				return e.lease(owner, leaseReq([]int{1, 2}, 8))
+			}, []int{}, false},
+			{"alone-not-bounded", func() (proto.TrackerLeaseResponse, int) { return e.lease(alone, leaseReq(all, 8)) }, all, false},
+			{"first-asker-bounded", func() (proto.TrackerLeaseResponse, int) {
+				e.mustAnnounce(first, peerAnnounce("10.2.0.1:1", holding("p", 8)))
+				e.mustAnnounce(later, peerAnnounce("10.2.0.2:1"))
+				return e.lease(first, leaseReq(all, 8))
+			}, []int{0, 1}, true},
+			{"held-fragments-owe-nothing-before-anyone-needs-them", func() (proto.TrackerLeaseResponse, int) {
+				e.mustAnnounce(first, peerAnnounce("10.2.0.1:1", holding("p", 8, 0, 1)))
+				return e.lease(first, leaseReq(all[2:], 8))
+			}, []int{2, 3}, true},
+			{"deploying-alone-after-the-start-not-bounded", func() (proto.TrackerLeaseResponse, int) {
+				// Nobody else in branch-c announced p within creditStart:
+				// first deploys alone and may fetch more than LeaseCredit.
+				time.Sleep(16 * time.Second)
+				e.mustAnnounce(later, peerAnnounce("10.2.0.2:1"))
+				return e.lease(first, leaseReq(all[2:], 8))
+			}, all[2:], false},
+		}
+		for _, s := range steps {
+			got, code := s.do()
+			if code != http.StatusOK {
+				t.Fatalf("%s: status %d", s.name, code)
+			}
+			if diff := cmp.Diff(s.granted, got.Granted); diff != "" {
+				t.Errorf("%s: granted (-want +got):\n%s", s.name, diff)
+			}
+			if got.HeldBack != s.heldBack {
+				t.Errorf("%s: held back %v, want %v", s.name, got.HeldBack, s.heldBack)
+			}
+		}
+	})
+}
+
+// TestLeaseCreditExtraCopy: a fragment only an excluded holder has is
+// what the site waits for; its extra copy needs no credit.
+func TestLeaseCreditExtraCopy(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, tracker.Config{LeaseTTL: 20 * time.Second, LeaseCredit: 2})
+		slow, a, b := e.peer("branch-a"), e.peer("branch-a"), e.peer("branch-a")
+		e.mustAnnounce(slow, peerAnnounce("10.0.0.1:1", holding("p", 8, 5)))
+		e.mustAnnounce(a, peerAnnounce("10.0.0.2:1", holding("p", 8)))
+		e.mustAnnounce(b, peerAnnounce("10.0.0.3:1", holding("p", 8)))
+		if got, _ := e.lease(a, leaseReq([]int{0, 1, 2}, 8)); !slices.Equal(got.Granted, []int{0, 1}) || !got.HeldBack {
+			t.Fatalf("first lease: %+v, want 0 and 1 granted, held back", got)
+		}
+		r := leaseReq([]int{0, 1, 2, 5}, 8)
+		r.Exclude = []string{slow.PeerID.String()}
+		got, code := e.lease(a, r)
+		if code != http.StatusOK || !slices.Equal(got.Granted, []int{0, 1, 5}) || !got.HeldBack {
+			t.Errorf("lease excluding the slow holder: %d %+v, want 0, 1 (renewed) and 5 (extra copy), 2 held back", code, got)
+		}
+	})
+}
+
+// TestLeaseTakenOverFromSlowOwner: a lease held by a live peer that an
+// extra copy already bypassed (it is slow to its site), and that the
+// caller excludes, moves to the caller as an extra copy: the site does not
+// wait for the slow owner's fetch. A lessee nobody bypassed, or one the
+// caller does not exclude, keeps its lease.
+func TestLeaseTakenOverFromSlowOwner(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, tracker.Config{LeaseTTL: 20 * time.Second, MaxExtraCopies: 2, LeaseCredit: -1})
+		owner, a, b := e.peer("branch-a"), e.peer("branch-a"), e.peer("branch-a")
+		e.mustAnnounce(owner, peerAnnounce("10.0.0.1:1", holding("p", 8)))
+		e.mustAnnounce(a, peerAnnounce("10.0.0.2:1", holding("p", 8)))
+		e.mustAnnounce(b, peerAnnounce("10.0.0.3:1", holding("p", 8)))
+		excluding := func(want int, ids ...*trackertest.Identity) proto.TrackerLeaseRequest {
+			r := leaseReq([]int{want}, 1)
+			for _, id := range ids {
+				r.Exclude = append(r.Exclude, id.PeerID.String())
+			}
+			return r
+		}
+		steps := []struct {
+			name    string
+			do      func() (proto.TrackerLeaseResponse, int)
+			granted []int
+		}{
+			{"owner-leases-0-and-1", func() (proto.TrackerLeaseResponse, int) { return e.lease(owner, leaseReq([]int{0, 1}, 2)) }, []int{0, 1}},
+			{"not-bypassed-keeps-its-lease", func() (proto.TrackerLeaseResponse, int) { return e.lease(a, excluding(0, owner)) }, []int{}},
+			{"owner-fetched-1-bypassed", func() (proto.TrackerLeaseResponse, int) {
+				e.mustAnnounce(owner, peerAnnounce("10.0.0.1:1", holding("p", 8, 1)))
+				return e.lease(a, excluding(1, owner))
+			}, []int{1}},
+			{"not-excluded-keeps-its-lease", func() (proto.TrackerLeaseResponse, int) { return e.lease(b, excluding(0)) }, []int{}},
+			{"slow-owner-lease-taken-over", func() (proto.TrackerLeaseResponse, int) { return e.lease(b, excluding(0, owner)) }, []int{0}},
+			{"owner-renewal-refused", func() (proto.TrackerLeaseResponse, int) { return e.lease(owner, leaseReq([]int{0}, 1)) }, []int{}},
+			{"taker-renews", func() (proto.TrackerLeaseResponse, int) { return e.lease(b, excluding(0, owner)) }, []int{0}},
+			{"taker-keeps-it-from-others", func() (proto.TrackerLeaseResponse, int) { return e.lease(a, excluding(0, owner)) }, []int{}},
 		}
 		for _, s := range steps {
 			got, code := s.do()

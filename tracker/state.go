@@ -83,11 +83,14 @@ type site struct {
 	// slow are the peers an extra lease bypassed, until when they get no
 	// new leases: what they fetch, their peers could not get from them.
 	slow map[string]time.Time
+	// since is when each package was first announced in the site, kept
+	// while anyone holds it (creditStart).
+	since map[string]time.Time
 }
 
 func newSite() *site {
 	return &site{entries: map[string]*entry{}, byPkg: map[string]map[string]*entry{}, leases: map[leaseKey]lease{},
-		extras: map[leaseKey]*extra{}, slow: map[string]time.Time{}}
+		extras: map[leaseKey]*extra{}, slow: map[string]time.Time{}, since: map[string]time.Time{}}
 }
 
 // state is the tracker's whole memory. mu owns every field and everything
@@ -149,6 +152,11 @@ func (st *state) announce(c caller, a proto.TrackerAnnounce, now time.Time) erro
 	s.entries[c.PeerID] = e
 	st.peerSite[c.PeerID] = c.Site
 	st.reindex(s, nil, e)
+	for pkg := range e.pkgs {
+		if _, ok := s.since[pkg]; !ok {
+			s.since[pkg] = now
+		}
+	}
 	// A lease ends when anyone in the site holds its fragment.
 	for k := range s.leases {
 		if h, ok := e.pkgs[k.pkg]; ok && h.bits.Has(k.frag) {
@@ -333,20 +341,30 @@ func (st *state) lease(c caller, req proto.TrackerLeaseRequest, now time.Time) (
 			dst[i] |= bits[i]
 		}
 	}
-	free := func(i int) (mine, ok bool) {
+	// free reports whether fragment i may be leased to the caller: mine
+	// when the caller holds its lease, past when another live peer does
+	// that the caller excluded and that an extra copy already bypassed
+	// (s.slow): the site does not wait for a slow owner's fetch, and the
+	// lease moves as an extra copy.
+	free := func(i int) (mine, past, ok bool) {
 		if held.Has(i) {
-			return false, false
+			return false, false, false
 		}
 		l, exists := s.leases[leaseKey{req.PackageID, i}]
 		switch {
 		case !exists || !now.Before(l.expires):
-			return false, true
+			return false, false, true
 		case l.peer == c.PeerID:
-			return true, true
+			return true, false, true
 		}
 		// The lessee's entry may have expired before the sweep ran.
 		o := s.entries[l.peer]
-		return false, o == nil || !o.live(now)
+		if o == nil || !o.live(now) {
+			return false, false, true
+		}
+		until, slow := s.slow[l.peer]
+		past = slow && now.Before(until) && slices.Contains(req.Exclude, l.peer)
+		return false, past, past
 	}
 	want := slices.Clone(req.Want)
 	slices.Sort(want)
@@ -363,18 +381,33 @@ func (st *state) lease(c caller, req proto.TrackerLeaseRequest, now time.Time) (
 	if until, ok := s.slow[c.PeerID]; ok && now.Before(until) {
 		passes = 1
 	}
+	// New leases need credit: what the caller leased or holds alone must
+	// be copied by its site first (Config.LeaseCredit).
+	owed, bounded := st.owed(s, c.PeerID, req.PackageID, now)
+	bounded = bounded && st.cfg.LeaseCredit > 0
 	// Renewals first, so a WAN owner keeps what it is fetching.
 	for pass := range passes {
 		for _, i := range want {
 			if len(granted) == limit {
 				break
 			}
-			mine, ok := free(i)
+			mine, past, ok := free(i)
 			if !ok || granted[i] || (pass == 0 && !mine) {
 				continue
 			}
-			if !mine && excl.Has(i) && !st.extraCopy(s, c, req, i, now) {
+			// An extra copy (only excluded holders have i, or an excluded
+			// slow peer leases it) is what its peers wait for: it needs
+			// no credit.
+			extra := excl.Has(i) || past
+			if !mine && !extra && bounded && owed >= st.cfg.LeaseCredit {
+				out.HeldBack = true
 				continue
+			}
+			if !mine && extra && !st.extraCopy(s, c, req, i, now) {
+				continue
+			}
+			if !mine {
+				owed++
 			}
 			granted[i] = true
 			s.leases[leaseKey{req.PackageID, i}] = lease{peer: c.PeerID, expires: now.Add(st.cfg.LeaseTTL)}
@@ -387,6 +420,65 @@ func (st *state) lease(c caller, req proto.TrackerLeaseRequest, now time.Time) (
 	}
 	return out, nil
 }
+
+// owed counts the fragments of pkg that peer must see copied in its site
+// before it gets new leases: its unexpired leases, while another peer
+// announces the package without holding all of it or, for creditStart
+// after the package's first announce in the site, while another live peer
+// is there (it may ask for the package any moment); and the
+// fragments it announces that no other entry holds, while another peer
+// announces the package without holding all of it. A peer alone in its
+// site is not bounded (false).
+func (st *state) owed(s *site, peer, pkg string, now time.Time) (int, bool) {
+	mine := s.entries[peer].pkgs[pkg]
+	others := proto.NewBitfield(mine.total)
+	needer := false
+	for id, o := range s.byPkg[pkg] {
+		if id == peer || !o.live(now) || st.revoked(id) {
+			continue
+		}
+		h := o.pkgs[pkg]
+		needer = needer || (o.kind != proto.HolderRelay && h.count < h.total)
+		for i := range min(len(h.bits), len(others)) {
+			others[i] |= h.bits[i]
+		}
+	}
+	// Company without needers bounds a peer only while the package is new
+	// in the site: its peers learn of a deployment within seconds, and the
+	// first to ask must not take a full batch before they announce it.
+	// Later, a peer deploying alone is not held to LeaseCredit fetches.
+	start := s.since[pkg]
+	early := start.IsZero() || now.Before(start.Add(creditStart))
+	company := needer
+	for id, o := range s.entries {
+		if company || !early {
+			break
+		}
+		company = id != peer && o.kind != proto.HolderRelay && o.live(now) && !st.revoked(id)
+	}
+	if !company {
+		return 0, false
+	}
+	n := 0
+	for k, l := range s.leases {
+		if k.pkg == pkg && l.peer == peer && now.Before(l.expires) {
+			n++
+		}
+	}
+	if needer {
+		for i := range mine.total {
+			if mine.bits.Has(i) && !others.Has(i) {
+				n++
+			}
+		}
+	}
+	return n, true
+}
+
+// creditStart is how long after a package's first announce in a site a
+// peer with live company there is bounded by LeaseCredit although no peer
+// has announced needing the package yet.
+const creditStart = 15 * time.Second
 
 // slowLeaseBan × LeaseTTL is how long a peer that an extra lease bypassed
 // gets no new leases.
@@ -418,6 +510,12 @@ func (st *state) extraCopy(s *site, c caller, req proto.TrackerLeaseRequest, i i
 		if e.live(now) && !st.revoked(id) && e.pkgs[req.PackageID].bits.Has(i) && !x.bypassed[id] {
 			fresh = append(fresh, id) // Excluded by the caller: held does not have i.
 		}
+	}
+	// A lease taken over from an excluded slow peer (see lease) bypasses
+	// that lessee.
+	if l, ok := s.leases[k]; ok && l.peer != c.PeerID && now.Before(l.expires) && !x.bypassed[l.peer] &&
+		!slices.Contains(fresh, l.peer) && slices.Contains(req.Exclude, l.peer) {
+		fresh = append(fresh, l.peer)
 	}
 	if len(fresh) == 0 {
 		return false
@@ -452,6 +550,11 @@ func (st *state) sweep(now time.Time) (dropped int) {
 		for k := range s.extras {
 			if len(s.byPkg[k.pkg]) == 0 {
 				delete(s.extras, k)
+			}
+		}
+		for pkg := range s.since {
+			if len(s.byPkg[pkg]) == 0 {
+				delete(s.since, pkg)
 			}
 		}
 		for id, until := range s.slow {

@@ -42,8 +42,11 @@ type Config struct {
 	// LeaseMax is the most fragments asked in one lease (default 8).
 	LeaseMax int `yaml:"lease_max"`
 	// LookupMin and LookupMax bound the re-lookup backoff while waiting
-	// for peers (defaults 1s and 10s); a download that has enough to ask
-	// of its peers looks up every LookupMax only.
+	// for peers (defaults 1s and 10s; a download with nothing to ask of
+	// its peers waits at most 2 × LookupMin, the pace of its site's WAN
+	// owners); a download that has enough to ask of its peers looks up
+	// every LookupMax only. A lease answer that HeldBack is asked again
+	// after LookupMin.
 	LookupMin time.Duration `yaml:"lookup_min"`
 	LookupMax time.Duration `yaml:"lookup_max"`
 	// StallTimeout: after this long without a new fragment, look up and
@@ -52,8 +55,8 @@ type Config struct {
 	// ProgressFactor and ProgressMin bound how long a peer may take to
 	// deliver one fragment: ProgressFactor × the fragment's size at the
 	// median rate measured from this download's peers, at least
-	// ProgressMin (defaults 8 and 5s); the larger of ProgressMin and
-	// StallTimeout while fewer than three fragments came from peers. A
+	// ProgressMin (defaults 8 and 5s); ProgressMin while fewer than three
+	// fragments came from peers. A
 	// peer that is late (and whose progress does not promise to finish
 	// within half a bound more) is cancelled and left alone for
 	// PeerCooloff (as is a peer answering only "busy" for three bounds),

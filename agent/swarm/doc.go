@@ -29,8 +29,8 @@
 //     every agent to central. Otherwise the agent waits for the owner's
 //     copy, which the owner's have sessions announce once it is stored.
 //     It looks up again every LookupMax, and sooner, with backoff
-//     (LookupMin to LookupMax), only while it has nothing to ask of its
-//     peers and no have session is up (peers without the protocol); after
+//     (LookupMin to 2 × LookupMin), only while it has nothing to ask of
+//     its peers and no have session is up (peers without the protocol); after
 //     StallTimeout without a new fragment it asks for the lease again, so
 //     a lease moves when its owner dies. A relay the tracker lists is also
 //     asked like a peer for the fragments it holds (Deps.RelaySource),
@@ -45,10 +45,12 @@
 //     slower than HedgeFactor × the median fragment time.
 //  6. Progress, not liveness, decides: a peer request that has not
 //     delivered its fragment within ProgressFactor × its size at the
-//     median measured peer rate (at least ProgressMin; StallTimeout before
+//     median measured peer rate (at least ProgressMin; ProgressMin before
 //     there is a measure), and whose bytes so far do not promise to end
 //     within half that bound, is cancelled; so is a peer that answers
-//     only "busy" for three bounds. The peer is left alone for
+//     only "busy" for three bounds. A late request is not blamed on its
+//     peer while another peer's request, running 1 s or more, is at most
+//     4 times faster: then our own link is the limit. The peer is left alone for
 //     PeerCooloff (doubled each time it is too slow), like a peer that
 //     fails PeerFailures times. Peers left alone, dropped, or gone from
 //     LAN membership for StallTimeout are excluded from lease requests:
@@ -61,8 +63,12 @@
 //     hints: a claimed fragment is asked of it, verified like any other,
 //     and a peer that answers "not found" for a fragment it pushed no
 //     longer counts for it; three such and it is dropped for the package.
-//     Every AnnounceEvery new fragments, and at the end, the agent
-//     announces again; Run announces on the tracker's interval so that the
+//     Every AnnounceEvery new fragments, for every fragment it fetched as
+//     WAN owner or copied first (no other listed peer held it), and at
+//     the end, the agent announces again: the tracker grants a WAN owner
+//     new leases only once its site copied what it fetched (lease_credit),
+//     and says HeldBack meanwhile, when the agent asks again within
+//     LookupMin. Run announces on the tracker's interval so that the
 //     fragments are seeded after the install, until they are evicted.
 //
 // Without a tracker (no P2P in the site) or when the tracker cannot be

@@ -253,10 +253,13 @@ func (d *download) lookup(ctx context.Context, now time.Time) error {
 		p.listed = true
 	}
 	d.watch(ctx)
+	// A starved download waits for its site's WAN owners, whose leases
+	// need their fragments copied (tracker lease_credit): it looks again
+	// within 2 × LookupMin.
 	if grew {
 		d.lookupWait = d.cfg.LookupMin
 	} else {
-		d.lookupWait = min(2*d.lookupWait, d.cfg.LookupMax)
+		d.lookupWait = min(2*d.lookupWait, d.cfg.LookupMax, 2*d.cfg.LookupMin)
 	}
 	// A download with enough to ask of its peers refreshes every
 	// LookupMax; maintain looks up sooner once it starves.
@@ -432,18 +435,26 @@ func (d *download) maybeLease(ctx context.Context, now time.Time) error {
 	if ttl <= 0 {
 		ttl = d.cfg.StallTimeout
 	}
-	d.leaseGranting = false
+	granted, fresh := false, 0
 	for _, g := range resp.Granted {
 		if d.need[g] {
+			if !d.leasedNow(g, now) {
+				fresh++
+			}
 			d.leased[g] = now.Add(ttl)
-			d.leaseGranting = true
+			granted = true
 		}
 	}
-	if d.leaseGranting {
+	d.leaseGranting = granted && !resp.HeldBack
+	if resp.HeldBack {
+		// What we fetched is not copied yet: ask again soon, it will be.
+		d.nextLease = now.Add(d.cfg.LookupMin)
+	}
+	if fresh > 0 {
 		// The lab (-slow-owner) finds the WAN owners by this line.
-		d.log.Info("WAN-owner lease granted", "asked", len(want), "granted", len(resp.Granted))
+		d.log.Info("WAN-owner lease granted", "asked", len(want), "granted", len(resp.Granted), "new", fresh, "fragments", resp.Granted)
 	} else {
-		d.log.Debug("lease", "asked", len(want), "granted", len(resp.Granted))
+		d.log.Debug("lease", "asked", len(want), "granted", len(resp.Granted), "held_back", resp.HeldBack, "want", want, "exclude", len(exclude))
 	}
 	return nil
 }
@@ -666,7 +677,10 @@ func (d *download) handle(o outcome, now time.Time) error {
 			other.cancelled = true
 			other.cancel()
 		}
-		if d.sinceAnnounce++; d.sinceAnnounce >= d.cfg.AnnounceEvery {
+		// Without a relay, a WAN owner's fragment and the first copy of
+		// one are announced at once: the tracker gives the owner new
+		// leases only once its site copied what it fetched (lease_credit).
+		if d.sinceAnnounce++; d.sinceAnnounce >= d.cfg.AnnounceEvery || (!d.relay && (p == nil || d.holders(i) <= 1)) {
 			d.sinceAnnounce = 0
 			d.s.Kick()
 		}
@@ -736,6 +750,17 @@ func (d *download) handle(o outcome, now time.Time) error {
 	return nil
 }
 
+// holders counts the listed peers (not relays) holding fragment i.
+func (d *download) holders(i int) int {
+	n := 0
+	for _, p := range d.peers {
+		if p.listed && !p.relay && p.have.Has(i) {
+			n++
+		}
+	}
+	return n
+}
+
 // drop excludes p from the rest of this download and reports it.
 func (d *download) drop(p *peerState, line string, err error) {
 	if p.dropped {
@@ -756,13 +781,15 @@ func (d *download) drop(p *peerState, line string, err error) {
 
 // progressBound is how long a peer may take to deliver a fragment of size
 // bytes (0: no bound): ProgressFactor × size at the median measured peer
-// rate, at least ProgressMin, or StallTimeout before there is a measure.
+// rate, at least ProgressMin, or ProgressMin before there is a measure.
 func (d *download) progressBound(size int64) time.Duration {
 	if d.cfg.ProgressFactor < 0 {
 		return 0
 	}
 	if len(d.rates) < 3 {
-		return max(d.cfg.ProgressMin, d.cfg.StallTimeout)
+		// A holder that owns fragments nobody else has must be found out
+		// early: its site fetches them again, and the sooner the better.
+		return d.cfg.ProgressMin
 	}
 	r := slices.Clone(d.rates)
 	slices.Sort(r)
@@ -776,6 +803,22 @@ func (d *download) progressBound(size int64) time.Duration {
 // for each time it was too slow, so that its fragments come from another
 // holder, the relay, or a WAN-owner lease.
 func (d *download) checkProgress(now time.Time) {
+	// best is the fastest rate of a request in flight for rateAge at
+	// least, per peer: a late request from a peer that delivers at least
+	// 1/ourLinkShare of the fastest other peer's rate is late because of
+	// our own link (its bytes share it with every other request), not
+	// because of that peer. (A younger request's rate is noise.)
+	best := map[*peerState]float64{}
+	for _, reqs := range d.inflight {
+		for _, r := range reqs {
+			if r.peer == nil || r.cancelled {
+				continue
+			}
+			if el := now.Sub(r.start); el >= rateAge {
+				best[r.peer] = max(best[r.peer], float64(r.got.Load())/el.Seconds())
+			}
+		}
+	}
 	for _, reqs := range d.inflight {
 		for _, r := range reqs {
 			p := r.peer
@@ -792,6 +835,9 @@ func (d *download) checkProgress(now time.Time) {
 			if got > 0 && time.Duration(float64(el)*float64(size-got)/float64(got)) <= bound/2 {
 				continue
 			}
+			if d.ourLink(p, float64(got)/el.Seconds(), best) {
+				continue
+			}
 			r.cancelled = true
 			r.cancel()
 			d.st.FailedRequests.Add(1)
@@ -802,6 +848,31 @@ func (d *download) checkProgress(now time.Time) {
 				"bound", bound.Round(time.Millisecond))
 		}
 	}
+}
+
+// ourLinkShare: a peer delivering at least 1/ourLinkShare of the rate of
+// the fastest other peer in flight is not too slow (see ourLink).
+const ourLinkShare = 4
+
+// rateAge is how long a request must have run for its rate to count in
+// ourLink.
+const rateAge = time.Second
+
+// ourLink reports whether a late request from p, at rate bytes per second,
+// is late because of our own link: another peer's request in flight is not
+// more than ourLinkShare times faster. A peer that is the only one we ask
+// is judged by the bound alone.
+func (d *download) ourLink(p *peerState, rate float64, best map[*peerState]float64) bool {
+	if rate <= 0 {
+		return false
+	}
+	fastest := 0.0
+	for q, r := range best {
+		if q != p {
+			fastest = max(fastest, r)
+		}
+	}
+	return fastest > 0 && rate*ourLinkShare >= fastest
 }
 
 // tooSlow leaves p alone, and excluded from lease requests, for

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -194,4 +195,146 @@ func TestDeadMemberExcluded(t *testing.T) {
 			t.Errorf("the dead member got requests %v", got)
 		}
 	})
+}
+
+// TestLeaseCreditHeldBack: a tracker that grants one new lease at a time,
+// only once the agent announced what its last lease fetched (lease_credit
+// 1), and says HeldBack meanwhile. The agent announces each WAN-owner
+// fragment at once and asks again within LookupMin of a held-back answer,
+// so the download is paced by the fetches, not by StallTimeout.
+func TestLeaseCreditHeldBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const n = 8
+		e := newSwarm(t, n, swarm.Config{LookupMin: time.Second, StallTimeout: 10 * time.Second}, map[string][]int{})
+		e.upstream.SetDelay(func(int) time.Duration { return 100 * time.Millisecond })
+		var mu sync.Mutex
+		granted := map[int]bool{}
+		heldBack := 0
+		e.tracker.SetGrant(func(req proto.TrackerLeaseRequest) proto.TrackerLeaseResponse {
+			mu.Lock()
+			defer mu.Unlock()
+			have := proto.NewBitfield(n)
+			if as := e.tracker.Announces(); len(as) > 0 && len(as[len(as)-1].Packages) > 0 {
+				have = as[len(as)-1].Packages[0].Have
+			}
+			out := proto.TrackerLeaseResponse{Granted: []int{}, TTL: 60}
+			owed := 0
+			for i := range granted {
+				if !have.Has(i) {
+					owed++
+				}
+			}
+			for _, w := range req.Want {
+				switch {
+				case granted[w] && !have.Has(w):
+					out.Granted = append(out.Granted, w) // Renewal.
+				case granted[w]:
+				case owed >= 1:
+					out.HeldBack = true
+				default:
+					granted[w] = true
+					owed++
+					out.Granted = append(out.Granted, w)
+				}
+			}
+			if out.HeldBack {
+				heldBack++
+			}
+			return out
+		})
+		start := time.Now()
+		if _, err := e.fetch(t); err != nil {
+			t.Fatalf("Fetch: %v", err)
+		}
+		took := time.Since(start)
+		e.checkStored(t)
+		up := e.upstream.Requests()
+		slices.Sort(up)
+		if diff := cmp.Diff(swarmtest.Range(0, n), up); diff != "" {
+			t.Errorf("upstream requests (-want +got):\n%s", diff)
+		}
+		// Each fragment: 100 ms fetch, then at most LookupMin until the
+		// next ask. Waiting StallTimeout once would take 10 s.
+		if took > n*1200*time.Millisecond {
+			t.Errorf("took %s, want at most %s (paced by LookupMin, not StallTimeout)", took, n*1200*time.Millisecond)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if heldBack == 0 {
+			t.Error("the tracker never held a lease back: the test tests nothing")
+		}
+	})
+}
+
+// TestFirstCopyAnnounced: a fragment copied from its only holder (a WAN
+// owner waiting for its lease credit) is announced at once; one that two
+// peers hold waits for AnnounceEvery.
+func TestFirstCopyAnnounced(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		holders map[string][]int
+		min     int
+		max     int
+	}{
+		{"only-holder", map[string][]int{"owner": swarmtest.Range(0, 8)}, 8, 100},
+		{"two-holders", map[string][]int{"peerA": swarmtest.Range(0, 8), "peerB": swarmtest.Range(0, 8)}, 1, 5},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				const n = 8
+				e := newSwarm(t, n, swarm.Config{PeerStreams: 1, MaxPeerRequests: 1}, tt.holders)
+				for _, p := range e.peers {
+					p.SetDelay(func(int) time.Duration { return 100 * time.Millisecond })
+				}
+				if _, err := e.fetch(t); err != nil {
+					t.Fatalf("Fetch: %v", err)
+				}
+				e.checkStored(t)
+				if got := len(e.tracker.Announces()); got < tt.min || got > tt.max {
+					t.Errorf("%d announces, want %d..%d", got, tt.min, tt.max)
+				}
+			})
+		})
+	}
+}
+
+// TestOwnLinkNotBlamed: progress is judged against the other peers. When
+// every peer delivers at the same slow rate (our own link is the limit),
+// no request is cancelled as late and nothing goes upstream; when one peer
+// is ten times slower than the other, its late requests are cancelled and
+// its fragments come from the faster one.
+func TestOwnLinkNotBlamed(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		rateA    float64
+		rateB    float64
+		wantLate bool
+	}{
+		// A fragment takes 3 s from either: three progress bounds.
+		{"same-rate", fragSize / 3, fragSize / 3, false},
+		// 0.8 s from peerA, 8 s from peerB.
+		{"ten-times-slower", fragSize / 0.8, fragSize / 8, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				const n = 8
+				e := newSwarm(t, n, swarm.Config{ProgressMin: time.Second, StallTimeout: 30 * time.Second, HedgeFactor: -1},
+					map[string][]int{"peerA": swarmtest.Range(0, n), "peerB": swarmtest.Range(0, n)})
+				peerA, peerB := e.peers[0], e.peers[1]
+				peerA.SetRate(tt.rateA)
+				peerB.SetRate(tt.rateB)
+				st, err := e.fetch(t)
+				if err != nil {
+					t.Fatalf("Fetch: %v", err)
+				}
+				e.checkStored(t)
+				if up := e.upstream.Requests(); len(up) != 0 {
+					t.Errorf("upstream requests %v, want none", up)
+				}
+				if late := st.FailedRequests.Load() > 0; late != tt.wantLate {
+					t.Errorf("requests cancelled as late: %d, want some: %v", st.FailedRequests.Load(), tt.wantLate)
+				}
+			})
+		})
+	}
 }

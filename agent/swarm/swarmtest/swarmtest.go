@@ -184,7 +184,10 @@ type Source struct {
 	delay func(i int) time.Duration
 	// hold, when it returns true for a request, blocks it until its
 	// context ends.
-	hold      func(i int) bool
+	hold func(i int) bool
+	// rate paces the bytes of every fragment served (0: all at once), in
+	// bytes per second.
+	rate      float64
 	onRequest func(id string, i int)
 	requests  []int
 	cancelled []int
@@ -215,6 +218,14 @@ func (s *Source) SetFail(err error) {
 func (s *Source) SetDelay(f func(i int) time.Duration) {
 	s.mu.Lock()
 	s.delay = f
+	s.mu.Unlock()
+}
+
+// SetRate paces the bytes of each fragment served at bytesPerSec, in
+// chunks of a tenth of a second (0: all at once).
+func (s *Source) SetRate(bytesPerSec float64) {
+	s.mu.Lock()
+	s.rate = bytesPerSec
 	s.mu.Unlock()
 }
 
@@ -270,7 +281,7 @@ func (s *Source) Served() []int {
 func (s *Source) Fetch(ctx context.Context, pkg string, f proto.Fragment) (io.ReadCloser, error) {
 	s.mu.Lock()
 	s.requests = append(s.requests, f.Index)
-	fail, corrupt, delay, hold, hook := s.fail, s.corrupt, s.delay, s.hold, s.onRequest
+	fail, corrupt, delay, hold, hook, rate := s.fail, s.corrupt, s.delay, s.hold, s.onRequest, s.rate
 	s.mu.Unlock()
 	if hook != nil {
 		hook(s.id, f.Index)
@@ -313,8 +324,42 @@ func (s *Source) Fetch(ctx context.Context, pkg string, f proto.Fragment) (io.Re
 	s.mu.Lock()
 	s.served = append(s.served, f.Index)
 	s.mu.Unlock()
+	if rate > 0 {
+		return &pacedReader{ctx: ctx, src: s, idx: f.Index, b: b, chunk: max(1, int(rate/10))}, nil
+	}
 	return io.NopCloser(bytes.NewReader(b)), nil
 }
+
+// pacedReader hands out chunk bytes per tenth of a second; a read ended by
+// ctx counts as cancelled at its source.
+type pacedReader struct {
+	ctx   context.Context
+	src   *Source
+	idx   int
+	b     []byte
+	chunk int
+}
+
+func (r *pacedReader) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, io.EOF
+	}
+	t := time.NewTimer(100 * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-r.ctx.Done():
+		r.src.mu.Lock()
+		r.src.cancelled = append(r.src.cancelled, r.idx)
+		r.src.mu.Unlock()
+		return 0, r.ctx.Err()
+	}
+	n := copy(p[:min(len(p), r.chunk)], r.b)
+	r.b = r.b[n:]
+	return n, nil
+}
+
+func (r *pacedReader) Close() error { return nil }
 
 // Peers returns a swarm.PeerSourceFunc serving the given peer sources by
 // ID; an unknown ID is an error.
