@@ -33,6 +33,7 @@ import (
 	"github.com/shoal-project/shoal/central/ui"
 	"github.com/shoal-project/shoal/central/web"
 	"github.com/shoal-project/shoal/internal/statefile"
+	"github.com/shoal-project/shoal/proto/api"
 	"github.com/shoal-project/shoal/tracker/embedded"
 )
 
@@ -180,6 +181,14 @@ func New(cfg Config, logger *slog.Logger, out io.Writer) (*Server, error) {
 		return nil, fmt.Errorf("central config: %w", err)
 	}
 	s := &Server{cfg: cfg.withDefaults(), log: logger, out: out}
+	// Every path central prints (the CA file in the OCS agent command
+	// above all) must be absolute: agents run elsewhere and change
+	// directory.
+	abs, err := filepath.Abs(s.cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	s.cfg.DataDir = abs
 	if err := s.build(); err != nil {
 		s.close()
 		return nil, err
@@ -344,8 +353,7 @@ func (s *Server) banner(rt Runtime, generated string) {
 	fmt.Fprintf(s.out, "\nShoal central is running.\n")
 	fmt.Fprintf(s.out, "  Web UI:                     %s/  (trust the CA below, or accept the certificate warning)\n", rt.HTTPSURL)
 	fmt.Fprintf(s.out, "  REST API:                   %s/api/v1  (OpenAPI: %s/api/v1/openapi.json)\n", rt.HTTPSURL, rt.HTTPSURL)
-	fmt.Fprintf(s.out, "  OCS agents:                 --server=%s/ocsinventory --ca=%s\n", rt.HTTPSURL, rt.CAFile)
-	fmt.Fprintf(s.out, "                              (or plain HTTP: --server=%s/ocsinventory)\n", rt.HTTPURL)
+	fmt.Fprintf(s.out, "  OCS agents:                 %s\n", api.OCSAgentCommand(rt.HTTPSURL, rt.CAFile))
 	if rt.TrackerURL != "" {
 		fmt.Fprintf(s.out, "  Tracker (embedded):         %s\n", rt.TrackerURL)
 	}

@@ -368,7 +368,7 @@ func TestEveryPageRenders(t *testing.T) {
 		{"status-site-filter", "/packages/" + id + "/status?site=none", []string{"pc-3", "1–1 of 1"}},
 		{"sites", "/sites", []string{"lab", "10.77.0.0/16", "relay.lab:8080/download"}},
 		{"site", fmt.Sprintf("/sites/%d", sites[0].ID), []string{"10.77.0.0/16"}},
-		{"settings", "/settings", []string{"ocsinventory-agent --server=https://127.0.0.1:", "/ocsinventory --ca=/etc/ocsinventory/cacert.pem", "/cacert.pem", "PROLOG_FREQ"}},
+		{"settings", "/settings", []string{"ocsinventory-agent --nolocal --server=https://127.0.0.1:", "/ocsinventory --ca=/", "/pki/ca.pem", "/cacert.pem", "PROLOG_FREQ"}},
 		{"tokens", "/tokens", []string{"ci", "readonly", "valid"}},
 		{"users", "/users", []string{"admin (built in)"}},
 		{"audit", "/audit", []string{"package.create", "package.activate", "package.affect", "token.create", "ui.login"}},
