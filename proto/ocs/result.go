@@ -9,6 +9,13 @@ import "strings"
 const (
 	ResultSuccess                = "SUCCESS"
 	ResultSuccessAlreadySetup    = "SUCCESS_ALREADY_SETUP"
+	// ResultSuccessResent is what the Unix agent (2.10, Download.pm
+	// period) sends for a package whose "done" file is still there: its
+	// first result message failed (server unreachable, or a relative --ca
+	// path after the worker changed directory), and it re-sends the
+	// success through done() without the suffix argument, so the code is
+	// "SUCCESS" . "_" . undef. It is the agent's code, not a mangled one.
+	ResultSuccessResent = "SUCCESS_"
 	ResultSuccessRebootInitiated = "SUCCESS_REBOOT_INITIATED"
 	ResultSuccessRebootRequired  = "SUCCESS_REBOOT_REQUIRED"
 	ResultSuccessRestartRequired = "SUCCESS_RESTART_REQUIRED"
