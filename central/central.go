@@ -312,13 +312,22 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	defer os.Remove(rtPath)
 
+	// Held agent and relay long-polls answer as soon as shutdown begins,
+	// so that it does not wait up to agent_api.max_wait for them.
+	secure.RegisterOnShutdown(s.agents.Drain)
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return s.dep.Run(gctx) })
+	// The contact writer outlives the listeners: its context ends once
+	// both servers have stopped, and it then writes the last batch, so no
+	// PROLOG contact arrives after it.
+	depCtx, stopDep := context.WithCancel(context.WithoutCancel(gctx))
+	defer stopDep()
+	g.Go(func() error { return s.dep.Run(depCtx) })
 	g.Go(func() error { return s.trk.Run(gctx) })
 	g.Go(func() error { return serve(plain.Serve(s.web.LimitListener(s.httpLn))) })
 	g.Go(func() error { return serve(secure.ServeTLS(s.web.LimitListener(s.httpsLn), "", "")) })
 	g.Go(func() error {
 		<-gctx.Done()
+		defer stopDep()
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		return errors.Join(plain.Shutdown(sctx), secure.Shutdown(sctx))

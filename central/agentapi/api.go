@@ -165,6 +165,18 @@ type API struct {
 	// trackerURL and upstreamURL (strings) are set once by central
 	// before it serves; see SetTrackerURL and SetUpstreamURL.
 	trackerURL, upstreamURL atomic.Value
+	// draining is closed by Drain (once, drainOnce): held long-polls
+	// answer at once.
+	draining  chan struct{}
+	drainOnce sync.Once
+}
+
+// Drain makes every held jobs long-poll (agents' and relays') answer at
+// once with what it has, and later ones answer without waiting. Central
+// calls it when its HTTP servers begin to shut down, so that shutdown does
+// not wait up to max_wait for them.
+func (a *API) Drain() {
+	a.drainOnce.Do(func() { close(a.draining) })
 }
 
 // New returns the agent API. An invalid cfg is replaced by the defaults
@@ -178,7 +190,7 @@ func New(cfg Config, st *store.Store, dep *deploy.Service, b *packages.Builder, 
 	cfg = cfg.withDefaults()
 	return &API{cfg: cfg, store: st, deploy: dep, builder: b, pki: pk, log: log, now: time.Now,
 		counters: newCounters(), index: &fragIndexes{m: map[string]*fragIndex{}}, refusals: ratelimit.New(refusalAuditsPerMinute),
-		ingest: gate.New("agent ingest", cfg.IngestConcurrency, cfg.BusyWait)}
+		ingest: gate.New("agent ingest", cfg.IngestConcurrency, cfg.BusyWait), draining: make(chan struct{})}
 }
 
 // Register adds the agent routes to g, which central mounts at

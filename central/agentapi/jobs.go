@@ -79,11 +79,19 @@ func (a *API) jobs(c echo.Context) error {
 			}
 			return c.JSON(http.StatusOK, proto.JobsResponse{Jobs: jobs, Tag: cur, Site: site})
 		}
+		if i == 0 {
+			a.log.Debug("jobs poll held", "computer", cl.computer.ID, "wait", wait)
+		}
 		t := time.NewTimer(a.cfg.PollInterval)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return ctx.Err()
+		case <-a.draining:
+			// Central is shutting down: answer now, so that shutdown
+			// does not wait for the poll to run out.
+			t.Stop()
+			deadline = a.now()
 		case <-t.C:
 		}
 	}

@@ -349,6 +349,11 @@ func (a *API) relayJobs(c echo.Context) error {
 		case <-ctx.Done():
 			t.Stop()
 			return ctx.Err()
+		case <-a.draining:
+			// Central is shutting down: answer now, so that shutdown
+			// does not wait for the poll to run out.
+			t.Stop()
+			deadline = a.now()
 		case <-t.C:
 		}
 	}
