@@ -247,7 +247,8 @@ func (s *Server) build() error {
 		return err
 	}
 	inv := inventory.New(s.st, s.log)
-	ops := adminops.New(adminops.Deps{Store: s.st, Deploy: s.dep, Packages: s.builder, PKI: pk}, s.log)
+	httpsURL := "https://" + net.JoinHostPort(host, port(s.httpsLn.Addr()))
+	ops := adminops.New(adminops.Deps{Store: s.st, Deploy: s.dep, Packages: s.builder, PKI: pk, ServerURL: httpsURL}, s.log)
 	if s.trk, err = embedded.New(cfg.Tracker, s.st, pk.SigningPublicKey(), s.log); err != nil {
 		return err
 	}
@@ -270,12 +271,13 @@ func (s *Server) build() error {
 	s.rt = Runtime{
 		PID:      os.Getpid(),
 		HTTPURL:  "http://" + net.JoinHostPort(host, port(s.httpLn.Addr())),
-		HTTPSURL: "https://" + net.JoinHostPort(host, port(s.httpsLn.Addr())),
+		HTTPSURL: httpsURL,
 		CAFile:   pk.Path(pki.CACertFile), InfoLoc: locs.InfoLoc, PackLoc: locs.PackLoc,
 	}
 	s.rt.TrackerURL = s.trk.URL(s.rt.HTTPSURL)
 	s.agents.SetTrackerURL(s.rt.TrackerURL)
 	s.agents.SetUpstreamURL(s.rt.HTTPURL)
+	s.agents.SetServerURL(s.rt.HTTPSURL)
 	return nil
 }
 

@@ -163,8 +163,9 @@ type API struct {
 	// ingest bounds the enrollments and inventories decoded at once.
 	ingest *gate.Gate
 	// trackerURL and upstreamURL (strings) are set once by central
-	// before it serves; see SetTrackerURL and SetUpstreamURL.
-	trackerURL, upstreamURL atomic.Value
+	// before it serves; see SetTrackerURL, SetUpstreamURL and
+	// SetServerURL.
+	trackerURL, upstreamURL, serverURL atomic.Value
 	// draining is closed by Drain (once, drainOnce): held long-polls
 	// answer at once.
 	draining  chan struct{}
