@@ -363,7 +363,7 @@ func TestEveryPageRenders(t *testing.T) {
 		{"package-new", "/packages/new", []string{`enctype="multipart/form-data"`, `for="p-file"`}},
 		{"package", "/packages/" + id, []string{"SHA-256", "valid</span>", "relay.lab:8080/download"}},
 		{"affect", "/packages/" + id + "/affect", []string{"Preview"}},
-		{"status", "/packages/" + id + "/status", []string{"pc-1", "2/7", "peers 3.0 MiB", "ERR_BAD_DIGEST", "<svg", "LAN peers", "data-poll"}},
+		{"status", "/packages/" + id + "/status", []string{"pc-1", "2/7", "peers 3.0 MiB", "ERR_BAD_DIGEST", "<svg", "LAN peers", "data-poll", `id="ocs-expected"`, "after its next contact"}},
 		{"status-error-filter", "/packages/" + id + "/status?state=error", []string{"pc-3", "1–1 of 1"}},
 		{"status-site-filter", "/packages/" + id + "/status?site=none", []string{"pc-3", "1–1 of 1"}},
 		{"sites", "/sites", []string{"lab", "10.77.0.0/16", "relay.lab:8080/download"}},
