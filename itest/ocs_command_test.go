@@ -71,7 +71,7 @@ func expand(t *testing.T, dir, line string) string {
 }
 
 // TestOCSCommandAsPrinted runs the OCS agent command exactly as central
-// prints it (start-up banner, GET /api/v1/server; TestUI checks the UI shows
+// prints it (start-up banner, GET /api/v1/server; TestWebUIEndToEnd checks the UI shows
 // the same) and as README.md shows it, from a directory laid out like a
 // checkout after `make run`: the result of a deployment must reach central.
 // Before, the README's relative --ca path lost every result (the agent's
