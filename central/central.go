@@ -34,6 +34,7 @@ import (
 	"github.com/shoal-project/shoal/central/web"
 	"github.com/shoal-project/shoal/internal/metrics"
 	"github.com/shoal-project/shoal/internal/statefile"
+	"github.com/shoal-project/shoal/proto/api"
 	"github.com/shoal-project/shoal/tracker/embedded"
 )
 
@@ -190,6 +191,14 @@ func New(cfg Config, logger *slog.Logger, out io.Writer) (*Server, error) {
 		return nil, fmt.Errorf("central config: %w", err)
 	}
 	s := &Server{cfg: cfg.withDefaults(), log: logger, out: out}
+	// Every path central prints (the CA file in the OCS agent command
+	// above all) must be absolute: agents run elsewhere and change
+	// directory.
+	abs, err := filepath.Abs(s.cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	s.cfg.DataDir = abs
 	if err := s.build(); err != nil {
 		s.close()
 		return nil, err
@@ -253,7 +262,8 @@ func (s *Server) build() error {
 		return err
 	}
 	inv := inventory.New(s.st, s.log)
-	ops := adminops.New(adminops.Deps{Store: s.st, Deploy: s.dep, Packages: s.builder, PKI: pk}, s.log)
+	httpsURL := "https://" + net.JoinHostPort(host, port(s.httpsLn.Addr()))
+	ops := adminops.New(adminops.Deps{Store: s.st, Deploy: s.dep, Packages: s.builder, PKI: pk, ServerURL: httpsURL}, s.log)
 	if s.trk, err = embedded.New(cfg.Tracker, s.st, pk.SigningPublicKey(), s.log); err != nil {
 		return err
 	}
@@ -281,12 +291,13 @@ func (s *Server) build() error {
 	s.rt = Runtime{
 		PID:      os.Getpid(),
 		HTTPURL:  "http://" + net.JoinHostPort(host, port(s.httpLn.Addr())),
-		HTTPSURL: "https://" + net.JoinHostPort(host, port(s.httpsLn.Addr())),
+		HTTPSURL: httpsURL,
 		CAFile:   pk.Path(pki.CACertFile), InfoLoc: locs.InfoLoc, PackLoc: locs.PackLoc,
 	}
 	s.rt.TrackerURL = s.trk.URL(s.rt.HTTPSURL)
 	s.agents.SetTrackerURL(s.rt.TrackerURL)
 	s.agents.SetUpstreamURL(s.rt.HTTPURL)
+	s.agents.SetServerURL(s.rt.HTTPSURL)
 	return nil
 }
 
@@ -323,13 +334,21 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	defer os.Remove(rtPath)
 
+	// Held agent and relay long-polls answer as soon as shutdown begins
+	// (drain), so that it does not wait up to agent_api.max_wait for them.
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return s.dep.Run(gctx) })
+	// The contact writer outlives the listeners: its context ends once
+	// both servers have stopped, and it then writes the last batch, so no
+	// PROLOG contact arrives after it.
+	depCtx, stopDep := context.WithCancel(context.WithoutCancel(gctx))
+	defer stopDep()
+	g.Go(func() error { return s.dep.Run(depCtx) })
 	g.Go(func() error { return s.trk.Run(gctx) })
 	g.Go(func() error { return serve(plain.Serve(s.web.LimitListener(s.httpLn))) })
 	g.Go(func() error { return serve(secure.ServeTLS(s.web.LimitListener(s.httpsLn), "", "")) })
 	g.Go(func() error {
 		<-gctx.Done()
+		defer stopDep()
 		return s.drain(plain, secure)
 	})
 	s.metrics.SetReady(true)
@@ -363,8 +382,7 @@ func (s *Server) banner(rt Runtime, generated string) {
 	fmt.Fprintf(s.out, "\nShoal central is running.\n")
 	fmt.Fprintf(s.out, "  Web UI:                     %s/  (trust the CA below, or accept the certificate warning)\n", rt.HTTPSURL)
 	fmt.Fprintf(s.out, "  REST API:                   %s/api/v1  (OpenAPI: %s/api/v1/openapi.json)\n", rt.HTTPSURL, rt.HTTPSURL)
-	fmt.Fprintf(s.out, "  OCS agents:                 --server=%s/ocsinventory --ca=%s\n", rt.HTTPSURL, rt.CAFile)
-	fmt.Fprintf(s.out, "                              (or plain HTTP: --server=%s/ocsinventory)\n", rt.HTTPURL)
+	fmt.Fprintf(s.out, "  OCS agents:                 %s\n", api.OCSAgentCommand(rt.HTTPSURL, rt.CAFile))
 	if rt.TrackerURL != "" {
 		fmt.Fprintf(s.out, "  Tracker (embedded):         %s\n", rt.TrackerURL)
 	}

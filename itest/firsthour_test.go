@@ -380,9 +380,8 @@ func readmeBlock(t *testing.T, marker string, repl ...string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, part := range strings.Split(string(b), "```sh\n")[1:] {
-		block, _, _ := strings.Cut(part, "```")
-		if strings.Contains(block, marker) {
+	for _, mb := range readmeBlocks(string(b)) {
+		if block := mb.text + "\n"; mb.lang == "sh" && strings.Contains(block, marker) {
 			return strings.NewReplacer(append(repl, "bin/shoal", binDir+"/shoal", "relay/dist/", root+"/relay/dist/",
 				"agent/dist/", root+"/agent/dist/")...).Replace(block)
 		}

@@ -86,7 +86,13 @@ const adminPassword = "itest-admin-password-0123"
 // fast OCS download timings; extraYAML is appended to its config.
 func startCentral(t testing.TB, extraYAML string) *Central {
 	t.Helper()
-	dir := t.TempDir()
+	return startCentralIn(t, t.TempDir(), "data", extraYAML)
+}
+
+// startCentralIn is startCentral with its config in dir and its data
+// directory at dir/dataDir.
+func startCentralIn(t testing.TB, dir, dataDir, extraYAML string) *Central {
+	t.Helper()
 	cfg := fmt.Sprintf(`data_dir: %s
 http_addr: 127.0.0.1:0
 https_addr: 127.0.0.1:0
@@ -98,12 +104,12 @@ agents:
     period_latency: 1
     period_length: 10
     timeout_days: 1
-%s`, filepath.Join(dir, "data"), extraYAML)
+%s`, filepath.Join(dir, dataDir), extraYAML)
 	cfgPath := filepath.Join(dir, "central.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c := &Central{t: t, Dir: filepath.Join(dir, "data"), Password: adminPassword, log: &bytes.Buffer{}, done: make(chan error, 1)}
+	c := &Central{t: t, Dir: filepath.Join(dir, dataDir), Password: adminPassword, log: &bytes.Buffer{}, done: make(chan error, 1)}
 	level := "debug" // request logs help when a test fails
 	if _, bench := t.(*testing.B); bench {
 		level = "warn"

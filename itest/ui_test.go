@@ -154,8 +154,14 @@ func TestWebUIEndToEnd(t *testing.T) {
 		chromedp.Submit(chromedp.ID("s-name")), chromedp.WaitVisible(chromedp.CSS(".flash")))
 	br.shot("sites")
 	br.do("settings", wait, chromedp.Navigate(base+"/ui/settings"), chromedp.WaitVisible(chromedp.ID("agent-cmd")))
-	if got, want := br.text("#agent-cmd"), "ocsinventory-agent --server="+base+"/ocsinventory --ca="; !strings.HasPrefix(got, want) {
-		t.Errorf("agent command %q, want prefix %q", got, want)
+	// The UI shows the very command that GET /server gives and that
+	// TestOCSCommandAsPrinted runs.
+	var info struct {
+		OCSAgentCommand string `json:"ocs_agent_command"`
+	}
+	c.do("GET", "/api/v1/server", nil, &info, http.StatusOK)
+	if got := br.text("#agent-cmd"); got != info.OCSAgentCommand || !strings.HasPrefix(got, "ocsinventory-agent --nolocal --server="+base+"/ocsinventory --ca=/") {
+		t.Errorf("UI agent command %q, want the API's %q", got, info.OCSAgentCommand)
 	}
 	br.shot("settings")
 	br.do("token", wait, chromedp.Navigate(base+"/ui/tokens"), chromedp.WaitVisible(chromedp.ID("t-name")),

@@ -34,6 +34,9 @@ type Deps struct {
 	Deploy   *deploy.Service
 	Packages *packages.Builder
 	PKI      *pki.PKI
+	// ServerURL is central's HTTPS base URL as agents reach it, for the
+	// enroll commands of new tokens.
+	ServerURL string
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }
@@ -46,6 +49,8 @@ type Service struct {
 	pki      *pki.PKI
 	audit    *audit.Log
 	now      func() time.Time
+	// serverURL is Deps.ServerURL.
+	serverURL string
 }
 
 // New returns the operations layer.
@@ -55,7 +60,7 @@ func New(d Deps, logger *slog.Logger) *Service {
 		now = time.Now
 	}
 	return &Service{store: d.Store, deploy: d.Deploy, packages: d.Packages, pki: d.PKI,
-		audit: audit.New(d.Store, logger), now: now}
+		audit: audit.New(d.Store, logger), now: now, serverURL: d.ServerURL}
 }
 
 // Now returns the service's clock reading.
@@ -257,7 +262,7 @@ func (s *Service) RevokeAPIToken(ctx context.Context, who audit.Actor, id uint) 
 // MintEnrollmentToken creates an agent or relay enrollment token (see
 // auth.MintToken); the answer carries the token, shown once.
 func (s *Service) MintEnrollmentToken(ctx context.Context, who audit.Actor, req auth.TokenRequest) (auth.TokenInfo, error) {
-	info, detail, err := auth.MintToken(ctx, s.store, s.pki, req, s.now())
+	info, detail, err := auth.MintToken(ctx, s.store, s.pki, req, s.serverURL, s.now())
 	if err != nil {
 		return auth.TokenInfo{}, err
 	}

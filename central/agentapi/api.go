@@ -164,8 +164,9 @@ type API struct {
 	// ingest bounds the enrollments and inventories decoded at once.
 	ingest *gate.Gate
 	// trackerURL and upstreamURL (strings) are set once by central
-	// before it serves; see SetTrackerURL and SetUpstreamURL.
-	trackerURL, upstreamURL atomic.Value
+	// before it serves; see SetTrackerURL, SetUpstreamURL and
+	// SetServerURL.
+	trackerURL, upstreamURL, serverURL atomic.Value
 	// metrics is set once by central before it serves (SetMetrics).
 	metrics *metrics.Central
 	// draining is closed by Drain.

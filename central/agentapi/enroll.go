@@ -242,7 +242,7 @@ func (a *API) createToken(c echo.Context) error {
 	if err := a.bindJSON(c, &req); err != nil {
 		return err
 	}
-	info, detail, err := auth.MintToken(c.Request().Context(), a.store, a.pki, req, a.now())
+	info, detail, err := auth.MintToken(c.Request().Context(), a.store, a.pki, req, a.serverURLOr(c), a.now())
 	if err != nil {
 		return err
 	}
@@ -340,3 +340,12 @@ type (
 	TokenRequest = auth.TokenRequest
 	TokenInfo    = auth.TokenInfo
 )
+
+// serverURLOr returns the URL SetServerURL set, or the one the caller
+// used to reach central.
+func (a *API) serverURLOr(c echo.Context) string {
+	if u, _ := a.serverURL.Load().(string); u != "" {
+		return u
+	}
+	return "https://" + c.Request().Host
+}

@@ -82,6 +82,9 @@ func (a *API) jobs(c echo.Context) error {
 			}
 			return c.JSON(http.StatusOK, proto.JobsResponse{Jobs: jobs, Tag: cur, Site: site})
 		}
+		if i == 0 {
+			a.log.Debug("jobs poll held", "computer", cl.computer.ID, "wait", wait)
+		}
 		t := time.NewTimer(a.cfg.PollInterval)
 		select {
 		case <-ctx.Done():

@@ -255,7 +255,8 @@ func TestRelayTokenCreation(t *testing.T) {
 	var info agentapi.TokenInfo
 	e.call("POST", "/api/v1/agents/enrollment-tokens", map[string]any{"name": "branch relay", "kind": "relay", "site": "branch", "relay_name": "r1"},
 		&info, http.StatusCreated)
-	want := "shoal-relay enroll -server https://<central>:<https-port> -token " + info.Token + " -site branch -name r1 -url http://<relay-host>:<port> -ca-fingerprint " + e.pki.CAFingerprint()
+	// Without SetServerURL, the command names the URL the caller used.
+	want := "shoal-relay enroll -server " + e.srv.URL + " -token " + info.Token + " -site branch -name r1 -url http://<relay-host>:<port> -ca-fingerprint " + e.pki.CAFingerprint()
 	if info.Kind != "relay" || info.Site != "branch" || info.RelayName != "r1" || info.MaxUses != 1 || info.EnrollCommand != want {
 		t.Errorf("relay token %+v\nwant command %s", info, want)
 	}

@@ -13,6 +13,10 @@ import (
 // Central calls it once it knows its HTTPS URL, before serving.
 func (a *API) SetTrackerURL(u string) { a.trackerURL.Store(u) }
 
+// SetServerURL sets central's HTTPS base URL as agents reach it, for the
+// enroll commands of new tokens.
+func (a *API) SetServerURL(u string) { a.serverURL.Store(u) }
+
 // SetUpstreamURL sets the base URL relays fetch fragments from when they
 // enroll (central's plain-HTTP URL).
 func (a *API) SetUpstreamURL(u string) { a.upstreamURL.Store(u) }

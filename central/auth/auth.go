@@ -87,7 +87,7 @@ type TokenInfo struct {
 	LastUsed  *time.Time `json:"last_used,omitempty"`
 	Revoked   bool       `json:"revoked"`
 	// CAFingerprint and EnrollCommand help to enroll an agent or the
-	// relay (the placeholders in <> are to be filled in).
+	// relay (a relay's command has its own URL to fill in, in <>).
 	CAFingerprint string `json:"ca_fingerprint_sha256,omitempty"`
 	EnrollCommand string `json:"enroll_command,omitempty"`
 }
@@ -98,13 +98,20 @@ func Info(t store.EnrollmentToken, site string) TokenInfo {
 		ExpiresAt: t.ExpiresAt, LastUsed: t.LastUsed, Revoked: t.Revoked}
 }
 
-// EnrollCommand is the command that enrolls with token tok of info's kind.
-func EnrollCommand(info TokenInfo, tok string) string {
+// EnrollCommand is the command that enrolls with token tok of info's kind
+// against central at serverURL (its HTTPS base URL), pinning central's CA
+// by info.CAFingerprint (without serverURL, a placeholder stands for
+// it). A relay's command keeps one placeholder, its own
+// -url, which only the relay's admin knows.
+func EnrollCommand(info TokenInfo, tok, serverURL string) string {
+	if serverURL == "" {
+		serverURL = "https://<central>:<https-port>"
+	}
 	if info.Kind == store.TokenKindRelay {
-		return "shoal-relay enroll -server https://<central>:<https-port> -token " + tok + " -site " + info.Site + " -name " + info.RelayName +
+		return "shoal-relay enroll -server " + serverURL + " -token " + tok + " -site " + info.Site + " -name " + info.RelayName +
 			" -url http://<relay-host>:<port> -ca-fingerprint " + info.CAFingerprint
 	}
-	return "shoal-agent enroll --server https://<central>:<https-port> --token " + tok + " --ca-fingerprint " + info.CAFingerprint
+	return "shoal-agent enroll -server " + serverURL + " -token " + tok + " -ca-fingerprint " + info.CAFingerprint
 }
 
 // ErrBadTokenRequest reports an enrollment token request MintToken
@@ -115,8 +122,9 @@ var ErrBadTokenRequest = errkind.New(errkind.Invalid, "enrollment token: bad req
 // a relay token bound to an existing site and a relay name (single use
 // unless req says otherwise). It returns the token's description with the
 // token itself and its enroll command (shown once), and the detail of its
-// audit event: kind, site, relay name, uses and expiry.
-func MintToken(ctx context.Context, st *store.Store, pk *pki.PKI, req TokenRequest, now time.Time) (TokenInfo, string, error) {
+// audit event: kind, site, relay name, uses and expiry. serverURL is
+// central's HTTPS base URL, for the enroll command.
+func MintToken(ctx context.Context, st *store.Store, pk *pki.PKI, req TokenRequest, serverURL string, now time.Time) (TokenInfo, string, error) {
 	if strings.TrimSpace(req.Name) == "" || req.MaxUses < 0 {
 		return TokenInfo{}, "", fmt.Errorf("name is required and max_uses must not be negative: %w", ErrBadTokenRequest)
 	}
@@ -165,6 +173,6 @@ func MintToken(ctx context.Context, st *store.Store, pk *pki.PKI, req TokenReque
 	detail := fmt.Sprintf("id=%d kind=%s site=%s relay=%s max_uses=%d expires=%s", t.ID, info.Kind, info.Site, info.RelayName, t.MaxUses, expires)
 	info.Token = tok
 	info.CAFingerprint = pk.CAFingerprint()
-	info.EnrollCommand = EnrollCommand(info, tok)
+	info.EnrollCommand = EnrollCommand(info, tok, serverURL)
 	return info, detail, nil
 }

@@ -30,7 +30,15 @@ func (c *contactLog) record(deviceID, userAgent string, at time.Time) {
 	c.mu.Unlock()
 }
 
-func (c *contactLog) flush(ctx context.Context) {
+// flushTimeout bounds one write of the contact batch. The write never uses
+// the run context: shutdown cancels that, and a batch taken out of pending
+// would be lost half-written ("touch 2335 contacts: context canceled").
+const flushTimeout = 10 * time.Second
+
+// flush writes the pending contacts with a bounded context of its own. A
+// failed batch goes back into pending (behind any newer contact of the same
+// device), so the next flush, the last one at shutdown included, retries it.
+func (c *contactLog) flush() {
 	c.mu.Lock()
 	if len(c.pending) == 0 {
 		c.mu.Unlock()
@@ -42,30 +50,39 @@ func (c *contactLog) flush(ctx context.Context) {
 	}
 	c.pending = map[string]store.Contact{}
 	c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+	defer cancel()
 	if err := c.store.TouchContacts(ctx, batch); err != nil {
 		c.log.Warn("record agent contacts", "count", len(batch), "err", err)
+		c.mu.Lock()
+		for _, v := range batch {
+			if _, newer := c.pending[v.DeviceID]; !newer {
+				c.pending[v.DeviceID] = v
+			}
+		}
+		c.mu.Unlock()
 	}
 }
 
 // run flushes every interval until ctx ends, then flushes what is left.
+// Central ends ctx only after its HTTP servers have stopped, so that no
+// PROLOG arrives after the last flush.
 func (c *contactLog) run(ctx context.Context, interval time.Duration) error {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			c.flush(fctx)
-			cancel()
+			c.flush()
 			return nil
 		case <-t.C:
-			c.flush(ctx)
+			c.flush()
 		}
 	}
 }
 
-// Run writes agent contact times behind until ctx ends. Central runs it
-// beside its listeners.
+// Run writes agent contact times behind until ctx ends, then writes the last
+// batch. Central runs it beside its listeners and ends it after them.
 func (s *Service) Run(ctx context.Context) error {
 	return s.contacts.run(ctx, time.Second)
 }

@@ -18,7 +18,8 @@ import (
 //	          any other state      → unchanged, nothing written
 //	force     finished             → waiting (re-affected with force)
 //	          any other state      → unchanged (Force set)
-//	result    any state            → success (SUCCESS* code) or error
+//	result    any state            → success (SUCCESS* code) or error; a
+//	          success again on success keeps the first code (event only)
 //	progress  not finished         → downloading, downloaded or running
 //	          finished             → refused (store.ErrInvalid)
 //	cancel    cancelled            → cancelled, nothing written
@@ -124,8 +125,10 @@ type Report struct {
 	At         time.Time
 }
 
-// RecordResult stores r in one transaction: the code (UNKNOWN_CODE when
-// empty), the state by ResultState, the finish time, Force cleared, an event
+// RecordResult stores r in one transaction: the code exactly as the agent
+// sent it (UNKNOWN_CODE when empty; a success reported again for a
+// deployment that already succeeded only adds its event), the state by
+// ResultState, the finish time, Force cleared, an event
 // with r.Detail and, with r.AddHistory and a SUCCESS* code, the package in
 // the computer's history. It gives store.ErrNotFound when the package is not
 // affected to the computer. Both the Shoal agent API and the OCS
@@ -146,8 +149,16 @@ func (s *Service) RecordResult(ctx context.Context, r Report) error {
 		if err != nil {
 			return err
 		}
-		if err := tx.FinishDeployment(ctx, d.ID, state, code, at); err != nil {
-			return err
+		// A success re-reported for a deployment that already succeeded
+		// (the Unix agent's SUCCESS_ALREADY_SETUP from its history, or
+		// SUCCESS_ when it re-sends a result, ocs.ResultSuccessResent)
+		// keeps the first code and finish time: the event below records
+		// the new code exactly.
+		resent := d.State == store.StateSuccess && state == store.StateSuccess && d.ResultCode != ""
+		if !resent {
+			if err := tx.FinishDeployment(ctx, d.ID, state, code, at); err != nil {
+				return err
+			}
 		}
 		if r.AddHistory && state == store.StateSuccess {
 			if err := tx.AddHistory(ctx, r.ComputerID, r.PackageID); err != nil {

@@ -489,3 +489,60 @@ func TestResultHistory(t *testing.T) {
 		}
 	}
 }
+
+// TestResentSuccessKeepsFirstCode is the regression test of a deployment
+// that ended with "SUCCESS_" over SUCCESS_ALREADY_SETUP. The Unix agent sent
+// both: SUCCESS_ALREADY_SETUP at PROLOG (the package is in its history) and
+// then "SUCCESS_" from its download worker, which re-sends a package whose
+// first result message failed through done() without the exit-code suffix
+// (ocs.ResultSuccessResent). Central records every code exactly, in the
+// events; a success re-reported for a deployment that already succeeded no
+// longer replaces the first code.
+func TestResentSuccessKeepsFirstCode(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, s *store.Store) {
+		svc := newService(t, s)
+		ctx := t.Context()
+		dev := devID("pc", 7)
+		c := mustIngest(t, s, storetest.Snapshot(dev, 7)).ComputerID
+		createActive(t, s, "1700000070", 5, true)
+		createActive(t, s, "1700000071", 5, true)
+		affect(t, s, "1700000070", c)
+		affect(t, s, "1700000071", c)
+		tests := []struct {
+			name string
+			pkg  string
+			// codes are sent in order, as the agent's DOWNLOAD messages.
+			codes    []string
+			wantCode string
+		}{
+			{"already_setup_then_resent", "1700000070", []string{"SUCCESS_ALREADY_SETUP", "SUCCESS_"}, "SUCCESS_ALREADY_SETUP"},
+			{"resent_first_is_recorded_exactly", "1700000071", []string{"SUCCESS_", "SUCCESS_ALREADY_SETUP"}, "SUCCESS_"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				for _, code := range tt.codes {
+					if err := svc.Result(ctx, dev, tt.pkg, code); err != nil {
+						t.Fatalf("Result(%q): %v", code, err)
+					}
+				}
+				d := storetest.DeploymentOf(t, s, c, tt.pkg)
+				if d.State != store.StateSuccess || d.ResultCode != tt.wantCode {
+					t.Errorf("deployment %s %q, want success %q", d.State, d.ResultCode, tt.wantCode)
+				}
+				evs, err := s.DeploymentEvents(ctx, d.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, e := range evs {
+					if e.Code != store.EventAffected {
+						got = append(got, e.Code)
+					}
+				}
+				if diff := cmp.Diff(tt.codes, got); diff != "" {
+					t.Errorf("event codes (-want +got):\n%s", diff)
+				}
+			})
+		}
+	})
+}

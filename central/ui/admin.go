@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/proto"
+	"github.com/shoal-project/shoal/proto/api"
 )
 
 // siteForm is the create or edit form of a site.
@@ -172,6 +174,9 @@ type settingsView struct {
 	Errors        map[string]string
 	Defaults      deploy.Locations
 	ServerURL     string
+	CAFile        string
+	CADir         string
+	OCSCommand    string
 	CAFingerprint string
 	KeyID         string
 }
@@ -199,8 +204,9 @@ func (u *UI) settingsView(c echo.Context) *settingsView {
 	if server == "" {
 		server = "https://" + c.Request().Host
 	}
+	caFile := u.deps.PKI.Path(pki.CACertFile)
 	return &settingsView{Cfg: cfg, Form: form, Errors: map[string]string{}, Defaults: u.deps.Deploy.Defaults(),
-		ServerURL: server, CAFingerprint: u.deps.PKI.CAFingerprint(), KeyID: proto.KeyID(u.deps.PKI.SigningPublicKey())}
+		ServerURL: server, CAFile: caFile, CADir: filepath.Dir(caFile), OCSCommand: api.OCSAgentCommand(server, caFile), CAFingerprint: u.deps.PKI.CAFingerprint(), KeyID: proto.KeyID(u.deps.PKI.SigningPublicKey())}
 }
 
 func (u *UI) handleSettings(c echo.Context) error {

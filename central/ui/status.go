@@ -1,13 +1,16 @@
 package ui
 
 import (
+	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/shoal-project/shoal/central/deploy"
 	"github.com/shoal-project/shoal/central/store"
 )
 
@@ -30,6 +33,10 @@ type statusView struct {
 	// without the page's view.
 	Admin bool
 	CSRF  string
+	// OCSExpected is how long a Unix OCS agent's download worker needs
+	// for this package with the current timings (deploy.OCSExpected),
+	// written for people; empty when downloads are off.
+	OCSExpected string
 }
 
 func (u *UI) statusView(c echo.Context) (*statusView, error) {
@@ -43,6 +50,9 @@ func (u *UI) statusView(c echo.Context) (*statusView, error) {
 		return nil, err
 	}
 	v := &statusView{P: p, State: strings.TrimSpace(c.QueryParam("state")), Site: strings.TrimSpace(c.QueryParam("site"))}
+	if d := deploy.OCSExpected(u.deps.Deploy.Config().Download, p.Priority, p.OCSFragments); d > 0 {
+		v.OCSExpected = humanDuration(d)
+	}
 	if v.State != "" && !validState(v.State) {
 		return nil, badInput("Unknown state %q.", v.State)
 	}
@@ -182,4 +192,17 @@ func (u *UI) handleCancel(c echo.Context) error {
 	return u.deploymentAction(c, "deployment.cancel", func(id uint) error {
 		return u.deps.Deploy.Cancel(c.Request().Context(), id)
 	}, "cancelled")
+}
+
+// humanDuration writes d as "about 25 min", "about 2 h 5 min" or "about
+// 40 s".
+func humanDuration(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("about %d s", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("about %d min", int(d.Round(time.Minute).Minutes()))
+	}
+	d = d.Round(time.Minute)
+	return fmt.Sprintf("about %d h %d min", int(d.Hours()), int(d.Minutes())%60)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/shoal-project/shoal/central/auth"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/proto"
 	"github.com/shoal-project/shoal/proto/api"
@@ -107,6 +108,22 @@ func (s *Server) apiRoutes(openapi echo.HandlerFunc) []route {
 	}
 }
 
+// tokenList is the answer of GET /agents/enrollment-tokens.
+type tokenList struct {
+	Items []auth.TokenInfo `json:"items"`
+}
+
+// agentAdminRoutes describe, for the OpenAPI document only, the admin
+// routes that central/agentapi registers itself (RegisterAdmin).
+var agentAdminRoutes = []route{
+	{Method: "POST", Path: "/agents/enrollment-tokens", Summary: "Create an agent or relay enrollment token; the answer carries the token and its enroll_command (shown once)",
+		Tag: "agents", Body: auth.TokenRequest{}, Resp: auth.TokenInfo{}, Status: 201},
+	{Method: "GET", Path: "/agents/enrollment-tokens", Summary: "Enrollment tokens (without the tokens themselves)", Tag: "agents", Resp: tokenList{}, Status: 200},
+	{Method: "DELETE", Path: "/agents/enrollment-tokens/:id", Summary: "Revoke an enrollment token", Tag: "agents", Status: 204},
+	{Method: "POST", Path: "/agents/:computer/revoke", Summary: "Revoke a Shoal agent's computer (its secret and peer record stop working)", Tag: "agents", Status: 204},
+	{Method: "POST", Path: "/agents/:computer/unrevoke", Summary: "Lift a computer's revocation", Tag: "agents", Status: 204},
+}
+
 func (s *Server) routeAPI(e *echo.Echo) {
 	var doc []byte
 	openapi := func(c echo.Context) error {
@@ -125,8 +142,12 @@ func (s *Server) routeAPI(e *echo.Echo) {
 		// audited like the rest.
 		s.deps.Agents.RegisterAdmin(g, s.auditChanges)
 	}
+	documented := routes
+	if s.deps.Agents != nil {
+		documented = append(slices.Clone(routes), agentAdminRoutes...)
+	}
 	var err error
-	if doc, err = openAPIDocument(routes); err != nil {
+	if doc, err = openAPIDocument(documented); err != nil {
 		s.log.Error("build openapi document", "err", err)
 	}
 }

@@ -8,18 +8,17 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/proto"
 	"github.com/shoal-project/shoal/proto/api"
 )
 
-// ocsCAPath is where the suggested OCS agent command line expects the CA.
-const ocsCAPath = "/etc/ocsinventory/cacert.pem"
-
 func (s *Server) serverInfo(c echo.Context) error {
 	def := s.deps.Deploy.Defaults()
 	host, _, _ := strings.Cut(def.InfoLoc, "/")
 	ocsURL := "https://" + host + "/ocsinventory"
+	caFile := s.deps.PKI.Path(pki.CACertFile)
 	out := api.ServerInfo{
 		CAFingerprintSHA256: s.deps.PKI.CAFingerprint(),
 		ManifestKeyID:       proto.KeyID(s.deps.PKI.SigningPublicKey()),
@@ -28,7 +27,8 @@ func (s *Server) serverInfo(c echo.Context) error {
 		DefaultInfoLoc:      def.InfoLoc,
 		DefaultPackLoc:      def.PackLoc,
 		OCSServerURL:        ocsURL,
-		OCSAgentCommand:     "ocsinventory-agent --server=" + ocsURL + " --ca=" + ocsCAPath,
+		OCSAgentCommand:     api.OCSAgentCommand("https://"+host, caFile),
+		CAFile:              caFile,
 		CACertPath:          "/cacert.pem",
 		Time:                time.Now().UTC(),
 	}

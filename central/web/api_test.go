@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -385,7 +386,8 @@ func TestServerInfoAndTokens(t *testing.T) {
 	e := newEnv(t)
 	var info api.ServerInfo
 	e.api("GET", "/api/v1/server", "", "basic", 200, &info)
-	if info.Caller != (api.Principal{Name: "admin", Role: api.RoleAdmin}) || !strings.Contains(info.OCSAgentCommand, "--server=https://127.0.0.1:1/ocsinventory") ||
+	if info.Caller != (api.Principal{Name: "admin", Role: api.RoleAdmin}) || info.OCSAgentCommand != "ocsinventory-agent --nolocal --server=https://127.0.0.1:1/ocsinventory --ca="+info.CAFile ||
+		!filepath.IsAbs(info.CAFile) ||
 		info.CAFingerprintSHA256 == "" {
 		t.Errorf("server info: %+v", info)
 	}

@@ -1,6 +1,9 @@
 package api
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // BasePath is the path prefix of every API route.
 const BasePath = "/api/v1"
@@ -49,9 +52,14 @@ type ServerInfo struct {
 	DefaultPackLoc    string `json:"default_pack_loc"`
 	// OCSServerURL is the --server value for OCS agents.
 	OCSServerURL string `json:"ocs_server_url"`
-	// OCSAgentCommand is a command line that inventories a Unix computer
-	// with the OCS agent, trusting central's CA from cacert.pem.
+	// OCSAgentCommand is the command line (OCSAgentCommand) that
+	// inventories a Unix computer with the OCS agent and reports its
+	// deployments, trusting the CA at CAFile: as printed it runs on
+	// central's machine; elsewhere put cacert.pem at the same path.
 	OCSAgentCommand string `json:"ocs_agent_command"`
+	// CAFile is the absolute path of central's CA certificate on central's
+	// machine.
+	CAFile string `json:"ca_file"`
 	// CACertPath is where cacert.pem is served (on HTTP and HTTPS).
 	CACertPath string    `json:"ca_cert_path"`
 	Caller     Principal `json:"caller"`
@@ -172,4 +180,15 @@ type DownloadSettings struct {
 	PeriodLength         int  `json:"period_length"`
 	TimeoutDays          int  `json:"timeout_days"`
 	ExecutionTimeoutMins int  `json:"execution_timeout_mins"`
+}
+
+// OCSAgentCommand is the command line that runs the OCS Unix agent against
+// central, as central prints it (start-up banner, GET /server, the UI's
+// settings page) and the README shows it. serverURL is central's HTTPS base
+// URL and caFile an absolute path: the agent's download worker changes
+// directory before it reports a result, so a relative CA path loses every
+// result. --nolocal makes the agent use --server even when its
+// configuration (Debian's sets local=) says to write inventories locally.
+func OCSAgentCommand(serverURL, caFile string) string {
+	return "ocsinventory-agent --nolocal --server=" + strings.TrimSuffix(serverURL, "/") + "/ocsinventory --ca=" + caFile
 }

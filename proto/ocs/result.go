@@ -7,8 +7,15 @@ import "strings"
 // SUCCESS_<n> (Unix LAUNCH exit code n) and EXIT_CODE_<n> (Windows) carry a
 // number and have no constant.
 const (
-	ResultSuccess                = "SUCCESS"
-	ResultSuccessAlreadySetup    = "SUCCESS_ALREADY_SETUP"
+	ResultSuccess             = "SUCCESS"
+	ResultSuccessAlreadySetup = "SUCCESS_ALREADY_SETUP"
+	// ResultSuccessResent is what the Unix agent (2.10, Download.pm
+	// period) sends for a package whose "done" file is still there: its
+	// first result message failed (server unreachable, or a relative --ca
+	// path after the worker changed directory), and it re-sends the
+	// success through done() without the suffix argument, so the code is
+	// "SUCCESS" . "_" . undef. It is the agent's code, not a mangled one.
+	ResultSuccessResent          = "SUCCESS_"
 	ResultSuccessRebootInitiated = "SUCCESS_REBOOT_INITIATED"
 	ResultSuccessRebootRequired  = "SUCCESS_REBOOT_REQUIRED"
 	ResultSuccessRestartRequired = "SUCCESS_RESTART_REQUIRED"
