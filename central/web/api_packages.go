@@ -144,6 +144,12 @@ func (s *Server) createPackage(c echo.Context) error {
 	if err := spec.Validate(); err != nil {
 		return c.JSON(http.StatusBadRequest, specError(err))
 	}
+	if err := packages.CheckUpload(spec, spooled); err != nil {
+		if errors.Is(err, packages.ErrInvalidSpec) {
+			return c.JSON(http.StatusBadRequest, specError(err))
+		}
+		return err
+	}
 	built, err := s.deps.Packages.Build(c.Request().Context(), spec, spooled)
 	if err != nil {
 		return fmt.Errorf("build package: %w", err)

@@ -42,7 +42,7 @@ func (e *env) inventory() uint {
 // uploadPackage uploads a small EXECUTE package and returns it.
 func (e *env) uploadPackage(name string) api.Package {
 	e.t.Helper()
-	rec := upload(e.t, e, map[string]string{"name": name, "action": "EXECUTE", "command": "true", "fragments": "2"}, []byte(strings.Repeat("x", 9000)))
+	rec := upload(e.t, e, map[string]string{"name": name, "action": "EXECUTE", "command": "true", "fragments": "2"}, archived([]byte(strings.Repeat("x", 9000))))
 	if rec.Code != 201 {
 		e.t.Fatalf("upload: %d %s", rec.Code, rec.Body)
 	}
@@ -361,6 +361,8 @@ func TestPackageSpecErrors(t *testing.T) {
 		{name: "no_path", fields: map[string]string{"name": "x", "action": "STORE"}, field: "path"},
 		{name: "priority", fields: map[string]string{"name": "x", "action": "EXECUTE", "command": "c", "priority": "11"}, field: "priority"},
 		{name: "fragments", fields: map[string]string{"name": "x", "action": "EXECUTE", "command": "c", "fragments": "-1"}, field: "fragments"},
+		{name: "execute_not_archive", fields: map[string]string{"name": "x", "action": "EXECUTE", "command": "c"}, field: "file"},
+		{name: "launch_not_archive", fields: map[string]string{"name": "x", "action": "LAUNCH", "launch_name": "c"}, field: "file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
