@@ -125,7 +125,11 @@ func (s *Service) AffectPackage(ctx context.Context, who audit.Actor, id string,
 	if err != nil {
 		return nil, err
 	}
-	s.audit.Record(ctx, who, "package.affect", id, fmt.Sprintf("%d computers selected, %d deployments created, force=%t", res.Selected, res.Created, force))
+	detail := fmt.Sprintf("%d computers selected, %d deployments created, force=%t", res.Selected, res.Created, force)
+	if res.Excluded > 0 {
+		detail += fmt.Sprintf(", %d excluded (%s)", res.Excluded, deploy.ExclusionSummary(res.Exclusions))
+	}
+	s.audit.Record(ctx, who, "package.affect", id, detail)
 	return res, nil
 }
 

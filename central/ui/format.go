@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/shoal-project/shoal/central/deploy"
 	"github.com/shoal-project/shoal/central/store"
 )
 
@@ -27,6 +28,7 @@ func (u *UI) funcs() template.FuncMap {
 		"ago":        func(t time.Time) string { return ago(u.now(), t) },
 		"agop":       func(t *time.Time) string { return agoPtr(u.now(), t) },
 		"stateClass": stateClass,
+		"platform":   deploy.PlatformName,
 		"pct":        pct,
 		"add":        func(a, b int) int { return a + b },
 		"sum":        sumCounts,

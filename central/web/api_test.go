@@ -469,3 +469,46 @@ func TestAffectUnknownComputers(t *testing.T) {
 		t.Errorf("%d deployments created", n)
 	}
 }
+
+// TestAffectGuardrails: a WINDOWS package previewed on a Linux computer
+// says it is excluded and why, and is refused for real; an empty filter
+// needs "all": true.
+func TestAffectGuardrails(t *testing.T) {
+	e := newEnv(t)
+	cid := e.inventory()
+	rec := upload(t, e, map[string]string{"name": "win", "platform": "WINDOWS", "action": "EXECUTE", "command": "setup.exe"}, archived([]byte("MZ")))
+	if rec.Code != 201 {
+		t.Fatalf("upload: %d %s", rec.Code, rec.Body)
+	}
+	var win api.Package
+	_ = json.Unmarshal(rec.Body.Bytes(), &win)
+	e.api("POST", "/api/v1/packages/"+win.ID+"/activate", `{"skip_check":true}`, "token", 200, nil)
+	var res api.AffectResult
+	e.api("POST", "/api/v1/packages/"+win.ID+"/affect", fmt.Sprintf(`{"computer_ids":[%d],"dry_run":true}`, cid), "token", 200, &res)
+	want := api.AffectResult{DryRun: true, Excluded: 1, Exclusions: []api.Exclusion{{Platform: "LINUX", Count: 1,
+		Reason: "1 computer runs Linux: the package is for Windows, so it is excluded"}}}
+	if diff := cmp.Diff(want, res); diff != "" {
+		t.Errorf("preview (-want +got):\n%s", diff)
+	}
+	var apiErr api.Error
+	e.api("POST", "/api/v1/packages/"+win.ID+"/affect", fmt.Sprintf(`{"computer_ids":[%d]}`, cid), "token", 400, &apiErr)
+	if !strings.Contains(apiErr.Error, "1 computer runs Linux: the package is for Windows, so it is excluded") {
+		t.Errorf("error %q", apiErr.Error)
+	}
+
+	p := e.uploadPackage("linux")
+	e.api("POST", "/api/v1/packages/"+p.ID+"/activate", `{"skip_check":true}`, "token", 200, nil)
+	apiErr = api.Error{}
+	e.api("POST", "/api/v1/packages/"+p.ID+"/affect", `{"filter":{}}`, "token", 400, &apiErr)
+	if !strings.Contains(apiErr.Error, `send "all": true`) {
+		t.Errorf("empty filter error %q", apiErr.Error)
+	}
+	if n := len(e.deployments("/api/v1/deployments").Items); n != 0 {
+		t.Errorf("%d deployments created", n)
+	}
+	res = api.AffectResult{}
+	e.api("POST", "/api/v1/packages/"+p.ID+"/affect", `{"filter":{},"all":true}`, "token", 200, &res)
+	if res.Selected != 1 || res.Created != 1 || res.Excluded != 0 {
+		t.Errorf("affect all: %+v", res)
+	}
+}

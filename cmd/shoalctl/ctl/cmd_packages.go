@@ -264,6 +264,7 @@ func runPackageAffect(ctx context.Context, c *cli, args []string) error {
 	filter := addFilterFlags(set)
 	dry := set.Bool("dry-run", false, "only count the computers selected")
 	force := set.Bool("force", false, "deploy again where already done or installed")
+	all := set.Bool("all", false, "select every computer (refused without it when no search flag is given)")
 	id, err := c.parsePackage(set, args)
 	if err != nil {
 		return err
@@ -272,12 +273,23 @@ func runPackageAffect(ctx context.Context, c *cli, args []string) error {
 	if req.Filter, err = filter.filter(); err != nil {
 		return err
 	}
+	if *all {
+		if req.Filter == nil {
+			req.Filter = &api.ComputerFilter{}
+		}
+		req.All = true
+	}
 	if len(req.ComputerIDs) == 0 && req.Filter == nil {
-		return &usageError{msg: "select computers with --computer or a search flag (--name, --os, --software, --ip, --tag, …)"}
+		return &usageError{msg: "select computers with --computer or a search flag (--name, --os, --software, --ip, --tag, …), or every computer with --all"}
 	}
 	var res api.AffectResult
 	if err := c.call(ctx, "POST", "/packages/"+id+"/affect", nil, req, &res); err != nil {
 		return err
+	}
+	if !c.json() {
+		for _, e := range res.Exclusions {
+			fmt.Fprintf(c.io.Stdout, "Excluded: %s.\n", e.Reason)
+		}
 	}
 	if res.DryRun {
 		return c.report(res, "%d computers selected (dry run: nothing changed).\n", res.Selected)

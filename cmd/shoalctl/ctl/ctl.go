@@ -88,7 +88,7 @@ func commands() []command {
 		{"package activate", "ID [--info-loc L] [--pack-loc L] [--proto HTTP|HTTPS] [--skip-check]",
 			"Check that agents can fetch the package there, then activate it.", runPackageActivate},
 		{"package deactivate", "ID", "Stop advertising a package.", runPackageDeactivate},
-		{"package affect", "ID (--computer N... | --name/--os/--software/--ip/--tag/--site/--contact-since ...) [--dry-run] [--force]",
+		{"package affect", "ID (--computer N... | --name/--os/--software/--ip/--tag/--site/--contact-since ...) [--all] [--dry-run] [--force]",
 			"Assign a package to computers by ID or by inventory search; --dry-run only counts them.", runPackageAffect},
 		{"deploy status", "PKG [--state S] [--site ID|none] [--watch] [--interval 2s] [--limit N]",
 			"Deployment counts and per-computer rows of a package; --watch refreshes until all are final.", runDeployStatus},

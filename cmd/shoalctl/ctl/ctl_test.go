@@ -405,3 +405,28 @@ func TestHumanBytes(t *testing.T) {
 		})
 	}
 }
+
+// TestAffectAllAndExclusions: --all sends an empty filter with "all": true,
+// and the computers central excludes are printed with the reason.
+func TestAffectAllAndExclusions(t *testing.T) {
+	f := newFake(t)
+	var got api.AffectRequest
+	f.mux.HandleFunc("POST /api/v1/packages/5/affect", func(w http.ResponseWriter, r *http.Request) {
+		if err := json.NewDecoder(r.Body).Decode(&got); err != nil {
+			t.Error(err)
+		}
+		writeJSON(w, 200, api.AffectResult{Selected: 40, Created: 40, Excluded: 3, Exclusions: []api.Exclusion{
+			{Platform: "WINDOWS", Count: 3, Reason: "3 computers run Windows: the package is for Linux, so they are excluded"}}})
+	})
+	env := map[string]string{EnvServer: f.srv.URL, EnvCA: f.caFile, EnvToken: "t", EnvConfig: filepath.Join(t.TempDir(), "c.json")}
+	code, out, errOut := run(t, env, "package", "affect", "5", "--all")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !got.All || got.Filter == nil || !got.Filter.Empty() {
+		t.Errorf("request %+v, want an empty filter with all", got)
+	}
+	if !strings.Contains(out, "Excluded: 3 computers run Windows: the package is for Linux, so they are excluded.") || !strings.Contains(out, "40 computers selected") {
+		t.Errorf("output:\n%s", out)
+	}
+}
