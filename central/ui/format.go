@@ -12,6 +12,7 @@ import (
 
 	"github.com/shoal-project/shoal/central/deploy"
 	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/proto/api"
 )
 
 func (u *UI) funcs() template.FuncMap {
@@ -29,6 +30,9 @@ func (u *UI) funcs() template.FuncMap {
 		"agop":       func(t *time.Time) string { return agoPtr(u.now(), t) },
 		"stateClass": stateClass,
 		"platform":   deploy.PlatformName,
+		"codehelp":   api.CodeHelp,
+		"stackbar":   stackBar,
+		"hasPrefix":  strings.HasPrefix,
 		"pct":        pct,
 		"add":        func(a, b int) int { return a + b },
 		"sum":        sumCounts,

@@ -88,6 +88,7 @@ func (s *Server) apiRoutes(openapi echo.HandlerFunc) []route {
 		{Method: "GET", Path: "/deployments", Handler: s.listDeployments, Summary: "Deployments of every package", Tag: "deployments",
 			Query: with([]param{{Name: "package", Desc: "package id"}, {Name: "computer", Desc: "computer id"}, {Name: "order", Desc: "'recent' for last change first"}}, deploymentParams(), pageParams()),
 			Resp:  api.List[api.Deployment]{}, Status: 200},
+		{Method: "GET", Path: "/result-codes", Handler: s.resultCodes, Summary: "Every OCS and Shoal result code with what it means and what to do", Tag: "deployments", Resp: api.List[api.ResultCode]{}, Status: 200},
 		{Method: "GET", Path: "/deployments/:id", Handler: s.getDeployment, Summary: "A deployment and its events", Tag: "deployments", Resp: api.DeploymentDetail{}, Status: 200},
 		{Method: "POST", Path: "/deployments/:id/redeploy", Handler: s.redeploy, Summary: "Deploy again, even if installed", Tag: "deployments", Resp: api.DeploymentDetail{}, Status: 200},
 		{Method: "POST", Path: "/deployments/:id/cancel", Handler: s.cancel, Summary: "Cancel an unfinished deployment", Tag: "deployments", Resp: api.DeploymentDetail{}, Status: 200},

@@ -150,7 +150,7 @@ func toAPICheck(r *packages.CheckReport, skipped bool) api.AvailabilityCheck {
 func toAPIDeployment(d *store.DeploymentRow, sites siteNames) api.Deployment {
 	return api.Deployment{
 		ID: d.ID, ComputerID: d.ComputerID, ComputerName: d.ComputerName, SiteID: d.SiteID, SiteName: sites.of(d.SiteID),
-		PackageID: d.PackageID, PackageName: d.PackageName, State: d.State, ResultCode: d.ResultCode, Force: d.Force,
+		PackageID: d.PackageID, PackageName: d.PackageName, State: d.State, ResultCode: d.ResultCode, ResultHelp: api.CodeHelp(d.ResultCode), Force: d.Force,
 		Attempts: d.Attempts, FragmentsDone: d.FragmentsDone, FragmentsTotal: d.FragmentsTotal,
 		BytesPeer: d.BytesPeer, BytesRelay: d.BytesRelay, BytesCentral: d.BytesCentral,
 		NotifiedAt: utcPtr(d.NotifiedAt), FinishedAt: utcPtr(d.FinishedAt),

@@ -376,3 +376,12 @@ func (s *Server) dashboard(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, out)
 }
+
+func (s *Server) resultCodes(c echo.Context) error {
+	codes := api.ResultCodes()
+	items := make([]api.ResultCode, len(codes))
+	for i, code := range codes {
+		items[i] = api.ResultCode{Code: code, Help: api.CodeHelp(code)}
+	}
+	return c.JSON(http.StatusOK, api.List[api.ResultCode]{Items: items, Total: int64(len(items)), Limit: len(items)})
+}

@@ -512,3 +512,34 @@ func TestAffectGuardrails(t *testing.T) {
 		t.Errorf("affect all: %+v", res)
 	}
 }
+
+// TestResultCodesExplained: every code central lists is explained, and
+// deployments carry the explanation of theirs.
+func TestResultCodesExplained(t *testing.T) {
+	e := newEnv(t)
+	var codes api.List[api.ResultCode]
+	e.api("GET", "/api/v1/result-codes", "", "token", 200, &codes)
+	found := false
+	for _, c := range codes.Items {
+		if c.Help == "" {
+			t.Errorf("%s has no help", c.Code)
+		}
+		if c.Code == "ERR_DOWNLOAD_INFO" {
+			found = strings.Contains(c.Help, "run the OCS agent with --ca")
+		}
+	}
+	if !found || codes.Total < 20 {
+		t.Errorf("result codes: %+v", codes)
+	}
+	cid := e.inventory()
+	p := e.uploadPackage("x")
+	e.api("POST", "/api/v1/packages/"+p.ID+"/activate", `{"skip_check":true}`, "token", 200, nil)
+	e.api("POST", "/api/v1/packages/"+p.ID+"/affect", fmt.Sprintf(`{"computer_ids":[%d]}`, cid), "token", 200, nil)
+	if err := e.srv.deps.Deploy.RecordResult(t.Context(), deploy.Report{ComputerID: cid, PackageID: p.ID, Code: "ERR_DOWNLOAD_INFO", At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	d := e.deployments("/api/v1/deployments")
+	if len(d.Items) != 1 || !strings.Contains(d.Items[0].ResultHelp, "does not trust central's CA") {
+		t.Errorf("deployments: %+v", d.Items)
+	}
+}

@@ -112,6 +112,7 @@ func (c *cli) printStatus(id string, st *Status, watch bool) error {
 	if n := st.Deployments.Total - int64(len(st.Deployments.Items)); n > 0 {
 		fmt.Fprintf(c.io.Stdout, "(%d more rows; use --limit or --state)\n", n)
 	}
+	explainCodes(c, st.Deployments.Items)
 	if watch && st.Done {
 		fmt.Fprintln(c.io.Stdout, "Every deployment is final.")
 	}
@@ -139,4 +140,42 @@ func (c *cli) deploymentAction(ctx context.Context, name string, args []string, 
 	}
 	return c.report(d, "Deployment %d of package %s on %s is now %s.\n", d.Deployment.ID, d.Deployment.PackageID,
 		d.Deployment.ComputerName, d.Deployment.State)
+}
+
+// explainCodes prints, once per code, what the failure codes of rows mean.
+func explainCodes(c *cli, rows []api.Deployment) {
+	seen := map[string]bool{}
+	for _, d := range rows {
+		if d.ResultCode == "" || d.ResultHelp == "" || seen[d.ResultCode] || strings.HasPrefix(d.ResultCode, "SUCCESS") {
+			continue
+		}
+		seen[d.ResultCode] = true
+		fmt.Fprintf(c.io.Stdout, "%s: %s.\n", d.ResultCode, d.ResultHelp)
+	}
+}
+
+func runCodes(ctx context.Context, c *cli, args []string) error {
+	set := c.flags("codes")
+	if err := set.Parse(args); err != nil {
+		return err
+	}
+	if set.NArg() > 1 {
+		return &usageError{msg: "give at most one code"}
+	}
+	if set.NArg() == 1 {
+		code := strings.ToUpper(set.Arg(0))
+		help := api.CodeHelp(code)
+		return c.report(api.ResultCode{Code: code, Help: help}, "%s: %s.\n", code, help)
+	}
+	var res api.List[api.ResultCode]
+	if err := c.call(ctx, "GET", "/result-codes", nil, nil, &res); err != nil {
+		return err
+	}
+	if c.json() {
+		return c.printJSON(res)
+	}
+	for _, rc := range res.Items {
+		fmt.Fprintf(c.io.Stdout, "%s: %s.\n", rc.Code, rc.Help)
+	}
+	return nil
 }

@@ -92,6 +92,7 @@ func commands() []command {
 			"Assign a package to computers by ID or by inventory search; --dry-run only counts them.", runPackageAffect},
 		{"deploy status", "PKG [--state S] [--site ID|none] [--watch] [--interval 2s] [--limit N]",
 			"Deployment counts and per-computer rows of a package; --watch refreshes until all are final.", runDeployStatus},
+		{"codes", "[CODE]", "Explain a deployment result code (ERR_DOWNLOAD_INFO, EXIT_CODE_3, …), or list every OCS and Shoal code.", runCodes},
 		{"deploy redeploy", "DEPLOYMENT_ID", "Deploy again (even where the package is installed).", runDeployRedeploy},
 		{"deploy cancel", "DEPLOYMENT_ID", "Cancel an unfinished deployment.", runDeployCancel},
 		{"computers", "[--name/--os/--software/--software-version/--ip/--tag/--site/--contact-since/--contact-before] [--limit N]",

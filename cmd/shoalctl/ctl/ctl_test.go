@@ -430,3 +430,20 @@ func TestAffectAllAndExclusions(t *testing.T) {
 		t.Errorf("output:\n%s", out)
 	}
 }
+
+// TestCodes: one code is explained offline; the list comes from central.
+func TestCodes(t *testing.T) {
+	f := newFake(t)
+	f.mux.HandleFunc("GET /api/v1/result-codes", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, api.List[api.ResultCode]{Items: []api.ResultCode{{Code: "ERR_TIMEOUT", Help: "the agent gave up"}}, Total: 1, Limit: 1})
+	})
+	env := map[string]string{EnvServer: f.srv.URL, EnvCA: f.caFile, EnvToken: "t", EnvConfig: filepath.Join(t.TempDir(), "c.json")}
+	code, out, errOut := run(t, env, "codes", "err_download_info")
+	if code != 0 || !strings.HasPrefix(out, "ERR_DOWNLOAD_INFO: ") || !strings.Contains(out, "run the OCS agent with --ca") {
+		t.Errorf("codes ERR_DOWNLOAD_INFO: exit %d: %s %s", code, out, errOut)
+	}
+	code, out, errOut = run(t, env, "codes")
+	if code != 0 || out != "ERR_TIMEOUT: the agent gave up.\n" {
+		t.Errorf("codes: exit %d: %q %s", code, out, errOut)
+	}
+}
