@@ -233,3 +233,37 @@ func (s *Store) siteIndex(ctx context.Context) (*siteIndex, error) {
 	s.sites.idx = idx
 	return idx, nil
 }
+
+// ComputerAddr is a computer's reported address and site.
+type ComputerAddr struct {
+	ID     uint
+	IPAddr string
+	SiteID *uint
+}
+
+// ComputerAddrsExcept returns the address and site of every computer not of
+// source (SourceOCS, SourceShoal), by ID.
+func (s *Store) ComputerAddrsExcept(ctx context.Context, source string) ([]ComputerAddr, error) {
+	var out []ComputerAddr
+	if err := s.read(ctx).Model(&Computer{}).Select("id", "ip_addr", "site_id").Where("source <> ? OR source IS NULL", source).
+		Order("id").Scan(&out).Error; err != nil {
+		return nil, fmt.Errorf("computer addresses: %w", translate(err))
+	}
+	return out, nil
+}
+
+// SetComputersSite moves the computers ids to site siteID.
+func (s *Store) SetComputersSite(ctx context.Context, ids []uint, siteID uint) error {
+	err := s.tx(ctx, false, func(tx *gorm.DB) error {
+		for _, chunk := range chunks(ids) {
+			if err := tx.Model(&Computer{}).Where("id IN ?", chunk).Update("site_id", siteID).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("set computers site %d: %w", siteID, translate(err))
+	}
+	return nil
+}

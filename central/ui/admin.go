@@ -99,9 +99,9 @@ func siteConflict(f *siteForm, err error) bool {
 func (u *UI) handleCreateSite(c echo.Context) error {
 	f, site := readSiteForm(c)
 	if len(f.Errors) == 0 {
-		err := u.deps.Ops.CreateSite(c.Request().Context(), u.actor(c), site)
+		moved, err := u.deps.Ops.CreateSite(c.Request().Context(), u.actor(c), site)
 		if err == nil {
-			return seeOther(c, uiPrefix+"/sites?done=saved")
+			return seeOther(c, uiPrefix+"/sites?done=saved&moved="+strconv.Itoa(moved))
 		}
 		if !siteConflict(&f, err) {
 			return err
@@ -143,9 +143,9 @@ func (u *UI) handleUpdateSite(c echo.Context) error {
 	f, site := readSiteForm(c)
 	f.ID, site.ID = id, id
 	if len(f.Errors) == 0 {
-		err := u.deps.Ops.UpdateSite(c.Request().Context(), u.actor(c), site)
+		moved, err := u.deps.Ops.UpdateSite(c.Request().Context(), u.actor(c), site)
 		if err == nil {
-			return seeOther(c, uiPrefix+"/sites?done=saved")
+			return seeOther(c, uiPrefix+"/sites?done=saved&moved="+strconv.Itoa(moved))
 		}
 		if !siteConflict(&f, err) {
 			return err

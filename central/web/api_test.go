@@ -543,3 +543,35 @@ func TestResultCodesExplained(t *testing.T) {
 		t.Errorf("deployments: %+v", d.Items)
 	}
 }
+
+// TestSiteMovesComputersAtOnce: a new site takes the existing computers
+// whose last address is in its ranges at once and says how many.
+func TestSiteMovesComputersAtOnce(t *testing.T) {
+	e := newEnv(t)
+	cid := e.inventory()
+	var site api.Site
+	e.api("POST", "/api/v1/sites", `{"name":"lab","cidrs":["192.0.2.0/24"]}`, "token", 201, &site)
+	if site.ComputersMoved == nil || *site.ComputersMoved != 1 || site.Computers != 1 {
+		t.Fatalf("created site: %+v", site)
+	}
+	var detail api.ComputerDetail
+	e.api("GET", fmt.Sprintf("/api/v1/computers/%d", cid), "", "token", 200, &detail)
+	if detail.SiteName != "lab" {
+		t.Errorf("computer site %q, want lab", detail.SiteName)
+	}
+	// A more specific site takes it over; saving again moves nobody.
+	var branch api.Site
+	e.api("POST", "/api/v1/sites", `{"name":"branch","cidrs":["192.0.2.0/28"]}`, "token", 201, &branch)
+	if *branch.ComputersMoved != 1 {
+		t.Errorf("branch moved %d", *branch.ComputersMoved)
+	}
+	e.api("PUT", fmt.Sprintf("/api/v1/sites/%d", branch.ID), `{"name":"branch","cidrs":["192.0.2.0/28"]}`, "token", 200, &branch)
+	if *branch.ComputersMoved != 0 || branch.Computers != 1 {
+		t.Errorf("branch saved again: %+v", branch)
+	}
+	var l api.List[api.AuditEvent]
+	e.api("GET", "/api/v1/audit?action=site.create", "", "token", 200, &l)
+	if len(l.Items) != 2 || !strings.Contains(l.Items[0].Detail, "computers_moved=1") {
+		t.Errorf("audit: %+v", l.Items)
+	}
+}

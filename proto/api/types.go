@@ -138,9 +138,13 @@ type Site struct {
 	CIDRs            []string `json:"cidrs"`
 	FragmentLocation string   `json:"fragment_location,omitempty"`
 	// Computers counts the computers in the site.
-	Computers int64      `json:"computers"`
-	CreatedAt *time.Time `json:"created_at,omitempty"`
-	UpdatedAt *time.Time `json:"updated_at,omitempty"`
+	Computers int64 `json:"computers"`
+	// ComputersMoved (in the answer to a create or a replace) counts the
+	// existing computers whose last address is in the site's ranges and
+	// that moved to it at once.
+	ComputersMoved *int       `json:"computers_moved,omitempty"`
+	CreatedAt      *time.Time `json:"created_at,omitempty"`
+	UpdatedAt      *time.Time `json:"updated_at,omitempty"`
 }
 
 // SiteRequest creates or replaces a site: POST /sites, PUT /sites/{id}.

@@ -101,7 +101,14 @@ func addSiteFlags(c *cli, cmd string) (*siteFlags, *flag.FlagSet) {
 
 // printSite reports that a site was created or updated, as verb says.
 func (c *cli) printSite(s *api.Site, verb string) error {
-	return c.report(s, "%s site %d %s: %s\n", verb, s.ID, s.Name, (*stringList)(&s.CIDRs).String())
+	moved := ""
+	if s.ComputersMoved != nil && *s.ComputersMoved > 0 {
+		moved = fmt.Sprintf(" (%d computers moved to it)", *s.ComputersMoved)
+		if *s.ComputersMoved == 1 {
+			moved = " (1 computer moved to it)"
+		}
+	}
+	return c.report(s, "%s site %d %s: %s%s\n", verb, s.ID, s.Name, (*stringList)(&s.CIDRs).String(), moved)
 }
 
 func runSitesCreate(ctx context.Context, c *cli, args []string) error {
