@@ -16,6 +16,9 @@ func runComputers(ctx context.Context, c *cli, args []string) error {
 	if _, err := c.parse(set, args, 0, 0); err != nil {
 		return err
 	}
+	if err := filter.resolveSite(ctx, c); err != nil {
+		return err
+	}
 	if _, err := filter.filter(); err != nil {
 		return err
 	}
@@ -133,7 +136,11 @@ func runSitesCreate(ctx context.Context, c *cli, args []string) error {
 
 func runSitesUpdate(ctx context.Context, c *cli, args []string) error {
 	f, set := addSiteFlags(c, "sites update")
-	id, err := c.parseID(set, args, "site")
+	pos, err := c.parse(set, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	id, err := c.siteRef(ctx, pos[0])
 	if err != nil {
 		return err
 	}
@@ -167,7 +174,11 @@ func runSitesUpdate(ctx context.Context, c *cli, args []string) error {
 }
 
 func runSitesDelete(ctx context.Context, c *cli, args []string) error {
-	id, err := c.parseID(c.flags("sites delete"), args, "site")
+	pos, err := c.parse(c.flags("sites delete"), args, 1, 1)
+	if err != nil {
+		return err
+	}
+	id, err := c.siteRef(ctx, pos[0])
 	if err != nil {
 		return err
 	}

@@ -23,7 +23,7 @@ type Status struct {
 func runDeployStatus(ctx context.Context, c *cli, args []string) error {
 	set := c.flags("deploy status")
 	state := set.String("state", "", "only rows in this state: "+strings.Join(api.States(), ", "))
-	site := set.String("site", "", "only computers of this site id, or 'none'")
+	site := set.String("site", "", "only computers of this site (name or id), or 'none'")
 	watch := set.Bool("watch", false, "refresh until every deployment is final (or Ctrl-C)")
 	interval := set.Duration("interval", 2*time.Second, "refresh period of --watch")
 	limit := set.Int("limit", 50, "rows to show, 1..1000")
@@ -44,6 +44,9 @@ func runDeployStatus(ctx context.Context, c *cli, args []string) error {
 		q.Set("state", *state)
 	}
 	cq := url.Values{}
+	if *site, err = c.siteParam(ctx, *site); err != nil {
+		return err
+	}
 	if *site != "" {
 		q.Set("site", *site)
 		cq.Set("site", *site)

@@ -224,7 +224,7 @@ func addFilterFlags(set interface {
 	usage := map[string]string{
 		api.QueryName: "part of the computer name", api.QueryOS: "part of the OS name",
 		api.QuerySoftware: "part of an installed software's name", api.QuerySoftwareVersion: "exact version of --software",
-		api.QueryIP: "address or CIDR prefix", api.QueryTag: "OCS TAG", api.QuerySite: "site id",
+		api.QueryIP: "address or CIDR prefix", api.QueryTag: "OCS TAG", api.QuerySite: "site name or id",
 		api.QueryContactSince:  "last contact since: RFC 3339, a date or a duration such as 24h",
 		api.QueryContactBefore: "last contact before: RFC 3339, a date or a duration",
 	}
@@ -270,6 +270,9 @@ func runPackageAffect(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	req := api.AffectRequest{ComputerIDs: ids, DryRun: *dry, Force: *force}
+	if err := filter.resolveSite(ctx, c); err != nil {
+		return err
+	}
 	if req.Filter, err = filter.filter(); err != nil {
 		return err
 	}

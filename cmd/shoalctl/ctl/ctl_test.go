@@ -447,3 +447,31 @@ func TestCodes(t *testing.T) {
 		t.Errorf("codes: exit %d: %q %s", code, out, errOut)
 	}
 }
+
+// TestSitesByName: sites are named by name as well as by ID.
+func TestSitesByName(t *testing.T) {
+	f := newFake(t)
+	f.mux.HandleFunc("GET /api/v1/sites", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, api.List[api.Site]{Items: []api.Site{{ID: 3, Name: "HQ"}, {ID: 7, Name: "Lyon-branch"}}, Total: 2, Limit: 2})
+	})
+	var deleted, searched atomic.Value
+	f.mux.HandleFunc("DELETE /api/v1/sites/{id}", func(w http.ResponseWriter, r *http.Request) {
+		deleted.Store(r.PathValue("id"))
+		w.WriteHeader(http.StatusNoContent)
+	})
+	f.mux.HandleFunc("GET /api/v1/computers", func(w http.ResponseWriter, r *http.Request) {
+		searched.Store(r.URL.Query().Get("site"))
+		writeJSON(w, 200, api.List[api.Computer]{Items: []api.Computer{}, Limit: 50})
+	})
+	env := map[string]string{EnvServer: f.srv.URL, EnvCA: f.caFile, EnvToken: "t", EnvConfig: filepath.Join(t.TempDir(), "c.json")}
+	if code, out, errOut := run(t, env, "sites", "delete", "lyon-branch"); code != 0 || deleted.Load() != "7" {
+		t.Errorf("sites delete lyon-branch: exit %d, deleted %v: %s %s", code, deleted.Load(), out, errOut)
+	}
+	if code, _, errOut := run(t, env, "computers", "--site", "HQ"); code != 0 || searched.Load() != "3" {
+		t.Errorf("computers --site HQ: exit %d, site=%v: %s", code, searched.Load(), errOut)
+	}
+	code, _, errOut := run(t, env, "sites", "delete", "paris")
+	if code != exitUsage || !strings.Contains(errOut, `no site is named "paris"; sites: HQ, Lyon-branch`) {
+		t.Errorf("unknown site: exit %d: %s", code, errOut)
+	}
+}
