@@ -168,6 +168,12 @@ func checkSite(site *store.Site) error {
 			return err
 		}
 	}
+	site.TimeZone = strings.TrimSpace(site.TimeZone)
+	if site.TimeZone != "" {
+		if _, err := time.LoadLocation(site.TimeZone); err != nil || strings.EqualFold(site.TimeZone, "local") {
+			return fmt.Errorf("site %s: time zone %q is not an IANA time zone such as Europe/Paris: %w", site.Name, site.TimeZone, ErrBadSite)
+		}
+	}
 	return nil
 }
 

@@ -162,6 +162,7 @@ var flashes = map[string]string{
 	"redeploy":    "The deployment will be offered again at the computer's next contact.",
 	"cancelled":   "The deployment was cancelled.",
 	"saved":       "Saved.",
+	"imported":    "The sites were imported.",
 	"revoked":     "The token was revoked.",
 	"purged":      "Every relay drops the package from its cache at its next poll.",
 	"purged-kept": "Relays drop the package from their cache at their next poll, except relays of sites where it still has unfinished deployments: they keep it until those finish.",

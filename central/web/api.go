@@ -95,6 +95,7 @@ func (s *Server) apiRoutes(openapi echo.HandlerFunc) []route {
 
 		{Method: "GET", Path: "/sites", Handler: s.listSites, Summary: "List sites", Tag: "sites", Resp: api.List[api.Site]{}, Status: 200},
 		{Method: "POST", Path: "/sites", Handler: s.createSite, Summary: "Create a site", Tag: "sites", Body: api.SiteRequest{}, Resp: api.Site{}, Status: 201},
+		{Method: "POST", Path: "/sites/import", Handler: s.importSites, Summary: "Create or update many sites from CSV (name, CIDRs, time zone)", Tag: "sites", Body: api.SiteImportRequest{}, Resp: api.SiteImportResult{}, Status: 200},
 		{Method: "GET", Path: "/sites/:id", Handler: s.getSite, Summary: "A site", Tag: "sites", Resp: api.Site{}, Status: 200},
 		{Method: "PUT", Path: "/sites/:id", Handler: s.updateSite, Summary: "Replace a site", Tag: "sites", Body: api.SiteRequest{}, Resp: api.Site{}, Status: 200},
 		{Method: "DELETE", Path: "/sites/:id", Handler: s.deleteSite, Summary: "Delete a site (its computers keep no site)", Tag: "sites", Status: 204},

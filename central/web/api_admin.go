@@ -52,7 +52,7 @@ func (s *Server) stats(c echo.Context) error {
 }
 
 func siteModel(r api.SiteRequest) *store.Site {
-	site := &store.Site{Name: r.Name, Description: r.Description, FragmentLocation: r.FragmentLocation}
+	site := &store.Site{Name: r.Name, Description: r.Description, FragmentLocation: r.FragmentLocation, TimeZone: r.TimeZone}
 	for _, c := range r.CIDRs {
 		site.CIDRs = append(site.CIDRs, store.SiteCIDR{CIDR: c})
 	}
@@ -182,4 +182,16 @@ func (s *Server) listAudit(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, api.List[api.AuditEvent]{Items: convertAll(evs, toAPIAudit), Total: total, Limit: f.Limit, Offset: f.Offset})
+}
+
+func (s *Server) importSites(c echo.Context) error {
+	var req api.SiteImportRequest
+	if err := s.bindJSON(c, &req); err != nil {
+		return err
+	}
+	res, err := s.deps.Ops.ImportSites(c.Request().Context(), s.actor(c), strings.NewReader(req.CSV))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, api.SiteImportResult{Created: res.Created, Updated: res.Updated, ComputersMoved: res.Moved})
 }

@@ -575,3 +575,43 @@ func TestSiteMovesComputersAtOnce(t *testing.T) {
 		t.Errorf("audit: %+v", l.Items)
 	}
 }
+
+// TestImportSites: sites come from CSV with their time zones, an existing
+// site is updated, computers move at once, and a bad line refuses the
+// whole file saying which line and why.
+func TestImportSites(t *testing.T) {
+	e := newEnv(t)
+	e.inventory() // 192.0.2.2
+	e.api("POST", "/api/v1/sites", `{"name":"Lyon","cidrs":["10.20.0.0/16"],"fragment_location":"relay.lyon:8080/download"}`, "token", 201, nil)
+	csv := "name,cidrs,time_zone\\nlyon,10.20.0.0/16;10.21.0.0/16,Europe/Paris\\ndoc-net,192.0.2.0/24,America/New_York\\nhq,198.51.100.0/24\\n"
+	var res api.SiteImportResult
+	e.api("POST", "/api/v1/sites/import", `{"csv":"`+csv+`"}`, "token", 200, &res)
+	if diff := cmp.Diff(api.SiteImportResult{Created: 2, Updated: 1, ComputersMoved: 1}, res); diff != "" {
+		t.Errorf("import (-want +got):\n%s", diff)
+	}
+	var sites api.List[api.Site]
+	e.api("GET", "/api/v1/sites", "", "token", 200, &sites)
+	got := map[string]api.Site{}
+	for _, s := range sites.Items {
+		got[s.Name] = s
+	}
+	if l := got["Lyon"]; l.TimeZone != "Europe/Paris" || len(l.CIDRs) != 2 || l.FragmentLocation != "relay.lyon:8080/download" {
+		t.Errorf("Lyon: %+v", l)
+	}
+	if d := got["doc-net"]; d.TimeZone != "America/New_York" || d.Computers != 1 {
+		t.Errorf("doc-net: %+v", d)
+	}
+	if h := got["hq"]; h.TimeZone != "" || len(h.CIDRs) != 1 {
+		t.Errorf("hq: %+v", h)
+	}
+	var apiErr api.Error
+	e.api("POST", "/api/v1/sites/import", `{"csv":"paris,10.30.0.0/16,Europe/Pariss\nnice,10.40.0.0/33,Europe/Paris\n"}`, "token", 400, &apiErr)
+	if !strings.Contains(apiErr.Error, `line 1: site paris: time zone "Europe/Pariss" is not an IANA time zone`) ||
+		!strings.Contains(apiErr.Error, "line 2: site nice: not a range (write them like 10.1.0.0/16): 10.40.0.0/33") {
+		t.Errorf("error %q", apiErr.Error)
+	}
+	e.api("GET", "/api/v1/sites", "", "token", 200, &sites)
+	if sites.Total != 3 {
+		t.Errorf("a refused import left %d sites, want 3", sites.Total)
+	}
+}

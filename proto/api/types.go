@@ -137,6 +137,8 @@ type Site struct {
 	Description      string   `json:"description,omitempty"`
 	CIDRs            []string `json:"cidrs"`
 	FragmentLocation string   `json:"fragment_location,omitempty"`
+	// TimeZone is the site's IANA time zone, such as Europe/Paris ("" is UTC).
+	TimeZone string `json:"time_zone,omitempty"`
 	// Computers counts the computers in the site.
 	Computers int64 `json:"computers"`
 	// ComputersMoved (in the answer to a create or a replace) counts the
@@ -155,6 +157,25 @@ type SiteRequest struct {
 	// FragmentLocation is host[:port]/path without a scheme, as OCS
 	// PACK_LOC; empty means central's own.
 	FragmentLocation string `json:"fragment_location,omitempty"`
+	// TimeZone is an IANA time zone such as Europe/Paris ("" is UTC).
+	TimeZone string `json:"time_zone,omitempty"`
+}
+
+// SiteImportRequest creates or updates many sites at once: POST
+// /sites/import. CSV has one site a line: name, CIDRs (separated by spaces
+// or semicolons), time zone; a first line starting with "name" is a header.
+// A site that exists (same name) gets the line's CIDRs and time zone.
+type SiteImportRequest struct {
+	CSV string `json:"csv"`
+}
+
+// SiteImportResult tells what an import did.
+type SiteImportResult struct {
+	Created int `json:"created"`
+	Updated int `json:"updated"`
+	// ComputersMoved counts the existing computers that moved to a site
+	// because their last address is in its ranges.
+	ComputersMoved int `json:"computers_moved"`
 }
 
 // Settings are the agent-facing timings central sends in every PROLOG

@@ -86,8 +86,8 @@ func runSitesList(ctx context.Context, c *cli, args []string) error {
 
 // siteFlags are the options of sites create and sites update.
 type siteFlags struct {
-	name, description, location *string
-	cidrs                       stringList
+	name, description, location, timeZone *string
+	cidrs                                 stringList
 }
 
 // addSiteFlags returns the flags of the site command cmd.
@@ -97,6 +97,7 @@ func addSiteFlags(c *cli, cmd string) (*siteFlags, *flag.FlagSet) {
 		name:        set.String("name", "", "site name"),
 		description: set.String("description", "", "description"),
 		location:    set.String("fragment-location", "", "where the site's OCS agents fetch fragments, host[:port]/path"),
+		timeZone:    set.String("time-zone", "", "IANA time zone of the site, such as Europe/Paris"),
 	}
 	set.Var(&f.cidrs, "cidr", "CIDR range (repeat or comma-separate)")
 	return f, set
@@ -120,7 +121,7 @@ func runSitesCreate(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	req := api.SiteRequest{Name: *f.name, Description: *f.description, CIDRs: f.cidrs, FragmentLocation: *f.location}
+	req := api.SiteRequest{Name: *f.name, Description: *f.description, CIDRs: f.cidrs, FragmentLocation: *f.location, TimeZone: *f.timeZone}
 	if len(pos) == 1 {
 		req.Name = pos[0]
 	}
@@ -153,7 +154,10 @@ func runSitesUpdate(ctx context.Context, c *cli, args []string) error {
 	if err := cl.Do(ctx, "GET", fmt.Sprintf("/sites/%d", id), nil, nil, &cur); err != nil {
 		return err
 	}
-	req := api.SiteRequest{Name: cur.Name, Description: cur.Description, CIDRs: cur.CIDRs, FragmentLocation: cur.FragmentLocation}
+	req := api.SiteRequest{Name: cur.Name, Description: cur.Description, CIDRs: cur.CIDRs, FragmentLocation: cur.FragmentLocation, TimeZone: cur.TimeZone}
+	if *f.timeZone != "" {
+		req.TimeZone = *f.timeZone
+	}
 	if *f.name != "" {
 		req.Name = *f.name
 	}

@@ -101,6 +101,7 @@ func commands() []command {
 		{"sites list", "", "List sites.", runSitesList},
 		{"sites create", "NAME --cidr CIDR... [--fragment-location host:port/path] [--description D]", "Create a site.", runSitesCreate},
 		{"sites update", "NAME|ID [--name N] [--cidr CIDR...] [--fragment-location L] [--description D]", "Change a site.", runSitesUpdate},
+		{"sites import", "FILE|-", "Create or update sites from CSV lines: name, CIDRs (space or ; separated), time zone.", runSitesImport},
 		{"sites delete", "NAME|ID", "Delete a site.", runSitesDelete},
 		{"relays", "", "List relays: site, URL, online, disk, bytes from upstream and served, hit ratio.", runRelaysList},
 		{"relays token", "--site SITE --name NAME [--expires 24h]",

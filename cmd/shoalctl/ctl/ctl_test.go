@@ -475,3 +475,25 @@ func TestSitesByName(t *testing.T) {
 		t.Errorf("unknown site: exit %d: %s", code, errOut)
 	}
 }
+
+// TestSitesImport: the file is sent as the CSV of the import.
+func TestSitesImport(t *testing.T) {
+	f := newFake(t)
+	var got api.SiteImportRequest
+	f.mux.HandleFunc("POST /api/v1/sites/import", func(w http.ResponseWriter, r *http.Request) {
+		if err := json.NewDecoder(r.Body).Decode(&got); err != nil {
+			t.Error(err)
+		}
+		writeJSON(w, 200, api.SiteImportResult{Created: 2, Updated: 1, ComputersMoved: 40})
+	})
+	file := filepath.Join(t.TempDir(), "sites.csv")
+	csv := "name,cidrs,time_zone\nlyon,10.20.0.0/16,Europe/Paris\n"
+	if err := os.WriteFile(file, []byte(csv), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{EnvServer: f.srv.URL, EnvCA: f.caFile, EnvToken: "t", EnvConfig: filepath.Join(t.TempDir(), "c.json")}
+	code, out, errOut := run(t, env, "sites", "import", file)
+	if code != 0 || got.CSV != csv || out != "Sites created: 2, updated: 1; computers moved to them: 40.\n" {
+		t.Errorf("sites import: exit %d, sent %q: %q %s", code, got.CSV, out, errOut)
+	}
+}

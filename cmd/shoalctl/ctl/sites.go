@@ -3,6 +3,8 @@ package ctl
 import (
 	"context"
 	"fmt"
+	"io"
+	"os"
 	"strconv"
 	"strings"
 
@@ -58,4 +60,25 @@ func (f filterFlags) resolveSite(ctx context.Context, c *cli) error {
 	}
 	*p = v
 	return nil
+}
+
+func runSitesImport(ctx context.Context, c *cli, args []string) error {
+	pos, err := c.parse(c.flags("sites import"), args, 1, 1)
+	if err != nil {
+		return err
+	}
+	var data []byte
+	if pos[0] == "-" {
+		data, err = io.ReadAll(io.LimitReader(c.io.Stdin, 8<<20))
+	} else {
+		data, err = os.ReadFile(pos[0])
+	}
+	if err != nil {
+		return fmt.Errorf("read %s: %w", pos[0], err)
+	}
+	var res api.SiteImportResult
+	if err := c.call(ctx, "POST", "/sites/import", nil, api.SiteImportRequest{CSV: string(data)}, &res); err != nil {
+		return err
+	}
+	return c.report(res, "Sites created: %d, updated: %d; computers moved to them: %d.\n", res.Created, res.Updated, res.ComputersMoved)
 }
