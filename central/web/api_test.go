@@ -198,6 +198,10 @@ func TestAPIWorkflow(t *testing.T) {
 	if dash.Computers != 1 || dash.ActivePackages != 1 || len(dash.RecentFailures) != 1 || dash.RecentFailures[0].ResultCode != "ERR_EXECUTE" {
 		t.Errorf("dashboard: %+v", dash)
 	}
+	if len(dash.FailureGroups) != 1 || dash.FailureGroups[0].Computers != 1 || !strings.Contains(dash.FailureGroups[0].ResultHelp, "platform") ||
+		dash.ComputersInProgress != 0 {
+		t.Errorf("dashboard failure groups %+v, computers in progress %d", dash.FailureGroups, dash.ComputersInProgress)
+	}
 
 	// Bulk redeploy of the failed ones, then cancel one by one.
 	var bulk api.BulkResult

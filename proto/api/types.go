@@ -86,6 +86,23 @@ type Dashboard struct {
 	Active []PackageProgress `json:"active"`
 	// RecentFailures are the latest deployments that ended in error.
 	RecentFailures []Deployment `json:"recent_failures"`
+	// ComputersInProgress counts the computers with an unfinished
+	// deployment (Active counts packages).
+	ComputersInProgress int64 `json:"computers_in_progress"`
+	// FailureGroups fold the recent failures by package and code, most
+	// recent first, with how many computers each has.
+	FailureGroups []FailureGroup `json:"failure_groups"`
+}
+
+// FailureGroup is the recent failures of one package with one code.
+type FailureGroup struct {
+	PackageID   string `json:"package_id"`
+	PackageName string `json:"package_name"`
+	ResultCode  string `json:"result_code"`
+	ResultHelp  string `json:"result_help,omitempty"`
+	Computers   int    `json:"computers"`
+	// Last is when the most recent of them failed.
+	Last *time.Time `json:"last,omitempty"`
 }
 
 // PackageProgress is a package's deployment counts.
