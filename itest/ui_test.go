@@ -110,7 +110,7 @@ func TestWebUIEndToEnd(t *testing.T) {
 		t.Errorf("status rows after affect: %q", got)
 	}
 	br.shot("status-waiting")
-	br.do("dashboard with a deployment", wait, chromedp.Navigate(base+"/ui/"), chromedp.WaitVisible(chromedp.CSS("progress")))
+	br.do("dashboard with a deployment", wait, chromedp.Navigate(base+"/ui/"), chromedp.WaitVisible(chromedp.CSS(".stackbar")))
 	if got := br.text("main"); !strings.Contains(got, "ui-exec") {
 		t.Errorf("dashboard does not list the active deployment: %q", got)
 	}

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -130,7 +131,11 @@ func (s *Service) AffectPackage(ctx context.Context, who audit.Actor, id string,
 	if err != nil {
 		return nil, err
 	}
-	s.audit.Record(ctx, who, "package.affect", id, fmt.Sprintf("%s selected, %s created, force=%t", plural(res.Selected, "computer"), plural(res.Created, "deployment"), force))
+	detail := fmt.Sprintf("%s selected, %s created, force=%t", plural(res.Selected, "computer"), plural(res.Created, "deployment"), force)
+	if res.Excluded > 0 {
+		detail += fmt.Sprintf(", %d excluded (%s)", res.Excluded, deploy.ExclusionSummary(res.Exclusions))
+	}
+	s.audit.Record(ctx, who, "package.affect", id, detail)
 	return res, nil
 }
 
@@ -168,6 +173,12 @@ func checkSite(site *store.Site) error {
 			return err
 		}
 	}
+	site.TimeZone = strings.TrimSpace(site.TimeZone)
+	if site.TimeZone != "" {
+		if _, err := time.LoadLocation(site.TimeZone); err != nil || strings.EqualFold(site.TimeZone, "local") {
+			return fmt.Errorf("site %s: time zone %q is not an IANA time zone such as Europe/Paris: %w", site.Name, site.TimeZone, ErrBadSite)
+		}
+	}
 	return nil
 }
 
@@ -180,28 +191,80 @@ func siteDetail(site *store.Site) string {
 	return fmt.Sprintf("cidrs=%s fragment_location=%s", strings.Join(cidrs, ","), site.FragmentLocation)
 }
 
-// CreateSite creates a site; a duplicate name or range is store.ErrConflict.
-func (s *Service) CreateSite(ctx context.Context, who audit.Actor, site *store.Site) error {
+// CreateSite creates a site and moves into it at once the existing
+// computers whose last address falls in its ranges (see ResiteComputers);
+// it returns how many moved. A duplicate name or range is
+// store.ErrConflict.
+func (s *Service) CreateSite(ctx context.Context, who audit.Actor, site *store.Site) (int, error) {
 	if err := checkSite(site); err != nil {
-		return err
+		return 0, err
 	}
 	if err := s.store.CreateSite(ctx, site); err != nil {
-		return err
+		return 0, err
 	}
-	s.audit.Record(ctx, who, "site.create", site.Name, siteDetail(site))
-	return nil
+	moved, err := s.ResiteComputers(ctx)
+	if err != nil {
+		return 0, err
+	}
+	s.audit.Record(ctx, who, "site.create", site.Name, siteDetail(site)+fmt.Sprintf(" computers_moved=%d", moved))
+	return moved, nil
 }
 
-// UpdateSite replaces site (by its ID).
-func (s *Service) UpdateSite(ctx context.Context, who audit.Actor, site *store.Site) error {
+// UpdateSite replaces site (by its ID) and re-assigns computers as
+// CreateSite does; it returns how many moved.
+func (s *Service) UpdateSite(ctx context.Context, who audit.Actor, site *store.Site) (int, error) {
 	if err := checkSite(site); err != nil {
-		return err
+		return 0, err
 	}
 	if err := s.store.UpdateSite(ctx, site); err != nil {
-		return err
+		return 0, err
 	}
-	s.audit.Record(ctx, who, "site.update", site.Name, siteDetail(site))
-	return nil
+	moved, err := s.ResiteComputers(ctx)
+	if err != nil {
+		return 0, err
+	}
+	s.audit.Record(ctx, who, "site.update", site.Name, siteDetail(site)+fmt.Sprintf(" computers_moved=%d", moved))
+	return moved, nil
+}
+
+// ResiteComputers moves every OCS-inventoried computer whose last reported address
+// falls in a site's ranges into that site (the most specific range wins,
+// as at inventory), and returns how many moved. Computers whose address is
+// in no range keep their site (an agent behind NAT was placed by its
+// connection address, which is not stored); Shoal agents keep theirs, as
+// their site follows their connection address or an admin only, never the
+// address they report (docs/ARCHITECTURE.md §3).
+func (s *Service) ResiteComputers(ctx context.Context) (int, error) {
+	comps, err := s.store.ComputerAddrsExcept(ctx, store.SourceShoal)
+	if err != nil {
+		return 0, err
+	}
+	moves := map[uint][]uint{}
+	moved := 0
+	for _, c := range comps {
+		a, err := netip.ParseAddr(strings.TrimSpace(c.IPAddr))
+		if err != nil {
+			continue
+		}
+		site, err := s.store.SiteForIP(ctx, a.Unmap())
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("resite computers: %w", err)
+		}
+		if c.SiteID != nil && *c.SiteID == site.ID {
+			continue
+		}
+		moves[site.ID] = append(moves[site.ID], c.ID)
+		moved++
+	}
+	for siteID, ids := range moves {
+		if err := s.store.SetComputersSite(ctx, ids, siteID); err != nil {
+			return 0, fmt.Errorf("resite computers: %w", err)
+		}
+	}
+	return moved, nil
 }
 
 // DeleteSite deletes a site; its computers keep no site.

@@ -23,6 +23,7 @@ import (
 	"net/netip"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -390,11 +391,14 @@ type AffectRequest struct {
 	DryRun bool `json:"dry_run"`
 }
 
-// AffectResult tells how many computers were selected and how many new
-// deployments were created.
+// AffectResult tells how many computers were selected, how many were
+// excluded and why, and how many new deployments were created.
 type AffectResult struct {
 	Selected int `json:"selected"`
 	Created  int `json:"created"`
+	// Excluded counts the computers left out; Exclusions say why.
+	Excluded   int         `json:"excluded"`
+	Exclusions []Exclusion `json:"exclusions"`
 }
 
 // maxAffect bounds one affectation request.
@@ -417,10 +421,21 @@ func (s *Service) Affect(ctx context.Context, id string, req AffectRequest) (*Af
 	if len(ids) == 0 {
 		return nil, fmt.Errorf("affect %s: no computer selected: %w", id, ErrInvalid)
 	}
-	res := &AffectResult{Selected: len(ids)}
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	kept, excluded, err := s.checkPlatform(ctx, pkg, ids)
+	if err != nil {
+		return nil, fmt.Errorf("affect %s: %w", id, err)
+	}
+	res := &AffectResult{Selected: len(kept), Excluded: len(ids) - len(kept), Exclusions: excluded}
 	if req.DryRun {
 		return res, nil
 	}
+	if len(kept) == 0 {
+		return nil, fmt.Errorf("affect %s: no computer left: %s: %w", id, ExclusionSummary(excluded), ErrInvalid)
+	}
+	ids = kept
 	if !pkg.Active {
 		return nil, fmt.Errorf("affect %s: %w", id, ErrNotActive)
 	}
@@ -433,6 +448,6 @@ func (s *Service) Affect(ctx context.Context, id string, req AffectRequest) (*Af
 	if err != nil {
 		return nil, fmt.Errorf("affect %s: %w", id, err)
 	}
-	s.log.Info("package affected", "package", id, "selected", res.Selected, "created", res.Created)
+	s.log.Info("package affected", "package", id, "selected", res.Selected, "created", res.Created, "excluded", res.Excluded)
 	return res, nil
 }

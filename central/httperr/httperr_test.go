@@ -33,6 +33,7 @@ import (
 // "<package dir>.<name>". TestEverySentinelHasAStatus checks this list
 // against the source, so a new sentinel cannot be forgotten.
 var sentinels = map[string]error{
+	"admin.ErrBadSite":          admin.ErrBadSite,
 	"admin.ErrBadToken":         admin.ErrBadToken,
 	"auth.ErrBadTokenRequest":   auth.ErrBadTokenRequest,
 	"deploy.ErrInvalid":         deploy.ErrInvalid,

@@ -93,6 +93,26 @@ func (s *Store) ExistingComputerIDs(ctx context.Context, ids []uint) ([]uint, er
 	return out, nil
 }
 
+// ComputerOSNames returns the OS name of each of the computers ids that
+// exists (unknown IDs are left out).
+func (s *Store) ComputerOSNames(ctx context.Context, ids []uint) (map[uint]string, error) {
+	db := s.read(ctx)
+	out := make(map[uint]string, len(ids))
+	for _, chunk := range chunks(ids) {
+		var rows []struct {
+			ID     uint
+			OSName string
+		}
+		if err := db.Model(&Computer{}).Select("id", "os_name").Where("id IN ?", chunk).Scan(&rows).Error; err != nil {
+			return nil, fmt.Errorf("computer os names: %w", translate(err))
+		}
+		for _, r := range rows {
+			out[r.ID] = r.OSName
+		}
+	}
+	return out, nil
+}
+
 // Computer returns the computer with the given ID.
 func (s *Store) Computer(ctx context.Context, id uint) (*Computer, error) {
 	var c Computer

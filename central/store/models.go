@@ -245,9 +245,11 @@ type Site struct {
 	Name             string `gorm:"uniqueIndex;not null"`
 	Description      string
 	FragmentLocation string
-	CIDRs            []SiteCIDR `gorm:"foreignKey:SiteID"`
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
+	// TimeZone is the site's IANA time zone (Europe/Paris), "" for UTC.
+	TimeZone  string
+	CIDRs     []SiteCIDR `gorm:"foreignKey:SiteID"`
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // TableName implements gorm's tabler.

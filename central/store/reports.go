@@ -283,6 +283,9 @@ type UICounts struct {
 	// SeenSince counts the computers whose last contact is after the time
 	// given to UIDashboardCounts.
 	SeenSince int64
+	// ComputersInProgress counts the distinct computers with at least one
+	// unfinished deployment.
+	ComputersInProgress int64
 }
 
 // UIDashboardCounts counts computers, sites and packages, and the computers
@@ -299,6 +302,7 @@ func (s *Store) UIDashboardCounts(ctx context.Context, since time.Time) (*UICoun
 		{db.Model(&Package{}), &out.Packages},
 		{db.Model(&Package{}).Where("active = ?", true), &out.ActivePackages},
 		{db.Model(&Computer{}).Where("last_contact >= ?", utc(since)), &out.SeenSince},
+		{db.Model(&Deployment{}).Distinct("computer_id").Where("state NOT IN ?", []string{StateSuccess, StateError, StateCancelled}), &out.ComputersInProgress},
 	} {
 		if err := c.q.Count(c.dst).Error; err != nil {
 			return nil, fmt.Errorf("dashboard counts: %w", translate(err))

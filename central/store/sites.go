@@ -122,7 +122,7 @@ func (s *Store) Site(ctx context.Context, id uint) (*Site, error) {
 	return &site, nil
 }
 
-// UpdateSite replaces the name, description, fragment location and CIDRs of
+// UpdateSite replaces the name, description, fragment location, time zone and CIDRs of
 // the site with site.ID.
 func (s *Store) UpdateSite(ctx context.Context, site *Site) error {
 	if site == nil {
@@ -134,6 +134,7 @@ func (s *Store) UpdateSite(ctx context.Context, site *Site) error {
 	err := s.tx(ctx, false, func(tx *gorm.DB) error {
 		r := tx.Model(&Site{}).Where("id = ?", site.ID).Updates(map[string]any{
 			"name": site.Name, "description": site.Description, "fragment_location": site.FragmentLocation,
+			"time_zone": site.TimeZone,
 		})
 		if r.Error != nil {
 			return r.Error
@@ -232,4 +233,38 @@ func (s *Store) siteIndex(ctx context.Context) (*siteIndex, error) {
 	})
 	s.sites.idx = idx
 	return idx, nil
+}
+
+// ComputerAddr is a computer's reported address and site.
+type ComputerAddr struct {
+	ID     uint
+	IPAddr string
+	SiteID *uint
+}
+
+// ComputerAddrsExcept returns the address and site of every computer not of
+// source (SourceOCS, SourceShoal), by ID.
+func (s *Store) ComputerAddrsExcept(ctx context.Context, source string) ([]ComputerAddr, error) {
+	var out []ComputerAddr
+	if err := s.read(ctx).Model(&Computer{}).Select("id", "ip_addr", "site_id").Where("source <> ? OR source IS NULL", source).
+		Order("id").Scan(&out).Error; err != nil {
+		return nil, fmt.Errorf("computer addresses: %w", translate(err))
+	}
+	return out, nil
+}
+
+// SetComputersSite moves the computers ids to site siteID.
+func (s *Store) SetComputersSite(ctx context.Context, ids []uint, siteID uint) error {
+	err := s.tx(ctx, false, func(tx *gorm.DB) error {
+		for _, chunk := range chunks(ids) {
+			if err := tx.Model(&Computer{}).Where("id IN ?", chunk).Update("site_id", siteID).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("set computers site %d: %w", siteID, translate(err))
+	}
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/shoal-project/shoal/central/admin"
 	"github.com/shoal-project/shoal/central/deploy"
 	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
@@ -24,6 +25,7 @@ import (
 type siteForm struct {
 	ID                                         uint
 	Name, Description, CIDRs, FragmentLocation string
+	TimeZone                                   string
 	Errors                                     map[string]string
 }
 
@@ -32,6 +34,8 @@ type sitesView struct {
 	Sites     []store.Site
 	Computers map[uint]int64
 	Form      siteForm
+	// ImportCSV and ImportError are the site import form.
+	ImportCSV, ImportError string
 }
 
 func (u *UI) sitesView(c echo.Context, form siteForm) (*sitesView, error) {
@@ -65,9 +69,9 @@ func readSiteForm(c echo.Context) (siteForm, *store.Site) {
 	f := siteForm{
 		Name: strings.TrimSpace(c.FormValue("name")), Description: strings.TrimSpace(c.FormValue("description")),
 		CIDRs: c.FormValue("cidrs"), FragmentLocation: strings.TrimSpace(c.FormValue("fragment_location")),
-		Errors: map[string]string{},
+		TimeZone: strings.TrimSpace(c.FormValue("time_zone")), Errors: map[string]string{},
 	}
-	site := &store.Site{Name: f.Name, Description: f.Description, FragmentLocation: f.FragmentLocation}
+	site := &store.Site{Name: f.Name, Description: f.Description, FragmentLocation: f.FragmentLocation, TimeZone: f.TimeZone}
 	if f.Name == "" {
 		f.Errors["name"] = "Give the site a name."
 	}
@@ -91,6 +95,10 @@ func readSiteForm(c echo.Context) (siteForm, *store.Site) {
 }
 
 func siteConflict(f *siteForm, err error) bool {
+	if errors.Is(err, admin.ErrBadSite) {
+		f.Errors["time_zone"] = "Not an IANA time zone: write it like Europe/Paris or America/New_York."
+		return true
+	}
 	if !errors.Is(err, store.ErrConflict) {
 		return false
 	}
@@ -101,9 +109,9 @@ func siteConflict(f *siteForm, err error) bool {
 func (u *UI) handleCreateSite(c echo.Context) error {
 	f, site := readSiteForm(c)
 	if len(f.Errors) == 0 {
-		err := u.deps.Ops.CreateSite(c.Request().Context(), u.actor(c), site)
+		moved, err := u.deps.Ops.CreateSite(c.Request().Context(), u.actor(c), site)
 		if err == nil {
-			return seeOther(c, uiPrefix+"/sites?done=saved")
+			return seeOther(c, uiPrefix+"/sites?done=saved&moved="+strconv.Itoa(moved))
 		}
 		if !siteConflict(&f, err) {
 			return err
@@ -133,7 +141,8 @@ func (u *UI) handleSite(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	f := siteForm{ID: s.ID, Name: s.Name, Description: s.Description, CIDRs: cidrText(s), FragmentLocation: s.FragmentLocation, Errors: map[string]string{}}
+	f := siteForm{ID: s.ID, Name: s.Name, Description: s.Description, CIDRs: cidrText(s), FragmentLocation: s.FragmentLocation,
+		TimeZone: s.TimeZone, Errors: map[string]string{}}
 	return u.render(c, http.StatusOK, "site", s.Name, "sites", f)
 }
 
@@ -145,9 +154,9 @@ func (u *UI) handleUpdateSite(c echo.Context) error {
 	f, site := readSiteForm(c)
 	f.ID, site.ID = id, id
 	if len(f.Errors) == 0 {
-		err := u.deps.Ops.UpdateSite(c.Request().Context(), u.actor(c), site)
+		moved, err := u.deps.Ops.UpdateSite(c.Request().Context(), u.actor(c), site)
 		if err == nil {
-			return seeOther(c, uiPrefix+"/sites?done=saved")
+			return seeOther(c, uiPrefix+"/sites?done=saved&moved="+strconv.Itoa(moved))
 		}
 		if !siteConflict(&f, err) {
 			return err
@@ -496,4 +505,24 @@ func (u *UI) handleAudit(c echo.Context) error {
 	}
 	v.Events, v.Pager = events, newPager(uiPrefix+"/audit", c.QueryParams(), total, offset, pageSize)
 	return u.render(c, http.StatusOK, "audit", "Audit log", "audit", v)
+}
+
+// handleImportSites creates or updates sites from the CSV of the import
+// form.
+func (u *UI) handleImportSites(c echo.Context) error {
+	text := c.FormValue("csv")
+	res, err := u.deps.Ops.ImportSites(c.Request().Context(), u.actor(c), strings.NewReader(text))
+	if err == nil {
+		return seeOther(c, fmt.Sprintf("%s/sites?done=imported&created=%d&updated=%d&moved=%d", uiPrefix, res.Created, res.Updated, res.Moved))
+	}
+	if !errors.Is(err, admin.ErrBadSite) && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrInvalid) {
+		return err
+	}
+	v, verr := u.sitesView(c, siteForm{Errors: map[string]string{}})
+	if verr != nil {
+		return verr
+	}
+	v.ImportCSV = text
+	v.ImportError = strings.TrimPrefix(strings.TrimSuffix(err.Error(), ": "+admin.ErrBadSite.Error()), "import sites: ")
+	return u.render(c, http.StatusBadRequest, "sites", "Sites", "sites", v)
 }

@@ -10,7 +10,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/shoal-project/shoal/central/deploy"
 	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/proto/api"
 )
 
 func (u *UI) funcs() template.FuncMap {
@@ -27,6 +29,10 @@ func (u *UI) funcs() template.FuncMap {
 		"ago":        func(t time.Time) string { return ago(u.now(), t) },
 		"agop":       func(t *time.Time) string { return agoPtr(u.now(), t) },
 		"stateClass": stateClass,
+		"platform":   deploy.PlatformName,
+		"codehelp":   api.CodeHelp,
+		"stackbar":   stackBar,
+		"hasPrefix":  strings.HasPrefix,
 		"pct":        pct,
 		"add":        func(a, b int) int { return a + b },
 		"sum":        sumCounts,

@@ -223,6 +223,11 @@ func (b *browser) tryLogin(user, pass string) response {
 	return b.post(loginPath, url.Values{"user": {user}, "password": {pass}}, true)
 }
 
+// archived returns b behind a gzip header, so that central takes it for
+// the tar.gz archive an EXECUTE or LAUNCH upload must be; central never
+// unpacks it.
+func archived(b []byte) []byte { return append([]byte{0x1f, 0x8b}, b...) }
+
 // upload sends the create-package form as the page's script does when
 // csrfHeader is set, or as a plain form post (with _csrf first) otherwise.
 // fields are written before the file, after it when fieldsAfter is set.

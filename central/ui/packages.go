@@ -196,6 +196,9 @@ type affectView struct {
 	Previewd bool
 	Count    int
 	Sample   []store.Computer
+	// Excluded counts the matching computers left out; Exclusions say why.
+	Excluded   int
+	Exclusions []deploy.Exclusion
 }
 
 // maxAffect bounds the computers of one affectation from the UI.
@@ -257,7 +260,7 @@ func (u *UI) handleAffect(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		v.Previewd, v.Count = true, res.Selected
+		v.Previewd, v.Count, v.Excluded, v.Exclusions = true, res.Selected, res.Excluded, res.Exclusions
 		f.Limit = 20
 		if v.Sample, _, err = u.deps.Store.SearchComputers(ctx, f); err != nil {
 			return err

@@ -15,8 +15,15 @@ import (
 type dashboardView struct {
 	Counts   *store.UICounts
 	Active   []packageProgress
-	Failures []store.DeploymentRow
+	Failures []failureGroup
+	// FailuresScanned is how many recent failures Failures groups, and
+	// FailuresMore whether there are older ones.
+	FailuresScanned int
+	FailuresMore    bool
 }
+
+// recentFailures bounds the failed rows the dashboard groups.
+const recentFailures = 500
 
 // packageProgress is one package's deployments with its completion.
 type packageProgress struct {
@@ -40,11 +47,15 @@ func (u *UI) handleDashboard(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	fails, _, err := u.deps.Store.DeploymentRows(ctx, store.DeploymentRowFilter{State: store.StateError, Recent: true, Limit: 10})
+	fails, total, err := u.deps.Store.DeploymentRows(ctx, store.DeploymentRowFilter{State: store.StateError, Recent: true, Limit: recentFailures})
 	if err != nil {
 		return err
 	}
-	v := dashboardView{Counts: counts, Failures: fails}
+	groups := groupFailures(fails)
+	if len(groups) > 10 {
+		groups = groups[:10]
+	}
+	v := dashboardView{Counts: counts, Failures: groups, FailuresScanned: len(fails), FailuresMore: total > int64(len(fails))}
 	for _, p := range pkgs {
 		v.Active = append(v.Active, progressOf(p))
 	}

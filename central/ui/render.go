@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -131,7 +132,7 @@ func (u *UI) render(c echo.Context, code int, name, title, nav string, data any)
 		v.User, v.Role, v.CSRF, v.Admin = s.UserName, s.Role, s.CSRF, s.Role == store.RoleAdmin
 	}
 	if f, ok := flashes[c.QueryParam("done")]; ok {
-		v.Flash = f
+		v.Flash = f + movedFlash(c.QueryParam("moved"))
 	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {
@@ -161,9 +162,23 @@ var flashes = map[string]string{
 	"redeploy":    "The deployment will be offered again at the computer's next contact.",
 	"cancelled":   "The deployment was cancelled.",
 	"saved":       "Saved.",
+	"imported":    "The sites were imported.",
 	"revoked":     "The token was revoked.",
 	"purged":      "Every relay drops the package from its cache at its next poll.",
 	"purged-kept": "Relays drop the package from their cache at their next poll, except relays of sites where it still has unfinished deployments: they keep it until those finish.",
+}
+
+// movedFlash says how many computers a site change moved ("" when the
+// parameter is absent or not a count).
+func movedFlash(v string) string {
+	n, err := strconv.Atoi(v)
+	switch {
+	case err != nil || n < 0:
+		return ""
+	case n == 1:
+		return " 1 computer whose last address is in the site's ranges moved to it at once."
+	}
+	return fmt.Sprintf(" %d computers whose last address is in the site's ranges moved to it at once.", n)
 }
 
 // seeOther redirects after a successful POST.

@@ -289,6 +289,7 @@ func (u *UI) Register(e *echo.Echo) {
 
 	g.GET("/sites", u.handleSites)
 	g.POST("/sites", u.handleCreateSite)
+	g.POST("/sites/import", u.handleImportSites)
 	g.GET("/sites/:id", u.handleSite)
 	g.POST("/sites/:id", u.handleUpdateSite)
 	g.POST("/sites/:id/delete", u.handleDeleteSite)

@@ -207,7 +207,7 @@ func TestLoginRateLimit(t *testing.T) {
 func seedPackage(t *testing.T, e *env, b *browser) string {
 	t.Helper()
 	r := b.upload(map[string]string{"name": "tool", "action": "EXECUTE", "command": "sh run.sh", "fragments": "3", "priority": "2"},
-		[]byte(strings.Repeat("shoal payload ", 2000)), true, false, true)
+		archived([]byte(strings.Repeat("shoal payload ", 2000))), true, false, true)
 	wantCode(t, "upload", r, http.StatusCreated)
 	var reply uploadReply
 	if err := json.Unmarshal([]byte(r.body), &reply); err != nil {
@@ -236,6 +236,16 @@ func TestUploadActivateAffect(t *testing.T) {
 	}
 	if reply.Errors["command"] == "" || reply.Errors["priority"] == "" {
 		t.Errorf("field errors %v, want command and priority", reply.Errors)
+	}
+	// An EXECUTE file that is not an archive is refused, saying why.
+	r = b.upload(map[string]string{"name": "notes", "action": "EXECUTE", "command": "sh run.sh"}, []byte("23 bytes of plain text."), true, false, true)
+	wantCode(t, "text as EXECUTE", r, http.StatusBadRequest)
+	reply = uploadReply{}
+	if err := json.Unmarshal([]byte(r.body), &reply); err != nil {
+		t.Fatal(err)
+	}
+	if got := reply.Errors["file"]; !strings.Contains(got, "EXECUTE packages must be a tar.gz or zip archive") || !strings.Contains(got, "23-byte") {
+		t.Errorf("file error %q, want the archive rule", got)
 	}
 	r = b.upload(map[string]string{csrfField: b.csrf, "action": "STORE"}, nil, false, false, false)
 	wantCode(t, "upload without file", r, http.StatusBadRequest)

@@ -168,6 +168,13 @@ func (u *UI) handleUpload(c echo.Context) error {
 	if len(form.Errors) > 0 {
 		return u.uploadFailed(c, form)
 	}
+	if err := packages.CheckUpload(spec, spooled); err != nil {
+		if !errors.Is(err, packages.ErrInvalidSpec) {
+			return err
+		}
+		fieldErrors(err, form.Errors)
+		return u.uploadFailed(c, form)
+	}
 	spec.ID = u.deps.Packages.NewID()
 	built, err := u.build(c, &spec, spooled)
 	var fe *packages.FieldError

@@ -52,7 +52,7 @@ func (s *Server) stats(c echo.Context) error {
 }
 
 func siteModel(r api.SiteRequest) *store.Site {
-	site := &store.Site{Name: r.Name, Description: r.Description, FragmentLocation: r.FragmentLocation}
+	site := &store.Site{Name: r.Name, Description: r.Description, FragmentLocation: r.FragmentLocation, TimeZone: r.TimeZone}
 	for _, c := range r.CIDRs {
 		site.CIDRs = append(site.CIDRs, store.SiteCIDR{CIDR: c})
 	}
@@ -76,7 +76,7 @@ func (s *Server) listSites(c echo.Context) error {
 	return c.JSON(http.StatusOK, api.List[api.Site]{Items: items, Total: int64(len(items)), Limit: len(items)})
 }
 
-func (s *Server) siteAnswer(c echo.Context, status int, id uint) error {
+func (s *Server) siteAnswer(c echo.Context, status int, id uint, moved ...int) error {
 	ctx := c.Request().Context()
 	site, err := s.deps.Store.Site(ctx, id)
 	if err != nil {
@@ -86,7 +86,11 @@ func (s *Server) siteAnswer(c echo.Context, status int, id uint) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(status, toAPISite(site, counts[id]))
+	out := toAPISite(site, counts[id])
+	if len(moved) == 1 {
+		out.ComputersMoved = &moved[0]
+	}
+	return c.JSON(status, out)
 }
 
 func (s *Server) createSite(c echo.Context) error {
@@ -95,10 +99,11 @@ func (s *Server) createSite(c echo.Context) error {
 		return err
 	}
 	site := siteModel(req)
-	if err := s.deps.Ops.CreateSite(c.Request().Context(), s.actor(c), site); err != nil {
+	moved, err := s.deps.Ops.CreateSite(c.Request().Context(), s.actor(c), site)
+	if err != nil {
 		return err
 	}
-	return s.siteAnswer(c, http.StatusCreated, site.ID)
+	return s.siteAnswer(c, http.StatusCreated, site.ID, moved)
 }
 
 func (s *Server) getSite(c echo.Context) error {
@@ -120,10 +125,11 @@ func (s *Server) updateSite(c echo.Context) error {
 	}
 	site := siteModel(req)
 	site.ID = id
-	if err := s.deps.Ops.UpdateSite(c.Request().Context(), s.actor(c), site); err != nil {
+	moved, err := s.deps.Ops.UpdateSite(c.Request().Context(), s.actor(c), site)
+	if err != nil {
 		return err
 	}
-	return s.siteAnswer(c, http.StatusOK, id)
+	return s.siteAnswer(c, http.StatusOK, id, moved)
 }
 
 func (s *Server) deleteSite(c echo.Context) error {
@@ -176,4 +182,16 @@ func (s *Server) listAudit(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, api.List[api.AuditEvent]{Items: convertAll(evs, toAPIAudit), Total: total, Limit: f.Limit, Offset: f.Offset})
+}
+
+func (s *Server) importSites(c echo.Context) error {
+	var req api.SiteImportRequest
+	if err := s.bindJSON(c, &req); err != nil {
+		return err
+	}
+	res, err := s.deps.Ops.ImportSites(c.Request().Context(), s.actor(c), strings.NewReader(req.CSV))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, api.SiteImportResult{Created: res.Created, Updated: res.Updated, ComputersMoved: res.Moved})
 }

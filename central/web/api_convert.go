@@ -150,7 +150,7 @@ func toAPICheck(r *packages.CheckReport, skipped bool) api.AvailabilityCheck {
 func toAPIDeployment(d *store.DeploymentRow, sites siteNames) api.Deployment {
 	return api.Deployment{
 		ID: d.ID, ComputerID: d.ComputerID, ComputerName: d.ComputerName, SiteID: d.SiteID, SiteName: sites.of(d.SiteID),
-		PackageID: d.PackageID, PackageName: d.PackageName, State: d.State, ResultCode: d.ResultCode, Force: d.Force,
+		PackageID: d.PackageID, PackageName: d.PackageName, State: d.State, ResultCode: d.ResultCode, ResultHelp: api.CodeHelp(d.ResultCode), Force: d.Force,
 		Attempts: d.Attempts, FragmentsDone: d.FragmentsDone, FragmentsTotal: d.FragmentsTotal,
 		BytesPeer: d.BytesPeer, BytesRelay: d.BytesRelay, BytesCentral: d.BytesCentral,
 		NotifiedAt: utcPtr(d.NotifiedAt), FinishedAt: utcPtr(d.FinishedAt),
@@ -176,7 +176,7 @@ func toAPISite(s *store.Site, computers int64) api.Site {
 	for i, c := range s.CIDRs {
 		cidrs[i] = c.CIDR
 	}
-	return api.Site{ID: s.ID, Name: s.Name, Description: s.Description, CIDRs: cidrs, FragmentLocation: s.FragmentLocation,
+	return api.Site{ID: s.ID, Name: s.Name, Description: s.Description, CIDRs: cidrs, FragmentLocation: s.FragmentLocation, TimeZone: s.TimeZone,
 		Computers: computers, CreatedAt: timePtr(s.CreatedAt), UpdatedAt: timePtr(s.UpdatedAt)}
 }
 

@@ -352,7 +352,26 @@ func (s *Server) dashboard(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	fails, _, err := s.deps.Store.DeploymentRows(ctx, store.DeploymentRowFilter{State: store.StateError, Recent: true, Limit: 10})
+	fails, _, err := s.deps.Store.DeploymentRows(ctx, store.DeploymentRowFilter{State: store.StateError, Recent: true, Limit: 500})
+	if err != nil {
+		return err
+	}
+	groups := []api.FailureGroup{}
+	at := map[[2]string]int{}
+	for _, f := range fails {
+		k := [2]string{f.PackageID, f.ResultCode}
+		if i, ok := at[k]; ok {
+			groups[i].Computers++
+			continue
+		}
+		at[k] = len(groups)
+		groups = append(groups, api.FailureGroup{PackageID: f.PackageID, PackageName: f.PackageName, ResultCode: f.ResultCode,
+			ResultHelp: api.CodeHelp(f.ResultCode), Computers: 1, Last: utcPtr(f.FinishedAt)})
+	}
+	if len(fails) > 10 {
+		fails = fails[:10]
+	}
+	uc, err := s.deps.Store.UIDashboardCounts(ctx, time.Now())
 	if err != nil {
 		return err
 	}
@@ -363,6 +382,7 @@ func (s *Server) dashboard(c echo.Context) error {
 	out := api.Dashboard{
 		Computers: o.Computers, Sites: o.Sites, Packages: o.Packages, ActivePackages: o.ActivePackages,
 		DeploymentCounts: o.DeploymentCounts, Active: []api.PackageProgress{}, RecentFailures: toAPIDeployments(fails, names),
+		ComputersInProgress: uc.ComputersInProgress, FailureGroups: groups,
 	}
 	for _, pc := range o.Active {
 		pp := api.PackageProgress{PackageID: pc.PackageID, PackageName: pc.PackageName, Counts: pc.Counts}
@@ -375,4 +395,13 @@ func (s *Server) dashboard(c echo.Context) error {
 		out.Active = append(out.Active, pp)
 	}
 	return c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) resultCodes(c echo.Context) error {
+	codes := api.ResultCodes()
+	items := make([]api.ResultCode, len(codes))
+	for i, code := range codes {
+		items[i] = api.ResultCode{Code: code, Help: api.CodeHelp(code)}
+	}
+	return c.JSON(http.StatusOK, api.List[api.ResultCode]{Items: items, Total: int64(len(items)), Limit: len(items)})
 }

@@ -144,6 +144,12 @@ func (s *Server) createPackage(c echo.Context) error {
 	if err := spec.Validate(); err != nil {
 		return c.JSON(http.StatusBadRequest, specError(err))
 	}
+	if err := packages.CheckUpload(spec, spooled); err != nil {
+		if errors.Is(err, packages.ErrInvalidSpec) {
+			return c.JSON(http.StatusBadRequest, specError(err))
+		}
+		return err
+	}
 	built, err := s.deps.Packages.Build(c.Request().Context(), spec, spooled)
 	if err != nil {
 		return fmt.Errorf("build package: %w", err)
@@ -280,13 +286,27 @@ func (s *Server) affectPackage(c echo.Context) error {
 		return err
 	}
 	if req.DryRun {
-		return c.JSON(http.StatusOK, api.AffectResult{Selected: len(ids), DryRun: true})
+		res, err := s.deps.Deploy.Affect(ctx, id, deploy.AffectRequest{ComputerIDs: ids, DryRun: true})
+		if err != nil {
+			return err
+		}
+		out := toAPIAffectResult(res)
+		out.DryRun = true
+		return c.JSON(http.StatusOK, out)
 	}
 	res, err := s.deps.Ops.AffectPackage(ctx, s.actor(c), id, ids, req.Force)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, api.AffectResult{Selected: res.Selected, Created: res.Created})
+	return c.JSON(http.StatusOK, toAPIAffectResult(res))
+}
+
+func toAPIAffectResult(res *deploy.AffectResult) api.AffectResult {
+	out := api.AffectResult{Selected: res.Selected, Created: res.Created, Excluded: res.Excluded}
+	for _, e := range res.Exclusions {
+		out.Exclusions = append(out.Exclusions, api.Exclusion{Platform: e.Platform, Count: e.Count, Reason: e.Reason})
+	}
+	return out
 }
 
 // selectComputers returns the distinct computer IDs of an affectation: the
@@ -294,6 +314,9 @@ func (s *Server) affectPackage(c echo.Context) error {
 func (s *Server) selectComputers(ctx context.Context, req api.AffectRequest) ([]uint, error) {
 	if len(req.ComputerIDs) == 0 && req.Filter == nil {
 		return nil, fmt.Errorf("give computer_ids or a filter: %w", errBadRequest)
+	}
+	if req.Filter != nil && req.Filter.Empty() && !req.All {
+		return nil, fmt.Errorf("an empty filter selects every computer; send \"all\": true to affect them all: %w", errBadRequest)
 	}
 	seen := map[uint]bool{}
 	var ids []uint

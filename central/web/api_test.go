@@ -43,7 +43,7 @@ func (e *env) inventory() uint {
 // uploadPackage uploads a small EXECUTE package and returns it.
 func (e *env) uploadPackage(name string) api.Package {
 	e.t.Helper()
-	rec := upload(e.t, e, map[string]string{"name": name, "action": "EXECUTE", "command": "true", "fragments": "2"}, []byte(strings.Repeat("x", 9000)))
+	rec := upload(e.t, e, map[string]string{"name": name, "action": "EXECUTE", "command": "true", "fragments": "2"}, archived([]byte(strings.Repeat("x", 9000))))
 	if rec.Code != 201 {
 		e.t.Fatalf("upload: %d %s", rec.Code, rec.Body)
 	}
@@ -198,6 +198,10 @@ func TestAPIWorkflow(t *testing.T) {
 	e.api("GET", "/api/v1/dashboard", "", "token", 200, &dash)
 	if dash.Computers != 1 || dash.ActivePackages != 1 || len(dash.RecentFailures) != 1 || dash.RecentFailures[0].ResultCode != "ERR_EXECUTE" {
 		t.Errorf("dashboard: %+v", dash)
+	}
+	if len(dash.FailureGroups) != 1 || dash.FailureGroups[0].Computers != 1 || !strings.Contains(dash.FailureGroups[0].ResultHelp, "platform") ||
+		dash.ComputersInProgress != 0 {
+		t.Errorf("dashboard failure groups %+v, computers in progress %d", dash.FailureGroups, dash.ComputersInProgress)
 	}
 
 	// Bulk redeploy of the failed ones, then cancel one by one.
@@ -362,6 +366,8 @@ func TestPackageSpecErrors(t *testing.T) {
 		{name: "no_path", fields: map[string]string{"name": "x", "action": "STORE"}, field: "path"},
 		{name: "priority", fields: map[string]string{"name": "x", "action": "EXECUTE", "command": "c", "priority": "11"}, field: "priority"},
 		{name: "fragments", fields: map[string]string{"name": "x", "action": "EXECUTE", "command": "c", "fragments": "-1"}, field: "fragments"},
+		{name: "execute_not_archive", fields: map[string]string{"name": "x", "action": "EXECUTE", "command": "c"}, field: "file"},
+		{name: "launch_not_archive", fields: map[string]string{"name": "x", "action": "LAUNCH", "launch_name": "c"}, field: "file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -467,5 +473,151 @@ func TestAffectUnknownComputers(t *testing.T) {
 	}
 	if n := len(e.deployments("/api/v1/deployments").Items); n != 0 {
 		t.Errorf("%d deployments created", n)
+	}
+}
+
+// TestAffectGuardrails: a WINDOWS package previewed on a Linux computer
+// says it is excluded and why, and is refused for real; an empty filter
+// needs "all": true.
+func TestAffectGuardrails(t *testing.T) {
+	e := newEnv(t)
+	cid := e.inventory()
+	rec := upload(t, e, map[string]string{"name": "win", "platform": "WINDOWS", "action": "EXECUTE", "command": "setup.exe"}, archived([]byte("MZ")))
+	if rec.Code != 201 {
+		t.Fatalf("upload: %d %s", rec.Code, rec.Body)
+	}
+	var win api.Package
+	_ = json.Unmarshal(rec.Body.Bytes(), &win)
+	e.api("POST", "/api/v1/packages/"+win.ID+"/activate", `{"skip_check":true}`, "token", 200, nil)
+	var res api.AffectResult
+	e.api("POST", "/api/v1/packages/"+win.ID+"/affect", fmt.Sprintf(`{"computer_ids":[%d],"dry_run":true}`, cid), "token", 200, &res)
+	want := api.AffectResult{DryRun: true, Excluded: 1, Exclusions: []api.Exclusion{{Platform: "LINUX", Count: 1,
+		Reason: "1 computer runs Linux: the package is for Windows, so it is excluded"}}}
+	if diff := cmp.Diff(want, res); diff != "" {
+		t.Errorf("preview (-want +got):\n%s", diff)
+	}
+	var apiErr api.Error
+	e.api("POST", "/api/v1/packages/"+win.ID+"/affect", fmt.Sprintf(`{"computer_ids":[%d]}`, cid), "token", 400, &apiErr)
+	if !strings.Contains(apiErr.Error, "1 computer runs Linux: the package is for Windows, so it is excluded") {
+		t.Errorf("error %q", apiErr.Error)
+	}
+
+	p := e.uploadPackage("linux")
+	e.api("POST", "/api/v1/packages/"+p.ID+"/activate", `{"skip_check":true}`, "token", 200, nil)
+	apiErr = api.Error{}
+	e.api("POST", "/api/v1/packages/"+p.ID+"/affect", `{"filter":{}}`, "token", 400, &apiErr)
+	if !strings.Contains(apiErr.Error, `send "all": true`) {
+		t.Errorf("empty filter error %q", apiErr.Error)
+	}
+	if n := len(e.deployments("/api/v1/deployments").Items); n != 0 {
+		t.Errorf("%d deployments created", n)
+	}
+	res = api.AffectResult{}
+	e.api("POST", "/api/v1/packages/"+p.ID+"/affect", `{"filter":{},"all":true}`, "token", 200, &res)
+	if res.Selected != 1 || res.Created != 1 || res.Excluded != 0 {
+		t.Errorf("affect all: %+v", res)
+	}
+}
+
+// TestResultCodesExplained: every code central lists is explained, and
+// deployments carry the explanation of theirs.
+func TestResultCodesExplained(t *testing.T) {
+	e := newEnv(t)
+	var codes api.List[api.ResultCode]
+	e.api("GET", "/api/v1/result-codes", "", "token", 200, &codes)
+	found := false
+	for _, c := range codes.Items {
+		if c.Help == "" {
+			t.Errorf("%s has no help", c.Code)
+		}
+		if c.Code == "ERR_DOWNLOAD_INFO" {
+			found = strings.Contains(c.Help, "run the OCS agent with --ca")
+		}
+	}
+	if !found || codes.Total < 20 {
+		t.Errorf("result codes: %+v", codes)
+	}
+	cid := e.inventory()
+	p := e.uploadPackage("x")
+	e.api("POST", "/api/v1/packages/"+p.ID+"/activate", `{"skip_check":true}`, "token", 200, nil)
+	e.api("POST", "/api/v1/packages/"+p.ID+"/affect", fmt.Sprintf(`{"computer_ids":[%d]}`, cid), "token", 200, nil)
+	if err := e.srv.deps.Deploy.RecordResult(t.Context(), deploy.Report{ComputerID: cid, PackageID: p.ID, Code: "ERR_DOWNLOAD_INFO", At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	d := e.deployments("/api/v1/deployments")
+	if len(d.Items) != 1 || !strings.Contains(d.Items[0].ResultHelp, "does not trust central's CA") {
+		t.Errorf("deployments: %+v", d.Items)
+	}
+}
+
+// TestSiteMovesComputersAtOnce: a new site takes the existing computers
+// whose last address is in its ranges at once and says how many.
+func TestSiteMovesComputersAtOnce(t *testing.T) {
+	e := newEnv(t)
+	cid := e.inventory()
+	var site api.Site
+	e.api("POST", "/api/v1/sites", `{"name":"lab","cidrs":["192.0.2.0/24"]}`, "token", 201, &site)
+	if site.ComputersMoved == nil || *site.ComputersMoved != 1 || site.Computers != 1 {
+		t.Fatalf("created site: %+v", site)
+	}
+	var detail api.ComputerDetail
+	e.api("GET", fmt.Sprintf("/api/v1/computers/%d", cid), "", "token", 200, &detail)
+	if detail.SiteName != "lab" {
+		t.Errorf("computer site %q, want lab", detail.SiteName)
+	}
+	// A more specific site takes it over; saving again moves nobody.
+	var branch api.Site
+	e.api("POST", "/api/v1/sites", `{"name":"branch","cidrs":["192.0.2.0/28"]}`, "token", 201, &branch)
+	if *branch.ComputersMoved != 1 {
+		t.Errorf("branch moved %d", *branch.ComputersMoved)
+	}
+	e.api("PUT", fmt.Sprintf("/api/v1/sites/%d", branch.ID), `{"name":"branch","cidrs":["192.0.2.0/28"]}`, "token", 200, &branch)
+	if *branch.ComputersMoved != 0 || branch.Computers != 1 {
+		t.Errorf("branch saved again: %+v", branch)
+	}
+	var l api.List[api.AuditEvent]
+	e.api("GET", "/api/v1/audit?action=site.create", "", "token", 200, &l)
+	if len(l.Items) != 2 || !strings.Contains(l.Items[0].Detail, "computers_moved=1") {
+		t.Errorf("audit: %+v", l.Items)
+	}
+}
+
+// TestImportSites: sites come from CSV with their time zones, an existing
+// site is updated, computers move at once, and a bad line refuses the
+// whole file saying which line and why.
+func TestImportSites(t *testing.T) {
+	e := newEnv(t)
+	e.inventory() // 192.0.2.2
+	e.api("POST", "/api/v1/sites", `{"name":"Lyon","cidrs":["10.20.0.0/16"],"fragment_location":"relay.lyon:8080/download"}`, "token", 201, nil)
+	csv := "name,cidrs,time_zone\\nlyon,10.20.0.0/16;10.21.0.0/16,Europe/Paris\\ndoc-net,192.0.2.0/24,America/New_York\\nhq,198.51.100.0/24\\n"
+	var res api.SiteImportResult
+	e.api("POST", "/api/v1/sites/import", `{"csv":"`+csv+`"}`, "token", 200, &res)
+	if diff := cmp.Diff(api.SiteImportResult{Created: 2, Updated: 1, ComputersMoved: 1}, res); diff != "" {
+		t.Errorf("import (-want +got):\n%s", diff)
+	}
+	var sites api.List[api.Site]
+	e.api("GET", "/api/v1/sites", "", "token", 200, &sites)
+	got := map[string]api.Site{}
+	for _, s := range sites.Items {
+		got[s.Name] = s
+	}
+	if l := got["Lyon"]; l.TimeZone != "Europe/Paris" || len(l.CIDRs) != 2 || l.FragmentLocation != "relay.lyon:8080/download" {
+		t.Errorf("Lyon: %+v", l)
+	}
+	if d := got["doc-net"]; d.TimeZone != "America/New_York" || d.Computers != 1 {
+		t.Errorf("doc-net: %+v", d)
+	}
+	if h := got["hq"]; h.TimeZone != "" || len(h.CIDRs) != 1 {
+		t.Errorf("hq: %+v", h)
+	}
+	var apiErr api.Error
+	e.api("POST", "/api/v1/sites/import", `{"csv":"paris,10.30.0.0/16,Europe/Pariss\nnice,10.40.0.0/33,Europe/Paris\n"}`, "token", 400, &apiErr)
+	if !strings.Contains(apiErr.Error, `line 1: site paris: time zone "Europe/Pariss" is not an IANA time zone`) ||
+		!strings.Contains(apiErr.Error, "line 2: site nice: not a range (write them like 10.1.0.0/16): 10.40.0.0/33") {
+		t.Errorf("error %q", apiErr.Error)
+	}
+	e.api("GET", "/api/v1/sites", "", "token", 200, &sites)
+	if sites.Total != 3 {
+		t.Errorf("a refused import left %d sites, want 3", sites.Total)
 	}
 }

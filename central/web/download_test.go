@@ -40,7 +40,7 @@ func TestInactivePackageNotServed(t *testing.T) {
 	handler.Store(&h)
 
 	rec := upload(t, e, map[string]string{"name": "secret app", "action": "EXECUTE", "command": "sh x.sh", "fragments": "2"},
-		[]byte(strings.Repeat("licensed bytes ", 1000)))
+		archived([]byte(strings.Repeat("licensed bytes ", 1000))))
 	if rec.Code != http.StatusCreated {
 		t.Fatalf("upload: %d %s", rec.Code, rec.Body)
 	}

@@ -195,6 +195,11 @@ func TestAPIBadInput(t *testing.T) {
 	}
 }
 
+// archived returns b behind a gzip header, so that central takes it for
+// the tar.gz archive an EXECUTE or LAUNCH upload must be; central never
+// unpacks it.
+func archived(b []byte) []byte { return append([]byte{0x1f, 0x8b}, b...) }
+
 func upload(t *testing.T, e *env, fields map[string]string, payload []byte) *httptest.ResponseRecorder {
 	t.Helper()
 	var buf bytes.Buffer
@@ -215,7 +220,7 @@ func upload(t *testing.T, e *env, fields map[string]string, payload []byte) *htt
 
 func TestPackageLifecycle(t *testing.T) {
 	e := newEnv(t)
-	payload := bytes.Repeat([]byte("0123456789abcdef"), 200000) // 3.2 MB
+	payload := archived(bytes.Repeat([]byte("0123456789abcdef"), 200000)) // 3.2 MB
 	rec := upload(t, e, map[string]string{"name": "app", "action": "EXECUTE", "command": "sh x.sh", "priority": "3", "fragments": "4"}, payload)
 	if rec.Code != 201 {
 		t.Fatalf("upload: %d %s", rec.Code, rec.Body)

@@ -36,7 +36,9 @@ type Deployment struct {
 	PackageName  string `json:"package_name,omitempty"`
 	State        string `json:"state"`
 	// ResultCode is the agent's raw OCS code (SUCCESS, ERR_BAD_DIGEST, …).
-	ResultCode     string `json:"result_code,omitempty"`
+	ResultCode string `json:"result_code,omitempty"`
+	// ResultHelp explains ResultCode and what to do about it.
+	ResultHelp     string `json:"result_help,omitempty"`
 	Force          bool   `json:"force"`
 	Attempts       int    `json:"attempts"`
 	FragmentsDone  int    `json:"fragments_done"`

@@ -210,6 +210,9 @@ type AffectRequest struct {
 	Force bool `json:"force,omitempty"`
 	// DryRun only counts the computers the request selects.
 	DryRun bool `json:"dry_run,omitempty"`
+	// All must be true when Filter is empty (it selects every computer),
+	// so that a forgotten filter never deploys everywhere.
+	All bool `json:"all,omitempty"`
 }
 
 // AffectResult tells how many computers were selected, and (unless DryRun)
@@ -218,4 +221,18 @@ type AffectResult struct {
 	Selected int  `json:"selected"`
 	Created  int  `json:"created"`
 	DryRun   bool `json:"dry_run"`
+	// Excluded counts the selected computers left out (their OS is not the
+	// package's platform); Exclusions say how many of which and why.
+	Excluded   int         `json:"excluded"`
+	Exclusions []Exclusion `json:"exclusions,omitempty"`
+}
+
+// Exclusion is a group of computers an affectation leaves out.
+type Exclusion struct {
+	// Platform is the platform those computers run: LINUX, WINDOWS or MACOSX.
+	Platform string `json:"platform"`
+	Count    int    `json:"count"`
+	// Reason is a sentence, e.g. "3 computers run Windows: the package is
+	// for Linux, so they are excluded".
+	Reason string `json:"reason"`
 }

@@ -94,6 +94,23 @@ type Dashboard struct {
 	Active []PackageProgress `json:"active"`
 	// RecentFailures are the latest deployments that ended in error.
 	RecentFailures []Deployment `json:"recent_failures"`
+	// ComputersInProgress counts the computers with an unfinished
+	// deployment (Active counts packages).
+	ComputersInProgress int64 `json:"computers_in_progress"`
+	// FailureGroups fold the recent failures by package and code, most
+	// recent first, with how many computers each has.
+	FailureGroups []FailureGroup `json:"failure_groups"`
+}
+
+// FailureGroup is the recent failures of one package with one code.
+type FailureGroup struct {
+	PackageID   string `json:"package_id"`
+	PackageName string `json:"package_name"`
+	ResultCode  string `json:"result_code"`
+	ResultHelp  string `json:"result_help,omitempty"`
+	Computers   int    `json:"computers"`
+	// Last is when the most recent of them failed.
+	Last *time.Time `json:"last,omitempty"`
 }
 
 // PackageProgress is a package's deployment counts.
@@ -145,10 +162,16 @@ type Site struct {
 	Description      string   `json:"description,omitempty"`
 	CIDRs            []string `json:"cidrs"`
 	FragmentLocation string   `json:"fragment_location,omitempty"`
+	// TimeZone is the site's IANA time zone, such as Europe/Paris ("" is UTC).
+	TimeZone string `json:"time_zone,omitempty"`
 	// Computers counts the computers in the site.
-	Computers int64      `json:"computers"`
-	CreatedAt *time.Time `json:"created_at,omitempty"`
-	UpdatedAt *time.Time `json:"updated_at,omitempty"`
+	Computers int64 `json:"computers"`
+	// ComputersMoved (in the answer to a create or a replace) counts the
+	// existing computers whose last address is in the site's ranges and
+	// that moved to it at once.
+	ComputersMoved *int       `json:"computers_moved,omitempty"`
+	CreatedAt      *time.Time `json:"created_at,omitempty"`
+	UpdatedAt      *time.Time `json:"updated_at,omitempty"`
 }
 
 // SiteRequest creates or replaces a site: POST /sites, PUT /sites/{id}.
@@ -159,6 +182,25 @@ type SiteRequest struct {
 	// FragmentLocation is host[:port]/path without a scheme, as OCS
 	// PACK_LOC; empty means central's own.
 	FragmentLocation string `json:"fragment_location,omitempty"`
+	// TimeZone is an IANA time zone such as Europe/Paris ("" is UTC).
+	TimeZone string `json:"time_zone,omitempty"`
+}
+
+// SiteImportRequest creates or updates many sites at once: POST
+// /sites/import. CSV has one site a line: name, CIDRs (separated by spaces
+// or semicolons), time zone; a first line starting with "name" is a header.
+// A site that exists (same name) gets the line's CIDRs and time zone.
+type SiteImportRequest struct {
+	CSV string `json:"csv"`
+}
+
+// SiteImportResult tells what an import did.
+type SiteImportResult struct {
+	Created int `json:"created"`
+	Updated int `json:"updated"`
+	// ComputersMoved counts the existing computers that moved to a site
+	// because their last address is in its ranges.
+	ComputersMoved int `json:"computers_moved"`
 }
 
 // Settings are the agent-facing timings central sends in every PROLOG

@@ -16,6 +16,9 @@ func runComputers(ctx context.Context, c *cli, args []string) error {
 	if _, err := c.parse(set, args, 0, 0); err != nil {
 		return err
 	}
+	if err := filter.resolveSite(ctx, c); err != nil {
+		return err
+	}
 	if _, err := filter.filter(); err != nil {
 		return err
 	}
@@ -83,8 +86,8 @@ func runSitesList(ctx context.Context, c *cli, args []string) error {
 
 // siteFlags are the options of sites create and sites update.
 type siteFlags struct {
-	name, description, location *string
-	cidrs                       stringList
+	name, description, location, timeZone *string
+	cidrs                                 stringList
 }
 
 // addSiteFlags returns the flags of the site command cmd.
@@ -94,6 +97,7 @@ func addSiteFlags(c *cli, cmd string) (*siteFlags, *flag.FlagSet) {
 		name:        set.String("name", "", "site name"),
 		description: set.String("description", "", "description"),
 		location:    set.String("fragment-location", "", "where the site's OCS agents fetch fragments, host[:port]/path"),
+		timeZone:    set.String("time-zone", "", "IANA time zone of the site, such as Europe/Paris"),
 	}
 	set.Var(&f.cidrs, "cidr", "CIDR range (repeat or comma-separate)")
 	return f, set
@@ -101,7 +105,14 @@ func addSiteFlags(c *cli, cmd string) (*siteFlags, *flag.FlagSet) {
 
 // printSite reports that a site was created or updated, as verb says.
 func (c *cli) printSite(s *api.Site, verb string) error {
-	return c.report(s, "%s site %d %s: %s\n", verb, s.ID, s.Name, (*stringList)(&s.CIDRs).String())
+	moved := ""
+	if s.ComputersMoved != nil && *s.ComputersMoved > 0 {
+		moved = fmt.Sprintf(" (%d computers moved to it)", *s.ComputersMoved)
+		if *s.ComputersMoved == 1 {
+			moved = " (1 computer moved to it)"
+		}
+	}
+	return c.report(s, "%s site %d %s: %s%s\n", verb, s.ID, s.Name, (*stringList)(&s.CIDRs).String(), moved)
 }
 
 func runSitesCreate(ctx context.Context, c *cli, args []string) error {
@@ -110,7 +121,7 @@ func runSitesCreate(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	req := api.SiteRequest{Name: *f.name, Description: *f.description, CIDRs: f.cidrs, FragmentLocation: *f.location}
+	req := api.SiteRequest{Name: *f.name, Description: *f.description, CIDRs: f.cidrs, FragmentLocation: *f.location, TimeZone: *f.timeZone}
 	if len(pos) == 1 {
 		req.Name = pos[0]
 	}
@@ -126,7 +137,11 @@ func runSitesCreate(ctx context.Context, c *cli, args []string) error {
 
 func runSitesUpdate(ctx context.Context, c *cli, args []string) error {
 	f, set := addSiteFlags(c, "sites update")
-	id, err := c.parseID(set, args, "site")
+	pos, err := c.parse(set, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	id, err := c.siteRef(ctx, pos[0])
 	if err != nil {
 		return err
 	}
@@ -139,7 +154,10 @@ func runSitesUpdate(ctx context.Context, c *cli, args []string) error {
 	if err := cl.Do(ctx, "GET", fmt.Sprintf("/sites/%d", id), nil, nil, &cur); err != nil {
 		return err
 	}
-	req := api.SiteRequest{Name: cur.Name, Description: cur.Description, CIDRs: cur.CIDRs, FragmentLocation: cur.FragmentLocation}
+	req := api.SiteRequest{Name: cur.Name, Description: cur.Description, CIDRs: cur.CIDRs, FragmentLocation: cur.FragmentLocation, TimeZone: cur.TimeZone}
+	if *f.timeZone != "" {
+		req.TimeZone = *f.timeZone
+	}
 	if *f.name != "" {
 		req.Name = *f.name
 	}
@@ -160,7 +178,11 @@ func runSitesUpdate(ctx context.Context, c *cli, args []string) error {
 }
 
 func runSitesDelete(ctx context.Context, c *cli, args []string) error {
-	id, err := c.parseID(c.flags("sites delete"), args, "site")
+	pos, err := c.parse(c.flags("sites delete"), args, 1, 1)
+	if err != nil {
+		return err
+	}
+	id, err := c.siteRef(ctx, pos[0])
 	if err != nil {
 		return err
 	}

@@ -23,7 +23,7 @@ type Status struct {
 func runDeployStatus(ctx context.Context, c *cli, args []string) error {
 	set := c.flags("deploy status")
 	state := set.String("state", "", "only rows in this state: "+strings.Join(api.States(), ", "))
-	site := set.String("site", "", "only computers of this site id, or 'none'")
+	site := set.String("site", "", "only computers of this site (name or id), or 'none'")
 	watch := set.Bool("watch", false, "refresh until every deployment is final (or Ctrl-C)")
 	interval := set.Duration("interval", 2*time.Second, "refresh period of --watch")
 	limit := set.Int("limit", 50, "rows to show, 1..1000")
@@ -44,6 +44,9 @@ func runDeployStatus(ctx context.Context, c *cli, args []string) error {
 		q.Set("state", *state)
 	}
 	cq := url.Values{}
+	if *site, err = c.siteParam(ctx, *site); err != nil {
+		return err
+	}
 	if *site != "" {
 		q.Set("site", *site)
 		cq.Set("site", *site)
@@ -112,6 +115,7 @@ func (c *cli) printStatus(id string, st *Status, watch bool) error {
 	if n := st.Deployments.Total - int64(len(st.Deployments.Items)); n > 0 {
 		fmt.Fprintf(c.io.Stdout, "(%s more; use --limit or --state)\n", plural(n, "row"))
 	}
+	explainCodes(c, st.Deployments.Items)
 	if watch && st.Done {
 		fmt.Fprintln(c.io.Stdout, "Every deployment is final.")
 	}
@@ -139,4 +143,42 @@ func (c *cli) deploymentAction(ctx context.Context, name string, args []string, 
 	}
 	return c.report(d, "Deployment %d of package %s on %s is now %s.\n", d.Deployment.ID, d.Deployment.PackageID,
 		d.Deployment.ComputerName, d.Deployment.State)
+}
+
+// explainCodes prints, once per code, what the failure codes of rows mean.
+func explainCodes(c *cli, rows []api.Deployment) {
+	seen := map[string]bool{}
+	for _, d := range rows {
+		if d.ResultCode == "" || d.ResultHelp == "" || seen[d.ResultCode] || strings.HasPrefix(d.ResultCode, "SUCCESS") {
+			continue
+		}
+		seen[d.ResultCode] = true
+		fmt.Fprintf(c.io.Stdout, "%s: %s.\n", d.ResultCode, d.ResultHelp)
+	}
+}
+
+func runCodes(ctx context.Context, c *cli, args []string) error {
+	set := c.flags("codes")
+	if err := set.Parse(args); err != nil {
+		return err
+	}
+	if set.NArg() > 1 {
+		return &usageError{msg: "give at most one code"}
+	}
+	if set.NArg() == 1 {
+		code := strings.ToUpper(set.Arg(0))
+		help := api.CodeHelp(code)
+		return c.report(api.ResultCode{Code: code, Help: help}, "%s: %s.\n", code, help)
+	}
+	var res api.List[api.ResultCode]
+	if err := c.call(ctx, "GET", "/result-codes", nil, nil, &res); err != nil {
+		return err
+	}
+	if c.json() {
+		return c.printJSON(res)
+	}
+	for _, rc := range res.Items {
+		fmt.Fprintf(c.io.Stdout, "%s: %s.\n", rc.Code, rc.Help)
+	}
+	return nil
 }

@@ -224,7 +224,7 @@ func addFilterFlags(set interface {
 	usage := map[string]string{
 		api.QueryName: "part of the computer name", api.QueryOS: "part of the OS name",
 		api.QuerySoftware: "part of an installed software's name", api.QuerySoftwareVersion: "exact version of --software",
-		api.QueryIP: "address or CIDR prefix", api.QueryTag: "OCS TAG", api.QuerySite: "site id",
+		api.QueryIP: "address or CIDR prefix", api.QueryTag: "OCS TAG", api.QuerySite: "site name or id",
 		api.QueryContactSince:  "last contact since: RFC 3339, a date or a duration such as 24h",
 		api.QueryContactBefore: "last contact before: RFC 3339, a date or a duration",
 	}
@@ -264,20 +264,35 @@ func runPackageAffect(ctx context.Context, c *cli, args []string) error {
 	filter := addFilterFlags(set)
 	dry := set.Bool("dry-run", false, "only count the computers selected")
 	force := set.Bool("force", false, "deploy again where already done or installed")
+	all := set.Bool("all", false, "select every computer (refused without it when no search flag is given)")
 	id, err := c.parsePackage(set, args)
 	if err != nil {
 		return err
 	}
 	req := api.AffectRequest{ComputerIDs: ids, DryRun: *dry, Force: *force}
+	if err := filter.resolveSite(ctx, c); err != nil {
+		return err
+	}
 	if req.Filter, err = filter.filter(); err != nil {
 		return err
 	}
+	if *all {
+		if req.Filter == nil {
+			req.Filter = &api.ComputerFilter{}
+		}
+		req.All = true
+	}
 	if len(req.ComputerIDs) == 0 && req.Filter == nil {
-		return &usageError{msg: "select computers with --computer or a search flag (--name, --os, --software, --ip, --tag, …)"}
+		return &usageError{msg: "select computers with --computer or a search flag (--name, --os, --software, --ip, --tag, …), or every computer with --all"}
 	}
 	var res api.AffectResult
 	if err := c.call(ctx, "POST", "/packages/"+id+"/affect", nil, req, &res); err != nil {
 		return err
+	}
+	if !c.json() {
+		for _, e := range res.Exclusions {
+			fmt.Fprintf(c.io.Stdout, "Excluded: %s.\n", e.Reason)
+		}
 	}
 	if res.DryRun {
 		return c.report(res, "%s selected (dry run: nothing changed).\n", plural(res.Selected, "computer"))

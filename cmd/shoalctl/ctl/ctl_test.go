@@ -443,3 +443,95 @@ func TestAffectSaysOneComputer(t *testing.T) {
 		t.Errorf("exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 }
+
+// TestAffectAllAndExclusions: --all sends an empty filter with "all": true,
+// and the computers central excludes are printed with the reason.
+func TestAffectAllAndExclusions(t *testing.T) {
+	f := newFake(t)
+	var got api.AffectRequest
+	f.mux.HandleFunc("POST /api/v1/packages/5/affect", func(w http.ResponseWriter, r *http.Request) {
+		if err := json.NewDecoder(r.Body).Decode(&got); err != nil {
+			t.Error(err)
+		}
+		writeJSON(w, 200, api.AffectResult{Selected: 40, Created: 40, Excluded: 3, Exclusions: []api.Exclusion{
+			{Platform: "WINDOWS", Count: 3, Reason: "3 computers run Windows: the package is for Linux, so they are excluded"}}})
+	})
+	env := map[string]string{EnvServer: f.srv.URL, EnvCA: f.caFile, EnvToken: "t", EnvConfig: filepath.Join(t.TempDir(), "c.json")}
+	code, out, errOut := run(t, env, "package", "affect", "5", "--all")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !got.All || got.Filter == nil || !got.Filter.Empty() {
+		t.Errorf("request %+v, want an empty filter with all", got)
+	}
+	if !strings.Contains(out, "Excluded: 3 computers run Windows: the package is for Linux, so they are excluded.") || !strings.Contains(out, "40 computers selected") {
+		t.Errorf("output:\n%s", out)
+	}
+}
+
+// TestCodes: one code is explained offline; the list comes from central.
+func TestCodes(t *testing.T) {
+	f := newFake(t)
+	f.mux.HandleFunc("GET /api/v1/result-codes", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, api.List[api.ResultCode]{Items: []api.ResultCode{{Code: "ERR_TIMEOUT", Help: "the agent gave up"}}, Total: 1, Limit: 1})
+	})
+	env := map[string]string{EnvServer: f.srv.URL, EnvCA: f.caFile, EnvToken: "t", EnvConfig: filepath.Join(t.TempDir(), "c.json")}
+	code, out, errOut := run(t, env, "codes", "err_download_info")
+	if code != 0 || !strings.HasPrefix(out, "ERR_DOWNLOAD_INFO: ") || !strings.Contains(out, "run the OCS agent with --ca") {
+		t.Errorf("codes ERR_DOWNLOAD_INFO: exit %d: %s %s", code, out, errOut)
+	}
+	code, out, errOut = run(t, env, "codes")
+	if code != 0 || out != "ERR_TIMEOUT: the agent gave up.\n" {
+		t.Errorf("codes: exit %d: %q %s", code, out, errOut)
+	}
+}
+
+// TestSitesByName: sites are named by name as well as by ID.
+func TestSitesByName(t *testing.T) {
+	f := newFake(t)
+	f.mux.HandleFunc("GET /api/v1/sites", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, api.List[api.Site]{Items: []api.Site{{ID: 3, Name: "HQ"}, {ID: 7, Name: "Lyon-branch"}}, Total: 2, Limit: 2})
+	})
+	var deleted, searched atomic.Value
+	f.mux.HandleFunc("DELETE /api/v1/sites/{id}", func(w http.ResponseWriter, r *http.Request) {
+		deleted.Store(r.PathValue("id"))
+		w.WriteHeader(http.StatusNoContent)
+	})
+	f.mux.HandleFunc("GET /api/v1/computers", func(w http.ResponseWriter, r *http.Request) {
+		searched.Store(r.URL.Query().Get("site"))
+		writeJSON(w, 200, api.List[api.Computer]{Items: []api.Computer{}, Limit: 50})
+	})
+	env := map[string]string{EnvServer: f.srv.URL, EnvCA: f.caFile, EnvToken: "t", EnvConfig: filepath.Join(t.TempDir(), "c.json")}
+	if code, out, errOut := run(t, env, "sites", "delete", "lyon-branch"); code != 0 || deleted.Load() != "7" {
+		t.Errorf("sites delete lyon-branch: exit %d, deleted %v: %s %s", code, deleted.Load(), out, errOut)
+	}
+	if code, _, errOut := run(t, env, "computers", "--site", "HQ"); code != 0 || searched.Load() != "3" {
+		t.Errorf("computers --site HQ: exit %d, site=%v: %s", code, searched.Load(), errOut)
+	}
+	code, _, errOut := run(t, env, "sites", "delete", "paris")
+	if code != exitUsage || !strings.Contains(errOut, `no site is named "paris"; sites: HQ, Lyon-branch`) {
+		t.Errorf("unknown site: exit %d: %s", code, errOut)
+	}
+}
+
+// TestSitesImport: the file is sent as the CSV of the import.
+func TestSitesImport(t *testing.T) {
+	f := newFake(t)
+	var got api.SiteImportRequest
+	f.mux.HandleFunc("POST /api/v1/sites/import", func(w http.ResponseWriter, r *http.Request) {
+		if err := json.NewDecoder(r.Body).Decode(&got); err != nil {
+			t.Error(err)
+		}
+		writeJSON(w, 200, api.SiteImportResult{Created: 2, Updated: 1, ComputersMoved: 40})
+	})
+	file := filepath.Join(t.TempDir(), "sites.csv")
+	csv := "name,cidrs,time_zone\nlyon,10.20.0.0/16,Europe/Paris\n"
+	if err := os.WriteFile(file, []byte(csv), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{EnvServer: f.srv.URL, EnvCA: f.caFile, EnvToken: "t", EnvConfig: filepath.Join(t.TempDir(), "c.json")}
+	code, out, errOut := run(t, env, "sites", "import", file)
+	if code != 0 || got.CSV != csv || out != "Sites created: 2, updated: 1; computers moved to them: 40.\n" {
+		t.Errorf("sites import: exit %d, sent %q: %q %s", code, got.CSV, out, errOut)
+	}
+}
