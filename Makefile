@@ -13,7 +13,7 @@ BINARIES  := shoal-central shoal-agent shoal-relay shoal-tracker shoalctl
 FUZZTIME  ?= 200000x
 ARTIFACTS ?= $(CURDIR)/.artifacts
 
-.PHONY: help build run test unit itest fuzz lint fmt tidy bench bench-attacks lab clean test-deps
+.PHONY: help build run test unit itest fuzz lint fmt tidy bench bench-attacks lab clean test-deps cross-windows wine-test
 
 help: ## Show this help.
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -36,9 +36,18 @@ test-deps: ## Install the Debian packages the tests need (ocsinventory-agent, â€
 
 test: test-deps ## Run every test: unit (with -race), fuzz (bounded) and integration.
 	$(GO) vet ./...
+	$(MAKE) --no-print-directory cross-windows
+	$(MAKE) --no-print-directory wine-test
 	CGO_ENABLED=1 ./scripts/with-postgres.sh $(GO) test -race -count=1 -timeout 15m ./...
 	$(MAKE) --no-print-directory fuzz
 	$(MAKE) --no-print-directory itest
+
+cross-windows: ## Cross-compile shoal-agent for windows/amd64 and windows/arm64 and vet every package it uses as Windows code.
+	GO=$(GO) ./scripts/cross-windows.sh
+
+WINE_PKGS ?= ./agent/install ./agent/inventory ./cmd/agent
+wine-test: ## Run the Windows agent's unit tests as Windows binaries under wine64 (scripts/wine-exec.sh).
+	GOOS=windows GOARCH=amd64 $(GO) test -count=1 -exec $(CURDIR)/scripts/wine-exec.sh $(WINE_PKGS)
 
 unit: ## Run the unit tests only.
 	$(GO) test -count=1 ./...
