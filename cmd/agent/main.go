@@ -15,6 +15,13 @@ import (
 
 func main() {
 	cfg := agent.Config{Version: run.Version}
+	if handled, err := platformMain(&cfg, os.Args[1:]); handled { // the Windows service subcommands
+		if err != nil && !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(os.Stderr, "shoal-agent: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == "enroll" {
 		if err := enroll(&cfg, os.Args[2:]); err != nil && !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintf(os.Stderr, "shoal-agent enroll: %v\n", err)
