@@ -10,7 +10,7 @@ import (
 )
 
 func TestLogFileRotates(t *testing.T) {
-	dir := t.TempDir()
+	dir := flatTempDir(t)
 	p := filepath.Join(dir, "shoal-agent.log")
 	l, err := openLogFile(p, 100, 2)
 	if err != nil {
@@ -36,4 +36,25 @@ func TestLogFileRotates(t *testing.T) {
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("files (name:lines) -want +got:\n%s", d)
 	}
+}
+
+// flatTempDir is t.TempDir for a directory without subdirectories, with a
+// cleanup that also works under wine 8 (see make wine-test), whose
+// NtSetInformationFile lacks the POSIX delete that os.RemoveAll uses.
+func flatTempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "shoal-agent-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+		if err := os.Remove(dir); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+	return dir
 }
