@@ -13,7 +13,7 @@ BINARIES  := shoal-central shoal-agent shoal-relay shoal-tracker shoalctl
 FUZZTIME  ?= 200000x
 ARTIFACTS ?= $(CURDIR)/.artifacts
 
-.PHONY: help build run test unit itest fuzz lint fmt tidy bench bench-attacks lab clean test-deps
+.PHONY: help build run test unit itest fuzz lint fmt tidy bench bench-attacks lab clean test-deps cross-windows wine-test dist
 
 help: ## Show this help.
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -38,9 +38,32 @@ test-deps: ## Install the Debian packages the tests need (ocsinventory-agent, â€
 
 test: test-deps ## Run every test: unit (with -race), fuzz (bounded) and integration.
 	$(GO) vet ./...
+	$(MAKE) --no-print-directory cross-windows
+	$(MAKE) --no-print-directory wine-test
+	$(MAKE) --no-print-directory dist DIST_ARCHES=amd64 DIST_TRIMPATH=
 	CGO_ENABLED=1 ./scripts/with-postgres.sh $(GO) test -race -count=1 -timeout 15m ./...
 	$(MAKE) --no-print-directory fuzz
 	$(MAKE) --no-print-directory itest
+
+cross-windows: ## Cross-compile shoal-agent for windows/amd64 and windows/arm64 and vet every package it uses as Windows code.
+	GO=$(GO) ./scripts/cross-windows.sh
+
+DIST        ?= dist/out
+MSI_VERSION ?= 0.1.0
+DIST_ARCHES ?= amd64 arm64
+# make test builds the MSI without -trimpath, so that the agent's packages
+# compiled by cross-windows are reused (with it, everything compiles again).
+DIST_TRIMPATH ?= -trimpath
+dist: ## Build shoal-agent.exe for windows/amd64 and arm64 and the amd64 MSI (wixl) into dist/out/.
+	@mkdir -p $(DIST)
+	@for a in $(DIST_ARCHES); do GOOS=windows GOARCH=$$a $(GO) build $(DIST_TRIMPATH) -ldflags '$(LDFLAGS)' -o $(DIST)/windows-$$a/shoal-agent.exe ./cmd/agent || exit 1; done
+	wixl -a x64 -D Version=$(MSI_VERSION) -D Win64=yes -D Exe=$(DIST)/windows-amd64/shoal-agent.exe \
+	  -o $(DIST)/shoal-agent-amd64.msi dist/shoal-agent.wxs
+	./scripts/msi-check.sh $(DIST)/shoal-agent-amd64.msi
+
+WINE_PKGS ?= ./agent/install ./agent/inventory ./cmd/agent
+wine-test: ## Run the Windows agent's unit tests as Windows binaries under wine64 (scripts/wine-exec.sh).
+	GOOS=windows GOARCH=amd64 $(GO) test -count=1 -exec $(CURDIR)/scripts/wine-exec.sh $(WINE_PKGS)
 
 unit: ## Run the unit tests only.
 	$(GO) test -count=1 ./...
@@ -86,4 +109,4 @@ tidy: ## go mod tidy (never -u: versions are pinned on purpose).
 	$(GO) mod tidy
 
 clean: ## Remove build output and the local run directory.
-	rm -rf $(BIN) $(RUN_DIR) $(ARTIFACTS) lab-out
+	rm -rf $(BIN) $(RUN_DIR) $(ARTIFACTS) lab-out $(DIST)

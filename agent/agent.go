@@ -76,7 +76,7 @@ type Config struct {
 	// Server is central's HTTPS URL, e.g. https://central.example.org:8443.
 	Server string `yaml:"server"`
 	// StateDir holds the agent's identity, enrollment, jobs and fragments
-	// (default /var/lib/shoal-agent).
+	// (default /var/lib/shoal-agent; %ProgramData%\Shoal on Windows).
 	StateDir string `yaml:"state_dir"`
 	// Hostname replaces the system's host name in inventories and in the
 	// device ID (default: the system's).
@@ -116,7 +116,7 @@ type EnrollConfig struct {
 
 func (c Config) withDefaults() Config {
 	if c.StateDir == "" {
-		c.StateDir = "/var/lib/shoal-agent"
+		c.StateDir = DefaultStateDir()
 	}
 	if c.Version == "" {
 		c.Version = "dev"

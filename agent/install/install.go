@@ -29,14 +29,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/shoal-project/shoal/proto"
 	"github.com/shoal-project/shoal/proto/ocs"
 )
-
-const noFollow = syscall.O_NOFOLLOW
 
 // Config tunes installs.
 type Config struct {
@@ -49,7 +46,8 @@ type Config struct {
 	MaxUnpackedBytes int64 `yaml:"max_unpacked_bytes"`
 	// MaxEntries bounds the entries of one archive (default 200000).
 	MaxEntries int `yaml:"max_entries"`
-	// Shell runs EXECUTE commands and LAUNCH programs (default /bin/sh).
+	// Shell runs EXECUTE commands and LAUNCH programs (default /bin/sh;
+	// on Windows %ComSpec%, else C:\Windows\System32\cmd.exe).
 	Shell string `yaml:"shell"`
 }
 
@@ -67,7 +65,7 @@ func (c Config) withDefaults() Config {
 		c.MaxEntries = 200000
 	}
 	if c.Shell == "" {
-		c.Shell = "/bin/sh"
+		c.Shell = defaultShell()
 	}
 	return c
 }
@@ -115,7 +113,7 @@ func New(cfg Config, logger *slog.Logger) (*Installer, error) {
 }
 
 func failed(code string, err error) Outcome {
-	if errors.Is(err, syscall.ENOSPC) {
+	if isNoSpace(err) {
 		code = ocs.ResultErrOutOfSpace
 	}
 	return Outcome{Code: code, Detail: err.Error()}
@@ -126,7 +124,7 @@ func failed(code string, err error) Outcome {
 // when ctx ended before an outcome was known; the caller then retries
 // later instead of reporting.
 func (in *Installer) Install(ctx context.Context, m *proto.Manifest, payload io.ReaderAt, workDir string) (Outcome, error) {
-	if err := os.RemoveAll(workDir); err != nil {
+	if err := removeAll(workDir); err != nil {
 		return failed(ocs.ResultErrExecute, fmt.Errorf("clean work dir: %w", err)), nil
 	}
 	files := filepath.Join(workDir, "files")
@@ -136,7 +134,7 @@ func (in *Installer) Install(ctx context.Context, m *proto.Manifest, payload io.
 	if m.Size > 0 {
 		lim := Limits{MaxBytes: in.cfg.MaxUnpackedBytes, MaxEntries: in.cfg.MaxEntries}
 		if err := Unpack(payload, m.Size, files, lim); err != nil {
-			os.RemoveAll(files)
+			removeAll(files)
 			return failed(ocs.ResultErrUnzip, err), nil
 		}
 	}
@@ -145,7 +143,7 @@ func (in *Installer) Install(ctx context.Context, m *proto.Manifest, payload io.
 	}
 	switch m.Action {
 	case proto.ActionExecute:
-		return in.run(ctx, m, m.Command, files)
+		return in.run(ctx, m, executeCommand(goos, m.Command), files)
 	case proto.ActionLaunch:
 		fields := strings.Fields(m.LaunchName)
 		if len(fields) == 0 {
@@ -160,23 +158,22 @@ func (in *Installer) Install(ctx context.Context, m *proto.Manifest, payload io.
 		if err != nil || !fi.Mode().IsRegular() {
 			return Outcome{Code: ocs.ResultErrBadParam, Detail: fmt.Sprintf("LAUNCH program %q is not a file of the package", fields[0])}, nil
 		}
-		if err := os.Chmod(p, fi.Mode().Perm()|0o111); err != nil {
+		if err := makeExecutable(p, fi); err != nil {
 			return failed(ocs.ResultErrExecute, fmt.Errorf("make %s executable: %w", rel, err)), nil
 		}
-		cmd := "./" + rel
-		if rest := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(m.LaunchName), fields[0])); rest != "" {
-			cmd += " " + rest
-		}
+		rest := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(m.LaunchName), fields[0]))
+		cmd := launchCommand(goos, rel, rest)
 		return in.run(ctx, m, cmd, files)
 	case proto.ActionStore:
-		if !filepath.IsAbs(m.Path) {
+		dst := storePath(goos, m.Path, os.Getenv)
+		if !filepath.IsAbs(dst) {
 			return Outcome{Code: ocs.ResultErrBadParam, Detail: fmt.Sprintf("STORE path %q is not absolute", m.Path)}, nil
 		}
-		if err := storeInto(files, filepath.Clean(m.Path)); err != nil {
-			return failed(ocs.ResultErrExecute, fmt.Errorf("store into %s: %w", m.Path, err)), nil
+		if err := storeInto(files, filepath.Clean(dst)); err != nil {
+			return failed(ocs.ResultErrExecute, fmt.Errorf("store into %s: %w", dst, err)), nil
 		}
-		in.log.Info("package stored", "package", m.PackageID, "path", m.Path)
-		return Outcome{Code: ocs.ResultSuccess, Detail: "stored into " + m.Path}, nil
+		in.log.Info("package stored", "package", m.PackageID, "path", dst)
+		return Outcome{Code: ocs.ResultSuccess, Detail: "stored into " + dst}, nil
 	}
 	return Outcome{Code: ocs.ResultErrBadParam, Detail: fmt.Sprintf("unknown action %q", m.Action)}, nil
 }
@@ -185,16 +182,14 @@ func (in *Installer) Install(ctx context.Context, m *proto.Manifest, payload io.
 func (in *Installer) run(ctx context.Context, m *proto.Manifest, command, dir string) (Outcome, error) {
 	cctx, cancel := context.WithTimeout(ctx, in.cfg.Timeout)
 	defer cancel()
-	cmd := exec.CommandContext(cctx, in.cfg.Shell, "-c", command)
+	cmd := shellCommand(cctx, in.cfg.Shell, command)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "SHOAL_PACKAGE_ID="+m.PackageID, "SHOAL_PACKAGE_DIR="+dir)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	tail := &tailWriter{max: in.cfg.OutputTail}
 	cmd.Stdout, cmd.Stderr = tail, tail
 	start := time.Now()
-	err := cmd.Run()
+	err := runTree(cmd)
 	dur := time.Since(start).Round(time.Millisecond)
 	out := tail.String()
 	detail := func(head string) string {
@@ -217,8 +212,14 @@ func (in *Installer) run(ctx context.Context, m *proto.Manifest, command, dir st
 		return Outcome{Code: ocs.ResultSuccess, ExitCode: &zero, Detail: detail("exit code 0 after " + dur.String())}, nil
 	case errors.As(err, &ee) && ee.ExitCode() > 0:
 		code := ee.ExitCode()
-		in.log.Warn("command failed", "package", m.PackageID, "exit_code", code, "dur", dur)
-		return Outcome{Code: "EXIT_CODE_" + strconv.Itoa(code), ExitCode: &code, Detail: detail(fmt.Sprintf("exit code %d after %s", code, dur))}, nil
+		o := exitOutcome(goos, code)
+		if !strings.HasPrefix(o.Code, ocs.ResultSuccess) {
+			in.log.Warn("command failed", "package", m.PackageID, "exit_code", code, "dur", dur)
+		} else {
+			in.log.Info("command succeeded", "package", m.PackageID, "exit_code", code, "code", o.Code, "dur", dur)
+		}
+		o.Detail = detail(fmt.Sprintf("exit code %d after %s%s", code, dur, o.Detail))
+		return o, nil
 	case errors.As(err, &ee):
 		return Outcome{Code: ocs.ResultErrExecute, Detail: detail(fmt.Sprintf("command ended abnormally: %s", ee.String()))}, nil
 	}
@@ -263,7 +264,7 @@ func storeInto(src, dst string) error {
 	}
 	if free, err := freeBytes(dst); err == nil {
 		if size, err := treeSize(src); err == nil && size > free && !sameDevice(src, dst) {
-			return fmt.Errorf("%d bytes to store, %d free: %w", size, free, syscall.ENOSPC)
+			return fmt.Errorf("%d bytes to store, %d free: %w", size, free, errNoSpace)
 		}
 	}
 	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
@@ -300,7 +301,7 @@ func storeInto(src, dst string) error {
 			}
 			return os.Symlink(target, to)
 		}
-		if err := os.Rename(p, to); err == nil || !errors.Is(err, syscall.EXDEV) {
+		if err := os.Rename(p, to); err == nil || !isCrossDevice(err) {
 			return err
 		}
 		return copyFile(p, to)
@@ -350,20 +351,4 @@ func treeSize(dir string) (int64, error) {
 		return nil
 	})
 	return n, err
-}
-
-func freeBytes(path string) (int64, error) {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(path, &st); err != nil {
-		return 0, err
-	}
-	return int64(st.Bavail) * int64(st.Bsize), nil
-}
-
-func sameDevice(a, b string) bool {
-	var sa, sb syscall.Stat_t
-	if syscall.Stat(a, &sa) != nil || syscall.Stat(b, &sb) != nil {
-		return false
-	}
-	return sa.Dev == sb.Dev
 }

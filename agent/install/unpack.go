@@ -85,6 +85,15 @@ func cleanName(name string) (string, error) {
 		if el == ".." {
 			return "", fmt.Errorf("entry %q: '..' in path: %w", name, ErrUnsafeArchive)
 		}
+		if goos == "windows" && el != "." {
+			if err := windowsName(el); err != nil {
+				return "", fmt.Errorf("entry %q: %w: %w", name, err, ErrUnsafeArchive)
+			}
+		}
+	}
+	if goos == "windows" {
+		// A backslash separates directories there, as in OCS's zip files.
+		name = strings.ReplaceAll(name, `\`, "/")
 	}
 	c := path.Clean(name)
 	if c == "." {
@@ -124,8 +133,8 @@ func (u *unpacker) mkdirs(rel string) error {
 			}
 		case err != nil:
 			return fmt.Errorf("stat %s: %w", rel, err)
-		case fi.Mode()&fs.ModeSymlink != 0:
-			return fmt.Errorf("entry under %q goes through a symlink: %w", rel, ErrUnsafeArchive)
+		case isReparse(fi):
+			return fmt.Errorf("entry under %q goes through a symlink or junction: %w", rel, ErrUnsafeArchive)
 		case !fi.IsDir():
 			return fmt.Errorf("entry under %q: not a directory: %w", rel, ErrUnsafeArchive)
 		}
@@ -185,6 +194,9 @@ func (u *unpacker) file(rel string, mode fs.FileMode, r io.Reader) error {
 }
 
 func (u *unpacker) symlink(rel, linkTarget string) error {
+	if !symlinksAllowed {
+		return fmt.Errorf("symlink %q -> %q: links are not unpacked on this system: %w", rel, linkTarget, ErrUnsafeArchive)
+	}
 	if linkTarget == "" || strings.HasPrefix(linkTarget, "/") || strings.ContainsAny(linkTarget, "\x00\\") {
 		return fmt.Errorf("symlink %q -> %q: absolute or empty target, or NUL or backslash in it: %w", rel, linkTarget, ErrUnsafeArchive)
 	}

@@ -26,7 +26,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/shoal-project/shoal/proto"
@@ -111,6 +110,14 @@ func (c *Collector) problem(what string, err error) {
 func (c *Collector) Collect(ctx context.Context) *proto.AgentInventory {
 	c.problems = nil
 	inv := &proto.AgentInventory{}
+	c.collect(ctx, inv)
+	slices.Sort(c.problems)
+	inv.Problems = slices.Compact(c.problems)
+	return inv
+}
+
+// linux fills inv from the Linux sources below the collector's root.
+func (c *Collector) linux(ctx context.Context, inv *proto.AgentInventory) {
 	inv.Hostname = c.read("proc/sys/kernel/hostname")
 	if inv.Hostname == "" && c.real() {
 		inv.Hostname, _ = os.Hostname()
@@ -131,9 +138,6 @@ func (c *Collector) Collect(ctx context.Context) *proto.AgentInventory {
 	c.networks(inv)
 	c.resolv(inv)
 	c.software(ctx, inv)
-	slices.Sort(c.problems)
-	inv.Problems = slices.Compact(c.problems)
-	return inv
 }
 
 // Fingerprint hashes what matters for "has the inventory changed": the
@@ -378,10 +382,8 @@ func (c *Collector) drives(inv *proto.AgentInventory) {
 		seen[mp] = true
 		d := proto.InvDrive{MountPoint: mp, Device: unescapeMount(f[0]), FileSystem: f[2]}
 		if c.real() {
-			var st syscall.Statfs_t
-			if err := syscall.Statfs(mp, &st); err == nil {
-				d.TotalMB = int64(st.Blocks) * int64(st.Bsize) >> 20
-				d.FreeMB = int64(st.Bavail) * int64(st.Bsize) >> 20
+			if total, free, err := diskSpace(mp); err == nil {
+				d.TotalMB, d.FreeMB = total>>20, free>>20
 			}
 		}
 		inv.Drives = append(inv.Drives, d)

@@ -49,8 +49,8 @@ func (m *Manager) runJob(ctx context.Context, r *running, j proto.Job) (*proto.R
 	case err != nil:
 		log.Error("manifest refused", "err", err)
 		return m.result(pkg, proto.ResultErrBadManifest, nil, "manifest refused: "+err.Error()), nil, nil
-	case man.Platform != proto.PlatformLinux:
-		return m.result(pkg, ocs.ResultErrBadParam, nil, "package platform is "+man.Platform+", this agent runs Linux"), man, nil
+	case man.Platform != platform:
+		return m.result(pkg, ocs.ResultErrBadParam, nil, "package platform is "+man.Platform+", this agent runs "+osName), man, nil
 	}
 
 	missing, err := m.deps.Fetcher.Missing(man)

@@ -15,10 +15,17 @@ import (
 
 func main() {
 	cfg := agent.Config{Version: run.Version}
+	if handled, err := serviceMain(&cfg, os.Args[1:]); handled { // started by Windows' service manager
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "shoal-agent: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	cmd := run.Command{Name: "shoal-agent", DirFlag: "state-dir",
 		Summary: "Shoal's agent: inventory, deployments pushed by central, fragments from relays and peers.",
-		Subcommands: []run.Subcommand{{Name: "enroll", Summary: "enroll this computer with central (once, before the agent runs)",
-			Run: func(args []string) error { return enroll(&cfg, args) }}}}
+		Subcommands: append([]run.Subcommand{{Name: "enroll", Summary: "enroll this computer with central (once, before the agent runs)",
+			Run: func(args []string) error { return enroll(&cfg, args) }}}, platformSubcommands(&cfg)...)}
 	cmd.Main(&cfg, func(ctx context.Context, f *run.Flags, log *slog.Logger) error {
 		if f.DataDir != "" {
 			cfg.StateDir = f.DataDir

@@ -24,7 +24,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/shoal-project/shoal/proto"
@@ -158,16 +157,6 @@ func (s *Store) Remove(id string) error {
 // system.
 func (s *Store) Free() (int64, error) {
 	return FreeBytes(s.dir)
-}
-
-// FreeBytes returns the bytes available to an unprivileged process on the
-// file system holding path.
-func FreeBytes(path string) (int64, error) {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(path, &st); err != nil {
-		return 0, fmt.Errorf("statfs %s: %w", path, err)
-	}
-	return int64(st.Bavail) * int64(st.Bsize), nil
 }
 
 // Writer receives one fragment's bytes, hashing them as they come.
