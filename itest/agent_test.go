@@ -301,7 +301,9 @@ func zipOf(t *testing.T, files map[string]string) []byte {
 		}
 		w.Write([]byte(body))
 	}
-	zw.Close()
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
 	return buf.Bytes()
 }
 

@@ -3,8 +3,6 @@
 package itest
 
 import (
-	"archive/zip"
-	"bytes"
 	"fmt"
 	"net/http"
 	"os"
@@ -40,23 +38,6 @@ func wineAgent(t *testing.T) (wrapper, exe string) {
 		}
 	}
 	return wrapper, exe
-}
-
-func winZip(t *testing.T, files map[string]string) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	for name, body := range files {
-		w, err := zw.Create(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Write([]byte(body))
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
 }
 
 // TestWindowsAgentUnderWine runs the Windows shoal-agent under wine64
@@ -132,7 +113,7 @@ func TestWindowsAgentUnderWine(t *testing.T) {
 	marker := filepath.Join(dir, "marker.txt")
 	pkg := c.publish(PackageSpec{"name": "win-zip", "platform": "WINDOWS", "action": "EXECUTE", "priority": "5",
 		"command": `install.cmd "` + winePath(marker) + `"`},
-		winZip(t, map[string]string{"install.cmd": "@echo off\r\necho installing on %OS%\r\necho installed> \"%~1\"\r\n", "data\\readme.txt": "hello"}))
+		zipOf(t, map[string]string{"install.cmd": "@echo off\r\necho installing on %OS%\r\necho installed> \"%~1\"\r\n", "data\\readme.txt": "hello"}))
 	affected := time.Now()
 	c.affectTo(pkg, cid)
 	d := c.waitState(pkg, "success", 120*time.Second)

@@ -301,21 +301,11 @@ func (n *Node) openHaves(ctx context.Context, sess *haveSession, ai peer.AddrInf
 
 // handleHave serves one inbound have stream.
 func (n *Node) handleHave(s network.Stream) {
-	n.hmu.Lock()
-	if n.closing {
-		n.hmu.Unlock()
-		s.Reset()
+	release, ok := n.enter(s, &n.haveIn, n.cfg.MaxHaveStreams)
+	if !ok {
 		return
 	}
-	n.handlers.Add(1)
-	n.hmu.Unlock()
-	defer n.handlers.Done()
-	if n.haveIn.Add(1) > int64(n.cfg.MaxHaveStreams) {
-		n.haveIn.Add(-1)
-		s.Reset()
-		return
-	}
-	defer n.haveIn.Add(-1)
+	defer release()
 
 	remote := s.Conn().RemotePeer()
 	log := n.log.With("peer", remote.String())

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -25,24 +26,34 @@ const writePiece = 64 << 10
 
 var chunkPool = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
 
-// handle serves one inbound fragment stream.
-func (n *Node) handle(s network.Stream) {
+// enter registers the handler of an inbound stream: it resets the stream
+// and reports false when the node is closing or when count, the open
+// streams of its protocol, would pass max. release undoes both.
+func (n *Node) enter(s network.Stream, count *atomic.Int64, max int) (release func(), ok bool) {
 	n.hmu.Lock()
 	if n.closing {
 		n.hmu.Unlock()
 		s.Reset()
-		return
+		return nil, false
 	}
 	n.handlers.Add(1)
 	n.hmu.Unlock()
-	defer n.handlers.Done()
-
-	if n.inbound.Add(1) > int64(n.cfg.MaxInboundStreams) {
-		n.inbound.Add(-1)
+	if count.Add(1) > int64(max) {
+		count.Add(-1)
+		n.handlers.Done()
 		s.Reset()
+		return nil, false
+	}
+	return func() { count.Add(-1); n.handlers.Done() }, true
+}
+
+// handle serves one inbound fragment stream.
+func (n *Node) handle(s network.Stream) {
+	release, ok := n.enter(s, &n.inbound, n.cfg.MaxInboundStreams)
+	if !ok {
 		return
 	}
-	defer n.inbound.Add(-1)
+	defer release()
 
 	remote := s.Conn().RemotePeer()
 	log := n.log.With("peer", remote.String())
