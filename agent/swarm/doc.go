@@ -49,8 +49,9 @@
 //     there is a measure), and whose bytes so far do not promise to end
 //     within half that bound, is cancelled; so is a peer that answers
 //     only "busy" for three bounds. A late request is not blamed on its
-//     peer while another peer's request, running 1 s or more, is at most
-//     4 times faster: then our own link is the limit. The peer is left alone for
+//     peer while another peer's request, running 1 s (or half the bound,
+//     if less) or more, is at most 4 times faster: then our own link is
+//     the limit. The peer is left alone for
 //     PeerCooloff (doubled each time it is too slow), like a peer that
 //     fails PeerFailures times. Peers left alone, dropped, or gone from
 //     LAN membership for StallTimeout are excluded from lease requests:

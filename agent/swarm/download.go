@@ -803,18 +803,23 @@ func (d *download) progressBound(size int64) time.Duration {
 // for each time it was too slow, so that its fragments come from another
 // holder, the relay, or a WAN-owner lease.
 func (d *download) checkProgress(now time.Time) {
-	// best is the fastest rate of a request in flight for rateAge at
-	// least, per peer: a late request from a peer that delivers at least
-	// 1/ourLinkShare of the fastest other peer's rate is late because of
-	// our own link (its bytes share it with every other request), not
-	// because of that peer. (A younger request's rate is noise.)
+	// best is the fastest rate of a request in flight for rateAge (or
+	// half its progress bound, if shorter) at least, per peer: a late
+	// request from a peer that delivers at least 1/ourLinkShare of the
+	// fastest other peer's rate is late because of our own link (its
+	// bytes share it with every other request), not because of that peer.
+	// (A younger request's rate is noise.) Half the bound: requests
+	// started together (have claims arrive as peers store fragments) are
+	// judged together, and one that started a few milliseconds after a
+	// late one must count against it.
 	best := map[*peerState]float64{}
 	for _, reqs := range d.inflight {
 		for _, r := range reqs {
 			if r.peer == nil || r.cancelled {
 				continue
 			}
-			if el := now.Sub(r.start); el >= rateAge {
+			age := min(rateAge, d.progressBound(d.m.Fragments[r.idx].Size)/2)
+			if el := now.Sub(r.start); age > 0 && el >= age {
 				best[r.peer] = max(best[r.peer], float64(r.got.Load())/el.Seconds())
 			}
 		}
@@ -855,7 +860,7 @@ func (d *download) checkProgress(now time.Time) {
 const ourLinkShare = 4
 
 // rateAge is how long a request must have run for its rate to count in
-// ourLink.
+// ourLink (at most half its progress bound).
 const rateAge = time.Second
 
 // ourLink reports whether a late request from p, at rate bytes per second,

@@ -308,21 +308,45 @@ func TestOwnLinkNotBlamed(t *testing.T) {
 		name     string
 		rateA    float64
 		rateB    float64
+		laterB   time.Duration // peerB claims its fragments (a have session) this late
 		wantLate bool
 	}{
 		// A fragment takes 3 s from either: three progress bounds.
-		{"same-rate", fragSize / 3, fragSize / 3, false},
+		{"same-rate", fragSize / 3, fragSize / 3, 0, false},
 		// 0.8 s from peerA, 8 s from peerB.
-		{"ten-times-slower", fragSize / 0.8, fragSize / 8, true},
+		{"ten-times-slower", fragSize / 0.8, fragSize / 8, 0, true},
+		// peerB's requests start 0.4 s after peerA's, as have claims
+		// arrive: when peerA's first request is late (1 s), peerB's have
+		// run 0.6 s, less than rateAge but half the bound, and count.
+		{"same-rate-staggered", fragSize / 3, fragSize / 3, 400 * time.Millisecond, false},
+		{"ten-times-slower-staggered", fragSize / 8, fragSize / 0.8, 400 * time.Millisecond, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				const n = 8
-				e := newSwarm(t, n, swarm.Config{ProgressMin: time.Second, StallTimeout: 30 * time.Second, HedgeFactor: -1},
-					map[string][]int{"peerA": swarmtest.Range(0, n), "peerB": swarmtest.Range(0, n)})
+				holdsB := swarmtest.Range(0, n)
+				if tt.laterB > 0 {
+					holdsB = nil
+				}
+				cfg := swarm.Config{ProgressMin: time.Second, StallTimeout: 30 * time.Second, HedgeFactor: -1}
+				if tt.laterB > 0 {
+					cfg.LookupMin, cfg.LookupMax = time.Minute, 2*time.Minute
+				}
+				e := newSwarm(t, n, cfg, map[string][]int{"peerA": swarmtest.Range(0, n), "peerB": holdsB})
+				// A peer left alone as too slow shows as upstream requests,
+				// not as a download that waits for ever.
+				e.tracker.SetGrant(grantOnly(swarmtest.Range(0, n)...))
 				peerA, peerB := e.peers[0], e.peers[1]
 				peerA.SetRate(tt.rateA)
 				peerB.SetRate(tt.rateB)
+				var wg sync.WaitGroup
+				defer wg.Wait()
+				if tt.laterB > 0 {
+					wg.Go(func() {
+						time.Sleep(tt.laterB)
+						e.sched.Claim("42", "peerB", nil, swarmtest.Range(0, n))
+					})
+				}
 				st, err := e.fetch(t)
 				if err != nil {
 					t.Fatalf("Fetch: %v", err)
@@ -330,6 +354,9 @@ func TestOwnLinkNotBlamed(t *testing.T) {
 				e.checkStored(t)
 				if up := e.upstream.Requests(); len(up) != 0 {
 					t.Errorf("upstream requests %v, want none", up)
+				}
+				if tt.laterB > 0 && len(peerB.Requests()) == 0 {
+					t.Errorf("peerB got no requests after its claims")
 				}
 				if late := st.FailedRequests.Load() > 0; late != tt.wantLate {
 					t.Errorf("requests cancelled as late: %d, want some: %v", st.FailedRequests.Load(), tt.wantLate)
