@@ -179,6 +179,10 @@ func checkSite(site *store.Site) error {
 			return fmt.Errorf("site %s: time zone %q is not an IANA time zone such as Europe/Paris: %w", site.Name, site.TimeZone, ErrBadSite)
 		}
 	}
+	site.OCSTimings = strings.TrimSpace(site.OCSTimings)
+	if site.OCSTimings != "" && !deploy.ValidTimings(site.OCSTimings) {
+		return fmt.Errorf("site %s: ocs_timings %q is not short, default or empty: %w", site.Name, site.OCSTimings, ErrBadSite)
+	}
 	return nil
 }
 

@@ -53,6 +53,7 @@ func (s *Service) ImportSites(ctx context.Context, who audit.Actor, r io.Reader)
 		for i, site := range sites {
 			if e, ok := byName[strings.ToLower(site.Name)]; ok {
 				site.ID, site.Name, site.Description, site.FragmentLocation = e.ID, e.Name, e.Description, e.FragmentLocation
+				site.OCSTimings = e.OCSTimings
 				if err := tx.UpdateSite(ctx, site); err != nil {
 					return fmt.Errorf("site %d of the file (%s): %w", i+1, site.Name, err)
 				}

@@ -57,6 +57,40 @@ type Config struct {
 	InventoryOnStartup bool `yaml:"inventory_on_startup"`
 	// Download holds the DOWNLOAD CONF values.
 	Download DownloadConfig `yaml:"download"`
+	// RelaySiteTimings is what OCS agents of a site served by a relay (an
+	// enrolled live relay, or a fragment location) get when the site sets
+	// no ocs_timings: TimingsShort (the default) or TimingsDefault. It is
+	// read from the configuration file only: the Settings page and API keep
+	// it as it is.
+	RelaySiteTimings string `yaml:"relay_site_timings"`
+}
+
+// Timings names of RelaySiteTimings and store.Site.OCSTimings.
+const (
+	// TimingsShort sends ShortLatency for CYCLE_LATENCY, FRAG_LATENCY and
+	// PERIOD_LATENCY. The defaults space an agent's fragment requests by
+	// a minute to spare the WAN link to central; a relay on the site's LAN
+	// needs no such spacing.
+	TimingsShort = "short"
+	// TimingsDefault sends the Download latencies of the agent settings.
+	TimingsDefault = "default"
+)
+
+// ShortLatency is the seconds of each latency under TimingsShort. Not 0:
+// the Unix agent's worker then loops without pause between fragments,
+// and one second still bounds an agent to about one request a second on
+// the relay while a 10-fragment package at priority 5 runs in about 70 s
+// instead of about 55 minutes (OCSExpected).
+const ShortLatency = 1
+
+// ValidTimings reports whether t names timings (TimingsShort or
+// TimingsDefault).
+func ValidTimings(t string) bool { return t == TimingsShort || t == TimingsDefault }
+
+// Short returns d with every latency at ShortLatency.
+func (d DownloadConfig) Short() DownloadConfig {
+	d.CycleLatency, d.FragLatency, d.PeriodLatency = ShortLatency, ShortLatency, ShortLatency
+	return d
 }
 
 // DownloadConfig is the OCS DOWNLOAD CONF block.
@@ -90,6 +124,9 @@ func (c Config) withDefaults() Config {
 	if d.ExecutionTimeoutMins == 0 {
 		d.ExecutionTimeoutMins = 120
 	}
+	if c.RelaySiteTimings == "" {
+		c.RelaySiteTimings = TimingsShort
+	}
 	return c
 }
 
@@ -110,6 +147,8 @@ func (c Config) Validate() error {
 	case d.TimeoutDays < 1:
 		// OCS agents abandon packages at once without a TIMEOUT.
 		return fmt.Errorf("deploy: download timeout_days must be at least 1")
+	case !ValidTimings(c.RelaySiteTimings):
+		return fmt.Errorf("deploy: relay_site_timings must be %s or %s, not %q", TimingsShort, TimingsDefault, c.RelaySiteTimings)
 	}
 	return nil
 }
@@ -191,6 +230,10 @@ func (s *Service) Prolog(ctx context.Context, req PrologRequest) (*ocs.PrologRep
 		}
 	}
 	d := cfg.Download
+	var packLocOverride string
+	if comp != nil {
+		d, packLocOverride = s.siteDownload(ctx, cfg, comp, now)
+	}
 	opt := &ocs.DownloadOption{Conf: ocs.DownloadConf{
 		On: !d.Disabled, CycleLatency: d.CycleLatency, FragLatency: d.FragLatency,
 		PeriodLatency: d.PeriodLatency, PeriodLength: d.PeriodLength, Timeout: d.TimeoutDays,
@@ -204,10 +247,6 @@ func (s *Service) Prolog(ctx context.Context, req PrologRequest) (*ocs.PrologRep
 	pending, err := s.PendingForComputer(ctx, comp.ID, now)
 	if err != nil {
 		return nil, fmt.Errorf("prolog: %w", err)
-	}
-	var packLocOverride string
-	if len(pending) > 0 {
-		packLocOverride = s.siteFragmentLocation(ctx, comp, now)
 	}
 	ids := make([]uint, 0, len(pending))
 	for _, p := range pending {
@@ -235,14 +274,7 @@ func (s *Service) Prolog(ctx context.Context, req PrologRequest) (*ocs.PrologRep
 // store.RelayStale), else "" (the package's own, central). A site with
 // several live relays spreads its computers over them, each computer
 // staying on the same relay while the set of live relays is unchanged.
-func (s *Service) siteFragmentLocation(ctx context.Context, comp *store.Computer, now time.Time) string {
-	if comp.SiteID == nil {
-		return ""
-	}
-	site, err := s.store.Site(ctx, *comp.SiteID)
-	if err != nil {
-		return ""
-	}
+func (s *Service) siteFragmentLocation(ctx context.Context, site *store.Site, comp *store.Computer, now time.Time) string {
 	if site.FragmentLocation != "" {
 		return site.FragmentLocation
 	}
@@ -261,6 +293,56 @@ func (s *Service) siteFragmentLocation(ctx context.Context, comp *store.Computer
 		return ""
 	}
 	return locs[comp.ID%uint(len(locs))]
+}
+
+// siteDownload returns the DOWNLOAD CONF values for comp (see
+// SiteDownload) and the PACK_LOC of its site's fragment location or
+// relay, "" for central's own.
+func (s *Service) siteDownload(ctx context.Context, cfg Config, comp *store.Computer, now time.Time) (DownloadConfig, string) {
+	if comp.SiteID == nil {
+		return cfg.Download, ""
+	}
+	site, err := s.store.Site(ctx, *comp.SiteID)
+	if err != nil {
+		return cfg.Download, ""
+	}
+	loc := s.siteFragmentLocation(ctx, site, comp, now)
+	return timingsFor(cfg, site, loc != ""), loc
+}
+
+// timingsFor applies the site's OCSTimings, or cfg.RelaySiteTimings when
+// the site sets none and relayed.
+func timingsFor(cfg Config, site *store.Site, relayed bool) DownloadConfig {
+	t := site.OCSTimings
+	if t == "" && relayed {
+		t = cfg.RelaySiteTimings
+	}
+	if t == TimingsShort {
+		return cfg.Download.Short()
+	}
+	return cfg.Download
+}
+
+// SiteDownload returns the DOWNLOAD CONF values central sends to the OCS
+// agents of site (nil: computers in no site): the site's OCSTimings if
+// set, else RelaySiteTimings when a fragment location or a live relay
+// serves the site, else the agent settings' Download.
+func (s *Service) SiteDownload(ctx context.Context, site *store.Site) DownloadConfig {
+	cfg := s.Config()
+	if site == nil {
+		return cfg.Download
+	}
+	relayed := site.FragmentLocation != ""
+	if !relayed && site.OCSTimings == "" {
+		relays, err := s.store.LiveRelays(ctx, site.ID, s.now().Add(-store.RelayStale))
+		if err != nil {
+			s.log.Warn("live relays", "site", site.Name, "err", err)
+		}
+		for _, r := range relays {
+			relayed = relayed || RelayLocation(r.HTTPURL) != ""
+		}
+	}
+	return timingsFor(cfg, site, relayed)
 }
 
 // RelayLocation turns a relay's HTTP base URL into an OCS PACK_LOC

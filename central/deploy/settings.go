@@ -57,8 +57,12 @@ func (s *Service) Config() Config {
 }
 
 // SetConfig replaces the agent timings in force from the next PROLOG on.
-// Zero values take their defaults; an invalid cfg changes nothing.
+// Zero values take their defaults, except an empty RelaySiteTimings, which
+// keeps the one in force; an invalid cfg changes nothing.
 func (s *Service) SetConfig(cfg Config) error {
+	if cfg.RelaySiteTimings == "" {
+		cfg.RelaySiteTimings = s.Config().RelaySiteTimings
+	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("set agent settings: %w: %w", ErrInvalid, err)
 	}
@@ -71,6 +75,9 @@ func (s *Service) SetConfig(cfg Config) error {
 // SaveConfig validates cfg, stores it under SettingsKey so it survives a
 // restart, and puts it in force.
 func (s *Service) SaveConfig(ctx context.Context, cfg Config) error {
+	if cfg.RelaySiteTimings == "" {
+		cfg.RelaySiteTimings = s.Config().RelaySiteTimings
+	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("save agent settings: %w: %w", ErrInvalid, err)
 	}

@@ -19,7 +19,8 @@ func TestSettings(t *testing.T) {
 		t.Fatalf("default prolog freq %d, want 12", got)
 	}
 	want := Config{PrologFreqHours: 3, InventoryFrequencyDays: 2, InventoryOnStartup: true,
-		Download: DownloadConfig{CycleLatency: 5, FragLatency: 2, PeriodLatency: 1, PeriodLength: 4, TimeoutDays: 3, ExecutionTimeoutMins: 30}}
+		Download:         DownloadConfig{CycleLatency: 5, FragLatency: 2, PeriodLatency: 1, PeriodLength: 4, TimeoutDays: 3, ExecutionTimeoutMins: 30},
+		RelaySiteTimings: TimingsShort}
 	if err := f.svc.SaveConfig(ctx, want); err != nil {
 		t.Fatalf("SaveConfig: %v", err)
 	}

@@ -246,10 +246,14 @@ type Site struct {
 	Description      string
 	FragmentLocation string
 	// TimeZone is the site's IANA time zone (Europe/Paris), "" for UTC.
-	TimeZone  string
-	CIDRs     []SiteCIDR `gorm:"foreignKey:SiteID"`
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	TimeZone string
+	// OCSTimings picks the DOWNLOAD latencies OCS agents of the site get:
+	// "" follows central's agents.relay_site_timings when a relay serves
+	// the site, "short" or "default" force one (deploy.Service.Prolog).
+	OCSTimings string
+	CIDRs      []SiteCIDR `gorm:"foreignKey:SiteID"`
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // TableName implements gorm's tabler.

@@ -122,7 +122,7 @@ func (s *Store) Site(ctx context.Context, id uint) (*Site, error) {
 	return &site, nil
 }
 
-// UpdateSite replaces the name, description, fragment location, time zone and CIDRs of
+// UpdateSite replaces the name, description, fragment location, time zone, OCS timings and CIDRs of
 // the site with site.ID.
 func (s *Store) UpdateSite(ctx context.Context, site *Site) error {
 	if site == nil {
@@ -134,7 +134,7 @@ func (s *Store) UpdateSite(ctx context.Context, site *Site) error {
 	err := s.tx(ctx, false, func(tx *gorm.DB) error {
 		r := tx.Model(&Site{}).Where("id = ?", site.ID).Updates(map[string]any{
 			"name": site.Name, "description": site.Description, "fragment_location": site.FragmentLocation,
-			"time_zone": site.TimeZone,
+			"time_zone": site.TimeZone, "ocs_timings": site.OCSTimings,
 		})
 		if r.Error != nil {
 			return r.Error

@@ -25,7 +25,7 @@ import (
 type siteForm struct {
 	ID                                         uint
 	Name, Description, CIDRs, FragmentLocation string
-	TimeZone                                   string
+	TimeZone, OCSTimings                       string
 	Errors                                     map[string]string
 }
 
@@ -69,9 +69,14 @@ func readSiteForm(c echo.Context) (siteForm, *store.Site) {
 	f := siteForm{
 		Name: strings.TrimSpace(c.FormValue("name")), Description: strings.TrimSpace(c.FormValue("description")),
 		CIDRs: c.FormValue("cidrs"), FragmentLocation: strings.TrimSpace(c.FormValue("fragment_location")),
-		TimeZone: strings.TrimSpace(c.FormValue("time_zone")), Errors: map[string]string{},
+		TimeZone: strings.TrimSpace(c.FormValue("time_zone")), OCSTimings: strings.TrimSpace(c.FormValue("ocs_timings")),
+		Errors: map[string]string{},
 	}
-	site := &store.Site{Name: f.Name, Description: f.Description, FragmentLocation: f.FragmentLocation, TimeZone: f.TimeZone}
+	site := &store.Site{Name: f.Name, Description: f.Description, FragmentLocation: f.FragmentLocation, TimeZone: f.TimeZone,
+		OCSTimings: f.OCSTimings}
+	if f.OCSTimings != "" && !deploy.ValidTimings(f.OCSTimings) {
+		f.Errors["ocs_timings"] = "Choose automatic, short or default."
+	}
 	if f.Name == "" {
 		f.Errors["name"] = "Give the site a name."
 	}
@@ -142,7 +147,7 @@ func (u *UI) handleSite(c echo.Context) error {
 		return err
 	}
 	f := siteForm{ID: s.ID, Name: s.Name, Description: s.Description, CIDRs: cidrText(s), FragmentLocation: s.FragmentLocation,
-		TimeZone: s.TimeZone, Errors: map[string]string{}}
+		TimeZone: s.TimeZone, OCSTimings: s.OCSTimings, Errors: map[string]string{}}
 	return u.render(c, http.StatusOK, "site", s.Name, "sites", f)
 }
 

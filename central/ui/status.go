@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -34,9 +35,14 @@ type statusView struct {
 	Admin bool
 	CSRF  string
 	// OCSExpected is how long a Unix OCS agent's download worker needs
-	// for this package with the current timings (deploy.OCSExpected),
-	// written for people; empty when downloads are off.
+	// for this package with the timings its site gets (deploy.OCSExpected
+	// of deploy.Service.SiteDownload; the agent settings' timings when no
+	// site is chosen), written for people; empty when downloads are off.
 	OCSExpected string
+	// OCSExpectedShort, when no site is chosen, is the same for the sites
+	// that get the short latencies (served by a relay); empty when none
+	// can.
+	OCSExpectedShort string
 }
 
 func (u *UI) statusView(c echo.Context) (*statusView, error) {
@@ -50,9 +56,6 @@ func (u *UI) statusView(c echo.Context) (*statusView, error) {
 		return nil, err
 	}
 	v := &statusView{P: p, State: strings.TrimSpace(c.QueryParam("state")), Site: strings.TrimSpace(c.QueryParam("site"))}
-	if d := deploy.OCSExpected(u.deps.Deploy.Config().Download, p.Priority, p.OCSFragments); d > 0 {
-		v.OCSExpected = humanDuration(d)
-	}
 	if v.State != "" && !validState(v.State) {
 		return nil, badInput("Unknown state %q.", v.State)
 	}
@@ -68,6 +71,7 @@ func (u *UI) statusView(c echo.Context) (*statusView, error) {
 	if v.Sites, err = u.deps.Store.ListSites(ctx); err != nil {
 		return nil, err
 	}
+	u.ocsExpected(ctx, v, f.SiteID)
 	if v.Counts, err = u.deps.Store.DeploymentRowCounts(ctx, f); err != nil {
 		return nil, err
 	}
@@ -205,4 +209,30 @@ func humanDuration(d time.Duration) string {
 	}
 	d = d.Round(time.Minute)
 	return fmt.Sprintf("about %d h %d min", int(d.Hours()), int(d.Minutes())%60)
+}
+
+// ocsExpected fills v's OCSExpected and OCSExpectedShort (v.Sites listed).
+func (u *UI) ocsExpected(ctx context.Context, v *statusView, siteID *uint) {
+	cfg := u.deps.Deploy.Config()
+	d := cfg.Download
+	if siteID != nil {
+		for i := range v.Sites {
+			if v.Sites[i].ID == *siteID {
+				d = u.deps.Deploy.SiteDownload(ctx, &v.Sites[i])
+			}
+		}
+	}
+	if e := deploy.OCSExpected(d, v.P.Priority, v.P.OCSFragments); e > 0 {
+		v.OCSExpected = humanDuration(e)
+	}
+	if v.Site != "" || v.OCSExpected == "" {
+		return
+	}
+	short := cfg.RelaySiteTimings == deploy.TimingsShort
+	for _, s := range v.Sites {
+		short = short || s.OCSTimings == deploy.TimingsShort
+	}
+	if e := deploy.OCSExpected(d.Short(), v.P.Priority, v.P.OCSFragments); short && e > 0 && humanDuration(e) != v.OCSExpected {
+		v.OCSExpectedShort = humanDuration(e)
+	}
 }

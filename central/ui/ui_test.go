@@ -373,11 +373,12 @@ func TestEveryPageRenders(t *testing.T) {
 		{"package-new", "/packages/new", []string{`enctype="multipart/form-data"`, `for="p-file"`}},
 		{"package", "/packages/" + id, []string{"SHA-256", "valid</span>", "relay.lab:8080/download"}},
 		{"affect", "/packages/" + id + "/affect", []string{"Preview"}},
-		{"status", "/packages/" + id + "/status", []string{"pc-1", "2/7", "peers 3.0 MiB", "ERR_BAD_DIGEST", "<svg", "LAN peers", "data-poll", `id="ocs-expected"`, "after its next contact"}},
+		{"status", "/packages/" + id + "/status", []string{"pc-1", "2/7", "peers 3.0 MiB", "ERR_BAD_DIGEST", "<svg", "LAN peers", "data-poll", `id="ocs-expected"`, "after its next contact", `id="ocs-expected-short"`}},
+		{"status-relay-site", "/packages/" + id + "/status?site=" + fmt.Sprint(sites[0].ID), []string{`id="ocs-expected"`, "(the timings of this site)"}},
 		{"status-error-filter", "/packages/" + id + "/status?state=error", []string{"pc-3", "1–1 of 1"}},
 		{"status-site-filter", "/packages/" + id + "/status?site=none", []string{"pc-3", "1–1 of 1"}},
 		{"sites", "/sites", []string{"lab", "10.77.0.0/16", "relay.lab:8080/download"}},
-		{"site", fmt.Sprintf("/sites/%d", sites[0].ID), []string{"10.77.0.0/16"}},
+		{"site", fmt.Sprintf("/sites/%d", sites[0].ID), []string{"10.77.0.0/16", `name="ocs_timings"`}},
 		{"settings", "/settings", []string{"ocsinventory-agent --nolocal --server=https://127.0.0.1:", "/ocsinventory --ca=/", "/pki/ca.pem", "/cacert.pem", "PROLOG_FREQ"}},
 		{"tokens", "/tokens", []string{"ci", "readonly", "valid"}},
 		{"users", "/users", []string{"admin (built in)"}},
@@ -470,9 +471,13 @@ func TestSitesUsersTokensSettings(t *testing.T) {
 	wantBody(t, "duplicate site", r, "Another site has this name")
 	sites, _ := e.store.ListSites(ctx)
 	sid := fmt.Sprint(sites[0].ID)
-	wantCode(t, "update site", b.post(uiPrefix+"/sites/"+sid, url.Values{"name": {"head office"}, "cidrs": {"10.1.0.0/16"}, "fragment_location": {"relay:8080/download"}}, true), http.StatusSeeOther)
+	r = b.post(uiPrefix+"/sites/"+sid, url.Values{"name": {"hq"}, "cidrs": {"10.1.0.0/16"}, "ocs_timings": {"fast"}}, true)
+	wantCode(t, "bad ocs_timings", r, http.StatusBadRequest)
+	wantBody(t, "bad ocs_timings", r, "Choose automatic, short or default.")
+	wantCode(t, "update site", b.post(uiPrefix+"/sites/"+sid, url.Values{"name": {"head office"}, "cidrs": {"10.1.0.0/16"}, "fragment_location": {"relay:8080/download"},
+		"ocs_timings": {"default"}}, true), http.StatusSeeOther)
 	got, err := e.store.Site(ctx, sites[0].ID)
-	if err != nil || got.Name != "head office" || len(got.CIDRs) != 1 || got.FragmentLocation != "relay:8080/download" {
+	if err != nil || got.Name != "head office" || len(got.CIDRs) != 1 || got.FragmentLocation != "relay:8080/download" || got.OCSTimings != "default" {
 		t.Fatalf("site after update: %+v, %v", got, err)
 	}
 	wantCode(t, "delete site", b.post(uiPrefix+"/sites/"+sid+"/delete", nil, true), http.StatusSeeOther)

@@ -621,3 +621,33 @@ func TestImportSites(t *testing.T) {
 		t.Errorf("a refused import left %d sites, want 3", sites.Total)
 	}
 }
+
+// TestSiteOCSTimings: a site's ocs_timings is stored, answered and kept by
+// an import of the site; an unknown value is a 400 that names it; the
+// OpenAPI document describes the field.
+func TestSiteOCSTimings(t *testing.T) {
+	e := newEnv(t)
+	var site api.Site
+	e.api("POST", "/api/v1/sites", `{"name":"branch","cidrs":["10.50.0.0/16"],"ocs_timings":"default"}`, "token", 201, &site)
+	if site.OCSTimings != "default" {
+		t.Fatalf("created site: %+v", site)
+	}
+	e.api("POST", "/api/v1/sites/import", `{"csv":"branch,10.50.0.0/16;10.51.0.0/16,Europe/Paris\n"}`, "token", 200, nil)
+	e.api("GET", fmt.Sprintf("/api/v1/sites/%d", site.ID), "", "token", 200, &site)
+	if site.OCSTimings != "default" || len(site.CIDRs) != 2 {
+		t.Fatalf("site after an import: %+v", site)
+	}
+	var apiErr api.Error
+	e.api("PUT", fmt.Sprintf("/api/v1/sites/%d", site.ID), `{"name":"branch","cidrs":["10.50.0.0/16"],"ocs_timings":"fast"}`, "token", 400, &apiErr)
+	if !strings.Contains(apiErr.Error, `ocs_timings "fast" is not short, default or empty`) {
+		t.Errorf("bad ocs_timings: %q", apiErr.Error)
+	}
+	e.api("PUT", fmt.Sprintf("/api/v1/sites/%d", site.ID), `{"name":"branch","cidrs":["10.50.0.0/16"],"ocs_timings":"short"}`, "token", 200, &site)
+	if site.OCSTimings != "short" {
+		t.Errorf("updated site: %+v", site)
+	}
+	doc := e.api("GET", "/api/v1/openapi.json", "", "token", 200, nil)
+	if !strings.Contains(doc.Body.String(), `"ocs_timings"`) {
+		t.Error("the OpenAPI document does not describe ocs_timings")
+	}
+}

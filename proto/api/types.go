@@ -164,6 +164,10 @@ type Site struct {
 	FragmentLocation string   `json:"fragment_location,omitempty"`
 	// TimeZone is the site's IANA time zone, such as Europe/Paris ("" is UTC).
 	TimeZone string `json:"time_zone,omitempty"`
+	// OCSTimings is the DOWNLOAD latencies the site's OCS agents get: ""
+	// (central's agents.relay_site_timings when a relay serves the site),
+	// "short" or "default".
+	OCSTimings string `json:"ocs_timings,omitempty"`
 	// Computers counts the computers in the site.
 	Computers int64 `json:"computers"`
 	// ComputersMoved (in the answer to a create or a replace) counts the
@@ -184,6 +188,10 @@ type SiteRequest struct {
 	FragmentLocation string `json:"fragment_location,omitempty"`
 	// TimeZone is an IANA time zone such as Europe/Paris ("" is UTC).
 	TimeZone string `json:"time_zone,omitempty"`
+	// OCSTimings: "" follows central's agents.relay_site_timings when a
+	// relay serves the site; "short" (1 s latencies) or "default" (the
+	// agent settings' latencies) force one.
+	OCSTimings string `json:"ocs_timings,omitempty"`
 }
 
 // SiteImportRequest creates or updates many sites at once: POST

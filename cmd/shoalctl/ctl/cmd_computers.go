@@ -86,8 +86,8 @@ func runSitesList(ctx context.Context, c *cli, args []string) error {
 
 // siteFlags are the options of sites create and sites update.
 type siteFlags struct {
-	name, description, location, timeZone *string
-	cidrs                                 stringList
+	name, description, location, timeZone, ocsTimings *string
+	cidrs                                             stringList
 }
 
 // addSiteFlags returns the flags of the site command cmd.
@@ -98,6 +98,7 @@ func addSiteFlags(c *cli, cmd string) (*siteFlags, *flag.FlagSet) {
 		description: set.String("description", "", "description"),
 		location:    set.String("fragment-location", "", "where the site's OCS agents fetch fragments, host[:port]/path"),
 		timeZone:    set.String("time-zone", "", "IANA time zone of the site, such as Europe/Paris"),
+		ocsTimings:  set.String("ocs-timings", "", "OCS download latencies: short, default, or auto (short when a relay serves the site)"),
 	}
 	set.Var(&f.cidrs, "cidr", "CIDR range (repeat or comma-separate)")
 	return f, set
@@ -121,7 +122,8 @@ func runSitesCreate(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	req := api.SiteRequest{Name: *f.name, Description: *f.description, CIDRs: f.cidrs, FragmentLocation: *f.location, TimeZone: *f.timeZone}
+	req := api.SiteRequest{Name: *f.name, Description: *f.description, CIDRs: f.cidrs, FragmentLocation: *f.location, TimeZone: *f.timeZone,
+		OCSTimings: ocsTimingsValue(*f.ocsTimings)}
 	if len(pos) == 1 {
 		req.Name = pos[0]
 	}
@@ -154,7 +156,11 @@ func runSitesUpdate(ctx context.Context, c *cli, args []string) error {
 	if err := cl.Do(ctx, "GET", fmt.Sprintf("/sites/%d", id), nil, nil, &cur); err != nil {
 		return err
 	}
-	req := api.SiteRequest{Name: cur.Name, Description: cur.Description, CIDRs: cur.CIDRs, FragmentLocation: cur.FragmentLocation, TimeZone: cur.TimeZone}
+	req := api.SiteRequest{Name: cur.Name, Description: cur.Description, CIDRs: cur.CIDRs, FragmentLocation: cur.FragmentLocation, TimeZone: cur.TimeZone,
+		OCSTimings: cur.OCSTimings}
+	if *f.ocsTimings != "" {
+		req.OCSTimings = ocsTimingsValue(*f.ocsTimings)
+	}
 	if *f.timeZone != "" {
 		req.TimeZone = *f.timeZone
 	}
@@ -175,6 +181,16 @@ func runSitesUpdate(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	return c.printSite(&s, "Updated")
+}
+
+// ocsTimingsValue turns the -ocs-timings flag into the API's ocs_timings:
+// auto is "" (central decides); other values go as written, and central
+// refuses the unknown ones.
+func ocsTimingsValue(v string) string {
+	if v == "auto" {
+		return ""
+	}
+	return v
 }
 
 func runSitesDelete(ctx context.Context, c *cli, args []string) error {
