@@ -83,11 +83,6 @@ type site struct {
 	// slow are the peers an extra lease bypassed, until when they get no
 	// new leases: what they fetch, their peers could not get from them.
 	slow map[string]time.Time
-	// blamers are, for each peer, the requesters whose extra copies
-	// bypassed it, and until when that counts: one requester alone (whose
-	// own link may be what is slow) does not make a peer slow for the
-	// whole site.
-	blamers map[string]map[string]time.Time
 	// since is when each package was first announced in the site, kept
 	// while anyone holds it (creditStart).
 	since map[string]time.Time
@@ -95,8 +90,7 @@ type site struct {
 
 func newSite() *site {
 	return &site{entries: map[string]*entry{}, byPkg: map[string]map[string]*entry{}, leases: map[leaseKey]lease{},
-		extras: map[leaseKey]*extra{}, slow: map[string]time.Time{}, blamers: map[string]map[string]time.Time{},
-		since: map[string]time.Time{}}
+		extras: map[leaseKey]*extra{}, slow: map[string]time.Time{}, since: map[string]time.Time{}}
 }
 
 // state is the tracker's whole memory. mu owns every field and everything
@@ -490,29 +484,6 @@ const creditStart = 15 * time.Second
 // gets no new leases.
 const slowLeaseBan = 2
 
-// blame records that requester bypassed peer with an extra copy. The
-// peer counts as slow (s.slow: no new leases, its leases may be taken
-// over) until the given time once two different requesters bypassed it:
-// a requester whose own link is slow, or that misjudged its peers, would
-// otherwise bar every peer it left alone from leases and stall the site.
-func (s *site) blame(peer, requester string, now, until time.Time) {
-	b := s.blamers[peer]
-	if b == nil {
-		b = map[string]time.Time{}
-		s.blamers[peer] = b
-	}
-	b[requester] = until
-	n := 0
-	for _, u := range b {
-		if now.Before(u) {
-			n++
-		}
-	}
-	if n >= 2 {
-		s.slow[peer] = until
-	}
-}
-
 // extraCopy decides whether the caller may fetch fragment i over the WAN
 // although live holders it excluded announce it, and counts the copy: at
 // most Config.MaxExtraCopies per fragment, and each needs an excluded
@@ -551,7 +522,7 @@ func (st *state) extraCopy(s *site, c caller, req proto.TrackerLeaseRequest, i i
 	}
 	for _, id := range fresh {
 		x.bypassed[id] = true
-		s.blame(id, c.PeerID, now, now.Add(slowLeaseBan*st.cfg.LeaseTTL))
+		s.slow[id] = now.Add(slowLeaseBan * st.cfg.LeaseTTL)
 	}
 	x.n++
 	x.lessee = c.PeerID
@@ -589,16 +560,6 @@ func (st *state) sweep(now time.Time) (dropped int) {
 		for id, until := range s.slow {
 			if !now.Before(until) || s.entries[id] == nil {
 				delete(s.slow, id)
-			}
-		}
-		for id, b := range s.blamers {
-			for r, until := range b {
-				if !now.Before(until) {
-					delete(b, r)
-				}
-			}
-			if len(b) == 0 || s.entries[id] == nil {
-				delete(s.blamers, id)
 			}
 		}
 		if len(s.entries) == 0 && len(s.leases) == 0 {
