@@ -434,5 +434,6 @@ func allModels() []any {
 	m = append(m, uiModels()...)
 	m = append(m, siteGossipModels()...)
 	m = append(m, relayModels()...)
+	m = append(m, groupModels()...)
 	return append(m, auditModels()...)
 }

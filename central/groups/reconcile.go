@@ -1,0 +1,397 @@
+package groups
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/shoal-project/shoal/central/store"
+)
+
+// sweepState is where Sweep resumes; Service.mu owns it.
+type sweepState struct {
+	since time.Time
+	// seen holds the change times already handled within sweepOverlap of
+	// since: a change written by a transaction that committed late has
+	// an older time than rows already seen, so each sweep looks back.
+	seen map[uint]time.Time
+}
+
+// sweepOverlap is how far back a sweep looks for changes committed late.
+const sweepOverlap = 10 * time.Second
+
+// sweepBatch bounds the computers one sweep handles.
+const sweepBatch = 5000
+
+// Sweep applies groups and assignments to the computers whose row
+// changed since the last sweep (an inventory, a site move), then releases
+// the members that waited for a package that has now succeeded.
+func (s *Service) Sweep(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rows, err := s.store.ChangedComputers(ctx, s.sweep.since.Add(-sweepOverlap), sweepBatch)
+	if err != nil {
+		return err
+	}
+	if s.sweep.seen == nil {
+		s.sweep.seen = map[uint]time.Time{}
+	}
+	var changed []uint
+	latest := s.sweep.since
+	for _, r := range rows {
+		if t, ok := s.sweep.seen[r.ID]; !ok || !t.Equal(r.UpdatedAt) {
+			changed = append(changed, r.ID)
+			s.sweep.seen[r.ID] = r.UpdatedAt
+		}
+		if r.UpdatedAt.After(latest) {
+			latest = r.UpdatedAt
+		}
+	}
+	if len(changed) > 0 {
+		if err := s.apply(ctx, changed); err != nil {
+			return err
+		}
+	}
+	s.sweep.since = latest
+	for id, t := range s.sweep.seen {
+		if t.Before(latest.Add(-sweepOverlap)) {
+			delete(s.sweep.seen, id)
+		}
+	}
+	return s.releaseHeld(ctx)
+}
+
+// apply evaluates every dynamic group and assignment for computers ids.
+func (s *Service) apply(ctx context.Context, ids []uint) error {
+	ids = dedup(ids)
+	groups, err := s.store.Groups(ctx)
+	if err != nil {
+		return err
+	}
+	for _, g := range groups {
+		if g.Dynamic() {
+			if err := s.evaluateGroup(ctx, &g.Group, ids); err != nil {
+				s.log.Warn("evaluate group", "group", g.Name, "err", err)
+			}
+		}
+	}
+	as, err := s.store.Assignments(ctx, store.AssignmentFilter{})
+	if err != nil {
+		return err
+	}
+	for _, a := range as {
+		if err := s.reconcile(ctx, &a, ids, false); err != nil {
+			s.log.Warn("reconcile assignment", "assignment", a.ID, "package", a.PackageID, "err", err)
+		}
+	}
+	return nil
+}
+
+// EvaluateAll evaluates every dynamic group and reconciles every
+// assignment over all computers, after dropping the rows of deleted
+// computers and packages.
+func (s *Service) EvaluateAll(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.store.PruneMembers(ctx); err != nil {
+		return err
+	}
+	groups, err := s.store.Groups(ctx)
+	if err != nil {
+		return err
+	}
+	for _, g := range groups {
+		if g.Dynamic() {
+			if err := s.evaluateGroup(ctx, &g.Group, nil); err != nil {
+				s.log.Warn("evaluate group", "group", g.Name, "err", err)
+			}
+		}
+	}
+	as, err := s.store.Assignments(ctx, store.AssignmentFilter{})
+	if err != nil {
+		return err
+	}
+	for _, a := range as {
+		if err := s.reconcile(ctx, &a, nil, false); err != nil {
+			s.log.Warn("reconcile assignment", "assignment", a.ID, "package", a.PackageID, "err", err)
+		}
+	}
+	return s.releaseHeld(ctx)
+}
+
+// evaluateGroup sets a dynamic group's members among computers ids (nil:
+// all) to those its search selects. s.mu is held.
+func (s *Service) evaluateGroup(ctx context.Context, g *store.Group, among []uint) error {
+	matched, err := s.search(ctx, g.Filter, among)
+	if err != nil {
+		return fmt.Errorf("group %q: %w", g.Name, err)
+	}
+	current, err := s.store.GroupMemberIDs(ctx, g.ID, among)
+	if err != nil {
+		return err
+	}
+	add, remove := diff(matched, current)
+	if err := s.store.AddGroupMembers(ctx, g.ID, add, s.now()); err != nil {
+		return err
+	}
+	if err := s.store.RemoveGroupMembers(ctx, g.ID, remove); err != nil {
+		return err
+	}
+	if among == nil {
+		if err := s.store.SetGroupEvaluated(ctx, g.ID, s.now()); err != nil {
+			return err
+		}
+	}
+	if len(add)+len(remove) > 0 {
+		s.log.Info("group members changed", "group", g.Name, "joined", len(add), "left", len(remove))
+	}
+	return nil
+}
+
+// setMembers replaces a static group's members. s.mu is held.
+func (s *Service) setMembers(ctx context.Context, id uint, ids []uint) error {
+	current, err := s.store.GroupMemberIDs(ctx, id, nil)
+	if err != nil {
+		return err
+	}
+	add, remove := diff(ids, current)
+	if err := s.store.AddGroupMembers(ctx, id, add, s.now()); err != nil {
+		return err
+	}
+	return s.store.RemoveGroupMembers(ctx, id, remove)
+}
+
+// reconcileGroup reconciles the assignments of a group. s.mu is held.
+func (s *Service) reconcileGroup(ctx context.Context, id uint) error {
+	as, err := s.store.Assignments(ctx, store.AssignmentFilter{GroupID: &id})
+	if err != nil {
+		return err
+	}
+	for _, a := range as {
+		if err := s.reconcile(ctx, &a, nil, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// search returns the computers a saved search selects among ids (nil:
+// all), ascending.
+func (s *Service) search(ctx context.Context, q string, among []uint) ([]uint, error) {
+	f, err := storeFilter(q, s.now())
+	if err != nil {
+		return nil, err
+	}
+	if among == nil {
+		return s.store.FindComputerIDs(ctx, f, maxMembers)
+	}
+	var out []uint
+	for chunk := range slices.Chunk(among, 5000) {
+		f.IDs = chunk
+		ids, err := s.store.FindComputerIDs(ctx, f, maxMembers)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ids...)
+	}
+	return out, nil
+}
+
+// target returns the computers assignment a targets among ids (nil: all).
+func (s *Service) target(ctx context.Context, a *store.Assignment, among []uint) ([]uint, error) {
+	switch a.Target {
+	case store.TargetGroup:
+		return s.store.GroupMemberIDs(ctx, *a.GroupID, among)
+	case store.TargetSite:
+		if among == nil {
+			return s.store.FindComputerIDs(ctx, store.ComputerFilter{SiteID: a.SiteID}, maxMembers)
+		}
+		sites, err := s.store.ComputerSites(ctx, among)
+		if err != nil {
+			return nil, err
+		}
+		var out []uint
+		for _, id := range among {
+			if sid, ok := sites[id]; ok && sid != nil && *sid == *a.SiteID {
+				out = append(out, id)
+			}
+		}
+		return out, nil
+	case store.TargetSearch:
+		return s.search(ctx, a.Filter, among)
+	}
+	return nil, fmt.Errorf("assignment %d: target %q: %w", a.ID, a.Target, ErrInvalid)
+}
+
+// reconcile makes assignment a's members among ids (nil: all) match its
+// target: joiners get the package (unless held by After, or skipped
+// because they were in a baseline assignment's site when it was made),
+// leavers lose their member row and their pending deployment. s.mu is
+// held.
+func (s *Service) reconcile(ctx context.Context, a *store.Assignment, among []uint, initial bool) error {
+	if among != nil && len(among) == 0 {
+		return nil
+	}
+	pkg, err := s.store.Package(ctx, a.PackageID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // EvaluateAll prunes it.
+	}
+	if err != nil {
+		return err
+	}
+	want, err := s.target(ctx, a, among)
+	if err != nil {
+		return err
+	}
+	if want, _, err = s.dep.PlatformKeep(ctx, pkg, want); err != nil {
+		return err
+	}
+	rows, err := s.store.AssignmentMembers(ctx, a.ID, among)
+	if err != nil {
+		return err
+	}
+	have := make([]uint, len(rows))
+	for i, r := range rows {
+		have[i] = r.ComputerID
+	}
+	joins, leaves := diff(want, have)
+	now := s.now().UTC()
+	var ready, held, skipped []uint
+	switch {
+	case initial && a.Baseline:
+		skipped = joins
+	case a.AfterPackageID != "":
+		ok, err := s.store.Succeeded(ctx, a.AfterPackageID, joins)
+		if err != nil {
+			return err
+		}
+		for _, id := range joins {
+			if slices.Contains(ok, id) {
+				ready = append(ready, id)
+			} else {
+				held = append(held, id)
+			}
+		}
+	default:
+		ready = joins
+	}
+	deps, err := s.dep.Ensure(ctx, a.PackageID, ready, fmt.Sprintf("joined assignment %d", a.ID))
+	if err != nil {
+		return err
+	}
+	add := make([]store.AssignmentMember, 0, len(joins))
+	for _, id := range ready {
+		d := deps[id]
+		add = append(add, store.AssignmentMember{AssignmentID: a.ID, ComputerID: id, DeploymentID: &d, Since: now})
+	}
+	for _, id := range held {
+		add = append(add, store.AssignmentMember{AssignmentID: a.ID, ComputerID: id, Since: now})
+	}
+	for _, id := range skipped {
+		add = append(add, store.AssignmentMember{AssignmentID: a.ID, ComputerID: id, Skipped: true, Since: now})
+	}
+	if err := s.store.AddAssignmentMembers(ctx, add); err != nil {
+		return err
+	}
+	var gone []store.AssignmentMember
+	for _, r := range rows {
+		if slices.Contains(leaves, r.ComputerID) {
+			gone = append(gone, r)
+		}
+	}
+	if err := s.store.RemoveAssignmentMembers(ctx, a.ID, leaves); err != nil {
+		return err
+	}
+	cancelled, err := s.cancelLeavers(ctx, a, gone, fmt.Sprintf("left the target of assignment %d", a.ID))
+	if err != nil {
+		return err
+	}
+	if len(joins)+len(leaves) > 0 {
+		s.log.Info("assignment applied", "assignment", a.ID, "package", a.PackageID, "joined", len(ready),
+			"held", len(held), "skipped", len(skipped), "left", len(leaves), "cancelled", cancelled)
+	}
+	return nil
+}
+
+// cancelLeavers cancels the pending deployments of member rows that no
+// other assignment references. s.mu is held.
+func (s *Service) cancelLeavers(ctx context.Context, a *store.Assignment, rows []store.AssignmentMember, why string) (int, error) {
+	var ids []uint
+	for _, r := range rows {
+		if r.DeploymentID != nil {
+			ids = append(ids, *r.DeploymentID)
+		}
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	kept, err := s.store.OtherAssignmentHolds(ctx, a.ID, ids)
+	if err != nil {
+		return 0, err
+	}
+	ids = slices.DeleteFunc(ids, func(id uint) bool { return slices.Contains(kept, id) })
+	return s.dep.CancelPending(ctx, ids, why)
+}
+
+// releaseHeld gives their deployment to the held members whose After
+// package has succeeded. s.mu is held.
+func (s *Service) releaseHeld(ctx context.Context) error {
+	as, err := s.store.Assignments(ctx, store.AssignmentFilter{})
+	if err != nil {
+		return err
+	}
+	for _, a := range as {
+		if a.AfterPackageID == "" {
+			continue
+		}
+		held, err := s.store.HeldMembers(ctx, a.ID)
+		if err != nil || len(held) == 0 {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		ok, err := s.store.Succeeded(ctx, a.AfterPackageID, held)
+		if err != nil {
+			return err
+		}
+		if len(ok) == 0 {
+			continue
+		}
+		deps, err := s.dep.Ensure(ctx, a.PackageID, dedup(ok), fmt.Sprintf("package %s of assignment %d done", a.AfterPackageID, a.ID))
+		if err != nil {
+			return err
+		}
+		for cid, did := range deps {
+			if err := s.store.SetAssignmentDeployment(ctx, a.ID, cid, did); err != nil {
+				return err
+			}
+		}
+		s.log.Info("held members released", "assignment", a.ID, "package", a.PackageID, "after", a.AfterPackageID, "count", len(deps))
+	}
+	return nil
+}
+
+// diff returns the IDs of want missing from have, and those of have
+// missing from want.
+func diff(want, have []uint) (add, remove []uint) {
+	w := make(map[uint]bool, len(want))
+	for _, id := range want {
+		w[id] = true
+	}
+	h := make(map[uint]bool, len(have))
+	for _, id := range have {
+		h[id] = true
+		if !w[id] {
+			remove = append(remove, id)
+		}
+	}
+	for _, id := range want {
+		if !h[id] {
+			add = append(add, id)
+		}
+	}
+	return add, remove
+}

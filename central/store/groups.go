@@ -1,0 +1,303 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// Group is a named set of computers: static (members chosen by an admin)
+// or dynamic (Filter, a saved search re-evaluated by central/groups).
+type Group struct {
+	ID          uint   `gorm:"primaryKey"`
+	Name        string `gorm:"uniqueIndex;not null"`
+	Description string
+	// Filter is the saved search of a dynamic group as URL query
+	// parameters of GET /computers (proto/api ComputerFilter.Values), so
+	// that relative times such as contact_since=24h stay relative; empty
+	// for a static group.
+	Filter string
+	// EvaluatedAt is the last full evaluation of a dynamic group.
+	EvaluatedAt *time.Time
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// TableName implements gorm's tabler.
+func (Group) TableName() string { return "computer_groups" }
+
+// Dynamic reports whether the group's members come from its saved search.
+func (g Group) Dynamic() bool { return g.Filter != "" }
+
+// GroupMember is one computer of a group, materialised: a dynamic group's
+// rows are written when it is evaluated, never at a PROLOG.
+type GroupMember struct {
+	GroupID    uint `gorm:"primaryKey;autoIncrement:false"`
+	ComputerID uint `gorm:"primaryKey;autoIncrement:false;index"`
+	Since      time.Time
+}
+
+// TableName implements gorm's tabler.
+func (GroupMember) TableName() string { return "group_members" }
+
+// Assignment targets.
+const (
+	TargetGroup  = "group"
+	TargetSite   = "site"
+	TargetSearch = "search"
+)
+
+// Assignment is desired state: package PackageID belongs on every
+// computer of its target (a group, a site, or a saved search), including
+// those that join it later.
+type Assignment struct {
+	ID        uint   `gorm:"primaryKey"`
+	PackageID string `gorm:"index;not null"`
+	Target    string `gorm:"not null"`
+	GroupID   *uint  `gorm:"index"`
+	SiteID    *uint  `gorm:"index"`
+	// Filter is the saved search of a TargetSearch assignment, in the form
+	// of Group.Filter.
+	Filter string
+	// AfterPackageID holds a member's deployment back until the package
+	// named here succeeded on that computer (or is in its history).
+	AfterPackageID string
+	// Baseline assignments of a site go only to computers that join the
+	// site after the assignment was made (new, re-imaged or moved in).
+	Baseline  bool
+	CreatedAt time.Time
+}
+
+// TableName implements gorm's tabler.
+func (Assignment) TableName() string { return "assignments" }
+
+// AssignmentMember is one computer an assignment currently targets, with
+// the deployment it created or adopted (nil while held back by
+// AfterPackageID, or for an existing computer of a baseline assignment).
+type AssignmentMember struct {
+	AssignmentID uint  `gorm:"primaryKey;autoIncrement:false"`
+	ComputerID   uint  `gorm:"primaryKey;autoIncrement:false;index"`
+	DeploymentID *uint `gorm:"index"`
+	// Skipped marks a computer a baseline assignment found in its site
+	// when it was made: a member that gets no deployment.
+	Skipped bool
+	Since   time.Time
+}
+
+// TableName implements gorm's tabler.
+func (AssignmentMember) TableName() string { return "assignment_members" }
+
+func groupModels() []any {
+	return []any{&Group{}, &GroupMember{}, &Assignment{}, &AssignmentMember{}}
+}
+
+// GroupSummary is a group and its member count.
+type GroupSummary struct {
+	Group
+	Members int64
+}
+
+// CreateGroup inserts g; a taken name gives ErrConflict.
+func (s *Store) CreateGroup(ctx context.Context, g *Group) error {
+	if err := s.write(ctx).Create(g).Error; err != nil {
+		return fmt.Errorf("create group %q: %w", g.Name, translate(err))
+	}
+	return nil
+}
+
+// SaveGroup updates g's name, description and filter.
+func (s *Store) SaveGroup(ctx context.Context, g *Group) error {
+	res := s.write(ctx).Model(&Group{ID: g.ID}).Select("name", "description", "filter", "updated_at").Updates(g)
+	if res.Error != nil {
+		return fmt.Errorf("save group %d: %w", g.ID, translate(res.Error))
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("save group %d: %w", g.ID, ErrNotFound)
+	}
+	return nil
+}
+
+// Group returns one group.
+func (s *Store) Group(ctx context.Context, id uint) (*Group, error) {
+	var g Group
+	if err := s.read(ctx).First(&g, id).Error; err != nil {
+		return nil, fmt.Errorf("group %d: %w", id, translate(err))
+	}
+	return &g, nil
+}
+
+// GroupByName returns the group named name.
+func (s *Store) GroupByName(ctx context.Context, name string) (*Group, error) {
+	var g Group
+	if err := s.read(ctx).Where("name = ?", name).First(&g).Error; err != nil {
+		return nil, fmt.Errorf("group %q: %w", name, translate(err))
+	}
+	return &g, nil
+}
+
+// Groups returns every group with its member count, by name.
+func (s *Store) Groups(ctx context.Context) ([]GroupSummary, error) {
+	db := s.read(ctx)
+	var groups []Group
+	if err := db.Order("name").Find(&groups).Error; err != nil {
+		return nil, fmt.Errorf("groups: %w", translate(err))
+	}
+	var counts []struct {
+		GroupID uint
+		N       int64
+	}
+	if err := db.Model(&GroupMember{}).Select("group_id, COUNT(*) AS n").Group("group_id").Scan(&counts).Error; err != nil {
+		return nil, fmt.Errorf("groups: %w", translate(err))
+	}
+	n := make(map[uint]int64, len(counts))
+	for _, c := range counts {
+		n[c.GroupID] = c.N
+	}
+	out := make([]GroupSummary, len(groups))
+	for i, g := range groups {
+		out[i] = GroupSummary{Group: g, Members: n[g.ID]}
+	}
+	return out, nil
+}
+
+// DeleteGroup deletes a group and its member rows.
+func (s *Store) DeleteGroup(ctx context.Context, id uint) error {
+	return s.tx(ctx, false, func(tx *gorm.DB) error {
+		res := tx.Delete(&Group{}, id)
+		if res.Error != nil {
+			return fmt.Errorf("delete group %d: %w", id, res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return fmt.Errorf("delete group %d: %w", id, ErrNotFound)
+		}
+		return tx.Where("group_id = ?", id).Delete(&GroupMember{}).Error
+	})
+}
+
+// SetGroupEvaluated records a full evaluation of a dynamic group.
+func (s *Store) SetGroupEvaluated(ctx context.Context, id uint, at time.Time) error {
+	if err := s.write(ctx).Model(&Group{}).Where("id = ?", id).UpdateColumn("evaluated_at", utc(at)).Error; err != nil {
+		return fmt.Errorf("group %d evaluated: %w", id, translate(err))
+	}
+	return nil
+}
+
+// GroupMemberIDs returns the computers of a group, ascending; among, when
+// not nil, restricts them to those IDs.
+func (s *Store) GroupMemberIDs(ctx context.Context, groupID uint, among []uint) ([]uint, error) {
+	db := s.read(ctx)
+	if among == nil {
+		var ids []uint
+		if err := db.Model(&GroupMember{}).Where("group_id = ?", groupID).Order("computer_id").Pluck("computer_id", &ids).Error; err != nil {
+			return nil, fmt.Errorf("members of group %d: %w", groupID, translate(err))
+		}
+		return ids, nil
+	}
+	var out []uint
+	for _, chunk := range chunks(among) {
+		var ids []uint
+		if err := db.Model(&GroupMember{}).Where("group_id = ? AND computer_id IN ?", groupID, chunk).
+			Order("computer_id").Pluck("computer_id", &ids).Error; err != nil {
+			return nil, fmt.Errorf("members of group %d: %w", groupID, translate(err))
+		}
+		out = append(out, ids...)
+	}
+	return out, nil
+}
+
+// AddGroupMembers adds computers to a group; existing members are kept.
+func (s *Store) AddGroupMembers(ctx context.Context, groupID uint, ids []uint, at time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	rows := make([]GroupMember, len(ids))
+	for i, id := range ids {
+		rows[i] = GroupMember{GroupID: groupID, ComputerID: id, Since: utc(at)}
+	}
+	err := s.write(ctx).Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(rows, batchSize).Error
+	if err != nil {
+		return fmt.Errorf("add members to group %d: %w", groupID, translate(err))
+	}
+	return nil
+}
+
+// RemoveGroupMembers removes computers from a group.
+func (s *Store) RemoveGroupMembers(ctx context.Context, groupID uint, ids []uint) error {
+	for _, chunk := range chunks(ids) {
+		if err := s.write(ctx).Where("group_id = ? AND computer_id IN ?", groupID, chunk).Delete(&GroupMember{}).Error; err != nil {
+			return fmt.Errorf("remove members of group %d: %w", groupID, translate(err))
+		}
+	}
+	return nil
+}
+
+// GroupsOfComputer returns the groups a computer is a member of, by name.
+func (s *Store) GroupsOfComputer(ctx context.Context, computerID uint) ([]Group, error) {
+	var out []Group
+	err := s.read(ctx).Model(&Group{}).
+		Joins("JOIN group_members ON group_members.group_id = computer_groups.id").
+		Where("group_members.computer_id = ?", computerID).Order("computer_groups.name").Find(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("groups of computer %d: %w", computerID, translate(err))
+	}
+	return out, nil
+}
+
+// PruneMembers deletes the group and assignment member rows of computers
+// that no longer exist, and the assignments (and their rows) of packages
+// that no longer exist.
+func (s *Store) PruneMembers(ctx context.Context) error {
+	return s.tx(ctx, false, func(tx *gorm.DB) error {
+		if err := tx.Where("computer_id NOT IN (?)", tx.Model(&Computer{}).Select("id")).Delete(&GroupMember{}).Error; err != nil {
+			return fmt.Errorf("prune group members: %w", err)
+		}
+		if err := tx.Where("package_id NOT IN (?)", tx.Model(&Package{}).Select("id")).Delete(&Assignment{}).Error; err != nil {
+			return fmt.Errorf("prune assignments: %w", err)
+		}
+		if err := tx.Where("computer_id NOT IN (?) OR assignment_id NOT IN (?)", tx.Model(&Computer{}).Select("id"),
+			tx.Model(&Assignment{}).Select("id")).Delete(&AssignmentMember{}).Error; err != nil {
+			return fmt.Errorf("prune assignment members: %w", err)
+		}
+		return nil
+	})
+}
+
+// ComputerChange is a computer and the time its row last changed.
+type ComputerChange struct {
+	ID        uint
+	UpdatedAt time.Time
+}
+
+// ChangedComputers returns the computers whose row changed after since
+// (an inventory, a site move), at most limit of them, oldest change
+// first. PROLOG contacts do not count.
+func (s *Store) ChangedComputers(ctx context.Context, since time.Time, limit int) ([]ComputerChange, error) {
+	var rows []ComputerChange
+	err := s.read(ctx).Model(&Computer{}).Select("id, updated_at").Where("updated_at > ?", utc(since)).
+		Order("updated_at, id").Limit(limit).Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("changed computers: %w", translate(err))
+	}
+	return rows, nil
+}
+
+// ComputerSites returns the site of each of ids that exists (nil: no site).
+func (s *Store) ComputerSites(ctx context.Context, ids []uint) (map[uint]*uint, error) {
+	out := make(map[uint]*uint, len(ids))
+	for _, chunk := range chunks(ids) {
+		var rows []struct {
+			ID     uint
+			SiteID *uint
+		}
+		if err := s.read(ctx).Model(&Computer{}).Select("id, site_id").Where("id IN ?", chunk).Scan(&rows).Error; err != nil {
+			return nil, fmt.Errorf("computer sites: %w", translate(err))
+		}
+		for _, r := range rows {
+			out[r.ID] = r.SiteID
+		}
+	}
+	return out, nil
+}
