@@ -25,6 +25,7 @@ import (
 	adminops "github.com/shoal-project/shoal/central/admin"
 	"github.com/shoal-project/shoal/central/agentapi"
 	"github.com/shoal-project/shoal/central/deploy"
+	"github.com/shoal-project/shoal/central/groups"
 	"github.com/shoal-project/shoal/central/inventory"
 	"github.com/shoal-project/shoal/central/ocsapi"
 	"github.com/shoal-project/shoal/central/packages"
@@ -61,6 +62,8 @@ type Config struct {
 	// Tracker is the embedded tracker, served at <https>/tracker/v1
 	// (enabled by default).
 	Tracker embedded.Config `yaml:"tracker"`
+	// Groups are the evaluation intervals of groups and assignments.
+	Groups groups.Config `yaml:"groups"`
 
 	// AdminPassword sets the admin password (from SHOAL_ADMIN_PASSWORD);
 	// empty generates one at first start.
@@ -123,7 +126,7 @@ func (c Config) Validate() error {
 	}
 	pc := c.Packages
 	pc.Dir = filepath.Join(c.DataDir, "packages")
-	errs = append(errs, c.TLS.Validate(), c.Database.Validate(), pc.Validate(), c.Agents.Validate(), c.HTTP.Validate(), c.UI.Validate(), c.AgentAPI.Validate(), c.Tracker.Validate())
+	errs = append(errs, c.TLS.Validate(), c.Database.Validate(), pc.Validate(), c.Agents.Validate(), c.HTTP.Validate(), c.UI.Validate(), c.AgentAPI.Validate(), c.Tracker.Validate(), c.Groups.Validate())
 	// A jobs long-poll must end well within the write timeout.
 	maxWait := c.AgentAPI.MaxWait
 	if maxWait == 0 {
@@ -168,6 +171,7 @@ type Server struct {
 	pk        *pki.PKI
 	builder   *packages.Builder
 	dep       *deploy.Service
+	groups    *groups.Service
 	trk       *embedded.Tracker
 	web       *web.Server
 	agents    *agentapi.API
@@ -262,6 +266,9 @@ func (s *Server) build() error {
 		return err
 	}
 	inv := inventory.New(s.st, s.log)
+	if s.groups, err = groups.New(cfg.Groups, s.st, s.dep, s.log); err != nil {
+		return err
+	}
 	httpsURL := "https://" + net.JoinHostPort(host, port(s.httpsLn.Addr()))
 	ops := adminops.New(adminops.Deps{Store: s.st, Deploy: s.dep, Packages: s.builder, PKI: pk, ServerURL: httpsURL}, s.log)
 	if s.trk, err = embedded.New(cfg.Tracker, s.st, pk.SigningPublicKey(), s.log); err != nil {
@@ -284,7 +291,7 @@ func (s *Server) build() error {
 	}
 	s.ready = &readiness{st: s.st, builder: s.builder, metrics: s.metrics, log: s.log.With("component", "readyz")}
 	if s.web, err = web.New(cfg.HTTP.Config, web.Deps{Store: s.st, Deploy: s.dep, Packages: s.builder, PKI: pk, Admin: admin,
-		Ops: ops, OCS: ocsEdge, UI: adminUI, Agents: s.agents, Metrics: metrics.Handler(reg, s.log), Ready: s.ready.ready}, s.log); err != nil {
+		Ops: ops, Groups: s.groups, OCS: ocsEdge, UI: adminUI, Agents: s.agents, Metrics: metrics.Handler(reg, s.log), Ready: s.ready.ready}, s.log); err != nil {
 		return err
 	}
 
@@ -344,6 +351,7 @@ func (s *Server) Run(ctx context.Context) error {
 	defer stopDep()
 	g.Go(func() error { return s.dep.Run(depCtx) })
 	g.Go(func() error { return s.trk.Run(gctx) })
+	g.Go(func() error { return s.groups.Run(gctx) })
 	g.Go(func() error { return serve(plain.Serve(s.web.LimitListener(s.httpLn))) })
 	g.Go(func() error { return serve(secure.ServeTLS(s.web.LimitListener(s.httpsLn), "", "")) })
 	g.Go(func() error {

@@ -30,6 +30,7 @@ func defaultConfig() Config {
 	c.HTTP = c.HTTP.WithDefaults()
 	c.UI = c.UI.WithDefaults()
 	c.AgentAPI = c.AgentAPI.WithDefaults()
+	c.Groups = c.Groups.WithDefaults()
 	return c
 }
 

@@ -59,6 +59,9 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// WithDefaults returns c with every unset interval at its default.
+func (c Config) WithDefaults() Config { return c.withDefaults() }
+
 // Validate checks the configuration.
 func (c Config) Validate() error {
 	c = c.withDefaults()

@@ -282,7 +282,10 @@ func TestInputErrors(t *testing.T) {
 			_, err := f.svc.Assign(ctx, admin, AssignInput{PackageID: "400", GroupID: &g.ID, After: "400"})
 			return err
 		}()},
-		{name: "unknown-site", err: func() error { _, err := f.svc.Assign(ctx, admin, AssignInput{PackageID: "400", SiteID: &site}); return err }()},
+		{name: "unknown-site", err: func() error {
+			_, err := f.svc.Assign(ctx, admin, AssignInput{PackageID: "400", SiteID: &site})
+			return err
+		}()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -20,6 +20,7 @@ import (
 	"github.com/shoal-project/shoal/central/admin"
 	"github.com/shoal-project/shoal/central/auth"
 	"github.com/shoal-project/shoal/central/deploy"
+	"github.com/shoal-project/shoal/central/groups"
 	"github.com/shoal-project/shoal/central/httperr"
 	"github.com/shoal-project/shoal/central/inventory"
 	"github.com/shoal-project/shoal/central/packages"
@@ -39,6 +40,8 @@ var sentinels = map[string]error{
 	"deploy.ErrInvalid":         deploy.ErrInvalid,
 	"deploy.ErrNotActive":       deploy.ErrNotActive,
 	"deploy.ErrUnavailable":     deploy.ErrUnavailable,
+	"groups.ErrInUse":           groups.ErrInUse,
+	"groups.ErrInvalid":         groups.ErrInvalid,
 	"inventory.ErrFieldTooLong": inventory.ErrFieldTooLong,
 	"packages.ErrExists":        packages.ErrExists,
 	"packages.ErrInvalidID":     packages.ErrInvalidID,

@@ -135,6 +135,9 @@ func (s *Server) routeAPI(e *echo.Echo) {
 		return c.JSONBlob(http.StatusOK, doc)
 	}
 	routes := s.apiRoutes(openapi)
+	if s.deps.Groups != nil {
+		routes = append(routes, s.groupRoutes()...)
+	}
 	g := e.Group(api.BasePath, s.authenticate)
 	for _, r := range routes {
 		g.Add(r.Method, r.Path, r.Handler)

@@ -25,6 +25,7 @@ import (
 
 	"github.com/shoal-project/shoal/central/admin"
 	"github.com/shoal-project/shoal/central/deploy"
+	"github.com/shoal-project/shoal/central/groups"
 	"github.com/shoal-project/shoal/central/httperr"
 	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/central/pki"
@@ -163,6 +164,9 @@ type Deps struct {
 	Admin    *pki.Admin
 	// Ops carries out the audited admin operations.
 	Ops *admin.Service
+	// Groups keeps groups and assignments (desired state); nil leaves
+	// their routes out.
+	Groups *groups.Service
 	// OCS is the OCS agent endpoint (central/ocsapi), mounted on both
 	// listeners when set; it bounds its own request bodies.
 	OCS interface{ Register(*echo.Echo) }

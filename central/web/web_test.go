@@ -22,6 +22,7 @@ import (
 
 	adminops "github.com/shoal-project/shoal/central/admin"
 	"github.com/shoal-project/shoal/central/deploy"
+	"github.com/shoal-project/shoal/central/groups"
 	"github.com/shoal-project/shoal/central/inventory"
 	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/central/pki"
@@ -89,6 +90,11 @@ func newEnvDeps(t *testing.T, edit func(*Deps)) *env {
 	}
 	if deps.Ops == nil {
 		deps.Ops = adminops.New(adminops.Deps{Store: deps.Store, Deploy: deps.Deploy, Packages: deps.Packages, PKI: deps.PKI}, log)
+	}
+	if deps.Groups == nil {
+		if deps.Groups, err = groups.New(groups.Config{}, deps.Store, deps.Deploy, log); err != nil {
+			t.Fatal(err)
+		}
 	}
 	srv, err := New(Config{}, deps, log)
 	if err != nil {
