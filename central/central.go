@@ -279,7 +279,7 @@ func (s *Server) build() error {
 	}
 
 	// Edges.
-	adminUI, err := ui.New(cfg.UI, ui.Deps{Store: s.st, Deploy: s.dep, Packages: s.builder, PKI: pk, Admin: admin, Ops: ops}, s.log)
+	adminUI, err := ui.New(cfg.UI, ui.Deps{Store: s.st, Deploy: s.dep, Packages: s.builder, PKI: pk, Admin: admin, Ops: ops, Groups: s.groups}, s.log)
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,7 @@ import (
 
 	adminops "github.com/shoal-project/shoal/central/admin"
 	"github.com/shoal-project/shoal/central/deploy"
+	"github.com/shoal-project/shoal/central/groups"
 	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
@@ -84,7 +85,11 @@ func newEnv(t testing.TB, cfg Config) *env {
 	}
 	e := &env{t: t, store: st, builder: b, dep: dep}
 	ops := adminops.New(adminops.Deps{Store: st, Deploy: dep, Packages: b, PKI: pk, Now: e.now}, log)
-	u, err := New(cfg, Deps{Store: st, Deploy: dep, Packages: b, PKI: pk, Admin: admin, Ops: ops}, log)
+	gs, err := groups.New(groups.Config{}, st, dep, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := New(cfg, Deps{Store: st, Deploy: dep, Packages: b, PKI: pk, Admin: admin, Ops: ops, Groups: gs}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

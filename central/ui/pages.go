@@ -169,6 +169,8 @@ type computerView struct {
 	SiteName    string
 	Tag         string
 	Deployments []store.DeploymentRow
+	// Groups are the computer's groups.
+	Groups []store.Group
 }
 
 func (u *UI) handleComputer(c echo.Context) error {
@@ -194,6 +196,11 @@ func (u *UI) handleComputer(c echo.Context) error {
 	if d.SiteID != nil {
 		if s, err := u.deps.Store.Site(ctx, *d.SiteID); err == nil {
 			v.SiteName = s.Name
+		}
+	}
+	if u.deps.Groups != nil {
+		if v.Groups, err = u.deps.Groups.GroupsOfComputer(ctx, id); err != nil {
+			return err
 		}
 	}
 	return u.render(c, http.StatusOK, "computer", d.Name, "computers", v)

@@ -41,6 +41,7 @@ import (
 	"github.com/shoal-project/shoal/central/admin"
 	"github.com/shoal-project/shoal/central/audit"
 	"github.com/shoal-project/shoal/central/deploy"
+	"github.com/shoal-project/shoal/central/groups"
 	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
@@ -153,6 +154,8 @@ type Deps struct {
 	Admin    *pki.Admin
 	// Ops carries out the audited admin operations.
 	Ops *admin.Service
+	// Groups keeps groups and assignments.
+	Groups *groups.Service
 }
 
 // UI serves the admin web UI.
@@ -231,7 +234,7 @@ func (u *UI) loadAssets() error {
 // pageNames are the templates under templates/ that render whole pages.
 var pageNames = []string{
 	"login", "error", "dashboard", "computers", "computer", "packages", "package_new", "package",
-	"affect", "status", "sites", "site", "settings", "tokens", "users", "audit", "relays",
+	"affect", "status", "sites", "site", "groups", "group", "settings", "tokens", "users", "audit", "relays",
 }
 
 func (u *UI) parseTemplates() error {
@@ -293,6 +296,14 @@ func (u *UI) Register(e *echo.Echo) {
 	g.GET("/sites/:id", u.handleSite)
 	g.POST("/sites/:id", u.handleUpdateSite)
 	g.POST("/sites/:id/delete", u.handleDeleteSite)
+
+	g.GET("/groups", u.handleGroups)
+	g.POST("/groups", u.handleCreateGroup)
+	g.GET("/groups/:id", u.handleGroup)
+	g.POST("/groups/:id/members", u.handleGroupMembers)
+	g.POST("/groups/:id/delete", u.handleDeleteGroup)
+	g.POST("/assignments", u.handleAssign)
+	g.POST("/assignments/:id/delete", u.handleUnassign)
 
 	g.GET("/settings", u.handleSettings)
 	g.POST("/settings", u.handleSaveSettings)

@@ -108,6 +108,17 @@ func commands() []command {
 			"Mint the single-use token that enrolls relay NAME for SITE, and print its shoal-relay enroll command.", runRelaysToken},
 		{"relays delete", "ID", "Remove a relay (its site falls back to central).", runRelaysDelete},
 		{"package purge", "ID", "Drop a package from every relay's cache.", runPackagePurge},
+		{"groups list", "", "List groups: kind, members, saved search.", runGroupsList},
+		{"groups create", "NAME [--computer N...] [--name/--os/--software/--ip/--tag/--site/--contact-since ...] [--description D]",
+			"Create a static group (--computer) or a dynamic one (search flags, re-evaluated at every inventory).", runGroupsCreate},
+		{"groups show", "NAME|ID", "Show a group's members and assignments.", runGroupsShow},
+		{"groups add", "NAME|ID --computer N...", "Add computers to a static group.", runGroupsMembers(false)},
+		{"groups remove", "NAME|ID --computer N...", "Remove computers from a static group.", runGroupsMembers(true)},
+		{"groups delete", "NAME|ID", "Delete a group no assignment targets.", runGroupsDelete},
+		{"assign", "PKG (--group NAME|ID | --site NAME|ID | --name/--os/--software/...) [--after PKG] [--baseline]",
+			"Assign a package to a group, a site (--site alone) or a saved search: computers that join later get it too.", runAssign},
+		{"assignments", "[--package PKG]", "List assignments with members, done, pending, failed, held.", runAssignments},
+		{"unassign", "ASSIGNMENT_ID", "Remove an assignment (installs stay, pending deployments are cancelled).", runUnassign},
 	}
 }
 

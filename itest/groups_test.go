@@ -1,0 +1,170 @@
+//go:build integration
+
+package itest
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// assignmentJSON is what shoalctl assignments -o json prints per row.
+type assignmentJSON struct {
+	ID         uint   `json:"id"`
+	PackageID  string `json:"package_id"`
+	TargetName string `json:"target_name"`
+	Members    int    `json:"members"`
+	Done       int    `json:"done"`
+	Pending    int    `json:"pending"`
+	Failed     int    `json:"failed"`
+}
+
+// deploymentsOf returns the deployments of pkg by computer ID.
+func (c *Central) deploymentsOf(pkg string) map[uint]deployment {
+	c.t.Helper()
+	var l struct {
+		Items []struct {
+			deployment
+			ComputerID uint `json:"computer_id"`
+		} `json:"items"`
+	}
+	c.do("GET", "/api/v1/packages/"+pkg+"/deployments", nil, &l, http.StatusOK)
+	out := map[uint]deployment{}
+	for _, d := range l.Items {
+		out[d.ComputerID] = d.deployment
+	}
+	return out
+}
+
+// TestGroupsDesiredState drives desired state with shoalctl and real
+// agents: a dynamic group (by TAG) and a site get their packages assigned
+// while empty; then a new real OCS agent and a new shoal-agent appear and
+// each gets and installs what its groups and site want, with no admin
+// action after the assignments.
+func TestGroupsDesiredState(t *testing.T) {
+	c := startCentral(t, "groups:\n  sweep_interval: 200ms\n")
+	ctl := newCtl(t, t.TempDir())
+	if code, out, errOut := ctl.run([]string{"SHOAL_PASSWORD=" + c.Password}, "login", "--server", c.HTTPSURL, "--ca", c.CAFile); code != 0 {
+		t.Fatalf("login: exit %d\n%s%s", code, out, errOut)
+	}
+	ctl.ok(nil, "sites", "create", "loopback", "--cidr", "127.0.0.0/8")
+
+	work := t.TempDir()
+	tagged := c.publish(PackageSpec{"name": "tagged-tool", "action": "EXECUTE", "priority": "5", "fragments": "2",
+		"command": "sh run.sh " + filepath.Join(work, "tagged")},
+		targz(t, map[string]string{"run.sh": "#!/bin/sh\necho tagged >> \"$1\"\n", "pad.txt": padding(3000)}))
+	base := c.publish(PackageSpec{"name": "site-baseline", "action": "EXECUTE", "priority": "5", "fragments": "2",
+		"command": "sh run.sh " + filepath.Join(work, "site")},
+		targz(t, map[string]string{"run.sh": "#!/bin/sh\necho site >> \"$1\"\n", "pad.txt": padding(3000)}))
+
+	var g struct {
+		ID      uint `json:"id"`
+		Dynamic bool `json:"dynamic"`
+		Members int  `json:"members"`
+	}
+	ctl.ok(&g, "groups", "create", "desired-it", "--tag", "desired-it", "-o", "json")
+	if !g.Dynamic || g.Members != 0 {
+		t.Fatalf("created group %+v, want dynamic and empty", g)
+	}
+	var a assignmentJSON
+	ctl.ok(&a, "assign", tagged, "--group", "desired-it", "-o", "json")
+	if a.Members != 0 || a.TargetName != "desired-it" {
+		t.Fatalf("assignment to the empty group: %+v", a)
+	}
+	ctl.ok(&a, "assign", base, "--site", "loopback", "-o", "json")
+	if a.Members != 0 || a.TargetName != "loopback" {
+		t.Fatalf("assignment to the empty site: %+v", a)
+	}
+
+	// A new OCS agent: its first run inventories it (the PROLOG before knew
+	// nothing of it); the sweep gives it both packages; its next run
+	// installs them.
+	agent := newOCSAgent(t, c.HTTPSURL+"/ocsinventory", c.CAFile)
+	if code, log := agent.Run("--tag=desired-it"); code != 0 {
+		t.Fatalf("agent exit %d:\n%s", code, log)
+	}
+	host, _ := os.Hostname()
+	host, _, _ = strings.Cut(host, ".")
+	comps := c.computers("?tag=desired-it")
+	if len(comps) != 1 {
+		t.Fatalf("computers tagged desired-it: %d, want 1", len(comps))
+	}
+	ocsID := comps[0].ID
+	waitFor(t, 30*time.Second, "the OCS computer's deployments", func() error {
+		for _, pkg := range []string{tagged, base} {
+			if _, ok := c.deploymentsOf(pkg)[ocsID]; !ok {
+				return fmt.Errorf("no deployment of %s", pkg)
+			}
+		}
+		return nil
+	})
+	if code, log := agent.Run(); code != 0 {
+		t.Fatalf("agent exit %d:\n%s", code, log)
+	}
+	waitFor(t, 4*time.Minute, "the OCS agent to install both", func() error {
+		for _, pkg := range []string{tagged, base} {
+			if d := c.deploymentsOf(pkg)[ocsID]; d.State != "success" {
+				return fmt.Errorf("package %s is %s %s", pkg, d.State, d.ResultCode)
+			}
+		}
+		return nil
+	})
+	agent.waitWorker(2 * time.Minute)
+
+	// A new shoal-agent in the site: it gets the site's package over its
+	// long-poll, not the tagged group's.
+	aapi := startAgentAPI(t, c)
+	sh := newAgent(t, aapi, "desired-shoal", aapi.URL, "")
+	sh.Start()
+	shID := aapi.computerOf("desired-shoal")
+	waitFor(t, 90*time.Second, "the shoal-agent to install the site's package", func() error {
+		if d := c.deploymentsOf(base)[shID]; d.State != "success" {
+			return fmt.Errorf("state %q %s", d.State, d.ResultCode)
+		}
+		return nil
+	})
+	if _, ok := c.deploymentsOf(tagged)[shID]; ok {
+		t.Errorf("the shoal-agent got the tagged group's package")
+	}
+	if b, err := os.ReadFile(filepath.Join(work, "site")); err != nil || strings.Count(string(b), "site\n") != 2 {
+		t.Errorf("site package ran: %q, %v; want two runs", b, err)
+	}
+
+	var list []assignmentJSON
+	var wrapped struct {
+		Items []assignmentJSON `json:"items"`
+	}
+	ctl.ok(&wrapped, "assignments", "-o", "json")
+	list = wrapped.Items
+	got := map[string][2]int{}
+	for _, x := range list {
+		got[x.PackageID] = [2]int{x.Members, x.Done}
+	}
+	if got[tagged] != [2]int{1, 1} || got[base] != [2]int{2, 2} {
+		t.Errorf("assignments members/done: %v, want %s [1 1] and %s [2 2]", got, tagged, base)
+	}
+	var mine struct {
+		Items []struct {
+			Name string `json:"name"`
+		} `json:"items"`
+	}
+	c.do("GET", fmt.Sprintf("/api/v1/computers/%d/groups", ocsID), nil, &mine, http.StatusOK)
+	if len(mine.Items) != 1 || mine.Items[0].Name != "desired-it" {
+		t.Errorf("groups of the OCS computer %s: %+v", host, mine)
+	}
+	if out := ctl.ok(nil, "groups", "show", "desired-it"); !strings.Contains(out, "1 member") || !strings.Contains(out, tagged) {
+		t.Errorf("groups show:\n%s", out)
+	}
+	if code, _, errOut := ctl.run(nil, "groups", "delete", "desired-it"); code == 0 || !strings.Contains(errOut, "remove them first") {
+		t.Errorf("deleting a group in use: exit %d: %s", code, errOut)
+	}
+	if sh.logLine("central refuses this agent") != "" {
+		t.Error(errors.New("the shoal-agent was refused"))
+	}
+	sh.Stop()
+}
