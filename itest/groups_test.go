@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
 // assignmentJSON is what shoalctl assignments -o json prints per row.
@@ -167,4 +169,80 @@ func TestGroupsDesiredState(t *testing.T) {
 		t.Error(errors.New("the shoal-agent was refused"))
 	}
 	sh.Stop()
+}
+
+// TestWebUIDynamicGroup drives the real central's admin UI in headless
+// Chromium: create a dynamic group (by TAG), assign an active package to
+// it while it is empty; then a new real OCS agent with that TAG appears,
+// gets the package and installs it with no admin action, and the group
+// page shows it as a member with the deployment done.
+func TestWebUIDynamicGroup(t *testing.T) {
+	br := newBrowser(t)
+	c := startCentral(t, "groups:\n  sweep_interval: 200ms\n")
+	work := t.TempDir()
+	marker := filepath.Join(work, "ui-group-marker")
+	pkg := c.publish(PackageSpec{"name": "ui-group-tool", "action": "EXECUTE", "priority": "5", "fragments": "2",
+		"command": "sh run.sh " + marker},
+		targz(t, map[string]string{"run.sh": "#!/bin/sh\necho installed > \"$1\"\n", "pad.txt": padding(3000)}))
+	base := c.HTTPSURL
+	const wait = 30 * time.Second
+	br.do("log in", wait, chromedp.Navigate(base+"/ui/"), chromedp.WaitVisible(chromedp.ID("user")),
+		chromedp.SendKeys(chromedp.ID("user"), "admin"),
+		chromedp.SendKeys(chromedp.ID("password"), c.Password),
+		chromedp.Submit(chromedp.ID("password")),
+		chromedp.WaitVisible(chromedp.CSS(".tiles")))
+	br.do("create a dynamic group", wait, chromedp.Navigate(base+"/ui/groups"), chromedp.WaitVisible(chromedp.ID("g-name")),
+		chromedp.SendKeys(chromedp.ID("g-name"), "ui-dynamic"),
+		chromedp.SendKeys(chromedp.ID("g-tag"), "ui-groups"),
+		chromedp.Click(chromedp.ID("create-group")),
+		chromedp.WaitVisible(chromedp.ID("member-count")))
+	if got := br.text("#member-count"); got != "0" {
+		t.Errorf("new group members %q, want 0", got)
+	}
+	if got := br.text("#group-search"); got != "tag=ui-groups" {
+		t.Errorf("group search %q", got)
+	}
+	br.do("assign the package", wait, chromedp.SetValue(chromedp.ID("a-pkg"), pkg),
+		chromedp.Click(chromedp.ID("assign")),
+		chromedp.WaitVisible(chromedp.CSS("table.assignments td.members")))
+	br.shot("groups-assigned-empty")
+
+	agent := newOCSAgent(t, c.HTTPSURL+"/ocsinventory", c.CAFile)
+	if code, log := agent.Run("--tag=ui-groups"); code != 0 {
+		t.Fatalf("agent exit %d:\n%s", code, log)
+	}
+	waitFor(t, 30*time.Second, "the new computer's deployment", func() error {
+		if len(c.deploymentsOf(pkg)) != 1 {
+			return errors.New("no deployment yet")
+		}
+		return nil
+	})
+	if code, log := agent.Run(); code != 0 {
+		t.Fatalf("agent exit %d:\n%s", code, log)
+	}
+	waitFor(t, 4*time.Minute, "the agent to install the package", func() error {
+		for _, d := range c.deploymentsOf(pkg) {
+			if d.State != "success" {
+				return fmt.Errorf("state %s %s", d.State, d.ResultCode)
+			}
+		}
+		return nil
+	})
+	agent.waitWorker(2 * time.Minute)
+	if b, err := os.ReadFile(marker); err != nil || string(b) != "installed\n" {
+		t.Errorf("marker %q, %v", b, err)
+	}
+	waitFor(t, wait, "the group page to show the member done", func() error {
+		br.do("reload", wait, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("table.assignments td.done")))
+		if m, d := br.text("#member-count"), br.text("table.assignments td.done"); m != "1" || d != "1" {
+			return fmt.Errorf("members %s, done %s", m, d)
+		}
+		return nil
+	})
+	br.shot("groups-member-done")
+	host := shortHost(t)
+	br.do("open the member", wait, chromedp.Click(chromedp.CSS("ul.members a")), chromedp.WaitVisible(chromedp.ID("computer-groups")))
+	if got := br.text("#computer-groups"); got != "ui-dynamic" {
+		t.Errorf("computer page of %s: groups %q", host, got)
+	}
 }
