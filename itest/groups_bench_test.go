@@ -63,11 +63,54 @@ func seedFleet(b *testing.B, dataDir string, n int) []string {
 	return pkgs
 }
 
+// copyFiles copies the regular files of dir src into dst (created).
+func copyFiles(b *testing.B, src, dst string) {
+	b.Helper()
+	if err := os.MkdirAll(dst, 0o700); err != nil {
+		b.Fatal(err)
+	}
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), data, 0o600); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchTarget is the i-th of the 50 targets: 20 TAG searches (200
+// computers each), 10 name searches (100 each), 10 static sets (20
+// each), 10 sites (500 each).
+func benchTarget(i, fleet int) (search map[string]string, static []uint, site uint) {
+	switch {
+	case i < 20:
+		return map[string]string{"tag": fmt.Sprintf("tag-%d", i)}, nil, 0
+	case i < 30:
+		return map[string]string{"name": fmt.Sprintf("pc-0%02d", i-20)}, nil, 0
+	case i < 40:
+		for k := range 20 {
+			static = append(static, uint(1+(i*20+k)%fleet))
+		}
+		return nil, static, 0
+	}
+	return nil, nil, uint(i - 39)
+}
+
 // BenchmarkGroupsProlog measures PROLOGs per second of the real central
-// with 10,000 computers, first without groups, then with 200 groups (100
-// dynamic, 100 static) and 50 assignments (to groups and sites) whose
-// deployments exist, and prints both. PROLOGs evaluate no group: the
-// difference is only the deployments advertised.
+// with 10,000 computers: with nothing to deploy, with 50 one-time
+// affectations, and with the same 50 targets as assignments of 200 groups
+// (100 dynamic, 100 static; the same deployments), each after every
+// computer's first PROLOG (which notifies its deployments). PROLOGs
+// evaluate no group, so the last two should match.
 func BenchmarkGroupsProlog(b *testing.B) {
 	prolog, err := os.ReadFile("../proto/ocs/testdata/unix-agent-2.10.0/prolog-request.xml")
 	if err != nil {
@@ -75,20 +118,47 @@ func BenchmarkGroupsProlog(b *testing.B) {
 	}
 	const fleet = 10000
 	for range b.N {
-		dir := b.TempDir()
+		seedDir := b.TempDir()
 		t0 := time.Now()
-		pkgs := seedFleet(b, filepath.Join(dir, "data"), fleet)
+		pkgs := seedFleet(b, seedDir, fleet)
 		seeded := time.Since(t0)
-		c := startCentralIn(b, dir, "data", "")
 		bodies := make([][]byte, 2*fleet)
 		for i := range bodies {
 			bodies[i] = zlibBytes([]byte(strings.ReplaceAll(string(prolog), captureDeviceID, fmt.Sprintf("pc-%05d-2026-11-24-07-24-08", i%fleet))))
 		}
 		var results []phaseResult
-		results = append(results, runPhase(c, "PROLOG, no group", 8, bodies))
 
-		// 200 groups: 50 by TAG (200 computers each), 50 by name prefix
-		// (100 each), 100 static (20 each).
+		// One-time affectations of the 50 targets.
+		dirA := b.TempDir()
+		copyFiles(b, seedDir, filepath.Join(dirA, "data"))
+		c := startCentralIn(b, dirA, "data", "")
+		results = append(results, runPhase(c, "nothing to deploy", 8, bodies))
+		affected := 0
+		for i, pkg := range pkgs {
+			search, static, site := benchTarget(i, fleet)
+			req := map[string]any{}
+			switch {
+			case search != nil:
+				req["filter"] = search
+			case static != nil:
+				req["computer_ids"] = static
+			default:
+				req["filter"] = map[string]any{"site_id": site}
+			}
+			var res struct {
+				Created int `json:"created"`
+			}
+			c.do("POST", "/api/v1/packages/"+pkg+"/affect", req, &res, http.StatusOK)
+			affected += res.Created
+		}
+		_ = runPhase(c, "first", 8, bodies[:fleet])
+		results = append(results, runPhase(c, "50 affectations", 8, bodies))
+		c.stop()
+
+		// The same targets as desired state: 200 groups, 50 assignments.
+		dirB := b.TempDir()
+		copyFiles(b, seedDir, filepath.Join(dirB, "data"))
+		c = startCentralIn(b, dirB, "data", "")
 		t1 := time.Now()
 		var groupIDs []uint
 		for i := range 200 {
@@ -98,10 +168,10 @@ func BenchmarkGroupsProlog(b *testing.B) {
 				req["search"] = map[string]string{"tag": fmt.Sprintf("tag-%d", i)}
 			case i < 100:
 				req["search"] = map[string]string{"name": fmt.Sprintf("pc-0%02d", i-50)}
-			default:
+			default: // group 100+j holds benchTarget(j)'s static set
 				var ids []uint
 				for k := range 20 {
-					ids = append(ids, uint(1+(i*20+k)%fleet))
+					ids = append(ids, uint(1+((i-100)*20+k)%fleet))
 				}
 				req["members"] = ids
 			}
@@ -112,19 +182,17 @@ func BenchmarkGroupsProlog(b *testing.B) {
 			groupIDs = append(groupIDs, g.ID)
 		}
 		groupsTime := time.Since(t1)
-		// 50 assignments: 20 TAG groups, 10 name groups, 10 static groups,
-		// 10 sites.
 		t2 := time.Now()
 		members := 0
-		for i := range 50 {
-			req := map[string]any{"package_id": pkgs[i]}
+		for i, pkg := range pkgs {
+			req := map[string]any{"package_id": pkg}
 			switch {
 			case i < 20:
-				req["group_id"] = groupIDs[i]
+				req["group_id"] = groupIDs[i] // tag-i
 			case i < 30:
-				req["group_id"] = groupIDs[50+i]
+				req["group_id"] = groupIDs[50+i-20] // pc-0XY
 			case i < 40:
-				req["group_id"] = groupIDs[100+i]
+				req["group_id"] = groupIDs[100+i] // static: targets 20..39 of benchTarget
 			default:
 				req["site_id"] = i - 39
 			}
@@ -135,14 +203,15 @@ func BenchmarkGroupsProlog(b *testing.B) {
 			members += a.Members
 		}
 		assignTime := time.Since(t2)
-		// Every computer contacts central once (deployments advertised and
-		// notified), then the steady state is measured.
-		results = append(results, runPhase(c, "PROLOG, first after", 8, bodies[:fleet]))
-		results = append(results, runPhase(c, "PROLOG, groups", 8, bodies))
+		_ = runPhase(c, "first", 8, bodies[:fleet])
+		results = append(results, runPhase(c, "200 groups, 50 assignments", 8, bodies))
+		c.stop()
 
 		load, _ := os.ReadFile("/proc/loadavg")
-		fmt.Printf("\nPROLOG with %d computers (SQLite, load %s): seeded in %s; 200 groups created in %s; 50 assignments (%d deployments) in %s\n",
-			fleet, strings.TrimSpace(string(load)), seeded.Round(time.Second), groupsTime.Round(time.Millisecond), members, assignTime.Round(time.Millisecond))
+		fmt.Printf("\nPROLOG with %d computers (SQLite, load %s): seeded in %s; %d deployments by 50 affectations; "+
+			"200 groups created in %s; 50 assignments (%d deployments) in %s\n",
+			fleet, strings.TrimSpace(string(load)), seeded.Round(time.Second), affected, groupsTime.Round(time.Millisecond),
+			members, assignTime.Round(time.Millisecond))
 		fmt.Println("| phase           | agents |  requests | fail | req/s     | p50      | p95      | p99      | CPU    | RSS MiB |")
 		fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
 		for _, r := range results {
@@ -151,6 +220,8 @@ func BenchmarkGroupsProlog(b *testing.B) {
 				b.Errorf("%s: %d failed requests", r.name, r.failures)
 			}
 		}
-		c.stop()
+		if affected != members {
+			b.Errorf("the affectations created %d deployments, the assignments %d", affected, members)
+		}
 	}
 }

@@ -246,3 +246,102 @@ func TestWebUIDynamicGroup(t *testing.T) {
 		t.Errorf("computer page of %s: groups %q", host, got)
 	}
 }
+
+// postInventory sends the captured Unix-agent inventory as device
+// deviceID, named name, as an agent would.
+func (c *Central) postInventory(deviceID, name string) {
+	c.t.Helper()
+	inv, err := os.ReadFile("../proto/ocs/testdata/unix-agent-2.10.0/inventory-request.xml")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	doc := strings.ReplaceAll(string(inv), captureDeviceID, deviceID)
+	doc = strings.Replace(doc, "<NAME>vm</NAME>", "<NAME>"+name+"</NAME>", 1)
+	req, _ := http.NewRequest("POST", c.HTTPURL+"/ocsinventory", strings.NewReader(string(zlibBytes([]byte(doc)))))
+	req.Header.Set("User-Agent", "OCS-NG_unified_unix_agent_v2.10.0")
+	req.Header.Set("Content-Type", "application/x-compress")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		c.t.Fatalf("inventory of %s: status %d", name, resp.StatusCode)
+	}
+}
+
+// TestWebUIStagedRolloutPauses drives a staged rollout in headless
+// Chromium: a static group of the real OCS agent's computer and a second
+// computer, a package assigned one computer per wave that may not fail;
+// the real agent's install fails, the rollout pauses by itself with the
+// failing code on the group page, the second computer is still held, and
+// Resume releases it.
+func TestWebUIStagedRolloutPauses(t *testing.T) {
+	br := newBrowser(t)
+	c := startCentral(t, "groups:\n  sweep_interval: 200ms\n")
+	agent := newOCSAgent(t, c.HTTPSURL+"/ocsinventory", c.CAFile)
+	if code, log := agent.Run("--tag=staged"); code != 0 {
+		t.Fatalf("agent exit %d:\n%s", code, log)
+	}
+	c.postInventory("staged-second-2026-11-24-07-24-08", "staged-second")
+	first := c.computers("?tag=staged")
+	second := c.computers("?name=staged-second")
+	if len(first) != 1 || len(second) != 1 {
+		t.Fatalf("computers: %d tagged, %d named staged-second", len(first), len(second))
+	}
+	pkg := c.publish(PackageSpec{"name": "broken-tool", "action": "EXECUTE", "priority": "5", "fragments": "1",
+		"command": "sh run.sh"}, targz(t, map[string]string{"run.sh": "#!/bin/sh\nexit 3\n"}))
+	base := c.HTTPSURL
+	const wait = 30 * time.Second
+	br.do("log in", wait, chromedp.Navigate(base+"/ui/"), chromedp.WaitVisible(chromedp.ID("user")),
+		chromedp.SendKeys(chromedp.ID("user"), "admin"),
+		chromedp.SendKeys(chromedp.ID("password"), c.Password),
+		chromedp.Submit(chromedp.ID("password")),
+		chromedp.WaitVisible(chromedp.CSS(".tiles")))
+	br.do("create a static group", wait, chromedp.Navigate(base+"/ui/groups"), chromedp.WaitVisible(chromedp.ID("g-name")),
+		chromedp.SendKeys(chromedp.ID("g-name"), "pilot"),
+		chromedp.SendKeys(chromedp.ID("g-ids"), fmt.Sprintf("%d, %d", first[0].ID, second[0].ID)),
+		chromedp.Click(chromedp.ID("create-group")),
+		chromedp.WaitVisible(chromedp.ID("member-count")))
+	br.do("assign in waves of one", wait, chromedp.SetValue(chromedp.ID("a-pkg"), pkg),
+		chromedp.SendKeys(chromedp.ID("a-stage"), "1"),
+		chromedp.SendKeys(chromedp.ID("a-maxfail"), "0"),
+		chromedp.Click(chromedp.ID("assign")),
+		chromedp.WaitVisible(chromedp.CSS("table.assignments td.held")))
+	if p, h := br.text("table.assignments td.pending"), br.text("table.assignments td.held"); p != "1" || h != "1" {
+		t.Errorf("first wave: pending %s, held %s; want 1 and 1", p, h)
+	}
+	if code, log := agent.Run(); code != 0 {
+		t.Fatalf("agent exit %d:\n%s", code, log)
+	}
+	waitFor(t, 3*time.Minute, "the first wave to fail", func() error {
+		if d := c.deploymentsOf(pkg)[first[0].ID]; d.State != "error" {
+			return fmt.Errorf("state %s", d.State)
+		}
+		return nil
+	})
+	agent.waitWorker(2 * time.Minute)
+	code := c.deploymentsOf(pkg)[first[0].ID].ResultCode
+	waitFor(t, wait, "the rollout to pause on the page", func() error {
+		br.do("reload", wait, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("table.assignments td.failed")))
+		got := br.eval(`(document.querySelector(".paused-reason") || {textContent: ""}).textContent`)
+		if want := "Paused: 1 of 1 finished deployments failed (100 %, more than 0 %): " + code + " ×1"; got != want {
+			return fmt.Errorf("paused reason %q, want %q", got, want)
+		}
+		return nil
+	})
+	if h := br.text("table.assignments td.held"); h != "1" {
+		t.Errorf("paused rollout: held %s, want 1", h)
+	}
+	if _, ok := c.deploymentsOf(pkg)[second[0].ID]; ok {
+		t.Error("the paused rollout deployed to the second computer")
+	}
+	br.shot("staged-paused")
+	br.do("resume", wait, chromedp.Click(chromedp.CSS("button.resume")), chromedp.WaitVisible(chromedp.CSS("table.assignments td.held")))
+	if h, p := br.text("table.assignments td.held"), br.text("table.assignments td.pending"); h != "0" || p != "1" {
+		t.Errorf("after resume: held %s, pending %s; want 0 and 1", h, p)
+	}
+	if n := br.eval(`String(document.querySelectorAll(".paused-reason").length)`); n != "0" {
+		t.Errorf("still shown as paused after resume")
+	}
+}

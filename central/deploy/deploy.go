@@ -258,7 +258,13 @@ func (s *Service) Prolog(ctx context.Context, req PrologRequest) (*ocs.PrologRep
 			ID: p.Package.ID, InfoLoc: p.Package.InfoLoc, PackLoc: packLoc,
 			CertPath: "INSTALL_PATH", CertFile: "INSTALL_PATH/cacert.pem", Force: p.Deployment.Force,
 		})
-		ids = append(ids, p.Deployment.ID)
+		// Only waiting deployments change state: one already notified
+		// (advertised again until the agent reports) needs no write
+		// transaction, which on SQLite would queue every such PROLOG
+		// behind the single writer.
+		if p.Deployment.State == store.StateWaiting {
+			ids = append(ids, p.Deployment.ID)
+		}
 	}
 	if len(ids) > 0 {
 		if err := s.MarkNotified(ctx, ids, now); err != nil {

@@ -25,6 +25,10 @@ type AssignInput struct {
 	// Baseline (site targets only) gives the package only to computers
 	// that join the site from now on.
 	Baseline bool
+	// Stage or StagePercent (at most one) roll the package out in waves
+	// of that many computers (or that share) per site; MaxFailurePercent
+	// of the finished deployments may fail before the rollout pauses.
+	Stage, StagePercent, MaxFailurePercent int
 }
 
 // AssignmentStatus is an assignment and what its members reached.
@@ -51,7 +55,16 @@ func (s *Service) Assign(ctx context.Context, who audit.Actor, in AssignInput) (
 	if !pkg.Active {
 		return nil, fmt.Errorf("assign package %s: %w", in.PackageID, deploy.ErrNotActive)
 	}
-	a := &store.Assignment{PackageID: pkg.ID, AfterPackageID: in.After, Baseline: in.Baseline, CreatedAt: s.now().UTC()}
+	switch {
+	case in.Stage < 0 || in.StagePercent < 0 || in.StagePercent > 100 || in.MaxFailurePercent < 0 || in.MaxFailurePercent > 100:
+		return nil, fmt.Errorf("stage must be positive, stage_percent and max_failure_percent within 0..100: %w", ErrInvalid)
+	case in.Stage > 0 && in.StagePercent > 0:
+		return nil, fmt.Errorf("give a stage as a number of computers or as a percentage, not both: %w", ErrInvalid)
+	case in.MaxFailurePercent > 0 && in.Stage == 0 && in.StagePercent == 0:
+		return nil, fmt.Errorf("max_failure_percent applies to a staged rollout: give stage or stage_percent: %w", ErrInvalid)
+	}
+	a := &store.Assignment{PackageID: pkg.ID, AfterPackageID: in.After, Baseline: in.Baseline, CreatedAt: s.now().UTC(),
+		StageSize: in.Stage, StagePercent: in.StagePercent, MaxFailurePercent: in.MaxFailurePercent}
 	q, err := s.filterQuery(in.Search)
 	if err != nil {
 		return nil, err
@@ -103,6 +116,9 @@ func (s *Service) Assign(ctx context.Context, who audit.Actor, in AssignInput) (
 	}
 	s.mu.Lock()
 	err = s.reconcile(ctx, a, nil, true)
+	if err == nil {
+		err = s.release(ctx, a)
+	}
 	s.mu.Unlock()
 	if err != nil {
 		return nil, err
@@ -140,6 +156,35 @@ func (s *Service) Unassign(ctx context.Context, who audit.Actor, id uint) error 
 	}
 	s.audit.Record(ctx, who, "assignment.delete", a.PackageID, fmt.Sprintf("assignment %d, %d pending deployments cancelled", id, n))
 	return nil
+}
+
+// Resume lifts the pause of a staged rollout; the next waves go out at
+// the next sweep (failed deployments stay failed: redeploy them to try
+// again).
+func (s *Service) Resume(ctx context.Context, who audit.Actor, id uint) (*AssignmentStatus, error) {
+	a, err := s.store.Assignment(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !a.Staged() {
+		return nil, fmt.Errorf("assignment %d is not a staged rollout: %w", id, ErrInvalid)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// The failures seen so far are accepted: only later ones count.
+	st, err := s.status(ctx, *a)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.SetAssignmentPaused(ctx, id, false, "", int(st.Failed)); err != nil {
+		return nil, err
+	}
+	a.Paused, a.PausedReason, a.ForgivenFailures = false, "", int(st.Failed)
+	if err := s.release(ctx, a); err != nil {
+		return nil, err
+	}
+	s.audit.Record(ctx, who, "assignment.resume", a.PackageID, fmt.Sprintf("assignment %d", id))
+	return s.status(ctx, *a)
 }
 
 // Assignments lists the assignments f selects with their counts.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/shoal-project/shoal/central/store"
@@ -262,6 +263,8 @@ func (s *Service) reconcile(ctx context.Context, a *store.Assignment, among []ui
 	switch {
 	case initial && a.Baseline:
 		skipped = joins
+	case a.Staged():
+		held = joins // release hands out the waves
 	case a.AfterPackageID != "":
 		ok, err := s.store.Succeeded(ctx, a.AfterPackageID, joins)
 		if err != nil {
@@ -335,43 +338,168 @@ func (s *Service) cancelLeavers(ctx context.Context, a *store.Assignment, rows [
 	return s.dep.CancelPending(ctx, ids, why)
 }
 
-// releaseHeld gives their deployment to the held members whose After
-// package has succeeded. s.mu is held.
+// releaseHeld releases the held members of every assignment that holds
+// some back (After, staged rollout). s.mu is held.
 func (s *Service) releaseHeld(ctx context.Context) error {
 	as, err := s.store.Assignments(ctx, store.AssignmentFilter{})
 	if err != nil {
 		return err
 	}
 	for _, a := range as {
-		if a.AfterPackageID == "" {
-			continue
-		}
-		held, err := s.store.HeldMembers(ctx, a.ID)
-		if err != nil || len(held) == 0 {
-			if err != nil {
-				return err
-			}
-			continue
-		}
-		ok, err := s.store.Succeeded(ctx, a.AfterPackageID, held)
-		if err != nil {
+		if err := s.release(ctx, &a); err != nil {
 			return err
 		}
-		if len(ok) == 0 {
-			continue
-		}
-		deps, err := s.dep.Ensure(ctx, a.PackageID, dedup(ok), fmt.Sprintf("package %s of assignment %d done", a.AfterPackageID, a.ID))
-		if err != nil {
-			return err
-		}
-		for cid, did := range deps {
-			if err := s.store.SetAssignmentDeployment(ctx, a.ID, cid, did); err != nil {
-				return err
-			}
-		}
-		s.log.Info("held members released", "assignment", a.ID, "package", a.PackageID, "after", a.AfterPackageID, "count", len(deps))
 	}
 	return nil
+}
+
+// release gives their deployment to the held members of a that may go:
+// those whose After package has succeeded, and, in a staged rollout, the
+// next wave of each site whose released deployments have all finished.
+// s.mu is held.
+func (s *Service) release(ctx context.Context, a *store.Assignment) error {
+	if a.AfterPackageID == "" && !a.Staged() {
+		return nil
+	}
+	held, err := s.store.HeldMembers(ctx, a.ID)
+	if err != nil || len(held) == 0 {
+		return err
+	}
+	ok := held
+	if a.AfterPackageID != "" {
+		if ok, err = s.store.Succeeded(ctx, a.AfterPackageID, held); err != nil {
+			return err
+		}
+		ok = dedup(ok)
+	}
+	if a.Staged() && len(ok) > 0 {
+		if ok, err = s.nextWave(ctx, a, ok); err != nil {
+			return err
+		}
+	}
+	if len(ok) == 0 {
+		return nil
+	}
+	why := fmt.Sprintf("released by assignment %d", a.ID)
+	if a.AfterPackageID != "" {
+		why = fmt.Sprintf("package %s done (assignment %d)", a.AfterPackageID, a.ID)
+	}
+	deps, err := s.dep.Ensure(ctx, a.PackageID, ok, why)
+	if err != nil {
+		return err
+	}
+	for cid, did := range deps {
+		if err := s.store.SetAssignmentDeployment(ctx, a.ID, cid, did); err != nil {
+			return err
+		}
+	}
+	s.log.Info("held members released", "assignment", a.ID, "package", a.PackageID, "after", a.AfterPackageID, "count", len(deps))
+	return nil
+}
+
+// nextWave returns the members of eligible that the staged rollout of a
+// releases now, or pauses a when too many released deployments failed.
+// s.mu is held.
+func (s *Service) nextWave(ctx context.Context, a *store.Assignment, eligible []uint) ([]uint, error) {
+	if a.Paused {
+		return nil, nil
+	}
+	rows, err := s.store.AssignmentMembers(ctx, a.ID, nil)
+	if err != nil {
+		return nil, err
+	}
+	var ids, depIDs []uint
+	for _, r := range rows {
+		if r.Skipped {
+			continue
+		}
+		ids = append(ids, r.ComputerID)
+		if r.DeploymentID != nil {
+			depIDs = append(depIDs, *r.DeploymentID)
+		}
+	}
+	deps, err := s.store.DeploymentsByID(ctx, depIDs)
+	if err != nil {
+		return nil, err
+	}
+	sites, err := s.store.ComputerSites(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	site := func(id uint) uint {
+		if p := sites[id]; p != nil {
+			return *p
+		}
+		return 0
+	}
+	size := map[uint]int{}
+	for _, id := range ids {
+		size[site(id)]++
+	}
+	busy := map[uint]bool{}
+	done, failed := 0, 0
+	codes := map[string]int{}
+	for _, d := range deps {
+		switch d.State {
+		case store.StateSuccess:
+			done++
+		case store.StateError:
+			failed++
+			codes[d.ResultCode]++
+		case store.StateCancelled:
+		default:
+			busy[site(d.ComputerID)] = true
+		}
+	}
+	if counted := failed - a.ForgivenFailures; counted > 0 && counted*100 > a.MaxFailurePercent*(done+counted) {
+		reason := pauseReason(done, counted, a.MaxFailurePercent, codes)
+		if err := s.store.SetAssignmentPaused(ctx, a.ID, true, reason, a.ForgivenFailures); err != nil {
+			return nil, err
+		}
+		a.Paused, a.PausedReason = true, reason
+		s.log.Warn("staged rollout paused", "assignment", a.ID, "package", a.PackageID, "reason", reason)
+		return nil, nil
+	}
+	taken := map[uint]int{}
+	var out []uint
+	for _, id := range eligible {
+		k := site(id)
+		wave := a.StageSize
+		if wave == 0 {
+			wave = max(1, (a.StagePercent*size[k]+99)/100)
+		}
+		if busy[k] || taken[k] >= wave {
+			continue
+		}
+		taken[k]++
+		out = append(out, id)
+	}
+	return out, nil
+}
+
+// pauseReason tells why a staged rollout paused, most frequent codes
+// first.
+func pauseReason(done, failed, maxPct int, codes map[string]int) string {
+	type kv struct {
+		code string
+		n    int
+	}
+	var list []kv
+	for c, n := range codes {
+		list = append(list, kv{c, n})
+	}
+	slices.SortFunc(list, func(x, y kv) int {
+		if x.n != y.n {
+			return y.n - x.n
+		}
+		return strings.Compare(x.code, y.code)
+	})
+	parts := make([]string, len(list))
+	for i, e := range list {
+		parts[i] = fmt.Sprintf("%s ×%d", e.code, e.n)
+	}
+	return fmt.Sprintf("%d of %d finished deployments failed (%d %%, more than %d %%): %s",
+		failed, done+failed, failed*100/(done+failed), maxPct, strings.Join(parts, ", "))
 }
 
 // diff returns the IDs of want missing from have, and those of have

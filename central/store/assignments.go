@@ -245,3 +245,17 @@ func (s *Store) ReopenDeployments(ctx context.Context, ids []uint, at time.Time,
 		return addEvents(tx, events)
 	})
 }
+
+// SetAssignmentPaused pauses (with a reason) or resumes an assignment,
+// setting its forgiven failures.
+func (s *Store) SetAssignmentPaused(ctx context.Context, id uint, paused bool, reason string, forgiven int) error {
+	res := s.write(ctx).Model(&Assignment{}).Where("id = ?", id).
+		Updates(map[string]any{"paused": paused, "paused_reason": reason, "forgiven_failures": forgiven})
+	if res.Error != nil {
+		return fmt.Errorf("pause assignment %d: %w", id, translate(res.Error))
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("pause assignment %d: %w", id, ErrNotFound)
+	}
+	return nil
+}

@@ -67,9 +67,26 @@ type Assignment struct {
 	AfterPackageID string
 	// Baseline assignments of a site go only to computers that join the
 	// site after the assignment was made (new, re-imaged or moved in).
-	Baseline  bool
-	CreatedAt time.Time
+	Baseline bool
+	// StageSize or StagePercent (at most one set) make a staged rollout:
+	// in each site, a wave of that many members (or that share of the
+	// site's members) gets the package; the next wave starts once every
+	// deployment released so far in the site has finished, unless more
+	// than MaxFailurePercent of the finished ones failed, which pauses the
+	// assignment (PausedReason says why, with the failing codes).
+	StageSize         int
+	StagePercent      int
+	MaxFailurePercent int
+	Paused            bool
+	PausedReason      string
+	// ForgivenFailures are the failed deployments an admin accepted by
+	// resuming: they no longer count towards MaxFailurePercent.
+	ForgivenFailures int
+	CreatedAt        time.Time
 }
+
+// Staged reports whether the assignment rolls out in waves.
+func (a Assignment) Staged() bool { return a.StageSize > 0 || a.StagePercent > 0 }
 
 // TableName implements gorm's tabler.
 func (Assignment) TableName() string { return "assignments" }

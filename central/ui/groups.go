@@ -234,6 +234,20 @@ func (u *UI) handleDeleteGroup(c echo.Context) error {
 // to a site (site_id, baseline).
 func (u *UI) handleAssign(c echo.Context) error {
 	in := groups.AssignInput{PackageID: c.FormValue("package"), After: c.FormValue("after"), Baseline: c.FormValue("baseline") == "1"}
+	for _, f := range []struct {
+		name string
+		dst  *int
+	}{{"stage", &in.Stage}, {"stage_percent", &in.StagePercent}, {"max_failure_percent", &in.MaxFailurePercent}} {
+		v := strings.TrimSpace(c.FormValue(f.name))
+		if v == "" {
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			n = -1 // refused by Assign with a clear message
+		}
+		*f.dst = n
+	}
 	var groupID uint
 	if s := c.FormValue("group_id"); s != "" {
 		n, err := strconv.ParseUint(s, 10, 32)
@@ -283,6 +297,21 @@ func (u *UI) handleUnassign(c echo.Context) error {
 		return err
 	}
 	if err := u.deps.Groups.Unassign(c.Request().Context(), u.actor(c), id); err != nil {
+		return err
+	}
+	if a.Assignment.GroupID != nil {
+		return seeOther(c, fmt.Sprintf("%s/groups/%d", uiPrefix, *a.Assignment.GroupID))
+	}
+	return seeOther(c, uiPrefix+"/groups")
+}
+
+func (u *UI) handleResume(c echo.Context) error {
+	id, err := idParam(c, "id")
+	if err != nil {
+		return err
+	}
+	a, err := u.deps.Groups.Resume(c.Request().Context(), u.actor(c), id)
+	if err != nil {
 		return err
 	}
 	if a.Assignment.GroupID != nil {

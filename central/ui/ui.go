@@ -304,6 +304,7 @@ func (u *UI) Register(e *echo.Echo) {
 	g.POST("/groups/:id/delete", u.handleDeleteGroup)
 	g.POST("/assignments", u.handleAssign)
 	g.POST("/assignments/:id/delete", u.handleUnassign)
+	g.POST("/assignments/:id/resume", u.handleResume)
 
 	g.GET("/settings", u.handleSettings)
 	g.POST("/settings", u.handleSaveSettings)

@@ -30,6 +30,7 @@ func (s *Server) groupRoutes() []route {
 			Resp:  api.List[api.Assignment]{}, Status: 200},
 		{Method: "POST", Path: "/assignments", Handler: s.createAssignment, Summary: "Assign a package to a group, a site or a saved search, now and for computers that join later", Tag: "assignments", Body: api.AssignmentRequest{}, Resp: api.Assignment{}, Status: 201},
 		{Method: "GET", Path: "/assignments/:id", Handler: s.getAssignment, Summary: "An assignment with its counts", Tag: "assignments", Resp: api.Assignment{}, Status: 200},
+		{Method: "POST", Path: "/assignments/:id/resume", Handler: s.resumeAssignment, Summary: "Resume a paused staged rollout (the failures so far are accepted)", Tag: "assignments", Resp: api.Assignment{}, Status: 200},
 		{Method: "DELETE", Path: "/assignments/:id", Handler: s.deleteAssignment, Summary: "Remove an assignment: installs stay, pending deployments are cancelled", Tag: "assignments", Status: 204},
 	}
 }
@@ -69,7 +70,8 @@ func toAPIAssignment(a groups.AssignmentStatus) api.Assignment {
 	return api.Assignment{ID: m.ID, PackageID: m.PackageID, Target: m.Target, GroupID: m.GroupID, SiteID: m.SiteID,
 		Search: searchMap(m.Filter), TargetName: a.TargetName, After: m.AfterPackageID, Baseline: m.Baseline,
 		Members: a.Members, Done: a.Done, Pending: a.Pending, Failed: a.Failed, Held: a.Held, Cancelled: a.Cancelled,
-		Skipped: a.Skipped, CreatedAt: m.CreatedAt}
+		Skipped: a.Skipped, CreatedAt: m.CreatedAt, Stage: m.StageSize, StagePercent: m.StagePercent,
+		MaxFailurePercent: m.MaxFailurePercent, Paused: m.Paused, PausedReason: m.PausedReason}
 }
 
 func (s *Server) listGroups(c echo.Context) error {
@@ -234,7 +236,8 @@ func (s *Server) createAssignment(c echo.Context) error {
 		return err
 	}
 	a, err := s.deps.Groups.Assign(c.Request().Context(), s.actor(c), groups.AssignInput{PackageID: req.PackageID,
-		GroupID: req.GroupID, SiteID: req.SiteID, Search: searchValues(req.Search), After: req.After, Baseline: req.Baseline})
+		GroupID: req.GroupID, SiteID: req.SiteID, Search: searchValues(req.Search), After: req.After, Baseline: req.Baseline,
+		Stage: req.Stage, StagePercent: req.StagePercent, MaxFailurePercent: req.MaxFailurePercent})
 	if err != nil {
 		return err
 	}
@@ -262,4 +265,16 @@ func (s *Server) deleteAssignment(c echo.Context) error {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) resumeAssignment(c echo.Context) error {
+	id, err := uintParam(c, "id")
+	if err != nil {
+		return err
+	}
+	a, err := s.deps.Groups.Resume(c.Request().Context(), s.actor(c), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toAPIAssignment(*a))
 }

@@ -64,6 +64,15 @@ type Assignment struct {
 	// Baseline (site targets): only computers that join the site after
 	// the assignment get the package; those already there are Skipped.
 	Baseline bool `json:"baseline,omitempty"`
+	// Stage or StagePercent make a staged rollout: waves of that many
+	// computers (or that share) per site, the next once a site's wave
+	// finished; more than MaxFailurePercent of failed finished deployments
+	// pause it, and PausedReason names the failing codes.
+	Stage             int    `json:"stage,omitempty"`
+	StagePercent      int    `json:"stage_percent,omitempty"`
+	MaxFailurePercent int    `json:"max_failure_percent,omitempty"`
+	Paused            bool   `json:"paused,omitempty"`
+	PausedReason      string `json:"paused_reason,omitempty"`
 	// Members are the computers targeted now (of the package's platform);
 	// Done succeeded, Failed ended in error, Pending are waiting or under
 	// way, Held wait for After, Cancelled were cancelled by an admin.
@@ -86,4 +95,9 @@ type AssignmentRequest struct {
 	Search    map[string]string `json:"search,omitempty"`
 	After     string            `json:"after,omitempty"`
 	Baseline  bool              `json:"baseline,omitempty"`
+	// Stage (computers) or StagePercent per site and wave, and the share of
+	// failures that pauses the rollout (0: any failure).
+	Stage             int `json:"stage,omitempty"`
+	StagePercent      int `json:"stage_percent,omitempty"`
+	MaxFailurePercent int `json:"max_failure_percent,omitempty"`
 }

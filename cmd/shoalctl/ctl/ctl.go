@@ -115,9 +115,10 @@ func commands() []command {
 		{"groups add", "NAME|ID --computer N...", "Add computers to a static group.", runGroupsMembers(false)},
 		{"groups remove", "NAME|ID --computer N...", "Remove computers from a static group.", runGroupsMembers(true)},
 		{"groups delete", "NAME|ID", "Delete a group no assignment targets.", runGroupsDelete},
-		{"assign", "PKG (--group NAME|ID | --site NAME|ID | --name/--os/--software/...) [--after PKG] [--baseline]",
+		{"assign", "PKG (--group NAME|ID | --site NAME|ID | --name/--os/--software/...) [--after PKG] [--baseline] [--stage N | --stage-percent P] [--max-failures P]",
 			"Assign a package to a group, a site (--site alone) or a saved search: computers that join later get it too.", runAssign},
 		{"assignments", "[--package PKG]", "List assignments with members, done, pending, failed, held.", runAssignments},
+		{"resume", "ASSIGNMENT_ID", "Resume a paused staged rollout (the failures so far are accepted).", runResume},
 		{"unassign", "ASSIGNMENT_ID", "Remove an assignment (installs stay, pending deployments are cancelled).", runUnassign},
 	}
 }

@@ -118,15 +118,33 @@ func runGroupsShow(ctx context.Context, c *cli, args []string) error {
 }
 
 func (c *cli) assignmentTable(as []api.Assignment) error {
-	t := newTable(c.io.Stdout, "ID", "PACKAGE", "TARGET", "AFTER", "MEMBERS", "DONE", "PENDING", "FAILED", "HELD")
+	t := newTable(c.io.Stdout, "ID", "PACKAGE", "TARGET", "AFTER", "MEMBERS", "DONE", "PENDING", "FAILED", "HELD", "ROLLOUT")
+	var paused []string
 	for _, a := range as {
 		target := a.Target + " " + a.TargetName
 		if a.Baseline {
 			target += " (baseline)"
 		}
-		t.row(a.ID, a.PackageID, target, a.After, a.Members, a.Done, a.Pending, a.Failed, a.Held)
+		rollout := ""
+		switch {
+		case a.Stage > 0:
+			rollout = fmt.Sprintf("%d/site", a.Stage)
+		case a.StagePercent > 0:
+			rollout = fmt.Sprintf("%d%%/site", a.StagePercent)
+		}
+		if a.Paused {
+			rollout += " PAUSED"
+			paused = append(paused, fmt.Sprintf("Assignment %d paused: %s (shoalctl resume %d)", a.ID, a.PausedReason, a.ID))
+		}
+		t.row(a.ID, a.PackageID, target, a.After, a.Members, a.Done, a.Pending, a.Failed, a.Held, rollout)
 	}
-	return t.flush()
+	if err := t.flush(); err != nil {
+		return err
+	}
+	for _, p := range paused {
+		fmt.Fprintln(c.io.Stdout, p)
+	}
+	return nil
 }
 
 func runGroupsMembers(remove bool) func(ctx context.Context, c *cli, args []string) error {
@@ -173,12 +191,15 @@ func runAssign(ctx context.Context, c *cli, args []string) error {
 	group := set.String("group", "", "target group, name or id")
 	after := set.String("after", "", "hold each computer's deployment until this package succeeded on it")
 	baseline := set.Bool("baseline", false, "with --site alone: only computers that join the site from now on")
+	stage := set.Int("stage", 0, "staged rollout: computers per site and wave")
+	stagePct := set.Int("stage-percent", 0, "staged rollout: percent of each site's computers per wave")
+	maxFail := set.Int("max-failures", 0, "staged rollout: percent of finished deployments that may fail before it pauses")
 	filter := addFilterFlags(set)
 	id, err := c.parsePackage(set, args)
 	if err != nil {
 		return err
 	}
-	req := api.AssignmentRequest{PackageID: id, After: *after, Baseline: *baseline}
+	req := api.AssignmentRequest{PackageID: id, After: *after, Baseline: *baseline, Stage: *stage, StagePercent: *stagePct, MaxFailurePercent: *maxFail}
 	if *group != "" {
 		var g api.Group
 		if err := c.call(ctx, "GET", groupPath(*group), nil, nil, &g); err != nil {
@@ -231,4 +252,16 @@ func runUnassign(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	return c.report(map[string]uint{"deleted": id}, "Removed assignment %d: installs stay, pending deployments are cancelled.\n", id)
+}
+
+func runResume(ctx context.Context, c *cli, args []string) error {
+	id, err := c.parseID(c.flags("resume"), args, "assignment")
+	if err != nil {
+		return err
+	}
+	var a api.Assignment
+	if err := c.call(ctx, "POST", fmt.Sprintf("/assignments/%d/resume", id), nil, nil, &a); err != nil {
+		return err
+	}
+	return c.report(a, "Resumed assignment %d of package %s: %d done, %d pending, %d failed, %d held.\n", a.ID, a.PackageID, a.Done, a.Pending, a.Failed, a.Held)
 }
