@@ -63,6 +63,8 @@ func TestGroupsAPI(t *testing.T) {
 		{name: "dynamic-members", method: "POST", path: "/api/v1/groups/vms/members", body: fmt.Sprintf(`{"computer_ids":[%d]}`, cid), status: 400, msg: "is dynamic"},
 		{name: "unknown-group", method: "GET", path: "/api/v1/groups/nope", status: 404},
 		{name: "bad-group-filter", method: "GET", path: "/api/v1/assignments?group=x", status: 400},
+		{name: "resume-not-staged", method: "POST", path: fmt.Sprintf("/api/v1/assignments/%d/resume", a.ID), status: 400, msg: "is not a staged rollout"},
+		{name: "stage-twice", method: "POST", path: "/api/v1/assignments", body: fmt.Sprintf(`{"package_id":%q,"site_id":1,"stage":1,"stage_percent":5}`, p.ID), status: 400, msg: "not both"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
