@@ -1,0 +1,59 @@
+package ctl
+
+import (
+	"encoding/json"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/shoal-project/shoal/proto/api"
+)
+
+// TestAssignTargets: --group resolves the group, --site alone targets the
+// site (by name), other search flags make a saved search, and no target
+// is a usage error.
+func TestAssignTargets(t *testing.T) {
+	f := newFake(t)
+	f.mux.HandleFunc("GET /api/v1/sites", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, api.List[api.Site]{Items: []api.Site{{ID: 7, Name: "Lyon"}}, Total: 1, Limit: 1})
+	})
+	f.mux.HandleFunc("GET /api/v1/groups/{ref}", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, api.Group{ID: 4, Name: r.PathValue("ref")})
+	})
+	var mu sync.Mutex
+	var got []api.AssignmentRequest
+	f.mux.HandleFunc("POST /api/v1/assignments", func(w http.ResponseWriter, r *http.Request) {
+		var req api.AssignmentRequest
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		mu.Lock()
+		got = append(got, req)
+		mu.Unlock()
+		writeJSON(w, 201, api.Assignment{ID: 1, PackageID: req.PackageID, Target: "x", TargetName: "y"})
+	})
+	env := map[string]string{EnvServer: f.srv.URL, EnvCA: f.caFile, EnvToken: "t", EnvConfig: filepath.Join(t.TempDir(), "c.json")}
+	for _, args := range [][]string{
+		{"assign", "17", "--group", "web servers"},
+		{"assign", "17", "--site", "lyon", "--baseline"},
+		{"assign", "17", "--site", "lyon", "--os", "windows", "--stage", "5", "--max-failures", "10"},
+	} {
+		if code, out, errOut := run(t, env, args...); code != 0 {
+			t.Errorf("%v: exit %d: %s %s", args, code, out, errOut)
+		}
+	}
+	seven, four := uint(7), uint(4)
+	want := []api.AssignmentRequest{
+		{PackageID: "17", GroupID: &four},
+		{PackageID: "17", SiteID: &seven, Baseline: true},
+		{PackageID: "17", Search: map[string]string{"site": "7", "os": "windows"}, Stage: 5, MaxFailurePercent: 10},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("requests (-want +got):\n%s", diff)
+	}
+	if code, _, errOut := run(t, env, "assign", "17"); code != exitUsage || !strings.Contains(errOut, "name a target") {
+		t.Errorf("assign without a target: exit %d: %s", code, errOut)
+	}
+}
