@@ -22,6 +22,11 @@ type Config struct {
 	// MaxOpenConns is the PostgreSQL pool size, or the SQLite read pool size
 	// (SQLite always has exactly one writer connection).
 	MaxOpenConns int `yaml:"max_open_conns"`
+	// Migrate is what start-up does with pending schema migrations:
+	// MigrateUp ("up", the default) applies them under the migration lock;
+	// MigrateCheck ("check") refuses to start until an operator has run
+	// "shoal-central migrate up".
+	Migrate string `yaml:"migrate"`
 }
 
 // Defaults.
@@ -34,6 +39,9 @@ const (
 func (c Config) withDefaults() Config {
 	if c.Driver == "" {
 		c.Driver = DriverSQLite
+	}
+	if c.Migrate == "" {
+		c.Migrate = MigrateUp
 	}
 	if c.MaxOpenConns == 0 {
 		switch c.Driver {
@@ -63,6 +71,9 @@ func (c Config) Validate() error {
 		}
 	default:
 		return fmt.Errorf("store config: unknown driver %q: %w", c.Driver, ErrInvalid)
+	}
+	if c.Migrate != MigrateUp && c.Migrate != MigrateCheck {
+		return fmt.Errorf("store config: migrate %q: want %q or %q: %w", c.Migrate, MigrateUp, MigrateCheck, ErrInvalid)
 	}
 	if c.MaxOpenConns < 0 {
 		return fmt.Errorf("store config: max_open_conns %d is negative: %w", c.MaxOpenConns, ErrInvalid)
