@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 )
 
@@ -79,4 +80,21 @@ func (c Config) Validate() error {
 		return fmt.Errorf("store config: max_open_conns %d is negative: %w", c.MaxOpenConns, ErrInvalid)
 	}
 	return nil
+}
+
+// SQLitePath returns the absolute path of the SQLite database: DSN, or
+// <dataDir>/shoal.db.
+func (c Config) SQLitePath(dataDir string) (string, error) {
+	path := c.DSN
+	if path == "" {
+		if dataDir == "" {
+			return "", fmt.Errorf("sqlite: no data directory: %w", ErrInvalid)
+		}
+		path = filepath.Join(dataDir, DBFile)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", fmt.Errorf("sqlite path: %w", err)
+	}
+	return abs, nil
 }

@@ -135,16 +135,9 @@ func (s *Store) gormConfig() *gorm.Config {
 }
 
 func (s *Store) openSQLite(ctx context.Context, cfg Config, dataDir string) error {
-	path := cfg.DSN
-	if path == "" {
-		if dataDir == "" {
-			return fmt.Errorf("sqlite: no data directory: %w", ErrInvalid)
-		}
-		path = filepath.Join(dataDir, DBFile)
-	}
-	abs, err := filepath.Abs(path)
+	abs, err := cfg.SQLitePath(dataDir)
 	if err != nil {
-		return fmt.Errorf("sqlite path: %w", err)
+		return err
 	}
 	s.path = abs
 	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
@@ -237,6 +230,9 @@ func sqliteURI(path string, params ...string) string {
 			q += "&"
 		}
 		q += p
+	}
+	if q == "" {
+		return u.String()
 	}
 	return u.String() + "?" + q
 }
