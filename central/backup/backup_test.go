@@ -247,3 +247,35 @@ func writeMembers(t *testing.T, members map[string][]byte) []byte {
 	}
 	return buf.Bytes()
 }
+
+// TestBackupRestorePostgres: on PostgreSQL the archive holds the PKI, keys,
+// admin credentials and packages but no database (pg_dump backs it up,
+// TestPostgresDumpRestore), and restores into an empty data directory.
+func TestBackupRestorePostgres(t *testing.T) {
+	ctx := context.Background()
+	dir, _ := dataDir(t)
+	db := store.Config{Driver: store.DriverPostgres, DSN: storetest.PostgresDSN(t)}
+	s, err := store.Open(ctx, db, "", storetest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	var buf bytes.Buffer
+	m, err := backup.Write(ctx, &buf, backup.Options{DataDir: dir, Database: db}, storetest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.Files["db/shoal.db"]; ok || m.Driver != store.DriverPostgres || m.SchemaVersion < 1 {
+		t.Errorf("manifest %+v: want no database file, driver postgres, a schema version", m)
+	}
+	target := filepath.Join(t.TempDir(), "data")
+	if _, err := backup.Restore(ctx, &buf, backup.RestoreOptions{DataDir: target, Database: db}, storetest.Logger(t)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pki.Load(filepath.Join(target, "pki"), pki.Config{}, []string{"127.0.0.1"}, time.Now()); err != nil {
+		t.Errorf("restored PKI: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(target, store.DBFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a PostgreSQL restore wrote %s: %v", store.DBFile, err)
+	}
+}
