@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"embed"
-	"errors"
 	"fmt"
 	"io/fs"
 	"strings"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/database"
+
+	"github.com/shoal-project/shoal/internal/errkind"
 )
 
 // The schema is versioned with goose: every change is a numbered SQL file
@@ -40,7 +41,7 @@ const (
 
 // ErrSchemaOutdated is returned by Open in MigrateCheck mode when the
 // database lacks migrations this binary needs.
-var ErrSchemaOutdated = errors.New("database schema outdated: run 'shoal-central migrate up'")
+var ErrSchemaOutdated = errkind.New(errkind.Conflict, "database schema outdated: run 'shoal-central migrate up'")
 
 // Migration is one schema migration and whether the database has it.
 type Migration struct {
