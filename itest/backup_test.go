@@ -52,7 +52,7 @@ func runDocLine(t *testing.T, dir, line string) string {
 	return string(out)
 }
 
-// TestBackupRestoreDeploys: the backup and restore commands of
+// TestBackupRestoreDeploys: the backup, restore and migrate commands of
 // docs/OPERATIONS.md, run exactly as printed, bring a lost central back.
 // A Shoal agent enrolls and a package is published; central is backed up
 // while it runs, stopped, and its data directory lost; the archive is
@@ -96,6 +96,9 @@ func TestBackupRestoreDeploys(t *testing.T) {
 		t.Fatal(err)
 	}
 	runDocLine(t, dir, operationsCommand(t, "shoal-central restore "))
+	if up := runDocLine(t, dir, operationsCommand(t, "shoal-central migrate up ")); !strings.Contains(up, "applied 0 migration(s)") {
+		t.Errorf("migrate up after the restore: %q, want nothing to apply", up)
+	}
 	if st := runDocLine(t, dir, operationsCommand(t, "shoal-central migrate status ")); !strings.Contains(st, "up to date") {
 		t.Errorf("migrate status after the restore: %q, want up to date", st)
 	}
