@@ -78,7 +78,7 @@ func TestBinaryHelpListsSubcommands(t *testing.T) {
 	}{
 		{bin: "shoal-agent", want: []string{"enroll"}},
 		{bin: "shoal-relay", want: []string{"enroll"}},
-		{bin: "shoal-central"},
+		{bin: "shoal-central", want: []string{"migrate", "backup", "restore"}},
 		{bin: "shoal-tracker"},
 		{bin: "shoalctl", want: []string{"login", "logout", "package create", "package affect", "deploy status", "computers",
 			"computers show", "sites create", "relays", "relays token", "relays delete"}},

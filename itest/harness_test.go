@@ -93,9 +93,15 @@ func startCentral(t testing.TB, extraYAML string) *Central {
 // directory at dir/dataDir.
 func startCentralIn(t testing.TB, dir, dataDir, extraYAML string) *Central {
 	t.Helper()
+	return startCentralAt(t, dir, dataDir, "127.0.0.1:0", "127.0.0.1:0", extraYAML)
+}
+
+// startCentralAt is startCentralIn listening on the given addresses.
+func startCentralAt(t testing.TB, dir, dataDir, httpAddr, httpsAddr, extraYAML string) *Central {
+	t.Helper()
 	cfg := fmt.Sprintf(`data_dir: %s
-http_addr: 127.0.0.1:0
-https_addr: 127.0.0.1:0
+http_addr: %s
+https_addr: %s
 public_host: 127.0.0.1
 agents:
   download:
@@ -104,7 +110,7 @@ agents:
     period_latency: 1
     period_length: 10
     timeout_days: 1
-%s`, filepath.Join(dir, dataDir), extraYAML)
+%s`, filepath.Join(dir, dataDir), httpAddr, httpsAddr, extraYAML)
 	cfgPath := filepath.Join(dir, "central.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

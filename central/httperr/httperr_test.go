@@ -19,6 +19,7 @@ import (
 
 	"github.com/shoal-project/shoal/central/admin"
 	"github.com/shoal-project/shoal/central/auth"
+	"github.com/shoal-project/shoal/central/backup"
 	"github.com/shoal-project/shoal/central/deploy"
 	"github.com/shoal-project/shoal/central/groups"
 	"github.com/shoal-project/shoal/central/httperr"
@@ -61,6 +62,9 @@ var sentinels = map[string]error{
 	"store.ErrShoalManaged":     store.ErrShoalManaged,
 	"store.ErrTokenKind":        store.ErrTokenKind,
 	"store.ErrTokenTarget":      store.ErrTokenTarget,
+	"store.ErrSchemaOutdated":   store.ErrSchemaOutdated,
+	"backup.ErrCorrupt":         backup.ErrCorrupt,
+	"backup.ErrExists":          backup.ErrExists,
 }
 
 // declaredSentinels parses every non-test Go file under central and returns

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 )
 
@@ -22,6 +23,11 @@ type Config struct {
 	// MaxOpenConns is the PostgreSQL pool size, or the SQLite read pool size
 	// (SQLite always has exactly one writer connection).
 	MaxOpenConns int `yaml:"max_open_conns"`
+	// Migrate is what start-up does with pending schema migrations:
+	// MigrateUp ("up", the default) applies them under the migration lock;
+	// MigrateCheck ("check") refuses to start until an operator has run
+	// "shoal-central migrate up".
+	Migrate string `yaml:"migrate"`
 }
 
 // Defaults.
@@ -34,6 +40,9 @@ const (
 func (c Config) withDefaults() Config {
 	if c.Driver == "" {
 		c.Driver = DriverSQLite
+	}
+	if c.Migrate == "" {
+		c.Migrate = MigrateUp
 	}
 	if c.MaxOpenConns == 0 {
 		switch c.Driver {
@@ -64,8 +73,28 @@ func (c Config) Validate() error {
 	default:
 		return fmt.Errorf("store config: unknown driver %q: %w", c.Driver, ErrInvalid)
 	}
+	if c.Migrate != MigrateUp && c.Migrate != MigrateCheck {
+		return fmt.Errorf("store config: migrate %q: want %q or %q: %w", c.Migrate, MigrateUp, MigrateCheck, ErrInvalid)
+	}
 	if c.MaxOpenConns < 0 {
 		return fmt.Errorf("store config: max_open_conns %d is negative: %w", c.MaxOpenConns, ErrInvalid)
 	}
 	return nil
+}
+
+// SQLitePath returns the absolute path of the SQLite database: DSN, or
+// <dataDir>/shoal.db.
+func (c Config) SQLitePath(dataDir string) (string, error) {
+	path := c.DSN
+	if path == "" {
+		if dataDir == "" {
+			return "", fmt.Errorf("sqlite: no data directory: %w", ErrInvalid)
+		}
+		path = filepath.Join(dataDir, DBFile)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", fmt.Errorf("sqlite path: %w", err)
+	}
+	return abs, nil
 }

@@ -43,6 +43,14 @@
 // 100 first inventories of 900 software rows per second on the 2-core
 // reference machine.
 //
+// # Schema
+//
+// The schema is versioned with goose (migrate.go): numbered SQL files per
+// dialect under migrations/, embedded in the binary. Open applies pending
+// ones under the migration lock (lock.go) unless Config.Migrate is
+// "check"; version 1 is the schema gorm AutoMigrate created before, and a
+// database from then is adopted. migrations/README.md says how to add one.
+//
 // # Concurrency
 //
 // Write transactions that may race on a unique key (inventory ingest of the

@@ -49,6 +49,9 @@ type Store struct {
 	w, r   *gorm.DB
 	driver string
 	logger *slog.Logger
+	// path is the SQLite file (for the migration lock and backups); dsn
+	// the PostgreSQL connection string (for the migration lock).
+	path, dsn string
 
 	// inTx marks a Store that Tx hands to its function: w and r are then
 	// the transaction, and tx runs its function in it directly.
@@ -64,9 +67,36 @@ type siteCache struct {
 }
 
 // Open opens (creating if needed) the database described by cfg and
-// migrates the schema. For SQLite the file is <dataDir>/shoal.db (mode
-// 0600) unless cfg.DSN names another path.
+// brings its schema up to date (cfg.Migrate): pending migrations run under
+// the migration lock, so that replicas starting together migrate once. For
+// SQLite the file is <dataDir>/shoal.db (mode 0600) unless cfg.DSN names
+// another path.
 func Open(ctx context.Context, cfg Config, dataDir string, logger *slog.Logger) (*Store, error) {
+	s, err := OpenUnmigrated(ctx, cfg, dataDir, logger)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.migrateOnOpen(ctx, cfg.withDefaults().Migrate); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	// A SQLite reader connection opened before a migration changed a
+	// table fails its first query of that table (SQLITE_MISUSE): drop the
+	// idle readers so that every read runs on a connection opened after.
+	if s.r != nil && s.r != s.w {
+		if rdb, err := s.r.DB(); err == nil {
+			n := cfg.withDefaults().MaxOpenConns
+			rdb.SetMaxIdleConns(0)
+			rdb.SetMaxIdleConns(n)
+		}
+	}
+	s.logger.Info("store open", "driver", s.driver)
+	return s, nil
+}
+
+// OpenUnmigrated opens the database like Open but leaves its schema as it
+// is, for "shoal-central migrate status|up" and backups.
+func OpenUnmigrated(ctx context.Context, cfg Config, dataDir string, logger *slog.Logger) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -80,26 +110,13 @@ func Open(ctx context.Context, cfg Config, dataDir string, logger *slog.Logger) 
 	case DriverSQLite:
 		err = s.openSQLite(ctx, cfg, dataDir)
 	case DriverPostgres:
+		s.dsn = cfg.DSN
 		err = s.openPostgres(ctx, cfg)
 	}
 	if err != nil {
+		s.Close()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	if err := s.w.WithContext(ctx).AutoMigrate(allModels()...); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("open store: migrate: %w", err)
-	}
-	// A SQLite reader connection opened before a migration changed a
-	// table fails its first query of that table (SQLITE_MISUSE): drop the
-	// idle readers so that every read runs on a connection opened after.
-	if s.r != nil && s.r != s.w {
-		if rdb, err := s.r.DB(); err == nil {
-			n := cfg.MaxOpenConns
-			rdb.SetMaxIdleConns(0)
-			rdb.SetMaxIdleConns(n)
-		}
-	}
-	s.logger.Info("store open", "driver", cfg.Driver)
 	return s, nil
 }
 
@@ -118,17 +135,11 @@ func (s *Store) gormConfig() *gorm.Config {
 }
 
 func (s *Store) openSQLite(ctx context.Context, cfg Config, dataDir string) error {
-	path := cfg.DSN
-	if path == "" {
-		if dataDir == "" {
-			return fmt.Errorf("sqlite: no data directory: %w", ErrInvalid)
-		}
-		path = filepath.Join(dataDir, DBFile)
-	}
-	abs, err := filepath.Abs(path)
+	abs, err := cfg.SQLitePath(dataDir)
 	if err != nil {
-		return fmt.Errorf("sqlite path: %w", err)
+		return err
 	}
+	s.path = abs
 	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
 		return fmt.Errorf("sqlite dir: %w", err)
 	}
@@ -219,6 +230,9 @@ func sqliteURI(path string, params ...string) string {
 			q += "&"
 		}
 		q += p
+	}
+	if q == "" {
+		return u.String()
 	}
 	return u.String() + "?" + q
 }

@@ -13,8 +13,9 @@ import (
 )
 
 // TestEnrollmentTokenKindMigration: a database from before token kinds
-// (its token table without the kind, site_id and relay_name columns)
-// opens, its first read of the table works (no reader connection from
+// (its token table without the kind, site_id and relay_name columns, made
+// by gorm AutoMigrate before versioned migrations) opens, the adoption
+// adds the missing columns, its first read of the table works (no reader connection from
 // before the migration is used), and its tokens become agent tokens: they
 // never enroll a relay.
 func TestEnrollmentTokenKindMigration(t *testing.T) {
@@ -38,6 +39,7 @@ func TestEnrollmentTokenKindMigration(t *testing.T) {
 		"ALTER TABLE enrollment_tokens DROP COLUMN kind",
 		"ALTER TABLE enrollment_tokens DROP COLUMN site_id",
 		"ALTER TABLE enrollment_tokens DROP COLUMN relay_name",
+		"DROP TABLE goose_db_version",
 	} {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)

@@ -13,7 +13,8 @@ import (
 func main() {
 	var cfg central.Config
 	cmd := run.Command{Name: "shoal-central", Listen: []string{"http", "https"},
-		Summary: "Shoal's central server: inventory, packages, deployments, REST API, web UI, OCS endpoint, CA."}
+		Summary:     "Shoal's central server: inventory, packages, deployments, REST API, web UI, OCS endpoint, CA.",
+		Subcommands: subcommands(&cfg)}
 	cmd.Main(&cfg, func(ctx context.Context, f *run.Flags, log *slog.Logger) error {
 		if v := *f.Listen["http"]; v != "" {
 			cfg.HTTPAddr = v

@@ -50,6 +50,24 @@ func Open(t testing.TB) *store.Store {
 // the variable is not set.
 func OpenPostgres(t testing.TB) *store.Store {
 	t.Helper()
+	s, err := store.Open(context.Background(), store.Config{Driver: store.DriverPostgres, DSN: PostgresDSN(t)}, "", Logger(t))
+	if err != nil {
+		t.Fatalf("storetest: open postgres: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("storetest: close: %v", err)
+		}
+	})
+	return s
+}
+
+// PostgresDSN creates a new, empty schema in the database named by
+// SHOAL_TEST_POSTGRES_DSN, dropped when the test ends, and returns a DSN
+// whose search_path is that schema. It skips the test when the variable is
+// not set.
+func PostgresDSN(t testing.TB) string {
+	t.Helper()
 	dsn := os.Getenv(PostgresEnv)
 	if dsn == "" {
 		t.Skipf("storetest: %s not set; skipping PostgreSQL", PostgresEnv)
@@ -73,16 +91,7 @@ func OpenPostgres(t testing.TB) *store.Store {
 			t.Errorf("storetest: drop schema %s: %v", schema, err)
 		}
 	})
-	s, err := store.Open(ctx, store.Config{Driver: store.DriverPostgres, DSN: withSearchPath(dsn, schema)}, "", Logger(t))
-	if err != nil {
-		t.Fatalf("storetest: open postgres: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("storetest: close: %v", err)
-		}
-	})
-	return s
+	return withSearchPath(dsn, schema)
 }
 
 // withSearchPath adds search_path=schema to a URL or key=value DSN.
