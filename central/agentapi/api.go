@@ -169,6 +169,10 @@ type API struct {
 	trackerURL, upstreamURL, serverURL atomic.Value
 	// metrics is set once by central before it serves (SetMetrics).
 	metrics *metrics.Central
+	// waker is set once by central before it serves (SetWaker); nil:
+	// held jobs requests poll.
+	waker       waker
+	revocations revocations
 	// draining is closed by Drain.
 	draining  chan struct{}
 	drainOnce sync.Once

@@ -173,6 +173,7 @@ type Service struct {
 	contacts *contactLog
 	checks   checking         // packages whose availability check runs now
 	metrics  *metrics.Central // set once before serving (SetMetrics)
+	changes  changes          // set once before serving (SetChanges); may be nil
 }
 
 // New returns a Service. client is used for availability checks and must
@@ -446,6 +447,7 @@ func (s *Service) Activate(ctx context.Context, id string, req ActivateRequest) 
 	if err := s.store.SetPackageActivation(ctx, id, true, req.InfoLoc, req.PackLoc, req.Proto, s.now()); err != nil {
 		return nil, fmt.Errorf("activate %s: %w", id, err)
 	}
+	s.jobsChanged(ctx, nil)
 	s.log.Info("package activated", "package", id, "info_loc", req.InfoLoc, "pack_loc", req.PackLoc)
 	return report, nil
 }
@@ -455,6 +457,7 @@ func (s *Service) Deactivate(ctx context.Context, id string) error {
 	if err := s.store.SetPackageActivation(ctx, id, false, "", "", "", s.now()); err != nil {
 		return fmt.Errorf("deactivate %s: %w", id, err)
 	}
+	s.jobsChanged(ctx, nil)
 	return nil
 }
 

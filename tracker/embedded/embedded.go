@@ -66,6 +66,8 @@ type Tracker struct {
 	store   revocations
 	srv     *tracker.Server
 	revoked atomic.Pointer[map[string]struct{}] // replaced whole by refresh
+	// kick asks Run to re-read the revocations now (Invalidate).
+	kick chan struct{}
 }
 
 // New returns the embedded tracker, or nil when cfg disables it. key is
@@ -78,7 +80,7 @@ func New(cfg Config, st revocations, key ed25519.PublicKey, logger *slog.Logger)
 	if !*cfg.Enabled {
 		return nil, nil
 	}
-	t := &Tracker{cfg: cfg, log: logger.With("component", "tracker"), store: st}
+	t := &Tracker{cfg: cfg, log: logger.With("component", "tracker"), store: st, kick: make(chan struct{}, 1)}
 	t.revoked.Store(&map[string]struct{}{})
 	srv, err := tracker.New(cfg.Config, logger, tracker.Verifier{Key: key, Revoked: t.isRevoked})
 	if err != nil {
@@ -86,6 +88,18 @@ func New(cfg Config, st revocations, key ed25519.PublicKey, logger *slog.Logger)
 	}
 	t.srv = srv
 	return t, nil
+}
+
+// Invalidate asks Run to re-read the revoked peers now (a revocation on
+// another replica of central). It does not block.
+func (t *Tracker) Invalidate() {
+	if t == nil {
+		return
+	}
+	select {
+	case t.kick <- struct{}{}:
+	default:
+	}
 }
 
 func (t *Tracker) isRevoked(peerID string) bool {
@@ -127,9 +141,10 @@ func (t *Tracker) Run(ctx context.Context) error {
 			case <-gctx.Done():
 				return nil
 			case <-tick.C:
-				if err := t.refresh(gctx); err != nil && gctx.Err() == nil {
-					t.log.Warn("read revoked peers", "err", err)
-				}
+			case <-t.kick:
+			}
+			if err := t.refresh(gctx); err != nil && gctx.Err() == nil {
+				t.log.Warn("read revoked peers", "err", err)
 			}
 		}
 	})
