@@ -181,6 +181,7 @@ type Server struct {
 	// to re-read the agent settings.
 	hub            *notify.Hub
 	reloadSettings chan struct{}
+	route          *trackerRoute // which tracker serves each site
 }
 
 // buildTimeout bounds what New does with the database (opening,
@@ -305,6 +306,8 @@ func (s *Server) build() error {
 	}
 	s.rt.TrackerURL = s.trk.URL(s.rt.HTTPSURL)
 	s.agents.SetTrackerURL(s.rt.TrackerURL)
+	s.route = newTrackerRoute(s.rt.TrackerURL, cfg.Tracker.Standalone)
+	s.agents.SetTrackerRoute(s.route.For)
 	s.agents.SetUpstreamURL(s.rt.HTTPURL)
 	s.agents.SetServerURL(s.rt.HTTPSURL)
 	s.subscribe()

@@ -44,6 +44,12 @@ func (s *Server) subscribe() {
 			s.st.InvalidateSites()
 		}
 	})
+	s.hub.Subscribe(notify.TopicReplica, func(ev notify.Event) {
+		if ev.From != self && ev.Topic == notify.TopicReplica && s.route.seen(ev.Data, ev.Leaving, time.Now()) {
+			s.log.Info("replicas changed: sites move between trackers", "tracker", ev.Data, "leaving", ev.Leaving)
+			s.hub.WakeAll()
+		}
+	})
 	s.hub.Subscribe(notify.TopicRevocations, func(ev notify.Event) {
 		if ev.From != self || ev.Topic == notify.TopicResync {
 			s.trk.Invalidate()
@@ -54,11 +60,19 @@ func (s *Server) subscribe() {
 // settingsReloadTimeout bounds one reload of the stored agent settings.
 const settingsReloadTimeout = 10 * time.Second
 
-// runHub runs the hub and reloads the agent settings when another replica
-// changed them, until ctx ends.
+// runHub runs the hub, this replica's heartbeat and the reload of the
+// agent settings another replica changed, until ctx ends. The hub outlives
+// the heartbeat by its last message: the replica is leaving, so its sites
+// move to other trackers at once.
 func (s *Server) runHub(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return s.hub.Run(gctx) })
+	hubCtx, stopHub := context.WithCancel(context.WithoutCancel(gctx))
+	defer stopHub()
+	g.Go(func() error { return s.hub.Run(hubCtx) })
+	g.Go(func() error {
+		defer stopHub()
+		return s.heartbeat(gctx)
+	})
 	g.Go(func() error {
 		for {
 			select {
@@ -75,4 +89,31 @@ func (s *Server) runHub(ctx context.Context) error {
 		}
 	})
 	return g.Wait()
+}
+
+// heartbeat announces this replica's tracker to the others every
+// heartbeatInterval, forgets the silent ones, and says goodbye when ctx
+// ends (drain).
+func (s *Server) heartbeat(ctx context.Context) error {
+	if s.rt.TrackerURL == "" {
+		<-ctx.Done()
+		return nil
+	}
+	beat := notify.Event{Topic: notify.TopicReplica, Data: s.rt.TrackerURL}
+	tick := time.NewTicker(heartbeatInterval)
+	defer tick.Stop()
+	for {
+		s.hub.Publish(ctx, beat)
+		select {
+		case <-ctx.Done():
+			beat.Leaving = true
+			s.hub.Publish(context.WithoutCancel(ctx), beat)
+			return nil
+		case <-tick.C:
+		}
+		if s.route.expire(time.Now()) {
+			s.log.Info("a replica went silent: sites move between trackers")
+			s.hub.WakeAll()
+		}
+	}
 }

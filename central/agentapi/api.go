@@ -172,6 +172,8 @@ type API struct {
 	// waker is set once by central before it serves (SetWaker); nil:
 	// held jobs requests poll.
 	waker       waker
+	// route is set once by central before it serves (SetTrackerRoute).
+	route func(siteID uint) string
 	revocations revocations
 	// draining is closed by Drain.
 	draining  chan struct{}

@@ -60,6 +60,9 @@ func (a *API) jobs(c echo.Context) error {
 		}
 	}
 	wakeup := false // the last wait ended with a notification
+	// A site handed over to another tracker (a replica left or joined)
+	// answers at once, so the agent re-announces there.
+	tracker := a.trackerFor(cl.computer.SiteID)
 	for i := 0; ; i++ {
 		pend, err := a.deploy.AgentJobs(ctx, cl.computer.ID, a.now())
 		if err != nil {
@@ -67,7 +70,7 @@ func (a *API) jobs(c echo.Context) error {
 		}
 		jobs := toJobs(pend)
 		cur := proto.JobsTag(jobs)
-		answer := cur != tag || !a.now().Before(deadline)
+		answer := cur != tag || !a.now().Before(deadline) || a.trackerFor(cl.computer.SiteID) != tracker
 		// A held request must notice a revocation, at the latest when it
 		// answers (revocations wake every held request).
 		if i > 0 && (answer || i%10 == 0 || wakeup) {

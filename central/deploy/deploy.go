@@ -439,6 +439,8 @@ func (s *Service) Activate(ctx context.Context, id string, req ActivateRequest) 
 	if !req.SkipCheck {
 		end := s.checks.begin(id) // The check reads the anonymous routes.
 		defer end()
+		unmark := s.markChecking(ctx, id) // on every replica
+		defer unmark()
 		report = packages.CheckAvailability(ctx, s.client, m, req.InfoLoc, req.PackLoc, strings.ToLower(req.Proto))
 		if !report.OK {
 			return report, fmt.Errorf("activate %s: %w", id, ErrUnavailable)

@@ -163,6 +163,10 @@ func (h *Hub) JobsChanged(ctx context.Context, ids []uint) {
 	h.Publish(ctx, Event{Topic: TopicJobs, IDs: ids})
 }
 
+// WakeAll wakes every held jobs request of this replica only (its own
+// view changed: the tracker of some sites moved).
+func (h *Hub) WakeAll() { h.dispatch(Event{Topic: TopicJobs, From: h.id}) }
+
 // Changed publishes a change of topic without data.
 func (h *Hub) Changed(ctx context.Context, topic string) {
 	h.Publish(ctx, Event{Topic: topic})

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -29,7 +30,14 @@ type Config struct {
 	// RevocationRefresh is how often revoked peer IDs are re-read from the
 	// database (default 10s).
 	RevocationRefresh time.Duration `yaml:"revocation_refresh"`
-	// The tracker's own settings sit next to the two above.
+	// Standalone lists the base URLs (…/tracker/v1) of standalone
+	// shoal-tracker instances. When set, central tells each site's agents
+	// one of them, chosen by consistent hashing of the site; when empty,
+	// each site goes to the embedded tracker of one live replica of
+	// central the same way (docs/ARCHITECTURE.md, "Running several
+	// centrals").
+	Standalone []string `yaml:"standalone"`
+	// The tracker's own settings sit next to the ones above.
 	tracker.Config `yaml:",inline"`
 }
 
@@ -49,6 +57,11 @@ func (c Config) Validate() error {
 	c = c.withDefaults()
 	if c.RevocationRefresh < 100*time.Millisecond {
 		return fmt.Errorf("tracker: revocation_refresh %s: want at least 100ms", c.RevocationRefresh)
+	}
+	for _, u := range c.Standalone {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+			return fmt.Errorf("tracker: standalone %q: want an http(s) base URL", u)
+		}
 	}
 	return c.Config.Validate()
 }
