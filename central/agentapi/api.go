@@ -171,9 +171,9 @@ type API struct {
 	metrics *metrics.Central
 	// waker is set once by central before it serves (SetWaker); nil:
 	// held jobs requests poll.
-	waker       waker
+	waker waker
 	// route is set once by central before it serves (SetTrackerRoute).
-	route func(siteID uint) string
+	route       func(siteID uint) string
 	revocations revocations
 	// draining is closed by Drain.
 	draining  chan struct{}
