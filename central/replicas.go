@@ -2,6 +2,12 @@ package central
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -44,9 +50,18 @@ func (s *Server) subscribe() {
 			s.st.InvalidateSites()
 		}
 	})
+	pub := s.pk.SigningPublicKey()
 	s.hub.Subscribe(notify.TopicReplica, func(ev notify.Event) {
-		if ev.From != self && ev.Topic == notify.TopicReplica && s.route.seen(ev.Data, ev.Leaving, time.Now()) {
-			s.log.Info("replicas changed: sites move between trackers", "tracker", ev.Data, "leaving", ev.Leaving)
+		if ev.From == self || ev.Topic != notify.TopicReplica {
+			return
+		}
+		url, err := openBeat(pub, ev.Data, ev.Leaving, time.Now())
+		if err != nil {
+			s.log.Warn("replica heartbeat refused", "err", err)
+			return
+		}
+		if s.route.seen(url, ev.Leaving, time.Now()) {
+			s.log.Info("replicas changed: sites move between trackers", "tracker", url, "leaving", ev.Leaving)
 			s.hub.WakeAll()
 		}
 	})
@@ -99,15 +114,14 @@ func (s *Server) heartbeat(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
-	beat := notify.Event{Topic: notify.TopicReplica, Data: s.rt.TrackerURL}
 	tick := time.NewTicker(heartbeatInterval)
 	defer tick.Stop()
 	for {
-		s.hub.Publish(ctx, beat)
+		s.hub.Publish(ctx, notify.Event{Topic: notify.TopicReplica, Data: sealBeat(s.pk.SigningKey, s.rt.TrackerURL, false, time.Now())})
 		select {
 		case <-ctx.Done():
-			beat.Leaving = true
-			s.hub.Publish(context.WithoutCancel(ctx), beat)
+			s.hub.Publish(context.WithoutCancel(ctx), notify.Event{Topic: notify.TopicReplica, Leaving: true,
+				Data: sealBeat(s.pk.SigningKey, s.rt.TrackerURL, true, time.Now())})
 			return nil
 		case <-tick.C:
 		}
@@ -116,4 +130,50 @@ func (s *Server) heartbeat(ctx context.Context) error {
 			s.hub.WakeAll()
 		}
 	}
+}
+
+// Heartbeats are signed with the manifest key, which every replica holds:
+// anyone who can connect to the database can NOTIFY, and a forged
+// heartbeat would send a site's agents to a tracker of its choosing. The
+// signed text is beatContext, "join" or "leave", the time in Unix
+// milliseconds and the URL; a heartbeat older than memberTTL is refused
+// (replay).
+const beatContext = "shoal-replica-heartbeat-v1"
+
+func beatMessage(url string, leaving bool, ms int64) []byte {
+	kind := "join"
+	if leaving {
+		kind = "leave"
+	}
+	return []byte(beatContext + "\x00" + kind + "\x00" + strconv.FormatInt(ms, 10) + "\x00" + url)
+}
+
+// sealBeat returns a heartbeat's Data: "<ms> <signature> <url>".
+func sealBeat(key ed25519.PrivateKey, url string, leaving bool, now time.Time) string {
+	ms := now.UnixMilli()
+	sig := ed25519.Sign(key, beatMessage(url, leaving, ms))
+	return strconv.FormatInt(ms, 10) + " " + base64.RawStdEncoding.EncodeToString(sig) + " " + url
+}
+
+// openBeat verifies a heartbeat's Data and returns its tracker URL.
+func openBeat(pub ed25519.PublicKey, data string, leaving bool, now time.Time) (string, error) {
+	f := strings.SplitN(data, " ", 3)
+	if len(f) != 3 {
+		return "", errors.New("heartbeat: malformed")
+	}
+	ms, err := strconv.ParseInt(f[0], 10, 64)
+	if err != nil {
+		return "", fmt.Errorf("heartbeat: time: %w", err)
+	}
+	sig, err := base64.RawStdEncoding.DecodeString(f[1])
+	if err != nil {
+		return "", fmt.Errorf("heartbeat: signature: %w", err)
+	}
+	if !ed25519.Verify(pub, beatMessage(f[2], leaving, ms), sig) {
+		return "", errors.New("heartbeat: bad signature")
+	}
+	if age := now.Sub(time.UnixMilli(ms)); age > memberTTL || age < -memberTTL {
+		return "", fmt.Errorf("heartbeat: %s old", age.Round(time.Millisecond))
+	}
+	return f[2], nil
 }

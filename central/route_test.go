@@ -1,6 +1,8 @@
 package central
 
 import (
+	"crypto/ed25519"
+	"strings"
 	"testing"
 	"time"
 )
@@ -73,5 +75,37 @@ func TestTrackerRouteStandalone(t *testing.T) {
 	}
 	if got := newTrackerRoute("", nil).For(1); got != "" {
 		t.Errorf("without trackers: %q, want none", got)
+	}
+}
+
+// TestBeatSignature: only heartbeats signed with the manifest key, recent
+// and of the right kind, name a tracker.
+func TestBeatSignature(t *testing.T) {
+	_, key, _ := ed25519.GenerateKey(nil)
+	_, other, _ := ed25519.GenerateKey(nil)
+	pub := key.Public().(ed25519.PublicKey)
+	now := time.Now()
+	const url = "https://a:8443/tracker/v1"
+	tests := []struct {
+		name    string
+		data    string
+		leaving bool
+		ok      bool
+	}{
+		{"valid", sealBeat(key, url, false, now), false, true},
+		{"valid-leave", sealBeat(key, url, true, now), true, true},
+		{"join-replayed-as-leave", sealBeat(key, url, false, now), true, false},
+		{"other-key", sealBeat(other, url, false, now), false, false},
+		{"old", sealBeat(key, url, false, now.Add(-time.Minute)), false, false},
+		{"url-changed", strings.Replace(sealBeat(key, url, false, now), "a:8443", "evil:8443", 1), false, false},
+		{"malformed", "x", false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := openBeat(pub, tt.data, tt.leaving, now)
+			if (err == nil) != tt.ok || (tt.ok && got != url) {
+				t.Errorf("openBeat = %q, %v; want ok=%v", got, err, tt.ok)
+			}
+		})
 	}
 }
