@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/shoal-project/shoal/internal/testwait"
 )
 
@@ -137,5 +139,50 @@ func TestUnreachable(t *testing.T) {
 	h.JobsChanged(context.Background(), []uint{1})
 	if !received(w, time.Second) {
 		t.Fatal("a local change did not wake a local waiter")
+	}
+}
+
+// TestPostgresReconnect: when the listening connection dies, waiters are
+// woken (they poll until it is back), the hub reconnects, and events flow
+// again.
+func TestPostgresReconnect(t *testing.T) {
+	dsn := os.Getenv("SHOAL_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		t.Skip("SHOAL_TEST_POSTGRES_DSN not set (run under scripts/with-postgres.sh)")
+	}
+	log := slog.New(slog.DiscardHandler)
+	a, b := New(dsn, log), New(dsn, log)
+	runHub(t, a)
+	runHub(t, b)
+	live := func() error {
+		if !a.Live() || !b.Live() {
+			return errors.New("not live yet")
+		}
+		return nil
+	}
+	testwait.For(t, 10*time.Second, "both hubs listening", live)
+	w, stop := b.WatchComputer(9)
+	defer stop()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	// Every listening connection dies (both hubs').
+	if _, err := conn.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = 'LISTEN "+Channel+"'"); err != nil {
+		t.Fatal(err)
+	}
+	if !received(w, 5*time.Second) {
+		t.Fatal("a lost connection did not wake the waiters")
+	}
+	testwait.For(t, 20*time.Second, "both hubs listening again", live)
+	for received(w, 0) {
+	}
+	a.JobsChanged(context.Background(), []uint{9})
+	if !received(w, 2*time.Second) {
+		t.Fatal("no event after the reconnection")
 	}
 }
