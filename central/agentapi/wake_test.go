@@ -4,12 +4,14 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/shoal-project/shoal/central/agentapi"
 	"github.com/shoal-project/shoal/central/notify"
 	"github.com/shoal-project/shoal/central/packages"
+	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/central/store/storetest"
 	"github.com/shoal-project/shoal/proto"
 )
@@ -81,5 +83,52 @@ func TestJobsWakeUp(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the held request did not answer within 10s of the affectation (poll interval 30s)")
+	}
+}
+
+// TestJobsTrackerHandOver: when the site's tracker changes (a replica
+// left), a held jobs request answers at once with the new tracker.
+func TestJobsTrackerHandOver(t *testing.T) {
+	e := newEnvConfig(t, agentapi.Config{PollInterval: 30 * time.Second, MaxWait: time.Minute})
+	site := &store.Site{Name: "loopback", CIDRs: []store.SiteCIDR{{CIDR: "127.0.0.0/8"}}}
+	if err := e.store.CreateSite(context.Background(), site); err != nil {
+		t.Fatal(err)
+	}
+	hub := notify.New("", storetest.Logger(t))
+	w := watchSignal{Hub: hub, watching: make(chan uint, 1)}
+	e.api.SetWaker(w, hub)
+	var tracker atomic.Value
+	tracker.Store("https://a:8443/tracker/v1")
+	e.api.SetTrackerRoute(func(uint) string { return tracker.Load().(string) })
+	cl := e.agentClient("handover-host")
+	first, err := cl.Jobs(context.Background(), "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Site == nil || first.Site.TrackerURL != "https://a:8443/tracker/v1" {
+		t.Fatalf("site info %+v, want tracker a", first.Site)
+	}
+	got := make(chan *proto.JobsResponse, 1)
+	go func() {
+		r, err := cl.Jobs(context.Background(), first.Tag, 50*time.Second)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- r
+	}()
+	select {
+	case <-w.watching:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the held request did not watch its computer")
+	}
+	tracker.Store("https://c:8443/tracker/v1")
+	hub.WakeAll()
+	select {
+	case r := <-got:
+		if r == nil || r.Site == nil || r.Site.TrackerURL != "https://c:8443/tracker/v1" {
+			t.Fatalf("answer %+v, want tracker c", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the held request did not answer the hand-over within 10s (poll interval 30s)")
 	}
 }
