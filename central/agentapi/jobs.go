@@ -48,6 +48,11 @@ func (a *API) jobs(c echo.Context) error {
 		a.log.Warn("touch agent", "computer", cl.computer.ID, "err", err)
 	}
 	deadline := start.Add(wait)
+	// A site handed over to another tracker (a replica left or joined)
+	// while the request is held answers at once, so the agent
+	// re-announces there. (A hand-over between two requests reaches the
+	// agent with its next answer.)
+	tracker := a.trackerFor(cl.computer.SiteID)
 	var woken <-chan struct{} // nil without a waker: poll only
 	if wait > 0 {
 		defer a.metrics.LongPoll()()
@@ -60,9 +65,6 @@ func (a *API) jobs(c echo.Context) error {
 		}
 	}
 	wakeup := false // the last wait ended with a notification
-	// A site handed over to another tracker (a replica left or joined)
-	// answers at once, so the agent re-announces there.
-	tracker := a.trackerFor(cl.computer.SiteID)
 	for i := 0; ; i++ {
 		pend, err := a.deploy.AgentJobs(ctx, cl.computer.ID, a.now())
 		if err != nil {
