@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/shoal-project/shoal/agent/client"
+	"github.com/shoal-project/shoal/proto"
 )
 
 // Several centrals on one PostgreSQL database behind Debian's HAProxy
@@ -210,6 +211,25 @@ func (c *Central) longPolls() (float64, error) {
 	return 0, fmt.Errorf("no shoal_central_long_polls in /metrics")
 }
 
+// logLines returns every line of the agent's log that contains all parts.
+func (ag *Agent) logLines(parts ...string) []string {
+	b, err := os.ReadFile(ag.LogFile)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		ok := true
+		for _, p := range parts {
+			ok = ok && strings.Contains(line, p)
+		}
+		if ok {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
 // agentSecret reads an enrolled agent's secret.
 func agentSecret(t testing.TB, ag *Agent) string {
 	t.Helper()
@@ -229,8 +249,9 @@ func agentSecret(t testing.TB, ag *Agent) string {
 // TestReplicasHAProxy runs three centrals on one PostgreSQL database behind
 // HAProxy: an affectation through replica A wakes a long-poll held on
 // replica B within 2 s; the real OCS agent and shoal-agents inventory and
-// deploy through HAProxy; replica B is killed with SIGKILL in the middle
-// of a deployment and every agent still finishes.
+// deploy through HAProxy; the replica whose tracker serves the agents'
+// site is killed with SIGKILL in the middle of a deployment, the site
+// moves to another replica's tracker and every agent still finishes.
 func TestReplicasHAProxy(t *testing.T) {
 	dsn := freshDatabase(t)
 	pg := postgresYAML(dsn)
@@ -326,9 +347,28 @@ func TestReplicasHAProxy(t *testing.T) {
 		t.Errorf("the OCS agent's EXECUTE marker: %q, %v", out, err)
 	}
 
-	// 3. Shoal agents deploy through HAProxy; B dies with SIGKILL in the
-	// middle and every agent still finishes.
+	// 3. Shoal agents deploy through HAProxy; the replica whose embedded
+	// tracker serves their site dies with SIGKILL in the middle, the site
+	// moves to another replica's tracker, and every agent still finishes.
 	agents, ids := swarmAgents(t, lb, api, "rep-", 3, "", nil)
+	replicas := map[string]*Central{}
+	for _, r := range []*Central{a, b, c} {
+		replicas[r.HTTPSURL+proto.TrackerPathPrefix] = r
+	}
+	siteTracker := func(ag *Agent) string {
+		_, u, _ := strings.Cut(ag.logLine("site tracker", "site=loopback"), "tracker=")
+		return strings.TrimSpace(u)
+	}
+	owner := siteTracker(agents[0])
+	victim := replicas[owner]
+	if victim == nil {
+		t.Fatalf("agents were told tracker %q, not a replica's", owner)
+	}
+	for _, ag := range agents[1:] {
+		if got := siteTracker(ag); got != owner {
+			t.Fatalf("agents of one site were told different trackers: %s and %s", owner, got)
+		}
+	}
 	pkg := lb.publishFile(PackageSpec{"name": "replicas24", "action": "EXECUTE", "priority": "5", "command": "true"},
 		writeRandomTarGz(t, 24<<20))
 	// Published through the balancer, not at the replica that took the upload.
@@ -342,16 +382,28 @@ func TestReplicasHAProxy(t *testing.T) {
 		}
 		return fmt.Errorf("no deployment started")
 	})
-	if err := b.cmd.Process.Kill(); err != nil {
+	if err := victim.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	t.Log("replica B killed with SIGKILL")
+	killed := time.Now()
+	t.Logf("replica %s (the site's tracker) killed with SIGKILL", victim.HTTPSURL)
+	for _, ag := range agents {
+		waitFor(t, 60*time.Second, ag.Name+" to be handed another tracker", func() error {
+			for _, line := range ag.logLines("site tracker", "site=loopback") {
+				if !strings.Contains(line, "tracker="+owner) {
+					return nil
+				}
+			}
+			return fmt.Errorf("still on %s", owner)
+		})
+	}
+	t.Logf("every agent moved to another replica's tracker within %s", time.Since(killed).Round(time.Millisecond))
 	deps := lb.waitAllSuccess(pkg, ids, 4*time.Minute)
 	var peer, central int64
 	for _, d := range deps {
 		peer, central = peer+d.BytesPeer, central+d.BytesCentral
 	}
-	t.Logf("%d agents finished after B died; bytes from peers %d, from central %d", len(agents), peer, central)
+	t.Logf("%d agents finished after the replica died; bytes from peers %d, from central %d", len(agents), peer, central)
 }
 
 // postOCS posts bodies[i] to url/ocsinventory with conc concurrent clients
