@@ -34,7 +34,8 @@ type Config struct {
 	// MaxWait bounds a jobs long-poll (default 60s).
 	MaxWait time.Duration `yaml:"max_wait"`
 	// PollInterval is how often a held jobs request re-reads the database
-	// (default 500ms).
+	// while change notifications do not arrive (default 500ms); while they
+	// do, it re-reads on each and every 5s.
 	PollInterval time.Duration `yaml:"poll_interval"`
 	// PeerRecordTTL is the lifetime of a signed peer record (default 24h).
 	PeerRecordTTL time.Duration `yaml:"peer_record_ttl"`
