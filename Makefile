@@ -72,16 +72,16 @@ fuzz: ## Run each fuzz target for FUZZTIME executions (default 200000x, ~15–30
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeParse$$' -fuzztime $(FUZZTIME) ./proto/ocs/
 	$(GO) test -run '^$$' -fuzz '^FuzzVerifyManifest$$' -fuzztime $(FUZZTIME) ./proto/
 
-itest: ## Run the integration tests (real binaries, the real OCS agent, Chromium); UI screenshots go to .artifacts/ui.
+itest: ## Run the integration tests (real binaries, the real OCS agent, Chromium, PostgreSQL and HAProxy for the replicas); UI screenshots go to .artifacts/ui.
 	@mkdir -p $(ARTIFACTS)/ui
-	SHOAL_UI_ARTIFACTS=$(ARTIFACTS)/ui $(GO) test -tags integration -count=1 -timeout 15m -v ./itest/ 2>&1 | grep --line-buffered -vE '^=== (RUN|PAUSE|CONT)'; exit $${PIPESTATUS[0]}
+	SHOAL_UI_ARTIFACTS=$(ARTIFACTS)/ui ./scripts/with-postgres.sh $(GO) test -tags integration -count=1 -timeout 15m -v ./itest/ 2>&1 | grep --line-buffered -vE '^=== (RUN|PAUSE|CONT)'; exit $${PIPESTATUS[0]}
 
 bench: ## Run the benchmarks and print their numbers.
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2x ./proto/... ./central/... ./tracker/...
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./internal/p2p/
 	$(GO) test -run 'TestMeasure20' -count 1 -v ./agent/lan/
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 10m ./relay/
-	$(GO) test -tags integration -run '^$$' -bench . -benchtime 1x -timeout 20m -v ./itest/
+	./scripts/with-postgres.sh $(GO) test -tags integration -run '^$$' -bench . -benchtime 1x -timeout 30m -v ./itest/
 
 bench-attacks: ## Peak RSS and worst latency of central under 64 parallel hostile bodies of each kind (also part of bench).
 	$(GO) test -tags integration -run '^$$' -bench BenchmarkAttackBodies -benchtime 1x -timeout 20m -v ./itest/

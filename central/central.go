@@ -27,6 +27,7 @@ import (
 	"github.com/shoal-project/shoal/central/deploy"
 	"github.com/shoal-project/shoal/central/groups"
 	"github.com/shoal-project/shoal/central/inventory"
+	"github.com/shoal-project/shoal/central/notify"
 	"github.com/shoal-project/shoal/central/ocsapi"
 	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/central/pki"
@@ -180,6 +181,11 @@ type Server struct {
 	metrics   *metrics.Central
 	ready     *readiness
 	inflight  inflight // requests being handled, for drain
+	// hub carries changes between replicas; reloadSettings asks runHub
+	// to re-read the agent settings.
+	hub            *notify.Hub
+	reloadSettings chan struct{}
+	route          *trackerRoute // which tracker serves each site
 }
 
 // buildTimeout bounds what New does with the database (opening,
@@ -262,6 +268,9 @@ func (s *Server) build() error {
 		return err
 	}
 	s.dep.SetMetrics(s.metrics)
+	s.hub = newHub(cfg.Database, s)
+	s.reloadSettings = make(chan struct{}, 1)
+	s.dep.SetChanges(s.hub)
 	if err := s.dep.LoadStoredConfig(ctx); err != nil {
 		return err
 	}
@@ -270,7 +279,7 @@ func (s *Server) build() error {
 		return err
 	}
 	httpsURL := "https://" + net.JoinHostPort(host, port(s.httpsLn.Addr()))
-	ops := adminops.New(adminops.Deps{Store: s.st, Deploy: s.dep, Packages: s.builder, PKI: pk, ServerURL: httpsURL}, s.log)
+	ops := adminops.New(adminops.Deps{Store: s.st, Deploy: s.dep, Packages: s.builder, PKI: pk, ServerURL: httpsURL, Changes: s.hub}, s.log)
 	if s.trk, err = embedded.New(cfg.Tracker, s.st, pk.SigningPublicKey(), s.log); err != nil {
 		return err
 	}
@@ -285,6 +294,7 @@ func (s *Server) build() error {
 	}
 	s.agents = agentapi.New(cfg.AgentAPI, s.st, s.dep, s.builder, pk, s.log)
 	s.agents.SetMetrics(s.metrics)
+	s.agents.SetWaker(s.hub, s.hub)
 	ocsEdge, err := ocsapi.New(cfg.HTTP.ocs(), ocsapi.Deps{Store: s.st, Inventory: inv, Deploy: s.dep, Metrics: s.metrics}, s.log)
 	if err != nil {
 		return err
@@ -303,8 +313,11 @@ func (s *Server) build() error {
 	}
 	s.rt.TrackerURL = s.trk.URL(s.rt.HTTPSURL)
 	s.agents.SetTrackerURL(s.rt.TrackerURL)
+	s.route = newTrackerRoute(s.rt.TrackerURL, cfg.Tracker.Standalone)
+	s.agents.SetTrackerRoute(s.route.For)
 	s.agents.SetUpstreamURL(s.rt.HTTPURL)
 	s.agents.SetServerURL(s.rt.HTTPSURL)
+	s.subscribe()
 	return nil
 }
 
@@ -352,6 +365,7 @@ func (s *Server) Run(ctx context.Context) error {
 	g.Go(func() error { return s.dep.Run(depCtx) })
 	g.Go(func() error { return s.trk.Run(gctx) })
 	g.Go(func() error { return s.groups.Run(gctx) })
+	g.Go(func() error { return s.runHub(gctx) })
 	g.Go(func() error { return serve(plain.Serve(s.web.LimitListener(s.httpLn))) })
 	g.Go(func() error { return serve(secure.ServeTLS(s.web.LimitListener(s.httpsLn), "", "")) })
 	g.Go(func() error {

@@ -40,6 +40,9 @@ type Deps struct {
 	ServerURL string
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// Changes is told what operations changed, for the other replicas
+	// (nil: nobody).
+	Changes changes
 }
 
 // Service carries out the admin operations.
@@ -52,6 +55,7 @@ type Service struct {
 	now      func() time.Time
 	// serverURL is Deps.ServerURL.
 	serverURL string
+	changes   changes
 }
 
 // New returns the operations layer.
@@ -60,8 +64,12 @@ func New(d Deps, logger *slog.Logger) *Service {
 	if now == nil {
 		now = time.Now
 	}
+	var ch changes = nopChanges{}
+	if d.Changes != nil {
+		ch = d.Changes
+	}
 	return &Service{store: d.Store, deploy: d.Deploy, packages: d.Packages, pki: d.PKI,
-		audit: audit.New(d.Store, logger), now: now, serverURL: d.ServerURL}
+		audit: audit.New(d.Store, logger), now: now, serverURL: d.ServerURL, changes: ch}
 }
 
 // Now returns the service's clock reading.
@@ -86,6 +94,7 @@ func (s *Service) DeletePackage(ctx context.Context, who audit.Actor, id string)
 	if err := s.packages.Delete(id); err != nil && !errors.Is(err, packages.ErrNotFound) {
 		return err
 	}
+	s.changes.JobsChanged(ctx, nil)
 	s.audit.Record(ctx, who, "package.delete", id, p.Name)
 	return nil
 }
@@ -210,6 +219,7 @@ func (s *Service) CreateSite(ctx context.Context, who audit.Actor, site *store.S
 	if err != nil {
 		return 0, err
 	}
+	s.changes.SitesChanged(ctx)
 	s.audit.Record(ctx, who, "site.create", site.Name, siteDetail(site)+fmt.Sprintf(" computers_moved=%d", moved))
 	return moved, nil
 }
@@ -227,6 +237,7 @@ func (s *Service) UpdateSite(ctx context.Context, who audit.Actor, site *store.S
 	if err != nil {
 		return 0, err
 	}
+	s.changes.SitesChanged(ctx)
 	s.audit.Record(ctx, who, "site.update", site.Name, siteDetail(site)+fmt.Sprintf(" computers_moved=%d", moved))
 	return moved, nil
 }
@@ -280,6 +291,7 @@ func (s *Service) DeleteSite(ctx context.Context, who audit.Actor, id uint) erro
 	if err := s.store.DeleteSite(ctx, id); err != nil {
 		return err
 	}
+	s.changes.SitesChanged(ctx)
 	s.audit.Record(ctx, who, "site.delete", site.Name, "")
 	return nil
 }
@@ -351,6 +363,7 @@ func (s *Service) DeleteRelay(ctx context.Context, who audit.Actor, id uint) err
 	if err := s.store.DeleteRelay(ctx, id, s.now()); err != nil {
 		return err
 	}
+	s.changes.RevocationsChanged(ctx)
 	s.audit.Record(ctx, who, "relay.delete", r.Name, fmt.Sprintf("peer=%s url=%s", r.PeerID, r.HTTPURL))
 	return nil
 }

@@ -73,6 +73,7 @@ func (s *Service) ImportSites(ctx context.Context, who audit.Actor, r io.Reader)
 	if res.Moved, err = s.ResiteComputers(ctx); err != nil {
 		return SiteImport{}, err
 	}
+	s.changes.SitesChanged(ctx)
 	s.audit.Record(ctx, who, "site.import", fmt.Sprintf("%d sites", len(sites)),
 		fmt.Sprintf("created=%d updated=%d computers_moved=%d", res.Created, res.Updated, res.Moved))
 	return res, nil

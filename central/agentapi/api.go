@@ -34,7 +34,8 @@ type Config struct {
 	// MaxWait bounds a jobs long-poll (default 60s).
 	MaxWait time.Duration `yaml:"max_wait"`
 	// PollInterval is how often a held jobs request re-reads the database
-	// (default 500ms).
+	// while change notifications do not arrive (default 500ms); while they
+	// do, it re-reads on each and every 5s.
 	PollInterval time.Duration `yaml:"poll_interval"`
 	// PeerRecordTTL is the lifetime of a signed peer record (default 24h).
 	PeerRecordTTL time.Duration `yaml:"peer_record_ttl"`
@@ -169,6 +170,12 @@ type API struct {
 	trackerURL, upstreamURL, serverURL atomic.Value
 	// metrics is set once by central before it serves (SetMetrics).
 	metrics *metrics.Central
+	// waker is set once by central before it serves (SetWaker); nil:
+	// held jobs requests poll.
+	waker waker
+	// route is set once by central before it serves (SetTrackerRoute).
+	route       func(siteID uint) string
+	revocations revocations
 	// draining is closed by Drain.
 	draining  chan struct{}
 	drainOnce sync.Once

@@ -329,6 +329,9 @@ func (a *API) revokeComputer(revoked bool) echo.HandlerFunc {
 		if err := a.store.SetComputerRevoked(c.Request().Context(), id, revoked); err != nil {
 			return err
 		}
+		if a.revocations != nil {
+			a.revocations.RevocationsChanged(c.Request().Context())
+		}
 		a.log.Info("audit", "action", "computer.revoke", "target", id, "revoked", revoked, "remote", c.RealIP())
 		return c.NoContent(http.StatusNoContent)
 	}

@@ -1,6 +1,7 @@
 package agentapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -25,8 +26,11 @@ func toJobs(pend []store.Pending) []proto.Job {
 }
 
 // jobs answers the computer's job list as soon as it differs from the one
-// the tag names, re-reading the database every PollInterval, or when wait
-// has passed. Waiting deployments that are answered become notified.
+// the tag names, or when wait has passed. A held request re-reads the
+// database when the waker says the computer's jobs may have changed (on
+// any replica), and every PollInterval, or every livePollInterval while
+// the waker's notifications arrive. Waiting deployments that are answered
+// become notified.
 func (a *API) jobs(c echo.Context) error {
 	cl := callerOf(c)
 	ctx := c.Request().Context()
@@ -44,9 +48,23 @@ func (a *API) jobs(c echo.Context) error {
 		a.log.Warn("touch agent", "computer", cl.computer.ID, "err", err)
 	}
 	deadline := start.Add(wait)
+	// A site handed over to another tracker (a replica left or joined)
+	// while the request is held answers at once, so the agent
+	// re-announces there. (A hand-over between two requests reaches the
+	// agent with its next answer.)
+	tracker := a.trackerFor(cl.computer.SiteID)
+	var woken <-chan struct{} // nil without a waker: poll only
 	if wait > 0 {
 		defer a.metrics.LongPoll()()
+		if a.waker != nil {
+			// Watch before the first read, so that no change falls
+			// between a read and the wait.
+			ch, stop := a.waker.WatchComputer(cl.computer.ID)
+			defer stop()
+			woken = ch
+		}
 	}
+	wakeup := false // the last wait ended with a notification
 	for i := 0; ; i++ {
 		pend, err := a.deploy.AgentJobs(ctx, cl.computer.ID, a.now())
 		if err != nil {
@@ -54,10 +72,10 @@ func (a *API) jobs(c echo.Context) error {
 		}
 		jobs := toJobs(pend)
 		cur := proto.JobsTag(jobs)
-		answer := cur != tag || !a.now().Before(deadline)
+		answer := cur != tag || !a.now().Before(deadline) || a.trackerFor(cl.computer.SiteID) != tracker
 		// A held request must notice a revocation, at the latest when it
-		// answers.
-		if i > 0 && (answer || i%10 == 0) {
+		// answers (revocations wake every held request).
+		if i > 0 && (answer || i%10 == 0 || wakeup) {
 			comp, err := a.store.Computer(ctx, cl.computer.ID)
 			if err != nil {
 				return err
@@ -85,7 +103,7 @@ func (a *API) jobs(c echo.Context) error {
 		if i == 0 {
 			a.log.Debug("jobs poll held", "computer", cl.computer.ID, "wait", wait)
 		}
-		t := time.NewTimer(a.cfg.PollInterval)
+		t := time.NewTimer(a.pollInterval())
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -93,8 +111,13 @@ func (a *API) jobs(c echo.Context) error {
 		case <-a.draining:
 			t.Stop()
 			return errDraining
+		case <-woken:
+			t.Stop()
+			wakeup = true
+			continue
 		case <-t.C:
 		}
+		wakeup = false
 	}
 }
 
@@ -182,4 +205,36 @@ func (a *API) inventory(c echo.Context) error {
 	a.metrics.Ingest("shoal", time.Since(began))
 	a.log.Info("inventory stored", "computer", res.ComputerID, "device", cl.computer.DeviceID, "softwares", len(snap.Softwares))
 	return c.NoContent(http.StatusNoContent)
+}
+
+// livePollInterval is how often a held jobs request re-reads the database
+// while change notifications arrive (the waker is live): the re-read is
+// only a safety net then.
+const livePollInterval = 5 * time.Second
+
+// waker tells a held jobs request that its computer's job list may have
+// changed (central/notify.Hub, across replicas).
+type waker interface {
+	WatchComputer(id uint) (<-chan struct{}, func())
+	// Live reports whether changes made by other replicas are notified;
+	// while not, held requests poll every PollInterval.
+	Live() bool
+}
+
+// revocations is told when the agent API revokes a computer, so that
+// every replica learns of it.
+type revocations interface {
+	RevocationsChanged(ctx context.Context)
+}
+
+// SetWaker sets the source of job list change notifications and who is
+// told of revocations; central calls it once before serving. Without it,
+// held requests poll.
+func (a *API) SetWaker(w waker, r revocations) { a.waker, a.revocations = w, r }
+
+func (a *API) pollInterval() time.Duration {
+	if a.waker != nil && a.waker.Live() {
+		return max(a.cfg.PollInterval, livePollInterval)
+	}
+	return a.cfg.PollInterval
 }

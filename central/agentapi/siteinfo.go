@@ -13,6 +13,23 @@ import (
 // Central calls it once it knows its HTTPS URL, before serving.
 func (a *API) SetTrackerURL(u string) { a.trackerURL.Store(u) }
 
+// SetTrackerRoute sets how the tracker of a site is chosen when several
+// trackers serve (replicas of central, standalone trackers): route returns
+// the tracker URL of a site ID. Central calls it once before serving;
+// without it every site gets SetTrackerURL's.
+func (a *API) SetTrackerRoute(route func(siteID uint) string) { a.route = route }
+
+// trackerFor returns the tracker URL agents of the site are told.
+func (a *API) trackerFor(siteID *uint) string {
+	if siteID == nil {
+		return ""
+	}
+	if a.route != nil {
+		return a.route(*siteID)
+	}
+	return loadString(&a.trackerURL)
+}
+
 // SetServerURL sets central's HTTPS base URL as agents reach it, for the
 // enroll commands of new tokens.
 func (a *API) SetServerURL(u string) { a.serverURL.Store(u) }
@@ -50,7 +67,7 @@ func (a *API) siteInfo(ctx context.Context, siteID *uint) (*proto.SiteInfo, erro
 	if err != nil {
 		return nil, err
 	}
-	return &proto.SiteInfo{Name: site.Name, Relays: relays, TrackerURL: loadString(&a.trackerURL),
+	return &proto.SiteInfo{Name: site.Name, Relays: relays, TrackerURL: a.trackerFor(siteID),
 		GossipKey: key, GossipKeys: others, RevokedPeers: revoked}, nil
 }
 

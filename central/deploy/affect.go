@@ -98,6 +98,9 @@ func (s *Service) AffectComputers(ctx context.Context, packageID string, compute
 	if err != nil {
 		return 0, fmt.Errorf("affect package %s: %w", packageID, err)
 	}
+	if changed > 0 {
+		s.jobsChanged(ctx, ids)
+	}
 	return changed, nil
 }
 

@@ -173,6 +173,7 @@ type Service struct {
 	contacts *contactLog
 	checks   checking         // packages whose availability check runs now
 	metrics  *metrics.Central // set once before serving (SetMetrics)
+	changes  changes          // set once before serving (SetChanges); may be nil
 }
 
 // New returns a Service. client is used for availability checks and must
@@ -444,6 +445,8 @@ func (s *Service) Activate(ctx context.Context, id string, req ActivateRequest) 
 	if !req.SkipCheck {
 		end := s.checks.begin(id) // The check reads the anonymous routes.
 		defer end()
+		unmark := s.markChecking(ctx, id) // on every replica
+		defer unmark()
 		report = packages.CheckAvailability(ctx, s.client, m, req.InfoLoc, req.PackLoc, strings.ToLower(req.Proto))
 		if !report.OK {
 			return report, fmt.Errorf("activate %s: %w", id, ErrUnavailable)
@@ -452,6 +455,7 @@ func (s *Service) Activate(ctx context.Context, id string, req ActivateRequest) 
 	if err := s.store.SetPackageActivation(ctx, id, true, req.InfoLoc, req.PackLoc, req.Proto, s.now()); err != nil {
 		return nil, fmt.Errorf("activate %s: %w", id, err)
 	}
+	s.jobsChanged(ctx, nil)
 	s.log.Info("package activated", "package", id, "info_loc", req.InfoLoc, "pack_loc", req.PackLoc)
 	return report, nil
 }
@@ -461,6 +465,7 @@ func (s *Service) Deactivate(ctx context.Context, id string) error {
 	if err := s.store.SetPackageActivation(ctx, id, false, "", "", "", s.now()); err != nil {
 		return fmt.Errorf("deactivate %s: %w", id, err)
 	}
+	s.jobsChanged(ctx, nil)
 	return nil
 }
 

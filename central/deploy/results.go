@@ -229,6 +229,7 @@ func (s *Service) Redeploy(ctx context.Context, deploymentID uint) error {
 	if err != nil {
 		return fmt.Errorf("redeploy %d: %w", deploymentID, err)
 	}
+	s.jobsChanged(ctx, s.computerOfDeployment(ctx, deploymentID))
 	return nil
 }
 
@@ -255,5 +256,6 @@ func (s *Service) Cancel(ctx context.Context, deploymentID uint) error {
 	if err != nil {
 		return fmt.Errorf("cancel deployment %d: %w", deploymentID, err)
 	}
+	s.jobsChanged(ctx, s.computerOfDeployment(ctx, deploymentID))
 	return nil
 }

@@ -88,6 +88,7 @@ func (s *Service) SaveConfig(ctx context.Context, cfg Config) error {
 	if err := s.SetConfig(cfg); err != nil {
 		return fmt.Errorf("save agent settings: %w", err)
 	}
+	s.settingsChanged(ctx)
 	s.log.Info("agent settings changed", "prolog_freq_hours", cfg.PrologFreqHours, "download_disabled", cfg.Download.Disabled)
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -29,7 +30,14 @@ type Config struct {
 	// RevocationRefresh is how often revoked peer IDs are re-read from the
 	// database (default 10s).
 	RevocationRefresh time.Duration `yaml:"revocation_refresh"`
-	// The tracker's own settings sit next to the two above.
+	// Standalone lists the base URLs (…/tracker/v1) of standalone
+	// shoal-tracker instances. When set, central tells each site's agents
+	// one of them, chosen by consistent hashing of the site; when empty,
+	// each site goes to the embedded tracker of one live replica of
+	// central the same way (docs/ARCHITECTURE.md, "Running several
+	// centrals").
+	Standalone []string `yaml:"standalone"`
+	// The tracker's own settings sit next to the ones above.
 	tracker.Config `yaml:",inline"`
 }
 
@@ -50,6 +58,11 @@ func (c Config) Validate() error {
 	if c.RevocationRefresh < 100*time.Millisecond {
 		return fmt.Errorf("tracker: revocation_refresh %s: want at least 100ms", c.RevocationRefresh)
 	}
+	for _, u := range c.Standalone {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+			return fmt.Errorf("tracker: standalone %q: want an http(s) base URL", u)
+		}
+	}
 	return c.Config.Validate()
 }
 
@@ -66,6 +79,8 @@ type Tracker struct {
 	store   revocations
 	srv     *tracker.Server
 	revoked atomic.Pointer[map[string]struct{}] // replaced whole by refresh
+	// kick asks Run to re-read the revocations now (Invalidate).
+	kick chan struct{}
 }
 
 // New returns the embedded tracker, or nil when cfg disables it. key is
@@ -78,7 +93,7 @@ func New(cfg Config, st revocations, key ed25519.PublicKey, logger *slog.Logger)
 	if !*cfg.Enabled {
 		return nil, nil
 	}
-	t := &Tracker{cfg: cfg, log: logger.With("component", "tracker"), store: st}
+	t := &Tracker{cfg: cfg, log: logger.With("component", "tracker"), store: st, kick: make(chan struct{}, 1)}
 	t.revoked.Store(&map[string]struct{}{})
 	srv, err := tracker.New(cfg.Config, logger, tracker.Verifier{Key: key, Revoked: t.isRevoked})
 	if err != nil {
@@ -86,6 +101,18 @@ func New(cfg Config, st revocations, key ed25519.PublicKey, logger *slog.Logger)
 	}
 	t.srv = srv
 	return t, nil
+}
+
+// Invalidate asks Run to re-read the revoked peers now (a revocation on
+// another replica of central). It does not block.
+func (t *Tracker) Invalidate() {
+	if t == nil {
+		return
+	}
+	select {
+	case t.kick <- struct{}{}:
+	default:
+	}
 }
 
 func (t *Tracker) isRevoked(peerID string) bool {
@@ -127,9 +154,10 @@ func (t *Tracker) Run(ctx context.Context) error {
 			case <-gctx.Done():
 				return nil
 			case <-tick.C:
-				if err := t.refresh(gctx); err != nil && gctx.Err() == nil {
-					t.log.Warn("read revoked peers", "err", err)
-				}
+			case <-t.kick:
+			}
+			if err := t.refresh(gctx); err != nil && gctx.Err() == nil {
+				t.log.Warn("read revoked peers", "err", err)
 			}
 		}
 	})

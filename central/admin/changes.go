@@ -1,0 +1,19 @@
+package admin
+
+import "context"
+
+// changes is told what an operation changed, so that every replica of
+// central learns of it (central/notify.Hub): job lists, sites (each
+// replica caches the site index) and revoked peers.
+type changes interface {
+	JobsChanged(ctx context.Context, ids []uint)
+	SitesChanged(ctx context.Context)
+	RevocationsChanged(ctx context.Context)
+}
+
+// nopChanges tells nobody (tests, a single process without a hub).
+type nopChanges struct{}
+
+func (nopChanges) JobsChanged(context.Context, []uint) {}
+func (nopChanges) SitesChanged(context.Context)        {}
+func (nopChanges) RevocationsChanged(context.Context)  {}

@@ -1,0 +1,111 @@
+package central
+
+import (
+	"crypto/ed25519"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestTrackerRoute: every replica that knows the same trackers sends a
+// site to the same one; sites spread over all of them; when one leaves
+// (or goes silent) only its sites move.
+func TestTrackerRoute(t *testing.T) {
+	urls := []string{"https://a:8443/tracker/v1", "https://b:8443/tracker/v1", "https://c:8443/tracker/v1"}
+	now := time.Now()
+	routes := make([]*trackerRoute, len(urls))
+	for i, self := range urls {
+		routes[i] = newTrackerRoute(self, nil)
+		for _, u := range urls {
+			routes[i].seen(u, false, now)
+		}
+	}
+	const sites = 300
+	before := map[uint]string{}
+	count := map[string]int{}
+	for id := uint(1); id <= sites; id++ {
+		u := routes[0].For(id)
+		for i, r := range routes[1:] {
+			if got := r.For(id); got != u {
+				t.Fatalf("site %d: replica %d routes to %s, replica 0 to %s", id, i+1, got, u)
+			}
+		}
+		before[id] = u
+		count[u]++
+	}
+	for _, u := range urls {
+		if count[u] < sites/6 {
+			t.Errorf("%s serves %d of %d sites, want a fair share", u, count[u], sites)
+		}
+	}
+
+	// b leaves: a and c agree, and only b's sites move.
+	if !routes[0].seen(urls[1], true, now) {
+		t.Fatal("a departure did not change the members")
+	}
+	// c stops hearing b: it expires.
+	if !routes[2].expire(now.Add(memberTTL + time.Second)) {
+		t.Fatal("a silent member did not expire")
+	}
+	routes[2].seen(urls[0], false, now.Add(memberTTL+time.Second))
+	for id := uint(1); id <= sites; id++ {
+		u := routes[0].For(id)
+		if u == urls[1] {
+			t.Fatalf("site %d still routed to the replica that left", id)
+		}
+		if before[id] != urls[1] && u != before[id] {
+			t.Errorf("site %d moved from %s to %s though its tracker stayed", id, before[id], u)
+		}
+		if got := routes[2].For(id); got != u {
+			t.Errorf("site %d: c routes to %s, a to %s", id, got, u)
+		}
+	}
+}
+
+// TestTrackerRouteStandalone: standalone trackers take every site, the
+// embedded one none.
+func TestTrackerRouteStandalone(t *testing.T) {
+	r := newTrackerRoute("https://self/tracker/v1", []string{"https://t1/tracker/v1", "https://t2/tracker/v1"})
+	seen := map[string]bool{}
+	for id := uint(1); id <= 50; id++ {
+		seen[r.For(id)] = true
+	}
+	if len(seen) != 2 || seen["https://self/tracker/v1"] {
+		t.Errorf("sites went to %v, want both standalone trackers only", seen)
+	}
+	if got := newTrackerRoute("", nil).For(1); got != "" {
+		t.Errorf("without trackers: %q, want none", got)
+	}
+}
+
+// TestBeatSignature: only heartbeats signed with the manifest key, recent
+// and of the right kind, name a tracker.
+func TestBeatSignature(t *testing.T) {
+	_, key, _ := ed25519.GenerateKey(nil)
+	_, other, _ := ed25519.GenerateKey(nil)
+	pub := key.Public().(ed25519.PublicKey)
+	now := time.Now()
+	const url = "https://a:8443/tracker/v1"
+	tests := []struct {
+		name    string
+		data    string
+		leaving bool
+		ok      bool
+	}{
+		{"valid", sealBeat(key, url, false, now), false, true},
+		{"valid-leave", sealBeat(key, url, true, now), true, true},
+		{"join-replayed-as-leave", sealBeat(key, url, false, now), true, false},
+		{"other-key", sealBeat(other, url, false, now), false, false},
+		{"old", sealBeat(key, url, false, now.Add(-time.Minute)), false, false},
+		{"url-changed", strings.Replace(sealBeat(key, url, false, now), "a:8443", "evil:8443", 1), false, false},
+		{"malformed", "x", false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := openBeat(pub, tt.data, tt.leaving, now)
+			if (err == nil) != tt.ok || (tt.ok && got != url) {
+				t.Errorf("openBeat = %q, %v; want ok=%v", got, err, tt.ok)
+			}
+		})
+	}
+}
