@@ -58,6 +58,7 @@ func (s *Service) Ensure(ctx context.Context, packageID string, ids []uint, why 
 	if err != nil {
 		return nil, fmt.Errorf("ensure package %s: %w", packageID, err)
 	}
+	s.jobsChanged(ctx, ids)
 	return out, nil
 }
 
@@ -71,8 +72,9 @@ func (s *Service) CancelPending(ctx context.Context, ids []uint, detail string) 
 	}
 	now := s.now().UTC()
 	n := 0
+	var woken []uint
 	err := s.store.Tx(ctx, func(tx *store.Store) error {
-		n = 0
+		n, woken = 0, woken[:0]
 		deps, err := tx.DeploymentsByID(ctx, ids)
 		if err != nil {
 			return err
@@ -88,11 +90,15 @@ func (s *Service) CancelPending(ctx context.Context, ids []uint, detail string) 
 			events = append(events, store.DeploymentEvent{DeploymentID: d.ID, At: now, FromState: d.State,
 				ToState: store.StateCancelled, Code: store.EventCancelled, Detail: detail})
 			n++
+			woken = append(woken, d.ComputerID)
 		}
 		return tx.AddDeploymentEvents(ctx, events...)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("cancel pending: %w", err)
+	}
+	if n > 0 {
+		s.jobsChanged(ctx, woken)
 	}
 	return n, nil
 }

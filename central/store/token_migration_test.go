@@ -3,7 +3,10 @@ package store_test
 import (
 	"context"
 	"database/sql"
+	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 
 	_ "github.com/ncruces/go-sqlite3/driver"
@@ -45,6 +48,7 @@ func TestEnrollmentTokenKindMigration(t *testing.T) {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
+	dropLaterTables(t, db)
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -64,5 +68,37 @@ func TestEnrollmentTokenKindMigration(t *testing.T) {
 	err = s.EnrollRelay(ctx, hexHash("old"), &store.Relay{Name: "r1", SiteID: site.ID, PeerID: "p1", SecretHash: hexHash("s1")}, toks[0].CreatedAt)
 	if err == nil {
 		t.Error("an old (agent) token enrolled a relay")
+	}
+}
+
+// dropLaterTables drops from a SQLite database the tables and columns that
+// migrations after the baseline add, so that it looks like one from before
+// versioned migrations.
+func dropLaterTables(t *testing.T, db *sql.DB) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("migrations", "sqlite", "*.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := regexp.MustCompile("(?m)^CREATE TABLE `([a-z_0-9]+)`")
+	addColumn := regexp.MustCompile("(?m)^ALTER TABLE `([a-z_0-9]+)` ADD (?:COLUMN )?`([a-z_0-9]+)`")
+	for _, f := range files {
+		if strings.HasPrefix(filepath.Base(f), "00001_") {
+			continue
+		}
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range create.FindAllStringSubmatch(string(raw), -1) {
+			if _, err := db.Exec("DROP TABLE " + m[1]); err != nil {
+				t.Fatalf("drop %s: %v", m[1], err)
+			}
+		}
+		for _, m := range addColumn.FindAllStringSubmatch(string(raw), -1) {
+			if _, err := db.Exec("ALTER TABLE " + m[1] + " DROP COLUMN " + m[2]); err != nil {
+				t.Fatalf("drop %s.%s: %v", m[1], m[2], err)
+			}
+		}
 	}
 }
