@@ -19,11 +19,11 @@ grep -q "SecureCustomProperties.*TOKEN" <<<"$props" || fail "TOKEN is not a secu
 svc=$(msiinfo export "$msi" ServiceInstall)
 grep -q $'ShoalAgent\tShoal agent' <<<"$svc" || fail "no ShoalAgent service entry: $svc"
 grep -qP '\t2\t' <<<"$(tail -n +4 <<<"$svc")" || fail "ShoalAgent does not start automatically (StartType 2): $svc"
-grep -qP '\tservice\t' <<<"$(tail -n +4 <<<"$svc")" || fail "ShoalAgent's command line lacks the service argument: $svc"
+grep -qP '\tservice -state-dir "\[CommonAppDataFolder\]Shoal"\t' <<<"$(tail -n +4 <<<"$svc")" || fail "ShoalAgent's command line lacks the service argument: $svc"
 ctl=$(msiinfo export "$msi" ServiceControl)
 grep -q "ShoalAgent" <<<"$ctl" || fail "no ServiceControl for ShoalAgent"
 ca=$(msiinfo export "$msi" CustomAction)
-grep -q 'enroll -server "\[SERVER\]" -ca-fingerprint "\[CA_FINGERPRINT\]" -token "\[TOKEN\]"' <<<"$ca" || fail "no enrollment custom action: $ca"
+grep -q 'enroll -server "\[SERVER\]" -ca-fingerprint "\[CA_FINGERPRINT\]" -token "\[TOKEN\]" -state-dir "\[CommonAppDataFolder\]Shoal"' <<<"$ca" || fail "no enrollment custom action: $ca"
 seq=$(msiinfo export "$msi" InstallExecuteSequence)
 n=$(awk -F'\t' '$1=="Enroll" && $2=="TOKEN AND NOT Installed" {print $3}' <<<"$seq" | tr -d '\r')
 # Deferred, after the file is installed (InstallFiles 4000) and before the service starts (5900).
@@ -32,7 +32,7 @@ seqof() { awk -F'\t' -v a="$1" -v c="$2" '$1==a && $2==c {print $3}' <<<"$seq" |
 grep -qP '^FirewallAdd\t.*\tfirewall add' <<<"$ca" || fail "no FirewallAdd custom action: $ca"
 n=$(seqof FirewallAdd "NOT Installed")
 [ -n "$n" ] && [ "$n" -gt 4000 ] && [ "$n" -lt 5900 ] || fail "FirewallAdd is not scheduled between InstallFiles and StartServices: '$n'"
-grep -qP '^Cleanup\t.*\tuninstall -purge' <<<"$ca" || fail "no Cleanup custom action: $ca"
+grep -qP '^Cleanup\t.*\tuninstall -purge -state-dir "\[CommonAppDataFolder\]Shoal"' <<<"$ca" || fail "no Cleanup custom action: $ca"
 n=$(seqof Cleanup 'REMOVE="ALL"')
 # At uninstall, after DeleteServices (2000) and before RemoveFiles (3500) takes the binary away.
 [ -n "$n" ] && [ "$n" -gt 2000 ] && [ "$n" -lt 3500 ] || fail "Cleanup is not scheduled between DeleteServices and RemoveFiles: '$n'"

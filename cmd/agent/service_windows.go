@@ -69,7 +69,7 @@ func platformSubcommands(cfg *agent.Config) []run.Subcommand {
 // LocalSystem, with the flags given (for example -config), and creates the
 // state dir readable by SYSTEM and Administrators only.
 func installService(cfg *agent.Config, flags []string) error {
-	if _, err := run.Parse("shoal-agent install", flags); err != nil {
+	if _, err := parseFlags("shoal-agent install", flags); err != nil {
 		return err
 	}
 	exe, err := os.Executable()
@@ -246,6 +246,17 @@ func stopAndWait(s *mgr.Service) error {
 	return nil
 }
 
+// parseFlags parses the agent's common flags, whose state dir flag is
+// -state-dir.
+func parseFlags(name string, args []string) (*run.Flags, error) {
+	return run.Command{Name: name, DirFlag: "state-dir"}.Parse(args, io.Discard)
+}
+
+// secureStateDir gives the state dir the SYSTEM-and-Administrators ACL
+// before enrollment writes the agent's identity into it: the MSI's
+// enrollment runs before any "install", and ProgramData lets Users read.
+func secureStateDir(dir string) error { return secureDir(dir) }
+
 // secureDir creates dir and gives it the SYSTEM-and-Administrators ACL.
 func secureDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -271,7 +282,7 @@ func secureDir(dir string) error {
 // a rotating file under the state dir, and start, stop and failures also
 // to the Windows event log.
 func runService(cfg *agent.Config, args []string) error {
-	f, err := run.Parse("shoal-agent", args)
+	f, err := parseFlags("shoal-agent", args)
 	if err == nil {
 		err = run.LoadConfig(f.Config, cfg)
 	}
