@@ -33,7 +33,7 @@ grep -qP '^FirewallAdd\t.*\tfirewall add' <<<"$ca" || fail "no FirewallAdd custo
 n=$(seqof FirewallAdd "NOT Installed")
 [ -n "$n" ] && [ "$n" -gt 4000 ] && [ "$n" -lt 5900 ] || fail "FirewallAdd is not scheduled between InstallFiles and StartServices: '$n'"
 grep -qP '^Cleanup\t.*\tuninstall -purge -state-dir "\[CommonAppDataFolder\]Shoal"' <<<"$ca" || fail "no Cleanup custom action: $ca"
-n=$(seqof Cleanup 'REMOVE="ALL"')
+n=$(seqof Cleanup 'REMOVE="ALL" AND NOT UPGRADINGPRODUCTCODE')
 # At uninstall, after DeleteServices (2000) and before RemoveFiles (3500) takes the binary away.
 [ -n "$n" ] && [ "$n" -gt 2000 ] && [ "$n" -lt 3500 ] || fail "Cleanup is not scheduled between DeleteServices and RemoveFiles: '$n'"
 files=$(msiinfo export "$msi" File)
