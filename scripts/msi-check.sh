@@ -23,7 +23,7 @@ grep -qP '\tservice -state-dir "\[CommonAppDataFolder\]Shoal"\t' <<<"$(tail -n +
 ctl=$(msiinfo export "$msi" ServiceControl)
 grep -q "ShoalAgent" <<<"$ctl" || fail "no ServiceControl for ShoalAgent"
 ca=$(msiinfo export "$msi" CustomAction)
-grep -q 'enroll -server "\[SERVER\]" -ca-fingerprint "\[CA_FINGERPRINT\]" -token "\[TOKEN\]" -state-dir "\[CommonAppDataFolder\]Shoal"' <<<"$ca" || fail "no enrollment custom action: $ca"
+grep -q 'enroll -server "\[SERVER\]" -ca-fingerprint "\[CA_FINGERPRINT\]" -token "\[TOKEN\]" -state-dir "\[CommonAppDataFolder\]Shoal" -force' <<<"$ca" || fail "no enrollment custom action: $ca"
 seq=$(msiinfo export "$msi" InstallExecuteSequence)
 n=$(awk -F'\t' '$1=="Enroll" && $2=="TOKEN AND NOT Installed" {print $3}' <<<"$seq" | tr -d '\r')
 # Deferred, after the file is installed (InstallFiles 4000) and before the service starts (5900).
