@@ -62,8 +62,33 @@ func purgeStateDir(dir string) error {
 		if e.IsDir() && strings.EqualFold(e.Name(), "logs") {
 			continue
 		}
-		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+		if err := removeTree(filepath.Join(dir, e.Name())); err != nil {
 			errs = append(errs, fmt.Errorf("purge state dir: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// removeTree removes path and, for a directory, everything below it,
+// children first, with plain deletes: os.RemoveAll's POSIX-semantics
+// delete fails under wine ("Invalid function"), where the uninstall is
+// tested. Symlinks and junctions are removed, never followed.
+func removeTree(path string) error {
+	var paths []string
+	err := filepath.WalkDir(path, func(p string, _ os.DirEntry, err error) error {
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		paths = append(paths, p)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for i := len(paths) - 1; i >= 0; i-- {
+		if err := os.Remove(paths[i]); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)

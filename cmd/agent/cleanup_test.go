@@ -39,7 +39,16 @@ func TestFirewallCommands(t *testing.T) {
 // TestPurgeStateDir: an uninstall keeps the logs directory and nothing
 // else of the state dir; a missing dir is fine, a root is refused.
 func TestPurgeStateDir(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "Shoal")
+	base, err := os.MkdirTemp("", "shoal-purge-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := removeTree(base); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+	dir := filepath.Join(base, "Shoal")
 	for _, f := range []string{"identity.json", "enrollment.json", "jobs/1/state.json", "fragments/ab/cd", "logs/shoal-agent.log", "logs/shoal-agent.log.1"} {
 		p := filepath.Join(dir, filepath.FromSlash(f))
 		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
