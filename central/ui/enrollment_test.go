@@ -45,7 +45,7 @@ func TestEnrollmentTokenForm(t *testing.T) {
 	wantCode(t, "create", r, http.StatusCreated)
 	fp := e.ui.deps.PKI.CAFingerprint()
 	line := regexp.MustCompile(`<pre class="cmd" id="msiexec-command">([^<]*)</pre>`).FindStringSubmatch(r.body)
-	if line == nil || !regexp.MustCompile(`^msiexec /i shoal-agent-amd64\.msi /qn SERVER=https://&lt;central&gt;:&lt;https-port&gt; CA_FINGERPRINT=` + fp + ` TOKEN=shoalenroll_[A-Za-z0-9_-]+$`).MatchString(line[1]) {
+	if line == nil || !regexp.MustCompile(`^msiexec /i shoal-agent-amd64\.msi /qn SERVER=https://&lt;central&gt;:&lt;https-port&gt; CA_FINGERPRINT=`+fp+` TOKEN=shoalenroll_[A-Za-z0-9_-]+$`).MatchString(line[1]) {
 		t.Fatalf("msiexec line %q", line)
 	}
 	wantBody(t, "created token", r, "shoal-agent enroll -server https://&lt;central&gt;:&lt;https-port&gt; -token shoalenroll_", "-ca-fingerprint "+fp)
