@@ -9,7 +9,16 @@ import (
 	"github.com/shoal-project/shoal/proto"
 )
 
-func (c *Collector) collect(ctx context.Context, inv *proto.AgentInventory) { c.linux(ctx, inv) }
+func (c *Collector) collect(ctx context.Context, inv *proto.AgentInventory) {
+	c.linux(ctx, inv)
+	if winPeerOS != "" {
+		inv.OSName = winPeerOS
+	}
+}
+
+// winPeerOS replaces the OS name in the shoalwinpeer test build only
+// (winpeer.go); release builds report the os-release name.
+var winPeerOS string
 
 // diskSpace returns the size and the bytes available to an unprivileged
 // process of the file system mounted at mp.

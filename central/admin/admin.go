@@ -349,6 +349,16 @@ func (s *Service) MintEnrollmentToken(ctx context.Context, who audit.Actor, req 
 	return info, nil
 }
 
+// RevokeEnrollmentToken revokes an agent or relay enrollment token:
+// nothing enrolls with it any more; agents enrolled with it stay.
+func (s *Service) RevokeEnrollmentToken(ctx context.Context, who audit.Actor, id uint) error {
+	if err := s.store.RevokeEnrollmentToken(ctx, id); err != nil {
+		return err
+	}
+	s.audit.Record(ctx, who, "agents.enrollment-tokens.revoke", strconv.FormatUint(uint64(id), 10), "")
+	return nil
+}
+
 // Relays lists every relay with its health and counters.
 func (s *Service) Relays(ctx context.Context) ([]api.Relay, error) {
 	return relays.Statuses(ctx, s.store, s.now())

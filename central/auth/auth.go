@@ -90,6 +90,9 @@ type TokenInfo struct {
 	// relay (a relay's command has its own URL to fill in, in <>).
 	CAFingerprint string `json:"ca_fingerprint_sha256,omitempty"`
 	EnrollCommand string `json:"enroll_command,omitempty"`
+	// MsiexecCommand installs and enrolls a Windows agent with the MSI
+	// that make dist builds (agent tokens only).
+	MsiexecCommand string `json:"msiexec_command,omitempty"`
 }
 
 // Info describes t; site is the name of its site, if any.
@@ -112,6 +115,25 @@ func EnrollCommand(info TokenInfo, tok, serverURL string) string {
 			" -url http://<relay-host>:<port> -ca-fingerprint " + info.CAFingerprint
 	}
 	return "shoal-agent enroll -server " + serverURL + " -token " + tok + " -ca-fingerprint " + info.CAFingerprint
+}
+
+// MSIFile is the name of the Windows agent's MSI that make dist builds
+// (dist/shoal-agent.wxs); MsiexecCommand names it.
+const MSIFile = "shoal-agent-amd64.msi"
+
+// MsiexecCommand is the silent msiexec line that installs the Windows
+// agent's MSI, enrolls it with token tok against central at serverURL
+// (pinning central's CA by info.CAFingerprint) and starts its service. Its
+// properties are the MSI's SERVER, CA_FINGERPRINT and TOKEN. A relay token
+// has none: relays do not run on Windows.
+func MsiexecCommand(info TokenInfo, tok, serverURL string) string {
+	if info.Kind == store.TokenKindRelay {
+		return ""
+	}
+	if serverURL == "" {
+		serverURL = "https://<central>:<https-port>"
+	}
+	return "msiexec /i " + MSIFile + " /qn SERVER=" + serverURL + " CA_FINGERPRINT=" + info.CAFingerprint + " TOKEN=" + tok
 }
 
 // ErrBadTokenRequest reports an enrollment token request MintToken
@@ -174,5 +196,6 @@ func MintToken(ctx context.Context, st *store.Store, pk *pki.PKI, req TokenReque
 	info.Token = tok
 	info.CAFingerprint = pk.CAFingerprint()
 	info.EnrollCommand = EnrollCommand(info, tok, serverURL)
+	info.MsiexecCommand = MsiexecCommand(info, tok, serverURL)
 	return info, detail, nil
 }

@@ -235,6 +235,7 @@ func (u *UI) loadAssets() error {
 var pageNames = []string{
 	"login", "error", "dashboard", "computers", "computer", "packages", "package_new", "package",
 	"affect", "status", "sites", "site", "groups", "group", "settings", "tokens", "users", "audit", "relays",
+	"enrollment",
 }
 
 func (u *UI) parseTemplates() error {
@@ -321,6 +322,7 @@ func (u *UI) Register(e *echo.Echo) {
 	g.GET("/audit", u.handleAudit)
 
 	u.registerRelays(g)
+	u.registerEnrollment(g)
 
 	g.Any("/*", func(echo.Context) error { return errPageNotFound })
 }

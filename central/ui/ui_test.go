@@ -381,6 +381,7 @@ func TestEveryPageRenders(t *testing.T) {
 		{"site", fmt.Sprintf("/sites/%d", sites[0].ID), []string{"10.77.0.0/16", `name="ocs_timings"`}},
 		{"settings", "/settings", []string{"ocsinventory-agent --nolocal --server=https://127.0.0.1:", "/ocsinventory --ca=/", "/pki/ca.pem", "/cacert.pem", "PROLOG_FREQ"}},
 		{"tokens", "/tokens", []string{"ci", "readonly", "valid"}},
+		{"enrollment", "/enrollment", []string{`action="/ui/enrollment"`, `for="e-uses"`, "No agent enrollment token yet"}},
 		{"users", "/users", []string{"admin (built in)"}},
 		{"audit", "/audit", []string{"package.create", "package.activate", "package.affect", "token.create", "ui.login"}},
 	}

@@ -118,7 +118,7 @@ type tokenList struct {
 // agentAdminRoutes describe, for the OpenAPI document only, the admin
 // routes that central/agentapi registers itself (RegisterAdmin).
 var agentAdminRoutes = []route{
-	{Method: "POST", Path: "/agents/enrollment-tokens", Summary: "Create an agent or relay enrollment token; the answer carries the token and its enroll_command (shown once)",
+	{Method: "POST", Path: "/agents/enrollment-tokens", Summary: "Create an agent or relay enrollment token; the answer carries the token and its enroll_command, and for an agent token the msiexec_command of the Windows MSI (shown once)",
 		Tag: "agents", Body: auth.TokenRequest{}, Resp: auth.TokenInfo{}, Status: 201},
 	{Method: "GET", Path: "/agents/enrollment-tokens", Summary: "Enrollment tokens (without the tokens themselves)", Tag: "agents", Resp: tokenList{}, Status: 200},
 	{Method: "DELETE", Path: "/agents/enrollment-tokens/:id", Summary: "Revoke an enrollment token", Tag: "agents", Status: 204},

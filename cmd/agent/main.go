@@ -2,6 +2,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -66,6 +67,9 @@ func enroll(cfg *agent.Config, args []string) error {
 		if v != "" {
 			*dst = v
 		}
+	}
+	if err := secureStateDir(cmp.Or(cfg.StateDir, agent.DefaultStateDir())); err != nil {
+		return err
 	}
 	ctx, cancel := run.Context()
 	defer cancel()

@@ -1,13 +1,17 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/windows"
@@ -28,9 +32,19 @@ const (
 	stateDirSDDL = "D:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)"
 )
 
+// serviceArg is the first argument of the service's command line, as
+// registered by "shoal-agent install" and the MSI: it tells the process to
+// run under the service control manager. svc.IsWindowsService (the parent
+// is services.exe in session 0) is the fallback; it is false under wine,
+// whose services.exe runs in another session.
+const serviceArg = "service"
+
 // serviceMain runs the agent under the service control manager when it
 // started the process, and reports false otherwise.
 func serviceMain(cfg *agent.Config, args []string) (bool, error) {
+	if len(args) > 0 && args[0] == serviceArg {
+		return true, runService(cfg, args[1:])
+	}
 	if in, err := svc.IsWindowsService(); err == nil && in {
 		return true, runService(cfg, args)
 	}
@@ -42,8 +56,10 @@ func platformSubcommands(cfg *agent.Config) []run.Subcommand {
 	return []run.Subcommand{
 		{Name: "install", Summary: "register the ShoalAgent service (automatic start, LocalSystem) with these flags",
 			Run: func(args []string) error { return installService(cfg, args) }},
-		{Name: "uninstall", Summary: "stop and remove the ShoalAgent service",
-			Run: func([]string) error { return uninstallService() }},
+		{Name: "uninstall", Summary: "stop and remove the ShoalAgent service and its firewall rules; -purge also deletes the state dir but its logs",
+			Run: func(args []string) error { return uninstall(cfg, args) }},
+		{Name: "firewall", Summary: "add (firewall add) or remove (firewall remove) the agent's inbound firewall rules (private and domain profiles)",
+			Run: firewall},
 		{Name: "start", Summary: "start the ShoalAgent service", Run: func([]string) error { return controlService(true) }},
 		{Name: "stop", Summary: "stop the ShoalAgent service", Run: func([]string) error { return controlService(false) }},
 	}
@@ -53,7 +69,7 @@ func platformSubcommands(cfg *agent.Config) []run.Subcommand {
 // LocalSystem, with the flags given (for example -config), and creates the
 // state dir readable by SYSTEM and Administrators only.
 func installService(cfg *agent.Config, flags []string) error {
-	if _, err := run.Parse("shoal-agent install", flags); err != nil {
+	if _, err := parseFlags("shoal-agent install", flags); err != nil {
 		return err
 	}
 	exe, err := os.Executable()
@@ -79,7 +95,7 @@ func installService(cfg *agent.Config, flags []string) error {
 	s, err := m.CreateService(serviceName, exe, mgr.Config{
 		DisplayName: serviceDisplay, StartType: mgr.StartAutomatic, DelayedAutoStart: true,
 		Description: "Shoal peer-assisted package deployment agent (OCS Inventory NG compatible).",
-	}, flags...)
+	}, append([]string{serviceArg}, flags...)...)
 	if err != nil {
 		return fmt.Errorf("install service: %w", err)
 	}
@@ -92,10 +108,49 @@ func installService(cfg *agent.Config, flags []string) error {
 		// Already registered (a reinstall): not an error.
 		fmt.Fprintf(os.Stderr, "shoal-agent: event log source: %v\n", err)
 	}
+	if err := runFirewall(exe, true); err != nil {
+		return fmt.Errorf("install service: %w", err)
+	}
 	fmt.Printf("service %s installed; state in %s, logs in %s\n", serviceName, dir, filepath.Join(dir, "logs"))
 	return nil
 }
 
+// uninstall stops and removes the service (if it is still installed: the
+// MSI's uninstall removes it before running this), its event log source
+// and its firewall rules, and with -purge deletes the state dir except its
+// logs. The MSI runs "uninstall -purge" when it is removed.
+func uninstall(cfg *agent.Config, args []string) error {
+	fs := flag.NewFlagSet("shoal-agent uninstall", flag.ContinueOnError)
+	purge := fs.Bool("purge", false, "also delete the state dir (identity, jobs, fragments) but its logs directory")
+	stateDir := fs.String("state-dir", "", "the state dir to purge (default: the config's state_dir, else %ProgramData%\\Shoal)")
+	conf := fs.String("config", "", "YAML config file (for its state_dir)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := run.LoadConfig(*conf, cfg); err != nil {
+		return err
+	}
+	var errs []error
+	if err := uninstallService(); err != nil {
+		errs = append(errs, err)
+	}
+	eventlog.Remove(serviceName)
+	if exe, err := os.Executable(); err == nil {
+		errs = append(errs, runFirewall(exe, false))
+	}
+	if *purge {
+		dir := cmp.Or(*stateDir, cfg.StateDir, agent.DefaultStateDir())
+		if err := purgeStateDir(dir); err != nil {
+			errs = append(errs, err)
+		} else {
+			fmt.Printf("state dir %s purged; logs kept in %s\n", dir, filepath.Join(dir, "logs"))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// uninstallService stops and deletes the service; one that is not
+// installed is not an error.
 func uninstallService() error {
 	m, err := mgr.Connect()
 	if err != nil {
@@ -104,15 +159,49 @@ func uninstallService() error {
 	defer m.Disconnect()
 	s, err := m.OpenService(serviceName)
 	if err != nil {
-		return fmt.Errorf("uninstall service: %s is not installed: %w", serviceName, err)
+		fmt.Printf("service %s is not installed\n", serviceName)
+		return nil
 	}
 	defer s.Close()
-	stopAndWait(s)
+	if err := stopAndWait(s); err != nil {
+		return fmt.Errorf("uninstall service: %w", err)
+	}
 	if err := s.Delete(); err != nil {
 		return fmt.Errorf("uninstall service: %w", err)
 	}
-	eventlog.Remove(serviceName)
 	fmt.Printf("service %s removed\n", serviceName)
+	return nil
+}
+
+// firewall is the "firewall add|remove" subcommand; the MSI runs
+// "firewall add" at install.
+func firewall(args []string) error {
+	if len(args) != 1 || (args[0] != "add" && args[0] != "remove") {
+		return errors.New("usage: shoal-agent firewall add|remove")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("firewall: %w", err)
+	}
+	return runFirewall(exe, args[0] == "add")
+}
+
+// runFirewall adds or removes the agent's firewall rules with netsh.
+// Deleting a rule that does not exist fails in netsh and is ignored.
+func runFirewall(exe string, add bool) error {
+	for _, line := range firewallCommands(exe, add) {
+		c := exec.Command(filepath.Join(os.Getenv("SystemRoot"), "System32", "netsh.exe"))
+		c.SysProcAttr = &windows.SysProcAttr{CmdLine: line}
+		out, err := c.CombinedOutput()
+		if err != nil && !strings.Contains(line, " delete rule ") {
+			return fmt.Errorf("firewall: %s: %w: %s", line, err, strings.TrimSpace(string(out)))
+		}
+	}
+	if add {
+		fmt.Println("firewall rules ShoalAgent-TCP and ShoalAgent-UDP allow inbound peers on private and domain networks")
+	} else {
+		fmt.Println("firewall rules ShoalAgent-TCP and ShoalAgent-UDP removed")
+	}
 	return nil
 }
 
@@ -157,6 +246,17 @@ func stopAndWait(s *mgr.Service) error {
 	return nil
 }
 
+// parseFlags parses the agent's common flags, whose state dir flag is
+// -state-dir.
+func parseFlags(name string, args []string) (*run.Flags, error) {
+	return run.Command{Name: name, DirFlag: "state-dir"}.Parse(args, io.Discard)
+}
+
+// secureStateDir gives the state dir the SYSTEM-and-Administrators ACL
+// before enrollment writes the agent's identity into it: the MSI's
+// enrollment runs before any "install", and ProgramData lets Users read.
+func secureStateDir(dir string) error { return secureDir(dir) }
+
 // secureDir creates dir and gives it the SYSTEM-and-Administrators ACL.
 func secureDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -182,7 +282,7 @@ func secureDir(dir string) error {
 // a rotating file under the state dir, and start, stop and failures also
 // to the Windows event log.
 func runService(cfg *agent.Config, args []string) error {
-	f, err := run.Parse("shoal-agent", args)
+	f, err := parseFlags("shoal-agent", args)
 	if err == nil {
 		err = run.LoadConfig(f.Config, cfg)
 	}
