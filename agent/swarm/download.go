@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/shoal-project/shoal/agent/fetch"
+	"github.com/shoal-project/shoal/internal/fragstore"
 	"github.com/shoal-project/shoal/internal/p2p"
 	"github.com/shoal-project/shoal/proto"
 )
@@ -58,6 +59,7 @@ type request struct {
 	idx       int
 	peer      *peerState // nil: upstream
 	relayOnly bool       // upstream from the site's relays only (relay-owned WAN)
+	parts     int        // upstream: the WAN streams it takes (byte ranges of central's fragment)
 	cancel    context.CancelFunc
 	start     time.Time
 	got       *atomic.Int64 // bytes delivered so far (peer requests)
@@ -592,13 +594,19 @@ func (d *download) start(ctx context.Context, i int, p *peerState, now time.Time
 	// the relay failed MaxAttempts times may go to central.
 	up := d.s.deps.Upstream
 	relayOnly := p == nil && d.relay && up.HasRelays() && d.relayFails[i] < up.MaxAttempts()
-	r := &request{idx: i, peer: p, cancel: cancel, start: now, relayOnly: relayOnly, got: new(atomic.Int64)}
+	r := &request{idx: i, peer: p, cancel: cancel, start: now, relayOnly: relayOnly, got: new(atomic.Int64), parts: 1}
+	if p == nil && !relayOnly && !d.relay {
+		// A WAN owner's fragment from central takes the free upstream
+		// streams, in byte ranges (fetch.FetchRanges): its last fragments
+		// do not crawl on one lossy stream each.
+		r.parts = max(1, min(d.cfg.UpstreamRanges, d.upStreams()-d.upReqs))
+	}
 	d.inflight[i] = append(d.inflight[i], r)
 	if p != nil {
 		p.inflight++
 		d.peerReqs++
 	} else {
-		d.upReqs++
+		d.upReqs += r.parts
 	}
 	fr := d.m.Fragments[i]
 	pkg := d.m.PackageID
@@ -616,11 +624,16 @@ func (d *download) start(ctx context.Context, i int, p *peerState, now time.Time
 				err = w.Finish()
 			}
 		} else {
-			fetchUp := up.FetchOne
-			if relayOnly {
-				fetchUp = up.FetchFromRelays
+			var w *fragstore.Writer
+			var ferr error
+			switch {
+			case relayOnly:
+				w, ferr = up.FetchFromRelays(rctx, pkg, fr, *bp, d.st)
+			case r.parts > 1:
+				w, ferr = up.FetchRanges(rctx, pkg, fr, r.parts, *bp, d.st)
+			default:
+				w, ferr = up.FetchOne(rctx, pkg, fr, *bp, d.st)
 			}
-			w, ferr := fetchUp(rctx, pkg, fr, *bp, d.st)
 			if err = ferr; err == nil {
 				err = w.Finish()
 			}
@@ -645,7 +658,7 @@ func (d *download) handle(o outcome, now time.Time) error {
 		p.inflight--
 		d.peerReqs--
 	} else {
-		d.upReqs--
+		d.upReqs -= r.parts
 	}
 	switch {
 	case o.err == nil:
@@ -665,6 +678,10 @@ func (d *download) handle(o outcome, now time.Time) error {
 		}
 		if !d.need[i] {
 			return nil // Another copy won first.
+		}
+		if p == nil {
+			// One line per WAN fragment: the lab's timelines read them.
+			d.log.Info("upstream fragment stored", "fragment", i, "ranges", r.parts, "dur", o.dur.Round(time.Millisecond))
 		}
 		delete(d.need, i)
 		delete(d.leased, i)
