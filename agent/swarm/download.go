@@ -535,13 +535,21 @@ func (d *download) schedule(ctx context.Context, now time.Time) {
 }
 
 // freePeer returns the usable peer holding fragment i with a free stream
-// and the fewest requests in flight, not one already serving busy. A peer
+// and the fewest requests in flight, not one already serving busy (and,
+// for such an extra copy, not the relay). A peer
 // comes before the site's relay: the relay's one LAN port serves the whole
 // branch, a peer's serves the few that ask it.
 func (d *download) freePeer(i int, now time.Time, busy []*request) *peerState {
 	var best *peerState
 	for _, p := range d.peers {
 		if !d.usable(p, now) || !p.have.Has(i) || p.inflight >= d.cfg.PeerStreams {
+			continue
+		}
+		// An extra copy (endgame, hedging) never goes to the relay: its
+		// one LAN port serves the whole branch, and at the end of a
+		// package every agent would ask it for the same last fragments
+		// twice, the losing copies cancelled half sent.
+		if busy != nil && p.relay {
 			continue
 		}
 		if slices.ContainsFunc(busy, func(r *request) bool { return r.peer == p }) {
