@@ -145,7 +145,9 @@ func TestEndgameNotToRelay(t *testing.T) {
 		relayEntry := proto.TrackerPeer{PeerID: "relay-1", Addrs: []string{"/ip4/10.0.0.9/tcp/4011"}, Kind: proto.HolderRelay,
 			RelayURL: "http://10.0.0.9:8090", Have: swarmtest.Have(n, all...), Total: n}
 		tr := swarmtest.NewTracker(relayEntry, swarmtest.Peer("peerA", n, swarmtest.Have(n, all...)))
-		tr.SetGrant(func(proto.TrackerLeaseRequest) proto.TrackerLeaseResponse { return proto.TrackerLeaseResponse{Relay: true} })
+		tr.SetGrant(func(proto.TrackerLeaseRequest) proto.TrackerLeaseResponse {
+			return proto.TrackerLeaseResponse{Relay: true}
+		})
 		store, err := fragstore.Open(t.TempDir())
 		if err != nil {
 			t.Fatal(err)
