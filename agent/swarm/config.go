@@ -22,9 +22,11 @@ type Config struct {
 	UpstreamStreams int `yaml:"upstream_streams"`
 	// UpstreamRanges: a WAN owner fetches a leased fragment from central
 	// in up to this many byte ranges at once, on its free upstream
-	// streams (default 4; 1: whole fragments). On a lossy long uplink one
+	// streams (default 2; 1: whole fragments). On a lossy long uplink one
 	// TCP stream moves a fraction of the link, and the site's last
-	// fragments would crawl on one stream each.
+	// fragments would crawl on one stream each. With 4 (all of
+	// UpstreamStreams) an owner fetched its two leased fragments one after
+	// the other, and the second, started late, made the site's tail.
 	UpstreamRanges int `yaml:"upstream_ranges"`
 	// EndgameFragments: once no more than this many fragments are
 	// missing and all are requested, each is also asked of other peers
@@ -98,7 +100,7 @@ func (c Config) withDefaults() Config {
 	def(&c.PeerStreams, 2)
 	def(&c.MaxPeerRequests, 8)
 	def(&c.UpstreamStreams, 4)
-	def(&c.UpstreamRanges, 4)
+	def(&c.UpstreamRanges, 2)
 	def(&c.EndgameFragments, 4)
 	def(&c.EndgameCopies, 2)
 	def(&c.AnnounceEvery, 8)

@@ -46,12 +46,13 @@ func (c *rangeCentral) FetchRange(_ context.Context, _ string, f proto.Fragment,
 
 // TestWANOwnerFetchesInRanges: a WAN owner alone in its site fetches each
 // leased fragment from central in byte ranges on its free upstream streams
-// (upstream_ranges, default 4), never whole, and stores the package whole
-// and verified; with upstream_ranges 1 it fetches whole fragments.
+// (upstream_ranges, default 2; 4 takes all of upstream_streams), never
+// whole, and stores the package whole and verified; with upstream_ranges 1
+// it fetches whole fragments.
 func TestWANOwnerFetchesInRanges(t *testing.T) {
 	for _, tc := range []struct {
 		ranges, want int
-	}{{0, 4}, {1, 0}} {
+	}{{4, 4}, {0, 2}, {1, 0}} {
 		t.Run(fmt.Sprintf("upstream_ranges=%d", tc.ranges), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				const n, size = 4, 256 << 10
@@ -101,6 +102,9 @@ func TestWANOwnerFetchesInRanges(t *testing.T) {
 					got := central.ranges[i]
 					slices.Sort(got)
 					want := []string{"0-65536", "131072-196608", "196608-262144", "65536-131072"}
+					if tc.want == 2 {
+						want = []string{"0-131072", "131072-262144"}
+					}
 					if !slices.Equal(got, want) {
 						t.Errorf("fragment %d: ranges %v, want %v", i, got, want)
 					}
