@@ -114,6 +114,58 @@ func TestWANOwnerFetchesInRanges(t *testing.T) {
 	}
 }
 
+// TestExtraCopyComesWhole: a leased fragment that a peer we cannot use
+// holds (here: listed but not a live LAN member) is an extra WAN copy; it
+// comes whole, since it races that peer's copy and a cut fetch in ranges
+// would waste more of the WAN. The others come in ranges.
+func TestExtraCopyComesWhole(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const n, size = 2, 256 << 10
+		data := payload(n * size)
+		m := &proto.Manifest{PackageID: "42", Size: int64(len(data)), FragmentSize: size}
+		for i := range n {
+			b := data[i*size : (i+1)*size]
+			m.Fragments = append(m.Fragments, proto.Fragment{Index: i, Offset: int64(i * size), Size: size, CID: proto.FragmentCID(b).String()})
+		}
+		store, err := fragstore.Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		central := &rangeCentral{data: data, ranges: map[int][]string{}}
+		log := slog.New(slog.DiscardHandler)
+		up, err := fetch.New(fetch.Config{MaxAttempts: 2}, store, []fetch.Source{central}, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gone := swarmtest.NewSource("gone", fetch.KindPeer, data)
+		tr := swarmtest.NewTracker(swarmtest.Peer("gone", n, swarmtest.Have(n, 0)))
+		tr.SetGrant(grantOnly(swarmtest.Range(0, n)...))
+		s, err := swarm.New(swarm.Config{}, swarm.Deps{Upstream: up, Store: store, PeerSource: swarmtest.Peers(gone),
+			Alive: func() (map[string]bool, bool) { return map[string]bool{}, true },
+			Self:  func() swarm.Self { return swarm.Self{PeerID: "me"} }}, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.SetTracker(tr)
+		e := &env{data: data, m: m, store: store, tracker: tr, sched: s}
+		if _, err := e.fetch(t); err != nil {
+			t.Fatalf("Fetch: %v", err)
+		}
+		e.checkStored(t)
+		if !slices.Equal(central.wholes, []int{0}) || len(central.ranges[0]) != 0 {
+			t.Errorf("whole %v, ranges of fragment 0 %v: want fragment 0 whole only", central.wholes, central.ranges[0])
+		}
+		for i := 1; i < n; i++ {
+			if len(central.ranges[i]) != 2 {
+				t.Errorf("fragment %d: ranges %v, want 2", i, central.ranges[i])
+			}
+		}
+		if len(gone.Requests()) != 0 {
+			t.Errorf("the peer that is no LAN member was asked for %v", gone.Requests())
+		}
+	})
+}
+
 // TestEndgameNotToRelay: in endgame an extra copy of a fragment never goes
 // to the site's relay, whose one LAN port serves the branch: a held
 // request to a peer is asked of the relay only once the progress bound
