@@ -154,7 +154,11 @@ type BranchWAN struct {
 	// share of the uplink the deployment used while it used it (issue 21
 	// asks ≥ 0.9 under 1 % loss).
 	BusySeconds float64 `json:"busy_seconds,omitempty"`
-	Utilisation float64 `json:"uplink_utilisation,omitempty"`
+	// Series is the downstream rate of each sample (about 1 s apart), at
+	// seconds from the affectation (negative before it, while the package
+	// was uploaded): IP bytes, headers included.
+	Series      []RatePoint `json:"series,omitempty"`
+	Utilisation float64     `json:"uplink_utilisation,omitempty"`
 }
 
 // Sources splits the bytes agents received by where they came from.
@@ -455,4 +459,10 @@ func uplinkLine(r *Result, p Params) string {
 			r.LANFloorSeconds, p.LANMbit, r.Completion.P95/r.LANFloorSeconds)
 	}
 	return l
+}
+
+// RatePoint is one sample of an uplink's rate.
+type RatePoint struct {
+	T    float64 `json:"t"`
+	Mbit float64 `json:"mbit"`
 }

@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -31,10 +32,14 @@ type watch struct {
 	// (the interval it covers) to the last; prevAt is the last sample.
 	busyFrom, busyTo []time.Time
 	prevAt           time.Time
-	cpu0             float64
-	peakKB           int64
-	served0          int64
-	agents           *procSampler
+	// series is, per branch, the downstream rate of each sample: what the
+	// uplink carried over time (lab.json wan[].series).
+	series  [][]RatePoint
+	tAff    time.Time // begin: the affectation, the series' zero
+	cpu0    float64
+	peakKB  int64
+	served0 int64
+	agents  *procSampler
 	// fgCPU and fgPeakKB add processes the sampler may miss: foreground
 	// agent runs that were waited for.
 	fgCPU    float64
@@ -72,6 +77,7 @@ func (e *env) startWatch(ctx context.Context, agentNS []string, relays []*labRel
 	w.t0 = time.Now()
 	w.prevAt = w.t0
 	w.busyFrom, w.busyTo = make([]time.Time, len(w.before)), make([]time.Time, len(w.before))
+	w.series = make([][]RatePoint, len(w.before))
 	return w, nil
 }
 
@@ -79,6 +85,7 @@ func (e *env) startWatch(ctx context.Context, agentNS []string, relays []*labRel
 // it right before affecting.
 func (w *watch) begin(ctx context.Context, pkg string) error {
 	w.pkg = pkg
+	w.tAff = time.Now()
 	ps, err := readProcStat(w.e.central.PID())
 	if err != nil {
 		return err
@@ -95,6 +102,10 @@ func (w *watch) sample(ctx context.Context) {
 	now := time.Now()
 	if cur, err := w.e.topo.AllUplinks(ctx); err == nil {
 		for i := range cur {
+			if dt := now.Sub(w.prevAt).Seconds(); dt > 0 {
+				w.series[i] = append(w.series[i], RatePoint{T: round1(now.Sub(w.tAff).Seconds()),
+					Mbit: round1(float64(cur[i].TX-w.prev[i].TX) * 8 / dt / 1e6)})
+			}
 			if cur[i].TX-w.prev[i].TX > wanQuiet {
 				w.lastWAN = now
 				if w.busyFrom[i].IsZero() {
@@ -176,7 +187,7 @@ func (w *watch) finish(ctx context.Context, r *Result, deps []api.Deployment, fi
 	for i, br := range w.e.topo.Branches {
 		d := after[i].Sub(w.before[i])
 		bw := BranchWAN{Branch: br.Index, DownBytes: d.TX, UpBytes: d.RX, DownPerS: float64(d.TX) / s,
-			PayloadBytes: payload[i], PayloadPerS: float64(payload[i]) / s}
+			PayloadBytes: payload[i], PayloadPerS: float64(payload[i]) / s, Series: w.series[i]}
 		if busy := w.lastWAN.Sub(w.t0).Seconds(); busy > 0 {
 			bw.DownMbit = float64(d.TX) * 8 / busy / 1e6
 		}
@@ -340,3 +351,6 @@ func forEach(ctx context.Context, n, limit int, fn func(ctx context.Context, i i
 func relayOnly(scenario string) bool {
 	return scenario == "shoal-relay" || scenario == "ocs-relay"
 }
+
+// round1 rounds to one decimal.
+func round1(v float64) float64 { return math.Round(v*10) / 10 }

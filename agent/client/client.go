@@ -270,6 +270,35 @@ func (c *Client) Fragment(ctx context.Context, pkg string, f proto.Fragment) (io
 	return resp.Body, nil
 }
 
+// FragmentRange opens bytes [off, end) of fragment f of package pkg with
+// an HTTP Range request. It returns fetch.ErrNoRanges when central answers
+// with the whole fragment (a central without ranges). The caller verifies
+// the whole fragment.
+func (c *Client) FragmentRange(ctx context.Context, pkg string, f proto.Fragment, off, end int64) (io.ReadCloser, error) {
+	if off < 0 || end <= off || end > f.Size {
+		return nil, fmt.Errorf("fragment %s: bad range [%d, %d) of %d bytes", f.CID, off, end, f.Size)
+	}
+	req, err := c.newRequest(ctx, http.MethodGet, "/fragments/"+pkg+"/"+f.CID, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", off, end-1))
+	resp, err := c.do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusPartialContent {
+		resp.Body.Close()
+		return nil, fmt.Errorf("fragment %s: status %d to a Range request: %w", f.CID, resp.StatusCode, fetch.ErrNoRanges)
+	}
+	if want := fmt.Sprintf("bytes %d-%d/%d", off, end-1, f.Size); resp.Header.Get("Content-Range") != want ||
+		(resp.ContentLength >= 0 && resp.ContentLength != end-off) {
+		resp.Body.Close()
+		return nil, fmt.Errorf("fragment %s: answer %q (%d bytes) to range %s: %w", f.CID, resp.Header.Get("Content-Range"), resp.ContentLength, want, fetch.ErrNoRanges)
+	}
+	return resp.Body, nil
+}
+
 // Progress reports a running deployment. ErrFinished means central
 // considers it finished or cancelled: stop working on it.
 func (c *Client) Progress(ctx context.Context, pkg string, p proto.Progress) error {
@@ -304,4 +333,9 @@ func (CentralSource) Kind() string { return fetch.KindCentral }
 // Fetch implements fetch.Source.
 func (s CentralSource) Fetch(ctx context.Context, pkg string, f proto.Fragment) (io.ReadCloser, error) {
 	return s.C.Fragment(ctx, pkg, f)
+}
+
+// FetchRange implements fetch.RangeSource.
+func (s CentralSource) FetchRange(ctx context.Context, pkg string, f proto.Fragment, off, end int64) (io.ReadCloser, error) {
+	return s.C.FragmentRange(ctx, pkg, f, off, end)
 }

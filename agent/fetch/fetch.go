@@ -180,6 +180,9 @@ type Fetcher struct {
 	streams *upstream.Streams // upstream fragments in flight, sized by goodput; shared by all downloads
 	log     *slog.Logger
 	relays  *relaySet
+	// noRanges: central answered a Range request with something else;
+	// FetchRanges fetches whole fragments from then on.
+	noRanges atomic.Bool
 }
 
 // burst is the rate limiter's bucket and the largest read.

@@ -88,12 +88,16 @@ func (m *Manager) runJob(ctx context.Context, r *running, j proto.Job) (*proto.R
 		"bytes_central", st.BytesCentral.Load(), "bad_fragments", st.BadFragments.Load(), "bad_peers", st.BadPeers.Load(),
 		"dur", dur.Round(time.Millisecond), "summary", summary)
 
-	if err := m.progress(ctx, pkg, proto.StateDownloaded, &st); errors.Is(err, client.ErrFinished) {
-		return nil, man, errCancelled
-	}
+	// The "downloaded" report crosses the WAN while the whole-file digest
+	// runs: the last agents of a branch finish a round trip sooner.
+	reported := make(chan error, 1)
+	go func() { reported <- m.progress(ctx, pkg, proto.StateDownloaded, &st) }()
 	payload := m.deps.Store.NewReader(man.Fragments, man.Size)
 	defer payload.Close()
 	sum, err := payload.SHA256(ctx)
+	if errors.Is(<-reported, client.ErrFinished) {
+		return nil, man, errCancelled
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, man, context.Cause(ctx)

@@ -20,6 +20,14 @@ type Config struct {
 	// UpstreamStreams bounds the upstream (relay, central) requests in
 	// flight (default 4).
 	UpstreamStreams int `yaml:"upstream_streams"`
+	// UpstreamRanges: a WAN owner fetches a leased fragment from central
+	// in up to this many byte ranges at once, on its free upstream
+	// streams (default 2; 1: whole fragments). On a lossy long uplink one
+	// TCP stream moves a fraction of the link, and the site's last
+	// fragments would crawl on one stream each. With 4 (all of
+	// UpstreamStreams) an owner fetched its two leased fragments one after
+	// the other, and the second, started late, made the site's tail.
+	UpstreamRanges int `yaml:"upstream_ranges"`
 	// EndgameFragments: once no more than this many fragments are
 	// missing and all are requested, each is also asked of other peers
 	// (default 4).
@@ -92,6 +100,7 @@ func (c Config) withDefaults() Config {
 	def(&c.PeerStreams, 2)
 	def(&c.MaxPeerRequests, 8)
 	def(&c.UpstreamStreams, 4)
+	def(&c.UpstreamRanges, 2)
 	def(&c.EndgameFragments, 4)
 	def(&c.EndgameCopies, 2)
 	def(&c.AnnounceEvery, 8)
@@ -122,7 +131,7 @@ func (c Config) Validate() error {
 	for _, v := range []struct {
 		name string
 		v    int
-	}{{"peer_streams", c.PeerStreams}, {"max_peer_requests", c.MaxPeerRequests}, {"upstream_streams", c.UpstreamStreams},
+	}{{"peer_streams", c.PeerStreams}, {"max_peer_requests", c.MaxPeerRequests}, {"upstream_streams", c.UpstreamStreams}, {"upstream_ranges", c.UpstreamRanges},
 		{"endgame_copies", c.EndgameCopies}, {"announce_every", c.AnnounceEvery}, {"lease_max", c.LeaseMax},
 		{"peer_failures", c.PeerFailures}, {"tracker_failures", c.TrackerFailures}} {
 		if v.v < 1 {

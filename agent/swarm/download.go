@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/shoal-project/shoal/agent/fetch"
+	"github.com/shoal-project/shoal/internal/fragstore"
 	"github.com/shoal-project/shoal/internal/p2p"
 	"github.com/shoal-project/shoal/proto"
 )
@@ -58,6 +59,7 @@ type request struct {
 	idx       int
 	peer      *peerState // nil: upstream
 	relayOnly bool       // upstream from the site's relays only (relay-owned WAN)
+	parts     int        // upstream: the WAN streams it takes (byte ranges of central's fragment)
 	cancel    context.CancelFunc
 	start     time.Time
 	got       *atomic.Int64 // bytes delivered so far (peer requests)
@@ -533,13 +535,21 @@ func (d *download) schedule(ctx context.Context, now time.Time) {
 }
 
 // freePeer returns the usable peer holding fragment i with a free stream
-// and the fewest requests in flight, not one already serving busy. A peer
+// and the fewest requests in flight, not one already serving busy (and,
+// for such an extra copy, not the relay). A peer
 // comes before the site's relay: the relay's one LAN port serves the whole
 // branch, a peer's serves the few that ask it.
 func (d *download) freePeer(i int, now time.Time, busy []*request) *peerState {
 	var best *peerState
 	for _, p := range d.peers {
 		if !d.usable(p, now) || !p.have.Has(i) || p.inflight >= d.cfg.PeerStreams {
+			continue
+		}
+		// An extra copy (endgame, hedging) never goes to the relay: its
+		// one LAN port serves the whole branch, and at the end of a
+		// package every agent would ask it for the same last fragments
+		// twice, the losing copies cancelled half sent.
+		if busy != nil && p.relay {
 			continue
 		}
 		if slices.ContainsFunc(busy, func(r *request) bool { return r.peer == p }) {
@@ -592,13 +602,23 @@ func (d *download) start(ctx context.Context, i int, p *peerState, now time.Time
 	// the relay failed MaxAttempts times may go to central.
 	up := d.s.deps.Upstream
 	relayOnly := p == nil && d.relay && up.HasRelays() && d.relayFails[i] < up.MaxAttempts()
-	r := &request{idx: i, peer: p, cancel: cancel, start: now, relayOnly: relayOnly, got: new(atomic.Int64)}
+	r := &request{idx: i, peer: p, cancel: cancel, start: now, relayOnly: relayOnly, got: new(atomic.Int64), parts: 1}
+	if p == nil && !relayOnly && !d.relay && !d.heldByAny(i) {
+		// A WAN owner's fragment from central takes the free upstream
+		// streams, in byte ranges (fetch.FetchRanges): its last fragments
+		// do not crawl on one lossy stream each. An extra copy (a peer
+		// we left alone holds it) comes whole: it races that peer's
+		// copy reaching us some other way, and a faster fetch cut short
+		// wastes more of the WAN (the slow-owner lab went from 1.042·S
+		// to 1.061·S).
+		r.parts = max(1, min(d.cfg.UpstreamRanges, d.upStreams()-d.upReqs))
+	}
 	d.inflight[i] = append(d.inflight[i], r)
 	if p != nil {
 		p.inflight++
 		d.peerReqs++
 	} else {
-		d.upReqs++
+		d.upReqs += r.parts
 	}
 	fr := d.m.Fragments[i]
 	pkg := d.m.PackageID
@@ -616,11 +636,16 @@ func (d *download) start(ctx context.Context, i int, p *peerState, now time.Time
 				err = w.Finish()
 			}
 		} else {
-			fetchUp := up.FetchOne
-			if relayOnly {
-				fetchUp = up.FetchFromRelays
+			var w *fragstore.Writer
+			var ferr error
+			switch {
+			case relayOnly:
+				w, ferr = up.FetchFromRelays(rctx, pkg, fr, *bp, d.st)
+			case r.parts > 1:
+				w, ferr = up.FetchRanges(rctx, pkg, fr, r.parts, *bp, d.st)
+			default:
+				w, ferr = up.FetchOne(rctx, pkg, fr, *bp, d.st)
 			}
-			w, ferr := fetchUp(rctx, pkg, fr, *bp, d.st)
 			if err = ferr; err == nil {
 				err = w.Finish()
 			}
@@ -645,7 +670,7 @@ func (d *download) handle(o outcome, now time.Time) error {
 		p.inflight--
 		d.peerReqs--
 	} else {
-		d.upReqs--
+		d.upReqs -= r.parts
 	}
 	switch {
 	case o.err == nil:
@@ -665,6 +690,10 @@ func (d *download) handle(o outcome, now time.Time) error {
 		}
 		if !d.need[i] {
 			return nil // Another copy won first.
+		}
+		if p == nil {
+			// One line per WAN fragment: the lab's timelines read them.
+			d.log.Info("upstream fragment stored", "fragment", i, "ranges", r.parts, "dur", o.dur.Round(time.Millisecond))
 		}
 		delete(d.need, i)
 		delete(d.leased, i)
@@ -748,6 +777,17 @@ func (d *download) handle(o outcome, now time.Time) error {
 		}
 	}
 	return nil
+}
+
+// heldByAny reports whether any peer we know of, usable or not, claims
+// fragment i: a lease for it is an extra WAN copy.
+func (d *download) heldByAny(i int) bool {
+	for _, p := range d.peers {
+		if !p.dropped && p.have.Has(i) {
+			return true
+		}
+	}
+	return false
 }
 
 // holders counts the listed peers (not relays) holding fragment i.
