@@ -22,6 +22,10 @@ type InventorySnapshot struct {
 	Networks    []Network
 	Softwares   []Software
 	Controllers []Controller
+	Monitors    []Monitor
+	Printers    []Printer
+	Videos      []Video
+	LocalUsers  []LocalUser
 	AccountInfo []AccountInfo
 	// History lists the package IDs the agent reports as installed.
 	History []string
@@ -88,7 +92,8 @@ func (r *DownloadHistory) setOwner(id uint) { r.ID, r.ComputerID = 0, id }
 
 // childModels are the tables that hold one computer's inventory and are
 // replaced by every ingest.
-var childModels = []any{&BIOS{}, &CPU{}, &Memory{}, &Storage{}, &Drive{}, &Network{}, &Software{}, &Controller{}}
+var childModels = []any{&BIOS{}, &CPU{}, &Memory{}, &Storage{}, &Drive{}, &Network{}, &Software{}, &Controller{},
+	&Monitor{}, &Printer{}, &Video{}, &LocalUser{}}
 
 // replaceRows deletes computerID's rows of T and inserts copies of rows in
 // batches. The caller's slice is not modified.
@@ -107,7 +112,8 @@ func replaceRows[T any, P owned[T]](tx *gorm.DB, computerID uint, rows []T) erro
 }
 
 // ReplaceInventory replaces a computer's inventory tables (BIOS, CPUs,
-// memories, storages, drives, networks, softwares, controllers) with the
+// memories, storages, drives, networks, softwares, controllers, monitors,
+// printers, videos, local users) with the
 // rows of snap, and its download history with history.
 func (s *Store) ReplaceInventory(ctx context.Context, computerID uint, snap *InventorySnapshot, history []string) error {
 	hist := make([]DownloadHistory, len(history))
@@ -124,6 +130,10 @@ func (s *Store) ReplaceInventory(ctx context.Context, computerID uint, snap *Inv
 			func() error { return replaceRows(tx, computerID, snap.Networks) },
 			func() error { return replaceRows(tx, computerID, snap.Softwares) },
 			func() error { return replaceRows(tx, computerID, snap.Controllers) },
+			func() error { return replaceRows(tx, computerID, snap.Monitors) },
+			func() error { return replaceRows(tx, computerID, snap.Printers) },
+			func() error { return replaceRows(tx, computerID, snap.Videos) },
+			func() error { return replaceRows(tx, computerID, snap.LocalUsers) },
 			func() error { return replaceRows(tx, computerID, hist) },
 		} {
 			if err := replace(); err != nil {
