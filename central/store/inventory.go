@@ -193,3 +193,27 @@ func (s *Store) History(ctx context.Context, computerID uint) ([]string, error) 
 	}
 	return out, nil
 }
+
+// SetAccountValue sets one account info key of a computer (the OCS TAG is
+// key AccountTag), replacing its value or adding the key. The agent is told
+// at its next inventory (ACCOUNT_UPDATE: the server's values win). It
+// returns ErrNotFound for an unknown computer.
+func (s *Store) SetAccountValue(ctx context.Context, computerID uint, key, value string) error {
+	err := s.tx(ctx, false, func(tx *gorm.DB) error {
+		var n int64
+		if err := tx.Model(&Computer{}).Where("id = ?", computerID).Count(&n).Error; err != nil {
+			return err
+		}
+		if n == 0 {
+			return ErrNotFound
+		}
+		return tx.Clauses(clause.OnConflict{
+			Columns:   []clause.Column{{Name: "computer_id"}, {Name: "key_name"}},
+			DoUpdates: clause.AssignmentColumns([]string{"key_value"}),
+		}).Create(&AccountInfo{ComputerID: computerID, KeyName: key, KeyValue: value}).Error
+	})
+	if err != nil {
+		return fmt.Errorf("set %s of computer %d: %w", key, computerID, translate(err))
+	}
+	return nil
+}

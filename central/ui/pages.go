@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"fmt"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -197,4 +198,16 @@ func (u *UI) handleComputer(c echo.Context) error {
 		}
 	}
 	return u.render(c, http.StatusOK, "computer", d.Name, "computers", v)
+}
+
+// handleComputerTag sets a computer's TAG from the computer page's form.
+func (u *UI) handleComputerTag(c echo.Context) error {
+	id, err := idParam(c, "id")
+	if err != nil {
+		return err
+	}
+	if err := u.deps.Ops.SetComputerTag(c.Request().Context(), u.actor(c), id, c.FormValue("tag")); err != nil {
+		return err
+	}
+	return seeOther(c, fmt.Sprintf("%s/computers/%d?done=tag", uiPrefix, id))
 }

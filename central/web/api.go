@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -68,6 +69,7 @@ func (s *Server) apiRoutes(openapi echo.HandlerFunc) []route {
 
 		{Method: "GET", Path: "/computers", Handler: s.listComputers, Summary: "Search computers", Tag: "computers", Query: computerParams(), Resp: api.List[api.Computer]{}, Status: 200},
 		{Method: "GET", Path: "/computers/:id", Handler: s.getComputer, Summary: "A computer's inventory and deployment history", Tag: "computers", Resp: api.ComputerDetail{}, Status: 200},
+		{Method: "PUT", Path: "/computers/:id/tag", Handler: s.putComputerTag, Summary: "Set the OCS TAG; an OCS agent adopts it at its next inventory (ACCOUNT_UPDATE)", Tag: "computers", Body: api.TagRequest{}, Resp: api.TagRequest{}, Status: 200},
 		{Method: "DELETE", Path: "/computers/:id", Handler: s.deleteComputer, Summary: "Delete a computer and its deployments", Tag: "computers", Status: 204},
 
 		{Method: "GET", Path: "/packages", Handler: s.listPackages, Summary: "List packages, newest first", Tag: "packages", Query: pageParams(), Resp: api.List[api.Package]{}, Status: 200},
@@ -281,6 +283,22 @@ func (s *Server) getComputer(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, toAPIComputerDetail(d, deps, names))
+}
+
+func (s *Server) putComputerTag(c echo.Context) error {
+	id, err := uintParam(c, "id")
+	if err != nil {
+		return err
+	}
+	var req api.TagRequest
+	if err := s.bindJSON(c, &req); err != nil {
+		return err
+	}
+	req.Tag = strings.TrimSpace(req.Tag)
+	if err := s.deps.Ops.SetComputerTag(c.Request().Context(), s.actor(c), id, req.Tag); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, req)
 }
 
 func (s *Server) deleteComputer(c echo.Context) error {

@@ -651,3 +651,25 @@ func TestSiteOCSTimings(t *testing.T) {
 		t.Error("the OpenAPI document does not describe ocs_timings")
 	}
 }
+
+func TestComputerTagAPI(t *testing.T) {
+	e := newEnv(t)
+	cid := e.inventory()
+	path := fmt.Sprintf("/api/v1/computers/%d/tag", cid)
+	var got api.TagRequest
+	e.api("PUT", path, `{"tag":" lyon "}`, "token", 200, &got)
+	if got.Tag != "lyon" {
+		t.Errorf("answer tag = %q, want lyon", got.Tag)
+	}
+	var d api.ComputerDetail
+	e.api("GET", fmt.Sprintf("/api/v1/computers/%d", cid), "", "token", 200, &d)
+	if d.AccountInfo["TAG"] != "lyon" {
+		t.Errorf("account info = %v, want TAG lyon", d.AccountInfo)
+	}
+	var apiErr api.Error
+	e.api("PUT", path, `{"tag":"a\u0000b"}`, "token", 400, &apiErr)
+	if !strings.Contains(apiErr.Error, "control character") {
+		t.Errorf("error = %q", apiErr.Error)
+	}
+	e.api("PUT", "/api/v1/computers/9999/tag", `{"tag":"x"}`, "token", 404, nil)
+}

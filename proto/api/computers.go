@@ -39,22 +39,30 @@ type Computer struct {
 // history: GET /computers/{id}.
 type ComputerDetail struct {
 	Computer
-	OSComments  string            `json:"os_comments,omitempty"`
-	SwapMB      int               `json:"swap_mb"`
-	DNS         string            `json:"dns,omitempty"`
-	Gateway     string            `json:"gateway,omitempty"`
-	UUID        string            `json:"uuid,omitempty"`
-	Description string            `json:"description,omitempty"`
-	VMSystem    string            `json:"vm_system,omitempty"`
-	BIOS        *BIOS             `json:"bios,omitempty"`
-	CPUs        []CPU             `json:"cpus"`
-	Memories    []Memory          `json:"memories"`
-	Storages    []Storage         `json:"storages"`
-	Drives      []Drive           `json:"drives"`
-	Networks    []Network         `json:"networks"`
-	Softwares   []Software        `json:"softwares"`
-	Controllers []Controller      `json:"controllers"`
-	AccountInfo map[string]string `json:"account_info"`
+	OSComments  string `json:"os_comments,omitempty"`
+	SwapMB      int    `json:"swap_mb"`
+	DNS         string `json:"dns,omitempty"`
+	Gateway     string `json:"gateway,omitempty"`
+	UUID        string `json:"uuid,omitempty"`
+	Description string `json:"description,omitempty"`
+	VMSystem    string `json:"vm_system,omitempty"`
+	// KernelVersion is the kernel's version where the agent sends it
+	// apart from the OS version (FusionInventory, GLPI agent).
+	KernelVersion  string            `json:"kernel_version,omitempty"`
+	LastLoggedUser string            `json:"last_logged_user,omitempty"`
+	BIOS           *BIOS             `json:"bios,omitempty"`
+	CPUs           []CPU             `json:"cpus"`
+	Memories       []Memory          `json:"memories"`
+	Storages       []Storage         `json:"storages"`
+	Drives         []Drive           `json:"drives"`
+	Networks       []Network         `json:"networks"`
+	Softwares      []Software        `json:"softwares"`
+	Controllers    []Controller      `json:"controllers"`
+	Monitors       []Monitor         `json:"monitors"`
+	Printers       []Printer         `json:"printers"`
+	Videos         []Video           `json:"videos"`
+	LocalUsers     []LocalUser       `json:"local_users"`
+	AccountInfo    map[string]string `json:"account_info"`
 	// History lists the package IDs the agent reports as installed.
 	History []string `json:"history"`
 	// Deployments is the computer's deployment history, oldest first.
@@ -274,4 +282,49 @@ func ParseTime(s string, now time.Time) (*time.Time, error) {
 		return &t, nil
 	}
 	return nil, fmt.Errorf("%q is not an RFC 3339 time, a date or a duration like 24h: %w", s, ErrInvalidFilter)
+}
+
+// Monitor is one display attached to a computer.
+type Monitor struct {
+	Name         string `json:"name,omitempty"`
+	Manufacturer string `json:"manufacturer,omitempty"`
+	Caption      string `json:"caption,omitempty"`
+	Description  string `json:"description,omitempty"`
+	Type         string `json:"type,omitempty"`
+	Serial       string `json:"serial,omitempty"`
+}
+
+// Printer is one printer a computer knows.
+type Printer struct {
+	Name        string `json:"name"`
+	Driver      string `json:"driver,omitempty"`
+	Port        string `json:"port,omitempty"`
+	Description string `json:"description,omitempty"`
+	ServerName  string `json:"server_name,omitempty"`
+	ShareName   string `json:"share_name,omitempty"`
+	Network     string `json:"network,omitempty"`
+}
+
+// Video is one graphics adapter.
+type Video struct {
+	Name       string `json:"name,omitempty"`
+	Chipset    string `json:"chipset,omitempty"`
+	MemoryMB   int64  `json:"memory_mb,omitempty"`
+	Resolution string `json:"resolution,omitempty"`
+}
+
+// LocalUser is one account defined on a computer.
+type LocalUser struct {
+	Login string `json:"login"`
+	Name  string `json:"name,omitempty"`
+	UID   string `json:"uid,omitempty"`
+	GID   string `json:"gid,omitempty"`
+	Home  string `json:"home,omitempty"`
+	Shell string `json:"shell,omitempty"`
+}
+
+// TagRequest sets a computer's OCS TAG (PUT /computers/{id}/tag) and is the
+// answer, with the TAG as stored (trimmed).
+type TagRequest struct {
+	Tag string `json:"tag"`
 }
