@@ -120,7 +120,8 @@ func (s *Store) ReplaceInventory(ctx context.Context, computerID uint, snap *Inv
 	for i, id := range history {
 		hist[i].PackageID = id
 	}
-	err := s.tx(ctx, false, func(tx *gorm.DB) error {
+	err := s.txStore(ctx, false, func(txs *Store) error {
+		tx := txs.w.WithContext(ctx)
 		for _, replace := range []func() error{
 			func() error { return replaceRows(tx, computerID, []BIOS{snap.BIOS}) },
 			func() error { return replaceRows(tx, computerID, snap.CPUs) },
@@ -128,7 +129,13 @@ func (s *Store) ReplaceInventory(ctx context.Context, computerID uint, snap *Inv
 			func() error { return replaceRows(tx, computerID, snap.Storages) },
 			func() error { return replaceRows(tx, computerID, snap.Drives) },
 			func() error { return replaceRows(tx, computerID, snap.Networks) },
-			func() error { return replaceRows(tx, computerID, snap.Softwares) },
+			func() error {
+				added, err := replaceSoftware(tx, txs.names, computerID, slices.Clone(snap.Softwares))
+				if len(added) > 0 && txs.names != nil {
+					txs.onCommit = append(txs.onCommit, func() { txs.names.add(added) })
+				}
+				return err
+			},
 			func() error { return replaceRows(tx, computerID, snap.Controllers) },
 			func() error { return replaceRows(tx, computerID, snap.Monitors) },
 			func() error { return replaceRows(tx, computerID, snap.Printers) },
@@ -143,7 +150,7 @@ func (s *Store) ReplaceInventory(ctx context.Context, computerID uint, snap *Inv
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("replace inventory of computer %d: %w", computerID, err)
+		return fmt.Errorf("replace inventory of computer %d: %w", computerID, translate(err))
 	}
 	return nil
 }

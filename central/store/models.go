@@ -183,13 +183,17 @@ type Network struct {
 // TableName implements gorm's tabler.
 func (Network) TableName() string { return "networks" }
 
-// Software is one SOFTWARES entry. Name has no index on purpose: searches
-// match LOWER(name) LIKE '%…%', which no b-tree index serves, and an index
-// on the names every computer shares made first inventories about 40 %
-// slower (see BenchmarkIngest).
+// Software is one SOFTWARES entry. Name has no index: searches match
+// LOWER(name) LIKE '%…%' on the distinct names (SoftwareName), then read
+// the rows by NameID through the (name_id, version_key) index
+// (software.go; docs/BENCHMARKS.md has the measurements).
 type Software struct {
-	ID           uint `gorm:"primaryKey"`
-	ComputerID   uint `gorm:"index;not null"`
+	ID         uint `gorm:"primaryKey"`
+	ComputerID uint `gorm:"index;not null"`
+	// NameID is SoftwareNameID(Name); VersionKey is VersionKey(Version).
+	// The store sets both at ingest.
+	NameID       int64 `gorm:"index;not null;default:0"`
+	VersionKey   string
 	Name         string
 	Version      string
 	Publisher    string
@@ -444,5 +448,6 @@ func allModels() []any {
 	m = append(m, siteGossipModels()...)
 	m = append(m, relayModels()...)
 	m = append(m, inventoryModels()...)
+	m = append(m, &SoftwareName{})
 	return append(m, auditModels()...)
 }
