@@ -25,7 +25,7 @@ func BulkInsertForBench(ctx context.Context, s *Store, f BulkFleet) error {
 		hi := min(lo+chunk, len(f.Computers))
 		err := s.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 			cs := f.Computers[lo:hi]
-			if err := tx.CreateInBatches(cs, 500).Error; err != nil {
+			if err := tx.CreateInBatches(cs, batchSize).Error; err != nil {
 				return err
 			}
 			var sw []Software
@@ -42,13 +42,13 @@ func BulkInsertForBench(ctx context.Context, s *Store, f BulkFleet) error {
 			if _, err := numberSoftware(tx, s.names, sw); err != nil {
 				return err
 			}
-			if err := tx.CreateInBatches(sw, 1000).Error; err != nil {
+			if err := tx.CreateInBatches(sw, batchSize).Error; err != nil {
 				return err
 			}
-			if err := tx.CreateInBatches(acct, 1000).Error; err != nil {
+			if err := tx.CreateInBatches(acct, batchSize).Error; err != nil {
 				return err
 			}
-			return tx.CreateInBatches(nets, 1000).Error
+			return tx.CreateInBatches(nets, batchSize).Error
 		})
 		if err != nil {
 			return err

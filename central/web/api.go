@@ -30,8 +30,9 @@ func pageParams() []param {
 func computerParams() []param {
 	desc := map[string]string{
 		api.QueryName: "part of the name, any case", api.QueryOS: "part of the OS name, any case",
-		api.QuerySoftware: "part of an installed software's name", api.QuerySoftwareVersion: "exact version of that software",
-		api.QueryIP: "an address or a CIDR prefix", api.QueryTag: "the OCS TAG", api.QuerySite: "site id",
+		api.QuerySoftware: "part of an installed software's name", api.QuerySoftwareVersion: "that software's version: 24.00 (equal) or a version-aware comparison such as < 24.00, >= 8.6, != 1.2",
+		api.QueryNoSoftware: "part of the name of a software the computers must not have",
+		api.QueryIP:         "an address or a CIDR prefix", api.QueryTag: "the OCS TAG", api.QuerySite: "site id",
 		api.QueryContactSince:  "last contact at or after: RFC 3339, a date, or a duration before now such as 24h",
 		api.QueryContactBefore: "last contact before: RFC 3339, a date, or a duration before now",
 	}
@@ -229,7 +230,7 @@ func (s *Server) siteNames(c echo.Context) (siteNames, error) {
 // computerQuery converts an API filter into the store's.
 func computerQuery(f api.ComputerFilter) store.ComputerFilter {
 	q := store.ComputerFilter{
-		Name: f.Name, OS: f.OS, Software: f.Software, SoftwareVersion: f.SoftwareVersion,
+		Name: f.Name, OS: f.OS, Software: f.Software, SoftwareVersion: f.SoftwareVersion, NoSoftware: f.NoSoftware,
 		IP: f.IP, Tag: f.Tag, SiteID: f.SiteID,
 	}
 	if f.ContactSince != nil {

@@ -169,9 +169,14 @@ type ComputerFilter struct {
 	Name string `json:"name,omitempty"`
 	OS   string `json:"os,omitempty"`
 	// Software matches anywhere in an installed software's name;
-	// SoftwareVersion, when set, must equal that software's version.
+	// SoftwareVersion, when set, compares that software's version: a bare
+	// version must be equal, one after <, <=, >, >=, = or != compares
+	// version-aware ("< 24.00" matches 9.20 and 23.01, not 24.08).
 	Software        string `json:"software,omitempty"`
 	SoftwareVersion string `json:"software_version,omitempty"`
+	// NoSoftware keeps the computers with no installed software whose
+	// name contains it.
+	NoSoftware string `json:"no_software,omitempty"`
 	// IP is an address or a CIDR prefix such as 10.1.0.0/16.
 	IP string `json:"ip,omitempty"`
 	// Tag equals the OCS TAG.
@@ -189,6 +194,7 @@ const (
 	QueryOS              = "os"
 	QuerySoftware        = "software"
 	QuerySoftwareVersion = "software_version"
+	QueryNoSoftware      = "no_software"
 	QueryIP              = "ip"
 	QueryTag             = "tag"
 	QuerySite            = "site"
@@ -198,13 +204,13 @@ const (
 
 // ComputerFilterParams lists the query parameters of a ComputerFilter.
 func ComputerFilterParams() []string {
-	return []string{QueryName, QueryOS, QuerySoftware, QuerySoftwareVersion, QueryIP,
+	return []string{QueryName, QueryOS, QuerySoftware, QuerySoftwareVersion, QueryNoSoftware, QueryIP,
 		QueryTag, QuerySite, QueryContactSince, QueryContactBefore}
 }
 
 // Empty reports whether f selects every computer.
 func (f ComputerFilter) Empty() bool {
-	return f.Name == "" && f.OS == "" && f.Software == "" && f.SoftwareVersion == "" && f.IP == "" &&
+	return f.Name == "" && f.OS == "" && f.Software == "" && f.SoftwareVersion == "" && f.NoSoftware == "" && f.IP == "" &&
 		f.Tag == "" && f.SiteID == nil && f.ContactSince == nil && f.ContactBefore == nil
 }
 
@@ -220,6 +226,7 @@ func (f ComputerFilter) Values() url.Values {
 	set(QueryOS, f.OS)
 	set(QuerySoftware, f.Software)
 	set(QuerySoftwareVersion, f.SoftwareVersion)
+	set(QueryNoSoftware, f.NoSoftware)
 	set(QueryIP, f.IP)
 	set(QueryTag, f.Tag)
 	if f.SiteID != nil {
@@ -243,7 +250,7 @@ var ErrInvalidFilter = errors.New("invalid filter")
 func ParseComputerFilter(v url.Values, now time.Time) (ComputerFilter, error) {
 	f := ComputerFilter{
 		Name: v.Get(QueryName), OS: v.Get(QueryOS), Software: v.Get(QuerySoftware),
-		SoftwareVersion: v.Get(QuerySoftwareVersion), IP: strings.TrimSpace(v.Get(QueryIP)), Tag: v.Get(QueryTag),
+		SoftwareVersion: v.Get(QuerySoftwareVersion), NoSoftware: v.Get(QueryNoSoftware), IP: strings.TrimSpace(v.Get(QueryIP)), Tag: v.Get(QueryTag),
 	}
 	if s := strings.TrimSpace(v.Get(QuerySite)); s != "" {
 		id, err := strconv.ParseUint(s, 10, 32)
