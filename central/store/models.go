@@ -185,7 +185,7 @@ func (Network) TableName() string { return "networks" }
 
 // Software is one SOFTWARES entry. Name has no index: searches match
 // LOWER(name) LIKE '%…%' on the distinct names (SoftwareName), then read
-// the rows by NameID through the (name_id, version_key) index
+// the rows by NameID through its index
 // (software.go; docs/BENCHMARKS.md has the measurements).
 type Software struct {
 	ID         uint `gorm:"primaryKey"`
