@@ -24,8 +24,13 @@ func newContactLog(st *store.Store, log *slog.Logger) *contactLog {
 	return &contactLog{store: st, log: log, pending: map[string]store.Contact{}}
 }
 
+// record notes a contact of deviceID at at. An empty userAgent (a download
+// result, which does not say it) keeps the one a pending PROLOG noted.
 func (c *contactLog) record(deviceID, userAgent string, at time.Time) {
 	c.mu.Lock()
+	if prev, ok := c.pending[deviceID]; ok && userAgent == "" {
+		userAgent = prev.UserAgent
+	}
 	c.pending[deviceID] = store.Contact{DeviceID: deviceID, UserAgent: userAgent, At: at}
 	c.mu.Unlock()
 }

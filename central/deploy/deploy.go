@@ -377,7 +377,11 @@ func (s *Service) Result(ctx context.Context, deviceID, packageID, code string) 
 	if err != nil {
 		return fmt.Errorf("record result: %w", err)
 	}
-	err = s.RecordResult(ctx, Report{ComputerID: comp.ID, PackageID: packageID, Code: code, At: s.now()})
+	// A result is a contact too: an agent busy deploying may send results
+	// between PROLOGs, and its last contact must move with them.
+	now := s.now()
+	s.contacts.record(deviceID, "", now)
+	err = s.RecordResult(ctx, Report{ComputerID: comp.ID, PackageID: packageID, Code: code, At: now})
 	if errors.Is(err, store.ErrNotFound) {
 		s.log.Warn("result for a package not affected", "device", deviceID, "package", packageID, "code", code)
 		return nil

@@ -44,7 +44,7 @@ func (s *Service) Ingest(ctx context.Context, inv *ocs.Inventory, userAgent stri
 	// The OCS endpoint is anonymous: the store refuses reserved device
 	// IDs and computers with a Shoal agent identity.
 	snap.Anonymous, snap.Remote = true, remote.String()
-	if site := s.siteOf(ctx, remote, inv.Hardware.IPAddr); site != nil {
+	if site := s.siteOf(ctx, remote, inv.Hardware.IPAddr, snap.Networks); site != nil {
 		snap.Computer.SiteID = &site.ID
 	}
 	res, err := Record(ctx, s.store, snap)
@@ -74,11 +74,18 @@ func (s *Service) bound(snap *store.InventorySnapshot) error {
 }
 
 // siteOf finds the site of the connection's address, else of the address the
-// inventory reports (an agent behind NAT reports its LAN address).
-func (s *Service) siteOf(ctx context.Context, remote netip.Addr, reported string) *store.Site {
+// inventory reports (an agent behind NAT reports its LAN address), else of
+// its interfaces' global addresses, IPv6 ones included, in the order sent.
+func (s *Service) siteOf(ctx context.Context, remote netip.Addr, reported string, nets []store.Network) *store.Site {
 	cands := []netip.Addr{remote.Unmap()}
 	if a, err := netip.ParseAddr(strings.TrimSpace(reported)); err == nil {
 		cands = append(cands, a.Unmap())
+	}
+	for _, n := range nets {
+		a, err := netip.ParseAddr(strings.TrimSpace(n.IPAddress))
+		if err == nil && a.IsGlobalUnicast() && !a.IsLinkLocalUnicast() {
+			cands = append(cands, a.Unmap())
+		}
 	}
 	for _, a := range cands {
 		if !a.IsValid() {
@@ -95,16 +102,40 @@ func (s *Service) siteOf(ctx context.Context, remote netip.Addr, reported string
 	return nil
 }
 
-// Snapshot maps an OCS inventory onto the store's records.
+// Snapshot maps an OCS inventory onto the store's records. The agents
+// differ in where they put the same fact, and Snapshot reads each one's way
+// (proto/ocs/testdata holds a capture of each):
+//   - OS version: FusionInventory and the GLPI agent send the kernel in
+//     HARDWARE/OSVERSION and the distribution's version in
+//     OPERATINGSYSTEM/VERSION, which wins; the kernel goes to KernelVersion.
+//   - Architecture: HARDWARE/ARCH (Windows agent), else
+//     OPERATINGSYSTEM/ARCH, else the first CPU's CPUARCH or ARCH.
+//   - IPv6: FusionInventory sends NETWORKS/IPADDRESS6 (with IPMASK6,
+//     IPSUBNET6) where the OCS agents send one entry per address; each
+//     address becomes its own network row, as the OCS agents' do.
+//   - CPU: FusionInventory's NAME, CORE, THREAD and ARCH fill TYPE, CORES,
+//     THREADS and CPUARCH.
+//   - The computer's MAC is PrimaryMAC's, not the first interface's.
 func Snapshot(inv *ocs.Inventory, now time.Time) *store.InventorySnapshot {
-	h, b := inv.Hardware, inv.BIOS
+	h, b, os := inv.Hardware, inv.BIOS, inv.OperatingSystem
+	osVersion, kernel := h.OSVersion, os.KernelVersion
+	if os.Version != "" {
+		osVersion = os.Version
+		if kernel == "" && h.OSVersion != os.Version {
+			kernel = h.OSVersion
+		}
+	}
+	osName := h.OSName
+	if osName == "" {
+		osName = first(os.FullName, os.Name)
+	}
 	snap := &store.InventorySnapshot{
 		Computer: store.Computer{
-			DeviceID: inv.DeviceID, Name: h.Name, Workgroup: h.Workgroup, OSName: h.OSName, OSVersion: h.OSVersion,
-			OSComments: h.OSComments, Arch: arch(inv), ProcessorType: h.ProcessorType,
+			DeviceID: inv.DeviceID, Name: h.Name, Workgroup: h.Workgroup, OSName: osName, OSVersion: osVersion,
+			KernelVersion: kernel, OSComments: h.OSComments, Arch: arch(inv), ProcessorType: h.ProcessorType,
 			ProcessorCount: int(ocs.Int(h.ProcessorCount)), MemoryMB: int(h.MemoryMB()), SwapMB: int(h.SwapMB()),
 			IPAddr: h.IPAddr, DNS: h.DNS, Gateway: h.DefaultGateway, UUID: h.UUID, Description: h.Description,
-			UserID: h.UserID, VMSystem: h.VMSystem, Serial: b.SystemSerial, FirstMAC: firstMAC(inv.Networks),
+			UserID: h.UserID, LastLoggedUser: h.LastLoggedUser, VMSystem: h.VMSystem, Serial: b.SystemSerial,
 			Checksum: int(ocs.Int(h.Checksum)), LastInventory: now, LastContact: now,
 		},
 		BIOS: store.BIOS{
@@ -117,10 +148,11 @@ func Snapshot(inv *ocs.Inventory, now time.Time) *store.InventorySnapshot {
 	}
 	for _, c := range inv.CPUs {
 		snap.CPUs = append(snap.CPUs, store.CPU{
-			Manufacturer: c.Manufacturer, Type: c.Type, SerialNumber: c.SerialNumber, Speed: c.Speed,
-			CurrentSpeed: c.CurrentSpeed, Cores: c.Cores, LogicalCPUs: c.LogicalCPUs, Threads: c.Threads,
-			CPUArch: c.CPUArch, DataWidth: c.DataWidth, L2CacheSize: c.L2CacheSize, Socket: c.Socket,
-			NBSocket: c.NBSocket, Status: c.CPUStatus, Voltage: c.Voltage, HPT: c.HPT,
+			Manufacturer: c.Manufacturer, Type: first(c.Type, c.Name), SerialNumber: c.SerialNumber, Speed: c.Speed,
+			CurrentSpeed: c.CurrentSpeed, Cores: first(c.Cores, c.Core), LogicalCPUs: c.LogicalCPUs,
+			Threads: first(c.Threads, c.Thread), CPUArch: first(c.CPUArch, c.Arch), DataWidth: c.DataWidth,
+			L2CacheSize: c.L2CacheSize, Socket: c.Socket, NBSocket: c.NBSocket, Status: c.CPUStatus,
+			Voltage: c.Voltage, HPT: c.HPT,
 		})
 	}
 	for _, m := range inv.Memories {
@@ -147,12 +179,22 @@ func Snapshot(inv *ocs.Inventory, now time.Time) *store.InventorySnapshot {
 		})
 	}
 	for _, n := range inv.Networks {
-		snap.Networks = append(snap.Networks, store.Network{
+		row := store.Network{
 			Description: n.Description, IPAddress: n.IPAddress, IPMask: n.IPMask, IPSubnet: n.IPSubnet,
 			IPGateway: n.IPGateway, IPDHCP: n.IPDHCP, MACAddr: strings.ToLower(n.MACAddr), Status: n.Status,
 			Type: n.Type, Speed: n.Speed, MTU: n.MTU, Driver: n.Driver, Virtual: n.VirtualDev,
-		})
+		}
+		if n.IPAddress6 == "" {
+			snap.Networks = append(snap.Networks, row)
+			continue
+		}
+		if n.IPAddress != "" {
+			snap.Networks = append(snap.Networks, row)
+		}
+		row.IPAddress, row.IPMask, row.IPSubnet, row.IPGateway = n.IPAddress6, n.IPMask6, n.IPSubnet6, ""
+		snap.Networks = append(snap.Networks, row)
 	}
+	snap.Computer.FirstMAC = PrimaryMAC(snap.Networks, h.IPAddr)
 	for _, sw := range inv.Softwares {
 		if sw.Name == "" {
 			continue
@@ -168,6 +210,51 @@ func Snapshot(inv *ocs.Inventory, now time.Time) *store.InventorySnapshot {
 			Driver: c.Driver, PCIID: c.PCIID, PCISlot: c.PCISlot,
 		})
 	}
+	for _, m := range inv.Monitors {
+		if m == (ocs.Monitor{}) {
+			continue
+		}
+		snap.Monitors = append(snap.Monitors, store.Monitor{
+			Name: m.Name, Manufacturer: m.Manufacturer, Caption: m.Caption, Description: m.Description,
+			Type: m.Type, Serial: first(m.Serial, m.AltSerial), Port: m.Port,
+		})
+	}
+	for _, p := range inv.Printers {
+		if p == (ocs.Printer{}) {
+			continue
+		}
+		snap.Printers = append(snap.Printers, store.Printer{
+			Name: p.Name, Driver: p.Driver, Port: p.Port, Description: p.Description, ServerName: p.ServerName,
+			ShareName: p.ShareName, Resolution: p.Resolution, Comment: p.Comment, Shared: p.Shared,
+			Network: p.Network, Serial: p.Serial, Status: p.Status,
+		})
+	}
+	for _, v := range inv.Videos {
+		if v == (ocs.Video{}) {
+			continue
+		}
+		snap.Videos = append(snap.Videos, store.Video{
+			Name: v.Name, Chipset: v.Chipset, MemoryMB: ocs.Int(v.Memory), Resolution: v.Resolution, PCISlot: v.PCISlot,
+		})
+	}
+	for _, u := range inv.LocalUsers {
+		if u.Login == "" && u.Name == "" {
+			continue
+		}
+		snap.LocalUsers = append(snap.LocalUsers, store.LocalUser{
+			Login: u.Login, Name: u.Name, UID: u.UID(), GID: u.GID, Home: u.Home, Shell: u.Shell,
+		})
+	}
+	if snap.Computer.UserID == "" {
+		// FusionInventory sends the logged-on users as USERS entries only.
+		var logins []string
+		for _, u := range inv.Users {
+			if u.Login != "" {
+				logins = append(logins, u.Login)
+			}
+		}
+		snap.Computer.UserID = strings.Join(logins, "/")
+	}
 	for _, a := range inv.AccountInfo {
 		if a.KeyName == "" {
 			continue
@@ -177,27 +264,28 @@ func Snapshot(inv *ocs.Inventory, now time.Time) *store.InventorySnapshot {
 	return snap
 }
 
-func arch(inv *ocs.Inventory) string {
-	if inv.Hardware.Arch != "" {
-		return inv.Hardware.Arch
-	}
-	for _, c := range inv.CPUs {
-		if c.CPUArch != "" {
-			return c.CPUArch
+// first returns the first non-empty value.
+func first(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
 		}
 	}
 	return ""
 }
 
-// firstMAC returns the first real MAC address, lower case, skipping loopback
-// and all-zero addresses.
-func firstMAC(nets []ocs.Network) string {
-	for _, n := range nets {
-		m := strings.ToLower(strings.TrimSpace(n.MACAddr))
-		if m == "" || m == "00:00:00:00:00:00" {
-			continue
+// arch returns the computer's architecture: HARDWARE/ARCH (Windows agent),
+// OPERATINGSYSTEM/ARCH (FusionInventory, GLPI agent), else the first CPU's.
+// The OS's wins over the CPU's: FusionInventory 2.6 reports CPUS/ARCH
+// "i386" for an x86_64 system.
+func arch(inv *ocs.Inventory) string {
+	if a := first(inv.Hardware.Arch, inv.OperatingSystem.Arch); a != "" {
+		return a
+	}
+	for _, c := range inv.CPUs {
+		if a := first(c.CPUArch, c.Arch); a != "" {
+			return a
 		}
-		return m
 	}
 	return ""
 }

@@ -321,12 +321,7 @@ func normalizeComputer(snap *store.InventorySnapshot) (store.Computer, error) {
 	}
 	c.Serial = strings.TrimSpace(c.Serial)
 	if c.FirstMAC == "" {
-		for _, n := range snap.Networks {
-			if m := strings.TrimSpace(n.MACAddr); m != "" {
-				c.FirstMAC = m
-				break
-			}
-		}
+		c.FirstMAC = PrimaryMAC(snap.Networks, c.IPAddr)
 	}
 	c.FirstMAC = strings.ToLower(strings.TrimSpace(c.FirstMAC))
 	if c.Source == "" {

@@ -93,6 +93,8 @@ func (s *Server) checkOCSRows(inv *ocs.Inventory) error {
 		{"CPUS", len(inv.CPUs)}, {"MEMORIES", len(inv.Memories)}, {"STORAGES", len(inv.Storages)},
 		{"DRIVES", len(inv.Drives)}, {"NETWORKS", len(inv.Networks)}, {"CONTROLLERS", len(inv.Controllers)},
 		{"ACCOUNTINFO", len(inv.AccountInfo)}, {"DOWNLOAD/HISTORY", len(inv.History)},
+		{"MONITORS", len(inv.Monitors)}, {"PRINTERS", len(inv.Printers)}, {"VIDEOS", len(inv.Videos)},
+		{"LOCAL_USERS", len(inv.LocalUsers)}, {"USERS", len(inv.Users)},
 	} {
 		if sec.n > s.cfg.MaxOCSRows {
 			return fmt.Errorf("inventory has %d %s rows, more than %d: %w", sec.n, sec.name, s.cfg.MaxOCSRows, errTooLarge)

@@ -134,6 +134,10 @@ type ComputerDetail struct {
 	Networks    []Network
 	Softwares   []Software
 	Controllers []Controller
+	Monitors    []Monitor
+	Printers    []Printer
+	Videos      []Video
+	LocalUsers  []LocalUser
 	AccountInfo []AccountInfo
 	History     []string
 	Deployments []Deployment
@@ -166,6 +170,10 @@ func (s *Store) ComputerDetail(ctx context.Context, id uint) (*ComputerDetail, e
 			by(&d.Networks, "id"),
 			by(&d.Softwares, "name, id"),
 			by(&d.Controllers, "id"),
+			by(&d.Monitors, "id"),
+			by(&d.Printers, "id"),
+			by(&d.Videos, "id"),
+			by(&d.LocalUsers, "id"),
 			by(&d.AccountInfo, "key_name"),
 			by(&d.Deployments, "id"),
 			func() error {

@@ -1,8 +1,10 @@
 package store
 
 import (
+	"context"
 	"database/sql"
 	"log/slog"
+	"strings"
 
 	"gorm.io/gorm"
 )
@@ -19,3 +21,91 @@ func LegacyGormConfig(logger *slog.Logger) *gorm.Config {
 
 // SQLDB exposes the write pool's handle.
 func (s *Store) SQLDB() (*sql.DB, error) { return s.sqlDB() }
+
+// BulkFleet is a generated fleet for the search benchmark: computers with
+// their software rows, TAGs and network rows, written with large batched
+// inserts instead of one ingest per computer.
+type BulkFleet struct {
+	Computers []Computer
+	// Softwares[i] are the rows of Computers[i].
+	Softwares [][]Software
+	Tags      []string
+}
+
+// BulkInsertForBench writes f in transactions of a few thousand computers,
+// numbering the software rows as an ingest does.
+func BulkInsertForBench(ctx context.Context, s *Store, f BulkFleet) error {
+	const chunk = 2000
+	for lo := 0; lo < len(f.Computers); lo += chunk {
+		hi := min(lo+chunk, len(f.Computers))
+		err := s.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			cs := f.Computers[lo:hi]
+			if err := tx.CreateInBatches(cs, batchSize).Error; err != nil {
+				return err
+			}
+			var sw []Software
+			var acct []AccountInfo
+			var nets []Network
+			for i := range cs {
+				for _, r := range f.Softwares[lo+i] {
+					r.ComputerID = cs[i].ID
+					sw = append(sw, r)
+				}
+				acct = append(acct, AccountInfo{ComputerID: cs[i].ID, KeyName: AccountTag, KeyValue: f.Tags[lo+i]})
+				nets = append(nets, Network{ComputerID: cs[i].ID, Description: "eth0", IPAddress: cs[i].IPAddr, MACAddr: cs[i].FirstMAC, Status: "Up"})
+			}
+			if _, err := numberSoftware(tx, s.names, sw); err != nil {
+				return err
+			}
+			if err := tx.CreateInBatches(sw, batchSize).Error; err != nil {
+				return err
+			}
+			if err := tx.CreateInBatches(acct, batchSize).Error; err != nil {
+				return err
+			}
+			return tx.CreateInBatches(nets, batchSize).Error
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Analyze refreshes the planner's statistics, as a running central's
+// database has them.
+func Analyze(ctx context.Context, s *Store) error {
+	return s.w.WithContext(ctx).Exec("ANALYZE").Error
+}
+
+// ExplainForBench returns SQLite's plan of the computer search f.
+func ExplainForBench(s *Store, f ComputerFilter) (string, error) {
+	base, _, err := computerScope(s.r, f)
+	if err != nil {
+		return "", err
+	}
+	q := s.r.ToSQL(func(tx *gorm.DB) *gorm.DB {
+		var n int64
+		return base().Session(&gorm.Session{DryRun: true}).Count(&n)
+	})
+	var rows []struct {
+		ID, Parent, Notused int
+		Detail              string
+	}
+	q = strings.ReplaceAll(q, `"`, `'`)
+	if err := s.r.Raw("EXPLAIN QUERY PLAN " + q).Scan(&rows).Error; err != nil {
+		return q, err
+	}
+	out := q + "\n"
+	for _, r := range rows {
+		out += r.Detail + "\n"
+	}
+	return out, nil
+}
+
+// ExplainRaw runs q and returns its first column.
+func ExplainRaw(s *Store, q string) (string, error) {
+	var out []string
+	err := s.r.Raw(q).Scan(&out).Error
+	return strings.Join(out, "\n"), err
+}

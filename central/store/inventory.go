@@ -22,6 +22,10 @@ type InventorySnapshot struct {
 	Networks    []Network
 	Softwares   []Software
 	Controllers []Controller
+	Monitors    []Monitor
+	Printers    []Printer
+	Videos      []Video
+	LocalUsers  []LocalUser
 	AccountInfo []AccountInfo
 	// History lists the package IDs the agent reports as installed.
 	History []string
@@ -88,7 +92,8 @@ func (r *DownloadHistory) setOwner(id uint) { r.ID, r.ComputerID = 0, id }
 
 // childModels are the tables that hold one computer's inventory and are
 // replaced by every ingest.
-var childModels = []any{&BIOS{}, &CPU{}, &Memory{}, &Storage{}, &Drive{}, &Network{}, &Software{}, &Controller{}}
+var childModels = []any{&BIOS{}, &CPU{}, &Memory{}, &Storage{}, &Drive{}, &Network{}, &Software{}, &Controller{},
+	&Monitor{}, &Printer{}, &Video{}, &LocalUser{}}
 
 // replaceRows deletes computerID's rows of T and inserts copies of rows in
 // batches. The caller's slice is not modified.
@@ -107,14 +112,16 @@ func replaceRows[T any, P owned[T]](tx *gorm.DB, computerID uint, rows []T) erro
 }
 
 // ReplaceInventory replaces a computer's inventory tables (BIOS, CPUs,
-// memories, storages, drives, networks, softwares, controllers) with the
+// memories, storages, drives, networks, softwares, controllers, monitors,
+// printers, videos, local users) with the
 // rows of snap, and its download history with history.
 func (s *Store) ReplaceInventory(ctx context.Context, computerID uint, snap *InventorySnapshot, history []string) error {
 	hist := make([]DownloadHistory, len(history))
 	for i, id := range history {
 		hist[i].PackageID = id
 	}
-	err := s.tx(ctx, false, func(tx *gorm.DB) error {
+	err := s.txStore(ctx, false, func(txs *Store) error {
+		tx := txs.w.WithContext(ctx)
 		for _, replace := range []func() error{
 			func() error { return replaceRows(tx, computerID, []BIOS{snap.BIOS}) },
 			func() error { return replaceRows(tx, computerID, snap.CPUs) },
@@ -122,8 +129,18 @@ func (s *Store) ReplaceInventory(ctx context.Context, computerID uint, snap *Inv
 			func() error { return replaceRows(tx, computerID, snap.Storages) },
 			func() error { return replaceRows(tx, computerID, snap.Drives) },
 			func() error { return replaceRows(tx, computerID, snap.Networks) },
-			func() error { return replaceRows(tx, computerID, snap.Softwares) },
+			func() error {
+				added, err := replaceSoftware(tx, txs.names, computerID, slices.Clone(snap.Softwares))
+				if len(added) > 0 && txs.names != nil {
+					txs.onCommit = append(txs.onCommit, func() { txs.names.add(added) })
+				}
+				return err
+			},
 			func() error { return replaceRows(tx, computerID, snap.Controllers) },
+			func() error { return replaceRows(tx, computerID, snap.Monitors) },
+			func() error { return replaceRows(tx, computerID, snap.Printers) },
+			func() error { return replaceRows(tx, computerID, snap.Videos) },
+			func() error { return replaceRows(tx, computerID, snap.LocalUsers) },
 			func() error { return replaceRows(tx, computerID, hist) },
 		} {
 			if err := replace(); err != nil {
@@ -133,7 +150,7 @@ func (s *Store) ReplaceInventory(ctx context.Context, computerID uint, snap *Inv
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("replace inventory of computer %d: %w", computerID, err)
+		return fmt.Errorf("replace inventory of computer %d: %w", computerID, translate(err))
 	}
 	return nil
 }
@@ -182,4 +199,28 @@ func (s *Store) History(ctx context.Context, computerID uint) ([]string, error) 
 		return nil, fmt.Errorf("history of computer %d: %w", computerID, translate(err))
 	}
 	return out, nil
+}
+
+// SetAccountValue sets one account info key of a computer (the OCS TAG is
+// key AccountTag), replacing its value or adding the key. The agent is told
+// at its next inventory (ACCOUNT_UPDATE: the server's values win). It
+// returns ErrNotFound for an unknown computer.
+func (s *Store) SetAccountValue(ctx context.Context, computerID uint, key, value string) error {
+	err := s.tx(ctx, false, func(tx *gorm.DB) error {
+		var n int64
+		if err := tx.Model(&Computer{}).Where("id = ?", computerID).Count(&n).Error; err != nil {
+			return err
+		}
+		if n == 0 {
+			return ErrNotFound
+		}
+		return tx.Clauses(clause.OnConflict{
+			Columns:   []clause.Column{{Name: "computer_id"}, {Name: "key_name"}},
+			DoUpdates: clause.AssignmentColumns([]string{"key_value"}),
+		}).Create(&AccountInfo{ComputerID: computerID, KeyName: key, KeyValue: value}).Error
+	})
+	if err != nil {
+		return fmt.Errorf("set %s of computer %d: %w", key, computerID, translate(err))
+	}
+	return nil
 }

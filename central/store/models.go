@@ -11,13 +11,18 @@ const (
 // Computer is one managed machine. DeviceID is the OCS DEVICEID (or the Shoal
 // agent's device ID) and is unique.
 type Computer struct {
-	ID             uint   `gorm:"primaryKey"`
-	DeviceID       string `gorm:"uniqueIndex;not null"`
-	Name           string `gorm:"index"`
-	Workgroup      string
-	OSName         string `gorm:"index"`
-	OSVersion      string
-	OSComments     string
+	ID        uint   `gorm:"primaryKey"`
+	DeviceID  string `gorm:"uniqueIndex;not null"`
+	Name      string `gorm:"index"`
+	Workgroup string
+	OSName    string `gorm:"index"`
+	// OSVersion is the operating system's version (12.11, 10.0.19045),
+	// never the kernel's.
+	OSVersion  string
+	OSComments string
+	// KernelVersion is the kernel's version where the agent sends it
+	// apart (FusionInventory, GLPI agent: OPERATINGSYSTEM/KERNEL_VERSION).
+	KernelVersion  string
 	Arch           string
 	ProcessorType  string
 	ProcessorCount int
@@ -29,10 +34,14 @@ type Computer struct {
 	UUID           string
 	Description    string
 	UserID         string
+	// LastLoggedUser is HARDWARE/LASTLOGGEDUSER.
+	LastLoggedUser string
 	VMSystem       string
 	// Serial is the BIOS system serial number (BIOS SSN).
 	Serial string `gorm:"index"`
-	// FirstMAC is the first non-empty MAC address of the inventory, lower case.
+	// FirstMAC is the primary MAC address of the inventory, lower case:
+	// the interface that carries IPAddr, else the first one up with an
+	// address (central/inventory.PrimaryMAC).
 	FirstMAC      string `gorm:"index"`
 	UserAgent     string
 	Checksum      int
@@ -174,13 +183,17 @@ type Network struct {
 // TableName implements gorm's tabler.
 func (Network) TableName() string { return "networks" }
 
-// Software is one SOFTWARES entry. Name has no index on purpose: searches
-// match LOWER(name) LIKE '%…%', which no b-tree index serves, and an index
-// on the names every computer shares made first inventories about 40 %
-// slower (see BenchmarkIngest).
+// Software is one SOFTWARES entry. Name has no index: searches match
+// LOWER(name) LIKE '%…%' on the distinct names (SoftwareName), then read
+// the rows by NameID through its index
+// (software.go; docs/BENCHMARKS.md has the measurements).
 type Software struct {
-	ID           uint `gorm:"primaryKey"`
-	ComputerID   uint `gorm:"index;not null"`
+	ID         uint `gorm:"primaryKey"`
+	ComputerID uint `gorm:"index;not null"`
+	// NameID is SoftwareNameID(Name); VersionKey is VersionKey(Version).
+	// The store sets both at ingest.
+	NameID       int64 `gorm:"index;not null;default:0"`
+	VersionKey   string
 	Name         string
 	Version      string
 	Publisher    string
@@ -439,5 +452,7 @@ func allModels() []any {
 	m = append(m, siteGossipModels()...)
 	m = append(m, relayModels()...)
 	m = append(m, groupModels()...)
+	m = append(m, inventoryModels()...)
+	m = append(m, &SoftwareName{})
 	return append(m, auditModels()...)
 }

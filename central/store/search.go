@@ -18,10 +18,15 @@ type ComputerFilter struct {
 	Name string
 	OS   string
 	// Software matches case-insensitively anywhere in an installed
-	// software's name; SoftwareVersion, when set, must equal that
-	// software's version.
+	// software's name. SoftwareVersion, when set, compares that software's
+	// version: a bare version must be equal, and one after <, <=, >, >=, =
+	// or != compares version-aware ("< 24.00": 9.20 and 23.01 match, 24.08
+	// does not; see VersionKey).
 	Software        string
 	SoftwareVersion string
+	// NoSoftware keeps the computers with no installed software whose name
+	// contains it (case-insensitively).
+	NoSoftware string
 	// IP is an address (equal to the computer's IPAddr or to any of its
 	// network addresses) or a CIDR prefix containing one of them.
 	IP string
@@ -98,6 +103,31 @@ func computerScope(db *gorm.DB, f ComputerFilter) (func() *gorm.DB, netip.Prefix
 	if len(f.IDs) > maxFilterIDs {
 		return nil, prefix, fmt.Errorf("%d ids, at most %d: %w", len(f.IDs), maxFilterIDs, ErrInvalid)
 	}
+	var verOp, ver string
+	if strings.TrimSpace(f.SoftwareVersion) != "" {
+		var err error
+		if verOp, ver, err = ParseVersionFilter(f.SoftwareVersion); err != nil {
+			return nil, prefix, err
+		}
+		if verOp == "!=" {
+			verOp = "<>"
+		}
+	}
+	// The names matching a software filter are looked up first: with
+	// their IDs as a list, both databases read the rows through the
+	// name_id index; as a subquery, SQLite scanned every software row.
+	var hasIDs, notIDs any
+	var err error
+	if f.Software != "" {
+		if hasIDs, err = softwareNameIDs(db, f.Software); err != nil {
+			return nil, prefix, err
+		}
+	}
+	if f.NoSoftware != "" {
+		if notIDs, err = softwareNameIDs(db, f.NoSoftware); err != nil {
+			return nil, prefix, err
+		}
+	}
 	base := func() *gorm.DB {
 		c := db.Model(&Computer{})
 		if f.Name != "" {
@@ -109,12 +139,18 @@ func computerScope(db *gorm.DB, f ComputerFilter) (func() *gorm.DB, netip.Prefix
 		if f.Software != "" || f.SoftwareVersion != "" {
 			sw := db.Model(&Software{}).Select("computer_id")
 			if f.Software != "" {
-				sw = sw.Where(`LOWER(name) LIKE ? ESCAPE '\'`, likeContains(f.Software))
+				sw = sw.Where("name_id IN ?", hasIDs)
 			}
-			if f.SoftwareVersion != "" {
-				sw = sw.Where("version = ?", f.SoftwareVersion)
+			switch {
+			case verOp == "=":
+				sw = sw.Where("version_key = ? AND version = ?", VersionKey(ver), ver)
+			case verOp != "":
+				sw = sw.Where("version_key "+verOp+" ?", VersionKey(ver))
 			}
 			c = c.Where("id IN (?)", sw)
+		}
+		if f.NoSoftware != "" {
+			c = c.Where("id NOT IN (?)", db.Model(&Software{}).Select("computer_id").Where("name_id IN ?", notIDs))
 		}
 		if f.Tag != "" {
 			c = c.Where("id IN (?)", db.Model(&AccountInfo{}).Select("computer_id").
@@ -140,6 +176,30 @@ func computerScope(db *gorm.DB, f ComputerFilter) (func() *gorm.DB, netip.Prefix
 		return c
 	}
 	return base, prefix, nil
+}
+
+// maxNameIDs bounds the name IDs a software filter lists; a filter
+// matching more names (a substring of thousands of names) becomes a
+// subquery.
+const maxNameIDs = 5000
+
+// softwareNameIDs returns the IDs of the software names that contain sub,
+// case-insensitively, found by a scan of the distinct names (not of every
+// row): a list of IDs ({0} when none match), or a subquery when there are
+// more than maxNameIDs.
+func softwareNameIDs(db *gorm.DB, sub string) (any, error) {
+	q := db.Model(&SoftwareName{}).Select("id").Where(`LOWER(name) LIKE ? ESCAPE '\'`, likeContains(sub))
+	var ids []int64
+	if err := q.Limit(maxNameIDs+1).Pluck("id", &ids).Error; err != nil {
+		return nil, fmt.Errorf("software names like %q: %w", sub, translate(err))
+	}
+	switch {
+	case len(ids) > maxNameIDs:
+		return db.Model(&SoftwareName{}).Select("id").Where(`LOWER(name) LIKE ? ESCAPE '\'`, likeContains(sub)), nil
+	case len(ids) == 0:
+		return []int64{0}, nil
+	}
+	return ids, nil
 }
 
 // prefixCand is a computer matched by address prefix.

@@ -58,6 +58,11 @@ type Store struct {
 	inTx bool
 	// sites is shared by a Store and the transaction Stores made from it.
 	sites *siteCache
+	// names is shared like sites (software.go).
+	names *nameCache
+	// onCommit runs after the transaction of a Store that Tx hands to its
+	// function commits (only that goroutine touches it).
+	onCommit []func()
 }
 
 // siteCache holds the site index that SiteForIP reads.
@@ -79,6 +84,10 @@ func Open(ctx context.Context, cfg Config, dataDir string, logger *slog.Logger) 
 	if err := s.migrateOnOpen(ctx, cfg.withDefaults().Migrate); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if err := s.backfillSoftwareNames(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open store: number software rows: %w", err)
 	}
 	// A SQLite reader connection opened before a migration changed a
 	// table fails its first query of that table (SQLITE_MISUSE): drop the
@@ -104,7 +113,7 @@ func OpenUnmigrated(ctx context.Context, cfg Config, dataDir string, logger *slo
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{driver: cfg.Driver, logger: logger.With("component", "store"), sites: &siteCache{}}
+	s := &Store{driver: cfg.Driver, logger: logger.With("component", "store"), sites: &siteCache{}, names: newNameCache()}
 	var err error
 	switch cfg.Driver {
 	case DriverSQLite:
@@ -332,18 +341,34 @@ func (s *Store) tx(ctx context.Context, retryConflict bool, fn func(tx *gorm.DB)
 // one connection, and a method of the outer Store would wait for it. A Tx
 // inside fn runs in the same transaction.
 func (s *Store) Tx(ctx context.Context, fn func(tx *Store) error) error {
-	return s.tx(ctx, false, func(db *gorm.DB) error {
-		return fn(&Store{w: db, r: db, driver: s.driver, logger: s.logger, inTx: true, sites: s.sites})
+	return s.txStore(ctx, false, fn)
+}
+
+// txStore runs fn in a transaction Store, then that Store's onCommit
+// functions once it committed. Inside a transaction already, fn runs in it
+// and the functions wait for the outer commit.
+func (s *Store) txStore(ctx context.Context, retryConflict bool, fn func(tx *Store) error) error {
+	if s.inTx {
+		return fn(s)
+	}
+	var last *Store
+	err := s.tx(ctx, retryConflict, func(db *gorm.DB) error {
+		last = &Store{w: db, r: db, driver: s.driver, logger: s.logger, inTx: true, sites: s.sites, names: s.names}
+		return fn(last)
 	})
+	if err == nil && last != nil {
+		for _, f := range last.onCommit {
+			f()
+		}
+	}
+	return err
 }
 
 // TxRetryConflicts is Tx that also retries fn on ErrConflict, for writes
 // that may race another writer on a unique key (two inventories of one new
 // computer).
 func (s *Store) TxRetryConflicts(ctx context.Context, fn func(tx *Store) error) error {
-	return s.tx(ctx, true, func(db *gorm.DB) error {
-		return fn(&Store{w: db, r: db, driver: s.driver, logger: s.logger, inTx: true, sites: s.sites})
-	})
+	return s.txStore(ctx, true, fn)
 }
 
 // translate maps gorm and driver errors onto the package sentinels. Errors

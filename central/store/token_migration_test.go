@@ -81,6 +81,7 @@ func dropLaterTables(t *testing.T, db *sql.DB) {
 		t.Fatal(err)
 	}
 	create := regexp.MustCompile("(?m)^CREATE TABLE `([a-z_0-9]+)`")
+	index := regexp.MustCompile("(?m)^CREATE (?:UNIQUE )?INDEX `([a-z_0-9]+)`")
 	addColumn := regexp.MustCompile("(?m)^ALTER TABLE `([a-z_0-9]+)` ADD (?:COLUMN )?`([a-z_0-9]+)`")
 	for _, f := range files {
 		if strings.HasPrefix(filepath.Base(f), "00001_") {
@@ -89,6 +90,11 @@ func dropLaterTables(t *testing.T, db *sql.DB) {
 		raw, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
+		}
+		for _, m := range index.FindAllStringSubmatch(string(raw), -1) {
+			if _, err := db.Exec("DROP INDEX IF EXISTS " + m[1]); err != nil {
+				t.Fatalf("drop index %s: %v", m[1], err)
+			}
 		}
 		for _, m := range create.FindAllStringSubmatch(string(raw), -1) {
 			if _, err := db.Exec("DROP TABLE " + m[1]); err != nil {

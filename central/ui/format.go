@@ -44,8 +44,12 @@ func (u *UI) funcs() template.FuncMap {
 			}
 			return strconv.FormatUint(uint64(*p), 10)
 		},
-		"join": strings.Join,
-		"list": func(xs ...string) []string { return xs },
+		"join":   strings.Join,
+		"osname": osName,
+		"mbsize": mbSize,
+		"mib":    func(mb int64) string { return humanBytes(mb << 20) },
+		"logins": logins,
+		"list":   func(xs ...string) []string { return xs },
 		"deref": func(p *uint) uint {
 			if p == nil {
 				return 0
@@ -256,4 +260,52 @@ func siteSelection(v string) (id *uint, none bool, err error) {
 	}
 	x := uint(n)
 	return &x, false, nil
+}
+
+// osName joins an OS name and version without repeating the version the
+// name already holds: the OCS Unix agent sends OSNAME "Debian GNU/Linux 12"
+// and OSVERSION "12", which read "Debian GNU/Linux 12 12".
+func osName(name, version string) string {
+	name, version = strings.TrimSpace(name), strings.TrimSpace(version)
+	switch {
+	case version == "":
+		return name
+	case name == "":
+		return version
+	}
+	for _, w := range strings.FieldsFunc(name, func(r rune) bool { return r == ' ' || r == '(' || r == ')' }) {
+		if w == version {
+			return name
+		}
+	}
+	return name + " " + version
+}
+
+// mbSize shows an agent's disk size, megabytes as text (the Unix agent sends
+// bytes/10⁶ with decimals: "274877.906944"), in binary units ("256.0 GiB").
+// Text that is not a number is shown as it is.
+func mbSize(mb string) string {
+	f, err := strconv.ParseFloat(strings.TrimSpace(mb), 64)
+	if err != nil || f < 0 || f > 1e15 {
+		return mb
+	}
+	return humanBytes(int64(f * 1e6))
+}
+
+// logins lists the login names of local accounts, comma separated.
+func logins(users []store.LocalUser) string {
+	names := make([]string, 0, len(users))
+	for _, u := range users {
+		names = append(names, first(u.Login, u.Name))
+	}
+	return strings.Join(names, ", ")
+}
+
+func first(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
 }

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"fmt"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -65,14 +66,15 @@ func (u *UI) handleDashboard(c echo.Context) error {
 // computerFilterForm is the search form of the computers list and of the
 // affect form.
 type computerFilterForm struct {
-	Name, OS, Software, IP, Site, Tag string
-	Errors                            map[string]string
+	Name, OS, Software, SoftwareVersion, NoSoftware, IP, Site, Tag string
+	Errors                                                         map[string]string
 }
 
 func readComputerFilter(get func(string) string) computerFilterForm {
 	return computerFilterForm{
 		Name: strings.TrimSpace(get("name")), OS: strings.TrimSpace(get("os")),
-		Software: strings.TrimSpace(get("software")), IP: strings.TrimSpace(get("ip")),
+		Software: strings.TrimSpace(get("software")), SoftwareVersion: strings.TrimSpace(get("software_version")),
+		NoSoftware: strings.TrimSpace(get("no_software")), IP: strings.TrimSpace(get("ip")),
 		Site: strings.TrimSpace(get("site")), Tag: strings.TrimSpace(get("tag")),
 		Errors: map[string]string{},
 	}
@@ -80,12 +82,19 @@ func readComputerFilter(get func(string) string) computerFilterForm {
 
 // Empty reports whether no criterion is set.
 func (f computerFilterForm) Empty() bool {
-	return f.Name == "" && f.OS == "" && f.Software == "" && f.IP == "" && f.Site == "" && f.Tag == ""
+	return f.Name == "" && f.OS == "" && f.Software == "" && f.SoftwareVersion == "" && f.NoSoftware == "" &&
+		f.IP == "" && f.Site == "" && f.Tag == ""
 }
 
 // filter validates the form, filling Errors, and returns the store filter.
 func (f *computerFilterForm) filter() (store.ComputerFilter, bool) {
-	sf := store.ComputerFilter{Name: f.Name, OS: f.OS, Software: f.Software, IP: f.IP, Tag: f.Tag}
+	sf := store.ComputerFilter{Name: f.Name, OS: f.OS, Software: f.Software, SoftwareVersion: f.SoftwareVersion,
+		NoSoftware: f.NoSoftware, IP: f.IP, Tag: f.Tag}
+	if f.SoftwareVersion != "" {
+		if _, _, err := store.ParseVersionFilter(f.SoftwareVersion); err != nil || f.Software == "" {
+			f.Errors["software_version"] = "Enter a software name and a version such as 24.00 or < 24.00."
+		}
+	}
 	if f.IP != "" {
 		var err error
 		if strings.Contains(f.IP, "/") {
@@ -204,4 +213,16 @@ func (u *UI) handleComputer(c echo.Context) error {
 		}
 	}
 	return u.render(c, http.StatusOK, "computer", d.Name, "computers", v)
+}
+
+// handleComputerTag sets a computer's TAG from the computer page's form.
+func (u *UI) handleComputerTag(c echo.Context) error {
+	id, err := idParam(c, "id")
+	if err != nil {
+		return err
+	}
+	if err := u.deps.Ops.SetComputerTag(c.Request().Context(), u.actor(c), id, c.FormValue("tag")); err != nil {
+		return err
+	}
+	return seeOther(c, fmt.Sprintf("%s/computers/%d?done=tag", uiPrefix, id))
 }

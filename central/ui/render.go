@@ -162,6 +162,7 @@ var flashes = map[string]string{
 	"redeploy":    "The deployment will be offered again at the computer's next contact.",
 	"cancelled":   "The deployment was cancelled.",
 	"saved":       "Saved.",
+	"tag":         "The TAG was saved. An OCS agent adopts it at its next inventory.",
 	"imported":    "The sites were imported.",
 	"revoked":     "The token was revoked.",
 	"purged":      "Every relay drops the package from its cache at its next poll.",

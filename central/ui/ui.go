@@ -276,6 +276,7 @@ func (u *UI) Register(e *echo.Echo) {
 
 	g.GET("/computers", u.handleComputers)
 	g.GET("/computers/:id", u.handleComputer)
+	g.POST("/computers/:id/tag", u.handleComputerTag)
 
 	g.GET("/packages", u.handlePackages)
 	g.GET("/packages/new", u.handlePackageForm)

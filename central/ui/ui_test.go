@@ -367,6 +367,8 @@ func TestEveryPageRenders(t *testing.T) {
 		{"computers", "/computers", []string{"pc-1", "pc-2", "pc-3", "lab"}},
 		{"computers-by-software", "/computers?software=pkg-0003&site=" + fmt.Sprint(sites[0].ID), []string{"pc-1", "1–2 of 2"}},
 		{"computers-by-subnet", "/computers?ip=192.168.0.0/16", []string{"pc-3", "1–1 of 1"}},
+		{"computers-by-software-version", "/computers?software=pkg-0003&software_version=%3C+1.4", []string{"pc-1", "1–3 of 3"}},
+		{"computers-without-software", "/computers?no_software=pkg-0003", []string{"No computer"}},
 		{"computers-by-tag", "/computers?tag=lab", []string{"1–3 of 3"}},
 		{"computer", fmt.Sprintf("/computers/%d", ids[0]), []string{"pc-1", "AMD EPYC", "eth0", "pkg-0004", "tool", "success"}},
 		{"packages", "/packages", []string{"tool", "EXECUTE", "active"}},

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -29,8 +30,9 @@ func pageParams() []param {
 func computerParams() []param {
 	desc := map[string]string{
 		api.QueryName: "part of the name, any case", api.QueryOS: "part of the OS name, any case",
-		api.QuerySoftware: "part of an installed software's name", api.QuerySoftwareVersion: "exact version of that software",
-		api.QueryIP: "an address or a CIDR prefix", api.QueryTag: "the OCS TAG", api.QuerySite: "site id",
+		api.QuerySoftware: "part of an installed software's name", api.QuerySoftwareVersion: "that software's version: 24.00 (equal) or a version-aware comparison such as < 24.00, >= 8.6, != 1.2",
+		api.QueryNoSoftware: "part of the name of a software the computers must not have",
+		api.QueryIP:         "an address or a CIDR prefix", api.QueryTag: "the OCS TAG", api.QuerySite: "site id",
 		api.QueryContactSince:  "last contact at or after: RFC 3339, a date, or a duration before now such as 24h",
 		api.QueryContactBefore: "last contact before: RFC 3339, a date, or a duration before now",
 	}
@@ -68,6 +70,7 @@ func (s *Server) apiRoutes(openapi echo.HandlerFunc) []route {
 
 		{Method: "GET", Path: "/computers", Handler: s.listComputers, Summary: "Search computers", Tag: "computers", Query: computerParams(), Resp: api.List[api.Computer]{}, Status: 200},
 		{Method: "GET", Path: "/computers/:id", Handler: s.getComputer, Summary: "A computer's inventory and deployment history", Tag: "computers", Resp: api.ComputerDetail{}, Status: 200},
+		{Method: "PUT", Path: "/computers/:id/tag", Handler: s.putComputerTag, Summary: "Set the OCS TAG; an OCS agent adopts it at its next inventory (ACCOUNT_UPDATE)", Tag: "computers", Body: api.TagRequest{}, Resp: api.TagRequest{}, Status: 200},
 		{Method: "DELETE", Path: "/computers/:id", Handler: s.deleteComputer, Summary: "Delete a computer and its deployments", Tag: "computers", Status: 204},
 
 		{Method: "GET", Path: "/packages", Handler: s.listPackages, Summary: "List packages, newest first", Tag: "packages", Query: pageParams(), Resp: api.List[api.Package]{}, Status: 200},
@@ -230,7 +233,7 @@ func (s *Server) siteNames(c echo.Context) (siteNames, error) {
 // computerQuery converts an API filter into the store's.
 func computerQuery(f api.ComputerFilter) store.ComputerFilter {
 	q := store.ComputerFilter{
-		Name: f.Name, OS: f.OS, Software: f.Software, SoftwareVersion: f.SoftwareVersion,
+		Name: f.Name, OS: f.OS, Software: f.Software, SoftwareVersion: f.SoftwareVersion, NoSoftware: f.NoSoftware,
 		IP: f.IP, Tag: f.Tag, SiteID: f.SiteID,
 	}
 	if f.ContactSince != nil {
@@ -284,6 +287,22 @@ func (s *Server) getComputer(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, toAPIComputerDetail(d, deps, names))
+}
+
+func (s *Server) putComputerTag(c echo.Context) error {
+	id, err := uintParam(c, "id")
+	if err != nil {
+		return err
+	}
+	var req api.TagRequest
+	if err := s.bindJSON(c, &req); err != nil {
+		return err
+	}
+	req.Tag = strings.TrimSpace(req.Tag)
+	if err := s.deps.Ops.SetComputerTag(c.Request().Context(), s.actor(c), id, req.Tag); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, req)
 }
 
 func (s *Server) deleteComputer(c echo.Context) error {

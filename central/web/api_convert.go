@@ -72,7 +72,7 @@ func toAPIComputerDetail(d *store.ComputerDetail, deps []store.DeploymentRow, si
 	out := api.ComputerDetail{
 		Computer:   toAPIComputer(c, sites),
 		OSComments: c.OSComments, SwapMB: c.SwapMB, DNS: c.DNS, Gateway: c.Gateway, UUID: c.UUID,
-		Description: c.Description, VMSystem: c.VMSystem,
+		Description: c.Description, VMSystem: c.VMSystem, KernelVersion: c.KernelVersion, LastLoggedUser: c.LastLoggedUser,
 		CPUs: convertAll(d.CPUs, func(x *store.CPU) api.CPU {
 			return api.CPU{Manufacturer: x.Manufacturer, Type: x.Type, Speed: x.Speed, Cores: x.Cores,
 				LogicalCPUs: x.LogicalCPUs, Arch: x.CPUArch, Socket: x.Socket}
@@ -99,6 +99,20 @@ func toAPIComputerDetail(d *store.ComputerDetail, deps []store.DeploymentRow, si
 		}),
 		Controllers: convertAll(d.Controllers, func(x *store.Controller) api.Controller {
 			return api.Controller{Name: x.Name, Manufacturer: x.Manufacturer, Type: x.Type, Driver: x.Driver, PCIID: x.PCIID}
+		}),
+		Monitors: convertAll(d.Monitors, func(x *store.Monitor) api.Monitor {
+			return api.Monitor{Name: x.Name, Manufacturer: x.Manufacturer, Caption: x.Caption, Description: x.Description,
+				Type: x.Type, Serial: x.Serial}
+		}),
+		Printers: convertAll(d.Printers, func(x *store.Printer) api.Printer {
+			return api.Printer{Name: x.Name, Driver: x.Driver, Port: x.Port, Description: x.Description,
+				ServerName: x.ServerName, ShareName: x.ShareName, Network: x.Network}
+		}),
+		Videos: convertAll(d.Videos, func(x *store.Video) api.Video {
+			return api.Video{Name: x.Name, Chipset: x.Chipset, MemoryMB: x.MemoryMB, Resolution: x.Resolution}
+		}),
+		LocalUsers: convertAll(d.LocalUsers, func(x *store.LocalUser) api.LocalUser {
+			return api.LocalUser{Login: x.Login, Name: x.Name, UID: x.UID, GID: x.GID, Home: x.Home, Shell: x.Shell}
 		}),
 		AccountInfo: make(map[string]string, len(d.AccountInfo)),
 		History:     append([]string{}, d.History...),

@@ -263,6 +263,11 @@ func TestComputerSearchAPI(t *testing.T) {
 		{name: "name", query: "name=VM", want: []uint{cid}},
 		{name: "os", query: "os=debian", want: []uint{cid}},
 		{name: "software_version", query: "software=curl&software_version=nope", want: nil},
+		{name: "software_version_compare", query: "software=zstd&software_version=%3C+2", want: []uint{cid}},
+		{name: "software_version_compare_none", query: "software=zstd&software_version=%3E%3D1.6", want: nil},
+		{name: "no_software", query: "no_software=zstd", want: nil},
+		{name: "no_software_other", query: "no_software=7-zip", want: []uint{cid}},
+		{name: "bad_version_filter", query: "software=zstd&software_version=%3C", code: 400},
 		{name: "cidr", query: "ip=192.0.2.0/24", want: []uint{cid}},
 		{name: "other_cidr", query: "ip=10.0.0.0/8", want: nil},
 		{name: "contact_since_duration", query: "contact_since=1h", want: []uint{cid}},
@@ -650,4 +655,26 @@ func TestSiteOCSTimings(t *testing.T) {
 	if !strings.Contains(doc.Body.String(), `"ocs_timings"`) {
 		t.Error("the OpenAPI document does not describe ocs_timings")
 	}
+}
+
+func TestComputerTagAPI(t *testing.T) {
+	e := newEnv(t)
+	cid := e.inventory()
+	path := fmt.Sprintf("/api/v1/computers/%d/tag", cid)
+	var got api.TagRequest
+	e.api("PUT", path, `{"tag":" lyon "}`, "token", 200, &got)
+	if got.Tag != "lyon" {
+		t.Errorf("answer tag = %q, want lyon", got.Tag)
+	}
+	var d api.ComputerDetail
+	e.api("GET", fmt.Sprintf("/api/v1/computers/%d", cid), "", "token", 200, &d)
+	if d.AccountInfo["TAG"] != "lyon" {
+		t.Errorf("account info = %v, want TAG lyon", d.AccountInfo)
+	}
+	var apiErr api.Error
+	e.api("PUT", path, `{"tag":"a\u0000b"}`, "token", 400, &apiErr)
+	if !strings.Contains(apiErr.Error, "control character") {
+		t.Errorf("error = %q", apiErr.Error)
+	}
+	e.api("PUT", "/api/v1/computers/9999/tag", `{"tag":"x"}`, "token", 404, nil)
 }

@@ -39,22 +39,30 @@ type Computer struct {
 // history: GET /computers/{id}.
 type ComputerDetail struct {
 	Computer
-	OSComments  string            `json:"os_comments,omitempty"`
-	SwapMB      int               `json:"swap_mb"`
-	DNS         string            `json:"dns,omitempty"`
-	Gateway     string            `json:"gateway,omitempty"`
-	UUID        string            `json:"uuid,omitempty"`
-	Description string            `json:"description,omitempty"`
-	VMSystem    string            `json:"vm_system,omitempty"`
-	BIOS        *BIOS             `json:"bios,omitempty"`
-	CPUs        []CPU             `json:"cpus"`
-	Memories    []Memory          `json:"memories"`
-	Storages    []Storage         `json:"storages"`
-	Drives      []Drive           `json:"drives"`
-	Networks    []Network         `json:"networks"`
-	Softwares   []Software        `json:"softwares"`
-	Controllers []Controller      `json:"controllers"`
-	AccountInfo map[string]string `json:"account_info"`
+	OSComments  string `json:"os_comments,omitempty"`
+	SwapMB      int    `json:"swap_mb"`
+	DNS         string `json:"dns,omitempty"`
+	Gateway     string `json:"gateway,omitempty"`
+	UUID        string `json:"uuid,omitempty"`
+	Description string `json:"description,omitempty"`
+	VMSystem    string `json:"vm_system,omitempty"`
+	// KernelVersion is the kernel's version where the agent sends it
+	// apart from the OS version (FusionInventory, GLPI agent).
+	KernelVersion  string            `json:"kernel_version,omitempty"`
+	LastLoggedUser string            `json:"last_logged_user,omitempty"`
+	BIOS           *BIOS             `json:"bios,omitempty"`
+	CPUs           []CPU             `json:"cpus"`
+	Memories       []Memory          `json:"memories"`
+	Storages       []Storage         `json:"storages"`
+	Drives         []Drive           `json:"drives"`
+	Networks       []Network         `json:"networks"`
+	Softwares      []Software        `json:"softwares"`
+	Controllers    []Controller      `json:"controllers"`
+	Monitors       []Monitor         `json:"monitors"`
+	Printers       []Printer         `json:"printers"`
+	Videos         []Video           `json:"videos"`
+	LocalUsers     []LocalUser       `json:"local_users"`
+	AccountInfo    map[string]string `json:"account_info"`
 	// History lists the package IDs the agent reports as installed.
 	History []string `json:"history"`
 	// Deployments is the computer's deployment history, oldest first.
@@ -161,9 +169,14 @@ type ComputerFilter struct {
 	Name string `json:"name,omitempty"`
 	OS   string `json:"os,omitempty"`
 	// Software matches anywhere in an installed software's name;
-	// SoftwareVersion, when set, must equal that software's version.
+	// SoftwareVersion, when set, compares that software's version: a bare
+	// version must be equal, one after <, <=, >, >=, = or != compares
+	// version-aware ("< 24.00" matches 9.20 and 23.01, not 24.08).
 	Software        string `json:"software,omitempty"`
 	SoftwareVersion string `json:"software_version,omitempty"`
+	// NoSoftware keeps the computers with no installed software whose
+	// name contains it.
+	NoSoftware string `json:"no_software,omitempty"`
 	// IP is an address or a CIDR prefix such as 10.1.0.0/16.
 	IP string `json:"ip,omitempty"`
 	// Tag equals the OCS TAG.
@@ -181,6 +194,7 @@ const (
 	QueryOS              = "os"
 	QuerySoftware        = "software"
 	QuerySoftwareVersion = "software_version"
+	QueryNoSoftware      = "no_software"
 	QueryIP              = "ip"
 	QueryTag             = "tag"
 	QuerySite            = "site"
@@ -190,13 +204,13 @@ const (
 
 // ComputerFilterParams lists the query parameters of a ComputerFilter.
 func ComputerFilterParams() []string {
-	return []string{QueryName, QueryOS, QuerySoftware, QuerySoftwareVersion, QueryIP,
+	return []string{QueryName, QueryOS, QuerySoftware, QuerySoftwareVersion, QueryNoSoftware, QueryIP,
 		QueryTag, QuerySite, QueryContactSince, QueryContactBefore}
 }
 
 // Empty reports whether f selects every computer.
 func (f ComputerFilter) Empty() bool {
-	return f.Name == "" && f.OS == "" && f.Software == "" && f.SoftwareVersion == "" && f.IP == "" &&
+	return f.Name == "" && f.OS == "" && f.Software == "" && f.SoftwareVersion == "" && f.NoSoftware == "" && f.IP == "" &&
 		f.Tag == "" && f.SiteID == nil && f.ContactSince == nil && f.ContactBefore == nil
 }
 
@@ -212,6 +226,7 @@ func (f ComputerFilter) Values() url.Values {
 	set(QueryOS, f.OS)
 	set(QuerySoftware, f.Software)
 	set(QuerySoftwareVersion, f.SoftwareVersion)
+	set(QueryNoSoftware, f.NoSoftware)
 	set(QueryIP, f.IP)
 	set(QueryTag, f.Tag)
 	if f.SiteID != nil {
@@ -235,7 +250,7 @@ var ErrInvalidFilter = errors.New("invalid filter")
 func ParseComputerFilter(v url.Values, now time.Time) (ComputerFilter, error) {
 	f := ComputerFilter{
 		Name: v.Get(QueryName), OS: v.Get(QueryOS), Software: v.Get(QuerySoftware),
-		SoftwareVersion: v.Get(QuerySoftwareVersion), IP: strings.TrimSpace(v.Get(QueryIP)), Tag: v.Get(QueryTag),
+		SoftwareVersion: v.Get(QuerySoftwareVersion), NoSoftware: v.Get(QueryNoSoftware), IP: strings.TrimSpace(v.Get(QueryIP)), Tag: v.Get(QueryTag),
 	}
 	if s := strings.TrimSpace(v.Get(QuerySite)); s != "" {
 		id, err := strconv.ParseUint(s, 10, 32)
@@ -274,4 +289,49 @@ func ParseTime(s string, now time.Time) (*time.Time, error) {
 		return &t, nil
 	}
 	return nil, fmt.Errorf("%q is not an RFC 3339 time, a date or a duration like 24h: %w", s, ErrInvalidFilter)
+}
+
+// Monitor is one display attached to a computer.
+type Monitor struct {
+	Name         string `json:"name,omitempty"`
+	Manufacturer string `json:"manufacturer,omitempty"`
+	Caption      string `json:"caption,omitempty"`
+	Description  string `json:"description,omitempty"`
+	Type         string `json:"type,omitempty"`
+	Serial       string `json:"serial,omitempty"`
+}
+
+// Printer is one printer a computer knows.
+type Printer struct {
+	Name        string `json:"name"`
+	Driver      string `json:"driver,omitempty"`
+	Port        string `json:"port,omitempty"`
+	Description string `json:"description,omitempty"`
+	ServerName  string `json:"server_name,omitempty"`
+	ShareName   string `json:"share_name,omitempty"`
+	Network     string `json:"network,omitempty"`
+}
+
+// Video is one graphics adapter.
+type Video struct {
+	Name       string `json:"name,omitempty"`
+	Chipset    string `json:"chipset,omitempty"`
+	MemoryMB   int64  `json:"memory_mb,omitempty"`
+	Resolution string `json:"resolution,omitempty"`
+}
+
+// LocalUser is one account defined on a computer.
+type LocalUser struct {
+	Login string `json:"login"`
+	Name  string `json:"name,omitempty"`
+	UID   string `json:"uid,omitempty"`
+	GID   string `json:"gid,omitempty"`
+	Home  string `json:"home,omitempty"`
+	Shell string `json:"shell,omitempty"`
+}
+
+// TagRequest sets a computer's OCS TAG (PUT /computers/{id}/tag) and is the
+// answer, with the TAG as stored (trimmed).
+type TagRequest struct {
+	Tag string `json:"tag"`
 }

@@ -27,6 +27,15 @@ type Inventory struct {
 	Softwares   []Software
 	Controllers []Controller
 	AccountInfo []AccountInfo
+	// OperatingSystem is FusionInventory's and the GLPI agent's
+	// OPERATINGSYSTEM section: the distribution's version and the
+	// architecture, which HARDWARE gives only as the kernel's.
+	OperatingSystem OperatingSystem
+	Monitors        []Monitor
+	Printers        []Printer
+	Videos          []Video
+	LocalUsers      []LocalUser
+	Users           []User // logged-on users
 	// History lists DOWNLOAD/HISTORY/PACKAGE@ID: the packages this agent
 	// reports as successfully deployed, in the order sent.
 	History []string
@@ -91,7 +100,9 @@ type BIOS struct {
 // CPU is one CPUS entry (one per socket).
 type CPU struct {
 	Cores        string `xml:"CORES,omitempty"`
+	Core         string `xml:"CORE,omitempty"` // FusionInventory's CORES
 	CPUArch      string `xml:"CPUARCH,omitempty"`
+	Arch         string `xml:"ARCH,omitempty"` // FusionInventory's CPUARCH
 	CPUStatus    string `xml:"CPUSTATUS,omitempty"`
 	CurrentSpeed string `xml:"CURRENT_SPEED,omitempty"` // MHz
 	DataWidth    string `xml:"DATA_WIDTH,omitempty"`
@@ -104,7 +115,9 @@ type CPU struct {
 	Socket       string `xml:"SOCKET,omitempty"`
 	Speed        string `xml:"SPEED,omitempty"` // MHz
 	Threads      string `xml:"THREADS,omitempty"`
-	Type         string `xml:"TYPE,omitempty"` // model name
+	Thread       string `xml:"THREAD,omitempty"` // FusionInventory's THREADS
+	Type         string `xml:"TYPE,omitempty"`   // model name
+	Name         string `xml:"NAME,omitempty"`   // FusionInventory's TYPE
 	Voltage      string `xml:"VOLTAGE,omitempty"`
 }
 
@@ -168,10 +181,13 @@ type Network struct {
 	Driver      string `xml:"DRIVER,omitempty"`
 	Duplex      string `xml:"DUPLEX,omitempty"`
 	IPAddress   string `xml:"IPADDRESS,omitempty"`
+	IPAddress6  string `xml:"IPADDRESS6,omitempty"` // FusionInventory, GLPI agent
 	IPDHCP      string `xml:"IPDHCP,omitempty"`
 	IPGateway   string `xml:"IPGATEWAY,omitempty"`
 	IPMask      string `xml:"IPMASK,omitempty"`
+	IPMask6     string `xml:"IPMASK6,omitempty"`
 	IPSubnet    string `xml:"IPSUBNET,omitempty"`
+	IPSubnet6   string `xml:"IPSUBNET6,omitempty"`
 	MACAddr     string `xml:"MACADDR,omitempty"`
 	Mode        string `xml:"MODE,omitempty"`
 	MTU         string `xml:"MTU,omitempty"`
@@ -216,6 +232,85 @@ type Controller struct {
 	PCIID        string `xml:"PCIID,omitempty"`
 	PCISlot      string `xml:"PCISLOT,omitempty"`
 	Type         string `xml:"TYPE,omitempty"`
+}
+
+// OperatingSystem is the OPERATINGSYSTEM section of FusionInventory and the
+// GLPI agent (one per inventory; absent from the OCS agents' inventories).
+type OperatingSystem struct {
+	Arch          string `xml:"ARCH,omitempty"`
+	FullName      string `xml:"FULL_NAME,omitempty"`
+	KernelName    string `xml:"KERNEL_NAME,omitempty"`
+	KernelVersion string `xml:"KERNEL_VERSION,omitempty"`
+	Name          string `xml:"NAME,omitempty"`
+	ServicePack   string `xml:"SERVICE_PACK,omitempty"`
+	Version       string `xml:"VERSION,omitempty"` // the distribution's, e.g. 12.11
+	FQDN          string `xml:"FQDN,omitempty"`
+	InstallDate   string `xml:"INSTALL_DATE,omitempty"`
+	BootTime      string `xml:"BOOT_TIME,omitempty"`
+}
+
+// Monitor is one MONITORS entry. The EDID blobs (BASE64, UUENCODE) are not
+// kept.
+type Monitor struct {
+	AltSerial    string `xml:"ALTSERIAL,omitempty"`
+	Caption      string `xml:"CAPTION,omitempty"`
+	Description  string `xml:"DESCRIPTION,omitempty"`
+	Manufacturer string `xml:"MANUFACTURER,omitempty"`
+	Name         string `xml:"NAME,omitempty"`
+	Port         string `xml:"PORT,omitempty"`
+	Serial       string `xml:"SERIAL,omitempty"`
+	Type         string `xml:"TYPE,omitempty"`
+}
+
+// Printer is one PRINTERS entry.
+type Printer struct {
+	Comment     string `xml:"COMMENT,omitempty"`
+	Description string `xml:"DESCRIPTION,omitempty"`
+	Driver      string `xml:"DRIVER,omitempty"`
+	Name        string `xml:"NAME,omitempty"`
+	Network     string `xml:"NETWORK,omitempty"`
+	Port        string `xml:"PORT,omitempty"`
+	Resolution  string `xml:"RESOLUTION,omitempty"`
+	Serial      string `xml:"SERIAL,omitempty"`
+	ServerName  string `xml:"SERVERNAME,omitempty"`
+	Shared      string `xml:"SHARED,omitempty"`
+	ShareName   string `xml:"SHARENAME,omitempty"`
+	Status      string `xml:"STATUS,omitempty"`
+}
+
+// Video is one VIDEOS entry (a graphics adapter).
+type Video struct {
+	Chipset    string `xml:"CHIPSET,omitempty"`
+	Memory     string `xml:"MEMORY,omitempty"` // MB
+	Name       string `xml:"NAME,omitempty"`
+	PCISlot    string `xml:"PCISLOT,omitempty"`
+	Resolution string `xml:"RESOLUTION,omitempty"`
+}
+
+// LocalUser is one LOCAL_USERS entry (an account defined on the machine).
+type LocalUser struct {
+	GID    string `xml:"GID,omitempty"`
+	Home   string `xml:"HOME,omitempty"`
+	ID     string `xml:"ID,omitempty"` // FusionInventory's ID_USER
+	IDUser string `xml:"ID_USER,omitempty"`
+	Login  string `xml:"LOGIN,omitempty"`
+	Name   string `xml:"NAME,omitempty"`
+	Shell  string `xml:"SHELL,omitempty"`
+}
+
+// UID returns the account's numeric ID as the agent sent it (ID_USER, or
+// FusionInventory's ID).
+func (u LocalUser) UID() string {
+	if u.IDUser != "" {
+		return u.IDUser
+	}
+	return u.ID
+}
+
+// User is one USERS entry: a user logged on when the inventory ran.
+type User struct {
+	Domain string `xml:"DOMAIN,omitempty"`
+	Login  string `xml:"LOGIN,omitempty"`
 }
 
 // AccountInfo is one administrative key/value pair (ACCOUNTINFO). The agent's

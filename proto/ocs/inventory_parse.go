@@ -69,6 +69,18 @@ func parseSection(r *reader, c xml.StartElement, name string, inv *Inventory) er
 		return appendRecord(r, c, &inv.Controllers)
 	case "ACCOUNTINFO":
 		return appendRecord(r, c, &inv.AccountInfo)
+	case "OPERATINGSYSTEM":
+		return r.recordInto(c, &inv.OperatingSystem)
+	case "MONITORS":
+		return appendRecord(r, c, &inv.Monitors)
+	case "PRINTERS":
+		return appendRecord(r, c, &inv.Printers)
+	case "VIDEOS":
+		return appendRecord(r, c, &inv.Videos)
+	case "LOCAL_USERS":
+		return appendRecord(r, c, &inv.LocalUsers)
+	case "USERS":
+		return appendRecord(r, c, &inv.Users)
 	case "OLD_DEVICEID":
 		v, err := r.text()
 		if err == nil && inv.OldDeviceID == "" {
@@ -170,11 +182,19 @@ type (
 		Download    wireDownload  `xml:"DOWNLOAD"`
 		Drives      []Drive       `xml:"DRIVES"`
 		Hardware    Hardware      `xml:"HARDWARE"`
+		LocalUsers  []LocalUser   `xml:"LOCAL_USERS"`
 		Memories    []Memory      `xml:"MEMORIES"`
+		Monitors    []Monitor     `xml:"MONITORS"`
 		Networks    []Network     `xml:"NETWORKS"`
 		OldDeviceID string        `xml:"OLD_DEVICEID,omitempty"`
-		Softwares   []Software    `xml:"SOFTWARES"`
-		Storages    []Storage     `xml:"STORAGES"`
+		// OS is written only when set: the OCS agents send no
+		// OPERATINGSYSTEM.
+		OS        *OperatingSystem `xml:"OPERATINGSYSTEM,omitempty"`
+		Printers  []Printer        `xml:"PRINTERS"`
+		Softwares []Software       `xml:"SOFTWARES"`
+		Storages  []Storage        `xml:"STORAGES"`
+		Users     []User           `xml:"USERS"`
+		Videos    []Video          `xml:"VIDEOS"`
 	}
 	wireDownload struct {
 		Packages []wirePackage `xml:"HISTORY>PACKAGE"`
@@ -202,12 +222,21 @@ func (inv *Inventory) Marshal() ([]byte, error) {
 			CPUs:        inv.CPUs,
 			Drives:      inv.Drives,
 			Hardware:    inv.Hardware,
+			LocalUsers:  inv.LocalUsers,
 			Memories:    inv.Memories,
+			Monitors:    inv.Monitors,
 			Networks:    inv.Networks,
 			OldDeviceID: inv.OldDeviceID,
+			Printers:    inv.Printers,
 			Softwares:   inv.Softwares,
 			Storages:    inv.Storages,
+			Users:       inv.Users,
+			Videos:      inv.Videos,
 		},
+	}
+	if inv.OperatingSystem != (OperatingSystem{}) {
+		os := inv.OperatingSystem
+		w.Content.OS = &os
 	}
 	for _, id := range inv.History {
 		w.Content.Download.Packages = append(w.Content.Download.Packages, wirePackage{ID: id})

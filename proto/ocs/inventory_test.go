@@ -212,8 +212,29 @@ func TestParseInventoryForms(t *testing.T) {
 		},
 		{
 			name:    "unknown-sections-and-fields-ignored",
-			content: `<VIDEOS><NAME>v</NAME></VIDEOS><SOFTWARES><NAME>s</NAME><WEIRD>x</WEIRD><NAME>second</NAME></SOFTWARES><REGISTRY><NAME>r</NAME></REGISTRY>`,
+			content: `<ENVS><KEY>v</KEY></ENVS><SOFTWARES><NAME>s</NAME><WEIRD>x</WEIRD><NAME>second</NAME></SOFTWARES><REGISTRY><NAME>r</NAME></REGISTRY>`,
 			want:    Inventory{Softwares: []Software{{Name: "s"}}},
+		},
+		{
+			name: "display-and-account-sections",
+			content: `<MONITORS><CAPTION>DELL U2419H</CAPTION><MANUFACTURER>Dell Inc.</MANUFACTURER><SERIAL>7Q1</SERIAL><BASE64>AP8=</BASE64></MONITORS>` +
+				`<PRINTERS><NAME>HP LaserJet</NAME><DRIVER>hpcups</DRIVER><PORT>usb://HP</PORT></PRINTERS>` +
+				`<VIDEOS><CHIPSET>Intel UHD 620</CHIPSET><MEMORY>1024</MEMORY><NAME>Intel</NAME><RESOLUTION>1920x1080</RESOLUTION></VIDEOS>` +
+				`<LOCAL_USERS><ID_USER>1000</ID_USER><LOGIN>alice</LOGIN></LOCAL_USERS><LOCAL_USERS><ID>0</ID><LOGIN>root</LOGIN></LOCAL_USERS>` +
+				`<USERS><LOGIN>bob</LOGIN><DOMAIN>CORP</DOMAIN></USERS>` +
+				`<OPERATINGSYSTEM><ARCH>x86_64</ARCH><VERSION>12.11</VERSION><KERNEL_VERSION>6.1.0</KERNEL_VERSION><TIMEZONE><NAME>UTC</NAME></TIMEZONE></OPERATINGSYSTEM>` +
+				`<NETWORKS><IPADDRESS6>2001:db8::5</IPADDRESS6><IPMASK6>ffff:ffff:ffff:ffff::</IPMASK6><VIRTUALDEV>0</VIRTUALDEV></NETWORKS>` +
+				`<CPUS><ARCH>i386</ARCH><CORE>4</CORE><THREAD>8</THREAD><NAME>Core i5</NAME></CPUS>`,
+			want: Inventory{
+				Monitors:        []Monitor{{Caption: "DELL U2419H", Manufacturer: "Dell Inc.", Serial: "7Q1"}},
+				Printers:        []Printer{{Name: "HP LaserJet", Driver: "hpcups", Port: "usb://HP"}},
+				Videos:          []Video{{Chipset: "Intel UHD 620", Memory: "1024", Name: "Intel", Resolution: "1920x1080"}},
+				LocalUsers:      []LocalUser{{IDUser: "1000", Login: "alice"}, {ID: "0", Login: "root"}},
+				Users:           []User{{Login: "bob", Domain: "CORP"}},
+				OperatingSystem: OperatingSystem{Arch: "x86_64", Version: "12.11", KernelVersion: "6.1.0"},
+				Networks:        []Network{{IPAddress6: "2001:db8::5", IPMask6: "ffff:ffff:ffff:ffff::", VirtualDev: "0"}},
+				CPUs:            []CPU{{Arch: "i386", Core: "4", Thread: "8", Name: "Core i5"}},
+			},
 		},
 		{
 			name:    "nested-element-inside-field",

@@ -48,6 +48,23 @@ func runComputerShow(ctx context.Context, c *cli, args []string) error {
 	return c.show(ctx, fmt.Sprintf("/computers/%d", id), nil, &d, func() error { return c.printComputer(&d) })
 }
 
+func runComputerTag(ctx context.Context, c *cli, args []string) error {
+	rest, err := c.parse(c.flags("computers tag"), args, 2, 2)
+	if err != nil {
+		return err
+	}
+	id, err := idArg(rest[0], "computer")
+	if err != nil {
+		return err
+	}
+	var out api.TagRequest
+	if err := c.call(ctx, "PUT", fmt.Sprintf("/computers/%d/tag", id), nil, api.TagRequest{Tag: rest[1]}, &out); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.io.Stdout, "Computer %d: TAG %q; an OCS agent adopts it at its next inventory.\n", id, out.Tag)
+	return nil
+}
+
 // printComputer prints a computer's summary and its deployments.
 func (c *cli) printComputer(d *api.ComputerDetail) error {
 	t := newTable(c.io.Stdout)

@@ -223,8 +223,9 @@ func addFilterFlags(set interface {
 }) filterFlags {
 	usage := map[string]string{
 		api.QueryName: "part of the computer name", api.QueryOS: "part of the OS name",
-		api.QuerySoftware: "part of an installed software's name", api.QuerySoftwareVersion: "exact version of --software",
-		api.QueryIP: "address or CIDR prefix", api.QueryTag: "OCS TAG", api.QuerySite: "site name or id",
+		api.QuerySoftware: "part of an installed software's name", api.QuerySoftwareVersion: "version of --software: 24.00, or a comparison such as '< 24.00'",
+		api.QueryNoSoftware: "part of the name of a software the computers must not have",
+		api.QueryIP:         "address or CIDR prefix", api.QueryTag: "OCS TAG", api.QuerySite: "site name or id",
 		api.QueryContactSince:  "last contact since: RFC 3339, a date or a duration such as 24h",
 		api.QueryContactBefore: "last contact before: RFC 3339, a date or a duration",
 	}

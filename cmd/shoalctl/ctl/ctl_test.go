@@ -535,3 +535,35 @@ func TestSitesImport(t *testing.T) {
 		t.Errorf("sites import: exit %d, sent %q: %q %s", code, got.CSV, out, errOut)
 	}
 }
+
+func TestComputersTag(t *testing.T) {
+	f := newFake(t)
+	var got atomic.Value
+	f.mux.HandleFunc("PUT /api/v1/computers/{id}/tag", func(w http.ResponseWriter, r *http.Request) {
+		var req api.TagRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			writeJSON(w, 400, api.Error{Error: err.Error()})
+			return
+		}
+		got.Store(r.PathValue("id") + "=" + req.Tag)
+		writeJSON(w, 200, req)
+	})
+	var searched atomic.Value
+	f.mux.HandleFunc("GET /api/v1/computers", func(w http.ResponseWriter, r *http.Request) {
+		searched.Store(r.URL.RawQuery)
+		writeJSON(w, 200, api.List[api.Computer]{Items: []api.Computer{}, Limit: 50})
+	})
+	env := map[string]string{EnvServer: f.srv.URL, EnvCA: f.caFile, EnvToken: "t", EnvConfig: filepath.Join(t.TempDir(), "c.json")}
+	code, out, errOut := run(t, env, "computers", "tag", "12", "paris-3")
+	if code != 0 || got.Load() != "12=paris-3" || !strings.Contains(out, `TAG "paris-3"`) {
+		t.Errorf("computers tag 12 paris-3: exit %d, sent %v: %s %s", code, got.Load(), out, errOut)
+	}
+	if code, _, errOut := run(t, env, "computers", "tag", "12"); code != exitUsage {
+		t.Errorf("computers tag without a TAG: exit %d: %s", code, errOut)
+	}
+	code, _, errOut = run(t, env, "computers", "--software", "7-zip", "--software-version", "< 24", "--no-software", "chrome")
+	q, _ := searched.Load().(string)
+	if code != 0 || !strings.Contains(q, "no_software=chrome") || !strings.Contains(q, "software_version=%3C+24") {
+		t.Errorf("computers search: exit %d, query %q: %s", code, q, errOut)
+	}
+}

@@ -1,0 +1,185 @@
+package store_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/central/store/storetest"
+	"github.com/shoal-project/shoal/proto/ocs"
+)
+
+// benchFleetEnv sets the fleet size of BenchmarkSearch*: 10,000 computers
+// by default (make bench), 100,000 for the figures in docs/BENCHMARKS.md:
+//
+//	SHOAL_BENCH_COMPUTERS=100000 go test -run '^$' -bench BenchmarkSearch -benchtime 1x -timeout 60m ./central/store
+const benchFleetEnv = "SHOAL_BENCH_COMPUTERS"
+
+// benchSoftwarePerComputer is the software rows of each generated computer:
+// 100 × 100,000 computers is the 10 million rows.
+const benchSoftwarePerComputer = 100
+
+// windowsTitles are the desktop titles a Windows fleet reports, with the
+// versions found across it.
+var windowsTitles = []struct {
+	name     string
+	versions []string
+	share    float64
+}{
+	{"7-Zip 24.08 (x64)", []string{"9.20", "16.04", "19.00", "22.01", "23.01", "24.00", "24.07", "24.08"}, 0.7},
+	{"Mozilla Firefox (x64 fr)", []string{"115.5.0", "128.0", "131.0", "133.0.3"}, 0.5},
+	{"Google Chrome", []string{"118.0.5993.118", "131.0.6778.86"}, 0.6},
+	{"Notepad++ (64-bit x64)", []string{"7.9.5", "8.6.9", "8.7.1"}, 0.3},
+	{"VLC media player", []string{"3.0.18", "3.0.21"}, 0.4},
+	{"Adobe Acrobat Reader DC", []string{"23.008.20470", "24.004.20272"}, 0.5},
+}
+
+// realSoftware returns the software rows of the real captures (Debian
+// packages as the OCS Unix agent and FusionInventory report them).
+func realSoftware(b *testing.B) []store.Software {
+	b.Helper()
+	var out []store.Software
+	seen := map[string]bool{}
+	for _, p := range []string{"unix-agent-2.10.0/inventory-request.xml", "fusioninventory-2.6/inventory-request.xml"} {
+		raw, err := os.ReadFile(filepath.Join("..", "..", "proto", "ocs", "testdata", p))
+		if err != nil {
+			b.Fatal(err)
+		}
+		inv, err := ocs.ParseInventory(raw)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, s := range inv.Softwares {
+			if s.Name == "" || seen[s.Name+"\x00"+s.Version] {
+				continue
+			}
+			seen[s.Name+"\x00"+s.Version] = true
+			out = append(out, store.Software{Name: s.Name, Version: s.Version, Publisher: s.Publisher,
+				Architecture: s.Architecture, From: s.From, FileSize: s.Size()})
+		}
+	}
+	return out
+}
+
+// genFleet generates n computers of benchSoftwarePerComputer rows each:
+// mostly rows drawn from the real captures, plus the Windows titles at
+// their shares. Half the computers are Windows ones.
+func genFleet(b *testing.B, n int) store.BulkFleet {
+	pool := realSoftware(b)
+	r := rand.New(rand.NewPCG(1, 2))
+	now := time.Now().UTC()
+	f := store.BulkFleet{}
+	for i := range n {
+		os := "Debian GNU/Linux 12"
+		if i%2 == 0 {
+			os = "Microsoft Windows 11 Pro"
+		}
+		f.Computers = append(f.Computers, store.Computer{
+			DeviceID: fmt.Sprintf("pc-%06d-2026-12-05-00-00-00", i), Name: fmt.Sprintf("pc-%06d", i), OSName: os,
+			OSVersion: "12", IPAddr: fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255),
+			FirstMAC: fmt.Sprintf("52:54:00:%02x:%02x:%02x", i>>16&255, i>>8&255, i&255), Source: store.SourceOCS,
+			FirstSeen: now, LastInventory: now, LastContact: now.Add(-time.Duration(r.IntN(90*24)) * time.Hour),
+		})
+		var sw []store.Software
+		for _, w := range windowsTitles {
+			if r.Float64() < w.share {
+				sw = append(sw, store.Software{Name: w.name, Version: w.versions[r.IntN(len(w.versions))], Publisher: "vendor"})
+			}
+		}
+		for _, k := range r.Perm(len(pool))[:benchSoftwarePerComputer-len(sw)] {
+			sw = append(sw, pool[k])
+		}
+		f.Softwares = append(f.Softwares, sw)
+		f.Tags = append(f.Tags, fmt.Sprintf("branch-%03d", i%200))
+	}
+	return f
+}
+
+func fleetSize(b *testing.B) int {
+	n := 10000
+	if v := os.Getenv(benchFleetEnv); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n <= 0 {
+			b.Fatalf("%s=%q: want a positive count", benchFleetEnv, v)
+		}
+	}
+	return n
+}
+
+// BenchmarkSearch measures the computer list and search pages on SQLite
+// over a generated fleet (see benchFleetEnv): each query runs 20 times and
+// its p50/p95 are reported, the page (50 rows) and the total count
+// together, as the UI and API ask for them.
+func BenchmarkSearch(b *testing.B) {
+	benchSearch(b, storetest.Open(b))
+}
+
+// BenchmarkSearchPostgres is BenchmarkSearch on PostgreSQL (skipped unless
+// SHOAL_TEST_POSTGRES_DSN is set, as scripts/with-postgres.sh does).
+func BenchmarkSearchPostgres(b *testing.B) {
+	benchSearch(b, storetest.OpenPostgres(b))
+}
+
+func benchSearch(b *testing.B, s *store.Store) {
+	ctx := b.Context()
+	n := fleetSize(b)
+	start := time.Now()
+	fleet := genFleet(b, n)
+	if err := store.BulkInsertForBench(ctx, s, fleet); err != nil {
+		b.Fatal(err)
+	}
+	if err := store.Analyze(ctx, s); err != nil {
+		b.Fatal(err)
+	}
+	rows := 0
+	for _, sw := range fleet.Softwares {
+		rows += len(sw)
+	}
+	fmt.Printf("%s: %d computers, %d software rows generated in %s (load %s)\n", s.Driver(), n, rows, time.Since(start).Round(time.Second), loadavg())
+	fmt.Println("| database | query | computers | matches | p50 | p95 |")
+	tag := "branch-008"
+	queries := []struct {
+		name string
+		f    store.ComputerFilter
+	}{
+		{"list-first-page", store.ComputerFilter{}},
+		{"list-page-100", store.ComputerFilter{Offset: 99 * 50}},
+		{"name-contains", store.ComputerFilter{Name: "pc-00042"}},
+		{"os-contains", store.ComputerFilter{OS: "windows"}},
+		{"tag", store.ComputerFilter{Tag: tag}},
+		{"not-seen-30-days", store.ComputerFilter{ContactBefore: time.Now().Add(-30 * 24 * time.Hour)}},
+		{"has-7zip", store.ComputerFilter{Software: "7-zip"}},
+		{"7zip-lt-24", store.ComputerFilter{Software: "7-zip", SoftwareVersion: "< 24"}},
+		{"7zip-lt-24-windows-tag", store.ComputerFilter{Software: "7-zip", SoftwareVersion: "< 24", OS: "windows", Tag: tag}},
+		{"has-not-7zip", store.ComputerFilter{NoSoftware: "7-zip"}},
+		{"has-libssl", store.ComputerFilter{Software: "libssl"}},
+		{"rare-software", store.ComputerFilter{Software: "notepad++", SoftwareVersion: "= 7.9.5"}},
+	}
+	for b.Loop() {
+		for _, q := range queries {
+			var times []time.Duration
+			var total int64
+			for range 20 {
+				t0 := time.Now()
+				_, tot, err := s.SearchComputers(ctx, q.f)
+				if err != nil {
+					b.Fatalf("%s: %v", q.name, err)
+				}
+				times = append(times, time.Since(t0))
+				total = tot
+			}
+			slices.Sort(times)
+			p50, p95 := times[len(times)/2], times[len(times)*95/100]
+			b.ReportMetric(float64(p95.Microseconds())/1000, q.name+"-p95-ms")
+			// Printed, not logged: a benchmark's log is cut after a few lines.
+			fmt.Printf("| %s | %s | %d | %d | %.1f ms | %.1f ms |\n", s.Driver(), q.name, n, total,
+				float64(p50.Microseconds())/1000, float64(p95.Microseconds())/1000)
+		}
+	}
+}
