@@ -84,7 +84,9 @@ func startReplica(t testing.TB, first *Central, extraYAML string) *Central {
 
 // HAProxy is a running haproxy in front of centrals: round-robin over
 // both listeners, TCP passthrough (central terminates TLS), health checks
-// on /readyz.
+// on /readyz. A server marked down keeps its open sessions (no
+// on-marked-down shutdown-sessions): a draining replica finishes the
+// requests it has (a dead one's connections break by themselves).
 type HAProxy struct {
 	HTTPURL, HTTPSURL string
 	cmd               *exec.Cmd
@@ -138,7 +140,7 @@ frontend http
 	} {
 		fmt.Fprintf(&sb, "backend %s\n  balance roundrobin\n  option httpchk GET /readyz\n  http-check expect status 200\n", l.name)
 		for i, c := range backends {
-			fmt.Fprintf(&sb, "  server c%d %s check%s inter 300ms fall 2 rise 2 on-marked-down shutdown-sessions\n", i, hostPort(t, l.url(c)), l.tls)
+			fmt.Fprintf(&sb, "  server c%d %s check%s inter 300ms fall 2 rise 2\n", i, hostPort(t, l.url(c)), l.tls)
 		}
 	}
 	cfg := filepath.Join(t.TempDir(), "haproxy.cfg")

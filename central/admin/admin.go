@@ -163,6 +163,7 @@ func (s *Service) PurgePackage(ctx context.Context, who audit.Actor, id string) 
 	if err := s.store.RequestPurge(ctx, id, s.now()); err != nil {
 		return PurgeResult{}, err
 	}
+	s.changes.RelaysChanged(ctx) // held relay polls answer at once
 	rs, err := s.store.Relays(ctx)
 	if err != nil {
 		return PurgeResult{}, err

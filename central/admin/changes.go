@@ -4,11 +4,13 @@ import "context"
 
 // changes is told what an operation changed, so that every replica of
 // central learns of it (central/notify.Hub): job lists, sites (each
-// replica caches the site index) and revoked peers.
+// replica caches the site index), revoked peers and relays' job lists
+// (purges).
 type changes interface {
 	JobsChanged(ctx context.Context, ids []uint)
 	SitesChanged(ctx context.Context)
 	RevocationsChanged(ctx context.Context)
+	RelaysChanged(ctx context.Context)
 }
 
 // nopChanges tells nobody (tests, a single process without a hub).
@@ -17,3 +19,4 @@ type nopChanges struct{}
 func (nopChanges) JobsChanged(context.Context, []uint) {}
 func (nopChanges) SitesChanged(context.Context)        {}
 func (nopChanges) RevocationsChanged(context.Context)  {}
+func (nopChanges) RelaysChanged(context.Context)       {}

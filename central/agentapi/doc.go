@@ -73,6 +73,13 @@
 //	                                        past 2/3 of its life
 //	POST /relay/report {RelayReport}        counters and health for the UI
 //
+// A held /relay/jobs request answers as soon as its list may have changed:
+// it watches the notify hub (every job list change, on any replica, and
+// purges), re-reading the database every 5 s as a safety net (every
+// PollInterval while the hub is not live), like the agents' jobs. The end
+// of a deployment is not notified: a package leaves the list (becomes
+// evictable) at the next re-read.
+//
 // A relay that called within store.RelayStale is live: agents of its site
 // get it in JobsResponse.Site.Relays, and OCS agents of its site get
 // <relay host:port>/download as PACK_LOC unless the site names its own

@@ -216,6 +216,8 @@ const livePollInterval = 5 * time.Second
 // changed (central/notify.Hub, across replicas).
 type waker interface {
 	WatchComputer(id uint) (<-chan struct{}, func())
+	// WatchRelays is WatchComputer for relays' job lists.
+	WatchRelays() (<-chan struct{}, func())
 	// Live reports whether changes made by other replicas are notified;
 	// while not, held requests poll every PollInterval.
 	Live() bool

@@ -312,6 +312,15 @@ func (a *API) relayJobs(c echo.Context) error {
 	renew := c.QueryParam("renew") == "1"
 	deadline := a.now().Add(wait)
 	var touched time.Time
+	// Watch before the first read, so that no change falls between a read
+	// and the wait (central/notify: every job list change and purge, on
+	// every replica); the poll is then only a safety net.
+	var changed <-chan struct{}
+	if a.waker != nil {
+		ch, stop := a.waker.WatchRelays()
+		defer stop()
+		changed = ch
+	}
 	for {
 		// The relay is seen while it holds the poll; one write every
 		// relayTouchEvery keeps it live without a write per re-read.
@@ -344,7 +353,7 @@ func (a *API) relayJobs(c echo.Context) error {
 			}
 			return c.JSON(http.StatusOK, jobs)
 		}
-		t := time.NewTimer(a.cfg.PollInterval)
+		t := time.NewTimer(min(a.pollInterval(), max(deadline.Sub(a.now()), 0)))
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -352,6 +361,8 @@ func (a *API) relayJobs(c echo.Context) error {
 		case <-a.draining:
 			t.Stop()
 			return errDraining
+		case <-changed:
+			t.Stop()
 		case <-t.C:
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/shoal-project/shoal/central/agentapi"
+	"github.com/shoal-project/shoal/central/inventory"
 	"github.com/shoal-project/shoal/central/notify"
 	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/central/store"
@@ -130,5 +131,77 @@ func TestJobsTrackerHandOver(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the held request did not answer the hand-over within 10s (poll interval 30s)")
+	}
+}
+
+// relayWatchSignal is the real hub that also says when a held relay
+// request starts watching.
+type relayWatchSignal struct {
+	*notify.Hub
+	watching chan struct{}
+}
+
+func (w relayWatchSignal) WatchRelays() (<-chan struct{}, func()) {
+	ch, stop := w.Hub.WatchRelays()
+	w.watching <- struct{}{}
+	return ch, stop
+}
+
+// TestRelayJobsWakeUp: with a waker, a relay's held jobs request answers
+// as soon as a package is affected to a computer of its site, not at its
+// next poll (30s here).
+func TestRelayJobsWakeUp(t *testing.T) {
+	e := newEnvConfig(t, agentapi.Config{PollInterval: 30 * time.Second, MaxWait: time.Minute})
+	hub := notify.New("", storetest.Logger(t))
+	w := relayWatchSignal{Hub: hub, watching: make(chan struct{}, 1)}
+	e.api.SetWaker(w, hub)
+	e.deploy.SetChanges(hub)
+	ctx := t.Context()
+	site := &store.Site{Name: "branch", CIDRs: []store.SiteCIDR{{CIDR: "10.9.0.0/16"}}}
+	if err := e.store.CreateSite(ctx, site); err != nil {
+		t.Fatal(err)
+	}
+	var enr proto.RelayEnrollResponse
+	e.call("POST", proto.AgentAPIPath+"/relays/enroll", relayRequest(t, e.relayToken("branch", "r1"), "r1", "branch"), &enr, http.StatusOK)
+	e.publish(packages.Spec{ID: "202612050002", Name: "relayed", Platform: "LINUX", Action: "STORE", Path: "/tmp", Priority: 5}, []byte("payload"))
+	snap := storetest.Snapshot("ws-2026-12-05-05-00-00", 1)
+	snap.Computer.SiteID = &site.ID
+	res, err := inventory.Record(ctx, e.store, snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first proto.RelayJobs
+	if code := e.relayCall(enr.Secret, "GET", "/relay/jobs", nil, &first); code != http.StatusOK {
+		t.Fatalf("relay jobs: %d", code)
+	}
+	<-w.watching // the first, unheld request watched too
+	type answer struct {
+		jobs proto.RelayJobs
+		code int
+		at   time.Time
+	}
+	got := make(chan answer, 1)
+	go func() {
+		var j proto.RelayJobs
+		code := e.relayCall(enr.Secret, "GET", "/relay/jobs?wait=50s&tag="+first.Tag, nil, &j)
+		got <- answer{j, code, time.Now()}
+	}()
+	select {
+	case <-w.watching:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the held relay request did not watch")
+	}
+	affected := time.Now()
+	e.affect("202612050002", res.ComputerID)
+	select {
+	case a := <-got:
+		if a.code != http.StatusOK || len(a.jobs.Packages) != 1 || a.jobs.Packages[0].PackageID != "202612050002" {
+			t.Fatalf("relay jobs %d %+v, want the affected package", a.code, a.jobs.Packages)
+		}
+		if d := a.at.Sub(affected); d > 2*time.Second {
+			t.Fatalf("answered %s after the affectation, want within 2s", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the held relay request did not answer within 10s of the affectation (poll interval 30s)")
 	}
 }

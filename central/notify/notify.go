@@ -46,6 +46,9 @@ const (
 	TopicSites = "sites"
 	// TopicRevocations: a computer or relay was revoked or removed.
 	TopicRevocations = "revocations"
+	// TopicRelays: the relays' job lists may have changed (a purge was
+	// asked); every TopicJobs event may change them too.
+	TopicRelays = "relays"
 	// TopicReplica: a replica's heartbeat (Data: its tracker URL) or, with
 	// Leaving, its departure.
 	TopicReplica = "replica"
@@ -85,6 +88,7 @@ type Hub struct {
 	mu      sync.Mutex // owns the fields below
 	waiters map[uint]map[*waiter]struct{}
 	all     map[*waiter]struct{} // every waiter, for events naming all computers
+	relays  map[*waiter]struct{} // relay job lists' waiters: woken by every TopicJobs and TopicRelays event
 	subs    map[string][]func(Event)
 	poolSet chan struct{} // closed once pool is set (or Run gave up)
 }
@@ -100,7 +104,7 @@ func New(dsn string, logger *slog.Logger) *Hub {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	h := &Hub{id: hex.EncodeToString(b[:]), dsn: dsn, log: logger.With("component", "notify"),
-		waiters: map[uint]map[*waiter]struct{}{}, all: map[*waiter]struct{}{}, subs: map[string][]func(Event){},
+		waiters: map[uint]map[*waiter]struct{}{}, all: map[*waiter]struct{}{}, relays: map[*waiter]struct{}{}, subs: map[string][]func(Event){},
 		poolSet: make(chan struct{})}
 	if dsn == "" {
 		h.live.Store(true)
@@ -144,6 +148,28 @@ func (h *Hub) WatchComputer(id uint) (<-chan struct{}, func()) {
 		h.mu.Unlock()
 	}
 }
+
+// WatchRelays returns a channel that receives a value when relays' job
+// lists may have changed: on every job list change, whatever computers it
+// names (a relay's list is its site's unfinished deployments), on
+// TopicRelays (purges) and when events were lost. The function stops
+// watching. Watch before reading the database.
+func (h *Hub) WatchRelays() (<-chan struct{}, func()) {
+	w := &waiter{ch: make(chan struct{}, 1)}
+	h.mu.Lock()
+	h.relays[w] = struct{}{}
+	h.all[w] = struct{}{}
+	h.mu.Unlock()
+	return w.ch, func() {
+		h.mu.Lock()
+		delete(h.all, w)
+		delete(h.relays, w)
+		h.mu.Unlock()
+	}
+}
+
+// RelaysChanged publishes that the relays' job lists may have changed.
+func (h *Hub) RelaysChanged(ctx context.Context) { h.Changed(ctx, TopicRelays) }
 
 // Subscribe calls fn for every event of topic, local or from another
 // replica, and for TopicResync. fn runs on the dispatching goroutine and
@@ -231,6 +257,13 @@ func (h *Hub) dispatch(ev Event) {
 			for w := range h.waiters[id] {
 				wake(w.ch)
 			}
+		}
+		for w := range h.relays {
+			wake(w.ch)
+		}
+	case TopicRelays:
+		for w := range h.relays {
+			wake(w.ch)
 		}
 	case TopicResync:
 		for w := range h.all {

@@ -186,3 +186,30 @@ func TestPostgresReconnect(t *testing.T) {
 		t.Fatal("no event after the reconnection")
 	}
 }
+
+// TestWatchRelays: a relay waiter wakes on every job list change,
+// whatever computers it names, on a purge and on resync; a computer's
+// waiter does not wake on a purge.
+func TestWatchRelays(t *testing.T) {
+	h := New("", slog.New(slog.DiscardHandler))
+	runHub(t, h)
+	r, stopR := h.WatchRelays()
+	defer stopR()
+	c, stopC := h.WatchComputer(3)
+	defer stopC()
+	h.JobsChanged(context.Background(), []uint{99})
+	if !received(r, time.Second) {
+		t.Fatal("a relay waiter did not wake on computer 99's change")
+	}
+	h.RelaysChanged(context.Background())
+	if !received(r, time.Second) {
+		t.Fatal("a relay waiter did not wake on a purge")
+	}
+	if received(c, 50*time.Millisecond) {
+		t.Fatal("computer 3's waiter woke on computer 99's change or a purge")
+	}
+	h.dispatch(Event{Topic: TopicResync})
+	if !received(r, time.Second) {
+		t.Fatal("a relay waiter did not wake on resync")
+	}
+}
