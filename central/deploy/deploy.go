@@ -245,7 +245,13 @@ func (s *Service) Prolog(ctx context.Context, req PrologRequest) (*ocs.PrologRep
 		// A computer central has never inventoried has no affectations yet.
 		return reply, nil
 	}
-	pending, err := s.PendingForComputer(ctx, comp.ID, now)
+	all, err := s.PendingForComputer(ctx, comp.ID, now)
+	if err != nil {
+		return nil, fmt.Errorf("prolog: %w", err)
+	}
+	// The Unix agent ignores SCHEDULE and installs what it downloads at
+	// once, so a package outside its window is not advertised at all.
+	pending, err := s.gate(ctx, comp.SiteID, all, now)
 	if err != nil {
 		return nil, fmt.Errorf("prolog: %w", err)
 	}
@@ -255,10 +261,14 @@ func (s *Service) Prolog(ctx context.Context, req PrologRequest) (*ocs.PrologRep
 		if packLocOverride != "" {
 			packLoc = packLocOverride
 		}
-		opt.Packs = append(opt.Packs, ocs.Pack{
+		pack := ocs.Pack{
 			ID: p.Package.ID, InfoLoc: p.Package.InfoLoc, PackLoc: packLoc,
 			CertPath: "INSTALL_PATH", CertFile: "INSTALL_PATH/cacert.pem", Force: p.Deployment.Force,
-		})
+		}
+		if p.Reboot {
+			pack.PostCmd = "REBOOT"
+		}
+		opt.Packs = append(opt.Packs, pack)
 		// Only waiting deployments change state: one already notified
 		// (advertised again until the agent reports) needs no write
 		// transaction, which on SQLite would queue every such PROLOG

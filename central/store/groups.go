@@ -22,8 +22,12 @@ type Group struct {
 	Filter string
 	// EvaluatedAt is the last full evaluation of a dynamic group.
 	EvaluatedAt *time.Time
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// Window is the deployment window (deploy.ParseWindow) of the
+	// group's assignments, in each member's site time zone; "" follows
+	// the site's window.
+	Window    string `gorm:"column:deploy_window"`
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // TableName implements gorm's tabler.
@@ -82,7 +86,10 @@ type Assignment struct {
 	// ForgivenFailures are the failed deployments an admin accepted by
 	// resuming: they no longer count towards MaxFailurePercent.
 	ForgivenFailures int
-	CreatedAt        time.Time
+	// Reboot asks OCS agents to reboot after a successful install
+	// (POSTCMD=REBOOT, Windows agents).
+	Reboot    bool
+	CreatedAt time.Time
 }
 
 // Staged reports whether the assignment rolls out in waves.

@@ -1,0 +1,11 @@
+-- Deployment windows of sites and groups, reboot after install of
+-- assignments (central/deploy window.go).
+-- +goose Up
+ALTER TABLE "sites" ADD COLUMN "deploy_window" text;
+ALTER TABLE "computer_groups" ADD COLUMN "deploy_window" text;
+ALTER TABLE "assignments" ADD COLUMN "reboot" boolean;
+
+-- +goose Down
+ALTER TABLE "assignments" DROP COLUMN "reboot";
+ALTER TABLE "computer_groups" DROP COLUMN "deploy_window";
+ALTER TABLE "sites" DROP COLUMN "deploy_window";
