@@ -63,7 +63,7 @@ func parseSpan(days, hours string) (span, error) {
 				b, okB = a, okA
 			}
 			if !okA || !okB {
-				return span{}, fmt.Errorf("days %q: want daily or mon, tue, wed, thu, fri, sat, sun (ranges like mon-fri): %w", days, ErrInvalid)
+				return span{}, fmt.Errorf("days %q: want daily or days among mon, tue, wed, thu, fri, sat, sun, listed and ranged as in \"mon-fri 22:00-06:00\" or \"sat,sun 00:00-24:00\": %w", days, ErrInvalid)
 			}
 			for i := a; ; i = (i + 1) % 7 {
 				sp.days[i] = true

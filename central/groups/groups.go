@@ -137,6 +137,17 @@ type GroupInput struct {
 	// Members are the computers of a static group (replaced on update
 	// only when not nil).
 	Members []uint
+	// Window is the deployment window of the group's assignments
+	// (deploy.ParseWindow); "" follows each member's site window.
+	Window string
+}
+
+func checkWindow(w string) (string, error) {
+	w = strings.TrimSpace(w)
+	if _, err := deploy.ParseWindow(w); err != nil {
+		return "", fmt.Errorf("group window: %w", err)
+	}
+	return w, nil
 }
 
 // filterQuery checks a saved search and returns its stored form.
@@ -206,7 +217,11 @@ func (s *Service) CreateGroup(ctx context.Context, who audit.Actor, in GroupInpu
 	if err := s.checkComputers(ctx, in.Members); err != nil {
 		return nil, err
 	}
-	g := &store.Group{Name: name, Description: strings.TrimSpace(in.Description), Filter: q}
+	window, err := checkWindow(in.Window)
+	if err != nil {
+		return nil, err
+	}
+	g := &store.Group{Name: name, Description: strings.TrimSpace(in.Description), Filter: q, Window: window}
 	if err := s.store.CreateGroup(ctx, g); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return nil, fmt.Errorf("a group named %q exists: %w", name, err)
@@ -255,8 +270,12 @@ func (s *Service) UpdateGroup(ctx context.Context, who audit.Actor, id uint, in 
 	if err := s.checkComputers(ctx, in.Members); err != nil {
 		return nil, err
 	}
+	window, err := checkWindow(in.Window)
+	if err != nil {
+		return nil, err
+	}
 	wasDynamic := g.Dynamic()
-	g.Name, g.Description, g.Filter = name, strings.TrimSpace(in.Description), q
+	g.Name, g.Description, g.Filter, g.Window = name, strings.TrimSpace(in.Description), q, window
 	if err := s.store.SaveGroup(ctx, g); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return nil, fmt.Errorf("a group named %q exists: %w", name, err)

@@ -134,7 +134,7 @@ func (s *Store) CreateGroup(ctx context.Context, g *Group) error {
 
 // SaveGroup updates g's name, description and filter.
 func (s *Store) SaveGroup(ctx context.Context, g *Group) error {
-	res := s.write(ctx).Model(&Group{ID: g.ID}).Select("name", "description", "filter", "updated_at").Updates(g)
+	res := s.write(ctx).Model(&Group{ID: g.ID}).Select("name", "description", "filter", "deploy_window", "updated_at").Updates(g)
 	if res.Error != nil {
 		return fmt.Errorf("save group %d: %w", g.ID, translate(res.Error))
 	}
