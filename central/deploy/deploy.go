@@ -174,6 +174,7 @@ type Service struct {
 	checks   checking         // packages whose availability check runs now
 	metrics  *metrics.Central // set once before serving (SetMetrics)
 	changes  changes          // set once before serving (SetChanges); may be nil
+	timings  groupTimings     // whether any group sets agent timings
 }
 
 // New returns a Service. client is used for availability checks and must
@@ -216,6 +217,13 @@ func (s *Service) Prolog(ctx context.Context, req PrologRequest) (*ocs.PrologRep
 	default:
 		s.contacts.record(req.DeviceID, req.UserAgent, now)
 	}
+	var gt store.GroupTimings
+	if comp != nil {
+		gt = s.groupTimingsOf(ctx, comp.ID, now)
+		if gt.PrologFreqHours > 0 {
+			reply.PrologFreq = gt.PrologFreqHours
+		}
+	}
 	if cfg.InventoryFrequencyDays == -1 {
 		reply.Response = "STOP"
 		return reply, nil
@@ -234,6 +242,12 @@ func (s *Service) Prolog(ctx context.Context, req PrologRequest) (*ocs.PrologRep
 	var packLocOverride string
 	if comp != nil {
 		d, packLocOverride = s.siteDownload(ctx, cfg, comp, now)
+		switch gt.OCSTimings {
+		case TimingsShort:
+			d = cfg.Download.Short()
+		case TimingsDefault:
+			d = cfg.Download
+		}
 	}
 	opt := &ocs.DownloadOption{Conf: ocs.DownloadConf{
 		On: !d.Disabled, CycleLatency: d.CycleLatency, FragLatency: d.FragLatency,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/shoal-project/shoal/central/store"
@@ -229,4 +230,52 @@ func (s *Service) gate(ctx context.Context, siteID *uint, pend []store.Pending, 
 		out = append(out, gated{Pending: p, Reboot: d != nil && d.reboot})
 	}
 	return out, nil
+}
+
+// groupTimingsTTL is how long the answer to "does any group set agent
+// timings" is trusted: a group's new timings reach its agents' PROLOGs
+// within it (on every replica). While no group sets any, a PROLOG reads
+// nothing more than before.
+const groupTimingsTTL = 10 * time.Second
+
+// groupTimings caches whether any group sets agent timings; mu guards it.
+type groupTimings struct {
+	mu  sync.Mutex
+	at  time.Time
+	any bool
+}
+
+// groupTimingsOf returns what the computer's groups override of its
+// agent timings (PROLOG_FREQ, DOWNLOAD latencies); errors are logged and
+// leave the global and site timings in force.
+func (s *Service) groupTimingsOf(ctx context.Context, computerID uint, now time.Time) store.GroupTimings {
+	c := &s.timings
+	c.mu.Lock()
+	if c.at.IsZero() || now.Sub(c.at) >= groupTimingsTTL || now.Before(c.at) {
+		n, err := s.store.GroupsWithTimings(ctx)
+		if err != nil {
+			s.log.Warn("groups with timings", "err", err)
+		} else {
+			c.at, c.any = now, n > 0
+		}
+	}
+	anyTimings := c.any
+	c.mu.Unlock()
+	if !anyTimings {
+		return store.GroupTimings{}
+	}
+	gt, err := s.store.TimingsOfComputer(ctx, computerID)
+	if err != nil {
+		s.log.Warn("group timings", "computer", computerID, "err", err)
+		return store.GroupTimings{}
+	}
+	return gt
+}
+
+// GroupTimingsChanged makes the next PROLOG re-read whether any group
+// sets timings (central/groups calls it after a change).
+func (s *Service) GroupTimingsChanged() {
+	s.timings.mu.Lock()
+	s.timings.at = time.Time{}
+	s.timings.mu.Unlock()
 }

@@ -140,6 +140,21 @@ type GroupInput struct {
 	// Window is the deployment window of the group's assignments
 	// (deploy.ParseWindow); "" follows each member's site window.
 	Window string
+	// PrologFreqHours (0: the agent settings') and OCSTimings ("": the
+	// site's; short or default) set the group's OCS agent timings.
+	PrologFreqHours int
+	OCSTimings      string
+}
+
+func checkTimings(in GroupInput) (int, string, error) {
+	t := strings.TrimSpace(in.OCSTimings)
+	if t != "" && !deploy.ValidTimings(t) {
+		return 0, "", fmt.Errorf("group ocs_timings %q is not short, default or empty: %w", t, ErrInvalid)
+	}
+	if in.PrologFreqHours < 0 {
+		return 0, "", fmt.Errorf("group prolog_freq_hours must be 0 (the agent settings') or more: %w", ErrInvalid)
+	}
+	return in.PrologFreqHours, t, nil
 }
 
 func checkWindow(w string) (string, error) {
@@ -221,7 +236,12 @@ func (s *Service) CreateGroup(ctx context.Context, who audit.Actor, in GroupInpu
 	if err != nil {
 		return nil, err
 	}
-	g := &store.Group{Name: name, Description: strings.TrimSpace(in.Description), Filter: q, Window: window}
+	freq, timings, err := checkTimings(in)
+	if err != nil {
+		return nil, err
+	}
+	g := &store.Group{Name: name, Description: strings.TrimSpace(in.Description), Filter: q, Window: window,
+		PrologFreqHours: freq, OCSTimings: timings}
 	if err := s.store.CreateGroup(ctx, g); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return nil, fmt.Errorf("a group named %q exists: %w", name, err)
@@ -237,6 +257,7 @@ func (s *Service) CreateGroup(ctx context.Context, who audit.Actor, in GroupInpu
 	} else if err := s.evaluateGroup(ctx, g, nil); err != nil {
 		return nil, err
 	}
+	s.dep.GroupTimingsChanged()
 	s.audit.Record(ctx, who, "group.create", g.Name, groupDetail(g, len(in.Members)))
 	return g, nil
 }
@@ -274,8 +295,13 @@ func (s *Service) UpdateGroup(ctx context.Context, who audit.Actor, id uint, in 
 	if err != nil {
 		return nil, err
 	}
+	freq, timings, err := checkTimings(in)
+	if err != nil {
+		return nil, err
+	}
 	wasDynamic := g.Dynamic()
 	g.Name, g.Description, g.Filter, g.Window = name, strings.TrimSpace(in.Description), q, window
+	g.PrologFreqHours, g.OCSTimings = freq, timings
 	if err := s.store.SaveGroup(ctx, g); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return nil, fmt.Errorf("a group named %q exists: %w", name, err)
@@ -296,6 +322,7 @@ func (s *Service) UpdateGroup(ctx context.Context, who audit.Actor, id uint, in 
 	if err := s.reconcileGroup(ctx, g.ID); err != nil {
 		return nil, err
 	}
+	s.dep.GroupTimingsChanged()
 	s.audit.Record(ctx, who, "group.update", g.Name, groupDetail(g, len(in.Members)))
 	return g, nil
 }

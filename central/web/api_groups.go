@@ -61,7 +61,7 @@ func searchMap(q string) map[string]string {
 
 func toAPIGroup(g store.Group, members int64) api.Group {
 	return api.Group{ID: g.ID, Name: g.Name, Description: g.Description, Dynamic: g.Dynamic(), Search: searchMap(g.Filter),
-		Window: g.Window, Members: members, EvaluatedAt: g.EvaluatedAt, CreatedAt: g.CreatedAt}
+		Window: g.Window, PrologFreqHours: g.PrologFreqHours, OCSTimings: g.OCSTimings, Members: members, EvaluatedAt: g.EvaluatedAt, CreatedAt: g.CreatedAt}
 }
 
 // toAPIAssignment converts an assignment's status.
@@ -110,7 +110,8 @@ func (s *Server) groupRef(c echo.Context) (uint, error) {
 }
 
 func groupInput(r api.GroupRequest) groups.GroupInput {
-	return groups.GroupInput{Name: r.Name, Description: r.Description, Filter: searchValues(r.Search), Members: r.Members, Window: r.Window}
+	return groups.GroupInput{Name: r.Name, Description: r.Description, Filter: searchValues(r.Search), Members: r.Members, Window: r.Window,
+		PrologFreqHours: r.PrologFreqHours, OCSTimings: r.OCSTimings}
 }
 
 func (s *Server) createGroup(c echo.Context) error {

@@ -98,9 +98,14 @@ func TestWindowsAPI(t *testing.T) {
 		t.Errorf("site window after PUT %q", site.Window)
 	}
 	var g api.Group
-	e.api("POST", "/api/v1/groups", `{"name":"night","window":"daily 01:00-03:00"}`, "token", 201, &g)
-	if g.Window != "daily 01:00-03:00" {
-		t.Errorf("group window %q", g.Window)
+	e.api("POST", "/api/v1/groups", `{"name":"night","window":"daily 01:00-03:00","prolog_freq_hours":2,"ocs_timings":"short"}`, "token", 201, &g)
+	if g.Window != "daily 01:00-03:00" || g.PrologFreqHours != 2 || g.OCSTimings != "short" {
+		t.Errorf("group %+v", g)
+	}
+	var apiErr api.Error
+	e.api("POST", "/api/v1/groups", `{"name":"y","ocs_timings":"fast"}`, "token", 400, &apiErr)
+	if !strings.Contains(apiErr.Error, "not short, default or empty") {
+		t.Errorf("bad ocs_timings: %q", apiErr.Error)
 	}
 	e.api("PUT", "/api/v1/groups/night", `{"name":"night","window":"daily 02:00-04:00"}`, "token", 200, &g)
 	if g.Window != "daily 02:00-04:00" {

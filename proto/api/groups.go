@@ -17,8 +17,12 @@ type Group struct {
 	Search map[string]string `json:"search,omitempty"`
 	// Window is the deployment window of the group's assignments ("":
 	// the members' site windows).
-	Window  string `json:"window,omitempty"`
-	Members int64  `json:"members"`
+	Window string `json:"window,omitempty"`
+	// PrologFreqHours and OCSTimings: the group's OCS agent timings (see
+	// GroupRequest).
+	PrologFreqHours int    `json:"prolog_freq_hours,omitempty"`
+	OCSTimings      string `json:"ocs_timings,omitempty"`
+	Members         int64  `json:"members"`
 	// MemberIDs and Assignments are in the answer of GET /groups/{id}.
 	MemberIDs   []uint       `json:"member_ids,omitempty"`
 	Assignments []Assignment `json:"assignments,omitempty"`
@@ -37,6 +41,12 @@ type GroupRequest struct {
 	// each member's site time zone (syntax of SiteRequest.Window); ""
 	// follows the members' site windows.
 	Window string `json:"window,omitempty"`
+	// PrologFreqHours (0: the agent settings') and OCSTimings ("": the
+	// site's; "short" 1 s latencies or "default" the agent settings')
+	// override the OCS agent timings of the group's members; among
+	// several groups the smallest PROLOG_FREQ and "short" win.
+	PrologFreqHours int    `json:"prolog_freq_hours,omitempty"`
+	OCSTimings      string `json:"ocs_timings,omitempty"`
 }
 
 // GroupMembersRequest adds computers to a static group or removes them.

@@ -109,7 +109,7 @@ func commands() []command {
 		{"relays delete", "ID", "Remove a relay (its site falls back to central).", runRelaysDelete},
 		{"package purge", "ID", "Drop a package from every relay's cache.", runPackagePurge},
 		{"groups list", "", "List groups: kind, members, saved search.", runGroupsList},
-		{"groups create", "NAME [--computer N...] [--name/--os/--software/--ip/--tag/--site/--contact-since ...] [--description D]",
+		{"groups create", "NAME [--computer N...] [--name/--os/--software/--ip/--tag/--site/--contact-since ...] [--description D] [--window W] [--prolog-freq H] [--ocs-timings short|default]",
 			"Create a static group (--computer) or a dynamic one (search flags, re-evaluated at every inventory).", runGroupsCreate},
 		{"groups show", "NAME|ID", "Show a group's members and assignments.", runGroupsShow},
 		{"groups add", "NAME|ID --computer N...", "Add computers to a static group.", runGroupsMembers(false)},

@@ -70,6 +70,8 @@ func runGroupsCreate(ctx context.Context, c *cli, args []string) error {
 	set.Var(&ids, "computer", "member computer id of a static group (repeat or comma-separate)")
 	desc := set.String("description", "", "description")
 	window := set.String("window", "", `deployment window of the group's assignments, such as "sat,sun 00:00-24:00"`)
+	freq := set.Int("prolog-freq", 0, "PROLOG_FREQ hours of the group's OCS agents (0: the agent settings')")
+	timings := set.String("ocs-timings", "", "OCS download latencies of the group's agents: short, default, or auto (the site's)")
 	filter := addFilterFlags(set)
 	pos, err := c.parse(set, args, 1, 1)
 	if err != nil {
@@ -79,7 +81,8 @@ func runGroupsCreate(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	req := api.GroupRequest{Name: pos[0], Description: *desc, Search: search, Members: ids, Window: windowValue(*window)}
+	req := api.GroupRequest{Name: pos[0], Description: *desc, Search: search, Members: ids, Window: windowValue(*window),
+		PrologFreqHours: *freq, OCSTimings: ocsTimingsValue(*timings)}
 	var g api.Group
 	if err := c.call(ctx, "POST", "/groups", nil, req, &g); err != nil {
 		return err
@@ -282,7 +285,8 @@ func runGroupsWindow(ctx context.Context, c *cli, args []string) error {
 	if err := c.call(ctx, "GET", groupPath(pos[0]), nil, nil, &g); err != nil {
 		return err
 	}
-	req := api.GroupRequest{Name: g.Name, Description: g.Description, Search: g.Search, Window: windowValue(pos[1])}
+	req := api.GroupRequest{Name: g.Name, Description: g.Description, Search: g.Search, Window: windowValue(pos[1]),
+		PrologFreqHours: g.PrologFreqHours, OCSTimings: g.OCSTimings}
 	if err := c.call(ctx, "PUT", fmt.Sprintf("/groups/%d", g.ID), nil, req, &g); err != nil {
 		return err
 	}
