@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -67,5 +68,55 @@ func TestDeploymentWindow(t *testing.T) {
 	agent.waitWorker(2 * time.Minute)
 	if b, err := os.ReadFile(filepath.Join(work, "ran")); err != nil || string(b) != "ran\n" {
 		t.Errorf("package output %q, %v; want one run", b, err)
+	}
+}
+
+// TestGroupTimings: a real OCS agent in a group with its own timings
+// stores the group's PROLOG_FREQ from the next PROLOG reply, not the
+// agent settings' 12 hours.
+func TestGroupTimings(t *testing.T) {
+	c := startCentral(t, "")
+	ctl := newCtl(t, t.TempDir())
+	if code, out, errOut := ctl.run([]string{"SHOAL_PASSWORD=" + c.Password}, "login", "--server", c.HTTPSURL, "--ca", c.CAFile); code != 0 {
+		t.Fatalf("login: exit %d\n%s%s", code, out, errOut)
+	}
+	agent := newOCSAgent(t, c.HTTPSURL+"/ocsinventory", c.CAFile)
+	if code, log := agent.Run(); code != 0 {
+		t.Fatalf("agent exit %d:\n%s", code, log)
+	}
+	comps := c.computers("")
+	if len(comps) != 1 {
+		t.Fatalf("computers: %d, want 1", len(comps))
+	}
+	freq := func() string {
+		t.Helper()
+		var found string
+		err := filepath.WalkDir(agent.Base, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.Name() == "ocsinv.conf" {
+				b, err := os.ReadFile(p)
+				if err != nil {
+					return err
+				}
+				s := string(b)
+				if i := strings.Index(s, "<PROLOG_FREQ>"); i >= 0 {
+					found, _, _ = strings.Cut(s[i+len("<PROLOG_FREQ>"):], "<")
+				}
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return found
+	}
+	if f := freq(); f != "12" {
+		t.Fatalf("stored PROLOG_FREQ %q before the group, want 12", f)
+	}
+	ctl.ok(nil, "groups", "create", "fast-prolog", "--computer", fmt.Sprint(comps[0].ID), "--prolog-freq", "2", "--ocs-timings", "short")
+	if code, log := agent.Run(); code != 0 {
+		t.Fatalf("agent exit %d:\n%s", code, log)
+	}
+	if f := freq(); f != "2" {
+		t.Errorf("stored PROLOG_FREQ %q after joining the group, want 2", f)
 	}
 }
