@@ -175,6 +175,7 @@ type Service struct {
 	metrics  *metrics.Central // set once before serving (SetMetrics)
 	changes  changes          // set once before serving (SetChanges); may be nil
 	timings  groupTimings     // whether any group sets agent timings
+	gates    groupTimings     // whether any window or reboot is set
 }
 
 // New returns a Service. client is used for availability checks and must

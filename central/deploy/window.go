@@ -173,6 +173,13 @@ func (s *Service) gate(ctx context.Context, siteID *uint, pend []store.Pending, 
 	if len(pend) == 0 {
 		return nil, nil
 	}
+	if !s.anyGates(ctx, now) {
+		out := make([]gated, len(pend))
+		for i, p := range pend {
+			out[i] = gated{Pending: p}
+		}
+		return out, nil
+	}
 	siteWin, loc := Window{}, time.UTC
 	if siteID != nil {
 		site, err := s.store.Site(ctx, *siteID)
@@ -273,9 +280,30 @@ func (s *Service) groupTimingsOf(ctx context.Context, computerID uint, now time.
 }
 
 // GroupTimingsChanged makes the next PROLOG re-read whether any group
-// sets timings (central/groups calls it after a change).
+// sets timings or any window or reboot is set (central/groups calls it
+// after a change to a group or an assignment).
 func (s *Service) GroupTimingsChanged() {
-	s.timings.mu.Lock()
-	s.timings.at = time.Time{}
-	s.timings.mu.Unlock()
+	for _, c := range []*groupTimings{&s.timings, &s.gates} {
+		c.mu.Lock()
+		c.at = time.Time{}
+		c.mu.Unlock()
+	}
+}
+
+// anyGates reports whether any site or group sets a window or any
+// assignment a reboot, re-read at most every groupTimingsTTL: while none
+// does, a PROLOG or jobs poll reads nothing more for them.
+func (s *Service) anyGates(ctx context.Context, now time.Time) bool {
+	c := &s.gates
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.at.IsZero() || now.Sub(c.at) >= groupTimingsTTL || now.Before(c.at) {
+		found, err := s.store.AnyGates(ctx)
+		if err != nil {
+			s.log.Warn("deployment windows", "err", err)
+			return true // check each deployment
+		}
+		c.at, c.any = now, found
+	}
+	return c.any
 }

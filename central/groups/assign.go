@@ -130,6 +130,7 @@ func (s *Service) Assign(ctx context.Context, who audit.Actor, in AssignInput) (
 	if err != nil {
 		return nil, err
 	}
+	s.dep.GroupTimingsChanged()
 	s.audit.Record(ctx, who, "assignment.create", pkg.ID, fmt.Sprintf("%s %s, %d members", a.Target, st.TargetName, st.Members))
 	return st, nil
 }

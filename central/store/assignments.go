@@ -288,3 +288,23 @@ func (s *Store) DeploymentGates(ctx context.Context, ids []uint) ([]DeploymentGa
 	}
 	return out, nil
 }
+
+// AnyGates reports whether any site or group sets a deployment window or
+// any assignment asks for a reboot.
+func (s *Store) AnyGates(ctx context.Context) (bool, error) {
+	db := s.read(ctx)
+	for _, q := range []*gorm.DB{
+		db.Model(&Site{}).Where("deploy_window <> ''"),
+		db.Model(&Group{}).Where("deploy_window <> ''"),
+		db.Model(&Assignment{}).Where("reboot = ?", true),
+	} {
+		var n int64
+		if err := q.Limit(1).Count(&n).Error; err != nil {
+			return false, fmt.Errorf("any deployment windows: %w", translate(err))
+		}
+		if n > 0 {
+			return true, nil
+		}
+	}
+	return false, nil
+}
