@@ -224,8 +224,9 @@ func (s *Service) AgentJobs(ctx context.Context, computerID uint, now time.Time)
 	}
 	// Deployments outside their window are held (not answered) until it
 	// opens; those already started go on.
-	var out []store.Pending
-	if len(pend) > 0 {
+	out := pend
+	if len(pend) > 0 && s.anyGates(ctx, now) {
+		out = nil
 		comp, err := s.store.Computer(ctx, computerID)
 		if err != nil {
 			return nil, fmt.Errorf("agent jobs: %w", err)
