@@ -193,6 +193,10 @@ func checkSite(site *store.Site) error {
 	if site.OCSTimings != "" && !deploy.ValidTimings(site.OCSTimings) {
 		return fmt.Errorf("site %s: ocs_timings %q is not short, default or empty: %w", site.Name, site.OCSTimings, ErrBadSite)
 	}
+	site.Window = strings.TrimSpace(site.Window)
+	if _, err := deploy.ParseWindow(site.Window); err != nil {
+		return fmt.Errorf("site %s: %w: %w", site.Name, ErrBadSite, err)
+	}
 	return nil
 }
 

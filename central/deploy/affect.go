@@ -218,9 +218,26 @@ func (s *Service) MarkNotified(ctx context.Context, deploymentIDs []uint, at tim
 // started (downloading, downloaded, running), all of active packages,
 // ordered by package priority then package ID.
 func (s *Service) AgentJobs(ctx context.Context, computerID uint, now time.Time) ([]store.Pending, error) {
-	out, err := s.PendingForComputer(ctx, computerID, now)
+	pend, err := s.PendingForComputer(ctx, computerID, now)
 	if err != nil {
 		return nil, fmt.Errorf("agent jobs: %w", err)
+	}
+	// Deployments outside their window are held (not answered) until it
+	// opens; those already started go on.
+	out := pend
+	if len(pend) > 0 && s.anyGates(ctx, now) {
+		out = nil
+		comp, err := s.store.Computer(ctx, computerID)
+		if err != nil {
+			return nil, fmt.Errorf("agent jobs: %w", err)
+		}
+		open, err := s.gate(ctx, comp.SiteID, pend, now)
+		if err != nil {
+			return nil, fmt.Errorf("agent jobs: %w", err)
+		}
+		for _, g := range open {
+			out = append(out, g.Pending)
+		}
 	}
 	started, err := s.store.ComputerDeployments(ctx, computerID, activeStates...)
 	if err != nil {

@@ -174,6 +174,8 @@ type Service struct {
 	checks   checking         // packages whose availability check runs now
 	metrics  *metrics.Central // set once before serving (SetMetrics)
 	changes  changes          // set once before serving (SetChanges); may be nil
+	timings  groupTimings     // whether any group sets agent timings
+	gates    groupTimings     // whether any window or reboot is set
 }
 
 // New returns a Service. client is used for availability checks and must
@@ -216,6 +218,13 @@ func (s *Service) Prolog(ctx context.Context, req PrologRequest) (*ocs.PrologRep
 	default:
 		s.contacts.record(req.DeviceID, req.UserAgent, now)
 	}
+	var gt store.GroupTimings
+	if comp != nil {
+		gt = s.groupTimingsOf(ctx, comp.ID, now)
+		if gt.PrologFreqHours > 0 {
+			reply.PrologFreq = gt.PrologFreqHours
+		}
+	}
 	if cfg.InventoryFrequencyDays == -1 {
 		reply.Response = "STOP"
 		return reply, nil
@@ -234,6 +243,12 @@ func (s *Service) Prolog(ctx context.Context, req PrologRequest) (*ocs.PrologRep
 	var packLocOverride string
 	if comp != nil {
 		d, packLocOverride = s.siteDownload(ctx, cfg, comp, now)
+		switch gt.OCSTimings {
+		case TimingsShort:
+			d = cfg.Download.Short()
+		case TimingsDefault:
+			d = cfg.Download
+		}
 	}
 	opt := &ocs.DownloadOption{Conf: ocs.DownloadConf{
 		On: !d.Disabled, CycleLatency: d.CycleLatency, FragLatency: d.FragLatency,
@@ -245,7 +260,13 @@ func (s *Service) Prolog(ctx context.Context, req PrologRequest) (*ocs.PrologRep
 		// A computer central has never inventoried has no affectations yet.
 		return reply, nil
 	}
-	pending, err := s.PendingForComputer(ctx, comp.ID, now)
+	all, err := s.PendingForComputer(ctx, comp.ID, now)
+	if err != nil {
+		return nil, fmt.Errorf("prolog: %w", err)
+	}
+	// The Unix agent ignores SCHEDULE and installs what it downloads at
+	// once, so a package outside its window is not advertised at all.
+	pending, err := s.gate(ctx, comp.SiteID, all, now)
 	if err != nil {
 		return nil, fmt.Errorf("prolog: %w", err)
 	}
@@ -255,10 +276,14 @@ func (s *Service) Prolog(ctx context.Context, req PrologRequest) (*ocs.PrologRep
 		if packLocOverride != "" {
 			packLoc = packLocOverride
 		}
-		opt.Packs = append(opt.Packs, ocs.Pack{
+		pack := ocs.Pack{
 			ID: p.Package.ID, InfoLoc: p.Package.InfoLoc, PackLoc: packLoc,
 			CertPath: "INSTALL_PATH", CertFile: "INSTALL_PATH/cacert.pem", Force: p.Deployment.Force,
-		})
+		}
+		if p.Reboot {
+			pack.PostCmd = "REBOOT"
+		}
+		opt.Packs = append(opt.Packs, pack)
 		// Only waiting deployments change state: one already notified
 		// (advertised again until the agent reports) needs no write
 		// transaction, which on SQLite would queue every such PROLOG

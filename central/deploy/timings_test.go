@@ -114,3 +114,40 @@ func TestShortTimingsExpected(t *testing.T) {
 		t.Fatalf("expected: default %v, short %v", long, short)
 	}
 }
+
+// TestPrologGroupTimings: a group's PROLOG_FREQ and DOWNLOAD latencies
+// reach its members' PROLOG replies (the smallest frequency of several
+// groups), and no other computer's; a change is seen once deploy is told.
+func TestPrologGroupTimings(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, Config{})
+	member, other := f.computer("pc-g1-2026-12-05-05-00-00"), f.computer("pc-g2-2026-12-05-05-00-00")
+	prolog := func(c *store.Computer) (int, ocs.DownloadConf) {
+		t.Helper()
+		r, err := f.svc.Prolog(ctx, PrologRequest{DeviceID: c.DeviceID, Remote: netip.MustParseAddr(c.IPAddr)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.PrologFreq, r.Download.Conf
+	}
+	if freq, _ := prolog(member); freq != 12 {
+		t.Fatalf("PROLOG_FREQ before any group timings: %d, want 12", freq)
+	}
+	for _, g := range []*store.Group{{Name: "fast", PrologFreqHours: 2, OCSTimings: TimingsShort}, {Name: "slower", PrologFreqHours: 6}} {
+		if err := f.st.CreateGroup(ctx, g); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.st.AddGroupMembers(ctx, g.ID, []uint{member.ID}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.svc.GroupTimingsChanged()
+	freq, conf := prolog(member)
+	if freq != 2 || conf.CycleLatency != ShortLatency || conf.FragLatency != ShortLatency {
+		t.Errorf("member: PROLOG_FREQ %d, latencies %+v; want 2 and short", freq, conf)
+	}
+	freq, conf = prolog(other)
+	if freq != 12 || conf.CycleLatency != 60 {
+		t.Errorf("other computer: PROLOG_FREQ %d, latencies %+v; want the agent settings'", freq, conf)
+	}
+}

@@ -29,6 +29,9 @@ type AssignInput struct {
 	// of that many computers (or that share) per site; MaxFailurePercent
 	// of the finished deployments may fail before the rollout pauses.
 	Stage, StagePercent, MaxFailurePercent int
+	// Reboot asks OCS agents to reboot after a successful install
+	// (POSTCMD=REBOOT; Windows agents only).
+	Reboot bool
 }
 
 // AssignmentStatus is an assignment and what its members reached.
@@ -64,7 +67,7 @@ func (s *Service) Assign(ctx context.Context, who audit.Actor, in AssignInput) (
 		return nil, fmt.Errorf("max_failure_percent applies to a staged rollout: give stage or stage_percent: %w", ErrInvalid)
 	}
 	a := &store.Assignment{PackageID: pkg.ID, AfterPackageID: in.After, Baseline: in.Baseline, CreatedAt: s.now().UTC(),
-		StageSize: in.Stage, StagePercent: in.StagePercent, MaxFailurePercent: in.MaxFailurePercent}
+		StageSize: in.Stage, StagePercent: in.StagePercent, MaxFailurePercent: in.MaxFailurePercent, Reboot: in.Reboot}
 	q, err := s.filterQuery(in.Search)
 	if err != nil {
 		return nil, err
@@ -127,6 +130,7 @@ func (s *Service) Assign(ctx context.Context, who audit.Actor, in AssignInput) (
 	if err != nil {
 		return nil, err
 	}
+	s.dep.GroupTimingsChanged()
 	s.audit.Record(ctx, who, "assignment.create", pkg.ID, fmt.Sprintf("%s %s, %d members", a.Target, st.TargetName, st.Members))
 	return st, nil
 }

@@ -137,6 +137,32 @@ type GroupInput struct {
 	// Members are the computers of a static group (replaced on update
 	// only when not nil).
 	Members []uint
+	// Window is the deployment window of the group's assignments
+	// (deploy.ParseWindow); "" follows each member's site window.
+	Window string
+	// PrologFreqHours (0: the agent settings') and OCSTimings ("": the
+	// site's; short or default) set the group's OCS agent timings.
+	PrologFreqHours int
+	OCSTimings      string
+}
+
+func checkTimings(in GroupInput) (int, string, error) {
+	t := strings.TrimSpace(in.OCSTimings)
+	if t != "" && !deploy.ValidTimings(t) {
+		return 0, "", fmt.Errorf("group ocs_timings %q is not short, default or empty: %w", t, ErrInvalid)
+	}
+	if in.PrologFreqHours < 0 {
+		return 0, "", fmt.Errorf("group prolog_freq_hours must be 0 (the agent settings') or more: %w", ErrInvalid)
+	}
+	return in.PrologFreqHours, t, nil
+}
+
+func checkWindow(w string) (string, error) {
+	w = strings.TrimSpace(w)
+	if _, err := deploy.ParseWindow(w); err != nil {
+		return "", fmt.Errorf("group window: %w", err)
+	}
+	return w, nil
 }
 
 // filterQuery checks a saved search and returns its stored form.
@@ -206,7 +232,16 @@ func (s *Service) CreateGroup(ctx context.Context, who audit.Actor, in GroupInpu
 	if err := s.checkComputers(ctx, in.Members); err != nil {
 		return nil, err
 	}
-	g := &store.Group{Name: name, Description: strings.TrimSpace(in.Description), Filter: q}
+	window, err := checkWindow(in.Window)
+	if err != nil {
+		return nil, err
+	}
+	freq, timings, err := checkTimings(in)
+	if err != nil {
+		return nil, err
+	}
+	g := &store.Group{Name: name, Description: strings.TrimSpace(in.Description), Filter: q, Window: window,
+		PrologFreqHours: freq, OCSTimings: timings}
 	if err := s.store.CreateGroup(ctx, g); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return nil, fmt.Errorf("a group named %q exists: %w", name, err)
@@ -222,6 +257,7 @@ func (s *Service) CreateGroup(ctx context.Context, who audit.Actor, in GroupInpu
 	} else if err := s.evaluateGroup(ctx, g, nil); err != nil {
 		return nil, err
 	}
+	s.dep.GroupTimingsChanged()
 	s.audit.Record(ctx, who, "group.create", g.Name, groupDetail(g, len(in.Members)))
 	return g, nil
 }
@@ -255,8 +291,17 @@ func (s *Service) UpdateGroup(ctx context.Context, who audit.Actor, id uint, in 
 	if err := s.checkComputers(ctx, in.Members); err != nil {
 		return nil, err
 	}
+	window, err := checkWindow(in.Window)
+	if err != nil {
+		return nil, err
+	}
+	freq, timings, err := checkTimings(in)
+	if err != nil {
+		return nil, err
+	}
 	wasDynamic := g.Dynamic()
-	g.Name, g.Description, g.Filter = name, strings.TrimSpace(in.Description), q
+	g.Name, g.Description, g.Filter, g.Window = name, strings.TrimSpace(in.Description), q, window
+	g.PrologFreqHours, g.OCSTimings = freq, timings
 	if err := s.store.SaveGroup(ctx, g); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return nil, fmt.Errorf("a group named %q exists: %w", name, err)
@@ -277,6 +322,7 @@ func (s *Service) UpdateGroup(ctx context.Context, who audit.Actor, id uint, in 
 	if err := s.reconcileGroup(ctx, g.ID); err != nil {
 		return nil, err
 	}
+	s.dep.GroupTimingsChanged()
 	s.audit.Record(ctx, who, "group.update", g.Name, groupDetail(g, len(in.Members)))
 	return g, nil
 }

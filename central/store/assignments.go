@@ -259,3 +259,52 @@ func (s *Store) SetAssignmentPaused(ctx context.Context, id uint, paused bool, r
 	}
 	return nil
 }
+
+// DeploymentGate is what the assignments behind a deployment say about
+// when and how it installs.
+type DeploymentGate struct {
+	DeploymentID uint
+	// GroupWindow is the window of the group of a group assignment, ""
+	// for other targets or a group without one.
+	GroupWindow string
+	Reboot      bool
+}
+
+// DeploymentGates returns a row per (deployment, assignment) of the
+// deployments ids that assignments created or adopted.
+func (s *Store) DeploymentGates(ctx context.Context, ids []uint) ([]DeploymentGate, error) {
+	var out []DeploymentGate
+	for _, chunk := range chunks(ids) {
+		var rows []DeploymentGate
+		err := s.read(ctx).Table("assignment_members m").
+			Select("m.deployment_id AS deployment_id, COALESCE(g.deploy_window, '') AS group_window, COALESCE(a.reboot, ?) AS reboot", false).
+			Joins("JOIN assignments a ON a.id = m.assignment_id").
+			Joins("LEFT JOIN computer_groups g ON g.id = a.group_id").
+			Where("m.deployment_id IN ?", chunk).Scan(&rows).Error
+		if err != nil {
+			return nil, fmt.Errorf("deployment gates: %w", translate(err))
+		}
+		out = append(out, rows...)
+	}
+	return out, nil
+}
+
+// AnyGates reports whether any site or group sets a deployment window or
+// any assignment asks for a reboot.
+func (s *Store) AnyGates(ctx context.Context) (bool, error) {
+	db := s.read(ctx)
+	for _, q := range []*gorm.DB{
+		db.Model(&Site{}).Where("deploy_window <> ''"),
+		db.Model(&Group{}).Where("deploy_window <> ''"),
+		db.Model(&Assignment{}).Where("reboot = ?", true),
+	} {
+		var n int64
+		if err := q.Limit(1).Count(&n).Error; err != nil {
+			return false, fmt.Errorf("any deployment windows: %w", translate(err))
+		}
+		if n > 0 {
+			return true, nil
+		}
+	}
+	return false, nil
+}

@@ -22,8 +22,17 @@ type Group struct {
 	Filter string
 	// EvaluatedAt is the last full evaluation of a dynamic group.
 	EvaluatedAt *time.Time
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// Window is the deployment window (deploy.ParseWindow) of the
+	// group's assignments, in each member's site time zone; "" follows
+	// the site's window.
+	Window string `gorm:"column:deploy_window"`
+	// PrologFreqHours (0: not set) and OCSTimings ("": not set, "short"
+	// or "default") override the agent settings' PROLOG_FREQ and the
+	// site's DOWNLOAD latencies for the group's OCS agents.
+	PrologFreqHours int
+	OCSTimings      string
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
 }
 
 // TableName implements gorm's tabler.
@@ -82,7 +91,10 @@ type Assignment struct {
 	// ForgivenFailures are the failed deployments an admin accepted by
 	// resuming: they no longer count towards MaxFailurePercent.
 	ForgivenFailures int
-	CreatedAt        time.Time
+	// Reboot asks OCS agents to reboot after a successful install
+	// (POSTCMD=REBOOT, Windows agents).
+	Reboot    bool
+	CreatedAt time.Time
 }
 
 // Staged reports whether the assignment rolls out in waves.
@@ -127,7 +139,7 @@ func (s *Store) CreateGroup(ctx context.Context, g *Group) error {
 
 // SaveGroup updates g's name, description and filter.
 func (s *Store) SaveGroup(ctx context.Context, g *Group) error {
-	res := s.write(ctx).Model(&Group{ID: g.ID}).Select("name", "description", "filter", "updated_at").Updates(g)
+	res := s.write(ctx).Model(&Group{ID: g.ID}).Select("name", "description", "filter", "deploy_window", "prolog_freq_hours", "ocs_timings", "updated_at").Updates(g)
 	if res.Error != nil {
 		return fmt.Errorf("save group %d: %w", g.ID, translate(res.Error))
 	}
@@ -314,6 +326,49 @@ func (s *Store) ComputerSites(ctx context.Context, ids []uint) (map[uint]*uint, 
 		}
 		for _, r := range rows {
 			out[r.ID] = r.SiteID
+		}
+	}
+	return out, nil
+}
+
+// GroupTimings is what the groups of a computer override of its agent
+// timings: the smallest PROLOG_FREQ any of them sets (0: none) and their
+// DOWNLOAD latencies ("short" when any says short, "default" when one
+// says default, "" when none sets them).
+type GroupTimings struct {
+	PrologFreqHours int
+	OCSTimings      string
+}
+
+// GroupsWithTimings counts the groups that set timings.
+func (s *Store) GroupsWithTimings(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.read(ctx).Model(&Group{}).Where("prolog_freq_hours > 0 OR ocs_timings <> ''").Count(&n).Error
+	if err != nil {
+		return 0, fmt.Errorf("groups with timings: %w", translate(err))
+	}
+	return n, nil
+}
+
+// TimingsOfComputer returns the timings the groups of a computer set.
+func (s *Store) TimingsOfComputer(ctx context.Context, computerID uint) (GroupTimings, error) {
+	var rows []struct {
+		PrologFreqHours int
+		OCSTimings      string
+	}
+	err := s.read(ctx).Table("group_members m").Select("g.prolog_freq_hours AS prolog_freq_hours, COALESCE(g.ocs_timings, '') AS ocs_timings").
+		Joins("JOIN computer_groups g ON g.id = m.group_id").
+		Where("m.computer_id = ? AND (g.prolog_freq_hours > 0 OR g.ocs_timings <> '')", computerID).Scan(&rows).Error
+	if err != nil {
+		return GroupTimings{}, fmt.Errorf("timings of computer %d: %w", computerID, translate(err))
+	}
+	var out GroupTimings
+	for _, r := range rows {
+		if r.PrologFreqHours > 0 && (out.PrologFreqHours == 0 || r.PrologFreqHours < out.PrologFreqHours) {
+			out.PrologFreqHours = r.PrologFreqHours
+		}
+		if r.OCSTimings == "short" || (r.OCSTimings == "default" && out.OCSTimings == "") {
+			out.OCSTimings = r.OCSTimings
 		}
 	}
 	return out, nil

@@ -264,9 +264,12 @@ type Site struct {
 	// "" follows central's agents.relay_site_timings when a relay serves
 	// the site, "short" or "default" force one (deploy.Service.Prolog).
 	OCSTimings string
-	CIDRs      []SiteCIDR `gorm:"foreignKey:SiteID"`
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	// Window is the site's deployment window (deploy.ParseWindow), in
+	// TimeZone: agents install only inside it; "" is always open.
+	Window    string     `gorm:"column:deploy_window"`
+	CIDRs     []SiteCIDR `gorm:"foreignKey:SiteID"`
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // TableName implements gorm's tabler.

@@ -134,7 +134,7 @@ func (s *Store) UpdateSite(ctx context.Context, site *Site) error {
 	err := s.tx(ctx, false, func(tx *gorm.DB) error {
 		r := tx.Model(&Site{}).Where("id = ?", site.ID).Updates(map[string]any{
 			"name": site.Name, "description": site.Description, "fragment_location": site.FragmentLocation,
-			"time_zone": site.TimeZone, "ocs_timings": site.OCSTimings,
+			"time_zone": site.TimeZone, "ocs_timings": site.OCSTimings, "deploy_window": site.Window,
 		})
 		if r.Error != nil {
 			return r.Error

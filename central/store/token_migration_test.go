@@ -83,6 +83,7 @@ func dropLaterTables(t *testing.T, db *sql.DB) {
 	create := regexp.MustCompile("(?m)^CREATE TABLE `([a-z_0-9]+)`")
 	index := regexp.MustCompile("(?m)^CREATE (?:UNIQUE )?INDEX `([a-z_0-9]+)`")
 	addColumn := regexp.MustCompile("(?m)^ALTER TABLE `([a-z_0-9]+)` ADD (?:COLUMN )?`([a-z_0-9]+)`")
+	dropped := map[string]bool{} // a later file may add columns to a table an earlier one created
 	for _, f := range files {
 		if strings.HasPrefix(filepath.Base(f), "00001_") {
 			continue
@@ -100,8 +101,12 @@ func dropLaterTables(t *testing.T, db *sql.DB) {
 			if _, err := db.Exec("DROP TABLE " + m[1]); err != nil {
 				t.Fatalf("drop %s: %v", m[1], err)
 			}
+			dropped[m[1]] = true
 		}
 		for _, m := range addColumn.FindAllStringSubmatch(string(raw), -1) {
+			if dropped[m[1]] {
+				continue
+			}
 			if _, err := db.Exec("ALTER TABLE " + m[1] + " DROP COLUMN " + m[2]); err != nil {
 				t.Fatalf("drop %s.%s: %v", m[1], m[2], err)
 			}

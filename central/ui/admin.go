@@ -25,7 +25,7 @@ import (
 type siteForm struct {
 	ID                                         uint
 	Name, Description, CIDRs, FragmentLocation string
-	TimeZone, OCSTimings                       string
+	TimeZone, OCSTimings, Window               string
 	Errors                                     map[string]string
 }
 
@@ -70,10 +70,13 @@ func readSiteForm(c echo.Context) (siteForm, *store.Site) {
 		Name: strings.TrimSpace(c.FormValue("name")), Description: strings.TrimSpace(c.FormValue("description")),
 		CIDRs: c.FormValue("cidrs"), FragmentLocation: strings.TrimSpace(c.FormValue("fragment_location")),
 		TimeZone: strings.TrimSpace(c.FormValue("time_zone")), OCSTimings: strings.TrimSpace(c.FormValue("ocs_timings")),
-		Errors: map[string]string{},
+		Window: strings.TrimSpace(c.FormValue("window")), Errors: map[string]string{},
 	}
 	site := &store.Site{Name: f.Name, Description: f.Description, FragmentLocation: f.FragmentLocation, TimeZone: f.TimeZone,
-		OCSTimings: f.OCSTimings}
+		OCSTimings: f.OCSTimings, Window: f.Window}
+	if _, err := deploy.ParseWindow(f.Window); err != nil {
+		f.Errors["window"] = `Write days and hours like "mon-fri 22:00-06:00" or "sat,sun 00:00-24:00" (spans separated by ;), or leave empty to install at any time.`
+	}
 	if f.OCSTimings != "" && !deploy.ValidTimings(f.OCSTimings) {
 		f.Errors["ocs_timings"] = "Choose automatic, short or default."
 	}
@@ -147,7 +150,7 @@ func (u *UI) handleSite(c echo.Context) error {
 		return err
 	}
 	f := siteForm{ID: s.ID, Name: s.Name, Description: s.Description, CIDRs: cidrText(s), FragmentLocation: s.FragmentLocation,
-		TimeZone: s.TimeZone, OCSTimings: s.OCSTimings, Errors: map[string]string{}}
+		TimeZone: s.TimeZone, OCSTimings: s.OCSTimings, Window: s.Window, Errors: map[string]string{}}
 	return u.render(c, http.StatusOK, "site", s.Name, "sites", f)
 }
 

@@ -20,7 +20,8 @@ import (
 // groupForm is the new-group form: a search makes a dynamic group, else
 // the computer IDs a static one.
 type groupForm struct {
-	Name, Description                  string
+	Name, Description, Window          string
+	PrologFreq, OCSTimings             string
 	SName, OS, Software, IP, Tag, Site string
 	Computers                          string
 	Error                              string
@@ -132,13 +133,19 @@ func parseIDs(s string) ([]uint, error) {
 
 func (u *UI) handleCreateGroup(c echo.Context) error {
 	get := func(k string) string { return strings.TrimSpace(c.FormValue(k)) }
-	f := groupForm{Name: get("name"), Description: get("description"), SName: get("s_name"), OS: get("os"), Software: get("software"),
+	f := groupForm{Name: get("name"), Description: get("description"), Window: get("window"), PrologFreq: get("prolog_freq_hours"), OCSTimings: get("ocs_timings"), SName: get("s_name"), OS: get("os"), Software: get("software"),
 		IP: get("ip"), Tag: get("tag"), Site: get("site"), Computers: get("computers")}
 	ids, err := parseIDs(f.Computers)
+	freq := 0
+	if err == nil && f.PrologFreq != "" {
+		if freq, err = strconv.Atoi(f.PrologFreq); err != nil || freq < 0 {
+			err = fmt.Errorf("PROLOG frequency %q is not a number of hours", f.PrologFreq)
+		}
+	}
 	if err == nil {
 		var g *store.Group
 		g, err = u.deps.Groups.CreateGroup(c.Request().Context(), u.actor(c), groups.GroupInput{Name: f.Name, Description: f.Description,
-			Filter: f.search(), Members: ids})
+			Filter: f.search(), Members: ids, Window: f.Window, PrologFreqHours: freq, OCSTimings: f.OCSTimings})
 		if err == nil {
 			return seeOther(c, fmt.Sprintf("%s/groups/%d", uiPrefix, g.ID))
 		}
@@ -233,7 +240,8 @@ func (u *UI) handleDeleteGroup(c echo.Context) error {
 // handleAssign assigns a package to the group of the form (group_id) or
 // to a site (site_id, baseline).
 func (u *UI) handleAssign(c echo.Context) error {
-	in := groups.AssignInput{PackageID: c.FormValue("package"), After: c.FormValue("after"), Baseline: c.FormValue("baseline") == "1"}
+	in := groups.AssignInput{PackageID: c.FormValue("package"), After: c.FormValue("after"), Baseline: c.FormValue("baseline") == "1",
+		Reboot: c.FormValue("reboot") == "1"}
 	for _, f := range []struct {
 		name string
 		dst  *int

@@ -52,4 +52,15 @@ func TestGroupPages(t *testing.T) {
 	r = b.post(uiPrefix+"/groups", url.Values{"name": {"static"}, "computers": {"1, x"}}, true)
 	wantCode(t, "bad ids", r, http.StatusBadRequest)
 	wantBody(t, "bad ids", r, "&#34;x&#34; is not a computer id")
+
+	// A window and agent timings made in the form show on the group page;
+	// a malformed window is explained next to the form.
+	r = b.post(uiPrefix+"/groups", url.Values{"name": {"nightly"}, "computers": {fmt.Sprint(ids[0])}, "window": {"mon-fri 22:00-06:00"},
+		"prolog_freq_hours": {"2"}, "ocs_timings": {"short"}}, true)
+	wantCode(t, "group with window", r, http.StatusSeeOther)
+	r = b.get(r.header.Get("Location"))
+	wantBody(t, "group with window", r, "<code>mon-fri 22:00-06:00</code>", "PROLOG every 2 h · short download latencies")
+	r = b.post(uiPrefix+"/groups", url.Values{"name": {"bad window"}, "window": {"weekdays 9-17"}}, true)
+	wantCode(t, "bad window", r, http.StatusBadRequest)
+	wantBody(t, "bad window", r, "want daily or days among")
 }

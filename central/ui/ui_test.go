@@ -477,10 +477,13 @@ func TestSitesUsersTokensSettings(t *testing.T) {
 	r = b.post(uiPrefix+"/sites/"+sid, url.Values{"name": {"hq"}, "cidrs": {"10.1.0.0/16"}, "ocs_timings": {"fast"}}, true)
 	wantCode(t, "bad ocs_timings", r, http.StatusBadRequest)
 	wantBody(t, "bad ocs_timings", r, "Choose automatic, short or default.")
+	r = b.post(uiPrefix+"/sites/"+sid, url.Values{"name": {"hq"}, "cidrs": {"10.1.0.0/16"}, "window": {"weekdays 9-17"}}, true)
+	wantCode(t, "bad window", r, http.StatusBadRequest)
+	wantBody(t, "bad window", r, "Write days and hours like")
 	wantCode(t, "update site", b.post(uiPrefix+"/sites/"+sid, url.Values{"name": {"head office"}, "cidrs": {"10.1.0.0/16"}, "fragment_location": {"relay:8080/download"},
-		"ocs_timings": {"default"}}, true), http.StatusSeeOther)
+		"ocs_timings": {"default"}, "window": {"mon-fri 22:00-06:00"}}, true), http.StatusSeeOther)
 	got, err := e.store.Site(ctx, sites[0].ID)
-	if err != nil || got.Name != "head office" || len(got.CIDRs) != 1 || got.FragmentLocation != "relay:8080/download" || got.OCSTimings != "default" {
+	if err != nil || got.Name != "head office" || len(got.CIDRs) != 1 || got.FragmentLocation != "relay:8080/download" || got.OCSTimings != "default" || got.Window != "mon-fri 22:00-06:00" {
 		t.Fatalf("site after update: %+v, %v", got, err)
 	}
 	wantCode(t, "delete site", b.post(uiPrefix+"/sites/"+sid+"/delete", nil, true), http.StatusSeeOther)

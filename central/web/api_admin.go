@@ -53,7 +53,7 @@ func (s *Server) stats(c echo.Context) error {
 
 func siteModel(r api.SiteRequest) *store.Site {
 	site := &store.Site{Name: r.Name, Description: r.Description, FragmentLocation: r.FragmentLocation, TimeZone: r.TimeZone,
-		OCSTimings: r.OCSTimings}
+		OCSTimings: r.OCSTimings, Window: r.Window}
 	for _, c := range r.CIDRs {
 		site.CIDRs = append(site.CIDRs, store.SiteCIDR{CIDR: c})
 	}

@@ -190,7 +190,7 @@ func toAPISite(s *store.Site, computers int64) api.Site {
 	for i, c := range s.CIDRs {
 		cidrs[i] = c.CIDR
 	}
-	return api.Site{ID: s.ID, Name: s.Name, Description: s.Description, CIDRs: cidrs, FragmentLocation: s.FragmentLocation, TimeZone: s.TimeZone, OCSTimings: s.OCSTimings,
+	return api.Site{ID: s.ID, Name: s.Name, Description: s.Description, CIDRs: cidrs, FragmentLocation: s.FragmentLocation, TimeZone: s.TimeZone, OCSTimings: s.OCSTimings, Window: s.Window,
 		Computers: computers, CreatedAt: timePtr(s.CreatedAt), UpdatedAt: timePtr(s.UpdatedAt)}
 }
 

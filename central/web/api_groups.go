@@ -61,7 +61,7 @@ func searchMap(q string) map[string]string {
 
 func toAPIGroup(g store.Group, members int64) api.Group {
 	return api.Group{ID: g.ID, Name: g.Name, Description: g.Description, Dynamic: g.Dynamic(), Search: searchMap(g.Filter),
-		Members: members, EvaluatedAt: g.EvaluatedAt, CreatedAt: g.CreatedAt}
+		Window: g.Window, PrologFreqHours: g.PrologFreqHours, OCSTimings: g.OCSTimings, Members: members, EvaluatedAt: g.EvaluatedAt, CreatedAt: g.CreatedAt}
 }
 
 // toAPIAssignment converts an assignment's status.
@@ -71,7 +71,7 @@ func toAPIAssignment(a groups.AssignmentStatus) api.Assignment {
 		Search: searchMap(m.Filter), TargetName: a.TargetName, After: m.AfterPackageID, Baseline: m.Baseline,
 		Members: a.Members, Done: a.Done, Pending: a.Pending, Failed: a.Failed, Held: a.Held, Cancelled: a.Cancelled,
 		Skipped: a.Skipped, CreatedAt: m.CreatedAt, Stage: m.StageSize, StagePercent: m.StagePercent,
-		MaxFailurePercent: m.MaxFailurePercent, Paused: m.Paused, PausedReason: m.PausedReason}
+		MaxFailurePercent: m.MaxFailurePercent, Paused: m.Paused, PausedReason: m.PausedReason, Reboot: m.Reboot}
 }
 
 func (s *Server) listGroups(c echo.Context) error {
@@ -110,7 +110,8 @@ func (s *Server) groupRef(c echo.Context) (uint, error) {
 }
 
 func groupInput(r api.GroupRequest) groups.GroupInput {
-	return groups.GroupInput{Name: r.Name, Description: r.Description, Filter: searchValues(r.Search), Members: r.Members}
+	return groups.GroupInput{Name: r.Name, Description: r.Description, Filter: searchValues(r.Search), Members: r.Members, Window: r.Window,
+		PrologFreqHours: r.PrologFreqHours, OCSTimings: r.OCSTimings}
 }
 
 func (s *Server) createGroup(c echo.Context) error {
@@ -237,7 +238,7 @@ func (s *Server) createAssignment(c echo.Context) error {
 	}
 	a, err := s.deps.Groups.Assign(c.Request().Context(), s.actor(c), groups.AssignInput{PackageID: req.PackageID,
 		GroupID: req.GroupID, SiteID: req.SiteID, Search: searchValues(req.Search), After: req.After, Baseline: req.Baseline,
-		Stage: req.Stage, StagePercent: req.StagePercent, MaxFailurePercent: req.MaxFailurePercent})
+		Stage: req.Stage, StagePercent: req.StagePercent, MaxFailurePercent: req.MaxFailurePercent, Reboot: req.Reboot})
 	if err != nil {
 		return err
 	}

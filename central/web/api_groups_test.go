@@ -78,3 +78,57 @@ func TestGroupsAPI(t *testing.T) {
 	e.api("DELETE", fmt.Sprintf("/api/v1/assignments/%d", a.ID), "", "token", 204, nil)
 	e.api("DELETE", "/api/v1/groups/vms", "", "token", 204, nil)
 }
+
+// TestWindowsAPI: sites and groups carry a deployment window, an
+// assignment its reboot flag, and a malformed window is a 400 that says
+// what to write.
+func TestWindowsAPI(t *testing.T) {
+	e := newEnv(t)
+	e.inventory()
+	p := e.uploadPackage("agent-update")
+	e.api("POST", "/api/v1/packages/"+p.ID+"/activate", `{"skip_check":true}`, "token", 200, nil)
+
+	var site api.Site
+	e.api("POST", "/api/v1/sites", `{"name":"paris","cidrs":["192.0.2.0/24"],"time_zone":"Europe/Paris","window":"mon-fri 22:00-06:00"}`, "token", 201, &site)
+	if site.Window != "mon-fri 22:00-06:00" {
+		t.Errorf("site window %q", site.Window)
+	}
+	e.api("PUT", fmt.Sprintf("/api/v1/sites/%d", site.ID), `{"name":"paris","cidrs":["192.0.2.0/24"],"time_zone":"Europe/Paris","window":"sat,sun 00:00-24:00"}`, "token", 200, &site)
+	if site.Window != "sat,sun 00:00-24:00" {
+		t.Errorf("site window after PUT %q", site.Window)
+	}
+	var g api.Group
+	e.api("POST", "/api/v1/groups", `{"name":"night","window":"daily 01:00-03:00","prolog_freq_hours":2,"ocs_timings":"short"}`, "token", 201, &g)
+	if g.Window != "daily 01:00-03:00" || g.PrologFreqHours != 2 || g.OCSTimings != "short" {
+		t.Errorf("group %+v", g)
+	}
+	var apiErr api.Error
+	e.api("POST", "/api/v1/groups", `{"name":"y","ocs_timings":"fast"}`, "token", 400, &apiErr)
+	if !strings.Contains(apiErr.Error, "not short, default or empty") {
+		t.Errorf("bad ocs_timings: %q", apiErr.Error)
+	}
+	e.api("PUT", "/api/v1/groups/night", `{"name":"night","window":"daily 02:00-04:00"}`, "token", 200, &g)
+	if g.Window != "daily 02:00-04:00" {
+		t.Errorf("group window after PUT %q", g.Window)
+	}
+	var a api.Assignment
+	e.api("POST", "/api/v1/assignments", fmt.Sprintf(`{"package_id":%q,"group_id":%d,"reboot":true}`, p.ID, g.ID), "token", 201, &a)
+	if !a.Reboot {
+		t.Errorf("assignment %+v, want reboot", a)
+	}
+	tests := []struct {
+		name, method, path, body string
+	}{
+		{"site-bad-window", "POST", "/api/v1/sites", `{"name":"lyon","cidrs":["198.51.100.0/24"],"window":"weekdays 9-17"}`},
+		{"group-bad-window", "POST", "/api/v1/groups", `{"name":"x","window":"mon 08:00"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var apiErr api.Error
+			e.api(tt.method, tt.path, tt.body, "token", 400, &apiErr)
+			if !strings.Contains(apiErr.Error, "mon-fri 22:00-06:00") && !strings.Contains(apiErr.Error, "HH:MM") {
+				t.Errorf("error %q does not say how to write a window", apiErr.Error)
+			}
+		})
+	}
+}

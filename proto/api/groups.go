@@ -14,8 +14,15 @@ type Group struct {
 	// GET /computers (name, os, software, software_version, ip, tag, site,
 	// contact_since, contact_before); a time such as contact_since=24h
 	// stays relative to each evaluation.
-	Search  map[string]string `json:"search,omitempty"`
-	Members int64             `json:"members"`
+	Search map[string]string `json:"search,omitempty"`
+	// Window is the deployment window of the group's assignments ("":
+	// the members' site windows).
+	Window string `json:"window,omitempty"`
+	// PrologFreqHours and OCSTimings: the group's OCS agent timings (see
+	// GroupRequest).
+	PrologFreqHours int    `json:"prolog_freq_hours,omitempty"`
+	OCSTimings      string `json:"ocs_timings,omitempty"`
+	Members         int64  `json:"members"`
 	// MemberIDs and Assignments are in the answer of GET /groups/{id}.
 	MemberIDs   []uint       `json:"member_ids,omitempty"`
 	Assignments []Assignment `json:"assignments,omitempty"`
@@ -30,6 +37,16 @@ type GroupRequest struct {
 	Description string            `json:"description,omitempty"`
 	Search      map[string]string `json:"search,omitempty"`
 	Members     []uint            `json:"members,omitempty"`
+	// Window is the deployment window of the group's assignments, in
+	// each member's site time zone (syntax of SiteRequest.Window); ""
+	// follows the members' site windows.
+	Window string `json:"window,omitempty"`
+	// PrologFreqHours (0: the agent settings') and OCSTimings ("": the
+	// site's; "short" 1 s latencies or "default" the agent settings')
+	// override the OCS agent timings of the group's members; among
+	// several groups the smallest PROLOG_FREQ and "short" win.
+	PrologFreqHours int    `json:"prolog_freq_hours,omitempty"`
+	OCSTimings      string `json:"ocs_timings,omitempty"`
 }
 
 // GroupMembersRequest adds computers to a static group or removes them.
@@ -73,6 +90,8 @@ type Assignment struct {
 	MaxFailurePercent int    `json:"max_failure_percent,omitempty"`
 	Paused            bool   `json:"paused,omitempty"`
 	PausedReason      string `json:"paused_reason,omitempty"`
+	// Reboot: OCS agents reboot after a successful install.
+	Reboot bool `json:"reboot,omitempty"`
 	// Members are the computers targeted now (of the package's platform);
 	// Done succeeded, Failed ended in error, Pending are waiting or under
 	// way, Held wait for After, Cancelled were cancelled by an admin.
@@ -100,4 +119,7 @@ type AssignmentRequest struct {
 	Stage             int `json:"stage,omitempty"`
 	StagePercent      int `json:"stage_percent,omitempty"`
 	MaxFailurePercent int `json:"max_failure_percent,omitempty"`
+	// Reboot asks OCS agents to reboot after a successful install
+	// (POSTCMD=REBOOT, Windows agents only).
+	Reboot bool `json:"reboot,omitempty"`
 }

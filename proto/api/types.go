@@ -168,6 +168,9 @@ type Site struct {
 	// (central's agents.relay_site_timings when a relay serves the site),
 	// "short" or "default".
 	OCSTimings string `json:"ocs_timings,omitempty"`
+	// Window is the site's deployment window in its time zone, such as
+	// "mon-fri 22:00-06:00": agents install only inside it ("" always).
+	Window string `json:"window,omitempty"`
 	// Computers counts the computers in the site.
 	Computers int64 `json:"computers"`
 	// ComputersMoved (in the answer to a create or a replace) counts the
@@ -192,6 +195,11 @@ type SiteRequest struct {
 	// relay serves the site; "short" (1 s latencies) or "default" (the
 	// agent settings' latencies) force one.
 	OCSTimings string `json:"ocs_timings,omitempty"`
+	// Window is the deployment window: "days HH:MM-HH:MM" spans separated
+	// by ";" (days: daily, or mon..sun lists and ranges such as
+	// "mon-fri" or "sat,sun"), in TimeZone; an end before the start runs
+	// past midnight. Packages install only inside it; "" is always open.
+	Window string `json:"window,omitempty"`
 }
 
 // SiteImportRequest creates or updates many sites at once: POST

@@ -103,8 +103,8 @@ func runSitesList(ctx context.Context, c *cli, args []string) error {
 
 // siteFlags are the options of sites create and sites update.
 type siteFlags struct {
-	name, description, location, timeZone, ocsTimings *string
-	cidrs                                             stringList
+	name, description, location, timeZone, ocsTimings, window *string
+	cidrs                                                     stringList
 }
 
 // addSiteFlags returns the flags of the site command cmd.
@@ -116,6 +116,7 @@ func addSiteFlags(c *cli, cmd string) (*siteFlags, *flag.FlagSet) {
 		location:    set.String("fragment-location", "", "where the site's OCS agents fetch fragments, host[:port]/path"),
 		timeZone:    set.String("time-zone", "", "IANA time zone of the site, such as Europe/Paris"),
 		ocsTimings:  set.String("ocs-timings", "", "OCS download latencies: short, default, or auto (short when a relay serves the site)"),
+		window:      set.String("window", "", `deployment window in the site's time zone, such as "mon-fri 22:00-06:00"; always: no window`),
 	}
 	set.Var(&f.cidrs, "cidr", "CIDR range (repeat or comma-separate)")
 	return f, set
@@ -140,7 +141,7 @@ func runSitesCreate(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	req := api.SiteRequest{Name: *f.name, Description: *f.description, CIDRs: f.cidrs, FragmentLocation: *f.location, TimeZone: *f.timeZone,
-		OCSTimings: ocsTimingsValue(*f.ocsTimings)}
+		OCSTimings: ocsTimingsValue(*f.ocsTimings), Window: windowValue(*f.window)}
 	if len(pos) == 1 {
 		req.Name = pos[0]
 	}
@@ -174,7 +175,10 @@ func runSitesUpdate(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	req := api.SiteRequest{Name: cur.Name, Description: cur.Description, CIDRs: cur.CIDRs, FragmentLocation: cur.FragmentLocation, TimeZone: cur.TimeZone,
-		OCSTimings: cur.OCSTimings}
+		OCSTimings: cur.OCSTimings, Window: cur.Window}
+	if *f.window != "" {
+		req.Window = windowValue(*f.window)
+	}
 	if *f.ocsTimings != "" {
 		req.OCSTimings = ocsTimingsValue(*f.ocsTimings)
 	}
@@ -205,6 +209,15 @@ func runSitesUpdate(ctx context.Context, c *cli, args []string) error {
 // refuses the unknown ones.
 func ocsTimingsValue(v string) string {
 	if v == "auto" {
+		return ""
+	}
+	return v
+}
+
+// windowValue turns a --window flag into the API's window: always is ""
+// (installs at any time).
+func windowValue(v string) string {
+	if v == "always" {
 		return ""
 	}
 	return v

@@ -69,6 +69,9 @@ func runGroupsCreate(ctx context.Context, c *cli, args []string) error {
 	var ids uintList
 	set.Var(&ids, "computer", "member computer id of a static group (repeat or comma-separate)")
 	desc := set.String("description", "", "description")
+	window := set.String("window", "", `deployment window of the group's assignments, such as "sat,sun 00:00-24:00"`)
+	freq := set.Int("prolog-freq", 0, "PROLOG_FREQ hours of the group's OCS agents (0: the agent settings')")
+	timings := set.String("ocs-timings", "", "OCS download latencies of the group's agents: short, default, or auto (the site's)")
 	filter := addFilterFlags(set)
 	pos, err := c.parse(set, args, 1, 1)
 	if err != nil {
@@ -78,7 +81,8 @@ func runGroupsCreate(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	req := api.GroupRequest{Name: pos[0], Description: *desc, Search: search, Members: ids}
+	req := api.GroupRequest{Name: pos[0], Description: *desc, Search: search, Members: ids, Window: windowValue(*window),
+		PrologFreqHours: *freq, OCSTimings: ocsTimingsValue(*timings)}
 	var g api.Group
 	if err := c.call(ctx, "POST", "/groups", nil, req, &g); err != nil {
 		return err
@@ -102,6 +106,9 @@ func runGroupsShow(ctx context.Context, c *cli, args []string) error {
 			kind = "dynamic: " + searchText(g.Search)
 		}
 		fmt.Fprintf(c.io.Stdout, "Group %d %s (%s), %s\n", g.ID, g.Name, kind, plural(int(g.Members), "member"))
+		if g.Window != "" {
+			fmt.Fprintf(c.io.Stdout, "Window: %s\n", g.Window)
+		}
 		if len(g.MemberIDs) > 0 {
 			ids := make([]string, len(g.MemberIDs))
 			for i, id := range g.MemberIDs {
@@ -194,12 +201,13 @@ func runAssign(ctx context.Context, c *cli, args []string) error {
 	stage := set.Int("stage", 0, "staged rollout: computers per site and wave")
 	stagePct := set.Int("stage-percent", 0, "staged rollout: percent of each site's computers per wave")
 	maxFail := set.Int("max-failures", 0, "staged rollout: percent of finished deployments that may fail before it pauses")
+	reboot := set.Bool("reboot", false, "OCS agents reboot after a successful install (POSTCMD=REBOOT, Windows agents)")
 	filter := addFilterFlags(set)
 	id, err := c.parsePackage(set, args)
 	if err != nil {
 		return err
 	}
-	req := api.AssignmentRequest{PackageID: id, After: *after, Baseline: *baseline, Stage: *stage, StagePercent: *stagePct, MaxFailurePercent: *maxFail}
+	req := api.AssignmentRequest{PackageID: id, After: *after, Baseline: *baseline, Stage: *stage, StagePercent: *stagePct, MaxFailurePercent: *maxFail, Reboot: *reboot}
 	if *group != "" {
 		var g api.Group
 		if err := c.call(ctx, "GET", groupPath(*group), nil, nil, &g); err != nil {
@@ -264,4 +272,27 @@ func runResume(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	return c.report(a, "Resumed assignment %d of package %s: %d done, %d pending, %d failed, %d held.\n", a.ID, a.PackageID, a.Done, a.Pending, a.Failed, a.Held)
+}
+
+// runGroupsWindow sets or clears (always) the deployment window of a
+// group's assignments, keeping its name, search and members.
+func runGroupsWindow(ctx context.Context, c *cli, args []string) error {
+	pos, err := c.parse(c.flags("groups window"), args, 2, 2)
+	if err != nil {
+		return err
+	}
+	var g api.Group
+	if err := c.call(ctx, "GET", groupPath(pos[0]), nil, nil, &g); err != nil {
+		return err
+	}
+	req := api.GroupRequest{Name: g.Name, Description: g.Description, Search: g.Search, Window: windowValue(pos[1]),
+		PrologFreqHours: g.PrologFreqHours, OCSTimings: g.OCSTimings}
+	if err := c.call(ctx, "PUT", fmt.Sprintf("/groups/%d", g.ID), nil, req, &g); err != nil {
+		return err
+	}
+	w := g.Window
+	if w == "" {
+		w = "always (the members' site windows)"
+	}
+	return c.report(g, "Group %d %s installs: %s.\n", g.ID, g.Name, w)
 }

@@ -36,7 +36,7 @@ func TestAssignTargets(t *testing.T) {
 	})
 	env := map[string]string{EnvServer: f.srv.URL, EnvCA: f.caFile, EnvToken: "t", EnvConfig: filepath.Join(t.TempDir(), "c.json")}
 	for _, args := range [][]string{
-		{"assign", "17", "--group", "web servers"},
+		{"assign", "17", "--group", "web servers", "--reboot"},
 		{"assign", "17", "--site", "lyon", "--baseline"},
 		{"assign", "17", "--site", "lyon", "--os", "windows", "--stage", "5", "--max-failures", "10"},
 	} {
@@ -46,7 +46,7 @@ func TestAssignTargets(t *testing.T) {
 	}
 	seven, four := uint(7), uint(4)
 	want := []api.AssignmentRequest{
-		{PackageID: "17", GroupID: &four},
+		{PackageID: "17", GroupID: &four, Reboot: true},
 		{PackageID: "17", SiteID: &seven, Baseline: true},
 		{PackageID: "17", Search: map[string]string{"site": "7", "os": "windows"}, Stage: 5, MaxFailurePercent: 10},
 	}
@@ -55,5 +55,37 @@ func TestAssignTargets(t *testing.T) {
 	}
 	if code, _, errOut := run(t, env, "assign", "17"); code != exitUsage || !strings.Contains(errOut, "name a target") {
 		t.Errorf("assign without a target: exit %d: %s", code, errOut)
+	}
+}
+
+// TestGroupsWindow: groups window keeps the group's name and search and
+// sets the window; "always" clears it.
+func TestGroupsWindow(t *testing.T) {
+	f := newFake(t)
+	f.mux.HandleFunc("GET /api/v1/groups/{ref}", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, api.Group{ID: 4, Name: "night", Search: map[string]string{"os": "windows"}, Dynamic: true})
+	})
+	var mu sync.Mutex
+	var got []api.GroupRequest
+	f.mux.HandleFunc("PUT /api/v1/groups/4", func(w http.ResponseWriter, r *http.Request) {
+		var req api.GroupRequest
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		mu.Lock()
+		got = append(got, req)
+		mu.Unlock()
+		writeJSON(w, 200, api.Group{ID: 4, Name: req.Name, Search: req.Search, Window: req.Window})
+	})
+	env := map[string]string{EnvServer: f.srv.URL, EnvCA: f.caFile, EnvToken: "t", EnvConfig: filepath.Join(t.TempDir(), "c.json")}
+	code, out, errOut := run(t, env, "groups", "window", "night", "mon-fri 22:00-06:00")
+	if code != 0 || !strings.Contains(out, "installs: mon-fri 22:00-06:00") {
+		t.Errorf("groups window: exit %d: %s %s", code, out, errOut)
+	}
+	if code, out, errOut := run(t, env, "groups", "window", "night", "always"); code != 0 || !strings.Contains(out, "always") {
+		t.Errorf("groups window always: exit %d: %s %s", code, out, errOut)
+	}
+	search := map[string]string{"os": "windows"}
+	want := []api.GroupRequest{{Name: "night", Search: search, Window: "mon-fri 22:00-06:00"}, {Name: "night", Search: search}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("requests (-want +got):\n%s", diff)
 	}
 }

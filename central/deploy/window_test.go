@@ -1,0 +1,168 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/shoal-project/shoal/central/store"
+)
+
+func TestWindowOpen(t *testing.T) {
+	paris, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Skipf("no tzdata: %v", err)
+	}
+	// 2026-12-02 is a Wednesday; Paris is UTC+1 in December.
+	at := func(day, hour, min int) time.Time { return time.Date(2026, 12, day, hour, min, 0, 0, paris) }
+	tests := []struct {
+		name   string
+		window string
+		t      time.Time
+		want   bool
+	}{
+		{"always", "", at(2, 12, 0), true},
+		{"office-hours-in", "mon-fri 08:00-18:00", at(2, 9, 30), true},
+		{"office-hours-end-excluded", "mon-fri 08:00-18:00", at(2, 18, 0), false},
+		{"office-hours-saturday", "mon-fri 08:00-18:00", at(5, 9, 30), false},
+		{"overnight-evening", "mon-fri 22:00-06:00", at(2, 23, 0), true},
+		{"overnight-morning-after", "mon-fri 22:00-06:00", at(3, 5, 59), true},
+		{"overnight-midday", "mon-fri 22:00-06:00", at(2, 12, 0), false},
+		{"overnight-saturday-morning", "mon-fri 22:00-06:00", at(5, 5, 0), true},
+		{"overnight-sunday-morning", "mon-fri 22:00-06:00", at(6, 5, 0), false},
+		{"weekend-list", "sat,sun 00:00-24:00", at(6, 12, 0), true},
+		{"wrapping-range", "fri-mon 10:00-11:00", at(7, 10, 30), true},
+		{"two-spans", "mon 01:00-02:00; wed 12:00-13:00", at(2, 12, 30), true},
+		{"daily", "daily 12:00-13:00", at(5, 12, 59), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w, err := ParseWindow(tt.window)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The same instant read in UTC: the window is the site's.
+			if got := w.Open(tt.t.UTC(), paris); got != tt.want {
+				t.Errorf("Open(%s) = %v, want %v", tt.t, got, tt.want)
+			}
+		})
+	}
+	w, _ := ParseWindow("mon-fri 22:00-06:00")
+	if got, want := w.NextOpen(at(2, 12, 0), paris), at(2, 22, 0); !got.Equal(want) {
+		t.Errorf("NextOpen = %s, want %s", got, want)
+	}
+}
+
+func TestParseWindowErrors(t *testing.T) {
+	for _, bad := range []string{"mon-fri", "moon 08:00-18:00", "mon 8:00-18:00", "mon 08:00", "mon 08:00-08:00", "mon 24:30-01:00", "mon 08:60-09:00"} {
+		if _, err := ParseWindow(bad); !errors.Is(err, ErrInvalid) {
+			t.Errorf("ParseWindow(%q) = %v, want ErrInvalid", bad, err)
+		}
+	}
+}
+
+// TestPrologWindow: outside its site's window a package is neither in the
+// PROLOG reply nor in the Shoal agent's jobs, and stays waiting; inside
+// it, it is; a group assignment's window overrides the site's, and its
+// reboot flag becomes POSTCMD=REBOOT.
+func TestPrologWindow(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, Config{})
+	if _, err := time.LoadLocation("Europe/Paris"); err != nil {
+		t.Skipf("no tzdata: %v", err)
+	}
+	c := f.computer("pcw-2026-12-02-10-00-00")
+	site := &store.Site{Name: "paris", TimeZone: "Europe/Paris", Window: "mon-fri 22:00-06:00",
+		CIDRs: []store.SiteCIDR{{CIDR: c.IPAddr + "/32"}}}
+	if err := f.st.CreateSite(ctx, site); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.SetComputerSite(ctx, c.ID, &site.ID); err != nil {
+		t.Fatal(err)
+	}
+	bySite, byGroup := f.pkg(5, true), f.pkg(6, true)
+	for _, id := range []string{bySite, byGroup} {
+		if _, err := f.svc.AffectComputers(ctx, id, []uint{c.ID}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g := &store.Group{Name: "lunch", Window: "wed 12:00-14:00"}
+	if err := f.st.CreateGroup(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	a := &store.Assignment{PackageID: byGroup, Target: store.TargetGroup, GroupID: &g.ID, Reboot: true, CreatedAt: time.Now()}
+	if err := f.st.CreateAssignment(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	dep := deploymentOf(t, f, c.ID, byGroup)
+	if err := f.st.AddAssignmentMembers(ctx, []store.AssignmentMember{{AssignmentID: a.ID, ComputerID: c.ID, DeploymentID: &dep.ID, Since: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	type pack struct{ ID, PostCmd string }
+	paris, _ := time.LoadLocation("Europe/Paris")
+	tests := []struct {
+		name string
+		at   time.Time
+		want []pack
+	}{
+		{"wednesday-morning-closed", time.Date(2026, 12, 2, 9, 0, 0, 0, paris), nil},
+		{"wednesday-lunch-group-open", time.Date(2026, 12, 2, 12, 30, 0, 0, paris), []pack{{byGroup, "REBOOT"}}},
+		{"wednesday-night-site-open", time.Date(2026, 12, 2, 23, 0, 0, 0, paris), []pack{{bySite, ""}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			jobs, err := f.svc.AgentJobs(ctx, c.ID, tt.at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var gotJobs []string
+			for _, j := range jobs {
+				gotJobs = append(gotJobs, j.Package.ID)
+			}
+			f.svc.now = func() time.Time { return tt.at }
+			r, err := f.svc.Prolog(ctx, PrologRequest{DeviceID: c.DeviceID, Remote: netip.MustParseAddr(c.IPAddr)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []pack
+			var wantJobs []string
+			for _, p := range r.Download.Packs {
+				got = append(got, pack{p.ID, p.PostCmd})
+			}
+			for _, p := range tt.want {
+				wantJobs = append(wantJobs, p.ID)
+			}
+			if d := cmp.Diff(tt.want, got); d != "" {
+				t.Errorf("PROLOG packs (-want +got):\n%s", d)
+			}
+			if d := cmp.Diff(wantJobs, gotJobs); d != "" {
+				t.Errorf("agent jobs (-want +got):\n%s", d)
+			}
+		})
+	}
+	// The held package was never advertised: it is still waiting.
+	for _, id := range []string{bySite, byGroup} {
+		if d := deploymentOf(t, f, c.ID, id); d.State != store.StateNotified {
+			t.Errorf("deployment of %s: state %s, want notified once its window opened", id, d.State)
+		}
+	}
+}
+
+func deploymentOf(t *testing.T, f *fixture, computerID uint, pkg string) store.Deployment {
+	t.Helper()
+	all, err := f.st.ComputerDeployments(context.Background(), computerID, store.StateWaiting, store.StateNotified)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range all {
+		if p.Package.ID == pkg {
+			return p.Deployment
+		}
+	}
+	t.Fatalf("no deployment of %s on computer %d", pkg, computerID)
+	return store.Deployment{}
+}
