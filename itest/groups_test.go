@@ -337,11 +337,17 @@ func TestWebUIStagedRolloutPauses(t *testing.T) {
 		t.Error("the paused rollout deployed to the second computer")
 	}
 	br.shot("staged-paused")
-	br.do("resume", wait, chromedp.Click(chromedp.CSS("button.resume")), chromedp.WaitVisible(chromedp.CSS("table.assignments td.held")))
-	if h, p := br.text("table.assignments td.held"), br.text("table.assignments td.pending"); h != "0" || p != "1" {
-		t.Errorf("after resume: held %s, pending %s; want 0 and 1", h, p)
-	}
-	if n := br.eval(`String(document.querySelectorAll(".paused-reason").length)`); n != "0" {
-		t.Errorf("still shown as paused after resume")
-	}
+	br.do("resume", wait, chromedp.Click(chromedp.CSS("button.resume")), chromedp.WaitNotPresent(chromedp.CSS("button.resume")))
+	// The click answers with a redirect to the group page; poll it rather
+	// than read the page the click started from.
+	waitFor(t, wait, "the resumed rollout to release the second wave", func() error {
+		br.do("reload", wait, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("table.assignments td.held")))
+		if h, p := br.text("table.assignments td.held"), br.text("table.assignments td.pending"); h != "0" || p != "1" {
+			return fmt.Errorf("held %s, pending %s; want 0 and 1", h, p)
+		}
+		if n := br.eval(`String(document.querySelectorAll(".paused-reason").length)`); n != "0" {
+			return fmt.Errorf("still shown as paused")
+		}
+		return nil
+	})
 }

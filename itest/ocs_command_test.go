@@ -170,6 +170,9 @@ func runOCSLine(t *testing.T, dir, base, name, line string) {
 // exit-code suffix). Central records both codes exactly, in the events, and
 // keeps SUCCESS_ALREADY_SETUP as the deployment's code.
 func TestOCSRelativeCAResultCodes(t *testing.T) {
+	// Mostly waiting on the OCS agent's own timers: runs beside the other such
+	// tests to keep make test under 20 minutes on 2 cores.
+	t.Parallel()
 	dir := t.TempDir()
 	c := startCentralIn(t, dir, ".run/central", "")
 	printed := bannerOCSCommand(t, c)

@@ -30,6 +30,9 @@ func agentDownloadConf(t *testing.T, a *OCSAgent) string {
 // latencies in its PROLOG reply and finishes a package within a minute;
 // once the site's ocs_timings is "default" it receives the settings' ones.
 func TestOCSRelaySiteLatencies(t *testing.T) {
+	// Mostly waiting on the OCS agent's own timers: runs beside the other such
+	// tests to keep make test under 20 minutes on 2 cores.
+	t.Parallel()
 	c := startCentral(t, "")
 	var set api.Settings
 	c.do("GET", "/api/v1/settings", nil, &set, http.StatusOK)

@@ -57,6 +57,9 @@ func corruptingProxy(t *testing.T, target, path string) (*httptest.Server, *atom
 // on the way from central is rejected by the relay, fetched again, and
 // still delivered.
 func TestRelayOCSAgents(t *testing.T) {
+	// Mostly waiting on the OCS agent's own timers: runs beside the other such
+	// tests to keep make test under 20 minutes on 2 cores.
+	t.Parallel()
 	c := startCentral(t, "")
 	var info api.ServerInfo
 	c.do("GET", "/api/v1/server", nil, &info, http.StatusOK)

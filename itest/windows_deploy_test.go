@@ -16,6 +16,9 @@ import (
 // stays waiting); once shoalctl opens the window, the agent's next run
 // installs it.
 func TestDeploymentWindow(t *testing.T) {
+	// Mostly waiting on the OCS agent's own timers: runs beside the other such
+	// tests to keep make test under 20 minutes on 2 cores.
+	t.Parallel()
 	c := startCentral(t, "groups:\n  sweep_interval: 200ms\n")
 	ctl := newCtl(t, t.TempDir())
 	if code, out, errOut := ctl.run([]string{"SHOAL_PASSWORD=" + c.Password}, "login", "--server", c.HTTPSURL, "--ca", c.CAFile); code != 0 {
