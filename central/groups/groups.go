@@ -215,9 +215,9 @@ func checkName(name string) (string, error) {
 	return name, nil
 }
 
-// CreateGroup creates a group and evaluates it (and nothing targets it
-// yet). A dynamic group given members, or a taken name, is refused.
-func (s *Service) CreateGroup(ctx context.Context, who audit.Actor, in GroupInput) (*store.Group, error) {
+// checkGroup validates in for CreateGroup and UpdateGroup and returns the
+// group's fields it sets (not yet stored).
+func (s *Service) checkGroup(ctx context.Context, in GroupInput) (*store.Group, error) {
 	name, err := checkName(in.Name)
 	if err != nil {
 		return nil, err
@@ -240,17 +240,26 @@ func (s *Service) CreateGroup(ctx context.Context, who audit.Actor, in GroupInpu
 	if err != nil {
 		return nil, err
 	}
-	g := &store.Group{Name: name, Description: strings.TrimSpace(in.Description), Filter: q, Window: window,
-		PrologFreqHours: freq, OCSTimings: timings}
+	return &store.Group{Name: name, Description: strings.TrimSpace(in.Description), Filter: q, Window: window,
+		PrologFreqHours: freq, OCSTimings: timings}, nil
+}
+
+// CreateGroup creates a group and evaluates it (and nothing targets it
+// yet). A dynamic group given members, or a taken name, is refused.
+func (s *Service) CreateGroup(ctx context.Context, who audit.Actor, in GroupInput) (*store.Group, error) {
+	g, err := s.checkGroup(ctx, in)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.store.CreateGroup(ctx, g); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return nil, fmt.Errorf("a group named %q exists: %w", name, err)
+			return nil, fmt.Errorf("a group named %q exists: %w", g.Name, err)
 		}
 		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if q == "" {
+	if !g.Dynamic() {
 		if err := s.store.AddGroupMembers(ctx, g.ID, dedup(in.Members), s.now()); err != nil {
 			return nil, err
 		}
@@ -277,41 +286,23 @@ func (s *Service) UpdateGroup(ctx context.Context, who audit.Actor, id uint, in 
 	if err != nil {
 		return nil, err
 	}
-	name, err := checkName(in.Name)
-	if err != nil {
-		return nil, err
-	}
-	q, err := s.filterQuery(in.Filter)
-	if err != nil {
-		return nil, err
-	}
-	if q != "" && len(in.Members) > 0 {
-		return nil, fmt.Errorf("a dynamic group's members come from its search; leave members out: %w", ErrInvalid)
-	}
-	if err := s.checkComputers(ctx, in.Members); err != nil {
-		return nil, err
-	}
-	window, err := checkWindow(in.Window)
-	if err != nil {
-		return nil, err
-	}
-	freq, timings, err := checkTimings(in)
+	want, err := s.checkGroup(ctx, in)
 	if err != nil {
 		return nil, err
 	}
 	wasDynamic := g.Dynamic()
-	g.Name, g.Description, g.Filter, g.Window = name, strings.TrimSpace(in.Description), q, window
-	g.PrologFreqHours, g.OCSTimings = freq, timings
+	g.Name, g.Description, g.Filter, g.Window = want.Name, want.Description, want.Filter, want.Window
+	g.PrologFreqHours, g.OCSTimings = want.PrologFreqHours, want.OCSTimings
 	if err := s.store.SaveGroup(ctx, g); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return nil, fmt.Errorf("a group named %q exists: %w", name, err)
+			return nil, fmt.Errorf("a group named %q exists: %w", g.Name, err)
 		}
 		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
-	case q != "":
+	case g.Dynamic():
 		err = s.evaluateGroup(ctx, g, nil)
 	case in.Members != nil || wasDynamic:
 		err = s.setMembers(ctx, g.ID, dedup(in.Members))
