@@ -49,6 +49,9 @@ func (c *Central) deploymentsOf(pkg string) map[uint]deployment {
 // each gets and installs what its groups and site want, with no admin
 // action after the assignments.
 func TestGroupsDesiredState(t *testing.T) {
+	// Mostly waiting (agent timers, leases): runs beside the other such tests
+	// (make itest -parallel 4) to keep make test under 20 minutes on 2 cores.
+	t.Parallel()
 	c := startCentral(t, "groups:\n  sweep_interval: 200ms\n")
 	ctl := newCtl(t, t.TempDir())
 	if code, out, errOut := ctl.run([]string{"SHOAL_PASSWORD=" + c.Password}, "login", "--server", c.HTTPSURL, "--ca", c.CAFile); code != 0 {

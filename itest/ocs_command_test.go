@@ -79,6 +79,9 @@ func expand(t *testing.T, dir, line string) string {
 // and API's commands lacked --nolocal. Only --basevardir and --logfile
 // are added, to keep the agent's state in the test's directory.
 func TestOCSCommandAsPrinted(t *testing.T) {
+	// Mostly waiting (agent timers, leases): runs beside the other such tests
+	// (make itest -parallel 4) to keep make test under 20 minutes on 2 cores.
+	t.Parallel()
 	dir := t.TempDir()
 	c := startCentralIn(t, dir, ".run/central", "")
 	var info struct {

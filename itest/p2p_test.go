@@ -200,6 +200,9 @@ func TestP2PCorruptPeer(t *testing.T) {
 // with SIGKILL in the middle of the fetch; its leases move and the others
 // finish.
 func TestP2PKillWANOwner(t *testing.T) {
+	// Mostly waiting (agent timers, leases): runs beside the other such tests
+	// (make itest -parallel 4) to keep make test under 20 minutes on 2 cores.
+	t.Parallel()
 	c := startCentral(t, "")
 	a := startAgentAPI(t, c)
 	loopbackSite(t, c)
