@@ -315,6 +315,11 @@ func (s *Server) build() error {
 	s.agents.SetTrackerURL(s.rt.TrackerURL)
 	s.route = newTrackerRoute(s.rt.TrackerURL, cfg.Tracker.Standalone)
 	s.agents.SetTrackerRoute(s.route.For)
+	// Replicas without shared package storage pull what they lack from
+	// the others they hear (docs/ARCHITECTURE.md §6).
+	s.builder.SetPeers(&http.Client{Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pk.CAPool(), MinVersion: tls.VersionTLS12}, ResponseHeaderTimeout: 30 * time.Second}}, s.route.peers)
+	s.dep.SetReplicas(s.route.replicas)
 	s.agents.SetUpstreamURL(s.rt.HTTPURL)
 	s.agents.SetServerURL(s.rt.HTTPSURL)
 	s.subscribe()
