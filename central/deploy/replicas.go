@@ -38,8 +38,7 @@ func (s *Service) checkReplicas(ctx context.Context, m *proto.Manifest, r *packa
 			r.Problems = append(r.Problems, "replica "+base+": not a base URL")
 			continue
 		}
-		loc := u.Host + "/download"
-		rep := packages.CheckAvailability(ctx, s.client, m, loc, loc, "https")
+		rep := packages.CheckReplica(ctx, s.client, m, u.Host+"/download")
 		r.FragmentsChecked += rep.FragmentsChecked
 		for _, p := range rep.Problems {
 			r.Problems = append(r.Problems, "replica "+strings.TrimRight(base, "/")+": "+p)
