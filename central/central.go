@@ -185,6 +185,9 @@ type Server struct {
 	// to re-read the agent settings.
 	hub            *notify.Hub
 	reloadSettings chan struct{}
+	// deleted carries the IDs of packages other replicas deleted to
+	// runHub, which removes this replica's copy.
+	deleted chan string
 	route          *trackerRoute // which tracker serves each site
 }
 
@@ -270,6 +273,7 @@ func (s *Server) build() error {
 	s.dep.SetMetrics(s.metrics)
 	s.hub = newHub(cfg.Database, s)
 	s.reloadSettings = make(chan struct{}, 1)
+	s.deleted = make(chan string, 64)
 	s.dep.SetChanges(s.hub)
 	if err := s.dep.LoadStoredConfig(ctx); err != nil {
 		return err

@@ -425,7 +425,8 @@ func TestReplicasHAProxy(t *testing.T) {
 // The OCS package's activation, made on A with B's locations, checks both
 // replicas, so B pulls it through its download tree (info file) before
 // any agent asks; the shoal-agent's package is activated without a check,
-// so B pulls it when the agent asks for its manifest and fragments.
+// so B pulls it when the agent asks for its manifest and fragments. A
+// package deleted through A then leaves B's disk as well.
 func TestReplicasPullPackages(t *testing.T) {
 	t.Parallel()
 	pg := postgresYAML(freshDatabase(t))
@@ -499,6 +500,15 @@ func TestReplicasPullPackages(t *testing.T) {
 	if !onB(pkg) || !strings.Contains(b.log.String(), "package pulled from another replica") {
 		t.Errorf("replica B did not pull the package from A:\n%s", b.tail())
 	}
+
+	// 3. A package deleted through A leaves B's disk too.
+	a.do("DELETE", "/api/v1/packages/"+pkg, nil, nil, http.StatusNoContent)
+	waitFor(t, 10*time.Second, "replica B to remove its copy of the deleted package", func() error {
+		if onB(pkg) {
+			return fmt.Errorf("still on B")
+		}
+		return nil
+	})
 }
 
 // postOCS posts bodies[i] to url/ocsinventory with conc concurrent clients
