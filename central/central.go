@@ -188,7 +188,7 @@ type Server struct {
 	// deleted carries the IDs of packages other replicas deleted to
 	// runHub, which removes this replica's copy.
 	deleted chan string
-	route          *trackerRoute // which tracker serves each site
+	route   *trackerRoute // which tracker serves each site
 }
 
 // buildTimeout bounds what New does with the database (opening,
