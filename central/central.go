@@ -185,7 +185,10 @@ type Server struct {
 	// to re-read the agent settings.
 	hub            *notify.Hub
 	reloadSettings chan struct{}
-	route          *trackerRoute // which tracker serves each site
+	// deleted carries the IDs of packages other replicas deleted to
+	// runHub, which removes this replica's copy.
+	deleted chan string
+	route   *trackerRoute // which tracker serves each site
 }
 
 // buildTimeout bounds what New does with the database (opening,
@@ -270,6 +273,7 @@ func (s *Server) build() error {
 	s.dep.SetMetrics(s.metrics)
 	s.hub = newHub(cfg.Database, s)
 	s.reloadSettings = make(chan struct{}, 1)
+	s.deleted = make(chan string, 64)
 	s.dep.SetChanges(s.hub)
 	if err := s.dep.LoadStoredConfig(ctx); err != nil {
 		return err
@@ -315,6 +319,11 @@ func (s *Server) build() error {
 	s.agents.SetTrackerURL(s.rt.TrackerURL)
 	s.route = newTrackerRoute(s.rt.TrackerURL, cfg.Tracker.Standalone)
 	s.agents.SetTrackerRoute(s.route.For)
+	// Replicas without shared package storage pull what they lack from
+	// the others they hear (docs/ARCHITECTURE.md §6).
+	s.builder.SetPeers(&http.Client{Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pk.CAPool(), MinVersion: tls.VersionTLS12}, ResponseHeaderTimeout: 30 * time.Second}}, s.route.peers)
+	s.dep.SetReplicas(s.route.replicas)
 	s.agents.SetUpstreamURL(s.rt.HTTPURL)
 	s.agents.SetServerURL(s.rt.HTTPSURL)
 	s.subscribe()

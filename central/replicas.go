@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/shoal-project/shoal/central/notify"
+	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/central/store"
 )
 
@@ -43,6 +44,16 @@ func (s *Server) subscribe() {
 			case s.reloadSettings <- struct{}{}:
 			default:
 			}
+		}
+	})
+	s.hub.Subscribe(notify.TopicPackages, func(ev notify.Event) {
+		if ev.From == self || ev.Topic != notify.TopicPackages {
+			return
+		}
+		select {
+		case s.deleted <- ev.Data:
+		default:
+			s.log.Warn("package deleted by another replica: too many at once, this copy stays", "package", ev.Data)
 		}
 	})
 	s.hub.Subscribe(notify.TopicSites, func(ev notify.Event) {
@@ -93,6 +104,9 @@ func (s *Server) runHub(ctx context.Context) error {
 			select {
 			case <-gctx.Done():
 				return nil
+			case id := <-s.deleted:
+				s.dropDeleted(gctx, id)
+				continue
 			case <-s.reloadSettings:
 			}
 			rctx, cancel := context.WithTimeout(gctx, settingsReloadTimeout)
@@ -176,4 +190,23 @@ func openBeat(pub ed25519.PublicKey, data string, leaving bool, now time.Time) (
 		return "", fmt.Errorf("heartbeat: %s old", age.Round(time.Millisecond))
 	}
 	return f[2], nil
+}
+
+// dropDeleted removes this replica's copy of package id, which another
+// replica deleted, once the database says the package is gone.
+func (s *Server) dropDeleted(ctx context.Context, id string) {
+	ctx, cancel := context.WithTimeout(ctx, settingsReloadTimeout)
+	defer cancel()
+	if _, err := s.st.Package(ctx, id); !errors.Is(err, store.ErrNotFound) {
+		if err != nil {
+			s.log.Warn("package deleted by another replica", "package", id, "err", err)
+		}
+		return
+	}
+	switch err := s.builder.Delete(id); {
+	case err == nil:
+		s.log.Info("removed the copy of a package another replica deleted", "package", id)
+	case !errors.Is(err, packages.ErrNotFound) && !errors.Is(err, packages.ErrInvalidID):
+		s.log.Warn("remove the copy of a package another replica deleted", "package", id, "err", err)
+	}
 }

@@ -4,8 +4,11 @@ import (
 	"hash/fnv"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/shoal-project/shoal/proto"
 )
 
 // trackerRoute decides which tracker serves each site. The embedded
@@ -102,4 +105,32 @@ func (r *trackerRoute) For(siteID uint) string {
 		}
 	}
 	return best
+}
+
+// baseURL turns a replica's embedded tracker URL into its HTTPS base URL.
+func baseURL(trackerURL string) string {
+	return strings.TrimSuffix(trackerURL, proto.TrackerPathPrefix)
+}
+
+// peers returns the other live replicas' HTTPS base URLs: those a replica
+// pulls a package it lacks from (packages.Builder.SetPeers).
+func (r *trackerRoute) peers() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, 0, len(r.members))
+	for u := range r.members {
+		out = append(out, baseURL(u))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// replicas returns every live replica's HTTPS base URL, this one first;
+// nil when this replica has no embedded tracker (then it sends no
+// heartbeat and knows no other replica).
+func (r *trackerRoute) replicas() []string {
+	if r.self == "" {
+		return nil
+	}
+	return append([]string{baseURL(r.self)}, r.peers()...)
 }

@@ -109,3 +109,30 @@ func TestBeatSignature(t *testing.T) {
 		})
 	}
 }
+
+// TestRoutePeers: the replicas a package is pulled from are the other
+// live ones, by HTTPS base URL; the ones an activation checks are all of
+// them, this one first; a departed or silent replica is neither.
+func TestRoutePeers(t *testing.T) {
+	now := time.Now()
+	r := newTrackerRoute("https://a:8443/tracker/v1", nil)
+	if got := r.replicas(); len(got) != 1 || got[0] != "https://a:8443" {
+		t.Fatalf("replicas alone: %q, want only this one", got)
+	}
+	r.seen("https://c:8443/tracker/v1", false, now)
+	r.seen("https://b:8443/tracker/v1", false, now)
+	if got := strings.Join(r.peers(), " "); got != "https://b:8443 https://c:8443" {
+		t.Errorf("peers: %q", got)
+	}
+	if got := strings.Join(r.replicas(), " "); got != "https://a:8443 https://b:8443 https://c:8443" {
+		t.Errorf("replicas: %q", got)
+	}
+	r.seen("https://b:8443/tracker/v1", true, now)
+	r.expire(now.Add(memberTTL + time.Second))
+	if got := r.peers(); len(got) != 0 {
+		t.Errorf("peers after one left and one went silent: %q", got)
+	}
+	if got := newTrackerRoute("", nil).replicas(); got != nil {
+		t.Errorf("replicas without an embedded tracker: %q, want none", got)
+	}
+}

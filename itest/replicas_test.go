@@ -68,6 +68,13 @@ func postgresYAML(dsn string) string {
 // its package storage (packages/: a symbolic link, as NFS would).
 func startReplica(t testing.TB, first *Central, extraYAML string) *Central {
 	t.Helper()
+	return startReplicaStorage(t, first, extraYAML, true)
+}
+
+// startReplicaStorage is startReplica; without shared, the replica has
+// package storage of its own (it pulls packages from the others).
+func startReplicaStorage(t testing.TB, first *Central, extraYAML string, shared bool) *Central {
+	t.Helper()
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	if err := os.MkdirAll(data, 0o700); err != nil {
@@ -76,8 +83,10 @@ func startReplica(t testing.TB, first *Central, extraYAML string) *Central {
 	if out, err := exec.Command("cp", "-a", filepath.Join(first.Dir, "pki"), filepath.Join(first.Dir, "admin.json"), data).CombinedOutput(); err != nil {
 		t.Fatalf("copy keys: %v: %s", err, out)
 	}
-	if err := os.Symlink(filepath.Join(first.Dir, "packages"), filepath.Join(data, "packages")); err != nil {
-		t.Fatal(err)
+	if shared {
+		if err := os.Symlink(filepath.Join(first.Dir, "packages"), filepath.Join(data, "packages")); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return startCentralIn(t, dir, "data", extraYAML)
 }
@@ -406,6 +415,100 @@ func TestReplicasHAProxy(t *testing.T) {
 		peer, central = peer+d.BytesPeer, central+d.BytesCentral
 	}
 	t.Logf("%d agents finished after the replica died; bytes from peers %d, from central %d", len(agents), peer, central)
+}
+
+// TestReplicasPullPackages runs two centrals on one PostgreSQL database,
+// each with package storage of its own (no shared packages/). Packages are
+// uploaded to replica A; the real OCS agent and a shoal-agent deploy them
+// through replica B, which pulls each package from A on the first request
+// for it and serves it only once it verified (packages.Builder.Ensure).
+// The OCS package's activation, made on A with B's locations, checks both
+// replicas, so B pulls it through its download tree (info file) before
+// any agent asks; the shoal-agent's package is activated without a check,
+// so B pulls it when the agent asks for its manifest and fragments. A
+// package deleted through A then leaves B's disk as well.
+func TestReplicasPullPackages(t *testing.T) {
+	t.Parallel()
+	pg := postgresYAML(freshDatabase(t))
+	a := startCentral(t, pg)
+	b := startReplicaStorage(t, a, pg, false)
+	for _, c := range []*Central{a, b} {
+		waitFor(t, 20*time.Second, "the replicas to hear each other", func() error {
+			if !strings.Contains(c.log.String(), "replicas changed") {
+				return fmt.Errorf("no heartbeat of the other replica yet")
+			}
+			return nil
+		})
+	}
+	onB := func(pkg string) bool {
+		_, err := os.Stat(filepath.Join(b.Dir, "packages", "download", pkg, "manifest.json"))
+		return err == nil
+	}
+
+	// 1. The real OCS agent, talking to B only.
+	host, _ := os.Hostname()
+	host, _, _ = strings.Cut(host, ".")
+	ocs := newOCSAgent(t, b.HTTPSURL+"/ocsinventory", b.CAFile)
+	if code, log := ocs.Run(); code != 0 {
+		t.Fatalf("OCS agent exit %d:\n%s", code, log)
+	}
+	marker := filepath.Join(t.TempDir(), "ocs-marker")
+	ocsPkg := a.createPackage(PackageSpec{"name": "pulled-ocs", "action": "EXECUTE", "priority": "1", "fragments": "3",
+		"command": "sh run.sh " + marker}, targz(t, map[string]string{"run.sh": "#!/bin/sh\necho pulled > \"$1\"\n", "pad.txt": padding(300000)}))
+	if onB(ocsPkg) {
+		t.Fatal("replica B has the package uploaded to A before anyone asked: storage is shared")
+	}
+	rep := a.activate(ocsPkg, map[string]any{"info_loc": b.InfoLoc, "pack_loc": b.PackLoc}, http.StatusOK)
+	t.Logf("activation on A with B's locations: %v", rep)
+	if !onB(ocsPkg) {
+		t.Fatal("replica B does not have the package after its availability check")
+	}
+	a.affect(ocsPkg, map[string]any{"filter": map[string]any{"name": host}})
+	if code, log := ocs.Run(); code != 0 {
+		t.Fatalf("OCS agent exit %d:\n%s", code, log)
+	}
+	waitFor(t, 3*time.Minute, "the OCS agent's deployment through B", func() error {
+		if d := b.deployment(ocsPkg); d.State != "success" {
+			return fmt.Errorf("state %s (%s)", d.State, d.ResultCode)
+		}
+		return nil
+	})
+	if out, err := os.ReadFile(marker); err != nil || string(out) != "pulled\n" {
+		t.Errorf("the OCS agent's EXECUTE marker: %q, %v", out, err)
+	}
+
+	// 2. A shoal-agent enrolled with B; its package is pulled when the
+	// agent first asks B for it.
+	apiB := startAgentAPI(t, b)
+	ag := newAgent(t, apiB, "pulled", b.HTTPSURL, "")
+	cid := apiB.computerOf("pulled")
+	out := t.TempDir()
+	blob := randomBytes(3<<20, 19)
+	pkg := a.createPackage(PackageSpec{"name": "pulled-shoal", "action": "STORE", "priority": "5", "fragments": "2",
+		"path": filepath.Join(out, "stored")}, targz(t, map[string]string{"blob.bin": string(blob)}))
+	a.activate(pkg, map[string]any{"skip_check": true}, http.StatusOK)
+	if onB(pkg) {
+		t.Fatal("replica B has the package before the agent asked for it")
+	}
+	ag.Start()
+	a.affectTo(pkg, cid)
+	b.waitState(pkg, "success", 2*time.Minute)
+	got, err := os.ReadFile(filepath.Join(out, "stored", "blob.bin"))
+	if err != nil || !bytes.Equal(got, blob) {
+		t.Errorf("the stored file differs from the uploaded one (%v)", err)
+	}
+	if !onB(pkg) || !strings.Contains(b.log.String(), "package pulled from another replica") {
+		t.Errorf("replica B did not pull the package from A:\n%s", b.tail())
+	}
+
+	// 3. A package deleted through A leaves B's disk too.
+	a.do("DELETE", "/api/v1/packages/"+pkg, nil, nil, http.StatusNoContent)
+	waitFor(t, 10*time.Second, "replica B to remove its copy of the deleted package", func() error {
+		if onB(pkg) {
+			return fmt.Errorf("still on B")
+		}
+		return nil
+	})
 }
 
 // postOCS posts bodies[i] to url/ocsinventory with conc concurrent clients

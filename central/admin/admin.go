@@ -95,6 +95,7 @@ func (s *Service) DeletePackage(ctx context.Context, who audit.Actor, id string)
 		return err
 	}
 	s.changes.JobsChanged(ctx, nil)
+	s.changes.PackageDeleted(ctx, id)
 	s.audit.Record(ctx, who, "package.delete", id, p.Name)
 	return nil
 }

@@ -11,12 +11,16 @@ type changes interface {
 	SitesChanged(ctx context.Context)
 	RevocationsChanged(ctx context.Context)
 	RelaysChanged(ctx context.Context)
+	// PackageDeleted: the other replicas remove their copy of package id
+	// (when their package storage is their own).
+	PackageDeleted(ctx context.Context, id string)
 }
 
 // nopChanges tells nobody (tests, a single process without a hub).
 type nopChanges struct{}
 
-func (nopChanges) JobsChanged(context.Context, []uint) {}
-func (nopChanges) SitesChanged(context.Context)        {}
-func (nopChanges) RevocationsChanged(context.Context)  {}
-func (nopChanges) RelaysChanged(context.Context)       {}
+func (nopChanges) JobsChanged(context.Context, []uint)    {}
+func (nopChanges) SitesChanged(context.Context)           {}
+func (nopChanges) RevocationsChanged(context.Context)     {}
+func (nopChanges) RelaysChanged(context.Context)          {}
+func (nopChanges) PackageDeleted(context.Context, string) {}

@@ -332,6 +332,9 @@ func (a *API) manifest(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := a.ensure(c, id); err != nil {
+		return err
+	}
 	b, err := a.builder.ManifestBytes(id)
 	if err != nil {
 		if errors.Is(err, packages.ErrInvalidID) || isNotExist(err) {
@@ -341,6 +344,19 @@ func (a *API) manifest(c echo.Context) error {
 	}
 	c.Response().Header().Set("Cache-Control", "no-cache")
 	return c.Blob(http.StatusOK, "application/json", b)
+}
+
+// ensure pulls package id from another replica when this one lacks it
+// (packages.Builder.Ensure: verified before it is served). A request from
+// another replica (packages.PullHeader) never pulls in turn.
+func (a *API) ensure(c echo.Context, id string) error {
+	if c.Request().Header.Get(packages.PullHeader) != "" {
+		return nil
+	}
+	if err := a.builder.Ensure(c.Request().Context(), id); err != nil && !errors.Is(err, packages.ErrNotFound) {
+		return fmt.Errorf("package %s: %w", id, err)
+	}
+	return nil
 }
 
 // copyBufs holds the buffers fragments are copied through.
@@ -356,6 +372,9 @@ func (a *API) fragment(c echo.Context) error {
 	cidStr := c.Param("cid")
 	if _, err := proto.ParseCID(cidStr); err != nil {
 		return fmt.Errorf("fragment %q: %w: %w", cidStr, errBadRequest, err)
+	}
+	if err := a.ensure(c, id); err != nil {
+		return err
 	}
 	idx, err := a.index.get(a, id)
 	if err != nil {

@@ -176,6 +176,7 @@ type Service struct {
 	changes  changes          // set once before serving (SetChanges); may be nil
 	timings  groupTimings     // whether any group sets agent timings
 	gates    groupTimings     // whether any window or reboot is set
+	replicas func() []string  // set once before serving (SetReplicas); may be nil
 }
 
 // New returns a Service. client is used for availability checks and must
@@ -466,17 +467,28 @@ func (s *Service) Activate(ctx context.Context, id string, req ActivateRequest) 
 	if _, err := s.store.Package(ctx, id); err != nil {
 		return nil, fmt.Errorf("activate %s: %w", id, err)
 	}
+	// The check reads the anonymous routes, and a replica that lacks the
+	// package pulls it from another one through them: both serve a package
+	// under check.
+	if !req.SkipCheck || !s.builder.Has(id) {
+		end := s.checks.begin(id)
+		defer end()
+		unmark := s.markChecking(ctx, id) // on every replica
+		defer unmark()
+	}
+	if err := s.builder.Ensure(ctx, id); err != nil {
+		return nil, fmt.Errorf("activate %s: %w", id, err)
+	}
 	m, err := s.Manifest(id)
 	if err != nil {
 		return nil, fmt.Errorf("activate %s: %w", id, err)
 	}
 	report := &packages.CheckReport{OK: true}
 	if !req.SkipCheck {
-		end := s.checks.begin(id) // The check reads the anonymous routes.
-		defer end()
-		unmark := s.markChecking(ctx, id) // on every replica
-		defer unmark()
 		report = packages.CheckAvailability(ctx, s.client, m, req.InfoLoc, req.PackLoc, strings.ToLower(req.Proto))
+		if report.OK {
+			s.checkReplicas(ctx, m, report)
+		}
 		if !report.OK {
 			return report, fmt.Errorf("activate %s: %w", id, ErrUnavailable)
 		}

@@ -52,6 +52,9 @@ const (
 	// TopicReplica: a replica's heartbeat (Data: its tracker URL) or, with
 	// Leaving, its departure.
 	TopicReplica = "replica"
+	// TopicPackages: a package was deleted (Data: its ID); replicas with
+	// package storage of their own remove their copy.
+	TopicPackages = "packages"
 	// TopicResync is local only: events may have been lost (the listening
 	// connection came back), so drop every cache and re-read.
 	TopicResync = "resync"
@@ -196,6 +199,11 @@ func (h *Hub) WakeAll() { h.dispatch(Event{Topic: TopicJobs, From: h.id}) }
 // Changed publishes a change of topic without data.
 func (h *Hub) Changed(ctx context.Context, topic string) {
 	h.Publish(ctx, Event{Topic: topic})
+}
+
+// PackageDeleted publishes that package id was deleted.
+func (h *Hub) PackageDeleted(ctx context.Context, id string) {
+	h.Publish(ctx, Event{Topic: TopicPackages, Data: id})
 }
 
 // SettingsChanged publishes a change of the stored agent settings.

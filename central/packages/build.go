@@ -37,6 +37,10 @@ type Builder struct {
 
 	idMu   sync.Mutex // guards lastID
 	lastID int64      // the last package ID NewID handed out
+
+	// pull is set once by SetPeers before central serves; nil: a package
+	// not on disk is not found (pull.go).
+	pull *puller
 }
 
 // Built describes a package that Build wrote.
@@ -316,7 +320,7 @@ func (b *Builder) Delete(id string) error {
 	return nil
 }
 
-// CleanTemp removes spooled uploads and unfinished builds or deletions in
+// CleanTemp removes spooled uploads and unfinished builds, pulls or deletions in
 // <Dir>/tmp last modified before olderThan ago, such as those left by a
 // crash. Call it at start-up; it returns the number of entries removed.
 func (b *Builder) CleanTemp(olderThan time.Duration) (int, error) {
@@ -329,7 +333,7 @@ func (b *Builder) CleanTemp(olderThan time.Duration) (int, error) {
 	var errs []error
 	for _, e := range entries {
 		name := e.Name()
-		if !strings.HasPrefix(name, "upload-") && !strings.HasPrefix(name, "build-") && !strings.HasPrefix(name, "delete-") {
+		if !strings.HasPrefix(name, "upload-") && !strings.HasPrefix(name, "build-") && !strings.HasPrefix(name, "delete-") && !strings.HasPrefix(name, "pull-") {
 			continue
 		}
 		fi, err := e.Info()

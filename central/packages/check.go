@@ -26,6 +26,20 @@ const DefaultCheckTimeout = 10 * time.Minute
 // manifest size plus one byte. When ctx ends, the remaining fragments are
 // reported as not checked.
 func CheckAvailability(ctx context.Context, client *http.Client, m *proto.Manifest, infoLoc, packLoc, scheme string) *CheckReport {
+	return checkAvailability(ctx, client, m, infoLoc, packLoc, scheme, scheme)
+}
+
+// CheckReplica checks that one replica of central serves package m: its
+// info file and every fragment from the download tree of its HTTPS
+// listener at loc (host:port/download). The info file's PROTO is not
+// compared with https: agents may fetch fragments from the HTTP listener.
+func CheckReplica(ctx context.Context, client *http.Client, m *proto.Manifest, loc string) *CheckReport {
+	return checkAvailability(ctx, client, m, loc, loc, "https", "")
+}
+
+// checkAvailability is CheckAvailability; the info file's PROTO must be
+// protoWant unless that is empty.
+func checkAvailability(ctx context.Context, client *http.Client, m *proto.Manifest, infoLoc, packLoc, scheme, protoWant string) *CheckReport {
 	r := &CheckReport{}
 	if client == nil {
 		client = http.DefaultClient
@@ -52,7 +66,7 @@ func CheckAvailability(ctx context.Context, client *http.Client, m *proto.Manife
 		if data, err := getSmall(ctx, client, infoURL, maxInfoBytes); err != nil {
 			r.addErr("info "+infoURL, err)
 		} else {
-			checkInfo(r, data, m, scheme)
+			checkInfo(r, data, m, protoWant)
 		}
 	}
 

@@ -50,6 +50,11 @@ func (s *Server) getPackage(c echo.Context) error {
 		Signature: api.Signature{Status: api.SignatureValid, KeyID: p.ManifestKeyID},
 		Fragments: []api.Fragment{}, OCSFragments: []api.Fragment{},
 	}
+	if p.Active {
+		// A replica without the package pulls it (packages.Builder.Ensure);
+		// a failure shows in the signature below.
+		_ = s.deps.Packages.Ensure(ctx, id)
+	}
 	m, err := s.deps.Deploy.Manifest(id)
 	if err != nil {
 		v.Signature = api.Signature{Status: api.SignatureInvalid, KeyID: p.ManifestKeyID, Error: err.Error()}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/central/store"
 )
 
@@ -122,6 +123,13 @@ func (s *Server) handleDownload(c echo.Context) error {
 		return fmt.Errorf("download %s: %w", id, err)
 	} else if !ok {
 		return fmt.Errorf("package %s is not active: %w", id, store.ErrNotFound)
+	}
+	// A replica without shared package storage pulls a package it lacks
+	// from another replica first (verified; packages.Builder.Ensure).
+	if c.Request().Header.Get(packages.PullHeader) == "" {
+		if err := s.deps.Packages.Ensure(c.Request().Context(), id); err != nil && !errors.Is(err, packages.ErrNotFound) {
+			return fmt.Errorf("download %s: %w", id, err)
+		}
 	}
 	path := filepath.Join(s.deps.Packages.Path(id), file)
 	f, err := os.Open(path)

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/shoal-project/shoal/central/deploy"
+	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/proto/api"
 )
 
@@ -87,4 +88,52 @@ func TestInactivePackageNotServed(t *testing.T) {
 	expect("active", http.StatusOK)
 	e.api("POST", "/api/v1/packages/"+p.ID+"/deactivate", "", "token", http.StatusNoContent, nil)
 	expect("deactivated", http.StatusNotFound)
+}
+
+// TestDownloadPullsMissingPackage: a published package this replica lacks
+// on disk is asked of the other replicas (with packages.PullHeader), but
+// never to answer another replica's request, so two replicas that both
+// lack it do not ask each other in a loop. When no replica has it, the
+// answer stays 404.
+func TestDownloadPullsMissingPackage(t *testing.T) {
+	var asked, unmarked atomic.Int64
+	peer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		if r.Header.Get(packages.PullHeader) == "" {
+			unmarked.Add(1)
+		}
+		http.NotFound(w, r)
+	}))
+	t.Cleanup(peer.Close)
+	var b *packages.Builder
+	e := newEnvDeps(t, func(d *Deps) { b = d.Packages })
+	b.SetPeers(peer.Client(), func() []string { return []string{peer.URL} })
+	rec := upload(t, e, map[string]string{"name": "elsewhere", "action": "EXECUTE", "command": "sh x.sh"}, archived([]byte("bytes")))
+	if rec.Code != http.StatusCreated {
+		t.Fatalf("upload: %d %s", rec.Code, rec.Body)
+	}
+	var p api.Package
+	if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
+		t.Fatal(err)
+	}
+	e.api("POST", "/api/v1/packages/"+p.ID+"/activate", `{"skip_check":true}`, "token", http.StatusOK, nil)
+	if err := b.Delete(p.ID); err != nil { // as on a replica that never had it
+		t.Fatal(err)
+	}
+	get := func(marked bool) int {
+		req := httptest.NewRequest("GET", "/download/"+p.ID+"/info", nil)
+		if marked {
+			req.Header.Set(packages.PullHeader, "1")
+		}
+		w := httptest.NewRecorder()
+		e.http.ServeHTTP(w, req)
+		return w.Code
+	}
+	if code := get(true); code != http.StatusNotFound || asked.Load() != 0 {
+		t.Errorf("another replica's request: %d, %d requests to peers; want 404 and none", code, asked.Load())
+	}
+	if code := get(false); code != http.StatusNotFound || asked.Load() == 0 || unmarked.Load() != 0 {
+		t.Errorf("an agent's request: %d, %d requests to peers (%d without %s); want 404 after asking with it",
+			code, asked.Load(), unmarked.Load(), packages.PullHeader)
+	}
 }

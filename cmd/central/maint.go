@@ -138,7 +138,7 @@ func backupCmd(cfg *central.Config, args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "backup written to %s: %d files, %s schema version %d\n", file, len(m.Files), m.Driver, m.SchemaVersion)
 	if m.Driver != store.DriverSQLite {
-		fmt.Fprintf(out, "the %s database is not in the archive: back it up with pg_dump (docs/OPERATIONS.md)\n", m.Driver)
+		fmt.Fprintf(out, "the %s database is not in the archive: back it up with pg_dump or pg_basebackup (docs/OPERATIONS.md)\n", m.Driver)
 	}
 	return nil
 }
@@ -170,7 +170,7 @@ func restoreCmd(cfg *central.Config, args []string, out io.Writer) error {
 	fmt.Fprintf(out, "restored %d files into %s from the backup of %s (schema version %d)\n",
 		len(m.Files), cfg.DataDir, m.CreatedAt.Format("2006-01-02 15:04:05Z"), m.SchemaVersion)
 	if cfg.Database.WithDefaults().Driver != store.DriverSQLite {
-		fmt.Fprintf(out, "restore the %s database with pg_restore (docs/OPERATIONS.md)\n", cfg.Database.WithDefaults().Driver)
+		fmt.Fprintf(out, "restore the %s database with pg_restore, or its pg_basebackup copy (docs/OPERATIONS.md)\n", cfg.Database.WithDefaults().Driver)
 	}
 	return nil
 }
