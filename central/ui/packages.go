@@ -73,6 +73,11 @@ func (u *UI) packageView(c echo.Context, id string) (*packageView, error) {
 	}
 	v := &packageView{P: p, Counts: counts, KeyID: p.ManifestKeyID,
 		Progress: progressOf(store.UIPackageStates{PackageID: id, PackageName: p.Name, Active: p.Active, Counts: counts})}
+	if p.Active {
+		// A replica without the package pulls it (packages.Builder.Ensure)
+		// before reading its manifest; a failure shows as the signature error.
+		_ = u.deps.Packages.Ensure(ctx, id)
+	}
 	m, err := u.deps.Deploy.Manifest(id)
 	if err != nil {
 		v.SignatureErr = err.Error()
