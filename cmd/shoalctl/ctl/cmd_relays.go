@@ -56,7 +56,7 @@ func runRelaysList(ctx context.Context, c *cli, args []string) error {
 
 // printRelays prints relays as a table.
 func (c *cli) printRelays(relays []api.Relay) error {
-	t := newTable(c.io.Stdout, "ID", "NAME", "SITE", "URL", "ONLINE", "LAST SEEN", "DISK", "UPSTREAM", "SERVED", "HIT RATIO", "VERSION")
+	t := c.table("ID", "NAME", "SITE", "URL", "ONLINE", "LAST SEEN", "DISK", "UPSTREAM", "SERVED", "HIT RATIO", "+VERSION")
 	for _, r := range relays {
 		disk := humanBytes(r.DiskUsed)
 		if r.DiskQuota > 0 {

@@ -52,7 +52,7 @@ func runGroupsList(ctx context.Context, c *cli, args []string) error {
 	}
 	var l api.List[api.Group]
 	return c.show(ctx, "/groups", nil, &l, func() error {
-		t := newTable(c.io.Stdout, "ID", "NAME", "KIND", "MEMBERS", "SEARCH")
+		t := c.table("ID", "NAME", "KIND", "MEMBERS", "SEARCH")
 		for _, g := range l.Items {
 			kind := "static"
 			if g.Dynamic {
@@ -125,7 +125,7 @@ func runGroupsShow(ctx context.Context, c *cli, args []string) error {
 }
 
 func (c *cli) assignmentTable(as []api.Assignment) error {
-	t := newTable(c.io.Stdout, "ID", "PACKAGE", "TARGET", "AFTER", "MEMBERS", "DONE", "PENDING", "FAILED", "HELD", "ROLLOUT")
+	t := c.table("ID", "PACKAGE", "TARGET", "AFTER", "MEMBERS", "DONE", "PENDING", "FAILED", "HELD", "ROLLOUT")
 	var paused []string
 	for _, a := range as {
 		target := a.Target + " " + a.TargetName
