@@ -2,9 +2,9 @@ package web
 
 import (
 	"context"
-	"encoding/csv"
-	"errors"
+		"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -190,9 +190,6 @@ func (s *Server) searchQuery(ctx context.Context, owner string, q url.Values) (u
 	return out, nil
 }
 
-// exportPage is how many computers the CSV export reads per query.
-const exportPage = 1000
-
 // exportComputers streams every computer of a search as CSV.
 func (s *Server) exportComputers(c echo.Context) error {
 	ctx := c.Request().Context()
@@ -204,77 +201,11 @@ func (s *Server) exportComputers(c echo.Context) error {
 	if err != nil {
 		return badRequest(err)
 	}
-	names, err := s.siteNames(c)
-	if err != nil {
-		return err
-	}
-	q := computerQuery(f)
-	q.Limit = exportPage
-	// The first page is read before the header is sent, so that an error
-	// still gets its status code.
-	items, total, err := s.deps.Store.SearchComputers(ctx, q)
-	if err != nil {
-		return err
-	}
-	h := c.Response().Header()
-	h.Set("Content-Type", "text/csv; charset=utf-8")
-	h.Set("Content-Disposition", `attachment; filename="computers.csv"`)
-	c.Response().WriteHeader(http.StatusOK)
-	return writeComputersCSV(c.Response(), items, total, names, func(offset int) ([]store.Computer, error) {
-		q.Offset = offset
-		page, _, err := s.deps.Store.SearchComputers(ctx, q)
-		return page, err
+	return s.deps.Ops.ExportComputers(ctx, computerQuery(f), func() io.Writer {
+		h := c.Response().Header()
+		h.Set("Content-Type", "text/csv; charset=utf-8")
+		h.Set("Content-Disposition", `attachment; filename="computers.csv"`)
+		c.Response().WriteHeader(http.StatusOK)
+		return c.Response()
 	})
-}
-
-// writeComputersCSV writes the header and every computer: first, then
-// the pages next returns from an offset until total are written or a page
-// is empty.
-func writeComputersCSV(w http.ResponseWriter, first []store.Computer, total int64, sites siteNames, next func(offset int) ([]store.Computer, error)) error {
-	cw := csv.NewWriter(w)
-	if err := cw.Write(api.ComputerCSVHeader); err != nil {
-		return fmt.Errorf("export computers: %w", err)
-	}
-	rfc := func(t *time.Time) string {
-		if t == nil {
-			return ""
-		}
-		return t.UTC().Format(time.RFC3339)
-	}
-	written := 0
-	for page := first; len(page) > 0; {
-		for i := range page {
-			m := toAPIComputer(&page[i], sites)
-			row := []string{strconv.FormatUint(uint64(m.ID), 10), m.Name, m.OSName, m.OSVersion, m.Arch, m.IPAddr, m.MAC, m.Serial, m.SiteName,
-				m.UserID, m.ProcessorType, strconv.Itoa(m.ProcessorCount), strconv.Itoa(m.MemoryMB), m.Source,
-				rfc(m.FirstSeen), rfc(m.LastInventory), rfc(m.LastContact)}
-			for j, cell := range row {
-				row[j] = csvSafe(cell)
-			}
-			if err := cw.Write(row); err != nil {
-				return fmt.Errorf("export computers: %w", err)
-			}
-		}
-		written += len(page)
-		if int64(written) >= total {
-			break
-		}
-		cw.Flush()
-		var err error
-		if page, err = next(written); err != nil {
-			return fmt.Errorf("export computers: %w", err)
-		}
-	}
-	cw.Flush()
-	return cw.Error()
-}
-
-// csvSafe defuses a cell a spreadsheet would run as a formula (CSV
-// injection): inventory values come from agents, so a computer named
-// "=HYPERLINK(…)" must stay text.
-func csvSafe(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
 }

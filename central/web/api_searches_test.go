@@ -100,11 +100,3 @@ func TestSavedSearchesAPI(t *testing.T) {
 		t.Errorf("audit of searches: %+v", audit.Items)
 	}
 }
-
-func TestCSVSafe(t *testing.T) {
-	for in, want := range map[string]string{"vm": "vm", "=HYPERLINK(1)": "'=HYPERLINK(1)", "+1": "'+1", "@x": "'@x", "": ""} {
-		if got := csvSafe(in); got != want {
-			t.Errorf("csvSafe(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

@@ -35,4 +35,4 @@ const QuerySavedSearch = "saved_search"
 
 // ComputerCSVHeader is the header line of GET /computers/export.
 var ComputerCSVHeader = []string{"id", "name", "os_name", "os_version", "arch", "ip_addr", "mac", "serial", "site",
-	"user_id", "processor_type", "processor_count", "memory_mb", "source", "first_seen", "last_inventory", "last_contact"}
+	"tag", "user_id", "processor_type", "processor_count", "memory_mb", "source", "first_seen", "last_inventory", "last_contact"}
