@@ -2,7 +2,7 @@ package web
 
 import (
 	"context"
-		"errors"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
