@@ -122,6 +122,7 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("form[data-upload]").forEach(upload);
+    document.querySelectorAll("form.bulk").forEach(actionFields);
     document.querySelectorAll("[data-poll]").forEach(poll);
   });
 })();
