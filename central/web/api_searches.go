@@ -190,6 +190,25 @@ func (s *Server) searchQuery(ctx context.Context, owner string, q url.Values) (u
 	return out, nil
 }
 
+// expandSavedSearch replaces a saved_search key of a group's search by
+// that saved search's criteria (those given beside it win): the group
+// keeps its own copy, which later edits of the saved search leave alone.
+func (s *Server) expandSavedSearch(c echo.Context, search map[string]string) error {
+	if search[api.QuerySavedSearch] == "" {
+		delete(search, api.QuerySavedSearch)
+		return nil
+	}
+	q, err := s.searchQuery(c.Request().Context(), s.searchOwner(c), searchValues(search))
+	if err != nil {
+		return err
+	}
+	delete(search, api.QuerySavedSearch)
+	for k := range q {
+		search[k] = q.Get(k)
+	}
+	return nil
+}
+
 // exportComputers streams every computer of a search as CSV.
 func (s *Server) exportComputers(c echo.Context) error {
 	ctx := c.Request().Context()

@@ -63,11 +63,18 @@ func TestSavedSearchesAPI(t *testing.T) {
 		t.Errorf("empty export %q", got)
 	}
 
+	var g api.Group
+	e.api("POST", "/api/v1/groups", `{"name":"from-saved","search":{"saved_search":"vms","os":"linux"}}`, "token", 201, &g)
+	if !g.Dynamic || g.Members != 1 || !cmp.Equal(g.Search, map[string]string{"name": "vm", "contact_since": "720h", "os": "linux"}) {
+		t.Errorf("group from a saved search: %+v", g)
+	}
+
 	tests := []struct {
 		name, method, path, body string
 		status                   int
 		msg                      string
 	}{
+		{name: "group-unknown-search", method: "POST", path: "/api/v1/groups", body: `{"name":"g2","search":{"saved_search":"nope"}}`, status: 404, msg: "not found"},
 		{name: "no-criteria", method: "POST", path: "/api/v1/searches", body: `{"name":"x","search":{}}`, status: 400, msg: "needs criteria"},
 		{name: "unknown-criterion", method: "POST", path: "/api/v1/searches", body: `{"name":"x","search":{"colour":"red"}}`, status: 400, msg: `unknown criterion "colour"`},
 		{name: "bad-time", method: "POST", path: "/api/v1/searches", body: `{"name":"x","search":{"contact_since":"yesterday"}}`, status: 400, msg: "contact_since"},
