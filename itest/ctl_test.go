@@ -161,8 +161,11 @@ func TestWebUIComputersBulk(t *testing.T) {
 	if hidden := br.eval(`String(document.getElementById("bulk-tag").closest("[data-action]").hidden)`); hidden != "true" {
 		t.Errorf("the TAG field shows before its action is chosen (hidden=%s)", hidden)
 	}
+	br.do("tick every computer", wait, chromedp.Click(chromedp.ID("sel-all")))
+	if n := br.eval(`String(document.querySelectorAll("input[name=computer]:checked").length)`); n != "2" {
+		t.Errorf("%s computers ticked by the header checkbox, want 2", n)
+	}
 	br.eval(`(function(){ window.confirm = function(){ return true; };
-		document.querySelectorAll("input[name=computer]").forEach(function(b){ b.checked = true; });
 		var a = document.getElementById("bulk-action"); a.value = "tag"; a.dispatchEvent(new Event("change")); return ""; })()`)
 	br.do("set the TAG of the ticked computers", wait,
 		chromedp.WaitVisible(chromedp.ID("bulk-tag")),
