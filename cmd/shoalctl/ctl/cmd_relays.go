@@ -47,11 +47,15 @@ func runRelaysToken(ctx context.Context, c *cli, args []string) error {
 }
 
 func runRelaysList(ctx context.Context, c *cli, args []string) error {
-	if _, err := c.parse(c.flags("relays"), args, 0, 0); err != nil {
+	set := c.flags("relay list")
+	watch, interval := addWatch(set)
+	if _, err := c.parse(set, args, 0, 0); err != nil {
 		return err
 	}
-	var l api.List[api.Relay]
-	return c.show(ctx, "/relays", nil, &l, func() error { return c.printRelays(l.Items) })
+	return c.repeat(ctx, *watch, *interval, func() error {
+		var l api.List[api.Relay]
+		return c.show(ctx, "/relays", nil, &l, func() error { return c.printRelays(l.Items) })
+	})
 }
 
 // printRelays prints relays as a table.

@@ -72,6 +72,8 @@ type cli struct {
 	cmd command
 	// drawn is set once --watch drew a frame on the terminal.
 	drawn bool
+	// streaming makes printJSON write one document of a stream (--watch).
+	streaming bool
 	// collect, when set, receives the option names of the command's
 	// flags instead of its help (shell completion).
 	collect *[]string

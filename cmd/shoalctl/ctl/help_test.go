@@ -1,6 +1,7 @@
 package ctl
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -334,3 +335,33 @@ type guarded[T any] struct {
 
 func (a *guarded[T]) set(v T) { a.mu.Lock(); a.v = v; a.mu.Unlock() }
 func (a *guarded[T]) get() T  { a.mu.Lock(); defer a.mu.Unlock(); return a.v }
+
+// TestListWatch: relay list --watch -o json writes one JSON document per
+// refresh until the context ends, and exits 0.
+func TestListWatch(t *testing.T) {
+	f := newFake(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var n guarded[int]
+	f.mux.HandleFunc("GET /api/v1/relays", func(w http.ResponseWriter, r *http.Request) {
+		n.set(n.get() + 1)
+		if n.get() == 3 {
+			cancel()
+		}
+		writeJSON(w, 200, api.List[api.Relay]{Items: []api.Relay{{ID: 1, Name: "relay-12"}}, Total: 1})
+	})
+	env := map[string]string{EnvServer: f.srv.URL, EnvCA: f.caFile, EnvToken: "t", EnvConfig: filepath.Join(t.TempDir(), "c.json")}
+	var out, errOut strings.Builder
+	code := Main(ctx, []string{"relay", "list", "--watch", "--interval", "100ms", "-o", "json"},
+		IO{Stdout: &out, Stderr: &errOut, Getenv: func(k string) string { return env[k] }})
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if code != 0 || len(lines) < 2 {
+		t.Fatalf("exit %d, %d lines:\n%s%s", code, len(lines), out.String(), errOut.String())
+	}
+	for _, l := range lines {
+		var doc api.List[api.Relay]
+		if err := json.Unmarshal([]byte(l), &doc); err != nil || len(doc.Items) != 1 {
+			t.Errorf("line %q: %v", l, err)
+		}
+	}
+}

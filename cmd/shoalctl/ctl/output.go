@@ -11,6 +11,9 @@ import (
 
 // printJSON writes v to stdout as indented JSON, or as YAML with -o yaml.
 func (c *cli) printJSON(v any) error {
+	if c.streaming {
+		return c.streamDoc(v)
+	}
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode output: %w", err)
