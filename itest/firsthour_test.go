@@ -80,8 +80,9 @@ func TestBinaryHelpListsSubcommands(t *testing.T) {
 		{bin: "shoal-relay", want: []string{"enroll"}},
 		{bin: "shoal-central", want: []string{"migrate", "backup", "restore"}},
 		{bin: "shoal-tracker"},
-		{bin: "shoalctl", want: []string{"login", "logout", "package create", "package affect", "deploy status", "computers",
-			"computers show", "sites create", "relays", "relays token", "relays delete"}},
+		{bin: "shoalctl", want: []string{"login", "logout", "version", "completion", "package create", "package affect", "deploy status",
+			"computer list", "computer get", "computer export", "search create", "site create", "group create", "relay list", "relay token",
+			"relay delete", "token list", "settings set", "audit list"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.bin, func(t *testing.T) {

@@ -124,6 +124,8 @@ type computersView struct {
 	Items     []store.Computer
 	Tags      map[uint]string
 	Pager     pager
+	// Bulk holds the saved searches and what the bulk actions offer.
+	Bulk bulkView
 }
 
 func (u *UI) siteNames(c echo.Context) ([]store.Site, map[uint]string, error) {
@@ -168,6 +170,9 @@ func (u *UI) handleComputers(c echo.Context) error {
 		v.Pager = newPager(uiPrefix+"/computers", c.QueryParams(), total, offset, pageSize)
 	} else {
 		code = http.StatusBadRequest
+	}
+	if v.Bulk, err = u.bulkView(ctx, c, v.Filter); err != nil {
+		return err
 	}
 	return u.render(c, code, "computers", "Computers", "computers", v)
 }

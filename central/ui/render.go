@@ -154,19 +154,23 @@ func (u *UI) fragment(page, name string, data any) (template.HTML, error) {
 
 // flashes are the fixed messages a redirect may ask for with ?done=.
 var flashes = map[string]string{
-	"created":     "The package was built and signed.",
-	"activated":   "The package is active.",
-	"deactivated": "The package is no longer advertised.",
-	"deleted":     "Deleted.",
-	"affected":    "The package was affected to the selected computers.",
-	"redeploy":    "The deployment will be offered again at the computer's next contact.",
-	"cancelled":   "The deployment was cancelled.",
-	"saved":       "Saved.",
-	"tag":         "The TAG was saved. An OCS agent adopts it at its next inventory.",
-	"imported":    "The sites were imported.",
-	"revoked":     "The token was revoked.",
-	"purged":      "Every relay drops the package from its cache at its next poll.",
-	"purged-kept": "Relays drop the package from their cache at their next poll, except relays of sites where it still has unfinished deployments: they keep it until those finish.",
+	"created":        "The package was built and signed.",
+	"activated":      "The package is active.",
+	"deactivated":    "The package is no longer advertised.",
+	"deleted":        "Deleted.",
+	"affected":       "The package was affected to the selected computers.",
+	"redeploy":       "The deployment will be offered again at the computer's next contact.",
+	"cancelled":      "The deployment was cancelled.",
+	"saved":          "Saved.",
+	"bulk-tag":       "The TAG was set on the selected computers; OCS agents adopt it at their next inventory.",
+	"bulk-deleted":   "The selected computers were deleted.",
+	"search-saved":   "The search was saved.",
+	"search-deleted": "The saved search was deleted.",
+	"tag":            "The TAG was saved. An OCS agent adopts it at its next inventory.",
+	"imported":       "The sites were imported.",
+	"revoked":        "The token was revoked.",
+	"purged":         "Every relay drops the package from its cache at its next poll.",
+	"purged-kept":    "Relays drop the package from their cache at their next poll, except relays of sites where it still has unfinished deployments: they keep it until those finish.",
 }
 
 // movedFlash says how many computers a site change moved ("" when the

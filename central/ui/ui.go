@@ -324,6 +324,7 @@ func (u *UI) Register(e *echo.Echo) {
 
 	u.registerRelays(g)
 	u.registerEnrollment(g)
+	u.registerComputerBulk(g)
 
 	g.Any("/*", func(echo.Context) error { return errPageNotFound })
 }

@@ -40,6 +40,7 @@ func computerParams() []param {
 	for _, n := range api.ComputerFilterParams() {
 		out = append(out, param{Name: n, Desc: desc[n]})
 	}
+	out = append(out, param{Name: api.QuerySavedSearch, Desc: "a saved search (id or name) whose criteria apply; parameters given beside it win"})
 	return append(out, pageParams()...)
 }
 
@@ -137,7 +138,7 @@ func (s *Server) routeAPI(e *echo.Echo) {
 		}
 		return c.JSONBlob(http.StatusOK, doc)
 	}
-	routes := s.apiRoutes(openapi)
+	routes := append(s.apiRoutes(openapi), s.searchRoutes()...)
 	if s.deps.Groups != nil {
 		routes = append(routes, s.groupRoutes()...)
 	}
@@ -246,7 +247,11 @@ func computerQuery(f api.ComputerFilter) store.ComputerFilter {
 }
 
 func (s *Server) listComputers(c echo.Context) error {
-	f, err := api.ParseComputerFilter(c.QueryParams(), time.Now())
+	params, err := s.searchQuery(c.Request().Context(), s.searchOwner(c), c.QueryParams())
+	if err != nil {
+		return err
+	}
+	f, err := api.ParseComputerFilter(params, time.Now())
 	if err != nil {
 		return badRequest(err)
 	}

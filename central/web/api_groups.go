@@ -17,7 +17,7 @@ import (
 func (s *Server) groupRoutes() []route {
 	return []route{
 		{Method: "GET", Path: "/groups", Handler: s.listGroups, Summary: "List groups with their member counts", Tag: "groups", Resp: api.List[api.Group]{}, Status: 200},
-		{Method: "POST", Path: "/groups", Handler: s.createGroup, Summary: "Create a static group (members) or a dynamic one (search)", Tag: "groups", Body: api.GroupRequest{}, Resp: api.Group{}, Status: 201},
+		{Method: "POST", Path: "/groups", Handler: s.createGroup, Summary: "Create a static group (members) or a dynamic one (search; saved_search in it copies a saved search's criteria)", Tag: "groups", Body: api.GroupRequest{}, Resp: api.Group{}, Status: 201},
 		{Method: "GET", Path: "/groups/:id", Handler: s.getGroup, Summary: "A group (by id or name) with its members and assignments", Tag: "groups", Resp: api.Group{}, Status: 200},
 		{Method: "PUT", Path: "/groups/:id", Handler: s.updateGroup, Summary: "Replace a group's name, search or members; its assignments follow at once", Tag: "groups", Body: api.GroupRequest{}, Resp: api.Group{}, Status: 200},
 		{Method: "DELETE", Path: "/groups/:id", Handler: s.deleteGroup, Summary: "Delete a group no assignment targets", Tag: "groups", Status: 204},
@@ -119,6 +119,9 @@ func (s *Server) createGroup(c echo.Context) error {
 	if err := s.bindJSON(c, &req); err != nil {
 		return err
 	}
+	if err := s.expandSavedSearch(c, req.Search); err != nil {
+		return err
+	}
 	g, err := s.deps.Groups.CreateGroup(c.Request().Context(), s.actor(c), groupInput(req))
 	if err != nil {
 		return err
@@ -141,6 +144,9 @@ func (s *Server) updateGroup(c echo.Context) error {
 	}
 	var req api.GroupRequest
 	if err := s.bindJSON(c, &req); err != nil {
+		return err
+	}
+	if err := s.expandSavedSearch(c, req.Search); err != nil {
 		return err
 	}
 	if _, err := s.deps.Groups.UpdateGroup(c.Request().Context(), s.actor(c), id, groupInput(req)); err != nil {

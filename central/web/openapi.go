@@ -30,8 +30,11 @@ type route struct {
 	// Form marks a multipart/form-data body with the api.PackageSpec
 	// fields and a file.
 	Form bool
-	// Resp is a zero value of the answer's type; nil answers 204.
-	Resp   any
+	// Resp is a zero value of the answer's type; nil answers 204 unless
+	// CSV is set.
+	Resp any
+	// CSV marks an answer of text/csv.
+	CSV    bool
 	Status int
 }
 
@@ -76,6 +79,9 @@ func openAPIDocument(routes []route) ([]byte, error) {
 				"application/json": map[string]any{"schema": g.ref(reflect.TypeOf(r.Body))}}}
 		}
 		resp := map[string]any{"description": http.StatusText(r.Status)}
+		if r.CSV {
+			resp["content"] = map[string]any{"text/csv": map[string]any{"schema": map[string]any{"type": "string"}}}
+		}
 		if r.Resp != nil {
 			resp["content"] = map[string]any{"application/json": map[string]any{"schema": g.ref(reflect.TypeOf(r.Resp))}}
 		}

@@ -122,6 +122,14 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("form[data-upload]").forEach(upload);
+    document.querySelectorAll("form.bulk").forEach(actionFields);
+    // A header checkbox ticks every row's checkbox of its name.
+    document.querySelectorAll("[data-select-all]").forEach(function (all) {
+      all.addEventListener("change", function () {
+        var name = all.getAttribute("data-select-all");
+        document.querySelectorAll("input[type=checkbox][name=" + name + "]").forEach(function (b) { b.checked = all.checked; });
+      });
+    });
     document.querySelectorAll("[data-poll]").forEach(poll);
   });
 })();

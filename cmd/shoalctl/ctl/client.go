@@ -110,7 +110,13 @@ func (c *Client) Server() string { return c.base.String() }
 // url returns the URL of an API path with a query.
 func (c *Client) url(path string, q url.Values) string {
 	u := *c.base
-	u.Path = strings.TrimSuffix(u.Path, "/") + api.BasePath + path
+	// path may hold escaped names (groupPath, searchPath): keep them
+	// escaped once, not twice.
+	raw := strings.TrimSuffix(u.Path, "/") + api.BasePath + path
+	u.Path, u.RawPath = raw, ""
+	if p, err := url.PathUnescape(raw); err == nil && p != raw {
+		u.Path, u.RawPath = p, raw
+	}
 	if len(q) > 0 {
 		u.RawQuery = q.Encode()
 	}

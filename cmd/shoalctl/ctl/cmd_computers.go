@@ -28,9 +28,9 @@ func runComputers(ctx context.Context, c *cli, args []string) error {
 	}
 	var l api.List[api.Computer]
 	return c.show(ctx, "/computers", q, &l, func() error {
-		t := newTable(c.io.Stdout, "ID", "NAME", "OS", "IP", "SITE", "LAST CONTACT")
+		t := c.table("ID", "NAME", "OS", "+OS VERSION", "+ARCH", "IP", "+MAC", "+SERIAL", "SITE", "+SOURCE", "+LAST INVENTORY", "LAST CONTACT")
 		for _, m := range l.Items {
-			t.row(m.ID, m.Name, m.OSName, m.IPAddr, m.SiteName, when(m.LastContact))
+			t.row(m.ID, m.Name, m.OSName, m.OSVersion, m.Arch, m.IPAddr, m.MAC, m.Serial, m.SiteName, m.Source, when(m.LastInventory), when(m.LastContact))
 		}
 		if err := t.flush(); err != nil {
 			return err
@@ -80,7 +80,7 @@ func (c *cli) printComputer(d *api.ComputerDetail) error {
 		return err
 	}
 	fmt.Fprintln(c.io.Stdout, "\nDeployments:")
-	dt := newTable(c.io.Stdout, "ID", "PACKAGE", "STATE", "RESULT", "LAST CHANGE")
+	dt := c.table("ID", "PACKAGE", "STATE", "RESULT", "LAST CHANGE")
 	for _, x := range d.Deployments {
 		dt.row(x.ID, x.PackageID+" "+x.PackageName, x.State, x.ResultCode, when(&x.UpdatedAt))
 	}
@@ -93,9 +93,9 @@ func runSitesList(ctx context.Context, c *cli, args []string) error {
 	}
 	var l api.List[api.Site]
 	return c.show(ctx, "/sites", nil, &l, func() error {
-		t := newTable(c.io.Stdout, "ID", "NAME", "CIDRS", "FRAGMENT LOCATION", "COMPUTERS")
+		t := c.table("ID", "NAME", "CIDRS", "FRAGMENT LOCATION", "+TIME ZONE", "+WINDOW", "COMPUTERS")
 		for _, s := range l.Items {
-			t.row(s.ID, s.Name, (*stringList)(&s.CIDRs).String(), s.FragmentLocation, s.Computers)
+			t.row(s.ID, s.Name, (*stringList)(&s.CIDRs).String(), s.FragmentLocation, s.TimeZone, s.Window, s.Computers)
 		}
 		return t.flush()
 	})

@@ -1,6 +1,7 @@
 package ctl
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/url"
@@ -85,22 +86,25 @@ func runDeployStatus(ctx context.Context, c *cli, args []string) error {
 
 func (c *cli) printStatus(id string, st *Status, watch bool) error {
 	if c.json() {
-		// One document per refresh: JSON lines with --watch.
+		// One document per refresh: JSON lines (YAML documents) with --watch.
 		if watch {
-			b, err := jsonLine(st)
-			if err != nil {
-				return err
-			}
-			_, err = c.io.Stdout.Write(b)
-			return err
+			return c.streamDoc(st)
 		}
 		return c.printJSON(st)
 	}
 	if watch && c.stdoutTTY() {
-		fmt.Fprint(c.io.Stdout, "\x1b[H\x1b[2J")
+		// Draw the frame off screen, then over the previous one.
+		out := c.io.Stdout
+		var frame bytes.Buffer
+		c.io.Stdout = &frame
+		defer func() {
+			c.io.Stdout = out
+			_, _ = out.Write(redrawFrame(frame.Bytes(), c.drawn))
+			c.drawn = true
+		}()
 	}
 	fmt.Fprintf(c.io.Stdout, "Package %s: %s  (%s)\n", id, countsLine(st.Counts.Counts), time.Now().Format("15:04:05"))
-	t := newTable(c.io.Stdout, "ID", "COMPUTER", "SITE", "STATE", "FRAGMENTS", "PEER", "RELAY", "CENTRAL", "RESULT", "LAST CHANGE")
+	t := c.table("ID", "COMPUTER", "SITE", "STATE", "FRAGMENTS", "PEER", "RELAY", "CENTRAL", "RESULT", "LAST CHANGE")
 	for _, d := range st.Deployments.Items {
 		frags := "-"
 		if d.FragmentsTotal > 0 {
@@ -158,15 +162,12 @@ func explainCodes(c *cli, rows []api.Deployment) {
 }
 
 func runCodes(ctx context.Context, c *cli, args []string) error {
-	set := c.flags("codes")
-	if err := set.Parse(args); err != nil {
+	pos, err := c.parse(c.flags("codes"), args, 0, 1)
+	if err != nil {
 		return err
 	}
-	if set.NArg() > 1 {
-		return &usageError{msg: "give at most one code"}
-	}
-	if set.NArg() == 1 {
-		code := strings.ToUpper(set.Arg(0))
+	if len(pos) == 1 {
+		code := strings.ToUpper(pos[0])
 		help := api.CodeHelp(code)
 		return c.report(api.ResultCode{Code: code, Help: help}, "%s: %s.\n", code, help)
 	}
@@ -181,4 +182,22 @@ func runCodes(ctx context.Context, c *cli, args []string) error {
 		fmt.Fprintf(c.io.Stdout, "%s: %s.\n", rc.Code, rc.Help)
 	}
 	return nil
+}
+
+// redrawFrame returns what draws frame over the previous one on a
+// terminal: the first frame clears the screen, later ones move the cursor
+// home and overwrite each line, clearing what remains of it and of the
+// screen below, so nothing flickers and nothing scrolls.
+func redrawFrame(frame []byte, drawn bool) []byte {
+	var b bytes.Buffer
+	if !drawn {
+		b.WriteString("\x1b[2J")
+	}
+	b.WriteString("\x1b[H")
+	for line := range bytes.Lines(frame) {
+		b.Write(bytes.TrimSuffix(line, []byte("\n")))
+		b.WriteString("\x1b[K\n")
+	}
+	b.WriteString("\x1b[J")
+	return b.Bytes()
 }

@@ -62,7 +62,7 @@ func runPackageCreate(ctx context.Context, c *cli, args []string) error {
 	if c.json() {
 		return c.printJSON(p)
 	}
-	t := newTable(c.io.Stdout, "ID", "NAME", "ACTION", "PRIORITY", "SIZE", "OCS FRAGMENTS", "MD5")
+	t := c.table("ID", "NAME", "ACTION", "PRIORITY", "SIZE", "OCS FRAGMENTS", "MD5")
 	t.row(p.ID, p.Name, p.Action, p.Priority, humanBytes(p.Size), p.OCSFragmentCount, p.MD5)
 	return t.flush()
 }
@@ -76,9 +76,9 @@ func runPackageList(ctx context.Context, c *cli, args []string) error {
 	}
 	var l api.List[api.Package]
 	return c.show(ctx, "/packages", page(*limit, *offset), &l, func() error {
-		t := newTable(c.io.Stdout, "ID", "NAME", "ACTION", "PRIORITY", "SIZE", "OCS FRAGMENTS", "ACTIVE", "CREATED")
+		t := c.table("ID", "NAME", "+PLATFORM", "ACTION", "PRIORITY", "SIZE", "OCS FRAGMENTS", "+MD5", "ACTIVE", "CREATED")
 		for _, p := range l.Items {
-			t.row(p.ID, p.Name, p.Action, p.Priority, humanBytes(p.Size), p.OCSFragmentCount, yesNo(p.Active), when(&p.CreatedAt))
+			t.row(p.ID, p.Name, p.Platform, p.Action, p.Priority, humanBytes(p.Size), p.OCSFragmentCount, p.MD5, yesNo(p.Active), when(&p.CreatedAt))
 		}
 		if err := t.flush(); err != nil {
 			return err
@@ -233,6 +233,7 @@ func addFilterFlags(set interface {
 	for _, q := range api.ComputerFilterParams() {
 		f[q] = set.String(strings.ReplaceAll(q, "_", "-"), "", usage[q])
 	}
+	f[api.QuerySavedSearch] = set.String("search", "", "a saved search (name or id) whose criteria apply; flags given beside it win")
 	return f
 }
 

@@ -47,16 +47,20 @@ func runRelaysToken(ctx context.Context, c *cli, args []string) error {
 }
 
 func runRelaysList(ctx context.Context, c *cli, args []string) error {
-	if _, err := c.parse(c.flags("relays"), args, 0, 0); err != nil {
+	set := c.flags("relay list")
+	watch, interval := addWatch(set)
+	if _, err := c.parse(set, args, 0, 0); err != nil {
 		return err
 	}
-	var l api.List[api.Relay]
-	return c.show(ctx, "/relays", nil, &l, func() error { return c.printRelays(l.Items) })
+	return c.repeat(ctx, *watch, *interval, func() error {
+		var l api.List[api.Relay]
+		return c.show(ctx, "/relays", nil, &l, func() error { return c.printRelays(l.Items) })
+	})
 }
 
 // printRelays prints relays as a table.
 func (c *cli) printRelays(relays []api.Relay) error {
-	t := newTable(c.io.Stdout, "ID", "NAME", "SITE", "URL", "ONLINE", "LAST SEEN", "DISK", "UPSTREAM", "SERVED", "HIT RATIO", "VERSION")
+	t := c.table("ID", "NAME", "SITE", "URL", "ONLINE", "LAST SEEN", "DISK", "UPSTREAM", "SERVED", "HIT RATIO", "+VERSION")
 	for _, r := range relays {
 		disk := humanBytes(r.DiskUsed)
 		if r.DiskQuota > 0 {

@@ -20,7 +20,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +33,8 @@ type IO struct {
 	Stderr io.Writer
 	// Getenv reads the environment (os.Getenv in the binary).
 	Getenv func(string) string
+	// Version is shoalctl's version, printed by shoalctl version.
+	Version string
 }
 
 // Environment variables.
@@ -53,76 +55,28 @@ const (
 
 // globals are the options every command accepts, before or after its name.
 type globals struct {
-	config  string
-	server  string
-	ca      string
-	token   string
-	output  string
-	timeout time.Duration
+	config    string
+	server    string
+	ca        string
+	token     string
+	output    string
+	noHeaders bool
+	timeout   time.Duration
 }
 
 // cli is one run of shoalctl.
 type cli struct {
 	io IO
 	g  globals
-}
-
-// command is one shoalctl command, such as "package create".
-type command struct {
-	name     string
-	synopsis string
-	help     string
-	run      func(ctx context.Context, c *cli, args []string) error
-}
-
-func commands() []command {
-	return []command{
-		{"login", "--server URL [--ca FILE] [--user admin] [--token T | --password-stdin]",
-			"Mint an API token with the admin password (SHOAL_PASSWORD or a prompt) and save it.", runLogin},
-		{"logout", "", "Forget the saved server and token.", runLogout},
-		{"package create", "FILE (--command C | --path P | --launch L) [--action EXECUTE|STORE|LAUNCH] [--name N] [--priority 0-10] [--fragments N]",
-			"Upload a file as a new package, with a progress bar on stderr.", runPackageCreate},
-		{"package list", "[--limit N] [--offset N]", "List packages, newest first.", runPackageList},
-		{"package show", "ID", "Show a package: digests, signature, fragments, deployments, downloads.", runPackageShow},
-		{"package delete", "ID", "Delete a package, its files and its deployments.", runPackageDelete},
-		{"package activate", "ID [--info-loc L] [--pack-loc L] [--proto HTTP|HTTPS] [--skip-check]",
-			"Check that agents can fetch the package there, then activate it.", runPackageActivate},
-		{"package deactivate", "ID", "Stop advertising a package.", runPackageDeactivate},
-		{"package affect", "ID (--computer N... | --name/--os/--software/--ip/--tag/--site/--contact-since ...) [--all] [--dry-run] [--force]",
-			"Assign a package to computers by ID or by inventory search; --dry-run only counts them.", runPackageAffect},
-		{"deploy status", "PKG [--state S] [--site NAME|ID|none] [--watch] [--interval 2s] [--limit N]",
-			"Deployment counts and per-computer rows of a package; --watch refreshes until all are final.", runDeployStatus},
-		{"codes", "[CODE]", "Explain a deployment result code (ERR_DOWNLOAD_INFO, EXIT_CODE_3, …), or list every OCS and Shoal code.", runCodes},
-		{"deploy redeploy", "DEPLOYMENT_ID", "Deploy again (even where the package is installed).", runDeployRedeploy},
-		{"deploy cancel", "DEPLOYMENT_ID", "Cancel an unfinished deployment.", runDeployCancel},
-		{"computers", "[--name/--os/--software/--software-version/--no-software/--ip/--tag/--site/--contact-since/--contact-before] [--limit N]",
-			"Search computers.", runComputers},
-		{"computers show", "ID", "Show a computer's inventory summary and deployment history.", runComputerShow},
-		{"computers tag", "ID TAG", "Set a computer's OCS TAG; an OCS agent adopts it at its next inventory.", runComputerTag},
-		{"sites list", "", "List sites.", runSitesList},
-		{"sites create", "NAME --cidr CIDR... [--fragment-location host:port/path] [--description D] [--window \"mon-fri 22:00-06:00\"]", "Create a site.", runSitesCreate},
-		{"sites update", "NAME|ID [--name N] [--cidr CIDR...] [--fragment-location L] [--description D] [--window W|always]", "Change a site.", runSitesUpdate},
-		{"sites import", "FILE|-", "Create or update sites from CSV lines: name, CIDRs (space or ; separated), time zone.", runSitesImport},
-		{"sites delete", "NAME|ID", "Delete a site.", runSitesDelete},
-		{"relays", "", "List relays: site, URL, online, disk, bytes from upstream and served, hit ratio.", runRelaysList},
-		{"relays token", "--site SITE --name NAME [--expires 24h]",
-			"Mint the single-use token that enrolls relay NAME for SITE, and print its shoal-relay enroll command.", runRelaysToken},
-		{"relays delete", "ID", "Remove a relay (its site falls back to central).", runRelaysDelete},
-		{"package purge", "ID", "Drop a package from every relay's cache.", runPackagePurge},
-		{"groups list", "", "List groups: kind, members, saved search.", runGroupsList},
-		{"groups create", "NAME [--computer N...] [--name/--os/--software/--ip/--tag/--site/--contact-since ...] [--description D] [--window W] [--prolog-freq H] [--ocs-timings short|default]",
-			"Create a static group (--computer) or a dynamic one (search flags, re-evaluated at every inventory).", runGroupsCreate},
-		{"groups show", "NAME|ID", "Show a group's members and assignments.", runGroupsShow},
-		{"groups add", "NAME|ID --computer N...", "Add computers to a static group.", runGroupsMembers(false)},
-		{"groups remove", "NAME|ID --computer N...", "Remove computers from a static group.", runGroupsMembers(true)},
-		{"groups delete", "NAME|ID", "Delete a group no assignment targets.", runGroupsDelete},
-		{"groups window", "NAME|ID WINDOW|always", "Set the deployment window of a group's assignments (\"mon-fri 22:00-06:00\"; always: the members' site windows).", runGroupsWindow},
-		{"assign", "PKG (--group NAME|ID | --site NAME|ID | --name/--os/--software/...) [--after PKG] [--baseline] [--stage N | --stage-percent P] [--max-failures P] [--reboot]",
-			"Assign a package to a group, a site (--site alone) or a saved search: computers that join later get it too.", runAssign},
-		{"assignments", "[--package PKG]", "List assignments with members, done, pending, failed, held.", runAssignments},
-		{"resume", "ASSIGNMENT_ID", "Resume a paused staged rollout (the failures so far are accepted).", runResume},
-		{"unassign", "ASSIGNMENT_ID", "Remove an assignment (installs stay, pending deployments are cancelled).", runUnassign},
-	}
+	// cmd is the command being run, whose help --help prints.
+	cmd command
+	// drawn is set once --watch drew a frame on the terminal.
+	drawn bool
+	// streaming makes printJSON write one document of a stream (--watch).
+	streaming bool
+	// collect, when set, receives the option names of the command's
+	// flags instead of its help (shell completion).
+	collect *[]string
 }
 
 // usageError is a mistake on the command line: exit status 2 and the
@@ -146,27 +100,57 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 	}
 	// Global flags may come first: shoalctl -o json package list.
 	fs := c.flags("shoalctl")
-	fs.Usage = func() {} // -h prints the commands below instead
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			c.usage(c.io.Stdout)
 			return exitOK
 		}
+		fmt.Fprintf(c.io.Stderr, "shoalctl: %s; run 'shoalctl help'\n", err.Error())
 		return exitUsage
 	}
 	args = fs.Args()
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	switch {
+	case len(args) == 0:
 		c.usage(c.io.Stdout)
-		if len(args) == 0 {
+		return exitUsage
+	case args[0] == "__complete":
+		// shoalctl __complete WORDS… -- CUR: the shell completion scripts.
+		words, cur := args[1:], ""
+		if i := slices.Index(words, "--"); i >= 0 {
+			words, cur = words[:i], strings.Join(words[i+1:], "")
+		}
+		for _, s := range c.complete(words, cur) {
+			fmt.Fprintln(c.io.Stdout, s)
+		}
+		return exitOK
+	case args[0] == "help" || args[0] == "-h" || args[0] == "--help":
+		if len(args) == 1 || args[1] == "-h" || args[1] == "--help" {
+			c.usage(c.io.Stdout)
+			return exitOK
+		}
+		if !c.helpTopic(ctx, args[1:]) {
+			fmt.Fprintf(c.io.Stderr, "shoalctl: no command %q; run 'shoalctl help'\n", strings.Join(args[1:], " "))
 			return exitUsage
 		}
 		return exitOK
 	}
 	cmd, rest, ok := lookup(args)
-	if !ok {
+	if !ok || cmd.run == nil {
+		if cmds := nounCommands(args[0]); len(cmds) > 0 {
+			// A noun alone, or with a verb it lacks: list its verbs.
+			if len(args) > 1 && !strings.HasPrefix(args[1], "-") {
+				fmt.Fprintf(c.io.Stderr, "shoalctl: unknown command %q\n\n", strings.Join(args[:2], " "))
+			}
+			c.nounHelp(c.io.Stdout, args[0], cmds)
+			if len(args) == 2 && (args[1] == "-h" || args[1] == "--help") {
+				return exitOK
+			}
+			return exitUsage
+		}
 		fmt.Fprintf(c.io.Stderr, "shoalctl: unknown command %q; run 'shoalctl help'\n", strings.Join(args[:min(2, len(args))], " "))
 		return exitUsage
 	}
+	c.cmd = cmd
 	err := cmd.run(ctx, c, rest)
 	var ue *usageError
 	switch {
@@ -175,7 +159,7 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 	case errors.Is(err, flag.ErrHelp):
 		return exitOK
 	case errors.As(err, &ue):
-		fmt.Fprintf(c.io.Stderr, "shoalctl %s: %s\nusage: shoalctl %s %s\n", cmd.name, ue.msg, cmd.name, cmd.synopsis)
+		fmt.Fprintf(c.io.Stderr, "shoalctl %s: %s\nusage: shoalctl %s %s\nRun 'shoalctl help %s' for more.\n", cmd.name, ue.msg, cmd.name, cmd.synopsis, cmd.name)
 		return exitUsage
 	case errors.Is(err, errReported):
 		return exitError
@@ -187,52 +171,14 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 // errReported is returned by commands that already printed why they failed.
 var errReported = errors.New("reported")
 
-// lookup finds the longest command name that prefixes args.
-func lookup(args []string) (command, []string, bool) {
-	var best command
-	var rest []string
-	found := false
-	for _, cmd := range commands() {
-		words := strings.Fields(cmd.name)
-		if len(words) > len(args) {
-			continue
-		}
-		match := true
-		for i, w := range words {
-			if args[i] != w {
-				match = false
-				break
-			}
-		}
-		if match && (!found || len(words) > len(strings.Fields(best.name))) {
-			best, rest, found = cmd, args[len(words):], true
-		}
-	}
-	return best, rest, found
-}
-
-func (c *cli) usage(w io.Writer) {
-	fmt.Fprintf(w, "shoalctl: command-line client of shoal-central's REST API.\n\nCommands:\n")
-	cmds := commands()
-	sort.SliceStable(cmds, func(i, j int) bool { return cmds[i].name < cmds[j].name })
-	for _, cmd := range cmds {
-		fmt.Fprintf(w, "  %-19s %s\n", cmd.name, cmd.help)
-	}
-	fmt.Fprintf(w, `
-Options for every command (before or after it):
-  --server URL     central's HTTPS address, e.g. https://central:8443 ($%s)
-  --ca FILE        CA certificate to trust, central's cacert.pem ($%s)
-  --token TOKEN    API token ($%s)
-  --config FILE    where login keeps its settings ($%s, default ~/.config/shoal/shoalctl.json)
-  -o table|json    output format (default table)
-  --timeout D      deadline of each request (default 30s)
-`, EnvServer, EnvCA, EnvToken, EnvConfig)
-}
-
 // flags returns a FlagSet for a command with the global options bound.
 func (c *cli) flags(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(c.io.Stderr)
+	// Errors are reported by Main with the command's usage line, and
+	// --help prints the command's help (parse): nothing from the flag
+	// package itself.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	fs.StringVar(&c.g.config, "config", c.g.config, "config file")
 	fs.StringVar(&c.g.server, "server", c.g.server, "central's HTTPS URL")
 	fs.StringVar(&c.g.ca, "ca", c.g.ca, "CA certificate file")
@@ -240,8 +186,9 @@ func (c *cli) flags(name string) *flag.FlagSet {
 	if c.g.output == "" {
 		c.g.output = "table"
 	}
-	fs.StringVar(&c.g.output, "o", c.g.output, "output: table or json")
-	fs.StringVar(&c.g.output, "output", c.g.output, "output: table or json")
+	fs.StringVar(&c.g.output, "o", c.g.output, "output: table, wide, json or yaml")
+	fs.StringVar(&c.g.output, "output", c.g.output, "output: table, wide, json or yaml")
+	fs.BoolVar(&c.g.noHeaders, "no-headers", c.g.noHeaders, "print tables without their header line")
 	if c.g.timeout == 0 {
 		c.g.timeout = 30 * time.Second
 	}
@@ -256,6 +203,11 @@ func (c *cli) parse(fs *flag.FlagSet, args []string, minPos, maxPos int) ([]stri
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
+				if c.collect != nil {
+					fs.VisitAll(func(f *flag.Flag) { *c.collect = append(*c.collect, f.Name) })
+					return nil, err
+				}
+				c.commandHelp(c.io.Stdout, c.cmd, fs)
 				return nil, err
 			}
 			return nil, &usageError{msg: err.Error()}
@@ -273,8 +225,10 @@ func (c *cli) parse(fs *flag.FlagSet, args []string, minPos, maxPos int) ([]stri
 	case maxPos >= 0 && len(pos) > maxPos:
 		return nil, &usageError{msg: fmt.Sprintf("unexpected argument %q", pos[maxPos])}
 	}
-	if c.g.output != "table" && c.g.output != "json" {
-		return nil, &usageError{msg: fmt.Sprintf("-o must be table or json, not %q", c.g.output)}
+	switch c.g.output {
+	case "table", "wide", "json", "yaml":
+	default:
+		return nil, &usageError{msg: fmt.Sprintf("-o must be table, wide, json or yaml, not %q", c.g.output)}
 	}
 	return pos, nil
 }
@@ -316,7 +270,8 @@ func pkgArg(s string) (string, error) {
 	return s, nil
 }
 
-func (c *cli) json() bool { return c.g.output == "json" }
+// json reports whether the output is data (JSON or YAML) rather than text.
+func (c *cli) json() bool { return c.g.output == "json" || c.g.output == "yaml" }
 
 // stderrTTY reports whether stderr is a terminal.
 func (c *cli) stderrTTY() bool {

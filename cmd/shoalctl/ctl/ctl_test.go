@@ -123,7 +123,7 @@ func TestCommandLine(t *testing.T) {
 		{name: "help", args: []string{"help"}, code: exitOK, want: "package create"},
 		{name: "unknown", args: []string{"frobnicate"}, code: exitUsage, want: "unknown command"},
 		{name: "missing_file", args: []string{"package", "create"}, code: exitUsage, want: "usage: shoalctl package create FILE"},
-		{name: "bad_output", args: []string{"package", "list", "-o", "yaml"}, code: exitUsage, want: "-o must be table or json"},
+		{name: "bad_output", args: []string{"package", "list", "-o", "csv"}, code: exitUsage, want: "-o must be table, wide, json or yaml"},
 		{name: "bad_package_id", args: []string{"package", "show", "12a"}, code: exitUsage, want: "digits"},
 		{name: "affect_needs_selection", args: []string{"package", "affect", "1"}, code: exitUsage, want: "--computer"},
 		{name: "bad_time", args: []string{"computers", "--contact-since", "yesterday"}, code: exitUsage, want: "duration"},

@@ -52,7 +52,7 @@ func runGroupsList(ctx context.Context, c *cli, args []string) error {
 	}
 	var l api.List[api.Group]
 	return c.show(ctx, "/groups", nil, &l, func() error {
-		t := newTable(c.io.Stdout, "ID", "NAME", "KIND", "MEMBERS", "SEARCH")
+		t := c.table("ID", "NAME", "KIND", "MEMBERS", "SEARCH")
 		for _, g := range l.Items {
 			kind := "static"
 			if g.Dynamic {
@@ -125,7 +125,7 @@ func runGroupsShow(ctx context.Context, c *cli, args []string) error {
 }
 
 func (c *cli) assignmentTable(as []api.Assignment) error {
-	t := newTable(c.io.Stdout, "ID", "PACKAGE", "TARGET", "AFTER", "MEMBERS", "DONE", "PENDING", "FAILED", "HELD", "ROLLOUT")
+	t := c.table("ID", "PACKAGE", "TARGET", "AFTER", "MEMBERS", "DONE", "PENDING", "FAILED", "HELD", "ROLLOUT")
 	var paused []string
 	for _, a := range as {
 		target := a.Target + " " + a.TargetName
@@ -238,8 +238,9 @@ func runAssign(ctx context.Context, c *cli, args []string) error {
 }
 
 func runAssignments(ctx context.Context, c *cli, args []string) error {
-	set := c.flags("assignments")
+	set := c.flags("assignment list")
 	pkg := set.String("package", "", "only this package's assignments")
+	watch, interval := addWatch(set)
 	if _, err := c.parse(set, args, 0, 0); err != nil {
 		return err
 	}
@@ -247,8 +248,10 @@ func runAssignments(ctx context.Context, c *cli, args []string) error {
 	if *pkg != "" {
 		q.Set("package", *pkg)
 	}
-	var l api.List[api.Assignment]
-	return c.show(ctx, "/assignments", q, &l, func() error { return c.assignmentTable(l.Items) })
+	return c.repeat(ctx, *watch, *interval, func() error {
+		var l api.List[api.Assignment]
+		return c.show(ctx, "/assignments", q, &l, func() error { return c.assignmentTable(l.Items) })
+	})
 }
 
 func runUnassign(ctx context.Context, c *cli, args []string) error {

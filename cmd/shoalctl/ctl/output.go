@@ -9,13 +9,40 @@ import (
 	"time"
 )
 
-// printJSON writes v to stdout as indented JSON.
+// printJSON writes v to stdout as indented JSON, or as YAML with -o yaml.
 func (c *cli) printJSON(v any) error {
+	if c.streaming {
+		return c.streamDoc(v)
+	}
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode output: %w", err)
 	}
+	if c.g.output == "yaml" {
+		if b, err = jsonToYAML(b); err != nil {
+			return err
+		}
+		_, err = c.io.Stdout.Write(b)
+		return err
+	}
 	_, err = c.io.Stdout.Write(append(b, '\n'))
+	return err
+}
+
+// streamDoc writes one document of a stream (deploy status --watch): a
+// JSON line, or a YAML document after "---".
+func (c *cli) streamDoc(v any) error {
+	b, err := jsonLine(v)
+	if err != nil {
+		return err
+	}
+	if c.g.output == "yaml" {
+		if b, err = jsonToYAML(b); err != nil {
+			return err
+		}
+		b = append([]byte("---\n"), b...)
+	}
+	_, err = c.io.Stdout.Write(b)
 	return err
 }
 
@@ -41,12 +68,32 @@ func (c *cli) report(v any, format string, args ...any) error {
 // table writes tab-separated rows aligned in columns.
 type table struct {
 	tw *tabwriter.Writer
+	// keep says which cells of a row are printed; nil keeps all.
+	keep []bool
 }
 
+// newTable returns a table with every column and a header line.
 func newTable(w io.Writer, header ...string) *table {
 	t := &table{tw: tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)}
 	if len(header) > 0 {
 		t.row(toAny(header)...)
+	}
+	return t
+}
+
+// table returns a table on stdout for header: columns whose name starts
+// with "+" only appear with -o wide, and --no-headers drops the header
+// line.
+func (c *cli) table(header ...string) *table {
+	t := &table{tw: tabwriter.NewWriter(c.io.Stdout, 0, 8, 2, ' ', 0), keep: make([]bool, len(header))}
+	names := make([]any, 0, len(header))
+	for i, h := range header {
+		name, wide := strings.CutPrefix(h, "+")
+		t.keep[i] = !wide || c.g.output == "wide"
+		names = append(names, name)
+	}
+	if !c.g.noHeaders {
+		t.row(names...)
 	}
 	return t
 }
@@ -60,13 +107,16 @@ func toAny(s []string) []any {
 }
 
 func (t *table) row(cells ...any) {
-	parts := make([]string, len(cells))
+	parts := make([]string, 0, len(cells))
 	for i, c := range cells {
+		if t.keep != nil && i < len(t.keep) && !t.keep[i] {
+			continue
+		}
 		s := fmt.Sprint(c)
 		if s == "" {
 			s = "-"
 		}
-		parts[i] = strings.NewReplacer("\t", " ", "\n", " ").Replace(s)
+		parts = append(parts, strings.NewReplacer("\t", " ", "\n", " ").Replace(s))
 	}
 	fmt.Fprintln(t.tw, strings.Join(parts, "\t"))
 }
@@ -87,12 +137,12 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
-// when prints a time in local time, or "-".
+// when prints a time in the local time zone, with the zone, or "-".
 func when(t *time.Time) string {
 	if t == nil || t.IsZero() {
 		return "-"
 	}
-	return t.Local().Format("2006-01-02 15:04:05")
+	return t.Local().Format("2006-01-02 15:04:05 MST")
 }
 
 func yesNo(b bool) string {

@@ -48,8 +48,22 @@ func (c *cli) siteParam(ctx context.Context, ref string) (string, error) {
 	return strconv.FormatUint(uint64(id), 10), nil
 }
 
-// resolveSite replaces a site name given to --site by its ID.
+// resolveSite applies the saved search given to --search (its criteria
+// fill the search flags not given) and replaces a site name given to
+// --site by its ID.
 func (f filterFlags) resolveSite(ctx context.Context, c *cli) error {
+	if p, ok := f[api.QuerySavedSearch]; ok && *p != "" {
+		var s api.SavedSearch
+		if err := c.call(ctx, "GET", searchPath(*p), nil, nil, &s); err != nil {
+			return err
+		}
+		for k, v := range s.Search {
+			if q, ok := f[k]; ok && *q == "" {
+				*q = v
+			}
+		}
+		*p = ""
+	}
 	p, ok := f[api.QuerySite]
 	if !ok || *p == "" {
 		return nil
@@ -81,4 +95,35 @@ func runSitesImport(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	return c.report(res, "Sites created: %d, updated: %d; computers moved to them: %d.\n", res.Created, res.Updated, res.ComputersMoved)
+}
+
+func runSiteGet(ctx context.Context, c *cli, args []string) error {
+	pos, err := c.parse(c.flags("site get"), args, 1, 1)
+	if err != nil {
+		return err
+	}
+	id, err := c.siteRef(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	var s api.Site
+	return c.show(ctx, fmt.Sprintf("/sites/%d", id), nil, &s, func() error {
+		t := newTable(c.io.Stdout)
+		tz := s.TimeZone
+		if tz == "" {
+			tz = "UTC"
+		}
+		window := s.Window
+		if window == "" {
+			window = "always"
+		}
+		for _, kv := range [][2]any{
+			{"ID", s.ID}, {"Name", s.Name}, {"Description", s.Description}, {"CIDRs", (*stringList)(&s.CIDRs).String()},
+			{"Fragment location", s.FragmentLocation}, {"Time zone", tz}, {"Window", window}, {"OCS timings", s.OCSTimings},
+			{"Computers", s.Computers},
+		} {
+			t.row(fmt.Sprint(kv[0])+":", kv[1])
+		}
+		return t.flush()
+	})
 }

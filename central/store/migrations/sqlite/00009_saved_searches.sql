@@ -1,0 +1,8 @@
+-- Saved inventory searches, private or shared (GET /searches).
+-- +goose Up
+CREATE TABLE `saved_searches` (`id` integer PRIMARY KEY AUTOINCREMENT,`name` text NOT NULL,`description` text,`owner` text NOT NULL,`shared` numeric,`filter` text,`created_at` datetime,`updated_at` datetime);
+CREATE INDEX `idx_saved_searches_owner` ON `saved_searches`(`owner`);
+CREATE UNIQUE INDEX `idx_saved_searches_name` ON `saved_searches`(`name`);
+
+-- +goose Down
+DROP TABLE `saved_searches`;
