@@ -52,6 +52,7 @@ type peerState struct {
 	pushHave  proto.Bitfield
 	refuted   proto.Bitfield // answered "not found" for these
 	lies      int            // pushed claims it answered "not found" for
+	seedUntil map[int]time.Time // it seeds these to other peers first: not asked for them before then
 }
 
 // request is one fragment request in flight.
@@ -553,6 +554,9 @@ func (d *download) freePeer(i int, now time.Time, busy []*request) *peerState {
 		if p.relay && (busy != nil || now.Before(d.seeding[i])) {
 			continue
 		}
+		if now.Before(p.seedUntil[i]) {
+			continue
+		}
 		if slices.ContainsFunc(busy, func(r *request) bool { return r.peer == p }) {
 			continue
 		}
@@ -604,10 +608,11 @@ func (d *download) start(ctx context.Context, i int, p *peerState, now time.Time
 	up := d.s.deps.Upstream
 	relayOnly := p == nil && d.relay && up.HasRelays() && d.relayFails[i] < up.MaxAttempts()
 	r := &request{idx: i, peer: p, cancel: cancel, start: now, relayOnly: relayOnly, got: new(atomic.Int64), parts: 1}
-	if (relayOnly || (p != nil && p.relay)) && d.hasPeers(now) {
-		// A super-seeding relay may tell us to take this fragment from
-		// the peers it hands it to (p2p.ErrSeeding). Never on a request
-		// that may go to central: a fetcher stops at that answer.
+	if (relayOnly || p != nil) && d.hasPeers(p, now) {
+		// A super-seeding relay or peer may tell us to take this
+		// fragment from the peers it hands it to (p2p.ErrSeeding). Never
+		// on a request that may go to central: a fetcher stops at that
+		// answer.
 		rctx = p2p.SwarmRequest(rctx)
 	}
 	if p == nil && !relayOnly && !d.relay && !d.heldByAny(i) {
@@ -705,6 +710,9 @@ func (d *download) handle(o outcome, now time.Time) error {
 		delete(d.need, i)
 		delete(d.leased, i)
 		delete(d.seeding, i)
+		for _, q := range d.peers {
+			delete(q.seedUntil, i)
+		}
 		d.st.Stored(d.log, i)
 		if d.s.deps.Haves != nil {
 			d.s.deps.Haves.PublishHave(d.m.PackageID, i)
@@ -765,10 +773,17 @@ func (d *download) handle(o outcome, now time.Time) error {
 			d.drop(p, line, o.err)
 		}
 	case errors.Is(o.err, p2p.ErrSeeding):
-		// The relay hands fragment i to other peers first: take it from
-		// them (their have sessions tell us), or from the relay again
-		// after busyBackoff. Nothing is wrong with the relay.
-		d.seeding[i] = now.Add(busyBackoff)
+		// The relay or peer hands fragment i to other peers first: take
+		// it from them (their have sessions tell us), or from it again
+		// after busyBackoff. Nothing is wrong with it.
+		if p.relay {
+			d.seeding[i] = now.Add(busyBackoff)
+			break
+		}
+		if p.seedUntil == nil {
+			p.seedUntil = map[int]time.Time{}
+		}
+		p.seedUntil[i] = now.Add(busyBackoff)
 	case errors.Is(o.err, p2p.ErrBusy):
 		// A peer whose upload slots stay taken delivers nothing to us
 		// either: busy for longer than busyBounds fragment bounds is too
@@ -809,11 +824,12 @@ func (d *download) heldByAny(i int) bool {
 	return false
 }
 
-// hasPeers reports whether a usable peer other than a relay is known: a
-// fragment a relay seeds to others can then reach us from a peer.
-func (d *download) hasPeers(now time.Time) bool {
+// hasPeers reports whether a usable peer other than a relay and than
+// asked is known: a fragment asked seeds to others can then reach us from
+// a peer.
+func (d *download) hasPeers(asked *peerState, now time.Time) bool {
 	for _, p := range d.peers {
-		if !p.relay && d.usable(p, now) {
+		if p != asked && !p.relay && d.usable(p, now) {
 			return true
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/shoal-project/shoal/agent/fetch"
 	"github.com/shoal-project/shoal/agent/swarm"
@@ -111,4 +112,100 @@ func TestRelaySeedingTakesFromPeers(t *testing.T) {
 			t.Errorf("relays down %v, notes %q: seeding is not a failure", up.DownRelays(), st.Notes())
 		}
 	})
+}
+
+// seedingPeer is a peer that super-seeds fragments seeded: a swarm
+// request for one is answered p2p.ErrSeeding.
+type seedingPeer struct {
+	*swarmtest.Source
+	seeded func(i int) bool
+
+	mu       sync.Mutex
+	refused  []int
+	unmarked int
+}
+
+func (p *seedingPeer) Fetch(ctx context.Context, pkg string, f proto.Fragment) (io.ReadCloser, error) {
+	p.mu.Lock()
+	switch {
+	case !p2p.IsSwarmRequest(ctx):
+		p.unmarked++
+	case p.seeded(f.Index):
+		p.refused = append(p.refused, f.Index)
+		p.mu.Unlock()
+		return nil, p2p.ErrSeeding
+	}
+	p.mu.Unlock()
+	return p.Source.Fetch(ctx, pkg, f)
+}
+
+// TestPeerSeedingTakesFromOthers: a peer that seeds fragments 0–3 to
+// others first sends the agent to the other holder for them, without
+// being left alone, excluded from leases or named in the result; its
+// other fragments are still asked of it.
+func TestPeerSeedingTakesFromOthers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const n = 8
+		all := swarmtest.Range(0, n)
+		e := newSwarm(t, n, swarm.Config{EndgameFragments: -1, HedgeFactor: -1}, map[string][]int{"peerA": all, "peerB": all})
+		a := &seedingPeer{Source: e.peers[0], seeded: func(i int) bool { return i < 4 }}
+		if a.ID() != "peerA" {
+			t.Fatalf("first peer is %s, want peerA", a.ID())
+		}
+		e.sched = rebuildWith(t, e, a)
+		// peerB is slow, so that peerA is asked for everything it can.
+		e.peers[1].SetDelay(func(int) time.Duration { return 200 * time.Millisecond })
+		st, err := e.fetch(t)
+		if err != nil {
+			t.Fatalf("Fetch: %v", err)
+		}
+		e.checkStored(t)
+		fromA := slices.Sorted(slices.Values(a.Served()))
+		for _, i := range fromA {
+			if i < 4 {
+				t.Errorf("peerA served fragment %d it seeds to others (served %v)", i, fromA)
+			}
+		}
+		if len(fromA) == 0 {
+			t.Error("peerA served nothing: a seeding answer left it alone")
+		}
+		a.mu.Lock()
+		refused, unmarked := len(a.refused), a.unmarked
+		a.mu.Unlock()
+		if refused == 0 || unmarked != 0 {
+			t.Errorf("peerA refused %d requests, %d unmarked: want refusals, every request marked", refused, unmarked)
+		}
+		for _, l := range e.tracker.Leases() {
+			if len(l.Exclude) != 0 {
+				t.Errorf("lease request excludes %v: seeding is not slowness", l.Exclude)
+			}
+		}
+		if notes := st.Notes(); len(notes) != 0 {
+			t.Errorf("result notes %q", notes)
+		}
+	})
+}
+
+// rebuildWith returns a scheduler for e whose peer a replaces the fake of
+// the same ID.
+func rebuildWith(t *testing.T, e *env, a *seedingPeer) *swarm.Scheduler {
+	t.Helper()
+	srcs := map[string]fetch.Source{}
+	for _, p := range e.peers {
+		srcs[p.ID()] = p
+	}
+	srcs[a.ID()] = a
+	log := slog.New(slog.DiscardHandler)
+	up, err := fetch.New(fetch.Config{MaxAttempts: 2}, e.store, []fetch.Source{e.upstream}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := swarm.New(swarm.Config{EndgameFragments: -1, HedgeFactor: -1}, swarm.Deps{Upstream: up, Store: e.store,
+		PeerSource: func(id string, _ []string) (fetch.Source, error) { return srcs[id], nil },
+		Self:       func() swarm.Self { return swarm.Self{PeerID: "me"} }, Haves: e.haves}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetTracker(e.tracker)
+	return s
 }
