@@ -50,8 +50,8 @@ type peerState struct {
 	watched   bool      // a have session to it was asked for
 	pushed    bool      // it claimed fragments over a have session
 	pushHave  proto.Bitfield
-	refuted   proto.Bitfield // answered "not found" for these
-	lies      int            // pushed claims it answered "not found" for
+	refuted   proto.Bitfield    // answered "not found" for these
+	lies      int               // pushed claims it answered "not found" for
 	seedUntil map[int]time.Time // it seeds these to other peers first: not asked for them before then
 }
 
