@@ -39,17 +39,36 @@ func (a *shoalAgent) write(server, extra string) error {
 	return nil
 }
 
-// enroll runs `shoal-agent enroll` inside the agent's namespace.
+// enroll runs `shoal-agent enroll` inside the agent's namespace. A
+// central that sheds load (503, "retry later": its ingest slots taken by
+// the other agents enrolling at once on a loaded machine) is asked again
+// after a pause, up to enrollAttempts times.
 func (a *shoalAgent) enroll(ctx context.Context, token, ca string) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "ip", "netns", "exec", a.host.NS, a.bin, "enroll", "-config", a.config(),
-		"-token", token, "-ca", ca).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("enroll agent %s: %w: %s", a.host.Name, err, bytes.TrimSpace(out))
+	for attempt := 1; ; attempt++ {
+		out, err := exec.CommandContext(ctx, "ip", "netns", "exec", a.host.NS, a.bin, "enroll", "-config", a.config(),
+			"-token", token, "-ca", ca).CombinedOutput()
+		if err == nil {
+			return nil
+		}
+		err = fmt.Errorf("enroll agent %s: %w: %s", a.host.Name, err, bytes.TrimSpace(out))
+		if attempt >= enrollAttempts || !bytes.Contains(out, []byte("retry later")) {
+			return err
+		}
+		t := time.NewTimer(time.Duration(attempt) * time.Second)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
 	}
-	return nil
 }
+
+// enrollAttempts bounds the enrollments of one agent that central
+// refuses as busy.
+const enrollAttempts = 5
 
 // start runs the agent in the background, logging to its log file.
 func (a *shoalAgent) start() error {

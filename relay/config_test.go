@@ -144,3 +144,27 @@ func TestLANCap(t *testing.T) {
 		t.Errorf("served %d bytes, want 3000000", s.ServedBytes)
 	}
 }
+
+func TestP2PSeedDefaults(t *testing.T) {
+	tests := []struct {
+		name string
+		in   int
+		want int
+	}{
+		{name: "default", in: 0, want: defaultSeedCopies},
+		{name: "off", in: -1, want: 0},
+		{name: "set", in: 5, want: 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := P2PConfig{}
+			c.SeedCopies = tt.in
+			if got := c.withDefaults().SeedCopies; got != tt.want {
+				t.Errorf("seed_copies %d: withDefaults gives %d, want %d", tt.in, got, tt.want)
+			}
+			if err := c.validate(); err != nil {
+				t.Errorf("validate: %v", err)
+			}
+		})
+	}
+}

@@ -29,6 +29,8 @@ type P2PConfig struct {
 	Announce []string `yaml:"announce"`
 	// Listen, limits and timeouts of the libp2p host. A relay serves many
 	// agents: max_uploads defaults to 32 and max_inbound_streams to 256.
+	// It super-seeds (internal/p2p seed.go): seed_copies defaults to 3
+	// here; -1 turns it off.
 	p2p.Config `yaml:",inline"`
 }
 
@@ -38,6 +40,12 @@ func (c P2PConfig) withDefaults() P2PConfig {
 	}
 	if c.MaxInboundStreams == 0 {
 		c.MaxInboundStreams = 256
+	}
+	switch {
+	case c.SeedCopies == 0:
+		c.SeedCopies = defaultSeedCopies
+	case c.SeedCopies < 0:
+		c.SeedCopies = 0
 	}
 	return c
 }
@@ -59,6 +67,10 @@ func (c P2PConfig) validate() error {
 	}
 	return nil
 }
+
+// defaultSeedCopies: a fragment the relay just stored goes to three
+// agents of the swarm at a time; they serve it to the others.
+const defaultSeedCopies = 3
 
 // trackerMinGap spaces announces that changes (new fragments, purges)
 // trigger; the tracker's interval spaces the others.

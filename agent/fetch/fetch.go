@@ -49,6 +49,11 @@ const (
 // health. It is source.ErrBusy.
 var ErrBusy = source.ErrBusy
 
+// ErrSeeding is wrapped by a relay's answer to a swarm request for a
+// fragment it hands to other peers of the site first (super-seeding): the
+// swarm takes it from them. It wraps ErrBusy. It is source.ErrSeeding.
+var ErrSeeding = source.ErrSeeding
+
 // ErrFragment reports a fragment that could not be fetched and verified
 // within Config.MaxAttempts tries.
 var ErrFragment = errors.New("fetch: fragment failed")

@@ -30,7 +30,8 @@ var ErrNoRelay = errors.New("fetch: no usable relay")
 // the site's WAN owner: a relay that fails must not send the agent to
 // central on its own (every agent of the site would fetch the fragment
 // from central then), but back to WAN-owner leases. It returns ErrNoRelay
-// when no relay is usable.
+// when no relay is usable, and a relay's ErrSeeding at once (a swarm
+// request, p2p.SwarmRequest, for a fragment the relay seeds to others).
 func (f *Fetcher) FetchFromRelays(ctx context.Context, pkg string, fr proto.Fragment, buf []byte, st *Stats) (*fragstore.Writer, error) {
 	if buf == nil {
 		buf = make([]byte, burst)
@@ -44,6 +45,11 @@ func (f *Fetcher) FetchFromRelays(ctx context.Context, pkg string, fr proto.Frag
 		w, stop, err := f.attempt(ctx, src, pkg, fr, buf, st, i)
 		if stop {
 			return w, err
+		}
+		if errors.Is(err, ErrSeeding) {
+			// The relay hands this fragment to other peers first: its
+			// HTTP listener must not serve it around that.
+			return nil, err
 		}
 		errs = append(errs, err)
 	}

@@ -34,7 +34,12 @@
 //     StallTimeout without a new fragment it asks for the lease again, so
 //     a lease moves when its owner dies. A relay the tracker lists is also
 //     asked like a peer for the fragments it holds (Deps.RelaySource),
-//     whether or not it is a LAN member.
+//     whether or not it is a LAN member. Requests to a relay carry the
+//     swarm mark (p2p.SwarmRequest) while the download knows a usable
+//     peer: a super-seeding relay then answers ErrSeeding for a fresh
+//     fragment it hands to a few other agents first, and the download
+//     takes it from them (their have sessions announce it), asking the
+//     relay for that fragment again only after busyBackoff.
 //  4. Every fragment is verified against its manifest CID while it
 //     streams (fetch.Fetcher.TryOne) before it is stored. A peer sending
 //     one bad fragment is dropped for the package, counted

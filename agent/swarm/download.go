@@ -50,8 +50,9 @@ type peerState struct {
 	watched   bool      // a have session to it was asked for
 	pushed    bool      // it claimed fragments over a have session
 	pushHave  proto.Bitfield
-	refuted   proto.Bitfield // answered "not found" for these
-	lies      int            // pushed claims it answered "not found" for
+	refuted   proto.Bitfield    // answered "not found" for these
+	lies      int               // pushed claims it answered "not found" for
+	seedUntil map[int]time.Time // it seeds these to other peers first: not asked for them before then
 }
 
 // request is one fragment request in flight.
@@ -96,6 +97,7 @@ type download struct {
 	relayDown  map[string]bool   // relays (peer IDs) found unreachable: excluded from leases
 	relayFails map[int]int       // failed relay-only requests per fragment
 	relayBusy  time.Time         // a relay answered busy: no relay-only request before then
+	seeding    map[int]time.Time // a relay seeds these to other peers: not asked of it before then
 	durs       []time.Duration   // recent peer fragment times
 	rates      []float64         // recent peer fragment rates, bytes per second
 
@@ -122,7 +124,7 @@ type download struct {
 
 func newDownload(s *Scheduler, tr Tracker, m *proto.Manifest, missing []proto.Fragment, st *fetch.Stats) *download {
 	d := &download{s: s, cfg: s.cfg, tr: tr, m: m, st: st, log: s.log.With("package", m.PackageID),
-		need: map[int]bool{}, peers: map[string]*peerState{}, inflight: map[int][]*request{}, leased: map[int]time.Time{}, relayDown: map[string]bool{}, relayFails: map[int]int{},
+		need: map[int]bool{}, peers: map[string]*peerState{}, inflight: map[int][]*request{}, leased: map[int]time.Time{}, relayDown: map[string]bool{}, relayFails: map[int]int{}, seeding: map[int]time.Time{},
 		done: make(chan outcome), lookupWait: s.cfg.LookupMin, rank: rand.Perm(len(m.Fragments)), board: s.openBoard(m.PackageID)}
 	for _, f := range missing {
 		d.need[f.Index] = true
@@ -506,7 +508,7 @@ func (d *download) schedule(ctx context.Context, now time.Time) {
 			}
 			continue
 		}
-		if d.upReqs < d.upStreams() && ((d.relay && !now.Before(d.relayBusy)) || d.leasedNow(i, now)) {
+		if d.upReqs < d.upStreams() && ((d.relay && !now.Before(d.relayBusy) && !now.Before(d.seeding[i])) || d.leasedNow(i, now)) {
 			d.start(ctx, i, nil, now)
 		}
 	}
@@ -549,7 +551,10 @@ func (d *download) freePeer(i int, now time.Time, busy []*request) *peerState {
 		// one LAN port serves the whole branch, and at the end of a
 		// package every agent would ask it for the same last fragments
 		// twice, the losing copies cancelled half sent.
-		if busy != nil && p.relay {
+		if p.relay && (busy != nil || now.Before(d.seeding[i])) {
+			continue
+		}
+		if now.Before(p.seedUntil[i]) {
 			continue
 		}
 		if slices.ContainsFunc(busy, func(r *request) bool { return r.peer == p }) {
@@ -603,6 +608,13 @@ func (d *download) start(ctx context.Context, i int, p *peerState, now time.Time
 	up := d.s.deps.Upstream
 	relayOnly := p == nil && d.relay && up.HasRelays() && d.relayFails[i] < up.MaxAttempts()
 	r := &request{idx: i, peer: p, cancel: cancel, start: now, relayOnly: relayOnly, got: new(atomic.Int64), parts: 1}
+	if (relayOnly || p != nil) && d.hasPeers(p, now) {
+		// A super-seeding relay or peer may tell us to take this
+		// fragment from the peers it hands it to (p2p.ErrSeeding). Never
+		// on a request that may go to central: a fetcher stops at that
+		// answer.
+		rctx = p2p.SwarmRequest(rctx)
+	}
 	if p == nil && !relayOnly && !d.relay && !d.heldByAny(i) {
 		// A WAN owner's fragment from central takes the free upstream
 		// streams, in byte ranges (fetch.FetchRanges): its last fragments
@@ -697,6 +709,10 @@ func (d *download) handle(o outcome, now time.Time) error {
 		}
 		delete(d.need, i)
 		delete(d.leased, i)
+		delete(d.seeding, i)
+		for _, q := range d.peers {
+			delete(q.seedUntil, i)
+		}
 		d.st.Stored(d.log, i)
 		if d.s.deps.Haves != nil {
 			d.s.deps.Haves.PublishHave(d.m.PackageID, i)
@@ -731,9 +747,15 @@ func (d *download) handle(o outcome, now time.Time) error {
 		// Asked again; relayGone ends relay mode once the relay is down.
 		// A relay busy fetching the fragment upstream is waited for: going
 		// to central would cross the WAN twice.
-		if errors.Is(o.err, fetch.ErrBusy) {
+		// A relay seeding the fragment to other peers is asked again
+		// for it (past its seed window) only after busyBackoff; its other
+		// fragments meanwhile as usual.
+		switch {
+		case errors.Is(o.err, fetch.ErrSeeding):
+			d.seeding[i] = now.Add(busyBackoff)
+		case errors.Is(o.err, fetch.ErrBusy):
 			d.relayBusy = now.Add(busyBackoff)
-		} else {
+		default:
 			d.relayFails[i]++
 		}
 		d.log.Debug("relay request failed", "fragment", i, "err", o.err)
@@ -750,6 +772,18 @@ func (d *download) handle(o outcome, now time.Time) error {
 		if line := p.notFound(i, len(d.m.Fragments)); line != "" {
 			d.drop(p, line, o.err)
 		}
+	case errors.Is(o.err, p2p.ErrSeeding):
+		// The relay or peer hands fragment i to other peers first: take
+		// it from them (their have sessions tell us), or from it again
+		// after busyBackoff. Nothing is wrong with it.
+		if p.relay {
+			d.seeding[i] = now.Add(busyBackoff)
+			break
+		}
+		if p.seedUntil == nil {
+			p.seedUntil = map[int]time.Time{}
+		}
+		p.seedUntil[i] = now.Add(busyBackoff)
 	case errors.Is(o.err, p2p.ErrBusy):
 		// A peer whose upload slots stay taken delivers nothing to us
 		// either: busy for longer than busyBounds fragment bounds is too
@@ -784,6 +818,18 @@ func (d *download) handle(o outcome, now time.Time) error {
 func (d *download) heldByAny(i int) bool {
 	for _, p := range d.peers {
 		if !p.dropped && p.have.Has(i) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasPeers reports whether a usable peer other than a relay and than
+// asked is known: a fragment asked seeds to others can then reach us from
+// a peer.
+func (d *download) hasPeers(asked *peerState, now time.Time) bool {
+	for _, p := range d.peers {
+		if p != asked && !p.relay && d.usable(p, now) {
 			return true
 		}
 	}

@@ -65,6 +65,15 @@ type Config struct {
 	// more is cut off (its stream reset) for that package. An honest peer
 	// sends one message per batch of fragments it stored.
 	HaveRate int `yaml:"have_rate"`
+	// SeedCopies, when above 0, makes the node super-seed (seed.go): a
+	// fragment is sent to at most this many swarm requesters at a time
+	// within SeedWindow of its first upload; the others are answered
+	// busy-seeding and take it from those peers. 0 (the default for
+	// agents) serves every request; a relay defaults to 3.
+	SeedCopies int `yaml:"seed_copies"`
+	// SeedWindow is how long after its first upload a fragment is
+	// super-seeded (default 2s); then every request is served.
+	SeedWindow time.Duration `yaml:"seed_window"`
 }
 
 func (c Config) withDefaults() Config {
@@ -104,6 +113,9 @@ func (c Config) withDefaults() Config {
 	if c.HaveRate == 0 {
 		c.HaveRate = 50
 	}
+	if c.SeedWindow == 0 {
+		c.SeedWindow = 2 * time.Second
+	}
 	return c
 }
 
@@ -140,6 +152,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("p2p: max_have_streams %d: want at least 1", c.MaxHaveStreams)
 	case c.HaveRate < 1:
 		return fmt.Errorf("p2p: have_rate %d: want at least 1", c.HaveRate)
+	case c.SeedCopies < 0:
+		return fmt.Errorf("p2p: seed_copies %d is negative", c.SeedCopies)
+	case c.SeedWindow < 0:
+		return fmt.Errorf("p2p: seed_window %s is negative", c.SeedWindow)
 	case c.RelayWait < c.StreamTimeout:
 		return fmt.Errorf("p2p: relay_wait %s: want at least stream_timeout (%s)", c.RelayWait, c.StreamTimeout)
 	}

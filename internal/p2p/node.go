@@ -31,6 +31,11 @@ var (
 	// pulling the fragment from upstream; ask again later or elsewhere.
 	// It wraps source.ErrBusy: the source is alive.
 	ErrBusy = fmt.Errorf("p2p: peer is busy: %w", source.ErrBusy)
+	// ErrSeeding: the peer (a super-seeding relay, Config.SeedCopies)
+	// hands this fragment to other peers of the site first; a swarm
+	// request (SwarmRequest) takes it from them. It wraps
+	// source.ErrSeeding, and so source.ErrBusy, but not ErrBusy.
+	ErrSeeding = fmt.Errorf("p2p: peer seeds this fragment to other peers first: %w", source.ErrSeeding)
 	// ErrForbidden: the peer refused our peer record (expired, revoked,
 	// other site); renewing the record may help.
 	ErrForbidden = errors.New("p2p: peer refused our peer record")
@@ -96,6 +101,7 @@ type Node struct {
 	limiter *rate.Limiter    // nil without an upload cap
 	now     func() time.Time // local clock for the TLS certificate
 	uploads chan struct{}    // upload slots, a semaphore
+	seeder  *seeder          // nil unless Config.SeedCopies > 0
 	inbound atomic.Int64     // open inbound fragment streams
 	// mangle, when set, alters bytes as they are served: only test code
 	// and the shoalcorrupt build tag set it (corrupt_on.go).
@@ -154,6 +160,7 @@ func New(cfg Config, key crypto.PrivKey, logger *slog.Logger, deps Deps) (*Node,
 		pull:    deps.Pull,
 		served:  deps.Served,
 		uploads: make(chan struct{}, cfg.MaxUploads),
+		seeder:  newSeeder(cfg.SeedCopies, cfg.SeedWindow),
 		ready:   make(chan struct{}),
 		done:    make(chan struct{}),
 		revoked: map[string]bool{},

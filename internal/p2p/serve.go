@@ -70,7 +70,7 @@ func (n *Node) handle(s network.Stream) {
 	}
 	log = log.With("package", req.Package, "fragment", req.CID)
 
-	resp, pulled, release := n.admit(req, s, log)
+	resp, pulled, finish := n.admit(req, s, log)
 	if resp.Status != statusOK {
 		n.countServe(remote.String(), resp.Status, 0)
 		if err := writeHeader(s, resp); err != nil {
@@ -80,8 +80,8 @@ func (n *Node) handle(s network.Stream) {
 		s.Close()
 		return
 	}
-	defer release()
 	sent, err := n.send(s, req, resp)
+	finish(err == nil)
 	if err != nil {
 		log.Debug("fragment upload failed", "sent", sent, "err", err)
 		n.countServe(remote.String(), statusError, sent)
@@ -96,8 +96,9 @@ func (n *Node) handle(s network.Stream) {
 }
 
 // admit decides how to answer req. With status ok it holds an upload slot
-// that release frees; pulled says Deps.Pull fetched the fragment.
-func (n *Node) admit(req request, s network.Stream, log *slog.Logger) (resp response, pulled bool, release func()) {
+// that finish frees, told whether the whole fragment was sent; pulled
+// says Deps.Pull fetched the fragment.
+func (n *Node) admit(req request, s network.Stream, log *slog.Logger) (resp response, pulled bool, finish func(sent bool)) {
 	own, err := n.ownRecord()
 	if err != nil {
 		return response{Status: statusError, Message: "not ready to serve"}, false, nil
@@ -126,12 +127,21 @@ func (n *Node) admit(req request, s network.Stream, log *slog.Logger) (resp resp
 	if !ok {
 		return response{Status: statusNotFound}, false, nil
 	}
+	seeded := func(bool) {}
+	if req.Swarm && n.seeder != nil {
+		ok, done := n.seeder.admit(req.CID, time.Now())
+		if !ok {
+			return response{Status: statusBusy, Seeding: true}, pulled, nil
+		}
+		seeded = done
+	}
 	select {
 	case n.uploads <- struct{}{}:
 	default:
+		seeded(false)
 		return response{Status: statusBusy}, false, nil
 	}
-	return response{Status: statusOK, Size: req.Size, Record: &own}, pulled, func() { <-n.uploads }
+	return response{Status: statusOK, Size: req.Size, Record: &own}, pulled, func(sent bool) { seeded(sent); <-n.uploads }
 }
 
 // pullFragment asks Deps.Pull for a fragment the store lacks, keeping the

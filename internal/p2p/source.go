@@ -117,7 +117,7 @@ func (s *PeerSource) Fetch(ctx context.Context, pkg string, f proto.Fragment) (i
 	if err := st.SetDeadline(time.Now().Add(n.cfg.StreamTimeout)); err != nil {
 		return fail(err)
 	}
-	if err := writeHeader(st, request{Record: own, Package: pkg, CID: f.CID, Size: f.Size}); err != nil {
+	if err := writeHeader(st, request{Record: own, Package: pkg, CID: f.CID, Size: f.Size, Swarm: IsSwarmRequest(ctx)}); err != nil {
 		return fail(err)
 	}
 	if err := st.CloseWrite(); err != nil {
@@ -137,6 +137,9 @@ func (s *PeerSource) Fetch(ctx context.Context, pkg string, f proto.Fragment) (i
 	case statusNotFound:
 		return fail(ErrNotFound)
 	case statusBusy:
+		if resp.Seeding {
+			return fail(ErrSeeding)
+		}
 		return fail(ErrBusy)
 	case statusForbidden:
 		return fail(fmt.Errorf("%w: %s", ErrForbidden, quote(resp.Message)))

@@ -32,6 +32,10 @@ type request struct {
 	Package string `json:"package"`
 	CID     string `json:"cid"`
 	Size    int64  `json:"size"`
+	// Swarm says the requester can get the fragment from other peers of
+	// its site: a node that super-seeds (Config.SeedCopies) may answer
+	// busy with Seeding set (seed.go). Older nodes ignore it.
+	Swarm bool `json:"swarm,omitempty"`
 }
 
 // response answers a request. With status ok, exactly Size raw bytes
@@ -41,6 +45,9 @@ type response struct {
 	Size    int64                   `json:"size,omitempty"`
 	Record  *proto.SignedPeerRecord `json:"record,omitempty"`
 	Message string                  `json:"message,omitempty"`
+	// Seeding marks a busy answer to a swarm request: the fragment is
+	// being handed to other peers of the site, take it from them.
+	Seeding bool `json:"seeding,omitempty"`
 }
 
 // writeHeader writes v as a 4-byte big-endian length and its JSON.

@@ -9,6 +9,7 @@ package source
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 
 	"github.com/shoal-project/shoal/proto"
@@ -26,6 +27,12 @@ const (
 // the fragment from upstream). It does not count against a relay's
 // health.
 var ErrBusy = errors.New("fetch: source busy")
+
+// ErrSeeding is wrapped by a source's error when it hands the fragment to
+// other peers of the site first (a relay super-seeding a fragment it just
+// stored) and the requester, a swarm download, should take it from them.
+// It wraps ErrBusy: the source is alive.
+var ErrSeeding = fmt.Errorf("fetch: source seeds this fragment to other peers first: %w", ErrBusy)
 
 // Source is somewhere fragments can be read from.
 type Source interface {
