@@ -1,0 +1,105 @@
+package sim
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"flag"
+	"github.com/shoal-project/shoal/proto"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+var (
+	full   = flag.Bool("sim.full", false, "run every scenario of issue 20 (make sim) and write the report")
+	only   = flag.String("sim.run", "", "with -sim.full: run only the scenarios whose name contains this")
+	outDir = flag.String("sim.out", "", "with -sim.full: write sim.json, sim.md and sim-cdf.svg here")
+)
+
+// runBubble runs sc in its own synctest bubble.
+func runBubble(t *testing.T, sc Scenario) *Result {
+	t.Helper()
+	var r *Result
+	start := time.Now()
+	synctest.Test(t, func(t *testing.T) {
+		var err error
+		if r, err = Run(t, sc); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if r != nil {
+		r.WallSeconds = time.Since(start).Seconds()
+	}
+	return r
+}
+
+// TestSmallBranch runs a small branch (12 agents, 4 MiB, the lab's uplink)
+// with the real scheduler and tracker: every agent finishes, one copy
+// crosses the uplink, and the completion is within a few floors.
+func TestSmallBranch(t *testing.T) {
+	r := runBubble(t, Scenario{Name: "small", Agents: 12, Size: 4 << 20})
+	t.Logf("%+v", *r)
+	if r.Done != 12 || r.Failed != 0 {
+		t.Fatalf("done %d, failed %d, want 12 and 0", r.Done, r.Failed)
+	}
+	if r.WAN < 1 || r.WAN > 1.02+float64(1<<20)/float64(4<<20) {
+		t.Errorf("WAN %.3f·S, want 1 to 1.02·S + 1 MiB", r.WAN)
+	}
+}
+
+// hashRate measures this machine's SHA-256 rate in MB/s (real time,
+// outside any bubble).
+func hashRate() float64 {
+	buf := make([]byte, 32<<20)
+	start := time.Now()
+	h := proto.NewFragmentHasher()
+	for range 4 {
+		h.Write(buf)
+	}
+	return float64(4*len(buf)) / 1e6 / time.Since(start).Seconds()
+}
+
+// TestScale runs the scenarios of issue 20 (make sim) and prints the
+// table; with -sim.out it writes JSON, markdown and the chart.
+func TestScale(t *testing.T) {
+	if !*full {
+		t.Skip("make sim runs it (-sim.full)")
+	}
+	rep := &Report{Branches: 1000, HashMBps: hashRate()}
+	for _, sc := range Scenarios() {
+		if *only != "" && !strings.Contains(sc.Name, *only) {
+			continue
+		}
+		r := runBubble(t, sc)
+		if r == nil {
+			t.Fatalf("%s: no result", sc.Name)
+		}
+		r.HashCPUPerAgent = r.HashedPerAgent / 1e6 / rep.HashMBps
+		rep.Results = append(rep.Results, r)
+		t.Logf("%s: done %d failed %d left %d, WAN %.3f·S, p95 %.2f × floor, tail %.1f s, wall %.0f s", sc.Name, r.Done, r.Failed, r.Left, r.WAN, r.P95/r.Floor, r.Tail, r.WallSeconds)
+	}
+	var md strings.Builder
+	rep.Markdown(&md)
+	fmt.Println(md.String())
+	if *outDir == "" {
+		return
+	}
+	if err := os.MkdirAll(*outDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var js, svg bytes.Buffer
+	if err := rep.JSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	rep.CDF(&svg, "Simulated completion CDF (real swarm + tracker code, virtual time)")
+	for name, b := range map[string][]byte{"sim.json": js.Bytes(), "sim.md": []byte(md.String()), "sim-cdf.svg": svg.Bytes()} {
+		if err := os.WriteFile(filepath.Join(*outDir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fmt.Printf("wrote %s\n", filepath.Join(*outDir, "sim.{json,md} and sim-cdf.svg"))
+}
