@@ -23,6 +23,10 @@ type Result struct {
 	P50        float64   `json:"p50_s"`
 	P95        float64   `json:"p95_s"`
 	Max        float64   `json:"max_s"`
+	// P95Start and MaxStart are measured from each agent's own start
+	// (its wake-up, for the agents asleep at the affectation).
+	P95Start float64 `json:"p95_from_start_s"`
+	MaxStart float64 `json:"max_from_start_s"`
 	// LastWAN is the last byte across the uplink; Tail the last agent
 	// done after it.
 	LastWAN float64 `json:"last_wan_s"`
@@ -50,7 +54,7 @@ type Result struct {
 func (b *branch) result(t0 time.Time, end time.Duration) *Result {
 	sc := b.sc
 	r := &Result{Scenario: sc, Floor: sc.floor().Seconds(), TrackerCalls: map[string]int{}}
-	var done []time.Duration
+	var done, own []time.Duration
 	var hashed int64
 	started := 0
 	for _, h := range b.hosts {
@@ -59,6 +63,7 @@ func (b *branch) result(t0 time.Time, end time.Duration) *Result {
 			r.Left++
 		case h.err == nil && h.done > 0:
 			done = append(done, h.done)
+			own = append(own, h.done-h.start)
 		default:
 			r.Failed++
 		}
@@ -76,6 +81,9 @@ func (b *branch) result(t0 time.Time, end time.Duration) *Result {
 		r.P50 = quantile(r.Completion, 0.5)
 		r.P95 = quantile(r.Completion, 0.95)
 		r.Max = r.Completion[n-1]
+	}
+	if o := sortedSeconds(own); len(o) > 0 {
+		r.P95Start, r.MaxStart = quantile(o, 0.95), o[len(o)-1]
 	}
 	r.WAN = float64(b.wanDown.bytes.Load()) / float64(sc.Size)
 	if last := b.wanDown.last.Load(); last > 0 {

@@ -3,6 +3,7 @@ package sim
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,15 +42,59 @@ func runBubble(t *testing.T, sc Scenario) *Result {
 // with the real scheduler and tracker: every agent finishes, one copy
 // crosses the uplink, and the completion is within a few floors.
 func TestSmallBranch(t *testing.T) {
-	r := runBubble(t, Scenario{Name: "small", Agents: 12, Size: 4 << 20})
-	t.Logf("%+v", *r)
-	if r.Done != 12 || r.Failed != 0 {
-		t.Fatalf("done %d, failed %d, want 12 and 0", r.Done, r.Failed)
+	sc := Scenario{Name: "small", Agents: 12, Size: 4 << 20}
+	if raceEnabled {
+		sc.Agents, sc.Size = 4, 2<<20
 	}
-	if r.WAN < 1 || r.WAN > 1.02+float64(1<<20)/float64(4<<20) {
+	r := runBubble(t, sc)
+	t.Logf("done %d, WAN %.3f·S, p95 %.2f × floor, tracker calls %v", r.Done, r.WAN, r.P95/r.Floor, r.TrackerCalls)
+	if r.Done != sc.Agents || r.Failed != 0 {
+		t.Fatalf("done %d, failed %d, want %d and 0", r.Done, r.Failed, sc.Agents)
+	}
+	if r.WAN < 1 || r.WAN > 1.02+float64(1<<20)/float64(sc.Size) {
 		t.Errorf("WAN %.3f·S, want 1 to 1.02·S + 1 MiB", r.WAN)
 	}
 }
+
+// TestMisbehavingPeers: a small branch with a peer that serves corrupt
+// bytes, and one with an agent that leaves mid-way: every agent that
+// stays finishes with the package whole, the corrupt peer is dropped, and
+// no fragment crosses the WAN more than 1 + max_extra_copies (2) times.
+// (A corrupt or departed WAN owner's fragments cross it again: its peers
+// cannot get them from it.)
+func TestMisbehavingPeers(t *testing.T) {
+	if raceEnabled {
+		t.Skip("100 s under the race detector; TestSmallBranch covers the simulator's concurrency")
+	}
+	tests := []struct {
+		name    string
+		sc      Scenario
+		wantBad bool
+	}{
+		{name: "corrupt", sc: Scenario{Name: "corrupt", Agents: 12, Size: 4 << 20, Corrupt: 0.05}, wantBad: true},
+		{name: "churn", sc: Scenario{Name: "churn", Agents: 12, Size: 4 << 20, Churn: 0.1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runBubble(t, tt.sc)
+			left := tt.sc.withDefaults().churned()
+			if r.Done != 12-left || r.Failed != 0 || r.Left != left {
+				t.Fatalf("done %d, failed %d, left %d; want %d, 0, %d", r.Done, r.Failed, r.Left, 12-left, left)
+			}
+			if tt.wantBad && r.BadPeers == 0 {
+				t.Errorf("no agent dropped the corrupt peer")
+			}
+			if r.WAN < 1 || r.WAN > 3 {
+				t.Errorf("WAN %.3f·S, want 1 to 3·S", r.WAN)
+			}
+		})
+	}
+}
+
+// labP95 is the branch lab's shoal-p2p completion p95 with the lab's own
+// parameters (docs/LAB.md, "No whole-file digest before the install",
+// runs p2p-new-1 and p2p-new-2: 31.3 and 30.7 s, payload 1.000·S).
+const labP95 = 31.0
 
 // hashRate measures this machine's SHA-256 rate in MB/s (real time,
 // outside any bubble).
@@ -80,6 +125,13 @@ func TestScale(t *testing.T) {
 		}
 		r.HashCPUPerAgent = r.HashedPerAgent / 1e6 / rep.HashMBps
 		rep.Results = append(rep.Results, r)
+		if sc.Name == LabScenario().Name {
+			// The simulator's numbers count only once it agrees with the
+			// lab on the lab's parameters.
+			if d := math.Abs(r.P95-labP95) / labP95; d > 0.1 || math.Abs(r.WAN-1) > 0.1 {
+				t.Errorf("lab parameters: p95 %.1f s (lab %.1f s, %.0f %% off), WAN %.3f·S (lab 1.000): not within 10 %%", r.P95, labP95, 100*d, r.WAN)
+			}
+		}
 		t.Logf("%s: done %d failed %d left %d, WAN %.3f·S, p95 %.2f × floor, tail %.1f s, wall %.0f s", sc.Name, r.Done, r.Failed, r.Left, r.WAN, r.P95/r.Floor, r.Tail, r.WallSeconds)
 	}
 	var md strings.Builder
