@@ -54,6 +54,9 @@ type Scenario struct {
 	// completion statistics.
 	Churn float64 `json:"churn,omitempty"`
 	Seed  uint64  `json:"seed"`
+	// Swarm is every agent's scheduler configuration (zero: the shipped
+	// defaults), for A/B runs of a tuning.
+	Swarm swarm.Config `json:"swarm"`
 }
 
 func (s Scenario) withDefaults() Scenario {
@@ -324,7 +327,7 @@ func Run(tb testing.TB, sc Scenario) (*Result, error) {
 			return nil, err
 		}
 		self := swarm.Self{PeerID: h.id, Addrs: h.addrs}
-		h.sched, err = swarm.New(swarm.Config{}, swarm.Deps{Upstream: up, Store: st,
+		h.sched, err = swarm.New(sc.Swarm, swarm.Deps{Upstream: up, Store: st,
 			PeerSource: func(peerID string, addrs []string) (fetch.Source, error) {
 				to := b.byID[peerID]
 				if to == nil {

@@ -9,6 +9,9 @@ import (
 	"strings"
 
 	"flag"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/shoal-project/shoal/agent/swarm"
 	"github.com/shoal-project/shoal/proto"
 	"testing"
 	"testing/synctest"
@@ -19,6 +22,7 @@ var (
 	full   = flag.Bool("sim.full", false, "run every scenario of issue 20 (make sim) and write the report")
 	only   = flag.String("sim.run", "", "with -sim.full: run only the scenarios whose name contains this")
 	outDir = flag.String("sim.out", "", "with -sim.full: write sim.json, sim.md and sim-cdf.svg here")
+	swarmY = flag.String("sim.swarm", "", "with -sim.full: every agent's swarm configuration, YAML as in the agent's config file (e.g. 'lease_max: 4')")
 )
 
 // runBubble runs sc in its own synctest bubble.
@@ -115,7 +119,20 @@ func TestScale(t *testing.T) {
 		t.Skip("make sim runs it (-sim.full)")
 	}
 	rep := &Report{Branches: 1000, HashMBps: hashRate()}
+	var sw swarm.Config
+	if *swarmY != "" {
+		dec := yaml.NewDecoder(strings.NewReader(*swarmY))
+		dec.KnownFields(true)
+		if err := dec.Decode(&sw); err != nil {
+			t.Fatalf("-sim.swarm: %v", err)
+		}
+		if err := sw.Validate(); err != nil {
+			t.Fatalf("-sim.swarm: %v", err)
+		}
+		rep.Note = "swarm: " + *swarmY
+	}
 	for _, sc := range Scenarios() {
+		sc.Swarm = sw
 		if *only != "" && !strings.Contains(sc.Name, *only) {
 			continue
 		}
