@@ -13,7 +13,7 @@ BINARIES  := shoal-central shoal-agent shoal-relay shoal-tracker shoalctl
 FUZZTIME  ?= 200000x
 ARTIFACTS ?= $(CURDIR)/.artifacts
 
-.PHONY: help build run test unit itest fuzz lint fmt tidy bench bench-attacks lab clean test-deps cross-windows wine-test dist
+.PHONY: help build run test unit itest fuzz lint fmt tidy bench bench-attacks lab sim clean test-deps cross-windows wine-test dist
 
 help: ## Show this help.
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -110,3 +110,10 @@ tidy: ## go mod tidy (never -u: versions are pinned on purpose).
 
 clean: ## Remove build output and the local run directory.
 	rm -rf $(BIN) $(RUN_DIR) $(ARTIFACTS) lab-out $(DIST)
+
+SIM_OUT    ?= sim-out
+SIM_TMPDIR ?= $(shell test -d /dev/shm && echo /dev/shm || echo $${TMPDIR:-/tmp})
+SIM_FLAGS  ?=
+sim: ## Run the scale simulator (sim/): the real swarm scheduler and tracker for up to 500 agents per branch in virtual time; report in sim-out/.
+	@mkdir -p $(SIM_OUT)
+	TMPDIR=$(SIM_TMPDIR) $(GO) test -count=1 -timeout 30m -v -run '^TestScale$$' ./sim -args -sim.full -sim.out $(CURDIR)/$(SIM_OUT) $(SIM_FLAGS) 2>&1 | grep --line-buffered -vE '^=== (RUN|PAUSE|CONT)'; exit $${PIPESTATUS[0]}

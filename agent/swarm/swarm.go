@@ -99,7 +99,12 @@ type Scheduler struct {
 	kick chan struct{} // announce now (buffered, 1)
 	bufs sync.Pool
 
-	annMu sync.Mutex // serializes announces
+	// ann serializes announces (capacity 1: a token held while one
+	// runs). A channel rather than a sync.Mutex: an announce waiting for
+	// another, which holds it across a tracker call, is then durably
+	// blocked under testing/synctest, so the scale simulator (sim/) can
+	// run the scheduler in virtual time.
+	ann chan struct{}
 
 	boardMu sync.Mutex                     // guards boards
 	boards  map[string]map[*board]struct{} // the running downloads' have claims, by package
@@ -120,7 +125,7 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Scheduler, error) {
 		return nil, errors.New("swarm: upstream fetcher and store are required")
 	}
 	cfg = cfg.withDefaults()
-	s := &Scheduler{cfg: cfg, deps: deps, log: logger.With("component", "swarm"), kick: make(chan struct{}, 1),
+	s := &Scheduler{cfg: cfg, deps: deps, log: logger.With("component", "swarm"), kick: make(chan struct{}, 1), ann: make(chan struct{}, 1),
 		held: map[string]*proto.Manifest{}, active: map[string]int{}, interval: cfg.AnnounceInterval, boards: map[string]map[*board]struct{}{}}
 	s.bufs.New = func() any { b := make([]byte, 256<<10); return &b }
 	if deps.SeedFile != "" {
@@ -295,8 +300,8 @@ func (s *Scheduler) leave(ctx context.Context) {
 // announce sends the full set of held fragments. Packages of which no
 // fragment is left (evicted) and no download runs are forgotten.
 func (s *Scheduler) announce(ctx context.Context, tr Tracker) error {
-	s.annMu.Lock()
-	defer s.annMu.Unlock()
+	s.ann <- struct{}{}
+	defer func() { <-s.ann }()
 	s.mu.Lock()
 	mans := make([]*proto.Manifest, 0, len(s.held))
 	for _, m := range s.held {

@@ -1,0 +1,34 @@
+package sim
+
+import "time"
+
+// LabScenario is the branch lab's lossy run (docs/LAB.md, issue 21 §2):
+// one branch of 12 agents, S = 48 MiB in 1 MiB fragments, a 16 Mbit/s
+// uplink with 40 ms each way and 1 % loss, a 100 Mbit/s LAN, no relay.
+func LabScenario() Scenario {
+	return Scenario{Name: "lab-p2p", Agents: 12, Size: 48 << 20, FragmentSize: 1 << 20, UplinkMbit: 16, Delay: 40 * time.Millisecond, Loss: 1, LANMbit: 100}
+}
+
+// scaleBase is the branch of the scale scenarios: S = 8 MiB in 256 KiB
+// fragments over a 4 Mbit/s uplink with 40 ms each way and 1 % loss
+// (floor 16.8 s), so that 500 agents' fragment stores (4 GiB) fit a
+// tmpfs; the LAN is 100 Mbit/s.
+func scaleBase(name string, n int) Scenario {
+	return Scenario{Name: name, Agents: n, Size: 8 << 20, FragmentSize: 256 << 10, UplinkMbit: 4, Delay: 40 * time.Millisecond, Loss: 1, LANMbit: 100}
+}
+
+// Scenarios returns the scenarios of issue 20 that `make sim` runs: the
+// lab's own parameters first (to compare with the lab), then N = 20, 100
+// and 500 agents per branch, and at N = 100 20 % asleep, 5 % slow peers
+// (64 KiB/s upload), 1 % corrupt peers and 10 % churn.
+func Scenarios() []Scenario {
+	asleep := scaleBase("n100-asleep20", 100)
+	asleep.Asleep = 0.2
+	slow := scaleBase("n100-slow5", 100)
+	slow.Slow = 0.05
+	corrupt := scaleBase("n100-corrupt1", 100)
+	corrupt.Corrupt = 0.01
+	churn := scaleBase("n100-churn10", 100)
+	churn.Churn = 0.1
+	return []Scenario{LabScenario(), scaleBase("n20", 20), scaleBase("n100", 100), scaleBase("n500", 500), asleep, slow, corrupt, churn}
+}

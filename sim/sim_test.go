@@ -1,0 +1,174 @@
+package sim
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"flag"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/shoal-project/shoal/agent/swarm"
+	"github.com/shoal-project/shoal/proto"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+var (
+	full   = flag.Bool("sim.full", false, "run every scenario of issue 20 (make sim) and write the report")
+	only   = flag.String("sim.run", "", "with -sim.full: run only the scenarios whose name contains this")
+	outDir = flag.String("sim.out", "", "with -sim.full: write sim.json, sim.md and sim-cdf.svg here")
+	swarmY = flag.String("sim.swarm", "", "with -sim.full: every agent's swarm configuration, YAML as in the agent's config file (e.g. 'lease_max: 4')")
+)
+
+// runBubble runs sc in its own synctest bubble.
+func runBubble(t *testing.T, sc Scenario) *Result {
+	t.Helper()
+	var r *Result
+	start := time.Now()
+	synctest.Test(t, func(t *testing.T) {
+		var err error
+		if r, err = Run(t, sc); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if r != nil {
+		r.WallSeconds = time.Since(start).Seconds()
+	}
+	return r
+}
+
+// TestSmallBranch runs a small branch (12 agents, 4 MiB, the lab's uplink)
+// with the real scheduler and tracker: every agent finishes, one copy
+// crosses the uplink, and the completion is within a few floors.
+func TestSmallBranch(t *testing.T) {
+	sc := Scenario{Name: "small", Agents: 12, Size: 4 << 20}
+	if raceEnabled {
+		sc.Agents, sc.Size = 4, 2<<20
+	}
+	r := runBubble(t, sc)
+	t.Logf("done %d, WAN %.3f·S, p95 %.2f × floor, tracker calls %v", r.Done, r.WAN, r.P95/r.Floor, r.TrackerCalls)
+	if r.Done != sc.Agents || r.Failed != 0 {
+		t.Fatalf("done %d, failed %d, want %d and 0", r.Done, r.Failed, sc.Agents)
+	}
+	if r.WAN < 1 || r.WAN > 1.02+float64(1<<20)/float64(sc.Size) {
+		t.Errorf("WAN %.3f·S, want 1 to 1.02·S + 1 MiB", r.WAN)
+	}
+}
+
+// TestMisbehavingPeers: a small branch with a peer that serves corrupt
+// bytes, and one with an agent that leaves mid-way: every agent that
+// stays finishes with the package whole, the corrupt peer is dropped, and
+// no fragment crosses the WAN more than 1 + max_extra_copies (2) times.
+// (A corrupt or departed WAN owner's fragments cross it again: its peers
+// cannot get them from it.)
+func TestMisbehavingPeers(t *testing.T) {
+	if raceEnabled {
+		t.Skip("100 s under the race detector; TestSmallBranch covers the simulator's concurrency")
+	}
+	tests := []struct {
+		name    string
+		sc      Scenario
+		wantBad bool
+	}{
+		{name: "corrupt", sc: Scenario{Name: "corrupt", Agents: 12, Size: 4 << 20, Corrupt: 0.05}, wantBad: true},
+		{name: "churn", sc: Scenario{Name: "churn", Agents: 12, Size: 4 << 20, Churn: 0.1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runBubble(t, tt.sc)
+			left := tt.sc.withDefaults().churned()
+			if r.Done != 12-left || r.Failed != 0 || r.Left != left {
+				t.Fatalf("done %d, failed %d, left %d; want %d, 0, %d", r.Done, r.Failed, r.Left, 12-left, left)
+			}
+			if tt.wantBad && r.BadPeers == 0 {
+				t.Errorf("no agent dropped the corrupt peer")
+			}
+			if r.WAN < 1 || r.WAN > 3 {
+				t.Errorf("WAN %.3f·S, want 1 to 3·S", r.WAN)
+			}
+		})
+	}
+}
+
+// labP95 is the branch lab's shoal-p2p completion p95 with the lab's own
+// parameters (docs/LAB.md, "No whole-file digest before the install",
+// runs p2p-new-1 and p2p-new-2: 31.3 and 30.7 s, payload 1.000·S).
+const labP95 = 31.0
+
+// hashRate measures this machine's SHA-256 rate in MB/s (real time,
+// outside any bubble).
+func hashRate() float64 {
+	buf := make([]byte, 32<<20)
+	start := time.Now()
+	h := proto.NewFragmentHasher()
+	for range 4 {
+		h.Write(buf)
+	}
+	return float64(4*len(buf)) / 1e6 / time.Since(start).Seconds()
+}
+
+// TestScale runs the scenarios of issue 20 (make sim) and prints the
+// table; with -sim.out it writes JSON, markdown and the chart.
+func TestScale(t *testing.T) {
+	if !*full {
+		t.Skip("make sim runs it (-sim.full)")
+	}
+	rep := &Report{Branches: 1000, HashMBps: hashRate()}
+	var sw swarm.Config
+	if *swarmY != "" {
+		dec := yaml.NewDecoder(strings.NewReader(*swarmY))
+		dec.KnownFields(true)
+		if err := dec.Decode(&sw); err != nil {
+			t.Fatalf("-sim.swarm: %v", err)
+		}
+		if err := sw.Validate(); err != nil {
+			t.Fatalf("-sim.swarm: %v", err)
+		}
+		rep.Note = "swarm: " + *swarmY
+	}
+	for _, sc := range Scenarios() {
+		sc.Swarm = sw
+		if *only != "" && !strings.Contains(sc.Name, *only) {
+			continue
+		}
+		r := runBubble(t, sc)
+		if r == nil {
+			t.Fatalf("%s: no result", sc.Name)
+		}
+		r.HashCPUPerAgent = r.HashedPerAgent / 1e6 / rep.HashMBps
+		rep.Results = append(rep.Results, r)
+		if sc.Name == LabScenario().Name {
+			// The simulator's numbers count only once it agrees with the
+			// lab on the lab's parameters.
+			if d := math.Abs(r.P95-labP95) / labP95; d > 0.1 || math.Abs(r.WAN-1) > 0.1 {
+				t.Errorf("lab parameters: p95 %.1f s (lab %.1f s, %.0f %% off), WAN %.3f·S (lab 1.000): not within 10 %%", r.P95, labP95, 100*d, r.WAN)
+			}
+		}
+		t.Logf("%s: done %d failed %d left %d, WAN %.3f·S, p95 %.2f × floor, tail %.1f s, wall %.0f s", sc.Name, r.Done, r.Failed, r.Left, r.WAN, r.P95/r.Floor, r.Tail, r.WallSeconds)
+	}
+	var md strings.Builder
+	rep.Markdown(&md)
+	fmt.Println(md.String())
+	if *outDir == "" {
+		return
+	}
+	if err := os.MkdirAll(*outDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var js, svg bytes.Buffer
+	if err := rep.JSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	rep.CDF(&svg, "Simulated completion CDF (real swarm + tracker code, virtual time)")
+	for name, b := range map[string][]byte{"sim.json": js.Bytes(), "sim.md": []byte(md.String()), "sim-cdf.svg": svg.Bytes()} {
+		if err := os.WriteFile(filepath.Join(*outDir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fmt.Printf("wrote %s\n", filepath.Join(*outDir, "sim.{json,md} and sim-cdf.svg"))
+}
