@@ -61,7 +61,7 @@ func (s *Store) SoftwareNameStats(ctx context.Context) ([]NameStat, error) {
 	}
 	var rows []row
 	err := s.read(ctx).Table("softwares AS s").
-		Select("s.name_id AS name_id, n.name AS name, MAX(s.publisher) AS publisher, COUNT(*) AS installs, "+
+		Select("s.name_id AS name_id, n.name AS name, MAX(s.publisher) AS publisher, COUNT(*) AS installs, " +
 			"COUNT(DISTINCT s.computer_id) AS computers, n.first_seen AS first_seen, MAX(c.last_inventory) AS last_seen").
 		Joins("JOIN software_names AS n ON n.id = s.name_id").
 		Joins("JOIN computers AS c ON c.id = s.computer_id").
