@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql/driver"
 	"fmt"
 	"time"
 
@@ -57,7 +58,7 @@ func (s *Store) SoftwareNameStats(ctx context.Context) ([]NameStat, error) {
 		Installs  int64
 		Computers int64
 		FirstSeen *time.Time
-		LastSeen  any
+		LastSeen  scanTime
 	}
 	var rows []row
 	err := s.read(ctx).Table("softwares AS s").
@@ -72,13 +73,25 @@ func (s *Store) SoftwareNameStats(ctx context.Context) ([]NameStat, error) {
 	out := make([]NameStat, len(rows))
 	for i, r := range rows {
 		out[i] = NameStat{NameID: r.NameID, Name: r.Name, Publisher: r.Publisher, Installs: r.Installs, Computers: r.Computers,
-			LastSeen: anyTime(r.LastSeen)}
+			LastSeen: r.LastSeen.Time}
 		if r.FirstSeen != nil {
 			out[i].FirstSeen = r.FirstSeen.UTC()
 		}
 	}
 	return out, nil
 }
+
+// scanTime reads what a driver returns for MAX(timestamp).
+type scanTime struct{ time.Time }
+
+// Scan implements sql.Scanner.
+func (t *scanTime) Scan(v any) error {
+	t.Time = anyTime(v)
+	return nil
+}
+
+// Value implements driver.Valuer (gorm wants both).
+func (t scanTime) Value() (driver.Value, error) { return t.Time, nil }
 
 // anyTime converts what a driver returns for MAX(timestamp) to a time:
 // PostgreSQL gives a time, SQLite the stored text.
@@ -129,7 +142,7 @@ func (s *Store) SoftwareVersionStats(ctx context.Context, nameIDs []int64) ([]Ve
 		Publisher  string
 		SiteID     *uint
 		Computers  int64
-		LastSeen   any
+		LastSeen   scanTime
 	}
 	var rows []row
 	err := s.read(ctx).Table("softwares AS s").
@@ -144,7 +157,7 @@ func (s *Store) SoftwareVersionStats(ctx context.Context, nameIDs []int64) ([]Ve
 	out := make([]VersionStat, len(rows))
 	for i, r := range rows {
 		out[i] = VersionStat{NameID: r.NameID, Version: r.Version, VersionKey: r.VersionKey, Publisher: r.Publisher,
-			SiteID: r.SiteID, Computers: r.Computers, LastSeen: anyTime(r.LastSeen)}
+			SiteID: r.SiteID, Computers: r.Computers, LastSeen: r.LastSeen.Time}
 	}
 	return out, nil
 }
