@@ -37,6 +37,9 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// WithDefaults returns c with every unset value at its default.
+func (c Config) WithDefaults() Config { return c.withDefaults() }
+
 // Validate checks the configuration.
 func (c Config) Validate() error {
 	c = c.withDefaults()
@@ -103,8 +106,9 @@ func (c *Catalog) prune(ctx context.Context) {
 	}
 }
 
-// History returns a computer's change history, newest first.
-func (c *Catalog) History(ctx context.Context, computerID uint, limit int) ([]api.HistoryEntry, error) {
+// History returns a computer's change history, newest first; site
+// changes name the sites (siteNames, else "site N").
+func (c *Catalog) History(ctx context.Context, computerID uint, limit int, siteNames map[uint]string) ([]api.HistoryEntry, error) {
 	if _, err := c.store.Computer(ctx, computerID); err != nil {
 		return nil, err
 	}
@@ -115,6 +119,9 @@ func (c *Catalog) History(ctx context.Context, computerID uint, limit int) ([]ap
 	out := make([]api.HistoryEntry, len(rows))
 	for i, r := range rows {
 		out[i] = api.HistoryEntry{At: r.At, Kind: r.Kind, Subject: r.Subject, Old: r.Old, New: r.New}
+		if r.Kind == store.ChangeSite {
+			out[i].Old, out[i].New = siteName(r.Old, siteNames), siteName(r.New, siteNames)
+		}
 	}
 	return out, nil
 }
@@ -210,6 +217,17 @@ func (c *Catalog) Title(ctx context.Context, key string, siteNames map[uint]stri
 	}
 	sortSites(d.Sites)
 	return d, nil
+}
+
+func siteName(id string, names map[uint]string) string {
+	n, err := strconv.ParseUint(id, 10, 32)
+	if err != nil {
+		return id
+	}
+	if name := names[uint(n)]; name != "" {
+		return name
+	}
+	return "site " + id
 }
 
 func addSite(sites []api.SoftwareSite, id *uint, n int64, names map[uint]string) []api.SoftwareSite {

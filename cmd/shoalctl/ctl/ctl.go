@@ -122,6 +122,12 @@ func commands() []command {
 		{"assignments", "[--package PKG]", "List assignments with members, done, pending, failed, held.", runAssignments},
 		{"resume", "ASSIGNMENT_ID", "Resume a paused staged rollout (the failures so far are accepted).", runResume},
 		{"unassign", "ASSIGNMENT_ID", "Remove an assignment (installs stay, pending deployments are cancelled).", runUnassign},
+		{"software list", "[TEXT] [--category C] [--csv]", "The software catalog: titles (names merged by the dictionary) with publisher, computers, last seen.", runSoftwareList},
+		{"software get", "TITLE|KEY [--computers] [--version V] [--csv]", "A title's versions with their computers per site; --computers (or --version, --csv) lists its computers.", runSoftwareGet},
+		{"software rules", "", "The dictionary rules that merge software names into titles and give categories.", runSoftwareRules},
+		{"software rule add", "PATTERN [--title T] [--category C] [--position N]", "Add a dictionary rule: names matching PATTERN (a regular expression, any case) get the title and category.", runSoftwareRuleAdd},
+		{"software rule delete", "ID", "Delete a dictionary rule.", runSoftwareRuleDelete},
+		{"computer history", "ID [--limit N]", "A computer's change history: software installed, removed, upgraded; hardware, OS, address and site changes.", runComputerHistory},
 	}
 }
 
