@@ -65,6 +65,9 @@ type Config struct {
 	Tracker embedded.Config `yaml:"tracker"`
 	// Groups are the evaluation intervals of groups and assignments.
 	Groups groups.Config `yaml:"groups"`
+	// Inventory is the software catalog's cache and the retention of the
+	// computers' change history.
+	Inventory inventory.Config `yaml:"inventory"`
 
 	// AdminPassword sets the admin password (from SHOAL_ADMIN_PASSWORD);
 	// empty generates one at first start.
@@ -127,7 +130,7 @@ func (c Config) Validate() error {
 	}
 	pc := c.Packages
 	pc.Dir = filepath.Join(c.DataDir, "packages")
-	errs = append(errs, c.TLS.Validate(), c.Database.Validate(), pc.Validate(), c.Agents.Validate(), c.HTTP.Validate(), c.UI.Validate(), c.AgentAPI.Validate(), c.Tracker.Validate(), c.Groups.Validate())
+	errs = append(errs, c.TLS.Validate(), c.Database.Validate(), pc.Validate(), c.Agents.Validate(), c.HTTP.Validate(), c.UI.Validate(), c.AgentAPI.Validate(), c.Tracker.Validate(), c.Groups.Validate(), c.Inventory.Validate())
 	// A jobs long-poll must end well within the write timeout.
 	maxWait := c.AgentAPI.MaxWait
 	if maxWait == 0 {
@@ -173,6 +176,7 @@ type Server struct {
 	builder   *packages.Builder
 	dep       *deploy.Service
 	groups    *groups.Service
+	catalog   *inventory.Catalog
 	trk       *embedded.Tracker
 	web       *web.Server
 	agents    *agentapi.API
@@ -279,6 +283,9 @@ func (s *Server) build() error {
 		return err
 	}
 	inv := inventory.New(s.st, s.log)
+	if s.catalog, err = inventory.NewCatalog(cfg.Inventory, s.st, s.log); err != nil {
+		return err
+	}
 	if s.groups, err = groups.New(cfg.Groups, s.st, s.dep, s.log); err != nil {
 		return err
 	}
@@ -292,7 +299,7 @@ func (s *Server) build() error {
 	}
 
 	// Edges.
-	adminUI, err := ui.New(cfg.UI, ui.Deps{Store: s.st, Deploy: s.dep, Packages: s.builder, PKI: pk, Admin: admin, Ops: ops, Groups: s.groups}, s.log)
+	adminUI, err := ui.New(cfg.UI, ui.Deps{Store: s.st, Deploy: s.dep, Packages: s.builder, PKI: pk, Admin: admin, Ops: ops, Groups: s.groups, Catalog: s.catalog}, s.log)
 	if err != nil {
 		return err
 	}
@@ -305,7 +312,7 @@ func (s *Server) build() error {
 	}
 	s.ready = &readiness{st: s.st, builder: s.builder, metrics: s.metrics, log: s.log.With("component", "readyz")}
 	if s.web, err = web.New(cfg.HTTP.Config, web.Deps{Store: s.st, Deploy: s.dep, Packages: s.builder, PKI: pk, Admin: admin,
-		Ops: ops, Groups: s.groups, OCS: ocsEdge, UI: adminUI, Agents: s.agents, Metrics: metrics.Handler(reg, s.log), Ready: s.ready.ready}, s.log); err != nil {
+		Ops: ops, Groups: s.groups, Catalog: s.catalog, OCS: ocsEdge, UI: adminUI, Agents: s.agents, Metrics: metrics.Handler(reg, s.log), Ready: s.ready.ready}, s.log); err != nil {
 		return err
 	}
 
@@ -374,6 +381,7 @@ func (s *Server) Run(ctx context.Context) error {
 	g.Go(func() error { return s.dep.Run(depCtx) })
 	g.Go(func() error { return s.trk.Run(gctx) })
 	g.Go(func() error { return s.groups.Run(gctx) })
+	g.Go(func() error { return s.catalog.Run(gctx) })
 	g.Go(func() error { return s.runHub(gctx) })
 	g.Go(func() error { return serve(plain.Serve(s.web.LimitListener(s.httpLn))) })
 	g.Go(func() error { return serve(secure.ServeTLS(s.web.LimitListener(s.httpsLn), "", "")) })

@@ -262,6 +262,9 @@ func (s *Service) ResiteComputers(ctx context.Context) (int, error) {
 	}
 	moves := map[uint][]uint{}
 	moved := 0
+	// Each move goes to the computer's change history.
+	now := time.Now().UTC()
+	var history []store.HistoryEntry
 	for _, c := range comps {
 		a, err := netip.ParseAddr(strings.TrimSpace(c.IPAddr))
 		if err != nil {
@@ -279,11 +282,20 @@ func (s *Service) ResiteComputers(ctx context.Context) (int, error) {
 		}
 		moves[site.ID] = append(moves[site.ID], c.ID)
 		moved++
+		from := ""
+		if c.SiteID != nil {
+			from = strconv.FormatUint(uint64(*c.SiteID), 10)
+		}
+		history = append(history, store.HistoryEntry{ComputerID: c.ID, At: now, Kind: store.ChangeSite, Subject: "site",
+			Old: from, New: strconv.FormatUint(uint64(site.ID), 10)})
 	}
 	for siteID, ids := range moves {
 		if err := s.store.SetComputersSite(ctx, ids, siteID); err != nil {
 			return 0, fmt.Errorf("resite computers: %w", err)
 		}
+	}
+	if err := s.store.AddHistoryEntries(ctx, history); err != nil {
+		return 0, fmt.Errorf("resite computers: %w", err)
 	}
 	return moved, nil
 }

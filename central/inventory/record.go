@@ -28,7 +28,11 @@ import (
 // every inventory table and the download history are replaced, and account
 // info follows the OCS rule: a new computer (or one without stored account
 // info) stores what the agent sent; otherwise the server wins and
-// AccountUpdate reports a difference. Deployments are not touched.
+// AccountUpdate reports a difference. Deployments are not touched. An
+// inventory of a known computer writes what changed since the stored one
+// to the computer's change history (history.go; the software part is
+// written by the store from the rows it replaces): a first inventory
+// writes none.
 func Record(ctx context.Context, st *store.Store, snap *store.InventorySnapshot) (*store.IngestResult, error) {
 	if snap == nil {
 		return nil, fmt.Errorf("ingest inventory: nil snapshot: %w", store.ErrInvalid)
@@ -177,6 +181,7 @@ func ingest(ctx context.Context, tx *store.Store, c store.Computer, snap *store.
 		}
 	}
 
+	snap.TrackChanges = target != nil
 	if target == nil {
 		c.FirstSeen = c.LastInventory
 		if err := tx.CreateComputer(ctx, &c); err != nil {
@@ -195,6 +200,11 @@ func ingest(ctx context.Context, tx *store.Store, c store.Computer, snap *store.
 			c.SiteID = target.SiteID
 		}
 		if err := tx.SaveComputer(ctx, &c); err != nil {
+			return nil, err
+		}
+		// The change history (history.go); software changes are
+		// recorded by ReplaceInventory.
+		if err := tx.AddHistoryEntries(ctx, computerChanges(target, &c, c.LastInventory)); err != nil {
 			return nil, err
 		}
 	}

@@ -3,6 +3,7 @@ package store_test
 import (
 	"fmt"
 	"os"
+	"slices"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -99,4 +100,46 @@ func benchSnapshot(tmpl *store.InventorySnapshot, i int64) *store.InventorySnaps
 	snap.Computer.Serial = fmt.Sprintf("BENCH%08d", i)
 	snap.Computer.FirstMAC = fmt.Sprintf("02:00:00:%02x:%02x:%02x", byte(i>>16), byte(i>>8), byte(i))
 	return &snap
+}
+
+// BenchmarkReingestChanged measures repeated inventories of existing
+// computers where a few software rows changed each time (3 upgraded, one
+// removed and one installed, memory changed): the change history is
+// written.
+func BenchmarkReingestChanged(b *testing.B) {
+	s := storetest.Open(b)
+	tmpl := storetest.Snapshot("bench-2026-11-24-07-24-08", benchSoftwares)
+	const pool = 64
+	for i := range pool {
+		if _, err := inventory.Record(b.Context(), s, benchSnapshot(tmpl, int64(i))); err != nil {
+			b.Fatalf("IngestInventory: %v", err)
+		}
+	}
+	var seq atomic.Int64
+	b.ReportAllocs()
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := seq.Add(1)
+			snap := benchSnapshot(tmpl, i%pool)
+			sw := slices.Clone(tmpl.Softwares)
+			for k := range 3 {
+				sw[k].Version = fmt.Sprintf("2.%d.%d", i, k)
+			}
+			sw[3].Name = fmt.Sprintf("added-%d", i%2)
+			snap.Softwares = sw
+			snap.Computer.MemoryMB = 4000 + int(i%2)*4000
+			if _, err := inventory.Record(b.Context(), s, snap); err != nil {
+				b.Errorf("IngestInventory: %v", err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	cpuMS := float64((cpuTime() - cpu0).Milliseconds())
+	secs := b.Elapsed().Seconds()
+	b.ReportMetric(cpuMS/float64(b.N), "cpu-ms/inventory")
+	b.ReportMetric(float64(b.N)/secs, "inventories/s")
+	b.Logf("N=%d %s: %.1f inventories/s, loadavg %s", b.N, b.Name(), float64(b.N)/secs, loadavg())
 }

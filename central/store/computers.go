@@ -53,7 +53,7 @@ func deleteComputerRows(tx *gorm.DB, id uint) error {
 	if err := rotateAgentSiteKeys(tx, time.Now(), "id = ?", id); err != nil {
 		return err
 	}
-	models := append(slices.Clone(childModels), &AccountInfo{}, &DownloadHistory{})
+	models := append(slices.Clone(childModels), &AccountInfo{}, &DownloadHistory{}, &HistoryEntry{})
 	for _, m := range models {
 		if err := tx.Where("computer_id = ?", id).Delete(m).Error; err != nil {
 			return err

@@ -43,6 +43,11 @@ type InventorySnapshot struct {
 	Anonymous bool
 	// Remote is the client address, kept in the audit events of merges.
 	Remote string
+	// TrackChanges makes ReplaceInventory record the software installed,
+	// removed and upgraded since the stored inventory in the computer's
+	// change history, at Computer.LastInventory. A first inventory leaves
+	// it off: everything would be "installed".
+	TrackChanges bool
 }
 
 // IngestResult describes what an inventory ingest (central/inventory.Record) did.
@@ -130,11 +135,21 @@ func (s *Store) ReplaceInventory(ctx context.Context, computerID uint, snap *Inv
 			func() error { return replaceRows(tx, computerID, snap.Drives) },
 			func() error { return replaceRows(tx, computerID, snap.Networks) },
 			func() error {
-				added, err := replaceSoftware(tx, txs.names, computerID, slices.Clone(snap.Softwares))
-				if len(added) > 0 && txs.names != nil {
-					txs.onCommit = append(txs.onCommit, func() { txs.names.add(added) })
+				written, dropped, added, err := replaceSoftware(tx, txs.names, computerID, slices.Clone(snap.Softwares))
+				if err != nil {
+					return err
 				}
-				return err
+				if len(written) > 0 && txs.names != nil {
+					txs.onCommit = append(txs.onCommit, func() { txs.names.add(written) })
+				}
+				if !snap.TrackChanges {
+					return nil
+				}
+				changes := softwareChanges(computerID, snap.Computer.LastInventory.UTC(), dropped, added)
+				if len(changes) == 0 {
+					return nil
+				}
+				return tx.CreateInBatches(changes, batchSize).Error
 			},
 			func() error { return replaceRows(tx, computerID, snap.Controllers) },
 			func() error { return replaceRows(tx, computerID, snap.Monitors) },

@@ -458,5 +458,6 @@ func allModels() []any {
 	m = append(m, inventoryModels()...)
 	m = append(m, &SoftwareName{})
 	m = append(m, searchModels()...)
+	m = append(m, catalogModels()...)
 	return append(m, auditModels()...)
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -21,6 +22,9 @@ import (
 type SoftwareName struct {
 	ID   int64  `gorm:"primaryKey;autoIncrement:false"`
 	Name string `gorm:"not null"`
+	// FirstSeen is when an inventory first reported the name (nil for
+	// names stored before the software catalog).
+	FirstSeen *time.Time
 }
 
 // TableName implements gorm's tabler.
@@ -126,11 +130,12 @@ func keyOf(r *Software) softwareKey {
 // cost.
 //
 // It returns the name IDs it wrote to software_names, for the caller to
-// add to names once the transaction commits.
-func replaceSoftware(tx *gorm.DB, names *nameCache, computerID uint, rows []Software) ([]int64, error) {
+// add to names once the transaction commits, and the rows it dropped and
+// added (for the change history).
+func replaceSoftware(tx *gorm.DB, names *nameCache, computerID uint, rows []Software) (written []int64, dropped, add []Software, err error) {
 	var have []Software
 	if err := tx.Where("computer_id = ?", computerID).Find(&have).Error; err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	pending := make(map[softwareKey]int, len(rows))
 	for i := range rows {
@@ -144,8 +149,8 @@ func replaceSoftware(tx *gorm.DB, names *nameCache, computerID uint, rows []Soft
 			continue
 		}
 		drop = append(drop, have[i].ID)
+		dropped = append(dropped, have[i])
 	}
-	var add []Software
 	for i := range rows {
 		k := keyOf(&rows[i])
 		if pending[k] > 0 {
@@ -156,21 +161,21 @@ func replaceSoftware(tx *gorm.DB, names *nameCache, computerID uint, rows []Soft
 	for len(drop) > 0 {
 		n := min(len(drop), 500)
 		if err := tx.Where("id IN ?", drop[:n]).Delete(&Software{}).Error; err != nil {
-			return nil, err
+			return nil, nil, nil, err
 		}
 		drop = drop[n:]
 	}
 	if len(add) == 0 {
-		return nil, nil
+		return nil, dropped, nil, nil
 	}
-	written, err := numberSoftware(tx, names, add)
+	written, err = numberSoftware(tx, names, add)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	for i := range add {
 		add[i].setOwner(computerID)
 	}
-	return written, tx.CreateInBatches(add, batchSize).Error
+	return written, dropped, add, tx.CreateInBatches(add, batchSize).Error
 }
 
 // numberSoftware sets the NameID and VersionKey of rows and records in
@@ -178,11 +183,12 @@ func replaceSoftware(tx *gorm.DB, names *nameCache, computerID uint, rows []Soft
 // returns the IDs of the names it wrote.
 func numberSoftware(tx *gorm.DB, cache *nameCache, rows []Software) ([]int64, error) {
 	names := make([]SoftwareName, 0, len(rows))
+	now := time.Now().UTC()
 	for i := range rows {
 		rows[i].NameID = SoftwareNameID(rows[i].Name)
 		rows[i].VersionKey = VersionKey(rows[i].Version)
 		if !cache.has(rows[i].NameID) {
-			names = append(names, SoftwareName{ID: rows[i].NameID, Name: rows[i].Name})
+			names = append(names, SoftwareName{ID: rows[i].NameID, Name: rows[i].Name, FirstSeen: &now})
 		}
 	}
 	if len(names) == 0 {

@@ -44,12 +44,13 @@ func (u *UI) funcs() template.FuncMap {
 			}
 			return strconv.FormatUint(uint64(*p), 10)
 		},
-		"join":   strings.Join,
-		"osname": osName,
-		"mbsize": mbSize,
-		"mib":    func(mb int64) string { return humanBytes(mb << 20) },
-		"logins": logins,
-		"list":   func(xs ...string) []string { return xs },
+		"join":       strings.Join,
+		"osname":     osName,
+		"changeKind": changeKind,
+		"mbsize":     mbSize,
+		"mib":        func(mb int64) string { return humanBytes(mb << 20) },
+		"logins":     logins,
+		"list":       func(xs ...string) []string { return xs },
 		"deref": func(p *uint) uint {
 			if p == nil {
 				return 0

@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/proto/api"
 )
 
 // dashboardView is the data of the dashboard.
@@ -185,6 +186,9 @@ type computerView struct {
 	Deployments []store.DeploymentRow
 	// Groups are the computer's groups.
 	Groups []store.Group
+	// History is the computer's change history, newest first (nil
+	// without a catalog).
+	History []api.HistoryEntry
 }
 
 func (u *UI) handleComputer(c echo.Context) error {
@@ -214,6 +218,15 @@ func (u *UI) handleComputer(c echo.Context) error {
 	}
 	if u.deps.Groups != nil {
 		if v.Groups, err = u.deps.Groups.GroupsOfComputer(ctx, id); err != nil {
+			return err
+		}
+	}
+	if u.deps.Catalog != nil {
+		names, err := u.siteNameMap(ctx)
+		if err != nil {
+			return err
+		}
+		if v.History, err = u.deps.Catalog.History(ctx, id, maxHistoryShown, names); err != nil {
 			return err
 		}
 	}

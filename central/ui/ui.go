@@ -42,6 +42,7 @@ import (
 	"github.com/shoal-project/shoal/central/audit"
 	"github.com/shoal-project/shoal/central/deploy"
 	"github.com/shoal-project/shoal/central/groups"
+	"github.com/shoal-project/shoal/central/inventory"
 	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
@@ -156,6 +157,9 @@ type Deps struct {
 	Ops *admin.Service
 	// Groups keeps groups and assignments.
 	Groups *groups.Service
+	// Catalog is the software catalog and the computers' change history;
+	// nil leaves the software pages and the history out.
+	Catalog *inventory.Catalog
 }
 
 // UI serves the admin web UI.
@@ -235,7 +239,7 @@ func (u *UI) loadAssets() error {
 var pageNames = []string{
 	"login", "error", "dashboard", "computers", "computer", "packages", "package_new", "package",
 	"affect", "status", "sites", "site", "groups", "group", "settings", "tokens", "users", "audit", "relays",
-	"enrollment",
+	"enrollment", "software", "software_title",
 }
 
 func (u *UI) parseTemplates() error {
@@ -325,6 +329,7 @@ func (u *UI) Register(e *echo.Echo) {
 	u.registerRelays(g)
 	u.registerEnrollment(g)
 	u.registerComputerBulk(g)
+	u.registerSoftware(g)
 
 	g.Any("/*", func(echo.Context) error { return errPageNotFound })
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/shoal-project/shoal/central/deploy"
 	"github.com/shoal-project/shoal/central/groups"
 	"github.com/shoal-project/shoal/central/httperr"
+	"github.com/shoal-project/shoal/central/inventory"
 	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
@@ -167,6 +168,9 @@ type Deps struct {
 	// Groups keeps groups and assignments (desired state); nil leaves
 	// their routes out.
 	Groups *groups.Service
+	// Catalog is the software catalog and the computers' change history;
+	// nil leaves their routes out.
+	Catalog *inventory.Catalog
 	// OCS is the OCS agent endpoint (central/ocsapi), mounted on both
 	// listeners when set; it bounds its own request bodies.
 	OCS interface{ Register(*echo.Echo) }
