@@ -235,7 +235,7 @@ func (u *UI) loadAssets() error {
 var pageNames = []string{
 	"login", "error", "dashboard", "computers", "computer", "packages", "package_new", "package",
 	"affect", "status", "sites", "site", "groups", "group", "settings", "tokens", "users", "audit", "relays",
-	"enrollment",
+	"enrollment", "duplicates",
 }
 
 func (u *UI) parseTemplates() error {
@@ -324,6 +324,7 @@ func (u *UI) Register(e *echo.Echo) {
 
 	u.registerRelays(g)
 	u.registerEnrollment(g)
+	u.registerHygiene(g)
 
 	g.Any("/*", func(echo.Context) error { return errPageNotFound })
 }
