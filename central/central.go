@@ -177,6 +177,7 @@ type Server struct {
 	dep       *deploy.Service
 	groups    *groups.Service
 	catalog   *inventory.Catalog
+	ops       *adminops.Service
 	trk       *embedded.Tracker
 	web       *web.Server
 	agents    *agentapi.API
@@ -291,6 +292,7 @@ func (s *Server) build() error {
 	}
 	httpsURL := "https://" + net.JoinHostPort(host, port(s.httpsLn.Addr()))
 	ops := adminops.New(adminops.Deps{Store: s.st, Deploy: s.dep, Packages: s.builder, PKI: pk, ServerURL: httpsURL, Changes: s.hub}, s.log)
+	s.ops = ops
 	if s.trk, err = embedded.New(cfg.Tracker, s.st, pk.SigningPublicKey(), s.log); err != nil {
 		return err
 	}
@@ -382,6 +384,7 @@ func (s *Server) Run(ctx context.Context) error {
 	g.Go(func() error { return s.trk.Run(gctx) })
 	g.Go(func() error { return s.groups.Run(gctx) })
 	g.Go(func() error { return s.catalog.Run(gctx) })
+	g.Go(func() error { return s.ops.RunStalePurge(gctx, time.Hour, s.log) })
 	g.Go(func() error { return s.runHub(gctx) })
 	g.Go(func() error { return serve(plain.Serve(s.web.LimitListener(s.httpLn))) })
 	g.Go(func() error { return serve(secure.ServeTLS(s.web.LimitListener(s.httpsLn), "", "")) })

@@ -145,6 +145,9 @@ func Snapshot(inv *ocs.Inventory, now time.Time) *store.InventorySnapshot {
 			AssetTag: b.AssetTag, Type: b.Type,
 		},
 		History: inv.History,
+		// The Windows agent names its previous DEVICEID: that computer
+		// is merged into this one.
+		OldDeviceID: inv.OldDeviceID,
 	}
 	for _, c := range inv.CPUs {
 		snap.CPUs = append(snap.CPUs, store.CPU{

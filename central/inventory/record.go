@@ -21,7 +21,10 @@ import (
 // snap.OldDeviceID; a duplicate found that way keeps its ID and takes the
 // new DeviceID. A computer with a Shoal agent identity is never a
 // duplicate: it is never renamed, merged or deleted by another inventory.
-// Each computer a merge deletes is recorded in the audit log. When a
+// Each computer a merge deletes is recorded in the audit log, and every
+// merge (a takeover of the new DeviceID included) in computer_merges for
+// the duplicates page; device IDs an administrator split apart
+// (SplitMerge) are never merged again. When a
 // DeviceID match and a different duplicate both exist, the duplicate's
 // deployments (and account info, if the match has none) are moved to the
 // match and the duplicate is deleted. The computer row is then updated,
@@ -154,11 +157,27 @@ func ingest(ctx context.Context, tx *store.Store, c store.Computer, snap *store.
 		return nil, err
 	}
 
+	if dups, err = dropSplit(ctx, tx, c.DeviceID, dups); err != nil {
+		return nil, err
+	}
+	reason := func(d *store.Computer) string {
+		if old := strings.TrimSpace(snap.OldDeviceID); old != "" && d.DeviceID == old {
+			return store.MergeOldDeviceID
+		}
+		return store.MergeRule
+	}
+	actor := "inventory " + c.Source
+
 	target := found
 	if target == nil && len(dups) > 0 {
 		target = &dups[0]
 		dups = dups[1:]
 		res.PreviousDeviceID = target.DeviceID
+		// The computer keeps its row and takes the new device ID: a
+		// merge without a deleted computer, shown on the duplicates page.
+		if _, err := recordMerge(ctx, tx, target, c.DeviceID, target, reason(target), actor); err != nil {
+			return nil, err
+		}
 	}
 	// A Shoal agent's site comes from its connection address or an
 	// admin's decision, never from a computer it absorbs or takes over,
@@ -171,7 +190,10 @@ func ingest(ctx context.Context, tx *store.Store, c store.Computer, snap *store.
 			return nil, err
 		}
 		res.MergedFrom = append(res.MergedFrom, dups[i].ID)
-		err := tx.RecordAudit(ctx, &store.AuditEvent{At: time.Now().UTC(), Actor: "inventory " + c.Source, Action: "computer.merge",
+		if _, err := recordMerge(ctx, tx, target, c.DeviceID, &dups[i], reason(&dups[i]), actor); err != nil {
+			return nil, err
+		}
+		err := tx.RecordAudit(ctx, &store.AuditEvent{At: time.Now().UTC(), Actor: actor, Action: "computer.merge",
 			Target: fmt.Sprintf("%d", dups[i].ID),
 			Detail: fmt.Sprintf("computer %d %q (device %s) deleted: merged into computer %d (device %s) by the duplicate rule",
 				dups[i].ID, dups[i].Name, dups[i].DeviceID, target.ID, c.DeviceID),

@@ -52,7 +52,9 @@ type Computer struct {
 	LastInventory time.Time
 	LastContact   time.Time
 	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	// UpdatedAt is indexed: the groups sweep reads the computers changed
+	// since its last pass.
+	UpdatedAt time.Time `gorm:"index"`
 }
 
 // TableName implements gorm's tabler.
@@ -459,5 +461,6 @@ func allModels() []any {
 	m = append(m, &SoftwareName{})
 	m = append(m, searchModels()...)
 	m = append(m, catalogModels()...)
+	m = append(m, mergeModels()...)
 	return append(m, auditModels()...)
 }

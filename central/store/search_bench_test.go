@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoal-project/shoal/central/inventory"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/central/store/storetest"
 	"github.com/shoal-project/shoal/proto/ocs"
@@ -67,38 +68,51 @@ func realSoftware(b *testing.B) []store.Software {
 	return out
 }
 
-// genFleet generates n computers of benchSoftwarePerComputer rows each:
-// mostly rows drawn from the real captures, plus the Windows titles at
-// their shares. Half the computers are Windows ones.
-func genFleet(b *testing.B, n int) store.BulkFleet {
+// benchChunk is how many computers the streaming generator builds and
+// writes at a time: the fleet is never in memory whole (10 million
+// software rows would take gigabytes).
+const benchChunk = 2000
+
+// streamFleet generates n computers of benchSoftwarePerComputer rows each,
+// benchChunk at a time, and hands each chunk to write: mostly rows drawn
+// from the real captures, plus the Windows titles at their shares. Half
+// the computers are Windows ones. It returns the software rows written.
+func streamFleet(b *testing.B, n int, write func(store.BulkFleet) error) int {
 	pool := realSoftware(b)
 	r := rand.New(rand.NewPCG(1, 2))
 	now := time.Now().UTC()
-	f := store.BulkFleet{}
-	for i := range n {
-		os := "Debian GNU/Linux 12"
-		if i%2 == 0 {
-			os = "Microsoft Windows 11 Pro"
-		}
-		f.Computers = append(f.Computers, store.Computer{
-			DeviceID: fmt.Sprintf("pc-%06d-2026-12-05-00-00-00", i), Name: fmt.Sprintf("pc-%06d", i), OSName: os,
-			OSVersion: "12", IPAddr: fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255),
-			FirstMAC: fmt.Sprintf("52:54:00:%02x:%02x:%02x", i>>16&255, i>>8&255, i&255), Source: store.SourceOCS,
-			FirstSeen: now, LastInventory: now, LastContact: now.Add(-time.Duration(r.IntN(90*24)) * time.Hour),
-		})
-		var sw []store.Software
-		for _, w := range windowsTitles {
-			if r.Float64() < w.share {
-				sw = append(sw, store.Software{Name: w.name, Version: w.versions[r.IntN(len(w.versions))], Publisher: "vendor"})
+	rows := 0
+	for lo := 0; lo < n; lo += benchChunk {
+		f := store.BulkFleet{}
+		for i := lo; i < min(lo+benchChunk, n); i++ {
+			os := "Debian GNU/Linux 12"
+			if i%2 == 0 {
+				os = "Microsoft Windows 11 Pro"
 			}
+			f.Computers = append(f.Computers, store.Computer{
+				DeviceID: fmt.Sprintf("pc-%06d-2026-12-05-00-00-00", i), Name: fmt.Sprintf("pc-%06d", i), OSName: os,
+				OSVersion: "12", IPAddr: fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255),
+				FirstMAC: fmt.Sprintf("52:54:00:%02x:%02x:%02x", i>>16&255, i>>8&255, i&255), Source: store.SourceOCS,
+				FirstSeen: now, LastInventory: now, LastContact: now.Add(-time.Duration(r.IntN(90*24)) * time.Hour),
+			})
+			var sw []store.Software
+			for _, w := range windowsTitles {
+				if r.Float64() < w.share {
+					sw = append(sw, store.Software{Name: w.name, Version: w.versions[r.IntN(len(w.versions))], Publisher: "vendor"})
+				}
+			}
+			for _, k := range r.Perm(len(pool))[:benchSoftwarePerComputer-len(sw)] {
+				sw = append(sw, pool[k])
+			}
+			rows += len(sw)
+			f.Softwares = append(f.Softwares, sw)
+			f.Tags = append(f.Tags, fmt.Sprintf("branch-%03d", i%200))
 		}
-		for _, k := range r.Perm(len(pool))[:benchSoftwarePerComputer-len(sw)] {
-			sw = append(sw, pool[k])
+		if err := write(f); err != nil {
+			b.Fatal(err)
 		}
-		f.Softwares = append(f.Softwares, sw)
-		f.Tags = append(f.Tags, fmt.Sprintf("branch-%03d", i%200))
 	}
-	return f
+	return rows
 }
 
 func fleetSize(b *testing.B) int {
@@ -130,16 +144,9 @@ func benchSearch(b *testing.B, s *store.Store) {
 	ctx := b.Context()
 	n := fleetSize(b)
 	start := time.Now()
-	fleet := genFleet(b, n)
-	if err := store.BulkInsertForBench(ctx, s, fleet); err != nil {
-		b.Fatal(err)
-	}
+	rows := streamFleet(b, n, func(f store.BulkFleet) error { return store.BulkInsertForBench(ctx, s, f) })
 	if err := store.Analyze(ctx, s); err != nil {
 		b.Fatal(err)
-	}
-	rows := 0
-	for _, sw := range fleet.Softwares {
-		rows += len(sw)
 	}
 	fmt.Printf("%s: %d computers, %d software rows generated in %s (load %s)\n", s.Driver(), n, rows, time.Since(start).Round(time.Second), loadavg())
 	fmt.Println("| database | query | computers | matches | p50 | p95 |")
@@ -161,13 +168,37 @@ func benchSearch(b *testing.B, s *store.Store) {
 		{"has-libssl", store.ComputerFilter{Software: "libssl"}},
 		{"rare-software", store.ComputerFilter{Software: "notepad++", SoftwareVersion: "= 7.9.5"}},
 	}
+	type page struct {
+		name string
+		run  func() (int64, error)
+	}
+	var pages []page
+	for _, q := range queries {
+		pages = append(pages, page{q.name, func() (int64, error) {
+			_, tot, err := s.SearchComputers(ctx, q.f)
+			return tot, err
+		}})
+	}
+	// The duplicates page: the merges, the 50 longest unseen computers
+	// and their count.
+	pages = append(pages, page{"merges-page", func() (int64, error) {
+		_, tot, err := s.Merges(ctx, 50, 0)
+		return tot, err
+	}}, page{"stale-30-days-page", func() (int64, error) {
+		before := time.Now().Add(-30 * 24 * time.Hour)
+		if _, err := s.ComputersNotSeenSince(ctx, before, 50); err != nil {
+			return 0, err
+		}
+		_, tot, err := s.SearchComputers(ctx, store.ComputerFilter{ContactBefore: before, Limit: 1})
+		return tot, err
+	}})
 	for b.Loop() {
-		for _, q := range queries {
+		for _, q := range pages {
 			var times []time.Duration
 			var total int64
 			for range 20 {
 				t0 := time.Now()
-				_, tot, err := s.SearchComputers(ctx, q.f)
+				tot, err := q.run()
 				if err != nil {
 					b.Fatalf("%s: %v", q.name, err)
 				}
@@ -182,4 +213,46 @@ func benchSearch(b *testing.B, s *store.Store) {
 				float64(p50.Microseconds())/1000, float64(p95.Microseconds())/1000)
 		}
 	}
+	benchFleetIngest(b, s, n)
+}
+
+// benchFleetIngest prints the ingest rate into the generated fleet: the
+// real Unix-agent capture (761 software rows) as 30 new computers' first
+// inventories, then the same 30 re-inventoried with one software upgraded,
+// one at a time, wall and process CPU per inventory.
+func benchFleetIngest(b *testing.B, s *store.Store, n int) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "proto", "ocs", "testdata", "unix-agent-2.10.0", "inventory-request.xml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	inv, err := ocs.ParseInventory(raw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const count = 30
+	snap := func(i int, upgrade bool) *store.InventorySnapshot {
+		sn := inventory.Snapshot(inv, time.Now())
+		sn.Computer.DeviceID = fmt.Sprintf("ingest-%03d-2026-12-05-00-00-00", i)
+		sn.Computer.Name = fmt.Sprintf("ingest-%03d", i)
+		sn.BIOS.SystemSerial = fmt.Sprintf("INGEST%05d", i)
+		sn.Computer.FirstMAC = fmt.Sprintf("02:01:00:00:%02x:%02x", i>>8&255, i&255)
+		if upgrade {
+			sn.Softwares = slices.Clone(sn.Softwares)
+			sn.Softwares[i%len(sn.Softwares)].Version += "+1"
+		}
+		return sn
+	}
+	fmt.Println("| database | ingest | computers | inventories | software rows | wall ms/inventory | CPU ms/inventory |")
+	for _, phase := range []string{"first-inventory", "re-inventory"} {
+		cpu0, t0 := cpuTime(), time.Now()
+		for i := range count {
+			if _, err := inventory.Record(b.Context(), s, snap(i, phase == "re-inventory")); err != nil {
+				b.Fatalf("%s %d: %v", phase, i, err)
+			}
+		}
+		wall, cpu := time.Since(t0), cpuTime()-cpu0
+		fmt.Printf("| %s | %s | %d | %d | %d | %.1f | %.1f |\n", s.Driver(), phase, n, count, len(inv.Softwares),
+			float64(wall.Microseconds())/1000/count, float64(cpu.Microseconds())/1000/count)
+	}
+	fmt.Printf("load after the run: %s\n", loadavg())
 }

@@ -239,7 +239,7 @@ func (u *UI) loadAssets() error {
 var pageNames = []string{
 	"login", "error", "dashboard", "computers", "computer", "packages", "package_new", "package",
 	"affect", "status", "sites", "site", "groups", "group", "settings", "tokens", "users", "audit", "relays",
-	"enrollment", "software", "software_title",
+	"enrollment", "software", "software_title", "duplicates",
 }
 
 func (u *UI) parseTemplates() error {
@@ -330,6 +330,7 @@ func (u *UI) Register(e *echo.Echo) {
 	u.registerEnrollment(g)
 	u.registerComputerBulk(g)
 	u.registerSoftware(g)
+	u.registerHygiene(g)
 
 	g.Any("/*", func(echo.Context) error { return errPageNotFound })
 }

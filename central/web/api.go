@@ -72,6 +72,11 @@ func (s *Server) apiRoutes(openapi echo.HandlerFunc) []route {
 		{Method: "GET", Path: "/computers", Handler: s.listComputers, Summary: "Search computers", Tag: "computers", Query: computerParams(), Resp: api.List[api.Computer]{}, Status: 200},
 		{Method: "GET", Path: "/computers/:id", Handler: s.getComputer, Summary: "A computer's inventory and deployment history", Tag: "computers", Resp: api.ComputerDetail{}, Status: 200},
 		{Method: "PUT", Path: "/computers/:id/tag", Handler: s.putComputerTag, Summary: "Set the OCS TAG; an OCS agent adopts it at its next inventory (ACCOUNT_UPDATE)", Tag: "computers", Body: api.TagRequest{}, Resp: api.TagRequest{}, Status: 200},
+		{Method: "GET", Path: "/computers/merges", Handler: s.listMerges, Summary: "Duplicate merges, newest first (automatic and manual)", Tag: "computers", Query: pageParams(), Resp: api.List[api.ComputerMerge]{}, Status: 200},
+		{Method: "POST", Path: "/computers/merges/:id/split", Handler: s.splitMerge, Summary: "Split a merge: the merged computer exists again and is never merged with the other again", Tag: "computers", Resp: api.Computer{}, Status: 201},
+		{Method: "POST", Path: "/computers/:id/merge", Handler: s.mergeComputer, Summary: "Merge another computer into this one (its deployments move here; it is deleted)", Tag: "computers", Body: api.MergeRequest{}, Resp: api.ComputerMerge{}, Status: 200},
+		{Method: "GET", Path: "/settings/stale-purge", Handler: s.getStalePurge, Summary: "Automatic purge of computers not seen for N days (0: off)", Tag: "settings", Resp: api.StalePurge{}, Status: 200},
+		{Method: "PUT", Path: "/settings/stale-purge", Handler: s.putStalePurge, Summary: "Set the automatic purge of stale computers (days, 0: off)", Tag: "settings", Body: api.StalePurge{}, Resp: api.StalePurge{}, Status: 200},
 		{Method: "DELETE", Path: "/computers/:id", Handler: s.deleteComputer, Summary: "Delete a computer and its deployments", Tag: "computers", Status: 204},
 
 		{Method: "GET", Path: "/packages", Handler: s.listPackages, Summary: "List packages, newest first", Tag: "packages", Query: pageParams(), Resp: api.List[api.Package]{}, Status: 200},
