@@ -325,7 +325,11 @@ func (u *UI) handleCreateToken(c echo.Context) error {
 	var secret string
 	if len(errs) == 0 {
 		var err error
-		if secret, _, err = u.deps.Ops.CreateAPIToken(c.Request().Context(), u.actor(c), name, role, ttl); err != nil {
+		owner := ""
+		if s := sessionOf(c); s != nil && s.UserName != pki.AdminUser {
+			owner = s.UserName
+		}
+		if secret, _, err = u.deps.Ops.CreateAPIToken(c.Request().Context(), u.actor(c), name, role, owner, ttl); err != nil {
 			return err
 		}
 	}
