@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	adminops "github.com/shoal-project/shoal/central/admin"
+	"github.com/shoal-project/shoal/central/auth"
 	"github.com/shoal-project/shoal/central/agentapi"
 	"github.com/shoal-project/shoal/central/deploy"
 	"github.com/shoal-project/shoal/central/groups"
@@ -65,6 +66,8 @@ type Config struct {
 	Tracker embedded.Config `yaml:"tracker"`
 	// Groups are the evaluation intervals of groups and assignments.
 	Groups groups.Config `yaml:"groups"`
+	// Auth configures directory (LDAP / Active Directory) login.
+	Auth auth.Config `yaml:"auth"`
 
 	// AdminPassword sets the admin password (from SHOAL_ADMIN_PASSWORD);
 	// empty generates one at first start.
@@ -127,7 +130,7 @@ func (c Config) Validate() error {
 	}
 	pc := c.Packages
 	pc.Dir = filepath.Join(c.DataDir, "packages")
-	errs = append(errs, c.TLS.Validate(), c.Database.Validate(), pc.Validate(), c.Agents.Validate(), c.HTTP.Validate(), c.UI.Validate(), c.AgentAPI.Validate(), c.Tracker.Validate(), c.Groups.Validate())
+	errs = append(errs, c.TLS.Validate(), c.Database.Validate(), pc.Validate(), c.Agents.Validate(), c.HTTP.Validate(), c.UI.Validate(), c.AgentAPI.Validate(), c.Tracker.Validate(), c.Groups.Validate(), c.Auth.Validate())
 	// A jobs long-poll must end well within the write timeout.
 	maxWait := c.AgentAPI.MaxWait
 	if maxWait == 0 {
@@ -288,7 +291,11 @@ func (s *Server) build() error {
 	}
 
 	// Edges.
-	adminUI, err := ui.New(cfg.UI, ui.Deps{Store: s.st, Deploy: s.dep, Packages: s.builder, PKI: pk, Admin: admin, Ops: ops, Groups: s.groups}, s.log)
+	authn, err := auth.NewAuthenticator(cfg.Auth, s.st, admin, s.log)
+	if err != nil {
+		return err
+	}
+	adminUI, err := ui.New(cfg.UI, ui.Deps{Store: s.st, Deploy: s.dep, Packages: s.builder, PKI: pk, Admin: admin, Ops: ops, Groups: s.groups, Auth: authn}, s.log)
 	if err != nil {
 		return err
 	}
@@ -301,7 +308,7 @@ func (s *Server) build() error {
 	}
 	s.ready = &readiness{st: s.st, builder: s.builder, metrics: s.metrics, log: s.log.With("component", "readyz")}
 	if s.web, err = web.New(cfg.HTTP.Config, web.Deps{Store: s.st, Deploy: s.dep, Packages: s.builder, PKI: pk, Admin: admin,
-		Ops: ops, Groups: s.groups, OCS: ocsEdge, UI: adminUI, Agents: s.agents, Metrics: metrics.Handler(reg, s.log), Ready: s.ready.ready}, s.log); err != nil {
+		Ops: ops, Auth: authn, Groups: s.groups, OCS: ocsEdge, UI: adminUI, Agents: s.agents, Metrics: metrics.Handler(reg, s.log), Ready: s.ready.ready}, s.log); err != nil {
 		return err
 	}
 

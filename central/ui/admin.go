@@ -311,8 +311,8 @@ func (u *UI) handleCreateToken(c echo.Context) error {
 	if name == "" {
 		errs["name"] = "Name the token after its user or script."
 	}
-	if role != store.RoleAdmin && role != store.RoleReadonly {
-		errs["role"] = "Choose admin or read-only."
+	if u.deps.Auth.Roles().Check(c.Request().Context(), role) != nil {
+		errs["role"] = "Choose admin, read-only or a custom role."
 	}
 	if days != "" {
 		n, err := strconv.Atoi(days)
@@ -408,8 +408,8 @@ func (u *UI) handleCreateUser(c echo.Context) error {
 	case strings.EqualFold(name, pki.AdminUser):
 		errs["name"] = "This name belongs to the built-in administrator."
 	}
-	if role != store.RoleAdmin && role != store.RoleReadonly {
-		errs["role"] = "Choose admin or read-only."
+	if u.deps.Auth.Roles().Check(c.Request().Context(), role) != nil {
+		errs["role"] = "Choose admin, read-only or a custom role."
 	}
 	checkPasswordFields(pass, confirm, errs)
 	if len(errs) == 0 {
@@ -449,8 +449,8 @@ func (u *UI) handleUpdateUser(c echo.Context) error {
 	role := c.FormValue("role")
 	pass, confirm := c.FormValue("password"), c.FormValue("confirm")
 	errs := map[string]string{}
-	if role != store.RoleAdmin && role != store.RoleReadonly {
-		errs["role"] = "Choose admin or read-only."
+	if u.deps.Auth.Roles().Check(c.Request().Context(), role) != nil {
+		errs["role"] = "Choose admin, read-only or a custom role."
 	}
 	if pass != "" || confirm != "" {
 		checkPasswordFields(pass, confirm, errs)

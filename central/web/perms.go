@@ -73,11 +73,7 @@ var routeRules = map[string]rule{
 	"POST /agents/:computer/revoke":   {auth.PermComputersWrite, false},
 	"POST /agents/:computer/unrevoke": {auth.PermComputersWrite, false},
 
-	"GET /audit":         {auth.PermAdmin, false},
-	"GET /tokens":        {auth.PermAdmin, false},
 	"DELETE /tokens/:id": {auth.PermAdmin, false},
-	"GET /users":         {auth.PermAdmin, false},
-	"GET /roles":         {auth.PermAdmin, false},
 }
 
 // ruleOf returns the rule of the route of c.
