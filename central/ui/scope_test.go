@@ -91,3 +91,40 @@ func TestScopedUserUI(t *testing.T) {
 	}
 	wantCode(t, "cancel other branch", tech.post(fmt.Sprintf("%s/deployments/%d/cancel", uiPrefix, rows[0].ID), nil, true), http.StatusForbidden)
 }
+
+// TestUsersFormScope creates a scoped user of a custom role through the
+// users page and checks that the page shows its scope, that an unknown
+// site is refused with a clear message, and that the user is limited.
+func TestUsersFormScope(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := t.Context()
+	admin := e.browser()
+	admin.login("admin", adminPassword)
+	if err := e.store.CreateSite(ctx, &store.Site{Name: "branch-a", CIDRs: []store.SiteCIDR{{CIDR: "10.1.0.0/16"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.CreateRole(ctx, &store.Role{Name: "technician", Permissions: "computers.read deploy packages.read"}); err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{"name": {"tech"}, "role": {"technician"}, "sites": {"branch-a, no-such-site"},
+		"password": {"tech-password-1"}, "confirm": {"tech-password-1"}}
+	r := admin.post(uiPrefix+"/users", form, true)
+	wantCode(t, "unknown site", r, http.StatusBadRequest)
+	if !strings.Contains(r.body, "no-such-site") {
+		t.Fatalf("the form does not name the unknown site:\n%s", r.body)
+	}
+	form.Set("sites", "branch-a")
+	form.Set("tags", "shop-a")
+	wantCode(t, "create scoped user", admin.post(uiPrefix+"/users", form, true), http.StatusSeeOther)
+	r = admin.get(uiPrefix + "/users")
+	if !strings.Contains(r.body, "sites branch-a TAGs shop-a") || !strings.Contains(r.body, `<option value="technician" selected>`) {
+		t.Fatalf("the users page does not show tech's role and scope:\n%s", r.body)
+	}
+	u, err := e.store.UIUserByName(ctx, "tech")
+	if err != nil || u.Role != "technician" || u.ScopeTags != "shop-a" || u.ScopeSites == "" {
+		t.Fatalf("stored user %+v, %v", u, err)
+	}
+	tech := e.browser()
+	tech.login("tech", "tech-password-1")
+	wantCode(t, "tech opens sites", tech.get(uiPrefix+"/sites"), http.StatusForbidden)
+}
