@@ -4,6 +4,10 @@ package itest
 
 import (
 	"fmt"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
 	"net/http"
 	"strings"
 	"testing"
@@ -66,6 +70,25 @@ func TestDelegationLDAPAndShoalctl(t *testing.T) {
 	code, _, _ = newCtl(t, t.TempDir()).run([]string{"SHOAL_PASSWORD=viewer-password-1"}, "login", "--server", c.HTTPSURL, "--ca", c.CAFile, "--user", "viewer")
 	if code != 0 {
 		t.Fatalf("shoalctl login as viewer: exit %d", code)
+	}
+
+	// In the web UI (Chromium), the directory user logs in through the
+	// form, lands on its computers (not the fleet-wide dashboard) and is
+	// refused the sites page.
+	br := newBrowser(t)
+	const wait = 30 * time.Second
+	br.do("open ui", wait, chromedp.Navigate(c.HTTPSURL+"/ui/"), chromedp.WaitVisible(chromedp.ID("user")))
+	br.do("log in as alice", wait,
+		chromedp.SendKeys(chromedp.ID("user"), "alice"),
+		chromedp.SendKeys(chromedp.ID("password"), authtest.AlicePassword),
+		chromedp.Submit(chromedp.ID("password")),
+		chromedp.WaitVisible(chromedp.CSS(`form[role="search"]`)))
+	if got := br.text("h1"); got != "Computers" {
+		t.Fatalf("alice's home page is %q, want Computers", got)
+	}
+	br.do("sites", wait, chromedp.Navigate(c.HTTPSURL+"/ui/sites"), chromedp.WaitVisible(chromedp.CSS("h1")))
+	if got := br.text("h1"); !strings.Contains(got, "403") {
+		t.Fatalf("alice opens the sites page: %q, want 403", got)
 	}
 
 	// A wrong directory password is refused and audited.
