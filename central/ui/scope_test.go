@@ -62,6 +62,9 @@ func TestScopedUserUI(t *testing.T) {
 	if !strings.Contains(r.body, "pc-alpha") || strings.Contains(r.body, "pc-bravo") {
 		t.Fatalf("tech's computer list shows the wrong computers:\n%s", r.body)
 	}
+	if strings.Contains(r.body, `href="/ui/sites"`) || !strings.Contains(r.body, `<small class="role">technician</small>`) {
+		t.Fatalf("tech's menu offers fleet-wide pages or hides its role:\n%s", r.body)
+	}
 	wantCode(t, "own computer", tech.get(fmt.Sprintf("%s/computers/%d", uiPrefix, inA)), http.StatusOK)
 	for _, p := range []string{fmt.Sprintf("/computers/%d", inB), "/sites", "/settings", "/packages/" + pkg + "/status", "/audit", "/users"} {
 		wantCode(t, "GET "+p, tech.get(uiPrefix+p), http.StatusForbidden)
