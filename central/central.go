@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	adminops "github.com/shoal-project/shoal/central/admin"
+	"github.com/shoal-project/shoal/central/auth"
 	"github.com/shoal-project/shoal/central/agentapi"
 	"github.com/shoal-project/shoal/central/deploy"
 	"github.com/shoal-project/shoal/central/groups"
@@ -68,6 +69,8 @@ type Config struct {
 	// Inventory is the software catalog's cache and the retention of the
 	// computers' change history.
 	Inventory inventory.Config `yaml:"inventory"`
+	// Auth configures directory (LDAP / Active Directory) login.
+	Auth auth.Config `yaml:"auth"`
 
 	// AdminPassword sets the admin password (from SHOAL_ADMIN_PASSWORD);
 	// empty generates one at first start.
@@ -130,7 +133,7 @@ func (c Config) Validate() error {
 	}
 	pc := c.Packages
 	pc.Dir = filepath.Join(c.DataDir, "packages")
-	errs = append(errs, c.TLS.Validate(), c.Database.Validate(), pc.Validate(), c.Agents.Validate(), c.HTTP.Validate(), c.UI.Validate(), c.AgentAPI.Validate(), c.Tracker.Validate(), c.Groups.Validate(), c.Inventory.Validate())
+	errs = append(errs, c.TLS.Validate(), c.Database.Validate(), pc.Validate(), c.Agents.Validate(), c.HTTP.Validate(), c.UI.Validate(), c.AgentAPI.Validate(), c.Tracker.Validate(), c.Groups.Validate(), c.Inventory.Validate(), c.Auth.Validate())
 	// A jobs long-poll must end well within the write timeout.
 	maxWait := c.AgentAPI.MaxWait
 	if maxWait == 0 {
@@ -301,7 +304,11 @@ func (s *Server) build() error {
 	}
 
 	// Edges.
-	adminUI, err := ui.New(cfg.UI, ui.Deps{Store: s.st, Deploy: s.dep, Packages: s.builder, PKI: pk, Admin: admin, Ops: ops, Groups: s.groups, Catalog: s.catalog}, s.log)
+	authn, err := auth.NewAuthenticator(cfg.Auth, s.st, admin, s.log)
+	if err != nil {
+		return err
+	}
+	adminUI, err := ui.New(cfg.UI, ui.Deps{Store: s.st, Deploy: s.dep, Packages: s.builder, PKI: pk, Admin: admin, Ops: ops, Groups: s.groups, Catalog: s.catalog, Auth: authn}, s.log)
 	if err != nil {
 		return err
 	}
@@ -314,7 +321,7 @@ func (s *Server) build() error {
 	}
 	s.ready = &readiness{st: s.st, builder: s.builder, metrics: s.metrics, log: s.log.With("component", "readyz")}
 	if s.web, err = web.New(cfg.HTTP.Config, web.Deps{Store: s.st, Deploy: s.dep, Packages: s.builder, PKI: pk, Admin: admin,
-		Ops: ops, Groups: s.groups, Catalog: s.catalog, OCS: ocsEdge, UI: adminUI, Agents: s.agents, Metrics: metrics.Handler(reg, s.log), Ready: s.ready.ready}, s.log); err != nil {
+		Ops: ops, Auth: authn, Groups: s.groups, Catalog: s.catalog, OCS: ocsEdge, UI: adminUI, Agents: s.agents, Metrics: metrics.Handler(reg, s.log), Ready: s.ready.ready}, s.log); err != nil {
 		return err
 	}
 

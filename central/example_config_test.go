@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -111,5 +112,33 @@ func TestExampleConfigStatesDefaults(t *testing.T) {
 		if d := cmp.Diff(want[k], got[k]); d != "" {
 			t.Errorf("%s: the example states %v, the code's default is %v", k, got[k], want[k])
 		}
+	}
+}
+
+// TestExampleConfigLDAPBlock checks that the commented auth: block of
+// docs/central.example.yaml, uncommented as printed, is a valid
+// configuration.
+func TestExampleConfigLDAPBlock(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "docs", "central.example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var block []string
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, "# auth:") || len(block) > 0 && strings.HasPrefix(line, "#   ") {
+			block = append(block, strings.TrimPrefix(line, "# "))
+		}
+	}
+	if len(block) < 5 {
+		t.Fatalf("no commented auth: block in the example (%d lines)", len(block))
+	}
+	var cfg Config
+	dec := yaml.NewDecoder(strings.NewReader(strings.Join(block, "\n")))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		t.Fatalf("decode the auth block strictly: %v\n%s", err, strings.Join(block, "\n"))
+	}
+	if err := cfg.Auth.Validate(); err != nil || !cfg.Auth.LDAP.Enabled() || len(cfg.Auth.LDAP.Groups) != 2 {
+		t.Fatalf("the auth block: %+v, %v", cfg.Auth, err)
 	}
 }

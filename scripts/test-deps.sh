@@ -16,6 +16,10 @@ command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 # The replicas integration test puts three centrals behind Debian's HAProxy.
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
+# The LDAP login tests run a throw-away OpenLDAP slapd (central/auth/authtest);
+# ldap-utils gives ldapsearch to look into it by hand.
+command -v slapd >/dev/null 2>&1 || [ -x /usr/sbin/slapd ] || need+=(slapd)
+command -v ldapsearch >/dev/null 2>&1 || need+=(ldap-utils)
 # The Windows agent's unit and integration tests run as Windows binaries under wine
 # (go test -exec wine64); Debian's wine64 is a 64-bit-only wine, no i386 multiarch needed.
 [ -x /usr/lib/wine/wine64 ] || command -v wine64 >/dev/null 2>&1 || need+=(wine64)

@@ -321,13 +321,13 @@ var ErrBadToken = errkind.New(errkind.Invalid, "api token: bad request")
 // CreateAPIToken mints an API token named name with role (admin or
 // readonly) that expires after ttl (never when 0). It returns the secret,
 // shown once, and the stored token.
-func (s *Service) CreateAPIToken(ctx context.Context, who audit.Actor, name, role string, ttl time.Duration) (string, *store.APIToken, error) {
+func (s *Service) CreateAPIToken(ctx context.Context, who audit.Actor, name, role, owner string, ttl time.Duration) (string, *store.APIToken, error) {
 	name = strings.TrimSpace(name)
 	switch {
 	case name == "":
 		return "", nil, fmt.Errorf("name is required: %w", ErrBadToken)
-	case role != store.RoleAdmin && role != store.RoleReadonly:
-		return "", nil, fmt.Errorf("role must be %q or %q: %w", store.RoleAdmin, store.RoleReadonly, ErrBadToken)
+	case role == "":
+		return "", nil, fmt.Errorf("role is required: %w", ErrBadToken)
 	case ttl < 0:
 		return "", nil, fmt.Errorf("the expiry must be in the future: %w", ErrBadToken)
 	}
@@ -335,7 +335,10 @@ func (s *Service) CreateAPIToken(ctx context.Context, who audit.Actor, name, rol
 	if err != nil {
 		return "", nil, err
 	}
-	t := &store.APIToken{Name: name, Hash: hash, Role: role}
+	if _, err := auth.NewRoles(s.store).Permissions(ctx, role); err != nil {
+		return "", nil, fmt.Errorf("role %q: %w", role, errors.Join(err, ErrBadToken))
+	}
+	t := &store.APIToken{Name: name, Hash: hash, Role: role, Owner: owner}
 	if ttl > 0 {
 		at := s.now().Add(ttl)
 		t.ExpiresAt = &at
@@ -343,7 +346,11 @@ func (s *Service) CreateAPIToken(ctx context.Context, who audit.Actor, name, rol
 	if err := s.store.CreateToken(ctx, t); err != nil {
 		return "", nil, err
 	}
-	s.audit.Record(ctx, who, "token.create", t.Name, "role="+t.Role)
+	detail := "role=" + t.Role
+	if owner != "" {
+		detail += " owner=" + owner
+	}
+	s.audit.Record(ctx, who, "token.create", t.Name, detail)
 	return tok, t, nil
 }
 

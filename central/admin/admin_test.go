@@ -143,7 +143,7 @@ func TestCreateAPITokenRules(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			secret, tok, err := e.ops.CreateAPIToken(t.Context(), audit.Actor{Name: "admin"}, tt.token, tt.role, tt.ttl)
+			secret, tok, err := e.ops.CreateAPIToken(t.Context(), audit.Actor{Name: "admin"}, tt.token, tt.role, "", tt.ttl)
 			if !tt.ok {
 				if err == nil {
 					t.Fatal("accepted")

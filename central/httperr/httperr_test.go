@@ -37,7 +37,10 @@ import (
 var sentinels = map[string]error{
 	"admin.ErrBadSite":          admin.ErrBadSite,
 	"admin.ErrBadToken":         admin.ErrBadToken,
+	"auth.ErrBadCredentials":    auth.ErrBadCredentials,
+	"auth.ErrBadRole":           auth.ErrBadRole,
 	"auth.ErrBadTokenRequest":   auth.ErrBadTokenRequest,
+	"auth.ErrUnknownUser":       auth.ErrUnknownUser,
 	"deploy.ErrInvalid":         deploy.ErrInvalid,
 	"deploy.ErrNotActive":       deploy.ErrNotActive,
 	"deploy.ErrUnavailable":     deploy.ErrUnavailable,

@@ -408,10 +408,15 @@ const (
 // APIToken is a REST API credential. Hash is the lower-case hex SHA-256 of
 // the token; the token itself is never stored.
 type APIToken struct {
-	ID        uint   `gorm:"primaryKey"`
-	Name      string `gorm:"not null"`
-	Hash      string `gorm:"uniqueIndex;not null"`
-	Role      string `gorm:"not null"`
+	ID   uint   `gorm:"primaryKey"`
+	Name string `gorm:"not null"`
+	Hash string `gorm:"uniqueIndex;not null"`
+	Role string `gorm:"not null"`
+	// Owner is the UI user who minted the token (shoalctl login); the
+	// token then acts with at most that user's permissions and scope, and
+	// stops working when the user is deleted. Empty for tokens minted by
+	// the built-in administrator.
+	Owner     string `gorm:"not null;default:''"`
 	CreatedAt time.Time
 	LastUsed  *time.Time
 	ExpiresAt *time.Time

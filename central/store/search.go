@@ -34,6 +34,8 @@ type ComputerFilter struct {
 	Tag    string
 	SiteID *uint
 	IDs    []uint
+	// Scope keeps only the computers a scoped user may see.
+	Scope Scope
 	// ContactSince (inclusive) and ContactBefore (exclusive) bound the last
 	// contact; zero times do not filter.
 	ContactSince  time.Time
@@ -162,6 +164,7 @@ func computerScope(db *gorm.DB, f ComputerFilter) (func() *gorm.DB, netip.Prefix
 		if len(f.IDs) > 0 {
 			c = c.Where("id IN ?", f.IDs)
 		}
+		c = f.Scope.where(db, c)
 		if exact.IsValid() {
 			a := exact.String()
 			c = c.Where("(ip_addr = ? OR id IN (?))", a,

@@ -31,7 +31,7 @@ func (s *Store) CreateToken(ctx context.Context, t *APIToken) error {
 		return fmt.Errorf("create token: name is empty: %w", ErrInvalid)
 	case !validHash(t.Hash):
 		return fmt.Errorf("create token %s: hash is not lower-case hex sha256: %w", t.Name, ErrInvalid)
-	case t.Role != RoleAdmin && t.Role != RoleReadonly:
+	case !roleExists(s.read(ctx), t.Role):
 		return fmt.Errorf("create token %s: role %q: %w", t.Name, t.Role, ErrInvalid)
 	}
 	if t.ExpiresAt != nil {

@@ -15,11 +15,11 @@ var uiUserNameRE = regexp.MustCompile(`^[A-Za-z0-9._@-]{1,64}$`)
 // letters, digits or ._@- characters.
 func ValidUIUserName(name string) bool { return uiUserNameRE.MatchString(name) }
 
-func validateUIUser(u *UIUser) error {
+func validateUIUser(db *gorm.DB, u *UIUser) error {
 	switch {
 	case !ValidUIUserName(u.Name):
 		return fmt.Errorf("user name %q must be 1 to 64 letters, digits or ._@-: %w", u.Name, ErrInvalid)
-	case u.Role != RoleAdmin && u.Role != RoleReadonly:
+	case !roleExists(db, u.Role):
 		return fmt.Errorf("user %s: role %q: %w", u.Name, u.Role, ErrInvalid)
 	case u.PasswordHash == "":
 		return fmt.Errorf("user %s: no password hash: %w", u.Name, ErrInvalid)
@@ -32,7 +32,7 @@ func (s *Store) CreateUIUser(ctx context.Context, u *UIUser) error {
 	if u == nil {
 		return fmt.Errorf("create ui user: nil user: %w", ErrInvalid)
 	}
-	if err := validateUIUser(u); err != nil {
+	if err := validateUIUser(s.read(ctx), u); err != nil {
 		return fmt.Errorf("create ui user: %w", err)
 	}
 	u.ID = 0
@@ -80,7 +80,7 @@ func (s *Store) UpdateUIUser(ctx context.Context, id uint, role, passwordHash st
 // keepSession (the session making the change, when it is the user's own),
 // with the new role; every other session of the user ends.
 func (s *Store) UpdateUIUserKeeping(ctx context.Context, id uint, role, passwordHash, keepSession string) error {
-	if role != RoleAdmin && role != RoleReadonly {
+	if !roleExists(s.read(ctx), role) {
 		return fmt.Errorf("update ui user %d: role %q: %w", id, role, ErrInvalid)
 	}
 	err := s.tx(ctx, false, func(tx *gorm.DB) error {
@@ -144,7 +144,7 @@ func (s *Store) CreateUISession(ctx context.Context, sess *UISession) error {
 		return fmt.Errorf("create ui session: hash is not lower-case hex sha256: %w", ErrInvalid)
 	case sess.UserName == "" || sess.CSRF == "":
 		return fmt.Errorf("create ui session: user and csrf token are required: %w", ErrInvalid)
-	case sess.Role != RoleAdmin && sess.Role != RoleReadonly:
+	case !roleExists(s.read(ctx), sess.Role):
 		return fmt.Errorf("create ui session: role %q: %w", sess.Role, ErrInvalid)
 	}
 	sess.ID = 0

@@ -311,8 +311,8 @@ func (u *UI) handleCreateToken(c echo.Context) error {
 	if name == "" {
 		errs["name"] = "Name the token after its user or script."
 	}
-	if role != store.RoleAdmin && role != store.RoleReadonly {
-		errs["role"] = "Choose admin or read-only."
+	if u.deps.Auth.Roles().Check(c.Request().Context(), role) != nil {
+		errs["role"] = "Choose admin, read-only or a custom role."
 	}
 	if days != "" {
 		n, err := strconv.Atoi(days)
@@ -325,7 +325,11 @@ func (u *UI) handleCreateToken(c echo.Context) error {
 	var secret string
 	if len(errs) == 0 {
 		var err error
-		if secret, _, err = u.deps.Ops.CreateAPIToken(c.Request().Context(), u.actor(c), name, role, ttl); err != nil {
+		owner := ""
+		if s := sessionOf(c); s != nil && s.UserName != pki.AdminUser {
+			owner = s.UserName
+		}
+		if secret, _, err = u.deps.Ops.CreateAPIToken(c.Request().Context(), u.actor(c), name, role, owner, ttl); err != nil {
 			return err
 		}
 	}
@@ -361,8 +365,12 @@ const minPasswordLen = 12
 type usersView struct {
 	AdminName string
 	Users     []store.UIUser
-	Form      map[string]string
-	Errors    map[string]string
+	// Roles are every role name; Sites and Tags the scope of each user
+	// (site names, TAGs), comma-separated, by user ID.
+	Roles  []string
+	Scope  map[uint][2]string
+	Form   map[string]string
+	Errors map[string]string
 	// EditID is the user whose row shows the errors in Errors.
 	EditID uint
 }
@@ -372,7 +380,23 @@ func (u *UI) usersView(c echo.Context) (*usersView, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &usersView{AdminName: pki.AdminUser, Users: us, Form: map[string]string{"role": store.RoleReadonly}, Errors: map[string]string{}}, nil
+	roles, err := u.deps.Auth.Roles().Names(c.Request().Context())
+	if err != nil {
+		return nil, err
+	}
+	_, names, err := u.siteNames(c)
+	if err != nil {
+		return nil, err
+	}
+	scope := map[uint][2]string{}
+	for _, usr := range us {
+		var sites []string
+		for _, id := range store.SplitIDs(usr.ScopeSites) {
+			sites = append(sites, names[id])
+		}
+		scope[usr.ID] = [2]string{strings.Join(sites, ", "), strings.Join(store.SplitTags(usr.ScopeTags), ", ")}
+	}
+	return &usersView{AdminName: pki.AdminUser, Users: us, Roles: roles, Scope: scope, Form: map[string]string{"role": store.RoleReadonly}, Errors: map[string]string{}}, nil
 }
 
 func (u *UI) handleUsers(c echo.Context) error {
@@ -404,19 +428,24 @@ func (u *UI) handleCreateUser(c echo.Context) error {
 	case strings.EqualFold(name, pki.AdminUser):
 		errs["name"] = "This name belongs to the built-in administrator."
 	}
-	if role != store.RoleAdmin && role != store.RoleReadonly {
-		errs["role"] = "Choose admin or read-only."
+	if u.deps.Auth.Roles().Check(c.Request().Context(), role) != nil {
+		errs["role"] = "Choose admin, read-only or a custom role."
 	}
 	checkPasswordFields(pass, confirm, errs)
+	sc, scopeErr := u.formScope(c)
+	if scopeErr != "" {
+		errs["scope"] = scopeErr
+	}
 	if len(errs) == 0 {
 		hash, err := bcrypt.GenerateFromPassword([]byte(pass), u.cfg.PasswordCost)
 		if err != nil {
 			return fmt.Errorf("hash password: %w", err)
 		}
-		err = u.deps.Store.CreateUIUser(c.Request().Context(), &store.UIUser{Name: name, Role: role, PasswordHash: string(hash)})
+		err = u.deps.Store.CreateUIUser(c.Request().Context(), &store.UIUser{Name: name, Role: role, PasswordHash: string(hash),
+			ScopeSites: store.JoinIDs(sc.SiteIDs), ScopeTags: strings.Join(sc.Tags, ",")})
 		switch {
 		case err == nil:
-			u.audit(c, "user.create", name, "role "+role)
+			u.audit(c, "user.create", name, "role "+role+scopeDetail(c))
 			return seeOther(c, uiPrefix+"/users?done=saved")
 		case errors.Is(err, store.ErrConflict):
 			errs["name"] = "A user with this name exists."
@@ -428,7 +457,7 @@ func (u *UI) handleCreateUser(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v.Form, v.Errors = map[string]string{"name": name, "role": role}, errs
+	v.Form, v.Errors = map[string]string{"name": name, "role": role, "sites": c.FormValue("sites"), "tags": c.FormValue("tags")}, errs
 	return u.render(c, http.StatusBadRequest, "users", "Users", "users", v)
 }
 
@@ -445,11 +474,15 @@ func (u *UI) handleUpdateUser(c echo.Context) error {
 	role := c.FormValue("role")
 	pass, confirm := c.FormValue("password"), c.FormValue("confirm")
 	errs := map[string]string{}
-	if role != store.RoleAdmin && role != store.RoleReadonly {
-		errs["role"] = "Choose admin or read-only."
+	if u.deps.Auth.Roles().Check(c.Request().Context(), role) != nil {
+		errs["role"] = "Choose admin, read-only or a custom role."
 	}
 	if pass != "" || confirm != "" {
 		checkPasswordFields(pass, confirm, errs)
+	}
+	sc, scopeErr := u.formScope(c)
+	if scopeErr != "" {
+		errs["scope"] = scopeErr
 	}
 	if len(errs) == 0 {
 		hash := ""
@@ -466,7 +499,13 @@ func (u *UI) handleUpdateUser(c echo.Context) error {
 		if err := u.deps.Store.UpdateUIUserKeeping(ctx, id, role, hash, sessionOf(c).Hash); err != nil {
 			return err
 		}
-		detail := "role " + role
+		// A changed scope ends every session of the user.
+		if store.JoinIDs(sc.SiteIDs) != usr.ScopeSites || strings.Join(sc.Tags, ",") != usr.ScopeTags {
+			if err := u.deps.Store.SetUIUserScope(ctx, id, sc.SiteIDs, sc.Tags); err != nil {
+				return err
+			}
+		}
+		detail := "role " + role + scopeDetail(c)
 		if hash != "" {
 			detail += ", password changed"
 		}
@@ -533,4 +572,31 @@ func (u *UI) handleImportSites(c echo.Context) error {
 	v.ImportCSV = text
 	v.ImportError = strings.TrimPrefix(strings.TrimSuffix(err.Error(), ": "+admin.ErrBadSite.Error()), "import sites: ")
 	return u.render(c, http.StatusBadRequest, "sites", "Sites", "sites", v)
+}
+
+// formScope reads the scope fields of a user form: site names and TAGs,
+// comma-separated. The message is for the form when they are wrong.
+func (u *UI) formScope(c echo.Context) (store.Scope, string) {
+	split := func(v string) []string {
+		var out []string
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	sc, err := u.deps.Auth.Roles().ResolveScope(c.Request().Context(), split(c.FormValue("sites")), split(c.FormValue("tags")))
+	if err != nil {
+		return sc, "Name existing sites and TAGs, separated by commas: " + err.Error()
+	}
+	return sc, ""
+}
+
+// scopeDetail describes the scope fields of a user form for the audit log.
+func scopeDetail(c echo.Context) string {
+	if c.FormValue("sites") == "" && c.FormValue("tags") == "" {
+		return ""
+	}
+	return ", sites " + c.FormValue("sites") + ", tags " + c.FormValue("tags")
 }

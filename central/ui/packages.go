@@ -244,6 +244,7 @@ func (u *UI) handleAffect(c echo.Context) error {
 	}
 	v := affectView{P: p, Filter: readComputerFilter(c.FormValue), Sites: sites, Force: c.FormValue("force") != ""}
 	f, ok := v.Filter.filter()
+	f.Scope = scopeOf(c)
 	if ok && v.Filter.Empty() {
 		v.Filter.Errors["name"] = "Give at least one criterion; to select every computer, search for the OS or a subnet."
 		ok = false
@@ -277,6 +278,10 @@ func (u *UI) handleAffect(c echo.Context) error {
 	}
 	if _, err := u.deps.Ops.AffectPackage(ctx, u.actor(c), id, ids, v.Force); err != nil {
 		return err
+	}
+	if scopeOf(c).Limited() {
+		// The status page is fleet-wide.
+		return seeOther(c, uiPrefix+"/packages/"+id+"?done=affected")
 	}
 	return seeOther(c, uiPrefix+"/packages/"+id+"/status?done=affected")
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/shoal-project/shoal/central/auth"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/proto/api"
 )
@@ -40,6 +41,11 @@ func progressOf(p store.UIPackageStates) packageProgress {
 }
 
 func (u *UI) handleDashboard(c echo.Context) error {
+	// The dashboard counts the whole fleet: a user limited to some sites
+	// or TAGs starts at its computers.
+	if p := principalOf(c); p.Scoped() || !p.Can(auth.PermFleetRead) {
+		return seeOther(c, uiPrefix+"/computers")
+	}
 	ctx := c.Request().Context()
 	counts, err := u.deps.Store.UIDashboardCounts(ctx, u.now().Add(-24*time.Hour))
 	if err != nil {
@@ -153,6 +159,7 @@ func (u *UI) handleComputers(c echo.Context) error {
 		return err
 	}
 	f, ok := v.Filter.filter()
+	f.Scope = scopeOf(c)
 	code := http.StatusOK
 	if ok {
 		f.Limit, f.Offset = pageSize, offset
@@ -196,6 +203,9 @@ func (u *UI) handleComputer(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := u.inScope(c, id); err != nil {
+		return err
+	}
 	ctx := c.Request().Context()
 	d, err := u.deps.Store.ComputerDetail(ctx, id)
 	if err != nil {
@@ -237,6 +247,12 @@ func (u *UI) handleComputer(c echo.Context) error {
 func (u *UI) handleComputerTag(c echo.Context) error {
 	id, err := idParam(c, "id")
 	if err != nil {
+		return err
+	}
+	if err := u.inScope(c, id); err != nil {
+		return err
+	}
+	if err := tagInScope(c, c.FormValue("tag")); err != nil {
 		return err
 	}
 	if err := u.deps.Ops.SetComputerTag(c.Request().Context(), u.actor(c), id, c.FormValue("tag")); err != nil {

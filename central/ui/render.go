@@ -119,6 +119,11 @@ type view struct {
 	FlashBad bool
 	Refresh  int
 	D        any
+	// Can holds the user's permissions (central/auth), for the
+	// templates to show only the actions it may take; Scoped is set for
+	// a user limited to some sites or TAGs.
+	Can    map[string]bool
+	Scoped bool
 }
 
 // render executes the page template name with data into the response.
@@ -130,6 +135,13 @@ func (u *UI) render(c echo.Context, code int, name, title, nav string, data any)
 	v := view{Title: title, Nav: nav, D: data, Refresh: u.cfg.RefreshSeconds}
 	if s := sessionOf(c); s != nil {
 		v.User, v.Role, v.CSRF, v.Admin = s.UserName, s.Role, s.CSRF, s.Role == store.RoleAdmin
+		if p := principalOf(c); p != nil {
+			v.Can = map[string]bool{}
+			for _, perm := range p.Perms {
+				v.Can[perm] = true
+			}
+			v.Scoped = p.Scoped()
+		}
 	}
 	if f, ok := flashes[c.QueryParam("done")]; ok {
 		v.Flash = f + movedFlash(c.QueryParam("moved"))

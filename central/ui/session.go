@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"golang.org/x/crypto/bcrypt"
 
+	"github.com/shoal-project/shoal/central/auth"
 	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/internal/ratelimit"
@@ -84,11 +84,16 @@ func (u *UI) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			return errUnauthorized
 		}
 		c.Set("ui.session", sess)
+		p, err := u.deps.Auth.Roles().User(c.Request().Context(), sess.UserName, sess.Role)
+		if err != nil {
+			return err
+		}
+		c.Set("ui.principal", p)
+		if err := authorizeUI(p, c.Request().Method, c.Path()); err != nil {
+			return err
+		}
 		if safeMethod(c.Request().Method) {
 			return next(c)
-		}
-		if sess.Role != store.RoleAdmin {
-			return errForbidden
 		}
 		if err := u.checkCSRF(c, sess.CSRF); err != nil {
 			return err
@@ -243,10 +248,11 @@ func (u *UI) handleLogin(c echo.Context) error {
 			"or log in from a browser you used before."
 		return u.renderLogin(c, http.StatusTooManyRequests, v)
 	}
-	role, userID, ok := u.checkPassword(c, user, pass)
-	if !ok {
-		u.log.Info("login failed", "user", user, "remote", ip)
-		u.auditLogin(c, actionLoginFailed, user, "wrong user name or password", false, now)
+	id, err := u.checkPassword(c, user, pass)
+	role, userID := id.Role, id.UserID
+	if err != nil {
+		u.log.Info("login failed", "user", user, "remote", ip, "err", err)
+		u.auditLogin(c, actionLoginFailed, user, "wrong user name or password: "+err.Error(), false, now)
 		v.Errors["password"] = "Wrong user name or password."
 		return u.renderLogin(c, http.StatusUnauthorized, v)
 	}
@@ -279,24 +285,17 @@ func (u *UI) handleLogin(c echo.Context) error {
 	return seeOther(c, v.Next)
 }
 
-// checkPassword checks user and pass against the built-in administrator and
-// the UI users. userID is 0 for the built-in administrator.
-func (u *UI) checkPassword(c echo.Context, user, pass string) (role string, userID uint, ok bool) {
+// checkPassword checks user and pass: the built-in administrator against
+// u.deps.Admin (which a restart may set anew), every other user through
+// u.deps.Auth (local users, then LDAP).
+func (u *UI) checkPassword(c echo.Context, user, pass string) (auth.Identity, error) {
 	if user == pki.AdminUser {
-		return store.RoleAdmin, 0, u.deps.Admin.Check(user, pass)
-	}
-	usr, err := u.deps.Store.UIUserByName(c.Request().Context(), user)
-	if err != nil {
-		if !errors.Is(err, store.ErrNotFound) {
-			u.log.Warn("login lookup", "user", user, "err", err)
+		if !u.deps.Admin.Check(user, pass) {
+			return auth.Identity{}, fmt.Errorf("wrong password of the built-in administrator: %w", auth.ErrBadCredentials)
 		}
-		_ = bcrypt.CompareHashAndPassword(u.dummyHash, []byte(pass))
-		return "", 0, false
+		return auth.Identity{Name: user, Role: store.RoleAdmin, Source: store.UserSourceLocal}, nil
 	}
-	if bcrypt.CompareHashAndPassword([]byte(usr.PasswordHash), []byte(pass)) != nil {
-		return "", 0, false
-	}
-	return usr.Role, usr.ID, true
+	return u.deps.Auth.Check(c.Request().Context(), user, pass)
 }
 
 func (u *UI) handleLogout(c echo.Context) error {

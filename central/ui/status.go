@@ -171,6 +171,9 @@ func (u *UI) deploymentAction(c echo.Context, action string, do func(id uint) er
 	if err != nil {
 		return err
 	}
+	if err := u.inScope(c, d.ComputerID); err != nil {
+		return err
+	}
 	if err := do(id); err != nil {
 		return err
 	}

@@ -40,6 +40,7 @@ import (
 
 	"github.com/shoal-project/shoal/central/admin"
 	"github.com/shoal-project/shoal/central/audit"
+	"github.com/shoal-project/shoal/central/auth"
 	"github.com/shoal-project/shoal/central/deploy"
 	"github.com/shoal-project/shoal/central/groups"
 	"github.com/shoal-project/shoal/central/inventory"
@@ -160,6 +161,9 @@ type Deps struct {
 	// Catalog is the software catalog and the computers' change history;
 	// nil leaves the software pages and the history out.
 	Catalog *inventory.Catalog
+	// Auth checks passwords (built-in admin, users, LDAP) and resolves
+	// roles and scopes; nil builds one without LDAP.
+	Auth *auth.Authenticator
 }
 
 // UI serves the admin web UI.
@@ -200,6 +204,13 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*UI, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	cfg = cfg.withDefaults()
+	if deps.Auth == nil {
+		a, err := auth.NewAuthenticator(auth.Config{}, deps.Store, deps.Admin, logger)
+		if err != nil {
+			return nil, fmt.Errorf("ui: %w", err)
+		}
+		deps.Auth = a
+	}
 	u := &UI{cfg: cfg, deps: deps, log: logger.With("component", "ui"), now: time.Now}
 	u.logins = ratelimit.NewLogins(cfg.loginConfig())
 	u.authAudit = ratelimit.NewSampler(authAuditPerMinute)

@@ -150,6 +150,7 @@ func (s *Server) routeAPI(e *echo.Echo) {
 	if s.deps.Catalog != nil {
 		routes = append(routes, s.softwareRoutes()...)
 	}
+	routes = append(routes, s.userRoutes()...)
 	g := e.Group(api.BasePath, s.authenticate)
 	for _, r := range routes {
 		g.Add(r.Method, r.Path, r.Handler)
@@ -264,6 +265,7 @@ func (s *Server) listComputers(c echo.Context) error {
 		return badRequest(err)
 	}
 	q := computerQuery(f)
+	q.Scope = scopeOf(c)
 	if q.Limit, q.Offset, err = pagination(c); err != nil {
 		return err
 	}
@@ -284,6 +286,9 @@ const maxHistory = 1000
 func (s *Server) getComputer(c echo.Context) error {
 	id, err := uintParam(c, "id")
 	if err != nil {
+		return err
+	}
+	if err := s.inScope(c, id); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
@@ -307,11 +312,19 @@ func (s *Server) putComputerTag(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.inScope(c, id); err != nil {
+		return err
+	}
 	var req api.TagRequest
 	if err := s.bindJSON(c, &req); err != nil {
 		return err
 	}
 	req.Tag = strings.TrimSpace(req.Tag)
+	// A user scoped by TAGs may only give its own TAGs: another would
+	// hand the computer to someone else's scope.
+	if sc := scopeOf(c); len(sc.Tags) > 0 && !slices.Contains(sc.Tags, req.Tag) {
+		return fmt.Errorf("TAG %q: you may set only %s: %w", req.Tag, strings.Join(sc.Tags, ", "), errOutOfScope)
+	}
 	if err := s.deps.Ops.SetComputerTag(c.Request().Context(), s.actor(c), id, req.Tag); err != nil {
 		return err
 	}
@@ -321,6 +334,9 @@ func (s *Server) putComputerTag(c echo.Context) error {
 func (s *Server) deleteComputer(c echo.Context) error {
 	id, err := uintParam(c, "id")
 	if err != nil {
+		return err
+	}
+	if err := s.inScope(c, id); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()

@@ -32,7 +32,7 @@ func (s *Server) serverInfo(c echo.Context) error {
 		CACertPath:          "/cacert.pem",
 		Time:                time.Now().UTC(),
 	}
-	if p, ok := c.Get("principal").(*principal); ok {
+	if p := principalOfCtx(c); p != nil {
 		out.Caller = api.Principal{Name: p.Name, Role: p.Role}
 	}
 	return c.JSON(http.StatusOK, out)

@@ -87,6 +87,14 @@ func (s *Server) listDeployments(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if scopeOf(c).Limited() {
+		if f.ComputerID == 0 {
+			return fmt.Errorf("your account is limited to some sites or TAGs: list the deployments of one computer (computer=ID): %w", errOutOfScope)
+		}
+		if err := s.inScope(c, f.ComputerID); err != nil {
+			return err
+		}
+	}
 	return s.deploymentList(c, f)
 }
 
@@ -245,9 +253,28 @@ func (s *Server) deploymentDetail(c echo.Context, id uint) error {
 	return c.JSON(http.StatusOK, api.DeploymentDetail{Deployment: toAPIDeployment(&rows[0], names), Events: convertAll(ev, toAPIEvent)})
 }
 
+// deploymentInScope refuses a deployment of a computer the caller may
+// not see.
+func (s *Server) deploymentInScope(c echo.Context, id uint) error {
+	if !scopeOf(c).Limited() {
+		return nil
+	}
+	rows, _, err := s.deps.Store.DeploymentRows(c.Request().Context(), store.DeploymentRowFilter{IDs: []uint{id}, Limit: 1})
+	if err != nil {
+		return err
+	}
+	if len(rows) == 0 {
+		return fmt.Errorf("deployment %d: %w", id, errOutOfScope)
+	}
+	return s.inScope(c, rows[0].ComputerID)
+}
+
 func (s *Server) getDeployment(c echo.Context) error {
 	id, err := uintParam(c, "id")
 	if err != nil {
+		return err
+	}
+	if err := s.deploymentInScope(c, id); err != nil {
 		return err
 	}
 	return s.deploymentDetail(c, id)
@@ -256,6 +283,9 @@ func (s *Server) getDeployment(c echo.Context) error {
 func (s *Server) redeploy(c echo.Context) error {
 	id, err := uintParam(c, "id")
 	if err != nil {
+		return err
+	}
+	if err := s.deploymentInScope(c, id); err != nil {
 		return err
 	}
 	if err := s.deps.Deploy.Redeploy(c.Request().Context(), id); err != nil {
@@ -268,6 +298,9 @@ func (s *Server) redeploy(c echo.Context) error {
 func (s *Server) cancel(c echo.Context) error {
 	id, err := uintParam(c, "id")
 	if err != nil {
+		return err
+	}
+	if err := s.deploymentInScope(c, id); err != nil {
 		return err
 	}
 	if err := s.deps.Deploy.Cancel(c.Request().Context(), id); err != nil {

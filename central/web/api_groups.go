@@ -189,6 +189,9 @@ func (s *Server) computerGroups(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.inScope(c, id); err != nil {
+		return err
+	}
 	if _, err := s.deps.Store.Computer(c.Request().Context(), id); err != nil {
 		return err
 	}

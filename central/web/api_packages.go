@@ -286,7 +286,7 @@ func (s *Server) affectPackage(c echo.Context) error {
 	if !p.Active && !req.DryRun {
 		return fmt.Errorf("affect %s: activate it first: %w", id, deploy.ErrNotActive)
 	}
-	ids, err := s.selectComputers(ctx, req)
+	ids, err := s.selectComputers(ctx, req, scopeOf(c))
 	if err != nil {
 		return err
 	}
@@ -316,7 +316,7 @@ func toAPIAffectResult(res *deploy.AffectResult) api.AffectResult {
 
 // selectComputers returns the distinct computer IDs of an affectation: the
 // listed ones plus the search's.
-func (s *Server) selectComputers(ctx context.Context, req api.AffectRequest) ([]uint, error) {
+func (s *Server) selectComputers(ctx context.Context, req api.AffectRequest, scope store.Scope) ([]uint, error) {
 	if len(req.ComputerIDs) == 0 && req.Filter == nil {
 		return nil, fmt.Errorf("give computer_ids or a filter: %w", errBadRequest)
 	}
@@ -338,16 +338,21 @@ func (s *Server) selectComputers(ctx context.Context, req api.AffectRequest) ([]
 		if len(ids) > maxListedComputers {
 			return nil, fmt.Errorf("at most %d computer_ids; use a filter for more: %w", maxListedComputers, errBadRequest)
 		}
-		found, err := s.deps.Store.FindComputerIDs(ctx, store.ComputerFilter{IDs: ids}, len(ids))
+		found, err := s.deps.Store.FindComputerIDs(ctx, store.ComputerFilter{IDs: ids, Scope: scope}, len(ids))
 		if err != nil {
 			return nil, err
+		}
+		if missing := missingIDs(ids, found); len(missing) > 0 && scope.Limited() {
+			return nil, fmt.Errorf("computers %s: %w", joinIDs(missing), errOutOfScope)
 		}
 		if missing := missingIDs(ids, found); len(missing) > 0 {
 			return nil, fmt.Errorf("no computer has id %s: %w", joinIDs(missing), store.ErrNotFound)
 		}
 	}
 	if req.Filter != nil {
-		found, err := s.deps.Store.FindComputerIDs(ctx, computerQuery(*req.Filter), maxAffect)
+		q := computerQuery(*req.Filter)
+		q.Scope = scope
+		found, err := s.deps.Store.FindComputerIDs(ctx, q, maxAffect)
 		if err != nil {
 			return nil, err
 		}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/shoal-project/shoal/central/audit"
 	"github.com/shoal-project/shoal/central/auth"
+	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/internal/ratelimit"
 	"github.com/shoal-project/shoal/proto/api"
 )
@@ -23,60 +25,57 @@ const (
 // tokenPrefix marks Shoal API tokens so that leaked ones are easy to find.
 const tokenPrefix = auth.APITokenPrefix
 
-type principalKey struct{}
-
-// principal is the authenticated caller of an API request.
-type principal struct {
-	Name string
-	Role string
-}
-
 // HashToken is how tokens are stored: SHA-256, hex.
 func HashToken(token string) string { return auth.HashSecret(token) }
 
-// authenticate accepts a Bearer API token, or the admin credential with HTTP
-// Basic (so the admin can mint the first token). Read-only callers may only
-// use safe methods.
+// authenticate accepts a Bearer API token, or a user's password with HTTP
+// Basic (so that shoalctl login can mint a token for any user), and then
+// checks the route's permission and scope (perms.go).
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		p, err := s.principalOf(c)
 		if err != nil {
 			return err
 		}
-		if p.Role != RoleAdmin {
-			switch c.Request().Method {
-			case http.MethodGet, http.MethodHead, http.MethodOptions:
-			default:
-				return errForbidden
-			}
+		if err := authorize(p, c.Request().Method, c.Path()); err != nil {
+			return err
 		}
 		c.Set("principal", p)
 		return next(c)
 	}
 }
 
-func (s *Server) principalOf(c echo.Context) (*principal, error) {
+func (s *Server) principalOf(c echo.Context) (*auth.Principal, error) {
 	h := c.Request().Header.Get("Authorization")
+	ctx := c.Request().Context()
 	switch {
 	case strings.HasPrefix(h, "Bearer "):
 		tok := strings.TrimSpace(strings.TrimPrefix(h, "Bearer "))
-		t, err := s.deps.Store.TokenByHash(c.Request().Context(), HashToken(tok))
+		t, err := s.deps.Store.TokenByHash(ctx, HashToken(tok))
 		if err != nil || t.Revoked || (t.ExpiresAt != nil && time.Now().After(*t.ExpiresAt)) {
 			return nil, errUnauthorized
 		}
-		_ = s.deps.Store.TouchToken(c.Request().Context(), t.ID, time.Now())
-		return &principal{Name: "token:" + t.Name, Role: t.Role}, nil
+		p, err := s.deps.Auth.Roles().Token(ctx, t)
+		if errors.Is(err, auth.ErrUnknownUser) {
+			return nil, errUnauthorized
+		}
+		if err != nil {
+			return nil, err
+		}
+		_ = s.deps.Store.TouchToken(ctx, t.ID, time.Now())
+		return p, nil
 	case strings.HasPrefix(h, "Basic "):
 		return s.basicPrincipal(c)
 	}
 	return nil, errUnauthorized
 }
 
-// basicPrincipal checks the admin credential of HTTP Basic. Each attempt
-// costs a bcrypt check, so it first passes basicGuard, like the UI's login:
-// per client address (c.RealIP honours trusted_proxies), per address and
-// user, and per user for addresses that never authenticated as that user.
-func (s *Server) basicPrincipal(c echo.Context) (*principal, error) {
+// basicPrincipal checks a user's password given with HTTP Basic. Each
+// attempt costs a bcrypt check or a directory bind, so it first passes
+// basicGuard, like the UI's login: per client address (c.RealIP honours
+// trusted_proxies), per address and user, and per user for addresses that
+// never authenticated as that user.
+func (s *Server) basicPrincipal(c echo.Context) (*auth.Principal, error) {
 	user, pass, ok := c.Request().BasicAuth()
 	if !ok {
 		return nil, errUnauthorized
@@ -96,12 +95,18 @@ func (s *Server) basicPrincipal(c echo.Context) (*principal, error) {
 		}
 		return nil, errUserBackoff
 	}
-	if !s.deps.Admin.Check(user, pass) {
-		s.auditAuth(c, "api.login.failed", user, "wrong user name or password (HTTP Basic)", false, now)
+	ctx := c.Request().Context()
+	id, err := s.deps.Auth.Check(ctx, user, pass)
+	if err != nil {
+		s.auditAuth(c, "api.login.failed", user, "wrong user name or password (HTTP Basic): "+err.Error(), false, now)
 		return nil, errUnauthorized
 	}
 	s.basicKnown.Add(knownKey, now)
-	return &principal{Name: user, Role: RoleAdmin}, nil
+	p, err := s.deps.Auth.Roles().User(ctx, id.Name, id.Role)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // auditAuth records a failed password check or a lock-out, by "anonymous".
@@ -119,12 +124,32 @@ func (s *Server) auditAuth(c echo.Context, action, user, detail string, always b
 }
 
 func (s *Server) createToken(c echo.Context) error {
+	p := principalOfCtx(c)
+	// Minting needs a password (HTTP Basic) or an admin token: a token
+	// cannot breed tokens that outlive its revocation.
+	if _, _, basic := c.Request().BasicAuth(); !basic && !p.Can(auth.PermAdmin) {
+		if p.Role == RoleReadOnly {
+			return errForbidden
+		}
+		return fmt.Errorf("mint a token with your password (shoalctl login): %w", errNoPermission)
+	}
 	var req api.TokenRequest
 	if err := s.bindJSON(c, &req); err != nil {
 		return err
 	}
 	if req.Role == "" {
-		req.Role = RoleAdmin
+		req.Role = p.Role
+	}
+	ctx := c.Request().Context()
+	perms, err := s.deps.Auth.Roles().Permissions(ctx, req.Role)
+	if err != nil {
+		return badRequest(err)
+	}
+	// A caller mints tokens for itself: never with a permission it lacks,
+	// and a token of a user acts for that user (its scope, its current
+	// role), so deleting the user ends its tokens.
+	if !auth.Covers(p.Perms, p.Scope, perms, p.Scope) {
+		return fmt.Errorf("role %s has permissions that %s lacks: %w", req.Role, p.Name, errNoPermission)
 	}
 	var ttl time.Duration
 	if req.ExpiresIn != "" {
@@ -134,13 +159,30 @@ func (s *Server) createToken(c echo.Context) error {
 		}
 		ttl = d
 	}
-	tok, t, err := s.deps.Ops.CreateAPIToken(c.Request().Context(), s.actor(c), req.Name, req.Role, ttl)
+	tok, t, err := s.deps.Ops.CreateAPIToken(ctx, s.actor(c), req.Name, req.Role, s.tokenOwner(c), ttl)
 	if err != nil {
 		return err
 	}
 	out := toAPIToken(t)
 	out.Token = tok
 	return c.JSON(http.StatusCreated, out)
+}
+
+// tokenOwner is the user a token minted by the request's caller acts
+// for: the user who logged in with HTTP Basic, the owner of the token
+// used, or none for the built-in administrator and its tokens.
+func (s *Server) tokenOwner(c echo.Context) string {
+	if user, _, ok := c.Request().BasicAuth(); ok {
+		if user == pki.AdminUser {
+			return ""
+		}
+		return user
+	}
+	h := c.Request().Header.Get("Authorization")
+	if t, err := s.deps.Store.TokenByHash(c.Request().Context(), HashToken(strings.TrimSpace(strings.TrimPrefix(h, "Bearer ")))); err == nil {
+		return t.Owner
+	}
+	return ""
 }
 
 func (s *Server) listTokens(c echo.Context) error {
@@ -220,7 +262,7 @@ func auditActionOf(method, path string) string {
 // actor is who makes the request's change.
 func (s *Server) actor(c echo.Context) audit.Actor {
 	who := "unknown"
-	if p, ok := c.Get("principal").(*principal); ok {
+	if p := principalOfCtx(c); p != nil {
 		who = p.Name
 	}
 	return audit.Actor{Name: who, Remote: c.RealIP()}

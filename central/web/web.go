@@ -24,6 +24,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/shoal-project/shoal/central/admin"
+	"github.com/shoal-project/shoal/central/auth"
 	"github.com/shoal-project/shoal/central/deploy"
 	"github.com/shoal-project/shoal/central/groups"
 	"github.com/shoal-project/shoal/central/httperr"
@@ -165,6 +166,9 @@ type Deps struct {
 	Admin    *pki.Admin
 	// Ops carries out the audited admin operations.
 	Ops *admin.Service
+	// Auth checks passwords (built-in admin, users, LDAP) and resolves
+	// roles and scopes; nil builds one without LDAP.
+	Auth *auth.Authenticator
 	// Groups keeps groups and assignments (desired state); nil leaves
 	// their routes out.
 	Groups *groups.Service
@@ -218,6 +222,13 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	if deps.Auth == nil && deps.Store != nil {
+		a, err := auth.NewAuthenticator(auth.Config{}, deps.Store, deps.Admin, logger)
+		if err != nil {
+			return nil, err
+		}
+		deps.Auth = a
+	}
 	return &Server{cfg: cfg, deps: deps, log: logger.With("component", "web"), counters: NewCounters(),
 		basicGuard: ratelimit.NewLogins(basicLogins), basicKnown: ratelimit.NewKnown(basicKnownTTL),
 		authAudit: ratelimit.NewSampler(authAuditPerMinute), now: time.Now,
@@ -335,6 +346,7 @@ type apiError struct {
 var (
 	errUnauthorized = errkind.New(errkind.Unauthenticated, "authentication required: send 'Authorization: Bearer <token>'")
 	errForbidden    = errkind.New(errkind.Forbidden, "this token is read-only")
+	errNoPermission = errkind.New(errkind.Forbidden, "permission denied")
 	errBadRequest   = errkind.New(errkind.Invalid, "bad request")
 	errTooLarge     = errkind.New(errkind.TooLarge, "request body too large")
 	errRateLimited  = errkind.New(errkind.RateLimited, "too many password attempts from this address; wait a minute or use an API token")
