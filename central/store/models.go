@@ -457,5 +457,6 @@ func allModels() []any {
 	m = append(m, groupModels()...)
 	m = append(m, inventoryModels()...)
 	m = append(m, &SoftwareName{})
+	m = append(m, wakeModels()...)
 	return append(m, auditModels()...)
 }

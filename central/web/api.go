@@ -141,6 +141,9 @@ func (s *Server) routeAPI(e *echo.Echo) {
 	if s.deps.Groups != nil {
 		routes = append(routes, s.groupRoutes()...)
 	}
+	if s.deps.Wake != nil {
+		routes = append(routes, s.wakeRoutes()...)
+	}
 	g := e.Group(api.BasePath, s.authenticate)
 	for _, r := range routes {
 		g.Add(r.Method, r.Path, r.Handler)

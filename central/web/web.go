@@ -30,6 +30,7 @@ import (
 	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/central/wake"
 	"github.com/shoal-project/shoal/internal/errkind"
 	"github.com/shoal-project/shoal/internal/gate"
 	"github.com/shoal-project/shoal/internal/ratelimit"
@@ -167,6 +168,8 @@ type Deps struct {
 	// Groups keeps groups and assignments (desired state); nil leaves
 	// their routes out.
 	Groups *groups.Service
+	// Wake keeps Wake-on-LAN requests; nil leaves their routes out.
+	Wake *wake.Service
 	// OCS is the OCS agent endpoint (central/ocsapi), mounted on both
 	// listeners when set; it bounds its own request bodies.
 	OCS interface{ Register(*echo.Echo) }
