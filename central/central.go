@@ -297,7 +297,7 @@ func (s *Server) build() error {
 	}
 
 	// Edges.
-	adminUI, err := ui.New(cfg.UI, ui.Deps{Store: s.st, Deploy: s.dep, Packages: s.builder, PKI: pk, Admin: admin, Ops: ops, Groups: s.groups}, s.log)
+	adminUI, err := ui.New(cfg.UI, ui.Deps{Store: s.st, Deploy: s.dep, Packages: s.builder, PKI: pk, Admin: admin, Ops: ops, Groups: s.groups, Wake: s.wake}, s.log)
 	if err != nil {
 		return err
 	}

@@ -256,6 +256,25 @@ func TestWakeOnLANRelay(t *testing.T) {
 		}
 		return nil
 	})
+	// shoalctl shows the same, and wakes again.
+	ctl := newCtl(t, t.TempDir())
+	env := []string{"SHOAL_SERVER=" + c.HTTPSURL, "SHOAL_CA=" + c.CAFile, "SHOAL_TOKEN=" + c.Token}
+	code, cout, errOut := ctl.run(env, "computers", "wakes", fmt.Sprint(id))
+	if code != 0 || !strings.Contains(cout, "woken") || !strings.Contains(cout, "relay wol-relay") {
+		t.Fatalf("shoalctl computers wakes: exit %d\n%s%s", code, cout, errOut)
+	}
+	code, cout, errOut = ctl.run(env, "computers", "wake", fmt.Sprint(id))
+	if code != 0 || !strings.Contains(cout, "MAC 02:fc:00:00:00:01") {
+		t.Fatalf("shoalctl computers wake: exit %d\n%s%s", code, cout, errOut)
+	}
+	select {
+	case p := <-got:
+		if hw, err := wol.Target(p.data); err != nil || hw.String() != "02:fc:00:00:00:01" {
+			t.Fatalf("second magic packet %x: %v", p.data, err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("no magic packet after shoalctl computers wake\nrelay:\n%s", r.tail())
+	}
 	// An unknown computer is a clear 404.
 	c.do("POST", "/api/v1/computers/999999/wake", nil, nil, http.StatusNotFound)
 }

@@ -22,6 +22,7 @@ import (
 	adminops "github.com/shoal-project/shoal/central/admin"
 	"github.com/shoal-project/shoal/central/deploy"
 	"github.com/shoal-project/shoal/central/groups"
+	"github.com/shoal-project/shoal/central/wake"
 	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
@@ -89,7 +90,11 @@ func newEnv(t testing.TB, cfg Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := New(cfg, Deps{Store: st, Deploy: dep, Packages: b, PKI: pk, Admin: admin, Ops: ops, Groups: gs}, log)
+	wk, err := wake.New(wake.Config{}, st, dep, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := New(cfg, Deps{Store: st, Deploy: dep, Packages: b, PKI: pk, Admin: admin, Ops: ops, Groups: gs, Wake: wk}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/central/wake"
 )
 
 // dashboardView is the data of the dashboard.
@@ -180,6 +181,9 @@ type computerView struct {
 	Deployments []store.DeploymentRow
 	// Groups are the computer's groups.
 	Groups []store.Group
+	// CanWake shows the Wake action; Wakes are the recent requests.
+	CanWake bool
+	Wakes   []wake.Status
 }
 
 func (u *UI) handleComputer(c echo.Context) error {
@@ -212,7 +216,32 @@ func (u *UI) handleComputer(c echo.Context) error {
 			return err
 		}
 	}
+	if u.deps.Wake != nil {
+		v.CanWake = true
+		if v.Wakes, err = u.deps.Wake.Requests(ctx, id); err != nil {
+			return err
+		}
+		if len(v.Wakes) > 5 {
+			v.Wakes = v.Wakes[:5]
+		}
+	}
 	return u.render(c, http.StatusOK, "computer", d.Name, "computers", v)
+}
+
+// handleComputerWake asks a relay or an awake Shoal agent of the
+// computer's site to send it the Wake-on-LAN magic packet.
+func (u *UI) handleComputerWake(c echo.Context) error {
+	id, err := idParam(c, "id")
+	if err != nil {
+		return err
+	}
+	if u.deps.Wake == nil {
+		return echo.ErrNotFound
+	}
+	if _, err := u.deps.Wake.Request(c.Request().Context(), u.actor(c), []uint{id}, store.WakeManual); err != nil {
+		return err
+	}
+	return seeOther(c, fmt.Sprintf("%s/computers/%d?done=wake", uiPrefix, id))
 }
 
 // handleComputerTag sets a computer's TAG from the computer page's form.

@@ -45,6 +45,7 @@ import (
 	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/central/wake"
 	"github.com/shoal-project/shoal/internal/ratelimit"
 )
 
@@ -156,6 +157,9 @@ type Deps struct {
 	Ops *admin.Service
 	// Groups keeps groups and assignments.
 	Groups *groups.Service
+	// Wake keeps Wake-on-LAN requests; nil hides the computer page's
+	// Wake action.
+	Wake *wake.Service
 }
 
 // UI serves the admin web UI.
@@ -277,6 +281,7 @@ func (u *UI) Register(e *echo.Echo) {
 	g.GET("/computers", u.handleComputers)
 	g.GET("/computers/:id", u.handleComputer)
 	g.POST("/computers/:id/tag", u.handleComputerTag)
+	g.POST("/computers/:id/wake", u.handleComputerWake)
 
 	g.GET("/packages", u.handlePackages)
 	g.GET("/packages/new", u.handlePackageForm)

@@ -99,6 +99,8 @@ func commands() []command {
 			"Search computers.", runComputers},
 		{"computers show", "ID", "Show a computer's inventory summary and deployment history.", runComputerShow},
 		{"computers tag", "ID TAG", "Set a computer's OCS TAG; an OCS agent adopts it at its next inventory.", runComputerTag},
+		{"computers wake", "ID", "Wake a computer: a relay or an awake Shoal agent of its site sends the Wake-on-LAN magic packet.", runComputerWake},
+		{"computers wakes", "ID", "List a computer's wake requests: sent by, woken or not.", runComputerWakes},
 		{"sites list", "", "List sites.", runSitesList},
 		{"sites create", "NAME --cidr CIDR... [--fragment-location host:port/path] [--description D] [--window \"mon-fri 22:00-06:00\"]", "Create a site.", runSitesCreate},
 		{"sites update", "NAME|ID [--name N] [--cidr CIDR...] [--fragment-location L] [--description D] [--window W|always]", "Change a site.", runSitesUpdate},
