@@ -22,11 +22,11 @@ import (
 	adminops "github.com/shoal-project/shoal/central/admin"
 	"github.com/shoal-project/shoal/central/deploy"
 	"github.com/shoal-project/shoal/central/groups"
-	"github.com/shoal-project/shoal/central/wake"
 	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/central/store/storetest"
+	"github.com/shoal-project/shoal/central/wake"
 )
 
 const adminPassword = "ui-test-admin-password"
