@@ -308,6 +308,7 @@ func (u *UI) Register(e *echo.Echo) {
 	g.POST("/groups", u.handleCreateGroup)
 	g.GET("/groups/:id", u.handleGroup)
 	g.POST("/groups/:id/members", u.handleGroupMembers)
+	g.POST("/groups/:id/timings", u.handleGroupTimings)
 	g.POST("/groups/:id/delete", u.handleDeleteGroup)
 	g.POST("/assignments", u.handleAssign)
 	g.POST("/assignments/:id/delete", u.handleUnassign)
