@@ -31,6 +31,7 @@ func defaultConfig() Config {
 	c.UI = c.UI.WithDefaults()
 	c.AgentAPI = c.AgentAPI.WithDefaults()
 	c.Groups = c.Groups.WithDefaults()
+	c.Wake = c.Wake.WithDefaults()
 	return c
 }
 
