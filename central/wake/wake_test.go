@@ -24,7 +24,11 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	st := storetest.Open(t)
+	return newFixtureOn(t, storetest.Open(t))
+}
+
+func newFixtureOn(t *testing.T, st *store.Store) *fixture {
+	t.Helper()
 	dep, err := deploy.New(deploy.Config{}, st, nil, http.DefaultClient, deploy.Locations{InfoLoc: "central:8443/download", PackLoc: "central:8080/download"}, storetest.Logger(t))
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +82,11 @@ func (f *fixture) states(t *testing.T, id uint) []string {
 // computer's site only, with the computer's MAC and directed broadcast,
 // and shows woken once the computer contacts central.
 func TestRequestClaimWoken(t *testing.T) {
-	f := newFixture(t)
+	storetest.ForEachBackend(t, testRequestClaimWoken)
+}
+
+func testRequestClaimWoken(t *testing.T, st *store.Store) {
+	f := newFixtureOn(t, st)
 	a, b := f.site(t, "branch-a", ""), f.site(t, "branch-b", "")
 	pc := f.computer(t, "pc-1-2026-12-01-10-00-00", &a, f.now.Add(-time.Hour))
 	agent := f.computer(t, "agent-1-2026-12-01-10-00-00", &a, f.now)
@@ -182,7 +190,11 @@ func TestRequestWithoutMAC(t *testing.T) {
 // window holds is woken within `before` of the opening, once; an awake
 // one and one whose window opens later are not.
 func TestWakeBeforeWindow(t *testing.T) {
-	f := newFixture(t)
+	storetest.ForEachBackend(t, testWakeBeforeWindow)
+}
+
+func testWakeBeforeWindow(t *testing.T, st *store.Store) {
+	f := newFixtureOn(t, st)
 	soon := f.site(t, "opens-22", "daily 22:00-23:00")
 	late := f.site(t, "opens-23", "daily 23:00-23:30")
 	asleep := f.computer(t, "asleep-2026-12-01-10-00-00", &soon, f.now.Add(-time.Hour))
