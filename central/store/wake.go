@@ -74,18 +74,23 @@ func (s *Store) AnyOpenWakes(ctx context.Context, now time.Time) (bool, error) {
 // one sender only, even with several replicas.
 func (s *Store) ClaimWakes(ctx context.Context, siteID *uint, exclude uint, sender string, now time.Time, limit int) ([]WakeRequest, error) {
 	now = utc(now)
+	// Read first, outside a write transaction: while requests wait for a
+	// sender of another site, the polls of this one cost no write.
+	q := s.read(ctx).Where("sent_at IS NULL AND expires_at > ? AND computer_id <> ?", now, exclude)
+	if siteID != nil {
+		q = q.Where("site_id = ?", *siteID)
+	} else {
+		q = q.Where("site_id IS NULL")
+	}
+	var open []WakeRequest
+	if err := q.Order("id").Limit(limit).Find(&open).Error; err != nil {
+		return nil, fmt.Errorf("claim wake requests: %w", translate(err))
+	}
+	if len(open) == 0 {
+		return nil, nil
+	}
 	var out []WakeRequest
 	err := s.tx(ctx, true, func(tx *gorm.DB) error {
-		q := tx.Where("sent_at IS NULL AND expires_at > ? AND computer_id <> ?", now, exclude)
-		if siteID != nil {
-			q = q.Where("site_id = ?", *siteID)
-		} else {
-			q = q.Where("site_id IS NULL")
-		}
-		var open []WakeRequest
-		if err := q.Order("id").Limit(limit).Find(&open).Error; err != nil {
-			return err
-		}
 		out = out[:0]
 		for _, r := range open {
 			res := tx.Model(&WakeRequest{}).Where("id = ? AND sent_at IS NULL", r.ID).
