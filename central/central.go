@@ -23,8 +23,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	adminops "github.com/shoal-project/shoal/central/admin"
-	"github.com/shoal-project/shoal/central/auth"
 	"github.com/shoal-project/shoal/central/agentapi"
+	"github.com/shoal-project/shoal/central/auth"
 	"github.com/shoal-project/shoal/central/deploy"
 	"github.com/shoal-project/shoal/central/groups"
 	"github.com/shoal-project/shoal/central/inventory"
@@ -34,6 +34,7 @@ import (
 	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/central/ui"
+	"github.com/shoal-project/shoal/central/wake"
 	"github.com/shoal-project/shoal/central/web"
 	"github.com/shoal-project/shoal/internal/metrics"
 	"github.com/shoal-project/shoal/internal/statefile"
@@ -71,6 +72,9 @@ type Config struct {
 	Inventory inventory.Config `yaml:"inventory"`
 	// Auth configures directory (LDAP / Active Directory) login.
 	Auth auth.Config `yaml:"auth"`
+	// Wake is Wake-on-LAN: when sleeping computers are woken before their
+	// deployment window and when they count as woken.
+	Wake wake.Config `yaml:"wake"`
 
 	// AdminPassword sets the admin password (from SHOAL_ADMIN_PASSWORD);
 	// empty generates one at first start.
@@ -133,7 +137,7 @@ func (c Config) Validate() error {
 	}
 	pc := c.Packages
 	pc.Dir = filepath.Join(c.DataDir, "packages")
-	errs = append(errs, c.TLS.Validate(), c.Database.Validate(), pc.Validate(), c.Agents.Validate(), c.HTTP.Validate(), c.UI.Validate(), c.AgentAPI.Validate(), c.Tracker.Validate(), c.Groups.Validate(), c.Inventory.Validate(), c.Auth.Validate())
+	errs = append(errs, c.TLS.Validate(), c.Database.Validate(), pc.Validate(), c.Agents.Validate(), c.HTTP.Validate(), c.UI.Validate(), c.AgentAPI.Validate(), c.Tracker.Validate(), c.Groups.Validate(), c.Inventory.Validate(), c.Auth.Validate(), c.Wake.Validate())
 	// A jobs long-poll must end well within the write timeout.
 	maxWait := c.AgentAPI.MaxWait
 	if maxWait == 0 {
@@ -181,6 +185,7 @@ type Server struct {
 	groups    *groups.Service
 	catalog   *inventory.Catalog
 	ops       *adminops.Service
+	wake      *wake.Service
 	trk       *embedded.Tracker
 	web       *web.Server
 	agents    *agentapi.API
@@ -293,6 +298,10 @@ func (s *Server) build() error {
 	if s.groups, err = groups.New(cfg.Groups, s.st, s.dep, s.log); err != nil {
 		return err
 	}
+	if s.wake, err = wake.New(cfg.Wake, s.st, s.dep, s.log); err != nil {
+		return err
+	}
+	s.wake.SetChanges(s.hub)
 	httpsURL := "https://" + net.JoinHostPort(host, port(s.httpsLn.Addr()))
 	ops := adminops.New(adminops.Deps{Store: s.st, Deploy: s.dep, Packages: s.builder, PKI: pk, ServerURL: httpsURL, Changes: s.hub}, s.log)
 	s.ops = ops
@@ -308,20 +317,21 @@ func (s *Server) build() error {
 	if err != nil {
 		return err
 	}
-	adminUI, err := ui.New(cfg.UI, ui.Deps{Store: s.st, Deploy: s.dep, Packages: s.builder, PKI: pk, Admin: admin, Ops: ops, Groups: s.groups, Catalog: s.catalog, Auth: authn}, s.log)
+	adminUI, err := ui.New(cfg.UI, ui.Deps{Store: s.st, Deploy: s.dep, Packages: s.builder, PKI: pk, Admin: admin, Ops: ops, Groups: s.groups, Catalog: s.catalog, Auth: authn, Wake: s.wake}, s.log)
 	if err != nil {
 		return err
 	}
 	s.agents = agentapi.New(cfg.AgentAPI, s.st, s.dep, s.builder, pk, s.log)
 	s.agents.SetMetrics(s.metrics)
 	s.agents.SetWaker(s.hub, s.hub)
+	s.agents.SetWake(s.wake)
 	ocsEdge, err := ocsapi.New(cfg.HTTP.ocs(), ocsapi.Deps{Store: s.st, Inventory: inv, Deploy: s.dep, Metrics: s.metrics}, s.log)
 	if err != nil {
 		return err
 	}
 	s.ready = &readiness{st: s.st, builder: s.builder, metrics: s.metrics, log: s.log.With("component", "readyz")}
 	if s.web, err = web.New(cfg.HTTP.Config, web.Deps{Store: s.st, Deploy: s.dep, Packages: s.builder, PKI: pk, Admin: admin,
-		Ops: ops, Auth: authn, Groups: s.groups, Catalog: s.catalog, OCS: ocsEdge, UI: adminUI, Agents: s.agents, Metrics: metrics.Handler(reg, s.log), Ready: s.ready.ready}, s.log); err != nil {
+		Ops: ops, Auth: authn, Groups: s.groups, Catalog: s.catalog, Wake: s.wake, OCS: ocsEdge, UI: adminUI, Agents: s.agents, Metrics: metrics.Handler(reg, s.log), Ready: s.ready.ready}, s.log); err != nil {
 		return err
 	}
 
@@ -392,6 +402,7 @@ func (s *Server) Run(ctx context.Context) error {
 	g.Go(func() error { return s.groups.Run(gctx) })
 	g.Go(func() error { return s.catalog.Run(gctx) })
 	g.Go(func() error { return s.ops.RunStalePurge(gctx, time.Hour, s.log) })
+	g.Go(func() error { return s.wake.Run(gctx) })
 	g.Go(func() error { return s.runHub(gctx) })
 	g.Go(func() error { return serve(plain.Serve(s.web.LimitListener(s.httpLn))) })
 	g.Go(func() error { return serve(secure.ServeTLS(s.web.LimitListener(s.httpsLn), "", "")) })

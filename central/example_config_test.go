@@ -33,6 +33,7 @@ func defaultConfig() Config {
 	c.AgentAPI = c.AgentAPI.WithDefaults()
 	c.Groups = c.Groups.WithDefaults()
 	c.Inventory = c.Inventory.WithDefaults()
+	c.Wake = c.Wake.WithDefaults()
 	return c
 }
 

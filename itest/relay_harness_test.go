@@ -54,6 +54,14 @@ func startRelay(t testing.TB, rc RelayConfig, dir string) *Relay {
 // must be <dir>/data, and waits for its relay.json.
 func startRelayYAML(t testing.TB, cfg, dir string) *Relay {
 	t.Helper()
+	return startRelayYAMLIn(t, cfg, dir, "")
+}
+
+// startRelayYAMLIn is startRelayYAML in the network namespace netns
+// (`ip netns exec`, which execs the relay: its PID is the relay's); ""
+// is the test's own.
+func startRelayYAMLIn(t testing.TB, cfg, dir, netns string) *Relay {
+	t.Helper()
 	cfgPath := filepath.Join(dir, "relay.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -62,6 +70,9 @@ func startRelayYAML(t testing.TB, cfg, dir string) *Relay {
 	os.Remove(runtimeFile)
 	r := &Relay{t: t, Dir: filepath.Join(dir, "data"), log: &bytes.Buffer{}, done: make(chan error, 1)}
 	r.cmd = exec.Command(filepath.Join(binDir, "shoal-relay"), "-config", cfgPath, "-log-level", "debug")
+	if netns != "" {
+		r.cmd = exec.Command("ip", append([]string{"netns", "exec", netns}, r.cmd.Args...)...)
+	}
 	r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)

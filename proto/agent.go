@@ -126,6 +126,9 @@ type JobsResponse struct {
 	// Site describes the agent's site: relays, tracker, gossip key. Nil
 	// when the agent has no site.
 	Site *SiteInfo `json:"site,omitempty"`
+	// Wake lists magic packets to send now for sleeping computers of the
+	// agent's site (an answer carrying orders comes at once).
+	Wake []WakeOrder `json:"wake,omitempty"`
 }
 
 // JobsTag returns the tag of a job list: package IDs with a force marker in

@@ -108,6 +108,9 @@ type RelayJobs struct {
 	PeerRecord *SignedPeerRecord `json:"peer_record,omitempty"`
 	// Site describes the relay's site (tracker, gossip key).
 	Site *SiteInfo `json:"site,omitempty"`
+	// Wake lists magic packets to send now for sleeping computers of the
+	// relay's site (an answer carrying orders comes at once).
+	Wake []WakeOrder `json:"wake,omitempty"`
 }
 
 // RelayJobsTag returns the tag of a relay's job list.

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shoal-project/shoal/internal/wol"
 	"github.com/shoal-project/shoal/proto"
 )
 
@@ -110,6 +111,7 @@ func (r *Relay) applyJobs(ctx context.Context, jobs *proto.RelayJobs, wg *sync.W
 		r.adoptPeerRecord(*jobs.PeerRecord)
 	}
 	r.applySite(jobs.Site)
+	r.sendWakes(ctx, jobs.Wake)
 	for id := range active {
 		r.mu.Lock()
 		running := r.prefetching[id]
@@ -126,6 +128,21 @@ func (r *Relay) applyJobs(ctx context.Context, jobs *proto.RelayJobs, wg *sync.W
 			}()
 			r.prefetch(ctx, id)
 		})
+	}
+}
+
+// sendWakes sends the Wake-on-LAN magic packet of each order to the
+// relay's LAN (internal/wol).
+func (r *Relay) sendWakes(ctx context.Context, orders []proto.WakeOrder) {
+	for _, o := range orders {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := wol.Send(sctx, o.MAC, o.Broadcast)
+		cancel()
+		if err != nil {
+			r.recordError("wake "+o.MAC, err)
+			continue
+		}
+		r.log.Info("wake-on-lan packet sent", "mac", o.MAC, "broadcast", o.Broadcast, "wake", o.ID)
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/shoal-project/shoal/agent/client"
+	"github.com/shoal-project/shoal/internal/wol"
+	"github.com/shoal-project/shoal/proto"
 )
 
 // poll long-polls central for the job list and hands every answer to the
@@ -45,6 +47,7 @@ func (m *Manager) poll(ctx context.Context, out chan<- pollResult) error {
 		if m.deps.OnSite != nil {
 			m.deps.OnSite(resp.Site)
 		}
+		m.sendWakes(ctx, resp.Wake)
 		reply := make(chan string, 1)
 		select {
 		case out <- pollResult{jobs: resp.Jobs, sentAt: sent, reply: reply}:
@@ -58,4 +61,19 @@ func (m *Manager) poll(ctx context.Context, out chan<- pollResult) error {
 		}
 	}
 	return nil
+}
+
+// sendWakes sends the Wake-on-LAN magic packet of each order central gave
+// this agent for a sleeping computer of its site (internal/wol).
+func (m *Manager) sendWakes(ctx context.Context, orders []proto.WakeOrder) {
+	for _, o := range orders {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := wol.Send(sctx, o.MAC, o.Broadcast)
+		cancel()
+		if err != nil {
+			m.log.Warn("wake-on-lan packet", "mac", o.MAC, "err", err)
+			continue
+		}
+		m.log.Info("wake-on-lan packet sent", "mac", o.MAC, "broadcast", o.Broadcast, "wake", o.ID)
+	}
 }

@@ -176,6 +176,9 @@ type API struct {
 	// route is set once by central before it serves (SetTrackerRoute).
 	route       func(siteID uint) string
 	revocations revocations
+	// wake hands out Wake-on-LAN orders; set once by central before it
+	// serves (SetWake), nil: none.
+	wake wakeOrders
 	// draining is closed by Drain.
 	draining  chan struct{}
 	drainOnce sync.Once

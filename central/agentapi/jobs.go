@@ -72,7 +72,11 @@ func (a *API) jobs(c echo.Context) error {
 		}
 		jobs := toJobs(pend)
 		cur := proto.JobsTag(jobs)
-		answer := cur != tag || !a.now().Before(deadline) || a.trackerFor(cl.computer.SiteID) != tracker
+		orders, err := a.claimWakes(ctx, cl.computer.SiteID, cl.computer.ID, fmt.Sprintf("agent %s (computer %d)", cl.computer.Name, cl.computer.ID))
+		if err != nil {
+			return err
+		}
+		answer := len(orders) > 0 || cur != tag || !a.now().Before(deadline) || a.trackerFor(cl.computer.SiteID) != tracker
 		// A held request must notice a revocation, at the latest when it
 		// answers (revocations wake every held request).
 		if i > 0 && (answer || i%10 == 0 || wakeup) {
@@ -98,7 +102,7 @@ func (a *API) jobs(c echo.Context) error {
 			if err != nil {
 				return err
 			}
-			return c.JSON(http.StatusOK, proto.JobsResponse{Jobs: jobs, Tag: cur, Site: site})
+			return c.JSON(http.StatusOK, proto.JobsResponse{Jobs: jobs, Tag: cur, Site: site, Wake: orders})
 		}
 		if i == 0 {
 			a.log.Debug("jobs poll held", "computer", cl.computer.ID, "wait", wait)
@@ -227,6 +231,32 @@ type waker interface {
 // every replica learns of it.
 type revocations interface {
 	RevocationsChanged(ctx context.Context)
+}
+
+// wakeOrders hands out the Wake-on-LAN orders of a site (central/wake).
+type wakeOrders interface {
+	Claim(ctx context.Context, siteID *uint, exclude uint, sender string) ([]proto.WakeOrder, error)
+}
+
+// SetWake sets who hands out Wake-on-LAN orders to relays and agents;
+// central calls it once before serving.
+func (a *API) SetWake(w wakeOrders) { a.wake = w }
+
+// claimWakes takes the wake orders of a site for a sender; an error is
+// logged and leaves the orders for another sender.
+func (a *API) claimWakes(ctx context.Context, siteID *uint, exclude uint, sender string) ([]proto.WakeOrder, error) {
+	if a.wake == nil {
+		return nil, nil
+	}
+	orders, err := a.wake.Claim(ctx, siteID, exclude, sender)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		a.log.Warn("wake orders", "sender", sender, "err", err)
+		return nil, nil
+	}
+	return orders, nil
 }
 
 // SetWaker sets the source of job list change notifications and who is

@@ -334,7 +334,11 @@ func (a *API) relayJobs(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		if jobs.Tag != tag || renew || !a.now().Before(deadline) {
+		site := r.SiteID
+		if jobs.Wake, err = a.claimWakes(ctx, &site, 0, "relay "+r.Name); err != nil {
+			return err
+		}
+		if len(jobs.Wake) > 0 || jobs.Tag != tag || renew || !a.now().Before(deadline) {
 			siteID := r.SiteID
 			if jobs.Site, err = a.siteInfo(ctx, &siteID); err != nil {
 				return err

@@ -250,6 +250,17 @@ func (s *Service) Prolog(ctx context.Context, req PrologRequest) (*ocs.PrologRep
 		case TimingsDefault:
 			d = cfg.Download
 		}
+		// A group's own latencies (the smallest among the computer's
+		// groups) override each one it sets.
+		if gt.CycleLatency > 0 {
+			d.CycleLatency = gt.CycleLatency
+		}
+		if gt.FragLatency > 0 {
+			d.FragLatency = gt.FragLatency
+		}
+		if gt.PeriodLatency > 0 {
+			d.PeriodLatency = gt.PeriodLatency
+		}
 	}
 	opt := &ocs.DownloadOption{Conf: ocs.DownloadConf{
 		On: !d.Disabled, CycleLatency: d.CycleLatency, FragLatency: d.FragLatency,

@@ -151,3 +151,29 @@ func TestPrologGroupTimings(t *testing.T) {
 		t.Errorf("other computer: PROLOG_FREQ %d, latencies %+v; want the agent settings'", freq, conf)
 	}
 }
+
+// TestPrologGroupLatencies: a group's own DOWNLOAD latencies override
+// each one it sets, after its OCS timings; among several groups the
+// smallest set value wins; the others stay the agent settings'.
+func TestPrologGroupLatencies(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, Config{})
+	member := f.computer("pc-l1-2026-12-05-05-00-00")
+	for _, g := range []*store.Group{{Name: "slow-cycle", CycleLatency: 300, PeriodLatency: 20}, {Name: "fast-cycle", CycleLatency: 30}} {
+		if err := f.st.CreateGroup(ctx, g); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.st.AddGroupMembers(ctx, g.ID, []uint{member.ID}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.svc.GroupTimingsChanged()
+	r, err := f.svc.Prolog(ctx, PrologRequest{DeviceID: member.DeviceID, Remote: netip.MustParseAddr(member.IPAddr)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := r.Download.Conf
+	if conf.CycleLatency != 30 || conf.PeriodLatency != 20 || conf.FragLatency != 10 {
+		t.Errorf("latencies %+v; want cycle 30 (smallest), period 20, frag 10 (agent settings')", conf)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -306,4 +307,39 @@ func (s *Service) anyGates(ctx context.Context, now time.Time) bool {
 		c.at, c.any = now, found
 	}
 	return c.any
+}
+
+// OpensWithin reports whether a computer (in site siteID) has a pending
+// deployment that its window holds at now and lets through at some
+// minute within d: central/wake then wakes the computer before the window
+// opens. It samples every minute of d (at most a day).
+func (s *Service) OpensWithin(ctx context.Context, computerID uint, siteID *uint, now time.Time, d time.Duration) (bool, error) {
+	pend, err := s.PendingForComputer(ctx, computerID, now)
+	if err != nil || len(pend) == 0 {
+		return false, err
+	}
+	open, err := s.gate(ctx, siteID, pend, now)
+	if err != nil || len(open) == len(pend) {
+		return false, err
+	}
+	held := pend[:0:0]
+	for _, p := range pend {
+		if !slices.ContainsFunc(open, func(g gated) bool { return g.Deployment.ID == p.Deployment.ID }) {
+			held = append(held, p)
+		}
+	}
+	// gate reads the windows once per call; a day of minutes is 1,440
+	// calls at most, each with one site read and one join, only for
+	// computers that have held deployments and sleep.
+	step := max(time.Minute, d/60)
+	for t := now.Add(step); !t.After(now.Add(min(d, 24*time.Hour))); t = t.Add(step) {
+		later, err := s.gate(ctx, siteID, held, t)
+		if err != nil {
+			return false, err
+		}
+		if len(later) > 0 {
+			return true, nil
+		}
+	}
+	return false, nil
 }

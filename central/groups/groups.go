@@ -144,6 +144,21 @@ type GroupInput struct {
 	// site's; short or default) set the group's OCS agent timings.
 	PrologFreqHours int
 	OCSTimings      string
+	// CycleLatency, FragLatency and PeriodLatency (seconds, 0: not set)
+	// override the members' OCS DOWNLOAD latencies.
+	CycleLatency, FragLatency, PeriodLatency int
+}
+
+// maxLatency bounds a group's DOWNLOAD latencies (seconds).
+const maxLatency = 86400
+
+func checkLatencies(in GroupInput) error {
+	for name, v := range map[string]int{"cycle_latency": in.CycleLatency, "frag_latency": in.FragLatency, "period_latency": in.PeriodLatency} {
+		if v < 0 || v > maxLatency {
+			return fmt.Errorf("group %s must be 0 (not set) to %d seconds, not %d: %w", name, maxLatency, v, ErrInvalid)
+		}
+	}
+	return nil
 }
 
 func checkTimings(in GroupInput) (int, string, error) {
@@ -240,8 +255,11 @@ func (s *Service) checkGroup(ctx context.Context, in GroupInput) (*store.Group, 
 	if err != nil {
 		return nil, err
 	}
+	if err := checkLatencies(in); err != nil {
+		return nil, err
+	}
 	return &store.Group{Name: name, Description: strings.TrimSpace(in.Description), Filter: q, Window: window,
-		PrologFreqHours: freq, OCSTimings: timings}, nil
+		PrologFreqHours: freq, OCSTimings: timings, CycleLatency: in.CycleLatency, FragLatency: in.FragLatency, PeriodLatency: in.PeriodLatency}, nil
 }
 
 // CreateGroup creates a group and evaluates it (and nothing targets it
@@ -293,6 +311,7 @@ func (s *Service) UpdateGroup(ctx context.Context, who audit.Actor, id uint, in 
 	wasDynamic := g.Dynamic()
 	g.Name, g.Description, g.Filter, g.Window = want.Name, want.Description, want.Filter, want.Window
 	g.PrologFreqHours, g.OCSTimings = want.PrologFreqHours, want.OCSTimings
+	g.CycleLatency, g.FragLatency, g.PeriodLatency = want.CycleLatency, want.FragLatency, want.PeriodLatency
 	if err := s.store.SaveGroup(ctx, g); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return nil, fmt.Errorf("a group named %q exists: %w", g.Name, err)

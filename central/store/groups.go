@@ -31,8 +31,14 @@ type Group struct {
 	// site's DOWNLOAD latencies for the group's OCS agents.
 	PrologFreqHours int
 	OCSTimings      string
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
+	// CycleLatency, FragLatency and PeriodLatency (seconds, 0: not set)
+	// override the DOWNLOAD latencies of the members' PROLOG replies,
+	// after OCSTimings.
+	CycleLatency  int
+	FragLatency   int
+	PeriodLatency int
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 }
 
 // TableName implements gorm's tabler.
@@ -139,7 +145,7 @@ func (s *Store) CreateGroup(ctx context.Context, g *Group) error {
 
 // SaveGroup updates g's name, description and filter.
 func (s *Store) SaveGroup(ctx context.Context, g *Group) error {
-	res := s.write(ctx).Model(&Group{ID: g.ID}).Select("name", "description", "filter", "deploy_window", "prolog_freq_hours", "ocs_timings", "updated_at").Updates(g)
+	res := s.write(ctx).Model(&Group{ID: g.ID}).Select("name", "description", "filter", "deploy_window", "prolog_freq_hours", "ocs_timings", "cycle_latency", "frag_latency", "period_latency", "updated_at").Updates(g)
 	if res.Error != nil {
 		return fmt.Errorf("save group %d: %w", g.ID, translate(res.Error))
 	}
@@ -338,12 +344,21 @@ func (s *Store) ComputerSites(ctx context.Context, ids []uint) (map[uint]*uint, 
 type GroupTimings struct {
 	PrologFreqHours int
 	OCSTimings      string
+	// CycleLatency, FragLatency and PeriodLatency (seconds, 0: not set)
+	// override the DOWNLOAD latencies of the members' PROLOG replies, after
+	// OCSTimings.
+	CycleLatency  int
+	FragLatency   int
+	PeriodLatency int
 }
+
+// timedGroup selects the groups that set agent timings.
+const timedGroup = "prolog_freq_hours > 0 OR ocs_timings <> '' OR cycle_latency > 0 OR frag_latency > 0 OR period_latency > 0"
 
 // GroupsWithTimings counts the groups that set timings.
 func (s *Store) GroupsWithTimings(ctx context.Context) (int64, error) {
 	var n int64
-	err := s.read(ctx).Model(&Group{}).Where("prolog_freq_hours > 0 OR ocs_timings <> ''").Count(&n).Error
+	err := s.read(ctx).Model(&Group{}).Where(timedGroup).Count(&n).Error
 	if err != nil {
 		return 0, fmt.Errorf("groups with timings: %w", translate(err))
 	}
@@ -353,12 +368,14 @@ func (s *Store) GroupsWithTimings(ctx context.Context) (int64, error) {
 // TimingsOfComputer returns the timings the groups of a computer set.
 func (s *Store) TimingsOfComputer(ctx context.Context, computerID uint) (GroupTimings, error) {
 	var rows []struct {
-		PrologFreqHours int
-		OCSTimings      string
+		PrologFreqHours                          int
+		OCSTimings                               string
+		CycleLatency, FragLatency, PeriodLatency int
 	}
-	err := s.read(ctx).Table("group_members m").Select("g.prolog_freq_hours AS prolog_freq_hours, COALESCE(g.ocs_timings, '') AS ocs_timings").
+	err := s.read(ctx).Table("group_members m").Select("COALESCE(g.prolog_freq_hours, 0) AS prolog_freq_hours, COALESCE(g.ocs_timings, '') AS ocs_timings, "+
+		"COALESCE(g.cycle_latency, 0) AS cycle_latency, COALESCE(g.frag_latency, 0) AS frag_latency, COALESCE(g.period_latency, 0) AS period_latency").
 		Joins("JOIN computer_groups g ON g.id = m.group_id").
-		Where("m.computer_id = ? AND (g.prolog_freq_hours > 0 OR g.ocs_timings <> '')", computerID).Scan(&rows).Error
+		Where("m.computer_id = ? AND (g.prolog_freq_hours > 0 OR g.ocs_timings <> '' OR g.cycle_latency > 0 OR g.frag_latency > 0 OR g.period_latency > 0)", computerID).Scan(&rows).Error
 	if err != nil {
 		return GroupTimings{}, fmt.Errorf("timings of computer %d: %w", computerID, translate(err))
 	}
@@ -370,6 +387,20 @@ func (s *Store) TimingsOfComputer(ctx context.Context, computerID uint) (GroupTi
 		if r.OCSTimings == "short" || (r.OCSTimings == "default" && out.OCSTimings == "") {
 			out.OCSTimings = r.OCSTimings
 		}
+		out.CycleLatency = minSet(out.CycleLatency, r.CycleLatency)
+		out.FragLatency = minSet(out.FragLatency, r.FragLatency)
+		out.PeriodLatency = minSet(out.PeriodLatency, r.PeriodLatency)
 	}
 	return out, nil
+}
+
+// minSet is the smaller of a and b among those above 0 (0: neither is).
+func minSet(a, b int) int {
+	switch {
+	case b <= 0:
+		return a
+	case a <= 0:
+		return b
+	}
+	return min(a, b)
 }

@@ -467,5 +467,6 @@ func allModels() []any {
 	m = append(m, searchModels()...)
 	m = append(m, catalogModels()...)
 	m = append(m, mergeModels()...)
+	m = append(m, wakeModels()...)
 	return append(m, auditModels()...)
 }

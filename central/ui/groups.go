@@ -22,6 +22,7 @@ import (
 type groupForm struct {
 	Name, Description, Window          string
 	PrologFreq, OCSTimings             string
+	Cycle, Frag, Period                string
 	SName, OS, Software, IP, Tag, Site string
 	Computers                          string
 	Error                              string
@@ -134,18 +135,17 @@ func parseIDs(s string) ([]uint, error) {
 func (u *UI) handleCreateGroup(c echo.Context) error {
 	get := func(k string) string { return strings.TrimSpace(c.FormValue(k)) }
 	f := groupForm{Name: get("name"), Description: get("description"), Window: get("window"), PrologFreq: get("prolog_freq_hours"), OCSTimings: get("ocs_timings"), SName: get("s_name"), OS: get("os"), Software: get("software"),
-		IP: get("ip"), Tag: get("tag"), Site: get("site"), Computers: get("computers")}
+		IP: get("ip"), Tag: get("tag"), Site: get("site"), Computers: get("computers"),
+		Cycle: get("cycle_latency"), Frag: get("frag_latency"), Period: get("period_latency")}
 	ids, err := parseIDs(f.Computers)
-	freq := 0
-	if err == nil && f.PrologFreq != "" {
-		if freq, err = strconv.Atoi(f.PrologFreq); err != nil || freq < 0 {
-			err = fmt.Errorf("PROLOG frequency %q is not a number of hours", f.PrologFreq)
-		}
+	var in groups.GroupInput
+	if err == nil {
+		in, err = f.timings()
 	}
 	if err == nil {
 		var g *store.Group
-		g, err = u.deps.Groups.CreateGroup(c.Request().Context(), u.actor(c), groups.GroupInput{Name: f.Name, Description: f.Description,
-			Filter: f.search(), Members: ids, Window: f.Window, PrologFreqHours: freq, OCSTimings: f.OCSTimings})
+		in.Name, in.Description, in.Filter, in.Members = f.Name, f.Description, f.search(), ids
+		g, err = u.deps.Groups.CreateGroup(c.Request().Context(), u.actor(c), in)
 		if err == nil {
 			return seeOther(c, fmt.Sprintf("%s/groups/%d", uiPrefix, g.ID))
 		}
@@ -160,6 +160,59 @@ func (u *UI) handleCreateGroup(c echo.Context) error {
 		return err
 	}
 	return u.render(c, http.StatusBadRequest, "groups", "Groups", "groups", v)
+}
+
+// timings reads the form's window, OCS timings and latencies.
+func (f groupForm) timings() (groups.GroupInput, error) {
+	in := groups.GroupInput{Window: f.Window, OCSTimings: f.OCSTimings}
+	for _, x := range []struct {
+		v, what string
+		dst     *int
+	}{{f.PrologFreq, "PROLOG frequency", &in.PrologFreqHours}, {f.Cycle, "cycle latency", &in.CycleLatency},
+		{f.Frag, "fragment latency", &in.FragLatency}, {f.Period, "period latency", &in.PeriodLatency}} {
+		if x.v == "" {
+			continue
+		}
+		n, err := strconv.Atoi(x.v)
+		if err != nil || n < 0 {
+			return in, fmt.Errorf("%s %q is not a positive whole number: %w", x.what, x.v, groups.ErrInvalid)
+		}
+		*x.dst = n
+	}
+	return in, nil
+}
+
+// handleGroupTimings changes an existing group's window, OCS timings and
+// download latencies, keeping its name, search and members.
+func (u *UI) handleGroupTimings(c echo.Context) error {
+	id, err := idParam(c, "id")
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	d, err := u.deps.Groups.Group(ctx, id)
+	if err != nil {
+		return err
+	}
+	get := func(k string) string { return strings.TrimSpace(c.FormValue(k)) }
+	f := groupForm{Window: get("window"), PrologFreq: get("prolog_freq_hours"), OCSTimings: get("ocs_timings"),
+		Cycle: get("cycle_latency"), Frag: get("frag_latency"), Period: get("period_latency")}
+	in, err := f.timings()
+	if err == nil {
+		g := d.Group
+		in.Name, in.Description = g.Name, g.Description
+		if q, perr := url.ParseQuery(g.Filter); perr == nil && len(q) > 0 {
+			in.Filter = q
+		}
+		if _, err = u.deps.Groups.UpdateGroup(ctx, u.actor(c), id, in); err == nil {
+			return seeOther(c, fmt.Sprintf("%s/groups/%d", uiPrefix, id))
+		}
+	}
+	msg := userMessage(err)
+	if msg == "" {
+		return err
+	}
+	return u.groupPage(c, id, http.StatusBadRequest, msg)
 }
 
 func (u *UI) groupPage(c echo.Context, id uint, code int, msg string) error {

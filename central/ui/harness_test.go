@@ -27,6 +27,7 @@ import (
 	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/central/store/storetest"
+	"github.com/shoal-project/shoal/central/wake"
 )
 
 const adminPassword = "ui-test-admin-password"
@@ -94,7 +95,11 @@ func newEnv(t testing.TB, cfg Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := New(cfg, Deps{Store: st, Deploy: dep, Packages: b, PKI: pk, Admin: admin, Ops: ops, Groups: gs, Catalog: cat}, log)
+	wk, err := wake.New(wake.Config{}, st, dep, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := New(cfg, Deps{Store: st, Deploy: dep, Packages: b, PKI: pk, Admin: admin, Ops: ops, Groups: gs, Catalog: cat, Wake: wk}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/shoal-project/shoal/central/auth"
 	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/central/wake"
 	"github.com/shoal-project/shoal/proto/api"
 )
 
@@ -196,6 +197,9 @@ type computerView struct {
 	// History is the computer's change history, newest first (nil
 	// without a catalog).
 	History []api.HistoryEntry
+	// CanWake shows the Wake action; Wakes are the recent requests.
+	CanWake bool
+	Wakes   []wake.Status
 }
 
 func (u *UI) handleComputer(c echo.Context) error {
@@ -240,7 +244,32 @@ func (u *UI) handleComputer(c echo.Context) error {
 			return err
 		}
 	}
+	if u.deps.Wake != nil {
+		v.CanWake = true
+		if v.Wakes, err = u.deps.Wake.Requests(ctx, id); err != nil {
+			return err
+		}
+		if len(v.Wakes) > 5 {
+			v.Wakes = v.Wakes[:5]
+		}
+	}
 	return u.render(c, http.StatusOK, "computer", d.Name, "computers", v)
+}
+
+// handleComputerWake asks a relay or an awake Shoal agent of the
+// computer's site to send it the Wake-on-LAN magic packet.
+func (u *UI) handleComputerWake(c echo.Context) error {
+	id, err := idParam(c, "id")
+	if err != nil {
+		return err
+	}
+	if u.deps.Wake == nil {
+		return echo.ErrNotFound
+	}
+	if _, err := u.deps.Wake.Request(c.Request().Context(), u.actor(c), []uint{id}, store.WakeManual); err != nil {
+		return err
+	}
+	return seeOther(c, fmt.Sprintf("%s/computers/%d?done=wake", uiPrefix, id))
 }
 
 // handleComputerTag sets a computer's TAG from the computer page's form.

@@ -47,6 +47,7 @@ import (
 	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/central/wake"
 	"github.com/shoal-project/shoal/internal/ratelimit"
 )
 
@@ -164,6 +165,9 @@ type Deps struct {
 	// Auth checks passwords (built-in admin, users, LDAP) and resolves
 	// roles and scopes; nil builds one without LDAP.
 	Auth *auth.Authenticator
+	// Wake keeps Wake-on-LAN requests; nil hides the computer page's
+	// Wake action.
+	Wake *wake.Service
 }
 
 // UI serves the admin web UI.
@@ -292,6 +296,7 @@ func (u *UI) Register(e *echo.Echo) {
 	g.GET("/computers", u.handleComputers)
 	g.GET("/computers/:id", u.handleComputer)
 	g.POST("/computers/:id/tag", u.handleComputerTag)
+	g.POST("/computers/:id/wake", u.handleComputerWake)
 
 	g.GET("/packages", u.handlePackages)
 	g.GET("/packages/new", u.handlePackageForm)
@@ -318,6 +323,7 @@ func (u *UI) Register(e *echo.Echo) {
 	g.POST("/groups", u.handleCreateGroup)
 	g.GET("/groups/:id", u.handleGroup)
 	g.POST("/groups/:id/members", u.handleGroupMembers)
+	g.POST("/groups/:id/timings", u.handleGroupTimings)
 	g.POST("/groups/:id/delete", u.handleDeleteGroup)
 	g.POST("/assignments", u.handleAssign)
 	g.POST("/assignments/:id/delete", u.handleUnassign)

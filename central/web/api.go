@@ -151,6 +151,9 @@ func (s *Server) routeAPI(e *echo.Echo) {
 		routes = append(routes, s.softwareRoutes()...)
 	}
 	routes = append(routes, s.userRoutes()...)
+	if s.deps.Wake != nil {
+		routes = append(routes, s.wakeRoutes()...)
+	}
 	g := e.Group(api.BasePath, s.authenticate)
 	for _, r := range routes {
 		g.Add(r.Method, r.Path, r.Handler)

@@ -19,7 +19,8 @@ func (s *Server) groupRoutes() []route {
 		{Method: "GET", Path: "/groups", Handler: s.listGroups, Summary: "List groups with their member counts", Tag: "groups", Resp: api.List[api.Group]{}, Status: 200},
 		{Method: "POST", Path: "/groups", Handler: s.createGroup, Summary: "Create a static group (members) or a dynamic one (search; saved_search in it copies a saved search's criteria)", Tag: "groups", Body: api.GroupRequest{}, Resp: api.Group{}, Status: 201},
 		{Method: "GET", Path: "/groups/:id", Handler: s.getGroup, Summary: "A group (by id or name) with its members and assignments", Tag: "groups", Resp: api.Group{}, Status: 200},
-		{Method: "PUT", Path: "/groups/:id", Handler: s.updateGroup, Summary: "Replace a group's name, search or members; its assignments follow at once", Tag: "groups", Body: api.GroupRequest{}, Resp: api.Group{}, Status: 200},
+		{Method: "PUT", Path: "/groups/:id", Handler: s.updateGroup, Summary: "Replace a group (every field: one left out is cleared; PATCH keeps them); its assignments follow at once", Tag: "groups", Body: api.GroupRequest{}, Resp: api.Group{}, Status: 200},
+		{Method: "PATCH", Path: "/groups/:id", Handler: s.patchGroup, Summary: "Change some fields of a group (name, search, members, window, OCS timings and latencies); fields left out keep their values", Tag: "groups", Body: api.GroupPatch{}, Resp: api.Group{}, Status: 200},
 		{Method: "DELETE", Path: "/groups/:id", Handler: s.deleteGroup, Summary: "Delete a group no assignment targets", Tag: "groups", Status: 204},
 		{Method: "POST", Path: "/groups/:id/members", Handler: s.addGroupMembers, Summary: "Add computers to a static group", Tag: "groups", Body: api.GroupMembersRequest{}, Resp: api.Group{}, Status: 200},
 		{Method: "POST", Path: "/groups/:id/members/remove", Handler: s.removeGroupMembers, Summary: "Remove computers from a static group (pending deployments of its assignments are cancelled)", Tag: "groups", Body: api.GroupMembersRequest{}, Resp: api.Group{}, Status: 200},
@@ -61,7 +62,8 @@ func searchMap(q string) map[string]string {
 
 func toAPIGroup(g store.Group, members int64) api.Group {
 	return api.Group{ID: g.ID, Name: g.Name, Description: g.Description, Dynamic: g.Dynamic(), Search: searchMap(g.Filter),
-		Window: g.Window, PrologFreqHours: g.PrologFreqHours, OCSTimings: g.OCSTimings, Members: members, EvaluatedAt: g.EvaluatedAt, CreatedAt: g.CreatedAt}
+		Window: g.Window, PrologFreqHours: g.PrologFreqHours, OCSTimings: g.OCSTimings, Members: members,
+		CycleLatency: g.CycleLatency, FragLatency: g.FragLatency, PeriodLatency: g.PeriodLatency, EvaluatedAt: g.EvaluatedAt, CreatedAt: g.CreatedAt}
 }
 
 // toAPIAssignment converts an assignment's status.
@@ -111,7 +113,7 @@ func (s *Server) groupRef(c echo.Context) (uint, error) {
 
 func groupInput(r api.GroupRequest) groups.GroupInput {
 	return groups.GroupInput{Name: r.Name, Description: r.Description, Filter: searchValues(r.Search), Members: r.Members, Window: r.Window,
-		PrologFreqHours: r.PrologFreqHours, OCSTimings: r.OCSTimings}
+		PrologFreqHours: r.PrologFreqHours, OCSTimings: r.OCSTimings, CycleLatency: r.CycleLatency, FragLatency: r.FragLatency, PeriodLatency: r.PeriodLatency}
 }
 
 func (s *Server) createGroup(c echo.Context) error {
@@ -150,6 +152,60 @@ func (s *Server) updateGroup(c echo.Context) error {
 		return err
 	}
 	if _, err := s.deps.Groups.UpdateGroup(c.Request().Context(), s.actor(c), id, groupInput(req)); err != nil {
+		return err
+	}
+	return s.groupAnswer(c, http.StatusOK, id)
+}
+
+// patchGroup applies the fields a GroupPatch sets to the group as stored.
+func (s *Server) patchGroup(c echo.Context) error {
+	id, err := s.groupRef(c)
+	if err != nil {
+		return err
+	}
+	var p api.GroupPatch
+	if err := s.bindJSON(c, &p); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	d, err := s.deps.Groups.Group(ctx, id)
+	if err != nil {
+		return err
+	}
+	g := d.Group
+	in := groups.GroupInput{Name: g.Name, Description: g.Description, Window: g.Window, PrologFreqHours: g.PrologFreqHours,
+		OCSTimings: g.OCSTimings, CycleLatency: g.CycleLatency, FragLatency: g.FragLatency, PeriodLatency: g.PeriodLatency}
+	if q, err := url.ParseQuery(g.Filter); err == nil && len(q) > 0 {
+		in.Filter = q
+	}
+	set := func(dst *string, v *string) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	setInt := func(dst *int, v *int) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	set(&in.Name, p.Name)
+	set(&in.Description, p.Description)
+	set(&in.Window, p.Window)
+	set(&in.OCSTimings, p.OCSTimings)
+	setInt(&in.PrologFreqHours, p.PrologFreqHours)
+	setInt(&in.CycleLatency, p.CycleLatency)
+	setInt(&in.FragLatency, p.FragLatency)
+	setInt(&in.PeriodLatency, p.PeriodLatency)
+	if p.Search != nil {
+		in.Filter = searchValues(*p.Search)
+	}
+	if p.Members != nil {
+		in.Members = *p.Members
+		if in.Members == nil {
+			in.Members = []uint{}
+		}
+	}
+	if _, err := s.deps.Groups.UpdateGroup(ctx, s.actor(c), id, in); err != nil {
 		return err
 	}
 	return s.groupAnswer(c, http.StatusOK, id)

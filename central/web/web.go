@@ -32,6 +32,7 @@ import (
 	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/central/wake"
 	"github.com/shoal-project/shoal/internal/errkind"
 	"github.com/shoal-project/shoal/internal/gate"
 	"github.com/shoal-project/shoal/internal/ratelimit"
@@ -175,6 +176,8 @@ type Deps struct {
 	// Catalog is the software catalog and the computers' change history;
 	// nil leaves their routes out.
 	Catalog *inventory.Catalog
+	// Wake keeps Wake-on-LAN requests; nil leaves their routes out.
+	Wake *wake.Service
 	// OCS is the OCS agent endpoint (central/ocsapi), mounted on both
 	// listeners when set; it bounds its own request bodies.
 	OCS interface{ Register(*echo.Echo) }

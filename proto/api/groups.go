@@ -22,7 +22,12 @@ type Group struct {
 	// GroupRequest).
 	PrologFreqHours int    `json:"prolog_freq_hours,omitempty"`
 	OCSTimings      string `json:"ocs_timings,omitempty"`
-	Members         int64  `json:"members"`
+	// CycleLatency, FragLatency, PeriodLatency: the group's OCS DOWNLOAD
+	// latencies in seconds (see GroupRequest).
+	CycleLatency  int   `json:"cycle_latency,omitempty"`
+	FragLatency   int   `json:"frag_latency,omitempty"`
+	PeriodLatency int   `json:"period_latency,omitempty"`
+	Members       int64 `json:"members"`
 	// MemberIDs and Assignments are in the answer of GET /groups/{id}.
 	MemberIDs   []uint       `json:"member_ids,omitempty"`
 	Assignments []Assignment `json:"assignments,omitempty"`
@@ -47,6 +52,29 @@ type GroupRequest struct {
 	// several groups the smallest PROLOG_FREQ and "short" win.
 	PrologFreqHours int    `json:"prolog_freq_hours,omitempty"`
 	OCSTimings      string `json:"ocs_timings,omitempty"`
+	// CycleLatency, FragLatency and PeriodLatency (seconds, 0: not set,
+	// at most 86400) override each DOWNLOAD latency of the members' OCS
+	// PROLOG replies after OCSTimings; among several groups the smallest
+	// wins.
+	CycleLatency  int `json:"cycle_latency,omitempty"`
+	FragLatency   int `json:"frag_latency,omitempty"`
+	PeriodLatency int `json:"period_latency,omitempty"`
+}
+
+// GroupPatch changes some fields of a group: PATCH /groups/{id}. A field
+// left out (or null) keeps its value; "" or 0 clears it (window "": the
+// members' site windows). Members replaces a static group's members.
+type GroupPatch struct {
+	Name            *string            `json:"name,omitempty"`
+	Description     *string            `json:"description,omitempty"`
+	Search          *map[string]string `json:"search,omitempty"`
+	Members         *[]uint            `json:"members,omitempty"`
+	Window          *string            `json:"window,omitempty"`
+	PrologFreqHours *int               `json:"prolog_freq_hours,omitempty"`
+	OCSTimings      *string            `json:"ocs_timings,omitempty"`
+	CycleLatency    *int               `json:"cycle_latency,omitempty"`
+	FragLatency     *int               `json:"frag_latency,omitempty"`
+	PeriodLatency   *int               `json:"period_latency,omitempty"`
 }
 
 // GroupMembersRequest adds computers to a static group or removes them.

@@ -72,6 +72,9 @@ func runGroupsCreate(ctx context.Context, c *cli, args []string) error {
 	window := set.String("window", "", `deployment window of the group's assignments, such as "sat,sun 00:00-24:00"`)
 	freq := set.Int("prolog-freq", 0, "PROLOG_FREQ hours of the group's OCS agents (0: the agent settings')")
 	timings := set.String("ocs-timings", "", "OCS download latencies of the group's agents: short, default, or auto (the site's)")
+	cycle := set.Int("cycle-latency", 0, "OCS CYCLE_LATENCY seconds of the group's agents (0: not set)")
+	frag := set.Int("frag-latency", 0, "OCS FRAG_LATENCY seconds (0: not set)")
+	period := set.Int("period-latency", 0, "OCS PERIOD_LATENCY seconds (0: not set)")
 	filter := addFilterFlags(set)
 	pos, err := c.parse(set, args, 1, 1)
 	if err != nil {
@@ -82,7 +85,7 @@ func runGroupsCreate(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	req := api.GroupRequest{Name: pos[0], Description: *desc, Search: search, Members: ids, Window: windowValue(*window),
-		PrologFreqHours: *freq, OCSTimings: ocsTimingsValue(*timings)}
+		PrologFreqHours: *freq, OCSTimings: ocsTimingsValue(*timings), CycleLatency: *cycle, FragLatency: *frag, PeriodLatency: *period}
 	var g api.Group
 	if err := c.call(ctx, "POST", "/groups", nil, req, &g); err != nil {
 		return err
@@ -289,7 +292,7 @@ func runGroupsWindow(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	req := api.GroupRequest{Name: g.Name, Description: g.Description, Search: g.Search, Window: windowValue(pos[1]),
-		PrologFreqHours: g.PrologFreqHours, OCSTimings: g.OCSTimings}
+		PrologFreqHours: g.PrologFreqHours, OCSTimings: g.OCSTimings, CycleLatency: g.CycleLatency, FragLatency: g.FragLatency, PeriodLatency: g.PeriodLatency}
 	if err := c.call(ctx, "PUT", fmt.Sprintf("/groups/%d", g.ID), nil, req, &g); err != nil {
 		return err
 	}

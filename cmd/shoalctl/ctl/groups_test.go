@@ -89,3 +89,34 @@ func TestGroupsWindow(t *testing.T) {
 		t.Errorf("requests (-want +got):\n%s", diff)
 	}
 }
+
+// TestGroupsUpdate: groups update sends only the fields whose flags are
+// given (PATCH), "always" as an empty window, and refuses no field.
+func TestGroupsUpdate(t *testing.T) {
+	f := newFake(t)
+	var mu sync.Mutex
+	var got []map[string]any
+	f.mux.HandleFunc("PATCH /api/v1/groups/{ref}", func(w http.ResponseWriter, r *http.Request) {
+		var req map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		mu.Lock()
+		got = append(got, req)
+		mu.Unlock()
+		writeJSON(w, 200, api.Group{ID: 4, Name: r.PathValue("ref"), CycleLatency: 30, PrologFreqHours: 2})
+	})
+	env := map[string]string{EnvServer: f.srv.URL, EnvCA: f.caFile, EnvToken: "t", EnvConfig: filepath.Join(t.TempDir(), "c.json")}
+	code, out, errOut := run(t, env, "groups", "update", "night", "--cycle-latency", "30", "--prolog-freq", "2")
+	if code != 0 || !strings.Contains(out, "PROLOG every 2 h, cycle latency 30 s") {
+		t.Errorf("groups update: exit %d: %s %s", code, out, errOut)
+	}
+	if code, _, errOut := run(t, env, "groups", "update", "night", "--window", "always", "--frag-latency", "0"); code != 0 {
+		t.Errorf("groups update --window always: exit %d: %s", code, errOut)
+	}
+	if code, _, errOut := run(t, env, "groups", "update", "night"); code != exitUsage || !strings.Contains(errOut, "at least one field") {
+		t.Errorf("groups update without a field: exit %d: %s", code, errOut)
+	}
+	want := []map[string]any{{"cycle_latency": float64(30), "prolog_freq_hours": float64(2)}, {"window": "", "frag_latency": float64(0)}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("requests (-want +got):\n%s", diff)
+	}
+}
