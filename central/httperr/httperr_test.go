@@ -27,6 +27,7 @@ import (
 	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/central/wake"
 	"github.com/shoal-project/shoal/internal/gate"
 	"github.com/shoal-project/shoal/proto"
 )
@@ -70,6 +71,8 @@ var sentinels = map[string]error{
 	"store.ErrSchemaOutdated":   store.ErrSchemaOutdated,
 	"backup.ErrCorrupt":         backup.ErrCorrupt,
 	"backup.ErrExists":          backup.ErrExists,
+	"wake.ErrInvalid":           wake.ErrInvalid,
+	"wake.ErrNoMAC":             wake.ErrNoMAC,
 }
 
 // declaredSentinels parses every non-test Go file under central and returns
