@@ -395,6 +395,8 @@ func readmeBlock(t *testing.T, marker string, repl ...string) string {
 // package to one computer by its ID, on a computer the real OCS agent
 // inventoried.
 func TestReadmeAffectOneComputerByID(t *testing.T) {
+	// Mostly waiting: runs beside the other such tests (make itest -parallel 6).
+	t.Parallel()
 	c := startCentral(t, "")
 	ocs := newOCSAgent(t, c.HTTPSURL+"/ocsinventory", c.CAFile)
 	if code, log := ocs.Run(); code != 0 {

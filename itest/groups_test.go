@@ -50,7 +50,7 @@ func (c *Central) deploymentsOf(pkg string) map[uint]deployment {
 // action after the assignments.
 func TestGroupsDesiredState(t *testing.T) {
 	// Mostly waiting (agent timers, leases): runs beside the other such tests
-	// (make itest -parallel 4) to keep make test under 20 minutes on 2 cores.
+	// (make itest -parallel 6) to keep make test under 20 minutes on 2 cores.
 	t.Parallel()
 	c := startCentral(t, "groups:\n  sweep_interval: 200ms\n")
 	ctl := newCtl(t, t.TempDir())

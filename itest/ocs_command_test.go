@@ -80,7 +80,7 @@ func expand(t *testing.T, dir, line string) string {
 // are added, to keep the agent's state in the test's directory.
 func TestOCSCommandAsPrinted(t *testing.T) {
 	// Mostly waiting (agent timers, leases): runs beside the other such tests
-	// (make itest -parallel 4) to keep make test under 20 minutes on 2 cores.
+	// (make itest -parallel 6) to keep make test under 20 minutes on 2 cores.
 	t.Parallel()
 	dir := t.TempDir()
 	c := startCentralIn(t, dir, ".run/central", "")

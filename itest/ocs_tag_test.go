@@ -18,6 +18,8 @@ import (
 // with branch-b, and the agent writes branch-b into its ocsinv.adm and
 // sends it from then on.
 func TestOCSAgentAdoptsServerTag(t *testing.T) {
+	// Mostly waiting: runs beside the other such tests (make itest -parallel 6).
+	t.Parallel()
 	c := startCentral(t, "")
 	host, _ := os.Hostname()
 	host, _, _ = strings.Cut(host, ".")

@@ -118,7 +118,7 @@ func dpkgCount(t testing.TB) int {
 // priority order, and a wrong CA.
 func TestOCSAgentEndToEnd(t *testing.T) {
 	// Mostly waiting (agent timers, leases): runs beside the other such tests
-	// (make itest -parallel 4) to keep make test under 20 minutes on 2 cores.
+	// (make itest -parallel 6) to keep make test under 20 minutes on 2 cores.
 	t.Parallel()
 	c := startCentral(t, "")
 	host, _ := os.Hostname()

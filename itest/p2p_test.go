@@ -163,6 +163,8 @@ func buildCorruptAgent(t *testing.T) string {
 // holds the whole package first; the others drop it after its first bad
 // fragment, store no bad byte and still all succeed.
 func TestP2PCorruptPeer(t *testing.T) {
+	// Mostly waiting: runs beside the other such tests (make itest -parallel 6).
+	t.Parallel()
 	bin := buildCorruptAgent(t)
 	c := startCentral(t, "")
 	a := startAgentAPI(t, c)
@@ -201,7 +203,7 @@ func TestP2PCorruptPeer(t *testing.T) {
 // finish.
 func TestP2PKillWANOwner(t *testing.T) {
 	// Mostly waiting (agent timers, leases): runs beside the other such tests
-	// (make itest -parallel 4) to keep make test under 20 minutes on 2 cores.
+	// (make itest -parallel 6) to keep make test under 20 minutes on 2 cores.
 	t.Parallel()
 	c := startCentral(t, "")
 	a := startAgentAPI(t, c)

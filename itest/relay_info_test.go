@@ -86,7 +86,7 @@ func relayServerCert(t *testing.T, c *Central, dir string) (certFile, keyFile st
 // it identical, and the agent runs the signed command only.
 func TestRelayTamperedInfo(t *testing.T) {
 	// Mostly waiting (agent timers, leases): runs beside the other such tests
-	// (make itest -parallel 4) to keep make test under 20 minutes on 2 cores.
+	// (make itest -parallel 6) to keep make test under 20 minutes on 2 cores.
 	t.Parallel()
 	c := startCentral(t, "")
 	var info api.ServerInfo

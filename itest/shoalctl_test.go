@@ -77,6 +77,8 @@ func (r *ctlRunner) ok(out any, args ...string) string {
 // package with a progress bar, activate it, affect it by search (dry run
 // first), let the agent install it and watch the status until it is final.
 func TestShoalctlEndToEnd(t *testing.T) {
+	// Mostly waiting: runs beside the other such tests (make itest -parallel 6).
+	t.Parallel()
 	c := startCentral(t, "")
 	home := t.TempDir()
 	ctl := newCtl(t, home)

@@ -78,6 +78,8 @@ func TestDeploymentWindow(t *testing.T) {
 // stores the group's PROLOG_FREQ from the next PROLOG reply, not the
 // agent settings' 12 hours.
 func TestGroupTimings(t *testing.T) {
+	// Mostly waiting: runs beside the other such tests (make itest -parallel 6).
+	t.Parallel()
 	c := startCentral(t, "")
 	ctl := newCtl(t, t.TempDir())
 	if code, out, errOut := ctl.run([]string{"SHOAL_PASSWORD=" + c.Password}, "login", "--server", c.HTTPSURL, "--ca", c.CAFile); code != 0 {

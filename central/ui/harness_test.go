@@ -53,15 +53,11 @@ func newEnv(t testing.TB, cfg Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin, _, err := pki.LoadAdmin(dir, adminPassword)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The cheapest bcrypt cost: the login tests check the admin password
-	// dozens of times, slow at the default cost under the race detector.
-	if admin.Hash, err = bcrypt.GenerateFromPassword([]byte(adminPassword), bcrypt.MinCost); err != nil {
-		t.Fatal(err)
-	}
+	// The admin credential at the cheapest bcrypt cost, hashed once per
+	// test binary: the login tests check the admin password dozens of
+	// times, and pki.LoadAdmin's default cost (once per test) was a sixth
+	// of this package's CPU under the race detector.
+	admin := &pki.Admin{User: pki.AdminUser, Hash: adminHash(t)}
 	st := storetest.Open(t)
 	b, err := packages.NewBuilder(packages.Config{Dir: filepath.Join(dir, "packages"), DefaultOCSFragmentSize: 4 << 10, FragmentSize: 4 << 10}, pk.SigningKey, log)
 	if err != nil {
@@ -316,3 +312,15 @@ func wantBody(t *testing.T, what string, r response, subs ...string) {
 		}
 	}
 }
+
+// adminHash is the admin password's bcrypt hash at the minimum cost.
+var adminHash = func() func(t testing.TB) []byte {
+	hash := sync.OnceValues(func() ([]byte, error) { return bcrypt.GenerateFromPassword([]byte(adminPassword), bcrypt.MinCost) })
+	return func(t testing.TB) []byte {
+		h, err := hash()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+}()

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -62,15 +63,11 @@ func newEnvDeps(t *testing.T, edit func(*Deps)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin, _, err := pki.LoadAdmin(dir, password)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The cheapest bcrypt cost: the login tests check the admin password
-	// dozens of times, slow at the default cost under the race detector.
-	if admin.Hash, err = bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost); err != nil {
-		t.Fatal(err)
-	}
+	// The admin credential at the cheapest bcrypt cost, hashed once per
+	// test binary: the login tests check the admin password dozens of
+	// times, and pki.LoadAdmin's default cost (once per test) was a sixth
+	// of this package's CPU under the race detector.
+	admin := &pki.Admin{User: pki.AdminUser, Hash: adminHash(t)}
 	st, err := store.Open(context.Background(), store.Config{}, dir, log)
 	if err != nil {
 		t.Fatal(err)
@@ -372,3 +369,15 @@ func TestAPIBasicRateLimit(t *testing.T) {
 	// Tokens are not limited.
 	e.api("GET", "/api/v1/packages", "", "token", http.StatusOK, nil)
 }
+
+// adminHash is the admin password's bcrypt hash at the minimum cost.
+var adminHash = func() func(t testing.TB) []byte {
+	hash := sync.OnceValues(func() ([]byte, error) { return bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost) })
+	return func(t testing.TB) []byte {
+		h, err := hash()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+}()
