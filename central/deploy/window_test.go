@@ -166,3 +166,78 @@ func deploymentOf(t *testing.T, f *fixture, computerID uint, pkg string) store.D
 	t.Fatalf("no deployment of %s on computer %d", pkg, computerID)
 	return store.Deployment{}
 }
+
+// TestAgentJobsHeld: an agent that honours held installs gets a deployment
+// outside its window listed with the time the window opens (download now,
+// install then), a downloaded one too, and a running one without a hold;
+// an older agent (AgentJobs) is not told about the held one at all.
+func TestAgentJobsHeld(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, Config{})
+	paris, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Skipf("no tzdata: %v", err)
+	}
+	c := f.computer("pch-2026-12-02-10-00-00")
+	site := &store.Site{Name: "paris", TimeZone: "Europe/Paris", Window: "mon-fri 22:00-06:00",
+		CIDRs: []store.SiteCIDR{{CIDR: c.IPAddr + "/32"}}}
+	if err := f.st.CreateSite(ctx, site); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.SetComputerSite(ctx, c.ID, &site.ID); err != nil {
+		t.Fatal(err)
+	}
+	waiting, downloaded, running := f.pkg(5, true), f.pkg(6, true), f.pkg(7, true)
+	for _, id := range []string{waiting, downloaded, running} {
+		if _, err := f.svc.AffectComputers(ctx, id, []uint{c.ID}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for id, state := range map[string]string{downloaded: store.StateDownloaded, running: store.StateRunning} {
+		d := deploymentOf(t, f, c.ID, id)
+		if err := f.st.SaveProgress(ctx, d.ID, store.Progress{State: state}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	morning := time.Date(2026, 12, 2, 9, 0, 0, 0, paris) // Wednesday, closed
+	opens := time.Date(2026, 12, 2, 22, 0, 0, 0, paris)
+
+	held, err := f.svc.AgentJobsHeld(ctx, c.ID, morning)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]time.Time{}
+	for _, j := range held {
+		got[j.Package.ID] = j.InstallAfter
+	}
+	want := map[string]time.Time{waiting: opens, downloaded: opens, running: {}}
+	if d := cmp.Diff(want, got, cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) })); d != "" {
+		t.Errorf("held jobs (-want +got):\n%s", d)
+	}
+
+	old, err := f.svc.AgentJobs(ctx, c.ID, morning)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var oldIDs []string
+	for _, j := range old {
+		oldIDs = append(oldIDs, j.Package.ID)
+	}
+	// An older agent keeps what it started and hears nothing of the rest.
+	if d := cmp.Diff([]string{downloaded, running}, oldIDs); d != "" {
+		t.Errorf("jobs of an older agent (-want +got):\n%s", d)
+	}
+
+	night, err := f.svc.AgentJobsHeld(ctx, c.ID, opens.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range night {
+		if !j.InstallAfter.IsZero() {
+			t.Errorf("%s held until %s inside its window", j.Package.ID, j.InstallAfter)
+		}
+	}
+	if len(night) != 3 {
+		t.Errorf("%d jobs inside the window, want 3", len(night))
+	}
+}
