@@ -131,19 +131,32 @@ func (w Window) Open(t time.Time, loc *time.Location) bool {
 }
 
 // NextOpen returns the first minute at or after t when w is open, read in
-// loc; t itself when w is open at t, the zero time when w never opens.
+// loc; t itself when w is open at t, the zero time when w never opens. A
+// closed window opens at the start of one of its spans, so only those are
+// looked at: 7 days × spans, not every minute of a week (the jobs long-poll
+// of an agent with a held deployment asks on every re-read).
 func (w Window) NextOpen(t time.Time, loc *time.Location) time.Time {
 	if w.Open(t, loc) {
 		return t
 	}
-	t = t.Truncate(time.Minute).Add(time.Minute)
-	for range 8 * 24 * 60 {
-		if w.Open(t, loc) {
-			return t
-		}
-		t = t.Add(time.Minute)
+	if loc == nil {
+		loc = time.UTC
 	}
-	return time.Time{}
+	lt := t.In(loc)
+	var best time.Time
+	for d := range 8 {
+		day := time.Date(lt.Year(), lt.Month(), lt.Day()+d, 0, 0, 0, 0, loc)
+		for _, sp := range w.spans {
+			if !sp.days[day.Weekday()] {
+				continue
+			}
+			at := time.Date(day.Year(), day.Month(), day.Day(), sp.start/60, sp.start%60, 0, 0, loc)
+			if at.After(t) && (best.IsZero() || at.Before(best)) && w.Open(at, loc) {
+				best = at
+			}
+		}
+	}
+	return best
 }
 
 // Location loads a site's IANA time zone; "" and unknown zones are UTC.

@@ -241,3 +241,38 @@ func TestAgentJobsHeld(t *testing.T) {
 		t.Errorf("%d jobs inside the window, want 3", len(night))
 	}
 }
+
+// TestNextOpenMatchesMinuteScan: NextOpen, which looks only at span
+// starts, agrees with a scan of every minute of the week, for windows
+// with overnight, wrapping and several spans, from many instants.
+func TestNextOpenMatchesMinuteScan(t *testing.T) {
+	paris, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Skipf("no tzdata: %v", err)
+	}
+	scan := func(w Window, t0 time.Time) time.Time {
+		if w.Open(t0, paris) {
+			return t0
+		}
+		t1 := t0.Truncate(time.Minute).Add(time.Minute)
+		for range 8 * 24 * 60 {
+			if w.Open(t1, paris) {
+				return t1
+			}
+			t1 = t1.Add(time.Minute)
+		}
+		return time.Time{}
+	}
+	for _, text := range []string{"mon-fri 22:00-06:00", "sat,sun 00:00-24:00", "fri-mon 10:00-11:00", "mon 01:00-02:00; wed 12:00-13:00", "daily 12:00-13:00"} {
+		w, err := ParseWindow(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for h := 0; h < 8*24; h += 5 {
+			t0 := time.Date(2026, 12, 2, 0, 17, 30, 0, paris).Add(time.Duration(h) * time.Hour)
+			if got, want := w.NextOpen(t0, paris), scan(w, t0); !got.Equal(want) {
+				t.Errorf("%q from %s: NextOpen %s, minute scan %s", text, t0, got, want)
+			}
+		}
+	}
+}
