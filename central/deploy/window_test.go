@@ -276,3 +276,49 @@ func TestNextOpenMatchesMinuteScan(t *testing.T) {
 		}
 	}
 }
+
+// TestPrologWindowsSchedule: outside its window a package is advertised to
+// the Windows OCS agent with SCHEDULE set to the window's opening in the
+// site's time zone (it downloads now and installs then), and still not at
+// all to the Unix agent, which ignores SCHEDULE.
+func TestPrologWindowsSchedule(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, Config{})
+	paris, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Skipf("no tzdata: %v", err)
+	}
+	c := f.computer("pcs-2026-12-02-10-00-00")
+	site := &store.Site{Name: "paris", TimeZone: "Europe/Paris", Window: "mon-fri 22:00-06:00",
+		CIDRs: []store.SiteCIDR{{CIDR: c.IPAddr + "/32"}}}
+	if err := f.st.CreateSite(ctx, site); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.SetComputerSite(ctx, c.ID, &site.ID); err != nil {
+		t.Fatal(err)
+	}
+	pkg := f.pkg(5, true)
+	if _, err := f.svc.AffectComputers(ctx, pkg, []uint{c.ID}, false); err != nil {
+		t.Fatal(err)
+	}
+	f.svc.now = func() time.Time { return time.Date(2026, 12, 2, 9, 0, 0, 0, paris).UTC() }
+	for _, tt := range []struct {
+		agent string
+		want  []string // ID SCHEDULE
+	}{
+		{"OCS-NG_unified_unix_agent_v2.10.0", nil},
+		{"OCS-NG_WINDOWS_AGENT_v2.10.1.0", []string{pkg + " 2026/12/02 22:00"}},
+	} {
+		r, err := f.svc.Prolog(ctx, PrologRequest{DeviceID: c.DeviceID, UserAgent: tt.agent, Remote: netip.MustParseAddr(c.IPAddr)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, p := range r.Download.Packs {
+			got = append(got, p.ID+" "+p.Schedule)
+		}
+		if d := cmp.Diff(tt.want, got); d != "" {
+			t.Errorf("%s: packs (-want +got):\n%s", tt.agent, d)
+		}
+	}
+}
