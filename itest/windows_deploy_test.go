@@ -125,3 +125,51 @@ func TestGroupTimings(t *testing.T) {
 		t.Errorf("stored PROLOG_FREQ %q after joining the group, want 2", f)
 	}
 }
+
+// TestShoalAgentDownloadsBeforeWindow: a shoal-agent in a site whose
+// deployment window is closed downloads the site's package at once and
+// holds its install (the deployment stays downloaded, nothing runs); once
+// shoalctl opens the window the agent installs it from what it downloaded.
+func TestShoalAgentDownloadsBeforeWindow(t *testing.T) {
+	t.Parallel()
+	c := startCentral(t, "")
+	a := startAgentAPI(t, c)
+	ctl := newCtl(t, t.TempDir())
+	if code, out, errOut := ctl.run([]string{"SHOAL_PASSWORD=" + c.Password}, "login", "--server", c.HTTPSURL, "--ca", c.CAFile); code != 0 {
+		t.Fatalf("login: exit %d\n%s%s", code, out, errOut)
+	}
+	now := time.Now().UTC()
+	closed := fmt.Sprintf("daily %s-%s", now.Add(2*time.Hour).Format("15:04"), now.Add(3*time.Hour).Format("15:04"))
+	ctl.ok(nil, "sites", "create", "loopback", "--cidr", "127.0.0.0/8", "--time-zone", "UTC", "--window", closed)
+
+	ag := newAgent(t, a, "shoal-window", a.URL, "")
+	cid := a.computerOf("shoal-window")
+	ran := filepath.Join(t.TempDir(), "ran")
+	pkg := c.publish(PackageSpec{"name": "night-app", "action": "EXECUTE", "priority": "5", "fragments": "3",
+		"command": "sh run.sh " + ran}, targz(t, map[string]string{"run.sh": "#!/bin/sh\necho ran >> \"$1\"\n", "pad.bin": string(randomBytes(1<<20, 9))}))
+	c.affectTo(pkg, cid)
+	ag.Start()
+
+	d := c.waitState(pkg, "downloaded", time.Minute)
+	if d.Deployment.FragmentsDone != d.Deployment.FragmentsTotal || d.Deployment.FragmentsTotal == 0 {
+		t.Errorf("downloaded %d of %d fragments while the window is closed", d.Deployment.FragmentsDone, d.Deployment.FragmentsTotal)
+	}
+	waitFor(t, 30*time.Second, "the agent to hold the install", func() error {
+		if ag.logLine("install held until the deployment window opens", pkg) == "" {
+			return fmt.Errorf("no hold in the agent's log")
+		}
+		return nil
+	})
+	if _, err := os.Stat(ran); err == nil {
+		t.Fatal("the package ran outside its window")
+	}
+	if st := c.deploymentOf(pkg).Deployment.State; st != "downloaded" {
+		t.Errorf("held deployment is %s, want downloaded", st)
+	}
+
+	ctl.ok(nil, "sites", "update", "loopback", "--window", "always")
+	c.waitState(pkg, "success", time.Minute)
+	if b, err := os.ReadFile(ran); err != nil || string(b) != "ran\n" {
+		t.Errorf("package output %q, %v; want one run", b, err)
+	}
+}

@@ -113,7 +113,17 @@ type Job struct {
 	// State is central's view of the deployment (waiting, notified,
 	// downloading, downloaded, running).
 	State string `json:"state"`
+	// InstallAfter, when set, holds the install until then: the
+	// deployment's window is closed. The agent downloads now and installs
+	// once the time has passed or a later list no longer holds it. Central
+	// sends it only to agents that ask for it (JobsHoldParam); older ones
+	// are not told about held deployments at all.
+	InstallAfter *time.Time `json:"install_after,omitempty"`
 }
+
+// JobsHoldParam is the query parameter (value "1") of GET /jobs by which an
+// agent says it honours Job.InstallAfter.
+const JobsHoldParam = "hold"
 
 // JobsResponse answers GET /jobs?wait=<duration>&tag=<tag>. Jobs is the full
 // list of the computer's active deployments, lowest priority number first.
@@ -142,6 +152,9 @@ func JobsTag(jobs []Job) string {
 		b.WriteString(j.PackageID)
 		if j.Force {
 			b.WriteString("!")
+		}
+		if j.InstallAfter != nil {
+			fmt.Fprintf(&b, "@%d", j.InstallAfter.Unix())
 		}
 	}
 	return "v1:" + b.String()

@@ -215,11 +215,12 @@ func (c *Client) Enroll(ctx context.Context, req *proto.EnrollRequest) (*proto.E
 }
 
 // Jobs long-polls for the agent's job list: central answers when the list
-// differs from the one tag names, or after wait.
+// differs from the one tag names, or after wait. The agent honours
+// Job.InstallAfter, so it asks for held deployments too.
 func (c *Client) Jobs(ctx context.Context, tag string, wait time.Duration) (*proto.JobsResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, wait+30*time.Second)
 	defer cancel()
-	q := url.Values{"wait": {wait.String()}, "tag": {tag}}
+	q := url.Values{"wait": {wait.String()}, "tag": {tag}, proto.JobsHoldParam: {"1"}}
 	var out proto.JobsResponse
 	if err := c.call(ctx, http.MethodGet, "/jobs?"+q.Encode(), nil, &out); err != nil {
 		return nil, err

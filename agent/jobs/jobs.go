@@ -148,6 +148,9 @@ type Deps struct {
 var (
 	errPreempted = errors.New("preempted by a higher-priority package")
 	errCancelled = errors.New("deployment cancelled by central")
+	// errHeld: downloaded and checked, but the deployment's window is
+	// closed (Job.InstallAfter); the install waits for it.
+	errHeld = errors.New("install held until the deployment window opens")
 )
 
 // job is one entry of the job table.
@@ -157,8 +160,10 @@ type job struct {
 	Attempts   int           `json:"attempts,omitempty"`
 	Result     *proto.Result `json:"result,omitempty"`
 	NotBefore  time.Time     `json:"not_before,omitzero"`
-	reporting  bool
-	manifest   *proto.Manifest
+	// held: downloaded, waiting for InstallAfter (NotBefore is it).
+	Held      bool `json:"held,omitempty"`
+	reporting bool
+	manifest  *proto.Manifest
 }
 
 // running is the job being fetched or installed.
@@ -358,6 +363,11 @@ func (m *Manager) reconcile(p pollResult) string {
 		}
 		j.Priority, j.Name = sj.Priority, sj.Name
 		j.Force = j.Force || sj.Force
+		if j.Held && (sj.InstallAfter == nil || !sj.InstallAfter.Equal(*j.InstallAfter)) {
+			// The window opened (or moved): look again now.
+			j.Held, j.NotBefore = false, time.Time{}
+		}
+		j.InstallAfter = sj.InstallAfter
 	}
 	for pkg, j := range m.jobs {
 		if seen[pkg] || j.Result != nil {
@@ -443,6 +453,13 @@ func (m *Manager) finishRun(d runDone) {
 			m.deps.OnInstalled()
 		}
 	case errors.Is(d.err, errPreempted):
+	case errors.Is(d.err, errHeld):
+		// The fragments stay in the store (the job is unfinished); the
+		// install runs once the window opens or central lifts the hold.
+		if j.InstallAfter != nil {
+			j.Held, j.NotBefore = true, *j.InstallAfter
+			m.log.Info("downloaded; install held until the deployment window opens", "package", d.pkg, "until", j.InstallAfter.Format(time.RFC3339))
+		}
 	case errors.Is(d.err, errCancelled):
 		delete(m.jobs, d.pkg)
 	case errors.Is(d.err, context.Canceled):

@@ -382,3 +382,35 @@ func TestBadManifest(t *testing.T) {
 		t.Errorf("installed %v", got)
 	}
 }
+
+// TestInstallHeldUntilWindow: a job whose install central holds
+// (InstallAfter, its deployment window is closed) is downloaded at once and
+// not installed; another job goes on meanwhile; once central lifts the hold
+// it is installed from the fragments already downloaded.
+func TestInstallHeldUntilWindow(t *testing.T) {
+	key := newKey(t)
+	c := newFakeCentral()
+	c.add(t, key, "700", 3)
+	c.add(t, key, "800", 1)
+	h := start(t, c, key, t.TempDir())
+	opens := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	c.lists <- []proto.Job{{PackageID: "700", Priority: 1, InstallAfter: &opens}, {PackageID: "800", Priority: 5}}
+	waitFor(t, "the other job installed", func() bool { r, _ := c.snapshot(); return len(r) == 1 })
+	_, req := c.snapshot()
+	if req["700"] != 3 {
+		t.Errorf("held package: %d fragment requests, want all 3 downloaded while held", req["700"])
+	}
+	if diff := cmp.Diff([]string{"800"}, h.inst.installs()); diff != "" {
+		t.Errorf("installs while 700 is held (-want +got):\n%s", diff)
+	}
+	// The window opens: central lists the job without a hold.
+	c.lists <- []proto.Job{{PackageID: "700", Priority: 1}}
+	waitFor(t, "the held job installed", func() bool { r, _ := c.snapshot(); return len(r) == 2 })
+	results, req := c.snapshot()
+	if diff := cmp.Diff([]string{"800:SUCCESS", "700:SUCCESS"}, results); diff != "" {
+		t.Errorf("results (-want +got):\n%s", diff)
+	}
+	if req["700"] != 3 {
+		t.Errorf("held package: %d fragment requests in all, want 3 (installed from what was downloaded)", req["700"])
+	}
+}

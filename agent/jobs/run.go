@@ -114,6 +114,9 @@ func (m *Manager) runJob(ctx context.Context, r *running, j proto.Job) (*proto.R
 		// changed under the agent, gets here; the bad file is gone.
 		return nil, man, fmt.Errorf("fragment %d (%s) failed its check after the download", bad.Index, bad.CID)
 	}
+	if j.InstallAfter != nil && m.now().Before(*j.InstallAfter) {
+		return nil, man, errHeld
+	}
 	payload := m.deps.Store.NewReader(man.Fragments, man.Size)
 	defer payload.Close()
 

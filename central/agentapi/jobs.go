@@ -16,13 +16,35 @@ import (
 	"github.com/shoal-project/shoal/proto"
 )
 
-func toJobs(pend []store.Pending) []proto.Job {
+func toJobs(pend []deploy.AgentJob) []proto.Job {
 	out := make([]proto.Job, 0, len(pend))
 	for _, p := range pend {
-		out = append(out, proto.Job{PackageID: p.Package.ID, Name: p.Package.Name, Priority: p.Package.Priority,
-			Force: p.Deployment.Force, State: p.Deployment.State})
+		j := proto.Job{PackageID: p.Package.ID, Name: p.Package.Name, Priority: p.Package.Priority,
+			Force: p.Deployment.Force, State: p.Deployment.State}
+		if !p.InstallAfter.IsZero() {
+			at := p.InstallAfter.UTC()
+			j.InstallAfter = &at
+		}
+		out = append(out, j)
 	}
 	return out
+}
+
+// agentJobs reads the job list: with held installs (proto.Job.InstallAfter)
+// for an agent that asked for them, without for older agents.
+func (a *API) agentJobs(ctx context.Context, computerID uint, hold bool) ([]deploy.AgentJob, error) {
+	if hold {
+		return a.deploy.AgentJobsHeld(ctx, computerID, a.now())
+	}
+	pend, err := a.deploy.AgentJobs(ctx, computerID, a.now())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]deploy.AgentJob, len(pend))
+	for i, p := range pend {
+		out[i] = deploy.AgentJob{Pending: p}
+	}
+	return out, nil
 }
 
 // jobs answers the computer's job list as soon as it differs from the one
@@ -43,6 +65,7 @@ func (a *API) jobs(c echo.Context) error {
 		wait = min(d, a.cfg.MaxWait)
 	}
 	tag := c.QueryParam("tag")
+	hold := c.QueryParam(proto.JobsHoldParam) == "1"
 	start := a.now()
 	if err := a.store.TouchAgent(ctx, cl.computer.ID, start); err != nil {
 		a.log.Warn("touch agent", "computer", cl.computer.ID, "err", err)
@@ -66,7 +89,7 @@ func (a *API) jobs(c echo.Context) error {
 	}
 	wakeup := false // the last wait ended with a notification
 	for i := 0; ; i++ {
-		pend, err := a.deploy.AgentJobs(ctx, cl.computer.ID, a.now())
+		pend, err := a.agentJobs(ctx, cl.computer.ID, hold)
 		if err != nil {
 			return err
 		}

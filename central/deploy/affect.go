@@ -216,35 +216,85 @@ func (s *Service) MarkNotified(ctx context.Context, deploymentIDs []uint, at tim
 // AgentJobs returns what a Shoal agent should be working on: the pending
 // deployments of PendingForComputer (same history rule) plus those it has
 // started (downloading, downloaded, running), all of active packages,
-// ordered by package priority then package ID.
+// ordered by package priority then package ID. Deployments outside their
+// window are held (not answered) until it opens; those already started go
+// on.
 func (s *Service) AgentJobs(ctx context.Context, computerID uint, now time.Time) ([]store.Pending, error) {
+	jobs, err := s.agentJobs(ctx, computerID, now, false)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]store.Pending, len(jobs))
+	for i, j := range jobs {
+		out[i] = j.Pending
+	}
+	return out, nil
+}
+
+// AgentJob is a deployment of an agent's job list; InstallAfter, when not
+// zero, holds its install until then (its window is closed).
+type AgentJob struct {
+	store.Pending
+	InstallAfter time.Time
+}
+
+// AgentJobsHeld is AgentJobs for an agent that honours a held install
+// (proto.Job.InstallAfter): deployments outside their window are listed
+// too, with the time their window opens, so that the agent downloads now
+// and installs then; a started deployment that has not begun installing
+// (downloading, downloaded) is held the same way.
+func (s *Service) AgentJobsHeld(ctx context.Context, computerID uint, now time.Time) ([]AgentJob, error) {
+	return s.agentJobs(ctx, computerID, now, true)
+}
+
+func (s *Service) agentJobs(ctx context.Context, computerID uint, now time.Time, hold bool) ([]AgentJob, error) {
 	pend, err := s.PendingForComputer(ctx, computerID, now)
 	if err != nil {
 		return nil, fmt.Errorf("agent jobs: %w", err)
-	}
-	// Deployments outside their window are held (not answered) until it
-	// opens; those already started go on.
-	out := pend
-	if len(pend) > 0 && s.anyGates(ctx, now) {
-		out = nil
-		comp, err := s.store.Computer(ctx, computerID)
-		if err != nil {
-			return nil, fmt.Errorf("agent jobs: %w", err)
-		}
-		open, err := s.gate(ctx, comp.SiteID, pend, now)
-		if err != nil {
-			return nil, fmt.Errorf("agent jobs: %w", err)
-		}
-		for _, g := range open {
-			out = append(out, g.Pending)
-		}
 	}
 	started, err := s.store.ComputerDeployments(ctx, computerID, activeStates...)
 	if err != nil {
 		return nil, fmt.Errorf("agent jobs: %w", err)
 	}
-	out = append(out, started...)
-	slices.SortFunc(out, func(a, b store.Pending) int {
+	var out []AgentJob
+	gated := pend
+	if hold {
+		gated = append(slices.Clip(pend), nil...)
+		for _, p := range started {
+			if p.Deployment.State == store.StateRunning {
+				out = append(out, AgentJob{Pending: p})
+			} else {
+				gated = append(gated, p)
+			}
+		}
+	} else {
+		for _, p := range started {
+			out = append(out, AgentJob{Pending: p})
+		}
+	}
+	if len(gated) > 0 && s.anyGates(ctx, now) {
+		comp, err := s.store.Computer(ctx, computerID)
+		if err != nil {
+			return nil, fmt.Errorf("agent jobs: %w", err)
+		}
+		open, held, err := s.gateHeld(ctx, comp.SiteID, gated, now)
+		if err != nil {
+			return nil, fmt.Errorf("agent jobs: %w", err)
+		}
+		for _, g := range open {
+			out = append(out, AgentJob{Pending: g.Pending})
+		}
+		for _, g := range held {
+			if hold && !g.Until.IsZero() {
+				out = append(out, AgentJob{Pending: g.Pending, InstallAfter: g.Until})
+			}
+		}
+	} else {
+		for _, p := range gated {
+			out = append(out, AgentJob{Pending: p})
+		}
+	}
+	slices.SortFunc(out, func(a, b AgentJob) int {
 		return cmp.Or(cmp.Compare(a.Package.Priority, b.Package.Priority), strings.Compare(a.Package.ID, b.Package.ID))
 	})
 	return out, nil

@@ -277,13 +277,28 @@ func (s *Service) Prolog(ctx context.Context, req PrologRequest) (*ocs.PrologRep
 		return nil, fmt.Errorf("prolog: %w", err)
 	}
 	// The Unix agent ignores SCHEDULE and installs what it downloads at
-	// once, so a package outside its window is not advertised at all.
-	pending, err := s.gate(ctx, comp.SiteID, all, now)
+	// once, so a package outside its window is not advertised to it at
+	// all. The Windows agent downloads at once and installs once SCHEDULE
+	// (its local time) has passed, so it gets held packages with SCHEDULE
+	// set to the window's next opening in the site's time zone.
+	var pending, held []gated
+	if windowsOCSAgent(req.UserAgent) {
+		pending, held, err = s.gateHeld(ctx, comp.SiteID, all, now)
+	} else {
+		pending, err = s.gate(ctx, comp.SiteID, all, now)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("prolog: %w", err)
 	}
-	ids := make([]uint, 0, len(pending))
-	for _, p := range pending {
+	var loc *time.Location
+	if len(held) > 0 {
+		loc = s.siteLocation(ctx, comp.SiteID)
+	}
+	ids := make([]uint, 0, len(pending)+len(held))
+	for i, p := range append(pending, held...) {
+		if i >= len(pending) && p.Until.IsZero() {
+			continue // its window does not open within a week
+		}
 		packLoc := p.Package.PackLoc
 		if packLocOverride != "" {
 			packLoc = packLocOverride
@@ -294,6 +309,9 @@ func (s *Service) Prolog(ctx context.Context, req PrologRequest) (*ocs.PrologRep
 		}
 		if p.Reboot {
 			pack.PostCmd = "REBOOT"
+		}
+		if !p.Until.IsZero() {
+			pack.Schedule = p.Until.In(loc).Format(ocsScheduleLayout)
 		}
 		opt.Packs = append(opt.Packs, pack)
 		// Only waiting deployments change state: one already notified
@@ -311,6 +329,29 @@ func (s *Service) Prolog(ctx context.Context, req PrologRequest) (*ocs.PrologRep
 		s.log.Info("packages advertised", "device", req.DeviceID, "count", len(ids))
 	}
 	return reply, nil
+}
+
+// ocsScheduleLayout is the SCHEDULE date of a PACK param: the Windows agent
+// reads it with COleDateTime::ParseDateTime (CPackage::isTimeToSetup), in
+// its local time; an unparsable value means "now".
+const ocsScheduleLayout = "2006/01/02 15:04"
+
+// windowsOCSAgent reports whether a PROLOG comes from the Windows OCS agent
+// (User-Agent OCS-NG_WINDOWS_AGENT_v…), the one that honours SCHEDULE.
+func windowsOCSAgent(userAgent string) bool {
+	return strings.Contains(strings.ToUpper(userAgent), "WINDOWS_AGENT")
+}
+
+// siteLocation is the time zone of a site (UTC without one).
+func (s *Service) siteLocation(ctx context.Context, siteID *uint) *time.Location {
+	if siteID == nil {
+		return time.UTC
+	}
+	site, err := s.store.Site(ctx, *siteID)
+	if err != nil {
+		return time.UTC
+	}
+	return Location(site.TimeZone)
 }
 
 // siteFragmentLocation is the PACK_LOC of the computer's site: the one an

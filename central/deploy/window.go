@@ -131,19 +131,32 @@ func (w Window) Open(t time.Time, loc *time.Location) bool {
 }
 
 // NextOpen returns the first minute at or after t when w is open, read in
-// loc; t itself when w is open at t, the zero time when w never opens.
+// loc; t itself when w is open at t, the zero time when w never opens. A
+// closed window opens at the start of one of its spans, so only those are
+// looked at: 7 days × spans, not every minute of a week (the jobs long-poll
+// of an agent with a held deployment asks on every re-read).
 func (w Window) NextOpen(t time.Time, loc *time.Location) time.Time {
 	if w.Open(t, loc) {
 		return t
 	}
-	t = t.Truncate(time.Minute).Add(time.Minute)
-	for range 8 * 24 * 60 {
-		if w.Open(t, loc) {
-			return t
-		}
-		t = t.Add(time.Minute)
+	if loc == nil {
+		loc = time.UTC
 	}
-	return time.Time{}
+	lt := t.In(loc)
+	var best time.Time
+	for d := range 8 {
+		day := time.Date(lt.Year(), lt.Month(), lt.Day()+d, 0, 0, 0, 0, loc)
+		for _, sp := range w.spans {
+			if !sp.days[day.Weekday()] {
+				continue
+			}
+			at := time.Date(day.Year(), day.Month(), day.Day(), sp.start/60, sp.start%60, 0, 0, loc)
+			if at.After(t) && (best.IsZero() || at.Before(best)) && w.Open(at, loc) {
+				best = at
+			}
+		}
+	}
+	return best
 }
 
 // Location loads a site's IANA time zone; "" and unknown zones are UTC.
@@ -162,6 +175,8 @@ func Location(tz string) *time.Location {
 type gated struct {
 	store.Pending
 	Reboot bool
+	// Until is, for a held deployment, when its window opens next.
+	Until time.Time
 }
 
 // gate keeps the pending deployments of a computer (in site siteID, nil
@@ -171,15 +186,23 @@ type gated struct {
 // site's. Held deployments stay waiting and are answered once their window
 // opens. It reads the store only when pend is not empty.
 func (s *Service) gate(ctx context.Context, siteID *uint, pend []store.Pending, now time.Time) ([]gated, error) {
+	open, _, err := s.gateHeld(ctx, siteID, pend, now)
+	return open, err
+}
+
+// gateHeld is gate that also returns the held deployments, each with
+// Until, the first minute its window lets it through (zero: not within a
+// week).
+func (s *Service) gateHeld(ctx context.Context, siteID *uint, pend []store.Pending, now time.Time) (open, held []gated, err error) {
 	if len(pend) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if !s.anyGates(ctx, now) {
 		out := make([]gated, len(pend))
 		for i, p := range pend {
 			out[i] = gated{Pending: p}
 		}
-		return out, nil
+		return out, nil, nil
 	}
 	siteWin, loc := Window{}, time.UTC
 	if siteID != nil {
@@ -187,7 +210,7 @@ func (s *Service) gate(ctx context.Context, siteID *uint, pend []store.Pending, 
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 		case err != nil:
-			return nil, fmt.Errorf("deployment window: %w", err)
+			return nil, nil, fmt.Errorf("deployment window: %w", err)
 		default:
 			loc = Location(site.TimeZone)
 			if siteWin, err = ParseWindow(site.Window); err != nil {
@@ -202,9 +225,12 @@ func (s *Service) gate(ctx context.Context, siteID *uint, pend []store.Pending, 
 	}
 	rows, err := s.store.DeploymentGates(ctx, ids)
 	if err != nil {
-		return nil, fmt.Errorf("deployment window: %w", err)
+		return nil, nil, fmt.Errorf("deployment window: %w", err)
 	}
-	type verdict struct{ grouped, open, reboot bool }
+	type verdict struct {
+		grouped, open, reboot bool
+		wins                  []Window
+	}
 	v := make(map[uint]*verdict, len(rows))
 	for _, r := range rows {
 		d := v[r.DeploymentID]
@@ -223,21 +249,33 @@ func (s *Service) gate(ctx context.Context, siteID *uint, pend []store.Pending, 
 		}
 		d.grouped = true
 		d.open = d.open || w.Open(now, loc)
+		d.wins = append(d.wins, w)
 	}
 	siteOpen := siteWin.Open(now, loc)
-	out := make([]gated, 0, len(pend))
+	open = make([]gated, 0, len(pend))
 	for _, p := range pend {
 		d := v[p.Deployment.ID]
-		open := siteOpen
+		isOpen := siteOpen
 		if d != nil && d.grouped {
-			open = d.open
+			isOpen = d.open
 		}
-		if !open {
+		g := gated{Pending: p, Reboot: d != nil && d.reboot}
+		if isOpen {
+			open = append(open, g)
 			continue
 		}
-		out = append(out, gated{Pending: p, Reboot: d != nil && d.reboot})
+		if d != nil && d.grouped {
+			for _, w := range d.wins {
+				if t := w.NextOpen(now, loc); !t.IsZero() && (g.Until.IsZero() || t.Before(g.Until)) {
+					g.Until = t
+				}
+			}
+		} else {
+			g.Until = siteWin.NextOpen(now, loc)
+		}
+		held = append(held, g)
 	}
-	return out, nil
+	return open, held, nil
 }
 
 // groupTimingsTTL is how long the answer to "does any group set agent

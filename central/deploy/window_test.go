@@ -166,3 +166,159 @@ func deploymentOf(t *testing.T, f *fixture, computerID uint, pkg string) store.D
 	t.Fatalf("no deployment of %s on computer %d", pkg, computerID)
 	return store.Deployment{}
 }
+
+// TestAgentJobsHeld: an agent that honours held installs gets a deployment
+// outside its window listed with the time the window opens (download now,
+// install then), a downloaded one too, and a running one without a hold;
+// an older agent (AgentJobs) is not told about the held one at all.
+func TestAgentJobsHeld(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, Config{})
+	paris, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Skipf("no tzdata: %v", err)
+	}
+	c := f.computer("pch-2026-12-02-10-00-00")
+	site := &store.Site{Name: "paris", TimeZone: "Europe/Paris", Window: "mon-fri 22:00-06:00",
+		CIDRs: []store.SiteCIDR{{CIDR: c.IPAddr + "/32"}}}
+	if err := f.st.CreateSite(ctx, site); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.SetComputerSite(ctx, c.ID, &site.ID); err != nil {
+		t.Fatal(err)
+	}
+	waiting, downloaded, running := f.pkg(5, true), f.pkg(6, true), f.pkg(7, true)
+	for _, id := range []string{waiting, downloaded, running} {
+		if _, err := f.svc.AffectComputers(ctx, id, []uint{c.ID}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for id, state := range map[string]string{downloaded: store.StateDownloaded, running: store.StateRunning} {
+		d := deploymentOf(t, f, c.ID, id)
+		if err := f.st.SaveProgress(ctx, d.ID, store.Progress{State: state}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	morning := time.Date(2026, 12, 2, 9, 0, 0, 0, paris) // Wednesday, closed
+	opens := time.Date(2026, 12, 2, 22, 0, 0, 0, paris)
+
+	held, err := f.svc.AgentJobsHeld(ctx, c.ID, morning)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]time.Time{}
+	for _, j := range held {
+		got[j.Package.ID] = j.InstallAfter
+	}
+	want := map[string]time.Time{waiting: opens, downloaded: opens, running: {}}
+	if d := cmp.Diff(want, got, cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) })); d != "" {
+		t.Errorf("held jobs (-want +got):\n%s", d)
+	}
+
+	old, err := f.svc.AgentJobs(ctx, c.ID, morning)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var oldIDs []string
+	for _, j := range old {
+		oldIDs = append(oldIDs, j.Package.ID)
+	}
+	// An older agent keeps what it started and hears nothing of the rest.
+	if d := cmp.Diff([]string{downloaded, running}, oldIDs); d != "" {
+		t.Errorf("jobs of an older agent (-want +got):\n%s", d)
+	}
+
+	night, err := f.svc.AgentJobsHeld(ctx, c.ID, opens.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range night {
+		if !j.InstallAfter.IsZero() {
+			t.Errorf("%s held until %s inside its window", j.Package.ID, j.InstallAfter)
+		}
+	}
+	if len(night) != 3 {
+		t.Errorf("%d jobs inside the window, want 3", len(night))
+	}
+}
+
+// TestNextOpenMatchesMinuteScan: NextOpen, which looks only at span
+// starts, agrees with a scan of every minute of the week, for windows
+// with overnight, wrapping and several spans, from many instants.
+func TestNextOpenMatchesMinuteScan(t *testing.T) {
+	paris, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Skipf("no tzdata: %v", err)
+	}
+	scan := func(w Window, t0 time.Time) time.Time {
+		if w.Open(t0, paris) {
+			return t0
+		}
+		t1 := t0.Truncate(time.Minute).Add(time.Minute)
+		for range 8 * 24 * 60 {
+			if w.Open(t1, paris) {
+				return t1
+			}
+			t1 = t1.Add(time.Minute)
+		}
+		return time.Time{}
+	}
+	for _, text := range []string{"mon-fri 22:00-06:00", "sat,sun 00:00-24:00", "fri-mon 10:00-11:00", "mon 01:00-02:00; wed 12:00-13:00", "daily 12:00-13:00"} {
+		w, err := ParseWindow(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for h := 0; h < 8*24; h += 5 {
+			t0 := time.Date(2026, 12, 2, 0, 17, 30, 0, paris).Add(time.Duration(h) * time.Hour)
+			if got, want := w.NextOpen(t0, paris), scan(w, t0); !got.Equal(want) {
+				t.Errorf("%q from %s: NextOpen %s, minute scan %s", text, t0, got, want)
+			}
+		}
+	}
+}
+
+// TestPrologWindowsSchedule: outside its window a package is advertised to
+// the Windows OCS agent with SCHEDULE set to the window's opening in the
+// site's time zone (it downloads now and installs then), and still not at
+// all to the Unix agent, which ignores SCHEDULE.
+func TestPrologWindowsSchedule(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, Config{})
+	paris, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Skipf("no tzdata: %v", err)
+	}
+	c := f.computer("pcs-2026-12-02-10-00-00")
+	site := &store.Site{Name: "paris", TimeZone: "Europe/Paris", Window: "mon-fri 22:00-06:00",
+		CIDRs: []store.SiteCIDR{{CIDR: c.IPAddr + "/32"}}}
+	if err := f.st.CreateSite(ctx, site); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.SetComputerSite(ctx, c.ID, &site.ID); err != nil {
+		t.Fatal(err)
+	}
+	pkg := f.pkg(5, true)
+	if _, err := f.svc.AffectComputers(ctx, pkg, []uint{c.ID}, false); err != nil {
+		t.Fatal(err)
+	}
+	f.svc.now = func() time.Time { return time.Date(2026, 12, 2, 9, 0, 0, 0, paris).UTC() }
+	for _, tt := range []struct {
+		agent string
+		want  []string // ID SCHEDULE
+	}{
+		{"OCS-NG_unified_unix_agent_v2.10.0", nil},
+		{"OCS-NG_WINDOWS_AGENT_v2.10.1.0", []string{pkg + " 2026/12/02 22:00"}},
+	} {
+		r, err := f.svc.Prolog(ctx, PrologRequest{DeviceID: c.DeviceID, UserAgent: tt.agent, Remote: netip.MustParseAddr(c.IPAddr)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, p := range r.Download.Packs {
+			got = append(got, p.ID+" "+p.Schedule)
+		}
+		if d := cmp.Diff(tt.want, got); d != "" {
+			t.Errorf("%s: packs (-want +got):\n%s", tt.agent, d)
+		}
+	}
+}
