@@ -173,20 +173,7 @@ func deploymentOf(t *testing.T, f *fixture, computerID uint, pkg string) store.D
 // an older agent (AgentJobs) is not told about the held one at all.
 func TestAgentJobsHeld(t *testing.T) {
 	ctx := context.Background()
-	f := newFixture(t, Config{})
-	paris, err := time.LoadLocation("Europe/Paris")
-	if err != nil {
-		t.Skipf("no tzdata: %v", err)
-	}
-	c := f.computer("pch-2026-12-02-10-00-00")
-	site := &store.Site{Name: "paris", TimeZone: "Europe/Paris", Window: "mon-fri 22:00-06:00",
-		CIDRs: []store.SiteCIDR{{CIDR: c.IPAddr + "/32"}}}
-	if err := f.st.CreateSite(ctx, site); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.st.SetComputerSite(ctx, c.ID, &site.ID); err != nil {
-		t.Fatal(err)
-	}
+	f, c, paris := nightSite(t, "pch-2026-12-02-10-00-00")
 	waiting, downloaded, running := f.pkg(5, true), f.pkg(6, true), f.pkg(7, true)
 	for _, id := range []string{waiting, downloaded, running} {
 		if _, err := f.svc.AffectComputers(ctx, id, []uint{c.ID}, false); err != nil {
@@ -283,20 +270,7 @@ func TestNextOpenMatchesMinuteScan(t *testing.T) {
 // all to the Unix agent, which ignores SCHEDULE.
 func TestPrologWindowsSchedule(t *testing.T) {
 	ctx := context.Background()
-	f := newFixture(t, Config{})
-	paris, err := time.LoadLocation("Europe/Paris")
-	if err != nil {
-		t.Skipf("no tzdata: %v", err)
-	}
-	c := f.computer("pcs-2026-12-02-10-00-00")
-	site := &store.Site{Name: "paris", TimeZone: "Europe/Paris", Window: "mon-fri 22:00-06:00",
-		CIDRs: []store.SiteCIDR{{CIDR: c.IPAddr + "/32"}}}
-	if err := f.st.CreateSite(ctx, site); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.st.SetComputerSite(ctx, c.ID, &site.ID); err != nil {
-		t.Fatal(err)
-	}
+	f, c, paris := nightSite(t, "pcs-2026-12-02-10-00-00")
 	pkg := f.pkg(5, true)
 	if _, err := f.svc.AffectComputers(ctx, pkg, []uint{c.ID}, false); err != nil {
 		t.Fatal(err)
@@ -321,4 +295,26 @@ func TestPrologWindowsSchedule(t *testing.T) {
 			t.Errorf("%s: packs (-want +got):\n%s", tt.agent, d)
 		}
 	}
+}
+
+// nightSite returns a fixture with one computer in site "paris"
+// (Europe/Paris) whose window is mon-fri 22:00-06:00, and that time zone.
+func nightSite(t *testing.T, deviceID string) (*fixture, *store.Computer, *time.Location) {
+	t.Helper()
+	ctx := context.Background()
+	f := newFixture(t, Config{})
+	paris, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Skipf("no tzdata: %v", err)
+	}
+	c := f.computer(deviceID)
+	site := &store.Site{Name: "paris", TimeZone: "Europe/Paris", Window: "mon-fri 22:00-06:00",
+		CIDRs: []store.SiteCIDR{{CIDR: c.IPAddr + "/32"}}}
+	if err := f.st.CreateSite(ctx, site); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.SetComputerSite(ctx, c.ID, &site.ID); err != nil {
+		t.Fatal(err)
+	}
+	return f, c, paris
 }
