@@ -30,23 +30,6 @@ func toJobs(pend []deploy.AgentJob) []proto.Job {
 	return out
 }
 
-// agentJobs reads the job list: with held installs (proto.Job.InstallAfter)
-// for an agent that asked for them, without for older agents.
-func (a *API) agentJobs(ctx context.Context, computerID uint, hold bool) ([]deploy.AgentJob, error) {
-	if hold {
-		return a.deploy.AgentJobsHeld(ctx, computerID, a.now())
-	}
-	pend, err := a.deploy.AgentJobs(ctx, computerID, a.now())
-	if err != nil {
-		return nil, err
-	}
-	out := make([]deploy.AgentJob, len(pend))
-	for i, p := range pend {
-		out[i] = deploy.AgentJob{Pending: p}
-	}
-	return out, nil
-}
-
 // jobs answers the computer's job list as soon as it differs from the one
 // the tag names, or when wait has passed. A held request re-reads the
 // database when the waker says the computer's jobs may have changed (on
@@ -89,7 +72,7 @@ func (a *API) jobs(c echo.Context) error {
 	}
 	wakeup := false // the last wait ended with a notification
 	for i := 0; ; i++ {
-		pend, err := a.agentJobs(ctx, cl.computer.ID, hold)
+		pend, err := a.deploy.Jobs(ctx, cl.computer.ID, a.now(), hold)
 		if err != nil {
 			return err
 		}

@@ -213,14 +213,10 @@ func (s *Service) MarkNotified(ctx context.Context, deploymentIDs []uint, at tim
 	return nil
 }
 
-// AgentJobs returns what a Shoal agent should be working on: the pending
-// deployments of PendingForComputer (same history rule) plus those it has
-// started (downloading, downloaded, running), all of active packages,
-// ordered by package priority then package ID. Deployments outside their
-// window are held (not answered) until it opens; those already started go
-// on.
+// AgentJobs returns what a Shoal agent that does not honour a held install
+// should be working on: Jobs without holds, as store.Pending.
 func (s *Service) AgentJobs(ctx context.Context, computerID uint, now time.Time) ([]store.Pending, error) {
-	jobs, err := s.agentJobs(ctx, computerID, now, false)
+	jobs, err := s.Jobs(ctx, computerID, now, false)
 	if err != nil {
 		return nil, err
 	}
@@ -238,16 +234,16 @@ type AgentJob struct {
 	InstallAfter time.Time
 }
 
-// AgentJobsHeld is AgentJobs for an agent that honours a held install
-// (proto.Job.InstallAfter): deployments outside their window are listed
-// too, with the time their window opens, so that the agent downloads now
-// and installs then; a started deployment that has not begun installing
-// (downloading, downloaded) is held the same way.
-func (s *Service) AgentJobsHeld(ctx context.Context, computerID uint, now time.Time) ([]AgentJob, error) {
-	return s.agentJobs(ctx, computerID, now, true)
-}
-
-func (s *Service) agentJobs(ctx context.Context, computerID uint, now time.Time, hold bool) ([]AgentJob, error) {
+// Jobs returns what a Shoal agent should be working on: the pending
+// deployments of PendingForComputer (same history rule) plus those it has
+// started (downloading, downloaded, running), all of active packages,
+// ordered by package priority then package ID. Deployments outside their
+// window: without hold they are left out until it opens (those already
+// started go on); with hold (an agent that honours proto.Job.InstallAfter)
+// they are listed with the time their window opens, so that the agent
+// downloads now and installs then, and so is a started deployment that has
+// not begun installing.
+func (s *Service) Jobs(ctx context.Context, computerID uint, now time.Time, hold bool) ([]AgentJob, error) {
 	pend, err := s.PendingForComputer(ctx, computerID, now)
 	if err != nil {
 		return nil, fmt.Errorf("agent jobs: %w", err)
@@ -257,27 +253,24 @@ func (s *Service) agentJobs(ctx context.Context, computerID uint, now time.Time,
 		return nil, fmt.Errorf("agent jobs: %w", err)
 	}
 	var out []AgentJob
-	gated := pend
-	if hold {
-		gated = append(slices.Clip(pend), nil...)
-		for _, p := range started {
-			if p.Deployment.State == store.StateRunning {
-				out = append(out, AgentJob{Pending: p})
-			} else {
-				gated = append(gated, p)
-			}
-		}
-	} else {
-		for _, p := range started {
+	gated := slices.Clip(pend)
+	for _, p := range started {
+		if hold && p.Deployment.State != store.StateRunning {
+			gated = append(gated, p)
+		} else {
 			out = append(out, AgentJob{Pending: p})
 		}
 	}
-	if len(gated) > 0 && s.anyGates(ctx, now) {
-		comp, err := s.store.Computer(ctx, computerID)
-		if err != nil {
-			return nil, fmt.Errorf("agent jobs: %w", err)
+	if len(gated) > 0 {
+		var siteID *uint
+		if s.anyGates(ctx, now) { // else gateHeld lets everything through unread
+			comp, err := s.store.Computer(ctx, computerID)
+			if err != nil {
+				return nil, fmt.Errorf("agent jobs: %w", err)
+			}
+			siteID = comp.SiteID
 		}
-		open, held, err := s.gateHeld(ctx, comp.SiteID, gated, now)
+		open, held, err := s.gateHeld(ctx, siteID, gated, now)
 		if err != nil {
 			return nil, fmt.Errorf("agent jobs: %w", err)
 		}
@@ -288,10 +281,6 @@ func (s *Service) agentJobs(ctx context.Context, computerID uint, now time.Time,
 			if hold && !g.Until.IsZero() {
 				out = append(out, AgentJob{Pending: g.Pending, InstallAfter: g.Until})
 			}
-		}
-	} else {
-		for _, p := range gated {
-			out = append(out, AgentJob{Pending: p})
 		}
 	}
 	slices.SortFunc(out, func(a, b AgentJob) int {

@@ -170,7 +170,7 @@ func deploymentOf(t *testing.T, f *fixture, computerID uint, pkg string) store.D
 // TestAgentJobsHeld: an agent that honours held installs gets a deployment
 // outside its window listed with the time the window opens (download now,
 // install then), a downloaded one too, and a running one without a hold;
-// an older agent (AgentJobs) is not told about the held one at all.
+// an older agent (no hold) is not told about the held one at all.
 func TestAgentJobsHeld(t *testing.T) {
 	ctx := context.Background()
 	f, c, paris := nightSite(t, "pch-2026-12-02-10-00-00")
@@ -189,7 +189,7 @@ func TestAgentJobsHeld(t *testing.T) {
 	morning := time.Date(2026, 12, 2, 9, 0, 0, 0, paris) // Wednesday, closed
 	opens := time.Date(2026, 12, 2, 22, 0, 0, 0, paris)
 
-	held, err := f.svc.AgentJobsHeld(ctx, c.ID, morning)
+	held, err := f.svc.Jobs(ctx, c.ID, morning, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +215,7 @@ func TestAgentJobsHeld(t *testing.T) {
 		t.Errorf("jobs of an older agent (-want +got):\n%s", d)
 	}
 
-	night, err := f.svc.AgentJobsHeld(ctx, c.ID, opens.Add(time.Hour))
+	night, err := f.svc.Jobs(ctx, c.ID, opens.Add(time.Hour), true)
 	if err != nil {
 		t.Fatal(err)
 	}
