@@ -278,7 +278,7 @@ func (s *Service) Jobs(ctx context.Context, computerID uint, now time.Time, hold
 			out = append(out, AgentJob{Pending: g.Pending})
 		}
 		for _, g := range held {
-			if hold && !g.Until.IsZero() {
+			if hold {
 				out = append(out, AgentJob{Pending: g.Pending, InstallAfter: g.Until})
 			}
 		}

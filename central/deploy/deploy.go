@@ -290,15 +290,8 @@ func (s *Service) Prolog(ctx context.Context, req PrologRequest) (*ocs.PrologRep
 	if err != nil {
 		return nil, fmt.Errorf("prolog: %w", err)
 	}
-	var loc *time.Location
-	if len(held) > 0 {
-		loc = s.siteLocation(ctx, comp.SiteID)
-	}
 	ids := make([]uint, 0, len(pending)+len(held))
-	for i, p := range append(pending, held...) {
-		if i >= len(pending) && p.Until.IsZero() {
-			continue // its window does not open within a week
-		}
+	for _, p := range append(pending, held...) {
 		packLoc := p.Package.PackLoc
 		if packLocOverride != "" {
 			packLoc = packLocOverride
@@ -311,7 +304,7 @@ func (s *Service) Prolog(ctx context.Context, req PrologRequest) (*ocs.PrologRep
 			pack.PostCmd = "REBOOT"
 		}
 		if !p.Until.IsZero() {
-			pack.Schedule = p.Until.In(loc).Format(ocsScheduleLayout)
+			pack.Schedule = p.Until.Format(ocsScheduleLayout) // in the site's time zone
 		}
 		opt.Packs = append(opt.Packs, pack)
 		// Only waiting deployments change state: one already notified
@@ -340,18 +333,6 @@ const ocsScheduleLayout = "2006/01/02 15:04"
 // (User-Agent OCS-NG_WINDOWS_AGENT_v…), the one that honours SCHEDULE.
 func windowsOCSAgent(userAgent string) bool {
 	return strings.Contains(strings.ToUpper(userAgent), "WINDOWS_AGENT")
-}
-
-// siteLocation is the time zone of a site (UTC without one).
-func (s *Service) siteLocation(ctx context.Context, siteID *uint) *time.Location {
-	if siteID == nil {
-		return time.UTC
-	}
-	site, err := s.store.Site(ctx, *siteID)
-	if err != nil {
-		return time.UTC
-	}
-	return Location(site.TimeZone)
 }
 
 // siteFragmentLocation is the PACK_LOC of the computer's site: the one an

@@ -175,7 +175,8 @@ func Location(tz string) *time.Location {
 type gated struct {
 	store.Pending
 	Reboot bool
-	// Until is, for a held deployment, when its window opens next.
+	// Until is, for a held deployment, when its window opens next, in the
+	// site's time zone.
 	Until time.Time
 }
 
@@ -191,8 +192,8 @@ func (s *Service) gate(ctx context.Context, siteID *uint, pend []store.Pending, 
 }
 
 // gateHeld is gate that also returns the held deployments, each with
-// Until, the first minute its window lets it through (zero: not within a
-// week).
+// Until, the first minute its window lets it through; one whose window
+// does not open within a week is in neither list.
 func (s *Service) gateHeld(ctx context.Context, siteID *uint, pend []store.Pending, now time.Time) (open, held []gated, err error) {
 	if len(pend) == 0 {
 		return nil, nil, nil
@@ -273,7 +274,9 @@ func (s *Service) gateHeld(ctx context.Context, siteID *uint, pend []store.Pendi
 		} else {
 			g.Until = siteWin.NextOpen(now, loc)
 		}
-		held = append(held, g)
+		if !g.Until.IsZero() {
+			held = append(held, g)
+		}
 	}
 	return open, held, nil
 }
