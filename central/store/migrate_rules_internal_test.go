@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"io/fs"
 	"regexp"
 	"strings"
@@ -19,8 +20,8 @@ var forbiddenUp = []struct {
 	{regexp.MustCompile(`(?i)\bALTER\s+COLUMN\b[^;]*\b(TYPE|SET\s+NOT\s+NULL)\b`), "changes a column the previous release writes"},
 }
 
-// notNullNoDefault matches an added column that is NOT NULL without a
-// default: the previous release's inserts do not name it and would fail.
+// addColumn matches an added column's definition, checked for NOT NULL
+// without a default: the previous release's inserts do not name it.
 var addColumn = regexp.MustCompile(`(?is)\bADD\s+COLUMN\b([^;]*)`)
 
 // TestMigrationsKeepPreviousReleaseWorking enforces the rolling-upgrade
@@ -45,19 +46,29 @@ func TestMigrationsKeepPreviousReleaseWorking(t *testing.T) {
 				t.Errorf("%s: no -- +goose Up section", f)
 				continue
 			}
-			for _, r := range forbiddenUp {
-				if m := r.re.FindString(up); m != "" {
-					t.Errorf("%s: Up %s (%q)", f, r.why, m)
-				}
-			}
-			for _, m := range addColumn.FindAllStringSubmatch(up, -1) {
-				def := strings.ToUpper(m[1])
-				if strings.Contains(def, "NOT NULL") && !strings.Contains(def, "DEFAULT") {
-					t.Errorf("%s: Up adds a NOT NULL column without a default (%q): the previous release's inserts would fail", f, strings.TrimSpace(m[1]))
-				}
+			for _, v := range ruleViolations(up) {
+				t.Errorf("%s: Up %s", f, v)
 			}
 		}
 	}
+}
+
+// ruleViolations says what in an Up section breaks the rolling-upgrade
+// rules, one line per statement at fault.
+func ruleViolations(up string) []string {
+	var out []string
+	for _, r := range forbiddenUp {
+		if m := r.re.FindString(up); m != "" {
+			out = append(out, fmt.Sprintf("%s (%q)", r.why, m))
+		}
+	}
+	for _, m := range addColumn.FindAllStringSubmatch(up, -1) {
+		def := strings.ToUpper(m[1])
+		if strings.Contains(def, "NOT NULL") && !strings.Contains(def, "DEFAULT") {
+			out = append(out, fmt.Sprintf("adds a NOT NULL column without a default (%q): the previous release's inserts would fail", strings.TrimSpace(m[1])))
+		}
+	}
+	return out
 }
 
 // upSection returns the statements between "-- +goose Up" and "-- +goose
@@ -86,20 +97,12 @@ func TestUpSectionRulesCatchViolations(t *testing.T) {
 		"type change": "-- +goose Up\nALTER TABLE \"a\" ALTER COLUMN \"b\" TYPE text;\n",
 	}
 	for name, sql := range bad {
-		up := upSection(sql)
-		hit := addColumn.MatchString(up) && strings.Contains(strings.ToUpper(up), "NOT NULL") && !strings.Contains(strings.ToUpper(up), "DEFAULT")
-		for _, r := range forbiddenUp {
-			hit = hit || r.re.MatchString(up)
-		}
-		if !hit {
+		if len(ruleViolations(upSection(sql))) == 0 {
 			t.Errorf("%s: %q passes the rules", name, sql)
 		}
 	}
 	ok := "-- +goose Up\nALTER TABLE \"a\" ADD COLUMN \"b\" bigint NOT NULL DEFAULT 0;\n-- a comment that says DROP TABLE\n-- +goose Down\nDROP TABLE \"a\";\n"
-	up := upSection(ok)
-	for _, r := range forbiddenUp {
-		if r.re.MatchString(up) {
-			t.Errorf("an allowed migration is refused by %q", r.re)
-		}
+	if v := ruleViolations(upSection(ok)); len(v) > 0 {
+		t.Errorf("an allowed migration is refused: %v", v)
 	}
 }
