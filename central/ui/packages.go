@@ -73,13 +73,18 @@ func (u *UI) packageView(c echo.Context, id string) (*packageView, error) {
 	}
 	v := &packageView{P: p, Counts: counts, KeyID: p.ManifestKeyID,
 		Progress: progressOf(store.UIPackageStates{PackageID: id, PackageName: p.Name, Active: p.Active, Counts: counts})}
+	var pullErr error
 	if p.Active {
-		// A replica without the package pulls it (packages.Builder.Ensure)
-		// before reading its manifest; a failure shows as the signature error.
-		_ = u.deps.Packages.Ensure(ctx, id)
+		// A replica without the package pulls it first
+		// (packages.Builder.Ensure); why a pull failed says more than the
+		// missing manifest, so it is the signature error then.
+		pullErr = u.deps.Packages.Ensure(ctx, id)
 	}
 	m, err := u.deps.Deploy.Manifest(id)
 	if err != nil {
+		if pullErr != nil {
+			err = pullErr
+		}
 		v.SignatureErr = err.Error()
 	} else {
 		v.Manifest = m

@@ -50,13 +50,18 @@ func (s *Server) getPackage(c echo.Context) error {
 		Signature: api.Signature{Status: api.SignatureValid, KeyID: p.ManifestKeyID},
 		Fragments: []api.Fragment{}, OCSFragments: []api.Fragment{},
 	}
+	var pullErr error
 	if p.Active {
-		// A replica without the package pulls it (packages.Builder.Ensure);
-		// a failure shows in the signature below.
-		_ = s.deps.Packages.Ensure(ctx, id)
+		// A replica without the package pulls it first
+		// (packages.Builder.Ensure); why a pull failed says more than the
+		// missing manifest, so it is the signature error then.
+		pullErr = s.deps.Packages.Ensure(ctx, id)
 	}
 	m, err := s.deps.Deploy.Manifest(id)
 	if err != nil {
+		if pullErr != nil {
+			err = pullErr
+		}
 		v.Signature = api.Signature{Status: api.SignatureInvalid, KeyID: p.ManifestKeyID, Error: err.Error()}
 	} else {
 		v.Fragments, v.OCSFragments = toAPIFragments(m.Fragments), toAPIFragments(m.OCSFragments)
