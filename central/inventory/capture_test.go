@@ -28,11 +28,12 @@ var captures = []struct {
 	{"unix-agent-2.10.0", "unix-agent-2.10.0/inventory-request.zlib"},
 	{"unix-agent-2.10.0-local", "unix-agent-2.10.0/inventory-local.ocs"},
 	{"fusioninventory-2.6", "fusioninventory-2.6/inventory-request.zlib"},
+	{"glpi-agent-1.12", "glpi-agent-1.12/inventory-request.zlib"},
 }
 
 // storedForm is what central keeps of a capture, as the golden files show
 // it: the computer's fields and every section; the long lists (software,
-// local users) by count with their first and last rows.
+// local users, controllers) by count with their first and last rows.
 type storedForm struct {
 	Computer    store.Computer
 	BIOS        store.BIOS
@@ -41,7 +42,7 @@ type storedForm struct {
 	Storages    []store.Storage
 	Drives      []store.Drive
 	Networks    []store.Network
-	Controllers int
+	Controllers rows[store.Controller]
 	Monitors    []store.Monitor
 	Printers    []store.Printer
 	Videos      []store.Video
@@ -89,7 +90,7 @@ func TestCaptureGolden(t *testing.T) {
 			got := storedForm{
 				Computer: snap.Computer, BIOS: snap.BIOS, CPUs: snap.CPUs, Memories: snap.Memories,
 				Storages: snap.Storages, Drives: snap.Drives, Networks: snap.Networks,
-				Controllers: len(snap.Controllers), Monitors: snap.Monitors, Printers: snap.Printers,
+				Controllers: rowsOf(snap.Controllers), Monitors: snap.Monitors, Printers: snap.Printers,
 				Videos: snap.Videos, LocalUsers: rowsOf(snap.LocalUsers), Softwares: rowsOf(snap.Softwares),
 				AccountInfo: snap.AccountInfo, History: snap.History,
 			}
@@ -125,15 +126,20 @@ func TestCaptureFacts(t *testing.T) {
 	tests := []struct {
 		name, path                           string
 		osName, osVersion, kernel, arch, mac string
-		ipv6                                 string
+		ip, cpu, ipv6                        string
 		localUsers, softwares, networks      int
 	}{
 		{name: "unix-agent", path: "unix-agent-2.10.0/inventory-request.zlib",
 			osName: "Debian GNU/Linux 12", osVersion: "12", arch: "x86_64", mac: "02:fc:00:00:00:01",
-			ipv6: "fe80::fc:ff:fe00:1", localUsers: 24, softwares: 761, networks: 4},
+			ip: "192.0.2.2", cpu: "AMD EPYC", ipv6: "fe80::fc:ff:fe00:1", localUsers: 24, softwares: 761, networks: 4},
 		{name: "fusioninventory", path: "fusioninventory-2.6/inventory-request.zlib",
 			osName: "Debian GNU/Linux 12 (bookworm)", osVersion: "12.11", kernel: "6.18.44-fc-v1272", arch: "x86_64",
-			mac: "02:fc:00:00:00:01", ipv6: "fd00::2", localUsers: 25, softwares: 807, networks: 7},
+			mac: "02:fc:00:00:00:01", ip: "192.0.2.2", cpu: "AMD EPYC", ipv6: "fd00::2", localUsers: 25, softwares: 807, networks: 7},
+		// The GLPI agent's HARDWARE has no OSNAME, OSVERSION, IPADDR or
+		// PROCESSORT: OPERATINGSYSTEM and the primary interface give them.
+		{name: "glpi-agent", path: "glpi-agent-1.12/inventory-request.zlib",
+			osName: "Debian GNU/Linux 12 (bookworm)", osVersion: "12.11", kernel: "6.18.44-fc-v1272", arch: "x86_64",
+			mac: "02:fc:00:00:00:01", ip: "192.0.2.2", cpu: "AMD EPYC", ipv6: "fd00::2", localUsers: 26, softwares: 853, networks: 7},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -150,10 +156,14 @@ func TestCaptureFacts(t *testing.T) {
 				t.Fatal(err)
 			}
 			c := inventory.Snapshot(inv, now)
-			got := []string{c.Computer.OSName, c.Computer.OSVersion, c.Computer.KernelVersion, c.Computer.Arch, c.Computer.FirstMAC}
-			want := []string{tt.osName, tt.osVersion, tt.kernel, tt.arch, tt.mac}
+			got := []string{c.Computer.OSName, c.Computer.OSVersion, c.Computer.KernelVersion, c.Computer.Arch, c.Computer.FirstMAC,
+				c.Computer.IPAddr, c.Computer.ProcessorType}
+			want := []string{tt.osName, tt.osVersion, tt.kernel, tt.arch, tt.mac, tt.ip, tt.cpu}
 			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("OS name, version, kernel, arch, MAC (-want +got):\n%s", diff)
+				t.Errorf("OS name, version, kernel, arch, MAC, IP, CPU (-want +got):\n%s", diff)
+			}
+			if c.Computer.ProcessorCount < 1 {
+				t.Errorf("ProcessorCount = %d", c.Computer.ProcessorCount)
 			}
 			hasV6 := false
 			for _, n := range c.Networks {

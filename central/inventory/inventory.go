@@ -116,6 +116,12 @@ func (s *Service) siteOf(ctx context.Context, remote netip.Addr, reported string
 //   - CPU: FusionInventory's NAME, CORE, THREAD and ARCH fill TYPE, CORES,
 //     THREADS and CPUARCH.
 //   - The computer's MAC is PrimaryMAC's, not the first interface's.
+//   - The GLPI agent's HARDWARE has no IPADDR, PROCESSORT or PROCESSORN:
+//     the address is then the primary interface's (primaryIP), the
+//     processor type the first CPU's and the count the number of CPUS.
+//   - Software architecture: ARCHITECTURE (OCS agents), else ARCH
+//     (FusionInventory, GLPI agent); a controller's PCI ID: PCIID, else
+//     VENDORID:PRODUCTID.
 func Snapshot(inv *ocs.Inventory, now time.Time) *store.InventorySnapshot {
 	h, b, os := inv.Hardware, inv.BIOS, inv.OperatingSystem
 	osVersion, kernel := h.OSVersion, os.KernelVersion
@@ -198,19 +204,28 @@ func Snapshot(inv *ocs.Inventory, now time.Time) *store.InventorySnapshot {
 		snap.Networks = append(snap.Networks, row)
 	}
 	snap.Computer.FirstMAC = PrimaryMAC(snap.Networks, h.IPAddr)
+	if snap.Computer.IPAddr == "" {
+		snap.Computer.IPAddr = primaryIP(snap.Networks, snap.Computer.FirstMAC)
+	}
+	if snap.Computer.ProcessorType == "" && len(snap.CPUs) > 0 {
+		snap.Computer.ProcessorType = snap.CPUs[0].Type
+	}
+	if snap.Computer.ProcessorCount == 0 {
+		snap.Computer.ProcessorCount = len(snap.CPUs)
+	}
 	for _, sw := range inv.Softwares {
 		if sw.Name == "" {
 			continue
 		}
 		snap.Softwares = append(snap.Softwares, store.Software{
-			Name: sw.Name, Version: sw.Version, Publisher: sw.Publisher, Architecture: sw.Architecture,
+			Name: sw.Name, Version: sw.Version, Publisher: sw.Publisher, Architecture: first(sw.Architecture, sw.Arch),
 			InstallDate: sw.InstallDate, FileSize: sw.Size(), From: sw.From, Comments: sw.Comments, Folder: sw.Folder,
 		})
 	}
 	for _, c := range inv.Controllers {
 		snap.Controllers = append(snap.Controllers, store.Controller{
 			Name: c.Name, Manufacturer: c.Manufacturer, Description: c.Description, Type: c.Type,
-			Driver: c.Driver, PCIID: c.PCIID, PCISlot: c.PCISlot,
+			Driver: c.Driver, PCIID: c.ID(), PCISlot: c.PCISlot,
 		})
 	}
 	for _, m := range inv.Monitors {

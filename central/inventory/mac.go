@@ -54,3 +54,29 @@ func macRank(n store.Network, ipAddr string) int {
 	}
 	return rank + 10
 }
+
+// primaryIP returns the address to show for a computer whose agent sent no
+// HARDWARE/IPADDR (the GLPI agent): the first routable IPv4 address of the
+// interface with MAC mac, else its first routable IPv6 address, else "".
+func primaryIP(nets []store.Network, mac string) string {
+	if mac == "" {
+		return ""
+	}
+	v6 := ""
+	for _, n := range nets {
+		if !strings.EqualFold(strings.TrimSpace(n.MACAddr), mac) || strings.EqualFold(strings.TrimSpace(n.Status), "down") {
+			continue
+		}
+		a, err := netip.ParseAddr(strings.TrimSpace(n.IPAddress))
+		if err != nil || a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsUnspecified() {
+			continue
+		}
+		if a.Is4() {
+			return a.String()
+		}
+		if v6 == "" {
+			v6 = a.String()
+		}
+	}
+	return v6
+}

@@ -208,6 +208,7 @@ type Software struct {
 	Version      string `xml:"VERSION,omitempty"`
 	Publisher    string `xml:"PUBLISHER,omitempty"`
 	Architecture string `xml:"ARCHITECTURE,omitempty"`
+	Arch         string `xml:"ARCH,omitempty"` // FusionInventory's and the GLPI agent's ARCHITECTURE
 	InstallDate  string `xml:"INSTALLDATE,omitempty"`
 	FileSize     string `xml:"FILESIZE,omitempty"` // bytes
 	From         string `xml:"FROM,omitempty"`     // deb, rpm, …
@@ -232,6 +233,19 @@ type Controller struct {
 	PCIID        string `xml:"PCIID,omitempty"`
 	PCISlot      string `xml:"PCISLOT,omitempty"`
 	Type         string `xml:"TYPE,omitempty"`
+	// VendorID and ProductID are FusionInventory's and the GLPI agent's
+	// PCIID, split ("8086" and "0d57" for "8086:0d57").
+	VendorID  string `xml:"VENDORID,omitempty"`
+	ProductID string `xml:"PRODUCTID,omitempty"`
+}
+
+// ID returns the controller's PCI vendor:product ID: PCIID (OCS agents),
+// else VENDORID:PRODUCTID (FusionInventory, GLPI agent), else "".
+func (c Controller) ID() string {
+	if c.PCIID != "" || c.VendorID == "" {
+		return c.PCIID
+	}
+	return c.VendorID + ":" + c.ProductID
 }
 
 // OperatingSystem is the OPERATINGSYSTEM section of FusionInventory and the
