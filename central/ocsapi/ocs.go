@@ -189,5 +189,5 @@ func (s *Server) handleOCS(c echo.Context) error {
 		return fmt.Errorf("encode reply: %w", err)
 	}
 	c.Response().Header().Set("Cache-Control", "no-cache")
-	return c.Blob(http.StatusOK, "application/x-compressed", out)
+	return c.Blob(http.StatusOK, ocs.ReplyContentType(req.Header.Get("Content-Type"), enc), out)
 }

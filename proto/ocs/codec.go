@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -56,6 +57,35 @@ const (
 	// Plain is uncompressed XML.
 	Plain
 )
+
+// Reply content types. The reference server labels every reply
+// ContentTypeCompressed, which the OCS agents and FusionInventory ignore
+// (they sniff the body). The GLPI agent (1.5 and later) picks its decoder
+// from the reply's Content-Type and reads "application/x-compressed" as
+// none it knows, so it drops the reply ("can't uncompress content"); it
+// labels its own requests ContentTypeZlib or ContentTypeGzip.
+const (
+	ContentTypeCompressed = "application/x-compressed"
+	ContentTypeZlib       = "application/x-compress-zlib"
+	ContentTypeGzip       = "application/x-compress-gzip"
+)
+
+// ReplyContentType returns the Content-Type of a reply in encoding enc to a
+// request labelled requestType: the request's own label when it is
+// ContentTypeZlib or ContentTypeGzip and matches enc (the GLPI agent and
+// FusionInventory), else ContentTypeCompressed as the reference server
+// writes it.
+func ReplyContentType(requestType string, enc Encoding) string {
+	mt, _, _ := strings.Cut(requestType, ";")
+	mt = strings.ToLower(strings.TrimSpace(mt))
+	switch {
+	case mt == ContentTypeZlib && enc == Zlib:
+		return ContentTypeZlib
+	case mt == ContentTypeGzip && enc == Gzip:
+		return ContentTypeGzip
+	}
+	return ContentTypeCompressed
+}
 
 // String returns "zlib", "gzip" or "plain".
 func (e Encoding) String() string {

@@ -217,3 +217,26 @@ func mustEncode(t *testing.T, enc Encoding, xml []byte) []byte {
 	}
 	return b
 }
+
+func TestReplyContentType(t *testing.T) {
+	tests := []struct {
+		name, request string
+		enc           Encoding
+		want          string
+	}{
+		{"unix-agent", "application/x-compress", Zlib, ContentTypeCompressed},
+		{"glpi-agent-zlib", "application/x-compress-zlib", Zlib, ContentTypeZlib},
+		{"glpi-agent-zlib-case-and-params", "Application/X-Compress-Zlib; charset=binary", Zlib, ContentTypeZlib},
+		{"glpi-agent-gzip", "application/x-compress-gzip", Gzip, ContentTypeGzip},
+		{"label-and-body-disagree", "application/x-compress-zlib", Gzip, ContentTypeCompressed},
+		{"plain-body", "application/x-compress-zlib", Plain, ContentTypeCompressed},
+		{"no-label", "", Zlib, ContentTypeCompressed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ReplyContentType(tt.request, tt.enc); got != tt.want {
+				t.Errorf("ReplyContentType(%q, %v) = %q, want %q", tt.request, tt.enc, got, tt.want)
+			}
+		})
+	}
+}

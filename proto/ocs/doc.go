@@ -36,7 +36,26 @@
 // accepts gzip and plain XML, sniffing the first bytes, and bounds the
 // decompressed size so that a zip bomb fails with ErrTooLarge instead of
 // exhausting memory. Replies must be encoded like their request with Encode:
-// the Unix agent can only inflate zlib and exits on anything else.
+// the Unix agent can only inflate zlib and exits on anything else. The
+// reply's Content-Type is the reference server's "application/x-compressed"
+// except for a request labelled "application/x-compress-zlib" or
+// "-gzip" (FusionInventory, the GLPI agent), which gets its own label back
+// ([ReplyContentType]): the GLPI agent picks its decoder from that header
+// and drops a reply labelled otherwise.
+//
+// # Agents
+//
+// testdata holds a real capture of each agent that speaks the protocol (its
+// README lists them with their sources): the OCS Unix agent, FusionInventory
+// 2.6 and the GLPI agent 1.12 in OCS mode (none of the Windows agent
+// runs here). They send the same sections with different fields:
+// FusionInventory and the GLPI agent add OPERATINGSYSTEM (the distribution's
+// version and the architecture), NETWORKS/IPADDRESS6, CPUS NAME/CORE/THREAD/
+// ARCH, SOFTWARES/ARCH and CONTROLLERS VENDORID/PRODUCTID; the GLPI agent's
+// HARDWARE has no OS, IPADDR or processor fields at all; the Windows agent
+// adds HARDWARE ARCH, WINPRODID, WINPRODKEY, WINOWNER and WINCOMPANY, and
+// DRIVES/LETTER. testdata/golden/sections-<agent>.txt lists, per capture,
+// the fields parsed and ignored.
 //
 // Requests: [Decode] → [Parse] (or [ParseRequest] and [ParseInventory]).
 // Replies: [PrologReply.Marshal], [InventoryReply.Marshal] → [Encode]. Info
