@@ -47,8 +47,9 @@
 //
 // testdata holds a real capture of each agent that speaks the protocol (its
 // README lists them with their sources): the OCS Unix agent, FusionInventory
-// 2.6 and the GLPI agent 1.12 in OCS mode (none of the Windows agent
-// runs here). They send the same sections with different fields:
+// 2.6, the GLPI agent 1.12 in OCS mode, and real sections of Windows
+// inventories quoted in public issues (no Windows agent runs here). They
+// send the same sections with different fields:
 // FusionInventory and the GLPI agent add OPERATINGSYSTEM (the distribution's
 // version and the architecture), NETWORKS/IPADDRESS6, CPUS NAME/CORE/THREAD/
 // ARCH, SOFTWARES/ARCH and CONTROLLERS VENDORID/PRODUCTID; the GLPI agent's
