@@ -55,11 +55,22 @@ func TestComputerPageCaptures(t *testing.T) {
 		inv.Printers = []ocs.Printer{{Name: "HP LaserJet 400", Driver: "hpcups", Port: "usb://HP"}}
 		inv.Videos = []ocs.Video{{Name: "Intel UHD 620", Memory: "1024", Resolution: "1920x1080"}}
 	})
+	glpi := ingestCapture(t, e, "glpi-agent-1.12/inventory-request.zlib", nil)
+	windows := ingestCapture(t, e, "windows-agent/ocs-2.11.0.1-cpus.xml", nil)
 	tests := []struct {
 		name      string
 		id        uint
 		want, not []string
 	}{
+		// The GLPI agent's HARDWARE has no address or processor: the page
+		// shows the primary interface's and the CPUS entry's.
+		{name: "glpi-agent", id: glpi,
+			want: []string{`<dd id="os">Debian GNU/Linux 12 (bookworm) 12.11</dd>`, `<dd id="arch">x86_64</dd>`,
+				"<dt>IP address</dt><dd>192.0.2.2</dd>", "<dt>Processor</dt><dd>AMD EPYC × 1</dd>", "<td>8086:0d57</td>",
+				"<td>adduser</td><td>3.134</td><td>Debian</td><td>all</td>", `<dd id="tag">glpi-tag</dd>`},
+			not: []string{"<dt>IP address</dt><dd></dd>", "<dd> × 0</dd>"}},
+		{name: "windows-agent-cpus", id: windows,
+			want: []string{"<dt>Processor</dt><dd>11th Gen Intel(R) Core(TM) i7-11700 @ 2.50GHz × 1</dd>", `<dd id="arch">x86_64</dd>`}},
 		{name: "unix-agent", id: unix,
 			want: []string{`<dd id="os">Debian GNU/Linux 12</dd>`, `<dd id="arch">x86_64</dd>`, "256.0 GiB", "<dt>MAC address</dt><dd><code>02:fc:00:00:00:01</code>",
 				"<li>/ · ext4 · 79.8 GiB free of 252.0 GiB</li>", "Local users <small class=\"muted\">(24)</small>", "games",
