@@ -119,6 +119,8 @@ func (s *Service) siteOf(ctx context.Context, remote netip.Addr, reported string
 //   - The GLPI agent's HARDWARE has no IPADDR, PROCESSORT or PROCESSORN:
 //     the address is then the primary interface's (primaryIP), the
 //     processor type the first CPU's and the count the number of CPUS.
+//   - Windows: HARDWARE USERDOMAIN, WINCOMPANY, WINOWNER, WINPRODID and
+//     WINPRODKEY are kept (the agents send " " for an unset owner).
 //   - Software architecture: ARCHITECTURE (OCS agents), else ARCH
 //     (FusionInventory, GLPI agent); a controller's PCI ID: PCIID, else
 //     VENDORID:PRODUCTID.
@@ -142,6 +144,8 @@ func Snapshot(inv *ocs.Inventory, now time.Time) *store.InventorySnapshot {
 			ProcessorCount: int(ocs.Int(h.ProcessorCount)), MemoryMB: int(h.MemoryMB()), SwapMB: int(h.SwapMB()),
 			IPAddr: h.IPAddr, DNS: h.DNS, Gateway: h.DefaultGateway, UUID: h.UUID, Description: h.Description,
 			UserID: h.UserID, LastLoggedUser: h.LastLoggedUser, VMSystem: h.VMSystem, Serial: b.SystemSerial,
+			UserDomain: h.UserDomain, WinCompany: strings.TrimSpace(h.WinCompany), WinOwner: strings.TrimSpace(h.WinOwner),
+			WinProdID: h.WinProdID, WinProdKey: h.WinProdKey,
 			Checksum: int(ocs.Int(h.Checksum)), LastInventory: now, LastContact: now,
 		},
 		BIOS: store.BIOS{

@@ -56,6 +56,11 @@ func TestIngestWindowsFragments(t *testing.T) {
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("Windows agent HARDWARE (-want +got):\n%s", diff)
 		}
+		got = []any{d.WinCompany, d.WinOwner, d.WinProdID, d.WinProdKey}
+		want = []any{"XXXXX", "XXXXXXXXX", "XXXXX-10000-00001-AA616", "XXXX-XXXXX-YVC9B-4J6C9-T83GX"}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("Windows fields (-want +got):\n%s", diff)
+		}
 		if d.SiteID != nil {
 			t.Errorf("site %d for a masked address", *d.SiteID)
 		}
@@ -81,8 +86,11 @@ func TestIngestWindowsFragments(t *testing.T) {
 			d.Drives[0].TotalMB != 476223 || d.Drives[0].FreeMB != 225076 || d.Drives[0].FileSystem != "NTFS" {
 			t.Errorf("drives %+v", d.Drives)
 		}
-		if d.OSName != "Microsoft Windows XP Professionnel" || d.Workgroup != "COLLEGE101.local" {
-			t.Errorf("OS %q, workgroup %q", d.OSName, d.Workgroup)
+		if d.OSName != "Microsoft Windows XP Professionnel" || d.Workgroup != "COLLEGE101.local" || d.UserDomain != "COLLEGE101" {
+			t.Errorf("OS %q, workgroup %q, user domain %q", d.OSName, d.Workgroup, d.UserDomain)
+		}
+		if d.WinProdKey != "KYKVX-86GQG-2MDY9-F6J9M-K42BQ" || d.WinProdID != "76413-OEM-0011903-00101" || d.WinOwner != "" {
+			t.Errorf("product key %q, ID %q, owner %q (sent as one space)", d.WinProdKey, d.WinProdID, d.WinOwner)
 		}
 	})
 }

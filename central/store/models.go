@@ -37,6 +37,15 @@ type Computer struct {
 	// LastLoggedUser is HARDWARE/LASTLOGGEDUSER.
 	LastLoggedUser string
 	VMSystem       string
+	// UserDomain and the Win* fields are the Windows agents' HARDWARE
+	// USERDOMAIN, WINCOMPANY, WINOWNER, WINPRODID and WINPRODKEY (the
+	// registered organization and owner, the product ID and key); empty for
+	// other systems.
+	UserDomain string
+	WinCompany string
+	WinOwner   string
+	WinProdID  string
+	WinProdKey string
 	// Serial is the BIOS system serial number (BIOS SSN).
 	Serial string `gorm:"index"`
 	// FirstMAC is the primary MAC address of the inventory, lower case:

@@ -57,6 +57,7 @@ func TestComputerPageCaptures(t *testing.T) {
 	})
 	glpi := ingestCapture(t, e, "glpi-agent-1.12/inventory-request.zlib", nil)
 	windows := ingestCapture(t, e, "windows-agent/ocs-2.11.0.1-cpus.xml", nil)
+	windowsHW := ingestCapture(t, e, "windows-agent/ocs-2.4.0.0-hardware.xml", nil)
 	tests := []struct {
 		name      string
 		id        uint
@@ -71,6 +72,10 @@ func TestComputerPageCaptures(t *testing.T) {
 			not: []string{"<dt>IP address</dt><dd></dd>", "<dd> × 0</dd>"}},
 		{name: "windows-agent-cpus", id: windows,
 			want: []string{"<dt>Processor</dt><dd>11th Gen Intel(R) Core(TM) i7-11700 @ 2.50GHz × 1</dd>", `<dd id="arch">x86_64</dd>`}},
+		{name: "windows-agent-hardware", id: windowsHW,
+			want: []string{`<dd id="os">Microsoft Windows 8 Professional Edition 6.2.9200</dd>`,
+				`<dd id="win-owner">XXXXXXXXX · XXXXX</dd>`, `<dd id="win-prod-id"><code>XXXXX-10000-00001-AA616</code></dd>`,
+				`<dd id="win-prod-key"><code>XXXX-XXXXX-YVC9B-4J6C9-T83GX</code></dd>`, "× 4</dd>", "3960 MB (swap 4829 MB)"}},
 		{name: "unix-agent", id: unix,
 			want: []string{`<dd id="os">Debian GNU/Linux 12</dd>`, `<dd id="arch">x86_64</dd>`, "256.0 GiB", "<dt>MAC address</dt><dd><code>02:fc:00:00:00:01</code>",
 				"<li>/ · ext4 · 79.8 GiB free of 252.0 GiB</li>", "Local users <small class=\"muted\">(24)</small>", "games",

@@ -73,6 +73,7 @@ func toAPIComputerDetail(d *store.ComputerDetail, deps []store.DeploymentRow, si
 		Computer:   toAPIComputer(c, sites),
 		OSComments: c.OSComments, SwapMB: c.SwapMB, DNS: c.DNS, Gateway: c.Gateway, UUID: c.UUID,
 		Description: c.Description, VMSystem: c.VMSystem, KernelVersion: c.KernelVersion, LastLoggedUser: c.LastLoggedUser,
+		UserDomain: c.UserDomain, WinCompany: c.WinCompany, WinOwner: c.WinOwner, WinProdID: c.WinProdID, WinProdKey: c.WinProdKey,
 		CPUs: convertAll(d.CPUs, func(x *store.CPU) api.CPU {
 			return api.CPU{Manufacturer: x.Manufacturer, Type: x.Type, Speed: x.Speed, Cores: x.Cores,
 				LogicalCPUs: x.LogicalCPUs, Arch: x.CPUArch, Socket: x.Socket}

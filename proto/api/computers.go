@@ -48,21 +48,28 @@ type ComputerDetail struct {
 	VMSystem    string `json:"vm_system,omitempty"`
 	// KernelVersion is the kernel's version where the agent sends it
 	// apart from the OS version (FusionInventory, GLPI agent).
-	KernelVersion  string            `json:"kernel_version,omitempty"`
-	LastLoggedUser string            `json:"last_logged_user,omitempty"`
-	BIOS           *BIOS             `json:"bios,omitempty"`
-	CPUs           []CPU             `json:"cpus"`
-	Memories       []Memory          `json:"memories"`
-	Storages       []Storage         `json:"storages"`
-	Drives         []Drive           `json:"drives"`
-	Networks       []Network         `json:"networks"`
-	Softwares      []Software        `json:"softwares"`
-	Controllers    []Controller      `json:"controllers"`
-	Monitors       []Monitor         `json:"monitors"`
-	Printers       []Printer         `json:"printers"`
-	Videos         []Video           `json:"videos"`
-	LocalUsers     []LocalUser       `json:"local_users"`
-	AccountInfo    map[string]string `json:"account_info"`
+	KernelVersion  string `json:"kernel_version,omitempty"`
+	LastLoggedUser string `json:"last_logged_user,omitempty"`
+	// UserDomain and the Win* fields are the Windows agents' HARDWARE
+	// USERDOMAIN, WINCOMPANY, WINOWNER, WINPRODID and WINPRODKEY.
+	UserDomain  string            `json:"user_domain,omitempty"`
+	WinCompany  string            `json:"win_company,omitempty"`
+	WinOwner    string            `json:"win_owner,omitempty"`
+	WinProdID   string            `json:"win_prod_id,omitempty"`
+	WinProdKey  string            `json:"win_prod_key,omitempty"`
+	BIOS        *BIOS             `json:"bios,omitempty"`
+	CPUs        []CPU             `json:"cpus"`
+	Memories    []Memory          `json:"memories"`
+	Storages    []Storage         `json:"storages"`
+	Drives      []Drive           `json:"drives"`
+	Networks    []Network         `json:"networks"`
+	Softwares   []Software        `json:"softwares"`
+	Controllers []Controller      `json:"controllers"`
+	Monitors    []Monitor         `json:"monitors"`
+	Printers    []Printer         `json:"printers"`
+	Videos      []Video           `json:"videos"`
+	LocalUsers  []LocalUser       `json:"local_users"`
+	AccountInfo map[string]string `json:"account_info"`
 	// History lists the package IDs the agent reports as installed.
 	History []string `json:"history"`
 	// Deployments is the computer's deployment history, oldest first.
