@@ -81,6 +81,19 @@ func TestIngestWindowsFragments(t *testing.T) {
 			t.Errorf("FusionInventory Windows OS (-want +got):\n%s", diff)
 		}
 
+		d = ingest("fusioninventory-win81-os-printers-software.xml", "FusionInventory-Agent_v2.3")
+		if d.Arch != "32-bit" || d.OSName != "Microsoft Windows Embedded 8.1 Industry Pro" || d.KernelVersion != "6.3.9600" {
+			t.Errorf("OS %q, kernel %q, arch %q", d.OSName, d.KernelVersion, d.Arch)
+		}
+		if len(d.Printers) != 1 || d.Printers[0].Name != "Printer Document" || d.Printers[0].Driver != "PDFCreator" ||
+			d.Printers[0].Port != "pdfcmon" || d.Printers[0].ShareName != "PDFCreator" || d.Printers[0].Status != "Idle" {
+			t.Errorf("printers %+v", d.Printers)
+		}
+		if len(d.Softwares) != 1 || d.Softwares[0].Name != "cwRsync (remove only)" || d.Softwares[0].Architecture != "i586" ||
+			d.Softwares[0].From != "registry" {
+			t.Errorf("softwares %+v", d.Softwares)
+		}
+
 		d = ingest("fusioninventory-winxp-hardware-drives.xml", "FusionInventory-Agent_v2.3")
 		if len(d.Drives) != 1 || d.Drives[0].Letter != "N:" || d.Drives[0].Label != "Iomega_HDD" ||
 			d.Drives[0].TotalMB != 476223 || d.Drives[0].FreeMB != 225076 || d.Drives[0].FileSystem != "NTFS" {

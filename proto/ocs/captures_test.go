@@ -28,6 +28,7 @@ var agentCaptures = []struct {
 	{"windows-agent-2.4.0.0-hardware", "windows-agent/ocs-2.4.0.0-hardware.xml", "", "OCS-NG_WINDOWS_AGENT_v2.4.0.0"},
 	{"windows-agent-2.11.0.1-cpus", "windows-agent/ocs-2.11.0.1-cpus.xml", "", "OCS-NG_WINDOWS_AGENT_v2.11.0.1"},
 	{"fusioninventory-windows-os", "windows-agent/fusioninventory-2.4-operatingsystem.xml", "", "FusionInventory-Agent_v2.4"},
+	{"fusioninventory-windows-8.1", "windows-agent/fusioninventory-win81-os-printers-software.xml", "", "FusionInventory-Agent"},
 	{"fusioninventory-windows-xp", "windows-agent/fusioninventory-winxp-hardware-drives.xml", "", "FusionInventory-Agent"},
 }
 
