@@ -133,3 +133,39 @@ func TestGroupFromSavedSearch(t *testing.T) {
 	wantCode(t, "assign to another user's private search", r, http.StatusBadRequest)
 	wantBody(t, "assign to another user's private search", r, "no such search among yours and the shared ones")
 }
+
+// TestAssignSiteStaged: the groups page's site form offers what the API
+// and shoalctl do for a site (after package, staged rollout, failure
+// threshold): a staged site assignment gives the first wave only, and a
+// bad stage is explained next to the form.
+func TestAssignSiteStaged(t *testing.T) {
+	e := newEnv(t, Config{})
+	b := e.browser()
+	b.login("admin", adminPassword)
+	seedComputers(t, e)
+	ctx := t.Context()
+	p := &store.Package{ID: "1700000000003", Name: "site tool", Priority: 5, Action: "EXECUTE", Command: "true"}
+	if err := e.store.CreatePackage(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.SetPackageActivation(ctx, p.ID, true, "central:443/download", "central/download", store.ProtoHTTPS, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	sites, err := e.store.ListSites(ctx)
+	if err != nil || len(sites) != 1 {
+		t.Fatalf("sites %+v %v", sites, err)
+	}
+	r := b.get(uiPrefix + "/groups")
+	wantBody(t, "groups", r, `<input id="as-stage" name="stage" inputmode="numeric">`, `<select id="as-after" name="after">`, `<input id="as-maxfail" name="max_failure_percent"`)
+	r = b.post(uiPrefix+"/assignments", url.Values{"package": {p.ID}, "site_id": {fmt.Sprint(sites[0].ID)}, "stage": {"x"}}, true)
+	wantCode(t, "bad stage", r, http.StatusBadRequest)
+	wantBody(t, "bad stage", r, "stage must be positive")
+	r = b.post(uiPrefix+"/assignments", url.Values{"package": {p.ID}, "site_id": {fmt.Sprint(sites[0].ID)}, "stage": {"1"}, "max_failure_percent": {"10"}}, true)
+	wantCode(t, "staged site assignment", r, http.StatusSeeOther)
+	as, err := e.store.Assignments(ctx, store.AssignmentFilter{PackageID: p.ID})
+	if err != nil || len(as) != 1 || as[0].StageSize != 1 || as[0].MaxFailurePercent != 10 || as[0].Target != store.TargetSite {
+		t.Fatalf("assignments %+v, %v; want one staged on the site", as, err)
+	}
+	r = b.get(uiPrefix + "/groups")
+	wantBody(t, "groups after a staged assign", r, `<td class="members">2</td><td class="done">0</td><td class="pending">1</td>`)
+}
