@@ -185,8 +185,10 @@ type Agent struct {
 	Bin string
 	// Args are appended to the agent's command line.
 	Args []string
-	cmd  *exec.Cmd
-	done chan error
+	// NetNS, when set, runs the agent inside that network namespace.
+	NetNS string
+	cmd   *exec.Cmd
+	done  chan error
 }
 
 // newAgent writes an agent config for server (extraYAML is appended) and
@@ -233,6 +235,9 @@ func (ag *Agent) Start() {
 		bin = ag.Bin
 	}
 	ag.cmd = exec.Command(bin, append([]string{"-config", ag.Config, "-log-level", level}, ag.Args...)...)
+	if ag.NetNS != "" {
+		ag.cmd = exec.Command("ip", append([]string{"netns", "exec", ag.NetNS}, ag.cmd.Args...)...)
+	}
 	ag.cmd.Stdout, ag.cmd.Stderr = f, f
 	if err := ag.cmd.Start(); err != nil {
 		ag.t.Fatal(err)

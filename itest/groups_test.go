@@ -248,6 +248,27 @@ func TestWebUIDynamicGroup(t *testing.T) {
 	if got := br.text("#computer-groups"); got != "ui-dynamic" {
 		t.Errorf("computer page of %s: groups %q", host, got)
 	}
+
+	// A second dynamic group picks a shared saved search in the form
+	// instead of typing criteria: it copies them and holds the computer
+	// at once.
+	var saved struct {
+		ID uint `json:"id"`
+	}
+	c.do("POST", "/api/v1/searches", map[string]any{"name": "ui-groups-linux", "shared": true,
+		"search": map[string]string{"tag": "ui-groups", "os": "linux"}}, &saved, http.StatusCreated)
+	br.do("create a group from a saved search", wait, chromedp.Navigate(base+"/ui/groups"), chromedp.WaitVisible(chromedp.ID("g-saved")),
+		chromedp.SendKeys(chromedp.ID("g-name"), "ui-from-saved"),
+		chromedp.SetValue(chromedp.ID("g-saved"), fmt.Sprint(saved.ID)),
+		chromedp.Click(chromedp.ID("create-group")),
+		chromedp.WaitVisible(chromedp.ID("member-count")))
+	if got := br.text("#group-search"); got != "os=linux tag=ui-groups" {
+		t.Errorf("group from a saved search: search %q, want the saved search's criteria", got)
+	}
+	if got := br.text("#member-count"); got != "1" {
+		t.Errorf("group from a saved search: members %q, want the agent's computer", got)
+	}
+	br.shot("groups-from-saved-search")
 }
 
 // postInventory sends the captured Unix-agent inventory as device

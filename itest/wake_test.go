@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,6 +32,9 @@ type wakeLAN struct {
 	relayNS, sleeperNS string
 }
 
+// wakeLANs numbers the LANs of one test process.
+var wakeLANs atomic.Int32
+
 // newWakeLAN creates the namespaces; it skips the test without root or
 // `ip`.
 func newWakeLAN(t *testing.T) *wakeLAN {
@@ -41,7 +45,7 @@ func newWakeLAN(t *testing.T) *wakeLAN {
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Skip("Wake-on-LAN test needs ip (iproute2)")
 	}
-	id := fmt.Sprintf("%d", os.Getpid()%100000)
+	id := fmt.Sprintf("%d-%d", os.Getpid()%100000, wakeLANs.Add(1)) // parallel tests each get their own
 	l := &wakeLAN{relayNS: "shoalwol-r" + id, sleeperNS: "shoalwol-s" + id}
 	run := func(args ...string) {
 		t.Helper()
@@ -109,6 +113,17 @@ func inNS(t *testing.T, ns string, fn func() error) {
 // central's URLs and certificate unchanged.
 func forward(t *testing.T, ns, hostport string) {
 	t.Helper()
+	forwardFrom(t, ns, hostport, nil)
+}
+
+// forwardFrom is forward with central's side of each connection made
+// from address src (nil: any), as a branch's NAT address would be.
+func forwardFrom(t *testing.T, ns, hostport string, src net.IP) {
+	t.Helper()
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	if src != nil {
+		dialer.LocalAddr = &net.TCPAddr{IP: src}
+	}
 	var ln net.Listener
 	inNS(t, ns, func() (err error) {
 		ln, err = net.Listen("tcp", hostport)
@@ -123,7 +138,7 @@ func forward(t *testing.T, ns, hostport string) {
 			}
 			go func() {
 				defer in.Close()
-				out, err := net.DialTimeout("tcp", hostport, 5*time.Second)
+				out, err := dialer.Dial("tcp", hostport)
 				if err != nil {
 					return
 				}
@@ -277,4 +292,111 @@ func TestWakeOnLANRelay(t *testing.T) {
 	}
 	// An unknown computer is a clear 404.
 	c.do("POST", "/api/v1/computers/999999/wake", nil, nil, http.StatusNotFound)
+}
+
+// TestWakeOnLANAgent: an admin wakes a computer of a site without relay;
+// the real shoal-agent of an awake computer of the same site, in its own
+// network namespace, gets the order with its jobs long-poll and sends the
+// real magic packet, which a listener on the sleeping computer's LAN
+// receives and checks byte by byte; the status says which agent sent it
+// and goes to woken when the computer contacts central. The agent's own
+// computer is never handed its own wake order.
+func TestWakeOnLANAgent(t *testing.T) {
+	t.Parallel()
+	lan := newWakeLAN(t)
+	got := listenWake(t, lan.sleeperNS)
+	c := startCentral(t, "wake:\n  woken_within: 1m\n")
+	a := startAgentAPI(t, c)
+	pu, err := url.Parse(a.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Central places a Shoal agent by the address its connections come
+	// from, never by what the agent reports: the branch's connections
+	// reach central from its NAT address, 127.0.2.1 here, which the site
+	// lists beside its LAN.
+	nat := net.ParseIP("127.0.2.1")
+	forwardFrom(t, lan.relayNS, pu.Host, nat)
+	c.do("POST", "/api/v1/sites", api.SiteRequest{Name: "branch", CIDRs: []string{"192.0.2.0/24", nat.String() + "/32"}}, nil, http.StatusCreated)
+	c.postInventory("sleeper-2026-12-05-07-00-00", "sleeper")
+	comps := c.computers("?name=sleeper")
+	if len(comps) != 1 {
+		t.Fatalf("computers named sleeper: %+v", comps)
+	}
+	id := comps[0].ID
+
+	// The awake computer's shoal-agent (192.0.2.10), enrolled and run in
+	// its namespace: its connections put it in the branch site.
+	dir := t.TempDir()
+	ag := &Agent{t: t, Name: "wol-sender", Dir: dir, Config: filepath.Join(dir, "agent.yaml"), LogFile: filepath.Join(dir, "agent.log"),
+		NetNS: lan.relayNS}
+	cfg := fmt.Sprintf("server: %s\nstate_dir: %s\nhostname: wol-sender\njobs:\n  long_poll: 20s\n", a.URL, filepath.Join(dir, "state"))
+	if err := os.WriteFile(ag.Config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("ip", "netns", "exec", lan.relayNS, filepath.Join(binDir, "shoal-agent"), "enroll",
+		"-config", ag.Config, "--token", a.token(1), "--ca", c.CAFile).CombinedOutput()
+	if err != nil {
+		t.Fatalf("shoal-agent enroll: %v\n%s", err, out)
+	}
+	ag.Start()
+	sender := a.computerOf("wol-sender")
+	waitFor(t, 30*time.Second, "the agent's computer in the branch site", func() error {
+		var d api.ComputerDetail
+		c.do("GET", fmt.Sprintf("/api/v1/computers/%d", sender), nil, &d, http.StatusOK)
+		if d.SiteName != "branch" {
+			return fmt.Errorf("agent computer: site %q, address %s", d.SiteName, d.IPAddr)
+		}
+		return nil
+	})
+	// A wake order of the sender's own computer is not handed to it.
+	var own api.Wake
+	c.do("POST", fmt.Sprintf("/api/v1/computers/%d/wake", sender), nil, &own, http.StatusAccepted)
+
+	start := time.Now()
+	var w api.Wake
+	c.do("POST", fmt.Sprintf("/api/v1/computers/%d/wake", id), nil, &w, http.StatusAccepted)
+	if w.State != "waiting" || w.MAC != "02:fc:00:00:00:01" {
+		t.Fatalf("wake answer %+v", w)
+	}
+	seen := map[int]int{}
+	deadline := time.After(30 * time.Second)
+	for seen[9] < 2 || seen[7] < 2 {
+		select {
+		case p := <-got:
+			hw, err := wol.Target(p.data)
+			if err != nil {
+				t.Fatalf("datagram from %s to port %d: %v (%x)", p.from, p.port, err, p.data)
+			}
+			if hw.String() != "02:fc:00:00:00:01" || p.from != "192.0.2.10" {
+				t.Fatalf("magic packet for %s from %s, want the sleeper's from the agent's host", hw, p.from)
+			}
+			seen[p.port]++
+		case <-deadline:
+			t.Fatalf("magic packets received by port: %v (want 2 each: limited and directed broadcast)\nagent:\n%s", seen, ag.tail())
+		}
+	}
+	t.Logf("magic packets on the LAN %v after the request", time.Since(start).Round(time.Millisecond))
+	if line := ag.logLine("wake-on-lan packet sent", "02:fc:00:00:00:01"); line == "" {
+		t.Errorf("the agent did not log the packet it sent\n%s", ag.tail())
+	}
+	wakes := func(cid uint) []api.Wake {
+		var l api.List[api.Wake]
+		c.do("GET", fmt.Sprintf("/api/v1/computers/%d/wakes", cid), nil, &l, http.StatusOK)
+		return l.Items
+	}
+	wantBy := fmt.Sprintf("agent wol-sender (computer %d)", sender)
+	if ws := wakes(id); len(ws) != 1 || ws[0].State != "sent" || ws[0].SentBy != wantBy {
+		t.Fatalf("wakes after the packet: %+v, want sent by %q", ws, wantBy)
+	}
+	if ws := wakes(sender); len(ws) != 1 || ws[0].SentBy != "" {
+		t.Errorf("the sender's own wake request: %+v, want not sent (no other sender in its site)", ws)
+	}
+	c.postInventory("sleeper-2026-12-05-07-00-00", "sleeper")
+	waitFor(t, 10*time.Second, "woken", func() error {
+		if ws := wakes(id); ws[0].State != "woken" || ws[0].WokenAt == nil {
+			return fmt.Errorf("wakes %+v", ws)
+		}
+		return nil
+	})
 }

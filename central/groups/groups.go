@@ -87,6 +87,8 @@ type Service struct {
 	// diff the same members at once; it also owns sweep.
 	mu    sync.Mutex
 	sweep sweepState
+	// batch is the page size of a sweep (sweepBatch).
+	batch int
 }
 
 // New returns a Service; it starts nothing (see Run).
@@ -95,7 +97,7 @@ func New(cfg Config, st *store.Store, dep *deploy.Service, logger *slog.Logger) 
 		return nil, err
 	}
 	return &Service{cfg: cfg.withDefaults(), store: st, dep: dep, audit: audit.New(st, logger),
-		log: logger.With("component", "groups"), now: time.Now}, nil
+		log: logger.With("component", "groups"), now: time.Now, batch: sweepBatch}, nil
 }
 
 // Run sweeps changed computers and evaluates everything on schedule until

@@ -2,6 +2,7 @@ package groups
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"testing"
@@ -297,4 +298,52 @@ func TestInputErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSweepPagesThroughBurst: more computers change within the sweep's
+// look-back than one page holds (a site edit moving thousands at once):
+// the sweep pages through them all instead of re-reading the first page
+// forever, and a computer that changes afterwards is still picked up.
+func TestSweepPagesThroughBurst(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, st *store.Store) {
+		f := newFixture(t, st)
+		f.svc.batch = 2
+		ctx := t.Context()
+		f.pkg(t, "100")
+		g, err := f.svc.CreateGroup(ctx, admin, GroupInput{Name: "web servers", Filter: url.Values{"name": {"web-"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.Assign(ctx, admin, AssignInput{PackageID: "100", GroupID: &g.ID}); err != nil {
+			t.Fatal(err)
+		}
+		var ids []uint
+		for i := range 5 {
+			ids = append(ids, f.computer(t, inventorytest.DevID(fmt.Sprintf("web%d", i), i+1), fmt.Sprintf("web-%d", i), nil))
+		}
+		waiting := func() int {
+			n := 0
+			for _, id := range ids {
+				if f.state(t, id, "100") == store.StateWaiting {
+					n++
+				}
+			}
+			return n
+		}
+		for range 2 {
+			if err := f.svc.Sweep(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := waiting(); got != len(ids) {
+			t.Errorf("after the sweeps %d of %d new members got the package", got, len(ids))
+		}
+		ids = append(ids, f.computer(t, inventorytest.DevID("web9", 9), "web-9", nil))
+		if err := f.svc.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := waiting(); got != len(ids) {
+			t.Errorf("a computer changed after the burst: %d of %d members got the package", got, len(ids))
+		}
+	})
 }

@@ -23,37 +23,50 @@ type sweepState struct {
 // sweepOverlap is how far back a sweep looks for changes committed late.
 const sweepOverlap = 10 * time.Second
 
-// sweepBatch bounds the computers one sweep handles.
+// sweepBatch bounds the computers one page of a sweep reads and applies
+// (Service.batch; tests make it smaller).
 const sweepBatch = 5000
 
 // Sweep applies groups and assignments to the computers whose row
 // changed since the last sweep (an inventory, a site move), then releases
-// the members that waited for a package that has now succeeded.
+// the members that waited for a package that has now succeeded. It pages
+// through the changes s.batch at a time: a page that held only rows
+// already seen (more than a page of changes within sweepOverlap, as a
+// site edit moving thousands of computers at once makes) must not stop
+// it, or the later changes would wait for the next full evaluation.
 func (s *Service) Sweep(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rows, err := s.store.ChangedComputers(ctx, s.sweep.since.Add(-sweepOverlap), sweepBatch)
-	if err != nil {
-		return err
-	}
 	if s.sweep.seen == nil {
 		s.sweep.seen = map[uint]time.Time{}
 	}
-	var changed []uint
+	from := s.sweep.since.Add(-sweepOverlap)
 	latest := s.sweep.since
-	for _, r := range rows {
-		if t, ok := s.sweep.seen[r.ID]; !ok || !t.Equal(r.UpdatedAt) {
-			changed = append(changed, r.ID)
-			s.sweep.seen[r.ID] = r.UpdatedAt
-		}
-		if r.UpdatedAt.After(latest) {
-			latest = r.UpdatedAt
-		}
-	}
-	if len(changed) > 0 {
-		if err := s.apply(ctx, changed); err != nil {
+	var after *store.ComputerChange
+	for {
+		rows, err := s.store.ChangedComputers(ctx, from, after, s.batch)
+		if err != nil {
 			return err
 		}
+		var changed []uint
+		for _, r := range rows {
+			if t, ok := s.sweep.seen[r.ID]; !ok || !t.Equal(r.UpdatedAt) {
+				changed = append(changed, r.ID)
+				s.sweep.seen[r.ID] = r.UpdatedAt
+			}
+			if r.UpdatedAt.After(latest) {
+				latest = r.UpdatedAt
+			}
+		}
+		if len(changed) > 0 {
+			if err := s.apply(ctx, changed); err != nil {
+				return err
+			}
+		}
+		if len(rows) < s.batch {
+			break
+		}
+		after = &rows[len(rows)-1]
 	}
 	s.sweep.since = latest
 	for id, t := range s.sweep.seen {

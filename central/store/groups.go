@@ -308,11 +308,19 @@ type ComputerChange struct {
 
 // ChangedComputers returns the computers whose row changed after since
 // (an inventory, a site move), at most limit of them, oldest change
-// first. PROLOG contacts do not count.
-func (s *Store) ChangedComputers(ctx context.Context, since time.Time, limit int) ([]ComputerChange, error) {
+// first (then by ID). With after (the last row of the previous page) it
+// returns the next page: rows after it in that order, so that a caller
+// pages through changes however many share one time. PROLOG contacts do
+// not count.
+func (s *Store) ChangedComputers(ctx context.Context, since time.Time, after *ComputerChange, limit int) ([]ComputerChange, error) {
 	var rows []ComputerChange
-	err := s.read(ctx).Model(&Computer{}).Select("id, updated_at").Where("updated_at > ?", utc(since)).
-		Order("updated_at, id").Limit(limit).Scan(&rows).Error
+	q := s.read(ctx).Model(&Computer{}).Select("id, updated_at")
+	if after != nil && !after.UpdatedAt.Before(since) {
+		q = q.Where("updated_at > ? OR (updated_at = ? AND id > ?)", utc(after.UpdatedAt), utc(after.UpdatedAt), after.ID)
+	} else {
+		q = q.Where("updated_at > ?", utc(since))
+	}
+	err := q.Order("updated_at, id").Limit(limit).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("changed computers: %w", translate(err))
 	}

@@ -24,8 +24,11 @@ type groupForm struct {
 	PrologFreq, OCSTimings             string
 	Cycle, Frag, Period                string
 	SName, OS, Software, IP, Tag, Site string
-	Computers                          string
-	Error                              string
+	// Saved is a saved search (ID) whose criteria the group copies; the
+	// fields filled in beside it win.
+	Saved     string
+	Computers string
+	Error     string
 }
 
 func (f groupForm) search() url.Values {
@@ -50,6 +53,9 @@ type groupsView struct {
 	Assignments []groups.AssignmentStatus
 	Packages    []store.Package
 	Sites       []store.Site
+	// Searches are the saved searches the user may use: theirs and the
+	// shared ones.
+	Searches    []store.SavedSearch
 	Form        groupForm
 	AssignError string
 }
@@ -91,7 +97,7 @@ func (u *UI) activePackages(ctx context.Context) ([]store.Package, error) {
 	return out, nil
 }
 
-func (u *UI) groupsView(ctx context.Context, f groupForm) (*groupsView, error) {
+func (u *UI) groupsView(ctx context.Context, c echo.Context, f groupForm) (*groupsView, error) {
 	gs, err := u.deps.Groups.Groups(ctx)
 	if err != nil {
 		return nil, err
@@ -108,11 +114,15 @@ func (u *UI) groupsView(ctx context.Context, f groupForm) (*groupsView, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &groupsView{Groups: gs, Assignments: as, Packages: pkgs, Sites: sites, Form: f}, nil
+	searches, err := u.deps.Store.SavedSearches(ctx, u.actor(c).Name)
+	if err != nil {
+		return nil, err
+	}
+	return &groupsView{Groups: gs, Assignments: as, Packages: pkgs, Sites: sites, Searches: searches, Form: f}, nil
 }
 
 func (u *UI) handleGroups(c echo.Context) error {
-	v, err := u.groupsView(c.Request().Context(), groupForm{})
+	v, err := u.groupsView(c.Request().Context(), c, groupForm{})
 	if err != nil {
 		return err
 	}
@@ -135,16 +145,20 @@ func parseIDs(s string) ([]uint, error) {
 func (u *UI) handleCreateGroup(c echo.Context) error {
 	get := func(k string) string { return strings.TrimSpace(c.FormValue(k)) }
 	f := groupForm{Name: get("name"), Description: get("description"), Window: get("window"), PrologFreq: get("prolog_freq_hours"), OCSTimings: get("ocs_timings"), SName: get("s_name"), OS: get("os"), Software: get("software"),
-		IP: get("ip"), Tag: get("tag"), Site: get("site"), Computers: get("computers"),
+		IP: get("ip"), Tag: get("tag"), Site: get("site"), Computers: get("computers"), Saved: get("saved_search"),
 		Cycle: get("cycle_latency"), Frag: get("frag_latency"), Period: get("period_latency")}
 	ids, err := parseIDs(f.Computers)
 	var in groups.GroupInput
 	if err == nil {
 		in, err = f.timings()
 	}
+	var filter url.Values
+	if err == nil {
+		filter, err = u.groupFilter(c, f)
+	}
 	if err == nil {
 		var g *store.Group
-		in.Name, in.Description, in.Filter, in.Members = f.Name, f.Description, f.search(), ids
+		in.Name, in.Description, in.Filter, in.Members = f.Name, f.Description, filter, ids
 		g, err = u.deps.Groups.CreateGroup(c.Request().Context(), u.actor(c), in)
 		if err == nil {
 			return seeOther(c, fmt.Sprintf("%s/groups/%d", uiPrefix, g.ID))
@@ -155,11 +169,37 @@ func (u *UI) handleCreateGroup(c echo.Context) error {
 	} else {
 		f.Error = err.Error()
 	}
-	v, err := u.groupsView(c.Request().Context(), f)
+	v, err := u.groupsView(c.Request().Context(), c, f)
 	if err != nil {
 		return err
 	}
 	return u.render(c, http.StatusBadRequest, "groups", "Groups", "groups", v)
+}
+
+// groupFilter returns the search of a new dynamic group: the criteria of
+// the saved search the form picked (the group keeps its own copy, which
+// later edits of the saved search leave alone), overridden by the fields
+// filled in beside it.
+func (u *UI) groupFilter(c echo.Context, f groupForm) (url.Values, error) {
+	own := f.search()
+	if f.Saved == "" {
+		return own, nil
+	}
+	ss, err := u.deps.Store.SavedSearch(c.Request().Context(), u.actor(c).Name, f.Saved)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("saved search %s: no such search among yours and the shared ones: %w", f.Saved, groups.ErrInvalid)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out, err := url.ParseQuery(ss.Filter)
+	if err != nil {
+		return nil, fmt.Errorf("saved search %q: %w", ss.Name, groups.ErrInvalid)
+	}
+	for k := range own {
+		out.Set(k, own.Get(k))
+	}
+	return out, nil
 }
 
 // timings reads the form's window, OCS timings and latencies.
@@ -290,8 +330,9 @@ func (u *UI) handleDeleteGroup(c echo.Context) error {
 	return seeOther(c, uiPrefix+"/groups")
 }
 
-// handleAssign assigns a package to the group of the form (group_id) or
-// to a site (site_id, baseline).
+// handleAssign assigns a package to the group of the form (group_id), to
+// a site (site_id, baseline) or to a copy of a saved search's criteria
+// (saved_search).
 func (u *UI) handleAssign(c echo.Context) error {
 	in := groups.AssignInput{PackageID: c.FormValue("package"), After: c.FormValue("after"), Baseline: c.FormValue("baseline") == "1",
 		Reboot: c.FormValue("reboot") == "1"}
@@ -326,7 +367,13 @@ func (u *UI) handleAssign(c echo.Context) error {
 		sid := uint(n)
 		in.SiteID = &sid
 	}
-	_, err := u.deps.Groups.Assign(c.Request().Context(), u.actor(c), in)
+	var err error
+	if ref := strings.TrimSpace(c.FormValue("saved_search")); ref != "" {
+		in.Search, err = u.groupFilter(c, groupForm{Saved: ref})
+	}
+	if err == nil {
+		_, err = u.deps.Groups.Assign(c.Request().Context(), u.actor(c), in)
+	}
 	if err == nil {
 		if groupID != 0 {
 			return seeOther(c, fmt.Sprintf("%s/groups/%d", uiPrefix, groupID))
@@ -340,7 +387,7 @@ func (u *UI) handleAssign(c echo.Context) error {
 	if groupID != 0 {
 		return u.groupPage(c, groupID, http.StatusBadRequest, msg)
 	}
-	v, verr := u.groupsView(c.Request().Context(), groupForm{})
+	v, verr := u.groupsView(c.Request().Context(), c, groupForm{})
 	if verr != nil {
 		return verr
 	}
