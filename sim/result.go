@@ -44,11 +44,14 @@ type Result struct {
 	BytesCentral      int64          `json:"bytes_central"`
 	BytesPeer         int64          `json:"bytes_peer"`
 	// BytesRelay is what the agents received from the branch's relay.
-	BytesRelay         int64   `json:"bytes_relay,omitempty"`
-	BadPeers           int64   `json:"bad_peer_drops"`
-	HashedPerAgent     float64 `json:"hashed_bytes_per_agent"`
-	HashCPUPerAgent    float64 `json:"hash_cpu_s_per_agent"`
-	WallSeconds        float64 `json:"wall_s"`
+	BytesRelay      int64   `json:"bytes_relay,omitempty"`
+	BadPeers        int64   `json:"bad_peer_drops"`
+	HashedPerAgent  float64 `json:"hashed_bytes_per_agent"`
+	HashCPUPerAgent float64 `json:"hash_cpu_s_per_agent"`
+	WallSeconds     float64 `json:"wall_s"`
+	// CPUSeconds is the simulator's CPU time (user + system) for the
+	// scenario.
+	CPUSeconds         float64 `json:"cpu_s"`
 	SlowestFinishedSec float64 `json:"-"`
 }
 

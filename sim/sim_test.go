@@ -29,7 +29,7 @@ var (
 func runBubble(t *testing.T, sc Scenario) *Result {
 	t.Helper()
 	var r *Result
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuSeconds()
 	synctest.Test(t, func(t *testing.T) {
 		var err error
 		if r, err = Run(t, sc); err != nil {
@@ -38,6 +38,7 @@ func runBubble(t *testing.T, sc Scenario) *Result {
 	})
 	if r != nil {
 		r.WallSeconds = time.Since(start).Seconds()
+		r.CPUSeconds = cpuSeconds() - cpu0
 	}
 	return r
 }
@@ -200,7 +201,7 @@ func TestScale(t *testing.T) {
 				t.Errorf("%s, lab parameters: p95 %.1f s (lab %.1f s, %.0f %% off), WAN %.3f·S (lab 1.000–1.045): not within 10 %%", sc.Name, r.P95, lab, 100*d, r.WAN)
 			}
 		}
-		t.Logf("%s: done %d failed %d left %d, WAN %.3f·S, p95 %.2f × floor, tail %.1f s, wall %.0f s", sc.Name, r.Done, r.Failed, r.Left, r.WAN, r.P95/r.Floor, r.Tail, r.WallSeconds)
+		t.Logf("%s: done %d failed %d left %d, WAN %.3f·S, p95 %.2f × floor, tail %.1f s, wall %.0f s, CPU %.0f s", sc.Name, r.Done, r.Failed, r.Left, r.WAN, r.P95/r.Floor, r.Tail, r.WallSeconds, r.CPUSeconds)
 	}
 	var md strings.Builder
 	rep.Markdown(&md)
