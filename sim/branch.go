@@ -64,6 +64,9 @@ type Scenario struct {
 	// Swarm is every agent's scheduler configuration (zero: the shipped
 	// defaults), for A/B runs of a tuning.
 	Swarm swarm.Config `json:"swarm"`
+	// Log receives the shipped components' logs, each agent's with its
+	// name ("agent"), stamped in virtual time; nil discards them.
+	Log *slog.Logger `json:"-"`
 }
 
 func (s Scenario) withDefaults() Scenario {
@@ -273,7 +276,10 @@ func Run(tb testing.TB, sc Scenario) (*Result, error) {
 	if sc.Agents < 1 || sc.Size < 1 || sc.FragmentSize < 1 {
 		return nil, fmt.Errorf("sim: scenario %s: agents, size and fragment size must be positive", sc.Name)
 	}
-	log := slog.New(slog.DiscardHandler)
+	log := sc.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	rng := rand.New(rand.NewPCG(sc.Seed, 1))
 	b := &branch{sc: sc, data: payload(sc.Size, sc.Seed), rtt: 2*sc.Delay + time.Millisecond, lanRTT: 500 * time.Microsecond,
 		wanDown: newLink(sc.UplinkMbit * payloadShare * (1 - sc.Loss/100)), byID: map[string]*host{}, finished: make(chan struct{}), trackerReqs: map[string]int{}}
@@ -335,7 +341,8 @@ func Run(tb testing.TB, sc Scenario) (*Result, error) {
 		if churn[i] {
 			h.leave = h.start + time.Duration((0.2+0.6*rng.Float64())*float64(floor))
 		}
-		up, err := fetch.New(fetch.Config{}, st, []fetch.Source{centralSource{b: b, to: h}}, log)
+		alog := log.With("agent", h.name)
+		up, err := fetch.New(fetch.Config{}, st, []fetch.Source{centralSource{b: b, to: h}}, alog)
 		if err != nil {
 			return nil, err
 		}
@@ -367,7 +374,7 @@ func Run(tb testing.TB, sc Scenario) (*Result, error) {
 			},
 			Alive: func() (map[string]bool, bool) { return *b.alive.Load(), true },
 			Self:  func() swarm.Self { return self },
-			Haves: haveNet{hub: hub, h: h}}, log)
+			Haves: haveNet{hub: hub, h: h}}, alog)
 		if err != nil {
 			return nil, err
 		}
@@ -470,13 +477,14 @@ func (b *branch) startRelay(ctx context.Context, tb testing.TB, central *tracker
 		addrs: []string{"/ip4/10.98.1.1/tcp/4001"}}
 	h.alive.Store(true)
 	r := &relayHost{b: b, h: h, store: st, seeder: p2p.NewSeeder(relaySeedCopies, relaySeedWindow), kick: make(chan struct{}, 1)}
-	if r.up, err = fetch.New(fetch.Config{Streams: 4, MaxStreams: relayMaxParallel}, st, []fetch.Source{centralSource{b: b, to: h}}, log); err != nil {
+	if r.up, err = fetch.New(fetch.Config{Streams: 4, MaxStreams: relayMaxParallel}, st, []fetch.Source{centralSource{b: b, to: h}}, log.With("agent", "relay")); err != nil {
 		return err
 	}
 	if r.tc, err = trackerclient.NewClient("http://tracker", hc, trackerclient.NewSigner(id.Key, id.Record)); err != nil {
 		return err
 	}
 	b.relay = r
+	log = log.With("agent", "relay")
 	bg.Go(func() { r.trackerLoop(ctx, log) })
 	bg.Go(func() {
 		if sleep(ctx, b.rtt/2+b.rtt) != nil {

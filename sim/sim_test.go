@@ -2,26 +2,28 @@ package sim
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
 
-	"flag"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/shoal-project/shoal/agent/swarm"
 	"github.com/shoal-project/shoal/proto"
-	"testing"
-	"testing/synctest"
-	"time"
 )
 
 var (
 	full   = flag.Bool("sim.full", false, "run every scenario of issue 20 (make sim) and write the report")
 	only   = flag.String("sim.run", "", "with -sim.full: run only the scenarios whose name contains this")
 	outDir = flag.String("sim.out", "", "with -sim.full: write sim.json, sim.md and sim-cdf.svg here")
+	logTo  = flag.String("sim.log", "", "with -sim.full: write the shipped components' logs (Info and up, virtual time, key agent) to this file")
 	swarmY = flag.String("sim.swarm", "", "with -sim.full: every agent's swarm configuration, YAML as in the agent's config file (e.g. 'lease_max: 4')")
 )
 
@@ -183,8 +185,20 @@ func TestScale(t *testing.T) {
 		}
 		rep.Note = "swarm: " + *swarmY
 	}
+	var log *slog.Logger
+	if *logTo != "" {
+		f, err := os.Create(*logTo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		log = slog.New(slog.NewTextHandler(f, nil))
+	}
 	for _, sc := range Scenarios() {
 		sc.Swarm = sw
+		if log != nil {
+			sc.Log = log.With("scenario", sc.Name)
+		}
 		if *only != "" && !strings.Contains(sc.Name, *only) {
 			continue
 		}
