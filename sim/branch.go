@@ -19,6 +19,7 @@ import (
 	"github.com/shoal-project/shoal/agent/fetch"
 	"github.com/shoal-project/shoal/agent/swarm"
 	"github.com/shoal-project/shoal/internal/fragstore"
+	"github.com/shoal-project/shoal/internal/p2p"
 	"github.com/shoal-project/shoal/internal/trackerclient"
 	"github.com/shoal-project/shoal/proto"
 	"github.com/shoal-project/shoal/tracker"
@@ -53,10 +54,19 @@ type Scenario struct {
 	// between 20 % and 80 % of the floor; they do not count in the
 	// completion statistics.
 	Churn float64 `json:"churn,omitempty"`
-	Seed  uint64  `json:"seed"`
+	// Relay puts the branch's relay on the LAN (relayHost: a host with its
+	// own LAN port, prefetching from central and serving the agents);
+	// NoSwarm runs the agents without the swarm (swarm disabled: the
+	// relay's HTTP listener, then central), the lab's shoal-relay.
+	Relay   bool   `json:"relay,omitempty"`
+	NoSwarm bool   `json:"no_swarm,omitempty"`
+	Seed    uint64 `json:"seed"`
 	// Swarm is every agent's scheduler configuration (zero: the shipped
 	// defaults), for A/B runs of a tuning.
 	Swarm swarm.Config `json:"swarm"`
+	// Log receives the shipped components' logs, each agent's with its
+	// name ("agent"), stamped in virtual time; nil discards them.
+	Log *slog.Logger `json:"-"`
 }
 
 func (s Scenario) withDefaults() Scenario {
@@ -145,6 +155,7 @@ type branch struct {
 	wanDown   *link
 	hosts     []*host
 	byID      map[string]*host
+	relay     *relayHost // nil: no relay
 	alive     atomic.Pointer[map[string]bool]
 	aliveMu   sync.Mutex // serializes alive updates
 
@@ -265,7 +276,10 @@ func Run(tb testing.TB, sc Scenario) (*Result, error) {
 	if sc.Agents < 1 || sc.Size < 1 || sc.FragmentSize < 1 {
 		return nil, fmt.Errorf("sim: scenario %s: agents, size and fragment size must be positive", sc.Name)
 	}
-	log := slog.New(slog.DiscardHandler)
+	log := sc.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	rng := rand.New(rand.NewPCG(sc.Seed, 1))
 	b := &branch{sc: sc, data: payload(sc.Size, sc.Seed), rtt: 2*sc.Delay + time.Millisecond, lanRTT: 500 * time.Microsecond,
 		wanDown: newLink(sc.UplinkMbit * payloadShare * (1 - sc.Loss/100)), byID: map[string]*host{}, finished: make(chan struct{}), trackerReqs: map[string]int{}}
@@ -301,6 +315,11 @@ func Run(tb testing.TB, sc Scenario) (*Result, error) {
 	if sc.Asleep == 0 {
 		asleep = nil
 	}
+	if sc.Relay {
+		if err := b.startRelay(ctx, tb, central, hc, log, &bg); err != nil {
+			return nil, err
+		}
+	}
 	floor := sc.floor()
 	for i := range sc.Agents {
 		id := central.NewIdentity(tb, "branch", 24*time.Hour)
@@ -322,12 +341,30 @@ func Run(tb testing.TB, sc Scenario) (*Result, error) {
 		if churn[i] {
 			h.leave = h.start + time.Duration((0.2+0.6*rng.Float64())*float64(floor))
 		}
-		up, err := fetch.New(fetch.Config{}, st, []fetch.Source{centralSource{b: b, to: h}}, log)
+		alog := log.With("agent", h.name)
+		up, err := fetch.New(fetch.Config{}, st, []fetch.Source{centralSource{b: b, to: h}}, alog)
 		if err != nil {
 			return nil, err
 		}
+		var relaySrc swarm.PeerSourceFunc
+		if r := b.relay; r != nil {
+			// The agent's relays (agent/site.go relaySources): the
+			// relay's libp2p listener, then its HTTP one; HTTP only
+			// without the swarm.
+			srcs := []fetch.Source{relaySource{r: r, from: h, p2p: true}, relaySource{r: r, from: h}}
+			if sc.NoSwarm {
+				srcs = srcs[1:]
+			}
+			up.SetRelays(srcs)
+			relaySrc = func(peerID string, addrs []string) (fetch.Source, error) {
+				if peerID != r.h.id {
+					return nil, fmt.Errorf("unknown relay %s", peerID)
+				}
+				return relaySource{r: r, from: h, p2p: true}, nil
+			}
+		}
 		self := swarm.Self{PeerID: h.id, Addrs: h.addrs}
-		h.sched, err = swarm.New(sc.Swarm, swarm.Deps{Upstream: up, Store: st,
+		h.sched, err = swarm.New(sc.Swarm, swarm.Deps{Upstream: up, Store: st, RelaySource: relaySrc,
 			PeerSource: func(peerID string, addrs []string) (fetch.Source, error) {
 				to := b.byID[peerID]
 				if to == nil {
@@ -337,7 +374,7 @@ func Run(tb testing.TB, sc Scenario) (*Result, error) {
 			},
 			Alive: func() (map[string]bool, bool) { return *b.alive.Load(), true },
 			Self:  func() swarm.Self { return self },
-			Haves: haveNet{hub: hub, h: h}}, log)
+			Haves: haveNet{hub: hub, h: h}}, alog)
 		if err != nil {
 			return nil, err
 		}
@@ -345,7 +382,9 @@ func Run(tb testing.TB, sc Scenario) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		h.sched.SetTracker(tc)
+		if !sc.NoSwarm {
+			h.sched.SetTracker(tc)
+		}
 		b.hosts = append(b.hosts, h)
 		b.byID[h.id] = h
 	}
@@ -422,6 +461,40 @@ wait:
 	cancel()
 	dl.Wait()
 	return b.result(t0, end), nil
+}
+
+// startRelay starts the branch's relay: its tracker entry is live from the
+// start (the relay ran before the deployment), and it learns of the
+// deployment with its jobs long-poll (half a WAN round trip), then fetches
+// the manifest (one round trip) and prefetches.
+func (b *branch) startRelay(ctx context.Context, tb testing.TB, central *trackertest.Central, hc *http.Client, log *slog.Logger, bg *sync.WaitGroup) error {
+	id := central.NewRelayIdentity(tb, "branch", 24*time.Hour)
+	st, err := fragstore.Open(tb.TempDir())
+	if err != nil {
+		return err
+	}
+	h := &host{name: "relay", id: id.PeerID.String(), store: st, up: newLink(b.sc.LANMbit * payloadShare), down: newLink(b.sc.LANMbit * payloadShare),
+		addrs: []string{"/ip4/10.98.1.1/tcp/4001"}}
+	h.alive.Store(true)
+	r := &relayHost{b: b, h: h, store: st, seeder: p2p.NewSeeder(relaySeedCopies, relaySeedWindow), kick: make(chan struct{}, 1)}
+	if r.up, err = fetch.New(fetch.Config{Streams: 4, MaxStreams: relayMaxParallel}, st, []fetch.Source{centralSource{b: b, to: h}}, log.With("agent", "relay")); err != nil {
+		return err
+	}
+	if r.tc, err = trackerclient.NewClient("http://tracker", hc, trackerclient.NewSigner(id.Key, id.Record)); err != nil {
+		return err
+	}
+	b.relay = r
+	log = log.With("agent", "relay")
+	bg.Go(func() { r.trackerLoop(ctx, log) })
+	bg.Go(func() {
+		if sleep(ctx, b.rtt/2+b.rtt) != nil {
+			return
+		}
+		if err := r.prefetch(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("relay prefetch", "err", err)
+		}
+	})
+	return nil
 }
 
 // sortedDurations returns ds in seconds, sorted.

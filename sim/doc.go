@@ -29,6 +29,23 @@
 //     tracker's Handler in process after half a WAN round trip and
 //     returns its answer after the other half, counting the bytes.
 //
+// # The relay
+//
+// A scenario with Relay puts the branch's relay on the LAN as a host
+// with its own LAN port (relayHost): it announces itself to the real
+// tracker as a relay (so lease answers tell the agents that it owns the
+// WAN, and lookups list it), prefetches the package as relay prefetch
+// does (every fragment, up to 24 at once, through the shipped agent/fetch
+// Fetcher and its goodput-driven upstream streams), pulls a fragment an
+// agent asks for first through from central (single-flight with the
+// prefetch), and serves the agents over "libp2p" (32 uploads, busy
+// beyond, the shipped super-seeding policy p2p.Seeder for swarm
+// requests) and over "HTTP" (no bound, no seeding), as the agent's
+// relaySources order them. The relay's upstream endgame (its last
+// fragments split in byte ranges) is not simulated: its WAN phase is a
+// few percent longer than the lab's. NoSwarm runs the agents without the
+// swarm (the lab's shoal-relay).
+//
 // # The network
 //
 // Every host has a LAN port (a link each way at LANMbit) and the branch has

@@ -67,15 +67,22 @@ func mib(n int64) string {
 // Markdown writes the results table and the tracker load at Branches
 // branches.
 func (rep *Report) Markdown(w io.Writer) {
-	fmt.Fprintln(w, "| Scenario | N | S · fragment | uplink · LAN | done / failed / left | WAN ÷ S | p50 / p95 / max ÷ floor (floor) | p95 / max from own start ÷ floor | last WAN byte · tail | tracker req/s · kB/s per 1,000 agents | central req/s | hashed per agent · CPU | wall | goals |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| Scenario | N | S · fragment | uplink · LAN | relay | done / failed / left | WAN ÷ S | p50 / p95 / max ÷ floor (floor) | p95 / max from own start ÷ floor | last WAN byte · tail | tracker req/s · kB/s per 1,000 agents | central req/s | hashed per agent · CPU | wall · CPU | goals |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rep.Results {
 		sc := r.Scenario
 		fl := max(r.Floor, 1e-9)
-		fmt.Fprintf(w, "| %s | %d | %s · %s | %g Mbit/s +%s %g %% · %g Mbit/s | %d / %d / %d | %.3f | %.2f / %.2f / %.2f (%.1f s) | %.2f / %.2f | %.1f s · %.1f s | %.0f · %.0f | %.1f | %s · %.2f s | %.0f s | %s |\n",
-			sc.Name, sc.Agents, mib(sc.Size), mib(sc.FragmentSize), sc.UplinkMbit, sc.Delay, sc.Loss, sc.LANMbit,
+		relay := "–"
+		switch {
+		case sc.Relay && sc.NoSwarm:
+			relay = "relay only, " + mib(r.BytesRelay) + " to agents"
+		case sc.Relay:
+			relay = "relay + peers, " + mib(r.BytesRelay) + " to agents"
+		}
+		fmt.Fprintf(w, "| %s | %d | %s · %s | %g Mbit/s +%s %g %% · %g Mbit/s | %s | %d / %d / %d | %.3f | %.2f / %.2f / %.2f (%.1f s) | %.2f / %.2f | %.1f s · %.1f s | %.0f · %.0f | %.1f | %s · %.2f s | %.0f s · %.0f s | %s |\n",
+			sc.Name, sc.Agents, mib(sc.Size), mib(sc.FragmentSize), sc.UplinkMbit, sc.Delay, sc.Loss, sc.LANMbit, relay,
 			r.Done, r.Failed, r.Left, r.WAN, r.P50/fl, r.P95/fl, r.Max/fl, r.Floor, r.P95Start/fl, r.MaxStart/fl, r.LastWAN, r.Tail,
-			r.TrackerReqPerKs, r.TrackerBytesPerKs/1e3, r.CentralReqPerSec, mib(int64(r.HashedPerAgent)), r.HashCPUPerAgent, r.WallSeconds,
+			r.TrackerReqPerKs, r.TrackerBytesPerKs/1e3, r.CentralReqPerSec, mib(int64(r.HashedPerAgent)), r.HashCPUPerAgent, r.WallSeconds, r.CPUSeconds,
 			strings.Join(r.Goals(), ", "))
 	}
 	if rep.Branches > 0 {
@@ -99,7 +106,7 @@ func (rep *Report) CDF(w io.Writer, title string) {
 		left, right   = 64, 230
 		top, bottom   = 36, 52
 	)
-	colors := [...]string{"#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"}
+	colors := [...]string{"#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939"}
 	pw, ph := float64(width-left-right), float64(height-top-bottom)
 	xmax := 1.0
 	for _, r := range rep.Results {

@@ -34,20 +34,25 @@ type Result struct {
 	// Tracker calls and bytes (both ways, headers estimated) over the
 	// scenario, and per second per 1,000 agents over the time to the last
 	// agent done.
-	TrackerCalls       map[string]int `json:"tracker_calls"`
-	TrackerBytes       int64          `json:"tracker_bytes"`
-	TrackerReqPerKs    float64        `json:"tracker_req_per_s_per_1000_agents"`
-	TrackerBytesPerKs  float64        `json:"tracker_bytes_per_s_per_1000_agents"`
-	CentralRequests    int64          `json:"central_requests"`
-	CentralReqPerSec   float64        `json:"central_req_per_s"`
-	HavePushes         int64          `json:"have_pushes"`
-	BytesCentral       int64          `json:"bytes_central"`
-	BytesPeer          int64          `json:"bytes_peer"`
-	BadPeers           int64          `json:"bad_peer_drops"`
-	HashedPerAgent     float64        `json:"hashed_bytes_per_agent"`
-	HashCPUPerAgent    float64        `json:"hash_cpu_s_per_agent"`
-	WallSeconds        float64        `json:"wall_s"`
-	SlowestFinishedSec float64        `json:"-"`
+	TrackerCalls      map[string]int `json:"tracker_calls"`
+	TrackerBytes      int64          `json:"tracker_bytes"`
+	TrackerReqPerKs   float64        `json:"tracker_req_per_s_per_1000_agents"`
+	TrackerBytesPerKs float64        `json:"tracker_bytes_per_s_per_1000_agents"`
+	CentralRequests   int64          `json:"central_requests"`
+	CentralReqPerSec  float64        `json:"central_req_per_s"`
+	HavePushes        int64          `json:"have_pushes"`
+	BytesCentral      int64          `json:"bytes_central"`
+	BytesPeer         int64          `json:"bytes_peer"`
+	// BytesRelay is what the agents received from the branch's relay.
+	BytesRelay      int64   `json:"bytes_relay,omitempty"`
+	BadPeers        int64   `json:"bad_peer_drops"`
+	HashedPerAgent  float64 `json:"hashed_bytes_per_agent"`
+	HashCPUPerAgent float64 `json:"hash_cpu_s_per_agent"`
+	WallSeconds     float64 `json:"wall_s"`
+	// CPUSeconds is the simulator's CPU time (user + system) for the
+	// scenario.
+	CPUSeconds         float64 `json:"cpu_s"`
+	SlowestFinishedSec float64 `json:"-"`
 }
 
 // result gathers the measures once every agent stopped.
@@ -69,10 +74,11 @@ func (b *branch) result(t0 time.Time, end time.Duration) *Result {
 		}
 		r.BytesCentral += h.stats.BytesCentral.Load()
 		r.BytesPeer += h.stats.BytesPeer.Load()
+		r.BytesRelay += h.stats.BytesRelay.Load()
 		r.BadPeers += h.stats.BadPeers.Load()
 		if h.alive.Load() || h.leave > 0 || h.done > 0 {
 			started++
-			hashed += h.stats.BytesCentral.Load() + h.stats.BytesPeer.Load()
+			hashed += h.stats.BytesCentral.Load() + h.stats.BytesPeer.Load() + h.stats.BytesRelay.Load()
 		}
 	}
 	r.Done = len(done)

@@ -9,6 +9,22 @@ func LabScenario() Scenario {
 	return Scenario{Name: "lab-p2p", Agents: 12, Size: 48 << 20, FragmentSize: 1 << 20, UplinkMbit: 16, Delay: 40 * time.Millisecond, Loss: 1, LANMbit: 100}
 }
 
+// LabRelayScenario is the lab's shoal-relay on LabScenario's branch: the
+// relay prefetches from central, the agents run without the swarm and
+// fetch from the relay's HTTP listener (then central).
+func LabRelayScenario() Scenario {
+	sc := LabScenario()
+	sc.Name, sc.Relay, sc.NoSwarm = "lab-relay", true, true
+	return sc
+}
+
+// LabBothScenario is the lab's shoal-both: relay and peers.
+func LabBothScenario() Scenario {
+	sc := LabScenario()
+	sc.Name, sc.Relay = "lab-both", true
+	return sc
+}
+
 // scaleBase is the branch of the scale scenarios: S = 8 MiB in 256 KiB
 // fragments over a 4 Mbit/s uplink with 40 ms each way and 1 % loss
 // (floor 16.8 s), so that 500 agents' fragment stores (4 GiB) fit a
@@ -18,9 +34,11 @@ func scaleBase(name string, n int) Scenario {
 }
 
 // Scenarios returns the scenarios of issue 20 that `make sim` runs: the
-// lab's own parameters first (to compare with the lab), then N = 20, 100
-// and 500 agents per branch, and at N = 100 20 % asleep, 5 % slow peers
-// (64 KiB/s upload), 1 % corrupt peers and 10 % churn.
+// lab's own parameters first (to compare with the lab: shoal-p2p,
+// shoal-relay and shoal-both), then N = 20, 100 and 500 agents per
+// branch, at N = 100 20 % asleep, 5 % slow peers (64 KiB/s upload), 1 %
+// corrupt peers and 10 % churn, and N = 100 and 500 with the branch's
+// relay and peers.
 func Scenarios() []Scenario {
 	asleep := scaleBase("n100-asleep20", 100)
 	asleep.Asleep = 0.2
@@ -30,5 +48,8 @@ func Scenarios() []Scenario {
 	corrupt.Corrupt = 0.01
 	churn := scaleBase("n100-churn10", 100)
 	churn.Churn = 0.1
-	return []Scenario{LabScenario(), scaleBase("n20", 20), scaleBase("n100", 100), scaleBase("n500", 500), asleep, slow, corrupt, churn}
+	both100, both500 := scaleBase("n100-relay", 100), scaleBase("n500-relay", 500)
+	both100.Relay, both500.Relay = true, true
+	return []Scenario{LabScenario(), LabRelayScenario(), LabBothScenario(), scaleBase("n20", 20), scaleBase("n100", 100), scaleBase("n500", 500),
+		asleep, slow, corrupt, churn, both100, both500}
 }
