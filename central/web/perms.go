@@ -130,12 +130,10 @@ var routeRules = map[string]rule{
 
 	// Reading users and roles is fleet.read, as the users page is.
 	"GET /users":        {auth.PermFleetRead, false},
-	"GET /users/:id":    {auth.PermFleetRead, false},
 	"POST /users":       {auth.PermAdmin, false},
 	"PUT /users/:id":    {auth.PermAdmin, false},
 	"DELETE /users/:id": {auth.PermAdmin, false},
 	"GET /roles":        {auth.PermFleetRead, false},
-	"GET /roles/:id":    {auth.PermFleetRead, false},
 	"POST /roles":       {auth.PermAdmin, false},
 	"PUT /roles/:id":    {auth.PermAdmin, false},
 	"DELETE /roles/:id": {auth.PermAdmin, false},

@@ -71,7 +71,7 @@ func TestScopedUserNewRoutes(t *testing.T) {
 		{"group_members", "POST", fmt.Sprintf("/api/v1/groups/%d/members", g.ID), fmt.Sprintf(`{"computer_ids":[%d]}`, inA)},
 		{"create_role", "POST", "/api/v1/roles", `{"name":"boss","permissions":["admin"]}`},
 		{"roles", "GET", "/api/v1/roles", ""},
-		{"user", "GET", "/api/v1/users/1", ""},
+		{"users", "GET", "/api/v1/users", ""},
 	}
 	for _, tt := range refused {
 		t.Run(tt.name, func(t *testing.T) {
