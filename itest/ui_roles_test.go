@@ -49,21 +49,50 @@ func TestWebUIRolesAndUsers(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("n-sites"), "branch-a"),
 		chromedp.SendKeys(chromedp.ID("n-pw"), "tom-password-12"),
 		chromedp.SendKeys(chromedp.ID("n-pc"), "tom-password-12"),
-		chromedp.Submit(chromedp.ID("n-name")),
-		chromedp.WaitVisible(chromedp.CSS(`p.flash`)))
+		chromedp.Submit(chromedp.ID("n-name")))
+	br.waitJS("user saved", `location.search.includes('done=saved')`, wait)
+	br.do("users page", wait, chromedp.WaitVisible(chromedp.CSS(`p.flash`)))
 	if got := br.text("main"); !strings.Contains(got, "sites branch-a") {
 		t.Fatalf("users page after creating tom: %q", got)
 	}
 	// The role gains packages.read from its row.
 	br.do("change role", wait,
 		chromedp.Click(chromedp.CSS(`tr[data-role="technician"] input[value="packages.read"]`)),
-		chromedp.Click(chromedp.CSS(`tr[data-role="technician"] button[form]`)),
-		chromedp.WaitVisible(chromedp.CSS(`p.flash`)))
+		chromedp.Click(chromedp.CSS(`tr[data-role="technician"] button[form]`)))
+	br.waitJS("role saved", `location.search.includes('done=role-saved')`, wait)
 	c.do("GET", "/api/v1/roles", nil, &roles, http.StatusOK)
 	if got := roleByName(roles.Items, "technician"); got == nil || strings.Join(got.Permissions, " ") != "computers.read deploy packages.read" {
 		t.Fatalf("roles after the change: %+v", roles.Items)
 	}
 	br.shot("roles")
+
+	// shoalctl sees and changes the same roles and users (real binary).
+	ctl := newCtl(t, t.TempDir())
+	ctl.ok(nil, "login", "--server", c.HTTPSURL, "--ca", c.CAFile, "--token", c.Token)
+	if out := ctl.ok(nil, "role", "list"); !strings.Contains(out, "technician") || !strings.Contains(out, "computers.read,deploy,packages.read") {
+		t.Fatalf("shoalctl role list:\n%s", out)
+	}
+	ctl.ok(nil, "role", "update", "technician", "--add", "computers.write")
+	var u api.User
+	ctl.ok(nil, "user", "update", "tom", "--tag", "shop-a")
+	ctl.ok(&u, "user", "get", "tom", "-o", "json")
+	if u.Role != "technician" || strings.Join(u.Sites, ",") != "branch-a" || strings.Join(u.Tags, ",") != "shop-a" {
+		t.Fatalf("tom after shoalctl user update: %+v", u)
+	}
+	ctl.ok(nil, "role", "create", "auditor", "--permission", "fleet.read")
+	ctl.ok(nil, "role", "delete", "auditor")
+	if code, _, errOut := ctl.run(nil, "role", "delete", "technician"); code == 0 || !strings.Contains(errOut, "hold") {
+		t.Fatalf("deleting a role tom holds: exit %d: %s", code, errOut)
+	}
+	// tom logs in to shoalctl with its password: its role cannot list
+	// roles (fleet.read).
+	tomCtl := newCtl(t, t.TempDir())
+	if code, out, errOut := tomCtl.run([]string{"SHOAL_PASSWORD=tom-password-12"}, "login", "--server", c.HTTPSURL, "--ca", c.CAFile, "--user", "tom"); code != 0 {
+		t.Fatalf("shoalctl login as tom: exit %d: %s%s", code, out, errOut)
+	}
+	if code, out, errOut := tomCtl.run(nil, "role", "list"); code == 0 || !strings.Contains(out+errOut, "403") {
+		t.Fatalf("tom lists roles: exit %d, want 403: %s%s", code, out, errOut)
+	}
 
 	br.do("log out", wait, chromedp.Submit(chromedp.CSS("form.who")), chromedp.WaitVisible(chromedp.ID("user")))
 	br.do("log in as tom", wait,
