@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -315,13 +316,13 @@ func runRoleUpdate(ctx context.Context, c *cli, args []string) error {
 		req.Permissions = perms
 	}
 	for _, p := range add {
-		if !contains(req.Permissions, p) {
+		if !slices.Contains(req.Permissions, p) {
 			req.Permissions = append(req.Permissions, p)
 		}
 	}
 	var kept []string
 	for _, p := range req.Permissions {
-		if !contains(remove, p) {
+		if !slices.Contains(remove, p) {
 			kept = append(kept, p)
 		}
 	}
@@ -336,15 +337,6 @@ func runRoleUpdate(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	return c.report(r, "Updated role %s: %s.\n", cur.Name, strings.Join(req.Permissions, ", "))
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func runRoleDelete(ctx context.Context, c *cli, args []string) error {
