@@ -18,32 +18,47 @@ import (
 // set. Every admin route of the API and the UI names the permission it
 // needs (central/web perms.go, central/ui perms.go).
 const (
-	// PermComputersRead lists computers and shows their inventory and
-	// deployments.
+	// PermComputersRead lists, searches and exports computers (within
+	// the caller's scope) and shows their inventory, history, wakes,
+	// deployments and the software catalog.
 	PermComputersRead = "computers.read"
-	// PermComputersWrite sets a computer's TAG, deletes or revokes it.
+	// PermComputersWrite sets a computer's TAG, deletes, merges or
+	// revokes it, and saves searches.
 	PermComputersWrite = "computers.write"
-	// PermDeploy affects packages to computers, deploys again and cancels.
+	// PermDeploy affects packages to computers, deploys again, cancels
+	// and wakes computers.
 	PermDeploy = "deploy"
 	// PermPackagesRead lists packages and their manifests.
 	PermPackagesRead = "packages.read"
 	// PermPackagesWrite uploads, activates, deactivates and deletes
 	// packages.
 	PermPackagesWrite = "packages.write"
-	// PermFleetRead shows sites, groups, relays, settings, the dashboard
-	// and fleet-wide deployment statistics.
+	// PermFleetRead shows sites, groups, relays, settings, the dashboard,
+	// users, roles, the audit log and fleet-wide deployment statistics.
 	PermFleetRead = "fleet.read"
-	// PermFleetWrite changes sites, groups, assignments, relays and
-	// settings.
+	// PermFleetWrite changes sites, groups, assignments, relays,
+	// settings and the software dictionary.
 	PermFleetWrite = "fleet.write"
-	// PermAdmin manages users, roles, API and enrollment tokens, and reads
-	// the audit log.
+	// PermAdmin manages users, roles, API and enrollment tokens.
 	PermAdmin = "admin"
 )
 
 // AllPermissions lists every permission in display order.
 var AllPermissions = []string{PermComputersRead, PermComputersWrite, PermDeploy, PermPackagesRead, PermPackagesWrite,
 	PermFleetRead, PermFleetWrite, PermAdmin}
+
+// PermissionText says in a few words what each permission allows, for
+// the users page and shoalctl.
+var PermissionText = map[string]string{
+	PermComputersRead:  "see computers, their inventory, history and deployments; search, export, software catalog",
+	PermComputersWrite: "set TAGs, delete, merge and revoke computers; save searches",
+	PermDeploy:         "affect packages, deploy again, cancel, wake computers",
+	PermPackagesRead:   "see packages and their manifests",
+	PermPackagesWrite:  "upload, activate, deactivate and delete packages",
+	PermFleetRead:      "see sites, groups, relays, settings, the dashboard, users and the audit log",
+	PermFleetWrite:     "change sites, groups, assignments, relays, settings and the software dictionary",
+	PermAdmin:          "manage users, roles, API and enrollment tokens",
+}
 
 // readPermissions are those of the built-in readonly role.
 var readPermissions = []string{PermComputersRead, PermPackagesRead, PermFleetRead}

@@ -127,10 +127,13 @@ func (c *Catalog) History(ctx context.Context, computerID uint, limit int, siteN
 }
 
 // TitleFilter selects catalog titles: Text matches a title or one of its
-// names anywhere, any case; Category equals the title's category.
+// names anywhere, any case; Category equals the title's category. A
+// limited Scope counts only its computers and leaves out the titles none
+// of them has (a scoped user's catalog, read uncached).
 type TitleFilter struct {
 	Text     string
 	Category string
+	Scope    store.Scope
 }
 
 // title is a catalog title with the name IDs it merges.
@@ -141,7 +144,7 @@ type title struct {
 
 // Titles returns the catalog's titles matching f, by title.
 func (c *Catalog) Titles(ctx context.Context, f TitleFilter) ([]api.SoftwareTitle, error) {
-	all, err := c.titles(ctx)
+	all, err := c.titlesIn(ctx, f.Scope)
 	if err != nil {
 		return nil, err
 	}
@@ -179,11 +182,17 @@ func (c *Catalog) Categories(ctx context.Context) ([]string, error) {
 // Title returns one title with its versions (newest first) and its
 // computers per version and per site. key is a title's Key or its title.
 func (c *Catalog) Title(ctx context.Context, key string, siteNames map[uint]string) (*api.SoftwareTitleDetail, error) {
-	t, err := c.find(ctx, key)
+	return c.TitleIn(ctx, key, store.Scope{}, siteNames)
+}
+
+// TitleIn is Title counting only the computers of scope sc; a title none
+// of them has is not found.
+func (c *Catalog) TitleIn(ctx context.Context, key string, sc store.Scope, siteNames map[uint]string) (*api.SoftwareTitleDetail, error) {
+	t, err := c.find(ctx, key, sc)
 	if err != nil {
 		return nil, err
 	}
-	stats, err := c.store.SoftwareVersionStats(ctx, t.nameIDs)
+	stats, err := c.store.SoftwareVersionStatsIn(ctx, t.nameIDs, sc)
 	if err != nil {
 		return nil, err
 	}
@@ -257,14 +266,19 @@ func sortSites(s []api.SoftwareSite) {
 // Computers returns one page of the computers that have the title key (in
 // version, when not empty), by computer name, and their total.
 func (c *Catalog) Computers(ctx context.Context, key, version string, limit, offset int, siteNames map[uint]string) ([]api.SoftwareHolder, int64, error) {
-	t, err := c.find(ctx, key)
+	return c.ComputersIn(ctx, key, version, store.Scope{}, limit, offset, siteNames)
+}
+
+// ComputersIn is Computers limited to the computers of scope sc.
+func (c *Catalog) ComputersIn(ctx context.Context, key, version string, sc store.Scope, limit, offset int, siteNames map[uint]string) ([]api.SoftwareHolder, int64, error) {
+	t, err := c.find(ctx, key, sc)
 	if err != nil {
 		return nil, 0, err
 	}
 	if limit < 1 || limit > maxHolders {
 		limit = maxHolders
 	}
-	rows, total, err := c.store.SoftwareHolders(ctx, t.nameIDs, version, limit, max(offset, 0))
+	rows, total, err := c.store.SoftwareHoldersIn(ctx, t.nameIDs, version, sc, limit, max(offset, 0))
 	if err != nil {
 		return nil, 0, err
 	}
@@ -287,8 +301,8 @@ func (c *Catalog) Computers(ctx context.Context, key, version string, limit, off
 // ErrNoTitle is returned for a title the catalog does not hold.
 var ErrNoTitle = fmt.Errorf("software title: %w", store.ErrNotFound)
 
-func (c *Catalog) find(ctx context.Context, key string) (*title, error) {
-	all, err := c.titles(ctx)
+func (c *Catalog) find(ctx context.Context, key string, sc store.Scope) (*title, error) {
+	all, err := c.titlesIn(ctx, sc)
 	if err != nil {
 		return nil, err
 	}
@@ -301,9 +315,16 @@ func (c *Catalog) find(ctx context.Context, key string) (*title, error) {
 	return nil, fmt.Errorf("%q: %w", key, ErrNoTitle)
 }
 
-// titles groups the fleet's names into titles with the current rules.
-func (c *Catalog) titles(ctx context.Context) ([]title, error) {
-	stats, err := c.nameStats(ctx)
+// titlesIn groups the names of scope sc (the fleet's, cached, when sc is
+// not limited) into titles with the current rules.
+func (c *Catalog) titlesIn(ctx context.Context, sc store.Scope) ([]title, error) {
+	var stats []store.NameStat
+	var err error
+	if sc.Limited() {
+		stats, err = c.store.SoftwareNameStatsIn(ctx, sc)
+	} else {
+		stats, err = c.nameStats(ctx)
+	}
 	if err != nil {
 		return nil, err
 	}

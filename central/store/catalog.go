@@ -51,6 +51,13 @@ type NameStat struct {
 // counts. It reads every software row once (a GROUP BY over the name_id
 // index): callers cache its answer.
 func (s *Store) SoftwareNameStats(ctx context.Context) ([]NameStat, error) {
+	return s.SoftwareNameStatsIn(ctx, Scope{})
+}
+
+// SoftwareNameStatsIn is SoftwareNameStats counting only the computers of
+// scope sc (a scoped user's catalog): names no computer of sc has are
+// left out.
+func (s *Store) SoftwareNameStatsIn(ctx context.Context, sc Scope) ([]NameStat, error) {
 	type row struct {
 		NameID    int64
 		Name      string
@@ -61,12 +68,13 @@ func (s *Store) SoftwareNameStats(ctx context.Context) ([]NameStat, error) {
 		LastSeen  scanTime
 	}
 	var rows []row
-	err := s.read(ctx).Table("softwares AS s").
+	db := s.read(ctx)
+	q := db.Table("softwares AS s").
 		Select("s.name_id AS name_id, n.name AS name, MAX(s.publisher) AS publisher, COUNT(*) AS installs, " +
 			"COUNT(DISTINCT s.computer_id) AS computers, n.first_seen AS first_seen, MAX(c.last_inventory) AS last_seen").
 		Joins("JOIN software_names AS n ON n.id = s.name_id").
-		Joins("JOIN computers AS c ON c.id = s.computer_id").
-		Group("s.name_id, n.name, n.first_seen").Scan(&rows).Error
+		Joins("JOIN computers AS c ON c.id = s.computer_id")
+	err := sc.on(db, q, "c.id").Group("s.name_id, n.name, n.first_seen").Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("software name stats: %w", translate(err))
 	}
@@ -132,6 +140,12 @@ type VersionStat struct {
 // of computers per version and site. It reads the rows through the name_id
 // index.
 func (s *Store) SoftwareVersionStats(ctx context.Context, nameIDs []int64) ([]VersionStat, error) {
+	return s.SoftwareVersionStatsIn(ctx, nameIDs, Scope{})
+}
+
+// SoftwareVersionStatsIn is SoftwareVersionStats counting only the
+// computers of scope sc.
+func (s *Store) SoftwareVersionStatsIn(ctx context.Context, nameIDs []int64, sc Scope) ([]VersionStat, error) {
 	if len(nameIDs) == 0 {
 		return nil, nil
 	}
@@ -145,11 +159,13 @@ func (s *Store) SoftwareVersionStats(ctx context.Context, nameIDs []int64) ([]Ve
 		LastSeen   scanTime
 	}
 	var rows []row
-	err := s.read(ctx).Table("softwares AS s").
+	db := s.read(ctx)
+	q := db.Table("softwares AS s").
 		Select("s.name_id AS name_id, s.version AS version, s.version_key AS version_key, MAX(s.publisher) AS publisher, "+
 			"c.site_id AS site_id, COUNT(DISTINCT s.computer_id) AS computers, MAX(c.last_inventory) AS last_seen").
 		Joins("JOIN computers AS c ON c.id = s.computer_id").
-		Where("s.name_id IN ?", nameIDs).
+		Where("s.name_id IN ?", nameIDs)
+	err := sc.on(db, q, "c.id").
 		Group("s.name_id, s.version, s.version_key, c.site_id").Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("software version stats: %w", translate(err))
@@ -177,15 +193,22 @@ type SoftwareHolder struct {
 // named by one of nameIDs (and, when version is not empty, in that
 // version), by computer name, and their total count.
 func (s *Store) SoftwareHolders(ctx context.Context, nameIDs []int64, version string, limit, offset int) ([]SoftwareHolder, int64, error) {
+	return s.SoftwareHoldersIn(ctx, nameIDs, version, Scope{}, limit, offset)
+}
+
+// SoftwareHoldersIn is SoftwareHolders limited to the computers of scope
+// sc.
+func (s *Store) SoftwareHoldersIn(ctx context.Context, nameIDs []int64, version string, sc Scope, limit, offset int) ([]SoftwareHolder, int64, error) {
 	if len(nameIDs) == 0 {
 		return nil, 0, nil
 	}
 	q := func() *gorm.DB {
-		db := s.read(ctx).Table("softwares AS s").Joins("JOIN computers AS c ON c.id = s.computer_id").Where("s.name_id IN ?", nameIDs)
+		rd := s.read(ctx)
+		db := rd.Table("softwares AS s").Joins("JOIN computers AS c ON c.id = s.computer_id").Where("s.name_id IN ?", nameIDs)
 		if version != "" {
 			db = db.Where("s.version = ?", version)
 		}
-		return db
+		return sc.on(rd, db, "c.id")
 	}
 	var total int64
 	if err := q().Count(&total).Error; err != nil {

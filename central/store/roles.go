@@ -117,6 +117,15 @@ func (s Scope) where(db, c *gorm.DB) *gorm.DB {
 		db.Model(&AccountInfo{}).Select("computer_id").Where("key_name = ? AND key_value IN ?", AccountTag, tags))
 }
 
+// on adds s's condition to q, a query whose column col is a computer's ID
+// (such as "c.id" in a join): a subquery of the computers in scope.
+func (s Scope) on(db, q *gorm.DB, col string) *gorm.DB {
+	if !s.Limited() {
+		return q
+	}
+	return q.Where(col+" IN (?)", s.where(db, db.Model(&Computer{}).Select("id")))
+}
+
 // ComputerInScope reports whether the computer with id exists and is in
 // scope. An unlimited scope only checks that it exists.
 func (s *Store) ComputerInScope(ctx context.Context, id uint, sc Scope) (bool, error) {

@@ -373,6 +373,11 @@ type usersView struct {
 	Errors map[string]string
 	// EditID is the user whose row shows the errors in Errors.
 	EditID uint
+	// RoleRows are the roles with their permissions, Permissions every
+	// permission, RoleForm the role form sent (with its errors).
+	RoleRows    []roleRow
+	Permissions []permInfo
+	RoleForm    roleForm
 }
 
 func (u *UI) usersView(c echo.Context) (*usersView, error) {
@@ -396,7 +401,12 @@ func (u *UI) usersView(c echo.Context) (*usersView, error) {
 		}
 		scope[usr.ID] = [2]string{strings.Join(sites, ", "), strings.Join(store.SplitTags(usr.ScopeTags), ", ")}
 	}
-	return &usersView{AdminName: pki.AdminUser, Users: us, Roles: roles, Scope: scope, Form: map[string]string{"role": store.RoleReadonly}, Errors: map[string]string{}}, nil
+	rows, err := u.roleRows(c, us)
+	if err != nil {
+		return nil, err
+	}
+	return &usersView{AdminName: pki.AdminUser, Users: us, Roles: roles, Scope: scope, Form: map[string]string{"role": store.RoleReadonly}, Errors: map[string]string{},
+		RoleRows: rows, Permissions: permissionList(), RoleForm: roleForm{Perms: map[string]bool{}, Errors: map[string]string{}}}, nil
 }
 
 func (u *UI) handleUsers(c echo.Context) error {

@@ -8,19 +8,22 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/shoal-project/shoal/central/auth"
 	"github.com/shoal-project/shoal/central/store"
 )
 
 // This file holds what the computers list does beyond searching: saved
 // searches, the CSV export of a search, and bulk actions on the computers
 // ticked in the list (affect a package, set the TAG, delete, add to a
-// static group). Bulk actions are admin-only POSTs with the session's CSRF
-// token, like every UI form.
+// static group). Bulk actions are POSTs with the session's CSRF token,
+// like every UI form; each action needs its own permission (bulkPerms),
+// and a scoped user acts only on computers of its scope.
 
 // maxBulk bounds the computers of one bulk action: ten pages.
 const maxBulk = 10 * pageSize
@@ -43,6 +46,9 @@ type bulkView struct {
 	Groups   []store.GroupSummary
 	// Owner is the session's user, who may delete its own searches.
 	Owner string
+	// CanGroup offers adding the ticked computers to a static group
+	// (fleet.write, unscoped users only).
+	CanGroup bool
 }
 
 // savedSearchLink is a saved search as the computers page lists it.
@@ -74,11 +80,13 @@ func (u *UI) bulkView(ctx context.Context, c echo.Context, f computerFilterForm)
 	for _, s := range searches {
 		v.Searches = append(v.Searches, savedSearchLink{SavedSearch: s, Query: template.URL(s.Filter)})
 	}
-	if sess := sessionOf(c); sess == nil || sess.Role != store.RoleAdmin {
-		return v, nil
+	if can(c, auth.PermDeploy) {
+		if v.Packages, err = u.activePackages(ctx); err != nil {
+			return v, err
+		}
 	}
-	if v.Packages, err = u.activePackages(ctx); err != nil {
-		return v, err
+	if v.CanGroup = can(c, auth.PermFleetWrite) && !scopeOf(c).Limited(); !v.CanGroup {
+		return v, nil
 	}
 	all, err := u.deps.Groups.Groups(ctx)
 	if err != nil {
@@ -99,6 +107,7 @@ func (u *UI) handleComputersCSV(c echo.Context) error {
 	if !ok {
 		return &userError{msg: "Fix the search before exporting it.", err: store.ErrInvalid}
 	}
+	f.Scope = scopeOf(c)
 	return u.deps.Ops.ExportComputers(c.Request().Context(), f, func() io.Writer {
 		h := c.Response().Header()
 		h.Set("Content-Type", "text/csv; charset=utf-8")
@@ -131,12 +140,52 @@ func bulkIDs(c echo.Context) ([]uint, error) {
 	return ids, nil
 }
 
+// bulkPerms is the permission each bulk action needs. Adding computers to
+// a group changes the group for the whole fleet: a scoped user may not.
+var bulkPerms = map[string]string{
+	"affect": auth.PermDeploy,
+	"tag":    auth.PermComputersWrite,
+	"delete": auth.PermComputersWrite,
+	"group":  auth.PermFleetWrite,
+}
+
+// bulkAllowed refuses a bulk action the user's role lacks, a group change
+// by a scoped user, and, for a scoped user, any ticked computer outside
+// its scope (nothing is done then).
+func (u *UI) bulkAllowed(c echo.Context, action string, ids []uint) error {
+	perm, ok := bulkPerms[action]
+	if !ok {
+		return nil // the handler explains the known actions
+	}
+	if !can(c, perm) {
+		return fmt.Errorf("bulk %s: permission %s: %w", action, perm, errNoPermission)
+	}
+	sc := scopeOf(c)
+	if !sc.Limited() {
+		return nil
+	}
+	if action == "group" {
+		return errOutOfScope
+	}
+	found, err := u.deps.Store.FindComputerIDs(c.Request().Context(), store.ComputerFilter{IDs: ids, Scope: sc}, len(ids))
+	if err != nil {
+		return err
+	}
+	if len(found) != len(slices.Compact(slices.Sorted(slices.Values(ids)))) {
+		return errOutOfScope
+	}
+	return nil
+}
+
 // handleComputersBulk applies the chosen action to the ticked computers
 // and returns to the list (or, after an affectation, to the package's
 // status).
 func (u *UI) handleComputersBulk(c echo.Context) error {
 	ids, err := bulkIDs(c)
 	if err != nil {
+		return err
+	}
+	if err := u.bulkAllowed(c, c.FormValue("action"), ids); err != nil {
 		return err
 	}
 	ctx, who := c.Request().Context(), u.actor(c)
@@ -156,6 +205,9 @@ func (u *UI) handleComputersBulk(c echo.Context) error {
 		}
 		return seeOther(c, uiPrefix+"/packages/"+pkg+"/status?done=affected")
 	case "tag":
+		if err := tagInScope(c, c.FormValue("tag")); err != nil {
+			return err
+		}
 		for _, id := range ids {
 			if err := u.deps.Ops.SetComputerTag(ctx, who, id, c.FormValue("tag")); err != nil {
 				return err

@@ -266,6 +266,9 @@ func (u *UI) handleComputerWake(c echo.Context) error {
 	if u.deps.Wake == nil {
 		return echo.ErrNotFound
 	}
+	if err := u.inScope(c, id); err != nil {
+		return err
+	}
 	if _, err := u.deps.Wake.Request(c.Request().Context(), u.actor(c), []uint{id}, store.WakeManual); err != nil {
 		return err
 	}

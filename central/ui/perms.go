@@ -22,7 +22,7 @@ type uiRule struct {
 
 // uiRules maps "METHOD path" (echo's route) to its rule. A route not
 // listed needs fleet.read to read and admin to change, and is closed to
-// scoped users.
+// scoped users (TestEveryUIRouteHasARule fails until it is listed).
 var uiRules = map[string]uiRule{
 	"GET /ui":                           {"", true},
 	"GET /ui/":                          {"", true},
@@ -51,6 +51,58 @@ var uiRules = map[string]uiRule{
 	"POST /ui/assignments/:id/delete":   {auth.PermFleetWrite, false},
 	"POST /ui/assignments/:id/resume":   {auth.PermFleetWrite, false},
 	"POST /ui/settings":                 {auth.PermFleetWrite, false},
+	"POST /ui/groups/:id/timings":       {auth.PermFleetWrite, false},
+
+	// The CSV export, the saved searches and the catalog are filtered by
+	// the user's scope; a bulk action checks each action's permission
+	// and every ticked computer (bulkAllowed).
+	"GET /ui/computers.csv":               {auth.PermComputersRead, true},
+	"POST /ui/computers/bulk":             {"", true},
+	"POST /ui/computers/:id/wake":         {auth.PermDeploy, true},
+	"POST /ui/searches":                   {auth.PermComputersRead, true},
+	"POST /ui/searches/:id/delete":        {auth.PermComputersRead, true},
+	"GET /ui/software":                    {auth.PermComputersRead, true},
+	"GET /ui/software.csv":                {auth.PermComputersRead, true},
+	"GET /ui/software/:key":               {auth.PermComputersRead, true},
+	"GET /ui/software/:key/computers.csv": {auth.PermComputersRead, true},
+	"POST /ui/software/rules":             {auth.PermFleetWrite, false},
+	"POST /ui/software/rules/:id":         {auth.PermFleetWrite, false},
+	"POST /ui/software/rules/:id/delete":  {auth.PermFleetWrite, false},
+	// Duplicates join computers of any branch; the purge deletes them
+	// fleet-wide.
+	"GET /ui/duplicates":        {auth.PermComputersRead, false},
+	"POST /ui/duplicates/merge": {auth.PermComputersWrite, false},
+	"POST /ui/duplicates/purge": {auth.PermComputersWrite, false},
+	"POST /ui/merges/:id/split": {auth.PermComputersWrite, false},
+
+	// Fleet-wide pages: fleet.read, unscoped users only.
+	"GET /ui/audit":                    {auth.PermFleetRead, false},
+	"GET /ui/enrollment":               {auth.PermFleetRead, false},
+	"GET /ui/groups":                   {auth.PermFleetRead, false},
+	"GET /ui/groups/:id":               {auth.PermFleetRead, false},
+	"GET /ui/packages/:id/status":      {auth.PermFleetRead, false},
+	"GET /ui/packages/:id/status.json": {auth.PermFleetRead, false},
+	"GET /ui/relays":                   {auth.PermFleetRead, false},
+	"GET /ui/settings":                 {auth.PermFleetRead, false},
+	"GET /ui/sites":                    {auth.PermFleetRead, false},
+	"GET /ui/sites/:id":                {auth.PermFleetRead, false},
+	"GET /ui/tokens":                   {auth.PermFleetRead, false},
+	"GET /ui/users":                    {auth.PermFleetRead, false},
+	// Relays and their caches are fleet-wide (fleet.write, as in the
+	// API); credentials and accounts are admin's.
+	"POST /ui/relays/:id/delete":     {auth.PermFleetWrite, false},
+	"POST /ui/packages/:id/purge":    {auth.PermFleetWrite, false},
+	"POST /ui/relays/token":          {auth.PermAdmin, false},
+	"POST /ui/enrollment":            {auth.PermAdmin, false},
+	"POST /ui/enrollment/:id/revoke": {auth.PermAdmin, false},
+	"POST /ui/tokens":                {auth.PermAdmin, false},
+	"POST /ui/tokens/:id/revoke":     {auth.PermAdmin, false},
+	"POST /ui/users":                 {auth.PermAdmin, false},
+	"POST /ui/users/:id":             {auth.PermAdmin, false},
+	"POST /ui/users/:id/delete":      {auth.PermAdmin, false},
+	"POST /ui/roles":                 {auth.PermAdmin, false},
+	"POST /ui/roles/:id":             {auth.PermAdmin, false},
+	"POST /ui/roles/:id/delete":      {auth.PermAdmin, false},
 }
 
 // errOutOfScope refuses a scoped user a computer outside its sites and

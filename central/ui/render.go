@@ -170,6 +170,8 @@ var flashes = map[string]string{
 	"activated":      "The package is active.",
 	"deactivated":    "The package is no longer advertised.",
 	"deleted":        "Deleted.",
+	"role-saved":     "The role is saved; its users have its permissions from their next click.",
+	"role-deleted":   "The role is deleted.",
 	"affected":       "The package was affected to the selected computers.",
 	"redeploy":       "The deployment will be offered again at the computer's next contact.",
 	"cancelled":      "The deployment was cancelled.",

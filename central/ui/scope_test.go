@@ -9,7 +9,9 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/shoal-project/shoal/central/inventory"
 	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/central/store/storetest"
 )
 
 // TestScopedUserUI plays a branch technician in the web UI: it lists only
@@ -93,6 +95,97 @@ func TestScopedUserUI(t *testing.T) {
 		t.Fatalf("deployment of pc-bravo: %v %v", rows, err)
 	}
 	wantCode(t, "cancel other branch", tech.post(fmt.Sprintf("%s/deployments/%d/cancel", uiPrefix, rows[0].ID), nil, true), http.StatusForbidden)
+
+	scopedUINewRoutes(t, e, admin, tech, inA, inB)
+}
+
+// scopedUINewRoutes goes on with TestScopedUserUI on the pages added after
+// the first delegation work: the catalog, the CSV export, saved searches,
+// bulk actions, Wake-on-LAN, duplicates and the dictionary.
+func scopedUINewRoutes(t *testing.T, e *env, admin, tech *browser, inA, inB uint) {
+	t.Helper()
+	ctx := t.Context()
+	for name, version := range map[string]string{"pc-alpha": "24.08", "pc-bravo": "9.20"} {
+		snap := storetest.Snapshot(name+"-2026-12-05-00-00-00", 0)
+		snap.AccountInfo = nil
+		snap.Softwares = []store.Software{{Name: "7-Zip " + version, Version: version, Publisher: "Igor Pavlov"}}
+		if _, err := inventory.Record(ctx, e.store, snap); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The catalog: 7-Zip on one computer, its own, in its version.
+	r := tech.get(uiPrefix + "/software")
+	wantCode(t, "software", r, http.StatusOK)
+	if !strings.Contains(r.body, `href="/ui/software"`) || strings.Contains(r.body, `id="new-rule"`) {
+		t.Fatalf("tech's catalog page hides the menu entry or offers the dictionary form:\n%s", r.body)
+	}
+	titles, err := e.ui.deps.Catalog.Titles(ctx, inventory.TitleFilter{})
+	if err != nil || len(titles) != 1 || titles[0].Computers != 2 {
+		t.Fatalf("fleet catalog %+v, %v", titles, err)
+	}
+	r = tech.get(uiPrefix + "/software/" + titles[0].Key)
+	wantCode(t, "software title", r, http.StatusOK)
+	if !strings.Contains(r.body, "pc-alpha") || strings.Contains(r.body, "pc-bravo") || strings.Contains(r.body, "9.20") {
+		t.Fatalf("tech's 7-Zip page shows another branch:\n%s", r.body)
+	}
+	r = tech.get(uiPrefix + "/software/" + titles[0].Key + "/computers.csv")
+	wantCode(t, "software computers CSV", r, http.StatusOK)
+	if !strings.Contains(r.body, "pc-alpha") || strings.Contains(r.body, "pc-bravo") {
+		t.Fatalf("tech's 7-Zip CSV:\n%s", r.body)
+	}
+	r = tech.get(uiPrefix + "/software.csv")
+	if !strings.Contains(r.body, "\n7-Zip,,Igor Pavlov,1,1,") {
+		t.Fatalf("tech's catalog CSV does not count one computer:\n%s", r.body)
+	}
+	// The export of a search matching both branches holds its computer.
+	r = tech.get(uiPrefix + "/computers.csv?name=pc-")
+	wantCode(t, "computers CSV", r, http.StatusOK)
+	if !strings.Contains(r.body, "pc-alpha") || strings.Contains(r.body, "pc-bravo") {
+		t.Fatalf("tech's export:\n%s", r.body)
+	}
+	// It saves its own searches.
+	wantCode(t, "save search", tech.post(uiPrefix+"/searches", url.Values{"s_name": {"pc-"}, "search_name": {"mine"}}, true), http.StatusSeeOther)
+	if _, err := e.store.SavedSearch(ctx, "tech", "mine"); err != nil {
+		t.Fatalf("tech's saved search: %v", err)
+	}
+
+	// Bulk actions: refused as a whole when a ticked computer is out of
+	// scope, or for a group; allowed on its own computer.
+	both := url.Values{"computer": {fmt.Sprint(inA), fmt.Sprint(inB)}}
+	for _, tt := range []struct{ action, extra, value string }{{"delete", "", ""}, {"tag", "tag", "shop-a"}, {"affect", "package", "1"}} {
+		f := url.Values{"action": {tt.action}, "computer": both["computer"]}
+		if tt.extra != "" {
+			f.Set(tt.extra, tt.value)
+		}
+		wantCode(t, "bulk "+tt.action+" other branch", tech.post(uiPrefix+"/computers/bulk", f, true), http.StatusForbidden)
+	}
+	wantCode(t, "bulk group", tech.post(uiPrefix+"/computers/bulk", url.Values{"action": {"group"}, "group": {"1"}, "computer": {fmt.Sprint(inA)}}, true), http.StatusForbidden)
+	wantCode(t, "bulk foreign TAG", tech.post(uiPrefix+"/computers/bulk", url.Values{"action": {"tag"}, "tag": {"hq"}, "computer": {fmt.Sprint(inA)}}, true), http.StatusForbidden)
+	if _, err := e.store.Computer(ctx, inB); err != nil {
+		t.Fatalf("a refused bulk delete deleted pc-bravo: %v", err)
+	}
+	wantCode(t, "bulk tag own", tech.post(uiPrefix+"/computers/bulk", url.Values{"action": {"tag"}, "tag": {"shop-a"}, "computer": {fmt.Sprint(inA)}}, true), http.StatusSeeOther)
+	r = tech.get(uiPrefix + "/computers")
+	if !strings.Contains(r.body, `action="/ui/computers/bulk"`) || strings.Contains(r.body, `value="group"`) {
+		t.Fatalf("tech's bulk form is missing or offers groups:\n%s", r.body)
+	}
+
+	// Wake-on-LAN: its own computer only.
+	wantCode(t, "wake other branch", tech.post(fmt.Sprintf("%s/computers/%d/wake", uiPrefix, inB), nil, true), http.StatusForbidden)
+	wantCode(t, "wake own", tech.post(fmt.Sprintf("%s/computers/%d/wake", uiPrefix, inA), nil, true), http.StatusSeeOther)
+
+	// Fleet-wide hygiene and the dictionary stay closed.
+	for _, p := range []string{"/duplicates", "/groups"} {
+		wantCode(t, "GET "+p, tech.get(uiPrefix+p), http.StatusForbidden)
+	}
+	for _, p := range []string{"/duplicates/merge", "/duplicates/purge", "/merges/1/split", "/software/rules", "/groups/1/timings"} {
+		wantCode(t, "POST "+p, tech.post(uiPrefix+p, url.Values{"pattern": {"zip"}}, true), http.StatusForbidden)
+	}
+	// The admin still sees both in the catalog.
+	r = admin.get(uiPrefix + "/software/" + titles[0].Key)
+	if !strings.Contains(r.body, "pc-alpha") || !strings.Contains(r.body, "pc-bravo") {
+		t.Fatalf("the admin's 7-Zip page misses a computer:\n%s", r.body)
+	}
 }
 
 // TestUsersFormScope creates a scoped user of a custom role through the

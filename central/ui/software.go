@@ -51,7 +51,7 @@ func (u *UI) softwareView(c echo.Context, f ruleForm) (*softwareView, error) {
 	ctx := c.Request().Context()
 	v := &softwareView{Q: strings.TrimSpace(c.QueryParam("q")), Category: strings.TrimSpace(c.QueryParam("category")), Form: f}
 	var err error
-	if v.Titles, err = u.deps.Catalog.Titles(ctx, inventory.TitleFilter{Text: v.Q, Category: v.Category}); err != nil {
+	if v.Titles, err = u.deps.Catalog.Titles(ctx, inventory.TitleFilter{Text: v.Q, Category: v.Category, Scope: scopeOf(c)}); err != nil {
 		return nil, err
 	}
 	if v.Rules, err = u.deps.Catalog.Rules(ctx); err != nil {
@@ -83,7 +83,7 @@ func (u *UI) handleSoftware(c echo.Context) error {
 }
 
 func (u *UI) handleSoftwareCSV(c echo.Context) error {
-	titles, err := u.deps.Catalog.Titles(c.Request().Context(), inventory.TitleFilter{Text: c.QueryParam("q"), Category: c.QueryParam("category")})
+	titles, err := u.deps.Catalog.Titles(c.Request().Context(), inventory.TitleFilter{Text: c.QueryParam("q"), Category: c.QueryParam("category"), Scope: scopeOf(c)})
 	if err != nil {
 		return err
 	}
@@ -179,13 +179,13 @@ func (u *UI) handleSoftwareTitle(c echo.Context) error {
 		return err
 	}
 	key := titleKey(c)
-	d, err := u.deps.Catalog.Title(ctx, key, names)
+	d, err := u.deps.Catalog.TitleIn(ctx, key, scopeOf(c), names)
 	if err != nil {
 		return err
 	}
 	v := titleView{T: d, Version: c.QueryParam("version"), BasePath: uiPrefix + "/software/" + url.PathEscape(d.Key)}
 	var total int64
-	if v.Holders, total, err = u.deps.Catalog.Computers(ctx, d.Key, v.Version, pageSize, offset, names); err != nil {
+	if v.Holders, total, err = u.deps.Catalog.ComputersIn(ctx, d.Key, v.Version, scopeOf(c), pageSize, offset, names); err != nil {
 		return err
 	}
 	v.Pager = newPager(v.BasePath, c.QueryParams(), total, offset, pageSize)
@@ -202,7 +202,7 @@ func (u *UI) handleSoftwareComputersCSV(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	holders, _, err := u.deps.Catalog.Computers(ctx, titleKey(c), c.QueryParam("version"), 0, 0, names)
+	holders, _, err := u.deps.Catalog.ComputersIn(ctx, titleKey(c), c.QueryParam("version"), scopeOf(c), 0, 0, names)
 	if err != nil {
 		return err
 	}

@@ -346,6 +346,7 @@ func (u *UI) Register(e *echo.Echo) {
 	u.registerRelays(g)
 	u.registerEnrollment(g)
 	u.registerComputerBulk(g)
+	u.registerRoles(g)
 	u.registerSoftware(g)
 	u.registerHygiene(g)
 

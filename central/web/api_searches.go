@@ -220,7 +220,9 @@ func (s *Server) exportComputers(c echo.Context) error {
 	if err != nil {
 		return badRequest(err)
 	}
-	return s.deps.Ops.ExportComputers(ctx, computerQuery(f), func() io.Writer {
+	q := computerQuery(f)
+	q.Scope = scopeOf(c)
+	return s.deps.Ops.ExportComputers(ctx, q, func() io.Writer {
 		h := c.Response().Header()
 		h.Set("Content-Type", "text/csv; charset=utf-8")
 		h.Set("Content-Disposition", `attachment; filename="computers.csv"`)

@@ -60,7 +60,7 @@ func (s *Server) listSoftware(c echo.Context) error {
 		return err
 	}
 	items, err := s.deps.Catalog.Titles(c.Request().Context(), inventory.TitleFilter{
-		Text: c.QueryParam(api.QuerySoftwareText), Category: c.QueryParam(api.QuerySoftwareCategory)})
+		Text: c.QueryParam(api.QuerySoftwareText), Category: c.QueryParam(api.QuerySoftwareCategory), Scope: scopeOf(c)})
 	if err != nil {
 		return err
 	}
@@ -86,7 +86,7 @@ func (s *Server) getSoftware(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	d, err := s.deps.Catalog.Title(c.Request().Context(), keyParam(c), names)
+	d, err := s.deps.Catalog.TitleIn(c.Request().Context(), keyParam(c), scopeOf(c), names)
 	if err != nil {
 		return err
 	}
@@ -109,7 +109,7 @@ func (s *Server) softwareComputers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	items, total, err := s.deps.Catalog.Computers(c.Request().Context(), keyParam(c), c.QueryParam("version"), limit, offset, names)
+	items, total, err := s.deps.Catalog.ComputersIn(c.Request().Context(), keyParam(c), c.QueryParam("version"), scopeOf(c), limit, offset, names)
 	if err != nil {
 		return err
 	}
@@ -173,6 +173,9 @@ const defaultHistory = 1000
 func (s *Server) computerHistory(c echo.Context) error {
 	id, err := uintParam(c, "id")
 	if err != nil {
+		return err
+	}
+	if err := s.inScope(c, id); err != nil {
 		return err
 	}
 	limit := defaultHistory

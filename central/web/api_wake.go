@@ -28,6 +28,9 @@ func (s *Server) wakeComputer(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.inScope(c, id); err != nil {
+		return err
+	}
 	ws, err := s.deps.Wake.Request(c.Request().Context(), s.actor(c), []uint{id}, store.WakeManual)
 	if err != nil {
 		return err
@@ -38,6 +41,9 @@ func (s *Server) wakeComputer(c echo.Context) error {
 func (s *Server) computerWakes(c echo.Context) error {
 	id, err := uintParam(c, "id")
 	if err != nil {
+		return err
+	}
+	if err := s.inScope(c, id); err != nil {
 		return err
 	}
 	ws, err := s.deps.Wake.Requests(c.Request().Context(), id)

@@ -23,7 +23,8 @@ type rule struct {
 
 // routeRules maps "METHOD path" (the echo route under /api/v1) to its
 // rule. A route not listed needs fleet.read to read and admin to change,
-// and refuses scoped callers: a new route is closed until it is listed.
+// and refuses scoped callers: a new route is closed until it is listed
+// (TestEveryRouteHasARule fails until it is).
 var routeRules = map[string]rule{
 	"GET /server":       {"", true},
 	"GET /openapi.json": {"", true},
@@ -39,6 +40,36 @@ var routeRules = map[string]rule{
 	"DELETE /computers/:id":     {auth.PermComputersWrite, true},
 	"GET /deployments":          {auth.PermComputersRead, true},
 	"GET /deployments/:id":      {auth.PermComputersRead, true},
+	// The export, the history and the wakes are filtered by, or checked
+	// against, the caller's scope.
+	"GET /computers/export":      {auth.PermComputersRead, true},
+	"GET /computers/:id/history": {auth.PermComputersRead, true},
+	"GET /computers/:id/wakes":   {auth.PermComputersRead, true},
+	"POST /computers/:id/wake":   {auth.PermDeploy, true},
+	// Saved searches are the caller's own (shared ones are read by all);
+	// a search always runs within the scope of whoever uses it. Saving
+	// one is a change, which read-only callers never make.
+	"GET /searches":        {auth.PermComputersRead, true},
+	"GET /searches/:id":    {auth.PermComputersRead, true},
+	"POST /searches":       {auth.PermComputersWrite, true},
+	"PUT /searches/:id":    {auth.PermComputersWrite, true},
+	"DELETE /searches/:id": {auth.PermComputersWrite, true},
+	// The catalog counts only the caller's computers; the dictionary is
+	// fleet-wide.
+	"GET /software":                {auth.PermComputersRead, true},
+	"GET /software/:key":           {auth.PermComputersRead, true},
+	"GET /software/:key/computers": {auth.PermComputersRead, true},
+	"GET /software/rules":          {auth.PermComputersRead, true},
+	"POST /software/rules":         {auth.PermFleetWrite, false},
+	"PUT /software/rules/:id":      {auth.PermFleetWrite, false},
+	"DELETE /software/rules/:id":   {auth.PermFleetWrite, false},
+	// Merges join two computers, possibly of different branches, and the
+	// stale purge deletes computers fleet-wide: unscoped callers only.
+	"GET /computers/merges":            {auth.PermComputersRead, false},
+	"POST /computers/merges/:id/split": {auth.PermComputersWrite, false},
+	"POST /computers/:id/merge":        {auth.PermComputersWrite, false},
+	"GET /settings/stale-purge":        {auth.PermFleetRead, false},
+	"PUT /settings/stale-purge":        {auth.PermComputersWrite, false},
 
 	"GET /packages":                  {auth.PermPackagesRead, true},
 	"GET /packages/:id":              {auth.PermPackagesRead, true},
@@ -60,6 +91,7 @@ var routeRules = map[string]rule{
 	"DELETE /sites/:id":               {auth.PermFleetWrite, false},
 	"POST /groups":                    {auth.PermFleetWrite, false},
 	"PUT /groups/:id":                 {auth.PermFleetWrite, false},
+	"PATCH /groups/:id":               {auth.PermFleetWrite, false},
 	"DELETE /groups/:id":              {auth.PermFleetWrite, false},
 	"POST /groups/:id/members":        {auth.PermFleetWrite, false},
 	"POST /groups/:id/members/remove": {auth.PermFleetWrite, false},
@@ -74,6 +106,37 @@ var routeRules = map[string]rule{
 	"POST /agents/:computer/unrevoke": {auth.PermComputersWrite, false},
 
 	"DELETE /tokens/:id": {auth.PermAdmin, false},
+
+	// Fleet-wide reading: fleet.read, unscoped callers only.
+	"GET /stats":                           {auth.PermFleetRead, false},
+	"GET /dashboard":                       {auth.PermFleetRead, false},
+	"GET /tokens":                          {auth.PermFleetRead, false},
+	"GET /audit":                           {auth.PermFleetRead, false},
+	"GET /packages/:id/deployments":        {auth.PermFleetRead, false},
+	"GET /packages/:id/deployment-counts":  {auth.PermFleetRead, false},
+	"GET /packages/:id/completion":         {auth.PermFleetRead, false},
+	"GET /packages/:id/bytes-by-site":      {auth.PermFleetRead, false},
+	"GET /sites":                           {auth.PermFleetRead, false},
+	"GET /sites/:id":                       {auth.PermFleetRead, false},
+	"GET /groups":                          {auth.PermFleetRead, false},
+	"GET /groups/:id":                      {auth.PermFleetRead, false},
+	"GET /assignments":                     {auth.PermFleetRead, false},
+	"GET /assignments/:id":                 {auth.PermFleetRead, false},
+	"GET /relays":                          {auth.PermFleetRead, false},
+	"GET /settings":                        {auth.PermFleetRead, false},
+	"GET /agents/enrollment-tokens":        {auth.PermFleetRead, false},
+	"POST /agents/enrollment-tokens":       {auth.PermAdmin, false},
+	"DELETE /agents/enrollment-tokens/:id": {auth.PermAdmin, false},
+
+	// Reading users and roles is fleet.read, as the users page is.
+	"GET /users":        {auth.PermFleetRead, false},
+	"POST /users":       {auth.PermAdmin, false},
+	"PUT /users/:id":    {auth.PermAdmin, false},
+	"DELETE /users/:id": {auth.PermAdmin, false},
+	"GET /roles":        {auth.PermFleetRead, false},
+	"POST /roles":       {auth.PermAdmin, false},
+	"PUT /roles/:id":    {auth.PermAdmin, false},
+	"DELETE /roles/:id": {auth.PermAdmin, false},
 }
 
 // ruleOf returns the rule of the route of c.

@@ -4,7 +4,7 @@ import "context"
 
 // command is one shoalctl command, such as "package create". Commands are
 // NOUN VERB, like kubectl's and nomad's: package, computer, site, group,
-// relay, assignment, search, token, settings, audit, each with list, get and
+// relay, assignment, search, user, role, token, settings, audit, each with list, get and
 // the actions that apply. The spellings of earlier releases ("computers",
 // "sites create", "relays token", "assign", …) stay as aliases, so scripts
 // and the README keep working.
@@ -31,6 +31,8 @@ var (
 	argSite       = [2]string{"SITE", "a site name (any case) or its ID"}
 	argGroup      = [2]string{"GROUP", "a group name or its ID"}
 	argAssignment = [2]string{"ID", "an assignment ID, the first column of 'shoalctl assignment list'"}
+	argUser       = [2]string{"USER", "a user name or its ID, the first column of 'shoalctl user list'"}
+	argRole       = [2]string{"ROLE", "a role name, or a custom role's ID"}
 )
 
 // searchFlags is the synopsis of the inventory search flags.
@@ -134,6 +136,42 @@ func commands() []command {
 			run:         runSearchCreate},
 		{name: "search delete", synopsis: "NAME|ID", summary: "Delete a saved search.",
 			args: [][2]string{{"NAME|ID", "a saved search"}}, examples: []string{"shoalctl search delete old-7zip"}, run: runSearchDelete},
+
+		{name: "user list", aliases: []string{"users"}, summary: "List local and directory users with their role and scope.",
+			examples: []string{"shoalctl user list", "shoalctl user list -o wide"}, run: runUserList},
+		{name: "user get", synopsis: "USER", summary: "Show a user: role, sites and TAGs, source, last login.",
+			args: [][2]string{argUser}, examples: []string{"shoalctl user get tom"}, run: runUserGet},
+		{name: "user create", synopsis: "NAME --role ROLE [--site SITE...] [--tag TAG...] [--password-file F | --password-stdin]",
+			summary:     "Create a local user with a role and, optionally, a scope.",
+			description: "Create a local user who logs in to the web UI and with 'shoalctl login --user NAME'. --site and --tag limit it to the computers of those sites or with those OCS TAGs (either matches); without them it sees the whole fleet. The password (at least 12 characters) comes from --password-file, --password-stdin or " + EnvUserPassword + ".",
+			args:        [][2]string{{"NAME", "the user's login name"}},
+			examples:    []string{"shoalctl user create tom --role technician --site paris --password-file tom.pw"},
+			run:         runUserCreate},
+		{name: "user update", synopsis: "USER [--role ROLE] [--site SITE...] [--tag TAG...] [--whole-fleet] [--password-file F | --password-stdin]",
+			summary:     "Change a user's role, scope or password (options not given keep their value).",
+			description: "Change a user's role, sites, TAGs or password; what is not given keeps its value, and --whole-fleet removes the sites and TAGs. The user's sessions end when its scope or password changes.",
+			args:        [][2]string{argUser},
+			examples:    []string{"shoalctl user update tom --role readonly", "shoalctl user update tom --site paris,branch-12 --tag shop"},
+			run:         runUserUpdate},
+		{name: "user delete", synopsis: "USER", summary: "Delete a user; its sessions and API tokens stop working.",
+			args: [][2]string{argUser}, examples: []string{"shoalctl user delete tom"}, run: runUserDelete},
+		{name: "role list", aliases: []string{"roles"}, summary: "List the roles: built-in (admin, readonly) and custom, with their permissions.",
+			examples: []string{"shoalctl role list"}, run: runRoleList},
+		{name: "role get", synopsis: "ROLE", summary: "Show a role's permissions.",
+			args: [][2]string{argRole}, examples: []string{"shoalctl role get technician"}, run: runRoleGet},
+		{name: "role create", synopsis: "NAME --permission P... [--description D]",
+			summary:     "Create a custom role from permissions.",
+			description: "Create a role that grants the permissions given: computers.read, computers.write, deploy, packages.read, packages.write, fleet.read, fleet.write, admin. A user's sites and TAGs limit where its role applies.",
+			args:        [][2]string{{"NAME", "the role's name: lower-case letters, digits, '.', '_' or '-'"}},
+			examples:    []string{"shoalctl role create technician --permission computers.read,deploy,packages.read --description 'branch technicians'"},
+			run:         runRoleCreate},
+		{name: "role update", synopsis: "ROLE [--permission P...] [--add P] [--remove P] [--description D]",
+			summary:  "Change a custom role's permissions or description; its users get them at their next request.",
+			args:     [][2]string{argRole},
+			examples: []string{"shoalctl role update technician --add computers.write", "shoalctl role update technician --permission computers.read,deploy"},
+			run:      runRoleUpdate},
+		{name: "role delete", synopsis: "ROLE", summary: "Delete a custom role that no user or API token holds.",
+			args: [][2]string{argRole}, examples: []string{"shoalctl role delete technician"}, run: runRoleDelete},
 
 		{name: "site list", aliases: []string{"sites", "sites list"}, summary: "List sites.", examples: []string{"shoalctl site list"}, run: runSitesList},
 		{name: "site get", aliases: []string{"sites get", "sites show", "site show"}, synopsis: "SITE", summary: "Show a site: CIDRs, fragment location, time zone, window, computers.",

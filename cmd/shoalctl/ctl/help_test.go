@@ -72,6 +72,11 @@ func newAnyFake(t *testing.T) (*fake, *[]string) {
 			writeJSON(w, 200, api.SavedSearch{ID: 1, Name: "old-7zip", Search: map[string]string{"software": "7-Zip"}})
 		case p == "/packages" && r.Method == "POST":
 			writeJSON(w, 201, api.Package{ID: "20261205064500", Name: "app"})
+		case p == "/users":
+			writeJSON(w, 200, api.List[api.User]{Items: []api.User{{ID: 5, Name: "tom", Role: "technician", Sites: []string{"paris"}, Source: "local"}}, Total: 1})
+		case p == "/roles":
+			writeJSON(w, 200, api.List[api.Role]{Items: []api.Role{{Name: "admin", BuiltIn: true, Permissions: []string{"admin"}},
+				{ID: 2, Name: "technician", Permissions: []string{"computers.read", "deploy", "packages.read"}}}, Total: 2})
 		case p == "/settings":
 			writeJSON(w, 200, api.Settings{PrologFreqHours: 10})
 		case p == "/computers/export":
@@ -98,6 +103,9 @@ func TestHelpExamplesRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile("sites.csv", []byte("paris,10.1.0.0/16\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile("tom.pw", []byte("tom-password-12\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile("cacert.pem", mustRead(t, f.caFile), 0o600); err != nil {
