@@ -284,7 +284,7 @@ func evaluate(r *Result, p Params) {
 func targets(r *Result, p Params) []Goal {
 	ok := r.Status == StatusOK
 	ratio := Goal{Name: "p95 completion ÷ floor (issues 20, 21)", Target: fmt.Sprintf("≤ 1.2 × %.1f s = %.1f s", p.FloorSeconds, 1.2*p.FloorSeconds),
-		Value: fmt.Sprintf("%.1f s (%.2f ×)", r.Completion.P95, r.CompletionRatio.P95),
+		Value: fmt.Sprintf("%.2f s (%.3f ×)", r.Completion.P95, r.CompletionRatio.P95),
 		Pass:  ok && r.Completion.N > 0 && p.FloorSeconds > 0 && r.Completion.P95 <= 1.2*p.FloorSeconds}
 	if r.LANFloorSeconds > 0 {
 		ratio.Value += fmt.Sprintf("; the relay's LAN port alone needs %.1f s", r.LANFloorSeconds)
@@ -301,7 +301,9 @@ func targets(r *Result, p Params) []Goal {
 		}
 	}
 	if worst != nil {
-		use.Value, use.Pass = fmt.Sprintf("%.0f %%", worst.Utilisation*100), ok && worst.Utilisation >= 0.9
+		// One decimal more than the summary line, so a FAIL just under
+		// the bound does not read "90 %".
+		use.Value, use.Pass = fmt.Sprintf("%.1f %%", worst.Utilisation*100), ok && worst.Utilisation >= 0.9
 	}
 	return []Goal{ratio, tail, use}
 }
