@@ -263,10 +263,10 @@ func (s *Server) build() error {
 	if s.builder, err = packages.NewBuilder(pcfg, pk.SigningKey, s.log); err != nil {
 		return err
 	}
-	if s.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+	if s.httpLn, err = listen(ctx, cfg.HTTPAddr); err != nil {
 		return fmt.Errorf("listen http: %w", err)
 	}
-	if s.httpsLn, err = net.Listen("tcp", cfg.HTTPSAddr); err != nil {
+	if s.httpsLn, err = listen(ctx, cfg.HTTPSAddr); err != nil {
 		return fmt.Errorf("listen https: %w", err)
 	}
 	host := publicHost(cfg.PublicHost, s.httpsLn.Addr(), hostAddrs)

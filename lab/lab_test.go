@@ -594,3 +594,47 @@ func TestUplinkLine(t *testing.T) {
 		})
 	}
 }
+
+func TestTargets(t *testing.T) {
+	p := Params{SizeBytes: 48 << 20, UplinkMbit: 16, FloorSeconds: 25.2}
+	four, nine := 4.0, 9.0
+	good := Result{Scenario: "shoal-p2p", Status: StatusOK, Agents: 12, Branches: 1, Succeeded: 12, WANPerS: 1.06, WANPayloadPerS: 1.0,
+		Completion: Dist{N: 12, P95: 29}, CompletionRatio: Dist{N: 12, P95: 29 / 25.2}, FirstFragment: Dist{N: 12, P95: 3},
+		LastDoneAfterWAN: &four, WAN: []BranchWAN{{Branch: 1, BusySeconds: 28, Utilisation: 0.91}}}
+	slowTail := good
+	slowTail.Completion.P95, slowTail.CompletionRatio.P95, slowTail.LastDoneAfterWAN = 34, 34/25.2, &nine
+	twoBranches := good
+	twoBranches.WAN = []BranchWAN{{Branch: 1, BusySeconds: 28, Utilisation: 0.93}, {Branch: 2, BusySeconds: 30, Utilisation: 0.85}}
+	failed := good
+	failed.Status = StatusFailed
+	tests := []struct {
+		name string
+		r    Result
+		want []bool // p95 ÷ floor, tail, utilisation
+	}{
+		{name: "met", r: good, want: []bool{true, true, true}},
+		{name: "late", r: slowTail, want: []bool{false, false, true}},
+		{name: "least-used-branch", r: twoBranches, want: []bool{true, true, false}},
+		{name: "failed-scenario", r: failed, want: []bool{false, false, false}},
+		{name: "baseline-has-none", r: Result{Scenario: "shoal-direct", Status: StatusOK, Agents: 4, Branches: 1, Succeeded: 4, WANPerS: 4.1,
+			FirstFragment: Dist{N: 4, P95: 2}}, want: nil},
+		{name: "ocs-relay-has-none", r: Result{Scenario: "ocs-relay", Status: StatusOK, Agents: 4, Branches: 1, Succeeded: 4, WANPerS: 1.04, WANPayloadPerS: 1.0}, want: nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := tt.r
+			evaluate(&r, p)
+			var got []bool
+			for _, g := range r.Targets {
+				got = append(got, g.Pass)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("target results (-want +got):\n%s\n%+v", diff, r.Targets)
+			}
+			rep := &Report{Params: p, Scenarios: []*Result{&r}}
+			if len(tt.want) > 0 && rep.Verdict() != nil && r.Status == StatusOK {
+				t.Errorf("Verdict = %v; the targets must not change the exit status", rep.Verdict())
+			}
+		})
+	}
+}

@@ -150,6 +150,14 @@ type TrackerLeaseRequest struct {
 	// grants at most max_extra_copies such leases per fragment. At most
 	// 256.
 	Exclude []string `json:"exclude,omitempty"`
+	// Gone names the peers of Exclude that the caller's LAN membership
+	// (memberlist) no longer lists as alive: dead or left. Once two live
+	// peers of the site name the same peer within a lease TTL (one, when
+	// the caller is its only other peer), the tracker drops its entry and
+	// its leases at once instead of when they expire (60 s), so a WAN
+	// owner that died mid-fetch does not hold up its site. A peer dropped
+	// while alive gets ErrUnknownPeer and announces again. At most 256.
+	Gone []string `json:"gone,omitempty"`
 }
 
 // TrackerLeaseResponse grants fragments the caller alone fetches from

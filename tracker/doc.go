@@ -82,6 +82,15 @@
 // holds is taken over by a caller that excludes it, as an extra copy that
 // bypasses it: its site does not wait for a slow owner's own WAN fetch.
 //
+// A lease request also names the peers the caller's LAN membership
+// (memberlist) lost for StallTimeout (Gone). Once two live peers of the
+// site name the same agent within LeaseTTL (one, when it is the only
+// other agent), its entry and leases are dropped at once: a WAN owner that
+// died mid-fetch stops holding up its site before its leases expire
+// (LeaseTTL, 60 s). An announce clears the reports against the announcer;
+// relays are never dropped this way; a dropped peer that is alive gets
+// ErrUnknownPeer and announces again.
+//
 // # Unknown peers and restarts
 //
 // The state lives in memory only. Lookups and leases from a caller without

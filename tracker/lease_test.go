@@ -470,3 +470,79 @@ func TestLeaseTakenOverFromSlowOwner(t *testing.T) {
 		}
 	})
 }
+
+// TestLeaseReleasedWhenMembersReportOwnerGone: a WAN owner that two live
+// peers report gone from their LAN membership loses its entry and leases
+// at once, not after the lease TTL; one report in a larger site is not
+// enough, a relay is never dropped, and an owner that announces again
+// clears the reports against it.
+func TestLeaseReleasedWhenMembersReportOwnerGone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, tracker.Config{LeaseTTL: time.Minute, LeaseCredit: -1})
+		owner, b, c, d := e.peer("branch-a"), e.peer("branch-a"), e.peer("branch-a"), e.peer("branch-a")
+		for i, p := range []*trackertest.Identity{owner, b, c, d} {
+			e.mustAnnounce(p, peerAnnounce(fmt.Sprintf("10.0.0.%d:1", i+1)))
+		}
+		if got, _ := e.lease(owner, leaseReq([]int{0, 1}, 2)); !cmp.Equal(got.Granted, []int{0, 1}) {
+			t.Fatalf("owner granted %v", got.Granted)
+		}
+		gone := func(p *trackertest.Identity, who ...*trackertest.Identity) []int {
+			t.Helper()
+			req := leaseReq([]int{0, 1}, 2)
+			for _, w := range who {
+				req.Exclude = append(req.Exclude, w.PeerID.String())
+				req.Gone = append(req.Gone, w.PeerID.String())
+			}
+			got, code := e.lease(p, req)
+			if code != http.StatusOK {
+				t.Fatalf("lease: status %d", code)
+			}
+			return got.Granted
+		}
+		time.Sleep(time.Second)
+		if got := gone(b, owner); len(got) != 0 {
+			t.Fatalf("one report of three peers released the owner's leases: %v", got)
+		}
+		if got := gone(b, owner); len(got) != 0 {
+			t.Fatalf("the same reporter twice released them: %v", got)
+		}
+		// The owner speaks: it is alive, the report is stale.
+		e.mustAnnounce(owner, peerAnnounce("10.0.0.1:1"))
+		if got := gone(c, owner); len(got) != 0 {
+			t.Fatalf("a report from before the owner's announce counted: %v", got)
+		}
+		time.Sleep(2 * time.Second)
+		if got := gone(d, owner); !cmp.Equal(got, []int{0, 1}) {
+			t.Fatalf("after two peers reported the owner gone: granted %v, want [0 1]", got)
+		}
+		if st := e.srv.Stats(); st.Entries != 3 {
+			t.Errorf("entries = %d after the owner was dropped, want 3", st.Entries)
+		}
+		// The dropped owner, alive after all, is told to announce again.
+		if _, code := e.lease(owner, leaseReq([]int{2}, 1)); code != http.StatusGone {
+			t.Errorf("dropped owner's lease call: status %d, want %d", code, http.StatusGone)
+		}
+	})
+}
+
+// TestGoneReportOfTheOnlyOtherPeer: with one other agent in the site its
+// report is enough.
+func TestGoneReportOfTheOnlyOtherPeer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, tracker.Config{LeaseTTL: time.Minute, LeaseCredit: -1})
+		owner, b := e.peer("branch-a"), e.peer("branch-a")
+		e.mustAnnounce(owner, peerAnnounce("10.0.0.1:1"))
+		e.mustAnnounce(b, peerAnnounce("10.0.0.2:1"))
+		if got, _ := e.lease(owner, leaseReq([]int{0}, 1)); !cmp.Equal(got.Granted, []int{0}) {
+			t.Fatalf("owner granted %v", got.Granted)
+		}
+		req := leaseReq([]int{0}, 1)
+		req.Exclude, req.Gone = []string{owner.PeerID.String()}, []string{owner.PeerID.String()}
+		if got, _ := e.lease(b, req); !cmp.Equal(got.Granted, []int{0}) {
+			t.Errorf("the only other peer's report: granted %v, want [0]", got.Granted)
+		}
+		if st := e.srv.Stats(); st.Entries != 1 {
+			t.Errorf("entries = %d, want 1", st.Entries)
+		}
+	})
+}

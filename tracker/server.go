@@ -274,8 +274,8 @@ func (s *Server) validLease(req proto.TrackerLeaseRequest) error {
 	if req.Total < 1 || req.Total > s.cfg.MaxFragments || len(req.Want) > req.Total {
 		return fmt.Errorf("lease: total %d with %d wanted: %w", req.Total, len(req.Want), ErrBadRequest)
 	}
-	if len(req.Exclude) > maxExclude {
-		return fmt.Errorf("lease: %d excluded peers, at most %d: %w", len(req.Exclude), maxExclude, ErrBadRequest)
+	if len(req.Exclude) > maxExclude || len(req.Gone) > maxExclude {
+		return fmt.Errorf("lease: %d excluded and %d gone peers, at most %d each: %w", len(req.Exclude), len(req.Gone), maxExclude, ErrBadRequest)
 	}
 	for _, i := range req.Want {
 		if i < 0 || i >= req.Total {

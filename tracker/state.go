@@ -86,11 +86,16 @@ type site struct {
 	// since is when each package was first announced in the site, kept
 	// while anyone holds it (creditStart).
 	since map[string]time.Time
+	// gone are the peers that live peers reported gone from their LAN
+	// membership (TrackerLeaseRequest.Gone): reported peer → reporter →
+	// when (goneReports).
+	gone map[string]map[string]time.Time
 }
 
 func newSite() *site {
 	return &site{entries: map[string]*entry{}, byPkg: map[string]map[string]*entry{}, leases: map[leaseKey]lease{},
-		extras: map[leaseKey]*extra{}, slow: map[string]time.Time{}, since: map[string]time.Time{}}
+		extras: map[leaseKey]*extra{}, slow: map[string]time.Time{}, since: map[string]time.Time{},
+		gone: map[string]map[string]time.Time{}}
 }
 
 // state is the tracker's whole memory. mu owns every field and everything
@@ -151,6 +156,7 @@ func (st *state) announce(c caller, a proto.TrackerAnnounce, now time.Time) erro
 	}
 	s.entries[c.PeerID] = e
 	st.peerSite[c.PeerID] = c.Site
+	delete(s.gone, c.PeerID) // It speaks: reports of it gone are stale.
 	st.reindex(s, nil, e)
 	for pkg := range e.pkgs {
 		if _, ok := s.since[pkg]; !ok {
@@ -319,6 +325,7 @@ func (st *state) lease(c caller, req proto.TrackerLeaseRequest, now time.Time) (
 	if err != nil {
 		return out, err
 	}
+	st.goneReports(s, c.PeerID, req.Gone, now)
 	for id, e := range s.entries {
 		if e.kind == proto.HolderRelay && e.live(now) && !st.revoked(id) && !slices.Contains(req.Exclude, id) {
 			out.Relay = true
@@ -530,6 +537,41 @@ func (st *state) extraCopy(s *site, c caller, req proto.TrackerLeaseRequest, i i
 	return true
 }
 
+// goneReports records that reporter's LAN membership lost the peers gone
+// and drops each peer that enough live peers reported within LeaseTTL:
+// two, or every other live agent of the site when fewer. Relays, which
+// are not LAN members, and the reporter itself are never dropped. One
+// agent alone cannot evict its peers in a larger site; a dropped peer that
+// is alive announces again (ErrUnknownPeer).
+func (st *state) goneReports(s *site, reporter string, gone []string, now time.Time) {
+	for _, id := range gone {
+		e := s.entries[id]
+		if id == reporter || e == nil || !e.live(now) || e.kind == proto.HolderRelay {
+			continue
+		}
+		if s.gone[id] == nil {
+			s.gone[id] = map[string]time.Time{}
+		}
+		s.gone[id][reporter] = now
+		others := 0
+		for oid, o := range s.entries {
+			if oid != id && o.live(now) && o.kind != proto.HolderRelay && !st.revoked(oid) {
+				others++
+			}
+		}
+		reports := 0
+		for rid, at := range s.gone[id] {
+			if r := s.entries[rid]; r != nil && r.live(now) && now.Sub(at) < st.cfg.LeaseTTL && !st.revoked(rid) {
+				reports++
+			}
+		}
+		if reports >= min(2, others) {
+			st.remove(s, e)
+			delete(s.gone, id)
+		}
+	}
+}
+
 // sweep drops expired and revoked entries and expired leases, and reports
 // how many entries it dropped.
 func (st *state) sweep(now time.Time) (dropped int) {
@@ -560,6 +602,11 @@ func (st *state) sweep(now time.Time) (dropped int) {
 		for id, until := range s.slow {
 			if !now.Before(until) || s.entries[id] == nil {
 				delete(s.slow, id)
+			}
+		}
+		for id := range s.gone {
+			if s.entries[id] == nil {
+				delete(s.gone, id)
 			}
 		}
 		if len(s.entries) == 0 && len(s.leases) == 0 {

@@ -59,7 +59,9 @@
 //     the limit. The peer is left alone for
 //     PeerCooloff (doubled each time it is too slow), like a peer that
 //     fails PeerFailures times. Peers left alone, dropped, or gone from
-//     LAN membership for StallTimeout are excluded from lease requests:
+//     LAN membership for StallTimeout are excluded from lease requests
+//     (the gone ones are also named as Gone, so that the tracker drops a
+//     dead WAN owner's leases once two peers say so):
 //     the tracker then leases what only they hold to this agent (at most
 //     its max_extra_copies more WAN copies per fragment), and with a
 //     relay owning the WAN the fragment comes from the relay. A stalled

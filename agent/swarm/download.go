@@ -225,6 +225,14 @@ func (d *download) excluded(p *peerState, now time.Time) bool {
 	return !p.relay && (now.Before(p.coolUntil) || (!p.goneSince.IsZero() && now.Sub(p.goneSince) >= d.cfg.StallTimeout))
 }
 
+// gone reports whether p has not been a live LAN member for StallTimeout
+// (memberlist declared it dead or it left): the lease request names it so
+// that the tracker, once two peers say so, frees its leases at once
+// instead of after their TTL (a WAN owner that died mid-fetch).
+func (d *download) gone(p *peerState, now time.Time) bool {
+	return !p.relay && d.aliveKnown && !p.goneSince.IsZero() && now.Sub(p.goneSince) >= d.cfg.StallTimeout
+}
+
 // lookup refreshes the holders of the package.
 func (d *download) lookup(ctx context.Context, now time.Time) error {
 	lctx, cancel := context.WithTimeout(ctx, trackerTimeout)
@@ -434,10 +442,13 @@ func (d *download) maybeLease(ctx context.Context, now time.Time) error {
 		}
 	}
 	lctx, cancel := context.WithTimeout(ctx, trackerTimeout)
-	var exclude []string
+	var exclude, gone []string
 	for id, p := range d.peers {
 		if d.excluded(p, now) && len(exclude) < 256 {
 			exclude = append(exclude, id)
+			if d.gone(p, now) {
+				gone = append(gone, id)
+			}
 		}
 	}
 	for id := range d.relayDown {
@@ -446,7 +457,7 @@ func (d *download) maybeLease(ctx context.Context, now time.Time) error {
 		}
 	}
 	resp, err := d.tr.Lease(lctx, proto.TrackerLeaseRequest{PackageID: d.m.PackageID, Total: len(d.m.Fragments), Want: want,
-		Max: d.cfg.LeaseMax, Exclude: exclude})
+		Max: d.cfg.LeaseMax, Exclude: exclude, Gone: gone})
 	cancel()
 	d.nextLease = now.Add(d.cfg.StallTimeout)
 	if err != nil {

@@ -148,9 +148,9 @@ func TestSlowHolderHedgedToRelay(t *testing.T) {
 
 // TestDeadMemberExcluded: the tracker still lists the only holder of
 // fragments 4-7, but LAN membership has seen it dead: after StallTimeout
-// it no longer counts for this download's lease requests, so the lease
-// moves here instead of the download waiting for its tracker entry to
-// expire.
+// it no longer counts for this download's lease requests (Exclude, and
+// Gone, which lets the tracker drop it), so the lease moves here instead
+// of the download waiting for its tracker entry to expire.
 func TestDeadMemberExcluded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const n = 8
@@ -158,7 +158,25 @@ func TestDeadMemberExcluded(t *testing.T) {
 		peers := withData(data, peerSources("gone", "peerA"))
 		tr := swarmtest.NewTracker(swarmtest.Peer("gone", n, swarmtest.Have(n, 4, 5, 6, 7)),
 			swarmtest.Peer("peerA", n, swarmtest.Have(n, 0, 1, 2, 3)))
-		tr.SetGrant(grantExcluding("gone", 4, 5, 6, 7))
+		// The lease request names the dead member as gone (the tracker
+		// frees its leases once two peers say so), never the live one.
+		var (
+			mu       sync.Mutex
+			named    bool
+			wrongful []string
+		)
+		grant := grantExcluding("gone", 4, 5, 6, 7)
+		tr.SetGrant(func(req proto.TrackerLeaseRequest) proto.TrackerLeaseResponse {
+			mu.Lock()
+			named = named || slices.Contains(req.Gone, "gone")
+			for _, id := range req.Gone {
+				if id != "gone" || !slices.Contains(req.Exclude, id) {
+					wrongful = append(wrongful, id)
+				}
+			}
+			mu.Unlock()
+			return grant(req)
+		})
 		store, err := fragstore.Open(t.TempDir())
 		if err != nil {
 			t.Fatal(err)
@@ -193,6 +211,11 @@ func TestDeadMemberExcluded(t *testing.T) {
 		}
 		if got := peers[0].Requests(); len(got) != 0 {
 			t.Errorf("the dead member got requests %v", got)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !named || len(wrongful) > 0 {
+			t.Errorf("lease requests named the dead member gone: %v; named others gone or not excluded: %v", named, wrongful)
 		}
 	})
 }
