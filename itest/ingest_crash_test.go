@@ -68,12 +68,18 @@ func TestOCSIngestCrashKeepsAcknowledged(t *testing.T) {
 			}
 		})
 	}
-	// Kill once some inventories are acknowledged, with others in flight.
-	waitFor(t, 60*time.Second, "16 acknowledged inventories", func() error {
+	// Kill once some inventories are acknowledged and some were committed
+	// in groups, with others in flight.
+	var grouped float64
+	waitFor(t, 60*time.Second, "16 acknowledged inventories, some grouped", func() error {
 		mu.Lock()
-		defer mu.Unlock()
-		if len(acked) < 16 {
-			return fmt.Errorf("%d acknowledged", len(acked))
+		n := len(acked)
+		mu.Unlock()
+		if n < 16 {
+			return fmt.Errorf("%d acknowledged", n)
+		}
+		if grouped = c.scrape()["shoal_central_inventory_grouped_total"]; grouped < 2 {
+			return fmt.Errorf("%v inventories grouped", grouped)
 		}
 		return nil
 	})
@@ -86,7 +92,7 @@ func TestOCSIngestCrashKeepsAcknowledged(t *testing.T) {
 	mu.Lock()
 	ids := append([]string(nil), acked...)
 	mu.Unlock()
-	t.Logf("killed with %d inventories acknowledged of %d sent", len(ids), sent.Load())
+	t.Logf("killed with %d inventories acknowledged of %d sent (%v committed in groups)", len(ids), sent.Load(), grouped)
 
 	// central.json names the killed process's ports: the restart writes
 	// its own.

@@ -31,7 +31,10 @@ type Config struct {
 	// IngestGroup is the most inventories committed in one transaction
 	// (group commit, group.go): inventories that arrive while one is being
 	// written are written together, each under its own savepoint. 1 writes
-	// each alone.
+	// each alone. The default is 8 on SQLite (one writer: a group writes
+	// the pages its inventories share once) and 1 on PostgreSQL, whose
+	// concurrent transactions measured faster than groups
+	// (docs/BENCHMARKS.md).
 	IngestGroup int `yaml:"ingest_group"`
 }
 
@@ -53,6 +56,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.IngestGroup == 0 {
 		c.IngestGroup = defaultIngestGroup
+		if c.Driver == DriverPostgres {
+			c.IngestGroup = 1
+		}
 	}
 	if c.MaxOpenConns == 0 {
 		switch c.Driver {

@@ -17,7 +17,7 @@ func TestConfigDefaults(t *testing.T) {
 		want Config
 	}{
 		{name: "empty", in: Config{}, want: Config{Driver: DriverSQLite, MaxOpenConns: defaultSQLiteReaders, Migrate: MigrateUp, IngestGroup: defaultIngestGroup}},
-		{name: "postgres", in: Config{Driver: DriverPostgres, DSN: "x"}, want: Config{Driver: DriverPostgres, DSN: "x", MaxOpenConns: defaultPostgresConns, Migrate: MigrateUp, IngestGroup: defaultIngestGroup}},
+		{name: "postgres", in: Config{Driver: DriverPostgres, DSN: "x"}, want: Config{Driver: DriverPostgres, DSN: "x", MaxOpenConns: defaultPostgresConns, Migrate: MigrateUp, IngestGroup: 1}},
 		{name: "kept", in: Config{Driver: DriverSQLite, DSN: "/a.db", MaxOpenConns: 2, Migrate: MigrateCheck, IngestGroup: 1}, want: Config{Driver: DriverSQLite, DSN: "/a.db", MaxOpenConns: 2, Migrate: MigrateCheck, IngestGroup: 1}},
 	}
 	for _, tt := range tests {
