@@ -18,6 +18,7 @@ import (
 var derivedDefaults = map[string]bool{
 	"http.ocs_concurrency":         true, // 0 = 2 x GOMAXPROCS
 	"agent_api.ingest_concurrency": true, // 0 = 2 x GOMAXPROCS
+	"database.ingest_group":        true, // 0 = 8 on SQLite, 1 on PostgreSQL
 }
 
 // defaultConfig returns the configuration an empty file gives, with every

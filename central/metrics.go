@@ -27,6 +27,7 @@ func (s *Server) newMetrics() *prometheus.Registry {
 			}
 			return out
 		},
+		Groups: s.st.GroupStats,
 	})
 	reg := metrics.NewRegistry()
 	reg.MustRegister(s.metrics)

@@ -109,6 +109,8 @@ func TestMetricsEndpoint(t *testing.T) {
 		`shoal_central_served_bytes_total{route="download"}`:              0,
 		`shoal_central_served_bytes_total{route="agent_fragments"}`:       0,
 		`shoal_central_deployment_bytes{source="central"}`:                0,
+		`shoal_central_inventory_groups_total`:                            0,
+		`shoal_central_inventory_grouped_total`:                           0,
 	} {
 		if v, ok := m[series]; !ok || v != want {
 			t.Errorf("%s = %v (found %v), want %v", series, v, ok, want)

@@ -126,8 +126,18 @@ func runPhase(c *Central, name string, conc int, bodies [][]byte) phaseResult {
 // BenchmarkOCSServer replays the captured OCS inventory with distinct
 // DEVICEIDs against a real shoal-central process at 1, 8 and 32 concurrent
 // agents and prints throughput, latency, CPU and memory, then checks that
-// every acknowledged inventory was stored exactly once.
+// every acknowledged inventory was stored exactly once. It runs with each
+// inventory committed alone (database.ingest_group 1) and with the default
+// group commit.
 func BenchmarkOCSServer(b *testing.B) {
+	for _, group := range []int{1, 8} {
+		b.Run(fmt.Sprintf("group=%d", group), func(b *testing.B) {
+			benchOCSServer(b, group)
+		})
+	}
+}
+
+func benchOCSServer(b *testing.B, group int) {
 	inv, err := os.ReadFile("../proto/ocs/testdata/unix-agent-2.10.0/inventory-request.xml")
 	if err != nil {
 		b.Fatal(err)
@@ -138,7 +148,7 @@ func BenchmarkOCSServer(b *testing.B) {
 	}
 	softPerInv := strings.Count(string(inv), "<SOFTWARES>")
 	for range b.N {
-		c := startCentral(b, "")
+		c := startCentral(b, fmt.Sprintf("database:\n  ingest_group: %d\n", group))
 		var results []phaseResult
 		devices := 0
 		for _, conc := range []int{1, 8, 32} {
@@ -166,7 +176,7 @@ func BenchmarkOCSServer(b *testing.B) {
 		c.do("GET", "/api/v1/stats", nil, &stats, http.StatusOK)
 		_, _, hwm := procStats(c.cmd.Process.Pid)
 		load, _ := os.ReadFile("/proc/loadavg")
-		fmt.Printf("\nOCS endpoint benchmark (SQLite, %d software rows per inventory, load %s)\n", softPerInv, strings.TrimSpace(string(load)))
+		fmt.Printf("\nOCS endpoint benchmark (SQLite, ingest_group %d, %d software rows per inventory, load %s)\n", group, softPerInv, strings.TrimSpace(string(load)))
 		fmt.Println("| phase           | agents |  requests | fail | req/s     | p50      | p95      | p99      | CPU    | RSS MiB |")
 		fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
 		for _, r := range results {

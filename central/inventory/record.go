@@ -48,7 +48,10 @@ func Record(ctx context.Context, st *store.Store, snap *store.InventorySnapshot)
 	history := normalizeHistory(snap.History)
 
 	var res *store.IngestResult
-	err = st.TxRetryConflicts(ctx, func(tx *store.Store) error {
+	// Concurrent inventories commit together (store.TxGrouped): a first
+	// inventory's software rows dirty hundreds of index pages, which a
+	// group writes once.
+	err = st.TxGrouped(ctx, func(tx *store.Store) error {
 		var err error
 		res, err = ingest(ctx, tx, c, snap, sentAccount, history)
 		return err

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -28,6 +30,23 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// writtenBytes returns the bytes the process has written (wchar of
+// /proc/self/io: write and pwrite calls, cached or not), or 0. An ingest's
+// writes are its WAL pages, so this counts what its commits wrote.
+func writtenBytes() int64 {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "wchar: "); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
 func loadavg() string {
 	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
@@ -36,22 +55,55 @@ func loadavg() string {
 	return string(b[:len(b)-1])
 }
 
+// benchGroups are the ingest_group values the ingest benchmarks compare:
+// each inventory in a transaction of its own, and the default group commit.
+var benchGroups = []int{1, 8}
+
+// benchParallelism makes the ingest benchmarks run 2 × GOMAXPROCS
+// inventories at once, as many as central's OCS and agent API gates admit.
+const benchParallelism = 2
+
 // BenchmarkIngest measures first inventories (new computers) of
-// benchSoftwares software rows each, ingested from parallel goroutines.
+// benchSoftwares software rows each, ingested from parallel goroutines, with
+// and without group commit.
 func BenchmarkIngest(b *testing.B) {
-	benchIngest(b, storetest.Open(b), false)
+	for _, g := range benchGroups {
+		b.Run(fmt.Sprintf("group=%d", g), func(b *testing.B) {
+			benchIngest(b, openBench(b, store.Config{IngestGroup: g}), false)
+		})
+	}
 }
 
 // BenchmarkReingest measures repeated inventories of existing computers
 // (every child row deleted and re-inserted).
 func BenchmarkReingest(b *testing.B) {
-	benchIngest(b, storetest.Open(b), true)
+	for _, g := range benchGroups {
+		b.Run(fmt.Sprintf("group=%d", g), func(b *testing.B) {
+			benchIngest(b, openBench(b, store.Config{IngestGroup: g}), true)
+		})
+	}
 }
 
 // BenchmarkIngestPostgres is BenchmarkIngest on PostgreSQL (skipped unless
 // SHOAL_TEST_POSTGRES_DSN is set).
 func BenchmarkIngestPostgres(b *testing.B) {
-	benchIngest(b, storetest.OpenPostgres(b), false)
+	for _, g := range benchGroups {
+		b.Run(fmt.Sprintf("group=%d", g), func(b *testing.B) {
+			dsn := storetest.PostgresDSN(b)
+			benchIngest(b, openBench(b, store.Config{Driver: store.DriverPostgres, DSN: dsn, IngestGroup: g}), false)
+		})
+	}
+}
+
+// openBench opens a store with cfg in a temporary directory.
+func openBench(b *testing.B, cfg store.Config) *store.Store {
+	b.Helper()
+	s, err := store.Open(b.Context(), cfg, b.TempDir(), storetest.Logger(b))
+	if err != nil {
+		b.Fatalf("open store: %v", err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return s
 }
 
 func benchIngest(b *testing.B, s *store.Store, existing bool) {
@@ -66,6 +118,9 @@ func benchIngest(b *testing.B, s *store.Store, existing bool) {
 	}
 	var seq atomic.Int64
 	b.ReportAllocs()
+	b.SetParallelism(benchParallelism)
+	g0, w0 := s.GroupStats()
+	wrote0 := writtenBytes()
 	cpu0 := cpuTime()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -88,7 +143,10 @@ func benchIngest(b *testing.B, s *store.Store, existing bool) {
 	b.ReportMetric(cpuMS/float64(b.N), "cpu-ms/inventory")
 	b.ReportMetric(float64(b.N)/secs, "inventories/s")
 	b.ReportMetric(float64(b.N*benchSoftwares)/secs, "softwares/s")
-	b.Logf("N=%d %s: %.1f inventories/s, loadavg %s", b.N, b.Name(), float64(b.N)/secs, loadavg())
+	b.ReportMetric(float64(writtenBytes()-wrote0)/1024/float64(b.N), "written-KiB/inventory")
+	g1, w1 := s.GroupStats()
+	b.Logf("N=%d %s: %.1f inventories/s, %.1f cpu-ms each; %d grouped in %d groups; loadavg %s",
+		b.N, b.Name(), float64(b.N)/secs, cpuMS/float64(b.N), w1-w0, g1-g0, loadavg())
 }
 
 // benchSnapshot is tmpl for computer i: its own device ID, name, serial and

@@ -28,12 +28,22 @@ type Config struct {
 	// MigrateCheck ("check") refuses to start until an operator has run
 	// "shoal-central migrate up".
 	Migrate string `yaml:"migrate"`
+	// IngestGroup is the most inventories committed in one transaction
+	// (group commit, group.go): inventories that arrive while one is being
+	// written are written together, each under its own savepoint. 1 writes
+	// each alone. The default is 8 on SQLite (one writer: a group writes
+	// the pages its inventories share once) and 1 on PostgreSQL, whose
+	// concurrent transactions measured faster than groups
+	// (docs/BENCHMARKS.md).
+	IngestGroup int `yaml:"ingest_group"`
 }
 
 // Defaults.
 const (
 	defaultSQLiteReaders = 4
 	defaultPostgresConns = 16
+	defaultIngestGroup   = 8
+	maxIngestGroup       = 64
 )
 
 // withDefaults returns a copy of c with zero fields set to their defaults.
@@ -43,6 +53,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Migrate == "" {
 		c.Migrate = MigrateUp
+	}
+	if c.IngestGroup == 0 {
+		c.IngestGroup = defaultIngestGroup
+		if c.Driver == DriverPostgres {
+			c.IngestGroup = 1
+		}
 	}
 	if c.MaxOpenConns == 0 {
 		switch c.Driver {
@@ -75,6 +91,9 @@ func (c Config) Validate() error {
 	}
 	if c.Migrate != MigrateUp && c.Migrate != MigrateCheck {
 		return fmt.Errorf("store config: migrate %q: want %q or %q: %w", c.Migrate, MigrateUp, MigrateCheck, ErrInvalid)
+	}
+	if c.IngestGroup < 0 || c.IngestGroup > maxIngestGroup {
+		return fmt.Errorf("store config: ingest_group %d: want 1 to %d: %w", c.IngestGroup, maxIngestGroup, ErrInvalid)
 	}
 	if c.MaxOpenConns < 0 {
 		return fmt.Errorf("store config: max_open_conns %d is negative: %w", c.MaxOpenConns, ErrInvalid)

@@ -60,6 +60,9 @@ type Store struct {
 	sites *siteCache
 	// names is shared like sites (software.go).
 	names *nameCache
+	// group queues TxGrouped calls (group.go); nil when ingest_group is 1
+	// and in transaction Stores.
+	group *grouper
 	// onCommit runs after the transaction of a Store that Tx hands to its
 	// function commits (only that goroutine touches it).
 	onCommit []func()
@@ -113,7 +116,8 @@ func OpenUnmigrated(ctx context.Context, cfg Config, dataDir string, logger *slo
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{driver: cfg.Driver, logger: logger.With("component", "store"), sites: &siteCache{}, names: newNameCache()}
+	s := &Store{driver: cfg.Driver, logger: logger.With("component", "store"), sites: &siteCache{}, names: newNameCache(),
+		group: newGrouper(cfg.IngestGroup)}
 	var err error
 	switch cfg.Driver {
 	case DriverSQLite:

@@ -16,9 +16,9 @@ func TestConfigDefaults(t *testing.T) {
 		in   Config
 		want Config
 	}{
-		{name: "empty", in: Config{}, want: Config{Driver: DriverSQLite, MaxOpenConns: defaultSQLiteReaders, Migrate: MigrateUp}},
-		{name: "postgres", in: Config{Driver: DriverPostgres, DSN: "x"}, want: Config{Driver: DriverPostgres, DSN: "x", MaxOpenConns: defaultPostgresConns, Migrate: MigrateUp}},
-		{name: "kept", in: Config{Driver: DriverSQLite, DSN: "/a.db", MaxOpenConns: 2, Migrate: MigrateCheck}, want: Config{Driver: DriverSQLite, DSN: "/a.db", MaxOpenConns: 2, Migrate: MigrateCheck}},
+		{name: "empty", in: Config{}, want: Config{Driver: DriverSQLite, MaxOpenConns: defaultSQLiteReaders, Migrate: MigrateUp, IngestGroup: defaultIngestGroup}},
+		{name: "postgres", in: Config{Driver: DriverPostgres, DSN: "x"}, want: Config{Driver: DriverPostgres, DSN: "x", MaxOpenConns: defaultPostgresConns, Migrate: MigrateUp, IngestGroup: 1}},
+		{name: "kept", in: Config{Driver: DriverSQLite, DSN: "/a.db", MaxOpenConns: 2, Migrate: MigrateCheck, IngestGroup: 1}, want: Config{Driver: DriverSQLite, DSN: "/a.db", MaxOpenConns: 2, Migrate: MigrateCheck, IngestGroup: 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -21,6 +21,9 @@ type CentralSources struct {
 	// by route (download: the OCS download tree; agent_fragments: the
 	// Shoal agent fragment API).
 	Served func() map[string]int64
+	// Groups counts the transactions that committed several inventories
+	// together (group commit) and the inventories they held, since start.
+	Groups func() (groups, inventories int64)
 }
 
 // Central is central's metrics. Its methods are safe on a nil *Central
@@ -38,6 +41,8 @@ type Central struct {
 	deployments *prometheus.Desc
 	depBytes    *prometheus.Desc
 	served      *prometheus.Desc
+	groups      *prometheus.Desc
+	grouped     *prometheus.Desc
 	scrapeErrs  prometheus.Counter
 }
 
@@ -68,6 +73,10 @@ func NewCentral(src CentralSources) *Central {
 			"Bytes agents reported fetching for the deployments in the database, by source (peer, relay, central).", []string{"source"}, nil),
 		served: prometheus.NewDesc("shoal_central_served_bytes_total",
 			"Body bytes this replica served, by route (download, agent_fragments).", []string{"route"}, nil),
+		groups: prometheus.NewDesc("shoal_central_inventory_groups_total",
+			"Transactions of this replica that committed several inventories together (database.ingest_group).", nil, nil),
+		grouped: prometheus.NewDesc("shoal_central_inventory_grouped_total",
+			"Inventories this replica committed in a transaction shared with others.", nil, nil),
 		scrapeErrs: prometheus.NewCounter(prometheus.CounterOpts{Name: "shoal_central_metrics_errors_total",
 			Help: "Scrape-time database reads of the collector that failed."}),
 	}
@@ -81,6 +90,8 @@ func (m *Central) Describe(ch chan<- *prometheus.Desc) {
 	ch <- m.deployments
 	ch <- m.depBytes
 	ch <- m.served
+	ch <- m.groups
+	ch <- m.grouped
 }
 
 func (m *Central) collectors() []prometheus.Collector {
@@ -112,6 +123,11 @@ func (m *Central) Collect(ch chan<- prometheus.Metric) {
 		for route, n := range m.src.Served() {
 			ch <- prometheus.MustNewConstMetric(m.served, prometheus.CounterValue, float64(n), route)
 		}
+	}
+	if m.src.Groups != nil {
+		g, n := m.src.Groups()
+		ch <- prometheus.MustNewConstMetric(m.groups, prometheus.CounterValue, float64(g))
+		ch <- prometheus.MustNewConstMetric(m.grouped, prometheus.CounterValue, float64(n))
 	}
 	for _, c := range m.collectors() {
 		c.Collect(ch)
