@@ -79,7 +79,7 @@ itest: ## Run the integration tests (real binaries, the real OCS agent, Chromium
 bench: ## Run the benchmarks and print their numbers.
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2x ./proto/... ./central/... ./tracker/...
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./internal/p2p/
-	$(GO) test -run 'TestMeasure20' -count 1 -v ./agent/lan/
+	$(GO) test -run '^$$' -bench 'BenchmarkMembership20' -benchtime 1x -v ./agent/lan/
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 10m ./relay/
 	./scripts/with-postgres.sh $(GO) test -tags integration -run '^$$' -bench . -benchtime 1x -timeout 30m -v ./itest/
 
