@@ -74,12 +74,12 @@ fuzz: ## Run each fuzz target for FUZZTIME executions (default 200000x, ~15–30
 
 itest: ## Run the integration tests (real binaries, the real OCS agent, Chromium, PostgreSQL and HAProxy for the replicas); UI screenshots go to .artifacts/ui.
 	@mkdir -p $(ARTIFACTS)/ui
-	SHOAL_UI_ARTIFACTS=$(ARTIFACTS)/ui ./scripts/with-postgres.sh $(GO) test -tags integration -count=1 -timeout 25m -parallel 6 -v ./itest/ 2>&1 | grep --line-buffered -vE '^=== (RUN|PAUSE|CONT)'; exit $${PIPESTATUS[0]}
+	SHOAL_UI_ARTIFACTS=$(ARTIFACTS)/ui ./scripts/with-postgres.sh $(GO) test -tags integration -count=1 -timeout 25m -parallel 10 -v ./itest/ 2>&1 | grep --line-buffered -vE '^=== (RUN|PAUSE|CONT)'; exit $${PIPESTATUS[0]}
 
 bench: ## Run the benchmarks and print their numbers.
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2x ./proto/... ./central/... ./tracker/...
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./internal/p2p/
-	$(GO) test -run 'TestMeasure20' -count 1 -v ./agent/lan/
+	$(GO) test -run '^$$' -bench 'BenchmarkMembership20' -benchtime 1x -v ./agent/lan/
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 10m ./relay/
 	./scripts/with-postgres.sh $(GO) test -tags integration -run '^$$' -bench . -benchtime 1x -timeout 30m -v ./itest/
 

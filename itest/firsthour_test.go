@@ -547,6 +547,7 @@ func TestReadmeAgentSection(t *testing.T) {
 // with): before any compiler output it says what it builds and where,
 // and the five binaries are then in that directory.
 func TestMakeBuildSaysWhatItDoes(t *testing.T) {
+	heavy(t)
 	bin := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()

@@ -180,6 +180,7 @@ func TestGroupsDesiredState(t *testing.T) {
 // gets the package and installs it with no admin action, and the group
 // page shows it as a member with the deployment done.
 func TestWebUIDynamicGroup(t *testing.T) {
+	heavy(t)
 	br := newBrowser(t)
 	c := startCentral(t, "groups:\n  sweep_interval: 200ms\n")
 	work := t.TempDir()
@@ -301,6 +302,7 @@ func (c *Central) postInventory(deviceID, name string) {
 // failing code on the group page, the second computer is still held, and
 // Resume releases it.
 func TestWebUIStagedRolloutPauses(t *testing.T) {
+	heavy(t)
 	br := newBrowser(t)
 	c := startCentral(t, "groups:\n  sweep_interval: 200ms\n")
 	agent := newOCSAgent(t, c.HTTPSURL+"/ocsinventory", c.CAFile)

@@ -19,6 +19,7 @@ import (
 // previewed on the Linux computer the real OCS agent inventoried says that
 // computer is excluded and why, and offers no affectation.
 func TestWebUIGuardrails(t *testing.T) {
+	heavy(t)
 	br := newBrowser(t)
 	c := startCentral(t, "")
 	host := shortHost(t)

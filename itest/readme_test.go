@@ -76,6 +76,7 @@ var readmeElsewhere = []struct{ contains, why string }{
 // runs, and the test fails when one fails. At the end central is stopped
 // with SIGTERM and `make run` must exit 0.
 func TestReadmeBlocks(t *testing.T) {
+	heavy(t)
 	raw, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)

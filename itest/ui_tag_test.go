@@ -17,6 +17,7 @@ import (
 // repeated version, local users), the saved TAG replaces the agent's, and
 // the agent adopts it at its next inventory.
 func TestWebUIComputerTag(t *testing.T) {
+	heavy(t)
 	br := newBrowser(t)
 	c := startCentral(t, "")
 	host := shortHost(t)

@@ -21,6 +21,7 @@ import (
 // and watch the status page reach success without a reload. Every page is
 // saved as a PNG screenshot.
 func TestWebUIEndToEnd(t *testing.T) {
+	heavy(t)
 	br := newBrowser(t)
 	t.Logf("browser: %s", chromiumVersion())
 	c := startCentral(t, "")

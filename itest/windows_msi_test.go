@@ -93,6 +93,7 @@ func agentLogs(prefix string) string {
 // Wine's netsh is a stub, so the firewall rules' effect is not observable
 // here (their command lines are unit-tested in cmd/agent).
 func TestWindowsMSIUnderWine(t *testing.T) {
+	heavy(t)
 	wrapper, exe := wineAgent(t)
 	msi := buildMSI(t, exe)
 	br := newBrowser(t)

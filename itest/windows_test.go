@@ -45,6 +45,7 @@ func wineAgent(t *testing.T) (wrapper, exe string) {
 // wine's registry) reaches central, and a zip package whose install.cmd
 // writes a marker installs with state success.
 func TestWindowsAgentUnderWine(t *testing.T) {
+	heavy(t)
 	wrapper, exe := wineAgent(t)
 	c := startCentral(t, "")
 	a := startAgentAPI(t, c)

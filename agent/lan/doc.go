@@ -81,8 +81,8 @@
 // 200 ms to 3 nodes, push-pull every 15 s. A new agent is seen by a
 // 20-node site within about a second; a crashed one is declared dead after
 // the suspicion timeout, 3·log10(N)·0.5 s, longer when few members confirm
-// it (TestMeasure20 prints the numbers). A leaving agent (Run's context
-// ends) broadcasts its leave and is dropped at once.
+// it (BenchmarkMembership20 prints the numbers, make bench). A leaving
+// agent (Run's context ends) broadcasts its leave and is dropped at once.
 //
 // # Ownership
 //

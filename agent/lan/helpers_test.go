@@ -20,7 +20,7 @@ type testCentral struct {
 	pub ed25519.PublicKey
 }
 
-func newTestCentral(t *testing.T) testCentral {
+func newTestCentral(t testing.TB) testCentral {
 	t.Helper()
 	pub, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -29,7 +29,7 @@ func newTestCentral(t *testing.T) testCentral {
 	return testCentral{key: key, pub: pub}
 }
 
-func (c testCentral) record(t *testing.T, peerID, site string, expires time.Time) proto.SignedPeerRecord {
+func (c testCentral) record(t testing.TB, peerID, site string, expires time.Time) proto.SignedPeerRecord {
 	t.Helper()
 	s, err := proto.SignPeerRecord(proto.PeerRecord{PeerID: peerID, DeviceID: "dev-" + peerID, Site: site, Role: proto.RoleAgent, Issued: time.Now(), Expires: expires}, c.key)
 	if err != nil {
@@ -38,7 +38,7 @@ func (c testCentral) record(t *testing.T, peerID, site string, expires time.Time
 	return s
 }
 
-func newGossipKey(t *testing.T) []byte {
+func newGossipKey(t testing.TB) []byte {
 	t.Helper()
 	k := make([]byte, gossipKeySize)
 	if _, err := rand.Read(k); err != nil {
@@ -54,12 +54,12 @@ type testSite struct {
 	gossipKey []byte
 }
 
-func newTestSite(t *testing.T, central testCentral, name string) testSite {
+func newTestSite(t testing.TB, central testCentral, name string) testSite {
 	return testSite{central: central, name: name, gossipKey: newGossipKey(t)}
 }
 
 // identity returns a valid identity of peerID in the site.
-func (s testSite) identity(t *testing.T, peerID string) Identity {
+func (s testSite) identity(t testing.TB, peerID string) Identity {
 	t.Helper()
 	return Identity{
 		PeerID:    peerID,
@@ -82,7 +82,7 @@ type testNode struct {
 
 // startNode runs a cluster built by New(cfg, id) after mutate (which may
 // be nil) has had a go at it, and waits until it is ready.
-func startNode(t *testing.T, cfg Config, id Identity, mutate func(*Cluster)) *testNode {
+func startNode(t testing.TB, cfg Config, id Identity, mutate func(*Cluster)) *testNode {
 	t.Helper()
 	c, err := New(cfg, slog.New(slog.DiscardHandler), id)
 	if err != nil {
@@ -106,7 +106,7 @@ func startNode(t *testing.T, cfg Config, id Identity, mutate func(*Cluster)) *te
 }
 
 // close cancels Run and waits for it to return.
-func (n *testNode) close(t *testing.T) {
+func (n *testNode) close(t testing.TB) {
 	t.Helper()
 	n.cancel()
 	select {
@@ -126,7 +126,7 @@ func (n *testNode) kill() {
 	n.cancel()
 }
 
-func (n *testNode) join(t *testing.T, seeds ...*testNode) {
+func (n *testNode) join(t testing.TB, seeds ...*testNode) {
 	t.Helper()
 	var addrs []string
 	for _, s := range seeds {
@@ -148,7 +148,7 @@ func memberIDs(c *Cluster) []string {
 }
 
 // waitMembers waits until every node lists exactly the others as members.
-func waitMembers(t *testing.T, timeout time.Duration, nodes ...*testNode) {
+func waitMembers(t testing.TB, timeout time.Duration, nodes ...*testNode) {
 	t.Helper()
 	testwait.For(t, timeout, "full membership", func() error {
 		for _, n := range nodes {

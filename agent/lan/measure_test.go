@@ -10,62 +10,62 @@ import (
 	"github.com/shoal-project/shoal/internal/testwait"
 )
 
-// TestMeasure20 measures the issue's membership timings on 20 agents in
-// one process on 127.0.0.1, with the default tunables: how long until a new
-// agent is a member for every other one, and until a crashed agent
-// (Shutdown without Leave) is gone for every survivor. It prints p50 and
-// max over all observers and asserts the issue's bounds (5 s, 10 s). It is
-// skipped with -short and under the race detector, which slows 20
-// in-process nodes on two shared cores beyond what the numbers mean.
-func TestMeasure20(t *testing.T) {
-	if testing.Short() || raceEnabled {
-		t.Skip("20-node measurement: not with -short or -race")
-	}
-	const (
-		size    = 20
-		rounds  = 5
-		visible = 5 * time.Second
-		exclude = 10 * time.Second
-	)
-	site := newTestSite(t, newTestCentral(t), "bench")
+// membershipTimes are the per-observer times of a membership run (see
+// measureMembership).
+type membershipTimes struct {
+	// join: from a new node's Join until each other node lists it as a
+	// member; table: until memberlist itself listed it, before its record
+	// was checked (the difference is the record exchange's cost).
+	join, table []time.Duration
+	// crash: from a node's stop without Leave until each survivor no
+	// longer lists it.
+	crash []time.Duration
+}
+
+// measureMembership starts size agents of one site in this process on
+// 127.0.0.1 with the default tunables, then rounds times joins a new agent
+// and rounds times crashes one (Shutdown without Leave). It waits until
+// every other node sees each join (joinWait) and every survivor each crash
+// (crashWait), failing tb otherwise, and returns when each saw it.
+func measureMembership(tb testing.TB, size, rounds int, joinWait, crashWait time.Duration) membershipTimes {
+	tb.Helper()
+	site := newTestSite(tb, newTestCentral(tb), "bench")
 	begin := time.Now()
 	var nodes []*testNode
 	start := func(i int) *testNode {
-		return startNode(t, testConfig(), site.identity(t, fmt.Sprintf("peer-%02d", i)), nil)
+		return startNode(tb, testConfig(), site.identity(tb, fmt.Sprintf("peer-%02d", i)), nil)
 	}
 	for i := range size {
 		n := start(i)
 		if i > 0 {
-			n.join(t, nodes[i/2]) // Spread the seeds a little.
+			n.join(tb, nodes[i/2]) // Spread the seeds a little.
 		}
 		nodes = append(nodes, n)
 	}
 	// Close everything in parallel (the per-node cleanups then return at
 	// once): sequential leaves of 20 nodes take seconds.
 	all := &nodes
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		var wg sync.WaitGroup
 		for _, n := range *all {
-			wg.Go(func() { n.close(t) })
+			wg.Go(func() { n.close(tb) })
 		}
 		wg.Wait()
 	})
-	waitMembers(t, 60*time.Second, nodes...)
-	t.Logf("%d nodes converged after %v", size, time.Since(begin).Round(time.Millisecond))
+	waitMembers(tb, 60*time.Second, nodes...)
+	tb.Logf("%d nodes converged after %v", size, time.Since(begin).Round(time.Millisecond))
 
 	// Joins: a new node joins an existing one; observers are the others.
-	// tableTimes: when memberlist itself listed the node, before its
-	// record was checked; the difference is the record exchange's cost.
-	var joinTimes, tableTimes []time.Duration
+	var m membershipTimes
 	for r := range rounds {
 		n := start(size + r)
 		t0 := time.Now()
-		n.join(t, nodes[(r*7)%len(nodes)])
+		n.join(tb, nodes[(r*7)%len(nodes)])
 		inTable := make(map[*testNode]bool)
-		joinTimes = append(joinTimes, observe(t, 2*visible, nodes, func(o *testNode) bool {
+		m.join = append(m.join, observe(tb, joinWait, nodes, func(o *testNode) bool {
 			if !inTable[o] && inTableFor(o.Cluster, n.id.PeerID) > 0 {
 				inTable[o] = true
-				tableTimes = append(tableTimes, time.Since(t0))
+				m.table = append(m.table, time.Since(t0))
 			}
 			return slices.Contains(memberIDs(o.Cluster), n.id.PeerID)
 		}, t0, n.id.PeerID)...)
@@ -73,9 +73,8 @@ func TestMeasure20(t *testing.T) {
 	}
 
 	// Crashes: a node stops without leaving; observers are the survivors.
-	var crashTimes []time.Duration
 	for r := range rounds {
-		victim := nodes[len(nodes)-1-r*5]
+		victim := nodes[len(nodes)-1-(r*5)%len(nodes)]
 		var survivors []*testNode
 		for _, n := range nodes {
 			if n != victim {
@@ -84,32 +83,80 @@ func TestMeasure20(t *testing.T) {
 		}
 		t0 := time.Now()
 		victim.kill()
-		crashTimes = append(crashTimes, observe(t, 2*exclude, survivors, func(o *testNode) bool {
+		m.crash = append(m.crash, observe(tb, crashWait, survivors, func(o *testNode) bool {
 			return !slices.Contains(memberIDs(o.Cluster), victim.id.PeerID)
 		}, t0, victim.id.PeerID)...)
 		nodes = survivors
 	}
+	tb.Logf("measured after %v", time.Since(begin).Round(time.Millisecond))
+	return m
+}
 
-	jp50, jmax := quantiles(joinTimes)
-	cp50, cmax := quantiles(crashTimes)
-	tp50, tmax := quantiles(tableTimes)
-	t.Logf("%d nodes, %d rounds: new node in memberlist's table everywhere: p50 %v, max %v", size, rounds, tp50, tmax)
-	t.Logf("%d nodes, %d rounds: new node visible to all: p50 %v, max %v (issue: <= %v)", size, rounds, jp50, jmax, visible)
-	t.Logf("%d nodes, %d rounds: crashed node excluded by all: p50 %v, max %v (issue: <= %v)", size, rounds, cp50, cmax, exclude)
-	t.Logf("measured after %v", time.Since(begin).Round(time.Millisecond))
-	// The waits above allow twice the bounds so that the numbers are
-	// printed even when a bound is missed.
-	if jmax > visible {
-		t.Errorf("a new node took %v to be visible to all, want <= %v", jmax, visible)
+// TestMembershipJoinAndCrash is the functional half of
+// BenchmarkMembership20 on a smaller site (4 nodes, one join, one crash):
+// every node sees the new node as a member and every survivor drops the
+// crashed one. Its waits are generous (it also runs under the race
+// detector on shared cores); the issue's bounds are measured, not
+// asserted, by the benchmark.
+func TestMembershipJoinAndCrash(t *testing.T) {
+	t.Parallel() // It mostly waits for memberlist's probes.
+	const size, rounds = 4, 1
+	m := measureMembership(t, size, rounds, 60*time.Second, 60*time.Second)
+	// One time per observer: each round's join is seen by the nodes before
+	// it (size, then size+1, …) and each crash by the survivors (as many).
+	want := rounds*size + rounds*(rounds-1)/2
+	if len(m.join) != want {
+		t.Errorf("join observations = %d, want %d", len(m.join), want)
 	}
-	if cmax > exclude {
-		t.Errorf("a crashed node took %v to be excluded by all, want <= %v", cmax, exclude)
+	if len(m.crash) != want {
+		t.Errorf("crash observations = %d, want %d", len(m.crash), want)
 	}
+}
+
+// BenchmarkMembership20 measures the issue's membership timings on 20
+// agents (make bench): how long until a new agent is a member for every
+// other one, and until a crashed agent is gone for every survivor. It
+// prints p50 and max over all observers next to the issue's bounds (5 s,
+// 10 s) and reports them as metrics; it asserts no timing, since timings
+// on shared cores say little in a plain test run. Use -benchtime 1x; the
+// race detector slows 20 in-process nodes beyond what the numbers mean.
+func BenchmarkMembership20(b *testing.B) {
+	if raceEnabled {
+		b.Skip("20-node measurement: not under -race")
+	}
+	const (
+		size    = 20
+		rounds  = 5
+		visible = 5 * time.Second
+		exclude = 10 * time.Second
+	)
+	for range b.N {
+		// The waits allow four times the bounds so that the numbers are
+		// printed even when a bound is missed.
+		m := measureMembership(b, size, rounds, 4*visible, 4*exclude)
+		jp50, jmax := quantiles(m.join)
+		cp50, cmax := quantiles(m.crash)
+		tp50, tmax := quantiles(m.table)
+		b.Logf("%d nodes, %d rounds: new node in memberlist's table everywhere: p50 %v, max %v", size, rounds, tp50, tmax)
+		b.Logf("%d nodes, %d rounds: new node visible to all: p50 %v, max %v (issue: <= %v, %s)", size, rounds, jp50, jmax, visible, within(jmax, visible))
+		b.Logf("%d nodes, %d rounds: crashed node excluded by all: p50 %v, max %v (issue: <= %v, %s)", size, rounds, cp50, cmax, exclude, within(cmax, exclude))
+		b.ReportMetric(float64(jp50.Milliseconds()), "join-p50-ms")
+		b.ReportMetric(float64(jmax.Milliseconds()), "join-max-ms")
+		b.ReportMetric(float64(cp50.Milliseconds()), "crash-p50-ms")
+		b.ReportMetric(float64(cmax.Milliseconds()), "crash-max-ms")
+	}
+}
+
+func within(d, bound time.Duration) string {
+	if d <= bound {
+		return "met"
+	}
+	return "MISSED"
 }
 
 // observe polls until cond holds for every observer (or timeout fails the
 // test) and returns, per observer, the time from t0 at which it first held.
-func observe(t *testing.T, timeout time.Duration, observers []*testNode, cond func(*testNode) bool, t0 time.Time, peer string) []time.Duration {
+func observe(t testing.TB, timeout time.Duration, observers []*testNode, cond func(*testNode) bool, t0 time.Time, peer string) []time.Duration {
 	t.Helper()
 	seen := make(map[*testNode]time.Duration)
 	testwait.For(t, timeout, "all observers", func() error {

@@ -22,6 +22,7 @@ import (
 	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/central/store/storetest"
 	"github.com/shoal-project/shoal/internal/gate"
 	"github.com/shoal-project/shoal/internal/testbody"
 	"github.com/shoal-project/shoal/proto/ocs"
@@ -49,11 +50,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(context.Background(), store.Config{}, dir, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.OpenIn(t, dir, log)
 	b, err := packages.NewBuilder(packages.Config{Dir: filepath.Join(dir, "packages")}, pk.SigningKey, log)
 	if err != nil {
 		t.Fatal(err)

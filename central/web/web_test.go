@@ -2,7 +2,6 @@ package web
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -28,6 +27,7 @@ import (
 	"github.com/shoal-project/shoal/central/packages"
 	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
+	"github.com/shoal-project/shoal/central/store/storetest"
 	"github.com/shoal-project/shoal/internal/ratelimit"
 	"github.com/shoal-project/shoal/proto/api"
 )
@@ -68,11 +68,7 @@ func newEnvDeps(t *testing.T, edit func(*Deps)) *env {
 	// times, and pki.LoadAdmin's default cost (once per test) was a sixth
 	// of this package's CPU under the race detector.
 	admin := &pki.Admin{User: pki.AdminUser, Hash: adminHash(t)}
-	st, err := store.Open(context.Background(), store.Config{}, dir, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.OpenIn(t, dir, log)
 	b, err := packages.NewBuilder(packages.Config{Dir: filepath.Join(dir, "packages")}, pk.SigningKey, log)
 	if err != nil {
 		t.Fatal(err)
