@@ -88,14 +88,24 @@ func DropSoftwareIndexesForBench(ctx context.Context, s *Store) error {
 }
 
 // CreateSoftwareIndexesForBench rebuilds what DropSoftwareIndexesForBench
-// dropped.
+// dropped. On SQLite the sort goes to a temporary file: the writer's
+// temp_store(memory) ran out of the WebAssembly module's memory at 10
+// million rows.
 func CreateSoftwareIndexesForBench(ctx context.Context, s *Store) error {
-	for _, idx := range softwareIndexes {
-		if err := s.w.WithContext(ctx).Migrator().CreateIndex(&Software{}, idx); err != nil {
-			return err
+	return s.w.WithContext(ctx).Connection(func(db *gorm.DB) error {
+		if s.driver != DriverPostgres {
+			if err := db.Exec("PRAGMA temp_store = FILE").Error; err != nil {
+				return err
+			}
+			defer db.Exec("PRAGMA temp_store = MEMORY")
 		}
-	}
-	return nil
+		for _, idx := range softwareIndexes {
+			if err := db.Migrator().CreateIndex(&Software{}, idx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // Analyze refreshes the planner's statistics, as a running central's
