@@ -161,6 +161,22 @@ func BenchmarkSearch(b *testing.B) {
 	benchSearch(b, s)
 }
 
+// benchRepsEnv caps the repetitions of each timed page (20 by default),
+// for a first look at a large fleet on a busy machine.
+const benchRepsEnv = "SHOAL_BENCH_REPS"
+
+func benchReps(b *testing.B) int {
+	v := os.Getenv(benchRepsEnv)
+	if v == "" {
+		return 20
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		b.Fatalf("%s=%q: want a positive count", benchRepsEnv, v)
+	}
+	return n
+}
+
 // benchDirEnv names a directory that keeps BenchmarkSearch's SQLite fleet
 // across runs.
 const benchDirEnv = "SHOAL_BENCH_DIR"
@@ -242,7 +258,7 @@ func benchSearch(b *testing.B, s *store.Store) {
 		for _, q := range pages {
 			var times []time.Duration
 			var total int64
-			for range cmp.Or(q.reps, 20) {
+			for range min(cmp.Or(q.reps, 20), benchReps(b)) {
 				t0 := time.Now()
 				tot, err := q.run()
 				if err != nil {
