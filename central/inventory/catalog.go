@@ -23,7 +23,9 @@ type Config struct {
 	// (default 8760h, a year); older entries are pruned every hour.
 	HistoryRetention time.Duration `yaml:"history_retention"`
 	// CatalogCacheTTL is how long the catalog's per-name counts, which read
-	// every software row, are reused (default 30s).
+	// every software row, are reused (default 30s). When reading them took
+	// a second or more (a large fleet), expired counts are served while one
+	// background read replaces them.
 	CatalogCacheTTL time.Duration `yaml:"catalog_cache_ttl"`
 }
 
@@ -68,11 +70,25 @@ type Catalog struct {
 	audit *audit.Log
 	log   *slog.Logger
 
-	mu       sync.Mutex // owns stats and statsAt
+	mu       sync.Mutex // owns stats, statsAt, statsTook and refreshing
 	stats    []store.NameStat
 	statsAt  time.Time
 	statsGen int
+	// statsTook is how long the last read of stats took; refreshing is
+	// set while a background re-read runs (see nameStats).
+	statsTook  time.Duration
+	refreshing bool
 }
+
+// slowStatsRead is how long a read of the per-name counts must have taken
+// for expired counts to be served while one background read replaces them
+// (a fleet of millions of software rows: tens of seconds), instead of
+// making the page wait. Faster reads stay synchronous, so a small fleet's
+// counts are never older than CatalogCacheTTL.
+var slowStatsRead = time.Second
+
+// statsReadTimeout bounds a background read of the per-name counts.
+const statsReadTimeout = 10 * time.Minute
 
 // NewCatalog returns a Catalog.
 func NewCatalog(cfg Config, st *store.Store, logger *slog.Logger) (*Catalog, error) {
@@ -82,8 +98,17 @@ func NewCatalog(cfg Config, st *store.Store, logger *slog.Logger) (*Catalog, err
 	return &Catalog{cfg: cfg.withDefaults(), store: st, audit: audit.New(st, logger), log: logger.With("component", "catalog")}, nil
 }
 
-// Run prunes the change history every hour until ctx ends.
+// Run reads the catalog's counts once, so that the first catalog page
+// need not wait for them (tens of seconds at millions of software rows),
+// then prunes the change history every hour until ctx ends.
 func (c *Catalog) Run(ctx context.Context) error {
+	c.mu.Lock()
+	if c.stats == nil {
+		if _, err := c.readStats(ctx); err != nil && ctx.Err() == nil {
+			c.log.Warn("catalog counts", "err", err)
+		}
+	}
+	c.mu.Unlock()
 	t := time.NewTicker(pruneInterval)
 	defer t.Stop()
 	for {
@@ -374,12 +399,27 @@ func (c *Catalog) titlesIn(ctx context.Context, sc store.Scope) ([]title, error)
 
 // nameStats returns the per-name counts, read at most once per
 // CatalogCacheTTL.
+// When the last read was slow (slowStatsRead), expired counts are served
+// while one background read replaces them.
 func (c *Catalog) nameStats(ctx context.Context) ([]store.NameStat, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.stats != nil && time.Since(c.statsAt) < c.cfg.CatalogCacheTTL {
 		return c.stats, nil
 	}
+	if c.stats != nil && c.statsTook >= slowStatsRead {
+		if !c.refreshing {
+			c.refreshing = true
+			go c.refreshStats(c.statsGen)
+		}
+		return c.stats, nil
+	}
+	return c.readStats(ctx)
+}
+
+// readStats reads the per-name counts into the cache; c.mu is held.
+func (c *Catalog) readStats(ctx context.Context) ([]store.NameStat, error) {
+	t0 := time.Now()
 	stats, err := c.store.SoftwareNameStats(ctx)
 	if err != nil {
 		return nil, err
@@ -387,8 +427,31 @@ func (c *Catalog) nameStats(ctx context.Context) ([]store.NameStat, error) {
 	if stats == nil {
 		stats = []store.NameStat{}
 	}
-	c.stats, c.statsAt = stats, time.Now()
+	c.stats, c.statsAt, c.statsTook = stats, time.Now(), time.Since(t0)
 	return stats, nil
+}
+
+// refreshStats re-reads the per-name counts without holding c.mu, so that
+// pages go on with the previous ones meanwhile. A read that an Invalidate
+// overtook (gen) is dropped.
+func (c *Catalog) refreshStats(gen int) {
+	ctx, cancel := context.WithTimeout(context.Background(), statsReadTimeout)
+	defer cancel()
+	t0 := time.Now()
+	stats, err := c.store.SoftwareNameStats(ctx)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.refreshing = false
+	switch {
+	case err != nil:
+		c.log.Warn("catalog counts", "err", err)
+	case gen == c.statsGen:
+		if stats == nil {
+			stats = []store.NameStat{}
+		}
+		c.stats, c.statsAt, c.statsTook = stats, time.Now(), time.Since(t0)
+		c.log.Info("catalog counts re-read in the background", "names", len(stats), "took", c.statsTook.Round(time.Millisecond))
+	}
 }
 
 // Invalidate drops the cached counts, so that the next call reads them
@@ -396,6 +459,7 @@ func (c *Catalog) nameStats(ctx context.Context) ([]store.NameStat, error) {
 func (c *Catalog) Invalidate() {
 	c.mu.Lock()
 	c.stats = nil
+	c.statsGen++
 	c.mu.Unlock()
 }
 

@@ -196,15 +196,16 @@ func (Network) TableName() string { return "networks" }
 
 // Software is one SOFTWARES entry. Name has no index: searches match
 // LOWER(name) LIKE '%…%' on the distinct names (SoftwareName), then read
-// the rows by NameID through its index
-// (software.go; docs/BENCHMARKS.md has the measurements).
+// the matching computers from the (name_id, version_key, computer_id)
+// index alone, without the table (software.go, search.go;
+// docs/BENCHMARKS.md has the measurements).
 type Software struct {
 	ID         uint `gorm:"primaryKey"`
-	ComputerID uint `gorm:"index;not null"`
+	ComputerID uint `gorm:"index;not null;index:idx_softwares_name_version,priority:3"`
 	// NameID is SoftwareNameID(Name); VersionKey is VersionKey(Version).
 	// The store sets both at ingest.
-	NameID       int64 `gorm:"index;not null;default:0"`
-	VersionKey   string
+	NameID       int64  `gorm:"not null;default:0;index:idx_softwares_name_version,priority:1"`
+	VersionKey   string `gorm:"index:idx_softwares_name_version,priority:2"`
 	Name         string
 	Version      string
 	Publisher    string

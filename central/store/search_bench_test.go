@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -115,6 +116,13 @@ func streamFleet(b *testing.B, n int, write func(store.BulkFleet) error) int {
 	return rows
 }
 
+// page is one timed page of BenchmarkSearch: run returns its total count.
+type page struct {
+	name string
+	run  func() (int64, error)
+	reps int // 0: 20
+}
+
 func fleetSize(b *testing.B) int {
 	n := 10000
 	if v := os.Getenv(benchFleetEnv); v != "" {
@@ -130,9 +138,48 @@ func fleetSize(b *testing.B) int {
 // over a generated fleet (see benchFleetEnv): each query runs 20 times and
 // its p50/p95 are reported, the page (50 rows) and the total count
 // together, as the UI and API ask for them.
+//
+// With SHOAL_BENCH_DIR set, the SQLite database lives in that directory and
+// is kept: a later run on the same directory with a fleet at least as large
+// reuses it instead of generating it again (100,000 computers take tens of
+// minutes to generate on a loaded machine).
 func BenchmarkSearch(b *testing.B) {
-	benchSearch(b, storetest.Open(b))
+	dir := os.Getenv(benchDirEnv)
+	if dir == "" {
+		benchSearch(b, storetest.Open(b))
+		return
+	}
+	s, err := store.Open(b.Context(), store.Config{}, dir, storetest.Logger(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			b.Error(err)
+		}
+	})
+	benchSearch(b, s)
 }
+
+// benchRepsEnv caps the repetitions of each timed page (20 by default),
+// for a first look at a large fleet on a busy machine.
+const benchRepsEnv = "SHOAL_BENCH_REPS"
+
+func benchReps(b *testing.B) int {
+	v := os.Getenv(benchRepsEnv)
+	if v == "" {
+		return 20
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		b.Fatalf("%s=%q: want a positive count", benchRepsEnv, v)
+	}
+	return n
+}
+
+// benchDirEnv names a directory that keeps BenchmarkSearch's SQLite fleet
+// across runs.
+const benchDirEnv = "SHOAL_BENCH_DIR"
 
 // BenchmarkSearchPostgres is BenchmarkSearch on PostgreSQL (skipped unless
 // SHOAL_TEST_POSTGRES_DSN is set, as scripts/with-postgres.sh does).
@@ -144,11 +191,29 @@ func benchSearch(b *testing.B, s *store.Store) {
 	ctx := b.Context()
 	n := fleetSize(b)
 	start := time.Now()
-	rows := streamFleet(b, n, func(f store.BulkFleet) error { return store.BulkInsertForBench(ctx, s, f) })
-	if err := store.Analyze(ctx, s); err != nil {
+	_, have, err := s.SearchComputers(ctx, store.ComputerFilter{Limit: 1})
+	if err != nil {
 		b.Fatal(err)
 	}
-	fmt.Printf("%s: %d computers, %d software rows generated in %s (load %s)\n", s.Driver(), n, rows, time.Since(start).Round(time.Second), loadavg())
+	if have >= int64(n) {
+		// A kept fleet (benchDirEnv): its generated computers come first.
+		fmt.Printf("%s: reusing the %d computers of %s (load %s)\n", s.Driver(), have, os.Getenv(benchDirEnv), loadavg())
+	} else {
+		// The software indexes are built once after the load, as a
+		// restore would; the queries and the ingest below run with them.
+		if err := store.DropSoftwareIndexesForBench(ctx, s); err != nil {
+			b.Fatal(err)
+		}
+		rows := streamFleet(b, n, func(f store.BulkFleet) error { return store.BulkInsertForBench(ctx, s, f) })
+		fmt.Printf("%s: %d software rows loaded in %s; building the indexes\n", s.Driver(), rows, time.Since(start).Round(time.Second))
+		if err := store.CreateSoftwareIndexesForBench(ctx, s); err != nil {
+			b.Fatal(err)
+		}
+		if err := store.Analyze(ctx, s); err != nil {
+			b.Fatal(err)
+		}
+		fmt.Printf("%s: %d computers, %d software rows generated in %s (load %s)\n", s.Driver(), n, rows, time.Since(start).Round(time.Second), loadavg())
+	}
 	fmt.Println("| database | query | computers | matches | p50 | p95 |")
 	tag := "branch-008"
 	queries := []struct {
@@ -168,23 +233,19 @@ func benchSearch(b *testing.B, s *store.Store) {
 		{"has-libssl", store.ComputerFilter{Software: "libssl"}},
 		{"rare-software", store.ComputerFilter{Software: "notepad++", SoftwareVersion: "= 7.9.5"}},
 	}
-	type page struct {
-		name string
-		run  func() (int64, error)
-	}
 	var pages []page
 	for _, q := range queries {
-		pages = append(pages, page{q.name, func() (int64, error) {
+		pages = append(pages, page{name: q.name, run: func() (int64, error) {
 			_, tot, err := s.SearchComputers(ctx, q.f)
 			return tot, err
 		}})
 	}
 	// The duplicates page: the merges, the 50 longest unseen computers
 	// and their count.
-	pages = append(pages, page{"merges-page", func() (int64, error) {
+	pages = append(pages, page{name: "merges-page", run: func() (int64, error) {
 		_, tot, err := s.Merges(ctx, 50, 0)
 		return tot, err
-	}}, page{"stale-30-days-page", func() (int64, error) {
+	}}, page{name: "stale-30-days-page", run: func() (int64, error) {
 		before := time.Now().Add(-30 * 24 * time.Hour)
 		if _, err := s.ComputersNotSeenSince(ctx, before, 50); err != nil {
 			return 0, err
@@ -192,11 +253,12 @@ func benchSearch(b *testing.B, s *store.Store) {
 		_, tot, err := s.SearchComputers(ctx, store.ComputerFilter{ContactBefore: before, Limit: 1})
 		return tot, err
 	}})
+	pages = append(pages, catalogPages(b, s)...)
 	for b.Loop() {
 		for _, q := range pages {
 			var times []time.Duration
 			var total int64
-			for range 20 {
+			for range min(cmp.Or(q.reps, 20), benchReps(b)) {
 				t0 := time.Now()
 				tot, err := q.run()
 				if err != nil {
@@ -216,6 +278,43 @@ func benchSearch(b *testing.B, s *store.Store) {
 	benchFleetIngest(b, s, n)
 }
 
+// catalogPages are the software catalog's pages: the title list as it is
+// read when its cache is cold (every software row counted), then served
+// from the cache, a title's page (versions per site) and the first page
+// of its computers, for 7-Zip (70 % of the fleet).
+func catalogPages(b *testing.B, s *store.Store) []page {
+	ctx := b.Context()
+	// The counts stay cached for the whole run, so that the title pages
+	// time their own queries, not a re-read of the counts.
+	c, err := inventory.NewCatalog(inventory.Config{CatalogCacheTTL: time.Hour}, s, storetest.Logger(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	sevenZip := inventory.TitleKey(inventory.AutoTitle(windowsTitles[0].name))
+	return []page{
+		{name: "catalog-list-cold", reps: 3, run: func() (int64, error) {
+			c.Invalidate()
+			t, err := c.Titles(ctx, inventory.TitleFilter{})
+			return int64(len(t)), err
+		}},
+		{name: "catalog-list", run: func() (int64, error) {
+			t, err := c.Titles(ctx, inventory.TitleFilter{})
+			return int64(len(t)), err
+		}},
+		{name: "catalog-title-7zip", run: func() (int64, error) {
+			t, err := c.Title(ctx, sevenZip, nil)
+			if err != nil {
+				return 0, err
+			}
+			return int64(len(t.Versions)), nil
+		}},
+		{name: "catalog-7zip-computers", run: func() (int64, error) {
+			_, tot, err := c.Computers(ctx, sevenZip, "", 50, 0, nil)
+			return tot, err
+		}},
+	}
+}
+
 // benchFleetIngest prints the ingest rate into the generated fleet: the
 // real Unix-agent capture (761 software rows) as 30 new computers' first
 // inventories, then the same 30 re-inventoried with one software upgraded,
@@ -230,12 +329,14 @@ func benchFleetIngest(b *testing.B, s *store.Store, n int) {
 		b.Fatal(err)
 	}
 	const count = 30
+	run := time.Now().Unix() % 1_000_000
 	snap := func(i int, upgrade bool) *store.InventorySnapshot {
 		sn := inventory.Snapshot(inv, time.Now())
-		sn.Computer.DeviceID = fmt.Sprintf("ingest-%03d-2026-12-05-00-00-00", i)
-		sn.Computer.Name = fmt.Sprintf("ingest-%03d", i)
-		sn.BIOS.SystemSerial = fmt.Sprintf("INGEST%05d", i)
-		sn.Computer.FirstMAC = fmt.Sprintf("02:01:00:00:%02x:%02x", i>>8&255, i&255)
+		// New computers on every run, also into a kept fleet.
+		sn.Computer.DeviceID = fmt.Sprintf("ingest-%d-%03d-2026-12-05-00-00-00", run, i)
+		sn.Computer.Name = fmt.Sprintf("ingest-%d-%03d", run, i)
+		sn.BIOS.SystemSerial = fmt.Sprintf("INGEST%d%05d", run, i)
+		sn.Computer.FirstMAC = fmt.Sprintf("02:%02x:%02x:%02x:%02x:%02x", run>>16&255, run>>8&255, run&255, i>>8&255, i&255)
 		if upgrade {
 			sn.Softwares = slices.Clone(sn.Softwares)
 			sn.Softwares[i%len(sn.Softwares)].Version += "+1"

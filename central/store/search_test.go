@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -123,4 +124,41 @@ func TestSearchComputers(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestSoftwareSearchReadsOnlyTheIndex checks SQLite's plan of the software
+// searches: the computers that have a name (in a version range) come from
+// the (name_id, version_key, computer_id) index alone, never from a scan
+// of the software rows nor from the rows themselves (docs/BENCHMARKS.md,
+// "Inventory search").
+func TestSoftwareSearchReadsOnlyTheIndex(t *testing.T) {
+	s := storetest.Open(t)
+	site := &store.Site{Name: "hq"}
+	if err := s.CreateSite(t.Context(), site); err != nil {
+		t.Fatalf("CreateSite: %v", err)
+	}
+	searchFixture(t, s, site.ID)
+	if err := store.Analyze(t.Context(), s); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		f    store.ComputerFilter
+	}{
+		{"has", store.ComputerFilter{Software: "firefox"}},
+		{"version-below", store.ComputerFilter{Software: "firefox", SoftwareVersion: "< 200"}},
+		{"version-not", store.ComputerFilter{Software: "curl", SoftwareVersion: "!= 8.5"}},
+		{"has-not", store.ComputerFilter{NoSoftware: "curl"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			plan, err := store.ExplainForBench(s, tt.f)
+			if err != nil {
+				t.Fatalf("explain: %v", err)
+			}
+			if !strings.Contains(plan, "USING COVERING INDEX idx_softwares_name_version") || strings.Contains(plan, "SCAN softwares") {
+				t.Errorf("the software rows are read, not only the index:\n%s", plan)
+			}
+		})
+	}
 }

@@ -84,6 +84,7 @@ func dropLaterTables(t *testing.T, db *sql.DB) {
 	index := regexp.MustCompile("(?m)^CREATE (?:UNIQUE )?INDEX `([a-z_0-9]+)`")
 	addColumn := regexp.MustCompile("(?m)^ALTER TABLE `([a-z_0-9]+)` ADD (?:COLUMN )?`([a-z_0-9]+)`")
 	dropped := map[string]bool{} // a later file may add columns to a table an earlier one created
+	var raws []string
 	for _, f := range files {
 		if strings.HasPrefix(filepath.Base(f), "00001_") {
 			continue
@@ -92,11 +93,18 @@ func dropLaterTables(t *testing.T, db *sql.DB) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, m := range index.FindAllStringSubmatch(string(raw), -1) {
+		raws = append(raws, string(raw))
+	}
+	// Every later index goes first: a later file may index a column an
+	// earlier one added (00010 indexes softwares.name_id of 00003).
+	for _, raw := range raws {
+		for _, m := range index.FindAllStringSubmatch(raw, -1) {
 			if _, err := db.Exec("DROP INDEX IF EXISTS " + m[1]); err != nil {
 				t.Fatalf("drop index %s: %v", m[1], err)
 			}
 		}
+	}
+	for _, raw := range raws {
 		for _, m := range create.FindAllStringSubmatch(string(raw), -1) {
 			if _, err := db.Exec("DROP TABLE " + m[1]); err != nil {
 				t.Fatalf("drop %s: %v", m[1], err)
