@@ -49,6 +49,9 @@ const (
 	// nothing (with 1 s, an 8 MiB package on a 50 Mbit/s link cost
 	// 1.2–1.36·S in the lab test).
 	minSplitWait = 3 * time.Second
+	// stallWait is how long a range that moved nothing yet waits before
+	// it counts as slow (see chunk.slow).
+	stallWait = time.Second
 )
 
 // errAbandoned stops a range whose fragment's fetch failed or ended.
@@ -166,14 +169,20 @@ func (g *endgame) split() (*assembly, *chunk) {
 }
 
 // slow reports whether the left bytes of c take longer than minSplitWait
-// at the rate c moved so far (a chunk that moved nothing yet counts as
-// slow): splitting a fast stream saves little and its cut response wastes
-// what the upstream had buffered. Called with the assembly's lock held.
+// at the rate c moved so far: splitting a fast stream saves little and its
+// cut response wastes what the upstream had buffered. A chunk that moved
+// nothing yet has no rate: it counts as slow only once it has moved
+// nothing for stallWait (a lost SYN, a retransmission timeout). Before
+// that, splitting it would cut a response that has barely started, and
+// one lend pass with many free slots would halve the new halves again at
+// once, each cut wasting what the upstream had in flight (an 8 MiB
+// package once cost 1.28·S on a 50 Mbit/s link in the lab test). Called
+// with the assembly's lock held.
 func (c *chunk) slow(left int64, now time.Time) bool {
 	el := now.Sub(c.t0).Seconds()
 	got := float64(c.pos - c.start)
 	if got <= 0 || el <= 0 {
-		return true
+		return el >= stallWait.Seconds()
 	}
 	return float64(left)/(got/el) > minSplitWait.Seconds()
 }

@@ -236,3 +236,41 @@ func checkCached(t *testing.T, r *Relay, p *relaytest.Package) {
 		}
 	}
 }
+
+// TestSplitWaitsForARate: a range that moved nothing yet is not split
+// until it has stalled for stallWait, and the half a split hands out is
+// not halved again in the same pass (each split cuts a response, and the
+// cut wastes what the upstream had in flight).
+func TestSplitWaitsForARate(t *testing.T) {
+	var g endgame
+	a := g.register("pkg", proto.Fragment{CID: "frag", Size: 1 << 20})
+	if ga, c := g.split(); ga != nil {
+		t.Fatalf("split a fetch that has just started: took [%d, %d)", c.start, c.end)
+	}
+
+	// The owner's stream has moved nothing for longer than stallWait.
+	a.mu.Lock()
+	a.chunks[0].t0 = time.Now().Add(-2 * stallWait)
+	a.mu.Unlock()
+	_, first := g.split()
+	if first == nil || first.start != 512<<10 || first.end != 1<<20 {
+		t.Fatalf("stalled owner: split took %+v, want [512 KiB, 1 MiB)", first)
+	}
+	// The next split takes from the stalled owner again, never from the
+	// half handed out a moment ago.
+	_, second := g.split()
+	if second == nil || second.start != 256<<10 || second.end != 512<<10 {
+		t.Fatalf("second split took %+v, want [256 KiB, 512 KiB) of the stalled owner", second)
+	}
+
+	// A range moving fast enough to end within minSplitWait is left alone.
+	b := g.register("pkg", proto.Fragment{CID: "fast", Size: 1 << 20})
+	b.mu.Lock()
+	b.chunks[0].t0 = time.Now().Add(-100 * time.Millisecond)
+	b.chunks[0].pos = 512 << 10
+	b.mu.Unlock()
+	g.unregister(a)
+	if gb, c := g.split(); gb != nil {
+		t.Fatalf("split a fast range: took [%d, %d)", c.start, c.end)
+	}
+}
