@@ -237,23 +237,7 @@ func TestWakeOnLANRelay(t *testing.T) {
 	if w.State != "waiting" || w.MAC != "02:fc:00:00:00:01" {
 		t.Fatalf("wake answer %+v", w)
 	}
-	seen := map[int]int{}
-	deadline := time.After(15 * time.Second)
-	for seen[9] < 2 || seen[7] < 2 {
-		select {
-		case p := <-got:
-			hw, err := wol.Target(p.data)
-			if err != nil {
-				t.Fatalf("datagram from %s to port %d: %v (%x)", p.from, p.port, err, p.data)
-			}
-			if hw.String() != "02:fc:00:00:00:01" || p.from != "192.0.2.10" {
-				t.Fatalf("magic packet for %s from %s", hw, p.from)
-			}
-			seen[p.port]++
-		case <-deadline:
-			t.Fatalf("magic packets received by port: %v (want 2 each: limited and directed broadcast)\nrelay:\n%s", seen, r.tail())
-		}
-	}
+	waitMagicPackets(t, got, 15*time.Second, "relay", r.tail)
 	t.Logf("magic packets on the LAN %v after the request", time.Since(start).Round(time.Millisecond))
 	wakes := func() []api.Wake {
 		var l api.List[api.Wake]
@@ -359,23 +343,7 @@ func TestWakeOnLANAgent(t *testing.T) {
 	if w.State != "waiting" || w.MAC != "02:fc:00:00:00:01" {
 		t.Fatalf("wake answer %+v", w)
 	}
-	seen := map[int]int{}
-	deadline := time.After(30 * time.Second)
-	for seen[9] < 2 || seen[7] < 2 {
-		select {
-		case p := <-got:
-			hw, err := wol.Target(p.data)
-			if err != nil {
-				t.Fatalf("datagram from %s to port %d: %v (%x)", p.from, p.port, err, p.data)
-			}
-			if hw.String() != "02:fc:00:00:00:01" || p.from != "192.0.2.10" {
-				t.Fatalf("magic packet for %s from %s, want the sleeper's from the agent's host", hw, p.from)
-			}
-			seen[p.port]++
-		case <-deadline:
-			t.Fatalf("magic packets received by port: %v (want 2 each: limited and directed broadcast)\nagent:\n%s", seen, ag.tail())
-		}
-	}
+	waitMagicPackets(t, got, 30*time.Second, "agent", ag.tail)
 	t.Logf("magic packets on the LAN %v after the request", time.Since(start).Round(time.Millisecond))
 	if line := ag.logLine("wake-on-lan packet sent", "02:fc:00:00:00:01"); line == "" {
 		t.Errorf("the agent did not log the packet it sent\n%s", ag.tail())
@@ -399,4 +367,29 @@ func TestWakeOnLANAgent(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// waitMagicPackets waits until the sleeping computer's LAN got two magic
+// packets for its MAC (02:fc:00:00:00:01) from the sender's host
+// (192.0.2.10) on each of ports 9 and 7: the limited and the directed
+// broadcast. tail gives the sender's log for a failure.
+func waitMagicPackets(t *testing.T, got <-chan packet, within time.Duration, sender string, tail func() string) {
+	t.Helper()
+	seen := map[int]int{}
+	deadline := time.After(within)
+	for seen[9] < 2 || seen[7] < 2 {
+		select {
+		case p := <-got:
+			hw, err := wol.Target(p.data)
+			if err != nil {
+				t.Fatalf("datagram from %s to port %d: %v (%x)", p.from, p.port, err, p.data)
+			}
+			if hw.String() != "02:fc:00:00:00:01" || p.from != "192.0.2.10" {
+				t.Fatalf("magic packet for %s from %s, want the sleeper's from the %s's host", hw, p.from, sender)
+			}
+			seen[p.port]++
+		case <-deadline:
+			t.Fatalf("magic packets received by port: %v (want 2 each: limited and directed broadcast)\n%s:\n%s", seen, sender, tail())
+		}
+	}
 }
