@@ -168,7 +168,7 @@ func (s *Store) runGroup(g *grouper, batch []*groupReq) {
 				return fmt.Errorf("savepoint: %w", err)
 			}
 			stores[i] = &Store{w: db, r: db, driver: s.driver, logger: s.logger, inTx: true, sites: s.sites, names: s.names}
-			if err := r.fn(stores[i]); err != nil {
+			if err := runGuarded(r.fn, stores[i]); err != nil {
 				failed[i] = true
 				s.logger.Debug("grouped write failed; it runs again alone", "err", err)
 				// A rollback that fails means the transaction is gone
@@ -221,4 +221,18 @@ func (s *Store) GroupStats() (groups, writes int64) {
 		return 0, 0
 	}
 	return s.group.groups.Load(), s.group.grouped.Load()
+}
+
+// runGuarded runs one grouped write and turns a panic into an error, so a
+// write that panics is rolled back to its savepoint and runs again alone
+// in its own caller's goroutine (where it panics as it would ungrouped),
+// and the leader still answers the rest of the group and hands on the
+// lead instead of leaving every queued inventory waiting.
+func runGuarded(fn func(tx *Store) error, tx *Store) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("grouped write panicked: %v", p)
+		}
+	}()
+	return fn(tx)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -262,5 +263,20 @@ func TestTxGroupedConcurrent(t *testing.T) {
 	defer s.group.mu.Unlock()
 	if s.group.busy || len(s.group.queue) != 0 {
 		t.Errorf("queue not idle after the writes: busy %v, %d queued", s.group.busy, len(s.group.queue))
+	}
+}
+
+// TestRunGuardedTurnsPanicIntoError: a grouped write that panics becomes
+// a failed write of its group (rolled back to its savepoint and run again
+// alone by its caller), not a panic in the leader that would leave the
+// group and the writes queued behind it waiting.
+func TestRunGuardedTurnsPanicIntoError(t *testing.T) {
+	var calls atomic.Int64
+	err := runGuarded(func(*Store) error { calls.Add(1); panic("boom") }, nil)
+	if err == nil || !strings.Contains(err.Error(), "boom") {
+		t.Fatalf("runGuarded = %v, want the panic as an error", err)
+	}
+	if calls.Load() != 1 {
+		t.Fatalf("write ran %d times, want 1", calls.Load())
 	}
 }
