@@ -136,12 +136,14 @@ type host struct {
 	uploads atomic.Int32
 	served  atomic.Int64
 	corrupt bool
-	slow    bool
-	start   time.Duration // after the affectation
-	leave   time.Duration // 0: stays
-	cancel  context.CancelFunc
-	done    time.Duration // completion, after the affectation
-	err     error
+	// corruptSent counts the corrupt fragments this host sent whole.
+	corruptSent atomic.Int64
+	slow        bool
+	start       time.Duration // after the affectation
+	leave       time.Duration // 0: stays
+	cancel      context.CancelFunc
+	done        time.Duration // completion, after the affectation
+	err         error
 }
 
 // branch is the simulated branch office and its view of central.

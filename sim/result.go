@@ -44,8 +44,11 @@ type Result struct {
 	BytesCentral      int64          `json:"bytes_central"`
 	BytesPeer         int64          `json:"bytes_peer"`
 	// BytesRelay is what the agents received from the branch's relay.
-	BytesRelay      int64   `json:"bytes_relay,omitempty"`
-	BadPeers        int64   `json:"bad_peer_drops"`
+	BytesRelay int64 `json:"bytes_relay,omitempty"`
+	BadPeers   int64 `json:"bad_peer_drops"`
+	// CorruptSent counts the corrupt fragments that corrupt peers sent
+	// whole (each one an agent must reject).
+	CorruptSent     int64   `json:"corrupt_sent,omitempty"`
 	HashedPerAgent  float64 `json:"hashed_bytes_per_agent"`
 	HashCPUPerAgent float64 `json:"hash_cpu_s_per_agent"`
 	WallSeconds     float64 `json:"wall_s"`
@@ -76,6 +79,7 @@ func (b *branch) result(t0 time.Time, end time.Duration) *Result {
 		r.BytesPeer += h.stats.BytesPeer.Load()
 		r.BytesRelay += h.stats.BytesRelay.Load()
 		r.BadPeers += h.stats.BadPeers.Load()
+		r.CorruptSent += h.corruptSent.Load()
 		if h.alive.Load() || h.leave > 0 || h.done > 0 {
 			started++
 			hashed += h.stats.BytesCentral.Load() + h.stats.BytesPeer.Load() + h.stats.BytesRelay.Load()

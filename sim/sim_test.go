@@ -68,7 +68,11 @@ func TestSmallBranch(t *testing.T) {
 // stays finishes with the package whole, the corrupt peer is dropped, and
 // no fragment crosses the WAN more than 1 + max_extra_copies (2) times.
 // (A corrupt or departed WAN owner's fragments cross it again: its peers
-// cannot get them from it.)
+// cannot get them from it.) The package is cut in 16 fragments so that
+// each agent owns some on the WAN and the others must ask the corrupt
+// peer for them: with 4 fragments of 1 MiB, in about 1 run of 6 (the
+// goroutines' order decides) the corrupt peer owned none, nobody asked
+// it for anything, and the test failed with nothing to drop.
 func TestMisbehavingPeers(t *testing.T) {
 	if raceEnabled {
 		t.Skip("100 s under the race detector; TestSmallBranch covers the simulator's concurrency")
@@ -78,18 +82,22 @@ func TestMisbehavingPeers(t *testing.T) {
 		sc      Scenario
 		wantBad bool
 	}{
-		{name: "corrupt", sc: Scenario{Name: "corrupt", Agents: 12, Size: 4 << 20, Corrupt: 0.05}, wantBad: true},
+		{name: "corrupt", sc: Scenario{Name: "corrupt", Agents: 12, Size: 4 << 20, FragmentSize: 256 << 10, Corrupt: 0.05}, wantBad: true},
 		{name: "churn", sc: Scenario{Name: "churn", Agents: 12, Size: 4 << 20, Churn: 0.1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := runBubble(t, tt.sc)
 			left := tt.sc.withDefaults().churned()
+			t.Logf("done %d, failed %d, left %d, bad-peer drops %d, corrupt fragments sent %d", r.Done, r.Failed, r.Left, r.BadPeers, r.CorruptSent)
 			if r.Done != 12-left || r.Failed != 0 || r.Left != left {
 				t.Fatalf("done %d, failed %d, left %d; want %d, 0, %d", r.Done, r.Failed, r.Left, 12-left, left)
 			}
-			if tt.wantBad && r.BadPeers == 0 {
-				t.Errorf("no agent dropped the corrupt peer")
+			if tt.wantBad && r.CorruptSent == 0 {
+				t.Errorf("the corrupt peer sent no agent a whole fragment: the scenario tested nothing")
+			}
+			if r.BadPeers != r.CorruptSent {
+				t.Errorf("%d corrupt fragments sent whole, %d bad-peer drops: want one drop each", r.CorruptSent, r.BadPeers)
 			}
 			if r.WAN < 1 || r.WAN > 3 {
 				t.Errorf("WAN %.3f·S, want 1 to 3·S", r.WAN)

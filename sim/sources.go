@@ -86,7 +86,14 @@ func (p peerSource) Fetch(ctx context.Context, pkg string, f proto.Fragment) (io
 		data[len(data)/2] ^= 0xff
 	}
 	to.served.Add(int64(len(data)))
-	return &flow{ctx: ctx, data: data, links: []*link{to.up, p.from.down}, onClose: release}, nil
+	fl := &flow{ctx: ctx, data: data, links: []*link{to.up, p.from.down}}
+	fl.onClose = func() {
+		if to.corrupt && fl.off == len(fl.data) {
+			to.corruptSent.Add(1)
+		}
+		release()
+	}
+	return fl, nil
 }
 
 // haveHub stands in for the libp2p have sessions of a branch's agents.
