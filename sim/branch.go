@@ -157,7 +157,8 @@ type branch struct {
 	wanDown   *link
 	hosts     []*host
 	byID      map[string]*host
-	relay     *relayHost // nil: no relay
+	byCID     map[string]int // fragment CID -> index
+	relay     *relayHost     // nil: no relay
 	alive     atomic.Pointer[map[string]bool]
 	aliveMu   sync.Mutex // serializes alive updates
 
@@ -287,6 +288,10 @@ func Run(tb testing.TB, sc Scenario) (*Result, error) {
 		wanDown: newLink(sc.UplinkMbit * payloadShare * (1 - sc.Loss/100)), byID: map[string]*host{}, finished: make(chan struct{}), trackerReqs: map[string]int{}}
 	b.perStream = mathis(b.rtt, sc.Loss/100)
 	b.m = manifestOf("sim-"+sc.Name, b.data, sc.FragmentSize)
+	b.byCID = make(map[string]int, len(b.m.Fragments))
+	for _, f := range b.m.Fragments {
+		b.byCID[f.CID] = f.Index
+	}
 	empty := map[string]bool{}
 	b.alive.Store(&empty)
 
@@ -471,30 +476,30 @@ wait:
 // the manifest (one round trip) and prefetches.
 func (b *branch) startRelay(ctx context.Context, tb testing.TB, central *trackertest.Central, hc *http.Client, log *slog.Logger, bg *sync.WaitGroup) error {
 	id := central.NewRelayIdentity(tb, "branch", 24*time.Hour)
-	st, err := fragstore.Open(tb.TempDir())
+	h := &host{name: "relay", id: id.PeerID.String(), up: newLink(b.sc.LANMbit * payloadShare), down: newLink(b.sc.LANMbit * payloadShare),
+		addrs: []string{"/ip4/10.98.1.1/tcp/4001"}}
+	h.alive.Store(true)
+	rlog := log.With("agent", "relay")
+	rl, err := newRelay(b, h, tb.TempDir(), rlog)
 	if err != nil {
 		return err
 	}
-	h := &host{name: "relay", id: id.PeerID.String(), store: st, up: newLink(b.sc.LANMbit * payloadShare), down: newLink(b.sc.LANMbit * payloadShare),
-		addrs: []string{"/ip4/10.98.1.1/tcp/4001"}}
-	h.alive.Store(true)
-	r := &relayHost{b: b, h: h, store: st, seeder: p2p.NewSeeder(relaySeedCopies, relaySeedWindow), kick: make(chan struct{}, 1)}
-	if r.up, err = fetch.New(fetch.Config{Streams: 4, MaxStreams: relayMaxParallel}, st, []fetch.Source{centralSource{b: b, to: h}}, log.With("agent", "relay")); err != nil {
-		return err
-	}
+	r := &relayHost{b: b, h: h, rl: rl, store: rl.FragmentStore(), seeder: p2p.NewSeeder(relaySeedCopies, relaySeedWindow)}
 	if r.tc, err = trackerclient.NewClient("http://tracker", hc, trackerclient.NewSigner(id.Key, id.Record)); err != nil {
 		return err
 	}
 	b.relay = r
-	log = log.With("agent", "relay")
-	bg.Go(func() { r.trackerLoop(ctx, log) })
+	bg.Go(func() { r.trackerLoop(ctx, rlog) })
 	bg.Go(func() {
-		if sleep(ctx, b.rtt/2+b.rtt) != nil {
-			return
+		// Stopped with the scenario: its upstream fetches end, then the
+		// relay's lifetime (Run would do this ShutdownGrace later).
+		defer rl.Stop()
+		if sleep(ctx, b.rtt/2+b.rtt) == nil {
+			if err := r.prefetch(ctx); err != nil && ctx.Err() == nil {
+				rlog.Warn("relay prefetch", "err", err)
+			}
 		}
-		if err := r.prefetch(ctx); err != nil && ctx.Err() == nil {
-			log.Warn("relay prefetch", "err", err)
-		}
+		<-ctx.Done()
 	})
 	return nil
 }

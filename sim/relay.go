@@ -2,152 +2,200 @@ package sim
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sync/errgroup"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/shoal-project/shoal/agent/fetch"
 	"github.com/shoal-project/shoal/internal/fragstore"
 	"github.com/shoal-project/shoal/internal/p2p"
 	"github.com/shoal-project/shoal/internal/trackerclient"
 	"github.com/shoal-project/shoal/proto"
+	"github.com/shoal-project/shoal/relay"
 )
 
 // Relay defaults of a relay's libp2p node (relay/p2p.go P2PConfig): 32
-// uploads at once, super-seeding 3 copies within 2 s; and of its upstream
-// fetches (relay.Config MaxParallel).
+// uploads at once, super-seeding 3 copies within 2 s.
 const (
-	relayMaxUploads  = 32
-	relaySeedCopies  = 3
-	relaySeedWindow  = 2 * time.Second
-	relayMaxParallel = 24
+	relayMaxUploads = 32
+	relaySeedCopies = 3
+	relaySeedWindow = 2 * time.Second
 	// relayMinGap spaces the relay's announces that new fragments
 	// trigger (relay trackerMinGap).
 	relayMinGap = time.Second
+	// relayPoll is how often the simulated tracker loop looks for new
+	// fragments in the relay's store (the shipped loop is kicked by each
+	// one; it then still waits for relayMinGap since its last announce).
+	relayPoll = 100 * time.Millisecond
 )
 
-// relayHost is the branch's relay as a host with its own LAN port: it
-// prefetches the package from central over the uplink as soon as the
-// deployment is known (relay/control.go prefetch: every fragment, up to
-// MaxParallel at once, each fetched once), pulls a fragment an agent asks
-// for before the prefetch stored it through from upstream (single-flight
-// with the prefetch, as relay ensure does), and serves the agents from its
-// fragment store: over libp2p (at most 32 uploads, "busy" beyond, the
-// shipped super-seeding policy p2p.Seeder for swarm requests) and over
-// HTTP (no upload bound, no seeding). Its WAN fetches go through the
-// shipped agent/fetch Fetcher, whose upstream streams grow with the
-// goodput (internal/upstream) as the relay's do; the relay's endgame
-// (its last fragments split in byte ranges) is not simulated. It announces
-// what it holds to the site's tracker as a relay (kind relay), at once and
-// after new fragments (spaced by relayMinGap), so the tracker tells the
-// agents that the relay owns the WAN.
+// relayHost is the branch's relay as a host with its own LAN port. Its
+// upstream side is the shipped relay (relay.New, driven through its
+// in-process entry points): it prefetches the package from central over
+// the uplink as soon as the deployment is known (relay FetchAll: every
+// fragment, as many at once as its goodput-driven stream controller
+// allows), pulls a fragment an agent asks for before the prefetch stored
+// it through from upstream (single-flight with the prefetch), and splits
+// its last fragments in byte ranges for idle streams (relay/endgame.go);
+// its upstream HTTP requests go through centralRT. The simulator serves
+// the agents from the relay's fragment store as the relay's listeners do:
+// over libp2p (at most 32 uploads, "busy" beyond, the shipped
+// super-seeding policy p2p.Seeder for swarm requests) and over HTTP (no
+// upload bound, no seeding). It announces what the relay holds to the
+// site's tracker as a relay (kind relay), at once and after new
+// fragments (spaced by relayMinGap), so the tracker tells the agents that
+// the relay owns the WAN.
 type relayHost struct {
 	b      *branch
 	h      *host // name, id, addrs and LAN links
-	store  *fragstore.Store
-	up     *fetch.Fetcher
+	rl     *relay.Relay
+	store  *fragstore.Store // rl's
 	seeder *p2p.Seeder
 	tc     *trackerclient.Client
-	flight singleflight.Group
-	kick   chan struct{}
-	stats  fetch.Stats
 
 	uploads atomic.Int32
 	served  atomic.Int64 // bytes sent to agents
 }
 
-// ensure makes fragment f present and verified, fetching it from central
-// once however many callers ask at the same time.
-func (r *relayHost) ensure(ctx context.Context, f proto.Fragment) error {
-	if ok, err := r.store.Check(f.CID, f.Size); err == nil && ok {
-		return nil
+// newRelay builds the shipped relay of branch b, not enrolled, with its
+// upstream on the far side of the uplink.
+func newRelay(b *branch, h *host, dir string, log *slog.Logger) (*relay.Relay, error) {
+	rl, err := relay.New(relay.Config{DataDir: dir, Upstream: "http://central", ManifestPublicKey: base64.StdEncoding.EncodeToString(make([]byte, 32))}, log)
+	if err != nil {
+		return nil, fmt.Errorf("sim relay: %w", err)
 	}
-	_, err, _ := r.flight.Do(f.CID, func() (any, error) {
-		if ok, err := r.store.Check(f.CID, f.Size); err == nil && ok {
-			return nil, nil
-		}
-		w, err := r.up.FetchOne(ctx, r.b.m.PackageID, f, nil, &r.stats)
+	rl.SetUpstreamTransport(centralRT{b: b, to: h})
+	return rl, nil
+}
+
+// centralRT is central's fragment route as the relay's HTTP client sees
+// it: a request costs a WAN round trip, a Range request is answered 206
+// with exactly its bytes, and the bytes cross the uplink (at most one Reno
+// stream's rate each response) and the relay's LAN port. A response the
+// relay closes early (the endgame cut it) costs nothing more.
+type centralRT struct {
+	b  *branch
+	to *host
+}
+
+func (rt centralRT) RoundTrip(req *http.Request) (*http.Response, error) {
+	b, ctx := rt.b, req.Context()
+	rest, ok := strings.CutPrefix(req.URL.Path, proto.FragmentPathPrefix+b.m.PackageID+"/")
+	idx, known := b.byCID[rest]
+	if !ok || !known {
+		return &http.Response{StatusCode: http.StatusNotFound, Status: "404 Not Found", Body: http.NoBody, Request: req, Header: http.Header{}}, nil
+	}
+	f := b.m.Fragments[idx]
+	off, end := int64(0), f.Size
+	status := http.StatusOK
+	hdr := http.Header{}
+	if rg := req.Header.Get("Range"); rg != "" {
+		lo, hi, err := parseRange(rg, f.Size)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("central: %w", err)
 		}
-		if err := w.Finish(); err != nil {
-			return nil, err
-		}
-		select {
-		case r.kick <- struct{}{}:
-		default:
-		}
-		return nil, nil
-	})
-	return err
-}
-
-// prefetch fetches every fragment of the package, as relay prefetch does.
-func (r *relayHost) prefetch(ctx context.Context) error {
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(relayMaxParallel)
-	for _, f := range r.b.m.Fragments {
-		if gctx.Err() != nil {
-			break
-		}
-		g.Go(func() error { return r.ensure(gctx, f) })
+		off, end, status = lo, hi+1, http.StatusPartialContent
+		hdr.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", lo, hi, f.Size))
 	}
-	return g.Wait()
+	b.centralReqs.Add(1)
+	if err := sleep(ctx, b.rtt); err != nil {
+		return nil, err
+	}
+	data := b.data[f.Offset+off : f.Offset+end]
+	body := &flow{ctx: ctx, data: data, links: []*link{b.wanDown, rt.to.down}, cap: newCap(b.perStream)}
+	return &http.Response{StatusCode: status, Status: strconv.Itoa(status) + " " + http.StatusText(status), Header: hdr,
+		Body: body, ContentLength: end - off, Request: req, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}, nil
 }
 
-// announcement is the relay's tracker entry (relay announcement).
-func (r *relayHost) announcement() proto.TrackerAnnounce {
+// parseRange parses "bytes=first-last" within size.
+func parseRange(s string, size int64) (first, last int64, err error) {
+	spec, ok := strings.CutPrefix(s, "bytes=")
+	a, z, ok2 := strings.Cut(spec, "-")
+	if !ok || !ok2 {
+		return 0, 0, fmt.Errorf("bad range %q", s)
+	}
+	if first, err = strconv.ParseInt(a, 10, 64); err != nil {
+		return 0, 0, fmt.Errorf("bad range %q", s)
+	}
+	if last, err = strconv.ParseInt(z, 10, 64); err != nil {
+		return 0, 0, fmt.Errorf("bad range %q", s)
+	}
+	if first < 0 || last < first || last >= size {
+		return 0, 0, fmt.Errorf("range %q outside %d bytes", s, size)
+	}
+	return first, last, nil
+}
+
+// prefetch fetches every fragment of the package, as relay prefetch does
+// once it has the verified manifest.
+func (r *relayHost) prefetch(ctx context.Context) error {
+	return r.rl.FetchAll(ctx, r.b.m.PackageID, r.b.m.Fragments)
+}
+
+// held returns the bitfield of the fragments the relay holds verified, and
+// how many.
+func (r *relayHost) held() (proto.Bitfield, int) {
 	m := r.b.m
-	a := proto.TrackerAnnounce{Kind: proto.HolderRelay, RelayURL: "http://10.98.1.1:8090", Addrs: r.h.addrs, Packages: []proto.PackageHave{}}
 	bits := proto.NewBitfield(len(m.Fragments))
-	held := false
+	n := 0
 	for _, f := range m.Fragments {
 		if ok, err := r.store.Check(f.CID, f.Size); err == nil && ok {
 			bits.Set(f.Index)
-			held = true
+			n++
 		}
 	}
-	if held {
+	return bits, n
+}
+
+// announcement is the relay's tracker entry (relay announcement).
+func (r *relayHost) announcement(bits proto.Bitfield, n int) proto.TrackerAnnounce {
+	m := r.b.m
+	a := proto.TrackerAnnounce{Kind: proto.HolderRelay, RelayURL: "http://10.98.1.1:8090", Addrs: r.h.addrs, Packages: []proto.PackageHave{}}
+	if n > 0 {
 		a.Packages = append(a.Packages, proto.PackageHave{PackageID: m.PackageID, Total: len(m.Fragments), Have: bits})
 	}
 	return a
 }
 
-// trackerLoop keeps the relay's tracker entry, as relay trackerLoop does.
+// trackerLoop keeps the relay's tracker entry, as relay trackerLoop does:
+// on the tracker's interval, and after new fragments, spaced by
+// relayMinGap.
 func (r *relayHost) trackerLoop(ctx context.Context, log *slog.Logger) {
 	interval := 30 * time.Second
 	var last time.Time
+	announced := -1
+	next := time.Now()
 	for {
-		actx, cancel := context.WithTimeout(ctx, trackerclient.DefaultTimeout)
-		resp, err := r.tc.Announce(actx, r.announcement())
-		cancel()
-		last = time.Now()
-		if ctx.Err() != nil {
-			return
-		}
-		wait := interval
-		if err != nil {
-			log.Warn("relay announce", "err", err)
-			wait = time.Second
-		} else if resp.Interval > 0 {
-			interval = max(time.Duration(resp.Interval)*time.Second, 5*time.Second)
-			wait = interval
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		case <-r.kick:
-			if gap := relayMinGap - time.Since(last); gap > 0 && sleep(ctx, gap) != nil {
+		if bits, n := r.held(); !time.Now().Before(next) || (n != announced && time.Since(last) >= relayMinGap) {
+			actx, cancel := context.WithTimeout(ctx, trackerclient.DefaultTimeout)
+			resp, err := r.tc.Announce(actx, r.announcement(bits, n))
+			cancel()
+			last = time.Now()
+			if ctx.Err() != nil {
 				return
 			}
+			next = last.Add(interval)
+			if err != nil {
+				log.Warn("relay announce", "err", err)
+				next = last.Add(time.Second)
+			} else {
+				announced = n
+				if resp.Interval > 0 {
+					interval = max(time.Duration(resp.Interval)*time.Second, 5*time.Second)
+					next = last.Add(interval)
+				}
+			}
+		}
+		if sleep(ctx, relayPoll) != nil {
+			return
 		}
 	}
 }
@@ -186,7 +234,7 @@ func (s relaySource) Fetch(ctx context.Context, pkg string, f proto.Fragment) (i
 		return nil, p2p.ErrNotFound
 	}
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	err := r.ensure(pctx, f)
+	err := r.rl.Pull(pctx, pkg, f)
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
