@@ -166,6 +166,7 @@ type branch struct {
 	resMu    sync.Mutex    // guards the hosts' done and err
 
 	centralReqs atomic.Int64
+	rangeReqs   atomic.Int64 // the relay's Range requests (its endgame)
 	havePushes  atomic.Int64
 	trackerMu   sync.Mutex // guards trackerReqs
 	trackerReqs map[string]int

@@ -103,6 +103,7 @@ func (rt centralRT) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, fmt.Errorf("central: %w", err)
 		}
 		off, end, status = lo, hi+1, http.StatusPartialContent
+		b.rangeReqs.Add(1)
 		hdr.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", lo, hi, f.Size))
 	}
 	b.centralReqs.Add(1)

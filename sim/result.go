@@ -45,7 +45,11 @@ type Result struct {
 	BytesPeer         int64          `json:"bytes_peer"`
 	// BytesRelay is what the agents received from the branch's relay.
 	BytesRelay int64 `json:"bytes_relay,omitempty"`
-	BadPeers   int64 `json:"bad_peer_drops"`
+	// RelayRanges counts the relay's byte-range requests to central (its
+	// endgame: exact ranges of a fragment over free streams, halves of
+	// slow ranges for idle ones).
+	RelayRanges int64 `json:"relay_range_requests,omitempty"`
+	BadPeers    int64 `json:"bad_peer_drops"`
 	// CorruptSent counts the corrupt fragments that corrupt peers sent
 	// whole (each one an agent must reject).
 	CorruptSent     int64   `json:"corrupt_sent,omitempty"`
@@ -108,6 +112,7 @@ func (b *branch) result(t0 time.Time, end time.Duration) *Result {
 	}
 	b.trackerMu.Unlock()
 	r.TrackerBytes = b.trackerB.Load()
+	r.RelayRanges = b.rangeReqs.Load()
 	span := r.Max
 	if span <= 0 {
 		span = end.Seconds()
