@@ -32,19 +32,27 @@
 // # The relay
 //
 // A scenario with Relay puts the branch's relay on the LAN as a host
-// with its own LAN port (relayHost): it announces itself to the real
-// tracker as a relay (so lease answers tell the agents that it owns the
-// WAN, and lookups list it), prefetches the package as relay prefetch
-// does (every fragment, up to 24 at once, through the shipped agent/fetch
-// Fetcher and its goodput-driven upstream streams), pulls a fragment an
-// agent asks for first through from central (single-flight with the
-// prefetch), and serves the agents over "libp2p" (32 uploads, busy
+// with its own LAN port (relayHost). Its upstream side is the shipped
+// relay (relay.New, not enrolled, driven through relay/inprocess.go
+// instead of Run): it learns of the deployment with its jobs long-poll
+// (half a WAN round trip), then prefetches every fragment (relay
+// FetchAll) through its goodput-driven stream controller
+// (internal/upstream, 12 to 24 streams), pulls a fragment an agent asks
+// for first through from central (single-flight with the prefetch), and
+// runs its upstream endgame (relay/endgame.go): a package's first
+// fragment in exact byte ranges over the free streams, and halves of slow
+// ranges for streams that find nothing queued. Its upstream HTTP client
+// is centralRT, which answers each request, Range ones with 206, after a
+// WAN round trip with a flow across the uplink. The simulator serves the
+// agents from the relay's fragment store over "libp2p" (32 uploads, busy
 // beyond, the shipped super-seeding policy p2p.Seeder for swarm
 // requests) and over "HTTP" (no bound, no seeding), as the agent's
-// relaySources order them. The relay's upstream endgame (its last
-// fragments split in byte ranges) is not simulated: its WAN phase is a
-// few percent longer than the lab's. NoSwarm runs the agents without the
-// swarm (the lab's shoal-relay).
+// relaySources order them, and announces what the relay holds to the
+// real tracker as a relay (kind relay), so lease answers tell the agents
+// that it owns the WAN and lookups list it. A range response the relay
+// cuts (a split) costs no bytes beyond the split here, where the lab's
+// central has some in flight. NoSwarm runs the agents without the swarm
+// (the lab's shoal-relay).
 //
 // # The network
 //
