@@ -70,7 +70,7 @@ func TestSmallBranch(t *testing.T) {
 // (A corrupt or departed WAN owner's fragments cross it again: its peers
 // cannot get them from it.) The package is cut in 16 fragments so that
 // each agent owns some on the WAN and the others must ask the corrupt
-// peer for them: with 4 fragments of 1 MiB, in about 1 run of 6 (the
+// peer for them: with 4 fragments of 1 MiB, in 3 runs of 22 (the
 // goroutines' order decides) the corrupt peer owned none, nobody asked
 // it for anything, and the test failed with nothing to drop.
 func TestMisbehavingPeers(t *testing.T) {
