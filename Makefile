@@ -114,6 +114,6 @@ clean: ## Remove build output and the local run directory.
 SIM_OUT    ?= sim-out
 SIM_TMPDIR ?= $(shell test -d /dev/shm && echo /dev/shm || echo $${TMPDIR:-/tmp})
 SIM_FLAGS  ?=
-sim: ## Run the scale simulator (sim/): the real swarm scheduler and tracker for up to 500 agents per branch, with and without the branch relay, in virtual time; report in sim-out/.
+sim: ## Run the scale simulator (sim/): the real swarm scheduler, tracker and branch relay for up to 500 agents per branch, in virtual time; report in sim-out/.
 	@mkdir -p $(SIM_OUT)
 	TMPDIR=$(SIM_TMPDIR) $(GO) test -count=1 -timeout 30m -v -run '^TestScale$$' ./sim -args -sim.full -sim.out $(CURDIR)/$(SIM_OUT) $(SIM_FLAGS) 2>&1 | grep --line-buffered -vE '^=== (RUN|PAUSE|CONT)'; exit $${PIPESTATUS[0]}
