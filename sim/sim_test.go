@@ -72,7 +72,9 @@ func TestSmallBranch(t *testing.T) {
 // each agent owns some on the WAN and the others must ask the corrupt
 // peer for them: with 4 fragments of 1 MiB, in 3 runs of 22 (the
 // goroutines' order decides) the corrupt peer owned none, nobody asked
-// it for anything, and the test failed with nothing to drop.
+// it for anything, and the test failed with nothing to drop. It checks
+// that corrupt fragments were sent and that their receivers dropped the
+// peer.
 func TestMisbehavingPeers(t *testing.T) {
 	if raceEnabled {
 		t.Skip("100 s under the race detector; TestSmallBranch covers the simulator's concurrency")
@@ -96,8 +98,13 @@ func TestMisbehavingPeers(t *testing.T) {
 			if tt.wantBad && r.CorruptSent == 0 {
 				t.Errorf("the corrupt peer sent no agent a whole fragment: the scenario tested nothing")
 			}
-			if r.BadPeers != r.CorruptSent {
-				t.Errorf("%d corrupt fragments sent whole, %d bad-peer drops: want one drop each", r.CorruptSent, r.BadPeers)
+			// An agent drops the peer at its first corrupt fragment; a
+			// second one already on its way to the same agent adds none.
+			if tt.wantBad && (r.BadPeers == 0 || r.BadPeers > r.CorruptSent) {
+				t.Errorf("%d corrupt fragments sent whole, %d bad-peer drops: want 1 to %d", r.CorruptSent, r.BadPeers, r.CorruptSent)
+			}
+			if !tt.wantBad && (r.BadPeers != 0 || r.CorruptSent != 0) {
+				t.Errorf("%d corrupt fragments, %d bad-peer drops without a corrupt peer", r.CorruptSent, r.BadPeers)
 			}
 			if r.WAN < 1 || r.WAN > 3 {
 				t.Errorf("WAN %.3f·S, want 1 to 3·S", r.WAN)
