@@ -83,15 +83,21 @@ func TestWrongKeyCannotJoin(t *testing.T) {
 	}
 }
 
+// TestInvalidRecordNotAdmitted runs its cases in parallel, each in a site
+// of its own (its own gossip key): clusters that shared key, label and
+// peer names could take each other's gossip. Each node joins every node
+// it must know, so the set-up does not hang on best-effort gossip: under
+// load, memberlist's few retransmits of a joining node's alive message can
+// all go out before another node knows whom to send them to, and only the
+// 15 s push-pull repairs that (this test once waited 5 s at load 35).
 func TestInvalidRecordNotAdmitted(t *testing.T) {
 	central := newTestCentral(t)
-	site := newTestSite(t, central, "a")
 	forger := newTestCentral(t)
 	tests := []struct {
 		name string
 		// identity returns the bad node's identity; mutate changes the
 		// cluster after New, bypassing its own checks as an attacker would.
-		identity func(t *testing.T) Identity
+		identity func(t *testing.T, site testSite) Identity
 		mutate   func(t *testing.T, c *Cluster)
 		// inTable: the node has the key and passes memberlist's checks,
 		// so it enters memberlist's table but must not become a member.
@@ -102,7 +108,7 @@ func TestInvalidRecordNotAdmitted(t *testing.T) {
 	}{
 		{
 			name: "forged",
-			identity: func(t *testing.T) Identity {
+			identity: func(t *testing.T, site testSite) Identity {
 				id := site.identity(t, "peer-bad")
 				id.Record = forger.record(t, "peer-bad", "a", time.Now().Add(time.Hour))
 				return id
@@ -111,7 +117,7 @@ func TestInvalidRecordNotAdmitted(t *testing.T) {
 		},
 		{
 			name: "expired",
-			identity: func(t *testing.T) Identity {
+			identity: func(t *testing.T, site testSite) Identity {
 				id := site.identity(t, "peer-bad")
 				id.Record = central.record(t, "peer-bad", "a", time.Now().Add(-time.Minute))
 				return id
@@ -120,7 +126,7 @@ func TestInvalidRecordNotAdmitted(t *testing.T) {
 		},
 		{
 			name:     "record-of-other-site",
-			identity: func(t *testing.T) Identity { return site.identity(t, "peer-bad") },
+			identity: func(t *testing.T, site testSite) Identity { return site.identity(t, "peer-bad") },
 			mutate: func(t *testing.T, c *Cluster) {
 				c.own = central.record(t, "peer-bad", "b", time.Now().Add(time.Hour))
 			},
@@ -128,7 +134,7 @@ func TestInvalidRecordNotAdmitted(t *testing.T) {
 		},
 		{
 			name:     "record-of-other-peer",
-			identity: func(t *testing.T) Identity { return site.identity(t, "peer-bad") },
+			identity: func(t *testing.T, site testSite) Identity { return site.identity(t, "peer-bad") },
 			mutate: func(t *testing.T, c *Cluster) {
 				c.own = central.record(t, "peer-else", "a", time.Now().Add(time.Hour))
 			},
@@ -136,7 +142,7 @@ func TestInvalidRecordNotAdmitted(t *testing.T) {
 		},
 		{
 			name: "other-site-with-leaked-key",
-			identity: func(t *testing.T) Identity {
+			identity: func(t *testing.T, site testSite) Identity {
 				id := site.identity(t, "peer-bad")
 				id.Site = "b"
 				id.Record = central.record(t, "peer-bad", "b", time.Now().Add(time.Hour))
@@ -145,7 +151,7 @@ func TestInvalidRecordNotAdmitted(t *testing.T) {
 		},
 		{
 			name:     "metadata-names-other-site",
-			identity: func(t *testing.T) Identity { return site.identity(t, "peer-bad") },
+			identity: func(t *testing.T, site testSite) Identity { return site.identity(t, "peer-bad") },
 			mutate: func(t *testing.T, c *Cluster) {
 				m, err := (meta{PeerID: "peer-bad", Site: "b", Version: "x"}).encode()
 				if err != nil {
@@ -159,6 +165,7 @@ func TestInvalidRecordNotAdmitted(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel() // Each case waits for the ask back-off; they share nothing.
+			site := newTestSite(t, central, "a")
 			n0 := startNode(t, testConfig(), site.identity(t, "peer-0"), nil)
 			n1 := startNode(t, testConfig(), site.identity(t, "peer-1"), nil)
 			n1.join(t, n0)
@@ -166,20 +173,23 @@ func TestInvalidRecordNotAdmitted(t *testing.T) {
 			if tt.mutate != nil {
 				mutate = func(c *Cluster) { tt.mutate(t, c) }
 			}
-			nb := startNode(t, testConfig(), tt.identity(t), mutate)
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_, joinErr := nb.Join(ctx, []string{n0.LocalAddr()})
-			if tt.inTable && joinErr != nil {
-				t.Fatalf("Join = %v, want memberlist to accept the node", joinErr)
+			nb := startNode(t, testConfig(), tt.identity(t, site), mutate)
+			if tt.inTable {
+				if err := nb.joinAgain(15*time.Second, []string{n0.LocalAddr(), n1.LocalAddr()}); err != nil {
+					t.Fatalf("Join = %v, want memberlist to accept the node", err)
+				}
+			} else {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				_, _ = nb.Join(ctx, []string{n0.LocalAddr(), n1.LocalAddr()})
 			}
 			n2 := startNode(t, testConfig(), site.identity(t, "peer-2"), nil)
-			n2.join(t, n1)
-			waitMembers(t, 5*time.Second, n0, n1, n2)
+			n2.join(t, n0, n1)
+			waitMembers(t, 20*time.Second, n0, n1, n2)
 			if tt.inTable {
 				// Wait until the honest nodes have had the bad node in
 				// their tables long enough to ask it for its record.
-				testwait.For(t, 10*time.Second, "bad node asked", func() error {
+				testwait.For(t, 20*time.Second, "bad node asked", func() error {
 					for _, n := range []*testNode{n0, n1, n2} {
 						if d := inTableFor(n.Cluster, "peer-bad"); d < askAfter+2*tickInterval {
 							return fmt.Errorf("%s has had peer-bad for %v", n.id.PeerID, d)

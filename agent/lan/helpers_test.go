@@ -126,17 +126,28 @@ func (n *testNode) kill() {
 	n.cancel()
 }
 
+// join joins seeds, trying again for 15 s: under load one exchange can
+// miss its TCPTimeout (3 s), and an agent tries again too.
 func (n *testNode) join(t testing.TB, seeds ...*testNode) {
 	t.Helper()
 	var addrs []string
 	for _, s := range seeds {
 		addrs = append(addrs, s.LocalAddr())
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if _, err := n.Join(ctx, addrs); err != nil {
+	if err := n.joinAgain(15*time.Second, addrs); err != nil {
 		t.Fatalf("%s: Join: %v", n.id.PeerID, err)
 	}
+}
+
+// joinAgain calls Join until it succeeds or timeout passes, and returns
+// its last error.
+func (n *testNode) joinAgain(timeout time.Duration, addrs []string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return testwait.Until(timeout, func() error {
+		_, err := n.Join(ctx, addrs)
+		return err
+	})
 }
 
 func memberIDs(c *Cluster) []string {
