@@ -161,7 +161,7 @@ func commands() []command {
 			args: [][2]string{argRole}, examples: []string{"shoalctl role get technician"}, run: runRoleGet},
 		{name: "role create", synopsis: "NAME --permission P... [--description D]",
 			summary:     "Create a custom role from permissions.",
-			description: "Create a role that grants the permissions given: computers.read, computers.write, deploy, packages.read, packages.write, fleet.read, fleet.write, admin. A user's sites and TAGs limit where its role applies.",
+			description: "Create a role that grants the permissions given: computers.read, computers.write, computers.secrets, deploy, packages.read, packages.write, fleet.read, fleet.write, admin. A user's sites and TAGs limit where its role applies.",
 			args:        [][2]string{{"NAME", "the role's name: lower-case letters, digits, '.', '_' or '-'"}},
 			examples:    []string{"shoalctl role create technician --permission computers.read,deploy,packages.read --description 'branch technicians'"},
 			run:         runRoleCreate},
