@@ -149,7 +149,7 @@ func commands() []command {
 			run:         runUserCreate},
 		{name: "user update", synopsis: "USER [--role ROLE] [--site SITE...] [--tag TAG...] [--whole-fleet] [--password-file F | --password-stdin]",
 			summary:     "Change a user's role, scope or password (options not given keep their value).",
-			description: "Change a user's role, sites, TAGs or password; what is not given keeps its value, and --whole-fleet removes the sites and TAGs. The user's sessions end when its scope or password changes.",
+			description: "Change a user's role, sites, TAGs or password; what is not given keeps its value, and --whole-fleet removes the sites and TAGs. The user's sessions end when its scope or password changes. A user that logs in through LDAP cannot be changed: its directory groups give its role and scope at every login (auth.ldap.groups).",
 			args:        [][2]string{argUser},
 			examples:    []string{"shoalctl user update tom --role readonly", "shoalctl user update tom --site paris,branch-12 --tag shop"},
 			run:         runUserUpdate},
