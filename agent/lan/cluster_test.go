@@ -24,7 +24,7 @@ func TestJoinMetadataRoundTrip(t *testing.T) {
 	n2 := startNode(t, testConfig(), id2, nil)
 	n1.join(t, n0)
 	n2.join(t, n1)
-	waitMembers(t, 5*time.Second, n0, n1, n2)
+	waitMembers(t, joinWait, n0, n1, n2)
 
 	want := []Member{
 		{PeerID: "peer-1", Site: "branch-a", Version: "v1.2.3", Addr: n1.LocalAddr()},
@@ -72,7 +72,7 @@ func TestWrongKeyCannotJoin(t *testing.T) {
 	// A good node joining afterwards proves gossip went on meanwhile.
 	n2 := startNode(t, testConfig(), site.identity(t, "peer-2"), nil)
 	n2.join(t, n1)
-	waitMembers(t, 5*time.Second, n0, n1, n2)
+	waitMembers(t, joinWait, n0, n1, n2)
 	for _, n := range []*testNode{n0, n1, n2} {
 		if d := inTableFor(n.Cluster, "peer-intruder"); d != 0 {
 			t.Errorf("%s: memberlist lists the intruder", n.id.PeerID)
@@ -185,7 +185,7 @@ func TestInvalidRecordNotAdmitted(t *testing.T) {
 			}
 			n2 := startNode(t, testConfig(), site.identity(t, "peer-2"), nil)
 			n2.join(t, n0, n1)
-			waitMembers(t, 20*time.Second, n0, n1, n2)
+			waitMembers(t, joinWait, n0, n1, n2)
 			if tt.inTable {
 				// Wait until the honest nodes have had the bad node in
 				// their tables long enough to ask it for its record.
@@ -222,7 +222,7 @@ func TestRevokedRemoved(t *testing.T) {
 	n2 := startNode(t, testConfig(), site.identity(t, "peer-2"), nil)
 	n1.join(t, n0)
 	n2.join(t, n0)
-	waitMembers(t, 5*time.Second, n0, n1, n2)
+	waitMembers(t, joinWait, n0, n1, n2)
 
 	changes, stop := n0.Subscribe()
 	defer stop()
@@ -258,7 +258,7 @@ func TestRevokedRemoved(t *testing.T) {
 		n.SetRevoked(nil)
 	}
 	n2.join(t, n0, n1)
-	waitMembers(t, 10*time.Second, n0, n1, n2)
+	waitMembers(t, joinWait, n0, n1, n2)
 }
 
 // other returns the peer ID of whichever of a, b is not n.
@@ -278,7 +278,7 @@ func TestLeaveAndCrash(t *testing.T) {
 	for _, n := range nodes[1:] {
 		n.join(t, nodes[0])
 	}
-	waitMembers(t, 5*time.Second, nodes...)
+	waitMembers(t, joinWait, nodes...)
 
 	changes, stop := nodes[0].Subscribe()
 	defer stop()
@@ -301,7 +301,7 @@ func TestRecordRenewalSpreads(t *testing.T) {
 	n2 := startNode(t, testConfig(), site.identity(t, "peer-2"), nil)
 	n1.join(t, n0)
 	n2.join(t, n1)
-	waitMembers(t, 5*time.Second, n0, n1, n2)
+	waitMembers(t, joinWait, n0, n1, n2)
 
 	later := time.Now().Add(3 * time.Hour).UTC().Truncate(time.Second)
 	if err := n2.SetRecord(site.central.record(t, "peer-2", "a", later)); err != nil {
@@ -331,7 +331,7 @@ func TestAskFallback(t *testing.T) {
 	n0 := startNode(t, cfg, site.identity(t, "peer-0"), nil)
 	n1 := startNode(t, cfg, site.identity(t, "peer-1"), nil)
 	n1.join(t, n0)
-	waitMembers(t, 5*time.Second, n0, n1)
+	waitMembers(t, joinWait, n0, n1)
 
 	n0.mu.Lock()
 	delete(n0.records, "peer-1")
@@ -343,7 +343,7 @@ func TestAskFallback(t *testing.T) {
 	if got := memberIDs(n0.Cluster); len(got) != 0 {
 		t.Fatalf("n0 members without the record = %v, want none", got)
 	}
-	waitMembers(t, 5*time.Second, n0, n1)
+	waitMembers(t, joinWait, n0, n1)
 }
 
 // TestKeyRotation rotates a site's key the way central hands it out
@@ -363,7 +363,7 @@ func TestKeyRotation(t *testing.T) {
 	for _, n := range append(nodes[1:], old) {
 		n.join(t, nodes[0])
 	}
-	waitMembers(t, 5*time.Second, append(slices.Clone(nodes), old)...)
+	waitMembers(t, joinWait, append(slices.Clone(nodes), old)...)
 
 	// Watch the members: none may lose sight of another during the
 	// rotation.
@@ -411,7 +411,7 @@ func TestKeyRotation(t *testing.T) {
 	// Phase 1: the new key is handed out beside the old one.
 	for _, n := range nodes {
 		setKeys(n, k0, k1)
-		waitMembers(t, 5*time.Second, append(slices.Clone(nodes), old)...)
+		waitMembers(t, joinWait, append(slices.Clone(nodes), old)...)
 	}
 	// Phase 2: one window later, members send with the new key, one by
 	// one. The old-key-only node stops understanding them and is
@@ -433,7 +433,7 @@ func TestKeyRotation(t *testing.T) {
 	if _, err := old.Join(ctx, []string{nodes[1].LocalAddr()}); err == nil {
 		t.Error("a node with only the old key joined after the rotation")
 	}
-	waitMembers(t, 5*time.Second, nodes...)
+	waitMembers(t, joinWait, nodes...)
 
 	if err := nodes[0].SetKeys([]byte("short"), nil); err == nil {
 		t.Error("SetKeys(short) = nil")
@@ -456,7 +456,7 @@ func TestNewWithKeyRing(t *testing.T) {
 		t.Fatal(err)
 	}
 	n1.join(t, n0)
-	waitMembers(t, 5*time.Second, n0, n1)
+	waitMembers(t, joinWait, n0, n1)
 	bad := site.identity(t, "peer-2")
 	bad.GossipKeys = [][]byte{[]byte("short")}
 	if _, err := New(testConfig(), slog.New(slog.DiscardHandler), bad); err == nil {
