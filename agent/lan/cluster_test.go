@@ -24,7 +24,7 @@ func TestJoinMetadataRoundTrip(t *testing.T) {
 	n2 := startNode(t, testConfig(), id2, nil)
 	n1.join(t, n0)
 	n2.join(t, n1)
-	waitMembers(t, 5*time.Second, n0, n1, n2)
+	waitMembers(t, joinWait, n0, n1, n2)
 
 	want := []Member{
 		{PeerID: "peer-1", Site: "branch-a", Version: "v1.2.3", Addr: n1.LocalAddr()},
@@ -72,7 +72,7 @@ func TestWrongKeyCannotJoin(t *testing.T) {
 	// A good node joining afterwards proves gossip went on meanwhile.
 	n2 := startNode(t, testConfig(), site.identity(t, "peer-2"), nil)
 	n2.join(t, n1)
-	waitMembers(t, 5*time.Second, n0, n1, n2)
+	waitMembers(t, joinWait, n0, n1, n2)
 	for _, n := range []*testNode{n0, n1, n2} {
 		if d := inTableFor(n.Cluster, "peer-intruder"); d != 0 {
 			t.Errorf("%s: memberlist lists the intruder", n.id.PeerID)
@@ -83,15 +83,21 @@ func TestWrongKeyCannotJoin(t *testing.T) {
 	}
 }
 
+// TestInvalidRecordNotAdmitted runs its cases in parallel, each in a site
+// of its own (its own gossip key): clusters that shared key, label and
+// peer names could take each other's gossip. Each node joins every node
+// it must know, so the set-up does not hang on best-effort gossip: under
+// load, memberlist's few retransmits of a joining node's alive message can
+// all go out before another node knows whom to send them to, and only the
+// 15 s push-pull repairs that (this test once waited 5 s at load 35).
 func TestInvalidRecordNotAdmitted(t *testing.T) {
 	central := newTestCentral(t)
-	site := newTestSite(t, central, "a")
 	forger := newTestCentral(t)
 	tests := []struct {
 		name string
 		// identity returns the bad node's identity; mutate changes the
 		// cluster after New, bypassing its own checks as an attacker would.
-		identity func(t *testing.T) Identity
+		identity func(t *testing.T, site testSite) Identity
 		mutate   func(t *testing.T, c *Cluster)
 		// inTable: the node has the key and passes memberlist's checks,
 		// so it enters memberlist's table but must not become a member.
@@ -102,7 +108,7 @@ func TestInvalidRecordNotAdmitted(t *testing.T) {
 	}{
 		{
 			name: "forged",
-			identity: func(t *testing.T) Identity {
+			identity: func(t *testing.T, site testSite) Identity {
 				id := site.identity(t, "peer-bad")
 				id.Record = forger.record(t, "peer-bad", "a", time.Now().Add(time.Hour))
 				return id
@@ -111,7 +117,7 @@ func TestInvalidRecordNotAdmitted(t *testing.T) {
 		},
 		{
 			name: "expired",
-			identity: func(t *testing.T) Identity {
+			identity: func(t *testing.T, site testSite) Identity {
 				id := site.identity(t, "peer-bad")
 				id.Record = central.record(t, "peer-bad", "a", time.Now().Add(-time.Minute))
 				return id
@@ -120,7 +126,7 @@ func TestInvalidRecordNotAdmitted(t *testing.T) {
 		},
 		{
 			name:     "record-of-other-site",
-			identity: func(t *testing.T) Identity { return site.identity(t, "peer-bad") },
+			identity: func(t *testing.T, site testSite) Identity { return site.identity(t, "peer-bad") },
 			mutate: func(t *testing.T, c *Cluster) {
 				c.own = central.record(t, "peer-bad", "b", time.Now().Add(time.Hour))
 			},
@@ -128,7 +134,7 @@ func TestInvalidRecordNotAdmitted(t *testing.T) {
 		},
 		{
 			name:     "record-of-other-peer",
-			identity: func(t *testing.T) Identity { return site.identity(t, "peer-bad") },
+			identity: func(t *testing.T, site testSite) Identity { return site.identity(t, "peer-bad") },
 			mutate: func(t *testing.T, c *Cluster) {
 				c.own = central.record(t, "peer-else", "a", time.Now().Add(time.Hour))
 			},
@@ -136,7 +142,7 @@ func TestInvalidRecordNotAdmitted(t *testing.T) {
 		},
 		{
 			name: "other-site-with-leaked-key",
-			identity: func(t *testing.T) Identity {
+			identity: func(t *testing.T, site testSite) Identity {
 				id := site.identity(t, "peer-bad")
 				id.Site = "b"
 				id.Record = central.record(t, "peer-bad", "b", time.Now().Add(time.Hour))
@@ -145,7 +151,7 @@ func TestInvalidRecordNotAdmitted(t *testing.T) {
 		},
 		{
 			name:     "metadata-names-other-site",
-			identity: func(t *testing.T) Identity { return site.identity(t, "peer-bad") },
+			identity: func(t *testing.T, site testSite) Identity { return site.identity(t, "peer-bad") },
 			mutate: func(t *testing.T, c *Cluster) {
 				m, err := (meta{PeerID: "peer-bad", Site: "b", Version: "x"}).encode()
 				if err != nil {
@@ -159,6 +165,7 @@ func TestInvalidRecordNotAdmitted(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel() // Each case waits for the ask back-off; they share nothing.
+			site := newTestSite(t, central, "a")
 			n0 := startNode(t, testConfig(), site.identity(t, "peer-0"), nil)
 			n1 := startNode(t, testConfig(), site.identity(t, "peer-1"), nil)
 			n1.join(t, n0)
@@ -166,20 +173,23 @@ func TestInvalidRecordNotAdmitted(t *testing.T) {
 			if tt.mutate != nil {
 				mutate = func(c *Cluster) { tt.mutate(t, c) }
 			}
-			nb := startNode(t, testConfig(), tt.identity(t), mutate)
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_, joinErr := nb.Join(ctx, []string{n0.LocalAddr()})
-			if tt.inTable && joinErr != nil {
-				t.Fatalf("Join = %v, want memberlist to accept the node", joinErr)
+			nb := startNode(t, testConfig(), tt.identity(t, site), mutate)
+			if tt.inTable {
+				if err := nb.joinAgain(15*time.Second, []string{n0.LocalAddr(), n1.LocalAddr()}); err != nil {
+					t.Fatalf("Join = %v, want memberlist to accept the node", err)
+				}
+			} else {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				_, _ = nb.Join(ctx, []string{n0.LocalAddr(), n1.LocalAddr()})
 			}
 			n2 := startNode(t, testConfig(), site.identity(t, "peer-2"), nil)
-			n2.join(t, n1)
-			waitMembers(t, 5*time.Second, n0, n1, n2)
+			n2.join(t, n0, n1)
+			waitMembers(t, joinWait, n0, n1, n2)
 			if tt.inTable {
 				// Wait until the honest nodes have had the bad node in
 				// their tables long enough to ask it for its record.
-				testwait.For(t, 10*time.Second, "bad node asked", func() error {
+				testwait.For(t, 20*time.Second, "bad node asked", func() error {
 					for _, n := range []*testNode{n0, n1, n2} {
 						if d := inTableFor(n.Cluster, "peer-bad"); d < askAfter+2*tickInterval {
 							return fmt.Errorf("%s has had peer-bad for %v", n.id.PeerID, d)
@@ -212,7 +222,7 @@ func TestRevokedRemoved(t *testing.T) {
 	n2 := startNode(t, testConfig(), site.identity(t, "peer-2"), nil)
 	n1.join(t, n0)
 	n2.join(t, n0)
-	waitMembers(t, 5*time.Second, n0, n1, n2)
+	waitMembers(t, joinWait, n0, n1, n2)
 
 	changes, stop := n0.Subscribe()
 	defer stop()
@@ -248,7 +258,7 @@ func TestRevokedRemoved(t *testing.T) {
 		n.SetRevoked(nil)
 	}
 	n2.join(t, n0, n1)
-	waitMembers(t, 10*time.Second, n0, n1, n2)
+	waitMembers(t, joinWait, n0, n1, n2)
 }
 
 // other returns the peer ID of whichever of a, b is not n.
@@ -268,7 +278,7 @@ func TestLeaveAndCrash(t *testing.T) {
 	for _, n := range nodes[1:] {
 		n.join(t, nodes[0])
 	}
-	waitMembers(t, 5*time.Second, nodes...)
+	waitMembers(t, joinWait, nodes...)
 
 	changes, stop := nodes[0].Subscribe()
 	defer stop()
@@ -291,7 +301,7 @@ func TestRecordRenewalSpreads(t *testing.T) {
 	n2 := startNode(t, testConfig(), site.identity(t, "peer-2"), nil)
 	n1.join(t, n0)
 	n2.join(t, n1)
-	waitMembers(t, 5*time.Second, n0, n1, n2)
+	waitMembers(t, joinWait, n0, n1, n2)
 
 	later := time.Now().Add(3 * time.Hour).UTC().Truncate(time.Second)
 	if err := n2.SetRecord(site.central.record(t, "peer-2", "a", later)); err != nil {
@@ -321,7 +331,7 @@ func TestAskFallback(t *testing.T) {
 	n0 := startNode(t, cfg, site.identity(t, "peer-0"), nil)
 	n1 := startNode(t, cfg, site.identity(t, "peer-1"), nil)
 	n1.join(t, n0)
-	waitMembers(t, 5*time.Second, n0, n1)
+	waitMembers(t, joinWait, n0, n1)
 
 	n0.mu.Lock()
 	delete(n0.records, "peer-1")
@@ -333,7 +343,7 @@ func TestAskFallback(t *testing.T) {
 	if got := memberIDs(n0.Cluster); len(got) != 0 {
 		t.Fatalf("n0 members without the record = %v, want none", got)
 	}
-	waitMembers(t, 5*time.Second, n0, n1)
+	waitMembers(t, joinWait, n0, n1)
 }
 
 // TestKeyRotation rotates a site's key the way central hands it out
@@ -353,7 +363,7 @@ func TestKeyRotation(t *testing.T) {
 	for _, n := range append(nodes[1:], old) {
 		n.join(t, nodes[0])
 	}
-	waitMembers(t, 5*time.Second, append(slices.Clone(nodes), old)...)
+	waitMembers(t, joinWait, append(slices.Clone(nodes), old)...)
 
 	// Watch the members: none may lose sight of another during the
 	// rotation.
@@ -401,7 +411,7 @@ func TestKeyRotation(t *testing.T) {
 	// Phase 1: the new key is handed out beside the old one.
 	for _, n := range nodes {
 		setKeys(n, k0, k1)
-		waitMembers(t, 5*time.Second, append(slices.Clone(nodes), old)...)
+		waitMembers(t, joinWait, append(slices.Clone(nodes), old)...)
 	}
 	// Phase 2: one window later, members send with the new key, one by
 	// one. The old-key-only node stops understanding them and is
@@ -423,7 +433,7 @@ func TestKeyRotation(t *testing.T) {
 	if _, err := old.Join(ctx, []string{nodes[1].LocalAddr()}); err == nil {
 		t.Error("a node with only the old key joined after the rotation")
 	}
-	waitMembers(t, 5*time.Second, nodes...)
+	waitMembers(t, joinWait, nodes...)
 
 	if err := nodes[0].SetKeys([]byte("short"), nil); err == nil {
 		t.Error("SetKeys(short) = nil")
@@ -446,7 +456,7 @@ func TestNewWithKeyRing(t *testing.T) {
 		t.Fatal(err)
 	}
 	n1.join(t, n0)
-	waitMembers(t, 5*time.Second, n0, n1)
+	waitMembers(t, joinWait, n0, n1)
 	bad := site.identity(t, "peer-2")
 	bad.GossipKeys = [][]byte{[]byte("short")}
 	if _, err := New(testConfig(), slog.New(slog.DiscardHandler), bad); err == nil {

@@ -25,6 +25,11 @@ const (
 	// PermComputersWrite sets a computer's TAG, deletes, merges or
 	// revokes it, and saves searches.
 	PermComputersWrite = "computers.write"
+	// PermComputersSecrets shows, on the computers the caller may read,
+	// the secrets their agents report: the Windows product key
+	// (WINPRODKEY). Without it the key is masked (MaskProductKey) in the
+	// UI and the API.
+	PermComputersSecrets = "computers.secrets"
 	// PermDeploy affects packages to computers, deploys again, cancels
 	// and wakes computers.
 	PermDeploy = "deploy"
@@ -44,20 +49,43 @@ const (
 )
 
 // AllPermissions lists every permission in display order.
-var AllPermissions = []string{PermComputersRead, PermComputersWrite, PermDeploy, PermPackagesRead, PermPackagesWrite,
+var AllPermissions = []string{PermComputersRead, PermComputersWrite, PermComputersSecrets, PermDeploy, PermPackagesRead, PermPackagesWrite,
 	PermFleetRead, PermFleetWrite, PermAdmin}
 
 // PermissionText says in a few words what each permission allows, for
 // the users page and shoalctl.
 var PermissionText = map[string]string{
-	PermComputersRead:  "see computers, their inventory, history and deployments; search, export, software catalog",
-	PermComputersWrite: "set TAGs, delete, merge and revoke computers; save searches",
-	PermDeploy:         "affect packages, deploy again, cancel, wake computers",
-	PermPackagesRead:   "see packages and their manifests",
-	PermPackagesWrite:  "upload, activate, deactivate and delete packages",
-	PermFleetRead:      "see sites, groups, relays, settings, the dashboard, users and the audit log",
-	PermFleetWrite:     "change sites, groups, assignments, relays, settings and the software dictionary",
-	PermAdmin:          "manage users, roles, API and enrollment tokens",
+	PermComputersRead:    "see computers, their inventory, history and deployments; search, export, software catalog",
+	PermComputersWrite:   "set TAGs, delete, merge and revoke computers; save searches",
+	PermComputersSecrets: "see the Windows product keys of the computers they can see (masked otherwise)",
+	PermDeploy:           "affect packages, deploy again, cancel, wake computers",
+	PermPackagesRead:     "see packages and their manifests",
+	PermPackagesWrite:    "upload, activate, deactivate and delete packages",
+	PermFleetRead:        "see sites, groups, relays, settings, the dashboard, users and the audit log",
+	PermFleetWrite:       "change sites, groups, assignments, relays, settings and the software dictionary",
+	PermAdmin:            "manage users, roles, API and enrollment tokens",
+}
+
+// MaskProductKey hides a product key from a caller without
+// PermComputersSecrets: every letter and digit but the last five becomes
+// '*', the dashes stay, like the partial key Windows itself shows
+// ("*****-*****-*****-*****-T83GX"). Keys of up to 10 characters are
+// masked whole.
+func MaskProductKey(key string) string {
+	if key == "" {
+		return ""
+	}
+	b := []rune(key)
+	keep := 5
+	if len(b) <= 10 {
+		keep = 0
+	}
+	for i := range len(b) - keep {
+		if b[i] != '-' {
+			b[i] = '*'
+		}
+	}
+	return string(b)
 }
 
 // readPermissions are those of the built-in readonly role.
@@ -66,6 +94,23 @@ var readPermissions = []string{PermComputersRead, PermPackagesRead, PermFleetRea
 // ErrBadRole reports a role or permission list that is not valid; its
 // message says why.
 var ErrBadRole = errkind.New(errkind.Invalid, "role: bad request")
+
+// ErrDirectoryUser refuses a change of a directory (LDAP) user's role,
+// scope or password: each login sets its role and scope from the group
+// mapping, so the change would not last.
+var ErrDirectoryUser = errkind.New(errkind.Conflict, "directory user")
+
+// CheckEditable refuses, with ErrDirectoryUser, to change the role, scope
+// or password of a user that logs in through LDAP: its next login would
+// set them again from auth.ldap.groups. Deleting it stays allowed (it
+// cuts the user off at once).
+func CheckEditable(u *store.UIUser) error {
+	if u.Source != store.UserSourceLDAP {
+		return nil
+	}
+	return fmt.Errorf("user %s logs in through LDAP: its role and scope come from its directory groups (auth.ldap.groups) "+
+		"at every login and its password from the directory, so change those instead: %w", u.Name, ErrDirectoryUser)
+}
 
 // ErrUnknownUser reports a session or token whose user no longer exists.
 var ErrUnknownUser = errkind.New(errkind.Unauthenticated, "unknown user")

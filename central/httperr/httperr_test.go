@@ -41,6 +41,7 @@ var sentinels = map[string]error{
 	"auth.ErrBadCredentials":    auth.ErrBadCredentials,
 	"auth.ErrBadRole":           auth.ErrBadRole,
 	"auth.ErrBadTokenRequest":   auth.ErrBadTokenRequest,
+	"auth.ErrDirectoryUser":     auth.ErrDirectoryUser,
 	"auth.ErrUnknownUser":       auth.ErrUnknownUser,
 	"deploy.ErrInvalid":         deploy.ErrInvalid,
 	"deploy.ErrNotActive":       deploy.ErrNotActive,

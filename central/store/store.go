@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -175,7 +176,11 @@ func (s *Store) openSQLite(ctx context.Context, cfg Config, dataDir string) erro
 	readerDSN := sqliteURI(abs, busy, "_pragma=foreign_keys(on)", "_pragma=query_only(1)", "_pragma=cache_size(-8192)",
 		"_pragma=mmap_size(268435456)", "_txlock=deferred")
 
-	s.w, err = gorm.Open(gormlite.Open(writerDSN), s.gormConfig())
+	// The writer's first connection is made by pingWriter, which retries
+	// the WAL switch, not by gorm.Open.
+	wcfg := s.gormConfig()
+	wcfg.DisableAutomaticPing = true
+	s.w, err = gorm.Open(gormlite.Open(writerDSN), wcfg)
 	if err != nil {
 		return fmt.Errorf("sqlite writer: %w", err)
 	}
@@ -188,7 +193,7 @@ func (s *Store) openSQLite(ctx context.Context, cfg Config, dataDir string) erro
 	wdb.SetConnMaxLifetime(0)
 	wdb.SetConnMaxIdleTime(0)
 	// The first connection switches the file to WAL before any reader opens.
-	if err := wdb.PingContext(ctx); err != nil {
+	if err := pingWriter(ctx, wdb, sqliteBusyTimeoutMS*time.Millisecond); err != nil {
 		wdb.Close()
 		return fmt.Errorf("sqlite writer: %w", err)
 	}
@@ -212,6 +217,41 @@ func (s *Store) openSQLite(ctx context.Context, cfg Config, dataDir string) erro
 	rdb.SetMaxIdleConns(cfg.MaxOpenConns)
 	rdb.SetConnMaxIdleTime(5 * time.Minute)
 	return nil
+}
+
+// openRetry is the pause between two attempts of pingWriter.
+const openRetry = 20 * time.Millisecond
+
+// pingWriter makes the writer's first connection, whose pragmas switch the
+// file to WAL. Two centrals opening one new file at the same moment (the
+// replicas of TestConcurrentOpenMigratesOnce) race there in two ways that
+// SQLite reports at once, without waiting out busy_timeout:
+//   - the switch reads the header, then upgrades to a write; the loser of
+//     the upgrade gets SQLITE_BUSY (waiting while holding the read could
+//     deadlock);
+//   - a connection that finds a -wal file beside a database of 0 pages
+//     deletes it (createPrivate made it empty); the second one to do so
+//     gets SQLITE_IOERR_DELETE_NOENT.
+//
+// Both are transient: the connection is closed and opened again until it
+// succeeds or wait has passed; by then the other central has switched the
+// file and the new connection finds it in WAL.
+func pingWriter(ctx context.Context, db *sql.DB, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		err := db.PingContext(ctx)
+		if err == nil || time.Now().After(deadline) ||
+			!errors.Is(err, sqlite3.BUSY) && !errors.Is(err, sqlite3.IOERR_DELETE_NOENT) {
+			return err
+		}
+		t := time.NewTimer(openRetry)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w (after: %w)", ctx.Err(), err)
+		case <-t.C:
+		}
+	}
 }
 
 // createPrivate creates each file that does not exist with mode 0600 and

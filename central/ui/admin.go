@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/shoal-project/shoal/central/admin"
+	"github.com/shoal-project/shoal/central/auth"
 	"github.com/shoal-project/shoal/central/deploy"
 	"github.com/shoal-project/shoal/central/pki"
 	"github.com/shoal-project/shoal/central/store"
@@ -484,7 +485,9 @@ func (u *UI) handleUpdateUser(c echo.Context) error {
 	role := c.FormValue("role")
 	pass, confirm := c.FormValue("password"), c.FormValue("confirm")
 	errs := map[string]string{}
-	if u.deps.Auth.Roles().Check(c.Request().Context(), role) != nil {
+	if err := auth.CheckEditable(usr); err != nil {
+		errs["role"] = "This user logs in through LDAP: its role and scope come from its directory groups at every login. Change its groups or auth.ldap.groups."
+	} else if u.deps.Auth.Roles().Check(c.Request().Context(), role) != nil {
 		errs["role"] = "Choose admin, read-only or a custom role."
 	}
 	if pass != "" || confirm != "" {

@@ -200,6 +200,9 @@ type computerView struct {
 	// CanWake shows the Wake action; Wakes are the recent requests.
 	CanWake bool
 	Wakes   []wake.Status
+	// KeyMasked says C.WinProdKey was masked: the user lacks
+	// computers.secrets.
+	KeyMasked bool
 }
 
 func (u *UI) handleComputer(c echo.Context) error {
@@ -220,6 +223,9 @@ func (u *UI) handleComputer(c echo.Context) error {
 		return err
 	}
 	v := computerView{C: d, Deployments: rows}
+	if d.WinProdKey != "" && !principalOf(c).Can(auth.PermComputersSecrets) {
+		d.WinProdKey, v.KeyMasked = auth.MaskProductKey(d.WinProdKey), true
+	}
 	for _, a := range d.AccountInfo {
 		if a.KeyName == store.AccountTag {
 			v.Tag = a.KeyValue

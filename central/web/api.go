@@ -307,7 +307,11 @@ func (s *Server) getComputer(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toAPIComputerDetail(d, deps, names))
+	out := toAPIComputerDetail(d, deps, names)
+	if out.WinProdKey != "" && !principalOfCtx(c).Can(auth.PermComputersSecrets) {
+		out.WinProdKey, out.WinProdKeyMasked = auth.MaskProductKey(out.WinProdKey), true
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 func (s *Server) putComputerTag(c echo.Context) error {

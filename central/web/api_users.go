@@ -119,11 +119,18 @@ func (s *Server) updateUser(c echo.Context) error {
 	if err := s.bindJSON(c, &req); err != nil {
 		return err
 	}
+	ctx := c.Request().Context()
+	old, err := s.deps.Store.UIUser(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := auth.CheckEditable(old); err != nil {
+		return err
+	}
 	sc, err := s.checkUserRequest(c, req)
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
 	hash := ""
 	if req.Password != "" {
 		b, err := bcrypt.GenerateFromPassword([]byte(req.Password), bcrypt.DefaultCost)

@@ -52,24 +52,28 @@ type ComputerDetail struct {
 	LastLoggedUser string `json:"last_logged_user,omitempty"`
 	// UserDomain and the Win* fields are the Windows agents' HARDWARE
 	// USERDOMAIN, WINCOMPANY, WINOWNER, WINPRODID and WINPRODKEY.
-	UserDomain  string            `json:"user_domain,omitempty"`
-	WinCompany  string            `json:"win_company,omitempty"`
-	WinOwner    string            `json:"win_owner,omitempty"`
-	WinProdID   string            `json:"win_prod_id,omitempty"`
-	WinProdKey  string            `json:"win_prod_key,omitempty"`
-	BIOS        *BIOS             `json:"bios,omitempty"`
-	CPUs        []CPU             `json:"cpus"`
-	Memories    []Memory          `json:"memories"`
-	Storages    []Storage         `json:"storages"`
-	Drives      []Drive           `json:"drives"`
-	Networks    []Network         `json:"networks"`
-	Softwares   []Software        `json:"softwares"`
-	Controllers []Controller      `json:"controllers"`
-	Monitors    []Monitor         `json:"monitors"`
-	Printers    []Printer         `json:"printers"`
-	Videos      []Video           `json:"videos"`
-	LocalUsers  []LocalUser       `json:"local_users"`
-	AccountInfo map[string]string `json:"account_info"`
+	UserDomain string `json:"user_domain,omitempty"`
+	WinCompany string `json:"win_company,omitempty"`
+	WinOwner   string `json:"win_owner,omitempty"`
+	WinProdID  string `json:"win_prod_id,omitempty"`
+	WinProdKey string `json:"win_prod_key,omitempty"`
+	// WinProdKeyMasked is true when WinProdKey is masked (all but its
+	// last five characters are '*') because the caller lacks the
+	// computers.secrets permission.
+	WinProdKeyMasked bool              `json:"win_prod_key_masked,omitempty"`
+	BIOS             *BIOS             `json:"bios,omitempty"`
+	CPUs             []CPU             `json:"cpus"`
+	Memories         []Memory          `json:"memories"`
+	Storages         []Storage         `json:"storages"`
+	Drives           []Drive           `json:"drives"`
+	Networks         []Network         `json:"networks"`
+	Softwares        []Software        `json:"softwares"`
+	Controllers      []Controller      `json:"controllers"`
+	Monitors         []Monitor         `json:"monitors"`
+	Printers         []Printer         `json:"printers"`
+	Videos           []Video           `json:"videos"`
+	LocalUsers       []LocalUser       `json:"local_users"`
+	AccountInfo      map[string]string `json:"account_info"`
 	// History lists the package IDs the agent reports as installed.
 	History []string `json:"history"`
 	// Deployments is the computer's deployment history, oldest first.

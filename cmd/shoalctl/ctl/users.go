@@ -284,7 +284,7 @@ func runRoleCreate(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	if len(perms) == 0 {
-		return &usageError{msg: "give at least one --permission: computers.read, computers.write, deploy, packages.read, packages.write, fleet.read, fleet.write, admin"}
+		return &usageError{msg: "give at least one --permission: computers.read, computers.write, computers.secrets, deploy, packages.read, packages.write, fleet.read, fleet.write, admin"}
 	}
 	var r api.Role
 	if err := c.call(ctx, "POST", "/roles", nil, api.RoleRequest{Name: pos[0], Permissions: perms, Description: *desc}, &r); err != nil {
