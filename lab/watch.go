@@ -205,9 +205,10 @@ func (w *watch) finish(ctx context.Context, r *Result, deps []api.Deployment, fi
 	r.CentralServedBytes = served - w.served0
 	r.CentralPerS = float64(r.CentralServedBytes) / (s * float64(len(w.e.topo.Branches)))
 	r.WANPayloadPerS = payloadPerS(r.WAN, r.CentralPerS)
-	if lan := w.e.params.LANMbit; lan > 0 && relayOnly(r.Scenario) {
+	if lan := w.e.params.RelayLANMbit; lan > 0 && relayOnly(r.Scenario) {
 		r.LANFloorSeconds = float64(r.Agents) * s * 8 / (lan * 1e6)
 	}
+	r.BoundSeconds = r.bound(w.e.params)
 	if ps, err := readProcStat(w.e.central.PID()); err == nil {
 		r.Central = ProcUse{CPUSeconds: ps.CPUSeconds - w.cpu0, PeakRSSMiB: float64(w.peakKB) / 1024, Processes: 1}
 	}
