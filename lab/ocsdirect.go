@@ -146,6 +146,7 @@ func runOCS(ctx context.Context, e *env, r *Result, scenario, short string, rela
 	if err != nil {
 		return err
 	}
+	defer w.close()
 	p, err := e.createPackage(ctx, scenario)
 	if err != nil {
 		return err

@@ -104,7 +104,7 @@ type Result struct {
 	CompletionRatio Dist      `json:"completion_ratio"`
 	Completions     []float64 `json:"completions"`
 	// LastDoneAfterWAN is how long after the last WAN byte the last agent
-	// finished (seconds; the last byte is found with 1 s resolution).
+	// finished (seconds; the last byte is found with 100 ms resolution).
 	LastDoneAfterWAN *float64 `json:"last_done_after_wan,omitempty"`
 	BytesBySource    Sources  `json:"bytes_by_source"`
 	Central          ProcUse  `json:"central"`
@@ -162,8 +162,8 @@ type BranchWAN struct {
 	PayloadBytes int64   `json:"payload_bytes"`
 	PayloadPerS  float64 `json:"payload_per_s"`
 	// BusySeconds is how long the uplink carried package bytes (from the
-	// sample interval of the first busy sample to the last, 1 s
-	// resolution); Utilisation is PayloadBytes ÷ (U · BusySeconds), the
+	// start of the first busy 100 ms interval to the end of the last, see
+	// busySpan); Utilisation is PayloadBytes ÷ (U · BusySeconds), the
 	// share of the uplink the deployment used while it used it (issue 21
 	// asks ≥ 0.9 under 1 % loss).
 	BusySeconds float64 `json:"busy_seconds,omitempty"`

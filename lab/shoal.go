@@ -267,6 +267,7 @@ func runShoal(ctx context.Context, e *env, r *Result, m shoalMode) error {
 	if err != nil {
 		return err
 	}
+	defer w.close()
 	p, err := e.createPackage(ctx, m.scenario)
 	if err != nil {
 		return err

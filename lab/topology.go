@@ -81,6 +81,8 @@ type Branch struct {
 	// Uplink is the WAN-side device of the branch uplink, in the WAN
 	// namespace; its tx bytes went to the branch.
 	Uplink string
+	// down is the delay line towards the branch (from the WAN side).
+	down *delayLine
 }
 
 // Topology is a built lab. Close tears it down.
@@ -273,6 +275,7 @@ func (t *Topology) uplink(ctx, lineCtx context.Context, br *Branch, wanSide, brS
 		}
 	}
 	down := newDelayLine(wanTun, brTun, cfg.Delay, cfg.Loss, uint64(2*br.Index))
+	br.down = down
 	up := newDelayLine(brTun, wanTun, cfg.Delay, cfg.Loss, uint64(2*br.Index+1))
 	for _, l := range []*delayLine{down, up} {
 		t.lines = append(t.lines, l)
