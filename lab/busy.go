@@ -10,59 +10,82 @@ import (
 // counters: the busy span's resolution at each end.
 const busyInterval = 100 * time.Millisecond
 
-// busySpan is the span in which one uplink carried package bytes: from
-// the start of the first sample interval whose growth exceeds wanQuiet
-// per second to the end of the last one. It is fed the counter's running
-// total; the zero value is ready.
-type busySpan struct {
-	from, to time.Time // zero until an interval was busy
-	prev     int64
-	prevAt   time.Time
+// busyCore is the share of the uplink rate U at which a reading's interval
+// certainly carried package bytes (see busySpanOf).
+const busyCore = 0.25
+
+// reading is a byte counter's total at a time.
+type reading struct {
+	at    time.Time
+	total int64
 }
 
-// observe records the counter's total at time at.
-func (b *busySpan) observe(at time.Time, total int64) {
-	if !b.prevAt.IsZero() {
-		dt := at.Sub(b.prevAt).Seconds()
-		if dt > 0 && float64(total-b.prev) > wanQuiet*dt {
-			if b.from.IsZero() {
-				b.from = b.prevAt
+// busySpanOf returns the span in which an uplink carried package bytes,
+// from its counter's readings (in time order) and the uplink's rate in
+// bytes per second; zero times when no interval did. The core of the span
+// runs from the first to the last interval at ≥ busyCore·U (gaps inside
+// it count as busy: the deployment left the uplink idle); each end then
+// takes in the adjoining intervals above wanQuiet per second (a TCP start
+// or tail). Chatter after the transfer (results, PROLOGs), a few kB at a
+// time, may cross wanQuiet in one 100 ms interval, but it joins the span
+// only if no quiet interval separates it from the transfer. Without an
+// interval at busyCore·U the span is the first to the last above wanQuiet.
+func busySpanOf(rs []reading, bytesPerSec float64) (from, to time.Time) {
+	n := len(rs) - 1 // intervals; interval i ends at rs[i+1]
+	rate := func(i int) float64 {
+		dt := rs[i+1].at.Sub(rs[i].at).Seconds()
+		if dt <= 0 {
+			return 0
+		}
+		return float64(rs[i+1].total-rs[i].total) / dt
+	}
+	first, last := -1, -1
+	for _, min := range []float64{busyCore * bytesPerSec, wanQuiet} {
+		for i := range n {
+			if rate(i) >= min && min > 0 {
+				if first < 0 {
+					first = i
+				}
+				last = i
 			}
-			b.to = at
+		}
+		if first >= 0 {
+			break
 		}
 	}
-	b.prev, b.prevAt = total, at
-}
-
-// seconds is the span's length, 0 when no interval was busy.
-func (b busySpan) seconds() float64 {
-	if b.from.IsZero() {
-		return 0
+	if first < 0 {
+		return time.Time{}, time.Time{}
 	}
-	return b.to.Sub(b.from).Seconds()
+	for first > 0 && rate(first-1) > wanQuiet {
+		first--
+	}
+	for last < n-1 && rate(last+1) > wanQuiet {
+		last++
+	}
+	return rs[first].at, rs[last+1].at
 }
 
-// busySampler follows the branches' downstream byte counters every
+// busySampler reads the branches' downstream byte counters every
 // interval (read returns them in branch order) in its own goroutine,
-// which owns the spans until stop returns them.
+// which owns the readings until stop returns them.
 type busySampler struct {
 	cancel context.CancelFunc
-	done   chan []busySpan
+	done   chan [][]reading
 	once   sync.Once
-	spans  []busySpan // set by stop
+	rs     [][]reading // set by stop
 }
 
 // startBusySampler takes the first reading and starts the goroutine; call
 // stop to end it.
 func startBusySampler(ctx context.Context, read func() []int64, interval time.Duration) *busySampler {
 	ctx, cancel := context.WithCancel(ctx)
-	s := &busySampler{cancel: cancel, done: make(chan []busySpan, 1)}
-	spans := make([]busySpan, len(read()))
+	s := &busySampler{cancel: cancel, done: make(chan [][]reading, 1)}
+	rs := make([][]reading, len(read()))
 	observe := func() {
 		now := time.Now()
 		for i, v := range read() {
-			if i < len(spans) {
-				spans[i].observe(now, v)
+			if i < len(rs) {
+				rs[i] = append(rs[i], reading{at: now, total: v})
 			}
 		}
 	}
@@ -74,7 +97,7 @@ func startBusySampler(ctx context.Context, read func() []int64, interval time.Du
 			select {
 			case <-ctx.Done():
 				observe()
-				s.done <- spans
+				s.done <- rs
 				return
 			case <-tick.C:
 				observe()
@@ -84,12 +107,12 @@ func startBusySampler(ctx context.Context, read func() []int64, interval time.Du
 	return s
 }
 
-// stop ends the goroutine after a last reading and returns the spans; it
-// may be called more than once.
-func (s *busySampler) stop() []busySpan {
+// stop ends the goroutine after a last reading and returns the readings
+// per branch; it may be called more than once.
+func (s *busySampler) stop() [][]reading {
 	s.once.Do(func() {
 		s.cancel()
-		s.spans = <-s.done
+		s.rs = <-s.done
 	})
-	return s.spans
+	return s.rs
 }

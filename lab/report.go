@@ -161,9 +161,8 @@ type BranchWAN struct {
 	// received from central (0 for OCS agents, which count nothing).
 	PayloadBytes int64   `json:"payload_bytes"`
 	PayloadPerS  float64 `json:"payload_per_s"`
-	// BusySeconds is how long the uplink carried package bytes (from the
-	// start of the first busy 100 ms interval to the end of the last, see
-	// busySpan); Utilisation is PayloadBytes ÷ (U · BusySeconds), the
+	// BusySeconds is how long the uplink carried package bytes (100 ms
+	// readings, see busySpanOf); Utilisation is PayloadBytes ÷ (U · BusySeconds), the
 	// share of the uplink the deployment used while it used it (issue 21
 	// asks ≥ 0.9 under 1 % loss).
 	BusySeconds float64 `json:"busy_seconds,omitempty"`

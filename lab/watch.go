@@ -180,10 +180,13 @@ func (w *watch) finish(ctx context.Context, r *Result, deps []api.Deployment, fi
 	if err != nil {
 		return err
 	}
-	spans := w.busy.stop()
-	for _, sp := range spans {
-		if sp.to.After(w.lastWAN) {
-			w.lastWAN = sp.to
+	readings := w.busy.stop()
+	type span struct{ from, to time.Time }
+	spans := make([]span, len(w.e.topo.Branches))
+	for i, rs := range readings[:min(len(readings), len(spans))] {
+		spans[i].from, spans[i].to = busySpanOf(rs, w.e.params.UplinkMbit*1e6/8)
+		if spans[i].to.After(w.lastWAN) {
+			w.lastWAN = spans[i].to
 		}
 	}
 	payload := branchPayload(w.e.topo.Branches, deps, w.relayUpstream(ctx))
@@ -194,7 +197,7 @@ func (w *watch) finish(ctx context.Context, r *Result, deps []api.Deployment, fi
 		if busy := w.lastWAN.Sub(w.t0).Seconds(); busy > 0 {
 			bw.DownMbit = float64(d.TX) * 8 / busy / 1e6
 		}
-		if busy := spans[i].seconds(); busy > 0 {
+		if busy := spans[i].to.Sub(spans[i].from).Seconds(); busy > 0 {
 			bw.BusySeconds = busy
 			bw.Utilisation = float64(payload[i]) * 8 / (w.e.params.UplinkMbit * 1e6 * busy)
 		}
