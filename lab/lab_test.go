@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -654,6 +655,38 @@ func TestTargets(t *testing.T) {
 			rep := &Report{Params: p, Scenarios: []*Result{&r}}
 			if len(tt.want) > 0 && rep.Verdict() != nil && r.Status == StatusOK {
 				t.Errorf("Verdict = %v; the targets must not change the exit status", rep.Verdict())
+			}
+		})
+	}
+}
+
+// TestSetRelayCounters: what central sent beyond what the relays and the
+// agents read is reported with the relays' cut responses.
+func TestSetRelayCounters(t *testing.T) {
+	const s = 48 << 20
+	tests := []struct {
+		name          string
+		served        int64
+		t             relayTotals
+		agentsCentral int64
+		want          int64
+	}{
+		{name: "relay-cut-responses", served: s + 1<<20, t: relayTotals{upstream: s, served: 12 * s, cuts: 9}, want: 1 << 20},
+		{name: "agents-fetched-from-central-too", served: s + 3<<20, t: relayTotals{upstream: s - 2<<20, cuts: 1}, agentsCentral: 4 << 20, want: 1 << 20},
+		{name: "never-negative", served: s, t: relayTotals{upstream: s + 10}, want: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := Result{Scenario: "shoal-relay", Status: StatusOK, Branches: 1, PackageBytes: s, CentralServedBytes: tt.served, RelayMode: RelayEnrolled}
+			setRelayCounters(&r, tt.t, tt.agentsCentral)
+			if r.CentralUnreadBytes != tt.want || r.RelayCutResponses != tt.t.cuts || r.RelayUpstreamBytes != tt.t.upstream {
+				t.Errorf("unread %d, cuts %d, upstream %d; want %d, %d, %d", r.CentralUnreadBytes, r.RelayCutResponses, r.RelayUpstreamBytes,
+					tt.want, tt.t.cuts, tt.t.upstream)
+			}
+			var b bytes.Buffer
+			(&Report{Scenarios: []*Result{&r}}).Summary(&b)
+			if want := fmt.Sprintf("%d upstream responses cut by endgame splits", tt.t.cuts); !strings.Contains(b.String(), want) {
+				t.Errorf("summary lacks %q:\n%s", want, b.String())
 			}
 		})
 	}

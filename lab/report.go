@@ -118,6 +118,14 @@ type Result struct {
 	RelayMode          string `json:"relay_mode,omitempty"`
 	RelayUpstreamBytes int64  `json:"relay_upstream_bytes,omitempty"`
 	RelayServedBytes   int64  `json:"relay_served_bytes,omitempty"`
+	// RelayCutResponses counts the relays' upstream responses cut short
+	// by an endgame split (shoal_relay_upstream_cuts_total);
+	// CentralUnreadBytes is what central sent that no receiver counted
+	// (central's served bytes − the relays' upstream bytes − the agents'
+	// bytes from central): the bytes behind the cuts, in flight and in the
+	// relays' unread receive queues, and those of failed fetches.
+	RelayCutResponses  int64 `json:"relay_cut_responses,omitempty"`
+	CentralUnreadBytes int64 `json:"central_unread_bytes,omitempty"`
 	// LANFloorSeconds is N·S·8 ÷ the relay's LAN port rate: the least
 	// time one relay needs to send every agent of its branch a copy
 	// through its port (relay-only scenarios with a shaped relay port; 0
@@ -383,8 +391,8 @@ func (rep *Report) Markdown(w io.Writer) {
 	fmt.Fprintln(w)
 	for _, r := range rep.Scenarios {
 		if r.RelayMode != "" {
-			fmt.Fprintf(w, "Relays of %s (%s): %s from upstream, %s served to the branch LANs.\n",
-				r.Scenario, r.RelayMode, mib(r.RelayUpstreamBytes), mib(r.RelayServedBytes))
+			fmt.Fprintf(w, "Relays of %s (%s): %s from upstream, %s served to the branch LANs; %s.\n",
+				r.Scenario, r.RelayMode, mib(r.RelayUpstreamBytes), mib(r.RelayServedBytes), unreadText(r))
 		}
 		if r.SlowRateKbit > 0 {
 			fmt.Fprintf(w, "%s: %s.\n", r.Scenario, slowLine(r))
@@ -433,6 +441,9 @@ func (rep *Report) Summary(w io.Writer) {
 		if r.Status != StatusFailed {
 			if l := uplinkLine(r, p); l != "" {
 				fmt.Fprintf(w, "  %s\n", l)
+			}
+			if r.RelayMode != "" {
+				fmt.Fprintf(w, "  relays: %s\n", unreadText(r))
 			}
 		}
 		for _, g := range r.Goals {
@@ -496,6 +507,13 @@ func lanText(mbit float64) string {
 		return "unshaped"
 	}
 	return fmt.Sprintf("%g Mbit/s", mbit)
+}
+
+// unreadText says how much central sent that no receiver read and how
+// many relay responses endgame splits cut.
+func unreadText(r *Result) string {
+	return fmt.Sprintf("central sent %.2f MiB (%.3f·S per branch) that no receiver read; %d upstream responses cut by endgame splits",
+		float64(r.CentralUnreadBytes)/MiB, float64(r.CentralUnreadBytes)/float64(max(1, r.PackageBytes*int64(max(1, r.Branches)))), r.RelayCutResponses)
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/MiB) }
