@@ -85,9 +85,13 @@ func TestBranchLab(t *testing.T) {
 		t.Fatalf("lab run: %v", err)
 	}
 	// The uplink really is shaped and delayed: TCP goodput is at most
-	// U·1448/1500, and the connect time holds the added round trip.
-	if got := rep.Params.MeasuredDownMbit; got < 0.8*uplink || got > uplink {
-		t.Errorf("uplink goodput %.1f Mbit/s, want 80–100 %% of %d", got, uplink)
+	// U·1448/1500, and the connect time holds the added round trip. The
+	// probe's reader starts its clock at the first quarter it read: on a
+	// loaded machine it may read late and then drain a full socket buffer
+	// at once (50.0 Mbit/s measured at load 40), so the bound has 5 %
+	// of slack; an unshaped link would measure gigabits.
+	if got := rep.Params.MeasuredDownMbit; got < 0.8*uplink || got > 1.05*uplink {
+		t.Errorf("uplink goodput %.1f Mbit/s, want 80–105 %% of %d", got, uplink)
 	}
 	if rtt := rep.Params.MeasuredRTTMs; rtt < 2*rep.Params.DelayMs {
 		t.Errorf("measured RTT %.1f ms, want at least the added %.0f ms", rtt, 2*rep.Params.DelayMs)
@@ -117,6 +121,16 @@ func TestBranchLab(t *testing.T) {
 			} else if limit := 1.1*size + 1<<20; r.WANPerS*size > limit {
 				// A relay or the LAN peers: about one copy per branch.
 				t.Errorf("WAN bytes per branch %.3f·S, want ≤ 1.1·S + 1 MiB (%+v; bytes by source %+v)", r.WANPerS, r.WAN, r.BytesBySource)
+			}
+			// The uplink's busy span (100 ms readings) holds the
+			// transfer: the payload cannot have crossed faster than U.
+			for _, b := range r.WAN {
+				if b.BusySeconds <= 0 || b.Utilisation > 1.02 {
+					t.Errorf("branch %d: busy %.2f s, utilisation %.3f; want a span and at most U (%+v)", b.Branch, b.BusySeconds, b.Utilisation, b)
+				}
+			}
+			if r.BoundSeconds < rep.Params.FloorSeconds {
+				t.Errorf("bound %.1f s below the WAN floor %.1f s", r.BoundSeconds, rep.Params.FloorSeconds)
 			}
 			if r.FirstFragment.N != n || r.Completion.N != n {
 				t.Errorf("first-fragment times for %d agents and completions for %d, want %d each", r.FirstFragment.N, r.Completion.N, n)

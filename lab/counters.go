@@ -53,6 +53,19 @@ func (t *Topology) UplinkBytes(ctx context.Context, br *Branch) (LinkBytes, erro
 	return parseLinkStats(out)
 }
 
+// DownBytes returns, in branch order, the bytes each uplink's shaper let
+// through towards the branch so far (the WAN-side device's tx bytes, from
+// the delay line's counter: no command runs, so it can be read often).
+func (t *Topology) DownBytes() []int64 {
+	out := make([]int64, len(t.Branches))
+	for i, br := range t.Branches {
+		if br.down != nil {
+			out[i] = br.down.stats.In.Load()
+		}
+	}
+	return out
+}
+
 // AllUplinks reads every branch's uplink counters, in branch order.
 func (t *Topology) AllUplinks(ctx context.Context) ([]LinkBytes, error) {
 	out := make([]LinkBytes, len(t.Branches))

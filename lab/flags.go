@@ -49,6 +49,7 @@ func ParseFlags(args []string, stderr io.Writer) (*Flags, error) {
 	fs.DurationVar(&c.Delay, "delay", 30e6, "delay added to each direction of each uplink")
 	fs.Float64Var(&c.LossPct, "loss", 0, "packet loss on each uplink direction, percent")
 	lan := fs.Float64("lan-mbit", DefaultLANMbit, "LAN port rate, Mbit/s (0: unshaped)")
+	relayLAN := fs.Float64("relay-lan-mbit", DefaultRelayLANMbit, "the branch relay's LAN port rate, Mbit/s (a server's gigabit port; 0: unshaped)")
 	fs.StringVar(&c.CC, "cc", CCReno, "TCP congestion control in every namespace: reno or bbr")
 	scen := fs.String("scenarios", strings.Join(ScenarioNames(), ","), "comma-separated scenarios to run")
 	fs.StringVar(&c.OutDir, "out", "lab-out", "output directory")
@@ -69,9 +70,16 @@ func ParseFlags(args []string, stderr io.Writer) (*Flags, error) {
 	if *lan < 0 {
 		return nil, fmt.Errorf("lan rate %g Mbit/s: want ≥ 0 (0: unshaped)", *lan)
 	}
-	c.LANMbit = *lan
+	if *relayLAN < 0 {
+		return nil, fmt.Errorf("relay lan rate %g Mbit/s: want ≥ 0 (0: unshaped)", *relayLAN)
+	}
+	// Config's zero value is the default rate: -1 is unshaped.
+	c.LANMbit, c.RelayLANMbit = *lan, *relayLAN
 	if c.LANMbit == 0 {
-		c.LANMbit = -1 // Config's zero value is the default rate
+		c.LANMbit = -1
+	}
+	if c.RelayLANMbit == 0 {
+		c.RelayLANMbit = -1
 	}
 	var err error
 	if c.SizeBytes, err = ParseSize(*size); err != nil {

@@ -41,6 +41,11 @@ type Config struct {
 	// LANMbit shapes the LAN ports (default 100 Mbit/s, a switch port);
 	// a negative value leaves the LAN unshaped.
 	LANMbit float64 `yaml:"lan_mbit"`
+	// RelayLANMbit shapes the branch relay's LAN port (default 1000
+	// Mbit/s: a relay is a server on a gigabit port); a negative value
+	// leaves it unshaped. In the relay-only scenarios every agent's copy
+	// leaves through this port, so it bounds them (Result.LANFloorSeconds).
+	RelayLANMbit float64 `yaml:"relay_lan_mbit"`
 	// CC is the TCP congestion control of every namespace, "reno" (the
 	// default: the closest to the CUBIC of branch offices that namespaces
 	// here allow) or "bbr".
@@ -78,6 +83,10 @@ type Config struct {
 // DefaultLANMbit is the default LAN port rate: a 100 Mbit/s switch port.
 const DefaultLANMbit = 100
 
+// DefaultRelayLANMbit is the default rate of the relay's LAN port: a
+// server's gigabit port.
+const DefaultRelayLANMbit = 1000
+
 // Congestion controls the lab can set in its namespaces.
 const (
 	CCReno = "reno"
@@ -86,6 +95,9 @@ const (
 
 // lanMbit is the LAN port rate, 0 when the LAN is unshaped.
 func (c Config) lanMbit() float64 { return max(0, c.LANMbit) }
+
+// relayLANMbit is the relay's LAN port rate, 0 when it is unshaped.
+func (c Config) relayLANMbit() float64 { return max(0, c.RelayLANMbit) }
 
 func (c Config) withDefaults() Config {
 	if c.SizeBytes == 0 {
@@ -102,6 +114,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.LANMbit == 0 {
 		c.LANMbit = DefaultLANMbit
+	}
+	if c.RelayLANMbit == 0 {
+		c.RelayLANMbit = DefaultRelayLANMbit
 	}
 	if c.CC == "" {
 		c.CC = CCReno
@@ -160,6 +175,9 @@ func (c Config) Validate() error {
 	}
 	if c.LANMbit > 100000 {
 		errs = append(errs, fmt.Errorf("lan rate %g Mbit/s: want at most 100000", c.LANMbit))
+	}
+	if c.RelayLANMbit > 100000 {
+		errs = append(errs, fmt.Errorf("relay lan rate %g Mbit/s: want at most 100000", c.RelayLANMbit))
 	}
 	if c.CC != CCReno && c.CC != CCBBR {
 		errs = append(errs, fmt.Errorf("congestion control %q: want %s or %s", c.CC, CCReno, CCBBR))
@@ -248,8 +266,8 @@ func (l *Lab) Run(ctx context.Context) (*Report, error) {
 	cfg := l.cfg
 	rep := &Report{Started: time.Now().UTC(), Host: hostInfo(ctx)}
 	rep.Params = Params{SizeBytes: cfg.SizeBytes, Branches: cfg.Branches, UplinkMbit: cfg.UplinkMbit,
-		DelayMs: float64(cfg.Delay) / float64(time.Millisecond), LossPct: cfg.LossPct, LANMbit: cfg.lanMbit(), CC: cfg.CC,
-		FloorSeconds: float64(cfg.SizeBytes) * 8 / (cfg.UplinkMbit * 1e6)}
+		DelayMs: float64(cfg.Delay) / float64(time.Millisecond), LossPct: cfg.LossPct, LANMbit: cfg.lanMbit(), RelayLANMbit: cfg.relayLANMbit(),
+		CC: cfg.CC, FloorSeconds: float64(cfg.SizeBytes) * 8 / (cfg.UplinkMbit * 1e6)}
 	var todo []scenario
 	maxAgents, relay := 0, false
 	for _, s := range scenarios() {
@@ -345,10 +363,11 @@ func (l *Lab) runAll(ctx context.Context, rep *Report, todo []scenario, agents i
 			err = os.RemoveAll(work)
 		}
 	}()
-	fmt.Fprintf(l.out, "building the lab: %d branch(es) of %d agents, uplink %g Mbit/s, +%v each way, loss %g %%, LAN %s, TCP %s\n",
-		cfg.Branches, agents, cfg.UplinkMbit, cfg.Delay, cfg.LossPct, lanText(cfg.lanMbit()), cfg.CC)
+	fmt.Fprintf(l.out, "building the lab: %d branch(es) of %d agents, uplink %g Mbit/s, +%v each way, loss %g %%, LAN %s, relay port %s, TCP %s\n",
+		cfg.Branches, agents, cfg.UplinkMbit, cfg.Delay, cfg.LossPct, lanText(cfg.lanMbit()), lanText(cfg.relayLANMbit()), cfg.CC)
 	topo, err := Build(ctx, TopologyConfig{Prefix: cfg.Prefix, Branches: cfg.Branches, AgentsPerBranch: agents, Relay: relay,
-		UplinkMbit: cfg.UplinkMbit, Delay: cfg.Delay, Loss: cfg.LossPct / 100, LANMbit: cfg.lanMbit(), CC: cfg.CC}, l.log)
+		UplinkMbit: cfg.UplinkMbit, Delay: cfg.Delay, Loss: cfg.LossPct / 100, LANMbit: cfg.lanMbit(),
+		RelayLANMbit: cfg.relayLANMbit(), CC: cfg.CC}, l.log)
 	if err != nil {
 		return err
 	}

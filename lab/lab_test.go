@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -228,7 +229,7 @@ func TestParseFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{SizeBytes: 8 << 20, Agents: 4, Branches: 1, UplinkMbit: 50, Delay: 10 * time.Millisecond,
-		LossPct: 0.5, LANMbit: 100, CC: "reno", Scenarios: []string{"ocs-direct", "shoal-p2p"}, OutDir: "x", BinDir: "bin"}
+		LossPct: 0.5, LANMbit: 100, RelayLANMbit: 1000, CC: "reno", Scenarios: []string{"ocs-direct", "shoal-p2p"}, OutDir: "x", BinDir: "bin"}
 	if diff := cmp.Diff(want, f.Config); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
 	}
@@ -242,7 +243,7 @@ func TestParseFlags(t *testing.T) {
 	if def.Config.CC != CCReno || def.Config.lanMbit() != 100 {
 		t.Errorf("defaults: congestion control %q, LAN %g Mbit/s; want reno and 100", def.Config.CC, def.Config.lanMbit())
 	}
-	for _, bad := range [][]string{{"-scenarios", "nope"}, {"-cc", "cubic"}, {"-lan-mbit", "-5"}} {
+	for _, bad := range [][]string{{"-scenarios", "nope"}, {"-cc", "cubic"}, {"-lan-mbit", "-5"}, {"-relay-lan-mbit", "-1"}} {
 		if _, err := ParseFlags(bad, io.Discard); err == nil {
 			t.Errorf("ParseFlags accepted %q", bad)
 		}
@@ -254,11 +255,14 @@ func TestParseFlagsLANAndCC(t *testing.T) {
 		name    string
 		args    []string
 		wantLAN float64 // Config.lanMbit(): 0 is unshaped
-		wantCC  string
+		// wantRelay is Config.relayLANMbit(): 0 is unshaped.
+		wantRelay float64
+		wantCC    string
 	}{
-		{name: "defaults", args: nil, wantLAN: 100, wantCC: "reno"},
-		{name: "unshaped", args: []string{"-lan-mbit", "0"}, wantLAN: 0, wantCC: "reno"},
-		{name: "gigabit-bbr", args: []string{"-lan-mbit", "1000", "-cc", "bbr"}, wantLAN: 1000, wantCC: "bbr"},
+		{name: "defaults", args: nil, wantLAN: 100, wantRelay: 1000, wantCC: "reno"},
+		{name: "unshaped", args: []string{"-lan-mbit", "0", "-relay-lan-mbit", "0"}, wantLAN: 0, wantRelay: 0, wantCC: "reno"},
+		{name: "gigabit-bbr", args: []string{"-lan-mbit", "1000", "-cc", "bbr"}, wantLAN: 1000, wantRelay: 1000, wantCC: "bbr"},
+		{name: "relay-on-a-100-mbit-port", args: []string{"-relay-lan-mbit", "100"}, wantLAN: 100, wantRelay: 100, wantCC: "reno"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -267,8 +271,9 @@ func TestParseFlagsLANAndCC(t *testing.T) {
 				t.Fatal(err)
 			}
 			c := f.Config.withDefaults()
-			if c.lanMbit() != tt.wantLAN || c.CC != tt.wantCC {
-				t.Errorf("LAN %g Mbit/s, congestion control %q; want %g and %q", c.lanMbit(), c.CC, tt.wantLAN, tt.wantCC)
+			if c.lanMbit() != tt.wantLAN || c.relayLANMbit() != tt.wantRelay || c.CC != tt.wantCC {
+				t.Errorf("LAN %g Mbit/s, relay port %g Mbit/s, congestion control %q; want %g, %g and %q",
+					c.lanMbit(), c.relayLANMbit(), c.CC, tt.wantLAN, tt.wantRelay, tt.wantCC)
 			}
 		})
 	}
@@ -319,7 +324,7 @@ func TestEvaluate(t *testing.T) {
 
 func sampleReport() *Report {
 	return &Report{
-		Params: Params{SizeBytes: 64 << 20, Branches: 2, UplinkMbit: 20, DelayMs: 30, FloorSeconds: 26.8, LANMbit: 100, CC: "reno"},
+		Params: Params{SizeBytes: 64 << 20, Branches: 2, UplinkMbit: 20, DelayMs: 30, FloorSeconds: 26.8, LANMbit: 100, RelayLANMbit: 1000, CC: "reno"},
 		Scenarios: []*Result{
 			{Scenario: "ocs-direct", Status: StatusOK, Agents: 4, Branches: 2, Succeeded: 8, WANPerS: 4.1,
 				Completions: []float64{150, 160, 170, 171, 180, 182, 190, 200}, Completion: Dist{N: 8, P50: 171, P95: 200, Max: 200},
@@ -355,7 +360,7 @@ func TestMarkdown(t *testing.T) {
 	var b bytes.Buffer
 	sampleReport().Markdown(&b)
 	for _, want := range []string{"| ocs-direct | ok | 4 × 2 | 8 / 0 | 4.10 |", "| shoal-p2p | skipped: needs P2P (issue 7) |", "floor S·8/U = 26.8 s",
-		"LAN 100 Mbit/s, TCP congestion control reno"} {
+		"LAN 100 Mbit/s, relay LAN port 1000 Mbit/s, TCP congestion control reno"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("markdown lacks %q:\n%s", want, b.String())
 		}
@@ -570,24 +575,28 @@ func TestPayloadPerS(t *testing.T) {
 // TestUplinkLine: the summary states the least utilised branch's uplink
 // utilisation and, for relay-only scenarios, the relay's LAN floor.
 func TestUplinkLine(t *testing.T) {
-	p := Params{UplinkMbit: 16, FloorSeconds: 25.2, LANMbit: 100}
 	tests := []struct {
-		name string
-		r    Result
-		want string
+		name      string
+		relayMbit float64
+		r         Result
+		want      string
 	}{
-		{name: "relay", r: Result{Scenario: "shoal-relay", LANFloorSeconds: 48.3, Completion: Dist{P95: 58},
+		{name: "relay-100-mbit-port", relayMbit: 100, r: Result{Scenario: "shoal-relay", LANFloorSeconds: 48.3, Completion: Dist{P95: 58},
 			CompletionRatio: Dist{P95: 2.3}, WAN: []BranchWAN{
 				{Branch: 1, PayloadBytes: 48 << 20, BusySeconds: 30, Utilisation: 0.84},
-				{Branch: 2, PayloadBytes: 48 << 20, BusySeconds: 33, Utilisation: 0.76}}},
-			want: "uplink utilisation 76 % (payload 48 MiB in 33 s busy at 16 Mbit/s), p95 2.30 × floor (25.2 s), LAN floor 48.3 s (N·S through the relay's 100 Mbit/s port: p95 1.20 × it)"},
-		{name: "p2p", r: Result{Scenario: "shoal-p2p", CompletionRatio: Dist{P95: 1.6},
+				{Branch: 2, PayloadBytes: 48 << 20, BusySeconds: 33.25, Utilisation: 0.76}}},
+			want: "uplink utilisation 76.0 % (payload 48 MiB in 33.2 s busy at 16 Mbit/s), p95 2.30 × WAN floor (25.2 s), relay LAN floor 48.3 s (N·S through the relay's 100 Mbit/s port), p95 1.20 × bound (48.3 s)"},
+		{name: "relay-gigabit-port", relayMbit: 1000, r: Result{Scenario: "shoal-relay", LANFloorSeconds: 4.8, Completion: Dist{P95: 29},
+			CompletionRatio: Dist{P95: 29 / 25.2}, WAN: []BranchWAN{{Branch: 1, PayloadBytes: 48 << 20, BusySeconds: 26.5, Utilisation: 0.949}}},
+			want: "uplink utilisation 94.9 % (payload 48 MiB in 26.5 s busy at 16 Mbit/s), p95 1.15 × WAN floor (25.2 s), relay LAN floor 4.8 s (N·S through the relay's 1000 Mbit/s port), p95 1.15 × bound (25.2 s)"},
+		{name: "p2p", relayMbit: 1000, r: Result{Scenario: "shoal-p2p", CompletionRatio: Dist{P95: 1.6},
 			WAN: []BranchWAN{{Branch: 1, PayloadBytes: 48 << 20, BusySeconds: 29, Utilisation: 0.87}}},
-			want: "uplink utilisation 87 % (payload 48 MiB in 29 s busy at 16 Mbit/s), p95 1.60 × floor (25.2 s)"},
+			want: "uplink utilisation 87.0 % (payload 48 MiB in 29.0 s busy at 16 Mbit/s), p95 1.60 × WAN floor (25.2 s)"},
 		{name: "no-busy-sample", r: Result{Scenario: "shoal-p2p", WAN: []BranchWAN{{Branch: 1}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			p := Params{UplinkMbit: 16, FloorSeconds: 25.2, LANMbit: 100, RelayLANMbit: tt.relayMbit}
 			if got := uplinkLine(&tt.r, p); got != tt.want {
 				t.Errorf("uplinkLine:\n got %q\nwant %q", got, tt.want)
 			}
@@ -607,11 +616,23 @@ func TestTargets(t *testing.T) {
 	twoBranches.WAN = []BranchWAN{{Branch: 1, BusySeconds: 28, Utilisation: 0.93}, {Branch: 2, BusySeconds: 30, Utilisation: 0.85}}
 	failed := good
 	failed.Status = StatusFailed
+	// A relay-only branch: its bound is the larger of the WAN floor and
+	// the relay's LAN floor N·S·8 ÷ its port rate.
+	relayGigabit := good
+	relayGigabit.Scenario, relayGigabit.LANFloorSeconds = "shoal-relay", 4.8
+	relayPort100 := good
+	relayPort100.Scenario, relayPort100.LANFloorSeconds = "shoal-relay", 48.3
+	relayPort100.Completion.P95, relayPort100.CompletionRatio.P95 = 56.4, 56.4/25.2
+	relayPort100Late := relayPort100
+	relayPort100Late.Completion.P95 = 58.5
 	tests := []struct {
 		name string
 		r    Result
-		want []bool // p95 ÷ floor, tail, utilisation
+		want []bool // p95 ÷ bound, tail, utilisation
 	}{
+		{name: "relay-gigabit-port-bound-is-the-wan-floor", r: relayGigabit, want: []bool{true, true, true}},
+		{name: "relay-100-mbit-port-bound-is-its-lan-floor", r: relayPort100, want: []bool{true, true, true}},
+		{name: "relay-100-mbit-port-late", r: relayPort100Late, want: []bool{false, true, true}},
 		{name: "met", r: good, want: []bool{true, true, true}},
 		{name: "late", r: slowTail, want: []bool{false, false, true}},
 		{name: "least-used-branch", r: twoBranches, want: []bool{true, true, false}},
@@ -634,6 +655,38 @@ func TestTargets(t *testing.T) {
 			rep := &Report{Params: p, Scenarios: []*Result{&r}}
 			if len(tt.want) > 0 && rep.Verdict() != nil && r.Status == StatusOK {
 				t.Errorf("Verdict = %v; the targets must not change the exit status", rep.Verdict())
+			}
+		})
+	}
+}
+
+// TestSetRelayCounters: what central sent beyond what the relays and the
+// agents read is reported with the relays' cut responses.
+func TestSetRelayCounters(t *testing.T) {
+	const s = 48 << 20
+	tests := []struct {
+		name          string
+		served        int64
+		t             relayTotals
+		agentsCentral int64
+		want          int64
+	}{
+		{name: "relay-cut-responses", served: s + 1<<20, t: relayTotals{upstream: s, served: 12 * s, cuts: 9}, want: 1 << 20},
+		{name: "agents-fetched-from-central-too", served: s + 3<<20, t: relayTotals{upstream: s - 2<<20, cuts: 1}, agentsCentral: 4 << 20, want: 1 << 20},
+		{name: "never-negative", served: s, t: relayTotals{upstream: s + 10}, want: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := Result{Scenario: "shoal-relay", Status: StatusOK, Branches: 1, PackageBytes: s, CentralServedBytes: tt.served, RelayMode: RelayEnrolled}
+			setRelayCounters(&r, tt.t, tt.agentsCentral)
+			if r.CentralUnreadBytes != tt.want || r.RelayCutResponses != tt.t.cuts || r.RelayUpstreamBytes != tt.t.upstream {
+				t.Errorf("unread %d, cuts %d, upstream %d; want %d, %d, %d", r.CentralUnreadBytes, r.RelayCutResponses, r.RelayUpstreamBytes,
+					tt.want, tt.t.cuts, tt.t.upstream)
+			}
+			var b bytes.Buffer
+			(&Report{Scenarios: []*Result{&r}}).Summary(&b)
+			if want := fmt.Sprintf("%d upstream responses cut by endgame splits", tt.t.cuts); !strings.Contains(b.String(), want) {
+				t.Errorf("summary lacks %q:\n%s", want, b.String())
 			}
 		})
 	}

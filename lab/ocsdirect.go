@@ -146,6 +146,7 @@ func runOCS(ctx context.Context, e *env, r *Result, scenario, short string, rela
 	if err != nil {
 		return err
 	}
+	defer w.close()
 	p, err := e.createPackage(ctx, scenario)
 	if err != nil {
 		return err
@@ -191,12 +192,12 @@ func runOCS(ctx context.Context, e *env, r *Result, scenario, short string, rela
 	// directly, except what the relays fetched; the relays served the rest.
 	r.BytesBySource = Sources{Central: r.CentralServedBytes}
 	if len(bs.relays) > 0 {
-		up, served, err := e.relayCounters(ctx, bs.relays)
+		t, err := e.relayCounters(ctx, bs.relays)
 		if err != nil {
 			e.log.Warn("relay counters", "err", err)
 		}
-		r.RelayUpstreamBytes, r.RelayServedBytes = up, served
-		r.BytesBySource = Sources{Central: max(0, r.CentralServedBytes-up), Relay: served}
+		setRelayCounters(r, t, 0)
+		r.BytesBySource = Sources{Central: max(0, r.CentralServedBytes-t.upstream), Relay: t.served}
 	}
 	if werr != nil {
 		return werr

@@ -362,17 +362,39 @@ func (e *env) teardown(ctx context.Context, bs *branchSetup) {
 	}
 }
 
-// relayCounters sums the relays' upstream and served bytes.
-func (e *env) relayCounters(ctx context.Context, relays []*labRelay) (upstream, served int64, err error) {
-	var errs []error
+// relayTotals are the relays' counters summed over the branches.
+type relayTotals struct {
+	upstream, served int64
+	cuts             int64 // upstream responses cut by endgame splits
+}
+
+// relayCounters sums the relays' upstream and served bytes and their cut
+// responses.
+func (e *env) relayCounters(ctx context.Context, relays []*labRelay) (relayTotals, error) {
+	var (
+		t    relayTotals
+		errs []error
+	)
 	for _, r := range relays {
 		m, err := r.metrics(ctx)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		upstream += int64(m["shoal_relay_upstream_bytes_total"])
-		served += int64(m["shoal_relay_served_bytes_total"])
+		t.upstream += int64(m["shoal_relay_upstream_bytes_total"])
+		t.served += int64(m["shoal_relay_served_bytes_total"])
+		t.cuts += int64(m["shoal_relay_upstream_cuts_total"])
 	}
-	return upstream, served, errors.Join(errs...)
+	return t, errors.Join(errs...)
+}
+
+// setRelayCounters fills r's relay counters from t and the bytes central
+// sent that no receiver counted: central's served bytes minus the relays'
+// upstream bytes and the agents' own bytes from central (agentsCentral;
+// OCS agents behind a relay fetch nothing from central). That rest is what
+// central wrote into connections whose reader stopped before it: responses
+// cut at an endgame split, fetches that failed.
+func setRelayCounters(r *Result, t relayTotals, agentsCentral int64) {
+	r.RelayUpstreamBytes, r.RelayServedBytes, r.RelayCutResponses = t.upstream, t.served, t.cuts
+	r.CentralUnreadBytes = max(0, r.CentralServedBytes-t.upstream-agentsCentral)
 }

@@ -267,6 +267,7 @@ func runShoal(ctx context.Context, e *env, r *Result, m shoalMode) error {
 	if err != nil {
 		return err
 	}
+	defer w.close()
 	p, err := e.createPackage(ctx, m.scenario)
 	if err != nil {
 		return err
@@ -307,10 +308,11 @@ func runShoal(ctx context.Context, e *env, r *Result, m shoalMode) error {
 		return errors.Join(werr, err)
 	}
 	if len(bs.relays) > 0 {
-		var err error
-		if r.RelayUpstreamBytes, r.RelayServedBytes, err = e.relayCounters(ctx, bs.relays); err != nil {
+		t, err := e.relayCounters(ctx, bs.relays)
+		if err != nil {
 			e.log.Warn("relay counters", "err", err)
 		}
+		setRelayCounters(r, t, r.BytesBySource.Central)
 	}
 	if slow.plan.perBranch > 0 {
 		r.Goals = append(r.Goals, slowGoals(r, deps, slow.hosts(), w.t0, w.timeout, e.cfg.BaselineP95)...)

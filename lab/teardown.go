@@ -13,8 +13,9 @@ import (
 	"time"
 )
 
-// lanHost puts host h on branch br's LAN bridge through port.
-func (t *Topology) lanHost(ctx context.Context, br *Branch, h Host, port, gw string) error {
+// lanHost puts host h on branch br's LAN bridge through port, shaped
+// both ways to mbit (0: unshaped).
+func (t *Topology) lanHost(ctx context.Context, br *Branch, h Host, port, gw string, mbit float64) error {
 	if err := t.addNS(ctx, h.NS, false); err != nil {
 		return err
 	}
@@ -28,9 +29,9 @@ func (t *Topology) lanHost(ctx context.Context, br *Branch, h Host, port, gw str
 	); err != nil {
 		return err
 	}
-	if t.cfg.LANMbit > 0 {
+	if mbit > 0 {
 		for _, dev := range [][2]string{{br.Router, port}, {h.NS, "eth0"}} {
-			if _, err := command(ctx, "tc", tbfArgs(dev[0], dev[1], t.cfg.LANMbit, time.Millisecond)...); err != nil {
+			if _, err := command(ctx, "tc", tbfArgs(dev[0], dev[1], mbit, time.Millisecond)...); err != nil {
 				return err
 			}
 		}

@@ -56,6 +56,9 @@ type TopologyConfig struct {
 	Loss float64
 	// LANMbit shapes each LAN port both ways; 0 leaves the LAN unshaped.
 	LANMbit float64
+	// RelayLANMbit shapes the relay's LAN port both ways; 0 leaves it
+	// unshaped.
+	RelayLANMbit float64
 	// CC is the TCP congestion control set in every namespace; "" keeps
 	// the host's default.
 	CC string
@@ -78,6 +81,8 @@ type Branch struct {
 	// Uplink is the WAN-side device of the branch uplink, in the WAN
 	// namespace; its tx bytes went to the branch.
 	Uplink string
+	// down is the delay line towards the branch (from the WAN side).
+	down *delayLine
 }
 
 // Topology is a built lab. Close tears it down.
@@ -220,7 +225,7 @@ func (t *Topology) buildBranch(ctx, lineCtx context.Context, b int) (*Branch, er
 	}
 	if cfg.Relay {
 		h := Host{NS: br.Router + "r", Addr: netip.AddrFrom4([4]byte{10, 98, byte(b), 2}), Name: fmt.Sprintf("relay-b%d", b)}
-		if err := t.lanHost(ctx, br, h, "pr", gw); err != nil {
+		if err := t.lanHost(ctx, br, h, "pr", gw, cfg.RelayLANMbit); err != nil {
 			return nil, err
 		}
 		br.Relay = &h
@@ -228,7 +233,7 @@ func (t *Topology) buildBranch(ctx, lineCtx context.Context, b int) (*Branch, er
 	for i := range cfg.AgentsPerBranch {
 		h := Host{NS: fmt.Sprintf("%sa%d", br.Router, i), Addr: netip.AddrFrom4([4]byte{10, 98, byte(b), byte(10 + i)}),
 			Name: fmt.Sprintf("b%da%02d", b, i)}
-		if err := t.lanHost(ctx, br, h, fmt.Sprintf("p%d", i), gw); err != nil {
+		if err := t.lanHost(ctx, br, h, fmt.Sprintf("p%d", i), gw, cfg.LANMbit); err != nil {
 			return nil, err
 		}
 		br.Agents = append(br.Agents, h)
@@ -270,6 +275,7 @@ func (t *Topology) uplink(ctx, lineCtx context.Context, br *Branch, wanSide, brS
 		}
 	}
 	down := newDelayLine(wanTun, brTun, cfg.Delay, cfg.Loss, uint64(2*br.Index))
+	br.down = down
 	up := newDelayLine(brTun, wanTun, cfg.Delay, cfg.Loss, uint64(2*br.Index+1))
 	for _, l := range []*delayLine{down, up} {
 		t.lines = append(t.lines, l)

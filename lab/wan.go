@@ -44,6 +44,10 @@ func openTUN(ns, name string) (*os.File, error) {
 
 // lineStats counts one direction of a delay line.
 type lineStats struct {
+	// In counts the bytes read from the input device, lost ones
+	// included: what its shaper let through (its tx counter), readable
+	// at any time without asking the kernel.
+	In       atomic.Int64
 	Packets  atomic.Int64
 	Bytes    atomic.Int64
 	Lost     atomic.Int64 // dropped on purpose (loss)
@@ -97,6 +101,7 @@ func (d *delayLine) read(q chan<- delayed) error {
 		if err != nil {
 			return fmt.Errorf("read %s: %w", d.in.Name(), err)
 		}
+		d.stats.In.Add(int64(n))
 		if d.loss > 0 && d.rng.Float64() < d.loss {
 			d.stats.Lost.Add(1)
 			continue

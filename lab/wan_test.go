@@ -96,6 +96,11 @@ func TestDelayLine(t *testing.T) {
 				}
 			}
 			waitFor(t, 5*time.Second, func() bool { return d.stats.Packets.Load() == int64(tt.want) })
+			// In counts every byte read, lost packets included (the input
+			// device's tx counter): "packet-000" is 10 bytes.
+			if got := d.stats.In.Load(); got != int64(10*tt.sent) {
+				t.Errorf("bytes in %d, want %d", got, 10*tt.sent)
+			}
 		})
 	}
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/shoal-project/shoal/proto/api"
 )
 
-// wanQuiet is the downstream growth per sample below which the uplink
+// wanQuiet is the downstream growth per second below which the uplink
 // counts as idle (PROLOGs and results, not package bytes).
 const wanQuiet = 64 * 1024
 
@@ -26,12 +26,12 @@ type watch struct {
 	t0      time.Time
 	before  []LinkBytes
 	prev    []LinkBytes
-	lastWAN time.Time // last sample in which some uplink carried package bytes
-	// busyFrom and busyTo bound, per branch, the samples in which its
-	// uplink carried package bytes: from the sample before the first
-	// (the interval it covers) to the last; prevAt is the last sample.
-	busyFrom, busyTo []time.Time
-	prevAt           time.Time
+	lastWAN time.Time // end of the last interval in which some uplink carried package bytes
+	// busy follows, every busyInterval, the span in which each branch's
+	// uplink carried package bytes (its own goroutine); prevAt is the
+	// last 1 s sample.
+	busy   *busySampler
+	prevAt time.Time
 	// series is, per branch, the downstream rate of each sample: what the
 	// uplink carried over time (lab.json wan[].series).
 	series  [][]RatePoint
@@ -76,7 +76,7 @@ func (e *env) startWatch(ctx context.Context, agentNS []string, relays []*labRel
 	}
 	w.t0 = time.Now()
 	w.prevAt = w.t0
-	w.busyFrom, w.busyTo = make([]time.Time, len(w.before)), make([]time.Time, len(w.before))
+	w.busy = startBusySampler(ctx, e.topo.DownBytes, busyInterval)
 	w.series = make([][]RatePoint, len(w.before))
 	return w, nil
 }
@@ -106,13 +106,6 @@ func (w *watch) sample(ctx context.Context) {
 				w.series[i] = append(w.series[i], RatePoint{T: round1(now.Sub(w.tAff).Seconds()),
 					Mbit: round1(float64(cur[i].TX-w.prev[i].TX) * 8 / dt / 1e6)})
 			}
-			if cur[i].TX-w.prev[i].TX > wanQuiet {
-				w.lastWAN = now
-				if w.busyFrom[i].IsZero() {
-					w.busyFrom[i] = w.prevAt
-				}
-				w.busyTo[i] = now
-			}
 		}
 		w.prev = cur
 		w.prevAt = now
@@ -127,6 +120,10 @@ func (w *watch) sample(ctx context.Context) {
 	}
 	w.agents.sample()
 }
+
+// close stops the busy sampler; finish does it too, and a scenario that
+// fails before finish defers it.
+func (w *watch) close() { w.busy.stop() }
 
 // isFinal reports whether a deployment state is final.
 func isFinal(state string) bool {
@@ -183,6 +180,15 @@ func (w *watch) finish(ctx context.Context, r *Result, deps []api.Deployment, fi
 	if err != nil {
 		return err
 	}
+	readings := w.busy.stop()
+	type span struct{ from, to time.Time }
+	spans := make([]span, len(w.e.topo.Branches))
+	for i, rs := range readings[:min(len(readings), len(spans))] {
+		spans[i].from, spans[i].to = busySpanOf(rs, w.e.params.UplinkMbit*1e6/8)
+		if spans[i].to.After(w.lastWAN) {
+			w.lastWAN = spans[i].to
+		}
+	}
 	payload := branchPayload(w.e.topo.Branches, deps, w.relayUpstream(ctx))
 	for i, br := range w.e.topo.Branches {
 		d := after[i].Sub(w.before[i])
@@ -191,7 +197,7 @@ func (w *watch) finish(ctx context.Context, r *Result, deps []api.Deployment, fi
 		if busy := w.lastWAN.Sub(w.t0).Seconds(); busy > 0 {
 			bw.DownMbit = float64(d.TX) * 8 / busy / 1e6
 		}
-		if busy := w.busyTo[i].Sub(w.busyFrom[i]).Seconds(); !w.busyFrom[i].IsZero() && busy > 0 {
+		if busy := spans[i].to.Sub(spans[i].from).Seconds(); busy > 0 {
 			bw.BusySeconds = busy
 			bw.Utilisation = float64(payload[i]) * 8 / (w.e.params.UplinkMbit * 1e6 * busy)
 		}
@@ -205,9 +211,10 @@ func (w *watch) finish(ctx context.Context, r *Result, deps []api.Deployment, fi
 	r.CentralServedBytes = served - w.served0
 	r.CentralPerS = float64(r.CentralServedBytes) / (s * float64(len(w.e.topo.Branches)))
 	r.WANPayloadPerS = payloadPerS(r.WAN, r.CentralPerS)
-	if lan := w.e.params.LANMbit; lan > 0 && relayOnly(r.Scenario) {
+	if lan := w.e.params.RelayLANMbit; lan > 0 && relayOnly(r.Scenario) {
 		r.LANFloorSeconds = float64(r.Agents) * s * 8 / (lan * 1e6)
 	}
+	r.BoundSeconds = r.bound(w.e.params)
 	if ps, err := readProcStat(w.e.central.PID()); err == nil {
 		r.Central = ProcUse{CPUSeconds: ps.CPUSeconds - w.cpu0, PeakRSSMiB: float64(w.peakKB) / 1024, Processes: 1}
 	}

@@ -64,6 +64,10 @@ type endgame struct {
 	assemblies map[string]*assembly // CID -> fetch under way
 	noRanges   atomic.Bool          // upstream answered a Range with the whole body
 	ranges     atomic.Int64         // ranges fetched (tests, logs)
+	// cuts counts the responses a split cut short: what upstream had
+	// sent beyond the cut (in flight, in the relay's unread receive
+	// queue) crossed the WAN for nothing (/metrics, the lab).
+	cuts atomic.Int64
 }
 
 // assembly is one fragment fetch split into ranges.
@@ -159,6 +163,7 @@ func (g *endgame) split() (*assembly, *chunk) {
 		nc.buf = make([]byte, bc.end-at)
 	}
 	bc.end = at
+	g.cuts.Add(1)
 	for i, c := range ba.chunks {
 		if c == bc {
 			ba.chunks = append(ba.chunks[:i+1], append([]*chunk{nc}, ba.chunks[i+1:]...)...)

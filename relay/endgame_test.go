@@ -132,6 +132,10 @@ func TestUpstreamEndgameRanges(t *testing.T) {
 	if st := r.stats.total.corrupt.Load(); st != 0 {
 		t.Errorf("%d corrupt events", st)
 	}
+	// Every split cut a response; /metrics counts the cuts.
+	if cuts := r.endgame.cuts.Load(); cuts == 0 || r.metricsSnapshot().UpstreamCuts != cuts {
+		t.Errorf("%d cuts counted, /metrics says %d; want the same, more than 0 (the whole fetches were split)", cuts, r.metricsSnapshot().UpstreamCuts)
+	}
 }
 
 // TestUpstreamEndgameCorruptRange: a range that comes back corrupt makes
@@ -261,6 +265,9 @@ func TestSplitWaitsForARate(t *testing.T) {
 	_, second := g.split()
 	if second == nil || second.start != 256<<10 || second.end != 512<<10 {
 		t.Fatalf("second split took %+v, want [256 KiB, 512 KiB) of the stalled owner", second)
+	}
+	if n := g.cuts.Load(); n != 2 {
+		t.Errorf("%d cuts counted after two splits, want 2", n)
 	}
 
 	// A range moving fast enough to end within minSplitWait is left alone.

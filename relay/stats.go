@@ -107,7 +107,8 @@ func (r *Relay) metricsSnapshot() metrics.RelaySnapshot {
 	r.mu.Unlock()
 	out := metrics.RelaySnapshot{Hits: s.Hits, Misses: s.Misses, UpstreamBytes: s.UpstreamBytes, ServedBytes: s.ServedBytes,
 		P2PServedBytes: r.p2pServed.Load(), Corrupt: s.Corrupt, Evictions: r.stats.evictions.Load(),
-		CacheBytes: used, CacheQuotaBytes: quota, WANRateBits: int64(r.wan.current()), UpstreamStreams: int64(r.fetches.Limit())}
+		CacheBytes: used, CacheQuotaBytes: quota, WANRateBits: int64(r.wan.current()), UpstreamStreams: int64(r.fetches.Limit()),
+		UpstreamCuts: r.endgame.cuts.Load()}
 	for _, id := range r.packageIDs() {
 		ps := r.PackageStats(id)
 		p := metrics.RelayPackage{ID: id, Hits: ps.Hits, Misses: ps.Misses, UpstreamBytes: ps.UpstreamBytes,

@@ -11,7 +11,10 @@ type RelaySnapshot struct {
 	// WANRateBits is the current upstream cap (0: none); UpstreamStreams
 	// the upstream fetches allowed at once now.
 	WANRateBits, UpstreamStreams int64
-	Packages                     []RelayPackage
+	// UpstreamCuts counts the upstream responses cut short by an endgame
+	// split (an idle stream took the rest of their range).
+	UpstreamCuts int64
+	Packages     []RelayPackage
 }
 
 // RelayPackage is one package's counters and cache state.
@@ -60,6 +63,8 @@ func NewRelay(snap func() RelaySnapshot) *Relay {
 		tot("shoal_relay_wan_rate_bits", "Current upstream cap in bit/s (0: none).", g, func(s *RelaySnapshot) int64 { return s.WANRateBits }),
 		tot("shoal_relay_upstream_streams", "Upstream fragment fetches allowed at once now (grows with the measured goodput).", g,
 			func(s *RelaySnapshot) int64 { return s.UpstreamStreams }),
+		tot("shoal_relay_upstream_cuts_total", "Upstream responses cut short because an idle stream took the rest of their range (the endgame); what upstream had sent beyond the cut crossed the WAN for nothing.", c,
+			func(s *RelaySnapshot) int64 { return s.UpstreamCuts }),
 		per("shoal_relay_package_hits_total", "Requests answered from the cache, per package.", c, func(p *RelayPackage) int64 { return p.Hits }),
 		per("shoal_relay_package_misses_total", "Upstream fragment fetches, per package.", c, func(p *RelayPackage) int64 { return p.Misses }),
 		per("shoal_relay_package_upstream_bytes_total", "Bytes read from upstream, per package.", c,
