@@ -110,6 +110,13 @@ func startCentralIn(t testing.TB, dir, dataDir, extraYAML string) *Central {
 // startCentralAt is startCentralIn listening on the given addresses.
 func startCentralAt(t testing.TB, dir, dataDir, httpAddr, httpsAddr, extraYAML string) *Central {
 	t.Helper()
+	return startCentralBin(t, filepath.Join(binDir, "shoal-central"), dir, dataDir, httpAddr, httpsAddr, extraYAML)
+}
+
+// startCentralBin is startCentralAt running the shoal-central binary at
+// bin (another build's, for A/B benchmarks).
+func startCentralBin(t testing.TB, bin, dir, dataDir, httpAddr, httpsAddr, extraYAML string) *Central {
+	t.Helper()
 	cfg := fmt.Sprintf(`data_dir: %s
 http_addr: %s
 https_addr: %s
@@ -131,7 +138,7 @@ agents:
 	if _, bench := t.(*testing.B); bench {
 		level = "warn"
 	}
-	c.cmd = exec.Command(filepath.Join(binDir, "shoal-central"), "-config", cfgPath, "-log-level", level)
+	c.cmd = exec.Command(bin, "-config", cfgPath, "-log-level", level)
 	c.cmd.Env = append(os.Environ(), "SHOAL_ADMIN_PASSWORD="+adminPassword)
 	c.cmd.Stdout, c.cmd.Stderr = c.log, c.log
 	if err := c.cmd.Start(); err != nil {

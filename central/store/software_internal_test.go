@@ -2,8 +2,57 @@ package store
 
 import (
 	"log/slog"
+	"reflect"
+	"strings"
 	"testing"
 )
+
+// TestSoftwareInsertMirrorsSoftware: the row an ingest inserts has every
+// column of Software but its ID, and insertOf copies each of them.
+func TestSoftwareInsertMirrorsSoftware(t *testing.T) {
+	column := func(f reflect.StructField) string {
+		for _, part := range strings.Split(f.Tag.Get("gorm"), ";") {
+			if c, ok := strings.CutPrefix(part, "column:"); ok {
+				return c
+			}
+		}
+		return f.Name
+	}
+	var src Software
+	sv := reflect.ValueOf(&src).Elem()
+	it := reflect.TypeOf(softwareInsert{})
+	for i := range sv.NumField() {
+		f := sv.Type().Field(i)
+		if f.Name == "ID" {
+			continue
+		}
+		g, ok := it.FieldByName(f.Name)
+		if !ok || g.Type != f.Type || column(g) != column(f) {
+			t.Errorf("softwareInsert lacks Software's %s %s (column %s)", f.Name, f.Type, column(f))
+			continue
+		}
+		switch f.Type.Kind() {
+		case reflect.String:
+			sv.Field(i).SetString("v-" + f.Name)
+		case reflect.Int64:
+			sv.Field(i).SetInt(int64(100 + i))
+		case reflect.Uint:
+			sv.Field(i).SetUint(uint64(200 + i))
+		default:
+			t.Fatalf("field %s: kind %s not set by this test", f.Name, f.Type.Kind())
+		}
+	}
+	if it.NumField() != sv.NumField()-1 {
+		t.Errorf("softwareInsert has %d fields, Software %d with its ID", it.NumField(), sv.NumField())
+	}
+	got := reflect.ValueOf(insertOf(&src))
+	for i := range it.NumField() {
+		name := it.Field(i).Name
+		if want := sv.FieldByName(name).Interface(); got.Field(i).Interface() != want {
+			t.Errorf("insertOf: %s = %v, want %v", name, got.Field(i).Interface(), want)
+		}
+	}
+}
 
 // TestBackfillSoftwareNames: software rows stored before the names table
 // existed (name_id 0) are numbered when the store opens, so searches find

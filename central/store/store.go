@@ -10,10 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/ncruces/go-sqlite3"
+	sqlitedriver "github.com/ncruces/go-sqlite3/driver"
 	"github.com/ncruces/go-sqlite3/gormlite"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
@@ -67,6 +69,9 @@ type Store struct {
 	// onCommit runs after the transaction of a Store that Tx hands to its
 	// function commits (only that goroutine touches it).
 	onCommit []func()
+	// prepared counts the statements the SQLite writer's connection
+	// parsed (stmtcache.go); nil on PostgreSQL.
+	prepared *atomic.Int64
 }
 
 // siteCache holds the site index that SiteForIP reads.
@@ -176,16 +181,21 @@ func (s *Store) openSQLite(ctx context.Context, cfg Config, dataDir string) erro
 	readerDSN := sqliteURI(abs, busy, "_pragma=foreign_keys(on)", "_pragma=query_only(1)", "_pragma=cache_size(-8192)",
 		"_pragma=mmap_size(268435456)", "_txlock=deferred")
 
+	// The writer's connection keeps the statements it parsed (the ingest
+	// runs in transactions, where gorm's statement cache does not reach).
+	wconn, err := (&sqlitedriver.SQLite{}).OpenConnector(writerDSN)
+	if err != nil {
+		return fmt.Errorf("sqlite writer: %w", err)
+	}
+	s.prepared = new(atomic.Int64)
+	wdb := sql.OpenDB(stmtCacheConnector{Connector: wconn, prepared: s.prepared})
 	// The writer's first connection is made by pingWriter, which retries
 	// the WAL switch, not by gorm.Open.
 	wcfg := s.gormConfig()
 	wcfg.DisableAutomaticPing = true
-	s.w, err = gorm.Open(gormlite.Open(writerDSN), wcfg)
+	s.w, err = gorm.Open(gormlite.OpenDB(wdb), wcfg)
 	if err != nil {
-		return fmt.Errorf("sqlite writer: %w", err)
-	}
-	wdb, err := s.w.DB()
-	if err != nil {
+		wdb.Close()
 		return fmt.Errorf("sqlite writer: %w", err)
 	}
 	wdb.SetMaxOpenConns(1)
