@@ -181,10 +181,30 @@ func benchReps(b *testing.B) int {
 // across runs.
 const benchDirEnv = "SHOAL_BENCH_DIR"
 
-// BenchmarkSearchPostgres is BenchmarkSearch on PostgreSQL (skipped unless
-// SHOAL_TEST_POSTGRES_DSN is set, as scripts/with-postgres.sh does).
+// benchPGDSNEnv names a PostgreSQL database that keeps
+// BenchmarkSearchPostgres's fleet across runs, as benchDirEnv does for
+// SQLite (scripts/bench-postgres.sh starts such a server and prints it).
+const benchPGDSNEnv = "SHOAL_BENCH_PG_DSN"
+
+// BenchmarkSearchPostgres is BenchmarkSearch on PostgreSQL: on the kept
+// database of SHOAL_BENCH_PG_DSN if set, else on a throw-away schema of
+// SHOAL_TEST_POSTGRES_DSN (as scripts/with-postgres.sh sets), else skipped.
 func BenchmarkSearchPostgres(b *testing.B) {
-	benchSearch(b, storetest.OpenPostgres(b))
+	dsn := os.Getenv(benchPGDSNEnv)
+	if dsn == "" {
+		benchSearch(b, storetest.OpenPostgres(b))
+		return
+	}
+	s, err := store.Open(b.Context(), store.Config{Driver: store.DriverPostgres, DSN: dsn}, "", storetest.Logger(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			b.Error(err)
+		}
+	})
+	benchSearch(b, s)
 }
 
 func benchSearch(b *testing.B, s *store.Store) {
@@ -196,8 +216,9 @@ func benchSearch(b *testing.B, s *store.Store) {
 		b.Fatal(err)
 	}
 	if have >= int64(n) {
-		// A kept fleet (benchDirEnv): its generated computers come first.
-		fmt.Printf("%s: reusing the %d computers of %s (load %s)\n", s.Driver(), have, os.Getenv(benchDirEnv), loadavg())
+		// A kept fleet (benchDirEnv, benchPGDSNEnv): its generated
+		// computers come first.
+		fmt.Printf("%s: reusing the %d computers of the kept fleet (load %s)\n", s.Driver(), have, loadavg())
 	} else {
 		// The software indexes are built once after the load, as a
 		// restore would; the queries and the ingest below run with them.
