@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"testing"
@@ -177,6 +178,11 @@ func benchReps(b *testing.B) int {
 	return n
 }
 
+// benchOnlyEnv, a regular expression, keeps only the timed pages whose
+// name matches it (SHOAL_BENCH_ONLY='zip|software' for the software
+// searches alone; the fleet ingest at the end still runs).
+const benchOnlyEnv = "SHOAL_BENCH_ONLY"
+
 // benchDirEnv names a directory that keeps BenchmarkSearch's SQLite fleet
 // across runs.
 const benchDirEnv = "SHOAL_BENCH_DIR"
@@ -275,6 +281,13 @@ func benchSearch(b *testing.B, s *store.Store) {
 		return tot, err
 	}})
 	pages = append(pages, catalogPages(b, s)...)
+	if only := os.Getenv(benchOnlyEnv); only != "" {
+		re, err := regexp.Compile(only)
+		if err != nil {
+			b.Fatalf("%s: %v", benchOnlyEnv, err)
+		}
+		pages = slices.DeleteFunc(pages, func(p page) bool { return !re.MatchString(p.name) })
+	}
 	for b.Loop() {
 		for _, q := range pages {
 			var times []time.Duration
