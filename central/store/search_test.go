@@ -242,3 +242,24 @@ func TestSearchDensePageWalksNameIndex(t *testing.T) {
 		}
 	})
 }
+
+// TestTagSearchUsesIndex: a TAG search finds its computers through
+// idx_account_infos_value (migration 00015), not a scan of account infos.
+func TestTagSearchUsesIndex(t *testing.T) {
+	s := storetest.Open(t)
+	site := &store.Site{Name: "hq"}
+	if err := s.CreateSite(t.Context(), site); err != nil {
+		t.Fatalf("CreateSite: %v", err)
+	}
+	searchFixture(t, s, site.ID)
+	if err := store.Analyze(t.Context(), s); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := store.ExplainForBench(s, store.ComputerFilter{Tag: "paris"})
+	if err != nil {
+		t.Fatalf("explain: %v", err)
+	}
+	if !strings.Contains(plan, "idx_account_infos_value") || strings.Contains(plan, "SCAN account_infos") {
+		t.Errorf("the TAG search scans the account infos:\n%s", plan)
+	}
+}
