@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"log/slog"
 	"strings"
 
@@ -120,19 +121,52 @@ func Analyze(ctx context.Context, s *Store) error {
 
 // ExplainForBench returns SQLite's plan of the computer search f.
 func ExplainForBench(s *Store, f ComputerFilter) (string, error) {
-	base, _, err := computerScope(s.r, f)
+	sc, err := computerScope(s.r, f)
 	if err != nil {
 		return "", err
 	}
 	q := s.r.ToSQL(func(tx *gorm.DB) *gorm.DB {
 		var n int64
-		return base().Session(&gorm.Session{DryRun: true}).Count(&n)
+		return sc.countQuery(tx).Session(&gorm.Session{DryRun: true}).Scan(&n)
 	})
 	var rows []struct {
 		ID, Parent, Notused int
 		Detail              string
 	}
 	q = strings.ReplaceAll(q, `"`, `'`)
+	if err := s.r.Raw("EXPLAIN QUERY PLAN " + q).Scan(&rows).Error; err != nil {
+		return q, err
+	}
+	out := q + "\n"
+	for _, r := range rows {
+		out += r.Detail + "\n"
+	}
+	return out, nil
+}
+
+// ExplainPageForBench returns SQLite's plan of the first page of the
+// computer search f.
+func ExplainPageForBench(s *Store, f ComputerFilter) (string, error) {
+	db := s.read(context.Background())
+	sc, err := computerScope(db, f)
+	if err != nil {
+		return "", err
+	}
+	total, err := sc.count(db)
+	if err != nil || total == 0 {
+		return "", fmt.Errorf("count %d: %w", total, err)
+	}
+	var page []Computer
+	pq := pageQuery(sc, db, s.driver, total, 50, 0).Session(&gorm.Session{DryRun: true}).Find(&page)
+	if pq.Error != nil {
+		return "", fmt.Errorf("page: %w", pq.Error)
+	}
+	stmt := pq.Statement
+	q := strings.ReplaceAll(db.Dialector.Explain(stmt.SQL.String(), stmt.Vars...), `"`, `'`)
+	var rows []struct {
+		ID, Parent, Notused int
+		Detail              string
+	}
 	if err := s.r.Raw("EXPLAIN QUERY PLAN " + q).Scan(&rows).Error; err != nil {
 		return q, err
 	}

@@ -245,9 +245,11 @@ const AccountTag = "TAG"
 // ACCOUNTINFO, e.g. TAG). The server's values win over the agent's.
 type AccountInfo struct {
 	ID         uint   `gorm:"primaryKey"`
-	ComputerID uint   `gorm:"uniqueIndex:idx_account_infos_computer_key;not null"`
-	KeyName    string `gorm:"uniqueIndex:idx_account_infos_computer_key;not null"`
-	KeyValue   string
+	ComputerID uint   `gorm:"uniqueIndex:idx_account_infos_computer_key;not null;index:idx_account_infos_value,priority:3"`
+	KeyName    string `gorm:"uniqueIndex:idx_account_infos_computer_key;not null;index:idx_account_infos_value,priority:1"`
+	// KeyValue is indexed with KeyName so that a TAG search (and a
+	// TAG-scoped user's every query) finds its computers without a scan.
+	KeyValue string `gorm:"index:idx_account_infos_value,priority:2"`
 }
 
 // TableName implements gorm's tabler.

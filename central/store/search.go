@@ -19,9 +19,10 @@ type ComputerFilter struct {
 	OS   string
 	// Software matches case-insensitively anywhere in an installed
 	// software's name. SoftwareVersion, when set, compares that software's
-	// version: a bare version must be equal, and one after <, <=, >, >=, =
-	// or != compares version-aware ("< 24.00": 9.20 and 23.01 match, 24.08
-	// does not; see VersionKey).
+	// version, version-aware: a bare version must be equal, and one after
+	// <, <=, >, >=, = or != compares ("< 24.00": 9.20 and 23.01 match,
+	// 24.08 does not; "24.0" equals "24.00"; see VersionKey). Every
+	// comparison, equality included, is answered from the software index.
 	Software        string
 	SoftwareVersion string
 	// NoSoftware keeps the computers with no installed software whose name
@@ -56,38 +57,137 @@ func likeContains(s string) string {
 
 // SearchComputers returns one page of the computers matching f, ordered by
 // name then ID, and the total number of matches.
+//
+// The total is read first, the cheapest way the filter allows (see
+// searchScope.count), and chooses how the page is read: when the matches
+// are dense, SQLite walks the name index and stops after the page instead
+// of sorting every match (see searchScope.page).
 func (s *Store) SearchComputers(ctx context.Context, f ComputerFilter) ([]Computer, int64, error) {
 	limit, offset, err := pageArgs(f.Limit, f.Offset)
 	if err != nil {
 		return nil, 0, fmt.Errorf("search computers: %w", err)
 	}
 	db := s.read(ctx)
-	base, prefix, err := computerScope(db, f)
+	sc, err := computerScope(db, f)
 	if err != nil {
 		return nil, 0, fmt.Errorf("search computers: %w", err)
 	}
-	if prefix.IsValid() {
-		out, total, err := s.searchPrefix(db, base, prefix, limit, offset)
+	if sc.prefix.IsValid() {
+		out, total, err := s.searchPrefix(db, sc.base, sc.prefix, limit, offset)
 		if err != nil {
 			return nil, 0, fmt.Errorf("search computers: %w", translate(err))
 		}
 		return out, total, nil
 	}
 
-	var total int64
-	if err := base().Count(&total).Error; err != nil {
+	total, err := sc.count(db)
+	if err != nil {
 		return nil, 0, fmt.Errorf("search computers: %w", translate(err))
 	}
-	var out []Computer
-	if err := base().Order("name, id").Limit(limit).Offset(offset).Find(&out).Error; err != nil {
+	if total == 0 || int64(offset) >= total {
+		return nil, total, nil
+	}
+	out, err := sc.page(db, s.driver, total, limit, offset)
+	if err != nil {
 		return nil, 0, fmt.Errorf("search computers: %w", translate(err))
 	}
 	return out, total, nil
 }
 
+// searchScope is a computer search without paging: base builds its query;
+// the software parts are kept apart so that count can read them from the
+// software index alone.
+type searchScope struct {
+	f      ComputerFilter
+	prefix netip.Prefix
+	base   func() *gorm.DB
+	// walk is base read in the order of the computers' name index
+	// (SQLite only).
+	walk func() *gorm.DB
+	// has and not are the name IDs of f.Software and f.NoSoftware (a
+	// list or a subquery); swCond is the condition on a software row of
+	// f.Software and f.SoftwareVersion, with its arguments.
+	has, not any
+	swCond   string
+	swArgs   []any
+}
+
+// softwareOnly reports whether f selects by installed software and
+// nothing else (has == true) or by missing software and nothing else
+// (has == false).
+func (sc *searchScope) softwareOnly() (has, not bool) {
+	f := sc.f
+	other := f.Name != "" || f.OS != "" || strings.TrimSpace(f.IP) != "" || f.Tag != "" || f.SiteID != nil ||
+		len(f.IDs) > 0 || f.Scope.Limited() || !f.ContactSince.IsZero() || !f.ContactBefore.IsZero()
+	if other {
+		return false, false
+	}
+	return sc.swCond != "" && f.NoSoftware == "", sc.swCond == "" && f.NoSoftware != ""
+}
+
+// count returns the number of computers sc matches. A search by software
+// alone counts the distinct computers of the matching rows in the
+// (name_id, version_key, computer_id) index, without reading a computer
+// (every software row belongs to a computer: they are deleted together); a
+// search by missing software alone is all computers minus those. Any other
+// search counts its query, which looks each matching computer up.
+func (sc *searchScope) count(db *gorm.DB) (int64, error) {
+	var n int64
+	err := sc.countQuery(db).Scan(&n).Error
+	return n, err
+}
+
+// countQuery is the statement of count.
+func (sc *searchScope) countQuery(db *gorm.DB) *gorm.DB {
+	switch has, not := sc.softwareOnly(); {
+	case has:
+		return db.Raw("SELECT COUNT(*) FROM (SELECT DISTINCT computer_id FROM softwares WHERE "+sc.swCond+") AS m", sc.swArgs...)
+	case not:
+		return db.Raw("SELECT (SELECT COUNT(*) FROM computers) - "+
+			"(SELECT COUNT(*) FROM (SELECT DISTINCT computer_id FROM softwares WHERE name_id IN ?) AS m)", sc.not)
+	}
+	return sc.base().Select("COUNT(*)")
+}
+
+// page returns the computers of sc from offset, ordered by name then ID.
+// Given total matches, on SQLite, when walking the name index in order
+// and testing each computer reads fewer computers than there are matches
+// (offset+limit divided by the share of computers that match), the
+// planner is made to do that: otherwise it looks up every match and sorts
+// them all for one page ("has 7-Zip": 70,000 computers sorted for 50).
+func (sc *searchScope) page(db *gorm.DB, driver string, total int64, limit, offset int) ([]Computer, error) {
+	var out []Computer
+	err := pageQuery(sc, db, driver, total, limit, offset).Find(&out).Error
+	return out, err
+}
+
+// pageQuery is the statement of page (without its Find).
+func pageQuery(sc *searchScope, db *gorm.DB, driver string, total int64, limit, offset int) *gorm.DB {
+	q := sc.base()
+	if driver == DriverSQLite {
+		var all int64
+		if err := db.Model(&Computer{}).Count(&all).Error; err != nil {
+			_ = q.AddError(err)
+			return q
+		}
+		if all > 0 && int64(offset+limit)*all/total < total {
+			q = sc.walk()
+		}
+	}
+	return q.Order("name, id").Limit(limit).Offset(offset)
+}
+
 // computerScope builds the query of f without paging. A CIDR in f.IP is
 // returned as prefix for the caller to match in Go (see searchPrefix).
-func computerScope(db *gorm.DB, f ComputerFilter) (func() *gorm.DB, netip.Prefix, error) {
+func computerScope(db *gorm.DB, f ComputerFilter) (*searchScope, error) {
+	sc, err := buildScope(db, f)
+	if err != nil {
+		return nil, err
+	}
+	return sc, nil
+}
+
+func buildScope(db *gorm.DB, f ComputerFilter) (*searchScope, error) {
 	var prefix netip.Prefix
 	var exact netip.Addr
 	if ipText := strings.TrimSpace(f.IP); ipText != "" {
@@ -99,17 +199,17 @@ func computerScope(db *gorm.DB, f ComputerFilter) (func() *gorm.DB, netip.Prefix
 			exact, err = netip.ParseAddr(ipText)
 		}
 		if err != nil {
-			return nil, prefix, fmt.Errorf("ip %q: %w", ipText, ErrInvalid)
+			return nil, fmt.Errorf("ip %q: %w", ipText, ErrInvalid)
 		}
 	}
 	if len(f.IDs) > maxFilterIDs {
-		return nil, prefix, fmt.Errorf("%d ids, at most %d: %w", len(f.IDs), maxFilterIDs, ErrInvalid)
+		return nil, fmt.Errorf("%d ids, at most %d: %w", len(f.IDs), maxFilterIDs, ErrInvalid)
 	}
 	var verOp, ver string
 	if strings.TrimSpace(f.SoftwareVersion) != "" {
 		var err error
 		if verOp, ver, err = ParseVersionFilter(f.SoftwareVersion); err != nil {
-			return nil, prefix, err
+			return nil, err
 		}
 		if verOp == "!=" {
 			verOp = "<>"
@@ -122,34 +222,51 @@ func computerScope(db *gorm.DB, f ComputerFilter) (func() *gorm.DB, netip.Prefix
 	var err error
 	if f.Software != "" {
 		if hasIDs, err = softwareNameIDs(db, f.Software); err != nil {
-			return nil, prefix, err
+			return nil, err
 		}
 	}
 	if f.NoSoftware != "" {
 		if notIDs, err = softwareNameIDs(db, f.NoSoftware); err != nil {
-			return nil, prefix, err
+			return nil, err
 		}
 	}
-	base := func() *gorm.DB {
-		c := db.Model(&Computer{})
+	var where func(*gorm.DB) *gorm.DB
+	// The software condition: "=" (a bare version too) compares
+	// version_key alone, version-aware like the other operators, so that
+	// it is answered from the index ("24.0" and "24.00" are equal).
+	var swCond string
+	var swArgs []any
+	if f.Software != "" || f.SoftwareVersion != "" {
+		var conds []string
+		if f.Software != "" {
+			conds = append(conds, "name_id IN ?")
+			swArgs = append(swArgs, hasIDs)
+		}
+		if verOp != "" {
+			conds = append(conds, "version_key "+verOp+" ?")
+			swArgs = append(swArgs, VersionKey(ver))
+		}
+		swCond = strings.Join(conds, " AND ")
+	}
+	base := func() *gorm.DB { return where(db.Model(&Computer{})) }
+	walk := func() *gorm.DB { return where(db.Table("`computers` INDEXED BY `idx_computers_name`")) }
+	where = func(c *gorm.DB) *gorm.DB {
 		if f.Name != "" {
 			c = c.Where(`LOWER(name) LIKE ? ESCAPE '\'`, likeContains(f.Name))
 		}
 		if f.OS != "" {
 			c = c.Where(`LOWER(os_name) LIKE ? ESCAPE '\'`, likeContains(f.OS))
 		}
-		if f.Software != "" || f.SoftwareVersion != "" {
-			sw := db.Model(&Software{}).Select("computer_id")
-			if f.Software != "" {
-				sw = sw.Where("name_id IN ?", hasIDs)
+		if swCond != "" {
+			sw := db.Model(&Software{}).Select("computer_id").Where(swCond, swArgs...)
+			if f.Tag != "" {
+				// A TAG selects a few computers: test their software
+				// rather than collect every computer having it first.
+				c = c.Where("EXISTS (?)", db.Table("softwares AS s").Select("1").
+					Where("s.computer_id = computers.id").Where(swCond, swArgs...))
+			} else {
+				c = c.Where("id IN (?)", sw)
 			}
-			switch {
-			case verOp == "=":
-				sw = sw.Where("version_key = ? AND version = ?", VersionKey(ver), ver)
-			case verOp != "":
-				sw = sw.Where("version_key "+verOp+" ?", VersionKey(ver))
-			}
-			c = c.Where("id IN (?)", sw)
 		}
 		if f.NoSoftware != "" {
 			c = c.Where("id NOT IN (?)", db.Model(&Software{}).Select("computer_id").Where("name_id IN ?", notIDs))
@@ -178,7 +295,7 @@ func computerScope(db *gorm.DB, f ComputerFilter) (func() *gorm.DB, netip.Prefix
 		}
 		return c
 	}
-	return base, prefix, nil
+	return &searchScope{f: f, prefix: prefix, base: base, walk: walk, has: hasIDs, not: notIDs, swCond: swCond, swArgs: swArgs}, nil
 }
 
 // maxNameIDs bounds the name IDs a software filter lists; a filter
@@ -294,15 +411,15 @@ func (s *Store) searchPrefix(db *gorm.DB, base func() *gorm.DB, prefix netip.Pre
 // ErrInvalid.
 func (s *Store) FindComputerIDs(ctx context.Context, f ComputerFilter, max int) ([]uint, error) {
 	db := s.read(ctx)
-	base, prefix, err := computerScope(db, f)
+	sc, err := computerScope(db, f)
 	if err != nil {
 		return nil, fmt.Errorf("find computer ids: %w", err)
 	}
 	var ids []uint
-	if prefix.IsValid() {
-		ids, err = prefixIDs(db, base, prefix)
+	if sc.prefix.IsValid() {
+		ids, err = prefixIDs(db, sc.base, sc.prefix)
 	} else {
-		err = base().Order("id").Limit(max+1).Pluck("id", &ids).Error
+		err = sc.base().Order("id").Limit(max+1).Pluck("id", &ids).Error
 	}
 	if err != nil {
 		return nil, fmt.Errorf("find computer ids: %w", translate(err))

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"testing"
@@ -177,14 +178,39 @@ func benchReps(b *testing.B) int {
 	return n
 }
 
+// benchOnlyEnv, a regular expression, keeps only the timed pages whose
+// name matches it (SHOAL_BENCH_ONLY='zip|software' for the software
+// searches alone; the fleet ingest at the end still runs).
+const benchOnlyEnv = "SHOAL_BENCH_ONLY"
+
 // benchDirEnv names a directory that keeps BenchmarkSearch's SQLite fleet
 // across runs.
 const benchDirEnv = "SHOAL_BENCH_DIR"
 
-// BenchmarkSearchPostgres is BenchmarkSearch on PostgreSQL (skipped unless
-// SHOAL_TEST_POSTGRES_DSN is set, as scripts/with-postgres.sh does).
+// benchPGDSNEnv names a PostgreSQL database that keeps
+// BenchmarkSearchPostgres's fleet across runs, as benchDirEnv does for
+// SQLite (scripts/bench-postgres.sh starts such a server and prints it).
+const benchPGDSNEnv = "SHOAL_BENCH_PG_DSN"
+
+// BenchmarkSearchPostgres is BenchmarkSearch on PostgreSQL: on the kept
+// database of SHOAL_BENCH_PG_DSN if set, else on a throw-away schema of
+// SHOAL_TEST_POSTGRES_DSN (as scripts/with-postgres.sh sets), else skipped.
 func BenchmarkSearchPostgres(b *testing.B) {
-	benchSearch(b, storetest.OpenPostgres(b))
+	dsn := os.Getenv(benchPGDSNEnv)
+	if dsn == "" {
+		benchSearch(b, storetest.OpenPostgres(b))
+		return
+	}
+	s, err := store.Open(b.Context(), store.Config{Driver: store.DriverPostgres, DSN: dsn}, "", storetest.Logger(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			b.Error(err)
+		}
+	})
+	benchSearch(b, s)
 }
 
 func benchSearch(b *testing.B, s *store.Store) {
@@ -196,8 +222,9 @@ func benchSearch(b *testing.B, s *store.Store) {
 		b.Fatal(err)
 	}
 	if have >= int64(n) {
-		// A kept fleet (benchDirEnv): its generated computers come first.
-		fmt.Printf("%s: reusing the %d computers of %s (load %s)\n", s.Driver(), have, os.Getenv(benchDirEnv), loadavg())
+		// A kept fleet (benchDirEnv, benchPGDSNEnv): its generated
+		// computers come first.
+		fmt.Printf("%s: reusing the %d computers of the kept fleet (load %s)\n", s.Driver(), have, loadavg())
 	} else {
 		// The software indexes are built once after the load, as a
 		// restore would; the queries and the ingest below run with them.
@@ -214,7 +241,7 @@ func benchSearch(b *testing.B, s *store.Store) {
 		}
 		fmt.Printf("%s: %d computers, %d software rows generated in %s (load %s)\n", s.Driver(), n, rows, time.Since(start).Round(time.Second), loadavg())
 	}
-	fmt.Println("| database | query | computers | matches | p50 | p95 |")
+	fmt.Println("| database | query | computers | matches | p50 | p95 | CPU ms/query |")
 	tag := "branch-008"
 	queries := []struct {
 		name string
@@ -254,10 +281,21 @@ func benchSearch(b *testing.B, s *store.Store) {
 		return tot, err
 	}})
 	pages = append(pages, catalogPages(b, s)...)
+	if only := os.Getenv(benchOnlyEnv); only != "" {
+		re, err := regexp.Compile(only)
+		if err != nil {
+			b.Fatalf("%s: %v", benchOnlyEnv, err)
+		}
+		pages = slices.DeleteFunc(pages, func(p page) bool { return !re.MatchString(p.name) })
+	}
 	for b.Loop() {
 		for _, q := range pages {
 			var times []time.Duration
 			var total int64
+			// This process's CPU per query: the figure least changed by
+			// other load on the machine (the database server's CPU is not
+			// in it on PostgreSQL).
+			cpu0 := cpuTime()
 			for range min(cmp.Or(q.reps, 20), benchReps(b)) {
 				t0 := time.Now()
 				tot, err := q.run()
@@ -271,8 +309,9 @@ func benchSearch(b *testing.B, s *store.Store) {
 			p50, p95 := times[len(times)/2], times[len(times)*95/100]
 			b.ReportMetric(float64(p95.Microseconds())/1000, q.name+"-p95-ms")
 			// Printed, not logged: a benchmark's log is cut after a few lines.
-			fmt.Printf("| %s | %s | %d | %d | %.1f ms | %.1f ms |\n", s.Driver(), q.name, n, total,
-				float64(p50.Microseconds())/1000, float64(p95.Microseconds())/1000)
+			cpu := (cpuTime() - cpu0) / time.Duration(len(times))
+			fmt.Printf("| %s | %s | %d | %d | %.1f ms | %.1f ms | %.1f |\n", s.Driver(), q.name, n, total,
+				float64(p50.Microseconds())/1000, float64(p95.Microseconds())/1000, float64(cpu.Microseconds())/1000)
 		}
 	}
 	benchFleetIngest(b, s, n)

@@ -2,10 +2,13 @@ package store_test
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/central/store/storetest"
@@ -75,6 +78,14 @@ func TestSearchComputers(t *testing.T) {
 			{name: "software-version", f: store.ComputerFilter{Software: "FIREFOX", SoftwareVersion: "128.0"}, want: []string{"bravo", "charlie"}},
 			{name: "software-percent-literal", f: store.ComputerFilter{Software: "100%"}, want: []string{"charlie"}},
 			{name: "software-percent-not-wildcard", f: store.ComputerFilter{Software: "%fox"}, want: nil},
+			{name: "software-paged", f: store.ComputerFilter{Software: "firefox", Limit: 1, Offset: 1}, want: []string{"bravo"}, wantTotal: 3},
+			{name: "software-first-of-page", f: store.ComputerFilter{Software: "firefox", Limit: 1}, want: []string{"Alpha"}, wantTotal: 3},
+			{name: "software-offset-past-end", f: store.ComputerFilter{Software: "firefox", Offset: 5}, want: nil, wantTotal: 3},
+			{name: "no-software-paged", f: store.ComputerFilter{NoSoftware: "curl", Limit: 1, Offset: 1}, want: []string{"charlie"}, wantTotal: 3},
+			{name: "software-and-tag", f: store.ComputerFilter{Software: "firefox", Tag: "paris"}, want: []string{"Alpha", "bravo"}},
+			{name: "software-version-and-tag", f: store.ComputerFilter{Software: "firefox", SoftwareVersion: ">= 128", Tag: "paris"}, want: []string{"bravo"}},
+			{name: "version-and-tag", f: store.ComputerFilter{SoftwareVersion: "8.5", Tag: "paris"}, want: nil},
+			{name: "software-tag-and-no-software", f: store.ComputerFilter{Software: "firefox", Tag: "lyon", NoSoftware: "tool"}, want: nil},
 			{name: "tag", f: store.ComputerFilter{Tag: "paris"}, want: []string{"Alpha", "bravo"}},
 			{name: "tag-exact", f: store.ComputerFilter{Tag: "par"}, want: nil},
 			{name: "ip-exact", f: store.ComputerFilter{IP: "10.2.0.5"}, want: []string{"charlie"}},
@@ -149,6 +160,8 @@ func TestSoftwareSearchReadsOnlyTheIndex(t *testing.T) {
 		{"version-below", store.ComputerFilter{Software: "firefox", SoftwareVersion: "< 200"}},
 		{"version-not", store.ComputerFilter{Software: "curl", SoftwareVersion: "!= 8.5"}},
 		{"has-not", store.ComputerFilter{NoSoftware: "curl"}},
+		{"version-equal", store.ComputerFilter{Software: "curl", SoftwareVersion: "8.5"}},
+		{"version-equal-op", store.ComputerFilter{Software: "firefox", SoftwareVersion: "= 128.0"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -160,5 +173,93 @@ func TestSoftwareSearchReadsOnlyTheIndex(t *testing.T) {
 				t.Errorf("the software rows are read, not only the index:\n%s", plan)
 			}
 		})
+	}
+}
+
+// TestSearchDensePageWalksNameIndex: a software search matching most of
+// the fleet reads its page by walking the computers' name index on SQLite
+// (stopping after the page) instead of sorting every match, and gives the
+// same pages and totals as the sorted read on both backends.
+func TestSearchDensePageWalksNameIndex(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, s *store.Store) {
+		const n = 200
+		f := store.BulkFleet{}
+		var want []string
+		for i := range n {
+			// Names out of ID order; every fourth computer lacks 7-Zip.
+			name := fmt.Sprintf("pc-%03d", (i*7919)%n)
+			f.Computers = append(f.Computers, store.Computer{DeviceID: fmt.Sprintf("%s-2026-12-05-00-00-00", name), Name: name, OSName: "Windows"})
+			sw := []store.Software{{Name: "curl", Version: "8.5"}}
+			if i%4 != 0 {
+				sw = append(sw, store.Software{Name: "7-Zip 24.08 (x64)", Version: []string{"23.01", "24.08", "24.8"}[i%3]})
+				want = append(want, name)
+			}
+			f.Softwares = append(f.Softwares, sw)
+			f.Tags = append(f.Tags, "t")
+		}
+		if err := store.BulkInsertForBench(t.Context(), s, f); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.Analyze(t.Context(), s); err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(want)
+		for _, off := range []int{0, 50, 100, 140, 149, 150} {
+			got, total, err := s.SearchComputers(t.Context(), store.ComputerFilter{Software: "7-zip", Offset: off})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, c := range got {
+				names = append(names, c.Name)
+			}
+			if diff := cmp.Diff(want[off:min(off+50, len(want))], names, cmpopts.EquateEmpty()); diff != "" || total != int64(len(want)) {
+				t.Errorf("offset %d: total %d, want %d; names (-want +got):\n%s", off, total, len(want), diff)
+			}
+		}
+		// "=" is version-aware: 24.8 equals 24.08.
+		_, total, err := s.SearchComputers(t.Context(), store.ComputerFilter{Software: "7-zip", SoftwareVersion: "= 24.08"})
+		if err != nil || total != 100 {
+			t.Errorf("7-zip = 24.08: %d computers (%v), want 100", total, err)
+		}
+		if s.Driver() != store.DriverSQLite {
+			return
+		}
+		plan, err := store.ExplainPageForBench(s, store.ComputerFilter{Software: "7-zip"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(plan, "SCAN computers USING INDEX idx_computers_name") || strings.Contains(plan, "TEMP B-TREE FOR ORDER BY") {
+			t.Errorf("the dense page sorts its matches instead of walking the name index:\n%s", plan)
+		}
+		// A rare match is looked up and sorted, not found by a walk.
+		plan, err = store.ExplainPageForBench(s, store.ComputerFilter{Software: "7-zip", Name: "pc-01"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(plan, "idx_computers_name") {
+			t.Errorf("a sparse page walks the name index:\n%s", plan)
+		}
+	})
+}
+
+// TestTagSearchUsesIndex: a TAG search finds its computers through
+// idx_account_infos_value (migration 00015), not a scan of account infos.
+func TestTagSearchUsesIndex(t *testing.T) {
+	s := storetest.Open(t)
+	site := &store.Site{Name: "hq"}
+	if err := s.CreateSite(t.Context(), site); err != nil {
+		t.Fatalf("CreateSite: %v", err)
+	}
+	searchFixture(t, s, site.ID)
+	if err := store.Analyze(t.Context(), s); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := store.ExplainForBench(s, store.ComputerFilter{Tag: "paris"})
+	if err != nil {
+		t.Fatalf("explain: %v", err)
+	}
+	if !strings.Contains(plan, "idx_account_infos_value") || strings.Contains(plan, "SCAN account_infos") {
+		t.Errorf("the TAG search scans the account infos:\n%s", plan)
 	}
 }

@@ -73,6 +73,8 @@ func TestSoftwareVersionSearch(t *testing.T) {
 			{name: "less-than-24", f: store.ComputerFilter{Software: "7-zip", SoftwareVersion: "< 24"}, want: []string{"mid", "old"}},
 			{name: "at-least-24.0", f: store.ComputerFilter{Software: "7-zip", SoftwareVersion: ">=24.0"}, want: []string{"cur", "new"}},
 			{name: "bare-equal", f: store.ComputerFilter{Software: "7-zip", SoftwareVersion: "24.00"}, want: []string{"cur"}},
+			{name: "bare-equal-version-aware", f: store.ComputerFilter{Software: "7-zip", SoftwareVersion: "24.0"}, want: []string{"cur"}},
+			{name: "equal-version-aware", f: store.ComputerFilter{Software: "7-zip", SoftwareVersion: "= 24.000"}, want: []string{"cur"}},
 			{name: "not-equal", f: store.ComputerFilter{Software: "7-zip", SoftwareVersion: "!= 24.00"}, want: []string{"mid", "new", "old"}},
 			{name: "does-not-have", f: store.ComputerFilter{NoSoftware: "7-ZIP"}, want: []string{"none"}},
 			{name: "has-not-other", f: store.ComputerFilter{Software: "curl", NoSoftware: "zip"}, want: []string{"none"}},

@@ -30,7 +30,7 @@ func pageParams() []param {
 func computerParams() []param {
 	desc := map[string]string{
 		api.QueryName: "part of the name, any case", api.QueryOS: "part of the OS name, any case",
-		api.QuerySoftware: "part of an installed software's name", api.QuerySoftwareVersion: "that software's version: 24.00 (equal) or a version-aware comparison such as < 24.00, >= 8.6, != 1.2",
+		api.QuerySoftware: "part of an installed software's name", api.QuerySoftwareVersion: "that software's version, version-aware: 24.00 (equal, so 24.0 matches too) or a comparison such as < 24.00, >= 8.6, != 1.2",
 		api.QueryNoSoftware: "part of the name of a software the computers must not have",
 		api.QueryIP:         "an address or a CIDR prefix", api.QueryTag: "the OCS TAG", api.QuerySite: "site id",
 		api.QueryContactSince:  "last contact at or after: RFC 3339, a date, or a duration before now such as 24h",
