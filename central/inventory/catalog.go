@@ -25,7 +25,8 @@ type Config struct {
 	// CatalogCacheTTL is how long the catalog's fleet index, which reads
 	// every software row, is reused (default 30s). When reading it took a
 	// second or more (a large fleet), an expired index is served while one
-	// background read replaces it.
+	// background read replaces it, and such reads are spaced by ten times
+	// their duration.
 	CatalogCacheTTL time.Duration `yaml:"catalog_cache_ttl"`
 }
 
@@ -98,6 +99,13 @@ type titleCache struct {
 // of making the page wait. Faster reads stay synchronous, so a small
 // fleet's counts are never older than CatalogCacheTTL.
 var slowStatsRead = time.Second
+
+// slowReadSpacing spaces the background reads of a slow fleet index: the
+// next one starts no sooner than this many times the last one's duration
+// after it ended, so that browsing the catalog of a large fleet costs at
+// most about a tenth of a core in re-reads (10 million software rows: one
+// read of seconds every minute or two).
+const slowReadSpacing = 10
 
 // statsReadTimeout bounds a background read of the fleet index.
 const statsReadTimeout = 10 * time.Minute
@@ -390,7 +398,8 @@ func sameRule(a, b store.SoftwareRule) bool {
 
 // fleet returns the fleet index, read at most once per CatalogCacheTTL.
 // When the last read was slow (slowStatsRead), an expired index is served
-// while one background read replaces it.
+// while one background read replaces it, started no sooner than
+// slowReadSpacing times that read's duration after it.
 func (c *Catalog) fleet(ctx context.Context) (*fleetIndex, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -398,7 +407,7 @@ func (c *Catalog) fleet(ctx context.Context) (*fleetIndex, error) {
 		return c.index, nil
 	}
 	if c.index != nil && c.indexTook >= slowStatsRead {
-		if !c.refreshing {
+		if !c.refreshing && time.Since(c.indexAt) >= slowReadSpacing*c.indexTook {
 			c.refreshing = true
 			go c.refreshIndex(c.indexGen)
 		}
