@@ -125,7 +125,7 @@ func readIndex(ctx context.Context, st *store.Store) (*fleetIndex, error) {
 	// Computers and names are read after the rows: a computer deleted
 	// meanwhile is left out of every view, a name whose row is missing is
 	// dropped.
-	comps, err := st.CatalogComputers(ctx, store.Scope{})
+	comps, err := st.CatalogComputers(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -168,15 +168,14 @@ func (ix *fleetIndex) scopeView(ctx context.Context, st *store.Store, sc store.S
 	if !sc.Limited() {
 		return ix.all, nil
 	}
-	comps, err := st.CatalogComputers(ctx, sc)
+	v := make(view, len(ix.comps))
+	err := st.ComputerSitesInScope(ctx, sc, func(id uint, site *uint) {
+		if ci, ok := ix.byID[id]; ok {
+			v[ci] = codeOf(site)
+		}
+	})
 	if err != nil {
 		return nil, err
-	}
-	v := make(view, len(ix.comps))
-	for _, c := range comps {
-		if ci, ok := ix.byID[c.ID]; ok {
-			v[ci] = codeOf(c.SiteID)
-		}
 	}
 	return v, nil
 }
