@@ -22,10 +22,11 @@ type Config struct {
 	// HistoryRetention is how long a computer's change history is kept
 	// (default 8760h, a year); older entries are pruned every hour.
 	HistoryRetention time.Duration `yaml:"history_retention"`
-	// CatalogCacheTTL is how long the catalog's per-name counts, which read
-	// every software row, are reused (default 30s). When reading them took
-	// a second or more (a large fleet), expired counts are served while one
-	// background read replaces them.
+	// CatalogCacheTTL is how long the catalog's fleet index, which reads
+	// every software row, is reused (default 30s). When reading it took a
+	// second or more (a large fleet), an expired index is served while one
+	// background read replaces it, and such reads are spaced by ten times
+	// their duration.
 	CatalogCacheTTL time.Duration `yaml:"catalog_cache_ttl"`
 }
 
@@ -70,24 +71,43 @@ type Catalog struct {
 	audit *audit.Log
 	log   *slog.Logger
 
-	mu       sync.Mutex // owns stats, statsAt, statsTook and refreshing
-	stats    []store.NameStat
-	statsAt  time.Time
-	statsGen int
-	// statsTook is how long the last read of stats took; refreshing is
-	// set while a background re-read runs (see nameStats).
-	statsTook  time.Duration
+	mu       sync.Mutex // owns index, indexAt, indexGen, indexTook, refreshing and titles
+	index    *fleetIndex
+	indexAt  time.Time
+	indexGen int
+	// indexTook is how long the last read of index took; refreshing is
+	// set while a background re-read runs (see fleet).
+	indexTook  time.Duration
 	refreshing bool
+	// titles is the fleet-wide title list of one index under one set of
+	// rules.
+	titles *titleCache
 }
 
-// slowStatsRead is how long a read of the per-name counts must have taken
-// for expired counts to be served while one background read replaces them
-// (a fleet of millions of software rows: tens of seconds), instead of
-// making the page wait. Faster reads stay synchronous, so a small fleet's
-// counts are never older than CatalogCacheTTL.
+// titleCache is the titles of index ix under rules, counted over the
+// whole fleet (nil where a group has no computer left).
+type titleCache struct {
+	ix     *fleetIndex
+	rules  []store.SoftwareRule
+	groups []group
+	titles []*title
+}
+
+// slowStatsRead is how long a read of the fleet index must have taken for
+// an expired index to be served while one background read replaces it (a
+// fleet of millions of software rows: seconds to tens of seconds), instead
+// of making the page wait. Faster reads stay synchronous, so a small
+// fleet's counts are never older than CatalogCacheTTL.
 var slowStatsRead = time.Second
 
-// statsReadTimeout bounds a background read of the per-name counts.
+// slowReadSpacing spaces the background reads of a slow fleet index: the
+// next one starts no sooner than this many times the last one's duration
+// after it ended, so that browsing the catalog of a large fleet costs at
+// most about a tenth of a core in re-reads (10 million software rows: one
+// read of seconds every minute or two).
+const slowReadSpacing = 10
+
+// statsReadTimeout bounds a background read of the fleet index.
 const statsReadTimeout = 10 * time.Minute
 
 // NewCatalog returns a Catalog.
@@ -98,13 +118,13 @@ func NewCatalog(cfg Config, st *store.Store, logger *slog.Logger) (*Catalog, err
 	return &Catalog{cfg: cfg.withDefaults(), store: st, audit: audit.New(st, logger), log: logger.With("component", "catalog")}, nil
 }
 
-// Run reads the catalog's counts once, so that the first catalog page
-// need not wait for them (tens of seconds at millions of software rows),
-// then prunes the change history every hour until ctx ends.
+// Run reads the catalog's fleet index once, so that the first catalog
+// page need not wait for it (seconds at millions of software rows), then
+// prunes the change history every hour until ctx ends.
 func (c *Catalog) Run(ctx context.Context) error {
 	c.mu.Lock()
-	if c.stats == nil {
-		if _, err := c.readStats(ctx); err != nil && ctx.Err() == nil {
+	if c.index == nil {
+		if _, err := c.readIndex(ctx); err != nil && ctx.Err() == nil {
 			c.log.Warn("catalog counts", "err", err)
 		}
 	}
@@ -154,7 +174,8 @@ func (c *Catalog) History(ctx context.Context, computerID uint, limit int, siteN
 // TitleFilter selects catalog titles: Text matches a title or one of its
 // names anywhere, any case; Category equals the title's category. A
 // limited Scope counts only its computers and leaves out the titles none
-// of them has (a scoped user's catalog, read uncached).
+// of them has (a scoped user's catalog: counted from the same fleet index
+// as everyone's, over the computers in scope now).
 type TitleFilter struct {
 	Text     string
 	Category string
@@ -211,46 +232,14 @@ func (c *Catalog) Title(ctx context.Context, key string, siteNames map[uint]stri
 }
 
 // TitleIn is Title counting only the computers of scope sc; a title none
-// of them has is not found.
+// of them has is not found. Versions and sites come from the fleet index;
+// a computer that has two of the title's names counts once.
 func (c *Catalog) TitleIn(ctx context.Context, key string, sc store.Scope, siteNames map[uint]string) (*api.SoftwareTitleDetail, error) {
-	t, err := c.find(ctx, key, sc)
+	f, err := c.find(ctx, key, sc)
 	if err != nil {
 		return nil, err
 	}
-	stats, err := c.store.SoftwareVersionStatsIn(ctx, t.nameIDs, sc)
-	if err != nil {
-		return nil, err
-	}
-	d := &api.SoftwareTitleDetail{SoftwareTitle: t.SoftwareTitle, Versions: []api.SoftwareVersion{}, Sites: []api.SoftwareSite{}}
-	type vkey struct{ key, version string }
-	versions := map[vkey]*api.SoftwareVersion{}
-	var order []vkey
-	for _, s := range stats {
-		k := vkey{s.VersionKey, s.Version}
-		v := versions[k]
-		if v == nil {
-			v = &api.SoftwareVersion{Version: s.Version}
-			versions[k] = v
-			order = append(order, k)
-		}
-		v.Computers += s.Computers
-		v.Sites = addSite(v.Sites, s.SiteID, s.Computers, siteNames)
-		if !s.LastSeen.IsZero() && (v.LastSeen == nil || s.LastSeen.After(*v.LastSeen)) {
-			at := s.LastSeen
-			v.LastSeen = &at
-		}
-		d.Sites = addSite(d.Sites, s.SiteID, s.Computers, siteNames)
-	}
-	slices.SortFunc(order, func(a, b vkey) int {
-		return cmp.Or(-strings.Compare(a.key, b.key), strings.Compare(a.version, b.version))
-	})
-	for _, k := range order {
-		v := versions[k]
-		sortSites(v.Sites)
-		d.Versions = append(d.Versions, *v)
-	}
-	sortSites(d.Sites)
-	return d, nil
+	return f.ix.detail(f.g, f.t, f.v, siteNames), nil
 }
 
 func siteName(id string, names map[uint]string) string {
@@ -262,24 +251,6 @@ func siteName(id string, names map[uint]string) string {
 		return name
 	}
 	return "site " + id
-}
-
-func addSite(sites []api.SoftwareSite, id *uint, n int64, names map[uint]string) []api.SoftwareSite {
-	for i := range sites {
-		if (sites[i].SiteID == nil) == (id == nil) && (id == nil || *sites[i].SiteID == *id) {
-			sites[i].Computers += n
-			return sites
-		}
-	}
-	s := api.SoftwareSite{Computers: n}
-	if id != nil {
-		v := *id
-		s.SiteID, s.SiteName = &v, names[v]
-		if s.SiteName == "" {
-			s.SiteName = "site " + strconv.FormatUint(uint64(v), 10)
-		}
-	}
-	return append(sites, s)
 }
 
 func sortSites(s []api.SoftwareSite) {
@@ -296,14 +267,14 @@ func (c *Catalog) Computers(ctx context.Context, key, version string, limit, off
 
 // ComputersIn is Computers limited to the computers of scope sc.
 func (c *Catalog) ComputersIn(ctx context.Context, key, version string, sc store.Scope, limit, offset int, siteNames map[uint]string) ([]api.SoftwareHolder, int64, error) {
-	t, err := c.find(ctx, key, sc)
+	f, err := c.find(ctx, key, sc)
 	if err != nil {
 		return nil, 0, err
 	}
 	if limit < 1 || limit > maxHolders {
 		limit = maxHolders
 	}
-	rows, total, err := c.store.SoftwareHoldersIn(ctx, t.nameIDs, version, sc, limit, max(offset, 0))
+	rows, total, err := c.store.SoftwareHoldersIn(ctx, f.t.nameIDs, version, sc, limit, max(offset, 0))
 	if err != nil {
 		return nil, 0, err
 	}
@@ -326,30 +297,75 @@ func (c *Catalog) ComputersIn(ctx context.Context, key, version string, sc store
 // ErrNoTitle is returned for a title the catalog does not hold.
 var ErrNoTitle = fmt.Errorf("software title: %w", store.ErrNotFound)
 
-func (c *Catalog) find(ctx context.Context, key string, sc store.Scope) (*title, error) {
-	all, err := c.titlesIn(ctx, sc)
+// found is a title found for one reader: its group, its counts in the
+// reader's view v of index ix.
+type found struct {
+	ix *fleetIndex
+	g  *group
+	t  *title
+	v  view
+}
+
+func (c *Catalog) find(ctx context.Context, key string, sc store.Scope) (*found, error) {
+	tc, err := c.cachedTitles(ctx)
 	if err != nil {
 		return nil, err
 	}
 	key = strings.TrimSpace(key)
-	for i := range all {
-		if all[i].Key == key || strings.EqualFold(all[i].Title, key) {
-			return &all[i], nil
+	for i := range tc.groups {
+		g := &tc.groups[i]
+		if g.key != key && !strings.EqualFold(g.title, key) {
+			continue
 		}
+		f := &found{ix: tc.ix, g: g, t: tc.titles[i], v: tc.ix.all}
+		if sc.Limited() {
+			if f.v, err = tc.ix.scopeView(ctx, c.store, sc); err != nil {
+				return nil, err
+			}
+			f.t = tc.ix.title(g, f.v, false, newMarks(len(tc.ix.comps)))
+		}
+		if f.t == nil {
+			break
+		}
+		return f, nil
 	}
 	return nil, fmt.Errorf("%q: %w", key, ErrNoTitle)
 }
 
-// titlesIn groups the names of scope sc (the fleet's, cached, when sc is
-// not limited) into titles with the current rules.
+// titlesIn counts the titles in scope sc (the fleet's, cached, when sc is
+// not limited), by title; titles none of sc's computers has are left out.
 func (c *Catalog) titlesIn(ctx context.Context, sc store.Scope) ([]title, error) {
-	var stats []store.NameStat
-	var err error
-	if sc.Limited() {
-		stats, err = c.store.SoftwareNameStatsIn(ctx, sc)
-	} else {
-		stats, err = c.nameStats(ctx)
+	tc, err := c.cachedTitles(ctx)
+	if err != nil {
+		return nil, err
 	}
+	out := make([]title, 0, len(tc.titles))
+	if !sc.Limited() {
+		for _, t := range tc.titles {
+			if t != nil {
+				out = append(out, *t)
+			}
+		}
+		return out, nil
+	}
+	v, err := tc.ix.scopeView(ctx, c.store, sc)
+	if err != nil {
+		return nil, err
+	}
+	m := newMarks(len(tc.ix.comps))
+	for i := range tc.groups {
+		if t := tc.ix.title(&tc.groups[i], v, false, m); t != nil {
+			out = append(out, *t)
+		}
+	}
+	return out, nil
+}
+
+// cachedTitles returns the fleet index's titles under the current rules,
+// counted over the whole fleet: computed again only when the index or the
+// rules changed.
+func (c *Catalog) cachedTitles(ctx context.Context) (*titleCache, error) {
+	ix, err := c.fleet(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -357,109 +373,87 @@ func (c *Catalog) titlesIn(ctx context.Context, sc store.Scope) ([]title, error)
 	if err != nil {
 		return nil, err
 	}
-	dict := compileRules(rules, c.log)
-	byKey := map[string]*title{}
-	for _, s := range stats {
-		name, category := dict.apply(s.Name)
-		k := TitleKey(name)
-		t := byKey[k]
-		if t == nil {
-			t = &title{SoftwareTitle: api.SoftwareTitle{Key: k, Title: name}}
-			byKey[k] = t
-		}
-		if t.Category == "" {
-			t.Category = category
-		}
-		t.Names = append(t.Names, s.Name)
-		t.nameIDs = append(t.nameIDs, s.NameID)
-		t.Computers += s.Computers
-		t.Installs += s.Installs
-		if s.Publisher > t.Publisher {
-			t.Publisher = s.Publisher
-		}
-		if !s.FirstSeen.IsZero() && (t.FirstSeen == nil || s.FirstSeen.Before(*t.FirstSeen)) {
-			at := s.FirstSeen
-			t.FirstSeen = &at
-		}
-		if !s.LastSeen.IsZero() && (t.LastSeen == nil || s.LastSeen.After(*t.LastSeen)) {
-			at := s.LastSeen
-			t.LastSeen = &at
-		}
+	c.mu.Lock()
+	tc := c.titles
+	c.mu.Unlock()
+	if tc != nil && tc.ix == ix && slices.EqualFunc(tc.rules, rules, sameRule) {
+		return tc, nil
 	}
-	out := make([]title, 0, len(byKey))
-	for _, t := range byKey {
-		slices.Sort(t.Names)
-		out = append(out, *t)
+	tc = &titleCache{ix: ix, rules: rules, groups: ix.groups(compileRules(rules, c.log))}
+	tc.titles = make([]*title, len(tc.groups))
+	m := newMarks(len(ix.comps))
+	for i := range tc.groups {
+		tc.titles[i] = ix.title(&tc.groups[i], ix.all, true, m)
 	}
-	slices.SortFunc(out, func(a, b title) int {
-		return cmp.Or(strings.Compare(strings.ToLower(a.Title), strings.ToLower(b.Title)), strings.Compare(a.Key, b.Key))
-	})
-	return out, nil
+	c.mu.Lock()
+	c.titles = tc
+	c.mu.Unlock()
+	return tc, nil
 }
 
-// nameStats returns the per-name counts, read at most once per
-// CatalogCacheTTL.
-// When the last read was slow (slowStatsRead), expired counts are served
-// while one background read replaces them.
-func (c *Catalog) nameStats(ctx context.Context) ([]store.NameStat, error) {
+func sameRule(a, b store.SoftwareRule) bool {
+	return a.ID == b.ID && a.Pattern == b.Pattern && a.Title == b.Title && a.Category == b.Category &&
+		a.Position == b.Position && a.UpdatedAt.Equal(b.UpdatedAt)
+}
+
+// fleet returns the fleet index, read at most once per CatalogCacheTTL.
+// When the last read was slow (slowStatsRead), an expired index is served
+// while one background read replaces it, started no sooner than
+// slowReadSpacing times that read's duration after it.
+func (c *Catalog) fleet(ctx context.Context) (*fleetIndex, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.stats != nil && time.Since(c.statsAt) < c.cfg.CatalogCacheTTL {
-		return c.stats, nil
+	if c.index != nil && time.Since(c.indexAt) < c.cfg.CatalogCacheTTL {
+		return c.index, nil
 	}
-	if c.stats != nil && c.statsTook >= slowStatsRead {
-		if !c.refreshing {
+	if c.index != nil && c.indexTook >= slowStatsRead {
+		if !c.refreshing && time.Since(c.indexAt) >= slowReadSpacing*c.indexTook {
 			c.refreshing = true
-			go c.refreshStats(c.statsGen)
+			go c.refreshIndex(c.indexGen)
 		}
-		return c.stats, nil
+		return c.index, nil
 	}
-	return c.readStats(ctx)
+	return c.readIndex(ctx)
 }
 
-// readStats reads the per-name counts into the cache; c.mu is held.
-func (c *Catalog) readStats(ctx context.Context) ([]store.NameStat, error) {
+// readIndex reads the fleet index into the cache; c.mu is held.
+func (c *Catalog) readIndex(ctx context.Context) (*fleetIndex, error) {
 	t0 := time.Now()
-	stats, err := c.store.SoftwareNameStats(ctx)
+	ix, err := readIndex(ctx, c.store)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("catalog index: %w", err)
 	}
-	if stats == nil {
-		stats = []store.NameStat{}
-	}
-	c.stats, c.statsAt, c.statsTook = stats, time.Now(), time.Since(t0)
-	return stats, nil
+	c.index, c.indexAt, c.indexTook = ix, time.Now(), time.Since(t0)
+	return ix, nil
 }
 
-// refreshStats re-reads the per-name counts without holding c.mu, so that
-// pages go on with the previous ones meanwhile. A read that an Invalidate
+// refreshIndex re-reads the fleet index without holding c.mu, so that
+// pages go on with the previous one meanwhile. A read that an Invalidate
 // overtook (gen) is dropped.
-func (c *Catalog) refreshStats(gen int) {
+func (c *Catalog) refreshIndex(gen int) {
 	ctx, cancel := context.WithTimeout(context.Background(), statsReadTimeout)
 	defer cancel()
 	t0 := time.Now()
-	stats, err := c.store.SoftwareNameStats(ctx)
+	ix, err := readIndex(ctx, c.store)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.refreshing = false
 	switch {
 	case err != nil:
 		c.log.Warn("catalog counts", "err", err)
-	case gen == c.statsGen:
-		if stats == nil {
-			stats = []store.NameStat{}
-		}
-		c.stats, c.statsAt, c.statsTook = stats, time.Now(), time.Since(t0)
-		c.log.Info("catalog counts re-read in the background", "names", len(stats), "took", c.statsTook.Round(time.Millisecond))
+	case gen == c.indexGen:
+		c.index, c.indexAt, c.indexTook = ix, time.Now(), time.Since(t0)
+		c.log.Info("catalog index re-read in the background", "names", len(ix.names), "computers", len(ix.comps),
+			"took", c.indexTook.Round(time.Millisecond))
 	}
 }
 
-// Invalidate drops the cached counts, so that the next call reads them
-// again (tests; an admin who wants fresh numbers).
+// Invalidate drops the fleet index, so that the next call reads it again
+// (tests; an admin who wants fresh numbers).
 func (c *Catalog) Invalidate() {
 	c.mu.Lock()
-	c.stats = nil
-	c.statsGen++
+	c.index, c.titles = nil, nil
+	c.indexGen++
 	c.mu.Unlock()
 }
 

@@ -118,3 +118,108 @@ func titleNames(ts []api.SoftwareTitle) []string {
 	}
 	return out
 }
+
+// TestCatalogCountsComputersOnceAndInScope checks that a title counts a
+// computer that has two of its names (or one name twice, x86 and x64)
+// once, in the list, per version and per site, and that a user scoped to
+// a site or a TAG sees only their computers' counts, names, versions and
+// sites, from the same fleet index.
+func TestCatalogCountsComputersOnceAndInScope(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		paris, lyon, empty := &store.Site{Name: "paris"}, &store.Site{Name: "lyon"}, &store.Site{Name: "empty"}
+		for _, site := range []*store.Site{paris, lyon, empty} {
+			if err := s.CreateSite(ctx, site); err != nil {
+				t.Fatal(err)
+			}
+		}
+		siteNames := map[uint]string{paris.ID: "paris", lyon.ID: "lyon", empty.ID: "empty"}
+		add := func(n int, siteID *uint, tag string, sw ...store.Software) {
+			snap := storetest.Snapshot(devID("once", n), 0)
+			snap.Computer.SiteID, snap.Computer.Name = siteID, fmt.Sprintf("once-%d", n)
+			snap.AccountInfo = []store.AccountInfo{{KeyName: store.AccountTag, KeyValue: tag}}
+			snap.Softwares = sw
+			mustIngest(t, s, snap)
+		}
+		fr := func(v string) store.Software {
+			return store.Software{Name: "Mozilla Firefox (x64 fr)", Version: v, Publisher: "Mozilla"}
+		}
+		plain := store.Software{Name: "Mozilla Firefox 131.0", Version: "131.0", Publisher: "Mozilla"}
+		add(1, &paris.ID, "office", fr("131.0"), plain)
+		x86 := fr("133.0")
+		x86.Architecture = "x86"
+		add(2, &lyon.ID, "office", fr("133.0"), x86)
+		add(3, nil, "shop", plain)
+
+		cat, err := inventory.NewCatalog(inventory.Config{}, s, storetest.Logger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		type version struct {
+			Version   string
+			Computers int64
+			Sites     map[string]int64
+		}
+		type summary struct {
+			Names     []string
+			Computers int64
+			Installs  int64
+			Versions  []version
+			Sites     map[string]int64
+		}
+		sites := func(ss []api.SoftwareSite) map[string]int64 {
+			out := map[string]int64{}
+			for _, s := range ss {
+				out[s.SiteName] += s.Computers
+			}
+			return out
+		}
+		both := []string{"Mozilla Firefox (x64 fr)", "Mozilla Firefox 131.0"}
+		tests := []struct {
+			name  string
+			scope store.Scope
+			want  *summary // nil: the title is not found
+		}{
+			{name: "fleet", want: &summary{Names: both, Computers: 3, Installs: 5,
+				Versions: []version{{"133.0", 1, map[string]int64{"lyon": 1}}, {"131.0", 2, map[string]int64{"paris": 1, "": 1}}},
+				Sites:    map[string]int64{"paris": 1, "lyon": 1, "": 1}}},
+			{name: "site-paris", scope: store.Scope{SiteIDs: []uint{paris.ID}}, want: &summary{Names: both, Computers: 1, Installs: 2,
+				Versions: []version{{"131.0", 1, map[string]int64{"paris": 1}}}, Sites: map[string]int64{"paris": 1}}},
+			{name: "tag-shop", scope: store.Scope{Tags: []string{"shop"}}, want: &summary{Names: []string{"Mozilla Firefox 131.0"}, Computers: 1, Installs: 1,
+				Versions: []version{{"131.0", 1, map[string]int64{"": 1}}}, Sites: map[string]int64{"": 1}}},
+			{name: "site-lyon-or-tag-shop", scope: store.Scope{SiteIDs: []uint{lyon.ID}, Tags: []string{"shop"}}, want: &summary{Names: both, Computers: 2, Installs: 3,
+				Versions: []version{{"133.0", 1, map[string]int64{"lyon": 1}}, {"131.0", 1, map[string]int64{"": 1}}},
+				Sites:    map[string]int64{"lyon": 1, "": 1}}},
+			{name: "empty-site", scope: store.Scope{SiteIDs: []uint{empty.ID}}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				titles, err := cat.Titles(ctx, inventory.TitleFilter{Scope: tt.scope})
+				if err != nil {
+					t.Fatal(err)
+				}
+				d, err := cat.TitleIn(ctx, "Mozilla Firefox", tt.scope, siteNames)
+				if tt.want == nil {
+					if len(titles) != 0 || !errors.Is(err, store.ErrNotFound) {
+						t.Fatalf("titles %+v, title page error %v; want none and ErrNotFound", titles, err)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(titles) != 1 || titles[0].Computers != tt.want.Computers || titles[0].Installs != tt.want.Installs ||
+					!cmp.Equal(titles[0].Names, tt.want.Names) {
+					t.Errorf("titles = %+v, want one with %+v", titles, tt.want)
+				}
+				got := summary{Names: d.Names, Computers: d.Computers, Installs: d.Installs, Sites: sites(d.Sites)}
+				for _, v := range d.Versions {
+					got.Versions = append(got.Versions, version{v.Version, v.Computers, sites(v.Sites)})
+				}
+				if diff := cmp.Diff(*tt.want, got); diff != "" {
+					t.Errorf("title page (-want +got):\n%s", diff)
+				}
+			})
+		}
+	})
+}

@@ -2,7 +2,7 @@ package store
 
 import (
 	"context"
-	"database/sql/driver"
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -32,151 +32,6 @@ func (SoftwareRule) TableName() string { return "software_rules" }
 
 // catalogModels are the software dictionary and the change history.
 func catalogModels() []any { return []any{&SoftwareRule{}, &HistoryEntry{}} }
-
-// NameStat is one distinct software name with the number of software rows
-// that carry it (installs: a computer with two versions counts twice), the
-// highest publisher, when the name was first stored and the last inventory
-// of a computer that reported it.
-type NameStat struct {
-	NameID    int64
-	Name      string
-	Publisher string
-	Installs  int64
-	Computers int64
-	FirstSeen time.Time
-	LastSeen  time.Time
-}
-
-// SoftwareNameStats returns every software name of the fleet with its
-// counts. It reads every software row once (a GROUP BY over the name_id
-// index): callers cache its answer.
-func (s *Store) SoftwareNameStats(ctx context.Context) ([]NameStat, error) {
-	return s.SoftwareNameStatsIn(ctx, Scope{})
-}
-
-// SoftwareNameStatsIn is SoftwareNameStats counting only the computers of
-// scope sc (a scoped user's catalog): names no computer of sc has are
-// left out.
-func (s *Store) SoftwareNameStatsIn(ctx context.Context, sc Scope) ([]NameStat, error) {
-	type row struct {
-		NameID    int64
-		Name      string
-		Publisher string
-		Installs  int64
-		Computers int64
-		FirstSeen *time.Time
-		LastSeen  scanTime
-	}
-	var rows []row
-	db := s.read(ctx)
-	q := db.Table("softwares AS s").
-		Select("s.name_id AS name_id, n.name AS name, MAX(s.publisher) AS publisher, COUNT(*) AS installs, " +
-			"COUNT(DISTINCT s.computer_id) AS computers, n.first_seen AS first_seen, MAX(c.last_inventory) AS last_seen").
-		Joins("JOIN software_names AS n ON n.id = s.name_id").
-		Joins("JOIN computers AS c ON c.id = s.computer_id")
-	err := sc.on(db, q, "c.id").Group("s.name_id, n.name, n.first_seen").Scan(&rows).Error
-	if err != nil {
-		return nil, fmt.Errorf("software name stats: %w", translate(err))
-	}
-	out := make([]NameStat, len(rows))
-	for i, r := range rows {
-		out[i] = NameStat{NameID: r.NameID, Name: r.Name, Publisher: r.Publisher, Installs: r.Installs, Computers: r.Computers,
-			LastSeen: r.LastSeen.Time}
-		if r.FirstSeen != nil {
-			out[i].FirstSeen = r.FirstSeen.UTC()
-		}
-	}
-	return out, nil
-}
-
-// scanTime reads what a driver returns for MAX(timestamp).
-type scanTime struct{ time.Time }
-
-// Scan implements sql.Scanner.
-func (t *scanTime) Scan(v any) error {
-	t.Time = anyTime(v)
-	return nil
-}
-
-// Value implements driver.Valuer (gorm wants both).
-func (t scanTime) Value() (driver.Value, error) { return t.Time, nil }
-
-// anyTime converts what a driver returns for MAX(timestamp) to a time:
-// PostgreSQL gives a time, SQLite the stored text.
-func anyTime(v any) time.Time {
-	switch t := v.(type) {
-	case time.Time:
-		return t.UTC()
-	case string:
-		return parseDBTime(t)
-	case []byte:
-		return parseDBTime(string(t))
-	}
-	return time.Time{}
-}
-
-func parseDBTime(s string) time.Time {
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05.999999999-07:00", "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t.UTC()
-		}
-	}
-	return time.Time{}
-}
-
-// VersionStat counts the computers of one site (nil: none) that have one
-// version of one software name.
-type VersionStat struct {
-	NameID     int64
-	Version    string
-	VersionKey string
-	Publisher  string
-	SiteID     *uint
-	Computers  int64
-	LastSeen   time.Time
-}
-
-// SoftwareVersionStats returns, for the software names nameIDs, the number
-// of computers per version and site. It reads the rows through the name_id
-// index.
-func (s *Store) SoftwareVersionStats(ctx context.Context, nameIDs []int64) ([]VersionStat, error) {
-	return s.SoftwareVersionStatsIn(ctx, nameIDs, Scope{})
-}
-
-// SoftwareVersionStatsIn is SoftwareVersionStats counting only the
-// computers of scope sc.
-func (s *Store) SoftwareVersionStatsIn(ctx context.Context, nameIDs []int64, sc Scope) ([]VersionStat, error) {
-	if len(nameIDs) == 0 {
-		return nil, nil
-	}
-	type row struct {
-		NameID     int64
-		Version    string
-		VersionKey string
-		Publisher  string
-		SiteID     *uint
-		Computers  int64
-		LastSeen   scanTime
-	}
-	var rows []row
-	db := s.read(ctx)
-	q := db.Table("softwares AS s").
-		Select("s.name_id AS name_id, s.version AS version, s.version_key AS version_key, MAX(s.publisher) AS publisher, "+
-			"c.site_id AS site_id, COUNT(DISTINCT s.computer_id) AS computers, MAX(c.last_inventory) AS last_seen").
-		Joins("JOIN computers AS c ON c.id = s.computer_id").
-		Where("s.name_id IN ?", nameIDs)
-	err := sc.on(db, q, "c.id").
-		Group("s.name_id, s.version, s.version_key, c.site_id").Scan(&rows).Error
-	if err != nil {
-		return nil, fmt.Errorf("software version stats: %w", translate(err))
-	}
-	out := make([]VersionStat, len(rows))
-	for i, r := range rows {
-		out[i] = VersionStat{NameID: r.NameID, Version: r.Version, VersionKey: r.VersionKey, Publisher: r.Publisher,
-			SiteID: r.SiteID, Computers: r.Computers, LastSeen: r.LastSeen.Time}
-	}
-	return out, nil
-}
 
 // SoftwareHolder is one computer that has one of a title's names.
 type SoftwareHolder struct {
@@ -279,4 +134,118 @@ func (s *Store) DeleteSoftwareRule(ctx context.Context, id uint) error {
 		return fmt.Errorf("delete software rule %d: %w", id, ErrNotFound)
 	}
 	return nil
+}
+
+// CatalogRow is one software row as the catalog's fleet index reads it.
+// Its byte slices are valid only during the visit that gets them.
+type CatalogRow struct {
+	ComputerID uint
+	NameID     int64
+	VersionKey []byte
+	Version    []byte
+	Publisher  []byte
+}
+
+// ScanSoftware calls visit with every software row, in storage order (one
+// sequential read of the table, no join, no sort: on SQLite a
+// `SCAN softwares`), until visit returns an error. The catalog builds its
+// counts from it in memory.
+func (s *Store) ScanSoftware(ctx context.Context, visit func(*CatalogRow) error) error {
+	rows, err := s.read(ctx).Raw("SELECT computer_id, name_id, version_key, version, publisher FROM softwares").Rows()
+	if err != nil {
+		return fmt.Errorf("scan software: %w", translate(err))
+	}
+	defer rows.Close()
+	var r CatalogRow
+	var key, version, publisher sql.RawBytes
+	for rows.Next() {
+		if err := rows.Scan(&r.ComputerID, &r.NameID, &key, &version, &publisher); err != nil {
+			return fmt.Errorf("scan software: %w", translate(err))
+		}
+		r.VersionKey, r.Version, r.Publisher = key, version, publisher
+		if err := visit(&r); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("scan software: %w", translate(err))
+	}
+	return nil
+}
+
+// CatalogComputer is a computer as the catalog's fleet index holds it.
+type CatalogComputer struct {
+	ID            uint
+	SiteID        *uint
+	LastInventory time.Time
+}
+
+// CatalogComputers returns every computer with its site and last
+// inventory, by ID.
+func (s *Store) CatalogComputers(ctx context.Context) ([]CatalogComputer, error) {
+	var out []CatalogComputer
+	if err := s.read(ctx).Model(&Computer{}).Select("id, site_id, last_inventory").Order("id").Scan(&out).Error; err != nil {
+		return nil, fmt.Errorf("catalog computers: %w", translate(err))
+	}
+	for i := range out {
+		out[i].LastInventory = out[i].LastInventory.UTC()
+	}
+	return out, nil
+}
+
+// ComputerSitesInScope calls visit with the ID and site (nil: none) of
+// each computer of scope sc, which must be limited. It reads only the two
+// columns, without gorm's reflection: a scoped user's catalog page asks
+// for it, at tens of thousands of computers.
+func (s *Store) ComputerSitesInScope(ctx context.Context, sc Scope, visit func(id uint, site *uint)) error {
+	if !sc.Limited() {
+		return fmt.Errorf("computer sites in scope: %w", ErrInvalid)
+	}
+	db := s.read(ctx)
+	rows, err := sc.where(db, db.Model(&Computer{}).Select("id, site_id")).Rows()
+	if err != nil {
+		return fmt.Errorf("computer sites in scope: %w", translate(err))
+	}
+	defer rows.Close()
+	var id uint
+	var site sql.NullInt64
+	for rows.Next() {
+		if err := rows.Scan(&id, &site); err != nil {
+			return fmt.Errorf("computer sites in scope: %w", translate(err))
+		}
+		if site.Valid {
+			v := uint(site.Int64)
+			visit(id, &v)
+		} else {
+			visit(id, nil)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("computer sites in scope: %w", translate(err))
+	}
+	return nil
+}
+
+// CatalogName is a stored software name and when an inventory first
+// reported it (zero: before the software catalog).
+type CatalogName struct {
+	ID        int64
+	Name      string
+	FirstSeen time.Time
+}
+
+// CatalogNames returns every stored software name.
+func (s *Store) CatalogNames(ctx context.Context) ([]CatalogName, error) {
+	var rows []SoftwareName
+	if err := s.read(ctx).Order("id").Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("catalog names: %w", translate(err))
+	}
+	out := make([]CatalogName, len(rows))
+	for i, r := range rows {
+		out[i] = CatalogName{ID: r.ID, Name: r.Name}
+		if r.FirstSeen != nil {
+			out[i].FirstSeen = r.FirstSeen.UTC()
+		}
+	}
+	return out, nil
 }

@@ -105,16 +105,18 @@ func (s Scope) where(db, c *gorm.DB) *gorm.DB {
 	if !s.Limited() {
 		return c
 	}
-	sites := s.SiteIDs
-	if len(sites) == 0 {
-		sites = []uint{0}
+	tagged := func() *gorm.DB {
+		return db.Model(&AccountInfo{}).Select("computer_id").Where("key_name = ? AND key_value IN ?", AccountTag, s.Tags)
 	}
-	tags := s.Tags
-	if len(tags) == 0 {
-		tags = []string{"\x00"}
+	// No placeholder for the missing half: PostgreSQL refuses a NUL byte
+	// in a text parameter.
+	switch {
+	case len(s.Tags) == 0:
+		return c.Where("site_id IN ?", s.SiteIDs)
+	case len(s.SiteIDs) == 0:
+		return c.Where("id IN (?)", tagged())
 	}
-	return c.Where("(site_id IN ? OR id IN (?))", sites,
-		db.Model(&AccountInfo{}).Select("computer_id").Where("key_name = ? AND key_value IN ?", AccountTag, tags))
+	return c.Where("(site_id IN ? OR id IN (?))", s.SiteIDs, tagged())
 }
 
 // on adds s's condition to q, a query whose column col is a computer's ID

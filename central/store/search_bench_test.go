@@ -320,7 +320,9 @@ func benchSearch(b *testing.B, s *store.Store) {
 // catalogPages are the software catalog's pages: the title list as it is
 // read when its cache is cold (every software row counted), then served
 // from the cache, a title's page (versions per site) and the first page
-// of its computers, for 7-Zip (70 % of the fleet).
+// of its computers, for 7-Zip (70 % of the fleet); then the list and
+// 7-Zip's page as a user scoped to 20 TAGs (a tenth of the fleet) sees
+// them.
 func catalogPages(b *testing.B, s *store.Store) []page {
 	ctx := b.Context()
 	// The counts stay cached for the whole run, so that the title pages
@@ -351,7 +353,27 @@ func catalogPages(b *testing.B, s *store.Store) []page {
 			_, tot, err := c.Computers(ctx, sevenZip, "", 50, 0, nil)
 			return tot, err
 		}},
+		{name: "catalog-list-scoped", run: func() (int64, error) {
+			t, err := c.Titles(ctx, inventory.TitleFilter{Scope: benchScope()})
+			return int64(len(t)), err
+		}},
+		{name: "catalog-title-7zip-scoped", run: func() (int64, error) {
+			t, err := c.TitleIn(ctx, sevenZip, benchScope(), nil)
+			if err != nil {
+				return 0, err
+			}
+			return t.Computers, nil
+		}},
 	}
+}
+
+// benchScope is a user scoped to 20 of the generated fleet's 200 TAGs.
+func benchScope() store.Scope {
+	var sc store.Scope
+	for i := range 20 {
+		sc.Tags = append(sc.Tags, fmt.Sprintf("branch-%03d", i*10))
+	}
+	return sc
 }
 
 // benchFleetIngest prints the ingest rate into the generated fleet: the

@@ -10,8 +10,8 @@ import (
 
 // SoftwareTitle is one title of the fleet's software catalog: the software
 // names that the dictionary (automatic title plus the admin's rules) merges
-// into it. Computers sums the computers of each name (a computer that has
-// two of the names counts twice); Installs counts software entries.
+// into it. Computers counts the computers that have one of the names or
+// more (each once); Installs counts software entries.
 // GET /software.
 type SoftwareTitle struct {
 	// Key identifies the title in URLs: /software/{key}.
