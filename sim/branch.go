@@ -31,15 +31,15 @@ import (
 // 16 Mbit/s uplink with 40 ms each way and 1 % loss, a 100 Mbit/s LAN
 // and a 1000 Mbit/s relay port.
 type Scenario struct {
-	Name         string        `json:"name"`
-	Agents       int           `json:"agents"`
-	Size         int64         `json:"size"`
-	FragmentSize int64         `json:"fragment_size"`
-	UplinkMbit   float64       `json:"uplink_mbit"`
-	LANMbit      float64       `json:"lan_mbit"`
+	Name         string  `json:"name"`
+	Agents       int     `json:"agents"`
+	Size         int64   `json:"size"`
+	FragmentSize int64   `json:"fragment_size"`
+	UplinkMbit   float64 `json:"uplink_mbit"`
+	LANMbit      float64 `json:"lan_mbit"`
 	// RelayLANMbit is the rate of the relay host's LAN port (default
 	// DefaultRelayLANMbit, the lab's gigabit relay port, lab -relay-lan-mbit).
-	RelayLANMbit float64 `json:"relay_lan_mbit"`
+	RelayLANMbit float64       `json:"relay_lan_mbit"`
 	Delay        time.Duration `json:"delay"`
 	// Loss is the uplink's packet loss in percent; NoLoss forces 0.
 	Loss   float64 `json:"loss"`
