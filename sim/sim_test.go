@@ -183,12 +183,13 @@ var labP95 = map[string]float64{"lab-p2p": 31.0, "lab-relay100": 56.1, "lab-both
 
 // labP95Provisional holds the lab's p95 for the scenarios with the lab's
 // default gigabit relay port (DefaultRelayLANMbit), which is not measured
-// on an idle machine yet. PROVISIONAL: docs/LAB.md, "The relay's gigabit
-// LAN port" (branch labrelay): shoal-relay 29.5 s at load 23–26; no
-// shoal-both run at 1000 Mbit/s exists, so lab-both has no reference.
-// TestScale prints its comparison with these but does not fail; move a
-// scenario to labP95 once idle runs measure it.
-var labP95Provisional = map[string]float64{"lab-relay": 29.5}
+// on an idle machine yet. PROVISIONAL: docs/LAB.md, "2026-12-05
+// (afternoon): the relay on a gigabit port" (branch labrelay), run A at
+// load 23–26: shoal-relay 29.5 s, shoal-both 31.0 s (run B, load 34–47,
+// measured the machine, not Shoal). TestScale prints its comparison with
+// these but does not fail; move a scenario to labP95 once idle runs
+// measure it.
+var labP95Provisional = map[string]float64{"lab-relay": 29.5, "lab-both": 31.0}
 
 // hashRate measures this machine's SHA-256 rate in MB/s (real time,
 // outside any bubble).
@@ -254,8 +255,6 @@ func TestScale(t *testing.T) {
 			d := math.Abs(r.P95-lab) / lab
 			t.Logf("%s, lab parameters (relay port %g Mbit/s): p95 %.1f s vs provisional lab %.1f s (loaded run, %.0f %% off), WAN %.3f·S: printed, not checked until idle references exist",
 				sc.Name, sc.RelayLANMbit, r.P95, lab, 100*d, r.WAN)
-		} else if sc.Relay && strings.HasPrefix(sc.Name, "lab-") {
-			t.Logf("%s, lab parameters (relay port %g Mbit/s): p95 %.1f s, WAN %.3f·S: no lab reference yet", sc.Name, sc.RelayLANMbit, r.P95, r.WAN)
 		}
 		t.Logf("%s: done %d failed %d left %d, WAN %.3f·S, p95 %.2f × floor, tail %.1f s, wall %.0f s, CPU %.0f s", sc.Name, r.Done, r.Failed, r.Left, r.WAN, r.P95/r.Floor, r.Tail, r.WallSeconds, r.CPUSeconds)
 	}
@@ -284,8 +283,8 @@ func TestScale(t *testing.T) {
 // TestRelayLANMbitIsLab checks that the simulator's relay port mirrors
 // the branch lab's: the default rate equals lab.DefaultRelayLANMbit, the
 // lab-relay and lab-both scenarios use it, the *100 ones a 100 Mbit/s
-// port, and every lab scenario with a relay has a reference (idle or
-// provisional) or is lab-both, which has none yet.
+// port, and each has one lab reference: idle (labP95, checked) for the
+// 100 Mbit/s port, provisional (labP95Provisional, printed) for gigabit.
 func TestRelayLANMbitIsLab(t *testing.T) {
 	if DefaultRelayLANMbit != lab.DefaultRelayLANMbit {
 		t.Fatalf("sim.DefaultRelayLANMbit = %d, lab.DefaultRelayLANMbit = %d", DefaultRelayLANMbit, lab.DefaultRelayLANMbit)
@@ -309,8 +308,8 @@ func TestRelayLANMbitIsLab(t *testing.T) {
 		if idle && prov {
 			t.Errorf("%s has both an idle and a provisional reference", sc.Name)
 		}
-		if w == 100 && !idle {
-			t.Errorf("%s: no idle lab reference", sc.Name)
+		if w == 100 && !idle || w != 100 && !prov {
+			t.Errorf("%s (relay port %g Mbit/s): idle reference %v, provisional %v", sc.Name, w, idle, prov)
 		}
 	}
 	if seen != len(want) {
