@@ -28,14 +28,18 @@ import (
 
 // Scenario is one simulated branch deployment. Zero values take the
 // lab's parameters (docs/LAB.md, issue 21 §2): 12 agents, 48 MiB, a
-// 16 Mbit/s uplink with 40 ms each way and 1 % loss, a 100 Mbit/s LAN.
+// 16 Mbit/s uplink with 40 ms each way and 1 % loss, a 100 Mbit/s LAN
+// and a 1000 Mbit/s relay port.
 type Scenario struct {
-	Name         string        `json:"name"`
-	Agents       int           `json:"agents"`
-	Size         int64         `json:"size"`
-	FragmentSize int64         `json:"fragment_size"`
-	UplinkMbit   float64       `json:"uplink_mbit"`
-	LANMbit      float64       `json:"lan_mbit"`
+	Name         string  `json:"name"`
+	Agents       int     `json:"agents"`
+	Size         int64   `json:"size"`
+	FragmentSize int64   `json:"fragment_size"`
+	UplinkMbit   float64 `json:"uplink_mbit"`
+	LANMbit      float64 `json:"lan_mbit"`
+	// RelayLANMbit is the rate of the relay host's LAN port (default
+	// DefaultRelayLANMbit, the lab's gigabit relay port, lab -relay-lan-mbit).
+	RelayLANMbit float64       `json:"relay_lan_mbit"`
 	Delay        time.Duration `json:"delay"`
 	// Loss is the uplink's packet loss in percent; NoLoss forces 0.
 	Loss   float64 `json:"loss"`
@@ -84,6 +88,9 @@ func (s Scenario) withDefaults() Scenario {
 	}
 	if s.LANMbit == 0 {
 		s.LANMbit = 100
+	}
+	if s.RelayLANMbit == 0 {
+		s.RelayLANMbit = DefaultRelayLANMbit
 	}
 	if s.Delay == 0 {
 		s.Delay = 40 * time.Millisecond
@@ -477,7 +484,7 @@ wait:
 // the manifest (one round trip) and prefetches.
 func (b *branch) startRelay(ctx context.Context, tb testing.TB, central *trackertest.Central, hc *http.Client, log *slog.Logger, bg *sync.WaitGroup) error {
 	id := central.NewRelayIdentity(tb, "branch", 24*time.Hour)
-	h := &host{name: "relay", id: id.PeerID.String(), up: newLink(b.sc.LANMbit * payloadShare), down: newLink(b.sc.LANMbit * payloadShare),
+	h := &host{name: "relay", id: id.PeerID.String(), up: newLink(b.sc.RelayLANMbit * payloadShare), down: newLink(b.sc.RelayLANMbit * payloadShare),
 		addrs: []string{"/ip4/10.98.1.1/tcp/4001"}}
 	h.alive.Store(true)
 	rlog := log.With("agent", "relay")

@@ -56,7 +56,8 @@
 //
 // # The network
 //
-// Every host has a LAN port (a link each way at LANMbit) and the branch has
+// Every host has a LAN port (a link each way at LANMbit; the relay's at
+// RelayLANMbit, by default the lab's gigabit relay port) and the branch has
 // an uplink (UplinkMbit each way, Delay added each way). A link is a
 // token bucket (golang.org/x/time/rate) that the flows crossing it wait on
 // chunk by chunk (64 KiB), so concurrent flows share it in turn. A TCP

@@ -80,7 +80,7 @@ func (rep *Report) Markdown(w io.Writer) {
 			relay = "relay + peers, " + mib(r.BytesRelay) + " to agents"
 		}
 		if sc.Relay {
-			relay += fmt.Sprintf(", %d WAN ranges", r.RelayRanges)
+			relay += fmt.Sprintf(", %d WAN ranges, port %g Mbit/s", r.RelayRanges, sc.RelayLANMbit)
 		}
 		fmt.Fprintf(w, "| %s | %d | %s · %s | %g Mbit/s +%s %g %% · %g Mbit/s | %s | %d / %d / %d | %.3f | %.2f / %.2f / %.2f (%.1f s) | %.2f / %.2f | %.1f s · %.1f s | %.0f · %.0f | %.1f | %s · %.2f s | %.0f s · %.0f s | %s |\n",
 			sc.Name, sc.Agents, mib(sc.Size), mib(sc.FragmentSize), sc.UplinkMbit, sc.Delay, sc.Loss, sc.LANMbit, relay,
