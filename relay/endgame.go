@@ -45,10 +45,14 @@ const (
 	// minSplitWait is how long the rest of a range must take at its
 	// stream's rate to be split: a fast stream's tail is over before a new
 	// connection would bring anything, and every split cuts a response
-	// whose rest, in flight and in the socket buffers, crossed the WAN for
-	// nothing (with 1 s, an 8 MiB package on a 50 Mbit/s link cost
-	// 1.2–1.36·S in the lab test).
-	minSplitWait = 3 * time.Second
+	// whose rest, in flight and in central's unsent buffer (bounded by its
+	// TCP_NOTSENT_LOWAT), is sent for nothing. With 3 s the last fragment
+	// of a package on a lossy Reno uplink (one stream moves ~1.8 Mbit/s)
+	// kept up to 675 KB on one stream: the uplink idled for the last 2–3 s
+	// (86–87 % used in the idle lab's shoal-both). With 1 s that tail is
+	// at most a second; the cascade that once made 1 s cost 1.2–1.36·S
+	// (splitting ranges that had not started) is what stallWait stops.
+	minSplitWait = time.Second
 	// stallWait is how long a range that moved nothing yet waits before
 	// it counts as slow (see chunk.slow).
 	stallWait = time.Second
