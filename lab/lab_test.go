@@ -691,3 +691,37 @@ func TestSetRelayCounters(t *testing.T) {
 		})
 	}
 }
+
+// TestProbeUplinkMedian checks that one reading thrown off by a hiccup is
+// probed again and the check decides on the median, while an uplink that
+// really is off still fails and a probe error stops it.
+func TestProbeUplinkMedian(t *testing.T) {
+	want := 20 * WireShare
+	for _, tt := range []struct {
+		name     string
+		readings []float64
+		probes   int
+		rate     float64
+		wantErr  bool
+	}{
+		{name: "first in tolerance", readings: []float64{want}, probes: 1, rate: want},
+		{name: "one hiccup", readings: []float64{want * 1.13, want, want * 0.98}, probes: 3, rate: want},
+		{name: "really off", readings: []float64{want * 0.5, want * 0.6, want}, probes: 3, rate: want * 0.6, wantErr: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			n := 0
+			rate, err := probeUplink(func() (float64, error) {
+				r := tt.readings[n]
+				n++
+				return r, nil
+			}, 20)
+			if (err != nil) != tt.wantErr || n != tt.probes || rate != tt.rate {
+				t.Errorf("probeUplink(%v) = %.2f, %v after %d probes; want %.2f, error %v after %d", tt.readings, rate, err, n, tt.rate, tt.wantErr, tt.probes)
+			}
+		})
+	}
+	boom := errors.New("dial refused")
+	if _, err := probeUplink(func() (float64, error) { return 0, boom }, 20); !errors.Is(err, boom) {
+		t.Errorf("probe error: got %v, want %v", err, boom)
+	}
+}
