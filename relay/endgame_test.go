@@ -248,21 +248,23 @@ func checkCached(t *testing.T, r *Relay, p *relaytest.Package) {
 func TestSplitWaitsForARate(t *testing.T) {
 	var g endgame
 	a := g.register("pkg", proto.Fragment{CID: "frag", Size: 1 << 20})
-	if ga, c := g.split(); ga != nil {
+	if ga, c, retry := g.split(); ga != nil {
 		t.Fatalf("split a fetch that has just started: took [%d, %d)", c.start, c.end)
+	} else if retry <= 0 || retry > stallWait {
+		t.Fatalf("a fetch that has just started: retry in %v, want within (0, %v]", retry, stallWait)
 	}
 
 	// The owner's stream has moved nothing for longer than stallWait.
 	a.mu.Lock()
 	a.chunks[0].t0 = time.Now().Add(-2 * stallWait)
 	a.mu.Unlock()
-	_, first := g.split()
+	_, first, _ := g.split()
 	if first == nil || first.start != 512<<10 || first.end != 1<<20 {
 		t.Fatalf("stalled owner: split took %+v, want [512 KiB, 1 MiB)", first)
 	}
 	// The next split takes from the stalled owner again, never from the
 	// half handed out a moment ago.
-	_, second := g.split()
+	_, second, _ := g.split()
 	if second == nil || second.start != 256<<10 || second.end != 512<<10 {
 		t.Fatalf("second split took %+v, want [256 KiB, 512 KiB) of the stalled owner", second)
 	}
@@ -277,7 +279,31 @@ func TestSplitWaitsForARate(t *testing.T) {
 	b.chunks[0].pos = 512 << 10
 	b.mu.Unlock()
 	g.unregister(a)
-	if gb, c := g.split(); gb != nil {
+	if gb, c, _ := g.split(); gb != nil {
 		t.Fatalf("split a fast range: took [%d, %d)", c.start, c.end)
+	}
+}
+
+// TestSplitJudgesARateOnlyAfterStallWait: a range that has moved bytes
+// slowly for less than stallWait (a rate taken in TCP's slow start) is
+// not split yet, and split says when to look again; once it is older and
+// still slow, it is split.
+func TestSplitJudgesARateOnlyAfterStallWait(t *testing.T) {
+	var g endgame
+	a := g.register("pkg", proto.Fragment{CID: "frag", Size: 1 << 20})
+	a.mu.Lock()
+	a.chunks[0].t0 = time.Now().Add(-stallWait / 2)
+	a.chunks[0].pos = 16 << 10 // 32 KiB/s so far: the rest would take 30 s.
+	a.mu.Unlock()
+	if ga, c, retry := g.split(); ga != nil {
+		t.Fatalf("split a range in its first %v: took [%d, %d)", stallWait/2, c.start, c.end)
+	} else if retry <= 0 || retry > stallWait/2 {
+		t.Fatalf("retry in %v, want within (0, %v]", retry, stallWait/2)
+	}
+	a.mu.Lock()
+	a.chunks[0].t0 = time.Now().Add(-2 * stallWait)
+	a.mu.Unlock()
+	if _, c, retry := g.split(); c == nil || retry != 0 {
+		t.Fatalf("a slow range older than stallWait: split took %+v, retry %v; want a half, no retry", c, retry)
 	}
 }
