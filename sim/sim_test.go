@@ -164,32 +164,23 @@ func TestRelayBranch(t *testing.T) {
 }
 
 // labP95 is the branch lab's completion p95 with the lab's own parameters
-// (12 agents, 48 MiB, 16 Mbit/s, +40 ms, 1 % loss, Reno, LAN 100 Mbit/s),
-// per scenario (docs/LAB.md), measured on an idle machine; TestScale fails
-// when the simulator is more than 10 % off:
-//   - lab-p2p (shoal-p2p): "No whole-file digest before the install", runs
-//     p2p-new-1 and p2p-new-2: 31.3 and 30.7 s, payload 1.000·S (not yet
-//     measured on an idle machine);
+// (12 agents, 48 MiB, 16 Mbit/s, +40 ms, 1 % loss, Reno, LAN 100 Mbit/s,
+// relay port 1000 Mbit/s unless the name ends in 100), per scenario
+// (docs/LAB.md), measured on an idle machine (load about 2); TestScale
+// fails when the simulator is more than 10 % off:
+//   - lab-p2p (shoal-p2p): "Idle machine, final code (2026-12-05, 15:00)",
+//     three runs 29.32–29.69 s (two more of the code before the relay
+//     changes: 29.50, 29.52), payload 1.000·S;
+//   - lab-relay (shoal-relay, gigabit relay port): the same section, three
+//     runs 28.29–28.45 s, payload 1.016–1.021·S;
+//   - lab-both (shoal-both, gigabit relay port): four runs 28.54–28.91 s,
+//     payload 1.008–1.014·S;
 //   - lab-relay100 (shoal-relay, relay port 100 Mbit/s): "idle machine,
-//     relay endgame fix", before and after the fix, load about 2: 55.8 and
-//     56.4 s, payload 1.014–1.020·S;
+//     relay endgame fix", before and after the fix: 55.8 and 56.4 s,
+//     payload 1.014–1.020·S;
 //   - lab-both100 (shoal-both, relay port 100 Mbit/s): the same two idle
 //     runs: 29.5 and 29.8 s, payload 1.020–1.026·S.
-//
-// The relay scenarios compare with idle runs since the simulator runs the
-// shipped relay with its upstream endgame; before, it compared with
-// loaded runs (lab-relay 57.4 s, lab-both 34.5 s at load 23–39).
-var labP95 = map[string]float64{"lab-p2p": 31.0, "lab-relay100": 56.1, "lab-both100": 29.65}
-
-// labP95Provisional holds the lab's p95 for the scenarios with the lab's
-// default gigabit relay port (DefaultRelayLANMbit), which is not measured
-// on an idle machine yet. PROVISIONAL: docs/LAB.md, "2026-12-05
-// (afternoon): the relay on a gigabit port" (branch labrelay), run A at
-// load 23–26: shoal-relay 29.5 s, shoal-both 31.0 s (run B, load 34–47,
-// measured the machine, not Shoal). TestScale prints its comparison with
-// these but does not fail; move a scenario to labP95 once idle runs
-// measure it.
-var labP95Provisional = map[string]float64{"lab-relay": 29.5, "lab-both": 31.0}
+var labP95 = map[string]float64{"lab-p2p": 29.5, "lab-relay": 28.4, "lab-both": 28.8, "lab-relay100": 56.1, "lab-both100": 29.65}
 
 // hashRate measures this machine's SHA-256 rate in MB/s (real time,
 // outside any bubble).
@@ -251,10 +242,6 @@ func TestScale(t *testing.T) {
 			if d := math.Abs(r.P95-lab) / lab; d > 0.1 || math.Abs(r.WAN-1) > 0.1 {
 				t.Errorf("%s, lab parameters: p95 %.1f s (lab %.1f s, %.0f %% off), WAN %.3f·S (lab 1.000–1.045): not within 10 %%", sc.Name, r.P95, lab, 100*d, r.WAN)
 			}
-		} else if lab, ok := labP95Provisional[sc.Name]; ok {
-			d := math.Abs(r.P95-lab) / lab
-			t.Logf("%s, lab parameters (relay port %g Mbit/s): p95 %.1f s vs provisional lab %.1f s (loaded run, %.0f %% off), WAN %.3f·S: printed, not checked until idle references exist",
-				sc.Name, sc.RelayLANMbit, r.P95, lab, 100*d, r.WAN)
 		}
 		t.Logf("%s: done %d failed %d left %d, WAN %.3f·S, p95 %.2f × floor, tail %.1f s, wall %.0f s, CPU %.0f s", sc.Name, r.Done, r.Failed, r.Left, r.WAN, r.P95/r.Floor, r.Tail, r.WallSeconds, r.CPUSeconds)
 	}
@@ -283,8 +270,7 @@ func TestScale(t *testing.T) {
 // TestRelayLANMbitIsLab checks that the simulator's relay port mirrors
 // the branch lab's: the default rate equals lab.DefaultRelayLANMbit, the
 // lab-relay and lab-both scenarios use it, the *100 ones a 100 Mbit/s
-// port, and each has one lab reference: idle (labP95, checked) for the
-// 100 Mbit/s port, provisional (labP95Provisional, printed) for gigabit.
+// port, and each has an idle lab reference (labP95, checked).
 func TestRelayLANMbitIsLab(t *testing.T) {
 	if DefaultRelayLANMbit != lab.DefaultRelayLANMbit {
 		t.Fatalf("sim.DefaultRelayLANMbit = %d, lab.DefaultRelayLANMbit = %d", DefaultRelayLANMbit, lab.DefaultRelayLANMbit)
@@ -303,13 +289,8 @@ func TestRelayLANMbitIsLab(t *testing.T) {
 		if !sc.Relay || sc.RelayLANMbit != w || sc.LANMbit != lab.DefaultLANMbit {
 			t.Errorf("%s: relay %v, relay port %g Mbit/s, LAN %g Mbit/s; want a relay on %g Mbit/s, LAN %d", sc.Name, sc.Relay, sc.RelayLANMbit, sc.LANMbit, w, lab.DefaultLANMbit)
 		}
-		_, idle := labP95[sc.Name]
-		_, prov := labP95Provisional[sc.Name]
-		if idle && prov {
-			t.Errorf("%s has both an idle and a provisional reference", sc.Name)
-		}
-		if w == 100 && !idle || w != 100 && !prov {
-			t.Errorf("%s (relay port %g Mbit/s): idle reference %v, provisional %v", sc.Name, w, idle, prov)
+		if _, idle := labP95[sc.Name]; !idle {
+			t.Errorf("%s (relay port %g Mbit/s): no idle lab reference", sc.Name, w)
 		}
 	}
 	if seen != len(want) {
