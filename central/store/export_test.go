@@ -129,19 +129,7 @@ func ExplainForBench(s *Store, f ComputerFilter) (string, error) {
 		var n int64
 		return sc.countQuery(tx).Session(&gorm.Session{DryRun: true}).Scan(&n)
 	})
-	var rows []struct {
-		ID, Parent, Notused int
-		Detail              string
-	}
-	q = strings.ReplaceAll(q, `"`, `'`)
-	if err := s.r.Raw("EXPLAIN QUERY PLAN " + q).Scan(&rows).Error; err != nil {
-		return q, err
-	}
-	out := q + "\n"
-	for _, r := range rows {
-		out += r.Detail + "\n"
-	}
-	return out, nil
+	return explainPlan(s, strings.ReplaceAll(q, `"`, `'`))
 }
 
 // ExplainPageForBench returns SQLite's plan of the first page of the
@@ -162,7 +150,11 @@ func ExplainPageForBench(s *Store, f ComputerFilter) (string, error) {
 		return "", fmt.Errorf("page: %w", pq.Error)
 	}
 	stmt := pq.Statement
-	q := strings.ReplaceAll(db.Dialector.Explain(stmt.SQL.String(), stmt.Vars...), `"`, `'`)
+	return explainPlan(s, strings.ReplaceAll(db.Dialector.Explain(stmt.SQL.String(), stmt.Vars...), `"`, `'`))
+}
+
+// explainPlan returns q followed by SQLite's plan of it, a line per step.
+func explainPlan(s *Store, q string) (string, error) {
 	var rows []struct {
 		ID, Parent, Notused int
 		Detail              string

@@ -150,7 +150,13 @@ func BenchmarkSearch(b *testing.B) {
 		benchSearch(b, storetest.Open(b))
 		return
 	}
-	s, err := store.Open(b.Context(), store.Config{}, dir, storetest.Logger(b))
+	benchSearch(b, openKept(b, store.Config{}, dir))
+}
+
+// openKept opens a kept fleet's store (SHOAL_BENCH_DIR, SHOAL_BENCH_PG_DSN),
+// closed when the benchmark ends.
+func openKept(b *testing.B, cfg store.Config, dir string) *store.Store {
+	s, err := store.Open(b.Context(), cfg, dir, storetest.Logger(b))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -159,7 +165,7 @@ func BenchmarkSearch(b *testing.B) {
 			b.Error(err)
 		}
 	})
-	benchSearch(b, s)
+	return s
 }
 
 // benchRepsEnv caps the repetitions of each timed page (20 by default),
@@ -201,16 +207,7 @@ func BenchmarkSearchPostgres(b *testing.B) {
 		benchSearch(b, storetest.OpenPostgres(b))
 		return
 	}
-	s, err := store.Open(b.Context(), store.Config{Driver: store.DriverPostgres, DSN: dsn}, "", storetest.Logger(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			b.Error(err)
-		}
-	})
-	benchSearch(b, s)
+	benchSearch(b, openKept(b, store.Config{Driver: store.DriverPostgres, DSN: dsn}, ""))
 }
 
 func benchSearch(b *testing.B, s *store.Store) {
