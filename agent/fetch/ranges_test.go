@@ -40,12 +40,9 @@ func (s *rangeSource) FetchRange(ctx context.Context, pkg string, f proto.Fragme
 	}
 	s.mu.Lock()
 	s.ranges = append(s.ranges, fmt.Sprintf("%d-%d", off, end))
-	s.mu.Unlock()
-	// active and peak belong to cappedSource's lock, which Close takes.
-	s.cappedSource.mu.Lock()
 	s.active++
 	s.peak = max(s.peak, s.active)
-	s.cappedSource.mu.Unlock()
+	s.mu.Unlock()
 	b := bytes.Clone(s.data[f.Offset+off : f.Offset+end])
 	if s.corrupt {
 		b[0] ^= 1
@@ -166,73 +163,4 @@ func TestFetchRangesFallsBack(t *testing.T) {
 			})
 		})
 	}
-}
-
-// TestFetchGrowing: a fetch planned for 4 workers that starts with 1 cuts
-// the fragment into 8 exact chunks; 3 workers added while it runs
-// (Ranges.Grow) take the chunks nobody asked for yet, so that 4 requests
-// run at once, every byte is asked exactly once (nothing is cut or asked
-// twice), and the fragment is stored verified much sooner than on the one
-// stream it started with. Workers grown past the chunks left end at once.
-func TestFetchGrowing(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		data := payload(1 << 20)
-		m := manifestOf(data, 1<<20)
-		src := &rangeSource{cappedSource: cappedSource{data: data}}
-		f, store := newFetcher(t, Config{Streams: 4}, src)
-		rg := NewRanges(1<<20, 1, 4)
-		if got := rg.Room(); got != 3 {
-			t.Errorf("Room before the start: %d, want 3 (the workers it may grow by)", got)
-		}
-		if got := NewRanges(MinRange, 1, 4).Room(); got != 0 {
-			t.Errorf("Room of a fragment of one chunk: %d, want 0", got)
-		}
-		var st Stats
-		start := time.Now()
-		go func() {
-			// The first chunk of 128 KiB takes 0.4 s on its capped stream.
-			time.Sleep(100 * time.Millisecond)
-			if n := rg.Grow(3); n != 3 {
-				t.Errorf("Grow(3) took %d", n)
-			}
-			if n := rg.Grow(2); n != 0 {
-				t.Errorf("Grow past the plan took %d, want 0", n)
-			}
-		}()
-		w, err := f.FetchGrowing(t.Context(), m.PackageID, m.Fragments[0], rg, nil, &st)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Finish(); err != nil {
-			t.Fatal(err)
-		}
-		took := time.Since(start)
-		checkAll(t, store, m, data)
-		var want []string
-		for off := 0; off < 1<<20; off += 128 << 10 {
-			want = append(want, fmt.Sprintf("%d-%d", off, off+128<<10))
-		}
-		got := slices.Clone(src.ranges)
-		offset := func(r string) (off int) {
-			fmt.Sscanf(r, "%d-", &off)
-			return off
-		}
-		slices.SortFunc(got, func(a, b string) int { return offset(a) - offset(b) })
-		if !slices.Equal(got, want) || src.wholes != 0 {
-			t.Errorf("ranges %v and %d whole requests: want %v, each once", got, src.wholes, want)
-		}
-		if src.peak != 4 {
-			t.Errorf("%d requests at once, want 4 after growing", src.peak)
-		}
-		if got := rg.Room(); got != 0 {
-			t.Errorf("Room after the fetch: %d", got)
-		}
-		// On one stream: 3.2 s; grown to 4 after 0.1 s: about 1 s.
-		if took > 1500*time.Millisecond {
-			t.Errorf("took %v of the bubble's clock: want about 1 s", took)
-		}
-		if got := st.BytesCentral.Load(); got != 1<<20 {
-			t.Errorf("%d bytes from central counted, want %d", got, 1<<20)
-		}
-	})
 }

@@ -22,11 +22,7 @@ type Config struct {
 	UpstreamStreams int `yaml:"upstream_streams"`
 	// UpstreamRanges: a WAN owner fetches a leased fragment from central
 	// in up to this many byte ranges at once, on its free upstream
-	// streams (default 2; 1: whole fragments). Between 1 and
-	// UpstreamStreams the fragment is cut into 2 × UpstreamStreams exact
-	// chunks (at least fetch.MinRange each), and once nothing is queued
-	// the owner's free streams join the chunks nobody asked for yet
-	// (download.growRanges), up to UpstreamStreams workers. On a lossy long uplink one
+	// streams (default 2; 1: whole fragments). On a lossy long uplink one
 	// TCP stream moves a fraction of the link, and the site's last
 	// fragments would crawl on one stream each. With 4 (all of
 	// UpstreamStreams) an owner fetched its two leased fragments one after

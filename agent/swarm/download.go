@@ -65,10 +65,9 @@ type peerState struct {
 // request is one fragment request in flight.
 type request struct {
 	idx       int
-	peer      *peerState    // nil: upstream
-	relayOnly bool          // upstream from the site's relays only (relay-owned WAN)
-	parts     int           // upstream: the WAN streams it takes (byte ranges of central's fragment)
-	rg        *fetch.Ranges // a WAN owner's fragment in byte ranges: its workers may grow (growRanges)
+	peer      *peerState // nil: upstream
+	relayOnly bool       // upstream from the site's relays only (relay-owned WAN)
+	parts     int        // upstream: the WAN streams it takes (byte ranges of central's fragment)
 	cancel    context.CancelFunc
 	start     time.Time
 	got       *atomic.Int64 // bytes delivered so far (peer requests)
@@ -551,7 +550,6 @@ func (d *download) schedule(ctx context.Context, now time.Time) {
 			d.start(ctx, i, nil, now)
 		}
 	}
-	d.growRanges(now)
 	if d.cfg.EndgameFragments <= 0 || len(d.need) > d.cfg.EndgameFragments {
 		return
 	}
@@ -573,43 +571,6 @@ func (d *download) schedule(ctx context.Context, now time.Time) {
 			d.log.Debug("endgame: asking another peer too", "fragment", i, "peer", p.id)
 			d.start(ctx, i, p, now)
 		}
-	}
-}
-
-// growRanges puts a WAN owner's free upstream streams on its running
-// fragments' byte ranges once nothing is queued (no leased fragment waits
-// for a stream), the oldest fragment first: its last fragments do not
-// crawl on the two streams each started with while the others idle, and
-// the oldest one, which its site waits for longest, finishes first. The
-// added workers ask for chunks nobody asked for yet (fetch.Ranges), so
-// nothing is cut. The streams come back when the fragment is done.
-func (d *download) growRanges(now time.Time) {
-	free := d.upStreams() - d.upReqs
-	if free <= 0 {
-		return
-	}
-	var rs []*request
-	for _, reqs := range d.inflight {
-		for _, r := range reqs {
-			if r.rg != nil && r.rg.Room() > 0 {
-				rs = append(rs, r)
-			}
-		}
-	}
-	for i := range d.need {
-		if len(d.inflight[i]) == 0 && d.leasedNow(i, now) {
-			return // Queued: it takes the next free stream.
-		}
-	}
-	slices.SortFunc(rs, func(a, b *request) int { return cmp.Or(a.start.Compare(b.start), cmp.Compare(a.idx, b.idx)) })
-	for _, r := range rs {
-		if free == 0 {
-			return
-		}
-		n := r.rg.Grow(min(free, r.rg.Room()))
-		r.parts += n
-		d.upReqs += n
-		free -= n
 	}
 }
 
@@ -701,12 +662,6 @@ func (d *download) start(ctx context.Context, i int, p *peerState, now time.Time
 		// wastes more of the WAN (the slow-owner lab went from 1.042·S
 		// to 1.061·S).
 		r.parts = max(1, min(d.cfg.UpstreamRanges, d.upStreams()-d.upReqs))
-		// With upstream_ranges 1 (whole fragments) it never grows.
-		most := 1
-		if d.cfg.UpstreamRanges > 1 {
-			most = d.upStreams()
-		}
-		r.rg = fetch.NewRanges(d.m.Fragments[i].Size, r.parts, most)
 	}
 	d.inflight[i] = append(d.inflight[i], r)
 	if p != nil {
@@ -736,8 +691,8 @@ func (d *download) start(ctx context.Context, i int, p *peerState, now time.Time
 			switch {
 			case relayOnly:
 				w, ferr = up.FetchFromRelays(rctx, pkg, fr, *bp, d.st)
-			case r.rg != nil:
-				w, ferr = up.FetchGrowing(rctx, pkg, fr, r.rg, *bp, d.st)
+			case r.parts > 1:
+				w, ferr = up.FetchRanges(rctx, pkg, fr, r.parts, *bp, d.st)
 			default:
 				w, ferr = up.FetchOne(rctx, pkg, fr, *bp, d.st)
 			}

@@ -22,39 +22,10 @@ import (
 // rangeCentral is central serving byte ranges; it records each request.
 type rangeCentral struct {
 	data []byte
-	// slow caps every request at 320 KiB/s of the bubble's clock (one TCP
-	// stream on a long lossy uplink).
-	slow bool
 
-	mu           sync.Mutex
-	ranges       map[int][]string // fragment -> "off-end" asked
-	wholes       []int
-	active, peak int // range requests open
-}
-
-// rangeReader is a range answer, capped at 16 KiB per 50 ms when its
-// central is slow.
-type rangeReader struct {
-	c *rangeCentral
-	r *bytes.Reader
-}
-
-func (s *rangeReader) Read(p []byte) (int, error) {
-	if !s.c.slow {
-		return s.r.Read(p)
-	}
-	if s.r.Len() == 0 {
-		return 0, io.EOF
-	}
-	time.Sleep(50 * time.Millisecond)
-	return s.r.Read(p[:min(len(p), 16<<10)])
-}
-
-func (s *rangeReader) Close() error {
-	s.c.mu.Lock()
-	s.c.active--
-	s.c.mu.Unlock()
-	return nil
+	mu     sync.Mutex
+	ranges map[int][]string // fragment -> "off-end" asked
+	wholes []int
 }
 
 func (c *rangeCentral) Kind() string { return fetch.KindCentral }
@@ -69,16 +40,14 @@ func (c *rangeCentral) Fetch(_ context.Context, _ string, f proto.Fragment) (io.
 func (c *rangeCentral) FetchRange(_ context.Context, _ string, f proto.Fragment, off, end int64) (io.ReadCloser, error) {
 	c.mu.Lock()
 	c.ranges[f.Index] = append(c.ranges[f.Index], fmt.Sprintf("%d-%d", off, end))
-	c.active++
-	c.peak = max(c.peak, c.active)
 	c.mu.Unlock()
-	return &rangeReader{c: c, r: bytes.NewReader(c.data[f.Offset+off : f.Offset+end])}, nil
+	return io.NopCloser(bytes.NewReader(c.data[f.Offset+off : f.Offset+end])), nil
 }
 
 // TestWANOwnerFetchesInRanges: a WAN owner alone in its site fetches each
 // leased fragment from central in byte ranges on its free upstream streams
-// (upstream_ranges, default 2; 4 takes all of upstream_streams; both cut
-// the fragment for growing to upstream_streams workers), never whole, and stores the package whole and verified; with upstream_ranges 1
+// (upstream_ranges, default 2; 4 takes all of upstream_streams), never
+// whole, and stores the package whole and verified; with upstream_ranges 1
 // it fetches whole fragments.
 func TestWANOwnerFetchesInRanges(t *testing.T) {
 	for _, tc := range []struct {
@@ -132,10 +101,10 @@ func TestWANOwnerFetchesInRanges(t *testing.T) {
 				for i := range n {
 					got := central.ranges[i]
 					slices.Sort(got)
-					// 4 ranges of 64 KiB (MinRange) both ways: with 2
-					// the fragment is cut for growing to upstream_streams
-					// (4) workers.
 					want := []string{"0-65536", "131072-196608", "196608-262144", "65536-131072"}
+					if tc.want == 2 {
+						want = []string{"0-131072", "131072-262144"}
+					}
 					if !slices.Equal(got, want) {
 						t.Errorf("fragment %d: ranges %v, want %v", i, got, want)
 					}
@@ -143,66 +112,6 @@ func TestWANOwnerFetchesInRanges(t *testing.T) {
 			})
 		})
 	}
-}
-
-// TestOwnerGrowsRangesOnceNothingQueued: a WAN owner with one leased
-// fragment and nothing else queued starts it on upstream_ranges (2)
-// streams, then puts its other free streams on the chunks nobody asked for
-// yet: 4 range requests run at once, each of the 8 exact chunks of 128 KiB
-// is asked once (nothing cut), and the fragment comes in about a third of
-// the time 2 streams take.
-func TestOwnerGrowsRangesOnceNothingQueued(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		const size = 1 << 20
-		data := payload(size)
-		m := &proto.Manifest{PackageID: "42", Size: size, FragmentSize: size,
-			Fragments: []proto.Fragment{{Index: 0, Size: size, CID: proto.FragmentCID(data).String()}}}
-		store, err := fragstore.Open(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		central := &rangeCentral{data: data, slow: true, ranges: map[int][]string{}}
-		log := slog.New(slog.DiscardHandler)
-		up, err := fetch.New(fetch.Config{MaxAttempts: 2}, store, []fetch.Source{central}, log)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tr := swarmtest.NewTracker()
-		tr.SetGrant(grantOnly(0))
-		s, err := swarm.New(swarm.Config{}, swarm.Deps{Upstream: up, Store: store,
-			Self: func() swarm.Self { return swarm.Self{PeerID: "me"} }}, log)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.SetTracker(tr)
-		e := &env{data: data, m: m, store: store, tracker: tr, sched: s}
-		start := time.Now()
-		if _, err := e.fetch(t); err != nil {
-			t.Fatalf("Fetch: %v", err)
-		}
-		took := time.Since(start)
-		e.checkStored(t)
-		var want []string
-		for off := 0; off < size; off += size / 8 {
-			want = append(want, fmt.Sprintf("%d-%d", off, off+size/8))
-		}
-		got := central.ranges[0]
-		offset := func(r string) (off int) {
-			fmt.Sscanf(r, "%d-", &off)
-			return off
-		}
-		slices.SortFunc(got, func(a, b string) int { return offset(a) - offset(b) })
-		if !slices.Equal(got, want) || len(central.wholes) != 0 {
-			t.Errorf("ranges %v, whole %v: want %v, each once", got, central.wholes, want)
-		}
-		if central.peak != 4 {
-			t.Errorf("%d range requests at once, want 4 (2 started, 2 grown)", central.peak)
-		}
-		// 1 MiB at 320 KiB/s per stream: 1.6 s on 2 streams, 0.8 s on 4.
-		if took > 1200*time.Millisecond {
-			t.Errorf("took %v of the bubble's clock, want about 0.9 s", took)
-		}
-	})
 }
 
 // TestExtraCopyComesWhole: a leased fragment that a peer we cannot use
@@ -247,8 +156,8 @@ func TestExtraCopyComesWhole(t *testing.T) {
 			t.Errorf("whole %v, ranges of fragment 0 %v: want fragment 0 whole only", central.wholes, central.ranges[0])
 		}
 		for i := 1; i < n; i++ {
-			if len(central.ranges[i]) != 4 {
-				t.Errorf("fragment %d: ranges %v, want 4 (cut for growing to 4 streams)", i, central.ranges[i])
+			if len(central.ranges[i]) != 2 {
+				t.Errorf("fragment %d: ranges %v, want 2", i, central.ranges[i])
 			}
 		}
 		if len(gone.Requests()) != 0 {
