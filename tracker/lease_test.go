@@ -423,6 +423,55 @@ func TestLeaseCreditExtraCopy(t *testing.T) {
 	})
 }
 
+// TestExtraLeaseOutlivesBypassedHolderAnnounce: the slow holder an extra
+// copy bypassed announces the fragment again (every few seconds); the
+// extra copy's lease must survive it, or the next peer that excludes the
+// slow holder leases the fragment too while the first lessee still
+// fetches it. A holder the copy did not bypass ends the lease as usual.
+func TestExtraLeaseOutlivesBypassedHolderAnnounce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, tracker.Config{LeaseTTL: 20 * time.Second, MaxExtraCopies: 2, LeaseCredit: -1})
+		slow, a, b, c := e.peer("branch-a"), e.peer("branch-a"), e.peer("branch-a"), e.peer("branch-a")
+		e.mustAnnounce(slow, peerAnnounce("10.0.0.1:1", holding("p", 8, 0)))
+		e.mustAnnounce(a, peerAnnounce("10.0.0.2:1", holding("p", 8)))
+		e.mustAnnounce(b, peerAnnounce("10.0.0.3:1", holding("p", 8)))
+		e.mustAnnounce(c, peerAnnounce("10.0.0.4:1", holding("p", 8)))
+		excluding := func(ids ...*trackertest.Identity) proto.TrackerLeaseRequest {
+			r := leaseReq([]int{0}, 1)
+			for _, id := range ids {
+				r.Exclude = append(r.Exclude, id.PeerID.String())
+			}
+			return r
+		}
+		steps := []struct {
+			name    string
+			do      func() (proto.TrackerLeaseResponse, int)
+			granted []int
+		}{
+			{"extra-copy", func() (proto.TrackerLeaseResponse, int) { return e.lease(a, excluding(slow)) }, []int{0}},
+			{"slow-announces-again", func() (proto.TrackerLeaseResponse, int) {
+				time.Sleep(3 * time.Second)
+				e.mustAnnounce(slow, peerAnnounce("10.0.0.1:1", holding("p", 8, 0)))
+				return e.lease(b, excluding(slow))
+			}, []int{}},
+			{"lessee-renews", func() (proto.TrackerLeaseResponse, int) { return e.lease(a, excluding(slow)) }, []int{0}},
+			{"copy-ends-the-lease", func() (proto.TrackerLeaseResponse, int) {
+				e.mustAnnounce(a, peerAnnounce("10.0.0.2:1", holding("p", 8, 0)))
+				return e.lease(c, excluding(slow, a))
+			}, []int{0}},
+		}
+		for _, s := range steps {
+			got, code := s.do()
+			if code != http.StatusOK {
+				t.Fatalf("%s: status %d", s.name, code)
+			}
+			if diff := cmp.Diff(s.granted, got.Granted); diff != "" {
+				t.Errorf("%s: granted (-want +got):\n%s", s.name, diff)
+			}
+		}
+	})
+}
+
 // TestLeaseTakenOverFromSlowOwner: a lease held by a live peer that an
 // extra copy already bypassed (it is slow to its site), and that the
 // caller excludes, moves to the caller as an extra copy: the site does not

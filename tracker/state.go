@@ -163,9 +163,18 @@ func (st *state) announce(c caller, a proto.TrackerAnnounce, now time.Time) erro
 			s.since[pkg] = now
 		}
 	}
-	// A lease ends when anyone in the site holds its fragment.
+	// A lease ends when anyone in the site holds its fragment, except an
+	// extra copy's lease when the announcer is a holder that copy
+	// bypassed: its lessee fetches what the site could not get from the
+	// announcer. (A slow owner announces every few seconds; ending the
+	// extra lease each time let the next peer that excluded it lease the
+	// fragment again while the first lessee still fetched it: the
+	// slow-owner lab fetched such fragments three times.)
 	for k := range s.leases {
 		if h, ok := e.pkgs[k.pkg]; ok && h.bits.Has(k.frag) {
+			if x := s.extras[k]; x != nil && x.bypassed[c.PeerID] {
+				continue
+			}
 			delete(s.leases, k)
 		}
 	}
