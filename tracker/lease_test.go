@@ -576,6 +576,51 @@ func TestLeaseReleasedWhenMembersReportOwnerGone(t *testing.T) {
 
 // TestGoneReportOfTheOnlyOtherPeer: with one other agent in the site its
 // report is enough.
+// TestGoneReportOfMostOfTheSiteIgnored: reporters naming more than half
+// of their site gone (cut off from their LAN, or not having admitted their
+// peers yet) drop nobody, however many of them say so; two reports of one
+// peer still drop it.
+func TestGoneReportOfMostOfTheSiteIgnored(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, tracker.Config{LeaseTTL: time.Minute, LeaseCredit: -1})
+		var ids []*trackertest.Identity
+		for i := range 6 {
+			id := e.peer("branch-a")
+			e.mustAnnounce(id, peerAnnounce(fmt.Sprintf("10.0.0.%d:1", i+1)))
+			ids = append(ids, id)
+		}
+		others := func(me int) []string {
+			var out []string
+			for i, id := range ids {
+				if i != me {
+					out = append(out, id.PeerID.String())
+				}
+			}
+			return out
+		}
+		for _, me := range []int{0, 1, 2} {
+			req := leaseReq([]int{0}, 1)
+			req.Exclude, req.Gone = others(me), others(me)
+			if _, code := e.lease(ids[me], req); code != http.StatusOK {
+				t.Fatalf("reporter %d: status %d", me, code)
+			}
+		}
+		if st := e.srv.Stats(); st.Entries != 6 {
+			t.Errorf("entries after three reports of everyone = %d, want 6", st.Entries)
+		}
+		for _, me := range []int{0, 1} {
+			req := leaseReq([]int{0}, 1)
+			req.Gone = []string{ids[5].PeerID.String()}
+			if _, code := e.lease(ids[me], req); code != http.StatusOK {
+				t.Fatalf("reporter %d: status %d", me, code)
+			}
+		}
+		if st := e.srv.Stats(); st.Entries != 5 {
+			t.Errorf("entries after two reports of one peer = %d, want 5", st.Entries)
+		}
+	})
+}
+
 func TestGoneReportOfTheOnlyOtherPeer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, tracker.Config{LeaseTTL: time.Minute, LeaseCredit: -1})

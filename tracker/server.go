@@ -173,12 +173,16 @@ func (s *Server) serveLease(w http.ResponseWriter, r *http.Request) {
 	c, body, err := s.authenticate(w, r)
 	var out proto.TrackerLeaseResponse
 	var req proto.TrackerLeaseRequest
+	var dropped []string
 	if err == nil {
 		if err = decodeStrict(body, &req); err == nil {
 			if err = s.validLease(req); err == nil {
-				out, err = s.state.lease(c, req, time.Now())
+				out, dropped, err = s.state.lease(c, req, time.Now())
 			}
 		}
+	}
+	for _, id := range dropped {
+		s.log.Info("peer dropped: its site's members report it gone from the LAN", "peer", id, "site", c.Site, "last_reporter", c.PeerID)
 	}
 	if err != nil {
 		s.writeError(w, r, c, err)

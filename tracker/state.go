@@ -326,19 +326,19 @@ func tiebreak(callerID, peerID string) uint64 {
 
 // lease grants WAN-owner leases (see TrackerLeaseResponse). req must be
 // validated.
-func (st *state) lease(c caller, req proto.TrackerLeaseRequest, now time.Time) (proto.TrackerLeaseResponse, error) {
+func (st *state) lease(c caller, req proto.TrackerLeaseRequest, now time.Time) (out proto.TrackerLeaseResponse, dropped []string, err error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	out := proto.TrackerLeaseResponse{Granted: []int{}, TTL: int(st.cfg.LeaseTTL / time.Second)}
+	out = proto.TrackerLeaseResponse{Granted: []int{}, TTL: int(st.cfg.LeaseTTL / time.Second)}
 	s, _, err := st.self(c, now)
 	if err != nil {
-		return out, err
+		return out, nil, err
 	}
-	st.goneReports(s, c.PeerID, req.Gone, now)
+	dropped = st.goneReports(s, c.PeerID, req.Gone, now)
 	for id, e := range s.entries {
 		if e.kind == proto.HolderRelay && e.live(now) && !st.revoked(id) && !slices.Contains(req.Exclude, id) {
 			out.Relay = true
-			return out, nil
+			return out, dropped, nil
 		}
 	}
 	// held: fragments a holder the caller can use announces; excl: those
@@ -434,7 +434,7 @@ func (st *state) lease(c caller, req proto.TrackerLeaseRequest, now time.Time) (
 			out.Granted = append(out.Granted, i)
 		}
 	}
-	return out, nil
+	return out, dropped, nil
 }
 
 // owed counts the fragments of pkg that peer must see copied in its site
@@ -551,8 +551,26 @@ func (st *state) extraCopy(s *site, c caller, req proto.TrackerLeaseRequest, i i
 // two, or every other live agent of the site when fewer. Relays, which
 // are not LAN members, and the reporter itself are never dropped. One
 // agent alone cannot evict its peers in a larger site; a dropped peer that
-// is alive announces again (ErrUnknownPeer).
-func (st *state) goneReports(s *site, reporter string, gone []string, now time.Time) {
+// is alive announces again (ErrUnknownPeer). A report naming more than
+// half of the reporter's live site peers (two at least) is ignored: the
+// reporter's own LAN view is what is broken (agents cut off from their
+// LAN, or that had not admitted their peers yet, reported everyone and
+// made the tracker drop a whole lab branch); the leases of peers that
+// really died end with their TTL.
+func (st *state) goneReports(s *site, reporter string, gone []string, now time.Time) (dropped []string) {
+	named, peers := 0, 0
+	for id, e := range s.entries {
+		if id == reporter || !e.live(now) || e.kind == proto.HolderRelay || st.revoked(id) {
+			continue
+		}
+		peers++
+		if slices.Contains(gone, id) {
+			named++
+		}
+	}
+	if named >= 2 && 2*named > peers {
+		return nil
+	}
 	for _, id := range gone {
 		e := s.entries[id]
 		if id == reporter || e == nil || !e.live(now) || e.kind == proto.HolderRelay {
@@ -577,8 +595,10 @@ func (st *state) goneReports(s *site, reporter string, gone []string, now time.T
 		if reports >= min(2, others) {
 			st.remove(s, e)
 			delete(s.gone, id)
+			dropped = append(dropped, id)
 		}
 	}
+	return dropped
 }
 
 // sweep drops expired and revoked entries and expired leases, and reports

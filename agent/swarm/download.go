@@ -18,6 +18,7 @@ import (
 	"github.com/shoal-project/shoal/agent/fetch"
 	"github.com/shoal-project/shoal/internal/fragstore"
 	"github.com/shoal-project/shoal/internal/p2p"
+	"github.com/shoal-project/shoal/internal/trackerclient"
 	"github.com/shoal-project/shoal/proto"
 )
 
@@ -46,6 +47,7 @@ type peerState struct {
 	coolUntil time.Time // failing or too slow: left alone, and excluded from leases, until then
 	slow      int       // times it was too slow; each doubles the next cool-off
 	goneSince time.Time // listed but not a live LAN member since then (zero: alive)
+	wasMember bool      // seen as a live LAN member once: only such a peer can be gone
 	busySince time.Time // answering busy, with nothing delivered, since then (zero: not busy)
 	dropped   bool      // sent a bad fragment or has no valid record
 	watched   bool      // a have session to it was asked for
@@ -124,6 +126,7 @@ type download struct {
 	nextLease     time.Time
 	leaseGranting bool // the last lease answer granted something
 	trackerFails  int
+	unknownFails  int // consecutive ErrUnknownPeer answers (trackerFailed)
 	lastTrackErr  error
 	// rank orders fragments equally rare, a random order per download:
 	// agents that all start at fragment 0 ask the relay (or the first
@@ -214,23 +217,41 @@ func (d *download) isMember(p *peerState) bool {
 
 // excluded reports whether the tracker should not count p as a holder
 // when it leases fragments to us: p sent bad data, is left alone for
-// failing or being too slow, or has not been a live LAN member for
-// StallTimeout. Progress, not the tracker's liveness, decides. A relay
+// failing or being too slow, or is gone (see gone). Progress, not the
+// tracker's liveness, decides. A relay
 // is excluded only once the fetcher gives up on it (relayGone), since it
 // also pulls what it lacks through from upstream.
 func (d *download) excluded(p *peerState, now time.Time) bool {
 	if p.dropped {
 		return true
 	}
-	return !p.relay && (now.Before(p.coolUntil) || (!p.goneSince.IsZero() && now.Sub(p.goneSince) >= d.cfg.StallTimeout))
+	return !p.relay && (now.Before(p.coolUntil) || d.gone(p, now) || d.neverAdmitted(p, now))
 }
 
-// gone reports whether p has not been a live LAN member for StallTimeout
-// (memberlist declared it dead or it left): the lease request names it so
-// that the tracker, once two peers say so, frees its leases at once
-// instead of after their TTL (a WAN owner that died mid-fetch).
+// unadmittedBounds × StallTimeout is how long a listed peer our LAN
+// membership never admitted stays a holder for our lease requests.
+const unadmittedBounds = 3
+
+// neverAdmitted reports whether p, listed by the tracker, has not been a
+// live LAN member since we learned of it, for unadmittedBounds ×
+// StallTimeout: long enough for memberlist's gossip and push-pull to bring
+// a live peer's record (then it was never dead but unknown to us), so the
+// fragments only it holds may then come over the WAN once more. It is not
+// reported gone (see gone): that is for members we saw die.
+func (d *download) neverAdmitted(p *peerState, now time.Time) bool {
+	return !p.relay && d.aliveKnown && !p.wasMember && !p.goneSince.IsZero() && now.Sub(p.goneSince) >= unadmittedBounds*d.cfg.StallTimeout
+}
+
+// gone reports whether p, once a live LAN member, has not been one for
+// StallTimeout (memberlist declared it dead or it left): the lease request
+// names it so that the tracker, once two peers say so, frees its leases at
+// once instead of after their TTL (a WAN owner that died mid-fetch). A
+// peer this agent's membership never admitted is not gone: its record may
+// not have reached us yet (20 agents starting at once), and four agents
+// reporting every peer they had not admitted yet made the tracker drop
+// the whole site, which then fetched the package once per agent.
 func (d *download) gone(p *peerState, now time.Time) bool {
-	return !p.relay && d.aliveKnown && !p.goneSince.IsZero() && now.Sub(p.goneSince) >= d.cfg.StallTimeout
+	return !p.relay && d.aliveKnown && p.wasMember && !p.goneSince.IsZero() && now.Sub(p.goneSince) >= d.cfg.StallTimeout
 }
 
 // lookup refreshes the holders of the package.
@@ -302,9 +323,25 @@ func (d *download) lookup(ctx context.Context, now time.Time) error {
 	return nil
 }
 
+// unknownRetries bounds the consecutive "unknown peer" answers a download
+// takes for a lost entry (and announces again) before it counts them as
+// failures: a tracker that forgets us after every announce is broken.
+const unknownRetries = 10
+
 // trackerFailed counts a failed tracker call; too many in a row end the
 // swarm download.
 func (d *download) trackerFailed(err error) error {
+	if errors.Is(err, trackerclient.ErrUnknownPeer) && d.unknownFails < unknownRetries {
+		// The tracker has no entry for us: it restarted, our entry
+		// expired, or our site's members reported us gone. That is not
+		// the tracker being down: announce at once and carry on. (Taking
+		// it for an outage made a whole lab branch fetch the package
+		// once per agent.)
+		d.unknownFails++
+		d.log.Info("the tracker does not know this agent; announcing again", "err", err, "times", d.unknownFails)
+		d.s.Kick()
+		return nil
+	}
 	d.trackerFails++
 	d.lastTrackErr = err
 	d.log.Warn("tracker call failed", "err", err, "failures", d.trackerFails)
@@ -324,6 +361,7 @@ func (d *download) maintain(ctx context.Context, now time.Time) error {
 	for _, p := range d.peers {
 		switch {
 		case p.relay || !d.aliveKnown || d.isMember(p):
+			p.wasMember = p.wasMember || (d.aliveKnown && !p.relay)
 			p.goneSince = time.Time{}
 		case p.goneSince.IsZero():
 			p.goneSince = now
@@ -342,7 +380,7 @@ func (d *download) maintain(ctx context.Context, now time.Time) error {
 				return err
 			}
 		} else {
-			d.trackerFails = 0
+			d.trackerFails, d.unknownFails = 0, 0
 		}
 	}
 	if err := d.maybeLease(ctx, now); err != nil {
@@ -456,6 +494,9 @@ func (d *download) maybeLease(ctx context.Context, now time.Time) error {
 			exclude = append(exclude, id)
 		}
 	}
+	if len(gone) > 0 {
+		d.log.Info("reporting peers gone from the LAN to the tracker", "gone", len(gone), "members", len(d.alive), "first", gone[0])
+	}
 	resp, err := d.tr.Lease(lctx, proto.TrackerLeaseRequest{PackageID: d.m.PackageID, Total: len(d.m.Fragments), Want: want,
 		Max: d.cfg.LeaseMax, Exclude: exclude, Gone: gone})
 	cancel()
@@ -464,7 +505,7 @@ func (d *download) maybeLease(ctx context.Context, now time.Time) error {
 		d.leaseGranting = false
 		return d.trackerFailed(fmt.Errorf("lease: %w", err))
 	}
-	d.trackerFails = 0
+	d.trackerFails, d.unknownFails = 0, 0
 	if resp.Relay {
 		d.relay = true
 		d.log.Info("the site's relay is the WAN owner; fetching what no peer holds from upstream")

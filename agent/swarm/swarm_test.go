@@ -414,6 +414,43 @@ func TestTrackerDownFallsBack(t *testing.T) {
 	})
 }
 
+// TestUnknownPeerAnnouncesAgain: a tracker that lost the agent's entry
+// (restarted, or the site's members reported it gone) answers "unknown
+// peer": the download announces again at once and goes on with its
+// peers, instead of taking the tracker for down and fetching everything
+// from central.
+func TestUnknownPeerAnnouncesAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const n = 6
+		e := newSwarm(t, n, swarm.Config{}, map[string][]int{"peerA": {}})
+		// The first lookup lists peerA holding nothing yet; then the
+		// tracker forgets us; the next lookup it answers lists peerA
+		// holding everything.
+		e.tracker.SetOnLookup(func(k int) { // k counts the lookups answered.
+			switch k {
+			case 1:
+				e.tracker.SetForget()
+			case 2:
+				e.tracker.SetHave("peerA", swarmtest.Have(n, swarmtest.Range(0, n)...))
+			}
+		})
+		st, err := e.fetch(t)
+		if err != nil {
+			t.Fatalf("Fetch: %v", err)
+		}
+		e.checkStored(t)
+		if got := e.upstream.Requests(); len(got) != 0 {
+			t.Errorf("upstream requests %v, want none (every fragment from the peer)", got)
+		}
+		if e.tracker.Forgotten() == 0 || len(e.tracker.Announces()) == 0 {
+			t.Errorf("refused calls %d, announces %d: the test did not exercise a lost entry", e.tracker.Forgotten(), len(e.tracker.Announces()))
+		}
+		if s := st.Summary(); strings.Contains(s, "tracker unavailable") {
+			t.Errorf("summary %q reports the tracker down", s)
+		}
+	})
+}
+
 func TestNoTrackerIsPlainFetch(t *testing.T) {
 	const n = 5
 	e := newEnv(t, n, swarm.Config{}, nil)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/shoal-project/shoal/agent/fetch"
+	"github.com/shoal-project/shoal/internal/trackerclient"
 	"github.com/shoal-project/shoal/proto"
 )
 
@@ -50,6 +51,11 @@ type Tracker struct {
 	leaves    int
 	leases    []proto.TrackerLeaseRequest
 	lookups   int
+	forgot    bool // SetForget: refuse lookups and leases until an announce
+	// refusedNow: a call was refused since SetForget (an announce then
+	// brings the agent back).
+	refusedNow bool
+	refused    int
 }
 
 // NewTracker returns a tracker that lists peers.
@@ -77,6 +83,24 @@ func (t *Tracker) SetFail(err error) {
 	t.mu.Unlock()
 }
 
+// SetForget makes the tracker forget the agent, as a restarted tracker
+// or one whose site members reported the agent gone does: lookups and
+// leases fail with trackerclient.ErrUnknownPeer until the agent announces
+// again after one was refused (an announce that was already on its way
+// does not count).
+func (t *Tracker) SetForget() {
+	t.mu.Lock()
+	t.forgot, t.refusedNow = true, false
+	t.mu.Unlock()
+}
+
+// Forgotten counts the calls refused with ErrUnknownPeer.
+func (t *Tracker) Forgotten() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.refused
+}
+
 // SetHave replaces the bitfield the tracker lists for peerID.
 func (t *Tracker) SetHave(peerID string, have proto.Bitfield) {
 	t.mu.Lock()
@@ -96,6 +120,9 @@ func (t *Tracker) Announce(ctx context.Context, a proto.TrackerAnnounce) (*proto
 		return nil, t.fail
 	}
 	t.announces = append(t.announces, a)
+	if t.refusedNow {
+		t.forgot = false
+	}
 	return &proto.TrackerAnnounceResponse{Interval: 30, TTL: 90}, nil
 }
 
@@ -105,6 +132,12 @@ func (t *Tracker) Lookup(ctx context.Context, pkg string) (*proto.TrackerLookup,
 	if t.fail != nil {
 		t.mu.Unlock()
 		return nil, t.fail
+	}
+	if t.forgot {
+		t.refused++
+		t.refusedNow = true
+		t.mu.Unlock()
+		return nil, trackerclient.ErrUnknownPeer
 	}
 	t.lookups++
 	hook, n := t.onLookup, t.lookups
@@ -143,6 +176,12 @@ func (t *Tracker) Lease(ctx context.Context, req proto.TrackerLeaseRequest) (*pr
 	if t.fail != nil {
 		t.mu.Unlock()
 		return nil, t.fail
+	}
+	if t.forgot {
+		t.refused++
+		t.refusedNow = true
+		t.mu.Unlock()
+		return nil, trackerclient.ErrUnknownPeer
 	}
 	t.leases = append(t.leases, req)
 	g := t.grant
