@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"gorm.io/gorm"
 )
 
 // TestSoftwareInsertMirrorsSoftware: the row an ingest inserts has every
@@ -89,5 +91,20 @@ func TestBackfillSoftwareNames(t *testing.T) {
 	var zero int64
 	if err := s.r.Model(&Software{}).Where("name_id = 0").Count(&zero).Error; err != nil || zero != 0 {
 		t.Errorf("%d rows left unnumbered (%v)", zero, err)
+	}
+}
+
+// TestBulkInsertIsOrFailOnSQLite: an ingest's multi-row software INSERT is
+// INSERT OR FAIL on SQLite, which needs no statement journal (bulkInsert).
+func TestBulkInsertIsOrFailOnSQLite(t *testing.T) {
+	s, err := Open(t.Context(), Config{}, t.TempDir(), nil)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	rows := []softwareInsert{{ComputerID: 1, NameID: 2, Name: "a"}, {ComputerID: 1, NameID: 3, Name: "b"}}
+	sql := s.w.ToSQL(func(tx *gorm.DB) *gorm.DB { return bulkInsert(tx).Create(&rows) })
+	if !strings.HasPrefix(sql, "INSERT OR FAIL INTO `softwares`") {
+		t.Errorf("bulk insert SQL = %.80s…, want INSERT OR FAIL INTO `softwares`", sql)
 	}
 }
