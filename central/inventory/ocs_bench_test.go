@@ -54,6 +54,14 @@ func BenchmarkOCSIngest(b *testing.B) {
 	}
 	defer st.Close()
 	svc := inventory.New(st, storetest.Logger(b))
+	// SHOAL_BENCH_GATE=whole holds a slot of a 4-slot gate (central's OCS
+	// gate, 2 × GOMAXPROCS) for the whole request, =parse only for the
+	// inflate and parse.
+	gateMode := os.Getenv("SHOAL_BENCH_GATE")
+	gate := make(chan struct{}, 4)
+	if v, err := strconv.Atoi(os.Getenv("SHOAL_BENCH_GATE_N")); err == nil {
+		gate = make(chan struct{}, v)
+	}
 	var seq atomic.Int64
 	remote := netip.MustParseAddr("127.0.0.1")
 	b.SetParallelism(4)
@@ -62,6 +70,9 @@ func BenchmarkOCSIngest(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			i := int(seq.Add(1)-1) % n
+			if gateMode != "" {
+				gate <- struct{}{}
+			}
 			doc, _, err := ocs.Decode(bodies[i], 0)
 			if err != nil {
 				b.Error(err)
@@ -72,9 +83,15 @@ func BenchmarkOCSIngest(b *testing.B) {
 				b.Error(err)
 				return
 			}
+			if gateMode == "parse" {
+				<-gate
+			}
 			if _, err := svc.Ingest(b.Context(), inv, "OCS-NG_unified_unix_agent_v2.10.0", remote); err != nil {
 				b.Error(err)
 				return
+			}
+			if gateMode == "whole" {
+				<-gate
 			}
 		}
 	})

@@ -124,6 +124,13 @@ type Server struct {
 	log  *slog.Logger
 	// gate bounds the OCS requests processed at once.
 	gate *gate.Gate
+	// parsing bounds the requests inflated and parsed at once to one less
+	// than the cores (at least one), so that the store's single writer,
+	// through which every inventory then passes, always finds a core: with
+	// every admitted request parsing on 2 cores, the writer got half a
+	// core and first inventories queued behind it (docs/BENCHMARKS.md). A
+	// token in the channel is a request parsing.
+	parsing chan struct{}
 }
 
 // New returns a Server.
@@ -133,7 +140,8 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 	}
 	cfg = cfg.WithDefaults()
 	return &Server{cfg: cfg, deps: deps, log: logger.With("component", "web"),
-		gate: gate.New("ocs", cfg.OCSConcurrency, cfg.BusyWait)}, nil
+		gate:    gate.New("ocs", cfg.OCSConcurrency, cfg.BusyWait),
+		parsing: make(chan struct{}, max(runtime.GOMAXPROCS(0)-1, 1))}, nil
 }
 
 // Register adds the OCS routes to e (each listener's echo instance).
