@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -27,7 +28,9 @@ func procCPU() time.Duration {
 
 // BenchmarkOCSIngest is central's OCS inventory path in process: inflate,
 // parse and ingest the captured Unix-agent inventory (761 software rows) as
-// first inventories of distinct computers, 8 at once.
+// first inventories of distinct computers, from 8 goroutines, with the OCS
+// endpoint's bounds. It reports inventories/s and the process's CPU-ms
+// per inventory; SHOAL_BENCH_GROUP sets the store's ingest_group.
 func BenchmarkOCSIngest(b *testing.B) {
 	inv, err := os.ReadFile("../../proto/ocs/testdata/unix-agent-2.10.0/inventory-request.xml")
 	if err != nil {
@@ -54,48 +57,53 @@ func BenchmarkOCSIngest(b *testing.B) {
 	}
 	defer st.Close()
 	svc := inventory.New(st, storetest.Logger(b))
-	// SHOAL_BENCH_GATE=whole holds a slot of a 4-slot gate (central's OCS
-	// gate, 2 × GOMAXPROCS) for the whole request, =parse only for the
-	// inflate and parse.
-	gateMode := os.Getenv("SHOAL_BENCH_GATE")
-	gate := make(chan struct{}, 4)
-	if v, err := strconv.Atoi(os.Getenv("SHOAL_BENCH_GATE_N")); err == nil {
-		gate = make(chan struct{}, v)
-	}
+	// As central's OCS endpoint, a request holds one of 4 × GOMAXPROCS
+	// slots (SHOAL_BENCH_SLOTS) and parses holding one of GOMAXPROCS-1
+	// (at least 1; SHOAL_BENCH_PARSERS).
+	slots := make(chan struct{}, envInt("SHOAL_BENCH_SLOTS", 4*runtime.GOMAXPROCS(0)))
+	parsing := make(chan struct{}, envInt("SHOAL_BENCH_PARSERS", max(runtime.GOMAXPROCS(0)-1, 1)))
 	var seq atomic.Int64
 	remote := netip.MustParseAddr("127.0.0.1")
 	b.SetParallelism(4)
 	cpu0 := procCPU()
 	b.ResetTimer()
+	parse := func(body []byte) (*ocs.Inventory, error) {
+		parsing <- struct{}{}
+		defer func() { <-parsing }()
+		doc, _, err := ocs.Decode(body, 0)
+		if err != nil {
+			return nil, err
+		}
+		_, inv, err := ocs.Parse(doc)
+		return inv, err
+	}
+	request := func(body []byte) error {
+		slots <- struct{}{}
+		defer func() { <-slots }()
+		inv, err := parse(body)
+		if err != nil {
+			return err
+		}
+		_, err = svc.Ingest(b.Context(), inv, "OCS-NG_unified_unix_agent_v2.10.0", remote)
+		return err
+	}
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			i := int(seq.Add(1)-1) % n
-			if gateMode != "" {
-				gate <- struct{}{}
-			}
-			doc, _, err := ocs.Decode(bodies[i], 0)
-			if err != nil {
+			if err := request(bodies[int(seq.Add(1)-1)%n]); err != nil {
 				b.Error(err)
 				return
-			}
-			_, inv, err := ocs.Parse(doc)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			if gateMode == "parse" {
-				<-gate
-			}
-			if _, err := svc.Ingest(b.Context(), inv, "OCS-NG_unified_unix_agent_v2.10.0", remote); err != nil {
-				b.Error(err)
-				return
-			}
-			if gateMode == "whole" {
-				<-gate
 			}
 		}
 	})
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "inventories/s")
 	b.ReportMetric(float64((procCPU()-cpu0).Milliseconds())/float64(b.N), "cpu-ms/inventory")
+}
+
+// envInt returns the integer in environment variable name, or def.
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
 }
