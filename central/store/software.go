@@ -131,11 +131,14 @@ func keyOf(r *Software) softwareKey {
 //
 // It returns the name IDs it wrote to software_names, for the caller to
 // add to names once the transaction commits, and the rows it dropped and
-// added (for the change history).
-func replaceSoftware(tx *gorm.DB, names *nameCache, computerID uint, rows []Software) (written []int64, dropped, add []Software, err error) {
+// added (for the change history). A new computer's (isNew) stored rows are
+// not read: it has none.
+func replaceSoftware(tx *gorm.DB, names *nameCache, computerID uint, rows []Software, isNew bool) (written []int64, dropped, add []Software, err error) {
 	var have []Software
-	if err := tx.Where("computer_id = ?", computerID).Find(&have).Error; err != nil {
-		return nil, nil, nil, err
+	if !isNew {
+		if err := tx.Where("computer_id = ?", computerID).Find(&have).Error; err != nil {
+			return nil, nil, nil, err
+		}
 	}
 	pending := make(map[softwareKey]int, len(rows))
 	for i := range rows {
