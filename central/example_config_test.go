@@ -16,7 +16,7 @@ import (
 // default is computed at start (its comment says how); every other value
 // the example states must be the code's default.
 var derivedDefaults = map[string]bool{
-	"http.ocs_concurrency":         true, // 0 = 2 x GOMAXPROCS
+	"http.ocs_concurrency":         true, // 0 = 4 x GOMAXPROCS
 	"agent_api.ingest_concurrency": true, // 0 = 2 x GOMAXPROCS
 	"database.ingest_group":        true, // 0 = 8 on SQLite, 1 on PostgreSQL
 }

@@ -207,6 +207,7 @@ func ingest(ctx context.Context, tx *store.Store, c store.Computer, snap *store.
 	}
 
 	snap.TrackChanges = target != nil
+	snap.NewComputer = target == nil
 	if target == nil {
 		c.FirstSeen = c.LastInventory
 		if err := tx.CreateComputer(ctx, &c); err != nil {

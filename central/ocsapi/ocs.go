@@ -103,6 +103,28 @@ func (s *Server) checkOCSRows(inv *ocs.Inventory) error {
 	return nil
 }
 
+// decode inflates and parses a request body, holding a parsing slot (the
+// body is read before: a slow client holds no slot).
+func (s *Server) decode(ctx context.Context, body []byte) (ocs.Encoding, *ocs.Request, *ocs.Inventory, error) {
+	select {
+	case s.parsing <- struct{}{}:
+	case <-ctx.Done():
+		return 0, nil, nil, fmt.Errorf("wait to parse: %w", ctx.Err())
+	}
+	defer func() { <-s.parsing }()
+	doc, enc, err := ocs.Decode(body, s.cfg.MaxOCSXMLBytes)
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("decode body: %w", err)
+	}
+	// One pass over the document: the envelope, and the inventory when
+	// QUERY=INVENTORY (a 300 KB inventory costs a few ms to parse).
+	env, inv, err := ocs.ParseLimited(doc, ocs.Limits{MaxDepth: s.cfg.MaxOCSDepth, MaxElements: s.cfg.MaxOCSElements})
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("parse request: %w", err)
+	}
+	return enc, env, inv, nil
+}
+
 // handleOCS is the OCS communication endpoint. It reads the whole (bounded)
 // body, sniffs its encoding, dispatches on QUERY and answers in the encoding
 // the agent used.
@@ -123,15 +145,9 @@ func (s *Server) handleOCS(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("read body: %w", err)
 	}
-	doc, enc, err := ocs.Decode(body, s.cfg.MaxOCSXMLBytes)
+	enc, env, inv, err := s.decode(req.Context(), body)
 	if err != nil {
-		return fmt.Errorf("decode body: %w", err)
-	}
-	// One pass over the document: the envelope, and the inventory when
-	// QUERY=INVENTORY (a 300 KB inventory costs a few ms to parse).
-	env, inv, err := ocs.ParseLimited(doc, ocs.Limits{MaxDepth: s.cfg.MaxOCSDepth, MaxElements: s.cfg.MaxOCSElements})
-	if err != nil {
-		return fmt.Errorf("parse request: %w", err)
+		return err
 	}
 	ctx := req.Context()
 	remote, _ := netip.ParseAddr(c.RealIP())

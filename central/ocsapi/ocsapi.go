@@ -53,10 +53,15 @@ type Config struct {
 	// MaxOCSElements bounds the elements of an agent request (default
 	// 200,000: about 15,000 software entries).
 	MaxOCSElements int `yaml:"max_ocs_elements"`
-	// OCSConcurrency bounds the agent requests decoded at once (default
-	// 2 × GOMAXPROCS); the others wait up to BusyWait, then get 503 with
-	// Retry-After. Peak memory of the OCS endpoint is about
-	// OCSConcurrency × (MaxOCSBodyBytes + 2 × MaxOCSXMLBytes).
+	// OCSConcurrency bounds the agent requests processed at once (default
+	// 4 × GOMAXPROCS); the others wait up to BusyWait, then get 503 with
+	// Retry-After. Of these, GOMAXPROCS-1 (at least one) inflate and
+	// parse at a time; the others read their body or wait with their
+	// parsed inventory for the store's writer, where the more wait, the
+	// more a group commit holds (4 × GOMAXPROCS instead of 2 × took a
+	// tenth off a first inventory's time: docs/BENCHMARKS.md). Peak
+	// memory of the OCS endpoint is about OCSConcurrency × MaxOCSXMLBytes
+	// + (GOMAXPROCS-1) × (MaxOCSBodyBytes + 2 × MaxOCSXMLBytes).
 	OCSConcurrency int `yaml:"ocs_concurrency"`
 	// BusyWait is how long a request waits for a free OCS slot (default
 	// 2s). Central sets it from http.busy_wait, shared with the uploads.
@@ -84,7 +89,7 @@ func (c Config) WithDefaults() Config {
 		c.MaxOCSElements = ocs.DefaultMaxElements
 	}
 	if c.OCSConcurrency == 0 {
-		c.OCSConcurrency = 2 * runtime.GOMAXPROCS(0)
+		c.OCSConcurrency = 4 * runtime.GOMAXPROCS(0)
 	}
 	if c.BusyWait == 0 {
 		c.BusyWait = 2 * time.Second
@@ -124,6 +129,13 @@ type Server struct {
 	log  *slog.Logger
 	// gate bounds the OCS requests processed at once.
 	gate *gate.Gate
+	// parsing bounds the requests inflated and parsed at once to one less
+	// than the cores (at least one), so that the store's single writer,
+	// through which every inventory then passes, always finds a core: with
+	// every admitted request parsing on 2 cores, the writer got half a
+	// core and first inventories queued behind it (docs/BENCHMARKS.md). A
+	// token in the channel is a request parsing.
+	parsing chan struct{}
 }
 
 // New returns a Server.
@@ -133,7 +145,8 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 	}
 	cfg = cfg.WithDefaults()
 	return &Server{cfg: cfg, deps: deps, log: logger.With("component", "web"),
-		gate: gate.New("ocs", cfg.OCSConcurrency, cfg.BusyWait)}, nil
+		gate:    gate.New("ocs", cfg.OCSConcurrency, cfg.BusyWait),
+		parsing: make(chan struct{}, max(runtime.GOMAXPROCS(0)-1, 1))}, nil
 }
 
 // Register adds the OCS routes to e (each listener's echo instance).

@@ -5,12 +5,14 @@ import (
 	"compress/gzip"
 	"compress/zlib"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -348,5 +350,31 @@ func TestOCSBusyAnswers503(t *testing.T) {
 	release()
 	if rec := e.ocs(readFile(t, "inventory-request.zlib"), unixAgent); rec.Code != http.StatusOK {
 		t.Fatalf("after release: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestOCSParsingIsBounded: a request inflates and parses only with a
+// parsing slot (one less than the cores, at least one), waiting for one
+// until its context ends.
+func TestOCSParsingIsBounded(t *testing.T) {
+	e := newEnv(t)
+	if got, want := cap(e.srv.parsing), max(runtime.GOMAXPROCS(0)-1, 1); got != want {
+		t.Errorf("%d parsing slots, want %d", got, want)
+	}
+	for range cap(e.srv.parsing) {
+		e.srv.parsing <- struct{}{}
+	}
+	body := readFile(t, "prolog-request.zlib")
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, _, _, err := e.srv.decode(ctx, body); !errors.Is(err, context.Canceled) {
+		t.Fatalf("decode with every slot taken = %v, want context.Canceled", err)
+	}
+	<-e.srv.parsing
+	if _, req, _, err := e.srv.decode(t.Context(), body); err != nil || req.Query != "PROLOG" {
+		t.Fatalf("decode with a free slot = %+v, %v; want the PROLOG", req, err)
+	}
+	if len(e.srv.parsing) != cap(e.srv.parsing)-1 {
+		t.Errorf("decode kept its slot: %d of %d taken", len(e.srv.parsing), cap(e.srv.parsing))
 	}
 }

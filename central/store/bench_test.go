@@ -60,7 +60,8 @@ func loadavg() string {
 var benchGroups = []int{1, 8}
 
 // benchParallelism makes the ingest benchmarks run 2 × GOMAXPROCS
-// inventories at once, as many as central's OCS and agent API gates admit.
+// inventories at once, as many as central's agent API gate admits (the OCS
+// endpoint admits 4 × GOMAXPROCS).
 const benchParallelism = 2
 
 // BenchmarkIngest measures first inventories (new computers) of

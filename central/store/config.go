@@ -30,11 +30,11 @@ type Config struct {
 	Migrate string `yaml:"migrate"`
 	// IngestGroup is the most inventories committed in one transaction
 	// (group commit, group.go): inventories that arrive while one is being
-	// written are written together, each under its own savepoint. 1 writes
-	// each alone. The default is 8 on SQLite (one writer: a group writes
-	// the pages its inventories share once) and 1 on PostgreSQL, whose
-	// concurrent transactions measured faster than groups
-	// (docs/BENCHMARKS.md).
+	// written are written together (a failed one rolls its group back and
+	// runs again alone). 1 writes each alone. The default is 8 on SQLite
+	// (one writer: a group writes the pages its inventories share once)
+	// and 1 on PostgreSQL, whose concurrent transactions measured faster
+	// than groups (docs/BENCHMARKS.md).
 	IngestGroup int `yaml:"ingest_group"`
 }
 

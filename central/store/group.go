@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,24 +18,24 @@ import (
 // dirties hundreds of index pages, which its commit writes to the WAL
 // (docs/BENCHMARKS.md). Concurrent inventories of a fleet share most of
 // their names, so the same pages serve all of them: TxGrouped runs the
-// functions queued behind the one in progress in one transaction, each
-// under its own savepoint, and the pages are written once per group.
+// functions queued behind the one in progress in one transaction, and the
+// pages are written once per group.
 //
 // The rules:
 //   - A caller returns only after the transaction holding its function
 //     committed (or with its error): every acknowledged inventory is
 //     stored.
-//   - A function that fails is rolled back to its savepoint, so the others
-//     of its group are not affected, and is run again alone (as Tx with
-//     conflict retries), where its error is its own. A group whose
-//     transaction fails as a whole (a rollback to a savepoint or the
-//     commit fails) has every function run again alone.
+//   - A function that fails rolls back its whole group (there are no
+//     savepoints, see tryGroup) and is run again alone (as Tx with
+//     conflict retries), where its error is its own; the rest of its group
+//     runs again together. A group whose transaction fails as a whole (BEGIN
+//     or COMMIT) has every function run again alone.
 //   - No goroutine is started: the first caller to find the queue idle
 //     leads, running one group (its own function first), then hands the
 //     lead to the oldest waiting caller, so nobody waits for groups after
 //     its own. A caller alone runs its function as Tx would.
 
-// groupWait bounds a group's own statements (BEGIN, SAVEPOINT, COMMIT); the
+// groupWait bounds a group's own statements (BEGIN, COMMIT); the
 // functions' statements use their callers' contexts.
 const groupWait = time.Minute
 
@@ -148,70 +149,68 @@ func (s *Store) runGroup(g *grouper, batch []*groupReq) {
 		}
 		live = append(live, r)
 	}
-	switch len(live) {
-	case 0:
-		return
-	case 1:
-		live[0].done <- groupOutcome{err: s.txStore(live[0].ctx, true, live[0].fn)}
-		return
+	if len(live) > 1 {
+		g.groups.Add(1)
+		g.grouped.Add(int64(len(live)))
 	}
-	g.groups.Add(1)
-	g.grouped.Add(int64(len(live)))
+	for len(live) > 1 {
+		failed, err := s.tryGroup(live)
+		switch {
+		case err == nil:
+			return
+		case failed < 0:
+			s.logger.Warn("grouped write transaction failed; each write runs again alone", "writes", len(live), "err", err)
+			for _, r := range live {
+				r.done <- groupOutcome{alone: true}
+			}
+			return
+		}
+		s.logger.Debug("grouped write failed; it runs again alone, the rest of its group again together", "err", err)
+		live[failed].done <- groupOutcome{alone: true}
+		live = slices.Delete(live, failed, failed+1)
+	}
+	if len(live) == 1 {
+		live[0].done <- groupOutcome{err: s.txStore(live[0].ctx, true, live[0].fn)}
+	}
+}
+
+// tryGroup runs live's functions in one transaction, without savepoints,
+// and on its commit answers every caller. When a function fails, the
+// transaction is rolled back and tryGroup returns the function's index
+// and error, answering nobody; when the transaction itself fails (BEGIN
+// or COMMIT), it returns -1 and the error.
+//
+// A savepoint per function would let the others keep their work when one
+// fails, but SQLite copies every page a function changes into the
+// savepoint's journal first (16 KiB each, hundreds per first inventory:
+// a fifth of the writer's time), and a failure is rare: the OCS and agent
+// handlers refuse bad inventories before the store, and a canceled
+// context interrupts and so ends the whole transaction anyway.
+func (s *Store) tryGroup(live []*groupReq) (failed int, err error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(live[0].ctx), groupWait)
 	defer cancel()
+	failed = -1
 	stores := make([]*Store, len(live))
-	failed := make([]bool, len(live))
-	err := s.w.WithContext(ctx).Transaction(func(db *gorm.DB) error {
+	err = s.w.WithContext(ctx).Transaction(func(db *gorm.DB) error {
 		for i, r := range live {
-			sp := fmt.Sprintf("shoal_group_%d", i)
-			if err := execRaw(ctx, db, "SAVEPOINT "+sp); err != nil {
-				return fmt.Errorf("savepoint: %w", err)
-			}
 			stores[i] = &Store{w: db, r: db, driver: s.driver, logger: s.logger, inTx: true, sites: s.sites, names: s.names}
 			if err := runGuarded(r.fn, stores[i]); err != nil {
-				failed[i] = true
-				s.logger.Debug("grouped write failed; it runs again alone", "err", err)
-				// A rollback that fails means the transaction is gone
-				// (SQLite rolls back on some errors): the whole group
-				// runs again, each function alone.
-				if err := execRaw(ctx, db, "ROLLBACK TO SAVEPOINT "+sp); err != nil {
-					return fmt.Errorf("rollback to savepoint: %w", err)
-				}
-			}
-			if err := execRaw(ctx, db, "RELEASE SAVEPOINT "+sp); err != nil {
-				return fmt.Errorf("release savepoint: %w", err)
+				failed = i
+				return err
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		s.logger.Warn("grouped write transaction failed; each write runs again alone", "writes", len(live), "err", err)
-		for _, r := range live {
-			r.done <- groupOutcome{alone: true}
-		}
-		return
+		return failed, err
 	}
 	for i, r := range live {
-		if failed[i] {
-			r.done <- groupOutcome{alone: true}
-			continue
-		}
 		for _, f := range stores[i].onCommit {
 			f()
 		}
 		r.done <- groupOutcome{}
 	}
-}
-
-// execRaw runs a savepoint statement on db's transaction, unprepared and
-// with its error (gormlite's SavePoint and RollbackTo drop theirs).
-func execRaw(ctx context.Context, db *gorm.DB, sql string) error {
-	pool := db.Statement.ConnPool
-	if p, ok := pool.(*gorm.PreparedStmtTX); ok {
-		pool = p.Tx
-	}
-	_, err := pool.ExecContext(ctx, sql)
-	return err
+	return -1, nil
 }
 
 // GroupStats returns how many groups of two writes or more TxGrouped
@@ -224,7 +223,7 @@ func (s *Store) GroupStats() (groups, writes int64) {
 }
 
 // runGuarded runs one grouped write and turns a panic into an error, so a
-// write that panics is rolled back to its savepoint and runs again alone
+// write that panics rolls back its group and runs again alone
 // in its own caller's goroutine (where it panics as it would ungrouped),
 // and the leader still answers the rest of the group and hands on the
 // lead instead of leaving every queued inventory waiting.

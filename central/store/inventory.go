@@ -48,6 +48,10 @@ type InventorySnapshot struct {
 	// change history, at Computer.LastInventory. A first inventory leaves
 	// it off: everything would be "installed".
 	TrackChanges bool
+	// NewComputer tells ReplaceInventory that the computer row was created
+	// in the same transaction: it has no inventory rows yet, so none are
+	// read or deleted (computer IDs are never reused).
+	NewComputer bool
 }
 
 // IngestResult describes what an inventory ingest (central/inventory.Record) did.
@@ -100,11 +104,14 @@ func (r *DownloadHistory) setOwner(id uint) { r.ID, r.ComputerID = 0, id }
 var childModels = []any{&BIOS{}, &CPU{}, &Memory{}, &Storage{}, &Drive{}, &Network{}, &Software{}, &Controller{},
 	&Monitor{}, &Printer{}, &Video{}, &LocalUser{}}
 
-// replaceRows deletes computerID's rows of T and inserts copies of rows in
-// batches. The caller's slice is not modified.
-func replaceRows[T any, P owned[T]](tx *gorm.DB, computerID uint, rows []T) error {
-	if err := tx.Where("computer_id = ?", computerID).Delete(P(new(T))).Error; err != nil {
-		return err
+// replaceRows deletes computerID's rows of T, unless the computer is new
+// (it has none), and inserts copies of rows in batches. The caller's slice
+// is not modified.
+func replaceRows[T any, P owned[T]](tx *gorm.DB, computerID uint, rows []T, isNew bool) error {
+	if !isNew {
+		if err := tx.Where("computer_id = ?", computerID).Delete(P(new(T))).Error; err != nil {
+			return err
+		}
 	}
 	if len(rows) == 0 {
 		return nil
@@ -128,14 +135,14 @@ func (s *Store) ReplaceInventory(ctx context.Context, computerID uint, snap *Inv
 	err := s.txStore(ctx, false, func(txs *Store) error {
 		tx := txs.w.WithContext(ctx)
 		for _, replace := range []func() error{
-			func() error { return replaceRows(tx, computerID, []BIOS{snap.BIOS}) },
-			func() error { return replaceRows(tx, computerID, snap.CPUs) },
-			func() error { return replaceRows(tx, computerID, snap.Memories) },
-			func() error { return replaceRows(tx, computerID, snap.Storages) },
-			func() error { return replaceRows(tx, computerID, snap.Drives) },
-			func() error { return replaceRows(tx, computerID, snap.Networks) },
+			func() error { return replaceRows(tx, computerID, []BIOS{snap.BIOS}, snap.NewComputer) },
+			func() error { return replaceRows(tx, computerID, snap.CPUs, snap.NewComputer) },
+			func() error { return replaceRows(tx, computerID, snap.Memories, snap.NewComputer) },
+			func() error { return replaceRows(tx, computerID, snap.Storages, snap.NewComputer) },
+			func() error { return replaceRows(tx, computerID, snap.Drives, snap.NewComputer) },
+			func() error { return replaceRows(tx, computerID, snap.Networks, snap.NewComputer) },
 			func() error {
-				written, dropped, added, err := replaceSoftware(tx, txs.names, computerID, slices.Clone(snap.Softwares))
+				written, dropped, added, err := replaceSoftware(tx, txs.names, computerID, slices.Clone(snap.Softwares), snap.NewComputer)
 				if err != nil {
 					return err
 				}
@@ -151,12 +158,12 @@ func (s *Store) ReplaceInventory(ctx context.Context, computerID uint, snap *Inv
 				}
 				return tx.CreateInBatches(changes, batchSize).Error
 			},
-			func() error { return replaceRows(tx, computerID, snap.Controllers) },
-			func() error { return replaceRows(tx, computerID, snap.Monitors) },
-			func() error { return replaceRows(tx, computerID, snap.Printers) },
-			func() error { return replaceRows(tx, computerID, snap.Videos) },
-			func() error { return replaceRows(tx, computerID, snap.LocalUsers) },
-			func() error { return replaceRows(tx, computerID, hist) },
+			func() error { return replaceRows(tx, computerID, snap.Controllers, snap.NewComputer) },
+			func() error { return replaceRows(tx, computerID, snap.Monitors, snap.NewComputer) },
+			func() error { return replaceRows(tx, computerID, snap.Printers, snap.NewComputer) },
+			func() error { return replaceRows(tx, computerID, snap.Videos, snap.NewComputer) },
+			func() error { return replaceRows(tx, computerID, snap.LocalUsers, snap.NewComputer) },
+			func() error { return replaceRows(tx, computerID, hist, snap.NewComputer) },
 		} {
 			if err := replace(); err != nil {
 				return err
@@ -181,7 +188,7 @@ func (s *Store) AccountInfoOf(ctx context.Context, computerID uint) ([]AccountIn
 
 // ReplaceAccountInfo replaces a computer's account info with copies of rows.
 func (s *Store) ReplaceAccountInfo(ctx context.Context, computerID uint, rows []AccountInfo) error {
-	if err := replaceRows(s.write(ctx), computerID, rows); err != nil {
+	if err := replaceRows(s.write(ctx), computerID, rows, false); err != nil {
 		return fmt.Errorf("replace account info of computer %d: %w", computerID, translate(err))
 	}
 	return nil

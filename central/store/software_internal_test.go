@@ -1,10 +1,14 @@
 package store
 
 import (
+	"fmt"
 	"log/slog"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"gorm.io/gorm"
 )
 
 // TestSoftwareInsertMirrorsSoftware: the row an ingest inserts has every
@@ -89,5 +93,57 @@ func TestBackfillSoftwareNames(t *testing.T) {
 	var zero int64
 	if err := s.r.Model(&Software{}).Where("name_id = 0").Count(&zero).Error; err != nil || zero != 0 {
 		t.Errorf("%d rows left unnumbered (%v)", zero, err)
+	}
+}
+
+// TestSoftwareInsertIsOrFail: the software INSERT is INSERT OR FAIL, which
+// needs no statement journal on SQLite (insertSoftware).
+func TestSoftwareInsertIsOrFail(t *testing.T) {
+	for _, n := range []int{1, batchSize} {
+		sql := softwareInsertSQL(n)
+		if !strings.HasPrefix(sql, "INSERT OR FAIL INTO `softwares` (") || strings.Count(sql, "?") != 12*n {
+			t.Errorf("softwareInsertSQL(%d) = %.80s… with %d parameters", n, sql, strings.Count(sql, "?"))
+		}
+	}
+	if fullSoftwareInsertSQL() != softwareInsertSQL(batchSize) {
+		t.Errorf("fullSoftwareInsertSQL differs from softwareInsertSQL(batchSize)")
+	}
+}
+
+// TestInsertSoftwareStoresEveryColumn: insertSoftware's own INSERT (on
+// SQLite) stores every field of the rows, in batches and a partial one.
+func TestInsertSoftwareStoresEveryColumn(t *testing.T) {
+	s, err := Open(t.Context(), Config{}, t.TempDir(), nil)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	c := &Computer{DeviceID: "ins-2026-12-05-16-40-00", Name: "ins"}
+	if err := s.CreateComputer(t.Context(), c); err != nil {
+		t.Fatalf("CreateComputer: %v", err)
+	}
+	var want []Software
+	var rows []softwareInsert
+	for i := range batchSize + 3 {
+		r := Software{ComputerID: c.ID, NameID: int64(1000 + i), VersionKey: fmt.Sprintf("vk%d", i),
+			Name: fmt.Sprintf("n%d", i), Version: fmt.Sprintf("v%d", i), Publisher: fmt.Sprintf("p%d", i),
+			Architecture: fmt.Sprintf("a%d", i), InstallDate: fmt.Sprintf("d%d", i), FileSize: int64(2000 + i),
+			From: fmt.Sprintf("f%d", i), Comments: fmt.Sprintf("c%d", i), Folder: fmt.Sprintf("F%d", i)}
+		want = append(want, r)
+		rows = append(rows, insertOf(&r))
+	}
+	err = s.w.WithContext(t.Context()).Transaction(func(tx *gorm.DB) error { return insertSoftware(tx, rows) })
+	if err != nil {
+		t.Fatalf("insertSoftware: %v", err)
+	}
+	var got []Software
+	if err := s.r.Where("computer_id = ?", c.ID).Order("id").Find(&got).Error; err != nil {
+		t.Fatalf("read back: %v", err)
+	}
+	for i := range got {
+		got[i].ID = 0
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("stored rows differ (-want +got):\n%s", diff)
 	}
 }

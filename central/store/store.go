@@ -175,9 +175,15 @@ func (s *Store) openSQLite(ctx context.Context, cfg Config, dataDir string) erro
 	busy := fmt.Sprintf("_pragma=busy_timeout(%d)", sqliteBusyTimeoutMS)
 	// temp_store(memory) keeps statement journals (one per multi-row
 	// INSERT) off disk; a 32 MiB page cache keeps a whole inventory
-	// transaction from spilling.
+	// transaction from spilling. The writer checkpoints the WAL itself,
+	// inside the commit that fills it, every 4,000 pages (64 MiB) instead
+	// of SQLite's 1,000: every group of first inventories rewrites the
+	// same (name_id) index pages, and a checkpoint copies each page once
+	// however often the WAL holds it, so rarer checkpoints copy less per
+	// inventory (the checkpoint was a ninth of the writer's time).
 	writerDSN := sqliteURI(abs, busy, "_pragma=page_size(16384)", "_pragma=journal_mode(wal)", "_pragma=synchronous(normal)",
-		"_pragma=foreign_keys(on)", "_pragma=temp_store(memory)", "_pragma=cache_size(-32768)", "_txlock=immediate")
+		"_pragma=foreign_keys(on)", "_pragma=temp_store(memory)", "_pragma=cache_size(-32768)",
+		"_pragma=wal_autocheckpoint(4000)", "_txlock=immediate")
 	readerDSN := sqliteURI(abs, busy, "_pragma=foreign_keys(on)", "_pragma=query_only(1)", "_pragma=cache_size(-8192)",
 		"_pragma=mmap_size(268435456)", "_txlock=deferred")
 
