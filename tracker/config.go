@@ -60,15 +60,6 @@ type Config struct {
 	// (MaxExtraCopies) are not bounded. A negative value disables the
 	// bound.
 	LeaseCredit int `yaml:"lease_credit"`
-	// MaxSiteLeases bounds the fragments of a package a site's WAN
-	// owners fetch at once (default 16; a negative value disables it):
-	// new leases beyond it are held back (renewals and extra copies are
-	// not). Without it every owner took LeaseCredit fragments at once: 20
-	// agents put 40 fragments, 80 TCP streams, on a 20 Mbit/s uplink,
-	// whose windows of one or two packets lost to queue drops left the
-	// uplink 18 % idle, and no fragment was complete for the LAN to share
-	// before 14 s.
-	MaxSiteLeases int `yaml:"max_site_leases"`
 	// MaxEntries bounds the live entries of all sites together (default
 	// 200000); announces of new peers beyond it are refused.
 	MaxEntries int `yaml:"max_entries"`
@@ -100,7 +91,6 @@ func (c Config) withDefaults() Config {
 	defInt(&c.MaxEntries, 200000)
 	defInt(&c.MaxExtraCopies, 2)
 	defInt(&c.LeaseCredit, 2)
-	defInt(&c.MaxSiteLeases, 16)
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 1 << 20
 	}

@@ -402,45 +402,6 @@ func TestLeaseCredit(t *testing.T) {
 	})
 }
 
-// TestMaxSiteLeases: a site's owners fetch at most MaxSiteLeases fragments
-// at once; new leases past it are held back, renewals are not, and a
-// fragment announced frees its place.
-func TestMaxSiteLeases(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		e := newEnv(t, tracker.Config{LeaseTTL: 20 * time.Second, LeaseCredit: -1, MaxSiteLeases: 3})
-		a, b, c := e.peer("branch-a"), e.peer("branch-a"), e.peer("branch-a")
-		e.mustAnnounce(a, peerAnnounce("10.0.0.1:1", holding("p", 8)))
-		e.mustAnnounce(b, peerAnnounce("10.0.0.2:1", holding("p", 8)))
-		e.mustAnnounce(c, peerAnnounce("10.0.0.3:1", holding("p", 8)))
-		other := e.peer("branch-b")
-		e.mustAnnounce(other, peerAnnounce("10.1.0.1:1", holding("p", 8)))
-		steps := []struct {
-			name     string
-			do       func() (proto.TrackerLeaseResponse, int)
-			granted  []int
-			heldBack bool
-		}{
-			{"a-two", func() (proto.TrackerLeaseResponse, int) { return e.lease(a, leaseReq([]int{0, 1}, 8)) }, []int{0, 1}, false},
-			{"b-one-of-two", func() (proto.TrackerLeaseResponse, int) { return e.lease(b, leaseReq([]int{2, 3}, 8)) }, []int{2}, true},
-			{"a-renews", func() (proto.TrackerLeaseResponse, int) { return e.lease(a, leaseReq([]int{0, 1, 4}, 8)) }, []int{0, 1}, true},
-			{"other-site-own-cap", func() (proto.TrackerLeaseResponse, int) { return e.lease(other, leaseReq([]int{0, 1, 2, 3}, 8)) }, []int{0, 1, 2}, true},
-			{"announce-frees-a-place", func() (proto.TrackerLeaseResponse, int) {
-				e.mustAnnounce(a, peerAnnounce("10.0.0.1:1", holding("p", 8, 0)))
-				return e.lease(c, leaseReq([]int{3, 4}, 8))
-			}, []int{3}, true},
-		}
-		for _, s := range steps {
-			got, code := s.do()
-			if code != http.StatusOK {
-				t.Fatalf("%s: status %d", s.name, code)
-			}
-			if diff := cmp.Diff(s.granted, got.Granted); diff != "" || got.HeldBack != s.heldBack {
-				t.Errorf("%s: held back %v, want %v; granted (-want +got):\n%s", s.name, got.HeldBack, s.heldBack, diff)
-			}
-		}
-	})
-}
-
 // TestLeaseCreditExtraCopy: a fragment only an excluded holder has is
 // what the site waits for; its extra copy needs no credit.
 func TestLeaseCreditExtraCopy(t *testing.T) {

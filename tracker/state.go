@@ -401,15 +401,6 @@ func (st *state) lease(c caller, req proto.TrackerLeaseRequest, now time.Time) (
 	// be copied by its site first (Config.LeaseCredit).
 	owed, bounded := st.owed(s, c.PeerID, req.PackageID, now)
 	bounded = bounded && st.cfg.LeaseCredit > 0
-	// The site's WAN owners fetch at most MaxSiteLeases fragments at once.
-	inflight := 0
-	if st.cfg.MaxSiteLeases > 0 {
-		for k, l := range s.leases {
-			if k.pkg == req.PackageID && now.Before(l.expires) {
-				inflight++
-			}
-		}
-	}
 	// Renewals first, so a WAN owner keeps what it is fetching.
 	for pass := range passes {
 		for _, i := range want {
@@ -424,7 +415,7 @@ func (st *state) lease(c caller, req proto.TrackerLeaseRequest, now time.Time) (
 			// slow peer leases it) is what its peers wait for: it needs
 			// no credit.
 			extra := excl.Has(i) || past
-			if !mine && !extra && ((bounded && owed >= st.cfg.LeaseCredit) || (st.cfg.MaxSiteLeases > 0 && inflight >= st.cfg.MaxSiteLeases)) {
+			if !mine && !extra && bounded && owed >= st.cfg.LeaseCredit {
 				out.HeldBack = true
 				continue
 			}
@@ -433,7 +424,6 @@ func (st *state) lease(c caller, req proto.TrackerLeaseRequest, now time.Time) (
 			}
 			if !mine {
 				owed++
-				inflight++
 			}
 			granted[i] = true
 			s.leases[leaseKey{req.PackageID, i}] = lease{peer: c.PeerID, expires: now.Add(st.cfg.LeaseTTL)}
