@@ -20,6 +20,38 @@ func leaseReq(want []int, max int) proto.TrackerLeaseRequest {
 	return proto.TrackerLeaseRequest{PackageID: "p", Total: 8, Want: want, Max: max}
 }
 
+// leaseStep is one step of a lease scenario: a call, and the fragments
+// its answer must grant.
+type leaseStep struct {
+	name    string
+	do      func() (proto.TrackerLeaseResponse, int)
+	granted []int
+}
+
+// runLeaseSteps runs steps in order and checks each answer's status and
+// grant.
+func runLeaseSteps(t *testing.T, steps []leaseStep) {
+	t.Helper()
+	for _, s := range steps {
+		got, code := s.do()
+		if code != http.StatusOK {
+			t.Fatalf("%s: status %d", s.name, code)
+		}
+		if diff := cmp.Diff(s.granted, got.Granted); diff != "" {
+			t.Errorf("%s: granted (-want +got):\n%s", s.name, diff)
+		}
+	}
+}
+
+// excludingReq asks for the lease of fragment want, excluding ids.
+func excludingReq(want int, ids ...*trackertest.Identity) proto.TrackerLeaseRequest {
+	r := leaseReq([]int{want}, 1)
+	for _, id := range ids {
+		r.Exclude = append(r.Exclude, id.PeerID.String())
+	}
+	return r
+}
+
 func TestLeaseGrantRenewRelease(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		// Without credit: TestLeaseCredit tests it.
@@ -269,54 +301,30 @@ func TestLeaseBypassesExcludedHolderBounded(t *testing.T) {
 		for i, id := range []*trackertest.Identity{a, b, c, d} {
 			e.mustAnnounce(id, peerAnnounce(fmt.Sprintf("10.0.0.%d:1", i+2)))
 		}
-		excluding := func(ids ...*trackertest.Identity) proto.TrackerLeaseRequest {
-			r := leaseReq([]int{0}, 1)
-			for _, id := range ids {
-				r.Exclude = append(r.Exclude, id.PeerID.String())
-			}
-			return r
-		}
-		steps := []struct {
-			name    string
-			do      func() (proto.TrackerLeaseResponse, int)
-			granted []int
-		}{
-			{"owner-counts", func() (proto.TrackerLeaseResponse, int) { return e.lease(a, excluding()) }, []int{}},
-			{"slow-owner-excluded", func() (proto.TrackerLeaseResponse, int) { return e.lease(a, excluding(owner)) }, []int{0}},
-			{"one-lessee-at-a-time", func() (proto.TrackerLeaseResponse, int) { return e.lease(b, excluding(owner)) }, []int{}},
+		runLeaseSteps(t, []leaseStep{
+			{"owner-counts", func() (proto.TrackerLeaseResponse, int) { return e.lease(a, excludingReq(0)) }, []int{}},
+			{"slow-owner-excluded", func() (proto.TrackerLeaseResponse, int) { return e.lease(a, excludingReq(0, owner)) }, []int{0}},
+			{"one-lessee-at-a-time", func() (proto.TrackerLeaseResponse, int) { return e.lease(b, excludingReq(0, owner)) }, []int{}},
 			{"bypassed-owner-gets-no-new-lease", func() (proto.TrackerLeaseResponse, int) { return e.lease(owner, leaseReq([]int{5}, 1)) }, []int{}},
 			{"undelivered-lease-moves", func() (proto.TrackerLeaseResponse, int) {
 				time.Sleep(25 * time.Second) // a's lease expired; a never announced fragment 0.
-				return e.lease(b, excluding(owner))
+				return e.lease(b, excludingReq(0, owner))
 			}, []int{0}},
 			{"copy-counts-as-holder", func() (proto.TrackerLeaseResponse, int) {
 				e.mustAnnounce(b, peerAnnounce("10.0.0.3:1", holding("p", 8, 0)))
-				return e.lease(c, excluding(owner))
+				return e.lease(c, excludingReq(0, owner))
 			}, []int{}},
-			{"second-extra-copy", func() (proto.TrackerLeaseResponse, int) { return e.lease(c, excluding(owner, b)) }, []int{0}},
+			{"second-extra-copy", func() (proto.TrackerLeaseResponse, int) { return e.lease(c, excludingReq(0, owner, b)) }, []int{0}},
 			{"cap-reached", func() (proto.TrackerLeaseResponse, int) {
 				e.mustAnnounce(c, peerAnnounce("10.0.0.4:1", holding("p", 8, 0)))
-				return e.lease(d, excluding(owner, b, c))
+				return e.lease(d, excludingReq(0, owner, b, c))
 			}, []int{}},
-			{"other-fragment-own-budget", func() (proto.TrackerLeaseResponse, int) {
-				r := excluding(owner)
-				r.Want = []int{1}
-				return e.lease(d, r)
-			}, []int{1}},
+			{"other-fragment-own-budget", func() (proto.TrackerLeaseResponse, int) { return e.lease(d, excludingReq(1, owner)) }, []int{1}},
 			{"ban-ends-after-two-lease-ttls", func() (proto.TrackerLeaseResponse, int) {
 				time.Sleep(45 * time.Second) // Bypassed again at 25 s: banned until 65 s.
 				return e.lease(owner, leaseReq([]int{5}, 1))
 			}, []int{5}},
-		}
-		for _, s := range steps {
-			got, code := s.do()
-			if code != http.StatusOK {
-				t.Fatalf("%s: status %d", s.name, code)
-			}
-			if diff := cmp.Diff(s.granted, got.Granted); diff != "" {
-				t.Errorf("%s: granted (-want +got):\n%s", s.name, diff)
-			}
-		}
+		})
 	})
 }
 
@@ -436,39 +444,18 @@ func TestExtraLeaseOutlivesBypassedHolderAnnounce(t *testing.T) {
 		e.mustAnnounce(a, peerAnnounce("10.0.0.2:1", holding("p", 8)))
 		e.mustAnnounce(b, peerAnnounce("10.0.0.3:1", holding("p", 8)))
 		e.mustAnnounce(c, peerAnnounce("10.0.0.4:1", holding("p", 8)))
-		excluding := func(ids ...*trackertest.Identity) proto.TrackerLeaseRequest {
-			r := leaseReq([]int{0}, 1)
-			for _, id := range ids {
-				r.Exclude = append(r.Exclude, id.PeerID.String())
-			}
-			return r
-		}
-		steps := []struct {
-			name    string
-			do      func() (proto.TrackerLeaseResponse, int)
-			granted []int
-		}{
-			{"extra-copy", func() (proto.TrackerLeaseResponse, int) { return e.lease(a, excluding(slow)) }, []int{0}},
+		runLeaseSteps(t, []leaseStep{
+			{"extra-copy", func() (proto.TrackerLeaseResponse, int) { return e.lease(a, excludingReq(0, slow)) }, []int{0}},
 			{"slow-announces-again", func() (proto.TrackerLeaseResponse, int) {
-				time.Sleep(3 * time.Second)
 				e.mustAnnounce(slow, peerAnnounce("10.0.0.1:1", holding("p", 8, 0)))
-				return e.lease(b, excluding(slow))
+				return e.lease(b, excludingReq(0, slow))
 			}, []int{}},
-			{"lessee-renews", func() (proto.TrackerLeaseResponse, int) { return e.lease(a, excluding(slow)) }, []int{0}},
+			{"lessee-renews", func() (proto.TrackerLeaseResponse, int) { return e.lease(a, excludingReq(0, slow)) }, []int{0}},
 			{"copy-ends-the-lease", func() (proto.TrackerLeaseResponse, int) {
 				e.mustAnnounce(a, peerAnnounce("10.0.0.2:1", holding("p", 8, 0)))
-				return e.lease(c, excluding(slow, a))
+				return e.lease(c, excludingReq(0, slow, a))
 			}, []int{0}},
-		}
-		for _, s := range steps {
-			got, code := s.do()
-			if code != http.StatusOK {
-				t.Fatalf("%s: status %d", s.name, code)
-			}
-			if diff := cmp.Diff(s.granted, got.Granted); diff != "" {
-				t.Errorf("%s: granted (-want +got):\n%s", s.name, diff)
-			}
-		}
+		})
 	})
 }
 
@@ -484,39 +471,19 @@ func TestLeaseTakenOverFromSlowOwner(t *testing.T) {
 		e.mustAnnounce(owner, peerAnnounce("10.0.0.1:1", holding("p", 8)))
 		e.mustAnnounce(a, peerAnnounce("10.0.0.2:1", holding("p", 8)))
 		e.mustAnnounce(b, peerAnnounce("10.0.0.3:1", holding("p", 8)))
-		excluding := func(want int, ids ...*trackertest.Identity) proto.TrackerLeaseRequest {
-			r := leaseReq([]int{want}, 1)
-			for _, id := range ids {
-				r.Exclude = append(r.Exclude, id.PeerID.String())
-			}
-			return r
-		}
-		steps := []struct {
-			name    string
-			do      func() (proto.TrackerLeaseResponse, int)
-			granted []int
-		}{
+		runLeaseSteps(t, []leaseStep{
 			{"owner-leases-0-and-1", func() (proto.TrackerLeaseResponse, int) { return e.lease(owner, leaseReq([]int{0, 1}, 2)) }, []int{0, 1}},
-			{"not-bypassed-keeps-its-lease", func() (proto.TrackerLeaseResponse, int) { return e.lease(a, excluding(0, owner)) }, []int{}},
+			{"not-bypassed-keeps-its-lease", func() (proto.TrackerLeaseResponse, int) { return e.lease(a, excludingReq(0, owner)) }, []int{}},
 			{"owner-fetched-1-bypassed", func() (proto.TrackerLeaseResponse, int) {
 				e.mustAnnounce(owner, peerAnnounce("10.0.0.1:1", holding("p", 8, 1)))
-				return e.lease(a, excluding(1, owner))
+				return e.lease(a, excludingReq(1, owner))
 			}, []int{1}},
-			{"not-excluded-keeps-its-lease", func() (proto.TrackerLeaseResponse, int) { return e.lease(b, excluding(0)) }, []int{}},
-			{"slow-owner-lease-taken-over", func() (proto.TrackerLeaseResponse, int) { return e.lease(b, excluding(0, owner)) }, []int{0}},
+			{"not-excluded-keeps-its-lease", func() (proto.TrackerLeaseResponse, int) { return e.lease(b, excludingReq(0)) }, []int{}},
+			{"slow-owner-lease-taken-over", func() (proto.TrackerLeaseResponse, int) { return e.lease(b, excludingReq(0, owner)) }, []int{0}},
 			{"owner-renewal-refused", func() (proto.TrackerLeaseResponse, int) { return e.lease(owner, leaseReq([]int{0}, 1)) }, []int{}},
-			{"taker-renews", func() (proto.TrackerLeaseResponse, int) { return e.lease(b, excluding(0, owner)) }, []int{0}},
-			{"taker-keeps-it-from-others", func() (proto.TrackerLeaseResponse, int) { return e.lease(a, excluding(0, owner)) }, []int{}},
-		}
-		for _, s := range steps {
-			got, code := s.do()
-			if code != http.StatusOK {
-				t.Fatalf("%s: status %d", s.name, code)
-			}
-			if diff := cmp.Diff(s.granted, got.Granted); diff != "" {
-				t.Errorf("%s: granted (-want +got):\n%s", s.name, diff)
-			}
-		}
+			{"taker-renews", func() (proto.TrackerLeaseResponse, int) { return e.lease(b, excludingReq(0, owner)) }, []int{0}},
+			{"taker-keeps-it-from-others", func() (proto.TrackerLeaseResponse, int) { return e.lease(a, excludingReq(0, owner)) }, []int{}},
+		})
 	})
 }
 
