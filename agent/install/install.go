@@ -133,10 +133,12 @@ func (in *Installer) Install(ctx context.Context, m *proto.Manifest, payload io.
 	}
 	if m.Size > 0 {
 		lim := Limits{MaxBytes: in.cfg.MaxUnpackedBytes, MaxEntries: in.cfg.MaxEntries}
+		start := time.Now()
 		if err := Unpack(payload, m.Size, files, lim); err != nil {
 			removeAll(files)
 			return failed(ocs.ResultErrUnzip, err), nil
 		}
+		in.log.Debug("package unpacked", "package", m.PackageID, "bytes", m.Size, "dur", time.Since(start).Round(time.Millisecond))
 	}
 	if err := ctx.Err(); err != nil {
 		return Outcome{}, err

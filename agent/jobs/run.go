@@ -178,10 +178,13 @@ func downloadDetail(summary, detail string) string {
 func (m *Manager) progress(ctx context.Context, pkg, state string, st *fetch.Stats) error {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	return m.deps.Reporter.Progress(ctx, pkg, proto.Progress{
+	start := time.Now()
+	err := m.deps.Reporter.Progress(ctx, pkg, proto.Progress{
 		State: state, FragmentsDone: int(st.Done.Load()), FragmentsTotal: int(st.Total.Load()),
 		BytesPeer: st.BytesPeer.Load(), BytesRelay: st.BytesRelay.Load(), BytesCentral: st.BytesCentral.Load(),
 	})
+	m.log.Debug("progress reported", "package", pkg, "state", state, "dur", time.Since(start).Round(time.Millisecond), "err", err)
+	return err
 }
 
 // reportProgress reports "downloading" now and every ProgressInterval until
