@@ -559,13 +559,14 @@ func (st *state) extraCopy(s *site, c caller, req proto.TrackerLeaseRequest, i i
 // really died end with their TTL.
 func (st *state) goneReports(s *site, reporter string, gone []string, now time.Time) (dropped []string) {
 	named, peers := 0, 0
-	for id, e := range s.entries {
-		if id == reporter || !e.live(now) || e.kind == proto.HolderRelay || st.revoked(id) {
-			continue
+	for _, id := range gone {
+		if e := s.entries[id]; id != reporter && e != nil && e.live(now) && e.kind != proto.HolderRelay && !st.revoked(id) {
+			named++ // A repeated ID only makes the report likelier ignored.
 		}
-		peers++
-		if slices.Contains(gone, id) {
-			named++
+	}
+	for id, e := range s.entries {
+		if id != reporter && e.live(now) && e.kind != proto.HolderRelay && !st.revoked(id) {
+			peers++
 		}
 	}
 	if named >= 2 && 2*named > peers {

@@ -247,8 +247,8 @@ func (d *download) neverAdmitted(p *peerState, now time.Time) bool {
 // names it so that the tracker, once two peers say so, frees its leases at
 // once instead of after their TTL (a WAN owner that died mid-fetch). A
 // peer this agent's membership never admitted is not gone: its record may
-// not have reached us yet (20 agents starting at once), and four agents
-// reporting every peer they had not admitted yet made the tracker drop
+// not have reached us yet (20 agents starting at once), and agents
+// reporting the peers they had not admitted yet made the tracker drop
 // the whole site, which then fetched the package once per agent.
 func (d *download) gone(p *peerState, now time.Time) bool {
 	return !p.relay && d.aliveKnown && p.wasMember && !p.goneSince.IsZero() && now.Sub(p.goneSince) >= d.cfg.StallTimeout
