@@ -55,13 +55,13 @@ type Config struct {
 	MaxOCSElements int `yaml:"max_ocs_elements"`
 	// OCSConcurrency bounds the agent requests processed at once (default
 	// 4 × GOMAXPROCS); the others wait up to BusyWait, then get 503 with
-	// Retry-After. Of these, GOMAXPROCS-1 (at least one) inflate and
+	// Retry-After. Of these, GOMAXPROCS inflate and
 	// parse at a time; the others read their body or wait with their
 	// parsed inventory for the store's writer, where the more wait, the
 	// more a group commit holds (4 × GOMAXPROCS instead of 2 × took a
 	// tenth off a first inventory's time: docs/BENCHMARKS.md). Peak
 	// memory of the OCS endpoint is about OCSConcurrency × MaxOCSXMLBytes
-	// + (GOMAXPROCS-1) × (MaxOCSBodyBytes + 2 × MaxOCSXMLBytes).
+	// + GOMAXPROCS × (MaxOCSBodyBytes + 2 × MaxOCSXMLBytes).
 	OCSConcurrency int `yaml:"ocs_concurrency"`
 	// BusyWait is how long a request waits for a free OCS slot (default
 	// 2s). Central sets it from http.busy_wait, shared with the uploads.
@@ -129,12 +129,14 @@ type Server struct {
 	log  *slog.Logger
 	// gate bounds the OCS requests processed at once.
 	gate *gate.Gate
-	// parsing bounds the requests inflated and parsed at once to one less
-	// than the cores (at least one), so that the store's single writer,
-	// through which every inventory then passes, always finds a core: with
-	// every admitted request parsing on 2 cores, the writer got half a
-	// core and first inventories queued behind it (docs/BENCHMARKS.md). A
-	// token in the channel is a request parsing.
+	// parsing bounds the requests inflated and parsed at once to the
+	// cores, so that the store's single writer, through which every
+	// inventory then passes, is not starved: with every admitted request
+	// parsing on 2 cores, the writer got half a core and first inventories
+	// queued behind it. One less than the cores was tried and, once the
+	// writer's own work had shrunk, cost first inventories from 8 agents a
+	// tenth more CPU (smaller groups) and 4 % of their rate
+	// (docs/BENCHMARKS.md). A token in the channel is a request parsing.
 	parsing chan struct{}
 }
 
@@ -146,7 +148,7 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 	cfg = cfg.WithDefaults()
 	return &Server{cfg: cfg, deps: deps, log: logger.With("component", "web"),
 		gate:    gate.New("ocs", cfg.OCSConcurrency, cfg.BusyWait),
-		parsing: make(chan struct{}, max(runtime.GOMAXPROCS(0)-1, 1))}, nil
+		parsing: make(chan struct{}, runtime.GOMAXPROCS(0))}, nil
 }
 
 // Register adds the OCS routes to e (each listener's echo instance).

@@ -134,39 +134,45 @@ func keyOf(r *Software) softwareKey {
 // added (for the change history). A new computer's (isNew) stored rows are
 // not read: it has none.
 func replaceSoftware(tx *gorm.DB, names *nameCache, computerID uint, rows []Software, isNew bool) (written []int64, dropped, add []Software, err error) {
-	var have []Software
-	if !isNew {
+	if isNew {
+		// Nothing stored to diff against: every row is added, in order
+		// (rows is the caller's copy). Hashing 8 strings a row into the
+		// diff map was most of a first inventory's Go work here.
+		add = rows
+	} else {
+		var have []Software
 		if err := tx.Where("computer_id = ?", computerID).Find(&have).Error; err != nil {
 			return nil, nil, nil, err
 		}
-	}
-	pending := make(map[softwareKey]int, len(rows))
-	for i := range rows {
-		pending[keyOf(&rows[i])]++
-	}
-	var drop []uint
-	for i := range have {
-		k := keyOf(&have[i])
-		if pending[k] > 0 && have[i].NameID != 0 {
-			pending[k]--
-			continue
+		pending := make(map[softwareKey]int, len(rows))
+		for i := range rows {
+			pending[keyOf(&rows[i])]++
 		}
-		drop = append(drop, have[i].ID)
-		dropped = append(dropped, have[i])
-	}
-	for i := range rows {
-		k := keyOf(&rows[i])
-		if pending[k] > 0 {
-			pending[k]--
-			add = append(add, rows[i])
+		var drop []uint
+		for i := range have {
+			k := keyOf(&have[i])
+			if pending[k] > 0 && have[i].NameID != 0 {
+				pending[k]--
+				continue
+			}
+			drop = append(drop, have[i].ID)
+			dropped = append(dropped, have[i])
 		}
-	}
-	for len(drop) > 0 {
-		n := min(len(drop), 500)
-		if err := tx.Where("id IN ?", drop[:n]).Delete(&Software{}).Error; err != nil {
-			return nil, nil, nil, err
+		add = make([]Software, 0, len(rows))
+		for i := range rows {
+			k := keyOf(&rows[i])
+			if pending[k] > 0 {
+				pending[k]--
+				add = append(add, rows[i])
+			}
 		}
-		drop = drop[n:]
+		for len(drop) > 0 {
+			n := min(len(drop), 500)
+			if err := tx.Where("id IN ?", drop[:n]).Delete(&Software{}).Error; err != nil {
+				return nil, nil, nil, err
+			}
+			drop = drop[n:]
+		}
 	}
 	if len(add) == 0 {
 		return nil, dropped, nil, nil

@@ -72,6 +72,9 @@ type Store struct {
 	// prepared counts the statements the SQLite writer's connection
 	// parsed (stmtcache.go); nil on PostgreSQL.
 	prepared *atomic.Int64
+	// stopCheckpointer stops the SQLite background checkpointer
+	// (checkpoint.go); nil on PostgreSQL and in transaction Stores.
+	stopCheckpointer func() error
 }
 
 // siteCache holds the site index that SiteForIP reads.
@@ -175,15 +178,16 @@ func (s *Store) openSQLite(ctx context.Context, cfg Config, dataDir string) erro
 	busy := fmt.Sprintf("_pragma=busy_timeout(%d)", sqliteBusyTimeoutMS)
 	// temp_store(memory) keeps statement journals (one per multi-row
 	// INSERT) off disk; a 32 MiB page cache keeps a whole inventory
-	// transaction from spilling. The writer checkpoints the WAL itself,
-	// inside the commit that fills it, every 4,000 pages (64 MiB) instead
-	// of SQLite's 1,000: every group of first inventories rewrites the
-	// same (name_id) index pages, and a checkpoint copies each page once
-	// however often the WAL holds it, so rarer checkpoints copy less per
-	// inventory (the checkpoint was a ninth of the writer's time).
+	// transaction from spilling. The WAL is checkpointed every second by
+	// a connection of its own (checkpoint.go), off the single writer's
+	// time; the writer checkpoints itself, inside the commit that fills
+	// the WAL, only past 16,000 pages (256 MiB), should that connection
+	// fall behind. A checkpoint copies each page once however often the
+	// WAL holds it: groups of first inventories rewrite the same (name_id)
+	// index pages.
 	writerDSN := sqliteURI(abs, busy, "_pragma=page_size(16384)", "_pragma=journal_mode(wal)", "_pragma=synchronous(normal)",
 		"_pragma=foreign_keys(on)", "_pragma=temp_store(memory)", "_pragma=cache_size(-32768)",
-		"_pragma=wal_autocheckpoint(4000)", "_txlock=immediate")
+		"_pragma=wal_autocheckpoint(16000)", "_txlock=immediate")
 	readerDSN := sqliteURI(abs, busy, "_pragma=foreign_keys(on)", "_pragma=query_only(1)", "_pragma=cache_size(-8192)",
 		"_pragma=mmap_size(268435456)", "_txlock=deferred")
 
@@ -232,6 +236,11 @@ func (s *Store) openSQLite(ctx context.Context, cfg Config, dataDir string) erro
 	rdb.SetMaxOpenConns(cfg.MaxOpenConns)
 	rdb.SetMaxIdleConns(cfg.MaxOpenConns)
 	rdb.SetConnMaxIdleTime(5 * time.Minute)
+	s.stopCheckpointer, err = startCheckpointer(sqliteURI(abs, busy), s.logger)
+	if err != nil {
+		wdb.Close()
+		return err
+	}
 	return nil
 }
 
@@ -332,6 +341,10 @@ func (s *Store) Driver() string { return s.driver }
 // Close closes the connection pools.
 func (s *Store) Close() error {
 	var errs []error
+	if s.stopCheckpointer != nil {
+		errs = append(errs, s.stopCheckpointer())
+		s.stopCheckpointer = nil
+	}
 	if s.r != nil && s.r != s.w {
 		if db, err := s.r.DB(); err == nil {
 			errs = append(errs, db.Close())
