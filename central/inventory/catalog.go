@@ -71,10 +71,13 @@ type Catalog struct {
 	audit *audit.Log
 	log   *slog.Logger
 
-	mu       sync.Mutex // owns index, indexAt, indexGen, indexTook, refreshing and titles
+	mu       sync.Mutex // owns index, indexAt, indexGen, indexSoft, indexTook, refreshing and titles
 	index    *fleetIndex
 	indexAt  time.Time
 	indexGen int
+	// indexSoft is the store's software generation the index was read
+	// at: an inventory that changed software since makes it stale.
+	indexSoft int64
 	// indexTook is how long the last read of index took; refreshing is
 	// set while a background re-read runs (see fleet).
 	indexTook  time.Duration
@@ -403,7 +406,12 @@ func sameRule(a, b store.SoftwareRule) bool {
 func (c *Catalog) fleet(ctx context.Context) (*fleetIndex, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.index != nil && time.Since(c.indexAt) < c.cfg.CatalogCacheTTL {
+	// An inventory that changed software since the index was read makes
+	// it stale too, but a re-read for that waits slowReadSpacing times the
+	// last read's duration (a small fleet's next page shows a new
+	// inventory at once; a large one's reads stay spaced).
+	changed := c.index != nil && c.store.SoftwareGeneration() != c.indexSoft && time.Since(c.indexAt) >= slowReadSpacing*c.indexTook
+	if c.index != nil && time.Since(c.indexAt) < c.cfg.CatalogCacheTTL && !changed {
 		return c.index, nil
 	}
 	if c.index != nil && c.indexTook >= slowStatsRead {
@@ -418,12 +426,12 @@ func (c *Catalog) fleet(ctx context.Context) (*fleetIndex, error) {
 
 // readIndex reads the fleet index into the cache; c.mu is held.
 func (c *Catalog) readIndex(ctx context.Context) (*fleetIndex, error) {
-	t0 := time.Now()
+	t0, soft := time.Now(), c.store.SoftwareGeneration()
 	ix, err := readIndex(ctx, c.store)
 	if err != nil {
 		return nil, fmt.Errorf("catalog index: %w", err)
 	}
-	c.index, c.indexAt, c.indexTook = ix, time.Now(), time.Since(t0)
+	c.index, c.indexAt, c.indexTook, c.indexSoft = ix, time.Now(), time.Since(t0), soft
 	return ix, nil
 }
 
@@ -433,7 +441,7 @@ func (c *Catalog) readIndex(ctx context.Context) (*fleetIndex, error) {
 func (c *Catalog) refreshIndex(gen int) {
 	ctx, cancel := context.WithTimeout(context.Background(), statsReadTimeout)
 	defer cancel()
-	t0 := time.Now()
+	t0, soft := time.Now(), c.store.SoftwareGeneration()
 	ix, err := readIndex(ctx, c.store)
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -442,7 +450,7 @@ func (c *Catalog) refreshIndex(gen int) {
 	case err != nil:
 		c.log.Warn("catalog counts", "err", err)
 	case gen == c.indexGen:
-		c.index, c.indexAt, c.indexTook = ix, time.Now(), time.Since(t0)
+		c.index, c.indexAt, c.indexTook, c.indexSoft = ix, time.Now(), time.Since(t0), soft
 		c.log.Info("catalog index re-read in the background", "names", len(ix.names), "computers", len(ix.comps),
 			"took", c.indexTook.Round(time.Millisecond))
 	}

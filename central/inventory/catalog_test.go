@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -220,6 +221,46 @@ func TestCatalogCountsComputersOnceAndInScope(t *testing.T) {
 					t.Errorf("title page (-want +got):\n%s", diff)
 				}
 			})
+		}
+	})
+}
+
+// TestCatalogShowsANewInventoryAtOnce: the fleet index is cached for
+// CatalogCacheTTL, but an inventory that changed software makes a small
+// fleet's index stale at once: the README's quick start adds a dictionary
+// rule and asks for "openssl" seconds after the first inventory, and
+// central reads the index when it starts.
+func TestCatalogShowsANewInventoryAtOnce(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		cat, err := inventory.NewCatalog(inventory.Config{CatalogCacheTTL: time.Hour}, s, storetest.Logger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		titles, err := cat.Titles(ctx, inventory.TitleFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(titles) != 0 {
+			t.Fatalf("titles of an empty fleet = %q", titleNames(titles))
+		}
+		snap := storetest.Snapshot(devID("fresh", 1), 0)
+		snap.Softwares = []store.Software{{Name: "openssl", Version: "3.0.19-1~deb12u2"}}
+		mustIngest(t, s, snap)
+		// The re-read waits ten times the last read's duration (an empty
+		// fleet's: a few milliseconds), not the hour of the cache.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			titles, err = cat.Titles(ctx, inventory.TitleFilter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := titleNames(titles); cmp.Equal(got, []string{"openssl"}) {
+				break
+			} else if time.Now().After(deadline) {
+				t.Fatalf("titles 10 s after the first inventory = %q, want [openssl]", got)
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
 	})
 }

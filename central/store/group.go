@@ -193,7 +193,7 @@ func (s *Store) tryGroup(live []*groupReq) (failed int, err error) {
 	stores := make([]*Store, len(live))
 	err = s.w.WithContext(ctx).Transaction(func(db *gorm.DB) error {
 		for i, r := range live {
-			stores[i] = &Store{w: db, r: db, driver: s.driver, logger: s.logger, inTx: true, sites: s.sites, names: s.names}
+			stores[i] = &Store{w: db, r: db, driver: s.driver, logger: s.logger, inTx: true, sites: s.sites, names: s.names, softwareGen: s.softwareGen}
 			if err := runGuarded(r.fn, stores[i]); err != nil {
 				failed = i
 				return err

@@ -149,6 +149,9 @@ func (s *Store) ReplaceInventory(ctx context.Context, computerID uint, snap *Inv
 				if len(written) > 0 && txs.names != nil {
 					txs.onCommit = append(txs.onCommit, func() { txs.names.add(written) })
 				}
+				if (len(dropped) > 0 || len(added) > 0) && txs.softwareGen != nil {
+					txs.onCommit = append(txs.onCommit, func() { txs.softwareGen.Add(1) })
+				}
 				if !snap.TrackChanges {
 					return nil
 				}
@@ -245,4 +248,14 @@ func (s *Store) SetAccountValue(ctx context.Context, computerID uint, key, value
 		return fmt.Errorf("set %s of computer %d: %w", key, computerID, translate(err))
 	}
 	return nil
+}
+
+// SoftwareGeneration counts the committed inventories that added or
+// removed software on a computer: a cache of the fleet's software (the
+// catalog's index) read at one generation is stale at a later one.
+func (s *Store) SoftwareGeneration() int64 {
+	if s.softwareGen == nil {
+		return 0
+	}
+	return s.softwareGen.Load()
 }

@@ -63,6 +63,9 @@ type Store struct {
 	sites *siteCache
 	// names is shared like sites (software.go).
 	names *nameCache
+	// softwareGen counts the committed inventories that changed a
+	// computer's software (SoftwareGeneration); shared like sites.
+	softwareGen *atomic.Int64
 	// group queues TxGrouped calls (group.go); nil when ingest_group is 1
 	// and in transaction Stores.
 	group *grouper
@@ -125,7 +128,7 @@ func OpenUnmigrated(ctx context.Context, cfg Config, dataDir string, logger *slo
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{driver: cfg.Driver, logger: logger.With("component", "store"), sites: &siteCache{}, names: newNameCache(),
+	s := &Store{driver: cfg.Driver, logger: logger.With("component", "store"), sites: &siteCache{}, names: newNameCache(), softwareGen: new(atomic.Int64),
 		group: newGrouper(cfg.IngestGroup)}
 	var err error
 	switch cfg.Driver {
@@ -426,7 +429,7 @@ func (s *Store) txStore(ctx context.Context, retryConflict bool, fn func(tx *Sto
 	}
 	var last *Store
 	err := s.tx(ctx, retryConflict, func(db *gorm.DB) error {
-		last = &Store{w: db, r: db, driver: s.driver, logger: s.logger, inTx: true, sites: s.sites, names: s.names}
+		last = &Store{w: db, r: db, driver: s.driver, logger: s.logger, inTx: true, sites: s.sites, names: s.names, softwareGen: s.softwareGen}
 		return fn(last)
 	})
 	if err == nil && last != nil {
