@@ -23,7 +23,9 @@ type Config struct {
 	// (default 8760h, a year); older entries are pruned every hour.
 	HistoryRetention time.Duration `yaml:"history_retention"`
 	// CatalogCacheTTL is how long the catalog's fleet index, which reads
-	// every software row, is reused (default 30s). When reading it took a
+	// every software row, is reused (default 30s), unless an inventory
+	// changed some computer's software since and ten read durations have
+	// passed (store.SoftwareGeneration). When reading it took a
 	// second or more (a large fleet), an expired index is served while one
 	// background read replaces it, and such reads are spaced by ten times
 	// their duration.
