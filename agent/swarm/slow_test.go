@@ -385,13 +385,11 @@ func TestOwnLinkNotBlamed(t *testing.T) {
 				peerA, peerB := e.peers[0], e.peers[1]
 				peerA.SetRate(tt.rateA)
 				peerB.SetRate(tt.rateB)
-				var wg sync.WaitGroup
-				defer wg.Wait()
 				if tt.laterB > 0 {
-					wg.Go(func() {
-						time.Sleep(tt.laterB)
-						e.sched.Claim("42", "peerB", nil, swarmtest.Range(0, n))
-					})
+					// A claim that arrives tt.laterB into the download
+					// (virtual time in the bubble).
+					claim := time.AfterFunc(tt.laterB, func() { e.sched.Claim("42", "peerB", nil, swarmtest.Range(0, n)) })
+					defer claim.Stop()
 				}
 				st, err := e.fetch(t)
 				if err != nil {

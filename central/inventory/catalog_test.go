@@ -14,6 +14,7 @@ import (
 	"github.com/shoal-project/shoal/central/inventory"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/central/store/storetest"
+	"github.com/shoal-project/shoal/internal/testwait"
 	"github.com/shoal-project/shoal/proto/api"
 )
 
@@ -249,18 +250,15 @@ func TestCatalogShowsANewInventoryAtOnce(t *testing.T) {
 		mustIngest(t, s, snap)
 		// The re-read waits ten times the last read's duration (an empty
 		// fleet's: a few milliseconds), not the hour of the cache.
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			titles, err = cat.Titles(ctx, inventory.TitleFilter{})
+		testwait.For(t, 10*time.Second, "the catalog to show the first inventory's software", func() error {
+			titles, err := cat.Titles(ctx, inventory.TitleFilter{})
 			if err != nil {
-				t.Fatal(err)
+				return err
 			}
-			if got := titleNames(titles); cmp.Equal(got, []string{"openssl"}) {
-				break
-			} else if time.Now().After(deadline) {
-				t.Fatalf("titles 10 s after the first inventory = %q, want [openssl]", got)
+			if got := titleNames(titles); !cmp.Equal(got, []string{"openssl"}) {
+				return fmt.Errorf("titles = %q, want [openssl]", got)
 			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			return nil
+		})
 	})
 }

@@ -1,10 +1,12 @@
 package store
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/shoal-project/shoal/internal/testwait"
 )
 
 // TestCheckpointerCopiesTheWAL: with the writer's automatic checkpoint far
@@ -29,20 +31,16 @@ func TestCheckpointerCopiesTheWAL(t *testing.T) {
 		}
 	}
 	const want = 4_000_000
-	deadline := time.Now().Add(10 * checkpointEvery)
-	for {
+	testwait.For(t, 10*checkpointEvery, "the checkpointer to copy the WAL into the database file", func() error {
 		fi, err := os.Stat(s.path)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
-		if fi.Size() >= want {
-			break
+		if fi.Size() < want {
+			return fmt.Errorf("database file %d bytes, want at least %d", fi.Size(), want)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("database file %d bytes after %s, want at least %d: the WAL was not checkpointed", fi.Size(), 10*checkpointEvery, want)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}

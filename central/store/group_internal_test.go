@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/shoal-project/shoal/internal/testwait"
 )
 
 // groupCall is one TxGrouped call of a test: it stores setting key, and
@@ -82,13 +84,12 @@ func runGrouped(t *testing.T, s *Store, calls []*groupCall) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+	testwait.For(t, 10*time.Second, what, func() error {
+		if !cond() {
+			return errors.New("not yet")
 		}
-		time.Sleep(time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func openGrouped(t *testing.T) *Store {
