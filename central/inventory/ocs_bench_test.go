@@ -10,21 +10,13 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/shoal-project/shoal/central/inventory"
 	"github.com/shoal-project/shoal/central/store"
 	"github.com/shoal-project/shoal/central/store/storetest"
 	"github.com/shoal-project/shoal/proto/ocs"
 )
-
-func procCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // BenchmarkOCSIngest is central's OCS inventory path in process: inflate,
 // parse and ingest the captured Unix-agent inventory (761 software rows) as
@@ -65,7 +57,7 @@ func BenchmarkOCSIngest(b *testing.B) {
 	var seq atomic.Int64
 	remote := netip.MustParseAddr("127.0.0.1")
 	b.SetParallelism(4)
-	cpu0 := procCPU()
+	cpu0 := storetest.ProcessCPU()
 	b.ResetTimer()
 	parse := func(body []byte) (*ocs.Inventory, error) {
 		parsing <- struct{}{}
@@ -97,7 +89,7 @@ func BenchmarkOCSIngest(b *testing.B) {
 	})
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "inventories/s")
-	b.ReportMetric(float64((procCPU()-cpu0).Milliseconds())/float64(b.N), "cpu-ms/inventory")
+	b.ReportMetric(float64((storetest.ProcessCPU()-cpu0).Milliseconds())/float64(b.N), "cpu-ms/inventory")
 }
 
 // envInt returns the integer in environment variable name, or def.

@@ -7,9 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/shoal-project/shoal/central/inventory"
 	"github.com/shoal-project/shoal/central/store"
@@ -19,16 +17,6 @@ import (
 // benchSoftwares is the size of a typical Linux desktop inventory (the OCS
 // capture of the reference machine has 761 entries).
 const benchSoftwares = 900
-
-// cpuTime returns the user+system CPU time of the process, a steadier
-// measure than wall time on a shared machine.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // writtenBytes returns the bytes the process has written (wchar of
 // /proc/self/io: write and pwrite calls, cached or not), or 0. An ingest's
@@ -122,7 +110,7 @@ func benchIngest(b *testing.B, s *store.Store, existing bool) {
 	b.SetParallelism(benchParallelism)
 	g0, w0 := s.GroupStats()
 	wrote0 := writtenBytes()
-	cpu0 := cpuTime()
+	cpu0 := storetest.ProcessCPU()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -139,7 +127,7 @@ func benchIngest(b *testing.B, s *store.Store, existing bool) {
 		}
 	})
 	b.StopTimer()
-	cpuMS := float64((cpuTime() - cpu0).Milliseconds())
+	cpuMS := float64((storetest.ProcessCPU() - cpu0).Milliseconds())
 	secs := b.Elapsed().Seconds()
 	b.ReportMetric(cpuMS/float64(b.N), "cpu-ms/inventory")
 	b.ReportMetric(float64(b.N)/secs, "inventories/s")
@@ -176,7 +164,7 @@ func BenchmarkReingestChanged(b *testing.B) {
 	}
 	var seq atomic.Int64
 	b.ReportAllocs()
-	cpu0 := cpuTime()
+	cpu0 := storetest.ProcessCPU()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -196,7 +184,7 @@ func BenchmarkReingestChanged(b *testing.B) {
 		}
 	})
 	b.StopTimer()
-	cpuMS := float64((cpuTime() - cpu0).Milliseconds())
+	cpuMS := float64((storetest.ProcessCPU() - cpu0).Milliseconds())
 	secs := b.Elapsed().Seconds()
 	b.ReportMetric(cpuMS/float64(b.N), "cpu-ms/inventory")
 	b.ReportMetric(float64(b.N)/secs, "inventories/s")

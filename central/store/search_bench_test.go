@@ -292,7 +292,7 @@ func benchSearch(b *testing.B, s *store.Store) {
 			// This process's CPU per query: the figure least changed by
 			// other load on the machine (the database server's CPU is not
 			// in it on PostgreSQL).
-			cpu0 := cpuTime()
+			cpu0 := storetest.ProcessCPU()
 			for range min(cmp.Or(q.reps, 20), benchReps(b)) {
 				t0 := time.Now()
 				tot, err := q.run()
@@ -306,7 +306,7 @@ func benchSearch(b *testing.B, s *store.Store) {
 			p50, p95 := times[len(times)/2], times[len(times)*95/100]
 			b.ReportMetric(float64(p95.Microseconds())/1000, q.name+"-p95-ms")
 			// Printed, not logged: a benchmark's log is cut after a few lines.
-			cpu := (cpuTime() - cpu0) / time.Duration(len(times))
+			cpu := (storetest.ProcessCPU() - cpu0) / time.Duration(len(times))
 			fmt.Printf("| %s | %s | %d | %d | %.1f ms | %.1f ms | %.1f |\n", s.Driver(), q.name, n, total,
 				float64(p50.Microseconds())/1000, float64(p95.Microseconds())/1000, float64(cpu.Microseconds())/1000)
 		}
@@ -403,13 +403,13 @@ func benchFleetIngest(b *testing.B, s *store.Store, n int) {
 	}
 	fmt.Println("| database | ingest | computers | inventories | software rows | wall ms/inventory | CPU ms/inventory |")
 	for _, phase := range []string{"first-inventory", "re-inventory"} {
-		cpu0, t0 := cpuTime(), time.Now()
+		cpu0, t0 := storetest.ProcessCPU(), time.Now()
 		for i := range count {
 			if _, err := inventory.Record(b.Context(), s, snap(i, phase == "re-inventory")); err != nil {
 				b.Fatalf("%s %d: %v", phase, i, err)
 			}
 		}
-		wall, cpu := time.Since(t0), cpuTime()-cpu0
+		wall, cpu := time.Since(t0), storetest.ProcessCPU()-cpu0
 		fmt.Printf("| %s | %s | %d | %d | %d | %.1f | %.1f |\n", s.Driver(), phase, n, count, len(inv.Softwares),
 			float64(wall.Microseconds())/1000/count, float64(cpu.Microseconds())/1000/count)
 	}
