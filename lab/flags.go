@@ -6,6 +6,10 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/shoal-project/shoal/agent/swarm"
 )
 
 // ParseSize parses a byte count with an optional KiB, MiB or GiB suffix
@@ -61,8 +65,21 @@ func ParseFlags(args []string, stderr io.Writer) (*Flags, error) {
 	fs.Float64Var(&c.BaselineP95, "baseline-p95", 0, "completion p95 (s) of the same run without slow peers, for the slow-peer goal (≤ 1.3×)")
 	fs.BoolVar(&c.KeepWork, "keep", false, "keep the work directory (logs, agent state) after a successful run")
 	fs.StringVar(&f.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&c.AgentSwarm, "agent-swarm", "", "the Shoal agents' swarm settings in the P2P scenarios, YAML as under 'swarm:' in agent.yaml (e.g. 'lease_max: 4')")
+	fs.StringVar(&c.AgentLogLevel, "agent-log-level", "info", "the Shoal agents' log level (debug adds their timings; see -keep)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if c.AgentSwarm != "" {
+		var sw swarm.Config
+		dec := yaml.NewDecoder(strings.NewReader(c.AgentSwarm))
+		dec.KnownFields(true)
+		if err := dec.Decode(&sw); err != nil {
+			return nil, fmt.Errorf("-agent-swarm: %w", err)
+		}
+		if err := sw.Validate(); err != nil {
+			return nil, fmt.Errorf("-agent-swarm: %w", err)
+		}
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())

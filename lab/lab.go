@@ -78,6 +78,13 @@ type Config struct {
 	// KeepWork keeps the work directory (logs, state) after a successful
 	// run; it is always kept after a failure.
 	KeepWork bool `yaml:"keep_work"`
+	// AgentLogLevel is the Shoal agents' -log-level (default info; debug
+	// adds progress-report, unpack and fragment timings to their logs).
+	AgentLogLevel string `yaml:"agent_log_level"`
+	// AgentSwarm is the Shoal agents' swarm configuration in the P2P
+	// scenarios, YAML as under "swarm:" in the agent's config file (e.g.
+	// "lease_max: 4"); empty: the defaults.
+	AgentSwarm string `yaml:"agent_swarm"`
 }
 
 // DefaultLANMbit is the default LAN port rate: a 100 Mbit/s switch port.

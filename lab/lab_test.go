@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"go.yaml.in/yaml/v3"
 
+	"github.com/shoal-project/shoal/agent/swarm"
 	"github.com/shoal-project/shoal/proto/api"
 )
 
@@ -224,12 +226,14 @@ func TestConfigValidate(t *testing.T) {
 
 func TestParseFlags(t *testing.T) {
 	f, err := ParseFlags([]string{"-size", "8MiB", "-agents", "4", "-branches", "1", "-uplink-mbit", "50",
-		"-delay", "10ms", "-loss", "0.5", "-scenarios", "ocs-direct, shoal-p2p", "-out", "x"}, io.Discard)
+		"-delay", "10ms", "-loss", "0.5", "-scenarios", "ocs-direct, shoal-p2p", "-out", "x",
+		"-agent-log-level", "debug", "-agent-swarm", "upstream_streams: 2\nlease_max: 4"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := Config{SizeBytes: 8 << 20, Agents: 4, Branches: 1, UplinkMbit: 50, Delay: 10 * time.Millisecond,
-		LossPct: 0.5, LANMbit: 100, RelayLANMbit: 1000, CC: "reno", Scenarios: []string{"ocs-direct", "shoal-p2p"}, OutDir: "x", BinDir: "bin"}
+		LossPct: 0.5, LANMbit: 100, RelayLANMbit: 1000, CC: "reno", Scenarios: []string{"ocs-direct", "shoal-p2p"}, OutDir: "x", BinDir: "bin",
+		AgentLogLevel: "debug", AgentSwarm: "upstream_streams: 2\nlease_max: 4"}
 	if diff := cmp.Diff(want, f.Config); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
 	}
@@ -243,9 +247,36 @@ func TestParseFlags(t *testing.T) {
 	if def.Config.CC != CCReno || def.Config.lanMbit() != 100 {
 		t.Errorf("defaults: congestion control %q, LAN %g Mbit/s; want reno and 100", def.Config.CC, def.Config.lanMbit())
 	}
-	for _, bad := range [][]string{{"-scenarios", "nope"}, {"-cc", "cubic"}, {"-lan-mbit", "-5"}, {"-relay-lan-mbit", "-1"}} {
+	for _, bad := range [][]string{{"-scenarios", "nope"}, {"-cc", "cubic"}, {"-lan-mbit", "-5"}, {"-relay-lan-mbit", "-1"},
+		{"-agent-swarm", "upstream_stream: 2"}, {"-agent-swarm", "upstream_streams: -1"}} {
 		if _, err := ParseFlags(bad, io.Discard); err == nil {
 			t.Errorf("ParseFlags accepted %q", bad)
+		}
+	}
+}
+
+// TestAgentYAMLSwarm: -agent-swarm lands under "swarm:" in the P2P
+// agents' config, and relay-only agents keep the swarm disabled.
+func TestAgentYAMLSwarm(t *testing.T) {
+	p2p, relay := shoalMode{scenario: "shoal-p2p", p2p: true}, shoalMode{scenario: "shoal-relay", relay: true}
+	for _, tt := range []struct {
+		mode  shoalMode
+		swarm string
+		want  string
+	}{
+		{p2p, "", ""},
+		{p2p, "upstream_streams: 2\nlease_max: 4\n", "swarm:\n  upstream_streams: 2\n  lease_max: 4\n"},
+		{relay, "upstream_streams: 2", "swarm:\n  disabled: true\n"},
+	} {
+		got := agentYAML(tt.mode, tt.swarm)
+		if got != tt.want {
+			t.Errorf("agentYAML(%s, %q) = %q, want %q", tt.mode.scenario, tt.swarm, got, tt.want)
+		}
+		var cfg struct {
+			Swarm swarm.Config `yaml:"swarm"`
+		}
+		if err := yaml.Unmarshal([]byte(got), &cfg); err != nil {
+			t.Errorf("agentYAML(%s, %q): %v", tt.mode.scenario, tt.swarm, err)
 		}
 	}
 }

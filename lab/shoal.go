@@ -3,6 +3,7 @@ package lab
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -21,8 +22,10 @@ type shoalAgent struct {
 	host Host
 	bin  string
 	dir  string
-	cmd  *exec.Cmd
-	done chan error
+	// logLevel is the agent's -log-level (info when empty).
+	logLevel string
+	cmd      *exec.Cmd
+	done     chan error
 }
 
 func (a *shoalAgent) config() string  { return filepath.Join(a.dir, "agent.yaml") }
@@ -77,7 +80,7 @@ func (a *shoalAgent) start() error {
 		return fmt.Errorf("agent %s log: %w", a.host.Name, err)
 	}
 	defer f.Close()
-	a.cmd = exec.Command("ip", "netns", "exec", a.host.NS, a.bin, "-config", a.config(), "-log-level", "info")
+	a.cmd = exec.Command("ip", "netns", "exec", a.host.NS, a.bin, "-config", a.config(), "-log-level", cmp.Or(a.logLevel, "info"))
 	a.cmd.Stdout, a.cmd.Stderr = f, f
 	if err := a.cmd.Start(); err != nil {
 		return fmt.Errorf("start agent %s: %w", a.host.Name, err)
@@ -188,11 +191,11 @@ func runShoal(ctx context.Context, e *env, r *Result, m shoalMode) error {
 	for b, br := range e.topo.Branches {
 		for _, h := range br.Agents[:r.Agents] {
 			h.Name = name + h.Name
-			a := &shoalAgent{host: h, bin: bin, dir: filepath.Join(e.work, m.scenario, h.Name)}
+			a := &shoalAgent{host: h, bin: bin, dir: filepath.Join(e.work, m.scenario, h.Name), logLevel: e.cfg.AgentLogLevel}
 			if err := os.MkdirAll(a.dir, 0o755); err != nil {
 				return fmt.Errorf("agent dir: %w", err)
 			}
-			if err := a.write(e.central.HTTPSURL, agentYAML(m)); err != nil {
+			if err := a.write(e.central.HTTPSURL, agentYAML(m, e.cfg.AgentSwarm)); err != nil {
 				return err
 			}
 			agents, spaces = append(agents, a), append(spaces, h.NS)
@@ -348,11 +351,19 @@ func (e *env) shoalTimeout(m shoalMode, n int) time.Duration {
 // direct baseline) the agent has no peers. Scenarios without peers turn
 // peer sharing off, so that a site's tracker does not make shoal-relay
 // measure relay and peers.
-func agentYAML(m shoalMode) string {
+func agentYAML(m shoalMode, swarmYAML string) string {
 	if !m.p2p {
 		return "swarm:\n  disabled: true\n"
 	}
-	return ""
+	if swarmYAML == "" {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("swarm:\n")
+	for line := range strings.Lines(swarmYAML) {
+		b.WriteString("  " + strings.TrimRight(line, "\n") + "\n")
+	}
+	return b.String()
 }
 
 // checkSites checks that central put every computer into its branch's

@@ -33,6 +33,11 @@ const busyBackoff = 500 * time.Millisecond
 // is too slow.
 const busyBounds = 3
 
+// busyGap: a busy answer more than this after a peer's previous one starts
+// a new busy spell (a download that still wants something of a busy peer
+// asks it again after busyBackoff).
+const busyGap = 4 * busyBackoff
+
 // peerState is what a download knows of one peer.
 type peerState struct {
 	id        string
@@ -49,6 +54,7 @@ type peerState struct {
 	goneSince time.Time // listed but not a live LAN member since then (zero: alive)
 	wasMember bool      // seen as a live LAN member once: only such a peer can be gone
 	busySince time.Time // answering busy, with nothing delivered, since then (zero: not busy)
+	lastBusy  time.Time // its latest busy answer
 	dropped   bool      // sent a bad fragment or has no valid record
 	watched   bool      // a have session to it was asked for
 	pushed    bool      // it claimed fragments over a have session
@@ -872,9 +878,14 @@ func (d *download) handle(o outcome, now time.Time) error {
 		if p.relay {
 			break // A relay is busy while it pulls from upstream.
 		}
-		if p.busySince.IsZero() {
+		// Busy answers count together only while we keep asking: one
+		// long after the last (we got those fragments elsewhere, then
+		// had nothing to ask of it) starts afresh.
+		if p.busySince.IsZero() || now.Sub(p.lastBusy) > busyGap {
 			p.busySince = now
-		} else if b := busyBounds * d.progressBound(d.m.Fragments[i].Size); b > 0 && now.Sub(p.busySince) >= b {
+		}
+		p.lastBusy = now
+		if b := busyBounds * d.progressBound(d.m.Fragments[i].Size); b > 0 && now.Sub(p.busySince) >= b {
 			d.tooSlow(p, now, "busy", "fragment", i, "for", now.Sub(p.busySince).Round(time.Millisecond), "bound", b.Round(time.Millisecond))
 		}
 	case errors.Is(o.err, context.Canceled):

@@ -409,3 +409,50 @@ func TestOwnLinkNotBlamed(t *testing.T) {
 		})
 	}
 }
+
+// TestEarlierBusyNotHeldAgainstAPeer: the owner answered busy while the
+// download got fragments 0-3 from another peer; then nothing was asked of
+// it for longer than the busy bound, until it announced 4-7. One more busy
+// answer then must not make it "too slow": in the lab, requesters left
+// healthy WAN owners alone this way (a busy answer 15 s after one of
+// long ago), and the fragments those owners had leased crossed the WAN
+// twice.
+func TestEarlierBusyNotHeldAgainstAPeer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const n = 8
+		e := newSwarm(t, n, swarm.Config{ProgressMin: time.Second}, map[string][]int{
+			"owner": swarmtest.Range(0, 4),
+			"peerA": swarmtest.Range(0, 4),
+		})
+		owner, peerA := e.peers[0], e.peers[1]
+		owner.SetFail(fmt.Errorf("upload slots taken: %w", p2p.ErrBusy))
+		peerA.SetDelay(func(int) time.Duration { return 50 * time.Millisecond })
+		e.tracker.SetGrant(grantOnly()) // No leases: 4-7 can only come from the owner.
+		announced := time.AfterFunc(6*time.Second, func() {
+			// The owner fetched 4-7 meanwhile; it answers busy once more,
+			// then serves.
+			var once sync.Once
+			owner.SetOnRequest(func(string, int) { once.Do(func() { owner.SetFail(nil) }) })
+			e.tracker.SetHave("owner", swarmtest.Have(n, swarmtest.Range(0, n)...))
+		})
+		defer announced.Stop()
+		start := time.Now()
+		if _, err := e.fetch(t); err != nil {
+			t.Fatalf("Fetch: %v", err)
+		}
+		e.checkStored(t)
+		if took := time.Since(start); took > 10*time.Second {
+			t.Errorf("took %s, want about 6s + a lookup: the owner was left alone for an old busy answer", took)
+		}
+		got := owner.Served()
+		slices.Sort(got)
+		if diff := cmp.Diff(swarmtest.Range(4, 8), got); diff != "" {
+			t.Errorf("owner served (-want +got):\n%s", diff)
+		}
+		for _, l := range e.tracker.Leases() {
+			if slices.Contains(l.Exclude, "owner") {
+				t.Errorf("a lease request excluded the owner: %+v", l)
+			}
+		}
+	})
+}
