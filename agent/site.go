@@ -219,6 +219,7 @@ func (p *peers) self() swarm.Self {
 	out := swarm.Self{PeerID: p.peerID, Addrs: p.node.Addrs()}
 	if c := p.cluster.Load(); c != nil {
 		out.GossipAddr = c.LocalAddr()
+		out.Lonely = len(c.Members()) == 0
 	}
 	return out
 }

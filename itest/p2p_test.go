@@ -151,6 +151,38 @@ func TestP2POneWANCopyPerSite(t *testing.T) {
 	}
 }
 
+// TestP2PLANFormsAtStart: the agents of a site form their LAN membership
+// when they start, before any deployment: an agent alone in its
+// membership asks the tracker for the site's members in its announce.
+// (Before, members came only with lookups, at the first download, and
+// every first deployment of a branch paid for the LAN forming.)
+func TestP2PLANFormsAtStart(t *testing.T) {
+	c := startCentral(t, "")
+	a := startAgentAPI(t, c)
+	loopbackSite(t, c)
+	const n = 3
+	agents, _ := swarmAgents(t, c, a, "lanstart-", n, "", nil)
+	for _, ag := range agents {
+		waitFor(t, 30*time.Second, ag.Name+" to see the other agents as LAN members", func() error {
+			peers := map[string]bool{}
+			for _, l := range ag.logLines("lan member joined") {
+				if _, rest, ok := strings.Cut(l, " peer="); ok {
+					peers[strings.Fields(rest)[0]] = true
+				}
+			}
+			if len(peers) < n-1 {
+				return fmt.Errorf("%d LAN members, want %d", len(peers), n-1)
+			}
+			return nil
+		})
+	}
+	var deps api.List[api.Deployment]
+	c.do("GET", "/api/v1/deployments", nil, &deps, http.StatusOK)
+	if len(deps.Items) != 0 {
+		t.Errorf("%d deployments: the LAN must form without one", len(deps.Items))
+	}
+}
+
 // buildCorruptAgent builds shoal-agent with the shoalcorrupt tag: it
 // serves every fragment with its first byte flipped.
 func buildCorruptAgent(t *testing.T) string {

@@ -101,13 +101,18 @@ type TrackerAnnounce struct {
 	Kind     string        `json:"kind"`
 	RelayURL string        `json:"relay_url,omitempty"`
 	Packages []PackageHave `json:"packages"`
+	// Lonely says the caller's LAN membership has no members yet: the
+	// answer lists the site's members to join (as a lookup does), so that
+	// agents form their LAN when they start, not at their first download.
+	Lonely bool `json:"lonely,omitempty"`
 }
 
 // TrackerAnnounceResponse tells when to announce again (seconds) and when
-// the entry expires without one.
+// the entry expires without one; Members answers a Lonely announce.
 type TrackerAnnounceResponse struct {
-	Interval int `json:"interval"`
-	TTL      int `json:"ttl"`
+	Interval int             `json:"interval"`
+	TTL      int             `json:"ttl"`
+	Members  []TrackerMember `json:"members,omitempty"`
 }
 
 // TrackerPeer is one holder in a lookup.

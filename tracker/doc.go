@@ -28,14 +28,16 @@
 //
 // # Message flow
 //
-//	POST /announce  TrackerAnnounce → TrackerAnnounceResponse{Interval, TTL}
+//	POST /announce  TrackerAnnounce → TrackerAnnounceResponse{Interval, TTL, Members}
 //	GET  /lookup?package=<ID>       → TrackerLookup
 //	POST /lease     TrackerLeaseRequest → TrackerLeaseResponse
 //	POST /leave     {} → {}: the caller's entry and leases go at once
 //
 // An announce replaces the caller's entry: its libp2p and gossip
 // addresses, its kind (peer or relay) and the full set of packages it holds
-// fragments of. Kind relay needs a peer record central signed with the relay
+// fragments of; a Lonely announce (the caller's LAN membership has no
+// members yet) is answered with the site's members, as a lookup is, so an
+// agent joins its LAN when it starts. Kind relay needs a peer record central signed with the relay
 // role (proto.RoleRelay); the device ID proves nothing. An entry lives TTL (default 90s) after its last announce,
 // and never past its peer record's expiry; peers announce every Interval
 // (default 30s) and whenever their holdings change.

@@ -131,6 +131,7 @@ func requestURI(r *http.Request) string {
 
 func (s *Server) serveAnnounce(w http.ResponseWriter, r *http.Request) {
 	c, body, err := s.authenticate(w, r)
+	var members []proto.TrackerMember
 	if err == nil {
 		var a proto.TrackerAnnounce
 		if err = decodeStrict(body, &a); err == nil {
@@ -141,7 +142,7 @@ func (s *Server) serveAnnounce(w http.ResponseWriter, r *http.Request) {
 				err = fmt.Errorf("announce: kind relay needs a relay's peer record: %w", ErrBadRequest)
 			}
 			if err == nil {
-				err = s.state.announce(c, a, time.Now())
+				members, err = s.state.announce(c, a, time.Now())
 			}
 		}
 	}
@@ -150,7 +151,7 @@ func (s *Server) serveAnnounce(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Debug("announce", "peer", c.PeerID, "site", c.Site)
-	writeJSON(w, proto.TrackerAnnounceResponse{Interval: int(s.cfg.AnnounceInterval / time.Second), TTL: int(s.cfg.TTL / time.Second)})
+	writeJSON(w, proto.TrackerAnnounceResponse{Interval: int(s.cfg.AnnounceInterval / time.Second), TTL: int(s.cfg.TTL / time.Second), Members: members})
 }
 
 func (s *Server) serveLookup(w http.ResponseWriter, r *http.Request) {

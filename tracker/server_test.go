@@ -181,6 +181,49 @@ func TestLookupOrderAndSiteIsolation(t *testing.T) {
 	}
 }
 
+// TestLonelyAnnounceListsMembers: an announce saying its LAN has no
+// members yet is answered with its site's members (bounded, never another
+// site's, never itself); any other announce gets none.
+func TestLonelyAnnounceListsMembers(t *testing.T) {
+	e := newEnv(t, tracker.Config{MaxMembers: 2})
+	first := e.peer("branch-a")
+	second := e.peer("branch-a")
+	third := e.peer("branch-a")
+	foreign := e.peer("branch-b")
+	announce := func(id *trackertest.Identity, a proto.TrackerAnnounce) proto.TrackerAnnounceResponse {
+		t.Helper()
+		var out proto.TrackerAnnounceResponse
+		if code := e.call(id, http.MethodPost, "/announce", a, &out); code != http.StatusOK {
+			t.Fatalf("announce %s: status %d", id.PeerID, code)
+		}
+		return out
+	}
+	lonely := func(gossip string) proto.TrackerAnnounce {
+		a := peerAnnounce(gossip)
+		a.Lonely = true
+		return a
+	}
+	if got := announce(first, lonely("10.0.0.1:7946")); len(got.Members) != 0 {
+		t.Errorf("first of its site: members %+v, want none", got.Members)
+	}
+	announce(foreign, lonely("10.1.0.1:7946"))
+	got := announce(second, lonely("10.0.0.2:7946"))
+	if diff := cmp.Diff([]proto.TrackerMember{{PeerID: first.PeerID.String(), GossipAddr: "10.0.0.1:7946"}}, got.Members); diff != "" {
+		t.Errorf("second of its site (-want +got):\n%s", diff)
+	}
+	if got.Interval <= 0 || got.TTL <= 0 {
+		t.Errorf("interval %d, ttl %d: want both", got.Interval, got.TTL)
+	}
+	got = announce(third, lonely("10.0.0.3:7946"))
+	want := []proto.TrackerMember{{PeerID: second.PeerID.String(), GossipAddr: "10.0.0.2:7946"}, {PeerID: first.PeerID.String(), GossipAddr: "10.0.0.1:7946"}}
+	if diff := cmp.Diff(want, got.Members); diff != "" {
+		t.Errorf("third, MaxMembers 2: the latest first (-want +got):\n%s", diff)
+	}
+	if got := announce(first, peerAnnounce("10.0.0.1:7946")); len(got.Members) != 0 {
+		t.Errorf("an announce that is not lonely: members %+v, want none", got.Members)
+	}
+}
+
 func TestLookupBounded(t *testing.T) {
 	e := newEnv(t, tracker.Config{MaxPeers: 3, MaxMembers: 2})
 	caller := e.peer("branch-a")

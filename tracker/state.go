@@ -117,13 +117,13 @@ func newState(cfg Config, revoked func(string) bool) *state {
 }
 
 // announce replaces the caller's entry with a. a must be validated.
-func (st *state) announce(c caller, a proto.TrackerAnnounce, now time.Time) error {
+func (st *state) announce(c caller, a proto.TrackerAnnounce, now time.Time) ([]proto.TrackerMember, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if name, ok := st.peerSite[c.PeerID]; ok {
 		old := st.sites[name].entries[c.PeerID]
 		if c.AuthTime < old.authTime {
-			return ErrReplay
+			return nil, ErrReplay
 		}
 		// A removal drops the old entry's leases; keep the ones of a peer
 		// that stays in its site and has not announced the fragment.
@@ -133,7 +133,7 @@ func (st *state) announce(c caller, a proto.TrackerAnnounce, now time.Time) erro
 			st.remove(st.sites[name], old)
 		}
 	} else if len(st.peerSite) >= st.cfg.MaxEntries {
-		return ErrFull
+		return nil, ErrFull
 	}
 	s := st.sites[c.Site]
 	if s == nil {
@@ -178,7 +178,10 @@ func (st *state) announce(c caller, a proto.TrackerAnnounce, now time.Time) erro
 			delete(s.leases, k)
 		}
 	}
-	return nil
+	if !a.Lonely {
+		return nil, nil
+	}
+	return st.members(s, c.PeerID, now), nil
 }
 
 // leave drops the caller's entry and its leases at once, as if it had
@@ -295,23 +298,31 @@ func (st *state) lookup(c caller, pkg string, now time.Time) (proto.TrackerLooku
 		out.Peers = append(out.Peers, proto.TrackerPeer{PeerID: r.e.peerID, Addrs: r.e.addrs, Kind: r.e.kind,
 			RelayURL: r.e.relayURL, Have: r.h.bits, Total: r.h.total})
 	}
+	out.Members = st.members(s, c.PeerID, now)
+	return out, nil
+}
+
+// members returns up to MaxMembers live members of site s with a gossip
+// address, other than self, the most recently announced first (the
+// likeliest alive).
+func (st *state) members(s *site, self string, now time.Time) []proto.TrackerMember {
 	var ms []*entry
 	for id, e := range s.entries {
-		if id != c.PeerID && e.gossipAddr != "" && e.live(now) && !st.revoked(id) {
+		if id != self && e.gossipAddr != "" && e.live(now) && !st.revoked(id) {
 			ms = append(ms, e)
 		}
 	}
-	// The most recently announced members are the likeliest alive.
 	slices.SortFunc(ms, func(a, b *entry) int {
 		if n := b.seen.Compare(a.seen); n != 0 {
 			return n
 		}
 		return cmp.Compare(a.peerID, b.peerID)
 	})
+	out := make([]proto.TrackerMember, 0, min(len(ms), st.cfg.MaxMembers))
 	for _, e := range ms[:min(len(ms), st.cfg.MaxMembers)] {
-		out.Members = append(out.Members, proto.TrackerMember{PeerID: e.peerID, GossipAddr: e.gossipAddr})
+		out = append(out, proto.TrackerMember{PeerID: e.peerID, GossipAddr: e.gossipAddr})
 	}
-	return out, nil
+	return out
 }
 
 // tiebreak orders equally good holders differently for each caller, so that

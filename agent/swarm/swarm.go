@@ -43,6 +43,9 @@ type Self struct {
 	// address (host:port, may be empty).
 	Addrs      []string
 	GossipAddr string
+	// Lonely: the LAN membership runs and has no members yet; the
+	// announce asks the tracker for the site's members (to OnMembers).
+	Lonely bool
 }
 
 // Deps are the scheduler's collaborators.
@@ -67,8 +70,9 @@ type Deps struct {
 	Alive func() (alive map[string]bool, known bool)
 	// Self returns what to announce. Nil announces no addresses.
 	Self func() Self
-	// OnMembers, when set, receives the site members of every lookup
-	// (seeds for memberlist).
+	// OnMembers, when set, receives the site members (seeds for
+	// memberlist) of every lookup and of an announce made while Self was
+	// Lonely.
 	OnMembers func([]proto.TrackerMember)
 	// Haves, when set, pushes and receives fragment availability as it
 	// happens (the agent wires its p2p node and calls the node's SetHaves
@@ -312,7 +316,7 @@ func (s *Scheduler) announce(ctx context.Context, tr Tracker) error {
 	a := proto.TrackerAnnounce{Kind: proto.HolderPeer, Packages: []proto.PackageHave{}}
 	if s.deps.Self != nil {
 		self := s.deps.Self()
-		a.Addrs, a.GossipAddr = self.Addrs, self.GossipAddr
+		a.Addrs, a.GossipAddr, a.Lonely = self.Addrs, self.GossipAddr, self.Lonely
 	}
 	var gone []string
 	for _, m := range mans {
@@ -348,6 +352,9 @@ func (s *Scheduler) announce(ctx context.Context, tr Tracker) error {
 	resp, err := tr.Announce(actx, a)
 	if err != nil {
 		return fmt.Errorf("swarm announce: %w", err)
+	}
+	if s.deps.OnMembers != nil && len(resp.Members) > 0 {
+		s.deps.OnMembers(resp.Members)
 	}
 	if resp.Interval > 0 {
 		s.mu.Lock()
