@@ -123,11 +123,15 @@ func (m *Manager) runJob(ctx context.Context, r *running, j proto.Job) (*proto.R
 	if !r.beginInstall(ctx) {
 		return nil, man, context.Cause(ctx)
 	}
-	if err := m.progress(ctx, pkg, proto.StateRunning, &st); err != nil {
-		log.Warn("report running", "err", err)
-	}
+	// "running" crosses the WAN while the package unpacks; the result
+	// goes only after it, so central sees them in order.
+	running := make(chan error, 1)
+	go func() { running <- m.progress(ctx, pkg, proto.StateRunning, &st) }()
 	work := filepath.Join(m.deps.StateDir, "work", pkg)
 	out, err := m.deps.Installer.Install(ctx, man, payload, work)
+	if perr := <-running; perr != nil {
+		log.Warn("report running", "err", perr)
+	}
 	if rerr := os.RemoveAll(work); rerr != nil {
 		log.Warn("remove work dir", "err", rerr)
 	}

@@ -28,6 +28,15 @@ type Config struct {
 	// UpstreamStreams) an owner fetched its two leased fragments one after
 	// the other, and the second, started late, made the site's tail.
 	UpstreamRanges int `yaml:"upstream_ranges"`
+	// OwnerFragments bounds the leased fragments a WAN owner fetches from
+	// central at once (default 1; each takes UpstreamRanges streams). At
+	// 2, every owner of a 20-agent branch fetched its two leases side by
+	// side: the site's fragments all completed together near the end of
+	// the WAN transfer, the LAN copied them in a burst that starved the
+	// agents' CPU and the uplink, and the last 25 MiB crossed the LAN after
+	// the last WAN byte (docs/LAB.md). One at a time, fragments complete
+	// all along and the LAN copies each while the next crosses the WAN.
+	OwnerFragments int `yaml:"owner_fragments"`
 	// EndgameFragments: once no more than this many fragments are
 	// missing and all are requested, each is also asked of other peers
 	// (default 4).
@@ -101,6 +110,7 @@ func (c Config) withDefaults() Config {
 	def(&c.MaxPeerRequests, 8)
 	def(&c.UpstreamStreams, 4)
 	def(&c.UpstreamRanges, 2)
+	def(&c.OwnerFragments, 1)
 	def(&c.EndgameFragments, 4)
 	def(&c.EndgameCopies, 2)
 	def(&c.AnnounceEvery, 8)
@@ -131,7 +141,7 @@ func (c Config) Validate() error {
 	for _, v := range []struct {
 		name string
 		v    int
-	}{{"peer_streams", c.PeerStreams}, {"max_peer_requests", c.MaxPeerRequests}, {"upstream_streams", c.UpstreamStreams}, {"upstream_ranges", c.UpstreamRanges},
+	}{{"peer_streams", c.PeerStreams}, {"max_peer_requests", c.MaxPeerRequests}, {"upstream_streams", c.UpstreamStreams}, {"upstream_ranges", c.UpstreamRanges}, {"owner_fragments", c.OwnerFragments},
 		{"endgame_copies", c.EndgameCopies}, {"announce_every", c.AnnounceEvery}, {"lease_max", c.LeaseMax},
 		{"peer_failures", c.PeerFailures}, {"tracker_failures", c.TrackerFailures}} {
 		if v.v < 1 {

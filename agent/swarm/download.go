@@ -76,6 +76,7 @@ type request struct {
 	peer      *peerState // nil: upstream
 	relayOnly bool       // upstream from the site's relays only (relay-owned WAN)
 	parts     int        // upstream: the WAN streams it takes (byte ranges of central's fragment)
+	owned     bool       // upstream from central as the WAN owner (counts in download.ownReqs)
 	cancel    context.CancelFunc
 	start     time.Time
 	got       *atomic.Int64 // bytes delivered so far (peer requests)
@@ -109,6 +110,7 @@ type download struct {
 	inflight   map[int][]*request
 	peerReqs   int
 	upReqs     int
+	ownReqs    int               // requests in flight to central as the WAN owner (Config.OwnerFragments)
 	leased     map[int]time.Time // granted until
 	relay      bool              // the site's relay is the WAN owner
 	relayDown  map[string]bool   // relays (peer IDs) found unreachable: excluded from leases
@@ -593,7 +595,7 @@ func (d *download) schedule(ctx context.Context, now time.Time) {
 			}
 			continue
 		}
-		if d.upReqs < d.upStreams() && ((d.relay && !now.Before(d.relayBusy) && !now.Before(d.seeding[i])) || d.leasedNow(i, now)) {
+		if d.upReqs < d.upStreams() && ((d.relay && !now.Before(d.relayBusy) && !now.Before(d.seeding[i])) || (d.leasedNow(i, now) && (d.relay || d.heldByAny(i) || d.ownReqs < d.cfg.OwnerFragments))) {
 			d.start(ctx, i, nil, now)
 		}
 	}
@@ -710,12 +712,18 @@ func (d *download) start(ctx context.Context, i int, p *peerState, now time.Time
 		// to 1.061·S).
 		r.parts = max(1, min(d.cfg.UpstreamRanges, d.upStreams()-d.upReqs))
 	}
+	// An extra copy (a peer we left alone holds it) is not bounded by
+	// OwnerFragments: its peers wait for it.
+	r.owned = p == nil && !relayOnly && !d.relay && !d.heldByAny(i)
 	d.inflight[i] = append(d.inflight[i], r)
 	if p != nil {
 		p.inflight++
 		d.peerReqs++
 	} else {
 		d.upReqs += r.parts
+	}
+	if r.owned {
+		d.ownReqs++
 	}
 	fr := d.m.Fragments[i]
 	pkg := d.m.PackageID
@@ -768,6 +776,9 @@ func (d *download) handle(o outcome, now time.Time) error {
 		d.peerReqs--
 	} else {
 		d.upReqs -= r.parts
+	}
+	if r.owned {
+		d.ownReqs--
 	}
 	switch {
 	case o.err == nil:

@@ -233,3 +233,37 @@ func TestEndgameNotToRelay(t *testing.T) {
 		}
 	})
 }
+
+// TestWANOwnerFetchesOneLeaseAtATime: granted four leases, a WAN owner
+// fetches them from central owner_fragments at a time (default 1), so
+// that its first fragment is stored, and copied by its site, while the
+// next crosses the WAN (in its own, random, order); 2 fetches two side by
+// side.
+func TestWANOwnerFetchesOneLeaseAtATime(t *testing.T) {
+	for _, tc := range []struct {
+		owner int
+		want  time.Duration // four fragments of one second each
+	}{{0, 4 * time.Second}, {2, 2 * time.Second}} {
+		t.Run(fmt.Sprintf("owner_fragments=%d", tc.owner), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				const n = 4
+				tr := swarmtest.NewTracker()
+				tr.SetGrant(grantOnly(swarmtest.Range(0, n)...))
+				e := newEnv(t, n, swarm.Config{UpstreamRanges: 1, OwnerFragments: tc.owner}, tr)
+				e.upstream.SetDelay(func(int) time.Duration { return time.Second })
+				start := time.Now()
+				if _, err := e.fetch(t); err != nil {
+					t.Fatalf("Fetch: %v", err)
+				}
+				e.checkStored(t)
+				if took := time.Since(start); took < tc.want || took > tc.want+time.Second/2 {
+					t.Errorf("took %s, want %s", took, tc.want)
+				}
+				got := e.upstream.Requests()
+				if slices.Sort(got); !slices.Equal(got, swarmtest.Range(0, n)) {
+					t.Errorf("central asked for %v, want each fragment once", got)
+				}
+			})
+		})
+	}
+}
