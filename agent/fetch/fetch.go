@@ -150,6 +150,8 @@ type Stats struct {
 	BadPeers atomic.Int64
 	// firstStored is set by the first Stored call.
 	firstStored atomic.Bool
+	// stored, once StoredSignal made it, gets a token at every Stored call.
+	stored atomic.Pointer[chan struct{}]
 
 	mu       sync.Mutex // guards notes and failures
 	notes    []string
@@ -164,6 +166,25 @@ func (s *Stats) Stored(log *slog.Logger, fragment int) {
 	if s.firstStored.CompareAndSwap(false, true) {
 		log.Info("first fragment stored", "fragment", fragment)
 	}
+	if ch := s.stored.Load(); ch != nil {
+		select {
+		case *ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// StoredSignal returns a channel that gets a token (at most one waiting)
+// whenever a fragment is stored; call it before the fetch starts.
+func (s *Stats) StoredSignal() <-chan struct{} {
+	if ch := s.stored.Load(); ch != nil {
+		return *ch
+	}
+	ch := make(chan struct{}, 1)
+	if !s.stored.CompareAndSwap(nil, &ch) {
+		return *s.stored.Load()
+	}
+	return ch
 }
 
 func (s *Stats) bytesOf(kind string) *atomic.Int64 {

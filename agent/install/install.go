@@ -124,25 +124,56 @@ func failed(code string, err error) Outcome {
 // when ctx ended before an outcome was known; the caller then retries
 // later instead of reporting.
 func (in *Installer) Install(ctx context.Context, m *proto.Manifest, payload io.ReaderAt, workDir string) (Outcome, error) {
+	if o, err := in.Unpack(ctx, m, payload, workDir); o != nil || err != nil {
+		if o == nil {
+			return Outcome{}, err
+		}
+		return *o, err
+	}
+	return in.Act(ctx, m, workDir)
+}
+
+// Unpack empties workDir and unpacks payload (m.Size bytes) into its
+// "files" directory, the first half of Install. It returns the outcome of
+// a failure (a bad or unsafe archive: ERR_UNZIP; a work directory that
+// cannot be made), nil when the package is unpacked, or ctx's error when
+// ctx ended first. payload may block until its bytes are verified (the
+// agent unpacks a package while it downloads); ctx must end such reads.
+func (in *Installer) Unpack(ctx context.Context, m *proto.Manifest, payload io.ReaderAt, workDir string) (*Outcome, error) {
+	fail := func(code string, err error) (*Outcome, error) {
+		o := failed(code, err)
+		return &o, nil
+	}
 	if err := removeAll(workDir); err != nil {
-		return failed(ocs.ResultErrExecute, fmt.Errorf("clean work dir: %w", err)), nil
+		return fail(ocs.ResultErrExecute, fmt.Errorf("clean work dir: %w", err))
 	}
 	files := filepath.Join(workDir, "files")
 	if err := os.MkdirAll(files, 0o755); err != nil {
-		return failed(ocs.ResultErrExecute, fmt.Errorf("create work dir: %w", err)), nil
+		return fail(ocs.ResultErrExecute, fmt.Errorf("create work dir: %w", err))
 	}
 	if m.Size > 0 {
 		lim := Limits{MaxBytes: in.cfg.MaxUnpackedBytes, MaxEntries: in.cfg.MaxEntries}
 		start := time.Now()
 		if err := Unpack(payload, m.Size, files, lim); err != nil {
 			removeAll(files)
-			return failed(ocs.ResultErrUnzip, err), nil
+			if ctx.Err() != nil {
+				return nil, context.Cause(ctx)
+			}
+			return fail(ocs.ResultErrUnzip, err)
 		}
 		in.log.Debug("package unpacked", "package", m.PackageID, "bytes", m.Size, "dur", time.Since(start).Round(time.Millisecond))
 	}
 	if err := ctx.Err(); err != nil {
-		return Outcome{}, err
+		return nil, err
 	}
+	return nil, nil
+}
+
+// Act runs m's action on the package Unpack put in workDir, the second
+// half of Install. The error is non-nil only when ctx ended before an
+// outcome was known.
+func (in *Installer) Act(ctx context.Context, m *proto.Manifest, workDir string) (Outcome, error) {
+	files := filepath.Join(workDir, "files")
 	switch m.Action {
 	case proto.ActionExecute:
 		return in.run(ctx, m, executeCommand(goos, m.Command), files)

@@ -41,13 +41,14 @@ type fakeCentral struct {
 	site     *proto.SiteInfo
 	progress map[string]int
 	gates    map[string]chan struct{} // fragment requests of a package wait on its gate
+	ungated  map[string]int           // fragments below this index pass its gate
 	requests map[string]int
 	finished map[string]bool // progress answers ErrFinished
 }
 
 func newFakeCentral() *fakeCentral {
 	return &fakeCentral{lists: make(chan []proto.Job, 8), manifests: map[string][]byte{}, payloads: map[string][]byte{},
-		progress: map[string]int{}, gates: map[string]chan struct{}{}, requests: map[string]int{}, finished: map[string]bool{}}
+		progress: map[string]int{}, gates: map[string]chan struct{}{}, ungated: map[string]int{}, requests: map[string]int{}, finished: map[string]bool{}}
 }
 
 // Jobs answers like central: at once when tag is not the current list's,
@@ -110,6 +111,9 @@ func (c *fakeCentral) Fetch(ctx context.Context, pkg string, f proto.Fragment) (
 	c.mu.Lock()
 	gate := c.gates[pkg]
 	c.requests[pkg]++
+	if f.Index < c.ungated[pkg] {
+		gate = nil
+	}
 	c.mu.Unlock()
 	if gate != nil {
 		select {
@@ -141,14 +145,21 @@ func (c *fakeCentral) add(t *testing.T, key ed25519.PrivateKey, pkg string, n in
 	for i := range data {
 		data[i] = byte(r.Uint32())
 	}
+	c.addData(t, key, pkg, data, "true")
+}
+
+// addData publishes data as an EXECUTE package running command, in
+// fragments of fragSize bytes, signed with key.
+func (c *fakeCentral) addData(t *testing.T, key ed25519.PrivateKey, pkg string, data []byte, command string) {
+	t.Helper()
 	s, m5 := sha256.Sum256(data), md5.Sum(data)
 	man := &proto.Manifest{Version: proto.ProtocolVersion, PackageID: pkg, Name: "p" + pkg, Platform: proto.PlatformLinux,
-		Action: proto.ActionExecute, Command: "true", Size: int64(len(data)), SHA256: hex.EncodeToString(s[:]), MD5: hex.EncodeToString(m5[:]),
+		Action: proto.ActionExecute, Command: command, Size: int64(len(data)), SHA256: hex.EncodeToString(s[:]), MD5: hex.EncodeToString(m5[:]),
 		FragmentSize: fragSize, CreatedAt: time.Now(), FragmentProto: proto.FragmentProtoHTTP,
 		OCSFragments: []proto.Fragment{{Index: 0, Offset: 0, Size: int64(len(data)), CID: proto.FragmentCID(data).String()}}}
-	for i := range n {
-		b := data[i*fragSize : (i+1)*fragSize]
-		man.Fragments = append(man.Fragments, proto.Fragment{Index: i, Offset: int64(i * fragSize), Size: fragSize, CID: proto.FragmentCID(b).String()})
+	for off := 0; off < len(data); off += fragSize {
+		b := data[off:min(off+fragSize, len(data))]
+		man.Fragments = append(man.Fragments, proto.Fragment{Index: off / fragSize, Offset: int64(off), Size: int64(len(b)), CID: proto.FragmentCID(b).String()})
 	}
 	raw, err := proto.SignManifest(man, key)
 	if err != nil {
@@ -187,6 +198,15 @@ type harness struct {
 
 func start(t *testing.T, c *fakeCentral, key ed25519.PrivateKey, dir string) *harness {
 	t.Helper()
+	inst := &fakeInstaller{}
+	h := startWith(t, c, key, dir, inst)
+	h.inst = inst
+	return h
+}
+
+// startWith runs a Manager with the given installer.
+func startWith(t *testing.T, c *fakeCentral, key ed25519.PrivateKey, dir string, inst installer) *harness {
+	t.Helper()
 	st, err := fragstore.Open(dir + "/fragments")
 	if err != nil {
 		t.Fatal(err)
@@ -196,7 +216,6 @@ func start(t *testing.T, c *fakeCentral, key ed25519.PrivateKey, dir string) *ha
 	if err != nil {
 		t.Fatal(err)
 	}
-	inst := &fakeInstaller{}
 	m, err := New(Config{ProgressInterval: 100 * time.Millisecond, SpaceMargin: 1}, Deps{
 		Central: c, Reporter: c, Fetcher: f, Installer: inst, Store: st,
 		ManifestKey: key.Public().(ed25519.PublicKey), StateDir: dir,
@@ -207,7 +226,7 @@ func start(t *testing.T, c *fakeCentral, key ed25519.PrivateKey, dir string) *ha
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- m.Run(ctx) }()
-	h := &harness{central: c, inst: inst, key: key, dir: dir}
+	h := &harness{central: c, key: key, dir: dir}
 	var once sync.Once
 	h.stop = func() { once.Do(func() { stopRun(t, cancel, errc) }) }
 	t.Cleanup(h.stop)

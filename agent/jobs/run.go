@@ -12,6 +12,7 @@ import (
 
 	"github.com/shoal-project/shoal/agent/client"
 	"github.com/shoal-project/shoal/agent/fetch"
+	"github.com/shoal-project/shoal/agent/install"
 	"github.com/shoal-project/shoal/proto"
 	"github.com/shoal-project/shoal/proto/ocs"
 )
@@ -71,9 +72,18 @@ func (m *Manager) runJob(ctx context.Context, r *running, j proto.Job) (*proto.R
 	st.Total.Store(int64(len(man.Fragments)))
 	st.Done.Store(int64(len(man.Fragments) - len(missing)))
 	stopProgress := m.reportProgress(ctx, r, pkg, &st)
+	work := filepath.Join(m.deps.StateDir, "work", pkg)
+	// The package unpacks while it downloads when it installs right after.
+	var early *earlyUnpack
+	if inst, ok := m.deps.Installer.(earlyInstaller); ok && (j.InstallAfter == nil || !m.now().Before(*j.InstallAfter)) {
+		early = m.startEarlyUnpack(ctx, inst, man, &st, work)
+	}
 	start := time.Now()
 	err = m.deps.Fetcher.Fetch(ctx, man, &st)
 	stopProgress()
+	if err != nil && early != nil {
+		early.stop()
+	}
 	switch {
 	case ctx.Err() != nil:
 		return nil, man, context.Cause(ctx)
@@ -100,7 +110,14 @@ func (m *Manager) runJob(ctx context.Context, r *running, j proto.Job) (*proto.R
 	// Hashing 48 MiB again cost every agent of a branch 0.5–1 s of CPU at
 	// the same moment (docs/LAB.md, docs/SECURITY.md).
 	bad, err := m.checkFragments(ctx, man)
+	if early != nil && (err != nil || bad != nil || (j.InstallAfter != nil && m.now().Before(*j.InstallAfter))) {
+		early.stop()
+		early = nil
+	}
 	if errors.Is(<-reported, client.ErrFinished) {
+		if early != nil {
+			early.stop()
+		}
 		return nil, man, errCancelled
 	}
 	if err != nil {
@@ -121,14 +138,26 @@ func (m *Manager) runJob(ctx context.Context, r *running, j proto.Job) (*proto.R
 	defer payload.Close()
 
 	if !r.beginInstall(ctx) {
+		if early != nil {
+			early.stop()
+		}
 		return nil, man, context.Cause(ctx)
 	}
 	// "running" crosses the WAN while the package unpacks; the result
 	// goes only after it, so central sees them in order.
 	running := make(chan error, 1)
 	go func() { running <- m.progress(ctx, pkg, proto.StateRunning, &st) }()
-	work := filepath.Join(m.deps.StateDir, "work", pkg)
-	out, err := m.deps.Installer.Install(ctx, man, payload, work)
+	var out install.Outcome
+	if early != nil {
+		var o *install.Outcome
+		if o, err = early.wait(ctx); o != nil {
+			out = *o
+		} else if err == nil {
+			out, err = early.inst.Act(ctx, man, work)
+		}
+	} else {
+		out, err = m.deps.Installer.Install(ctx, man, payload, work)
+	}
 	if perr := <-running; perr != nil {
 		log.Warn("report running", "err", perr)
 	}

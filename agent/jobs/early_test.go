@@ -1,0 +1,135 @@
+package jobs
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"crypto/ed25519"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/shoal-project/shoal/agent/install"
+	"github.com/shoal-project/shoal/proto"
+)
+
+// tarGz returns a tar.gz archive of one file.
+func tarGz(t *testing.T, name string, data []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tw.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// earlyPackage publishes a tar.gz of one 200 KiB file, big.bin, whose
+// command copies it to out; the fragments from the middle on wait for
+// their gate. It returns the file's bytes.
+func earlyPackage(t *testing.T, c *fakeCentral, key ed25519.PrivateKey, pkg, out string) []byte {
+	t.Helper()
+	big := make([]byte, 200<<10)
+	r := rand.New(rand.NewPCG(7, 7))
+	for i := range big {
+		big[i] = byte(r.Uint32())
+	}
+	archive := tarGz(t, "big.bin", big)
+	c.addData(t, key, pkg, archive, "cp big.bin "+out)
+	c.gates[pkg] = make(chan struct{})
+	c.ungated[pkg] = len(archive) / fragSize / 2
+	return big
+}
+
+// TestUnpackWhileDownloading: with the real installer, a tar.gz package
+// unpacks as its fragments arrive. While the second half of its fragments
+// is held back, the first half of the file is already in the work
+// directory and nothing ran; once they arrive the command runs on the
+// whole file.
+func TestUnpackWhileDownloading(t *testing.T) {
+	key := newKey(t)
+	c := newFakeCentral()
+	dir := t.TempDir()
+	out := filepath.Join(t.TempDir(), "out.bin")
+	big := earlyPackage(t, c, key, "5", out)
+	inst, err := install.New(install.Config{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	startWith(t, c, key, dir, inst)
+	c.lists <- []proto.Job{{PackageID: "5"}}
+	partial := filepath.Join(dir, "work", "5", "files", "big.bin")
+	waitFor(t, "big.bin partly unpacked during the download", func() bool {
+		fi, err := os.Stat(partial)
+		return err == nil && fi.Size() >= 64<<10
+	})
+	if r, _ := c.snapshot(); len(r) != 0 {
+		t.Fatalf("results %v before the download completed", r)
+	}
+	if _, err := os.Stat(out); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the command ran before the download completed (%v)", err)
+	}
+	close(c.gates["5"])
+	waitFor(t, "the result", func() bool { r, _ := c.snapshot(); return len(r) == 1 })
+	if r, _ := c.snapshot(); !cmp.Equal([]string{"5:SUCCESS"}, r) {
+		t.Fatalf("results %v, want 5:SUCCESS", r)
+	}
+	got, err := os.ReadFile(out)
+	if err != nil || !bytes.Equal(got, big) {
+		t.Errorf("the command saw %d bytes (err %v), want the %d of the package", len(got), err, len(big))
+	}
+	if _, err := os.Stat(filepath.Join(dir, "work", "5")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("work directory left after the install (%v)", err)
+	}
+}
+
+// TestUnpackWhileDownloadingStops: central ends the deployment while its
+// download waits; the unpack started with it stops and its work directory
+// goes, and the command never runs.
+func TestUnpackWhileDownloadingStops(t *testing.T) {
+	key := newKey(t)
+	c := newFakeCentral()
+	dir := t.TempDir()
+	out := filepath.Join(t.TempDir(), "out.bin")
+	earlyPackage(t, c, key, "6", out)
+	inst, err := install.New(install.Config{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	startWith(t, c, key, dir, inst)
+	c.lists <- []proto.Job{{PackageID: "6"}}
+	work := filepath.Join(dir, "work", "6")
+	waitFor(t, "the unpack under way", func() bool {
+		_, err := os.Stat(filepath.Join(work, "files", "big.bin"))
+		return err == nil
+	})
+	c.mu.Lock()
+	c.finished["6"] = true
+	c.mu.Unlock()
+	waitFor(t, "the work directory removed", func() bool {
+		_, err := os.Stat(work)
+		return errors.Is(err, fs.ErrNotExist)
+	})
+	if r, _ := c.snapshot(); len(r) != 0 {
+		t.Errorf("results %v, want none", r)
+	}
+	if _, err := os.Stat(out); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the command ran (%v)", err)
+	}
+}
