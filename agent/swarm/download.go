@@ -136,16 +136,38 @@ type download struct {
 	trackerFails  int
 	unknownFails  int // consecutive ErrUnknownPeer answers (trackerFailed)
 	lastTrackErr  error
-	// rank orders fragments equally rare, a random order per download:
-	// agents that all start at fragment 0 ask the relay (or the first
-	// holder) for the same fragments at once and have nothing to trade.
+	// rank orders fragments equally rare (rankOrder): about in package
+	// order, so the agent unpacks the package while it downloads, but
+	// shuffled within a window, so agents that all start at fragment 0 do
+	// not ask the relay (or the first holder) for the same fragments at
+	// once and have something to trade.
 	rank []int
+}
+
+// rankWindow is the number of fragments among which a download's order
+// is shuffled.
+const rankWindow = 16
+
+// rankOrder returns the rank of each of n fragments: package order, each
+// fragment moved by a random offset below window.
+func rankOrder(n, window int) []int {
+	keys := make([]float64, n)
+	idx := make([]int, n)
+	for i := range n {
+		keys[i], idx[i] = float64(i)+rand.Float64()*float64(window), i
+	}
+	slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(keys[a], keys[b]) })
+	rank := make([]int, n)
+	for r, i := range idx {
+		rank[i] = r
+	}
+	return rank
 }
 
 func newDownload(s *Scheduler, tr Tracker, m *proto.Manifest, missing []proto.Fragment, st *fetch.Stats) *download {
 	d := &download{s: s, cfg: s.cfg, tr: tr, m: m, st: st, log: s.log.With("package", m.PackageID),
 		need: map[int]bool{}, peers: map[string]*peerState{}, inflight: map[int][]*request{}, leased: map[int]time.Time{}, relayDown: map[string]bool{}, relayFails: map[int]int{}, seeding: map[int]time.Time{},
-		done: make(chan outcome), lookupWait: s.cfg.LookupMin, rank: rand.Perm(len(m.Fragments)), board: s.openBoard(m.PackageID)}
+		done: make(chan outcome), lookupWait: s.cfg.LookupMin, rank: rankOrder(len(m.Fragments), rankWindow), board: s.openBoard(m.PackageID)}
 	d.needBits = proto.NewBitfield(len(m.Fragments))
 	for _, f := range missing {
 		d.need[f.Index] = true
