@@ -278,6 +278,7 @@ func (t *Topology) uplink(ctx, lineCtx context.Context, br *Branch, wanSide, brS
 	br.down = down
 	up := newDelayLine(brTun, wanTun, cfg.Delay, cfg.Loss, uint64(2*br.Index+1))
 	for _, l := range []*delayLine{down, up} {
+		l.log = t.log
 		t.lines = append(t.lines, l)
 		t.wg.Go(func() {
 			if err := l.run(lineCtx); err != nil {

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -103,4 +106,67 @@ func TestDelayLine(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDelayLineThreadsHaveWirePriority: while a delay line runs, two
+// threads of the process (its reader and its writer) have wireNice, a
+// process the lab starts meanwhile has nice 0 (as the thread that forks
+// it), and once the line stops no thread keeps wireNice. Needs root to
+// raise a priority.
+func TestDelayLineThreadsHaveWirePriority(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to raise a thread's priority")
+	}
+	_, srcR := packetPair(t)
+	dstW, _ := packetPair(t)
+	d := newDelayLine(srcR, dstW, time.Millisecond, 0, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.run(ctx) }()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		srcR.Close()
+		if err := <-done; err != nil {
+			t.Errorf("delay line: %v", err)
+		}
+	}
+	defer stop()
+	waitFor(t, 5*time.Second, func() bool { return wireThreads(t) == 2 })
+	out, err := exec.Command("sh", "-c", "cut -d' ' -f19 /proc/self/stat").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(out)); got != "0" {
+		t.Errorf("a process the lab starts has nice %s, want 0", got)
+	}
+	// Once the line stops, no thread keeps the wire's priority (the
+	// process's main thread, which Go does not end, included).
+	stop()
+	waitFor(t, 5*time.Second, func() bool { return wireThreads(t) == 0 })
+}
+
+// wireThreads counts the threads of this process with nice wireNice.
+func wireThreads(t *testing.T) int {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, task := range tasks {
+		b, err := os.ReadFile("/proc/self/task/" + task.Name() + "/stat")
+		if err != nil {
+			continue // The thread ended.
+		}
+		// Field 19 is the nice value; field 2 (the name) has no spaces here.
+		f := strings.Fields(string(b))
+		if len(f) > 18 && f[18] == strconv.Itoa(wireNice) {
+			n++
+		}
+	}
+	return n
 }
