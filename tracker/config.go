@@ -60,6 +60,19 @@ type Config struct {
 	// (MaxExtraCopies) are not bounded. A negative value disables the
 	// bound.
 	LeaseCredit int `yaml:"lease_credit"`
+	// MaxSiteOwners bounds the peers of a site that fetch a package over
+	// the WAN at once as its WAN owners (default 12; a negative value
+	// disables the bound): a peer holding no lease of the package gets
+	// new ones only while fewer peers hold some. (Extra copies are not
+	// bounded.) With every agent of a 20-agent branch an owner, each
+	// fetched one fragment at a twentieth of the uplink: the site's
+	// fragments completed in rounds of 20 at the same moment, and the
+	// LAN copied 20 MiB at once while the uplink waited (docs/LAB.md).
+	// Fewer owners fetch faster each and their fragments reach the LAN in
+	// smaller rounds. Twelve fetch on 24 streams (two ranges each): eight
+	// (16 streams) left a lossy 16 Mbit/s uplink at +40 ms 87 % used; an
+	// uplink that is much faster and lossy needs more.
+	MaxSiteOwners int `yaml:"max_site_owners"`
 	// MaxEntries bounds the live entries of all sites together (default
 	// 200000); announces of new peers beyond it are refused.
 	MaxEntries int `yaml:"max_entries"`
@@ -91,6 +104,7 @@ func (c Config) withDefaults() Config {
 	defInt(&c.MaxEntries, 200000)
 	defInt(&c.MaxExtraCopies, 2)
 	defInt(&c.LeaseCredit, 2)
+	defInt(&c.MaxSiteOwners, 12)
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 1 << 20
 	}

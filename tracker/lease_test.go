@@ -410,6 +410,56 @@ func TestLeaseCredit(t *testing.T) {
 	})
 }
 
+// TestLeaseSiteOwnersBounded: with MaxSiteOwners 2, a third peer of the
+// site gets no lease while two peers hold some (held back, not refused),
+// whatever its credit; an owner keeps getting leases; another site is
+// not counted; a fragment only an excluded holder has is leased anyway
+// (an extra copy); and once an owner's fragments are announced its place
+// is free.
+func TestLeaseSiteOwnersBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, tracker.Config{LeaseTTL: 20 * time.Second, LeaseCredit: -1, MaxSiteOwners: 2})
+		a, b, c, slow := e.peer("branch-a"), e.peer("branch-a"), e.peer("branch-a"), e.peer("branch-a")
+		far := e.peer("branch-b")
+		for i, id := range []*trackertest.Identity{a, b, c, far} {
+			e.mustAnnounce(id, peerAnnounce(fmt.Sprintf("10.0.0.%d:1", i+1), holding("p", 8)))
+		}
+		e.mustAnnounce(slow, peerAnnounce("10.0.0.9:1", holding("p", 8, 7)))
+		steps := []struct {
+			name     string
+			do       func() (proto.TrackerLeaseResponse, int)
+			granted  []int
+			heldBack bool
+		}{
+			{"first-owner", func() (proto.TrackerLeaseResponse, int) { return e.lease(a, leaseReq([]int{0}, 1)) }, []int{0}, false},
+			{"second-owner", func() (proto.TrackerLeaseResponse, int) { return e.lease(b, leaseReq([]int{1}, 1)) }, []int{1}, false},
+			{"third-held-back", func() (proto.TrackerLeaseResponse, int) { return e.lease(c, leaseReq([]int{2, 3}, 2)) }, []int{}, true},
+			{"owner-gets-more", func() (proto.TrackerLeaseResponse, int) { return e.lease(a, leaseReq([]int{0, 2}, 2)) }, []int{0, 2}, false},
+			{"other-site-not-counted", func() (proto.TrackerLeaseResponse, int) { return e.lease(far, leaseReq([]int{0}, 1)) }, []int{0}, false},
+			{"extra-copy-not-bounded", func() (proto.TrackerLeaseResponse, int) {
+				return e.lease(c, excludingReq(7, slow))
+			}, []int{7}, false},
+			{"announced-owner-frees-its-place", func() (proto.TrackerLeaseResponse, int) {
+				e.mustAnnounce(b, peerAnnounce("10.0.0.2:1", holding("p", 8, 1)))
+				e.mustAnnounce(c, peerAnnounce("10.0.0.3:1", holding("p", 8, 7)))
+				return e.lease(c, leaseReq([]int{3}, 1))
+			}, []int{3}, false},
+		}
+		for _, s := range steps {
+			got, code := s.do()
+			if code != http.StatusOK {
+				t.Fatalf("%s: status %d", s.name, code)
+			}
+			if diff := cmp.Diff(s.granted, got.Granted); diff != "" {
+				t.Errorf("%s: granted (-want +got):\n%s", s.name, diff)
+			}
+			if got.HeldBack != s.heldBack {
+				t.Errorf("%s: held back %v, want %v", s.name, got.HeldBack, s.heldBack)
+			}
+		}
+	})
+}
+
 // TestLeaseCreditExtraCopy: a fragment only an excluded holder has is
 // what the site waits for; its extra copy needs no credit.
 func TestLeaseCreditExtraCopy(t *testing.T) {

@@ -412,6 +412,7 @@ func (st *state) lease(c caller, req proto.TrackerLeaseRequest, now time.Time) (
 	// be copied by its site first (Config.LeaseCredit).
 	owed, bounded := st.owed(s, c.PeerID, req.PackageID, now)
 	bounded = bounded && st.cfg.LeaseCredit > 0
+	full := st.ownersFull(s, c.PeerID, req.PackageID, now)
 	// Renewals first, so a WAN owner keeps what it is fetching.
 	for pass := range passes {
 		for _, i := range want {
@@ -426,7 +427,7 @@ func (st *state) lease(c caller, req proto.TrackerLeaseRequest, now time.Time) (
 			// slow peer leases it) is what its peers wait for: it needs
 			// no credit.
 			extra := excl.Has(i) || past
-			if !mine && !extra && bounded && owed >= st.cfg.LeaseCredit {
+			if !mine && !extra && ((bounded && owed >= st.cfg.LeaseCredit) || full) {
 				out.HeldBack = true
 				continue
 			}
@@ -500,6 +501,26 @@ func (st *state) owed(s *site, peer, pkg string, now time.Time) (int, bool) {
 		}
 	}
 	return n, true
+}
+
+// ownersFull reports whether peer may not become one more WAN owner of
+// pkg in site s: it holds no unexpired lease of pkg, and MaxSiteOwners
+// other peers do.
+func (st *state) ownersFull(s *site, peer, pkg string, now time.Time) bool {
+	if st.cfg.MaxSiteOwners <= 0 {
+		return false
+	}
+	owners := map[string]bool{}
+	for k, l := range s.leases {
+		if k.pkg != pkg || !now.Before(l.expires) {
+			continue
+		}
+		if l.peer == peer {
+			return false
+		}
+		owners[l.peer] = true
+	}
+	return len(owners) >= st.cfg.MaxSiteOwners
 }
 
 // creditStart is how long after a package's first announce in a site a
