@@ -43,6 +43,33 @@ func runLeaseSteps(t *testing.T, steps []leaseStep) {
 	}
 }
 
+// heldBackStep is a leaseStep whose answer must also say whether a
+// lease was held back.
+type heldBackStep struct {
+	name     string
+	do       func() (proto.TrackerLeaseResponse, int)
+	granted  []int
+	heldBack bool
+}
+
+// runHeldBackSteps runs steps in order and checks each answer's status,
+// grant and held-back flag.
+func runHeldBackSteps(t *testing.T, steps []heldBackStep) {
+	t.Helper()
+	for _, s := range steps {
+		got, code := s.do()
+		if code != http.StatusOK {
+			t.Fatalf("%s: status %d", s.name, code)
+		}
+		if diff := cmp.Diff(s.granted, got.Granted); diff != "" {
+			t.Errorf("%s: granted (-want +got):\n%s", s.name, diff)
+		}
+		if got.HeldBack != s.heldBack {
+			t.Errorf("%s: held back %v, want %v", s.name, got.HeldBack, s.heldBack)
+		}
+	}
+}
+
 // excludingReq asks for the lease of fragment want, excluding ids.
 func excludingReq(want int, ids ...*trackertest.Identity) proto.TrackerLeaseRequest {
 	r := leaseReq([]int{want}, 1)
@@ -348,12 +375,7 @@ func TestLeaseCredit(t *testing.T) {
 		first, later := e.peer("branch-c"), e.peer("branch-c")
 		all := []int{0, 1, 2, 3, 4, 5, 6, 7}
 
-		steps := []struct {
-			name     string
-			do       func() (proto.TrackerLeaseResponse, int)
-			granted  []int
-			heldBack bool
-		}{
+		steps := []heldBackStep{
 			{"first-grant-bounded", func() (proto.TrackerLeaseResponse, int) { return e.lease(owner, leaseReq(all, 8)) }, []int{0, 1}, true},
 			{"renewals-not-bounded", func() (proto.TrackerLeaseResponse, int) { return e.lease(owner, leaseReq(all, 8)) }, []int{0, 1}, true},
 			{"others-still-get-credit", func() (proto.TrackerLeaseResponse, int) { return e.lease(a, leaseReq(all, 1)) }, []int{2}, false},
@@ -395,18 +417,7 @@ func TestLeaseCredit(t *testing.T) {
 				return e.lease(first, leaseReq(all[2:], 8))
 			}, all[2:], false},
 		}
-		for _, s := range steps {
-			got, code := s.do()
-			if code != http.StatusOK {
-				t.Fatalf("%s: status %d", s.name, code)
-			}
-			if diff := cmp.Diff(s.granted, got.Granted); diff != "" {
-				t.Errorf("%s: granted (-want +got):\n%s", s.name, diff)
-			}
-			if got.HeldBack != s.heldBack {
-				t.Errorf("%s: held back %v, want %v", s.name, got.HeldBack, s.heldBack)
-			}
-		}
+		runHeldBackSteps(t, steps)
 	})
 }
 
@@ -425,12 +436,7 @@ func TestLeaseSiteOwnersBounded(t *testing.T) {
 			e.mustAnnounce(id, peerAnnounce(fmt.Sprintf("10.0.0.%d:1", i+1), holding("p", 8)))
 		}
 		e.mustAnnounce(slow, peerAnnounce("10.0.0.9:1", holding("p", 8, 7)))
-		steps := []struct {
-			name     string
-			do       func() (proto.TrackerLeaseResponse, int)
-			granted  []int
-			heldBack bool
-		}{
+		steps := []heldBackStep{
 			{"first-owner", func() (proto.TrackerLeaseResponse, int) { return e.lease(a, leaseReq([]int{0}, 1)) }, []int{0}, false},
 			{"second-owner", func() (proto.TrackerLeaseResponse, int) { return e.lease(b, leaseReq([]int{1}, 1)) }, []int{1}, false},
 			{"third-held-back", func() (proto.TrackerLeaseResponse, int) { return e.lease(c, leaseReq([]int{2, 3}, 2)) }, []int{}, true},
@@ -445,18 +451,7 @@ func TestLeaseSiteOwnersBounded(t *testing.T) {
 				return e.lease(c, leaseReq([]int{3}, 1))
 			}, []int{3}, false},
 		}
-		for _, s := range steps {
-			got, code := s.do()
-			if code != http.StatusOK {
-				t.Fatalf("%s: status %d", s.name, code)
-			}
-			if diff := cmp.Diff(s.granted, got.Granted); diff != "" {
-				t.Errorf("%s: granted (-want +got):\n%s", s.name, diff)
-			}
-			if got.HeldBack != s.heldBack {
-				t.Errorf("%s: held back %v, want %v", s.name, got.HeldBack, s.heldBack)
-			}
-		}
+		runHeldBackSteps(t, steps)
 	})
 }
 
