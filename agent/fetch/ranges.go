@@ -88,15 +88,19 @@ func (f *Fetcher) fetchRanges(ctx context.Context, src RangeSource, pkg string, 
 	for off := int64(0); off < fr.Size; off += step {
 		end := min(off+step, fr.Size)
 		g.Go(func() error {
+			asked := time.Now()
 			if err := f.streams.Acquire(gctx); err != nil {
 				return err
 			}
 			defer f.streams.Release()
+			slot := time.Now()
 			rc, err := src.FetchRange(gctx, pkg, fr, off, end)
 			if err != nil {
 				return err
 			}
 			defer rc.Close()
+			f.log.Debug("range answered", "package", pkg, "fragment", fr.Index, "from", off, "to", end,
+				"stream_wait", slot.Sub(asked).Round(time.Millisecond), "answer", time.Since(slot).Round(time.Millisecond))
 			p := data[off:end]
 			n := 0
 			for n < len(p) {
