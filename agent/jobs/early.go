@@ -65,13 +65,13 @@ func (e *earlyUnpack) wait(ctx context.Context) (*install.Outcome, error) {
 	case <-e.done:
 		return e.outcome, e.err
 	case <-ctx.Done():
-		e.stop()
 		return nil, context.Cause(ctx)
 	}
 }
 
-// stop abandons the unpack (the download failed or the install will not
-// run now) and removes what it unpacked.
+// stop abandons the unpack if it still runs (the download failed or the
+// install will not run now) and removes the work directory. Calling it
+// again, or after wait, is harmless.
 func (e *earlyUnpack) stop() {
 	e.cancel(errEarlyUnpackStopped)
 	<-e.done

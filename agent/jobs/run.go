@@ -77,13 +77,13 @@ func (m *Manager) runJob(ctx context.Context, r *running, j proto.Job) (*proto.R
 	var early *earlyUnpack
 	if inst, ok := m.deps.Installer.(earlyInstaller); ok && (j.InstallAfter == nil || !m.now().Before(*j.InstallAfter)) {
 		early = m.startEarlyUnpack(ctx, inst, man, &st, work)
+		// Every way out stops the unpack and removes what it unpacked
+		// (after an install, the work directory is gone already).
+		defer early.stop()
 	}
 	start := time.Now()
 	err = m.deps.Fetcher.Fetch(ctx, man, &st)
 	stopProgress()
-	if err != nil && early != nil {
-		early.stop()
-	}
 	switch {
 	case ctx.Err() != nil:
 		return nil, man, context.Cause(ctx)
@@ -110,14 +110,7 @@ func (m *Manager) runJob(ctx context.Context, r *running, j proto.Job) (*proto.R
 	// Hashing 48 MiB again cost every agent of a branch 0.5–1 s of CPU at
 	// the same moment (docs/LAB.md, docs/SECURITY.md).
 	bad, err := m.checkFragments(ctx, man)
-	if early != nil && (err != nil || bad != nil || (j.InstallAfter != nil && m.now().Before(*j.InstallAfter))) {
-		early.stop()
-		early = nil
-	}
 	if errors.Is(<-reported, client.ErrFinished) {
-		if early != nil {
-			early.stop()
-		}
 		return nil, man, errCancelled
 	}
 	if err != nil {
@@ -138,9 +131,6 @@ func (m *Manager) runJob(ctx context.Context, r *running, j proto.Job) (*proto.R
 	defer payload.Close()
 
 	if !r.beginInstall(ctx) {
-		if early != nil {
-			early.stop()
-		}
 		return nil, man, context.Cause(ctx)
 	}
 	// "running" crosses the WAN while the package unpacks; the result
