@@ -28,18 +28,26 @@ type leaseStep struct {
 	granted []int
 }
 
+// doLeaseStep makes one step's call, checks its status and grant, and
+// returns the answer.
+func doLeaseStep(t *testing.T, name string, do func() (proto.TrackerLeaseResponse, int), granted []int) proto.TrackerLeaseResponse {
+	t.Helper()
+	got, code := do()
+	if code != http.StatusOK {
+		t.Fatalf("%s: status %d", name, code)
+	}
+	if diff := cmp.Diff(granted, got.Granted); diff != "" {
+		t.Errorf("%s: granted (-want +got):\n%s", name, diff)
+	}
+	return got
+}
+
 // runLeaseSteps runs steps in order and checks each answer's status and
 // grant.
 func runLeaseSteps(t *testing.T, steps []leaseStep) {
 	t.Helper()
 	for _, s := range steps {
-		got, code := s.do()
-		if code != http.StatusOK {
-			t.Fatalf("%s: status %d", s.name, code)
-		}
-		if diff := cmp.Diff(s.granted, got.Granted); diff != "" {
-			t.Errorf("%s: granted (-want +got):\n%s", s.name, diff)
-		}
+		doLeaseStep(t, s.name, s.do, s.granted)
 	}
 }
 
@@ -57,13 +65,7 @@ type heldBackStep struct {
 func runHeldBackSteps(t *testing.T, steps []heldBackStep) {
 	t.Helper()
 	for _, s := range steps {
-		got, code := s.do()
-		if code != http.StatusOK {
-			t.Fatalf("%s: status %d", s.name, code)
-		}
-		if diff := cmp.Diff(s.granted, got.Granted); diff != "" {
-			t.Errorf("%s: granted (-want +got):\n%s", s.name, diff)
-		}
+		got := doLeaseStep(t, s.name, s.do, s.granted)
 		if got.HeldBack != s.heldBack {
 			t.Errorf("%s: held back %v, want %v", s.name, got.HeldBack, s.heldBack)
 		}
@@ -91,11 +93,9 @@ func TestLeaseGrantRenewRelease(t *testing.T) {
 		far := e.peer("branch-b")
 		e.mustAnnounce(far, peerAnnounce("10.1.0.1:1"))
 
-		steps := []struct {
-			name    string
-			do      func() (proto.TrackerLeaseResponse, int)
-			granted []int
-		}{
+		// The sleeps move the bubble's clock past lease TTLs at once; they
+		// wait for nothing.
+		steps := []leaseStep{
 			{"held-fragment-never-granted", func() (proto.TrackerLeaseResponse, int) { return e.lease(b, leaseReq([]int{0}, 4)) }, []int{}},
 			{"b-gets-up-to-max", func() (proto.TrackerLeaseResponse, int) { return e.lease(b, leaseReq([]int{3, 0, 1, 2}, 2)) }, []int{1, 2}},
 			{"c-gets-what-is-left", func() (proto.TrackerLeaseResponse, int) { return e.lease(c, leaseReq([]int{1, 2, 3}, 2)) }, []int{3}},
@@ -116,13 +116,7 @@ func TestLeaseGrantRenewRelease(t *testing.T) {
 			{"max-zero-means-one", func() (proto.TrackerLeaseResponse, int) { return e.lease(c, leaseReq([]int{6, 7}, 0)) }, []int{6}},
 		}
 		for _, s := range steps {
-			got, code := s.do()
-			if code != http.StatusOK {
-				t.Fatalf("%s: status %d", s.name, code)
-			}
-			if diff := cmp.Diff(s.granted, got.Granted); diff != "" {
-				t.Errorf("%s: granted (-want +got):\n%s", s.name, diff)
-			}
+			got := doLeaseStep(t, s.name, s.do, s.granted)
 			if got.TTL != 20 || got.Relay {
 				t.Errorf("%s: ttl %d relay %v", s.name, got.TTL, got.Relay)
 			}
