@@ -4,10 +4,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"strconv"
 	"strings"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/shoal-project/shoal/agent/swarm"
 )
@@ -70,16 +69,12 @@ func ParseFlags(args []string, stderr io.Writer) (*Flags, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	if c.AgentSwarm != "" {
-		var sw swarm.Config
-		dec := yaml.NewDecoder(strings.NewReader(c.AgentSwarm))
-		dec.KnownFields(true)
-		if err := dec.Decode(&sw); err != nil {
-			return nil, fmt.Errorf("-agent-swarm: %w", err)
-		}
-		if err := sw.Validate(); err != nil {
-			return nil, fmt.Errorf("-agent-swarm: %w", err)
-		}
+	if _, err := swarm.ParseConfig(c.AgentSwarm); err != nil {
+		return nil, fmt.Errorf("-agent-swarm: %w", err)
+	}
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(c.AgentLogLevel)); err != nil {
+		return nil, fmt.Errorf("-agent-log-level: %w", err)
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())

@@ -248,7 +248,7 @@ func TestParseFlags(t *testing.T) {
 		t.Errorf("defaults: congestion control %q, LAN %g Mbit/s; want reno and 100", def.Config.CC, def.Config.lanMbit())
 	}
 	for _, bad := range [][]string{{"-scenarios", "nope"}, {"-cc", "cubic"}, {"-lan-mbit", "-5"}, {"-relay-lan-mbit", "-1"},
-		{"-agent-swarm", "upstream_stream: 2"}, {"-agent-swarm", "upstream_streams: -1"}} {
+		{"-agent-swarm", "upstream_stream: 2"}, {"-agent-swarm", "upstream_streams: -1"}, {"-agent-log-level", "loud"}} {
 		if _, err := ParseFlags(bad, io.Discard); err == nil {
 			t.Errorf("ParseFlags accepted %q", bad)
 		}

@@ -13,8 +13,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/shoal-project/shoal/agent/swarm"
 	"github.com/shoal-project/shoal/lab"
 	"github.com/shoal-project/shoal/proto"
@@ -201,16 +199,11 @@ func TestScale(t *testing.T) {
 		t.Skip("make sim runs it (-sim.full)")
 	}
 	rep := &Report{Branches: 1000, HashMBps: hashRate()}
-	var sw swarm.Config
+	sw, err := swarm.ParseConfig(*swarmY)
+	if err != nil {
+		t.Fatalf("-sim.swarm: %v", err)
+	}
 	if *swarmY != "" {
-		dec := yaml.NewDecoder(strings.NewReader(*swarmY))
-		dec.KnownFields(true)
-		if err := dec.Decode(&sw); err != nil {
-			t.Fatalf("-sim.swarm: %v", err)
-		}
-		if err := sw.Validate(); err != nil {
-			t.Fatalf("-sim.swarm: %v", err)
-		}
 		rep.Note = "swarm: " + *swarmY
 	}
 	var log *slog.Logger

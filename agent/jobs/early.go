@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -42,6 +43,9 @@ type earlyUnpack struct {
 	// Set before done is closed.
 	outcome *install.Outcome
 	err     error
+	// consumed: wait returned the unpack's result; the install owns the
+	// work directory from then on (runJob removes it after the action).
+	consumed bool
 }
 
 // startEarlyUnpack starts unpacking man into work with inst while st's
@@ -63,6 +67,7 @@ func (m *Manager) startEarlyUnpack(ctx context.Context, inst earlyInstaller, man
 func (e *earlyUnpack) wait(ctx context.Context) (*install.Outcome, error) {
 	select {
 	case <-e.done:
+		e.consumed = true
 		return e.outcome, e.err
 	case <-ctx.Done():
 		return nil, context.Cause(ctx)
@@ -70,18 +75,21 @@ func (e *earlyUnpack) wait(ctx context.Context) (*install.Outcome, error) {
 }
 
 // stop abandons the unpack if it still runs (the download failed or the
-// install will not run now) and removes the work directory. Calling it
-// again, or after wait, is harmless.
+// install will not run now) and removes the work directory, unless the
+// install took the unpack's result. Calling it again is harmless.
 func (e *earlyUnpack) stop() {
 	e.cancel(errEarlyUnpackStopped)
 	<-e.done
+	if e.consumed {
+		return
+	}
 	if err := os.RemoveAll(e.work); err != nil {
 		// The next install empties the directory again.
 		e.log.Warn("remove work dir", "err", err)
 	}
 }
 
-var errEarlyUnpackStopped = fmt.Errorf("jobs: unpack stopped: the download did not complete")
+var errEarlyUnpackStopped = errors.New("jobs: unpack stopped: the download did not complete")
 
 // growingPayload reads a package whose fragments are still being fetched:
 // ReadAt waits until every fragment it reads from is verified in the

@@ -6,16 +6,19 @@ import (
 	"compress/gzip"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/shoal-project/shoal/agent/install"
+	"github.com/shoal-project/shoal/internal/testwait"
 	"github.com/shoal-project/shoal/proto"
 )
 
@@ -45,6 +48,10 @@ func tarGz(t *testing.T, name string, data []byte) []byte {
 // their gate. It returns the file's bytes.
 func earlyPackage(t *testing.T, c *fakeCentral, key ed25519.PrivateKey, pkg, out string) []byte {
 	t.Helper()
+	// Random bytes go into stored deflate blocks, which the decompressor
+	// reads up to 32 KiB at a time, and a read waits for every fragment
+	// it spans: the first 8 KiB of the file need about 40 KiB of the
+	// archive, far from its held-back second half.
 	big := make([]byte, 200<<10)
 	r := rand.New(rand.NewPCG(7, 7))
 	for i := range big {
@@ -75,9 +82,17 @@ func TestUnpackWhileDownloading(t *testing.T) {
 	startWith(t, c, key, dir, inst)
 	c.lists <- []proto.Job{{PackageID: "5"}}
 	partial := filepath.Join(dir, "work", "5", "files", "big.bin")
-	waitFor(t, "big.bin partly unpacked during the download", func() bool {
+	// Each fragment is committed with an fsync: on a loaded machine the
+	// first fragments take seconds to arrive.
+	testwait.For(t, time.Minute, "big.bin partly unpacked during the download", func() error {
 		fi, err := os.Stat(partial)
-		return err == nil && fi.Size() >= 64<<10
+		if err != nil {
+			return err
+		}
+		if fi.Size() < 8<<10 {
+			return fmt.Errorf("%d bytes unpacked", fi.Size())
+		}
+		return nil
 	})
 	if r, _ := c.snapshot(); len(r) != 0 {
 		t.Fatalf("results %v before the download completed", r)
@@ -115,9 +130,9 @@ func TestUnpackWhileDownloadingStops(t *testing.T) {
 	startWith(t, c, key, dir, inst)
 	c.lists <- []proto.Job{{PackageID: "6"}}
 	work := filepath.Join(dir, "work", "6")
-	waitFor(t, "the unpack under way", func() bool {
+	testwait.For(t, time.Minute, "the unpack under way", func() error {
 		_, err := os.Stat(filepath.Join(work, "files", "big.bin"))
-		return err == nil
+		return err
 	})
 	c.mu.Lock()
 	c.finished["6"] = true

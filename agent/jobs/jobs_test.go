@@ -212,7 +212,10 @@ func startWith(t *testing.T, c *fakeCentral, key ed25519.PrivateKey, dir string,
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	f, err := fetch.New(fetch.Config{Streams: 2}, st, []fetch.Source{c}, log)
+	// As many workers as streams: with more (the adaptive WAN streams),
+	// a worker holding an early fragment can wait for a stream slot for
+	// ever while two workers hold the slots waiting at a test's gate.
+	f, err := fetch.New(fetch.Config{Streams: 2, MaxStreams: 2}, st, []fetch.Source{c}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

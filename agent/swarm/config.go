@@ -3,7 +3,11 @@ package swarm
 import (
 	"errors"
 	"fmt"
+	"io"
+	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // Config tunes the swarm scheduler. Zero values take the defaults; a
@@ -132,6 +136,23 @@ func (c Config) withDefaults() Config {
 	defDur(&c.StallTimeout, 10*time.Second)
 	defDur(&c.PeerCooloff, 30*time.Second)
 	return c
+}
+
+// ParseConfig decodes a swarm configuration from YAML as under "swarm:"
+// in the agent's config file, strictly (unknown keys are errors), and
+// validates it. The lab's -agent-swarm and the simulator's -sim.swarm
+// take it.
+func ParseConfig(y string) (Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(strings.NewReader(y))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, fmt.Errorf("swarm config: %w", err)
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
 }
 
 // Validate checks the configuration.

@@ -724,7 +724,10 @@ func (d *download) start(ctx context.Context, i int, p *peerState, now time.Time
 		// answer.
 		rctx = p2p.SwarmRequest(rctx)
 	}
-	if p == nil && !relayOnly && !d.relay && !d.heldByAny(i) {
+	// A WAN owner's fragment from central (not an extra copy: a peer we
+	// left alone holds that one) counts against OwnerFragments.
+	r.owned = p == nil && !relayOnly && !d.relay && !d.heldByAny(i)
+	if r.owned {
 		// A WAN owner's fragment from central takes the free upstream
 		// streams, in byte ranges (fetch.FetchRanges): its last fragments
 		// do not crawl on one lossy stream each. An extra copy (a peer
@@ -734,9 +737,6 @@ func (d *download) start(ctx context.Context, i int, p *peerState, now time.Time
 		// to 1.061·S).
 		r.parts = max(1, min(d.cfg.UpstreamRanges, d.upStreams()-d.upReqs))
 	}
-	// An extra copy (a peer we left alone holds it) is not bounded by
-	// OwnerFragments: its peers wait for it.
-	r.owned = p == nil && !relayOnly && !d.relay && !d.heldByAny(i)
 	d.inflight[i] = append(d.inflight[i], r)
 	if p != nil {
 		p.inflight++
