@@ -63,9 +63,10 @@ type central struct {
 	client   *http.Client
 }
 
-// startCentral starts bin (shoal-central) inside namespace ns with its data
-// in dir and returns once its API answers and a token is minted.
-func startCentral(ctx context.Context, ns, bin, dir string, log *slog.Logger) (*central, error) {
+// startCentral starts bin (shoal-central) inside namespace ns at the nice
+// value nice with its data in dir and returns once its API answers and a
+// token is minted.
+func startCentral(ctx context.Context, ns, bin, dir string, nice int, log *slog.Logger) (*central, error) {
 	data := filepath.Join(dir, "data")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("central dir: %w", err)
@@ -85,7 +86,7 @@ func startCentral(ctx context.Context, ns, bin, dir string, log *slog.Logger) (*
 		return nil, fmt.Errorf("create central log: %w", err)
 	}
 	c := &central{log: log, logFile: lf, DataDir: data, done: make(chan error, 1)}
-	c.cmd = exec.Command("ip", "netns", "exec", ns, bin, "-config", cfgPath, "-log-level", "info")
+	c.cmd = serverCommand(ns, nice, bin, "-config", cfgPath, "-log-level", "info")
 	c.cmd.Env = append(os.Environ(), "SHOAL_ADMIN_PASSWORD="+password)
 	c.cmd.Stdout, c.cmd.Stderr = lf, lf
 	if err := c.cmd.Start(); err != nil {

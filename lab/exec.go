@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -107,4 +108,19 @@ func inNetns(ns string, fn func() error) error {
 		errc <- err
 	}()
 	return <-errc
+}
+
+// serverCommand returns the command that runs bin with args inside
+// namespace ns (none: here) at nice value nice (0: unchanged), through
+// nice(1) so that every thread of the server has it (a nice value is a
+// thread's, and Go starts threads of its own).
+func serverCommand(ns string, nice int, bin string, args ...string) *exec.Cmd {
+	argv := append([]string{bin}, args...)
+	if nice != 0 {
+		argv = append([]string{"nice", "-n", strconv.Itoa(nice)}, argv...)
+	}
+	if ns != "" {
+		argv = append([]string{"ip", "netns", "exec", ns}, argv...)
+	}
+	return exec.Command(argv[0], argv[1:]...)
 }

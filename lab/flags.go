@@ -66,6 +66,7 @@ func ParseFlags(args []string, stderr io.Writer) (*Flags, error) {
 	fs.StringVar(&f.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.AgentSwarm, "agent-swarm", "", "the Shoal agents' swarm settings in the P2P scenarios, YAML as under 'swarm:' in agent.yaml (e.g. 'lease_max: 4')")
 	fs.StringVar(&c.AgentLogLevel, "agent-log-level", "info", "the Shoal agents' log level (debug adds their timings; see -keep)")
+	serverNice := fs.Int("server-nice", DefaultServerNice, "nice value of central and the relays, servers on machines of their own in a real deployment (0: the agents' priority)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -76,6 +77,7 @@ func ParseFlags(args []string, stderr io.Writer) (*Flags, error) {
 	if err := lv.UnmarshalText([]byte(c.AgentLogLevel)); err != nil {
 		return nil, fmt.Errorf("-agent-log-level: %w", err)
 	}
+	c.ServerNice = serverNice
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}

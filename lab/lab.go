@@ -85,6 +85,29 @@ type Config struct {
 	// scenarios, YAML as under "swarm:" in the agent's config file (e.g.
 	// "lease_max: 4"); empty: the defaults.
 	AgentSwarm string `yaml:"agent_swarm"`
+	// ServerNice is the nice value of central and the relays (nil:
+	// DefaultServerNice; 0: the agents' priority). See DefaultServerNice.
+	ServerNice *int `yaml:"server_nice"`
+}
+
+// DefaultServerNice is the nice value the lab gives central and the
+// branch relays. They are servers, each on its own machine in a real
+// deployment; here they share two cores with up to 40 agents, which keep
+// nice 0. At equal priority the scheduler gave central a 41st of the CPU
+// while the agents of a P2P deployment all started at once (some 380
+// libp2p handshakes per branch for their have sessions): tracker leases
+// that central answers in milliseconds took 0.4-1.5 s, the first byte
+// ranges 0.5-1.3 s, and the uplink's first seconds carried 3.5-9 Mbit/s
+// (docs/LAB.md, eighth session). -10 weighs a server like some nine
+// agents; the lab's wire has the same (wireNice).
+const DefaultServerNice = -10
+
+// serverNice is the nice value of central and the relays.
+func (c Config) serverNice() int {
+	if c.ServerNice == nil {
+		return DefaultServerNice
+	}
+	return *c.ServerNice
 }
 
 // DefaultLANMbit is the default LAN port rate: a 100 Mbit/s switch port.
@@ -179,6 +202,9 @@ func (c Config) Validate() error {
 	}
 	if c.SlowRateKbit < 0 || (c.SlowPeers > 0 && c.SlowRateKbit < 8) {
 		errs = append(errs, fmt.Errorf("slow rate %g kbit/s: want at least 8", c.SlowRateKbit))
+	}
+	if n := c.serverNice(); n < -20 || n > 19 {
+		errs = append(errs, fmt.Errorf("server nice %d: want -20..19", n))
 	}
 	if c.LANMbit > 100000 {
 		errs = append(errs, fmt.Errorf("lan rate %g Mbit/s: want at most 100000", c.LANMbit))
@@ -370,8 +396,8 @@ func (l *Lab) runAll(ctx context.Context, rep *Report, todo []scenario, agents i
 			err = os.RemoveAll(work)
 		}
 	}()
-	fmt.Fprintf(l.out, "building the lab: %d branch(es) of %d agents, uplink %g Mbit/s, +%v each way, loss %g %%, LAN %s, relay port %s, TCP %s\n",
-		cfg.Branches, agents, cfg.UplinkMbit, cfg.Delay, cfg.LossPct, lanText(cfg.lanMbit()), lanText(cfg.relayLANMbit()), cfg.CC)
+	fmt.Fprintf(l.out, "building the lab: %d branch(es) of %d agents, uplink %g Mbit/s, +%v each way, loss %g %%, LAN %s, relay port %s, TCP %s, servers at nice %d\n",
+		cfg.Branches, agents, cfg.UplinkMbit, cfg.Delay, cfg.LossPct, lanText(cfg.lanMbit()), lanText(cfg.relayLANMbit()), cfg.CC, cfg.serverNice())
 	topo, err := Build(ctx, TopologyConfig{Prefix: cfg.Prefix, Branches: cfg.Branches, AgentsPerBranch: agents, Relay: relay,
 		UplinkMbit: cfg.UplinkMbit, Delay: cfg.Delay, Loss: cfg.LossPct / 100, LANMbit: cfg.lanMbit(),
 		RelayLANMbit: cfg.relayLANMbit(), CC: cfg.CC}, l.log)
@@ -379,7 +405,7 @@ func (l *Lab) runAll(ctx context.Context, rep *Report, todo []scenario, agents i
 		return err
 	}
 	defer func() { err = errors.Join(err, topo.Close()) }()
-	c, err := startCentral(ctx, topo.DC, bin, filepath.Join(work, "central"), l.log)
+	c, err := startCentral(ctx, topo.DC, bin, filepath.Join(work, "central"), cfg.serverNice(), l.log)
 	if err != nil {
 		return err
 	}

@@ -227,13 +227,14 @@ func TestConfigValidate(t *testing.T) {
 func TestParseFlags(t *testing.T) {
 	f, err := ParseFlags([]string{"-size", "8MiB", "-agents", "4", "-branches", "1", "-uplink-mbit", "50",
 		"-delay", "10ms", "-loss", "0.5", "-scenarios", "ocs-direct, shoal-p2p", "-out", "x",
-		"-agent-log-level", "debug", "-agent-swarm", "upstream_streams: 2\nlease_max: 4"}, io.Discard)
+		"-agent-log-level", "debug", "-agent-swarm", "upstream_streams: 2\nlease_max: 4", "-server-nice", "0"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
+	zero := 0
 	want := Config{SizeBytes: 8 << 20, Agents: 4, Branches: 1, UplinkMbit: 50, Delay: 10 * time.Millisecond,
 		LossPct: 0.5, LANMbit: 100, RelayLANMbit: 1000, CC: "reno", Scenarios: []string{"ocs-direct", "shoal-p2p"}, OutDir: "x", BinDir: "bin",
-		AgentLogLevel: "debug", AgentSwarm: "upstream_streams: 2\nlease_max: 4"}
+		AgentLogLevel: "debug", AgentSwarm: "upstream_streams: 2\nlease_max: 4", ServerNice: &zero}
 	if diff := cmp.Diff(want, f.Config); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
 	}
@@ -244,11 +245,16 @@ func TestParseFlags(t *testing.T) {
 	if diff := cmp.Diff(ScenarioNames(), def.Config.Scenarios); diff != "" {
 		t.Errorf("default scenarios (-want +got):\n%s", diff)
 	}
-	if def.Config.CC != CCReno || def.Config.lanMbit() != 100 {
-		t.Errorf("defaults: congestion control %q, LAN %g Mbit/s; want reno and 100", def.Config.CC, def.Config.lanMbit())
+	if def.Config.CC != CCReno || def.Config.lanMbit() != 100 || def.Config.serverNice() != DefaultServerNice {
+		t.Errorf("defaults: congestion control %q, LAN %g Mbit/s, server nice %d; want reno, 100 and %d",
+			def.Config.CC, def.Config.lanMbit(), def.Config.serverNice(), DefaultServerNice)
+	}
+	if n := (Config{}).serverNice(); n != DefaultServerNice {
+		t.Errorf("a config without server_nice gives servers nice %d, want %d", n, DefaultServerNice)
 	}
 	for _, bad := range [][]string{{"-scenarios", "nope"}, {"-cc", "cubic"}, {"-lan-mbit", "-5"}, {"-relay-lan-mbit", "-1"},
-		{"-agent-swarm", "upstream_stream: 2"}, {"-agent-swarm", "upstream_streams: -1"}, {"-agent-log-level", "loud"}} {
+		{"-agent-swarm", "upstream_stream: 2"}, {"-agent-swarm", "upstream_streams: -1"}, {"-agent-log-level", "loud"},
+		{"-server-nice", "-21"}, {"-server-nice", "20"}} {
 		if _, err := ParseFlags(bad, io.Discard); err == nil {
 			t.Errorf("ParseFlags accepted %q", bad)
 		}

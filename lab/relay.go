@@ -44,6 +44,7 @@ type labRelay struct {
 	branch int
 	bin    string
 	dir    string
+	nice   int // see Config.ServerNice
 	cmd    *exec.Cmd
 	done   chan error
 	client *http.Client
@@ -129,7 +130,7 @@ func (r *labRelay) start() error {
 	defer f.Close()
 	// Debug: the relay's log then shows each fragment cached and every
 	// change of its upstream stream count (issue 21), a few lines a second.
-	r.cmd = exec.Command("ip", "netns", "exec", r.host.NS, r.bin, "-config", r.config(), "-log-level", "debug")
+	r.cmd = serverCommand(r.host.NS, r.nice, r.bin, "-config", r.config(), "-log-level", "debug")
 	r.cmd.Stdout, r.cmd.Stderr = f, f
 	if err := r.cmd.Start(); err != nil {
 		return fmt.Errorf("start relay %s: %w", r.host.Name, err)
@@ -282,7 +283,7 @@ func (e *env) setupBranches(ctx context.Context, scenario string, relay, shoalAg
 		if br.Relay == nil {
 			return bs, fmt.Errorf("branch %d has no relay namespace", br.Index)
 		}
-		r := &labRelay{host: *br.Relay, branch: br.Index, bin: bin, dir: filepath.Join(e.work, scenario, br.Relay.Name)}
+		r := &labRelay{host: *br.Relay, branch: br.Index, bin: bin, dir: filepath.Join(e.work, scenario, br.Relay.Name), nice: e.cfg.serverNice()}
 		if err := os.RemoveAll(r.dir); err != nil {
 			return bs, fmt.Errorf("relay dir: %w", err)
 		}

@@ -89,9 +89,10 @@ func newDelayLine(in, out *os.File, delay time.Duration, loss float64, seed uint
 // agents of the default size saturated both cores, the lab process went
 // unscheduled for seconds (its 1 s samples showed 4 s gaps) and the WAN
 // carried nothing meanwhile, while a real uplink goes on whatever the
-// computers at its ends do. The agents, relays and central keep nice 0:
-// only the wire's threads (locked to their goroutines, so no process is
-// ever started from them and inherits the value) run before them.
+// computers at its ends do. The agents keep nice 0, central and the relays
+// get DefaultServerNice through nice(1): only the wire's threads (locked
+// to their goroutines, so no process is ever started from them and
+// inherits the value) run here at wireNice.
 const wireNice = -10
 
 // wireThread locks the calling goroutine to its thread and gives the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -169,4 +170,28 @@ func wireThreads(t *testing.T) int {
 		}
 	}
 	return n
+}
+
+// TestServerCommand: central and the relays run inside their namespace
+// through nice(1), so that every thread of theirs has the servers' nice
+// value; at 0 the command is the binary itself. As root, the command
+// really runs at that value.
+func TestServerCommand(t *testing.T) {
+	if got, want := serverCommand("dc", -10, "/bin/central", "-config", "c.yaml").Args,
+		[]string{"ip", "netns", "exec", "dc", "nice", "-n", "-10", "/bin/central", "-config", "c.yaml"}; !slices.Equal(got, want) {
+		t.Errorf("args %q, want %q", got, want)
+	}
+	if got, want := serverCommand("", 0, "/bin/relay", "-v").Args, []string{"/bin/relay", "-v"}; !slices.Equal(got, want) {
+		t.Errorf("args %q, want %q", got, want)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to raise a priority")
+	}
+	out, err := serverCommand("", DefaultServerNice, "sh", "-c", "cut -d' ' -f19 /proc/self/stat").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(out)); got != strconv.Itoa(DefaultServerNice) {
+		t.Errorf("a server runs at nice %s, want %d", got, DefaultServerNice)
+	}
 }
