@@ -109,8 +109,72 @@ func TestUnpackWhileDownloading(t *testing.T) {
 	if err != nil || !bytes.Equal(got, big) {
 		t.Errorf("the command saw %d bytes (err %v), want the %d of the package", len(got), err, len(big))
 	}
+	waitFor(t, "the work directory removed after the install", func() bool {
+		_, err := os.Stat(filepath.Join(dir, "work", "5"))
+		return errors.Is(err, fs.ErrNotExist)
+	})
+}
+
+// TestResultBeforeWorkRemoved: the result of an install goes to central
+// while its work directory is still being removed (held back here), and
+// the directory goes afterwards; one left by an agent that stopped before
+// removing it goes when the agent starts again.
+func TestResultBeforeWorkRemoved(t *testing.T) {
+	key := newKey(t)
+	c := newFakeCentral()
+	dir := t.TempDir()
+	leftover := filepath.Join(dir, "work", ".discarded", "4-1", "files", "old.bin")
+	if err := os.MkdirAll(filepath.Dir(leftover), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(leftover, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.addData(t, key, "5", tarGz(t, "a.txt", []byte("hello")), "true")
+	inst, err := install.New(install.Config{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	removed := make(chan string, 1)
+	var discard string
+	startManager(t, c, key, dir, inst, func(m *Manager) {
+		discard = m.discardDir()
+		m.removeDir = func(p string) error {
+			if p != discard { // A finished install's: held back.
+				<-release
+				defer func() { removed <- p }()
+			}
+			return os.RemoveAll(p)
+		}
+	})
+	waitFor(t, "the leftover work directory removed at start", func() bool {
+		_, err := os.Stat(filepath.Dir(filepath.Dir(leftover)))
+		return errors.Is(err, fs.ErrNotExist)
+	})
+	c.lists <- []proto.Job{{PackageID: "5"}}
+	waitFor(t, "the result", func() bool { r, _ := c.snapshot(); return len(r) == 1 })
+	if r, _ := c.snapshot(); !cmp.Equal([]string{"5:SUCCESS"}, r) {
+		t.Fatalf("results %v, want 5:SUCCESS", r)
+	}
 	if _, err := os.Stat(filepath.Join(dir, "work", "5")); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("work directory left after the install (%v)", err)
+		t.Errorf("the work directory is still in place after the result (%v)", err)
+	}
+	held, err := os.ReadDir(discard)
+	if err != nil || len(held) != 1 {
+		t.Fatalf("discarded work directories %v (%v), want the install's, not removed yet", held, err)
+	}
+	close(release)
+	select {
+	case p := <-removed:
+		if filepath.Dir(p) != discard {
+			t.Errorf("removed %s, want a directory of %s", p, discard)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the work directory was not removed")
+	}
+	if _, err := os.Stat(filepath.Join(discard, held[0].Name())); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("discarded work directory still there (%v)", err)
 	}
 }
 

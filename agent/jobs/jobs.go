@@ -41,6 +41,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -174,6 +175,10 @@ type running struct {
 
 	mu         sync.Mutex // guards installing
 	installing bool
+	// discarded is the work directory to remove once the result is
+	// handed to the loop (see Manager.discardWork); set by the run's
+	// goroutine, which removes it.
+	discarded string
 }
 
 // stop cancels the run with cause unless it is installing.
@@ -205,6 +210,9 @@ type Manager struct {
 	log  *slog.Logger
 	hist *history
 	now  func() time.Time
+	// removeDir removes a discarded work directory (os.RemoveAll; tests
+	// hold it back).
+	removeDir func(string) error
 
 	// Owned by loop.
 	jobs         map[string]*job
@@ -222,7 +230,7 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Manager, error) {
 		return nil, err
 	}
 	return &Manager{cfg: cfg.withDefaults(), deps: deps, log: logger.With("component", "jobs"), hist: h, now: time.Now,
-		jobs: map[string]*job{}, lastReported: map[string]time.Time{}}, nil
+		removeDir: os.RemoveAll, jobs: map[string]*job{}, lastReported: map[string]time.Time{}}, nil
 }
 
 // Installed lists the packages installed successfully on this computer.
@@ -293,6 +301,11 @@ func (m *Manager) save() {
 func (m *Manager) loop(ctx context.Context, polls <-chan pollResult) error {
 	if err := m.load(); err != nil {
 		return err
+	}
+	// Work directories a previous run discarded but did not remove (it
+	// stopped first).
+	if err := m.removeDir(m.discardDir()); err != nil {
+		m.log.Warn("remove discarded work directories", "err", err)
 	}
 	done := make(chan runDone, 1)
 	reported := make(chan reportDone, 64)
@@ -432,6 +445,14 @@ func (m *Manager) maybeStart(ctx context.Context, done chan<- runDone, wg *sync.
 		defer cancel(nil)
 		res, man, err := m.runJob(rctx, r, pj)
 		done <- runDone{pkg: pj.PackageID, result: res, manifest: man, err: err}
+		// The result is on its way; now the work directory goes.
+		if r.discarded != "" {
+			t0 := time.Now()
+			if err := m.removeDir(r.discarded); err != nil {
+				m.log.Warn("remove work dir", "package", pj.PackageID, "err", err)
+			}
+			m.log.Debug("work directory removed", "package", pj.PackageID, "dur", time.Since(t0))
+		}
 	}()
 }
 

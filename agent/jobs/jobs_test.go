@@ -207,6 +207,13 @@ func start(t *testing.T, c *fakeCentral, key ed25519.PrivateKey, dir string) *ha
 // startWith runs a Manager with the given installer.
 func startWith(t *testing.T, c *fakeCentral, key ed25519.PrivateKey, dir string, inst installer) *harness {
 	t.Helper()
+	return startManager(t, c, key, dir, inst, nil)
+}
+
+// startManager runs a Manager with the given installer, after set (when
+// not nil) changed it.
+func startManager(t *testing.T, c *fakeCentral, key ed25519.PrivateKey, dir string, inst installer, set func(*Manager)) *harness {
+	t.Helper()
 	st, err := fragstore.Open(dir + "/fragments")
 	if err != nil {
 		t.Fatal(err)
@@ -225,6 +232,9 @@ func startWith(t *testing.T, c *fakeCentral, key ed25519.PrivateKey, dir string,
 	}, log)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if set != nil {
+		set(m)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -23,9 +25,11 @@ func (m *Manager) result(pkg, code string, exit *int, detail string) *proto.Resu
 		detail = detail[len(detail)-proto.MaxResultDetail:]
 	}
 	r := proto.Result{Code: code, ExitCode: exit, Detail: detail}
+	t0 := time.Now()
 	if err := m.hist.record(pkg, r, m.now()); err != nil {
 		m.log.Error("record history", "package", pkg, "err", err)
 	}
+	m.log.Debug("history recorded", "package", pkg, "dur", time.Since(t0))
 	return &r
 }
 
@@ -109,7 +113,9 @@ func (m *Manager) runJob(ctx context.Context, r *running, j proto.Job) (*proto.R
 	// exactly, so the whole file is the one whose SHA-256 central signed.
 	// Hashing 48 MiB again cost every agent of a branch 0.5–1 s of CPU at
 	// the same moment (docs/LAB.md, docs/SECURITY.md).
+	t0 := time.Now()
 	bad, err := m.checkFragments(ctx, man)
+	log.Debug("fragments checked", "dur", time.Since(t0))
 	if errors.Is(<-reported, client.ErrFinished) {
 		return nil, man, errCancelled
 	}
@@ -151,9 +157,7 @@ func (m *Manager) runJob(ctx context.Context, r *running, j proto.Job) (*proto.R
 	if perr := <-running; perr != nil {
 		log.Warn("report running", "err", perr)
 	}
-	if rerr := os.RemoveAll(work); rerr != nil {
-		log.Warn("remove work dir", "err", rerr)
-	}
+	r.discarded = m.discardWork(log, work)
 	if err != nil {
 		return nil, man, err
 	}
@@ -242,4 +246,33 @@ func (m *Manager) reportProgress(ctx context.Context, r *running, pkg string, st
 		cancel()
 		wg.Wait()
 	}
+}
+
+// discardDir holds the work directories of finished installs until they
+// are removed. Package IDs are digits, so no package's work directory has
+// its name.
+func (m *Manager) discardDir() string { return filepath.Join(m.deps.StateDir, "work", ".discarded") }
+
+// discardWork moves a finished install's work directory out of the way and
+// returns where it went, for the run to remove once its result is handed
+// over: removing a large unpacked package takes a while (0.1-0.5 s for
+// 64 MiB when a lab branch's agents finished together, docs/LAB.md), and
+// the admin waits for the outcome, not for the cleanup. A directory that
+// cannot be moved is removed here; "" means nothing is left to remove.
+func (m *Manager) discardWork(log *slog.Logger, work string) string {
+	to := filepath.Join(m.discardDir(), fmt.Sprintf("%s-%d", filepath.Base(work), time.Now().UnixNano()))
+	err := os.MkdirAll(m.discardDir(), 0o700)
+	if err == nil {
+		if err = os.Rename(work, to); err == nil {
+			return to
+		}
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return ""
+	}
+	log.Debug("work directory not moved; removing it now", "err", err)
+	if err := m.removeDir(work); err != nil {
+		log.Warn("remove work dir", "err", err)
+	}
+	return ""
 }
