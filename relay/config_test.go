@@ -152,7 +152,7 @@ func TestP2PSeedDefaults(t *testing.T) {
 		want int
 	}{
 		{name: "default", in: 0, want: defaultSeedCopies},
-		{name: "off", in: -1, want: 0},
+		{name: "off", in: -1, want: -1},
 		{name: "set", in: 5, want: 5},
 	}
 	for _, tt := range tests {

@@ -41,11 +41,8 @@ func (c P2PConfig) withDefaults() P2PConfig {
 	if c.MaxInboundStreams == 0 {
 		c.MaxInboundStreams = 256
 	}
-	switch {
-	case c.SeedCopies == 0:
+	if c.SeedCopies == 0 {
 		c.SeedCopies = defaultSeedCopies
-	case c.SeedCopies < 0:
-		c.SeedCopies = 0
 	}
 	return c
 }
@@ -69,8 +66,9 @@ func (c P2PConfig) validate() error {
 }
 
 // defaultSeedCopies: a fragment the relay just stored goes to three
-// agents of the swarm at a time; they serve it to the others.
-const defaultSeedCopies = 3
+// agents of the swarm at a time; they serve it to the others. A negative
+// seed_copies turns super-seeding off (internal/p2p).
+const defaultSeedCopies = p2p.DefaultSeedCopies
 
 // trackerMinGap spaces announces that changes (new fragments, purges)
 // trigger; the tracker's interval spaces the others.

@@ -141,6 +141,9 @@ type host struct {
 	stats   fetch.Stats
 	alive   atomic.Bool
 	uploads atomic.Int32
+	// seeder is the shipped super-seeding policy of the agent's libp2p
+	// node (p2p.DefaultSeedCopies, as internal/p2p defaults it).
+	seeder  *p2p.Seeder
 	served  atomic.Int64
 	corrupt bool
 	// corruptSent counts the corrupt fragments this host sent whole.
@@ -343,7 +346,8 @@ func Run(tb testing.TB, sc Scenario) (*Result, error) {
 			return nil, err
 		}
 		h := &host{name: fmt.Sprintf("a%d", i), id: id.PeerID.String(), store: st, up: newLink(sc.LANMbit * payloadShare), down: newLink(sc.LANMbit * payloadShare),
-			addrs: []string{fmt.Sprintf("/ip4/10.98.%d.%d/tcp/4001", 1+i/250, 2+i%250)}, corrupt: corrupt[i], slow: slow[i]}
+			addrs: []string{fmt.Sprintf("/ip4/10.98.%d.%d/tcp/4001", 1+i/250, 2+i%250)}, corrupt: corrupt[i], slow: slow[i],
+			seeder: p2p.NewSeeder(p2p.DefaultSeedCopies, p2p.DefaultSeedWindow)}
 		if h.slow {
 			h.up = &link{lim: newCap(sc.SlowRate)}
 		}
@@ -492,7 +496,7 @@ func (b *branch) startRelay(ctx context.Context, tb testing.TB, central *tracker
 	if err != nil {
 		return err
 	}
-	r := &relayHost{b: b, h: h, rl: rl, store: rl.FragmentStore(), seeder: p2p.NewSeeder(relaySeedCopies, relaySeedWindow)}
+	r := &relayHost{b: b, h: h, rl: rl, store: rl.FragmentStore(), seeder: p2p.NewSeeder(p2p.DefaultSeedCopies, p2p.DefaultSeedWindow)}
 	if r.tc, err = trackerclient.NewClient("http://tracker", hc, trackerclient.NewSigner(id.Key, id.Record)); err != nil {
 		return err
 	}

@@ -23,11 +23,10 @@ import (
 )
 
 // Relay defaults of a relay's libp2p node (relay/p2p.go P2PConfig): 32
-// uploads at once, super-seeding 3 copies within 2 s.
+// uploads at once, super-seeding as every node does (p2p.DefaultSeedCopies
+// copies within p2p.DefaultSeedWindow).
 const (
 	relayMaxUploads = 32
-	relaySeedCopies = 3
-	relaySeedWindow = 2 * time.Second
 	// relayMinGap spaces the relay's announces that new fragments
 	// trigger (relay trackerMinGap).
 	relayMinGap = time.Second

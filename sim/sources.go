@@ -66,11 +66,24 @@ func (p peerSource) Fetch(ctx context.Context, pkg string, f proto.Fragment) (io
 	if ok, err := to.store.Check(f.CID, f.Size); err != nil || !ok {
 		return nil, p2p.ErrNotFound
 	}
+	seeded := func(bool) {}
+	if p2p.IsSwarmRequest(ctx) && to.seeder != nil {
+		ok, done := to.seeder.Admit(f.CID, time.Now())
+		if !ok {
+			return nil, p2p.ErrSeeding
+		}
+		seeded = done
+	}
 	if to.uploads.Add(1) > maxUploads {
 		to.uploads.Add(-1)
+		seeded(false)
 		return nil, p2p.ErrBusy
 	}
-	release := sync.OnceFunc(func() { to.uploads.Add(-1) })
+	var fl *flow
+	release := sync.OnceFunc(func() {
+		to.uploads.Add(-1)
+		seeded(fl != nil && fl.off == len(fl.data))
+	})
 	fh, err := to.store.Open(f.CID)
 	if err != nil {
 		release()
@@ -86,7 +99,7 @@ func (p peerSource) Fetch(ctx context.Context, pkg string, f proto.Fragment) (io
 		data[len(data)/2] ^= 0xff
 	}
 	to.served.Add(int64(len(data)))
-	fl := &flow{ctx: ctx, data: data, links: []*link{to.up, p.from.down}}
+	fl = &flow{ctx: ctx, data: data, links: []*link{to.up, p.from.down}}
 	fl.onClose = func() {
 		if to.corrupt && fl.off == len(fl.data) {
 			to.corruptSent.Add(1)

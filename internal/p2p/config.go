@@ -65,11 +65,11 @@ type Config struct {
 	// more is cut off (its stream reset) for that package. An honest peer
 	// sends one message per batch of fragments it stored.
 	HaveRate int `yaml:"have_rate"`
-	// SeedCopies, when above 0, makes the node super-seed (seed.go): a
-	// fragment is sent to at most this many swarm requesters at a time
-	// within SeedWindow of its first upload; the others are answered
-	// busy-seeding and take it from those peers. 0 (the default for
-	// agents) serves every request; a relay defaults to 3.
+	// SeedCopies makes the node super-seed (seed.go): a fragment is sent
+	// to at most this many swarm requesters at a time within SeedWindow
+	// of its first upload; the others are answered busy-seeding and take
+	// it from those peers (default DefaultSeedCopies; negative: off, every
+	// request is served).
 	SeedCopies int `yaml:"seed_copies"`
 	// SeedWindow is how long after its first upload a fragment is
 	// super-seeded (default 2s); then every request is served.
@@ -113,11 +113,28 @@ func (c Config) withDefaults() Config {
 	if c.HaveRate == 0 {
 		c.HaveRate = 50
 	}
+	if c.SeedCopies == 0 {
+		c.SeedCopies = DefaultSeedCopies
+	}
 	if c.SeedWindow == 0 {
-		c.SeedWindow = 2 * time.Second
+		c.SeedWindow = DefaultSeedWindow
 	}
 	return c
 }
+
+// DefaultSeedCopies is the default of Config.SeedCopies, for relays and
+// agents alike. An agent that just stored a fragment (a WAN owner's from
+// central, or a copy) hands it to three peers at a time, which then serve
+// it from their own ports: at the end of a lab download, when every agent
+// of a branch wanted the last fragments at once, each owner sent 8 copies
+// side by side (MaxUploads) through its one 100 Mbit/s port, 0.5-1.2 s
+// each, and the last agent had a fragment 1.8-2.4 s after its owner
+// stored it; three at a time, 0.2-0.6 s each, 1.3-1.5 s (docs/LAB.md,
+// eighth session).
+const DefaultSeedCopies = 3
+
+// DefaultSeedWindow is the default of Config.SeedWindow.
+const DefaultSeedWindow = 2 * time.Second
 
 // Validate checks the configuration (after defaults).
 func (c Config) Validate() error {
@@ -152,8 +169,6 @@ func (c Config) Validate() error {
 		return fmt.Errorf("p2p: max_have_streams %d: want at least 1", c.MaxHaveStreams)
 	case c.HaveRate < 1:
 		return fmt.Errorf("p2p: have_rate %d: want at least 1", c.HaveRate)
-	case c.SeedCopies < 0:
-		return fmt.Errorf("p2p: seed_copies %d is negative", c.SeedCopies)
 	case c.SeedWindow < 0:
 		return fmt.Errorf("p2p: seed_window %s is negative", c.SeedWindow)
 	case c.RelayWait < c.StreamTimeout:

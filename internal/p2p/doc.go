@@ -61,12 +61,14 @@
 //
 // Super-seeding (seed.go): a request made under SwarmRequest carries
 // "swarm": true, saying the requester can get the fragment from other
-// peers of its site. A node with Config.SeedCopies > 0 (a relay, 3 by
-// default) sends a fragment to at most that many such requesters within
-// SeedWindow (2 s) of its first upload, and answers the others busy with
-// "seeding": true, which the requester maps to ErrSeeding: the peers it
-// seeded push the fragment over their have sessions, and the one LAN port
-// of the relay does not carry every copy of its last fragments. Requests
+// peers of its site. A node with Config.SeedCopies > 0 (3 by default,
+// relays and agents alike) sends a fragment to at most that many such
+// requesters within SeedWindow (2 s) of its first upload, and answers the
+// others busy with "seeding": true, which the requester maps to
+// ErrSeeding: the peers it seeded push the fragment over their have
+// sessions, and the node's one LAN port does not carry every copy of a
+// fragment the whole site wants at once (a relay's last fragments, a WAN
+// owner's). Requests
 // without the mark (a plain fetcher, which has no peers) are served as
 // before; older nodes ignore both fields.
 //

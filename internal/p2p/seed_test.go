@@ -94,8 +94,12 @@ func TestSuperSeeding(t *testing.T) {
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("plain request: err = %v, %d bytes; want the fragment", err, len(got))
 	}
-	// A node that does not seed serves every swarm request.
-	plain := startNode(t, c, Config{})
+	// A node that does not seed (seed_copies -1) serves every swarm
+	// request; one with the defaults seeds.
+	if got := (Config{}).withDefaults().SeedCopies; got != DefaultSeedCopies {
+		t.Errorf("default seed_copies %d, want %d", got, DefaultSeedCopies)
+	}
+	plain := startNode(t, c, Config{SeedCopies: -1})
 	g := plain.put(t, data)
 	for i := range 3 {
 		if _, err := fetchBytes(swarm, startNode(t, c, Config{}).source(t, plain), g); err != nil {
