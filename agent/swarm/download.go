@@ -181,12 +181,16 @@ func (d *download) run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer func() {
 		cancel()
+		t0 := time.Now()
 		d.drain()
 		d.s.closeBoard(d.m.PackageID, d.board)
+		d.log.Debug("download's workers ended", "dur", time.Since(t0))
 	}()
+	t0 := time.Now()
 	if err := d.s.announce(ctx, d.tr); err != nil {
 		return &trackerDownError{err: err}
 	}
+	d.log.Debug("tracker call", "call", "announce", "dur", time.Since(t0))
 	now := time.Now()
 	d.lastProgress = now
 	if err := d.lookup(ctx, now); err != nil {
@@ -196,6 +200,7 @@ func (d *download) run(ctx context.Context) error {
 	defer tick.Stop()
 	for {
 		if len(d.need) == 0 {
+			d.log.Debug("every fragment stored")
 			d.s.Kick()
 			return nil
 		}
@@ -287,8 +292,10 @@ func (d *download) gone(p *peerState, now time.Time) bool {
 // lookup refreshes the holders of the package.
 func (d *download) lookup(ctx context.Context, now time.Time) error {
 	lctx, cancel := context.WithTimeout(ctx, trackerTimeout)
+	t0 := time.Now()
 	resp, err := d.tr.Lookup(lctx, d.m.PackageID)
 	cancel()
+	d.log.Debug("tracker call", "call", "lookup", "dur", time.Since(t0), "err", err)
 	if err != nil {
 		return fmt.Errorf("lookup: %w", err)
 	}
@@ -509,7 +516,6 @@ func (d *download) maybeLease(ctx context.Context, now time.Time) error {
 			}
 		}
 	}
-	lctx, cancel := context.WithTimeout(ctx, trackerTimeout)
 	var exclude, gone []string
 	for id, p := range d.peers {
 		if d.excluded(p, now) && len(exclude) < 256 {
@@ -527,9 +533,12 @@ func (d *download) maybeLease(ctx context.Context, now time.Time) error {
 	if len(gone) > 0 {
 		d.log.Info("reporting peers gone from the LAN to the tracker", "gone", len(gone), "members", len(d.alive), "first", gone[0])
 	}
+	lctx, cancel := context.WithTimeout(ctx, trackerTimeout)
+	t0 := time.Now()
 	resp, err := d.tr.Lease(lctx, proto.TrackerLeaseRequest{PackageID: d.m.PackageID, Total: len(d.m.Fragments), Want: want,
 		Max: d.cfg.LeaseMax, Exclude: exclude, Gone: gone})
 	cancel()
+	d.log.Debug("tracker call", "call", "lease", "dur", time.Since(t0), "err", err)
 	d.nextLease = now.Add(d.cfg.StallTimeout)
 	if err != nil {
 		d.leaseGranting = false
@@ -824,6 +833,8 @@ func (d *download) handle(o outcome, now time.Time) error {
 		if p == nil {
 			// One line per WAN fragment: the lab's timelines read them.
 			d.log.Info("upstream fragment stored", "fragment", i, "ranges", r.parts, "dur", o.dur.Round(time.Millisecond))
+		} else {
+			d.log.Debug("peer fragment stored", "fragment", i, "peer", p.id, "dur", o.dur.Round(time.Millisecond))
 		}
 		delete(d.need, i)
 		d.needBits[i/8] &^= 0x80 >> (i % 8)
