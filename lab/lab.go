@@ -20,6 +20,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Config is one lab run. The zero value of a field takes its default.
@@ -438,6 +440,7 @@ func (l *Lab) runAll(ctx context.Context, rep *Report, todo []scenario, agents i
 	defer func() { err = errors.Join(append(errs, err)...) }()
 	for _, s := range todo {
 		r := resultFor(rep, s.name)
+		settle(l.log, s.name)
 		fmt.Fprintf(l.out, "scenario %s: %d agents per branch\n", s.name, r.Agents)
 		start := time.Now()
 		if serr := s.run(ctx, e, r); serr != nil {
@@ -516,4 +519,21 @@ func loadavg() string {
 		return "?"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// settle gives every scenario the machine the first one had: the previous
+// scenario's agents left some 5 GiB of fragments and unpacked packages in
+// the page cache, and the scenario after one took 9 more CPU seconds for
+// the same work (47 → 56 for shoal-p2p's 40 agents) and measured
+// 1.24-1.30 × the floor where it measured 1.18-1.19 × first (docs/LAB.md,
+// eighth session). So the disk is synced and the clean page cache dropped
+// (as root; otherwise a warning).
+func settle(log *slog.Logger, scenario string) {
+	t0 := time.Now()
+	unix.Sync()
+	err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("3"), 0)
+	if err != nil {
+		log.Warn("page cache not dropped before the scenario", "scenario", scenario, "err", err)
+	}
+	log.Info("disk synced and page cache dropped before the scenario", "scenario", scenario, "dur", time.Since(t0).Round(time.Millisecond))
 }
