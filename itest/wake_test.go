@@ -345,18 +345,27 @@ func TestWakeOnLANAgent(t *testing.T) {
 	}
 	waitMagicPackets(t, got, 30*time.Second, "agent", ag.tail)
 	t.Logf("magic packets on the LAN %v after the request", time.Since(start).Round(time.Millisecond))
-	if line := ag.logLine("wake-on-lan packet sent", "02:fc:00:00:00:01"); line == "" {
-		t.Errorf("the agent did not log the packet it sent\n%s", ag.tail())
-	}
+	// The agent logs the packet and reports it after sending it: the
+	// packets on the LAN can come first (one CI run read the log 1 ms
+	// before the line).
+	waitFor(t, 10*time.Second, "the agent's log line for the packet it sent", func() error {
+		if ag.logLine("wake-on-lan packet sent", "02:fc:00:00:00:01") == "" {
+			return fmt.Errorf("not logged:\n%s", ag.tail())
+		}
+		return nil
+	})
 	wakes := func(cid uint) []api.Wake {
 		var l api.List[api.Wake]
 		c.do("GET", fmt.Sprintf("/api/v1/computers/%d/wakes", cid), nil, &l, http.StatusOK)
 		return l.Items
 	}
 	wantBy := fmt.Sprintf("agent wol-sender (computer %d)", sender)
-	if ws := wakes(id); len(ws) != 1 || ws[0].State != "sent" || ws[0].SentBy != wantBy {
-		t.Fatalf("wakes after the packet: %+v, want sent by %q", ws, wantBy)
-	}
+	waitFor(t, 10*time.Second, "the wake reported sent by the agent", func() error {
+		if ws := wakes(id); len(ws) != 1 || ws[0].State != "sent" || ws[0].SentBy != wantBy {
+			return fmt.Errorf("wakes after the packet: %+v, want sent by %q", ws, wantBy)
+		}
+		return nil
+	})
 	if ws := wakes(sender); len(ws) != 1 || ws[0].SentBy != "" {
 		t.Errorf("the sender's own wake request: %+v, want not sent (no other sender in its site)", ws)
 	}
