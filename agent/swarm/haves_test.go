@@ -33,6 +33,9 @@ func TestHaveClaimsWithoutLookups(t *testing.T) {
 		var wg sync.WaitGroup
 		defer wg.Wait()
 		wg.Go(func() {
+			// In the synctest bubble this moves the fake clock at once
+			// (the claims come 2 s into the download); it waits for
+			// nothing.
 			time.Sleep(2 * time.Second)
 			e.sched.Claim("42", "a", nil, swarmtest.Range(0, 4))
 			e.sched.Claim("42", "b", []string{"/ip4/127.0.0.1/tcp/4002"}, swarmtest.Range(4, 8))
@@ -85,6 +88,8 @@ func TestHaveClaimsOfALiar(t *testing.T) {
 		honest.SetDelay(func(int) time.Duration { return 100 * time.Millisecond })
 		var wg sync.WaitGroup
 		defer wg.Wait()
+		// The sleeps below space the claims on the bubble's fake clock;
+		// they wait for nothing.
 		wg.Go(func() {
 			for range 5 {
 				e.sched.Claim("42", "liar", nil, swarmtest.Range(0, n))
