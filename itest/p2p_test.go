@@ -81,7 +81,13 @@ func (c *Central) waitAllSuccess(pkg string, ids []uint, timeout time.Duration) 
 			out = append(out, d)
 			if d.State != "success" {
 				if d.State == "error" {
-					c.t.Fatalf("computer %d: deployment failed: %s", d.ComputerID, d.ResultCode)
+					var detail api.DeploymentDetail
+					c.do("GET", fmt.Sprintf("/api/v1/deployments/%d", d.ID), nil, &detail, http.StatusOK)
+					why := ""
+					if n := len(detail.Events); n > 0 {
+						why = detail.Events[n-1].Detail
+					}
+					c.t.Fatalf("computer %d: deployment failed: %s: %s", d.ComputerID, d.ResultCode, why)
 				}
 				pending = append(pending, fmt.Sprintf("%d:%s", d.ComputerID, d.State))
 			}

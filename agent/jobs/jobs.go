@@ -468,7 +468,11 @@ func (m *Manager) finishRun(d runDone) {
 	switch {
 	case d.result != nil:
 		j.Result = d.result
-		m.log.Info("job finished", "package", d.pkg, "code", d.result.Code)
+		if d.result.Code == ocs.ResultSuccess {
+			m.log.Info("job finished", "package", d.pkg, "code", d.result.Code)
+		} else {
+			m.log.Warn("job finished", "package", d.pkg, "code", d.result.Code, "detail", d.result.Detail)
+		}
 		m.evict()
 		if m.deps.OnInstalled != nil {
 			m.deps.OnInstalled()

@@ -242,13 +242,23 @@ func (w *Writer) Verify() error {
 }
 
 // Finish fsyncs a verified fragment and renames it into place. It may run
-// on another goroutine than the writes.
+// on another goroutine than the writes. When the store already holds the
+// fragment verified (another download of it, such as an endgame
+// duplicate, finished first), Finish discards this copy instead of
+// replacing the file: readers may have it open, and on Windows a rename
+// over an open file fails, or leaves the name missing for a moment to a
+// reader that opens it then.
 func (w *Writer) Finish() error {
 	if w.done || !w.verified {
 		return fmt.Errorf("finish fragment %s: not verified or already finished", w.id)
 	}
 	w.done = true
 	name := w.f.Name()
+	if w.s.holds(w.id, w.size) {
+		w.f.Close()
+		os.Remove(name)
+		return nil
+	}
 	fail := func(err error) error {
 		w.f.Close()
 		os.Remove(name)
@@ -261,14 +271,28 @@ func (w *Writer) Finish() error {
 		os.Remove(name)
 		return fmt.Errorf("commit fragment %s: %w", w.id, err)
 	}
+	// The lock makes the look and the rename one step against another
+	// Finish of the same fragment.
+	w.s.mu.Lock()
+	defer w.s.mu.Unlock()
+	if n, ok := w.s.verified[w.id]; ok && n == w.size {
+		os.Remove(name)
+		return nil
+	}
 	if err := os.Rename(name, w.s.path(w.id)); err != nil {
 		os.Remove(name)
 		return fmt.Errorf("commit fragment %s: %w", w.id, err)
 	}
-	w.s.mu.Lock()
 	w.s.verified[w.id] = w.size
-	w.s.mu.Unlock()
 	return nil
+}
+
+// holds reports whether the fragment id of size is stored and verified.
+func (s *Store) holds(id string, size int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, ok := s.verified[id]
+	return ok && n == size
 }
 
 // Abort discards the bytes written so far.

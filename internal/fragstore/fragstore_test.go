@@ -207,3 +207,57 @@ func TestEvict(t *testing.T) {
 		}
 	}
 }
+
+// TestSecondCopyKeepsFile: two downloads of one fragment (an endgame
+// duplicate) both finish; the second copy is discarded and the stored
+// file, which a reader has open, is not replaced (on Windows a rename
+// over an open file fails).
+func TestSecondCopyKeepsFile(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := data(4096, 7)
+	id := proto.FragmentCID(b).String()
+	var ws [2]*Writer
+	for i := range ws {
+		if ws[i], err = s.Create(id, int64(len(b))); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ws[i].Write(b); err != nil {
+			t.Fatal(err)
+		}
+		if err := ws[i].Verify(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ws[0].Finish(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := s.Open(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	before, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ws[1].Finish(); err != nil {
+		t.Fatalf("second Finish = %v, want nil", err)
+	}
+	after, err := os.Stat(s.path(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !os.SameFile(before, after) {
+		t.Error("the second copy replaced the stored file")
+	}
+	if n := tmpFiles(t, dir); n != 0 {
+		t.Errorf("%d temporary files left", n)
+	}
+	if ok, err := s.Check(id, int64(len(b))); err != nil || !ok {
+		t.Errorf("Check = %v, %v", ok, err)
+	}
+}
