@@ -372,18 +372,24 @@ func (a *Agent) inventoryLoop(ctx context.Context, cl *client.Client, mgr *jobs.
 	if _, err := statefile.Read(filepath.Join(a.cfg.StateDir, "inventory.json"), &mark); err != nil {
 		a.log.Warn("read inventory mark", "err", err)
 	}
-	wait := time.Duration(0)
+	next := time.Now() // The first at once.
 	for {
-		t := time.NewTimer(wait)
+		t := time.NewTimer(time.Until(next))
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return nil
 		case <-t.C:
 		case <-trigger:
+			// An install: collect after AfterInstallWait (several
+			// installs in that time make one inventory).
 			t.Stop()
+			if at := time.Now().Add(icfg.AfterInstallWait()); at.Before(next) {
+				next = at
+			}
+			continue
 		}
-		wait = icfg.CheckInterval
+		next = time.Now().Add(icfg.CheckInterval)
 		inv := col.Collect(ctx)
 		inv.History = mgr.Installed()
 		fp := inventory.Fingerprint(inv)
@@ -398,8 +404,9 @@ func (a *Agent) inventoryLoop(ctx context.Context, cl *client.Client, mgr *jobs.
 			if ctx.Err() != nil {
 				return nil
 			}
-			wait = inventoryRetry(err, wait)
-			a.log.Warn("send inventory", "err", err, "retry_in", wait.Round(time.Second))
+			retry := inventoryRetry(err, icfg.CheckInterval)
+			next = time.Now().Add(retry)
+			a.log.Warn("send inventory", "err", err, "retry_in", retry.Round(time.Second))
 			continue
 		}
 		mark = inventoryMark{Fingerprint: fp, SentAt: time.Now().UTC()}

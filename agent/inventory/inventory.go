@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -38,6 +39,13 @@ type Config struct {
 	// CheckInterval is how often facts are collected to see whether they
 	// changed (default 1h).
 	CheckInterval time.Duration `yaml:"check_interval"`
+	// AfterInstall: after an install the inventory (its software and
+	// history changed) is collected and sent after a random wait between
+	// half and all of it (default 30s; negative: at once), so that the agents
+	// of a branch that finish a deployment together neither send their
+	// inventories to central in the same second nor collect them while
+	// their peers still fetch the last fragments from them.
+	AfterInstall time.Duration `yaml:"after_install"`
 }
 
 func (c Config) withDefaults() Config {
@@ -47,7 +55,21 @@ func (c Config) withDefaults() Config {
 	if c.CheckInterval == 0 {
 		c.CheckInterval = time.Hour
 	}
+	if c.AfterInstall == 0 {
+		c.AfterInstall = 30 * time.Second
+	}
 	return c
+}
+
+// AfterInstallWait returns the wait before the inventory that follows an
+// install: a random time between half and all of AfterInstall, zero when
+// it is negative.
+func (c Config) AfterInstallWait() time.Duration {
+	d := c.withDefaults().AfterInstall
+	if d <= 0 {
+		return 0
+	}
+	return d/2 + rand.N(d/2+1)
 }
 
 // WithDefaults returns c with its defaults applied.
@@ -58,6 +80,9 @@ func (c Config) Validate() error {
 	c = c.withDefaults()
 	if c.CheckInterval < time.Second || c.Interval < c.CheckInterval {
 		return fmt.Errorf("inventory: check_interval must be at least 1s and interval at least check_interval")
+	}
+	if c.AfterInstall > c.CheckInterval {
+		return fmt.Errorf("inventory: after_install (%s) must not be longer than check_interval (%s)", c.AfterInstall, c.CheckInterval)
 	}
 	return nil
 }

@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -114,5 +116,28 @@ func TestFingerprintIgnoresFreeSpace(t *testing.T) {
 	}
 	if a.Drives[0].FreeMB != 10 {
 		t.Error("Fingerprint modified its argument")
+	}
+}
+
+// TestAfterInstallWait: the inventory after an install waits between half
+// and all of after_install (30 s by default), at once when it is negative;
+// a wait longer than check_interval is refused.
+func TestAfterInstallWait(t *testing.T) {
+	for range 100 {
+		if d := (Config{}).AfterInstallWait(); d < 15*time.Second || d > 30*time.Second {
+			t.Fatalf("default wait %s, want 15s to 30s", d)
+		}
+		if d := (Config{AfterInstall: 4 * time.Second}).AfterInstallWait(); d < 2*time.Second || d > 4*time.Second {
+			t.Fatalf("wait %s for after_install 4s, want 2s to 4s", d)
+		}
+	}
+	if d := (Config{AfterInstall: -1}).AfterInstallWait(); d != 0 {
+		t.Errorf("negative after_install: wait %s, want 0", d)
+	}
+	if err := (Config{CheckInterval: time.Minute, AfterInstall: 2 * time.Minute}).Validate(); err == nil || !strings.Contains(err.Error(), "after_install") {
+		t.Errorf("after_install above check_interval: %v, want an error naming after_install", err)
+	}
+	if err := (Config{AfterInstall: -1}).Validate(); err != nil {
+		t.Errorf("negative after_install: %v", err)
 	}
 }

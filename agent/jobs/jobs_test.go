@@ -40,6 +40,7 @@ type fakeCentral struct {
 	details  []string // Result.Detail, in the order of results
 	site     *proto.SiteInfo
 	progress map[string]int
+	states   map[string][]string      // progress states other than downloading, in order
 	gates    map[string]chan struct{} // fragment requests of a package wait on its gate
 	ungated  map[string]int           // fragments below this index pass its gate
 	requests map[string]int
@@ -48,7 +49,7 @@ type fakeCentral struct {
 
 func newFakeCentral() *fakeCentral {
 	return &fakeCentral{lists: make(chan []proto.Job, 8), manifests: map[string][]byte{}, payloads: map[string][]byte{},
-		progress: map[string]int{}, gates: map[string]chan struct{}{}, ungated: map[string]int{}, requests: map[string]int{}, finished: map[string]bool{}}
+		progress: map[string]int{}, states: map[string][]string{}, gates: map[string]chan struct{}{}, ungated: map[string]int{}, requests: map[string]int{}, finished: map[string]bool{}}
 }
 
 // Jobs answers like central: at once when tag is not the current list's,
@@ -83,6 +84,9 @@ func (c *fakeCentral) Progress(ctx context.Context, pkg string, p proto.Progress
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.progress[pkg]++
+	if p.State != proto.StateDownloading {
+		c.states[pkg] = append(c.states[pkg], p.State)
+	}
 	if c.finished[pkg] {
 		return client.ErrFinished
 	}
@@ -444,5 +448,13 @@ func TestInstallHeldUntilWindow(t *testing.T) {
 	}
 	if req["700"] != 3 {
 		t.Errorf("held package: %d fragment requests in all, want 3 (installed from what was downloaded)", req["700"])
+	}
+	// "downloaded" only for the package that waited for its window; the
+	// other went from downloading to running.
+	c.mu.Lock()
+	states := c.states
+	c.mu.Unlock()
+	if diff := cmp.Diff(map[string][]string{"700": {proto.StateDownloaded, proto.StateRunning}, "800": {proto.StateRunning}}, states); diff != "" {
+		t.Errorf("reported states (-want +got):\n%s", diff)
 	}
 }
