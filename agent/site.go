@@ -219,7 +219,7 @@ func (p *peers) self() swarm.Self {
 	out := swarm.Self{PeerID: p.peerID, Addrs: p.node.Addrs()}
 	if c := p.cluster.Load(); c != nil {
 		out.GossipAddr = c.LocalAddr()
-		out.Lonely = len(c.Members()) == 0
+		out.Lonely = c.MemberCount() == 0
 	}
 	return out
 }
@@ -235,18 +235,14 @@ func (p *peers) alive() (map[string]bool, bool) {
 	default:
 		return nil, false
 	}
-	out := map[string]bool{}
-	for _, m := range c.Members() {
-		out[m.PeerID] = true
-	}
-	return out, true
+	return c.MemberIDs(), true
 }
 
 // onMembers hands the tracker's site members to lanLoop as join seeds
 // while this agent is alone in its cluster.
 func (p *peers) onMembers(members []proto.TrackerMember) {
 	c := p.cluster.Load()
-	if c == nil || len(c.Members()) > 0 {
+	if c == nil || c.MemberCount() > 0 {
 		return
 	}
 	seeds := c.Seeds(members)

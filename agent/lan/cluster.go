@@ -86,7 +86,10 @@ type Cluster struct {
 	revoked map[string]bool
 	// admitted is what Members reports, recomputed after each change.
 	admitted map[string]Member
-	subs     map[chan struct{}]struct{}
+	// ids is the peer IDs of admitted, replaced (never changed) with it:
+	// MemberIDs hands it out without a copy.
+	ids  map[string]bool
+	subs map[chan struct{}]struct{}
 	// refused remembers peers already logged as refused, to log once.
 	refused map[string]bool
 }
@@ -141,6 +144,7 @@ func New(cfg Config, logger *slog.Logger, id Identity) (*Cluster, error) {
 		nodes:    make(map[string]node),
 		revoked:  make(map[string]bool),
 		admitted: make(map[string]Member),
+		ids:      map[string]bool{},
 		subs:     make(map[chan struct{}]struct{}),
 		refused:  make(map[string]bool),
 	}
@@ -252,6 +256,7 @@ func (c *Cluster) stop(leave bool) {
 		c.mu.Lock()
 		clear(c.nodes)
 		c.admitted = make(map[string]Member)
+		c.ids = map[string]bool{}
 		c.notifyLocked()
 		c.mu.Unlock()
 		c.log.Info("lan stopped", "left", leave)
@@ -322,6 +327,24 @@ func (c *Cluster) Join(ctx context.Context, seeds []string) (int, error) {
 	}
 	c.log.Debug("lan joined", "seeds", joined, "tried", len(cands))
 	return joined, nil
+}
+
+// MemberIDs returns the peer IDs of the admitted members other than this
+// node. The map is shared and must not be changed: it is replaced, not
+// updated, when the members change, so asking on every turn of a
+// download's loop costs no copy (copying and sorting Members there was
+// 1.2 % of the lab agents' CPU).
+func (c *Cluster) MemberIDs() map[string]bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ids
+}
+
+// MemberCount returns the number of admitted members other than this node.
+func (c *Cluster) MemberCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.admitted)
 }
 
 // Members returns the admitted members other than this node, sorted by
@@ -467,6 +490,10 @@ func (c *Cluster) recomputeLocked(now time.Time) {
 		return
 	}
 	c.admitted = next
+	c.ids = make(map[string]bool, len(next))
+	for name := range next {
+		c.ids[name] = true
+	}
 	c.notifyLocked()
 }
 

@@ -33,6 +33,12 @@ func TestJoinMetadataRoundTrip(t *testing.T) {
 	if diff := cmp.Diff(want, n0.Members()); diff != "" {
 		t.Errorf("n0.Members() mismatch (-want +got):\n%s", diff)
 	}
+	if diff := cmp.Diff(map[string]bool{"peer-1": true, "peer-2": true}, n0.MemberIDs()); diff != "" {
+		t.Errorf("n0.MemberIDs() mismatch (-want +got):\n%s", diff)
+	}
+	if n := n0.MemberCount(); n != 2 {
+		t.Errorf("n0.MemberCount() = %d, want 2", n)
+	}
 }
 
 func TestJoinErrors(t *testing.T) {

@@ -133,12 +133,8 @@ func (d *download) takeClaims(now time.Time) {
 		d.nextLookup = now
 	}
 	n := len(d.m.Fragments)
-	var self string
-	if d.s.deps.Self != nil {
-		self = d.s.deps.Self().PeerID
-	}
 	for _, c := range claims {
-		if c.peer == self {
+		if c.peer == d.self {
 			continue
 		}
 		p := d.peers[c.peer]

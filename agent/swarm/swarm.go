@@ -66,7 +66,8 @@ type Deps struct {
 	RelaySource PeerSourceFunc
 	// Alive returns the peers LAN membership (agent/lan) sees alive; known
 	// is false while there is no membership to ask. Nil: every peer the
-	// tracker lists is used.
+	// tracker lists is used. The map is only read (it may be shared), and
+	// a download asks on every turn of its loop.
 	Alive func() (alive map[string]bool, known bool)
 	// Self returns what to announce. Nil announces no addresses.
 	Self func() Self
