@@ -30,13 +30,7 @@ func TestHaveClaimsWithoutLookups(t *testing.T) {
 		e := newSwarm(t, n, noLookupHelp, map[string][]int{"a": nil})
 		b := withData(e.data, peerSources("b"))[0]
 		e = newEnv(t, n, noLookupHelp, e.tracker, e.peers[0], b)
-		var wg sync.WaitGroup
-		defer wg.Wait()
-		wg.Go(func() {
-			// In the synctest bubble this moves the fake clock at once
-			// (the claims come 2 s into the download); it waits for
-			// nothing.
-			time.Sleep(2 * time.Second)
+		at(t, 2*time.Second, func() {
 			e.sched.Claim("42", "a", nil, swarmtest.Range(0, 4))
 			e.sched.Claim("42", "b", []string{"/ip4/127.0.0.1/tcp/4002"}, swarmtest.Range(4, 8))
 		})
@@ -86,21 +80,15 @@ func TestHaveClaimsOfALiar(t *testing.T) {
 		}
 		liar.SetFail(p2p.ErrNotFound)
 		honest.SetDelay(func(int) time.Duration { return 100 * time.Millisecond })
-		var wg sync.WaitGroup
-		defer wg.Wait()
-		// The sleeps below space the claims on the bubble's fake clock;
-		// they wait for nothing.
-		wg.Go(func() {
-			for range 5 {
-				e.sched.Claim("42", "liar", nil, swarmtest.Range(0, n))
-				time.Sleep(200 * time.Millisecond)
+		// The liar claims every 200 ms from the start, the honest peer at
+		// 1 s, the liar on until 2 s.
+		for k := range 11 {
+			who := "liar"
+			if k == 5 {
+				who = "honest"
 			}
-			e.sched.Claim("42", "honest", nil, swarmtest.Range(0, n))
-			for range 5 {
-				time.Sleep(200 * time.Millisecond)
-				e.sched.Claim("42", "liar", nil, swarmtest.Range(0, n))
-			}
-		})
+			at(t, time.Duration(k)*200*time.Millisecond, func() { e.sched.Claim("42", who, nil, swarmtest.Range(0, n)) })
+		}
 		st, err := e.fetch(t)
 		if err != nil {
 			t.Fatalf("Fetch: %v", err)
@@ -178,14 +166,10 @@ func TestHaveSessionsQuietLookups(t *testing.T) {
 					before = max(before, k)
 					mu.Unlock()
 				})
-				var wg sync.WaitGroup
-				defer wg.Wait()
-				wg.Go(func() {
-					time.Sleep(100 * time.Millisecond)
-					if tt.session {
-						e.sched.Claim("42", "a", nil, nil)
-					}
-					time.Sleep(9 * time.Second)
+				if tt.session {
+					at(t, 100*time.Millisecond, func() { e.sched.Claim("42", "a", nil, nil) })
+				}
+				at(t, 9100*time.Millisecond, func() {
 					mu.Lock()
 					got := before
 					mu.Unlock()
@@ -202,4 +186,12 @@ func TestHaveSessionsQuietLookups(t *testing.T) {
 			})
 		})
 	}
+}
+
+// at runs f d from now on the synctest bubble's fake clock (the events a
+// test schedules: claims at given moments of a download); what has not
+// run when the test ends is stopped.
+func at(t *testing.T, d time.Duration, f func()) {
+	tm := time.AfterFunc(d, f)
+	t.Cleanup(func() { tm.Stop() })
 }
