@@ -254,11 +254,6 @@ func (w *Writer) Finish() error {
 	}
 	w.done = true
 	name := w.f.Name()
-	if w.s.holds(w.id, w.size) {
-		w.f.Close()
-		os.Remove(name)
-		return nil
-	}
 	fail := func(err error) error {
 		w.f.Close()
 		os.Remove(name)
@@ -285,14 +280,6 @@ func (w *Writer) Finish() error {
 	}
 	w.s.verified[w.id] = w.size
 	return nil
-}
-
-// holds reports whether the fragment id of size is stored and verified.
-func (s *Store) holds(id string, size int64) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n, ok := s.verified[id]
-	return ok && n == size
 }
 
 // Abort discards the bytes written so far.
